@@ -1,0 +1,88 @@
+"""Clients: nodes that invoke operations and record them in the history.
+
+``invoke`` follows Jepsen's process model: each client is one process with at
+most one operation in flight; an operation that ends indeterminate (``info``)
+retires the process and the client continues under a fresh process id, so the
+history stays checkable (a process never has two operations open).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from emulator.errors import ConfigError, RPCError, Timeout
+from emulator.node import Node
+
+__all__ = ["Client"]
+
+
+class Client(Node):
+    """A node that drives the cluster and records a Jepsen-style history.
+
+    Made by ``sim.add_client(name)``; call ``invoke`` (recorded) or ``rpc``
+    (not recorded) from the workload coroutine.
+
+    Attributes:
+        process: the process id of the next operation.
+    """
+
+    def __init__(self, record: Callable[[dict], Any], new_process: Callable[[], int]):
+        self._record = record
+        self._new_process = new_process
+        self.process = new_process()
+
+    async def invoke(self, f: str, key: Any = None, value: Any = None, dest: str | None = None,
+                     timeout: float | None = 1.0) -> dict:
+        """Send operation ``f`` to ``dest``, record invoke and completion, return the reply.
+
+        The body is ``{"type": f, "key": key, "value": value}`` (absent fields
+        left out); for ``cas``, ``value`` is ``[from, to]`` and the body carries
+        ``"from"`` and ``"to"``, as in Maelstrom's lin-kv. A read's recorded
+        value is the one it returned.
+
+        Args:
+            dest: the server to ask; by default one chosen with this client's rng.
+
+        Raises:
+            RPCError: recorded as ``fail`` when definite, ``info`` otherwise.
+            Timeout: recorded as ``info``.
+        """
+        dest = dest if dest is not None else self._pick()
+        body = _body(f, key, value)
+        process = self.process
+        self._record({"process": process, "type": "invoke", "f": f, "key": key,
+                      "value": None if f == "read" else value, "node": dest})
+        try:
+            reply = await self.rpc(dest, body, timeout)
+        except (RPCError, Timeout) as exc:
+            kind = "fail" if exc.definite else "info"
+            self._record({"process": process, "type": kind, "f": f, "key": key,
+                          "value": None if f == "read" else value, "node": dest,
+                          "error": [exc.code, getattr(exc, "text", str(exc))]})
+            if kind == "info":
+                self.process = self._new_process()
+            raise
+        result = reply.get("value") if f == "read" else value
+        self._record({"process": process, "type": "ok", "f": f, "key": key, "value": result, "node": dest})
+        return reply
+
+    def _pick(self) -> str:
+        peers = self.peers
+        if not peers:
+            raise ConfigError("invoke needs a server node: add one with sim.add_node, or pass dest=")
+        return self.rng.choice(peers)
+
+
+def _body(f: str, key, value) -> dict:
+    if not isinstance(f, str) or not f:
+        raise ConfigError(f"an operation name f must be a non-empty string such as 'read', got {f!r}")
+    body: dict = {"type": f}
+    if key is not None:
+        body["key"] = key
+    if f == "cas":
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ConfigError(f"cas takes value=[from, to], got {value!r}")
+        body["from"], body["to"] = value
+    elif value is not None:
+        body["value"] = value
+    return body

@@ -1,0 +1,106 @@
+"""Jepsen-style histories: what clients asked for and what they were told.
+
+A history is a list of operations, each a dict::
+
+    {"index": 4, "time": 0.0123, "process": 1, "type": "invoke",
+     "f": "write", "key": "k", "value": 3, "node": "n2"}
+
+``type`` is ``invoke`` when a client starts an operation and then ``ok``,
+``fail`` (a definite error: it did not happen) or ``info`` (indeterminate: it
+may have happened). Faults appear in the same history as operations of the
+``"nemesis"`` process. Histories are written and read as JSON Lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+__all__ = ["History", "OP_TYPES"]
+
+OP_TYPES = ("invoke", "ok", "fail", "info")
+
+
+class History:
+    """An ordered list of operations with JSON Lines input and output."""
+
+    def __init__(self, ops: Iterable[dict] = ()):
+        self._ops: list[dict] = []
+        for op in ops:
+            self.append(op)
+
+    def append(self, op: dict) -> dict:
+        """Add ``op`` at the end, numbering it; returns it."""
+        op["index"] = len(self._ops)
+        self._ops.append(op)
+        return op
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self._ops)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __getitem__(self, i):
+        return self._ops[i]
+
+    def __repr__(self):
+        return f"History({len(self._ops)} ops)"
+
+    def client_ops(self) -> list[dict]:
+        """Operations of client processes (not the nemesis)."""
+        return [op for op in self._ops if op.get("process") != "nemesis"]
+
+    def nemesis_ops(self) -> list[dict]:
+        """Fault operations."""
+        return [op for op in self._ops if op.get("process") == "nemesis"]
+
+    def completions(self) -> list[tuple[dict, dict | None]]:
+        """Each invoke paired with its completion (None if it never completed)."""
+        open_by_process: dict = {}
+        pairs: list[list] = []
+        for op in self._ops:
+            if op.get("process") == "nemesis":
+                continue
+            if op["type"] == "invoke":
+                pair = [op, None]
+                open_by_process[op["process"]] = pair
+                pairs.append(pair)
+            else:
+                pair = open_by_process.pop(op["process"], None)
+                if pair is not None:
+                    pair[1] = op
+        return [(a, b) for a, b in pairs]
+
+    def dumps(self) -> str:
+        """The history as JSON Lines."""
+        return "".join(json.dumps(op, default=repr) + "\n" for op in self._ops)
+
+    def write(self, path) -> Path:
+        """Write the history to ``path`` as JSON Lines; returns the path."""
+        path = Path(path)
+        path.write_text(self.dumps(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def loads(cls, text: str, source: str = "<string>") -> "History":
+        """Parse JSON Lines; a bad line raises ValueError with its number."""
+        ops = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                op = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{source}:{number}: not JSON ({exc.msg}); expected one operation object per line") from None
+            if not isinstance(op, dict) or op.get("type") not in OP_TYPES:
+                raise ValueError(f"{source}:{number}: expected an operation with a type in {OP_TYPES}, got {line[:80]!r}")
+            ops.append(op)
+        return cls(ops)
+
+    @classmethod
+    def read(cls, path) -> "History":
+        """Read a JSON Lines history written by ``write``."""
+        path = Path(path)
+        return cls.loads(path.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,422 @@
+"""A virtual-time asyncio event loop.
+
+``VirtualLoop`` runs ordinary asyncio code (``sleep``, ``wait_for``,
+``timeout``, queues, locks, ``gather``, ``TaskGroup``, cancellation) on a
+clock that only moves when nothing is ready: it then jumps to the next timer,
+so a simulated hour costs no wall time.
+
+Time is kept as an integer count of nanoseconds, so repeated steps never drift
+(10**6 sleeps of 1 ms end at exactly 1000.0). Timers live in one heap ordered
+by ``(when, seq)``: callbacks due at the same instant run in the order they
+were scheduled, whatever the platform, which stock asyncio does not promise.
+
+Threads, executors and real I/O are refused with ``NotAllowed``: they run
+outside virtual time and would make a run impossible to replay.
+
+Scheduled work is a pair ``(fn, arg)`` run as ``fn(arg)``; asyncio handles are
+wrapped as ``(_run_handle, handle)`` so the kernel's own events (message
+deliveries) skip the Handle machinery on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import heapq
+import itertools
+import logging
+import threading
+from asyncio import events
+
+from emulator.errors import Deadlock, NotAllowed, Unfinished
+
+__all__ = ["VirtualLoop", "OWNER", "NS"]
+
+#: Nanoseconds per second: the clock's resolution.
+NS = 1_000_000_000
+
+#: The node a piece of code belongs to; set in each node's context so the loop
+#: can hold a paused node's callbacks without the node's code knowing.
+OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("capsim_owner", default=None)
+
+_log = logging.getLogger("capsim.loop")
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+
+
+def _run_handle(handle) -> None:
+    if not handle._cancelled:
+        handle._run()
+
+
+def _run_timer(handle) -> None:
+    handle._scheduled = False  # cancelling it now must not count as a cancelled timer
+    if not handle._cancelled:
+        handle._run()
+
+
+#: The runners of asyncio handles, whose owner a pause looks up.
+_HANDLE_RUNNERS = frozenset({_run_handle, _run_timer})
+
+
+def _to_ns(seconds: float) -> int:
+    return round(seconds * NS)
+
+
+class VirtualLoop(asyncio.AbstractEventLoop):
+    """An asyncio event loop whose clock is virtual.
+
+    Use it through ``emulator.Simulation``; on its own, drive it with
+    ``run_until_complete`` like any loop.
+    """
+
+    def __init__(self):
+        self._now = 0  # nanoseconds
+        self._time = 0.0  # the same, as float seconds, cached for time()
+        self._ready: collections.deque = collections.deque()
+        self._timers: list = []  # heap of (when_ns, seq, fn, arg)
+        self._seq = itertools.count()
+        self._cancelled_timers = 0
+        self._paused: dict[str, list] = {}  # owner -> held (fn, arg) in order
+        self._running = False
+        self._stopping = False
+        self._closed = False
+        self._debug = False
+        self._thread_id: int | None = None
+        self._exception_handler = None
+        self._task_factory = None
+        #: exceptions that reached the loop's exception handler, oldest first
+        self.unhandled: list[dict] = []
+        #: callables returning more lines for a deadlock report (the simulation's rpcs)
+        self.waiter_reports: list = []
+
+    # -- clock and scheduling --------------------------------------------------
+
+    def time(self) -> float:
+        """Virtual seconds since the loop was made."""
+        return self._time
+
+    def time_ns(self) -> int:
+        """Virtual nanoseconds since the loop was made (exact)."""
+        return self._now
+
+    def call_soon(self, callback, *args, context=None):
+        handle = events.Handle(callback, args, self, context)
+        self._ready.append((_run_handle, handle))
+        return handle
+
+    def call_later(self, delay, callback, *args, context=None):
+        return self._call_at_ns(self._now + max(0, _to_ns(delay)), callback, args, context)
+
+    def call_at(self, when, callback, *args, context=None):
+        return self._call_at_ns(_to_ns(when), callback, args, context)
+
+    def _call_at_ns(self, when_ns: int, callback, args, context):
+        handle = events.TimerHandle(when_ns / NS, callback, args, self, context)
+        _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
+        handle._scheduled = True
+        return handle
+
+    def schedule(self, delay_ns: int, fn, arg) -> None:
+        """Run ``fn(arg)`` after ``delay_ns`` virtual nanoseconds (kernel fast path)."""
+        _heappush(self._timers, (self._now + delay_ns, next(self._seq), fn, arg))
+
+    def schedule_soon(self, fn, arg) -> None:
+        """Run ``fn(arg)`` after what is already ready (kernel fast path)."""
+        self._ready.append((fn, arg))
+
+    def _timer_handle_cancelled(self, handle) -> None:
+        # Cancelled timers stay in the heap and are skipped when popped; compact
+        # the heap when they dominate, as asyncio's own loop does.
+        self._cancelled_timers += 1
+        if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(self._timers):
+            # In place: the scheduler holds a reference to this list.
+            self._timers[:] = [t for t in self._timers if not (t[2] is _run_timer and t[3]._cancelled)]
+            heapq.heapify(self._timers)
+            self._cancelled_timers = 0
+
+    # -- pausing (stop-the-world, per owner) ---------------------------------------
+
+    def pause_owner(self, owner: str) -> None:
+        """Hold every callback of ``owner`` from now until ``resume_owner``."""
+        self._paused.setdefault(owner, [])
+
+    def resume_owner(self, owner: str) -> None:
+        """Release ``owner``'s held callbacks, in the order they fell due."""
+        for item in self._paused.pop(owner, ()):
+            self._ready.append(item)
+
+    def is_paused(self, owner: str) -> bool:
+        return owner in self._paused
+
+    def held(self, owner: str) -> int:
+        """How many callbacks of ``owner`` wait for ``resume_owner``."""
+        return len(self._paused.get(owner, ()))
+
+    # -- running ---------------------------------------------------------------
+
+    def _loop(self, done, until_ns: int | None) -> str:
+        """Run callbacks and advance time; say why it ended: done, stopped, until or idle.
+
+        The scheduler step: one function with local names, because it runs
+        once per message. Callbacks ready now run as one batch (what they
+        schedule runs in the next); then the clock jumps to the next timer and
+        every timer due at that instant becomes ready, in scheduling order.
+        """
+        ready = self._ready
+        pop = ready.popleft
+        timers = self._timers
+        paused = self._paused
+        while True:
+            if ready:
+                for _ in range(len(ready)):
+                    fn, arg = pop()
+                    if paused and fn in _HANDLE_RUNNERS:
+                        owner = arg._context.get(OWNER)
+                        if owner in paused:
+                            paused[owner].append((fn, arg))
+                            continue
+                    fn(arg)
+            if done():
+                return "done"
+            if self._stopping:
+                return "stopped"
+            if ready:
+                continue
+            while timers:  # skip cancelled asyncio timers
+                head = timers[0]
+                if head[2] is _run_timer and head[3]._cancelled:
+                    _heappop(timers)
+                    if self._cancelled_timers:
+                        self._cancelled_timers -= 1
+                    continue
+                break
+            else:
+                return self._idle(until_ns)
+            when = head[0]
+            if until_ns is not None and when > until_ns:
+                return self._idle(until_ns)
+            if when != self._now:
+                self._now = when
+                self._time = when / NS
+            _heappop(timers)
+            if not timers or timers[0][0] != when:
+                # The common case: one event at this instant; run it without queueing.
+                fn, arg = head[2], head[3]
+                if paused and fn is _run_timer and arg._context.get(OWNER) in paused:
+                    paused[arg._context.get(OWNER)].append((fn, arg))
+                else:
+                    fn(arg)
+                continue
+            ready.append((head[2], head[3]))
+            while timers and timers[0][0] == when:
+                entry = _heappop(timers)
+                ready.append((entry[2], entry[3]))
+
+    def _idle(self, until_ns: int | None) -> str:
+        if until_ns is None:
+            return "idle"
+        if until_ns > self._now:
+            self._now = until_ns
+            self._time = until_ns / NS
+        return "until"
+
+    def _enter(self):
+        if self._closed:
+            raise RuntimeError("this simulation's loop is closed")
+        if self._running:
+            raise RuntimeError(
+                "the simulation is already running: call sim.run() from outside it, "
+                "and inside it await coroutines instead"
+            )
+        previous = events._get_running_loop()
+        events._set_running_loop(self)
+        self._running = True
+        self._stopping = False
+        self._thread_id = threading.get_ident()
+        return previous
+
+    def _exit(self, previous) -> None:
+        self._running = False
+        self._stopping = False
+        self._thread_id = None
+        events._set_running_loop(previous)
+
+    def run_until_complete(self, future, until: float | None = None):
+        """Run until ``future`` is done and return its result.
+
+        Raises:
+            Deadlock: nothing is scheduled, yet the future is not done.
+            Unfinished: virtual time ``until`` came before the future was done.
+        """
+        future = asyncio.ensure_future(future, loop=self)
+        until_ns = None if until is None else _to_ns(until)
+        previous = self._enter()
+        try:
+            why = self._loop(future.done, until_ns)
+        finally:
+            self._exit(previous)
+        if why == "done":
+            return future.result()
+        if why == "stopped":
+            raise RuntimeError("loop.stop() was called before the future completed")
+        if why == "until":
+            raise Unfinished(f"virtual time reached t={until} before {_describe_task(future)} finished")
+        raise Deadlock(self.deadlock_report(future))
+
+    def run_until(self, until: float | None) -> None:
+        """Run until virtual time ``until`` (or, with None, until nothing is left)."""
+        until_ns = None if until is None else _to_ns(until)
+        if until_ns is not None and until_ns < self._now:
+            return
+        previous = self._enter()
+        try:
+            self._loop(lambda: False, until_ns)
+        finally:
+            self._exit(previous)
+
+    def run_forever(self):
+        """Run until ``stop()`` is called or nothing is left to do."""
+        self.run_until(None)
+
+    def deadlock_report(self, future=None) -> str:
+        """Name every task that waits, where it is suspended, and on what."""
+        lines = [f"deadlock at t={self._time:.6f}s: nothing is scheduled, but these wait forever:"]
+        tasks = [t for t in asyncio.all_tasks(self) if not t.done()]
+        for task in sorted(tasks, key=lambda t: t.get_name()):
+            lines.append(f"  - {_describe_task(task)}")
+        for owner in sorted(self._paused):
+            lines.append(f"  - node {owner!r} is paused with {len(self._paused[owner])} callbacks held; "
+                         f"nothing will call sim.resume({owner!r})")
+        for report in self.waiter_reports:
+            lines.extend(f"  - {line}" for line in report())
+        if len(lines) == 1 and future is not None:
+            lines.append(f"  - {_describe_task(future)}")
+        lines.append("A message that was dropped never answers: give rpc() a timeout, "
+                     "or heal/resume/restart before waiting.")
+        return "\n".join(lines)
+
+    def stop(self):
+        self._stopping = True
+
+    def is_running(self):
+        return self._running
+
+    def is_closed(self):
+        return self._closed
+
+    def close(self):
+        if self._running:
+            raise RuntimeError("cannot close a running simulation loop")
+        self._closed = True
+        self._ready.clear()
+        self._timers.clear()
+
+    async def shutdown_asyncgens(self):
+        return None
+
+    async def shutdown_default_executor(self, timeout=None):
+        return None
+
+    # -- tasks and futures -----------------------------------------------------------
+
+    def create_future(self):
+        return asyncio.Future(loop=self)
+
+    def create_task(self, coro, *, name=None, context=None):
+        if self._task_factory is None:
+            return asyncio.Task(coro, loop=self, name=name, context=context)
+        if context is None:
+            return self._task_factory(self, coro)
+        return self._task_factory(self, coro, context=context)
+
+    def set_task_factory(self, factory):
+        self._task_factory = factory
+
+    def get_task_factory(self):
+        return self._task_factory
+
+    # -- errors and debug ------------------------------------------------------------
+
+    def get_exception_handler(self):
+        return self._exception_handler
+
+    def set_exception_handler(self, handler):
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context):
+        self.unhandled.append(context)
+        exc = context.get("exception")
+        _log.error("t=%.6f %s", self._time, context.get("message", "unhandled error in the simulation"),
+                   exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
+
+    def call_exception_handler(self, context):
+        if context.get("message", "").startswith("Task was destroyed but it is pending"):
+            return  # a simulation that stops leaves tasks waiting: the world just ended
+        if self._exception_handler is None:
+            self.default_exception_handler(context)
+        else:
+            self._exception_handler(self, context)
+
+    def get_debug(self):
+        return self._debug
+
+    def set_debug(self, enabled):
+        self._debug = bool(enabled)
+
+    # -- what a simulation refuses ------------------------------------------------------
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        if self._thread_id is not None and threading.get_ident() != self._thread_id:
+            _refuse("call_soon_threadsafe from another thread")
+        return self.call_soon(callback, *args, context=context)
+
+    def run_in_executor(self, executor, func, *args):
+        _refuse("run_in_executor (and asyncio.to_thread)")
+
+    def set_default_executor(self, executor):
+        _refuse("set_default_executor")
+
+
+def _refuse(what: str):
+    raise NotAllowed(
+        f"{what} is not allowed inside a simulation: it runs outside virtual time, so the run "
+        "could not be replayed from its seed. Do the work before sim.run(), or model it as a "
+        "node with a service-time distribution (asyncio.sleep in virtual time)."
+    )
+
+
+def _make_refusal(name: str):
+    def refused(self, *args, **kwargs):
+        _refuse(f"real I/O (loop.{name})")
+
+    refused.__name__ = name
+    refused.__doc__ = f"Refused: real I/O ({name}) cannot run in virtual time."
+    return refused
+
+
+_REAL_IO = (
+    "getaddrinfo", "getnameinfo", "create_connection", "create_server", "create_unix_connection",
+    "create_unix_server", "create_datagram_endpoint", "connect_accepted_socket", "sendfile",
+    "start_tls", "connect_read_pipe", "connect_write_pipe", "subprocess_shell", "subprocess_exec",
+    "add_reader", "remove_reader", "add_writer", "remove_writer", "sock_recv", "sock_recv_into",
+    "sock_recvfrom", "sock_recvfrom_into", "sock_sendall", "sock_sendto", "sock_connect",
+    "sock_accept", "sock_sendfile", "add_signal_handler", "remove_signal_handler",
+)
+for _name in _REAL_IO:
+    setattr(VirtualLoop, _name, _make_refusal(_name))
+
+
+def _describe_task(task) -> str:
+    """'<name> at file:line in func(), waiting on <what>' for a deadlock report."""
+    if not isinstance(task, asyncio.Task):
+        return repr(task)
+    where = ""
+    stack = task.get_stack(limit=1)
+    if stack:
+        code = stack[-1].f_code
+        where = f" at {code.co_filename}:{stack[-1].f_lineno} in {code.co_name}()"
+    waiter = getattr(task, "_fut_waiter", None)
+    on = f", waiting on {waiter!r}" if waiter is not None else ""
+    return f"task {task.get_name()!r}{where}{on}"

@@ -1,0 +1,98 @@
+"""Messages and the copy that makes each receiver own its body.
+
+A body is a JSON-compatible dict with a string ``"type"``. ``copy_body``
+validates and copies in one pass, so a message never carries a shared mutable
+object from one node to another and never carries something a real network
+could not (a set, a float NaN, an object). Flat bodies, the common case, cost
+one ``dict.copy`` and a scan of their values.
+"""
+
+from __future__ import annotations
+
+import math
+
+from emulator.errors import MessageError
+
+__all__ = ["Message", "copy_body", "copy_value"]
+
+_ATOMS = frozenset({str, int, bool, type(None)})
+
+
+class Message:
+    """One message as a handler receives it.
+
+    Attributes:
+        src: the sender's name.
+        dest: the receiver's name.
+        body: the receiver's own copy of the JSON body; ``body["type"]`` names it.
+    """
+
+    __slots__ = ("src", "dest", "body", "_link")
+
+    def __init__(self, src: str, dest: str, body: dict, link=None):
+        self.src = src
+        self.dest = dest
+        self.body = body
+        self._link = link  # the network's Link it travels on (kernel-private)
+
+    @property
+    def type(self) -> str:
+        return self.body["type"]
+
+    def to_json(self) -> dict:
+        """The Maelstrom envelope ``{"src", "dest", "body"}``."""
+        return {"src": self.src, "dest": self.dest, "body": self.body}
+
+    def __repr__(self):
+        return f"Message({self.src!r} -> {self.dest!r}, {self.body!r})"
+
+
+def copy_body(body) -> dict:
+    """A validated deep copy of a message body.
+
+    Raises:
+        MessageError: ``body`` is not a dict, has no string ``"type"``, or
+            holds something JSON cannot carry.
+    """
+    if type(body) is not dict:
+        raise MessageError(
+            f"a message body must be a dict with a 'type', got {type(body).__name__}: {body!r:.80}"
+        )
+    out = body.copy()
+    for key, value in out.items():
+        if type(key) is not str:
+            raise MessageError(f"message body keys must be strings (JSON objects), got key {key!r}")
+        if type(value) not in _ATOMS:
+            out[key] = copy_value(value, key)
+    kind = out.get("type")
+    if type(kind) is not str or not kind:
+        raise MessageError(
+            f'a message body needs a non-empty string "type", e.g. {{"type": "read", ...}}; got {body!r:.120}'
+        )
+    return out
+
+
+def copy_value(value, path: str = "value"):
+    """A validated deep copy of a JSON value (tuples become lists)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is float:
+        if math.isnan(value) or math.isinf(value):
+            raise MessageError(f"{path} is {value!r}; JSON has no NaN or infinity, send null or a string")
+        return value
+    if kind is list or kind is tuple:
+        return [copy_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise MessageError(f"{path} has key {key!r}; JSON object keys must be strings")
+            out[key] = copy_value(item, f"{path}.{key}")
+        return out
+    if isinstance(value, (str, int, float)):  # subclasses such as IntEnum: send the plain value
+        return copy_value((str if isinstance(value, str) else int if isinstance(value, int) else float)(value), path)
+    raise MessageError(
+        f"{path} is a {kind.__name__} ({value!r:.60}), which JSON cannot carry; "
+        "send dicts, lists, strings, numbers, booleans or None"
+    )

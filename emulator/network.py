@@ -1,0 +1,371 @@
+"""The simulated network: all link state, and the delivery of every message.
+
+Each directed link ``(src, dst)`` has a latency distribution, a loss and a
+duplicate probability, FIFO or reordering delivery, and its own random stream
+(``"net:src->dst"``), so traffic on one link never perturbs another's draws.
+Link faults live here too: partitions (symmetric or one-way), isolation, and
+holding a link's messages to release them later. A message is checked against
+the cuts when it is sent and again when it arrives: a message in flight when
+its link is cut is dropped at delivery time.
+
+Nodes never see any of this: an endpoint calls ``transmit`` and the network
+later calls ``endpoint.deliver``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+
+from emulator.distributions import as_distribution
+from emulator.errors import ConfigError
+from emulator.loop import NS
+from emulator.message import Message, copy_body
+from emulator.trace import BATCH
+
+__all__ = ["Network", "Link"]
+
+
+def _probability(name: str, value) -> float:
+    if isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be a probability between 0 and 1, got {value!r}")
+    return float(value)
+
+
+class Link:
+    """The state of one directed link; its fields are effective values."""
+
+    __slots__ = ("src", "dst", "rng", "latency", "constant_ns", "loss", "duplicate", "reorder",
+                 "overrides", "last_ns", "held", "version", "cut", "open", "endpoint")
+
+    def __init__(self, src: str, dst: str, rng):
+        self.src = src
+        self.dst = dst
+        self.rng = rng
+        self.overrides: dict = {}
+        self.last_ns = 0  # delivery time of the latest message, for FIFO
+        self.held: list | None = None
+        # Cached from the network's state, valid while version matches it:
+        self.version = -1
+        self.cut = False  # a partition drops traffic on this link
+        self.open = False  # a message arriving now goes straight to a live, running receiver
+        self.endpoint = None  # the receiver's live endpoint
+
+    def configure(self, defaults: dict) -> None:
+        """Recompute the effective settings from the defaults and overrides."""
+        settings = {**defaults, **self.overrides}
+        self.latency = settings["latency"]
+        self.constant_ns = round(self.latency.sample(self.rng) * NS) if self.latency.constant else None
+        self.loss = settings["loss"]
+        self.duplicate = settings["duplicate"]
+        self.reorder = settings["reorder"]
+
+    def delay_ns(self) -> int:
+        """One latency draw, in nanoseconds."""
+        if self.constant_ns is not None:
+            delay = self.constant_ns
+        else:
+            delay = round(self.latency.sample(self.rng) * NS)
+        if self.reorder and self.rng.random() < self.reorder:
+            delay = round(delay * 2.0 * self.rng.random())  # mean kept, order scrambled
+        return delay
+
+
+class Network:
+    """Links, cuts and delivery for one simulation.
+
+    Args:
+        loop: the simulation's ``VirtualLoop``.
+        streams: the simulation's named random streams.
+        trace: the simulation's ``Trace``.
+        on_fault: called as ``on_fault(f, value)`` for every link fault, so it
+            lands in the history and the trace.
+        latency, loss, duplicate, reorder: defaults for every link.
+    """
+
+    def __init__(self, loop, streams, trace, on_fault, latency=0.001, loss=0.0, duplicate=0.0, reorder=False):
+        self._loop = loop
+        self._streams = streams
+        self._trace = trace
+        self._on_fault = on_fault
+        self._defaults: dict = {}
+        self._links: dict[tuple[str, str], Link] = {}
+        self._names: dict[str, bool] = {}  # every known node -> is a server
+        self._live: dict[str, object] = {}  # name -> live endpoint (absent while crashed)
+        self._paused: dict[str, list] = {}  # name -> messages held while paused
+        self._rules: list = []  # active cuts: ("groups", {name: group}) or ("oneway", src, dst)
+        self._version = 0
+        self._deliver_cb = self._deliver  # one bound method, not one per message
+        # In-flight messages to a node that crashes are moved onto this link,
+        # which leads nowhere: they are dropped on arrival.
+        self._nowhere = Link("", "", None)
+        self._batch = trace._batch  # the trace's pending records, appended to directly
+        self.sent = self.delivered = self.dropped = self.duplicated = 0
+        self.set_defaults(latency=latency, loss=loss, duplicate=duplicate, reorder=reorder)
+
+    # -- configuration ------------------------------------------------------------------
+
+    @property
+    def defaults(self) -> dict:
+        """The settings every link has unless ``set_link`` overrides them."""
+        return dict(self._defaults)
+
+    def set_defaults(self, latency=None, loss=None, duplicate=None, reorder=None) -> None:
+        """Change the defaults of every link that does not override them."""
+        self._defaults.update(_settings(latency, loss, duplicate, reorder))
+        for link in self._links.values():
+            link.configure(self._defaults)
+
+    def set_link(self, a: str, b: str, latency=None, loss=None, duplicate=None, reorder=None) -> None:
+        """Override the settings of the links a->b and b->a (None keeps a setting)."""
+        self.set_link_oneway(a, b, latency, loss, duplicate, reorder)
+        self.set_link_oneway(b, a, latency, loss, duplicate, reorder)
+
+    def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None) -> None:
+        """Override the settings of the link src->dst only."""
+        link = self.link(src, dst)
+        link.overrides.update(_settings(latency, loss, duplicate, reorder))
+        link.configure(self._defaults)
+
+    def reset_link(self, a: str, b: str) -> None:
+        """Drop the overrides of a->b and b->a: back to the defaults."""
+        for src, dst in ((a, b), (b, a)):
+            link = self.link(src, dst)
+            link.overrides.clear()
+            link.configure(self._defaults)
+
+    def link(self, src: str, dst: str) -> Link:
+        """The link src->dst (made on first use)."""
+        link = self._links.get((src, dst))
+        if link is None:
+            self._check(src)
+            self._check(dst)
+            link = Link(src, dst, self._streams(f"net:{src}->{dst}"))
+            link.configure(self._defaults)
+            self._links[(src, dst)] = link
+        return link
+
+    @property
+    def stats(self) -> dict:
+        """Counts so far: sent, delivered, dropped, duplicated."""
+        return {"sent": self.sent, "delivered": self.delivered, "dropped": self.dropped,
+                "duplicated": self.duplicated}
+
+    # -- membership (called by the simulation) ----------------------------------------------
+
+    def register(self, name: str, server: bool) -> None:
+        self._names[name] = server
+
+    def attach(self, name: str, endpoint) -> None:
+        self._live[name] = endpoint
+        self._version += 1
+
+    def detach(self, name: str) -> None:
+        self._live.pop(name, None)
+        for msg in self._paused.pop(name, ()):
+            self._drop(msg.src, msg.dest, msg.body, "down")
+        self._version += 1
+
+    def servers(self) -> list[str]:
+        return sorted(n for n, server in self._names.items() if server)
+
+    def _check(self, name) -> str:
+        if name not in self._names:
+            known = ", ".join(sorted(self._names)) or "none yet"
+            raise ConfigError(f"unknown node {name!r}; known nodes: {known}. Add it with sim.add_node first")
+        return name
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Drop all traffic between the groups (nodes in no group keep every link).
+
+        Partitions add up until ``heal()``.
+        """
+        sides = [self._group(g) for g in groups]
+        if len(sides) < 2:
+            raise ConfigError("partition needs at least two groups, e.g. partition(['n1'], ['n2', 'n3'])")
+        where: dict[str, int] = {}
+        for i, side in enumerate(sides):
+            for name in side:
+                if name in where:
+                    raise ConfigError(f"node {name!r} is in two groups of one partition")
+                where[name] = i
+        self._add_rule(("groups", where), "partition", [sorted(s) for s in sides])
+
+    def partition_oneway(self, src_group: Iterable[str], dst_group: Iterable[str]) -> None:
+        """Drop traffic from ``src_group`` to ``dst_group``; the other way still flows."""
+        src, dst = self._group(src_group), self._group(dst_group)
+        self._add_rule(("oneway", dict.fromkeys(src), dict.fromkeys(dst)), "partition-oneway",
+                       [sorted(src), sorted(dst)])
+
+    def isolate(self, name: str) -> None:
+        """Cut ``name`` off from every other node, both ways."""
+        self._check(name)
+        others = [n for n in sorted(self._names) if n != name]
+        self._add_rule(("groups", {name: 0, **{n: 1 for n in others}}), "isolate", name)
+
+    def heal(self) -> None:
+        """Remove every partition and isolation."""
+        self._rules.clear()
+        self._version += 1
+        self._on_fault("heal", None)
+
+    def hold(self, a: str, b: str) -> None:
+        """Queue the messages between a and b (both ways) instead of delivering them."""
+        for link in (self.link(a, b), self.link(b, a)):
+            if link.held is None:
+                link.held = []
+        self._version += 1
+        self._on_fault("hold", [a, b])
+
+    def release(self, a: str, b: str) -> None:
+        """Deliver the messages held between a and b, in order, each after a fresh latency."""
+        for link in (self.link(a, b), self.link(b, a)):
+            held, link.held = link.held or [], None
+            for msg in held:
+                self._schedule(link, msg)
+        self._version += 1
+        self._on_fault("release", [a, b])
+
+    def cut(self, src: str, dst: str) -> bool:
+        """Whether traffic src->dst is dropped by a partition now."""
+        return self._refresh(self.link(src, dst)).cut
+
+    def _group(self, group) -> list[str]:
+        if isinstance(group, str):
+            raise ConfigError(f"a group is a list of node names, got the string {group!r}; write [{group!r}]")
+        return [self._check(name) for name in group]
+
+    def _add_rule(self, rule, f: str, value) -> None:
+        self._rules.append(rule)
+        self._version += 1
+        self._on_fault(f, value)
+
+    def _refresh(self, link: Link) -> Link:
+        link.version = self._version
+        link.cut = any(_blocks(rule, link.src, link.dst) for rule in self._rules)
+        link.endpoint = self._live.get(link.dst)
+        link.open = (not link.cut and link.held is None and link.endpoint is not None
+                     and link.dst not in self._paused)
+        return link
+
+    # -- the message path ---------------------------------------------------------------------
+
+    def transmit(self, src_endpoint, dest: str, body: dict) -> None:
+        """Send ``body`` (the receiver's own copy) from ``src_endpoint`` to ``dest``."""
+        link = src_endpoint.routes.get(dest)
+        if link is None:
+            link = src_endpoint.routes[dest] = self.link(src_endpoint.name, dest)
+        self.sent += 1
+        if link.version != self._version:
+            self._refresh(link)
+        if link.cut:
+            self._drop(link.src, dest, body, "partition")
+            return
+        if link.loss and link.rng.random() < link.loss:
+            self._drop(link.src, dest, body, "loss")
+            return
+        if link.constant_ns is not None and not link.reorder:
+            # The common case, inlined: constant latency, FIFO.
+            loop = self._loop
+            at = loop._now + link.constant_ns
+            if at < link.last_ns:
+                at = link.last_ns
+            link.last_ns = at
+            heapq.heappush(loop._timers, (at, next(loop._seq), self._deliver_cb, Message(link.src, dest, body, link)))
+        else:
+            self._schedule(link, Message(link.src, dest, body, link))
+        if link.duplicate and link.rng.random() < link.duplicate:
+            self.duplicated += 1
+            self._trace.add((self._loop._now, "duplicate", link.src, dest, body["type"]))
+            self._schedule(link, Message(link.src, dest, copy_body(body), link))
+
+    def _schedule(self, link: Link, msg: Message) -> None:
+        loop = self._loop
+        if link.reorder:
+            at = loop._now + link.delay_ns()
+        else:
+            at = loop._now + (link.constant_ns if link.constant_ns is not None else link.delay_ns())
+            if at < link.last_ns:
+                at = link.last_ns  # FIFO: never overtake the previous message
+            link.last_ns = at
+        heapq.heappush(loop._timers, (at, next(loop._seq), self._deliver_cb, msg))
+
+    def _deliver(self, msg: Message) -> None:
+        link = msg._link
+        if link.version != self._version:
+            self._refresh(link)
+        if not link.open:
+            self._deliver_slow(link, msg)
+            return
+        self.delivered += 1
+        batch = self._batch
+        batch.append((self._loop._now, "deliver", link.src, link.dst, msg.body["type"]))
+        if len(batch) >= BATCH:
+            self._trace._flush()
+        link.endpoint.deliver(msg)
+
+    def _deliver_slow(self, link: Link, msg: Message) -> None:
+        """Delivery when the link is cut or held, or the receiver is down or paused."""
+        if link.cut:
+            self._drop(msg.src, msg.dest, msg.body, "partition")
+        elif link.held is not None:
+            link.held.append(msg)
+        elif link.endpoint is None:
+            self._drop(msg.src, msg.dest, msg.body, "down")
+        else:
+            self._paused[link.dst].append(msg)
+
+    def lose_in_flight(self, name: str) -> None:
+        """Drop every message on its way to ``name`` (it crashed): on the wire, held or queued."""
+        for entries in (self._loop._timers, self._loop._ready):
+            for entry in entries:
+                if entry[-2] is self._deliver_cb and entry[-1].dest == name:
+                    entry[-1]._link = self._nowhere
+        for link in self._links.values():
+            if link.dst == name and link.held:
+                for msg in link.held:
+                    self._drop(msg.src, msg.dest, msg.body, "down")
+                link.held.clear()
+
+    def _drop(self, src: str, dest: str, body: dict, reason: str) -> None:
+        self.dropped += 1
+        self._trace.add((self._loop._now, "drop", src, dest, body["type"], reason))
+
+    # -- pausing (called by the simulation) ------------------------------------------------------
+
+    def pause(self, name: str) -> None:
+        self._paused.setdefault(name, [])
+        self._version += 1
+
+    def resume(self, name: str) -> None:
+        self._version += 1
+        for msg in self._paused.pop(name, ()):
+            self._loop.schedule_soon(self._deliver, msg)
+
+
+def _blocks(rule, src: str, dst: str) -> bool:
+    if rule[0] == "groups":
+        where = rule[1]
+        a, b = where.get(src), where.get(dst)
+        return a is not None and b is not None and a != b
+    return src in rule[1] and dst in rule[2]
+
+
+def _settings(latency, loss, duplicate, reorder) -> dict:
+    """The given settings, validated; None means 'not given'."""
+    out: dict = {}
+    if latency is not None:
+        out["latency"] = as_distribution(latency, "latency")
+    if loss is not None:
+        out["loss"] = _probability("loss", loss)
+    if duplicate is not None:
+        out["duplicate"] = _probability("duplicate", duplicate)
+    if reorder is not None:
+        out["reorder"] = _probability("reorder", reorder)
+    return out
+

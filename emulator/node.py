@@ -1,0 +1,389 @@
+"""The node runtime: what a node's code sees, whatever network it runs on.
+
+A ``Node`` subclass defines ``async def handle_<type>(self, msg)`` methods;
+returning a dict replies with it. The node reaches the world only through its
+``Endpoint``: sending, rpc bookkeeping, handler dispatch, owned tasks, its
+clock, rng and storage. The transport behind an endpoint is one method,
+``transmit(endpoint, dest, body)``, so the simulated network and the aiohttp
+transport are interchangeable and node code never knows which it runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import MutableMapping
+from typing import Any, Protocol
+
+from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
+from emulator.message import Message, copy_body
+from emulator.tasks import HandlerTask
+
+__all__ = ["Node", "Endpoint", "Storage", "Transport", "Clock", "handlers_of"]
+
+_HANDLER_PREFIX = "handle_"
+_handler_names: dict[type, dict[str, str]] = {}
+
+
+def handlers_of(cls: type) -> dict[str, str]:
+    """Message type -> method name, for every ``handle_<type>`` of ``cls`` (cached)."""
+    names = _handler_names.get(cls)
+    if names is None:
+        names = {
+            attr[len(_HANDLER_PREFIX):]: attr
+            for attr in sorted(dir(cls))
+            if attr.startswith(_HANDLER_PREFIX) and callable(getattr(cls, attr))
+        }
+        _handler_names[cls] = names
+    return names
+
+
+class Transport(Protocol):
+    """Carries bodies between endpoints: the one seam between nodes and a network."""
+
+    def transmit(self, src: "Endpoint", dest: str, body: dict) -> None:
+        """Send ``body`` (already the receiver's own copy) from ``src`` to ``dest``."""
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """This node's idea of the time, in seconds."""
+
+
+class Storage(MutableMapping):
+    """A node's durable state: survives crash and restart, unlike its memory.
+
+    Writes from an incarnation that has crashed are ignored, as a dead process
+    cannot write to its disk.
+    """
+
+    __slots__ = ("_data", "_endpoint")
+
+    def __init__(self, data: dict, endpoint: "Endpoint"):
+        self._data = data
+        self._endpoint = endpoint
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __setitem__(self, key, value):
+        if self._endpoint.alive:
+            self._data[key] = value
+
+    def __delitem__(self, key):
+        if self._endpoint.alive:
+            del self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+    def __contains__(self, key):
+        return key in self._data
+
+    def get(self, key, default=None):
+        return self._data.get(key, default)
+
+    def __repr__(self):
+        return f"Storage({self._data!r})"
+
+
+class _NodeLog:
+    """``self.log``: logging with the node's name and virtual time in front."""
+
+    __slots__ = ("_endpoint", "_logger")
+
+    def __init__(self, endpoint: "Endpoint"):
+        self._endpoint = endpoint
+        self._logger = logging.getLogger(f"capsim.node.{endpoint.name}")
+
+    def _log(self, level: int, msg: str, args) -> None:
+        if self._logger.isEnabledFor(level):
+            prefix = f"[t={self._endpoint.true_time():.6f} {self._endpoint.name}] "
+            self._logger.log(level, prefix + msg, *args)
+
+    def debug(self, msg, *args):
+        self._log(logging.DEBUG, msg, args)
+
+    def info(self, msg, *args):
+        self._log(logging.INFO, msg, args)
+
+    def warning(self, msg, *args):
+        self._log(logging.WARNING, msg, args)
+
+    def error(self, msg, *args):
+        self._log(logging.ERROR, msg, args)
+
+
+class Node:
+    """Base class of every node: subclass it and add ``handle_<type>`` methods.
+
+    Inside a node: ``self.name``, ``self.peers``, ``self.send``, ``self.rpc``,
+    ``self.reply``, ``self.spawn``, ``self.now()``, ``self.rng``,
+    ``self.storage``, ``self.log``. They are set before ``__init__`` runs, so
+    a constructor may use them. ``on_start`` runs after start and after every
+    restart; memory (attributes) is lost in a crash, ``storage`` is not.
+    """
+
+    _endpoint: "Endpoint"
+
+    def __init__(self, **config):
+        if config:
+            raise ConfigError(
+                f"{type(self).__name__} got config {sorted(config)} but takes none; "
+                "define __init__(self, ...) to accept it"
+            )
+
+    async def on_start(self) -> None:
+        """Called after the node starts and after every restart. Override freely."""
+
+    @property
+    def name(self) -> str:
+        return self._endpoint.name
+
+    @property
+    def peers(self) -> list[str]:
+        """The other server nodes, sorted (clients are not peers)."""
+        return self._endpoint.peers()
+
+    @property
+    def rng(self) -> random.Random:
+        """This node's random stream, derived from the root seed by name."""
+        return self._endpoint.rng
+
+    @property
+    def storage(self) -> Storage:
+        return self._endpoint.storage
+
+    @property
+    def log(self) -> _NodeLog:
+        return self._endpoint.log
+
+    def now(self) -> float:
+        """This node's clock in seconds: true time plus its skew and drift."""
+        return self._endpoint.clock.now()
+
+    def send(self, dest: str, body: dict) -> None:
+        """Send ``body`` to ``dest`` and do not wait; it may be lost."""
+        self._endpoint.send(dest, body)
+
+    async def rpc(self, dest: str, body: dict, timeout: float | None = 1.0) -> dict:
+        """Send ``body`` to ``dest`` and wait for the reply body.
+
+        Raises:
+            Timeout: no reply within ``timeout`` seconds (indefinite).
+            RPCError: the peer answered with an error body.
+        """
+        return await self._endpoint.rpc(dest, body, timeout)
+
+    def reply(self, msg: Message, body: dict) -> None:
+        """Answer ``msg`` now or later (a handler that replies this way returns None)."""
+        self._endpoint.reply(msg, body)
+
+    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+        """Run ``coro`` as a task this node owns; a crash cancels it."""
+        return self._endpoint.spawn(coro, name)
+
+    def __repr__(self):
+        endpoint = getattr(self, "_endpoint", None)
+        return f"<{type(self).__name__} {endpoint.name if endpoint else '(unbound)'}>"
+
+
+def _bind_fast_paths(node: Node, endpoint: "Endpoint") -> None:
+    # Calls from node code to send/rpc/reply go straight to the endpoint unless
+    # the node class overrides them: one Python frame less per message.
+    cls = type(node)
+    if cls.send is Node.send:
+        node.send = endpoint.send
+    if cls.reply is Node.reply:
+        node.reply = endpoint.reply
+
+
+class Endpoint:
+    """One incarnation of a node on a transport: dispatch, rpc, owned tasks.
+
+    Args:
+        name: the node's name.
+        transport: carries outgoing bodies (``transmit``).
+        loop: the event loop its tasks run on.
+        context: the ``contextvars.Context`` its code runs in.
+        clock, rng, storage_data: the node's clock, random stream and durable dict.
+        ids: an iterator of message ids that survives restarts, so a late reply
+            to an old incarnation's rpc never matches a new one.
+        peers: a callable returning the sorted names of the other server nodes.
+        on_error: called as ``on_error(endpoint, what, exc)`` when node code fails.
+    """
+
+    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error):
+        self.name = name
+        self.transport = transport
+        self.loop = loop
+        self.context = context
+        self.clock = clock
+        self.rng = rng
+        self.alive = True
+        self.storage = Storage(storage_data, self)
+        self.log = _NodeLog(self)
+        self.peers = peers
+        self._ids = ids
+        self._on_error = on_error
+        self._pending: dict[int, tuple] = {}  # msg_id -> (future, timer, dest, type, sent at)
+        self._tasks: dict[asyncio.Task, None] = {}
+        self._handler_tasks: dict[HandlerTask, None] = {}
+        self._handlers: dict[str, Any] = {}
+        self._handler_done_cb = self._handler_done
+        self.node: Node | None = None
+        #: per-destination state private to the transport (a route cache)
+        self.routes: dict = {}
+
+    def true_time(self) -> float:
+        return self.loop.time()
+
+    # -- building the node ---------------------------------------------------------
+
+    def build(self, factory, config: dict) -> Node:
+        """Make the node from ``factory(**config)`` with this endpoint bound first."""
+        if isinstance(factory, type) and issubclass(factory, Node):
+            node = factory.__new__(factory)
+            node._endpoint = self
+            self.context.run(node.__init__, **config)
+        else:
+            node = self.context.run(factory, **config)
+            if not isinstance(node, Node):
+                raise ConfigError(f"node factory {factory!r} returned {node!r}, not an emulator.Node")
+            node._endpoint = self
+        _bind_fast_paths(node, self)
+        self.node = node
+        self._handlers = {kind: getattr(node, attr) for kind, attr in handlers_of(type(node)).items()}
+        return node
+
+    def start(self) -> None:
+        """Run ``on_start`` (eagerly, as a handler task)."""
+        HandlerTask(self.loop, self.node.on_start(), self.context, "on_start",
+                    self._after_start, None, self._handler_tasks).start()
+
+    def _after_start(self, _, value, exc) -> None:
+        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+            self._on_error(self, "on_start", exc)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def send(self, dest: str, body: dict) -> None:
+        if self.alive:
+            self.transport.transmit(self, dest, copy_body(body))
+
+    def reply(self, msg: Message, body: dict) -> None:
+        request_id = msg.body.get("msg_id")
+        if request_id is None or not self.alive:
+            return  # a fire-and-forget message expects no reply
+        out = copy_body(body)
+        out["in_reply_to"] = request_id
+        self.transport.transmit(self, msg.src, out)
+
+    async def rpc(self, dest: str, body: dict, timeout: float | None = 1.0) -> dict:
+        out = copy_body(body)
+        if not self.alive:
+            raise asyncio.CancelledError("the node crashed")
+        msg_id = next(self._ids)
+        out["msg_id"] = msg_id
+        future = self.loop.create_future()
+        timer = None
+        if timeout is not None:
+            if not timeout >= 0:
+                raise ConfigError(f"rpc timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+            timer = self.loop.call_later(timeout, self._expire, msg_id, dest, out["type"], timeout)
+        self._pending[msg_id] = (future, timer, dest, out["type"], self.loop.time())
+        self.transport.transmit(self, dest, out)
+        try:
+            reply = await future
+        finally:
+            if self._pending.pop(msg_id, None) is not None and timer is not None:
+                timer.cancel()
+        if reply.get("type") == "error":
+            raise RPCError(reply.get("code", CRASH), str(reply.get("text", "")))
+        return reply
+
+    def _expire(self, msg_id: int, dest: str, kind: str, timeout: float) -> None:
+        entry = self._pending.pop(msg_id, None)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(Timeout(f"no reply from {dest} to {kind!r} within {timeout}s"))
+
+    # -- receiving ---------------------------------------------------------------------
+
+    def deliver(self, msg: Message) -> None:
+        """Hand ``msg`` to its rpc waiter or its handler (called by the transport)."""
+        body = msg.body
+        in_reply_to = body.get("in_reply_to")
+        if in_reply_to is not None:
+            entry = self._pending.pop(in_reply_to, None)
+            if entry is not None:
+                if entry[1] is not None:
+                    entry[1].cancel()
+                if not entry[0].done():
+                    entry[0].set_result(body)
+                return
+            if body["type"] not in self._handlers:
+                return  # a late reply to an rpc that already timed out
+        handler = self._handlers.get(body["type"])
+        if handler is None:
+            self._answer_error(msg, RPCError(NOT_SUPPORTED, f"{self.name} has no handler for {body['type']!r}"))
+            return
+        task = HandlerTask(self.loop, handler(msg), self.context, body["type"],
+                           self._handler_done_cb, msg, self._handler_tasks)
+        self.context.run(task._first_step)
+
+    def _handler_done(self, msg: Message, value, exc) -> None:
+        if exc is None:
+            if value is None:
+                return
+            if type(value) is dict:
+                self.reply(msg, value)
+                return
+            exc = MessageError(f"handler for {msg.body['type']!r} returned {value!r:.80}; return a dict or None")
+        if isinstance(exc, RPCError):
+            self._answer_error(msg, exc)
+        elif not isinstance(exc, asyncio.CancelledError):
+            self._on_error(self, msg.body["type"], exc)
+            self._answer_error(msg, RPCError(CRASH, f"{type(exc).__name__}: {exc}"))
+
+    def _answer_error(self, msg: Message, error: RPCError) -> None:
+        self.reply(msg, error.to_body())
+
+    # -- owned tasks ------------------------------------------------------------------
+
+    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+        if not self.alive:
+            coro.close()
+            raise asyncio.CancelledError("the node crashed")
+        task = self.loop.create_task(coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}",
+                                     context=self.context)
+        self._tasks[task] = None
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            self._on_error(self, task.get_name(), task.exception())
+
+    def kill(self) -> None:
+        """Crash this incarnation: stop its tasks, forget its rpcs, ignore its writes."""
+        self.alive = False
+        for task in list(self._tasks) + list(self._handler_tasks):
+            task.cancel("node crashed")
+        for future, timer, *_ in self._pending.values():
+            if timer is not None:
+                timer.cancel()
+            future.cancel("node crashed")
+        self._pending.clear()
+
+    def describe_waiting(self) -> list[str]:
+        """One line per rpc awaiting a reply and per suspended handler, for deadlock reports."""
+        lines = [f"{self.name} awaits a reply from {dest} to {kind!r} (sent at t={sent:.6f}, "
+                 f"{'no timeout' if timer is None else 'with a timeout'})"
+                 for _, timer, dest, kind, sent in self._pending.values()]
+        lines += [f"{self.name} handler {task.get_name()!r} is suspended" for task in self._handler_tasks]
+        return lines

@@ -1,0 +1,79 @@
+"""pytest plugin (entry point ``pytest11``): a ``sim`` fixture and seed replay.
+
+- ``sim``: a fresh ``Simulation`` for the test, seeded by ``sim_seed``.
+- ``sim_seed``: the seed; ``--sim-seed N`` fixes it, otherwise each test gets
+  a fresh one. A failing test that used it prints the seed and the command
+  that replays it.
+- ``async def`` tests that take ``sim`` run inside that simulation's loop, in
+  virtual time. Tests marked for pytest-asyncio keep running on a real loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import shlex
+
+import pytest
+
+from emulator.simulation import Simulation
+
+_SEED = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("capsim", "capsim simulation")
+    group.addoption(
+        "--sim-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed for the sim / sim_seed fixtures (default: a fresh seed per test, printed on failure)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sim_seed(n): run this test's simulation with seed n")
+
+
+@pytest.fixture
+def sim_seed(request) -> int:
+    """The seed of this test's simulation: --sim-seed, a sim_seed(n) mark, or a fresh one."""
+    seed = request.config.getoption("sim_seed")
+    marker = request.node.get_closest_marker("sim_seed")
+    if seed is None and marker is not None:
+        seed = int(marker.args[0])
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)  # outside any simulation: a fresh seed
+    request.node.stash[_SEED] = seed
+    return seed
+
+
+@pytest.fixture
+def sim(sim_seed) -> Simulation:
+    """A fresh Simulation seeded with ``sim_seed``."""
+    simulation = Simulation(seed=sim_seed)
+    yield simulation
+    simulation.loop.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run ``async def`` tests that take ``sim`` inside the simulation's loop."""
+    function = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(function) or "sim" not in pyfuncitem.funcargs:
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    pyfuncitem.funcargs["sim"].run(function(**kwargs))
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    seed = item.stash.get(_SEED, None)
+    if seed is not None and report.failed:
+        command = f"python -m pytest {shlex.quote(item.nodeid)} --sim-seed {seed}"
+        report.sections.append(("capsim", f"simulation seed {seed}; replay with:\n  {command}"))
+    return report

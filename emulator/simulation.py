@@ -1,0 +1,323 @@
+"""The Simulation: nodes, clients, node faults, and running in virtual time.
+
+One ``Simulation`` owns a ``VirtualLoop``, a ``Network``, the named random
+streams of its seed, a ``Trace`` and a ``History``. Node faults (crash,
+restart, pause, resume, skew) are its methods; link faults are methods of
+``sim.network``. Every fault records itself in the history as a ``nemesis``
+operation and in the trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import itertools
+import math
+import traceback
+from dataclasses import dataclass, field
+
+from emulator.client import Client
+from emulator.distributions import Constant
+from emulator.errors import ConfigError
+from emulator.history import History
+from emulator.loop import OWNER, VirtualLoop
+from emulator.network import Network
+from emulator.node import Endpoint, Node
+from emulator.rng import Streams
+from emulator.trace import Trace
+
+__all__ = ["Simulation", "NodeError", "NodeClock"]
+
+
+@dataclass
+class NodeError:
+    """An exception raised by node code (a handler, on_start or a spawned task)."""
+
+    time: float
+    node: str
+    where: str
+    exception: BaseException
+    traceback: str = field(repr=False)
+
+    def __str__(self):
+        return f"t={self.time:.6f} {self.node} in {self.where}: {type(self.exception).__name__}: {self.exception}"
+
+
+class NodeClock:
+    """A node's clock: true virtual time, plus an offset, running at a rate.
+
+    Survives crash and restart, as a machine's clock does.
+    """
+
+    __slots__ = ("_loop", "_base_true", "_base_local", "_rate")
+
+    def __init__(self, loop: VirtualLoop):
+        self._loop = loop
+        self._base_true = 0.0
+        self._base_local = 0.0
+        self._rate = 1.0
+
+    def now(self) -> float:
+        return self._base_local + (self._loop._time - self._base_true) * self._rate
+
+    def set(self, offset: float, drift: float) -> None:
+        """From now on read true time + ``offset``, advancing at ``1 + drift``."""
+        true = self._loop._time
+        self._base_true = true
+        self._base_local = true + offset
+        self._rate = 1.0 + drift
+
+
+@dataclass
+class _Slot:
+    """Everything about one node name that outlives an incarnation."""
+
+    name: str
+    factory: object
+    config: dict
+    server: bool
+    context: contextvars.Context
+    clock: NodeClock
+    storage: dict = field(default_factory=dict)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    endpoint: Endpoint | None = None
+    incarnation: int = 0
+
+
+class Simulation:
+    """A cluster of nodes on a simulated network, in virtual time.
+
+    Args:
+        seed: the root seed; every random choice derives from it by name.
+        latency: default link latency (seconds or a distribution).
+        loss, duplicate: default per-message probabilities, in [0, 1].
+        reorder: default reordering: False (FIFO per link), True, or a
+            probability that a message's latency is rescaled at random.
+        keep_trace: keep every trace record in ``sim.trace.events``.
+    """
+
+    def __init__(self, seed: int = 0, latency=Constant(0.001), loss: float = 0.0, duplicate: float = 0.0,
+                 reorder: bool | float = False, keep_trace: bool = False):
+        self.seed = seed
+        self.streams = Streams(seed)
+        self.loop = VirtualLoop()
+        self.loop.set_exception_handler(self._loop_error)
+        self.trace = Trace(keep=keep_trace)
+        self.history = History()
+        self.errors: list[NodeError] = []
+        self.network = Network(self.loop, self.streams, self.trace, self._fault,
+                               latency=latency, loss=loss, duplicate=duplicate, reorder=reorder)
+        self._slots: dict[str, _Slot] = {}
+        self._processes = itertools.count()
+        self._servers_cache: list[str] | None = None
+        self.loop.waiter_reports.append(self._describe_waiting)
+
+    # -- building -------------------------------------------------------------------------
+
+    def add_node(self, name: str, factory, **config) -> Node:
+        """Add a server node made by ``factory(**config)`` and start it.
+
+        Args:
+            name: a unique name such as ``"n1"``.
+            factory: a ``Node`` subclass (or a callable returning a Node).
+            **config: passed to the factory now and again at every restart.
+        """
+        if not callable(factory):
+            raise ConfigError(f"add_node({name!r}, ...) needs a Node subclass as factory, got {factory!r}")
+        return self._add(name, factory, config, server=True)
+
+    def add_client(self, name: str) -> Client:
+        """Add a client node that records its operations in ``sim.history``."""
+        return self._add(name, Client, {"record": self._record, "new_process": self._processes.__next__},
+                         server=False)
+
+    def _add(self, name, factory, config, server: bool):
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
+        if name in self._slots:
+            raise ConfigError(f"a node named {name!r} already exists; pick another name")
+        context = contextvars.Context()
+        context.run(OWNER.set, name)
+        slot = _Slot(name, factory, dict(config), server, context, NodeClock(self.loop))
+        self._slots[name] = slot
+        self._servers_cache = None
+        self.network.register(name, server)
+        return self._boot(slot)
+
+    def _boot(self, slot: _Slot) -> Node:
+        slot.incarnation += 1
+        endpoint = Endpoint(slot.name, self.network, self.loop, slot.context, slot.clock,
+                            self.streams(f"node:{slot.name}"), slot.storage, slot.ids, self._peers_of(slot.name),
+                            self._node_error)
+        node = endpoint.build(slot.factory, slot.config)
+        slot.endpoint = endpoint
+        self.network.attach(slot.name, endpoint)
+        self.loop.schedule_soon(_start, endpoint)
+        return node
+
+    def _peers_of(self, name: str):
+        cache: dict = {}
+
+        def peers() -> list[str]:
+            servers = self._server_names()
+            if cache.get("of") is not servers:
+                cache["of"], cache["peers"] = servers, [n for n in servers if n != name]
+            return list(cache["peers"])
+        return peers
+
+    def _server_names(self) -> list[str]:
+        if self._servers_cache is None:
+            self._servers_cache = sorted(n for n, s in self._slots.items() if s.server)
+        return self._servers_cache
+
+    @property
+    def servers(self) -> list[str]:
+        """The names of the server nodes, sorted."""
+        return list(self._server_names())
+
+    @property
+    def nodes(self) -> list[str]:
+        """The names of every node, servers and clients, sorted."""
+        return sorted(self._slots)
+
+    def node(self, name: str) -> Node | None:
+        """The live incarnation of ``name``, or None while it is crashed."""
+        endpoint = self._slot(name).endpoint
+        return endpoint.node if endpoint is not None else None
+
+    def rng(self, name: str):
+        """A random stream for the caller's own use (a workload), derived by name."""
+        return self.streams(f"user:{name}")
+
+    # -- node faults --------------------------------------------------------------------------
+
+    def crash(self, name: str) -> None:
+        """Stop ``name``: tasks cancelled, memory lost, messages to it dropped until restart."""
+        slot = self._slot(name)
+        endpoint = slot.endpoint
+        if endpoint is None:
+            return
+        slot.endpoint = None
+        self.network.detach(name)
+        self.network.lose_in_flight(name)
+        endpoint.kill()
+        self.loop.resume_owner(name)  # let the cancellations run
+        self._fault("crash", name)
+
+    def restart(self, name: str) -> Node:
+        """Start a fresh instance of a crashed ``name``, same factory, config and storage."""
+        slot = self._slot(name)
+        if slot.endpoint is not None:
+            raise ConfigError(f"{name!r} is running; crash it before restarting it")
+        self._fault("restart", name)
+        return self._boot(slot)
+
+    def pause(self, name: str) -> None:
+        """Freeze ``name``: its timers, tasks and inbox wait until ``resume``."""
+        if self._slot(name).endpoint is None:
+            return
+        self.loop.pause_owner(name)
+        self.network.pause(name)
+        self._fault("pause", name)
+
+    def resume(self, name: str) -> None:
+        """Unfreeze ``name``: what fell due while paused runs now, in order."""
+        self._slot(name)
+        self.loop.resume_owner(name)
+        self.network.resume(name)
+        self._fault("resume", name)
+
+    def skew(self, name: str, offset: float = 0.0, drift: float = 0.0) -> None:
+        """Make ``name``'s ``now()`` read true time + ``offset``, advancing at ``1 + drift``.
+
+        Only the node's clock moves: asyncio timers keep true virtual time.
+        """
+        for label, value in (("offset", offset), ("drift", drift)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"skew {label} must be a finite number, got {value!r}")
+        if drift <= -1.0:
+            raise ConfigError(f"skew drift must be > -1 (a clock cannot run backwards), got {drift!r}")
+        self._slot(name).clock.set(float(offset), float(drift))
+        self._fault("skew", [name, offset, drift])
+
+    def _describe_waiting(self) -> list[str]:
+        return [line for slot in self._slots.values() if slot.endpoint is not None
+                for line in slot.endpoint.describe_waiting()]
+
+    def alive(self, name: str) -> bool:
+        return self._slot(name).endpoint is not None
+
+    def _slot(self, name: str) -> _Slot:
+        slot = self._slots.get(name)
+        if slot is None:
+            known = ", ".join(sorted(self._slots)) or "none yet"
+            raise ConfigError(f"unknown node {name!r}; known nodes: {known}")
+        return slot
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self, coro=None, until: float | None = None):
+        """Run the simulation in virtual time.
+
+        ``sim.run(workload())`` runs until the coroutine ends and returns its
+        result; ``sim.run(until=60.0)`` runs until that virtual time; with
+        neither, it runs until nothing is left to do.
+
+        Raises:
+            Deadlock: the coroutine waits, but nothing can ever wake it.
+            Unfinished: ``until`` came before the coroutine ended.
+        """
+        if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)) or math.isnan(until)):
+            raise ConfigError(f"until must be a virtual time in seconds, got {until!r}")
+        if coro is None:
+            self.loop.run_until(until)
+            return None
+        if inspect.iscoroutinefunction(coro):
+            raise ConfigError("sim.run takes a coroutine: write sim.run(workload()), not sim.run(workload)")
+        if not inspect.isawaitable(coro):
+            raise ConfigError(f"sim.run takes a coroutine such as workload(), got {coro!r}")
+        task = asyncio.ensure_future(coro, loop=self.loop)
+        if isinstance(task, asyncio.Task):
+            task.set_name("workload")
+        return self.loop.run_until_complete(task, until)
+
+    @property
+    def now(self) -> float:
+        """Virtual seconds since the simulation began."""
+        return self.loop.time()
+
+    def trace_digest(self) -> str:
+        """Hex sha256 of the canonical trace: equal for equal seeds, in any process."""
+        return self.trace.digest()
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def _record(self, op: dict) -> dict:
+        op["time"] = self.loop._time
+        self.history.append(op)
+        self.trace.add((self.loop._now, "op", op["process"], op["type"], op["f"], op.get("key"), op.get("value")))
+        return op
+
+    def _fault(self, f: str, value) -> None:
+        self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
+
+    def record_event(self, node: str, what: str, value=None) -> None:
+        """Put a protocol event (a breaker opening, a failover) in the trace."""
+        self.trace.add((self.loop._now, "event", node, what, value))
+
+    def _node_error(self, endpoint: Endpoint, where: str, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.errors.append(NodeError(self.loop._time, endpoint.name, where, exc, text))
+        self.trace.add((self.loop._now, "error", endpoint.name, where, type(exc).__name__))
+
+    def _loop_error(self, loop, context: dict) -> None:
+        # Not traced: such reports can come from the garbage collector at any time.
+        exc = context.get("exception") or RuntimeError(context.get("message", "unhandled error"))
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.errors.append(NodeError(loop._time, "(loop)", context.get("message", ""), exc, text))
+
+
+def _start(endpoint: Endpoint) -> None:
+    if endpoint.alive:
+        endpoint.start()

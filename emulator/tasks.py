@@ -1,0 +1,176 @@
+"""Handler tasks: a handler runs eagerly and becomes a task only if it waits.
+
+Most handlers answer without awaiting anything. Wrapping each in an
+``asyncio.Task`` would cost a task object, a weak-set registration and a
+trip through the ready queue per message, so ``HandlerTask`` runs the first
+step of the coroutine at once, inside the delivery. If the handler awaits
+(an rpc to another node, a sleep), the same object goes on driving it exactly
+as ``asyncio.Task`` does, so the node's other messages are not held up.
+
+It is the current task while it runs (``asyncio.current_task()`` returns
+it), so ``asyncio.timeout``, ``TaskGroup`` and cancellation behave in a
+handler as in any task. It is not a Future: nothing awaits a handler; its
+outcome goes to the ``on_done(value, exc)`` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio.tasks import _enter_task, _leave_task
+
+__all__ = ["HandlerTask"]
+
+_CancelledError = asyncio.CancelledError
+
+
+class HandlerTask:
+    """Drive one coroutine: first step now, later steps as a task would.
+
+    Args:
+        loop: the loop the coroutine's futures belong to.
+        coro: the coroutine to drive.
+        context: the ``contextvars.Context`` its steps run in.
+        name: for error reports and deadlock listings; a tuple is joined with ":"
+            only when asked for, to keep formatting off the message path.
+        on_done: called as ``on_done(arg, value, exc)`` once; ``exc`` is None
+            on success, the exception otherwise (``CancelledError`` if cancelled).
+        arg: passed back to ``on_done`` (the message being handled, say).
+        registry: a dict the task adds itself to while suspended, so a deadlock
+            report or a crash can find it.
+    """
+
+    __slots__ = (
+        "_loop", "_coro", "_context", "_name", "_on_done", "_arg", "_registry",
+        "_must_cancel", "_cancel_message", "_fut_waiter", "_num_cancels_requested",
+        "_done", "__weakref__",
+    )
+
+    def __init__(self, loop, coro, context, name, on_done, arg, registry):
+        self._loop = loop
+        self._coro = coro
+        self._context = context
+        self._name = name
+        self._on_done = on_done
+        self._arg = arg
+        self._registry = registry
+        self._must_cancel = False
+        self._cancel_message = None
+        self._fut_waiter = None
+        self._num_cancels_requested = 0
+        self._done = False
+
+    def start(self) -> None:
+        """Run the first step now, in the task's context."""
+        self._context.run(self._first_step)
+
+    def _first_step(self) -> None:
+        # _step without the cancellation checks, which cannot apply yet: most
+        # handlers finish here, so this is the message path.
+        loop = self._loop
+        _enter_task(loop, self)
+        try:
+            result = self._coro.send(None)
+        except StopIteration as stop:
+            self._done = True
+            if stop.value is not None:  # a None result needs no reply: skip the call
+                self._on_done(self._arg, stop.value, None)
+        except (KeyboardInterrupt, SystemExit):
+            self._finish(None, None)
+            raise
+        except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
+            self._finish(None, error)
+        else:
+            self._suspend(result)
+        finally:
+            _leave_task(loop, self)
+
+    # -- the Task interface that asyncio.timeout and TaskGroup use -----------------
+
+    def get_name(self) -> str:
+        name = self._name
+        return ":".join(name) if type(name) is tuple else name
+
+    def get_coro(self):
+        return self._coro
+
+    def done(self) -> bool:
+        return self._done
+
+    def cancel(self, msg=None) -> bool:
+        """Ask the handler to stop: CancelledError is thrown in at its next step."""
+        if self._done:
+            return False
+        self._num_cancels_requested += 1
+        if self._fut_waiter is not None and self._fut_waiter.cancel(msg=msg):
+            return True
+        self._must_cancel = True
+        self._cancel_message = msg
+        return True
+
+    def cancelling(self) -> int:
+        return self._num_cancels_requested
+
+    def uncancel(self) -> int:
+        if self._num_cancels_requested > 0:
+            self._num_cancels_requested -= 1
+        return self._num_cancels_requested
+
+    def get_stack(self, *, limit=None):
+        frame = getattr(self._coro, "cr_frame", None)
+        return [frame] if frame is not None else []
+
+    def __repr__(self):
+        state = "done" if self._done else "pending"
+        return f"<HandlerTask {self.get_name()!r} {state}>"
+
+    # -- stepping ----------------------------------------------------------------------
+
+    def _step(self, exc) -> None:
+        if self._must_cancel:
+            if not isinstance(exc, _CancelledError):
+                exc = _CancelledError(self._cancel_message) if self._cancel_message else _CancelledError()
+            self._must_cancel = False
+        self._fut_waiter = None
+        loop = self._loop
+        _enter_task(loop, self)
+        try:
+            result = self._coro.send(None) if exc is None else self._coro.throw(exc)
+        except StopIteration as stop:
+            self._finish(stop.value, _CancelledError() if self._must_cancel else None)
+        except (KeyboardInterrupt, SystemExit):
+            self._finish(None, None)
+            raise
+        except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
+            self._finish(None, error)
+        else:
+            self._suspend(result)
+        finally:
+            _leave_task(loop, self)
+
+    def _suspend(self, result) -> None:
+        blocking = getattr(result, "_asyncio_future_blocking", None)
+        if blocking:
+            result._asyncio_future_blocking = False
+            result.add_done_callback(self._wakeup, context=self._context)
+            self._fut_waiter = result
+            if self._must_cancel and result.cancel(msg=self._cancel_message):
+                self._must_cancel = False
+        elif result is None:  # a bare yield, as in asyncio.sleep(0)
+            self._loop.call_soon(self._step, None, context=self._context)
+        else:
+            error = RuntimeError(f"handler {self.get_name()!r} yielded {result!r}; await asyncio awaitables only")
+            self._loop.call_soon(self._step, error, context=self._context)
+        self._registry[self] = None
+
+    def _wakeup(self, future) -> None:
+        try:
+            future.result()
+        except BaseException as exc:  # noqa: BLE001 - thrown into the coroutine
+            self._step(exc)
+        else:
+            self._step(None)
+
+    def _finish(self, value, exc) -> None:
+        self._done = True
+        self._registry.pop(self, None)
+        self._on_done(self._arg, value, exc)

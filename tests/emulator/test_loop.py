@@ -1,0 +1,253 @@
+"""The virtual-time event loop: asyncio unchanged, on a clock that jumps."""
+
+import asyncio
+import socket
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import emulator as em
+from emulator.loop import VirtualLoop
+
+
+def run(coro):
+    loop = VirtualLoop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def test_sleep_jumps_the_clock_to_the_exact_time():
+    """An hour of sleep ends at exactly 3600.0 virtual seconds."""
+
+    async def main():
+        await asyncio.sleep(3600)
+        return asyncio.get_running_loop().time()
+
+    assert run(main()) == 3600.0
+
+
+def test_a_million_one_millisecond_steps_end_at_exactly_one_thousand():
+    """Time does not drift: 10**6 steps of 1 ms end at exactly 1000.0."""
+    loop = VirtualLoop()
+    left = [10**6]
+
+    def tick():
+        left[0] -= 1
+        if left[0]:
+            loop.call_later(0.001, tick)
+
+    loop.call_later(0.001, tick)
+    loop.run_forever()
+    assert left[0] == 0
+    assert loop.time() == 1000.0
+
+
+@pytest.mark.slow
+def test_a_million_asyncio_sleeps_end_at_exactly_one_thousand():
+    """The same with asyncio.sleep in a coroutine (slow: a million task steps)."""
+
+    async def main():
+        for _ in range(10**6):
+            await asyncio.sleep(0.001)
+        return asyncio.get_running_loop().time()
+
+    assert run(main()) == 1000.0
+
+
+def test_callbacks_due_at_the_same_instant_run_in_scheduling_order():
+    """Same-instant timers run in the order scheduled, however they were computed."""
+    loop = VirtualLoop()
+    order = []
+    for i in range(200):
+        if i % 3 == 0:
+            loop.call_at(0.3, order.append, i)
+        elif i % 3 == 1:
+            loop.call_later(0.3, order.append, i)
+        else:
+            loop.call_later(0.1 + 0.2, order.append, i)  # 0.30000000000000004 rounds to 0.3 s
+    loop.run_forever()
+    assert order == list(range(200))
+
+
+def test_call_soon_runs_after_timers_that_fell_due_before_it():
+    """A callback scheduled by a timer runs after the other timers due at that instant."""
+    loop = VirtualLoop()
+    order = []
+    loop.call_at(1.0, lambda: (order.append("a"), loop.call_soon(order.append, "c")))
+    loop.call_at(1.0, order.append, "b")
+    loop.run_forever()
+    assert order == ["a", "b", "c"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=60))
+def test_timers_fire_in_time_then_scheduling_order(delays_ms):
+    """Property: timers fire sorted by (time, order scheduled) and the clock never goes back."""
+    loop = VirtualLoop()
+    fired = []
+    for i, d in enumerate(delays_ms):
+        loop.call_later(d / 1000, lambda i=i: fired.append((loop.time(), i)))
+    loop.run_forever()
+    expected = sorted(range(len(delays_ms)), key=lambda i: (delays_ms[i], i))
+    assert [i for _, i in fired] == expected
+    times = [t for t, _ in fired]
+    assert times == sorted(times)
+    assert loop.time() == max(delays_ms) / 1000
+
+
+def test_wait_for_and_timeout_expire_in_virtual_time():
+    """wait_for and asyncio.timeout raise TimeoutError at exactly the virtual deadline."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.sleep(10), 2.5)
+        first = loop.time()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.5):
+                await asyncio.sleep(10)
+        return first, loop.time()
+
+    assert run(main()) == (2.5, 4.0)
+
+
+def test_queue_event_lock_and_semaphore_work_unchanged():
+    """Queue, Event, Lock and Semaphore coordinate tasks in virtual time."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        event = asyncio.Event()
+        lock = asyncio.Lock()
+        sem = asyncio.Semaphore(2)
+        log = []
+
+        async def producer():
+            for i in range(3):
+                await queue.put(i)
+                await asyncio.sleep(1)
+            event.set()
+
+        async def consumer():
+            for _ in range(3):
+                log.append(("got", await queue.get(), loop.time()))
+
+        async def worker(i):
+            async with sem:
+                async with lock:
+                    await asyncio.sleep(0.5)
+                    log.append(("worked", i, loop.time()))
+
+        await asyncio.gather(producer(), consumer(), *(worker(i) for i in range(3)))
+        await event.wait()
+        return log
+
+    log = run(main())
+    assert [e for e in log if e[0] == "got"] == [("got", 0, 0.0), ("got", 1, 1.0), ("got", 2, 2.0)]
+    assert [e for e in log if e[0] == "worked"] == [("worked", 0, 0.5), ("worked", 1, 1.0), ("worked", 2, 1.5)]
+
+
+def test_taskgroup_shield_and_cancellation_work_unchanged():
+    """TaskGroup cancels siblings on error, shield protects, cancel stops a sleep."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        finished = []
+
+        async def slow():
+            try:
+                await asyncio.sleep(100)
+            except asyncio.CancelledError:
+                finished.append(("cancelled", loop.time()))
+                raise
+
+        async def fail():
+            await asyncio.sleep(1)
+            raise ValueError("boom")
+
+        with pytest.raises(ExceptionGroup):
+            async with asyncio.TaskGroup() as group:
+                group.create_task(slow())
+                group.create_task(fail())
+        inner = asyncio.ensure_future(asyncio.sleep(2, result="kept"))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(inner), 1)
+        return finished, await inner, loop.time()
+
+    finished, kept, now = run(main())
+    assert finished == [("cancelled", 1.0)]
+    assert kept == "kept" and now == 3.0
+
+
+def test_a_run_that_waits_forever_raises_deadlock_naming_the_waiter():
+    """A task awaiting what can never happen stops the run with a Deadlock that names it."""
+
+    async def stuck_forever():
+        await asyncio.Event().wait()
+
+    async def main():
+        task = asyncio.ensure_future(stuck_forever())
+        task.set_name("the-stuck-one")
+        await task
+
+    with pytest.raises(em.Deadlock, match="the-stuck-one.*stuck_forever"):
+        run(main())
+
+
+def test_until_stops_a_run_that_has_not_finished():
+    """run_until_complete(..., until=T) raises Unfinished at T, with the clock at T."""
+    loop = VirtualLoop()
+    with pytest.raises(em.Unfinished, match="t=5"):
+        loop.run_until_complete(asyncio.sleep(10), until=5)
+    assert loop.time() == 5.0
+
+
+def test_threads_and_executors_are_refused():
+    """to_thread and run_in_executor raise NotAllowed: threads break determinism."""
+
+    async def main():
+        with pytest.raises(em.NotAllowed, match="run_in_executor"):
+            await asyncio.to_thread(print, "never")
+        with pytest.raises(em.NotAllowed, match="replayed"):
+            await asyncio.get_running_loop().run_in_executor(None, print)
+        return "refused"
+
+    assert run(main()) == "refused"
+
+
+def test_real_io_is_refused():
+    """Opening a real connection or resolving a name inside a simulation raises NotAllowed."""
+
+    async def main():
+        with pytest.raises(em.NotAllowed, match="create_connection"):
+            await asyncio.open_connection("127.0.0.1", 9)
+        with pytest.raises(em.NotAllowed, match="getaddrinfo"):
+            await asyncio.get_running_loop().getaddrinfo("localhost", 80)
+        with pytest.raises(em.NotAllowed, match="sock_recv"):
+            await asyncio.get_running_loop().sock_recv(socket.socket(), 1)
+        return "refused"
+
+    assert run(main()) == "refused"
+
+
+def test_the_loop_can_run_inside_a_running_asyncio_loop():
+    """A simulation can be run from code that is itself on a real asyncio loop."""
+
+    async def outer():
+        return run(asyncio.sleep(5, result="inner done"))
+
+    assert asyncio.run(outer()) == "inner done"
+
+
+def test_exceptions_in_callbacks_reach_the_exception_handler():
+    """A raising callback is reported to the loop's handler and the run goes on."""
+    loop = VirtualLoop()
+    seen = []
+    loop.set_exception_handler(lambda lp, ctx: seen.append(type(ctx["exception"]).__name__))
+    loop.call_later(1, lambda: 1 / 0)
+    loop.call_later(2, seen.append, "after")
+    loop.run_forever()
+    assert seen == ["ZeroDivisionError", "after"]

@@ -1,0 +1,56 @@
+"""Message bodies: validated deep copies of JSON-compatible dicts."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from emulator import MessageError
+from emulator.message import copy_body
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_a_copy_is_equal_and_shares_no_mutable_object(fields):
+    """Property: copy_body returns an equal body with no list or dict shared with the original."""
+    body = {**fields, "type": "t"}
+    copy = copy_body(body)
+    assert copy == body
+
+    def containers(value):
+        if isinstance(value, (list, dict)):
+            yield id(value)
+            for item in (value.values() if isinstance(value, dict) else value):
+                yield from containers(item)
+
+    assert not set(containers(copy)) & set(containers(body))
+
+
+def test_tuples_become_lists_as_in_json():
+    """A tuple travels as a list, as it would through JSON."""
+    assert copy_body({"type": "t", "pair": (1, 2)}) == {"type": "t", "pair": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ([1, 2], "must be a dict"),
+        ({"value": 1}, 'needs a non-empty string "type"'),
+        ({"type": ""}, "non-empty"),
+        ({"type": 3}, "string"),
+        ({"type": "t", 1: "x"}, "keys must be strings"),
+        ({"type": "t", "v": {"nested": {2: 3}}}, r"v.nested has key 2"),
+        ({"type": "t", "v": float("nan")}, "no NaN or infinity"),
+        ({"type": "t", "v": [1, {1, 2}]}, r"v\[1\] is a set"),
+        ({"type": "t", "v": object()}, "JSON cannot carry"),
+    ],
+)
+def test_bodies_json_cannot_carry_are_refused_with_the_path(body, message):
+    """Each kind of bad body raises MessageError (a TypeError) naming where the problem is."""
+    with pytest.raises(MessageError, match=message):
+        copy_body(body)
+    assert issubclass(MessageError, TypeError)

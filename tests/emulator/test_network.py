@@ -1,0 +1,266 @@
+"""The simulated network: latency, loss, duplication, ordering, cuts, holds, copies."""
+
+import asyncio
+
+import pytest
+from tests.common.nodes import Echo, Recorder
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import emulator as em
+
+
+def recorders(n=3, seed=1, **kwargs):
+    sim = em.Simulation(seed=seed, **kwargs)
+    nodes = {f"n{i}": sim.add_node(f"n{i}", Recorder) for i in range(n)}
+    return sim, nodes
+
+
+def send_all(sim, sender, dest, count, gap=0.0):
+    async def main():
+        for i in range(count):
+            sim.node(sender).send(dest, {"type": "note", "i": i})
+            if gap:
+                await asyncio.sleep(gap)
+
+    sim.run(main())
+    sim.run()
+
+
+def test_constant_latency_delivers_at_exactly_that_delay():
+    """With Constant(0.005) a message sent at t=0 arrives at exactly t=0.005."""
+    sim, nodes = recorders(latency=em.Constant(0.005))
+    send_all(sim, "n0", "n1", 1)
+    assert nodes["n1"].got == [(0.005, "n0", {"type": "note", "i": 0})]
+
+
+def test_uniform_latency_stays_within_its_bounds_and_keeps_fifo_order():
+    """Uniform latency varies per message, yet a link delivers in the order sent by default."""
+    sim, nodes = recorders(latency=em.Uniform(0.001, 0.010))
+    send_all(sim, "n0", "n1", 200, gap=0.0005)
+    got = nodes["n1"].got
+    assert [body["i"] for _, _, body in got] == list(range(200))
+    delays = [t - body["i"] * 0.0005 for t, _, body in got]
+    assert min(delays) >= 0.001 - 1e-9 and max(delays) <= 0.010 + 1e-6
+
+
+def test_reorder_lets_messages_overtake_each_other():
+    """reorder=True scrambles arrival order on one link, even with constant latency."""
+    sim, nodes = recorders(latency=em.Constant(0.005), reorder=True)
+    send_all(sim, "n0", "n1", 200, gap=0.0005)
+    order = [body["i"] for _, _, body in nodes["n1"].got]
+    assert sorted(order) == list(range(200))
+    assert order != list(range(200))
+
+
+def test_loss_drops_about_the_configured_fraction():
+    """loss=0.3 drops close to 30% of 2000 messages, and the stats count them."""
+    sim, nodes = recorders(loss=0.3)
+    send_all(sim, "n0", "n1", 2000)
+    delivered = len(nodes["n1"].got)
+    assert 0.25 < 1 - delivered / 2000 < 0.35
+    stats = sim.network.stats
+    assert stats["sent"] == 2000 and stats["delivered"] == delivered and stats["dropped"] == 2000 - delivered
+
+
+def test_duplicate_delivers_two_independent_copies():
+    """duplicate=1 delivers every message twice, each as the receiver's own object."""
+    sim, nodes = recorders(duplicate=1.0)
+    send_all(sim, "n0", "n1", 5)
+    got = nodes["n1"].got
+    assert sorted(body["i"] for _, _, body in got) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert got[0][2] is not got[1][2]
+    assert sim.network.stats["duplicated"] == 5
+
+
+def test_the_receiver_gets_its_own_copy_of_the_body():
+    """Mutating a body after sending, or after receiving, never reaches the other side."""
+    sim, nodes = recorders()
+    body = {"type": "note", "nested": {"list": [1, 2]}}
+
+    async def main():
+        sim.node("n0").send("n1", body)
+        body["nested"]["list"].append(3)
+        await asyncio.sleep(0.01)
+
+    sim.run(main())
+    received = nodes["n1"].got[0][2]
+    assert received == {"type": "note", "nested": {"list": [1, 2]}}
+    received["nested"]["list"].clear()
+    assert body["nested"]["list"] == [1, 2, 3]
+
+
+def test_partition_cuts_between_groups_and_heal_restores():
+    """partition drops traffic across groups both ways; nodes in no group keep every link."""
+    sim, nodes = recorders(n=4)
+    sim.network.partition(["n0", "n1"], ["n2"])
+    net = sim.network
+    assert net.cut("n0", "n2") and net.cut("n2", "n1")
+    assert not net.cut("n0", "n1") and not net.cut("n3", "n2") and not net.cut("n0", "n3")
+    net.heal()
+    assert not net.cut("n0", "n2")
+
+
+def test_partition_oneway_and_isolate():
+    """partition_oneway cuts one direction; isolate cuts a node off from all others."""
+    sim, nodes = recorders(n=3)
+    net = sim.network
+    net.partition_oneway(["n0"], ["n1"])
+    assert net.cut("n0", "n1") and not net.cut("n1", "n0")
+    net.heal()
+    net.isolate("n2")
+    assert all(net.cut("n2", x) and net.cut(x, "n2") for x in ("n0", "n1"))
+    assert not net.cut("n0", "n1")
+
+
+def test_a_message_in_flight_when_its_link_is_cut_is_dropped_on_arrival():
+    """A message sent before a partition, arriving after it, is dropped at delivery."""
+    sim, nodes = recorders(latency=em.Constant(0.010))
+
+    async def main():
+        sim.node("n0").send("n1", {"type": "note", "i": 0})
+        await asyncio.sleep(0.005)
+        sim.network.partition(["n0"], ["n1"])
+        await asyncio.sleep(0.010)
+
+    sim.run(main())
+    assert nodes["n1"].got == []
+    assert sim.network.stats["dropped"] == 1
+
+
+def test_hold_queues_messages_and_release_delivers_them_in_order():
+    """Messages on a held link wait; release delivers them in order after a fresh latency."""
+    sim, nodes = recorders(latency=em.Constant(0.001))
+
+    async def main():
+        sim.network.hold("n0", "n1")
+        for i in range(3):
+            sim.node("n0").send("n1", {"type": "note", "i": i})
+        await asyncio.sleep(1.0)
+        assert nodes["n1"].got == []
+        sim.network.release("n0", "n1")
+        await asyncio.sleep(0.01)
+
+    sim.run(main())
+    assert [(t, body["i"]) for t, _, body in nodes["n1"].got] == [(1.001, 0), (1.001, 1), (1.001, 2)]
+
+
+def test_set_link_overrides_one_pair_and_reset_restores_defaults():
+    """set_link changes a->b and b->a only; set_link_oneway one direction; reset_link undoes."""
+    sim, nodes = recorders(latency=0.001)
+    net = sim.network
+    net.set_link("n0", "n1", latency=0.050)
+    net.set_link_oneway("n0", "n2", loss=1.0)
+    assert net.link("n0", "n1").latency.mean == 0.050 and net.link("n1", "n0").latency.mean == 0.050
+    assert net.link("n0", "n2").loss == 1.0 and net.link("n2", "n0").loss == 0.0
+    assert net.link("n1", "n2").latency.mean == 0.001
+    send_all(sim, "n0", "n1", 1)
+    assert nodes["n1"].got[0][0] == 0.050
+    net.reset_link("n0", "n1")
+    assert net.link("n0", "n1").latency.mean == 0.001
+    net.set_defaults(latency=0.002)
+    assert net.link("n0", "n1").latency.mean == 0.002 and net.link("n0", "n2").loss == 1.0
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda net: net.set_link("n0", "n1", latency=-0.001), "cannot be negative"),
+        (lambda net: net.set_link("n0", "n1", latency=float("nan")), "finite"),
+        (lambda net: net.set_link("n0", "n1", loss=1.5), "probability between 0 and 1"),
+        (lambda net: net.set_defaults(duplicate=-0.1), "probability"),
+        (lambda net: net.partition(["n0"], ["zz"]), "unknown node 'zz'"),
+        (lambda net: net.partition("n0", "n1"), "list of node names"),
+        (lambda net: net.partition(["n0"]), "at least two groups"),
+        (lambda net: net.partition(["n0"], ["n0", "n1"]), "two groups"),
+        (lambda net: net.hold("n0", "nope"), "unknown node"),
+        (lambda net: net.set_link("n0", "n1", latency="fast"), "number of seconds or a distribution"),
+    ],
+)
+def test_link_misuse_raises_a_config_error_that_says_what_to_do(call, message):
+    """Bad link settings and unknown names fail at once with a helpful ConfigError."""
+    sim, _ = recorders()
+    with pytest.raises(em.ConfigError, match=message):
+        call(sim.network)
+
+
+def test_sending_to_an_unknown_node_says_so():
+    """send to a name that was never added raises a ConfigError naming the known nodes."""
+    sim, _ = recorders(n=2)
+    with pytest.raises(em.ConfigError, match="unknown node 'n9'; known nodes: n0, n1"):
+        sim.node("n0").send("n9", {"type": "note"})
+
+
+def test_faults_record_themselves_as_nemesis_operations():
+    """Every link fault appears in the history as an info op of the nemesis process."""
+    sim, _ = recorders()
+    sim.network.partition(["n0"], ["n1", "n2"])
+    sim.network.heal()
+    sim.network.hold("n0", "n1")
+    sim.network.release("n0", "n1")
+    ops = sim.history.nemesis_ops()
+    assert [op["f"] for op in ops] == ["partition", "heal", "hold", "release"]
+    assert ops[0]["value"] == [["n0"], ["n1", "n2"]] and all(op["type"] == "info" for op in ops)
+
+
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), st.sampled_from(["n0", "n1", "n2"]), st.sampled_from(["n0", "n1", "n2"])),
+        st.tuples(st.just("partition"), st.sampled_from(["n0", "n1", "n2"])),
+        st.tuples(st.just("heal")),
+        st.tuples(st.just("wait"), st.integers(1, 8)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(actions, st.integers(0, 2**16))
+def test_a_message_arrives_iff_its_link_is_open_at_send_and_at_arrival(script, seed):
+    """Property: with a model of the cuts over time, delivery matches exactly."""
+    latency = 0.0045  # never on the 1 ms grid of the script's faults: no ties
+    sim, nodes = recorders(seed=seed, latency=em.Constant(latency))
+    timeline: list = [(0.0, None)]  # (time, isolated node or None), in order
+    expected = []
+
+    def isolated_at(at):
+        return [iso for t, iso in timeline if t <= at][-1]
+
+    def cut(isolated, a, b):
+        return isolated is not None and a != b and isolated in (a, b)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for i, action in enumerate(script):
+            if action[0] == "send":
+                sim.node(action[1]).send(action[2], {"type": "note", "i": i})
+                expected.append((i, action[1], action[2], timeline[-1][1], loop.time()))
+            elif action[0] == "partition":
+                sim.network.heal()
+                sim.network.isolate(action[1])
+                timeline.append((loop.time(), action[1]))
+            elif action[0] == "heal":
+                sim.network.heal()
+                timeline.append((loop.time(), None))
+            else:
+                await asyncio.sleep(action[1] / 1000)
+        await asyncio.sleep(0.01)
+
+    sim.run(main())
+    arrived = sorted(body["i"] for node in nodes.values() for _, _, body in node.got)
+    should = sorted(i for i, a, b, iso, t in expected
+                    if not cut(iso, a, b) and not cut(isolated_at(t + latency), a, b))
+    assert arrived == should
+
+
+def test_echo_round_trip_costs_two_latencies():
+    """An rpc to a node 3 ms away returns after exactly 6 ms of virtual time."""
+    sim = em.Simulation(seed=3, latency=em.Constant(0.003))
+    sim.add_node("n0", Echo)
+    client = sim.add_client("c0")
+
+    async def main():
+        await client.rpc("n0", {"type": "echo", "echo": 1})
+        return asyncio.get_running_loop().time()
+
+    assert sim.run(main()) == 0.006

@@ -1,0 +1,351 @@
+"""The node runtime: handlers, replies, rpc, owned tasks, storage, rng, clocks."""
+
+import asyncio
+
+import pytest
+from tests.common.nodes import Echo, cluster
+
+import emulator as em
+
+
+class Forwarder(em.Node):
+    """Forwards a request to another node and answers with what it said."""
+
+    async def handle_forward(self, msg):
+        reply = await self.rpc(msg.body["to"], {"type": "echo", "echo": msg.body["echo"]}, timeout=5)
+        return {"type": "forward_ok", "echo": reply["echo"], "at": asyncio.get_running_loop().time()}
+
+    async def handle_echo(self, msg):
+        return {"type": "echo_ok", "echo": msg.body["echo"], "at": asyncio.get_running_loop().time()}
+
+
+class Slow(em.Node):
+    async def handle_echo(self, msg):
+        await asyncio.sleep(msg.body.get("delay", 0))
+        return {"type": "echo_ok", "echo": msg.body["echo"], "at": asyncio.get_running_loop().time()}
+
+
+def test_a_waiting_handler_does_not_hold_up_the_node_s_other_messages():
+    """While one handler awaits an rpc, the same node answers another message at once."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("a", Forwarder)
+    sim.add_node("b", Slow)
+    client = sim.add_client("c")
+
+    async def main():
+        slow = asyncio.ensure_future(client.rpc("a", {"type": "forward", "to": "b", "echo": 1}))
+        await asyncio.sleep(0)
+        fast = await client.rpc("a", {"type": "echo", "echo": 2})
+        return fast, await slow
+
+    fast, slow = sim.run(main())
+    assert fast["at"] == 0.001 and slow["echo"] == 1
+
+
+def test_concurrent_sleeping_handlers_overlap():
+    """Two requests that each sleep 1 s finish together, not one after the other."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("a", Slow)
+    client = sim.add_client("c")
+
+    async def main():
+        return await asyncio.gather(*(client.rpc("a", {"type": "echo", "echo": i, "delay": 1.0}, timeout=5)
+                                      for i in range(2)))
+
+    replies = sim.run(main())
+    assert [r["at"] for r in replies] == [1.001, 1.001]
+
+
+class Deferred(em.Node):
+    def __init__(self):
+        self.waiting = []
+
+    async def handle_wait(self, msg):
+        self.waiting.append(msg)  # no return: answered later
+
+    async def handle_release(self, msg):
+        for waiter in self.waiting:
+            self.reply(waiter, {"type": "wait_ok", "released_by": msg.src})
+        return {"type": "release_ok", "count": len(self.waiting)}
+
+
+def test_a_deferred_reply_answers_a_waiting_rpc():
+    """reply(msg, body) from another handler answers the rpc that is still waiting."""
+    sim, (c0, c1) = cluster(n=1, factory=Deferred, clients=2)
+
+    async def main():
+        waiter = asyncio.ensure_future(c0.rpc("n0", {"type": "wait"}, timeout=5))
+        await asyncio.sleep(1)
+        released = await c1.rpc("n0", {"type": "release"})
+        return released["count"], (await waiter)["released_by"]
+
+    assert sim.run(main()) == (1, "c1")
+
+
+def test_handlers_may_use_asyncio_timeout_taskgroup_and_current_task():
+    """Inside a handler, asyncio.timeout, TaskGroup and current_task behave as in any task."""
+
+    class Fancy(em.Node):
+        async def handle_go(self, msg):
+            assert asyncio.current_task() is not None
+            try:
+                async with asyncio.timeout(0.5):
+                    await asyncio.sleep(10)
+            except TimeoutError:
+                timed_out_at = asyncio.get_running_loop().time()
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(asyncio.sleep(0.1, result=i)) for i in range(3)]
+            return {"type": "go_ok", "timed_out_at": timed_out_at, "results": [t.result() for t in tasks]}
+
+    sim, (client,) = cluster(n=1, factory=Fancy, latency=0.001)
+
+    async def main():
+        return await client.rpc("n0", {"type": "go"}, timeout=5)
+
+    reply = sim.run(main())
+    assert reply["timed_out_at"] == 0.501 and reply["results"] == [0, 1, 2]
+    assert sim.errors == []
+
+
+def test_an_unknown_message_type_gets_a_definite_not_supported_error():
+    """A type with no handler answers error 10, definite, and the node keeps working."""
+    sim, (client,) = cluster()
+
+    async def main():
+        with pytest.raises(em.RPCError) as caught:
+            await client.rpc("n0", {"type": "frobnicate"})
+        return caught.value, await client.rpc("n0", {"type": "echo", "echo": 1})
+
+    error, reply = sim.run(main())
+    assert error.code == 10 and error.definite and "no handler for 'frobnicate'" in error.text
+    assert reply["echo"] == 1
+
+
+def test_a_raising_handler_answers_crash_and_is_recorded():
+    """A handler exception becomes an indefinite error 13 reply and lands in sim.errors and the trace."""
+
+    class Buggy(em.Node):
+        async def handle_echo(self, msg):
+            return {"type": "echo_ok", "echo": msg.body["missing"]}
+
+    sim, (client,) = cluster(n=1, factory=Buggy, keep_trace=True)
+
+    async def main():
+        with pytest.raises(em.RPCError) as caught:
+            await client.rpc("n0", {"type": "echo"})
+        return caught.value
+
+    error = sim.run(main())
+    assert error.code == 13 and not error.definite and "KeyError" in error.text
+    assert len(sim.errors) == 1
+    recorded = sim.errors[0]
+    assert recorded.node == "n0" and recorded.where == "echo" and isinstance(recorded.exception, KeyError)
+    assert "handle_echo" in recorded.traceback
+    assert any(r["kind"] == "error" and r["node"] == "n0" for r in sim.trace.records())
+
+
+def test_a_handler_may_raise_rpcerror_to_answer_with_that_code():
+    """Raising RPCError(22, ...) in a handler answers with code 22, definite."""
+
+    class Picky(em.Node):
+        async def handle_cas(self, msg):
+            raise em.RPCError(22, "expected 1, found 2")
+
+    sim, (client,) = cluster(n=1, factory=Picky)
+
+    async def main():
+        with pytest.raises(em.RPCError, match="expected 1, found 2") as caught:
+            await client.rpc("n0", {"type": "cas"})
+        return caught.value
+
+    error = sim.run(main())
+    assert error.code == 22 and error.definite and sim.errors == []
+
+
+def test_a_handler_that_returns_a_non_dict_is_reported():
+    """Returning something other than a dict or None is an error the caller hears about."""
+
+    class Wrong(em.Node):
+        async def handle_echo(self, msg):
+            return "echo_ok"
+
+    sim, (client,) = cluster(n=1, factory=Wrong)
+
+    async def main():
+        with pytest.raises(em.RPCError, match="return a dict or None"):
+            await client.rpc("n0", {"type": "echo"})
+
+    sim.run(main())
+    assert isinstance(sim.errors[0].exception, em.MessageError)
+
+
+def test_rpc_to_a_silent_handler_times_out_as_indefinite():
+    """A handler that returns None sends nothing: the rpc raises Timeout (indefinite)."""
+
+    class Silent(em.Node):
+        async def handle_echo(self, msg):
+            return None
+
+    sim, (client,) = cluster(n=1, factory=Silent)
+
+    async def main():
+        with pytest.raises(em.Timeout) as caught:
+            await client.rpc("n0", {"type": "echo"}, timeout=0.25)
+        return caught.value, asyncio.get_running_loop().time()
+
+    error, now = sim.run(main())
+    assert not error.definite and now == 0.25
+
+
+def test_a_late_reply_after_a_timeout_is_ignored():
+    """A reply that arrives after its rpc gave up is dropped quietly, not misrouted."""
+    sim, (client,) = cluster(n=1, factory=Slow, latency=0.001)
+
+    async def main():
+        with pytest.raises(em.Timeout):
+            await client.rpc("n0", {"type": "echo", "echo": 1, "delay": 1.0}, timeout=0.5)
+        return await client.rpc("n0", {"type": "echo", "echo": 2, "delay": 0.0}, timeout=5)
+
+    assert sim.run(main())["echo"] == 2
+    sim.run()
+    assert sim.errors == []
+
+
+def test_spawned_tasks_belong_to_the_node_and_die_with_it():
+    """A task from spawn runs in virtual time and is cancelled when its node crashes."""
+
+    class Ticker(em.Node):
+        async def on_start(self):
+            self.ticks = 0
+            self.spawn(self.tick())
+
+        async def tick(self):
+            while True:
+                await asyncio.sleep(1)
+                self.ticks += 1
+                self.storage["ticks"] = self.ticks
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Ticker)
+    sim.run(until=10.5)
+    assert sim.node("n0").ticks == 10
+    sim.crash("n0")
+    sim.run(until=20.5)
+    assert sim.node("n0") is None
+    assert sim.run() is None  # nothing left: the ticker is gone
+
+
+def test_storage_survives_a_crash_and_memory_does_not():
+    """After crash and restart, storage keeps its data, attributes start over, on_start runs again."""
+    sim, (client,) = cluster(n=1)
+
+    async def main():
+        first = await client.rpc("n0", {"type": "echo", "echo": "a"})
+        sim.node("n0").seen.append("memory only")
+        sim.crash("n0")
+        sim.restart("n0")
+        second = await client.rpc("n0", {"type": "echo", "echo": "b"})
+        return first["boots"], second["boots"], sim.node("n0").seen
+
+    assert sim.run(main()) == (1, 2, ["b"])
+
+
+def test_a_crashed_incarnation_cannot_write_storage_or_send():
+    """Code of a crashed incarnation that still runs (a finally block) writes and sends nothing."""
+
+    class Stubborn(em.Node):
+        async def on_start(self):
+            self.spawn(self.work())
+
+        async def work(self):
+            try:
+                await asyncio.sleep(100)
+            finally:
+                self.storage["after_crash"] = True
+                self.send("n1", {"type": "echo", "echo": "ghost"})
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Stubborn)
+    sim.add_node("n1", Echo)
+
+    async def main():
+        await asyncio.sleep(1)
+        sim.crash("n0")
+        await asyncio.sleep(1)
+
+    sim.run(main())
+    sim.restart("n0")
+    assert "after_crash" not in sim.node("n0").storage
+    assert sim.network.stats["sent"] == 0
+
+
+def test_each_node_has_its_own_rng_stream_unaffected_by_other_nodes():
+    """A node's draws depend on the seed and its name only, not on which other nodes exist."""
+
+    def draws(extra_nodes):
+        sim = em.Simulation(seed=42)
+        for name in extra_nodes:
+            sim.add_node(name, Echo)
+        node = sim.add_node("target", Echo)
+        return [node.rng.random() for _ in range(5)]
+
+    assert draws([]) == draws(["a", "b", "c"])
+    other = em.Simulation(seed=43).add_node("target", Echo)
+    assert draws([]) != [other.rng.random() for _ in range(5)]
+
+
+def test_node_clock_follows_skew_offset_and_drift():
+    """skew(name, offset, drift) moves only that node's now(); asyncio time stays true."""
+    sim, _ = cluster(n=2)
+
+    async def main():
+        await asyncio.sleep(10)
+        sim.skew("n0", offset=5.0, drift=0.1)
+        await asyncio.sleep(10)
+        return sim.node("n0").now(), sim.node("n1").now(), asyncio.get_running_loop().time()
+
+    skewed, normal, true = sim.run(main())
+    assert skewed == pytest.approx(20.0 + 5.0 + 1.0) and normal == 20.0 and true == 20.0
+
+
+def test_peers_are_the_other_servers_sorted_without_clients():
+    """self.peers lists every other server node, sorted, and never a client."""
+    sim = em.Simulation(seed=1)
+    for name in ("n2", "n0", "n1"):
+        sim.add_node(name, Echo)
+    sim.add_client("c0")
+    assert sim.node("n1").peers == ["n0", "n2"]
+    sim.add_node("n3", Echo)
+    assert sim.node("n1").peers == ["n0", "n2", "n3"]
+
+
+def test_config_reaches_the_constructor_and_unknown_config_is_refused():
+    """add_node kwargs go to __init__; a Node that takes none refuses them clearly."""
+
+    class Configured(em.Node):
+        def __init__(self, replicas=1):
+            self.replicas = replicas
+            self.me = self.name  # runtime attributes exist before __init__
+
+    sim = em.Simulation(seed=1)
+    node = sim.add_node("n0", Configured, replicas=3)
+    assert (node.replicas, node.me) == (3, "n0")
+    with pytest.raises(em.ConfigError, match="takes none"):
+        sim.add_node("n1", Echo, replicas=3)
+
+
+def test_a_failing_spawned_task_is_recorded():
+    """An exception escaping a spawned task is kept in sim.errors with the task's name."""
+
+    class Failing(em.Node):
+        async def on_start(self):
+            self.spawn(self.explode(), name="exploder")
+
+        async def explode(self):
+            await asyncio.sleep(1)
+            raise RuntimeError("kaboom")
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Failing)
+    sim.run()
+    assert [(e.node, e.where, str(e.exception)) for e in sim.errors] == [("n0", "n0:exploder", "kaboom")]

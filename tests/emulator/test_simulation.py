@@ -1,0 +1,226 @@
+"""The Simulation: building clusters, node faults, running, recording."""
+
+import asyncio
+
+import pytest
+from tests.common.nodes import Echo, Recorder, cluster
+
+import emulator as em
+
+
+class Heartbeat(em.Node):
+    """Sends a note to n1 every second and records when its timer fired."""
+
+    async def on_start(self):
+        self.fired = []
+        self.spawn(self.beat())
+
+    async def beat(self):
+        while True:
+            await asyncio.sleep(1)
+            self.fired.append(asyncio.get_running_loop().time())
+            self.send("n1", {"type": "note", "at": self.fired[-1]})
+
+
+def test_messages_to_a_crashed_node_are_lost_and_the_sender_times_out():
+    """A crashed node answers nothing; after restart it answers again."""
+    sim, (client,) = cluster(n=2)
+
+    async def main():
+        sim.crash("n1")
+        with pytest.raises(em.Timeout):
+            await client.rpc("n1", {"type": "echo", "echo": 1}, timeout=0.5)
+        sim.restart("n1")
+        return await client.rpc("n1", {"type": "echo", "echo": 2})
+
+    assert sim.run(main())["echo"] == 2
+    assert sim.network.stats["dropped"] == 1
+
+
+def test_messages_in_flight_to_a_node_that_crashes_are_lost():
+    """A request already on the wire when its receiver crashes is dropped on arrival."""
+    sim, (client,) = cluster(n=1, latency=0.010)
+
+    async def main():
+        pending = asyncio.ensure_future(client.rpc("n0", {"type": "echo", "echo": 1}, timeout=1))
+        await asyncio.sleep(0.005)
+        sim.crash("n0")
+        sim.restart("n0")
+        with pytest.raises(em.Timeout):
+            await pending
+
+    sim.run(main())
+    assert sim.node("n0").seen == []
+
+
+def test_pause_holds_timers_and_inbox_until_resume():
+    """A paused node's timers and messages wait; on resume they run at once, in order."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("n0", Heartbeat)
+    sim.add_node("n1", Recorder)
+
+    async def main():
+        await asyncio.sleep(2.5)
+        sim.pause("n0")
+        sim.pause("n1")
+        await asyncio.sleep(3)
+        assert sim.node("n0").fired == [1.0, 2.0]
+        assert [t for t, _, _ in sim.node("n1").got] == [1.001, 2.001]
+        sim.resume("n1")
+        await asyncio.sleep(1)
+        sim.resume("n0")
+        await asyncio.sleep(1.1)
+
+    sim.run(main())
+    assert sim.node("n0").fired == [1.0, 2.0, 6.5, 7.5]  # the timer due at 3.0 fires on resume
+    got = [(t, body["at"]) for t, _, body in sim.node("n1").got]
+    assert got == [(1.001, 1.0), (2.001, 2.0), (6.501, 6.5), (7.501, 7.5)]
+
+
+def test_messages_to_a_paused_node_are_delivered_on_resume_in_order():
+    """Messages that reach a paused node wait in its inbox and arrive on resume, in order."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("n1", Recorder)
+    client = sim.add_client("c0")
+
+    async def main():
+        sim.pause("n1")
+        for i in range(3):
+            client.send("n1", {"type": "note", "i": i})
+            await asyncio.sleep(0.5)
+        sim.resume("n1")
+        await asyncio.sleep(0)
+
+    sim.run(main())
+    assert [(t, body["i"]) for t, _, body in sim.node("n1").got] == [(1.5, 0), (1.5, 1), (1.5, 2)]
+
+
+def test_a_paused_node_does_not_see_its_rpc_time_out():
+    """Time stops for a paused node: its rpc timeout fires only after resume."""
+
+    class Asker(em.Node):
+        async def on_start(self):
+            self.outcome = None
+            self.spawn(self.ask())
+
+        async def ask(self):
+            try:
+                await self.rpc("n1", {"type": "echo", "echo": 1}, timeout=1.0)
+            except em.Timeout:
+                self.outcome = ("timeout", asyncio.get_running_loop().time())
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Asker)
+    sim.add_node("n1", Echo)
+    sim.crash("n1")
+
+    async def main():
+        await asyncio.sleep(0.5)
+        sim.pause("n0")
+        await asyncio.sleep(10)
+        sim.resume("n0")
+        await asyncio.sleep(0.1)
+
+    sim.run(main())
+    assert sim.node("n0").outcome == ("timeout", 10.5)
+
+
+def test_crashing_a_paused_node_unfreezes_its_cancellations():
+    """Crash of a paused node cancels its tasks; restart starts clean."""
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Heartbeat)
+    sim.add_node("n1", Recorder)
+    sim.run(until=1.5)
+    sim.pause("n0")
+    sim.crash("n0")
+    sim.restart("n0")
+    sim.run(until=3.5)
+    assert sim.node("n0").fired == [2.5, 3.5]
+
+
+def test_node_faults_record_themselves_in_the_history():
+    """crash, restart, pause, resume and skew appear as nemesis info ops."""
+    sim, _ = cluster(n=2)
+    sim.crash("n0")
+    sim.restart("n0")
+    sim.pause("n1")
+    sim.resume("n1")
+    sim.skew("n1", 0.5, 0.01)
+    assert [(op["f"], op["value"]) for op in sim.history.nemesis_ops()] == [
+        ("crash", "n0"), ("restart", "n0"), ("pause", "n1"), ("resume", "n1"), ("skew", ["n1", 0.5, 0.01])]
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda sim: sim.add_node("n0", Echo), em.ConfigError, "already exists"),
+        (lambda sim: sim.add_node("", Echo), em.ConfigError, "non-empty string"),
+        (lambda sim: sim.add_node("x", 42), em.ConfigError, "Node subclass"),
+        (lambda sim: sim.crash("ghost"), em.ConfigError, "unknown node 'ghost'"),
+        (lambda sim: sim.restart("n0"), em.ConfigError, "crash it before restarting"),
+        (lambda sim: sim.skew("n0", float("nan")), em.ConfigError, "finite"),
+        (lambda sim: sim.skew("n0", 0, -1.5), em.ConfigError, "cannot run backwards"),
+        (lambda sim: sim.run(asyncio.sleep), em.ConfigError, "sim.run takes a coroutine"),
+        (lambda sim: sim.run(until="soon"), em.ConfigError, "virtual time in seconds"),
+        (lambda sim: em.Simulation(seed="abc"), em.ConfigError, "seed must be an int"),
+        (lambda sim: em.Simulation(loss=2), em.ConfigError, "probability between 0 and 1"),
+        (lambda sim: sim.node("n0").send("n1", {"no": "type"}), em.MessageError, 'non-empty string "type"'),
+        (lambda sim: sim.node("n0").send("n1", {"type": "x", "v": {1, 2}}), em.MessageError, "set"),
+    ],
+)
+def test_misuse_raises_a_clear_error(call, error, message):
+    """Each misuse raises a ValueError/TypeError subclass whose message says what to do."""
+    sim, _ = cluster(n=2)
+    with pytest.raises(error, match=message):
+        call(sim)
+
+
+def test_run_until_advances_the_clock_exactly_and_can_continue():
+    """run(until=T) stops at T even when idle, and a later run continues from there."""
+    sim, (client,) = cluster(n=1)
+    sim.run(until=12.5)
+    assert sim.now == 12.5
+
+    async def main():
+        await client.rpc("n0", {"type": "echo", "echo": 1})
+        return sim.now
+
+    assert sim.run(main()) == 12.5 + 0.002
+
+
+def test_a_workload_waiting_on_a_dropped_message_without_timeout_is_a_deadlock():
+    """rpc with timeout=None to an isolated node cannot finish: Deadlock, not a hang."""
+    sim, (client,) = cluster(n=1)
+    sim.network.isolate("n0")
+
+    async def main():
+        await client.rpc("n0", {"type": "echo", "echo": 1}, timeout=None)
+
+    with pytest.raises(em.Deadlock, match="(?s)workload.*c0 awaits a reply from n0 to 'echo'.*give rpc"):
+        sim.run(main())
+
+
+def test_a_simulated_hour_of_a_five_node_cluster_runs():
+    """An hour of heartbeats among five nodes completes with every beat delivered."""
+
+    class Beat(em.Node):
+        async def on_start(self):
+            self.heard = 0
+            self.spawn(self.beat())
+
+        async def beat(self):
+            while True:
+                await asyncio.sleep(1.0)
+                for peer in self.peers:
+                    self.send(peer, {"type": "beat"})
+
+        async def handle_beat(self, msg):
+            self.heard += 1
+
+    sim = em.Simulation(seed=5)
+    for i in range(5):
+        sim.add_node(f"n{i}", Beat)
+    sim.run(until=3600.0)
+    assert sim.now == 3600.0
+    assert [sim.node(f"n{i}").heard for i in range(5)] == [4 * 3599 + 4] * 5 or all(
+        sim.node(f"n{i}").heard >= 4 * 3599 for i in range(5))
