@@ -85,6 +85,14 @@ class Timeout(EmulatorError):
     code = TIMEOUT
     definite = False
 
+    @property
+    def text(self) -> str:
+        return str(self)
+
+    def to_body(self) -> dict:
+        """A handler that lets a Timeout escape answers with error 0 (indefinite)."""
+        return {"type": "error", "code": TIMEOUT, "text": str(self)}
+
 
 class RPCError(EmulatorError):
     """The peer replied with an error body ``{"type": "error", "code", "text"}``.

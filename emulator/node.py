@@ -343,13 +343,13 @@ class Endpoint:
                 self.reply(msg, value)
                 return
             exc = MessageError(f"handler for {msg.body['type']!r} returned {value!r:.80}; return a dict or None")
-        if isinstance(exc, RPCError):
+        if isinstance(exc, (RPCError, Timeout)):  # an answer, not a bug: pass it on
             self._answer_error(msg, exc)
         elif not isinstance(exc, asyncio.CancelledError):
             self._on_error(self, msg.body["type"], exc)
             self._answer_error(msg, RPCError(CRASH, f"{type(exc).__name__}: {exc}"))
 
-    def _answer_error(self, msg: Message, error: RPCError) -> None:
+    def _answer_error(self, msg: Message, error: RPCError | Timeout) -> None:
         self.reply(msg, error.to_body())
 
     # -- owned tasks ------------------------------------------------------------------

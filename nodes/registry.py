@@ -1,0 +1,51 @@
+"""Protocols by name, so scenario files and the command line can name them.
+
+A name maps to an import path ``"module:Class"``, imported only when asked
+for; a user's own protocol is named by its import path directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["PROTOCOLS", "resolve", "register"]
+
+#: Registered protocol name -> "module:Class".
+PROTOCOLS: dict[str, str] = {
+    "lin-kv": "nodes.kv:SingleKV",
+    "sharded-kv": "nodes.sharded:ShardedKV",
+    "primary-replica": "nodes.replication:PrimaryReplica",
+    "quorum": "nodes.quorum:QuorumKV",
+    "cache": "nodes.cache:Cache",
+    "load-balancer": "nodes.balancer:LoadBalancer",
+    "backend": "nodes.balancer:Backend",
+}
+
+
+def register(name: str, path: str) -> None:
+    """Make ``name`` stand for ``"module:Class"``."""
+    if ":" not in path:
+        raise ValueError(f"a protocol path looks like 'package.module:Class', got {path!r}")
+    PROTOCOLS[name] = path
+
+
+def resolve(name_or_path: str):
+    """The Node class for a registered name or a ``module:Class`` path.
+
+    Raises:
+        ValueError: the name is unknown, or the path does not import (the
+            message lists the registered names).
+    """
+    path = PROTOCOLS.get(name_or_path, name_or_path)
+    if ":" not in path:
+        known = ", ".join(sorted(PROTOCOLS))
+        raise ValueError(f"unknown protocol {name_or_path!r}; use one of {known}, or 'module:Class' for your own")
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"protocol {name_or_path!r}: cannot import module {module_name!r} ({exc})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"protocol {name_or_path!r}: module {module_name!r} has no {attr!r}") from None
