@@ -17,7 +17,7 @@ from collections.abc import MutableMapping
 from typing import Any, Protocol
 
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
-from emulator.message import Message, copy_body
+from emulator.message import Message, copy_body, copy_value
 from emulator.tasks import HandlerTask
 
 __all__ = ["Node", "Endpoint", "Storage", "Transport", "Clock", "handlers_of"]
@@ -187,6 +187,13 @@ class Node:
         """Run ``coro`` as a task this node owns; a crash cancels it."""
         return self._endpoint.spawn(coro, name)
 
+    def event(self, what: str, value=None) -> None:
+        """Note a protocol event (a failover, a breaker opening) in the run's trace.
+
+        ``value`` must be JSON-compatible; events are part of the trace digest.
+        """
+        self._endpoint.event(what, value)
+
     def __repr__(self):
         endpoint = getattr(self, "_endpoint", None)
         return f"<{type(self).__name__} {endpoint.name if endpoint else '(unbound)'}>"
@@ -215,9 +222,11 @@ class Endpoint:
             to an old incarnation's rpc never matches a new one.
         peers: a callable returning the sorted names of the other server nodes.
         on_error: called as ``on_error(endpoint, what, exc)`` when node code fails.
+        on_event: called as ``on_event(endpoint, what, value)`` for ``Node.event``.
     """
 
-    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error):
+    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error,
+                 on_event=None):
         self.name = name
         self.transport = transport
         self.loop = loop
@@ -230,6 +239,7 @@ class Endpoint:
         self.peers = peers
         self._ids = ids
         self._on_error = on_error
+        self._on_event = on_event
         self._pending: dict[int, tuple] = {}  # msg_id -> (future, timer, dest, type, sent at)
         self._tasks: dict[asyncio.Task, None] = {}
         self._handler_tasks: dict[HandlerTask, None] = {}
@@ -351,6 +361,14 @@ class Endpoint:
 
     def _answer_error(self, msg: Message, error: RPCError | Timeout) -> None:
         self.reply(msg, error.to_body())
+
+    def event(self, what: str, value=None) -> None:
+        if not self.alive:
+            return
+        if self._on_event is not None:
+            self._on_event(self, str(what), copy_value(value, "event value"))
+        else:
+            self.log.info("event %s %r", what, value)
 
     # -- owned tasks ------------------------------------------------------------------
 

@@ -106,6 +106,8 @@ class Simulation:
         self.trace = Trace(keep=keep_trace)
         self.history = History()
         self.errors: list[NodeError] = []
+        #: protocol events from Node.event / record_event, oldest first
+        self.events: list[dict] = []
         self.network = Network(self.loop, self.streams, self.trace, self._fault,
                                latency=latency, loss=loss, duplicate=duplicate, reorder=reorder)
         self._slots: dict[str, _Slot] = {}
@@ -149,7 +151,7 @@ class Simulation:
         slot.incarnation += 1
         endpoint = Endpoint(slot.name, self.network, self.loop, slot.context, slot.clock,
                             self.streams(f"node:{slot.name}"), slot.storage, slot.ids, self._peers_of(slot.name),
-                            self._node_error)
+                            self._node_error, self._node_event)
         node = endpoint.build(slot.factory, slot.config)
         slot.endpoint = endpoint
         self.network.attach(slot.name, endpoint)
@@ -303,8 +305,12 @@ class Simulation:
         self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
 
     def record_event(self, node: str, what: str, value=None) -> None:
-        """Put a protocol event (a breaker opening, a failover) in the trace."""
+        """Put a protocol event (a breaker opening, a failover) in the trace and ``sim.events``."""
         self.trace.add((self.loop._now, "event", node, what, value))
+        self.events.append({"time": self.loop._time, "node": node, "what": what, "value": value})
+
+    def _node_event(self, endpoint: Endpoint, what: str, value) -> None:
+        self.record_event(endpoint.name, what, value)
 
     def _node_error(self, endpoint: Endpoint, where: str, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -349,3 +349,17 @@ def test_a_failing_spawned_task_is_recorded():
     sim.add_node("n0", Failing)
     sim.run()
     assert [(e.node, e.where, str(e.exception)) for e in sim.errors] == [("n0", "n0:exploder", "kaboom")]
+
+
+def test_node_events_land_in_sim_events_and_the_trace():
+    """self.event(what, value) is recorded with time and node, and is part of the digest."""
+
+    class Noisy(em.Node):
+        async def handle_echo(self, msg):
+            self.event("breaker-open", {"failures": 5})
+            return {"type": "echo_ok"}
+
+    sim, (client,) = cluster(n=1, factory=Noisy, keep_trace=True)
+    sim.run(client.rpc("n0", {"type": "echo"}))
+    assert sim.events == [{"time": 0.001, "node": "n0", "what": "breaker-open", "value": {"failures": 5}}]
+    assert any(r["kind"] == "event" and r["what"] == "breaker-open" for r in sim.trace.records())

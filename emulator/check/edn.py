@@ -1,0 +1,179 @@
+"""A reader for the subset of EDN that Jepsen histories use.
+
+Supported: ``nil``, ``true``/``false``, integers (``42``, ``-7``, ``42N``),
+floats (``1.5``, ``-2e3``, ``1.5M``), strings with escapes, keywords
+(``:ok`` becomes the plain string ``"ok"``), bare symbols (kept as strings),
+vectors ``[..]`` and lists ``(..)`` (both become Python lists), maps ``{..}``
+(dicts) and sets ``#{..}``, plus ``;`` comments, ``#_`` discards and tagged
+literals such as ``#inst "..."`` (the tag is dropped, the value kept).
+
+A set becomes a list sorted by ``(type name, repr)``: JSON has no sets, and a
+canonical order makes two equal sets compare equal without depending on
+``PYTHONHASHSEED``. Collections used as map keys become tuples.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from emulator.check.errors import EdnError
+
+__all__ = ["parse_edn"]
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[\s,]+|;[^\n]*)
+  | (?P<str>"(?:[^"\\]|\\.)*")
+  | (?P<badstr>")
+  | (?P<discard>\#_)
+  | (?P<open>\#\{|[\[({])
+  | (?P<close>[\])}])
+  | (?P<tag>\#[A-Za-z][^\s,\[\](){}"]*)
+  | (?P<atom>[^\s,\[\](){}"\#][^\s,\[\](){}"]*)
+    """,
+    re.VERBOSE,
+)
+_INT = re.compile(r"[+-]?\d+N?")
+_FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/"}
+_STR_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+_CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+_END = object()
+
+
+def parse_edn(text: str) -> Any:
+    """Parse exactly one EDN value from ``text``.
+
+    Args:
+        text: the EDN source, e.g. one line of a Jepsen history.
+
+    Returns:
+        The value, in plain Python types (see the module docstring).
+
+    Raises:
+        EdnError: on anything outside the subset, unbalanced brackets, or
+            trailing text after the value.
+    """
+    tokens = _tokenize(text)
+    try:
+        value, pos = _read(tokens, 0)
+    except RecursionError:
+        raise EdnError("collections nested too deeply", 1) from None
+    if value is _END:
+        raise EdnError("no value (the text is empty)", len(text) + 1)
+    if pos < len(tokens):
+        raise EdnError(f"unexpected {tokens[pos][1]!r} after the value", tokens[pos][2] + 1)
+    return value
+
+
+def _tokenize(text: str) -> list[tuple[str, str, int]]:
+    """Split ``text`` into (kind, token, offset) triples, skipping whitespace and comments."""
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise EdnError(f"unexpected character {text[pos]!r}", pos + 1)
+        kind = match.lastgroup
+        if kind == "badstr":
+            raise EdnError("unterminated string", pos + 1)
+        if kind != "ws":
+            tokens.append((kind, match.group(), pos))
+        pos = match.end()
+    return tokens
+
+
+def _read(tokens: list, pos: int) -> tuple[Any, int]:
+    """Read one value starting at ``tokens[pos]``; returns it and the next position."""
+    if pos >= len(tokens):
+        return _END, pos
+    kind, token, offset = tokens[pos]
+    if kind == "atom":
+        return _atom(token, offset), pos + 1
+    if kind == "str":
+        return _string(token, offset), pos + 1
+    if kind == "open":
+        return _collection(tokens, pos)
+    if kind == "close":
+        raise EdnError(f"unbalanced {token!r}", offset + 1)
+    # A tag or a discard applies to the value that follows it.
+    value, after = _read(tokens, pos + 1)
+    if value is _END:
+        raise EdnError(f"{token!r} with no value after it", offset + 1)
+    if kind == "discard":
+        return _read(tokens, after)
+    return value, after
+
+
+def _collection(tokens: list, pos: int) -> tuple[Any, int]:
+    """Read a vector, list, map or set whose opening bracket is ``tokens[pos]``."""
+    opener, offset = tokens[pos][1], tokens[pos][2]
+    closer = _CLOSERS[opener]
+    items: list = []
+    pos += 1
+    while True:
+        if pos >= len(tokens):
+            raise EdnError(f"{opener!r} is never closed", offset + 1)
+        kind, token, where = tokens[pos]
+        if kind == "close":
+            if token != closer:
+                raise EdnError(f"{opener!r} closed by {token!r}", where + 1)
+            return _build(opener, items, offset), pos + 1
+        value, pos = _read(tokens, pos)
+        if value is not _END:
+            items.append(value)
+
+
+def _build(opener: str, items: list, offset: int) -> Any:
+    """Turn the items read between brackets into the Python value for ``opener``."""
+    if opener == "{":
+        if len(items) % 2:
+            raise EdnError("a map needs an even number of forms", offset + 1)
+        return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+    if opener == "#{":
+        unique = {_hashable(item): item for item in items}
+        return [unique[k] for k in sorted(unique, key=lambda k: (type(k).__name__, repr(k)))]
+    return items
+
+
+def _hashable(value: Any) -> Any:
+    """A hashable stand-in for a collection used as a map key or set member."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted(((k, _hashable(v)) for k, v in value.items()), key=repr))
+    return value
+
+
+def _atom(token: str, offset: int) -> Any:
+    """Interpret a bare token: nil, a boolean, a number, a keyword or a symbol."""
+    if token == "nil":
+        return None
+    if token in ("true", "false"):
+        return token == "true"
+    if _INT.fullmatch(token):
+        return int(token.rstrip("N"))
+    if _FLOAT.fullmatch(token):
+        return float(token.rstrip("M"))
+    if token.startswith(":"):
+        if len(token) == 1:
+            raise EdnError("a keyword needs a name after ':'", offset + 1)
+        return token[1:]
+    if token[0].isdigit() or token[0] == "\\":
+        raise EdnError(f"unsupported token {token!r}", offset + 1)
+    return token
+
+
+def _string(token: str, offset: int) -> str:
+    """Decode a double-quoted EDN string, escapes included."""
+
+    def unescape(match: re.Match) -> str:
+        code = match.group(1)
+        if code[0] == "u" and len(code) == 5:
+            return chr(int(code[1:], 16))
+        if code in _ESCAPES:
+            return _ESCAPES[code]
+        raise EdnError(f"unknown escape \\{code} in a string", offset + match.start() + 1)
+
+    return _STR_ESCAPE.sub(unescape, token[1:-1])

@@ -1,0 +1,264 @@
+"""Service-level numbers from a history: availability, latency, convergence after heal.
+
+Definitions, all in virtual seconds:
+
+- **availability**: of the client ops *invoked* in a span, the fraction that
+  completed ``ok``. ``fail`` and ``info`` count against it, and so does an op
+  that never completed (indeterminate, like ``info``).
+- **latency**: completion time minus invocation time of ``ok`` ops, as
+  nearest-rank percentiles; an op belongs to the window of its invocation.
+- **convergence after a heal**: for each heal (``heal``, ``stop-partition``,
+  ``restart``, ``resume``), the *epoch* runs to the next other nemesis op (or
+  the end). Within it, for each key, the final value is what the epoch's last
+  ok read returned; the key has converged from the first read of the longest
+  run of reads, up to the last, that all return the final value. The epoch's
+  ``converged_at`` is the latest such time over its keys; ``time`` is that
+  minus the heal's time. ``last_divergent_at`` is the invocation of the last
+  read that disagreed, if any: the system converged between the two.
+  Measured at the resolution of the reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from emulator.check.ops import NemesisOp, Op, by_key, pair_ops
+
+__all__ = [
+    "Convergence",
+    "FaultWindow",
+    "Percentiles",
+    "Rate",
+    "availability",
+    "convergence",
+    "fault_windows",
+    "latency",
+]
+
+HEALS = ("heal", "stop-partition", "restart", "resume")
+_READS = ("read", "get")
+Interval = tuple[float, float]
+
+
+@dataclass
+class Rate:
+    """``ok`` of ``total`` ops; ``fraction`` is None when there were none."""
+
+    ok: int = 0
+    total: int = 0
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        return self.ok / self.total if self.total else None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "fraction": self.fraction}
+
+
+@dataclass
+class Percentiles:
+    """Latency percentiles (nearest rank) of ``count`` ok ops; all None when there were none."""
+
+    count: int = 0
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    start: float | None = None
+    end: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Convergence:
+    """How long after one heal the reads of every key settled on a final value."""
+
+    heal: NemesisOp
+    epoch_end: float | None
+    keys: int
+    reads: int
+    converged_at: float | None
+    time: float | None
+    last_divergent_at: float | None
+    divergent_keys: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "heal": self.heal.to_dict(), "divergent_keys": [str(k) for k in self.divergent_keys]}
+
+
+@dataclass
+class FaultWindow:
+    """A span from a fault to the next heal (``end`` None when never healed)."""
+
+    start: float
+    end: float | None
+    f: str
+    value: Any = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def availability(
+    history: Sequence[dict],
+    window: float | None = None,
+    sides: Mapping[str, Iterable[Any]] | None = None,
+    during: Interval | None = None,
+) -> dict:
+    """Fraction of client ops that completed ok: overall, per window, per partition side.
+
+    Args:
+        history: capsim op dicts.
+        window: if given, also bucket ops by invocation time into windows of this many seconds.
+        sides: side name -> node or process names; an op belongs to the first
+            side holding its ``node``, else the first holding its process.
+        during: only count ops invoked in ``[start, end)``.
+
+    Returns:
+        ``{"overall": Rate, "windows": [Rate], "sides": {name: Rate}, "unassigned": Rate}``.
+    """
+    ops = _client_ops(history, during)
+    overall = _rate(ops, *(during or (None, None)))
+    windows = [_rate(chunk, lo, hi) for lo, hi, chunk in _windows(ops, window)]
+    report: dict = {"overall": overall, "windows": windows, "sides": {}, "unassigned": Rate()}
+    if sides:
+        members = {name: {str(m) for m in group} for name, group in sides.items()}
+        groups: dict[str, list[Op]] = {name: [] for name in members}
+        stray: list[Op] = []
+        for op in ops:
+            side = _side_of(op, members)
+            (groups[side] if side is not None else stray).append(op)
+        report["sides"] = {name: _rate(group) for name, group in groups.items()}
+        report["unassigned"] = _rate(stray)
+    return report
+
+
+def latency(history: Sequence[dict], window: float | None = None, during: Interval | None = None) -> dict:
+    """Latency percentiles of ok ops: overall, per f, and per window of invocation time.
+
+    Returns:
+        ``{"overall": Percentiles, "by_f": {f: Percentiles}, "windows": [Percentiles]}``.
+    """
+    ops = [op for op in _client_ops(history, during) if op.status == "ok"]
+    fs = sorted({op.f for op in ops})
+    return {
+        "overall": _percentiles(ops, *(during or (None, None))),
+        "by_f": {f: _percentiles([op for op in ops if op.f == f]) for f in fs},
+        "windows": [_percentiles(chunk, lo, hi) for lo, hi, chunk in _windows(ops, window)],
+    }
+
+
+def convergence(history: Sequence[dict], heals: Sequence[str] = HEALS) -> list[Convergence]:
+    """For each heal, when the reads of every key settled (see module doc)."""
+    ops, nemesis = pair_ops(history)
+    reads = [op for op in ops if op.f in _READS and op.status == "ok"]
+    out = []
+    for i, heal in enumerate(nemesis):
+        if heal.f not in heals:
+            continue
+        stop = next((n for n in nemesis[i + 1 :] if n.f not in heals), None)
+        limit = stop.position if stop is not None else math.inf
+        epoch = [op for op in reads if heal.position < op.call < limit]
+        out.append(_settle(heal, stop, epoch))
+    return out
+
+
+def fault_windows(history: Sequence[dict], heals: Sequence[str] = HEALS) -> list[FaultWindow]:
+    """Spans from each fault nemesis op to the next heal, for ``availability(during=...)``."""
+    _, nemesis = pair_ops(history)
+    spans: list[FaultWindow] = []
+    for event in nemesis:
+        if event.f in heals:
+            if spans and spans[-1].end is None:
+                spans[-1].end = event.time
+        elif not spans or spans[-1].end is not None:
+            spans.append(FaultWindow(event.time, None, event.f, event.value))
+    return spans
+
+
+def _settle(heal: NemesisOp, stop: NemesisOp | None, epoch: list[Op]) -> Convergence:
+    """The convergence of one epoch's reads."""
+    settled, divergent, bad_keys = [], [], []
+    groups = by_key(epoch)
+    for key, group in groups.items():
+        group.sort(key=lambda op: op.call)
+        final = group[-1].output
+        run = len(group)
+        while run > 0 and group[run - 1].output == final:
+            run -= 1
+        settled.append(group[run].call_time)
+        if run:
+            divergent.append(group[run - 1].call_time)
+            bad_keys.append(key)
+    at = max(settled, default=None)
+    return Convergence(
+        heal=heal,
+        epoch_end=None if stop is None else stop.time,
+        keys=len(groups),
+        reads=len(epoch),
+        converged_at=at,
+        time=None if at is None else at - heal.time,
+        last_divergent_at=max(divergent, default=None),
+        divergent_keys=bad_keys,
+    )
+
+
+def _client_ops(history: Sequence[dict], during: Interval | None) -> list[Op]:
+    ops, _ = pair_ops(history)
+    if during is None:
+        return ops
+    start, end = during
+    return [op for op in ops if start <= op.call_time < end]
+
+
+def _rate(ops: Sequence[Op], start: float | None = None, end: float | None = None) -> Rate:
+    return Rate(sum(1 for op in ops if op.status == "ok"), len(ops), start, end)
+
+
+def _percentiles(ops: Sequence[Op], start: float | None = None, end: float | None = None) -> Percentiles:
+    values = sorted(op.ret_time - op.call_time for op in ops)
+    if not values:
+        return Percentiles(0, start=start, end=end)
+    p50, p90, p99 = (_nearest_rank(values, p) for p in (50, 90, 99))
+    return Percentiles(len(values), p50, p90, p99, values[-1], start, end)
+
+
+def _nearest_rank(values: list[float], percent: float) -> float:
+    """The smallest value with at least ``percent`` % of ``values`` at or below it."""
+    return values[max(0, math.ceil(percent / 100 * len(values)) - 1)]
+
+
+def _windows(ops: Sequence[Op], width: float | None) -> list[tuple[float, float, list[Op]]]:
+    """Ops bucketed by invocation time into ``[k*width, (k+1)*width)``, empty windows included.
+
+    Raises:
+        ValueError: ``width`` is not positive.
+    """
+    if width is None:
+        return []
+    if not width > 0:
+        raise ValueError(f"window must be a positive number of seconds, got {width}")
+    if not ops:
+        return []
+    first = math.floor(min(op.call_time for op in ops) / width)
+    last = math.floor(max(op.call_time for op in ops) / width)
+    buckets: list[list[Op]] = [[] for _ in range(first, last + 1)]
+    for op in ops:
+        buckets[math.floor(op.call_time / width) - first].append(op)
+    return [((first + i) * width, (first + i + 1) * width, chunk) for i, chunk in enumerate(buckets)]
+
+
+def _side_of(op: Op, members: Mapping[str, set[str]]) -> str | None:
+    """The first side holding the op's node, else the first holding its process."""
+    for attr in (op.node, op.process):
+        if attr is not None:
+            for name, group in members.items():
+                if str(attr) in group:
+                    return name
+    return None

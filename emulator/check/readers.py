@@ -1,0 +1,207 @@
+"""Read histories from files, whatever wrote them; write capsim's own format.
+
+Three formats are recognised by content, never by file extension:
+
+- capsim JSON Lines: one op dict per line, ``{"process": 3, "type": "invoke", ...}``
+  (a whole-file JSON array of op dicts is accepted too);
+- Jepsen EDN histories: one op map per line,
+  ``{:process 0, :type :invoke, :f :get, :key "3", :value nil}``; keywords
+  become plain strings, and ``:time`` (Jepsen's nanoseconds) becomes seconds;
+- Jepsen console logs as its etcd tests write them,
+  ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``. Lines that are not
+  operations are skipped. Such logs have no key: every op acts on one
+  register. On a ``fail``/``info`` line a keyword in the value column (e.g.
+  ``:timed-out``) is the error, not a value.
+
+Every reader returns capsim's op dicts: ``index`` is the op's position,
+``time`` its virtual time in seconds (the position when the input has none).
+The result is checked with :func:`emulator.check.ops.pair_ops`, so a
+completion with no invoke is reported with its line number.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from emulator.check.edn import parse_edn
+from emulator.check.errors import EdnError, HistoryFormatError
+from emulator.check.ops import NEMESIS, pair_ops
+
+__all__ = ["detect_format", "parse_history", "read_history", "write_jsonl"]
+
+_LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(?P<rest>.*)$")
+_LOG_PROCESS = re.compile(r"\d+|:nemesis")
+_LOG_TYPES = ("invoke", "ok", "fail", "info")
+_KNOWN = ("index", "time", "process", "type", "f", "key", "value", "node", "error")
+_TIMEOUT_ERROR = 0  # Maelstrom's code for an indefinite timeout
+_EXPECTED = (
+    "a history: JSON Lines ({\"process\": 0, \"type\": \"invoke\", ...}), "
+    "Jepsen EDN ({:process 0, :type :invoke, ...}) or a Jepsen log (INFO  jepsen.util - 0\\t:invoke\\t:read\\tnil)"
+)
+
+
+def read_history(path: str | Path) -> list[dict]:
+    """Read a history file in any supported format.
+
+    Args:
+        path: the file; its format is detected from its content.
+
+    Returns:
+        The ops as capsim op dicts, in file order.
+
+    Raises:
+        HistoryFormatError: the content is not a history; the message names the
+            file, the line, what was found there and what was expected.
+        OSError: the file cannot be opened.
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HistoryFormatError(path, None, f"bytes that are not UTF-8 (at byte {exc.start})", "UTF-8 text") from None
+    return parse_history(text, source=str(path))
+
+
+def parse_history(text: str, source: str = "<text>") -> list[dict]:
+    """Parse history text in any supported format; see :func:`read_history`."""
+    fmt = detect_format(text, source)
+    if fmt == "json":
+        ops, lines = _read_json_array(text, source)
+    else:
+        reader = {"jsonl": _jsonl_op, "edn": _edn_op, "jepsen-log": _log_op}[fmt]
+        ops, lines = _read_lines(text, source, reader)
+    if not ops:
+        raise HistoryFormatError(source, None, "no operations", _EXPECTED)
+    history = [_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines))]
+    pair_ops(history, source, lines)
+    return history
+
+
+def detect_format(text: str, source: str = "<text>") -> str:
+    """Name the format of ``text``: ``"jsonl"``, ``"json"``, ``"edn"`` or ``"jepsen-log"``.
+
+    Raises:
+        HistoryFormatError: the text is empty or in none of these formats.
+    """
+    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise HistoryFormatError(source, None, "an empty file", _EXPECTED)
+    number, first = lines[0]
+    if first.startswith("{:") or first == "{}":
+        return "edn"
+    if first.startswith("{"):
+        return "jsonl"
+    if first.startswith("["):
+        return "json"
+    if any(_LOG_LINE.search(line) for _, line in lines[:200]):
+        return "jepsen-log"
+    raise HistoryFormatError(source, number, first, _EXPECTED)
+
+
+def write_jsonl(history: Iterable[dict], path: str | Path) -> Path:
+    """Write ``history`` as capsim JSON Lines, one op per line; returns the path."""
+    target = Path(path)
+    with target.open("w", encoding="utf-8") as out:
+        for op in history:
+            out.write(json.dumps(op, ensure_ascii=False))
+            out.write("\n")
+    return target
+
+
+def _read_lines(text: str, source: str, reader) -> tuple[list[dict], list[int]]:
+    """Apply ``reader`` to every non-blank line; it returns an op dict or None to skip."""
+    ops, lines = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            op = reader(line.strip(), source, number)
+            if op is not None:
+                ops.append(op)
+                lines.append(number)
+    return ops, lines
+
+
+def _read_json_array(text: str, source: str) -> tuple[list[dict], list[int]]:
+    """Read a whole-file JSON array of op dicts."""
+    try:
+        ops = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HistoryFormatError(source, exc.lineno, exc.msg, "a JSON array of op objects") from None
+    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+        raise HistoryFormatError(source, 1, text.strip()[:80], "a JSON array of op objects")
+    return ops, list(range(len(ops)))
+
+
+def _jsonl_op(line: str, source: str, number: int) -> dict:
+    """One capsim JSON Lines op."""
+    try:
+        op = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise HistoryFormatError(source, number, line, f"a JSON object ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(op, dict):
+        raise HistoryFormatError(source, number, line, "a JSON object, one op per line")
+    return op
+
+
+def _edn_op(line: str, source: str, number: int) -> dict:
+    """One Jepsen EDN op map; ``:time`` nanoseconds become seconds."""
+    try:
+        op = parse_edn(line)
+    except EdnError as exc:
+        raise HistoryFormatError(source, number, line, f"one EDN map per line ({exc})") from None
+    if not isinstance(op, dict):
+        raise HistoryFormatError(source, number, line, "one EDN map per line")
+    op = {str(k): v for k, v in op.items()}
+    if isinstance(op.get("time"), int):
+        op["time"] = op["time"] / 1e9
+    return op
+
+
+def _log_op(line: str, source: str, number: int) -> dict | None:
+    """One Jepsen console log line, or None for a log line that is not an operation."""
+    match = _LOG_LINE.search(line)
+    if match is None:
+        return None
+    cols = match.group("rest").split("\t")
+    if len(cols) < 3 or not _LOG_PROCESS.fullmatch(cols[0].strip()) or cols[1].strip()[1:] not in _LOG_TYPES:
+        return None
+    try:
+        parsed = [parse_edn(col) for col in cols[:4] if col.strip()]
+        extra = [str(parse_edn(col)) for col in cols[4:] if col.strip()]
+    except EdnError as exc:
+        raise HistoryFormatError(source, number, line, f"tab-separated EDN columns ({exc})") from None
+    process, kind, f = parsed[0], parsed[1], parsed[2]
+    value = parsed[3] if len(parsed) > 3 else None
+    op = {"process": NEMESIS if process == "nemesis" else process, "type": kind, "f": f, "value": value}
+    if kind in ("fail", "info") and _is_keyword(cols, 3):
+        op["value"], extra = None, [value, *extra]
+    if extra:
+        code = _TIMEOUT_ERROR if extra[0] == "timed-out" else None
+        op["error"] = [code, " ".join(str(e) for e in extra)]
+    return op
+
+
+def _is_keyword(cols: list[str], i: int) -> bool:
+    """True when column ``i`` exists and holds an EDN keyword such as ``:timed-out``."""
+    return len(cols) > i and cols[i].strip().startswith(":")
+
+
+def _normalize(op: dict, index: int, source: str, line: int) -> dict:
+    """Rewrite an op into capsim's key order with ``index`` and ``time`` set."""
+    time = op.get("time")
+    if time is None:
+        time = float(index)
+    elif not isinstance(time, (int, float)) or isinstance(time, bool):
+        raise HistoryFormatError(source, line, repr(op), "a number of seconds as the op's time")
+    out: dict[str, Any] = {"index": index, "time": time}
+    for name in _KNOWN[2:]:
+        if name in op:
+            out[name] = op[name]
+    if "value" not in out:
+        out["value"] = None
+    for name, value in op.items():
+        if name not in out and name != "index":
+            out[name] = value
+    return out
