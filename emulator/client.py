@@ -51,19 +51,20 @@ class Client(Node):
         body = _body(f, key, value)
         process = self.process
         self._record({"process": process, "type": "invoke", "f": f, "key": key,
-                      "value": None if f == "read" else value, "node": dest})
+                      "value": None if f == "read" else value, "node": dest, "client": self.name})
         try:
             reply = await self.rpc(dest, body, timeout)
         except (RPCError, Timeout) as exc:
             kind = "fail" if exc.definite else "info"
             self._record({"process": process, "type": kind, "f": f, "key": key,
-                          "value": None if f == "read" else value, "node": dest,
+                          "value": None if f == "read" else value, "node": dest, "client": self.name,
                           "error": [exc.code, getattr(exc, "text", str(exc))]})
             if kind == "info":
                 self.process = self._new_process()
             raise
         result = reply.get("value") if f == "read" else value
-        self._record({"process": process, "type": "ok", "f": f, "key": key, "value": result, "node": dest})
+        self._record({"process": process, "type": "ok", "f": f, "key": key, "value": result, "node": dest,
+                      "client": self.name})
         return reply
 
     def _pick(self) -> str:

@@ -3,7 +3,10 @@
 A history is a list of operations, each a dict::
 
     {"index": 4, "time": 0.0123, "process": 1, "type": "invoke",
-     "f": "write", "key": "k", "value": 3, "node": "n2"}
+     "f": "write", "key": "k", "value": 3, "node": "n2", "client": "c1"}
+
+``node`` is the server the client asked and ``client`` the client node's name
+(a client keeps its name when an indeterminate result gives it a new process).
 
 ``type`` is ``invoke`` when a client starts an operation and then ``ok``,
 ``fail`` (a definite error: it did not happen) or ``info`` (indeterminate: it

@@ -64,6 +64,38 @@ def _to_ns(seconds: float) -> int:
     return round(seconds * NS)
 
 
+class _Handle(events.Handle):
+    """asyncio's Handle, built without the debug checks: one per call_soon."""
+
+    __slots__ = ()
+
+    def __init__(self, callback, args, loop, context):
+        self._context = context if context is not None else contextvars.copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+class _TimerHandle(events.TimerHandle):
+    """asyncio's TimerHandle, built the same lean way, already marked scheduled."""
+
+    __slots__ = ()
+
+    def __init__(self, when, callback, args, loop, context):
+        self._context = context if context is not None else contextvars.copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+        self._when = when
+        self._scheduled = True
+
+
 class VirtualLoop(asyncio.AbstractEventLoop):
     """An asyncio event loop whose clock is virtual.
 
@@ -102,7 +134,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         return self._now
 
     def call_soon(self, callback, *args, context=None):
-        handle = events.Handle(callback, args, self, context)
+        handle = _Handle(callback, args, self, context)
         self._ready.append((_run_handle, handle))
         return handle
 
@@ -113,9 +145,8 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         return self._call_at_ns(_to_ns(when), callback, args, context)
 
     def _call_at_ns(self, when_ns: int, callback, args, context):
-        handle = events.TimerHandle(when_ns / NS, callback, args, self, context)
+        handle = _TimerHandle(when_ns / NS, callback, args, self, context)
         _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
-        handle._scheduled = True
         return handle
 
     def schedule(self, delay_ns: int, fn, arg) -> None:

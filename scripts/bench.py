@@ -1,0 +1,307 @@
+"""capsim benchmarks: every figure beside its baseline, measured in the same run.
+
+    python scripts/bench.py            # a table
+    python scripts/bench.py --json     # the same figures as JSON
+    python scripts/bench.py --quick    # smaller sizes, for a smoke run
+
+Kernel figures: one-way messages per wall second for a ping-pong between two
+nodes (send + handlers, 1 ms latency, message copies and trace digest on) and
+rpc round trips per second, beside (a) the same ping-pong over asyncio.Queue
+on the default loop and (b) the same model in SimPy; and a scale run: 1,000
+nodes each sending a heartbeat to its ring neighbour every 100 ms for 60
+virtual seconds (wall seconds, peak memory of its own process, virtual seconds
+per wall second). Each throughput is the median of several interleaved
+repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import emulator as em
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- ping-pong: simulation, asyncio.Queue, SimPy ------------------------------------------------
+
+def sim_pingpong(messages: int) -> float:
+    """One-way messages per wall second between two nodes, 1 ms apart."""
+
+    class Player(em.Node):
+        def __init__(self):
+            self.count = 0
+
+        async def handle_ping(self, msg):
+            self.count += 1
+            if self.count < messages // 2:
+                self.send(msg.src, {"type": "pong", "n": msg.body["n"] + 1})
+
+        async def handle_pong(self, msg):
+            self.count += 1
+            self.send(msg.src, {"type": "ping", "n": msg.body["n"] + 1})
+
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    a = sim.add_node("a", Player)
+    sim.add_node("b", Player)
+    sim.run(until=0)
+    start = time.perf_counter()
+    a.send("b", {"type": "ping", "n": 0})
+    sim.run()
+    elapsed = time.perf_counter() - start
+    assert sim.network.stats["delivered"] == messages - 1
+    return (messages - 1) / elapsed
+
+
+def queue_pingpong(messages: int) -> float:
+    """The same exchange over two asyncio.Queues on the default event loop."""
+
+    async def main():
+        to_a: asyncio.Queue = asyncio.Queue()
+        to_b: asyncio.Queue = asyncio.Queue()
+
+        async def a():
+            for i in range(messages // 2):
+                to_b.put_nowait({"type": "ping", "n": i})
+                await to_a.get()
+
+        async def b():
+            for _ in range(messages // 2):
+                msg = await to_b.get()
+                to_a.put_nowait({"type": "pong", "n": msg["n"] + 1})
+
+        start = time.perf_counter()
+        await asyncio.gather(a(), b())
+        return messages / (time.perf_counter() - start)
+
+    return asyncio.run(main())
+
+
+def simpy_pingpong(messages: int) -> float | None:
+    """The same model in SimPy: two processes, stores as inboxes, 1 ms timeouts."""
+    try:
+        import simpy
+    except ImportError:
+        return None
+    env = simpy.Environment()
+    inbox = {"a": simpy.Store(env), "b": simpy.Store(env)}
+
+    def deliver(dest, msg):
+        yield env.timeout(0.001)
+        inbox[dest].put(msg)
+
+    def player(me, other, first):
+        if first:
+            env.process(deliver(other, {"type": "ping", "n": 0}))
+        for _ in range(messages // 2):
+            msg = yield inbox[me].get()
+            env.process(deliver(other, {"type": "pong", "n": msg["n"] + 1}))
+
+    env.process(player("a", "b", True))
+    env.process(player("b", "a", False))
+    start = time.perf_counter()
+    env.run()
+    return messages / (time.perf_counter() - start)
+
+
+# -- rpc round trips ------------------------------------------------------------------------------
+
+def sim_rpc(calls: int) -> float:
+    """rpc round trips per wall second from a client to an echo node, 1 ms each way."""
+
+    class Echo(em.Node):
+        async def handle_echo(self, msg):
+            return {"type": "echo_ok", "n": msg.body["n"]}
+
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("n0", Echo)
+    client = sim.add_client("c0")
+
+    async def main():
+        for i in range(calls):
+            await client.rpc("n0", {"type": "echo", "n": i}, timeout=1.0)
+
+    start = time.perf_counter()
+    sim.run(main())
+    return calls / (time.perf_counter() - start)
+
+
+def queue_rpc(calls: int) -> float:
+    """Request and reply over asyncio.Queues: a server task answers each request's future."""
+
+    async def main():
+        requests: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def server():
+            while True:
+                msg, reply = await requests.get()
+                reply.set_result({"type": "echo_ok", "n": msg["n"]})
+
+        task = asyncio.ensure_future(server())
+        start = time.perf_counter()
+        for i in range(calls):
+            future = loop.create_future()
+            requests.put_nowait(({"type": "echo", "n": i}, future))
+            await asyncio.wait_for(future, 1.0)
+        elapsed = time.perf_counter() - start
+        task.cancel()
+        return calls / elapsed
+
+    return asyncio.run(main())
+
+
+def simpy_rpc(calls: int) -> float | None:
+    """The same request/reply in SimPy, with 1 ms each way."""
+    try:
+        import simpy
+    except ImportError:
+        return None
+    env = simpy.Environment()
+    requests = simpy.Store(env)
+
+    def server():
+        while True:
+            msg, reply = yield requests.get()
+            yield env.timeout(0.001)
+            reply.succeed({"type": "echo_ok", "n": msg["n"]})
+
+    def client():
+        for i in range(calls):
+            reply = env.event()
+            yield env.timeout(0.001)
+            requests.put(({"type": "echo", "n": i}, reply))
+            yield reply | env.timeout(1.0)
+
+    env.process(server())
+    done = env.process(client())
+    start = time.perf_counter()
+    env.run(until=done)
+    return calls / (time.perf_counter() - start)
+
+
+# -- scale ------------------------------------------------------------------------------------------
+
+SCALE_CODE = r"""
+import asyncio, json, resource, sys, time
+import emulator as em
+nodes, seconds = int(sys.argv[1]), float(sys.argv[2])
+class Heart(em.Node):
+    async def on_start(self):
+        names = sorted([self.name, *self.peers])
+        self.next = names[(names.index(self.name) + 1) % len(names)]
+        self.heard = 0
+        self.spawn(self.beat())
+    async def beat(self):
+        while True:
+            await asyncio.sleep(0.1)
+            self.send(self.next, {"type": "heartbeat", "from": self.name})
+    async def handle_heartbeat(self, msg):
+        self.heard += 1
+start = time.perf_counter()
+sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.003))
+for i in range(nodes):
+    sim.add_node(f"n{i:04d}", Heart)
+sim.run(until=seconds)
+wall = time.perf_counter() - start
+print(json.dumps({"wall_s": wall, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "delivered": sim.network.stats["delivered"], "virtual_s": sim.now}))
+"""
+
+
+def scale(nodes: int, seconds: float) -> dict:
+    """The heartbeat ring in a fresh process, so its peak memory is its own."""
+    out = subprocess.run([sys.executable, "-c", SCALE_CODE, str(nodes), str(seconds)], capture_output=True,
+                         text=True, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    result = json.loads(out.stdout)
+    result["virtual_per_wall"] = result["virtual_s"] / result["wall_s"]
+    result["nodes"] = nodes
+    return result
+
+
+def baseline_memory_mb() -> float:
+    out = subprocess.run([sys.executable, "-c", "import resource, emulator; "
+                          "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
+                         capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return float(out.stdout)
+
+
+# -- running and printing -------------------------------------------------------------------------
+
+def median_of(repeats: int, *functions):
+    """Run the functions interleaved ``repeats`` times; the median of each."""
+    results = [[] for _ in functions]
+    for _ in range(repeats):
+        for slot, function in zip(results, functions):
+            slot.append(function())
+    return [None if None in r else statistics.median(r) for r in results]
+
+
+def run(quick: bool) -> dict:
+    messages, calls, repeats = (20_000, 5_000, 3) if quick else (200_000, 50_000, 5)
+    sim_pp, queue_pp, simpy_pp = median_of(repeats, lambda: sim_pingpong(messages),
+                                           lambda: queue_pingpong(messages), lambda: simpy_pingpong(messages))
+    sim_r, queue_r, simpy_r = median_of(repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls),
+                                        lambda: simpy_rpc(calls))
+    scale_run = scale(100 if quick else 1000, 6.0 if quick else 60.0)
+    return {
+        "python": sys.version.split()[0],
+        "pingpong_msgs_per_s": {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
+                                "vs_queue": sim_pp / queue_pp, "vs_simpy": simpy_pp and sim_pp / simpy_pp},
+        "rpc_round_trips_per_s": {"capsim": sim_r, "asyncio_queue": queue_r, "simpy": simpy_r,
+                                  "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r},
+        "scale": {**scale_run, "baseline_process_mb": baseline_memory_mb()},
+        "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
+    }
+
+
+def _fmt(value, digits=0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def print_table(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"capsim benchmarks (Python {results['python']}, median of {results['sizes']['repeats']})")
+    for column in ("figure", "capsim", "asyncio.Queue", "SimPy", "capsim / Queue", "capsim / SimPy"):
+        table.add_column(column, justify="right" if column != "figure" else "left")
+    for key, label in (("pingpong_msgs_per_s", "ping-pong, one-way msgs/s"), ("rpc_round_trips_per_s", "rpc round trips/s")):
+        row = results[key]
+        table.add_row(label, _fmt(row["capsim"]), _fmt(row["asyncio_queue"]), _fmt(row["simpy"]),
+                      _fmt(row["vs_queue"], 2) + "x", _fmt(row["vs_simpy"], 2) + "x")
+    s = results["scale"]
+    scale_table = Table(title=f"scale: {s['nodes']:,} nodes, heartbeat every 100 ms, {s['virtual_s']:.0f} virtual s")
+    for column in ("wall s", "peak MB (its process)", "MB of an idle process", "virtual s / wall s", "messages"):
+        scale_table.add_column(column, justify="right")
+    scale_table.add_row(_fmt(s["wall_s"], 2), _fmt(s["peak_mb"], 1), _fmt(s["baseline_process_mb"], 1),
+                        _fmt(s["virtual_per_wall"], 1), _fmt(s["delivered"]))
+    console = Console()
+    console.print(table)
+    console.print(scale_table)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args(argv)
+    results = run(args.quick)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""scripts/bench.py runs and reports every figure beside its baseline."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
+
+
+def test_quick_bench_prints_json_with_each_baseline():
+    """--quick --json gives capsim, asyncio.Queue and SimPy figures and the scale run."""
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    for key in ("pingpong_msgs_per_s", "rpc_round_trips_per_s"):
+        assert results[key]["capsim"] > 0 and results[key]["asyncio_queue"] > 0
+    assert results["scale"]["delivered"] > 0 and results["scale"]["peak_mb"] > 0
