@@ -1,0 +1,136 @@
+"""Plots of a report, as PNG and SVG (matplotlib, no display needed).
+
+Each run-based plot has one panel per configuration, on a shared time axis,
+with the fault windows shaded so the eye finds the partition at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from capsim.report.model import Run
+
+_SIDE_COLOURS = {"minority": "#c62828", "majority": "#1565c0", "all": "#2e7d32"}
+_OUTCOME_COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    matplotlib.rcParams["svg.hashsalt"] = "capsim"  # the same ids in every run: reproducible files
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _bucket(duration: float) -> float:
+    """A bucket width giving about 60 buckets, rounded to a readable value."""
+    for width in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0):
+        if duration / width <= 80:
+            return width
+    return duration / 60
+
+
+def _panels(runs: Sequence[Run], title: str, ylabel: str):
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(runs), 1, figsize=(9, 1.9 * len(runs) + 0.8), sharex=True, squeeze=False)
+    fig.suptitle(title)
+    for ax, run in zip(axes[:, 0], runs):
+        for window in run.windows:
+            ax.axvspan(window.start, window.end, color="#9e9e9e", alpha=0.18, lw=0)
+        ax.set_title(run.name, fontsize=9, loc="left")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.25)
+    axes[-1, 0].set_xlabel("virtual time (s)")
+    return plt, fig, axes[:, 0]
+
+
+def plot_throughput(runs: Sequence[Run]):
+    """Successful operations per second over time, one line per side."""
+    plt, fig, axes = _panels(runs, "successful operations per second (shaded: partition)", "ok ops/s")
+    width = _bucket(max(run.duration() for run in runs) or 1.0)
+    for ax, run in zip(axes, runs):
+        counts: dict[str, dict[int, int]] = {}
+        for invoke, done in run.completed():
+            if done["type"] == "ok":
+                side = counts.setdefault(run.side_of(invoke), {})
+                slot = int(invoke["time"] // width)
+                side[slot] = side.get(slot, 0) + 1
+        last = int(run.duration() // width) + 1
+        for side in sorted(counts):
+            ax.step([i * width for i in range(last)], [counts[side].get(i, 0) / width for i in range(last)],
+                    where="post", label=side, color=_SIDE_COLOURS.get(side), lw=1.2)
+        ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def plot_latency(runs: Sequence[Run]):
+    """Latency of every completed operation against the time it was invoked."""
+    plt, fig, axes = _panels(runs, "operation latency (shaded: partition)", "latency (ms)")
+    for ax, run in zip(axes, runs):
+        for outcome, colour in _OUTCOME_COLOURS.items():
+            points = [(i["time"], 1000 * (d["time"] - i["time"])) for i, d in run.completed() if d["type"] == outcome]
+            if points:
+                xs, ys = zip(*points)
+                ax.scatter(xs, ys, s=3, color=colour, label=outcome, alpha=0.6, lw=0)
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.legend(fontsize=7, loc="upper right", markerscale=3)
+    return fig
+
+
+def plot_staleness(runs: Sequence[Run]):
+    """Stale reads (reads that missed an acknowledged write) per second over time."""
+    plt, fig, axes = _panels(runs, "stale reads per second (shaded: partition)", "stale reads/s")
+    width = _bucket(max(run.duration() for run in runs) or 1.0)
+    for ax, run in zip(axes, runs):
+        last = int(run.duration() // width) + 1
+        counts = [0] * last
+        for t in run.stale:
+            counts[min(int(t // width), last - 1)] += 1
+        ax.step([i * width for i in range(last)], [c / width for c in counts], where="post", color="#6a1b9a", lw=1.2)
+    return fig
+
+
+#: name -> function(runs) -> matplotlib Figure
+PLOTS: dict[str, Callable] = {
+    "throughput": plot_throughput,
+    "latency": plot_latency,
+    "staleness": plot_staleness,
+}
+
+
+def save(fig, stem: Path) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg``; close it; return the paths."""
+    plt = _pyplot()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.tight_layout()
+    fig.savefig(paths[0], dpi=110, metadata={"Software": None})
+    fig.savefig(paths[1], metadata={"Date": None})
+    plt.close(fig)
+    return paths
+
+
+def write_plots(out: Path, runs: Sequence[Run], names: Sequence[str] = tuple(PLOTS)) -> dict[str, list[Path]]:
+    """Draw the named run plots into ``out``; returns name -> [png, svg]."""
+    return {name: save(PLOTS[name](runs), out / name) for name in names}
+
+
+def xy_plot(stem: Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
+            ylabel: str, logx: bool = False, markers: bool = True) -> list[Path]:
+    """A plain line plot of named (xs, ys) series, saved as PNG and SVG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o" if markers else None, ms=3, lw=1.2, label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, stem)

@@ -1,0 +1,86 @@
+"""The table of a report, for the terminal (rich), Markdown and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from capsim.report.model import Run
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+@dataclass
+class Column:
+    """One column: the row key it shows, its header, and how to format a value."""
+
+    key: str
+    header: str
+    fmt: Callable[[Any], str] = _plain
+    help: str = ""
+
+    def cell(self, row: dict) -> str:
+        return self.fmt(row.get(self.key))
+
+
+def percent(value) -> str:
+    """0.973 -> '97.3%'; None -> '-'."""
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def millis(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def seconds(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def rich_table(title: str, columns: Sequence[Column], runs: Sequence[Run]) -> Table:
+    """A terminal table, one row per run."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("config", style="bold")
+    for column in columns:
+        table.add_column(column.header, justify="right")
+    for run in runs:
+        table.add_row(run.name, *(column.cell(run.row) for column in columns))
+    return table
+
+
+def markdown_table(columns: Sequence[Column], runs: Sequence[Run]) -> str:
+    """A GitHub-flavoured Markdown table, one row per run."""
+    header = ["config", *(c.header for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for run in runs:
+        lines.append("| " + " | ".join([run.name, *(c.cell(run.row) for c in columns)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def json_rows(runs: Sequence[Run]) -> list[dict]:
+    """The rows as JSON-ready dicts, ``config`` first."""
+    return [{"config": run.name, **run.row} for run in runs]
+
+
+def write_tables(out: Path, columns: Sequence[Column], runs: Sequence[Run], stem: str = "table",
+                 meta: dict | None = None) -> list[Path]:
+    """Write ``<stem>.md`` and ``<stem>.json`` into ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / f"{stem}.md"
+    md.write_text(markdown_table(columns, runs), encoding="utf-8")
+    js = out / f"{stem}.json"
+    js.write_text(json.dumps({"meta": meta or {}, "rows": json_rows(runs)}, indent=2, default=str) + "\n",
+                  encoding="utf-8")
+    return [md, js]
