@@ -105,7 +105,7 @@ def search_partition(
         key: the partition's key (``"*"`` for an unsplit check).
         ops: every op of the partition, the dropped ones included (for display).
         prepared: the ops that enter the search.
-        deadline: a ``time.monotonic()`` value after which to give up.
+        deadline: a reading of the monotonic wall clock after which to give up.
         init: the initial state when not the model's (the product's tuple).
         steps: the step functions when not the prepared ops' own (lifted ones).
     """
@@ -121,6 +121,8 @@ def search_partition(
         [p.required for p in prepared],
         model.init if init is None else init,
         deadline,
+        blind=[p.action == "write" for p in prepared],
+        keys=[key_id(p.op.key) for p in prepared],
     )
     order = [prepared[i].op.id for i in result.order]
     elapsed = time.perf_counter() - started  # wall-clock ok

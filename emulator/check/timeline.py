@@ -21,7 +21,7 @@ from emulator.check.models import show
 from emulator.check.ops import NemesisOp, Op, key_id
 
 if TYPE_CHECKING:
-    from emulator.check.verdict import PartitionResult, Verdict
+    from emulator.check.verdict import Verdict
 
 __all__ = ["render_html", "write_html"]
 

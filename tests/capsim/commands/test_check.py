@@ -1,0 +1,134 @@
+"""Tests of capsim/commands/check.py: ``capsim check`` exit codes and output."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from capsim.cli import main
+
+KV_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "kv-histories"
+
+GOOD = [
+    {"process": 0, "type": "invoke", "f": "write", "key": "a", "value": 1},
+    {"process": 0, "type": "ok", "f": "write", "key": "a", "value": 1},
+    {"process": 1, "type": "invoke", "f": "read", "key": "a", "value": None},
+    {"process": 1, "type": "ok", "f": "read", "key": "a", "value": 1},
+]
+BAD = GOOD[:3] + [{"process": 1, "type": "ok", "f": "read", "key": "a", "value": None}]
+
+
+def _jsonl(tmp_path, name, ops):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(op) + "\n" for op in ops))
+    return str(path)
+
+
+def test_a_linearizable_file_exits_zero_with_one_line(tmp_path, capsys):
+    """One file, linearizable: exit 0 and one verdict line with ops, partitions and time."""
+    path = _jsonl(tmp_path, "good.jsonl", GOOD)
+    assert main(["check", "--model", "register", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert out[0].startswith(path) and "2 ops" in out[0] and "1 partitions" in out[0]
+    assert "linearizable" in out[0] and out[0].endswith(" s")
+
+
+def test_a_non_linearizable_file_exits_one(tmp_path, capsys):
+    """A violation exits 1 and says NOT linearizable."""
+    assert main(["check", "--model", "cas-register", _jsonl(tmp_path, "bad.jsonl", BAD)]) == 1
+    assert "NOT linearizable" in capsys.readouterr().out
+
+
+def test_explain_prints_why(tmp_path, capsys):
+    """--explain adds the explanation under a failing file's line."""
+    main(["check", "--model", "register", "--explain", _jsonl(tmp_path, "bad.jsonl", BAD)])
+    assert "it returned null but the value was 1" in capsys.readouterr().out
+
+
+def test_an_unreadable_file_exits_two_without_a_traceback(tmp_path, capsys):
+    """Junk gives 'capsim check: error: <file>: <message>' on stderr and exit 2; other files still run."""
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\n")
+    good = _jsonl(tmp_path, "good.jsonl", GOOD)
+    assert main(["check", "--model", "register", str(junk), good]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"capsim check: error: {junk}: line 1: expected a history")
+    assert "Traceback" not in captured.err and "linearizable" in captured.out
+
+
+def test_a_missing_file_exits_two(tmp_path, capsys):
+    """A file that does not exist is an input error."""
+    assert main(["check", str(tmp_path / "nope.edn")]) == 2
+    assert capsys.readouterr().err == f"capsim check: error: {tmp_path / 'nope.edn'}: No such file or directory\n"
+
+
+def test_an_op_outside_the_model_exits_two(tmp_path, capsys):
+    """A cas under --model register is reported as an error, not a crash."""
+    ops = [{"process": 0, "type": "invoke", "f": "cas", "value": [1, 2]}]
+    assert main(["check", "--model", "register", _jsonl(tmp_path, "cas.jsonl", ops)]) == 2
+    assert "has no operation 'cas'" in capsys.readouterr().err
+
+
+def test_a_violation_outranks_an_unreadable_file(tmp_path, capsys):
+    """With one bad and one unreadable file the exit status is 1."""
+    junk = tmp_path / "junk.txt"
+    junk.write_text("{:process}\n")
+    assert main(["check", "--model", "register", _jsonl(tmp_path, "bad.jsonl", BAD), str(junk)]) == 1
+
+
+def test_a_timeout_gives_unknown_and_exit_two(tmp_path, capsys):
+    """A history that cannot be decided in time exits 2 with 'unknown'."""
+    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(14)]
+    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(14)]
+    ops += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    assert main(["check", "--model", "register", "--timeout", "0.001", _jsonl(tmp_path, "hard.jsonl", ops)]) == 2
+    assert "unknown" in capsys.readouterr().out
+
+
+def test_no_split_checks_the_history_whole(tmp_path, capsys):
+    """--no-split reports the file as unsplit."""
+    assert main(["check", "--model", "register", "--no-split", _jsonl(tmp_path, "good.jsonl", GOOD)]) == 0
+    assert "unsplit" in capsys.readouterr().out
+
+
+def test_html_writes_one_timeline_per_file(tmp_path, capsys):
+    """--html DIR writes DIR/<file>.html for each file checked."""
+    out_dir = tmp_path / "html"
+    path = _jsonl(tmp_path, "bad.jsonl", BAD)
+    assert main(["check", "--model", "register", "--html", str(out_dir), path]) == 1
+    assert "NOT linearizable" in (out_dir / "bad.jsonl.html").read_text()
+
+
+@pytest.mark.skipif(not KV_DIR.is_dir(), reason=f"shared kv histories not found at {KV_DIR}")
+def test_shared_histories_through_the_command_line(capsys):
+    """The four shared kv histories: exit 1 overall, one line each with the right verdict."""
+    paths = [str(KV_DIR / f"{name}.edn") for name in ("c01-ok", "c01-bad", "c10-ok", "c10-bad")]
+    assert main(["check", *paths]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert ["NOT linearizable" in line for line in lines] == [False, True, False, True]
+
+
+@pytest.mark.parametrize("argv, message", [(["--model", "queue"], "invalid choice"), (["--timeout", "-1"], "positive")])
+def test_bad_arguments_are_usage_errors(tmp_path, capsys, argv, message):
+    """Unknown models and non-positive timeouts are rejected by the parser (exit 2)."""
+    with pytest.raises(SystemExit) as info:
+        main(["check", *argv, _jsonl(tmp_path, "good.jsonl", GOOD)])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_jepsen_log_checks_as_a_cas_register(tmp_path, capsys):
+    """A Jepsen etcd-style console log reads and checks under --model cas-register."""
+    log = tmp_path / "etcd.log"
+    log.write_text(
+        "INFO  jepsen.util - 0\t:invoke\t:write\t3\n"
+        "INFO  jepsen.util - 1\t:invoke\t:cas\t[1 4]\n"
+        "INFO  jepsen.util - 0\t:ok\t:write\t3\n"
+        "INFO  jepsen.util - 1\t:fail\t:cas\t[1 4]\n"
+        "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 1]\n"
+        "INFO  jepsen.util - 2\t:info\t:cas\t:timed-out\n"
+        "INFO  jepsen.util - 3\t:invoke\t:read\tnil\n"
+        "INFO  jepsen.util - 3\t:ok\t:read\t1\n"
+    )
+    assert main(["check", "--model", "cas-register", str(log)]) == 0
+    assert "4 ops" in capsys.readouterr().out

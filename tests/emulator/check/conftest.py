@@ -1,0 +1,308 @@
+"""Fixtures for the checker tests: shared histories, a history builder, a brute-force checker, generators.
+
+Helpers are handed out as session-scoped fixtures (test files never import
+each other, and hypothesis accepts session fixtures in ``@given`` tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+KV_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "kv-histories"
+KV_VERDICTS = {"c01-ok": True, "c01-bad": False, "c10-ok": True, "c10-bad": False}
+_INIT = {"register": None, "cas_register": None, "kv": ""}
+
+
+class HistoryBuilder:
+    """Builds capsim histories op by op; times advance by 0.01 s per event unless given."""
+
+    def __init__(self) -> None:
+        self.ops: list[dict] = []
+        self._pending: dict[Any, dict] = {}
+
+    def invoke(self, process: Any, f: str, value: Any = None, key: Any = None, **extra: Any) -> "HistoryBuilder":
+        op = self._add(process, "invoke", f, value, key, extra)
+        self._pending[process] = op
+        return self
+
+    def complete(self, process: Any, kind: str, value: Any = None, **extra: Any) -> "HistoryBuilder":
+        invoke = self._pending.pop(process)
+        if value is None and invoke["f"] not in ("read", "get"):
+            value = invoke["value"]
+        self._add(process, kind, invoke["f"], value, invoke.get("key"), extra)
+        return self
+
+    def ok(self, process: Any, value: Any = None, **extra: Any) -> "HistoryBuilder":
+        return self.complete(process, "ok", value, **extra)
+
+    def fail(self, process: Any, **extra: Any) -> "HistoryBuilder":
+        return self.complete(process, "fail", **extra)
+
+    def info(self, process: Any, **extra: Any) -> "HistoryBuilder":
+        return self.complete(process, "info", **extra)
+
+    def op(self, process: Any, f: str, value: Any = None, out: Any = None, key: Any = None, kind: str = "ok", **extra):
+        """A whole op: invoke then its completion, nothing in between."""
+        self.invoke(process, f, value, key, **extra)
+        return self.complete(process, kind, out)
+
+    def nemesis(self, f: str, value: Any = None, **extra: Any) -> "HistoryBuilder":
+        self._add("nemesis", "info", f, value, None, extra)
+        return self
+
+    def _add(self, process, kind, f, value, key, extra) -> dict:
+        op = {"index": len(self.ops), "time": round(len(self.ops) * 0.01, 6), "process": process, "type": kind, "f": f}
+        if key is not None:
+            op["key"] = key
+        op["value"] = value
+        op.update(extra)
+        self.ops.append(op)
+        return op
+
+
+def _apply(model: str, state: dict, op: dict, took: bool) -> tuple[bool, Any]:
+    """Reference sequential semantics: (legal, result) of one op on a dict of key values."""
+    f, key, init = op["f"], op.get("key"), _INIT[model]
+    current = state.get(key, init)
+    if f in ("read", "get"):
+        return op["out"] == current, current
+    if f in ("write", "put"):
+        state[key] = op["value"]
+        return True, None
+    if f == "append":
+        state[key] = current + op["value"]
+        return True, None
+    frm, to = op["value"]
+    if current == frm:
+        state[key] = to
+    return (current == frm) == took, None
+
+
+def brute_force(history: list[dict], model: str) -> bool:
+    """Linearizability by trying every order of every admissible subset (for a handful of ops)."""
+    ops = _brute_ops(history)
+    must = [o for o in ops if o["must"]]
+    maybe = [o for o in ops if not o["must"]]
+    for size in range(len(maybe) + 1):
+        for extra in itertools.combinations(maybe, size):
+            for order in itertools.permutations(must + list(extra)):
+                if _respects_time(order) and _replays(order, model):
+                    return True
+    return False
+
+
+def _brute_ops(history: list[dict]) -> list[dict]:
+    """Pair invokes and completions; keep what may have had an effect, as the spec says."""
+    open_ops, out = {}, []
+    for pos, raw in enumerate(history):
+        if raw["process"] == "nemesis":
+            continue
+        if raw["type"] == "invoke":
+            open_ops[raw["process"]] = {**raw, "call": pos, "ret": math.inf, "status": "open", "out": None}
+        else:
+            op = open_ops.pop(raw["process"])
+            op.update(ret=pos, status=raw["type"], out=raw.get("value"))
+            out.append(op)
+    out += open_ops.values()
+    kept = []
+    for op in out:
+        reads = op["f"] in ("read", "get")
+        if op["status"] == "ok" or (op["status"] == "fail" and op["f"] == "cas"):
+            kept.append({**op, "must": True, "took": op["status"] == "ok"})
+        elif op["status"] in ("info", "open") and not reads:
+            kept.append({**op, "must": False, "took": True, "ret": math.inf})
+    return kept
+
+
+def _respects_time(order: tuple) -> bool:
+    return all(not (b["ret"] < a["call"]) for i, a in enumerate(order) for b in order[i + 1 :])
+
+
+def _replays(order: tuple, model: str) -> bool:
+    state: dict = {}
+    for op in order:
+        if op["f"] == "cas" and not op["must"]:
+            frm, to = op["value"]
+            if state.get(op.get("key"), _INIT[model]) == frm:
+                state[op.get("key")] = to
+            continue
+        legal, _ = _apply(model, state, op, op["took"])
+        if not legal:
+            return False
+    return True
+
+
+_FS = {"register": ("read", "write"), "cas_register": ("read", "write", "cas"), "kv": ("get", "put", "append")}
+
+
+def small_history(choose: Callable[[list], Any], model: str, max_ops: int = 6) -> list[dict]:
+    """A random small history, often not linearizable: random interleaving, random results.
+
+    Args:
+        choose: picks one element of a list; ``rng.choice``, or a hypothesis
+            ``lambda xs: data.draw(st.sampled_from(xs))`` so examples shrink.
+        model: which model's operations to use.
+        max_ops: at most this many ops.
+    """
+    n_ops = choose(list(range(1, max_ops + 1)))
+    processes = choose([1, 2, 3])
+    keys = choose([["a"], ["a", "b"]])
+    values = ["x", "y"] if model == "kv" else [0, 1]
+    h, started, busy, hung = HistoryBuilder(), 0, {}, set()
+    while busy or (started < n_ops and len(hung) < processes):
+        idle = [p for p in range(processes) if p not in busy and p not in hung]
+        if started < n_ops and idle and (not busy or choose([True, False])):
+            p, f = choose(idle), choose(list(_FS[model]))
+            h.invoke(p, f, _random_value(choose, f, values), key=choose(keys))
+            busy[p] = f
+            started += 1
+        else:
+            p = choose(sorted(busy))
+            if _complete_randomly(choose, h, p, busy.pop(p), model) == "open":
+                hung.add(p)  # its op never completes, so it invokes nothing more
+    return h.ops
+
+
+def _random_value(choose: Callable, f: str, values: list) -> Any:
+    if f in ("read", "get"):
+        return None
+    if f == "cas":
+        return [choose(values + [None]), choose(values)]
+    return choose(values)
+
+
+def _complete_randomly(choose: Callable, h: HistoryBuilder, p: int, f: str, model: str) -> str:
+    """Complete p's op ok, info or fail, or leave it open; returns which."""
+    kind = choose(["ok", "ok", "ok", "info", "fail", "open"])
+    if kind == "open":
+        h._pending.pop(p)
+    elif f in ("read", "get") and kind == "ok":
+        h.ok(p, choose(["", "x", "y", "xy", "yx"] if model == "kv" else [None, 0, 1]))
+    else:
+        h.complete(p, kind)
+    return kind
+
+
+def simulated_history(rng: random.Random, model: str, n_ops: int, processes: int, keys: int = 2) -> list[dict]:
+    """A history produced by a real sequential object under a random concurrent schedule.
+
+    Each op takes effect at one instant between its invocation and completion
+    (or, for an indeterminate op, possibly never), so the result is
+    linearizable by construction.
+    """
+    h, state, started = HistoryBuilder(), {}, 0
+    inflight: dict[int, dict] = {}  # process -> {"f", "key", "value", "done": applied?, "result"}
+    ghosts: list[dict] = []  # timed out before taking effect: may take effect later, or never
+    while started < n_ops or inflight:
+        moves = []
+        if started < n_ops and len(inflight) < processes:
+            moves.append("invoke")
+        if inflight:
+            moves += ["apply", "complete", "complete"]
+        if ghosts:
+            moves.append("ghost")
+        move = rng.choice(moves)
+        if move == "ghost":
+            _sim_apply(model, state, ghosts.pop(rng.randrange(len(ghosts))))
+        elif move == "invoke":
+            p = min(set(range(processes)) - set(inflight))
+            f = rng.choice(_FS[model])
+            key = f"k{rng.randrange(keys)}"
+            value = _sim_value(rng, f, model)
+            h.invoke(p, f, value, key=key)
+            inflight[p] = {"f": f, "key": key, "value": value, "done": False}
+            started += 1
+        else:
+            p = rng.choice(sorted(inflight))
+            op = inflight[p]
+            if move == "apply" and not op["done"]:
+                op["result"], op["done"] = _sim_apply(model, state, op), True
+            elif move == "complete":
+                op = inflight.pop(p)
+                if _sim_complete(rng, h, p, op, model, state) == "ghost":
+                    ghosts.append(op)
+    return h.ops
+
+
+def _sim_value(rng: random.Random, f: str, model: str) -> Any:
+    if f in ("read", "get"):
+        return None
+    if f == "cas":
+        return [rng.choice([None, 0, 1, 2]), rng.choice([0, 1, 2])]
+    return rng.choice(["a", "b", "c"]) if model == "kv" else rng.choice([0, 1, 2])
+
+
+def _sim_apply(model: str, state: dict, op: dict) -> Any:
+    current = state.get(op["key"], _INIT[model])
+    if op["f"] in ("read", "get"):
+        return current
+    if op["f"] in ("write", "put"):
+        state[op["key"]] = op["value"]
+    elif op["f"] == "append":
+        state[op["key"]] = current + op["value"]
+    else:
+        frm, to = op["value"]
+        if current != frm:
+            return "mismatch"
+        state[op["key"]] = to
+    return None
+
+
+def _sim_complete(rng: random.Random, h: HistoryBuilder, p: int, op: dict, model: str, state: dict) -> str:
+    """Complete an in-flight op; returns "ghost" when it timed out before taking effect."""
+    roll = rng.random()
+    if not op["done"]:
+        if roll < 0.15:
+            h.info(p)  # timed out before taking effect; may take effect later, or never
+            return "ghost"
+        if roll < 0.25:
+            h.fail(p, error=[11, "temporarily unavailable"])  # definitely never happened
+            return "failed"
+        op["result"], op["done"] = _sim_apply(model, state, op), True
+    if roll > 0.9 and op["f"] not in ("read", "get"):
+        h.info(p)  # took effect, but the client never heard
+    elif op["result"] == "mismatch":
+        h.fail(p, error=[22, "precondition failed"])
+    elif op["f"] in ("read", "get"):
+        h.ok(p, op["result"])
+    else:
+        h.ok(p)
+    return "done"
+
+
+@pytest.fixture(scope="session")
+def history() -> Callable[[], HistoryBuilder]:
+    """A factory of empty :class:`HistoryBuilder` objects."""
+    return HistoryBuilder
+
+
+@pytest.fixture(scope="session")
+def brute() -> Callable[[list[dict], str], bool]:
+    """The brute-force reference checker."""
+    return brute_force
+
+
+@pytest.fixture(scope="session")
+def small_histories() -> Callable:
+    """``small_histories(choose, model)``: random small histories for comparisons."""
+    return small_history
+
+
+@pytest.fixture(scope="session")
+def simulated() -> Callable:
+    """``simulated(rng, model, n_ops, processes)``: linearizable-by-construction histories."""
+    return simulated_history
+
+
+@pytest.fixture(scope="session")
+def kv_histories() -> dict[str, tuple[Path, bool]]:
+    """The shared Porcupine kv histories: name -> (path, linearizable?)."""
+    if not KV_DIR.is_dir():
+        pytest.skip(f"shared kv histories not found at {KV_DIR} (they live in ../shared/data beside the repo)")
+    return {name: (KV_DIR / f"{name}.edn", valid) for name, valid in KV_VERDICTS.items()}

@@ -1,0 +1,191 @@
+"""Tests of emulator/check/linearizable.py: verdicts on shared, hand-built and generated histories."""
+
+import random
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emulator.check.errors import ModelError
+from emulator.check.linearizable import check_file, linearizable
+from emulator.check.readers import read_history
+
+MODELS = ["register", "cas_register", "kv"]
+_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["split", "unsplit"])
+@pytest.mark.parametrize("name", ["c01-ok", "c01-bad", "c10-ok", "c10-bad"])
+def test_shared_kv_histories_get_their_known_verdicts(kv_histories, name, split):
+    """Porcupine's kv histories are judged as its README says, split by key and whole."""
+    path, expected = kv_histories[name]
+    verdict = check_file(path, model="kv", partition=split)
+    assert verdict.valid is expected
+    assert len(verdict.partitions) == (10 if split and name != "c01-bad" else 8 if split else 1)
+
+
+def test_split_and_unsplit_find_the_same_linearization_lengths(kv_histories):
+    """A valid history linearizes every required op both ways."""
+    ops = read_history(kv_histories["c10-ok"][0])
+    split, whole = linearizable(ops, partition=True), linearizable(ops, partition=False)
+    assert sum(len(p.order) for p in split.partitions) == len(whole.partitions[0].order) == 337
+
+
+def test_a_stale_read_after_an_acknowledged_write_is_caught(history):
+    """A read invoked after a write was acknowledged must see it."""
+    h = history().op(1, "write", 1).op(2, "read", out=None).ops
+    assert linearizable(h, model="register").valid is False
+
+
+def test_a_read_concurrent_with_a_write_may_see_either(history):
+    """A read overlapping a write may return the old or the new value."""
+    for seen in (None, 1):
+        h = history().invoke(1, "write", 1).invoke(2, "read").ok(2, seen).ok(1).ops
+        assert linearizable(h, model="register").valid is True
+
+
+def test_an_info_write_may_take_effect(history):
+    """An indeterminate write may have happened: a later read may see it."""
+    h = history().op(1, "write", 1).op(2, "write", 2, kind="info").op(3, "read", out=2).ops
+    assert linearizable(h, model="register").valid is True
+
+
+def test_an_info_write_may_never_take_effect(history):
+    """An indeterminate write may not have happened: a later read may miss it."""
+    h = history().op(1, "write", 1).op(2, "write", 2, kind="info").op(3, "read", out=1).ops
+    assert linearizable(h, model="register").valid is True
+
+
+def test_an_info_write_may_take_effect_after_its_completion_but_only_once(history):
+    """An info write can land after later reads, but cannot be undone afterwards."""
+    h = history().op(1, "write", 1).op(2, "write", 2, kind="info").op(3, "read", out=1).op(3, "read", out=2)
+    assert linearizable(h.ops, model="register").valid is True
+    assert linearizable(h.op(3, "read", out=1).ops, model="register").valid is False
+
+
+def test_a_never_completed_write_is_like_info(history):
+    """A write still open at the end may or may not have happened."""
+    for seen in (1, 2):
+        h = history().op(1, "write", 1).invoke(2, "write", 2).op(3, "read", out=seen).ops
+        assert linearizable(h, model="register").valid is True
+
+
+def test_a_failed_write_never_happened(history):
+    """A definitely failed write cannot explain a read of its value."""
+    h = history().op(1, "write", 1).op(2, "write", 2, kind="fail").op(3, "read", out=2).ops
+    assert linearizable(h, model="register").valid is False
+
+
+def test_a_failed_cas_must_have_seen_another_value(history):
+    """A cas that failed (ran, mismatched) while the value was its from is a violation."""
+    h = history().op(1, "write", 1).op(2, "cas", [1, 2], kind="fail").ops
+    assert linearizable(h, model="cas_register").valid is False
+    h = history().op(1, "write", 3).op(2, "cas", [1, 2], kind="fail").ops
+    assert linearizable(h, model="cas_register").valid is True
+
+
+def test_a_cas_that_failed_unavailable_never_ran(history):
+    """A cas failed with a code other than 20/22 did not run: no constraint."""
+    h = history().op(1, "write", 1).invoke(2, "cas", [1, 2]).fail(2, error=[11, "unavailable"]).ops
+    assert linearizable(h, model="cas_register").valid is True
+
+
+def test_keys_are_independent_when_split(history):
+    """Each key is its own partition; a violation on one key fails the whole verdict."""
+    h = history().op(1, "write", 1, key="a").op(1, "write", 2, key="b").op(2, "read", out=1, key="b").ops
+    verdict = linearizable(h, model="register")
+    assert verdict.valid is False and [p.valid for p in verdict.partitions] == [True, False]
+    assert linearizable(h, model="register", partition=False).valid is False
+
+
+def test_nemesis_ops_are_ignored(history):
+    """Faults in the history do not affect the verdict."""
+    h = history().nemesis("partition").op(1, "write", 1).nemesis("heal").op(2, "read", out=1).ops
+    assert linearizable(h, model="register").valid is True
+
+
+def test_a_paired_op_list_is_accepted(history):
+    """linearizable also takes ops already paired by pair_ops."""
+    from emulator.check.ops import pair_ops
+
+    ops, _ = pair_ops(history().op(1, "write", 1).op(2, "read", out=1).ops)
+    assert linearizable(ops, model="register").valid is True
+
+
+def test_an_empty_history_is_linearizable():
+    """No ops, nothing to violate."""
+    assert linearizable([], model="kv").valid is True
+
+
+def test_an_op_outside_the_model_raises(history):
+    """A cas under the plain register model is a ModelError, not a verdict."""
+    with pytest.raises(ModelError, match="has no operation 'cas'"):
+        linearizable(history().op(1, "cas", [1, 2]).ops, model="register")
+
+
+def _hard_history(history, writers=14):
+    """Many overlapping writes and a read of a value nobody wrote: exponential without luck."""
+    h = history()
+    for p in range(writers):
+        h.invoke(p, "write", p)
+    for p in range(writers):
+        h.ok(p)
+    return h.op(99, "read", out="never written").ops
+
+
+def test_the_timeout_answers_unknown(history):
+    """A search cut short by the time budget returns valid None, quickly."""
+    started = time.monotonic()
+    verdict = linearizable(_hard_history(history), model="register", timeout=0.001)
+    assert verdict.valid is None and time.monotonic() - started < 5
+    assert "time budget of 0.001 s ran out" in verdict.explain()
+
+
+def test_partitions_after_the_deadline_are_not_checked(history):
+    """Once time is up, the remaining keys are reported unchecked."""
+    h = _hard_history(history)
+    h += history().op(200, "write", 1, key="z").ops
+    for op in h[-2:]:
+        op["index"] += 100
+    verdict = linearizable(h, model="register", timeout=0.001)
+    assert verdict.valid is None and [p.checked for p in verdict.partitions] == [True, False]
+
+
+def test_without_a_timeout_the_hard_history_is_refuted(history):
+    """The same hard history, searched to the end, is not linearizable."""
+    assert linearizable(_hard_history(history, writers=10), model="register").valid is False
+
+
+@pytest.mark.parametrize("model", MODELS)
+@_SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(1, 40), processes=st.integers(1, 5))
+def test_histories_of_a_real_sequential_object_are_linearizable(simulated, model, seed, n_ops, processes):
+    """Any concurrent schedule run against the sequential model yields a linearizable history."""
+    h = simulated(random.Random(seed), model, n_ops, processes)
+    assert linearizable(h, model=model).valid is True
+    assert linearizable(h, model=model, partition=False).valid is True
+
+
+@pytest.mark.parametrize("model", MODELS)
+@_SETTINGS
+@given(data=st.data())
+def test_wgl_agrees_with_brute_force_on_small_histories(brute, small_histories, model, data):
+    """On histories of up to 6 ops the search agrees with trying every order."""
+    h = small_histories(lambda xs: data.draw(st.sampled_from(xs)), model)
+    expected = brute(h, model)
+    assert linearizable(h, model=model).valid is expected
+    assert linearizable(h, model=model, partition=False).valid is expected
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_brute_force_comparison_covers_both_verdicts(brute, small_histories, model):
+    """Seeded random small histories (7 ops) agree with brute force, and include both outcomes."""
+    rng = random.Random(f"both-{model}")
+    outcomes = []
+    for _ in range(150):
+        h = small_histories(rng.choice, model, max_ops=7)
+        expected = brute(h, model)
+        assert linearizable(h, model=model).valid is expected, h
+        outcomes.append(expected)
+    assert outcomes.count(True) >= 15 and outcomes.count(False) >= 15

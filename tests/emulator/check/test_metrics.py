@@ -1,0 +1,130 @@
+"""Tests of emulator/check/metrics.py: availability, latency, convergence, fault windows."""
+
+import json
+
+import pytest
+
+from emulator.check.metrics import availability, convergence, fault_windows, latency
+
+
+def _timed(*ops):
+    """Ops from (process, f, status, t_invoke, t_complete, extra) tuples, in time order."""
+    events = []
+    for process, f, status, start, end, extra in ops:
+        base = {"process": process, "f": f, "value": None, **extra}
+        events.append((start, {**base, "type": "invoke", "time": start}))
+        if end is not None:
+            events.append((end, {**base, "type": status, "time": end}))
+    events.sort(key=lambda e: e[0])
+    return [dict(op, index=i) for i, (_, op) in enumerate(events)]
+
+
+def test_availability_is_the_ok_fraction_of_ops():
+    """ok ops over all client ops; fail, info and never-completed count against."""
+    h = _timed((1, "read", "ok", 0, 1, {}), (2, "read", "fail", 0.5, 1, {}), (3, "write", "info", 2, 3, {}),
+               (4, "write", None, 2.5, None, {}))
+    overall = availability(h)["overall"]
+    assert (overall.ok, overall.total, overall.fraction) == (1, 4, 0.25)
+
+
+def test_availability_per_window_buckets_by_invocation_time():
+    """Windows cover the span of invocations, empty ones included."""
+    h = _timed((1, "read", "ok", 0.1, 0.2, {}), (1, "read", "fail", 0.3, 0.4, {}), (1, "read", "ok", 2.5, 2.6, {}))
+    windows = availability(h, window=1.0)["windows"]
+    assert [(w.start, w.end, w.ok, w.total) for w in windows] == [(0, 1, 1, 2), (1, 2, 0, 0), (2, 3, 1, 1)]
+    assert windows[1].fraction is None
+
+
+def test_availability_per_side_uses_node_then_process():
+    """An op belongs to the side holding its node, else the side holding its process."""
+    h = _timed((1, "read", "ok", 0, 1, {"node": "n1"}), (2, "read", "fail", 0, 1, {"node": "n3"}),
+               (3, "read", "ok", 0, 1, {}), (4, "read", "ok", 0, 1, {}))
+    report = availability(h, sides={"majority": ["n1", "n2", 3], "minority": ["n3"]})
+    assert report["sides"]["majority"].to_dict()["fraction"] == 1.0 and report["sides"]["majority"].total == 2
+    assert report["sides"]["minority"].fraction == 0.0
+    assert report["unassigned"].total == 1
+
+
+def test_availability_during_an_interval():
+    """Only ops invoked in [start, end) count."""
+    h = _timed((1, "read", "ok", 0, 1, {}), (1, "read", "fail", 2, 3, {}), (1, "read", "ok", 4, 5, {}))
+    rate = availability(h, during=(2, 4))["overall"]
+    assert (rate.ok, rate.total, rate.start, rate.end) == (0, 1, 2, 4)
+
+
+def test_a_non_positive_window_is_rejected():
+    """A zero window is a mistake, said so."""
+    with pytest.raises(ValueError, match="window must be a positive number of seconds, got 0"):
+        availability(_timed((1, "read", "ok", 0, 1, {})), window=0)
+
+
+def test_latency_percentiles_use_nearest_rank():
+    """p50/p90/p99/max of ok ops over 1..100 ms are 50, 90, 99, 100 ms."""
+    ops = [(1, "read", "ok", 10.0 * i, 10.0 * i + (i + 1) / 1000, {}) for i in range(100)]
+    ops.append((2, "write", "fail", 0, 5, {}))
+    p = latency(_timed(*ops))["overall"]
+    assert p.count == 100
+    assert (p.p50, p.p90, p.p99, p.max) == pytest.approx((0.050, 0.090, 0.099, 0.100))
+
+
+def test_latency_by_f_and_window():
+    """Latency is also split per f and per window of invocation time."""
+    h = _timed((1, "read", "ok", 0, 0.5, {}), (1, "write", "ok", 1, 1.2, {}), (1, "read", "ok", 3, 3.1, {}))
+    report = latency(h, window=2)
+    assert report["by_f"]["write"].max == pytest.approx(0.2) and report["by_f"]["read"].count == 2
+    assert [w.count for w in report["windows"]] == [2, 1]
+    assert json.dumps({k: v.to_dict() for k, v in report["by_f"].items()})
+
+
+def test_latency_of_nothing_is_empty():
+    """With no ok ops the percentiles are None."""
+    p = latency(_timed((1, "read", "fail", 0, 1, {})))["overall"]
+    assert p.count == 0 and p.p50 is None and p.max is None
+
+
+def _read(process, key, out, start, end):
+    return (process, "read", "ok", start, end, {"key": key, "value": out})
+
+
+def _with_nemesis(ops, *faults):
+    """Insert nemesis ops (f, time) into a timed history."""
+    merged = ops + [{"process": "nemesis", "type": "info", "f": f, "time": t} for f, t in faults]
+    merged.sort(key=lambda op: op["time"])
+    return [dict(op, index=i) for i, op in enumerate(merged)]
+
+
+def test_convergence_is_the_first_read_from_which_all_agree():
+    """After heal at t=10, key a reads 1, 2, 2; b reads 5: converged at t=12 (the first agreeing read of a)."""
+    h = _with_nemesis(
+        _timed(_read(1, "a", 1, 11, 11.5), _read(1, "a", 2, 12, 12.5), _read(2, "b", 5, 10.5, 10.6),
+               _read(1, "a", 2, 13, 13.5)),
+        ("partition", 5), ("heal", 10),
+    )
+    (c,) = convergence(h)
+    assert c.heal.time == 10 and c.converged_at == 12 and c.time == pytest.approx(2)
+    assert c.last_divergent_at == 11 and c.divergent_keys == ["a"] and c.keys == 2 and c.reads == 4
+    assert json.loads(json.dumps(c.to_dict()))["heal"]["f"] == "heal"
+
+
+def test_convergence_epochs_end_at_the_next_fault():
+    """Reads after the next fault belong to no epoch; each heal gets its own result."""
+    h = _with_nemesis(
+        _timed(_read(1, "a", 1, 11, 11.5), _read(1, "a", 9, 21, 21.5), _read(1, "a", 3, 31, 31.5)),
+        ("heal", 10), ("partition", 20), ("heal", 30),
+    )
+    first, second = convergence(h)
+    assert (first.converged_at, first.reads, first.epoch_end) == (11, 1, 20)
+    assert (second.converged_at, second.time, second.epoch_end) == (31, 1, None)
+
+
+def test_convergence_without_reads_is_unknown():
+    """A heal followed by no reads has no convergence time."""
+    (c,) = convergence(_with_nemesis([], ("heal", 1)))
+    assert c.converged_at is None and c.time is None and c.keys == 0
+
+
+def test_fault_windows_pair_faults_with_heals():
+    """Each fault opens a window the next heal closes; an unhealed one stays open."""
+    h = _with_nemesis([], ("partition", 1), ("heal", 4), ("crash", 6), ("partition", 7), ("restart", 9), ("crash", 10))
+    spans = [(w.start, w.end, w.f) for w in fault_windows(h)]
+    assert spans == [(1, 4, "partition"), (6, 9, "crash"), (10, None, "crash")]

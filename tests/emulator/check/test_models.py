@@ -1,0 +1,118 @@
+"""Tests of emulator/check/models.py: which ops enter the search, and their steps."""
+
+import pytest
+
+from emulator.check.errors import ModelError
+from emulator.check.models import ILLEGAL, get_model, product_steps
+from emulator.check.ops import pair_ops
+
+
+def _prepared(model, ops):
+    paired, _ = pair_ops(ops)
+    return [get_model(model).prepare(op) for op in paired]
+
+
+def test_read_step_accepts_only_the_value_read(history):
+    """An ok read is required and legal only in the state it returned."""
+    (read,) = _prepared("register", history().op(1, "read", out=3).ops)
+    assert read.required and read.step(3) == 3 and read.step(4) is ILLEGAL
+
+
+def test_failed_and_indeterminate_reads_are_dropped(history):
+    """A read that failed or timed out constrains nothing and is left out."""
+    ops = history().op(1, "read", kind="fail").op(1, "read", kind="info").invoke(1, "read").ops
+    assert _prepared("register", ops) == [None, None, None]
+
+
+def test_writes_ok_required_info_optional_fail_dropped(history):
+    """An ok write must be linearized, an info one may be, a failed one is dropped."""
+    ops = history().op(1, "write", 1).op(1, "write", 2, kind="info").op(1, "write", 3, kind="fail").ops
+    ok, info, fail = _prepared("register", ops)
+    assert ok.required and not info.required and fail is None
+    assert ok.step(None) == 1 and info.step(7) == 2
+
+
+def test_cas_ok_must_find_from(history):
+    """An ok cas swaps when the value is from and is illegal otherwise."""
+    (cas,) = _prepared("cas_register", history().op(1, "cas", [1, 2]).ops)
+    assert cas.step(1) == 2 and cas.step(3) is ILLEGAL
+
+
+def test_cas_fail_ran_and_found_another_value(history):
+    """A failed cas (no code, or 20/22) is required, and illegal where it would have swapped."""
+    ops = history().op(1, "cas", [1, 2], kind="fail").ops
+    ops += history().invoke(2, "cas", [1, 2]).fail(2, error=[22, "precondition failed"]).ops
+    for cas in _prepared("cas_register", ops):
+        assert cas.required and cas.step(5) == 5 and cas.step(1) is ILLEGAL
+
+
+def test_cas_fail_with_another_code_never_ran(history):
+    """A cas failed with e.g. 11 (temporarily unavailable) is dropped."""
+    ops = history().invoke(1, "cas", [1, 2]).fail(1, error=[11, "unavailable"]).ops
+    assert _prepared("cas_register", ops) == [None]
+
+
+def test_cas_info_may_or_may_not_swap(history):
+    """An indeterminate cas is optional and swaps only when from matches."""
+    (cas,) = _prepared("cas_register", history().op(1, "cas", [1, 2], kind="info").ops)
+    assert not cas.required and cas.step(1) == 2 and cas.step(3) == 3
+
+
+def test_kv_appends_and_aliases(history):
+    """kv appends strings; read/write are aliases of get/put."""
+    ops = history().op(1, "append", "x").op(1, "write", "y").op(1, "read", out="y").ops
+    append, put, get = _prepared("kv", ops)
+    assert append.step("a") == "ax" and put.step("a") == "y" and get.step("y") == "y"
+
+
+def test_register_accepts_get_and_put(history):
+    """register takes get/put as aliases of read/write."""
+    put, get = _prepared("register", history().op(1, "put", 1).op(1, "get", out=1).ops)
+    assert put.step(None) == 1 and get.step(1) == 1
+
+
+def test_values_are_frozen_so_states_hash(history):
+    """List values become tuples, so states stay hashable."""
+    write, read = _prepared("register", history().op(1, "write", [1, [2]]).op(1, "read", out=[1, [2]]).ops)
+    assert write.step(None) == (1, (2,)) and read.step((1, (2,))) == (1, (2,))
+
+
+@pytest.mark.parametrize(
+    "model, f, value, message",
+    [
+        ("register", "cas", [1, 2], "model 'register' has no operation 'cas'.*cas_register"),
+        ("kv", "cas", [1, 2], "model 'kv' has no operation 'cas'"),
+        ("cas_register", "append", 1, "has no operation 'append'"),
+        ("cas_register", "cas", 5, r"a cas value must be \[from, to\], got 5"),
+        ("kv", "append", 5, "model 'kv' stores strings, got 5"),
+    ],
+)
+def test_ops_a_model_cannot_interpret_raise_model_error(history, model, f, value, message):
+    """An op outside the model, or with a malformed value, raises ModelError saying what to do."""
+    with pytest.raises(ModelError, match=message):
+        _prepared(model, history().op(1, f, value).ops)
+
+
+def test_model_names_accept_dashes_and_reject_unknown():
+    """cas-register names cas_register; an unknown name lists the choices."""
+    assert get_model("cas-register").name == "cas_register"
+    with pytest.raises(ModelError, match="unknown model 'queue'; choose one of cas_register, kv, register"):
+        get_model("queue")
+
+
+def test_product_steps_act_on_one_slot(history):
+    """Product steps change only their key's slot and leave reads allocation-free."""
+    ops = history().op(1, "write", 5, key="b").op(1, "read", out=5, key="b").op(1, "cas", [5, 6], key="b").ops
+    write, read, cas = product_steps(_prepared("cas_register", ops), [1, 1, 1])
+    state = write((None, None))
+    assert state == (None, 5) and read(state) is state and cas(state) == (None, 6)
+    assert read((None, 4)) is ILLEGAL and cas((None, 4)) is ILLEGAL
+
+
+def test_describe_and_why_not(history):
+    """Ops render as one line; why_not says what the op saw against the state."""
+    model = get_model("cas_register")
+    read, cas = pair_ops(history().op(1, "read", out=3, key="k").op(2, "cas", [1, 2]).ops)[0]
+    assert model.describe(read) == 'read("k") -> 3' and model.describe(cas) == "cas(1, 2) -> ok"
+    assert model.why_not(read, 4) == "it returned 3 but the value was 4"
+    assert model.why_not(cas, 4) == "it swapped from 1 but the value was 4"

@@ -1,0 +1,74 @@
+"""Tests of emulator/check/ops.py: pairing invokes with completions."""
+
+import pytest
+
+from emulator.check.errors import HistoryFormatError
+from emulator.check.ops import by_key, pair_ops
+
+
+def test_invokes_pair_with_the_next_completion_of_their_process(history):
+    """Interleaved ops of two processes pair by process, ids follow invocation order."""
+    h = history().invoke(1, "write", 1).invoke(2, "read").ok(2, 1).ok(1).ops
+    ops, nemesis = pair_ops(h)
+    assert [(op.id, op.process, op.call, op.ret) for op in ops] == [(0, 1, 0, 3), (1, 2, 1, 2)]
+    assert ops[1].output == 1 and ops[0].status == "ok" and nemesis == []
+
+
+def test_an_op_never_completed_is_open_and_indeterminate(history):
+    """An invoke with no completion has status open, no return, and counts as indeterminate."""
+    (op,), _ = pair_ops(history().invoke(1, "write", 1).ops)
+    assert op.status == "open" and op.ret is None and op.ret_time is None and op.indeterminate
+
+
+def test_info_is_indeterminate_and_fail_is_not(history):
+    """info is indeterminate; ok and fail are definite."""
+    ops, _ = pair_ops(history().op(1, "write", 1, kind="info").op(1, "write", 2, kind="fail").ops)
+    assert [op.indeterminate for op in ops] == [True, False]
+
+
+def test_nemesis_ops_are_set_apart(history):
+    """Nemesis ops come back separately with position, time and value."""
+    h = history().nemesis("partition", [["n1"], ["n2"]]).op(1, "read", out=None).nemesis("heal").ops
+    ops, nemesis = pair_ops(h)
+    assert len(ops) == 1
+    assert [(n.position, n.f, n.value) for n in nemesis] == [(0, "partition", [["n1"], ["n2"]]), (3, "heal", None)]
+    assert nemesis[1].time == pytest.approx(0.03)
+
+
+def test_node_and_error_are_carried(history):
+    """The node and the completion's error are kept on the op."""
+    (op,), _ = pair_ops(history().invoke(1, "write", 1, node="n3").info(1, error=[0, "timeout"]).ops)
+    assert op.node == "n3" and op.error == [0, "timeout"]
+
+
+def test_a_completion_with_another_f_is_rejected(history):
+    """A completion whose f differs from its invoke's is a format error."""
+    h = history().invoke(1, "write", 1).ops + [{"process": 1, "type": "ok", "f": "read"}]
+    with pytest.raises(HistoryFormatError, match="expected f 'write' as in its invoke"):
+        pair_ops(h)
+
+
+def test_errors_point_at_given_line_numbers():
+    """With a line map, errors name the line the op came from."""
+    with pytest.raises(HistoryFormatError, match=r"^f.edn:17: "):
+        pair_ops([{"process": 0, "type": "ok", "f": "read"}], "f.edn", [17])
+
+
+def test_a_non_dict_op_is_rejected():
+    """Something other than a dict in the list is a format error."""
+    with pytest.raises(HistoryFormatError, match="expected an op map"):
+        pair_ops([["invoke"]])
+
+
+def test_by_key_groups_in_order_of_first_appearance(history):
+    """Keys come out in the order they first appear; list keys become tuples."""
+    h = history().op(1, "read", key="b").op(1, "read", key=["x", 1]).op(1, "read", key="b").op(1, "read").ops
+    groups = by_key(pair_ops(h)[0])
+    assert list(groups) == ["b", ("x", 1), None]
+    assert len(groups["b"]) == 2
+
+
+def test_op_to_dict_is_plain(history):
+    """Op.to_dict is a plain dict of its fields."""
+    (op,), _ = pair_ops(history().op(1, "write", 2, key="k").ops)
+    assert op.to_dict()["key"] == "k" and op.to_dict()["status"] == "ok"

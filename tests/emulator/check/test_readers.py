@@ -1,0 +1,162 @@
+"""Tests of emulator/check/readers.py: format detection, the three readers, write_jsonl."""
+
+import json
+
+import pytest
+
+from emulator.check.errors import HistoryFormatError
+from emulator.check.readers import detect_format, parse_history, read_history, write_jsonl
+
+EDN = """\
+{:process 0, :type :invoke, :f :put, :key "k", :value "x"}
+{:process 1, :type :invoke, :f :get, :key "k", :value nil}
+{:process 0, :type :ok, :f :put, :key "k", :value "x"}
+{:process 1, :type :ok, :f :get, :key "k", :value "x"}
+"""
+
+LOG = """\
+2017-03-01 12:00:00,000 INFO  jepsen.core - Running test
+INFO  jepsen.util - 3\t:invoke\t:cas\t[1 4]
+INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - 3\t:fail\t:cas\t[1 4]
+INFO  jepsen.util - 0\t:fail\t:read\t:timed-out
+INFO  jepsen.util - :nemesis\t:info\t:start\tnil
+INFO  jepsen.util - 4\t:invoke\t:write\t2
+INFO  jepsen.util - 4\t:info\t:write\t:timed-out
+INFO  jepsen.util - 5\t:invoke\t:read\tnil
+INFO  jepsen.util - 5\t:ok\t:read\t2
+"""
+
+
+def _write(tmp_path, text, name="history.txt"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_edn_history_reads_into_capsim_ops(tmp_path):
+    """An EDN history becomes capsim op dicts with index and time set to the position."""
+    ops = read_history(_write(tmp_path, EDN))
+    assert ops[0] == {"index": 0, "time": 0.0, "process": 0, "type": "invoke", "f": "put", "key": "k", "value": "x"}
+    assert [op["type"] for op in ops] == ["invoke", "invoke", "ok", "ok"]
+    assert ops[3]["value"] == "x" and ops[3]["index"] == 3
+
+
+def test_edn_time_in_nanoseconds_becomes_seconds():
+    """Jepsen's integer :time (nanoseconds) is converted to seconds; extra keys are kept."""
+    text = '{:process 0, :type :invoke, :f :read, :value nil, :time 1500000000, :index 9, :extra [1]}\n'
+    (op,) = parse_history(text)
+    assert op["time"] == 1.5 and op["index"] == 0 and op["extra"] == [1]
+
+
+def test_jepsen_log_lines_read_with_errors_and_nemesis(tmp_path):
+    """Console log lines become ops; :timed-out columns become errors; other lines are skipped."""
+    ops = read_history(_write(tmp_path, LOG))
+    assert len(ops) == 9
+    assert ops[0] == {"index": 0, "time": 0.0, "process": 3, "type": "invoke", "f": "cas", "value": [1, 4]}
+    assert ops[2]["type"] == "fail" and ops[2]["value"] == [1, 4] and "error" not in ops[2]
+    assert ops[3]["value"] is None and ops[3]["error"] == [0, "timed-out"]
+    assert ops[4]["process"] == "nemesis" and ops[4]["f"] == "start"
+    assert ops[6]["type"] == "info" and ops[6]["error"] == [0, "timed-out"]
+    assert all("key" not in op for op in ops)
+
+
+def test_jepsen_log_extra_columns_join_the_error():
+    """Columns after the value are kept as the error text."""
+    text = "INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:fail\t:read\tnil\t:not-found\n"
+    ops = parse_history(text)
+    assert ops[1]["error"] == [None, "not-found"]
+
+
+def test_jsonl_round_trips_through_write_jsonl(tmp_path, history):
+    """write_jsonl then read_history gives back the same ops."""
+    ops = history().op(1, "write", 3, key="a", node="n1").op(2, "read", None, 3, key="a").ops
+    path = write_jsonl(ops, tmp_path / "h.jsonl")
+    assert read_history(path) == ops
+    assert json.loads(path.read_text().splitlines()[0])["node"] == "n1"
+
+
+def test_jsonl_without_time_uses_the_position():
+    """A JSON Lines op with no time gets its position as time."""
+    ops = parse_history('{"process": 0, "type": "invoke", "f": "read"}\n\n{"process": 0, "type": "ok", "f": "read", "value": 1}')
+    assert [(op["index"], op["time"]) for op in ops] == [(0, 0.0), (1, 1.0)]
+    assert ops[0]["value"] is None
+
+
+def test_a_json_array_is_accepted():
+    """A whole-file JSON array of op dicts reads like JSON Lines."""
+    text = json.dumps([{"process": 0, "type": "invoke", "f": "read"}, {"process": 0, "type": "ok", "f": "read"}])
+    assert len(parse_history(text)) == 2
+
+
+@pytest.mark.parametrize(
+    "text, fmt",
+    [
+        ('{"process": 0}', "jsonl"),
+        ("{:process 0}", "edn"),
+        ("[]", "json"),
+        ("foo\nINFO  jepsen.util - 0\t:invoke\t:read\tnil", "jepsen-log"),
+    ],
+)
+def test_format_is_detected_from_content(text, fmt):
+    """The format is chosen by content, whatever the file is called."""
+    assert detect_format(text) == fmt
+
+
+def test_detection_ignores_the_extension(tmp_path):
+    """An EDN history in a file named .jsonl still reads as EDN."""
+    assert len(read_history(_write(tmp_path, EDN, "misnamed.jsonl"))) == 4
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "found an empty file"),
+        ("hello world\n", r":1: expected a history.*found hello world"),
+        ('{"process": 0, "type": "invoke", "f": "read"}\n{"process": 0, "type"\n', r":2: expected a JSON object"),
+        ('{"process": 0, "type": "invoke", "f": "read"}\n[1, 2]\n', r":2: expected a JSON object, one op per line"),
+        ('{:process 0, :type :invoke, :f :read}\n{:process 0 :type}\n', r":2: expected one EDN map per line"),
+        ('{:process 0, :type :invoke, :f :read}\n[1 2]\n', r":2: expected one EDN map per line, found \[1 2\]"),
+        ('{"process": 0, "type": "begin", "f": "read"}', r":1: expected a type in invoke, ok, fail, info"),
+        ('{"type": "invoke", "f": "read"}', r":1: expected a process"),
+        ('{"process": 0, "type": "invoke"}', r":1: expected an f"),
+        ('{"process": 0, "type": "ok", "f": "read"}', r":1: expected an invoke of process 0 before its ok"),
+        ('{"process": 0, "type": "invoke", "f": "read", "time": "noon"}', r":1: expected a number of seconds"),
+        ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1 4\n", r":1: expected tab-separated EDN columns"),
+        ("INFO  jepsen.util - starting up\n", "found no operations"),
+        ("[1, 2", "expected a JSON array of op objects"),
+    ],
+)
+def test_junk_is_rejected_naming_file_line_found_and_expected(tmp_path, text, message):
+    """Unreadable input raises HistoryFormatError naming the file, the line, what was found and expected."""
+    path = _write(tmp_path, text, "junk.log")
+    with pytest.raises(HistoryFormatError, match=message) as info:
+        read_history(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_a_second_invoke_while_one_is_in_flight_names_both(tmp_path):
+    """Two invokes of one process without a completion between them are rejected."""
+    text = '{"process": 5, "type": "invoke", "f": "read"}\n{"process": 5, "type": "invoke", "f": "read"}\n'
+    with pytest.raises(HistoryFormatError, match=r":2: expected a completion of process 5's op at position 0"):
+        read_history(_write(tmp_path, text))
+
+
+def test_binary_junk_is_rejected_as_not_utf8(tmp_path):
+    """Bytes that are not UTF-8 give a format error, not a UnicodeDecodeError."""
+    path = tmp_path / "bin"
+    path.write_bytes(b"\xff\xfe\x00junk")
+    with pytest.raises(HistoryFormatError, match="expected UTF-8 text"):
+        read_history(path)
+
+
+def test_history_format_error_is_a_value_error():
+    """Callers can catch format errors as ValueError."""
+    assert issubclass(HistoryFormatError, ValueError)
+
+
+def test_shared_kv_histories_read(kv_histories):
+    """Every shared Porcupine history reads, all ops paired."""
+    for path, _ in kv_histories.values():
+        ops = read_history(path)
+        assert ops and sum(op["type"] == "invoke" for op in ops) == sum(op["type"] == "ok" for op in ops)

@@ -1,0 +1,68 @@
+"""Tests of emulator/check/timeline.py: the self-contained HTML timeline."""
+
+import re
+
+from emulator.check.linearizable import check_file, linearizable
+from emulator.check.timeline import render_html, write_html
+
+
+def _verdict(history):
+    h = history().nemesis("partition", ["n1"]).op(1, "write", 1, key="k").op(2, "read", out=None, key="k")
+    h.op(3, "write", 9, key="j", kind="info").op(3, "read", key="j", kind="fail")
+    return linearizable(h.ops, model="register")
+
+
+def test_page_is_self_contained(history):
+    """The page loads nothing from outside: no src, no href, no url()."""
+    page = render_html(_verdict(history))
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert not re.search(r"\b(src|href)=|url\(|@import", page)
+
+
+def test_one_row_per_process_and_one_bar_per_op(history):
+    """Every process gets a row and every op a bar."""
+    page = render_html(_verdict(history))
+    assert re.findall(r'<div class="lbl">(p\d+)</div>', page) == ["p1", "p2", "p3"]
+    assert page.count('<div class="op ') == 4
+
+
+def test_failing_op_is_marked_and_ranks_shown(history):
+    """The op that cannot be linearized is marked stuck; linearized ops carry their rank."""
+    page = render_html(_verdict(history))
+    assert re.search(r'class="op ok stuck"[^>]*>read\(&quot;k&quot;\) -&gt; null<', page)
+    assert '>1. write(&quot;k&quot;, 1) -&gt; ok<' in page
+
+
+def test_dropped_and_indeterminate_ops_are_styled(history):
+    """A failed read is faded as dropped; an info write is drawn as indeterminate."""
+    page = render_html(_verdict(history))
+    assert 'class="op fail dropped"' in page and 'class="op info"' in page
+
+
+def test_hover_shows_op_details_and_faults_are_drawn(history):
+    """Bars carry their details in a title; nemesis ops are vertical lines."""
+    page = render_html(_verdict(history))
+    assert "process 2, op 1, ok\nkey &quot;k&quot;, value null, output null\ninvoked #3 at t=0.03, completed #4 at t=0.04" in page
+    assert 'class="nem"' in page and "partition" in page
+
+
+def test_key_buttons_mark_the_failing_key(history):
+    """Each key gets a button; failing ones are marked bad and selected on load."""
+    page = render_html(_verdict(history))
+    assert '<button class="bad" data-k="0"' in page and '<button class="" data-k="1"' in page
+    assert "querySelector('.keys button.bad')" in page
+
+
+def test_text_is_escaped(history):
+    """Values with markup in them are escaped, not injected."""
+    h = history().op(1, "write", "<script>alert(1)</script>").op(2, "read", out="<b>")
+    page = render_html(linearizable(h.ops, model="register"))
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_write_html_writes_the_page(tmp_path, kv_histories):
+    """write_html (and Verdict.write_html) write the same page to disk."""
+    verdict = check_file(kv_histories["c01-bad"][0])
+    a, b = write_html(verdict, tmp_path / "a.html"), verdict.write_html(tmp_path / "b.html")
+    assert a.read_text() == b.read_text() == verdict.html()
+    assert "NOT linearizable" in a.read_text()
