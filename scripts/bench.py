@@ -235,6 +235,29 @@ def baseline_memory_mb() -> float:
     return float(out.stdout)
 
 
+# -- checker ---------------------------------------------------------------------------------------
+
+HISTORIES = ROOT.parent / "shared" / "data" / "kv-histories"
+
+
+def checker(repeats: int) -> list[dict] | None:
+    """Linearizability checking time of the shared kv histories, split by key and unsplit."""
+    from emulator.check import check_file
+
+    if not HISTORIES.is_dir():
+        return None
+    rows = []
+    for path in sorted(HISTORIES.glob("*.edn")):
+        row = {"history": path.stem}
+        for split in (True, False):
+            verdicts = [check_file(path, model="kv", partition=split) for _ in range(repeats)]
+            row["ops"] = sum(len(p.ops) for p in verdicts[0].partitions)
+            row["valid"] = verdicts[0].valid
+            row["split_s" if split else "unsplit_s"] = statistics.median(v.elapsed for v in verdicts)
+        rows.append(row)
+    return rows
+
+
 # -- running and printing -------------------------------------------------------------------------
 
 def median_of(repeats: int, *functions):
@@ -253,6 +276,7 @@ def run(quick: bool) -> dict:
     sim_r, queue_r, simpy_r = median_of(repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls),
                                         lambda: simpy_rpc(calls))
     scale_run = scale(100 if quick else 1000, 6.0 if quick else 60.0)
+    checks = checker(1 if quick else 3)
     return {
         "python": sys.version.split()[0],
         "pingpong_msgs_per_s": {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
@@ -260,6 +284,7 @@ def run(quick: bool) -> dict:
         "rpc_round_trips_per_s": {"capsim": sim_r, "asyncio_queue": queue_r, "simpy": simpy_r,
                                   "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r},
         "scale": {**scale_run, "baseline_process_mb": baseline_memory_mb()},
+        "checker": checks,
         "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
     }
 
@@ -288,6 +313,14 @@ def print_table(results: dict) -> None:
     console = Console()
     console.print(table)
     console.print(scale_table)
+    if results.get("checker"):
+        checks = Table(title="linearizability checker (kv model, shared Porcupine histories; bars: split < 1 s, unsplit < 30 s)")
+        for column in ("history", "ops", "linearizable", "split by key (s)", "unsplit (s)"):
+            checks.add_column(column, justify="right" if column != "history" else "left")
+        for row in results["checker"]:
+            checks.add_row(row["history"], _fmt(row["ops"]), str(row["valid"]), _fmt(row["split_s"], 4),
+                           _fmt(row["unsplit_s"], 3))
+        console.print(checks)
 
 
 def main(argv=None) -> int:
