@@ -324,10 +324,14 @@ class Endpoint:
     # -- receiving ---------------------------------------------------------------------
 
     def deliver(self, msg: Message) -> None:
-        """Hand ``msg`` to its rpc waiter or its handler (called by the transport)."""
+        """Hand ``msg`` to its rpc waiter or its handler.
+
+        Called by the transport from a loop callback, never from inside a
+        running task: a handler's first step runs here, as its own task.
+        """
         body = msg.body
         in_reply_to = body.get("in_reply_to")
-        if in_reply_to is not None:
+        if type(in_reply_to) is int:  # ids are ints; anything else is not a reply of ours
             entry = self._pending.pop(in_reply_to, None)
             if entry is not None:
                 if entry[1] is not None:

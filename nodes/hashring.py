@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
-import mmh3
+from mmh3 import hash as murmur3
 
 __all__ = ["HashRing", "key_hash"]
 
@@ -24,7 +24,7 @@ _SPACE = 2**32
 
 def key_hash(key) -> int:
     """The ring position of ``key`` (its ``str``), 0 <= h < 2**32, stable across processes."""
-    return mmh3.hash(str(key), signed=False)
+    return murmur3(str(key), signed=False)
 
 
 class HashRing:
@@ -80,7 +80,7 @@ class HashRing:
         # Ties between equal hashes (rare) are broken by name, so every
         # process builds the identical ring.
         points = sorted(
-            (mmh3.hash(f"{node}#{i}", signed=False), node)
+            (murmur3(f"{node}#{i}", signed=False), node)
             for node, weight in self._weights.items()
             for i in range(max(1, round(self.vnodes * weight)))
         )

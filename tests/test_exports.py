@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["emulator", "nodes", "faults", "emulator.check"])
+@pytest.mark.parametrize("package", ["emulator", "nodes", "faults", "emulator.check", "emulator.transport", "capsim.report"])
 def test_all_names_exist_and_public_names_are_listed(package):
     """Everything in __all__ exists, and every public class or function is in __all__."""
     module = importlib.import_module(package)

@@ -363,3 +363,20 @@ def test_node_events_land_in_sim_events_and_the_trace():
     sim.run(client.rpc("n0", {"type": "echo"}))
     assert sim.events == [{"time": 0.001, "node": "n0", "what": "breaker-open", "value": {"failures": 5}}]
     assert any(r["kind"] == "event" and r["what"] == "breaker-open" for r in sim.trace.records())
+
+
+def test_a_body_with_a_non_integer_in_reply_to_is_handled_not_crashed_on():
+    """A message whose in_reply_to is not an id of ours goes to its handler, even with rpcs pending."""
+
+    class Odd(em.Node):
+        async def handle_echo(self, msg):
+            return {"type": "echo_ok", "echo": msg.body["echo"]}
+
+    sim, (client,) = cluster(n=1, factory=Odd)
+
+    async def main():
+        pending = asyncio.ensure_future(client.rpc("n0", {"type": "echo", "echo": 1}, timeout=1))
+        sim.node("n0").send("c0", {"type": "echo", "echo": 2, "in_reply_to": [1]})
+        return (await pending)["echo"]
+
+    assert sim.run(main()) == 1

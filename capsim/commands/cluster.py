@@ -1,0 +1,337 @@
+"""``capsim cluster``: a local cluster of real node processes, and faults on it.
+
+    capsim cluster up --protocol lin-kv --nodes 3     # start, wait until healthy, print addresses
+    capsim cluster status                             # who is up, counters, active faults
+    capsim cluster workload --ops 200                 # lin-kv clients; history + linearizability
+    capsim cluster partition n1 n2,n3                 # groups are comma-separated names
+    capsim cluster heal
+    capsim cluster crash n2 / restart n2 / pause n2 / resume n2 / isolate n2
+    capsim cluster link n1 n2 --loss 0.5 --latency 0.05
+    capsim cluster down                               # stop every node, remove the state file
+
+``up`` binds every node to 127.0.0.1 (``--host`` to change it), writes the
+state file (``.capsim-cluster.json`` by default: pids, URLs, the commands,
+and the control token, readable by its owner only) and keeps each node's
+log and storage in a directory beside it (``.capsim-cluster.d``). If any
+node fails to start, every node already started is stopped before ``up``
+exits with status 1: no orphans. A real cluster runs in real time and is not
+replayable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+from capsim.cli import UsageError
+
+__all__ = ["register", "up", "down", "node_argv", "DEFAULT_STATE"]
+
+DEFAULT_STATE = ".capsim-cluster.json"
+_ATTEMPTS = 3  # fresh ports per attempt when a port was taken between picking and binding
+
+
+def register(subparsers) -> None:
+    """Add ``cluster`` and its subcommands to the ``capsim`` parser."""
+    parser = subparsers.add_parser("cluster", help="run a local cluster of real node processes",
+                                   description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up_parser = _sub(sub, "up", "start N node processes and wait until they are healthy", _run_up)
+    up_parser.add_argument("--protocol", default="lin-kv", help="registered protocol or module:Class (default lin-kv)")
+    up_parser.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
+    up_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    up_parser.add_argument("--config", default="{}", metavar="JSON", help="keyword arguments for the node class")
+    up_parser.add_argument("--seed", type=int, help="seed the nodes' rngs (timing stays real: not replayable)")
+    up_parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for health (default 15)")
+    _sub(sub, "down", "stop every node and remove the state file", _run_down)
+    _sub(sub, "status", "show each node's health, counters and the active faults", _run_status)
+    part = _sub(sub, "partition", "cut traffic between groups (n1 n2,n3)", _fault("partition"))
+    part.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated node names")
+    _sub(sub, "heal", "remove every partition", _fault("heal"))
+    for action, text in (("isolate", "cut a node off from all others"), ("crash", "kill a node (SIGKILL)"),
+                         ("restart", "start a crashed node again"), ("pause", "stop a node (SIGSTOP)"),
+                         ("resume", "continue a paused node (SIGCONT)")):
+        _sub(sub, action, text, _fault(action)).add_argument("name", help="the node")
+    link = _sub(sub, "link", "set loss, latency or duplication on SRC->DST (both ways with --both)", _fault("link"))
+    link.add_argument("src")
+    link.add_argument("dst")
+    link.add_argument("--latency", type=float, help="extra seconds per message")
+    link.add_argument("--loss", type=float, help="probability a message is dropped")
+    link.add_argument("--duplicate", type=float, help="probability a message is sent twice")
+    link.add_argument("--both", action="store_true", help="both directions")
+    work = _sub(sub, "workload", "run lin-kv clients against the cluster and check the history", _run_workload)
+    work.add_argument("--clients", type=int, default=3)
+    work.add_argument("--ops", type=int, default=100, help="operations per client (default 100)")
+    work.add_argument("--keys", type=int, default=3)
+    work.add_argument("--timeout", type=float, default=1.0, help="seconds per operation (default 1)")
+    work.add_argument("--seed", type=int, default=0, help="seed of the workload's choices")
+    work.add_argument("--out", metavar="FILE", help="write the history here (JSON Lines)")
+
+
+def _sub(sub, name: str, text: str, func):
+    parser = sub.add_parser(name, help=text, description=text)
+    parser.add_argument("--state", default=DEFAULT_STATE, metavar="PATH", help=f"state file (default {DEFAULT_STATE})")
+    parser.set_defaults(func=func)
+    return parser
+
+
+# -- up and down ------------------------------------------------------------------------
+
+
+def node_argv(protocol: str, name: str, host: str, port: int, peers: dict[str, str], data_dir: str,
+              config: dict, seed: int | None = None) -> list[str]:
+    """The command that runs one node of a cluster."""
+    argv = [sys.executable, "-m", "capsim.commands.serve", "--protocol", protocol, "--name", name,
+            "--listen", f"{_bracket(host)}:{port}", "--data-dir", data_dir, "--config", json.dumps(config)]
+    for peer, url in peers.items():
+        argv += ["--peer", f"{peer}={url}"]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    return argv
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def up(protocol: str = "lin-kv", nodes: int = 3, state_path=DEFAULT_STATE, host: str = "127.0.0.1",
+       config: dict | None = None, seed: int | None = None, timeout: float = 15.0):
+    """Start a cluster of ``nodes`` processes and write its state file; returns the ``ClusterState``.
+
+    Raises:
+        UsageError: a cluster is already up at ``state_path``, or ``nodes`` < 1.
+        LaunchError: a node did not start (every started node has been stopped).
+    """
+    from emulator.transport.errors import LaunchError
+    from emulator.transport.processes import BIND_FAILED, ClusterState, launch, running, stop
+
+    if nodes < 1:
+        raise UsageError(f"--nodes must be at least 1, got {nodes}")
+    state_path = Path(state_path)
+    if state_path.exists() and any(running(p.pid) for p in _load(state_path).nodes):
+        raise UsageError(f"a cluster is already up ({state_path}); run 'capsim cluster down' first")
+    workdir = _workdir(state_path)
+    shutil.rmtree(workdir / "data", ignore_errors=True)
+    token = secrets.token_urlsafe(32)
+    env = {**os.environ, "CAPSIM_TOKEN": token}
+    for attempt in range(1, _ATTEMPTS + 1):
+        procs = _processes(protocol, nodes, host, workdir, config or {}, seed)
+        try:
+            launch(procs, env, timeout)
+            break
+        except LaunchError as exc:  # a port taken since it was picked: pick again
+            if exc.returncode != BIND_FAILED or attempt == _ATTEMPTS:
+                raise
+    state = ClusterState(protocol, token, procs)
+    try:
+        state.save(state_path)
+    except BaseException:
+        stop(procs)  # without the state file nobody could find them again
+        raise
+    return state
+
+
+def _processes(protocol: str, nodes: int, host: str, workdir: Path, config: dict, seed: int | None) -> list:
+    """One NodeProcess per node, n1..nN, each on a port free right now."""
+    from emulator.transport.processes import NodeProcess, free_ports
+
+    names = [f"n{i}" for i in range(1, nodes + 1)]
+    ports = dict(zip(names, free_ports(nodes, host)))
+    urls = {name: f"http://{_bracket(host)}:{port}" for name, port in ports.items()}
+    return [NodeProcess(name, urls[name],
+                        node_argv(protocol, name, host, ports[name], {n: u for n, u in urls.items() if n != name},
+                                  str(workdir / "data"), config, None if seed is None else seed + i),
+                        str(workdir / f"{name}.log"))
+            for i, name in enumerate(names)]
+
+
+def down(state_path=DEFAULT_STATE) -> list[str]:
+    """Stop every node of the cluster at ``state_path`` and remove the file; returns the names stopped.
+
+    Raises:
+        UsageError: no cluster state there.
+    """
+    from emulator.transport.processes import running, stop
+
+    state = _load(state_path)
+    live = [p for p in state.nodes if running(p.pid)]
+    stop(state.nodes)
+    Path(state_path).unlink(missing_ok=True)
+    return [p.name for p in live]
+
+
+def _workdir(state_path: Path) -> Path:
+    name = state_path.name[:-5] if state_path.name.endswith(".json") else state_path.name
+    return state_path.with_name(name + ".d")
+
+
+def _load(state_path):
+    from emulator.transport.processes import ClusterState
+
+    try:
+        return ClusterState.load(state_path)
+    except FileNotFoundError:
+        raise UsageError(f"no cluster state at {state_path}; start one with 'capsim cluster up'") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_up(args) -> int:
+    from emulator.transport.errors import LaunchError
+    from nodes.registry import resolve
+
+    try:
+        resolve(args.protocol)  # fail here, once, rather than in every node process
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        config = json.loads(args.config)
+    except ValueError as exc:
+        raise UsageError(f"--config must be a JSON object: {exc}") from None
+    try:
+        state = up(args.protocol, args.nodes, args.state, args.host, config, args.seed, args.timeout)
+    except LaunchError as exc:
+        print(f"capsim cluster up: {exc}\ncapsim cluster up: stopped every node started; nothing is left running",
+              file=sys.stderr)
+        return 1
+    for proc in state.nodes:
+        print(f"{proc.name}  {proc.url}  pid {proc.pid}")
+    print(f"{len(state.nodes)} {args.protocol} nodes up; state in {args.state} (it holds the control token); "
+          f"logs in {_workdir(Path(args.state))}. Stop with: capsim cluster down")
+    return 0
+
+
+def _run_down(args) -> int:
+    names = down(args.state)
+    print(f"stopped {', '.join(names) or 'nothing (no node was running)'}; removed {args.state}")
+    return 0
+
+
+# -- status, faults, workload ------------------------------------------------------------------
+
+
+def _run_status(args) -> int:
+    from emulator.transport.control import ControlClient
+    from emulator.transport.errors import ControlError
+    from emulator.transport.processes import running
+
+    state = _load(args.state)
+
+    async def fetch(proc):
+        client = ControlClient(proc.url, state.token, timeout=1.0)
+        try:
+            return await client.status()
+        except ControlError as exc:
+            return {"error": str(exc)}
+        finally:
+            await client.close()
+
+    async def fetch_all():
+        return await asyncio.gather(*(fetch(p) for p in state.nodes))
+
+    statuses = asyncio.run(fetch_all())
+    print(f"{state.protocol} cluster, {len(state.nodes)} nodes ({args.state})")
+    for proc, status in zip(state.nodes, statuses):
+        if "error" in status:
+            word = "down" if not running(proc.pid) else "not answering (paused?)"
+            print(f"  {proc.name}  {proc.url}  {word}")
+            continue
+        c = status["counters"]
+        print(f"  {proc.name}  {proc.url}  pid {status['pid']}  up  received {c['received']}  sent {c.get('sent', 0)}"
+              f"  dropped {c.get('dropped', 0) + sum(c['inbound_dropped'].values())}  errors {len(status['errors'])}")
+    faults = next((s.get("faults") for s in statuses if "faults" in s), None)
+    print("  faults: " + ("; ".join(faults) if faults else "none"))
+    return 0
+
+
+def _fault(action: str):
+    def run(args) -> int:
+        return asyncio.run(_apply_fault(action, args))
+    return run
+
+
+async def _apply_fault(action: str, args) -> int:
+    from emulator.errors import ConfigError
+    from emulator.transport.cluster import RealCluster
+    from emulator.transport.errors import ControlError
+
+    _load(args.state)
+    cluster = await RealCluster.from_state(args.state)
+    try:
+        await _call_fault(cluster, action, args)
+    except (ConfigError, KeyError) as exc:
+        raise UsageError(str(exc).strip("\"'")) from None
+    except ControlError as exc:
+        print(f"capsim cluster {action}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await cluster.close()
+    print(f"{action}: done" + (f"; active faults: {'; '.join(_describe(cluster))}" if _describe(cluster) else ""))
+    return 0
+
+
+async def _call_fault(cluster, action: str, args) -> None:
+    if action == "partition":
+        await cluster.network.partition(*[[n for n in g.split(",") if n] for g in args.groups])
+    elif action == "heal":
+        await cluster.network.heal()
+    elif action == "isolate":
+        await cluster.network.isolate(args.name)
+    elif action == "link":
+        method = cluster.network.set_link if args.both else cluster.network.set_link_oneway
+        await method(args.src, args.dst, latency=args.latency, loss=args.loss, duplicate=args.duplicate)
+    else:
+        await getattr(cluster, action)(args.name)
+
+
+def _describe(cluster) -> list[str]:
+    from emulator.transport.links import LinkFaults
+
+    return LinkFaults.from_json(cluster.network.faults).describe()
+
+
+def _run_workload(args) -> int:
+    _load(args.state)
+    return asyncio.run(_workload(args))
+
+
+async def _workload(args) -> int:
+    from emulator.check import linearizable
+    from emulator.errors import RPCError, Timeout
+    from emulator.transport.cluster import RealCluster
+
+    cluster = await RealCluster.from_state(args.state)
+    rng = random.Random(args.seed)
+    run_id = secrets.token_hex(3)  # fresh keys: the checker assumes every key starts empty
+    keys = [f"{run_id}-k{i}" for i in range(args.keys)]
+
+    async def client_loop(client):
+        for _ in range(args.ops):
+            f, key = rng.choice(("read", "write", "cas")), rng.choice(keys)
+            value = [rng.randrange(5), rng.randrange(5)] if f == "cas" else rng.randrange(5)
+            try:
+                await client.invoke(f, key=key, value=None if f == "read" else value, timeout=args.timeout)
+            except (RPCError, Timeout):
+                pass
+
+    try:
+        clients = [await cluster.add_client(f"c{i}") for i in range(args.clients)]
+        await asyncio.gather(*(client_loop(c) for c in clients))
+    finally:
+        await cluster.close()
+    ops = cluster.history.client_ops()
+    counts = {kind: sum(1 for op in ops if op["type"] == kind) for kind in ("ok", "fail", "info")}
+    if args.out:
+        cluster.history.write(args.out)
+    verdict = linearizable(list(cluster.history), model="cas_register", timeout=30)
+    words = {True: "linearizable", False: "NOT linearizable", None: "unknown (checker timed out)"}
+    print(f"{len(clients)} clients, {sum(counts.values())} ops in {cluster.now:.1f} s: ok {counts['ok']}, "
+          f"fail {counts['fail']}, info {counts['info']}; history {words[verdict.valid]}"
+          + (f"; written to {args.out}" if args.out else ""))
+    return {True: 0, False: 1, None: 2}[verdict.valid]

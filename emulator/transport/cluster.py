@@ -1,0 +1,325 @@
+"""A real cluster driven like a Simulation: ``RealCluster`` (its links: ``RealNetwork``).
+
+The fault methods have the simulation's names and arguments
+(``cluster.network.partition(["n1"], ["n2", "n3"])``, ``cluster.crash("n2")``),
+so a fault schedule written against ``Simulation`` can drive real nodes.
+Two differences, both forced by real time:
+
+- A fault method returns at once with an ``asyncio.Future`` that is done
+  when every node has applied it. Fire and forget it (as a schedule written
+  for the simulation does) or ``await`` it. Calls reach each node in the
+  order they were made. A misuse (an unknown node, a bad probability) raises
+  at the call, as in the simulation.
+- Time is wall-clock: ``cluster.now`` is seconds since the cluster object
+  was made, and history times are in those seconds. Nothing is replayable.
+
+Node faults: with node processes (``RealCluster.from_state``) ``crash`` is
+SIGKILL, ``restart`` starts the same command again (storage survives through
+its data directory), ``pause``/``resume`` are SIGSTOP/SIGCONT, a true
+stop-the-world. With in-process hosts (``RealCluster.local``) ``crash``
+stops the host, and ``pause`` is the soft pause of ``NodeHost``: inbox and
+outbox wait, timers do not. Either way every fault lands in ``history`` as a
+``nemesis`` op, as in the simulation, and a restarted node is brought up to
+date with the cluster's current faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+import signal
+import time
+
+import aiohttp
+
+from emulator.client import Client
+from emulator.errors import ConfigError
+from emulator.history import History
+from emulator.rng import Streams
+from emulator.transport.control import ControlClient, ControlQueue
+from emulator.transport.errors import ControlError
+from emulator.transport.host import NodeHost
+from emulator.transport.links import LinkFaults
+from emulator.transport.network import RealNetwork
+from emulator.transport.processes import ClusterState, reap, signal_node, spawn, wait_healthy
+
+__all__ = ["RealCluster"]
+
+
+class RealCluster:
+    """Real nodes, reached over HTTP, with the simulation's fault API.
+
+    Made by ``await RealCluster.local(...)`` (hosts in this process) or
+    ``await RealCluster.from_state(path)`` (node processes started by
+    ``capsim cluster up``). Call ``await cluster.close()`` when done.
+
+    Args:
+        seed: the root of ``rng(name)`` streams (default: from the OS). The
+            run is not replayable whatever the seed: timing is real.
+
+    Attributes:
+        network: the link faults (``RealNetwork``).
+        history: client operations and faults, in wall-clock seconds since start.
+        errors: control calls that failed, as dicts.
+    """
+
+    def __init__(self, urls: dict[str, str], token: str | None, *, faults: dict | None = None,
+                 hosts: dict[str, NodeHost] | None = None, state: ClusterState | None = None, state_path=None,
+                 seed: int | None = None):
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
+        self.streams = Streams(self.seed)
+        self._urls = dict(sorted(urls.items()))
+        self.token = token
+        self._hosts = hosts  # in-process servers, or None for processes
+        self._state, self._state_path = state, state_path
+        self._faults = LinkFaults.from_json(faults or {})
+        self.network = RealNetwork(self, self._faults)
+        self.history = History()
+        self.errors: list[dict] = []
+        self._clients: dict[str, NodeHost] = {}
+        self._down: dict[str, None] = {}
+        self._skews: dict[str, list] = dict(state.skews) if state else {}
+        self._processes = itertools.count()
+        self._pending: set[asyncio.Task] = set()
+        self._start = time.monotonic()  # wall-clock ok
+        self._session = aiohttp.ClientSession()
+        self._queues = {name: ControlQueue(ControlClient(url, token, self._session))
+                        for name, url in self._urls.items()}
+
+    # -- making one ---------------------------------------------------------------------
+
+    @classmethod
+    async def local(cls, nodes: dict, token: str = "local-token", seed: int | None = None,
+                    **host_options) -> "RealCluster":
+        """Start ``nodes`` (name -> Node class, or (class, config)) as hosts in this process on loopback."""
+        hosts = {}
+        for i, (name, spec) in enumerate(sorted(nodes.items())):
+            factory, config = spec if isinstance(spec, tuple) else (spec, {})
+            hosts[name] = NodeHost(name, factory, config, token=token,
+                                   seed=None if seed is None else seed + i, **host_options)
+        try:
+            urls = {name: await host.listen() for name, host in hosts.items()}
+            for host in hosts.values():
+                host.peer_urls = {n: u for n, u in urls.items() if n != host.name}
+            for host in hosts.values():
+                await host.start()
+        except BaseException:
+            for host in hosts.values():
+                await host.stop()
+            raise
+        return cls(urls, token, hosts=hosts, seed=seed)
+
+    @classmethod
+    async def from_state(cls, state_or_path, seed: int | None = None) -> "RealCluster":
+        """Attach to the node processes of a cluster state (or its file); its faults carry on."""
+        if isinstance(state_or_path, ClusterState):
+            state, path = state_or_path, None
+        else:
+            state, path = ClusterState.load(state_or_path), state_or_path
+        cluster = cls({p.name: p.url for p in state.nodes}, state.token, faults=state.faults, state=state,
+                      state_path=path, seed=seed)
+        cluster._down = {p.name: None for p in state.nodes if not p.pid}
+        return cluster
+
+    async def close(self) -> None:
+        """Wait for pending control calls, stop clients (and in-process hosts), save the state."""
+        await self.settle()
+        for queue in self._queues.values():
+            await queue.close()
+        for host in list(self._clients.values()) + list((self._hosts or {}).values()):
+            await host.stop()
+        await self._session.close()
+        self.save()
+
+    def save(self) -> None:
+        """Write faults and pids back to the state file this cluster came from, if any."""
+        if self._state is not None:
+            self._state.faults = self._faults.to_json()
+            self._state.skews = self._skews
+            if self._state_path is not None:
+                self._state.save(self._state_path)
+
+    # -- who is who -----------------------------------------------------------------------
+
+    @property
+    def servers(self) -> list[str]:
+        return list(self._urls)
+
+    @property
+    def nodes(self) -> list[str]:
+        return sorted([*self._urls, *self._clients])
+
+    def url(self, name: str) -> str:
+        return self._urls[self._check(name)] if name in self._urls else self._clients[self._check(name)].url
+
+    def node(self, name: str):
+        """The live Node instance of an in-process server or client, else None."""
+        host = (self._hosts or {}).get(name) or self._clients.get(self._check(name))
+        return host.node if host is not None else None
+
+    def alive(self, name: str) -> bool:
+        return self._check(name) not in self._down
+
+    def rng(self, name: str) -> random.Random:
+        """A random stream for the caller's own use (a workload), derived from ``seed`` by name."""
+        return self.streams(f"user:{name}")
+
+    @property
+    def now(self) -> float:
+        """Wall-clock seconds since this cluster object was made."""
+        return time.monotonic() - self._start  # wall-clock ok
+
+    def _check(self, name) -> str:
+        if name not in self._urls and name not in self._clients:
+            raise ConfigError(f"unknown node {name!r}; known nodes: {', '.join(self.nodes) or 'none'}")
+        return name
+
+    async def statuses(self) -> list[dict]:
+        """``GET /status`` of every live server."""
+        results = []
+        for name in self.servers:
+            if name not in self._down:
+                results.append(await self._queues[name].client.status())
+        return results
+
+    # -- clients ---------------------------------------------------------------------------
+
+    async def add_client(self, name: str, **host_options) -> Client:
+        """A client node, hosted in this process, recording into ``history`` (wall-clock times)."""
+        if name in self._urls or name in self._clients:
+            raise ConfigError(f"a node named {name!r} already exists; pick another name")
+        host = NodeHost(name, Client, {"record": self._record, "new_process": self._processes.__next__},
+                        peers=self._urls, token=self.token, server=False, **host_options)
+        host.faults.apply("state", self._faults.to_json())
+        await host.start()
+        self._clients[name] = host
+        return host.node
+
+    def _record(self, op: dict) -> dict:
+        op["time"] = self.now
+        self.history.append(op)
+        return op
+
+    def _fault(self, f: str, value) -> None:
+        self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
+
+    # -- node faults -------------------------------------------------------------------------
+
+    def crash(self, name: str) -> asyncio.Future:
+        """Kill ``name``: SIGKILL for a process, stop for an in-process host. Memory is lost."""
+        self._server(name)
+        if name in self._down:
+            return self._done()
+        self._down[name] = None
+        self._fault("crash", name)
+        return self._task(self._crash(name), f"crash {name}")
+
+    async def _crash(self, name: str) -> None:
+        if self._hosts is not None:
+            await self._hosts[name].crash()
+            return
+        proc = self._state.node(name)
+        signal_node(proc, signal.SIGKILL)
+        await asyncio.to_thread(reap, proc)
+        proc.pid = None
+        self.save()
+
+    def restart(self, name: str) -> asyncio.Future:
+        """Start a crashed ``name`` again (same command, address and storage), then give it the faults."""
+        self._server(name)
+        if name not in self._down:
+            raise ConfigError(f"{name!r} is running; crash it before restarting it")
+        self._fault("restart", name)
+        return self._task(self._restart(name), f"restart {name}")
+
+    async def _restart(self, name: str) -> None:
+        if self._hosts is not None:
+            await self._hosts[name].restart()
+        else:
+            proc = self._state.node(name)
+            env = {**os.environ, "CAPSIM_TOKEN": self.token}
+            await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
+            self.save()
+        self._down.pop(name, None)
+        await self._queues[name].submit("state", self._faults.to_json())
+        if name in self._skews:
+            offset, drift = self._skews[name]
+            await self._queues[name].submit("skew", {"offset": offset, "drift": drift})
+
+    def pause(self, name: str) -> asyncio.Future:
+        """Freeze ``name``: SIGSTOP for a process (all of it stops); a soft pause in process."""
+        self._server(name)
+        self._fault("pause", name)
+        if self._hosts is None:
+            signal_node(self._state.node(name), signal.SIGSTOP)
+            return self._done()
+        self._faults.apply("pause", {"name": name})
+        return self._broadcast("pause", {"name": name})
+
+    def resume(self, name: str) -> asyncio.Future:
+        """Unfreeze ``name``."""
+        self._server(name)
+        self._fault("resume", name)
+        if self._hosts is None:
+            signal_node(self._state.node(name), signal.SIGCONT)
+            return self._done()
+        self._faults.apply("resume", {"name": name})
+        return self._broadcast("resume", {"name": name})
+
+    def skew(self, name: str, offset: float = 0.0, drift: float = 0.0) -> asyncio.Future:
+        """Make ``name``'s ``now()`` read true time + ``offset``, advancing at ``1 + drift``."""
+        self._server(name)
+        self._skews[name] = [offset, drift]
+        self._fault("skew", [name, offset, drift])
+        if name in self._down:
+            return self._done()  # applied when it restarts
+        return self._joined([self._queues[name].submit("skew", {"offset": offset, "drift": drift})], "skew")
+
+    def _server(self, name: str) -> None:
+        if self._check(name) not in self._urls:
+            raise ConfigError(f"{name!r} is a client of this process; node faults apply to servers")
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _broadcast(self, action: str, payload: dict) -> asyncio.Future:
+        futures = [queue.submit(action, payload) for name, queue in self._queues.items() if name not in self._down]
+        for host in self._clients.values():
+            host.faults.apply(action, payload)
+            host.faults_changed()
+        return self._joined(futures, action)
+
+    def _joined(self, futures: list, what: str) -> asyncio.Future:
+        return self._task(_all(futures, what), what)
+
+    def _task(self, coro, what: str) -> asyncio.Future:
+        task = asyncio.get_running_loop().create_task(coro, name=f"capsim-fault:{what}")
+        self._pending.add(task)
+        task.add_done_callback(lambda t: self._settled(t, what))
+        return task
+
+    def _settled(self, task: asyncio.Task, what: str) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # retrieved here, raised again on await
+            self.errors.append({"time": self.now, "what": what, "error": str(task.exception())})
+
+    def _done(self) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    async def settle(self) -> None:
+        """Wait until every fault called so far has been applied (or failed: see ``errors``)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+async def _all(futures: list, what: str):
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise ControlError(f"{what} failed on {len(failures)} node(s): {failures[0]}")
+    return results
+
+

@@ -1,0 +1,254 @@
+"""The fault state of a real cluster: partitions, link settings, holds, pauses.
+
+Every host keeps the same ``LinkFaults``: a control call is broadcast to all
+of them, so each can judge both directions of its own links. A sender checks
+a message against the cuts when it is sent and again when it leaves its
+queue, and the receiver checks it on arrival: as in the simulation, a
+message in flight when its link is cut is dropped. Loss, duplication,
+reordering and extra latency are applied by the sender.
+
+Changes arrive as ``apply(action, payload)`` with JSON payloads, the same
+words as the simulation's fault API (``partition``, ``partition_oneway``,
+``isolate``, ``heal``, ``link`` for ``set_link_oneway``, ``reset_link``,
+``defaults``, ``hold``, ``release``, ``pause``, ``resume``) plus ``state``,
+which replaces everything (used to bring a restarted node up to date).
+
+What it gives up: latency is *added* to the real loopback latency, and a
+host cannot hold or delay messages that a sender outside the cluster sends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from emulator.distributions import Constant, Distribution
+from emulator.errors import ConfigError
+from emulator.transport.wire import distribution_from_json, distribution_to_json
+
+__all__ = ["LinkFaults", "Settings", "ACTIONS"]
+
+#: Every action ``LinkFaults.apply`` understands.
+ACTIONS = ("partition", "partition_oneway", "isolate", "heal", "link", "reset_link", "defaults",
+           "hold", "release", "pause", "resume", "state")
+
+_SETTING_NAMES = ("latency", "loss", "duplicate", "reorder")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings of one directed link."""
+
+    latency: Distribution = Constant(0.0)
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+
+    @property
+    def plain(self) -> bool:
+        """No extra latency, loss, duplication or reordering: the fast path."""
+        return (not self.loss and not self.duplicate and not self.reorder
+                and self.latency.constant and self.latency.mean == 0.0)
+
+
+def _probability(name: str, value) -> float:
+    if isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be a probability between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _settings(payload: dict) -> dict:
+    """The link settings given in ``payload``, validated (absent or None: not given)."""
+    out = {}
+    for key in _SETTING_NAMES:
+        value = payload.get(key)
+        if value is None:
+            continue
+        out[key] = distribution_from_json(value) if key == "latency" else _probability(key, value)
+    return out
+
+
+def _name(payload: dict, key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key!r} must be a node name, got {value!r}")
+    return value
+
+
+def _names(value, what: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{what} must be a list of node names, e.g. [\"n1\", \"n2\"], got {value!r:.80}")
+    return value
+
+
+class LinkFaults:
+    """Cuts, link overrides, held links and paused nodes, as JSON-settable state."""
+
+    def __init__(self):
+        self.version = 0
+        self._rules: list[tuple] = []
+        self._links: dict[tuple[str, str], dict] = {}
+        self._defaults: dict = {}
+        self._held: dict[tuple[str, str], None] = {}
+        self._paused: dict[str, None] = {}
+
+    # -- questions ----------------------------------------------------------------
+
+    def blocked(self, src: str, dst: str) -> bool:
+        """Whether a partition drops traffic ``src -> dst`` now."""
+        return any(_blocks(rule, src, dst) for rule in self._rules)
+
+    def settings(self, src: str, dst: str) -> Settings:
+        """The effective latency, loss, duplicate and reorder of ``src -> dst``."""
+        return Settings(**{**self._defaults, **self._links.get((src, dst), {})})
+
+    def held(self, src: str, dst: str) -> bool:
+        return (src, dst) in self._held
+
+    def paused(self, name: str) -> bool:
+        return name in self._paused
+
+    # -- changes ------------------------------------------------------------------
+
+    def apply(self, action: str, payload: dict | None = None) -> None:
+        """Apply one control action with its JSON payload.
+
+        Raises:
+            ConfigError: an unknown action or a malformed payload (nothing changes).
+        """
+        method = getattr(self, f"_do_{action}", None) if action in ACTIONS else None
+        if method is None:
+            raise ConfigError(f"unknown control action {action!r}; use one of {', '.join(ACTIONS)}")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise ConfigError(f"the payload of {action!r} must be a JSON object, got {payload!r:.80}")
+        method(payload)
+        self.version += 1
+
+    def _do_partition(self, payload: dict) -> None:
+        groups = payload.get("groups")
+        if not isinstance(groups, list) or len(groups) < 2:
+            raise ConfigError("partition needs at least two groups, e.g. {\"groups\": [[\"n1\"], [\"n2\", \"n3\"]]}")
+        where: dict[str, int] = {}
+        for i, group in enumerate(groups):
+            for name in _names(group, "each group"):
+                if name in where:
+                    raise ConfigError(f"node {name!r} is in two groups of one partition")
+                where[name] = i
+        self._rules.append(("groups", where, [list(g) for g in groups]))
+
+    def _do_partition_oneway(self, payload: dict) -> None:
+        src = _names(payload.get("src"), "'src'")
+        dst = _names(payload.get("dst"), "'dst'")
+        self._rules.append(("oneway", dict.fromkeys(src), dict.fromkeys(dst)))
+
+    def _do_isolate(self, payload: dict) -> None:
+        self._rules.append(("isolate", _name(payload, "name")))
+
+    def _do_heal(self, payload: dict) -> None:
+        self._rules.clear()
+
+    def _do_link(self, payload: dict) -> None:
+        pair = (_name(payload, "src"), _name(payload, "dst"))
+        settings = _settings(payload)  # validate before touching anything
+        self._links.setdefault(pair, {}).update(settings)
+
+    def _do_reset_link(self, payload: dict) -> None:
+        self._links.pop((_name(payload, "src"), _name(payload, "dst")), None)
+
+    def _do_defaults(self, payload: dict) -> None:
+        self._defaults.update(_settings(payload))
+
+    def _do_hold(self, payload: dict) -> None:
+        a, b = _name(payload, "a"), _name(payload, "b")
+        self._held[(a, b)] = self._held[(b, a)] = None
+
+    def _do_release(self, payload: dict) -> None:
+        a, b = _name(payload, "a"), _name(payload, "b")
+        self._held.pop((a, b), None)
+        self._held.pop((b, a), None)
+
+    def _do_pause(self, payload: dict) -> None:
+        self._paused[_name(payload, "name")] = None
+
+    def _do_resume(self, payload: dict) -> None:
+        self._paused.pop(_name(payload, "name"), None)
+
+    def _do_state(self, payload: dict) -> None:
+        fresh = LinkFaults.from_json(payload)
+        self._rules, self._links, self._defaults = fresh._rules, fresh._links, fresh._defaults
+        self._held, self._paused = fresh._held, fresh._paused
+
+    # -- JSON ---------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        """The whole state; ``apply("state", it)`` on another host makes it equal."""
+        return {
+            "rules": [_rule_to_json(rule) for rule in self._rules],
+            "links": [{"src": s, "dst": d, **_settings_to_json(v)} for (s, d), v in self._links.items()],
+            "defaults": _settings_to_json(self._defaults),
+            "held": [list(pair) for pair in self._held],
+            "paused": list(self._paused),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "LinkFaults":
+        """A LinkFaults from ``to_json`` output.
+
+        Raises:
+            ConfigError: the data is malformed.
+        """
+        faults = cls()
+        for rule in data.get("rules") or []:
+            if not isinstance(rule, dict) or len(rule) != 1:
+                raise ConfigError(f"a rule is one of {{\"partition\"|\"partition_oneway\"|\"isolate\": ...}}, "
+                                  f"got {rule!r:.80}")
+            (kind, args), = rule.items()
+            if kind not in ("partition", "partition_oneway", "isolate"):
+                raise ConfigError(f"unknown rule kind {kind!r}")
+            faults.apply(kind, args)
+        for link in data.get("links") or []:
+            faults.apply("link", link)
+        faults.apply("defaults", data.get("defaults") or {})
+        for pair in data.get("held") or []:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise ConfigError(f"a held link is [a, b], got {pair!r:.80}")
+            faults.apply("hold", {"a": pair[0], "b": pair[1]})
+        for name in _names(data.get("paused") or [], "'paused'"):
+            faults.apply("pause", {"name": name})
+        return faults
+
+    def describe(self) -> list[str]:
+        """One line per active fault, for status pages."""
+        lines = [f"{kind} {args}" for rule in self._rules for kind, args in _rule_to_json(rule).items()]
+        lines += [f"link {s}->{d} {_settings_to_json(v)}" for (s, d), v in self._links.items()]
+        if self._defaults:
+            lines.append(f"defaults {_settings_to_json(self._defaults)}")
+        lines += [f"held {s}->{d}" for s, d in self._held]
+        lines += [f"paused {name}" for name in self._paused]
+        return lines
+
+
+def _blocks(rule: tuple, src: str, dst: str) -> bool:
+    kind = rule[0]
+    if kind == "groups":
+        a, b = rule[1].get(src), rule[1].get(dst)
+        return a is not None and b is not None and a != b
+    if kind == "oneway":
+        return src in rule[1] and dst in rule[2]
+    return (src == rule[1]) != (dst == rule[1])  # isolate: exactly one end is the node
+
+
+def _rule_to_json(rule: tuple) -> dict:
+    if rule[0] == "groups":
+        return {"partition": {"groups": rule[2]}}
+    if rule[0] == "oneway":
+        return {"partition_oneway": {"src": list(rule[1]), "dst": list(rule[2])}}
+    return {"isolate": {"name": rule[1]}}
+
+
+def _settings_to_json(settings: dict) -> dict:
+    return {k: distribution_to_json(v) if k == "latency" else v for k, v in settings.items()}

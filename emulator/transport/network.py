@@ -1,0 +1,110 @@
+"""The link faults of a real cluster, with the simulated network's names: ``RealNetwork``.
+
+``cluster.network.partition(["n1"], ["n2", "n3"])`` validates at once (a
+misuse raises here, as in the simulation), records a ``nemesis`` op, and
+sends the change to every live node's control endpoint; it returns a future
+that is done when all of them have applied it. The cluster keeps its own
+copy of the fault state, so ``cut`` answers without asking the nodes and a
+restarted node can be given the whole state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from emulator.errors import ConfigError
+from emulator.transport.control import link_settings
+from emulator.transport.links import LinkFaults
+
+__all__ = ["RealNetwork"]
+
+
+class RealNetwork:
+    """The link faults of a ``RealCluster``, with ``sim.network``'s names."""
+
+    def __init__(self, cluster: "RealCluster", faults: LinkFaults):
+        self._cluster = cluster
+        self._faults = faults
+
+    def partition(self, *groups) -> asyncio.Future:
+        """Drop all traffic between the groups; partitions add up until ``heal()``."""
+        sides = [self._group(g) for g in groups]
+        return self._change("partition", {"groups": sides}, "partition", [sorted(s) for s in sides])
+
+    def partition_oneway(self, src_group, dst_group) -> asyncio.Future:
+        """Drop traffic from ``src_group`` to ``dst_group``; the other way still flows."""
+        src, dst = self._group(src_group), self._group(dst_group)
+        return self._change("partition_oneway", {"src": src, "dst": dst}, "partition-oneway",
+                            [sorted(src), sorted(dst)])
+
+    def isolate(self, name: str) -> asyncio.Future:
+        """Cut ``name`` off from every other node, both ways."""
+        return self._change("isolate", {"name": self._cluster._check(name)}, "isolate", name)
+
+    def heal(self) -> asyncio.Future:
+        """Remove every partition and isolation."""
+        return self._change("heal", {}, "heal", None)
+
+    def hold(self, a: str, b: str) -> asyncio.Future:
+        """Queue the messages between a and b (at their senders) until ``release``."""
+        pair = {"a": self._cluster._check(a), "b": self._cluster._check(b)}
+        return self._change("hold", pair, "hold", [a, b])
+
+    def release(self, a: str, b: str) -> asyncio.Future:
+        """Send the messages held between a and b, in order."""
+        pair = {"a": self._cluster._check(a), "b": self._cluster._check(b)}
+        return self._change("release", pair, "release", [a, b])
+
+    def set_link(self, a: str, b: str, latency=None, loss=None, duplicate=None, reorder=None) -> asyncio.Future:
+        """Override a->b and b->a: extra latency (added to the real one), loss, duplicate, reorder."""
+        first = self.set_link_oneway(a, b, latency, loss, duplicate, reorder)
+        second = self.set_link_oneway(b, a, latency, loss, duplicate, reorder)
+        return self._cluster._joined([first, second], "set_link")
+
+    def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None,
+                        reorder=None) -> asyncio.Future:
+        """Override the link src->dst only."""
+        payload = {"src": self._cluster._check(src), "dst": self._cluster._check(dst),
+                   **link_settings(latency, loss, duplicate, reorder)}
+        return self._change("link", payload)
+
+    def reset_link(self, a: str, b: str) -> asyncio.Future:
+        """Drop the overrides of a->b and b->a."""
+        futures = [self._change("reset_link", {"src": s, "dst": d})
+                   for s, d in ((self._cluster._check(a), self._cluster._check(b)), (b, a))]
+        return self._cluster._joined(futures, "reset_link")
+
+    def set_defaults(self, latency=None, loss=None, duplicate=None, reorder=None) -> asyncio.Future:
+        """Change the settings of every link that does not override them."""
+        return self._change("defaults", link_settings(latency, loss, duplicate, reorder))
+
+    def cut(self, src: str, dst: str) -> bool:
+        """Whether traffic src->dst is dropped by a partition now (as the cluster has been told)."""
+        return self._faults.blocked(self._cluster._check(src), self._cluster._check(dst))
+
+    @property
+    def faults(self) -> dict:
+        """The current fault state as JSON (what a restarted node is given)."""
+        return self._faults.to_json()
+
+    async def stats(self) -> dict:
+        """Counts summed over the live nodes: sent, delivered, dropped, duplicated."""
+        totals = {"sent": 0, "delivered": 0, "dropped": 0, "duplicated": 0}
+        for status in await self._cluster.statuses():
+            counters = status["counters"]
+            totals["sent"] += counters.get("sent", 0)
+            totals["delivered"] += counters.get("delivered", 0)
+            totals["duplicated"] += counters.get("duplicated", 0)
+            totals["dropped"] += counters.get("dropped", 0) + sum(counters.get("inbound_dropped", {}).values())
+        return totals
+
+    def _group(self, group) -> list[str]:
+        if isinstance(group, str):
+            raise ConfigError(f"a group is a list of node names, got the string {group!r}; write [{group!r}]")
+        return [self._cluster._check(name) for name in group]
+
+    def _change(self, action: str, payload: dict, f: str | None = None, value=None) -> asyncio.Future:
+        self._faults.apply(action, payload)  # validates: a misuse raises here, before any node hears of it
+        if f is not None:
+            self._cluster._fault(f, value)
+        return self._cluster._broadcast(action, payload)

@@ -1,0 +1,112 @@
+"""The receiving half of the real transport: a node's HTTP interface.
+
+    POST /msg              an envelope or a list of them  -> 202 {"accepted": n}
+    GET  /health           liveness: name, protocol, pid  -> 200
+    GET  /status           counters, faults, recent errors and events -> 200
+    POST /control/ACTION   a fault (see emulator.transport.control), token required
+    GET  /control/state    the fault state, token required
+
+Guarantees: every refusal is a 4xx with a JSON body ``{"error": "..."}``
+saying what was wrong: 400 malformed JSON or envelope, 404 a message for
+another node or an unknown path, 405 a wrong method, 413 a body over the
+size limit, 401/403 a missing or wrong token. No request can crash the node:
+node code runs after the answer, in its own callback.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from yarl import URL
+
+from emulator.transport.control import add_control_routes
+from emulator.transport.errors import WireError
+from emulator.transport.http import REPLY_TO_HEADER
+from emulator.transport.wire import parse_envelopes
+
+__all__ = ["build_app"]
+
+
+
+def build_app(host, max_body: int) -> web.Application:
+    """The aiohttp application serving ``host`` (a ``NodeHost``)."""
+    app = web.Application(client_max_size=max_body, middlewares=[_json_errors(host)])
+    app.router.add_post("/msg", _handler(_post_msg, host))
+    app.router.add_get("/health", _handler(_get_health, host))
+    app.router.add_get("/status", _handler(_get_status, host))
+    add_control_routes(app, host)
+    return app
+
+
+def _handler(fn, host):
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await fn(request, host)
+    return handle
+
+
+def _json_errors(host):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        """Turn every refusal into a 4xx with a JSON message; count it."""
+        try:
+            return await handler(request)
+        except WireError as exc:
+            status, text = exc.status, exc.text
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            status, text = exc.status, _reason(exc)
+        host.rejected += 1
+        return web.json_response({"error": text}, status=status)
+    return middleware
+
+
+def _reason(exc: web.HTTPException) -> str:
+    if exc.status == 413:
+        return f"request body too large: {exc.text}"
+    if exc.status == 404:
+        return "no such path; nodes answer POST /msg, GET /health, GET /status, POST /control/ACTION"
+    if exc.status == 405:
+        return f"method not allowed: {exc.text}"
+    return exc.text or exc.reason
+
+
+async def _post_msg(request: web.Request, host) -> web.Response:
+    raw = await request.read()
+    messages = parse_envelopes(raw, host.name)
+    if not host.alive:
+        raise WireError(503, f"{host.name} is down")  # pragma: no cover - a crashed host stops listening
+    _learn(request, host, messages[0].src)
+    host.accept(messages)
+    return web.json_response({"accepted": len(messages)}, status=202)
+
+
+def _learn(request: web.Request, host, src: str) -> None:
+    """Remember the address a sender with no static route (a client) asked to be answered at.
+
+    Only an http URL on the very address the request came from is taken, so a
+    request cannot make the node send to a third party.
+    """
+    url = request.headers.get(REPLY_TO_HEADER)
+    if not url or src in host.peer_urls or src == host.name or host.transport is None:
+        return
+    try:
+        parsed = URL(url)
+        port = parsed.port
+    except (ValueError, TypeError):
+        return
+    if parsed.scheme == "http" and parsed.host and parsed.host == request.remote and port:
+        host.transport.learn(src, str(parsed.origin()))
+
+
+async def _get_health(request: web.Request, host) -> web.Response:
+    return web.json_response(host.health())
+
+
+async def _get_status(request: web.Request, host) -> web.Response:
+    return web.json_response(host.status(), dumps=_dumps)
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, default=repr)

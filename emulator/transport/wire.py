@@ -1,0 +1,155 @@
+"""What travels over HTTP: Maelstrom envelopes, and latency settings as JSON.
+
+A request to ``POST /msg`` carries one envelope ``{"src", "dest", "body"}``
+or a JSON array of them (the transport batches what queued up for one peer
+while its previous request was in flight). Everything is validated before
+anything is delivered, so a request is taken whole or refused whole, and a
+refusal is a ``WireError`` whose ``status`` is the HTTP answer: 400 for
+malformed JSON or envelopes, 404 for a message addressed to another node.
+
+Guarantees: a body that passes ``parse_envelopes`` is a dict with a
+non-empty string ``type`` and integer ``msg_id`` / ``in_reply_to`` when
+present, so the node runtime can never trip over it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from emulator.distributions import Constant, Distribution, Exponential, LogNormal, Uniform, as_distribution
+from emulator.errors import ConfigError
+from emulator.message import Message
+from emulator.transport.errors import WireError
+
+__all__ = [
+    "MAX_BODY",
+    "MAX_BATCH",
+    "parse_envelopes",
+    "encode_envelopes",
+    "parse_object",
+    "distribution_to_json",
+    "distribution_from_json",
+]
+
+#: Largest request body a node accepts, in bytes (aiohttp answers 413 above it).
+MAX_BODY = 1 << 20
+#: Most envelopes in one request.
+MAX_BATCH = 4096
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON (send null or a string)")
+
+
+def _loads(raw: bytes | str):
+    """Strict JSON: no NaN/Infinity; any parse failure is a 400 with the reason."""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise WireError(400, "request body is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise WireError(400, f"request body is not valid JSON: {exc}") from None
+
+
+def parse_object(raw: bytes | str, what: str = "request body") -> dict:
+    """A JSON object from ``raw`` (an empty body is ``{}``).
+
+    Raises:
+        WireError: 400 if it is not JSON or not an object.
+    """
+    if not raw or not raw.strip():
+        return {}
+    value = _loads(raw)
+    if not isinstance(value, dict):
+        raise WireError(400, f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_envelopes(raw: bytes | str, me: str) -> list[Message]:
+    """The messages of one ``POST /msg`` request addressed to node ``me``.
+
+    Raises:
+        WireError: 400 for malformed JSON or envelopes, 404 for a message to another node.
+    """
+    value = _loads(raw)
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise WireError(400, "an empty batch: send an envelope {\"src\", \"dest\", \"body\"} or a list of them")
+    if len(items) > MAX_BATCH:
+        raise WireError(400, f"a batch holds at most {MAX_BATCH} envelopes, got {len(items)}")
+    return [_envelope(item, me, i if len(items) > 1 else None) for i, item in enumerate(items)]
+
+
+def _envelope(item, me: str, index: int | None) -> Message:
+    where = "" if index is None else f"envelope {index}: "
+    if not isinstance(item, dict):
+        raise WireError(400, f"{where}expected an envelope object {{\"src\", \"dest\", \"body\"}}, "
+                             f"got {type(item).__name__}")
+    src, dest, body = item.get("src"), item.get("dest"), item.get("body")
+    if not isinstance(src, str) or not src:
+        raise WireError(400, f"{where}\"src\" must be the sender's name, a non-empty string")
+    if not isinstance(dest, str) or not dest:
+        raise WireError(400, f"{where}\"dest\" must be the receiver's name, a non-empty string")
+    if not isinstance(body, dict):
+        raise WireError(400, f"{where}\"body\" must be a JSON object with a \"type\"")
+    kind = body.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise WireError(400, f"{where}body needs a non-empty string \"type\", e.g. {{\"type\": \"read\"}}")
+    for field in ("msg_id", "in_reply_to"):
+        value = body.get(field)
+        if value is not None and (type(value) is not int):
+            raise WireError(400, f"{where}body {field!r} must be an integer, got {value!r:.40}")
+    if dest != me:
+        raise WireError(404, f"{where}this is node {me!r}; there is no node {dest!r} here")
+    return Message(src, dest, body)
+
+
+def encode_envelopes(envelopes: list[dict]) -> bytes:
+    """One request body for ``envelopes`` (a bare envelope when there is one)."""
+    payload = envelopes[0] if len(envelopes) == 1 else envelopes
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+# -- latency settings as JSON -------------------------------------------------------
+
+_KINDS = {
+    "constant": lambda v: Constant(v),
+    "uniform": lambda v: Uniform(*v),
+    "exponential": lambda v: Exponential(v),
+    "lognormal": lambda v: LogNormal(*v),
+}
+
+
+def distribution_to_json(value) -> dict:
+    """``{"uniform": [low, high]}`` and the like, for a Distribution or a number of seconds."""
+    dist = as_distribution(value, "latency")
+    if isinstance(dist, Constant):
+        return {"constant": dist.value}
+    if isinstance(dist, Uniform):
+        return {"uniform": [dist.low, dist.high]}
+    if isinstance(dist, Exponential):
+        return {"exponential": dist.mean}
+    if isinstance(dist, LogNormal):
+        return {"lognormal": [dist.median, dist.sigma]}
+    raise ConfigError(f"the real transport cannot send the distribution {dist!r}; use Constant, Uniform, "
+                      "Exponential or LogNormal")
+
+
+def distribution_from_json(spec) -> Distribution:
+    """The Distribution a ``distribution_to_json`` spec (or a plain number) stands for.
+
+    Raises:
+        ConfigError: not a known spec, or bad parameters.
+    """
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return as_distribution(spec, "latency")
+    if isinstance(spec, dict) and len(spec) == 1:
+        (kind, args), = spec.items()
+        make = _KINDS.get(kind)
+        if make is not None:
+            try:
+                return make(args)
+            except TypeError:
+                pass
+    raise ConfigError(f"latency must be seconds or one of {{\"constant\": s}}, {{\"uniform\": [low, high]}}, "
+                      f"{{\"exponential\": mean}}, {{\"lognormal\": [median, sigma]}}; got {spec!r:.80}")
