@@ -258,6 +258,16 @@ def checker(repeats: int) -> list[dict] | None:
     return rows
 
 
+# -- the real transport ---------------------------------------------------------------------------
+
+def transport(messages: int) -> list[dict]:
+    """Ping-pong over loopback HTTP between two processes, beside the simulation, same run."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_http import bench_http_pingpong
+
+    return [bench_http_pingpong(messages, window, processes=True) for window in (1, 64)]
+
+
 # -- running and printing -------------------------------------------------------------------------
 
 def median_of(repeats: int, *functions):
@@ -277,6 +287,7 @@ def run(quick: bool) -> dict:
                                         lambda: simpy_rpc(calls))
     scale_run = scale(100 if quick else 1000, 6.0 if quick else 60.0)
     checks = checker(1 if quick else 3)
+    http = transport(2_000 if quick else 20_000)
     return {
         "python": sys.version.split()[0],
         "pingpong_msgs_per_s": {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
@@ -285,6 +296,7 @@ def run(quick: bool) -> dict:
                                   "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r},
         "scale": {**scale_run, "baseline_process_mb": baseline_memory_mb()},
         "checker": checks,
+        "transport": http,
         "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
     }
 
@@ -321,6 +333,14 @@ def print_table(results: dict) -> None:
             checks.add_row(row["history"], _fmt(row["ops"]), str(row["valid"]), _fmt(row["split_s"], 4),
                            _fmt(row["unsplit_s"], 3))
         console.print(checks)
+    if results.get("transport"):
+        http = Table(title="the same ping-pong (rpc) over loopback HTTP, two processes, beside the simulation")
+        for column in ("round trips in flight", "messages", "HTTP msgs/s", "simulation msgs/s", "simulation / HTTP"):
+            http.add_column(column, justify="right")
+        for row in results["transport"]:
+            http.add_row(str(row["window"]), _fmt(row["messages"]), _fmt(row["http_msgs_per_s"]),
+                         _fmt(row["sim_msgs_per_s"]), _fmt(row["sim_over_http"], 1) + "x")
+        console.print(http)
 
 
 def main(argv=None) -> int:
