@@ -32,7 +32,7 @@ class Client(Node):
         self.process = new_process()
 
     async def invoke(self, f: str, key: Any = None, value: Any = None, dest: str | None = None,
-                     timeout: float | None = 1.0) -> dict:
+                     timeout: float | None = 1.0, fields: dict | None = None) -> dict:
         """Send operation ``f`` to ``dest``, record invoke and completion, return the reply.
 
         The body is ``{"type": f, "key": key, "value": value}`` (absent fields
@@ -42,6 +42,8 @@ class Client(Node):
 
         Args:
             dest: the server to ask; by default one chosen with this client's rng.
+            fields: more body fields for the store (a read quorum ``"r"``, a
+                ``"min_version"`` token); not recorded in the history.
 
         Raises:
             RPCError: recorded as ``fail`` when definite, ``info`` otherwise.
@@ -49,6 +51,11 @@ class Client(Node):
         """
         dest = dest if dest is not None else self._pick()
         body = _body(f, key, value)
+        if fields:
+            clash = sorted(set(fields) & (set(body) | {"type", "key", "value", "from", "to", "msg_id", "in_reply_to"}))
+            if clash:
+                raise ConfigError(f"fields may not set {clash}: pass them as invoke's own arguments")
+            body.update(fields)
         process = self.process
         self._record({"process": process, "type": "invoke", "f": f, "key": key,
                       "value": None if f == "read" else value, "node": dest, "client": self.name})

@@ -9,6 +9,11 @@ of :class:`NemesisOp` for the faults.
 Real-time order is the order of the list, not the ``time`` field: the list is
 the order in which things happened, while several events may share one
 virtual instant. ``Op.call`` and ``Op.ret`` are positions in the list.
+
+A read that failed with error 20 (key does not exist, as lin-kv stores
+answer a read of a missing key) is an observation, not a non-event: it is
+paired as an ``ok`` read of nil, so a read that misses every acknowledged
+write counts as stale and can break linearizability.
 """
 
 from __future__ import annotations
@@ -135,17 +140,32 @@ def _validate(raw: Any, source: str, where: int) -> tuple[str, Any]:
     return kind, process
 
 
+_READS = ("read", "get")
+_KEY_DOES_NOT_EXIST = 20
+
+
+def _observed(invoke: dict, done: dict) -> tuple[str, Any]:
+    """The op's status and output; a read answered 'no such key' read nil."""
+    status = done.get("type", "open")
+    error = done.get("error")
+    code = error[0] if isinstance(error, (list, tuple)) and error else error
+    if status == "fail" and invoke.get("f") in _READS and code == _KEY_DOES_NOT_EXIST:
+        return "ok", None
+    return status, done.get("value")
+
+
 def _op(op_id: int, call: int, invoke: dict, completion: dict | None, ret: int | None) -> Op:
     """Build an Op from an invoke dict and its completion (None when it never completed)."""
     done = completion or {}
+    status, output = _observed(invoke, done)
     return Op(
         id=op_id,
         process=invoke["process"],
         f=str(invoke["f"]),
         key=invoke.get("key"),
         value=invoke.get("value"),
-        output=done.get("value"),
-        status=done.get("type", "open"),
+        output=output,
+        status=status,
         call=call,
         ret=ret,
         call_time=_time(invoke, call),

@@ -123,3 +123,21 @@ def test_invoke_without_dest_picks_a_server_with_the_client_s_rng():
 
     first = destinations(7)
     assert first == destinations(7) and set(first) == {"n0", "n1", "n2"}
+
+
+def test_fields_add_to_the_body_but_may_not_override_the_operation():
+    """invoke(fields=...) sends extra body fields; reserved ones are refused."""
+
+    class Peek(em.Node):
+        async def handle_read(self, msg):
+            return {"type": "read_ok", "value": msg.body.get("r")}
+
+    sim, (client,) = cluster(n=1, factory=Peek)
+
+    async def main():
+        reply = await client.invoke("read", key="x", dest="n0", fields={"r": 3})
+        with pytest.raises(em.ConfigError, match=r"fields may not set \['key'\]"):
+            await client.invoke("read", key="x", fields={"key": "y"})
+        return reply["value"]
+
+    assert sim.run(main()) == 3

@@ -72,3 +72,21 @@ def test_op_to_dict_is_plain(history):
     """Op.to_dict is a plain dict of its fields."""
     (op,), _ = pair_ops(history().op(1, "write", 2, key="k").ops)
     assert op.to_dict()["key"] == "k" and op.to_dict()["status"] == "ok"
+
+
+def test_a_read_that_found_no_such_key_is_an_ok_read_of_nil():
+    """A read failing with error 20 pairs as ok with output None, so checkers can judge it."""
+    history = [
+        {"process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "key": "k", "value": 1},
+        {"process": 1, "type": "invoke", "f": "read", "key": "k", "value": None},
+        {"process": 1, "type": "fail", "f": "read", "key": "k", "value": None, "error": [20, "no key"]},
+        {"process": 2, "type": "invoke", "f": "read", "key": "k", "value": None},
+        {"process": 2, "type": "fail", "f": "read", "key": "k", "value": None, "error": [11, "unavailable"]},
+    ]
+    ops, _ = pair_ops(history)
+    assert [(op.status, op.output) for op in ops] == [("ok", 1), ("ok", None), ("fail", None)]
+    from emulator.check import linearizable, stale_reads
+
+    assert linearizable(history, model="cas_register").valid is False
+    assert len(stale_reads(history).stale) == 1
