@@ -1,0 +1,442 @@
+"""A Dynamo-style quorum store speaking Maelstrom's lin-kv: N replicas, R reads, W writes.
+
+Guarantees: with a strict quorum (R + W > N, not sloppy), clocks in sync and one writer per key, no read misses a
+write acknowledged before it began, whatever the partitions and crashes; with anti-entropy or hinted handoff on,
+replicas converge after a heal.
+Gives up: linearizability (in-flight writes, ``cas``), fresh reads when R + W <= N or sloppy (PBS), and, under LWW,
+writes stamped by a slow clock. CAP: strict is CP-leaning (11 where a side lacks R or W owners), sloppy is AP.
+PACELC: PC/EL strict, PA/EL sloppy: a request waits for the fastest R or W of N, never for all.
+
+Choices:
+
+- Placement: a key's *owners* are ``HashRing.preference_list(key, n)`` over
+  every server (N is capped by the cluster's size; keys are strings or
+  ints). A node that is not an owner forwards the request to the
+  first owner it does not suspect, which *coordinates*: it sends to the
+  replicas, waits for R (or W) answers, and replies. The request body may
+  carry ``"r"`` and ``"w"`` (ints in [1, n]) to override the store's for
+  that request; anything else is error 12.
+- Versions (:mod:`nodes.versions`): ``versioning="lww"`` stamps each write
+  with the coordinator's ``now()``; ``"vector"`` gives it a vector clock that
+  descends from the coordinator's own siblings (or from the ``"context"`` a
+  client passes back from ``read_ok``). A read with siblings returns the one
+  with the greatest stamp and reports ``"siblings": n``, ``"values"`` (all of
+  them) and ``"context"``; a later write from that context supersedes them.
+- ``cas`` is not linearizable: the coordinator reads at R, compares, then
+  writes ``to`` at W with a version that supersedes what it read. Two
+  coordinators racing on one key can both succeed.
+- Errors: 11 (definite) when the coordinator knows before sending anything
+  that fewer than R or W replicas are up (its failure detector: an rpc
+  timeout makes a peer *suspected*, a ping every ``probe_interval`` clears
+  it); a read that gets fewer than R answers is 11 too (a read has no
+  effect). A write sent but acknowledged by fewer than W replicas answers
+  error 0, indefinite: some replicas may keep it.
+- ``sloppy=True``: the write and read sets are the first N *healthy* nodes
+  on the ring; a fallback standing in for an owner gets the write with a
+  hint naming it. ``hinted_handoff=True``: hints (the fallback's, or the
+  coordinator's for an owner that did not acknowledge) are stored in
+  ``storage`` and handed to the owner once it answers pings again; the
+  fallback then drops its copy. Without it a fallback keeps its copy, and
+  the owners learn of that write only if a read hears from the fallback and
+  repairs them.
+- ``anti_entropy=<seconds>``: every interval a node reconciles the keys it
+  shares with its next peer in turn (:mod:`nodes.antientropy`, ``"merkle"``
+  or ``"digest"``). With it on, the simulation never runs out of timers:
+  run with ``sim.run(coro)`` or ``until=``.
+- ``write_fanout="exact"`` / ``read_fanout="exact"``: send a write to exactly
+  W, a read to exactly R owners chosen at random (``self.rng``), the model of
+  PBS; not combinable with sloppy quorums or hinted handoff.
+- Replica data and hints live in ``self.storage``: they survive a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+
+from emulator import ConfigError, Node, RPCError, Timeout
+from emulator.errors import MALFORMED_REQUEST, TIMEOUT
+from nodes.antientropy import MODES as AE_MODES
+from nodes.antientropy import AntiEntropy
+from nodes.hashring import HashRing
+from nodes.kv import not_found, precondition_failed, unavailable
+from nodes.quorum_fanout import Fanout, FailureDetector
+from nodes.versions import LWW, MODES, VECTOR, digest, merge_clocks, new_version, pick, reconcile, stamp_of
+
+__all__ = ["QuorumKV", "FANOUTS"]
+
+FANOUTS = ("all", "exact")
+
+
+class QuorumKV(AntiEntropy, FailureDetector, Node):
+    """A Dynamo-style replica and coordinator (see the module docstring).
+
+    Args:
+        n, r, w: replicas per key, answers a read waits for, acknowledgements a write waits for.
+        versioning: ``"lww"`` or ``"vector"``.
+        sloppy: count fallback nodes toward R and W when owners are suspected.
+        hinted_handoff: keep hints for owners that missed a write and deliver them later.
+        read_repair: after a read, push the merged versions to owners that answered behind.
+        anti_entropy: False, or the seconds between anti-entropy rounds.
+        anti_entropy_mode: ``"merkle"`` or ``"digest"``.
+        write_fanout, read_fanout: ``"all"`` owners, or ``"exact"``-ly W / R random ones.
+        rpc_timeout: seconds a coordinator waits for one replica.
+        forward_timeout: seconds a non-owner waits for the coordinator (default 5 * rpc_timeout:
+            a cas is a read and a write, each up to two rounds of rpc_timeout).
+        probe_interval, handoff_interval: seconds between pings of suspected
+            peers, and between hint deliveries.
+        vnodes: virtual nodes per server on the ring.
+    """
+
+    def __init__(self, n: int = 3, r: int = 2, w: int = 2, versioning: str = LWW, sloppy: bool = False,
+                 hinted_handoff: bool = False, read_repair: bool = True, anti_entropy: float | bool = False,
+                 anti_entropy_mode: str = "merkle", write_fanout: str = "all", read_fanout: str = "all",
+                 rpc_timeout: float = 0.1, forward_timeout: float | None = None, probe_interval: float = 0.25,
+                 handoff_interval: float = 0.25, vnodes: int = 64):
+        _check_int("n", n, 1, None)
+        _check_int("r", r, 1, n)
+        _check_int("w", w, 1, n)
+        _check_choice("versioning", versioning, MODES)
+        _check_choice("anti_entropy_mode", anti_entropy_mode, AE_MODES)
+        _check_choice("write_fanout", write_fanout, FANOUTS)
+        _check_choice("read_fanout", read_fanout, FANOUTS)
+        for label, value in (("rpc_timeout", rpc_timeout), ("probe_interval", probe_interval),
+                             ("handoff_interval", handoff_interval)):
+            _check_seconds(label, value)
+        if anti_entropy not in (False, None):
+            _check_seconds("anti_entropy", anti_entropy)
+        if "exact" in (write_fanout, read_fanout) and (sloppy or hinted_handoff):
+            raise ConfigError("write_fanout/read_fanout='exact' is PBS's partial-quorum model: it sends to exactly "
+                              "W or R owners, so it cannot be combined with sloppy=True or hinted_handoff=True")
+        self.n, self.r, self.w = n, r, w
+        self.versioning, self.sloppy, self.hinted_handoff = versioning, sloppy, hinted_handoff
+        self.read_repair = read_repair
+        self.anti_entropy, self.anti_entropy_mode = anti_entropy or False, anti_entropy_mode
+        self.write_fanout, self.read_fanout = write_fanout, read_fanout
+        self.rpc_timeout = rpc_timeout
+        self.forward_timeout = forward_timeout if forward_timeout is not None else 5 * rpc_timeout
+        self.handoff_interval, self.vnodes = handoff_interval, vnodes
+        self.stats: collections.Counter = collections.Counter()
+        self._ring: HashRing | None = None
+        self._members: tuple = ()
+        self._owner_cache: dict = {}
+        self._digests: dict = {}
+        self._ae_cursor = 0
+        FailureDetector.__init__(self, probe_interval)
+
+    async def on_start(self):
+        self.storage.setdefault("data", {})
+        self.storage.setdefault("hints", {})
+        self.storage.setdefault("seq", 0)
+        if self.storage["hints"]:
+            self._ensure_task("handoff", self._handoff_loop)
+        if self.anti_entropy:
+            self._ensure_task("anti-entropy", self._anti_entropy_loop)
+
+    # -- placement ---------------------------------------------------------------------------
+
+    def owners(self, key) -> list[str]:
+        """The nodes that replicate ``key``: the first N of its preference list."""
+        members = tuple(sorted([self.name, *self.peers]))
+        if members != self._members:
+            self._members, self._ring, self._owner_cache = members, HashRing(members, vnodes=self.vnodes), {}
+        owners = self._owner_cache.get(key)
+        if owners is None:
+            owners = self._owner_cache[key] = self._ring.preference_list(key, self.n)
+        return owners
+
+    def _spares(self, key) -> list[str]:
+        """Nodes after the owners in ring order: the sloppy quorum's fallbacks."""
+        owners = self.owners(key)
+        return [n for n in self._ring.preference_list(key, len(self._members)) if n not in owners]
+
+    # -- client requests -----------------------------------------------------------------------
+
+    async def handle_read(self, msg):
+        return await self._serve(msg.body)
+
+    async def handle_write(self, msg):
+        return await self._serve(msg.body)
+
+    async def handle_cas(self, msg):
+        return await self._serve(msg.body)
+
+    async def _serve(self, body: dict) -> dict:
+        key = body.get("key")
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            raise RPCError(MALFORMED_REQUEST, f"a key must be a string or an int, got {key!r}")
+        r, w = self._quorum_sizes(body)
+        owners = self.owners(key)
+        if not body.get("forwarded") and self.name not in owners:
+            reply = await self._forward(body, owners)
+            if reply is not None:
+                return reply
+        self.stats["coordinated"] += 1
+        if body["type"] == "read":
+            return self._read_reply(await self._read_present(key, r))
+        if body["type"] == "write":
+            context = body.get("context") if self.versioning == VECTOR else None
+            await self._write(key, self._new_version(key, body.get("value"), _clock(context)), w)
+            return {"type": "write_ok"}
+        return await self._cas(key, body.get("from"), body.get("to"), r, w)
+
+    def _quorum_sizes(self, body: dict) -> tuple[int, int]:
+        sizes = []
+        for label in ("r", "w"):
+            value = body.get(label, getattr(self, label))
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.n:
+                raise RPCError(MALFORMED_REQUEST, f"{label} must be an int from 1 to n={self.n}, got {value!r}")
+            sizes.append(value)
+        return sizes[0], sizes[1]
+
+    async def _forward(self, body: dict, owners: list[str]) -> dict | None:
+        """Hand the request to an owner; None means coordinate here (sloppy, no owner reachable)."""
+        out = {k: v for k, v in body.items() if k != "msg_id"}
+        out["forwarded"] = True
+        for owner in [o for o in owners if not self.suspected(o)]:
+            self.stats["forwarded"] += 1
+            try:
+                return await self.call(owner, out, self.forward_timeout)
+            except Timeout:
+                if body["type"] != "read":
+                    raise  # the owner may have applied it: indefinite, never retried
+        if self.sloppy:
+            return None
+        raise unavailable(f"{self.name} reaches none of {body.get('key')!r}'s owners {owners}")
+
+    async def _read_present(self, key, r: int) -> list[dict]:
+        siblings = await self._read(key, r)
+        if not siblings:
+            raise not_found(key)
+        return siblings
+
+    def _read_reply(self, siblings: list[dict]) -> dict:
+        reply = {"type": "read_ok", "value": pick(siblings)["value"]}
+        if self.versioning == VECTOR:
+            reply["siblings"] = len(siblings)
+            reply["context"] = merge_clocks(siblings)
+            if len(siblings) > 1:
+                reply["values"] = [s["value"] for s in siblings]
+        return reply
+
+    async def _cas(self, key, expected, new, r: int, w: int) -> dict:
+        siblings = await self._read_present(key, r)
+        current = pick(siblings)
+        if current["value"] != expected:
+            raise precondition_failed(key, expected, current["value"])
+        await self._write(key, self._new_version(key, new, merge_clocks(siblings), after=current), w)
+        return {"type": "cas_ok"}
+
+    def _new_version(self, key, value, context: dict | None, after: dict | None = None) -> dict:
+        """A fresh version stamped by this coordinator (seq survives crashes in storage)."""
+        if self.versioning == VECTOR and context is None:
+            context = merge_clocks(self._local(key))
+        seq = max(self.storage["seq"], (context or {}).get(self.name, 0)) + 1
+        self.storage["seq"] = seq
+        time = self.now()
+        if after is not None:  # a cas must supersede what it read, even from a slow clock
+            time = max(time, math.nextafter(stamp_of(after)[0], math.inf))
+        return new_version(self.versioning, value, self.name, time, seq, context)
+
+    # -- quorum rounds -------------------------------------------------------------------------
+
+    def _targets(self, key, owners: list[str], need: int, fanout: str, kind: str) -> list[tuple]:
+        """(node, hint) pairs to send to; raises 11 when fewer than ``need`` can answer."""
+        if fanout == "exact":
+            return [(node, None) for node in self.rng.sample(owners, min(need, len(owners)))]
+        healthy = [o for o in owners if not self.suspected(o)]
+        if not self.sloppy:
+            chosen = [(o, None) for o in owners]
+        else:
+            spares = [s for s in self._spares(key) if not self.suspected(s)]
+            down = [o for o in owners if o not in healthy]
+            chosen = [(o, None) for o in healthy] + list(zip(spares, down))
+            healthy = chosen
+        if len(healthy) < need:
+            self.stats["unavailable"] += 1
+            raise unavailable(f"{kind} of {key!r} needs {need} replicas; {self.name} believes only "
+                              f"{len(healthy)} reachable (owners {owners}, suspected {self.suspects})")
+        return chosen
+
+    def _fanout(self, key, body: dict, need: int, fanout: str) -> Fanout:
+        owners = self.owners(key)
+        targets = self._targets(key, owners, need, fanout, "read" if body["type"] == "q_get" else "write")
+        chosen = {node for node, _ in targets}
+        spares = [s for s in self._spares(key) if s not in chosen] if self.sloppy else []
+        fan = Fanout(self, body, need, spares, deadline=2 * self.rpc_timeout)
+        fan.start(targets)
+        return fan
+
+    async def _read(self, key, r: int) -> list[dict]:
+        """Siblings merged from R replicas; raises 11 when fewer answer."""
+        fan = self._fanout(key, {"type": "q_get", "key": key}, r, self.read_fanout)
+        if not await fan.reached:
+            raise unavailable(f"read of {key!r}: {len(fan.replies)} of R={r} replicas answered")
+        merged = reconcile(self.versioning, *[siblings for _, _, siblings in fan.replies])
+        if self.read_repair:
+            self.spawn(self._repair(key, fan), name="read-repair")
+        return merged
+
+    async def _write(self, key, version: dict, w: int) -> None:
+        """Store ``version`` on W replicas; raises error 0 (indefinite) when fewer acknowledge."""
+        fan = self._fanout(key, {"type": "q_put", "key": key, "siblings": [version]}, w, self.write_fanout)
+        if self.hinted_handoff:
+            self.spawn(self._hint_missed(key, version, fan), name="hint")
+        if not await fan.reached:
+            raise RPCError(TIMEOUT, f"write of {key!r} acknowledged by {len(fan.replies)} of W={w} replicas; "
+                                    "it may or may not take effect")
+
+    def local_request(self, body: dict, hint: str | None):
+        """Serve a replica request addressed to this node itself, without the network."""
+        if body["type"] == "q_get":
+            return self._local(body["key"])
+        self._merge(body["key"], body["siblings"], hint)
+        return None
+
+    async def _repair(self, key, fan: Fanout) -> None:
+        """Once every replica answered or timed out, push the merge to owners that were behind."""
+        await fan.settled
+        merged = reconcile(self.versioning, *[siblings for _, _, siblings in fan.replies])
+        owners = self.owners(key)
+        for node, hint, siblings in fan.replies:
+            if hint is None and node in owners and siblings != merged:
+                self.stats["read_repairs"] += 1
+                if node == self.name:
+                    self._merge(key, merged)
+                else:
+                    self.send(node, {"type": "q_put", "key": key, "siblings": merged})
+
+    async def _hint_missed(self, key, version: dict, fan: Fanout) -> None:
+        """Keep a hint for each owner neither written nor stood in for."""
+        await fan.settled
+        covered = fan.covered()
+        missed = [o for o in self.owners(key) if o not in covered and o != self.name]
+        if missed:
+            self._merge(key, [version])
+            for owner in missed:
+                self._add_hint(owner, key)
+
+    # -- the replica ---------------------------------------------------------------------------
+
+    async def handle_q_get(self, msg):
+        return {"type": "q_get_ok", "siblings": self._local(msg.body["key"])}
+
+    async def handle_q_put(self, msg):
+        self._merge(msg.body["key"], msg.body["siblings"], msg.body.get("hint"))
+        return {"type": "q_put_ok"}
+
+    async def handle_q_handoff(self, msg):
+        self._absorb(msg.body["items"])
+        return {"type": "q_handoff_ok"}
+
+    def _local(self, key) -> list[dict]:
+        return self.storage["data"].get(key, [])
+
+    def _merge(self, key, incoming: list[dict], hint: str | None = None) -> None:
+        data = self.storage["data"]
+        current = data.get(key, [])
+        merged = reconcile(self.versioning, current, incoming)
+        if merged != current:
+            data[key] = merged
+            self._digests.pop(key, None)
+        if hint is not None and self.hinted_handoff and self.name not in self.owners(key):
+            self._add_hint(hint, key)
+
+    def _add_hint(self, owner: str, key) -> None:
+        keys = self.storage["hints"].setdefault(owner, [])
+        if key not in keys:
+            keys.append(key)
+            self.stats["hints_stored"] += 1
+        self._ensure_task("handoff", self._handoff_loop)
+
+    async def _handoff_loop(self) -> None:
+        hints = self.storage["hints"]
+        while hints:
+            await asyncio.sleep(self.handoff_interval)
+            for owner in sorted(hints):
+                if not self.suspected(owner):
+                    await self._hand_off(owner)
+
+    async def _hand_off(self, owner: str) -> None:
+        """Send ``owner`` its hinted keys; forget each hint whose data did not change meanwhile."""
+        hints = self.storage["hints"]
+        items = self._items(list(hints[owner]))
+        try:
+            await self.call(owner, {"type": "q_handoff", "items": items}, self.rpc_timeout)
+        except (Timeout, RPCError):
+            return
+        for key, siblings in items:
+            if self._local(key) == siblings and key in hints.get(owner, []):
+                hints[owner].remove(key)
+                self.stats["hints_delivered"] += 1
+        if not hints.get(owner, True):
+            del hints[owner]
+        for key, _ in items:
+            self._drop_stray(key)
+
+    def _drop_stray(self, key) -> None:
+        """A fallback forgets a key it does not own once no hint needs it."""
+        if self.name not in self.owners(key) and not any(key in keys for keys in self.storage["hints"].values()):
+            self.storage["data"].pop(key, None)
+            self._digests.pop(key, None)
+
+    # -- anti-entropy host (see nodes.antientropy.AntiEntropy) -----------------------------------
+
+    def _shared_digests(self, peer: str) -> dict:
+        out = {}
+        for key in self.storage["data"]:
+            owners = self.owners(key)
+            if self.name in owners and peer in owners:
+                found = self._digests.get(key)
+                if found is None:
+                    found = self._digests[key] = digest(self._local(key))
+                out[key] = found
+        return out
+
+    def _items(self, keys: list) -> list[list]:
+        return [[key, self._local(key)] for key in keys]
+
+    def _absorb(self, items: list) -> None:
+        for key, siblings in items:
+            self._merge(key, siblings)
+
+    async def _anti_entropy_loop(self) -> None:
+        await asyncio.sleep(self.rng.uniform(0, self.anti_entropy))  # spread the nodes' rounds apart
+        while True:
+            peers = self.peers
+            if peers:
+                peer = peers[self._ae_cursor % len(peers)]
+                self._ae_cursor += 1
+                if not self.suspected(peer):
+                    try:
+                        await self.anti_entropy_round(peer, self.anti_entropy_mode)
+                    except (Timeout, RPCError):
+                        self.stats["ae_failed"] += 1
+            await asyncio.sleep(self.anti_entropy)
+
+
+def _clock(context) -> dict | None:
+    """A client's vector-clock context, or None; anything else is error 12."""
+    if context is None:
+        return None
+    if not isinstance(context, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in context.values()):
+        raise RPCError(MALFORMED_REQUEST, f"context must be a vector clock {{node: counter}}, got {context!r}")
+    return context
+
+
+def _check_int(label: str, value, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"from {low} to n={high}" if high is not None else f">= {low}"
+        raise ConfigError(f"QuorumKV {label} must be an int {span}, got {value!r}")
+
+
+def _check_choice(label: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"QuorumKV {label} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _check_seconds(label: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+        raise ConfigError(f"QuorumKV {label} must be a positive number of seconds, got {value!r}")

@@ -1,0 +1,113 @@
+"""Versions of a value: last-writer-wins stamps, or vector clocks with siblings.
+
+A *version* is a JSON dict ``{"value": v, "stamp": [time, node, seq]}``; under
+vector clocks it also carries ``"clock": {node: counter}``. A replica keeps,
+per key, a list of versions, its *siblings*, sorted by stamp:
+
+- ``lww``: at most one version, the one with the greatest stamp. The stamp's
+  time is the coordinator's clock, so a coordinator whose clock runs behind
+  writes versions that lose to older ones: an acknowledged write can vanish
+  (that is the price of needing no coordination to order writes).
+- ``vector``: every version no other version's clock descends from. Writes
+  ordered by causality (the writer saw the older version) replace it; writes
+  that were concurrent are all kept as siblings, so nothing acknowledged is
+  dropped by a clock, and a reader must choose.
+
+``pick`` chooses deterministically among siblings: the greatest stamp. Every
+function here is pure and takes or returns plain JSON values, so versions
+travel in messages as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+__all__ = [
+    "LWW",
+    "VECTOR",
+    "MODES",
+    "descends",
+    "digest",
+    "merge_clocks",
+    "new_version",
+    "pick",
+    "reconcile",
+    "stamp_of",
+]
+
+LWW = "lww"
+VECTOR = "vector"
+MODES = (LWW, VECTOR)
+
+
+def stamp_of(version: dict) -> tuple:
+    """The version's total order key: (time, node, seq), compared left to right."""
+    time, node, seq = version["stamp"]
+    return (time, node, seq)
+
+
+def descends(a: dict, b: dict) -> bool:
+    """True when clock ``a`` has seen everything clock ``b`` has (a >= b pointwise)."""
+    return all(a.get(node, 0) >= count for node, count in b.items())
+
+
+def merge_clocks(versions: Iterable[dict]) -> dict:
+    """The pointwise maximum of the versions' clocks: a context that has seen them all."""
+    merged: dict[str, int] = {}
+    for version in versions:
+        for node, count in version.get("clock", {}).items():
+            if count > merged.get(node, 0):
+                merged[node] = count
+    return dict(sorted(merged.items()))
+
+
+def new_version(mode: str, value: Any, node: str, time: float, seq: int, context: dict | None = None) -> dict:
+    """A version of ``value`` written by coordinator ``node`` at its clock ``time``.
+
+    Args:
+        mode: ``"lww"`` or ``"vector"``.
+        seq: the coordinator's own counter, strictly increasing across its writes
+            (it breaks stamp ties and is the coordinator's clock entry).
+        context: under vector clocks, the clock this write supersedes (what the
+            writer had seen); the new clock is it with ``node``'s entry set to ``seq``.
+    """
+    version = {"value": value, "stamp": [time, node, seq]}
+    if mode == VECTOR:
+        clock = dict(context or {})
+        clock[node] = seq
+        version["clock"] = dict(sorted(clock.items()))
+    return version
+
+
+def reconcile(mode: str, *sibling_lists: Iterable[dict]) -> list[dict]:
+    """Merge sibling lists from several replicas into one, sorted by stamp.
+
+    ``lww`` keeps the greatest stamp; ``vector`` keeps every version no other
+    version's clock descends from (equal clocks are the same version: one is kept).
+    """
+    versions = [v for siblings in sibling_lists for v in siblings]
+    if not versions:
+        return []
+    if mode == LWW:
+        return [max(versions, key=stamp_of)]
+    kept: list[dict] = []
+    for version in sorted(versions, key=stamp_of, reverse=True):
+        clock = version["clock"]
+        if any(descends(other["clock"], clock) for other in kept):
+            continue
+        kept = [other for other in kept if not descends(clock, other["clock"])]
+        kept.append(version)
+    return sorted(kept, key=stamp_of)
+
+
+def pick(siblings: list[dict]) -> dict:
+    """The sibling a single-valued read returns: the one with the greatest stamp."""
+    return max(siblings, key=stamp_of)
+
+
+def digest(siblings: list[dict]) -> str:
+    """A short stable hash of a sibling list, equal on two replicas exactly when they agree."""
+    text = json.dumps(siblings, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

@@ -1,0 +1,557 @@
+"""The quorum store: lin-kv through any node, quorum freshness, PBS, sloppy quorums, repair, versions."""
+
+import asyncio
+import math
+
+import pytest
+from hypothesis import settings
+from tests.common.quorum_cluster import (
+    as_register,
+    attempt,
+    owners,
+    partitioned_workload,
+    quorum_cluster,
+    replicas_agree,
+    stored,
+)
+from tests.common.quorum_machine import QuorumMachine
+
+import emulator as em
+from emulator.check import availability, convergence, latency, linearizable, lost_writes, stale_reads
+from nodes.quorum import QuorumKV
+from nodes.registry import resolve
+
+# -- the lin-kv protocol -----------------------------------------------------------------------
+
+
+def test_the_registry_name_quorum_is_this_store():
+    """"quorum" resolves to QuorumKV."""
+    assert resolve("quorum") is QuorumKV
+
+
+def test_every_node_serves_read_write_and_cas_with_maelstrom_errors():
+    """Any node coordinates or forwards; a missing key is 20, a cas mismatch 22, both definite."""
+    sim, (client,) = quorum_cluster(clients=1)
+
+    async def main():
+        with pytest.raises(em.RPCError) as missing:
+            await client.invoke("read", key="k", dest="n4")
+        values = []
+        for i, node in enumerate(sim.servers):
+            await client.invoke("write", key="k", value=i, dest=node)
+            values.append((await client.invoke("read", key="k", dest=sim.servers[-1 - i]))["value"])
+        await client.invoke("cas", key="k", value=[4, 9], dest="n2")
+        with pytest.raises(em.RPCError) as mismatch:
+            await client.invoke("cas", key="k", value=[4, 10], dest="n3")
+        return missing.value, values, mismatch.value, (await client.invoke("read", key="k"))["value"]
+
+    missing, values, mismatch, final = sim.run(main())
+    assert (missing.code, missing.definite) == (20, True)
+    assert values == [0, 1, 2, 3, 4]
+    assert (mismatch.code, mismatch.definite) == (22, True)
+    assert final == 9
+    assert linearizable(as_register(sim.history), model="cas_register").valid
+
+
+def test_requests_may_override_r_and_w_within_one_to_n():
+    """With two of three owners down, r=1 and w=1 succeed, the defaults get 11, r=0 and r=4 get 12."""
+    sim, (client,) = quorum_cluster(clients=1)
+    down = owners(sim, "k")[1:]
+    dest = owners(sim, "k")[0]
+
+    async def main():
+        await client.invoke("write", key="k", value=1, dest=dest)
+        for node in down:
+            sim.crash(node)
+        outcomes = {}
+        for label, extra in (("default", {}), ("r=1", {"r": 1}), ("w=1", {"w": 1, "value": 2}),
+                             ("r=0", {"r": 0}), ("r=4", {"r": 4}), ("w=str", {"w": "2", "value": 3})):
+            body = {"type": "write" if "value" in extra else "read", "key": "k", **extra}
+            try:
+                outcomes[label] = (await client.rpc(dest, body, timeout=2.0)).get("value", "ok")
+            except em.RPCError as exc:
+                outcomes[label] = exc.code
+        return outcomes
+
+    assert sim.run(main()) == {"default": 11, "r=1": 1, "w=1": "ok", "r=0": 12, "r=4": 12, "w=str": 12}
+
+
+def test_a_key_that_is_not_a_string_or_int_is_malformed():
+    """A list as key is error 12 (malformed), definite."""
+    sim, (client,) = quorum_cluster(clients=1)
+    with pytest.raises(em.RPCError) as error:
+        sim.run(client.rpc("n0", {"type": "read", "key": [1, 2]}))
+    assert (error.value.code, error.value.definite) == (12, True)
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"r": 4}, "r must be an int from 1 to n=3"),
+    ({"n": 0}, "n must be an int >= 1"),
+    ({"versioning": "hlc"}, "versioning must be one of 'lww', 'vector'"),
+    ({"write_fanout": "exact", "sloppy": True}, "cannot be combined with sloppy"),
+    ({"anti_entropy": -1}, "anti_entropy must be a positive number"),
+    ({"anti_entropy_mode": "gossip"}, "anti_entropy_mode must be one of 'merkle', 'digest'"),
+])
+def test_a_misconfiguration_says_what_to_change(config, message):
+    """Bad options raise ConfigError (a ValueError) naming the option and its range."""
+    sim = em.Simulation()
+    with pytest.raises(ValueError, match=message):
+        sim.add_node("n0", QuorumKV, **config)
+
+
+def test_replica_data_and_the_write_counter_survive_crashes():
+    """After every owner crashes and restarts, the value is still there and new stamps keep growing."""
+    sim, (client,) = quorum_cluster(nodes=3, clients=1)
+
+    async def main():
+        await client.invoke("write", key="k", value="v", dest="n0")
+        seq = sim.node("n0").storage["seq"]
+        for node in sim.servers:
+            sim.crash(node)
+        for node in sim.servers:
+            sim.restart(node)
+        value = (await client.invoke("read", key="k", dest="n1"))["value"]
+        await client.invoke("write", key="k", value="w", dest="n0")
+        return value, seq, sim.node("n0").storage["seq"]
+
+    value, before, after = sim.run(main())
+    assert value == "v" and after > before
+
+
+# -- freshness under partitions ----------------------------------------------------------------
+
+
+async def test_a_strict_quorum_has_no_stale_reads_under_partitions(sim):
+    """R=2, W=2, N=3, one writer per key, random partitions mid-request: zero stale reads."""
+    sim, clients = quorum_cluster(sim=sim, clients=6)
+    splits = await partitioned_workload(sim, clients, ["a", "b", "c"], stop=6.0)
+    result = stale_reads(as_register(sim.history))
+    rate = availability(sim.history)["overall"]
+    assert result.reads >= 50, f"too few reads to judge: {result}"
+    assert not result.stale, f"{result} over {splits} partitions; availability {rate.fraction:.2f}"
+
+
+async def test_a_partial_quorum_serves_stale_reads_under_partitions(sim):
+    """R=1, W=1, N=3 under the same workload: stale reads happen, and are counted."""
+    sim, clients = quorum_cluster(sim=sim, clients=6, r=1, w=1)
+    splits = await partitioned_workload(sim, clients, ["a", "b", "c"], stop=6.0)
+    result = stale_reads(as_register(sim.history))
+    assert result.stale, f"expected stale reads with R + W <= N: {result} over {splits} partitions"
+    print(f"R=1 W=1 N=3: {result}")
+
+
+@pytest.mark.parametrize(("n", "r", "w"), [(3, 1, 1), (5, 1, 2), (5, 2, 2), (5, 2, 3)])
+def test_stale_reads_match_the_pbs_closed_form(n, r, w):
+    """Writes to exactly W, reads from exactly R random owners: P(stale) = C(N-W, R) / C(N, R) within 4 SE."""
+    sim, (client,) = quorum_cluster(seed=n * 100 + r * 10 + w, nodes=n, clients=1, n=n, r=r, w=w,
+                                    write_fanout="exact", read_fanout="exact", read_repair=False)
+    trials = 1500
+
+    async def main():
+        await client.rpc("n0", {"type": "write", "key": "k", "value": 0, "w": n})
+        for value in range(1, trials + 1):
+            await client.invoke("write", key="k", value=value)
+            await client.invoke("read", key="k")
+
+    sim.run(main())
+    result = stale_reads(sim.history)
+    expected = math.comb(n - w, r) / math.comb(n, r)
+    error = math.sqrt(expected * (1 - expected) / result.reads)
+    assert result.reads == trials
+    assert abs(result.fraction - expected) <= 4 * error, (
+        f"N={n} R={r} W={w}: measured {result.fraction:.4f}, PBS {expected:.4f} +- {error:.4f} (1 SE)")
+
+
+def test_with_r_plus_w_above_n_exact_fanout_is_never_stale():
+    """The control for PBS: N=3, R=2, W=2 sent to exactly W and R owners is never stale."""
+    sim, (client,) = quorum_cluster(nodes=3, clients=1, write_fanout="exact", read_fanout="exact",
+                                    read_repair=False)
+
+    async def main():
+        for value in range(300):
+            await client.invoke("write", key="k", value=value)
+            await client.invoke("read", key="k")
+
+    sim.run(main())
+    result = stale_reads(sim.history)
+    assert result.reads == 300 and not result.stale, str(result)
+
+
+def test_a_request_waits_for_the_fastest_r_or_w_of_n_not_for_all():
+    """PACELC's EL: with one owner 30 ms away, R=W=2 ops take a few ms; an r=3 read waits for the far one."""
+    sim, (client,) = quorum_cluster(nodes=3, clients=1, latency=em.Constant(0.001))
+    for peer in ("n0", "n1", "c0"):
+        sim.network.set_link("n2", peer, latency=em.Constant(0.03))
+
+    async def main():
+        for value in range(20):
+            await client.invoke("write", key="k", value=value, dest="n0")
+            await client.invoke("read", key="k", dest="n0")
+        start = sim.now
+        await client.rpc("n0", {"type": "read", "key": "k", "r": 3})
+        return sim.now - start
+
+    all_three = sim.run(main())
+    slowest = latency(sim.history)["overall"].max
+    assert slowest < 0.01 and all_three >= 0.06, f"R=W=2 max {slowest * 1000:.1f} ms, r=3 {all_three * 1000:.1f} ms"
+
+
+# -- availability: strict refuses, sloppy serves ---------------------------------------------------
+
+MAJORITY, MINORITY = ["n0", "n1", "n2"], ["n3", "n4"]
+KEYS = [f"k{i}" for i in range(12)]
+
+
+async def _side_workload(sim, clients, stop: float) -> float:
+    """Partition 3|2; a client per side writes then reads each key through each node of its side, round after round.
+
+    Returns:
+        The time the third round ended on both sides (None if one side did
+        not finish three): by then every node has tried (and, if cut off,
+        suspected) each owner it would forward to.
+    """
+    async def side(client, nodes):
+        loop, rounds, learned = asyncio.get_running_loop(), 0, None
+        while loop.time() < stop:
+            for key in KEYS:
+                for node in nodes:
+                    await attempt(client, "write", key, f"{client.name}@{loop.time():.3f}", dest=node)
+                    await attempt(client, "read", key, dest=node)
+            rounds += 1
+            learned = loop.time() if rounds == 3 else learned
+        return learned
+
+    sim.network.partition(MAJORITY + ["c0"], MINORITY + ["c1"])
+    learned = await asyncio.gather(side(clients[0], MAJORITY), side(clients[1], MINORITY))
+    return None if None in learned else max(learned)
+
+
+def _outcomes(history, side_nodes, keys_with_quorum, since):
+    """{has quorum: [ok, total]} and the set of (type, code) of the failures, for ops invoked after ``since``."""
+    counts = {True: [0, 0], False: [0, 0]}
+    codes = set()
+    invoked = {}
+    for op in history:
+        if op["process"] == "nemesis" or op.get("node") not in side_nodes:
+            continue
+        if op["type"] == "invoke":
+            invoked[op["process"]] = op["time"]
+            continue
+        if invoked.get(op["process"], -1) < since:
+            continue
+        group = counts[op["key"] in keys_with_quorum]
+        group[1] += 1
+        if op["type"] == "ok":
+            group[0] += 1
+        else:
+            codes.add((op["type"], (op.get("error") or [None])[0]))
+    return counts, codes
+
+
+def test_a_strict_quorum_refuses_with_11_where_a_side_lacks_a_quorum():
+    """Split 3|2: each side serves exactly the keys with >= 2 owners on it; others fail with 11, definite."""
+    sim, clients = quorum_cluster(seed=3, clients=2)
+    learned = sim.run(_side_workload(sim, clients, stop=6.0))
+    assert learned is not None and learned < 5.0, learned
+    for side in (MAJORITY, MINORITY):
+        served = [k for k in KEYS if sum(o in side for o in owners(sim, k)) >= 2]
+        counts, codes = _outcomes(sim.history, side, served, since=learned)
+        (ok_q, total_q), (ok_n, total_n) = counts[True], counts[False]
+        assert total_q > 0 and total_n > 0, (side, served)
+        assert ok_q == total_q and ok_n == 0, (
+            f"side {side}: keys with a quorum {ok_q}/{total_q} ok, without {ok_n}/{total_n} ok")
+        assert codes == {("fail", 11)}, f"side {side}: refusals were {sorted(codes, key=str)}, not definite 11"
+    report = availability(sim.history, sides={"majority": MAJORITY, "minority": MINORITY})
+    print("strict availability per side:", {name: round(r.fraction, 3) for name, r in report["sides"].items()})
+
+
+def test_a_sloppy_quorum_serves_both_sides_then_converges_after_the_heal():
+    """Split 3|2, sloppy quorum + hinted handoff: both sides >= 90% ok; owners and reads agree <= 1 s after the heal."""
+    sim, clients = quorum_cluster(seed=3, clients=2, sloppy=True, hinted_handoff=True)
+    sim.run(_side_workload(sim, clients, stop=4.0))
+    report = availability(sim.history, sides={"majority": MAJORITY, "minority": MINORITY})
+    fractions = {name: round(rate.fraction, 3) for name, rate in report["sides"].items()}
+    assert min(fractions.values()) >= 0.9, f"availability per side during the partition: {fractions}"
+    stale = stale_reads(as_register(sim.history))
+    assert stale.stale, f"each side missed the other's writes, yet: {stale}"
+    sim.network.heal()
+    healed = sim.now
+
+    async def read_everything(client, stop):
+        while sim.now < stop:
+            for key in KEYS:
+                await attempt(client, "read", key, dest=sim.rng("after").choice(sim.servers))
+
+    async def after_heal():
+        return await asyncio.gather(_until(sim, lambda: replicas_agree(sim, KEYS), limit=2.0),
+                                    read_everything(clients[0], healed + 2.0))
+
+    agreed, _ = sim.run(after_heal())
+    settled = convergence(sim.history)[-1]
+    assert agreed is not None, {k: stored(sim, k) for k in KEYS}
+    assert agreed - healed <= 1.0 and settled.time is not None and settled.time <= 1.0, (
+        f"owners agreed {agreed - healed:.3f}s, reads settled {settled.time}s after the heal")
+    print(f"sloppy availability {fractions}, {stale}; owners agree {agreed - healed:.3f}s and reads settle "
+          f"{settled.time:.3f}s after the heal")
+
+
+async def _until(sim, predicate, limit: float, step: float = 0.01):
+    """The virtual time at which ``predicate()`` first holds (polled every ``step``), or None."""
+    end = sim.now + limit
+    while sim.now < end:
+        if predicate():
+            return sim.now
+        await asyncio.sleep(step)
+    return None
+
+
+# -- hinted handoff, read repair, anti-entropy ----------------------------------------------------
+
+
+def test_a_coordinator_hint_survives_its_crash_and_reaches_the_owner():
+    """Strict quorum + hints: an owner down during a write gets it from the coordinator's stored hint."""
+    sim, (client,) = quorum_cluster(nodes=3, clients=1, hinted_handoff=True, read_repair=False)
+
+    async def main():
+        sim.crash("n2")
+        await client.invoke("write", key="k", value="v", dest="n0")
+        await _until(sim, lambda: sim.node("n0").storage["hints"], limit=0.5)  # once n2's put times out
+        hints = {owner: list(keys) for owner, keys in sim.node("n0").storage["hints"].items()}
+        sim.crash("n0")
+        sim.restart("n0")
+        sim.restart("n2")
+        return hints, await _until(sim, lambda: stored(sim, "k")["n2"] == ["v"], limit=3.0)
+
+    hints, delivered = sim.run(main())
+    assert hints == {"n2": ["k"]}
+    assert delivered is not None, stored(sim, "k")
+    assert sim.node("n0").storage["hints"] == {}
+
+
+def test_a_fallback_holds_a_hinted_write_then_hands_it_off_and_drops_it():
+    """Sloppy quorum: with an owner down, a non-owner takes the write with a hint, delivers it, forgets it."""
+    sim, (client,) = quorum_cluster(clients=1, sloppy=True, hinted_handoff=True, read_repair=False)
+    keys_owners = owners(sim, "k")
+    down = keys_owners[-1]
+
+    async def main():
+        sim.crash(down)
+        await client.invoke("write", key="k", value="v", dest=keys_owners[0])  # times out on down, falls back
+        await client.invoke("write", key="k", value="w", dest=keys_owners[0])  # down is suspected: to the fallback
+        await _until(sim, lambda: any(stored(sim, "k")[n] == ["w"] for n in sim.servers if n not in keys_owners), 0.5)
+        holders = {n for n, values in stored(sim, "k").items() if values and n not in keys_owners}
+        sim.restart(down)
+        at = await _until(sim, lambda: stored(sim, "k")[down] == ["w"], limit=3.0)
+        dropped = await _until(sim, lambda: not any(stored(sim, "k")[n] for n in holders), limit=0.5)
+        return holders, at, dropped
+
+    holders, at, dropped = sim.run(main())
+    assert len(holders) == 1 and at is not None
+    assert dropped is not None, f"the fallback should drop its copy after handoff: {stored(sim, 'k')}"
+
+
+def test_read_repair_brings_a_stale_owner_up_to_date():
+    """An owner isolated during a write is repaired by the next read that hears from it."""
+    sim, (client,) = quorum_cluster(nodes=3, clients=1)
+
+    async def main():
+        sim.network.isolate("n2")
+        await client.invoke("write", key="k", value="new", dest="n0")
+        sim.network.heal()
+        before = stored(sim, "k")["n2"]
+        await client.invoke("read", key="k", dest="n2")
+        return before, await _until(sim, lambda: stored(sim, "k")["n2"] == ["new"], limit=0.5)
+
+    before, repaired = sim.run(main())
+    assert before == [] and repaired is not None
+    assert sim.node("n2").stats["read_repairs"] >= 1
+
+
+def _anti_entropy_run(mode, interval: float | bool, keys: int = 120):
+    """Write ``keys`` keys, cutting n2 off during the 20th-last; heal; return (sim, heal time, converged time)."""
+    sim, (client,) = quorum_cluster(seed=7, nodes=3, clients=1, read_repair=False, anti_entropy=interval,
+                                    anti_entropy_mode=mode)
+    names = [f"k{i}" for i in range(keys)]
+
+    async def main():
+        for i, key in enumerate(names):
+            write = asyncio.ensure_future(attempt(client, "write", key, i, dest="n0"))
+            if i == keys - 20:
+                await asyncio.sleep(0.001)
+                sim.network.isolate("n2")  # mid-request: this write and the next 19 miss n2
+            await write
+        sim.network.heal()
+        healed = sim.now
+        for node in sim.servers:
+            sim.node(node).stats.clear()
+        return healed, await _until(sim, lambda: replicas_agree(sim, names), limit=5.0)
+
+    healed, converged = sim.run(main())
+    return sim, healed, converged
+
+
+@pytest.mark.parametrize("mode", ["merkle", "digest"])
+def test_anti_entropy_converges_every_replica_after_a_heal(mode):
+    """n2 missed 20 of 120 writes; with a round every 0.5 s all replicas agree within two rounds of the heal."""
+    sim, healed, converged = _anti_entropy_run(mode, 0.5)
+    assert converged is not None and converged - healed <= 1.0, f"{mode}: converged at {converged}, healed {healed}"
+    sent = sum(sim.node(n).stats["ae_keys_sent"] for n in sim.servers)
+    assert sent < 120, f"{mode}: {sent} keys shipped to repair 20"
+    print(f"{mode}: converged {converged - healed:.3f}s after heal, {sent} keys shipped")
+
+
+def test_without_anti_entropy_or_repair_a_replica_stays_behind():
+    """The control: no anti-entropy, no read repair, no hints: n2 still lacks the writes 5 s after the heal."""
+    _, _, converged = _anti_entropy_run("merkle", False)
+    assert converged is None
+
+
+# -- versions: LWW and vector clocks ------------------------------------------------------------
+
+
+def _skewed_writes(versioning):
+    """n0's clock is 5 s behind; write 1 through n1, then 2 through n0; read through n2."""
+    sim, (client,) = quorum_cluster(nodes=3, clients=1, w=3, versioning=versioning)
+    sim.skew("n0", -5.0)
+
+    async def main():
+        await client.invoke("write", key="k", value=1, dest="n1")
+        await client.invoke("write", key="k", value=2, dest="n0")
+        return await client.invoke("read", key="k", dest="n2")
+
+    return sim, sim.run(main())
+
+
+def test_lww_loses_an_acknowledged_write_from_a_slow_clock():
+    """Under LWW the later write, stamped 5 s in the past by a slow clock, is lost."""
+    sim, reply = _skewed_writes("lww")
+    assert reply["value"] == 1
+    assert len(lost_writes(sim.history).lost) == 1
+
+
+def test_vector_clocks_keep_the_causally_later_write_despite_the_slow_clock():
+    """Under vector clocks the second write descends from the first and wins; nothing is lost."""
+    sim, reply = _skewed_writes("vector")
+    assert (reply["value"], reply["siblings"]) == (2, 1)
+    assert not lost_writes(sim.history).lost
+
+
+def _concurrent_writes(versioning):
+    sim, (client,) = quorum_cluster(nodes=3, clients=1, r=1, w=1, versioning=versioning)
+
+    async def main():
+        sim.network.partition(["n0"], ["n1", "n2"])
+        await client.invoke("write", key="k", value="x", dest="n0")
+        await client.invoke("write", key="k", value="y", dest="n1")
+        sim.network.heal()
+        return await client.rpc("n2", {"type": "read", "key": "k", "r": 3})
+
+    return sim, sim.run(main())
+
+
+def test_vector_clocks_keep_concurrent_writes_as_siblings_until_a_write_supersedes_them():
+    """Writes on two sides of a partition become two siblings; a write from the read's context replaces both."""
+    sim, reply = _concurrent_writes("vector")
+    assert (reply["value"], reply["siblings"], reply["values"]) == ("y", 2, ["x", "y"])
+    c = sim.add_client("c9")
+
+    async def resolve_then_read():
+        await c.rpc("n0", {"type": "write", "key": "k", "value": "z", "context": reply["context"]})
+        return await c.rpc("n1", {"type": "read", "key": "k", "r": 3})
+
+    after = sim.run(resolve_then_read())
+    assert (after["value"], after["siblings"]) == ("z", 1)
+
+
+def test_lww_keeps_one_of_two_concurrent_writes():
+    """The same two writes under LWW: one survives, the other is gone from every replica."""
+    sim, reply = _concurrent_writes("lww")
+    assert reply["value"] == "y" and "siblings" not in reply
+    sim.run(until=sim.now + 0.5)
+    assert all(values == ["y"] for values in stored(sim, "k").values())
+
+
+# -- what a quorum store gives up: linearizability ------------------------------------------------
+
+
+def test_a_strict_quorum_is_not_linearizable_a_read_can_see_a_write_a_later_read_misses():
+    """R=W=2: a write in flight reaches one replica; a read sees it, a later read does not (no stale read)."""
+    sim, (writer, reader) = quorum_cluster(nodes=3, clients=2, latency=em.Constant(0.001))
+
+    async def main():
+        await writer.invoke("write", key="k", value=1, dest="n0")
+        sim.network.partition(["n0"], ["n1", "n2"])
+        in_flight = asyncio.ensure_future(attempt(writer, "write", "k", 2, dest="n0"))
+        await asyncio.sleep(0.01)
+        sim.network.heal()
+        sim.network.partition(["n0", "n1"], ["n2"])
+        first = (await reader.invoke("read", key="k", dest="n1"))["value"]
+        sim.network.heal()
+        sim.network.partition(["n0"], ["n1", "n2"])
+        second = (await reader.invoke("read", key="k", dest="n2"))["value"]
+        await in_flight
+        return first, second
+
+    assert sim.run(main()) == (2, 1)
+    assert linearizable(sim.history, model="register").valid is False
+    assert not stale_reads(sim.history).stale
+
+
+def test_cas_is_not_linearizable_two_coordinators_can_both_swap():
+    """cas(0->1) through n0 and cas(0->2) through n1 at once both succeed: a read then a write."""
+    sim, (a, b) = quorum_cluster(nodes=3, clients=2, latency=em.Constant(0.001))
+
+    async def main():
+        await a.invoke("write", key="k", value=0, dest="n0")
+        return await asyncio.gather(attempt(a, "cas", "k", [0, 1], dest="n0"),
+                                    attempt(b, "cas", "k", [0, 2], dest="n1"))
+
+    replies = sim.run(main())
+    assert all(reply["type"] == "cas_ok" for reply in replies)
+    assert linearizable(sim.history, model="cas_register").valid is False
+
+
+# -- determinism ---------------------------------------------------------------------------------
+
+
+def test_the_same_seed_gives_the_same_trace():
+    """A sloppy, hinted, anti-entropic cluster under partitions replays bit for bit."""
+    def run():
+        sim, clients = quorum_cluster(seed=11, clients=4, sloppy=True, hinted_handoff=True, anti_entropy=0.2)
+        sim.run(partitioned_workload(sim, clients, ["a", "b"], stop=2.0))
+        return sim.trace_digest(), len(sim.history)
+
+    assert run() == run()
+
+
+# -- state machines: faults interleaved with operations ---------------------------------------------
+
+MACHINE = settings(max_examples=40, stateful_step_count=40, deadline=None)
+
+
+class StrictQuorumMachine(QuorumMachine):
+    """Strict quorum with hints and anti-entropy: never stale; converges and loses nothing after heal."""
+
+    CONFIG = dict(n=3, r=2, w=2, hinted_handoff=True, anti_entropy=0.25)
+    FRESH = True
+
+
+class VectorQuorumMachine(QuorumMachine):
+    """The same guarantees under vector clocks."""
+
+    CONFIG = dict(n=3, r=2, w=2, versioning="vector", hinted_handoff=True, anti_entropy=0.25)
+    FRESH = True
+
+
+class SloppyQuorumMachine(QuorumMachine):
+    """Sloppy quorum: may be stale, but converges and loses no acknowledged write after the heal."""
+
+    CONFIG = dict(n=3, r=2, w=2, sloppy=True, hinted_handoff=True, anti_entropy=0.25)
+
+
+TestStrictQuorumMachine = StrictQuorumMachine.TestCase
+TestStrictQuorumMachine.settings = MACHINE
+TestVectorQuorumMachine = VectorQuorumMachine.TestCase
+TestVectorQuorumMachine.settings = MACHINE
+TestSloppyQuorumMachine = SloppyQuorumMachine.TestCase
+TestSloppyQuorumMachine.settings = MACHINE
