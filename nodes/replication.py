@@ -1,0 +1,404 @@
+"""Primary-replica replication: the primary orders writes in a log that replicas apply.
+
+Guarantees (CAP / PACELC), for N nodes and the safe defaults first:
+
+- ``mode="sync"``: a write is acknowledged once every replica holds it, so
+  no failover loses it and even a deposed primary's reads are current (no
+  commit can happen without it). Linearizable under partitions, crashes,
+  pauses and any clock fault; gives up availability: one unreachable node
+  stops every write. PC/EC: consistency first, a full round of replicas per write.
+- ``mode="semi-sync", acks=k``: acknowledged after k replicas. With
+  k + 1 >= a majority this is Raft: linearizable, available while a majority
+  is (PC/EC). With a smaller k a failover can lose acknowledged writes.
+- ``mode="async"``: acknowledged by the primary alone, replicated afterwards.
+  Available on the primary's side of a partition, low latency (PA/EL); a
+  failover loses the writes the primary had not yet shipped. With fencing
+  the loss is bounded: a deposed primary stops acknowledging once its lease
+  lapses, before any successor is elected (if clocks keep the assumption
+  stated in ``nodes.failover``).
+
+Reads (``read_from``): from the primary (default), linearizable when the
+commit rule or a check proves it is still primary: in sync mode for free;
+otherwise, with fencing, by a majority round (one round trip, no clock
+assumption) or, with ``lease_reads=True``, by its lease (no round trip,
+bounded clock drift assumed, see ``nodes.failover``). ``read_from="replica"``
+reads the local copy: at most ``max_staleness`` seconds behind (plus one
+network delay; refused with 11 beyond), and with ``read_your_writes`` a
+client sees its own writes on the node it talks to. A write's reply carries
+its ``version`` (log index); a read may carry ``min_version`` and is then
+served only once the node has applied that version (else 11).
+
+Any node takes any request: a replica forwards writes (and primary reads) to
+the primary it believes in, or answers 11 when it knows none. ``lag()`` (or a
+``lag`` message) reports each replica's replication lag in entries and
+seconds; protocol events go to ``Node.event`` (the trace), ``self.events``
+and the optional ``on_event`` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from emulator import ConfigError, RPCError, Timeout
+from emulator.errors import TIMEOUT
+from nodes.failover import PRIMARY, ElectedNode, positive
+from nodes.kv import unavailable
+from nodes.replog import NOOP, ReplicatedLog, StateMachine
+
+__all__ = ["PrimaryReplica", "MODES"]
+
+MODES = ("sync", "semi-sync", "async")
+_BATCH = 64  # entries per append message
+_RECENT = 4096  # client request ids remembered to drop network duplicates
+
+
+class PrimaryReplica(ElectedNode):
+    """A lin-kv store replicated from one primary (see the module doc for its guarantees).
+
+    Args:
+        mode: ``"sync"``, ``"semi-sync"`` or ``"async"``.
+        acks: replicas a semi-sync write waits for (default 1).
+        read_from: ``"primary"`` or ``"replica"`` (any node answers from its copy).
+        max_staleness: replica reads refuse (11) when the copy may be older than this.
+        read_your_writes: hold a client's replica reads until its last write is applied.
+        lease_reads: primary reads trust the lease instead of a majority round.
+        write_timeout: seconds a write waits to be replicated before answering
+            an indefinite error (it may still commit).
+        **failover: ``heartbeat_interval``, ``election_timeout``, ``lease``,
+            ``max_drift``, ``fencing``, ``on_event`` (see ``ElectedNode``).
+    """
+
+    def __init__(self, mode="sync", acks=None, read_from="primary", max_staleness=None,
+                 read_your_writes=False, lease_reads=False, write_timeout=0.5, **failover):
+        super().__init__(**failover)
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode != "semi-sync" and acks is not None:
+            raise ConfigError(f"acks applies to mode='semi-sync' only (mode is {mode!r}); drop acks=")
+        if mode == "semi-sync":
+            acks = 1 if acks is None else acks
+            if isinstance(acks, bool) or not isinstance(acks, int) or acks < 1:
+                raise ConfigError(f"acks must be a number of replicas >= 1, got {acks!r}")
+        if read_from not in ("primary", "replica"):
+            raise ConfigError(f"read_from must be 'primary' or 'replica', got {read_from!r}")
+        if max_staleness is not None and read_from != "replica":
+            raise ConfigError("max_staleness bounds replica reads: set read_from='replica' or drop it")
+        if max_staleness is not None and (isinstance(max_staleness, bool) or not isinstance(max_staleness, (int, float))
+                                          or not max_staleness >= 0):
+            raise ConfigError(f"max_staleness must be seconds >= 0 or None, got {max_staleness!r}")
+        if lease_reads and not self.fencing:
+            raise ConfigError("lease_reads needs fencing=True: without leases there is nothing to trust")
+        self.mode, self.acks = mode, acks
+        self.read_from, self.max_staleness = read_from, max_staleness
+        self.read_your_writes, self.lease_reads = bool(read_your_writes), bool(lease_reads)
+        self.write_timeout = positive("write_timeout", write_timeout)
+
+    async def on_start(self):
+        if self.mode == "semi-sync" and self.acks > len(self.peers):
+            raise ConfigError(f"semi-sync acks={self.acks} needs that many replicas but {self.name} has "
+                              f"{len(self.peers)} peers; lower acks or add nodes")
+        self.state = StateMachine()
+        self.waiters: dict[int, asyncio.Future] = {}
+        self._readers: list[tuple[int, asyncio.Future]] = []
+        self.sessions: dict[str, int] = {}
+        self._recent: dict[tuple, None] = {}
+        self.last_current: float | None = None
+        self.next_index: dict[str, int] = {}
+        self.match: dict[str, int] = {}
+        self.replica_applied: dict[str, int] = {}
+        self.caught_up: dict[str, float] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self.epoch_start = math.inf
+        self.replog = ReplicatedLog(self.storage)
+        self._apply_committed()
+        await self._start_failover()
+
+    # -- client requests ---------------------------------------------------------------------------
+
+    async def handle_write(self, msg):
+        return await self._update(msg, {"type": "write", "key": msg.body.get("key"), "value": msg.body.get("value")})
+
+    async def handle_cas(self, msg):
+        body = msg.body
+        return await self._update(msg, {"type": "cas", "key": body.get("key"), "from": body.get("from"),
+                                        "to": body.get("to")})
+
+    async def handle_read(self, msg):
+        if self.read_from == "replica":
+            return await self._local_read(msg)
+        if self.role == PRIMARY:
+            return await self._primary_read(msg)
+        return await self._forward(msg)
+
+    async def handle_lag(self, msg):
+        return {"type": "lag_ok", **self.lag()}
+
+    async def _update(self, msg, op: dict) -> dict | None:
+        if self._duplicate(msg):
+            return None  # the original delivery answers; running it twice would apply it twice
+        reply = await (self._commit(op) if self.role == PRIMARY else self._forward(msg))
+        self._note_session(msg.src, reply.get("version"))
+        return reply
+
+    async def _forward(self, msg) -> dict:
+        target = self.primary
+        if msg.body.get("forwarded") or target is None or target == self.name:
+            raise unavailable(f"{self.name} is not the primary and knows of none to forward to")
+        body = {k: v for k, v in msg.body.items() if k != "msg_id"}
+        body["forwarded"] = True
+        return await self.rpc(target, body, timeout=self.write_timeout + self.election_timeout / 2)
+
+    async def _commit(self, op: dict) -> dict:
+        """Append ``op``, wait until it commits per the mode, and answer its result."""
+        if self.fencing and not self.lease_valid():
+            await self._renew_lease()
+        index = self.replog.append(self.replog.epoch, op)
+        future = self.waiters[index] = asyncio.get_running_loop().create_future()
+        self._wake_replicators()
+        self._advance_commit()
+        try:
+            result = await asyncio.wait_for(future, self.write_timeout)
+        except asyncio.TimeoutError:
+            self.waiters.pop(index, None)
+            raise RPCError(TIMEOUT, f"entry {index} was not replicated ({self.mode}) within "
+                                    f"{self.write_timeout}s; it may still commit") from None
+        if isinstance(result, RPCError):
+            raise result
+        if self.fencing and not self._durable_commit() and not self.lease_valid():
+            self._event("fenced", op["key"])
+            raise RPCError(TIMEOUT, f"{self.name}'s lease lapsed before the ack: the write may be lost")
+        return {**result, "version": index}
+
+    async def _renew_lease(self) -> None:
+        """Win a lease with a majority round, or refuse (11): this primary may have been deposed."""
+        try:
+            await self.confirm(self.election_timeout / 2)
+        except RPCError:
+            self._event("fenced", "no majority acknowledges this primary")
+            raise
+        if not self.lease_valid():
+            raise unavailable(f"{self.name} could not renew its lease")
+
+    async def _primary_read(self, msg) -> dict:
+        if self.state.applied < self.epoch_start:  # a new primary: its first entry commits all before it
+            await self._await_applied(self.epoch_start, self.election_timeout / 2)
+        if self.fencing and self.lease_reads and not self.lease_valid():
+            await self._renew_lease()
+        try:  # the value as of arrival: the read's linearization point
+            reply, error = self._read_now(msg.body), None
+        except RPCError as exc:
+            reply, error = None, exc
+        if self.fencing and not self.lease_reads and self._needed_acks() < len(self.peers):
+            await self.confirm(self.election_timeout / 2)
+        if error is not None:
+            raise error
+        return reply
+
+    async def _local_read(self, msg) -> dict:
+        floor = msg.body.get("min_version") or 0
+        if self.read_your_writes:
+            floor = max(floor, self.sessions.get(msg.src, 0))
+        if floor > self.state.applied:
+            await self._await_applied(floor, self.write_timeout)
+        staleness = self.staleness()
+        if self.max_staleness is not None and (staleness is None or staleness > self.max_staleness):
+            raise unavailable(f"{self.name}'s copy may be {_seconds(staleness)} old, over max_staleness "
+                              f"{self.max_staleness}s")
+        reply = self._read_now(msg.body)
+        self._note_session(msg.src, reply["version"])
+        return reply
+
+    def _read_now(self, body: dict) -> dict:
+        return {**self.state.read(body.get("key")), "version": self.state.applied}
+
+    async def _await_applied(self, index: int, timeout: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._readers.append((index, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise unavailable(f"{self.name} has not applied version {index} yet") from None
+
+    def _duplicate(self, msg) -> bool:
+        msg_id = msg.body.get("msg_id")
+        if msg_id is None:
+            return False
+        key = (msg.src, msg_id)
+        if key in self._recent:
+            return True
+        self._recent[key] = None
+        if len(self._recent) > _RECENT:
+            del self._recent[next(iter(self._recent))]
+        return False
+
+    def _note_session(self, client: str, version) -> None:
+        if self.read_your_writes and version:
+            self.sessions[client] = max(self.sessions.get(client, 0), version)
+
+    # -- the primary's side of replication -------------------------------------------------------------
+
+    def _needed_acks(self) -> int:
+        """Replicas that must hold an entry before it commits."""
+        return {"sync": len(self.peers), "semi-sync": self.acks, "async": 0}[self.mode]
+
+    def _durable_commit(self) -> bool:
+        """Does a commit put the entry on a majority (so no election can lose it)?"""
+        return self._needed_acks() + 1 >= self._majority()
+
+    def _on_elected(self) -> None:
+        last = self.replog.last_index
+        self.next_index = {peer: last + 1 for peer in self.peers}
+        self.match = {peer: 0 for peer in self.peers}
+        self.replica_applied, self.caught_up = {}, {}
+        epoch = self.replog.epoch
+        self.epoch_start = self.replog.append(epoch, NOOP)
+        for peer in self.peers:
+            self._wakeups[peer] = asyncio.Event()
+            self.spawn(self._replicate(peer, epoch), f"replicate:{peer}")
+        self._advance_commit()
+
+    def _on_deposed(self, why: str) -> None:
+        self.epoch_start = math.inf
+        waiters, self.waiters = self.waiters, {}
+        for future in waiters.values():
+            if not future.done():
+                future.set_exception(RPCError(TIMEOUT, f"{self.name} was deposed before the write committed "
+                                                       f"({why}); it may or may not survive"))
+
+    def _wake_replicators(self) -> None:
+        for event in self._wakeups.values():
+            event.set()
+
+    def _leads(self, epoch: int) -> bool:
+        return self.role == PRIMARY and self.replog.epoch == epoch
+
+    async def _replicate(self, peer: str, epoch: int) -> None:
+        """Ship entries (or an empty heartbeat) to ``peer`` for as long as this node leads ``epoch``."""
+        wake = self._wakeups[peer]
+        while self._leads(epoch):
+            wake.clear()
+            delivered = await self._send_append(peer, epoch)
+            if delivered and self._leads(epoch) and self.next_index[peer] <= self.replog.last_index:
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), self.heartbeat_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _send_append(self, peer: str, epoch: int) -> bool:
+        start = self.next_index[peer]
+        commit = self.replog.commit
+        body = {"type": "append", "epoch": epoch, "prev_index": start - 1,
+                "prev_epoch": self.replog.epoch_at(start - 1), "entries": self.replog.slice(start, _BATCH),
+                "commit": commit}
+        seq, sent = self.next_seq(), self.now()
+        try:
+            reply = await self.rpc(peer, body, timeout=self.election_timeout / 2)
+        except (Timeout, RPCError):
+            return False
+        if not self._leads(epoch):
+            return False
+        if reply["epoch"] > epoch:
+            self._step_down(reply["epoch"], f"{peer} is in epoch {reply['epoch']}")
+            return False
+        self._acked(peer, sent, seq)
+        self.replica_applied[peer] = reply["applied"]
+        if reply["applied"] >= commit:
+            self.caught_up[peer] = sent
+        if reply["match"] is None:  # the predecessor did not match: go back (to its end, if shorter)
+            self.next_index[peer] = max(1, min(start - 1, reply["last"] + 1))
+            return True
+        self.match[peer] = max(self.match[peer], reply["match"])
+        self.next_index[peer] = self.match[peer] + 1
+        self._advance_commit()
+        return True
+
+    def _advance_commit(self) -> None:
+        need = self._needed_acks()
+        if need == 0:
+            candidate = self.replog.last_index
+        else:
+            matches = sorted(self.match.values(), reverse=True)
+            candidate = matches[need - 1] if len(matches) >= need else 0
+        # Only an entry of this epoch commits by counting copies (Raft's rule); it commits its predecessors.
+        if candidate > self.replog.commit and self.replog.epoch_at(candidate) == self.replog.epoch:
+            self.replog.set_commit(candidate)
+            self._apply_committed()
+
+    # -- the replica's side ------------------------------------------------------------------------------
+
+    async def handle_append(self, msg):
+        """Entries (or a heartbeat) from a primary: accept them unless its epoch is stale."""
+        body = msg.body
+        if body["epoch"] < self.replog.epoch:
+            self._event("fenced", {"from": msg.src, "epoch": body["epoch"]})
+            return self._append_reply(None)
+        self._follow(body["epoch"], msg.src)
+        before = self.replog.last_index
+        match, truncated = self.replog.accept(body["prev_index"], body["prev_epoch"], body["entries"])
+        if truncated is not None:
+            self._discard_from(truncated, before)
+        if match is not None:
+            commit = min(body["commit"], match)
+            if commit > self.replog.commit:
+                self.replog.set_commit(commit)
+                self._apply_committed()
+            if self.state.applied >= body["commit"]:
+                self.last_current = self.now()
+        return self._append_reply(match)
+
+    def _append_reply(self, match: int | None) -> dict:
+        return {"type": "append_ok", "epoch": self.replog.epoch, "match": match,
+                "last": self.replog.last_index, "applied": self.state.applied}
+
+    def _discard_from(self, index: int, last_before: int) -> None:
+        """A conflict cut this log at ``index``: forget what was applied from there on."""
+        self._event("truncate", {"from": index, "discarded": last_before - index + 1})
+        if self.state.applied >= index:
+            self.state.reset()
+            self._apply_committed()
+
+    def _apply_committed(self) -> None:
+        commit = self.replog.commit
+        while self.state.applied < commit:
+            index = self.state.applied + 1
+            result = self.state.apply(self.replog.op_at(index))
+            future = self.waiters.pop(index, None)
+            if future is not None and not future.done():
+                future.set_result(result)
+        if self._readers:
+            waiting = []
+            for index, future in self._readers:
+                if index <= self.state.applied and not future.done():
+                    future.set_result(None)
+                elif not future.done():
+                    waiting.append((index, future))
+            self._readers = waiting
+
+    # -- observing ---------------------------------------------------------------------------------------
+
+    def staleness(self) -> float | None:
+        """Seconds (own clock) since this node last knew its copy was current; None if never."""
+        if self.role == PRIMARY:
+            start = self.lease_start()
+            return None if start == -math.inf else max(self.now() - start, 0.0)
+        return None if self.last_current is None else self.now() - self.last_current
+
+    def lag(self) -> dict:
+        """Replication state and lag: per replica on a primary, staleness on any node."""
+        now, commit = self.now(), self.replog.commit
+        report = {"node": self.name, "role": self.role, "epoch": self.replog.epoch, "primary": self.primary,
+                  "commit": commit, "applied": self.state.applied, "staleness": self.staleness()}
+        if self.role == PRIMARY:
+            report["replicas"] = {
+                peer: {"match": self.match.get(peer, 0), "applied": self.replica_applied.get(peer, 0),
+                       "entries": max(commit - self.replica_applied.get(peer, 0), 0),
+                       "seconds": now - self.caught_up[peer] if peer in self.caught_up else None,
+                       "since_ack": now - self.ack_time[peer] if peer in self.ack_time else None}
+                for peer in self.peers}
+        return report
+
+
+def _seconds(value: float | None) -> str:
+    return "forever" if value is None else f"{value:.3f}s"
