@@ -50,13 +50,18 @@ class NodeClock:
     Survives crash and restart, as a machine's clock does.
     """
 
-    __slots__ = ("_loop", "_base_true", "_base_local", "_rate")
+    __slots__ = ("_loop", "_base_true", "_base_local", "_rate", "offset")
 
     def __init__(self, loop: VirtualLoop):
         self._loop = loop
         self._base_true = 0.0
         self._base_local = 0.0
         self._rate = 1.0
+        self.offset = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self._rate
 
     def now(self) -> float:
         return self._base_local + (self._loop._time - self._base_true) * self._rate
@@ -67,6 +72,7 @@ class NodeClock:
         self._base_true = true
         self._base_local = true + offset
         self._rate = 1.0 + drift
+        self.offset = offset
 
 
 @dataclass
@@ -247,6 +253,11 @@ class Simulation:
         return [line for slot in self._slots.values() if slot.endpoint is not None
                 for line in slot.endpoint.describe_waiting()]
 
+    def clock_of(self, name: str) -> tuple[float, float]:
+        """``(offset, drift)`` of ``name``'s clock as ``skew`` last set them (0, 0 if never)."""
+        clock = self._slot(name).clock
+        return clock.offset, clock.rate - 1.0
+
     def alive(self, name: str) -> bool:
         return self._slot(name).endpoint is not None
 
@@ -302,7 +313,15 @@ class Simulation:
         return op
 
     def _fault(self, f: str, value) -> None:
-        self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
+        self.record_nemesis(f, value)
+
+    def record_nemesis(self, f: str, value=None) -> dict:
+        """Put a fault (or its repair) in the history and the trace as a ``nemesis`` info op.
+
+        The kernel's own fault mechanisms call this; fault policies call it to
+        bracket their faults (``start-partition`` ... ``stop-partition``).
+        """
+        return self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
 
     def record_event(self, node: str, what: str, value=None) -> None:
         """Put a protocol event (a breaker opening, a failover) in the trace and ``sim.events``."""

@@ -2,9 +2,12 @@
 
 Definitions, all in virtual seconds:
 
-- **availability**: of the client ops *invoked* in a span, the fraction that
-  completed ``ok``. ``fail`` and ``info`` count against it, and so does an op
-  that never completed (indeterminate, like ``info``).
+- **availability**: of the client ops *invoked* in a span, the fraction the
+  system answered: ``ok``, or a ``fail`` whose error is an answer about the
+  data rather than a refusal (codes 20 key does not exist, 21 key already
+  exists, 22 precondition failed: the store was there and said no). Other
+  fails (11 unavailable, ...), ``info`` and ops that never completed count
+  against it.
 - **latency**: completion time minus invocation time of ``ok`` ops, as
   nearest-rank percentiles; an op belongs to the window of its invocation.
 - **convergence after a heal**: for each heal (``heal``, ``stop-partition``,
@@ -38,13 +41,20 @@ __all__ = [
 ]
 
 HEALS = ("heal", "stop-partition", "restart", "resume")
+#: Error codes that are answers, not refusals: they count as available.
+ANSWERED = (20, 21, 22)
+
+
+def is_heal(f: str, heals: Sequence[str] | None = None) -> bool:
+    """Whether nemesis op ``f`` repairs a fault: one of ``heals``, or any ``stop-*`` by default."""
+    return f in heals if heals is not None else (f in HEALS or f.startswith("stop-"))
 _READS = ("read", "get")
 Interval = tuple[float, float]
 
 
 @dataclass
 class Rate:
-    """``ok`` of ``total`` ops; ``fraction`` is None when there were none."""
+    """``ok`` (answered) of ``total`` ops; ``fraction`` is None when there were none."""
 
     ok: int = 0
     total: int = 0
@@ -111,7 +121,7 @@ def availability(
     sides: Mapping[str, Iterable[Any]] | None = None,
     during: Interval | None = None,
 ) -> dict:
-    """Fraction of client ops that completed ok: overall, per window, per partition side.
+    """Fraction of client ops the system answered: overall, per window, per partition side.
 
     Args:
         history: capsim op dicts.
@@ -154,27 +164,27 @@ def latency(history: Sequence[dict], window: float | None = None, during: Interv
     }
 
 
-def convergence(history: Sequence[dict], heals: Sequence[str] = HEALS) -> list[Convergence]:
+def convergence(history: Sequence[dict], heals: Sequence[str] | None = None) -> list[Convergence]:
     """For each heal, when the reads of every key settled (see module doc)."""
     ops, nemesis = pair_ops(history)
     reads = [op for op in ops if op.f in _READS and op.status == "ok"]
     out = []
     for i, heal in enumerate(nemesis):
-        if heal.f not in heals:
+        if not is_heal(heal.f, heals):
             continue
-        stop = next((n for n in nemesis[i + 1 :] if n.f not in heals), None)
+        stop = next((n for n in nemesis[i + 1 :] if not is_heal(n.f, heals)), None)
         limit = stop.position if stop is not None else math.inf
         epoch = [op for op in reads if heal.position < op.call < limit]
         out.append(_settle(heal, stop, epoch))
     return out
 
 
-def fault_windows(history: Sequence[dict], heals: Sequence[str] = HEALS) -> list[FaultWindow]:
+def fault_windows(history: Sequence[dict], heals: Sequence[str] | None = None) -> list[FaultWindow]:
     """Spans from each fault nemesis op to the next heal, for ``availability(during=...)``."""
     _, nemesis = pair_ops(history)
     spans: list[FaultWindow] = []
     for event in nemesis:
-        if event.f in heals:
+        if is_heal(event.f, heals):
             if spans and spans[-1].end is None:
                 spans[-1].end = event.time
         elif not spans or spans[-1].end is not None:
@@ -217,8 +227,15 @@ def _client_ops(history: Sequence[dict], during: Interval | None) -> list[Op]:
     return [op for op in ops if start <= op.call_time < end]
 
 
+def _answered(op: Op) -> bool:
+    if op.status == "ok":
+        return True
+    code = op.error[0] if isinstance(op.error, (list, tuple)) and op.error else op.error
+    return op.status == "fail" and code in ANSWERED
+
+
 def _rate(ops: Sequence[Op], start: float | None = None, end: float | None = None) -> Rate:
-    return Rate(sum(1 for op in ops if op.status == "ok"), len(ops), start, end)
+    return Rate(sum(1 for op in ops if _answered(op)), len(ops), start, end)
 
 
 def _percentiles(ops: Sequence[Op], start: float | None = None, end: float | None = None) -> Percentiles:

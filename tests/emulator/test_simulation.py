@@ -224,3 +224,13 @@ def test_a_simulated_hour_of_a_five_node_cluster_runs():
     assert sim.now == 3600.0
     assert [sim.node(f"n{i}").heard for i in range(5)] == [4 * 3599 + 4] * 5 or all(
         sim.node(f"n{i}").heard >= 4 * 3599 for i in range(5))
+
+
+def test_record_nemesis_and_clock_of_serve_fault_policies():
+    """record_nemesis puts a policy's own op in the history; clock_of reads back a skew."""
+    sim, _ = cluster(n=2)
+    op = sim.record_nemesis("start-partition", {"sides": [["n0"], ["n1"]]})
+    assert sim.history[-1] is op and op["process"] == "nemesis" and op["type"] == "info"
+    assert sim.clock_of("n0") == (0.0, 0.0)
+    sim.skew("n0", 2.5, 0.1)
+    assert sim.clock_of("n0") == (2.5, pytest.approx(0.1))

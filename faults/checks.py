@@ -1,0 +1,215 @@
+"""Named checks: what a scenario asks of a run, mapped to ``emulator.check``.
+
+====================  ========================================  ==============================================
+name                  parameters (defaults)                     passes when
+====================  ========================================  ==============================================
+``linearizable``      model="cas_register", timeout=10.0        every key is linearizable (per key, Porcupine's
+                                                                P-compositionality); an unknown (the wall-clock
+                                                                ``timeout`` ran out) does not pass
+``stale-reads``       max=0                                     at most ``max`` reads missed an acknowledged write
+``lost-writes``       max=0                                     at most ``max`` acknowledged writes are missing
+                                                                from their key's final read
+``availability``      min (none: report only),                  answered / invoked >= ``min`` over the ops
+                      answered=[20, 22]                         invoked in the phase (or the whole run); an op
+                                                                is answered when ok or when it failed with an
+                                                                error code in ``answered`` (the store replied:
+                                                                key does not exist, precondition failed)
+``latency``           p50, p90, p99, max (seconds; none)        each given percentile of ok ops is at most that
+``convergence``       within (seconds; none: report only)       after every heal, reads settled within ``within``
+``node-errors``       max=0                                     protocol code raised at most ``max`` exceptions
+====================  ========================================  ==============================================
+
+``availability`` also reports, for each partition with sides, the
+availability on each side while it lasted (ops grouped by the node they were
+sent to), read from the ``start-partition`` ops (:mod:`faults.record`).
+A phase may ask only ``availability`` and ``latency``: the others judge a
+whole history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from emulator import check
+from faults.record import HEALS, fault_spans
+from faults.spec import ParamError, check_count, check_number
+
+__all__ = ["CHECKS", "PHASE_CHECKS", "CheckResult", "run_check", "validate_check"]
+
+PHASE_CHECKS = ("availability", "latency")
+
+
+@dataclass
+class CheckResult:
+    """One check's verdict: ``passed`` is True, False, or None (could not tell: not a pass)."""
+
+    name: str
+    passed: bool | None
+    summary: str
+    phase: str | None = None
+    details: dict = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return {True: "pass", False: "FAIL", None: "unknown"}[self.passed]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "phase": self.phase, "passed": self.passed, "verdict": self.verdict,
+                "summary": self.summary, "details": self.details}
+
+
+@dataclass
+class Context:
+    """What a check may look at besides the history."""
+
+    errors: Sequence = ()
+    window: tuple[float, float] | None = None
+    phase: str | None = None
+
+
+def _linearizable(history, params, ctx) -> CheckResult:
+    verdict = check.linearizable(history, model=params["model"], timeout=params["timeout"])
+    keys = ", ".join(str(p.key) for p in verdict.failures[:5])
+    summary = verdict.summary() + (f"; failing keys: {keys}" if keys else "")
+    return CheckResult("linearizable", verdict.valid, summary, details=verdict.to_dict())
+
+
+def _stale_reads(history, params, ctx) -> CheckResult:
+    result = check.stale_reads(history)
+    return CheckResult("stale-reads", len(result.stale) <= params["max"], str(result), details=result.to_dict())
+
+
+def _lost_writes(history, params, ctx) -> CheckResult:
+    result = check.lost_writes(history)
+    return CheckResult("lost-writes", len(result.lost) <= params["max"], str(result), details=result.to_dict())
+
+
+def _answered(history, codes) -> list[dict]:
+    """The history with each ``fail`` whose error code is in ``codes`` relabelled ``ok``."""
+    codes = set(codes)
+    return [{**op, "type": "ok"} if op.get("type") == "fail" and (op.get("error") or [None])[0] in codes else op
+            for op in history]
+
+
+def _availability(history, params, ctx) -> CheckResult:
+    history = _answered(history, params["answered"])
+    report = check.availability(history, during=ctx.window)
+    rate = report["overall"]
+    details = {"overall": rate.to_dict(), "partitions": _per_side(history, ctx.window)}
+    if rate.fraction is None:
+        return CheckResult("availability", None if params["min"] is not None else True,
+                           "no operations invoked", details=details)
+    summary = f"{rate.fraction:.1%} answered ({rate.ok} of {rate.total})"
+    if params["min"] is None:
+        return CheckResult("availability", True, summary, details=details)
+    passed = rate.fraction >= params["min"]
+    return CheckResult("availability", passed, f"{summary}, {'>=' if passed else '<'} {params['min']:.1%}",
+                       details=details)
+
+
+def _per_side(history, window) -> list[dict]:
+    """Availability on each side of every partition with sides, while it lasted."""
+    end = max((op.get("time", 0.0) for op in history), default=0.0) + 1.0
+    out = []
+    for span in fault_spans(history, "partition"):
+        if not span.sides:
+            continue
+        during = (span.start, span.stop if span.stop is not None else end)
+        if window is not None and (during[1] <= window[0] or during[0] >= window[1]):
+            continue
+        sides = check.availability(history, sides=span.sides, during=during)["sides"]
+        out.append({"id": span.id, "shape": span.value.get("shape"), "start": during[0], "stop": span.stop,
+                    "sides": {name: rate.to_dict() for name, rate in sides.items()}})
+    return out
+
+
+def _latency(history, params, ctx) -> CheckResult:
+    overall = check.latency(history, during=ctx.window)["overall"]
+    bounds = {k: params[k] for k in ("p50", "p90", "p99", "max") if params[k] is not None}
+    if overall.count == 0:
+        return CheckResult("latency", None if bounds else True, "no ok operations", details=overall.to_dict())
+    over = [f"{k} {getattr(overall, k):.3f} s > {v:.3f} s" for k, v in bounds.items() if getattr(overall, k) > v]
+    summary = f"p50 {overall.p50:.3f} s, p99 {overall.p99:.3f} s, max {overall.max:.3f} s"
+    return CheckResult("latency", not over, summary + ("; " + ", ".join(over) if over else ""),
+                       details=overall.to_dict())
+
+
+def _convergence(history, params, ctx) -> CheckResult:
+    epochs = [c for c in check.convergence(history, heals=HEALS) if c.reads]
+    times = [c.time for c in epochs if c.time is not None]
+    details = {"epochs": [c.to_dict() for c in epochs]}
+    if not times:
+        return CheckResult("convergence", True, "no reads after a heal", details=details)
+    slowest = max(times)
+    summary = f"{len(epochs)} heals with reads; slowest settled {slowest:.3f} s after its heal"
+    passed = True if params["within"] is None else slowest <= params["within"]
+    return CheckResult("convergence", passed, summary, details=details)
+
+
+def _node_errors(history, params, ctx) -> CheckResult:
+    errors = list(ctx.errors)
+    summary = f"{len(errors)} exception(s) in protocol code" + (f"; first: {errors[0]}" if errors else "")
+    return CheckResult("node-errors", len(errors) <= params["max"], summary,
+                       details={"errors": [str(e) for e in errors[:20]]})
+
+
+#: name -> (function, {parameter: default}).
+CHECKS: dict[str, tuple[Callable, dict[str, Any]]] = {
+    "linearizable": (_linearizable, {"model": "cas_register", "timeout": 10.0}),
+    "stale-reads": (_stale_reads, {"max": 0}),
+    "lost-writes": (_lost_writes, {"max": 0}),
+    "availability": (_availability, {"min": None, "answered": [20, 22]}),
+    "latency": (_latency, {"p50": None, "p90": None, "p99": None, "max": None}),
+    "convergence": (_convergence, {"within": None}),
+    "node-errors": (_node_errors, {"max": 0}),
+}
+
+
+def validate_check(name: str, params: Any, phase: bool = False) -> dict:
+    """The check's full parameters from the given ones (``True`` or ``{}`` for the defaults).
+
+    Raises:
+        ParamError: an unknown check or parameter, or a bad value.
+    """
+    allowed = PHASE_CHECKS if phase else tuple(CHECKS)
+    if name not in allowed:
+        raise ParamError(name, name, "a check from " + ", ".join(allowed) +
+                         (" (a phase judges only the ops invoked in it)" if phase else ""))
+    if params is True:
+        params = {}
+    if not isinstance(params, dict):
+        raise ParamError(name, params, "true or a table of the check's parameters")
+    defaults = CHECKS[name][1]
+    for key, value in params.items():
+        if key not in defaults:
+            raise ParamError(f"{name}.{key}", value, f"a parameter of {name}: {', '.join(defaults) or 'none'}")
+    full = {**defaults, **params}
+    for key, value in params.items():
+        _check_param(name, key, value)
+    return full
+
+
+def _check_param(name: str, key: str, value: Any) -> None:
+    where = f"{name}.{key}"
+    if key == "model":
+        if value not in check.MODELS and value != "cas-register":
+            raise ParamError(where, value, "a model from " + ", ".join(sorted(check.MODELS)))
+    elif key == "max" and name != "latency":
+        check_count(where, value, low=0)
+    elif key == "answered":
+        if not isinstance(value, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in value):
+            raise ParamError(where, value, "a list of error codes, e.g. [20, 22]")
+    elif key == "min":
+        check_number(where, value, low=0.0, high=1.0)
+    else:
+        check_number(where, value, low=0.0, strict_low=key == "timeout")
+
+
+def run_check(name: str, params: dict, history: Sequence[dict], errors: Sequence = (),
+              window: tuple[float, float] | None = None, phase: str | None = None) -> CheckResult:
+    """Run check ``name`` with full ``params`` (from :func:`validate_check`) on ``history``."""
+    function, _ = CHECKS[name]
+    result = function(list(history), params, Context(errors, window, phase))
+    result.phase = phase
+    return result

@@ -1,0 +1,236 @@
+"""The Injector: starts and stops nemeses on one simulation and keeps what they changed.
+
+Faults overlap (a partition during a latency spike during a crash), and the
+kernel's mechanisms are not stacks: ``heal()`` lifts every partition, a link
+has one set of overrides, a clock one offset. The injector keeps a ledger
+per mechanism so that stopping one fault restores exactly the state the
+others (and the user) left:
+
+- partitions: stopping one heals all, then re-applies the others still active;
+- links: the overrides a link had before any nemesis touched it, plus each
+  active fault's setting in start order;
+- clocks: a node reads the skew of the latest clock fault still active on it,
+  else offset 0 and drift 0 (the injector assumes it owns the clocks);
+- crash and pause: only servers the injector itself stopped are restarted or
+  resumed, and a node already crashed or paused by it is not picked again.
+
+Call it from outside ``sim.run`` (between runs, as :meth:`Schedule.play` does)
+or from a coroutine inside the simulation; never from a node's handler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import random
+from typing import Any, Callable
+
+import emulator as em
+from faults.nemesis import Nemesis, make_nemesis
+from faults.record import record
+from faults.spec import ParamError
+
+__all__ = ["Injector"]
+
+Pair = tuple[str, str]
+
+
+class Injector:
+    """Starts and stops nemeses on ``sim``, recording each in its history.
+
+    Args:
+        sim: the simulation to torture.
+        rng: where random targets come from; by default ``sim.rng("nemesis")``.
+        primary: for ``isolate-primary``: a callable ``primary(sim) -> name``,
+            a ``"module:function"`` path to one, or a fixed node name.
+    """
+
+    def __init__(self, sim: em.Simulation, rng: random.Random | None = None,
+                 primary: Callable[[em.Simulation], str] | str | None = None):
+        self.sim = sim
+        self.rng = rng if rng is not None else sim.rng("nemesis")
+        self.primary = primary
+        #: the nemeses started and not yet stopped, in start order
+        self.active: list[Nemesis] = []
+        #: one entry per fault started: id, kind, start, stop, value
+        self.log: list[dict] = []
+        self._ids = itertools.count(1)
+        self._partitions: list[tuple[Nemesis, Any]] = []
+        self._link_base: dict[Pair, dict] = {}
+        self._link_faults: list[tuple[Nemesis, list[Pair], dict]] = []
+        self._clocks: dict[str, list[Nemesis]] = {}
+        self._down: dict[str, Nemesis] = {}
+        self._frozen: dict[str, Nemesis] = {}
+
+    # -- the front door ---------------------------------------------------------------------
+
+    def start(self, nemesis: Nemesis | str, **params) -> Nemesis:
+        """Start ``nemesis`` (an instance, or a kind and its parameters); returns it.
+
+        Raises:
+            ConfigError: it is already active, or its parameters do not fit this cluster.
+        """
+        if isinstance(nemesis, str):
+            nemesis = make_nemesis(nemesis, **params)
+        if nemesis in self.active:
+            raise em.ConfigError(f"{nemesis!r} is already active; stop it first, or start a new one")
+        value = nemesis.prepare(self)
+        nemesis.id = next(self._ids)
+        value = {"id": nemesis.id, **value}
+        record(self.sim, f"start-{nemesis.kind}", value)
+        self.active.append(nemesis)
+        nemesis.inject(self)
+        self.log.append({"id": nemesis.id, "kind": nemesis.kind, "start": self.sim.now, "stop": None, "value": value})
+        return nemesis
+
+    def stop(self, nemesis: Nemesis) -> bool:
+        """Stop an active nemesis; False (and nothing recorded) when it is not active."""
+        if nemesis not in self.active:
+            return False
+        self.active.remove(nemesis)
+        extra = nemesis.repair(self) or {}
+        record(self.sim, f"stop-{nemesis.kind}", {"id": nemesis.id, **extra})
+        for entry in self.log:
+            if entry["id"] == nemesis.id:
+                entry["stop"] = self.sim.now
+        return True
+
+    def heal(self) -> int:
+        """Stop every active nemesis, latest first; returns how many were stopped."""
+        stopped = 0
+        for nemesis in reversed(list(self.active)):
+            stopped += self.stop(nemesis)
+        return stopped
+
+    # -- targets ------------------------------------------------------------------------------
+
+    def free_servers(self) -> list[str]:
+        """Servers running and not crashed or paused by this injector, sorted."""
+        return [n for n in self.sim.servers if self.sim.alive(n) and n not in self._frozen and n not in self._down]
+
+    def clients(self) -> list[str]:
+        """The client nodes, sorted."""
+        servers = set(self.sim.servers)
+        return [n for n in self.sim.nodes if n not in servers]
+
+    def primary_of(self, primary: Any = None) -> str:
+        """The node ``isolate-primary`` should cut off: from ``primary`` or the injector's callback."""
+        source = primary if primary is not None else self.primary
+        if source is None:
+            raise ParamError("primary", None, "a primary for isolate-primary: give the nemesis primary=... "
+                                              "or the injector primary=callable(sim) -> name")
+        if isinstance(source, str) and ":" in source:
+            source = _import(source)
+        name = source(self.sim) if callable(source) else source
+        if name not in self.sim.servers:
+            raise ParamError("primary", name, f"the name of a server ({', '.join(self.sim.servers)})")
+        return name
+
+    def link_pairs(self, links: Any, clients: bool) -> list[list[str]]:
+        """The undirected pairs a link fault covers, sorted."""
+        servers = self.sim.servers
+        everyone = [[a, b] for i, a in enumerate(servers) for b in servers[i + 1:]]
+        if links == "all":
+            pairs = everyone
+        elif links == "some":
+            pairs = [p for p in everyone if self.rng.random() < 0.5] or ([self.rng.choice(everyone)] if everyone else [])
+        else:
+            known = set(self.sim.nodes)
+            bad = [p for p in links if not set(p) <= known]
+            if bad:
+                raise ParamError("links", links, f"pairs of node names from {', '.join(sorted(known))}")
+            pairs = [list(p) for p in links]
+        if clients:
+            pairs += [sorted([c, s]) for c in self.clients() for s in servers]
+        return sorted({tuple(p): list(p) for p in pairs}.values())
+
+    # -- partitions ------------------------------------------------------------------------------
+
+    def add_partition(self, nemesis: Nemesis, cut) -> None:
+        self._partitions.append((nemesis, cut))
+        cut.apply(self.sim.network)
+
+    def remove_partition(self, nemesis: Nemesis) -> None:
+        self._partitions = [(n, c) for n, c in self._partitions if n is not nemesis]
+        self.sim.network.heal()
+        for _, cut in self._partitions:
+            cut.apply(self.sim.network)
+
+    # -- links ---------------------------------------------------------------------------------
+
+    def add_link_fault(self, nemesis: Nemesis, pairs: list[list[str]], settings: dict) -> None:
+        directed = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
+        for pair in directed:
+            if pair not in self._link_base:
+                self._link_base[pair] = dict(self.sim.network.link(*pair).overrides)
+        self._link_faults.append((nemesis, directed, settings))
+        self._relink(directed)
+
+    def remove_link_fault(self, nemesis: Nemesis) -> None:
+        touched = [pair for n, pairs, _ in self._link_faults if n is nemesis for pair in pairs]
+        self._link_faults = [entry for entry in self._link_faults if entry[0] is not nemesis]
+        self._relink(touched)
+
+    def _relink(self, pairs: list[Pair]) -> None:
+        network = self.sim.network
+        for pair in pairs:
+            settings = dict(self._link_base[pair])
+            covered = False
+            for _, fault_pairs, fault_settings in self._link_faults:
+                if pair in fault_pairs:
+                    settings.update(fault_settings)
+                    covered = True
+            network.link(*pair).overrides.clear()
+            network.set_link_oneway(*pair, **settings)
+            if not covered:
+                del self._link_base[pair]
+
+    # -- clocks ----------------------------------------------------------------------------------
+
+    def set_clocks(self, nemesis: Nemesis, nodes: list[str]) -> None:
+        for node in nodes:
+            stack = self._clocks.setdefault(node, [])
+            if nemesis not in stack:
+                stack.append(nemesis)
+            if stack[-1] is nemesis:
+                self.sim.skew(node, *nemesis.reading)
+
+    def clear_clocks(self, nemesis: Nemesis) -> None:
+        for node, stack in self._clocks.items():
+            if nemesis in stack:
+                stack.remove(nemesis)
+                self.sim.skew(node, *(stack[-1].reading if stack else (0.0, 0.0)))
+
+    # -- crash and pause ------------------------------------------------------------------------
+
+    def crash(self, nemesis: Nemesis, nodes: list[str]) -> None:
+        for node in nodes:
+            self._down[node] = nemesis
+            self.sim.crash(node)
+
+    def restart(self, nemesis: Nemesis) -> None:
+        for node in [n for n, owner in self._down.items() if owner is nemesis]:
+            del self._down[node]
+            if not self.sim.alive(node):
+                self.sim.restart(node)
+
+    def pause(self, nemesis: Nemesis, nodes: list[str]) -> None:
+        for node in nodes:
+            self._frozen[node] = nemesis
+            self.sim.pause(node)
+
+    def resume(self, nemesis: Nemesis) -> None:
+        for node in [n for n, owner in self._frozen.items() if owner is nemesis]:
+            del self._frozen[node]
+            self.sim.resume(node)
+
+    def __repr__(self):
+        return f"<Injector {len(self.active)} active, {len(self.log)} started>"
+
+
+def _import(path: str) -> Callable:
+    module_name, _, attr = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ParamError("primary", path, f"an importable 'module:function' ({exc})") from None

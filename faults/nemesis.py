@@ -1,0 +1,333 @@
+"""Nemeses: named fault packages, each with a start and a matching stop.
+
+A nemesis is plain data (its kind and parameters) until an :class:`~faults.Injector`
+starts it: it then picks its targets with the injector's seeded stream, drives
+the kernel's mechanisms, and is recorded as ``start-<kind>`` / ``stop-<kind>``
+(see :mod:`faults.record`). Stopping undoes exactly what starting did, even
+when faults overlap: the injector keeps the ledgers that make that true.
+
+====================  =================================================  ======================================
+kind                  parameters (defaults)                              start / stop
+====================  =================================================  ======================================
+``partition``         shape="halves", direction="both", primary, groups  cut server links / heal them
+``crash``             count=1, nodes                                     crash k running servers / restart them
+``pause``             count=1, nodes                                     pause k servers / resume them
+``clock``             mode="bump" (or strobe, drift), offset=1.0,        skew k clocks / set them back
+                      drift=0.1, period=0.1, count=1, nodes
+``latency``           latency={exponential=0.1}, links="all", clients    slower links / previous settings
+``loss``              loss=0.5, links="all", clients=false               lossy links / previous settings
+``duplicate``         duplicate=0.5, links, clients                      duplicating links / previous settings
+``reorder``           reorder=1.0, links, clients                        reordering links / previous settings
+====================  =================================================  ======================================
+
+``nodes`` names the targets explicitly instead of ``count`` random ones.
+``links`` is ``"all"`` (every link between servers), ``"some"`` (a random
+non-empty subset of server pairs) or a list of ``[a, b]`` pairs; ``clients =
+true`` adds every client-server link. Partition shapes are described in
+:mod:`faults.partitions`. A clock ``strobe`` flips the offset on and off every
+``period`` seconds while it lasts; ``drift`` makes the clock run at ``1 +
+drift`` of true time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from faults.partitions import DIRECTIONS, SHAPES, cut
+from faults.spec import (
+    ParamError,
+    check_choice,
+    check_count,
+    check_names,
+    check_number,
+    check_probability,
+    distribution,
+    distribution_spec,
+)
+
+if TYPE_CHECKING:
+    from faults.injector import Injector
+
+__all__ = ["NEMESES", "Clock", "Crash", "Duplicate", "Latency", "LinkFault", "Loss", "Nemesis",
+           "Partition", "Pause", "Reorder", "make_nemesis"]
+
+
+class Nemesis:
+    """Base class: a kind, validated parameters, and the three steps an injector drives.
+
+    Subclasses set ``kind`` and ``PARAMS`` (name -> default) and implement
+    ``_check`` (validate), ``prepare`` (choose targets, no side effects,
+    return the recorded value), ``inject`` and ``repair``.
+    """
+
+    kind: ClassVar[str] = ""
+    PARAMS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params):
+        for name, value in params.items():
+            if name not in self.PARAMS:
+                raise ParamError(name, value, f"a parameter of {self.kind}: {', '.join(sorted(self.PARAMS))}")
+        self.given = {k: v for k, v in params.items() if v is not None}
+        self.params = self._check({**self.PARAMS, **self.given})
+        self.id: int | None = None
+
+    def _check(self, params: dict) -> dict:
+        return params
+
+    def prepare(self, injector: "Injector") -> dict:
+        """Choose the targets; return what ``start-<kind>`` records."""
+        raise NotImplementedError
+
+    def inject(self, injector: "Injector") -> None:
+        """Make the fault happen."""
+        raise NotImplementedError
+
+    def repair(self, injector: "Injector") -> dict | None:
+        """Undo the fault; return extra fields for ``stop-<kind>``."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        """``{"kind": ..., **parameters given}``: what a schedule step stores."""
+        return {"kind": self.kind, **_plain(self.given)}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in _plain(self.given).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _plain(params: dict) -> dict:
+    return {k: (distribution_spec(v) if k == "latency" else v) for k, v in params.items()}
+
+
+# -- partitions -------------------------------------------------------------------------------
+
+
+class Partition(Nemesis):
+    """Cut server links in one of the shapes of :mod:`faults.partitions`; stop heals them."""
+
+    kind = "partition"
+    PARAMS = {"shape": None, "direction": "both", "primary": None, "groups": None}
+
+    def _check(self, params: dict) -> dict:
+        if params["shape"] is None:
+            params["shape"] = "groups" if params["groups"] is not None else "halves"
+        check_choice("shape", params["shape"], SHAPES)
+        _check_groups(params["shape"], params["groups"])
+        check_choice("direction", params["direction"], DIRECTIONS)
+        primary = params["primary"]
+        if primary is not None and not callable(primary) and not (isinstance(primary, str) and primary):
+            raise ParamError("primary", primary, "a node name, a 'module:function' path, or a callable(sim) -> name")
+        return params
+
+    def prepare(self, injector: "Injector") -> dict:
+        p = self.params
+        primary = injector.primary_of(p["primary"]) if p["shape"] == "isolate-primary" else None
+        self.cut = cut(p["shape"], injector.sim.servers, injector.rng, p["direction"], primary, p["groups"])
+        return self.cut.value()
+
+    def inject(self, injector: "Injector") -> None:
+        injector.add_partition(self, self.cut)
+
+    def repair(self, injector: "Injector") -> dict:
+        injector.remove_partition(self)
+        return {"shape": self.params["shape"]}
+
+
+def _check_groups(shape: str, groups: Any) -> None:
+    """Groups come with the ``groups`` shape, and only then, as two or more lists of names."""
+    expected = "with shape 'groups' (and only then), two or more non-empty lists of node names, e.g. [['n0'], ['n1']]"
+    if (groups is not None) != (shape == "groups"):
+        raise ParamError("groups", groups, expected)
+    if groups is None:
+        return
+    if not isinstance(groups, (list, tuple)) or len(groups) < 2:
+        raise ParamError("groups", groups, expected)
+    for group in groups:
+        if not isinstance(group, (list, tuple)) or not group or not all(isinstance(n, str) for n in group):
+            raise ParamError("groups", groups, expected)
+
+
+# -- node faults --------------------------------------------------------------------------------
+
+
+class _NodeFault(Nemesis):
+    """A fault on ``count`` random servers (or the ``nodes`` named) that the injector may touch."""
+
+    def _check(self, params: dict) -> dict:
+        check_count("count", params["count"])
+        if params.get("nodes") is not None:
+            params["nodes"] = check_names("nodes", params["nodes"])
+        return params
+
+    def _targets(self, injector: "Injector") -> list[str]:
+        free = injector.free_servers()
+        named = self.params.get("nodes")
+        if named is not None:
+            unknown = [n for n in named if n not in injector.sim.servers]
+            if unknown:
+                raise ParamError("nodes", named, f"server names from {', '.join(injector.sim.servers)}")
+            return [n for n in named if n in free]
+        return sorted(injector.rng.sample(free, min(self.params["count"], len(free))))
+
+
+class Crash(_NodeFault):
+    """Crash k running servers (memory lost, storage kept); stop restarts those still down."""
+
+    kind = "crash"
+    PARAMS = {"count": 1, "nodes": None}
+
+    def prepare(self, injector):
+        self.nodes = self._targets(injector)
+        return {"nodes": self.nodes}
+
+    def inject(self, injector):
+        injector.crash(self, self.nodes)
+
+    def repair(self, injector):
+        injector.restart(self)
+        return {"nodes": self.nodes}
+
+
+class Pause(_NodeFault):
+    """Pause k servers (timers and inbox wait); stop resumes them."""
+
+    kind = "pause"
+    PARAMS = {"count": 1, "nodes": None}
+
+    def prepare(self, injector):
+        self.nodes = self._targets(injector)
+        return {"nodes": self.nodes}
+
+    def inject(self, injector):
+        injector.pause(self, self.nodes)
+
+    def repair(self, injector):
+        injector.resume(self)
+        return {"nodes": self.nodes}
+
+
+class Clock(_NodeFault):
+    """Skew k servers' clocks: a bump, a strobe or a drift; stop sets them back."""
+
+    kind = "clock"
+    PARAMS = {"mode": "bump", "offset": 1.0, "drift": 0.1, "period": 0.1, "count": 1, "nodes": None}
+    MODES = ("bump", "strobe", "drift")
+
+    def _check(self, params):
+        check_choice("mode", params["mode"], self.MODES)
+        check_number("offset", params["offset"])
+        check_number("drift", params["drift"], low=-1.0, strict_low=True)
+        check_number("period", params["period"], low=0.0, strict_low=True)
+        return super()._check(params)
+
+    def prepare(self, injector):
+        self.nodes = self._targets(injector)
+        mode = self.params["mode"]
+        self.reading = (0.0, self.params["drift"]) if mode == "drift" else (self.params["offset"], 0.0)
+        shown = {"drift": self.params["drift"]} if mode == "drift" else {"offset": self.params["offset"]}
+        if mode == "strobe":
+            shown["period"] = self.params["period"]
+        return {"mode": mode, "nodes": self.nodes, **shown}
+
+    def inject(self, injector):
+        injector.set_clocks(self, self.nodes)
+        self.task = None
+        if self.params["mode"] == "strobe" and self.nodes:
+            self.task = injector.sim.loop.create_task(self._strobe(injector), name=f"strobe-{self.id}")
+
+    async def _strobe(self, injector):
+        offset, on = self.params["offset"], True
+        while True:
+            await asyncio.sleep(self.params["period"])
+            on = not on
+            self.reading = (offset if on else 0.0, 0.0)
+            injector.set_clocks(self, self.nodes)
+
+    def repair(self, injector):
+        if self.task is not None:
+            self.task.cancel()
+        injector.clear_clocks(self)
+        return {"nodes": self.nodes}
+
+
+# -- link faults --------------------------------------------------------------------------------
+
+
+class LinkFault(Nemesis):
+    """Change one link setting on some links or all; stop restores the settings before it."""
+
+    setting: ClassVar[str] = ""
+
+    def _check(self, params):
+        if self.setting == "latency":
+            params["latency"] = distribution(params["latency"], "latency")
+        else:
+            check_probability(self.setting, params[self.setting])
+        links = params["links"]
+        if links not in ("all", "some"):
+            bad = isinstance(links, str) or not isinstance(links, (list, tuple)) or not links or any(
+                not isinstance(p, (list, tuple)) or len(p) != 2 or p[0] == p[1]
+                or not all(isinstance(n, str) for n in p) for p in links)
+            if bad:
+                raise ParamError("links", links, "'all', 'some', or a list of [a, b] node pairs")
+            params["links"] = sorted(sorted(p) for p in links)
+        if not isinstance(params["clients"], bool):
+            raise ParamError("clients", params["clients"], "true or false")
+        return params
+
+    def prepare(self, injector):
+        self.pairs = injector.link_pairs(self.params["links"], self.params["clients"])
+        return {"links": self.pairs, self.setting: _plain({self.setting: self.params[self.setting]})[self.setting]}
+
+    def inject(self, injector):
+        injector.add_link_fault(self, self.pairs, {self.setting: self.params[self.setting]})
+
+    def repair(self, injector):
+        injector.remove_link_fault(self)
+        return {"links": self.pairs}
+
+
+class Latency(LinkFault):
+    """A latency spike: a slower distribution on some links for a while."""
+
+    kind = setting = "latency"
+    PARAMS = {"latency": {"exponential": 0.1}, "links": "all", "clients": False}
+
+
+class Loss(LinkFault):
+    """Drop each message on some links with probability ``loss``."""
+
+    kind = setting = "loss"
+    PARAMS = {"loss": 0.5, "links": "all", "clients": False}
+
+
+class Duplicate(LinkFault):
+    """Deliver each message on some links twice with probability ``duplicate``."""
+
+    kind = setting = "duplicate"
+    PARAMS = {"duplicate": 0.5, "links": "all", "clients": False}
+
+
+class Reorder(LinkFault):
+    """Let messages on some links overtake each other, with probability ``reorder`` each."""
+
+    kind = setting = "reorder"
+    PARAMS = {"reorder": 1.0, "links": "all", "clients": False}
+
+
+#: kind -> nemesis class.
+NEMESES: dict[str, type[Nemesis]] = {cls.kind: cls for cls in (Partition, Crash, Pause, Clock, Latency, Loss,
+                                                               Duplicate, Reorder)}
+
+
+def make_nemesis(kind: str, **params) -> Nemesis:
+    """The nemesis of ``kind`` with ``params``.
+
+    Raises:
+        ParamError: an unknown kind, an unknown parameter or a bad value.
+    """
+    cls = NEMESES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ParamError("kind", kind, "one of " + ", ".join(NEMESES) + " (or heal in a schedule)")
+    return cls(**params)

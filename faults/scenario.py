@@ -1,0 +1,334 @@
+"""Scenario files: a cluster, its network, a workload, faults, checks and phases, in TOML.
+
+::
+
+    name = "lin-kv under partitions"       # optional; default: the file's stem
+    seed = 1                               # optional; the default seed of a run
+
+    [cluster]
+    protocol = "lin-kv"                    # a registered name or "package.module:Class"
+    nodes = 5                              # servers n0 .. n4
+    primary = "n0"                         # optional: for isolate-primary, a name or "module:function"
+    config = { leader = "n0" }             # keyword arguments of the protocol's constructor
+
+    [network]                              # every link's defaults (see faults.spec for latencies)
+    latency = { uniform = [0.001, 0.005] }
+    loss = 0.0
+    duplicate = 0.0
+    reorder = 0.0
+
+    [workload]                             # see faults.workload
+    clients = 4
+    rate = 40                              # ops per second, all clients together
+    keys = 3
+    distribution = "uniform"               # or "hot-key", with hot = 0.8
+    mix = { read = 0.5, write = 0.4, cas = 0.1 }
+    timeout = 1.0
+    duration = 20                          # default: every phase
+
+    checks = ["linearizable"]              # (top level, before any table) or a [checks] table:
+    [checks]                               #   name = true, or name = { parameter = value }
+    linearizable = { timeout = 30 }
+
+    [faults]                               # a random nemesis (see faults.schedule.RandomNemesis) ...
+    kinds = ["partition", "crash"]         #   or { partition = 2, crash = 1 }
+    interval = 4.0
+    duration = [1.0, 4.0]
+    # ... or explicit steps:  [[faults.steps]]  at = 2.0  kind = "partition"  duration = 3.0  shape = "halves"
+
+    [[phases]]                             # optional: without phases there is one, "main",
+    name = "settle"                        #   lasting workload.duration with [faults]
+    duration = 5.0
+    heal = true                            # stop every fault as the phase begins
+    faults = { ... }                       # this phase's faults, times from its start
+    checks = { availability = { min = 0.99 } }   # over the ops invoked in this phase
+
+With ``[[phases]]`` the faults go inside the phases and ``[faults]`` is an
+error. A bad file raises :class:`ScenarioError`: the file, the key, what
+was found and what was expected, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import emulator as em
+from faults.checks import validate_check
+from faults.schedule import RandomNemesis, Schedule
+from faults.spec import ParamError, check_count, check_number, check_probability, distribution
+from faults.workload import Workload
+from nodes.registry import resolve
+
+__all__ = ["Cluster", "Network", "Phase", "Scenario", "ScenarioError", "load_scenario"]
+
+
+class ScenarioError(ParamError):
+    """A scenario that cannot run: ``source: key: expected ..., found ...``."""
+
+    def __init__(self, source: str, key: str, found: Any, expected: str):
+        super().__init__(key, found, expected)
+        self.source = source
+        self.args = (f"{source}: {self.args[0]}",)
+
+
+@dataclass
+class Cluster:
+    """The servers: a protocol (a registered name, ``"module:Class"`` or a Node class), how many, its config."""
+
+    protocol: Any = "lin-kv"
+    nodes: int = 3
+    config: dict = field(default_factory=dict)
+    primary: str | Callable | None = None
+
+    def node_class(self) -> type:
+        """The Node class (``nodes.registry.resolve`` for names).
+
+        Raises:
+            ParamError: an unknown name, or config the constructor does not take.
+        """
+        cls = self.protocol
+        if isinstance(cls, str):
+            try:
+                cls = resolve(cls)
+            except ValueError as exc:
+                raise ParamError("protocol", self.protocol, f"a registered protocol or 'module:Class' ({exc})") from None
+        if not (isinstance(cls, type) and issubclass(cls, em.Node)):
+            raise ParamError("protocol", self.protocol, "a Node subclass")
+        _check_config(cls, self.config)
+        return cls
+
+    @property
+    def names(self) -> list[str]:
+        return [f"n{i}" for i in range(self.nodes)]
+
+    def build(self, seed: int, network: "Network | None" = None, keep_trace: bool = False) -> em.Simulation:
+        """A Simulation with the servers added (``n0``..), not yet run."""
+        cls = self.node_class()
+        sim = em.Simulation(seed=seed, keep_trace=keep_trace, **(network or Network()).kwargs())
+        for name in self.names:
+            sim.add_node(name, cls, **self.config)
+        return sim
+
+
+def _check_config(cls: type, config: dict) -> None:
+    if config and cls.__init__ is em.Node.__init__:
+        raise ParamError("config", config, f"no config: {cls.__name__} takes none")
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(**config)
+    except TypeError as exc:
+        names = ", ".join(signature.parameters) or "none"
+        raise ParamError("config", config, f"keyword arguments {cls.__name__} takes: {names} ({exc})") from None
+
+
+@dataclass
+class Network:
+    """The defaults of every link."""
+
+    latency: Any = 0.001
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+
+    def __post_init__(self):
+        self.latency = distribution(self.latency, "latency")
+        check_probability("loss", self.loss)
+        check_probability("duplicate", self.duplicate)
+        if isinstance(self.reorder, bool):
+            self.reorder = float(self.reorder)
+        check_probability("reorder", self.reorder)
+
+    def kwargs(self) -> dict:
+        return {"latency": self.latency, "loss": self.loss, "duplicate": self.duplicate, "reorder": self.reorder}
+
+
+@dataclass
+class Phase:
+    """A stretch of the run: its faults (times from its start), a heal at its start, its checks."""
+
+    name: str
+    duration: float
+    faults: Schedule | RandomNemesis | None = None
+    heal: bool = False
+    checks: dict = field(default_factory=dict)
+
+    def schedule(self, seed: int, nodes: int) -> Schedule:
+        """This phase's steps: the given schedule, or the random nemesis's draw for ``seed``."""
+        if isinstance(self.faults, RandomNemesis):
+            return self.faults.schedule(seed, nodes, self.duration)
+        return self.faults if self.faults is not None else Schedule()
+
+
+@dataclass
+class Scenario:
+    """Everything a chaos run needs; ``load_scenario`` reads one from TOML."""
+
+    cluster: Cluster
+    workload: Workload
+    phases: list[Phase]
+    network: Network = field(default_factory=Network)
+    checks: dict = field(default_factory=lambda: {"linearizable": validate_check("linearizable", {})})
+    name: str = "scenario"
+    description: str = ""
+    seed: int = 0
+    source: str = "<python>"
+
+    @property
+    def duration(self) -> float:
+        """Seconds of all phases together."""
+        return sum(p.duration for p in self.phases)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<dict>") -> "Scenario":
+        """Build and validate a scenario from parsed TOML (see the module doc)."""
+        return _Reader(source).scenario(data)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file.
+
+    Raises:
+        ScenarioError: unreadable, not TOML, or not a valid scenario.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(path), "file", str(path), f"a readable scenario file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), "file", str(exc), "valid TOML") from None
+    scenario = Scenario.from_dict(data, str(path))
+    if "name" not in data:
+        scenario.name = path.stem
+    return scenario
+
+
+_MISSING = object()
+_TOP = ("name", "description", "seed", "cluster", "network", "workload", "checks", "faults", "phases")
+
+
+class _Reader:
+    """Reads one scenario, turning every problem into a ScenarioError with its key."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, found: Any, expected: str):
+        raise ScenarioError(self.source, key, found, expected)
+
+    def table(self, data: Any, where: str, known: tuple) -> dict:
+        if not isinstance(data, dict):
+            self.fail(where or "file", data, "a table")
+        for key, value in data.items():
+            if key not in known:
+                self.fail(f"{where}.{key}" if where else key, value, "one of the keys " + ", ".join(known))
+        return data
+
+    def wrap(self, where: str, make: Callable, *args, **kwargs):
+        """``make(...)``, with a ParamError's key put under ``where``."""
+        try:
+            return make(*args, **kwargs)
+        except ScenarioError:
+            raise
+        except ParamError as exc:
+            self.fail(f"{where}.{exc.key}" if where else exc.key, exc.found, exc.expected)
+
+    def scenario(self, data: dict) -> Scenario:
+        self.table(data, "", _TOP)
+        if "cluster" not in data:
+            self.fail("cluster", None, "a [cluster] table with protocol and nodes")
+        name = data.get("name", "scenario")
+        if not isinstance(name, str) or not isinstance(data.get("description", ""), str):
+            self.fail("name", name, "a string")
+        seed = data.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            self.fail("seed", seed, "a whole number")
+        cluster = self.cluster(data["cluster"])
+        network = self.wrap("network", Network, **self.table(data.get("network", {}), "network",
+                                                              ("latency", "loss", "duplicate", "reorder")))
+        workload = self.workload(data.get("workload", {}))
+        phases = self.phases(data, workload)
+        if workload.duration is None:
+            workload.duration = sum(p.duration for p in phases)
+        checks = self.checks(data.get("checks", ["linearizable"]), "checks", phase=False)
+        return Scenario(cluster, workload, phases, network, checks, name, data.get("description", ""), seed,
+                        self.source)
+
+    def cluster(self, data: Any) -> Cluster:
+        self.table(data, "cluster", ("protocol", "nodes", "config", "primary"))
+        protocol = data.get("protocol", _MISSING)
+        if not isinstance(protocol, str) or not protocol:
+            self.fail("cluster.protocol", None if protocol is _MISSING else protocol,
+                      "a registered protocol name such as 'lin-kv', or 'package.module:Class'")
+        nodes = self.wrap("cluster", check_count, "nodes", data.get("nodes", 3))
+        config = data.get("config", {})
+        if not isinstance(config, dict):
+            self.fail("cluster.config", config, "a table of keyword arguments for the protocol")
+        primary = data.get("primary")
+        if primary is not None and (not isinstance(primary, str) or not primary):
+            self.fail("cluster.primary", primary, "a node name or a 'module:function' path")
+        cluster = Cluster(protocol, nodes, dict(config), primary)
+        self.wrap("cluster", cluster.node_class)
+        return cluster
+
+    def workload(self, data: Any) -> Workload:
+        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing")
+        return self.wrap("workload", Workload, **self.table(data, "workload", known))
+
+    def phases(self, data: dict, workload: Workload) -> list[Phase]:
+        if "phases" not in data:
+            if workload.duration is None:
+                self.fail("workload.duration", None, "seconds of traffic (or [[phases]] with durations)")
+            faults = self.faults(data["faults"], "faults", workload.duration) if "faults" in data else None
+            return [Phase("main", workload.duration, faults)]
+        if "faults" in data:
+            self.fail("faults", data["faults"], "faults inside each [[phases]] table when there are phases")
+        raw = data["phases"]
+        if not isinstance(raw, list) or not raw:
+            self.fail("phases", raw, "one or more [[phases]] tables")
+        return [self.phase(p, f"phases[{i}]") for i, p in enumerate(raw)]
+
+    def phase(self, data: Any, where: str) -> Phase:
+        self.table(data, where, ("name", "duration", "heal", "faults", "checks"))
+        name = data.get("name", where)
+        if not isinstance(name, str) or not name:
+            self.fail(f"{where}.name", name, "a non-empty string")
+        duration = self.wrap(where, check_number, "duration", data.get("duration"), low=0.0, strict_low=True)
+        heal = data.get("heal", False)
+        if not isinstance(heal, bool):
+            self.fail(f"{where}.heal", heal, "true or false")
+        faults = self.faults(data["faults"], f"{where}.faults", duration) if "faults" in data else None
+        checks = self.checks(data.get("checks", {}), f"{where}.checks", phase=True)
+        return Phase(name, duration, faults, heal, checks)
+
+    def faults(self, data: Any, where: str, duration: float) -> Schedule | RandomNemesis:
+        if isinstance(data, dict) and "steps" in data:
+            self.table(data, where, ("steps",))
+            schedule = self.wrap(where, Schedule.from_dict, data)
+            for i, step in enumerate(schedule.steps):
+                if step.at > duration:
+                    self.fail(f"{where}.steps[{i}].at", step.at, f"a time within the phase (0 to {duration:g} s)")
+            return schedule
+        known = ("kinds", "interval", "duration", "shapes", "heal", "steps")
+        options = self.table(data, where, known)
+        if "kinds" not in options:
+            self.fail(f"{where}.kinds", None, "the fault kinds of a random nemesis, or [[...steps]]")
+        if "duration" in options:
+            options = {**options, "duration": tuple(options["duration"]) if isinstance(options["duration"], list)
+                       else options["duration"]}
+        return self.wrap(where, RandomNemesis, **options)
+
+    def checks(self, data: Any, where: str, phase: bool) -> dict:
+        if isinstance(data, list):
+            if not all(isinstance(name, str) for name in data):
+                self.fail(where, data, "a list of check names")
+            data = {name: True for name in data}
+        if not isinstance(data, dict):
+            self.fail(where, data, "a list of check names or a table of checks")
+        return {name: self.wrap(where, validate_check, name, params, phase) for name, params in data.items()}

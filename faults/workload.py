@@ -1,0 +1,154 @@
+"""A lin-kv workload: client processes issuing read, write and cas at a rate.
+
+Drives any store that speaks Maelstrom's lin-kv protocol (``read``,
+``write``, ``cas``; see :mod:`nodes.kv`) and keeps the history checkable by
+following Jepsen's process model:
+
+- each client process has at most one operation in flight: it waits for the
+  reply (or its timeout) before the next;
+- an operation that ends ``info`` (a timeout, an indefinite error) retires
+  the process and a fresh process id takes its place (``emulator.Client``
+  does this), since the old op may still take effect at any later time.
+
+Rate: closed loop per process with an exponential think time. ``rate`` is
+operations per second over all clients together (Jepsen's ``--rate``): each
+client waits ``Exponential(clients / rate)`` seconds before each op, so the
+offered rate is ``rate`` when replies are fast and less when they are slow.
+
+Keys are the ints ``0 .. keys-1``. ``distribution = "uniform"`` picks one
+uniformly; ``"hot-key"`` sends a fraction ``hot`` of operations to key 0 and
+spreads the rest uniformly over the other keys. Written values are unique
+ints (1, 2, 3, ... across all clients), which keeps the linearizability
+search small. A ``cas`` goes from the value last seen for its key (written or
+read ok by any client) to a fresh value, so some succeed and some find
+another value (error 22, a definite ``fail``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import emulator as em
+from faults.spec import ParamError, check_choice, check_count, check_number
+
+__all__ = ["OPERATIONS", "Workload"]
+
+OPERATIONS = ("read", "write", "cas")
+
+
+@dataclass
+class Workload:
+    """What the clients do: how many, how fast, on which keys, which operations.
+
+    Args:
+        clients: client processes (nodes ``c0``, ``c1``, ...).
+        rate: operations per second offered over all clients.
+        keys: how many keys (ints from 0).
+        distribution: ``"uniform"`` or ``"hot-key"``.
+        hot: with ``hot-key``, the fraction of operations on key 0.
+        mix: ``{operation: weight}`` over read, write, cas.
+        timeout: seconds a client waits for a reply before recording ``info``.
+        duration: seconds of traffic; None runs until stopped.
+        routing: ``"random"`` (each op to a random server) or ``"bound"``
+            (client i always asks server i mod n, as Jepsen binds processes to nodes).
+    """
+
+    clients: int = 3
+    rate: float = 10.0
+    keys: int = 3
+    distribution: str = "uniform"
+    hot: float = 0.8
+    mix: Mapping[str, float] = field(default_factory=lambda: {"read": 0.5, "write": 0.4, "cas": 0.1})
+    timeout: float = 1.0
+    duration: float | None = None
+    routing: str = "random"
+
+    def __post_init__(self):
+        check_count("clients", self.clients)
+        check_number("rate", self.rate, low=0.0, strict_low=True)
+        check_count("keys", self.keys)
+        check_choice("distribution", self.distribution, ("uniform", "hot-key"))
+        check_number("hot", self.hot, low=0.0, high=1.0)
+        check_number("timeout", self.timeout, low=0.0, strict_low=True)
+        if self.duration is not None:
+            check_number("duration", self.duration, low=0.0)
+        check_choice("routing", self.routing, ("random", "bound"))
+        if not isinstance(self.mix, Mapping) or not self.mix:
+            raise ParamError("mix", self.mix, "a table of operation weights, e.g. {read = 0.5, write = 0.5}")
+        for op, weight in self.mix.items():
+            check_choice("mix", op, OPERATIONS)
+            check_number(f"mix.{op}", weight, low=0.0)
+        if not sum(self.mix.values()) > 0:
+            raise ParamError("mix", dict(self.mix), "at least one operation with a weight > 0")
+
+    def add_clients(self, sim: em.Simulation) -> list[em.Client]:
+        """Add the client nodes ``c0``.. to ``sim``."""
+        return [sim.add_client(f"c{i}") for i in range(self.clients)]
+
+    def start(self, sim: em.Simulation, clients: list[em.Client] | None = None) -> asyncio.Task:
+        """Start the traffic as a task on ``sim``'s loop; it runs while the simulation runs.
+
+        Call from outside ``sim.run`` (then ``sim.run(until=...)`` or
+        ``Schedule.play``), or from inside it. Adds the clients when not given.
+        """
+        clients = clients if clients is not None else self.add_clients(sim)
+        return sim.loop.create_task(self.run(sim, clients), name="workload")
+
+    async def run(self, sim: em.Simulation, clients: list[em.Client]) -> None:
+        """Drive ``clients`` until ``duration`` seconds have passed since the call."""
+        until = math.inf if self.duration is None else sim.now + self.duration
+        state = _Shared()
+        await asyncio.gather(*(self._process(sim, client, i, until, state) for i, client in enumerate(clients)))
+
+    async def _process(self, sim, client: em.Client, index: int, until: float, state: "_Shared") -> None:
+        rng = sim.rng(f"workload:{client.name}")
+        think = self.clients / self.rate
+        ops, weights = list(self.mix), list(self.mix.values())
+        while True:
+            await asyncio.sleep(rng.expovariate(1.0 / think))
+            if sim.now >= until:
+                return
+            f = rng.choices(ops, weights=weights)[0]
+            key = self._key(rng)
+            value = self._value(f, key, state)
+            dest = sim.servers[index % len(sim.servers)] if self.routing == "bound" else None
+            try:
+                reply = await client.invoke(f, key=key, value=value, dest=dest, timeout=self.timeout)
+            except (em.RPCError, em.Timeout):
+                continue
+            state.last[key] = reply.get("value") if f == "read" else (value[1] if f == "cas" else value)
+
+    def _key(self, rng) -> int:
+        if self.distribution == "hot-key" and (self.keys == 1 or rng.random() < self.hot):
+            return 0
+        if self.distribution == "hot-key":
+            return rng.randrange(1, self.keys)
+        return rng.randrange(self.keys)
+
+    def _value(self, f: str, key: int, state: "_Shared"):
+        if f == "read":
+            return None
+        fresh = next(state.values)
+        if f == "write":
+            return fresh
+        return [state.last.get(key, 0), fresh]
+
+    def to_dict(self) -> dict:
+        """The workload as plain data (a scenario's ``[workload]`` table)."""
+        out = {"clients": self.clients, "rate": self.rate, "keys": self.keys, "distribution": self.distribution,
+               "hot": self.hot, "mix": dict(self.mix), "timeout": self.timeout, "routing": self.routing}
+        if self.duration is not None:
+            out["duration"] = self.duration
+        return out
+
+
+class _Shared:
+    """What the processes of one workload share: the value counter and the last value seen per key."""
+
+    def __init__(self):
+        self.values = itertools.count(1)
+        self.last: dict[int, object] = {}

@@ -1,0 +1,268 @@
+"""Scenario files: every section read into objects, and every mistake reported with file, key, found, expected."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import emulator as em
+from faults import Phase, RandomNemesis, Scenario, Schedule, ScenarioError, load_scenario
+from nodes.kv import SingleKV
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
+
+FULL = """
+    name = "everything"
+    description = "every section"
+    seed = 42
+    checks = ["linearizable", "stale-reads"]
+
+    [cluster]
+    protocol = "lin-kv"
+    nodes = 4
+    primary = "n1"
+    config = { leader = "n1" }
+
+    [network]
+    latency = { lognormal = [0.002, 0.5] }
+    loss = 0.01
+    duplicate = 0.02
+    reorder = 0.1
+
+    [workload]
+    clients = 6
+    rate = 30
+    keys = 5
+    distribution = "hot-key"
+    hot = 0.7
+    mix = { read = 0.7, write = 0.3 }
+    timeout = 0.4
+    routing = "bound"
+
+    [[phases]]
+    name = "chaos"
+    duration = 10.0
+    faults = { kinds = { partition = 3, crash = 1 }, interval = 2.0, duration = [0.5, 2.0], shapes = ["halves"] }
+
+    [[phases]]
+    name = "scripted"
+    duration = 4.0
+    [[phases.faults.steps]]
+    at = 1.0
+    kind = "partition"
+    duration = 2.0
+    shape = "isolate-primary"
+
+    [[phases]]
+    name = "settle"
+    duration = 3.0
+    heal = true
+    checks = { availability = { min = 0.9 }, latency = { p99 = 0.5 } }
+"""
+
+
+def write(tmp_path, text, name="scenario.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_every_section_of_a_full_file_is_read(tmp_path):
+    """A file using every section gives a Scenario whose parts hold exactly what the file says."""
+    scenario = load_scenario(write(tmp_path, FULL))
+    assert (scenario.name, scenario.seed, scenario.description) == ("everything", 42, "every section")
+    assert scenario.cluster.node_class() is SingleKV and scenario.cluster.nodes == 4
+    assert scenario.cluster.config == {"leader": "n1"} and scenario.cluster.primary == "n1"
+    assert isinstance(scenario.network.latency, em.LogNormal) and scenario.network.loss == 0.01
+    w = scenario.workload
+    assert (w.clients, w.rate, w.keys, w.distribution, w.hot, w.timeout, w.routing) == \
+        (6, 30, 5, "hot-key", 0.7, 0.4, "bound")
+    assert w.mix == {"read": 0.7, "write": 0.3} and w.duration == 17.0
+    chaos, scripted, settle = scenario.phases
+    assert isinstance(chaos.faults, RandomNemesis) and chaos.faults.weights == {"partition": 3, "crash": 1}
+    assert chaos.faults.duration == (0.5, 2.0)
+    assert isinstance(scripted.faults, Schedule) and scripted.faults.steps[0].params == {"shape": "isolate-primary"}
+    assert settle.heal and set(settle.checks) == {"availability", "latency"} and settle.checks["availability"]["min"] == 0.9
+    assert set(scenario.checks) == {"linearizable", "stale-reads"} and scenario.duration == 17.0
+
+
+def test_the_config_table_reaches_the_protocols_constructor(tmp_path):
+    """cluster.config = {leader = "n2"} builds nodes whose leader is n2."""
+    path = write(tmp_path, """
+        [cluster]
+        protocol = "lin-kv"
+        config = { leader = "n2" }
+        [workload]
+        duration = 1
+    """)
+    sim = load_scenario(path).cluster.build(seed=1)
+    assert sim.servers == ["n0", "n1", "n2"] and sim.node("n0").leader == "n2"
+
+
+def test_without_phases_there_is_one_main_phase_with_the_top_level_faults(tmp_path):
+    """No [[phases]]: one phase 'main' lasting workload.duration with [faults]; the name defaults to the file stem."""
+    path = write(tmp_path, """
+        [cluster]
+        protocol = "nodes.kv:SingleKV"
+        [workload]
+        duration = 12
+        [[faults.steps]]
+        at = 1
+        kind = "crash"
+        duration = 2
+        count = 1
+        [[faults.steps]]
+        at = 5
+        kind = "heal"
+    """, name="my-test.toml")
+    scenario = load_scenario(path)
+    assert scenario.name == "my-test" and scenario.checks == {"linearizable": {"model": "cas_register", "timeout": 10.0}}
+    (phase,) = scenario.phases
+    assert isinstance(phase, Phase) and (phase.name, phase.duration) == ("main", 12)
+    assert [s.kind for s in phase.faults] == ["crash", "heal"]
+
+
+def test_an_import_path_names_a_protocol_of_ones_own(tmp_path):
+    """protocol = 'module:Class' resolves to that class."""
+    path = write(tmp_path, """
+        [cluster]
+        protocol = "tests.common.faults_nodes:LocalKV"
+        [workload]
+        duration = 1
+    """)
+    assert load_scenario(path).cluster.node_class().__name__ == "LocalKV"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_shipped_example_loads(example):
+    """Each file in scenarios/ is a valid scenario with a name, phases and checks."""
+    scenario = load_scenario(example)
+    assert scenario.name and scenario.phases and scenario.checks and scenario.duration > 0
+
+
+BAD = [
+    # (file body, key, found, expected)
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[clusterr]\n', "clusterr", "{}", "one of the keys"),
+    ('[workload]\nduration = 1\n', "cluster", "None", "a [cluster] table"),
+    ('[cluster]\nprotocol = "paxos"\n[workload]\nduration = 1\n', "cluster.protocol", "'paxos'",
+     "a registered protocol or 'module:Class' (unknown protocol 'paxos'"),
+    ('[cluster]\nprotocol = "nowhere.module:Store"\n[workload]\nduration = 1\n', "cluster.protocol",
+     "'nowhere.module:Store'", "cannot import module 'nowhere.module'"),
+    ('[cluster]\nprotocol = "lin-kv"\nnodes = "five"\n[workload]\nduration = 1\n', "cluster.nodes", "'five'",
+     "a whole number >= 1"),
+    ('[cluster]\nprotocol = "lin-kv"\nconfig = { colour = "red" }\n[workload]\nduration = 1\n', "cluster.config",
+     "{'colour': 'red'}", "keyword arguments SingleKV takes: leader (got an unexpected keyword argument 'colour')"),
+    ('[cluster]\nprotocol = "lin-kv"\n[network]\nloss = 1.5\n[workload]\nduration = 1\n', "network.loss", "1.5",
+     "a number >= 0 and <= 1"),
+    ('[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = { gaussian = 1 }\n[workload]\nduration = 1\n',
+     "network.latency", "{'gaussian': 1}", "seconds, or a table with one of constant"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nrate = "fast"\n', "workload.rate", "'fast'",
+     "a number > 0"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nmix = { scan = 1 }\n', "workload.mix", "'scan'",
+     "one of 'read', 'write', 'cas'"),
+    ('[cluster]\nprotocol = "lin-kv"\n', "workload.duration", "None", "seconds of traffic"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\nkinds = ["meteor"]\n', "faults.kinds",
+     "'meteor'", "fault kinds from partition"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\ninterval = 2\n', "faults.kinds", "None",
+     "the fault kinds of a random nemesis"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[[faults.steps]]\nat = 0\nkind = "crash"\n'
+     'count = 0\n', "faults.steps[0].count", "0", "a whole number >= 1"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 5\n[[faults.steps]]\nat = 9\nkind = "crash"\n',
+     "faults.steps[0].at", "9.0", "a time within the phase (0 to 5 s)"),
+    ('[cluster]\nprotocol = "lin-kv"\n[[phases]]\nname = "a"\n', "phases[0].duration", "None", "a number > 0"),
+    ('[cluster]\nprotocol = "lin-kv"\n[[phases]]\nduration = 1\nchecks = ["linearizable"]\n',
+     "phases[0].checks.linearizable", "'linearizable'", "a check from availability, latency"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\nkinds = ["crash"]\n[[phases]]\n'
+     'duration = 1\n', "faults", "{'kinds': ['crash']}", "faults inside each [[phases]] table"),
+    ('checks = { availability = { min = 2 } }\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n',
+     "checks.availability.min", "2", "a number >= 0 and <= 1"),
+    ('checks = ["serializable"]\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n',
+     "checks.serializable", "'serializable'", "a check from linearizable, stale-reads"),
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[[faults.steps]]\nat = 0\nkind = "partition"\n'
+     'shape = "triangle"\n', "faults.steps[0].shape", "'triangle'", "one of 'halves', 'isolate-one'"),
+    ('[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload\nduration = 1\n', "file", "\"Expected ']' at the end of a table declaration (at line 4, column 10)",
+     "valid TOML"),
+]
+
+
+@pytest.mark.parametrize("body,key,found,expected", BAD, ids=[b[1] for b in BAD])
+def test_a_bad_file_names_the_file_the_key_what_was_found_and_what_was_expected(tmp_path, body, key, found, expected):
+    """Every mistake raises ScenarioError: '<file>: <key>: expected <...>, found <...>', no bare traceback."""
+    path = write(tmp_path, body)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: expected "), message
+    assert expected in message and f"found {found}" in message, message
+    assert caught.value.key == key and caught.value.source == str(path)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_missing_file_is_a_scenario_error(tmp_path):
+    """A path that does not exist says it cannot be read."""
+    with pytest.raises(ScenarioError, match="a readable scenario file"):
+        load_scenario(tmp_path / "nope.toml")
+
+
+# -- no value anywhere gives a bare traceback -----------------------------------------------------------
+
+BASE = {
+    "seed": 1,
+    "checks": {"linearizable": {"timeout": 5}, "availability": {"min": 0.5}},
+    "cluster": {"protocol": "lin-kv", "nodes": 3, "config": {"leader": "n0"}, "primary": "n0"},
+    "network": {"latency": {"uniform": [0.001, 0.002]}, "loss": 0.0, "duplicate": 0.0, "reorder": 0.0},
+    "workload": {"clients": 2, "rate": 10, "keys": 2, "distribution": "uniform", "hot": 0.5,
+                 "mix": {"read": 1, "write": 1}, "timeout": 0.5, "routing": "random"},
+    "phases": [
+        {"name": "a", "duration": 2.0, "faults": {"kinds": ["partition"], "interval": 1.0, "duration": [0.1, 0.5],
+                                                   "shapes": ["halves"], "heal": False}},
+        {"name": "b", "duration": 2.0, "heal": True, "checks": {"latency": {"p99": 1.0}},
+         "faults": {"steps": [{"at": 0.5, "kind": "partition", "duration": 1.0, "shape": "halves",
+                               "direction": "out"},
+                              {"at": 0.5, "kind": "latency", "latency": 0.1, "links": [["n0", "n1"]],
+                               "clients": False}]}},
+    ],
+}
+
+
+def _paths(value, prefix=()):
+    """Every path to a value inside nested dicts and lists."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _paths(inner, prefix + (key,))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _paths(inner, prefix + (i,))
+
+
+PATHS = list(_paths(BASE))[1:]
+TOML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _replaced(data, path, value):
+    import copy
+
+    data = copy.deepcopy(data)
+    target = data
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return data
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.sampled_from(PATHS), value=TOML_VALUES)
+def test_any_value_at_any_key_is_accepted_or_a_scenario_error(path, value):
+    """Replacing any value of a valid scenario by anything either still loads or raises ScenarioError, nothing else."""
+    assert Scenario.from_dict(BASE, "base.toml").duration == 4.0
+    try:
+        Scenario.from_dict(_replaced(BASE, path, value), "fuzz.toml")
+    except ScenarioError as exc:
+        assert str(exc).startswith("fuzz.toml: ")

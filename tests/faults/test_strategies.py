@@ -1,0 +1,91 @@
+"""Hypothesis strategies: schedules in bounds, shrinking toward fewer, shorter, earlier faults, and replayable failures."""
+
+import re
+
+import pytest
+from hypothesis import find, given
+from tests.common.faults_nodes import small_scenario
+
+from faults import KINDS, Schedule, Step, replay
+from faults.strategies import schedules, seeds, simulation_settings, steps
+
+FIND = simulation_settings(database=None, derandomize=True, max_examples=300)
+LINKV = small_scenario(duration=3.0)
+LOCALKV = small_scenario("tests.common.faults_nodes:LocalKV", duration=2.0)
+
+
+@simulation_settings(max_examples=60)
+@given(seed=seeds(), schedule=schedules(5, 10.0, max_steps=4))
+def test_schedules_stay_within_their_bounds(seed, schedule):
+    """Every drawn schedule has at most 4 steps, each of a known kind, starting and ending within [0, 10]."""
+    assert 0 <= seed < 2**32 and len(schedule) <= 4
+    for step in schedule:
+        assert step.kind in KINDS and 0 <= step.at <= step.end <= 10.0
+        step.nemesis()  # parameters valid for the kind
+
+
+@simulation_settings(max_examples=30)
+@given(schedule=schedules(2, 5.0, kinds=["partition"], heal=True))
+def test_shapes_fit_the_cluster_and_heal_ends_the_schedule(schedule):
+    """On two nodes only halves and isolate-one are drawn; heal=True appends a heal at the end."""
+    assert schedule.steps[-1] == Step(5.0, "heal")
+    assert {s.params["shape"] for s in schedule.steps[:-1]} <= {"halves", "isolate-one"}
+
+
+def test_the_simplest_schedule_is_empty_then_one_fault_at_zero_lasting_zero():
+    """Shrinking a schedule with any step gives one step: the first kind, at 0, for 0 s, simplest parameters."""
+    assert find(schedules(5, 10.0), lambda s: True, settings=FIND) == Schedule()
+    found = find(schedules(5, 10.0), lambda s: len(s) > 0, settings=FIND)
+    assert found == Schedule([Step(0.0, "partition", 0.0, {"shape": "halves", "direction": "both"})])
+
+
+def test_shrinking_goes_toward_fewer_shorter_and_earlier_faults():
+    """'A crash of at least 2 s starting at 3 s or later' shrinks to that one crash, exactly at the boundary."""
+    def wanted(schedule):
+        return any(s.kind == "crash" and s.duration >= 2.0 and s.at >= 3.0 for s in schedule)
+
+    found = find(schedules(5, 10.0, kinds=["partition", "crash"]), wanted, settings=FIND)
+    assert found == Schedule([Step(3.0, "crash", 2.0, {"count": 1})])
+
+
+def test_steps_refuse_unknown_kinds():
+    """steps(kinds=...) with a kind that does not exist says which kinds exist."""
+    with pytest.raises(ValueError, match="kinds must be a non-empty list from partition"):
+        steps(3, 1.0, kinds=["flood"])
+
+
+# -- the pattern: a property over seeds and schedules --------------------------------------------------
+
+
+@simulation_settings(max_examples=8)
+@given(seed=seeds(), schedule=schedules(3, 3.0, kinds=("partition", "crash", "pause", "loss", "duplicate"),
+                                        max_steps=3))
+def test_lin_kv_stays_linearizable_under_any_schedule(seed, schedule):
+    """The documented pattern: for any seed and schedule, lin-kv's history is linearizable."""
+    result = replay(LINKV, seed, schedule)
+    assert result.passed, [c.summary for c in result.failed]
+
+
+def test_a_store_that_reads_locally_shrinks_to_one_short_partition():
+    """At seed 0 LocalKV is fine without faults; the smallest schedule that breaks it is one brief partition at t=0."""
+    assert replay(LOCALKV, 0, Schedule()).passed
+    found = find(schedules(3, 2.0, kinds=["partition", "crash", "loss"], max_steps=4),
+                 lambda s: not replay(LOCALKV, 0, s).passed, settings=FIND)
+    (step,) = found.steps
+    assert step.kind == "partition" and step.at == 0.0 and step.duration < 1.0
+
+
+def test_a_failing_property_prints_a_seed_and_schedule_that_replay_the_failure():
+    """Hypothesis's falsifying example (seed=..., schedule=Schedule([...])) pasted into replay fails the same way."""
+    @simulation_settings(database=None, derandomize=True, max_examples=50)
+    @given(seed=seeds(), schedule=schedules(3, 2.0, kinds=["partition"], max_steps=2))
+    def local_kv_is_linearizable(seed, schedule):
+        assert replay(LOCALKV, seed, schedule).passed
+
+    with pytest.raises(AssertionError) as caught:
+        local_kv_is_linearizable()
+    printed = "\n".join(getattr(caught.value, "__notes__", []))
+    seed = int(re.search(r"seed=(\d+)", printed).group(1))
+    schedule = eval(re.search(r"schedule=(Schedule\(.*\)),?\n", printed).group(1), {"Schedule": Schedule, "Step": Step})
+    first, second = replay(LOCALKV, seed, schedule), replay(LOCALKV, seed, schedule)
+    assert not first.passed and first.sim.trace_digest() == second.sim.trace_digest()
