@@ -17,7 +17,7 @@
     duplicate = 0.0
     reorder = 0.0
 
-    [workload]                             # see faults.workload
+    [workload]                             # see faults.workload (unique = fresh-key writes)
     clients = 4
     rate = 40                              # ops per second, all clients together
     keys = 3
@@ -278,7 +278,7 @@ class _Reader:
         return cluster
 
     def workload(self, data: Any) -> Workload:
-        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing")
+        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing", "unique")
         return self.wrap("workload", Workload, **self.table(data, "workload", known))
 
     def phases(self, data: dict, workload: Workload) -> list[Phase]:

@@ -22,6 +22,13 @@ ints (1, 2, 3, ... across all clients), which keeps the linearizability
 search small. A ``cas`` goes from the value last seen for its key (written or
 read ok by any client) to a fresh value, so some succeed and some find
 another value (error 22, a definite ``fail``).
+
+``unique`` (default 0) sends that fraction of writes to a fresh key
+(``"u1"``, ``"u2"``, ...) that no other operation ever writes: a set
+workload inside the register workload. On a shared key a later write hides
+an earlier one from any checker; a fresh key's final read shows whether its
+one acknowledged write survived, so lost writes stay visible. ``written``
+lists every key written, for a final read of each.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ class Workload:
         duration: seconds of traffic; None runs until stopped.
         routing: ``"random"`` (each op to a random server) or ``"bound"``
             (client i always asks server i mod n, as Jepsen binds processes to nodes).
+        unique: the fraction of writes that go to a fresh key (see the module doc).
     """
 
     clients: int = 3
@@ -66,6 +74,7 @@ class Workload:
     timeout: float = 1.0
     duration: float | None = None
     routing: str = "random"
+    unique: float = 0.0
 
     def __post_init__(self):
         check_count("clients", self.clients)
@@ -77,6 +86,7 @@ class Workload:
         if self.duration is not None:
             check_number("duration", self.duration, low=0.0)
         check_choice("routing", self.routing, ("random", "bound"))
+        check_number("unique", self.unique, low=0.0, high=1.0)
         if not isinstance(self.mix, Mapping) or not self.mix:
             raise ParamError("mix", self.mix, "a table of operation weights, e.g. {read = 0.5, write = 0.5}")
         for op, weight in self.mix.items():
@@ -101,7 +111,7 @@ class Workload:
     async def run(self, sim: em.Simulation, clients: list[em.Client]) -> None:
         """Drive ``clients`` until ``duration`` seconds have passed since the call."""
         until = math.inf if self.duration is None else sim.now + self.duration
-        state = _Shared()
+        state = self._state = _Shared()
         await asyncio.gather(*(self._process(sim, client, i, until, state) for i, client in enumerate(clients)))
 
     async def _process(self, sim, client: em.Client, index: int, until: float, state: "_Shared") -> None:
@@ -114,7 +124,11 @@ class Workload:
                 return
             f = rng.choices(ops, weights=weights)[0]
             key = self._key(rng)
+            if f == "write" and self.unique and rng.random() < self.unique:
+                key = f"u{next(state.fresh)}"
             value = self._value(f, key, state)
+            if f != "read":
+                state.written.setdefault(key, None)
             dest = sim.servers[index % len(sim.servers)] if self.routing == "bound" else None
             try:
                 reply = await client.invoke(f, key=key, value=value, dest=dest, timeout=self.timeout)
@@ -137,10 +151,17 @@ class Workload:
             return fresh
         return [state.last.get(key, 0), fresh]
 
+    @property
+    def written(self) -> list:
+        """Every key the last run wrote (or tried to), in the order first written."""
+        state = getattr(self, "_state", None)
+        return list(state.written) if state is not None else []
+
     def to_dict(self) -> dict:
         """The workload as plain data (a scenario's ``[workload]`` table)."""
         out = {"clients": self.clients, "rate": self.rate, "keys": self.keys, "distribution": self.distribution,
-               "hot": self.hot, "mix": dict(self.mix), "timeout": self.timeout, "routing": self.routing}
+               "hot": self.hot, "mix": dict(self.mix), "timeout": self.timeout, "routing": self.routing,
+               "unique": self.unique}
         if self.duration is not None:
             out["duration"] = self.duration
         return out
@@ -151,4 +172,6 @@ class _Shared:
 
     def __init__(self):
         self.values = itertools.count(1)
+        self.fresh = itertools.count(1)
         self.last: dict[int, object] = {}
+        self.written: dict = {}  # keys written, in order (a dict as an ordered set)

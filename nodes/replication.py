@@ -325,6 +325,8 @@ class PrimaryReplica(ElectedNode):
         if candidate > self.replog.commit and self.replog.epoch_at(candidate) == self.replog.epoch:
             self.replog.set_commit(candidate)
             self._apply_committed()
+            if need:  # tell the replicas now, not at the next heartbeat, so their reads catch up sooner
+                self._wake_replicators()
 
     # -- the replica's side ------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ not tell, 2 a usage or scenario error (printed without a traceback).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shlex
 from pathlib import Path
@@ -25,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capsim.cli import UsageError
+from capsim.parallel import map_unordered, positive_int, seed_range
 from emulator.errors import EmulatorError
 from faults.chaos import ChaosResult, run_chaos
 from faults.scenario import load_scenario
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seeds.add_argument("--seed", type=int, metavar="N", help="the seed (default: the scenario's seed)")
     seeds.add_argument("--seeds", type=seed_range, metavar="A-B", help="run seeds A to B (inclusive) in parallel")
     parser.add_argument("--out", metavar="DIR", help="write history.jsonl, trace.jsonl and summary.json here")
-    parser.add_argument("--jobs", type=_positive, metavar="J", help="worker processes for --seeds (default: CPUs)")
+    parser.add_argument("--jobs", type=positive_int, metavar="J", help="worker processes for --seeds (default: CPUs)")
     parser.set_defaults(func=run)
 
 
@@ -160,7 +160,7 @@ def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int]) -> 
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("seeds", total=len(jobs), failed=0)
-        for summary in _map(run_seed, jobs, workers):
+        for summary in map_unordered(run_seed, jobs, workers):
             results.append(summary)
             bad = sum(1 for r in results if not r.get("passed"))
             progress.update(task, advance=1, failed=bad)
@@ -177,15 +177,6 @@ def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int]) -> 
     return 1 if failing else 0
 
 
-def _map(function, jobs: list, workers: int):
-    """``function`` over ``jobs``, in spawned worker processes when ``workers`` > 1; yields as they finish."""
-    if workers <= 1:
-        yield from map(function, jobs)
-        return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap_unordered(function, jobs)
-
-
 def _seed_table(results: list[dict]) -> Table:
     shown = results if len(results) <= _TABLE_LIMIT else [r for r in results if not r["passed"]]
     table = Table(title="Seeds" if shown is results else "Failing seeds", title_justify="left")
@@ -197,25 +188,3 @@ def _seed_table(results: list[dict]) -> Table:
         table.add_row(str(r["seed"]), verdict, str(counts["ok"]), str(counts["fail"]), str(counts["info"]),
                       str(r["faults"]), ", ".join(r["failed"]))
     return table
-
-
-def seed_range(text: str) -> range:
-    """An argparse type: ``A-B`` (inclusive, A <= B) as a range."""
-    first, sep, last = text.partition("-")
-    try:
-        low, high = int(first), int(last)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a seed range A-B such as 1-20, got {text!r}") from None
-    if not sep or low > high or low < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed range A-B with 0 <= A <= B, got {text!r}")
-    return range(low, high + 1)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of workers, got {text!r}")
-    return value

@@ -107,12 +107,20 @@ def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], run
         if svg is not None:
             body += [f"<h2>{html.escape(name.replace('_', ' ').title())}</h2>", f"<div class='plot' id='plot-{name}'>"
                      + _svg_inline(svg) + "</div>"]
+    timed = [run for run in runs if run.history]
+    if not timed:
+        return _write(out, title, body, meta)
+    runs = timed
     body.append("<h2>Timeline</h2><p class='legend'>" + "".join(
         f"<span style='background:{c}'></span>{k}" for k, c in _COLOURS.items()) + "<span style='background:#9e9e9e'>"
         "</span>fault</p>")
     body.append("<div class='tabs'>" + "".join(
         f"<button onclick='showRun({i})'>{html.escape(run.name)}</button>" for i, run in enumerate(runs)) + "</div>")
     body += [f"<div class='run timeline' data-config='{html.escape(run.name)}'>{timeline_svg(run)}</div>" for run in runs]
+    return _write(out, title, body, meta)
+
+
+def _write(out: Path, title: str, body: list[str], meta: dict | None) -> Path:
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(body)}"
             f"<script type='application/json' id='meta'>{html.escape(json.dumps(meta or {}))}</script>"

@@ -49,10 +49,17 @@ def seconds(value) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def rich_table(title: str, columns: Sequence[Column], runs: Sequence[Run]) -> Table:
-    """A terminal table, one row per run."""
+def rich_table(title: str, columns: Sequence[Column], runs: Sequence[Run], transpose: bool = False) -> Table:
+    """A terminal table, one row per run (or, transposed, one column per run)."""
     table = Table(title=title, title_justify="left")
-    table.add_column("config", style="bold")
+    if transpose:
+        table.add_column("", style="bold", no_wrap=True)
+        for run in runs:
+            table.add_column(run.name, justify="right")
+        for column in columns:
+            table.add_row(column.help or column.header, *(column.cell(run.row) for run in runs))
+        return table
+    table.add_column("config", style="bold", no_wrap=True)
     for column in columns:
         table.add_column(column.header, justify="right")
     for run in runs:
@@ -60,12 +67,16 @@ def rich_table(title: str, columns: Sequence[Column], runs: Sequence[Run]) -> Ta
     return table
 
 
-def markdown_table(columns: Sequence[Column], runs: Sequence[Run]) -> str:
-    """A GitHub-flavoured Markdown table, one row per run."""
-    header = ["config", *(c.header for c in columns)]
+def markdown_table(columns: Sequence[Column], runs: Sequence[Run], transpose: bool = False) -> str:
+    """A GitHub-flavoured Markdown table, one row per run (or, transposed, one column per run)."""
+    if transpose:
+        header = ["", *(run.name for run in runs)]
+        body = [[column.help or column.header, *(column.cell(run.row) for run in runs)] for column in columns]
+    else:
+        header = ["config", *(c.header for c in columns)]
+        body = [[run.name, *(c.cell(run.row) for c in columns)] for run in runs]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    for run in runs:
-        lines.append("| " + " | ".join([run.name, *(c.cell(run.row) for c in columns)]) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines) + "\n"
 
 
@@ -75,11 +86,11 @@ def json_rows(runs: Sequence[Run]) -> list[dict]:
 
 
 def write_tables(out: Path, columns: Sequence[Column], runs: Sequence[Run], stem: str = "table",
-                 meta: dict | None = None) -> list[Path]:
+                 meta: dict | None = None, transpose: bool = False) -> list[Path]:
     """Write ``<stem>.md`` and ``<stem>.json`` into ``out``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     md = out / f"{stem}.md"
-    md.write_text(markdown_table(columns, runs), encoding="utf-8")
+    md.write_text(markdown_table(columns, runs, transpose), encoding="utf-8")
     js = out / f"{stem}.json"
     js.write_text(json.dumps({"meta": meta or {}, "rows": json_rows(runs)}, indent=2, default=str) + "\n",
                   encoding="utf-8")

@@ -159,3 +159,21 @@ def test_bad_options_say_what_is_expected(options, message):
     """A bad workload option raises ParamError naming the option, what was found and what is expected."""
     with pytest.raises(ParamError, match=message.replace("(", r"\(")):
         Workload(**options)
+
+
+def test_unique_writes_go_to_fresh_keys_written_once():
+    """With unique=0.5 about half the writes create a fresh key, and no fresh key is written twice."""
+    import emulator as em
+    from faults import Workload
+    from nodes.kv import SingleKV
+
+    sim = em.Simulation(seed=3)
+    for i in range(3):
+        sim.add_node(f"n{i}", SingleKV)
+    workload = Workload(clients=3, rate=200, keys=2, mix={"write": 1.0}, unique=0.5, duration=3.0)
+    sim.run(workload.run(sim, workload.add_clients(sim)))
+    writes = [op for op in sim.history if op["type"] == "invoke" and op["f"] == "write"]
+    fresh = [op["key"] for op in writes if isinstance(op["key"], str)]
+    assert 0.35 < len(fresh) / len(writes) < 0.65
+    assert len(fresh) == len(set(fresh))
+    assert set(workload.written) == {op["key"] for op in writes}

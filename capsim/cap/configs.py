@@ -1,0 +1,133 @@
+"""The configurations the CAP demonstration compares, and how to add your own.
+
+Each configuration names a protocol of the library, its settings for a
+cluster of ``nodes`` servers, and the claim it makes, in one line, so the
+report can print the claim beside the numbers that test it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator import ConfigError
+from nodes.registry import resolve
+
+
+@dataclass
+class Config:
+    """One configuration: a protocol, its settings, and its CAP claim.
+
+    Attributes:
+        name: short, for the table (``cp``, ``ap``, ``async``).
+        protocol: a registered protocol name or ``module:Class``.
+        settings: a function of the node count returning the constructor kwargs.
+        claim: what the configuration promises and gives up, in one line.
+        label: a longer name for titles.
+    """
+
+    name: str
+    protocol: str
+    settings: Callable[[int], dict]
+    claim: str
+    label: str = ""
+    params: dict = field(default_factory=dict)
+
+    def node_class(self):
+        return resolve(self.protocol)
+
+    def kwargs(self, nodes: int) -> dict:
+        return {**self.settings(nodes), **self.params}
+
+
+def _majority(nodes: int) -> int:
+    return nodes // 2 + 1
+
+
+BUILTIN: dict[str, Config] = {
+    "cp": Config(
+        "cp", "primary-replica",
+        lambda n: {"mode": "semi-sync", "acks": _majority(n) - 1, "fencing": True},
+        "linearizable; refuses where it cannot reach a majority (PC/EC)",
+        "CP: majority replication with a fenced primary (Raft-like)",
+    ),
+    "ap": Config(
+        "ap", "quorum",
+        lambda n: {"n": min(3, n), "r": 2 if n >= 3 else 1, "w": 2 if n >= 3 else 1, "sloppy": True,
+                   "hinted_handoff": True, "read_repair": True, "versioning": "lww", "anti_entropy": 0.5},
+        "answers on both sides; may read stale data and lose concurrent updates (PA/EL)",
+        "AP: sloppy quorum, last-writer-wins, hinted handoff, read repair",
+    ),
+    "async": Config(
+        "async", "primary-replica",
+        lambda n: {"mode": "async", "fencing": False},
+        "fast, and both sides answer; a failover loses what the old primary acknowledged (PA/EL)",
+        "primary-replica, asynchronous replication, failover without fencing",
+    ),
+    "quorum": Config(
+        "quorum", "quorum",
+        lambda n: {"n": n, "r": _majority(n), "w": _majority(n), "sloppy": False, "read_repair": True},
+        "no stale reads with R + W > N, refuses without a quorum, yet not linearizable (PC/EL)",
+        "strict majority quorum (R + W > N), no sloppy quorum",
+    ),
+    "sync": Config(
+        "sync", "primary-replica",
+        lambda n: {"mode": "sync", "fencing": True},
+        "linearizable and loses nothing; any unreachable replica stops writes (PC/EC)",
+        "primary-replica, synchronous replication to every replica",
+    ),
+}
+
+DEFAULT = ("cp", "ap", "async")
+
+
+def choose(specs: list[str] | None) -> list[Config]:
+    """The configurations named by ``--config`` values (names, or TOML files of configs).
+
+    Raises:
+        ConfigError: an unknown name or a bad file, saying what is available.
+    """
+    if not specs:
+        return [BUILTIN[name] for name in DEFAULT]
+    chosen: list[Config] = []
+    for spec in specs:
+        for part in spec.split(","):
+            part = part.strip()
+            if part.endswith(".toml"):
+                chosen += load(Path(part))
+            elif part in BUILTIN:
+                chosen.append(BUILTIN[part])
+            else:
+                raise ConfigError(f"unknown configuration {part!r}; choose from {', '.join(BUILTIN)} "
+                                  "or give a .toml file of [[config]] tables")
+    return chosen
+
+
+def load(path: Path) -> list[Config]:
+    """Configurations from a TOML file of ``[[config]]`` tables (name, protocol, claim, [settings])."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    tables = data.get("config")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{path}: expected one or more [[config]] tables with name, protocol and settings")
+    configs = []
+    for i, table in enumerate(tables):
+        for key in ("name", "protocol"):
+            if not isinstance(table.get(key), str):
+                raise ConfigError(f"{path}: config #{i + 1}: key {key!r} must be a string, found {table.get(key)!r}")
+        settings = table.get("settings", {})
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{path}: config {table['name']!r}: 'settings' must be a table, found {settings!r}")
+        try:
+            resolve(table["protocol"])
+        except ValueError as exc:
+            raise ConfigError(f"{path}: config {table['name']!r}: {exc}") from None
+        configs.append(Config(table["name"], table["protocol"], lambda n, s=dict(settings): dict(s),
+                              str(table.get("claim", "")), str(table.get("label", table["name"]))))
+    return configs

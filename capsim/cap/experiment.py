@@ -1,0 +1,127 @@
+"""The CAP experiment: one workload, one fault schedule, several configurations.
+
+Every configuration gets the same cluster size, the same seed, the same
+clients and the same timeline:
+
+    healthy  |  partition: minority | majority  |  healed: settle (reads)  | final reads
+    0        partition_at                       heal_at                   duration
+
+The settle phase only reads, so "converged" has a meaning: the time from the
+heal until the reads of every key agree for good.
+
+One client is bound to each server (Jepsen's process-to-node binding), so
+clients sit on both sides of the partition. The minority holds ``n0``, the
+first primary of the primary-replica configurations, so the partition
+deposes a primary: the failover case. Clients read, write and cas a handful
+of shared keys; a share of writes go to fresh keys that are never written
+again, so a lost acknowledged write stays visible to the checker. After the
+traffic stops, a client reads every key written (the final reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+
+import emulator as em
+from capsim.cap.configs import Config
+from capsim.cap.metrics import measure
+from capsim.report import Run, Window
+from faults import Workload
+
+
+@dataclass
+class Plan:
+    """The shared timeline and workload of a CAP experiment (all times virtual seconds)."""
+
+    seed: int = 1
+    nodes: int = 5
+    duration: float = 12.0
+    partition_at: float = 3.0
+    heal_at: float = 8.0
+    keys: int = 3
+    rate: float = 100.0
+    timeout: float = 0.5
+    unique: float = 0.3
+    latency: tuple[float, float] = (0.001, 0.005)
+    check_seconds: float = 4.0
+    mix: dict = field(default_factory=lambda: {"read": 0.5, "write": 0.35, "cas": 0.15})
+
+    def __post_init__(self):
+        if self.nodes < 3:
+            raise em.ConfigError(f"--nodes must be at least 3 for a majority and a minority, got {self.nodes}")
+        if not 0 <= self.partition_at < self.heal_at <= self.duration:
+            raise em.ConfigError(
+                f"need 0 <= --partition-at < --heal-at <= --duration, got {self.partition_at}, "
+                f"{self.heal_at}, {self.duration}")
+
+    @property
+    def servers(self) -> list[str]:
+        return [f"n{i}" for i in range(self.nodes)]
+
+    @property
+    def minority(self) -> list[str]:
+        """The smaller side: ``n0`` (the first primary) and the next nodes, fewer than half."""
+        return self.servers[: (self.nodes - 1) // 2]
+
+    @property
+    def majority(self) -> list[str]:
+        return self.servers[len(self.minority):]
+
+    def client_side(self, side: list[str]) -> list[str]:
+        """The clients bound to the servers of ``side`` (client ci talks to ni)."""
+        return [f"c{name[1:]}" for name in side]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_config(config: Config, plan: Plan) -> Run:
+    """Run ``config`` through the plan's timeline; returns the report's ``Run`` with its figures."""
+    sim = em.Simulation(seed=plan.seed, latency=em.Uniform(*plan.latency))
+    node_class = config.node_class()
+    for name in plan.servers:
+        sim.add_node(name, node_class, **config.kwargs(plan.nodes))
+    workload = Workload(clients=plan.nodes, rate=plan.rate, keys=plan.keys, mix=dict(plan.mix),
+                        timeout=plan.timeout, duration=plan.heal_at, routing="bound", unique=plan.unique)
+    settle = Workload(clients=plan.nodes, rate=plan.rate, keys=plan.keys, mix={"read": 1.0},
+                      timeout=plan.timeout, duration=plan.duration - plan.heal_at, routing="bound")
+    clients = workload.add_clients(sim)
+    sim.run(_timeline(sim, plan, workload, settle, clients))
+    sides = {"minority": plan.minority + plan.client_side(plan.minority),
+             "majority": plan.majority + plan.client_side(plan.majority)}
+    row, stale_times = measure(sim.history, plan, sides)
+    return Run(config.name, list(sim.history), row, sides={k: plan.client_side(v) for k, v in
+                                                            (("minority", plan.minority), ("majority", plan.majority))},
+               windows=[Window(plan.partition_at, plan.heal_at, "partition")], stale=stale_times,
+               extra={"label": config.label, "claim": config.claim, "digest": sim.trace_digest(),
+                      "errors": [str(e) for e in sim.errors], "events": len(sim.events)})
+
+
+async def _timeline(sim: em.Simulation, plan: Plan, workload: Workload, settle: Workload,
+                    clients: list[em.Client]) -> None:
+    traffic = asyncio.ensure_future(workload.run(sim, clients))
+    await asyncio.sleep(plan.partition_at)
+    sim.network.partition(plan.minority + plan.client_side(plan.minority),
+                          plan.majority + plan.client_side(plan.majority))
+    await asyncio.sleep(plan.heal_at - plan.partition_at)
+    sim.network.heal()
+    await traffic
+    await settle.run(sim, clients)
+    await _final_reads(sim, plan, workload, clients[-1])
+
+
+async def _final_reads(sim: em.Simulation, plan: Plan, workload: Workload, client: em.Client) -> None:
+    """Read every key written, from the majority's last client, retrying until each answers."""
+    for key in [*range(plan.keys), *(k for k in workload.written if not isinstance(k, int))]:
+        for attempt in range(20):
+            try:
+                await client.invoke("read", key=key, dest=plan.majority[-1 - attempt % len(plan.majority)],
+                                    timeout=plan.timeout)
+                break
+            except em.RPCError as exc:
+                if exc.code == 20:
+                    break
+                await asyncio.sleep(0.05)
+            except em.Timeout:
+                await asyncio.sleep(0.05)

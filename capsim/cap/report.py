@@ -1,0 +1,123 @@
+"""The CAP table: columns, many-seed summaries, and the written report."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from capsim.report import Column, Run, write_page, write_plots, write_tables
+from capsim.report.tables import percent
+
+#: The keys of ``--json``, per configuration, in order.
+JSON_KEYS = ("config", "availability", "availability_minority", "availability_majority", "linearizable",
+             "stale_read_fraction", "lost_writes", "p50_ms", "p99_ms", "convergence_s")
+
+
+def _verdict(row: dict) -> str:
+    value = row.get("linearizable")
+    if isinstance(value, dict):  # many seeds: how many were linearizable
+        return f"{value['yes']}/{value['runs']} yes"
+    word = {True: "yes", False: "NO", None: "unknown"}[value]
+    return word if value is not False else f"NO ({row.get('unordered', 0)} ops)"
+
+
+def _phases(key: str):
+    def fmt(row: dict) -> str:
+        value = row.get(key) or {}
+        return "/".join("-" if value.get(p) is None else _num(value[p], 0 if value[p] >= 10 else 1)
+                        for p in ("before", "during", "after"))
+    return fmt
+
+
+def _num(value, digits: int) -> str:
+    if isinstance(value, dict):  # many seeds: median and range
+        return f"{value['median']:.{digits}f} [{value['min']:.{digits}f}-{value['max']:.{digits}f}]"
+    return f"{value:.{digits}f}"
+
+
+def _pct(value) -> str:
+    if isinstance(value, dict):
+        return f"{100 * value['median']:.1f}% [{100 * value['min']:.1f}-{100 * value['max']:.1f}]"
+    return percent(value)
+
+
+def _lost(row: dict) -> str:
+    lost, acked = row.get("lost_writes"), row.get("acknowledged_writes")
+    if isinstance(lost, dict):
+        return _num(lost, 0)
+    return f"{lost} of {acked}"
+
+
+def _seconds(value) -> str:
+    return "-" if value is None else _num(value, 2)
+
+
+class _RowColumn(Column):
+    """A column whose formatter sees the whole row (for composite cells)."""
+
+    def cell(self, row: dict) -> str:
+        return self.fmt(row)
+
+
+COLUMNS = [
+    Column("availability", "avail", _pct, "available, whole run"),
+    Column("availability_minority", "avail minority", _pct, "available, minority side"),
+    Column("availability_majority", "avail majority", _pct, "available, majority side"),
+    _RowColumn("linearizable", "linearizable", _verdict, "linearizable"),
+    Column("stale_read_fraction", "stale reads", _pct, "stale reads"),
+    _RowColumn("lost_writes", "lost writes", _lost, "acknowledged writes lost"),
+    _RowColumn("p50_ms", "p50 ms", _phases("p50_ms"), "p50 ms before/during/after"),
+    _RowColumn("p99_ms", "p99 ms", _phases("p99_ms"), "p99 ms before/during/after"),
+    Column("convergence_s", "converge s", _seconds, "converged after heal (s)"),
+]
+
+
+def json_rows(runs: list[Run]) -> list[dict]:
+    """Per configuration: the documented keys first, then the rest of its figures."""
+    rows = []
+    for run in runs:
+        row = {"config": run.name, **{k: run.row.get(k) for k in JSON_KEYS[1:]}}
+        row.update({k: v for k, v in run.row.items() if k not in row})
+        rows.append(row)
+    return rows
+
+
+def summarize(name: str, rows: list[dict]) -> dict:
+    """Many seeds' rows of one configuration as distributions: median, min, max, values."""
+    out: dict = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        if key == "linearizable":
+            out[key] = {"yes": sum(v is True for v in values), "no": sum(v is False for v in values),
+                        "unknown": sum(v is None for v in values), "runs": len(values)}
+        elif isinstance(values[0], dict):
+            out[key] = {phase: _spread([v[phase] for v in values]) for phase in values[0]}
+            out[key] = {phase: (s["median"] if s else None) for phase, s in out[key].items()}
+        else:
+            out[key] = _spread(values)
+    return out
+
+
+def _spread(values: list):
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not numbers:
+        return None
+    return {"median": statistics.median(numbers), "min": min(numbers), "max": max(numbers),
+            "values": numbers}
+
+
+def write_report(out: Path, runs: list[Run], meta: dict) -> Path:
+    """The table (Markdown, JSON), the plots (PNG, SVG) and index.html, in ``out``."""
+    write_tables(out, COLUMNS, runs, stem="cap", meta=meta, transpose=True)
+    (out / "cap.json").write_text(json.dumps({"meta": meta, "rows": json_rows(runs)}, indent=2, default=str) + "\n",
+                                  encoding="utf-8")
+    plots = write_plots(out, runs)
+    notes = [f"{run.name}: {run.extra.get('label', '')}. Claim: {run.extra.get('claim', '')}." for run in runs]
+    return write_page(out, "CAP, measured", INTRO, COLUMNS, runs, plots, notes=notes, meta=meta)
+
+
+INTRO = ("The same clients, on both sides of the cluster, read, write and compare-and-set a few keys while the "
+         "network is healthy, then partitioned into a majority and a minority, then healed. Each configuration "
+         "made a different choice when the partition came: refuse (consistency) or answer (availability). "
+         "The numbers below are what each choice cost.")

@@ -1,0 +1,106 @@
+"""``capsim cap``: CAP, measured — the same workload and partition against CP and AP stores.
+
+    capsim cap                         # the table, defaults (5 nodes, 12 virtual seconds)
+    capsim cap --json                  # the same figures as JSON
+    capsim cap --out report/           # Markdown, JSON, plots and an HTML page
+    capsim cap --seeds 1-20            # each figure as a distribution over seeds
+    capsim cap --config cp,quorum      # other configurations (or a .toml of [[config]])
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
+from capsim.cap.report import COLUMNS, json_rows, summarize, write_report
+from capsim.parallel import positive_int, seed_range, with_progress, workers_for
+from capsim.report import Run, rich_table
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "cap", help="CAP, measured: CP and AP stores through the same partition (the main job)",
+        description="Run the same clients against several configurations through one timeline: healthy, "
+                    "a partition into a majority and a minority, a heal, a settle. Print availability per "
+                    "side, linearizability, stale reads, lost writes, latency and convergence.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="configurations: " + "; ".join(f"{c.name} = {c.label}" for c in BUILTIN.values()),
+    )
+    plan = Plan()
+    parser.add_argument("--seed", type=int, default=plan.seed, help=f"root seed (default {plan.seed})")
+    parser.add_argument("--seeds", type=seed_range, metavar="A-B",
+                        help="run seeds A..B in parallel; report medians and ranges")
+    parser.add_argument("--nodes", type=positive_int, default=plan.nodes, help=f"servers (default {plan.nodes})")
+    parser.add_argument("--duration", type=float, default=plan.duration,
+                        help=f"virtual seconds of traffic (default {plan.duration})")
+    parser.add_argument("--partition-at", type=float, default=plan.partition_at,
+                        help=f"when the partition starts (default {plan.partition_at})")
+    parser.add_argument("--heal-at", type=float, default=plan.heal_at,
+                        help=f"when it heals (default {plan.heal_at})")
+    parser.add_argument("--rate", type=float, default=plan.rate, help=f"client ops per second (default {plan.rate})")
+    parser.add_argument("--config", action="append", metavar="NAME[,NAME]|FILE.toml",
+                        help=f"configurations to compare (default {','.join(DEFAULT)}; choose from "
+                             f"{', '.join(BUILTIN)})")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
+    parser.add_argument("--jobs", type=positive_int, metavar="J", help="worker processes for --seeds")
+    parser.set_defaults(func=run)
+
+
+def _plan(args, seed: int) -> Plan:
+    return Plan(seed=seed, nodes=args.nodes, duration=args.duration, partition_at=args.partition_at,
+                heal_at=args.heal_at, rate=args.rate)
+
+
+def run_job(job: tuple) -> tuple[int, str, dict]:
+    """One (seed, configuration) in a worker: returns (seed, name, row).
+
+    The job names the configuration (and the --config values that define it)
+    rather than carrying it: configurations hold functions, which do not pickle.
+    """
+    plan, specs, index = job
+    config = choose(specs)[index]
+    return plan.seed, config.name, run_config(config, plan).row
+
+
+def run(args) -> int:
+    configs = choose(args.config)
+    console = Console(stderr=args.json)
+    if args.seeds is not None:
+        runs = _many(console, args, configs)
+    else:
+        plan = _plan(args, args.seed)
+        runs = [run_config(config, plan) for config in configs]
+    meta = {"seed": args.seed if args.seeds is None else f"{args.seeds.start}-{args.seeds.stop - 1}",
+            "nodes": args.nodes, "duration": args.duration, "partition_at": args.partition_at,
+            "heal_at": args.heal_at, "rate": args.rate}
+    if args.json:
+        json.dump(json_rows(runs), sys.stdout, indent=2, default=str)
+        print()
+    else:
+        title = (f"CAP, measured: {args.nodes} nodes, partition {args.partition_at}-{args.heal_at} s of "
+                 f"{args.duration} s, seed {meta['seed']}")
+        console.print(rich_table(title, COLUMNS, runs, transpose=True))
+        plan = _plan(args, args.seed)
+        console.print(f"minority side: {', '.join(plan.minority)} (+ clients); majority: {', '.join(plan.majority)}."
+                      " Availability per side is measured during the partition.")
+    if args.out:
+        page = write_report(args.out, runs, meta)
+        console.print(f"report: {page}")
+    return 0
+
+
+def _many(console: Console, args, configs) -> list[Run]:
+    jobs = [(_plan(args, seed), args.config, i) for seed in args.seeds for i in range(len(configs))]
+    results = with_progress(console, "runs", run_job, jobs, workers_for(len(jobs), args.jobs))
+    runs = []
+    for config in configs:
+        rows = [row for _, name, row in sorted(results, key=lambda r: r[0]) if name == config.name]
+        runs.append(Run(config.name, [], summarize(config.name, rows),
+                        extra={"label": config.label, "claim": config.claim}))
+    return runs

@@ -1,0 +1,75 @@
+"""The CAP experiment: the numbers tell the CAP story, and the same seed tells it the same way."""
+
+import pytest
+
+from capsim.cap import BUILTIN, Plan, choose, run_config
+from emulator import ConfigError
+
+PLAN = Plan(seed=3, duration=9.0, partition_at=2.0, heal_at=6.0)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {name: run_config(BUILTIN[name], PLAN).row for name in ("cp", "ap", "async")}
+
+
+def test_cp_stays_linearizable_and_refuses_on_the_minority_side(rows):
+    """CP: linearizable, no stale reads, no lost writes; the minority answers nothing, the majority nearly all."""
+    cp = rows["cp"]
+    assert cp["linearizable"] is True and cp["stale_read_fraction"] == 0 and cp["lost_writes"] == 0
+    assert cp["availability_minority"] < 0.05, cp
+    assert cp["availability_majority"] > 0.9, cp
+
+
+def test_ap_stays_available_on_both_sides_and_shows_anomalies(rows):
+    """AP: both sides answer during the partition; it pays in stale reads or lost updates and is not linearizable."""
+    ap = rows["ap"]
+    assert ap["availability_minority"] > 0.9 and ap["availability_majority"] > 0.9, ap
+    assert ap["stale_read_fraction"] > 0 or ap["lost_writes"] > 0, ap
+    assert ap["linearizable"] is False
+
+
+def test_async_failover_loses_acknowledged_writes(rows):
+    """Async primary-replica with failover: writes the old primary acknowledged are gone after the heal."""
+    assert rows["async"]["lost_writes"] > 0, rows["async"]
+    assert rows["async"]["linearizable"] is False
+
+
+def test_every_figure_of_the_json_is_there(rows):
+    """Each row has the documented keys, latency per phase and a convergence time."""
+    for row in rows.values():
+        for key in ("availability", "availability_minority", "availability_majority", "linearizable",
+                    "stale_read_fraction", "lost_writes", "p50_ms", "p99_ms", "convergence_s"):
+            assert key in row
+        assert set(row["p50_ms"]) == {"before", "during", "after"}
+        assert row["p99_ms"]["before"] >= row["p50_ms"]["before"] > 0
+
+
+def test_the_same_seed_gives_the_same_row(rows):
+    """Deterministic: running cp again with the same plan gives identical figures."""
+    assert run_config(BUILTIN["cp"], PLAN).row == rows["cp"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"nodes": 2}, "at least 3"), ({"partition_at": 5.0, "heal_at": 4.0}, "partition-at < --heal-at"),
+     ({"heal_at": 20.0}, "--heal-at <= --duration")],
+)
+def test_a_bad_plan_says_what_to_change(kwargs, message):
+    """Impossible timelines and clusters too small to split fail with the option to fix."""
+    with pytest.raises(ConfigError, match=message):
+        Plan(**kwargs)
+
+
+def test_configurations_from_a_toml_file(tmp_path):
+    """--config FILE.toml defines configurations; a bad one names the file and the key."""
+    good = tmp_path / "mine.toml"
+    good.write_text('[[config]]\nname = "single"\nprotocol = "lin-kv"\nclaim = "one copy"\n')
+    (config,) = choose([str(good)])
+    assert config.name == "single" and config.kwargs(5) == {}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[config]]\nname = "x"\nprotocol = "nosuch"\n')
+    with pytest.raises(ConfigError, match="bad.toml: config 'x': unknown protocol 'nosuch'"):
+        choose([str(bad)])
+    with pytest.raises(ConfigError, match="unknown configuration 'zzz'"):
+        choose(["cp,zzz"])
