@@ -19,6 +19,7 @@ PROTOCOLS: dict[str, str] = {
     "cache": "nodes.cache:Cache",
     "load-balancer": "nodes.balancer:LoadBalancer",
     "backend": "nodes.balancer:Backend",
+    "breaker-caller": "nodes.breaker:Caller",
 }
 
 

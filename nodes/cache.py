@@ -1,0 +1,339 @@
+"""A caching node in front of any lin-kv store: LRU + TTL, three write policies.
+
+Guarantees: cache-aside and write-through acknowledge a write only once the
+store has it (a cache crash loses none), and through this one cache over a
+linearizable store the history is linearizable; write-behind is linearizable
+while the cache lives.
+Gives up: write-behind loses exactly the acknowledged writes still queued when
+the cache crashes; readers of the store or of another cache may disagree with
+this one (another cache serves its copy for up to ``ttl``; the store lags a
+write-behind cache until the flush).
+
+Policies:
+
+- ``cache-aside``: read miss -> read the store, fill; write -> write the
+  store, then drop the key (the next read fills it).
+- ``write-through``: as cache-aside, but a write acknowledged by the store
+  also fills the cache with the written value.
+- ``write-behind``: a write updates the cache and joins a FIFO queue in
+  memory, and is acknowledged at once; every ``flush_interval`` a background
+  task writes the queue to the store, up to ``flush_batch`` distinct keys at a
+  time, each key's writes in order, retrying a failed write at the next
+  interval (so a key's writes are never overtaken, given FIFO links to the
+  store). Writes to different keys may reach the store in another order.
+
+The cache speaks lin-kv (``nodes.kv``) to its clients and to the store, and
+answers ``{"type": "stats"}`` with its hit and miss counts. With several
+``store`` nodes it uses the first, moving to the next when one times out or is
+unavailable. Times (TTL) are on the node's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+from typing import Callable
+
+from emulator import ConfigError, Node, RPCError, Timeout
+from emulator.errors import KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+from nodes.kv import not_found, precondition_failed, unavailable
+
+__all__ = ["POLICIES", "LRU", "Cache"]
+
+POLICIES = ("cache-aside", "write-through", "write-behind")
+_MISS = object()
+
+
+class LRU:
+    """A least-recently-used map with a capacity and a time to live.
+
+    An expired entry is dropped when next looked up (or evicted as the least
+    recently used); ``capacity`` 0 caches nothing.
+
+    Args:
+        capacity: entries kept at most.
+        ttl: seconds an entry lives after it was put (None: forever).
+        clock: a zero-argument callable returning seconds.
+    """
+
+    def __init__(self, capacity: int, ttl: float | None, clock: Callable[[], float]):
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+            raise ConfigError(f"capacity must be an int >= 0 (entries), got {capacity!r}")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
+            raise ConfigError(f"ttl must be a number of seconds > 0, or None for no expiry, got {ttl!r}")
+        self.capacity = capacity
+        self.ttl = ttl
+        self.clock = clock
+        self._data: collections.OrderedDict = collections.OrderedDict()  # key -> (value, expires at)
+        self.evictions = 0
+        self.expirations = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key, default=_MISS):
+        """The live value of ``key`` (now the most recently used), or ``default``."""
+        entry = self._data.get(key)
+        if entry is None:
+            return default
+        if entry[1] <= self.clock():
+            del self._data[key]
+            self.expirations += 1
+            return default
+        self._data.move_to_end(key)
+        return entry[0]
+
+    def put(self, key, value) -> None:
+        """Store ``value`` under ``key`` as most recently used, evicting the least if full."""
+        if self.capacity == 0:
+            return
+        expires = math.inf if self.ttl is None else self.clock() + self.ttl
+        self._data[key] = (value, expires)
+        self._data.move_to_end(key)
+        while len(self._data) > self.capacity:
+            self._data.popitem(last=False)
+            self.evictions += 1
+
+    def delete(self, key) -> None:
+        self._data.pop(key, None)
+
+    def keys(self) -> list:
+        """Keys from least to most recently used (expired ones included until looked up)."""
+        return list(self._data)
+
+
+class Cache(Node):
+    """A lin-kv cache in front of ``store`` (see the module docstring).
+
+    Args:
+        store: the store's node name, or a list of them (first one used first).
+        capacity: LRU entries.
+        ttl: seconds a cached entry lives (None: until evicted or invalidated).
+        policy: one of ``POLICIES``.
+        flush_interval: write-behind: seconds between flushes.
+        flush_batch: write-behind: writes (to distinct keys) sent to the store at once.
+        queue_limit: write-behind: queued writes allowed; beyond, writes get error 11.
+        timeout: seconds to wait for the store.
+    """
+
+    def __init__(self, store: str | list[str], capacity: int = 1000, ttl: float | None = None,
+                 policy: str = "cache-aside", flush_interval: float = 0.1, flush_batch: int = 16,
+                 queue_limit: int = 10_000, timeout: float = 1.0):
+        stores = [store] if isinstance(store, str) else store
+        if not isinstance(stores, (list, tuple)) or not stores or not all(isinstance(s, str) and s for s in stores):
+            raise ConfigError(f"store must be a node name or a non-empty list of them, got {store!r}")
+        if policy not in POLICIES:
+            raise ConfigError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}")
+        for name, value in (("flush_interval", flush_interval), ("timeout", timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name} must be a number of seconds > 0, got {value!r}")
+        for name, value in (("flush_batch", flush_batch), ("queue_limit", queue_limit)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+        self.stores = list(stores)
+        self.policy = policy
+        self.flush_interval = flush_interval
+        self.flush_batch = flush_batch
+        self.queue_limit = queue_limit
+        self.timeout = timeout
+        self.lru = LRU(capacity, ttl, self.now)
+        self.hits = self.misses = self.flushed = 0
+        self._store_at = 0
+        self._marks: dict = {}  # key -> bumped at every write's start and end: fills check it
+        self._writing: dict = {}  # key -> writes in flight to the store
+        #: write-behind: acknowledged writes not yet in the store, oldest first
+        self.queue: collections.deque = collections.deque()
+        self._dirty: dict = {}  # key -> [latest queued value, writes of it queued]
+        self._flushing = False
+
+    async def on_start(self):
+        if self.policy == "write-behind":
+            self.spawn(self._flush_forever(), name="flush")
+
+    # -- stats ------------------------------------------------------------------------
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Read hits / reads (None before the first read)."""
+        reads = self.hits + self.misses
+        return self.hits / reads if reads else None
+
+    def stats(self) -> dict:
+        return {"policy": self.policy, "hits": self.hits, "misses": self.misses, "hit_rate": self.hit_rate,
+                "evictions": self.lru.evictions, "expirations": self.lru.expirations, "size": len(self.lru),
+                "queued": len(self.queue), "flushed": self.flushed}
+
+    async def handle_stats(self, msg):
+        return {"type": "stats_ok", **self.stats()}
+
+    # -- the store ----------------------------------------------------------------------
+
+    async def _store(self, body: dict) -> dict:
+        store = self.stores[self._store_at % len(self.stores)]
+        try:
+            return await self.rpc(store, body, timeout=self.timeout)
+        except (Timeout, RPCError) as exc:
+            if isinstance(exc, Timeout) or exc.code == TEMPORARILY_UNAVAILABLE:
+                self._store_at += 1  # fail over for the next request; this one's fate is the caller's
+            raise
+
+    def _local(self, key):
+        """The value this cache holds for ``key`` (queued writes first), or _MISS."""
+        dirty = self._dirty.get(key)
+        if dirty is not None:
+            return dirty[0]
+        return self.lru.get(key)
+
+    async def _load(self, key):
+        """Read ``key`` from the store; fill the cache unless a write raced the read."""
+        mark = self._marks.get(key, 0)
+        reply = await self._store({"type": "read", "key": key})
+        if self._marks.get(key, 0) == mark and not self._writing.get(key):
+            self.lru.put(key, reply.get("value"))
+        return reply.get("value")
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def handle_read(self, msg):
+        key = msg.body.get("key")
+        value = self._local(key)
+        if value is not _MISS:
+            self.hits += 1
+        else:
+            self.misses += 1
+            value = await self._load(key)
+        return {"type": "read_ok", "value": value}
+
+    # -- writes through to the store ---------------------------------------------------------
+
+    def _bump(self, key) -> int:
+        mark = self._marks[key] = self._marks.get(key, 0) + 1
+        return mark
+
+    async def _write_through(self, key, body: dict, new_value) -> dict:
+        """Send a write or cas to the store with ``key`` dropped while it is in flight."""
+        self.lru.delete(key)
+        mark = self._bump(key)
+        self._writing[key] = self._writing.get(key, 0) + 1
+        ok = False
+        try:
+            reply = await self._store(body)
+            ok = True
+        finally:
+            self._writing[key] -= 1
+            if not self._writing[key]:
+                del self._writing[key]
+            # Fill only if nothing else touched the key meanwhile: then the
+            # store holds exactly what this write put there.
+            sole = ok and self.policy == "write-through" and self._marks.get(key) == mark and key not in self._writing
+            self._bump(key)
+            if sole:
+                self.lru.put(key, new_value)
+            else:
+                self.lru.delete(key)
+        return {"type": reply["type"]}
+
+    async def handle_write(self, msg):
+        key, value = msg.body.get("key"), msg.body.get("value")
+        if self.policy == "write-behind":
+            return self._enqueue(key, value)
+        return await self._write_through(key, {"type": "write", "key": key, "value": value}, value)
+
+    async def handle_cas(self, msg):
+        body = msg.body
+        key = body.get("key")
+        if self.policy == "write-behind":
+            return await self._cas_behind(key, body.get("from"), body.get("to"))
+        return await self._write_through(key, {"type": "cas", "key": key, "from": body.get("from"),
+                                               "to": body.get("to")}, body.get("to"))
+
+    # -- write-behind ------------------------------------------------------------------------
+
+    def _enqueue(self, key, value) -> dict:
+        if len(self.queue) >= self.queue_limit:
+            raise unavailable(f"write-behind queue full ({self.queue_limit} writes waiting for the store)")
+        self._bump(key)
+        self.queue.append((key, value))
+        entry = self._dirty.get(key)
+        self._dirty[key] = [value, 1 if entry is None else entry[1] + 1]
+        self.lru.put(key, value)
+        return {"type": "write_ok"}
+
+    async def _cas_behind(self, key, expected, new) -> dict:
+        current = self._local(key)
+        if current is _MISS:
+            try:
+                current = await self._load(key)
+            except RPCError as exc:
+                if exc.code != KEY_DOES_NOT_EXIST:
+                    raise
+                current = _MISS
+            local = self._local(key)  # a write may have landed while we read the store
+            current = local if local is not _MISS else current
+        if current is _MISS:
+            raise not_found(key)
+        if current != expected:
+            raise precondition_failed(key, expected, current)
+        self._enqueue(key, new)
+        return {"type": "cas_ok"}
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write the queue to the store; stop at the first failure. Returns writes flushed.
+
+        Writes go in batches: the head of the queue up to the first repeated
+        key (at most ``flush_batch``), sent at once; so each key's writes reach
+        the store one after another, in order. One flush runs at a time (a
+        second call while one runs returns 0).
+        """
+        if self._flushing:
+            return 0
+        self._flushing = True
+        try:
+            return await self._drain()
+        finally:
+            self._flushing = False
+
+    async def _drain(self) -> int:
+        done = 0
+        while self.queue:
+            batch = self._next_batch()
+            results = await asyncio.gather(
+                *(self._store({"type": "write", "key": key, "value": value}) for key, value in batch),
+                return_exceptions=True)
+            failed = None
+            for item, result in zip(batch, results):
+                if isinstance(result, BaseException):
+                    if not isinstance(result, (Timeout, RPCError)):
+                        raise result
+                    failed = result  # it stays at the head of its key's writes, for the next flush
+                    continue
+                self.queue.remove(item)  # the first (key, value) equal to it is it: keys in a batch are distinct
+                self._flushed(item[0])
+                done += 1
+            if failed is not None:
+                self.log.info("flush stopped: %s; retrying in %ss", failed, self.flush_interval)
+                break
+        return done
+
+    def _next_batch(self) -> list:
+        """The longest head of the queue with distinct keys, up to flush_batch writes."""
+        batch, keys = [], set()
+        for key, value in self.queue:
+            if key in keys or len(batch) == self.flush_batch:
+                break
+            keys.add(key)
+            batch.append((key, value))
+        return batch
+
+    def _flushed(self, key) -> None:
+        entry = self._dirty[key]
+        entry[1] -= 1
+        if not entry[1]:
+            del self._dirty[key]
+        self.flushed += 1
