@@ -268,6 +268,69 @@ def transport(messages: int) -> list[dict]:
     return [bench_http_pingpong(messages, window, processes=True) for window in (1, 64)]
 
 
+# -- protocols ------------------------------------------------------------------------------------
+
+def _closed_loop_kv(protocol: str, config: dict, seconds: float, clients: int = 10, nodes: int = 5) -> dict:
+    """Closed-loop lin-kv clients (reads, writes, cas on 100 keys) against a 5-node cluster."""
+    from faults import Workload
+    from nodes.registry import resolve
+
+    sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.003))
+    for i in range(nodes):
+        sim.add_node(f"n{i}", resolve(protocol), **config)
+    sim.run(until=0.5)  # elections settle before the clock starts
+    workload = Workload(clients=clients, rate=100_000.0, keys=100, timeout=1.0, duration=seconds)
+    start, cpu = time.perf_counter(), time.process_time()
+    sim.run(workload.run(sim, workload.add_clients(sim)))
+    wall = time.perf_counter() - start
+    ops = sum(1 for op in sim.history if op["type"] != "invoke" and op["process"] != "nemesis")
+    return {"protocol": protocol, "ops": ops, "ops_per_wall_s": ops / wall, "ops_per_virtual_s": ops / seconds,
+            "ops_per_cpu_s": ops / (time.process_time() - cpu), "messages": sim.network.stats["delivered"]}
+
+
+def protocols(quick: bool) -> list[dict]:
+    """Throughput of each protocol on a 5-node cluster, per wall and per virtual second."""
+    seconds = 1.0 if quick else 5.0
+    rows = [
+        {"name": "lin-kv (one leader)", **_closed_loop_kv("lin-kv", {}, seconds)},
+        {"name": "primary-replica semi-sync k=2", **_closed_loop_kv("primary-replica",
+                                                                     {"mode": "semi-sync", "acks": 2}, seconds)},
+        {"name": "primary-replica async", **_closed_loop_kv("primary-replica", {"mode": "async"}, seconds)},
+        {"name": "quorum N=3 R=2 W=2", **_closed_loop_kv("quorum", {}, seconds)},
+        {"name": "quorum sloppy + handoff", **_closed_loop_kv("quorum", {"sloppy": True, "hinted_handoff": True},
+                                                              seconds)},
+    ]
+    try:
+        rows.append({"name": "sharded-kv", **_closed_loop_kv("sharded-kv", {}, seconds)})
+    except (ValueError, ImportError):
+        pass  # not in this tree yet
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_lb import bench_balancer, bench_cache
+
+    lb = bench_balancer(seconds=seconds * 2)
+    rows.append({"name": "load balancer, least-connections, 3 backends", "ops": lb["ops"],
+                 "ops_per_wall_s": lb["ops_per_wall_s"], "ops_per_virtual_s": lb["ops_per_virtual_s"],
+                 "messages": lb["messages"]})
+    cache = bench_cache(seconds=seconds * 2)
+    rows.append({"name": "cache, write-through, over lin-kv", "ops": cache["ops"],
+                 "ops_per_wall_s": cache["ops_per_wall_s"], "ops_per_virtual_s": cache["ops_per_virtual_s"],
+                 "messages": None})
+    return rows
+
+
+def chaos_run() -> dict:
+    """A whole chaos scenario (workload, random partitions, checks) per wall second."""
+    import faults
+
+    scenario = faults.load_scenario(ROOT / "scenarios" / "lin-kv-partitions.toml")
+    start = time.perf_counter()
+    result = faults.run_chaos(scenario, seed=1)
+    wall = time.perf_counter() - start
+    ops = sum(result.counts.values())
+    return {"scenario": "lin-kv-partitions", "wall_s": wall, "ops": ops, "passed": result.passed,
+            "virtual_s": result.sim.now, "virtual_per_wall": result.sim.now / wall}
+
+
 # -- running and printing -------------------------------------------------------------------------
 
 def median_of(repeats: int, *functions):
@@ -288,6 +351,8 @@ def run(quick: bool) -> dict:
     scale_run = scale(100 if quick else 1000, 6.0 if quick else 60.0)
     checks = checker(1 if quick else 3)
     http = transport(2_000 if quick else 20_000)
+    protocol_rows = protocols(quick)
+    chaos = chaos_run()
     return {
         "python": sys.version.split()[0],
         "pingpong_msgs_per_s": {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
@@ -297,6 +362,8 @@ def run(quick: bool) -> dict:
         "scale": {**scale_run, "baseline_process_mb": baseline_memory_mb()},
         "checker": checks,
         "transport": http,
+        "protocols": protocol_rows,
+        "chaos": chaos,
         "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
     }
 
@@ -341,6 +408,18 @@ def print_table(results: dict) -> None:
             http.add_row(str(row["window"]), _fmt(row["messages"]), _fmt(row["http_msgs_per_s"]),
                          _fmt(row["sim_msgs_per_s"]), _fmt(row["sim_over_http"], 1) + "x")
         console.print(http)
+    if results.get("protocols"):
+        table = Table(title="protocols: closed-loop clients on a 5-node cluster (1-3 ms links)")
+        for column in ("protocol", "ops", "ops / wall s", "ops / virtual s", "messages delivered"):
+            table.add_column(column, justify="right" if column != "protocol" else "left")
+        for row in results["protocols"]:
+            table.add_row(row["name"], _fmt(row["ops"]), _fmt(row["ops_per_wall_s"]), _fmt(row["ops_per_virtual_s"]),
+                          _fmt(row.get("messages")))
+        console.print(table)
+    if results.get("chaos"):
+        c = results["chaos"]
+        console.print(f"chaos scenario {c['scenario']}: {c['ops']:,} operations, checks "
+                      f"{'passed' if c['passed'] else 'FAILED'}, {c['virtual_s']:.1f} virtual s in {c['wall_s']:.2f} s wall")
 
 
 def main(argv=None) -> int:
