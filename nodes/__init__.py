@@ -1,3 +1,41 @@
-"""capsim's protocol library: the systems whose trade-offs capsim exists to show."""
+"""capsim's protocol library: the systems whose trade-offs capsim exists to show.
 
-__all__: list[str] = []
+Every key-value store speaks Maelstrom's lin-kv (read, write, cas). Each
+module's docstring states what its protocol guarantees and what it gives up.
+
+- ``SingleKV`` (``lin-kv``): one copy on one leader; linearizable, unavailable without it.
+- ``ShardedKV`` (``sharded-kv``): one copy per key, placed by a consistent-hash ring; CP per shard.
+- ``PrimaryReplica`` (``primary-replica``): a primary's log, sync / semi-sync / async, failover with fencing.
+- ``QuorumKV`` (``quorum``): Dynamo-style N/R/W, LWW or vector clocks, sloppy quorum, hinted handoff, anti-entropy.
+- ``CircuitBreaker`` and ``Caller``; ``LoadBalancer`` and ``Backend``; ``Cache`` and ``LRU``.
+- ``HashRing``: consistent hashing on mmh3 with virtual nodes and weights.
+- ``resolve(name_or_path)``: the Node class for a registered name or ``module:Class``.
+"""
+
+from nodes.balancer import Backend, LoadBalancer
+from nodes.breaker import BreakerOpen, Caller, CircuitBreaker
+from nodes.cache import LRU, Cache
+from nodes.hashring import HashRing
+from nodes.kv import SingleKV
+from nodes.quorum import QuorumKV
+from nodes.registry import PROTOCOLS, register, resolve
+from nodes.replication import PrimaryReplica
+from nodes.sharded import ShardedKV
+
+__all__ = [
+    "LRU",
+    "PROTOCOLS",
+    "Backend",
+    "BreakerOpen",
+    "Cache",
+    "Caller",
+    "CircuitBreaker",
+    "HashRing",
+    "LoadBalancer",
+    "PrimaryReplica",
+    "QuorumKV",
+    "ShardedKV",
+    "SingleKV",
+    "register",
+    "resolve",
+]

@@ -22,6 +22,12 @@ __all__ = ["HashRing", "key_hash"]
 _SPACE = 2**32
 
 
+def _weight(weight) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ValueError(f"a weight must be a positive number, got {weight!r}")
+    return weight
+
+
 def key_hash(key) -> int:
     """The ring position of ``key`` (its ``str``), 0 <= h < 2**32, stable across processes."""
     return murmur3(str(key), signed=False)
@@ -44,7 +50,10 @@ class HashRing:
         self._points: list[int] = []
         self._owners: list[str] = []
         for node in nodes:
-            self.add(node, (weights or {}).get(node, 1))
+            if node in self._weights:
+                raise ValueError(f"{node!r} is listed twice")
+            self._weights[node] = _weight((weights or {}).get(node, 1))
+        self._rebuild()  # once, not once per node
 
     @property
     def nodes(self) -> list[str]:
@@ -64,9 +73,7 @@ class HashRing:
         """Add ``node`` with ``weight`` (it gets ``round(vnodes * weight)`` points)."""
         if node in self._weights:
             raise ValueError(f"{node!r} is already on the ring")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-            raise ValueError(f"a weight must be a positive number, got {weight!r}")
-        self._weights[node] = weight
+        self._weights[node] = _weight(weight)
         self._rebuild()
 
     def remove(self, node: str) -> None:
