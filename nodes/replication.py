@@ -46,7 +46,7 @@ from nodes.failover import PRIMARY, ElectedNode, positive
 from nodes.kv import unavailable
 from nodes.replog import NOOP, ReplicatedLog, StateMachine
 
-__all__ = ["PrimaryReplica", "MODES"]
+__all__ = ["PrimaryReplica", "MODES", "primary_of"]
 
 MODES = ("sync", "semi-sync", "async")
 _BATCH = 64  # entries per append message
@@ -404,3 +404,18 @@ class PrimaryReplica(ElectedNode):
 
 def _seconds(value: float | None) -> str:
     return "forever" if value is None else f"{value:.3f}s"
+
+
+def primary_of(sim) -> str:
+    """The live node that is primary in the highest epoch (for ``isolate-primary`` nemeses).
+
+    Falls back to the first server when no node is primary right now (an
+    election in progress).
+    """
+    best, best_epoch = None, -1
+    for name in sim.servers:
+        node = sim.node(name)
+        if isinstance(node, PrimaryReplica) and getattr(node, "role", None) == PRIMARY:
+            if node.replog.epoch > best_epoch:
+                best, best_epoch = name, node.replog.epoch
+    return best if best is not None else sim.servers[0]

@@ -266,3 +266,14 @@ def test_any_value_at_any_key_is_accepted_or_a_scenario_error(path, value):
         Scenario.from_dict(_replaced(BASE, path, value), "fuzz.toml")
     except ScenarioError as exc:
         assert str(exc).startswith("fuzz.toml: ")
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_shipped_example_passes_with_its_own_seed(example):
+    """Run as a new user would: each example scenario passes every check it lists, with its seed."""
+    from faults import run_chaos
+
+    scenario = load_scenario(example)
+    result = run_chaos(scenario, seed=scenario.seed)
+    failed = [f"{c.name}: {c.summary}" for c in result.checks if not c.passed]
+    assert result.passed, failed
