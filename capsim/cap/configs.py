@@ -46,6 +46,11 @@ def _majority(nodes: int) -> int:
     return nodes // 2 + 1
 
 
+def _side(nodes: int) -> int:
+    """2, or 1 when the minority of the CAP partition is a single node."""
+    return max(1, min(2, (nodes - 1) // 2))
+
+
 BUILTIN: dict[str, Config] = {
     "cp": Config(
         "cp", "primary-replica",
@@ -55,7 +60,8 @@ BUILTIN: dict[str, Config] = {
     ),
     "ap": Config(
         "ap", "quorum",
-        lambda n: {"n": min(3, n), "r": 2 if n >= 3 else 1, "w": 2 if n >= 3 else 1, "sloppy": True,
+        # R and W fit the smaller side, so each side can gather a sloppy quorum on its own.
+        lambda n: {"n": min(3, n), "r": _side(n), "w": _side(n), "sloppy": True,
                    "hinted_handoff": True, "read_repair": True, "versioning": "lww", "anti_entropy": 0.5},
         "answers on both sides; may read stale data and lose concurrent updates (PA/EL)",
         "AP: sloppy quorum, last-writer-wins, hinted handoff, read repair",

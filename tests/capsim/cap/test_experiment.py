@@ -73,3 +73,10 @@ def test_configurations_from_a_toml_file(tmp_path):
         choose([str(bad)])
     with pytest.raises(ConfigError, match="unknown configuration 'zzz'"):
         choose(["cp,zzz"])
+
+
+def test_ap_stays_available_on_a_single_node_minority():
+    """With 3 nodes the minority is one node, and the AP store still answers there."""
+    plan = Plan(seed=3, nodes=3, duration=6.0, partition_at=1.5, heal_at=4.5)
+    row = run_config(BUILTIN["ap"], plan).row
+    assert row["availability_minority"] > 0.9 and row["availability_majority"] > 0.9, row

@@ -17,3 +17,12 @@ def test_quick_bench_prints_json_with_each_baseline():
     for key in ("pingpong_msgs_per_s", "rpc_round_trips_per_s"):
         assert results[key]["capsim"] > 0 and results[key]["asyncio_queue"] > 0
     assert results["scale"]["delivered"] > 0 and results["scale"]["peak_mb"] > 0
+
+
+def test_cap_demo_script_runs_the_cap_command():
+    """scripts/cap_demo.py runs `capsim cap` with the same options."""
+    script = BENCH.parent / "cap_demo.py"
+    out = subprocess.run([sys.executable, str(script), "--json", "--config", "cp", "--duration", "5",
+                          "--partition-at", "1", "--heal-at", "3"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["config"] == "cp"
