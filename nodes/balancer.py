@@ -26,7 +26,9 @@ Algorithms, over the backends in rotation:
 - ``least-response-time``: lowest ``ewma * (in_flight + 1)``, where ``ewma`` is
   an exponentially weighted moving average (``ewma_alpha``) of the backend's
   response times (a timeout counts as ``timeout`` seconds); a backend never
-  measured scores 0, so each gets tried. Ties in turn.
+  measured scores 0, so each gets tried, and one that health checks bring
+  back is measured afresh (its average held the timeouts of its outage).
+  Ties in turn.
 - ``consistent-hash``: the owner of the request's ``key`` (or, with
   ``hash_by="client"``, its ``client`` field or its sender) on a ``HashRing``
   of all backends; when the owner is out, the next backend clockwise, so only
@@ -273,6 +275,7 @@ class LoadBalancer(Node):
             state.passes, state.fails = state.passes + 1, 0
             if not state.up and state.passes >= self.healthy_threshold:
                 state.up = True
+                state.ewma = None  # its old latencies were timeouts: measure it afresh, or it is never picked
                 self._event("health", [state.name, "up"])
         else:
             state.passes, state.fails = 0, state.fails + 1

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from capsim.report import Column, Run, write_page, write_tables
-from capsim.report.plots import save, _pyplot, xy_plot
+from capsim.report import pyplot, save, xy_plot
 
 
 def _prob(value) -> str:
@@ -40,7 +40,7 @@ def to_runs(rows: list[dict]) -> list[Run]:
 
 def plot_tradeoff(rows: list[dict], stem: Path) -> list[Path]:
     """Stale-read probability (t=0) against p99 latency, one labelled point per configuration."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for row in rows:
         colour = "#1565c0" if row["kind"] == "quorum" else "#c62828"

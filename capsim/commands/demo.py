@@ -1,8 +1,18 @@
-"""``capsim demo [NAME]``: a short, seeded demonstration with a printed account."""
+"""``capsim demo [NAME]``: a short, seeded demonstration with a printed account.
+
+    capsim demo                      # partition: an AP store through a partition
+    capsim demo --list               # every demo, with a line saying what it shows
+    capsim demo scaling              # throughput and p99 against backends; a backend's crash
+    capsim demo caching --json       # the figures as JSON
+    capsim demo breaker --out DIR    # Markdown, JSON, plots and an HTML page
+    capsim demo caching --quick      # smaller sizes, the same story
+"""
 
 from __future__ import annotations
 
 import importlib
+import inspect
+from pathlib import Path
 
 from capsim.cli import UsageError
 from capsim.demos import DEMOS
@@ -10,17 +20,48 @@ from capsim.demos import DEMOS
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run a short demonstration (default: partition)",
-        description="Run a short, seeded demonstration and print what happened. Demos: " + ", ".join(DEMOS),
+        "demo", help="run a short demonstration (default: partition; --list for all)",
+        description="Run a short, seeded demonstration and print what happened. Demos: " + ", ".join(DEMOS)
+                    + ". `capsim demo --list` says what each one shows.",
     )
     parser.add_argument("name", nargs="?", default="partition", help=f"one of: {', '.join(DEMOS)}")
     parser.add_argument("--seed", type=int, default=1, help="root seed (default 1); the same seed replays the run")
+    parser.add_argument("--list", action="store_true", help="list the demos with a line on each, and exit")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: the same story in a few seconds")
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    target = DEMOS.get(args.name)
+def _load(name: str):
+    target = DEMOS.get(name)
     if target is None:
-        raise UsageError(f"no demo called {args.name!r}; choose one of: {', '.join(DEMOS)}")
-    module, _, function = target.partition(":")
-    return getattr(importlib.import_module(module), function)(seed=args.seed)
+        raise UsageError(f"no demo called {name!r}; choose one of: {', '.join(DEMOS)}")
+    module_name, _, function = target.partition(":")
+    module = importlib.import_module(module_name)
+    return module, getattr(module, function)
+
+
+def describe(name: str) -> str:
+    """The first line of the demo module's docstring."""
+    module, _ = _load(name)
+    return (module.__doc__ or "").strip().split("\n")[0]
+
+
+def run(args) -> int:
+    if args.list:
+        width = max(map(len, DEMOS))
+        for name in DEMOS:
+            print(f"{name:<{width}}  {describe(name)}")
+        return 0
+    _, function = _load(args.name)
+    options = {"out": args.out, "as_json": args.json, "quick": args.quick}
+    accepted = inspect.signature(function).parameters
+    # --quick is harmless where a demo is quick already; --out and --json would be silently lost.
+    unsupported = [f"--{k.replace('as_', '')}" for k, v in options.items()
+                   if v and k not in accepted and k != "quick"]
+    if unsupported:
+        raise UsageError(f"the {args.name} demo prints its account only; {', '.join(unsupported)} "
+                         f"{'is' if len(unsupported) == 1 else 'are'} for: "
+                         + ", ".join(n for n in DEMOS if "as_json" in inspect.signature(_load(n)[1]).parameters))
+    return function(seed=args.seed, **{k: v for k, v in options.items() if k in accepted})

@@ -7,18 +7,22 @@ JSON, PNG and SVG plots, and one self-contained HTML page.
 """
 
 from capsim.report.html import write_page
-from capsim.report.model import Run, Window
-from capsim.report.plots import PLOTS, write_plots
+from capsim.report.model import Run, Section, Window
+from capsim.report.plots import PLOTS, pyplot, save, write_plots, xy_plot
 from capsim.report.tables import Column, markdown_table, rich_table, write_tables
 
 __all__ = [
     "PLOTS",
     "Column",
     "Run",
+    "Section",
     "Window",
     "markdown_table",
+    "pyplot",
     "rich_table",
+    "save",
     "write_page",
     "write_plots",
     "write_tables",
+    "xy_plot",
 ]

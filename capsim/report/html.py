@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from capsim.report.model import Run
+from capsim.report.model import Run, Section
 from capsim.report.tables import Column
 
 _COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
@@ -38,14 +38,27 @@ showRun(0);
 """
 
 
-def _table_html(columns: Sequence[Column], runs: Sequence[Run]) -> str:
-    head = "".join(f"<th title='{html.escape(c.help)}'>{html.escape(c.header)}</th>" for c in columns)
-    rows = "".join(
-        "<tr><td>" + html.escape(run.name) + "</td>"
-        + "".join(f"<td>{html.escape(c.cell(run.row))}</td>" for c in columns) + "</tr>"
-        for run in runs
-    )
-    return f"<table id='summary'><tr><th>config</th>{head}</tr>{rows}</table>"
+def _table_html(columns: Sequence[Column], runs: Sequence[Run], transpose: bool = False, ident: str = "summary") -> str:
+    if transpose:
+        head = "<th></th>" + "".join(f"<th>{html.escape(run.name)}</th>" for run in runs)
+        body = [[c.help or c.header, *(c.cell(run.row) for run in runs)] for c in columns]
+    else:
+        head = "<th>config</th>" + "".join(f"<th title='{html.escape(c.help)}'>{html.escape(c.header)}</th>"
+                                           for c in columns)
+        body = [[run.name, *(c.cell(run.row) for c in columns)] for run in runs]
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>" for cells in body)
+    return f"<table id='{ident}'><tr>{head}</tr>{rows}</table>"
+
+
+def _sections_html(sections: Sequence[Section]) -> list[str]:
+    out = []
+    for i, section in enumerate(sections):
+        ident = "summary" if i == 0 else f"table-{section.key}"
+        out += [f"<h2>{html.escape(section.title)}</h2>",
+                _table_html(section.columns, section.runs, section.transpose, ident)]
+        if section.note:
+            out.append(f"<p class='note'>{html.escape(section.note)}</p>")
+    return out
 
 
 def _svg_inline(path: Path) -> str:
@@ -87,20 +100,27 @@ def timeline_svg(run: Run) -> str:
 
 
 def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], runs: Sequence[Run],
-               plots: dict[str, list[Path]], notes: Sequence[str] = (), meta: dict | None = None) -> Path:
+               plots: dict[str, list[Path]], notes: Sequence[str] = (), meta: dict | None = None,
+               sections: Sequence[Section] | None = None, transpose: bool = False) -> Path:
     """Write ``out/index.html``; returns its path.
 
     Args:
         intro: a paragraph of plain text shown under the title.
+        columns, runs: the summary table; ``runs`` with histories are drawn as timelines.
         plots: name -> [png, svg] as returned by ``write_plots``; the SVGs are inlined.
         notes: more paragraphs of plain text, shown after the table.
         meta: parameters of the run (seed, sizes), shown and embedded as JSON.
+        sections: several titled tables instead of the one summary (the first is the summary).
+        transpose: show the summary with one column per run.
     """
     out.mkdir(parents=True, exist_ok=True)
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]
     if meta:
         body.append("<p class='note'>" + html.escape(", ".join(f"{k}={v}" for k, v in meta.items())) + "</p>")
-    body += ["<h2>Summary</h2>", _table_html(columns, runs)]
+    if sections:
+        body += _sections_html(sections)
+    else:
+        body += ["<h2>Summary</h2>", _table_html(columns, runs, transpose)]
     body += [f"<p class='note'>{html.escape(note)}</p>" for note in notes]
     for name, paths in plots.items():
         svg = next((p for p in paths if p.suffix == ".svg"), None)

@@ -16,6 +16,24 @@ class Window:
 
 
 @dataclass
+class Section:
+    """One table of a report page: its runs (rows), the columns showing them, and what they show.
+
+    Attributes:
+        key: file stem of its Markdown and JSON, and its JSON key.
+        note: one paragraph in plain language, shown under the table.
+        transpose: one column per run instead of one row (better for few runs, many figures).
+    """
+
+    key: str
+    title: str
+    columns: list
+    runs: list
+    note: str = ""
+    transpose: bool = False
+
+
+@dataclass
 class Run:
     """One configuration's run: its history and its row of figures.
 

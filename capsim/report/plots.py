@@ -15,7 +15,8 @@ _SIDE_COLOURS = {"minority": "#c62828", "majority": "#1565c0", "all": "#2e7d32"}
 _OUTCOME_COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only), with reproducible SVG ids."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never needs a display
@@ -33,8 +34,15 @@ def _bucket(duration: float) -> float:
     return duration / 60
 
 
+def _shaded(runs: Sequence[Run]) -> str:
+    """'(shaded: partition)' from the windows' labels."""
+    labels = sorted({window.label for run in runs for window in run.windows})
+    return f" (shaded: {', '.join(labels)})" if labels else ""
+
+
 def _panels(runs: Sequence[Run], title: str, ylabel: str):
-    plt = _pyplot()
+    plt = pyplot()
+    title += _shaded(runs)
     fig, axes = plt.subplots(len(runs), 1, figsize=(9, 1.9 * len(runs) + 0.8), sharex=True, squeeze=False)
     fig.suptitle(title)
     for ax, run in zip(axes[:, 0], runs):
@@ -50,7 +58,7 @@ def _panels(runs: Sequence[Run], title: str, ylabel: str):
 
 def plot_throughput(runs: Sequence[Run]):
     """Successful operations per second over time, one line per side."""
-    plt, fig, axes = _panels(runs, "successful operations per second (shaded: partition)", "ok ops/s")
+    plt, fig, axes = _panels(runs, "successful operations per second", "ok ops/s")
     width = _bucket(max(run.duration() for run in runs) or 1.0)
     for ax, run in zip(axes, runs):
         counts: dict[str, dict[int, int]] = {}
@@ -69,7 +77,7 @@ def plot_throughput(runs: Sequence[Run]):
 
 def plot_latency(runs: Sequence[Run]):
     """Latency of every completed operation against the time it was invoked."""
-    plt, fig, axes = _panels(runs, "operation latency (shaded: partition)", "latency (ms)")
+    plt, fig, axes = _panels(runs, "operation latency", "latency (ms)")
     for ax, run in zip(axes, runs):
         for outcome, colour in _OUTCOME_COLOURS.items():
             points = [(i["time"], 1000 * (d["time"] - i["time"])) for i, d in run.completed() if d["type"] == outcome]
@@ -83,7 +91,7 @@ def plot_latency(runs: Sequence[Run]):
 
 def plot_staleness(runs: Sequence[Run]):
     """Stale reads (reads that missed an acknowledged write) per second over time."""
-    plt, fig, axes = _panels(runs, "stale reads per second (shaded: partition)", "stale reads/s")
+    plt, fig, axes = _panels(runs, "stale reads per second", "stale reads/s")
     width = _bucket(max(run.duration() for run in runs) or 1.0)
     for ax, run in zip(axes, runs):
         last = int(run.duration() // width) + 1
@@ -104,7 +112,7 @@ PLOTS: dict[str, Callable] = {
 
 def save(fig, stem: Path) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.svg``; close it; return the paths."""
-    plt = _pyplot()
+    plt = pyplot()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     fig.tight_layout()
@@ -122,7 +130,7 @@ def write_plots(out: Path, runs: Sequence[Run], names: Sequence[str] = tuple(PLO
 def xy_plot(stem: Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
             ylabel: str, logx: bool = False, markers: bool = True) -> list[Path]:
     """A plain line plot of named (xs, ys) series, saved as PNG and SVG."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for name, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o" if markers else None, ms=3, lw=1.2, label=name)

@@ -41,3 +41,20 @@ def test_capsim_demo_runs_from_the_command_line(capsys):
     """capsim demo exits 0 and prints the table."""
     assert main(["demo", "--seed", "2"]) == 0
     assert "What each client saw" in capsys.readouterr().out
+
+
+def test_capsim_demo_list_names_every_demo_with_a_line_on_each(capsys):
+    """capsim demo --list prints one line per demo: its name and what it shows."""
+    from capsim.demos import DEMOS
+
+    assert main(["demo", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(DEMOS)
+    assert all(len(line.split()) > 3 for line in lines)
+
+
+def test_report_options_on_a_demo_without_a_report_are_a_usage_error(capsys):
+    """capsim demo partition --json exits 2 and names the demos that take --json."""
+    assert main(["demo", "partition", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "--json" in err and "scaling" in err and "Traceback" not in err

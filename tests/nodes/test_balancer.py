@@ -190,6 +190,14 @@ def test_a_recovered_backend_returns_after_healthy_threshold_checks(fault):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_sends_traffic_to_a_backend_again_once_it_is_back(algorithm):
+    """After b1's up event each algorithm forwards to it again (least-response-time measures it afresh)."""
+    sim, lb = down_then_up("crash", algorithm)
+    (_, _), (up_at, _) = health_events(lb, "b1")
+    assert len([t for t, _, _ in forwards(lb, "b1") if t >= up_at]) >= 3
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_no_algorithm_sends_a_request_to_a_backend_held_down(algorithm):
     """Between b1's down and up events, none of the algorithms forwards anything to b1."""
     sim, lb = down_then_up("crash", algorithm)

@@ -1,0 +1,86 @@
+"""capsim demo breaker: what a circuit breaker does for a caller while its dependency is down."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from capsim.cli import main
+from capsim.demos import breaker
+from emulator import ConfigError
+
+PLAN = breaker.Plan.quick(seed=1)
+BARE, FAST, SLOW = breaker.CONFIGS
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {run.name: run for run in breaker.report(PLAN).tables[0].runs}
+
+
+def test_the_breaker_cuts_caller_latency_once_the_first_failures_are_back(runs):
+    """Without a breaker every call waits out the timeout; with one, calls fail in a round trip once it opens."""
+    bare = runs[BARE].row
+    assert bare["p50_during_ms"] >= 1000 * PLAN.timeout and bare["p99_during_ms"] >= 1000 * PLAN.timeout
+    for name in (FAST, SLOW):
+        row = runs[name].row
+        assert row["p99_during_ms"] < 20 and row["p99_during_ms"] < bare["p99_during_ms"] / 20
+        assert row["opened_s"] is not None and PLAN.timeout <= row["opened_s"] < PLAN.onset
+        assert row["p99_onset_ms"] >= 1000 * PLAN.timeout  # no breaker can act before a failure comes back
+        assert row["peak_in_flight"] < bare["peak_in_flight"] / 10
+
+
+def test_errors_are_definite_with_a_breaker_and_indefinite_without(runs):
+    """A refused call did not happen (fail, error 11); a timed-out call may have (info)."""
+    assert runs[BARE].row["definite"] == 0 and runs[BARE].row["errors_down"] > 0.95
+    for name in (FAST, SLOW):
+        run = runs[name]
+        assert run.row["definite"] > 0.7
+        refused = [d for i, d in run.completed() if d["type"] == "fail"]
+        assert refused and all(d["error"][0] == 11 for d in refused)
+
+
+def test_the_breaker_keeps_calls_away_from_the_dead_dependency(runs):
+    """Once open, only probes reach the dependency: a fraction of what reaches it without a breaker."""
+    bare = runs[BARE].row["reached_dead"]
+    assert bare >= 0.95 * runs[BARE].row["calls_down"]
+    for name in (FAST, SLOW):
+        assert runs[name].row["reached_dead"] < bare / 3
+
+
+def test_recovery_after_the_dependency_returns_waits_for_a_probe(runs):
+    """Without a breaker calls succeed at once; with one, within reset_timeout plus a probe's timeout."""
+    assert runs[BARE].row["recovered_s"] < 0.05 and runs[BARE].row["errors_before"] < 0.01  # in flight at the crash
+    for name in (FAST, SLOW):
+        assert runs[name].row["recovered_s"] <= breaker.CONFIGS[name]["reset_timeout"] + PLAN.timeout + 0.05
+        closed = [e for e in runs[name].extra["events"] if e["value"][1] == "closed"]
+        assert closed and closed[-1]["time"] >= PLAN.recover_at
+    assert runs[SLOW].row["recovered_s"] > runs[FAST].row["recovered_s"]
+
+
+def test_a_partition_instead_of_a_crash_tells_the_same_story():
+    """Cut off rather than dead, the store looks the same to the caller: the breaker opens and errors turn definite."""
+    row = breaker.run_config(replace(PLAN, failure="partition"), FAST).row
+    assert row["p99_during_ms"] < 20 and row["definite"] > 0.7 and row["recovered_s"] is not None
+    with pytest.raises(ConfigError, match="failure must be 'crash' or 'partition'"):
+        breaker.run_config(replace(PLAN, failure="flood"), FAST)
+
+
+def test_the_same_seed_replays_the_same_run():
+    """Seeded: one configuration run twice gives the same history and figures."""
+    one, two = (breaker.run_config(PLAN, SLOW) for _ in range(2))
+    assert one.history == two.history and one.row == two.row
+
+
+def test_capsim_demo_breaker_json_and_out_from_the_command_line(capsys, tmp_path):
+    """--json prints the figures of every configuration; --out writes the tables, plots and page."""
+    assert main(["demo", "breaker", "--quick", "--json", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert f"report: {tmp_path / 'index.html'}" in captured.err.replace("\n", "")
+    assert json.loads((tmp_path / "breaker.json").read_text()) == json.loads(json.dumps(data))
+    for name in ("breaker.md", "latency.png", "latency.svg", "throughput.svg", "index.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert data["demo"] == "breaker" and set(data["figures"]) == set(breaker.CONFIGS)
+    assert [row["config"] for row in data["tables"]["breaker"]] == list(breaker.CONFIGS)
+    assert data["figures"][FAST]["transitions"][0]["value"][1] == "open"

@@ -1,0 +1,92 @@
+"""capsim demo caching: hit rate against capacity and TTL, and what each write policy loses in a crash."""
+
+import json
+import random
+
+import pytest
+
+from capsim.demos import caching
+from capsim.demos.common import write_report
+from emulator import ConfigError
+from emulator.check import lost_writes
+from tests.common.browser import dump_dom
+
+PLAN = caching.Plan.quick(seed=1)
+
+
+@pytest.fixture(scope="module")
+def report():
+    return caching.report(PLAN)
+
+
+def rows(report, key):
+    table = next(t for t in report.tables if t.key == key)
+    return [run.row for run in table.runs]
+
+
+def test_hit_rate_rises_with_capacity_and_reads_get_faster(report):
+    """Over a Zipf key space a bigger cache hits more often, so the mean read costs fewer store round trips."""
+    by_capacity = rows(report, "capacity")
+    hits = [row["hit_rate"] for row in by_capacity]
+    means = [row["mean_ms"] for row in by_capacity]
+    assert hits == sorted(hits) and hits[-1] > hits[0] + 0.3
+    assert means == sorted(means, reverse=True)
+    assert by_capacity[0]["p50_ms"] > 2 * 1000 * PLAN.far[0]  # mostly misses: a store round trip
+    assert by_capacity[-1]["p50_ms"] < 1000 * 2 * PLAN.far[0]  # mostly hits: no store round trip
+
+
+def test_a_shorter_ttl_hits_less_and_serves_fewer_stale_reads(report):
+    """A TTL bounds how old a cached entry gets: fewer hits, fresher reads."""
+    by_ttl = rows(report, "ttl")
+    assert [row["ttl"] for row in by_ttl] == list(PLAN.ttls)
+    hits = [row["hit_rate"] for row in by_ttl]
+    stale = [row["stale"] for row in by_ttl]
+    assert hits == sorted(hits, reverse=True) and stale == sorted(stale, reverse=True)
+    assert stale[0] > 5 * stale[-1] and by_ttl[-1]["expirations"] > by_ttl[1]["expirations"] > 0
+
+
+def test_write_behind_loses_acknowledged_writes_in_a_crash_and_the_others_lose_none(report):
+    """The lost-writes checker finds acknowledged writes missing from the store for write-behind only."""
+    runs = {run.name: run for run in report.tables[2].runs}
+    verdicts = {name: lost_writes(run.history, initial=0) for name, run in runs.items()}
+    assert len(verdicts["write-behind"].lost) > 0
+    assert verdicts["write-through"].lost == [] and verdicts["cache-aside"].lost == []
+    behind = runs["write-behind"].row
+    assert behind["lost"] == len(verdicts["write-behind"].lost) <= behind["queued_at_crash"]
+    assert all(v.acknowledged > 100 and not v.unchecked for v in verdicts.values())
+
+
+def test_write_behind_acknowledges_without_waiting_for_the_store(report):
+    """Write-behind's write latency is a cache round trip; the others pay the store's too."""
+    runs = {run.name: run.row for run in report.tables[2].runs}
+    assert runs["write-behind"]["write_p99_ms"] < 2 * 1000 * PLAN.far[0]
+    for policy in ("write-through", "cache-aside"):
+        assert runs[policy]["write_p50_ms"] > 2 * 1000 * PLAN.far[0]
+
+
+def test_zipf_keys_are_skewed_and_seeded():
+    """Key 0 is drawn most often; the same rng seed draws the same keys; bad parameters are refused."""
+    zipf = caching.Zipf(100, 1.0)
+    rng = random.Random(4)
+    draws = [zipf(rng) for _ in range(2000)]
+    counts = [draws.count(k) for k in range(100)]
+    assert counts[0] == max(counts) and counts[0] > 5 * counts[50]
+    assert [zipf(random.Random(9)) for _ in range(5)] == [zipf(random.Random(9)) for _ in range(5)]
+    with pytest.raises(ConfigError, match="Zipf needs n >= 1"):
+        caching.Zipf(0, 1.0)
+
+
+def test_the_report_page_shows_every_table_and_plot_in_chromium(report, tmp_path):
+    """--out writes Markdown and JSON tables, PNG and SVG plots, and a page Chromium renders with all of them."""
+    page = write_report(report, tmp_path)
+    for key in ("capacity", "ttl", "policy"):
+        assert (tmp_path / f"{key}.md").read_text().startswith("| config |")
+        assert json.loads((tmp_path / f"{key}.json").read_text())["rows"]
+    assert json.loads((tmp_path / "caching.json").read_text())["figures"]["policy"]["write-behind"]["lost"] > 0
+    dom = dump_dom(page)
+    for ident in ("summary", "table-capacity", "table-ttl"):
+        assert f'id="{ident}"' in dom
+    for plot in ("hit_rate", "read_latency", "expiry", "latency", "throughput"):
+        assert f'id="plot-{plot}"' in dom and (tmp_path / f"{plot}.png").exists()
+    assert dom.count("<tr>") == sum(len(t.runs) + 1 for t in report.tables)
+    assert dom.count("class=\"run timeline\"") == 3 and "write-behind" in dom

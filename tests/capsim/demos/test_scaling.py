@@ -1,0 +1,100 @@
+"""capsim demo scaling: throughput and p99 against backends; a backend's crash under each algorithm."""
+
+import itertools
+from dataclasses import replace
+
+import pytest
+
+from capsim.demos import scaling
+from nodes.balancer import ALGORITHMS
+
+PLAN = scaling.Plan.quick(seed=1)
+
+
+@pytest.fixture(scope="module")
+def report():
+    return scaling.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def sweep(report):
+    return [run.row for run in report.tables[0].runs]
+
+
+@pytest.fixture(scope="module")
+def crashes(report):
+    return {run.row["algorithm"]: run for run in report.tables[1].runs}
+
+
+def test_throughput_rises_with_backends_then_saturates_at_the_offered_load(sweep):
+    """Each backend adds its capacity until the offered load is served; beyond, throughput stays at the offered rate."""
+    for row in sweep:
+        assert row["throughput"] <= 1.05 * min(row["capacity"], row["offered"])
+    throughputs = [row["throughput"] for row in sweep]
+    assert all(b >= 0.97 * a for a, b in itertools.pairwise(throughputs))
+    assert throughputs[0] < 0.5 * throughputs[-1]
+    saturated = [row for row in sweep if row["capacity"] > row["offered"]]
+    assert saturated and all(row["throughput"] >= 0.95 * row["offered"] for row in saturated)
+
+
+def test_p99_falls_and_overload_refusals_vanish_as_backends_are_added(sweep):
+    """An overloaded backend refuses (error 11) and queues; with spare capacity p99 falls to the service time."""
+    assert sweep[0]["overloaded"] > 0.5 and sweep[-1]["overloaded"] == 0
+    assert sweep[-1]["p99_ms"] < 0.5 * sweep[0]["p99_ms"]
+    assert sweep[-1]["p99_ms"] <= sweep[-2]["p99_ms"]
+    assert sweep[-1]["p99_ms"] < 1000 * PLAN.service[1] + 10  # the slowest service time plus a little network
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_dead_backend_gets_no_traffic_past_the_health_check_bound(crashes, algorithm):
+    """From unhealthy * interval + timeout s after the crash no request goes to it; after the restart it is back."""
+    run = crashes[algorithm]
+    row = run.row
+    assert row["ejected_s"] is not None and row["ejected_s"] <= PLAN.bound
+    sent = [t for t, what, value in run.extra["journal"] if what == "forward" and value[0] == PLAN.victim]
+    assert not [t for t in sent if PLAN.crash_at + PLAN.bound <= t < PLAN.restart_at]
+    assert row["back_s"] is not None
+    assert [t for t in sent if t >= PLAN.restart_at] and row["share_back"] > 0.15
+    assert row["to_dead"] > 0
+
+
+def test_requests_to_the_dead_backend_fail_indefinitely(crashes):
+    """A request sent to a backend that died ends as info: it may have run, so nobody may retry it blindly."""
+    for run in crashes.values():
+        # A request reaches the balancer a client-link latency after its invocation: allow 5 ms.
+        unknown = [d for i, d in run.completed() if PLAN.crash_at - 0.005 <= i["time"] < PLAN.crash_at + PLAN.bound
+                   and d["type"] == "info"]
+        assert len(unknown) >= run.row["to_dead"] > 0
+        assert all(d["error"][0] == 0 for d in unknown)
+
+
+def test_adaptive_algorithms_send_fewer_requests_to_the_dead_backend(crashes):
+    """Requests hanging on a dead backend make it look busy: least-connections and least-response-time avoid it."""
+    blind = min(crashes[a].row["to_dead"] for a in ("round-robin", "weighted-round-robin", "consistent-hash"))
+    for algorithm in ("least-connections", "least-response-time"):
+        assert crashes[algorithm].row["to_dead"] < blind / 2
+
+
+def test_weights_send_the_large_survivor_more_traffic_than_round_robin(crashes):
+    """Round robin splits evenly over unequal survivors; weighted round robin gives the large one half."""
+    even = crashes["round-robin"].row
+    assert all(abs(even[f"share_{b}"] - 1 / 3) < 0.02 for b in ("b0", "b1", "b2"))
+    weighted = crashes["weighted-round-robin"].row
+    assert abs(weighted["share_b2"] - 0.5) < 0.02
+    assert weighted["p99_during_ms"] < even["p99_during_ms"]
+
+
+def test_the_printed_tables_explain_the_numbers(report):
+    """Both tables carry a paragraph that quotes their figures."""
+    sweep, crash = report.tables
+    assert f"{sweep.runs[0].row['throughput']:.0f} of the {PLAN.rate:.0f}" in sweep.note
+    assert f"within the {PLAN.bound:g} s bound" in crash.note
+    assert report.to_json()["tables"]["crash"][0]["config"] == "round robin"
+
+
+def test_the_same_seed_gives_the_same_run_and_another_seed_another():
+    """Seeded: the crash run replays exactly; a different seed draws different arrivals."""
+    one, two = (scaling.crash_run(PLAN, "least-connections") for _ in range(2))
+    assert one.row == two.row and one.history == two.history
+    other = scaling.crash_run(replace(PLAN, seed=PLAN.seed + 1), "least-connections")
+    assert other.history != one.history
