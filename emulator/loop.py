@@ -64,19 +64,24 @@ def _to_ns(seconds: float) -> int:
     return round(seconds * NS)
 
 
+def _fill(handle, callback, args, loop, context) -> None:
+    # What asyncio's Handle.__init__ sets, without its debug-mode checks.
+    handle._context = context if context is not None else contextvars.copy_context()
+    handle._loop = loop
+    handle._callback = callback
+    handle._args = args
+    handle._cancelled = False
+    handle._repr = None
+    handle._source_traceback = None
+
+
 class _Handle(events.Handle):
     """asyncio's Handle, built without the debug checks: one per call_soon."""
 
     __slots__ = ()
 
     def __init__(self, callback, args, loop, context):
-        self._context = context if context is not None else contextvars.copy_context()
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+        _fill(self, callback, args, loop, context)
 
 
 class _TimerHandle(events.TimerHandle):
@@ -85,13 +90,7 @@ class _TimerHandle(events.TimerHandle):
     __slots__ = ()
 
     def __init__(self, when, callback, args, loop, context):
-        self._context = context if context is not None else contextvars.copy_context()
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+        _fill(self, callback, args, loop, context)
         self._when = when
         self._scheduled = True
 
