@@ -9,7 +9,9 @@ The kernel (``emulator``) has the fault mechanisms; this package decides
 when, which shape and how random. It imports ``emulator``, and ``nodes`` only
 through ``nodes.registry.resolve``. The hypothesis strategies
 (``faults.strategies``) and the stateful test machine (``faults.machine``)
-import hypothesis, so they are not imported here.
+import hypothesis, so they are not imported here; nor are ``faults.real``
+(the same scenarios on real processes, ``capsim chaos --real``) and
+``faults.timescale``, which bring in the aiohttp transport.
 """
 
 from faults.chaos import ChaosResult, Session, replay, run_chaos, scenario_schedule

@@ -221,12 +221,17 @@ def replay(scenario: Scenario, seed: int, schedule: Schedule, keep_trace: bool =
 
 def judge(scenario: Scenario, sim: em.Simulation) -> list[CheckResult]:
     """Run the scenario's checks on the whole history, then each phase's on its own window."""
-    history = list(sim.history)
-    results = [run_check(name, params, history, sim.errors) for name, params in scenario.checks.items()]
+    return judge_history(scenario, sim.history, sim.errors)
+
+
+def judge_history(scenario: Scenario, history, errors=()) -> list[CheckResult]:
+    """:func:`judge` for any history (times from the start of traffic) and list of node errors."""
+    history = list(history)
+    results = [run_check(name, params, history, errors) for name, params in scenario.checks.items()]
     start = 0.0
     for phase in scenario.phases:
         window = (start, start + phase.duration)
         for name, params in phase.checks.items():
-            results.append(run_check(name, params, history, sim.errors, window, phase.name))
+            results.append(run_check(name, params, history, errors, window, phase.name))
         start += phase.duration
     return results

@@ -16,6 +16,10 @@ others (and the user) left:
 
 Call it from outside ``sim.run`` (between runs, as :meth:`Schedule.play` does)
 or from a coroutine inside the simulation; never from a node's handler.
+
+The target may also be a real cluster (``emulator.transport.RealCluster``),
+whose fault methods have the simulation's names: :class:`faults.real.RealInjector`
+is this class with the two link-override methods that differ.
 """
 
 from __future__ import annotations
@@ -39,14 +43,20 @@ class Injector:
     """Starts and stops nemeses on ``sim``, recording each in its history.
 
     Args:
-        sim: the simulation to torture.
+        sim: the simulation to torture (or a ``RealCluster``, through ``RealInjector``).
         rng: where random targets come from; by default ``sim.rng("nemesis")``.
         primary: for ``isolate-primary``: a callable ``primary(sim) -> name``,
             a ``"module:function"`` path to one, or a fixed node name.
     """
 
+    #: what ``sim.network`` must have for this class's link overrides (a subclass drives another network)
+    NETWORK_NEEDS = "link"
+
     def __init__(self, sim: em.Simulation, rng: random.Random | None = None,
                  primary: Callable[[em.Simulation], str] | str | None = None):
+        if not hasattr(getattr(sim, "network", None), self.NETWORK_NEEDS):
+            raise em.ConfigError(f"{type(self).__name__} cannot drive a {type(sim).__name__}: a Simulation takes "
+                                 "faults.Injector, a RealCluster takes faults.real.RealInjector")
         self.sim = sim
         self.rng = rng if rng is not None else sim.rng("nemesis")
         self.primary = primary
@@ -162,7 +172,7 @@ class Injector:
         directed = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
         for pair in directed:
             if pair not in self._link_base:
-                self._link_base[pair] = dict(self.sim.network.link(*pair).overrides)
+                self._link_base[pair] = self._overrides(pair)
         self._link_faults.append((nemesis, directed, settings))
         self._relink(directed)
 
@@ -172,7 +182,6 @@ class Injector:
         self._relink(touched)
 
     def _relink(self, pairs: list[Pair]) -> None:
-        network = self.sim.network
         for pair in pairs:
             settings = dict(self._link_base[pair])
             covered = False
@@ -180,10 +189,19 @@ class Injector:
                 if pair in fault_pairs:
                     settings.update(fault_settings)
                     covered = True
-            network.link(*pair).overrides.clear()
-            network.set_link_oneway(*pair, **settings)
+            self._set_overrides(pair, settings)
             if not covered:
                 del self._link_base[pair]
+
+    def _overrides(self, pair: Pair) -> dict:
+        """The settings the directed link ``pair`` overrides now (a subclass reads another network)."""
+        return dict(self.sim.network.link(*pair).overrides)
+
+    def _set_overrides(self, pair: Pair, settings: dict) -> None:
+        """Make the overrides of the directed link ``pair`` exactly ``settings``."""
+        network = self.sim.network
+        network.link(*pair).overrides.clear()
+        network.set_link_oneway(*pair, **settings)
 
     # -- clocks ----------------------------------------------------------------------------------
 

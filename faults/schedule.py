@@ -14,7 +14,8 @@ Two ways to apply one:
   machine use it, so a run is replayed exactly from its seed and schedule.
 - :meth:`Schedule.run`, a coroutine to ``gather`` with a workload inside
   ``sim.run``. The same faults at the same times; only the order among events
-  of one same instant may differ from ``play``.
+  of one same instant may differ from ``play``. It also plays a schedule on a
+  real cluster in real time (:mod:`faults.real`).
 
 At one instant, stops come first, then starts and heals in step order, then
 the stops of zero-length steps. Which nodes a step hits is chosen when it
@@ -179,15 +180,23 @@ class Schedule:
             sim.run(until=base + until)
         return injector
 
-    async def run(self, sim: em.Simulation, injector: Injector | None = None) -> Injector:
-        """Apply the schedule from a coroutine inside ``sim.run``; returns the injector."""
+    async def run(self, sim: em.Simulation, injector: Injector | None = None,
+                  until: float | None = None) -> Injector:
+        """Apply the schedule from a coroutine inside ``sim.run``; returns the injector.
+
+        Only ``asyncio.sleep`` and ``sim.now`` set the pace, so on a real loop
+        with a real cluster (:mod:`faults.real`) it plays in real time.
+
+        Args:
+            until: keep going to this many seconds after the start.
+        """
         injector = injector if injector is not None else Injector(sim)
         base, started = sim.now, {}
         for time, action, index in self.events():
-            delay = base + time - sim.now
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await _sleep_until(sim, base + time)
             self._act(injector, action, index, started)
+        if until is not None:
+            await _sleep_until(sim, base + until)
         return injector
 
     def _act(self, injector: Injector, action: str, index: int, started: dict) -> None:
@@ -239,6 +248,12 @@ class Schedule:
                  (":" if self.steps else "")]
         lines += ["  " + step.describe() for step in self.steps]
         return "\n".join(lines)
+
+
+async def _sleep_until(sim, when: float) -> None:
+    delay = when - sim.now
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 # -- drawn from a seed ----------------------------------------------------------------------------

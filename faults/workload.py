@@ -95,15 +95,21 @@ class Workload:
         if not sum(self.mix.values()) > 0:
             raise ParamError("mix", dict(self.mix), "at least one operation with a weight > 0")
 
+    def client_names(self) -> list[str]:
+        """The client nodes' names: ``c0``, ``c1``, ..."""
+        return [f"c{i}" for i in range(self.clients)]
+
     def add_clients(self, sim: em.Simulation) -> list[em.Client]:
-        """Add the client nodes ``c0``.. to ``sim``."""
-        return [sim.add_client(f"c{i}") for i in range(self.clients)]
+        """Add the client nodes ``c0``.. to ``sim`` (on a real cluster, ``await cluster.add_client`` each name)."""
+        return [sim.add_client(name) for name in self.client_names()]
 
     def start(self, sim: em.Simulation, clients: list[em.Client] | None = None) -> asyncio.Task:
         """Start the traffic as a task on ``sim``'s loop; it runs while the simulation runs.
 
         Call from outside ``sim.run`` (then ``sim.run(until=...)`` or
         ``Schedule.play``), or from inside it. Adds the clients when not given.
+        ``sim`` may be a ``RealCluster`` (with ``clients`` given): the traffic
+        then runs in real time, paced by ``asyncio.sleep`` and ``sim.now``.
         """
         clients = clients if clients is not None else self.add_clients(sim)
         return sim.loop.create_task(self.run(sim, clients), name="workload")

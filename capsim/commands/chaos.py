@@ -1,12 +1,26 @@
 """``capsim chaos``: run a scenario file under faults and check what happened.
 
     capsim chaos SCENARIO.toml [--seed N | --seeds A-B] [--out DIR] [--jobs J]
+    capsim chaos --real SCENARIO.toml [--seed N] [--out DIR] [--time-scale X]
 
 One seed: a summary (operations ok / fail / info by operation, the faults
 applied, each check's verdict) and, with ``--out``, ``history.jsonl``,
 ``trace.jsonl`` and ``summary.json`` in DIR. A seed range runs the seeds in
 parallel worker processes with a progress bar, then lists the failing seeds
 with the command that replays each (``--out`` writes DIR/seed-N/ per seed).
+
+``--real`` runs the scenario on real node processes (``capsim serve``, one
+per server, on 127.0.0.1) in real time: the same workload, the same faults
+for the seed (crash is SIGKILL, restart starts the process again, pause is
+SIGSTOP), the same checks (see :mod:`faults.real`). ``--time-scale X``
+multiplies every duration of the scenario by X (0.2: 30 s of scenario in
+6 s; see :mod:`faults.timescale`). It writes ``history.jsonl``,
+``summary.json``, ``statuses.json`` (each node's last ``/status``) and
+``errors.json`` (node errors, failed control calls, protocol events) and
+keeps the nodes' logs and storage in DIR/cluster/. Every node process is
+stopped when the run ends, fails or is interrupted (Ctrl-C, SIGTERM). A
+real run is not replayable: the seed fixes the faults and the workload's
+choices, not the timing.
 
 Exit status: 0 every check passed (for every seed), 1 a check failed or could
 not tell, 2 a usage or scenario error (printed without a traceback).
@@ -15,8 +29,15 @@ not tell, 2 a usage or scenario error (printed without a traceback).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import math
 import os
+import secrets
 import shlex
+import shutil
+import signal
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -27,7 +48,7 @@ from capsim.cli import UsageError
 from capsim.parallel import map_unordered, positive_int, seed_range
 from emulator.errors import EmulatorError
 from faults.chaos import ChaosResult, run_chaos
-from faults.scenario import load_scenario
+from faults.scenario import Cluster, Scenario, load_scenario
 
 _STYLE = {"pass": "green", "FAIL": "bold red", "unknown": "yellow"}
 _TABLE_LIMIT = 20  # above this many seeds, only the failing ones get a row
@@ -39,22 +60,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "chaos",
         help="run a scenario under faults and check its history",
         description="Run a scenario file (TOML: cluster, network, workload, faults, checks, phases) "
-                    "in virtual time and check the history it records.",
+                    "in virtual time, or with --real on real node processes, and check the history it records.",
     )
     parser.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file (see scenarios/)")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, metavar="N", help="the seed (default: the scenario's seed)")
     seeds.add_argument("--seeds", type=seed_range, metavar="A-B", help="run seeds A to B (inclusive) in parallel")
-    parser.add_argument("--out", metavar="DIR", help="write history.jsonl, trace.jsonl and summary.json here")
+    parser.add_argument("--out", metavar="DIR", help="write history.jsonl, summary.json and trace.jsonl here "
+                        "(--real: statuses.json, errors.json and the node logs instead of the trace)")
     parser.add_argument("--jobs", type=positive_int, metavar="J", help="worker processes for --seeds (default: CPUs)")
+    parser.add_argument("--real", action="store_true",
+                        help="run on real node processes on 127.0.0.1, in real time (not replayable)")
+    parser.add_argument("--time-scale", type=_positive_float, metavar="X",
+                        help="with --real: multiply every duration of the scenario by X (0.2: five times faster)")
     parser.set_defaults(func=run)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 such as 0.2, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the scenario for one seed or a range; return the exit status (see module doc)."""
+    _check_flags(args)
     scenario = load_scenario(args.scenario)
     # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
     console = Console(highlight=False, soft_wrap=True)
+    if args.real:
+        return _run_real(console, args, scenario)
     if args.seeds is None:
         result = run_chaos(scenario, args.seed, keep_trace=bool(args.out))
         print_result(console, result)
@@ -65,12 +104,40 @@ def run(args: argparse.Namespace) -> int:
     return _run_seeds(console, args, list(args.seeds))
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    if args.real and args.seeds is not None:
+        raise UsageError("--real runs one seed at a time (each takes real time): use --seed N")
+    if args.real and args.jobs is not None:
+        raise UsageError("--jobs goes with --seeds, which --real does not take")
+    if not args.real and args.time_scale is not None:
+        raise UsageError("--time-scale goes with --real (a simulated run takes no real time to scale)")
+
+
 def print_result(console: Console, result: ChaosResult) -> None:
     """The summary of one run: operations, faults, checks, and how to replay it."""
     sim = result.sim
+    _print_tables(console, result, f"{sim.now:.1f} s of virtual time, {sum(result.faults.values())} faults, "
+                                   f"{len(sim.errors)} node errors, trace digest {sim.trace_digest()[:16]}")
+    console.print(f"{_verdict(result)}  replay: {result.command()}")
+
+
+def print_real_result(console: Console, result) -> None:
+    """The summary of a ``--real`` run (a ``faults.real.RealChaosResult``): the same tables, real numbers."""
+    scale = f" (time scale {result.time_scale:g}: {result.scenario.duration:g} s of scenario)" \
+        if result.time_scale != 1.0 else ""
+    traffic = ", ".join(f"{k} {v}" for k, v in result.network.items())
+    _print_tables(console, result, f"{result.elapsed:.1f} s of real time on {len(result.scenario.cluster.names)} "
+                                   f"processes{scale}, {sum(result.faults.values())} faults, "
+                                   f"{len(result.node_errors)} node errors, {len(result.control_errors)} failed "
+                                   f"control calls; messages: {traffic}")
+    console.print(f"{_verdict(result)}  run again: {result.command()}")
+    console.print(f"(real timing is not replayable; the same faults in virtual time: {result.simulate_command()})",
+                  markup=False)
+
+
+def _print_tables(console: Console, result: ChaosResult, headline: str) -> None:
     console.print(f"[bold]{result.scenario.name}[/bold]  ({result.scenario.source}, seed {result.seed})")
-    console.print(f"{sim.now:.1f} s of virtual time, {sum(result.faults.values())} faults, "
-                  f"{len(sim.errors)} node errors, trace digest {sim.trace_digest()[:16]}")
+    console.print(headline, markup=False)
     console.print(_operations(result))
     console.print(_faults(result))
     console.print(_checks(result))
@@ -78,8 +145,10 @@ def print_result(console: Console, result: ChaosResult) -> None:
         explanation = check.details.get("explanation")
         if explanation:
             console.print("\n".join(explanation.splitlines()[:25]), markup=False)
-    verdict = "[green]PASSED[/green]" if result.passed else "[bold red]FAILED[/bold red]"
-    console.print(f"{verdict}  replay: {result.command()}")
+
+
+def _verdict(result: ChaosResult) -> str:
+    return "[green]PASSED[/green]" if result.passed else "[bold red]FAILED[/bold red]"
 
 
 def _operations(result: ChaosResult) -> Table:
@@ -188,3 +257,161 @@ def _seed_table(results: list[dict]) -> Table:
         table.add_row(str(r["seed"]), verdict, str(counts["ok"]), str(counts["fail"]), str(counts["info"]),
                       str(r["faults"]), ", ".join(r["failed"]))
     return table
+
+
+# -- on real processes -------------------------------------------------------------------------
+
+
+def _run_real(console: Console, args: argparse.Namespace, scenario: Scenario) -> int:
+    from emulator.transport.errors import LaunchError
+
+    seed = scenario.seed if args.seed is None else args.seed
+    scale = args.time_scale or 1.0
+
+    def announce(state) -> None:
+        pids = ", ".join(f"{p.name} pid {p.pid}" for p in state.nodes)
+        console.print(f"{len(state.nodes)} {state.protocol} processes up on 127.0.0.1 ({pids}); running "
+                      f"{scenario.duration:g} s of scenario in {scenario.duration * scale:g} s of real time",
+                      markup=False)
+
+    try:
+        result = run_processes(scenario, seed, scale, args.out, announce)
+    except LaunchError as exc:
+        console.print(f"capsim chaos: the cluster did not start: {exc}\n"
+                      "capsim chaos: stopped every node started; nothing is left running", markup=False)
+        return 1
+    print_real_result(console, result)
+    if args.out:
+        paths = result.write(args.out)
+        console.print("wrote " + ", ".join(str(p) for p in paths.values()) +
+                      f"; node logs in {Path(args.out) / 'cluster'}", markup=False)
+    return 0 if result.passed else 1
+
+
+def run_processes(scenario: Scenario, seed: int, time_scale: float = 1.0, out: str | None = None,
+                  announce=None):
+    """Run ``scenario`` on fresh ``capsim serve`` processes and stop them all, whatever happens.
+
+    Node logs and storage go to ``out/cluster/`` (a temporary directory,
+    removed afterwards, without ``out``). Call from outside any event loop.
+
+    Args:
+        announce: called with the ``ClusterState`` once every node is healthy.
+
+    Returns:
+        The ``faults.real.RealChaosResult``.
+
+    Raises:
+        LaunchError: a node did not start (none is left running).
+        KeyboardInterrupt: Ctrl-C or SIGTERM (none is left running).
+    """
+    from emulator.transport.processes import stop
+
+    protocol, config = _serve_args(scenario.cluster)
+    workdir = Path(out) / "cluster" if out else Path(tempfile.mkdtemp(prefix="capsim-chaos-"))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        state = launch_cluster(protocol, scenario.cluster.names, config, workdir, seed)
+        try:
+            if announce is not None:
+                announce(state)
+            return _drive(scenario, state, seed, time_scale)
+        finally:
+            # Again: a restart in flight at an interruption may have started a process since.
+            _uninterrupted(stop, state.nodes)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if out is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM outside the event loop: unwind like Ctrl-C, through every ``finally`` that stops a node."""
+    raise KeyboardInterrupt("terminated")
+
+
+def _uninterrupted(function, *args) -> None:
+    """``function(*args)`` with Ctrl-C and SIGTERM ignored: a second one must not cut the teardown short."""
+    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        function(*args)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _drive(scenario: Scenario, state, seed: int, time_scale: float):
+    """``faults.real.run_real`` on the processes of ``state``, in a fresh event loop."""
+    from emulator.transport import RealCluster
+    from emulator.transport.processes import stop
+    from faults.real import run_real
+
+    terminated = []
+
+    async def main():
+        task = asyncio.current_task()
+
+        def terminate() -> None:  # SIGTERM: unwind like Ctrl-C, through every finally that stops a node
+            terminated.append(True)
+            task.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+        cluster = await RealCluster.from_state(state, seed=seed)
+        try:
+            return await run_real(scenario, cluster, seed, time_scale)
+        finally:
+            await asyncio.to_thread(stop, state.nodes)  # first: calls still waiting on a paused node fail at once
+            await cluster.close()
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt("terminated") from None
+        raise
+
+
+def launch_cluster(protocol: str, names: list[str], config: dict, workdir: Path, seed: int | None = None):
+    """Start one ``capsim serve`` per name on 127.0.0.1 and wait until all are healthy; returns the ClusterState.
+
+    Every node gets the same ``seed``, so each draws from the stream the
+    simulation gives it. Logs go to ``workdir/NAME.log``, storage to
+    ``workdir/data`` (emptied first: the checkers assume every key starts empty).
+
+    Raises:
+        LaunchError: a node did not start (every node started has been stopped).
+    """
+    from capsim.commands.cluster import node_argv
+    from emulator.transport.errors import LaunchError
+    from emulator.transport.processes import BIND_FAILED, ClusterState, NodeProcess, free_ports, launch
+
+    shutil.rmtree(workdir / "data", ignore_errors=True)
+    token = secrets.token_urlsafe(32)
+    env = {**os.environ, "CAPSIM_TOKEN": token}
+    for attempt in range(1, 4):
+        ports = dict(zip(names, free_ports(len(names))))
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        procs = [NodeProcess(name, urls[name],
+                             node_argv(protocol, name, "127.0.0.1", ports[name],
+                                       {n: u for n, u in urls.items() if n != name}, str(workdir / "data"),
+                                       config, seed),
+                             str(workdir / f"{name}.log"))
+                 for name in names]
+        try:
+            launch(procs, env)
+            break
+        except LaunchError as exc:  # a port taken since it was picked: pick again
+            if exc.returncode != BIND_FAILED or attempt == 3:
+                raise
+    return ClusterState(protocol, token, procs)
+
+
+def _serve_args(cluster: Cluster) -> tuple[str, dict]:
+    """The ``--protocol`` and ``--config`` that run the scenario's servers as processes."""
+    cls = cluster.node_class()
+    protocol = cluster.protocol if isinstance(cluster.protocol, str) else f"{cls.__module__}:{cls.__qualname__}"
+    try:
+        json.dumps(cluster.config)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"cluster.config must be JSON to reach node processes ({exc})") from None
+    return protocol, cluster.config

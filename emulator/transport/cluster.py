@@ -84,6 +84,8 @@ class RealCluster:
         self._processes = itertools.count()
         self._pending: set[asyncio.Task] = set()
         self._start = time.monotonic()  # wall-clock ok
+        #: the loop the cluster runs on (fault policies start their own tasks on it, as on ``sim.loop``)
+        self.loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession()
         self._queues = {name: ControlQueue(ControlClient(url, token, self._session))
                         for name, url in self._urls.items()}
@@ -168,8 +170,19 @@ class RealCluster:
 
     @property
     def now(self) -> float:
-        """Wall-clock seconds since this cluster object was made."""
+        """Wall-clock seconds since this cluster object was made (or ``reset_clock``)."""
         return time.monotonic() - self._start  # wall-clock ok
+
+    def reset_clock(self) -> None:
+        """Count ``now`` and history times from this moment (say, when the traffic starts).
+
+        Raises:
+            ConfigError: something is already recorded in ``history`` with the old origin.
+        """
+        if len(self.history):
+            raise ConfigError("reset_clock before anything is recorded: the history already has "
+                              f"{len(self.history)} op(s) timed from the old origin")
+        self._start = time.monotonic()  # wall-clock ok
 
     def _check(self, name) -> str:
         if name not in self._urls and name not in self._clients:
@@ -181,8 +194,17 @@ class RealCluster:
         results = []
         for name in self.servers:
             if name not in self._down:
-                results.append(await self._queues[name].client.status())
+                results.append(await self.status(name))
         return results
+
+    async def status(self, name: str) -> dict:
+        """``GET /status`` of one server (its counters, faults, recent errors and events).
+
+        Raises:
+            ControlError: it does not answer (crashed, or paused and the call timed out).
+        """
+        self._server(name)
+        return await self._queues[name].client.status()
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -203,7 +225,14 @@ class RealCluster:
         return op
 
     def _fault(self, f: str, value) -> None:
-        self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
+        self.record_nemesis(f, value)
+
+    def record_nemesis(self, f: str, value=None) -> dict:
+        """Put a fault (or its repair) in ``history`` as a ``nemesis`` info op, as ``Simulation`` does.
+
+        Fault policies call it to bracket their faults (``start-partition`` ... ``stop-partition``).
+        """
+        return self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
 
     # -- node faults -------------------------------------------------------------------------
 
@@ -243,6 +272,10 @@ class RealCluster:
             await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
             self.save()
         self._down.pop(name, None)
+        await self._bring_up_to_date(name)
+
+    async def _bring_up_to_date(self, name: str) -> None:
+        """Give ``name`` the whole fault state and its clock skew (after a restart or a long pause)."""
         await self._queues[name].submit("state", self._faults.to_json())
         if name in self._skews:
             offset, drift = self._skews[name]
@@ -259,12 +292,18 @@ class RealCluster:
         return self._broadcast("pause", {"name": name})
 
     def resume(self, name: str) -> asyncio.Future:
-        """Unfreeze ``name``."""
+        """Unfreeze ``name``; a process is then given the whole fault state again.
+
+        A stopped process cannot answer control calls: one that timed out
+        while it was stopped would otherwise be missing from it for good.
+        """
         self._server(name)
         self._fault("resume", name)
         if self._hosts is None:
             signal_node(self._state.node(name), signal.SIGCONT)
-            return self._done()
+            if name in self._down:
+                return self._done()
+            return self._task(self._bring_up_to_date(name), f"resume {name}")
         self._faults.apply("resume", {"name": name})
         return self._broadcast("resume", {"name": name})
 

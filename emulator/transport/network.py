@@ -11,12 +11,17 @@ restarted node can be given the whole state.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from emulator.errors import ConfigError
 from emulator.transport.control import link_settings
 from emulator.transport.links import LinkFaults
+from emulator.transport.wire import distribution_from_json
 
-__all__ = ["RealNetwork"]
+if TYPE_CHECKING:  # the cluster module imports this one
+    from emulator.transport.cluster import RealCluster
+
+__all__ = ["RealNetwork", "traffic"]
 
 
 class RealNetwork:
@@ -68,6 +73,26 @@ class RealNetwork:
                    **link_settings(latency, loss, duplicate, reorder)}
         return self._change("link", payload)
 
+    def replace_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None,
+                            reorder=None) -> asyncio.Future:
+        """Make the overrides of src->dst exactly the settings given (the others back to the defaults)."""
+        payload = {"src": self._cluster._check(src), "dst": self._cluster._check(dst)}
+        settings = link_settings(latency, loss, duplicate, reorder)
+        LinkFaults().apply("link", {**payload, **settings})  # validates: a misuse raises before the reset
+        futures = [self._change("reset_link", payload)]
+        if settings:
+            futures.append(self._change("link", {**payload, **settings}))
+        return self._cluster._joined(futures, "link")
+
+    def overrides(self, src: str, dst: str) -> dict:
+        """The settings src->dst overrides (``latency`` as a Distribution), as the cluster has set them."""
+        pair = (self._cluster._check(src), self._cluster._check(dst))
+        for link in self._faults.to_json()["links"]:
+            if (link["src"], link["dst"]) == pair:
+                return {k: distribution_from_json(v) if k == "latency" else v
+                        for k, v in link.items() if k not in ("src", "dst")}
+        return {}
+
     def reset_link(self, a: str, b: str) -> asyncio.Future:
         """Drop the overrides of a->b and b->a."""
         futures = [self._change("reset_link", {"src": s, "dst": d})
@@ -89,14 +114,7 @@ class RealNetwork:
 
     async def stats(self) -> dict:
         """Counts summed over the live nodes: sent, delivered, dropped, duplicated."""
-        totals = {"sent": 0, "delivered": 0, "dropped": 0, "duplicated": 0}
-        for status in await self._cluster.statuses():
-            counters = status["counters"]
-            totals["sent"] += counters.get("sent", 0)
-            totals["delivered"] += counters.get("delivered", 0)
-            totals["duplicated"] += counters.get("duplicated", 0)
-            totals["dropped"] += counters.get("dropped", 0) + sum(counters.get("inbound_dropped", {}).values())
-        return totals
+        return traffic(await self._cluster.statuses())
 
     def _group(self, group) -> list[str]:
         if isinstance(group, str):
@@ -108,3 +126,15 @@ class RealNetwork:
         if f is not None:
             self._cluster._fault(f, value)
         return self._cluster._broadcast(action, payload)
+
+
+def traffic(statuses: list[dict]) -> dict:
+    """sent, delivered, dropped and duplicated summed over nodes' ``/status`` answers."""
+    totals = {"sent": 0, "delivered": 0, "dropped": 0, "duplicated": 0}
+    for status in statuses:
+        counters = status["counters"]
+        totals["sent"] += counters.get("sent", 0)
+        totals["delivered"] += counters.get("delivered", 0)
+        totals["duplicated"] += counters.get("duplicated", 0)
+        totals["dropped"] += counters.get("dropped", 0) + sum(counters.get("inbound_dropped", {}).values())
+    return totals
