@@ -3,10 +3,10 @@
     capsim cluster up --protocol lin-kv --nodes 3     # start, wait until healthy, print addresses
     capsim cluster status                             # who is up, counters, active faults
     capsim cluster workload --ops 200                 # lin-kv clients; history + linearizability
-    capsim cluster partition n1 n2,n3                 # groups are comma-separated names
+    capsim cluster partition n0 n1,n2                 # groups are comma-separated names
     capsim cluster heal
     capsim cluster crash n2 / restart n2 / pause n2 / resume n2 / isolate n2
-    capsim cluster link n1 n2 --loss 0.5 --latency 0.05
+    capsim cluster link n0 n1 --loss 0.5 --latency 0.05
     capsim cluster down                               # stop every node, remove the state file
 
 ``up`` binds every node to 127.0.0.1 (``--host`` to change it), writes the
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     up_parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for health (default 15)")
     _sub(sub, "down", "stop every node and remove the state file", _run_down)
     _sub(sub, "status", "show each node's health, counters and the active faults", _run_status)
-    part = _sub(sub, "partition", "cut traffic between groups (n1 n2,n3)", _fault("partition"))
+    part = _sub(sub, "partition", "cut traffic between groups (n0 n1,n2)", _fault("partition"))
     part.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated node names")
     _sub(sub, "heal", "remove every partition", _fault("heal"))
     for action, text in (("isolate", "cut a node off from all others"), ("crash", "kill a node (SIGKILL)"),
@@ -138,10 +138,10 @@ def up(protocol: str = "lin-kv", nodes: int = 3, state_path=DEFAULT_STATE, host:
 
 
 def _processes(protocol: str, nodes: int, host: str, workdir: Path, config: dict, seed: int | None) -> list:
-    """One NodeProcess per node, n1..nN, each on a port free right now."""
+    """One NodeProcess per node, n0..n{N-1}, each on a port free right now."""
     from emulator.transport.processes import NodeProcess, free_ports
 
-    names = [f"n{i}" for i in range(1, nodes + 1)]
+    names = [f"n{i}" for i in range(nodes)]  # n0.., as in the simulation and scenario files
     ports = dict(zip(names, free_ports(nodes, host)))
     urls = {name: f"http://{_bracket(host)}:{port}" for name, port in ports.items()}
     return [NodeProcess(name, urls[name],

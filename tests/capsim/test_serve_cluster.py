@@ -39,7 +39,7 @@ def test_up_workload_partition_down(tmp_path, capsys):
     state = str(tmp_path / "cluster.json")
     assert main(["cluster", "up", "--nodes", "3", "--state", state]) == 0
     out = capsys.readouterr().out
-    assert "n1  http://127.0.0.1:" in out and "n3  http://127.0.0.1:" in out and "cluster down" in out
+    assert "n0  http://127.0.0.1:" in out and "n2  http://127.0.0.1:" in out and "cluster down" in out
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
     pids = [node["pid"] for node in json.loads(Path(state).read_text())["nodes"]]
     assert all(running(pid) for pid in pids)
@@ -48,8 +48,8 @@ def test_up_workload_partition_down(tmp_path, capsys):
 
     assert main(["cluster", "workload", "--state", state, "--clients", "2", "--ops", "10"]) == 0
     assert "2 clients, 20 ops" in capsys.readouterr().out
-    assert main(["cluster", "partition", "--state", state, "n1", "n2,n3"]) == 0
-    assert "partition {'groups': [['n1'], ['n2', 'n3']]}" in capsys.readouterr().out
+    assert main(["cluster", "partition", "--state", state, "n0", "n1,n2"]) == 0
+    assert "partition {'groups': [['n0'], ['n1', 'n2']]}" in capsys.readouterr().out
     assert main(["cluster", "workload", "--state", state, "--clients", "1", "--ops", "3", "--timeout", "0.3",
                  "--out", str(tmp_path / "h.jsonl")]) == 0
     assert "history linearizable" in capsys.readouterr().out
@@ -58,7 +58,7 @@ def test_up_workload_partition_down(tmp_path, capsys):
     assert main(["cluster", "heal", "--state", state]) == 0
 
     assert main(["cluster", "down", "--state", state]) == 0
-    assert "stopped n1, n2, n3" in capsys.readouterr().out
+    assert "stopped n0, n1, n2" in capsys.readouterr().out
     assert not Path(state).exists() and not any(running(pid) for pid in pids)
 
 
@@ -66,9 +66,9 @@ def test_a_failed_up_leaves_no_orphans_and_no_state(tmp_path, capsys):
     """If one node cannot start, up exits 1, says so, and no node process or state file remains."""
     state = tmp_path / "cluster.json"
     status = main(["cluster", "up", "--nodes", "3", "--state", str(state),
-                   "--protocol", "tests.common.transport_nodes:BrokenOn", "--config", '{"broken": "n3"}'])
+                   "--protocol", "tests.common.transport_nodes:BrokenOn", "--config", '{"broken": "n2"}'])
     err = capsys.readouterr().err
-    assert status == 1 and "n3 exited" in err and "nothing is left running" in err
+    assert status == 1 and "n2 exited" in err and "nothing is left running" in err
     assert not state.exists() and _processes_mentioning(str(tmp_path)) == []
 
 
