@@ -394,7 +394,7 @@ def launch_cluster(protocol: str, names: list[str], config: dict, workdir: Path,
         procs = [NodeProcess(name, urls[name],
                              node_argv(protocol, name, "127.0.0.1", ports[name],
                                        {n: u for n, u in urls.items() if n != name}, str(workdir / "data"),
-                                       config, seed),
+                                       config, seed, parent_pid=os.getpid()),
                              str(workdir / f"{name}.log"))
                  for name in names]
         try:

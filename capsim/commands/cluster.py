@@ -85,14 +85,16 @@ def _sub(sub, name: str, text: str, func):
 
 
 def node_argv(protocol: str, name: str, host: str, port: int, peers: dict[str, str], data_dir: str,
-              config: dict, seed: int | None = None) -> list[str]:
-    """The command that runs one node of a cluster."""
+              config: dict, seed: int | None = None, parent_pid: int | None = None) -> list[str]:
+    """The command that runs one node of a cluster (``parent_pid``: stop with that process)."""
     argv = [sys.executable, "-m", "capsim.commands.serve", "--protocol", protocol, "--name", name,
             "--listen", f"{_bracket(host)}:{port}", "--data-dir", data_dir, "--config", json.dumps(config)]
     for peer, url in peers.items():
         argv += ["--peer", f"{peer}={url}"]
     if seed is not None:
         argv += ["--seed", str(seed)]
+    if parent_pid is not None:
+        argv += ["--parent-pid", str(parent_pid)]
     return argv
 
 

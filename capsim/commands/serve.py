@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                         help="largest request accepted (default 1 MiB)")
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--parent-pid", type=int, metavar="PID",
+                        help="exit when the process PID (this node's parent) is gone: for nodes owned by a run")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -152,9 +154,21 @@ async def _serve(args, factory, host: str, port: int, token: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if args.parent_pid is not None:
+        watch = asyncio.ensure_future(_watch_parent(args.parent_pid, stop))
     await stop.wait()
+    if args.parent_pid is not None:
+        watch.cancel()
     await node.stop()
     return 0
+
+
+async def _watch_parent(pid: int, stop: asyncio.Event, every: float = 0.5) -> None:
+    """Set ``stop`` once ``pid`` is no longer this process's parent (it died, even by SIGKILL)."""
+    while os.getppid() == pid:
+        await asyncio.sleep(every)
+    print(f"capsim serve: parent process {pid} is gone; stopping", file=sys.stderr)
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

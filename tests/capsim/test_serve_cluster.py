@@ -103,3 +103,26 @@ def test_serve_rejects_malformed_options(bad, words, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--protocol", "lin-kv", "--name", "n1", bad])
     assert exited.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_a_node_with_a_parent_pid_stops_when_its_parent_is_killed(tmp_path):
+    """serve --parent-pid exits on its own once its parent dies, even by SIGKILL: no orphans."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-m', 'capsim.commands.serve', '--protocol', 'lin-kv',"
+        " '--name', 'n0', '--parent-pid', str(__import__('os').getpid())])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert running(child)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10  # the watch looks every 0.5 s
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(child)
