@@ -87,7 +87,7 @@ class Session:
     def finish(self) -> None:
         """Let the traffic end: no new ops after its duration, in-flight ones end by their timeout."""
         if self.workload.duration is not None:
-            self.sim.run(until=max(self.sim.now, self.workload.duration) + self.workload.timeout)
+            self.sim.run(until=max(self.sim.now, self.workload.duration) + self.workload.drain())
         self.close()
         if not self.traffic.cancelled() and self.traffic.exception() is not None:
             raise self.traffic.exception()

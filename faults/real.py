@@ -185,7 +185,7 @@ class RealSession:
     async def finish(self) -> None:
         """Let the traffic end: no new ops after its duration, in-flight ones end by their timeout."""
         if self.workload.duration is not None:
-            end = max(self.now, self.workload.duration) + self.workload.timeout
+            end = max(self.now, self.workload.duration) + self.workload.drain()
             await asyncio.wait({self.traffic}, timeout=max(0.0, end - self.now))
         await self.close()
         if not self.traffic.cancelled() and self.traffic.exception() is not None:

@@ -17,7 +17,8 @@
     duplicate = 0.0
     reorder = 0.0
 
-    [workload]                             # see faults.workload (unique = fresh-key writes)
+    [workload]                             # see faults.workload (unique = fresh-key writes,
+                                           #   final_reads = read every key at the end)
     clients = 4
     rate = 40                              # ops per second, all clients together
     keys = 3
@@ -278,7 +279,7 @@ class _Reader:
         return cluster
 
     def workload(self, data: Any) -> Workload:
-        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing", "unique")
+        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing", "unique", "final_reads")
         return self.wrap("workload", Workload, **self.table(data, "workload", known))
 
     def phases(self, data: dict, workload: Workload) -> list[Phase]:

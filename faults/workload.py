@@ -28,7 +28,11 @@ another value (error 22, a definite ``fail``).
 workload inside the register workload. On a shared key a later write hides
 an earlier one from any checker; a fresh key's final read shows whether its
 one acknowledged write survived, so lost writes stay visible. ``written``
-lists every key written, for a final read of each.
+lists every key written.
+
+``final_reads`` (Jepsen's final generator): once the traffic ends, the first
+client reads every key written, retrying each a few times, so the lost-write
+checker has a final read of every key. ``read_all`` does it on demand.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class Workload:
         routing: ``"random"`` (each op to a random server) or ``"bound"``
             (client i always asks server i mod n, as Jepsen binds processes to nodes).
         unique: the fraction of writes that go to a fresh key (see the module doc).
+        final_reads: read every written key once the traffic ends (see the module doc).
     """
 
     clients: int = 3
@@ -75,6 +80,10 @@ class Workload:
     duration: float | None = None
     routing: str = "random"
     unique: float = 0.0
+    final_reads: bool = False
+
+    #: how many times a final read is tried before the key is left unread
+    READ_ATTEMPTS = 5
 
     def __post_init__(self):
         check_count("clients", self.clients)
@@ -87,6 +96,8 @@ class Workload:
             check_number("duration", self.duration, low=0.0)
         check_choice("routing", self.routing, ("random", "bound"))
         check_number("unique", self.unique, low=0.0, high=1.0)
+        if not isinstance(self.final_reads, bool):
+            raise ParamError("final_reads", self.final_reads, "true or false")
         if not isinstance(self.mix, Mapping) or not self.mix:
             raise ParamError("mix", self.mix, "a table of operation weights, e.g. {read = 0.5, write = 0.5}")
         for op, weight in self.mix.items():
@@ -119,6 +130,38 @@ class Workload:
         until = math.inf if self.duration is None else sim.now + self.duration
         state = self._state = _Shared()
         await asyncio.gather(*(self._process(sim, client, i, until, state) for i, client in enumerate(clients)))
+        if self.final_reads and clients:
+            await self.read_all(sim, clients[0])
+
+    async def read_all(self, sim, client: em.Client, keys: list | None = None, servers: list[str] | None = None) -> int:
+        """Read each key (default: the shared keys and every key written), trying servers in turn.
+
+        A read answered "no such key" counts as read. Returns how many keys were read.
+        """
+        servers = servers or sim.servers
+        keys = keys if keys is not None else [*range(self.keys), *(k for k in self.written if not isinstance(k, int))]
+        done = 0
+        for i, key in enumerate(keys):
+            for attempt in range(self.READ_ATTEMPTS):
+                try:
+                    await client.invoke("read", key=key, dest=servers[(i + attempt) % len(servers)],
+                                        timeout=self.timeout)
+                except em.RPCError as exc:
+                    if exc.code != 20:
+                        await asyncio.sleep(self.timeout)
+                        continue
+                except em.Timeout:
+                    continue
+                done += 1
+                break
+        return done
+
+    def drain(self) -> float:
+        """Seconds after ``duration`` the traffic may still run: the last timeouts, and the final reads."""
+        if not self.final_reads:
+            return self.timeout
+        keys = self.keys + sum(1 for k in self.written if not isinstance(k, int))
+        return self.timeout + keys * self.READ_ATTEMPTS * 2 * self.timeout
 
     async def _process(self, sim, client: em.Client, index: int, until: float, state: "_Shared") -> None:
         rng = sim.rng(f"workload:{client.name}")
@@ -167,7 +210,7 @@ class Workload:
         """The workload as plain data (a scenario's ``[workload]`` table)."""
         out = {"clients": self.clients, "rate": self.rate, "keys": self.keys, "distribution": self.distribution,
                "hot": self.hot, "mix": dict(self.mix), "timeout": self.timeout, "routing": self.routing,
-               "unique": self.unique}
+               "unique": self.unique, "final_reads": self.final_reads}
         if self.duration is not None:
             out["duration"] = self.duration
         return out

@@ -108,20 +108,4 @@ async def _timeline(sim: em.Simulation, plan: Plan, workload: Workload, settle: 
     sim.network.heal()
     await traffic
     await settle.run(sim, clients)
-    await _final_reads(sim, plan, workload, clients[-1])
-
-
-async def _final_reads(sim: em.Simulation, plan: Plan, workload: Workload, client: em.Client) -> None:
-    """Read every key written, from the majority's last client, retrying until each answers."""
-    for key in [*range(plan.keys), *(k for k in workload.written if not isinstance(k, int))]:
-        for attempt in range(20):
-            try:
-                await client.invoke("read", key=key, dest=plan.majority[-1 - attempt % len(plan.majority)],
-                                    timeout=plan.timeout)
-                break
-            except em.RPCError as exc:
-                if exc.code == 20:
-                    break
-                await asyncio.sleep(0.05)
-            except em.Timeout:
-                await asyncio.sleep(0.05)
+    await workload.read_all(sim, clients[-1], servers=plan.majority[::-1])

@@ -177,3 +177,23 @@ def test_unique_writes_go_to_fresh_keys_written_once():
     assert 0.35 < len(fresh) / len(writes) < 0.65
     assert len(fresh) == len(set(fresh))
     assert set(workload.written) == {op["key"] for op in writes}
+
+
+def test_final_reads_read_every_key_written_so_lost_writes_sees_them_all():
+    """With final_reads the first client reads each shared and fresh key once traffic ends."""
+    import emulator as em
+    from emulator.check import lost_writes
+    from faults import Workload
+    from nodes.kv import SingleKV
+
+    sim = em.Simulation(seed=4)
+    for i in range(3):
+        sim.add_node(f"n{i}", SingleKV)
+    workload = Workload(clients=2, rate=100, keys=2, mix={"write": 1.0}, unique=0.5, duration=2.0,
+                        final_reads=True)
+    sim.run(workload.run(sim, workload.add_clients(sim)))
+    written = set(workload.written)
+    end = max(op["time"] for op in sim.history if op["f"] == "write")
+    read_after = {op["key"] for op in sim.history if op["f"] == "read" and op["type"] == "ok" and op["time"] > end}
+    assert written and written <= read_after
+    assert lost_writes(sim.history).unchecked == []
