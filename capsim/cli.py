@@ -14,9 +14,8 @@ import sys
 
 from capsim import __version__
 
-# Order is the order of `capsim --help`. A module missing here is skipped, so
-# the command line keeps working while a subcommand is being built.
-COMMANDS = ("demo", "cap", "pacelc", "chaos", "check", "serve", "cluster")
+# Order is the order of `capsim --help`.
+COMMANDS = ("cap", "pacelc", "demo", "chaos", "check", "serve", "cluster")
 
 
 class UsageError(Exception):
@@ -32,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"capsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"capsim.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"capsim.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"capsim.commands.{name}").register(sub)
     return parser
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from emulator.errors import ConfigError, RPCError, Timeout
+from emulator.errors import CRASH, ConfigError, RPCError, Timeout
 from emulator.node import Node
 
 __all__ = ["Client"]
@@ -50,29 +50,27 @@ class Client(Node):
             Timeout: recorded as ``info``.
         """
         dest = dest if dest is not None else self._pick()
-        body = _body(f, key, value)
-        if fields:
-            clash = sorted(set(fields) & (set(body) | {"type", "key", "value", "from", "to", "msg_id", "in_reply_to"}))
-            if clash:
-                raise ConfigError(f"fields may not set {clash}: pass them as invoke's own arguments")
-            body.update(fields)
+        body = _body(f, key, value, fields)
         process = self.process
-        self._record({"process": process, "type": "invoke", "f": f, "key": key,
-                      "value": None if f == "read" else value, "node": dest, "client": self.name})
+        op = {"process": process, "f": f, "key": key, "value": None if f == "read" else value, "node": dest,
+              "client": self.name}
+        self._record({**op, "type": "invoke"})
         try:
             reply = await self.rpc(dest, body, timeout)
         except (RPCError, Timeout) as exc:
-            kind = "fail" if exc.definite else "info"
-            self._record({"process": process, "type": kind, "f": f, "key": key,
-                          "value": None if f == "read" else value, "node": dest, "client": self.name,
-                          "error": [exc.code, getattr(exc, "text", str(exc))]})
-            if kind == "info":
-                self.process = self._new_process()
+            self._complete(op, "fail" if exc.definite else "info", [exc.code, getattr(exc, "text", str(exc))])
             raise
-        result = reply.get("value") if f == "read" else value
-        self._record({"process": process, "type": "ok", "f": f, "key": key, "value": result, "node": dest,
-                      "client": self.name})
+        except BaseException as exc:  # cancelled, or a misuse found on the way: it may have been sent
+            self._complete(op, "info", [CRASH, f"{type(exc).__name__}: {exc}"])
+            raise
+        self._record({**op, "type": "ok", "value": reply.get("value") if f == "read" else value})
         return reply
+
+    def _complete(self, op: dict, kind: str, error: list) -> None:
+        """Record a failed completion; an indeterminate one retires the process (Jepsen's model)."""
+        self._record({**op, "type": kind, "error": error})
+        if kind == "info":
+            self.process = self._new_process()
 
     def _pick(self) -> str:
         peers = self.peers
@@ -81,7 +79,10 @@ class Client(Node):
         return self.rng.choice(peers)
 
 
-def _body(f: str, key, value) -> dict:
+_RESERVED = {"type", "key", "value", "from", "to", "msg_id", "in_reply_to"}
+
+
+def _body(f: str, key, value, fields: dict | None = None) -> dict:
     if not isinstance(f, str) or not f:
         raise ConfigError(f"an operation name f must be a non-empty string such as 'read', got {f!r}")
     body: dict = {"type": f}
@@ -93,4 +94,9 @@ def _body(f: str, key, value) -> dict:
         body["from"], body["to"] = value
     elif value is not None:
         body["value"] = value
+    if fields:
+        clash = sorted(set(fields) & _RESERVED)
+        if clash:
+            raise ConfigError(f"fields may not set {clash}: pass them as invoke's own arguments")
+        body.update(fields)
     return body

@@ -26,10 +26,11 @@ import contextvars
 import heapq
 import itertools
 import logging
+import math
 import threading
 from asyncio import events
 
-from emulator.errors import Deadlock, NotAllowed, Unfinished
+from emulator.errors import ConfigError, Deadlock, NotAllowed, Unfinished
 
 __all__ = ["VirtualLoop", "OWNER", "NS"]
 
@@ -60,7 +61,12 @@ def _run_timer(handle) -> None:
 _HANDLE_RUNNERS = frozenset({_run_handle, _run_timer})
 
 
-def _to_ns(seconds: float) -> int:
+def _to_ns(seconds: float) -> int | None:
+    """Seconds as integer nanoseconds; None for +infinity (a timer that never fires)."""
+    if seconds != seconds:
+        raise ConfigError(f"a delay or time cannot be NaN; got {seconds!r}")
+    if seconds == math.inf:
+        return None
     return round(seconds * NS)
 
 
@@ -138,12 +144,18 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         return handle
 
     def call_later(self, delay, callback, *args, context=None):
-        return self._call_at_ns(self._now + max(0, _to_ns(delay)), callback, args, context)
+        delay_ns = _to_ns(delay)
+        return self._call_at_ns(None if delay_ns is None else self._now + delay_ns, callback, args, context)
 
     def call_at(self, when, callback, *args, context=None):
         return self._call_at_ns(_to_ns(when), callback, args, context)
 
-    def _call_at_ns(self, when_ns: int, callback, args, context):
+    def _call_at_ns(self, when_ns: int | None, callback, args, context):
+        if when_ns is None:  # at infinity: a handle that can be cancelled, and never fires
+            handle = _TimerHandle(math.inf, callback, args, self, context)
+            handle._scheduled = False
+            return handle
+        when_ns = max(when_ns, self._now)  # a time in the past means now: the clock never goes back
         handle = _TimerHandle(when_ns / NS, callback, args, self, context)
         _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
         return handle
@@ -176,13 +188,6 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         """Release ``owner``'s held callbacks, in the order they fell due."""
         for item in self._paused.pop(owner, ()):
             self._ready.append(item)
-
-    def is_paused(self, owner: str) -> bool:
-        return owner in self._paused
-
-    def held(self, owner: str) -> int:
-        """How many callbacks of ``owner`` wait for ``resume_owner``."""
-        return len(self._paused.get(owner, ()))
 
     # -- running ---------------------------------------------------------------
 
@@ -281,7 +286,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
             Unfinished: virtual time ``until`` came before the future was done.
         """
         future = asyncio.ensure_future(future, loop=self)
-        until_ns = None if until is None else _to_ns(until)
+        until_ns = None if until is None or until == math.inf else _to_ns(until)
         previous = self._enter()
         try:
             why = self._loop(future.done, until_ns)
@@ -297,7 +302,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
 
     def run_until(self, until: float | None) -> None:
         """Run until virtual time ``until`` (or, with None, until nothing is left)."""
-        until_ns = None if until is None else _to_ns(until)
+        until_ns = None if until is None or until == math.inf else _to_ns(until)
         if until_ns is not None and until_ns < self._now:
             return
         previous = self._enter()

@@ -27,13 +27,14 @@ class Message:
         body: the receiver's own copy of the JSON body; ``body["type"]`` names it.
     """
 
-    __slots__ = ("src", "dest", "body", "_link")
+    __slots__ = ("src", "dest", "body", "_link", "_to")
 
-    def __init__(self, src: str, dest: str, body: dict, link=None):
+    def __init__(self, src: str, dest: str, body: dict, link=None, to=None):
         self.src = src
         self.dest = dest
         self.body = body
         self._link = link  # the network's Link it travels on (kernel-private)
+        self._to = to  # the receiver's incarnation when it was sent (kernel-private)
 
     @property
     def type(self) -> str:

@@ -6,7 +6,10 @@ duplicate probability, FIFO or reordering delivery, and its own random stream
 Link faults live here too: partitions (symmetric or one-way), isolation, and
 holding a link's messages to release them later. A message is checked against
 the cuts when it is sent and again when it arrives: a message in flight when
-its link is cut is dropped at delivery time.
+its link is cut is dropped at delivery time. A message carries the
+incarnation of its receiver at the time it was sent, so one sent to a node
+that is down, or still on its way when the node crashes, is lost even if the
+node has restarted by the time it would arrive.
 
 Nodes never see any of this: an endpoint calls ``transmit`` and the network
 later calls ``endpoint.deliver``.
@@ -84,9 +87,12 @@ class Network:
         on_fault: called as ``on_fault(f, value)`` for every link fault, so it
             lands in the history and the trace.
         latency, loss, duplicate, reorder: defaults for every link.
+        trace_bodies: put every delivered body in the trace (slower; catches
+            nondeterminism that changes a message but not its type or timing).
     """
 
-    def __init__(self, loop, streams, trace, on_fault, latency=0.001, loss=0.0, duplicate=0.0, reorder=False):
+    def __init__(self, loop, streams, trace, on_fault, latency=0.001, loss=0.0, duplicate=0.0, reorder=False,
+                 trace_bodies: bool = False):
         self._loop = loop
         self._streams = streams
         self._trace = trace
@@ -96,12 +102,12 @@ class Network:
         self._names: dict[str, bool] = {}  # every known node -> is a server
         self._live: dict[str, object] = {}  # name -> live endpoint (absent while crashed)
         self._paused: dict[str, list] = {}  # name -> messages held while paused
-        self._rules: list = []  # active cuts: ("groups", {name: group}) or ("oneway", src, dst)
+        self._rules: dict[int, tuple] = {}  # id -> ("groups", {name: side}) | ("oneway", src, dst) | ("isolate", name)
         self._version = 0
         self._deliver_cb = self._deliver  # one bound method, not one per message
-        # In-flight messages to a node that crashes are moved onto this link,
-        # which leads nowhere: they are dropped on arrival.
-        self._nowhere = Link("", "", None)
+        self._rule_ids = 0
+        #: record each delivered body (its repr, at delivery) in the trace, not only its type
+        self.trace_bodies = trace_bodies
         self._batch = trace._batch  # the trace's pending records, appended to directly
         self.sent = self.delivered = self.dropped = self.duplicated = 0
         self.set_defaults(latency=latency, loss=loss, duplicate=duplicate, reorder=reorder)
@@ -180,10 +186,10 @@ class Network:
 
     # -- faults ---------------------------------------------------------------------------------
 
-    def partition(self, *groups: Iterable[str]) -> None:
+    def partition(self, *groups: Iterable[str]) -> int:
         """Drop all traffic between the groups (nodes in no group keep every link).
 
-        Partitions add up until ``heal()``.
+        Partitions add up until ``heal()``. Returns the cut's id, for ``heal(id)``.
         """
         sides = [self._group(g) for g in groups]
         if len(sides) < 2:
@@ -194,25 +200,29 @@ class Network:
                 if name in where:
                     raise ConfigError(f"node {name!r} is in two groups of one partition")
                 where[name] = i
-        self._add_rule(("groups", where), "partition", [sorted(s) for s in sides])
+        return self._add_rule(("groups", where), "partition", [sorted(s) for s in sides])
 
-    def partition_oneway(self, src_group: Iterable[str], dst_group: Iterable[str]) -> None:
-        """Drop traffic from ``src_group`` to ``dst_group``; the other way still flows."""
+    def partition_oneway(self, src_group: Iterable[str], dst_group: Iterable[str]) -> int:
+        """Drop traffic from ``src_group`` to ``dst_group``; the other way still flows. Returns its id."""
         src, dst = self._group(src_group), self._group(dst_group)
-        self._add_rule(("oneway", dict.fromkeys(src), dict.fromkeys(dst)), "partition-oneway",
+        return self._add_rule(("oneway", dict.fromkeys(src), dict.fromkeys(dst)), "partition-oneway",
                        [sorted(src), sorted(dst)])
 
-    def isolate(self, name: str) -> None:
-        """Cut ``name`` off from every other node, both ways."""
+    def isolate(self, name: str) -> int:
+        """Cut ``name`` off from every other node, both ways (nodes added later too). Returns its id."""
         self._check(name)
-        others = [n for n in sorted(self._names) if n != name]
-        self._add_rule(("groups", {name: 0, **{n: 1 for n in others}}), "isolate", name)
+        return self._add_rule(("isolate", name), "isolate", name)
 
-    def heal(self) -> None:
-        """Remove every partition and isolation."""
-        self._rules.clear()
+    def heal(self, *cuts: int) -> None:
+        """Remove the cuts with these ids; with none, every partition and isolation."""
+        unknown = [c for c in cuts if c not in self._rules]
+        if unknown:
+            raise ConfigError(f"heal({', '.join(map(repr, unknown))}): no such cut; the active ones are "
+                              f"{sorted(self._rules) or 'none'} (partition() returns the id)")
+        for cut in cuts or list(self._rules):
+            del self._rules[cut]
         self._version += 1
-        self._on_fault("heal", None)
+        self._on_fault("heal", list(cuts) if cuts else None)
 
     def hold(self, a: str, b: str) -> None:
         """Queue the messages between a and b (both ways) instead of delivering them."""
@@ -240,14 +250,16 @@ class Network:
             raise ConfigError(f"a group is a list of node names, got the string {group!r}; write [{group!r}]")
         return [self._check(name) for name in group]
 
-    def _add_rule(self, rule, f: str, value) -> None:
-        self._rules.append(rule)
+    def _add_rule(self, rule, f: str, value) -> int:
+        self._rule_ids += 1
+        self._rules[self._rule_ids] = rule
         self._version += 1
         self._on_fault(f, value)
+        return self._rule_ids
 
     def _refresh(self, link: Link) -> Link:
         link.version = self._version
-        link.cut = any(_blocks(rule, link.src, link.dst) for rule in self._rules)
+        link.cut = any(_blocks(rule, link.src, link.dst) for rule in self._rules.values())
         link.endpoint = self._live.get(link.dst)
         link.open = (not link.cut and link.held is None and link.endpoint is not None
                      and link.dst not in self._paused)
@@ -276,13 +288,14 @@ class Network:
             if at < link.last_ns:
                 at = link.last_ns
             link.last_ns = at
-            heapq.heappush(loop._timers, (at, next(loop._seq), self._deliver_cb, Message(link.src, dest, body, link)))
+            heapq.heappush(loop._timers, (at, next(loop._seq), self._deliver_cb,
+                                          Message(link.src, dest, body, link, link.endpoint)))
         else:
-            self._schedule(link, Message(link.src, dest, body, link))
+            self._schedule(link, Message(link.src, dest, body, link, link.endpoint))
         if link.duplicate and link.rng.random() < link.duplicate:
             self.duplicated += 1
             self._trace.add((self._loop._now, "duplicate", link.src, dest, body["type"]))
-            self._schedule(link, Message(link.src, dest, copy_body(body), link))
+            self._schedule(link, Message(link.src, dest, copy_body(body), link, link.endpoint))
 
     def _schedule(self, link: Link, msg: Message) -> None:
         loop = self._loop
@@ -299,12 +312,13 @@ class Network:
         link = msg._link
         if link.version != self._version:
             self._refresh(link)
-        if not link.open:
+        if not link.open or msg._to is not link.endpoint:
             self._deliver_slow(link, msg)
             return
         self.delivered += 1
         batch = self._batch
-        batch.append((self._loop._now, "deliver", link.src, link.dst, msg.body["type"]))
+        batch.append((self._loop._now, "deliver", link.src, link.dst,
+                      repr(msg.body) if self.trace_bodies else msg.body["type"]))
         if len(batch) >= BATCH:
             self._trace._flush()
         link.endpoint.deliver(msg)
@@ -315,22 +329,10 @@ class Network:
             self._drop(msg.src, msg.dest, msg.body, "partition")
         elif link.held is not None:
             link.held.append(msg)
-        elif link.endpoint is None:
-            self._drop(msg.src, msg.dest, msg.body, "down")
+        elif link.endpoint is None or msg._to is not link.endpoint:
+            self._drop(msg.src, msg.dest, msg.body, "down")  # down now, or since it was sent
         else:
             self._paused[link.dst].append(msg)
-
-    def lose_in_flight(self, name: str) -> None:
-        """Drop every message on its way to ``name`` (it crashed): on the wire, held or queued."""
-        for entries in (self._loop._timers, self._loop._ready):
-            for entry in entries:
-                if entry[-2] is self._deliver_cb and entry[-1].dest == name:
-                    entry[-1]._link = self._nowhere
-        for link in self._links.values():
-            if link.dst == name and link.held:
-                for msg in link.held:
-                    self._drop(msg.src, msg.dest, msg.body, "down")
-                link.held.clear()
 
     def _drop(self, src: str, dest: str, body: dict, reason: str) -> None:
         self.dropped += 1
@@ -345,7 +347,7 @@ class Network:
     def resume(self, name: str) -> None:
         self._version += 1
         for msg in self._paused.pop(name, ()):
-            self._loop.schedule_soon(self._deliver, msg)
+            self._loop.schedule_soon(self._deliver_cb, msg)
 
 
 def _blocks(rule, src: str, dst: str) -> bool:
@@ -353,6 +355,8 @@ def _blocks(rule, src: str, dst: str) -> bool:
         where = rule[1]
         a, b = where.get(src), where.get(dst)
         return a is not None and b is not None and a != b
+    if rule[0] == "isolate":
+        return src != dst and rule[1] in (src, dst)
     return src in rule[1] and dst in rule[2]
 
 

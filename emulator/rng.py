@@ -42,8 +42,3 @@ class Streams:
         if stream is None:
             stream = self._streams[name] = random.Random(derive_seed(self.seed, name))
         return stream
-
-    def fresh(self, name: str) -> random.Random:
-        """A new stream for ``name``, restarted from its seed (e.g. a restarted node)."""
-        stream = self._streams[name] = random.Random(derive_seed(self.seed, name))
-        return stream

@@ -101,10 +101,12 @@ class Simulation:
         reorder: default reordering: False (FIFO per link), True, or a
             probability that a message's latency is rescaled at random.
         keep_trace: keep every trace record in ``sim.trace.events``.
+        trace_bodies: hash every delivered message body into the trace digest,
+            not only its type (about 15% slower; the determinism tests use it).
     """
 
     def __init__(self, seed: int = 0, latency=Constant(0.001), loss: float = 0.0, duplicate: float = 0.0,
-                 reorder: bool | float = False, keep_trace: bool = False):
+                 reorder: bool | float = False, keep_trace: bool = False, trace_bodies: bool = False):
         self.seed = seed
         self.streams = Streams(seed)
         self.loop = VirtualLoop()
@@ -115,7 +117,8 @@ class Simulation:
         #: protocol events from Node.event / record_event, oldest first
         self.events: list[dict] = []
         self.network = Network(self.loop, self.streams, self.trace, self._fault,
-                               latency=latency, loss=loss, duplicate=duplicate, reorder=reorder)
+                               latency=latency, loss=loss, duplicate=duplicate, reorder=reorder,
+                               trace_bodies=trace_bodies)
         self._slots: dict[str, _Slot] = {}
         self._processes = itertools.count()
         self._servers_cache: list[str] | None = None
@@ -129,7 +132,9 @@ class Simulation:
         Args:
             name: a unique name such as ``"n1"``.
             factory: a ``Node`` subclass (or a callable returning a Node).
-            **config: passed to the factory now and again at every restart.
+            **config: passed to the factory now and again at every restart, the
+                same objects each time: a list in it outlives crashes (a test
+                can use one to watch a node; a node should not keep state in it).
         """
         if not callable(factory):
             raise ConfigError(f"add_node({name!r}, ...) needs a Node subclass as factory, got {factory!r}")
@@ -208,7 +213,6 @@ class Simulation:
             return
         slot.endpoint = None
         self.network.detach(name)
-        self.network.lose_in_flight(name)
         endpoint.kill()
         self.loop.resume_owner(name)  # let the cancellations run
         self._fault("crash", name)

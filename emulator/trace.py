@@ -24,10 +24,9 @@ BATCH = 4096
 
 #: The field names of each record kind, after (time, kind).
 FIELDS: dict[str, tuple[str, ...]] = {
-    "deliver": ("src", "dest", "type"),
+    "deliver": ("src", "dest", "type"),  # or the body's repr, with trace_bodies
     "drop": ("src", "dest", "type", "reason"),
     "duplicate": ("src", "dest", "type"),
-    "fault": ("f", "value"),
     "op": ("process", "type", "f", "key", "value"),
     "error": ("node", "where", "error"),
     "event": ("node", "what", "value"),

@@ -65,7 +65,7 @@ class Injector:
         #: one entry per fault started: id, kind, start, stop, value
         self.log: list[dict] = []
         self._ids = itertools.count(1)
-        self._partitions: list[tuple[Nemesis, Any]] = []
+        self._partitions: list[tuple[Nemesis, Any, list]] = []  # (nemesis, cut, the cuts' ids)
         self._link_base: dict[Pair, dict] = {}
         self._link_faults: list[tuple[Nemesis, list[Pair], dict]] = []
         self._clocks: dict[str, list[Nemesis]] = {}
@@ -157,14 +157,14 @@ class Injector:
     # -- partitions ------------------------------------------------------------------------------
 
     def add_partition(self, nemesis: Nemesis, cut) -> None:
-        self._partitions.append((nemesis, cut))
-        cut.apply(self.sim.network)
+        self._partitions.append((nemesis, cut, cut.apply(self.sim.network)))
 
     def remove_partition(self, nemesis: Nemesis) -> None:
-        self._partitions = [(n, c) for n, c in self._partitions if n is not nemesis]
-        self.sim.network.heal()
-        for _, cut in self._partitions:
-            cut.apply(self.sim.network)
+        """Lift this nemesis's cuts only: other faults' cuts, and the user's own, stay."""
+        ids = [i for n, _, applied in self._partitions if n is nemesis for i in applied]
+        self._partitions = [entry for entry in self._partitions if entry[0] is not nemesis]
+        if ids:
+            self.sim.network.heal(*ids)
 
     # -- links ---------------------------------------------------------------------------------
 

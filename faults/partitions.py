@@ -64,10 +64,9 @@ class Cut:
                     deaf.setdefault(dst, set()).update(src_group)
         return {node: sorted(deaf[node]) for node in sorted(deaf)}
 
-    def apply(self, network) -> None:
-        """Make the cut with the kernel's partition calls."""
-        for method, groups in self.calls:
-            getattr(network, method)(*groups)
+    def apply(self, network) -> list:
+        """Make the cut with the kernel's partition calls; returns what they return (the cuts' ids)."""
+        return [getattr(network, method)(*groups) for method, groups in self.calls]
 
     def value(self) -> dict:
         """What ``start-partition`` records (see :mod:`faults.record`)."""

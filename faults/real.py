@@ -82,6 +82,16 @@ class RealInjector(Injector):
     def _set_overrides(self, pair, settings: dict) -> None:
         self.sim.network.replace_link_oneway(*pair, **settings)
 
+    def remove_partition(self, nemesis) -> None:
+        """The real network's cuts have no ids: heal all, then put back the other faults' cuts.
+
+        (A cut made outside the injector is lifted too; runs on real processes make none.)
+        """
+        self._partitions = [entry for entry in self._partitions if entry[0] is not nemesis]
+        self.sim.network.heal()
+        for _, cut, _ in self._partitions:
+            cut.apply(self.sim.network)
+
 
 class NodeWatch:
     """Polls every live server's ``/status`` while a run lasts; keeps the last answers and every error seen.

@@ -27,7 +27,8 @@
     timeout = 1.0
     duration = 20                          # default: every phase
 
-    checks = ["linearizable"]              # (top level, before any table) or a [checks] table:
+    checks = ["linearizable"]              # (top level, before any table) or a [checks] table;
+                                           #   node-errors is always added:
     [checks]                               #   name = true, or name = { parameter = value }
     linearizable = { timeout = 30 }
 
@@ -99,7 +100,7 @@ class Cluster:
                 raise ParamError("protocol", self.protocol, f"a registered protocol or 'module:Class' ({exc})") from None
         if not (isinstance(cls, type) and issubclass(cls, em.Node)):
             raise ParamError("protocol", self.protocol, "a Node subclass")
-        _check_config(cls, self.config)
+        check_config(cls, self.config)
         return cls
 
     @property
@@ -115,7 +116,8 @@ class Cluster:
         return sim
 
 
-def _check_config(cls: type, config: dict) -> None:
+def check_config(cls: type, config: dict) -> None:
+    """Raise ParamError unless ``cls(**config)`` would accept these keyword arguments."""
     if config and cls.__init__ is em.Node.__init__:
         raise ParamError("config", config, f"no config: {cls.__name__} takes none")
     signature = inspect.signature(cls)
@@ -258,6 +260,8 @@ class _Reader:
         if workload.duration is None:
             workload.duration = sum(p.duration for p in phases)
         checks = self.checks(data.get("checks", ["linearizable"]), "checks", phase=False)
+        # An exception in protocol code (or a config it refuses when it starts) always fails a run.
+        checks.setdefault("node-errors", validate_check("node-errors", {}))
         return Scenario(cluster, workload, phases, network, checks, name, data.get("description", ""), seed,
                         self.source)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import ConfigError
+from faults.scenario import check_config
 from nodes.registry import resolve
 
 
@@ -131,8 +132,8 @@ def load(path: Path) -> list[Config]:
         if not isinstance(settings, dict):
             raise ConfigError(f"{path}: config {table['name']!r}: 'settings' must be a table, found {settings!r}")
         try:
-            resolve(table["protocol"])
-        except ValueError as exc:
+            check_config(resolve(table["protocol"]), settings)
+        except ValueError as exc:  # an unknown protocol, or settings its constructor does not take
             raise ConfigError(f"{path}: config {table['name']!r}: {exc}") from None
         configs.append(Config(table["name"], table["protocol"], lambda n, s=dict(settings): dict(s),
                               str(table.get("claim", "")), str(table.get("label", table["name"]))))

@@ -112,7 +112,7 @@ def write_report(out: Path, runs: list[Run], meta: dict) -> Path:
     write_tables(out, COLUMNS, runs, stem="cap", meta=meta, transpose=True)
     (out / "cap.json").write_text(json.dumps({"meta": meta, "rows": json_rows(runs)}, indent=2, default=str) + "\n",
                                   encoding="utf-8")
-    plots = write_plots(out, runs)
+    plots = write_plots(out, runs) if any(run.history for run in runs) else {}  # many seeds: no one history
     notes = [f"{run.name}: {run.extra.get('label', '')}. Claim: {run.extra.get('claim', '')}." for run in runs]
     return write_page(out, "CAP, measured", INTRO, COLUMNS, runs, plots, notes=notes, meta=meta)
 

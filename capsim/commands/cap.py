@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
+from capsim.cli import UsageError
 from capsim.cap.report import COLUMNS, json_rows, summarize, write_report
 from capsim.parallel import positive_int, seed_range, with_progress, workers_for
 from capsim.report import Run, rich_table
@@ -65,12 +66,15 @@ def run_job(job: tuple) -> tuple[int, str, dict]:
     """
     plan, specs, index = job
     config = choose(specs)[index]
-    return plan.seed, config.name, run_config(config, plan).row
+    run = run_config(config, plan)
+    return plan.seed, config.name, {**run.row, "errors": len(run.extra["errors"])}
 
 
 def run(args) -> int:
     configs = choose(args.config)
     console = Console(stderr=args.json)
+    if args.out is not None:
+        _writable(args.out)
     if args.seeds is not None:
         runs = _many(console, args, configs)
     else:
@@ -92,7 +96,27 @@ def run(args) -> int:
     if args.out:
         page = write_report(args.out, runs, meta)
         console.print(f"report: {page}")
-    return 0
+    return _errors(console, runs)
+
+
+def _writable(out: Path) -> None:
+    """Fail now, not after the runs, when the report cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".capsim-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _errors(console: Console, runs: list[Run]) -> int:
+    """Exit 1, naming them, when protocol code raised: the figures of such a run are not to be trusted."""
+    broken = [(run.name, run.extra.get("errors", [])) for run in runs if run.extra.get("errors")]
+    for name, errors in broken:
+        console.print(f"[red]{name}: {len(errors)} error(s) in protocol code[/red], first: {errors[0]}",
+                      highlight=False)
+    return 1 if broken else 0
 
 
 def _many(console: Console, args, configs) -> list[Run]:
@@ -101,6 +125,9 @@ def _many(console: Console, args, configs) -> list[Run]:
     runs = []
     for config in configs:
         rows = [row for _, name, row in sorted(results, key=lambda r: r[0]) if name == config.name]
-        runs.append(Run(config.name, [], summarize(config.name, rows),
-                        extra={"label": config.label, "claim": config.claim}))
+        errors = [f"seed {seed}: {row['errors']} error(s)" for seed, name, row in sorted(results, key=lambda r: r[0])
+                  if name == config.name and row["errors"]]
+        runs.append(Run(config.name, [], summarize(config.name, [{k: v for k, v in row.items() if k != "errors"}
+                                                                 for row in rows]),
+                        extra={"label": config.label, "claim": config.claim, "errors": errors}))
     return runs

@@ -264,6 +264,9 @@ async def _apply_fault(action: str, args) -> int:
     from emulator.transport.errors import ControlError
 
     _load(args.state)
+    if action == "partition" and len(args.groups) < 2:
+        raise UsageError("partition needs at least two groups of comma-separated names, e.g. "
+                         "capsim cluster partition n0,n1 n2,n3,n4")
     cluster = await RealCluster.from_state(args.state)
     try:
         await _call_fault(cluster, action, args)

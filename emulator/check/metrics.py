@@ -180,14 +180,32 @@ def convergence(history: Sequence[dict], heals: Sequence[str] | None = None) -> 
 
 
 def fault_windows(history: Sequence[dict], heals: Sequence[str] | None = None) -> list[FaultWindow]:
-    """Spans from each fault nemesis op to the next heal, for ``availability(during=...)``."""
+    """Spans while any fault is active, for ``availability(during=...)``.
+
+    A fault policy brackets each fault in ``start-<kind>`` / ``stop-<kind>``
+    ops; a span lasts while any bracket is open, and the kernel's own ops
+    inside a bracket (the mechanism calls of that fault) are not counted
+    again. Unbracketed kernel faults open a span that the next heal closes.
+    """
     _, nemesis = pair_ops(history)
     spans: list[FaultWindow] = []
+    brackets = 0
     for event in nemesis:
-        if is_heal(event.f, heals):
-            if spans and spans[-1].end is None:
+        opened = bool(spans) and spans[-1].end is None
+        if event.f.startswith("start-"):
+            brackets += 1
+            if not opened:
+                spans.append(FaultWindow(event.time, None, event.f, event.value))
+        elif event.f.startswith("stop-") and brackets:
+            brackets -= 1
+            if not brackets and opened:
                 spans[-1].end = event.time
-        elif not spans or spans[-1].end is not None:
+        elif brackets:
+            continue  # a bracketed fault's own mechanism calls
+        elif is_heal(event.f, heals):
+            if opened:
+                spans[-1].end = event.time
+        elif not opened:
             spans.append(FaultWindow(event.time, None, event.f, event.value))
     return spans
 

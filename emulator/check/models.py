@@ -107,7 +107,11 @@ class Model:
         """Compile ``op`` for the search, or None when it cannot have had an effect (see module doc)."""
         kind = self.kind(op)
         if kind == "read":
-            return Prepared.compile(op, "read", (freeze(op.output),), True) if op.status == "ok" else None
+            if op.status != "ok":
+                return None
+            # "no such key" (an error-20 read, paired as an ok read of None) saw the initial value
+            output = self.init if op.output is None and _missing(op) else op.output
+            return Prepared.compile(op, "read", (freeze(output),), True)
         if op.status == "fail":
             return self._prepare_failed(op, kind)
         required = op.status == "ok"
@@ -208,6 +212,12 @@ _SLOT_STEPS: dict[str, Callable[..., Step]] = {
     "may_swap": lambda j, frm, to: lambda s: s[:j] + (to,) + s[j + 1 :] if s[j] == frm else s,
     "mismatch": lambda j, frm: lambda s: s if s[j] != frm else ILLEGAL,
 }
+def _missing(op: Op) -> bool:
+    """Whether ``op`` is a read the store answered with error 20, "key does not exist"."""
+    code = op.error[0] if isinstance(op.error, (list, tuple)) and op.error else op.error
+    return code == 20
+
+
 def _cas_args(op: Op) -> tuple[Any, Any]:
     """The ``[from, to]`` of a cas, frozen."""
     if not _is_pair(op.value):

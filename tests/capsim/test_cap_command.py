@@ -57,3 +57,16 @@ def test_pacelc_prints_the_closed_form_beside_the_measurement(capsys):
     assert by_name["N=3 R=1 W=1"]["pbs_closed_form"] == 2 / 3
     assert by_name["N=3 R=2 W=2"]["stale"] == 0
     assert {"p-r async", "p-r sync"} <= set(by_name)
+
+
+def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_errors(tmp_path, capsys):
+    """A TOML config with a misspelt setting exits 2 naming it; one whose nodes raise exits 1."""
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[[config]]\nname = "x"\nprotocol = "quorum"\nsettings = { sloppyy = true }\n')
+    assert main(["cap", "--config", str(typo)]) == 2
+    assert "unexpected keyword argument 'sloppyy'" in capsys.readouterr().err
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[config]]\nname = "bad"\nprotocol = "primary-replica"\n'
+                      'settings = { mode = "semi-sync", acks = 9 }\n')
+    assert main(["cap", *SHORT, "--config", str(broken)]) == 1
+    assert "error(s) in protocol code" in capsys.readouterr().out

@@ -10,6 +10,7 @@ import pytest
 
 from capsim.cli import main
 from emulator.transport.processes import running
+from tests.common.processes import processes_mentioning
 
 ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -18,20 +19,6 @@ ROOT = str(Path(__file__).resolve().parents[2])
 def _importable(monkeypatch):
     """Node processes can import the test node classes."""
     monkeypatch.setenv("PYTHONPATH", ROOT)
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """Live pids whose command line mentions ``text`` (our node processes, by their paths)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if text.encode() in cmdline and running(int(entry.name)):
-                pids.append(int(entry.name))
-    return pids
 
 
 def test_up_workload_partition_down(tmp_path, capsys):
@@ -69,7 +56,7 @@ def test_a_failed_up_leaves_no_orphans_and_no_state(tmp_path, capsys):
                    "--protocol", "tests.common.transport_nodes:BrokenOn", "--config", '{"broken": "n2"}'])
     err = capsys.readouterr().err
     assert status == 1 and "n2 exited" in err and "nothing is left running" in err
-    assert not state.exists() and _processes_mentioning(str(tmp_path)) == []
+    assert not state.exists() and processes_mentioning(str(tmp_path)) == []
 
 
 def test_down_without_a_cluster_is_a_usage_error(tmp_path, capsys):

@@ -141,3 +141,23 @@ def test_fields_add_to_the_body_but_may_not_override_the_operation():
         return reply["value"]
 
     assert sim.run(main()) == 3
+
+
+def test_an_invoke_cancelled_midway_is_info_and_the_history_stays_checkable():
+    """wait_for cancelling an invoke records info and retires the process, so checkers still read it."""
+    from emulator.check import linearizable
+
+    sim, (client,) = kv(latency=0.010)
+
+    async def main():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.invoke("write", key="x", value=1, dest="n0"), 0.005)
+        await client.invoke("write", key="x", value=2, dest="n0")
+        with pytest.raises(em.ConfigError, match="unknown node 'zz'"):
+            await client.invoke("read", key="x", dest="zz")
+
+    sim.run(main())
+    assert [(p, t) for p, t, *_ in ops(sim)] == [(0, "invoke"), (0, "info"), (1, "invoke"), (1, "ok"),
+                                                  (1, "invoke"), (1, "info")]
+    assert client.process == 2
+    assert linearizable(sim.history, model="cas_register").valid is True

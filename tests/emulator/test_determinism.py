@@ -42,3 +42,23 @@ def test_the_digest_covers_history_values():
         return sim.trace_digest()
 
     assert digest(1) == digest(1) != digest(2)
+
+
+def test_trace_bodies_catches_a_difference_only_a_body_shows():
+    """With trace_bodies, two runs whose messages differ only in content have different digests."""
+    import emulator as em
+
+    class Say(em.Node):
+        async def handle_say(self, msg):
+            return None
+
+    def digest(word, bodies):
+        sim = em.Simulation(seed=1, trace_bodies=bodies)
+        sim.add_node("n0", Say)
+        client = sim.add_client("c0")
+        client.send("n0", {"type": "say", "word": word})
+        sim.run()
+        return sim.trace_digest()
+
+    assert digest("alpha", False) == digest("beta", False)  # type and timing alike: the default cannot tell
+    assert digest("alpha", True) != digest("beta", True)

@@ -1,6 +1,7 @@
 """The virtual-time event loop: asyncio unchanged, on a clock that jumps."""
 
 import asyncio
+import math
 import socket
 
 import pytest
@@ -251,3 +252,27 @@ def test_exceptions_in_callbacks_reach_the_exception_handler():
     loop.call_later(2, seen.append, "after")
     loop.run_forever()
     assert seen == ["ZeroDivisionError", "after"]
+
+
+def test_a_timer_in_the_past_runs_now_and_the_clock_never_goes_back():
+    """call_at a time already gone runs at the current time; loop.time() never decreases."""
+    loop = VirtualLoop()
+    seen = []
+    loop.call_at(10.0, lambda: loop.call_at(loop.time() - 5, lambda: seen.append(loop.time())))
+    loop.run_forever()
+    assert seen == [10.0]
+
+
+def test_infinite_delays_never_fire_and_nan_is_refused():
+    """sleep(inf) waits forever (a deadlock if nothing else can wake it); NaN is a ConfigError."""
+
+    async def main():
+        task = asyncio.ensure_future(asyncio.sleep(math.inf))
+        await asyncio.sleep(100)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(em.ConfigError, match="NaN"):
+            asyncio.get_running_loop().call_later(math.nan, print)
+        return asyncio.get_running_loop().time()
+
+    assert run(main()) == 100.0

@@ -234,3 +234,55 @@ def test_record_nemesis_and_clock_of_serve_fault_policies():
     assert sim.clock_of("n0") == (0.0, 0.0)
     sim.skew("n0", 2.5, 0.1)
     assert sim.clock_of("n0") == (2.5, pytest.approx(0.1))
+
+
+def test_a_message_sent_to_a_node_while_it_is_down_is_lost_even_after_a_restart():
+    """A message sent while its receiver is down, arriving after the restart, is dropped."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.010))
+    sim.add_node("n1", Recorder)
+    client = sim.add_client("c0")
+
+    async def main():
+        sim.crash("n1")
+        client.send("n1", {"type": "note", "i": 1})
+        await asyncio.sleep(0.005)
+        sim.restart("n1")
+        await asyncio.sleep(0.010)
+
+    sim.run(main())
+    assert sim.node("n1").got == [] and sim.network.stats["dropped"] == 1
+
+
+def test_messages_held_by_a_pause_are_lost_when_the_node_crashes_right_after_resume():
+    """resume then crash then restart in one instant: what the pause held goes nowhere."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("n1", Recorder)
+    client = sim.add_client("c0")
+
+    async def main():
+        sim.pause("n1")
+        client.send("n1", {"type": "note", "i": 1})
+        await asyncio.sleep(0.01)
+        sim.resume("n1")
+        sim.crash("n1")
+        sim.restart("n1")
+        await asyncio.sleep(0.01)
+
+    sim.run(main())
+    assert sim.node("n1").got == []
+
+
+def test_healing_one_cut_keeps_the_others():
+    """partition returns an id; heal(id) lifts that cut alone; heal() lifts them all."""
+    sim, _ = cluster(n=4)
+    net = sim.network
+    first = net.partition(["n0"], ["n1"])
+    second = net.isolate("n3")
+    net.heal(first)
+    assert not net.cut("n0", "n1") and net.cut("n3", "n0")
+    with pytest.raises(em.ConfigError, match="no such cut"):
+        net.heal(first)
+    net.heal()
+    assert not net.cut("n3", "n0")
+    assert [op["value"] for op in sim.history.nemesis_ops() if op["f"] == "heal"] == [[first], None]
+    assert second != first

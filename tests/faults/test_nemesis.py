@@ -457,3 +457,25 @@ def test_misuse_names_the_problem():
     with pytest.raises(em.ConfigError, match="already active"):
         injector.start(crash)
     assert injector.stop(crash) and not injector.stop(crash)
+
+
+def test_stopping_one_of_overlapping_partitions_keeps_the_other_and_the_user_s_cut():
+    """Two nemesis partitions overlap a cut the user made: stopping one lifts its cuts only."""
+    import emulator as em
+    from faults import Injector, Partition
+    from nodes.kv import SingleKV
+
+    sim = em.Simulation(seed=2)
+    for i in range(5):
+        sim.add_node(f"n{i}", SingleKV)
+    mine = sim.network.partition_oneway(["n4"], ["n0"])
+    injector = Injector(sim)
+    a = injector.start(Partition(shape="groups", groups=[["n0"], ["n1", "n2", "n3", "n4"]]))
+    injector.start(Partition(shape="groups", groups=[["n1"], ["n0", "n2", "n3", "n4"]]))
+    injector.stop(a)
+    net = sim.network
+    assert not net.cut("n0", "n2")            # a's cut is gone
+    assert net.cut("n1", "n2")                # b's stays
+    assert net.cut("n4", "n0") and mine       # and the user's own
+    heals = [op["value"] for op in sim.history.nemesis_ops() if op["f"] == "heal"]
+    assert heals and all(value is not None for value in heals)   # no heal-everything on the way

@@ -15,9 +15,19 @@ import emulator as em
 from capsim.cli import main
 from emulator.transport import RealCluster
 from emulator.transport.processes import running
-from faults import Cluster, Injector, Phase, Scenario, Schedule, Workload, run_chaos, validate_check
+from faults import (
+    Cluster,
+    Injector,
+    Phase,
+    Scenario,
+    Schedule,
+    Workload,
+    run_chaos,
+    validate_check,
+)
 from faults.real import RealInjector, run_real
 from nodes.kv import SingleKV
+from tests.common.processes import processes_mentioning
 
 ROOT = str(Path(__file__).resolve().parents[2])
 EXAMPLES = Path(ROOT) / "scenarios"
@@ -57,20 +67,6 @@ def _scenario_file(tmp_path, text: str, **fields) -> str:
     path = tmp_path / "scenario.toml"
     path.write_text(textwrap.dedent(text).format(**fields), encoding="utf-8")
     return str(path)
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """Live pids whose command line mentions ``text`` (node processes name their data directory)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if text.encode() in cmdline and running(int(entry.name)):
-                pids.append(int(entry.name))
-    return pids
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -119,7 +115,7 @@ def test_a_real_run_records_judges_and_shows_the_partition_and_leaves_nothing_ru
     assert majority.count("ok") > len(majority) / 2 and "ok" in after
     statuses = json.loads((out / "statuses.json").read_text())
     assert [s["name"] for s in statuses] == ["n0", "n1", "n2"]
-    assert not any(running(s["pid"]) for s in statuses) and _processes_mentioning(str(tmp_path)) == []
+    assert not any(running(s["pid"]) for s in statuses) and processes_mentioning(str(tmp_path)) == []
 
 
 def test_a_failed_check_on_real_processes_exits_1(tmp_path, capsys):
@@ -131,7 +127,7 @@ def test_a_failed_check_on_real_processes_exits_1(tmp_path, capsys):
     failed = {c["name"] for c in summary["checks"] if c["verdict"] != "pass"}
     assert status == 1 and "FAILED" in printed and "--time-scale 0.6" in printed
     assert failed & {"linearizable", "stale-reads"}
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 @pytest.mark.parametrize("args, message", [
@@ -163,7 +159,7 @@ def test_a_bad_scenario_is_exit_2_without_a_traceback_or_a_process(tmp_path, cap
     err = capsys.readouterr().err
     assert "cluster.nodes" in err and "Traceback" not in err
     assert main(["chaos", "--real", str(tmp_path / "missing.toml")]) == 2
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
@@ -196,7 +192,7 @@ def _stop_for_good(proc: subprocess.Popen, workdir: str) -> list[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
     proc.wait()
-    leftovers = _processes_mentioning(workdir)
+    leftovers = processes_mentioning(workdir)
     for pid in leftovers:
         os.killpg(pid, signal.SIGKILL)
     return leftovers
@@ -213,7 +209,7 @@ def test_every_fault_kind_applies_to_real_processes(tmp_path, capsys):
     assert set(summary["faults"]) == {"partition", "crash", "pause", "clock", "latency", "loss", "duplicate",
                                       "reorder"}
     assert all(entry["stop"] is not None for entry in summary["fault_log"])
-    assert summary["control_errors"] == 0 and _processes_mentioning(str(tmp_path)) == []
+    assert summary["control_errors"] == 0 and processes_mentioning(str(tmp_path)) == []
 
 
 # -- in process: run_real on a RealCluster of hosts --------------------------------------------

@@ -85,7 +85,7 @@ def test_every_section_of_a_full_file_is_read(tmp_path):
     assert chaos.faults.duration == (0.5, 2.0)
     assert isinstance(scripted.faults, Schedule) and scripted.faults.steps[0].params == {"shape": "isolate-primary"}
     assert settle.heal and set(settle.checks) == {"availability", "latency"} and settle.checks["availability"]["min"] == 0.9
-    assert set(scenario.checks) == {"linearizable", "stale-reads"} and scenario.duration == 17.0
+    assert set(scenario.checks) == {"linearizable", "stale-reads", "node-errors"} and scenario.duration == 17.0
 
 
 def test_the_config_table_reaches_the_protocols_constructor(tmp_path):
@@ -118,7 +118,8 @@ def test_without_phases_there_is_one_main_phase_with_the_top_level_faults(tmp_pa
         kind = "heal"
     """, name="my-test.toml")
     scenario = load_scenario(path)
-    assert scenario.name == "my-test" and scenario.checks == {"linearizable": {"model": "cas_register", "timeout": 10.0}}
+    assert scenario.name == "my-test" and scenario.checks == {"linearizable": {"model": "cas_register", "timeout": 10.0},
+                                                              "node-errors": {"max": 0}}
     (phase,) = scenario.phases
     assert isinstance(phase, Phase) and (phase.name, phase.duration) == ("main", 12)
     assert [s.kind for s in phase.faults] == ["crash", "heal"]
@@ -277,3 +278,14 @@ def test_every_shipped_example_passes_with_its_own_seed(example):
     result = run_chaos(scenario, seed=scenario.seed)
     failed = [f"{c.name}: {c.summary}" for c in result.checks if not c.passed]
     assert result.passed, failed
+
+
+def test_a_protocol_that_raises_fails_the_run_even_when_the_scenario_lists_no_such_check(tmp_path):
+    """node-errors is always checked: a config the protocol refuses at start fails the run."""
+    from faults import run_chaos
+
+    path = tmp_path / "refused.toml"
+    path.write_text('checks = ["availability"]\n[cluster]\nprotocol = "primary-replica"\nnodes = 3\n'
+                    'config = { mode = "semi-sync", acks = 5 }\n[workload]\nduration = 2\n')
+    result = run_chaos(load_scenario(path))
+    assert not result.passed and any(c.name == "node-errors" and not c.passed for c in result.checks)

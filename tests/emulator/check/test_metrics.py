@@ -128,3 +128,18 @@ def test_fault_windows_pair_faults_with_heals():
     h = _with_nemesis([], ("partition", 1), ("heal", 4), ("crash", 6), ("partition", 7), ("restart", 9), ("crash", 10))
     spans = [(w.start, w.end, w.f) for w in fault_windows(h)]
     assert spans == [(1, 4, "partition"), (6, 9, "crash"), (10, None, "crash")]
+
+
+def test_fault_windows_last_while_any_bracketed_fault_is_active():
+    """Overlapping start/stop brackets make one window; their kernel ops inside do not cut it short."""
+    from emulator.check import fault_windows
+
+    def nemesis(t, f, value=None):
+        return {"process": "nemesis", "type": "info", "f": f, "value": value, "time": t}
+
+    history = [nemesis(1.0, "start-partition", {"id": 1}), nemesis(1.0, "partition"),
+               nemesis(2.0, "start-partition", {"id": 2}), nemesis(2.0, "partition"),
+               nemesis(3.0, "heal", [1]), nemesis(3.0, "stop-partition", {"id": 1}),
+               nemesis(5.0, "heal", [2]), nemesis(5.0, "stop-partition", {"id": 2}),
+               nemesis(6.0, "crash", "n1"), nemesis(7.0, "restart", "n1")]
+    assert [(w.start, w.end) for w in fault_windows(history)] == [(1.0, 5.0), (6.0, 7.0)]

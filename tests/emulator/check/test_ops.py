@@ -90,3 +90,16 @@ def test_a_read_that_found_no_such_key_is_an_ok_read_of_nil():
 
     assert linearizable(history, model="cas_register").valid is False
     assert len(stale_reads(history).stale) == 1
+
+
+def test_a_no_such_key_read_is_the_initial_value_of_the_kv_model():
+    """Under the kv model (keys start as ""), a get answered 'no such key' before any put is linearizable."""
+    from emulator.check import linearizable
+
+    history = [
+        {"process": 0, "type": "invoke", "f": "get", "key": "k", "value": None},
+        {"process": 0, "type": "fail", "f": "get", "key": "k", "value": None, "error": [20, "no key"]},
+        {"process": 0, "type": "invoke", "f": "put", "key": "k", "value": "x"},
+        {"process": 0, "type": "ok", "f": "put", "key": "k", "value": "x"},
+    ]
+    assert linearizable(history, model="kv").valid is True
