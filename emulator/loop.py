@@ -82,12 +82,17 @@ def _fill(handle, callback, args, loop, context) -> None:
 
 
 class _Handle(events.Handle):
-    """asyncio's Handle, built without the debug checks: one per call_soon."""
+    """asyncio's Handle, built and cancelled without the debug checks: one per call_soon."""
 
     __slots__ = ()
 
     def __init__(self, callback, args, loop, context):
         _fill(self, callback, args, loop, context)
+
+    def cancel(self):
+        if not self._cancelled:
+            self._cancelled = True
+            self._callback = self._args = None
 
 
 class _TimerHandle(events.TimerHandle):
@@ -99,6 +104,14 @@ class _TimerHandle(events.TimerHandle):
         _fill(self, callback, args, loop, context)
         self._when = when
         self._scheduled = True
+
+    def cancel(self):
+        # asyncio.sleep cancels its timer after every wake-up: keep this short.
+        if not self._cancelled:
+            if self._scheduled:
+                self._loop._timer_handle_cancelled(self)
+            self._cancelled = True
+            self._callback = self._args = None
 
 
 class VirtualLoop(asyncio.AbstractEventLoop):
@@ -144,6 +157,11 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         return handle
 
     def call_later(self, delay, callback, *args, context=None):
+        if type(delay) is float and 0.0 <= delay < math.inf:  # the common case, inlined (asyncio.sleep)
+            when_ns = self._now + round(delay * NS)
+            handle = _TimerHandle(when_ns / NS, callback, args, self, context)
+            _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
+            return handle
         delay_ns = _to_ns(delay)
         return self._call_at_ns(None if delay_ns is None else self._now + delay_ns, callback, args, context)
 

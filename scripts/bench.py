@@ -193,6 +193,15 @@ def simpy_rpc(calls: int) -> float | None:
 SCALE_CODE = r"""
 import asyncio, json, resource, sys, time
 import emulator as em
+def peak_mb():
+    # VmHWM is this process's own high-water mark (ru_maxrss can carry the forking parent's size)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 nodes, seconds = int(sys.argv[1]), float(sys.argv[2])
 class Heart(em.Node):
     async def on_start(self):
@@ -212,7 +221,7 @@ for i in range(nodes):
     sim.add_node(f"n{i:04d}", Heart)
 sim.run(until=seconds)
 wall = time.perf_counter() - start
-print(json.dumps({"wall_s": wall, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"wall_s": wall, "peak_mb": peak_mb(),
                   "delivered": sim.network.stats["delivered"], "virtual_s": sim.now}))
 """
 
@@ -228,9 +237,10 @@ def scale(nodes: int, seconds: float) -> dict:
 
 
 def baseline_memory_mb() -> float:
-    out = subprocess.run([sys.executable, "-c", "import resource, emulator; "
-                          "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
-                         capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    """The peak memory of a process that only imports emulator, measured like the scale run's."""
+    code = SCALE_CODE.split("nodes, seconds")[0] + "print(peak_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
     return float(out.stdout)
 
 

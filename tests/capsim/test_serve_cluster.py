@@ -21,9 +21,17 @@ def _importable(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", ROOT)
 
 
-def test_up_workload_partition_down(tmp_path, capsys):
+@pytest.fixture
+def state(tmp_path):
+    """A state file path; whatever a test leaves up there is stopped afterwards, pass or fail."""
+    path = str(tmp_path / "cluster.json")
+    yield path
+    if Path(path).exists():
+        main(["cluster", "down", "--state", path])
+
+
+def test_up_workload_partition_down(tmp_path, state, capsys):
     """A new user's session: up, status, a workload, a partition, a workload under it, heal, down; nothing left."""
-    state = str(tmp_path / "cluster.json")
     assert main(["cluster", "up", "--nodes", "3", "--state", state]) == 0
     out = capsys.readouterr().out
     assert "n0  http://127.0.0.1:" in out and "n2  http://127.0.0.1:" in out and "cluster down" in out
