@@ -156,25 +156,25 @@ class ChaosResult:
         """The command line that replays this run."""
         return f"capsim chaos {self.scenario.source} --seed {self.seed}"
 
-    def summary(self) -> dict:
-        """Everything above as JSON-compatible data (``summary.json``)."""
+    def _summary(self) -> dict:
+        """What every kind of run reports (``summary`` adds its own)."""
         return {
             "scenario": self.scenario.name,
             "source": self.scenario.source,
             "seed": self.seed,
             "passed": self.passed,
-            "virtual_time": self.sim.now,
             "counts": self.counts,
             "by_f": self.counts_by_f(),
             "faults": self.faults,
             "fault_log": self.injector.log,
-            "node_errors": len(self.sim.errors),
-            "network": self.sim.network.stats,
-            "digest": self.sim.trace_digest(),
             "schedule": self.schedule.to_dict(),
             "checks": [c.to_dict() for c in self.checks],
-            "replay": self.command(),
         }
+
+    def summary(self) -> dict:
+        """Everything above as JSON-compatible data (``summary.json``)."""
+        return {**self._summary(), "virtual_time": self.sim.now, "node_errors": len(self.sim.errors),
+                "network": self.sim.network.stats, "digest": self.sim.trace_digest(), "replay": self.command()}
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``history.jsonl``, ``summary.json`` and (if kept) ``trace.jsonl`` into ``directory``."""

@@ -236,26 +236,9 @@ class RealChaosResult(ChaosResult):
 
     def summary(self) -> dict:
         """The run as JSON-compatible data (``summary.json``); times in real seconds from the start of traffic."""
-        return {
-            "scenario": self.scenario.name,
-            "source": self.scenario.source,
-            "seed": self.seed,
-            "passed": self.passed,
-            "real": True,
-            "time_scale": self.time_scale,
-            "real_time": self.elapsed,
-            "counts": self.counts,
-            "by_f": self.counts_by_f(),
-            "faults": self.faults,
-            "fault_log": self.injector.log,
-            "node_errors": len(self.node_errors),
-            "control_errors": len(self.control_errors),
-            "network": self.network,
-            "schedule": self.schedule.to_dict(),
-            "checks": [c.to_dict() for c in self.checks],
-            "rerun": self.command(),
-            "simulate": self.simulate_command(),
-        }
+        return {**self._summary(), "real": True, "time_scale": self.time_scale, "real_time": self.elapsed,
+                "node_errors": len(self.node_errors), "control_errors": len(self.control_errors),
+                "network": self.network, "rerun": self.command(), "simulate": self.simulate_command()}
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``history.jsonl``, ``summary.json``, ``statuses.json`` and ``errors.json`` into ``directory``."""
