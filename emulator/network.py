@@ -18,9 +18,9 @@ later calls ``endpoint.deliver``.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Iterable
 
+from emulator.cuts import blocks, probability
 from emulator.distributions import as_distribution
 from emulator.errors import ConfigError
 from emulator.loop import NS
@@ -28,14 +28,6 @@ from emulator.message import Message, copy_body
 from emulator.trace import BATCH
 
 __all__ = ["Network", "Link"]
-
-
-def _probability(name: str, value) -> float:
-    if isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{name} must be a probability between 0 and 1, got {value!r}")
-    return float(value)
 
 
 class Link:
@@ -259,7 +251,7 @@ class Network:
 
     def _refresh(self, link: Link) -> Link:
         link.version = self._version
-        link.cut = any(_blocks(rule, link.src, link.dst) for rule in self._rules.values())
+        link.cut = any(blocks(rule, link.src, link.dst) for rule in self._rules.values())
         link.endpoint = self._live.get(link.dst)
         link.open = (not link.cut and link.held is None and link.endpoint is not None
                      and link.dst not in self._paused)
@@ -350,26 +342,16 @@ class Network:
             self._loop.schedule_soon(self._deliver_cb, msg)
 
 
-def _blocks(rule, src: str, dst: str) -> bool:
-    if rule[0] == "groups":
-        where = rule[1]
-        a, b = where.get(src), where.get(dst)
-        return a is not None and b is not None and a != b
-    if rule[0] == "isolate":
-        return src != dst and rule[1] in (src, dst)
-    return src in rule[1] and dst in rule[2]
-
-
 def _settings(latency, loss, duplicate, reorder) -> dict:
     """The given settings, validated; None means 'not given'."""
     out: dict = {}
     if latency is not None:
         out["latency"] = as_distribution(latency, "latency")
     if loss is not None:
-        out["loss"] = _probability("loss", loss)
+        out["loss"] = probability("loss", loss)
     if duplicate is not None:
-        out["duplicate"] = _probability("duplicate", duplicate)
+        out["duplicate"] = probability("duplicate", duplicate)
     if reorder is not None:
-        out["reorder"] = _probability("reorder", reorder)
+        out["reorder"] = probability("reorder", reorder)
     return out
 

@@ -19,9 +19,9 @@ host cannot hold or delay messages that a sender outside the cluster sends.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from emulator.cuts import blocks, probability
 from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
 from emulator.transport.wire import distribution_from_json, distribution_to_json
@@ -51,14 +51,6 @@ class Settings:
                 and self.latency.constant and self.latency.mean == 0.0)
 
 
-def _probability(name: str, value) -> float:
-    if isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{name} must be a probability between 0 and 1, got {value!r}")
-    return float(value)
-
-
 def _settings(payload: dict) -> dict:
     """The link settings given in ``payload``, validated (absent or None: not given)."""
     out = {}
@@ -66,7 +58,7 @@ def _settings(payload: dict) -> dict:
         value = payload.get(key)
         if value is None:
             continue
-        out[key] = distribution_from_json(value) if key == "latency" else _probability(key, value)
+        out[key] = distribution_from_json(value) if key == "latency" else probability(key, value)
     return out
 
 
@@ -98,7 +90,7 @@ class LinkFaults:
 
     def blocked(self, src: str, dst: str) -> bool:
         """Whether a partition drops traffic ``src -> dst`` now."""
-        return any(_blocks(rule, src, dst) for rule in self._rules)
+        return any(blocks(rule, src, dst) for rule in self._rules)
 
     def settings(self, src: str, dst: str) -> Settings:
         """The effective latency, loss, duplicate and reorder of ``src -> dst``."""
@@ -230,16 +222,6 @@ class LinkFaults:
         lines += [f"held {s}->{d}" for s, d in self._held]
         lines += [f"paused {name}" for name in self._paused]
         return lines
-
-
-def _blocks(rule: tuple, src: str, dst: str) -> bool:
-    kind = rule[0]
-    if kind == "groups":
-        a, b = rule[1].get(src), rule[1].get(dst)
-        return a is not None and b is not None and a != b
-    if kind == "oneway":
-        return src in rule[1] and dst in rule[2]
-    return (src == rule[1]) != (dst == rule[1])  # isolate: exactly one end is the node
 
 
 def _rule_to_json(rule: tuple) -> dict:
