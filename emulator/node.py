@@ -142,6 +142,7 @@ class Node:
 
     @property
     def name(self) -> str:
+        """This node's name, e.g. ``"n1"``."""
         return self._endpoint.name
 
     @property
@@ -156,10 +157,12 @@ class Node:
 
     @property
     def storage(self) -> Storage:
+        """Durable state: a dict-like that survives crash and restart (attributes do not)."""
         return self._endpoint.storage
 
     @property
     def log(self) -> _NodeLog:
+        """A logger (``debug``/``info``/``warning``/``error``) that prefixes virtual time and name."""
         return self._endpoint.log
 
     def now(self) -> float:

@@ -263,6 +263,7 @@ class Simulation:
         return clock.offset, clock.rate - 1.0
 
     def alive(self, name: str) -> bool:
+        """Whether ``name`` is running (not crashed)."""
         return self._slot(name).endpoint is not None
 
     def _slot(self, name: str) -> _Slot:

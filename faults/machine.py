@@ -77,6 +77,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @initialize(seed=seeds())
     def boot(self, seed: int) -> None:
+        """Build the cluster for ``seed`` and start the background traffic."""
         self.seed = seed
         self.session = self.start(seed)
 
@@ -90,22 +91,26 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @rule(shape=st.sampled_from(RANDOM_SHAPES), wait=millis(1.0))
     def partition(self, shape: str, wait: float) -> None:
+        """Cut the servers into a drawn shape now (if the class allows it), then let traffic flow."""
         if shape in self.shapes and len(self.cluster.names) >= (3 if shape in ("bridge", "majorities-ring") else 2):
             self._inject("partition", {"shape": shape})
         self._wait(wait)
 
     @rule(count=st.integers(1, 2), wait=millis(1.0))
     def crash(self, count: int, wait: float) -> None:
+        """Crash one or two servers now (they stay down until a heal), then let traffic flow."""
         self._inject("crash", {"count": count})
         self._wait(wait)
 
     @rule(wait=millis(1.0))
     def heal(self, wait: float) -> None:
+        """Stop every fault (heal cuts, restart crashed nodes), then let traffic flow."""
         self._inject("heal", {})
         self._wait(wait)
 
     @rule(wait=millis(1.0))
     def traffic(self, wait: float) -> None:
+        """Only let traffic flow for a while."""
         self._wait(wait)
 
     def _inject(self, kind: str, params: dict) -> None:
@@ -122,6 +127,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @invariant()
     def checks_pass(self) -> None:
+        """Run the class's checks on the history so far; fail with the seed and schedule that replay it."""
         if self.session is None:
             return
         failed = [r for r in self.judge(self.session) if r.passed is not True]
