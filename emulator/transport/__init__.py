@@ -1,13 +1,12 @@
 """The real transport: the same Node classes, as real processes talking JSON over HTTP.
 
-    from emulator.transport import RealCluster
-    from nodes.kv import SingleKV
-
-    cluster = await RealCluster.local({"n1": SingleKV, "n2": SingleKV, "n3": SingleKV})
-    client = await cluster.add_client("c0")
-    await client.invoke("write", key="x", value=1)
-    await cluster.network.partition(["n1"], ["n2", "n3"])   # through each node's control endpoint
-    await cluster.close()
+    >>> from emulator.transport import RealCluster
+    >>> from nodes.kv import SingleKV        # user code may use the protocol library; emulator does not
+    >>> cluster = await RealCluster.local({"n1": SingleKV, "n2": SingleKV, "n3": SingleKV})
+    >>> client = await cluster.add_client("c0")
+    >>> await client.invoke("write", key="x", value=1)
+    >>> await cluster.network.partition(["n1"], ["n2", "n3"])   # through each node's control endpoint
+    >>> await cluster.close()
 
 One aiohttp server per node (``NodeHost``): ``POST /msg`` takes Maelstrom
 envelopes ``{"src", "dest", "body"}``; replies travel back as their own

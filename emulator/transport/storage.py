@@ -1,7 +1,7 @@
 """A real node's clock and its durable storage.
 
 ``WallClock`` is the real-time counterpart of the simulation's node clock:
-``time.time()`` plus a settable skew. ``FileStorage`` is the dict behind a
+the wall clock (``time.time``) plus a settable skew. ``FileStorage`` is the dict behind a
 node's ``self.storage`` when a host has a data directory: every write
 rewrites one file atomically (write a temporary file, then rename), so a
 node killed at any moment restarts with its last completed write.
