@@ -8,14 +8,11 @@ from pathlib import Path
 
 from capsim.report import Column, Run, write_page, write_tables
 from capsim.report import pyplot, save, xy_plot
+from capsim.report.tables import millis
 
 
 def _prob(value) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def _ms(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
 
 
 COLUMNS = [
@@ -25,8 +22,8 @@ COLUMNS = [
     Column("pbs_measured", "PBS meas.", _prob, "measured with writes to exactly W, reads from exactly R"),
     Column("pbs_closed_form", "PBS formula", _prob, "C(N-W, R) / C(N, R)"),
     Column("stale_10ms", "stale t=10ms", _prob, "P(stale) for a read 10 ms after the ack"),
-    Column("read_p99_ms", "read p99", _ms, "ms"),
-    Column("write_p99_ms", "write p99", _ms, "ms"),
+    Column("read_p99_ms", "read p99", millis, "ms"),
+    Column("write_p99_ms", "write p99", millis, "ms"),
 ]
 
 

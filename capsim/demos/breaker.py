@@ -22,7 +22,7 @@ from rich.console import Console
 import emulator as em
 from capsim.demos.common import Report, Table, emit, intro, phase, poisson_load
 from capsim.report import Column, Run, Window, write_plots
-from capsim.report.tables import percent, seconds
+from capsim.report.tables import millis, percent, seconds
 from nodes.breaker import Caller
 from nodes.kv import SingleKV
 
@@ -165,16 +165,12 @@ def _recovered(pairs, recover_at: float) -> float | None:
     return None if start is None else max(0.0, start - recover_at)
 
 
-def _ms(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def columns(plan: Plan) -> list[Column]:
     """The table's columns (its rows, transposed): latency by phase, errors, reach, recovery."""
     labels = ("before", f"first {plan.onset:g} s down", "rest of outage", "after")
     return [
-        Column("p50_during_ms", "p50 during", _ms, "p50 ms, rest of outage"),
-        *(Column(f"p99_{p}_ms", f"p99 {p}", _ms, f"p99 ms {label}") for p, label in zip(PHASES, labels)),
+        Column("p50_during_ms", "p50 during", millis, "p50 ms, rest of outage"),
+        *(Column(f"p99_{p}_ms", f"p99 {p}", millis, f"p99 ms {label}") for p, label in zip(PHASES, labels)),
         Column("errors_down", "errors down", percent, "errors while down"),
         Column("definite", "definite", percent, "  of which definite"),
         Column("errors_after", "errors after", percent, "errors after"),
@@ -193,11 +189,11 @@ def _note(runs: list[Run], plan: Plan) -> str:
     return (f"The store is down from {plan.fail_at:g} to {plan.recover_at:g} s; latency counts every call, errors "
             f"included, because the client waits for those too. Without a breaker all {bare['reached_dead']} calls "
             f"made meanwhile reached the dead store and waited out the {plan.timeout:g} s timeout (p99 "
-            f"{_ms(bare['p99_during_ms'])} ms, {bare['peak_in_flight']} calls in flight at once), and "
+            f"{millis(bare['p99_during_ms'])} ms, {bare['peak_in_flight']} calls in flight at once), and "
             f"{percent(bare['definite'])} of the errors were definite: a client cannot tell whether its write "
             f"happened. With a breaker, calls wait just the same until the first failures come back (p99 over the "
-            f"first {plan.onset:g} s: {_ms(first['p99_onset_ms'])} ms); it opened {first['opened_s']:.2f} s after "
-            f"the {plan.failure}, and from then on calls failed in a round trip (p99 {_ms(first['p99_during_ms'])} ms "
+            f"first {plan.onset:g} s: {millis(first['p99_onset_ms'])} ms); it opened {first['opened_s']:.2f} s after "
+            f"the {plan.failure}, and from then on calls failed in a round trip (p99 {millis(first['p99_during_ms'])} ms "
             f"for the rest of the outage) with a definite error ({percent(first['definite'])} of all its errors). "
             f"Only {first['reached_dead']} calls reached the store: the first timeout's worth, then one probe per "
             f"reset. The price comes once the store is back: calls are refused until a probe succeeds, "

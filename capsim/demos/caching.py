@@ -26,7 +26,7 @@ import emulator as em
 from capsim.demos.common import Report, Table, emit, intro, phase, poisson_load
 from capsim.report import Column, Run, Window, write_plots
 from capsim.report.plots import xy_plot
-from capsim.report.tables import percent
+from capsim.report.tables import millis, percent
 from emulator.check import lost_writes, stale_reads
 from nodes.cache import POLICIES, Cache
 from nodes.kv import SingleKV
@@ -163,19 +163,15 @@ def _policy_row(plan: Plan, sim: em.Simulation, policy: str, queued: int) -> dic
             "unchecked_keys": len(lost.unchecked)}
 
 
-def _ms(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _ttl(value) -> str:
     return "none" if value is None else f"{value:g} s"
 
 
 SWEEP_COLUMNS = [
     Column("hit_rate", "hit rate", percent, "reads answered from the cache"),
-    Column("mean_ms", "mean ms", _ms, "mean read latency"),
-    Column("p50_ms", "p50 ms", _ms, "median read latency"),
-    Column("p99_ms", "p99 ms", _ms, "p99 read latency"),
+    Column("mean_ms", "mean ms", millis, "mean read latency"),
+    Column("p50_ms", "p50 ms", millis, "median read latency"),
+    Column("p99_ms", "p99 ms", millis, "p99 read latency"),
     Column("stale", "stale reads", percent, "reads that missed an acknowledged write"),
     Column("evictions", "evictions", str, "entries evicted to make room"),
     Column("expirations", "expired", str, "entries dropped by the TTL"),
@@ -185,9 +181,9 @@ POLICY_COLUMNS = [
     Column("acknowledged", "writes acked", str, "acknowledged writes checked"),
     Column("lost", "lost", str, "acknowledged writes lost (lost_writes checker)"),
     Column("queued_at_crash", "unflushed", str, "writes queued in the cache when it crashed"),
-    Column("write_p50_ms", "write p50 ms", _ms, "median write latency"),
-    Column("write_p99_ms", "write p99 ms", _ms, "p99 write latency"),
-    Column("read_p50_ms", "read p50 ms", _ms, "median read latency"),
+    Column("write_p50_ms", "write p50 ms", millis, "median write latency"),
+    Column("write_p99_ms", "write p99 ms", millis, "p99 write latency"),
+    Column("read_p50_ms", "read p50 ms", millis, "median read latency"),
     Column("errors_while_down", "errors while down", str, "operations that failed while the cache was down"),
 ]
 
@@ -218,11 +214,11 @@ def _policy_note(runs: list[Run], plan: Plan) -> str:
     safe = [name for name, row in rows.items() if name != "write-behind" and row["lost"] == 0]
     return (f"The cache crashes at {plan.crash_at:g} s and restarts empty at {plan.restart_at:g} s; afterwards every "
             f"written key is read from the store. Write-behind acknowledged writes in "
-            f"{_ms(behind['write_p50_ms'])} ms (no store round trip) and flushed them every "
+            f"{millis(behind['write_p50_ms'])} ms (no store round trip) and flushed them every "
             f"{plan.flush_interval:g} s: {behind['queued_at_crash']} were still queued at the crash, and the "
             f"lost-writes checker finds {behind['lost']} acknowledged writes missing from the store (the rest were "
             f"overwritten later). {' and '.join(safe).capitalize() or 'No other policy'} waited for the store "
-            f"({_ms(rows['write-through']['write_p50_ms'])} ms a write) and lost "
+            f"({millis(rows['write-through']['write_p50_ms'])} ms a write) and lost "
             f"{'nothing' if len(safe) == 2 else 'writes too'}.")
 
 
