@@ -1,8 +1,20 @@
 """The simulated network: all link state, and the delivery of every message.
 
-Each directed link ``(src, dst)`` has a latency distribution, a loss and a
-duplicate probability, FIFO or reordering delivery, and its own random stream
+Each directed link ``(src, dst)`` has a latency distribution, a loss, a
+duplicate and a reorder probability, FIFO or not, and its own random stream
 (``"net:src->dst"``), so traffic on one link never perturbs another's draws.
+
+Ordering. A link is FIFO by default (``fifo=True``): a message never overtakes
+one sent before it on the same link, so a latency draw shorter than the
+previous message's waits behind it, as on a TCP connection. ``reorder=p``
+picks a share ``p`` of the messages, each independently: such a message's
+latency is rescaled by a uniform factor in [0, 2) (mean kept), and it is
+exempt from FIFO, so it may overtake earlier messages and later ones may
+overtake it; the other ``1 - p`` stay in order among themselves.
+``fifo=False`` drops the ordering for every message and keeps each latency
+draw as it is: independent legs, as in the WARS model of Bailis et al. A
+duplicate is a message of its own: it draws its own latency and its own
+reorder choice.
 Link faults live here too: partitions (symmetric or one-way), isolation, and
 holding a link's messages to release them later. A message is checked against
 the cuts when it is sent and again when it arrives: a message in flight when
@@ -33,7 +45,7 @@ __all__ = ["Network", "Link"]
 class Link:
     """The state of one directed link; its fields are effective values."""
 
-    __slots__ = ("src", "dst", "rng", "latency", "constant_ns", "loss", "duplicate", "reorder",
+    __slots__ = ("src", "dst", "rng", "latency", "constant_ns", "loss", "duplicate", "reorder", "fifo",
                  "overrides", "last_ns", "held", "version", "cut", "open", "endpoint")
 
     def __init__(self, src: str, dst: str, rng):
@@ -57,16 +69,13 @@ class Link:
         self.loss = settings["loss"]
         self.duplicate = settings["duplicate"]
         self.reorder = settings["reorder"]
+        self.fifo = settings["fifo"]
 
     def delay_ns(self) -> int:
         """One latency draw, in nanoseconds."""
         if self.constant_ns is not None:
-            delay = self.constant_ns
-        else:
-            delay = round(self.latency.sample(self.rng) * NS)
-        if self.reorder and self.rng.random() < self.reorder:
-            delay = round(delay * 2.0 * self.rng.random())  # mean kept, order scrambled
-        return delay
+            return self.constant_ns
+        return round(self.latency.sample(self.rng) * NS)
 
 
 class Network:
@@ -78,13 +87,14 @@ class Network:
         trace: the simulation's ``Trace``.
         on_fault: called as ``on_fault(f, value)`` for every link fault, so it
             lands in the history and the trace.
-        latency, loss, duplicate, reorder: defaults for every link.
+        latency, loss, duplicate, reorder, fifo: defaults for every link (see
+            the module docstring for what ``reorder`` and ``fifo`` mean).
         trace_bodies: put every delivered body in the trace (slower; catches
             nondeterminism that changes a message but not its type or timing).
     """
 
     def __init__(self, loop, streams, trace, on_fault, latency=0.001, loss=0.0, duplicate=0.0, reorder=False,
-                 trace_bodies: bool = False):
+                 trace_bodies: bool = False, fifo: bool = True):
         self._loop = loop
         self._streams = streams
         self._trace = trace
@@ -102,7 +112,7 @@ class Network:
         self.trace_bodies = trace_bodies
         self._batch = trace._batch  # the trace's pending records, appended to directly
         self.sent = self.delivered = self.dropped = self.duplicated = 0
-        self.set_defaults(latency=latency, loss=loss, duplicate=duplicate, reorder=reorder)
+        self.set_defaults(latency=latency, loss=loss, duplicate=duplicate, reorder=reorder, fifo=fifo)
 
     # -- configuration ------------------------------------------------------------------
 
@@ -111,21 +121,22 @@ class Network:
         """The settings every link has unless ``set_link`` overrides them."""
         return dict(self._defaults)
 
-    def set_defaults(self, latency=None, loss=None, duplicate=None, reorder=None) -> None:
+    def set_defaults(self, latency=None, loss=None, duplicate=None, reorder=None, fifo=None) -> None:
         """Change the defaults of every link that does not override them."""
-        self._defaults.update(_settings(latency, loss, duplicate, reorder))
+        self._defaults.update(_settings(latency, loss, duplicate, reorder, fifo))
         for link in self._links.values():
             link.configure(self._defaults)
 
-    def set_link(self, a: str, b: str, latency=None, loss=None, duplicate=None, reorder=None) -> None:
+    def set_link(self, a: str, b: str, latency=None, loss=None, duplicate=None, reorder=None, fifo=None) -> None:
         """Override the settings of the links a->b and b->a (None keeps a setting)."""
-        self.set_link_oneway(a, b, latency, loss, duplicate, reorder)
-        self.set_link_oneway(b, a, latency, loss, duplicate, reorder)
+        self.set_link_oneway(a, b, latency, loss, duplicate, reorder, fifo)
+        self.set_link_oneway(b, a, latency, loss, duplicate, reorder, fifo)
 
-    def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None) -> None:
+    def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None,
+                        fifo=None) -> None:
         """Override the settings of the link src->dst only."""
         link = self.link(src, dst)
-        link.overrides.update(_settings(latency, loss, duplicate, reorder))
+        link.overrides.update(_settings(latency, loss, duplicate, reorder, fifo))
         link.configure(self._defaults)
 
     def reset_link(self, a: str, b: str) -> None:
@@ -273,7 +284,7 @@ class Network:
         if link.loss and link.rng.random() < link.loss:
             self._drop(link.src, dest, body, "loss")
             return
-        if link.constant_ns is not None and not link.reorder:
+        if link.constant_ns is not None and link.fifo and not link.reorder:
             # The common case, inlined: constant latency, FIFO.
             loop = self._loop
             at = loop._now + link.constant_ns
@@ -291,13 +302,16 @@ class Network:
 
     def _schedule(self, link: Link, msg: Message) -> None:
         loop = self._loop
-        if link.reorder:
-            at = loop._now + link.delay_ns()
+        delay = link.delay_ns()
+        if link.reorder and link.rng.random() < link.reorder:
+            # One of the reordered share: mean kept, and outside the FIFO order both ways.
+            at = loop._now + round(delay * 2.0 * link.rng.random())
         else:
-            at = loop._now + (link.constant_ns if link.constant_ns is not None else link.delay_ns())
-            if at < link.last_ns:
-                at = link.last_ns  # FIFO: never overtake the previous message
-            link.last_ns = at
+            at = loop._now + delay
+            if link.fifo:
+                if at < link.last_ns:
+                    at = link.last_ns  # FIFO: never overtake the previous message
+                link.last_ns = at
         heapq.heappush(loop._timers, (at, next(loop._seq), self._deliver_cb, msg))
 
     def _deliver(self, msg: Message) -> None:
@@ -342,7 +356,7 @@ class Network:
             self._loop.schedule_soon(self._deliver_cb, msg)
 
 
-def _settings(latency, loss, duplicate, reorder) -> dict:
+def _settings(latency, loss, duplicate, reorder, fifo=None) -> dict:
     """The given settings, validated; None means 'not given'."""
     out: dict = {}
     if latency is not None:
@@ -353,5 +367,10 @@ def _settings(latency, loss, duplicate, reorder) -> dict:
         out["duplicate"] = probability("duplicate", duplicate)
     if reorder is not None:
         out["reorder"] = probability("reorder", reorder)
+    if fifo is not None:
+        if not isinstance(fifo, bool):
+            raise ConfigError(f"fifo must be True (in-order links, the default) or False (independent delays), "
+                              f"got {fifo!r}")
+        out["fifo"] = fifo
     return out
 

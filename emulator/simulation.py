@@ -98,15 +98,21 @@ class Simulation:
         seed: the root seed; every random choice derives from it by name.
         latency: default link latency (seconds or a distribution).
         loss, duplicate: default per-message probabilities, in [0, 1].
-        reorder: default reordering: False (FIFO per link), True, or a
-            probability that a message's latency is rescaled at random.
+        reorder: default reordering: a share in [0, 1] of messages (True
+            is 1) whose latency is rescaled at random and that may overtake,
+            or be overtaken by, other messages on their link; the rest keep
+            their link's order.
+        fifo: True (the default): a link delivers in the order sent, except
+            the reordered share; False: every message keeps its own latency
+            draw, so any may overtake another (independent legs).
         keep_trace: keep every trace record in ``sim.trace.events``.
         trace_bodies: hash every delivered message body into the trace digest,
             not only its type (about 15% slower; the determinism tests use it).
     """
 
     def __init__(self, seed: int = 0, latency=Constant(0.001), loss: float = 0.0, duplicate: float = 0.0,
-                 reorder: bool | float = False, keep_trace: bool = False, trace_bodies: bool = False):
+                 reorder: bool | float = False, keep_trace: bool = False, trace_bodies: bool = False,
+                 fifo: bool = True):
         self.seed = seed
         self.streams = Streams(seed)
         self.loop = VirtualLoop()
@@ -118,7 +124,7 @@ class Simulation:
         self.events: list[dict] = []
         self.network = Network(self.loop, self.streams, self.trace, self._fault,
                                latency=latency, loss=loss, duplicate=duplicate, reorder=reorder,
-                               trace_bodies=trace_bodies)
+                               trace_bodies=trace_bodies, fifo=fifo)
         self._slots: dict[str, _Slot] = {}
         self._processes = itertools.count()
         self._servers_cache: list[str] | None = None

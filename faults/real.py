@@ -178,7 +178,11 @@ class RealSession:
         start of traffic, as in the simulation.
         """
         if network is not None:
-            await cluster.network.set_defaults(**network.kwargs())
+            settings = network.kwargs()
+            if not settings.pop("fifo"):
+                raise em.ConfigError("network.fifo = false is for simulated runs only: real links keep their "
+                                  "order except the reordered share; use reorder = 1.0 instead")
+            await cluster.network.set_defaults(**settings)
         clients = [await cluster.add_client(name, seed=cluster.seed) for name in workload.client_names()]
         cluster.reset_clock()
         injector = RealInjector(cluster, primary=primary)

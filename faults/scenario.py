@@ -15,7 +15,8 @@
     latency = { uniform = [0.001, 0.005] }
     loss = 0.0
     duplicate = 0.0
-    reorder = 0.0
+    reorder = 0.0                          # the share of messages that may overtake others
+    fifo = true                            # links keep order (except that share); false: independent delays
 
     [workload]                             # see faults.workload (unique = fresh-key writes,
                                            #   final_reads = read every key at the end)
@@ -136,9 +137,12 @@ class Network:
     loss: float = 0.0
     duplicate: float = 0.0
     reorder: float = 0.0
+    fifo: bool = True
 
     def __post_init__(self):
         self.latency = distribution(self.latency, "latency")
+        if not isinstance(self.fifo, bool):
+            raise ParamError("network.fifo", self.fifo, "true (in-order links, the default) or false (independent delays)")
         check_probability("loss", self.loss)
         check_probability("duplicate", self.duplicate)
         if isinstance(self.reorder, bool):
@@ -146,7 +150,8 @@ class Network:
         check_probability("reorder", self.reorder)
 
     def kwargs(self) -> dict:
-        return {"latency": self.latency, "loss": self.loss, "duplicate": self.duplicate, "reorder": self.reorder}
+        return {"latency": self.latency, "loss": self.loss, "duplicate": self.duplicate, "reorder": self.reorder,
+                "fifo": self.fifo}
 
 
 @dataclass

@@ -115,7 +115,7 @@ def scale_scenario(scenario: Scenario, factor: float) -> Scenario:
     workload = dataclasses.replace(work, rate=work.rate / factor, timeout=work.timeout * factor,
                                    duration=None if work.duration is None else work.duration * factor)
     network = Network(scale_distribution(scenario.network.latency, factor), scenario.network.loss,
-                      scenario.network.duplicate, scenario.network.reorder)
+                      scenario.network.duplicate, scenario.network.reorder, scenario.network.fifo)
     phases = [Phase(p.name, p.duration * factor, None, p.heal, _scaled_checks(p.checks, factor))
               for p in scenario.phases]
     return dataclasses.replace(scenario, workload=workload, network=network, phases=phases,

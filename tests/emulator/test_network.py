@@ -53,6 +53,37 @@ def test_reorder_lets_messages_overtake_each_other():
     assert order != list(range(200))
 
 
+def test_reorder_p_scrambles_only_that_share_and_the_rest_stay_in_order():
+    """reorder=0.2 moves about 20% of messages; the other 80% arrive on time and in the order sent."""
+    sim, nodes = recorders(latency=em.Constant(0.005), reorder=0.2)
+    send_all(sim, "n0", "n1", 2000, gap=0.0005)
+    on_time = [body["i"] for t, _, body in nodes["n1"].got if abs(t - body["i"] * 0.0005 - 0.005) < 1e-9]
+    assert 0.77 < len(on_time) / 2000 < 0.83
+    assert on_time == sorted(on_time)
+    assert [body["i"] for _, _, body in nodes["n1"].got] != list(range(2000))
+
+
+def test_fifo_false_keeps_every_latency_draw_and_lets_messages_overtake():
+    """fifo=False: each message's delay is its own draw (mean kept, no waiting behind a slow one)."""
+    delays = {}
+    for fifo in (True, False):
+        sim, nodes = recorders(latency=em.Uniform(0.001, 0.010), fifo=fifo)
+        send_all(sim, "n0", "n1", 2000, gap=0.0001)
+        got = nodes["n1"].got
+        delays[fifo] = [t - body["i"] * 0.0001 for t, _, body in got]
+        in_order = [body["i"] for _, _, body in got] == list(range(2000))
+        assert in_order is fifo
+    mean_free = sum(delays[False]) / 2000
+    assert 0.0052 < mean_free < 0.0058 and min(delays[False]) >= 0.001 - 1e-9
+    assert sum(delays[True]) / 2000 > mean_free + 0.001  # FIFO makes messages wait behind slower ones
+
+
+def test_fifo_must_be_a_bool():
+    """fifo=1 is refused with a message that says what the setting means."""
+    with pytest.raises(em.ConfigError, match="fifo must be True"):
+        em.Simulation(fifo=1)
+
+
 def test_loss_drops_about_the_configured_fraction():
     """loss=0.3 drops close to 30% of 2000 messages, and the stats count them."""
     sim, nodes = recorders(loss=0.3)
