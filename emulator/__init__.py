@@ -21,7 +21,8 @@ See ../shared/DESIGN.md (the kernel API) and README.md for a tour.
 """
 
 from emulator.client import Client
-from emulator.distributions import Constant, Distribution, Exponential, LogNormal, Uniform
+from emulator.distributions import Constant, Distribution, Exponential, LogNormal, Pareto, Uniform
+from emulator.distributions import parse as parse_distribution
 from emulator.errors import (
     ConfigError,
     Deadlock,
@@ -58,6 +59,7 @@ __all__ = [
     "Node",
     "NodeError",
     "NotAllowed",
+    "Pareto",
     "RPCError",
     "Simulation",
     "Storage",
@@ -66,4 +68,5 @@ __all__ = [
     "Unfinished",
     "Uniform",
     "VirtualLoop",
+    "parse_distribution",
 ]

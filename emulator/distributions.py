@@ -4,6 +4,22 @@ Each distribution validates its parameters when built, so a negative or NaN
 latency fails where it is written rather than deep inside a run. ``sample``
 takes the ``random.Random`` stream to draw from: distributions hold no rng of
 their own and are safe to share between links.
+
+Each distribution also has a one-line text form, for command lines and
+scenario files; :func:`parse` (``em.parse_distribution``) reads it and
+``str(dist)`` writes it back:
+
+===========================  ===================================================
+text                         distribution
+===========================  ===================================================
+``constant:2ms``             ``Constant(0.002)``
+``uniform:1ms:5ms``          ``Uniform(0.001, 0.005)``
+``exponential:5ms``          ``Exponential(0.005)`` (the mean)
+``lognormal:2ms:0.8``        ``LogNormal(0.002, 0.8)`` (median, sigma)
+``pareto:1ms:1.5``           ``Pareto(0.001, 1.5)`` (scale, alpha): heavy-tailed
+===========================  ===================================================
+
+Durations take a unit: ``ns``, ``us``, ``ms`` or ``s``.
 """
 
 from __future__ import annotations
@@ -13,7 +29,7 @@ import random
 
 from emulator.errors import ConfigError
 
-__all__ = ["Distribution", "Constant", "Uniform", "Exponential", "LogNormal", "as_distribution"]
+__all__ = ["Distribution", "Constant", "Uniform", "Exponential", "LogNormal", "Pareto", "as_distribution", "parse"]
 
 
 def _seconds(name: str, value, *, positive: bool = False) -> float:
@@ -47,6 +63,13 @@ class Distribution:
     def __repr__(self):
         args = ", ".join(f"{v!r}" for v in vars(self).values())
         return f"{type(self).__name__}({args})"
+
+    def __str__(self):
+        """The text form :func:`parse` reads, e.g. ``exponential:5ms``."""
+        return ":".join([type(self).__name__.lower(), *self._text_args()])
+
+    def _text_args(self) -> list[str]:
+        return [_duration_text(v) for v in vars(self).values()]
 
 
 class Constant(Distribution):
@@ -95,6 +118,9 @@ class Exponential(Distribution):
     def mean(self) -> float:
         return self._mean
 
+    def __repr__(self):
+        return f"Exponential({self._mean!r})"
+
 
 class LogNormal(Distribution):
     """Log-normal with the given ``median`` seconds and shape ``sigma``: a long tail."""
@@ -115,6 +141,97 @@ class LogNormal(Distribution):
 
     def __repr__(self):
         return f"LogNormal({self.median!r}, {self.sigma!r})"
+
+    def _text_args(self) -> list[str]:
+        return [_duration_text(self.median), repr(self.sigma)]
+
+
+class Pareto(Distribution):
+    """Pareto with minimum ``scale`` seconds and tail index ``alpha``: a heavy tail.
+
+    A sample is ``scale * U ** (-1 / alpha)`` with U uniform in (0, 1], so
+    P(X > x) = (scale / x) ** alpha for x >= scale. The mean is finite only
+    for alpha > 1 (``alpha * scale / (alpha - 1)``) and the variance only for
+    alpha > 2: with alpha near 1, a few legs are enormously slower than the rest.
+    """
+
+    def __init__(self, scale: float, alpha: float):
+        self.scale = _seconds("Pareto scale", scale, positive=True)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0 or math.isinf(alpha):
+            raise ConfigError(f"Pareto alpha must be a finite number > 0, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def sample(self, rng: random.Random) -> float:
+        return self.scale * rng.paretovariate(self.alpha)  # paretovariate draws (1 - random()) ** (-1 / alpha)
+
+    @property
+    def mean(self) -> float:
+        return self.alpha * self.scale / (self.alpha - 1) if self.alpha > 1 else math.inf
+
+    def _text_args(self) -> list[str]:
+        return [_duration_text(self.scale), repr(self.alpha)]
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+_FORMS = {  # name -> (class, kinds of its arguments: "d" a duration, "n" a plain number)
+    "constant": (Constant, "d"),
+    "uniform": (Uniform, "dd"),
+    "exponential": (Exponential, "d"),
+    "lognormal": (LogNormal, "dn"),
+    "pareto": (Pareto, "dn"),
+}
+_EXAMPLES = "constant:2ms, uniform:1ms:5ms, exponential:5ms, lognormal:2ms:0.8 or pareto:1ms:1.5"
+
+
+def parse(text: str) -> Distribution:
+    """A distribution from its text form (see the module doc), e.g. ``parse("exponential:5ms")``.
+
+    Raises:
+        ConfigError: not one of the forms, a duration without a unit, or a parameter out of range.
+    """
+    if not isinstance(text, str):
+        raise ConfigError(f"a latency spec is a string such as {_EXAMPLES}; got {text!r}")
+    name, *args = text.strip().split(":")
+    form = _FORMS.get(name.strip().lower())
+    if form is None:
+        raise ConfigError(f"unknown latency distribution {name!r} in {text!r}; use {_EXAMPLES}")
+    cls, kinds = form
+    if len(args) != len(kinds):
+        raise ConfigError(f"{name} takes {len(kinds)} parameter(s), got {len(args)} in {text!r}; use {_EXAMPLES}")
+    values = [_duration(a, text) if kind == "d" else _number(a, text) for a, kind in zip(args, kinds)]
+    try:
+        return cls(*values)
+    except ConfigError as exc:
+        raise ConfigError(f"{text!r}: {exc}") from None
+
+
+def _duration(word: str, text: str) -> float:
+    word = word.strip()
+    for unit in ("ns", "us", "ms", "s"):  # "s" last: "ms" also ends with it
+        if word.endswith(unit):
+            return _number(word[: -len(unit)], text) * _UNITS[unit]
+    raise ConfigError(f"{word!r} in {text!r} needs a unit (ns, us, ms or s), e.g. 5ms")
+
+
+def _number(word: str, text: str) -> float:
+    try:
+        value = float(word)
+    except ValueError:
+        raise ConfigError(f"{word!r} in {text!r} is not a number; use {_EXAMPLES}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{word!r} in {text!r} must be finite")
+    return value
+
+
+def _duration_text(seconds: float) -> str:
+    """Seconds in the shortest unit that keeps them a plain number: 0.002 -> '2ms'."""
+    if seconds == 0:
+        return "0s"
+    unit = next((u for u in ("s", "ms", "us") if seconds >= _UNITS[u]), "ns")
+    text = f"{seconds / _UNITS[unit]:.15g}"
+    if float(text) * _UNITS[unit] == seconds:  # reads back exactly
+        return text + unit
+    return f"{seconds!r}s"
 
 
 def as_distribution(value, name: str = "latency") -> Distribution:

@@ -13,6 +13,8 @@ spec                           distribution
 ``{uniform = [0.01, 0.2]}``    ``Uniform(0.01, 0.2)``
 ``{exponential = 0.1}``        ``Exponential(0.1)`` (the mean)
 ``{lognormal = [0.01, 1.0]}``  ``LogNormal(0.01, 1.0)`` (median, sigma)
+``{pareto = [0.001, 1.5]}``    ``Pareto(0.001, 1.5)`` (scale, alpha)
+``"exponential:5ms"``          the command line's text form (``em.parse_distribution``)
 =============================  ==================================
 
 A bad value raises :class:`ParamError`, a ``ConfigError`` (so a ``ValueError``)
@@ -108,7 +110,7 @@ def check_names(key: str, value: Any) -> list[str]:
     return sorted(value)
 
 
-_DISTRIBUTIONS = ("constant", "uniform", "exponential", "lognormal")
+_DISTRIBUTIONS = ("constant", "uniform", "exponential", "lognormal", "pareto")
 
 
 def distribution(spec: Any, key: str = "latency") -> em.Distribution:
@@ -119,8 +121,13 @@ def distribution(spec: Any, key: str = "latency") -> em.Distribution:
     """
     if isinstance(spec, em.Distribution):
         return spec
-    expected = ("seconds, or a table with one of constant = S, uniform = [LOW, HIGH], "
-                "exponential = MEAN, lognormal = [MEDIAN, SIGMA]")
+    expected = ("seconds, or a table with one of constant = S, uniform = [LOW, HIGH], exponential = MEAN, "
+                "lognormal = [MEDIAN, SIGMA], pareto = [SCALE, ALPHA], or a text such as \"exponential:5ms\"")
+    if isinstance(spec, str):
+        try:
+            return em.parse_distribution(spec)
+        except em.ConfigError as exc:
+            raise ParamError(key, spec, f"a latency text such as \"exponential:5ms\" ({exc})") from None
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return _build(key, "constant", spec, expected)
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
@@ -131,8 +138,8 @@ def distribution(spec: Any, key: str = "latency") -> em.Distribution:
 
 def _build(key: str, name: str, args: Any, expected: str) -> em.Distribution:
     makers = {"constant": em.Constant, "uniform": em.Uniform, "exponential": em.Exponential,
-              "lognormal": em.LogNormal}
-    arity = {"constant": 1, "uniform": 2, "exponential": 1, "lognormal": 2}[name]
+              "lognormal": em.LogNormal, "pareto": em.Pareto}
+    arity = {"constant": 1, "uniform": 2, "exponential": 1, "lognormal": 2, "pareto": 2}[name]
     values = list(args) if isinstance(args, (list, tuple)) else [args]
     if len(values) != arity or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         raise ParamError(key, args, expected)
@@ -152,6 +159,8 @@ def distribution_spec(dist: Any) -> Any:
         return {"exponential": dist.mean}
     if isinstance(dist, em.LogNormal):
         return {"lognormal": [dist.median, dist.sigma]}
+    if isinstance(dist, em.Pareto):
+        return {"pareto": [dist.scale, dist.alpha]}
     if isinstance(dist, em.Distribution):
-        raise ParamError("latency", dist, "a Constant, Uniform, Exponential or LogNormal distribution")
+        raise ParamError("latency", dist, "a Constant, Uniform, Exponential, LogNormal or Pareto distribution")
     return distribution_spec(distribution(dist))

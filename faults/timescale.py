@@ -56,14 +56,14 @@ def check_factor(factor) -> float:
 
 
 def scale_distribution(spec, factor: float):
-    """A latency (a Distribution or its spec) with every duration times ``factor``; a lognormal keeps its sigma."""
+    """A latency (a Distribution or its spec) with every duration times ``factor``; a lognormal keeps its sigma, a pareto its alpha."""
     plain = distribution_spec(distribution(spec))
     if not isinstance(plain, dict):
         return distribution(plain * factor)
     (kind, args), = plain.items()
     if kind == "uniform":
         return distribution({kind: [args[0] * factor, args[1] * factor]})
-    if kind == "lognormal":
+    if kind in ("lognormal", "pareto"):  # the median or scale is a duration; sigma and alpha are shapes
         return distribution({kind: [args[0] * factor, args[1]]})
     return distribution({kind: args * factor})
 

@@ -88,6 +88,17 @@ def test_every_section_of_a_full_file_is_read(tmp_path):
     assert set(scenario.checks) == {"linearizable", "stale-reads", "node-errors"} and scenario.duration == 17.0
 
 
+@pytest.mark.parametrize("latency, expected", [
+    ('"pareto:1ms:1.5"', em.Pareto(0.001, 1.5)),
+    ('{ pareto = [0.001, 1.5] }', em.Pareto(0.001, 1.5)),
+    ('"lognormal:2ms:0.8"', em.LogNormal(0.002, 0.8)),
+])
+def test_the_network_latency_takes_the_command_lines_text_and_a_pareto_table(tmp_path, latency, expected):
+    """[network] latency = "pareto:1ms:1.5" reads as the command line's --latency does."""
+    path = write(tmp_path, f'[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = {latency}\n[workload]\nduration = 1\n')
+    assert repr(load_scenario(path).network.latency) == repr(expected)
+
+
 def test_the_config_table_reaches_the_protocols_constructor(tmp_path):
     """cluster.config = {leader = "n2"} builds nodes whose leader is n2."""
     path = write(tmp_path, """
@@ -159,6 +170,8 @@ BAD = [
      "a number >= 0 and <= 1"),
     ('[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = { gaussian = 1 }\n[workload]\nduration = 1\n',
      "network.latency", "{'gaussian': 1}", "seconds, or a table with one of constant"),
+    ('[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = "exponential:5"\n[workload]\nduration = 1\n',
+     "network.latency", "'exponential:5'", "needs a unit (ns, us, ms or s)"),
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nrate = "fast"\n', "workload.rate", "'fast'",
      "a number > 0"),
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nmix = { scan = 1 }\n', "workload.mix", "'scan'",
