@@ -17,6 +17,7 @@ text                         distribution
 ``exponential:5ms``          ``Exponential(0.005)`` (the mean)
 ``lognormal:2ms:0.8``        ``LogNormal(0.002, 0.8)`` (median, sigma)
 ``pareto:1ms:1.5``           ``Pareto(0.001, 1.5)`` (scale, alpha): heavy-tailed
+``pareto:1ms:1.5:1s``        ``Pareto(0.001, 1.5, cap=1.0)``: every draw at most 1 s
 ===========================  ===================================================
 
 Durations take a unit: ``ns``, ``us``, ``ms`` or ``s``.
@@ -153,34 +154,51 @@ class Pareto(Distribution):
     P(X > x) = (scale / x) ** alpha for x >= scale. The mean is finite only
     for alpha > 1 (``alpha * scale / (alpha - 1)``) and the variance only for
     alpha > 2: with alpha near 1, a few legs are enormously slower than the rest.
+    ``cap`` (seconds, optional) bounds every draw, so that one draw cannot
+    stall a FIFO link for a simulated hour; the hostile network uses 1 s.
     """
 
-    def __init__(self, scale: float, alpha: float):
+    def __init__(self, scale: float, alpha: float, cap: float | None = None):
         self.scale = _seconds("Pareto scale", scale, positive=True)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0 or math.isinf(alpha):
-            raise ConfigError(f"Pareto alpha must be a finite number > 0, got {alpha!r}")
+            raise ConfigError(f"Pareto alpha must be a finite number > 0 (smaller is heavier-tailed), got {alpha!r}")
         self.alpha = float(alpha)
+        self.cap = None if cap is None else _seconds("Pareto cap", cap)
+        if self.cap is not None and self.cap < self.scale:
+            raise ConfigError(f"Pareto cap must be >= scale, got scale={scale!r} cap={cap!r}")
 
     def sample(self, rng: random.Random) -> float:
-        return self.scale * rng.paretovariate(self.alpha)  # paretovariate draws (1 - random()) ** (-1 / alpha)
+        value = self.scale * rng.paretovariate(self.alpha)  # paretovariate draws (1 - random()) ** (-1 / alpha)
+        return value if self.cap is None or value < self.cap else self.cap
 
     @property
     def mean(self) -> float:
-        return self.alpha * self.scale / (self.alpha - 1) if self.alpha > 1 else math.inf
+        """The mean; capped: ``E[min(X, cap)] = scale + integral of (scale / x) ** alpha from scale to cap``."""
+        s, a, c = self.scale, self.alpha, self.cap
+        if c is None:
+            return a * s / (a - 1) if a > 1 else math.inf
+        if a == 1.0:
+            return s + s * math.log(c / s)
+        return s + s**a * (c ** (1 - a) - s ** (1 - a)) / (1 - a)
 
     def _text_args(self) -> list[str]:
-        return [_duration_text(self.scale), repr(self.alpha)]
+        args = [_duration_text(self.scale), repr(self.alpha)]
+        return args if self.cap is None else [*args, _duration_text(self.cap)]
+
+    def __repr__(self):
+        cap = "" if self.cap is None else f", cap={self.cap!r}"
+        return f"Pareto({self.scale!r}, {self.alpha!r}{cap})"
 
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-_FORMS = {  # name -> (class, kinds of its arguments: "d" a duration, "n" a plain number)
-    "constant": (Constant, "d"),
-    "uniform": (Uniform, "dd"),
-    "exponential": (Exponential, "d"),
-    "lognormal": (LogNormal, "dn"),
-    "pareto": (Pareto, "dn"),
+_FORMS = {  # name -> (class, kinds of its arguments, of its optional ones: "d" a duration, "n" a plain number)
+    "constant": (Constant, "d", ""),
+    "uniform": (Uniform, "dd", ""),
+    "exponential": (Exponential, "d", ""),
+    "lognormal": (LogNormal, "dn", ""),
+    "pareto": (Pareto, "dn", "d"),  # an optional third part caps every draw
 }
-_EXAMPLES = "constant:2ms, uniform:1ms:5ms, exponential:5ms, lognormal:2ms:0.8 or pareto:1ms:1.5"
+_EXAMPLES = "constant:2ms, uniform:1ms:5ms, exponential:5ms, lognormal:2ms:0.8 or pareto:1ms:1.5 (pareto:1ms:1.5:1s caps it)"
 
 
 def parse(text: str) -> Distribution:
@@ -195,9 +213,10 @@ def parse(text: str) -> Distribution:
     form = _FORMS.get(name.strip().lower())
     if form is None:
         raise ConfigError(f"unknown latency distribution {name!r} in {text!r}; use {_EXAMPLES}")
-    cls, kinds = form
-    if len(args) != len(kinds):
+    cls, kinds, optional = form
+    if not len(kinds) <= len(args) <= len(kinds) + len(optional):
         raise ConfigError(f"{name} takes {len(kinds)} parameter(s), got {len(args)} in {text!r}; use {_EXAMPLES}")
+    kinds += optional
     values = [_duration(a, text) if kind == "d" else _number(a, text) for a, kind in zip(args, kinds)]
     try:
         return cls(*values)

@@ -22,6 +22,7 @@ from faults.nemesis import (
     Clock,
     Crash,
     Duplicate,
+    Hostile,
     Latency,
     LinkFault,
     Loss,
@@ -33,7 +34,7 @@ from faults.nemesis import (
 )
 from faults.partitions import DIRECTIONS, SHAPES, Cut, cut
 from faults.record import HEALS, KINDS, FaultSpan, fault_spans, record
-from faults.scenario import Cluster, Network, Phase, Scenario, ScenarioError, load_scenario
+from faults.scenario import PRESETS, Cluster, Network, Phase, Scenario, ScenarioError, load_scenario
 from faults.schedule import RandomNemesis, Schedule, Step, random_schedule
 from faults.spec import ParamError, distribution, distribution_spec
 from faults.workload import OPERATIONS, Workload
@@ -45,6 +46,7 @@ __all__ = [
     "KINDS",
     "NEMESES",
     "OPERATIONS",
+    "PRESETS",
     "SHAPES",
     "ChaosResult",
     "CheckResult",
@@ -54,6 +56,7 @@ __all__ = [
     "Cut",
     "Duplicate",
     "FaultSpan",
+    "Hostile",
     "Injector",
     "Latency",
     "LinkFault",

@@ -18,12 +18,17 @@ kind                  parameters (defaults)                              start /
 ``loss``              loss=0.5, links="all", clients=false               lossy links / previous settings
 ``duplicate``         duplicate=0.5, links, clients                      duplicating links / previous settings
 ``reorder``           reorder=1.0, links, clients                        reordering links / previous settings
+``hostile``           latency={pareto=[0.001, 1.5, 1.0]}, loss=0.02,      all four at once / previous settings
+                      duplicate=0.1, reorder=0.2, links, clients=true
 ====================  =================================================  ======================================
 
 ``nodes`` names the targets explicitly instead of ``count`` random ones.
 ``links`` is ``"all"`` (every link between servers), ``"some"`` (a random
 non-empty subset of server pairs) or a list of ``[a, b]`` pairs; ``clients =
-true`` adds every client-server link. Partition shapes are described in
+true`` adds every client-server link. ``hostile`` is the hostile network
+(:data:`faults.spec.HOSTILE`: duplication, reordering, loss and heavy-tailed
+latency spikes together) on the client links too unless ``clients = false``;
+give any of its four settings to change that one. Partition shapes are described in
 :mod:`faults.partitions`. A clock ``strobe`` flips the offset on and off every
 ``period`` seconds while it lasts; ``drift`` makes the clock run at ``1 +
 drift`` of true time.
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from faults.partitions import DIRECTIONS, SHAPES, cut
 from faults.spec import (
+    HOSTILE,
     ParamError,
     check_choice,
     check_count,
@@ -49,7 +55,7 @@ from faults.spec import (
 if TYPE_CHECKING:
     from faults.injector import Injector
 
-__all__ = ["NEMESES", "Clock", "Crash", "Duplicate", "Latency", "LinkFault", "Loss", "Nemesis",
+__all__ = ["NEMESES", "Clock", "Crash", "Duplicate", "Hostile", "Latency", "LinkFault", "Loss", "Nemesis",
            "Partition", "Pause", "Reorder", "make_nemesis"]
 
 
@@ -255,15 +261,21 @@ class Clock(_NodeFault):
 
 
 class LinkFault(Nemesis):
-    """Change one link setting on some links or all; stop restores the settings before it."""
+    """Change link settings on some links or all; stop restores the settings before it."""
 
     setting: ClassVar[str] = ""
 
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The link settings this fault changes."""
+        return (self.setting,)
+
     def _check(self, params):
-        if self.setting == "latency":
-            params["latency"] = distribution(params["latency"], "latency")
-        else:
-            check_probability(self.setting, params[self.setting])
+        for name in self.settings:
+            if name == "latency":
+                params["latency"] = distribution(params["latency"], "latency")
+            else:
+                check_probability(name, params[name])
         links = params["links"]
         if links not in ("all", "some"):
             bad = isinstance(links, str) or not isinstance(links, (list, tuple)) or not links or any(
@@ -278,10 +290,11 @@ class LinkFault(Nemesis):
 
     def prepare(self, injector):
         self.pairs = injector.link_pairs(self.params["links"], self.params["clients"])
-        return {"links": self.pairs, self.setting: _plain({self.setting: self.params[self.setting]})[self.setting]}
+        shown = _plain({name: self.params[name] for name in self.settings})
+        return {"links": self.pairs, **shown}
 
     def inject(self, injector):
-        injector.add_link_fault(self, self.pairs, {self.setting: self.params[self.setting]})
+        injector.add_link_fault(self, self.pairs, {name: self.params[name] for name in self.settings})
 
     def repair(self, injector):
         injector.remove_link_fault(self)
@@ -316,9 +329,20 @@ class Reorder(LinkFault):
     PARAMS = {"reorder": 1.0, "links": "all", "clients": False}
 
 
+class Hostile(LinkFault):
+    """The hostile network on some links or all, client links included: see :data:`faults.spec.HOSTILE`."""
+
+    kind = "hostile"
+    PARAMS = {**HOSTILE, "links": "all", "clients": True}
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        return ("latency", "loss", "duplicate", "reorder")
+
+
 #: kind -> nemesis class.
 NEMESES: dict[str, type[Nemesis]] = {cls.kind: cls for cls in (Partition, Crash, Pause, Clock, Latency, Loss,
-                                                               Duplicate, Reorder)}
+                                                               Duplicate, Reorder, Hostile)}
 
 
 def make_nemesis(kind: str, **params) -> Nemesis:

@@ -41,7 +41,7 @@ import emulator as em
 __all__ = ["HEALS", "KINDS", "FaultSpan", "fault_spans", "record"]
 
 #: The nemesis kinds, in the order the docs list them.
-KINDS = ("partition", "crash", "pause", "clock", "latency", "loss", "duplicate", "reorder")
+KINDS = ("partition", "crash", "pause", "clock", "latency", "loss", "duplicate", "reorder", "hostile")
 
 #: Nemesis ops that end a fault: the kernel's repairs and every ``stop-<kind>``.
 HEALS = ("heal", "restart", "resume", "release") + tuple(f"stop-{kind}" for kind in KINDS)

@@ -12,6 +12,8 @@
     config = { leader = "n0" }             # keyword arguments of the protocol's constructor
 
     [network]                              # every link's defaults (see faults.spec for latencies)
+    preset = "hostile"                     # optional: start from a preset (see Network), then override;
+                                           #   network = "hostile" (a string, before any table) is short for it
     latency = { uniform = [0.001, 0.005] }
     loss = 0.0
     duplicate = 0.0
@@ -62,11 +64,11 @@ from typing import Any, Callable
 import emulator as em
 from faults.checks import validate_check
 from faults.schedule import RandomNemesis, Schedule
-from faults.spec import ParamError, check_count, check_number, check_probability, distribution
+from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_number, check_probability, distribution
 from faults.workload import Workload
 from nodes.registry import resolve
 
-__all__ = ["Cluster", "Network", "Phase", "Scenario", "ScenarioError", "load_scenario"]
+__all__ = ["PRESETS", "Cluster", "Network", "Phase", "Scenario", "ScenarioError", "load_scenario"]
 
 
 class ScenarioError(ParamError):
@@ -129,9 +131,19 @@ def check_config(cls: type, config: dict) -> None:
         raise ParamError("config", config, f"keyword arguments {cls.__name__} takes: {names} ({exc})") from None
 
 
+#: Named link defaults: ``network = "hostile"`` in a scenario file, ``Network.preset("hostile")`` in Python.
+PRESETS: dict[str, dict] = {"calm": {}, "hostile": HOSTILE}
+
+
 @dataclass
 class Network:
-    """The defaults of every link."""
+    """The defaults of every link (``fifo``: see ``emulator.network``; links are FIFO unless told otherwise).
+
+    ``Network.preset(name, **overrides)`` starts from a named preset:
+    ``"calm"`` (the defaults: 1 ms, nothing lost) or ``"hostile"``
+    (:data:`faults.spec.HOSTILE`: loss, duplication, reordering and
+    heavy-tailed latency spikes on every link, client links included).
+    """
 
     latency: Any = 0.001
     loss: float = 0.0
@@ -142,12 +154,22 @@ class Network:
     def __post_init__(self):
         self.latency = distribution(self.latency, "latency")
         if not isinstance(self.fifo, bool):
-            raise ParamError("network.fifo", self.fifo, "true (in-order links, the default) or false (independent delays)")
+            raise ParamError("fifo", self.fifo, "true (in-order links, the default) or false (independent delays)")
         check_probability("loss", self.loss)
         check_probability("duplicate", self.duplicate)
         if isinstance(self.reorder, bool):
             self.reorder = float(self.reorder)
         check_probability("reorder", self.reorder)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "Network":
+        """The preset ``name`` (one of :data:`PRESETS`) with ``overrides`` applied.
+
+        Raises:
+            ParamError: an unknown preset or a bad override.
+        """
+        check_choice("preset", name, tuple(PRESETS))
+        return cls(**{**PRESETS[name], **overrides})
 
     def kwargs(self) -> dict:
         return {"latency": self.latency, "loss": self.loss, "duplicate": self.duplicate, "reorder": self.reorder,
@@ -258,8 +280,7 @@ class _Reader:
         if isinstance(seed, bool) or not isinstance(seed, int):
             self.fail("seed", seed, "a whole number")
         cluster = self.cluster(data["cluster"])
-        network = self.wrap("network", Network, **self.table(data.get("network", {}), "network",
-                                                              ("latency", "loss", "duplicate", "reorder")))
+        network = self.network(data.get("network", {}))
         workload = self.workload(data.get("workload", {}))
         phases = self.phases(data, workload)
         if workload.duration is None:
@@ -286,6 +307,15 @@ class _Reader:
         cluster = Cluster(protocol, nodes, dict(config), primary)
         self.wrap("cluster", cluster.node_class)
         return cluster
+
+    def network(self, data: Any) -> Network:
+        if isinstance(data, str):
+            data = {"preset": data}
+        options = dict(self.table(data, "network", ("preset", "latency", "loss", "duplicate", "reorder", "fifo")))
+        preset = options.pop("preset", "calm")
+        if not isinstance(preset, str) or preset not in PRESETS:
+            self.fail("network.preset", preset, "a preset name: " + ", ".join(PRESETS))
+        return self.wrap("network", Network.preset, preset, **options)
 
     def workload(self, data: Any) -> Workload:
         known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing", "unique", "final_reads")

@@ -364,6 +364,8 @@ def _params(kind: str, rng: random.Random, profile: dict, count: int, shapes: li
             extra["period"] = profile["period"]
         return {"mode": mode, **extra, "count": rng.randint(1, count)}
     links = rng.choice(("all", "some"))
+    if kind == "hostile":
+        return {"links": links}  # the preset itself (faults.spec.HOSTILE), client links included
     value = {"exponential": profile["latency"]} if kind == "latency" else profile[kind]
     return {kind: value, "links": links}
 

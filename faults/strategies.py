@@ -31,9 +31,10 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from faults.record import KINDS
+from faults.scenario import Network
 from faults.schedule import Schedule, Step
 
-__all__ = ["millis", "schedules", "seeds", "simulation_settings", "steps"]
+__all__ = ["hostile_networks", "hostile_settings", "millis", "schedules", "seeds", "simulation_settings", "steps"]
 
 RANDOM_SHAPES = ("halves", "isolate-one", "majorities-ring", "bridge")
 
@@ -60,6 +61,28 @@ def millis(high: float, low: float = 0.0) -> st.SearchStrategy[float]:
     return st.integers(min_value=round(low * 1000), max_value=round(high * 1000)).map(lambda ms: ms / 1000)
 
 
+def hostile_settings() -> st.SearchStrategy[dict]:
+    """Link settings of a hostile network: duplication, reordering, loss and heavy-tailed latency, all non-zero.
+
+    Around :data:`faults.spec.HOSTILE`: duplicate and reorder from 1% to 50%,
+    loss up to 10%, latency Pareto with a 0.5 to 5 ms minimum, alpha from 1.1
+    to 3 and a cap from 50 ms to 1 s. Each shrinks toward its low end.
+    """
+    percent = st.integers
+    return st.fixed_dictionaries({
+        "latency": st.tuples(percent(5, 50), percent(11, 30), percent(5, 100)).map(
+            lambda t: {"pareto": [t[0] / 10000, t[1] / 10, t[2] / 100]}),
+        "loss": percent(0, 10).map(lambda p: p / 100),
+        "duplicate": percent(1, 50).map(lambda p: p / 100),
+        "reorder": percent(1, 50).map(lambda p: p / 100),
+    })
+
+
+def hostile_networks() -> st.SearchStrategy:
+    """``faults.Network`` link defaults drawn by :func:`hostile_settings`: every link of a run hostile from the start."""
+    return hostile_settings().map(lambda found: Network(**found))
+
+
 def _count(nodes: int | Sequence[str]) -> int:
     return nodes if isinstance(nodes, int) else len(nodes)
 
@@ -83,6 +106,8 @@ def _params(kind: str, n: int, shapes: Sequence[str]) -> st.SearchStrategy[dict]
             st.fixed_dictionaries({"mode": st.just("drift"), "drift": millis(0.5, -0.5), "count": st.integers(1, n)}),
         )
     links = st.sampled_from(("all", "some"))
+    if kind == "hostile":
+        return hostile_settings().map(lambda found: {**found, "links": "all"}) | st.fixed_dictionaries({"links": links})
     if kind == "latency":
         return st.fixed_dictionaries({"latency": millis(0.5, 0.001).map(lambda m: {"exponential": m}), "links": links})
     return st.fixed_dictionaries({kind: st.integers(0, 100).map(lambda p: p / 100), "links": links})

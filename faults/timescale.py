@@ -65,6 +65,8 @@ def scale_distribution(spec, factor: float):
         return distribution({kind: [args[0] * factor, args[1] * factor]})
     if kind in ("lognormal", "pareto"):  # the median or scale is a duration; sigma and alpha are shapes
         return distribution({kind: [args[0] * factor, args[1]]})
+    if kind == "pareto":  # scale and cap are durations; alpha is a shape
+        return distribution({kind: [args[0] * factor, args[1], args[2] * factor]})
     return distribution({kind: args * factor})
 
 
@@ -96,7 +98,7 @@ def _span(start: float, end: float) -> float:
 
 def _scaled_params(kind: str, params: dict, factor: float) -> dict:
     out = dict(params)
-    if kind == "latency" and "latency" in out:
+    if kind in ("latency", "hostile") and "latency" in out:
         out["latency"] = distribution_spec(scale_distribution(out["latency"], factor))
     if kind == "clock" and "period" in out:
         out["period"] = out["period"] * factor

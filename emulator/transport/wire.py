@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from emulator.distributions import Constant, Distribution, Exponential, LogNormal, Uniform, as_distribution
+from emulator.distributions import Constant, Distribution, Exponential, LogNormal, Pareto, Uniform, as_distribution
 from emulator.errors import ConfigError
 from emulator.message import Message
 from emulator.transport.errors import WireError
@@ -117,6 +117,7 @@ _KINDS = {
     "uniform": lambda v: Uniform(*v),
     "exponential": lambda v: Exponential(v),
     "lognormal": lambda v: LogNormal(*v),
+    "pareto": lambda v: Pareto(*v),
 }
 
 
@@ -131,8 +132,10 @@ def distribution_to_json(value) -> dict:
         return {"exponential": dist.mean}
     if isinstance(dist, LogNormal):
         return {"lognormal": [dist.median, dist.sigma]}
+    if isinstance(dist, Pareto):
+        return {"pareto": [dist.scale, dist.alpha, dist.cap]}
     raise ConfigError(f"the real transport cannot send the distribution {dist!r}; use Constant, Uniform, "
-                      "Exponential or LogNormal")
+                      "Exponential, LogNormal or Pareto")
 
 
 def distribution_from_json(spec) -> Distribution:
@@ -152,4 +155,5 @@ def distribution_from_json(spec) -> Distribution:
             except TypeError:
                 pass
     raise ConfigError(f"latency must be seconds or one of {{\"constant\": s}}, {{\"uniform\": [low, high]}}, "
-                      f"{{\"exponential\": mean}}, {{\"lognormal\": [median, sigma]}}; got {spec!r:.80}")
+                      f"{{\"exponential\": mean}}, {{\"lognormal\": [median, sigma]}}, "
+                      f"{{\"pareto\": [scale, alpha, cap]}}; got {spec!r:.80}")

@@ -122,3 +122,30 @@ class BuggyKV(LocalKV):
 
     async def handle_cas(self, msg):
         raise KeyError(f"bug handling cas on {msg.body['key']!r}")
+
+
+class EveryCopyKV(em.Node):
+    """lin-kv's leader design with the bug the hostile network exists to catch: every copy of a request applies.
+
+    n0 holds every key; other nodes forward to it. Nothing identifies a
+    request, so a duplicated write or cas applies once per copy that arrives:
+    a late copy of an old write overwrites newer ones, and a cas that took
+    effect can be answered by its second copy's "precondition failed".
+    """
+
+    async def _serve(self, msg):
+        if self.name != "n0":
+            body = {k: v for k, v in msg.body.items() if k != "msg_id"}
+            return await self.rpc("n0", body, timeout=1.0)
+        data = self.storage.setdefault("data", {})
+        key, kind = msg.body["key"], msg.body["type"]
+        if kind != "write" and key not in data:
+            raise em.RPCError(20, f"key {key!r} does not exist")
+        if kind == "read":
+            return {"type": "read_ok", "value": data[key]}
+        if kind == "cas" and data[key] != msg.body["from"]:
+            raise em.RPCError(22, f"expected {msg.body['from']!r}, found {data[key]!r}")
+        data[key] = msg.body["value"] if kind == "write" else msg.body["to"]
+        return {"type": f"{kind}_ok"}
+
+    handle_read = handle_write = handle_cas = _serve

@@ -15,7 +15,7 @@ from emulator.distributions import as_distribution, parse
 @pytest.mark.parametrize(
     "dist",
     [em.Constant(0.002), em.Uniform(0.001, 0.003), em.Exponential(0.002), em.LogNormal(0.0015, 0.5),
-     em.Pareto(0.001, 3.0)],
+     em.Pareto(0.001, 3.0), em.Pareto(0.001, 1.5, cap=0.05)],
 )
 def test_samples_are_non_negative_and_average_to_the_mean(dist):
     """Sample means land within 5% of the stated mean over 20,000 draws."""
@@ -23,6 +23,17 @@ def test_samples_are_non_negative_and_average_to_the_mean(dist):
     samples = [dist.sample(rng) for _ in range(20000)]
     assert min(samples) >= 0
     assert statistics.fmean(samples) == pytest.approx(dist.mean, rel=0.05)
+
+
+def test_pareto_has_the_stated_tail_and_never_exceeds_its_cap():
+    """A share (scale / t) ** alpha of Pareto draws exceeds t; with a cap, none exceeds it."""
+    dist, rng = em.Pareto(0.001, 1.5, cap=0.05), random.Random(2)
+    samples = [dist.sample(rng) for _ in range(50000)]
+    assert min(samples) >= 0.001 and max(samples) == dist.cap == 0.05
+    assert max(em.Pareto(0.001, 1.5).sample(rng) for _ in range(50000)) > 0.05  # uncapped by default
+    for t in (0.005, 0.02):
+        share = sum(s > t for s in samples) / len(samples)
+        assert share == pytest.approx((0.001 / t) ** 1.5, rel=0.15)
 
 
 def test_the_same_stream_gives_the_same_samples():
@@ -42,6 +53,7 @@ def test_the_same_stream_gives_the_same_samples():
         (lambda: em.LogNormal(0.001, -1), "sigma"),
         (lambda: em.Pareto(0.0, 1.5), "> 0"),
         (lambda: em.Pareto(0.001, 0), "alpha must be a finite number > 0"),
+        (lambda: em.Pareto(0.01, 1.5, cap=0.001), "cap must be >= scale"),
         (lambda: em.Constant("1ms"), "number of seconds"),
         (lambda: as_distribution([1]), "distribution such as"),
     ],

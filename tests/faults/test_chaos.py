@@ -72,6 +72,18 @@ def test_a_store_that_reads_locally_fails_linearizability_under_a_partition():
     assert stale.passed is False and stale.details["stale"] > 0
 
 
+def test_the_hostile_network_scenario_catches_a_store_that_applies_every_copy_the_flaky_one_does_not():
+    """A store that applies each duplicate fails lin-kv-hostile-network.toml at its seed; the old flaky scenario passes it."""
+    hostile = load_scenario(EXAMPLES / "lin-kv-hostile-network.toml")
+    flaky = load_scenario(EXAMPLES / "lin-kv-flaky-network.toml")
+    for scenario in (hostile, flaky):
+        scenario.cluster.protocol = "tests.common.faults_nodes:EveryCopyKV"
+    caught = run_chaos(hostile, seed=hostile.seed)
+    assert not caught.passed and any(c.name == "linearizable" and c.passed is False for c in caught.checks)
+    assert caught.sim.network.stats["duplicated"] > 100
+    assert run_chaos(flaky, seed=flaky.seed).passed
+
+
 def test_replaying_the_schedule_with_the_seed_gives_the_same_run():
     """replay(scenario, seed, result.schedule) reproduces the trace digest; another seed does not."""
     scenario = load_scenario(EXAMPLES / "lin-kv-crashes.toml")

@@ -13,6 +13,7 @@ from faults import (
     Clock,
     Crash,
     Duplicate,
+    Hostile,
     Injector,
     Latency,
     Loss,
@@ -338,6 +339,43 @@ def test_a_link_fault_with_clients_also_slows_the_client_links():
     assert sim.run(round_trip()) == pytest.approx(0.4)
     injector.stop(spike)
     assert sim.run(round_trip()) == pytest.approx(0.002)
+
+
+def test_hostile_sets_all_four_settings_on_server_and_client_links_and_stop_restores_them():
+    """hostile: loss, duplicate, reorder and Pareto latency on every link, client links included, until its stop."""
+    sim, _ = pingers(3, latency=em.Constant(0.001))
+    injector = Injector(sim)
+    hostile = injector.start(Hostile())
+    for pair in (("n0", "n1"), ("n2", "n0"), ("c0", "n1"), ("n1", "c0")):
+        link = sim.network.link(*pair)
+        assert (link.loss, link.duplicate, link.reorder) == (0.02, 0.1, 0.2)
+        assert isinstance(link.latency, em.Pareto) and (link.latency.scale, link.latency.alpha) == (0.001, 1.5)
+    value = injector.log[0]["value"]
+    assert value["latency"] == {"pareto": [0.001, 1.5, 1.0]} and ["c0", "n0"] in value["links"]
+    injector.stop(hostile)
+    link = sim.network.link("c0", "n1")
+    assert (link.loss, link.duplicate, link.reorder, link.latency.mean) == (0.0, 0.0, 0.0, 0.001)
+
+
+def test_hostile_duplicates_reorders_and_loses_pings_while_it_lasts():
+    """Under hostile: some pings arrive twice, some overtake earlier ones, some never arrive; none of it after."""
+    _, log, _, _ = run_fault(Hostile(duplicate=0.2, reorder=0.3, loss=0.05), n=3)
+
+    def damage(start, end):
+        seen: dict = {}
+        last: dict = {}
+        inversions = 0
+        for arrival, src, dst, seq, sent in sorted(log):
+            if start <= sent < end:
+                seen[(src, dst, seq)] = seen.get((src, dst, seq), 0) + 1
+                inversions += seq < last.get((src, dst), 0)
+                last[(src, dst)] = max(seq, last.get((src, dst), 0))
+        sent = 6 * round((end - start) / 0.01)
+        return sum(c == 2 for c in seen.values()), inversions, sent - len(seen)
+
+    twice, overtaken, lost = damage(START + 0.05, STOP - 0.05)
+    assert twice > 50 and overtaken > 3 and lost > 5
+    assert damage(STOP + 0.05, END - 0.05)[:2] == (0, 0)
 
 
 def test_links_some_degrades_a_random_subset_and_records_it():

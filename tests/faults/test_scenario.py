@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
-from faults import Phase, RandomNemesis, Scenario, Schedule, ScenarioError, load_scenario
+from faults import Network, Phase, RandomNemesis, Scenario, Schedule, ScenarioError, load_scenario
+from faults.spec import HOSTILE, distribution_spec
 from nodes.kv import SingleKV
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
@@ -99,6 +100,42 @@ def test_the_network_latency_takes_the_command_lines_text_and_a_pareto_table(tmp
     assert repr(load_scenario(path).network.latency) == repr(expected)
 
 
+def test_network_hostile_is_the_preset_and_a_network_table_may_start_from_it_and_override(tmp_path):
+    """network = "hostile" is Network.preset("hostile"); [network] preset = ... takes overrides, fifo included."""
+    short = load_scenario(write(tmp_path, 'network = "hostile"\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n'))
+    plain = {**short.network.kwargs(), "latency": distribution_spec(short.network.latency)}
+    assert plain == {**HOSTILE, "fifo": True} == {**Network.preset("hostile").kwargs(), "latency": HOSTILE["latency"]}
+    assert (short.network.loss, short.network.duplicate, short.network.reorder) == (0.02, 0.1, 0.2)
+    assert isinstance(short.network.latency, em.Pareto) and short.network.fifo
+    table = load_scenario(write(tmp_path, """
+        [cluster]
+        protocol = "lin-kv"
+        [network]
+        preset = "hostile"
+        duplicate = 0.5
+        fifo = false
+        [workload]
+        duration = 1
+    """))
+    assert (table.network.duplicate, table.network.reorder, table.network.fifo) == (0.5, 0.2, False)
+    calm, default = Network.preset("calm").kwargs(), Network().kwargs()
+    assert calm.pop("latency").mean == default.pop("latency").mean == 0.001 and calm == default
+
+
+def test_the_hostile_network_has_the_latency_tail_its_docs_state():
+    """HOSTILE's latency: median 1.6 ms, 3% over 10 ms, 0.1% over 100 ms, nothing over the 1 s cap."""
+    import random
+    import statistics
+
+    latency = Network.preset("hostile").latency
+    rng = random.Random(5)
+    samples = [latency.sample(rng) for _ in range(200_000)]
+    assert statistics.median(samples) == pytest.approx(0.0016, rel=0.03)
+    assert sum(s > 0.010 for s in samples) / len(samples) == pytest.approx(0.0316, rel=0.1)
+    assert sum(s > 0.100 for s in samples) / len(samples) == pytest.approx(0.001, rel=0.3)
+    assert max(samples) <= 1.0
+
+
 def test_the_config_table_reaches_the_protocols_constructor(tmp_path):
     """cluster.config = {leader = "n2"} builds nodes whose leader is n2."""
     path = write(tmp_path, """
@@ -172,6 +209,10 @@ BAD = [
      "network.latency", "{'gaussian': 1}", "seconds, or a table with one of constant"),
     ('[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = "exponential:5"\n[workload]\nduration = 1\n',
      "network.latency", "'exponential:5'", "needs a unit (ns, us, ms or s)"),
+    ('network = "stormy"\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n', "network.preset", "'stormy'",
+     "a preset name: calm, hostile"),
+    ('[cluster]\nprotocol = "lin-kv"\n[network]\nfifo = "yes"\n[workload]\nduration = 1\n', "network.fifo",
+     "'yes'", "true (in-order links, the default) or false"),
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nrate = "fast"\n', "workload.rate", "'fast'",
      "a number > 0"),
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nmix = { scan = 1 }\n', "workload.mix", "'scan'",
@@ -282,7 +323,12 @@ def test_any_value_at_any_key_is_accepted_or_a_scenario_error(path, value):
         assert str(exc).startswith("fuzz.toml: ")
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+#: Shipped scenarios the protocols do not pass yet, each with the reason.
+NOT_YET = {"lin-kv-hostile-network.toml": "lin-kv applies a duplicated request twice (issue 9)"}
+
+
+@pytest.mark.parametrize("example", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[p.name]))
+                                     if p.name in NOT_YET else p for p in EXAMPLES], ids=[p.name for p in EXAMPLES])
 def test_every_shipped_example_passes_with_its_own_seed(example):
     """Run as a new user would: each example scenario passes every check it lists, with its seed."""
     from faults import run_chaos

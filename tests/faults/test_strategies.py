@@ -7,7 +7,8 @@ from hypothesis import find, given
 from tests.common.faults_nodes import small_scenario
 
 from faults import KINDS, Schedule, Step, replay
-from faults.strategies import schedules, seeds, simulation_settings, steps
+from faults.scenario import Network
+from faults.strategies import hostile_networks, hostile_settings, schedules, seeds, simulation_settings, steps
 
 FIND = simulation_settings(database=None, derandomize=True, max_examples=300)
 LINKV = small_scenario(duration=3.0)
@@ -30,6 +31,23 @@ def test_shapes_fit_the_cluster_and_heal_ends_the_schedule(schedule):
     """On two nodes only halves and isolate-one are drawn; heal=True appends a heal at the end."""
     assert schedule.steps[-1] == Step(5.0, "heal")
     assert {s.params["shape"] for s in schedule.steps[:-1]} <= {"halves", "isolate-one"}
+
+
+@simulation_settings(max_examples=50)
+@given(settings=hostile_settings(), network=hostile_networks())
+def test_hostile_settings_always_duplicate_reorder_and_draw_heavy_tailed_latency(settings, network):
+    """Every drawn hostile network duplicates and reorders (> 0) with a Pareto latency; a hostile step takes them."""
+    for drawn in (settings, network.kwargs()):
+        assert drawn["duplicate"] > 0 and drawn["reorder"] > 0 and 0 <= drawn["loss"] <= 0.1
+    assert isinstance(network, Network) and network.fifo and type(network.latency).__name__ == "Pareto"
+    assert Step(0.0, "hostile", 1.0, settings).nemesis().params["latency"].alpha >= 1.1
+
+
+def test_hostile_steps_are_drawn_with_the_preset_or_drawn_settings():
+    """schedules(kinds=['hostile']) yields hostile steps: the preset itself, or every link with drawn settings."""
+    found = find(schedules(3, 5.0, kinds=["hostile"]), lambda s: any(len(step.params) > 1 for step in s), settings=FIND)
+    step = next(step for step in found if len(step.params) > 1)
+    assert step.kind == "hostile" and step.params["links"] == "all" and step.params["duplicate"] > 0
 
 
 def test_the_simplest_schedule_is_empty_then_one_fault_at_zero_lasting_zero():
