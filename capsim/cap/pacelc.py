@@ -2,22 +2,28 @@
 
 With no fault at all, a replicated store still chooses: wait for more
 replicas (slower, fresher) or fewer (faster, staler). This sweep measures
-both sides of that choice for quorum stores over N, R and W, and for
-primary-replica replication in sync, semi-sync and async mode.
+that choice two ways, kept apart because they answer different questions.
 
-Staleness is measured the way Bailis et al. define it in "Probabilistically
-Bounded Staleness for Practical Partial Quorums" (VLDB 2012): one writer
-writes a fresh value to a fresh key; once the write is acknowledged, wait
-``t``; a reader then reads the key; the read is stale if it misses that
-value. Two measurements per quorum:
+**The model.** Bailis et al., "Probabilistically Bounded Staleness for
+Practical Partial Quorums" (VLDB 2012), reason about Dynamo-style quorums
+with two models, both shown per (N, R, W):
 
-- **PBS, exact**: the write goes to exactly W owners and the read to exactly
-  R, chosen at random, with no repair: the closed form C(N-W, R) / C(N, R)
-  gives the stale probability, and the measured one sits beside it.
-- **Dynamo-style**: the write goes to all N owners and is acknowledged after
-  W; the read asks all N and takes the first R answers. The write keeps
-  propagating after its acknowledgement, so staleness falls with ``t``: the
-  t-visibility curve. Latency percentiles come from these runs.
+- *exact-W*: the write reaches exactly W replicas and never spreads; a read
+  asks R random replicas. P(stale) = C(N-W, R) / C(N, R), the closed form
+  (:func:`closed_form`); capsim measures it with ``write_fanout="exact"``
+  as a check of the closed form and of uniform replica choice, nothing more.
+- *WARS* (:mod:`capsim.cap.wars`): the write goes to all N and keeps
+  spreading after its commit; P(stale) falls with the time t since the
+  commit. Computed by Monte Carlo, and reproduced on capsim's store in the
+  model's own setup (a coordinator that holds no copy, links without FIFO,
+  t from the commit): the two agree within their standard errors.
+
+**The store.** capsim's quorum store as a client meets it: every link FIFO,
+the coordinator a replica (its own copy costs no latency), and t counted
+from when the writing client gets its acknowledgement. One writer writes a
+fresh value to a fresh key; ``t`` after the acknowledgement a reader reads
+the key from a random node; the read is stale if it misses that value.
+Latency percentiles come from these runs, as the client sees them.
 
 Primary-replica rows write to the primary and read from a random replica
 (``read_from="replica"``). A replica applies an entry once it learns the
@@ -34,6 +40,7 @@ import statistics
 from dataclasses import dataclass, field
 
 import emulator as em
+from capsim.cap import wars
 from nodes.quorum import QuorumKV
 from nodes.replication import PrimaryReplica
 
@@ -42,22 +49,35 @@ QUORUMS = ((3, 1, 1), (3, 1, 2), (3, 2, 1), (3, 2, 2), (3, 1, 3), (3, 3, 1), (5,
 REPLICATION = ("async", "semi-sync", "sync")
 
 
+#: The default latency of every link (and every WARS leg).
+LATENCY = em.LogNormal(0.002, 0.8)
+
+
 @dataclass
 class Sweep:
-    """What to sweep and how hard to measure."""
+    """What to sweep and how hard to measure.
+
+    Attributes:
+        trials: write-then-read trials per point, for the store and for capsim's WARS run.
+        model_trials: Monte Carlo trials of the WARS model per (N, R, W).
+        waits_ms: the times t (ms) at which staleness is measured.
+    """
 
     seed: int = 1
     trials: int = 600
+    model_trials: int = 50_000
     parallel: int = 20
-    latency_median: float = 0.002
-    latency_sigma: float = 0.8
+    latency: em.Distribution = LATENCY
     waits_ms: tuple = (0, 1, 2, 5, 10, 20, 50)
     quorums: tuple = QUORUMS
     replication: tuple = REPLICATION
     extra: dict = field(default_factory=dict)
 
-    def latency(self) -> em.Distribution:
-        return em.LogNormal(self.latency_median, self.latency_sigma)
+    def meta(self) -> dict:
+        """The sweep as plain data (the latency as its text form)."""
+        return {"seed": self.seed, "trials": self.trials, "model_trials": self.model_trials,
+                "latency": str(self.latency), "t_ms": list(self.waits_ms),
+                "quorums": ["/".join(map(str, q)) for q in self.quorums], "replication": list(self.replication)}
 
 
 def closed_form(n: int, r: int, w: int) -> float:
@@ -119,7 +139,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def _quorum_sim(sweep: Sweep, n: int, r: int, w: int, fanout: str) -> tuple[em.Simulation, list[str]]:
-    sim = em.Simulation(seed=sweep.seed, latency=sweep.latency())
+    sim = em.Simulation(seed=sweep.seed, latency=sweep.latency)
     names = [f"n{i}" for i in range(n)]
     for name in names:
         sim.add_node(name, QuorumKV, n=n, r=r, w=w, write_fanout=fanout, read_fanout=fanout, read_repair=False,
@@ -128,7 +148,7 @@ def _quorum_sim(sweep: Sweep, n: int, r: int, w: int, fanout: str) -> tuple[em.S
 
 
 def measure_quorum(sweep: Sweep, n: int, r: int, w: int) -> dict:
-    """PBS exact (beside the closed form), then the Dynamo-style t-visibility curve and latencies."""
+    """The model (exact-W, WARS computed and run on capsim), then capsim's store: curve and latencies."""
     sim, names = _quorum_sim(sweep, n, r, w, "exact")
     trials = _Trials(sim, lambda k, rng: rng.choice(names), lambda k, rng: rng.choice(names))
     exact = sim.run(trials.run(sweep.trials, 0.0, sweep.parallel, "exact"))
@@ -138,17 +158,34 @@ def measure_quorum(sweep: Sweep, n: int, r: int, w: int) -> dict:
     for wait in sweep.waits_ms:
         curve[wait] = sim.run(trials.run(sweep.trials, wait / 1000, sweep.parallel, f"t{wait}"))
     return {
-        "config": f"N={n} R={r} W={w}",
+        "config": f"{n}/{r}/{w}",
         "kind": "quorum", "n": n, "r": r, "w": w, "strict": r + w > n,
-        "pbs_measured": exact, "pbs_closed_form": closed_form(n, r, w),
+        "closed_form": closed_form(n, r, w), "exact_w_measured": exact,
+        **_model(sweep, n, r, w),
         "stale": curve[sweep.waits_ms[0]], "t_visibility": curve,
         **_latencies(trials),
     }
 
 
+def _model(sweep: Sweep, n: int, r: int, w: int) -> dict:
+    """WARS by Monte Carlo at each t (and on a fine grid for the plot); on capsim for partial quorums."""
+    computed = wars.model(n, r, w, sweep.latency, sweep.model_trials, sweep.seed)
+    times = [wait / 1000 for wait in sweep.waits_ms]
+    capsim = wars.measure(n, r, w, times, sweep.latency, sweep.trials, sweep.seed) if r + w <= n else []
+    fine = sorted({0.0, *(10 ** (k / 20) / 10_000 for k in range(81))})  # 0.1 ms to 1 s, 20 per decade
+    return {
+        "wars": {wait: computed.point(wait / 1000).p_stale for wait in sweep.waits_ms},
+        "wars_se": {wait: computed.point(wait / 1000).se for wait in sweep.waits_ms},
+        "wars_capsim": {wait: p.p_stale for wait, p in zip(sweep.waits_ms, capsim)},
+        "wars_capsim_se": {wait: p.se for wait, p in zip(sweep.waits_ms, capsim)},
+        "wars_fine": [[1000 * t, computed.point(t).p_stale] for t in fine],
+        "visible_999_ms": 1000 * computed.t_visibility(),
+    }
+
+
 def measure_replication(sweep: Sweep, mode: str, nodes: int = 3) -> dict:
     """Writes to the primary, reads from a random replica right after the acknowledgement."""
-    sim = em.Simulation(seed=sweep.seed, latency=sweep.latency())
+    sim = em.Simulation(seed=sweep.seed, latency=sweep.latency)
     names = [f"n{i}" for i in range(nodes)]
     extra = {"acks": 1} if mode == "semi-sync" else {}
     for name in names:
@@ -162,7 +199,6 @@ def measure_replication(sweep: Sweep, mode: str, nodes: int = 3) -> dict:
     return {
         "config": f"p-r {mode}" + (" k=1" if mode == "semi-sync" else ""),
         "kind": "replication", "mode": mode, "n": nodes, "strict": None,
-        "pbs_measured": None, "pbs_closed_form": None,
         "stale": curve[sweep.waits_ms[0]], "t_visibility": curve,
         **_latencies(trials),
     }

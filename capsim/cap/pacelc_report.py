@@ -1,13 +1,16 @@
-"""The PACELC table and plots: staleness against latency, and t-visibility."""
+"""The PACELC report: the model's table, the store's table, what differs, and the plots.
+
+Every figure is defined once, in its column's ``help``; ``capsim pacelc
+--help``, the Markdown report and the README print those same words.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
-from capsim.report import Column, Run, write_page, write_tables
-from capsim.report import pyplot, save, xy_plot
+from capsim.cap.wars import VISIBILITY
+from capsim.report import Column, Run, Section, markdown_table, pyplot, save, write_page, write_tables
 from capsim.report.tables import millis
 
 
@@ -15,28 +18,160 @@ def _prob(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-COLUMNS = [
-    Column("strict", "R+W>N", lambda v: "-" if v is None else ("yes" if v else "no"),
-           "a read quorum always meets the last write quorum"),
-    Column("stale", "stale t=0", _prob, "P(read right after the write's ack misses it)"),
-    Column("pbs_measured", "PBS meas.", _prob, "measured with writes to exactly W, reads from exactly R"),
-    Column("pbs_closed_form", "PBS formula", _prob, "C(N-W, R) / C(N, R)"),
-    Column("stale_10ms", "stale t=10ms", _prob, "P(stale) for a read 10 ms after the ack"),
-    Column("read_p99_ms", "read p99", millis, "ms"),
-    Column("write_p99_ms", "write p99", millis, "ms"),
-]
+def _at(key: str, wait):
+    """A formatter reading ``row[key][wait]`` (curves are keyed by t in ms)."""
+    def fmt(row: dict) -> str:
+        curve = row.get(key) or {}
+        return _prob(curve.get(wait, curve.get(str(wait))))
+    return fmt
 
 
-def to_runs(rows: list[dict]) -> list[Run]:
-    runs = []
-    for row in rows:
-        curve = row["t_visibility"]
-        runs.append(Run(row["config"], [], {**row, "stale_10ms": curve.get(10, curve.get("10"))}))
-    return runs
+def _pair(low: str, high: str):
+    def fmt(row: dict) -> str:
+        return f"{millis(row.get(low))}/{millis(row.get(high))}"
+    return fmt
+
+
+class _RowColumn(Column):
+    """A column whose formatter sees the whole row."""
+
+    def cell(self, row: dict) -> str:
+        return self.fmt(row)
+
+
+def probe_ms(waits_ms) -> float:
+    """The second t shown in the tables: 10 ms when swept, else the largest t."""
+    return 10 if 10 in waits_ms else max(waits_ms)
+
+
+def model_columns(waits_ms) -> list[Column]:
+    """The model's table: exact-W closed form, WARS computed and WARS run on capsim."""
+    first, probe = waits_ms[0], probe_ms(waits_ms)
+    return [
+        Column("strict", "R+W>N", lambda v: "yes" if v else "no",
+               "R + W > N: every read quorum meets every write quorum, so no model is ever stale"),
+        Column("closed_form", "exact-W", _prob,
+               "P(stale) when a write reaches exactly W replicas and never spreads, and a read asks R random "
+               "replicas: C(N-W, R) / C(N, R), the closed form of PBS"),
+        _RowColumn("wars", f"WARS t={first:g}", _at("wars", first),
+                   f"P(stale) under WARS, PBS's model: a read started {first:g} ms after the commit (Monte Carlo)"),
+        _RowColumn("wars_capsim", f"capsim t={first:g}", _at("wars_capsim", first),
+                   "the same read, measured on capsim's store set up as WARS (capsim pacelc --wars)"),
+        _RowColumn("wars", f"WARS t={probe:g}", _at("wars", probe),
+                   f"P(stale) under WARS for a read started {probe:g} ms after the commit"),
+        _RowColumn("wars_capsim", f"capsim t={probe:g}", _at("wars_capsim", probe),
+                   f"the same, measured on capsim's store set up as WARS"),
+        Column("visible_999_ms", f"{100 * VISIBILITY:g}% ms", millis,
+               f"t-visibility: ms after the commit until P(consistent) reaches {100 * VISIBILITY:g}% under WARS"),
+    ]
+
+
+def store_columns(waits_ms) -> list[Column]:
+    """The store's table: staleness after the client's acknowledgement, and latency as the client sees it."""
+    first, probe = waits_ms[0], probe_ms(waits_ms)
+    return [
+        _RowColumn("t_visibility", f"stale t={first:g}", _at("t_visibility", first),
+                   f"P(stale) on capsim's store: a read from a random node {first:g} ms after the writing "
+                   "client got its acknowledgement misses the write"),
+        _RowColumn("t_visibility", f"stale t={probe:g}", _at("t_visibility", probe),
+                   f"the same, {probe:g} ms after the acknowledgement"),
+        _RowColumn("read_p50_ms", "read p50/p99", _pair("read_p50_ms", "read_p99_ms"),
+                   "ms from the client's read request to its answer, median and 99th percentile"),
+        _RowColumn("write_p50_ms", "write p50/p99", _pair("write_p50_ms", "write_p99_ms"),
+                   "ms from the client's write request to its acknowledgement, median and 99th percentile"),
+    ]
+
+
+#: How capsim's store differs from WARS, one line each.
+DIFFERENCES = (
+    "FIFO links: a read never overtakes an earlier write on the same link (WARS draws every leg on its own).",
+    "A coordinator that owns a copy: its own replica answers at once, with no network leg (WARS: it holds none).",
+    "t from the client's acknowledgement: the reply's trip and the read's trip to a coordinator come on top of t "
+    "(WARS: t from the commit, at the coordinator).",
+)
+
+
+def model_runs(rows: list[dict]) -> list[Run]:
+    return [Run(row["config"], [], row) for row in rows if row["kind"] == "quorum"]
+
+
+def store_runs(rows: list[dict]) -> list[Run]:
+    return [Run(row["config"], [], row) for row in rows]
+
+
+def definitions(columns: list[Column]) -> list[str]:
+    """``header: definition``, once per distinct header."""
+    seen, lines = set(), []
+    for column in columns:
+        if column.header not in seen:
+            seen.add(column.header)
+            lines.append(f"{column.header}: {column.help}")
+    return lines
+
+
+def markdown(rows: list[dict], sweep) -> str:
+    """The whole report as Markdown: both tables, what differs, and the definitions."""
+    models, stores = model_columns(sweep.waits_ms), store_columns(sweep.waits_ms)
+    parts = [f"The model (N/R/W; latency of every leg {sweep.latency}):\n", markdown_table(models, model_runs(rows)),
+             "\ncapsim's store (the same latency on every link):\n", markdown_table(stores, store_runs(rows)),
+             "\nHow the store differs from WARS:\n", *(f"- {line}\n" for line in DIFFERENCES),
+             "\nWhat each column means:\n", *(f"- {line}\n" for line in definitions(models + stores))]
+    return "".join(parts)
+
+
+#: The partial quorums the t-visibility plot shows when the sweep has them (more would crowd it).
+PLOTTED = ("3/1/1", "3/1/2", "5/1/2", "5/2/2")
+
+
+def plot_visibility(rows: list[dict], stem: Path) -> list[Path]:
+    """P(stale) against t for partial quorums: WARS computed (line), WARS on capsim (dots), the store (dashed)."""
+    plt = pyplot()
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    partial = [row for row in rows if row["kind"] == "quorum" and not row["strict"]]
+    shown = [row for row in partial if row["config"] in PLOTTED] or partial[:4]
+    colours = plt.get_cmap("tab10")
+    for i, row in enumerate(shown):
+        colour = colours(i % 10)
+        fine = [(t, p) for t, p in row["wars_fine"] if p > 0]
+        if fine:
+            ax.plot(*zip(*fine), color=colour, lw=1.4, label=row["config"])
+        capsim = _positive(row["wars_capsim"])
+        if capsim:
+            se = {float(t): value for t, value in row["wars_capsim_se"].items()}
+            below = [min(se[t], 0.9 * p) for t, p in capsim]  # a log axis cannot go to zero
+            ax.errorbar(*zip(*capsim), yerr=[below, [se[t] for t, _ in capsim]], fmt="o", ms=4, color=colour,
+                        capsize=2, lw=0.8)
+        store = _positive(row["t_visibility"])
+        if store:
+            ax.plot(*zip(*store), ls="--", marker="s", ms=3, color=colour, lw=1.0)
+    ax.axhline(1 - VISIBILITY, color="#616161", ls=":", lw=1)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_yscale("log")
+    ax.set_ylim(1e-4, 1)
+    ax.set_xlim(0, max((float(t) for row in shown for t in row["t_visibility"]), default=100) * 1.2)
+    ax.set_xlabel("t (ms): from the commit (WARS), from the writing client's acknowledgement (store)")
+    ax.set_ylabel("P(stale read)")
+    ax.set_title("t-visibility: P(a read t after the write misses it)", fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    styles = [Line2D([], [], color="#424242", lw=1.4, label="WARS computed"),
+              Line2D([], [], color="#424242", marker="o", ls="", label="WARS run on capsim (±1 s.e.)"),
+              Line2D([], [], color="#424242", marker="s", ls="--", label="capsim's store"),
+              Line2D([], [], color="#616161", ls=":", label=f"{100 * VISIBILITY:g}% consistent")]
+    first = ax.legend(fontsize=8, title="N/R/W", title_fontsize=8, loc="upper right")
+    ax.add_artist(first)
+    ax.legend(handles=styles, fontsize=8, loc="lower left")
+    return save(fig, stem)
+
+
+def _positive(curve: dict) -> list[tuple[float, float]]:
+    """(t, p) points of a curve with p > 0, sorted by t (a log axis cannot show 0)."""
+    return sorted((float(t), p) for t, p in curve.items() if p)
 
 
 def plot_tradeoff(rows: list[dict], stem: Path) -> list[Path]:
-    """Stale-read probability (t=0) against p99 latency, one labelled point per configuration."""
+    """The store's stale-read probability (first t) against p99 latency, one labelled point per configuration."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for row in rows:
@@ -45,33 +180,31 @@ def plot_tradeoff(rows: list[dict], stem: Path) -> list[Path]:
         ax.scatter(row["p99_ms"], row["stale"], color=colour, marker=marker, s=36)
         ax.annotate(row["config"], (row["p99_ms"], row["stale"]), fontsize=7, xytext=(4, 3),
                     textcoords="offset points")
-    ax.set_xlabel("p99 latency of reads and writes (ms)")
-    ax.set_ylabel("P(read misses the last acknowledged write)")
-    ax.set_title("PACELC: else, latency or consistency\n(circles R+W>N, triangles partial quorums, "
-                 "squares primary-replica with replica reads)", fontsize=10)
+    ax.set_xlabel("p99 latency of reads and writes, as the client sees them (ms)")
+    ax.set_ylabel("P(read right after the acknowledgement misses the write)")
+    ax.set_title("PACELC on capsim's store: else, latency or consistency\n(circles R+W>N, triangles partial "
+                 "quorums N/R/W, squares primary-replica with replica reads)", fontsize=10)
     ax.grid(alpha=0.3)
     return save(fig, stem)
 
 
-def plot_visibility(rows: list[dict], stem: Path) -> list[Path]:
-    """P(stale) against the time between the write's ack and the read (PBS t-visibility)."""
-    series = {}
-    for row in rows:
-        if row["strict"] is True:
-            continue
-        points = sorted((float(t), p) for t, p in row["t_visibility"].items() if p is not None)
-        series[row["config"]] = ([max(t, 0.5) for t, _ in points], [p for _, p in points])
-    return xy_plot(stem, series, "t-visibility: staleness falls with time since the write",
-                   "ms between the write's acknowledgement and the read (0 drawn at 0.5)", "P(stale read)",
-                   logx=True)
-
-
-def write_report(out: Path, runs: list[Run], rows: list[dict], sweep) -> Path:
-    write_tables(out, COLUMNS, runs, stem="pacelc", meta=asdict(sweep))
-    (out / "pacelc.json").write_text(json.dumps({"meta": asdict(sweep), "rows": rows}, indent=2, default=str) + "\n",
+def write_report(out: Path, rows: list[dict], sweep) -> Path:
+    """Markdown, JSON, the two plots and a page, in ``out``."""
+    meta = sweep.meta()
+    models, stores = model_columns(sweep.waits_ms), store_columns(sweep.waits_ms)
+    write_tables(out, models, model_runs(rows), stem="pacelc-model", meta=meta)
+    write_tables(out, stores, store_runs(rows), stem="pacelc-store", meta=meta)
+    (out / "pacelc.md").write_text(markdown(rows, sweep), encoding="utf-8")
+    (out / "pacelc.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n",
                                      encoding="utf-8")
-    plots = {"tradeoff": plot_tradeoff(rows, out / "tradeoff"), "t_visibility": plot_visibility(rows, out / "t_visibility")}
-    intro = ("No partition here: the PACELC 'else'. Every configuration serves the same write-then-read trials; "
-             "waiting for more replicas costs latency and buys freshness. Partial quorums (R + W <= N) are "
-             "stale with the probability PBS predicts, less so the longer the reader waits.")
-    return write_page(out, "PACELC, measured", intro, COLUMNS, runs, plots, meta=asdict(sweep))
+    plots = {"t_visibility": plot_visibility(rows, out / "t_visibility"),
+             "tradeoff": plot_tradeoff(rows, out / "tradeoff")}
+    intro = ("No partition here: the PACELC 'else'. The first table is the model of Bailis et al. (PBS, VLDB 2012): "
+             "the exact-W closed form and WARS, computed and run on capsim in WARS's own setup. The second is "
+             "capsim's store as a client meets it.")
+    sections = [Section("pacelc-model", f"The model (N/R/W; every leg {sweep.latency})", models, model_runs(rows),
+                        note=" ".join(definitions(models))),
+                Section("pacelc-store", "capsim's store", stores, store_runs(rows),
+                        note="How the store differs from WARS: " + " ".join(DIFFERENCES))]
+    return write_page(out, "PACELC, measured", intro, models, model_runs(rows), plots, meta=meta,
+                      notes=definitions(stores), sections=sections)

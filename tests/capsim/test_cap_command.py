@@ -3,6 +3,8 @@
 import json
 import re
 
+import pytest
+
 from capsim.cli import main
 from tests.common.browser import dump_dom
 
@@ -49,14 +51,45 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
     assert "Traceback" not in err
 
 
-def test_pacelc_prints_the_closed_form_beside_the_measurement(capsys):
-    """capsim pacelc --json: partial quorums carry the PBS formula, strict ones are never stale."""
-    assert main(["pacelc", "--trials", "60", "--jobs", "1", "--json"]) == 0
+def test_pacelc_separates_the_model_from_the_store(capsys):
+    """capsim pacelc: the model's table, the store's, the differences; --json carries both for each quorum."""
+    args = ["pacelc", "--trials", "60", "--jobs", "1", "--quorums", "3/1/1,3/2/2", "--t", "0,10ms"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for text in ("The model: PBS", "capsim's store", "FIFO links", "A coordinator that owns a copy",
+                 "t from the client's acknowledgement"):
+        assert text in out
+    assert main([*args, "--json"]) == 0
+    rows = {row["config"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"3/1/1", "3/2/2"}
+    assert rows["3/1/1"]["closed_form"] == 2 / 3 and rows["3/2/2"]["stale"] == 0
+    assert set(rows["3/1/1"]["wars_capsim"]) == {"0", "10"} and rows["3/2/2"]["wars"]["0"] == 0
+
+
+def test_pacelc_wars_json_has_one_row_per_point(capsys):
+    """--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale, se; capsim within 4 s.e. of the model."""
+    assert main(["pacelc", "--wars", "--quorums", "3/1/1,5/2/2", "--t", "0,1ms,5ms", "--trials", "300",
+                 "--latency", "exponential:5ms", "--jobs", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    by_name = {row["config"]: row for row in rows}
-    assert by_name["N=3 R=1 W=1"]["pbs_closed_form"] == 2 / 3
-    assert by_name["N=3 R=2 W=2"]["stale"] == 0
-    assert {"p-r async", "p-r sync"} <= set(by_name)
+    assert [(r["n"], r["r"], r["w"], r["t_ms"]) for r in rows] == [
+        (3, 1, 1, 0), (3, 1, 1, 1), (3, 1, 1, 5), (5, 2, 2, 0), (5, 2, 2, 1), (5, 2, 2, 5)]
+    for row in rows:
+        assert {"n", "r", "w", "t_ms", "p_stale", "se"} <= set(row) and row["trials"] == 300
+        assert row["se"] == pytest.approx((row["p_stale"] * (1 - row["p_stale"]) / 300) ** 0.5)
+        assert abs(row["z"]) <= 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--latency", "exponential:5"], "--latency: '5' in 'exponential:5' needs a unit"),
+    (["--latency", "gaussian:1ms"], "unknown latency distribution 'gaussian'"),
+    (["--quorums", "3/4/1"], "--quorums: a quorum needs 1 <= R <= N"),
+    (["--t", "0,5"], "--t: '5' is not a duration"),
+])
+def test_pacelc_usage_errors_exit_2_in_one_line(capsys, args, message):
+    """A bad latency, quorum or time list is one line on stderr and exit 2, before any run."""
+    assert main(["pacelc", "--wars", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_errors(tmp_path, capsys):

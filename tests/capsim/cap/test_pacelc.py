@@ -1,12 +1,16 @@
-"""PACELC sweep: PBS closed form, strict quorums never stale, t-visibility, latency costs."""
+"""PACELC sweep: the exact-W closed form, WARS beside the store, strict quorums never stale, latency costs."""
 
 import math
 
 import pytest
+from rich.console import Console
 
+import emulator as em
 from capsim.cap.pacelc import Sweep, closed_form, measure_quorum, measure_replication
+from capsim.cap.pacelc_report import DIFFERENCES, markdown, model_columns, model_runs, store_columns, store_runs
+from capsim.report import rich_table
 
-SWEEP = Sweep(seed=2, trials=500, waits_ms=(0, 2, 20))
+SWEEP = Sweep(seed=2, trials=500, model_trials=20000, waits_ms=(0, 2, 10))
 
 
 @pytest.fixture(scope="module")
@@ -14,23 +18,42 @@ def partial():
     return measure_quorum(SWEEP, 3, 1, 1)
 
 
-def test_partial_quorum_staleness_matches_the_pbs_closed_form(partial):
+def test_exact_w_staleness_matches_the_pbs_closed_form(partial):
     """N=3 R=1 W=1 with exact fan-out: measured P(stale) within 4 standard errors of C(2,1)/C(3,1)."""
     expected = closed_form(3, 1, 1)
+    assert expected == pytest.approx(2 / 3) and partial["closed_form"] == expected
     error = math.sqrt(expected * (1 - expected) / SWEEP.trials)
-    assert abs(partial["pbs_measured"] - expected) <= 4 * error, partial
+    assert abs(partial["exact_w_measured"] - expected) <= 4 * error, partial
 
 
-def test_staleness_falls_with_time_since_the_write(partial):
-    """t-visibility: a read 20 ms after the ack is staler than never, fresher than at once."""
+@pytest.mark.parametrize("n, r, w, expected", [(3, 1, 1, 2 / 3), (3, 1, 2, 1 / 3), (5, 2, 2, 3 / 10),
+                                               (5, 1, 1, 4 / 5), (3, 2, 2, 0.0), (5, 3, 3, 0.0)])
+def test_the_closed_form_is_pbs_s(n, r, w, expected):
+    """C(N-W, R) / C(N, R): the chance that R replicas picked at random all miss the W that got the write."""
+    assert closed_form(n, r, w) == pytest.approx(expected)
+
+
+def test_wars_run_on_capsim_sits_beside_wars_computed(partial):
+    """In the model's table, capsim's WARS run is within 4 standard errors of the computed model at every t."""
+    for wait in SWEEP.waits_ms:
+        q, se = partial["wars"][wait], partial["wars_se"][wait]
+        spread = math.hypot(math.sqrt(q * (1 - q) / SWEEP.trials), se)
+        assert abs(partial["wars_capsim"][wait] - q) <= 4 * spread, (wait, partial["wars_capsim"], partial["wars"])
+    assert partial["closed_form"] > partial["wars"][0] > partial["wars"][10]  # spreading after the commit helps
+    assert 5 < partial["visible_999_ms"] < 100
+
+
+def test_staleness_falls_with_time_since_the_write_on_the_store(partial):
+    """The store's t-visibility: a read 10 ms after the ack is fresher than one at once."""
     curve = partial["t_visibility"]
-    assert curve[0] > curve[20] and curve[0] > 0.05, curve
+    assert curve[0] > curve[10] and curve[0] > 0.05, curve
 
 
 def test_a_strict_quorum_is_never_stale_and_pays_in_latency(partial):
-    """N=3 R=2 W=2: no stale read at any delay, and a higher p99 than R=W=1."""
+    """N=3 R=2 W=2: no stale read in the model or on the store, and a higher p99 than R=W=1."""
     strict = measure_quorum(SWEEP, 3, 2, 2)
-    assert strict["pbs_measured"] == 0 and all(p == 0 for p in strict["t_visibility"].values())
+    assert strict["exact_w_measured"] == 0 and all(p == 0 for p in strict["t_visibility"].values())
+    assert all(p == 0 for p in strict["wars"].values()) and strict["visible_999_ms"] == 0
     assert strict["p99_ms"] > partial["p99_ms"]
 
 
@@ -38,3 +61,32 @@ def test_sync_replication_costs_write_latency():
     """Primary-replica: a sync write's p99 is above an async write's."""
     sweep = Sweep(seed=2, trials=200, waits_ms=(0,))
     assert measure_replication(sweep, "sync")["write_p99_ms"] > measure_replication(sweep, "async")["write_p99_ms"]
+
+
+def test_the_sweep_takes_any_latency_distribution():
+    """Every link and every WARS leg draws from the sweep's latency (here a Pareto tail)."""
+    sweep = Sweep(seed=1, trials=100, model_trials=2000, waits_ms=(0, 5), latency=em.Pareto(0.001, 1.5))
+    row = measure_quorum(sweep, 3, 1, 2)
+    assert sweep.meta()["latency"] == "pareto:1ms:1.5"
+    assert set(row["wars_capsim"]) == {0, 5} and row["read_p50_ms"] > 2
+
+
+def test_both_tables_fit_in_100_columns_without_cutting_a_header(partial):
+    """The model's table and the store's table print whole at 100 columns (and at 80)."""
+    rows = [partial, {**partial, "config": "5/3/3"}, {**measure_replication(Sweep(trials=50, waits_ms=(0, 2, 10)),
+                                                                           "semi-sync"), "config": "p-r semi-sync k=1"}]
+    for width in (100, 80):
+        console = Console(width=width, record=True)
+        console.print(rich_table("model", model_columns(SWEEP.waits_ms), model_runs(rows)))
+        console.print(rich_table("store", store_columns(SWEEP.waits_ms), store_runs(rows)))
+        text = console.export_text()
+        assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+
+
+def test_the_markdown_names_every_difference_and_defines_every_column(partial):
+    """--markdown: both tables, the three differences from WARS, and one definition per column."""
+    text = markdown([partial], SWEEP)
+    for line in DIFFERENCES:
+        assert f"- {line}" in text
+    for column in model_columns(SWEEP.waits_ms) + store_columns(SWEEP.waits_ms):
+        assert f"- {column.header}: {column.help}" in text

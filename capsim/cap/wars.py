@@ -1,0 +1,235 @@
+"""WARS, the model behind PBS, computed and reproduced on capsim's quorum store.
+
+Bailis et al., "Probabilistically Bounded Staleness for Practical Partial
+Quorums" (VLDB 2012), model a Dynamo-style quorum store with four latency
+legs per replica, all drawn independently from one distribution:
+
+- **W**: the write travels from the coordinator to a replica;
+- **A**: the replica's acknowledgement travels back;
+- **R**: a read request travels from the coordinator to a replica;
+- **S**: the replica's answer travels back.
+
+The coordinator is not a replica. It sends a write to all N replicas and
+*commits* at the W-th acknowledgement. A read starts ``t`` after the commit,
+goes to all N replicas, and returns the freshest of the first R answers.
+There is no read repair and no anti-entropy. The read is stale when none of
+its first R answers comes from a replica that already had the write, that is
+when ``commit + t + R_i < W_i`` for each of them.
+
+Two implementations, which the tests hold against a third, independent one:
+
+- :func:`model` computes it by Monte Carlo. Each trial yields the ``t`` its
+  read needs to be fresh, so one pass gives the whole curve, P(stale | t),
+  and the paper's *t-visibility*, the t at which P(consistent) reaches 99.9%.
+- :func:`measure` runs it on capsim: ``QuorumKV`` replicas, ``QuorumKV``'s
+  own coordinator on a node that holds no copy (:class:`Coordinator`), links
+  without FIFO (``fifo=False``: every leg its own draw), and clients at zero
+  latency from the coordinator, so a read the client sends ``t`` after the
+  acknowledgement reaches the coordinator ``t`` after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+import random
+from dataclasses import dataclass
+
+import emulator as em
+from nodes.quorum import QuorumKV
+
+__all__ = ["Coordinator", "Model", "Point", "measure", "model", "parse_quorums", "parse_times", "z_score"]
+
+#: Seconds a leg may take before the coordinator gives up on it: never, in practice.
+PATIENCE = 1e6
+#: The share of reads that must be fresh for the t-visibility figure (the paper's 99.9%).
+VISIBILITY = 0.999
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """P(stale) measured at one (N, R, W, t): ``stale`` of ``trials`` reads, and its standard error."""
+
+    n: int
+    r: int
+    w: int
+    t_ms: float
+    stale: int
+    trials: int
+
+    @property
+    def p_stale(self) -> float:
+        return self.stale / self.trials
+
+    @property
+    def se(self) -> float:
+        """The binomial standard error, sqrt(p (1 - p) / trials)."""
+        p = self.p_stale
+        return math.sqrt(p * (1 - p) / self.trials)
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "r": self.r, "w": self.w, "t_ms": self.t_ms, "p_stale": self.p_stale, "se": self.se,
+                "trials": self.trials}
+
+
+@dataclass(frozen=True)
+class Model:
+    """The WARS model of one (N, R, W) by Monte Carlo: each trial's t needed for a fresh read, sorted."""
+
+    n: int
+    r: int
+    w: int
+    needed: tuple[float, ...]
+
+    def point(self, t: float) -> Point:
+        """P(stale) at ``t`` seconds after the commit: the share of trials that needed more than ``t``."""
+        stale = len(self.needed) - bisect.bisect_right(self.needed, t)
+        return Point(self.n, self.r, self.w, 1000 * t, stale, len(self.needed))
+
+    def t_visibility(self, fresh: float = VISIBILITY) -> float:
+        """Seconds after the commit until P(consistent) reaches ``fresh`` (nearest rank; 0 when it starts there)."""
+        rank = max(0, math.ceil(fresh * len(self.needed)) - 1)
+        return max(0.0, self.needed[rank])
+
+
+Z_DEFINITION = ("capsim's P(stale) minus the model's, over the standard error of that difference if the model "
+                "is right: sqrt(q (1 - q) / trials + the model's se^2), q the model's P(stale)")
+
+
+def z_score(measured: Point, expected: Point) -> float:
+    """How many standard errors ``measured`` lies from ``expected`` (see ``Z_DEFINITION``); 0 when both are exact."""
+    q = expected.p_stale
+    spread = math.sqrt(q * (1 - q) / measured.trials + expected.se ** 2)
+    if spread == 0:
+        return 0.0 if measured.p_stale == q else math.inf
+    return (measured.p_stale - q) / spread
+
+
+def _needed(rng: random.Random, leg: em.Distribution, n: int, r: int, w: int) -> float:
+    """One WARS trial: the least t after the commit at which the read is fresh (<= 0: fresh at once)."""
+    writes = [leg.sample(rng) for _ in range(n)]
+    commit = sorted(arrive + leg.sample(rng) for arrive in writes)[w - 1]
+    asks = [leg.sample(rng) for _ in range(n)]
+    answered = sorted(range(n), key=lambda i: asks[i] + leg.sample(rng))
+    # Stale while commit + t + asks[i] < writes[i] for each of the first R to answer.
+    return min(writes[i] - commit - asks[i] for i in answered[:r])
+
+
+def model(n: int, r: int, w: int, leg: em.Distribution, trials: int = 100_000, seed: int = 1) -> Model:
+    """The WARS model of (N, R, W) with every leg drawn from ``leg``, over ``trials`` trials."""
+    _check_quorum(n, r, w)
+    rng = random.Random(f"wars:{seed}:{n}/{r}/{w}")
+    return Model(n, r, w, tuple(sorted(_needed(rng, leg, n, r, w) for _ in range(trials))))
+
+
+class Coordinator(QuorumKV):
+    """``QuorumKV``'s coordinator on a node that holds no copy: the coordinator of WARS.
+
+    Every other server is a replica of every key, so the cluster must have
+    exactly N other servers. The coordinator sends each write and read to
+    all of them (``write_fanout="all"``) and answers after W or R replies.
+    """
+
+    def owners(self, key) -> list[str]:
+        return list(self.peers)
+
+    async def _forward(self, body: dict, owners: list[str]) -> dict | None:
+        # QuorumKV forwards a request for a key it does not own; None is its
+        # documented "coordinate here" (the sloppy path). Crossing into a private
+        # hook is the price of running QuorumKV's own coordinator code unchanged.
+        return None
+
+
+def cluster(n: int, r: int, w: int, leg: em.Distribution, seed: int) -> em.Simulation:
+    """N ``QuorumKV`` replicas, a :class:`Coordinator`, and two clients next to it (zero latency)."""
+    _check_quorum(n, r, w)
+    sim = em.Simulation(seed=seed, latency=leg, fifo=False)
+    settings = {"n": n, "r": r, "w": w, "read_repair": False, "rpc_timeout": PATIENCE}
+    for i in range(n):
+        sim.add_node(f"n{i}", QuorumKV, **settings)
+    sim.add_node("coordinator", Coordinator, **settings)
+    for client in ("writer", "reader"):
+        sim.add_client(client)
+        sim.network.set_link(client, "coordinator", latency=em.Constant(0.0))
+    return sim
+
+
+async def _trial(writer: em.Node, reader: em.Node, key: str, wait: float) -> bool:
+    """Write ``key``, wait ``wait`` after the acknowledgement (the commit), read it: True when stale."""
+    await writer.rpc("coordinator", {"type": "write", "key": key, "value": key}, timeout=None)
+    if wait:
+        await asyncio.sleep(wait)
+    try:
+        reply = await reader.rpc("coordinator", {"type": "read", "key": key}, timeout=None)
+    except em.RPCError as exc:
+        if exc.code == 20:  # key does not exist: none of the first R had the write
+            return True
+        raise
+    return reply["value"] != key
+
+
+async def _points(sim: em.Simulation, n: int, r: int, w: int, times: list[float], trials: int) -> list[Point]:
+    writer, reader = sim.node("writer"), sim.node("reader")
+    points = []
+    for t in times:
+        stale = 0
+        for i in range(trials):  # one at a time: trials never share a moment, let alone a key
+            stale += await _trial(writer, reader, f"t{t!r}-{i}", t)
+        points.append(Point(n, r, w, 1000 * t, stale, trials))
+    return points
+
+
+def measure(n: int, r: int, w: int, times: list[float], leg: em.Distribution, trials: int = 2000,
+            seed: int = 1) -> list[Point]:
+    """P(stale) at each ``t`` (seconds after the commit), measured on capsim's store in the WARS setup.
+
+    Raises:
+        ConfigError: not 1 <= R, W <= N.
+    """
+    sim = cluster(n, r, w, leg, seed)
+    return sim.run(_points(sim, n, r, w, list(times), trials))
+
+
+def _check_quorum(n: int, r: int, w: int) -> None:
+    if not (isinstance(n, int) and isinstance(r, int) and isinstance(w, int) and 1 <= r <= n and 1 <= w <= n):
+        raise em.ConfigError(f"a quorum needs 1 <= R <= N and 1 <= W <= N, got N={n} R={r} W={w}")
+
+
+def parse_quorums(text: str) -> list[tuple[int, int, int]]:
+    """``"3/1/1,5/2/2"`` -> [(3, 1, 1), (5, 2, 2)], each checked.
+
+    Raises:
+        ConfigError: a part that is not N/R/W with 1 <= R, W <= N.
+    """
+    out = []
+    for part in text.split(","):
+        try:
+            n, r, w = (int(x) for x in part.strip().split("/"))
+        except ValueError:
+            raise em.ConfigError(f"--quorums: {part.strip()!r} is not N/R/W (for example 3/1/2)") from None
+        try:
+            _check_quorum(n, r, w)
+        except em.ConfigError as exc:
+            raise em.ConfigError(f"--quorums: {exc}") from None
+        out.append((n, r, w))
+    return out
+
+
+def parse_times(text: str) -> list[float]:
+    """``"0,1ms,5ms"`` -> [0.0, 0.001, 0.005] seconds (a bare 0 needs no unit).
+
+    Raises:
+        ConfigError: a part that is not a duration with a unit, or a negative one.
+    """
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if part in ("0", "0.0"):
+            out.append(0.0)
+            continue
+        try:
+            out.append(em.Constant(em.parse_distribution(f"constant:{part}").mean).value)
+        except em.ConfigError:
+            raise em.ConfigError(f"--t: {part!r} is not a duration such as 0, 500us, 5ms or 0.1s") from None
+    return out

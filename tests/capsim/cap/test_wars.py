@@ -1,0 +1,148 @@
+"""WARS (PBS's model) on capsim and computed, each held against an independent Monte Carlo written here."""
+
+import math
+import random
+
+import pytest
+
+import emulator as em
+from capsim.cap import wars
+
+
+def independent_wars(n, r, w, t, draw, trials, seed):
+    """P(stale) and its standard error, straight from the paper's description of WARS.
+
+    Every leg is ``draw(rng)``: the write reaches replica i at W_i, its ack returns at W_i + A_i; the coordinator
+    commits at the W-th ack. The read leaves at commit + t, reaches replica i at commit + t + R_i and its answer
+    returns S_i later; the first R answers count, and the read is stale when each of those replicas got the read
+    before the write.
+    """
+    rng = random.Random(seed)
+    stale = 0
+    for _ in range(trials):
+        write_at = [draw(rng) for _ in range(n)]
+        commit = sorted(at + draw(rng) for at in write_at)[w - 1]
+        read_at = [commit + t + draw(rng) for _ in range(n)]
+        answered_at = [at + draw(rng) for at in read_at]
+        first = sorted(range(n), key=lambda i: answered_at[i])[:r]
+        stale += all(read_at[i] < write_at[i] for i in first)
+    p = stale / trials
+    return p, math.sqrt(p * (1 - p) / trials)
+
+
+def exponential(mean):
+    return lambda rng: rng.expovariate(1 / mean)
+
+
+def z_score(p, trials, q, se_q):
+    """(p - q) over p's standard error if q is right (binomial, trials draws) combined with q's own."""
+    spread = math.hypot(math.sqrt(q * (1 - q) / trials), se_q)
+    return 0.0 if spread == 0 else (p - q) / spread
+
+
+@pytest.mark.parametrize("quorum", [(3, 1, 1), (3, 1, 2), (5, 2, 2)])
+def test_capsim_reproduces_wars_within_four_standard_errors(quorum):
+    """capsim's store in WARS's setup (exponential legs, mean 5 ms) agrees with the independent model at every t."""
+    times = [0.0, 0.001, 0.005, 0.010]
+    points = wars.measure(*quorum, times, em.Exponential(0.005), trials=600, seed=3)
+    for t, point in zip(times, points):
+        expected, expected_se = independent_wars(*quorum, t, exponential(0.005), 10000, seed=11)
+        assert abs(z_score(point.p_stale, point.trials, expected, expected_se)) <= 4, (quorum, t, point, expected)
+    assert points[0].p_stale > 0.02 and points[0].trials == 600  # the staleness is there to be measured
+
+
+@pytest.mark.parametrize("leg, draw", [
+    (em.LogNormal(0.002, 0.8), lambda rng: rng.lognormvariate(math.log(0.002), 0.8)),
+    (em.Pareto(0.001, 1.5), lambda rng: 0.001 / (1 - rng.random()) ** (1 / 1.5)),
+])
+def test_the_computed_model_agrees_with_the_independent_one(leg, draw):
+    """wars.model's P(stale) at t = 0, 1, 5, 20 ms is within 4 standard errors of the independent Monte Carlo."""
+    for quorum in [(3, 1, 1), (5, 2, 2)]:
+        computed = wars.model(*quorum, leg, trials=10000, seed=5)
+        for t in (0.0, 0.001, 0.005, 0.020):
+            point = computed.point(t)
+            expected, expected_se = independent_wars(*quorum, t, draw, 10000, seed=7)
+            assert abs(z_score(point.p_stale, point.trials, expected, expected_se)) <= 4, (quorum, t, point, expected)
+
+
+def test_the_issue_s_lognormal_figures_are_what_wars_gives():
+    """Under LogNormal(2 ms, 0.8) legs WARS gives about 0.161 / 0.062 / 0.136 / 0.014 at t=0 (Bailis's model)."""
+    for quorum, figure in [((3, 1, 1), 0.161), ((3, 1, 2), 0.062), ((5, 1, 2), 0.136), ((5, 2, 2), 0.014)]:
+        point = wars.model(*quorum, em.LogNormal(0.002, 0.8), trials=20000, seed=2).point(0.0)
+        assert abs(point.p_stale - figure) <= 4 * point.se + 0.0015, (quorum, point.p_stale)
+
+
+def test_t_visibility_is_where_p_consistent_reaches_999_per_mille():
+    """At the t-visibility figure P(stale) <= 0.1%, just before it more; the independent model agrees."""
+    computed = wars.model(3, 1, 1, em.Exponential(0.005), trials=40000, seed=4)
+    t = computed.t_visibility()
+    assert computed.point(t).p_stale <= 0.001 < computed.point(t - 1e-6).p_stale
+    expected, expected_se = independent_wars(3, 1, 1, t, exponential(0.005), 40000, seed=8)
+    assert abs(expected - 0.001) <= 4 * math.hypot(math.sqrt(0.001 * 0.999 / 40000), 0.001 / math.sqrt(40))
+    assert 0.005 < t < 0.1
+
+
+def test_a_strict_quorum_is_never_stale_in_wars():
+    """R + W > N: a read quorum always meets the write quorum, on capsim and in the model, at t = 0."""
+    assert all(p.stale == 0 for p in wars.measure(3, 2, 2, [0.0], em.Exponential(0.005), trials=300))
+    assert wars.model(5, 3, 3, em.Pareto(0.001, 1.1), trials=5000).point(0.0).stale == 0
+    assert wars.model(5, 3, 3, em.Pareto(0.001, 1.1), trials=5000).t_visibility() == 0.0
+
+
+def test_constant_legs_are_never_stale():
+    """Every leg L: the write lands at L, the read at commit + t + L >= 3L, never before it (theory: P = 0)."""
+    assert wars.measure(3, 1, 1, [0.0], em.Constant(0.002), trials=200)[0].stale == 0
+    assert wars.model(3, 1, 1, em.Constant(0.002), trials=1000).point(0.0).stale == 0
+
+
+def test_the_coordinator_holds_no_copy_and_every_replica_gets_every_write():
+    """In the WARS cluster the coordinator stores nothing; the N replicas each end up with the write."""
+    sim = wars.cluster(3, 1, 1, em.Exponential(0.005), seed=1)
+
+    async def write():
+        await sim.node("writer").rpc("coordinator", {"type": "write", "key": "k", "value": 1}, timeout=None)
+        await __import__("asyncio").sleep(1.0)
+
+    sim.run(write())
+    assert sim.node("coordinator").storage["data"] == {}
+    assert all(sim.node(f"n{i}").storage["data"]["k"][0]["value"] == 1 for i in range(3))
+
+
+def test_a_point_carries_its_standard_error():
+    """se = sqrt(p (1 - p) / trials); the JSON row has n, r, w, t_ms, p_stale and se."""
+    point = wars.Point(3, 1, 1, 5.0, 25, 100)
+    assert point.p_stale == 0.25 and point.se == pytest.approx(math.sqrt(0.25 * 0.75 / 100))
+    assert {"n", "r", "w", "t_ms", "p_stale", "se"} <= set(point.to_dict())
+
+
+@pytest.mark.parametrize("text, message", [
+    ("3/1", "'3/1' is not N/R/W"),
+    ("3/4/1", "1 <= R <= N and 1 <= W <= N, got N=3 R=4 W=1"),
+    ("a/b/c", "is not N/R/W"),
+])
+def test_bad_quorums_say_what_to_write(text, message):
+    """--quorums takes N/R/W,... with 1 <= R, W <= N."""
+    with pytest.raises(em.ConfigError, match=message):
+        wars.parse_quorums(text)
+
+
+def test_times_take_units_and_a_bare_zero():
+    """--t 0,500us,5ms,0.1s is in seconds; a number without a unit is refused."""
+    assert wars.parse_times("0,500us,5ms,0.1s") == [0.0, 0.0005, 0.005, 0.1]
+    with pytest.raises(em.ConfigError, match="--t: '5' is not a duration"):
+        wars.parse_times("0,5")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leg, draw", [
+    (em.Exponential(0.005), exponential(0.005)),
+    (em.LogNormal(0.002, 0.8), lambda rng: rng.lognormvariate(math.log(0.002), 0.8)),
+    (em.Pareto(0.001, 1.5), lambda rng: 0.001 / (1 - rng.random()) ** (1 / 1.5)),
+])
+def test_capsim_reproduces_wars_under_every_latency_shape(leg, draw):
+    """Five partial quorums, five times each, 3000 trials a point: every |z| <= 4."""
+    times = [0.0, 0.001, 0.005, 0.010, 0.020]
+    for quorum in [(3, 1, 1), (3, 1, 2), (3, 2, 1), (5, 1, 2), (5, 2, 2)]:
+        for t, point in zip(times, wars.measure(*quorum, times, leg, trials=3000, seed=9)):
+            expected, expected_se = independent_wars(*quorum, t, draw, 30000, seed=13)
+            assert abs(z_score(point.p_stale, point.trials, expected, expected_se)) <= 4, (quorum, t, point, expected)
