@@ -29,6 +29,7 @@ from emulator.check.metrics import (
     convergence,
     fault_windows,
     latency,
+    mean_fraction,
 )
 from emulator.check.models import MODELS, Model
 from emulator.check.ops import NemesisOp, Op, pair_ops
@@ -62,6 +63,7 @@ __all__ = [
     "latency",
     "linearizable",
     "lost_writes",
+    "mean_fraction",
     "pair_ops",
     "parse_history",
     "read_history",

@@ -6,8 +6,17 @@ Definitions, all in virtual seconds:
   system answered: ``ok``, or a ``fail`` whose error is an answer about the
   data rather than a refusal (codes 20 key does not exist, 21 key already
   exists, 22 precondition failed: the store was there and said no). Other
-  fails (11 unavailable, ...), ``info`` and ops that never completed count
-  against it.
+  fails (11 unavailable, ...), ``info`` (the client's timeout ran out) and
+  ops that never completed count against it. This is Gilbert and Lynch's
+  availability (every request gets an answer) with a deadline: the client's
+  timeout, since a history cannot tell "never" from "later".
+- **availability per time window** (:func:`mean_fraction` of the
+  ``windows`` or ``side_windows``): the same fraction in each window of
+  ``window`` seconds, then the mean over the windows that saw any op, each
+  window weighing the same. Weighted by op count instead, a side whose
+  clients wait out timeouts issues fewer ops and hardly counts: a client
+  answered every 50 ms for half the run, then waiting out 0.5 s timeouts,
+  scores 91% by op count and 50% per window.
 - **latency**: completion time minus invocation time of ``ok`` ops, as
   nearest-rank percentiles; an op belongs to the window of its invocation.
 - **convergence after a heal**: for each heal (``heal``, ``stop-partition``,
@@ -38,6 +47,7 @@ __all__ = [
     "convergence",
     "fault_windows",
     "latency",
+    "mean_fraction",
 ]
 
 HEALS = ("heal", "stop-partition", "restart", "resume")
@@ -125,18 +135,21 @@ def availability(
 
     Args:
         history: capsim op dicts.
-        window: if given, also bucket ops by invocation time into windows of this many seconds.
+        window: if given, also bucket ops by invocation time into windows of this many seconds
+            (from ``during``'s start when given, else from a multiple of ``window``).
         sides: side name -> node or process names; an op belongs to the first
             side holding its ``node``, else the first holding its process.
         during: only count ops invoked in ``[start, end)``.
 
     Returns:
-        ``{"overall": Rate, "windows": [Rate], "sides": {name: Rate}, "unassigned": Rate}``.
+        ``{"overall": Rate, "windows": [Rate], "sides": {name: Rate}, "side_windows": {name: [Rate]},
+        "unassigned": Rate}``; ``side_windows`` uses the same windows as ``windows``.
     """
     ops = _client_ops(history, during)
     overall = _rate(ops, *(during or (None, None)))
-    windows = [_rate(chunk, lo, hi) for lo, hi, chunk in _windows(ops, window)]
-    report: dict = {"overall": overall, "windows": windows, "sides": {}, "unassigned": Rate()}
+    grid = _grid(ops, window, during)
+    windows = [_rate(chunk, lo, hi) for lo, hi, chunk in _bucketed(ops, grid)]
+    report: dict = {"overall": overall, "windows": windows, "sides": {}, "side_windows": {}, "unassigned": Rate()}
     if sides:
         members = {name: {str(m) for m in group} for name, group in sides.items()}
         groups: dict[str, list[Op]] = {name: [] for name in members}
@@ -145,8 +158,16 @@ def availability(
             side = _side_of(op, members)
             (groups[side] if side is not None else stray).append(op)
         report["sides"] = {name: _rate(group) for name, group in groups.items()}
+        report["side_windows"] = {name: [_rate(chunk, lo, hi) for lo, hi, chunk in _bucketed(group, grid)]
+                                  for name, group in groups.items()}
         report["unassigned"] = _rate(stray)
     return report
+
+
+def mean_fraction(rates: Sequence[Rate]) -> float | None:
+    """The mean of the rates' fractions over those with any op (each window weighs the same); None if none had."""
+    fractions = [rate.fraction for rate in rates if rate.total]
+    return sum(fractions) / len(fractions) if fractions else None
 
 
 def latency(history: Sequence[dict], window: float | None = None, during: Interval | None = None) -> dict:
@@ -160,7 +181,7 @@ def latency(history: Sequence[dict], window: float | None = None, during: Interv
     return {
         "overall": _percentiles(ops, *(during or (None, None))),
         "by_f": {f: _percentiles([op for op in ops if op.f == f]) for f in fs},
-        "windows": [_percentiles(chunk, lo, hi) for lo, hi, chunk in _windows(ops, window)],
+        "windows": [_percentiles(chunk, lo, hi) for lo, hi, chunk in _bucketed(ops, _grid(ops, window))],
     }
 
 
@@ -269,24 +290,37 @@ def _nearest_rank(values: list[float], percent: float) -> float:
     return values[max(0, math.ceil(percent / 100 * len(values)) - 1)]
 
 
-def _windows(ops: Sequence[Op], width: float | None) -> list[tuple[float, float, list[Op]]]:
-    """Ops bucketed by invocation time into ``[k*width, (k+1)*width)``, empty windows included.
+def _grid(ops: Sequence[Op], width: float | None, during: Interval | None = None) -> tuple[float, float, int] | None:
+    """Windows of ``width`` as (origin, width, count): over ``during`` when given, else over the ops' invocations.
 
     Raises:
         ValueError: ``width`` is not positive.
     """
     if width is None:
-        return []
+        return None
     if not width > 0:
         raise ValueError(f"window must be a positive number of seconds, got {width}")
+    if during is not None:
+        start, end = during
+        return start, width, max(1, math.ceil((end - start) / width - 1e-9))
     if not ops:
-        return []
+        return None
     first = math.floor(min(op.call_time for op in ops) / width)
     last = math.floor(max(op.call_time for op in ops) / width)
-    buckets: list[list[Op]] = [[] for _ in range(first, last + 1)]
+    return first * width, width, last - first + 1
+
+
+def _bucketed(ops: Sequence[Op], grid: tuple[float, float, int] | None) -> list[tuple[float, float, list[Op]]]:
+    """Ops bucketed by invocation time into the grid's windows ``[origin + k*width, ...)``, empty ones included."""
+    if grid is None:
+        return []
+    origin, width, count = grid
+    buckets: list[list[Op]] = [[] for _ in range(count)]
     for op in ops:
-        buckets[math.floor(op.call_time / width) - first].append(op)
-    return [((first + i) * width, (first + i + 1) * width, chunk) for i, chunk in enumerate(buckets)]
+        index = math.floor((op.call_time - origin) / width)
+        if 0 <= index < count:
+            buckets[index].append(op)
+    return [(origin + i * width, origin + (i + 1) * width, chunk) for i, chunk in enumerate(buckets)]
 
 
 def _side_of(op: Op, members: Mapping[str, set[str]]) -> str | None:

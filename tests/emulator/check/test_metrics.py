@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from emulator.check.metrics import availability, convergence, fault_windows, latency
+from emulator.check.metrics import availability, convergence, fault_windows, latency, mean_fraction
 
 
 def _timed(*ops):
@@ -50,6 +50,37 @@ def test_availability_during_an_interval():
     h = _timed((1, "read", "ok", 0, 1, {}), (1, "read", "fail", 2, 3, {}), (1, "read", "ok", 4, 5, {}))
     rate = availability(h, during=(2, 4))["overall"]
     assert (rate.ok, rate.total, rate.start, rate.end) == (0, 1, 2, 4)
+
+
+def _served_then_timing_out():
+    """One client: answered every 50 ms for 5 s, then 0.5 s timeouts 50 ms apart until 10 s (the docstring's case)."""
+    ops = [(1, "read", "ok", 0.05 * i, 0.05 * i + 0.001, {"node": "n1"}) for i in range(100)]
+    start, process = 5.0, 2
+    while start < 10.0:
+        ops.append((process, "read", "info", start, start + 0.5, {"node": "n1"}))
+        start, process = start + 0.55, process + 1
+    return _timed(*ops)
+
+
+def test_availability_per_window_does_not_flatter_a_client_that_times_out():
+    """Served for half the run, then timing out: 91% by op count, 50% as the mean over 1 s windows."""
+    report = availability(_served_then_timing_out(), window=1.0, during=(0.0, 10.0), sides={"a": ["n1"]})
+    assert (report["overall"].ok, report["overall"].total) == (100, 110)
+    assert round(report["overall"].fraction, 2) == 0.91
+    assert mean_fraction(report["windows"]) == 0.5
+    assert [w.fraction for w in report["side_windows"]["a"]] == [1.0] * 5 + [0.0] * 5
+
+
+def test_side_windows_share_one_grid_from_the_start_of_the_span():
+    """Windows start at during's start and cover it whole; a side's empty window is left out of its mean."""
+    h = _timed((1, "read", "ok", 2.6, 2.7, {"node": "a"}), (2, "read", "fail", 3.7, 3.8, {"node": "b"}),
+               (3, "read", "ok", 4.4, 4.5, {"node": "b"}))
+    report = availability(h, window=1.0, during=(2.5, 5.0), sides={"A": ["a"], "B": ["b"]})
+    assert [(w.start, w.end) for w in report["windows"]] == [(2.5, 3.5), (3.5, 4.5), (4.5, 5.5)]
+    assert [w.total for w in report["side_windows"]["A"]] == [1, 0, 0]
+    assert [(w.ok, w.total) for w in report["side_windows"]["B"]] == [(0, 0), (1, 2), (0, 0)]
+    assert mean_fraction(report["side_windows"]["A"]) == 1.0 and mean_fraction(report["side_windows"]["B"]) == 0.5
+    assert mean_fraction(report["side_windows"]["A"][1:]) is None
 
 
 def test_a_non_positive_window_is_rejected():
