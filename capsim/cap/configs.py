@@ -76,13 +76,15 @@ BUILTIN: dict[str, Config] = {
     "quorum": Config(
         "quorum", "quorum",
         lambda n: {"n": n, "r": _majority(n), "w": _majority(n), "sloppy": False, "read_repair": True},
-        "no stale reads with R + W > N, refuses without a quorum, yet not linearizable (PC/EL)",
+        "no stale reads with R + W > N if clocks agree and each key has one writer; a regular register, not "
+        "linearizable (read repair runs after the reply); refuses without a quorum (PC/EC)",
         "strict majority quorum (R + W > N), no sloppy quorum",
     ),
     "sync": Config(
         "sync", "primary-replica",
         lambda n: {"mode": "sync", "fencing": True},
-        "linearizable and loses nothing; any unreachable replica stops writes (PC/EC)",
+        "linearizable and loses nothing; any unreachable replica stops every write, and a new primary serves "
+        "nothing until it commits (PC/EC)",
         "primary-replica, synchronous replication to every replica",
     ),
 }

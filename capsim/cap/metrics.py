@@ -1,15 +1,21 @@
 """The figures of one CAP run, every one from the history by emulator.check.
 
-- ``availability``: answered / invoked over the traffic (``ok``, or a
-  definite answer about the data such as 22 precondition failed);
-  ``availability_minority`` / ``_majority``: the same for the clients on each
-  side, over the ops invoked during the partition.
+Each figure's definition for users is written once, in ``FIGURES`` below;
+the table's rows, ``capsim cap --help`` and the README print those words.
+
+- ``availability``: per client, the share of its ops answered (``ok``, or a
+  definite answer about the data such as 22 precondition failed) in each
+  1 s window of the run, averaged over windows and then over clients, so
+  every client-second weighs the same (``emulator.check.mean_fraction``);
+  ``availability_minority`` / ``_majority``: the same per side, over the
+  windows of the partition. The ``_ops`` variants weigh every op the same.
 - ``linearizable``: the Wing–Gong–Lowe check (CAS register per key) within a
   time budget (None: unknown); ``unordered``: how many operations of the
   failing keys could not be put in any order.
 - ``stale_read_fraction``: ok reads that missed a write acknowledged before
   they began, over ok reads.
 - ``lost_writes``: acknowledged writes missing from their key's final read.
+- ``silently_overwritten``: see :func:`silently_overwritten`.
 - ``p50_ms`` / ``p99_ms``: latency of ok ops, ``before``, ``during`` and
   ``after`` the partition (by invocation time).
 - ``convergence_s``: from the heal until every shared key's reads agree for
@@ -19,6 +25,42 @@
 from __future__ import annotations
 
 from emulator import check
+from emulator.check.ops import by_key, pair_ops
+
+#: Each figure of the CAP table: (row key, label, definition). The definitions are the docs.
+FIGURES = (
+    ("availability", "available, whole run",
+     "per client, the share of its operations answered (ok, or a definite answer about the data such as "
+     "'precondition failed') among those it invoked in each 1 s window, averaged over the windows and then "
+     "over the clients: every client-second weighs the same, so a client that waits out 0.5 s timeouts is "
+     "not outweighed by one served every 50 ms"),
+    ("availability_minority", "available, minority side",
+     "the same for the clients on the minority side, over the 1 s windows of the partition"),
+    ("availability_majority", "available, majority side",
+     "the same for the clients on the majority side, over the 1 s windows of the partition"),
+    ("linearizable", "linearizable",
+     "whether the whole history has a linearizable order (Wing-Gong-Lowe search, a CAS register per key); "
+     "NO (k ops): k operations of the failing keys could not be put in any order"),
+    ("stale_read_fraction", "stale reads",
+     "ok reads that returned a value no longer current: a write of another value was acknowledged before the read "
+     "began, and no write of the value read can be ordered after it; over all ok reads"),
+    ("lost_writes", "acknowledged writes lost",
+     "acknowledged writes missing from their key's final read that no later or concurrent write explains; "
+     "a share of the writes go to fresh keys, never written again, so a lost one cannot hide behind an overwrite"),
+    ("silently_overwritten", "silently overwritten",
+     "acknowledged writes and cas of the partition, each the last of its side on its key, whose value the key "
+     "no longer holds after the heal because a write from the other side won: the store discarded them for a "
+     "concurrent write that never saw them (last-writer-wins in ap, the deposed primary's rollback in async)"),
+    ("p50_ms", "p50 ms before/during/after",
+     "median latency of ok operations invoked before, during and after the partition"),
+    ("p99_ms", "p99 ms before/during/after", "99th percentile of the same"),
+    ("convergence_s", "converged after heal (s)",
+     "seconds from the heal until the reads of every shared key return its final value for good "
+     "(the clients only read after the heal)"),
+)
+
+#: The width of the windows availability is counted in, in seconds (above the clients' 0.5 s timeout).
+WINDOW = 1.0
 
 
 def _ms(value):
@@ -30,7 +72,11 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     partition = (plan.partition_at, plan.heal_at)
     traffic = (0.0, plan.duration)
     overall = check.availability(history, during=traffic)["overall"]
-    per_side = check.availability(history, sides=sides, during=partition)["sides"]
+    per_side = check.availability(history, sides=sides, during=partition, window=WINDOW)
+    clients = {server: [server] for server in plan.servers}  # one client per server (bound routing)
+    per_client = check.availability(history, sides=clients, during=traffic, window=WINDOW)["side_windows"]
+    by_client = [check.mean_fraction(rates) for rates in per_client.values()]
+    by_client = [value for value in by_client if value is not None]
     verdict = check.linearizable(history, model="cas_register", timeout=plan.check_seconds)
     stale = check.stale_reads(history)
     lost = check.lost_writes(history)
@@ -39,17 +85,72 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     shared = [op for op in history if op.get("process") == "nemesis" or isinstance(op.get("key"), int)]
     settled = [c for c in check.convergence(shared) if c.heal.time >= plan.heal_at - 1e-9]
     row = {
-        "availability": overall.fraction,
-        "availability_minority": per_side["minority"].fraction,
-        "availability_majority": per_side["majority"].fraction,
+        "availability": sum(by_client) / len(by_client) if by_client else None,
+        "availability_minority": check.mean_fraction(per_side["side_windows"]["minority"]),
+        "availability_majority": check.mean_fraction(per_side["side_windows"]["majority"]),
         "linearizable": verdict.valid,
         "unordered": sum(len(p.prepared) - len(p.order) for p in verdict.failures),
         "stale_read_fraction": stale.fraction,
         "lost_writes": len(lost.lost),
         "acknowledged_writes": lost.acknowledged,
+        "silently_overwritten": len(silently_overwritten(history, sides, partition)),
         "p50_ms": {name: _ms(p.p50) for name, p in latency.items()},
         "p99_ms": {name: _ms(p.p99) for name, p in latency.items()},
         "convergence_s": settled[0].time if settled else None,
         "ops": overall.total,
+        "availability_ops": overall.fraction,
+        "availability_minority_ops": per_side["sides"]["minority"].fraction,
+        "availability_majority_ops": per_side["sides"]["majority"].fraction,
     }
     return row, [s.read.call_time for s in stale.stale]
+
+
+def _written(op):
+    """The value a write or cas op put, or None for other ops."""
+    if op.f == "write":
+        return op.value
+    if op.f == "cas" and isinstance(op.value, (list, tuple)) and len(op.value) == 2:
+        return op.value[1]
+    return None
+
+
+def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -> list:
+    """Acknowledged writes that last-writer-wins discarded for a concurrent write from the other side.
+
+    For each key: the value it holds after the heal is its last ok read. When a
+    write (or cas) of one side, invoked during the partition, put that value,
+    every acknowledged write or cas of the *other* side that was invoked during
+    the partition, is not followed on its own side by another attempt to write
+    the key, and put a different value, was discarded: nothing on its side
+    superseded it, and the winner could not have seen it. Writes overwritten
+    by a later write of their own side are ordinary overwrites, not counted.
+
+    Args:
+        sides: side name -> node names (an op belongs to the side of the node it was sent to).
+        partition: (start, end) of the partition, in virtual seconds.
+
+    Returns:
+        The discarded ops (``emulator.check.Op``).
+    """
+    ops, _ = pair_ops(history)
+    side_of = {str(node): name for name, nodes in sides.items() for node in nodes}
+    start, end = partition
+    found = []
+    for group in by_key(ops).values():
+        reads = [op for op in group if op.f == "read" and op.status == "ok"]
+        if not reads:
+            continue
+        final = max(reads, key=lambda op: op.call).output
+        writes = [op for op in group if op.f in ("write", "cas") and op.status != "fail"
+                  and start <= op.call_time < end and side_of.get(str(op.node)) is not None]
+        winner = next((op for op in writes if _written(op) == final), None)
+        if winner is None:
+            continue  # the key holds a value from before or after the partition
+        won = side_of[str(winner.node)]
+        for op in writes:
+            side = side_of[str(op.node)]
+            if side == won or op.status != "ok" or _written(op) == final:
+                continue
+            if not any(other.call > op.ret and side_of[str(other.node)] == side for other in writes):
+                found.append(op)
+    return found

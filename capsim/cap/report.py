@@ -6,12 +6,13 @@ import json
 import statistics
 from pathlib import Path
 
-from capsim.report import Column, Run, write_page, write_plots, write_tables
+from capsim.cap.metrics import FIGURES
+from capsim.report import Column, Run, markdown_table, write_page, write_plots, write_tables
 from capsim.report.tables import percent
 
 #: The keys of ``--json``, per configuration, in order.
 JSON_KEYS = ("config", "availability", "availability_minority", "availability_majority", "linearizable",
-             "stale_read_fraction", "lost_writes", "p50_ms", "p99_ms", "convergence_s")
+             "stale_read_fraction", "lost_writes", "silently_overwritten", "p50_ms", "p99_ms", "convergence_s")
 
 
 def _verdict(row: dict) -> str:
@@ -53,6 +54,10 @@ def _seconds(value) -> str:
     return "-" if value is None else _num(value, 2)
 
 
+def _count(value) -> str:
+    return "-" if value is None else _num(value, 0)
+
+
 class _RowColumn(Column):
     """A column whose formatter sees the whole row (for composite cells)."""
 
@@ -60,17 +65,34 @@ class _RowColumn(Column):
         return self.fmt(row)
 
 
-COLUMNS = [
-    Column("availability", "avail", _pct, "available, whole run"),
-    Column("availability_minority", "avail minority", _pct, "available, minority side"),
-    Column("availability_majority", "avail majority", _pct, "available, majority side"),
-    _RowColumn("linearizable", "linearizable", _verdict, "linearizable"),
-    Column("stale_read_fraction", "stale reads", _pct, "stale reads"),
-    _RowColumn("lost_writes", "lost writes", _lost, "acknowledged writes lost"),
-    _RowColumn("p50_ms", "p50 ms", _phases("p50_ms"), "p50 ms before/during/after"),
-    _RowColumn("p99_ms", "p99 ms", _phases("p99_ms"), "p99 ms before/during/after"),
-    Column("convergence_s", "converge s", _seconds, "converged after heal (s)"),
-]
+_FORMATS = {
+    "availability": (Column, "avail", _pct),
+    "availability_minority": (Column, "avail minority", _pct),
+    "availability_majority": (Column, "avail majority", _pct),
+    "linearizable": (_RowColumn, "linearizable", _verdict),
+    "stale_read_fraction": (Column, "stale reads", _pct),
+    "lost_writes": (_RowColumn, "lost writes", _lost),
+    "silently_overwritten": (Column, "overwritten", _count),
+    "p50_ms": (_RowColumn, "p50 ms", _phases("p50_ms")),
+    "p99_ms": (_RowColumn, "p99 ms", _phases("p99_ms")),
+    "convergence_s": (Column, "converge s", _seconds),
+}
+
+#: The table's rows (it is transposed: one column per configuration), each with its definition.
+COLUMNS = [_FORMATS[key][0](key, _FORMATS[key][1], _FORMATS[key][2], definition, label)
+           for key, label, definition in FIGURES]
+
+
+def definitions() -> list[str]:
+    """``label: definition`` for every figure of the table, in order (the docs and ``--help`` print these)."""
+    return [f"{column.label}: {column.help}" for column in COLUMNS]
+
+
+def markdown(runs: list[Run], command: str) -> str:
+    """The table and the definitions as Markdown, as the README shows them, with the command that made them."""
+    lines = [markdown_table(COLUMNS, runs, transpose=True), f"\n<sub>`{command}`</sub>\n\n",
+             *(f"- **{column.label}**: {column.help}.\n" for column in COLUMNS)]
+    return "".join(lines)
 
 
 def json_rows(runs: list[Run]) -> list[dict]:

@@ -5,6 +5,7 @@
     capsim cap --out report/           # Markdown, JSON, plots and an HTML page
     capsim cap --seeds 1-20            # each figure as a distribution over seeds
     capsim cap --config cp,quorum      # other configurations (or a .toml of [[config]])
+    capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown   # the README's table
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.console import Console
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cli import UsageError
-from capsim.cap.report import COLUMNS, json_rows, summarize, write_report
+from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
 from capsim.parallel import positive_int, seed_range, with_progress, workers_for
 from capsim.report import Run, rich_table
 
@@ -30,7 +31,8 @@ def register(subparsers) -> None:
                     "a partition into a majority and a minority, a heal, a settle. Print availability per "
                     "side, linearizability, stale reads, lost writes, latency and convergence.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configurations: " + "; ".join(f"{c.name} = {c.label}" for c in BUILTIN.values()),
+        epilog="configurations:\n" + "\n".join(f"  {c.name}: {c.label}; {c.claim}" for c in BUILTIN.values())
+               + "\n\nfigures:\n" + "\n".join(f"  {line}" for line in definitions()),
     )
     plan = Plan()
     parser.add_argument("--seed", type=int, default=plan.seed, help=f"root seed (default {plan.seed})")
@@ -48,6 +50,8 @@ def register(subparsers) -> None:
                         help=f"configurations to compare (default {','.join(DEFAULT)}; choose from "
                              f"{', '.join(BUILTIN)})")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table and the figures' definitions as Markdown (as in the README)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
     parser.add_argument("--jobs", type=positive_int, metavar="J", help="worker processes for --seeds")
     parser.set_defaults(func=run)
@@ -72,7 +76,7 @@ def run_job(job: tuple) -> tuple[int, str, dict]:
 
 def run(args) -> int:
     configs = choose(args.config)
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json or args.markdown)
     if args.out is not None:
         _writable(args.out)
     if args.seeds is not None:
@@ -86,6 +90,8 @@ def run(args) -> int:
     if args.json:
         json.dump(json_rows(runs), sys.stdout, indent=2, default=str)
         print()
+    elif args.markdown:
+        print(markdown(runs, _command(args, configs)), end="")
     else:
         title = (f"CAP, measured: {args.nodes} nodes, partition {args.partition_at}-{args.heal_at} s of "
                  f"{args.duration} s, seed {meta['seed']}")
@@ -97,6 +103,21 @@ def run(args) -> int:
         page = write_report(args.out, runs, meta)
         console.print(f"report: {page}")
     return _errors(console, runs)
+
+
+def _command(args, configs) -> str:
+    """The command line that reproduces these figures (options left at their defaults are left out)."""
+    words = ["capsim cap"]
+    words.append(f"--seeds {args.seeds.start}-{args.seeds.stop - 1}" if args.seeds is not None else f"--seed {args.seed}")
+    default = Plan()
+    for option, value, base in (("--nodes", args.nodes, default.nodes), ("--duration", args.duration, default.duration),
+                                ("--partition-at", args.partition_at, default.partition_at),
+                                ("--heal-at", args.heal_at, default.heal_at), ("--rate", args.rate, default.rate)):
+        if value != base:
+            words.append(f"{option} {value:g}")
+    if args.config:
+        words.append("--config " + ",".join(config.name for config in configs))
+    return " ".join(words + ["--markdown"])
 
 
 def _writable(out: Path) -> None:

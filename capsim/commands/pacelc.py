@@ -92,7 +92,7 @@ def _ms(seconds: float) -> float | int:
 
 def run(args) -> int:
     sweep = _sweep(args)
-    console = Console(stderr=True) if args.json else Console()
+    console = Console(stderr=True) if args.json or args.markdown else Console()
     if args.wars:
         return _run_wars(args, sweep, console)
     work = jobs(sweep)

@@ -41,7 +41,7 @@ showRun(0);
 def _table_html(columns: Sequence[Column], runs: Sequence[Run], transpose: bool = False, ident: str = "summary") -> str:
     if transpose:
         head = "<th></th>" + "".join(f"<th>{html.escape(run.name)}</th>" for run in runs)
-        body = [[c.help or c.header, *(c.cell(run.row) for run in runs)] for c in columns]
+        body = [[c.row_label, *(c.cell(run.row) for run in runs)] for c in columns]
     else:
         head = "<th>config</th>" + "".join(f"<th title='{html.escape(c.help)}'>{html.escape(c.header)}</th>"
                                            for c in columns)

@@ -25,15 +25,26 @@ def _plain(value: Any) -> str:
 
 @dataclass
 class Column:
-    """One column: the row key it shows, its header, and how to format a value."""
+    """One column: the row key it shows, its header, and how to format a value.
+
+    Attributes:
+        help: what the figure means (a transposed table's row label when there is no ``label``).
+        label: a transposed table's row label.
+    """
 
     key: str
     header: str
     fmt: Callable[[Any], str] = _plain
     help: str = ""
+    label: str = ""
 
     def cell(self, row: dict) -> str:
         return self.fmt(row.get(self.key))
+
+    @property
+    def row_label(self) -> str:
+        """The label of this figure's row in a transposed table."""
+        return self.label or self.help or self.header
 
 
 def percent(value) -> str:
@@ -57,7 +68,7 @@ def rich_table(title: str, columns: Sequence[Column], runs: Sequence[Run], trans
         for run in runs:
             table.add_column(run.name, justify="right")
         for column in columns:
-            table.add_row(column.help or column.header, *(column.cell(run.row) for run in runs))
+            table.add_row(column.row_label, *(column.cell(run.row) for run in runs))
         return table
     table.add_column("config", style="bold", no_wrap=True)
     for column in columns:
@@ -71,7 +82,7 @@ def markdown_table(columns: Sequence[Column], runs: Sequence[Run], transpose: bo
     """A GitHub-flavoured Markdown table, one row per run (or, transposed, one column per run)."""
     if transpose:
         header = ["", *(run.name for run in runs)]
-        body = [[column.help or column.header, *(column.cell(run.row) for run in runs)] for column in columns]
+        body = [[column.row_label, *(column.cell(run.row) for run in runs)] for column in columns]
     else:
         header = ["config", *(c.header for c in columns)]
         body = [[run.name, *(c.cell(run.row) for c in columns)] for run in runs]

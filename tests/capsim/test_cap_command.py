@@ -20,9 +20,9 @@ def test_cap_prints_a_row_per_configuration_and_the_json_has_the_keys(capsys):
     assert main(["cap", *SHORT, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["config"] for row in rows] == ["cp", "ap", "async"]
-    assert list(rows[0])[:10] == ["config", "availability", "availability_minority", "availability_majority",
-                                  "linearizable", "stale_read_fraction", "lost_writes", "p50_ms", "p99_ms",
-                                  "convergence_s"]
+    assert list(rows[0])[:11] == ["config", "availability", "availability_minority", "availability_majority",
+                                  "linearizable", "stale_read_fraction", "lost_writes", "silently_overwritten",
+                                  "p50_ms", "p99_ms", "convergence_s"]
 
 
 def test_cap_report_opens_in_headless_chromium(tmp_path, capsys):
@@ -40,6 +40,34 @@ def test_cap_seeds_report_distributions(capsys):
     assert main(["cap", *SHORT, "--seeds", "1-2", "--jobs", "1", "--config", "cp"]) == 0
     out = capsys.readouterr().out
     assert "2/2 yes" in out and re.search(r"\d+\.\d% \[\d+\.\d-\d+\.\d\]", out)
+
+
+def test_cap_markdown_has_the_table_the_command_and_the_definitions(capsys):
+    """--markdown: the transposed table, the command that made it, and one definition per figure."""
+    from capsim.cap.report import COLUMNS
+
+    assert main(["cap", *SHORT, "--seeds", "1-2", "--jobs", "1", "--config", "cp,ap", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("|  | cp | ap |")
+    assert "`capsim cap --seeds 1-2 --duration 6 --partition-at 1.5 --heal-at 4.5 --config cp,ap --markdown`" in out
+    for column in COLUMNS:
+        assert f"- **{column.label}**: {column.help}." in out
+
+
+@pytest.mark.parametrize("command", ["cap", "pacelc"])
+def test_help_defines_every_figure(capsys, command):
+    """capsim cap --help and capsim pacelc --help print each figure's definition, word for word."""
+    from capsim.cap.pacelc import Sweep
+    from capsim.cap.pacelc_report import definitions as pacelc_definitions, model_columns, store_columns
+    from capsim.cap.report import definitions as cap_definitions
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    waits = Sweep().waits_ms
+    lines = cap_definitions() if command == "cap" else pacelc_definitions(model_columns(waits) + store_columns(waits))
+    for line in lines:
+        assert " ".join(line.split()) in out
 
 
 def test_cap_usage_errors_exit_2_without_a_traceback(capsys):

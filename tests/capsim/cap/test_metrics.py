@@ -1,0 +1,111 @@
+"""The CAP table's figures, each against its definition: availability per window, silently overwritten."""
+
+import pytest
+
+from capsim.cap import BUILTIN, Plan, run_config
+from capsim.cap.metrics import FIGURES, WINDOW, silently_overwritten
+from capsim.cap.report import COLUMNS, definitions
+from emulator.check import pair_ops
+
+SIDES = {"minority": ["n0", "n1"], "majority": ["n2", "n3", "n4"]}
+PARTITION = (3.0, 8.0)
+
+
+def history(*ops):
+    """Op dicts from (f, key, value, node, start, end, status) tuples, each on its own process, in time order."""
+    events = []
+    for process, (f, key, value, node, start, end, status) in enumerate(ops):
+        base = {"process": process, "f": f, "key": key, "node": node}
+        events.append((start, {**base, "type": "invoke", "value": None if f == "read" else value, "time": start}))
+        events.append((end, {**base, "type": status, "value": value, "time": end}))
+    events.sort(key=lambda e: e[0])
+    return [op for _, op in events]
+
+
+def test_the_last_write_of_the_losing_side_is_silently_overwritten():
+    """Both sides write k in the partition; the majority's value wins: only the minority's last write counts."""
+    h = history(("write", "k", 1, "n0", 3.1, 3.11, "ok"), ("write", "k", 2, "n0", 3.5, 3.51, "ok"),
+                ("write", "k", 3, "n2", 4.0, 4.01, "ok"), ("read", "k", 3, "n2", 9.0, 9.01, "ok"))
+    found = silently_overwritten(h, SIDES, PARTITION)
+    assert [op.value for op in found] == [2]
+
+
+def test_the_winner_may_be_either_side_and_cas_counts():
+    """When the minority's value wins, the majority's last acknowledged write or cas is the one discarded."""
+    h = history(("cas", "k", [0, 5], "n3", 3.2, 3.21, "ok"), ("write", "k", 7, "n1", 6.0, 6.01, "ok"),
+                ("read", "k", 7, "n4", 9.0, 9.01, "ok"))
+    assert [op.value for op in silently_overwritten(h, SIDES, PARTITION)] == [[0, 5]]
+
+
+@pytest.mark.parametrize("ops", [
+    # an overwrite by the same side is an ordinary overwrite
+    [("write", "k", 1, "n2", 3.1, 3.11, "ok"), ("write", "k", 2, "n3", 3.5, 3.51, "ok"),
+     ("read", "k", 2, "n2", 9.0, 9.01, "ok")],
+    # the final value is from before the partition: a rollback, not an overwrite by a concurrent write
+    [("write", "k", 1, "n2", 1.0, 1.01, "ok"), ("write", "k", 2, "n0", 3.5, 3.51, "ok"),
+     ("read", "k", 1, "n2", 9.0, 9.01, "ok")],
+    # a write that failed (definitely not applied) is not an acknowledged write
+    [("write", "k", 1, "n0", 3.1, 3.11, "fail"), ("write", "k", 2, "n2", 3.5, 3.51, "ok"),
+     ("read", "k", 2, "n2", 9.0, 9.01, "ok")],
+    # writes outside the partition are not concurrent across it
+    [("write", "k", 1, "n0", 8.5, 8.51, "ok"), ("write", "k", 2, "n2", 3.5, 3.51, "ok"),
+     ("read", "k", 2, "n2", 9.0, 9.01, "ok")],
+])
+def test_what_is_not_silently_overwritten(ops):
+    """Own-side overwrites, rollbacks, failed writes and writes outside the partition do not count."""
+    assert silently_overwritten(history(*ops), SIDES, PARTITION) == []
+
+
+@pytest.fixture(scope="module")
+def runs():
+    plan = Plan(seed=3, duration=9.0, partition_at=2.0, heal_at=6.0)
+    return plan, {name: run_config(BUILTIN[name], plan) for name in ("cp", "ap")}
+
+
+def _by_hand(run, plan, nodes, span):
+    """Availability by its definition, computed here: per 1 s window, answered over invoked; mean over windows."""
+    ops, _ = pair_ops(run.history)
+    fractions = []
+    start = span[0]
+    while start < span[1] - 1e-9:
+        mine = [op for op in ops if op.node in nodes and start <= op.call_time < start + WINDOW]
+        if mine:
+            answered = sum(op.status == "ok" or (op.status == "fail" and op.error and op.error[0] in (20, 21, 22))
+                           for op in mine)
+            fractions.append(answered / len(mine))
+        start += WINDOW
+    return sum(fractions) / len(fractions)
+
+
+def test_availability_figures_follow_their_definition(runs):
+    """Per side: the mean over the partition's 1 s windows; whole run: that per client, then the mean of clients."""
+    plan, results = runs
+    for run in results.values():
+        for side, nodes in (("minority", plan.minority), ("majority", plan.majority)):
+            expected = _by_hand(run, plan, nodes, (plan.partition_at, plan.heal_at))
+            assert run.row[f"availability_{side}"] == pytest.approx(expected)
+        per_client = [_by_hand(run, plan, [node], (0.0, plan.duration)) for node in plan.servers]
+        assert run.row["availability"] == pytest.approx(sum(per_client) / len(per_client))
+
+
+def test_cp_whole_run_availability_counts_the_minority_s_silence_in_time_not_ops(runs):
+    """cp serves nothing on 2 of 5 clients for 4 of 9 s: at most 1 - (2/5)(4/9) = 82.2%, where ops give ~93%."""
+    plan, results = runs
+    cp = results["cp"].row
+    ceiling = 1 - (len(plan.minority) / plan.nodes) * (plan.heal_at - plan.partition_at) / plan.duration
+    assert cp["availability_minority"] == 0.0
+    assert ceiling - 0.08 < cp["availability"] <= ceiling + 1e-9
+    assert cp["availability_ops"] > ceiling + 0.05  # what op-weighting would have claimed
+
+
+def test_ap_discards_concurrent_writes_and_cp_does_not(runs):
+    """The 'silently overwritten' figure shows ap's claim: both sides wrote the shared keys, one side lost."""
+    _, results = runs
+    assert results["ap"].row["silently_overwritten"] >= 1
+    assert results["cp"].row["silently_overwritten"] == 0
+
+
+def test_every_figure_has_one_definition_shown_in_the_table_and_help():
+    """Each row of the CAP table is a FIGURES entry, labelled and defined there, and --help prints it."""
+    assert [c.key for c in COLUMNS] == [key for key, _, _ in FIGURES]
+    assert definitions() == [f"{label}: {definition}" for _, label, definition in FIGURES]
