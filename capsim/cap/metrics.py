@@ -40,7 +40,7 @@ FIGURES = (
      "the same for the clients on the majority side, over the 1 s windows of the partition"),
     ("linearizable", "linearizable",
      "whether the whole history has a linearizable order (Wing-Gong-Lowe search, a CAS register per key); "
-     "NO (k ops): k operations of the failing keys could not be put in any order"),
+     "NO (k ops): k operations of the failing keys could not be put in any order; over seeds, how many passed"),
     ("stale_read_fraction", "stale reads",
      "ok reads that returned a value no longer current: a write of another value was acknowledged before the read "
      "began, and no write of the value read can be ordered after it; over all ok reads"),

@@ -23,7 +23,10 @@ the coordinator a replica (its own copy costs no latency), and t counted
 from when the writing client gets its acknowledgement. One writer writes a
 fresh value to a fresh key; ``t`` after the acknowledgement a reader reads
 the key from a random node; the read is stale if it misses that value.
+Trials run one at a time, so none queues behind another on a FIFO link.
 Latency percentiles come from these runs, as the client sees them.
+:func:`measure_store` can take away FIFO and the client's legs, to show
+what each difference from WARS does (the tests hold it to that).
 
 Primary-replica rows write to the primary and read from a random replica
 (``read_from="replica"``). A replica applies an entry once it learns the
@@ -66,7 +69,6 @@ class Sweep:
     seed: int = 1
     trials: int = 600
     model_trials: int = 50_000
-    parallel: int = 20
     latency: em.Distribution = LATENCY
     waits_ms: tuple = (0, 1, 2, 5, 10, 20, 50)
     quorums: tuple = QUORUMS
@@ -86,7 +88,11 @@ def closed_form(n: int, r: int, w: int) -> float:
 
 
 class _Trials:
-    """Write-then-read trials on fresh keys, ``parallel`` at a time, in one simulation."""
+    """Write-then-read trials on fresh keys, one at a time, in one simulation.
+
+    One at a time: on FIFO links, concurrent trials would queue behind each
+    other's slow legs, and the staleness would measure the load as much as t.
+    """
 
     def __init__(self, sim: em.Simulation, writer_dest, reader_dest):
         self.sim = sim
@@ -96,6 +102,7 @@ class _Trials:
         self.rng = sim.rng("trials")
         self.write_ms: list[float] = []
         self.read_ms: list[float] = []
+        self.curve: dict = {}
 
     async def _one(self, key: str, wait: float) -> bool | None:
         start = self.sim.now
@@ -116,18 +123,13 @@ class _Trials:
         self.read_ms.append(1000 * (self.sim.now - start))
         return reply.get("value") != key
 
-    async def run(self, count: int, wait: float, parallel: int, tag: str) -> float | None:
+    async def run(self, count: int, wait: float, tag: str) -> float | None:
         """The stale fraction over ``count`` trials (None when none completed)."""
-        outcomes: list[bool] = []
-        keys = iter(range(count))
-
-        async def worker():
-            for i in keys:
-                outcome = await self._one(f"{tag}-{i}", wait)
-                if outcome is not None:
-                    outcomes.append(outcome)
-
-        await asyncio.gather(*(worker() for _ in range(parallel)))
+        outcomes = []
+        for i in range(count):
+            outcome = await self._one(f"{tag}-{i}", wait)
+            if outcome is not None:
+                outcomes.append(outcome)
         return sum(outcomes) / len(outcomes) if outcomes else None
 
 
@@ -138,32 +140,47 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def _quorum_sim(sweep: Sweep, n: int, r: int, w: int, fanout: str) -> tuple[em.Simulation, list[str]]:
-    sim = em.Simulation(seed=sweep.seed, latency=sweep.latency)
+def _quorum_sim(sweep: Sweep, n: int, r: int, w: int, fanout: str, fifo: bool = True,
+                client_legs: bool = True) -> tuple[_Trials, list[str]]:
+    """N quorum replicas, each a coordinator too, and the trials' two clients (at zero latency without client_legs)."""
+    sim = em.Simulation(seed=sweep.seed, latency=sweep.latency, fifo=fifo)
     names = [f"n{i}" for i in range(n)]
     for name in names:
         sim.add_node(name, QuorumKV, n=n, r=r, w=w, write_fanout=fanout, read_fanout=fanout, read_repair=False,
                      rpc_timeout=1.0)
-    return sim, names
+    trials = _Trials(sim, lambda k, rng: rng.choice(names), lambda k, rng: rng.choice(names))
+    if not client_legs:
+        for client in ("writer", "reader"):
+            for name in names:
+                sim.network.set_link(client, name, latency=em.Constant(0.0))
+    return trials, names
+
+
+def measure_store(sweep: Sweep, n: int, r: int, w: int, fifo: bool = True, client_legs: bool = True) -> _Trials:
+    """The store's staleness at each t (``trials.curve``), and its latencies: FIFO links and client legs by default.
+
+    ``fifo=False`` and ``client_legs=False`` take away two of the store's
+    differences from WARS, to see what each does; the third, a coordinator
+    that owns a copy, is the store itself.
+    """
+    trials, _ = _quorum_sim(sweep, n, r, w, "all", fifo, client_legs)
+    trials.curve = {wait: trials.sim.run(trials.run(sweep.trials, wait / 1000, f"t{wait}"))
+                    for wait in sweep.waits_ms}
+    return trials
 
 
 def measure_quorum(sweep: Sweep, n: int, r: int, w: int) -> dict:
     """The model (exact-W, WARS computed and run on capsim), then capsim's store: curve and latencies."""
-    sim, names = _quorum_sim(sweep, n, r, w, "exact")
-    trials = _Trials(sim, lambda k, rng: rng.choice(names), lambda k, rng: rng.choice(names))
-    exact = sim.run(trials.run(sweep.trials, 0.0, sweep.parallel, "exact"))
-    sim, names = _quorum_sim(sweep, n, r, w, "all")
-    trials = _Trials(sim, lambda k, rng: rng.choice(names), lambda k, rng: rng.choice(names))
-    curve = {}
-    for wait in sweep.waits_ms:
-        curve[wait] = sim.run(trials.run(sweep.trials, wait / 1000, sweep.parallel, f"t{wait}"))
+    exact, _ = _quorum_sim(sweep, n, r, w, "exact")
+    measured = exact.sim.run(exact.run(sweep.trials, 0.0, "exact"))
+    store = measure_store(sweep, n, r, w)
     return {
         "config": f"{n}/{r}/{w}",
         "kind": "quorum", "n": n, "r": r, "w": w, "strict": r + w > n,
-        "closed_form": closed_form(n, r, w), "exact_w_measured": exact,
+        "closed_form": closed_form(n, r, w), "exact_w_measured": measured,
         **_model(sweep, n, r, w),
-        "stale": curve[sweep.waits_ms[0]], "t_visibility": curve,
-        **_latencies(trials),
+        "stale": store.curve[sweep.waits_ms[0]], "t_visibility": store.curve,
+        **_latencies(store),
     }
 
 
@@ -194,8 +211,7 @@ def measure_replication(sweep: Sweep, mode: str, nodes: int = 3) -> dict:
     sim.run(until=0.5)  # the first primary is in place
     replicas = names[1:]
     trials = _Trials(sim, lambda k, rng: names[0], lambda k, rng: rng.choice(replicas))
-    curve = {wait: sim.run(trials.run(sweep.trials, wait / 1000, sweep.parallel, f"t{wait}"))
-             for wait in sweep.waits_ms}
+    curve = {wait: sim.run(trials.run(sweep.trials, wait / 1000, f"t{wait}")) for wait in sweep.waits_ms}
     return {
         "config": f"p-r {mode}" + (" k=1" if mode == "semi-sync" else ""),
         "kind": "replication", "mode": mode, "n": nodes, "strict": None,

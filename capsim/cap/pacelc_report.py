@@ -7,6 +7,7 @@ Every figure is defined once, in its column's ``help``; ``capsim pacelc
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from capsim.cap.wars import VISIBILITY
@@ -39,6 +40,10 @@ class _RowColumn(Column):
         return self.fmt(row)
 
 
+def _t(wait) -> str:
+    return "t=0" if not wait else f"t={wait:g}ms"
+
+
 def probe_ms(waits_ms) -> float:
     """The second t shown in the tables: 10 ms when swept, else the largest t."""
     return 10 if 10 in waits_ms else max(waits_ms)
@@ -49,17 +54,17 @@ def model_columns(waits_ms) -> list[Column]:
     first, probe = waits_ms[0], probe_ms(waits_ms)
     return [
         Column("strict", "R+W>N", lambda v: "yes" if v else "no",
-               "R + W > N: every read quorum meets every write quorum, so no model is ever stale"),
+               "every read quorum meets every write quorum, so neither model can read stale"),
         Column("closed_form", "exact-W", _prob,
                "P(stale) when a write reaches exactly W replicas and never spreads, and a read asks R random "
                "replicas: C(N-W, R) / C(N, R), the closed form of PBS"),
-        _RowColumn("wars", f"WARS t={first:g}", _at("wars", first),
+        _RowColumn("wars", f"WARS {_t(first)}", _at("wars", first),
                    f"P(stale) under WARS, PBS's model: a read started {first:g} ms after the commit (Monte Carlo)"),
-        _RowColumn("wars_capsim", f"capsim t={first:g}", _at("wars_capsim", first),
+        _RowColumn("wars_capsim", f"capsim {_t(first)}", _at("wars_capsim", first),
                    "the same read, measured on capsim's store set up as WARS (capsim pacelc --wars)"),
-        _RowColumn("wars", f"WARS t={probe:g}", _at("wars", probe),
+        _RowColumn("wars", f"WARS {_t(probe)}", _at("wars", probe),
                    f"P(stale) under WARS for a read started {probe:g} ms after the commit"),
-        _RowColumn("wars_capsim", f"capsim t={probe:g}", _at("wars_capsim", probe),
+        _RowColumn("wars_capsim", f"capsim {_t(probe)}", _at("wars_capsim", probe),
                    f"the same, measured on capsim's store set up as WARS"),
         Column("visible_999_ms", f"{100 * VISIBILITY:g}% ms", millis,
                f"t-visibility: ms after the commit until P(consistent) reaches {100 * VISIBILITY:g}% under WARS"),
@@ -70,10 +75,10 @@ def store_columns(waits_ms) -> list[Column]:
     """The store's table: staleness after the client's acknowledgement, and latency as the client sees it."""
     first, probe = waits_ms[0], probe_ms(waits_ms)
     return [
-        _RowColumn("t_visibility", f"stale t={first:g}", _at("t_visibility", first),
+        _RowColumn("t_visibility", f"stale {_t(first)}", _at("t_visibility", first),
                    f"P(stale) on capsim's store: a read from a random node {first:g} ms after the writing "
                    "client got its acknowledgement misses the write"),
-        _RowColumn("t_visibility", f"stale t={probe:g}", _at("t_visibility", probe),
+        _RowColumn("t_visibility", f"stale {_t(probe)}", _at("t_visibility", probe),
                    f"the same, {probe:g} ms after the acknowledgement"),
         _RowColumn("read_p50_ms", "read p50/p99", _pair("read_p50_ms", "read_p99_ms"),
                    "ms from the client's read request to its answer, median and 99th percentile"),
@@ -84,10 +89,12 @@ def store_columns(waits_ms) -> list[Column]:
 
 #: How capsim's store differs from WARS, one line each.
 DIFFERENCES = (
-    "FIFO links: a read never overtakes an earlier write on the same link (WARS draws every leg on its own).",
-    "A coordinator that owns a copy: its own replica answers at once, with no network leg (WARS: it holds none).",
-    "t from the client's acknowledgement: the reply's trip and the read's trip to a coordinator come on top of t "
-    "(WARS: t from the commit, at the coordinator).",
+    "FIFO links: a message waits behind any sent before it on its link, so one slow leg holds up the next "
+    "(WARS draws every leg on its own).",
+    "A coordinator that owns a copy: W=1 commits and R=1 reads on its own copy with no network leg, which makes "
+    "small quorums staler (WARS: the coordinator holds no copy).",
+    "t from the client's acknowledgement: the reply's trip back and the read's trip out give the write more time "
+    "to spread, which makes every quorum fresher (WARS: t from the commit, at the coordinator).",
 )
 
 
@@ -112,8 +119,12 @@ def definitions(columns: list[Column]) -> list[str]:
 def markdown(rows: list[dict], sweep) -> str:
     """The whole report as Markdown: both tables, what differs, and the definitions."""
     models, stores = model_columns(sweep.waits_ms), store_columns(sweep.waits_ms)
-    parts = [f"The model (N/R/W; latency of every leg {sweep.latency}):\n", markdown_table(models, model_runs(rows)),
-             "\ncapsim's store (the same latency on every link):\n", markdown_table(stores, store_runs(rows)),
+    se = math.sqrt(0.25 / sweep.trials)
+    parts = [f"The model (N/R/W; every leg {sweep.latency}; WARS computed from {sweep.model_trials:,} trials, "
+             f"run on capsim with {sweep.trials} per point, standard error at most {se:.2f}):\n",
+             markdown_table(models, model_runs(rows)),
+             f"\ncapsim's store (every link {sweep.latency}; {sweep.trials} trials per point, standard error at "
+             f"most {se:.2f}):\n", markdown_table(stores, store_runs(rows)),
              "\nHow the store differs from WARS:\n", *(f"- {line}\n" for line in DIFFERENCES),
              "\nWhat each column means:\n", *(f"- {line}\n" for line in definitions(models + stores))]
     return "".join(parts)

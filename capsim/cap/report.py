@@ -90,7 +90,9 @@ def definitions() -> list[str]:
 
 def markdown(runs: list[Run], command: str) -> str:
     """The table and the definitions as Markdown, as the README shows them, with the command that made them."""
-    lines = [markdown_table(COLUMNS, runs, transpose=True), f"\n<sub>`{command}`</sub>\n\n",
+    seeds = any(isinstance(run.row.get("availability"), dict) for run in runs)
+    note = " Each cell: the median over the seeds, then [lowest-highest]." if seeds else ""
+    lines = [markdown_table(COLUMNS, runs, transpose=True), f"\n<sub>`{command}`.{note}</sub>\n\n",
              *(f"- **{column.label}**: {column.help}.\n" for column in COLUMNS)]
     return "".join(lines)
 

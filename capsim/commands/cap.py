@@ -98,7 +98,9 @@ def run(args) -> int:
         console.print(rich_table(title, COLUMNS, runs, transpose=True))
         plan = _plan(args, args.seed)
         console.print(f"minority side: {', '.join(plan.minority)} (+ clients); majority: {', '.join(plan.majority)}."
-                      " Availability per side is measured during the partition.")
+                      " Availability per side: over the 1 s windows of the partition. Definitions: capsim cap --help."
+                      + ("" if args.seeds is not None else " One seed's draw: --seeds 1-20 gives medians and ranges."),
+                      highlight=False)
     if args.out:
         page = write_report(args.out, runs, meta)
         console.print(f"report: {page}")

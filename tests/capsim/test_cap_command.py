@@ -49,7 +49,8 @@ def test_cap_markdown_has_the_table_the_command_and_the_definitions(capsys):
     assert main(["cap", *SHORT, "--seeds", "1-2", "--jobs", "1", "--config", "cp,ap", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("|  | cp | ap |")
-    assert "`capsim cap --seeds 1-2 --duration 6 --partition-at 1.5 --heal-at 4.5 --config cp,ap --markdown`" in out
+    assert ("`capsim cap --seeds 1-2 --duration 6 --partition-at 1.5 --heal-at 4.5 --config cp,ap --markdown`. "
+            "Each cell: the median over the seeds, then [lowest-highest].") in out
     for column in COLUMNS:
         assert f"- **{column.label}**: {column.help}." in out
 

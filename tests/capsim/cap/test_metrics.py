@@ -59,7 +59,7 @@ def test_what_is_not_silently_overwritten(ops):
 @pytest.fixture(scope="module")
 def runs():
     plan = Plan(seed=3, duration=9.0, partition_at=2.0, heal_at=6.0)
-    return plan, {name: run_config(BUILTIN[name], plan) for name in ("cp", "ap")}
+    return plan, {name: run_config(BUILTIN[name], plan) for name in ("cp", "ap", "sync")}
 
 
 def _by_hand(run, plan, nodes, span):
@@ -95,7 +95,42 @@ def test_cp_whole_run_availability_counts_the_minority_s_silence_in_time_not_ops
     ceiling = 1 - (len(plan.minority) / plan.nodes) * (plan.heal_at - plan.partition_at) / plan.duration
     assert cp["availability_minority"] == 0.0
     assert ceiling - 0.08 < cp["availability"] <= ceiling + 1e-9
-    assert cp["availability_ops"] > ceiling + 0.05  # what op-weighting would have claimed
+    assert cp["availability_ops"] > 0.9  # what op-weighting would have claimed
+
+
+def _answered(op):
+    return op.status == "ok" or (op.status == "fail" and op.error and op.error[0] in (20, 21, 22))
+
+
+def _partition_ops(run, plan, nodes):
+    ops, _ = pair_ops(run.history)
+    return [op for op in ops if op.node in nodes and plan.partition_at <= op.call_time < plan.heal_at]
+
+
+def test_a_refused_client_issues_fewer_operations(runs):
+    """cp during the partition: a minority client, waiting for refusals and timeouts, issues under half as many ops."""
+    plan, results = runs
+    minority = len(_partition_ops(results["cp"], plan, plan.minority)) / len(plan.minority)
+    majority = len(_partition_ops(results["cp"], plan, plan.majority)) / len(plan.majority)
+    assert minority < majority / 2
+
+
+def test_ap_s_minority_misses_only_first_contacts_across_the_cut(runs):
+    """ap's unanswered minority ops are client timeouts (info), at most one per minority node and unreachable peer."""
+    plan, results = runs
+    missed = [op for op in _partition_ops(results["ap"], plan, plan.minority) if not _answered(op)]
+    assert all(op.status == "info" for op in missed)
+    assert len(missed) <= len(plan.minority) * len(plan.majority)
+
+
+def test_sync_serves_reads_on_the_minority_and_almost_nothing_on_the_majority(runs):
+    """sync: the old primary answers reads only; the majority answers only ops sent within a timeout of the heal."""
+    plan, results = runs
+    minority = [op for op in _partition_ops(results["sync"], plan, plan.minority) if _answered(op)]
+    assert minority and all(op.f == "read" for op in minority)
+    majority = [op for op in _partition_ops(results["sync"], plan, plan.majority) if _answered(op)]
+    assert all(op.call_time >= plan.heal_at - plan.timeout and op.ret_time > plan.heal_at for op in majority)
+    assert results["sync"].row["availability_majority"] < 0.15 < results["sync"].row["availability_minority"]
 
 
 def test_ap_discards_concurrent_writes_and_cp_does_not(runs):

@@ -6,7 +6,8 @@ import pytest
 from rich.console import Console
 
 import emulator as em
-from capsim.cap.pacelc import Sweep, closed_form, measure_quorum, measure_replication
+from capsim.cap import wars
+from capsim.cap.pacelc import Sweep, closed_form, measure_quorum, measure_replication, measure_store
 from capsim.cap.pacelc_report import DIFFERENCES, markdown, model_columns, model_runs, store_columns, store_runs
 from capsim.report import rich_table
 
@@ -55,6 +56,30 @@ def test_a_strict_quorum_is_never_stale_and_pays_in_latency(partial):
     assert strict["exact_w_measured"] == 0 and all(p == 0 for p in strict["t_visibility"].values())
     assert all(p == 0 for p in strict["wars"].values()) and strict["visible_999_ms"] == 0
     assert strict["p99_ms"] > partial["p99_ms"]
+
+
+@pytest.mark.parametrize("quorum", [(3, 1, 1), (3, 1, 2), (5, 2, 2)])
+def test_counting_t_from_the_client_s_acknowledgement_makes_the_store_fresher(quorum):
+    """The difference 't from the client's acknowledgement': with the client's legs at zero, more reads are stale."""
+    sweep = Sweep(seed=4, trials=300, waits_ms=(0,))
+    assert measure_store(sweep, *quorum, client_legs=False).curve[0] > measure_store(sweep, *quorum).curve[0] + 0.02
+
+
+@pytest.mark.parametrize("quorum", [(3, 1, 1), (5, 2, 2)])
+def test_a_coordinator_that_owns_a_copy_makes_small_quorums_staler(quorum):
+    """The store without FIFO and without client legs differs from WARS only in its coordinator: it is staler."""
+    sweep = Sweep(seed=4, trials=300, waits_ms=(0,))
+    store = measure_store(sweep, *quorum, fifo=False, client_legs=False).curve[0]
+    model = wars.model(*quorum, sweep.latency, trials=20000).point(0.0)
+    assert store > model.p_stale + 4 * math.sqrt(model.p_stale * (1 - model.p_stale) / sweep.trials)
+    if quorum == (3, 1, 1):  # W=1 on the coordinator's copy, R=1 from a random coordinator's: the closed form
+        assert abs(store - closed_form(3, 1, 1)) <= 4 * math.sqrt(2 / 9 / sweep.trials)
+
+
+def test_replica_reads_are_stale_right_after_the_ack_in_every_mode():
+    """Primary-replica, reads from a replica at t=0: stale in async, semi-sync and sync alike."""
+    sweep = Sweep(seed=2, trials=200, waits_ms=(0,))
+    assert all(measure_replication(sweep, mode)["stale"] > 0.05 for mode in ("async", "semi-sync", "sync"))
 
 
 def test_sync_replication_costs_write_latency():

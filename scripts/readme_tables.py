@@ -1,0 +1,59 @@
+"""Regenerate the README's CAP and PACELC tables from the commands the README names.
+
+    python scripts/readme_tables.py            # rewrite both blocks in README.md
+    python scripts/readme_tables.py --check    # exit 1 if README.md differs from a fresh run
+
+Each block sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``
+markers and is exactly what its command prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from capsim.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+COMMANDS = {
+    "cap-table": "capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown",
+    "pacelc-table": "capsim pacelc --markdown",
+}
+
+
+def output(command: str) -> str:
+    """What ``command`` prints on stdout (progress bars go to stderr)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(shlex.split(command)[1:])
+    if status:
+        raise SystemExit(f"{command} exited {status}")
+    return out.getvalue()
+
+
+def replaced(text: str, name: str, block: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
+    return pattern.sub(lambda m: m.group(1) + block + m.group(2), text)
+
+
+def run(check: bool, names: list[str]) -> int:
+    text = README.read_text(encoding="utf-8")
+    fresh = text
+    for name in names:
+        fresh = replaced(fresh, name, output(COMMANDS[name]))
+    if check:
+        return 0 if fresh == text else 1
+    README.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    chosen = [a for a in args if a in COMMANDS] or list(COMMANDS)
+    sys.exit(run("--check" in args, chosen))
