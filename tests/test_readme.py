@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
@@ -35,3 +37,49 @@ def test_the_pytest_example_passes(pytester):
     pytester.makepyfile(test_readme_example=tour + "\n\n" + blocks("python")[1])
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def _section(title: str) -> str:
+    start = README.index(f"## {title}")
+    return README[start:README.index("\n## ", start + 3)]
+
+
+def test_the_cap_section_defines_every_figure_as_the_command_does():
+    """Each row of the CAP table is defined in the README in the words of capsim cap --help."""
+    from capsim.cap.report import COLUMNS
+
+    section = _section("CAP, measured")
+    for column in COLUMNS:
+        assert f"- **{column.label}**: {column.help}." in section
+    assert "<sub>`capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown`." in section
+
+
+def test_the_pacelc_section_names_each_difference_and_defines_every_column():
+    """The PACELC section separates model and store, names each difference from WARS, defines each column."""
+    from capsim.cap.pacelc import Sweep
+    from capsim.cap.pacelc_report import DIFFERENCES, definitions, model_columns, store_columns
+
+    section = _section("PACELC, measured")
+    for line in DIFFERENCES:
+        assert f"- {line}" in section
+    waits = Sweep().waits_ms
+    for line in definitions(model_columns(waits) + store_columns(waits)):
+        assert f"- {line}" in section
+    assert "capsim pacelc --wars" in section and "pareto:SCALE:ALPHA" in section
+
+
+def test_no_claim_the_issue_corrected_is_back():
+    """The sentences corrected by issue 11 stay corrected."""
+    cap = _section("CAP, measured")
+    assert "that is the C in CAP" not in cap and "the A of CAP, given up to keep the C" in cap
+    assert "PC/EL" not in README
+    assert "within a quarter of a second" not in cap
+
+
+@pytest.mark.slow
+def test_the_readme_cap_table_is_what_its_command_prints():
+    """scripts/readme_tables.py --check: the CAP table is exactly a fresh run of its command."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "readme_tables.py"
+    out = subprocess.run([sys.executable, str(script), "--check", "cap-table"], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, "README's CAP table is stale: run python scripts/readme_tables.py"

@@ -61,7 +61,8 @@ def model_columns(waits_ms) -> list[Column]:
         _RowColumn("wars", f"WARS {_t(first)}", _at("wars", first),
                    f"P(stale) under WARS, PBS's model: a read started {first:g} ms after the commit (Monte Carlo)"),
         _RowColumn("wars_capsim", f"capsim {_t(first)}", _at("wars_capsim", first),
-                   "the same read, measured on capsim's store set up as WARS (capsim pacelc --wars)"),
+                   "the same read, measured on capsim's store set up as WARS (capsim pacelc --wars; "
+                   "partial quorums only)"),
         _RowColumn("wars", f"WARS {_t(probe)}", _at("wars", probe),
                    f"P(stale) under WARS for a read started {probe:g} ms after the commit"),
         _RowColumn("wars_capsim", f"capsim {_t(probe)}", _at("wars_capsim", probe),
@@ -121,12 +122,12 @@ def markdown(rows: list[dict], sweep) -> str:
     models, stores = model_columns(sweep.waits_ms), store_columns(sweep.waits_ms)
     se = math.sqrt(0.25 / sweep.trials)
     parts = [f"The model (N/R/W; every leg {sweep.latency}; WARS computed from {sweep.model_trials:,} trials, "
-             f"run on capsim with {sweep.trials} per point, standard error at most {se:.2f}):\n",
+             f"run on capsim with {sweep.trials} per point, standard error at most {se:.2f}):\n\n",
              markdown_table(models, model_runs(rows)),
              f"\ncapsim's store (every link {sweep.latency}; {sweep.trials} trials per point, standard error at "
-             f"most {se:.2f}):\n", markdown_table(stores, store_runs(rows)),
-             "\nHow the store differs from WARS:\n", *(f"- {line}\n" for line in DIFFERENCES),
-             "\nWhat each column means:\n", *(f"- {line}\n" for line in definitions(models + stores))]
+             f"most {se:.2f}):\n\n", markdown_table(stores, store_runs(rows)),
+             "\nHow the store differs from WARS:\n\n", *(f"- {line}\n" for line in DIFFERENCES),
+             "\nWhat each column means:\n\n", *(f"- {line}\n" for line in definitions(models + stores))]
     return "".join(parts)
 
 

@@ -95,6 +95,17 @@ def test_pacelc_separates_the_model_from_the_store(capsys):
     assert set(rows["3/1/1"]["wars_capsim"]) == {"0", "10"} and rows["3/2/2"]["wars"]["0"] == 0
 
 
+def test_pacelc_report_writes_both_tables_the_plots_and_a_page(tmp_path, capsys):
+    """--out: the model's and the store's tables, the Markdown, the JSON, both plots and the page."""
+    assert main(["pacelc", "--trials", "40", "--jobs", "1", "--quorums", "3/1/1,5/2/2", "--t", "0,5ms,10ms",
+                 "--out", str(tmp_path)]) == 0
+    for name in ("pacelc-model.md", "pacelc-store.md", "pacelc.md", "pacelc.json", "t_visibility.png",
+                 "t_visibility.svg", "tradeoff.png", "index.html"):
+        assert (tmp_path / name).exists(), name
+    page = (tmp_path / "index.html").read_text()
+    assert "The model (N/R/W" in page and "capsim&#x27;s store" in page and "FIFO links" in page
+
+
 def test_pacelc_wars_json_has_one_row_per_point(capsys):
     """--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale, se; capsim within 4 s.e. of the model."""
     assert main(["pacelc", "--wars", "--quorums", "3/1/1,5/2/2", "--t", "0,1ms,5ms", "--trials", "300",
