@@ -65,7 +65,7 @@ class Distribution:
         args = ", ".join(f"{v!r}" for v in vars(self).values())
         return f"{type(self).__name__}({args})"
 
-    def __str__(self):
+    def __str__(self) -> str:
         """The text form :func:`parse` reads, e.g. ``exponential:5ms``."""
         return ":".join([type(self).__name__.lower(), *self._text_args()])
 
@@ -119,7 +119,7 @@ class Exponential(Distribution):
     def mean(self) -> float:
         return self._mean
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Exponential({self._mean!r})"
 
 
@@ -191,7 +191,8 @@ class Pareto(Distribution):
 
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-_FORMS = {  # name -> (class, kinds of its arguments, of its optional ones: "d" a duration, "n" a plain number)
+_FORMS: dict[str, tuple[type[Distribution], str, str]] = {  # name -> (class, kinds of its arguments,
+    # then of its optional ones: "d" a duration, "n" a plain number)
     "constant": (Constant, "d", ""),
     "uniform": (Uniform, "dd", ""),
     "exponential": (Exponential, "d", ""),

@@ -166,7 +166,7 @@ def availability(
 
 def mean_fraction(rates: Sequence[Rate]) -> float | None:
     """The mean of the rates' fractions over those with any op (each window weighs the same); None if none had."""
-    fractions = [rate.fraction for rate in rates if rate.total]
+    fractions = [rate.ok / rate.total for rate in rates if rate.total]
     return sum(fractions) / len(fractions) if fractions else None
 
 
