@@ -63,10 +63,8 @@ def scale_distribution(spec, factor: float):
     (kind, args), = plain.items()
     if kind == "uniform":
         return distribution({kind: [args[0] * factor, args[1] * factor]})
-    if kind in ("lognormal", "pareto"):  # the median or scale is a duration; sigma and alpha are shapes
-        return distribution({kind: [args[0] * factor, args[1]]})
-    if kind == "pareto":  # scale and cap are durations; alpha is a shape
-        return distribution({kind: [args[0] * factor, args[1], args[2] * factor]})
+    if kind in ("lognormal", "pareto"):  # the median, scale and cap are durations; sigma and alpha are shapes
+        return distribution({kind: [args[0] * factor, args[1], *(cap * factor for cap in args[2:])]})
     return distribution({kind: args * factor})
 
 

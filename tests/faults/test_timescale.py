@@ -34,6 +34,8 @@ def test_a_scaled_schedule_moves_times_and_time_like_parameters_only():
     ({"uniform": [0.002, 0.004]}, {"uniform": [0.001, 0.002]}),
     ({"exponential": 0.1}, {"exponential": 0.05}),
     ({"lognormal": [0.02, 0.5]}, {"lognormal": [0.01, 0.5]}),
+    ({"pareto": [0.002, 1.5]}, {"pareto": [0.001, 1.5]}),
+    ({"pareto": [0.002, 1.5, 1.0]}, {"pareto": [0.001, 1.5, 0.5]}),
 ])
 def test_every_latency_distribution_scales_its_durations(spec, expected):
     """Constant, uniform and exponential scale every parameter; a lognormal scales its median, not its sigma."""
