@@ -52,7 +52,7 @@ def register(subparsers) -> None:
                         help=f"write-then-read trials per point (default {sweep.trials}; {WARS_TRIALS} with --wars)")
     parser.add_argument("--latency", metavar="SPEC", default=str(sweep.latency),
                         help=f"every link's latency: constant:2ms, uniform:1ms:5ms, exponential:5ms, "
-                             f"lognormal:MEDIAN:SIGMA, pareto:SCALE:ALPHA (default {sweep.latency})")
+                             f"lognormal:MEDIAN:SIGMA, pareto:SCALE:ALPHA[:CAP] (default {sweep.latency})")
     parser.add_argument("--quorums", metavar="N/R/W,...",
                         help="quorums to sweep (default: " + ",".join("/".join(map(str, q)) for q in QUORUMS)
                              + "; with --wars the partial ones)")
