@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=sweep.seed, help=f"root seed (default {sweep.seed})")
     parser.add_argument("--trials", type=positive_int,
                         help=f"write-then-read trials per point (default {sweep.trials}; {WARS_TRIALS} with --wars)")
+    parser.add_argument("--model-trials", type=positive_int, metavar="N",
+                        help=f"Monte Carlo trials of the WARS model per quorum (default {sweep.model_trials:,}; "
+                             f"{WARS_MODEL_TRIALS:,} with --wars)")
     parser.add_argument("--latency", metavar="SPEC", default=str(sweep.latency),
                         help=f"every link's latency: constant:2ms, uniform:1ms:5ms, exponential:5ms, "
                              f"lognormal:MEDIAN:SIGMA, pareto:SCALE:ALPHA[:CAP] (default {sweep.latency})")
@@ -79,7 +82,7 @@ def _sweep(args) -> Sweep:
     base = Sweep()
     return Sweep(seed=args.seed, latency=latency,
                  trials=args.trials or (WARS_TRIALS if args.wars else base.trials),
-                 model_trials=WARS_MODEL_TRIALS if args.wars else base.model_trials,
+                 model_trials=args.model_trials or (WARS_MODEL_TRIALS if args.wars else base.model_trials),
                  quorums=quorums or (WARS_QUORUMS if args.wars else base.quorums),
                  waits_ms=times or (WARS_TIMES_MS if args.wars else base.waits_ms),
                  replication=() if args.quorums else base.replication)

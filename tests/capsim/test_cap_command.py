@@ -82,7 +82,8 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
 
 def test_pacelc_separates_the_model_from_the_store(capsys):
     """capsim pacelc: the model's table, the store's, the differences; --json carries both for each quorum."""
-    args = ["pacelc", "--trials", "60", "--jobs", "1", "--quorums", "3/1/1,3/2/2", "--t", "0,10ms"]
+    args = ["pacelc", "--trials", "60", "--model-trials", "5000", "--jobs", "1", "--quorums", "3/1/1,3/2/2",
+            "--t", "0,10ms"]
     assert main(args) == 0
     out = capsys.readouterr().out
     for text in ("The model: PBS", "capsim's store", "FIFO links", "A coordinator that owns a copy",
@@ -97,8 +98,8 @@ def test_pacelc_separates_the_model_from_the_store(capsys):
 
 def test_pacelc_report_writes_both_tables_the_plots_and_a_page(tmp_path, capsys):
     """--out: the model's and the store's tables, the Markdown, the JSON, both plots and the page."""
-    assert main(["pacelc", "--trials", "40", "--jobs", "1", "--quorums", "3/1/1,5/2/2", "--t", "0,5ms,10ms",
-                 "--out", str(tmp_path)]) == 0
+    assert main(["pacelc", "--trials", "40", "--model-trials", "5000", "--jobs", "1", "--quorums", "3/1/1,5/2/2",
+                 "--t", "0,5ms,10ms", "--out", str(tmp_path)]) == 0
     for name in ("pacelc-model.md", "pacelc-store.md", "pacelc.md", "pacelc.json", "t_visibility.png",
                  "t_visibility.svg", "tradeoff.png", "index.html"):
         assert (tmp_path / name).exists(), name
@@ -109,7 +110,7 @@ def test_pacelc_report_writes_both_tables_the_plots_and_a_page(tmp_path, capsys)
 def test_pacelc_wars_json_has_one_row_per_point(capsys):
     """--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale, se; capsim within 4 s.e. of the model."""
     assert main(["pacelc", "--wars", "--quorums", "3/1/1,5/2/2", "--t", "0,1ms,5ms", "--trials", "300",
-                 "--latency", "exponential:5ms", "--jobs", "1", "--json"]) == 0
+                 "--model-trials", "20000", "--latency", "exponential:5ms", "--jobs", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["n"], r["r"], r["w"], r["t_ms"]) for r in rows] == [
         (3, 1, 1, 0), (3, 1, 1, 1), (3, 1, 1, 5), (5, 2, 2, 0), (5, 2, 2, 1), (5, 2, 2, 5)]
