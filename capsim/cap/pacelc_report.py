@@ -66,7 +66,7 @@ def model_columns(waits_ms) -> list[Column]:
         _RowColumn("wars", f"WARS {_t(probe)}", _at("wars", probe),
                    f"P(stale) under WARS for a read started {probe:g} ms after the commit"),
         _RowColumn("wars_capsim", f"capsim {_t(probe)}", _at("wars_capsim", probe),
-                   f"the same, measured on capsim's store set up as WARS"),
+                   "the same, measured on capsim's store set up as WARS"),
         Column("visible_999_ms", f"{100 * VISIBILITY:g}% ms", millis,
                f"t-visibility: ms after the commit until P(consistent) reaches {100 * VISIBILITY:g}% under WARS"),
     ]
