@@ -7,6 +7,7 @@ module's docstring states what its protocol guarantees and what it gives up.
 - ``ShardedKV`` (``sharded-kv``): one copy per key, placed by a consistent-hash ring; CP per shard.
 - ``PrimaryReplica`` (``primary-replica``): a primary's log, sync / semi-sync / async, failover with fencing.
 - ``QuorumKV`` (``quorum``): Dynamo-style N/R/W, LWW or vector clocks, sloppy quorum, hinted handoff, anti-entropy.
+- ``MultiPrimary`` (``multi-primary``): every node takes writes; LWW, siblings or CRDTs (``nodes.crdt``).
 - ``CircuitBreaker`` and ``Caller``; ``LoadBalancer`` and ``Backend``; ``Cache`` and ``LRU``.
 - ``HashRing``: consistent hashing on mmh3 with virtual nodes and weights.
 - ``resolve(name_or_path)``: the Node class for a registered name or ``module:Class``.
@@ -17,6 +18,7 @@ from nodes.breaker import BreakerOpen, Caller, CircuitBreaker
 from nodes.cache import LRU, Cache
 from nodes.hashring import HashRing
 from nodes.kv import SingleKV
+from nodes.multiprimary import MultiPrimary
 from nodes.quorum import QuorumKV
 from nodes.registry import PROTOCOLS, register, resolve
 from nodes.replication import PrimaryReplica
@@ -32,6 +34,7 @@ __all__ = [
     "CircuitBreaker",
     "HashRing",
     "LoadBalancer",
+    "MultiPrimary",
     "PrimaryReplica",
     "QuorumKV",
     "ShardedKV",

@@ -20,6 +20,7 @@ PROTOCOLS: dict[str, str] = {
     "load-balancer": "nodes.balancer:LoadBalancer",
     "backend": "nodes.balancer:Backend",
     "breaker-caller": "nodes.breaker:Caller",
+    "multi-primary": "nodes.multiprimary:MultiPrimary",
 }
 
 

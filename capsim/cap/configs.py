@@ -87,6 +87,12 @@ BUILTIN: dict[str, Config] = {
         "nothing until it commits (PC/EC)",
         "primary-replica, synchronous replication to every replica",
     ),
+    "multi-primary": Config(
+        "multi-primary", "multi-primary",
+        lambda n: {"resolution": "lww", "anti_entropy": 0.25},
+        "every node takes writes, so both sides answer; concurrent writes: the last writer wins, the rest are lost (PA/EL)",
+        "multi-primary, asynchronous replication, last-writer-wins",
+    ),
 }
 
 DEFAULT = ("cp", "ap", "async")
