@@ -33,6 +33,11 @@ Algorithms, over the backends in rotation:
   ``hash_by="client"``, its ``client`` field or its sender) on a ``HashRing``
   of all backends; when the owner is out, the next backend clockwise, so only
   that owner's keys move.
+
+Traffic splitting: ``canary={"backend": name, "weight": 0.1, ...}`` sends a
+share of requests to a canary outside the rotation, and rolls it back when
+its error rate passes a threshold (:mod:`nodes.canary` states the guarantee);
+the rollback is an event ``canary`` ``[backend, "rolled-back", reason]``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from dataclasses import dataclass
 from emulator import ConfigError, Distribution, Exponential, Node, RPCError, Timeout
 from emulator.distributions import as_distribution
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
+from nodes.canary import Canary
 from nodes.hashring import HashRing
 
 __all__ = ["ALGORITHMS", "Backend", "LoadBalancer", "BackendState"]
@@ -79,16 +85,21 @@ class Backend(Node):
         service_time: seconds per request (a Distribution or a number).
         concurrency: requests served at once.
         queue_limit: requests allowed to wait.
+        error_rate: the share of requests answered, after their service time,
+            with error 13 (a bad release: a canary to roll back), in [0, 1].
     """
 
     def __init__(self, service_time: Distribution | float = Exponential(0.01), concurrency: int = 4,
-                 queue_limit: int = 100):
+                 queue_limit: int = 100, error_rate: float = 0.0):
         self.service_time = as_distribution(service_time, "service_time")
         _count("concurrency", concurrency)
         if isinstance(queue_limit, bool) or not isinstance(queue_limit, int) or queue_limit < 0:
             raise ConfigError(f"queue_limit must be an int >= 0 (0: no queue), got {queue_limit!r}")
+        if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)) or not 0 <= error_rate <= 1:
+            raise ConfigError(f"error_rate is a share of requests in [0, 1], got {error_rate!r}")
         self.concurrency = concurrency
         self.queue_limit = queue_limit
+        self.error_rate = error_rate
         self.busy = 0
         self.waiting: collections.deque = collections.deque()
         self.served = 0
@@ -128,6 +139,8 @@ class Backend(Node):
             await asyncio.sleep(self.service_time.sample(self.rng))
         finally:
             self._free_worker()
+        if self.error_rate and self.rng.random() < self.error_rate:
+            raise RPCError(CRASH, f"{self.name} failed the request (error_rate {self.error_rate})")
         self.served += 1
         body = msg.body
         return {"type": "request_ok", "backend": self.name, "key": body.get("key"), "client": body.get("client")}
@@ -164,6 +177,21 @@ class BackendState:
                 "mean_latency": self.latency_sum / self.ok if self.ok else None}
 
 
+def _canary(config: dict | None, backends: list[str]) -> Canary | None:
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise ConfigError(f"canary must be a table of Canary settings such as {{backend = 'b9', weight = 0.1}}, got {config!r}")
+    try:
+        canary = Canary(**config)
+    except TypeError as exc:
+        raise ConfigError(f"canary: {exc}; settings: backend, weight, sticky, error_threshold, min_requests, "
+                          "window") from None
+    if canary.backend in backends:
+        raise ConfigError(f"the canary {canary.backend!r} must not also be in backends {backends}")
+    return canary
+
+
 class LoadBalancer(Node):
     """Forwards ``request`` messages to one of ``backends`` (see the module docstring).
 
@@ -184,13 +212,17 @@ class LoadBalancer(Node):
         keep_log: keep ``self.journal``: ``(time, "forward", [backend, in-flight per
             backend before it])`` for each request forwarded, ``(time, "refused", None)``
             for each refused for want of a backend, and every event, in order.
+        canary: keyword arguments of ``nodes.canary.Canary`` (backend, weight,
+            sticky, error_threshold, min_requests, window), or None.
     """
 
     def __init__(self, backends: list[str], algorithm: str = "round-robin", weights: dict | None = None,
                  timeout: float = 1.0, health_interval: float | None = 1.0, health_timeout: float | None = None,
                  unhealthy_threshold: int = 3, healthy_threshold: int = 2, eject_after: int | None = None,
-                 eject_time: float = 5.0, ewma_alpha: float = 0.3, hash_by: str = "key", vnodes: int = 128, keep_log: bool = False):
+                 eject_time: float = 5.0, ewma_alpha: float = 0.3, hash_by: str = "key", vnodes: int = 128, keep_log: bool = False,
+                 canary: dict | None = None):
         self._configure(backends, algorithm, weights, hash_by, ewma_alpha)
+        self.canary = _canary(canary, backends)
         self.timeout = _positive("timeout", timeout)
         self.health_interval = _positive("health_interval", health_interval, none_ok=True)
         default_check = None if health_interval is None else health_interval / 2
@@ -252,7 +284,10 @@ class LoadBalancer(Node):
         return {state.name: state.to_dict(now) for state in self._order}
 
     async def handle_stats(self, msg):
-        return {"type": "stats_ok", "algorithm": self.algorithm, "backends": self.metrics()}
+        reply = {"type": "stats_ok", "algorithm": self.algorithm, "backends": self.metrics()}
+        if self.canary is not None:
+            reply["canary"] = self.canary.to_dict()
+        return reply
 
     # -- active health checks ---------------------------------------------------------------
 
@@ -287,6 +322,8 @@ class LoadBalancer(Node):
 
     async def handle_request(self, msg):
         now = self.now()
+        if self.canary is not None and self.canary.takes(msg.body.get("client", msg.src), self.rng):
+            return await self._to_canary(msg)
         eligible = [state for state in self._order if state.available(now)]
         if not eligible:
             if self.journal is not None:
@@ -310,6 +347,22 @@ class LoadBalancer(Node):
         finally:
             state.in_flight -= 1
         self._request_ok(state, self.now() - now)
+        return {k: v for k, v in reply.items() if k != "in_reply_to"}
+
+    async def _to_canary(self, msg) -> dict:
+        canary = self.canary
+        body = {k: v for k, v in msg.body.items() if k != "msg_id"}
+        canary.sent()
+        failed = True
+        try:
+            reply = await self.rpc(canary.backend, body, timeout=self.timeout)
+            failed = False
+        except RPCError as exc:
+            failed = exc.code in _BACKEND_ERRORS
+            raise
+        finally:
+            if canary.finished_request(failed, self.now()):
+                self._event("canary", [canary.backend, "rolled-back", canary.verdict()])
         return {k: v for k, v in reply.items() if k != "in_reply_to"}
 
     # The balancer proxies lin-kv too, so it can stand in front of key-value
