@@ -8,7 +8,10 @@ module's docstring states what its protocol guarantees and what it gives up.
 - ``PrimaryReplica`` (``primary-replica``): a primary's log, sync / semi-sync / async, failover with fencing.
 - ``QuorumKV`` (``quorum``): Dynamo-style N/R/W, LWW or vector clocks, sloppy quorum, hinted handoff, anti-entropy.
 - ``MultiPrimary`` (``multi-primary``): every node takes writes; LWW, siblings or CRDTs (``nodes.crdt``).
-- ``CircuitBreaker`` and ``Caller``; ``LoadBalancer`` and ``Backend``; ``Cache`` and ``LRU``.
+- ``Gateway`` (``gateway``): tokens, per-client token buckets (per replica or shared), routes, deadlines.
+- ``Registry`` (``registry``), ``Instance`` (``instance``), ``Resolver``: discovery with TTL leases, AP or CP.
+- ``Edge`` (``edge``) and ``Origin`` (``origin``): a CDN: TTLs, request coalescing, stale-if-error.
+- ``CircuitBreaker`` and ``Caller``; ``LoadBalancer`` (with a ``Canary``) and ``Backend``; ``Cache`` and ``LRU``.
 - ``HashRing``: consistent hashing on mmh3 with virtual nodes and weights.
 - ``resolve(name_or_path)``: the Node class for a registered name or ``module:Class``.
 """
@@ -16,6 +19,10 @@ module's docstring states what its protocol guarantees and what it gives up.
 from nodes.balancer import Backend, LoadBalancer
 from nodes.breaker import BreakerOpen, Caller, CircuitBreaker
 from nodes.cache import LRU, Cache
+from nodes.canary import Canary
+from nodes.discovery import Instance, Registry, Resolver
+from nodes.edge import Edge, Origin
+from nodes.gateway import Gateway, TokenBucket
 from nodes.hashring import HashRing
 from nodes.kv import SingleKV
 from nodes.multiprimary import MultiPrimary
@@ -25,6 +32,14 @@ from nodes.replication import PrimaryReplica
 from nodes.sharded import ShardedKV
 
 __all__ = [
+    "Canary",
+    "Edge",
+    "Gateway",
+    "Instance",
+    "Origin",
+    "Registry",
+    "Resolver",
+    "TokenBucket",
     "LRU",
     "PROTOCOLS",
     "Backend",

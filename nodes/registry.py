@@ -21,6 +21,11 @@ PROTOCOLS: dict[str, str] = {
     "backend": "nodes.balancer:Backend",
     "breaker-caller": "nodes.breaker:Caller",
     "multi-primary": "nodes.multiprimary:MultiPrimary",
+    "gateway": "nodes.gateway:Gateway",
+    "registry": "nodes.discovery:Registry",
+    "instance": "nodes.discovery:Instance",
+    "edge": "nodes.edge:Edge",
+    "origin": "nodes.edge:Origin",
 }
 
 
