@@ -8,6 +8,8 @@ module's docstring states what its protocol guarantees and what it gives up.
 - ``PrimaryReplica`` (``primary-replica``): a primary's log, sync / semi-sync / async, failover with fencing.
 - ``QuorumKV`` (``quorum``): Dynamo-style N/R/W, LWW or vector clocks, sloppy quorum, hinted handoff, anti-entropy.
 - ``MultiPrimary`` (``multi-primary``): every node takes writes; LWW, siblings or CRDTs (``nodes.crdt``).
+- ``Broker`` (``broker``), ``Producer``, ``Publisher`` (``publisher``), ``Consumer`` (``consumer``), ``Sink``
+  (``sink``): a partitioned queue with consumer groups; at-least-once, idempotent producers and sinks.
 - ``Gateway`` (``gateway``): tokens, per-client token buckets (per replica or shared), routes, deadlines.
 - ``Registry`` (``registry``), ``Instance`` (``instance``), ``Resolver``: discovery with TTL leases, AP or CP.
 - ``Edge`` (``edge``) and ``Origin`` (``origin``): a CDN: TTLs, request coalescing, stale-if-error.
@@ -26,12 +28,19 @@ from nodes.gateway import Gateway, TokenBucket
 from nodes.hashring import HashRing
 from nodes.kv import SingleKV
 from nodes.multiprimary import MultiPrimary
+from nodes.queue import Broker
+from nodes.queue_client import Consumer, Producer, Publisher, Sink
 from nodes.quorum import QuorumKV
 from nodes.registry import PROTOCOLS, register, resolve
 from nodes.replication import PrimaryReplica
 from nodes.sharded import ShardedKV
 
 __all__ = [
+    "Broker",
+    "Consumer",
+    "Producer",
+    "Publisher",
+    "Sink",
     "Canary",
     "Edge",
     "Gateway",

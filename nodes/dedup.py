@@ -23,9 +23,9 @@ from emulator import ConfigError, Message, Node
 __all__ = ["Dedup", "request_key"]
 
 
-def request_key(msg: Message) -> str:
-    """The identity of a request: its client-given ``"id"``, else its sender and ``msg_id``."""
-    given = msg.body.get("id")
+def request_key(msg: Message, by_id: bool = True) -> str:
+    """The identity of a request: its client-given ``"id"`` (unless ``by_id`` is False), else its sender and ``msg_id``."""
+    given = msg.body.get("id") if by_id else None
     if given is not None:
         return "id:" + json.dumps(given, sort_keys=True)
     return f"msg:{msg.src}:{msg.body.get('msg_id')}"
@@ -38,12 +38,14 @@ class Dedup:
         node: the node whose storage holds the table.
         slot: the storage key of the table.
         window: requests remembered; the oldest is forgotten first.
+        by_id: key by the body's ``"id"`` when it has one; False keys every
+            request by sender and ``msg_id`` (network duplicates only).
     """
 
-    def __init__(self, node: Node, slot: str = "dedup", window: int = 100_000):
+    def __init__(self, node: Node, slot: str = "dedup", window: int = 100_000, by_id: bool = True):
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"a dedup window must be an int >= 1 (requests remembered), got {window!r}")
-        self.node, self.slot, self.window = node, slot, window
+        self.node, self.slot, self.window, self.by_id = node, slot, window, by_id
         #: duplicates answered from the table instead of being applied again
         self.duplicates = 0
 
@@ -57,7 +59,7 @@ class Dedup:
 
     def seen(self, msg: Message) -> dict | None:
         """The reply already given to this request, or None if it is new."""
-        reply = self._table.get(request_key(msg))
+        reply = self._table.get(request_key(msg, self.by_id))
         if reply is not None:
             self.duplicates += 1
         return reply
@@ -65,7 +67,7 @@ class Dedup:
     def remember(self, msg: Message, reply: dict) -> dict:
         """Note that ``msg`` was applied with ``reply``; returns ``reply``."""
         table = self._table
-        table[request_key(msg)] = reply
+        table[request_key(msg, self.by_id)] = reply
         while len(table) > self.window:
             del table[next(iter(table))]
         return reply

@@ -24,6 +24,10 @@ PROTOCOLS: dict[str, str] = {
     "gateway": "nodes.gateway:Gateway",
     "registry": "nodes.discovery:Registry",
     "instance": "nodes.discovery:Instance",
+    "broker": "nodes.queue:Broker",
+    "consumer": "nodes.queue_client:Consumer",
+    "publisher": "nodes.queue_client:Publisher",
+    "sink": "nodes.queue_client:Sink",
     "edge": "nodes.edge:Edge",
     "origin": "nodes.edge:Origin",
 }

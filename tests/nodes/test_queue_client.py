@@ -1,0 +1,164 @@
+"""Producers, consumers and sinks: what each acknowledgement mode loses or duplicates, and delivery under faults."""
+
+import collections
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, rule
+
+import emulator as em
+from nodes.queue_client import Consumer, Producer
+from tests.common.hostile import HOSTILE
+from tests.common.lb_harness import SimMachine
+from tests.common.queue_cluster import BROKERS, TOPICS, measure, queue_cluster
+
+
+def run_for(sim, seconds):
+    sim.run(until=sim.now + seconds)
+
+
+@pytest.mark.parametrize("acks, idempotent", [(0, False), (1, False), (1, True)])
+def test_what_each_acknowledgement_mode_does_on_a_hostile_link(acks, idempotent):
+    """acks 0 loses and duplicates unseen; acks 1 loses nothing acknowledged but duplicates; idempotent neither."""
+    sim = queue_cluster(seed=4, acks=acks, idempotent=idempotent, count=150, producer_link=HOSTILE)
+    run_for(sim, 5.0)
+    out = measure(sim)
+    sent = {f"p0-{i}" for i in range(150)}
+    assert set(out.in_log) <= sent
+    if acks == 0:
+        assert not out.acked and len(out.unsure) == 150
+        assert len(out.in_log) < 150 and out.log_duplicates > 0  # dropped ones are gone, duplicated ones twice
+    else:
+        assert set(out.acked) <= set(out.in_log)  # nothing acknowledged is missing from the log
+        assert (out.log_duplicates > 0) == (not idempotent)
+        assert not idempotent or all(n == 1 for n in out.in_log.values())
+
+
+def test_order_is_kept_within_a_partition_and_not_across():
+    """Fault-free: every partition's messages are applied in offset order; the publisher's order across partitions is not."""
+    sim = queue_cluster(seed=1, idempotent=True, count=80)
+    run_for(sim, 3.0)
+    out = measure(sim)
+    assert len(out.times) == 80 and out.effect_duplicates == 0
+    by_partition = collections.defaultdict(list)
+    for record in out.applied:
+        by_partition[record["partition"]].append(record["offset"])
+    assert all(offsets == sorted(offsets) for offsets in by_partition.values())
+    assert out.inversions_across() > 0
+
+
+def test_a_consumer_that_dies_before_committing_gets_its_messages_redelivered():
+    """A crash between the effect and the commit: the message is applied again, by whoever owns the partition next."""
+    sim = queue_cluster(seed=2, idempotent=True, count=200, every=0.005, consumers=2)
+    run_for(sim, 0.6)
+    consumer = sim.node("k0")
+    original = consumer._rpc
+
+    async def die_before_commit(dest, body):
+        reply = await original(dest, body)
+        if body["type"] == "effect":
+            sim.crash("k0")  # the effect is done; the commit never leaves
+        return reply
+
+    consumer._rpc = die_before_commit
+    run_for(sim, 1.0)
+    sim.restart("k0")
+    run_for(sim, 3.0)
+    out = measure(sim)
+    assert out.effect_duplicates >= 1 and not out.lost and out.inversions_within() == 0
+
+
+class QueueUnderFaults(SimMachine):
+    """Publishing and consuming while consumers and brokers crash and pause, on a hostile network.
+
+    After everything heals: commit-after applies every message in the log at
+    least once (exactly once with an idempotent sink); commit-before applies
+    none twice; nothing acknowledged is missing from the log; and no member
+    ever applied a partition's messages out of offset order in a generation.
+    """
+
+    clients = 0
+    latency = HOSTILE["latency"]
+
+    @initialize(seed=st.integers(0, 2**16), commit=st.sampled_from(["after", "before"]),
+                sink_idempotent=st.booleans())
+    def setup(self, seed, commit, sink_idempotent):
+        self.commit, self.sink_idempotent = commit, sink_idempotent
+        self.sim = queue_cluster(seed=seed, idempotent=True, sink_idempotent=sink_idempotent, commit=commit,
+                                 count=50, every=0.02, network=HOSTILE)
+
+    @rule(node=st.sampled_from(["k0", "k1", *BROKERS]))
+    def crash_or_restart(self, node):
+        if self.sim.alive(node):
+            self.sim.crash(node)
+        else:
+            self.sim.restart(node)
+
+    @rule(node=st.sampled_from(["k0", "k1"]), seconds=st.sampled_from([0.3, 1.0]))
+    def pause(self, node, seconds):
+        if self.sim.alive(node):
+            self.sim.pause(node)
+            run_for(self.sim, seconds)
+            self.sim.resume(node)
+
+    @rule(node=st.sampled_from(["k0", "k1", "sink"]))
+    def isolate(self, node):
+        self.sim.network.isolate(node)
+
+    @rule()
+    def heal(self):
+        self.sim.network.heal()
+
+    @rule(dt=st.sampled_from([0.05, 0.3, 1.0]))
+    def wait(self, dt):
+        run_for(self.sim, dt)
+
+    def teardown(self):
+        if not hasattr(self, "sim"):
+            return
+        self.sim.network.heal()
+        for node in self.sim.servers:
+            if not self.sim.alive(node):
+                self.sim.restart(node)
+        run_for(self.sim, 8.0)
+        out = measure(self.sim)
+        assert set(out.acked) <= set(out.in_log)
+        assert out.inversions_within() == 0
+        if self.commit == "after":
+            assert set(out.in_log) <= set(out.times), sorted(set(out.in_log) - set(out.times))
+            assert not self.sink_idempotent or out.effect_duplicates == 0
+        else:
+            assert out.effect_duplicates == 0
+
+
+TestQueueUnderFaults = QueueUnderFaults.TestCase
+TestQueueUnderFaults.settings = settings(max_examples=20, stateful_step_count=12, deadline=None)
+
+
+@pytest.mark.slow
+class TestQueueUnderFaultsSoak(QueueUnderFaults.TestCase):
+    """The same machine, longer: run with -m slow."""
+
+    settings = settings(max_examples=200, stateful_step_count=25, deadline=None)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda n: Producer(n, BROKERS, TOPICS, acks=2), "acks must be 0"),
+    (lambda n: Producer(n, BROKERS, TOPICS, acks=0, idempotent=True), "idempotent=True needs acks=1"),
+])
+def test_bad_producer_settings_say_what_to_do(make, match):
+    """A misconfigured producer fails when made, naming the fix."""
+    node = em.Simulation().add_node("p", em.Node)
+    with pytest.raises(em.ConfigError, match=match):
+        make(node)
+
+
+def test_bad_consumer_settings_say_what_to_do():
+    """An unknown commit mode or topic fails at construction."""
+    sim = em.Simulation()
+    base = {"brokers": BROKERS, "topics": TOPICS, "group": "g", "sink": "s"}
+    with pytest.raises(em.ConfigError, match="commit must be 'after'"):
+        sim.add_node("k", Consumer, topic="orders", commit="whenever", **base)
+    with pytest.raises(em.ConfigError, match="topic 'x' is not in topics"):
+        sim.add_node("k2", Consumer, topic="x", **base)
