@@ -12,6 +12,7 @@ module's docstring states what its protocol guarantees and what it gives up.
   (``sink``): a partitioned queue with consumer groups; at-least-once, idempotent producers and sinks.
 - ``Gateway`` (``gateway``): tokens, per-client token buckets (per replica or shared), routes, deadlines.
 - ``Registry`` (``registry``), ``Instance`` (``instance``), ``Resolver``: discovery with TTL leases, AP or CP.
+- ``Service`` (``service``): a microservice with workers, endpoints calling others, breakers and deadlines.
 - ``Edge`` (``edge``) and ``Origin`` (``origin``): a CDN: TTLs, request coalescing, stale-if-error.
 - ``CircuitBreaker`` and ``Caller``; ``LoadBalancer`` (with a ``Canary``) and ``Backend``; ``Cache`` and ``LRU``.
 - ``HashRing``: consistent hashing on mmh3 with virtual nodes and weights.
@@ -33,9 +34,11 @@ from nodes.queue_client import Consumer, Producer, Publisher, Sink
 from nodes.quorum import QuorumKV
 from nodes.registry import PROTOCOLS, register, resolve
 from nodes.replication import PrimaryReplica
+from nodes.service import Service
 from nodes.sharded import ShardedKV
 
 __all__ = [
+    "Service",
     "Broker",
     "Consumer",
     "Producer",

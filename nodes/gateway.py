@@ -13,12 +13,20 @@ nowhere, so a history records it as ``fail``):
    (else error 11).
 
 It then forwards the request to an instance of the service (round robin
-over a static list, or over a ``Resolver``'s lookups of the registry), with
-``"client"`` set, the token removed and ``"deadline"`` set to the seconds
-left, and waits at most that long: a service that honours ``"deadline"``
-never works on a request its caller has given up on. A timeout is error 0
-(indefinite: the service may have done it); the service's own answers and
-errors pass through.
+over a static list, or over a ``Resolver``'s lookups of the registry,
+skipping instances whose ``breaker`` is open), with ``"client"`` set, the
+token removed and ``"deadline"`` set to the seconds left, and waits at most
+that long: a service that honours ``"deadline"`` never works on a request its
+caller has given up on. A timeout is error 0 (indefinite: the service may
+have done it); the service's own answers and errors pass through. With
+``propagate_deadline=False`` no deadline goes downstream and the gateway
+waits ``deadline`` seconds whatever the client asked for (the setting that
+lets a cascade happen).
+
+``max_in_flight`` bounds the requests forwarded at once (a connection or
+thread pool): the rest wait in order, up to ``queue_limit``, beyond which a
+request is refused with error 11. Every route shares the pool, so a route
+whose service hangs can starve the others.
 
 Rate limiting across gateway replicas (``limiter``):
 
@@ -48,6 +56,7 @@ from typing import Callable
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import ABORT, NOT_SUPPORTED, TIMEOUT
 from nodes import crdt
+from nodes.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from nodes.discovery import Resolver
 from nodes.kv import unavailable
 
@@ -104,12 +113,16 @@ class Gateway(Node):
         sync_interval: seconds between count exchanges (``"shared"``).
         deadline: seconds a request may take, from its arrival here.
         cache_ttl: seconds a lookup of the registry is reused.
+        propagate_deadline: pass the deadline downstream and honour a shorter one from the client.
+        max_in_flight: requests forwarded at once (None: no bound); queue_limit: requests waiting for a slot.
+        breaker: ``CircuitBreaker`` settings, one breaker per instance (None: none).
     """
 
     def __init__(self, routes: dict, services: dict | None = None, registries: list[str] | None = None,
                  tokens: dict | None = None, rate: float = 100.0, burst: float = 20.0, limiter: str = "local",
                  replicas: list[str] | None = None, sync_interval: float = 0.1, deadline: float = 1.0,
-                 cache_ttl: float = 1.0):
+                 cache_ttl: float = 1.0, propagate_deadline: bool = True, max_in_flight: int | None = None,
+                 queue_limit: int = 1000, breaker: dict | None = None):
         _check_routes(routes, services, registries)
         if limiter not in LIMITERS:
             raise ConfigError(f"limiter must be 'local' (each replica alone) or 'shared' (replicas sync counts), "
@@ -127,10 +140,20 @@ class Gateway(Node):
         self.rate, self.burst, self.limiter = rate, burst, limiter
         self.replicas = [r for r in (replicas or []) if r != self.name] if limiter == "shared" else []
         self.sync_interval, self.deadline = sync_interval, deadline
+        self.propagate_deadline = propagate_deadline
+        if max_in_flight is not None and (isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
+                                          or max_in_flight < 1):
+            raise ConfigError(f"max_in_flight must be an int >= 1, or None for no bound, got {max_in_flight!r}")
+        self.max_in_flight, self.queue_limit = max_in_flight, queue_limit
+        self.slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self.in_flight = self.queued = 0
+        self.breaker_config = breaker
+        self.breakers: dict[str, CircuitBreaker] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self.counts: dict[str, dict] = {}  # client -> G-counter of admissions per replica
         self._turn: dict[str, int] = collections.defaultdict(int)
-        #: unauthorized, limited, no_route, deadline, forwarded, timeouts; admitted per client in ``admitted``
+        #: unauthorized, limited, no_route, deadline, forwarded, timeouts, full (queue), peak_in_flight, peak_queued;
+        #: admitted per client in ``admitted``
         self.stats: collections.Counter = collections.Counter()
         self.admitted: collections.Counter = collections.Counter()
 
@@ -148,21 +171,57 @@ class Gateway(Node):
             self.stats["limited"] += 1
             raise unavailable(f"rate limited: client {client!r} is over {self.rate:g}/s (burst {self.burst:g})")
         service = self._route(body.get("path"))
-        budget = min(self.deadline, _client_deadline(body))
+        budget = min(self.deadline, _client_deadline(body)) if self.propagate_deadline else self.deadline
+        await self._enter()
+        try:
+            return await self._forward(body, client, service, budget, arrived)
+        finally:
+            self.in_flight -= 1
+            if self.slots is not None:
+                self.slots.release()
+
+    async def _enter(self) -> None:
+        """Take a slot of the pool, waiting in order; error 11 when the queue is full."""
+        if self.slots is not None:
+            if self.slots.locked() and self.queued >= self.queue_limit:
+                self.stats["full"] += 1
+                raise unavailable(f"gateway busy: {self.max_in_flight} requests in flight, {self.queued} waiting")
+            self.queued += 1
+            self.stats["peak_queued"] = max(self.stats["peak_queued"], self.queued)
+            try:
+                await self.slots.acquire()
+            finally:
+                self.queued -= 1
+        self.in_flight += 1
+        self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.in_flight)
+
+    async def _forward(self, body: dict, client: str, service: str, budget: float, arrived: float) -> dict:
         instance = await self._choose(service)
         left = budget - (self.now() - arrived)
         if left <= 0:
             self.stats["deadline"] += 1
             raise unavailable(f"deadline of {budget:g}s spent before the request could be forwarded")
-        out = {k: v for k, v in body.items() if k not in ("msg_id", "token")}
-        out.update(client=client, deadline=left)
+        out = {k: v for k, v in body.items() if k not in ("msg_id", "token", "deadline")}
+        out["client"] = client
+        if self.propagate_deadline:
+            out["deadline"] = left
         self.stats["forwarded"] += 1
+        request = self.rpc(instance, out, timeout=left)
+        breaker = self._breaker(instance)
         try:
-            reply = await self.rpc(instance, out, timeout=left)
+            reply = await (request if breaker is None else breaker.call(request))
         except Timeout:
             self.stats["timeouts"] += 1
             raise RPCError(TIMEOUT, f"{instance} did not answer within the {left:.3f}s left of the deadline") from None
         return {k: v for k, v in reply.items() if k != "in_reply_to"}
+
+    def _breaker(self, instance: str) -> CircuitBreaker | None:
+        if self.breaker_config is None:
+            return None
+        breaker = self.breakers.get(instance)
+        if breaker is None:
+            breaker = self.breakers[instance] = CircuitBreaker(self.now, **self.breaker_config)
+        return breaker
 
     def _authenticate(self, body: dict) -> str:
         if self.tokens is None:
@@ -198,6 +257,9 @@ class Gateway(Node):
             instances = await self.resolver.lookup(service)
         if not instances:
             raise unavailable(f"no instance of {service!r} is known")
+        if self.breaker_config is not None:
+            admitting = [i for i in instances if _admits(self._breaker(i))]
+            instances = admitting or instances
         turn = self._turn[service]
         self._turn[service] += 1
         return instances[turn % len(instances)]
@@ -222,6 +284,12 @@ class Gateway(Node):
                 if bucket is None:
                     bucket = self.buckets[client] = TokenBucket(self.rate, self.burst, self.now)
                 bucket.charge(learned)
+
+
+def _admits(breaker: CircuitBreaker) -> bool:
+    """Whether ``breaker`` would let a call through now (closed, or half-open with a probe slot free)."""
+    state = breaker.state
+    return state == CLOSED or (state == HALF_OPEN and breaker.probes_in_flight < breaker.half_open_max)
 
 
 def _client_deadline(body: dict) -> float:

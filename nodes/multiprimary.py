@@ -80,10 +80,12 @@ class MultiPrimary(AntiEntropy, Node):
         anti_entropy_mode: ``"merkle"`` or ``"digest"``.
         rpc_timeout: seconds an anti-entropy request waits.
         dedup_window: requests remembered for at-most-once application.
+        replicas: every replica's name, this one included (default: every server of the cluster), so
+            the store can share a cluster with other kinds of node.
     """
 
     def __init__(self, resolution: str = "lww", anti_entropy: float | bool = 0.5, anti_entropy_mode: str = "digest",
-                 rpc_timeout: float = 0.2, dedup_window: int = 100_000):
+                 rpc_timeout: float = 0.2, dedup_window: int = 100_000, replicas: list[str] | None = None):
         if resolution not in RESOLUTIONS:
             raise ConfigError(f"MultiPrimary resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
         if anti_entropy_mode not in AE_MODES:
@@ -91,6 +93,9 @@ class MultiPrimary(AntiEntropy, Node):
         for label, value in (("rpc_timeout", rpc_timeout), ("anti_entropy", anti_entropy or 1.0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ConfigError(f"MultiPrimary {label} must be a positive number of seconds, got {value!r}")
+        if replicas is not None and (isinstance(replicas, str) or not all(isinstance(r, str) for r in replicas)):
+            raise ConfigError(f"replicas must be a list of node names, got {replicas!r}")
+        self.replicas = list(replicas) if replicas is not None else None
         self.resolution = resolution
         self.anti_entropy, self.anti_entropy_mode = anti_entropy or False, anti_entropy_mode
         self.rpc_timeout = rpc_timeout
@@ -104,6 +109,13 @@ class MultiPrimary(AntiEntropy, Node):
         self.storage.setdefault("seq", 0)
         if self.anti_entropy:
             self.spawn(self._anti_entropy_loop(), name="anti-entropy")
+
+    @property
+    def others(self) -> list[str]:
+        """The other replicas."""
+        if self.replicas is None:
+            return self.peers
+        return [r for r in self.replicas if r != self.name]
 
     @property
     def data(self) -> dict:
@@ -206,7 +218,7 @@ class MultiPrimary(AntiEntropy, Node):
         """Store a local update and push the key's state to every peer."""
         self.data[key] = state
         self.stats["accepted"] += 1
-        for peer in self.peers:
+        for peer in self.others:
             self.send(peer, {"type": "mp_merge", "key": key, "state": state})
 
     async def handle_mp_merge(self, msg):
@@ -256,7 +268,7 @@ class MultiPrimary(AntiEntropy, Node):
     async def _anti_entropy_loop(self) -> None:
         await asyncio.sleep(self.rng.uniform(0, self.anti_entropy))  # spread the nodes' rounds apart
         while True:
-            peers = self.peers
+            peers = self.others
             if peers:
                 peer = peers[self._cursor % len(peers)]
                 self._cursor += 1

@@ -28,6 +28,7 @@ PROTOCOLS: dict[str, str] = {
     "consumer": "nodes.queue_client:Consumer",
     "publisher": "nodes.queue_client:Publisher",
     "sink": "nodes.queue_client:Sink",
+    "service": "nodes.service:Service",
     "edge": "nodes.edge:Edge",
     "origin": "nodes.edge:Origin",
 }

@@ -5,6 +5,7 @@
     capsim demo scaling              # throughput and p99 against backends; a backend's crash
     capsim demo caching --json       # the figures as JSON
     capsim demo breaker --out DIR    # Markdown, JSON, plots and an HTML page
+    capsim demo microservices        # a cascading failure, and its containment
     capsim demo caching --quick      # smaller sizes, the same story
 """
 

@@ -13,4 +13,5 @@ DEMOS = {
     "scaling": "capsim.demos.scaling:main",
     "caching": "capsim.demos.caching:main",
     "breaker": "capsim.demos.breaker:main",
+    "microservices": "capsim.demos.microservices:main",
 }

@@ -1,0 +1,164 @@
+"""A microservice: workers and a queue, endpoints that call other services and stores, breakers and deadlines.
+
+A ``Service`` is a ``Backend`` that heartbeats to the registry when given
+one (``nodes.discovery.Announcer``), so it has ``concurrency`` workers and a
+queue of ``queue_limit``, and a request holds its worker for everything it does,
+downstream calls included (a thread per request). Each endpoint (a path
+prefix) is a list of calls made one after another:
+
+- ``{"service": "payments", "path": "/charge"}``: a request to an instance
+  of that service (round robin over ``services`` or the registry's answer);
+- ``{"node": "cache", "op": "read"}`` (or ``"write"``): a lin-kv request for
+  the request's ``"key"`` to that node (a read of a missing key is fine).
+
+Guarantees, with ``deadlines=True``: a request whose ``"deadline"`` (seconds
+its caller will wait, set by the gateway) ran out while it queued is dropped
+without work (error 11), and every call is capped at the time left, passed on
+as the callee's ``"deadline"``: no worker is held for an answer nobody
+waits for. With ``breaker`` settings, calls to a target whose breaker is
+open fail at once (error 11) instead of holding a worker for ``call_timeout``.
+Gives up: with both off, a dead or slow dependency holds a worker per
+request for ``call_timeout``; the queue fills, requests that need nothing
+from that dependency wait behind them, and the failure spreads upstream
+(the cascade ``capsim demo microservices`` shows).
+
+``self.finished`` maps a request's ``"id"`` (when it has one) to when this
+service finished it, so a demo can count work done after the caller gave up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+from emulator import ConfigError, RPCError, Timeout
+from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST
+from nodes.balancer import Backend
+from nodes.breaker import CircuitBreaker
+from nodes.discovery import Announcer, Resolver
+from nodes.kv import unavailable
+
+__all__ = ["Service"]
+
+
+class Service(Backend):
+    """One instance of a microservice (see the module docstring).
+
+    Args:
+        service: this service's name.
+        endpoints: path prefix -> list of calls.
+        registries: registry replicas to heartbeat to and look services up in (None: static only).
+        services: service -> instance names, for services not looked up.
+        call_timeout: seconds a call may take (less when the deadline leaves less).
+        breaker: ``CircuitBreaker`` settings, one breaker per call target; None: no breakers.
+        deadlines: honour the caller's ``"deadline"`` (see the module docstring).
+        interval, ttl: heartbeat period and lease, in seconds.
+        **backend: ``Backend``'s settings (service_time, concurrency, queue_limit).
+    """
+
+    def __init__(self, service: str, endpoints: dict, registries: list[str] | None = None,
+                 services: dict | None = None, call_timeout: float = 1.0, breaker: dict | None = None,
+                 deadlines: bool = True, interval: float = 0.5, ttl: float = 1.5, **backend):
+        _check_endpoints(endpoints)
+        super().__init__(**backend)
+        self.service = service
+        self.announcer = Announcer(self, service, registries, interval, ttl) if registries else None
+        self.endpoints = dict(sorted(endpoints.items(), key=lambda kv: -len(kv[0])))
+        self.services = dict(services or {})
+        self.resolver = Resolver(self, registries) if registries else None
+        self.call_timeout, self.breaker_config, self.deadlines = call_timeout, breaker, deadlines
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.finished: dict = {}
+        self._turn: dict[str, int] = collections.defaultdict(int)
+        #: served, failed, expired (dropped: deadline spent in the queue), peak (workers busy + queued)
+        self.stats: collections.Counter = collections.Counter()
+
+    async def on_start(self):
+        if self.announcer is not None:
+            self.spawn(self.announcer.run(), name="heartbeat")
+
+    async def handle_request(self, msg):
+        arrived, body = self.now(), msg.body
+        budget = body.get("deadline") if self.deadlines else None
+        self.stats["peak"] = max(self.stats["peak"], self.busy + len(self.waiting) + 1)
+        await self._take_worker()
+        try:
+            if budget is not None and self.now() - arrived >= budget:
+                self.stats["expired"] += 1
+                raise unavailable(f"{self.name}: the caller's deadline passed while the request queued")
+            await asyncio.sleep(self.service_time.sample(self.rng))
+            for call in self._calls_for(body.get("path")):
+                left = None if budget is None else budget - (self.now() - arrived)
+                await self._call(call, body, left)
+        except (RPCError, Timeout):
+            self.stats["failed"] += 1
+            raise
+        finally:
+            self._free_worker()
+        self.stats["served"] += 1
+        if body.get("id") is not None:
+            self.finished[body["id"]] = self.now()
+        return {"type": "request_ok", "backend": self.name, "path": body.get("path")}
+
+    def _calls_for(self, path) -> list:
+        if isinstance(path, str):
+            for prefix, calls in self.endpoints.items():
+                if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                    return calls
+        raise RPCError(MALFORMED_REQUEST, f"{self.name} has no endpoint for {path!r}")
+
+    async def _call(self, call: dict, body: dict, left: float | None) -> None:
+        if left is not None and left <= 0:
+            raise unavailable(f"{self.name}: no time left of the caller's deadline")
+        timeout = self.call_timeout if left is None else min(self.call_timeout, left)
+        if "service" in call:
+            target = await self._instance(call["service"])
+            out = {"type": "request", "path": call["path"], "key": body.get("key"), "id": body.get("id")}
+            if left is not None:
+                out["deadline"] = left
+        else:
+            target = call["node"]
+            out = {"type": call["op"], "key": body.get("key")}
+            if call["op"] == "write":
+                out["value"] = body.get("id")
+        breaker = self._breaker(target)
+        request = self.rpc(target, out, timeout=timeout)
+        try:
+            await (request if breaker is None else breaker.call(request))
+        except RPCError as exc:
+            if exc.code != KEY_DOES_NOT_EXIST:
+                raise
+
+    def _breaker(self, target: str) -> CircuitBreaker | None:
+        if self.breaker_config is None:
+            return None
+        breaker = self.breakers.get(target)
+        if breaker is None:
+            breaker = self.breakers[target] = CircuitBreaker(self.now, **self.breaker_config)
+        return breaker
+
+    async def _instance(self, service: str) -> str:
+        instances = self.services.get(service)
+        if instances is None and self.resolver is not None:
+            instances = await self.resolver.lookup(service)
+        if not instances:
+            raise unavailable(f"{self.name} knows no instance of {service!r}")
+        turn = self._turn[service]
+        self._turn[service] += 1
+        return instances[turn % len(instances)]
+
+
+def _check_endpoints(endpoints) -> None:
+    if not isinstance(endpoints, dict) or not endpoints:
+        raise ConfigError(f"endpoints must map path prefixes to lists of calls, got {endpoints!r}")
+    for prefix, calls in endpoints.items():
+        if not isinstance(prefix, str) or not prefix.startswith("/") or not isinstance(calls, list):
+            raise ConfigError(f"endpoint {prefix!r}: a path prefix ('/orders') and a list of calls, got {calls!r}")
+        for call in calls:
+            service_call = isinstance(call, dict) and isinstance(call.get("service"), str) \
+                and isinstance(call.get("path"), str)
+            node_call = isinstance(call, dict) and isinstance(call.get("node"), str) and call.get("op") in (
+                "read", "write")
+            if not (service_call or node_call):
+                raise ConfigError(f"endpoint {prefix!r}: a call is {{'service': name, 'path': p}} or "
+                                  f"{{'node': name, 'op': 'read' | 'write'}}, got {call!r}")

@@ -1,0 +1,73 @@
+"""capsim demo microservices: without breakers and deadlines the failure cascades; with them it stays contained."""
+
+import json
+
+import pytest
+
+from capsim.cli import main
+from capsim.demos import microservices
+
+PLAN = microservices.Plan.quick(seed=1)
+BARE, GUARDED = microservices.CONFIGS
+FAULTS = microservices.PHASES[1:4]
+
+
+@pytest.fixture(scope="module")
+def report():
+    return microservices.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def rows(report):
+    return {run.name: run.row for run in report.tables[0].runs}
+
+
+def test_without_breakers_and_deadlines_every_fault_takes_the_catalog_down(rows):
+    """The catalog never calls payments, yet in some second of every fault not one catalog request succeeds."""
+    bare = rows[BARE]
+    assert all(bare[f"worst_catalog_{phase}"] == 0 for phase in FAULTS[1:])
+    assert bare["worst_catalog_payments down"] < 0.8 * bare["worst_catalog_before"]
+    assert bare["gateway_peak_in_flight"] == microservices.SLOTS and bare["gateway_peak_queued"] > 100  # pool full
+    assert bare["wasted"] > 100  # work done for clients that had given up
+
+
+def test_with_them_the_failure_stays_where_it_is(rows):
+    """Payments down: every catalog request still succeeds; no second of any fault loses the catalog entirely."""
+    guarded, bare = rows[GUARDED], rows[BARE]
+    assert guarded["ok_catalog_payments down"] == 1.0 and guarded["ok_orders_payments down"] == 0.0
+    assert all(guarded[f"worst_catalog_{phase}"] > 0 for phase in FAULTS)
+    assert all(guarded[f"ok_{route}_{phase}"] > bare[f"ok_{route}_{phase}"] for route in ("catalog", "orders")
+               for phase in FAULTS[1:])
+    assert guarded["ok_all"] > bare["ok_all"] + 0.2
+    assert guarded["gateway_peak_queued"] < bare["gateway_peak_queued"] / 10
+    assert guarded["wasted"] == 0
+
+
+def test_both_are_healthy_before_and_after(rows):
+    """Before the first fault and after the last, both configurations serve nearly everything."""
+    for row in rows.values():
+        assert row["ok_catalog_before"] == 1.0 and row["ok_orders_before"] > 0.9  # a few were in flight to payments
+        assert row["ok_catalog_after"] == 1.0 and row["ok_orders_after"] == 1.0
+
+
+def test_the_note_quotes_the_table(report, rows):
+    """The paragraph under the table states the figures of the rows."""
+    note = report.tables[0].note
+    assert f"only {100 * rows[BARE]['ok_catalog_payments down']:.1f}% of catalog requests" in note
+    assert f"finished {rows[BARE]['wasted']} requests after their client" in note
+
+
+def test_the_same_seed_replays_the_same_run():
+    """Seeded: a configuration run twice gives the same history and figures."""
+    one, two = (microservices.run_config(PLAN, GUARDED) for _ in range(2))
+    assert one.history == two.history and one.row == two.row
+
+
+def test_capsim_demo_microservices_json_and_out(capsys, tmp_path):
+    """--json prints both configurations' figures; --out writes the table, plots and page."""
+    assert main(["demo", "microservices", "--quick", "--json", "--out", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["figures"]) == {BARE, GUARDED} and data["demo"] == "microservices"
+    for name in ("index.html", "microservices.md", "microservices.json", "throughput.png", "latency.svg"):
+        assert (tmp_path / name).exists(), name
+    assert "cascading failure" in (tmp_path / "index.html").read_text()
