@@ -13,5 +13,6 @@ DEMOS = {
     "scaling": "capsim.demos.scaling:main",
     "caching": "capsim.demos.caching:main",
     "breaker": "capsim.demos.breaker:main",
+    "multi-primary": "capsim.demos.multiprimary:main",
     "microservices": "capsim.demos.microservices:main",
 }
