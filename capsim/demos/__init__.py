@@ -14,5 +14,6 @@ DEMOS = {
     "caching": "capsim.demos.caching:main",
     "breaker": "capsim.demos.breaker:main",
     "multi-primary": "capsim.demos.multiprimary:main",
+    "queue": "capsim.demos.queue:main",
     "microservices": "capsim.demos.microservices:main",
 }
