@@ -21,7 +21,8 @@ Guarantees:
 - Groups: in a generation every partition has at most one owner, and a
   commit from a member of an older generation, or for a partition it does
   not own, is refused (error 22): a consumer that was presumed dead cannot
-  move the group's offsets.
+  move the group's offsets. Committed offsets only move forward, so a late
+  duplicate of an older commit cannot rewind the group.
 
 Gives up:
 
@@ -229,7 +230,8 @@ class Broker(Node):
                                                 f"{state['generation']} or {member} does not own {foreign}")
         committed = self.storage["committed"].setdefault(f"{body['group']}/{state['topic']}", {})
         for partition, offset in offsets.items():
-            committed[str(partition)] = offset
+            # Forward only: a late duplicate of an older commit must not rewind the group.
+            committed[str(partition)] = max(offset, committed.get(str(partition), 0))
         self.stats["commits"] += 1
         return {"type": "commit_offsets_ok"}
 

@@ -135,3 +135,12 @@ def test_bad_config_says_what_to_do(config, match):
     """A misconfigured broker fails at construction, naming the fix."""
     with pytest.raises(em.ConfigError, match=match):
         em.Simulation().add_node("b0", Broker, **config)
+
+
+def test_a_late_duplicate_of_an_older_commit_does_not_rewind_the_group():
+    """Commits only move forward: offset 3 arriving after 5 leaves 5."""
+    sim, client = brokers()
+    a = group_rpc(sim, client, "join", "a")
+    for offset in (5, 3):
+        group_rpc(sim, client, "commit_offsets", "a", generation=a["generation"], offsets={"0": offset})
+    assert group_rpc(sim, client, "list_committed_offsets", "a")["offsets"] == {"0": 5}
