@@ -59,19 +59,26 @@ class Origin(Backend):
         super().__init__(**backend)
         _seconds("update_interval", update_interval)
         self.update_interval = update_interval
-        #: gets served; the peak of gets in service or waiting at once
-        self.gets = 0
-        self.peak_load = 0
+
+    @property
+    def gets(self) -> int:
+        """Gets served, over every incarnation (kept in storage)."""
+        return self.storage.get("gets", 0)
+
+    @property
+    def peak_load(self) -> int:
+        """The most gets in service or waiting at once, over every incarnation."""
+        return self.storage.get("peak", 0)
 
     async def handle_get(self, msg):
         path = _path(msg.body)
-        self.peak_load = max(self.peak_load, self.busy + len(self.waiting) + 1)
+        self.storage["peak"] = max(self.peak_load, self.busy + len(self.waiting) + 1)
         await self._take_worker()
         try:
             await asyncio.sleep(self.service_time.sample(self.rng))
         finally:
             self._free_worker()
-        self.gets += 1
+        self.storage["gets"] = self.gets + 1
         version = version_at(self.now(), self.update_interval)
         return {"type": "get_ok", "path": path, "body": f"{path}@{version}", "version": version}
 

@@ -15,5 +15,6 @@ DEMOS = {
     "breaker": "capsim.demos.breaker:main",
     "multi-primary": "capsim.demos.multiprimary:main",
     "queue": "capsim.demos.queue:main",
+    "edge": "capsim.demos.edge:main",
     "microservices": "capsim.demos.microservices:main",
 }

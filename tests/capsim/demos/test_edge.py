@@ -1,0 +1,42 @@
+"""capsim demo edge: edges cut origin load, coalescing cuts its peak, stale-if-error keeps answering through an outage."""
+
+import json
+
+import pytest
+
+from capsim.cli import main
+from capsim.demos import edge
+
+PLAN = edge.Plan.quick(seed=1)
+DIRECT, TTL, COALESCE, STALE = edge.CONFIGS
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {run.name: run.row for run in edge.report(PLAN).tables[0].runs}
+
+
+def test_edges_answer_most_requests_and_cut_the_origin_load(rows):
+    """A 1 s TTL over a skewed popularity: most requests answered at the edge; the origin serves fewer, far fewer at once."""
+    assert rows[TTL]["hit_rate"] > 0.5 and rows[TTL]["origin_gets"] < rows[DIRECT]["origin_gets"]
+    assert rows[TTL]["origin_peak"] < rows[DIRECT]["origin_peak"] / 4
+
+
+def test_coalescing_lowers_the_origins_peak(rows):
+    """Misses that wait for one fetch: fewer origin requests and a lower peak than the same edges without."""
+    assert rows[COALESCE]["coalesced"] > 0 and rows[TTL]["coalesced"] == 0
+    assert rows[COALESCE]["origin_peak"] < rows[TTL]["origin_peak"]
+    assert rows[COALESCE]["origin_gets"] < rows[TTL]["origin_gets"]
+
+
+def test_only_stale_if_error_keeps_answering_through_the_outage(rows):
+    """Origin down: nothing without an edge, little with a TTL alone, most with stale copies, which are older."""
+    assert rows[DIRECT]["ok_down"] == 0.0 and rows[TTL]["ok_down"] < 0.3 and rows[STALE]["ok_down"] > 0.75
+    assert rows[STALE]["stale"] > 0 and rows[STALE]["age_max"] > 1.0 and rows[STALE]["behind_max_down"] >= 2
+    assert all(rows[n]["age_max"] <= 1.0 + 1e-9 for n in (TTL, COALESCE))  # within the TTL otherwise
+
+
+def test_capsim_demo_edge_json(capsys):
+    """--json prints every configuration's figures."""
+    assert main(["demo", "edge", "--quick", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["figures"]) == set(edge.CONFIGS)
