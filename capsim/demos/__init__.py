@@ -16,5 +16,8 @@ DEMOS = {
     "multi-primary": "capsim.demos.multiprimary:main",
     "queue": "capsim.demos.queue:main",
     "edge": "capsim.demos.edge:main",
+    "gateway": "capsim.demos.gateway:main",
+    "discovery": "capsim.demos.discovery:main",
+    "canary": "capsim.demos.canary:main",
     "microservices": "capsim.demos.microservices:main",
 }

@@ -1,0 +1,38 @@
+"""capsim demo canary: a good canary keeps its share; bad ones are rolled back, their failures counted."""
+
+import json
+
+import pytest
+
+from capsim.cli import main
+from capsim.demos import canary
+
+PLAN = canary.Plan.quick(seed=1)
+GOOD, BROKEN, THIRD, AB = canary.CONFIGS
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {run.name: run.row for run in canary.report(PLAN).tables[0].runs}
+
+
+def test_a_good_canary_keeps_its_share(rows):
+    """About 10% of requests, no rollback, no errors."""
+    good = rows[GOOD]
+    assert 0.08 < good["share"] < 0.12 and good["rolled_back_at"] is None and good["client_errors"] == 0
+
+
+def test_a_bad_canary_costs_its_verdict_and_then_nothing(rows):
+    """Rolled back after min_requests outcomes: its failures are the verdict plus what was in flight; none after."""
+    for name in (BROKEN, THIRD, AB):
+        row = rows[name]
+        assert row["rolled_back_at"] is not None and row["to_canary"] == 20 + row["in_flight_at_rollback"]
+        assert row["client_errors"] == row["canary_failed"]  # every error clients saw came from the canary
+    assert rows[BROKEN]["canary_failed"] == rows[BROKEN]["to_canary"]
+    assert 0 < rows[THIRD]["canary_failed"] < rows[THIRD]["to_canary"]
+
+
+def test_capsim_demo_canary_json(capsys):
+    """--json prints every configuration's figures."""
+    assert main(["demo", "canary", "--quick", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["figures"]) == set(canary.CONFIGS)
