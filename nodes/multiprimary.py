@@ -103,6 +103,7 @@ class MultiPrimary(AntiEntropy, Node):
         #: accepted (local updates), merged (remote states that changed this replica), lww_lost, ae_rounds, ...
         self.stats: collections.Counter = collections.Counter()
         self._cursor = 0
+        self._digests: dict = {}  # key -> digest of its state, dropped when the state changes
 
     async def on_start(self):
         self.storage.setdefault("data", {})
@@ -217,6 +218,7 @@ class MultiPrimary(AntiEntropy, Node):
     def _update(self, key, state) -> None:
         """Store a local update and push the key's state to every peer."""
         self.data[key] = state
+        self._digests.pop(key, None)
         self.stats["accepted"] += 1
         for peer in self.others:
             self.send(peer, {"type": "mp_merge", "key": key, "state": state})
@@ -228,6 +230,7 @@ class MultiPrimary(AntiEntropy, Node):
         current = self.data.get(key)
         if current is None:
             self.data[key] = incoming
+            self._digests.pop(key, None)
             return
         if self.resolution == "lww":
             merged = reconcile(LWW, current, incoming)
@@ -239,6 +242,7 @@ class MultiPrimary(AntiEntropy, Node):
             merged = crdt.merge(current, incoming)
         if merged != current:
             self.data[key] = merged
+            self._digests.pop(key, None)
             self.stats["merged"] += 1
 
     def _account(self, key, winner: dict, versions: list[dict]) -> None:
@@ -256,7 +260,11 @@ class MultiPrimary(AntiEntropy, Node):
     # -- anti-entropy host (nodes.antientropy.AntiEntropy) ----------------------------------------
 
     def _shared_digests(self, peer: str) -> dict:
-        return {key: digest([state]) for key, state in self.data.items()}
+        digests = self._digests
+        for key, state in self.data.items():
+            if key not in digests:
+                digests[key] = digest([state])
+        return dict(digests)
 
     def _items(self, keys: list) -> list[list]:
         return [[key, self.data[key]] for key in keys if key in self.data]

@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
+from faults.spec import HOSTILE, distribution
 from capsim.demos.common import Report, Table, emit, intro
 from capsim.report import Column, Run, Window
 from nodes.gateway import Gateway
@@ -30,7 +31,7 @@ __all__ = ["GATEWAYS", "LIMITERS", "Plan", "main", "report", "run_config"]
 
 GATEWAYS = ["g0", "g1", "g2"]
 LIMITERS = ("local", "shared")
-LINK = {"latency": em.LogNormal(0.002, 1.3), "loss": 0.05, "duplicate": 0.2, "reorder": 0.3}
+LINK = {**HOSTILE, "latency": distribution(HOSTILE["latency"])}
 
 
 class _Echo(em.Node):

@@ -24,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
+from faults.spec import HOSTILE, distribution
 from capsim.demos.common import Report, Table, emit, intro
 from capsim.report import Column, Run, Window
 from nodes.queue import Broker
@@ -40,8 +41,8 @@ CONFIGS = {
     "acks 1, idempotent producer": (1, True, False),
     "idempotent producer and sink": (1, True, True),
 }
-#: the producer's link to the brokers
-LINK = {"latency": em.LogNormal(0.002, 1.3), "loss": 0.05, "duplicate": 0.2, "reorder": 0.3}
+#: the producer's link to the brokers: the hostile network (faults.spec.HOSTILE)
+LINK = {**HOSTILE, "latency": distribution(HOSTILE["latency"])}
 
 
 @dataclass(frozen=True)
