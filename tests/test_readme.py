@@ -3,6 +3,8 @@
 import re
 import subprocess
 import sys
+
+import pytest
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,45 @@ def test_the_readme_cap_table_is_what_its_command_prints():
     out = subprocess.run([sys.executable, str(script), "--check", "cap-table"], capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, "README's CAP table is stale: run python scripts/readme_tables.py"
+
+
+CATALOGUE = ["microservices", "multi-primary", "queue", "gateway", "discovery", "edge", "canary"]
+
+
+def _readme_table(demo: str) -> list[list[str]]:
+    """The rows of the table under the README heading that names ``capsim demo <demo>``."""
+    section = README.split(f"`capsim demo {demo}`", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("demo", CATALOGUE)
+def test_the_catalogue_tables_are_what_the_demos_print_for_seed_1(demo):
+    """Every row of each catalogue table in the README is a row of that demo's own table, seed 1, figure for figure."""
+    import importlib
+
+    from capsim.demos import DEMOS
+    from capsim.report import markdown_table
+
+    module = importlib.import_module(DEMOS[demo].split(":")[0])
+    table = module.report(module.Plan()).tables[0]
+    printed = markdown_table(table.columns, table.runs, transpose=True).splitlines()[2:]
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in r.strip("|").split("|")] for r in printed)}
+    for label, *cells in _readme_table(demo):
+        assert rows.get(label) == cells, (demo, label, rows.get(label), cells)
+
+
+def test_the_catalogue_prose_matches_its_tables():
+    """The figures the catalogue's paragraphs quote are the ones its tables show."""
+    cart = dict((row[0], row[1:]) for row in _readme_table("multi-primary"))
+    items, lost = int(cart["cart items acknowledged"][0]), int(cart["missing from the converged carts"][0])
+    visits, vlost = int(cart["counter increments acknowledged"][0]), int(cart["missing from the converged counter"][0])
+    assert f"{round(100 * lost / items)}% of the cart" in README and 0.45 < vlost / visits < 0.55  # "half the increments"
+    edge = dict((row[0], row[1:]) for row in _readme_table("edge"))
+    peaks = edge["most requests at the origin at once"]
+    assert int(peaks[2]) <= int(peaks[1]) / 2 + 1 and "coalescing halves its peak" in README
+    assert "up to six versions old" in README and edge["most versions behind"][3] == "6"
+    ms = dict((row[0], row[1:]) for row in _readme_table("microservices"))
+    wasted = int(ms["requests finished after the client gave up"][0])
+    assert f"finished {wasted:,} requests whose" in README

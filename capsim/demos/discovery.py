@@ -170,13 +170,13 @@ def _side(seen: list, plan: Plan, acks: dict, side: str) -> dict:
 
 def columns() -> list[Column]:
     return [
-        Column("to_dead", "sent to dead", str, "requests sent to the dead instance"),
+        Column("to_dead", "sent to dead", help="requests sent to the dead instance"),
         Column("last_to_dead_s", "last, s after", seconds, "  the last, s after it died"),
         Column("bound_s", "lease + cache", seconds, "  lease + client cache, s"),
         Column("answered_minority", "minority answered", percent, "cut: lookups answered, minority side"),
-        Column("stale_minority", "minority stale", percent, "  of which missed a live instance"),
+        Column("stale_minority", "minority stale", percent, "  of which missed a live instance (minority)"),
         Column("answered_majority", "majority answered", percent, "cut: lookups answered, majority side"),
-        Column("stale_majority", "majority stale", percent, "  of which missed a live instance"),
+        Column("stale_majority", "majority stale", percent, "  of which missed a live instance (majority)"),
     ]
 
 

@@ -134,16 +134,16 @@ def _row(plan: Plan, sim: em.Simulation, targets: list[str], served: list, setti
 def columns() -> list[Column]:
     return [
         Column("hit_rate", "hit rate", percent, "answered by an edge (hits and stale)"),
-        Column("origin_gets", "origin gets", str, "requests the origin served"),
-        Column("origin_peak", "origin peak", str, "most requests at the origin at once"),
-        Column("coalesced", "coalesced", str, "misses that waited for another's fetch"),
+        Column("origin_gets", "origin gets", help="requests the origin served"),
+        Column("origin_peak", "origin peak", help="most requests at the origin at once"),
+        Column("coalesced", "coalesced", help="misses that waited for another's fetch"),
         Column("ok_down", "ok, origin down", percent, "ok while the origin was down"),
-        Column("stale", "stale", str, "stale copies served"),
+        Column("stale", "stale", help="stale copies served"),
         Column("ok_all", "ok, all", percent, "ok, whole run"),
         Column("age_p50", "age p50", seconds, "age of content served, p50 (s)"),
         Column("age_max", "age max", seconds, "age of content served, max (s)"),
         Column("behind_share", "behind", percent, "origin up: older version than the origin's"),
-        Column("behind_max", "versions behind", str, "  most versions behind"),
+        Column("behind_max", "versions behind", help="  most versions behind"),
     ]
 
 

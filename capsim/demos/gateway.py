@@ -107,7 +107,7 @@ def columns() -> list[Column]:
         Column("limit", "limit/s", lambda v: f"{v:g}", "the client's limit, per second"),
         Column("connected", "granted/s, connected", lambda v: f"{v:.1f}", "granted per second, replicas connected"),
         Column("connected_x", "x limit", lambda v: f"{v:.2f}", "  times the limit"),
-        Column("partitioned", "granted/s, partitioned", lambda v: f"{v:.1f}", "granted per second, g0 | g1 g2"),
+        Column("partitioned", "granted/s, partitioned", lambda v: f"{v:.1f}", "granted per second, g0 cut off from g1, g2"),
         Column("partitioned_x", "x limit", lambda v: f"{v:.2f}", "  times the limit"),
         Column("no_token_refused", "no token", str, "requests without a token refused (of 5)"),
     ]

@@ -231,10 +231,9 @@ def columns(plan: Plan) -> list[Column]:
                            f"catalog p99 ms, {phase}"))
     return cols + [
         Column("ok_all", "ok, whole run", percent, "ok, whole run"),
-        Column("gateway_peak_in_flight", "gateway in flight", str, f"gateway requests in flight, peak (of {SLOTS})"),
-        Column("gateway_peak_queued", "gateway queued", str, "gateway requests queued for a slot, peak"),
-        Column("service_peak_queue", "service queue", str, "a service's workers + queue, peak (8 workers)"),
-        Column("wasted", "wasted work", str, "requests finished after the client gave up"),
+        Column("gateway_peak_in_flight", "gateway in flight", help=f"gateway requests in flight, peak (of {SLOTS})"),
+        Column("gateway_peak_queued", "gateway queued", help="gateway requests queued for a slot, peak"),
+        Column("wasted", "wasted work", help="requests finished after the client gave up"),
     ]
 
 

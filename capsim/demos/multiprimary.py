@@ -181,12 +181,12 @@ def columns() -> list[Column]:
     return [
         Column("ok_minority", "ok, minority", percent, "ok during the partition, minority side"),
         Column("ok_majority", "ok, majority", percent, "ok during the partition, majority side"),
-        Column("items", "items added", str, "cart items acknowledged"),
-        Column("items_lost", "items lost", str, "  missing from the converged carts"),
-        Column("visits", "increments", str, "counter increments acknowledged"),
-        Column("visits_lost", "increments lost", str, "  missing from the converged counter"),
-        Column("siblings", "most siblings", str, "most versions one read returned"),
-        Column("lww_reported", "lww_lost events", str, "versions LWW reported dropping unseen"),
+        Column("items", "items added", help="cart items acknowledged"),
+        Column("items_lost", "items lost", help="  missing from the converged carts"),
+        Column("visits", "increments", help="counter increments acknowledged"),
+        Column("visits_lost", "increments lost", help="  missing from the converged counter"),
+        Column("siblings", "most siblings", help="most versions one read returned"),
+        Column("lww_reported", "lww_lost events", help="versions LWW reported dropping unseen"),
         Column("converged_s", "converged after", seconds, "replicas equal, s after the last write"),
     ]
 

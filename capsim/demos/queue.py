@@ -172,18 +172,18 @@ def run_config(plan: Plan, name: str) -> Run:
 
 def columns() -> list[Column]:
     return [
-        Column("sent", "sent", str, "messages published"),
-        Column("acked", "acked", str, "  acknowledged to the producer"),
-        Column("in_log", "in the log", str, "  in a partition's log (distinct)"),
-        Column("acked_missing", "acked, not in log", str, "  acknowledged but not in any log"),
-        Column("missing", "lost", str, "  never in any log"),
-        Column("log_duplicates", "log duplicates", str, "  extra copies in the logs"),
-        Column("applied", "effects", str, "effects applied at the sink"),
-        Column("effect_duplicates", "duplicate effects", str, "  applied more than once"),
-        Column("unapplied", "unapplied", str, "  messages in the log never applied"),
-        Column("inversions_within", "out of order, within", str, "out of offset order within a partition"),
-        Column("inversions_across", "out of order, across", str, "out of publishing order across partitions"),
-        Column("rebalances", "rebalances", str, "group rebalances"),
+        Column("sent", "sent", help="messages published"),
+        Column("acked", "acked", help="  acknowledged to the producer"),
+        Column("in_log", "in the log", help="  in a partition's log (distinct)"),
+        Column("acked_missing", "acked, not in log", help="  acknowledged but not in any log"),
+        Column("missing", "lost", help="  never in any log"),
+        Column("log_duplicates", "log duplicates", help="  extra copies in the logs"),
+        Column("applied", "effects", help="effects applied at the sink"),
+        Column("effect_duplicates", "duplicate effects", help="  applied more than once"),
+        Column("unapplied", "unapplied", help="  messages in the log never applied"),
+        Column("inversions_within", "out of order, within", help="out of offset order within a partition"),
+        Column("inversions_across", "out of order, across", help="out of publishing order across partitions"),
+        Column("rebalances", "rebalances", help="group rebalances"),
     ]
 
 
