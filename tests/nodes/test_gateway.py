@@ -185,3 +185,49 @@ def test_bad_config_says_what_to_do(config, match):
     """A misconfigured gateway fails at construction, naming the fix."""
     with pytest.raises(em.ConfigError, match=match):
         em.Simulation().add_node("g0", Gateway, **config)
+
+
+def test_the_pool_forwards_max_in_flight_queues_in_order_and_refuses_beyond_the_queue():
+    """max_in_flight=2, queue_limit=1, a 2 s service: two forwarded, one waits, the fourth is refused (11)."""
+    sim, client = gateway_sim(max_in_flight=2, queue_limit=1, deadline=10.0)
+    others = [sim.add_client(f"c{i}") for i in range(1, 4)]
+
+    async def run():
+        calls = [c.rpc("g0", {"type": "request", "path": "/slow", "token": "t-bob"}, timeout=20)
+                 for c in [client, *others]]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    replies = sim.run(run())
+    assert [type(r).__name__ for r in replies] == ["dict", "dict", "dict", "RPCError"]
+    assert replies[3].code == 11 and "gateway busy" in replies[3].text
+    assert sim.node("g0").stats["peak_in_flight"] == 2 and sim.now == pytest.approx(4.0, abs=0.01)
+
+
+def test_without_propagation_no_deadline_goes_downstream_and_the_gateway_waits_its_own():
+    """propagate_deadline=False: the service sees no deadline, and a client's shorter one is ignored."""
+    sim, client = gateway_sim(propagate_deadline=False, deadline=3.0)
+    assert call(sim, client, {"path": "/users/1", "token": "t-bob", "deadline": 0.1})["deadline"] is None
+    assert call(sim, client, {"path": "/slow", "token": "t-bob", "deadline": 0.1})["type"] == "request_ok"
+
+
+def test_an_instance_whose_breaker_is_open_gets_no_requests():
+    """Two instances, one dead: after five timeouts its breaker opens and every request goes to the other."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    for name in ("u0", "u1"):
+        sim.add_node(name, Echo)
+    sim.add_node("g0", Gateway, routes={"/users": "users"}, services={"users": ["u0", "u1"]}, deadline=0.2,
+                 breaker={"failure_threshold": 5, "reset_timeout": 60.0})
+    client = sim.add_client("c0")
+    sim.crash("u1")
+
+    async def run():
+        outcomes = []
+        for _ in range(40):
+            try:
+                outcomes.append((await client.rpc("g0", {"type": "request", "path": "/users"}))["by"])
+            except em.RPCError as exc:
+                outcomes.append(exc.code)
+        return outcomes
+
+    outcomes = sim.run(run())
+    assert outcomes.count(0) == 5 and outcomes[-20:] == ["u0"] * 20
