@@ -12,8 +12,13 @@ GOOD, BROKEN, THIRD, AB = canary.CONFIGS
 
 
 @pytest.fixture(scope="module")
-def rows():
-    return {run.name: run.row for run in canary.report(PLAN).tables[0].runs}
+def report():
+    return canary.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def rows(report):
+    return {run.name: run.row for run in report.tables[0].runs}
 
 
 def test_a_good_canary_keeps_its_share(rows):
@@ -32,7 +37,8 @@ def test_a_bad_canary_costs_its_verdict_and_then_nothing(rows):
     assert 0 < rows[THIRD]["canary_failed"] < rows[THIRD]["to_canary"]
 
 
-def test_capsim_demo_canary_json(capsys):
+def test_capsim_demo_canary_json(capsys, monkeypatch, report):
     """--json prints every configuration's figures."""
+    monkeypatch.setattr(canary, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "canary", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == set(canary.CONFIGS)

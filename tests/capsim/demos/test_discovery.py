@@ -11,8 +11,13 @@ PLAN = discovery.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def rows():
-    return {run.name: run.row for run in discovery.report(PLAN).tables[0].runs}
+def report():
+    return discovery.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def rows(report):
+    return {run.name: run.row for run in report.tables[0].runs}
 
 
 def test_a_dead_instance_gets_traffic_for_no_longer_than_lease_plus_cache(rows):
@@ -35,7 +40,8 @@ def test_cp_refuses_on_the_minority_and_is_never_stale(rows):
     assert cp["answered_majority"] > 0.9 and cp["stale_majority"] == 0.0
 
 
-def test_capsim_demo_discovery_json(capsys):
+def test_capsim_demo_discovery_json(capsys, monkeypatch, report):
     """--json prints both registries' figures."""
+    monkeypatch.setattr(discovery, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "discovery", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == {"ap", "cp"}

@@ -12,8 +12,13 @@ DIRECT, TTL, COALESCE, STALE = edge.CONFIGS
 
 
 @pytest.fixture(scope="module")
-def rows():
-    return {run.name: run.row for run in edge.report(PLAN).tables[0].runs}
+def report():
+    return edge.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def rows(report):
+    return {run.name: run.row for run in report.tables[0].runs}
 
 
 def test_edges_answer_most_requests_and_cut_the_origin_load(rows):
@@ -36,7 +41,8 @@ def test_only_stale_if_error_keeps_answering_through_the_outage(rows):
     assert all(rows[n]["age_max"] <= 1.0 + 1e-9 for n in (TTL, COALESCE))  # within the TTL otherwise
 
 
-def test_capsim_demo_edge_json(capsys):
+def test_capsim_demo_edge_json(capsys, monkeypatch, report):
     """--json prints every configuration's figures."""
+    monkeypatch.setattr(edge, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "edge", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == set(edge.CONFIGS)

@@ -11,8 +11,13 @@ PLAN = gateway.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def rows():
-    return {run.name: run.row for run in gateway.report(PLAN).tables[0].runs}
+def report():
+    return gateway.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def rows(report):
+    return {run.name: run.row for run in report.tables[0].runs}
 
 
 def test_a_per_replica_limiter_grants_the_limit_once_per_replica(rows):
@@ -32,7 +37,8 @@ def test_requests_without_a_token_are_refused(rows):
     assert all(row["no_token_refused"] == 5 for row in rows.values())
 
 
-def test_capsim_demo_gateway_json(capsys):
+def test_capsim_demo_gateway_json(capsys, monkeypatch, report):
     """--json prints both limiters' figures."""
+    monkeypatch.setattr(gateway, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "gateway", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == {"local", "shared"}

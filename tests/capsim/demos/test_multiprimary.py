@@ -1,6 +1,10 @@
 """capsim demo multi-primary: every resolution answers through a partition; LWW loses updates, siblings and CRDTs do not."""
 
+import json
+
 import pytest
+
+from capsim.cli import main
 
 from capsim.demos import multiprimary
 
@@ -8,8 +12,13 @@ PLAN = multiprimary.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def rows():
-    return {run.name: run.row for run in multiprimary.report(PLAN).tables[0].runs}
+def report():
+    return multiprimary.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def rows(report):
+    return {run.name: run.row for run in report.tables[0].runs}
 
 
 def test_every_resolution_answers_everything_on_both_sides(rows):
@@ -40,17 +49,14 @@ def test_the_replicas_converge_after_the_writes_stop(rows):
     assert all(row["converged_s"] is not None and row["converged_s"] < 1.0 for row in rows.values())
 
 
-def test_the_same_seed_replays_the_same_run():
-    """Seeded: the same figures twice."""
-    assert multiprimary.run_config(PLAN, "siblings").row == multiprimary.run_config(PLAN, "siblings").row
+def test_the_same_seed_replays_the_same_run(rows):
+    """Seeded: a resolution run again gives the same figures."""
+    assert multiprimary.run_config(PLAN, "siblings").row == rows["siblings"]
 
 
-def test_capsim_demo_multi_primary_json(capsys):
+def test_capsim_demo_multi_primary_json(capsys, monkeypatch, report):
     """--json prints each resolution's figures."""
-    import json
-
-    from capsim.cli import main
-
+    monkeypatch.setattr(multiprimary, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "multi-primary", "--quick", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["figures"]) == {"lww", "siblings", "crdt"}

@@ -12,8 +12,13 @@ ZERO, ONE, IDEMPOTENT, EXACT = queue.CONFIGS
 
 
 @pytest.fixture(scope="module")
-def rows():
-    return {run.name: run.row for run in queue.report(PLAN).tables[0].runs}
+def report():
+    return queue.report(PLAN)
+
+
+@pytest.fixture(scope="module")
+def rows(report):
+    return {run.name: run.row for run in report.tables[0].runs}
 
 
 def test_acks_0_loses_messages_and_never_knows(rows):
@@ -43,7 +48,8 @@ def test_order_holds_within_a_partition_and_not_across(rows):
     assert all(row["inversions_across"] > 0 for row in rows.values())
 
 
-def test_capsim_demo_queue_json(capsys):
+def test_capsim_demo_queue_json(capsys, monkeypatch, report):
     """--json prints every configuration's figures."""
+    monkeypatch.setattr(queue, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "queue", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == set(queue.CONFIGS)
