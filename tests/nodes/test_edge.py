@@ -216,3 +216,19 @@ class TestEdgeUnderFaultsSoak(EdgeUnderFaults.TestCase):
     """The same machine, longer: run with -m slow."""
 
     settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
+
+
+def test_two_edges_can_serve_different_versions_at_the_same_moment():
+    """Each edge keeps the copy it fetched: filled at different times, they disagree until one expires."""
+    sim = edge_sim()
+    sim.add_node("e1", Edge, origin="origin", ttl=TTL)
+    client = sim.add_client("c0")
+
+    async def run():
+        await client.rpc("e0", {"type": "get", "path": "/a"})
+        await asyncio.sleep(0.3)  # the origin moves on to a new version every 0.25 s
+        await client.rpc("e1", {"type": "get", "path": "/a"})
+        return [await client.rpc(e, {"type": "get", "path": "/a"}) for e in ("e0", "e1")]
+
+    left, right = sim.run(run())
+    assert left["cache"] == right["cache"] == "hit" and left["version"] < right["version"]

@@ -162,3 +162,14 @@ def test_bad_consumer_settings_say_what_to_do():
         sim.add_node("k", Consumer, topic="orders", commit="whenever", **base)
     with pytest.raises(em.ConfigError, match="topic 'x' is not in topics"):
         sim.add_node("k2", Consumer, topic="x", **base)
+
+
+def test_a_producer_that_waits_for_each_ack_keeps_its_order_in_every_partition():
+    """acks 1 on a hostile link: each partition's log holds the publisher's messages in the order it sent them."""
+    sim = queue_cluster(seed=6, acks=1, idempotent=True, count=80, producer_link=HOSTILE)
+    run_for(sim, 4.0)
+    for broker in BROKERS:
+        for log in sim.node(broker).storage["logs"].values():
+            sent = [msg["n"] for _, msg in log]
+            assert sent == sorted(sent)
+    assert sum(len(log) for b in BROKERS for log in sim.node(b).storage["logs"].values()) == 80

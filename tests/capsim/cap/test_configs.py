@@ -1,9 +1,10 @@
-"""The configurations' claims: the strict quorum is a regular register, not an atomic one."""
+"""The configurations' claims: the strict quorum is a regular register, not an atomic one; multi-primary is named."""
 
 import asyncio
 
 import emulator as em
-from capsim.cap import BUILTIN, Plan, run_config
+from capsim.cap import BUILTIN, Plan, choose, run_config
+from capsim.cli import main
 from emulator import check
 
 FAST, SLOW = em.Constant(0.001), em.Constant(1.0)
@@ -51,3 +52,23 @@ def test_the_strict_quorum_fails_the_linearizability_check_through_cas_here():
     plan = dict(seed=1, duration=9.0, partition_at=2.0, heal_at=6.0)
     assert run_config(BUILTIN["quorum"], Plan(**plan)).row["linearizable"] is False
     assert run_config(BUILTIN["quorum"], Plan(**plan, mix={"read": 0.5, "write": 0.5})).row["linearizable"] is True
+
+
+MULTI = Plan(seed=3, duration=9.0, partition_at=2.0, heal_at=6.0)
+
+
+def test_multi_primary_answers_everything_on_both_sides_and_is_not_linearizable():
+    """--config multi-primary: every request answered on both sides of the partition, at a price in consistency."""
+    (config,) = choose(["multi-primary"])
+    assert config is BUILTIN["multi-primary"] and config.kwargs(5)["resolution"] == "lww"
+    row = run_config(config, MULTI).row
+    assert row["availability_minority"] == 1.0 and row["availability_majority"] == 1.0, row
+    assert row["linearizable"] is False and row["stale_read_fraction"] > 0
+    assert row["convergence_s"] is not None and row["convergence_s"] < 2.0
+
+
+def test_capsim_cap_names_multi_primary_on_the_command_line(capsys):
+    """The command line takes the name beside the built-in ones."""
+    assert main(["cap", "--config", "multi-primary", "--duration", "6", "--partition-at", "1", "--heal-at", "3",
+                 "--json"]) == 0
+    assert '"config": "multi-primary"' in capsys.readouterr().out
