@@ -324,7 +324,8 @@ class BalancerUnderFaults(SimMachine):
     Guarantees checked: no request is forwarded to a backend the balancer
     holds down or ejected; a refusal for want of backends happens only when
     it holds every backend out; once all is healed, every backend is back in
-    rotation within healthy_threshold checks and every request succeeds.
+    rotation within healthy_threshold checks and every request succeeds
+    (service times bounded inside the balancer's timeout).
     """
 
     clients = 4
@@ -337,8 +338,11 @@ class BalancerUnderFaults(SimMachine):
 
     def build(self, sim, algorithm):
         self.algorithm = algorithm
+        # Service times are bounded well inside the 0.1 s timeout: "every request succeeds once all is healed"
+        # holds only then (an Exponential(0.01) draws over 0.1 s once in ~20,000 requests, and hypothesis
+        # found seed 2853874531 doing it).
         for name in NAMES:
-            sim.add_node(name, Backend, service_time=em.Exponential(0.01), concurrency=2, queue_limit=4)
+            sim.add_node(name, Backend, service_time=em.Uniform(0.002, 0.03), concurrency=2, queue_limit=4)
         sim.add_node("lb", LoadBalancer, backends=NAMES, algorithm=algorithm, keep_log=True,
                      weights={"b0": 1, "b1": 2, "b2": 3}, **self.CONFIG)
 
