@@ -7,6 +7,14 @@ small searches instead of one whose state space is the product of all keys.
 ``partition=False`` checks the history whole against the product model, the
 slow way, for comparison.
 
+The keys are searched in rounds, as Porcupine runs them in parallel: each
+key gets a budget of steps, keys that are not done get a budget four times
+larger in the next round, and after a round in which a key was found not
+linearizable the rest stop (``stop_early``). One key that cannot be decided
+therefore never hides another that is refuted in a millisecond. The deadline
+is looked at every couple of thousand steps, so a timeout is kept to within
+milliseconds.
+
 Real-time order is history order (see :mod:`emulator.check.ops`). Which ops
 enter the search, and with what meaning, is in :mod:`emulator.check.models`.
 """
@@ -15,37 +23,66 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from emulator.check.models import Model, Prepared, get_model, product_steps
+from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, key_id, pair_ops
 from emulator.check.readers import read_history
 from emulator.check.verdict import PartitionResult, Verdict
-from emulator.check.wgl import search
+from emulator.check.wgl import Search
 
-__all__ = ["check_file", "linearizable", "prepare_partition", "search_partition"]
+__all__ = ["Progress", "check_file", "linearizable", "prepare_partition"]
 
 ALL_KEYS = "*"
 """The key reported for the single partition of an unsplit check."""
 
+_FIRST_BUDGET = 4096  # steps each key gets in the first round
+_GROWTH = 4  # each later round multiplies the budget by this
+_SLICE = 2048  # steps between two looks at the clock
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a running check, handed to ``linearizable(progress=...)``.
+
+    ``keys_done`` of ``keys`` partitions are decided; ``explored`` counts the
+    configurations cached so far; ``elapsed`` is wall seconds since the start.
+    """
+
+    keys_done: int
+    keys: int
+    explored: int
+    elapsed: float
+    round: int
+
 
 def linearizable(
     history: Sequence[dict] | Sequence[Op],
-    model: str | Model = "kv",
+    model: str | Model | None = None,
     timeout: float | None = None,
     partition: bool = True,
+    stop_early: bool = True,
+    progress: Callable[[Progress], Any] | None = None,
+    progress_every: float = 1.0,
 ) -> Verdict:
     """Check a history for linearizability.
 
     Args:
         history: capsim op dicts (as recorded or read by :func:`read_history`),
             or ops already paired by :func:`emulator.check.ops.pair_ops`.
-        model: ``"kv"``, ``"register"``, ``"cas_register"`` (or ``"cas-register"``)
-            or a :class:`Model`.
+        model: a model name (``"cas_register"``, ``"register"``, ``"kv"``,
+            ``"knossos-cas-register"``, ``"porcupine-etcd"``; ``-`` or ``_``)
+            or a :class:`Model`; None detects it from the operations
+            (:func:`emulator.check.models.detect_model`).
         timeout: wall-clock seconds to search before answering ``valid=None``;
             None searches until done.
         partition: check each key separately (True) or the whole history at once.
+        stop_early: stop the keys still running after the round in which one
+            was found not linearizable (they are reported unknown).
+        progress: called with a :class:`Progress` about every ``progress_every``
+            wall seconds while the search runs.
 
     Returns:
         A :class:`Verdict`: ``.valid`` is True, False, or None when the time
@@ -55,32 +92,30 @@ def linearizable(
         ModelError: an op the model has no meaning for, or an unknown model.
         HistoryFormatError: the history does not pair up into operations.
     """
-    chosen = get_model(model)
     ops, nemesis = _paired(history)
+    chosen = detect_model(ops, getattr(history, "format", None) == "edn-vector") if model is None else get_model(model)
     started = time.perf_counter()  # wall-clock ok: reports how long the check took
     deadline = None if timeout is None else time.monotonic() + timeout  # wall-clock ok
     groups = by_key(ops)
-    parts = groups.items() if partition else [(ALL_KEYS, ops)]
-    slots = {key: i for i, key in enumerate(groups)}
-    results = []
-    for key, group in parts:
-        prepared = prepare_partition(chosen, group)
-        if partition or len(groups) == 1:
-            results.append(search_partition(chosen, key, group, prepared, deadline))
-        else:
-            results.append(_search_product(chosen, group, prepared, slots, deadline))
+    if partition or len(groups) == 1:
+        parts = [_Part(chosen, key, group) for key, group in groups.items()]
+    else:
+        parts = [_Part(chosen, ALL_KEYS, ops, slots={key: i for i, key in enumerate(groups)})]
+    _Rounds(parts, deadline, stop_early, progress, progress_every).run()
     elapsed = time.perf_counter() - started  # wall-clock ok
-    return Verdict(chosen, results, ops, nemesis, partition, elapsed, timeout)
+    verdict = Verdict(chosen, [p.result() for p in parts], ops, nemesis, partition, elapsed, timeout)
+    verdict.detected = model is None
+    return verdict
 
 
 def check_file(
-    path: str | Path, model: str | Model = "kv", partition: bool = True, timeout: float | None = None
+    path: str | Path, model: str | Model | None = None, partition: bool = True, timeout: float | None = None, **options: Any
 ) -> Verdict:
     """Read a history file (any supported format) and check it; the benchmark's entry point.
 
     ``verdict.elapsed`` is the checking time alone, without reading the file.
     """
-    return linearizable(read_history(path), model=model, timeout=timeout, partition=partition)
+    return linearizable(read_history(path), model=model, timeout=timeout, partition=partition, **options)
 
 
 def prepare_partition(model: Model, ops: Sequence[Op]) -> list[Prepared]:
@@ -89,57 +124,116 @@ def prepare_partition(model: Model, ops: Sequence[Op]) -> list[Prepared]:
     return [p for p in prepared if p is not None]
 
 
-def search_partition(
-    model: Model,
-    key: Any,
-    ops: Sequence[Op],
-    prepared: Sequence[Prepared],
-    deadline: float | None,
-    init: Any = None,
-    steps: Sequence[Any] | None = None,
-) -> PartitionResult:
-    """Run the search on one partition and package the result.
+class _Part:
+    """One partition: its ops, its search (made when first run) and its result."""
 
-    Args:
-        model: the model, for its initial state and for explanations.
-        key: the partition's key (``"*"`` for an unsplit check).
-        ops: every op of the partition, the dropped ones included (for display).
-        prepared: the ops that enter the search.
-        deadline: a reading of the monotonic wall clock after which to give up.
-        init: the initial state when not the model's (the product's tuple).
-        steps: the step functions when not the prepared ops' own (lifted ones).
-    """
-    if deadline is not None and time.monotonic() > deadline:  # wall-clock ok
-        return PartitionResult(key, None, list(ops), list(prepared), [], init, 0, 0.0, checked=False)
-    started = time.perf_counter()  # wall-clock ok
-    calls = [p.op.call for p in prepared]
-    rets = [p.op.ret if p.required else math.inf for p in prepared]
-    result = search(
-        calls,
-        rets,
-        steps if steps is not None else [p.step for p in prepared],
-        [p.required for p in prepared],
-        model.init if init is None else init,
-        deadline,
-        blind=[p.action == "write" for p in prepared],
-        keys=[key_id(p.op.key) for p in prepared],
-    )
-    order = [prepared[i].op.id for i in result.order]
-    elapsed = time.perf_counter() - started  # wall-clock ok
-    return PartitionResult(
-        key, result.valid, list(ops), list(prepared), order, result.state, result.explored, elapsed
-    )
+    def __init__(self, model: Model, key: Any, ops: Sequence[Op], slots: dict | None = None) -> None:
+        self.model, self.key, self.ops, self.slots = model, key, list(ops), slots
+        self.prepared = prepare_partition(model, ops)
+        self.search: Search | None = None
+        self.outcome: Any = None
+        self.elapsed = 0.0
+        self.checked = False
+
+    def run(self, budget: int) -> bool:
+        """Search for ``budget`` more steps; True once decided."""
+        if self.search is None:
+            self.search, self.checked = self._search(), True
+        started = time.perf_counter()  # wall-clock ok
+        self.outcome = self.search.run(budget)
+        self.elapsed += time.perf_counter() - started  # wall-clock ok
+        return self.outcome is not None
+
+    def stop(self) -> None:
+        """Give up on this partition: unknown, with the longest prefix found so far."""
+        if self.search is not None and self.outcome is None:
+            self.outcome = self.search.stop()
+
+    @property
+    def explored(self) -> int:
+        return 0 if self.search is None else self.search.explored
+
+    def result(self) -> PartitionResult:
+        """The partition's answer, for the verdict."""
+        got = self.outcome
+        valid, order, state = (None, [], None) if got is None else (got.valid, got.order, got.state)
+        ids = [self.prepared[i].op.id for i in order]
+        if got is None:
+            state = self._init()
+        result = PartitionResult(
+            self.key, valid, self.ops, self.prepared, ids, state, self.explored, self.elapsed, checked=self.checked
+        )
+        result.slots = self.slots
+        self.search = None  # the cache can go now
+        return result
+
+    def _init(self) -> Any:
+        return self.model.init if self.slots is None else tuple(self.model.init for _ in self.slots)
+
+    def _search(self) -> Search:
+        prepared = self.prepared
+        if self.slots is None:
+            steps = [p.step for p in prepared]
+        else:
+            steps = product_steps(prepared, [self.slots[key_id(p.op.key)] for p in prepared])
+        keys = [key_id(p.op.key) for p in prepared]
+        return Search(
+            [p.op.call for p in prepared],
+            [p.op.ret if p.required else math.inf for p in prepared],
+            steps,
+            [p.required for p in prepared],
+            self._init(),
+            blind=[p.action == "write" for p in prepared],
+            keys=keys,
+            signatures=[(p.action, p.args, k) for p, k in zip(prepared, keys)],
+        )
 
 
-def _search_product(
-    model: Model, ops: Sequence[Op], prepared: Sequence[Prepared], slots: dict, deadline: float | None
-) -> PartitionResult:
-    """Search the whole multi-key history against one model instance per key."""
-    steps = product_steps(list(prepared), [slots[key_id(p.op.key)] for p in prepared])
-    init = tuple(model.init for _ in slots)
-    result = search_partition(model, ALL_KEYS, ops, prepared, deadline, init=init, steps=steps)
-    result.slots = slots
-    return result
+class _Rounds:
+    """Runs partitions in rounds of growing step budgets (see the module doc)."""
+
+    def __init__(self, parts, deadline, stop_early, progress, every) -> None:
+        self.parts, self.deadline, self.stop_early = parts, deadline, stop_early
+        self.progress, self.every = progress, every
+        self.started = time.monotonic()  # wall-clock ok
+        self.next_report = self.started + every
+        self.round = 0
+
+    def run(self) -> None:
+        pending = list(self.parts)
+        budget = _FIRST_BUDGET
+        while pending:
+            self.round += 1
+            pending = [part for part in pending if not self._run_part(part, budget)]
+            if self._late() or (self.stop_early and any(p.outcome is not None and p.outcome.valid is False for p in self.parts)):
+                break
+            budget *= _GROWTH
+        for part in pending:
+            part.stop()
+
+    def _run_part(self, part: _Part, budget: int) -> bool:
+        """Run one partition for ``budget`` steps, in slices; True once decided."""
+        while budget > 0:
+            if self._late():
+                return False
+            if part.run(min(budget, _SLICE)):
+                return True
+            budget -= _SLICE
+            self._report()
+        return False
+
+    def _late(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline  # wall-clock ok
+
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()  # wall-clock ok
+        if now >= self.next_report:
+            self.next_report = now + self.every
+            done = sum(1 for p in self.parts if p.outcome is not None)
+            explored = sum(p.explored for p in self.parts)
+            self.progress(Progress(done, len(self.parts), explored, now - self.started, self.round))
 
 
 def _paired(history: Sequence[dict] | Sequence[Op]) -> tuple[list[Op], list[NemesisOp]]:

@@ -6,48 +6,64 @@ a *step*: a function from the state before the op to the state after it, or
 Steps are compiled once per op (:meth:`Model.prepare`) so the search calls one
 small closure per attempt and allocates nothing else.
 
-Which operations enter the search, by completion type:
+Which operations enter the search, by completion type, is the same for every
+model (the full table, with the foreign-rule models, is in
+``docs/checker-outcomes.md``):
 
-============  ======================  ============================================
-f             ok                      fail / info (or never completed)
-============  ======================  ============================================
-read / get    must be linearized,     dropped: a failed read had no effect, and an
-              must see the value      indeterminate one returned nothing to check
-write / put   must be linearized      fail: dropped (definitely did not happen);
-append                                info: may take effect once, any time after
-                                      its call, or never
-cas           must be linearized,     fail: it ran and found another value, so it
-              value must equal from   must be linearized where the value is not
-                                      ``from`` (with error code 20 or 22, or none).
-                                      A fail with any other code (e.g. 11,
-                                      temporarily unavailable) never ran: dropped.
-                                      info: may swap once, or never
-============  ======================  ============================================
+- an ``ok`` op must be linearized, and its recorded result must fit;
+- a ``fail`` op did not happen and is dropped, as Jepsen, Knossos and
+  Porcupine read it, with two exceptions that carry capsim's own definite
+  error codes (Maelstrom's registry): a cas failed with **22**
+  (precondition-failed) ran and found another value, so it must be linearized
+  where the value is not ``from``; a read or cas failed with **20**
+  (key-does-not-exist) ran and found no value, so it is a read of the initial
+  value. A ``fail`` with no code, or any other code, is dropped;
+- an ``info`` op (or one that never completed) may take effect once, at any
+  time after its call, or never; an indeterminate read is dropped, since it
+  returned nothing to check.
 
 The models: ``register`` (read, write; starts ``None``), ``cas_register``
 (read, write, cas; starts ``None``) and ``kv`` (get, put, append on strings;
-each key starts ``""``). All accept ``get``/``put`` for ``read``/``write`` and
-vice versa. A history with several keys is checked per key, or, unsplit,
-against the product of one model per key (:func:`product_steps`).
+each key starts ``""``), and two that judge by another tool's rules:
+``knossos_cas_register`` is Knossos's ``(cas-register 0)`` (starts at 0, an
+``ok`` read of nil matches any value, error codes mean nothing) and
+``porcupine_etcd`` is the model Porcupine checks Jepsen's etcd logs with
+(starts ``None``; a failed cas, with or without a code, ran and found another
+value). Names are accepted with ``-`` or ``_``. All accept ``get``/``put`` for
+``read``/``write`` and vice versa. A history with several keys is checked per
+key, or, unsplit, against the product of one model per key
+(:func:`product_steps`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from emulator.check.errors import ModelError
 from emulator.check.ops import Op
 
-__all__ = ["ILLEGAL", "MODELS", "Model", "Prepared", "freeze", "get_model", "product_steps", "show"]
+__all__ = [
+    "ILLEGAL",
+    "MODELS",
+    "Model",
+    "Prepared",
+    "canonical",
+    "detect_model",
+    "freeze",
+    "get_model",
+    "product_steps",
+    "show",
+]
 
 ILLEGAL: Any = type("Illegal", (), {"__repr__": lambda self: "ILLEGAL"})()
 """Returned by a step when the op's recorded result is impossible in the given state."""
 
 Step = Callable[[Any], Any]
 _ALIASES = {"get": "read", "put": "write"}
-_CAS_MISMATCH_CODES = (20, 22)  # key-does-not-exist, precondition-failed: the cas ran
+KEY_DOES_NOT_EXIST = 20  # Maelstrom's definite codes, as capsim records them
+PRECONDITION_FAILED = 22
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,10 @@ class Model:
         kinds: the op kinds it accepts: ``read``, ``write``, ``cas``, ``append``.
         hint: what to use instead when an op is not accepted.
         strings: whether values are strings (so ``append`` can concatenate them).
+        codes: whether capsim's definite error codes (20, 22) carry meaning.
+        nil_reads_any: an ``ok`` read of nil matches any value (Knossos).
+        failed_cas_ran: a failed cas with no code ran and found another value
+            (Porcupine's etcd rules).
     """
 
     name: str
@@ -90,6 +110,9 @@ class Model:
     kinds: tuple[str, ...]
     hint: str = ""
     strings: bool = False
+    codes: bool = True
+    nil_reads_any: bool = False
+    failed_cas_ran: bool = False
 
     def kind(self, op: Op) -> str:
         """The canonical kind of ``op`` (``get`` is ``read``, ``put`` is ``write``).
@@ -107,11 +130,7 @@ class Model:
         """Compile ``op`` for the search, or None when it cannot have had an effect (see module doc)."""
         kind = self.kind(op)
         if kind == "read":
-            if op.status != "ok":
-                return None
-            # "no such key" (an error-20 read, paired as an ok read of None) saw the initial value
-            output = self.init if op.output is None and _missing(op) else op.output
-            return Prepared.compile(op, "read", (freeze(output),), True)
+            return self._prepare_read(op)
         if op.status == "fail":
             return self._prepare_failed(op, kind)
         required = op.status == "ok"
@@ -121,18 +140,34 @@ class Model:
             return Prepared.compile(op, "append", (self._written(op),), required)
         return Prepared.compile(op, "swap" if required else "may_swap", _cas_args(op), required)
 
+    def _prepare_read(self, op: Op) -> Prepared | None:
+        """An ok read must see its value; any other read is dropped."""
+        if op.status != "ok" or (op.output is None and self.nil_reads_any):
+            return None
+        # "no such key" (an error-20 read, paired as an ok read of None) saw the initial value
+        output = self.init if op.output is None and self.codes and _code(op) == KEY_DOES_NOT_EXIST else op.output
+        return Prepared.compile(op, "read", (freeze(output),), True)
+
     def _written(self, op: Op) -> Any:
         """The value a write or append stores, checked against the model's value type."""
         if self.strings and not isinstance(op.value, str):
-            raise ModelError(f"op {op.id} (process {op.process}): model {self.name!r} stores strings, got {op.value!r}")
+            raise ModelError(
+                f"op {op.id} (process {op.process}): model {self.name!r} stores strings, got {op.value!r}; "
+                "for a register of other values use model 'cas-register', or leave the model out to detect it"
+            )
         return freeze(op.value)
 
     def _prepare_failed(self, op: Op, kind: str) -> Prepared | None:
-        """A definite failure: only a cas that ran and saw another value is kept."""
-        code = op.error[0] if isinstance(op.error, (list, tuple)) and op.error else None
-        if kind != "cas" or (code is not None and code not in _CAS_MISMATCH_CODES):
+        """A definite failure did not happen, unless capsim's code says the cas ran (module doc)."""
+        if kind != "cas":
             return None
-        return Prepared.compile(op, "mismatch", _cas_args(op)[:1], True)
+        code = _code(op) if self.codes else None
+        if code == PRECONDITION_FAILED or (code is None and self.failed_cas_ran):
+            return Prepared.compile(op, "mismatch", _cas_args(op)[:1], True)
+        if code == KEY_DOES_NOT_EXIST:
+            _cas_args(op)
+            return Prepared.compile(op, "read", (freeze(self.init),), True)
+        return None
 
     def describe(self, op: Op) -> str:
         """A one-line rendering such as ``cas(1, 4) -> ok`` or ``get("k") -> "x"``."""
@@ -152,17 +187,46 @@ class Model:
             return f"it returned {show(op.output)} but the value was {show(state)}"
         if kind == "cas" and op.status == "ok":
             return f"it swapped from {show(op.value[0])} but the value was {show(state)}"
+        if kind == "cas" and _code(op) == KEY_DOES_NOT_EXIST:
+            return f"it found no value (error 20), but the value was {show(state)}"
         if kind == "cas":
             return f"it failed, but the value was {show(state)} so it would have swapped"
         return f"it cannot follow state {show(state)}"
 
 
 _RESULTS = {"ok": "ok", "fail": "fail", "info": "?", "open": "?"}
+_CAS_HINT = "; use model 'cas-register' for cas"
 
-REGISTER = Model("register", None, ("read", "write"), "; use model 'cas_register' for cas")
-CAS_REGISTER = Model("cas_register", None, ("read", "write", "cas"))
-KV = Model("kv", "", ("read", "write", "append"), "; use model 'cas_register' for a key-value store with cas", True)
-MODELS: dict[str, Model] = {m.name: m for m in (REGISTER, CAS_REGISTER, KV)}
+REGISTER = Model("register", None, ("read", "write"), _CAS_HINT)
+CAS_REGISTER = Model("cas_register", None, ("read", "write", "cas"), "; use model 'kv' for append")
+KV = Model("kv", "", ("read", "write", "append"), _CAS_HINT + " on values that are not strings", True)
+KNOSSOS_CAS_REGISTER = Model(
+    "knossos_cas_register", 0, ("read", "write", "cas"), "; use model 'kv' for append", codes=False, nil_reads_any=True
+)
+PORCUPINE_ETCD = Model(
+    "porcupine_etcd", None, ("read", "write", "cas"), "; use model 'kv' for append", codes=False, failed_cas_ran=True
+)
+
+
+def canonical(name: str) -> str:
+    """A model name with ``-`` spelled ``_``: ``cas-register`` and ``cas_register`` are one model."""
+    return str(name).strip().replace("-", "_")
+
+
+class _Models(dict):
+    """The models by name; looking one up accepts ``-`` or ``_`` (``"cas-register" in MODELS``)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and dict.__contains__(self, canonical(name))
+
+    def __getitem__(self, name: str) -> Model:
+        return dict.__getitem__(self, canonical(name))
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, canonical(name), default) if isinstance(name, str) else default
+
+
+MODELS: dict[str, Model] = _Models((m.name, m) for m in (REGISTER, CAS_REGISTER, KV, KNOSSOS_CAS_REGISTER, PORCUPINE_ETCD))
 
 
 def get_model(model: str | Model) -> Model:
@@ -173,11 +237,25 @@ def get_model(model: str | Model) -> Model:
     """
     if isinstance(model, Model):
         return model
-    found = MODELS.get(str(model).replace("-", "_"))
+    found = MODELS.get(str(model))
     if found is None:
-        names = ", ".join(sorted(MODELS))
-        raise ModelError(f"unknown model {model!r}; choose one of {names}")
+        names = ", ".join(n.replace("_", "-") for n in sorted(MODELS))
+        raise ModelError(f"unknown model {model!r}; choose one of {names} (spelled with - or _)")
     return found
+
+
+def detect_model(ops: Sequence[Op], whole_file_edn: bool = False) -> Model:
+    """The model a history was written for, from its operations.
+
+    ``get``/``put``/``append`` (Jepsen's and Porcupine's key-value tests) is
+    ``kv``; ``read``/``write``/``cas`` (capsim's lin-kv clients, Jepsen's
+    registers) is ``cas_register``, or ``knossos_cas_register`` for a
+    whole-file EDN vector, the form of Knossos's own data.
+    """
+    names = {op.f for op in ops}
+    if names & {"get", "put", "append"} and not names & {"cas"}:
+        return KV
+    return KNOSSOS_CAS_REGISTER if whole_file_edn else CAS_REGISTER
 
 
 def product_steps(prepared: list[Prepared], slots: list[int]) -> list[Step]:
@@ -212,10 +290,10 @@ _SLOT_STEPS: dict[str, Callable[..., Step]] = {
     "may_swap": lambda j, frm, to: lambda s: s[:j] + (to,) + s[j + 1 :] if s[j] == frm else s,
     "mismatch": lambda j, frm: lambda s: s if s[j] != frm else ILLEGAL,
 }
-def _missing(op: Op) -> bool:
-    """Whether ``op`` is a read the store answered with error 20, "key does not exist"."""
+def _code(op: Op) -> Any:
+    """The error code of a failed op (``[code, text]`` or a bare code), or None."""
     code = op.error[0] if isinstance(op.error, (list, tuple)) and op.error else op.error
-    return code == 20
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def _cas_args(op: Op) -> tuple[Any, Any]:

@@ -107,6 +107,7 @@ class Verdict:
         self.split = split
         self.elapsed = elapsed
         self.timeout = timeout
+        self.detected = False  # True when the model was detected from the history
         results = [p.valid for p in partitions]
         self.valid: bool | None = False if False in results else (None if None in results else True)
 
@@ -119,7 +120,8 @@ class Verdict:
         """One line: the verdict, the model, ops, partitions and time."""
         word = {True: "linearizable", False: "NOT linearizable", None: "unknown"}[self.valid]
         how = f"{len(self.partitions)} partitions" if self.split else "unsplit"
-        return f"{word} (model {self.model.name}, {len(self.ops)} ops, {how}, {self.elapsed:.3f} s)"
+        model = self.model.name + (", detected" if self.detected else "")
+        return f"{word} (model {model}, {len(self.ops)} ops, {how}, {self.elapsed:.3f} s)"
 
     def explain(self, limit: int = 10, keys: int = 3) -> str:
         """A human explanation: why not linearizable, why unknown, or that all is well.
@@ -137,6 +139,9 @@ class Verdict:
         if len(failures) > keys:
             rest = ", ".join(show(p.key) for p in failures[keys:])
             lines.append(f"{len(failures) - keys} more keys are not linearizable: {rest}")
+        undecided = sum(1 for p in self.partitions if p.valid is None)
+        if failures and undecided:
+            lines.append(f"{undecided} other key(s) left undecided: the search stops once a key is refuted")
         return "\n".join(lines)
 
     def _explain_unknown(self) -> list[str]:

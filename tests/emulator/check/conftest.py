@@ -7,6 +7,7 @@ each other, and hypothesis accepts session fixtures in ``@given`` tests).
 from __future__ import annotations
 
 import itertools
+import os
 import math
 import random
 from pathlib import Path
@@ -14,9 +15,13 @@ from typing import Any, Callable
 
 import pytest
 
-KV_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "kv-histories"
+SHARED = Path(os.environ.get("CAPSIM_SHARED", Path(__file__).resolve().parents[3].parent / "shared"))
+KV_DIR = SHARED / "data" / "kv-histories"
+KNOSSOS_DIR = SHARED / "data" / "knossos"
 KV_VERDICTS = {"c01-ok": True, "c01-bad": False, "c10-ok": True, "c10-bad": False}
-_INIT = {"register": None, "cas_register": None, "kv": ""}
+MODELS = ("register", "cas_register", "kv", "knossos_cas_register", "porcupine_etcd")
+_INIT = {"register": None, "cas_register": None, "kv": "", "knossos_cas_register": 0, "porcupine_etcd": None}
+_CODES = {"register", "cas_register", "kv"}  # models that read capsim's error codes 20 and 22
 
 
 class HistoryBuilder:
@@ -66,27 +71,38 @@ class HistoryBuilder:
         return op
 
 
-def _apply(model: str, state: dict, op: dict, took: bool) -> tuple[bool, Any]:
-    """Reference sequential semantics: (legal, result) of one op on a dict of key values."""
+def _apply(model: str, state: dict, op: dict) -> bool:
+    """Reference sequential semantics of one op on a dict of key values; False when illegal.
+
+    Written from the table in docs/checker-outcomes.md, not from the checker.
+    """
     f, key, init = op["f"], op.get("key"), _INIT[model]
     current = state.get(key, init)
-    if f in ("read", "get"):
-        return op["out"] == current, current
+    if op["as"] == "read":
+        if op["out"] is None and model == "knossos_cas_register":
+            return True  # Knossos: an ok read of nil matches any value
+        seen = init if op["out"] is None and op["code"] == 20 and model in _CODES else op["out"]
+        return seen == current
+    if op["as"] == "missing":
+        return current == init
     if f in ("write", "put"):
         state[key] = op["value"]
-        return True, None
+        return True
     if f == "append":
         state[key] = current + op["value"]
-        return True, None
+        return True
     frm, to = op["value"]
+    if op["as"] == "mismatch":
+        return current != frm
     if current == frm:
         state[key] = to
-    return (current == frm) == took, None
+        return True
+    return not op["must"]  # an indeterminate cas that did not match changed nothing
 
 
 def brute_force(history: list[dict], model: str) -> bool:
     """Linearizability by trying every order of every admissible subset (for a handful of ops)."""
-    ops = _brute_ops(history)
+    ops = _brute_ops(history, model)
     must = [o for o in ops if o["must"]]
     maybe = [o for o in ops if not o["must"]]
     for size in range(len(maybe) + 1):
@@ -97,27 +113,50 @@ def brute_force(history: list[dict], model: str) -> bool:
     return False
 
 
-def _brute_ops(history: list[dict]) -> list[dict]:
-    """Pair invokes and completions; keep what may have had an effect, as the spec says."""
+def _code(raw: dict) -> Any:
+    error = raw.get("error")
+    return error[0] if isinstance(error, list) and error else None
+
+
+def _brute_ops(history: list[dict], model: str) -> list[dict]:
+    """Pair invokes and completions; keep what may have had an effect, as the docs' table says."""
     open_ops, out = {}, []
     for pos, raw in enumerate(history):
         if raw["process"] == "nemesis":
             continue
         if raw["type"] == "invoke":
-            open_ops[raw["process"]] = {**raw, "call": pos, "ret": math.inf, "status": "open", "out": None}
+            open_ops[raw["process"]] = {**raw, "call": pos, "ret": math.inf, "status": "open", "out": None, "code": None}
         else:
             op = open_ops.pop(raw["process"])
-            op.update(ret=pos, status=raw["type"], out=raw.get("value"))
+            op.update(ret=pos, status=raw["type"], out=raw.get("value"), code=_code(raw))
             out.append(op)
     out += open_ops.values()
     kept = []
     for op in out:
-        reads = op["f"] in ("read", "get")
-        if op["status"] == "ok" or (op["status"] == "fail" and op["f"] == "cas"):
-            kept.append({**op, "must": True, "took": op["status"] == "ok"})
-        elif op["status"] in ("info", "open") and not reads:
-            kept.append({**op, "must": False, "took": True, "ret": math.inf})
+        kind = _kind(op, model)
+        if kind == "optional":
+            kept.append({**op, "must": False, "as": "op", "ret": math.inf})
+        elif kind is not None:
+            kept.append({**op, "must": True, "as": kind})
     return kept
+
+
+def _kind(op: dict, model: str) -> str | None:
+    """How an op enters the search: "read", "op", "mismatch", "missing", "optional", or None (dropped)."""
+    reads = op["f"] in ("read", "get")
+    if reads and op["status"] == "fail" and op["code"] == 20:
+        return "read"  # a read answered "no such key" read nil
+    if op["status"] == "ok":
+        return "read" if reads else "op"
+    if op["status"] in ("info", "open"):
+        return None if reads else "optional"
+    if op["f"] != "cas":
+        return None
+    if model == "porcupine_etcd" or (model in _CODES and op["code"] == 22):
+        return "mismatch"
+    if model in _CODES and op["code"] == 20:
+        return "missing"
+    return None
 
 
 def _respects_time(order: tuple) -> bool:
@@ -126,19 +165,17 @@ def _respects_time(order: tuple) -> bool:
 
 def _replays(order: tuple, model: str) -> bool:
     state: dict = {}
-    for op in order:
-        if op["f"] == "cas" and not op["must"]:
-            frm, to = op["value"]
-            if state.get(op.get("key"), _INIT[model]) == frm:
-                state[op.get("key")] = to
-            continue
-        legal, _ = _apply(model, state, op, op["took"])
-        if not legal:
-            return False
-    return True
+    return all(_apply(model, state, op) for op in order)
 
 
-_FS = {"register": ("read", "write"), "cas_register": ("read", "write", "cas"), "kv": ("get", "put", "append")}
+_FS = {
+    "register": ("read", "write"),
+    "cas_register": ("read", "write", "cas"),
+    "kv": ("get", "put", "append"),
+    "knossos_cas_register": ("read", "write", "cas"),
+    "porcupine_etcd": ("read", "write", "cas"),
+}
+_ERRORS = [None, None, [22, "precondition failed"], [20, "no such key"], [11, "unavailable"]]
 
 
 def small_history(choose: Callable[[list], Any], model: str, max_ops: int = 6) -> list[dict]:
@@ -184,6 +221,9 @@ def _complete_randomly(choose: Callable, h: HistoryBuilder, p: int, f: str, mode
         h._pending.pop(p)
     elif f in ("read", "get") and kind == "ok":
         h.ok(p, choose(["", "x", "y", "xy", "yx"] if model == "kv" else [None, 0, 1]))
+    elif kind == "fail":
+        error = choose(_ERRORS)
+        h.complete(p, kind, **({} if error is None else {"error": error}))
     else:
         h.complete(p, kind)
     return kind

@@ -3,7 +3,7 @@
 import pytest
 
 from emulator.check.errors import ModelError
-from emulator.check.models import ILLEGAL, get_model, product_steps
+from emulator.check.models import ILLEGAL, MODELS, detect_model, get_model, product_steps
 from emulator.check.ops import pair_ops
 
 
@@ -38,15 +38,36 @@ def test_cas_ok_must_find_from(history):
     assert cas.step(1) == 2 and cas.step(3) is ILLEGAL
 
 
-def test_cas_fail_ran_and_found_another_value(history):
-    """A failed cas (no code, or 20/22) is required, and illegal where it would have swapped."""
+def test_cas_fail_22_ran_and_found_another_value(history):
+    """A cas failed with 22 (precondition-failed) is required, and illegal where it would have swapped."""
+    ops = history().invoke(2, "cas", [1, 2]).fail(2, error=[22, "precondition failed"]).ops
+    (cas,) = _prepared("cas_register", ops)
+    assert cas.required and cas.step(5) == 5 and cas.step(1) is ILLEGAL
+
+
+def test_cas_fail_with_no_code_did_not_happen(history):
+    """A failed cas with no error code is dropped, as Jepsen, Knossos and Porcupine's kv read it."""
     ops = history().op(1, "cas", [1, 2], kind="fail").ops
-    ops += history().invoke(2, "cas", [1, 2]).fail(2, error=[22, "precondition failed"]).ops
-    for cas in _prepared("cas_register", ops):
-        assert cas.required and cas.step(5) == 5 and cas.step(1) is ILLEGAL
+    assert _prepared("cas_register", ops) == [None] and _prepared("knossos-cas-register", ops) == [None]
 
 
-def test_cas_fail_with_another_code_never_ran(history):
+def test_cas_fail_20_found_no_value(history):
+    """A cas failed with 20 (key-does-not-exist) is a required read of the initial value."""
+    ops = history().invoke(2, "cas", [1, 2]).fail(2, error=[20, "no such key"]).ops
+    (cas,) = _prepared("cas_register", ops)
+    assert cas.required and cas.step(None) is None and cas.step(1) is ILLEGAL
+
+
+def test_knossos_model_starts_at_0_and_a_nil_read_matches_anything(history):
+    """knossos-cas-register: initial 0, ok read of nil dropped, error codes ignored."""
+    ops = history().op(1, "read", out=None).op(1, "read", out=0).ops
+    ops += history().invoke(2, "cas", [0, 2]).fail(2, error=[22, "precondition failed"]).ops
+    nil_read, zero_read, cas = _prepared("knossos_cas_register", ops)
+    assert nil_read is None and cas is None and zero_read.step(0) == 0
+    assert get_model("knossos-cas-register").init == 0
+
+
+def test_cas_fail_with_another_code_did_not_happen(history):
     """A cas failed with e.g. 11 (temporarily unavailable) is dropped."""
     ops = history().invoke(1, "cas", [1, 2]).fail(1, error=[11, "unavailable"]).ops
     assert _prepared("cas_register", ops) == [None]
@@ -80,11 +101,11 @@ def test_values_are_frozen_so_states_hash(history):
 @pytest.mark.parametrize(
     "model, f, value, message",
     [
-        ("register", "cas", [1, 2], "model 'register' has no operation 'cas'.*cas_register"),
+        ("register", "cas", [1, 2], "model 'register' has no operation 'cas'.*use model 'cas-register'"),
         ("kv", "cas", [1, 2], "model 'kv' has no operation 'cas'"),
         ("cas_register", "append", 1, "has no operation 'append'"),
         ("cas_register", "cas", 5, r"a cas value must be \[from, to\], got 5"),
-        ("kv", "append", 5, "model 'kv' stores strings, got 5"),
+        ("kv", "append", 5, "model 'kv' stores strings, got 5; .*use model 'cas-register'"),
     ],
 )
 def test_ops_a_model_cannot_interpret_raise_model_error(history, model, f, value, message):
@@ -93,11 +114,20 @@ def test_ops_a_model_cannot_interpret_raise_model_error(history, model, f, value
         _prepared(model, history().op(1, f, value).ops)
 
 
-def test_model_names_accept_dashes_and_reject_unknown():
-    """cas-register names cas_register; an unknown name lists the choices."""
-    assert get_model("cas-register").name == "cas_register"
-    with pytest.raises(ModelError, match="unknown model 'queue'; choose one of cas_register, kv, register"):
+def test_model_names_accept_dashes_and_underscores_and_reject_unknown():
+    """cas-register and cas_register name one model, in get_model and in MODELS; unknown names list the choices."""
+    for name in ("cas-register", "cas_register", "knossos-cas-register", "knossos_cas_register"):
+        assert get_model(name).name == name.replace("-", "_") and name in MODELS
+    with pytest.raises(ModelError, match="unknown model 'queue'; choose one of cas-register, knossos-cas-register, kv"):
         get_model("queue")
+
+
+def test_detect_model_from_the_operations(history):
+    """get/put/append is kv; read/write/cas is cas_register, or Knossos's rules for a whole-file EDN vector."""
+    kv, _ = pair_ops(history().op(1, "put", "x").op(1, "get", out="x").ops)
+    reg, _ = pair_ops(history().op(1, "write", 1).op(1, "cas", [1, 2]).ops)
+    assert detect_model(kv).name == "kv" and detect_model(reg).name == "cas_register"
+    assert detect_model(reg, whole_file_edn=True).name == "knossos_cas_register"
 
 
 def test_product_steps_act_on_one_slot(history):
