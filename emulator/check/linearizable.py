@@ -186,6 +186,7 @@ class _Part:
             blind=[p.action == "write" for p in prepared],
             keys=keys,
             signatures=[(p.action, p.args, k) for p, k in zip(prepared, keys)],
+            observers=[p.action in ("read", "mismatch") for p in prepared],
         )
 
 

@@ -33,6 +33,14 @@ an optional op constraining nothing):
   visible effect, so that order is skipped: the same order without the
   optional op is tried anyway.
 
+One more cuts the search on every history: an *observer* (an op that leaves
+the state as it is wherever it is legal: a read, a cas that failed with code
+22) that can be linearized now is linearized now, and no alternative to it
+is tried. Taking it now is never worse: every op that returned before its
+call is already in (it is in the window), it changes nothing, and only
+moves earlier. So when that configuration fails, the one before it fails
+too. Reads are tried first at every configuration.
+
 :class:`Search` runs in slices of a given number of steps (lifts and
 backtracks), so a caller can interleave many searches, watch a deadline
 between slices and report progress. The stack keeps no bitset per level (a
@@ -89,6 +97,8 @@ class Search:
         signatures: for each op, a hashable equal for ops with the same step
             (action, arguments, key); optional ops with equal signatures are
             linearized in call order. By default every op is its own.
+        observers: whether each op leaves the state as it is wherever it is
+            legal (a read, a failed cas); see the module doc.
 
     Call :meth:`run` until it returns a result.
     """
@@ -103,12 +113,13 @@ class Search:
         blind: Sequence[bool] | None = None,
         keys: Sequence[Any] | None = None,
         signatures: Sequence[Hashable] | None = None,
+        observers: Sequence[bool] | None = None,
     ) -> None:
         self.explored = 0
         self.steps_taken = 0
         self.result: SearchResult | None = None
         self._budget = 0
-        self._walk = _walk(self, calls, rets, steps, required, init, blind, keys, signatures)
+        self._walk = _walk(self, calls, rets, steps, required, init, blind, keys, signatures, observers)
 
     def run(self, budget: int) -> SearchResult | None:
         """Search for up to about ``budget`` more steps; the result once there is one, else None."""
@@ -143,9 +154,10 @@ def search(
     blind: Sequence[bool] | None = None,
     keys: Sequence[Any] | None = None,
     signatures: Sequence[Hashable] | None = None,
+    observers: Sequence[bool] | None = None,
 ) -> SearchResult:
     """Run a :class:`Search` to the end, or until ``deadline`` (a ``time.monotonic`` reading)."""
-    run = Search(calls, rets, steps, required, init, blind, keys, signatures)
+    run = Search(calls, rets, steps, required, init, blind, keys, signatures, observers)
     monotonic = time.monotonic  # wall-clock ok: the time budget is wall time by design
     while True:
         if deadline is not None and monotonic() > deadline:
@@ -155,7 +167,7 @@ def search(
             return result
 
 
-def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signatures) -> Generator[None, None, SearchResult]:
+def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signatures, observers) -> Generator[None, None, SearchResult]:
     """The search loop; yields when ``owner._budget`` steps are spent, returns the result."""
     # One function on purpose: this loop is the checker's whole cost, and
     # helper calls or attribute lookups per step would cost more than they read.
@@ -164,23 +176,29 @@ def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signat
     remaining = len(req_ids)
     if remaining == 0:
         return SearchResult(True, [], init, 0)
-    nxt, prv, match, step, rbit, pos, opof = _link(req_ids, calls, rets, steps)
+    nxt, prv, match, step, rbit, rz, pos, opof = _link(req_ids, calls, rets, steps)
+    callof = [0] * len(match)
+    for c, r in enumerate(match):
+        if r:
+            callof[r] = c
     blindkey = _blind_keys(opof, req_ids, blind, keys)
+    kind = [0 if i >= 0 and observers is not None and observers[i] else 1 for i in opof]
     groups, gstep, gcall, gkey = _groups(n, required, calls, steps, keys, signatures)
     gblind = [blind is not None and bool(blind[grp[0]]) for grp in groups]
     head = [0] * len(groups)  # per group: how many of its ops are linearized (always the first ones)
-    gbit = [[1 << j for j in range(len(g))] for g in groups]
     gshift = _shifts(groups)
-    optional = bool(groups)
-    exact: set = set()
-    dominance: dict = {}
-    stack: list = []  # (entry > 0, or -(group + 1), state before)
+    gbit = [[1 << (j + gshift[k]) for j in range(len(grp))] for k, grp in enumerate(groups)]
+    gz = [[_zobrist(len(req_ids) + j + gshift[k]) for j in range(len(grp))] for k, grp in enumerate(groups)]
+    cache = _Cache(bool(groups))
+    remember = cache.remember
+    stack: list = []  # (entry > 0, or -(group + 1), state before, how it was tried: see the resume code)
     best: list = []  # the longest prefix's stack entries; equal to stack[:keep]
     best_state, keep = init, 0
-    state, rlin, olin = init, 0, 0
+    state, rlin, olin, rh, oh = init, 0, 0, 0, 0
     explored, work, budget = 0, 0, owner._budget
-    e = nxt[0]
-    g = -1  # >= 0 while trying optional groups (from group g on) at a stuck point
+    # phase 0: observers from the front; 4: the earliest-deadline op; 1: the rest from the
+    # front in call order; 2: optional groups from group g; 3: dead, backtrack.
+    e, g, phase, limit, skip = nxt[0], 0, 0, 0.0, -1
     while True:
         if work >= budget:
             owner.explored, owner.steps_taken = explored, owner.steps_taken + work
@@ -192,28 +210,22 @@ def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signat
                 if len(stack) > len(best):
                     best, best_state = stack, state
                 return SearchResult(None, _order(best, opof, groups), best_state, explored)
-        if g < 0:
+        if phase < 2 or phase == 4:
             m = match[e]
             if m:
-                # A required call entry: try to linearize it next.
-                if blindkey[e] is not None and stack and stack[-1][0] < 0 and gkey[-stack[-1][0] - 1] == blindkey[e]:
-                    e = nxt[e]
+                if (phase != 4 and (kind[e] != phase or (phase and e == skip))) or (
+                    blindkey[e] is not None and stack and stack[-1][0] < 0 and gkey[-stack[-1][0] - 1] == blindkey[e]
+                ):
+                    e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
                     continue
                 work += 1
                 new = step[e](state)
                 if new is not ILLEGAL:
-                    grown = rlin | rbit[e]
-                    if optional:
-                        fresh = _remember(exact, dominance, grown, olin, new)
-                    else:
-                        key = (grown, new)
-                        fresh = key not in exact
-                        if fresh:
-                            exact.add(key)
-                    if fresh:
+                    grown, zh = rlin | rbit[e], rh ^ rz[e]
+                    if remember(zh, oh, new, grown, olin):
                         explored += 1
-                        stack.append((e, state))
-                        state, rlin = new, grown
+                        stack.append((e, state, phase))
+                        state, rlin, rh = new, grown, zh
                         p, q = prv[e], nxt[e]
                         nxt[p], prv[q] = q, p
                         p, q = prv[m], nxt[m]
@@ -221,16 +233,24 @@ def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signat
                         remaining -= 1
                         if not remaining:
                             return SearchResult(True, _order(stack, opof, groups), state, explored)
-                        e = nxt[0]
+                        e, phase = nxt[0], 0
                         continue
-                e = nxt[e]
+                    if not phase:
+                        phase = 3  # a legal observer led to a configuration seen: this one is dead too
+                        continue
+                e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
                 continue
-            # A return entry: its op should be linearized already. Try the optional ops first.
-            if optional:
-                g = 0
-                limit = pos[e]
+            # A return entry: its op should be linearized already.
+            if not phase:
+                # Earliest deadline first: the op that must be linearized soonest is tried
+                # before the walk in call order (which then skips it).
+                skip = callof[e]
+                e, phase = skip, 4
                 continue
-        elif g < len(groups):
+            if groups:
+                g, phase, limit = 0, 2, pos[e]
+                continue
+        elif phase == 2 and g < len(groups):
             j = head[g]
             if j < len(groups[g]) and gcall[g][j] < limit:
                 if gblind[g] and stack and stack[-1][0] < 0 and gkey[-stack[-1][0] - 1] == gkey[g]:
@@ -239,82 +259,120 @@ def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signat
                 work += 1
                 new = gstep[g](state)
                 if new is not ILLEGAL:
-                    grown = olin | (gbit[g][j] << gshift[g])
-                    if _remember(exact, dominance, rlin, grown, new):
+                    grown, zh = olin | gbit[g][j], oh ^ gz[g][j]
+                    if remember(rh, zh, new, rlin, grown):
                         explored += 1
-                        stack.append((-g - 1, state))
-                        state, olin = new, grown
+                        stack.append((-g - 1, state, 2))
+                        state, olin, oh = new, grown, zh
                         head[g] = j + 1
-                        g, e = -1, nxt[0]
+                        e, phase = nxt[0], 0
                         continue
             g += 1
             continue
-        # Stuck: record the longest prefix, then backtrack.
-        g = -1
+        # Stuck: record the longest prefix, then backtrack past every forced move.
         if len(stack) > len(best):
             del best[keep:]
             best.extend(stack[keep:])
             keep, best_state = len(stack), state
-        if not stack:
-            return SearchResult(False, _order(best, opof, groups), best_state, explored)
-        work += 1
-        x, state = stack.pop()
-        if len(stack) < keep:
-            keep = len(stack)
-        if x > 0:
-            e = x
-            m = match[e]
-            p, q = prv[m], nxt[m]
-            nxt[p] = prv[q] = m
-            p, q = prv[e], nxt[e]
-            nxt[p] = prv[q] = e
-            rlin ^= rbit[e]
-            remaining += 1
-            e = nxt[e]
+        while True:
+            if not stack:
+                return SearchResult(False, _order(best, opof, groups), best_state, explored)
+            work += 1
+            x, state, how = stack.pop()
+            if len(stack) < keep:
+                keep = len(stack)
+            if x > 0:
+                m = match[x]
+                p, q = prv[m], nxt[m]
+                nxt[p] = prv[q] = m
+                p, q = prv[x], nxt[x]
+                nxt[p] = prv[q] = x
+                rlin ^= rbit[x]
+                rh ^= rz[x]
+                remaining += 1
+            else:
+                g = -x - 1
+                head[g] -= 1
+                olin ^= gbit[g][head[g]]
+                oh ^= gz[g][head[g]]
+            if how:
+                break
+        # Resume where the popped op was tried: the walk after it, the walk from the
+        # front after the earliest-deadline try, or the next optional group.
+        if x < 0:
+            g, phase, limit = g + 1, 2, pos[_first_return(nxt, match)]
+        elif how == 1:
+            e, phase, skip = nxt[x], 1, callof[_first_return(nxt, match)]
         else:
-            g = -x - 1
-            head[g] -= 1
-            olin ^= gbit[g][head[g]] << gshift[g]
-            limit = _stuck_at(nxt, match, pos)
-            g += 1
+            e, phase, skip = nxt[0], 1, x
 
 
-def _stuck_at(nxt: list, match: list, pos: list) -> float:
-    """The position of the first return entry in the list: where the walk got stuck."""
+class _Cache:
+    """Lowe's memo: every configuration reached, keyed by a 64-bit Zobrist hash of its op sets.
+
+    A key holds the exact sets too, so a hash collision costs a look in a
+    second set, never a wrong answer. With optional ops, a configuration is
+    also dominated by one with the same required ops and state whose
+    optional ops are a subset of its own (a bounded scan of a few).
+    """
+
+    def __init__(self, optional: bool) -> None:
+        self.seen: dict = {}
+        self.spill: set = set()
+        self.subsets: dict | None = {} if optional else None
+
+    def remember(self, rh: int, oh: int, state: Any, rlin: int, olin: int) -> bool:
+        """Record a configuration; False when it, or one that dominates it, was seen."""
+        key = (rh ^ oh, state)
+        stored = self.seen.get(key)
+        if stored is None:
+            self.seen[key] = (rlin, olin)
+        elif stored == (rlin, olin):
+            return False
+        else:
+            exact = (rlin, olin, state)
+            if exact in self.spill:
+                return False
+            self.spill.add(exact)
+        if self.subsets is not None and olin:
+            return self._undominated(rh, state, rlin, olin)
+        return True
+
+    def _undominated(self, rh: int, state: Any, rlin: int, olin: int) -> bool:
+        short = (rh, state)
+        seen = self.subsets.get(short)  # type: ignore[union-attr]
+        if seen is None:
+            self.subsets[short] = [(rlin, olin)]  # type: ignore[index]
+            return True
+        for r, other in seen:
+            if other & olin == other and r == rlin:
+                return False
+        if len(seen) < _DOMINANCE_SCAN:
+            seen.append((rlin, olin))
+        return True
+
+
+def _zobrist(k: int) -> int:
+    """A fixed pseudo-random 64-bit number for op slot ``k`` (splitmix64)."""
+    z = (k + 1) * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
+
+
+def _first_return(nxt: list, match: list) -> int:
+    """The first return entry in the list: where a walk gets stuck."""
     e = nxt[0]
     while match[e]:
         e = nxt[e]
-    return pos[e]
-
-
-def _remember(exact: set, dominance: dict, rlin: int, olin: int, state: Any) -> bool:
-    """Record a configuration; False when it, or one it dominates, was seen before.
-
-    ``dominance`` maps (required ops, state) to a few optional sets seen with
-    them; one that is a subset of ``olin`` dominates it.
-    """
-    key = (rlin, olin, state)
-    if key in exact:
-        return False
-    short = (rlin, state)
-    seen = dominance.get(short)
-    if seen is None:
-        dominance[short] = [olin]
-    else:
-        for other in seen:
-            if other & olin == other:
-                return False
-        if len(seen) < _DOMINANCE_SCAN:
-            seen.append(olin)
-    exact.add(key)
-    return True
+    return e
 
 
 def _order(stack: list, opof: list, groups: list) -> list[int]:
     """The op ids of a stack of lifted entries and optional groups, in order."""
     taken = [0] * len(groups)
     order = []
-    for x, _ in stack:
+    for x, *_ in stack:
         if x > 0:
             order.append(opof[x])
         else:
@@ -329,13 +387,14 @@ def _link(req_ids: list, calls, rets, steps) -> tuple[list, ...]:
 
     Returns next/prev links and, per entry, the return entry it matches (0 for
     return entries and for the tail, which therefore acts as a return that can
-    never be passed), its step, its bit, its history position and its op id.
+    never be passed), its step, its bit, its Zobrist number, its history
+    position and its op id.
     """
     events = sorted([(calls[i], 0, k) for k, i in enumerate(req_ids)] + [(rets[i], 1, k) for k, i in enumerate(req_ids)])
     size = 2 * len(req_ids) + 2
     nxt = list(range(1, size + 1))
     prv = list(range(-1, size - 1))
-    match, step, bit = [0] * size, [None] * size, [0] * size
+    match, step, bit, z = [0] * size, [None] * size, [0] * size, [0] * size
     pos: list = [0.0] * size
     opof = [-1] * size
     pos[size - 1] = math.inf
@@ -346,8 +405,8 @@ def _link(req_ids: list, calls, rets, steps) -> tuple[list, ...]:
             match[call_entry[k]] = e
         else:
             call_entry[k] = e
-            step[e], bit[e] = steps[req_ids[k]], 1 << k
-    return nxt, prv, match, step, bit, pos, opof
+            step[e], bit[e], z[e] = steps[req_ids[k]], 1 << k, _zobrist(k)
+    return nxt, prv, match, step, bit, z, pos, opof
 
 
 def _blind_keys(opof: list, req_ids: list, blind, keys) -> list:
