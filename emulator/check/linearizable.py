@@ -186,7 +186,8 @@ class _Part:
             blind=[p.action == "write" for p in prepared],
             keys=keys,
             signatures=[(p.action, p.args, k) for p, k in zip(prepared, keys)],
-            observers=[p.action in ("read", "mismatch") for p in prepared],
+            # reads are committed to only where no op is optional (see emulator.check.wgl)
+            observers=[p.action == "read" for p in prepared] if all(p.required for p in prepared) else None,
         )
 
 

@@ -15,8 +15,10 @@ Knossos's "volatile" register (100 processes, about 9 ops in flight);
 key-value histories of 100,000 ops over 100 keys; Porcupine's ``c50``
 key-value histories (50 clients, 10 keys, get/put/append).
 
-An op that times out ends ``info`` and retires its process (Jepsen's process
-model); it may take effect before the timeout, after it, or never. A cas
+Ops are served roughly in order (one of the three oldest in flight moves
+next), so an op lasts about as long as the others in flight. An op that
+times out ends ``info`` and retires its process (Jepsen's process model); it
+may take effect before the timeout, soon after it, or never. A cas
 that finds another value fails with capsim's code 22 (``codes=True``), or
 with no code, as Jepsen records it.
 """
@@ -84,7 +86,7 @@ def c50(bad: bool, ops: int = 2000, seed: int = 0) -> list[dict]:
     base = history(Shape(ops=ops, in_flight=50, processes=50, keys=10, model="kv", seed=seed))
     if not bad:
         return base
-    base = corrupt(base, key="3", where=0.1, seed=seed)
+    base = corrupt(base, key="3", where=0.0, seed=seed)
     return _append_block(base, key="0", width=14)
 
 
@@ -158,8 +160,9 @@ class _Run:
                 self._invoke()
                 started += 1
             else:
-                self._advance(self.inflight[self.rng.randrange(len(self.inflight))])
-            if self.ghosts and self.rng.random() < 0.05:
+                # Requests are served roughly in order, with jitter: one of the oldest few moves.
+                self._advance(self.inflight[self.rng.randrange(min(3, len(self.inflight)))])
+            if self.ghosts and self.rng.random() < 0.3:
                 self._apply(self.ghosts.pop(self.rng.randrange(len(self.ghosts))))
         return self.out
 

@@ -33,13 +33,18 @@ an optional op constraining nothing):
   visible effect, so that order is skipped: the same order without the
   optional op is tried anyway.
 
-One more cuts the search on every history: an *observer* (an op that leaves
-the state as it is wherever it is legal: a read, a cas that failed with code
-22) that can be linearized now is linearized now, and no alternative to it
-is tried. Taking it now is never worse: every op that returned before its
-call is already in (it is in the window), it changes nothing, and only
-moves earlier. So when that configuration fails, the one before it fails
-too. Reads are tried first at every configuration.
+Two more orderings cut the search. An *observer* (an op that leaves the
+state as it is wherever it is legal: a read) that can be linearized now is
+linearized now, and no alternative to it is tried: taking it now is never
+worse, since every op that returned before its call is already in (it is in
+the window), it changes nothing, and it only moves earlier; so when that
+configuration fails, the one before it fails too. The caller passes
+observers only for histories without optional ops: with many timeouts,
+committing to reads early sends the search down long chains of optional
+ops. And at every configuration the op that must be linearized soonest (the
+one whose return is the first in the list: earliest deadline first) is
+tried before the walk in call order, so an op with a long interval is not
+linearized early by default.
 
 :class:`Search` runs in slices of a given number of steps (lifts and
 backtracks), so a caller can interleave many searches, watch a deadline
@@ -334,7 +339,7 @@ class _Cache:
             if exact in self.spill:
                 return False
             self.spill.add(exact)
-        if self.subsets is not None and olin:
+        if self.subsets is not None:
             return self._undominated(rh, state, rlin, olin)
         return True
 
