@@ -1,13 +1,18 @@
 """``capsim check``: linearizability of recorded histories.
 
-    capsim check --model kv|register|cas-register [--timeout S] [--no-split]
-                 [--html DIR] [--explain] FILE...
+    capsim check [--model NAME] [--timeout S] [--no-split] [--html DIR] [--explain] FILE...
+    capsim check --example NAME...        check histories shipped with capsim
+    capsim check --examples               list them
 
-One verdict line per file: file, ops, partitions, verdict, time taken. The
-exit status is 0 when every file is linearizable, 1 when one is not, 2 when
-none is found non-linearizable but one is unknown (time ran out) or could not
-be read; as in Jepsen, a definite violation outranks an unknown. A bad file
-never produces a traceback: ``capsim check: error: <file>: <message>``.
+One verdict line per file: file, ops, partitions, model, verdict, time taken.
+Without ``--model`` the model is detected from the history (capsim's own
+read/write/cas histories: ``cas-register``; get/put/append: ``kv``; a
+Knossos data file: ``knossos-cas-register``). The exit status is 0 when
+every file is linearizable, 1 when one is not, 2 when none is found
+non-linearizable but one is unknown (time ran out) or could not be read; as
+in Jepsen, a definite violation outranks an unknown. A bad file never
+produces a traceback: ``capsim check: error: <file>: <message>``. A check
+that runs past two seconds reports its progress on stderr.
 """
 
 from __future__ import annotations
@@ -16,53 +21,114 @@ import argparse
 import sys
 from pathlib import Path
 
-from emulator.check import CheckError, HistoryFormatError, Verdict, check_file
+from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, check_file, examples
 
-MODELS = ("kv", "register", "cas-register")
 _WORDS = {True: "linearizable", False: "NOT linearizable", None: "unknown"}
 _STATUS = {True: 0, False: 1, None: 2}
+PROGRESS_AFTER = 2.0  # seconds before a running check starts reporting on stderr
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``check`` subcommand to the ``capsim`` parser."""
+    names = ", ".join(n.replace("_", "-") for n in MODELS)
     parser = subparsers.add_parser(
         "check",
         help="check histories for linearizability",
-        description="Check recorded histories (capsim JSON Lines, Jepsen EDN or Jepsen logs) for linearizability.",
+        description="Check recorded histories (capsim JSON Lines, Jepsen or Knossos EDN, Porcupine's kv "
+        "format, Jepsen console logs) for linearizability.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="history files; the format is detected")
-    parser.add_argument("--model", choices=MODELS, default="kv", help="the sequential model (default: kv)")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="history files; the format is detected")
+    parser.add_argument("--model", type=_model, metavar="NAME",
+                        help=f"the sequential model: {names} (- or _; default: detected from the history)")
     parser.add_argument("--timeout", type=_seconds, metavar="S", help="give up on a file after S seconds: unknown")
     parser.add_argument("--no-split", action="store_true", help="check each history whole, not key by key")
     parser.add_argument("--html", metavar="DIR", help="write an HTML timeline per file into DIR")
     parser.add_argument("--explain", action="store_true", help="print why each failing history fails")
+    parser.add_argument("--example", action="append", default=[], metavar="NAME",
+                        help="check a history shipped with capsim (see --examples); repeatable")
+    parser.add_argument("--examples", action="store_true", help="list the histories shipped with capsim")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every file; print one line each; return the exit status (see module doc)."""
-    statuses = []
-    width = max(len(f) for f in args.files)
-    for name in args.files:
-        try:
-            verdict = check_file(name, model=args.model, partition=not args.no_split, timeout=args.timeout)
-            if args.html:
-                _write_html(verdict, name, args.html)
-        except (CheckError, OSError) as exc:
-            print(f"capsim check: error: {name}: {_reason(exc, name)}", file=sys.stderr)
-            statuses.append(2)
-            continue
-        print(_line(name.ljust(width), verdict))
-        if args.explain and verdict.valid is not True:
-            print(_indent(verdict.explain()))
-        statuses.append(_STATUS[verdict.valid])
+    if args.examples:
+        return _list_examples()
+    try:
+        files = list(args.files) + [str(examples.path(name)) for name in args.example]
+    except KeyError as exc:
+        print(f"capsim check: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if not files:
+        print("capsim check: error: give history files, or --example NAME (--examples lists them)", file=sys.stderr)
+        return 2
+    width = max(len(f) for f in files)
+    statuses = [_check_one(name, name.ljust(width), args) for name in files]
     return 1 if 1 in statuses else max(statuses, default=0)
 
 
+def _check_one(name: str, label: str, args: argparse.Namespace) -> int:
+    """Check one file, print its line (and explanation); its exit status."""
+    reporter = _Reporter(name)
+    try:
+        verdict = check_file(name, model=args.model, partition=not args.no_split, timeout=args.timeout,
+                             progress=reporter, progress_every=reporter.every)
+        if args.html:
+            _write_html(verdict, name, args.html)
+    except (CheckError, OSError) as exc:
+        reporter.clear()
+        print(f"capsim check: error: {name}: {_reason(exc, name)}", file=sys.stderr)
+        return 2
+    reporter.clear()
+    print(_line(label, verdict))
+    if args.explain and verdict.valid is not True:
+        print(_indent(verdict.explain()))
+    return _STATUS[verdict.valid]
+
+
+class _Reporter:
+    """Progress on stderr for a check that runs past :data:`PROGRESS_AFTER` seconds."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tty = sys.stderr.isatty()
+        self.every = 0.5 if self.tty else 5.0
+        self.shown = False
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.elapsed < PROGRESS_AFTER:
+            return
+        text = (f"capsim check: {self.name}: {progress.keys_done} of {progress.keys} keys decided, "
+                f"{progress.explored:,} configurations, {progress.elapsed:.0f} s")
+        if self.tty:
+            sys.stderr.write("\r" + text + "\x1b[K")
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown and self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _list_examples() -> int:
+    """Print the shipped examples: name, format, expected verdict, path."""
+    for item in examples.EXAMPLES:
+        word = "linearizable" if item.valid else "NOT linearizable"
+        print(f"{item.name:<36} {item.format:<11} {word:<17} {item.what}")
+    print(f"\ncheck one with: capsim check --example {examples.EXAMPLES[0].name} --explain")
+    print(f"they live in {examples.DIR}")
+    return 0
+
+
 def _line(name: str, verdict: Verdict) -> str:
-    """``FILE  405 ops  10 partitions  NOT linearizable  0.003 s``."""
+    """``FILE  405 ops  10 partitions  model kv  NOT linearizable  0.003 s``."""
     parts = "unsplit" if not verdict.split else f"{len(verdict.partitions):>3} partitions"
-    return f"{name}  {len(verdict.ops):>6} ops  {parts}  {_WORDS[verdict.valid]:<16}  {verdict.elapsed:.3f} s"
+    model = verdict.model.name.replace("_", "-") + (" (detected)" if verdict.detected else "")
+    return (f"{name}  {len(verdict.ops):>6} ops  {parts}  model {model}  "
+            f"{_WORDS[verdict.valid]:<16}  {verdict.elapsed:.3f} s")
 
 
 def _write_html(verdict: Verdict, name: str, directory: str) -> Path:
@@ -84,6 +150,14 @@ def _reason(exc: Exception, name: str) -> str:
 
 def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
+
+
+def _model(text: str) -> str:
+    """An argparse type: a model name, spelled with - or _."""
+    if text not in MODELS:
+        names = ", ".join(n.replace("_", "-") for n in MODELS)
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {names}; - or _ both work)")
+    return text
 
 
 def _seconds(text: str) -> float:

@@ -19,7 +19,7 @@ from typing import Any
 
 from emulator.check.errors import EdnError
 
-__all__ = ["parse_edn"]
+__all__ = ["line_of", "parse_edn", "parse_edn_forms", "parse_edn_items"]
 
 _TOKEN = re.compile(
     r"""
@@ -65,6 +65,73 @@ def parse_edn(text: str) -> Any:
     if pos < len(tokens):
         raise EdnError(f"unexpected {tokens[pos][1]!r} after the value", tokens[pos][2] + 1)
     return value
+
+
+def parse_edn_forms(text: str) -> list[tuple[Any, int]]:
+    """Parse every top-level EDN value in ``text`` (a whole file), with where each starts.
+
+    Returns:
+        ``(value, offset)`` pairs in order; ``offset`` is the 0-based
+        character offset of the value's first token.
+
+    Raises:
+        EdnError: as :func:`parse_edn`; ``column`` is then 1 + the offset in
+            the whole text (see :func:`line_of`).
+    """
+    tokens = _tokenize(text)
+    forms, pos = [], 0
+    try:
+        while pos < len(tokens):
+            start = tokens[pos][2]
+            value, pos = _read(tokens, pos)
+            if value is not _END:
+                forms.append((value, start))
+    except RecursionError:
+        raise EdnError("collections nested too deeply", 1) from None
+    return forms
+
+
+def parse_edn_items(text: str) -> tuple[bool, list[tuple[Any, int]]]:
+    """The ops of an EDN history file, with the offset of each.
+
+    A file that is one vector or list (Knossos's data: ``[{:process 0 ...}
+    ...]``, often after ``;`` comments) gives its items; any other file gives
+    its top-level values (Jepsen's one map per line, maps over several lines
+    too).
+
+    Returns:
+        ``(whole, items)``: whether the file was one collection, and
+        ``(value, offset)`` pairs.
+
+    Raises:
+        EdnError: text outside the subset, unbalanced, or after the collection.
+    """
+    tokens = _tokenize(text)
+    if not tokens or tokens[0][1] not in ("[", "("):
+        return False, parse_edn_forms(text)
+    closer, items, pos = _CLOSERS[tokens[0][1]], [], 1
+    try:
+        while True:
+            if pos >= len(tokens):
+                raise EdnError(f"{tokens[0][1]!r} is never closed", tokens[0][2] + 1)
+            kind, token, where = tokens[pos]
+            if kind == "close":
+                if token != closer:
+                    raise EdnError(f"{tokens[0][1]!r} closed by {token!r}", where + 1)
+                break
+            value, pos = _read(tokens, pos)
+            if value is not _END:
+                items.append((value, where))
+    except RecursionError:
+        raise EdnError("collections nested too deeply", 1) from None
+    if pos + 1 < len(tokens):
+        raise EdnError(f"unexpected {tokens[pos + 1][1]!r} after the history's closing {closer!r}", tokens[pos + 1][2] + 1)
+    return True, items
+
+
+def line_of(text: str, offset: int) -> int:
+    """The 1-based line of a 0-based character offset in ``text``."""
+    return text.count("\n", 0, offset) + 1
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:

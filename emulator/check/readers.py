@@ -1,19 +1,24 @@
 """Read histories from files, whatever wrote them; write capsim's own format.
 
-Three formats are recognised by content, never by file extension:
+The formats are recognised by content, never by file extension:
 
 - capsim JSON Lines: one op dict per line, ``{"process": 3, "type": "invoke", ...}``
   (a whole-file JSON array of op dicts is accepted too);
-- Jepsen EDN histories: one op map per line,
-  ``{:process 0, :type :invoke, :f :get, :key "3", :value nil}``; keywords
-  become plain strings, and ``:time`` (Jepsen's nanoseconds) becomes seconds;
+- Jepsen EDN histories, and Porcupine's kv format (the same): op maps,
+  ``{:process 0, :type :invoke, :f :get, :key "3", :value nil}``, one per
+  line or over several lines, with ``;`` comments anywhere; keywords become
+  plain strings, and ``:time`` (Jepsen's nanoseconds) becomes seconds;
+- Knossos's data files: the same maps inside one top-level vector or list,
+  ``[{:process 0 ...} ...]``, often after ``;`` comments;
 - Jepsen console logs as its etcd tests write them,
-  ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``. Lines that are not
-  operations are skipped. Such logs have no key: every op acts on one
-  register. On a ``fail``/``info`` line a keyword in the value column (e.g.
+  ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``, with the
+  columns separated by tabs or by spaces. Lines that are not operations are
+  skipped. Such logs have no key: every op acts on one register. On a
+  ``fail``/``info`` line a keyword in the value column (e.g.
   ``:timed-out``) is the error, not a value.
 
-Every reader returns capsim's op dicts: ``index`` is the op's position,
+Every reader returns capsim's op dicts in a :class:`History` (a list that
+also names the format it was read from): ``index`` is the op's position,
 ``time`` its virtual time in seconds (the position when the input has none).
 The result is checked with :func:`emulator.check.ops.pair_ops`, so a
 completion with no invoke is reported with its line number.
@@ -26,11 +31,20 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from emulator.check.edn import parse_edn
+from emulator.check.edn import line_of, parse_edn, parse_edn_items
 from emulator.check.errors import EdnError, HistoryFormatError
 from emulator.check.ops import NEMESIS, pair_ops
 
-__all__ = ["detect_format", "parse_history", "read_history", "write_jsonl"]
+__all__ = ["FORMATS", "History", "detect_format", "parse_history", "read_history", "write_jsonl"]
+
+FORMATS = ("jsonl", "json", "edn", "edn-vector", "jepsen-log")
+"""The formats :func:`detect_format` names."""
+
+
+class History(list):
+    """Op dicts read from a file; ``format`` names the format they were read from (see :data:`FORMATS`)."""
+
+    format: str = "jsonl"
 
 _LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(?P<rest>.*)$")
 _LOG_PROCESS = re.compile(r"\d+|:nemesis")
@@ -39,7 +53,8 @@ _KNOWN = ("index", "time", "process", "type", "f", "key", "value", "node", "erro
 _TIMEOUT_ERROR = 0  # Maelstrom's code for an indefinite timeout
 _EXPECTED = (
     "a history: JSON Lines ({\"process\": 0, \"type\": \"invoke\", ...}), "
-    "Jepsen EDN ({:process 0, :type :invoke, ...}) or a Jepsen log (INFO  jepsen.util - 0\\t:invoke\\t:read\\tnil)"
+    "Jepsen or Knossos EDN ({:process 0, :type :invoke, ...}, or a vector of them) "
+    "or a Jepsen log (INFO  jepsen.util - 0 :invoke :read nil)"
 )
 
 
@@ -65,23 +80,26 @@ def read_history(path: str | Path) -> list[dict]:
     return parse_history(text, source=str(path))
 
 
-def parse_history(text: str, source: str = "<text>") -> list[dict]:
+def parse_history(text: str, source: str = "<text>") -> History:
     """Parse history text in any supported format; see :func:`read_history`."""
     fmt = detect_format(text, source)
     if fmt == "json":
         ops, lines = _read_json_array(text, source)
+    elif fmt in ("edn", "edn-vector"):
+        ops, lines, fmt = _read_edn(text, source)
     else:
-        reader = {"jsonl": _jsonl_op, "edn": _edn_op, "jepsen-log": _log_op}[fmt]
+        reader = {"jsonl": _jsonl_op, "jepsen-log": _log_op}[fmt]
         ops, lines = _read_lines(text, source, reader)
     if not ops:
         raise HistoryFormatError(source, None, "no operations", _EXPECTED)
-    history = [_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines))]
+    history = History(_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines)))
+    history.format = fmt
     pair_ops(history, source, lines)
     return history
 
 
 def detect_format(text: str, source: str = "<text>") -> str:
-    """Name the format of ``text``: ``"jsonl"``, ``"json"``, ``"edn"`` or ``"jepsen-log"``.
+    """Name the format of ``text``: one of :data:`FORMATS`.
 
     Raises:
         HistoryFormatError: the text is empty or in none of these formats.
@@ -89,13 +107,17 @@ def detect_format(text: str, source: str = "<text>") -> str:
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if not lines:
         raise HistoryFormatError(source, None, "an empty file", _EXPECTED)
-    number, first = lines[0]
+    code = [(n, line) for n, line in lines if not line.startswith(";")]
+    number, first = code[0] if code else lines[0]
     if first.startswith("{:") or first == "{}":
         return "edn"
     if first.startswith("{"):
         return "jsonl"
+    if first.startswith("("):
+        return "edn-vector"
     if first.startswith("["):
-        return "json"
+        after = "".join(line for _, line in code[:3])[1:].lstrip(" \t,")
+        return "edn-vector" if after.startswith("{:") else "json"
     if any(_LOG_LINE.search(line) for _, line in lines[:200]):
         return "jepsen-log"
     raise HistoryFormatError(source, number, first, _EXPECTED)
@@ -145,18 +167,30 @@ def _jsonl_op(line: str, source: str, number: int) -> dict:
     return op
 
 
-def _edn_op(line: str, source: str, number: int) -> dict:
-    """One Jepsen EDN op map; ``:time`` nanoseconds become seconds."""
+def _read_edn(text: str, source: str) -> tuple[list[dict], list[int], str]:
+    """Read EDN op maps: top-level ones, or the items of one top-level vector or list."""
     try:
-        op = parse_edn(line)
+        whole, items = parse_edn_items(text)
     except EdnError as exc:
-        raise HistoryFormatError(source, number, line, f"one EDN map per line ({exc})") from None
-    if not isinstance(op, dict):
-        raise HistoryFormatError(source, number, line, "one EDN map per line")
-    op = {str(k): v for k, v in op.items()}
-    if isinstance(op.get("time"), int):
-        op["time"] = op["time"] / 1e9
-    return op
+        line = line_of(text, exc.column - 1)
+        raise HistoryFormatError(source, line, _line_text(text, line), f"EDN op maps ({exc.reason})") from None
+    ops, lines = [], []
+    for value, offset in items:
+        line = line_of(text, offset)
+        if not isinstance(value, dict):
+            raise HistoryFormatError(source, line, _line_text(text, line), "an EDN op map such as {:process 0, :type :invoke, ...}")
+        op = {str(k): v for k, v in value.items()}
+        if isinstance(op.get("time"), int):
+            op["time"] = op["time"] / 1e9
+        ops.append(op)
+        lines.append(line)
+    return ops, lines, "edn-vector" if whole else "edn"
+
+
+def _line_text(text: str, line: int) -> str:
+    """The text of a 1-based line, stripped."""
+    lines = text.splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
 def _log_op(line: str, source: str, number: int) -> dict | None:
@@ -164,14 +198,14 @@ def _log_op(line: str, source: str, number: int) -> dict | None:
     match = _LOG_LINE.search(line)
     if match is None:
         return None
-    cols = match.group("rest").split("\t")
+    cols = _columns(match.group("rest"))
     if len(cols) < 3 or not _LOG_PROCESS.fullmatch(cols[0].strip()) or cols[1].strip()[1:] not in _LOG_TYPES:
         return None
     try:
         parsed = [parse_edn(col) for col in cols[:4] if col.strip()]
         extra = [str(parse_edn(col)) for col in cols[4:] if col.strip()]
     except EdnError as exc:
-        raise HistoryFormatError(source, number, line, f"tab-separated EDN columns ({exc})") from None
+        raise HistoryFormatError(source, number, line, f"EDN columns separated by tabs or spaces ({exc})") from None
     process, kind, f = parsed[0], parsed[1], parsed[2]
     value = parsed[3] if len(parsed) > 3 else None
     op = {"process": NEMESIS if process == "nemesis" else process, "type": kind, "f": f, "value": value}
@@ -181,6 +215,29 @@ def _log_op(line: str, source: str, number: int) -> dict | None:
         code = _TIMEOUT_ERROR if extra[0] == "timed-out" else None
         op["error"] = [code, " ".join(str(e) for e in extra)]
     return op
+
+
+def _columns(rest: str) -> list[str]:
+    """A log line's columns: split at tabs, or else at spaces outside brackets and strings."""
+    if "\t" in rest:
+        return rest.split("\t")
+    cols, start, depth, quoted, escaped = [], 0, 0, False, False
+    for i, ch in enumerate(rest):
+        if quoted:
+            quoted, escaped = (escaped or ch != '"'), (ch == "\\" and not escaped)
+        elif ch == '"':
+            quoted = True
+        elif ch in "[({":
+            depth += 1
+        elif ch in "])}":
+            depth -= 1
+        elif ch.isspace() and depth <= 0:
+            if i > start:
+                cols.append(rest[start:i])
+            start = i + 1
+    if start < len(rest):
+        cols.append(rest[start:])
+    return cols
 
 
 def _is_keyword(cols: list[str], i: int) -> bool:

@@ -109,7 +109,7 @@ def test_shared_histories_through_the_command_line(capsys):
     assert ["NOT linearizable" in line for line in lines] == [False, True, False, True]
 
 
-@pytest.mark.parametrize("argv, message", [(["--model", "queue"], "invalid choice"), (["--timeout", "-1"], "positive")])
+@pytest.mark.parametrize("argv, message", [(["--model", "queue"], "invalid choice: 'queue' (choose from register, cas-register"), (["--timeout", "-1"], "positive")])
 def test_bad_arguments_are_usage_errors(tmp_path, capsys, argv, message):
     """Unknown models and non-positive timeouts are rejected by the parser (exit 2)."""
     with pytest.raises(SystemExit) as info:
@@ -132,3 +132,64 @@ def test_a_jepsen_log_checks_as_a_cas_register(tmp_path, capsys):
     )
     assert main(["check", "--model", "cas-register", str(log)]) == 0
     assert "4 ops" in capsys.readouterr().out
+
+
+def test_the_readme_example_runs_on_the_shipped_histories(capsys):
+    """README: capsim check --example ... works after a plain install, one line each, right verdicts."""
+    from emulator.check import examples
+
+    argv = ["check"] + [a for e in examples.EXAMPLES for a in ("--example", e.name)]
+    assert main(argv) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [("NOT linearizable" not in line) for line in lines] == [e.valid for e in examples.EXAMPLES]
+
+
+def test_examples_are_listed_with_their_verdicts(capsys):
+    """--examples lists every shipped history, its format and its verdict."""
+    from emulator.check import examples
+
+    assert main(["check", "--examples"]) == 0
+    out = capsys.readouterr().out
+    assert all(e.name in out for e in examples.EXAMPLES) and "edn-vector" in out
+
+
+def test_an_unknown_example_is_an_error_naming_the_examples(capsys):
+    """--example with a wrong name exits 2 and lists the names."""
+    assert main(["check", "--example", "nope"]) == 2
+    assert "no example 'nope'; the examples are: capsim-lin-kv-partitions-good" in capsys.readouterr().err
+
+
+def test_capsims_own_history_is_checked_without_a_model(capsys):
+    """A history written by capsim chaos picks cas-register by itself."""
+    assert main(["check", "--example", "capsim-lin-kv-partitions-good"]) == 0
+    assert "model cas-register (detected)  linearizable" in capsys.readouterr().out
+
+
+def test_a_model_mismatch_names_the_model_to_use(capsys):
+    """kv on capsim's integer values says which model fits."""
+    assert main(["check", "--model", "kv", "--example", "capsim-split-brain-bad"]) == 2
+    assert "use model 'cas-register', or leave the model out to detect it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["cas_register", "cas-register", "knossos_cas_register", "knossos-cas-register"])
+def test_model_names_are_accepted_with_dashes_or_underscores(capsys, name):
+    """--model takes either spelling."""
+    assert main(["check", "--model", name, "--example", "knossos-cas-register-bug-good"]) == 0
+
+
+def test_a_long_check_shows_progress_on_stderr(tmp_path, capsys, monkeypatch):
+    """Past PROGRESS_AFTER seconds, the check reports keys decided and configurations on stderr."""
+    import capsim.commands.check as command
+
+    monkeypatch.setattr(command, "PROGRESS_AFTER", 0.0)
+    monkeypatch.setattr(command._Reporter, "__init__", _fast_reporter)
+    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(20)]
+    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(20)]
+    ops += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    assert main(["check", "--model", "register", "--timeout", "0.5", _jsonl(tmp_path, "hard.jsonl", ops)]) == 2
+    err = capsys.readouterr().err
+    assert "hard.jsonl: 0 of 1 keys decided" in err and "configurations" in err
+
+
+def _fast_reporter(self, name):
+    self.name, self.tty, self.every, self.shown = name, False, 0.05, False

@@ -346,3 +346,11 @@ def kv_histories() -> dict[str, tuple[Path, bool]]:
     if not KV_DIR.is_dir():
         pytest.skip(f"shared kv histories not found at {KV_DIR} (they live in ../shared/data beside the repo)")
     return {name: (KV_DIR / f"{name}.edn", valid) for name, valid in KV_VERDICTS.items()}
+
+
+@pytest.fixture(scope="session")
+def knossos_files() -> list[tuple[Path, bool]]:
+    """The shared Knossos cas-register sample: (path, linearizable?) from its good/ or bad/ folder."""
+    if not KNOSSOS_DIR.is_dir():
+        pytest.skip(f"shared Knossos histories not found at {KNOSSOS_DIR} (set CAPSIM_SHARED)")
+    return [(path, path.parent.name == "good") for path in sorted(KNOSSOS_DIR.glob("*/*.edn"))]

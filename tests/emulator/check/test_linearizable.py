@@ -227,3 +227,34 @@ def test_brute_force_comparison_covers_both_verdicts(brute, small_histories, mod
         assert linearizable(h, model=model).valid is expected, h
         outcomes.append(expected)
     assert outcomes.count(True) >= 15 and outcomes.count(False) >= 15
+
+
+def test_every_shared_knossos_file_gets_its_folders_verdict(knossos_files):
+    """Knossos's (cas-register 0) rules, by name and by detection, judge good/ valid and bad/ not."""
+    assert len(knossos_files) == 5
+    for path, valid in knossos_files:
+        assert check_file(path, model="knossos-cas-register").valid is valid, path.name
+        assert check_file(path).valid is valid, path.name
+
+
+def test_a_mongodb_cas_that_failed_while_the_value_matched_is_valid_by_jepsens_rules(knossos_files):
+    """mongodb-v0-ack-rollback-0 has failed cas(4, 4) while the value was 4: a fail did not happen."""
+    (path,) = [p for p, _ in knossos_files if p.name == "mongodb-v0-ack-rollback-0.edn"]
+    assert linearizable(read_history(path), model="knossos_cas_register").valid is True
+    assert linearizable(read_history(path), model="porcupine-etcd").valid is False
+
+
+def test_every_shipped_example_gets_its_verdict():
+    """The histories in emulator.check.examples are judged as their names say, with the model detected."""
+    from emulator.check import examples
+
+    for example in examples.EXAMPLES:
+        assert check_file(examples.path(example.name)).valid is example.valid, example.name
+
+
+def test_porcupines_etcd_100_is_linearizable_by_its_own_rules_too():
+    """etcd_100.log is valid (Porcupine's expectation) under porcupine-etcd and cas-register."""
+    from emulator.check import examples
+
+    path = examples.path("jepsen-etcd-100-good")
+    assert check_file(path, model="porcupine-etcd").valid is True and check_file(path, model="cas-register").valid

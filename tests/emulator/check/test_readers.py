@@ -115,14 +115,14 @@ def test_detection_ignores_the_extension(tmp_path):
         ("hello world\n", r":1: expected a history.*found hello world"),
         ('{"process": 0, "type": "invoke", "f": "read"}\n{"process": 0, "type"\n', r":2: expected a JSON object"),
         ('{"process": 0, "type": "invoke", "f": "read"}\n[1, 2]\n', r":2: expected a JSON object, one op per line"),
-        ('{:process 0, :type :invoke, :f :read}\n{:process 0 :type}\n', r":2: expected one EDN map per line"),
-        ('{:process 0, :type :invoke, :f :read}\n[1 2]\n', r":2: expected one EDN map per line, found \[1 2\]"),
+        ('{:process 0, :type :invoke, :f :read}\n{:process 0 :type}\n', r":2: expected EDN op maps \(a map needs an even number of forms"),
+        ('{:process 0, :type :invoke, :f :read}\n[1 2]\n', r":2: expected an EDN op map such as .*, found \[1 2\]"),
         ('{"process": 0, "type": "begin", "f": "read"}', r":1: expected a type in invoke, ok, fail, info"),
         ('{"type": "invoke", "f": "read"}', r":1: expected a process"),
         ('{"process": 0, "type": "invoke"}', r":1: expected an f"),
         ('{"process": 0, "type": "ok", "f": "read"}', r":1: expected an invoke of process 0 before its ok"),
         ('{"process": 0, "type": "invoke", "f": "read", "time": "noon"}', r":1: expected a number of seconds"),
-        ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1 4\n", r":1: expected tab-separated EDN columns"),
+        ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1 4\n", r":1: expected EDN columns separated by tabs or spaces"),
         ("INFO  jepsen.util - starting up\n", "found no operations"),
         ("[1, 2", "expected a JSON array of op objects"),
     ],
@@ -160,3 +160,60 @@ def test_shared_kv_histories_read(kv_histories):
     for path, _ in kv_histories.values():
         ops = read_history(path)
         assert ops and sum(op["type"] == "invoke" for op in ops) == sum(op["type"] == "ok" for op in ops)
+
+
+KNOSSOS = """\
+; This used to expose a bug
+; (two comment lines before the vector)
+[{:process 4, :type :invoke, :f :write, :value 2}
+ {:process 4, :type :ok, :f :write, :value 2}
+ ; a comment between ops
+ {:process :nemesis,
+  :type :info,
+  :f :start,
+  :value
+  "Cut off [:n3 #[:n4 :n5], :n2]"}
+ {:process 6, :type :invoke, :f :read, :value nil}]
+"""
+
+
+def test_a_whole_file_edn_vector_with_comments_and_multiline_maps_reads(tmp_path):
+    """Knossos's data files: one vector, ; comments, a map over several lines."""
+    ops = read_history(_write(tmp_path, KNOSSOS, "knossos.edn"))
+    assert ops.format == "edn-vector" and [op["process"] for op in ops] == [4, 4, "nemesis", 6]
+    assert ops[2]["value"] == "Cut off [:n3 #[:n4 :n5], :n2]"
+
+
+def test_an_edn_list_and_maps_over_several_lines_without_a_vector_read():
+    """A top-level list is a history too; so are bare maps split over lines."""
+    assert parse_history("(\n{:process 0, :type :invoke, :f :read, :value nil}\n)").format == "edn-vector"
+    text = "{:process 0,\n :type :invoke, :f :read}\n{:process 0, :type :ok,\n :f :read, :value 1}\n"
+    ops = parse_history(text)
+    assert ops.format == "edn" and ops[1]["value"] == 1
+
+
+def test_an_error_inside_an_edn_vector_names_its_line(tmp_path):
+    """A bad op deep in a whole-file vector is reported at its own line."""
+    text = "[{:process 0, :type :invoke, :f :read}\n {:process 0, :type :ok, :f :read}\n 42\n]"
+    with pytest.raises(HistoryFormatError, match=r"knossos.edn:3: expected an EDN op map.*found 42"):
+        read_history(_write(tmp_path, text, "knossos.edn"))
+    with pytest.raises(HistoryFormatError, match=r"knossos.edn:2: expected EDN op maps \(.*never closed"):
+        read_history(_write(tmp_path, "[{:process 0, :type :invoke, :f :read}\n {:process 0", "knossos.edn"))
+
+
+def test_a_jepsen_log_with_spaces_reads_like_one_with_tabs():
+    """Porcupine's etcd_100-102 logs pad the columns with spaces; [1 2] stays one column."""
+    spaced = "INFO  jepsen.util - 4   :invoke :cas    [1 2]\nINFO  jepsen.util - 4   :fail   :cas    [1 2]\n"
+    spaced += "INFO  jepsen.util - 0   :invoke :write  4\nINFO  jepsen.util - 0   :info   :write  :timed-out\n"
+    tabbed = spaced.replace("   ", "\t").replace("  ", "\t").replace(" :", "\t:").replace("jepsen.util\t", "jepsen.util ")
+    a, b = parse_history(spaced), parse_history(tabbed)
+    assert a == b and a[0]["value"] == [1, 2] and a[3]["error"] == [0, "timed-out"] and a.format == "jepsen-log"
+
+
+def test_porcupines_kv_format_reads(tmp_path):
+    """Porcupine's test_data/kv/*.txt: Jepsen EDN maps, a get's invoke carrying nil."""
+    text = '{:process 2, :type :invoke, :f :get, :key "0", :value nil}\n'
+    text += '{:process 0, :type :invoke, :f :append, :key "8", :value "x 0 0 y"}\n'
+    text += '{:process 2, :type :ok, :f :get, :key "0", :value ""}\n'
+    ops = read_history(_write(tmp_path, text, "c50-bad.txt"))
+    assert ops.format == "edn" and ops[2]["value"] == "" and ops[1]["key"] == "8"
