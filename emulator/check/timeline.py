@@ -1,14 +1,18 @@
 """A self-contained HTML timeline of a checked history, in the spirit of Porcupine's.
 
-One row per process; each op is a bar from its invocation to its completion
-(an indeterminate op runs to the right edge, striped; an op left out of the
-search, such as a failed read, is faded). The x axis is history order, not
-virtual time, so ops that share an instant stay readable; hovering a bar
-shows the op in full, times included. Each op of the linearization found
-(complete, or the longest prefix) carries its rank, and the op that could
-not be linearized is solid red. Faults are dashed vertical lines. A row of
-keys at the top highlights one key's ops; the first failing key is selected
-when the page opens. The page uses no external resources.
+One row per process; each op is a bar over real time, from its invocation to
+its completion, as Porcupine draws it (an indeterminate op runs to the right
+edge, striped; an op left out of the search, such as a failed read, is
+faded). The time scale is chosen so that most bars are wide enough for their
+label, and a label is never cut: it runs past a short bar, and hovering
+brings it to the front with the op in full (process, times, positions,
+value, error). Each op of the linearization found (complete, or the longest
+linearizable prefix) carries its rank and a green edge; the op that cannot
+follow the prefix is solid red, the ops that could have come instead have an
+orange edge, and a red line marks where the search got stuck. Faults are
+dashed vertical lines. A row of keys at the top highlights one key's ops;
+the first failing key is selected when the page opens. The page uses no
+external resources.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["render_html", "write_html"]
 
-_PX_PER_EVENT = 14  # horizontal pixels per history position, before the minimum width applies
+_CHAR_PX = 6.2  # about one character of the 10 px label font
+_MIN_WIDTH, _MAX_WIDTH = 1000, 60000  # pixels of the time axis
 
 _STYLE = """
 body{font:13px system-ui,sans-serif;margin:16px;color:#222}
@@ -41,7 +46,10 @@ pre{background:#f6f8fa;padding:8px;overflow-x:auto;max-height:320px}
  line-height:24px;padding-left:4px;border-right:1px solid #ddd}
 .track{position:relative;flex:1 1 auto}
 .op{position:absolute;top:4px;height:16px;min-width:3px;border-radius:3px;font-size:10px;line-height:16px;
- overflow:hidden;white-space:nowrap;box-sizing:border-box;padding-left:2px;color:#000;cursor:default}
+ overflow:visible;white-space:nowrap;box-sizing:border-box;padding-left:2px;color:#000;cursor:default}
+.op:hover{z-index:5;box-shadow:0 0 0 2px #333}.op:hover span{background:#fff}
+.op.lin{border-left:3px solid #1a7f37}.op.alt{outline:2px solid #e8710a}
+.stuckline{position:absolute;top:0;bottom:0;border-left:2px solid #c62828;pointer-events:none}
 .op.ok{background:#9fd3a9}.op.fail{background:#ddd;color:#777}
 .op.info,.op.open{background:repeating-linear-gradient(45deg,#f5d68a,#f5d68a 4px,#fbeccb 4px,#fbeccb 8px)}
 .op.dropped{opacity:.45}.op.stuck{background:#e57373;outline:2px solid #c62828}
@@ -103,35 +111,60 @@ def _key_buttons(verdict: Verdict) -> str:
 
 
 def _timeline(verdict: Verdict) -> str:
-    """One row of bars per process, with the fault lines across all rows."""
-    end = 1 + max([op.ret or op.call for op in verdict.ops] + [n.position for n in verdict.nemesis] + [0])
-    width = max(900, end * _PX_PER_EVENT)
+    """One row of bars per process over real time, with the fault lines across all rows."""
+    axis = _Axis(verdict)
     parts = _part_index(verdict)
-    ranks, stuck, searched = _marks(verdict)
+    ranks, stuck, alternatives, searched, stuck_at = _marks(verdict)
     rows: dict[Any, list[str]] = {p: [] for p in _processes(verdict.ops)}
     for op in verdict.ops:
-        classes = [op.status] + (["dropped"] if op.id not in searched else []) + (["stuck"] if op.id in stuck else [])
-        rows[op.process].append(_bar(verdict, op, classes, parts, ranks.get(op.id), end))
-    out = [f'<div class="wrap"><div class="tl" style="width:{width}px">']
+        classes = [op.status] + (["dropped"] if op.id not in searched else [])
+        classes += ["lin"] if op.id in ranks else []
+        classes += ["stuck"] if op.id in stuck else (["alt"] if op.id in alternatives else [])
+        rows[op.process].append(_bar(verdict, op, classes, parts, ranks.get(op.id), axis))
+    out = [f'<div class="wrap"><div class="tl" style="width:{axis.width + 60:.0f}px">']
     for process, bars in rows.items():
         out.append(f'<div class="row"><div class="lbl">p{_e(process)}</div><div class="track">')
         out += bars
         out.append("</div></div>")
-    out.append('<div class="nems">' + "".join(_fault(n, end) for n in verdict.nemesis) + "</div>")
+    lines = [_fault(n, axis) for n in verdict.nemesis]
+    lines += [f'<div class="stuckline" style="left:{axis.x(t):.1f}px" title="the search got stuck here"></div>'
+              for t in stuck_at]
+    out.append('<div class="nems">' + "".join(lines) + "</div>")
     out.append("</div></div>")
     return "\n".join(out)
 
 
-def _bar(verdict: Verdict, op: Op, classes: list, parts: dict, rank: int | None, end: int) -> str:
-    """One op's bar, with its details in the hover title."""
-    stop = op.ret if op.ret is not None else end
-    left = 100.0 * op.call / end
-    span = 100.0 * max(stop - op.call, 0.5) / end
+class _Axis:
+    """Real time to pixels: wide enough that most bars hold their label."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        times = [op.call_time for op in verdict.ops] + [op.ret_time for op in verdict.ops if op.ret_time is not None]
+        times += [n.time for n in verdict.nemesis]
+        self.start = min(times, default=0.0)
+        self.end = max(times, default=1.0)
+        span = max(self.end - self.start, 1e-9)
+        needs = sorted(
+            (len(verdict.model.describe(op)) + 5) * _CHAR_PX / max(op.ret_time - op.call_time, span / 1e6)
+            for op in verdict.ops if op.ret_time is not None
+        )
+        scale = needs[int(0.9 * (len(needs) - 1))] if needs else 1.0
+        self.width = min(max(_MIN_WIDTH, span * scale), _MAX_WIDTH)
+        self.scale = self.width / span
+        self.end += 40 / self.scale  # room to the right for ops that never returned
+
+    def x(self, t: float) -> float:
+        return (t - self.start) * self.scale
+
+
+def _bar(verdict: Verdict, op: Op, classes: list, parts: dict, rank: int | None, axis: _Axis) -> str:
+    """One op's bar, with its whole label and its details in the hover title."""
+    stop = op.ret_time if op.ret_time is not None else axis.end
+    left, width = axis.x(op.call_time), max(axis.x(stop) - axis.x(op.call_time), 3.0)
     label = (f"{rank}. " if rank is not None else "") + verdict.model.describe(op)
     part = parts.get(key_id(op.key), "")
     return (
         f'<div class="op {" ".join(classes)}" data-k="{part}" title="{_e(_details(op, rank, verdict))}" '
-        f'style="left:{left:.4f}%;width:{span:.4f}%">{_e(label)}</div>'
+        f'style="left:{left:.1f}px;width:{width:.1f}px"><span>{_e(label)}</span></div>'
     )
 
 
@@ -153,26 +186,30 @@ def _details(op: Op, rank: int | None, verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
-def _fault(event: NemesisOp, end: int) -> str:
+def _fault(event: NemesisOp, axis: _Axis) -> str:
     """A dashed vertical line where a fault (or its repair) happened."""
-    left = 100.0 * event.position / end
     text = f"{event.f} {show(event.value)}" if event.value is not None else event.f
-    return f'<div class="nem" style="left:{left:.4f}%" title="{_e(text)}"><span>{_e(event.f)}</span></div>'
+    return f'<div class="nem" style="left:{axis.x(event.time):.1f}px" title="{_e(text)}"><span>{_e(event.f)}</span></div>'
 
 
-def _marks(verdict: Verdict) -> tuple[dict[int, int], set[int], set[int]]:
-    """Linearization ranks, the ops that could not be linearized, and the ops that were searched."""
+def _marks(verdict: Verdict) -> tuple[dict[int, int], set[int], set[int], set[int], list[float]]:
+    """Linearization ranks, the ops that could not follow, their alternatives, the ops searched, where it stuck."""
     ranks: dict[int, int] = {}
     stuck: set[int] = set()
+    alternatives: set[int] = set()
     searched: set[int] = set()
+    stuck_at: list[float] = []
     for part in verdict.partitions:
         ranks.update({op_id: i + 1 for i, op_id in enumerate(part.order)})
         searched.update(p.op.id for p in part.prepared)
         if part.valid is False:
-            must, _ = part.blocked()
+            must, candidates = part.blocked()
             if must is not None:
                 stuck.add(must.op.id)
-    return ranks, stuck, searched
+                alternatives.update(c.op.id for c in candidates if c is not must)
+                if must.op.ret_time is not None:
+                    stuck_at.append(must.op.ret_time)
+    return ranks, stuck, alternatives, searched, stuck_at
 
 
 def _part_index(verdict: Verdict) -> dict[Any, int]:

@@ -27,10 +27,23 @@ def test_one_row_per_process_and_one_bar_per_op(history):
 
 
 def test_failing_op_is_marked_and_ranks_shown(history):
-    """The op that cannot be linearized is marked stuck; linearized ops carry their rank."""
+    """The op that cannot follow is marked stuck; the prefix carries ranks and a green edge; a red line marks the spot."""
     page = render_html(_verdict(history))
-    assert re.search(r'class="op ok stuck"[^>]*>read\(&quot;k&quot;\) -&gt; null<', page)
-    assert '>1. write(&quot;k&quot;, 1) -&gt; ok<' in page
+    assert re.search(r'class="op ok stuck"[^>]*><span>read\(&quot;k&quot;\) -&gt; null</span><', page)
+    assert re.search(r'class="op ok lin"[^>]*><span>1. write\(&quot;k&quot;, 1\) -&gt; ok</span><', page)
+    assert 'class="stuckline"' in page
+
+
+def test_bars_follow_real_time_and_labels_are_whole(history):
+    """A bar's left edge and width follow its call and return times; the label is never cut."""
+    h = history()
+    h.invoke(1, "get", key="k", time=0.0).complete(1, "ok", "", time=1.0)
+    h.invoke(2, "put", "x" * 40, key="k", time=2.0).complete(2, "ok", time=2.001)
+    page = render_html(linearizable(h.ops, model="kv"))
+    (first, second) = re.findall(r'style="left:([\d.]+)px;width:([\d.]+)px"', page)
+    assert float(first[0]) == 0.0 and float(second[0]) > float(first[1])  # the put starts after the get ends
+    assert "put(&quot;k&quot;, &quot;" + "x" * 40 + "&quot;) -&gt; ok</span>" in page
+    assert "overflow:visible" in page
 
 
 def test_dropped_and_indeterminate_ops_are_styled(history):
