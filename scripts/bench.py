@@ -267,6 +267,14 @@ def checker(repeats: int) -> list[dict] | None:
     return rows
 
 
+def checker_vs_porcupine(quick: bool) -> dict:
+    """The checker on issue 10's shapes beside Porcupine's reference figures (scripts/bench_check.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_check import run as bench_check
+
+    return bench_check(quick)
+
+
 # -- the real transport ---------------------------------------------------------------------------
 
 def transport(messages: int) -> list[dict]:
@@ -359,6 +367,7 @@ def run(quick: bool) -> dict:
                                         lambda: simpy_rpc(calls))
     scale_run = scale(100 if quick else 1000, 6.0 if quick else 60.0)
     checks = checker(1 if quick else 3)
+    porcupine = checker_vs_porcupine(quick)
     http = transport(2_000 if quick else 20_000)
     protocol_rows = protocols(quick)
     chaos = chaos_run()
@@ -370,6 +379,7 @@ def run(quick: bool) -> dict:
                                   "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r},
         "scale": {**scale_run, "baseline_process_mb": baseline_memory_mb()},
         "checker": checks,
+        "checker_vs_porcupine": porcupine,
         "transport": http,
         "protocols": protocol_rows,
         "chaos": chaos,
@@ -409,6 +419,10 @@ def print_table(results: dict) -> None:
             checks.add_row(row["history"], _fmt(row["ops"]), str(row["valid"]), _fmt(row["split_s"], 4),
                            _fmt(row["unsplit_s"], 3))
         console.print(checks)
+    if results.get("checker_vs_porcupine"):
+        from bench_check import print_table as print_checker
+
+        print_checker(results["checker_vs_porcupine"])
     if results.get("transport"):
         http = Table(title="the same ping-pong (rpc) over loopback HTTP, two processes, beside the simulation")
         for column in ("round trips in flight", "messages", "HTTP msgs/s", "simulation msgs/s", "simulation / HTTP"):

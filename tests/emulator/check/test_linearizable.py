@@ -164,6 +164,13 @@ def test_the_timeout_answers_unknown(history):
     assert "time budget of 0.001 s ran out" in verdict.explain()
 
 
+def test_a_timeout_is_kept_within_a_few_percent(history):
+    """A 1 s limit on a history that cannot be decided in time ends close to 1 s, freeing included."""
+    started = time.monotonic()
+    verdict = linearizable(_hard_history(history, writers=20), model="register", timeout=1.0)
+    assert verdict.valid is None and 0.9 < time.monotonic() - started < 1.2
+
+
 def test_an_easy_key_is_decided_while_a_hard_one_runs_out_of_time(history):
     """Keys run in rounds: a key decided in its first slice is decided, the hard one is unknown."""
     h = _hard_history(history)
