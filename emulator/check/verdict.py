@@ -150,7 +150,7 @@ class Verdict:
         for part in self.partitions:
             if part.valid is None and part.checked:
                 lines.append(
-                    f"  key {show(part.key)}: stopped after {part.explored} configurations, "
+                    f"  {'the register' if part.key is None else 'key ' + show(part.key)}: stopped after {part.explored} configurations, "
                     f"{len(part.order)} of {len(part.prepared)} ops in the longest prefix"
                 )
         skipped = sum(1 for p in self.partitions if not p.checked)
@@ -193,7 +193,10 @@ class Verdict:
 def _explain_failure(model: Model, part: PartitionResult, limit: int) -> list[str]:
     """The prefix, the op that cannot follow it and the alternatives, for one failing key."""
     by_id = {p.op.id: p for p in part.prepared}
-    where = "the whole history" if part.slots is not None or part.key == "*" else f"key {show(part.key)}"
+    if part.slots is not None or part.key == "*":
+        where = "the whole history"
+    else:
+        where = "the register" if part.key is None else f"key {show(part.key)}"
     lines = [f"{where}: {len(part.order)} of {len(part.prepared)} ops linearized before the search got stuck"]
     shown = part.order[-limit:] if limit else []
     lines.append(

@@ -193,3 +193,18 @@ def test_a_long_check_shows_progress_on_stderr(tmp_path, capsys, monkeypatch):
 
 def _fast_reporter(self, name):
     self.name, self.tty, self.every, self.shown = name, False, 0.05, False
+
+
+def test_the_readme_check_commands_run_as_written(tmp_path, capsys, monkeypatch):
+    """Every `capsim check --example...` line in the README runs after a plain install and gives its verdict."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    commands = [line.split()[1:] for line in readme.splitlines() if line.strip().startswith("capsim check --example")]
+    assert len(commands) == 3
+    statuses = []
+    for argv in commands:
+        argv = [str(tmp_path / "html") if a == "/tmp/timelines" else a for a in argv]
+        statuses.append(main(argv))
+    assert statuses == [0, 1, 1]
+    out = capsys.readouterr().out
+    assert "knossos-bad-analysis-bad" in out and "p21 read() -> 2 [13..14]: it returned 2 but the value was 1" in out
+    assert (tmp_path / "html" / "capsim-split-brain-bad.jsonl.html").exists()

@@ -265,3 +265,15 @@ def test_porcupines_etcd_100_is_linearizable_by_its_own_rules_too():
 
     path = examples.path("jepsen-etcd-100-good")
     assert check_file(path, model="porcupine-etcd").valid is True and check_file(path, model="cas-register").valid
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_brute_force_agrees_on_thousands_of_histories(brute, small_histories, model):
+    """A longer differential run: 1,500 seeded histories of up to 7 ops per model, split and unsplit."""
+    rng = random.Random(f"many-{model}")
+    for _ in range(1500):
+        h = small_histories(rng.choice, model, max_ops=7)
+        expected = brute(h, model)
+        assert linearizable(h, model=model).valid is expected, h
+        assert linearizable(h, model=model, partition=False).valid is expected, h
