@@ -2,8 +2,11 @@
 
 Each subcommand lives in its own module under ``capsim.commands`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a
-function ``run(args) -> int`` (the exit status). Exit statuses follow one rule
-across commands: 0 success, 1 a check failed, 2 a usage or input error.
+function ``run(args) -> int`` (the exit status). What each exit status means
+is written once, in ``EXIT_STATUS`` below: every command's ``--help`` shows
+its own, and the README's table is checked against it. A mistake in how a
+command is called prints one line (what was wrong, and where the help is)
+and exits 2, never a usage block or a traceback.
 """
 
 from __future__ import annotations
@@ -14,17 +17,55 @@ import sys
 
 from capsim import __version__
 
+__all__ = ["main", "build_parser", "Parser", "UsageError", "EXIT_STATUS", "COMMON_EXIT_STATUS", "exit_epilog"]
+
 # Order is the order of `capsim --help`.
 COMMANDS = ("cap", "pacelc", "demo", "chaos", "check", "serve", "cluster")
+
+#: Exit statuses every command shares.
+COMMON_EXIT_STATUS = {
+    2: "a usage or input error: one line on stderr, no traceback",
+    130: "interrupted (Ctrl-C)",
+}
+
+#: command -> its own exit statuses (beside the common ones) -> what they mean.
+EXIT_STATUS: dict[str, dict[int, str]] = {
+    "cap": {0: "the table was printed (and written)",
+            1: "protocol code raised during a run: the figures are not to be trusted"},
+    "pacelc": {0: "the table was printed (and written)"},
+    "demo": {0: "the demo ran"},
+    "chaos": {0: "every check passed, for every seed",
+              1: "a check failed or could not tell; with --real, also: the cluster did not start"},
+    "check": {0: "every history is linearizable", 1: "a history is not linearizable",
+              2: "a history could not be checked (unreadable, or the checker ran out of time)"},
+    "serve": {0: "stopped by SIGTERM or Ctrl-C", 2: "a usage error, or the node could not be built",
+              3: "the address could not be bound (in use, or not local)"},
+    "cluster": {0: "done", 1: "up: a node did not start (none is left running); workload: the history is not "
+                              "linearizable; a fault: a node did not apply it",
+                2: "workload: the checker ran out of time"},
+}
+
+
+def exit_epilog(command: str) -> str:
+    """The 'exit status' paragraph of ``command``'s ``--help``."""
+    statuses = {**COMMON_EXIT_STATUS, **EXIT_STATUS[command]}
+    return "exit status: " + "; ".join(f"{code} {statuses[code]}" for code in sorted(statuses))
 
 
 class UsageError(Exception):
     """A mistake in how a command was called; printed without a traceback, exit 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit 2: what was wrong, and where the help is."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="capsim",
         description="Distributed systems under faults, in virtual time: CAP and PACELC with numbers.",
     )
@@ -32,23 +73,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"capsim.commands.{name}").register(sub)
+    for name, command in sub.choices.items():
+        command.epilog = (command.epilog + "\n\n" if command.epilog else "") + exit_epilog(name)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``capsim`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args) or 0)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return _run(args)
     except KeyboardInterrupt:
         print("capsim: interrupted", file=sys.stderr)
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"capsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:  # a binary file where text was expected, read by any command
+        print(f"capsim {args.command}: error: a file is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+              "give a text file", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as exc:
         # emulator's ConfigError / MessageError derive from these; a user's bad

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cli import UsageError
+from capsim.output import writable_dir
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
 from capsim.parallel import positive_int, seed_range, with_progress, workers_for
 from capsim.report import Run, rich_table
@@ -75,10 +76,11 @@ def run_job(job: tuple) -> tuple[int, str, dict]:
 
 
 def run(args) -> int:
+    _text_files(args.config)
     configs = choose(args.config)
     console = Console(stderr=args.json or args.markdown)
     if args.out is not None:
-        _writable(args.out)
+        writable_dir(args.out)
     if args.seeds is not None:
         runs = _many(console, args, configs)
     else:
@@ -122,15 +124,15 @@ def _command(args, configs) -> str:
     return " ".join(words + ["--markdown"])
 
 
-def _writable(out: Path) -> None:
-    """Fail now, not after the runs, when the report cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".capsim-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+def _text_files(specs: list[str] | None) -> None:
+    """A --config file that is not text is named here, before any TOML reader trips over it."""
+    for part in (p.strip() for spec in specs or () for p in spec.split(",")):
+        if part.endswith(".toml") and Path(part).is_file():
+            try:
+                Path(part).read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"--config {part}: not a text file (byte {exc.start} is not UTF-8); "
+                                 "give a TOML file of [[config]] tables") from None
 
 
 def _errors(console: Console, runs: list[Run]) -> int:

@@ -45,6 +45,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capsim.cli import UsageError
+from capsim.output import writable_dir
 from capsim.parallel import map_unordered, positive_int, seed_range
 from emulator.errors import EmulatorError
 from faults.chaos import ChaosResult, run_chaos
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the scenario for one seed or a range; return the exit status (see module doc)."""
     _check_flags(args)
     scenario = load_scenario(args.scenario)
+    if args.out is not None:
+        writable_dir(args.out)
     # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
     console = Console(highlight=False, soft_wrap=True)
     if args.real:

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from capsim.cli import UsageError
+from capsim.output import writable_file
 
 __all__ = ["register", "up", "down", "node_argv", "DEFAULT_STATE"]
 
@@ -303,6 +304,8 @@ def _describe(cluster) -> list[str]:
 
 def _run_workload(args) -> int:
     _load(args.state)
+    if args.out is not None:
+        writable_file(args.out)
     return asyncio.run(_workload(args))
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from capsim.cli import UsageError
 from capsim.demos import DEMOS
+from capsim.output import writable_dir
 
 
 def register(subparsers) -> None:
@@ -56,6 +57,8 @@ def run(args) -> int:
             print(f"{name:<{width}}  {describe(name)}")
         return 0
     _, function = _load(args.name)
+    if args.out is not None:
+        writable_dir(args.out)
     options = {"out": args.out, "as_json": args.json, "quick": args.quick}
     accepted = inspect.signature(function).parameters
     # --quick is harmless where a demo is quick already; --out and --json would be silently lost.

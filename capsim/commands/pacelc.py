@@ -21,6 +21,7 @@ from capsim.cap.pacelc import QUORUMS, Sweep, jobs, run_job
 from capsim.cap.pacelc_report import (DIFFERENCES, definitions, markdown, model_columns, model_runs,
                                       store_columns, store_runs, write_report)
 from capsim.cli import UsageError
+from capsim.output import writable_dir
 from capsim.parallel import positive_int, with_progress, workers_for
 from capsim.report import rich_table
 
@@ -95,6 +96,8 @@ def _ms(seconds: float) -> float | int:
 
 def run(args) -> int:
     sweep = _sweep(args)
+    if args.out is not None:
+        writable_dir(args.out)
     console = Console(stderr=True) if args.json or args.markdown else Console()
     if args.wars:
         return _run_wars(args, sweep, console)

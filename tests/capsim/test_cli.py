@@ -34,3 +34,54 @@ def test_python_dash_m_capsim_works():
     """python -m capsim --version runs the same entry point."""
     out = subprocess.run([sys.executable, "-m", "capsim", "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("capsim ")
+
+
+BINARY = bytes(range(256)) * 4  # not UTF-8 from byte 128 on
+
+
+@pytest.mark.parametrize("argv", [["chaos", "{f}"], ["cap", "--config", "{f}"], ["check", "{f}"]],
+                         ids=["chaos", "cap --config", "check"])
+def test_a_binary_file_given_as_toml_is_one_line_and_exit_2(tmp_path, capsys, argv):
+    """A binary file where a TOML (or history) file belongs: one line naming the file, exit 2, no traceback."""
+    path = tmp_path / "random.toml"
+    path.write_bytes(BINARY)
+    assert main([a.format(f=path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "UTF-8" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["cap", "--nodes", "x"], ["serve", "--protocol"], ["chaos"], ["nosuch"],
+                                  ["cluster"], ["cluster", "up", "--nodes", "many"], ["demo", "--seed", "one"],
+                                  ["check", "--model", "nosuch", "f"], ["pacelc", "--trials", "0"]])
+def test_an_argument_error_is_one_line_naming_the_help(capsys, argv):
+    """A mistake in the arguments prints one line (no usage block) that points at --help, and exits 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.count("\n") == 1 and "error:" in err and "--help)" in err and not err.startswith("usage")
+
+
+def test_every_command_help_ends_with_its_exit_statuses(capsys):
+    """capsim COMMAND --help lists every exit status of that command, common ones included."""
+    from capsim.cli import COMMANDS, COMMON_EXIT_STATUS, EXIT_STATUS
+
+    for command in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        statuses = {**COMMON_EXIT_STATUS, **EXIT_STATUS[command]}
+        for code, meaning in statuses.items():
+            assert f"{code} {' '.join(meaning.split())}" in text, (command, code)
+
+
+def test_ctrl_c_while_the_parser_is_being_built_exits_130(monkeypatch, capsys):
+    """An interrupt before the command runs (while its modules import) still exits 130, not a traceback."""
+    import capsim.cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(capsim.cli, "build_parser", interrupted)
+    assert main(["cap"]) == 130
+    assert "interrupted" in capsys.readouterr().err
