@@ -8,6 +8,7 @@ history stays checkable (a process never has two operations open).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable
 
 from emulator.errors import CRASH, ConfigError, RPCError, Timeout
@@ -49,6 +50,7 @@ class Client(Node):
             RPCError: recorded as ``fail`` when definite, ``info`` otherwise.
             Timeout: recorded as ``info``.
         """
+        self._check_loop()
         dest = dest if dest is not None else self._pick()
         body = _body(f, key, value, fields)
         process = self.process
@@ -65,6 +67,17 @@ class Client(Node):
             raise
         self._record({**op, "type": "ok", "value": reply.get("value") if f == "read" else value})
         return reply
+
+    def _check_loop(self) -> None:
+        """A misuse, before anything is recorded: invoke awaited on a loop that is not this client's."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._endpoint.loop:
+            raise ConfigError(f"{self.name}.invoke ran outside its simulation (under asyncio.run, or another loop); "
+                              "await it inside the coroutine you give sim.run: sim.run(workload()), "
+                              "or in a test that takes the sim fixture")
 
     def _complete(self, op: dict, kind: str, error: list) -> None:
         """Record a failed completion; an indeterminate one retires the process (Jepsen's model)."""

@@ -291,9 +291,15 @@ class Simulation:
         Raises:
             Deadlock: the coroutine waits, but nothing can ever wake it.
             Unfinished: ``until`` came before the coroutine ended.
+            ConfigError: ``until`` is not a time, or is before ``sim.now``.
         """
         if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)) or math.isnan(until)):
             raise ConfigError(f"until must be a virtual time in seconds, got {until!r}")
+        if until is not None and until < self.now and (math.isinf(until) or round(until * 1e9) < round(self.now * 1e9)):
+            if inspect.iscoroutine(coro):
+                coro.close()  # refused: it will never run, and must not warn that it was never awaited
+            raise ConfigError(f"sim.run(until={until!r}) is in the past: virtual time is already {self.now!r} s; "
+                              "until is an absolute time, so run for d more seconds with sim.run(until=sim.now + d)")
         if coro is None:
             self.loop.run_until(until)
             return None

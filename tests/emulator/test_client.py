@@ -161,3 +161,16 @@ def test_an_invoke_cancelled_midway_is_info_and_the_history_stays_checkable():
                                                   (1, "invoke"), (1, "info")]
     assert client.process == 2
     assert linearizable(sim.history, model="cas_register").valid is True
+
+
+def test_invoke_outside_sim_run_says_to_use_sim_run_and_records_nothing():
+    """client.invoke under asyncio.run: a ConfigError naming sim.run, and no half operation in the history."""
+    sim, (client,) = kv()
+    with pytest.raises(em.ConfigError, match=r"outside its simulation.*sim\.run\(workload\(\)\)"):
+        asyncio.run(client.invoke("read", key="x", dest="n0"))
+    assert list(sim.history) == []
+
+    async def main():
+        return await client.invoke("write", key="x", value=1, dest="n0")
+
+    assert sim.run(main())["type"] == "write_ok"  # the client is unharmed

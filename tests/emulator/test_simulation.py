@@ -286,3 +286,28 @@ def test_healing_one_cut_keeps_the_others():
     assert not net.cut("n3", "n0")
     assert [op["value"] for op in sim.history.nemesis_ops() if op["f"] == "heal"] == [[first], None]
     assert second != first
+
+
+@pytest.mark.parametrize("until", [-1, -0.001, float("-inf")])
+def test_run_until_a_negative_time_is_an_error(until):
+    """sim.run(until=-1) raises a ConfigError instead of returning silently."""
+    sim = em.Simulation(seed=1)
+    with pytest.raises(em.ConfigError, match=r"in the past.*sim\.run\(until=sim\.now \+ d\)"):
+        sim.run(until=until)
+
+
+def test_run_until_a_time_already_passed_is_an_error_and_now_is_not():
+    """After running to 5 s, until=2 is in the past (with or without a coroutine); until=now is fine."""
+    sim = em.Simulation(seed=1)
+    sim.run(until=5.0)
+    with pytest.raises(em.ConfigError, match=r"until=2.*already 5\.0 s"):
+        sim.run(until=2.0)
+
+    async def nothing():
+        return 7
+
+    with pytest.raises(em.ConfigError, match="in the past"):
+        sim.run(nothing(), until=4.999)
+    sim.run(until=5.0)
+    sim.run(until=0.1 + 0.2 + 4.7)  # 5.000000000000001: the same nanosecond
+    assert sim.now == 5.0
