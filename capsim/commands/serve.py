@@ -4,13 +4,18 @@
                  --peer n2=http://127.0.0.1:9002 --peer n3=http://127.0.0.1:9003
 
 The node class is the one the simulation runs, unchanged. It listens on
-127.0.0.1 unless ``--listen`` says otherwise. The control token comes from
-the ``CAPSIM_TOKEN`` environment variable, else from ``--token-file`` (made
-if missing), else one is generated and printed on stderr. A real run is not
-replayable: ``--seed`` fixes the node's rng, not the network's timing.
+127.0.0.1 unless ``--listen`` says otherwise. The cluster secret (the control
+token, and the key that signs messages between servers: see
+``emulator.transport.auth``) comes from the ``CAPSIM_TOKEN`` environment
+variable, else from ``--token-file`` (made if missing: give every node the
+same file), else one is generated and printed on stderr once the node
+listens. Listening beyond loopback needs a secret given, not generated. A
+real run is not replayable: ``--seed`` fixes the node's rng, not the
+network's timing.
 
 Exit status: 0 after SIGTERM or Ctrl-C, 2 a usage error (unknown protocol,
-bad config), 3 the address could not be bound.
+bad config, a peer named like this node, a public address without a
+secret), 3 the address could not be bound (in use, or not local).
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ import os
 import secrets
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
+
+from capsim.cli import UsageError
 
 __all__ = ["register", "run", "main", "parse_listen", "parse_peer"]
 
@@ -52,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keyword arguments for the node class, as a JSON object")
     parser.add_argument("--seed", type=int, help="seed of the node's rng (default: from the OS)")
     parser.add_argument("--data-dir", metavar="DIR", help="keep the node's storage here, across restarts")
-    parser.add_argument("--token-file", metavar="PATH", help="read the control token here (made if missing)")
+    parser.add_argument("--token-file", metavar="PATH",
+                        help="read the cluster secret here (made if missing; give every node the same file)")
     parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                         help="largest request accepted (default 1 MiB)")
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
@@ -91,7 +100,6 @@ def _config(text: str) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status (see module doc)."""
-    from capsim.cli import UsageError
     from nodes.registry import resolve
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -100,11 +108,28 @@ def run(args: argparse.Namespace) -> int:
         factory = resolve(args.protocol)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    peers = _peers(args.name, args.peer)
     host, port = args.listen
+    given = _given_token(args.token_file)
     if not _loopback(host):
-        print(f"capsim serve: warning: listening on {host}, reachable from the network; "
-              "POST /msg has no authentication", file=sys.stderr)
-    return asyncio.run(_serve(args, factory, host, port, _token(args.token_file)))
+        if given is None:
+            raise UsageError(f"--listen {host}: reachable from the network, so the nodes need a shared secret to "
+                             "tell peers from impostors; set CAPSIM_TOKEN or --token-file PATH (the same for every node)")
+        print(f"capsim serve: warning: listening on {host}, reachable from the network; messages between servers "
+              "are signed with the cluster secret but travel in clear (plain HTTP)", file=sys.stderr)
+    return asyncio.run(_serve(args, factory, host, port, peers, given))
+
+
+def _peers(name: str, given: list[tuple[str, str]]) -> dict[str, str]:
+    """The --peer values as a dict, refusing this node's own name and a name given twice."""
+    peers: dict[str, str] = {}
+    for peer, url in given:
+        if peer == name:
+            raise UsageError(f"--peer {peer}={url} names this node ({name}); list the other servers only")
+        if peer in peers and peers[peer] != url:
+            raise UsageError(f"--peer {peer} given twice ({peers[peer]} and {url}); give each peer once")
+        peers[peer] = url
+    return peers
 
 
 def _loopback(host: str) -> bool:
@@ -114,30 +139,46 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _token(token_file: str | None) -> str:
+def _given_token(token_file: str | None) -> str | None:
+    """The cluster secret from CAPSIM_TOKEN or ``token_file`` (made if missing), or None if neither is given."""
     token = os.environ.get("CAPSIM_TOKEN")
     if token:
         return token
-    if token_file:
-        path = Path(token_file)
-        if path.exists():
-            return path.read_text(encoding="utf-8").strip()
-        token = secrets.token_urlsafe(32)
+    if not token_file:
+        return None
+    path = Path(token_file)
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(token + "\n")
-        return token
+    except FileExistsError:
+        return _read_token(path)
     token = secrets.token_urlsafe(32)
-    print(f"capsim serve: control token: {token}", file=sys.stderr)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
     return token
 
 
-async def _serve(args, factory, host: str, port: int, token: str) -> int:
+def _read_token(path: Path, wait: float = 2.0) -> str:
+    """The token in ``path``, waiting briefly for a node started at the same moment to finish writing it."""
+    for _ in range(int(wait / 0.05)):
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            return token
+        time.sleep(0.05)  # wall-clock ok
+    raise OSError(f"--token-file {path} is empty; delete it to have a new secret made, or write one in it")
+
+
+async def _serve(args, factory, host: str, port: int, peers: dict[str, str], token: str | None) -> int:
     from emulator.errors import EmulatorError
     from emulator.transport.host import NodeHost
 
-    node = NodeHost(args.name, factory, args.config, host=host, port=port, peers=dict(args.peer), token=token,
-                    seed=args.seed, data_dir=args.data_dir, max_body=args.max_body, protocol=args.protocol)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before anything is announced: a stop at any moment is clean
+        loop.add_signal_handler(sig, stop.set)
+    generated = token is None
+    node = NodeHost(args.name, factory, args.config, host=host, port=port, peers=peers,
+                    token=token or secrets.token_urlsafe(32), seed=args.seed, data_dir=args.data_dir,
+                    max_body=args.max_body, protocol=args.protocol)
     try:
         await node.start()
     except OSError as exc:
@@ -149,11 +190,10 @@ async def _serve(args, factory, host: str, port: int, token: str) -> int:
         print(f"capsim serve: error: cannot start {args.protocol} as {args.name}: {type(exc).__name__}: {exc}",
               file=sys.stderr)
         return 2
+    if generated:  # only now: a node that failed to start has no secret worth showing
+        print(f"capsim serve: generated the cluster secret (control token; its peers need the same): "
+              f"CAPSIM_TOKEN={node.token}", file=sys.stderr, flush=True)
     print(f"capsim serve: {args.name} ({args.protocol}) listening on {node.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     if args.parent_pid is not None:
         watch = asyncio.ensure_future(_watch_parent(args.parent_pid, stop))
     await stop.wait()
@@ -173,14 +213,18 @@ async def _watch_parent(pid: int, stop: asyncio.Event, every: float = 0.5) -> No
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``capsim serve`` alone (``python -m capsim.commands.serve``), without the other commands."""
-    from capsim.cli import UsageError
 
-    parser = argparse.ArgumentParser(prog="capsim serve")
+    from capsim.cli import Parser, exit_epilog
+
+    parser = Parser(prog="capsim serve", epilog=exit_epilog("serve"))
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return run(args)
     except UsageError as exc:
+        print(f"capsim serve: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the token file cannot be read or made
         print(f"capsim serve: error: {exc}", file=sys.stderr)
         return 2
 

@@ -38,6 +38,7 @@ from emulator.errors import ConfigError
 from emulator.message import Message
 from emulator.node import Endpoint, Node
 from emulator.rng import Streams
+from emulator.transport.auth import peer_key
 from emulator.transport.http import HttpTransport
 from emulator.transport.links import LinkFaults
 from emulator.transport.storage import FileStorage, WallClock
@@ -57,8 +58,10 @@ class NodeHost:
         config: keyword arguments for the factory, at start and every restart.
         host, port: where to listen; port 0 picks a free one (see ``url``).
         peers: the other server nodes, name -> base URL.
-        token: the control token (``Authorization: Bearer <token>``); None
-            disables the control endpoint.
+        token: the cluster secret: the control token (``Authorization: Bearer
+            <token>``), and the key that signs this node's messages and checks
+            those that claim a server's name (``emulator.transport.auth``).
+            None disables the control endpoint and peer authentication.
         seed: seeds the node's rng and the link fault draws; None draws one
             from the OS (shown by ``/status``).
         data_dir: keep ``storage`` in ``<data_dir>/<name>.storage``, so it
@@ -81,6 +84,7 @@ class NodeHost:
         self.host, self.port = host, port
         self.peer_urls = {n: u.rstrip("/") for n, u in (peers or {}).items() if n != name}
         self.token, self.max_body, self.timeout = token, max_body, timeout
+        self.key = peer_key(token)
         self.protocol = protocol or getattr(factory, "__name__", str(factory))
         self.server = server
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
@@ -154,7 +158,7 @@ class NodeHost:
         await self.listen()
         self.transport = HttpTransport(self.name, {**self.peer_urls, self.name: self.url}, self.faults,
                                        self._streams(f"net:{self.name}"), timeout=self.timeout,
-                                       max_body=self.max_body)
+                                       max_body=self.max_body, key=self.key)
         self.transport.reply_to = self.url
         await self.transport.open()
         try:
@@ -180,6 +184,10 @@ class NodeHost:
 
     def _peers(self) -> list[str]:
         return sorted(self.peer_urls)
+
+    def speaks_for_server(self, name: str) -> bool:
+        """Whether a message from ``name`` must be signed: it names a server this host knows, or itself."""
+        return name == self.name or name in self.peer_urls
 
     async def stop(self) -> None:
         """Stop the node and the server; the same as a crash, for good."""

@@ -31,6 +31,7 @@ import time
 import aiohttp
 
 from emulator.errors import ConfigError
+from emulator.transport.auth import SIGNATURE_HEADER, sign
 from emulator.transport.links import LinkFaults
 from emulator.transport.wire import MAX_BATCH, MAX_BODY, encode_envelopes
 
@@ -72,11 +73,13 @@ class HttpTransport:
         max_queue: messages an outbox may hold; more are dropped as ``overflow``.
         max_body: the largest request peers accept; bigger batches are split, and
             a single message over it is dropped as ``too-large``.
+        key: signs every request (``emulator.transport.auth``); None sends unsigned.
     """
 
     def __init__(self, name: str, routes: dict[str, str], faults: LinkFaults, rng, timeout: float = 5.0,
-                 max_queue: int = 100_000, max_body: int = MAX_BODY):
+                 max_queue: int = 100_000, max_body: int = MAX_BODY, key: bytes | None = None):
         self.name = name
+        self.key = key
         self.routes = dict(routes)
         self.faults = faults
         self.rng = rng
@@ -248,6 +251,8 @@ class HttpTransport:
         headers = {"Content-Type": "application/json"}
         if self.reply_to:
             headers[REPLY_TO_HEADER] = self.reply_to
+        if self.key is not None:
+            headers[SIGNATURE_HEADER] = sign(self.key, data)
         for attempt in (1, 2):
             try:
                 async with self._session.post(box.url + "/msg", data=data, headers=headers) as resp:

@@ -9,7 +9,9 @@
 Guarantees: every refusal is a 4xx with a JSON body ``{"error": "..."}``
 saying what was wrong: 400 malformed JSON or envelope, 404 a message for
 another node or an unknown path, 405 a wrong method, 413 a body over the
-size limit, 401/403 a missing or wrong token. No request can crash the node:
+size limit, 401/403 a missing or wrong token, 401 a message that claims a
+server's name without the cluster secret's signature (see
+emulator.transport.auth). No request can crash the node:
 node code runs after the answer, in its own callback.
 """
 
@@ -20,6 +22,7 @@ import json
 from aiohttp import web
 from yarl import URL
 
+from emulator.transport.auth import SIGNATURE_HEADER, verify
 from emulator.transport.control import add_control_routes
 from emulator.transport.errors import WireError
 from emulator.transport.http import REPLY_TO_HEADER
@@ -75,11 +78,22 @@ def _reason(exc: web.HTTPException) -> str:
 async def _post_msg(request: web.Request, host) -> web.Response:
     raw = await request.read()
     messages = parse_envelopes(raw, host.name)
+    _authenticate(request, raw, host, messages)
     if not host.alive:
         raise WireError(503, f"{host.name} is down")  # pragma: no cover - a crashed host stops listening
     _learn(request, host, messages[0].src)
     host.accept(messages)
     return web.json_response({"accepted": len(messages)}, status=202)
+
+
+def _authenticate(request: web.Request, raw: bytes, host, messages) -> None:
+    """401 unless every envelope that claims a server's name comes signed with the cluster secret."""
+    if host.key is None:
+        return
+    claimed = next((m.src for m in messages if host.speaks_for_server(m.src)), None)
+    if claimed is not None and not verify(host.key, raw, request.headers.get(SIGNATURE_HEADER)):
+        raise WireError(401, f"a message from server {claimed!r} must be signed with the cluster secret "
+                             f"({SIGNATURE_HEADER}); a client may send under any name that is not a server's")
 
 
 def _learn(request: web.Request, host, src: str) -> None:

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator.transport import NodeHost
+from emulator.transport.auth import SIGNATURE_HEADER, sign
 from tests.common.transport_nodes import Relay
 
 MAX_BODY = 4096
@@ -70,14 +71,17 @@ def _runtime_errors(host) -> list:
     return [e for e in list(host.errors) if e["where"].startswith("deliver")]
 
 
-def _post(host, data: bytes) -> int:
-    """POST /msg on a kept-alive connection (reopened when the server closed it)."""
+def _post(host, data: bytes, signed: bool = False) -> int:
+    """POST /msg on a kept-alive connection (reopened when the server closed it); ``signed`` as a peer would."""
+    headers = {"Content-Type": "application/json"}
+    if signed:
+        headers[SIGNATURE_HEADER] = sign(host.key, data)
     for attempt in (1, 2):
         connection = getattr(host, "connection", None)
         if connection is None:
             connection = host.connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=5)
         try:
-            connection.request("POST", "/msg", body=data, headers={"Content-Type": "application/json"})
+            connection.request("POST", "/msg", body=data, headers=headers)
             response = connection.getresponse()
             response.read()
         except (http.client.HTTPException, ConnectionError):
@@ -106,7 +110,7 @@ def test_any_request_gets_2xx_or_4xx(server, data):
 @given(envelope=hostile)
 def test_hostile_values_in_a_valid_envelope_never_trip_the_runtime(server, envelope):
     """An envelope for this node with odd ids, targets or payloads is refused (4xx) or handled by node code."""
-    status = _post(server, json.dumps(envelope).encode())
+    status = _post(server, json.dumps(envelope).encode(), signed=True)  # "n1" is a server: signed, as a peer's
     server.flush()
     assert status in (202, 400), status
     assert _runtime_errors(server) == []

@@ -1,0 +1,150 @@
+"""Tests of capsim/commands/serve.py: one node process, its secret, and its misuses."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from capsim.cli import main
+
+ROOT = str(Path(__file__).resolve().parents[3])
+SERVE = [sys.executable, "-m", "capsim.commands.serve"]
+
+
+@pytest.fixture(autouse=True)
+def _no_secret(monkeypatch):
+    """No CAPSIM_TOKEN from the environment the tests run in; node processes can import test nodes."""
+    monkeypatch.delenv("CAPSIM_TOKEN", raising=False)
+    monkeypatch.setenv("PYTHONPATH", ROOT)
+
+
+def test_a_taken_port_exits_3_without_printing_a_secret(capsys):
+    """The port is in use: exit 3 naming the address, and no token on either stream (it was never usable)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--protocol", "lin-kv", "--name", "n1", "--listen", f"127.0.0.1:{port}"]) == 3
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"capsim serve: error: cannot listen on 127.0.0.1:{port}: ")
+    assert captured.err.count("\n") == 1 and "already in use" in captured.err
+    assert captured.out == "" and "TOKEN" not in captured.err
+
+
+@pytest.mark.parametrize("peers, words", [
+    (["--peer", "n1=http://127.0.0.1:9001"], "--peer n1=http://127.0.0.1:9001 names this node (n1)"),
+    (["--peer", "n2=http://127.0.0.1:9002", "--peer", "n2=http://127.0.0.1:9003"], "--peer n2 given twice"),
+])
+def test_a_peer_naming_the_node_itself_or_twice_is_refused(capsys, peers, words):
+    """--peer n1=... on node n1, or one peer with two URLs: one line, exit 2, nothing started."""
+    assert main(["serve", "--protocol", "lin-kv", "--name", "n1", *peers]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_a_public_address_without_a_secret_is_refused(capsys):
+    """--listen 0.0.0.0 with no CAPSIM_TOKEN or --token-file: exit 2, saying how to give the secret."""
+    assert main(["serve", "--protocol", "lin-kv", "--name", "n1", "--listen", "0.0.0.0:0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "set CAPSIM_TOKEN or --token-file PATH" in err
+
+
+def test_serve_alone_prints_one_line_for_an_argument_error():
+    """python -m capsim.commands.serve with a bad argument: one line, exit 2, no usage block."""
+    out = subprocess.run([*SERVE, "--protocol"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("capsim serve: error: argument --protocol: expected one argument")
+
+
+def _start(*argv: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """A serve process and its URL, from the line it prints once it listens."""
+    proc = subprocess.Popen([*SERVE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    line = proc.stdout.readline()
+    assert "listening on" in line, line + proc.stderr.read()
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    return err
+
+
+def _get(url: str, token: str | None = None) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_a_generated_secret_is_printed_once_listening_and_opens_control():
+    """Without a secret, serve makes one, prints it after it listens, and that token opens /control."""
+    proc, url = _start("--protocol", "lin-kv", "--name", "n1")
+    try:
+        token = None
+        for line in proc.stderr:
+            if "CAPSIM_TOKEN=" in line:
+                token = line.rsplit("CAPSIM_TOKEN=", 1)[1].strip()
+                break
+        assert token and _get(url + "/control/state", token)["node"] == "n1"
+    finally:
+        _stop(proc)
+
+
+def test_a_public_address_with_a_secret_warns_that_messages_travel_in_clear():
+    """--listen 0.0.0.0 with CAPSIM_TOKEN starts, with one warning line on stderr."""
+    proc, _ = _start("--protocol", "lin-kv", "--name", "n1", "--listen", "0.0.0.0:0", env={"CAPSIM_TOKEN": "s"})
+    err = _stop(proc)
+    assert "warning: listening on 0.0.0.0" in err and "travel in clear" in err
+
+
+def test_nodes_sharing_a_token_file_are_peers_and_a_stranger_is_not(tmp_path):
+    """Two nodes started with one --token-file exchange signed messages; n1 takes none from a forger."""
+    token_file = str(tmp_path / "cluster.token")
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    common = ["--protocol", "tests.common.transport_nodes:Relay", "--token-file", token_file]
+    n1, _ = _start(*common, "--name", "n1", "--listen", f"127.0.0.1:{ports[0]}", "--peer", f"n2={urls[1]}")
+    n2, _ = _start(*common, "--name", "n2", "--listen", f"127.0.0.1:{ports[1]}", "--peer", f"n1={urls[0]}")
+    try:
+        tell = {"src": "c9", "dest": "n2", "body": {"type": "tell", "to": "n1", "text": "from n2"}}
+        forged = {"src": "n2", "dest": "n1", "body": {"type": "note", "text": "forged"}}
+        assert _post(urls[1], tell) == 202
+        assert _post(urls[0], forged) == 401
+        status = _wait_delivered(urls[0])
+        assert status["counters"]["delivered"] == 1 and status["counters"]["rejected"] == 1
+        assert oct(os.stat(token_file).st_mode & 0o777) == "0o600"
+    finally:
+        _stop(n1)
+        _stop(n2)
+
+
+def _post(url: str, envelope: dict) -> int:
+    request = urllib.request.Request(url + "/msg", data=json.dumps(envelope).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _wait_delivered(url: str) -> dict:
+    import time
+
+    for _ in range(100):
+        status = _get(url + "/status")
+        if status["counters"]["delivered"]:
+            return status
+        time.sleep(0.05)
+    return status
