@@ -8,11 +8,13 @@
     capsim cluster crash n2 / restart n2 / pause n2 / resume n2 / isolate n2
     capsim cluster link n0 n1 --loss 0.5 --latency 0.05
     capsim cluster down                               # stop every node, remove the state file
+    capsim cluster down --purge                       # ... and the nodes' logs and storage
 
 ``up`` binds every node to 127.0.0.1 (``--host`` to change it), writes the
 state file (``.capsim-cluster.json`` by default: pids, URLs, the commands,
 and the control token, readable by its owner only) and keeps each node's
-log and storage in a directory beside it (``.capsim-cluster.d``). If any
+log and storage in a directory beside it (``.capsim-cluster.d``), which
+``down`` keeps (and names) unless given ``--purge``. If any
 node fails to start, every node already started is stopped before ``up``
 exits with status 1: no orphans. A real cluster runs in real time and is not
 replayable.
@@ -32,7 +34,7 @@ from pathlib import Path
 from capsim.cli import UsageError
 from capsim.output import writable_file
 
-__all__ = ["register", "up", "down", "node_argv", "DEFAULT_STATE"]
+__all__ = ["register", "up", "down", "purge", "node_argv", "DEFAULT_STATE"]
 
 DEFAULT_STATE = ".capsim-cluster.json"
 _ATTEMPTS = 3  # fresh ports per attempt when a port was taken between picking and binding
@@ -50,7 +52,9 @@ def register(subparsers) -> None:
     up_parser.add_argument("--config", default="{}", metavar="JSON", help="keyword arguments for the node class")
     up_parser.add_argument("--seed", type=int, help="seed the nodes' rngs (timing stays real: not replayable)")
     up_parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for health (default 15)")
-    _sub(sub, "down", "stop every node and remove the state file", _run_down)
+    down_parser = _sub(sub, "down", "stop every node and remove the state file (logs and storage stay)", _run_down)
+    down_parser.add_argument("--purge", action="store_true",
+                             help="also remove the nodes' logs and storage (the .d directory beside the state file)")
     _sub(sub, "status", "show each node's health, counters and the active faults", _run_status)
     part = _sub(sub, "partition", "cut traffic between groups (n0 n1,n2)", _fault("partition"))
     part.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated node names")
@@ -211,9 +215,34 @@ def _run_up(args) -> int:
 
 
 def _run_down(args) -> int:
+    workdir = _workdir(Path(args.state))
+    if args.purge and not Path(args.state).exists() and workdir.is_dir():
+        purge(workdir)  # the cluster is already down; what it left behind goes now
+        print(f"no cluster was up at {args.state}; removed {workdir}/ (node logs and storage)")
+        return 0
     names = down(args.state)
     print(f"stopped {', '.join(names) or 'nothing (no node was running)'}; removed {args.state}")
+    if args.purge and workdir.is_dir():
+        purge(workdir)
+        print(f"removed {workdir}/ (node logs and storage)")
+    elif workdir.is_dir():
+        print(f"node logs and storage are kept in {workdir.resolve()}/; remove them with: capsim cluster down --purge"
+              + ("" if args.state == DEFAULT_STATE else f" --state {args.state}"))
     return 0
+
+
+def purge(workdir: Path) -> None:
+    """Remove a cluster's directory of logs and storage, if it holds only what ``up`` puts there.
+
+    Raises:
+        UsageError: it holds something else (capsim did not make it all: remove it yourself).
+    """
+    strangers = sorted(p.name for p in workdir.iterdir()
+                       if not (p.name == "data" and p.is_dir()) and not (p.suffix == ".log" and p.is_file()))
+    if strangers:
+        raise UsageError(f"{workdir}/ holds files capsim did not make ({', '.join(strangers[:3])}); "
+                         "nothing removed: look, then remove it yourself")
+    shutil.rmtree(workdir)
 
 
 # -- status, faults, workload ------------------------------------------------------------------
