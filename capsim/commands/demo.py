@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from pathlib import Path
 
 from capsim.cli import UsageError
@@ -59,13 +58,4 @@ def run(args) -> int:
     _, function = _load(args.name)
     if args.out is not None:
         writable_dir(args.out)
-    options = {"out": args.out, "as_json": args.json, "quick": args.quick}
-    accepted = inspect.signature(function).parameters
-    # --quick is harmless where a demo is quick already; --out and --json would be silently lost.
-    unsupported = [f"--{k.replace('as_', '')}" for k, v in options.items()
-                   if v and k not in accepted and k != "quick"]
-    if unsupported:
-        raise UsageError(f"the {args.name} demo prints its account only; {', '.join(unsupported)} "
-                         f"{'is' if len(unsupported) == 1 else 'are'} for: "
-                         + ", ".join(n for n in DEMOS if "as_json" in inspect.signature(_load(n)[1]).parameters))
-    return function(seed=args.seed, **{k: v for k, v in options.items() if k in accepted})
+    return function(seed=args.seed, out=args.out, as_json=args.json, quick=args.quick)

@@ -1,13 +1,14 @@
 """Short demonstrations run by ``capsim demo NAME`` (and scripts/demo.py).
 
 Each demo module's docstring begins with its one-line description (what
-``capsim demo --list`` prints), and its function takes ``seed`` and
-``console``; the fundamentals demos also take ``out``, ``as_json`` and ``quick``.
+``capsim demo --list`` prints), and its function takes ``seed``,
+``console``, ``out`` (write the report there), ``as_json`` (print the
+figures as JSON) and ``quick`` (smaller sizes, where that matters).
 """
 
 __all__ = ["DEMOS"]
 
-#: demo name -> "module:function"; each function takes (seed, console, ...) and returns an exit status.
+#: demo name -> "module:function"; each function takes (seed, console, out, as_json, quick), returns an exit status.
 DEMOS = {
     "partition": "capsim.demos.partition:main",
     "scaling": "capsim.demos.scaling:main",
