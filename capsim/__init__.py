@@ -1,10 +1,16 @@
 """capsim: the command line that composes the emulator, the protocols and the fault policy."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("capsim")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str):
+    # Looked up on first use: importlib.metadata takes a tenth of a second to import, and
+    # `capsim` must reach its Ctrl-C handler (capsim.cli.main) as early as it can.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("capsim")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            return "0.0.0+unknown"
+    raise AttributeError(f"module 'capsim' has no attribute {name!r}")

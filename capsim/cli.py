@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
-from capsim import __version__
-
-__all__ = ["main", "build_parser", "Parser", "UsageError", "EXIT_STATUS", "COMMON_EXIT_STATUS", "exit_epilog"]
+__all__ = ["main", "build_parser", "interrupted", "Parser", "UsageError", "EXIT_STATUS", "COMMON_EXIT_STATUS", "exit_epilog"]
 
 # Order is the order of `capsim --help`.
 COMMANDS = ("cap", "pacelc", "demo", "chaos", "check", "serve", "cluster")
@@ -69,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="capsim",
         description="Distributed systems under faults, in virtual time: CAP and PACELC with numbers.",
     )
+    from capsim import __version__
+
     parser.add_argument("--version", action="version", version=f"capsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -78,8 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Ctrl-Cs seen while a command runs (see ``interrupted``).
+_INTERRUPTS: list[int] = []
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C was pressed during this command, even if Python dropped its KeyboardInterrupt.
+
+    Python drops an exception raised where none can propagate (a weakref
+    callback during an import, a ``__del__``); a command about to start
+    something that must be stopped again (node processes) asks this first.
+    """
+    return bool(_INTERRUPTS)
+
+
+def _note_interrupt(signum, frame):
+    _INTERRUPTS.append(signum)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``capsim`` console script; returns the exit status."""
+    installed, previous = _handle_interrupts()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -89,7 +110,33 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except KeyboardInterrupt:
         print("capsim: interrupted", file=sys.stderr)
+        _forget_unhandled_interrupt()
         return 130
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        _INTERRUPTS.clear()
+
+
+def _forget_unhandled_interrupt() -> None:
+    """Keep the exit status 130 that the caught KeyboardInterrupt earned.
+
+    CPython notes "an unhandled KeyboardInterrupt" when one leaves code run
+    by ``exec``/``eval`` of a string (dataclasses and namedtuple build their
+    methods that way, so a Ctrl-C during an import can pass through one),
+    even if an outer ``except`` catches it; at exit it then kills the
+    process with SIGINT itself (status -2). The note is cleared at the start
+    of every such ``exec``, so one that runs nothing clears it.
+    """
+    exec("pass")  # noqa: S102 - a constant string, for the side effect described above
+
+
+def _handle_interrupts() -> tuple[bool, object]:
+    """Install the Ctrl-C handler that also remembers; returns (installed?, the handler it replaced)."""
+    try:
+        return True, signal.signal(signal.SIGINT, _note_interrupt)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        return False, None
 
 
 def _run(args: argparse.Namespace) -> int:

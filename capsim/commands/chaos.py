@@ -296,7 +296,15 @@ def run_processes(scenario: Scenario, seed: int, time_scale: float = 1.0, out: s
     """Run ``scenario`` on fresh ``capsim serve`` processes and stop them all, whatever happens.
 
     Node logs and storage go to ``out/cluster/`` (a temporary directory,
-    removed afterwards, without ``out``). Call from outside any event loop.
+    removed afterwards, without ``out``). Call from outside any event loop,
+    in the main thread.
+
+    Ctrl-C and SIGTERM are taken over before the first node starts and given
+    back after the last one has stopped: a signal at any moment, launch
+    included, stops the run at the next safe point (between two spawns,
+    between two health checks, or by cancelling the run's task) and every
+    node is stopped before this returns; a second signal cannot cut that
+    teardown short.
 
     Args:
         announce: called with the ``ClusterState`` once every node is healthy.
@@ -308,57 +316,84 @@ def run_processes(scenario: Scenario, seed: int, time_scale: float = 1.0, out: s
         LaunchError: a node did not start (none is left running).
         KeyboardInterrupt: Ctrl-C or SIGTERM (none is left running).
     """
-    from emulator.transport.processes import stop
+    from capsim.cli import interrupted
 
-    protocol, config = _serve_args(scenario.cluster)
-    workdir = Path(out) / "cluster" if out else Path(tempfile.mkdtemp(prefix="capsim-chaos-"))
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        state = launch_cluster(protocol, scenario.cluster.names, config, workdir, seed)
+    with _Interrupts() as interrupts:
+        if interrupted():  # a Ctrl-C Python swallowed earlier (in an import's callback): honour it now
+            raise KeyboardInterrupt
+        from emulator.transport.processes import stop
+
+        protocol, config = _serve_args(scenario.cluster)
+        workdir = Path(out) / "cluster" if out else Path(tempfile.mkdtemp(prefix="capsim-chaos-"))
+        nodes: list = []  # every node process started, so the finally below finds it whatever happens
         try:
+            state = launch_cluster(protocol, scenario.cluster.names, config, workdir, seed, nodes, interrupts.check)
             if announce is not None:
                 announce(state)
-            return _drive(scenario, state, seed, time_scale)
+            interrupts.check()
+            return _drive(scenario, state, seed, time_scale, interrupts)
         finally:
-            # Again: a restart in flight at an interruption may have started a process since.
-            _uninterrupted(stop, state.nodes)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if out is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+            stop(nodes)  # again after _drive's own stop: a restart in flight may have started a process since
+            if out is None:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _interrupt(signum, frame) -> None:
-    """SIGTERM outside the event loop: unwind like Ctrl-C, through every ``finally`` that stops a node."""
-    raise KeyboardInterrupt("terminated")
+class _Interrupts:
+    """SIGINT and SIGTERM for the length of a real run: noted, never raised at an arbitrary point.
 
+    A KeyboardInterrupt raised wherever the signal lands can be lost (Python
+    drops it in a weakref callback or a ``__del__``) or land between a
+    process's start and the line that records its pid. Instead the handler
+    notes the signal; ``check()`` raises it at safe points, and while the
+    run's task is registered the handler cancels that task on its loop.
+    """
 
-def _uninterrupted(function, *args) -> None:
-    """``function(*args)`` with Ctrl-C and SIGTERM ignored: a second one must not cut the teardown short."""
-    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        function(*args)
-    finally:
-        for sig, handler in handlers.items():
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._task: asyncio.Task | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "_Interrupts":
+        self._previous = {sig: signal.signal(sig, self._note) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
+    def _note(self, signum, frame) -> None:
+        if self.signum is not None:
+            return  # the first one is being acted on; a second must not cut the teardown short
+        self.signum = signum
+        task = self._task
+        if task is not None and not task.done():
+            try:
+                task.get_loop().call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # its loop has just closed: check() raises it instead
+                pass
 
-def _drive(scenario: Scenario, state, seed: int, time_scale: float):
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a signal has come."""
+        if self.signum is not None:
+            raise KeyboardInterrupt("terminated" if self.signum == signal.SIGTERM else "interrupted")
+
+    def watch(self, task: asyncio.Task | None) -> None:
+        """Cancel ``task`` on a signal (None: stop watching); cancel it now if one came already."""
+        self._task = task
+        if task is not None and self.signum is not None:
+            task.cancel()
+
+
+def _drive(scenario: Scenario, state, seed: int, time_scale: float, interrupts: _Interrupts):
     """``faults.real.run_real`` on the processes of ``state``, in a fresh event loop."""
     from emulator.transport import RealCluster
     from emulator.transport.processes import stop
     from faults.real import run_real
 
-    terminated = []
-
     async def main():
-        task = asyncio.current_task()
-
-        def terminate() -> None:  # SIGTERM: unwind like Ctrl-C, through every finally that stops a node
-            terminated.append(True)
-            task.cancel()
-
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+        interrupts.watch(asyncio.current_task())
         cluster = await RealCluster.from_state(state, seed=seed)
         try:
             return await run_real(scenario, cluster, seed, time_scale)
@@ -367,19 +402,29 @@ def _drive(scenario: Scenario, state, seed: int, time_scale: float):
             await cluster.close()
 
     try:
-        return asyncio.run(main())
+        result = asyncio.run(main())
     except asyncio.CancelledError:
-        if terminated:
-            raise KeyboardInterrupt("terminated") from None
+        interrupts.check()
         raise
+    finally:
+        interrupts.watch(None)
+    interrupts.check()  # a signal that came as the run ended: the user asked to stop, say so
+    return result
 
 
-def launch_cluster(protocol: str, names: list[str], config: dict, workdir: Path, seed: int | None = None):
+def launch_cluster(protocol: str, names: list[str], config: dict, workdir: Path, seed: int | None = None,
+                   nodes: list | None = None, abort=None):
     """Start one ``capsim serve`` per name on 127.0.0.1 and wait until all are healthy; returns the ClusterState.
 
     Every node gets the same ``seed``, so each draws from the stream the
     simulation gives it. Logs go to ``workdir/NAME.log``, storage to
     ``workdir/data`` (emptied first: the checkers assume every key starts empty).
+
+    Args:
+        nodes: a list that holds the node processes of the current attempt
+            from before the first starts, for a caller that must stop them
+            whatever happens.
+        abort: called between steps; raises to abort (see ``processes.launch``).
 
     Raises:
         LaunchError: a node did not start (every node started has been stopped).
@@ -400,8 +445,10 @@ def launch_cluster(protocol: str, names: list[str], config: dict, workdir: Path,
                                        config, seed, parent_pid=os.getpid()),
                              str(workdir / f"{name}.log"))
                  for name in names]
+        if nodes is not None:
+            nodes[:] = procs
         try:
-            launch(procs, env)
+            launch(procs, env, abort=abort)
             break
         except LaunchError as exc:  # a port taken since it was picked: pick again
             if exc.returncode != BIND_FAILED or attempt == 3:

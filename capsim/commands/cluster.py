@@ -127,19 +127,20 @@ def up(protocol: str = "lin-kv", nodes: int = 3, state_path=DEFAULT_STATE, host:
     shutil.rmtree(workdir / "data", ignore_errors=True)
     token = secrets.token_urlsafe(32)
     env = {**os.environ, "CAPSIM_TOKEN": token}
-    for attempt in range(1, _ATTEMPTS + 1):
-        procs = _processes(protocol, nodes, host, workdir, config or {}, seed)
-        try:
-            launch(procs, env, timeout)
-            break
-        except LaunchError as exc:  # a port taken since it was picked: pick again
-            if exc.returncode != BIND_FAILED or attempt == _ATTEMPTS:
-                raise
-    state = ClusterState(protocol, token, procs)
+    procs: list = []
     try:
+        for attempt in range(1, _ATTEMPTS + 1):
+            procs = _processes(protocol, nodes, host, workdir, config or {}, seed)
+            try:
+                launch(procs, env, timeout)
+                break
+            except LaunchError as exc:  # a port taken since it was picked: pick again
+                if exc.returncode != BIND_FAILED or attempt == _ATTEMPTS:
+                    raise
+        state = ClusterState(protocol, token, procs)
         state.save(state_path)
     except BaseException:
-        stop(procs)  # without the state file nobody could find them again
+        stop(procs)  # failed, interrupted, or no state file: nobody could find them again
         raise
     return state
 

@@ -197,7 +197,14 @@ class ControlQueue:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"capsim-control:{client.url}")
 
     def submit(self, action: str, payload: dict) -> asyncio.Future:
+        """Queue a call; the future holds its answer or its ControlError.
+
+        Its error counts as seen even if nobody awaits the future (whoever
+        would have was cancelled first, as a run is when it is interrupted):
+        it must not surface later as "exception was never retrieved".
+        """
         future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_seen)
         self._items.put_nowait((action, payload, future))
         return future
 
@@ -216,3 +223,8 @@ class ControlQueue:
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _seen(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from emulator.transport.errors import LaunchError
 
@@ -111,27 +112,44 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+#: Signals held back while a process starts, so that its pid is recorded before one can interrupt.
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 def spawn(proc: NodeProcess, env: dict | None = None) -> NodeProcess:
     """Start ``proc`` in a new session, its output appended to its log; sets ``pid``.
 
     The process is not tied to this one: it keeps running when this process
-    exits (``capsim cluster up`` returns while its nodes run on).
+    exits (``capsim cluster up`` returns while its nodes run on). Ctrl-C and
+    SIGTERM wait until ``pid`` is set (a KeyboardInterrupt between the start
+    and the assignment would lose the process); the child starts with this
+    thread's usual signal mask and with their default actions.
     """
     Path(proc.log).parent.mkdir(parents=True, exist_ok=True)
     log = os.open(proc.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
-        proc.pid = os.posix_spawnp(proc.argv[0], proc.argv, os.environ if env is None else env,
-                                   file_actions=actions, setsid=True)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            proc.exit_code = None
+            proc.pid = os.posix_spawnp(proc.argv[0], proc.argv, os.environ if env is None else env,
+                                       file_actions=actions, setsid=True, setsigmask=mask, setsigdef=_HELD)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     finally:
         os.close(log)
-    proc.exit_code = None
     return proc
 
 
-def launch(procs: list[NodeProcess], env: dict | None = None, timeout: float = 15.0) -> list[NodeProcess]:
+def launch(procs: list[NodeProcess], env: dict | None = None, timeout: float = 15.0,
+           abort: Callable[[], None] | None = None) -> list[NodeProcess]:
     """Start every process and wait until all are healthy; on any failure stop them all.
+
+    Args:
+        abort: called before each start and between health checks; whatever
+            it raises (a KeyboardInterrupt for a signal noted meanwhile) ends
+            the launch like any failure: every process started is stopped.
 
     Raises:
         LaunchError: a process exited (``returncode`` says how) or stayed unhealthy.
@@ -139,16 +157,19 @@ def launch(procs: list[NodeProcess], env: dict | None = None, timeout: float = 1
     started: list[NodeProcess] = []
     try:
         for proc in procs:
-            started.append(spawn(proc, env))
-        wait_healthy(started, timeout)
+            if abort is not None:
+                abort()
+            started.append(proc)  # before it starts: an interrupt during spawn still finds it
+            spawn(proc, env)
+        wait_healthy(started, timeout, abort)
         return started
     except BaseException:
         stop(started)
         raise
 
 
-def wait_healthy(procs: list[NodeProcess], timeout: float = 15.0) -> None:
-    """Wait until each process answers ``/health`` with its name and pid.
+def wait_healthy(procs: list[NodeProcess], timeout: float = 15.0, abort: Callable[[], None] | None = None) -> None:
+    """Wait until each process answers ``/health`` with its name and pid (``abort``: as for ``launch``).
 
     Raises:
         LaunchError: one exited, or the deadline passed.
@@ -157,6 +178,8 @@ def wait_healthy(procs: list[NodeProcess], timeout: float = 15.0) -> None:
     waiting = list(procs)
     while waiting:
         for proc in list(waiting):
+            if abort is not None:
+                abort()
             _check_exited(proc)
             if _healthy(proc):
                 waiting.remove(proc)
