@@ -1,7 +1,10 @@
 """``capsim chaos``: run a scenario file under faults and check what happened.
 
-    capsim chaos SCENARIO.toml [--seed N | --seeds A-B] [--out DIR] [--jobs J]
-    capsim chaos --real SCENARIO.toml [--seed N] [--out DIR] [--time-scale X]
+    capsim chaos SCENARIO [--seed N | --seeds A-B] [--out DIR] [--jobs J]
+    capsim chaos --real SCENARIO [--seed N] [--out DIR] [--time-scale X]
+
+SCENARIO is a scenario file (TOML) or the name of one shipped with capsim
+(``capsim chaos lin-kv-partitions``; ``capsim chaos --help`` lists them).
 
 One seed: a summary (operations ok / fail / info by operation, the faults
 applied, each check's verdict) and, with ``--out``, ``history.jsonl``,
@@ -45,6 +48,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capsim.cli import UsageError
+from capsim.examples import scenario_names, scenario_path
 from capsim.output import writable_dir
 from capsim.parallel import map_unordered, positive_int, seed_range
 from emulator.errors import EmulatorError
@@ -63,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a scenario file (TOML: cluster, network, workload, faults, checks, phases) "
                     "in virtual time, or with --real on real node processes, and check the history it records.",
     )
-    parser.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file (see scenarios/)")
+    parser.add_argument("scenario", metavar="SCENARIO",
+                        help="a scenario file, or the name of a shipped one: " + ", ".join(scenario_names()))
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, metavar="N", help="the seed (default: the scenario's seed)")
     seeds.add_argument("--seeds", type=seed_range, metavar="A-B", help="run seeds A to B (inclusive) in parallel")
@@ -90,7 +95,7 @@ def _positive_float(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     """Run the scenario for one seed or a range; return the exit status (see module doc)."""
     _check_flags(args)
-    scenario = load_scenario(args.scenario)
+    scenario = _load(args)
     if args.out is not None:
         writable_dir(args.out)
     # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
@@ -105,6 +110,21 @@ def run(args: argparse.Namespace) -> int:
             console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
         return 0 if result.passed else 1
     return _run_seeds(console, args, list(args.seeds))
+
+
+def _load(args: argparse.Namespace) -> Scenario:
+    """The scenario a file or a shipped name gives; ``args.path`` becomes the file (for worker processes)."""
+    path = scenario_path(args.scenario)
+    if path is None and (Path(args.scenario).name != args.scenario or args.scenario.endswith(".toml")):
+        path = Path(args.scenario)  # a file that is not there: load_scenario says so
+    elif path is None:
+        raise UsageError(f"no scenario file {args.scenario!r} and no shipped scenario of that name; shipped: "
+                         + ", ".join(scenario_names()))
+    args.path = str(path)
+    scenario = load_scenario(path)
+    if str(path) != args.scenario:
+        scenario.source = args.scenario  # a shipped one: messages and replay commands name it as the user did
+    return scenario
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -225,7 +245,7 @@ def _label(check) -> str:
 
 
 def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int]) -> int:
-    jobs = [(args.scenario, seed, args.out) for seed in seeds]
+    jobs = [(args.path, seed, args.out) for seed in seeds]
     workers = min(args.jobs or os.cpu_count() or 1, len(seeds))
     results = []
     columns = (TextColumn("seeds"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
