@@ -6,6 +6,10 @@
   that replays it.
 - ``async def`` tests that take ``sim`` run inside that simulation's loop, in
   virtual time. Tests marked for pytest-asyncio keep running on a real loop.
+- pytest-asyncio's ``asyncio_default_fixture_loop_scope`` defaults to
+  ``"function"`` (the default pytest-asyncio announces it will adopt), so a
+  user's test run does not open with its deprecation warning about the
+  option being unset; a value set in the user's configuration still wins.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from emulator.simulation import Simulation
 _SEED = pytest.StashKey[int]()
 
 
+#: pytest-asyncio's option, and the default it will adopt (it warns while the option is unset).
+_LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-asyncio has registered the option: this default replaces its None
 def pytest_addoption(parser):
+    parser.addini(_LOOP_SCOPE, default="function",
+                  help="default event loop scope of asynchronous fixtures (pytest-asyncio; capsim's plugin "
+                       "makes it 'function', the default pytest-asyncio will adopt)")
     group = parser.getgroup("capsim", "capsim simulation")
     group.addoption(
         "--sim-seed",

@@ -37,7 +37,6 @@ def test_the_pytest_example_passes(pytester):
     """The README's async pytest example passes with the plugin's sim fixture."""
     tour = blocks("python")[0].split("\nsim = ")[0]  # the imports and the Register class
     pytester.makepyfile(test_readme_example=tour + "\n\n" + blocks("python")[1])
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 

@@ -67,3 +67,48 @@ def test_sim_seed_fixes_the_seed_and_the_draws(suite):
     draws = [line.split("DRAW ", 1)[1] for line in first.outlines if "DRAW " in line]
     assert draws and draws[0].startswith("1234 ")
     assert draws == [line.split("DRAW ", 1)[1] for line in second.outlines if "DRAW " in line]
+
+
+USER_TESTS = '''
+import pytest
+import emulator as em
+
+
+class Echo(em.Node):
+    async def handle_echo(self, msg):
+        return {"type": "echo_ok"}
+
+
+async def test_in_virtual_time(sim):
+    sim.add_node("n1", Echo)
+    client = sim.add_client("c1")
+    assert (await client.rpc("n1", {"type": "echo"}))["type"] == "echo_ok"
+
+
+@pytest.mark.asyncio
+async def test_on_a_real_loop():
+    assert True
+
+
+def test_the_loop_scope(pytestconfig):
+    print("loop scope:", pytestconfig.getini("asyncio_default_fixture_loop_scope"))
+'''
+
+
+def test_a_users_test_run_shows_no_loop_scope_warning(pytester):
+    """Outside the repository, with no configuration: the tests pass and pytest-asyncio does not warn."""
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=3)
+    output = result.stdout.str() + result.stderr.str()
+    assert "loop scope: function" in output
+    assert "is unset" not in output and "PytestDeprecationWarning" not in output and "warnings summary" not in output
+
+
+def test_a_users_own_loop_scope_wins(pytester):
+    """A loop scope in the user's configuration is the one used."""
+    pytester.makepyfile(test_user=USER_TESTS)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = module\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=3)
+    assert "loop scope: module" in result.stdout.str()
