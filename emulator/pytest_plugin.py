@@ -29,11 +29,7 @@ _SEED = pytest.StashKey[int]()
 _LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-asyncio has registered the option: this default replaces its None
 def pytest_addoption(parser):
-    parser.addini(_LOOP_SCOPE, default="function",
-                  help="default event loop scope of asynchronous fixtures (pytest-asyncio; capsim's plugin "
-                       "makes it 'function', the default pytest-asyncio will adopt)")
     group = parser.getgroup("capsim", "capsim simulation")
     group.addoption(
         "--sim-seed",
@@ -44,8 +40,15 @@ def pytest_addoption(parser):
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-asyncio's pytest_configure reads the option
 def pytest_configure(config):
     config.addinivalue_line("markers", "sim_seed(n): run this test's simulation with seed n")
+    try:
+        unset = not config.getini(_LOOP_SCOPE)
+    except ValueError:  # pytest-asyncio is not installed: nothing to default
+        return
+    if unset:
+        config._inicache[_LOOP_SCOPE] = "function"  # pytest has no public setter for an ini value
 
 
 @pytest.fixture
