@@ -52,7 +52,7 @@ async def _http_two_processes(n_rounds: int, window: int) -> float:
             "--listen", f"127.0.0.1:{port_b}", "--peer", f"a={url_a}"]
     log = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"capsim-bench-b-{os.getpid()}.log")
     procs = await asyncio.to_thread(launch, [NodeProcess("b", url_b, argv, log)], {**os.environ, "CAPSIM_TOKEN": "x"})
-    host = NodeHost("a", Echo, port=port_a, peers={"b": url_b}, seed=1)
+    host = NodeHost("a", Echo, port=port_a, peers={"b": url_b}, seed=1, token="x")  # the secret b has: a signs
     try:
         await host.start()
         start = time.perf_counter()
