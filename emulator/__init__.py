@@ -17,7 +17,9 @@
 
     assert sim.run(workload()) == 1
 
-See ../shared/DESIGN.md (the kernel API) and README.md for a tour.
+The project README has a tour of the kernel (nodes, faults, running,
+determinism, histories); help(emulator.Simulation) and help(emulator.Node)
+document the API, and emulator.check the checkers.
 """
 
 from emulator.client import Client

@@ -1,8 +1,12 @@
 """Hypothesis strategies for seeds and fault schedules.
 
     from hypothesis import given
-    from faults import replay
+    from faults import load_scenario, replay
     from faults.strategies import schedules, seeds, simulation_settings
+
+    # The cluster, workload and checks to test: a scenario file (its own faults are
+    # replaced by the drawn schedule), or faults.Scenario(Cluster(...), Workload(...), ...).
+    SCENARIO = load_scenario("my-store.toml")
 
     @simulation_settings(max_examples=20)
     @given(seed=seeds(), schedule=schedules(5, 10.0, kinds=("partition", "crash")))
@@ -12,7 +16,9 @@
 
 On failure Hypothesis prints the seed and the schedule as Python
 (``Schedule([Step(at=0.0, kind='partition', duration=0.0, params={...})])``),
-which ``replay`` runs again, bit for bit.
+which ``replay`` runs again, bit for bit. To apply a drawn schedule to a
+``Simulation`` you built yourself, call ``schedule.play(sim, until=...)``
+from outside ``sim.run`` (or ``await schedule.run(sim)`` from inside it).
 
 The strategies shrink toward simple failures: a schedule is a list of steps,
 so it shrinks toward *fewer* steps; times and durations are whole

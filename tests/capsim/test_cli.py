@@ -85,3 +85,43 @@ def test_ctrl_c_while_the_parser_is_being_built_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(capsim.cli, "build_parser", interrupted)
     assert main(["cap"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def _returned_codes(source: str) -> set[int]:
+    """Integer literals a module's functions return: ``return 3``, ``return 1 if x else 0``, ``{...}[v]``, names."""
+    import ast
+
+    tree = ast.parse(source)
+    constants = {node.targets[0].id: node.value.value for node in tree.body
+                 if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                 and isinstance(node.value, ast.Constant) and type(node.value.value) is int}
+
+    def codes(node) -> set[int]:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return {node.value}
+        if isinstance(node, ast.Name) and node.id in constants:
+            return {constants[node.id]}
+        if isinstance(node, ast.IfExp):
+            return codes(node.body) | codes(node.orelse)
+        if isinstance(node, ast.Subscript):
+            return codes(node.value)
+        if isinstance(node, ast.Dict):
+            return set().union(*(codes(value) for value in node.values))
+        return set()
+
+    return set().union(*(codes(node.value) for node in ast.walk(tree) if isinstance(node, ast.Return)))
+
+
+def test_every_status_a_command_can_return_is_documented():
+    """Each integer a command module returns is in EXIT_STATUS for it (or common): the table cannot fall behind."""
+    import importlib
+    import inspect
+
+    from capsim.cli import COMMANDS, COMMON_EXIT_STATUS, EXIT_STATUS
+
+    for command in COMMANDS:
+        source = inspect.getsource(importlib.import_module(f"capsim.commands.{command}"))
+        returned = _returned_codes(source)
+        assert returned, command
+        assert returned <= set(EXIT_STATUS[command]) | set(COMMON_EXIT_STATUS), (command, returned)
+    assert _returned_codes("X = 4\ndef f(a):\n    return X if a else {1: 5}[a]\n") == {4, 5}
