@@ -164,8 +164,9 @@ def test_the_drawn_schedule_example_passes(pytester):
 
 # -- every command the README shows, run from a copy of the clone ----------------------------
 
-#: commands that take long: run with -m slow
-SLOW = {"capsim pacelc", "capsim chaos lin-kv-partitions --seeds 1-50 --out runs/", "python scripts/bench.py"}
+#: commands that take long, or repeat a run the default suite makes already: run with -m slow
+SLOW = {"capsim pacelc", "capsim chaos lin-kv-partitions --seeds 1-50 --out runs/", "python scripts/bench.py",
+        "capsim chaos primary-replica-failover", "capsim cap", "python scripts/cap_demo.py"}
 #: what the test runs for a command whose README form is not a quick run
 INSTEAD = {"python scripts/bench.py": "python scripts/bench.py --quick"}
 #: commands (or command names) in prose, not meant to be run as they stand
