@@ -78,3 +78,21 @@ def test_cluster_workload_checks_its_out_before_running(tmp_path, capsys):
     ClusterState("lin-kv", "t", []).save(state)
     assert main(["cluster", "workload", "--state", str(state), "--out", str(tmp_path)]) == 2
     assert "a directory is there; give a file name" in capsys.readouterr().err
+
+
+def test_every_command_with_an_out_option_is_in_the_battery_above():
+    """Each (sub)command that takes --out is one the tests above run with a bad --out: the claim covers them all."""
+    import argparse
+
+    from capsim.cli import build_parser
+
+    def with_out(parser: argparse.ArgumentParser, prefix: str) -> set[str]:
+        found = {prefix} if any("--out" in action.option_strings for action in parser._actions) else set()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found |= with_out(sub, f"{prefix} {name}".strip())
+        return found
+
+    covered = {argv[0] for argv in WRITERS.values()} | {"cluster workload"}
+    assert with_out(build_parser(), "") == covered
