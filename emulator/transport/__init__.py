@@ -13,6 +13,9 @@ envelopes ``{"src", "dest", "body"}``; replies travel back as their own
 POSTs, so ``rpc`` timeouts and errors behave exactly as in the simulation.
 Node code talks to an ``emulator.Endpoint`` whose transport is an
 ``HttpTransport`` instead of the simulated ``Network``, and cannot tell.
+Nodes that share the cluster secret sign the messages they send; a node
+refuses a message that claims a server's name without that signature
+(``emulator.transport.auth``).
 
 This package is the one place in ``emulator`` that uses real time and
 entropy: runs here are not replayable, and say so.
