@@ -247,7 +247,10 @@ def test_the_readme_cluster_session_runs_from_a_fresh_clone(clone):
     try:
         for command in session:
             out = run_in(clone, command, timeout=120)
-            assert out.returncode == 0, f"{command}: exit {out.returncode}\n{out.stdout}\n{out.stderr}"
+            verdict = {0: "history linearizable", 1: "history NOT linearizable"}  # quorum's LWW may fail the check
+            expected = verdict if command == "capsim cluster workload" else {0: ""}
+            assert out.returncode in expected and expected[out.returncode] in out.stdout, \
+                f"{command}: exit {out.returncode}\n{out.stdout}\n{out.stderr}"
         assert "node logs and storage are kept in" in out.stdout
     finally:
         run_in(clone, "capsim cluster down --purge", timeout=60)
