@@ -202,8 +202,8 @@ def readme_commands() -> tuple[list[str], list[list[str]]]:
 
 def _params():
     singles, _ = readme_commands()
-    def slow(command: str) -> bool:
-        return command in SLOW or any(word in command for word in SLOW_WORDS)
+    def slow(command: str) -> bool:  # a named demo has its own tests; `capsim demo` runs by default
+        return command in SLOW or any(word in command for word in SLOW_WORDS) or command.startswith("capsim demo ")
 
     return [pytest.param(c, marks=[pytest.mark.slow] if slow(c) else [], id=c) for c in singles]
 
