@@ -43,6 +43,7 @@ _FIRST_BUDGET = 4096  # steps each key gets in the first round
 _GROWTH = 4  # each later round multiplies the budget by this
 _SLICE = 2048  # steps between two looks at the clock
 _FREE_PER_CONFIG = 4e-7  # seconds to free one cached configuration once a search stops
+_OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is wherever they are legal
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,7 @@ class _Part:
             blind=[p.action == "write" for p in prepared],
             keys=keys,
             signatures=[(p.action, p.args, k) for p, k in zip(prepared, keys)],
-            # reads are committed to only where no op is optional (see emulator.check.wgl)
-            observers=[p.action == "read" for p in prepared] if all(p.required for p in prepared) else None,
+            observers=[p.action in _OBSERVERS for p in prepared],
         )
 
 

@@ -1,56 +1,56 @@
 """The Wing–Gong–Lowe linearizability search, as Porcupine runs it, resumable.
 
-The required ops become a doubly linked list of call and return entries in
-real-time order. The search walks the list from the front: at a call entry it
-tries to linearize that op next (apply its step to the current state); if the
-step is legal and the resulting configuration (ops linearized, state) was
-never seen, it *lifts* the op's call and return out of the list, pushes the
-op on a stack and starts again from the front. Reaching a return entry means
-that op had to be linearized already and was not: the search tries the
-optional ops (below), then pops the last op, *unlifts* it and tries the entry
-after it. The history is linearizable when every required op is lifted; it
-is not when the stack is empty and nothing can move. Lowe's memoisation
-keeps every configuration reached; one seen before cannot lead anywhere new.
+Every op becomes a call entry and a return entry in a doubly linked list in
+real-time order (a call sorts before a return at the same instant). The
+search walks the list from the front: at a call entry it tries to linearize
+that op next (apply its step to the current state); if the step is legal and
+the resulting configuration (ops linearized, state) was never seen, it
+*lifts* the op's entries out of the list, pushes the op on a stack and starts
+again from the front. Reaching a return entry means that op had to be
+linearized already and was not: the search pops the last op, *unlifts* it
+and tries the entry after it. Lowe's memoisation keeps every configuration
+reached; one seen before cannot lead anywhere new. The history is
+linearizable once every required op is lifted, and is not when the stack is
+empty and nothing can move.
 
-Optional ops (indeterminate: ``info`` or never completed) return at +infinity:
-they may be linearized at any point after their call, or never, so the
-search ends as soon as all *required* ops are in. Histories full of timeouts
-have many such ops pending at once, and plain WGL then tries every subset of
-them at every point. Four sound reductions keep that in check (all rest on
-an optional op constraining nothing):
+Optional ops (indeterminate: ``info`` or never completed) are in the list
+like the others with their return at the end of the history, after every
+real return, as Porcupine and Knossos treat them: they may be linearized at
+any point after their call. The search ends as soon as every *required* op
+is in, since the optional ones left can all come last, where they change
+nothing anyone saw. Two sound reductions apply to them:
 
-- optional ops stay out of the list, so a walk costs the ops in flight, not
-  the timeouts piled up behind them; they are tried only where the walk is
-  stuck at a return entry, after every required op;
 - optional ops with the same signature (same action, arguments and key) are
-  interchangeable, so they are linearized in call order: a group of them is
-  a counter, not a subset;
-- a configuration whose optional ops include those of one already seen with
-  the same required ops and state is dominated and skipped (the check looks
-  at a bounded number of earlier sets, so it never costs more than a few
-  comparisons);
+  interchangeable, so they are linearized in call order: one is tried only
+  once every earlier one of its group is in;
 - an optional op followed at once by a blind write of the same key had no
   visible effect, so that order is skipped: the same order without the
   optional op is tried anyway.
 
-Two more orderings cut the search. An *observer* (an op that leaves the
-state as it is wherever it is legal: a read) that can be linearized now is
-linearized now, and no alternative to it is tried: taking it now is never
-worse, since every op that returned before its call is already in (it is in
-the window), it changes nothing, and it only moves earlier; so when that
-configuration fails, the one before it fails too. The caller passes
-observers only for histories without optional ops: with many timeouts,
-committing to reads early sends the search down long chains of optional
-ops. And at every configuration the op that must be linearized soonest (the
-one whose return is the first in the list: earliest deadline first) is
-tried before the walk in call order, so an op with a long interval is not
-linearized early by default.
+Two orderings cut the search. An *observer* (an op that leaves the state as
+it is wherever it is legal: a read, a cas that failed on a definite
+precondition) that can be linearized now is linearized now, and no
+alternative to it is tried: taking it now is never worse, since every op
+that returned before its call is already in (it is in the window), it
+changes nothing, and it only moves earlier; so when that configuration fails,
+the one before it fails too. And at every configuration the op that must be
+linearized soonest (the one whose return is the first in the list: earliest
+deadline first) is tried before the walk in call order, so an op with a long
+interval is not linearized early by default.
 
-:class:`Search` runs in slices of a given number of steps (lifts and
+A configuration is cached exactly, in a few machine words: the required ops
+linearized are the first ``f`` of them in call order plus a small set of
+later ones within the window (``f`` and that set as a small integer), the
+optional ops linearized are a bitset over the optional ops alone, and the
+state. Nothing is hashed that grows with the history, so a step costs the
+same at the end of a long history as at its start, and memory per
+configuration stays a few hundred bytes.
+
+:class:`Search` runs in slices of a given number of steps (tries and
 backtracks), so a caller can interleave many searches, watch a deadline
-between slices and report progress. The stack keeps no bitset per level (a
-pop clears the op's bit), and the longest prefix is copied only from where it
-last changed, so a history of n ops costs O(n) memory besides the cache.
+between slices and report progress. The longest prefix is copied only from
+where it last changed, so a history of n ops costs O(n) memory besides the
+cache.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ from emulator.check.models import ILLEGAL
 
 __all__ = ["Search", "SearchResult", "search"]
 
-_DOMINANCE_SCAN = 8  # earlier optional sets compared per configuration, at most
 _SLICE = 2048  # steps between two looks at the clock in :func:`search`
+_DOMINANCE_SCAN = 16  # optional sets kept per (required ops, state), at most
+_NO_KEY = object()  # the key of an entry that is not an optional op
 
 
 @dataclass
@@ -89,8 +90,7 @@ class Search:
     """A WGL search over ops ``0..n-1`` that runs in slices.
 
     Args:
-        calls: each op's invocation time (any totally ordered numbers; all
-            calls and returns must be distinct).
+        calls: each op's invocation time (any totally ordered numbers).
         rets: each op's return time; ``math.inf`` for an op that never returned.
         steps: each op's step: state -> next state, or ``ILLEGAL``.
         required: whether each op must be linearized (False for indeterminate ops).
@@ -124,7 +124,8 @@ class Search:
         self.steps_taken = 0
         self.result: SearchResult | None = None
         self._budget = 0
-        self._walk = _walk(self, calls, rets, steps, required, init, blind, keys, signatures, observers)
+        table = _Table(calls, rets, steps, required, blind, keys, signatures, observers)
+        self._walk = _walk(self, table, init)
 
     def run(self, budget: int) -> SearchResult | None:
         """Search for up to about ``budget`` more steps; the result once there is one, else None."""
@@ -172,38 +173,29 @@ def search(
             return result
 
 
-def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signatures, observers) -> Generator[None, None, SearchResult]:
+def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, SearchResult]:
     """The search loop; yields when ``owner._budget`` steps are spent, returns the result."""
     # One function on purpose: this loop is the checker's whole cost, and
     # helper calls or attribute lookups per step would cost more than they read.
-    n = len(steps)
-    req_ids = [i for i in range(n) if required[i]]
-    remaining = len(req_ids)
+    remaining = t.required_count
     if remaining == 0:
         return SearchResult(True, [], init, 0)
-    nxt, prv, match, step, rbit, rz, pos, opof = _link(req_ids, calls, rets, steps)
-    callof = [0] * len(match)
-    for c, r in enumerate(match):
-        if r:
-            callof[r] = c
-    blindkey = _blind_keys(opof, req_ids, blind, keys)
-    kind = [0 if i >= 0 and observers is not None and observers[i] else 1 for i in opof]
-    groups, gstep, gcall, gkey = _groups(n, required, calls, steps, keys, signatures)
-    gblind = [blind is not None and bool(blind[grp[0]]) for grp in groups]
-    head = [0] * len(groups)  # per group: how many of its ops are linearized (always the first ones)
-    gshift = _shifts(groups)
-    gbit = [[1 << (j + gshift[k]) for j in range(len(grp))] for k, grp in enumerate(groups)]
-    gz = [[_zobrist(len(req_ids) + j + gshift[k]) for j in range(len(grp))] for k, grp in enumerate(groups)]
-    cache = _Cache(bool(groups))
-    remember = cache.remember
-    stack: list = []  # (entry > 0, or -(group + 1), state before, how it was tried: see the resume code)
+    nxt, prv, match, step, callof, opof = t.nxt, t.prv, t.match, t.step, t.callof, t.opof
+    rank, obit, observer, blindkey, okey, prevsame = t.rank, t.obit, t.observer, t.blindkey, t.okey, t.prevsame
+    lifted = bytearray(len(match))
+    seen: set = set()
+    stack: list = []  # (entry, state before, how it was tried, frontier before, window before)
     best: list = []  # the longest prefix's stack entries; equal to stack[:keep]
     best_state, keep = init, 0
-    state, rlin, olin, rh, oh = init, 0, 0, 0, 0
+    # The configuration: state; required ops in are ranks < front plus the set bits of
+    # window (bit j is rank front + j; bit 0 is always clear); optional ops in: opt.
+    state, front, window, opt = init, 0, 0, 0
     explored, work, budget = 0, 0, owner._budget
-    # phase 0: observers from the front; 4: the earliest-deadline op; 1: the rest from the
-    # front in call order; 2: optional groups from group g; 3: dead, backtrack.
-    e, g, phase, limit, skip = nxt[0], 0, 0, 0.0, -1
+    seen.add((front, window, opt, state))
+    dominated = _Dominance().dominated if t.optional_count else None
+    # phase 0: observers from the front; 4: the earliest-deadline op; 1: the rest from
+    # the front in call order; 3: dead, backtrack.
+    e, phase, skip = nxt[0], 0, -1
     while True:
         if work >= budget:
             owner.explored, owner.steps_taken = explored, owner.steps_taken + work
@@ -214,30 +206,48 @@ def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signat
             if budget < 0:
                 if len(stack) > len(best):
                     best, best_state = stack, state
-                return SearchResult(None, _order(best, opof, groups), best_state, explored)
-        if phase < 2 or phase == 4:
+                return SearchResult(None, _order(best, opof), best_state, explored)
+        if phase != 3:
             m = match[e]
             if m:
-                if (phase != 4 and (kind[e] != phase or (phase and e == skip))) or (
-                    blindkey[e] is not None and stack and stack[-1][0] < 0 and gkey[-stack[-1][0] - 1] == blindkey[e]
-                ):
+                if phase == 0:
+                    if not observer[e]:
+                        e = nxt[e]
+                        continue
+                elif phase == 1 and (observer[e] or e == skip):
+                    e = nxt[e]
+                    continue
+                ps = prevsame[e]
+                if (ps and not lifted[ps]) or (blindkey[e] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[e]):
                     e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
                     continue
                 work += 1
                 new = step[e](state)
                 if new is not ILLEGAL:
-                    grown, zh = rlin | rbit[e], rh ^ rz[e]
-                    if remember(zh, oh, new, grown, olin):
+                    r = rank[e]
+                    if r >= 0:
+                        f, w = front, window | (1 << (r - front))
+                        if r == front:
+                            ones = (~w & (w + 1)).bit_length() - 1
+                            f, w = front + ones, w >> ones
+                        config = (f, w, opt, new)
+                    else:
+                        f, w = front, window
+                        config = (f, w, opt | obit[e], new)
+                    if config not in seen and (dominated is None or not dominated(config)):
+                        seen.add(config)
                         explored += 1
-                        stack.append((e, state, phase))
-                        state, rlin, rh = new, grown, zh
+                        stack.append((e, state, phase, front, window))
+                        state, front, window, opt = new, f, w, config[2]
+                        lifted[e] = 1
                         p, q = prv[e], nxt[e]
                         nxt[p], prv[q] = q, p
                         p, q = prv[m], nxt[m]
                         nxt[p], prv[q] = q, p
-                        remaining -= 1
-                        if not remaining:
-                            return SearchResult(True, _order(stack, opof, groups), state, explored)
+                        if r >= 0:
+                            remaining -= 1
+                            if not remaining:
+                                return SearchResult(True, _order(stack, opof), state, explored)
                         e, phase = nxt[0], 0
                         continue
                     if not phase:
@@ -248,32 +258,11 @@ def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signat
             # A return entry: its op should be linearized already.
             if not phase:
                 # Earliest deadline first: the op that must be linearized soonest is tried
-                # before the walk in call order (which then skips it).
+                # before the walk in call order (which then skips it). An observer there
+                # was tried from the front already.
                 skip = callof[e]
-                e, phase = skip, 4
+                e, phase = (nxt[0], 1) if observer[skip] else (skip, 4)
                 continue
-            if groups:
-                g, phase, limit = 0, 2, pos[e]
-                continue
-        elif phase == 2 and g < len(groups):
-            j = head[g]
-            if j < len(groups[g]) and gcall[g][j] < limit:
-                if gblind[g] and stack and stack[-1][0] < 0 and gkey[-stack[-1][0] - 1] == gkey[g]:
-                    g += 1
-                    continue
-                work += 1
-                new = gstep[g](state)
-                if new is not ILLEGAL:
-                    grown, zh = olin | gbit[g][j], oh ^ gz[g][j]
-                    if remember(rh, zh, new, rlin, grown):
-                        explored += 1
-                        stack.append((-g - 1, state, 2))
-                        state, olin, oh = new, grown, zh
-                        head[g] = j + 1
-                        e, phase = nxt[0], 0
-                        continue
-            g += 1
-            continue
         # Stuck: record the longest prefix, then backtrack past every forced move.
         if len(stack) > len(best):
             del best[keep:]
@@ -281,88 +270,114 @@ def _walk(owner: Search, calls, rets, steps, required, init, blind, keys, signat
             keep, best_state = len(stack), state
         while True:
             if not stack:
-                return SearchResult(False, _order(best, opof, groups), best_state, explored)
+                return SearchResult(False, _order(best, opof), best_state, explored)
             work += 1
-            x, state, how = stack.pop()
+            x, state, how, front, window = stack.pop()
             if len(stack) < keep:
                 keep = len(stack)
-            if x > 0:
-                m = match[x]
-                p, q = prv[m], nxt[m]
-                nxt[p] = prv[q] = m
-                p, q = prv[x], nxt[x]
-                nxt[p] = prv[q] = x
-                rlin ^= rbit[x]
-                rh ^= rz[x]
+            m = match[x]
+            p, q = prv[m], nxt[m]
+            nxt[p] = prv[q] = m
+            p, q = prv[x], nxt[x]
+            nxt[p] = prv[q] = x
+            lifted[x] = 0
+            if rank[x] >= 0:
                 remaining += 1
             else:
-                g = -x - 1
-                head[g] -= 1
-                olin ^= gbit[g][head[g]]
-                oh ^= gz[g][head[g]]
+                opt ^= obit[x]
             if how:
                 break
-        # Resume where the popped op was tried: the walk after it, the walk from the
-        # front after the earliest-deadline try, or the next optional group.
-        if x < 0:
-            g, phase, limit = g + 1, 2, pos[_first_return(nxt, match)]
-        elif how == 1:
+        # Resume where the popped op was tried: the walk after it, or the walk from
+        # the front after the earliest-deadline try.
+        if how == 1:
             e, phase, skip = nxt[x], 1, callof[_first_return(nxt, match)]
         else:
             e, phase, skip = nxt[0], 1, x
 
 
-class _Cache:
-    """Lowe's memo: every configuration reached, keyed by a 64-bit Zobrist hash of its op sets.
+class _Table:
+    """The entry list and, per entry, what the search loop reads about its op.
 
-    A key holds the exact sets too, so a hash collision costs a look in a
-    second set, never a wrong answer. With optional ops, a configuration is
-    also dominated by one with the same required ops and state whose
-    optional ops are a subset of its own (a bounded scan of a few).
+    Entry 0 is the head; the last entry is the tail, which acts as a return
+    that can never be passed. For a call entry: ``match`` is its return entry
+    (0 for return entries and the ends), ``step`` its op's step, ``rank`` its
+    position among the required ops in call order (-1 for an optional op),
+    ``obit`` its bit among the optional ops, ``observer`` whether it is an
+    observer, ``blindkey`` its key if it is a blind write, ``okey`` its key
+    if it is optional, ``prevsame`` the call entry of the optional op of the
+    same signature called just before it (0 if none). ``callof`` maps a
+    return entry to its call entry; ``opof`` maps entries to op ids.
     """
 
-    def __init__(self, optional: bool) -> None:
-        self.seen: dict = {}
-        self.spill: set = set()
-        self.subsets: dict | None = {} if optional else None
+    def __init__(self, calls, rets, steps, required, blind, keys, signatures, observers) -> None:
+        n = len(steps)
+        events = sorted([(calls[i], 0, i) for i in range(n)] + [(rets[i] if required[i] else math.inf, 1, i) for i in range(n)])
+        size = 2 * n + 2
+        self.nxt = list(range(1, size + 1))
+        self.prv = list(range(-1, size - 1))
+        self.match, self.callof, self.opof = [0] * size, [0] * size, [-1] * size
+        self.step: list = [None] * size
+        self.rank, self.obit = [-1] * size, [0] * size
+        self.observer = [False] * size
+        self.blindkey: list = [_NO_KEY] * size
+        self.okey: list = [_NO_KEY] * size
+        self.prevsame = [0] * size
+        call_entry: dict = {}
+        last_of_group: dict = {}
+        ranks = optionals = 0
+        for e, (_, is_return, i) in enumerate(events, 1):
+            self.opof[e] = i
+            if is_return:
+                self.match[call_entry[i]] = e
+                self.callof[e] = call_entry[i]
+                continue
+            call_entry[i] = e
+            key = 0 if keys is None else keys[i]
+            self.step[e] = steps[i]
+            self.observer[e] = bool(observers is not None and observers[i])
+            if blind is not None and blind[i]:
+                self.blindkey[e] = key
+            if required[i]:
+                self.rank[e], ranks = ranks, ranks + 1
+                continue
+            self.obit[e], optionals = 1 << optionals, optionals + 1
+            self.okey[e] = key
+            sig = ("op", i) if signatures is None else signatures[i]
+            self.prevsame[e] = last_of_group.get(sig, 0)
+            last_of_group[sig] = e
+        self.required_count, self.optional_count = ranks, optionals
 
-    def remember(self, rh: int, oh: int, state: Any, rlin: int, olin: int) -> bool:
-        """Record a configuration; False when it, or one that dominates it, was seen."""
-        key = (rh ^ oh, state)
-        stored = self.seen.get(key)
-        if stored is None:
-            self.seen[key] = (rlin, olin)
-        elif stored == (rlin, olin):
+
+class _Dominance:
+    """Configurations dominated by one reached before: same required ops and state, fewer optional ops.
+
+    An optional op may be left out, so a configuration can do whatever one
+    with the same required ops and state and a superset of its optional ops
+    can: when that one was reached (explored and failed, or an ancestor being
+    explored), the superset adds nothing. A few sets per (required ops, state)
+    are kept, the empty set first; the scan is bounded, so a check costs a
+    few comparisons.
+    """
+
+    def __init__(self) -> None:
+        self.sets: dict = {}
+
+    def dominated(self, config: tuple) -> bool:
+        """True when ``config`` is dominated; else records its optional set."""
+        front, window, opt, state = config
+        sets = self.sets.get((front, window, state))
+        if sets is None:
+            self.sets[(front, window, state)] = [opt]
             return False
-        else:
-            exact = (rlin, olin, state)
-            if exact in self.spill:
-                return False
-            self.spill.add(exact)
-        if self.subsets is not None:
-            return self._undominated(rh, state, rlin, olin)
-        return True
-
-    def _undominated(self, rh: int, state: Any, rlin: int, olin: int) -> bool:
-        short = (rh, state)
-        seen = self.subsets.get(short)  # type: ignore[union-attr]
-        if seen is None:
-            self.subsets[short] = [(rlin, olin)]  # type: ignore[index]
-            return True
-        for r, other in seen:
-            if other & olin == other and r == rlin:
-                return False
-        if len(seen) < _DOMINANCE_SCAN:
-            seen.append((rlin, olin))
-        return True
-
-
-def _zobrist(k: int) -> int:
-    """A fixed pseudo-random 64-bit number for op slot ``k`` (splitmix64)."""
-    z = (k + 1) * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-    return z ^ (z >> 31)
+        if not opt:
+            sets.insert(0, 0)
+            return False
+        for other in sets:
+            if other & opt == other:
+                return True
+        if len(sets) < _DOMINANCE_SCAN:
+            sets.append(opt)
+        return False
 
 
 def _first_return(nxt: list, match: list) -> int:
@@ -373,79 +388,6 @@ def _first_return(nxt: list, match: list) -> int:
     return e
 
 
-def _order(stack: list, opof: list, groups: list) -> list[int]:
-    """The op ids of a stack of lifted entries and optional groups, in order."""
-    taken = [0] * len(groups)
-    order = []
-    for x, *_ in stack:
-        if x > 0:
-            order.append(opof[x])
-        else:
-            g = -x - 1
-            order.append(groups[g][taken[g]])
-            taken[g] += 1
-    return order
-
-
-def _link(req_ids: list, calls, rets, steps) -> tuple[list, ...]:
-    """Build the entry list of the required ops.
-
-    Returns next/prev links and, per entry, the return entry it matches (0 for
-    return entries and for the tail, which therefore acts as a return that can
-    never be passed), its step, its bit, its Zobrist number, its history
-    position and its op id.
-    """
-    events = sorted([(calls[i], 0, k) for k, i in enumerate(req_ids)] + [(rets[i], 1, k) for k, i in enumerate(req_ids)])
-    size = 2 * len(req_ids) + 2
-    nxt = list(range(1, size + 1))
-    prv = list(range(-1, size - 1))
-    match, step, bit, z = [0] * size, [None] * size, [0] * size, [0] * size
-    pos: list = [0.0] * size
-    opof = [-1] * size
-    pos[size - 1] = math.inf
-    call_entry = {}
-    for e, (at, is_return, k) in enumerate(events, 1):
-        opof[e], pos[e] = req_ids[k], at
-        if is_return:
-            match[call_entry[k]] = e
-        else:
-            call_entry[k] = e
-            step[e], bit[e], z[e] = steps[req_ids[k]], 1 << k, _zobrist(k)
-    return nxt, prv, match, step, bit, z, pos, opof
-
-
-def _blind_keys(opof: list, req_ids: list, blind, keys) -> list:
-    """Per entry: the op's key (0 when unkeyed) if it is a blind write, else None."""
-    out: list = [None] * len(opof)
-    if blind is None:
-        return out
-    for e, i in enumerate(opof):
-        if i >= 0 and blind[i]:
-            out[e] = 0 if keys is None else keys[i]
-    return out
-
-
-def _groups(n: int, required, calls, steps, keys, signatures) -> tuple[list, list, list, list]:
-    """The optional ops grouped by signature, each group in call order, groups by first call.
-
-    Returns the groups (op ids), each group's step, its ops' calls and its key
-    (0 when unkeyed).
-    """
-    by_sig: dict = {}
-    for i in sorted((i for i in range(n) if not required[i]), key=lambda i: calls[i]):
-        sig = ("op", i) if signatures is None else signatures[i]
-        by_sig.setdefault(sig, []).append(i)
-    groups = list(by_sig.values())
-    gstep = [steps[g[0]] for g in groups]
-    gcall = [[calls[i] for i in g] for g in groups]
-    gkey = [0 if keys is None else keys[g[0]] for g in groups]
-    return groups, gstep, gcall, gkey
-
-
-def _shifts(groups: list) -> list[int]:
-    """Where each group's bits start in the optional bitset."""
-    shifts, at = [], 0
-    for g in groups:
-        shifts.append(at)
-        at += len(g)
-    return shifts
+def _order(stack: list, opof: list) -> list[int]:
+    """The op ids of a stack of lifted entries, in order."""
+    return [opof[x[0]] for x in stack]
