@@ -7,14 +7,15 @@ small searches instead of one whose state space is the product of all keys.
 ``partition=False`` checks the history whole against the product model, the
 slow way, for comparison.
 
-The keys are searched in rounds, as Porcupine runs them in parallel: each
-key gets a budget of steps, keys that are not done get a budget four times
-larger in the next round, and after a round in which a key was found not
-linearizable the rest stop (``stop_early``). One key that cannot be decided
-therefore never hides another that is refuted in a millisecond. The deadline
-is looked at every couple of thousand steps, and a search stops early enough
-to free its cache (millions of configurations take a fraction of a second to
-free) before the deadline, so a timeout is kept to within a few percent.
+The keys are searched in turns, as Porcupine runs them in parallel: each
+undecided key in turn gets the same small number of steps, and as soon as
+one is found not linearizable the rest stop (``stop_early``). One key that
+cannot be decided therefore never hides another that is refuted in a
+millisecond, and what that costs is bounded: every other key has run at most
+a turn longer than the refuted one. The deadline is looked at every turn,
+and a search stops early enough to free its cache (millions of
+configurations take a fraction of a second to free) before the deadline, so
+a timeout is kept to within a few percent.
 
 Real-time order is history order (see :mod:`emulator.check.ops`). Which ops
 enter the search, and with what meaning, is in :mod:`emulator.check.models`.
@@ -39,9 +40,7 @@ __all__ = ["Progress", "check_file", "linearizable", "prepare_partition"]
 ALL_KEYS = "*"
 """The key reported for the single partition of an unsplit check."""
 
-_FIRST_BUDGET = 4096  # steps each key gets in the first round
-_GROWTH = 4  # each later round multiplies the budget by this
-_SLICE = 2048  # steps between two looks at the clock
+_TURN = 1024  # steps a key runs in its turn; the clock is looked at between turns
 _FREE_PER_CONFIG = 4e-7  # seconds to free one cached configuration once a search stops
 _OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is wherever they are legal
 
@@ -82,8 +81,8 @@ def linearizable(
         timeout: wall-clock seconds to search before answering ``valid=None``;
             None searches until done.
         partition: check each key separately (True) or the whole history at once.
-        stop_early: stop the keys still running after the round in which one
-            was found not linearizable (they are reported unknown).
+        stop_early: stop the keys still running as soon as one is found not
+            linearizable (they are reported unknown).
         progress: called with a :class:`Progress` about every ``progress_every``
             wall seconds while the search runs.
 
@@ -194,7 +193,7 @@ class _Part:
 
 
 class _Rounds:
-    """Runs partitions in rounds of growing step budgets (see the module doc)."""
+    """Runs partitions in turns of equal step budgets (see the module doc)."""
 
     def __init__(self, parts, deadline, stop_early, progress, every) -> None:
         self.parts, self.deadline, self.stop_early = parts, deadline, stop_early
@@ -202,35 +201,35 @@ class _Rounds:
         self.started = time.monotonic()  # wall-clock ok
         self.next_report = self.started + every
         self.round = 0
+        self.live = 0  # configurations cached by the searches still running
 
     def run(self) -> None:
         pending = list(self.parts)
-        budget = _FIRST_BUDGET
-        while pending:
+        while pending and not self._late():
             self.round += 1
-            pending = [part for part in pending if not self._run_part(part, budget)]
-            if self._late() or (self.stop_early and any(p.outcome is not None and p.outcome.valid is False for p in self.parts)):
-                break
-            budget *= _GROWTH
-        for part in pending:
+            still: list = []
+            for i, part in enumerate(pending):
+                before = part.explored
+                if not part.run(_TURN):
+                    self.live += part.explored - before
+                    still.append(part)
+                elif self.stop_early and part.outcome.valid is False:
+                    still = []
+                    break
+                else:
+                    self.live -= before
+                self._report()
+                if self._late():
+                    still += pending[i + 1 :]
+                    break
+            pending = still
+        for part in self.parts:
             part.stop()
-
-    def _run_part(self, part: _Part, budget: int) -> bool:
-        """Run one partition for ``budget`` steps, in slices; True once decided."""
-        while budget > 0:
-            if self._late():
-                return False
-            if part.run(min(budget, _SLICE)):
-                return True
-            budget -= _SLICE
-            self._report()
-        return False
 
     def _late(self) -> bool:
         if self.deadline is None:
             return False
-        live = sum(p.explored for p in self.parts if p.outcome is None)
-        return time.monotonic() > self.deadline - _FREE_PER_CONFIG * live  # wall-clock ok
+        return time.monotonic() > self.deadline - _FREE_PER_CONFIG * self.live  # wall-clock ok
 
     def _report(self) -> None:
         if self.progress is None:
