@@ -14,12 +14,13 @@ canonical order makes two equal sets compare equal without depending on
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
 from emulator.check.errors import EdnError
 
-__all__ = ["line_of", "parse_edn", "parse_edn_forms", "parse_edn_items"]
+__all__ = ["LineIndex", "line_of", "parse_edn", "parse_edn_forms", "parse_edn_items"]
 
 _TOKEN = re.compile(
     r"""
@@ -40,6 +41,7 @@ _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f
 _STR_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
 _END = object()
+_NEWLINE = re.compile("\n")
 
 
 def parse_edn(text: str) -> Any:
@@ -78,7 +80,11 @@ def parse_edn_forms(text: str) -> list[tuple[Any, int]]:
         EdnError: as :func:`parse_edn`; ``column`` is then 1 + the offset in
             the whole text (see :func:`line_of`).
     """
-    tokens = _tokenize(text)
+    return _forms(_tokenize(text))
+
+
+def _forms(tokens: list) -> list[tuple[Any, int]]:
+    """Every top-level value in ``tokens``, with the offset of each."""
     forms, pos = [], 0
     try:
         while pos < len(tokens):
@@ -108,7 +114,7 @@ def parse_edn_items(text: str) -> tuple[bool, list[tuple[Any, int]]]:
     """
     tokens = _tokenize(text)
     if not tokens or tokens[0][1] not in ("[", "("):
-        return False, parse_edn_forms(text)
+        return False, _forms(tokens)
     closer, items, pos = _CLOSERS[tokens[0][1]], [], 1
     try:
         while True:
@@ -134,20 +140,33 @@ def line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+class LineIndex:
+    """Lines of many offsets in one text, each in O(log lines): ``LineIndex(text).line(offset)``."""
+
+    def __init__(self, text: str) -> None:
+        self.newlines = [match.start() for match in _NEWLINE.finditer(text)]
+
+    def line(self, offset: int) -> int:
+        """The 1-based line of a 0-based character offset (as :func:`line_of`)."""
+        return bisect.bisect_left(self.newlines, offset) + 1
+
+
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
     """Split ``text`` into (kind, token, offset) triples, skipping whitespace and comments."""
     tokens = []
     pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:
+    for match in _TOKEN.finditer(text):
+        start = match.start()
+        if start != pos:
             raise EdnError(f"unexpected character {text[pos]!r}", pos + 1)
         kind = match.lastgroup
         if kind == "badstr":
             raise EdnError("unterminated string", pos + 1)
         if kind != "ws":
-            tokens.append((kind, match.group(), pos))
+            tokens.append((kind, match.group(), start))
         pos = match.end()
+    if pos != len(text):
+        raise EdnError(f"unexpected character {text[pos]!r}", pos + 1)
     return tokens
 
 

@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from emulator.check.edn import line_of, parse_edn, parse_edn_items
+from emulator.check.edn import LineIndex, line_of, parse_edn, parse_edn_items
 from emulator.check.errors import EdnError, HistoryFormatError
 from emulator.check.ops import NEMESIS, pair_ops
 
@@ -175,8 +175,9 @@ def _read_edn(text: str, source: str) -> tuple[list[dict], list[int], str]:
         line = line_of(text, exc.column - 1)
         raise HistoryFormatError(source, line, _line_text(text, line), f"EDN op maps ({exc.reason})") from None
     ops, lines = [], []
+    index = LineIndex(text)
     for value, offset in items:
-        line = line_of(text, offset)
+        line = index.line(offset)
         if not isinstance(value, dict):
             raise HistoryFormatError(source, line, _line_text(text, line), "an EDN op map such as {:process 0, :type :invoke, ...}")
         op = {str(k): v for k, v in value.items()}
