@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
-from emulator.check.ops import NemesisOp, Op, by_key, key_id, pair_ops
+from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
 from emulator.check.readers import read_history
 from emulator.check.verdict import PartitionResult, Verdict
 from emulator.check.wgl import Search
@@ -94,6 +94,12 @@ def linearizable(
         ModelError: an op the model has no meaning for, or an unknown model.
         HistoryFormatError: the history does not pair up into operations.
     """
+    with collector_paused():
+        return _linearizable(history, model, timeout, partition, stop_early, progress, progress_every)
+
+
+def _linearizable(history, model, timeout, partition, stop_early, progress, progress_every) -> Verdict:
+    """:func:`linearizable`, with the collector paused by the caller."""
     ops, nemesis = _paired(history)
     chosen = detect_model(ops, getattr(history, "format", None) == "edn-vector") if model is None else get_model(model)
     started = time.perf_counter()  # wall-clock ok: reports how long the check took

@@ -33,7 +33,7 @@ from typing import Any, Iterable
 
 from emulator.check.edn import LineIndex, line_of, parse_edn, parse_edn_items
 from emulator.check.errors import EdnError, HistoryFormatError
-from emulator.check.ops import NEMESIS, pair_ops
+from emulator.check.ops import NEMESIS, collector_paused, pair_ops
 
 __all__ = ["FORMATS", "History", "detect_format", "parse_history", "read_history", "write_jsonl"]
 
@@ -77,7 +77,8 @@ def read_history(path: str | Path) -> list[dict]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HistoryFormatError(path, None, f"bytes that are not UTF-8 (at byte {exc.start})", "UTF-8 text") from None
-    return parse_history(text, source=str(path))
+    with collector_paused():
+        return parse_history(text, source=str(path))
 
 
 def parse_history(text: str, source: str = "<text>") -> History:
