@@ -1,8 +1,10 @@
 """Tests of emulator/check/linearizable.py: verdicts on shared, hand-built and generated histories."""
 
+import gzip
 import importlib
 import random
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -280,3 +282,37 @@ def test_brute_force_agrees_on_thousands_of_histories(brute, small_histories, mo
         expected = brute(h, model)
         assert linearizable(h, model=model).valid is expected, h
         assert linearizable(h, model=model, partition=False).valid is expected, h
+
+
+DATA = Path(__file__).parent / "data"  # real histories with the verdicts their projects state (see data/README.md)
+REAL = [
+    ("porcupine/etcd_000.log", "porcupine-etcd", False),
+    ("porcupine/etcd_001.log", "porcupine-etcd", False),
+    ("porcupine/etcd_002.log", "porcupine-etcd", True),
+    ("porcupine/etcd_005.log", "porcupine-etcd", True),
+    ("porcupine/etcd_007.log", "porcupine-etcd", True),
+    ("knossos/bad/cas-failure.edn", "knossos-cas-register", False),
+    ("knossos/good/memstress3-0.edn", "knossos-cas-register", True),
+]
+
+
+@pytest.mark.parametrize("name, model, expected", REAL, ids=[name for name, _, _ in REAL])
+def test_real_histories_get_the_verdict_their_project_states(name, model, expected):
+    """Porcupine's etcd logs and Knossos's data, read by capsim itself, are judged by their own tools' rules."""
+    assert check_file(DATA / name, model=model).valid is expected
+
+
+@pytest.mark.parametrize("name, model, expected", REAL, ids=[name for name, _, _ in REAL])
+def test_real_histories_get_the_same_verdict_with_the_model_detected(name, model, expected):
+    """Without a model: a Knossos file detects Knossos's, an etcd log cas-register, whose fail rule gives the same answers."""
+    verdict = check_file(DATA / name)
+    assert verdict.valid is expected and verdict.detected
+
+
+def test_porcupines_c50_bad_is_refuted_at_its_easy_key(tmp_path):
+    """Porcupine's c50-bad: key "3" is refuted at once, and the keys nobody decides quickly stop then."""
+    path = tmp_path / "c50-bad.txt"
+    path.write_bytes(gzip.decompress((DATA / "porcupine" / "c50-bad.txt.gz").read_bytes()))
+    verdict = check_file(path, model="kv")
+    refuted = [p.key for p in verdict.partitions if p.valid is False]
+    assert verdict.valid is False and refuted == ["3"] and len(verdict.ops) == 2024
