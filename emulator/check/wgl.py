@@ -180,8 +180,9 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
     remaining = t.required_count
     if remaining == 0:
         return SearchResult(True, [], init, 0)
-    nxt, prv, match, step, callof, opof = t.nxt, t.prv, t.match, t.step, t.callof, t.opof
+    nxt, prv, match, step, callof, opof, pos = t.nxt, t.prv, t.match, t.step, t.callof, t.opof, t.pos
     rank, obit, observer, blindkey, okey, prevsame = t.rank, t.obit, t.observer, t.blindkey, t.okey, t.prevsame
+    onxt, oprv, ohead, otail = t.onxt, t.oprv, t.ohead, t.otail
     lifted = bytearray(len(match))
     seen: set = set()
     stack: list = []  # (entry, state before, how it was tried, frontier before, window before)
@@ -193,9 +194,9 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
     explored, work, budget = 0, 0, owner._budget
     seen.add((front, window, opt, state))
     dominated = _Dominance().dominated if t.optional_count else None
-    # phase 0: observers from the front; 4: the earliest-deadline op; 1: the rest from
-    # the front in call order; 3: dead, backtrack.
-    e, phase, skip = nxt[0], 0, -1
+    # phase 0: observers from the front; 4: the earliest-deadline op; 1: the other required
+    # ops from the front in call order; 2: optional ops called before ``limit``; 3: dead.
+    e, g, phase, skip, limit = nxt[0], otail, 0, -1, 0.0
     while True:
         if work >= budget:
             owner.explored, owner.steps_taken = explored, owner.steps_taken + work
@@ -207,7 +208,29 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                 if len(stack) > len(best):
                     best, best_state = stack, state
                 return SearchResult(None, _order(best, opof), best_state, explored)
-        if phase != 3:
+        if phase == 2:
+            if g != otail and pos[g] <= limit:
+                ps = prevsame[g]
+                if (ps and not lifted[ps]) or (blindkey[g] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[g]):
+                    g = onxt[g]
+                    continue
+                work += 1
+                new = step[g](state)
+                if new is not ILLEGAL and new != state:  # an optional op that changes nothing is dominated
+                    config = (front, window, opt | obit[g], new)
+                    if config not in seen and not dominated(config):
+                        seen.add(config)
+                        explored += 1
+                        stack.append((g, state, 2, front, window))
+                        state, opt = new, config[2]
+                        lifted[g] = 1
+                        p, q = oprv[g], onxt[g]
+                        onxt[p], oprv[q] = q, p
+                        e, phase = nxt[0], 0
+                        continue
+                g = onxt[g]
+                continue
+        elif phase != 3:
             m = match[e]
             if m:
                 if phase == 0:
@@ -217,37 +240,31 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                 elif phase == 1 and (observer[e] or e == skip):
                     e = nxt[e]
                     continue
-                ps = prevsame[e]
-                if (ps and not lifted[ps]) or (blindkey[e] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[e]):
+                if blindkey[e] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[e]:
                     e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
                     continue
                 work += 1
                 new = step[e](state)
                 if new is not ILLEGAL:
                     r = rank[e]
-                    if r >= 0:
-                        f, w = front, window | (1 << (r - front))
-                        if r == front:
-                            ones = (~w & (w + 1)).bit_length() - 1
-                            f, w = front + ones, w >> ones
-                        config = (f, w, opt, new)
-                    else:
-                        f, w = front, window
-                        config = (f, w, opt | obit[e], new)
+                    f, w = front, window | (1 << (r - front))
+                    if r == front:
+                        ones = (~w & (w + 1)).bit_length() - 1
+                        f, w = front + ones, w >> ones
+                    config = (f, w, opt, new)
                     if config not in seen and (dominated is None or not dominated(config)):
                         seen.add(config)
                         explored += 1
                         stack.append((e, state, phase, front, window))
-                        state, front, window, opt = new, f, w, config[2]
+                        state, front, window = new, f, w
                         lifted[e] = 1
                         p, q = prv[e], nxt[e]
                         nxt[p], prv[q] = q, p
                         p, q = prv[m], nxt[m]
                         nxt[p], prv[q] = q, p
-                        if r >= 0:
-                            remaining -= 1
-                            if not remaining:
-                                return SearchResult(True, _order(stack, opof), state, explored)
+                        remaining -= 1
+                        if not remaining:
+                            return SearchResult(True, _order(stack, opof), state, explored)
                         e, phase = nxt[0], 0
                         continue
                     if not phase:
@@ -263,6 +280,11 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                 skip = callof[e]
                 e, phase = (nxt[0], 1) if observer[skip] else (skip, 4)
                 continue
+            if dominated is not None:
+                # Every required op that may come next was tried: the optional ones called
+                # before this return may.
+                g, phase, limit = onxt[ohead], 2, pos[e]
+                continue
         # Stuck: record the longest prefix, then backtrack past every forced move.
         if len(stack) > len(best):
             del best[keep:]
@@ -275,47 +297,60 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
             x, state, how, front, window = stack.pop()
             if len(stack) < keep:
                 keep = len(stack)
-            m = match[x]
-            p, q = prv[m], nxt[m]
-            nxt[p] = prv[q] = m
-            p, q = prv[x], nxt[x]
-            nxt[p] = prv[q] = x
-            lifted[x] = 0
-            if rank[x] >= 0:
-                remaining += 1
-            else:
+            if how == 2:
+                p, q = oprv[x], onxt[x]
+                onxt[p] = oprv[q] = x
                 opt ^= obit[x]
+            else:
+                m = match[x]
+                p, q = prv[m], nxt[m]
+                nxt[p] = prv[q] = m
+                p, q = prv[x], nxt[x]
+                nxt[p] = prv[q] = x
+                remaining += 1
+            lifted[x] = 0
             if how:
                 break
-        # Resume where the popped op was tried: the walk after it, or the walk from
-        # the front after the earliest-deadline try.
+        # Resume where the popped op was tried: the walk after it, the walk from the
+        # front after the earliest-deadline try, or the optional ops after it.
         if how == 1:
             e, phase, skip = nxt[x], 1, callof[_first_return(nxt, match)]
-        else:
+        elif how == 4:
             e, phase, skip = nxt[0], 1, x
+        else:
+            g, phase, limit = onxt[x], 2, pos[_first_return(nxt, match)]
 
 
 class _Table:
-    """The entry list and, per entry, what the search loop reads about its op.
+    """The entry lists and, per entry, what the search loop reads about its op.
 
-    Entry 0 is the head; the last entry is the tail, which acts as a return
-    that can never be passed. For a call entry: ``match`` is its return entry
-    (0 for return entries and the ends), ``step`` its op's step, ``rank`` its
-    position among the required ops in call order (-1 for an optional op),
-    ``obit`` its bit among the optional ops, ``observer`` whether it is an
-    observer, ``blindkey`` its key if it is a blind write, ``okey`` its key
-    if it is optional, ``prevsame`` the call entry of the optional op of the
-    same signature called just before it (0 if none). ``callof`` maps a
-    return entry to its call entry; ``opof`` maps entries to op ids.
+    The required ops' call and return entries form the main list, between
+    head entry 0 and a tail that acts as a return that can never be passed.
+    The optional ops' call entries form a second list in call order, between
+    ``ohead`` and ``otail`` (``onxt``/``oprv``). Per entry: ``match`` is a
+    call entry's return entry (0 for return entries and the ends), ``callof``
+    a return entry's call entry, ``pos`` its time (an optional op's call
+    time), ``step`` its op's step, ``rank`` a required op's position among
+    the required ops in call order, ``obit`` an optional op's bit among the
+    optional ops, ``observer`` whether it is an observer, ``blindkey`` its key
+    if it is a blind write, ``okey`` its key if it is optional, ``prevsame``
+    the entry of the optional op of the same signature called just before it
+    (0 if none), ``opof`` its op id.
     """
 
     def __init__(self, calls, rets, steps, required, blind, keys, signatures, observers) -> None:
         n = len(steps)
-        events = sorted([(calls[i], 0, i) for i in range(n)] + [(rets[i] if required[i] else math.inf, 1, i) for i in range(n)])
-        size = 2 * n + 2
+        req = [i for i in range(n) if required[i]]
+        events = sorted([(calls[i], 0, i) for i in req] + [(rets[i], 1, i) for i in req])
+        optional = sorted((calls[i], i) for i in range(n) if not required[i])
+        tail = len(events) + 1
+        self.ohead, self.otail = tail + 1, tail + len(optional) + 2
+        size = self.otail + 1
         self.nxt = list(range(1, size + 1))
         self.prv = list(range(-1, size - 1))
+        self.onxt, self.oprv = list(self.nxt), list(self.prv)
         self.match, self.callof, self.opof = [0] * size, [0] * size, [-1] * size
+        self.pos: list = [math.inf] * size
         self.step: list = [None] * size
         self.rank, self.obit = [-1] * size, [0] * size
         self.observer = [False] * size
@@ -323,29 +358,32 @@ class _Table:
         self.okey: list = [_NO_KEY] * size
         self.prevsame = [0] * size
         call_entry: dict = {}
-        last_of_group: dict = {}
-        ranks = optionals = 0
-        for e, (_, is_return, i) in enumerate(events, 1):
-            self.opof[e] = i
+        ranks = 0
+        for e, (at, is_return, i) in enumerate(events, 1):
+            self.opof[e], self.pos[e] = i, at
             if is_return:
-                self.match[call_entry[i]] = e
-                self.callof[e] = call_entry[i]
+                self.match[call_entry[i]], self.callof[e] = e, call_entry[i]
                 continue
             call_entry[i] = e
-            key = 0 if keys is None else keys[i]
-            self.step[e] = steps[i]
-            self.observer[e] = bool(observers is not None and observers[i])
-            if blind is not None and blind[i]:
-                self.blindkey[e] = key
-            if required[i]:
-                self.rank[e], ranks = ranks, ranks + 1
-                continue
-            self.obit[e], optionals = 1 << optionals, optionals + 1
-            self.okey[e] = key
+            self._op(e, i, steps, blind, keys, observers)
+            self.rank[e], ranks = ranks, ranks + 1
+        last_of_group: dict = {}
+        for j, (at, i) in enumerate(optional):
+            e = self.ohead + 1 + j
+            self.opof[e], self.pos[e] = i, at
+            self._op(e, i, steps, blind, keys, observers)
+            self.obit[e] = 1 << j
+            self.okey[e] = 0 if keys is None else keys[i]
             sig = ("op", i) if signatures is None else signatures[i]
             self.prevsame[e] = last_of_group.get(sig, 0)
             last_of_group[sig] = e
-        self.required_count, self.optional_count = ranks, optionals
+        self.required_count, self.optional_count = ranks, len(optional)
+
+    def _op(self, e: int, i: int, steps, blind, keys, observers) -> None:
+        self.step[e] = steps[i]
+        self.observer[e] = bool(observers is not None and observers[i])
+        if blind is not None and blind[i]:
+            self.blindkey[e] = 0 if keys is None else keys[i]
 
 
 class _Dominance:
