@@ -1,25 +1,34 @@
-"""The linearizability checker beside Porcupine's published figures, on the shapes of issue 10.
+"""The linearizability checker beside Porcupine, on the histories of issue 10.
 
-    python scripts/bench_check.py            # a table
+    python scripts/bench_check.py            # tables
     python scripts/bench_check.py --json     # the same figures as JSON
     python scripts/bench_check.py --quick    # smaller sizes and timeouts
 
-Porcupine (Go) is not run here: its figures are the reference ones from a
-2-core machine (c50-ok 0.22 s, c50-bad 0.02 s, all 102 etcd logs 0.63 s), and
-they were measured on Porcupine's own files. Ours are measured on histories
-of the same shape made by :mod:`emulator.check.synth` (c50: 50 clients over
-10 keys; c50-bad: one key whose violation no checker refutes in minutes and
-one refuted at its first read; 102 etcd-style Jepsen logs), and on etcd_100,
-the one real Porcupine log capsim ships. Each row gives wall seconds and CPU
-seconds of this process (the machine may be shared: CPU time is the fairer
-figure), configurations explored and the verdict. The multi-key rows show
-time and peak memory growing with length, the timeout row how closely a
-timeout is kept.
+Porcupine (Go) is not run here. Its figures are the reference ones from a
+2-core machine, measured on its own files: c50-ok 0.22 s, c50-bad 0.02 s, all
+102 etcd logs 0.63 s (so 6.2 ms a log). The first table times capsim on
+Porcupine's own c50-bad and on six of its etcd logs (the files in
+tests/emulator/check/data and the shipped etcd_100), and on histories of the
+same shapes where the file is not shipped (c50-ok; 102 etcd-shaped logs).
+Every row gives wall and CPU seconds of this process (the machine may be
+shared: CPU time is the fairer figure), the configurations explored and the
+verdict beside the one expected. Reading the file is not counted, as
+Porcupine's figures count only its check; the read time is shown apart.
+
+The second table runs the register and cas-register shapes (10,000 ops, 3 to
+30 in flight, 0 or 5% timeouts; valid, and made invalid by one read of a
+value never written) and, beside each, Porcupine's algorithm itself
+(scripts/wgl_reference.py, in Python over the same compiled steps, capped at
+a number of steps): the configurations each explores is the
+machine-independent comparison. The last tables show time and peak memory
+of 100-key histories against their length, and how closely a timeout is
+kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -28,43 +37,105 @@ import tempfile
 import time
 from pathlib import Path
 
-from emulator.check import check_file, examples, linearizable, synth
-from emulator.check.synth import Shape
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from wgl_reference import reference_check  # noqa: E402
+
+from emulator.check import examples, linearizable, read_history, synth  # noqa: E402
+from emulator.check.linearizable import prepare_partition  # noqa: E402
+from emulator.check.models import get_model  # noqa: E402
+from emulator.check.ops import by_key, pair_ops  # noqa: E402
+from emulator.check.synth import Shape  # noqa: E402
+
 PORCUPINE = {"c50-ok": 0.22, "c50-bad": 0.02, "etcd logs x102": 0.63}
 """Porcupine's figures (seconds, 2 cores) on its own files, from issue 10."""
+DATA = ROOT / "tests" / "emulator" / "check" / "data"
+ETCD_REAL = {"etcd_000.log": False, "etcd_001.log": False, "etcd_002.log": True, "etcd_005.log": True,
+             "etcd_007.log": True}
+"""Porcupine's etcd logs shipped as test data, with the verdicts its own tests state."""
 
 
-def timed(name: str, history, model: str | None, timeout: float, reference: float | None = None) -> dict:
+def timed(name: str, history, model: str | None, timeout: float, expected: bool | None,
+          reference: float | None = None, read_s: float | None = None) -> dict:
     """Check one history; wall and CPU seconds, configurations, verdict."""
     wall, cpu = time.perf_counter(), time.process_time()  # wall-clock ok: a benchmark
     verdict = linearizable(history, model=model, timeout=timeout)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu  # wall-clock ok
-    row = {"history": name, "ops": len(verdict.ops), "keys": len(verdict.partitions), "valid": verdict.valid,
-           "wall_s": wall, "cpu_s": cpu, "explored": sum(p.explored for p in verdict.partitions),
-           "timeout_s": timeout, "porcupine_s": reference}
+    return _row(name, [verdict], wall, cpu, timeout, expected, reference, read_s)
+
+
+def c50_bad_file(timeout: float) -> dict | None:
+    """Porcupine's own c50-bad (gunzipped from the test data), read then checked."""
+    packed = DATA / "porcupine" / "c50-bad.txt.gz"
+    if not packed.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c50-bad.txt"
+        path.write_bytes(gzip.decompress(packed.read_bytes()))
+        cpu = time.process_time()  # wall-clock ok
+        history = read_history(path)
+        read_s = time.process_time() - cpu  # wall-clock ok
+    return timed("c50-bad (Porcupine's file)", history, "kv", timeout, False, PORCUPINE["c50-bad"], read_s)
+
+
+def etcd_real(timeout: float) -> dict:
+    """Porcupine's etcd logs that capsim has (test data and the shipped etcd_100), under its etcd model."""
+    paths = [(DATA / "porcupine" / name, valid) for name, valid in ETCD_REAL.items()]
+    paths.append((examples.path("jepsen-etcd-100-good"), True))
+    histories = [(read_history(path), valid) for path, valid in paths]
+    wall, cpu = time.perf_counter(), time.process_time()  # wall-clock ok
+    verdicts = [linearizable(h, model="porcupine-etcd", timeout=timeout) for h, _ in histories]
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu  # wall-clock ok
+    ref = PORCUPINE["etcd logs x102"] * len(paths) / 102
+    row = _row(f"etcd logs x{len(paths)} (Porcupine's files)", verdicts, wall, cpu, timeout, None, ref)
+    row["valid"] = all(v.valid is ok for v, (_, ok) in zip(verdicts, histories))  # every verdict as expected
+    row["expected"] = True
+    return row
+
+
+def etcd_shaped(count: int, timeout: float) -> dict:
+    """Etcd-shaped Jepsen logs (5 clients, values 0-4, timeouts; tabs and spaces), checked one after another."""
+    with tempfile.TemporaryDirectory() as tmp:
+        histories = []
+        for seed in range(count):
+            path = Path(tmp) / f"etcd_{seed:03d}.log"
+            path.write_text(synth.etcd_log(ops=300, seed=seed))
+            histories.append(read_history(path))
+    wall, cpu = time.perf_counter(), time.process_time()  # wall-clock ok
+    verdicts = [linearizable(h, timeout=timeout) for h in histories]
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu  # wall-clock ok
+    ref = PORCUPINE["etcd logs x102"] * count / 102
+    return _row(f"etcd logs x{count} (their shape, 300 ops)", verdicts, wall, cpu, timeout, True, ref)
+
+
+def _row(name, verdicts, wall, cpu, timeout, expected, reference, read_s=None) -> dict:
+    valids = [v.valid for v in verdicts]
+    valid = False if False in valids else (None if None in valids else True)
+    row = {"history": name, "ops": sum(len(v.ops) for v in verdicts), "keys": sum(len(v.partitions) for v in verdicts),
+           "valid": valid, "expected": expected, "wall_s": wall, "cpu_s": cpu,
+           "explored": sum(p.explored for v in verdicts for p in v.partitions), "timeout_s": timeout,
+           "porcupine_s": reference, "read_s": read_s}
     if reference:
         row["vs_porcupine"] = cpu / reference
     return row
 
 
-def etcd_logs(count: int, timeout: float) -> dict:
-    """102 etcd-shaped Jepsen logs (tabs and spaces), read and checked one after another."""
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for seed in range(count):
-            path = Path(tmp) / f"etcd_{seed:03d}.log"
-            path.write_text(synth.etcd_log(ops=300, seed=seed))
-            paths.append(path)
-        wall, cpu = time.perf_counter(), time.process_time()  # wall-clock ok
-        verdicts = [check_file(p, timeout=timeout) for p in paths]
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu  # wall-clock ok
-    ref = PORCUPINE["etcd logs x102"] * count / 102
-    return {"history": f"etcd logs x{count} (synthetic, 300 ops)", "ops": sum(len(v.ops) for v in verdicts),
-            "keys": count, "valid": all(v.valid for v in verdicts), "wall_s": wall, "cpu_s": cpu,
-            "explored": sum(p.explored for v in verdicts for p in v.partitions), "timeout_s": timeout,
-            "porcupine_s": ref, "vs_porcupine": cpu / ref}
+def versus_reference(shape: Shape, bad: bool, timeout: float, cap: int) -> dict:
+    """capsim and Porcupine's algorithm (capped at ``cap`` steps) on one register shape."""
+    history = synth.history(shape)
+    if bad:
+        history = synth.corrupt(history, where=0.9, seed=shape.seed)
+    cpu = time.process_time()  # wall-clock ok
+    verdict = linearizable(history, model=shape.model, timeout=timeout)
+    cpu = time.process_time() - cpu  # wall-clock ok
+    model = get_model(shape.model)
+    ops, _ = pair_ops(history)
+    ref = reference_check({key: prepare_partition(model, group) for key, group in by_key(ops).items()}, model, cap)
+    return {"shape": f"{shape.model}, {shape.in_flight} in flight, {shape.timeouts:.0%} timeouts{', invalid' if bad else ''}",
+            "ops": shape.ops, "expected": not bad, "valid": verdict.valid, "cpu_s": cpu, "timeout_s": timeout,
+            "explored": sum(p.explored for p in verdict.partitions), "ref_valid": ref["valid"],
+            "ref_explored": ref["explored"], "ref_steps": ref["steps"], "ref_cpu_s": ref["cpu_s"], "ref_cap": cap}
 
 
 def memory(ops: int) -> dict:
@@ -108,46 +179,40 @@ def partition_run(quick: bool) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scenario.toml"
         path.write_text(scenario)
-        done = subprocess.run([sys.executable, "-m", "capsim.cli", "chaos", str(path), "--out", tmp],
-                              capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        subprocess.run([sys.executable, "-m", "capsim.cli", "chaos", str(path), "--out", tmp],
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         history = Path(tmp) / "history.jsonl"
         if not history.exists():
             return None
-        from emulator.check import read_history
-
         ops = read_history(history)
-    return timed("capsim lin-kv partition run", ops, None, 60.0)
+    return timed("capsim lin-kv partition run", ops, None, 60.0, None)
 
 
 def run(quick: bool) -> dict:
     """Every figure; ``quick`` shrinks sizes and timeouts for a smoke run."""
     limit = 2.0 if quick else 30.0
     n = 2000 if quick else 10_000
-    in_flights = (3, 10) if quick else (3, 5, 10, 30)
-    rows = [
-        timed("c50-ok (synthetic shape)", synth.c50(bad=False), "kv", limit, PORCUPINE["c50-ok"]),
-        timed("c50-bad (synthetic structure)", synth.c50(bad=True), "kv", limit, PORCUPINE["c50-bad"]),
-        etcd_logs(10 if quick else 102, limit),
-        timed("etcd_100.log (Porcupine's file)", _read("jepsen-etcd-100-good"), None, limit),
-        timed("volatile: register, 100 procs, 9 in flight", synth.volatile(2000), "register", limit),
-    ]
-    for in_flight in in_flights:
-        for share in (0.0, 0.05):
-            shape = Shape(ops=n, in_flight=in_flight, timeouts=share, seed=1)
-            rows.append(timed(f"cas-register {n:,} ops, {in_flight} in flight, {share:.0%} timeouts",
-                              synth.history(shape), "cas_register", limit))
+    rows = [timed("c50-ok (its shape)", synth.c50(bad=False), "kv", limit, True, PORCUPINE["c50-ok"]),
+            c50_bad_file(limit) or timed("c50-bad (its structure)", synth.c50(bad=True), "kv", limit, False,
+                                         PORCUPINE["c50-bad"]),
+            etcd_real(limit), etcd_shaped(10 if quick else 102, limit),
+            timed("volatile: register, 100 procs, 9 in flight", synth.volatile(2000), "register", limit, True)]
     run_row = partition_run(quick)
     if run_row:
         rows.append(run_row)
+    shapes = []
+    for model in ("cas_register", "register"):
+        for in_flight in ((3, 10) if quick else (3, 5, 10, 30)):
+            for share in (0.0, 0.05):
+                shapes.append((Shape(ops=n, in_flight=in_flight, timeouts=share, model=model, seed=1), False))
+    shapes += [(Shape(ops=n, in_flight=k, timeouts=share, model="cas_register", seed=1), True)
+               for k, share in ((3, 0.0), (10, 0.0), (3, 0.05))]
+    cap = 200_000 if quick else 2_000_000
+    versus = [versus_reference(shape, bad, 2.0 if quick else 10.0, cap) for shape, bad in shapes]
     sizes = (5_000, 10_000) if quick else (25_000, 50_000, 100_000)
-    return {"python": sys.version.split()[0], "rows": rows, "multi_key": [memory(s) for s in sizes],
-            "timeout": timeout_kept(0.5 if quick else 5.0), "porcupine_reference_s": PORCUPINE}
-
-
-def _read(name: str):
-    from emulator.check import read_history
-
-    return read_history(examples.path(name))
+    return {"python": sys.version.split()[0], "rows": rows, "versus_reference": versus,
+            "multi_key": [memory(s) for s in sizes], "timeout": timeout_kept(0.5 if quick else 5.0),
+            "porcupine_reference_s": PORCUPINE}
 
 
 def print_table(results: dict) -> None:
@@ -155,19 +220,29 @@ def print_table(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(150, Console().width))
-    table = Table(title="linearizability checker vs Porcupine's reference figures (Porcupine: its own files, 2 cores)")
-    for column in ("history", "ops", "keys", "verdict", "wall s", "CPU s", "configurations", "Porcupine s", "CPU / Porcupine"):
+    console = Console(width=max(160, Console().width))
+    table = Table(title="capsim beside Porcupine's figures (Go, 2 cores, its own files; check time, reading apart)")
+    for column in ("history", "ops", "keys", "verdict", "wall s", "CPU s", "configurations", "Porcupine s",
+                   "CPU / Porcupine", "read s"):
         table.add_column(column, justify="left" if column == "history" else "right")
     for row in results["rows"]:
-        verdict = {True: "linearizable", False: "NOT", None: f"unknown ({row['timeout_s']:.0f} s)"}[row["valid"]]
-        ref = row.get("porcupine_s")
-        table.add_row(row["history"], f"{row['ops']:,}", str(row["keys"]), verdict, f"{row['wall_s']:.3f}",
-                      f"{row['cpu_s']:.3f}", f"{row['explored']:,}", "-" if not ref else f"{ref:.2f}",
-                      "-" if not ref else f"{row['vs_porcupine']:.1f}x")
+        ref, read = row.get("porcupine_s"), row.get("read_s")
+        table.add_row(row["history"], f"{row['ops']:,}", str(row["keys"]), _verdict(row), f"{row['wall_s']:.3f}",
+                      f"{row['cpu_s']:.3f}", f"{row['explored']:,}", "-" if not ref else f"{ref:.3f}",
+                      "-" if not ref else f"{row['vs_porcupine']:.1f}x", "-" if read is None else f"{read:.3f}")
     console.print(table)
+    versus = Table(title="capsim beside Porcupine's algorithm (scripts/wgl_reference.py, Python, same steps)")
+    for column in ("shape", "ops", "verdict", "CPU s", "configurations", "reference verdict",
+                   "reference configurations", "reference CPU s"):
+        versus.add_column(column, justify="left" if column == "shape" else "right", no_wrap=column == "shape")
+    for row in results["versus_reference"]:
+        ref = {True: "linearizable", False: "NOT", None: f"unknown ({row['ref_cap']:,} steps)"}[row["ref_valid"]]
+        versus.add_row(row["shape"], f"{row['ops']:,}", _verdict(row), f"{row['cpu_s']:.3f}",
+                       f"{row['explored']:,}", ref, f"{row['ref_explored']:,}", f"{row['ref_cpu_s']:.3f}")
+    console.print(versus)
     multi = Table(title="multi-key histories split by key: time and memory against length (child process)")
-    for column in ("history", "verdict", "wall s", "CPU s", "CPU µs / op", "MB for the history", "MB more for the check", "peak MB"):
+    for column in ("history", "verdict", "wall s", "CPU s", "CPU µs / op", "MB for the history",
+                   "MB more for the check", "peak MB"):
         multi.add_column(column, justify="left" if column == "history" else "right")
     for row in results["multi_key"]:
         multi.add_row(row["history"], str(row["valid"]), f"{row['wall_s']:.2f}", f"{row['cpu_s']:.2f}",
@@ -175,8 +250,14 @@ def print_table(results: dict) -> None:
                       f"{row['peak_mb']:.0f}")
     console.print(multi)
     t = results["timeout"]
-    console.print(f"timeout kept: a {t['timeout_s']:.0f} s limit on a history no checker decides took "
+    console.print(f"timeout kept: a {t['timeout_s']:.1f} s limit on a history no checker decides took "
                   f"{t['took_s']:.3f} s ({t['over_pct']:+.1f}%), verdict {t['valid']}")
+
+
+def _verdict(row: dict) -> str:
+    text = {True: "linearizable", False: "NOT", None: f"unknown ({row['timeout_s']:.0f} s)"}[row["valid"]]
+    expected = row.get("expected")
+    return text if expected is None or row["valid"] is expected else f"{text} (expected {expected})"
 
 
 def main(argv=None) -> int:

@@ -185,7 +185,7 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
     onxt, oprv, ohead, otail = t.onxt, t.oprv, t.ohead, t.otail
     lifted = bytearray(len(match))
     seen: set = set()
-    stack: list = []  # (entry, state before, how it was tried, frontier before, window before)
+    stack: list = []  # (entry, state before, how it was tried, frontier before, window before, skip then)
     best: list = []  # the longest prefix's stack entries; equal to stack[:keep]
     best_state, keep = init, 0
     # The configuration: state; required ops in are ranks < front plus the set bits of
@@ -208,29 +208,7 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                 if len(stack) > len(best):
                     best, best_state = stack, state
                 return SearchResult(None, _order(best, opof), best_state, explored)
-        if phase == 2:
-            if g != otail and pos[g] <= limit:
-                ps = prevsame[g]
-                if (ps and not lifted[ps]) or (blindkey[g] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[g]):
-                    g = onxt[g]
-                    continue
-                work += 1
-                new = step[g](state)
-                if new is not ILLEGAL and new != state:  # an optional op that changes nothing is dominated
-                    config = (front, window, opt | obit[g], new)
-                    if config not in seen and not dominated(config):
-                        seen.add(config)
-                        explored += 1
-                        stack.append((g, state, 2, front, window))
-                        state, opt = new, config[2]
-                        lifted[g] = 1
-                        p, q = oprv[g], onxt[g]
-                        onxt[p], oprv[q] = q, p
-                        e, phase = nxt[0], 0
-                        continue
-                g = onxt[g]
-                continue
-        elif phase != 3:
+        if phase != 2 and phase != 3:
             m = match[e]
             if m:
                 if phase == 0:
@@ -255,7 +233,7 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                     if config not in seen and (dominated is None or not dominated(config)):
                         seen.add(config)
                         explored += 1
-                        stack.append((e, state, phase, front, window))
+                        stack.append((e, state, phase, front, window, skip))
                         state, front, window = new, f, w
                         lifted[e] = 1
                         p, q = prv[e], nxt[e]
@@ -285,6 +263,28 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                 # before this return may.
                 g, phase, limit = onxt[ohead], 2, pos[e]
                 continue
+        elif phase == 2:
+            if g != otail and pos[g] <= limit:
+                ps = prevsame[g]
+                if (ps and not lifted[ps]) or (blindkey[g] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[g]):
+                    g = onxt[g]
+                    continue
+                work += 1
+                new = step[g](state)
+                if new is not ILLEGAL and new != state:  # an optional op that changes nothing is dominated
+                    config = (front, window, opt | obit[g], new)
+                    if config not in seen and not dominated(config):
+                        seen.add(config)
+                        explored += 1
+                        stack.append((g, state, 2, front, window, skip))
+                        state, opt = new, config[2]
+                        lifted[g] = 1
+                        p, q = oprv[g], onxt[g]
+                        onxt[p], oprv[q] = q, p
+                        e, phase = nxt[0], 0
+                        continue
+                g = onxt[g]
+                continue
         # Stuck: record the longest prefix, then backtrack past every forced move.
         if len(stack) > len(best):
             del best[keep:]
@@ -294,7 +294,7 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
             if not stack:
                 return SearchResult(False, _order(best, opof), best_state, explored)
             work += 1
-            x, state, how, front, window = stack.pop()
+            x, state, how, front, window, skip = stack.pop()
             if len(stack) < keep:
                 keep = len(stack)
             if how == 2:
@@ -314,11 +314,11 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
         # Resume where the popped op was tried: the walk after it, the walk from the
         # front after the earliest-deadline try, or the optional ops after it.
         if how == 1:
-            e, phase, skip = nxt[x], 1, callof[_first_return(nxt, match)]
+            e, phase = nxt[x], 1
         elif how == 4:
-            e, phase, skip = nxt[0], 1, x
+            e, phase = nxt[0], 1
         else:
-            g, phase, limit = onxt[x], 2, pos[_first_return(nxt, match)]
+            g, phase, limit = onxt[x], 2, pos[match[skip]]
 
 
 class _Table:
@@ -416,14 +416,6 @@ class _Dominance:
         if len(sets) < _DOMINANCE_SCAN:
             sets.append(opt)
         return False
-
-
-def _first_return(nxt: list, match: list) -> int:
-    """The first return entry in the list: where a walk gets stuck."""
-    e = nxt[0]
-    while match[e]:
-        e = nxt[e]
-    return e
 
 
 def _order(stack: list, opof: list) -> list[int]:
