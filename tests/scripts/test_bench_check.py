@@ -9,7 +9,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_check.py"
 
 
 def test_quick_bench_check_prints_json_beside_porcupines_figures():
-    """--quick --json: the c50 and etcd rows carry Porcupine's figures and the right verdicts; memory is measured."""
+    """--quick --json: Porcupine's files and shapes get the right verdicts beside its figures; the reference runs; memory is measured."""
     out = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--json"], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
@@ -18,5 +18,10 @@ def test_quick_bench_check_prints_json_beside_porcupines_figures():
     assert rows["c50-ok"]["valid"] is True and rows["c50-ok"]["porcupine_s"] == 0.22
     assert rows["c50-bad"]["valid"] is False and rows["c50-bad"]["porcupine_s"] == 0.02
     assert rows["etcd logs x10"]["valid"] is True and rows["etcd logs x10"]["porcupine_s"] > 0
+    assert rows["c50-bad"]["history"] == "c50-bad (Porcupine's file)" and rows["c50-bad"]["read_s"] > 0
+    assert rows["etcd logs x6"]["valid"] is True  # each of Porcupine's six logs gets the verdict its tests state
+    versus = results["versus_reference"]
+    assert all(row["ref_explored"] > 0 and row["ref_valid"] in (row["expected"], None) for row in versus)
+    assert all(row["valid"] is row["expected"] for row in versus if row["ref_valid"] is not None)
     assert all(row["peak_mb"] > 0 and row["valid"] for row in results["multi_key"])
     assert results["timeout"]["valid"] is None and results["timeout"]["took_s"] > 0
