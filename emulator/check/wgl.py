@@ -1,28 +1,36 @@
 """The Wing–Gong–Lowe linearizability search, as Porcupine runs it, resumable.
 
-Every op becomes a call entry and a return entry in a doubly linked list in
-real-time order (a call sorts before a return at the same instant). The
-search walks the list from the front: at a call entry it tries to linearize
-that op next (apply its step to the current state); if the step is legal and
-the resulting configuration (ops linearized, state) was never seen, it
-*lifts* the op's entries out of the list, pushes the op on a stack and starts
-again from the front. Reaching a return entry means that op had to be
-linearized already and was not: the search pops the last op, *unlifts* it
-and tries the entry after it. Lowe's memoisation keeps every configuration
-reached; one seen before cannot lead anywhere new. The history is
-linearizable once every required op is lifted, and is not when the stack is
-empty and nothing can move.
+Every required op becomes a call entry and a return entry in a doubly
+linked list in real-time order (a call sorts before a return at the same
+instant). The search walks the list from the front: at a call entry it tries
+to linearize that op next (apply its step to the current state); if the
+step is legal and the resulting configuration (ops linearized, state) was
+never seen, it *lifts* the op's entries out of the list, pushes the op on a
+stack and starts again from the front. Reaching a return entry means that op
+had to be linearized already and was not: the search pops the last op,
+*unlifts* it and tries the entry after it. Lowe's memoisation keeps every
+configuration reached; one seen before cannot lead anywhere new. The history
+is linearizable once every required op is lifted, and is not when the stack
+is empty and nothing can move.
 
-Optional ops (indeterminate: ``info`` or never completed) are in the list
-like the others with their return at the end of the history, after every
-real return, as Porcupine and Knossos treat them: they may be linearized at
-any point after their call. The search ends as soon as every *required* op
-is in, since the optional ones left can all come last, where they change
-nothing anyone saw. Two sound reductions apply to them:
+Optional ops (indeterminate: ``info`` or never completed) may take effect
+once, at any point after their call, or never: Porcupine and Knossos give
+them a return at the end of the history, and so does this search in effect.
+They wait in a second list in call order and are tried at a configuration
+once every required op that may come next was (the walk reached the first
+return entry), those called before that return: a timeout pending since the
+start costs nothing until some op needs it. The search ends as soon as every
+*required* op is in, since the optional ones left can all come last, where
+they change nothing anyone saw. Three sound reductions apply to them, all
+resting on an optional op constraining nothing:
 
 - optional ops with the same signature (same action, arguments and key) are
   interchangeable, so they are linearized in call order: one is tried only
   once every earlier one of its group is in;
+- a configuration whose optional ops include those of one reached before
+  with the same required ops and state is dominated and skipped (an
+  optional op that changes nothing is the simplest case); a few earlier sets
+  are compared, so a check costs a few comparisons;
 - an optional op followed at once by a blind write of the same key had no
   visible effect, so that order is skipped: the same order without the
   optional op is tried anyway.
@@ -42,9 +50,8 @@ A configuration is cached exactly, in a few machine words: the required ops
 linearized are the first ``f`` of them in call order plus a small set of
 later ones within the window (``f`` and that set as a small integer), the
 optional ops linearized are a bitset over the optional ops alone, and the
-state. Nothing is hashed that grows with the history, so a step costs the
-same at the end of a long history as at its start, and memory per
-configuration stays a few hundred bytes.
+state. Nothing is hashed that grows with the required ops, so a step costs
+the same at the end of a long history as at its start.
 
 :class:`Search` runs in slices of a given number of steps (tries and
 backtracks), so a caller can interleave many searches, watch a deadline

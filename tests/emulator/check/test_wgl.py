@@ -4,7 +4,7 @@ import math
 import time
 
 from emulator.check.models import ILLEGAL
-from emulator.check.wgl import search
+from emulator.check.wgl import Search, search
 
 
 def write(v):
@@ -107,3 +107,23 @@ def test_required_ops_are_tried_before_optional_ones():
     calls, rets, required = _pending_then(12, steps[12:], [100 + 2 * i for i in range(40)], [101 + 2 * i for i in range(40)])
     result = search(calls, rets, steps, required, None)
     assert result.valid is True and result.explored == 40 and len(result.order) == 40
+
+
+def test_timeouts_pending_since_the_start_are_not_tried_until_an_op_needs_them():
+    """200 indeterminate writes from the start, then 400 sequential ops that never need them: one try per op."""
+    k, n = 200, 400
+    steps = [write(("lost", i)) for i in range(k)] + [write(i // 2) if i % 2 == 0 else read(i // 2) for i in range(n)]
+    calls, rets, required = _pending_then(k, steps[k:], [1000 + 2 * i for i in range(n)], [1001 + 2 * i for i in range(n)])
+    run = Search(calls, rets, steps, required, None)
+    result = run.run(10**6)
+    assert result.valid is True and result.explored == n and len(result.order) == n
+
+
+def test_a_pending_timeout_is_taken_where_a_read_needs_it():
+    """An indeterminate write from the start is linearized just before the read that sees its value, late."""
+    k, n = 50, 40
+    steps = [write(("lost", i)) for i in range(k)] + [write(i) for i in range(n)] + [read(("lost", 7))]
+    calls = list(range(k)) + [1000 + 2 * i for i in range(n)] + [2000]
+    rets = [math.inf] * k + [1001 + 2 * i for i in range(n)] + [2001]
+    result = search(calls, rets, steps, [False] * k + [True] * (n + 1), None)
+    assert result.valid is True and result.order[-2:] == [7, k + n]
