@@ -34,7 +34,7 @@ from emulator.check.models import Model, Prepared, detect_model, get_model, prod
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
 from emulator.check.readers import read_history
 from emulator.check.verdict import PartitionResult, Verdict
-from emulator.check.wgl import Search
+from emulator.check.wgl import Search, SearchResult
 
 __all__ = ["Progress", "check_file", "linearizable", "prepare_partition"]
 
@@ -44,6 +44,11 @@ ALL_KEYS = "*"
 _TURN = 1024  # steps a key runs in its turn; the clock is looked at between turns
 _FREE_PER_CONFIG = 1e-6  # seconds to free one cached configuration once a search stops (about two blocks of 0.4 us)
 _OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is wherever they are legal
+_RELAX_AFTER = 8  # turns a partition with timeouts runs undecided before the relaxed search joins it
+_RELAXED_NOTE = (
+    "no order exists even if every timed-out op may take effect any number of times "
+    "(a relaxed search proved it); the prefix is the longest the search found"
+)
 
 
 @dataclass(frozen=True)
@@ -140,27 +145,50 @@ class _Part:
         self.model, self.key, self.ops, self.slots = model, key, list(ops), slots
         self.prepared = prepare_partition(model, ops)
         self.search: Search | None = None
+        self.refuter: Search | None = None  # the relaxed search, once this one turns out hard
+        self.refuted_explored = 0  # configurations the relaxed search explored, once it is done
+        self.turns = 0
         self.outcome: Any = None
         self.elapsed = 0.0
         self.checked = False
+        self.note = ""
 
     def run(self, budget: int) -> bool:
-        """Search for ``budget`` more steps; True once decided."""
+        """Search for ``budget`` more steps (and as many for the relaxed search, once it runs); True once decided."""
         if self.search is None:
             self.search, self.checked = self._search(), True
         started = time.perf_counter()  # wall-clock ok
         self.outcome = self.search.run(budget)
+        self.turns += 1
+        if self.outcome is None and self.turns == _RELAX_AFTER and not all(p.required for p in self.prepared):
+            self.refuter = self._search(reuse_optional=True)
+        if self.outcome is None and self.refuter is not None:
+            self._run_refuter(budget)
         self.elapsed += time.perf_counter() - started  # wall-clock ok
         return self.outcome is not None
+
+    def _run_refuter(self, budget: int) -> None:
+        """A turn of the relaxed search; when it finds no order either, this partition has none."""
+        got = self.refuter.run(budget)  # type: ignore[union-attr]
+        if got is None:
+            return
+        self.refuter, self.refuted_explored = None, got.explored
+        if got.valid is False:
+            best = self.search.stop()  # type: ignore[union-attr]
+            self.outcome = SearchResult(False, best.order, best.state, best.explored)
+            self.note = _RELAXED_NOTE
 
     def stop(self) -> None:
         """Give up on this partition: unknown, with the longest prefix found so far."""
         if self.search is not None and self.outcome is None:
             self.outcome = self.search.stop()
+        if self.refuter is not None:
+            self.refuted_explored, self.refuter = self.refuter.explored, None
 
     @property
     def explored(self) -> int:
-        return 0 if self.search is None else self.search.explored
+        searches = (self.search, self.refuter)
+        return self.refuted_explored + sum(0 if s is None else s.explored for s in searches)
 
     def result(self) -> PartitionResult:
         """The partition's answer, for the verdict."""
@@ -172,14 +200,14 @@ class _Part:
         result = PartitionResult(
             self.key, valid, self.ops, self.prepared, ids, state, self.explored, self.elapsed, checked=self.checked
         )
-        result.slots = self.slots
+        result.slots, result.note = self.slots, self.note
         self.search = None  # the cache can go now
         return result
 
     def _init(self) -> Any:
         return self.model.init if self.slots is None else tuple(self.model.init for _ in self.slots)
 
-    def _search(self) -> Search:
+    def _search(self, reuse_optional: bool = False) -> Search:
         prepared = self.prepared
         if self.slots is None:
             steps = [p.step for p in prepared]
@@ -196,6 +224,7 @@ class _Part:
             keys=keys,
             signatures=[(p.action, p.args, k) for p, k in zip(prepared, keys)],
             observers=[p.action in _OBSERVERS for p in prepared],
+            reuse_optional=reuse_optional,
         )
 
 

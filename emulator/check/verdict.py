@@ -28,7 +28,8 @@ class PartitionResult:
     else the longest linearizable prefix found. ``state`` is the model state
     after ``order``. ``checked`` is False when the time ran out before this
     partition's turn. ``slots`` maps keys to positions in the state tuple of
-    an unsplit multi-key check.
+    an unsplit multi-key check. ``note`` says how a verdict was reached when
+    it is not by the search itself.
     """
 
     key: Any
@@ -41,6 +42,7 @@ class PartitionResult:
     elapsed: float
     checked: bool = True
     slots: dict | None = field(default=None, repr=False)
+    note: str = ""
 
     def value_of(self, state: Any, op: Op) -> Any:
         """The value of ``op``'s key within ``state``."""
@@ -198,6 +200,8 @@ def _explain_failure(model: Model, part: PartitionResult, limit: int) -> list[st
     else:
         where = "the register" if part.key is None else f"key {show(part.key)}"
     lines = [f"{where}: {len(part.order)} of {len(part.prepared)} ops linearized before the search got stuck"]
+    if part.note:
+        lines.append(f"  ({part.note})")
     shown = part.order[-limit:] if limit else []
     lines.append(
         f"  longest linearizable prefix ({_count(len(shown), len(part.order))}), "

@@ -111,6 +111,9 @@ class Search:
             linearized in call order. By default every op is its own.
         observers: whether each op leaves the state as it is wherever it is
             legal (a read, a failed cas); see the module doc.
+        reuse_optional: let every optional op take effect any number of
+            times (a relaxation: when even this finds no order, none exists;
+            when it finds one, that proves nothing).
 
     Call :meth:`run` until it returns a result.
     """
@@ -126,13 +129,14 @@ class Search:
         keys: Sequence[Any] | None = None,
         signatures: Sequence[Hashable] | None = None,
         observers: Sequence[bool] | None = None,
+        reuse_optional: bool = False,
     ) -> None:
         self.explored = 0
         self.steps_taken = 0
         self.result: SearchResult | None = None
         self._budget = 0
         table = _Table(calls, rets, steps, required, blind, keys, signatures, observers)
-        self._walk = _walk(self, table, init)
+        self._walk = _walk(self, table, init, reuse_optional)
 
     def run(self, budget: int) -> SearchResult | None:
         """Search for up to about ``budget`` more steps; the result once there is one, else None."""
@@ -180,7 +184,7 @@ def search(
             return result
 
 
-def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, SearchResult]:
+def _walk(owner: Search, t: "_Table", init: Any, reuse: bool) -> Generator[None, None, SearchResult]:
     """The search loop; yields when ``owner._budget`` steps are spent, returns the result."""
     # One function on purpose: this loop is the checker's whole cost, and
     # helper calls or attribute lookups per step would cost more than they read.
@@ -200,7 +204,8 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
     state, front, window, opt = init, 0, 0, 0
     explored, work, budget = 0, 0, owner._budget
     seen.add((front, window, opt, state))
-    dominated = _Dominance().dominated if t.optional_count else None
+    has_optional = t.optional_count > 0
+    dominated = _Dominance().dominated if has_optional and not reuse else None
     # phase 0: observers from the front; 4: the earliest-deadline op; 1: the other required
     # ops from the front in call order; 2: optional ops called before ``limit``; 3: dead.
     e, g, phase, skip, limit = nxt[0], otail, 0, -1, 0.0
@@ -265,7 +270,7 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                 skip = callof[e]
                 e, phase = (nxt[0], 1) if observer[skip] else (skip, 4)
                 continue
-            if dominated is not None:
+            if has_optional:
                 # Every required op that may come next was tried: the optional ones called
                 # before this return may.
                 g, phase, limit = onxt[ohead], 2, pos[e]
@@ -279,15 +284,17 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
                 work += 1
                 new = step[g](state)
                 if new is not ILLEGAL and new != state:  # an optional op that changes nothing is dominated
-                    config = (front, window, opt | obit[g], new)
-                    if config not in seen and not dominated(config):
+                    config = (front, window, opt if reuse else opt | obit[g], new)
+                    if config not in seen and (dominated is None or not dominated(config)):
                         seen.add(config)
                         explored += 1
                         stack.append((g, state, 2, front, window, skip))
-                        state, opt = new, config[2]
-                        lifted[g] = 1
-                        p, q = oprv[g], onxt[g]
-                        onxt[p], oprv[q] = q, p
+                        state = new
+                        if not reuse:  # else it stays available, in the list and out of the configuration
+                            opt = config[2]
+                            lifted[g] = 1
+                            p, q = oprv[g], onxt[g]
+                            onxt[p], oprv[q] = q, p
                         e, phase = nxt[0], 0
                         continue
                 g = onxt[g]
@@ -305,9 +312,10 @@ def _walk(owner: Search, t: "_Table", init: Any) -> Generator[None, None, Search
             if len(stack) < keep:
                 keep = len(stack)
             if how == 2:
-                p, q = oprv[x], onxt[x]
-                onxt[p] = oprv[q] = x
-                opt ^= obit[x]
+                if not reuse:
+                    p, q = oprv[x], onxt[x]
+                    onxt[p] = oprv[q] = x
+                    opt ^= obit[x]
             else:
                 m = match[x]
                 p, q = prv[m], nxt[m]

@@ -172,7 +172,7 @@ def test_a_timeout_is_kept_within_a_few_percent(history):
     """A 1 s limit on a history that cannot be decided in time ends close to 1 s, freeing included."""
     started = time.monotonic()
     verdict = linearizable(_hard_history(history, writers=20), model="register", timeout=1.0)
-    assert verdict.valid is None and 0.9 < time.monotonic() - started < 1.2
+    assert verdict.valid is None and 0.75 < time.monotonic() - started < 1.2
 
 
 def test_an_easy_key_is_decided_while_a_hard_one_runs_out_of_time(history):
@@ -270,6 +270,32 @@ def test_porcupines_etcd_100_is_linearizable_by_its_own_rules_too():
 
     path = examples.path("jepsen-etcd-100-good")
     assert check_file(path, model="porcupine-etcd").valid is True and check_file(path, model="cas-register").valid
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_relaxed_search_never_refutes_a_linearizable_history(brute, small_histories, model, monkeypatch):
+    """With the relaxed search joining after one step, verdicts still agree with brute force."""
+    monkeypatch.setattr(linearizable_module, "_TURN", 1)
+    monkeypatch.setattr(linearizable_module, "_RELAX_AFTER", 1)
+    rng = random.Random(f"relaxed-{model}")
+    outcomes = []
+    for _ in range(300):
+        h = small_histories(rng.choice, model, max_ops=7)
+        expected = brute(h, model)
+        assert linearizable(h, model=model).valid is expected, h
+        assert linearizable(h, model=model, partition=False).valid is expected, h
+        outcomes.append(expected)
+    assert outcomes.count(True) >= 30 and outcomes.count(False) >= 30
+
+
+def test_a_value_no_op_wrote_is_refuted_behind_timeouts():
+    """A long register history with 5% timeouts and a read of a value never written is decided invalid."""
+    from emulator.check import synth
+
+    h = synth.corrupt(synth.history(synth.Shape(ops=2000, in_flight=3, timeouts=0.05, seed=1)), where=0.9, seed=1)
+    verdict = linearizable(h, model="cas-register", timeout=30)
+    assert verdict.valid is False
+    assert "relaxed search" in verdict.explain()
 
 
 @pytest.mark.slow
