@@ -10,6 +10,24 @@ Errors use Maelstrom's codes: 11 temporarily unavailable, 20 key does not
 exist, 22 precondition failed (all definite: the operation did not happen);
 13 crash and 0 timeout are indefinite.
 
+Request ids and at-most-once application. A network may deliver a message
+twice, and late. Every request is named by a *request id*, ``[client,
+msg_id]``: the client's name and the ``msg_id`` its rpc gave the message,
+unique per client because a node's message ids only grow, across restarts
+too. A node that forwards a request passes the id along (``"rid"``), so every
+copy of one request, however it travelled, carries the same id.
+:func:`apply_once` applies a write or cas at most once per id: the store
+keeps, per key and client, the latest id applied and its answer (in storage,
+next to the data, so it survives crashes and moves with the key). A copy of
+that request gets the same answer again; a request older than it, a late
+duplicate or an abandoned attempt, is dropped unanswered (the client has
+already given up on it, or will see a timeout: indefinite either way), so it
+cannot overwrite a newer value. Reads apply as often as they arrive: a read
+has no effect, and each copy answers with a value current when it ran.
+A client must therefore not have two writes to one key in flight at once
+(Jepsen's process model, which ``faults.Workload`` follows): the older one,
+arriving second, would be dropped as stale.
+
 ``SingleKV`` is the baseline: one node holds everything, linearizable by
 construction, unavailable when that node is unreachable (CP with N = 1).
 """
@@ -17,9 +35,10 @@ construction, unavailable when that node is unreachable (CP with N = 1).
 from __future__ import annotations
 
 from emulator import Node, RPCError
-from emulator.errors import KEY_DOES_NOT_EXIST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE
+from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE
 
-__all__ = ["SingleKV", "not_found", "precondition_failed", "unavailable", "apply_op"]
+__all__ = ["SingleKV", "not_found", "precondition_failed", "unavailable", "apply_op", "apply_once", "forwarded",
+           "request_id"]
 
 _MISSING = object()
 
@@ -64,11 +83,80 @@ def apply_op(data: dict, body: dict) -> dict:
     raise RPCError(10, f"lin-kv has no operation {kind!r}")
 
 
+def request_id(msg) -> list | None:
+    """The id of the client request ``msg`` carries: its ``"rid"`` if a node forwarded it, else ``[src, msg_id]``.
+
+    None for a message sent without ``msg_id`` (fire-and-forget: it expects no answer).
+
+    Raises:
+        RPCError: 12 (malformed) when ``"rid"`` is not ``[name, int]``.
+    """
+    rid = msg.body.get("rid")
+    if rid is None:
+        msg_id = msg.body.get("msg_id")
+        return None if msg_id is None else [msg.src, msg_id]
+    if (not isinstance(rid, list) or len(rid) != 2 or not isinstance(rid[0], str)
+            or isinstance(rid[1], bool) or not isinstance(rid[1], int)):
+        raise RPCError(MALFORMED_REQUEST, f"rid must be [client name, message id], got {rid!r}")
+    return rid
+
+
+def forwarded(msg, **extra) -> dict:
+    """The body to forward ``msg`` with: its request id kept as ``"rid"``, its own ``msg_id`` left for the next rpc."""
+    body = {k: v for k, v in msg.body.items() if k != "msg_id"}
+    rid = request_id(msg)
+    if rid is not None:
+        body["rid"] = rid
+    body.update(extra)
+    return body
+
+
+def apply_once(data: dict, applied: dict, body: dict, rid: list | None) -> dict | None:
+    """Apply a lin-kv request like :func:`apply_op`, a write or cas at most once per request id.
+
+    Args:
+        data: key -> value, changed in place.
+        applied: key -> {client: [msg_id, answer]}, the latest request of each
+            client applied to each key; changed in place.
+        rid: the request's id (:func:`request_id`); None applies it unconditionally.
+
+    Returns:
+        The reply body; None for a copy of a request older than the latest
+        applied from its client to its key (answer nothing: it must not apply).
+
+    Raises:
+        RPCError: 20 or 22, the first time and for every copy after.
+    """
+    if body["type"] == "read" or rid is None:
+        return apply_op(data, body)
+    client, seq = rid
+    sessions = applied.setdefault(body.get("key"), {})
+    last = sessions.get(client)
+    if last is not None and seq <= last[0]:
+        if seq < last[0]:
+            return None
+        answer = last[1]
+        if "error" in answer:
+            raise RPCError(*answer["error"])
+        return dict(answer)
+    try:
+        reply = apply_op(data, body)
+    except RPCError as exc:
+        if exc.definite:
+            sessions[client] = [seq, {"error": [exc.code, exc.text]}]
+        raise
+    sessions[client] = [seq, reply]
+    return reply
+
+
 class SingleKV(Node):
     """Every key on one node: other nodes forward to it (the ``leader``, default the first server).
 
-    Linearizable (one copy, one order); unavailable to anyone cut off from
-    the leader. Data is in storage, so it survives a crash of the leader.
+    Linearizable (one copy, one order, each request applied at most once:
+    see the module docstring), whatever the network duplicates, reorders or
+    delays, client links included; unavailable to anyone cut off from the
+    leader. Data and the request ids applied are in storage, so they survive
+    a crash of the leader.
     """
 
     def __init__(self, leader: str | None = None):
@@ -77,14 +165,21 @@ class SingleKV(Node):
     def _leader(self) -> str:
         return self.leader or min([self.name, *self.peers])
 
+    @staticmethod
+    def leader_of(sim) -> str:
+        """Who leads now in ``sim``'s lin-kv cluster: the configured leader (default the first server)."""
+        for name in sim.servers:
+            node = sim.node(name)
+            if isinstance(node, SingleKV):
+                return node._leader()
+        return sim.servers[0]
+
     async def _serve(self, msg):
         if self.name == self._leader():
             data = self.storage.setdefault("data", {})
-            reply = apply_op(data, msg.body)
-            self.storage["data"] = data
-            return reply
-        body = {k: v for k, v in msg.body.items() if k != "msg_id"}
-        return await self.rpc(self._leader(), body, timeout=1.0)
+            applied = self.storage.setdefault("applied", {})
+            return apply_once(data, applied, msg.body, request_id(msg))
+        return await self.rpc(self._leader(), forwarded(msg), timeout=1.0)
 
     async def handle_read(self, msg):
         return await self._serve(msg)

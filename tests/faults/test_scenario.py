@@ -324,7 +324,7 @@ def test_any_value_at_any_key_is_accepted_or_a_scenario_error(path, value):
 
 
 #: Shipped scenarios the protocols do not pass yet, each with the reason.
-NOT_YET = {"lin-kv-hostile-network.toml": "lin-kv applies a duplicated request twice (issue 9)"}
+NOT_YET: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("example", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[p.name]))

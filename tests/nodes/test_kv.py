@@ -1,0 +1,115 @@
+"""lin-kv (SingleKV) and the at-most-once machinery every key-value store shares (nodes/kv.py)."""
+
+import asyncio
+
+import pytest
+
+import emulator as em
+from emulator.check import linearizable
+from nodes.kv import SingleKV, apply_once, forwarded, request_id
+
+
+def lin_kv(seed=1, nodes=3, **network):
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.003), **network)
+    for i in range(nodes):
+        sim.add_node(f"n{i}", SingleKV)
+    return sim, sim.add_client("c0")
+
+
+async def attempt(client, f, key, value=None, dest=None, timeout=1.0):
+    try:
+        return await client.invoke(f, key=key, value=value, dest=dest, timeout=timeout)
+    except (em.RPCError, em.Timeout) as exc:
+        return exc
+
+
+def test_a_duplicated_forwarded_cas_is_answered_by_the_copy_that_applied():
+    """Every forward to the leader arrives twice and answers race back: each cas that took effect says cas_ok.
+
+    The bug: the second copy found the value the first had written and
+    answered 22 (precondition failed); when that answer arrived first, a cas
+    that took effect was reported as a definite failure.
+    """
+    sim, client = lin_kv()
+    sim.network.set_link_oneway("n1", "n0", duplicate=1.0)
+    sim.network.set_link_oneway("n0", "n1", latency=em.Uniform(0.001, 0.02), fifo=False)
+
+    async def work():
+        await client.invoke("write", key="k", value=0, dest="n1")
+        return [await attempt(client, "cas", "k", [i, i + 1], dest="n1") for i in range(40)]
+
+    results = sim.run(work())
+    assert all(isinstance(r, dict) and r["type"] == "cas_ok" for r in results), results
+    assert sim.network.stats["duplicated"] >= 40
+    assert sim.node("n0").storage["data"]["k"] == 40
+
+
+def test_a_late_duplicate_of_an_old_write_never_overwrites_a_newer_one():
+    """Client requests arrive twice, some copies late; every read returns the latest acknowledged write.
+
+    The bug: a late copy of write(v) reached the leader after write(v + 1)
+    was acknowledged and applied v again; a read then returned the old value.
+    """
+    sim, client = lin_kv(seed=3)
+    for server in ("n1", "n2"):
+        sim.network.set_link_oneway("c0", server, duplicate=1.0, latency=em.Uniform(0.001, 1.0), fifo=False)
+
+    async def work():
+        for value in range(1, 40):
+            await attempt(client, "write", "k", value, dest=("n1", "n2")[value % 2], timeout=3.0)
+            for _ in range(3):
+                await asyncio.sleep(0.05)
+                await attempt(client, "read", "k", dest="n0")
+
+    sim.run(work())
+    verdict = linearizable(sim.history, model="cas_register")
+    assert verdict.valid is True, str(verdict)
+    reads = [op["value"] for op in sim.history if op["f"] == "read" and op["type"] == "ok"]
+    assert len(reads) > 100 and reads == sorted(reads)
+
+
+def test_a_copy_gets_the_first_answer_and_an_older_request_is_dropped():
+    """apply_once: a repeated id gets the same answer (error included); an older id from that client never applies."""
+    data, applied = {"k": 1}, {}
+    assert apply_once(data, applied, {"type": "cas", "key": "k", "from": 1, "to": 2}, ["c0", 5]) == {"type": "cas_ok"}
+    assert apply_once(data, applied, {"type": "cas", "key": "k", "from": 1, "to": 2}, ["c0", 5]) == {"type": "cas_ok"}
+    assert data == {"k": 2}
+    assert apply_once(data, applied, {"type": "write", "key": "k", "value": 0}, ["c0", 4]) is None
+    assert data == {"k": 2}
+    for _ in range(2):
+        with pytest.raises(em.RPCError) as caught:
+            apply_once(data, applied, {"type": "cas", "key": "k", "from": 7, "to": 8}, ["c0", 6])
+        assert caught.value.code == 22
+    assert apply_once(data, applied, {"type": "write", "key": "k", "value": 9}, ["c1", 1]) == {"type": "write_ok"}
+    assert data == {"k": 9} and applied["k"] == {"c0": [6, {"error": [22, applied["k"]["c0"][1]["error"][1]]}],
+                                                 "c1": [1, {"type": "write_ok"}]}
+
+
+def test_a_forwarded_request_keeps_its_clients_id():
+    """forwarded() drops the hop's msg_id and carries the client's [src, msg_id] as rid, hop after hop."""
+    first = em.Message("c0", "n1", {"type": "write", "key": "k", "value": 1, "msg_id": 7})
+    body = forwarded(first, hops=1)
+    assert body == {"type": "write", "key": "k", "value": 1, "rid": ["c0", 7], "hops": 1}
+    second = em.Message("n1", "n2", {**body, "msg_id": 3})
+    assert request_id(second) == ["c0", 7] and forwarded(second)["rid"] == ["c0", 7]
+    with pytest.raises(em.RPCError, match="rid must be"):
+        request_id(em.Message("n1", "n2", {"type": "write", "rid": "c0-7"}))
+
+
+def test_the_leader_and_its_request_ids_survive_a_crash():
+    """A copy of a write that arrives after the leader restarts gets the first answer and does not apply again."""
+    sim, client = lin_kv()
+
+    async def work():
+        await client.invoke("write", key="k", value=1, dest="n0")
+        await client.invoke("write", key="k", value=2, dest="n0")
+
+    sim.run(work())
+    sim.crash("n0")
+    sim.restart("n0")
+    leader = sim.node("n0")
+    assert leader.storage["applied"]["k"]["c0"][1] == {"type": "write_ok"}
+    old = em.Message("c0", "n0", {"type": "write", "key": "k", "value": 1, "msg_id": 1})
+    assert apply_once(leader.storage["data"], leader.storage["applied"], old.body, request_id(old)) is None
+    assert leader.storage["data"]["k"] == 2
+    assert SingleKV.leader_of(sim) == "n0"
