@@ -35,9 +35,15 @@ Design:
   once its change is complete (the leader says so, or a later change exists),
   and then drops the keys it no longer owns. A request for another change
   while one is in progress gets 11.
-- Configurations, data and received batches live in ``self.storage`` and
-  survive a crash: a restarted node resumes its handoff, a restarted leader
-  resumes driving the change.
+- Requests apply at most once (:func:`nodes.kv.apply_once`): a forwarded
+  request carries its client's request id (``rid``), and an owner keeps, per
+  key and client, the latest id applied and its answer. That record is part
+  of the key: it travels in the handoff batch with the value and is dropped
+  with it, so a late duplicate that reaches the key's new owner is answered
+  (or dropped) there instead of writing an old value over a newer one.
+- Configurations, data, request ids and received batches live in
+  ``self.storage`` and survive a crash: a restarted node resumes its handoff,
+  a restarted leader resumes driving the change.
 
 Limits: the default ``members`` is this node and its peers at its first
 start, so add every initial node before the simulation runs; a node added
@@ -46,8 +52,7 @@ serves nothing until it joins. A change needs every member of the old
 configuration, so a crashed or cut-off member stalls it (its moving keys
 stay unavailable) until it is back; the leader is a single point for
 membership changes, not for data. One copy means a key is as durable as its
-owner's storage. Requests are not deduplicated: a network that duplicates
-messages can apply a write twice.
+owner's storage.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ import functools
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import MALFORMED_REQUEST
 from nodes.hashring import HashRing
-from nodes.kv import apply_op, unavailable
+from nodes.kv import apply_once, forwarded, request_id, unavailable
 
 __all__ = ["ShardedKV", "make_config"]
 
@@ -124,6 +129,8 @@ class ShardedKV(Node):
             members = [] if self.contact else self.members or [self.name, *self.peers]
             self.storage["active"] = make_config(0 if self.contact else 1, members)
             self.storage["data"] = {}
+        if "applied" not in self.storage:
+            self.storage["applied"] = {}
         if self._next is not None:
             self._resume()
         if not self._active["members"]:
@@ -175,6 +182,22 @@ class ShardedKV(Node):
             return self.contact
         raise unavailable(f"{self.name} has no configuration yet")
 
+    @staticmethod
+    def leader_of(sim) -> str:
+        """Who leads now in ``sim``: the leader (smallest member) of the newest configuration a live node holds.
+
+        It alone drives membership changes; data has no leader (each key's
+        ring owner serves it). Falls back to the first server.
+        """
+        best, best_epoch = None, -1
+        for name in sim.servers:
+            node = sim.node(name)
+            if isinstance(node, ShardedKV) and "active" in node.storage:
+                active = node.storage["active"]
+                if active["members"] and active["epoch"] > best_epoch:
+                    best, best_epoch = active["members"][0], active["epoch"]
+        return best if best is not None else sim.servers[0]
+
     def _is_leader(self) -> bool:
         return bool(self._active["members"]) and self._active["members"][0] == self.name
 
@@ -216,11 +239,11 @@ class ShardedKV(Node):
         nxt = self._next
         if nxt is not None and nxt["epoch"] <= config["epoch"]:
             del self.storage["next"]
-        data = self.storage["data"]
+        data, applied = self.storage["data"], self.storage["applied"]
         ring = self._ring(config) if config["members"] else None
         for key in [k for k in data if ring is None or ring.lookup(k) != self.name]:
             del data[key]
-        self.storage["data"] = data
+            applied.pop(key, None)
         self.log.debug("epoch %s active: %s", config["epoch"], config["members"])
 
     def _resume(self) -> None:
@@ -265,10 +288,7 @@ class ShardedKV(Node):
         if owner != self.name:
             return await self._forward(owner, msg, self.timeout)
         # Checking ownership and applying happen in one step: no handoff can slip in between.
-        data = self.storage["data"]
-        reply = apply_op(data, msg.body)
-        self.storage["data"] = data
-        return reply
+        return apply_once(self.storage["data"], self.storage["applied"], msg.body, request_id(msg))
 
     def _place(self, key) -> str:
         """The node to serve ``key`` by this node's view (possibly itself).
@@ -299,9 +319,7 @@ class ShardedKV(Node):
         hops = msg.body.get("hops", 0)
         if hops >= self.hops or dest == self.name:
             raise unavailable(f"{msg.body['type']} gave up at {self.name} after {hops} hops (views are changing)")
-        body = {k: v for k, v in msg.body.items() if k != "msg_id"}
-        body["hops"], body["view"] = hops + 1, self.view()
-        reply = await self.rpc(dest, body, timeout=timeout)
+        reply = await self.rpc(dest, forwarded(msg, hops=hops + 1, view=self.view()), timeout=timeout)
         reply.pop("in_reply_to", None)
         return reply
 
@@ -329,14 +347,15 @@ class ShardedKV(Node):
             await asyncio.sleep(self.retry)
 
     def _batches(self, view: dict) -> dict[str, list]:
-        """New owner -> [[key, value], ...] of the keys it gains from this node (one per member, maybe empty)."""
+        """New owner -> [[key, value, request ids], ...] of the keys it gains from this node (one per member)."""
         old, new = self._ring(view["active"]), self._ring(view["next"])
         batches = {m: [] for m in view["next"]["members"] if m != self.name}
+        applied = self.storage["applied"]
         for key, value in self.storage["data"].items():
             if old.lookup(key) == self.name:
                 owner = new.lookup(key)
                 if owner != self.name:
-                    batches[owner].append([key, value])
+                    batches[owner].append([key, value, applied.get(key, {})])
         return batches
 
     async def _send_batch(self, dest: str, pairs: list, view: dict) -> bool:
@@ -358,9 +377,10 @@ class ShardedKV(Node):
         if self._next is None or self._next["epoch"] != epoch:
             raise unavailable(f"{self.name} cannot place a batch for epoch {epoch}")
         if source not in self._received():
-            data = self.storage["data"]
-            data.update((key, value) for key, value in msg.body["pairs"])
-            self.storage["data"] = data
+            data, applied = self.storage["data"], self.storage["applied"]
+            for key, value, requests in msg.body["pairs"]:
+                data[key] = value
+                applied[key] = requests
             self._note("received", source)
         return {"type": "transfer_ok"}
 

@@ -12,6 +12,7 @@ from emulator.check import linearizable
 from nodes.hashring import HashRing
 from nodes.registry import resolve
 from nodes.sharded import ShardedKV
+from tests.common.quorum_cluster import attempt
 from tests.common.sharded_cluster import (
     Workload,
     admin,
@@ -500,3 +501,46 @@ class TestShardedUnderFaultsLong(ShardedUnderFaults.TestCase):
 
     settings = settings(max_examples=300, stateful_step_count=40, deadline=None,
                         suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_a_late_duplicate_of_an_old_write_never_overwrites_a_newer_one():
+    """Client requests arrive twice, some copies late, through non-owners: reads never go back to an older value."""
+    sim, (client, reader) = build(seed=3, n=3, clients=2)
+    for server in sim.servers:
+        sim.network.set_link_oneway("c0", server, duplicate=1.0, latency=em.Uniform(0.001, 1.0), fifo=False)
+
+    async def work():
+        for value in range(1, 40):
+            await attempt(client, "write", "k", value, dest=sim.servers[value % 3], timeout=3.0)
+            for _ in range(3):
+                await asyncio.sleep(0.05)
+                await attempt(reader, "read", "k", dest=sim.servers[(value + 1) % 3])
+
+    sim.run(work())
+    verdict = linearizable(sim.history, model="cas_register")
+    assert verdict.valid is True, str(verdict)
+    reads = [op["value"] for op in sim.history if op["f"] == "read" and op["type"] == "ok"]
+    assert len(reads) > 60 and reads == sorted(reads)
+
+
+def test_a_replayed_old_write_changes_nothing_even_after_its_key_moved():
+    """A copy of an old write that reaches the key's new owner after a join is dropped: the record moved too."""
+    sim, (client,) = build(seed=4, n=3, clients=1)
+    operator = sim.add_client("admin")
+    key = next(k for k in KEYS if HashRing(FIRST[:3] + ["n5"], vnodes=64).lookup(k) == "n5")
+
+    owner = HashRing(FIRST[:3], vnodes=64).lookup(key)
+
+    async def work():
+        await client.invoke("write", key=key, value=1, dest="n0")
+        old_id = sim.node(owner).storage["applied"][key]["c0"][0]  # the request id the owner recorded
+        await client.invoke("write", key=key, value=2, dest="n0")
+        sim.add_node("n5", ShardedKV, contact="n0")
+        await admin(operator, "join", "n5", "n1")
+        client.send("n1", {"type": "write", "key": key, "value": 1, "msg_id": old_id})
+        await asyncio.sleep(0.1)
+        return (await client.invoke("read", key=key, dest="n2"))["value"]
+
+    assert sim.run(work()) == 2
+    assert sim.node("n5").storage["data"][key] == 2 and "c0" in sim.node("n5").storage["applied"][key]
+    assert ShardedKV.leader_of(sim) == "n0"
