@@ -12,8 +12,9 @@
 How it works. ``boot`` (the initializer) draws a seed, builds the cluster
 and starts the workload, which runs in the background for the whole test.
 Each rule injects a fault *now* (``partition`` of a drawn shape, ``crash``
-of k servers, ``heal`` of everything) or only lets traffic flow
-(``traffic``), then lets ``wait`` virtual seconds pass. After every step the
+of k servers, ``hostile``: the hostile network on every link, client links
+included, with drawn settings; ``heal`` of everything) or only lets traffic
+flow (``traffic``), then lets ``wait`` virtual seconds pass. After every step the
 invariant runs the checks (``checks``, by default linearizability) on the
 history so far, and fails with the seed, the schedule of faults applied and
 the time reached: exactly what :meth:`ClusterMachine.replay` needs to run
@@ -42,7 +43,7 @@ from faults.chaos import Session
 from faults.checks import CheckResult, run_check, validate_check
 from faults.scenario import Cluster, Network
 from faults.schedule import Schedule, Step
-from faults.strategies import RANDOM_SHAPES, millis, seeds
+from faults.strategies import RANDOM_SHAPES, hostile_settings, millis, seeds
 from faults.workload import Workload
 
 __all__ = ["ClusterMachine"]
@@ -100,6 +101,12 @@ class ClusterMachine(RuleBasedStateMachine):
     def crash(self, count: int, wait: float) -> None:
         """Crash one or two servers now (they stay down until a heal), then let traffic flow."""
         self._inject("crash", {"count": count})
+        self._wait(wait)
+
+    @rule(settings=st.just({}) | hostile_settings(), wait=millis(1.0))
+    def hostile(self, settings: dict, wait: float) -> None:
+        """Make every link hostile now (the preset, or drawn settings), then let traffic flow."""
+        self._inject("hostile", settings)
         self._wait(wait)
 
     @rule(wait=millis(1.0))

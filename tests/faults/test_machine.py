@@ -45,6 +45,26 @@ def test_the_machine_catches_a_broken_store_and_prints_what_replays_it():
     assert any(r.passed is False for r in results)
 
 
+class EveryCopyKVMachine(ClusterMachine):
+    """A store that applies every copy of a request: only the hostile rule can catch it."""
+
+    cluster = Cluster("tests.common.faults_nodes:EveryCopyKV", nodes=3)
+    workload = Workload(clients=4, rate=80, keys=2, timeout=0.5)
+    max_wait = 4.0
+
+
+def test_the_machines_hostile_rule_catches_a_store_that_applies_duplicates():
+    """The hostile rule (duplicates, reordering, latency spikes on every link) finds EveryCopyKV's bug and replays it."""
+    settings = simulation_settings(max_examples=60, stateful_step_count=8, derandomize=True, database=None)
+    with pytest.raises(AssertionError) as caught:
+        run_state_machine_as_test(EveryCopyKVMachine, settings=settings)
+    fields = dict(re.findall(r"^(seed|until|digest|schedule) = (.*)$", str(caught.value), re.MULTILINE))
+    schedule = Schedule.from_dict(json.loads(fields["schedule"]))
+    assert "hostile" in schedule.kinds()
+    _, results = EveryCopyKVMachine.replay(int(fields["seed"]), schedule, float(fields["until"]))
+    assert any(r.passed is False for r in results)
+
+
 def test_replay_runs_a_schedule_of_open_ended_faults_and_heals():
     """replay applies each step at its time and returns the verdicts: lin-kv passes under a partition, crash, heal."""
     schedule = Schedule().add(0.2, "partition", shape="bridge").add(0.5, "crash", count=1).add(1.0, "heal")
