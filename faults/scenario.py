@@ -21,6 +21,7 @@
     fifo = true                            # links keep order (except that share); false: independent delays
 
     [workload]                             # see faults.workload (unique = fresh-key writes,
+                                           #   single_writer = one writer per key,
                                            #   final_reads = read every key at the end)
     clients = 4
     rate = 40                              # ops per second, all clients together
@@ -321,7 +322,8 @@ class _Reader:
         return self.wrap("network", Network.preset, preset, **options)
 
     def workload(self, data: Any) -> Workload:
-        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing", "unique", "final_reads")
+        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing", "unique",
+                 "single_writer", "final_reads")
         return self.wrap("workload", Workload, **self.table(data, "workload", known))
 
     def phases(self, data: dict, workload: Workload) -> list[Phase]:

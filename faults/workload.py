@@ -30,6 +30,12 @@ an earlier one from any checker; a fresh key's final read shows whether its
 one acknowledged write survived, so lost writes stay visible. ``written``
 lists every key written.
 
+``single_writer`` (default false) gives each key one writer: client ``i``
+writes and cas-es only the keys ``k`` with ``k % clients == i`` (its fresh
+``unique`` keys too), and reads any key; a client with no key of its own
+reads where it would have written. The quorum store promises fresh reads
+only under this condition (see :mod:`nodes.quorum`).
+
 ``final_reads`` (Jepsen's final generator): once the traffic ends, the first
 client reads every key written, retrying each a few times, so the lost-write
 checker has a final read of every key. ``read_all`` does it on demand.
@@ -67,6 +73,7 @@ class Workload:
         routing: ``"random"`` (each op to a random server) or ``"bound"``
             (client i always asks server i mod n, as Jepsen binds processes to nodes).
         unique: the fraction of writes that go to a fresh key (see the module doc).
+        single_writer: each key written by one client only (see the module doc).
         final_reads: read every written key once the traffic ends (see the module doc).
     """
 
@@ -80,6 +87,7 @@ class Workload:
     duration: float | None = None
     routing: str = "random"
     unique: float = 0.0
+    single_writer: bool = False
     final_reads: bool = False
 
     #: how many times a final read is tried before the key is left unread
@@ -96,8 +104,9 @@ class Workload:
             check_number("duration", self.duration, low=0.0)
         check_choice("routing", self.routing, ("random", "bound"))
         check_number("unique", self.unique, low=0.0, high=1.0)
-        if not isinstance(self.final_reads, bool):
-            raise ParamError("final_reads", self.final_reads, "true or false")
+        for flag in ("single_writer", "final_reads"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ParamError(flag, getattr(self, flag), "true or false")
         if not isinstance(self.mix, Mapping) or not self.mix:
             raise ParamError("mix", self.mix, "a table of operation weights, e.g. {read = 0.5, write = 0.5}")
         for op, weight in self.mix.items():
@@ -173,6 +182,12 @@ class Workload:
                 return
             f = rng.choices(ops, weights=weights)[0]
             key = self._key(rng)
+            if self.single_writer and f != "read":
+                own = [k for k in range(index, self.keys, self.clients)]
+                if not own:
+                    f = "read"
+                elif key not in own:
+                    key = own[rng.randrange(len(own))]
             if f == "write" and self.unique and rng.random() < self.unique:
                 key = f"u{next(state.fresh)}"
             value = self._value(f, key, state)
@@ -210,7 +225,7 @@ class Workload:
         """The workload as plain data (a scenario's ``[workload]`` table)."""
         out = {"clients": self.clients, "rate": self.rate, "keys": self.keys, "distribution": self.distribution,
                "hot": self.hot, "mix": dict(self.mix), "timeout": self.timeout, "routing": self.routing,
-               "unique": self.unique, "final_reads": self.final_reads}
+               "unique": self.unique, "single_writer": self.single_writer, "final_reads": self.final_reads}
         if self.duration is not None:
             out["duration"] = self.duration
         return out

@@ -37,8 +37,8 @@ from __future__ import annotations
 from emulator import Node, RPCError
 from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE
 
-__all__ = ["SingleKV", "not_found", "precondition_failed", "unavailable", "apply_op", "apply_once", "forwarded",
-           "request_id"]
+__all__ = ["SingleKV", "not_found", "precondition_failed", "unavailable", "answer", "apply_op", "apply_once",
+           "error_answer", "forwarded", "recall", "remember", "request_id"]
 
 _MISSING = object()
 
@@ -111,13 +111,49 @@ def forwarded(msg, **extra) -> dict:
     return body
 
 
+def recall(applied: dict, key, rid: list) -> list | None:
+    """What to do with request ``rid`` on ``key``, given the requests already taken.
+
+    Args:
+        applied: key -> {client: [msg_id, answer]}: per key and client, the
+            latest request taken and its answer (None while it has none yet).
+
+    Returns:
+        None when the request is new: take it. Otherwise ``[answer]``: the
+        request, or a later one from its client, was taken already, and a copy
+        gets ``answer`` (see :func:`answer`), or no reply when it is None (an
+        older request, or one whose first copy is still running).
+    """
+    last = applied.get(key, {}).get(rid[0])
+    if last is None or rid[1] > last[0]:
+        return None
+    return [last[1] if rid[1] == last[0] else None]
+
+
+def remember(applied: dict, key, rid: list, answer: dict | None) -> None:
+    """Record that request ``rid`` on ``key`` was taken, with its ``answer`` (a reply body,
+    ``{"error": [code, text]}``, or None for "running")."""
+    applied.setdefault(key, {})[rid[0]] = [rid[1], answer]
+
+
+def answer(recalled: dict | None) -> dict | None:
+    """The reply a copy of a taken request gets (a copy of the first answer); raises the error it was."""
+    if recalled is not None and "error" in recalled:
+        raise RPCError(*recalled["error"])
+    return None if recalled is None else dict(recalled)
+
+
+def error_answer(exc: RPCError) -> dict:
+    """An error as :func:`remember` stores it."""
+    return {"error": [exc.code, exc.text]}
+
+
 def apply_once(data: dict, applied: dict, body: dict, rid: list | None) -> dict | None:
     """Apply a lin-kv request like :func:`apply_op`, a write or cas at most once per request id.
 
     Args:
         data: key -> value, changed in place.
-        applied: key -> {client: [msg_id, answer]}, the latest request of each
-            client applied to each key; changed in place.
+        applied: the requests taken (see :func:`recall`); changed in place.
         rid: the request's id (:func:`request_id`); None applies it unconditionally.
 
     Returns:
@@ -129,23 +165,16 @@ def apply_once(data: dict, applied: dict, body: dict, rid: list | None) -> dict 
     """
     if body["type"] == "read" or rid is None:
         return apply_op(data, body)
-    client, seq = rid
-    sessions = applied.setdefault(body.get("key"), {})
-    last = sessions.get(client)
-    if last is not None and seq <= last[0]:
-        if seq < last[0]:
-            return None
-        answer = last[1]
-        if "error" in answer:
-            raise RPCError(*answer["error"])
-        return dict(answer)
+    key = body.get("key")
+    recalled = recall(applied, key, rid)
+    if recalled is not None:
+        return answer(recalled[0])
     try:
         reply = apply_op(data, body)
     except RPCError as exc:
-        if exc.definite:
-            sessions[client] = [seq, {"error": [exc.code, exc.text]}]
+        remember(applied, key, rid, error_answer(exc))
         raise
-    sessions[client] = [seq, reply]
+    remember(applied, key, rid, reply)
     return reply
 
 

@@ -1,8 +1,9 @@
 """A Dynamo-style quorum store speaking Maelstrom's lin-kv: N replicas, R reads, W writes.
 
 Guarantees: with a strict quorum (R + W > N, not sloppy), clocks in sync and one writer per key, no read misses a
-write acknowledged before it began, whatever the partitions and crashes; with anti-entropy or hinted handoff on,
-replicas converge after a heal.
+write acknowledged before it began, whatever the partitions and crashes, and whatever the network duplicates,
+reorders, loses or delays (client links included); with anti-entropy or hinted handoff on, replicas converge after
+a heal.
 Gives up: linearizability (in-flight writes, ``cas``), fresh reads when R + W <= N or sloppy (PBS), and, under LWW,
 writes stamped by a slow clock. CAP: strict is CP-leaning (11 where a side lacks R or W owners), sloppy is AP.
 PACELC: PC/EL strict, PA/EL sloppy: a request waits for the fastest R or W of N, never for all.
@@ -47,6 +48,23 @@ Choices:
   W, a read to exactly R owners chosen at random (``self.rng``), the model of
   PBS; not combinable with sloppy quorums or hinted handoff.
 - Replica data and hints live in ``self.storage``: they survive a crash.
+  ``replica(key)`` (or a ``replica_read`` message) reads one replica's own
+  copy, without a quorum: what a convergence check compares.
+
+Why duplicates and reordering do no harm (the mechanisms):
+
+- *A write or cas is coordinated at most once per request id*
+  (:func:`nodes.kv.recall`): the node a client asks, and the coordinator it
+  forwards to, each keep per key and client the latest request id taken and
+  its answer, in storage. A copy gets the first answer (or none while the
+  first is running, or when it is older than one taken since); it never
+  makes a version of its own. Without this a late copy of ``write(v)``
+  would be stamped *now* and bring ``v`` back over newer writes.
+- *Acknowledgements count once per distinct replica* (``Fanout``).
+- *A version never goes backwards*: a replica keeps what
+  :func:`nodes.versions.reconcile` keeps of its versions and the incoming
+  ones, so an old ``q_put``, read repair, hint or anti-entropy batch
+  arriving late cannot replace a newer version.
 """
 
 from __future__ import annotations
@@ -60,7 +78,7 @@ from emulator.errors import MALFORMED_REQUEST, TIMEOUT
 from nodes.antientropy import MODES as AE_MODES
 from nodes.antientropy import AntiEntropy
 from nodes.hashring import HashRing
-from nodes.kv import not_found, precondition_failed, unavailable
+from nodes.kv import answer, error_answer, not_found, precondition_failed, recall, remember, request_id, unavailable
 from nodes.quorum_fanout import Fanout, FailureDetector
 from nodes.versions import LWW, MODES, VECTOR, digest, merge_clocks, new_version, pick, reconcile, stamp_of
 
@@ -129,6 +147,7 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
         self.storage.setdefault("data", {})
         self.storage.setdefault("hints", {})
         self.storage.setdefault("seq", 0)
+        self.storage.setdefault("requests", {})
         if self.storage["hints"]:
             self._ensure_task("handoff", self._handoff_loop)
         if self.anti_entropy:
@@ -157,15 +176,35 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
         return await self._serve(msg.body)
 
     async def handle_write(self, msg):
-        return await self._serve(msg.body)
+        return await self._once(msg)
 
     async def handle_cas(self, msg):
-        return await self._serve(msg.body)
+        return await self._once(msg)
+
+    async def _once(self, msg) -> dict | None:
+        """A write or cas, taken at most once per request id (see the module docstring)."""
+        rid, key = request_id(msg), _key(msg.body)
+        if rid is None:
+            return await self._serve(msg.body)
+        requests = self.storage["requests"]
+        recalled = recall(requests, key, rid)
+        if recalled is not None:
+            return answer(recalled[0])
+        remember(requests, key, rid, None)
+        body = {**msg.body, "rid": rid}
+        try:
+            reply = await self._serve(body)
+        except RPCError as exc:
+            remember(requests, key, rid, error_answer(exc))
+            raise
+        except Timeout:
+            remember(requests, key, rid, error_answer(RPCError(TIMEOUT, "the forwarded request timed out")))
+            raise
+        remember(requests, key, rid, reply)
+        return reply
 
     async def _serve(self, body: dict) -> dict:
-        key = body.get("key")
-        if isinstance(key, bool) or not isinstance(key, (str, int)):
-            raise RPCError(MALFORMED_REQUEST, f"a key must be a string or an int, got {key!r}")
+        key = _key(body)
         r, w = self._quorum_sizes(body)
         owners = self.owners(key)
         if not body.get("forwarded") and self.name not in owners:
@@ -193,7 +232,7 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
     async def _forward(self, body: dict, owners: list[str]) -> dict | None:
         """Hand the request to an owner; None means coordinate here (sloppy, no owner reachable)."""
         out = {k: v for k, v in body.items() if k != "msg_id"}
-        out["forwarded"] = True
+        out["forwarded"] = True  # the coordinator; it takes a write or cas once per "rid" too
         for owner in [o for o in owners if not self.suspected(o)]:
             self.stats["forwarded"] += 1
             try:
@@ -333,6 +372,15 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
     def _local(self, key) -> list[dict]:
         return self.storage["data"].get(key, [])
 
+    def replica(self, key) -> list:
+        """The values this replica holds for ``key`` (its siblings, oldest stamp first; [] if none): no quorum."""
+        return [version["value"] for version in self._local(key)]
+
+    async def handle_replica_read(self, msg):
+        """``{"type": "replica_read", "key": k}`` -> ``{"values": [...], "siblings": [...]}``: this replica's own copy."""
+        key = _key(msg.body)
+        return {"type": "replica_read_ok", "values": self.replica(key), "siblings": self._local(key)}
+
     def _merge(self, key, incoming: list[dict], hint: str | None = None) -> None:
         data = self.storage["data"]
         current = data.get(key, [])
@@ -414,6 +462,14 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
                     except (Timeout, RPCError):
                         self.stats["ae_failed"] += 1
             await asyncio.sleep(self.anti_entropy)
+
+
+def _key(body: dict):
+    """The request's key; error 12 unless it is a string or an int."""
+    key = body.get("key")
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise RPCError(MALFORMED_REQUEST, f"a key must be a string or an int, got {key!r}")
+    return key
 
 
 def _clock(context) -> dict | None:

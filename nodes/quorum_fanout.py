@@ -1,8 +1,9 @@
 """The quorum store's plumbing: parallel requests to replicas, and a failure detector.
 
 ``Fanout`` sends one request to several replicas at once and resolves
-``reached`` as soon as ``need`` of them answered (True) or as soon as that
-became impossible (False); ``settled`` resolves when every request has
+``reached`` as soon as ``need`` distinct replicas answered (True) or as soon
+as that became impossible (False): an answer counts once per replica, so a
+node asked twice (or an answer that arrived twice) never stands for two; ``settled`` resolves when every request has
 answered or timed out, for work that may finish after the client's reply
 (read repair, hints). It counts with plain integers and futures, never by
 iterating a set of tasks, so the order of events is the simulation's own.
@@ -46,6 +47,7 @@ class Fanout:
         self.spares = list(spares)
         self.replies: list[tuple[str, str | None, Any]] = []
         self.failed: list[str] = []
+        self._answered: dict[str, None] = {}  # the replicas counted, each once
         self.pending = 0
         self.reached: asyncio.Future = loop.create_future()
         self.settled: asyncio.Future = loop.create_future()
@@ -65,7 +67,7 @@ class Fanout:
 
     def _launch(self, target: str, hint: str | None) -> None:
         if target == self.node.name:
-            self.replies.append((target, hint, self.node.local_request(self.body, hint)))
+            self._answer(target, hint, self.node.local_request(self.body, hint))
             self.pending -= 1
         else:
             self.node.spawn(self._ask(target, hint), name=f"{self.body['type']}->{target}")
@@ -81,9 +83,14 @@ class Fanout:
                 self.pending += 1
                 self._launch(spare, hint or target)
         else:
-            self.replies.append((target, hint, reply.get("siblings")))
+            self._answer(target, hint, reply.get("siblings"))
         self.pending -= 1
         self._check()
+
+    def _answer(self, target: str, hint: str | None, siblings) -> None:
+        if target not in self._answered:
+            self._answered[target] = None
+            self.replies.append((target, hint, siblings))
 
     def _next_spare(self) -> str | None:
         if self._loop.time() > self._stop_replacing:

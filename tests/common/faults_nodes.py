@@ -3,6 +3,7 @@
 import asyncio
 
 import emulator as em
+from nodes.quorum import QuorumKV
 from faults import Cluster, Network, Phase, Scenario, Workload, validate_check
 
 
@@ -149,3 +150,14 @@ class EveryCopyKV(em.Node):
         return {"type": f"{kind}_ok"}
 
     handle_read = handle_write = handle_cas = _serve
+
+
+class EveryCopyQuorumKV(QuorumKV):
+    """The quorum store without request ids: every copy of a write is coordinated, each a new version.
+
+    A late copy of ``write(v)`` is stamped with the coordinator's clock when
+    it arrives, so ``v`` comes back over the writes acknowledged since.
+    """
+
+    async def _once(self, msg):
+        return await self._serve(msg.body)

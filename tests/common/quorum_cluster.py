@@ -54,7 +54,7 @@ def stored(sim, key, nodes=None) -> dict:
     for name in nodes or sim.servers:
         node = sim.node(name)
         if node is not None:
-            out[name] = [v["value"] for v in node.storage["data"].get(key, [])]
+            out[name] = node.replica(key)
     return out
 
 
@@ -66,7 +66,7 @@ def owners(sim, key) -> list[str]:
 def replicas_agree(sim, keys) -> bool:
     """True when every owner of every key holds the same versions."""
     for key in keys:
-        views = [sim.node(o).storage["data"].get(key) for o in owners(sim, key)]
+        views = [sim.node(o).replica(key) for o in owners(sim, key)]
         if any(view != views[0] for view in views):
             return False
     return True

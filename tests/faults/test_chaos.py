@@ -84,6 +84,15 @@ def test_the_hostile_network_scenario_catches_a_store_that_applies_every_copy_th
     assert run_chaos(flaky, seed=flaky.seed).passed
 
 
+def test_the_strict_quorum_hostile_scenario_catches_a_quorum_store_that_coordinates_every_copy():
+    """A quorum store that makes a version per copy of a write serves stale reads in quorum-strict-hostile.toml."""
+    scenario = load_scenario(EXAMPLES / "quorum-strict-hostile.toml")
+    assert run_chaos(scenario, seed=scenario.seed).passed
+    scenario.cluster.protocol = "tests.common.faults_nodes:EveryCopyQuorumKV"
+    caught = run_chaos(scenario, seed=scenario.seed)
+    assert [c.name for c in caught.failed] == ["stale-reads"], [c.summary for c in caught.checks]
+
+
 def test_replaying_the_schedule_with_the_seed_gives_the_same_run():
     """replay(scenario, seed, result.schedule) reproduces the trace digest; another seed does not."""
     scenario = load_scenario(EXAMPLES / "lin-kv-crashes.toml")

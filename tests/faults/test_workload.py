@@ -197,3 +197,21 @@ def test_final_reads_read_every_key_written_so_lost_writes_sees_them_all():
     read_after = {op["key"] for op in sim.history if op["f"] == "read" and op["type"] == "ok" and op["time"] > end}
     assert written and written <= read_after
     assert lost_writes(sim.history).unchecked == []
+
+
+def test_single_writer_gives_each_key_one_writer_and_reads_go_anywhere():
+    """single_writer: client i writes and cas-es only keys k with k % clients == i; every client reads every key."""
+    workload = Workload(clients=4, rate=300, keys=6, duration=3.0, single_writer=True, unique=0.2)
+    sim = run(workload)
+    writers: dict = {}
+    readers: dict = {}
+    for op in invokes(sim):
+        table = readers if op["f"] == "read" else writers
+        table.setdefault(op["key"], set()).add(op["client"])
+    assert {k: sorted(c) for k, c in writers.items() if isinstance(k, int)} == \
+        {k: [f"c{k % 4}"] for k in range(6)}
+    assert all(len(c) == 1 for k, c in writers.items() if isinstance(k, str))
+    assert all(len(readers[k]) == 4 for k in range(6))
+    assert Workload(single_writer=True).to_dict()["single_writer"] is True
+    with pytest.raises(ParamError, match="single_writer"):
+        Workload(single_writer="yes")

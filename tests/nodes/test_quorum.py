@@ -131,6 +131,62 @@ async def test_a_strict_quorum_has_no_stale_reads_under_partitions(sim):
     assert not result.stale, f"{result} over {splits} partitions; availability {rate.fraction:.2f}"
 
 
+def test_a_late_duplicate_of_an_old_write_never_makes_a_new_version():
+    """N=3 R=2 W=2: client requests arrive twice, some copies late; no read returns a value older than an ack.
+
+    The bug: a late copy of write(v) was coordinated again, stamped with the
+    coordinator's clock *now*, so v came back as the newest version after
+    write(v + 1) was acknowledged; a read 0.05 s later returned v.
+    """
+    sim, (client, reader) = quorum_cluster(seed=1, nodes=3, clients=2)
+    for server in sim.servers:
+        sim.network.set_link_oneway("c0", server, duplicate=1.0, latency=em.Uniform(0.001, 1.0), fifo=False)
+
+    async def work():
+        for value in range(1, 40):
+            await attempt(client, "write", "k", value, dest=sim.servers[value % 3], timeout=3.0)
+            for _ in range(3):
+                await asyncio.sleep(0.05)
+                await attempt(reader, "read", "k", dest=sim.servers[(value + 1) % 3])
+
+    sim.run(work())
+    result = stale_reads(as_register(sim.history))
+    assert result.reads > 100 and not result.stale, [s.to_dict() for s in result.stale[:2]]
+    assert sum(n.storage["seq"] for n in map(sim.node, sim.servers)) == 39, "one version per write, not per copy"
+
+
+def test_each_replica_answers_for_its_own_copy_without_a_quorum():
+    """replica(key) and a replica_read message read one node's copy: owners hold the write, others nothing."""
+    sim, (client,) = quorum_cluster(seed=3, nodes=5, clients=1)
+
+    async def work():
+        await client.invoke("write", key="k", value=7, dest="n0")
+        await asyncio.sleep(0.1)
+        return {name: (await client.rpc(name, {"type": "replica_read", "key": "k"}))["values"] for name in sim.servers}
+
+    answers = sim.run(work())
+    holders = owners(sim, "k")
+    assert answers == {name: [7] if name in holders else [] for name in sim.servers}
+    assert all(sim.node(name).replica("k") == answers[name] for name in sim.servers)
+
+
+def test_a_copy_of_a_forwarded_write_is_coordinated_once():
+    """A forward that arrives twice at the coordinator is coordinated once: one version, one answer."""
+    sim, (client,) = quorum_cluster(seed=2, nodes=5, clients=1)
+    key = next(k for k in (f"k{i}" for i in range(50)) if "n4" not in owners(sim, k))
+    first = owners(sim, key)[0]
+    sim.network.set_link_oneway("n4", first, duplicate=1.0, latency=em.Uniform(0.001, 0.05), fifo=False)
+
+    async def work():
+        for value in range(1, 11):
+            await client.invoke("write", key=key, value=value, dest="n4")
+        await asyncio.sleep(0.2)
+
+    sim.run(work())
+    assert sim.network.stats["duplicated"] >= 10
+    assert sim.node(first).storage["seq"] == 10 and sim.node(first).stats["coordinated"] == 10
+
+
 async def test_a_partial_quorum_serves_stale_reads_under_partitions(sim):
     """R=1, W=1, N=3 under the same workload: stale reads happen, and are counted."""
     sim, clients = quorum_cluster(sim=sim, clients=6, r=1, w=1)
