@@ -1,8 +1,10 @@
 """A hypothesis state machine that interleaves faults with in-flight quorum-store operations.
 
 Rules start operations without waiting for them (each client has at most
-one in flight), partition, heal, crash and restart nodes, and let virtual
-time pass in small steps, so faults land while requests are on the wire.
+one in flight), partition, heal, crash and restart nodes, make the network
+hostile (duplication, reordering, loss, latency spikes on every link), and
+let virtual time pass in small steps, so faults land while requests are on
+the wire.
 One client writes each key (1, 2, 3, ...), so there are never concurrent
 writers to a key; two more clients read. Subclasses set ``CONFIG`` (the
 QuorumKV options) and ``FRESH`` (whether to assert no stale reads after
@@ -24,7 +26,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from emulator.check import lost_writes, stale_reads
-from tests.common.quorum_cluster import as_register, attempt, quorum_cluster, replicas_agree, stored
+from tests.common.hostile import SETTINGS, make_calm, make_hostile
+from tests.common.quorum_cluster import LATENCY, as_register, attempt, quorum_cluster, replicas_agree, stored
 
 SERVERS = [f"n{i}" for i in range(5)]
 KEYS = ["a", "b"]
@@ -86,6 +89,10 @@ class QuorumMachine(RuleBasedStateMachine):
     def heal(self):
         self.sim.network.heal()
 
+    @rule(settings=SETTINGS)
+    def hostile(self, settings):
+        make_hostile(self.sim, settings)
+
     @precondition(lambda self: len(self.crashed) < 2)
     @rule(node=st.sampled_from(SERVERS))
     def crash(self, node):
@@ -129,6 +136,7 @@ class QuorumMachine(RuleBasedStateMachine):
     def _settle_and_check(self) -> None:
         sim = self.sim
         sim.network.heal()
+        make_calm(sim, LATENCY)
         for node in list(self.crashed):
             sim.restart(node)
         self._advance(self.SETTLE)

@@ -11,6 +11,8 @@ import emulator as em
 from emulator.check import linearizable, lost_writes, stale_reads
 from nodes.registry import resolve
 from nodes.replication import PrimaryReplica
+from tests.common.hostile import SETTINGS as HOSTILE
+from tests.common.hostile import make_calm, make_hostile
 from tests.common.replication_cluster import Cluster, discarded_writes
 
 READERS_AND_WRITERS = {"dests": {"c0": "n0", "c1": "n1", "c2": "n2"},
@@ -403,6 +405,12 @@ class ReplicationMachine(RuleBasedStateMachine):
         self.cluster.sim.network.heal()
         self.cluster.run_for(dt)
 
+    @rule(settings=HOSTILE, dt=DT)
+    def hostile(self, settings, dt):
+        """Every link hostile from now on: duplication, reordering, loss, latency spikes, client links too."""
+        make_hostile(self.cluster.sim, settings)
+        self.cluster.run_for(dt)
+
     @rule(index=st.integers(0, 4), dt=DT)
     def crash_or_restart(self, index, dt):
         name, sim = self._name(index), self.cluster.sim
@@ -437,6 +445,7 @@ class ReplicationMachine(RuleBasedStateMachine):
     def teardown(self):
         if self.cluster is None:
             return
+        make_calm(self.cluster.sim, em.Uniform(0.001, 0.003))
         self.cluster.settle()
         self.cluster.final_reads()
         assert not self.cluster.sim.errors, self.cluster.sim.errors[0]

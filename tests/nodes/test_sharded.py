@@ -12,8 +12,11 @@ from emulator.check import linearizable
 from nodes.hashring import HashRing
 from nodes.registry import resolve
 from nodes.sharded import ShardedKV
+from tests.common.hostile import SETTINGS as HOSTILE
+from tests.common.hostile import make_calm, make_hostile
 from tests.common.quorum_cluster import attempt
 from tests.common.sharded_cluster import (
+    LATENCY,
     Workload,
     admin,
     assert_safe,
@@ -429,6 +432,11 @@ class ShardedUnderFaults(RuleBasedStateMachine):
         self.sim.network.heal()
         self._advance(0.01)
 
+    @rule(settings=HOSTILE)
+    def hostile(self, settings):
+        make_hostile(self.sim, settings)
+        self._advance(0.02)
+
     @rule(data=st.data())
     def crash(self, data):
         self.sim.crash(data.draw(st.sampled_from(self.sim.servers)))
@@ -474,6 +482,7 @@ class ShardedUnderFaults(RuleBasedStateMachine):
             return
         sim = self.sim
         sim.network.heal()
+        make_calm(sim, LATENCY)
         for name in sim.servers:
             if not sim.alive(name):
                 sim.restart(name)
