@@ -29,7 +29,18 @@ its ``version`` (log index); a read may carry ``min_version`` and is then
 served only once the node has applied that version (else 11).
 
 Any node takes any request: a replica forwards writes (and primary reads) to
-the primary it believes in, or answers 11 when it knows none. ``lag()`` (or a
+the primary it believes in, or answers 11 when it knows none.
+
+Duplicates and reordering (the mechanisms): a write or cas carries its
+client's request id (``rid``, :mod:`nodes.kv`) into the log entry, and the
+state machine applies each request id at most once (:mod:`nodes.replog`), on
+every replica alike, so a request that reaches the log twice, through a
+deposed primary and its successor say, takes effect once and a late copy of
+an older one not at all; a node also drops a copy of a request it took
+lately before it reaches the log. Replicas accept entries only after a
+matching predecessor and truncate only at a real conflict, so an old append
+delivered late cannot cut newer entries, and the commit index never goes
+back. ``lag()`` (or a
 ``lag`` message) reports each replica's replication lag in entries and
 seconds; protocol events go to ``Node.event`` (the trace), ``self.events``
 and the optional ``on_event`` callback.
@@ -43,7 +54,7 @@ import math
 from emulator import ConfigError, RPCError, Timeout
 from emulator.errors import TIMEOUT
 from nodes.failover import PRIMARY, ElectedNode, positive
-from nodes.kv import unavailable
+from nodes.kv import forwarded, request_id, unavailable
 from nodes.replog import NOOP, ReplicatedLog, StateMachine
 
 __all__ = ["PrimaryReplica", "MODES", "primary_of"]
@@ -124,6 +135,11 @@ class PrimaryReplica(ElectedNode):
         return await self._update(msg, {"type": "cas", "key": body.get("key"), "from": body.get("from"),
                                         "to": body.get("to")})
 
+    @staticmethod
+    def leader_of(sim) -> str:
+        """Who leads now in ``sim``: the live primary of the highest epoch (the first server during an election)."""
+        return primary_of(sim)
+
     async def handle_read(self, msg):
         if self.read_from == "replica":
             return await self._local_read(msg)
@@ -135,21 +151,24 @@ class PrimaryReplica(ElectedNode):
         return {"type": "lag_ok", **self.lag()}
 
     async def _update(self, msg, op: dict) -> dict | None:
-        if self._duplicate(msg):
+        rid = request_id(msg)
+        if self._duplicate(rid):
             return None  # the original delivery answers; running it twice would apply it twice
+        if rid is not None:
+            op["rid"] = rid
         reply = await (self._commit(op) if self.role == PRIMARY else self._forward(msg))
-        self._note_session(msg.src, reply.get("version"))
+        if reply is not None:
+            self._note_session(msg.src, reply.get("version"))
         return reply
 
     async def _forward(self, msg) -> dict:
         target = self.primary
         if msg.body.get("forwarded") or target is None or target == self.name:
             raise unavailable(f"{self.name} is not the primary and knows of none to forward to")
-        body = {k: v for k, v in msg.body.items() if k != "msg_id"}
-        body["forwarded"] = True
-        return await self.rpc(target, body, timeout=self.write_timeout + self.election_timeout / 2)
+        timeout = self.write_timeout + self.election_timeout / 2
+        return await self.rpc(target, forwarded(msg, forwarded=True), timeout=timeout)
 
-    async def _commit(self, op: dict) -> dict:
+    async def _commit(self, op: dict) -> dict | None:
         """Append ``op``, wait until it commits per the mode, and answer its result."""
         if self.fencing and not self.lease_valid():
             await self._renew_lease()
@@ -165,6 +184,8 @@ class PrimaryReplica(ElectedNode):
                                     f"{self.write_timeout}s; it may still commit") from None
         if isinstance(result, RPCError):
             raise result
+        if result is None:
+            return None  # a late copy of a request older than one its client applied since: no effect, no answer
         if self.fencing and not self._durable_commit() and not self.lease_valid():
             self._event("fenced", op["key"])
             raise RPCError(TIMEOUT, f"{self.name}'s lease lapsed before the ack: the write may be lost")
@@ -220,11 +241,11 @@ class PrimaryReplica(ElectedNode):
         except asyncio.TimeoutError:
             raise unavailable(f"{self.name} has not applied version {index} yet") from None
 
-    def _duplicate(self, msg) -> bool:
-        msg_id = msg.body.get("msg_id")
-        if msg_id is None:
+    def _duplicate(self, rid: list | None) -> bool:
+        """A copy of a request this node took lately (a cheap first filter; the log applies each request once)."""
+        if rid is None:
             return False
-        key = (msg.src, msg_id)
+        key = tuple(rid)
         if key in self._recent:
             return True
         self._recent[key] = None

@@ -9,7 +9,12 @@ reordered old append can never cut entries a newer one delivered.
 
 ``StateMachine`` applies committed entries (lin-kv ``write`` and ``cas`` ops,
 and the ``noop`` a new primary commits first) to an in-memory dict; it is
-rebuilt from the log after a restart or a truncation.
+rebuilt from the log after a restart or a truncation. An op that carries its
+client's request id (``"rid"``) applies at most once
+(:func:`nodes.kv.apply_once`): the record of requests applied is part of the
+state every replica builds from the log, so it survives failovers too, and
+a request that reached the log twice (through two primaries, say) takes
+effect once.
 
 Pure bookkeeping: no clock, no network, no randomness.
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator import RPCError
-from nodes.kv import apply_op
+from nodes.kv import apply_once, apply_op
 
 __all__ = ["ReplicatedLog", "StateMachine", "NOOP"]
 
@@ -135,20 +140,24 @@ class StateMachine:
     """
 
     def __init__(self):
-        self.data: dict = {}
-        self.applied = 0
+        self.reset()
 
     def reset(self) -> None:
-        self.data = {}
+        self.data: dict = {}
+        self.requests: dict = {}  # key -> {client: [msg_id, answer]}: the requests applied
         self.applied = 0
 
-    def apply(self, op: dict) -> dict | RPCError:
-        """Apply the next entry's op; returns its reply body, or the error it answers."""
+    def apply(self, op: dict) -> dict | RPCError | None:
+        """Apply the next entry's op; returns its reply body, the error it answers, or None.
+
+        None: the op is an older request than one its client already applied
+        to its key (a late copy): it changes nothing and answers nothing.
+        """
         self.applied += 1
         if op.get("type") == "noop":
             return {"type": "noop_ok"}
         try:
-            return apply_op(self.data, op)
+            return apply_once(self.data, self.requests, op, op.get("rid"))
         except RPCError as exc:
             return exc
 

@@ -13,6 +13,7 @@ from nodes.registry import resolve
 from nodes.replication import PrimaryReplica
 from tests.common.hostile import SETTINGS as HOSTILE
 from tests.common.hostile import make_calm, make_hostile
+from tests.common.quorum_cluster import attempt
 from tests.common.replication_cluster import Cluster, discarded_writes
 
 READERS_AND_WRITERS = {"dests": {"c0": "n0", "c1": "n1", "c2": "n2"},
@@ -521,3 +522,25 @@ TestSyncLong = _stateful_case(SyncMachine, 200, slow=True)
 TestSemiSyncLong = _stateful_case(SemiSyncMachine, 200, slow=True)
 TestLeaseReadsLong = _stateful_case(LeaseReadMachine, 200, slow=True)
 TestAsyncLong = _stateful_case(AsyncMachine, 100, slow=True)
+
+
+def test_a_late_duplicate_of_an_old_write_never_overwrites_a_newer_one():
+    """Client requests arrive twice, some copies late, through any node: reads never go back to an older value."""
+    cluster = Cluster(3, n=3, clients=2, keys=["k"], mode="semi-sync", acks=1)
+    sim, (writer, reader) = cluster.sim, cluster.clients
+    for server in cluster.names:
+        sim.network.set_link_oneway(writer.name, server, duplicate=1.0, latency=em.Uniform(0.001, 0.4), fifo=False)
+
+    async def work():
+        for value in range(1, 40):
+            await attempt(writer, "write", "k", value, dest=cluster.names[value % 3], timeout=2.0)
+            for _ in range(3):
+                await asyncio.sleep(0.05)
+                await attempt(reader, "read", "k", dest=cluster.names[(value + 1) % 3])
+
+    sim.run(work())
+    verdict = linearizable(sim.history, "cas_register")
+    assert verdict.valid is True, verdict.explain()
+    reads = [op["value"] for op in sim.history if op["f"] == "read" and op["type"] == "ok"]
+    assert len(reads) > 60 and reads == sorted(reads)
+    assert PrimaryReplica.leader_of(sim) == "n0"

@@ -105,3 +105,16 @@ def test_state_machine_applies_lin_kv_ops_and_answers_errors():
     assert machine.applied == 5
     with pytest.raises(em.RPCError, match="does not exist"):
         machine.read("y")
+
+
+def test_a_request_in_the_log_twice_takes_effect_once_and_a_late_older_one_not_at_all():
+    """Entries with one rid apply once (the copy answers the same); an older rid from that client changes nothing."""
+    machine = StateMachine()
+    cas = {"type": "cas", "key": "x", "from": 1, "to": 2, "rid": ["c0", 7]}
+    assert machine.apply({**_write(1), "rid": ["c0", 5]}) == {"type": "write_ok"}
+    assert machine.apply(cas) == {"type": "cas_ok"}
+    assert machine.apply(cas) == {"type": "cas_ok"} and machine.data == {"x": 2}
+    assert machine.apply({**_write(1), "rid": ["c0", 5]}) is None and machine.data == {"x": 2}
+    assert machine.applied == 4
+    machine.reset()
+    assert machine.apply(cas).code == 20 and machine.requests == {"x": {"c0": [7, {"error": [20, "key 'x' does not exist"]}]}}
