@@ -12,6 +12,10 @@ A history is a list of operations, each a dict::
 ``fail`` (a definite error: it did not happen) or ``info`` (indeterminate: it
 may have happened). Faults appear in the same history as operations of the
 ``"nemesis"`` process. Histories are written and read as JSON Lines.
+
+``on_complete(callback)`` calls ``callback(op)`` for every client operation's
+completion as it is recorded, so a nemesis can act right after an
+acknowledgement without polling the history.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, Callable
 
 __all__ = ["History", "OP_TYPES"]
 
@@ -30,14 +35,36 @@ class History:
 
     def __init__(self, ops: Iterable[dict] = ()):
         self._ops: list[dict] = []
+        self._on_complete: list[Callable[[dict], Any]] = []
         for op in ops:
             self.append(op)
 
     def append(self, op: dict) -> dict:
-        """Add ``op`` at the end, numbering it; returns it."""
+        """Add ``op`` at the end, numbering it; returns it. A completion then goes to the ``on_complete`` callbacks."""
         op["index"] = len(self._ops)
         self._ops.append(op)
+        if self._on_complete and op.get("type") != "invoke" and op.get("process") != "nemesis":
+            for callback in list(self._on_complete):
+                callback(op)
         return op
+
+    def on_complete(self, callback: Callable[[dict], Any]) -> Callable[[], None]:
+        """Call ``callback(op)`` with each client operation's completion (ok, fail or info) once it is appended.
+
+        It runs inside the simulation, in the client's task, at the virtual
+        time the client learned the outcome: it may inject faults (crash the
+        node that just acknowledged a write), and must not raise or block.
+
+        Returns:
+            A function that removes the callback (calling it twice is harmless).
+        """
+        self._on_complete.append(callback)
+
+        def remove() -> None:
+            if callback in self._on_complete:
+                self._on_complete.remove(callback)
+
+        return remove
 
     def __iter__(self) -> Iterator[dict]:
         return iter(self._ops)

@@ -33,7 +33,8 @@ from faults.nemesis import (
     make_nemesis,
 )
 from faults.partitions import DIRECTIONS, SHAPES, Cut, cut
-from faults.record import HEALS, KINDS, FaultSpan, fault_spans, record
+from faults.membership import Membership
+from faults.record import COMMON_KINDS, HEALS, KINDS, FaultSpan, fault_spans, record
 from faults.scenario import PRESETS, Cluster, Network, Phase, Scenario, ScenarioError, load_scenario
 from faults.schedule import RandomNemesis, Schedule, Step, random_schedule
 from faults.spec import ParamError, distribution, distribution_spec
@@ -41,6 +42,7 @@ from faults.workload import OPERATIONS, Workload
 
 __all__ = [
     "CHECKS",
+    "COMMON_KINDS",
     "DIRECTIONS",
     "HEALS",
     "KINDS",
@@ -61,6 +63,7 @@ __all__ = [
     "Latency",
     "LinkFault",
     "Loss",
+    "Membership",
     "Nemesis",
     "Network",
     "ParamError",

@@ -62,6 +62,8 @@ class Injector:
         self.primary = primary
         #: the nemeses started and not yet stopped, in start order
         self.active: list[Nemesis] = []
+        #: nemeses started with after = "ack", waiting for an acknowledged write -> their cancel function
+        self.waiting: dict[Nemesis, Callable[[], None]] = {}
         #: one entry per fault started: id, kind, start, stop, value
         self.log: list[dict] = []
         self._ids = itertools.count(1)
@@ -82,11 +84,26 @@ class Injector:
         """
         if isinstance(nemesis, str):
             nemesis = make_nemesis(nemesis, **params)
-        if nemesis in self.active:
+        if nemesis in self.active or nemesis in self.waiting:
             raise em.ConfigError(f"{nemesis!r} is already active; stop it first, or start a new one")
+        if nemesis.params.get("after") == "ack":
+            self._wait_for_ack(nemesis)
+            return nemesis
+        return self._start_now(nemesis)
+
+    def _wait_for_ack(self, nemesis: Nemesis) -> None:
+        """Start ``nemesis`` right after the next acknowledged write or cas (an ok completion in the history)."""
+        def strike(op: dict) -> None:
+            if op["type"] == "ok" and op.get("f") in ("write", "cas") and nemesis in self.waiting:
+                self.waiting.pop(nemesis)()
+                self._start_now(nemesis, {"after": op["index"]})
+
+        self.waiting[nemesis] = self.sim.history.on_complete(strike)
+
+    def _start_now(self, nemesis: Nemesis, extra: dict | None = None) -> Nemesis:
         value = nemesis.prepare(self)
         nemesis.id = next(self._ids)
-        value = {"id": nemesis.id, **value}
+        value = {"id": nemesis.id, **value, **(extra or {})}
         record(self.sim, f"start-{nemesis.kind}", value)
         self.active.append(nemesis)
         nemesis.inject(self)
@@ -94,7 +111,13 @@ class Injector:
         return nemesis
 
     def stop(self, nemesis: Nemesis) -> bool:
-        """Stop an active nemesis; False (and nothing recorded) when it is not active."""
+        """Stop an active nemesis; False (and nothing recorded) when it is not active.
+
+        A nemesis still waiting for an acknowledgement (``after = "ack"``) is cancelled: it never strikes.
+        """
+        cancel = self.waiting.pop(nemesis, None)
+        if cancel is not None:
+            cancel()
         if nemesis not in self.active:
             return False
         self.active.remove(nemesis)
@@ -106,7 +129,9 @@ class Injector:
         return True
 
     def heal(self) -> int:
-        """Stop every active nemesis, latest first; returns how many were stopped."""
+        """Stop every active nemesis, latest first (and cancel those waiting); returns how many were stopped."""
+        for nemesis in list(self.waiting):
+            self.stop(nemesis)
         stopped = 0
         for nemesis in reversed(list(self.active)):
             stopped += self.stop(nemesis)
@@ -124,17 +149,36 @@ class Injector:
         return [n for n in self.sim.nodes if n not in servers]
 
     def primary_of(self, primary: Any = None) -> str:
-        """The node ``isolate-primary`` should cut off: from ``primary`` or the injector's callback."""
+        """The current leader, which ``isolate-primary`` and ``target = "primary"`` aim at.
+
+        From ``primary``, else the injector's ``primary``, else the servers'
+        protocol: its ``leader_of(sim)`` (lin-kv, sharded-kv and
+        primary-replica have one).
+        """
         source = primary if primary is not None else self.primary
         if source is None:
-            raise ParamError("primary", None, "a primary for isolate-primary: give the nemesis primary=... "
-                                              "or the injector primary=callable(sim) -> name")
+            source = self._protocol_leader()
+        if source is None:
+            raise ParamError("primary", None, "a primary for isolate-primary or target = 'primary': give the nemesis "
+                                              "primary=..., the injector primary=callable(sim) -> name, or use a "
+                                              "protocol with a leader_of(sim)")
         if isinstance(source, str) and ":" in source:
             source = _import(source)
         name = source(self.sim) if callable(source) else source
         if name not in self.sim.servers:
             raise ParamError("primary", name, f"the name of a server ({', '.join(self.sim.servers)})")
         return name
+
+    def _protocol_leader(self) -> Callable | None:
+        """The servers' protocol's ``leader_of`` (a static method of the node class), if it has one."""
+        node_of = getattr(self.sim, "node", None)
+        if node_of is None:
+            return None
+        for name in self.sim.servers:
+            node = node_of(name)
+            if node is not None:
+                return getattr(type(node), "leader_of", None)
+        return None
 
     def link_pairs(self, links: Any, clients: bool) -> list[list[str]]:
         """The undirected pairs a link fault covers, sorted."""

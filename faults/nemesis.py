@@ -9,20 +9,33 @@ when faults overlap: the injector keeps the ledgers that make that true.
 ====================  =================================================  ======================================
 kind                  parameters (defaults)                              start / stop
 ====================  =================================================  ======================================
-``partition``         shape="halves", direction="both", primary, groups  cut server links / heal them
-``crash``             count=1, nodes                                     crash k running servers / restart them
-``pause``             count=1, nodes                                     pause k servers / resume them
+``partition``         shape="halves", direction="both", primary, groups, cut server links / heal them
+                      flap
+``crash``             count=1, nodes, target="random"                    crash k running servers / restart them
+``pause``             count=1, nodes, target="random"                    pause k servers / resume them
 ``clock``             mode="bump" (or strobe, drift), offset=1.0,        skew k clocks / set them back
-                      drift=0.1, period=0.1, count=1, nodes
+                      drift=0.1, period=0.1, count=1, nodes, target
 ``latency``           latency={exponential=0.1}, links="all", clients    slower links / previous settings
 ``loss``              loss=0.5, links="all", clients=false               lossy links / previous settings
 ``duplicate``         duplicate=0.5, links, clients                      duplicating links / previous settings
 ``reorder``           reorder=1.0, links, clients                        reordering links / previous settings
 ``hostile``           latency={pareto=[0.001, 1.5, 1.0]}, loss=0.02,      all four at once / previous settings
                       duplicate=0.1, reorder=0.2, links, clients=true
+``membership``        change (join or leave), node, retry=0.1,           a server joins or leaves / the opposite
+                      attempts=300                                       (sharded-kv; :mod:`faults.membership`)
 ====================  =================================================  ======================================
 
-``nodes`` names the targets explicitly instead of ``count`` random ones.
+``nodes`` names the targets explicitly instead of ``count`` random ones;
+``target = "primary"`` aims at the current leader: the primary first (as
+``isolate-primary`` finds it: the cluster's ``primary``, else the protocol's
+own ``leader_of(sim)``), then ``count - 1`` other servers at random.
+``flap = [low, high]`` makes a partition flap while it lasts: healed after
+a uniform draw in that many seconds, cut again (a new draw of its shape)
+after another, and so on. Any kind takes ``after = "ack"``: started at its
+time, it waits for the next acknowledged write or cas (an ``ok`` completion
+in the history, through ``History.on_complete``) and strikes right then, so
+``kind = "crash", target = "primary", after = "ack"`` crashes the primary
+right after it acknowledges a write; a stop that comes first cancels it.
 ``links`` is ``"all"`` (every link between servers), ``"some"`` (a random
 non-empty subset of server pairs) or a list of ``[a, b]`` pairs; ``clients =
 true`` adds every client-server link. ``hostile`` is the hostile network
@@ -113,7 +126,7 @@ class Partition(Nemesis):
     """Cut server links in one of the shapes of :mod:`faults.partitions`; stop heals them."""
 
     kind = "partition"
-    PARAMS = {"shape": None, "direction": "both", "primary": None, "groups": None}
+    PARAMS = {"shape": None, "direction": "both", "primary": None, "groups": None, "flap": None, "after": None}
 
     def _check(self, params: dict) -> dict:
         if params["shape"] is None:
@@ -124,20 +137,49 @@ class Partition(Nemesis):
         primary = params["primary"]
         if primary is not None and not callable(primary) and not (isinstance(primary, str) and primary):
             raise ParamError("primary", primary, "a node name, a 'module:function' path, or a callable(sim) -> name")
+        flap = params["flap"]
+        if flap is not None:
+            bad = not isinstance(flap, (list, tuple)) or len(flap) != 2 or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) for v in flap)
+            if bad or not 0 < flap[0] <= flap[1]:
+                raise ParamError("flap", flap, "[low, high] seconds, 0 < low <= high, between cuts and heals")
+            params["flap"] = [float(flap[0]), float(flap[1])]
+        _check_after(params["after"])
         return params
 
     def prepare(self, injector: "Injector") -> dict:
+        self.cut = self._draw(injector)
+        return self.cut.value()
+
+    def _draw(self, injector: "Injector"):
         p = self.params
         primary = injector.primary_of(p["primary"]) if p["shape"] == "isolate-primary" else None
-        self.cut = cut(p["shape"], injector.sim.servers, injector.rng, p["direction"], primary, p["groups"])
-        return self.cut.value()
+        return cut(p["shape"], injector.sim.servers, injector.rng, p["direction"], primary, p["groups"])
 
     def inject(self, injector: "Injector") -> None:
         injector.add_partition(self, self.cut)
+        self.task = None
+        if self.params["flap"] is not None:
+            self.task = injector.sim.loop.create_task(self._flap(injector), name=f"flap-{self.id}")
+
+    async def _flap(self, injector: "Injector") -> None:
+        low, high = self.params["flap"]
+        while True:
+            await asyncio.sleep(injector.rng.uniform(low, high))
+            injector.remove_partition(self)
+            await asyncio.sleep(injector.rng.uniform(low, high))
+            injector.add_partition(self, self._draw(injector))
 
     def repair(self, injector: "Injector") -> dict:
+        if self.task is not None:
+            self.task.cancel()
         injector.remove_partition(self)
         return {"shape": self.params["shape"]}
+
+
+def _check_after(after: Any) -> None:
+    if after not in (None, "ack"):
+        raise ParamError("after", after, "'ack' (strike right after the next acknowledged write), or leave it out")
 
 
 def _check_groups(shape: str, groups: Any) -> None:
@@ -158,12 +200,18 @@ def _check_groups(shape: str, groups: Any) -> None:
 
 
 class _NodeFault(Nemesis):
-    """A fault on ``count`` random servers (or the ``nodes`` named) that the injector may touch."""
+    """A fault on ``count`` random servers (or the ``nodes`` named, or the primary first) the injector may touch."""
+
+    TARGETS = ("random", "primary")
 
     def _check(self, params: dict) -> dict:
         check_count("count", params["count"])
         if params.get("nodes") is not None:
             params["nodes"] = check_names("nodes", params["nodes"])
+        check_choice("target", params["target"], self.TARGETS)
+        if params["target"] == "primary" and params.get("nodes") is not None:
+            raise ParamError("target", "primary", "target = 'primary' or nodes = [...], not both")
+        _check_after(params["after"])
         return params
 
     def _targets(self, injector: "Injector") -> list[str]:
@@ -174,14 +222,20 @@ class _NodeFault(Nemesis):
             if unknown:
                 raise ParamError("nodes", named, f"server names from {', '.join(injector.sim.servers)}")
             return [n for n in named if n in free]
-        return sorted(injector.rng.sample(free, min(self.params["count"], len(free))))
+        first = []
+        if self.params["target"] == "primary":
+            primary = injector.primary_of()
+            first = [primary] if primary in free else []
+            free = [n for n in free if n != primary]
+        others = injector.rng.sample(free, min(self.params["count"] - len(first), len(free)))
+        return first + sorted(others)
 
 
 class Crash(_NodeFault):
     """Crash k running servers (memory lost, storage kept); stop restarts those still down."""
 
     kind = "crash"
-    PARAMS = {"count": 1, "nodes": None}
+    PARAMS = {"count": 1, "nodes": None, "target": "random", "after": None}
 
     def prepare(self, injector):
         self.nodes = self._targets(injector)
@@ -199,7 +253,7 @@ class Pause(_NodeFault):
     """Pause k servers (timers and inbox wait); stop resumes them."""
 
     kind = "pause"
-    PARAMS = {"count": 1, "nodes": None}
+    PARAMS = {"count": 1, "nodes": None, "target": "random", "after": None}
 
     def prepare(self, injector):
         self.nodes = self._targets(injector)
@@ -217,7 +271,8 @@ class Clock(_NodeFault):
     """Skew k servers' clocks: a bump, a strobe or a drift; stop sets them back."""
 
     kind = "clock"
-    PARAMS = {"mode": "bump", "offset": 1.0, "drift": 0.1, "period": 0.1, "count": 1, "nodes": None}
+    PARAMS = {"mode": "bump", "offset": 1.0, "drift": 0.1, "period": 0.1, "count": 1, "nodes": None,
+              "target": "random", "after": None}
     MODES = ("bump", "strobe", "drift")
 
     def _check(self, params):
@@ -286,6 +341,7 @@ class LinkFault(Nemesis):
             params["links"] = sorted(sorted(p) for p in links)
         if not isinstance(params["clients"], bool):
             raise ParamError("clients", params["clients"], "true or false")
+        _check_after(params["after"])
         return params
 
     def prepare(self, injector):
@@ -305,35 +361,35 @@ class Latency(LinkFault):
     """A latency spike: a slower distribution on some links for a while."""
 
     kind = setting = "latency"
-    PARAMS = {"latency": {"exponential": 0.1}, "links": "all", "clients": False}
+    PARAMS = {"latency": {"exponential": 0.1}, "links": "all", "clients": False, "after": None}
 
 
 class Loss(LinkFault):
     """Drop each message on some links with probability ``loss``."""
 
     kind = setting = "loss"
-    PARAMS = {"loss": 0.5, "links": "all", "clients": False}
+    PARAMS = {"loss": 0.5, "links": "all", "clients": False, "after": None}
 
 
 class Duplicate(LinkFault):
     """Deliver each message on some links twice with probability ``duplicate``."""
 
     kind = setting = "duplicate"
-    PARAMS = {"duplicate": 0.5, "links": "all", "clients": False}
+    PARAMS = {"duplicate": 0.5, "links": "all", "clients": False, "after": None}
 
 
 class Reorder(LinkFault):
     """Let messages on some links overtake each other, with probability ``reorder`` each."""
 
     kind = setting = "reorder"
-    PARAMS = {"reorder": 1.0, "links": "all", "clients": False}
+    PARAMS = {"reorder": 1.0, "links": "all", "clients": False, "after": None}
 
 
 class Hostile(LinkFault):
     """The hostile network on some links or all, client links included: see :data:`faults.spec.HOSTILE`."""
 
     kind = "hostile"
-    PARAMS = {**HOSTILE, "links": "all", "clients": True}
+    PARAMS = {**HOSTILE, "links": "all", "clients": True, "after": None}
 
     @property
     def settings(self) -> tuple[str, ...]:
@@ -343,6 +399,11 @@ class Hostile(LinkFault):
 #: kind -> nemesis class.
 NEMESES: dict[str, type[Nemesis]] = {cls.kind: cls for cls in (Partition, Crash, Pause, Clock, Latency, Loss,
                                                                Duplicate, Reorder, Hostile)}
+
+
+from faults.membership import Membership  # noqa: E402  (a Nemesis in a module of its own)
+
+NEMESES[Membership.kind] = Membership
 
 
 def make_nemesis(kind: str, **params) -> Nemesis:

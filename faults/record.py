@@ -38,10 +38,13 @@ from typing import Any, Sequence
 
 import emulator as em
 
-__all__ = ["HEALS", "KINDS", "FaultSpan", "fault_spans", "record"]
+__all__ = ["COMMON_KINDS", "HEALS", "KINDS", "FaultSpan", "fault_spans", "record"]
 
 #: The nemesis kinds, in the order the docs list them.
-KINDS = ("partition", "crash", "pause", "clock", "latency", "loss", "duplicate", "reorder", "hostile")
+KINDS = ("partition", "crash", "pause", "clock", "latency", "loss", "duplicate", "reorder", "hostile", "membership")
+
+#: The kinds any protocol can take (``membership`` needs one whose nodes join and leave): random defaults.
+COMMON_KINDS = tuple(kind for kind in KINDS if kind != "membership")
 
 #: Nemesis ops that end a fault: the kernel's repairs and every ``stop-<kind>``.
 HEALS = ("heal", "restart", "resume", "release") + tuple(f"stop-{kind}" for kind in KINDS)

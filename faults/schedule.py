@@ -40,7 +40,7 @@ import emulator as em
 from emulator.rng import derive_seed
 from faults.injector import Injector
 from faults.nemesis import Nemesis, make_nemesis
-from faults.record import KINDS
+from faults.record import COMMON_KINDS, KINDS
 from faults.spec import ParamError, check_number
 
 __all__ = ["RandomNemesis", "Schedule", "Step", "random_schedule"]
@@ -276,7 +276,7 @@ class RandomNemesis:
     character, not only in timing.
     """
 
-    kinds: Sequence[str] | Mapping[str, float] = KINDS
+    kinds: Sequence[str] | Mapping[str, float] = COMMON_KINDS
     interval: float = 5.0
     duration: tuple[float, float] = (1.0, 5.0)
     shapes: Sequence[str] = ("halves", "isolate-one", "majorities-ring", "bridge")
@@ -366,6 +366,8 @@ def _params(kind: str, rng: random.Random, profile: dict, count: int, shapes: li
     links = rng.choice(("all", "some"))
     if kind == "hostile":
         return {"links": links}  # the preset itself (faults.spec.HOSTILE), client links included
+    if kind == "membership":
+        return {}  # a spare joins, or a member leaves; undone at the stop
     value = {"exponential": profile["latency"]} if kind == "latency" else profile[kind]
     return {kind: value, "links": links}
 

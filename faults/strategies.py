@@ -36,7 +36,7 @@ from typing import Sequence
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from faults.record import KINDS
+from faults.record import COMMON_KINDS, KINDS
 from faults.scenario import Network
 from faults.schedule import Schedule, Step
 
@@ -112,6 +112,8 @@ def _params(kind: str, n: int, shapes: Sequence[str]) -> st.SearchStrategy[dict]
             st.fixed_dictionaries({"mode": st.just("drift"), "drift": millis(0.5, -0.5), "count": st.integers(1, n)}),
         )
     links = st.sampled_from(("all", "some"))
+    if kind == "membership":
+        return st.just({})
     if kind == "hostile":
         return hostile_settings().map(lambda found: {**found, "links": "all"}) | st.fixed_dictionaries({"links": links})
     if kind == "latency":
@@ -119,7 +121,7 @@ def _params(kind: str, n: int, shapes: Sequence[str]) -> st.SearchStrategy[dict]
     return st.fixed_dictionaries({kind: st.integers(0, 100).map(lambda p: p / 100), "links": links})
 
 
-def steps(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = KINDS,
+def steps(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = COMMON_KINDS,
           shapes: Sequence[str] = RANDOM_SHAPES) -> st.SearchStrategy[Step]:
     """One step within ``[0, duration]`` of a kind from ``kinds``, for a cluster of ``nodes``."""
     n = _count(nodes)
@@ -140,14 +142,14 @@ def steps(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = KI
     return step()
 
 
-def schedules(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = KINDS, max_steps: int = 6,
+def schedules(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = COMMON_KINDS, max_steps: int = 6,
               shapes: Sequence[str] = RANDOM_SHAPES, heal: bool = False) -> st.SearchStrategy[Schedule]:
     """Schedules of at most ``max_steps`` faults, each within ``[0, duration]``.
 
     Args:
         nodes: the number of servers (or their names): bounds crash counts and shapes.
         duration: seconds the faults may span.
-        kinds: the fault kinds to draw from (see ``faults.KINDS``).
+        kinds: the fault kinds to draw from (see ``faults.KINDS``; by default every kind but membership).
         max_steps: the most steps in one schedule.
         shapes: partition shapes to draw from.
         heal: end every schedule with a heal-everything step at ``duration``.

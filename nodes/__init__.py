@@ -17,6 +17,7 @@ module's docstring states what its protocol guarantees and what it gives up.
 - ``CircuitBreaker`` and ``Caller``; ``LoadBalancer`` (with a ``Canary``) and ``Backend``; ``Cache`` and ``LRU``.
 - ``HashRing``: consistent hashing on mmh3 with virtual nodes and weights.
 - ``resolve(name_or_path)``: the Node class for a registered name or ``module:Class``.
+- ``leader_of(sim)``: who leads now (lin-kv, sharded-kv, primary-replica), for testers and leader-aimed nemeses.
 """
 
 from nodes.balancer import Backend, LoadBalancer
@@ -32,7 +33,7 @@ from nodes.multiprimary import MultiPrimary
 from nodes.queue import Broker
 from nodes.queue_client import Consumer, Producer, Publisher, Sink
 from nodes.quorum import QuorumKV
-from nodes.registry import PROTOCOLS, register, resolve
+from nodes.registry import PROTOCOLS, leader_of, register, resolve
 from nodes.replication import PrimaryReplica
 from nodes.service import Service
 from nodes.sharded import ShardedKV
@@ -66,6 +67,7 @@ __all__ = [
     "QuorumKV",
     "ShardedKV",
     "SingleKV",
+    "leader_of",
     "register",
     "resolve",
 ]

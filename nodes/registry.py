@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["PROTOCOLS", "resolve", "register"]
+__all__ = ["PROTOCOLS", "leader_of", "resolve", "register"]
 
 #: Registered protocol name -> "module:Class".
 PROTOCOLS: dict[str, str] = {
@@ -61,3 +61,25 @@ def resolve(name_or_path: str):
         return getattr(module, attr)
     except AttributeError:
         raise ValueError(f"protocol {name_or_path!r}: module {module_name!r} has no {attr!r}") from None
+
+
+def leader_of(sim) -> str:
+    """Who leads now in ``sim``'s cluster, as its protocol tells (``leader_of(sim)`` on the servers' node class).
+
+    lin-kv: the configured leader, which holds every key. sharded-kv: the
+    leader of the newest configuration, which drives membership changes.
+    primary-replica: the live primary of the highest epoch. The same answer
+    ``isolate-primary`` and ``target = "primary"`` nemeses use.
+
+    Raises:
+        ValueError: the servers' protocol has no leader (quorum, cache, ...), or there are no servers.
+    """
+    for name in sim.servers:
+        node = sim.node(name)
+        if node is not None:
+            find = getattr(type(node), "leader_of", None)
+            if find is None:
+                raise ValueError(f"{type(node).__name__} has no leader; leader_of works for lin-kv, sharded-kv "
+                                 "and primary-replica")
+            return find(sim)
+    raise ValueError("no live server to ask who leads; add servers with sim.add_node, or restart one")

@@ -3,6 +3,7 @@
 import pytest
 from tests.common.nodes import Register, cluster
 
+import emulator as em
 from emulator import History
 
 
@@ -41,3 +42,34 @@ def test_a_bad_line_is_reported_with_its_number(tmp_path):
     path.write_text('{"process": 0, "type": "begin"}\n')
     with pytest.raises(ValueError, match=r":1: expected an operation with a type in"):
         History.read(path)
+
+
+def test_on_complete_sees_every_completion_once_and_may_crash_the_node_that_acked():
+    """on_complete gets each ok/fail/info as recorded (not invokes or faults); a crash it makes lands at that instant."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("n1", Register)
+    client = sim.add_client("c1")
+    seen = []
+
+    def crash_after_first_write(op):
+        seen.append((op["type"], op["f"], sim.now))
+        if op["f"] == "write" and op["type"] == "ok" and sim.alive("n1"):
+            sim.crash("n1")
+
+    remove = sim.history.on_complete(crash_after_first_write)
+
+    async def work():
+        await client.invoke("write", key="x", value=1, dest="n1")
+        try:
+            await client.invoke("read", key="x", dest="n1", timeout=0.1)
+        except em.Timeout:
+            pass
+        remove()
+        remove()
+        sim.restart("n1")
+        await client.invoke("write", key="x", value=2, dest="n1")
+
+    sim.run(work())
+    assert seen == [("ok", "write", 0.002), ("info", "read", 0.102)]
+    crash = next(op for op in sim.history if op["f"] == "crash")
+    assert crash["time"] == 0.002 and crash["index"] == 2  # right after the ok it reacted to

@@ -152,10 +152,19 @@ def test_protocol_exceptions_fail_the_node_errors_check():
 
 
 def test_isolate_primary_without_a_primary_is_a_config_error():
-    """A step that needs a primary the cluster does not name raises ConfigError when it starts."""
-    scenario = small_scenario(faults=Schedule().add(1.0, "partition", 1.0, shape="isolate-primary"))
+    """A step that needs a primary, on a protocol without a leader and a cluster naming none, raises ConfigError."""
+    scenario = small_scenario("tests.common.faults_nodes:LocalKV",
+                              faults=Schedule().add(1.0, "partition", 1.0, shape="isolate-primary"))
     with pytest.raises(em.ConfigError, match="isolate-primary"):
         run_chaos(scenario, seed=1)
+
+
+def test_isolate_primary_finds_the_protocols_leader_when_the_cluster_names_none():
+    """lin-kv knows its leader (SingleKV.leader_of): isolate-primary cuts off n0 with no primary configured."""
+    scenario = small_scenario(faults=Schedule().add(1.0, "partition", 1.0, shape="isolate-primary"))
+    result = run_chaos(scenario, seed=1)
+    (start,) = [op for op in result.history.nemesis_ops() if op["f"] == "start-partition"]
+    assert start["value"]["sides"] == {"primary": ["n0"], "rest": ["n1", "n2"]} and result.passed
 
 
 def test_write_puts_history_trace_and_summary_in_a_directory(tmp_path):

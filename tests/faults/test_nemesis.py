@@ -517,3 +517,93 @@ def test_stopping_one_of_overlapping_partitions_keeps_the_other_and_the_user_s_c
     assert net.cut("n4", "n0") and mine       # and the user's own
     heals = [op["value"] for op in sim.history.nemesis_ops() if op["f"] == "heal"]
     assert heals and all(value is not None for value in heals)   # no heal-everything on the way
+
+
+# -- aimed at the leader, after an acknowledgement, flapping -----------------------------------------
+
+
+def lin_kv_with_writes(n=5, seed=1, rate=0.02):
+    """lin-kv (leader n0) on ``n`` servers and a client writing through n1 every ``rate`` seconds, forever."""
+    from nodes.kv import SingleKV
+
+    sim = em.Simulation(seed=seed, latency=em.Constant(0.001))
+    for i in range(n):
+        sim.add_node(f"n{i}", SingleKV)
+    client = sim.add_client("c0")
+
+    async def writes():
+        for value in range(1, 10**6):
+            try:
+                await client.invoke("write", key="k", value=value, dest="n1", timeout=0.05)
+            except (em.RPCError, em.Timeout):
+                pass
+            await asyncio.sleep(rate)
+
+    sim.loop.create_task(writes())
+    return sim
+
+
+@pytest.mark.parametrize("kind", ["crash", "pause", "clock"])
+def test_target_primary_hits_the_protocols_leader_first_then_count_minus_one_others(kind):
+    """target='primary', count=3 on lin-kv: n0 (SingleKV.leader_of) and two other servers."""
+    sim = lin_kv_with_writes()
+    injector = Injector(sim)
+    sim.run(until=0.1)
+    nemesis = injector.start(make_nemesis(kind, target="primary", count=3))
+    chosen = nemesis.nodes
+    assert chosen[0] == "n0" and len(set(chosen)) == 3
+    injector.stop(nemesis)
+    with pytest.raises(ParamError, match="not both"):
+        make_nemesis(kind, target="primary", nodes=["n1"])
+
+
+def test_after_ack_crashes_the_primary_right_after_the_next_acknowledged_write():
+    """crash target=primary after=ack, started at 0.5: n0 goes down at the instant the next write's ok is recorded."""
+    sim = lin_kv_with_writes()
+    injector = Injector(sim)
+    sim.run(until=0.5)
+    nemesis = injector.start(Crash(target="primary", after="ack"))
+    assert injector.active == [] and nemesis in injector.waiting
+    sim.run(until=0.6)
+    (start,) = [op for op in sim.history.nemesis_ops() if op["f"] == "start-crash"]
+    ack = sim.history[start["value"]["after"]]
+    assert ack["type"] == "ok" and ack["f"] == "write" and ack["time"] == start["time"] > 0.5
+    assert start["value"]["nodes"] == ["n0"] and not sim.alive("n0")
+    assert not any(op["type"] == "ok" and op["time"] > ack["time"] for op in sim.history.client_ops())
+    injector.stop(nemesis)
+    assert sim.alive("n0")
+
+
+def test_a_stop_before_any_ack_cancels_an_after_ack_fault():
+    """No write is acknowledged while the fault waits (the leader is cut off): the stop cancels it, nothing recorded."""
+    sim = lin_kv_with_writes()
+    injector = Injector(sim)
+    sim.run(until=0.2)
+    cut = sim.network.isolate("n0")
+    nemesis = injector.start(Crash(target="primary", after="ack"))
+    sim.run(until=0.5)
+    assert injector.stop(nemesis) is False and nemesis not in injector.waiting
+    sim.network.heal(cut)
+    sim.run(until=0.8)
+    assert sim.alive("n0") and not [op for op in sim.history.nemesis_ops() if "crash" in op["f"]]
+    with pytest.raises(ParamError, match="'ack'"):
+        Crash(after="write")
+
+
+def test_a_flapping_partition_cuts_and_heals_every_50_to_200_ms_while_it_lasts():
+    """flap=[0.05, 0.2]: the kernel records cut, heal, cut, ... each 50-200 ms apart; the stop leaves it healed."""
+    sim, log = pingers(5)
+    injector = Injector(sim)
+    sim.run(until=0.5)
+    nemesis = injector.start(Partition(shape="halves", flap=[0.05, 0.2]))
+    sim.run(until=2.5)
+    injector.stop(nemesis)
+    sim.run(until=3.0)
+    ops = [(op["f"], op["time"]) for op in sim.history.nemesis_ops() if op["f"] in ("partition", "heal")]
+    kinds = [f for f, _ in ops]
+    assert kinds[:4] == ["partition", "heal", "partition", "heal"] and len(kinds) >= 20 and kinds[-1] == "heal"
+    gaps = [b - a for (_, a), (_, b) in zip(ops, ops[1:-1])]
+    assert min(gaps) >= 0.05 - 1e-9 and max(gaps) <= 0.2 + 1e-9
+    assert sum(heard(log, 2.6, 3.0).values()) >= 20 * 35  # every link back after the stop
+    with pytest.raises(ParamError, match="low <= high"):
+        Partition(flap=[0.2, 0.1])

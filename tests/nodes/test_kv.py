@@ -113,3 +113,19 @@ def test_the_leader_and_its_request_ids_survive_a_crash():
     assert apply_once(leader.storage["data"], leader.storage["applied"], old.body, request_id(old)) is None
     assert leader.storage["data"]["k"] == 2
     assert SingleKV.leader_of(sim) == "n0"
+
+
+def test_leader_of_names_the_configured_leader_and_refuses_a_protocol_without_one():
+    """nodes.leader_of: lin-kv's leader (default the first server, or leader=); a quorum store has none."""
+    from nodes import QuorumKV, leader_of
+
+    sim, _ = lin_kv()
+    assert leader_of(sim) == "n0"
+    other = em.Simulation(seed=1)
+    for i in range(3):
+        other.add_node(f"n{i}", SingleKV, leader="n2")
+    assert leader_of(other) == "n2"
+    quorum = em.Simulation(seed=1)
+    quorum.add_node("n0", QuorumKV)
+    with pytest.raises(ValueError, match="QuorumKV has no leader"):
+        leader_of(quorum)

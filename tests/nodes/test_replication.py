@@ -544,3 +544,17 @@ def test_a_late_duplicate_of_an_old_write_never_overwrites_a_newer_one():
     reads = [op["value"] for op in sim.history if op["f"] == "read" and op["type"] == "ok"]
     assert len(reads) > 60 and reads == sorted(reads)
     assert PrimaryReplica.leader_of(sim) == "n0"
+
+
+def test_leader_of_follows_a_failover_to_the_new_primary():
+    """nodes.leader_of names n0 first; after n0 crashes, the replica elected in the next epoch."""
+    from nodes import leader_of
+
+    cluster = Cluster(5, n=3, clients=1, mode="semi-sync", acks=1)
+    cluster.run_for(0.5)
+    assert leader_of(cluster.sim) == PrimaryReplica.leader_of(cluster.sim) == "n0"
+    cluster.sim.crash("n0")
+    cluster.run_for(2.0)
+    new = leader_of(cluster.sim)
+    assert new in ("n1", "n2") and cluster.node(new).role == "primary"
+    assert cluster.node(new).replog.epoch > 1

@@ -553,3 +553,15 @@ def test_a_replayed_old_write_changes_nothing_even_after_its_key_moved():
     assert sim.run(work()) == 2
     assert sim.node("n5").storage["data"][key] == 2 and "c0" in sim.node("n5").storage["applied"][key]
     assert ShardedKV.leader_of(sim) == "n0"
+
+
+def test_leader_of_follows_the_configuration_when_its_leader_leaves():
+    """The configuration leader is its smallest member: n0, then n1 once n0 has left."""
+    from nodes import leader_of
+
+    sim, _ = build(seed=5, n=3, clients=0)
+    operator = sim.add_client("admin")
+    sim.run(until=0.1)
+    assert leader_of(sim) == "n0"
+    sim.run(admin(operator, "leave", "n0", "n2"))
+    assert leader_of(sim) == ShardedKV.leader_of(sim) == "n1"

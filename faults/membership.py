@@ -1,0 +1,130 @@
+"""The membership nemesis: servers join and leave a sharded store while it serves.
+
+``kind = "membership"`` changes the configuration of a protocol whose nodes
+answer ``view()`` (sharded-kv, :mod:`nodes.sharded`): when it starts, a
+server outside the newest configuration joins (``change = "join"``), or,
+when every server is a member, one member other than the configuration's
+leader leaves (``change = "leave"``); when it stops, the change is undone.
+``change`` and ``node`` pick them explicitly.
+
+The admin requests go from a client node of its own (``nemesis-admin``)
+to a live server, and are retried, every ``retry`` seconds for at most
+``attempts`` tries, while the cluster answers 11 (another change is in
+progress, a member is unreachable) or does not answer: a change needs every
+old member, so under partitions and crashes it waits. The retries run in
+the background: the start and stop are recorded at once, and the change
+completes when the cluster lets it (``stop-membership`` names the undo it
+began). A run that ends with the nemesis stopped has every undo under way;
+give the cluster a settle phase to let them finish.
+
+Only for simulations (it reads the nodes' views to choose); a cluster meant
+to grow starts with spare servers outside ``members``::
+
+    [cluster]
+    protocol = "sharded-kv"
+    nodes = 5
+    config = { members = ["n0", "n1", "n2"] }    # n3, n4 route but own nothing until they join
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import emulator as em
+from faults.nemesis import Nemesis
+from faults.spec import ParamError, check_choice, check_count, check_number
+
+if TYPE_CHECKING:
+    from faults.injector import Injector
+
+__all__ = ["Membership", "ADMIN"]
+
+#: The client node the admin requests come from.
+ADMIN = "nemesis-admin"
+
+
+class Membership(Nemesis):
+    """Join a spare server (or make a member leave); stop undoes it. See the module docstring."""
+
+    kind = "membership"
+    PARAMS = {"change": None, "node": None, "retry": 0.1, "attempts": 300, "after": None}
+
+    def _check(self, params: dict) -> dict:
+        if params["change"] is not None:
+            check_choice("change", params["change"], ("join", "leave"))
+        if params["node"] is not None and not (isinstance(params["node"], str) and params["node"]):
+            raise ParamError("node", params["node"], "the name of a server")
+        check_number("retry", params["retry"], low=0.0, strict_low=True)
+        check_count("attempts", params["attempts"])
+        if params["after"] not in (None, "ack"):
+            raise ParamError("after", params["after"], "'ack', or leave it out")
+        return params
+
+    def prepare(self, injector: "Injector") -> dict:
+        members = _members(injector.sim)
+        self.change, self.node = self._choose(injector, members)
+        self.task = None
+        return {"change": self.change, "node": self.node, "members": members}
+
+    def _choose(self, injector: "Injector", members: list[str]) -> tuple[str | None, str | None]:
+        servers = injector.sim.servers
+        change, node = self.params["change"], self.params["node"]
+        if node is not None and node not in servers:
+            raise ParamError("node", node, f"a server name from {', '.join(servers)}")
+        if change is None:
+            change = ("leave" if node in members else "join") if node is not None else \
+                ("join" if any(s not in members for s in servers) else "leave")
+        if node is None:
+            pool = [s for s in servers if s not in members] if change == "join" else members[1:]
+            node = injector.rng.choice(pool) if pool else None
+        return (change, node) if node is not None else (None, None)
+
+    def inject(self, injector: "Injector") -> None:
+        if self.change is not None:
+            self.task = injector.sim.loop.create_task(_drive(injector, self.change, self.node, self.params),
+                                                      name=f"membership-{self.id}")
+
+    def repair(self, injector: "Injector") -> dict:
+        if self.change is None:
+            return {"undo": None}
+        if self.task is not None:
+            self.task.cancel()
+        undo = "leave" if self.change == "join" else "join"
+        injector.sim.loop.create_task(_drive(injector, undo, self.node, self.params), name=f"membership-undo-{self.id}")
+        return {"undo": undo, "node": self.node}
+
+
+def _members(sim) -> list[str]:
+    """The members of the newest configuration a live server holds (the nodes must have ``view()``)."""
+    best, epoch, viewers = [], -1, 0
+    for name in sim.servers:
+        node = sim.node(name) if hasattr(sim, "node") else None
+        view = getattr(node, "view", None)
+        if view is None:
+            continue
+        viewers += 1
+        active = view()["active"]
+        if active["epoch"] > epoch:
+            best, epoch = list(active["members"]), active["epoch"]
+    if not viewers:
+        raise ParamError("kind", "membership", "a protocol whose nodes have view() (sharded-kv), in a simulation")
+    return best
+
+
+async def _drive(injector: "Injector", change: str, node: str, params: dict) -> bool:
+    """Send ``change`` of ``node`` to live servers in turn until one answers ok; False if every attempt failed."""
+    sim = injector.sim
+    admin = sim.node(ADMIN) if ADMIN in sim.nodes else sim.add_client(ADMIN)
+    for attempt in range(params["attempts"]):
+        live = [s for s in sim.servers if sim.alive(s) and s != (node if change == "leave" else None)] or sim.servers
+        try:
+            await admin.rpc(live[attempt % len(live)], {"type": change, "node": node}, timeout=2.0)
+            return True
+        except em.Timeout:
+            continue
+        except em.RPCError as exc:
+            if exc.code != 11:  # malformed: the last member, an unknown node; retrying will not help
+                return False
+            await asyncio.sleep(params["retry"])
+    return False
