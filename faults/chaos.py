@@ -38,7 +38,7 @@ from faults.scenario import Cluster, Network, Scenario
 from faults.schedule import HEAL, Schedule, Step
 from faults.workload import Workload
 
-__all__ = ["ChaosResult", "Session", "replay", "run_chaos", "scenario_schedule"]
+__all__ = ["ChaosResult", "Session", "replay", "replica_copies", "run_chaos", "scenario_schedule"]
 
 
 class Session:
@@ -221,13 +221,31 @@ def replay(scenario: Scenario, seed: int, schedule: Schedule, keep_trace: bool =
 
 def judge(scenario: Scenario, sim: em.Simulation) -> list[CheckResult]:
     """Run the scenario's checks on the whole history, then each phase's on its own window."""
-    return judge_history(scenario, sim.history, sim.errors)
+    keys = [*range(scenario.workload.keys), *(k for k in scenario.workload.written if not isinstance(k, int))]
+    replicas = replica_copies(sim, keys) if "replicas-agree" in scenario.checks else None
+    return judge_history(scenario, sim.history, sim.errors, replicas)
 
 
-def judge_history(scenario: Scenario, history, errors=()) -> list[CheckResult]:
+def replica_copies(sim: em.Simulation, keys) -> dict | None:
+    """key -> {server: values} from each live owner's own copy (``node.replica(key)``); None without replicas.
+
+    The owners are ``node.owners(key)`` where the protocol tells (a quorum
+    store), else every live server.
+    """
+    live = [sim.node(name) for name in sim.servers if sim.alive(name)]
+    if not live or not all(hasattr(node, "replica") for node in live):
+        return None
+    copies = {}
+    for key in keys:
+        owners = live[0].owners(key) if hasattr(live[0], "owners") else [node.name for node in live]
+        copies[key] = {node.name: node.replica(key) for node in live if node.name in owners}
+    return copies
+
+
+def judge_history(scenario: Scenario, history, errors=(), replicas: dict | None = None) -> list[CheckResult]:
     """:func:`judge` for any history (times from the start of traffic) and list of node errors."""
     history = list(history)
-    results = [run_check(name, params, history, errors) for name, params in scenario.checks.items()]
+    results = [run_check(name, params, history, errors, replicas=replicas) for name, params in scenario.checks.items()]
     start = 0.0
     for phase in scenario.phases:
         window = (start, start + phase.duration)

@@ -17,6 +17,10 @@ name                  parameters (defaults)                     passes when
 ``latency``           p50, p90, p99, max (seconds; none)        each given percentile of ok ops is at most that
 ``convergence``       within (seconds; none: report only)       after every heal, reads settled within ``within``
 ``node-errors``       max=0                                     protocol code raised at most ``max`` exceptions
+``replicas-agree``                                              at the end, the live owners of every key hold
+                                                                the same values, read from each replica's own
+                                                                copy (``replica(key)``, :mod:`nodes.quorum`);
+                                                                simulations only
 ====================  ========================================  ==============================================
 
 ``availability`` also reports, for each partition with sides, the
@@ -66,6 +70,7 @@ class Context:
     errors: Sequence = ()
     window: tuple[float, float] | None = None
     phase: str | None = None
+    replicas: dict | None = None  # key -> {server: [values], ...} of the key's live owners, at the end
 
 
 def _linearizable(history, params, ctx) -> CheckResult:
@@ -147,6 +152,19 @@ def _convergence(history, params, ctx) -> CheckResult:
     return CheckResult("convergence", passed, summary, details=details)
 
 
+def _replicas_agree(history, params, ctx) -> CheckResult:
+    if ctx.replicas is None:
+        return CheckResult("replicas-agree", None, "no replica copies to compare: the protocol has no replica(key), "
+                                                   "or this is not a simulation")
+    split = {str(key): copies for key, copies in ctx.replicas.items()
+             if len({repr(values) for values in copies.values()}) > 1}
+    summary = f"{len(ctx.replicas) - len(split)} of {len(ctx.replicas)} keys alike on every live owner"
+    if split:
+        first = next(iter(split))
+        summary += f"; {first}: {split[first]}"
+    return CheckResult("replicas-agree", not split, summary, details={"differ": split})
+
+
 def _node_errors(history, params, ctx) -> CheckResult:
     errors = list(ctx.errors)
     summary = f"{len(errors)} exception(s) in protocol code" + (f"; first: {errors[0]}" if errors else "")
@@ -163,6 +181,7 @@ CHECKS: dict[str, tuple[Callable, dict[str, Any]]] = {
     "latency": (_latency, {"p50": None, "p90": None, "p99": None, "max": None}),
     "convergence": (_convergence, {"within": None}),
     "node-errors": (_node_errors, {"max": 0}),
+    "replicas-agree": (_replicas_agree, {}),
 }
 
 
@@ -207,9 +226,14 @@ def _check_param(name: str, key: str, value: Any) -> None:
 
 
 def run_check(name: str, params: dict, history: Sequence[dict], errors: Sequence = (),
-              window: tuple[float, float] | None = None, phase: str | None = None) -> CheckResult:
-    """Run check ``name`` with full ``params`` (from :func:`validate_check`) on ``history``."""
+              window: tuple[float, float] | None = None, phase: str | None = None,
+              replicas: dict | None = None) -> CheckResult:
+    """Run check ``name`` with full ``params`` (from :func:`validate_check`) on ``history``.
+
+    Args:
+        replicas: for ``replicas-agree``: key -> {owner: values} (see :func:`faults.chaos.replica_copies`).
+    """
     function, _ = CHECKS[name]
-    result = function(list(history), params, Context(errors, window, phase))
+    result = function(list(history), params, Context(errors, window, phase, replicas))
     result.phase = phase
     return result
