@@ -33,8 +33,8 @@ lists every key written.
 ``single_writer`` (default false) gives each key one writer: client ``i``
 writes and cas-es only the keys ``k`` with ``k % clients == i`` (its fresh
 ``unique`` keys too), and reads any key; a client with no key of its own
-reads where it would have written. The quorum store promises fresh reads
-only under this condition (see :mod:`nodes.quorum`).
+reads where it would have written: a history where every write to a key
+comes from one process, as some guarantees and checks ask.
 
 ``final_reads`` (Jepsen's final generator): once the traffic ends, the first
 client reads every key written, retrying each a few times, so the lost-write

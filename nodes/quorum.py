@@ -1,12 +1,21 @@
 """A Dynamo-style quorum store speaking Maelstrom's lin-kv: N replicas, R reads, W writes.
 
-Guarantees: with a strict quorum (R + W > N, not sloppy), clocks in sync and one writer per key, no read misses a
-write acknowledged before it began, whatever the partitions and crashes, and whatever the network duplicates,
-reorders, loses or delays (client links included); with anti-entropy or hinted handoff on, replicas converge after
-a heal.
+Guarantees: with a strict quorum (R + W > N, not sloppy) and clocks in sync, no read misses a write acknowledged
+before it began, whatever the partitions and crashes, and whatever the network duplicates, reorders, loses or
+delays (client links included), with any number of writers per key; with anti-entropy or hinted handoff on,
+replicas converge after a heal.
 Gives up: linearizability (in-flight writes, ``cas``), fresh reads when R + W <= N or sloppy (PBS), and, under LWW,
 writes stamped by a slow clock. CAP: strict is CP-leaning (11 where a side lacks R or W owners), sloppy is AP.
 PACELC: PC/EL strict, PA/EL sloppy: a request waits for the fastest R or W of N, never for all.
+
+Why the conditions: a read takes the greatest stamp among R replicas, and
+any write acknowledged before it began is on W of them, so on one it asks.
+With clocks in sync a stamp is the coordinator's true time, inside the
+write's own interval, so a write that began after another was acknowledged
+has the greater stamp: the greatest stamp a read finds is never older than
+an acknowledged write. A clock that jumps or lags stamps a new write below
+an old one, and it loses (``tests/nodes/test_guarantees.py`` shows each
+condition dropped, one at a time, breaking the claim).
 
 Choices:
 

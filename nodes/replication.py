@@ -5,11 +5,16 @@ Guarantees (CAP / PACELC), for N nodes and the safe defaults first:
 - ``mode="sync"``: a write is acknowledged once every replica holds it, so
   no failover loses it and even a deposed primary's reads are current (no
   commit can happen without it). Linearizable under partitions, crashes,
-  pauses and any clock fault; gives up availability: one unreachable node
+  pauses, any clock fault and any network duplication, reordering, loss or
+  delay, with or without fencing; gives up availability: one unreachable node
   stops every write. PC/EC: consistency first, a full round of replicas per write.
 - ``mode="semi-sync", acks=k``: acknowledged after k replicas. With
-  k + 1 >= a majority this is Raft: linearizable, available while a majority
-  is (PC/EC). With a smaller k a failover can lose acknowledged writes.
+  k + 1 >= a majority and ``fencing=True`` (the default) this is Raft:
+  linearizable under the same faults, available while a majority is
+  (PC/EC). Conditions, each shown needed by a test: with a smaller k a
+  failover can lose acknowledged writes; without fencing a deposed primary
+  answers reads from its stale copy; with ``lease_reads=True`` reads also
+  need clocks that drift within ``max_drift`` and never jump.
 - ``mode="async"``: acknowledged by the primary alone, replicated afterwards.
   Available on the primary's side of a partition, low latency (PA/EL); a
   failover loses the writes the primary had not yet shipped. With fencing

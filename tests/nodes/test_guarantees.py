@@ -1,0 +1,98 @@
+"""Every stated guarantee of the protocol library, against an outside tester's fault schedules.
+
+The schedules come from ``tests.common.outsider``, written without capsim's
+own nemeses: partitions of every shape and one-way cuts, flapping
+partitions, a majority crashed right after the primary acknowledges a
+write, pauses longer than a lease, clock jumps on the leader, a partition
+during an election, a hostile network, and (sharded-kv) joins and leaves.
+The default run covers each configuration with a few schedules; ``-m slow``
+runs 500 per CP configuration and 100 for the sloppy quorum. A failure
+prints the target, the seed and the schedule; ``outsider.run(target, seed)``
+replays it.
+
+Dropping a condition a guarantee states breaks it under the same tester:
+each such test finds the first seed whose schedule shows it.
+"""
+
+import dataclasses
+
+import pytest
+from tests.common.faults_nodes import EveryCopyKV
+from tests.common.outsider import EPISODES, TARGETS, run
+
+CP = ["lin-kv", "sharded-kv", "primary-replica-sync", "primary-replica-majority", "quorum-strict",
+      "quorum-strict-vector"]
+DEFAULT = 5  # schedules per configuration in the default run
+SLOW = {**dict.fromkeys(CP, 500), "quorum-sloppy": 100}
+CHUNK = 50
+
+
+def assert_held(target: str, seeds) -> None:
+    broken = [outcome.describe() for outcome in (run(target, seed) for seed in seeds) if outcome.violations]
+    assert not broken, "\n".join(broken)
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_each_guarantee_holds_under_the_outsiders_schedules(target):
+    """A few schedules per configuration: linearizable / fresh / convergent, as each module's docstring states."""
+    assert_held(target, range(DEFAULT))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target,first", [(t, s) for t, n in SLOW.items() for s in range(1000, 1000 + n, CHUNK)])
+def test_each_guarantee_holds_under_many_more_schedules(target, first):
+    """500 schedules per CP configuration and 100 for the sloppy quorum, 50 per test so workers share them."""
+    assert_held(target, range(first, first + min(CHUNK, 1000 + SLOW[target] - first)))
+
+
+def first_violation(target, limit: int, start: int = 0):
+    """The first run among seeds ``start``.. that breaks ``target``'s guarantee (None within ``limit`` seeds)."""
+    return next((o for o in (run(target, seed) for seed in range(start, start + limit)) if o.violations), None)
+
+
+def variant(name: str, **changes):
+    return dataclasses.replace(TARGETS[name], name=f"{name} (condition dropped)", **changes)
+
+
+def test_the_outsider_catches_a_store_that_applies_every_copy_of_a_request():
+    """The tester is hostile enough to find the duplicate bug lin-kv had (EveryCopyKV keeps it)."""
+    assert first_violation(variant("lin-kv", factory=EveryCopyKV, config={}), 30) is not None
+
+
+# Where each search starts: the first seed known to show it, so a run costs one schedule (it searches on if the
+# kernel's draws ever change).
+SLOPPY, ACKS, ASYNC, FENCING = 4, 3, 20, 14
+
+CONDITIONS = [
+    # (the configuration with its condition dropped, the kind of violation that shows it is needed ("": any),
+    #  the seed to search from)
+    pytest.param(variant("quorum-strict", episodes=EPISODES[:-1]), "stale read", 0, id="quorum: clocks in sync"),
+    pytest.param(variant("quorum-strict", config={"n": 3, "r": 1, "w": 1}), "stale read", 0, id="quorum: R + W > N"),
+    pytest.param(variant("quorum-strict", config={"n": 3, "r": 2, "w": 2, "sloppy": True}), "stale read", SLOPPY,
+                 id="quorum: not sloppy"),
+    pytest.param(variant("primary-replica-majority", servers=5), "", ACKS, id="primary-replica: acks + 1 >= majority"),
+    pytest.param(variant("primary-replica-sync", config={"mode": "async"}), "", ASYNC, id="primary-replica: not async"),
+    pytest.param(variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "fencing": False}),
+                 "not linearizable", FENCING, id="primary-replica: fencing for primary reads"),
+]
+
+SLOW_CONDITIONS = [
+    pytest.param(variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "lease_reads": True}),
+                 "not linearizable", id="primary-replica: clocks that never jump, for lease reads"),
+]
+
+
+@pytest.mark.parametrize("target,violation,start", CONDITIONS)
+def test_each_stated_condition_is_needed(target, violation, start):
+    """With the condition dropped, the outsider's schedules break the guarantee (searching 60 seeds)."""
+    broken = first_violation(target, 60, start)
+    assert broken is not None, f"no schedule broke {target.name}: is the condition needed?"
+    assert any(violation in v for v in broken.violations), broken.describe()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target,violation", SLOW_CONDITIONS)
+def test_conditions_the_outsider_breaks_rarely_are_needed_too(target, violation):
+    """Lease reads under the outsider's clock jumps: one schedule in a few hundred shows two primaries reading."""
+    broken = first_violation(target, 400)
+    assert broken is not None and any(violation in v for v in broken.violations), target.name
