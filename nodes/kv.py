@@ -34,11 +34,13 @@ construction, unavailable when that node is unreachable (CP with N = 1).
 
 from __future__ import annotations
 
-from emulator import Node, RPCError
-from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE
+from typing import Awaitable, Callable
+
+from emulator import Node, RPCError, Timeout
+from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE, TIMEOUT
 
 __all__ = ["SingleKV", "not_found", "precondition_failed", "unavailable", "answer", "apply_op", "apply_once",
-           "error_answer", "forwarded", "recall", "remember", "request_id"]
+           "error_answer", "forwarded", "merge_requests", "recall", "remember", "request_id", "take_once"]
 
 _MISSING = object()
 
@@ -146,6 +148,47 @@ def answer(recalled: dict | None) -> dict | None:
 def error_answer(exc: RPCError) -> dict:
     """An error as :func:`remember` stores it."""
     return {"error": [exc.code, exc.text]}
+
+
+async def take_once(requests: dict, key, rid: list | None, serve: Callable[[], Awaitable[dict]]) -> dict | None:
+    """Run ``await serve()`` for request ``rid`` on ``key`` at most once on this node, and give every copy its answer.
+
+    For a node that does more than apply a request (forward it, coordinate
+    replicas, refuse it): the first copy runs ``serve``; a copy that comes
+    while it runs gets no reply (the first answers), and one that comes
+    after gets the same answer, so two copies can never be told different
+    things (one "done", the other "refused"). The record is
+    :func:`recall`'s, in ``requests``.
+
+    Raises:
+        RPCError: what ``serve`` raised, and to every later copy; a Timeout
+            is remembered as error 0 (indefinite).
+    """
+    if rid is None:
+        return await serve()
+    recalled = recall(requests, key, rid)
+    if recalled is not None:
+        return answer(recalled[0])
+    remember(requests, key, rid, None)
+    try:
+        reply = await serve()
+    except RPCError as exc:
+        remember(requests, key, rid, error_answer(exc))
+        raise
+    except Timeout as exc:
+        remember(requests, key, rid, error_answer(RPCError(TIMEOUT, str(exc))))
+        raise
+    remember(requests, key, rid, reply)
+    return reply
+
+
+def merge_requests(mine: dict, theirs: dict) -> dict:
+    """Two records of one key's requests (client -> [msg_id, answer]) as one: each client's latest wins."""
+    merged = dict(mine)
+    for client, entry in theirs.items():
+        if client not in merged or entry[0] >= merged[client][0]:
+            merged[client] = entry
+    return merged
 
 
 def apply_once(data: dict, applied: dict, body: dict, rid: list | None) -> dict | None:

@@ -87,7 +87,7 @@ from emulator.errors import MALFORMED_REQUEST, TIMEOUT
 from nodes.antientropy import MODES as AE_MODES
 from nodes.antientropy import AntiEntropy
 from nodes.hashring import HashRing
-from nodes.kv import answer, error_answer, not_found, precondition_failed, recall, remember, request_id, unavailable
+from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 from nodes.quorum_fanout import Fanout, FailureDetector
 from nodes.versions import LWW, MODES, VECTOR, digest, merge_clocks, new_version, pick, reconcile, stamp_of
 
@@ -192,25 +192,9 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
 
     async def _once(self, msg) -> dict | None:
         """A write or cas, taken at most once per request id (see the module docstring)."""
-        rid, key = request_id(msg), _key(msg.body)
-        if rid is None:
-            return await self._serve(msg.body)
-        requests = self.storage["requests"]
-        recalled = recall(requests, key, rid)
-        if recalled is not None:
-            return answer(recalled[0])
-        remember(requests, key, rid, None)
-        body = {**msg.body, "rid": rid}
-        try:
-            reply = await self._serve(body)
-        except RPCError as exc:
-            remember(requests, key, rid, error_answer(exc))
-            raise
-        except Timeout:
-            remember(requests, key, rid, error_answer(RPCError(TIMEOUT, "the forwarded request timed out")))
-            raise
-        remember(requests, key, rid, reply)
-        return reply
+        rid = request_id(msg)
+        body = msg.body if rid is None else {**msg.body, "rid": rid}
+        return await take_once(self.storage["requests"], _key(msg.body), rid, lambda: self._serve(body))
 
     async def _serve(self, body: dict) -> dict:
         key = _key(body)

@@ -35,12 +35,15 @@ Design:
   once its change is complete (the leader says so, or a later change exists),
   and then drops the keys it no longer owns. A request for another change
   while one is in progress gets 11.
-- Requests apply at most once (:func:`nodes.kv.apply_once`): a forwarded
-  request carries its client's request id (``rid``), and an owner keeps, per
-  key and client, the latest id applied and its answer. That record is part
-  of the key: it travels in the handoff batch with the value and is dropped
-  with it, so a late duplicate that reaches the key's new owner is answered
-  (or dropped) there instead of writing an old value over a newer one.
+- Each node takes a write or cas at most once (:func:`nodes.kv.take_once`):
+  a forwarded request carries its client's request id (``rid``), and every
+  node keeps, per key and client, the latest id it took and its answer,
+  whether it applied the request, forwarded it or refused it. A copy gets
+  the first answer (none while the first runs), so two copies are never
+  told different things, "done" and "moving, retry"; and a late copy of an
+  old write never writes over a newer value. The owner's record is part of
+  the key: it travels in the handoff batch with the value (merged, each
+  client's latest winning) and is dropped with it.
 - Configurations, data, request ids and received batches live in
   ``self.storage`` and survive a crash: a restarted node resumes its handoff,
   a restarted leader resumes driving the change.
@@ -63,7 +66,7 @@ import functools
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import MALFORMED_REQUEST
 from nodes.hashring import HashRing
-from nodes.kv import apply_once, forwarded, request_id, unavailable
+from nodes.kv import apply_op, forwarded, merge_requests, request_id, take_once, unavailable
 
 __all__ = ["ShardedKV", "make_config"]
 
@@ -129,8 +132,8 @@ class ShardedKV(Node):
             members = [] if self.contact else self.members or [self.name, *self.peers]
             self.storage["active"] = make_config(0 if self.contact else 1, members)
             self.storage["data"] = {}
-        if "applied" not in self.storage:
-            self.storage["applied"] = {}
+        if "requests" not in self.storage:
+            self.storage["requests"] = {}
         if self._next is not None:
             self._resume()
         if not self._active["members"]:
@@ -239,11 +242,11 @@ class ShardedKV(Node):
         nxt = self._next
         if nxt is not None and nxt["epoch"] <= config["epoch"]:
             del self.storage["next"]
-        data, applied = self.storage["data"], self.storage["applied"]
+        data, requests = self.storage["data"], self.storage["requests"]
         ring = self._ring(config) if config["members"] else None
         for key in [k for k in data if ring is None or ring.lookup(k) != self.name]:
             del data[key]
-            applied.pop(key, None)
+            requests.pop(key, None)
         self.log.debug("epoch %s active: %s", config["epoch"], config["members"])
 
     def _resume(self) -> None:
@@ -279,16 +282,20 @@ class ShardedKV(Node):
     async def handle_cas(self, msg):
         return await self._serve(msg)
 
-    async def _serve(self, msg) -> dict:
+    async def _serve(self, msg) -> dict | None:
         self._hear(msg)
         key = msg.body.get("key")
         if not isinstance(key, (str, int)) or isinstance(key, bool):
             raise RPCError(MALFORMED_REQUEST, f"{msg.body['type']} needs a key (a string or an int), got {key!r}")
+        rid = request_id(msg) if msg.body["type"] != "read" else None
+        return await take_once(self.storage["requests"], key, rid, lambda: self._route(key, msg))
+
+    async def _route(self, key, msg) -> dict:
         owner = self._place(key)
         if owner != self.name:
             return await self._forward(owner, msg, self.timeout)
         # Checking ownership and applying happen in one step: no handoff can slip in between.
-        return apply_once(self.storage["data"], self.storage["applied"], msg.body, request_id(msg))
+        return apply_op(self.storage["data"], msg.body)
 
     def _place(self, key) -> str:
         """The node to serve ``key`` by this node's view (possibly itself).
@@ -350,12 +357,12 @@ class ShardedKV(Node):
         """New owner -> [[key, value, request ids], ...] of the keys it gains from this node (one per member)."""
         old, new = self._ring(view["active"]), self._ring(view["next"])
         batches = {m: [] for m in view["next"]["members"] if m != self.name}
-        applied = self.storage["applied"]
+        requests = self.storage["requests"]
         for key, value in self.storage["data"].items():
             if old.lookup(key) == self.name:
                 owner = new.lookup(key)
                 if owner != self.name:
-                    batches[owner].append([key, value, applied.get(key, {})])
+                    batches[owner].append([key, value, requests.get(key, {})])
         return batches
 
     async def _send_batch(self, dest: str, pairs: list, view: dict) -> bool:
@@ -377,10 +384,10 @@ class ShardedKV(Node):
         if self._next is None or self._next["epoch"] != epoch:
             raise unavailable(f"{self.name} cannot place a batch for epoch {epoch}")
         if source not in self._received():
-            data, applied = self.storage["data"], self.storage["applied"]
-            for key, value, requests in msg.body["pairs"]:
+            data, requests = self.storage["data"], self.storage["requests"]
+            for key, value, taken in msg.body["pairs"]:
                 data[key] = value
-                applied[key] = requests
+                requests[key] = merge_requests(requests.get(key, {}), taken)
             self._note("received", source)
         return {"type": "transfer_ok"}
 

@@ -30,8 +30,9 @@ from ``random.Random(seed)``, and the simulation uses the same seed, so
 
 Half the runs are hostile throughout as well (the same kind of network from
 the start). Episodes overlap. After ``span`` seconds everything is healed, restarted,
-resumed, clocks are set right and the network calmed; after ``settle``
-seconds a final read of every key closes the history.
+resumed, clocks are set right and the network calmed (and, when the
+guarantee is convergence, clients stop writing: only reads go on); after
+``settle`` seconds a final read of every key closes the history.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ TARGETS = {t.name: t for t in (
            tuple(e for e in EPISODES[:-1] if e != "jump")),
     Target("quorum-sloppy", QuorumKV, {"n": 3, "r": 2, "w": 2, "sloppy": True, "hinted_handoff": True,
                                        "anti_entropy": 0.2}, 4, "converge", settle=3.0),
+    # Either mechanism alone must do (read repair off, so it cannot help).
+    Target("quorum-sloppy-hints", QuorumKV, {"n": 3, "r": 2, "w": 2, "sloppy": True, "hinted_handoff": True,
+                                             "read_repair": False}, 4, "converge", settle=3.0),
+    Target("quorum-sloppy-anti-entropy", QuorumKV, {"n": 3, "r": 2, "w": 2, "sloppy": True, "anti_entropy": 0.2,
+                                                    "read_repair": False}, 4, "converge", settle=3.0),
 )}
 
 
@@ -140,6 +146,8 @@ async def _play(sim, outcome: Run, traffic: "_Traffic", span: float) -> None:
     tasks += [asyncio.ensure_future(faults.episode(e)) for e in outcome.plan]
     await asyncio.sleep(span)
     faults.end()
+    if outcome.target.guarantee == "converge":
+        traffic.writing = False  # from the heal on only reads: the replicas must converge by themselves
     await asyncio.sleep(outcome.target.settle)
     traffic.running = False
     await asyncio.gather(*tasks)
@@ -153,7 +161,7 @@ class _Traffic:
     def __init__(self, sim, clients, keys, single_writer: bool):
         self.sim, self.clients, self.keys, self.single_writer = sim, clients, keys, single_writer
         self.values = itertools.count(1)
-        self.running = True
+        self.running = self.writing = True
 
     async def run(self) -> None:
         await asyncio.gather(*(self._client(c, i) for i, c in enumerate(self.clients)))
@@ -163,7 +171,7 @@ class _Traffic:
         own = [k for j, k in enumerate(self.keys) if j % len(self.clients) == index] if self.single_writer else self.keys
         seen: dict = {}
         while self.running:
-            f = rng.choice(("read", "read", "write", "write", "cas")) if own else "read"
+            f = rng.choice(("read", "read", "write", "write", "cas")) if own and self.writing else "read"
             key = rng.choice(own if f != "read" else self.keys)
             value = None if f == "read" else next(self.values)
             if f == "cas":

@@ -542,7 +542,7 @@ def test_a_replayed_old_write_changes_nothing_even_after_its_key_moved():
 
     async def work():
         await client.invoke("write", key=key, value=1, dest="n0")
-        old_id = sim.node(owner).storage["applied"][key]["c0"][0]  # the request id the owner recorded
+        old_id = sim.node(owner).storage["requests"][key]["c0"][0]  # the request id the owner recorded
         await client.invoke("write", key=key, value=2, dest="n0")
         sim.add_node("n5", ShardedKV, contact="n0")
         await admin(operator, "join", "n5", "n1")
@@ -551,7 +551,7 @@ def test_a_replayed_old_write_changes_nothing_even_after_its_key_moved():
         return (await client.invoke("read", key=key, dest="n2"))["value"]
 
     assert sim.run(work()) == 2
-    assert sim.node("n5").storage["data"][key] == 2 and "c0" in sim.node("n5").storage["applied"][key]
+    assert sim.node("n5").storage["data"][key] == 2 and "c0" in sim.node("n5").storage["requests"][key]
     assert ShardedKV.leader_of(sim) == "n0"
 
 
