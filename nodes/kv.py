@@ -150,7 +150,7 @@ def error_answer(exc: RPCError) -> dict:
     return {"error": [exc.code, exc.text]}
 
 
-async def take_once(requests: dict, key, rid: list | None, serve: Callable[[], Awaitable[dict]]) -> dict | None:
+async def take_once(storage, name: str, key, rid: list | None, serve: Callable[[], Awaitable[dict]]) -> dict | None:
     """Run ``await serve()`` for request ``rid`` on ``key`` at most once on this node, and give every copy its answer.
 
     For a node that does more than apply a request (forward it, coordinate
@@ -158,7 +158,8 @@ async def take_once(requests: dict, key, rid: list | None, serve: Callable[[], A
     while it runs gets no reply (the first answers), and one that comes
     after gets the same answer, so two copies can never be told different
     things (one "done", the other "refused"). The record is
-    :func:`recall`'s, in ``requests``.
+    :func:`recall`'s, kept in ``storage[name]`` and assigned again after
+    each change, so a node's file storage saves it.
 
     Raises:
         RPCError: what ``serve`` raised, and to every later copy; a Timeout
@@ -166,20 +167,26 @@ async def take_once(requests: dict, key, rid: list | None, serve: Callable[[], A
     """
     if rid is None:
         return await serve()
-    recalled = recall(requests, key, rid)
+    recalled = recall(storage[name], key, rid)
     if recalled is not None:
         return answer(recalled[0])
-    remember(requests, key, rid, None)
+    _note(storage, name, key, rid, None)
     try:
         reply = await serve()
     except RPCError as exc:
-        remember(requests, key, rid, error_answer(exc))
+        _note(storage, name, key, rid, error_answer(exc))
         raise
     except Timeout as exc:
-        remember(requests, key, rid, error_answer(RPCError(TIMEOUT, str(exc))))
+        _note(storage, name, key, rid, error_answer(RPCError(TIMEOUT, str(exc))))
         raise
-    remember(requests, key, rid, reply)
+    _note(storage, name, key, rid, reply)
     return reply
+
+
+def _note(storage, name: str, key, rid: list, answer_: dict | None) -> None:
+    requests = storage[name]
+    remember(requests, key, rid, answer_)
+    storage[name] = requests
 
 
 def merge_requests(mine: dict, theirs: dict) -> dict:
@@ -250,7 +257,9 @@ class SingleKV(Node):
         if self.name == self._leader():
             data = self.storage.setdefault("data", {})
             applied = self.storage.setdefault("applied", {})
-            return apply_once(data, applied, msg.body, request_id(msg))
+            reply = apply_once(data, applied, msg.body, request_id(msg))
+            self.storage["data"], self.storage["applied"] = data, applied  # a file storage saves on assignment
+            return reply
         return await self.rpc(self._leader(), forwarded(msg), timeout=1.0)
 
     async def handle_read(self, msg):

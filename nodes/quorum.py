@@ -194,7 +194,7 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
         """A write or cas, taken at most once per request id (see the module docstring)."""
         rid = request_id(msg)
         body = msg.body if rid is None else {**msg.body, "rid": rid}
-        return await take_once(self.storage["requests"], _key(msg.body), rid, lambda: self._serve(body))
+        return await take_once(self.storage, "requests", _key(msg.body), rid, lambda: self._serve(body))
 
     async def _serve(self, body: dict) -> dict:
         key = _key(body)

@@ -247,6 +247,7 @@ class ShardedKV(Node):
         for key in [k for k in data if ring is None or ring.lookup(k) != self.name]:
             del data[key]
             requests.pop(key, None)
+        self.storage["data"], self.storage["requests"] = data, requests
         self.log.debug("epoch %s active: %s", config["epoch"], config["members"])
 
     def _resume(self) -> None:
@@ -288,14 +289,17 @@ class ShardedKV(Node):
         if not isinstance(key, (str, int)) or isinstance(key, bool):
             raise RPCError(MALFORMED_REQUEST, f"{msg.body['type']} needs a key (a string or an int), got {key!r}")
         rid = request_id(msg) if msg.body["type"] != "read" else None
-        return await take_once(self.storage["requests"], key, rid, lambda: self._route(key, msg))
+        return await take_once(self.storage, "requests", key, rid, lambda: self._route(key, msg))
 
     async def _route(self, key, msg) -> dict:
         owner = self._place(key)
         if owner != self.name:
             return await self._forward(owner, msg, self.timeout)
         # Checking ownership and applying happen in one step: no handoff can slip in between.
-        return apply_op(self.storage["data"], msg.body)
+        data = self.storage["data"]
+        reply = apply_op(data, msg.body)
+        self.storage["data"] = data  # a file storage saves on assignment
+        return reply
 
     def _place(self, key) -> str:
         """The node to serve ``key`` by this node's view (possibly itself).
@@ -388,6 +392,7 @@ class ShardedKV(Node):
             for key, value, taken in msg.body["pairs"]:
                 data[key] = value
                 requests[key] = merge_requests(requests.get(key, {}), taken)
+            self.storage["data"], self.storage["requests"] = data, requests
             self._note("received", source)
         return {"type": "transfer_ok"}
 

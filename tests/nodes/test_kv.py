@@ -129,3 +129,26 @@ def test_leader_of_names_the_configured_leader_and_refuses_a_protocol_without_on
     quorum.add_node("n0", QuorumKV)
     with pytest.raises(ValueError, match="QuorumKV has no leader"):
         leader_of(quorum)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("protocol", ["lin-kv", "sharded-kv"])
+async def test_writes_and_request_ids_survive_a_restart_on_file_storage(tmp_path, protocol):
+    """On real hosts with file storage (saved on assignment), data and request records outlive a crash."""
+    from emulator.transport import RealCluster
+    from nodes import resolve
+
+    cluster = await RealCluster.local({f"n{i}": resolve(protocol) for i in range(3)}, seed=1, data_dir=tmp_path)
+    try:
+        client = await cluster.add_client("c0")
+        for value in (1, 2, 3):
+            await client.invoke("write", key="k", value=value, dest="n1", timeout=2.0)
+        for name in cluster.servers:
+            cluster.crash(name)
+            await cluster.restart(name)
+        await cluster.settle()
+        assert (await client.invoke("read", key="k", dest="n2", timeout=2.0))["value"] == 3
+    finally:
+        await cluster.close()
+    saved = [path.read_text() for path in sorted(tmp_path.glob("*.storage"))]
+    assert any("'c0'" in text and "'k': 3" in text for text in saved), saved
