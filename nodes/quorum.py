@@ -46,7 +46,10 @@ Choices:
   hint naming it. ``hinted_handoff=True``: hints (the fallback's, or the
   coordinator's for an owner that did not acknowledge) are stored in
   ``storage`` and handed to the owner once it answers pings again; the
-  fallback then drops its copy. Without it a fallback keeps its copy, and
+  fallback then drops its copy. The coordinator stores its hints for every
+  other owner before the write leaves, and drops those of the owners that
+  acknowledged once it settles: a coordinator that crashes mid-write still
+  hands the write to the owners it missed when it is back. Without it a fallback keeps its copy, and
   the owners learn of that write only if a read hears from the fallback and
   repairs them.
 - ``anti_entropy=<seconds>``: every interval a node reconciles the keys it
@@ -314,7 +317,8 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
         """Store ``version`` on W replicas; raises error 0 (indefinite) when fewer acknowledge."""
         fan = self._fanout(key, {"type": "q_put", "key": key, "siblings": [version]}, w, self.write_fanout)
         if self.hinted_handoff:
-            self.spawn(self._hint_missed(key, version, fan), name="hint")
+            self._hint_owners(key, version)  # now, before any replica request leaves: a crash keeps the hints
+            self.spawn(self._forget_acked_hints(key, version, fan), name="hint")
         if not await fan.reached:
             raise RPCError(TIMEOUT, f"write of {key!r} acknowledged by {len(fan.replies)} of W={w} replicas; "
                                     "it may or may not take effect")
@@ -339,15 +343,25 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
                 else:
                     self.send(node, {"type": "q_put", "key": key, "siblings": merged})
 
-    async def _hint_missed(self, key, version: dict, fan: Fanout) -> None:
-        """Keep a hint for each owner neither written nor stood in for."""
-        await fan.settled
-        covered = fan.covered()
-        missed = [o for o in self.owners(key) if o not in covered and o != self.name]
-        if missed:
-            self._merge(key, [version])
-            for owner in missed:
+    def _hint_owners(self, key, version: dict) -> None:
+        """Hold ``version`` here and a hint for every other owner, in storage, until it acknowledges."""
+        self._merge(key, [version])
+        for owner in self.owners(key):
+            if owner != self.name:
                 self._add_hint(owner, key)
+
+    async def _forget_acked_hints(self, key, version: dict, fan: Fanout) -> None:
+        """Once the write settled, drop the hints of owners that hold it, if nothing newer came here since."""
+        await fan.settled
+        if self._local(key) != [version]:
+            return  # other versions here: the hints carry them too
+        hints = self.storage["hints"]
+        for owner in sorted(fan.covered()):
+            if key in hints.get(owner, []):
+                hints[owner].remove(key)
+                if not hints[owner]:
+                    del hints[owner]
+        self.storage["hints"] = hints
 
     # -- the replica ---------------------------------------------------------------------------
 
@@ -385,10 +399,12 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
             self._add_hint(hint, key)
 
     def _add_hint(self, owner: str, key) -> None:
-        keys = self.storage["hints"].setdefault(owner, [])
+        hints = self.storage["hints"]
+        keys = hints.setdefault(owner, [])
         if key not in keys:
             keys.append(key)
             self.stats["hints_stored"] += 1
+            self.storage["hints"] = hints  # a file storage saves on assignment
         self._ensure_task("handoff", self._handoff_loop)
 
     async def _handoff_loop(self) -> None:
@@ -402,6 +418,8 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
     async def _hand_off(self, owner: str) -> None:
         """Send ``owner`` its hinted keys; forget each hint whose data did not change meanwhile."""
         hints = self.storage["hints"]
+        if not hints.get(owner):
+            return  # forgotten meanwhile: the owner acknowledged the write it was for
         items = self._items(list(hints[owner]))
         try:
             await self.call(owner, {"type": "q_handoff", "items": items}, self.rpc_timeout)

@@ -54,6 +54,9 @@ REGRESSIONS = [
     ("sharded-kv", 1270, "not linearizable"),
     ("sharded-kv", 1406, "not linearizable"),
     ("sharded-kv", 1496, "a write answered 11 was read back"),
+    # A coordinator crashed before its write settled: it had not yet stored the hint for the owner it missed,
+    # so with hinted handoff alone that owner never got the write.
+    ("quorum-sloppy-hints", 1037, "replicas differ after the heal"),
 ]
 
 
