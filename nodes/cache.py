@@ -3,7 +3,12 @@
 Guarantees: cache-aside and write-through acknowledge a write only once the
 store has it (a cache crash loses none), and through this one cache over a
 linearizable store the history is linearizable; write-behind is linearizable
-while the cache lives.
+while the cache lives. Both hold whatever the network duplicates, reorders or
+delays, as long as the store takes each request id at most once (every store
+in ``nodes`` does, see :mod:`nodes.kv`): the cache takes each client request
+once (a copy gets the first answer, :func:`nodes.kv.take_once`) and sends it
+on, and each queued write-behind write, with the client's request id, so a
+copy or a retry of it cannot land twice.
 Gives up: write-behind loses exactly the acknowledged writes still queued when
 the cache crashes; readers of the store or of another cache may disagree with
 this one (another cache serves its copy for up to ``ttl``; the store lags a
@@ -19,8 +24,9 @@ Policies:
   memory, and is acknowledged at once; every ``flush_interval`` a background
   task writes the queue to the store, up to ``flush_batch`` distinct keys at a
   time, each key's writes in order, retrying a failed write at the next
-  interval (so a key's writes are never overtaken, given FIFO links to the
-  store). Writes to different keys may reach the store in another order.
+  interval (a key's next write leaves only once the store acknowledged the
+  one before, so none is overtaken). Writes to different keys may reach the
+  store in another order.
 
 The cache speaks lin-kv (``nodes.kv``) to its clients and to the store, and
 answers ``{"type": "stats"}`` with its hit and miss counts. With several
@@ -33,16 +39,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
-from nodes.kv import not_found, precondition_failed, unavailable
+from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 
-__all__ = ["POLICIES", "LRU", "Cache"]
+__all__ = ["POLICIES", "LRU", "Cache", "Queued"]
 
 POLICIES = ("cache-aside", "write-through", "write-behind")
 _MISS = object()
+
+
+class Queued(NamedTuple):
+    """A write-behind write waiting for the store: its key, its value, its client's request id (or None)."""
+
+    key: Any
+    value: Any
+    rid: list | None
 
 
 class LRU:
@@ -146,6 +160,7 @@ class Cache(Node):
         self.queue: collections.deque = collections.deque()
         self._dirty: dict = {}  # key -> [latest queued value, writes of it queued]
         self._flushing = False
+        self._taken: dict = {"requests": {}}  # the client requests taken (nodes.kv.take_once), in memory
 
     async def on_start(self):
         if self.policy == "write-behind":
@@ -235,32 +250,39 @@ class Cache(Node):
         return {"type": reply["type"]}
 
     async def handle_write(self, msg):
-        key, value = msg.body.get("key"), msg.body.get("value")
-        if self.policy == "write-behind":
-            return self._enqueue(key, value)
-        return await self._write_through(key, {"type": "write", "key": key, "value": value}, value)
+        rid = request_id(msg)
+        return await take_once(self._taken, "requests", msg.body.get("key"), rid, lambda: self._write(msg.body, rid))
 
     async def handle_cas(self, msg):
-        body = msg.body
+        rid = request_id(msg)
+        return await take_once(self._taken, "requests", msg.body.get("key"), rid, lambda: self._cas(msg.body, rid))
+
+    async def _write(self, body: dict, rid: list | None) -> dict:
+        key, value = body.get("key"), body.get("value")
+        if self.policy == "write-behind":
+            return self._enqueue(key, value, rid)
+        return await self._write_through(key, _with_rid({"type": "write", "key": key, "value": value}, rid), value)
+
+    async def _cas(self, body: dict, rid: list | None) -> dict:
         key = body.get("key")
         if self.policy == "write-behind":
-            return await self._cas_behind(key, body.get("from"), body.get("to"))
-        return await self._write_through(key, {"type": "cas", "key": key, "from": body.get("from"),
-                                               "to": body.get("to")}, body.get("to"))
+            return await self._cas_behind(key, body.get("from"), body.get("to"), rid)
+        return await self._write_through(key, _with_rid({"type": "cas", "key": key, "from": body.get("from"),
+                                                         "to": body.get("to")}, rid), body.get("to"))
 
     # -- write-behind ------------------------------------------------------------------------
 
-    def _enqueue(self, key, value) -> dict:
+    def _enqueue(self, key, value, rid: list | None = None) -> dict:
         if len(self.queue) >= self.queue_limit:
             raise unavailable(f"write-behind queue full ({self.queue_limit} writes waiting for the store)")
         self._bump(key)
-        self.queue.append((key, value))
+        self.queue.append(Queued(key, value, rid))
         entry = self._dirty.get(key)
         self._dirty[key] = [value, 1 if entry is None else entry[1] + 1]
         self.lru.put(key, value)
         return {"type": "write_ok"}
 
-    async def _cas_behind(self, key, expected, new) -> dict:
+    async def _cas_behind(self, key, expected, new, rid: list | None = None) -> dict:
         current = self._local(key)
         if current is _MISS:
             try:
@@ -275,7 +297,7 @@ class Cache(Node):
             raise not_found(key)
         if current != expected:
             raise precondition_failed(key, expected, current)
-        self._enqueue(key, new)
+        self._enqueue(key, new, rid)
         return {"type": "cas_ok"}
 
     async def _flush_forever(self) -> None:
@@ -304,8 +326,8 @@ class Cache(Node):
         while self.queue:
             batch = self._next_batch()
             results = await asyncio.gather(
-                *(self._store({"type": "write", "key": key, "value": value}) for key, value in batch),
-                return_exceptions=True)
+                *(self._store(_with_rid({"type": "write", "key": item.key, "value": item.value}, item.rid))
+                  for item in batch), return_exceptions=True)
             failed = None
             for item, result in zip(batch, results):
                 if isinstance(result, BaseException):
@@ -313,8 +335,8 @@ class Cache(Node):
                         raise result
                     failed = result  # it stays at the head of its key's writes, for the next flush
                     continue
-                self.queue.remove(item)  # the first (key, value) equal to it is it: keys in a batch are distinct
-                self._flushed(item[0])
+                self.queue.remove(item)  # the first entry equal to it is it: keys in a batch are distinct
+                self._flushed(item.key)
                 done += 1
             if failed is not None:
                 self.log.info("flush stopped: %s; retrying in %ss", failed, self.flush_interval)
@@ -324,11 +346,11 @@ class Cache(Node):
     def _next_batch(self) -> list:
         """The longest head of the queue with distinct keys, up to flush_batch writes."""
         batch, keys = [], set()
-        for key, value in self.queue:
-            if key in keys or len(batch) == self.flush_batch:
+        for item in self.queue:
+            if item.key in keys or len(batch) == self.flush_batch:
                 break
-            keys.add(key)
-            batch.append((key, value))
+            keys.add(item.key)
+            batch.append(item)
         return batch
 
     def _flushed(self, key) -> None:
@@ -337,3 +359,10 @@ class Cache(Node):
         if not entry[1]:
             del self._dirty[key]
         self.flushed += 1
+
+
+def _with_rid(body: dict, rid: list | None) -> dict:
+    """``body`` carrying the client's request id, so the store takes it at most once."""
+    if rid is not None:
+        body["rid"] = rid
+    return body

@@ -38,6 +38,6 @@ def make_hostile(sim: em.Simulation, settings: dict) -> None:
     sim.network.set_defaults(**Network.preset("hostile", **settings).kwargs())
 
 
-def make_calm(sim: em.Simulation, latency) -> None:
-    """Every link's defaults back to ``latency``, nothing lost, duplicated or reordered."""
-    sim.network.set_defaults(latency=latency, loss=0.0, duplicate=0.0, reorder=0.0, fifo=True)
+def make_calm(sim: em.Simulation, latency, reorder: float = 0.0) -> None:
+    """Every link's defaults back to ``latency`` (and ``reorder``), nothing lost or duplicated, FIFO."""
+    sim.network.set_defaults(latency=latency, loss=0.0, duplicate=0.0, reorder=float(reorder), fifo=True)
