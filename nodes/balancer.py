@@ -51,6 +51,7 @@ from emulator.distributions import as_distribution
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
 from nodes.canary import Canary
 from nodes.hashring import HashRing
+from nodes.kv import forwarded
 
 __all__ = ["ALGORITHMS", "Backend", "LoadBalancer", "BackendState"]
 
@@ -332,7 +333,7 @@ class LoadBalancer(Node):
         state = self._pick(msg, eligible)
         if self.journal is not None:
             self.journal.append((now, "forward", [state.name, [s.in_flight for s in self._order]]))
-        body = {k: v for k, v in msg.body.items() if k != "msg_id"}
+        body = forwarded(msg)  # the client's request id rides along: a store behind takes it once
         state.in_flight += 1
         state.sent += 1
         try:

@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable
 
 from emulator import ConfigError, Node, RPCError
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
+from nodes.kv import forwarded
 
 __all__ = ["BreakerOpen", "CircuitBreaker", "Caller", "CLOSED", "OPEN", "HALF_OPEN", "default_is_failure"]
 
@@ -282,7 +283,7 @@ class Caller(Node):
         self.event("breaker", [old, new, reason])
 
     async def _forward(self, msg) -> dict:
-        body = {k: v for k, v in msg.body.items() if k != "msg_id"}
+        body = forwarded(msg)  # the client's request id rides along: a store behind takes it once
         call = self.rpc(self.dependency, body, timeout=self.timeout)
         return await (call if self.breaker is None else self.breaker.call(call))
 

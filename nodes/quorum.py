@@ -71,7 +71,9 @@ Why duplicates and reordering do no harm (the mechanisms):
   its answer, in storage. A copy gets the first answer (or none while the
   first is running, or when it is older than one taken since); it never
   makes a version of its own. Without this a late copy of ``write(v)``
-  would be stamped *now* and bring ``v`` back over newer writes.
+  would be stamped *now* and bring ``v`` back over newer writes. (Copies
+  must reach one node: a proxy that sent two copies of one request to two
+  different nodes would have it coordinated twice.)
 - *Acknowledgements count once per distinct replica* (``Fanout``).
 - *A version never goes backwards*: a replica keeps what
   :func:`nodes.versions.reconcile` keeps of its versions and the incoming

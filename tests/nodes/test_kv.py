@@ -152,3 +152,28 @@ async def test_writes_and_request_ids_survive_a_restart_on_file_storage(tmp_path
         await cluster.close()
     saved = [path.read_text() for path in sorted(tmp_path.glob("*.storage"))]
     assert any("'c0'" in text and "'k': 3" in text for text in saved), saved
+
+
+@pytest.mark.parametrize("proxy,config", [("nodes.breaker:Caller", {"dependency": "store"}),
+                                          ("nodes.balancer:LoadBalancer", {"backends": ["store"],
+                                                                           "health_interval": None})])
+def test_a_proxy_passes_the_clients_request_id_so_the_store_applies_each_write_once(proxy, config):
+    """Through a breaker caller or a load balancer, duplicated client writes still apply once at the store."""
+    from nodes import resolve
+
+    sim = em.Simulation(seed=2, latency=em.Uniform(0.001, 0.003))
+    sim.add_node("store", SingleKV, leader="store")
+    sim.add_node("proxy", resolve(proxy), **config)
+    client = sim.add_client("c0")
+    sim.network.set_link_oneway("c0", "proxy", duplicate=1.0, latency=em.Uniform(0.001, 0.3), fifo=False)
+
+    async def work():
+        for value in range(1, 20):
+            await attempt(client, "write", "k", value, dest="proxy", timeout=2.0)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+
+    sim.run(work())
+    assert sim.node("store").storage["data"]["k"] == 19
+    assert sim.node("store").storage["applied"]["k"] == {"c0": [sim.node("store").storage["applied"]["k"]["c0"][0],
+                                                                {"type": "write_ok"}]}
