@@ -94,6 +94,7 @@ from nodes.antientropy import AntiEntropy
 from nodes.hashring import HashRing
 from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 from nodes.quorum_fanout import Fanout, FailureDetector
+from nodes.quorum_hints import HintedHandoff
 from nodes.versions import LWW, MODES, VECTOR, digest, merge_clocks, new_version, pick, reconcile, stamp_of
 
 __all__ = ["QuorumKV", "FANOUTS"]
@@ -101,7 +102,7 @@ __all__ = ["QuorumKV", "FANOUTS"]
 FANOUTS = ("all", "exact")
 
 
-class QuorumKV(AntiEntropy, FailureDetector, Node):
+class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
     """A Dynamo-style replica and coordinator (see the module docstring).
 
     Args:
@@ -345,26 +346,6 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
                 else:
                     self.send(node, {"type": "q_put", "key": key, "siblings": merged})
 
-    def _hint_owners(self, key, version: dict) -> None:
-        """Hold ``version`` here and a hint for every other owner, in storage, until it acknowledges."""
-        self._merge(key, [version])
-        for owner in self.owners(key):
-            if owner != self.name:
-                self._add_hint(owner, key)
-
-    async def _forget_acked_hints(self, key, version: dict, fan: Fanout) -> None:
-        """Once the write settled, drop the hints of owners that hold it, if nothing newer came here since."""
-        await fan.settled
-        if self._local(key) != [version]:
-            return  # other versions here: the hints carry them too
-        hints = self.storage["hints"]
-        for owner in sorted(fan.covered()):
-            if key in hints.get(owner, []):
-                hints[owner].remove(key)
-                if not hints[owner]:
-                    del hints[owner]
-        self.storage["hints"] = hints
-
     # -- the replica ---------------------------------------------------------------------------
 
     async def handle_q_get(self, msg):
@@ -399,48 +380,6 @@ class QuorumKV(AntiEntropy, FailureDetector, Node):
             self._digests.pop(key, None)
         if hint is not None and self.hinted_handoff and self.name not in self.owners(key):
             self._add_hint(hint, key)
-
-    def _add_hint(self, owner: str, key) -> None:
-        hints = self.storage["hints"]
-        keys = hints.setdefault(owner, [])
-        if key not in keys:
-            keys.append(key)
-            self.stats["hints_stored"] += 1
-            self.storage["hints"] = hints  # a file storage saves on assignment
-        self._ensure_task("handoff", self._handoff_loop)
-
-    async def _handoff_loop(self) -> None:
-        hints = self.storage["hints"]
-        while hints:
-            await asyncio.sleep(self.handoff_interval)
-            for owner in sorted(hints):
-                if not self.suspected(owner):
-                    await self._hand_off(owner)
-
-    async def _hand_off(self, owner: str) -> None:
-        """Send ``owner`` its hinted keys; forget each hint whose data did not change meanwhile."""
-        hints = self.storage["hints"]
-        if not hints.get(owner):
-            return  # forgotten meanwhile: the owner acknowledged the write it was for
-        items = self._items(list(hints[owner]))
-        try:
-            await self.call(owner, {"type": "q_handoff", "items": items}, self.rpc_timeout)
-        except (Timeout, RPCError):
-            return
-        for key, siblings in items:
-            if self._local(key) == siblings and key in hints.get(owner, []):
-                hints[owner].remove(key)
-                self.stats["hints_delivered"] += 1
-        if not hints.get(owner, True):
-            del hints[owner]
-        for key, _ in items:
-            self._drop_stray(key)
-
-    def _drop_stray(self, key) -> None:
-        """A fallback forgets a key it does not own once no hint needs it."""
-        if self.name not in self.owners(key) and not any(key in keys for keys in self.storage["hints"].values()):
-            self.storage["data"].pop(key, None)
-            self._digests.pop(key, None)
 
     # -- anti-entropy host (see nodes.antientropy.AntiEntropy) -----------------------------------
 

@@ -1,0 +1,96 @@
+"""Hinted handoff for the quorum store: a write an owner missed reaches it once it is back.
+
+``HintedHandoff`` is a mixin for ``nodes.quorum.QuorumKV``. A *hint* says
+"owner O lacks this node's copy of key k"; hints live in ``storage["hints"]``
+(``{owner: [keys]}``) and survive a crash. Every ``handoff_interval`` a node
+sends each owner it does not suspect its hinted keys (its whole copy of
+each), and forgets a hint once the owner acknowledged and the copy did not
+change meanwhile; a fallback that held a key only for a hint then drops it.
+
+Hints come from two places: a fallback that stood in for an owner (sloppy
+quorum), and the coordinator of a write, which stores a hint for every
+other owner *before* the write leaves (so a crash in the middle keeps them)
+and drops those of the owners that acknowledged once the write settles.
+
+The host provides ``storage``, ``owners(key)``, ``_local``, ``_merge``,
+``_items``, ``call``, ``suspected``, ``rpc_timeout``, ``handoff_interval``,
+``stats``, ``_digests`` and ``_ensure_task``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from emulator import RPCError, Timeout
+
+if TYPE_CHECKING:
+    from nodes.quorum_fanout import Fanout
+
+__all__ = ["HintedHandoff"]
+
+
+class HintedHandoff:
+    """Hints in storage, handed to their owners in the background (see the module docstring)."""
+
+    def _hint_owners(self, key, version: dict) -> None:
+        """Hold ``version`` here and a hint for every other owner, in storage, until it acknowledges."""
+        self._merge(key, [version])
+        for owner in self.owners(key):
+            if owner != self.name:
+                self._add_hint(owner, key)
+
+    async def _forget_acked_hints(self, key, version: dict, fan: "Fanout") -> None:
+        """Once the write settled, drop the hints of owners that hold it, if nothing newer came here since."""
+        await fan.settled
+        if self._local(key) != [version]:
+            return  # other versions here: the hints carry them too
+        hints = self.storage["hints"]
+        for owner in sorted(fan.covered()):
+            if key in hints.get(owner, []):
+                hints[owner].remove(key)
+                if not hints[owner]:
+                    del hints[owner]
+        self.storage["hints"] = hints
+
+    def _add_hint(self, owner: str, key) -> None:
+        hints = self.storage["hints"]
+        keys = hints.setdefault(owner, [])
+        if key not in keys:
+            keys.append(key)
+            self.stats["hints_stored"] += 1
+            self.storage["hints"] = hints  # a file storage saves on assignment
+        self._ensure_task("handoff", self._handoff_loop)
+
+    async def _handoff_loop(self) -> None:
+        hints = self.storage["hints"]
+        while hints:
+            await asyncio.sleep(self.handoff_interval)
+            for owner in sorted(hints):
+                if not self.suspected(owner):
+                    await self._hand_off(owner)
+
+    async def _hand_off(self, owner: str) -> None:
+        """Send ``owner`` its hinted keys; forget each hint whose data did not change meanwhile."""
+        hints = self.storage["hints"]
+        if not hints.get(owner):
+            return  # forgotten meanwhile: the owner acknowledged the write it was for
+        items = self._items(list(hints[owner]))
+        try:
+            await self.call(owner, {"type": "q_handoff", "items": items}, self.rpc_timeout)
+        except (Timeout, RPCError):
+            return
+        for key, siblings in items:
+            if self._local(key) == siblings and key in hints.get(owner, []):
+                hints[owner].remove(key)
+                self.stats["hints_delivered"] += 1
+        if not hints.get(owner, True):
+            del hints[owner]
+        for key, _ in items:
+            self._drop_stray(key)
+
+    def _drop_stray(self, key) -> None:
+        """A fallback forgets a key it does not own once no hint needs it."""
+        if self.name not in self.owners(key) and not any(key in keys for keys in self.storage["hints"].values()):
+            self.storage["data"].pop(key, None)
+            self._digests.pop(key, None)
