@@ -38,7 +38,8 @@ def test_a_scaled_schedule_moves_times_and_time_like_parameters_only():
     ({"pareto": [0.002, 1.5, 1.0]}, {"pareto": [0.001, 1.5, 0.5]}),
 ])
 def test_every_latency_distribution_scales_its_durations(spec, expected):
-    """Constant, uniform and exponential scale every parameter; a lognormal scales its median, not its sigma."""
+    """Constant, uniform and exponential scale every parameter; a lognormal its median, not its sigma; a pareto
+    its scale and cap, not its alpha."""
     from faults.spec import distribution_spec
 
     assert distribution_spec(scale_distribution(spec, 0.5)) == expected

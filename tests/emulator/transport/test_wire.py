@@ -48,7 +48,8 @@ def test_deep_nesting_is_a_400_not_a_crash():
 
 @given(st.one_of(seconds.map(em.Constant), st.tuples(seconds, seconds).map(lambda t: em.Uniform(min(t), max(t))),
                  st.floats(0.001, 5).map(em.Exponential), st.tuples(st.floats(0.001, 5), st.floats(0, 2)).map(
-                     lambda t: em.LogNormal(*t))))
+                     lambda t: em.LogNormal(*t)),
+                 st.tuples(st.floats(0.001, 0.01), st.floats(1.1, 3), st.floats(0.1, 1)).map(lambda t: em.Pareto(*t))))
 def test_distributions_round_trip_through_json(dist):
     """A latency distribution sent as JSON comes back with the same parameters."""
     back = distribution_from_json(json.loads(json.dumps(distribution_to_json(dist))))
