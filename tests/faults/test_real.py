@@ -291,3 +291,24 @@ async def test_run_real_refuses_a_cluster_that_is_not_the_scenarios():
     finally:
         await cluster.close()
 
+
+
+@pytest.mark.asyncio
+async def test_the_hostile_nemesis_applies_to_a_real_cluster_and_stops_cleanly():
+    """hostile on real hosts: every server and client link gets the four settings, and the stop removes them."""
+    cluster = await RealCluster.local({name: SingleKV for name in ("n0", "n1", "n2")}, seed=1)
+    try:
+        await cluster.add_client("c0")
+        injector = RealInjector(cluster)
+        hostile = injector.start("hostile")
+        await cluster.settle()
+        during = [cluster.network.overrides(a, b) for a, b in (("n0", "n1"), ("c0", "n2"), ("n2", "c0"))]
+        injector.stop(hostile)
+        await cluster.settle()
+        after = [cluster.network.overrides(a, b) for a, b in (("n0", "n1"), ("c0", "n2"))]
+    finally:
+        await cluster.close()
+    for overrides in during:
+        assert (overrides["loss"], overrides["duplicate"], overrides["reorder"]) == (0.02, 0.1, 0.2)
+        assert isinstance(overrides["latency"], em.Pareto)
+    assert after == [{}, {}]
