@@ -3,34 +3,27 @@
 Each distribution validates its parameters when built, so a negative or NaN
 latency fails where it is written rather than deep inside a run. ``sample``
 takes the ``random.Random`` stream to draw from: distributions hold no rng of
-their own and are safe to share between links.
+their own and are safe to share between links. ``ns_sampler`` binds one to a
+stream for the network's message path: the same draws, in integer
+nanoseconds, without the calls in between.
 
 Each distribution also has a one-line text form, for command lines and
 scenario files; :func:`parse` (``em.parse_distribution``) reads it and
 ``str(dist)`` writes it back:
 
-===========================  ===================================================
-text                         distribution
-===========================  ===================================================
-``constant:2ms``             ``Constant(0.002)``
-``uniform:1ms:5ms``          ``Uniform(0.001, 0.005)``
-``exponential:5ms``          ``Exponential(0.005)`` (the mean)
-``lognormal:2ms:0.8``        ``LogNormal(0.002, 0.8)`` (median, sigma)
-``pareto:1ms:1.5``           ``Pareto(0.001, 1.5)`` (scale, alpha): heavy-tailed
-``pareto:1ms:1.5:1s``        ``Pareto(0.001, 1.5, cap=1.0)``: every draw at most 1 s
-===========================  ===================================================
-
-Durations take a unit: ``ns``, ``us``, ``ms`` or ``s``.
-"""
+===========================  ============================================"""
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 from emulator.errors import ConfigError
 
 __all__ = ["Distribution", "Constant", "Uniform", "Exponential", "LogNormal", "Pareto", "as_distribution", "parse"]
+
+_NS = 1_000_000_000
 
 
 def _seconds(name: str, value, *, positive: bool = False) -> float:
@@ -55,6 +48,15 @@ class Distribution:
     def sample(self, rng: random.Random) -> float:
         """One duration drawn from ``rng``."""
         raise NotImplementedError
+
+    def ns_sampler(self, rng: random.Random) -> Callable[[], int]:
+        """A function of no arguments returning ``round(self.sample(rng) * 1e9)``: one draw, in nanoseconds.
+
+        Subclasses specialise it so a message's latency costs one call; the
+        draws are the same floats, so runs replay identically.
+        """
+        sample = self.sample
+        return lambda: round(sample(rng) * _NS)
 
     @property
     def mean(self) -> float:
@@ -101,6 +103,10 @@ class Uniform(Distribution):
     def sample(self, rng: random.Random) -> float:
         return self.low + (self.high - self.low) * rng.random()
 
+    def ns_sampler(self, rng: random.Random) -> Callable[[], int]:
+        low, span, draw = self.low, self.high - self.low, rng.random
+        return lambda: round((low + span * draw()) * _NS)
+
     @property
     def mean(self) -> float:
         return (self.low + self.high) / 2
@@ -114,6 +120,10 @@ class Exponential(Distribution):
 
     def sample(self, rng: random.Random) -> float:
         return rng.expovariate(1.0 / self._mean)
+
+    def ns_sampler(self, rng: random.Random) -> Callable[[], int]:
+        rate, draw = 1.0 / self._mean, rng.expovariate
+        return lambda: round(draw(rate) * _NS)
 
     @property
     def mean(self) -> float:
@@ -135,6 +145,10 @@ class LogNormal(Distribution):
 
     def sample(self, rng: random.Random) -> float:
         return rng.lognormvariate(self._mu, self.sigma)
+
+    def ns_sampler(self, rng: random.Random) -> Callable[[], int]:
+        mu, sigma, draw = self._mu, self.sigma, rng.lognormvariate
+        return lambda: round(draw(mu, sigma) * _NS)
 
     @property
     def mean(self) -> float:

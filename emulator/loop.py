@@ -13,9 +13,17 @@ were scheduled, whatever the platform, which stock asyncio does not promise.
 Threads, executors and real I/O are refused with ``NotAllowed``: they run
 outside virtual time and would make a run impossible to replay.
 
-Scheduled work is a pair ``(fn, arg)`` run as ``fn(arg)``; asyncio handles are
-wrapped as ``(_run_handle, handle)`` so the kernel's own events (message
-deliveries) skip the Handle machinery on the hot path.
+Scheduled work is a pair ``(fn, arg)`` run as ``fn(arg)``. The kernel's own
+events (message deliveries, node starts) go in as such pairs through
+``push_at`` and ``push_soon``; asyncio handles are wrapped as
+``(_run_handle, handle)``. ``asyncio.sleep`` takes a fast path: its timer is
+one small ``_Sleep`` that sets the sleeper's future when it falls due, instead
+of a ``TimerHandle`` that runs ``_set_result_unless_cancelled`` through a copy
+of the context. Either way a sleep wakes in exactly the order and at exactly
+the time it did before, so traces do not change.
+
+A debugger can single-step a run with ``step()`` (one callback) and look at
+``peek()`` (the next event's time), as in SimPy.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import itertools
 import logging
 import math
 import threading
-from asyncio import events
+from asyncio import events, futures
 
 from emulator.errors import ConfigError, Deadlock, NotAllowed, Unfinished
 
@@ -47,18 +55,54 @@ _heappop = heapq.heappop
 
 
 def _run_handle(handle) -> None:
+    # asyncio's Handle._run, one frame shorter: it runs once per task wake-up.
     if not handle._cancelled:
-        handle._run()
+        try:
+            handle._context.run(handle._callback, *handle._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
+            _report(handle, exc)
 
 
 def _run_timer(handle) -> None:
     handle._scheduled = False  # cancelling it now must not count as a cancelled timer
     if not handle._cancelled:
-        handle._run()
+        try:
+            handle._context.run(handle._callback, *handle._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
+            _report(handle, exc)
 
 
-#: The runners of asyncio handles, whose owner a pause looks up.
-_HANDLE_RUNNERS = frozenset({_run_handle, _run_timer})
+def _report(handle, exc: BaseException) -> None:
+    context = {"message": f"Exception in callback {handle._callback!r}", "exception": exc, "handle": handle}
+    handle._loop.call_exception_handler(context)
+
+
+def _wake_sleep(sleep: "_Sleep") -> None:
+    # What _set_result_unless_cancelled does for asyncio.sleep, without a Handle or a context copy.
+    if not sleep._cancelled:
+        future = sleep._future
+        sleep._future = None  # fired: cancelling it now does not count as a cancelled timer
+        if not future.cancelled():
+            future.set_result(sleep._result)
+
+
+#: The runners of asyncio handles and sleeps, whose owner a pause looks up.
+_HANDLE_RUNNERS = frozenset({_run_handle, _run_timer, _wake_sleep})
+#: The runners of timers that ``cancel()`` leaves in the heap, to skip when popped.
+_TIMER_RUNNERS = frozenset({_run_timer, _wake_sleep})
+
+
+def _owner(fn, arg) -> str | None:
+    """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
+    if fn is _wake_sleep:
+        return arg._owner
+    if fn in _HANDLE_RUNNERS:
+        return arg._context.get(OWNER)
+    return None
 
 
 def _to_ns(seconds: float) -> int | None:
@@ -70,24 +114,19 @@ def _to_ns(seconds: float) -> int | None:
     return round(seconds * NS)
 
 
-def _fill(handle, callback, args, loop, context) -> None:
-    # What asyncio's Handle.__init__ sets, without its debug-mode checks.
-    handle._context = context if context is not None else contextvars.copy_context()
-    handle._loop = loop
-    handle._callback = callback
-    handle._args = args
-    handle._cancelled = False
-    handle._repr = None
-    handle._source_traceback = None
-
-
 class _Handle(events.Handle):
     """asyncio's Handle, built and cancelled without the debug checks: one per call_soon."""
 
     __slots__ = ()
+    _repr = None  # class-level: read by repr(), never written on the hot path
+    _source_traceback = None
 
     def __init__(self, callback, args, loop, context):
-        _fill(self, callback, args, loop, context)
+        self._context = context if context is not None else contextvars.copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
 
     def cancel(self):
         if not self._cancelled:
@@ -99,9 +138,15 @@ class _TimerHandle(events.TimerHandle):
     """asyncio's TimerHandle, built the same lean way, already marked scheduled."""
 
     __slots__ = ()
+    _repr = None
+    _source_traceback = None
 
     def __init__(self, when, callback, args, loop, context):
-        _fill(self, callback, args, loop, context)
+        self._context = context if context is not None else contextvars.copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
         self._when = when
         self._scheduled = True
 
@@ -114,11 +159,51 @@ class _TimerHandle(events.TimerHandle):
             self._callback = self._args = None
 
 
+class _Sleep:
+    """The timer of one ``asyncio.sleep``: sets its future when due. Returned as its handle.
+
+    ``asyncio.sleep`` only ever calls ``cancel()`` on it (after waking, or when
+    the sleeping task is cancelled); ``when()`` and ``cancelled()`` are there
+    for anyone else who looks.
+    """
+
+    __slots__ = ("_loop", "_future", "_result", "_owner", "_cancelled", "_when_ns")
+
+    def __init__(self, loop, when_ns, future, result):
+        self._loop = loop
+        self._when_ns = when_ns
+        self._future = future
+        self._result = result
+        self._owner = OWNER.get()  # the sleeping task's node: a pause holds its wake-up
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            if self._future is not None:  # still in the heap: count it for compaction
+                self._future = None
+                self._loop._timer_handle_cancelled(self)
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def when(self) -> float:
+        return self._when_ns / NS
+
+    def __repr__(self):
+        state = "cancelled" if self._cancelled else "fired" if self._future is None else "pending"
+        return f"<sleep timer when={self.when()} {state}>"
+
+
+_set_result_unless_cancelled = futures._set_result_unless_cancelled
+
+
 class VirtualLoop(asyncio.AbstractEventLoop):
     """An asyncio event loop whose clock is virtual.
 
     Use it through ``emulator.Simulation``; on its own, drive it with
-    ``run_until_complete`` like any loop.
+    ``run_until_complete`` like any loop, or a callback at a time with
+    ``step()``.
     """
 
     def __init__(self):
@@ -151,6 +236,32 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         """Virtual nanoseconds since the loop was made (exact)."""
         return self._now
 
+    def push_at(self, when_ns: int, fn, arg) -> None:
+        """Run ``fn(arg)`` at virtual time ``when_ns`` (>= ``time_ns()``): the kernel's own events.
+
+        Same-instant events run in the order pushed, after the asyncio
+        callbacks already due. No handle: such an event cannot be cancelled,
+        so ``fn`` checks for itself whether it still applies. Bind it once
+        (``push = loop.push_at``) where it runs per message.
+        """
+        _heappush(self._timers, (when_ns, next(self._seq), fn, arg))
+
+    def push_after(self, delay_ns: int, fn, arg, not_before: int = 0) -> int:
+        """Run ``fn(arg)`` after ``delay_ns`` (>= 0) virtual ns, but not before ``not_before``; return when.
+
+        ``push_at`` relative to now, with a floor: a FIFO link passes the
+        time of its previous message so a message never overtakes it.
+        """
+        when = self._now + delay_ns
+        if when < not_before:
+            when = not_before
+        _heappush(self._timers, (when, next(self._seq), fn, arg))
+        return when
+
+    def push_soon(self, fn, arg) -> None:
+        """Run ``fn(arg)`` after what is already ready, at the current time."""
+        self._ready.append((fn, arg))
+
     def call_soon(self, callback, *args, context=None):
         handle = _Handle(callback, args, self, context)
         self._ready.append((_run_handle, handle))
@@ -159,6 +270,10 @@ class VirtualLoop(asyncio.AbstractEventLoop):
     def call_later(self, delay, callback, *args, context=None):
         if type(delay) is float and 0.0 <= delay < math.inf:  # the common case, inlined (asyncio.sleep)
             when_ns = self._now + round(delay * NS)
+            if callback is _set_result_unless_cancelled and context is None:
+                sleep = _Sleep(self, when_ns, *args)
+                _heappush(self._timers, (when_ns, next(self._seq), _wake_sleep, sleep))
+                return sleep
             handle = _TimerHandle(when_ns / NS, callback, args, self, context)
             _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
             return handle
@@ -174,17 +289,13 @@ class VirtualLoop(asyncio.AbstractEventLoop):
             handle._scheduled = False
             return handle
         when_ns = max(when_ns, self._now)  # a time in the past means now: the clock never goes back
+        if callback is _set_result_unless_cancelled and context is None:
+            sleep = _Sleep(self, when_ns, *args)
+            _heappush(self._timers, (when_ns, next(self._seq), _wake_sleep, sleep))
+            return sleep
         handle = _TimerHandle(when_ns / NS, callback, args, self, context)
         _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
         return handle
-
-    def schedule(self, delay_ns: int, fn, arg) -> None:
-        """Run ``fn(arg)`` after ``delay_ns`` virtual nanoseconds (kernel fast path)."""
-        _heappush(self._timers, (self._now + delay_ns, next(self._seq), fn, arg))
-
-    def schedule_soon(self, fn, arg) -> None:
-        """Run ``fn(arg)`` after what is already ready (kernel fast path)."""
-        self._ready.append((fn, arg))
 
     def _timer_handle_cancelled(self, handle) -> None:
         # Cancelled timers stay in the heap and are skipped when popped; compact
@@ -192,7 +303,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         self._cancelled_timers += 1
         if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(self._timers):
             # In place: the scheduler holds a reference to this list.
-            self._timers[:] = [t for t in self._timers if not (t[2] is _run_timer and t[3]._cancelled)]
+            self._timers[:] = [t for t in self._timers if not (t[2] in _TIMER_RUNNERS and t[3]._cancelled)]
             heapq.heapify(self._timers)
             self._cancelled_timers = 0
 
@@ -226,7 +337,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
                 for _ in range(len(ready)):
                     fn, arg = pop()
                     if paused and fn in _HANDLE_RUNNERS:
-                        owner = arg._context.get(OWNER)
+                        owner = _owner(fn, arg)
                         if owner in paused:
                             paused[owner].append((fn, arg))
                             continue
@@ -239,7 +350,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
                 continue
             while timers:  # skip cancelled asyncio timers
                 head = timers[0]
-                if head[2] is _run_timer and head[3]._cancelled:
+                if head[2] in _TIMER_RUNNERS and head[3]._cancelled:
                     _heappop(timers)
                     if self._cancelled_timers:
                         self._cancelled_timers -= 1
@@ -257,15 +368,78 @@ class VirtualLoop(asyncio.AbstractEventLoop):
             if not timers or timers[0][0] != when:
                 # The common case: one event at this instant; run it without queueing.
                 fn, arg = head[2], head[3]
-                if paused and fn is _run_timer and arg._context.get(OWNER) in paused:
-                    paused[arg._context.get(OWNER)].append((fn, arg))
-                else:
-                    fn(arg)
+                if paused and fn in _HANDLE_RUNNERS:
+                    owner = _owner(fn, arg)
+                    if owner in paused:
+                        paused[owner].append((fn, arg))
+                        continue
+                fn(arg)
                 continue
             ready.append((head[2], head[3]))
             while timers and timers[0][0] == when:
                 entry = _heappop(timers)
                 ready.append((entry[2], entry[3]))
+
+    def _next_timer(self):
+        """The first timer that is not cancelled (dropping cancelled ones on the way), or None."""
+        timers = self._timers
+        while timers:
+            head = timers[0]
+            if not (head[2] in _TIMER_RUNNERS and head[3]._cancelled):
+                return head
+            _heappop(timers)
+            if self._cancelled_timers:
+                self._cancelled_timers -= 1
+        return None
+
+    def peek(self) -> float:
+        """The virtual time of the next event in seconds: now if a callback is ready, inf if none is left.
+
+        Callable from outside the loop, between ``step()`` calls (SimPy's ``Environment.peek``).
+        """
+        if self._ready:
+            return self._time
+        head = self._next_timer()
+        return math.inf if head is None else head[0] / NS
+
+    def pending_timers(self) -> int:
+        """How many timers the heap holds, cancelled ones not yet dropped included (a diagnostic)."""
+        return len(self._timers)
+
+    def step(self) -> bool:
+        """Run the next callback, moving the clock to it first if need be; False when nothing is left.
+
+        Runs callbacks in exactly the order ``run_until_complete`` would, one
+        per call, so a debugger can single-step a simulation (SimPy's
+        ``Environment.step``). Call it from outside the loop. A callback of a
+        paused node is held, as in a run, and counts as a step.
+        """
+        previous = self._enter()
+        try:
+            return self._step()
+        finally:
+            self._exit(previous)
+
+    def _step(self) -> bool:
+        ready = self._ready
+        if not ready:
+            head = self._next_timer()
+            if head is None:
+                return False
+            when = head[0]
+            if when != self._now:
+                self._now = when
+                self._time = when / NS
+            while self._timers and self._timers[0][0] == when:
+                entry = _heappop(self._timers)
+                ready.append((entry[2], entry[3]))
+        fn, arg = ready.popleft()
+        owner = _owner(fn, arg) if self._paused else None
+        if owner in self._paused:
+            self._paused[owner].append((fn, arg))
+        else:
+            fn(arg)
+        return True
 
     def _idle(self, until_ns: int | None) -> str:
         if until_ns is None:

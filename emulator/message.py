@@ -27,7 +27,7 @@ class Message:
         body: the receiver's own copy of the JSON body; ``body["type"]`` names it.
     """
 
-    __slots__ = ("src", "dest", "body", "_link", "_to")
+    __slots__ = ("src", "dest", "body", "_link", "_to", "_at")
 
     def __init__(self, src: str, dest: str, body: dict, link=None, to=None):
         self.src = src
@@ -35,6 +35,7 @@ class Message:
         self.body = body
         self._link = link  # the network's Link it travels on (kernel-private)
         self._to = to  # the receiver's incarnation when it was sent (kernel-private)
+        # _at, set by the network: the virtual time it is delivered at, in ns (kernel-private)
 
     @property
     def type(self) -> str:

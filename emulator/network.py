@@ -29,7 +29,6 @@ later calls ``endpoint.deliver``.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 
 from emulator.cuts import blocks, probability
@@ -37,7 +36,6 @@ from emulator.distributions import as_distribution
 from emulator.errors import ConfigError
 from emulator.loop import NS
 from emulator.message import Message, copy_body
-from emulator.trace import BATCH
 
 __all__ = ["Network", "Link"]
 
@@ -45,8 +43,8 @@ __all__ = ["Network", "Link"]
 class Link:
     """The state of one directed link; its fields are effective values."""
 
-    __slots__ = ("src", "dst", "rng", "latency", "constant_ns", "loss", "duplicate", "reorder", "fifo",
-                 "overrides", "last_ns", "held", "version", "cut", "open", "endpoint")
+    __slots__ = ("src", "dst", "rng", "latency", "constant_ns", "delay_ns", "loss", "duplicate", "reorder", "fifo",
+                 "overrides", "last_ns", "held", "version", "cut", "open", "plain", "endpoint", "recorders")
 
     def __init__(self, src: str, dst: str, rng):
         self.src = src
@@ -59,23 +57,25 @@ class Link:
         self.version = -1
         self.cut = False  # a partition drops traffic on this link
         self.open = False  # a message arriving now goes straight to a live, running receiver
+        self.plain = False  # a message sent now is simply scheduled: up, FIFO, no loss, duplicates or reordering
         self.endpoint = None  # the receiver's live endpoint
+        self.recorders: dict = {}  # message type -> the trace's recorder of its deliveries
 
     def configure(self, defaults: dict) -> None:
         """Recompute the effective settings from the defaults and overrides."""
         settings = {**defaults, **self.overrides}
         self.latency = settings["latency"]
         self.constant_ns = round(self.latency.sample(self.rng) * NS) if self.latency.constant else None
+        #: one latency draw, in nanoseconds
+        self.delay_ns = self._constant if self.constant_ns is not None else self.latency.ns_sampler(self.rng)
         self.loss = settings["loss"]
         self.duplicate = settings["duplicate"]
         self.reorder = settings["reorder"]
         self.fifo = settings["fifo"]
+        self.version = -1  # the cached flags (plain) depend on these settings too
 
-    def delay_ns(self) -> int:
-        """One latency draw, in nanoseconds."""
-        if self.constant_ns is not None:
-            return self.constant_ns
-        return round(self.latency.sample(self.rng) * NS)
+    def _constant(self) -> int:
+        return self.constant_ns
 
 
 class Network:
@@ -110,7 +110,10 @@ class Network:
         self._rule_ids = 0
         #: record each delivered body (its repr, at delivery) in the trace, not only its type
         self.trace_bodies = trace_bodies
-        self._batch = trace._batch  # the trace's pending records, appended to directly
+        # Bound once: these run for every message.
+        self._now = loop.time_ns
+        self._push_after = loop.push_after
+        self._record = trace.append
         self.sent = self.delivered = self.dropped = self.duplicated = 0
         self.set_defaults(latency=latency, loss=loss, duplicate=duplicate, reorder=reorder, fifo=fifo)
 
@@ -266,6 +269,7 @@ class Network:
         link.endpoint = self._live.get(link.dst)
         link.open = (not link.cut and link.held is None and link.endpoint is not None
                      and link.dst not in self._paused)
+        link.plain = (not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder)
         return link
 
     # -- the message path ---------------------------------------------------------------------
@@ -278,41 +282,36 @@ class Network:
         self.sent += 1
         if link.version != self._version:
             self._refresh(link)
+        msg = Message(link.src, dest, body, link, link.endpoint)
+        if link.plain:  # the common case, inlined: a FIFO link that is up, with no loss, duplicates or reordering
+            delay = link.constant_ns if link.constant_ns is not None else link.delay_ns()
+            msg._at = link.last_ns = self._push_after(delay, self._deliver_cb, msg, link.last_ns)
+        else:
+            self._transmit(link, msg)
+
+    def _transmit(self, link: Link, msg: Message) -> None:
+        body = msg.body
         if link.cut:
-            self._drop(link.src, dest, body, "partition")
+            self._drop(link.src, link.dst, body, "partition")
             return
         if link.loss and link.rng.random() < link.loss:
-            self._drop(link.src, dest, body, "loss")
+            self._drop(link.src, link.dst, body, "loss")
             return
-        if link.constant_ns is not None and link.fifo and not link.reorder:
-            # The common case, inlined: constant latency, FIFO.
-            loop = self._loop
-            at = loop._now + link.constant_ns
-            if at < link.last_ns:
-                at = link.last_ns
-            link.last_ns = at
-            heapq.heappush(loop._timers, (at, next(loop._seq), self._deliver_cb,
-                                          Message(link.src, dest, body, link, link.endpoint)))
-        else:
-            self._schedule(link, Message(link.src, dest, body, link, link.endpoint))
+        self._schedule(link, msg)
         if link.duplicate and link.rng.random() < link.duplicate:
             self.duplicated += 1
-            self._trace.add((self._loop._now, "duplicate", link.src, dest, body["type"]))
-            self._schedule(link, Message(link.src, dest, copy_body(body), link, link.endpoint))
+            self._record((self._now(), "duplicate", link.src, link.dst, body["type"]))
+            self._schedule(link, Message(link.src, link.dst, copy_body(body), link, link.endpoint))
 
     def _schedule(self, link: Link, msg: Message) -> None:
-        loop = self._loop
         delay = link.delay_ns()
         if link.reorder and link.rng.random() < link.reorder:
             # One of the reordered share: mean kept, and outside the FIFO order both ways.
-            at = loop._now + round(delay * 2.0 * link.rng.random())
+            msg._at = self._push_after(round(delay * 2.0 * link.rng.random()), self._deliver_cb, msg)
+        elif link.fifo:  # never overtake the previous message
+            msg._at = link.last_ns = self._push_after(delay, self._deliver_cb, msg, link.last_ns)
         else:
-            at = loop._now + delay
-            if link.fifo:
-                if at < link.last_ns:
-                    at = link.last_ns  # FIFO: never overtake the previous message
-                link.last_ns = at
-        heapq.heappush(loop._timers, (at, next(loop._seq), self._deliver_cb, msg))
+            msg._at = self._push_after(delay, self._deliver_cb, msg)
 
     def _deliver(self, msg: Message) -> None:
         link = msg._link
@@ -322,11 +321,14 @@ class Network:
             self._deliver_slow(link, msg)
             return
         self.delivered += 1
-        batch = self._batch
-        batch.append((self._loop._now, "deliver", link.src, link.dst,
-                      repr(msg.body) if self.trace_bodies else msg.body["type"]))
-        if len(batch) >= BATCH:
-            self._trace._flush()
+        if self.trace_bodies:
+            self._record((msg._at, "deliver", link.src, link.dst, repr(msg.body)))
+        else:
+            kind = msg.body["type"]
+            record = link.recorders.get(kind)
+            if record is None:
+                record = link.recorders[kind] = self._trace.recorder("deliver", link.src, link.dst, kind)
+            record(msg._at)
         link.endpoint.deliver(msg)
 
     def _deliver_slow(self, link: Link, msg: Message) -> None:
@@ -342,7 +344,7 @@ class Network:
 
     def _drop(self, src: str, dest: str, body: dict, reason: str) -> None:
         self.dropped += 1
-        self._trace.add((self._loop._now, "drop", src, dest, body["type"], reason))
+        self._record((self._now(), "drop", src, dest, body["type"], reason))
 
     # -- pausing (called by the simulation) ------------------------------------------------------
 
@@ -353,7 +355,8 @@ class Network:
     def resume(self, name: str) -> None:
         self._version += 1
         for msg in self._paused.pop(name, ()):
-            self._loop.schedule_soon(self._deliver_cb, msg)
+            msg._at = self._now()
+            self._loop.push_soon(self._deliver_cb, msg)
 
 
 def _settings(latency, loss, duplicate, reorder, fifo=None) -> dict:

@@ -245,8 +245,11 @@ class Endpoint:
         self._on_event = on_event
         self._pending: dict[int, tuple] = {}  # msg_id -> (future, timer, dest, type, sent at)
         self._tasks: dict[asyncio.Task, None] = {}
-        self._handler_tasks: dict[HandlerTask, None] = {}
+        #: handler tasks that are suspended (awaiting), kept by ``HandlerTask`` itself
+        self.handler_tasks: dict[HandlerTask, None] = {}
         self._handlers: dict[str, Any] = {}
+        self._run = context.run  # bound once: every delivery runs in the node's context
+        self._transmit = transport.transmit
         self._handler_done_cb = self._handler_done
         self.node: Node | None = None
         #: per-destination state private to the transport (a route cache)
@@ -275,8 +278,7 @@ class Endpoint:
 
     def start(self) -> None:
         """Run ``on_start`` (eagerly, as a handler task)."""
-        HandlerTask(self.loop, self.node.on_start(), self.context, "on_start",
-                    self._after_start, None, self._handler_tasks).start()
+        HandlerTask(self, self.node.on_start(), "on_start", self._after_start, None).start()
 
     def _after_start(self, _, value, exc) -> None:
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
@@ -286,7 +288,7 @@ class Endpoint:
 
     def send(self, dest: str, body: dict) -> None:
         if self.alive:
-            self.transport.transmit(self, dest, copy_body(body))
+            self._transmit(self, dest, copy_body(body))
 
     def reply(self, msg: Message, body: dict) -> None:
         request_id = msg.body.get("msg_id")
@@ -294,7 +296,7 @@ class Endpoint:
             return  # a fire-and-forget message expects no reply
         out = copy_body(body)
         out["in_reply_to"] = request_id
-        self.transport.transmit(self, msg.src, out)
+        self._transmit(self, msg.src, out)
 
     async def rpc(self, dest: str, body: dict, timeout: float | None = 1.0) -> dict:
         out = copy_body(body)
@@ -309,7 +311,7 @@ class Endpoint:
                 raise ConfigError(f"rpc timeout must be a number of seconds >= 0 or None, got {timeout!r}")
             timer = self.loop.call_later(timeout, self._expire, msg_id, dest, out["type"], timeout)
         self._pending[msg_id] = (future, timer, dest, out["type"], self.loop.time())
-        self.transport.transmit(self, dest, out)
+        self._transmit(self, dest, out)
         try:
             reply = await future
         finally:
@@ -348,9 +350,7 @@ class Endpoint:
         if handler is None:
             self._answer_error(msg, RPCError(NOT_SUPPORTED, f"{self.name} has no handler for {body['type']!r}"))
             return
-        task = HandlerTask(self.loop, handler(msg), self.context, body["type"],
-                           self._handler_done_cb, msg, self._handler_tasks)
-        self.context.run(task._first_step)
+        self._run(HandlerTask(self, handler(msg), body["type"], self._handler_done_cb, msg).first_step)
 
     def _handler_done(self, msg: Message, value, exc) -> None:
         if exc is None:
@@ -397,7 +397,7 @@ class Endpoint:
     def kill(self) -> None:
         """Crash this incarnation: stop its tasks, forget its rpcs, ignore its writes."""
         self.alive = False
-        for task in list(self._tasks) + list(self._handler_tasks):
+        for task in list(self._tasks) + list(self.handler_tasks):
             task.cancel("node crashed")
         for future, timer, *_ in self._pending.values():
             if timer is not None:
@@ -410,5 +410,5 @@ class Endpoint:
         lines = [f"{self.name} awaits a reply from {dest} to {kind!r} (sent at t={sent:.6f}, "
                  f"{'no timeout' if timer is None else 'with a timeout'})"
                  for _, timer, dest, kind, sent in self._pending.values()]
-        lines += [f"{self.name} handler {task.get_name()!r} is suspended" for task in self._handler_tasks]
+        lines += [f"{self.name} handler {task.get_name()!r} is suspended" for task in self.handler_tasks]
         return lines

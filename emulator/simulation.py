@@ -64,11 +64,11 @@ class NodeClock:
         return self._rate
 
     def now(self) -> float:
-        return self._base_local + (self._loop._time - self._base_true) * self._rate
+        return self._base_local + (self._loop.time() - self._base_true) * self._rate
 
     def set(self, offset: float, drift: float) -> None:
         """From now on read true time + ``offset``, advancing at ``1 + drift``."""
-        true = self._loop._time
+        true = self._loop.time()
         self._base_true = true
         self._base_local = true + offset
         self._rate = 1.0 + drift
@@ -172,7 +172,7 @@ class Simulation:
         node = endpoint.build(slot.factory, slot.config)
         slot.endpoint = endpoint
         self.network.attach(slot.name, endpoint)
-        self.loop.schedule_soon(_start, endpoint)
+        self.loop.push_soon(_start, endpoint)
         return node
 
     def _peers_of(self, name: str):
@@ -324,9 +324,9 @@ class Simulation:
     # -- recording -------------------------------------------------------------------------------
 
     def _record(self, op: dict) -> dict:
-        op["time"] = self.loop._time
+        op["time"] = self.loop.time()
         self.history.append(op)
-        self.trace.add((self.loop._now, "op", op["process"], op["type"], op["f"], op.get("key"), op.get("value")))
+        self.trace.append((self.loop.time_ns(), "op", op["process"], op["type"], op["f"], op.get("key"), op.get("value")))
         return op
 
     def _fault(self, f: str, value) -> None:
@@ -342,22 +342,22 @@ class Simulation:
 
     def record_event(self, node: str, what: str, value=None) -> None:
         """Put a protocol event (a breaker opening, a failover) in the trace and ``sim.events``."""
-        self.trace.add((self.loop._now, "event", node, what, value))
-        self.events.append({"time": self.loop._time, "node": node, "what": what, "value": value})
+        self.trace.append((self.loop.time_ns(), "event", node, what, value))
+        self.events.append({"time": self.loop.time(), "node": node, "what": what, "value": value})
 
     def _node_event(self, endpoint: Endpoint, what: str, value) -> None:
         self.record_event(endpoint.name, what, value)
 
     def _node_error(self, endpoint: Endpoint, where: str, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.errors.append(NodeError(self.loop._time, endpoint.name, where, exc, text))
-        self.trace.add((self.loop._now, "error", endpoint.name, where, type(exc).__name__))
+        self.errors.append(NodeError(self.loop.time(), endpoint.name, where, exc, text))
+        self.trace.append((self.loop.time_ns(), "error", endpoint.name, where, type(exc).__name__))
 
     def _loop_error(self, loop, context: dict) -> None:
         # Not traced: such reports can come from the garbage collector at any time.
         exc = context.get("exception") or RuntimeError(context.get("message", "unhandled error"))
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.errors.append(NodeError(loop._time, "(loop)", context.get("message", ""), exc, text))
+        self.errors.append(NodeError(loop.time(), "(loop)", context.get("message", ""), exc, text))
 
 
 def _start(endpoint: Endpoint) -> None:

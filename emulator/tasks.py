@@ -27,46 +27,45 @@ class HandlerTask:
     """Drive one coroutine: first step now, later steps as a task would.
 
     Args:
-        loop: the loop the coroutine's futures belong to.
+        host: what the coroutine runs on: an object with ``loop`` (the loop its
+            futures belong to), ``context`` (the ``contextvars.Context`` its
+            steps run in) and ``handler_tasks`` (a dict the task adds itself to
+            while suspended, so a deadlock report or a crash can find it): the
+            node's ``Endpoint``.
         coro: the coroutine to drive.
-        context: the ``contextvars.Context`` its steps run in.
-        name: for error reports and deadlock listings; a tuple is joined with ":"
-            only when asked for, to keep formatting off the message path.
+        name: for error reports and deadlock listings.
         on_done: called as ``on_done(arg, value, exc)`` once; ``exc`` is None
             on success, the exception otherwise (``CancelledError`` if cancelled).
         arg: passed back to ``on_done`` (the message being handled, say).
-        registry: a dict the task adds itself to while suspended, so a deadlock
-            report or a crash can find it.
     """
 
-    __slots__ = (
-        "_loop", "_coro", "_context", "_name", "_on_done", "_arg", "_registry",
-        "_must_cancel", "_cancel_message", "_fut_waiter", "_num_cancels_requested",
-        "_done", "__weakref__",
-    )
+    # Task state that starts the same for every handler is kept on the class
+    # until a task changes it: most handlers finish in their first step, and
+    # building a task is then most of what a message costs.
+    _must_cancel = False
+    _cancel_message = None
+    _fut_waiter = None
+    _num_cancels_requested = 0
+    _done = False
 
-    def __init__(self, loop, coro, context, name, on_done, arg, registry):
-        self._loop = loop
+    def __init__(self, host, coro, name: str, on_done, arg):
+        self._host = host
         self._coro = coro
-        self._context = context
         self._name = name
         self._on_done = on_done
         self._arg = arg
-        self._registry = registry
-        self._must_cancel = False
-        self._cancel_message = None
-        self._fut_waiter = None
-        self._num_cancels_requested = 0
-        self._done = False
 
     def start(self) -> None:
-        """Run the first step now, in the task's context."""
-        self._context.run(self._first_step)
+        """Run the first step now, in the host's context. Call it from a loop callback."""
+        self._host.context.run(self.first_step)
 
-    def _first_step(self) -> None:
-        # _step without the cancellation checks, which cannot apply yet: most
-        # handlers finish here, so this is the message path.
-        loop = self._loop
+    def first_step(self) -> None:
+        """Run the first step; call it inside the host's context (``context.run(task.first_step)``).
+
+        ``_step`` without the cancellation checks, which cannot apply yet:
+        most handlers finish here, so this is the message path.
+        """
+        loop = self._host.loop
         _enter_task(loop, self)
         try:
             result = self._coro.send(None)
@@ -87,8 +86,7 @@ class HandlerTask:
     # -- the Task interface that asyncio.timeout and TaskGroup use -----------------
 
     def get_name(self) -> str:
-        name = self._name
-        return ":".join(name) if type(name) is tuple else name
+        return self._name
 
     def get_coro(self):
         return self._coro
@@ -131,7 +129,7 @@ class HandlerTask:
                 exc = _CancelledError(self._cancel_message) if self._cancel_message else _CancelledError()
             self._must_cancel = False
         self._fut_waiter = None
-        loop = self._loop
+        loop = self._host.loop
         _enter_task(loop, self)
         try:
             result = self._coro.send(None) if exc is None else self._coro.throw(exc)
@@ -149,18 +147,19 @@ class HandlerTask:
 
     def _suspend(self, result) -> None:
         blocking = getattr(result, "_asyncio_future_blocking", None)
+        host = self._host
         if blocking:
             result._asyncio_future_blocking = False
-            result.add_done_callback(self._wakeup, context=self._context)
+            result.add_done_callback(self._wakeup, context=host.context)
             self._fut_waiter = result
             if self._must_cancel and result.cancel(msg=self._cancel_message):
                 self._must_cancel = False
         elif result is None:  # a bare yield, as in asyncio.sleep(0)
-            self._loop.call_soon(self._step, None, context=self._context)
+            host.loop.call_soon(self._step, None, context=host.context)
         else:
             error = RuntimeError(f"handler {self.get_name()!r} yielded {result!r}; await asyncio awaitables only")
-            self._loop.call_soon(self._step, error, context=self._context)
-        self._registry[self] = None
+            host.loop.call_soon(self._step, error, context=host.context)
+        host.handler_tasks[self] = None
 
     def _wakeup(self, future) -> None:
         try:
@@ -172,5 +171,5 @@ class HandlerTask:
 
     def _finish(self, value, exc) -> None:
         self._done = True
-        self._registry.pop(self, None)
+        self._host.handler_tasks.pop(self, None)
         self._on_done(self._arg, value, exc)

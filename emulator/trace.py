@@ -7,20 +7,25 @@ so it depends only on the records, not on when they were hashed; records are
 built from names, ints and strings, never ``id()`` or set order, so two
 processes with different ``PYTHONHASHSEED`` print the same digest.
 
-Records are hashed in batches rather than formatted one by one on the message
-path. With ``keep=True`` they are also kept, for writing out.
+A record is formatted when it is appended (so a value changed later does not
+change it) and hashed in batches. Records that repeat but for their time (a
+message type on a link) come through a ``recorder``, which formats the rest of
+the line once: the same bytes as ``repr``, for about half the cost. With
+``keep=True`` the records are also kept as tuples, for writing out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["Trace", "FIELDS", "BATCH"]
 
 #: Records hashed together; the digest does not depend on it.
 BATCH = 4096
+
 
 #: The field names of each record kind, after (time, kind).
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -44,24 +49,48 @@ class Trace:
         self.keep = keep
         self.events: list[tuple] = []
         self._hash = hashlib.sha256()
-        self._batch: list[tuple] = []
+        self._lines: list[str] = []  # formatted, not yet hashed
         self.count = 0
 
-    def add(self, record: tuple) -> None:
-        """Append one record: ``(time_ns, kind, *fields)``."""
-        batch = self._batch
-        batch.append(record)
-        if len(batch) >= BATCH:
+    def append(self, record: tuple) -> None:
+        """Append one record: ``(time_ns, kind, *fields)``. Bind it once on a hot path."""
+        lines = self._lines
+        lines.append(repr(record))
+        if self.keep:
+            self.events.append(record)
+        if len(lines) >= BATCH:
             self._flush()
 
+    #: The same as ``append`` (its older name).
+    add = append
+
+    def recorder(self, kind: str, *fields) -> Callable[[int], None]:
+        """A function that appends ``(time_ns, kind, *fields)`` when called with ``time_ns``.
+
+        For a record that repeats but for its time: the rest of its line is
+        formatted here, once. Appending through it and through ``append`` adds
+        the same line.
+        """
+        tail = repr((0, kind, *fields))[2:]  # what follows "(<time>"
+        lines = self._lines  # the same list for the trace's whole life: _flush empties it in place
+        flush = self._flush
+        keep = self.events.append if self.keep else None
+
+        def record(time_ns: int) -> None:
+            lines.append(f"({time_ns}{tail}")
+            if keep is not None:
+                keep((time_ns, kind, *fields))
+            if len(lines) >= BATCH:
+                flush()
+        return record
+
     def _flush(self) -> None:
-        batch = self._batch
-        if batch:
-            self._hash.update(("\n".join(map(repr, batch)) + "\n").encode())
-            self.count += len(batch)
-            if self.keep:
-                self.events.extend(batch)
-            batch.clear()
+        lines = self._lines
+        if lines:
+            lines.append("")  # the last line ends with a newline too
+            self._hash.update("\n".join(lines).encode())
+            self.count += len(lines) - 1
+            lines.clear()
 
     def digest(self) -> str:
         """Hex sha256 of every record so far."""

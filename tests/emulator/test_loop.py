@@ -276,3 +276,130 @@ def test_infinite_delays_never_fire_and_nan_is_refused():
         return asyncio.get_running_loop().time()
 
     assert run(main()) == 100.0
+
+
+# -- the kernel's own scheduling, single-stepping -----------------------------------------------------
+
+def _schedule_mix(loop, plan, log):
+    """Timers, soon-callbacks, kernel events and sleeping tasks, each logging (time, label) when it runs."""
+    async def sleeper(i, delay):
+        await asyncio.sleep(delay)
+        log.append((loop.time(), f"task{i}"))
+        loop.call_soon(lambda: log.append((loop.time(), f"after-task{i}")))
+
+    for i, (kind, ms) in enumerate(plan):
+        label = f"{kind}{i}"
+        if kind == "later":
+            loop.call_later(ms / 1000, lambda label=label: log.append((loop.time(), label)))
+        elif kind == "soon":
+            loop.call_soon(lambda label=label: log.append((loop.time(), label)))
+        elif kind == "push":
+            loop.push_at(ms * 1_000_000, lambda label: log.append((loop.time(), label)), label)
+        elif kind == "after":
+            loop.push_after(ms * 1_000_000, lambda label: log.append((loop.time(), label)), label, 5_000_000)
+        else:
+            loop.create_task(sleeper(i, ms / 1000))
+
+
+_PLANS = st.lists(st.tuples(st.sampled_from(["later", "soon", "push", "after", "sleep"]),
+                            st.integers(min_value=0, max_value=8)), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_PLANS)
+def test_step_runs_callbacks_in_exactly_the_order_of_a_run(plan):
+    """Property: single-stepping with step() runs the same callbacks at the same times as run_forever()."""
+    ran, stepped = [], []
+    loop = VirtualLoop()
+    _schedule_mix(loop, plan, ran)
+    loop.run_forever()
+    loop = VirtualLoop()
+    _schedule_mix(loop, plan, stepped)
+    steps = 0
+    while loop.step():
+        steps += 1
+    assert stepped == ran
+    assert steps >= len(ran)
+
+
+def test_peek_gives_the_next_event_time_and_step_moves_the_clock_to_it():
+    """peek() is the time of the next event (inf when none is left); step() runs it there."""
+    loop = VirtualLoop()
+    assert loop.peek() == math.inf and loop.step() is False
+    seen = []
+    loop.call_later(2.5, seen.append, "b")
+    loop.push_at(1_000_000_000, seen.append, "a")
+    assert loop.peek() == 1.0 and loop.time() == 0.0
+    assert loop.step() and seen == ["a"] and loop.time() == 1.0
+    loop.call_soon(seen.append, "now")
+    assert loop.peek() == 1.0  # a ready callback runs at the current time
+    loop.step()
+    assert loop.peek() == 2.5
+    loop.step()
+    assert seen == ["a", "now", "b"] and loop.time() == 2.5 and loop.peek() == math.inf
+
+
+def test_peek_skips_cancelled_timers():
+    """A cancelled timer is not the next event, and stepping never moves the clock to it."""
+    loop = VirtualLoop()
+    loop.call_later(1.0, print).cancel()
+    loop.call_later(3.0, lambda: None)
+    assert loop.peek() == 3.0
+    assert loop.step() and loop.time() == 3.0
+
+
+def test_step_from_inside_the_loop_is_refused():
+    """step() drives the loop from outside; inside a callback it raises instead of nesting."""
+    loop = VirtualLoop()
+    errors = []
+
+    def nested():
+        try:
+            loop.step()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    loop.call_soon(nested)
+    loop.run_forever()
+    assert errors and "already running" in errors[0]
+
+
+def test_push_after_keeps_a_floor_and_returns_the_time():
+    """push_after(delay, ..., not_before) runs at max(now + delay, not_before) and says when."""
+    loop = VirtualLoop()
+    seen = []
+    assert loop.push_after(5, seen.append, "a") == 5
+    assert loop.push_after(1, seen.append, "b", not_before=7) == 7
+    assert loop.push_after(2, seen.append, "c", not_before=1) == 2
+    loop.run_forever()
+    assert seen == ["c", "a", "b"] and loop.time_ns() == 7
+
+
+def test_a_cancelled_sleep_never_moves_the_clock():
+    """A sleep cancelled before it is due leaves no trace: the run ends at the time it ended before."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(asyncio.sleep(100.0))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        return loop.time()
+
+    loop = VirtualLoop()
+    assert loop.run_until_complete(main()) == 0.5
+    loop.run_forever()
+    assert loop.time() == 0.5 and loop.peek() == math.inf
+
+
+def test_cancelled_sleeps_do_not_pile_up_in_the_timer_heap():
+    """Ten thousand wait_for timeouts that never fire leave the heap small."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for _ in range(10_000):
+            await asyncio.wait_for(asyncio.sleep(0.001), 60.0)
+        return loop
+
+    loop = VirtualLoop()
+    loop.run_until_complete(main())
+    assert loop.pending_timers() < 200
