@@ -40,6 +40,7 @@ from emulator.loop import VirtualLoop
 from emulator.message import Message
 from emulator.network import Link, Network
 from emulator.node import Endpoint, Node, Storage
+from emulator.peers import Peers
 from emulator.simulation import NodeError, Simulation
 from emulator.trace import Trace
 
@@ -60,6 +61,7 @@ __all__ = [
     "Network",
     "Node",
     "NodeError",
+    "Peers",
     "NotAllowed",
     "Pareto",
     "RPCError",

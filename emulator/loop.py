@@ -24,6 +24,13 @@ the time it did before, so traces do not change.
 
 A debugger can single-step a run with ``step()`` (one callback) and look at
 ``peek()`` (the next event's time), as in SimPy.
+
+While it runs, the loop raises the garbage collector's young-generation
+threshold to ``VirtualLoop.gc_young`` (restoring it after). A run allocates
+short-lived objects (messages, timers, futures) at a high rate, and with
+CPython's default of 700 the ones still in flight get promoted and trigger
+full collections, each a scan of every object of a large cluster: that made
+a 10,000-node run cost twice as much per message as a 1,000-node one.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import gc
 import heapq
 import itertools
 import logging
@@ -206,6 +214,9 @@ class VirtualLoop(asyncio.AbstractEventLoop):
     ``step()``.
     """
 
+    #: The young-generation GC threshold while the loop runs (None: leave the collector alone).
+    gc_young: int | None = 50_000
+
     def __init__(self):
         self._now = 0  # nanoseconds
         self._time = 0.0  # the same, as float seconds, cached for time()
@@ -221,6 +232,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         self._thread_id: int | None = None
         self._exception_handler = None
         self._task_factory = None
+        self._gc_saved: tuple[int, ...] | None = None
         #: exceptions that reached the loop's exception handler, oldest first
         self.unhandled: list[dict] = []
         #: callables returning more lines for a deadlock report (the simulation's rpcs)
@@ -462,12 +474,19 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         self._running = True
         self._stopping = False
         self._thread_id = threading.get_ident()
+        saved = gc.get_threshold()
+        if self.gc_young is not None and saved[0] < self.gc_young:
+            self._gc_saved = saved
+            gc.set_threshold(self.gc_young, *saved[1:])
         return previous
 
     def _exit(self, previous) -> None:
         self._running = False
         self._stopping = False
         self._thread_id = None
+        if self._gc_saved is not None:
+            gc.set_threshold(*self._gc_saved)
+            self._gc_saved = None
         events._set_running_loop(previous)
 
     def run_until_complete(self, future, until: float | None = None):

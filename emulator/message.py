@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from emulator.errors import MessageError
+from emulator.peers import Peers
 
 __all__ = ["Message", "copy_body", "copy_value"]
 
@@ -75,7 +76,7 @@ def copy_body(body) -> dict:
 
 
 def copy_value(value, path: str = "value"):
-    """A validated deep copy of a JSON value (tuples become lists)."""
+    """A validated deep copy of a JSON value (tuples and ``Node.peers`` become lists)."""
     kind = type(value)
     if kind in _ATOMS:
         return value
@@ -83,7 +84,7 @@ def copy_value(value, path: str = "value"):
         if math.isnan(value) or math.isinf(value):
             raise MessageError(f"{path} is {value!r}; JSON has no NaN or infinity, send null or a string")
         return value
-    if kind is list or kind is tuple:
+    if kind is list or kind is tuple or kind is Peers:
         return [copy_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
     if kind is dict:
         out = {}

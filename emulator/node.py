@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any, Protocol
 
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
@@ -98,9 +98,11 @@ class _NodeLog:
 
     def __init__(self, endpoint: "Endpoint"):
         self._endpoint = endpoint
-        self._logger = logging.getLogger(f"capsim.node.{endpoint.name}")
+        self._logger: logging.Logger | None = None  # made on first use: loggers live as long as the process
 
     def _log(self, level: int, msg: str, args) -> None:
+        if self._logger is None:
+            self._logger = logging.getLogger(f"capsim.node.{self._endpoint.name}")
         if self._logger.isEnabledFor(level):
             prefix = f"[t={self._endpoint.true_time():.6f} {self._endpoint.name}] "
             self._logger.log(level, prefix + msg, *args)
@@ -146,8 +148,8 @@ class Node:
         return self._endpoint.name
 
     @property
-    def peers(self) -> list[str]:
-        """The other server nodes, sorted (clients are not peers)."""
+    def peers(self) -> Sequence[str]:
+        """The other server nodes, sorted (clients are not peers): a read-only list (``emulator.peers``)."""
         return self._endpoint.peers()
 
     @property
@@ -220,7 +222,8 @@ class Endpoint:
         transport: carries outgoing bodies (``transmit``).
         loop: the event loop its tasks run on.
         context: the ``contextvars.Context`` its code runs in.
-        clock, rng, storage_data: the node's clock, random stream and durable dict.
+        clock, rng, storage_data: the node's clock, random stream (or a function that
+            makes it, called on first use) and durable dict.
         ids: an iterator of message ids that survives restarts, so a late reply
             to an old incarnation's rpc never matches a new one.
         peers: a callable returning the sorted names of the other server nodes.
@@ -235,7 +238,7 @@ class Endpoint:
         self.loop = loop
         self.context = context
         self.clock = clock
-        self.rng = rng
+        self._rng = rng
         self.alive = True
         self.storage = Storage(storage_data, self)
         self.log = _NodeLog(self)
@@ -257,6 +260,14 @@ class Endpoint:
 
     def true_time(self) -> float:
         return self.loop.time()
+
+    @property
+    def rng(self) -> random.Random:
+        """The node's random stream (made on first use when given as a function)."""
+        rng = self._rng
+        if not isinstance(rng, random.Random):
+            rng = self._rng = rng()
+        return rng
 
     # -- building the node ---------------------------------------------------------
 

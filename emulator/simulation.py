@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import itertools
 import math
@@ -24,6 +25,7 @@ from emulator.history import History
 from emulator.loop import OWNER, VirtualLoop
 from emulator.network import Network
 from emulator.node import Endpoint, Node
+from emulator.peers import Peers
 from emulator.rng import Streams
 from emulator.trace import Trace
 
@@ -127,7 +129,7 @@ class Simulation:
                                trace_bodies=trace_bodies, fifo=fifo)
         self._slots: dict[str, _Slot] = {}
         self._processes = itertools.count()
-        self._servers_cache: list[str] | None = None
+        self._servers_cache: tuple[str, ...] | None = None
         self.loop.waiter_reports.append(self._describe_waiting)
 
     # -- building -------------------------------------------------------------------------
@@ -167,7 +169,8 @@ class Simulation:
     def _boot(self, slot: _Slot) -> Node:
         slot.incarnation += 1
         endpoint = Endpoint(slot.name, self.network, self.loop, slot.context, slot.clock,
-                            self.streams(f"node:{slot.name}"), slot.storage, slot.ids, self._peers_of(slot.name),
+                            functools.partial(self.streams, f"node:{slot.name}"), slot.storage, slot.ids,
+                            self._peers_of(slot.name),
                             self._node_error, self._node_event)
         node = endpoint.build(slot.factory, slot.config)
         slot.endpoint = endpoint
@@ -176,18 +179,18 @@ class Simulation:
         return node
 
     def _peers_of(self, name: str):
-        cache: dict = {}
+        view: list = [None]  # the Peers of the current server list: every node shares that list
 
-        def peers() -> list[str]:
+        def peers() -> Peers:
             servers = self._server_names()
-            if cache.get("of") is not servers:
-                cache["of"], cache["peers"] = servers, [n for n in servers if n != name]
-            return list(cache["peers"])
+            if view[0] is None or view[0].servers is not servers:
+                view[0] = Peers(servers, name)
+            return view[0]
         return peers
 
-    def _server_names(self) -> list[str]:
+    def _server_names(self) -> tuple[str, ...]:
         if self._servers_cache is None:
-            self._servers_cache = sorted(n for n, s in self._slots.items() if s.server)
+            self._servers_cache = tuple(sorted(n for n, s in self._slots.items() if s.server))
         return self._servers_cache
 
     @property

@@ -403,3 +403,28 @@ def test_cancelled_sleeps_do_not_pile_up_in_the_timer_heap():
     loop = VirtualLoop()
     loop.run_until_complete(main())
     assert loop.pending_timers() < 200
+
+
+def test_the_collector_threshold_is_raised_only_while_the_loop_runs():
+    """A run raises the young-generation GC threshold and puts the caller's back, even when it fails."""
+    import gc
+
+    saved = gc.get_threshold()
+    seen = []
+
+    async def main():
+        seen.append(gc.get_threshold())
+        raise ValueError("boom")
+
+    try:
+        gc.set_threshold(700, 10, 10)
+        loop = VirtualLoop()
+        with pytest.raises(ValueError):
+            loop.run_until_complete(main())
+        assert seen == [(VirtualLoop.gc_young, 10, 10)] and gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(10**6, 10, 10)  # a caller's higher threshold is left as it is
+        with pytest.raises(ValueError):
+            VirtualLoop().run_until_complete(main())
+        assert seen[-1] == (10**6, 10, 10) and gc.get_threshold() == (10**6, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
