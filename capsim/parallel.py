@@ -1,35 +1,227 @@
-"""Running many seeds: worker processes, a progress bar, seed-range arguments.
+"""Seed sweeps: one job over many seeds, on every core or on a Dask cluster.
 
-Shared by ``capsim chaos --seeds``, ``capsim cap --seeds`` and
-``capsim pacelc``. Workers are spawned, not forked, so each starts from a
-clean interpreter (and the job function must be importable at top level).
+Shared by ``capsim chaos --seeds`` and ``capsim cap --seeds`` (and, for its
+worker processes, ``capsim pacelc``). A sweep yields one line per seed, a
+JSON-compatible dict, as soon as the seed is done::
+
+    {"seed": 7, "status": "pass" | "fail" | "error" | "crashed", ...the job's fields...,
+     "replay": "capsim chaos scenarios/x.toml --seed 7"}
+
+``error``: the job raised (the line holds the exception); ``crashed``: the
+process running it died (killed by the OOM killer, say), and the sweep went
+on without it. Either way the line says how to replay the seed alone.
+
+Where the seeds run: in this process (one worker), in persistent worker
+processes (``capsim.workers``: spawned once, each imports once and takes
+seeds in chunks), or on a Dask cluster (``capsim.on_dask``). The lines are
+the same, seed for seed and digest for digest, wherever they ran.
+
+A ``ResultsFile`` keeps the lines as JSON Lines, one per seed, written as
+each seed finishes, so an interrupted sweep resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import json
 import os
+import traceback
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
-__all__ = ["map_unordered", "positive_int", "seed_range", "with_progress", "workers_for"]
+from capsim.workers import WorkerPool
+
+__all__ = ["SeedJob", "ResultsFile", "ResultsMismatch", "replay_template", "run_sweep", "sweep_with_progress", "map_unordered",
+           "positive_int", "seed_range", "seeds_of", "with_progress", "workers_for"]
+
+#: Statuses of a sweep's line, in the order a summary lists them.
+STATUSES = ("pass", "fail", "error", "crashed")
+
+
+@dataclass(frozen=True)
+class SeedJob:
+    """What a sweep runs for each seed.
+
+    Attributes:
+        function: called as ``function(seed)`` in a worker; returns the seed's
+            fields as a JSON-compatible dict with ``"status"`` ``"pass"`` or
+            ``"fail"``. It must pickle: a module-level function or a
+            ``functools.partial`` of one.
+        replay: the command that runs one seed alone, with ``{seed}`` in it.
+    """
+
+    function: Callable[[int], dict]
+    replay: str
+
+    def command(self, seed: int) -> str:
+        return self.replay.format(seed=seed)
+
+    def line(self, seed: int, fields: dict) -> dict:
+        """The sweep's line for ``seed``: its number, the job's fields, the replay command."""
+        return {"seed": seed, **fields, "replay": self.command(seed)}
+
+    def failed_line(self, seed: int, status: str, error: str) -> dict:
+        return self.line(seed, {"status": status, "error": error})
+
+    def run_here(self, seed: int) -> dict:
+        """The seed's line, run in this process (an exception becomes an ``error`` line)."""
+        try:
+            return self.line(seed, self.function(seed))
+        except Exception as exc:  # noqa: BLE001 - one seed's failure is a line, not the end of the sweep
+            return self.failed_line(seed, "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+
+
+def replay_template(before: str, after: str = "") -> str:
+    """A ``SeedJob.replay`` that reads ``before + str(seed) + after`` (braces in them are kept as they are)."""
+    def escape(text: str) -> str:
+        return text.replace("{", "{{").replace("}", "}}")
+    return escape(before) + "{seed}" + escape(after)
+
+
+def run_sweep(job: SeedJob, seeds: Iterable[int], workers: int = 1, cluster: str | None = None) -> Iterator[dict]:
+    """One line per seed, as each finishes (in completion order).
+
+    Args:
+        workers: processes to use; 1 runs every seed in this process.
+        cluster: a Dask scheduler address, or ``"local"`` for a LocalCluster of
+            ``workers`` processes (needs the ``capsim[cluster]`` extra).
+    """
+    seeds = list(seeds)
+    if cluster is not None:
+        from capsim.on_dask import run_on_dask
+
+        yield from run_on_dask(job, seeds, cluster, workers)
+    elif workers <= 1 or len(seeds) <= 1:
+        for seed in seeds:
+            yield job.run_here(seed)
+    else:
+        with WorkerPool(min(workers, len(seeds))) as pool:
+            for outcome in pool.imap_unordered(job.function, seeds):
+                if outcome.status == "done":
+                    yield job.line(outcome.item, outcome.value)
+                else:
+                    yield job.failed_line(outcome.item, "error" if outcome.status == "raised" else "crashed",
+                                          outcome.error)
+
+
+class ResultsMismatch(ValueError):
+    """A results file holds lines of another sweep than the one asked to resume."""
+
+
+class ResultsFile:
+    """A sweep's lines as JSON Lines, one per seed, appended as seeds finish.
+
+    Args:
+        path: the file.
+        resume: keep the lines already there and skip their seeds; without it
+            an existing, non-empty file is refused rather than overwritten.
+        job: the sweep's job, to check that the lines there are of the same
+            sweep (their replay commands must match).
+
+    Raises:
+        ResultsMismatch: the file holds lines without ``--resume``, or lines
+            of a different sweep.
+    """
+
+    def __init__(self, path: str | os.PathLike, resume: bool, job: SeedJob):
+        self.path = Path(path)
+        self.done: dict[int, dict] = {}
+        if self.path.exists() and self.path.stat().st_size:
+            if not resume:
+                raise ResultsMismatch(f"{self.path} already holds results; add --resume to continue that sweep, "
+                                      "or choose another results file")
+            self.done = self._read(job)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = self.path.open("a", encoding="utf-8")
+
+    def _read(self, job: SeedJob) -> dict[int, dict]:
+        done: dict[int, dict] = {}
+        text = self.path.read_text(encoding="utf-8")
+        good = 0  # bytes up to the last complete line: a line cut short by an interruption is dropped
+        for raw in text.splitlines(keepends=True):
+            try:
+                line = json.loads(raw) if raw.endswith("\n") else None
+            except json.JSONDecodeError:
+                line = None
+            if line is None:
+                break
+            seed = line.get("seed")
+            if not isinstance(seed, int) or line.get("replay") != job.command(seed):
+                raise ResultsMismatch(f"{self.path} holds results of another sweep (a line replays with "
+                                      f"{line.get('replay')!r}, this sweep with {job.command(seed)!r}); "
+                                      "choose another results file")
+            done[seed] = line
+            good += len(raw.encode("utf-8"))
+        if good < len(text.encode("utf-8")):
+            with self.path.open("r+b") as out:
+                out.truncate(good)
+        return done
+
+    def write(self, line: dict) -> None:
+        self._out.write(json.dumps(line, sort_keys=True) + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()
+
+    def __enter__(self) -> "ResultsFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], workers: int = 1,
+                        cluster: str | None = None, results: ResultsFile | None = None,
+                        label: str = "seeds") -> list[dict]:
+    """Run the sweep with a progress bar (done, failed, crashed, time left); the lines, sorted by seed.
+
+    Seeds already in ``results`` are not run again; new lines are appended to it as they come.
+    """
+    wanted = set(seeds)
+    done = {seed: line for seed, line in (results.done.items() if results else ()) if seed in wanted}
+    todo = [seed for seed in seeds if seed not in done]
+    lines = list(done.values())
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
+        for line in run_sweep(job, todo, workers, cluster):
+            lines.append(line)
+            if results is not None:
+                results.write(line)
+            progress.update(task, advance=1, **_counts(lines))
+    return sorted(lines, key=lambda line: line["seed"])
+
+
+def _counts(lines: list[dict]) -> dict:
+    failed = sum(1 for line in lines if line["status"] in ("fail", "error"))
+    return {"failed": failed, "crashed": sum(1 for line in lines if line["status"] == "crashed")}
+
+
+# -- generic jobs (not seeds): capsim pacelc -------------------------------------------------------
 
 
 def map_unordered(function: Callable, jobs: list, workers: int) -> Iterator:
-    """``function`` over ``jobs``, in spawned worker processes when ``workers`` > 1; yields as they finish."""
+    """``function`` over ``jobs``, in worker processes when ``workers`` > 1; yields results as they finish.
+
+    Raises:
+        RuntimeError: a job raised, or its worker died (with the job and the reason).
+    """
     if workers <= 1:
         yield from map(function, jobs)
         return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap_unordered(function, jobs)
-
-
-def workers_for(jobs: int, requested: int | None) -> int:
-    """How many workers to use: as requested, else one per core, never more than jobs."""
-    return max(1, min(requested or os.cpu_count() or 1, jobs))
+    with WorkerPool(workers) as pool:
+        for outcome in pool.imap_unordered(function, jobs):
+            if outcome.status != "done":
+                raise RuntimeError(f"job {outcome.item!r} {outcome.status}: {outcome.error}")
+            yield outcome.value
 
 
 def with_progress(console: Console, label: str, function: Callable, jobs: list, workers: int,
@@ -45,6 +237,14 @@ def with_progress(console: Console, label: str, function: Callable, jobs: list, 
                 on_result(progress, task, results)
             progress.update(task, advance=1)
     return results
+
+
+# -- arguments --------------------------------------------------------------------------------------
+
+
+def workers_for(jobs: int, requested: int | None) -> int:
+    """How many workers to use: as requested, else one per core, never more than jobs."""
+    return max(1, min(requested or os.cpu_count() or 1, jobs))
 
 
 def seed_range(text: str) -> range:

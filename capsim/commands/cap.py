@@ -3,7 +3,8 @@
     capsim cap                         # the table, defaults (5 nodes, 12 virtual seconds)
     capsim cap --json                  # the same figures as JSON
     capsim cap --out report/           # Markdown, JSON, plots and an HTML page
-    capsim cap --seeds 1-20            # each figure as a distribution over seeds
+    capsim cap --seeds 1-20            # each figure as a distribution over seeds (--workers, --results,
+                                       # --resume, --cluster: see capsim.commands.sweeps)
     capsim cap --config cp,quorum      # other configurations (or a .toml of [[config]])
     capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown   # the README's table
 """
@@ -11,7 +12,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -19,9 +23,10 @@ from rich.console import Console
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cli import UsageError
-from capsim.output import writable_dir
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
-from capsim.parallel import positive_int, seed_range, with_progress, workers_for
+from capsim.commands.sweeps import add_sweep_arguments, check_sweep_arguments, run_sweep_command
+from capsim.output import writable_dir
+from capsim.parallel import SeedJob, positive_int, replay_template, seed_range
 from capsim.report import Run, rich_table
 
 
@@ -54,7 +59,7 @@ def register(subparsers) -> None:
     parser.add_argument("--markdown", action="store_true",
                         help="print the table and the figures' definitions as Markdown (as in the README)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
-    parser.add_argument("--jobs", type=positive_int, metavar="J", help="worker processes for --seeds")
+    add_sweep_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,20 +68,32 @@ def _plan(args, seed: int) -> Plan:
                 heal_at=args.heal_at, rate=args.rate)
 
 
-def run_job(job: tuple) -> tuple[int, str, dict]:
-    """One (seed, configuration) in a worker: returns (seed, name, row).
+def run_seed(plan: Plan, specs: list[str] | None, seed: int) -> dict:
+    """Every configuration for one seed, in a worker: each one's row and how many protocol errors it had.
 
-    The job names the configuration (and the --config values that define it)
-    rather than carrying it: configurations hold functions, which do not pickle.
+    Takes the --config values rather than the configurations: configurations
+    hold functions, which do not pickle.
     """
-    plan, specs, index = job
-    config = choose(specs)[index]
-    run = run_config(config, plan)
-    return plan.seed, config.name, {**run.row, "errors": len(run.extra["errors"])}
+    plan = dataclasses.replace(plan, seed=seed)
+    rows, errors = {}, {}
+    for config in choose(specs):
+        run = run_config(config, plan)
+        rows[config.name], errors[config.name] = run.row, len(run.extra["errors"])
+    return {"status": "fail" if any(errors.values()) else "pass", "rows": rows, "errors": errors}
+
+
+def _replay(args) -> str:
+    """``capsim cap --seed N`` with this command's other figures, for one seed alone."""
+    words = ["capsim", "cap", "--nodes", args.nodes, "--duration", args.duration, "--partition-at",
+             args.partition_at, "--heal-at", args.heal_at, "--rate", args.rate]
+    for spec in args.config or ():
+        words += ["--config", spec]
+    return replay_template(" ".join(shlex.quote(str(w)) for w in words) + " --seed ")
 
 
 def run(args) -> int:
     _text_files(args.config)
+    check_sweep_arguments(args)
     configs = choose(args.config)
     console = Console(stderr=args.json or args.markdown)
     if args.out is not None:
@@ -145,14 +162,18 @@ def _errors(console: Console, runs: list[Run]) -> int:
 
 
 def _many(console: Console, args, configs) -> list[Run]:
-    jobs = [(_plan(args, seed), args.config, i) for seed in args.seeds for i in range(len(configs))]
-    results = with_progress(console, "runs", run_job, jobs, workers_for(len(jobs), args.jobs))
+    job = SeedJob(functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args))
+    lines = run_sweep_command(console, args, job, list(args.seeds))
+    ran = [line for line in lines if line["status"] in ("pass", "fail")]
+    lost = [f"seed {line['seed']} {line['status']}: {line['error'].splitlines()[0]} (replay: {line['replay']})"
+            for line in lines if line not in ran]
+    if not ran:
+        raise UsageError(lost[0] if lost else "no seed ran")
     runs = []
     for config in configs:
-        rows = [row for _, name, row in sorted(results, key=lambda r: r[0]) if name == config.name]
-        errors = [f"seed {seed}: {row['errors']} error(s)" for seed, name, row in sorted(results, key=lambda r: r[0])
-                  if name == config.name and row["errors"]]
-        runs.append(Run(config.name, [], summarize(config.name, [{k: v for k, v in row.items() if k != "errors"}
-                                                                 for row in rows]),
-                        extra={"label": config.label, "claim": config.claim, "errors": errors}))
+        rows = [line["rows"][config.name] for line in ran]
+        errors = [f"seed {line['seed']}: {line['errors'][config.name]} error(s)" for line in ran
+                  if line["errors"][config.name]]
+        runs.append(Run(config.name, [], summarize(config.name, rows),
+                        extra={"label": config.label, "claim": config.claim, "errors": errors + lost}))
     return runs

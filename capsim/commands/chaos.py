@@ -1,6 +1,7 @@
 """``capsim chaos``: run a scenario file under faults and check what happened.
 
-    capsim chaos SCENARIO [--seed N | --seeds A-B] [--out DIR] [--jobs J]
+    capsim chaos SCENARIO [--seed N | --seeds A-B] [--out DIR]
+    capsim chaos SCENARIO --seeds A-B [--workers W] [--results FILE.jsonl [--resume]] [--cluster ADDRESS|local]
     capsim chaos --real SCENARIO [--seed N] [--out DIR] [--time-scale X]
 
 SCENARIO is a scenario file (TOML) or the name of one shipped with capsim
@@ -9,8 +10,13 @@ SCENARIO is a scenario file (TOML) or the name of one shipped with capsim
 One seed: a summary (operations ok / fail / info by operation, the faults
 applied, each check's verdict) and, with ``--out``, ``history.jsonl``,
 ``trace.jsonl`` and ``summary.json`` in DIR. A seed range runs the seeds in
-parallel worker processes with a progress bar, then lists the failing seeds
-with the command that replays each (``--out`` writes DIR/seed-N/ per seed).
+persistent worker processes (or on a Dask cluster with ``--cluster``) with a
+progress bar, then lists the failing seeds with the command that replays
+each (``--out`` writes DIR/seed-N/ per seed). ``--results`` writes one JSON
+line per seed as it finishes (``--out DIR`` implies DIR/results.jsonl);
+``--resume`` runs only the seeds not in it yet. A seed whose worker process
+dies is reported as crashed, and the sweep goes on (see
+:mod:`capsim.parallel`).
 
 ``--real`` runs the scenario on real node processes (``capsim serve``, one
 per server, on 127.0.0.1) in real time: the same workload, the same faults
@@ -26,13 +32,15 @@ real run is not replayable: the seed fixes the faults and the workload's
 choices, not the timing.
 
 Exit status: 0 every check passed (for every seed), 1 a check failed or could
-not tell, 2 a usage or scenario error (printed without a traceback).
+not tell (or a seed crashed), 2 a usage or scenario error (printed without a
+traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -48,9 +56,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capsim.cli import UsageError
+from capsim.commands.sweeps import add_sweep_arguments, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
 from capsim.output import writable_dir
-from capsim.parallel import map_unordered, positive_int, seed_range
+from capsim.parallel import SeedJob, replay_template, seed_range
 from emulator.errors import EmulatorError
 from faults.chaos import ChaosResult, run_chaos
 from faults.scenario import Cluster, Scenario, load_scenario
@@ -74,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seeds.add_argument("--seeds", type=seed_range, metavar="A-B", help="run seeds A to B (inclusive) in parallel")
     parser.add_argument("--out", metavar="DIR", help="write history.jsonl, summary.json and trace.jsonl here "
                         "(--real: statuses.json, errors.json and the node logs instead of the trace)")
-    parser.add_argument("--jobs", type=positive_int, metavar="J", help="worker processes for --seeds (default: CPUs)")
+    add_sweep_arguments(parser)
     parser.add_argument("--real", action="store_true",
                         help="run on real node processes on 127.0.0.1, in real time (not replayable)")
     parser.add_argument("--time-scale", type=_positive_float, metavar="X",
@@ -130,8 +139,7 @@ def _load(args: argparse.Namespace) -> Scenario:
 def _check_flags(args: argparse.Namespace) -> None:
     if args.real and args.seeds is not None:
         raise UsageError("--real runs one seed at a time (each takes real time): use --seed N")
-    if args.real and args.jobs is not None:
-        raise UsageError("--jobs goes with --seeds, which --real does not take")
+    check_sweep_arguments(args)
     if not args.real and args.time_scale is not None:
         raise UsageError("--time-scale goes with --real (a simulated run takes no real time to scale)")
 
@@ -224,20 +232,17 @@ def _checks(result: ChaosResult) -> Table:
 # -- many seeds -------------------------------------------------------------------------------
 
 
-def run_seed(job: tuple[str, int, str | None]) -> dict:
-    """Run one seed of a scenario file in a worker process; returns a small summary.
+def run_seed(path: str, out: str | None, seed: int) -> dict:
+    """One seed of a scenario file, in a worker: its verdict, counts, faults, failed checks and digest.
 
-    Top-level and argument-only, so a spawned worker can import and call it.
+    Top-level, so a worker process (or a Dask worker) can import it by name.
     """
-    path, seed, out = job
-    try:
-        result = run_chaos(load_scenario(path), seed, keep_trace=out is not None)
-        if out is not None:
-            result.write(Path(out) / f"seed-{seed}")
-    except (EmulatorError, ValueError) as exc:
-        return {"seed": seed, "error": str(exc)}
-    return {"seed": seed, "passed": result.passed, "counts": result.counts, "faults": sum(result.faults.values()),
-            "failed": [_label(c) for c in result.failed], "digest": result.sim.trace_digest()}
+    result = run_chaos(load_scenario(path), seed, keep_trace=out is not None)
+    if out is not None:
+        result.write(Path(out) / f"seed-{seed}")
+    return {"status": "pass" if result.passed else "fail", "counts": result.counts,
+            "faults": sum(result.faults.values()), "failed": [_label(c) for c in result.failed],
+            "digest": result.sim.trace_digest()}
 
 
 def _label(check) -> str:
@@ -245,41 +250,45 @@ def _label(check) -> str:
 
 
 def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int]) -> int:
-    jobs = [(args.path, seed, args.out) for seed in seeds]
-    workers = min(args.jobs or os.cpu_count() or 1, len(seeds))
-    results = []
-    columns = (TextColumn("seeds"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("seeds", total=len(jobs), failed=0)
-        for summary in map_unordered(run_seed, jobs, workers):
-            results.append(summary)
-            bad = sum(1 for r in results if not r.get("passed"))
-            progress.update(task, advance=1, failed=bad)
-    results.sort(key=lambda r: r["seed"])
-    errors = [r for r in results if "error" in r]
-    if errors:
-        raise UsageError(f"seed {errors[0]['seed']}: {errors[0]['error']}")
-    console.print(_seed_table(results))
-    failing = [r for r in results if not r["passed"]]
-    console.print(f"{len(results) - len(failing)} of {len(results)} seeds passed")
-    for r in failing:
-        console.print(f"seed {r['seed']} failed {', '.join(r['failed'])}: "
-                      f"capsim chaos {shlex.quote(args.scenario)} --seed {r['seed']}", markup=False)
-    return 1 if failing else 0
+    job = SeedJob(functools.partial(run_seed, args.path, args.out),
+                  replay_template(f"capsim chaos {shlex.quote(args.scenario)} --seed "))
+    return report_sweep(console, run_sweep_command(console, args, job, seeds))
+
+
+def report_sweep(console: Console, lines: list[dict]) -> int:
+    """The seed table, a count, one line per seed that failed with its replay command; the exit status."""
+    errors = [line for line in lines if line["status"] == "error"]
+    if errors and len(errors) == len(lines) and len({e["error"].splitlines()[0] for e in errors}) == 1:
+        raise UsageError(f"seed {errors[0]['seed']}: {errors[0]['error'].splitlines()[0]}")
+    console.print(_seed_table(lines))
+    bad = [line for line in lines if line["status"] != "pass"]
+    console.print(f"{len(lines) - len(bad)} of {len(lines)} seeds passed")
+    for line in bad:
+        why = ", ".join(line["failed"]) if line["status"] == "fail" else line["error"].splitlines()[0]
+        console.print(f"seed {line['seed']} {_VERB[line['status']]} {why}: {line['replay']}", markup=False)
+    return 1 if bad else 0
+
+
+_VERB = {"fail": "failed", "error": "raised", "crashed": "crashed:"}
 
 
 def _seed_table(results: list[dict]) -> Table:
-    shown = results if len(results) <= _TABLE_LIMIT else [r for r in results if not r["passed"]]
+    shown = results if len(results) <= _TABLE_LIMIT else [r for r in results if r["status"] != "pass"]
     table = Table(title="Seeds" if shown is results else "Failing seeds", title_justify="left")
     for column in ("seed", "verdict", "ok", "fail", "info", "faults", "failed checks"):
         table.add_column(column, justify="right" if column in ("seed", "ok", "fail", "info", "faults") else "left")
     for r in shown:
-        verdict = "[green]pass[/]" if r["passed"] else "[bold red]FAIL[/]"
-        counts = r["counts"]
-        table.add_row(str(r["seed"]), verdict, str(counts["ok"]), str(counts["fail"]), str(counts["info"]),
-                      str(r["faults"]), ", ".join(r["failed"]))
+        if r["status"] in ("pass", "fail"):
+            counts = r["counts"]
+            table.add_row(str(r["seed"]), _CELL[r["status"]], str(counts["ok"]), str(counts["fail"]),
+                          str(counts["info"]), str(r["faults"]), ", ".join(r["failed"]))
+        else:
+            table.add_row(str(r["seed"]), _CELL[r["status"]], "", "", "", "", r["error"].splitlines()[0])
     return table
+
+
+_CELL = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "error": "[bold red]ERROR[/]",
+         "crashed": "[bold red]CRASHED[/]"}
 
 
 # -- on real processes -------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""The plumbing of ``--seeds`` shared by ``capsim chaos`` and ``capsim cap``.
+
+``--workers W`` (or ``--jobs``), ``--results FILE.jsonl``, ``--resume`` and
+``--cluster ADDRESS|local``: their arguments, their checks, and running a
+sweep with its results file and progress bar (see :mod:`capsim.parallel`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from capsim.cli import UsageError
+from capsim.on_dask import ClusterError
+from capsim.parallel import (ResultsFile, ResultsMismatch, SeedJob, positive_int, sweep_with_progress,
+                             workers_for)
+
+__all__ = ["add_sweep_arguments", "check_sweep_arguments", "open_results", "run_sweep_command"]
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """--workers, --results, --resume and --cluster, for a command with --seeds."""
+    parser.add_argument("--workers", "--jobs", dest="workers", type=positive_int, metavar="W", action=_Workers,
+                        help="worker processes for --seeds (default: one per CPU; 1 runs in this process)")
+    parser.add_argument("--results", metavar="FILE.jsonl",
+                        help="with --seeds: write one JSON line per seed as it finishes (default with --out: "
+                             "DIR/results.jsonl)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --results: run only the seeds that are not in the file yet")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="with --seeds: run the seeds on the Dask scheduler at ADDRESS (e.g. tcp://host:8786), "
+                             "or 'local' for a local Dask cluster; needs pip install 'capsim[cluster]'")
+
+
+class _Workers(argparse.Action):
+    """Stores --workers (or its older name --jobs) and which of the two was written, for messages."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.workers = values
+        namespace.workers_flag = option_string
+
+
+def check_sweep_arguments(args: argparse.Namespace) -> None:
+    """Refuse sweep flags without --seeds, and --resume without a results file."""
+    if args.seeds is None:
+        for flag, value in (("--results", args.results), ("--resume", args.resume), ("--cluster", args.cluster),
+                            (getattr(args, "workers_flag", "--workers"), args.workers)):
+            if value:
+                raise UsageError(f"{flag} goes with --seeds A-B")
+    elif args.resume and not (args.results or getattr(args, "out", None)):
+        raise UsageError("--resume needs the results file of the sweep: --results FILE.jsonl (or --out DIR)")
+
+
+def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
+    """The sweep's results file (--results, or DIR/results.jsonl with --out), or None."""
+    out = getattr(args, "out", None)
+    path = args.results or (Path(out) / "results.jsonl" if out else None)
+    if path is None:
+        return None
+    try:
+        return ResultsFile(path, args.resume, job)
+    except (ResultsMismatch, OSError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_sweep_command(console: Console, args: argparse.Namespace, job: SeedJob, seeds: list[int]) -> list[dict]:
+    """The sweep behind a command's --seeds, with its results file; Ctrl-C says how to resume."""
+    results = open_results(args, job)
+    try:
+        return sweep_with_progress(console, job, seeds, workers_for(len(seeds), args.workers), args.cluster,
+                                   results)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        if results is not None:
+            console.print(f"interrupted: the seeds done so far are in {results.path}; run the same command "
+                          "with --resume to finish the sweep", markup=False)
+        raise
+    finally:
+        if results is not None:
+            results.close()

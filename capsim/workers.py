@@ -1,0 +1,213 @@
+"""Persistent worker processes that survive their own workers dying.
+
+``WorkerPool(n)`` starts ``n`` spawned processes once; each imports what it
+runs once and then takes items in chunks. ``imap_unordered(function, items)``
+yields an ``Outcome`` per item as soon as it is done, in completion order.
+
+Why not ``multiprocessing.Pool``: when one of its workers is killed (by the
+kernel's OOM killer, say) it waits forever for the lost task. Here every
+worker's process sentinel is watched beside its pipe: when a worker dies, the
+item it was running comes back as ``died`` with the exit status, the rest of
+its chunk goes back in the queue, a fresh worker takes its place, and the
+sweep goes on. Workers ignore Ctrl-C (the parent stops them) and stop by
+themselves when the parent goes away (their pipe closes). Only pipes and
+processes are used, no semaphores or shared memory, so an interrupted sweep
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+
+__all__ = ["Outcome", "WorkerPool", "WorkerStartError", "describe_exit"]
+
+_START_TIMEOUT = 120.0  # seconds a worker may take to import before it is called broken
+
+
+class WorkerStartError(RuntimeError):
+    """A worker process could not start (an import failed, or it died while starting)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one item.
+
+    Attributes:
+        item: the item.
+        status: ``"done"`` (``value`` holds the result), ``"raised"`` (``error``
+            holds the exception and its traceback) or ``"died"`` (the worker
+            process ended while running it; ``error`` says how).
+    """
+
+    item: object
+    status: str
+    value: object = None
+    error: str = ""
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """'killed by SIGKILL' or 'exit status 3', for a process's exit code."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit status {exitcode}"
+
+
+def _serve(conn) -> None:
+    """A worker's life: take (function, items), answer one message per item; stop on None or EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
+    conn.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        except Exception:  # noqa: BLE001 - the function would not unpickle here (an import failed)
+            conn.send(("broken", traceback.format_exc()))
+            return
+        if message is None:
+            return
+        function, items = message
+        for item in items:
+            try:
+                conn.send(("done", function(item)))
+            except Exception as exc:  # noqa: BLE001 - reported per item; the worker carries on
+                conn.send(("raised", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+class _Worker:
+    def __init__(self, context):
+        self.conn, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve, args=(child,), daemon=True, name="capsim-worker")
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.running: deque = deque()  # items sent, not yet answered, in the order it runs them
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=1.0)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=2.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class WorkerPool:
+    """``workers`` persistent spawned processes; use as a context manager so they always stop.
+
+    Args:
+        workers: how many processes (>= 1).
+        chunk: items sent to a worker at a time (None: a share of what is left,
+            between 1 and 16, so the last items still spread over every worker).
+    """
+
+    def __init__(self, workers: int, chunk: int | None = None):
+        if workers < 1:
+            raise ValueError(f"a pool needs at least one worker, got {workers}")
+        self.size = workers
+        self.chunk = chunk
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self.deaths = 0
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every worker (politely, then by signal) and close their pipes."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+
+    def imap_unordered(self, function: Callable, items: Iterable) -> Iterator[Outcome]:
+        """``function(item)`` for every item, in the workers; an ``Outcome`` per item as it finishes.
+
+        ``function`` must pickle (a module-level function, or a ``functools.partial`` of one).
+
+        Raises:
+            WorkerStartError: a fresh worker could not start.
+        """
+        queue = deque(items)
+        while len(self._workers) < min(self.size, max(len(queue), 1)):
+            self._workers.append(_Worker(self._context))
+        while queue or any(w.running for w in self._workers):
+            for worker in self._workers:
+                if worker.ready and not worker.running and queue:
+                    self._send(worker, function, queue)
+            yield from self._collect(queue)
+
+    def _send(self, worker: _Worker, function: Callable, queue: deque) -> None:
+        size = self.chunk or max(1, min(16, len(queue) // (4 * len(self._workers))))
+        chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
+        worker.running.extend(chunk)
+        worker.conn.send((function, chunk))
+
+    def _collect(self, queue: deque) -> Iterator[Outcome]:
+        by_handle = {}
+        for worker in self._workers:
+            by_handle[worker.conn] = worker
+            by_handle[worker.process.sentinel] = worker
+        starting = [w for w in self._workers if not w.ready]
+        ready = wait(list(by_handle), timeout=_START_TIMEOUT if starting else None)
+        if not ready and starting:
+            raise WorkerStartError(f"a worker process did not start within {_START_TIMEOUT:.0f} s")
+        for worker in {id(by_handle[h]): by_handle[h] for h in ready}.values():
+            yield from self._drain(worker)
+            if not worker.process.is_alive() or worker.process.sentinel in ready:
+                yield from self._bury(worker, queue)
+
+    def _drain(self, worker: _Worker) -> Iterator[Outcome]:
+        """Every answer waiting on the worker's pipe."""
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "ready":
+                    worker.ready = True
+                    continue
+                if message[0] == "broken":
+                    raise WorkerStartError(f"a worker could not load the job:\n{message[1]}")
+                item = worker.running.popleft()
+                if message[0] == "done":
+                    yield Outcome(item, "done", value=message[1])
+                else:
+                    yield Outcome(item, "raised", error=message[1])
+        except (EOFError, OSError):
+            pass  # it died; _bury deals with what it held
+
+    def _bury(self, worker: _Worker, queue: deque) -> Iterator[Outcome]:
+        """A worker died: its current item died with it, the rest of its chunk goes back in the queue."""
+        worker.process.join()
+        how = describe_exit(worker.process.exitcode)
+        if not worker.ready:
+            worker.conn.close()
+            self._workers.remove(worker)
+            raise WorkerStartError(f"a worker process died while starting ({how})")
+        self.deaths += 1
+        lost = list(worker.running)
+        worker.conn.close()
+        self._workers.remove(worker)
+        if lost:
+            queue.extendleft(reversed(lost[1:]))
+            yield Outcome(lost[0], "died", error=f"the worker process running it died ({how})")
+        if queue:
+            self._workers.append(_Worker(self._context))

@@ -1,0 +1,65 @@
+"""Persistent worker processes: every item answered, and a killed worker never hangs the pool."""
+
+import functools
+import multiprocessing
+
+import pytest
+
+from capsim.workers import WorkerPool, WorkerStartError, describe_exit
+from tests.common import sweep_jobs
+
+
+def test_every_item_comes_back_once_from_persistent_workers():
+    """Forty items over two workers: each answered once, by processes started once."""
+    with WorkerPool(2) as pool:
+        outcomes = list(pool.imap_unordered(sweep_jobs.square, range(40)))
+        pids = {w.process.pid for w in pool._workers}
+        again = list(pool.imap_unordered(sweep_jobs.square, range(5)))
+        assert {w.process.pid for w in pool._workers} == pids  # the same processes took the second batch
+    assert sorted((o.item, o.value) for o in outcomes) == [(i, i * i) for i in range(40)]
+    assert all(o.status == "done" for o in outcomes + again) and len(again) == 5
+
+
+def test_a_killed_worker_loses_only_its_item_and_the_pool_goes_on():
+    """SIGKILL in the middle of a chunk: that item 'died' (killed by SIGKILL), every other item is done."""
+    job = functools.partial(sweep_jobs.kill_on, {3, 17})
+    with WorkerPool(2, chunk=4) as pool:
+        outcomes = {o.item: o for o in pool.imap_unordered(job, range(24))}
+        assert pool.deaths == 2
+    assert sorted(outcomes) == list(range(24))
+    for item, outcome in outcomes.items():
+        if item in (3, 17):
+            assert outcome.status == "died" and "killed by SIGKILL" in outcome.error
+        else:
+            assert outcome.status == "done" and outcome.value == item * item
+    assert multiprocessing.active_children() == []
+
+
+def test_an_exception_is_an_outcome_with_its_traceback():
+    """A job that raises reports the error and traceback; the worker takes the next item."""
+    with WorkerPool(1) as pool:
+        outcomes = {o.item: o for o in pool.imap_unordered(functools.partial(sweep_jobs.raise_on, {2}), range(4))}
+    assert outcomes[2].status == "raised" and "ValueError: bad item 2" in outcomes[2].error
+    assert "Traceback" in outcomes[2].error and outcomes[3].value == 9
+
+
+def test_stopping_in_the_middle_leaves_no_process():
+    """Leaving the pool mid-way (Ctrl-C in the consumer) stops every worker."""
+    with pytest.raises(KeyboardInterrupt):
+        with WorkerPool(2) as pool:
+            for _ in pool.imap_unordered(sweep_jobs.square, range(1000)):
+                raise KeyboardInterrupt
+    assert multiprocessing.active_children() == []
+
+
+def test_a_job_a_worker_cannot_load_stops_the_pool_with_the_reason():
+    """A job whose module does not import in the worker is a WorkerStartError naming it, not a hang."""
+    job = functools.partial(sweep_jobs.raise_on, sweep_jobs.Unloadable())
+    with pytest.raises(WorkerStartError, match="No module named 'gone'"), WorkerPool(1) as pool:
+        list(pool.imap_unordered(job, [1, 2]))
+    assert multiprocessing.active_children() == []
+
+
+def test_exit_codes_are_described():
+    """Negative exit codes name the signal."""
+    assert describe_exit(-9) == "killed by SIGKILL" and describe_exit(3) == "exit status 3"
