@@ -20,11 +20,12 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cli import UsageError
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
-from capsim.commands.sweeps import add_sweep_arguments, check_sweep_arguments, run_sweep_command
+from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
 from capsim.parallel import SeedJob, positive_int, replay_template, seed_range
 from capsim.report import Run, rich_table
@@ -94,15 +95,16 @@ def _replay(args) -> str:
 def run(args) -> int:
     _text_files(args.config)
     check_sweep_arguments(args)
+    run_mb = check_size(args.nodes, 2 * args.rate * args.duration, len(args.seeds) if args.seeds else 0)
     configs = choose(args.config)
     console = Console(stderr=args.json or args.markdown)
     if args.out is not None:
         writable_dir(args.out)
     if args.seeds is not None:
-        runs = _many(console, args, configs)
+        runs = _many(console, args, configs, run_mb)
     else:
         plan = _plan(args, args.seed)
-        runs = [run_config(config, plan) for config in configs]
+        runs = _each_with_progress(console, configs, lambda config: run_config(config, plan))
     meta = {"seed": args.seed if args.seeds is None else f"{args.seeds.start}-{args.seeds.stop - 1}",
             "nodes": args.nodes, "duration": args.duration, "partition_at": args.partition_at,
             "heal_at": args.heal_at, "rate": args.rate}
@@ -152,6 +154,19 @@ def _text_files(specs: list[str] | None) -> None:
                                  "give a TOML file of [[config]] tables") from None
 
 
+def _each_with_progress(console: Console, configs, function) -> list:
+    """``function`` over the configurations with a progress bar on a terminal (a big run takes minutes)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    out = []
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("configurations", total=len(configs))
+        for config in configs:
+            progress.update(task, description=f"running {config.name}")
+            out.append(function(config))
+            progress.advance(task)
+    return out
+
+
 def _errors(console: Console, runs: list[Run]) -> int:
     """Exit 1, naming them, when protocol code raised: the figures of such a run are not to be trusted."""
     broken = [(run.name, run.extra.get("errors", [])) for run in runs if run.extra.get("errors")]
@@ -161,9 +176,9 @@ def _errors(console: Console, runs: list[Run]) -> int:
     return 1 if broken else 0
 
 
-def _many(console: Console, args, configs) -> list[Run]:
+def _many(console: Console, args, configs, run_mb: float) -> list[Run]:
     job = SeedJob(functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args))
-    lines = run_sweep_command(console, args, job, list(args.seeds))
+    lines = run_sweep_command(console, args, job, list(args.seeds), run_mb)
     ran = [line for line in lines if line["status"] in ("pass", "fail")]
     lost = [f"seed {line['seed']} {line['status']}: {line['error'].splitlines()[0]} (replay: {line['replay']})"
             for line in lines if line not in ran]

@@ -56,7 +56,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capsim.cli import UsageError
-from capsim.commands.sweeps import add_sweep_arguments, check_sweep_arguments, run_sweep_command
+from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
 from capsim.output import writable_dir
 from capsim.parallel import SeedJob, replay_template, seed_range
@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     scenario = _load(args)
     if args.out is not None:
         writable_dir(args.out)
+    run_mb = check_size(scenario.cluster.nodes, 2 * scenario.workload.rate * scenario.duration,
+                        len(args.seeds) if args.seeds else 0, duration_flag="the phases' durations")
     # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
     console = Console(highlight=False, soft_wrap=True)
     if args.real:
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             paths = result.write(args.out)
             console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
         return 0 if result.passed else 1
-    return _run_seeds(console, args, list(args.seeds))
+    return _run_seeds(console, args, list(args.seeds), run_mb)
 
 
 def _load(args: argparse.Namespace) -> Scenario:
@@ -249,10 +251,10 @@ def _label(check) -> str:
     return check.name if check.phase is None else f"{check.name} ({check.phase})"
 
 
-def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int]) -> int:
+def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int], run_mb: float) -> int:
     job = SeedJob(functools.partial(run_seed, args.path, args.out),
                   replay_template(f"capsim chaos {shlex.quote(args.scenario)} --seed "))
-    return report_sweep(console, run_sweep_command(console, args, job, seeds))
+    return report_sweep(console, run_sweep_command(console, args, job, seeds, run_mb))
 
 
 def report_sweep(console: Console, lines: list[dict]) -> int:

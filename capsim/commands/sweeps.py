@@ -13,11 +13,21 @@ from pathlib import Path
 from rich.console import Console
 
 from capsim.cli import UsageError
+from capsim import limits
+from capsim.limits import available_mb, workers_that_fit
 from capsim.on_dask import ClusterError
 from capsim.parallel import (ResultsFile, ResultsMismatch, SeedJob, positive_int, sweep_with_progress,
                              workers_for)
 
-__all__ = ["add_sweep_arguments", "check_sweep_arguments", "open_results", "run_sweep_command"]
+__all__ = ["add_sweep_arguments", "check_size", "check_sweep_arguments", "open_results", "run_sweep_command"]
+
+
+def check_size(nodes: int, operations: float, seeds: int, duration_flag: str = "--duration") -> float:
+    """``capsim.limits.check`` for a command: a run too big for this machine is a usage error (exit 2)."""
+    try:
+        return limits.check(nodes, operations, seeds=seeds, duration_flag=duration_flag)
+    except limits.TooBig as exc:
+        raise UsageError(str(exc)) from None
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,12 +75,23 @@ def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
         raise UsageError(str(exc)) from None
 
 
-def run_sweep_command(console: Console, args: argparse.Namespace, job: SeedJob, seeds: list[int]) -> list[dict]:
-    """The sweep behind a command's --seeds, with its results file; Ctrl-C says how to resume."""
+def run_sweep_command(console: Console, args: argparse.Namespace, job: SeedJob, seeds: list[int],
+                      run_mb: float | None = None) -> list[dict]:
+    """The sweep behind a command's --seeds, with its results file; Ctrl-C says how to resume.
+
+    ``run_mb``: the memory one seed's run needs (``capsim.limits``): fewer
+    local workers are used when that many runs at once would not fit.
+    """
+    workers = workers_for(len(seeds), args.workers)
+    if run_mb is not None and args.cluster is None:
+        fit = workers_that_fit(workers, run_mb)
+        if fit < workers:
+            console.print(f"using {fit} of {workers} workers: each run needs about {run_mb:,.0f} MB "
+                          f"(capsim.limits) and {available_mb():,.0f} MB are available", markup=False)
+        workers = fit
     results = open_results(args, job)
     try:
-        return sweep_with_progress(console, job, seeds, workers_for(len(seeds), args.workers), args.cluster,
-                                   results)
+        return sweep_with_progress(console, job, seeds, workers, args.cluster, results)
     except ClusterError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
