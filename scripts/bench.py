@@ -1,17 +1,26 @@
 """capsim benchmarks: every figure beside its baseline, measured in the same run.
 
-    python scripts/bench.py            # a table
+    python scripts/bench.py            # tables
     python scripts/bench.py --json     # the same figures as JSON
     python scripts/bench.py --quick    # smaller sizes, for a smoke run
 
-Kernel figures: one-way messages per wall second for a ping-pong between two
-nodes (send + handlers, 1 ms latency, message copies and trace digest on) and
-rpc round trips per second, beside (a) the same ping-pong over asyncio.Queue
-on the default loop and (b) the same model in SimPy; and a scale run: 1,000
-nodes each sending a heartbeat to its ring neighbour every 100 ms for 60
-virtual seconds (wall seconds, peak memory of its own process, virtual seconds
-per wall second). Each throughput is the median of several interleaved
-repetitions.
+Kernel: one-way messages per wall second for a ping-pong between two nodes
+(send + handlers, 1 ms latency, message copies and trace digest on) and rpc
+round trips per second, beside (a) the same ping-pong over asyncio.Queue on
+the default loop and (b) the same model in SimPy; each the median of several
+interleaved repetitions. Scale: a heartbeat ring of 1,000 nodes (every 100 ms
+to the next node, 60 virtual seconds) beside the same ring in SimPy, and of
+10,000 nodes, each in a fresh process (wall time, cost per message, peak
+memory of its own process), best of interleaved repetitions; from them, the
+largest ring that runs in 1 GB. Memory model: peaks of capsim cap runs fitted
+to what capsim.limits uses to refuse runs too big for the machine. Sweeps: a
+20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20 on one
+worker and on two. Then the checker, the real transport, the protocols and a
+chaos run.
+
+The machine's load average is printed with the figures: ratios are taken
+within one run, but a busy machine moves them, and a second core that
+someone else is using cannot speed a sweep up.
 """
 
 from __future__ import annotations
@@ -190,58 +199,51 @@ def simpy_rpc(calls: int) -> float | None:
 
 # -- scale ------------------------------------------------------------------------------------------
 
-SCALE_CODE = r"""
-import asyncio, json, resource, sys, time
-import emulator as em
-def peak_mb():
-    # VmHWM is this process's own high-water mark (ru_maxrss can carry the forking parent's size)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scale import baseline_memory_mb, cap_memory_model, capsim_ring, simpy_ring  # noqa: E402
+from bench_sweeps import sweep  # noqa: E402
+
+
+def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int) -> dict:
+    """The ring at ``nodes`` beside SimPy's, and at ``big`` nodes: best of ``repeats`` interleaved runs each."""
+    runs: dict[str, list[dict]] = {"capsim": [], "simpy": [], "big": []}
+    for _ in range(repeats):
+        runs["capsim"].append(capsim_ring(nodes, seconds))
+        simpy = simpy_ring(nodes, seconds)
+        if simpy is not None:
+            runs["simpy"].append(simpy)
+        runs["big"].append(capsim_ring(big, big_seconds))
+    best = {key: min(values, key=lambda r: r["us_per_msg"]) if values else None for key, values in runs.items()}
+    ring, simpy, large = best["capsim"], best["simpy"], best["big"]
+    per_node_mb = (large["peak_mb"] - ring["peak_mb"]) / (big - nodes)
+    return {"ring": ring, "simpy": simpy, "big": large, "repeats": repeats,
+            "vs_simpy": simpy and simpy["us_per_msg"] / ring["us_per_msg"],
+            "big_per_msg_ratio": large["us_per_msg"] / ring["us_per_msg"],
+            "per_node_kb": per_node_mb * 1024,
+            "ring_nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb),
+            "baseline_process_mb": baseline_memory_mb()}
+
+
+def memory_model(quick: bool) -> dict:
+    """capsim cap's memory per node, pair and operation, and the largest cap cluster that runs in 1 GB."""
+    model = cap_memory_model((10, 20, 40) if quick else (25, 50, 100), (2.0, 10.0) if quick else (4.0, 40.0))
     try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-nodes, seconds = int(sys.argv[1]), float(sys.argv[2])
-class Heart(em.Node):
-    async def on_start(self):
-        names = sorted([self.name, *self.peers])
-        self.next = names[(names.index(self.name) + 1) % len(names)]
-        self.heard = 0
-        self.spawn(self.beat())
-    async def beat(self):
-        while True:
-            await asyncio.sleep(0.1)
-            self.send(self.next, {"type": "heartbeat", "from": self.name})
-    async def handle_heartbeat(self, msg):
-        self.heard += 1
-start = time.perf_counter()
-sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.003))
-for i in range(nodes):
-    sim.add_node(f"n{i:04d}", Heart)
-sim.run(until=seconds)
-wall = time.perf_counter() - start
-print(json.dumps({"wall_s": wall, "peak_mb": peak_mb(),
-                  "delivered": sim.network.stats["delivered"], "virtual_s": sim.now}))
-"""
+        from capsim.limits import CAP, MemoryModel
+    except ImportError:  # a tree without capsim.limits (the baseline)
+        return model
+    fitted = MemoryModel(model["base_mb"], model["node_mb"], model["pair_kb"], model["op_kb"], "this run")
+    model["cap_nodes_in_1gb"] = fitted.max_nodes(1024, 2 * 100 * 12.0)  # capsim cap's default workload
+    model["limits"] = {"base_mb": CAP.base_mb, "node_mb": CAP.node_mb, "pair_kb": CAP.pair_kb, "op_kb": CAP.op_kb}
+    return model
 
 
-def scale(nodes: int, seconds: float) -> dict:
-    """The heartbeat ring in a fresh process, so its peak memory is its own."""
-    out = subprocess.run([sys.executable, "-c", SCALE_CODE, str(nodes), str(seconds)], capture_output=True,
-                         text=True, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    result = json.loads(out.stdout)
-    result["virtual_per_wall"] = result["virtual_s"] / result["wall_s"]
-    result["nodes"] = nodes
-    return result
-
-
-def baseline_memory_mb() -> float:
-    """The peak memory of a process that only imports emulator, measured like the scale run's."""
-    code = SCALE_CODE.split("nodes, seconds")[0] + "print(peak_mb())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return float(out.stdout)
+def sweeps(quick: bool) -> list[dict]:
+    """A 20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20, on one worker and two."""
+    seeds = "1-4" if quick else "1-20"
+    rows = [sweep("chaos lin-kv-partitions", ["chaos", "scenarios/lin-kv-partitions.toml", "--seeds", seeds])]
+    if not quick:
+        rows.append(sweep("cap (cp, ap, async)", ["cap", "--seeds", seeds]))
+    return rows
 
 
 # -- checker ---------------------------------------------------------------------------------------
@@ -361,11 +363,17 @@ def median_of(repeats: int, *functions):
 
 def run(quick: bool) -> dict:
     messages, calls, repeats = (20_000, 5_000, 3) if quick else (200_000, 50_000, 5)
+    load = [os.getloadavg()[0]]
     sim_pp, queue_pp, simpy_pp = median_of(repeats, lambda: sim_pingpong(messages),
                                            lambda: queue_pingpong(messages), lambda: simpy_pingpong(messages))
     sim_r, queue_r, simpy_r = median_of(repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls),
                                         lambda: simpy_rpc(calls))
-    scale_run = scale(100 if quick else 1000, 6.0 if quick else 60.0)
+    load.append(os.getloadavg()[0])
+    scale_run = scale(200, 2000, 5.0, 1.0, 2) if quick else scale(1000, 10_000, 60.0, 2.0, 3)
+    load.append(os.getloadavg()[0])
+    model = memory_model(quick)
+    sweep_rows = sweeps(quick)
+    load.append(os.getloadavg()[0])
     checks = checker(1 if quick else 3)
     porcupine = checker_vs_porcupine(quick)
     http = transport(2_000 if quick else 20_000)
@@ -373,11 +381,15 @@ def run(quick: bool) -> dict:
     chaos = chaos_run()
     return {
         "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_avg": load,
         "pingpong_msgs_per_s": {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
                                 "vs_queue": sim_pp / queue_pp, "vs_simpy": simpy_pp and sim_pp / simpy_pp},
         "rpc_round_trips_per_s": {"capsim": sim_r, "asyncio_queue": queue_r, "simpy": simpy_r,
                                   "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r},
-        "scale": {**scale_run, "baseline_process_mb": baseline_memory_mb()},
+        "scale": scale_run,
+        "memory_model": model,
+        "sweeps": sweep_rows,
         "checker": checks,
         "checker_vs_porcupine": porcupine,
         "transport": http,
@@ -391,26 +403,95 @@ def _fmt(value, digits=0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def _bar(value, bar, higher=True) -> str:
+    if value is None:
+        return "n/a"
+    met = value >= bar if higher else value <= bar
+    return f"{'met' if met else 'NOT met'} ({'>=' if higher else '<='} {bar:g})"
+
+
 def print_table(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"capsim benchmarks (Python {results['python']}, median of {results['sizes']['repeats']})")
+    console = Console()
+    console.print(f"Python {results['python']}, {results['cpus']} CPUs, load average during the run "
+                  f"{', '.join(f'{x:.1f}' for x in results['load_avg'])}")
+    table = Table(title=f"kernel (median of {results['sizes']['repeats']} interleaved runs)")
     for column in ("figure", "capsim", "asyncio.Queue", "SimPy", "capsim / Queue", "capsim / SimPy"):
         table.add_column(column, justify="right" if column != "figure" else "left")
     for key, label in (("pingpong_msgs_per_s", "ping-pong, one-way msgs/s"), ("rpc_round_trips_per_s", "rpc round trips/s")):
         row = results[key]
         table.add_row(label, _fmt(row["capsim"]), _fmt(row["asyncio_queue"]), _fmt(row["simpy"]),
                       _fmt(row["vs_queue"], 2) + "x", _fmt(row["vs_simpy"], 2) + "x")
-    s = results["scale"]
-    scale_table = Table(title=f"scale: {s['nodes']:,} nodes, heartbeat every 100 ms, {s['virtual_s']:.0f} virtual s")
-    for column in ("wall s", "peak MB (its process)", "MB of an idle process", "virtual s / wall s", "messages"):
-        scale_table.add_column(column, justify="right")
-    scale_table.add_row(_fmt(s["wall_s"], 2), _fmt(s["peak_mb"], 1), _fmt(s["baseline_process_mb"], 1),
-                        _fmt(s["virtual_per_wall"], 1), _fmt(s["delivered"]))
-    console = Console()
+    pp = results["pingpong_msgs_per_s"]
+    table.caption = (f"bars: ping-pong vs Queue {_bar(pp['vs_queue'], 1.3)}, vs SimPy {_bar(pp['vs_simpy'], 1.5)}")
     console.print(table)
-    console.print(scale_table)
+    _print_scale(console, results["scale"])
+    _print_memory(console, results["memory_model"])
+    _print_sweeps(console, results["sweeps"])
+    _print_rest(console, results)
+
+
+def _print_scale(console, s: dict) -> None:
+    from rich.table import Table
+
+    ring, simpy, big = s["ring"], s["simpy"], s["big"]
+    table = Table(title=f"heartbeat ring: every node to the next every 100 ms, best of {s['repeats']} "
+                        f"(fresh process each)")
+    for column in ("run", "nodes", "virtual s", "messages", "build s", "run s", "us / message", "peak MB"):
+        table.add_column(column, justify="right" if column != "run" else "left")
+    for label, row in (("capsim", ring), ("SimPy, same model", simpy), ("capsim", big)):
+        if row:
+            table.add_row(label, _fmt(row["nodes"]), _fmt(row["virtual_s"], 1), _fmt(row["delivered"]),
+                          _fmt(row["build_s"], 2), _fmt(row["run_s"], 2), _fmt(row["us_per_msg"], 2),
+                          _fmt(row["peak_mb"], 1))
+    table.caption = (f"capsim is {_fmt(s['vs_simpy'], 2)}x SimPy's speed at {ring['nodes']:,} nodes: "
+                     f"{_bar(s['vs_simpy'], 2.0)}; peak {_bar(ring['peak_mb'], 300, higher=False)} MB. "
+                     f"{big['nodes']:,} nodes cost {_fmt(s['big_per_msg_ratio'], 2)}x per message what "
+                     f"{ring['nodes']:,} do: {_bar(s['big_per_msg_ratio'], 1.5, higher=False)}; peak "
+                     f"{_bar(big['peak_mb'], 300, higher=False)} MB.\n{_fmt(s['per_node_kb'], 1)} kB per ring "
+                     f"node: the largest ring that runs in 1 GB has about {s['ring_nodes_in_1gb']:,} nodes "
+                     f"(a process that only imports emulator: {_fmt(s['baseline_process_mb'], 1)} MB)")
+    console.print(table)
+
+
+def _print_memory(console, m: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="memory model of capsim cap (cp, ap, async; each in a fresh process)")
+    for column in ("nodes", "virtual s", "history ops", "peak MB"):
+        table.add_column(column, justify="right")
+    for row in m["runs"]:
+        table.add_row(_fmt(row["nodes"]), _fmt(row["duration"], 1), _fmt(row["ops"]), _fmt(row["peak_mb"], 1))
+    caption = (f"fitted: {m['base_mb']:.1f} MB + {m['node_mb']:.3f} MB per node + {m['pair_kb']:.2f} kB per pair "
+               f"of nodes + {m['op_kb']:.2f} kB per history op")
+    if "limits" in m:
+        lim = m["limits"]
+        caption += (f"; capsim.limits.CAP uses {lim['base_mb']:g} MB + {lim['node_mb']:g} MB + {lim['pair_kb']:g} kB "
+                    f"+ {lim['op_kb']:g} kB. The largest capsim cap cluster that runs in 1 GB (default workload): "
+                    f"about {m['cap_nodes_in_1gb']:,} nodes (all-to-all: every pair of nodes has its link)")
+    table.caption = caption
+    console.print(table)
+
+
+def _print_sweeps(console, rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="seed sweeps: the whole command, one worker (in process) and two (spawned, persistent)")
+    for column in ("sweep", "1 worker s", "2 workers s", "speed-up", "load avg"):
+        table.add_column(column, justify="right" if column != "sweep" else "left")
+    for row in rows:
+        walls = row["walls"]
+        table.add_row(row["command"], _fmt(walls[1], 2), _fmt(walls[2], 2), _fmt(row["speedup"], 2) + "x",
+                      _fmt(row["load_avg"], 1))
+    table.caption = "bar: >= 1.7x on 2 workers; " + "; ".join(f"{r['label']} {_bar(r['speedup'], 1.7)}" for r in rows)
+    console.print(table)
+
+
+def _print_rest(console, results: dict) -> None:
+    from rich.table import Table
+
     if results.get("checker"):
         checks = Table(title="linearizability checker (kv model, shared Porcupine histories; bars: split < 1 s, unsplit < 30 s)")
         for column in ("history", "ops", "linearizable", "split by key (s)", "unsplit (s)"):

@@ -1,0 +1,49 @@
+"""Sweep benchmarks for scripts/bench.py: the same seed sweep on one worker and on two.
+
+Each sweep is the real command (``python -m capsim ...``) in a fresh process,
+timed from start to exit, so worker start-up (spawn, imports) is counted.
+One worker runs every seed in the command's own process; two spawn two
+persistent workers. The machine's load average is read before each run: on
+a shared machine the second core may be busy with someone else's work, and
+the speed-up says so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["sweep"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _timed(argv: list[str]) -> float:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "capsim", *argv], capture_output=True, text=True, env=env, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    if out.returncode not in (0, 1):
+        raise RuntimeError(f"capsim {' '.join(argv)} exited {out.returncode}: {out.stderr[-2000:]}")
+    return elapsed
+
+
+def sweep(label: str, argv: list[str], workers: tuple[int, ...] = (1, 2), repeats: int = 1) -> dict:
+    """Wall seconds of ``capsim ARGV --jobs W`` for each W (best of ``repeats``), and the speed-up."""
+    walls: dict[int, float] = {}
+    loads = []
+    for _ in range(repeats):
+        for w in workers:
+            loads.append(os.getloadavg()[0])
+            wall = _timed([*argv, "--jobs", str(w)])
+            walls[w] = min(walls.get(w, wall), wall)
+    first, last = workers[0], workers[-1]
+    return {"label": label, "command": "capsim " + " ".join(argv), "walls": walls,
+            "speedup": walls[first] / walls[last], "load_avg": max(loads)}
+
+
+if __name__ == "__main__":
+    print(sweep("chaos", ["chaos", "scenarios/lin-kv-partitions.toml", "--seeds", "1-20"]))
