@@ -160,3 +160,15 @@ def test_ctrl_c_stops_every_worker_leaks_nothing_and_the_sweep_resumes(tmp_path)
     seeds = sorted(json.loads(line)["seed"] for line in results.read_text().splitlines())
     assert seeds == list(range(12))
     assert processes_mentioning(str(pids)) == []
+
+
+def test_the_readme_one_liner_lists_the_replay_commands_of_seeds_that_did_not_pass(tmp_path):
+    """The README's command to collect failing seeds prints exactly their replay commands."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.startswith("python -c") and "l['replay']" in line)
+    results = tmp_path / "every-fault.jsonl"
+    with ResultsFile(results, resume=False, job=JOB) as out:
+        for seed_line in run_sweep(JOB, range(6)):
+            out.write(seed_line)
+    printed = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert printed.splitlines() == ["replay --seed 1", "replay --seed 3", "replay --seed 5"]
