@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
 import gc
 import heapq
 import itertools
@@ -98,15 +99,34 @@ def _wake_sleep(sleep: "_Sleep") -> None:
             future.set_result(sleep._result)
 
 
-#: The runners of asyncio handles and sleeps, whose owner a pause looks up.
-_HANDLE_RUNNERS = frozenset({_run_handle, _run_timer, _wake_sleep})
+def _run_periodic(timer: "Periodic") -> None:
+    # One tick of call_every: run the callback, then schedule the next tick an interval from now.
+    if timer._cancelled:
+        return
+    try:
+        timer._context.run(timer._callback, *timer._args)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported; the timer stops, as a task would end
+        timer._cancelled = True
+        if timer._on_error is not None:
+            timer._on_error(exc)
+        else:
+            _report(timer, exc)
+        return
+    if not timer._cancelled:
+        timer._loop.push_after(timer._interval_ns, _run_periodic, timer)
+
+
+#: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.
+_HANDLE_RUNNERS = frozenset({_run_handle, _run_timer, _wake_sleep, _run_periodic})
 #: The runners of timers that ``cancel()`` leaves in the heap, to skip when popped.
-_TIMER_RUNNERS = frozenset({_run_timer, _wake_sleep})
+_TIMER_RUNNERS = frozenset({_run_timer, _wake_sleep, _run_periodic})
 
 
 def _owner(fn, arg) -> str | None:
     """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
-    if fn is _wake_sleep:
+    if fn is _wake_sleep or fn is _run_periodic:
         return arg._owner
     if fn in _HANDLE_RUNNERS:
         return arg._context.get(OWNER)
@@ -203,6 +223,38 @@ class _Sleep:
         return f"<sleep timer when={self.when()} {state}>"
 
 
+class Periodic:
+    """A timer from ``call_every`` that runs its callback every interval until cancelled."""
+
+    __slots__ = ("_loop", "_interval_ns", "_callback", "_args", "_context", "_owner", "_on_error", "_cancelled",
+                 "__weakref__")
+
+    def __init__(self, loop, interval_ns: int, callback, args: tuple, context, on_error):
+        self._loop = loop
+        self._interval_ns = interval_ns
+        self._callback = callback
+        self._args = args
+        self._context = context if context is not None else contextvars.copy_context()
+        self._owner = self._context.get(OWNER)
+        self._on_error = on_error
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Stop it: the next tick does not run (one already running finishes)."""
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def interval(self) -> float:
+        return self._interval_ns / NS
+
+    def __repr__(self):
+        state = "cancelled" if self._cancelled else "running"
+        return f"<periodic {getattr(self._callback, '__qualname__', self._callback)!r} every {self.interval}s {state}>"
+
+
 _set_result_unless_cancelled = futures._set_result_unless_cancelled
 
 
@@ -233,6 +285,10 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         self._exception_handler = None
         self._task_factory = None
         self._gc_saved: tuple[int, ...] | None = None
+        # Bound once, without a Python frame: every sleep and rpc makes a future, and every
+        # future asks its loop get_debug().
+        self.create_future = functools.partial(asyncio.Future, loop=self)
+        self.get_debug = functools.partial(bool, False)
         #: exceptions that reached the loop's exception handler, oldest first
         self.unhandled: list[dict] = []
         #: callables returning more lines for a deadlock report (the simulation's rpcs)
@@ -294,6 +350,25 @@ class VirtualLoop(asyncio.AbstractEventLoop):
 
     def call_at(self, when, callback, *args, context=None):
         return self._call_at_ns(_to_ns(when), callback, args, context)
+
+    def call_every(self, interval: float, callback, *args, context=None, on_error=None) -> Periodic:
+        """Run ``callback(*args)`` every ``interval`` virtual seconds, the first time one interval from now.
+
+        The loop's fast path for periodic work (a heartbeat): one timer, no
+        task, future or handle per tick. The next tick is due an interval
+        after a tick runs, so a tick held by a pause runs at the resume and
+        the ones after it an interval apart, as a loop of ``asyncio.sleep``
+        would. If the callback raises, the timer stops and the exception
+        goes to ``on_error(exc)`` (default: the loop's exception handler).
+
+        Raises:
+            ConfigError: ``interval`` is not a finite number of seconds > 0.
+        """
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
+            raise ConfigError(f"call_every needs an interval of seconds > 0, got {interval!r}")
+        timer = Periodic(self, max(1, round(interval * NS)), callback, args, context, on_error)
+        self.push_after(timer._interval_ns, _run_periodic, timer)
+        return timer
 
     def _call_at_ns(self, when_ns: int | None, callback, args, context):
         if when_ns is None:  # at infinity: a handle that can be cancelled, and never fires
@@ -605,11 +680,12 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         else:
             self._exception_handler(self, context)
 
-    def get_debug(self):
+    def get_debug(self):  # replaced per instance in __init__ and set_debug
         return self._debug
 
     def set_debug(self, enabled):
         self._debug = bool(enabled)
+        self.get_debug = functools.partial(bool, self._debug)
 
     # -- what a simulation refuses ------------------------------------------------------
 

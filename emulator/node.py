@@ -11,14 +11,16 @@ transport are interchangeable and node code never knows which it runs on.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
+import weakref
 from collections.abc import MutableMapping, Sequence
 from typing import Any, Protocol
 
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
 from emulator.message import Message, copy_body, copy_value
-from emulator.tasks import HandlerTask
+from emulator.tasks import HandlerTask, run_handler
 
 __all__ = ["Node", "Endpoint", "Storage", "Transport", "Clock", "handlers_of"]
 
@@ -192,6 +194,18 @@ class Node:
         """Run ``coro`` as a task this node owns; a crash cancels it."""
         return self._endpoint.spawn(coro, name)
 
+    def every(self, interval: float, callback, *args):
+        """Call ``callback(*args)`` every ``interval`` seconds, from one interval from now, until cancelled.
+
+        For periodic work such as a heartbeat: cheaper than a task looping
+        on ``asyncio.sleep`` (one timer per tick, no task, future or handle),
+        and the same timing: a pause holds a tick and a crash stops the
+        timer. ``callback`` is a plain function (``self.send`` is); spawn a
+        task for work that awaits. If it raises, the error is recorded as a
+        node error and the timer stops. Returns the timer: ``cancel()`` stops it.
+        """
+        return self._endpoint.every(interval, callback, *args)
+
     def event(self, what: str, value=None) -> None:
         """Note a protocol event (a failover, a breaker opening) in the run's trace.
 
@@ -202,6 +216,14 @@ class Node:
     def __repr__(self):
         endpoint = getattr(self, "_endpoint", None)
         return f"<{type(self).__name__} {endpoint.name if endpoint else '(unbound)'}>"
+
+
+async def _every(interval: float, callback, args: tuple) -> None:
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < float("inf"):
+        raise ConfigError(f"every() needs an interval of seconds > 0, got {interval!r}")
+    while True:
+        await asyncio.sleep(interval)
+        callback(*args)
 
 
 def _bind_fast_paths(node: Node, endpoint: "Endpoint") -> None:
@@ -248,6 +270,7 @@ class Endpoint:
         self._on_event = on_event
         self._pending: dict[int, tuple] = {}  # msg_id -> (future, timer, dest, type, sent at)
         self._tasks: dict[asyncio.Task, None] = {}
+        self._periodic: weakref.WeakSet = weakref.WeakSet()  # call_every timers, stopped by a crash
         #: handler tasks that are suspended (awaiting), kept by ``HandlerTask`` itself
         self.handler_tasks: dict[HandlerTask, None] = {}
         self._handlers: dict[str, Any] = {}
@@ -289,7 +312,7 @@ class Endpoint:
 
     def start(self) -> None:
         """Run ``on_start`` (eagerly, as a handler task)."""
-        HandlerTask(self, self.node.on_start(), "on_start", self._after_start, None).start()
+        self._run(run_handler, self, self.node.on_start(), "on_start", self._after_start, None)
 
     def _after_start(self, _, value, exc) -> None:
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
@@ -361,7 +384,7 @@ class Endpoint:
         if handler is None:
             self._answer_error(msg, RPCError(NOT_SUPPORTED, f"{self.name} has no handler for {body['type']!r}"))
             return
-        self._run(HandlerTask(self, handler(msg), body["type"], self._handler_done_cb, msg).first_step)
+        self._run(run_handler, self, handler(msg), body["type"], self._handler_done_cb, msg)
 
     def _handler_done(self, msg: Message, value, exc) -> None:
         if exc is None:
@@ -400,6 +423,21 @@ class Endpoint:
         task.add_done_callback(self._task_done)
         return task
 
+    def every(self, interval: float, callback, *args):
+        if not self.alive:
+            raise asyncio.CancelledError("the node crashed")
+        if inspect.iscoroutinefunction(callback):
+            raise ConfigError(f"every() calls a plain function, and {callback.__qualname__} is async: "
+                              "spawn a task that loops on asyncio.sleep for work that awaits")
+        where = f"every {getattr(callback, '__name__', 'callback')}"
+        call_every = getattr(self.loop, "call_every", None)
+        if call_every is None:  # a real event loop (the HTTP transport): a task that sleeps does the same
+            return self.spawn(_every(interval, callback, args), where)
+        timer = call_every(interval, callback, *args, context=self.context,
+                           on_error=lambda exc: self._on_error(self, where, exc))
+        self._periodic.add(timer)
+        return timer
+
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
@@ -408,6 +446,8 @@ class Endpoint:
     def kill(self) -> None:
         """Crash this incarnation: stop its tasks, forget its rpcs, ignore its writes."""
         self.alive = False
+        for timer in list(self._periodic):
+            timer.cancel()
         for task in list(self._tasks) + list(self.handler_tasks):
             task.cancel("node crashed")
         for future, timer, *_ in self._pending.values():

@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 from asyncio.tasks import _enter_task, _leave_task
 
-__all__ = ["HandlerTask"]
+__all__ = ["HandlerTask", "run_handler"]
 
 _CancelledError = asyncio.CancelledError
+_new = object.__new__
 
 
 class HandlerTask:
-    """Drive one coroutine: first step now, later steps as a task would.
+    """Drive one coroutine: first step now, later steps as a task would. Made by ``run_handler``.
 
-    Args:
+    Attributes (set by ``run_handler``):
         host: what the coroutine runs on: an object with ``loop`` (the loop its
             futures belong to), ``context`` (the ``contextvars.Context`` its
             steps run in) and ``handler_tasks`` (a dict the task adds itself to
@@ -47,41 +48,6 @@ class HandlerTask:
     _fut_waiter = None
     _num_cancels_requested = 0
     _done = False
-
-    def __init__(self, host, coro, name: str, on_done, arg):
-        self._host = host
-        self._coro = coro
-        self._name = name
-        self._on_done = on_done
-        self._arg = arg
-
-    def start(self) -> None:
-        """Run the first step now, in the host's context. Call it from a loop callback."""
-        self._host.context.run(self.first_step)
-
-    def first_step(self) -> None:
-        """Run the first step; call it inside the host's context (``context.run(task.first_step)``).
-
-        ``_step`` without the cancellation checks, which cannot apply yet:
-        most handlers finish here, so this is the message path.
-        """
-        loop = self._host.loop
-        _enter_task(loop, self)
-        try:
-            result = self._coro.send(None)
-        except StopIteration as stop:
-            self._done = True
-            if stop.value is not None:  # a None result needs no reply: skip the call
-                self._on_done(self._arg, stop.value, None)
-        except (KeyboardInterrupt, SystemExit):
-            self._finish(None, None)
-            raise
-        except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
-            self._finish(None, error)
-        else:
-            self._suspend(result)
-        finally:
-            _leave_task(loop, self)
 
     # -- the Task interface that asyncio.timeout and TaskGroup use -----------------
 
@@ -173,3 +139,38 @@ class HandlerTask:
         self._done = True
         self._host.handler_tasks.pop(self, None)
         self._on_done(self._arg, value, exc)
+
+
+def run_handler(host, coro, name: str, on_done, arg) -> None:
+    """Start a handler: its ``HandlerTask`` runs the coroutine's first step now.
+
+    Call it inside the host's context, from a loop callback (never from
+    inside a running task): ``host.context.run(run_handler, host, coro, ...)``.
+    The arguments are ``HandlerTask``'s. This is the message path: the task is
+    built here rather than by ``__init__``, and the first step is ``_step``
+    without the cancellation checks, which cannot apply yet; most handlers
+    finish in it.
+    """
+    task = _new(HandlerTask)
+    task._host = host
+    task._coro = coro
+    task._name = name
+    task._on_done = on_done
+    task._arg = arg
+    loop = host.loop
+    _enter_task(loop, task)
+    try:
+        result = coro.send(None)
+    except StopIteration as stop:
+        task._done = True
+        if stop.value is not None:  # a None result needs no reply: skip the call
+            on_done(arg, stop.value, None)
+    except (KeyboardInterrupt, SystemExit):
+        task._finish(None, None)
+        raise
+    except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
+        task._finish(None, error)
+    else:
+        task._suspend(result)
+    finally:
+        _leave_task(loop, task)

@@ -428,3 +428,33 @@ def test_the_collector_threshold_is_raised_only_while_the_loop_runs():
         assert seen[-1] == (10**6, 10, 10) and gc.get_threshold() == (10**6, 10, 10)
     finally:
         gc.set_threshold(*saved)
+
+
+def test_call_every_ticks_at_each_interval_until_cancelled():
+    """call_every runs one interval from now and every interval after, exactly, until cancel()."""
+    loop = VirtualLoop()
+    ticks = []
+    timer = loop.call_every(0.25, lambda: ticks.append(loop.time()))
+    loop.call_at(1.1, timer.cancel)
+    loop.run_forever()
+    assert ticks == [0.25, 0.5, 0.75, 1.0] and timer.cancelled() and loop.time() == 1.1
+
+
+def test_call_every_that_raises_stops_and_reports():
+    """A callback that raises stops its timer and hands the exception to on_error."""
+    loop = VirtualLoop()
+    errors = []
+
+    def boom():
+        raise ValueError("boom")
+
+    loop.call_every(1.0, boom, on_error=errors.append)
+    loop.run_forever()
+    assert [str(e) for e in errors] == ["boom"] and loop.time() == 1.0
+
+
+@pytest.mark.parametrize("interval", [0, -1.0, math.inf, math.nan, "1", True])
+def test_call_every_refuses_an_interval_that_is_not_positive_seconds(interval):
+    """An interval of zero, below zero, infinite, NaN or not a number is a ConfigError."""
+    with pytest.raises(em.ConfigError, match="interval of seconds > 0"):
+        VirtualLoop().call_every(interval, print)

@@ -3,6 +3,8 @@
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.common.nodes import Echo, cluster
 
 import emulator as em
@@ -380,3 +382,80 @@ def test_a_body_with_a_non_integer_in_reply_to_is_handled_not_crashed_on():
         return (await pending)["echo"]
 
     assert sim.run(main()) == 1
+
+
+class _Beater(em.Node):
+    """Records the time of each beat, by Node.every or by a task looping on asyncio.sleep."""
+
+    def __init__(self, log, use_every):
+        self.beats, self.use_every = log, use_every
+
+    async def on_start(self):
+        if self.use_every:
+            self.timer = self.every(0.1, self.beat)
+        else:
+            self.spawn(self.loop())
+
+    async def loop(self):
+        while True:
+            await asyncio.sleep(0.1)
+            self.beat()
+
+    def beat(self):
+        self.beats.append(round(asyncio.get_running_loop().time(), 9))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["pause", "resume", "crash", "restart"]),
+                          st.integers(min_value=1, max_value=40)), max_size=8))
+def test_every_beats_when_a_sleep_loop_wakes_under_pauses_and_crashes(faults):
+    """Property: Node.every ticks at the times a task looping on asyncio.sleep would, whatever pauses,
+    resumes, crashes and restarts come (a pause holds a tick, a crash stops the timer)."""
+    def beats(use_every):
+        log = []
+        sim = em.Simulation(seed=1)
+        sim.add_node("n0", _Beater, log=log, use_every=use_every)
+        at = 0.0
+        for fault, step in faults:
+            at += step * 0.013
+            sim.run(until=at)
+            if fault in ("pause", "resume", "crash"):
+                getattr(sim, fault)("n0")
+            elif not sim.alive("n0"):
+                sim.restart("n0")
+        sim.run(until=at + 1.0)
+        return log
+
+    assert beats(True) == beats(False)
+
+
+def test_every_that_raises_is_a_node_error_and_stops():
+    """A beat that raises is recorded as the node's error, once: the timer stops."""
+
+    class Bad(em.Node):
+        async def on_start(self):
+            self.every(0.5, self.beat)
+
+        def beat(self):
+            raise RuntimeError("no heart")
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Bad)
+    sim.run(until=3.0)
+    assert [(e.node, e.where, str(e.exception)) for e in sim.errors] == [("n0", "every beat", "no heart")]
+
+
+def test_every_refuses_a_coroutine_function():
+    """every() takes a plain function; an async one is a ConfigError saying to spawn a task instead."""
+
+    class Wrong(em.Node):
+        async def on_start(self):
+            self.every(0.5, self.beat)
+
+        async def beat(self):
+            pass
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Wrong)
+    sim.run(until=1.0)
+    assert "spawn a task" in str(sim.errors[0].exception)
