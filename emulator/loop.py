@@ -16,9 +16,9 @@ outside virtual time and would make a run impossible to replay.
 Scheduled work is a pair ``(fn, arg)`` run as ``fn(arg)``. The kernel's own
 events (message deliveries, node starts) go in as such pairs through
 ``push_at`` and ``push_soon``; asyncio handles are wrapped as
-``(_run_handle, handle)``. ``asyncio.sleep`` takes a fast path: its timer is
-one small ``_Sleep`` that sets the sleeper's future when it falls due, instead
-of a ``TimerHandle`` that runs ``_set_result_unless_cancelled`` through a copy
+``(run_handle, handle)``. ``asyncio.sleep`` takes a fast path: its timer is
+one small ``SleepTimer`` that sets the sleeper's future when it falls due, instead
+of a ``TimerHandle`` that runs ``SLEEP_CALLBACK`` through a copy
 of the context. Either way a sleep wakes in exactly the order and at exactly
 the time it did before, so traces do not change.
 
@@ -45,217 +45,17 @@ import itertools
 import logging
 import math
 import threading
-from asyncio import events, futures
+from asyncio import events
 
 from emulator.errors import ConfigError, Deadlock, NotAllowed, Unfinished
+from emulator.handles import (HANDLE_RUNNERS, NS, OWNER, SLEEP_CALLBACK, TIMER_RUNNERS, LeanHandle, LeanTimerHandle,
+                              Periodic, SleepTimer, owner_of, run_handle, run_periodic, run_timer, to_ns, wake_sleep)
 
 __all__ = ["VirtualLoop", "OWNER", "NS"]
-
-#: Nanoseconds per second: the clock's resolution.
-NS = 1_000_000_000
-
-#: The node a piece of code belongs to; set in each node's context so the loop
-#: can hold a paused node's callbacks without the node's code knowing.
-OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("capsim_owner", default=None)
 
 _log = logging.getLogger("capsim.loop")
 _heappush = heapq.heappush
 _heappop = heapq.heappop
-
-
-def _run_handle(handle) -> None:
-    # asyncio's Handle._run, one frame shorter: it runs once per task wake-up.
-    if not handle._cancelled:
-        try:
-            handle._context.run(handle._callback, *handle._args)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
-            _report(handle, exc)
-
-
-def _run_timer(handle) -> None:
-    handle._scheduled = False  # cancelling it now must not count as a cancelled timer
-    if not handle._cancelled:
-        try:
-            handle._context.run(handle._callback, *handle._args)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
-            _report(handle, exc)
-
-
-def _report(handle, exc: BaseException) -> None:
-    context = {"message": f"Exception in callback {handle._callback!r}", "exception": exc, "handle": handle}
-    handle._loop.call_exception_handler(context)
-
-
-def _wake_sleep(sleep: "_Sleep") -> None:
-    # What _set_result_unless_cancelled does for asyncio.sleep, without a Handle or a context copy.
-    if not sleep._cancelled:
-        future = sleep._future
-        sleep._future = None  # fired: cancelling it now does not count as a cancelled timer
-        if not future.cancelled():
-            future.set_result(sleep._result)
-
-
-def _run_periodic(timer: "Periodic") -> None:
-    # One tick of call_every: run the callback, then schedule the next tick an interval from now.
-    if timer._cancelled:
-        return
-    try:
-        timer._context.run(timer._callback, *timer._args)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - reported; the timer stops, as a task would end
-        timer._cancelled = True
-        if timer._on_error is not None:
-            timer._on_error(exc)
-        else:
-            _report(timer, exc)
-        return
-    if not timer._cancelled:
-        timer._loop.push_after(timer._interval_ns, _run_periodic, timer)
-
-
-#: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.
-_HANDLE_RUNNERS = frozenset({_run_handle, _run_timer, _wake_sleep, _run_periodic})
-#: The runners of timers that ``cancel()`` leaves in the heap, to skip when popped.
-_TIMER_RUNNERS = frozenset({_run_timer, _wake_sleep, _run_periodic})
-
-
-def _owner(fn, arg) -> str | None:
-    """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
-    if fn is _wake_sleep or fn is _run_periodic:
-        return arg._owner
-    if fn in _HANDLE_RUNNERS:
-        return arg._context.get(OWNER)
-    return None
-
-
-def _to_ns(seconds: float) -> int | None:
-    """Seconds as integer nanoseconds; None for +infinity (a timer that never fires)."""
-    if seconds != seconds:
-        raise ConfigError(f"a delay or time cannot be NaN; got {seconds!r}")
-    if seconds == math.inf:
-        return None
-    return round(seconds * NS)
-
-
-class _Handle(events.Handle):
-    """asyncio's Handle, built and cancelled without the debug checks: one per call_soon."""
-
-    __slots__ = ()
-    _repr = None  # class-level: read by repr(), never written on the hot path
-    _source_traceback = None
-
-    def __init__(self, callback, args, loop, context):
-        self._context = context if context is not None else contextvars.copy_context()
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-
-    def cancel(self):
-        if not self._cancelled:
-            self._cancelled = True
-            self._callback = self._args = None
-
-
-class _TimerHandle(events.TimerHandle):
-    """asyncio's TimerHandle, built the same lean way, already marked scheduled."""
-
-    __slots__ = ()
-    _repr = None
-    _source_traceback = None
-
-    def __init__(self, when, callback, args, loop, context):
-        self._context = context if context is not None else contextvars.copy_context()
-        self._loop = loop
-        self._callback = callback
-        self._args = args
-        self._cancelled = False
-        self._when = when
-        self._scheduled = True
-
-    def cancel(self):
-        # asyncio.sleep cancels its timer after every wake-up: keep this short.
-        if not self._cancelled:
-            if self._scheduled:
-                self._loop._timer_handle_cancelled(self)
-            self._cancelled = True
-            self._callback = self._args = None
-
-
-class _Sleep:
-    """The timer of one ``asyncio.sleep``: sets its future when due. Returned as its handle.
-
-    ``asyncio.sleep`` only ever calls ``cancel()`` on it (after waking, or when
-    the sleeping task is cancelled); ``when()`` and ``cancelled()`` are there
-    for anyone else who looks.
-    """
-
-    __slots__ = ("_loop", "_future", "_result", "_owner", "_cancelled", "_when_ns")
-
-    def __init__(self, loop, when_ns, future, result):
-        self._loop = loop
-        self._when_ns = when_ns
-        self._future = future
-        self._result = result
-        self._owner = OWNER.get()  # the sleeping task's node: a pause holds its wake-up
-        self._cancelled = False
-
-    def cancel(self) -> None:
-        if not self._cancelled:
-            self._cancelled = True
-            if self._future is not None:  # still in the heap: count it for compaction
-                self._future = None
-                self._loop._timer_handle_cancelled(self)
-
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def when(self) -> float:
-        return self._when_ns / NS
-
-    def __repr__(self):
-        state = "cancelled" if self._cancelled else "fired" if self._future is None else "pending"
-        return f"<sleep timer when={self.when()} {state}>"
-
-
-class Periodic:
-    """A timer from ``call_every`` that runs its callback every interval until cancelled."""
-
-    __slots__ = ("_loop", "_interval_ns", "_callback", "_args", "_context", "_owner", "_on_error", "_cancelled",
-                 "__weakref__")
-
-    def __init__(self, loop, interval_ns: int, callback, args: tuple, context, on_error):
-        self._loop = loop
-        self._interval_ns = interval_ns
-        self._callback = callback
-        self._args = args
-        self._context = context if context is not None else contextvars.copy_context()
-        self._owner = self._context.get(OWNER)
-        self._on_error = on_error
-        self._cancelled = False
-
-    def cancel(self) -> None:
-        """Stop it: the next tick does not run (one already running finishes)."""
-        self._cancelled = True
-
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    @property
-    def interval(self) -> float:
-        return self._interval_ns / NS
-
-    def __repr__(self):
-        state = "cancelled" if self._cancelled else "running"
-        return f"<periodic {getattr(self._callback, '__qualname__', self._callback)!r} every {self.interval}s {state}>"
-
-
-_set_result_unless_cancelled = futures._set_result_unless_cancelled
 
 
 class VirtualLoop(asyncio.AbstractEventLoop):
@@ -331,25 +131,25 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         self._ready.append((fn, arg))
 
     def call_soon(self, callback, *args, context=None):
-        handle = _Handle(callback, args, self, context)
-        self._ready.append((_run_handle, handle))
+        handle = LeanHandle(callback, args, self, context)
+        self._ready.append((run_handle, handle))
         return handle
 
     def call_later(self, delay, callback, *args, context=None):
         if type(delay) is float and 0.0 <= delay < math.inf:  # the common case, inlined (asyncio.sleep)
             when_ns = self._now + round(delay * NS)
-            if callback is _set_result_unless_cancelled and context is None:
-                sleep = _Sleep(self, when_ns, *args)
-                _heappush(self._timers, (when_ns, next(self._seq), _wake_sleep, sleep))
+            if callback is SLEEP_CALLBACK and context is None:
+                sleep = SleepTimer(self, when_ns, *args)
+                _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
                 return sleep
-            handle = _TimerHandle(when_ns / NS, callback, args, self, context)
-            _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
+            handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
+            _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
             return handle
-        delay_ns = _to_ns(delay)
+        delay_ns = to_ns(delay)
         return self._call_at_ns(None if delay_ns is None else self._now + delay_ns, callback, args, context)
 
     def call_at(self, when, callback, *args, context=None):
-        return self._call_at_ns(_to_ns(when), callback, args, context)
+        return self._call_at_ns(to_ns(when), callback, args, context)
 
     def call_every(self, interval: float, callback, *args, context=None, on_error=None) -> Periodic:
         """Run ``callback(*args)`` every ``interval`` virtual seconds, the first time one interval from now.
@@ -367,21 +167,21 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
             raise ConfigError(f"call_every needs an interval of seconds > 0, got {interval!r}")
         timer = Periodic(self, max(1, round(interval * NS)), callback, args, context, on_error)
-        self.push_after(timer._interval_ns, _run_periodic, timer)
+        self.push_after(timer._interval_ns, run_periodic, timer)
         return timer
 
     def _call_at_ns(self, when_ns: int | None, callback, args, context):
         if when_ns is None:  # at infinity: a handle that can be cancelled, and never fires
-            handle = _TimerHandle(math.inf, callback, args, self, context)
+            handle = LeanTimerHandle(math.inf, callback, args, self, context)
             handle._scheduled = False
             return handle
         when_ns = max(when_ns, self._now)  # a time in the past means now: the clock never goes back
-        if callback is _set_result_unless_cancelled and context is None:
-            sleep = _Sleep(self, when_ns, *args)
-            _heappush(self._timers, (when_ns, next(self._seq), _wake_sleep, sleep))
+        if callback is SLEEP_CALLBACK and context is None:
+            sleep = SleepTimer(self, when_ns, *args)
+            _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
             return sleep
-        handle = _TimerHandle(when_ns / NS, callback, args, self, context)
-        _heappush(self._timers, (when_ns, next(self._seq), _run_timer, handle))
+        handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
+        _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
         return handle
 
     def _timer_handle_cancelled(self, handle) -> None:
@@ -390,7 +190,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         self._cancelled_timers += 1
         if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(self._timers):
             # In place: the scheduler holds a reference to this list.
-            self._timers[:] = [t for t in self._timers if not (t[2] in _TIMER_RUNNERS and t[3]._cancelled)]
+            self._timers[:] = [t for t in self._timers if not (t[2] in TIMER_RUNNERS and t[3]._cancelled)]
             heapq.heapify(self._timers)
             self._cancelled_timers = 0
 
@@ -423,8 +223,8 @@ class VirtualLoop(asyncio.AbstractEventLoop):
             if ready:
                 for _ in range(len(ready)):
                     fn, arg = pop()
-                    if paused and fn in _HANDLE_RUNNERS:
-                        owner = _owner(fn, arg)
+                    if paused and fn in HANDLE_RUNNERS:
+                        owner = owner_of(fn, arg)
                         if owner in paused:
                             paused[owner].append((fn, arg))
                             continue
@@ -437,7 +237,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
                 continue
             while timers:  # skip cancelled asyncio timers
                 head = timers[0]
-                if head[2] in _TIMER_RUNNERS and head[3]._cancelled:
+                if head[2] in TIMER_RUNNERS and head[3]._cancelled:
                     _heappop(timers)
                     if self._cancelled_timers:
                         self._cancelled_timers -= 1
@@ -455,8 +255,8 @@ class VirtualLoop(asyncio.AbstractEventLoop):
             if not timers or timers[0][0] != when:
                 # The common case: one event at this instant; run it without queueing.
                 fn, arg = head[2], head[3]
-                if paused and fn in _HANDLE_RUNNERS:
-                    owner = _owner(fn, arg)
+                if paused and fn in HANDLE_RUNNERS:
+                    owner = owner_of(fn, arg)
                     if owner in paused:
                         paused[owner].append((fn, arg))
                         continue
@@ -472,7 +272,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
         timers = self._timers
         while timers:
             head = timers[0]
-            if not (head[2] in _TIMER_RUNNERS and head[3]._cancelled):
+            if not (head[2] in TIMER_RUNNERS and head[3]._cancelled):
                 return head
             _heappop(timers)
             if self._cancelled_timers:
@@ -521,7 +321,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
                 entry = _heappop(self._timers)
                 ready.append((entry[2], entry[3]))
         fn, arg = ready.popleft()
-        owner = _owner(fn, arg) if self._paused else None
+        owner = owner_of(fn, arg) if self._paused else None
         if owner in self._paused:
             self._paused[owner].append((fn, arg))
         else:
@@ -572,7 +372,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
             Unfinished: virtual time ``until`` came before the future was done.
         """
         future = asyncio.ensure_future(future, loop=self)
-        until_ns = None if until is None or until == math.inf else _to_ns(until)
+        until_ns = None if until is None or until == math.inf else to_ns(until)
         previous = self._enter()
         try:
             why = self._loop(future.done, until_ns)
@@ -588,7 +388,7 @@ class VirtualLoop(asyncio.AbstractEventLoop):
 
     def run_until(self, until: float | None) -> None:
         """Run until virtual time ``until`` (or, with None, until nothing is left)."""
-        until_ns = None if until is None or until == math.inf else _to_ns(until)
+        until_ns = None if until is None or until == math.inf else to_ns(until)
         if until_ns is not None and until_ns < self._now:
             return
         previous = self._enter()

@@ -1,0 +1,226 @@
+"""The handles the virtual loop schedules, and the runners it calls them through.
+
+The loop's timer heap and ready queue hold pairs ``(fn, arg)`` run as
+``fn(arg)``. The kernel's own events (message deliveries) are plain
+functions; asyncio callbacks go through a runner with their handle:
+``run_handle`` (``call_soon``), ``run_timer`` (``call_later``/``call_at``),
+``wake_sleep`` (the timer of an ``asyncio.sleep``: a ``SleepTimer`` that sets the
+sleeper's future, with no ``TimerHandle`` and no context copy) and
+``run_periodic`` (``call_every``). A pause holds the callbacks of one node:
+``owner`` tells whose a pair is.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from asyncio import events, futures
+
+from emulator.errors import ConfigError
+
+__all__ = ["NS", "OWNER", "HANDLE_RUNNERS", "TIMER_RUNNERS", "SLEEP_CALLBACK", "LeanHandle", "LeanTimerHandle",
+           "SleepTimer", "Periodic", "owner_of", "to_ns", "run_handle", "run_timer", "wake_sleep", "run_periodic",
+           "report"]
+
+#: Nanoseconds per second: the clock's resolution.
+NS = 1_000_000_000
+
+#: The node a piece of code belongs to; set in each node's context so the loop
+#: can hold a paused node's callbacks without the node's code knowing.
+OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("capsim_owner", default=None)
+
+def run_handle(handle) -> None:
+    # asyncio's Handle._run, one frame shorter: it runs once per task wake-up.
+    if not handle._cancelled:
+        try:
+            handle._context.run(handle._callback, *handle._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
+            report(handle, exc)
+
+
+def run_timer(handle) -> None:
+    handle._scheduled = False  # cancelling it now must not count as a cancelled timer
+    if not handle._cancelled:
+        try:
+            handle._context.run(handle._callback, *handle._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
+            report(handle, exc)
+
+
+def report(handle, exc: BaseException) -> None:
+    context = {"message": f"Exception in callback {handle._callback!r}", "exception": exc, "handle": handle}
+    handle._loop.call_exception_handler(context)
+
+
+def wake_sleep(sleep: "SleepTimer") -> None:
+    # What SLEEP_CALLBACK does for asyncio.sleep, without a Handle or a context copy.
+    if not sleep._cancelled:
+        future = sleep._future
+        sleep._future = None  # fired: cancelling it now does not count as a cancelled timer
+        if not future.cancelled():
+            future.set_result(sleep._result)
+
+
+def run_periodic(timer: "Periodic") -> None:
+    # One tick of call_every: run the callback, then schedule the next tick an interval from now.
+    if timer._cancelled:
+        return
+    try:
+        timer._context.run(timer._callback, *timer._args)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported; the timer stops, as a task would end
+        timer._cancelled = True
+        if timer._on_error is not None:
+            timer._on_error(exc)
+        else:
+            report(timer, exc)
+        return
+    if not timer._cancelled:
+        timer._loop.push_after(timer._interval_ns, run_periodic, timer)
+
+
+#: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.
+HANDLE_RUNNERS = frozenset({run_handle, run_timer, wake_sleep, run_periodic})
+#: The runners of timers that ``cancel()`` leaves in the heap, to skip when popped.
+TIMER_RUNNERS = frozenset({run_timer, wake_sleep, run_periodic})
+
+
+def owner_of(fn, arg) -> str | None:
+    """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
+    if fn is wake_sleep or fn is run_periodic:
+        return arg._owner
+    if fn in HANDLE_RUNNERS:
+        return arg._context.get(OWNER)
+    return None
+
+
+def to_ns(seconds: float) -> int | None:
+    """Seconds as integer nanoseconds; None for +infinity (a timer that never fires)."""
+    if seconds != seconds:
+        raise ConfigError(f"a delay or time cannot be NaN; got {seconds!r}")
+    if seconds == math.inf:
+        return None
+    return round(seconds * NS)
+
+
+class LeanHandle(events.Handle):
+    """asyncio's Handle, built and cancelled without the debug checks: one per call_soon."""
+
+    __slots__ = ()
+    _repr = None  # class-level: read by repr(), never written on the hot path
+    _source_traceback = None
+
+    def __init__(self, callback, args, loop, context):
+        self._context = context if context is not None else contextvars.copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+
+    def cancel(self):
+        if not self._cancelled:
+            self._cancelled = True
+            self._callback = self._args = None
+
+
+class LeanTimerHandle(events.TimerHandle):
+    """asyncio's TimerHandle, built the same lean way, already marked scheduled."""
+
+    __slots__ = ()
+    _repr = None
+    _source_traceback = None
+
+    def __init__(self, when, callback, args, loop, context):
+        self._context = context if context is not None else contextvars.copy_context()
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._when = when
+        self._scheduled = True
+
+    def cancel(self):
+        # asyncio.sleep cancels its timer after every wake-up: keep this short.
+        if not self._cancelled:
+            if self._scheduled:
+                self._loop._timer_handle_cancelled(self)
+            self._cancelled = True
+            self._callback = self._args = None
+
+
+class SleepTimer:
+    """The timer of one ``asyncio.sleep``: sets its future when due. Returned as its handle.
+
+    ``asyncio.sleep`` only ever calls ``cancel()`` on it (after waking, or when
+    the sleeping task is cancelled); ``when()`` and ``cancelled()`` are there
+    for anyone else who looks.
+    """
+
+    __slots__ = ("_loop", "_future", "_result", "_owner", "_cancelled", "_when_ns")
+
+    def __init__(self, loop, when_ns, future, result):
+        self._loop = loop
+        self._when_ns = when_ns
+        self._future = future
+        self._result = result
+        self._owner = OWNER.get()  # the sleeping task's node: a pause holds its wake-up
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            if self._future is not None:  # still in the heap: count it for compaction
+                self._future = None
+                self._loop._timer_handle_cancelled(self)
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def when(self) -> float:
+        return self._when_ns / NS
+
+    def __repr__(self):
+        state = "cancelled" if self._cancelled else "fired" if self._future is None else "pending"
+        return f"<sleep timer when={self.when()} {state}>"
+
+
+class Periodic:
+    """A timer from ``call_every`` that runs its callback every interval until cancelled."""
+
+    __slots__ = ("_loop", "_interval_ns", "_callback", "_args", "_context", "_owner", "_on_error", "_cancelled",
+                 "__weakref__")
+
+    def __init__(self, loop, interval_ns: int, callback, args: tuple, context, on_error):
+        self._loop = loop
+        self._interval_ns = interval_ns
+        self._callback = callback
+        self._args = args
+        self._context = context if context is not None else contextvars.copy_context()
+        self._owner = self._context.get(OWNER)
+        self._on_error = on_error
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Stop it: the next tick does not run (one already running finishes)."""
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def interval(self) -> float:
+        return self._interval_ns / NS
+
+    def __repr__(self):
+        state = "cancelled" if self._cancelled else "running"
+        return f"<periodic {getattr(self._callback, '__qualname__', self._callback)!r} every {self.interval}s {state}>"
+
+
+SLEEP_CALLBACK = futures._set_result_unless_cancelled
+
+
