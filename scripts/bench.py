@@ -205,23 +205,28 @@ from bench_sweeps import sweep  # noqa: E402
 
 
 def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int) -> dict:
-    """The ring at ``nodes`` beside SimPy's, and at ``big`` nodes: best of ``repeats`` interleaved runs each."""
-    runs: dict[str, list[dict]] = {"capsim": [], "simpy": [], "big": []}
+    """The ring at ``nodes`` (sleep loops and periodic timers) beside SimPy's, and at ``big`` nodes.
+
+    Best of ``repeats`` interleaved runs each: on a shared machine, other work only adds time.
+    """
+    runs: dict[str, list[dict]] = {}
     for _ in range(repeats):
-        runs["capsim"].append(capsim_ring(nodes, seconds))
+        for model in ("sleep", "every"):
+            runs.setdefault(model, []).append(capsim_ring(nodes, seconds, model))
+            runs.setdefault(f"big-{model}", []).append(capsim_ring(big, big_seconds, model))
         simpy = simpy_ring(nodes, seconds)
         if simpy is not None:
-            runs["simpy"].append(simpy)
-        runs["big"].append(capsim_ring(big, big_seconds))
-    best = {key: min(values, key=lambda r: r["us_per_msg"]) if values else None for key, values in runs.items()}
-    ring, simpy, large = best["capsim"], best["simpy"], best["big"]
-    per_node_mb = (large["peak_mb"] - ring["peak_mb"]) / (big - nodes)
-    return {"ring": ring, "simpy": simpy, "big": large, "repeats": repeats,
-            "vs_simpy": simpy and simpy["us_per_msg"] / ring["us_per_msg"],
-            "big_per_msg_ratio": large["us_per_msg"] / ring["us_per_msg"],
-            "per_node_kb": per_node_mb * 1024,
-            "ring_nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb),
-            "baseline_process_mb": baseline_memory_mb()}
+            runs.setdefault("simpy", []).append(simpy)
+    best = {key: min(values, key=lambda r: r["us_per_msg"]) for key, values in runs.items()}
+    out = {"rings": best, "repeats": repeats, "baseline_process_mb": baseline_memory_mb()}
+    for model in ("sleep", "every"):
+        ring, large = best[model], best[f"big-{model}"]
+        per_node_mb = (large["peak_mb"] - ring["peak_mb"]) / (big - nodes)
+        out[model] = {"vs_simpy": best["simpy"]["us_per_msg"] / ring["us_per_msg"] if "simpy" in best else None,
+                      "big_per_msg_ratio": large["us_per_msg"] / ring["us_per_msg"],
+                      "per_node_kb": per_node_mb * 1024,
+                      "nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb)}
+    return out
 
 
 def memory_model(quick: bool) -> dict:
@@ -436,23 +441,30 @@ def print_table(results: dict) -> None:
 def _print_scale(console, s: dict) -> None:
     from rich.table import Table
 
-    ring, simpy, big = s["ring"], s["simpy"], s["big"]
+    rings = s["rings"]
     table = Table(title=f"heartbeat ring: every node to the next every 100 ms, best of {s['repeats']} "
                         f"(fresh process each)")
     for column in ("run", "nodes", "virtual s", "messages", "build s", "run s", "us / message", "peak MB"):
         table.add_column(column, justify="right" if column != "run" else "left")
-    for label, row in (("capsim", ring), ("SimPy, same model", simpy), ("capsim", big)):
+    labels = {"sleep": "capsim, task looping on asyncio.sleep", "every": "capsim, Node.every timer",
+              "simpy": "SimPy, same model"}
+    for key in ("sleep", "every", "simpy", "big-sleep", "big-every"):
+        row = rings.get(key)
         if row:
-            table.add_row(label, _fmt(row["nodes"]), _fmt(row["virtual_s"], 1), _fmt(row["delivered"]),
-                          _fmt(row["build_s"], 2), _fmt(row["run_s"], 2), _fmt(row["us_per_msg"], 2),
-                          _fmt(row["peak_mb"], 1))
-    table.caption = (f"capsim is {_fmt(s['vs_simpy'], 2)}x SimPy's speed at {ring['nodes']:,} nodes: "
-                     f"{_bar(s['vs_simpy'], 2.0)}; peak {_bar(ring['peak_mb'], 300, higher=False)} MB. "
-                     f"{big['nodes']:,} nodes cost {_fmt(s['big_per_msg_ratio'], 2)}x per message what "
-                     f"{ring['nodes']:,} do: {_bar(s['big_per_msg_ratio'], 1.5, higher=False)}; peak "
-                     f"{_bar(big['peak_mb'], 300, higher=False)} MB.\n{_fmt(s['per_node_kb'], 1)} kB per ring "
-                     f"node: the largest ring that runs in 1 GB has about {s['ring_nodes_in_1gb']:,} nodes "
-                     f"(a process that only imports emulator: {_fmt(s['baseline_process_mb'], 1)} MB)")
+            table.add_row(labels[key.removeprefix("big-")], _fmt(row["nodes"]), _fmt(row["virtual_s"], 1),
+                          _fmt(row["delivered"]), _fmt(row["build_s"], 2), _fmt(row["run_s"], 2),
+                          _fmt(row["us_per_msg"], 2), _fmt(row["peak_mb"], 1))
+    lines = []
+    for model in ("sleep", "every"):
+        ring, big, m = rings[model], rings[f"big-{model}"], s[model]
+        lines.append(f"{labels[model]}: {_fmt(m['vs_simpy'], 2)}x SimPy's speed at {ring['nodes']:,} nodes "
+                     f"{_bar(m['vs_simpy'], 2.0)}, peak {_fmt(ring['peak_mb'], 0)} MB "
+                     f"{_bar(ring['peak_mb'], 300, higher=False)}; {big['nodes']:,} nodes cost "
+                     f"{_fmt(m['big_per_msg_ratio'], 2)}x per message {_bar(m['big_per_msg_ratio'], 1.5, higher=False)}, "
+                     f"peak {_fmt(big['peak_mb'], 0)} MB {_bar(big['peak_mb'], 300, higher=False)}; "
+                     f"{_fmt(m['per_node_kb'], 1)} kB per node: about {m['nodes_in_1gb']:,} nodes run in 1 GB")
+    lines.append(f"a process that only imports emulator: {_fmt(s['baseline_process_mb'], 1)} MB")
+    table.caption = "\n".join(lines)
     console.print(table)
 
 

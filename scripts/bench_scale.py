@@ -2,9 +2,10 @@
 
 The model: ``nodes`` nodes in a ring; every 100 ms each sends a heartbeat to
 the next one over a link of Uniform(1 ms, 3 ms) latency, and the receiver
-counts it. capsim's version is ordinary node code (``asyncio.sleep`` in a
-spawned task, ``self.send``, a handler), with message copies and the trace
-digest on. SimPy's is the network idiom of SimPy's own examples: a process per
+counts it. capsim's version is ordinary node code, with message copies and
+the trace digest on, written two ways: a spawned task looping on
+``asyncio.sleep`` (``sleep``), and a periodic timer, ``self.every(0.1,
+self.beat)`` (``every``); both beat at the same times. SimPy's is the network idiom of SimPy's own examples: a process per
 node that times out and hands the message to a delivery process, which times
 out for the latency and puts it in the receiver's ``Store``; a process per
 node takes from its store and counts.
@@ -43,17 +44,22 @@ def peak_mb():
 CAPSIM_RING = _PEAK + r"""
 import asyncio, bisect, json, sys, time
 import emulator as em
-nodes, seconds = int(sys.argv[1]), float(sys.argv[2])
+nodes, seconds, model = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 class Heart(em.Node):
     async def on_start(self):
         peers = self.peers  # the next node round the ring: the first peer after this one, in name order
         self.next = peers[bisect.bisect(peers, self.name) % len(peers)]
         self.heard = 0
-        self.spawn(self.beat())
-    async def beat(self):
+        if model == "every":
+            self.every(0.1, self.beat)
+        else:
+            self.spawn(self.loop())
+    async def loop(self):
         while True:
             await asyncio.sleep(0.1)
-            self.send(self.next, {"type": "heartbeat", "from": self.name})
+            self.beat()
+    def beat(self):
+        self.send(self.next, {"type": "heartbeat", "from": self.name})
     async def handle_heartbeat(self, msg):
         self.heard += 1
 start = time.perf_counter()
@@ -125,9 +131,10 @@ def _run(code: str, *args) -> dict:
     return json.loads(out.stdout)
 
 
-def capsim_ring(nodes: int, seconds: float) -> dict:
-    """The capsim heartbeat ring in a fresh process: build_s, run_s, delivered, us_per_msg, peak_mb."""
-    return {"nodes": nodes, **_run(CAPSIM_RING, nodes, seconds)}
+def capsim_ring(nodes: int, seconds: float, model: str = "sleep") -> dict:
+    """The capsim heartbeat ring (``model`` "sleep" or "every") in a fresh process:
+    build_s, run_s, delivered, us_per_msg, peak_mb."""
+    return {"nodes": nodes, "model": model, **_run(CAPSIM_RING, nodes, seconds, model)}
 
 
 def simpy_ring(nodes: int, seconds: float) -> dict | None:
@@ -181,4 +188,5 @@ def _fit_quadratic(xs: list[float], ys: list[float]) -> tuple[float, float, floa
 
 
 if __name__ == "__main__":
-    print(json.dumps({"capsim": capsim_ring(1000, 10.0), "simpy": simpy_ring(1000, 10.0)}, indent=2))
+    print(json.dumps({"capsim": capsim_ring(1000, 10.0), "every": capsim_ring(1000, 10.0, "every"),
+                      "simpy": simpy_ring(1000, 10.0)}, indent=2))
