@@ -212,14 +212,18 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
     runs: dict[str, list[dict]] = {}
     for _ in range(repeats):
         for model in ("sleep", "every"):
-            runs.setdefault(model, []).append(capsim_ring(nodes, seconds, model))
-            runs.setdefault(f"big-{model}", []).append(capsim_ring(big, big_seconds, model))
+            for key, size, length in ((model, nodes, seconds), (f"big-{model}", big, big_seconds)):
+                ring = capsim_ring(size, length, model)
+                if ring is not None:
+                    runs.setdefault(key, []).append(ring)
         simpy = simpy_ring(nodes, seconds)
         if simpy is not None:
             runs.setdefault("simpy", []).append(simpy)
     best = {key: min(values, key=lambda r: r["us_per_msg"]) for key, values in runs.items()}
     out = {"rings": best, "repeats": repeats, "baseline_process_mb": baseline_memory_mb()}
     for model in ("sleep", "every"):
+        if model not in best:
+            continue
         ring, large = best[model], best[f"big-{model}"]
         per_node_mb = (large["peak_mb"] - ring["peak_mb"]) / (big - nodes)
         out[model] = {"vs_simpy": best["simpy"]["us_per_msg"] / ring["us_per_msg"] if "simpy" in best else None,
@@ -456,6 +460,8 @@ def _print_scale(console, s: dict) -> None:
                           _fmt(row["us_per_msg"], 2), _fmt(row["peak_mb"], 1))
     lines = []
     for model in ("sleep", "every"):
+        if model not in rings:
+            continue
         ring, big, m = rings[model], rings[f"big-{model}"], s[model]
         lines.append(f"{labels[model]}: {_fmt(m['vs_simpy'], 2)}x SimPy's speed at {ring['nodes']:,} nodes "
                      f"{_bar(m['vs_simpy'], 2.0)}, peak {_fmt(ring['peak_mb'], 0)} MB "

@@ -45,6 +45,9 @@ CAPSIM_RING = _PEAK + r"""
 import asyncio, bisect, json, sys, time
 import emulator as em
 nodes, seconds, model = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if model == "every" and not hasattr(em.Node, "every"):  # a tree from before Node.every (a baseline run)
+    print(json.dumps(None))
+    sys.exit()
 class Heart(em.Node):
     async def on_start(self):
         peers = self.peers  # the next node round the ring: the first peer after this one, in name order
@@ -131,10 +134,11 @@ def _run(code: str, *args) -> dict:
     return json.loads(out.stdout)
 
 
-def capsim_ring(nodes: int, seconds: float, model: str = "sleep") -> dict:
+def capsim_ring(nodes: int, seconds: float, model: str = "sleep") -> dict | None:
     """The capsim heartbeat ring (``model`` "sleep" or "every") in a fresh process:
-    build_s, run_s, delivered, us_per_msg, peak_mb."""
-    return {"nodes": nodes, "model": model, **_run(CAPSIM_RING, nodes, seconds, model)}
+    build_s, run_s, delivered, us_per_msg, peak_mb (None: this tree has no Node.every)."""
+    out = _run(CAPSIM_RING, nodes, seconds, model)
+    return None if out is None else {"nodes": nodes, "model": model, **out}
 
 
 def simpy_ring(nodes: int, seconds: float) -> dict | None:
