@@ -62,8 +62,9 @@ class MemoryModel:
 
 #: ``capsim cap`` (its default configurations: cp, ap, async) and ``capsim chaos``
 #: scenarios, measured by ``python scripts/bench.py`` ("memory model"): peaks of
-#: runs at 25, 50 and 100 nodes and at 4 and 40 virtual seconds, fitted.
-CAP = MemoryModel(base_mb=30.0, node_mb=0.8, pair_kb=2.2, op_kb=1.5,
+#: runs at 25, 50 and 100 nodes and at 4 and 40 virtual seconds, fitted (23.4 MB,
+#: 0.456 MB, 4.47 kB, 2.12 kB on the development machine) and rounded up.
+CAP = MemoryModel(base_mb=25.0, node_mb=0.5, pair_kb=4.5, op_kb=2.2,
                   source="scripts/bench.py, the memory model of capsim cap runs")
 
 #: What a sweep keeps in memory per seed (its line, for the final table).

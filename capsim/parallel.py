@@ -36,7 +36,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from capsim.workers import WorkerPool
 
-__all__ = ["SeedJob", "ResultsFile", "ResultsMismatch", "replay_template", "run_sweep", "sweep_with_progress", "map_unordered",
+__all__ = ["SeedJob", "ResultsFile", "ResultsMismatch", "pool_for", "replay_template", "run_sweep", "sweep_with_progress", "map_unordered",
            "positive_int", "seed_range", "seeds_of", "with_progress", "workers_for"]
 
 #: Statuses of a sweep's line, in the order a summary lists them.
@@ -83,30 +83,42 @@ def replay_template(before: str, after: str = "") -> str:
     return escape(before) + "{seed}" + escape(after)
 
 
-def run_sweep(job: SeedJob, seeds: Iterable[int], workers: int = 1, cluster: str | None = None) -> Iterator[dict]:
+def run_sweep(job: SeedJob, seeds: Iterable[int], workers: int = 1, cluster: str | None = None,
+              pool: WorkerPool | None = None) -> Iterator[dict]:
     """One line per seed, as each finishes (in completion order).
 
     Args:
         workers: processes to use; 1 runs every seed in this process.
         cluster: a Dask scheduler address, or ``"local"`` for a LocalCluster of
             ``workers`` processes (needs the ``capsim[cluster]`` extra).
+        pool: worker processes already started (``pool_for``); the caller closes it.
     """
     seeds = list(seeds)
     if cluster is not None:
         from capsim.on_dask import run_on_dask
 
         yield from run_on_dask(job, seeds, cluster, workers)
-    elif workers <= 1 or len(seeds) <= 1:
+    elif pool is None and (workers <= 1 or len(seeds) <= 1):
         for seed in seeds:
             yield job.run_here(seed)
     else:
-        with WorkerPool(min(workers, len(seeds))) as pool:
-            for outcome in pool.imap_unordered(job.function, seeds):
+        with pool or WorkerPool(min(workers, len(seeds))) as running:
+            for outcome in running.imap_unordered(job.function, seeds):
                 if outcome.status == "done":
                     yield job.line(outcome.item, outcome.value)
                 else:
                     yield job.failed_line(outcome.item, "error" if outcome.status == "raised" else "crashed",
                                           outcome.error)
+
+
+def pool_for(seeds: int, workers: int, cluster: str | None = None) -> WorkerPool | None:
+    """The started local worker pool a sweep of ``seeds`` seeds will use, or None (this process, or Dask).
+
+    Start it before any thread (a progress bar's) so its workers can be forked.
+    """
+    if cluster is not None or workers <= 1 or seeds <= 1:
+        return None
+    return WorkerPool(min(workers, seeds)).start()
 
 
 class ResultsMismatch(ValueError):
@@ -190,9 +202,10 @@ def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], worker
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed"),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    pool = pool_for(len(todo), workers, cluster)  # before the progress bar starts its thread
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
-        for line in run_sweep(job, todo, workers, cluster):
+        for line in run_sweep(job, todo, workers, cluster, pool):
             lines.append(line)
             if results is not None:
                 results.write(line)

@@ -1,8 +1,13 @@
 """Persistent worker processes that survive their own workers dying.
 
-``WorkerPool(n)`` starts ``n`` spawned processes once; each imports what it
-runs once and then takes items in chunks. ``imap_unordered(function, items)``
-yields an ``Outcome`` per item as soon as it is done, in completion order.
+``WorkerPool(n)`` starts ``n`` processes once, and each takes items in
+chunks. ``imap_unordered(function, items)`` yields an ``Outcome`` per item as
+soon as it is done, in completion order. On Linux the first workers are
+forked, so they start with everything the parent imported (a spawned worker
+spends about half a second importing capsim again, which a 20-seed sweep
+cannot win back); ``start()`` forks them before the caller starts any thread
+(a progress bar's). A worker that replaces a dead one is spawned: by then
+threads may run, and forking a process with threads is unsafe.
 
 Why not ``multiprocessing.Pool``: when one of its workers is killed (by the
 kernel's OOM killer, say) it waits forever for the lost task. Here every
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -123,9 +129,16 @@ class WorkerPool:
             raise ValueError(f"a pool needs at least one worker, got {workers}")
         self.size = workers
         self.chunk = chunk
-        self._context = multiprocessing.get_context("spawn")
+        self._spawn = multiprocessing.get_context("spawn")
+        self._first = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else self._spawn
         self._workers: list[_Worker] = []
         self.deaths = 0
+
+    def start(self) -> "WorkerPool":
+        """Start every worker now (forked on Linux): call it before starting any thread."""
+        while len(self._workers) < self.size:
+            self._workers.append(_Worker(self._first))
+        return self
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -149,7 +162,7 @@ class WorkerPool:
         """
         queue = deque(items)
         while len(self._workers) < min(self.size, max(len(queue), 1)):
-            self._workers.append(_Worker(self._context))
+            self._workers.append(_Worker(self._first if not self.deaths else self._spawn))
         while queue or any(w.running for w in self._workers):
             for worker in self._workers:
                 if worker.ready and not worker.running and queue:
@@ -210,4 +223,4 @@ class WorkerPool:
             queue.extendleft(reversed(lost[1:]))
             yield Outcome(lost[0], "died", error=f"the worker process running it died ({how})")
         if queue:
-            self._workers.append(_Worker(self._context))
+            self._workers.append(_Worker(self._spawn))

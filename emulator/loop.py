@@ -15,12 +15,13 @@ outside virtual time and would make a run impossible to replay.
 
 Scheduled work is a pair ``(fn, arg)`` run as ``fn(arg)``. The kernel's own
 events (message deliveries, node starts) go in as such pairs through
-``push_at`` and ``push_soon``; asyncio handles are wrapped as
-``(run_handle, handle)``. ``asyncio.sleep`` takes a fast path: its timer is
-one small ``SleepTimer`` that sets the sleeper's future when it falls due, instead
-of a ``TimerHandle`` that runs ``SLEEP_CALLBACK`` through a copy
-of the context. Either way a sleep wakes in exactly the order and at exactly
-the time it did before, so traces do not change.
+``push_at``, ``push_after`` and ``push_soon``; asyncio handles go through
+their runners (:mod:`emulator.handles`). ``asyncio.sleep`` takes a fast path:
+its timer is one small ``SleepTimer`` that sets the sleeper's future when it
+falls due, instead of a ``TimerHandle`` that runs asyncio's
+``_set_result_unless_cancelled`` through a copy of the context; it wakes in
+exactly the order and at exactly the time it did, so traces do not change.
+``call_every`` is a periodic timer with no task or future at all.
 
 A debugger can single-step a run with ``step()`` (one callback) and look at
 ``peek()`` (the next event's time), as in SimPy.

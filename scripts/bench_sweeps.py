@@ -2,10 +2,12 @@
 
 Each sweep is the real command (``python -m capsim ...``) in a fresh process,
 timed from start to exit, so worker start-up (spawn, imports) is counted.
-One worker runs every seed in the command's own process; two spawn two
-persistent workers. The machine's load average is read before each run: on
-a shared machine the second core may be busy with someone else's work, and
-the speed-up says so.
+One worker runs every seed in the command's own process; two start two
+persistent workers. The machine's load average is read before each run, and
+``capacity`` measures, in the same run, what two processes can gain here at
+all: the same pure-Python loop in one process, then in two at once. On an
+idle 2-core machine that is 2x; on a shared one someone else's work takes
+the second core, and a sweep cannot beat it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["sweep"]
+__all__ = ["sweep", "capacity"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +31,30 @@ def _timed(argv: list[str]) -> float:
     if out.returncode not in (0, 1):
         raise RuntimeError(f"capsim {' '.join(argv)} exited {out.returncode}: {out.stderr[-2000:]}")
     return elapsed
+
+
+def _burn(n: int) -> None:
+    x = 0
+    for i in range(n):
+        x += i
+
+
+def capacity(n: int = 20_000_000, repeats: int = 2) -> float:
+    """Throughput of two processes over one on a CPU-bound loop (best of ``repeats``): 2.0 on two idle cores."""
+    from multiprocessing import get_context
+
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _burn(n)
+        one = time.perf_counter() - start
+        with get_context("spawn").Pool(2) as pool:
+            pool.map(_burn, [1000, 1000])  # both processes up before the clock starts
+            start = time.perf_counter()
+            pool.map(_burn, [n, n], chunksize=1)
+            two = time.perf_counter() - start
+        best = max(best, 2 * one / two)
+    return best
 
 
 def sweep(label: str, argv: list[str], workers: tuple[int, ...] = (1, 2), repeats: int = 1) -> dict:
