@@ -235,7 +235,7 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
 
 def memory_model(quick: bool) -> dict:
     """capsim cap's memory per node, pair and operation, and the largest cap cluster that runs in 1 GB."""
-    model = cap_memory_model((10, 20, 40) if quick else (25, 50, 100), (2.0, 10.0) if quick else (4.0, 40.0))
+    model = cap_memory_model((8, 16, 24) if quick else (25, 50, 100), (1.0, 4.0) if quick else (4.0, 40.0))
     try:
         from capsim.limits import CAP, MemoryModel
     except ImportError:  # a tree without capsim.limits (the baseline)
@@ -249,11 +249,11 @@ def memory_model(quick: bool) -> dict:
 def sweeps(quick: bool) -> list[dict]:
     """A 20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20, on one worker and two."""
     seeds = "1-4" if quick else "1-20"
-    before = capacity(2_000_000 if quick else 20_000_000)
+    before = capacity(*((1_000_000, 1) if quick else (20_000_000, 2)))
     rows = [sweep("chaos lin-kv-partitions", ["chaos", "scenarios/lin-kv-partitions.toml", "--seeds", seeds])]
     if not quick:
         rows.append(sweep("cap (cp, ap, async)", ["cap", "--seeds", seeds]))
-    after = capacity(2_000_000 if quick else 20_000_000)
+    after = capacity(*((1_000_000, 1) if quick else (20_000_000, 2)))
     for row in rows:
         row["capacity"] = [before, after]
     return rows
@@ -382,7 +382,7 @@ def run(quick: bool) -> dict:
     sim_r, queue_r, simpy_r = median_of(repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls),
                                         lambda: simpy_rpc(calls))
     load.append(os.getloadavg()[0])
-    scale_run = scale(200, 2000, 5.0, 1.0, 2) if quick else scale(1000, 10_000, 60.0, 2.0, 3)
+    scale_run = scale(200, 2000, 3.0, 0.5, 1) if quick else scale(1000, 10_000, 60.0, 2.0, 3)
     load.append(os.getloadavg()[0])
     model = memory_model(quick)
     sweep_rows = sweeps(quick)
