@@ -203,13 +203,17 @@ def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], worker
                TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed"),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
     pool = pool_for(len(todo), workers, cluster)  # before the progress bar starts its thread
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
-        for line in run_sweep(job, todo, workers, cluster, pool):
-            lines.append(line)
-            if results is not None:
-                results.write(line)
-            progress.update(task, advance=1, **_counts(lines))
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
+            for line in run_sweep(job, todo, workers, cluster, pool):
+                lines.append(line)
+                if results is not None:
+                    results.write(line)
+                progress.update(task, advance=1, **_counts(lines))
+    finally:
+        if pool is not None:
+            pool.close()
     return sorted(lines, key=lambda line: line["seed"])
 
 
@@ -221,17 +225,19 @@ def _counts(lines: list[dict]) -> dict:
 # -- generic jobs (not seeds): capsim pacelc -------------------------------------------------------
 
 
-def map_unordered(function: Callable, jobs: list, workers: int) -> Iterator:
+def map_unordered(function: Callable, jobs: list, workers: int, pool: WorkerPool | None = None) -> Iterator:
     """``function`` over ``jobs``, in worker processes when ``workers`` > 1; yields results as they finish.
+
+    ``pool``: workers already started (before any thread); it is closed at the end.
 
     Raises:
         RuntimeError: a job raised, or its worker died (with the job and the reason).
     """
-    if workers <= 1:
+    if pool is None and workers <= 1:
         yield from map(function, jobs)
         return
-    with WorkerPool(workers) as pool:
-        for outcome in pool.imap_unordered(function, jobs):
+    with pool or WorkerPool(workers) as running:
+        for outcome in running.imap_unordered(function, jobs):
             if outcome.status != "done":
                 raise RuntimeError(f"job {outcome.item!r} {outcome.status}: {outcome.error}")
             yield outcome.value
@@ -242,13 +248,18 @@ def with_progress(console: Console, label: str, function: Callable, jobs: list, 
     """Run the jobs with a progress bar; returns the results in completion order."""
     results = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(label, total=len(jobs))
-        for result in map_unordered(function, jobs, workers):
-            results.append(result)
-            if on_result is not None:
-                on_result(progress, task, results)
-            progress.update(task, advance=1)
+    pool = WorkerPool(min(workers, len(jobs))).start() if workers > 1 and len(jobs) > 1 else None
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:  # after the workers are forked
+            task = progress.add_task(label, total=len(jobs))
+            for result in map_unordered(function, jobs, workers, pool):
+                results.append(result)
+                if on_result is not None:
+                    on_result(progress, task, results)
+                progress.update(task, advance=1)
+    finally:
+        if pool is not None:
+            pool.close()
     return results
 
 

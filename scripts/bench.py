@@ -501,13 +501,15 @@ def _print_sweeps(console, rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="seed sweeps: the whole command, one worker (in process) and two (spawned, persistent)")
-    for column in ("sweep", "1 worker s", "2 workers s", "speed-up", "load avg"):
+    capacity = rows[0].get("capacity", [None, None])
+    reachable = min(capacity) if None not in capacity else None
+    for column in ("sweep", "1 worker s", "2 workers s", "speed-up", "of what 2 processes gain here", "load avg"):
         table.add_column(column, justify="right" if column != "sweep" else "left")
     for row in rows:
         walls = row["walls"]
         table.add_row(row["command"], _fmt(walls.get(1, walls.get("1")), 2), _fmt(walls.get(2, walls.get("2")), 2),
-                      _fmt(row["speedup"], 2) + "x", _fmt(row["load_avg"], 1))
-    capacity = rows[0].get("capacity", [None, None])
+                      _fmt(row["speedup"], 2) + "x", _fmt(reachable and 100 * row["speedup"] / reachable) + "%",
+                      _fmt(row["load_avg"], 1))
     table.caption = ("bar: >= 1.7x on 2 workers; " + "; ".join(f"{r['label']} {_bar(r['speedup'], 1.7)}" for r in rows)
                      + f". What two processes gain over one on a CPU-bound loop here, before and after: "
                      f"{_fmt(capacity[0], 2)}x, {_fmt(capacity[1], 2)}x (2.00x on two idle cores)")
