@@ -1,9 +1,11 @@
 """One self-contained HTML page per report: the table, the plots, a timeline.
 
-The plots are inlined SVG and the timeline is SVG drawn here, in the spirit
-of Porcupine's visualiser: one row per client, each operation a bar from its
+The plots are inlined SVG (text as text, dense scatters as an embedded
+bitmap) and the timeline is SVG that the page's script draws from compact
+JSON (``timeline_data``), in the spirit of Porcupine's visualiser: one row per client, each operation a bar from its
 invocation to its completion, coloured by outcome (ok, fail, info), faults
-shaded; hovering a bar shows the operation. A row of buttons switches between
+shaded, under an axis of round ticks (``nice_ticks``); hovering a bar
+shows the operation. A row of buttons switches between
 configurations. The page loads nothing from anywhere.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +21,6 @@ from capsim.report.model import Run, Section
 from capsim.report.tables import Column
 
 _COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
-_ROW, _WIDTH, _LABEL = 16, 1000, 90
 
 _STYLE = """
 body{font:14px system-ui,sans-serif;margin:24px auto;max-width:1120px;color:#212121;padding:0 12px}
@@ -32,9 +34,35 @@ td:first-child,th:first-child{text-align:left;font-weight:600}
 """
 
 _SCRIPT = """
+const SVG='http://www.w3.org/2000/svg';
+function el(tag,attrs,parent){const e=document.createElementNS(SVG,tag);
+for(const k in attrs)e.setAttribute(k,attrs[k]);if(parent)parent.appendChild(e);return e;}
+function niceStep(end,most){const p=Math.pow(10,Math.floor(Math.log10(end/most)));
+for(const m of [1,2,5,10]){if(end/(m*p)<=most)return m*p;}}
+function show(v){return v===null?'nil':typeof v==='string'?v:JSON.stringify(v);}
+function drawTimeline(div,d,width){
+const row=18,label=64,right=36,top=4,axis=24,plot=width-label-right,scale=plot/d.end;
+const height=top+row*d.clients.length+axis,base=height-axis+2;
+const svg=el('svg',{class:'tl',width:width,height:height,viewBox:'0 0 '+width+' '+height},div);
+for(const [s,e,l] of d.windows){const r=el('rect',{x:label+s*scale,y:0,width:Math.max(1,(e-s)*scale),
+height:base,fill:'#9e9e9e',opacity:0.2},svg);el('title',{},r).textContent=l+' '+s.toFixed(3)+'-'+e.toFixed(3)+' s';}
+d.clients.forEach((c,i)=>{el('text',{class:'client',x:4,y:top+i*row+13,'font-size':12},svg).textContent=c;});
+for(const [r,t0,t1,o,f,k,v,out,n] of d.ops){const w=Math.max(1.5,(t1-t0)/1e4*scale);
+const bar=el('rect',{class:'op '+d.outcomes[o],x:(label+t0/1e4*scale).toFixed(1),y:top+r*row+2,
+width:w.toFixed(1),height:row-5,fill:d.colours[o]},svg);
+el('title',{},bar).textContent=d.fs[f]+' key '+show(k)+' '+show(v)+' -> '+d.outcomes[o]+' '+show(out)+
+' via '+d.nodes[n]+' ['+(t0/1e4).toFixed(4)+', '+(t1/1e4).toFixed(4)+'] s';}
+const step=niceStep(d.end,10),places=Math.max(0,-Math.floor(Math.log10(step)+1e-9));
+el('line',{x1:label,x2:label+plot,y1:base,y2:base,stroke:'#999'},svg);
+for(let k=0;k*step<=d.end*(1+1e-9);k++){const x=label+k*step*scale;
+el('line',{x1:x,x2:x,y1:base,y2:base+4,stroke:'#999'},svg);
+el('text',{class:'tick',x:x.toFixed(1),y:height-4,'font-size':11,'text-anchor':'middle'},svg)
+.textContent=(k*step).toFixed(places)+' s';}}
 function showRun(i){document.querySelectorAll('.run').forEach((e,j)=>e.style.display=(i===j?'block':'none'));
 document.querySelectorAll('.tabs button').forEach((b,j)=>b.className=(i===j?'on':''));}
-showRun(0);
+const data=document.getElementById('timelines');
+if(data){const runs=JSON.parse(data.textContent),width=Math.max(900,document.body.clientWidth-30);
+document.querySelectorAll('.run').forEach((div,i)=>drawTimeline(div,runs[i],width));showRun(0);}
 """
 
 
@@ -66,37 +94,50 @@ def _svg_inline(path: Path) -> str:
     return text[text.index("<svg"):]  # drop the XML prologue and DOCTYPE
 
 
-def timeline_svg(run: Run) -> str:
-    """The run's operations as bars, one row per client, faults shaded."""
+_OUTCOMES = ("ok", "fail", "info")
+
+
+def timeline_data(run: Run) -> dict:
+    """The run's operations, compact, for the page's script to draw: one row per client.
+
+    Each op is ``[row, start, end, outcome, f, key, value, result, node]`` with
+    times in tenths of a virtual millisecond and ``outcome``, ``f`` and ``node``
+    as indexes into the lists beside them: about a third of the bytes of one
+    SVG element per op, so a default ``capsim cap`` page stays small.
+    """
     pairs = run.completed()
     clients = sorted({invoke.get("client") or str(invoke["process"]) for invoke, _ in pairs})
     rows = {client: i for i, client in enumerate(clients)}
-    end = max(run.duration(), 1e-9)
-    scale = (_WIDTH - _LABEL) / end
-    height = _ROW * len(clients) + 24
-    parts = [f"<svg class='tl' xmlns='http://www.w3.org/2000/svg' width='{_WIDTH}' height='{height}'>"]
-    for window in run.windows:
-        x = _LABEL + window.start * scale
-        parts.append(f"<rect x='{x:.1f}' y='0' width='{max(1.0, (window.end - window.start) * scale):.1f}' "
-                     f"height='{height - 20}' fill='#9e9e9e' opacity='0.2'><title>{html.escape(window.label)} "
-                     f"{window.start:.3f}-{window.end:.3f}s</title></rect>")
-    for client, i in rows.items():
-        parts.append(f"<text x='2' y='{i * _ROW + 12}' font-size='11'>{html.escape(client)}</text>")
+    fs: dict[str, int] = {}
+    nodes: dict[str, int] = {}
+    ops = []
     for invoke, done in pairs:
-        y = rows[invoke.get("client") or str(invoke["process"])] * _ROW + 3
-        x = _LABEL + invoke["time"] * scale
-        width = max(1.5, (done["time"] - invoke["time"]) * scale)
-        detail = (f"{invoke['f']} {invoke.get('key')!r} {invoke.get('value')!r} -> {done['type']} "
-                  f"{done.get('value')!r} via {invoke.get('node')} [{invoke['time']:.4f}, {done['time']:.4f}]s")
-        parts.append(f"<rect class='op {done['type']}' x='{x:.1f}' y='{y}' width='{width:.1f}' height='{_ROW - 5}' "
-                     f"fill='{_COLOURS.get(done['type'], '#555')}'><title>{html.escape(detail)}</title></rect>")
-    ticks = 10
-    for k in range(ticks + 1):
-        t = end * k / ticks
-        parts.append(f"<text x='{_LABEL + t * scale:.1f}' y='{height - 4}' font-size='10' "
-                     f"text-anchor='middle'>{t:.2f}s</text>")
-    parts.append("</svg>")
-    return "".join(parts)
+        row = rows[invoke.get("client") or str(invoke["process"])]
+        outcome = _OUTCOMES.index(done["type"]) if done["type"] in _OUTCOMES else 2
+        f = fs.setdefault(str(invoke["f"]), len(fs))
+        node = nodes.setdefault(str(invoke.get("node")), len(nodes))
+        ops.append([row, round(invoke["time"] * 1e4), round(done["time"] * 1e4), outcome, f,
+                    _plain(invoke.get("key")), _plain(invoke.get("value")), _plain(done.get("value")), node])
+    return {"name": run.name, "clients": clients, "end": max(run.duration(), 1e-9), "outcomes": list(_OUTCOMES),
+            "colours": [_COLOURS[o] for o in _OUTCOMES], "fs": list(fs), "nodes": list(nodes),
+            "windows": [[w.start, w.end, w.label] for w in run.windows], "ops": ops}
+
+
+def _plain(value):
+    """A JSON value as it is, anything else as its repr."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else repr(value)
+
+
+def nice_ticks(end: float, most: int = 10) -> list[float]:
+    """Tick times 0, s, 2s, ... <= ``end`` with s a 1, 2 or 5 times a power of ten, at most ``most + 1`` ticks.
+
+    The page's script uses the same rule (``niceStep``), tested against this one.
+    """
+    if end <= 0:
+        return [0.0]
+    power = 10.0 ** math.floor(math.log10(end / most))
+    step = next(m * power for m in (1, 2, 5, 10) if end / (m * power) <= most)
+    return [round(k * step, 9) for k in range(int(end / step + 1e-9) + 1)]
 
 
 def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], runs: Sequence[Run],
@@ -136,7 +177,9 @@ def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], run
         "</span>fault</p>")
     body.append("<div class='tabs'>" + "".join(
         f"<button onclick='showRun({i})'>{html.escape(run.name)}</button>" for i, run in enumerate(runs)) + "</div>")
-    body += [f"<div class='run timeline' data-config='{html.escape(run.name)}'>{timeline_svg(run)}</div>" for run in runs]
+    body += [f"<div class='run timeline' data-config='{html.escape(run.name)}'></div>" for run in runs]
+    blob = json.dumps([timeline_data(run) for run in runs], separators=(",", ":")).replace("</", "<\\/")
+    body.append(f"<script type='application/json' id='timelines'>{blob}</script>")
     return _write(out, title, body, meta)
 
 

@@ -21,6 +21,7 @@ def pyplot():
 
     matplotlib.use("Agg")  # files only: never needs a display
     matplotlib.rcParams["svg.hashsalt"] = "capsim"  # the same ids in every run: reproducible files
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text as <text>, not glyph paths: a third of the bytes
     import matplotlib.pyplot as plt
 
     return plt
@@ -83,14 +84,21 @@ def plot_latency(runs: Sequence[Run]):
             points = [(i["time"], 1000 * (d["time"] - i["time"])) for i, d in run.completed() if d["type"] == outcome]
             if points:
                 xs, ys = zip(*points)
-                ax.scatter(xs, ys, s=3, color=colour, label=outcome, alpha=0.6, lw=0)
+                # thousands of points: a bitmap inside the SVG, axes and text stay vector
+                ax.scatter(xs, ys, s=3, color=colour, label=outcome, alpha=0.6, lw=0, rasterized=True)
         ax.set_yscale("symlog", linthresh=1.0)
         ax.legend(fontsize=7, loc="upper right", markerscale=3)
     return fig
 
 
 def plot_staleness(runs: Sequence[Run]):
-    """Stale reads (reads that missed an acknowledged write) per second over time."""
+    """Stale reads (reads that missed an acknowledged write) per second over time.
+
+    Only configurations with a stale read get a panel; with none anywhere there is no plot (None).
+    """
+    runs = [run for run in runs if run.stale]
+    if not runs:
+        return None
     plt, fig, axes = _panels(runs, "stale reads per second", "stale reads/s")
     width = _bucket(max(run.duration() for run in runs) or 1.0)
     for ax, run in zip(axes, runs):
@@ -123,8 +131,9 @@ def save(fig, stem: Path) -> list[Path]:
 
 
 def write_plots(out: Path, runs: Sequence[Run], names: Sequence[str] = tuple(PLOTS)) -> dict[str, list[Path]]:
-    """Draw the named run plots into ``out``; returns name -> [png, svg]."""
-    return {name: save(PLOTS[name](runs), out / name) for name in names}
+    """Draw the named run plots into ``out``; returns name -> [png, svg] (a plot with nothing to show is left out)."""
+    figures = {name: PLOTS[name](runs) for name in names}
+    return {name: save(fig, out / name) for name, fig in figures.items() if fig is not None}
 
 
 def xy_plot(stem: Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,

@@ -35,6 +35,12 @@ def test_cap_report_opens_in_headless_chromium(tmp_path, capsys):
     assert len(re.findall(r'<rect class="op ', dom)) > 100
 
 
+def test_the_default_cap_report_is_a_small_page(tmp_path, capsys):
+    """The default run's page (three configurations, every op on the timeline) stays under 300 KB."""
+    assert main(["cap", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "index.html").stat().st_size < 300_000
+
+
 def test_cap_seeds_report_distributions(capsys):
     """--seeds A-B gives each figure as a median and a range, and 'k/n yes' for linearizability."""
     assert main(["cap", *SHORT, "--seeds", "1-2", "--jobs", "1", "--config", "cp"]) == 0

@@ -1,6 +1,7 @@
 """Reports: tables, plots and the HTML page, checked in headless Chromium."""
 
 import json
+import math
 import re
 
 import pytest
@@ -8,7 +9,10 @@ import pytest
 from capsim.demos import partition
 from capsim.report import Column, Run, Window, markdown_table, rich_table, write_page, write_plots, write_tables
 from capsim.report.tables import percent
-from tests.common.browser import dump_dom, screenshot
+from capsim.report.html import nice_ticks, timeline_data
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.common.browser import dump_dom, layout, screenshot
 
 COLUMNS = [Column("availability", "avail", percent, "fraction of operations that succeeded"),
            Column("ops", "ops")]
@@ -65,3 +69,55 @@ def test_the_page_renders_in_headless_chromium_with_table_plots_and_timeline(run
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.read_text())  # loads nothing from anywhere
     png = screenshot(page, tmp_path / "page.png")
     assert png.stat().st_size > 10_000
+
+
+def test_a_plot_with_nothing_to_show_is_left_out(runs, tmp_path):
+    """No stale reads anywhere: no staleness plot; some: a panel only for the runs that had them."""
+    import dataclasses
+
+    calm = [dataclasses.replace(run, stale=[]) for run in runs]
+    assert "staleness" not in write_plots(tmp_path / "calm", calm)
+    mixed = [calm[0], runs[1]]
+    svg = write_plots(tmp_path / "mixed", mixed)["staleness"][1].read_text()
+    assert "seed 2" in svg and "seed 1" not in svg
+
+
+@given(st.floats(1e-3, 1e6))
+def test_timeline_ticks_are_round_and_cover_the_run(end):
+    """0, s, 2s, ... with s one of 1, 2, 5 times a power of ten; 6 to 11 ticks, the last within a step of the end."""
+    ticks = nice_ticks(end)
+    step = ticks[1] - ticks[0]
+    mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+    assert ticks[0] == 0 and min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6
+    assert 5 <= len(ticks) <= 11 and ticks[-1] <= end * (1 + 1e-9) < ticks[-1] + step * (1 + 1e-9)
+
+
+def test_timeline_data_keeps_every_operation(runs):
+    """Each completed op is one compact row whose times, outcome, function and node read back as they were."""
+    data = timeline_data(runs[0])
+    pairs = runs[0].completed()
+    assert len(data["ops"]) == len(pairs)
+    for (invoke, done), (row, t0, t1, outcome, f, key, value, out, node) in zip(pairs, data["ops"]):
+        assert abs(t0 / 1e4 - invoke["time"]) <= 5e-5 and abs(t1 / 1e4 - done["time"]) <= 5e-5
+        assert data["outcomes"][outcome] == done["type"] and data["fs"][f] == invoke["f"]
+        assert data["nodes"][node] == str(invoke.get("node")) and key == invoke.get("key")
+
+
+def test_the_timeline_is_legible_in_headless_chromium(runs, tmp_path):
+    """Round tick labels, all inside the timeline and apart; rows of readable height; bars right of the names."""
+    page = write_page(tmp_path, "Test report", "An intro.", COLUMNS, runs, write_plots(tmp_path, runs))
+    seen = layout(page)
+    for run, measured in zip(runs, seen["runs"]):
+        left, _, right, _ = measured["svg"]
+        labels = [text for text, _ in measured["ticks"]]
+        assert [float(text.removesuffix(" s")) for text in labels] == pytest.approx(nice_ticks(run.duration()))
+        boxes = [b for _, b in measured["ticks"]]
+        assert all(left <= b[0] and b[2] <= right for b in boxes), "a tick label is cut off"
+        assert all(a[2] < b[0] for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+        assert measured["fontPx"] >= 10
+        names_end = max(b[2] for b in measured["clients"])
+        assert all(b[0] >= names_end for b in measured["bars"]), "a bar covers the client names"
+        rows = sorted({b[1] for b in measured["bars"]})
+        assert min(b - a for a, b in zip(rows, rows[1:])) >= 14  # rows a reader can tell apart
+        assert right - left >= 900
+    assert all(b[3] - b[1] > 150 for _, b in seen["plots"])  # no squashed plot
