@@ -4,7 +4,10 @@
     python scripts/readme_tables.py --check    # exit 1 if README.md differs from a fresh run
 
 Each block sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``
-markers and is exactly what its command prints.
+markers and is exactly what its command prints. Without ``--check`` the
+README's two plots are drawn again too, by the commands the README names
+(``capsim cap --out`` and ``capsim pacelc --out``, seed 1); ``--check``
+compares the tables only (a PNG's bytes depend on the matplotlib version).
 """
 
 from __future__ import annotations
@@ -13,12 +16,19 @@ import contextlib
 import io
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from capsim.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+#: the README's plots: docs file <- (the command that draws it with --out DIR, the file it writes there)
+PLOTS = {
+    "docs/cap-throughput.png": ("capsim cap", "throughput.png"),
+    "docs/pacelc-t-visibility.png": ("capsim pacelc", "t_visibility.png"),
+}
 COMMANDS = {
     "cap-table": "capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown",
     "pacelc-table": "capsim pacelc --markdown",
@@ -50,6 +60,10 @@ def run(check: bool, names: list[str]) -> int:
     if check:
         return 0 if fresh == text else 1
     README.write_text(fresh, encoding="utf-8")
+    for target, (command, name) in PLOTS.items():
+        with tempfile.TemporaryDirectory() as out:
+            output(f"{command} --out {out}")
+            shutil.copyfile(Path(out) / name, README.parent / target)
     return 0
 
 

@@ -263,3 +263,30 @@ def test_the_commands_test_finds_the_readmes_commands():
     assert {"python3 -m capsim cap", "capsim chaos primary-replica-failover", "capsim demo"} <= set(singles)
     assert [c.split()[2] for c in sessions[0]] == ["up", "workload", "partition", "heal", "down"]
     assert not_run("capsim check --model kv h.edn") and not_run("capsim demo [NAME]") and not_run("capsim cap") is None
+
+
+def test_the_throughput_plots_story_is_what_seed_1_shows():
+    """The README's reading of docs/cap-throughput.png, checked on the run it plots (seed 1, the defaults)."""
+    from capsim.cap.configs import choose
+    from capsim.cap.experiment import Plan, run_config
+
+    plan = Plan()
+    assert "ap keeps both lines up. async's minority" in README
+    cut, heal, width = plan.partition_at, plan.heal_at, 0.2
+    buckets = [cut + width * i for i in range(round((heal - cut) / width))]
+
+    def ok_per_bucket(run, side):
+        hosts = set(run.sides[side])
+        times = [i["time"] for i, d in run.completed() if d["type"] == "ok" and i.get("client") in hosts]
+        return [sum(b <= t < b + width for t in times) for b in buckets]
+
+    runs = {c.name: run_config(c, plan) for c in choose(["cp", "ap", "async"])}
+    cp_minority, cp_majority = ok_per_bucket(runs["cp"], "minority"), ok_per_bucket(runs["cp"], "majority")
+    assert sum(cp_minority[1:]) == 0  # zero for the whole partition (past ops in flight at the cut)
+    assert 0 in cp_majority[:5] and all(cp_majority[10:])  # a dip during the election, then up
+    for side in ("minority", "majority"):
+        assert min(ok_per_bucket(runs["ap"], side)) > 0
+    async_minority, async_majority = ok_per_bucket(runs["async"], "minority"), ok_per_bucket(runs["async"], "majority")
+    assert min(async_minority) > 0
+    zero = [i for i, n in enumerate(async_majority) if n == 0]
+    assert zero and zero[0] <= 1 and len(zero) * width <= 0.6 and all(async_majority[zero[-1] + 1:])
