@@ -37,7 +37,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from capsim.workers import WorkerPool
 
 __all__ = ["SeedJob", "ResultsFile", "ResultsMismatch", "pool_for", "replay_template", "run_sweep", "sweep_with_progress", "map_unordered",
-           "positive_int", "seed_range", "seeds_of", "with_progress", "workers_for"]
+           "positive_int", "seed_range", "seed_value", "seeds_of", "with_progress", "workers_for"]
 
 #: Statuses of a sweep's line, in the order a summary lists them.
 STATUSES = ("pass", "fail", "error", "crashed")
@@ -281,6 +281,17 @@ def seed_range(text: str) -> range:
     if not sep or low > high or low < 0:
         raise argparse.ArgumentTypeError(f"expected a seed range A-B with 0 <= A <= B, got {text!r}")
     return range(low, high + 1)
+
+
+def seed_value(text: str) -> int:
+    """An argparse type: a seed, a whole number >= 0 (as ``--seeds A-B`` takes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed, a whole number >= 0 such as 1, got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:

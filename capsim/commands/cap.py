@@ -27,7 +27,7 @@ from capsim.cli import UsageError
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
-from capsim.parallel import SeedJob, positive_int, replay_template, seed_range
+from capsim.parallel import SeedJob, positive_int, replay_template, seed_range, seed_value
 from capsim.report import Run, rich_table
 
 
@@ -42,7 +42,7 @@ def register(subparsers) -> None:
                + "\n\nfigures:\n" + "\n".join(f"  {line}" for line in definitions()),
     )
     plan = Plan()
-    parser.add_argument("--seed", type=int, default=plan.seed, help=f"root seed (default {plan.seed})")
+    parser.add_argument("--seed", type=seed_value, default=plan.seed, help=f"root seed (default {plan.seed})")
     parser.add_argument("--seeds", type=seed_range, metavar="A-B",
                         help="run seeds A..B in parallel; report medians and ranges")
     parser.add_argument("--nodes", type=positive_int, default=plan.nodes, help=f"servers (default {plan.nodes})")

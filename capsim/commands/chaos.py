@@ -59,7 +59,7 @@ from capsim.cli import UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
 from capsim.output import writable_dir
-from capsim.parallel import SeedJob, replay_template, seed_range
+from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
 from emulator.errors import EmulatorError
 from faults.chaos import ChaosResult, run_chaos
 from faults.scenario import Cluster, Scenario, load_scenario
@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("scenario", metavar="SCENARIO",
                         help="a scenario file, or the name of a shipped one: " + ", ".join(scenario_names()))
     seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=int, metavar="N", help="the seed (default: the scenario's seed)")
+    seeds.add_argument("--seed", type=seed_value, metavar="N", help="the seed (default: the scenario's seed)")
     seeds.add_argument("--seeds", type=seed_range, metavar="A-B", help="run seeds A to B (inclusive) in parallel")
     parser.add_argument("--out", metavar="DIR", help="write history.jsonl, summary.json and trace.jsonl here "
                         "(--real: statuses.json, errors.json and the node logs instead of the trace)")

@@ -31,6 +31,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from capsim.parallel import seed_value
 from capsim.cli import UsageError
 from capsim.output import writable_file
 
@@ -50,7 +51,7 @@ def register(subparsers) -> None:
     up_parser.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
     up_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     up_parser.add_argument("--config", default="{}", metavar="JSON", help="keyword arguments for the node class")
-    up_parser.add_argument("--seed", type=int, help="seed the nodes' rngs (timing stays real: not replayable)")
+    up_parser.add_argument("--seed", type=seed_value, help="seed the nodes' rngs (timing stays real: not replayable)")
     up_parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for health (default 15)")
     down_parser = _sub(sub, "down", "stop every node and remove the state file (logs and storage stay)", _run_down)
     down_parser.add_argument("--purge", action="store_true",
@@ -75,7 +76,7 @@ def register(subparsers) -> None:
     work.add_argument("--ops", type=int, default=100, help="operations per client (default 100)")
     work.add_argument("--keys", type=int, default=3)
     work.add_argument("--timeout", type=float, default=1.0, help="seconds per operation (default 1)")
-    work.add_argument("--seed", type=int, default=0, help="seed of the workload's choices")
+    work.add_argument("--seed", type=seed_value, default=0, help="seed of the workload's choices")
     work.add_argument("--out", metavar="FILE", help="write the history here (JSON Lines)")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from capsim.parallel import seed_value
 from capsim.cli import UsageError
 from capsim.demos import DEMOS
 from capsim.output import writable_dir
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
                     + ". `capsim demo --list` says what each one shows.",
     )
     parser.add_argument("name", nargs="?", default="partition", help=f"one of: {', '.join(DEMOS)}")
-    parser.add_argument("--seed", type=int, default=1, help="root seed (default 1); the same seed replays the run")
+    parser.add_argument("--seed", type=seed_value, default=1, help="root seed (default 1); the same seed replays the run")
     parser.add_argument("--list", action="store_true", help="list the demos with a line on each, and exit")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")

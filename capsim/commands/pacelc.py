@@ -22,7 +22,7 @@ from capsim.cap.pacelc_report import (DIFFERENCES, definitions, markdown, model_
                                       store_columns, store_runs, write_report)
 from capsim.cli import UsageError
 from capsim.output import writable_dir
-from capsim.parallel import positive_int, with_progress, workers_for
+from capsim.parallel import positive_int, seed_value, with_progress, workers_for
 from capsim.report import rich_table
 
 #: ``--wars`` without ``--quorums``: the partial quorums (R + W <= N) of the default sweep.
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
                  "(its standard error, sqrt(p (1 - p) / trials)), trials, model_p_stale, model_se, z ("
                  + wars.Z_DEFINITION + ") and visible_999_ms (the model's t-visibility)",
     )
-    parser.add_argument("--seed", type=int, default=sweep.seed, help=f"root seed (default {sweep.seed})")
+    parser.add_argument("--seed", type=seed_value, default=sweep.seed, help=f"root seed (default {sweep.seed})")
     parser.add_argument("--trials", type=positive_int,
                         help=f"write-then-read trials per point (default {sweep.trials}; {WARS_TRIALS} with --wars)")
     parser.add_argument("--model-trials", type=positive_int, metavar="N",

@@ -33,6 +33,7 @@ import time
 import traceback
 from pathlib import Path
 
+from capsim.parallel import seed_value
 from capsim.cli import UsageError
 
 __all__ = ["register", "run", "main", "parse_listen", "parse_peer"]
@@ -58,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="another server node and its URL; repeat for each")
     parser.add_argument("--config", type=_config, default={}, metavar="JSON",
                         help="keyword arguments for the node class, as a JSON object")
-    parser.add_argument("--seed", type=int, help="seed of the node's rng (default: from the OS)")
+    parser.add_argument("--seed", type=seed_value, help="seed of the node's rng (default: from the OS)")
     parser.add_argument("--data-dir", metavar="DIR", help="keep the node's storage here, across restarts")
     parser.add_argument("--token-file", metavar="PATH",
                         help="read the cluster secret here (made if missing; give every node the same file)")

@@ -125,3 +125,13 @@ def test_every_status_a_command_can_return_is_documented():
         assert returned, command
         assert returned <= set(EXIT_STATUS[command]) | set(COMMON_EXIT_STATUS), (command, returned)
     assert _returned_codes("X = 4\ndef f(a):\n    return X if a else {1: 5}[a]\n") == {4, 5}
+
+
+@pytest.mark.parametrize("argv", [["cap"], ["pacelc"], ["demo"], ["chaos", "lin-kv-partitions"], ["serve", "--node", "n0"],
+                                  ["cluster", "up"], ["cluster", "workload"]])
+def test_a_negative_seed_is_refused_by_every_command_as_seeds_refuses_it(capsys, argv):
+    """--seed -1 is one line and exit 2, everywhere (--seeds refuses negative seeds too)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--seed", "-1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "whole number >= 0" in err
