@@ -21,6 +21,7 @@ traffic stops, a client reads every key written (the final reads).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import emulator as em
@@ -76,8 +77,13 @@ class Plan:
         return asdict(self)
 
 
-def run_config(config: Config, plan: Plan) -> Run:
-    """Run ``config`` through the plan's timeline; returns the report's ``Run`` with its figures."""
+def run_config(config: Config, plan: Plan, progress: Callable[[float], None] | None = None) -> Run:
+    """Run ``config`` through the plan's timeline; returns the report's ``Run`` with its figures.
+
+    ``progress``, if given, is called with the virtual time every ``PROGRESS_STEP``
+    virtual seconds: the run stops there and goes on, the same events in the same
+    order (the trace digest is the one of a run without it).
+    """
     sim = em.Simulation(seed=plan.seed, latency=em.Uniform(*plan.latency))
     node_class = config.node_class()
     for name in plan.servers:
@@ -87,7 +93,11 @@ def run_config(config: Config, plan: Plan) -> Run:
     settle = Workload(clients=plan.nodes, rate=plan.rate, keys=plan.keys, mix={"read": 1.0},
                       timeout=plan.timeout, duration=plan.duration - plan.heal_at, routing="bound")
     clients = workload.add_clients(sim)
-    sim.run(_timeline(sim, plan, workload, settle, clients))
+    timeline = _timeline(sim, plan, workload, settle, clients)
+    if progress is None:
+        sim.run(timeline)
+    else:
+        run_in_steps(sim, timeline, PROGRESS_STEP, progress)
     sides = {"minority": plan.minority + plan.client_side(plan.minority),
              "majority": plan.majority + plan.client_side(plan.majority)}
     row, stale_times = measure(sim.history, plan, sides)
@@ -96,6 +106,22 @@ def run_config(config: Config, plan: Plan) -> Run:
                windows=[Window(plan.partition_at, plan.heal_at, "partition")], stale=stale_times,
                extra={"label": config.label, "claim": config.claim, "digest": sim.trace_digest(),
                       "errors": [str(e) for e in sim.errors], "events": len(sim.events)})
+
+
+#: virtual seconds between two progress reports of a run
+PROGRESS_STEP = 0.5
+
+
+def run_in_steps(sim: em.Simulation, coro, step: float, progress: Callable[[float], None]):
+    """``sim.run(coro)``, stopping every ``step`` virtual seconds to call ``progress(time)``; returns its result."""
+    task = asyncio.ensure_future(coro, loop=sim.loop)
+    until = sim.now
+    while True:
+        until += step
+        try:
+            return sim.run(task, until=until)
+        except em.Unfinished:
+            progress(until)
 
 
 async def _timeline(sim: em.Simulation, plan: Plan, workload: Workload, settle: Workload,

@@ -17,10 +17,11 @@ import functools
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cli import UsageError
@@ -104,7 +105,8 @@ def run(args) -> int:
         runs = _many(console, args, configs, run_mb)
     else:
         plan = _plan(args, args.seed)
-        runs = _each_with_progress(console, configs, lambda config: run_config(config, plan))
+        runs = _each_with_progress(console, configs, lambda config, report: run_config(config, plan, report),
+                                   args.duration)
     meta = {"seed": args.seed if args.seeds is None else f"{args.seeds.start}-{args.seeds.stop - 1}",
             "nodes": args.nodes, "duration": args.duration, "partition_at": args.partition_at,
             "heal_at": args.heal_at, "rate": args.rate}
@@ -122,10 +124,23 @@ def run(args) -> int:
                       " Availability per side: over the 1 s windows of the partition. Definitions: capsim cap --help."
                       + ("" if args.seeds is not None else " One seed's draw: --seeds 1-20 gives medians and ranges."),
                       highlight=False)
+        note = _rate_note(args, runs)
+        if note:
+            console.print(note, highlight=False)
     if args.out:
         page = write_report(args.out, runs, meta)
         console.print(f"report: {page}")
     return _errors(console, runs)
+
+
+def _rate_note(args, runs: list[Run]) -> str:
+    """A line when the clients could not offer --rate: each keeps one operation in flight (a closed loop)."""
+    offered = [sum(op["type"] == "invoke" for op in run.history) / args.duration for run in runs if run.history]
+    if not offered or max(offered) >= 0.5 * args.rate:
+        return ""
+    return (f"note: the clients offered at most {max(offered):,.0f} operations per second, not the {args.rate:,g} "
+            f"asked: each of the {args.nodes} clients keeps one operation in flight (a closed loop, as Jepsen's "
+            "clients), so latency caps the rate; more --nodes bring more clients")
 
 
 def _command(args, configs) -> str:
@@ -154,17 +169,38 @@ def _text_files(specs: list[str] | None) -> None:
                                  "give a TOML file of [[config]] tables") from None
 
 
-def _each_with_progress(console: Console, configs, function) -> list:
-    """``function`` over the configurations with a progress bar on a terminal (a big run takes minutes)."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def _each_with_progress(console: Console, configs, function, duration: float) -> list:
+    """``function(config, progress)`` over the configurations, showing how far each run is in virtual time.
+
+    On a terminal, a bar of virtual seconds over all configurations; elsewhere
+    (a pipe, a CI log), a line on stderr every ``_EVERY`` wall seconds once a
+    run takes that long. A big cluster takes minutes, and says so.
+    """
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.1f}/{task.total:g} virtual s"),
+               TimeElapsedColumn())
     out = []
+    total = duration * len(configs)
+    started = last = time.monotonic()  # wall-clock ok: progress display only
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("configurations", total=len(configs))
-        for config in configs:
+        task = progress.add_task("configurations", total=total)
+        for i, config in enumerate(configs):
             progress.update(task, description=f"running {config.name}")
-            out.append(function(config))
-            progress.advance(task)
+
+            def report(now: float, i=i, name=config.name) -> None:
+                nonlocal last
+                progress.update(task, completed=min(total, i * duration + min(now, duration)))
+                wall = time.monotonic()  # wall-clock ok
+                if not console.is_terminal and wall - last >= _EVERY:
+                    last = wall
+                    print(f"capsim cap: running {name} ({i + 1} of {len(configs)}): {min(now, duration):.1f} of "
+                          f"{duration:g} virtual s, {wall - started:.0f} s so far", file=sys.stderr, flush=True)
+
+            out.append(function(config, report))
+            progress.update(task, completed=(i + 1) * duration)
     return out
+
+
+_EVERY = 10.0  # wall seconds between progress lines when stderr is not a terminal
 
 
 def _errors(console: Console, runs: list[Run]) -> int:

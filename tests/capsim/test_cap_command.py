@@ -150,3 +150,13 @@ def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_err
                       'settings = { mode = "semi-sync", acks = 9 }\n')
     assert main(["cap", *SHORT, "--config", str(broken)]) == 1
     assert "error(s) in protocol code" in capsys.readouterr().out
+
+
+def test_a_rate_the_clients_cannot_offer_is_said_not_silently_capped(capsys):
+    """--rate far above what one-op-in-flight clients can offer prints what they offered instead."""
+    assert main(["cap", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1.5", "--rate", "100000",
+                 "--config", "cp"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: the clients offered at most" in out and "not the 100,000 asked" in out
+    assert main(["cap", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1.5", "--config", "cp"]) == 0
+    assert "note: the clients offered" not in capsys.readouterr().out

@@ -80,3 +80,26 @@ def test_ap_stays_available_on_a_single_node_minority():
     plan = Plan(seed=3, nodes=3, duration=6.0, partition_at=1.5, heal_at=4.5)
     row = run_config(BUILTIN["ap"], plan).row
     assert row["availability_minority"] > 0.9 and row["availability_majority"] > 0.9, row
+
+
+def test_a_run_reporting_its_progress_is_the_same_run():
+    """Stopping every half virtual second to report changes nothing: the same digest and figures."""
+    from capsim.cap import choose, run_config
+
+    plan = Plan(duration=4.0, partition_at=1.0, heal_at=3.0)
+    seen: list[float] = []
+    for config in choose(["cp", "ap"]):
+        quiet, reported = run_config(config, plan), run_config(config, plan, seen.append)
+        assert reported.extra["digest"] == quiet.extra["digest"] and reported.row == quiet.row
+    assert seen[:3] == [0.5, 1.0, 1.5] and max(seen) >= 4.0
+
+
+def test_a_long_cap_run_says_how_far_it_is_when_not_on_a_terminal(monkeypatch, capsys):
+    """Off a terminal, capsim cap prints a progress line to stderr (here every report, with the interval at 0)."""
+    from capsim.cli import main
+    from capsim.commands import cap as cap_command
+
+    monkeypatch.setattr(cap_command, "_EVERY", 0.0)
+    assert main(["cap", "--duration", "3", "--partition-at", "1", "--heal-at", "2", "--config", "cp"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("capsim cap: running cp")]
+    assert lines and lines[0].startswith("capsim cap: running cp (1 of 1): 0.5 of 3 virtual s")
