@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 
@@ -25,6 +26,7 @@ COMMANDS = ("cap", "pacelc", "demo", "chaos", "check", "serve", "cluster")
 COMMON_EXIT_STATUS = {
     2: "a usage or input error: one line on stderr, no traceback",
     130: "interrupted (Ctrl-C)",
+    141: "the output's reader went away (piped into head, say): stopped quietly, as Unix tools do on SIGPIPE",
 }
 
 #: command -> its own exit statuses (beside the common ones) -> what they mean.
@@ -101,6 +103,7 @@ def _note_interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``capsim`` console script; returns the exit status."""
     installed, previous = _handle_interrupts()
+    rich_default = _route_rich_broken_pipe()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -112,10 +115,44 @@ def main(argv: list[str] | None = None) -> int:
         print("capsim: interrupted", file=sys.stderr)
         _forget_unhandled_interrupt()
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
     finally:
         if installed:
             signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
         _INTERRUPTS.clear()
+        if rich_default is not None:
+            from rich.console import Console
+
+            Console.on_broken_pipe = rich_default  # type: ignore[method-assign]
+
+
+def _route_rich_broken_pipe():
+    """Have rich's tables raise BrokenPipeError as print() does (it exits 1 itself); returns what to restore."""
+    from rich.console import Console
+
+    default = Console.on_broken_pipe
+
+    def on_broken_pipe(console) -> None:
+        console.quiet = True
+        raise BrokenPipeError
+
+    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
+    return default
+
+
+def _reader_gone() -> int:
+    """The pipe we print to closed (``capsim ... | head``): stop without a word, status 141 (128 + SIGPIPE).
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not
+    fail again at exit (Python's documented recipe for SIGPIPE).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (a test's capture): nothing to flush at exit
+        pass
+    return 141
 
 
 def _forget_unhandled_interrupt() -> None:
@@ -142,6 +179,8 @@ def _handle_interrupts() -> tuple[bool, object]:
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        raise  # handled in main: not a user's mistake
     except UsageError as exc:
         print(f"capsim {args.command}: error: {exc}", file=sys.stderr)
         return 2

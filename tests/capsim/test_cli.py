@@ -135,3 +135,13 @@ def test_a_negative_seed_is_refused_by_every_command_as_seeds_refuses_it(capsys,
         main([*argv, "--seed", "-1"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "whole number >= 0" in err
+
+
+@pytest.mark.parametrize("argv", [["check", "--examples"], ["cap", "--duration", "2", "--partition-at", "0.5",
+                                                             "--heal-at", "1.5", "--config", "cp"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(argv):
+    """`capsim ... | head`: no 'Broken pipe' error and no traceback, status 141 as Unix tools on SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "capsim", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is printed
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == b""
