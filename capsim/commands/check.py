@@ -4,7 +4,7 @@
     capsim check --example NAME...        check histories shipped with capsim
     capsim check --examples               list them
 
-One verdict line per file: file, ops, partitions, model, verdict, time taken.
+One verdict line per file: file, ops, keys (each key is checked on its own), model, verdict, time taken.
 Without ``--model`` the model is detected from the history (capsim's own
 read/write/cas histories: ``cas-register``; get/put/append: ``kv``; a
 Knossos data file: ``knossos-cas-register``). The exit status is 0 when
@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, check_file, examples
+from capsim.output import writable_dir
 
 _WORDS = {True: "linearizable", False: "NOT linearizable", None: "unknown"}
 _STATUS = {True: 0, False: 1, None: 2}
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("capsim check: error: give history files, or --example NAME (--examples lists them)", file=sys.stderr)
         return 2
+    if args.html:
+        writable_dir(args.html, "--html")  # before any check runs: a long check must not end in "cannot write"
     width = max(len(f) for f in files)
     statuses = [_check_one(name, name.ljust(width), args) for name in files]
     return 1 if 1 in statuses else max(statuses, default=0)
@@ -124,8 +127,9 @@ def _list_examples() -> int:
 
 
 def _line(name: str, verdict: Verdict) -> str:
-    """``FILE  405 ops  10 partitions  model kv  NOT linearizable  0.003 s``."""
-    parts = "unsplit" if not verdict.split else f"{len(verdict.partitions):>3} partitions"
+    """``FILE  405 ops  10 keys  model kv  NOT linearizable  0.003 s`` (keys: the history split by key)."""
+    count = len(verdict.partitions)
+    parts = "unsplit" if not verdict.split else f"{count:>3} key " if count == 1 else f"{count:>3} keys"
     model = verdict.model.name.replace("_", "-") + (" (detected)" if verdict.detected else "")
     return (f"{name}  {len(verdict.ops):>6} ops  {parts}  model {model}  "
             f"{_WORDS[verdict.valid]:<16}  {verdict.elapsed:.3f} s")

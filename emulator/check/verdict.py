@@ -119,9 +119,9 @@ class Verdict:
         return [p for p in self.partitions if p.valid is False]
 
     def summary(self) -> str:
-        """One line: the verdict, the model, ops, partitions and time."""
+        """One line: the verdict, the model, ops, keys (each checked on its own) and time."""
         word = {True: "linearizable", False: "NOT linearizable", None: "unknown"}[self.valid]
-        how = f"{len(self.partitions)} partitions" if self.split else "unsplit"
+        how = _keys(len(self.partitions)) if self.split else "unsplit"
         model = self.model.name + (", detected" if self.detected else "")
         return f"{word} (model {model}, {len(self.ops)} ops, {how}, {self.elapsed:.3f} s)"
 
@@ -157,7 +157,7 @@ class Verdict:
                 )
         skipped = sum(1 for p in self.partitions if not p.checked)
         if skipped:
-            lines.append(f"  {skipped} partition(s) not checked")
+            lines.append(f"  {_keys(skipped)} not checked")
         return lines
 
     def __str__(self) -> str:
@@ -243,3 +243,8 @@ def _count(shown: int, total: int, which: str = "last") -> str:
 def _plain(value: Any) -> Any:
     """A JSON-friendly form of a key."""
     return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+
+
+def _keys(count: int) -> str:
+    """'1 key' / 'N keys': the printed name of the key partitions (not network partitions)."""
+    return f"{count} key" if count == 1 else f"{count} keys"

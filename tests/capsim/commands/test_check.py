@@ -25,12 +25,12 @@ def _jsonl(tmp_path, name, ops):
 
 
 def test_a_linearizable_file_exits_zero_with_one_line(tmp_path, capsys):
-    """One file, linearizable: exit 0 and one verdict line with ops, partitions and time."""
+    """One file, linearizable: exit 0 and one verdict line with ops, keys (not "partitions") and time."""
     path = _jsonl(tmp_path, "good.jsonl", GOOD)
     assert main(["check", "--model", "register", path]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
-    assert out[0].startswith(path) and "2 ops" in out[0] and "1 partitions" in out[0]
+    assert out[0].startswith(path) and "2 ops" in out[0] and "  1 key " in out[0] and "partition" not in out[0]
     assert "linearizable" in out[0] and out[0].endswith(" s")
 
 
@@ -208,3 +208,12 @@ def test_the_readme_check_commands_run_as_written(tmp_path, capsys, monkeypatch)
     out = capsys.readouterr().out
     assert "knossos-bad-analysis-bad" in out and "p21 read() -> 2 [13..14]: it returned 2 but the value was 1" in out
     assert (tmp_path / "html" / "capsim-split-brain-bad.jsonl.html").exists()
+
+
+def test_an_html_directory_that_cannot_be_written_is_refused_before_checking(tmp_path, capsys):
+    """--html naming a file: one line and exit 2, before any history is checked."""
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    assert main(["check", "--html", str(taken), "--example", "capsim-lin-kv-partitions-good"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--html" in captured.err and captured.err.count("\n") == 1

@@ -13,7 +13,7 @@ def _stale(history):
 def test_explanation_names_the_prefix_and_the_op_that_cannot_follow(history):
     """A failing verdict gives the longest prefix, the state after it, and the op that cannot follow."""
     text = linearizable(_stale(history), model="register").explain()
-    assert text.splitlines()[0].startswith("NOT linearizable (model register, 2 ops, 1 partitions")
+    assert text.splitlines()[0].startswith("NOT linearizable (model register, 2 ops, 1 key")
     assert 'key "k": 1 of 2 ops linearized' in text
     assert "state after it: 1" in text
     assert '1. p1 write("k", 1) -> ok [0..1]' in text
