@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from capsim.workers import WorkerPool
 
 __all__ = ["SeedJob", "ResultsFile", "ResultsMismatch", "pool_for", "replay_template", "run_sweep", "sweep_with_progress", "map_unordered",
-           "positive_int", "seed_range", "seed_value", "seeds_of", "with_progress", "workers_for"]
+           "positive_int", "ProgressLines", "seed_range", "seed_value", "seeds_of", "with_progress", "workers_for"]
 
 #: Statuses of a sweep's line, in the order a summary lists them.
 STATUSES = ("pass", "fail", "error", "crashed")
@@ -188,6 +190,26 @@ class ResultsFile:
         self.close()
 
 
+class ProgressLines:
+    """Off a terminal, rich draws a progress bar only once, at the end: a line on stderr every ``every`` wall s instead.
+
+    ``capsim chaos --seeds 1-100000 > log`` then says how far it is while it runs.
+    """
+
+    every = 10.0
+
+    def __init__(self, console: Console, label: str, total: int) -> None:
+        self.on, self.label, self.total = not console.is_terminal, label, total
+        self.started = self.last = time.monotonic()  # wall-clock ok: progress display only
+
+    def __call__(self, done: int, note: str = "") -> None:
+        now = time.monotonic()  # wall-clock ok
+        if self.on and now - self.last >= self.every:
+            self.last = now
+            print(f"capsim: {self.label} {done:,} of {self.total:,}{', ' + note if note else ''}, "
+                  f"{now - self.started:.0f} s so far", file=sys.stderr, flush=True)
+
+
 def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], workers: int = 1,
                         cluster: str | None = None, results: ResultsFile | None = None,
                         label: str = "seeds") -> list[dict]:
@@ -203,6 +225,7 @@ def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], worker
                TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed"),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
     pool = pool_for(len(todo), workers, cluster)  # before the progress bar starts its thread
+    say = ProgressLines(console, label, len(seeds))
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
@@ -210,7 +233,9 @@ def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], worker
                 lines.append(line)
                 if results is not None:
                     results.write(line)
-                progress.update(task, advance=1, **_counts(lines))
+                counts = _counts(lines)
+                progress.update(task, advance=1, **counts)
+                say(len(lines), f"{counts['failed']} failed, {counts['crashed']} crashed")
     finally:
         if pool is not None:
             pool.close()
@@ -249,6 +274,7 @@ def with_progress(console: Console, label: str, function: Callable, jobs: list, 
     results = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     pool = WorkerPool(min(workers, len(jobs))).start() if workers > 1 and len(jobs) > 1 else None
+    say = ProgressLines(console, label, len(jobs))
     try:
         with Progress(*columns, console=console, transient=False) as progress:  # after the workers are forked
             task = progress.add_task(label, total=len(jobs))
@@ -257,6 +283,7 @@ def with_progress(console: Console, label: str, function: Callable, jobs: list, 
                 if on_result is not None:
                     on_result(progress, task, results)
                 progress.update(task, advance=1)
+                say(len(results))
     finally:
         if pool is not None:
             pool.close()

@@ -172,3 +172,15 @@ def test_the_readme_one_liner_lists_the_replay_commands_of_seeds_that_did_not_pa
             out.write(seed_line)
     printed = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert printed.splitlines() == ["replay --seed 1", "replay --seed 3", "replay --seed 5"]
+
+
+def test_a_sweep_off_a_terminal_says_how_far_it_is_while_it_runs(monkeypatch, capsys):
+    """capsim chaos --seeds into a log: a progress line on stderr as seeds finish, not only the table at the end."""
+    from capsim.cli import main
+    from capsim.parallel import ProgressLines
+
+    monkeypatch.setattr(ProgressLines, "every", 0.0)
+    assert main(["chaos", "lin-kv-partitions", "--seeds", "1-2", "--workers", "1"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("capsim: seeds")]
+    assert all("0 failed, 0 crashed" in line and "s so far" in line for line in lines)
+    assert [line.split(",")[0] for line in lines] == ["capsim: seeds 1 of 2", "capsim: seeds 2 of 2"]
