@@ -51,6 +51,7 @@ from asyncio import events
 from emulator.errors import ConfigError, Deadlock, NotAllowed, Unfinished
 from emulator.handles import (HANDLE_RUNNERS, NS, OWNER, SLEEP_CALLBACK, TIMER_RUNNERS, LeanHandle, LeanTimerHandle,
                               Periodic, SleepTimer, owner_of, run_handle, run_periodic, run_timer, to_ns, wake_sleep)
+from emulator.netloop import NetLoop
 
 __all__ = ["VirtualLoop", "OWNER", "NS"]
 
@@ -59,7 +60,7 @@ _heappush = heapq.heappush
 _heappop = heapq.heappop
 
 
-class VirtualLoop(asyncio.AbstractEventLoop):
+class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
     """An asyncio event loop whose clock is virtual.
 
     Use it through ``emulator.Simulation``; on its own, drive it with
@@ -528,7 +529,8 @@ _REAL_IO = (
     "sock_accept", "sock_sendfile", "add_signal_handler", "remove_signal_handler",
 )
 for _name in _REAL_IO:
-    setattr(VirtualLoop, _name, _make_refusal(_name))
+    if not hasattr(NetLoop, _name):  # sockets are simulated (emulator.netloop)
+        setattr(VirtualLoop, _name, _make_refusal(_name))
 
 
 def _describe_task(task) -> str:

@@ -22,6 +22,7 @@ from emulator.client import Client
 from emulator.distributions import Constant
 from emulator.errors import ConfigError
 from emulator.history import History
+from emulator.hosts import Host, HostEndpoint, Hosts
 from emulator.loop import OWNER, VirtualLoop
 from emulator.network import Network
 from emulator.node import Endpoint, Node
@@ -91,6 +92,7 @@ class _Slot:
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     endpoint: Endpoint | None = None
     incarnation: int = 0
+    endpoint_type: type = Endpoint  # a host's is emulator.hosts.HostEndpoint
 
 
 class Simulation:
@@ -153,14 +155,14 @@ class Simulation:
         return self._add(name, Client, {"record": self._record, "new_process": self._processes.__next__},
                          server=False)
 
-    def _add(self, name, factory, config, server: bool):
+    def _add(self, name, factory, config, server: bool, endpoint_type: type = Endpoint):
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
         if name in self._slots:
             raise ConfigError(f"a node named {name!r} already exists; pick another name")
         context = contextvars.Context()
         context.run(OWNER.set, name)
-        slot = _Slot(name, factory, dict(config), server, context, NodeClock(self.loop))
+        slot = _Slot(name, factory, dict(config), server, context, NodeClock(self.loop), endpoint_type=endpoint_type)
         self._slots[name] = slot
         self._servers_cache = None
         self.network.register(name, server)
@@ -168,10 +170,10 @@ class Simulation:
 
     def _boot(self, slot: _Slot) -> Node:
         slot.incarnation += 1
-        endpoint = Endpoint(slot.name, self.network, self.loop, slot.context, slot.clock,
-                            functools.partial(self.streams, f"node:{slot.name}"), slot.storage, slot.ids,
-                            self._peers_of(slot.name),
-                            self._node_error, self._node_event)
+        endpoint = slot.endpoint_type(slot.name, self.network, self.loop, slot.context, slot.clock,
+                                      functools.partial(self.streams, f"node:{slot.name}"), slot.storage, slot.ids,
+                                      self._peers_of(slot.name),
+                                      self._node_error, self._node_event)
         node = endpoint.build(slot.factory, slot.config)
         slot.endpoint = endpoint
         self.network.attach(slot.name, endpoint)
@@ -361,6 +363,46 @@ class Simulation:
         exc = context.get("exception") or RuntimeError(context.get("message", "unhandled error"))
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.errors.append(NodeError(loop.time(), "(loop)", context.get("message", ""), exc, text))
+
+
+    # -- hosts: unmodified asyncio programs (emulator.hosts) -------------------------------------------
+
+    def add_host(self, name: str, main=None, *, server: bool = True, **config) -> Host:
+        """Add a machine named ``name`` that runs ``main(**config)``, an async function, and start it.
+
+        The program uses asyncio's networking as it would on a real machine
+        (aiohttp, streams, datagrams), over the simulated network, in virtual
+        time; other hosts reach it by ``name``. A crash cancels it and resets
+        its connections; a restart runs ``main`` again. If ``main`` takes a
+        ``storage`` argument it gets the host's durable storage.
+
+        Args:
+            name: a DNS name such as ``"web-1"``; it resolves to the host's address.
+            main: the program, or None for a machine that runs only what is
+                spawned on it (``sim.host(name).spawn(coro)``).
+            server: False for a client machine, left out of ``sim.servers``
+                (and so out of the nemeses' targets).
+            **config: keyword arguments of ``main``, the same objects at every restart.
+        """
+        if main is not None and not callable(main):
+            raise ConfigError(f"add_host({name!r}, main): main must be an async function, got {main!r}")
+        if name in self._slots:
+            raise ConfigError(f"a node named {name!r} already exists; pick another name")
+        self.hosts.add(name)
+        self._add(name, main, config, server=server, endpoint_type=HostEndpoint)
+        return self.hosts.host(name)
+
+    @property
+    def hosts(self) -> Hosts:
+        """The hosts' addresses, TCP settings and handles (made on first use)."""
+        hosts = self.__dict__.get("_hosts")
+        if hosts is None:
+            hosts = self._hosts = Hosts(self)
+        return hosts
+
+    def host(self, name: str) -> Host:
+        """The handle of host ``name`` (``alive``, ``address``, ``storage``, ``spawn``)."""
+        return self.hosts.host(name)
 
 
 def _start(endpoint: Endpoint) -> None:

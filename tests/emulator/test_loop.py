@@ -220,18 +220,29 @@ def test_threads_and_executors_are_refused():
 
 
 def test_real_io_is_refused():
-    """Opening a real connection or resolving a name inside a simulation raises NotAllowed."""
+    """Connecting to a real address, resolving a real name or reading a real socket raises NotAllowed."""
 
     async def main():
-        with pytest.raises(em.NotAllowed, match="create_connection"):
-            await asyncio.open_connection("127.0.0.1", 9)
-        with pytest.raises(em.NotAllowed, match="getaddrinfo"):
-            await asyncio.get_running_loop().getaddrinfo("localhost", 80)
-        with pytest.raises(em.NotAllowed, match="sock_recv"):
-            await asyncio.get_running_loop().sock_recv(socket.socket(), 1)
+        with pytest.raises(em.NotAllowed, match="outside the simulated network"):
+            await asyncio.open_connection("93.184.216.34", 80)
+        with pytest.raises(em.NotAllowed, match="outside the simulated network"):
+            await asyncio.get_running_loop().getaddrinfo("example.com", 80)
+        with socket.socket() as real, pytest.raises(em.NotAllowed, match="sock_recv"):
+            await asyncio.get_running_loop().sock_recv(real, 1)
         return "refused"
 
     assert run(main()) == "refused"
+
+
+def test_a_lone_loop_simulates_localhost():
+    """Outside a Simulation, 127.0.0.1 is simulated: nothing listens on port 9, so connect is refused."""
+
+    async def main():
+        with pytest.raises(ConnectionRefusedError, match="Connect call failed"):
+            await asyncio.open_connection("127.0.0.1", 9)
+        return await asyncio.get_running_loop().getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)
+
+    assert run(main()) == [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", 80))]
 
 
 def test_the_loop_can_run_inside_a_running_asyncio_loop():

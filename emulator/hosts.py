@@ -1,0 +1,338 @@
+"""Hosts: unmodified asyncio programs as machines of the simulation.
+
+``sim.add_host("web", main)`` adds a machine named ``web`` whose program is
+``main()``, an ordinary async function: it may start an aiohttp server,
+open connections to other hosts by name (``http://db:5432/``), send
+datagrams, sleep and time out, all in virtual time over the simulated
+network. Hosts and nodes share that network, so ``partition``,
+``set_link``, ``isolate``, ``crash``, ``restart``, ``pause`` and ``skew``
+act on hosts exactly as on nodes.
+
+- A host gets an IPv4 address (10.0.0.1, 10.0.0.2, ... in the order added);
+  its name resolves to it, from ``getaddrinfo`` and from aiohttp's resolver.
+- A crash cancels every task of the host's program, resets its connections
+  (the peers read ``ConnectionResetError``) and closes its sockets; code of
+  the dead incarnation that still runs finds its sockets inert. A restart
+  runs ``main`` again with a fresh network stack; the host's ``storage``
+  survives, as a node's does.
+- A pause stops the whole machine, its network stack included: its timers
+  wait and segments to it are held until ``resume``.
+
+Each incarnation runs in its own ``contextvars.Context`` (with ``OWNER``
+set to the host's name, as a node's does), so every task, callback and
+timer its code creates is the host's: a pause holds them and a crash finds
+them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import re
+from collections.abc import Iterator
+
+from emulator.errors import ConfigError, NotAllowed
+from emulator.kernel import Kernel, World, ephemeral_ports, ipv4
+from emulator.node import Storage
+from emulator.sockets import LOOPBACK, WILDCARD
+from emulator.tcp import TcpSettings
+
+__all__ = ["Host", "Hosts", "HostEndpoint", "current_host"]
+
+#: The host incarnation whose code is running (unset outside any host).
+_LIFE: contextvars.ContextVar["HostEndpoint | None"] = contextvars.ContextVar("capsim_host", default=None)
+
+_NAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+_KINDS = ("tcp.", "udp", "icmp.")
+
+
+def current_host() -> "HostEndpoint | None":
+    """The incarnation of the host whose code calls this, or None outside any host."""
+    return _LIFE.get()
+
+
+class Hosts(World):
+    """The hosts of one Simulation: their addresses, their network stacks, and the carrier.
+
+    Made by the first ``sim.add_host``; ``sim.hosts`` returns it.
+
+    Args:
+        sim: the simulation.
+        tcp: TCP's tunables (retransmission timeout, buffers, ...); see ``TcpSettings``.
+    """
+
+    def __init__(self, sim, tcp: TcpSettings | None = None):
+        super().__init__(sim.loop, tcp)
+        self._sim = sim
+        self._ips: dict[str, str] = {}  # lower-case name -> address
+        self._names: dict[str, str] = {}  # address -> name
+        self._ports: dict[str, Iterator[int]] = {}
+        self._handles: dict[str, Host] = {}
+        self.live: dict[str, HostEndpoint] = {}
+        sim.loop.set_world(self)
+        self._previous_factory = sim.loop.get_task_factory()
+        sim.loop.set_task_factory(self._task)
+
+    @property
+    def tcp(self) -> TcpSettings:
+        """TCP's tunables for every host (change them before the connections they should affect)."""
+        return self.settings
+
+    def add(self, name: str) -> "Host":
+        """Give ``name`` an address (called by ``sim.add_host``)."""
+        if not isinstance(name, str) or not _NAME.match(name) or ipv4(name) is not None:
+            raise ConfigError(f"a host name must be a valid DNS name such as 'web-1' or 'db.local' (letters, "
+                              f"digits and hyphens, dot-separated), got {name!r}")
+        if name.lower() in self._ips:
+            raise ConfigError(f"a host named {name!r} already exists (names are case-insensitive)")
+        n = len(self._ips)
+        ip = f"10.{n // 65024}.{n // 254 % 256}.{n % 254 + 1}"
+        self._ips[name.lower()] = ip
+        self._names[ip] = name
+        self._ports[name] = ephemeral_ports()
+        host = self._handles[name] = Host(self._sim, name, ip)
+        return host
+
+    def host(self, name: str) -> "Host":
+        """The handle of host ``name``."""
+        handle = self._handles.get(name)
+        if handle is None:
+            known = ", ".join(self._handles) or "none yet"
+            raise ConfigError(f"unknown host {name!r}; hosts: {known}. Add one with sim.add_host(name, main)")
+        return handle
+
+    @property
+    def names(self) -> list[str]:
+        """Every host's name, in the order added."""
+        return list(self._handles)
+
+    def address(self, name: str) -> str:
+        return self.host(name).address
+
+    # -- World --------------------------------------------------------------------------------
+
+    def current(self) -> Kernel:
+        life = _LIFE.get()
+        if life is None:
+            raise NotAllowed(
+                "a socket was used by code that runs on no host (a sim.run workload, a node's handler, a test "
+                "body?): sockets belong to hosts. Run the code on one: sim.host(name).spawn(coro), or give it its "
+                "own machine with sim.add_host(name, main)."
+            )
+        return life.kernel
+
+    def lookup(self, host: str) -> str:
+        if host in ("", WILDCARD):
+            return WILDCARD
+        if host == "localhost":
+            return LOOPBACK
+        ip = ipv4(host)
+        if ip is not None:
+            if ip in self._names or ip.startswith("127.") or ip == WILDCARD:
+                return ip
+            raise self.outside(host, f"its hosts are {self._known()}")
+        found = self._ips.get(host.lower().rstrip("."))
+        if found is not None:
+            return found
+        if host in self._sim.nodes:
+            raise NotAllowed(f"{host!r} is a capsim Node: it speaks messages, not sockets. Run a program there "
+                             f"with sim.add_host({host!r}, main) instead of add_node.")
+        raise self.outside(host, f"its hosts are {self._known()}")
+
+    def _known(self) -> str:
+        return ", ".join(f"{n} ({ip})" for ip, n in self._names.items()) or "none yet"
+
+    def name_of(self, ip: str) -> str | None:
+        if ip.startswith("127."):
+            return "localhost"
+        return self._names.get(ip)
+
+    def transmit(self, kernel: Kernel, dst_ip: str, segment: dict) -> None:
+        name = self._names.get(dst_ip)
+        if name is None:
+            raise self.outside(dst_ip, f"its hosts are {self._known()}")
+        self._sim.network.transmit(kernel.endpoint, name, segment)
+
+    def ip_of(self, name: str) -> str | None:
+        return self._ips.get(name.lower())
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def _task(self, loop, coro, context=None, **kwargs):
+        """The loop's task factory: each task made by a host's code is that incarnation's, for a crash."""
+        factory = self._previous_factory
+        if factory is not None:
+            task = factory(loop, coro, context=context, **kwargs) if context is not None else factory(loop, coro)
+        else:
+            task = asyncio.Task(coro, loop=loop, context=context, **kwargs)
+        life = context.get(_LIFE) if context is not None else _LIFE.get()
+        if life is not None:
+            life.own(task)
+        return task
+
+
+class HostEndpoint:
+    """One incarnation of a host: its program's tasks and its network stack.
+
+    Built by the Simulation in place of a node's ``Endpoint`` (same
+    constructor), so crash, restart, pause and skew treat it as a node.
+    """
+
+    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error, on_event=None):
+        self.name = name
+        self.network = transport
+        self.loop = loop
+        self.clock = clock
+        self.rng = rng
+        self.alive = True
+        self.storage = Storage(storage_data, self)
+        self.routes: dict = {}  # the network's route cache, as for a node
+        self._on_error = on_error
+        self.hosts: Hosts = loop.world
+        self.handle = self.hosts.host(name)
+        self.ip = self.handle.address
+        self.context = context.copy()  # this incarnation's own: a crash finds exactly its tasks
+        self.context.run(_LIFE.set, self)
+        self._run = self.context.run
+        self.kernel = Kernel(self.hosts, name, self.ip, self.context, self.hosts._ports[name])
+        self.kernel.endpoint = self
+        self._tasks: dict[asyncio.Task, None] = {}
+        self.main: asyncio.Task | None = None
+        self.node = None
+
+    def build(self, factory, config: dict):
+        """Keep the program to run (``factory`` is the host's ``main``); returns the host's handle."""
+        self._main, self._config = factory, config
+        self.node = self.handle
+        self.handle._last = self
+        self.hosts.live[self.name] = self
+        return self.handle
+
+    def start(self) -> None:
+        """Run the program: ``main(**config)``, plus ``storage=`` if ``main`` takes it."""
+        if self._main is None:
+            return
+        config = dict(self._config)
+        if "storage" in _parameters(self._main) and "storage" not in config:
+            config["storage"] = self.storage
+        try:
+            coro = self._run(self._main, **config)
+        except Exception as exc:  # noqa: BLE001 - the program's own error, reported like a node's
+            self._on_error(self, "main", exc)
+            return
+        if not inspect.isawaitable(coro):
+            self._on_error(self, "main", ConfigError(f"host {self.name!r}: main() returned {coro!r}, not a coroutine;"
+                                                     " make it an async def"))
+            return
+        self.main = self.spawn(coro, "main")
+
+    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+        """Run ``coro`` as a task of this host; a crash cancels it."""
+        if not self.alive:
+            coro.close()
+            raise asyncio.CancelledError(f"host {self.name} crashed")
+        if not asyncio.iscoroutine(coro):
+            coro = _awaited(coro)
+        task = self.loop.create_task(coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}",
+                                     context=self.context)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def own(self, task: asyncio.Task) -> None:
+        self._tasks[task] = None
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task) -> None:
+        self._tasks.pop(task, None)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None and self.alive:
+            self._on_error(self, task.get_name(), task.exception())
+
+    def deliver(self, msg) -> None:
+        """A segment or datagram from the network (a node's message to a host is ignored, like a closed port)."""
+        if msg.body["type"].startswith(_KINDS):
+            self._run(self.kernel.receive, self.hosts.ip_of(msg.src), self.ip, msg.body)
+
+    def kill(self) -> None:
+        """Crash: cancel every task of this incarnation, reset its connections, close its sockets."""
+        self.alive = False
+        if self.hosts.live.get(self.name) is self:
+            del self.hosts.live[self.name]
+        for task in list(self._tasks):
+            task.cancel(f"host {self.name} crashed")
+        self.kernel.crash()
+
+    def describe_waiting(self) -> list[str]:
+        return self.kernel.describe()
+
+    def __repr__(self):
+        return f"<HostEndpoint {self.name} {self.ip}{'' if self.alive else ' (crashed)'}>"
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
+def _parameters(fn) -> dict:
+    try:
+        return dict(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
+class Host:
+    """A simulated machine, by name: what ``sim.add_host`` returns and ``sim.host(name)`` finds.
+
+    The handle outlives crashes and restarts; ``incarnation`` is the running one.
+    """
+
+    def __init__(self, sim, name: str, address: str):
+        self._sim = sim
+        self.name = name
+        #: the host's IPv4 address on the simulated network
+        self.address = address
+        self._last: HostEndpoint | None = None  # the latest incarnation, for its storage
+
+    def __repr__(self):
+        return f"<Host {self.name} {self.address}{'' if self.alive else ' (down)'}>"
+
+    @property
+    def alive(self) -> bool:
+        """Whether the host is up (not crashed)."""
+        return self._sim.alive(self.name)
+
+    @property
+    def incarnation(self) -> HostEndpoint | None:
+        """The running incarnation, or None while crashed."""
+        return self._sim.hosts.live.get(self.name)
+
+    @property
+    def storage(self) -> Storage:
+        """Durable state: a dict-like that survives crash and restart (memory does not).
+
+        While the host is down it can be read; writes are ignored, as a dead machine cannot write.
+        """
+        return self._last.storage
+
+    @property
+    def main(self) -> asyncio.Task | None:
+        """The running incarnation's program task (None before it starts or while crashed)."""
+        life = self.incarnation
+        return life.main if life is not None else None
+
+    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+        """Run ``coro`` on this host, as its own code (its sockets are the host's); a crash cancels it.
+
+        Call it from outside ``sim.run`` or from a coroutine inside it, e.g.
+        ``sim.run(sim.host("client").spawn(fetch()))``.
+        """
+        return self._need("spawn").spawn(coro, name)
+
+    def _need(self, what: str) -> HostEndpoint:
+        life = self.incarnation
+        if life is None:
+            raise ConfigError(f"host {self.name!r} is crashed: restart it with sim.restart({self.name!r}) "
+                              f"before using {what}")
+        return life

@@ -1,0 +1,353 @@
+"""The network stack of a simulated host: ports, listeners, connections, datagrams.
+
+A ``Kernel`` belongs to one incarnation of one host. It allocates ports,
+demultiplexes incoming segments to connections (``tcp.Tcb``) and listening
+sockets, answers a SYN to a closed port and a segment of an unknown
+connection with a reset (so ``connect`` is refused, as on Linux), answers a
+datagram to a closed port with an ICMP port-unreachable, and hands
+segments to its ``World`` to carry. Traffic to the host itself (127.0.0.1,
+or its own address) never touches the network: it is delivered on the next
+loop step, and no partition can cut it.
+
+A ``World`` is the address book and the carrier. ``LocalWorld`` is the one a
+bare ``VirtualLoop`` gets: a single host, ``localhost``, at 127.0.0.1. A
+``Simulation`` with hosts has ``emulator.hosts.Hosts``, whose segments ride
+the simulated network.
+
+When a host crashes its kernel resets every connection (the RST goes out on
+the network like any segment, so a partition can swallow it), then goes
+inert: its sockets accept writes that go nowhere and never become readable,
+so code of the dead incarnation that still runs cannot reach anyone.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from collections.abc import Iterator
+
+from emulator.errors import NotAllowed
+from emulator.sockets import LOOPBACK, WILDCARD, SimSocket, _error
+from emulator.tcp import CLOSED, RST, SYN, SYN_RCVD, SYN_SENT, Tcb, TcpSettings
+
+__all__ = ["Kernel", "World", "LocalWorld"]
+
+#: Linux's default ephemeral port range (net.ipv4.ip_local_port_range).
+EPHEMERAL = (32768, 60999)
+UDP, UNREACHABLE = "udp", "icmp.unreach"
+
+
+class World:
+    """Addresses, ids and the carrier shared by the kernels of one loop.
+
+    Subclasses define ``lookup(host)`` (a name or literal to an address of
+    this world, or ``NotAllowed``) and ``transmit(kernel, dst_ip, segment)``.
+    """
+
+    def __init__(self, loop, settings: TcpSettings | None = None):
+        self.loop = loop
+        self.settings = settings or TcpSettings()
+        self._fds = iter(range(1000, 1 << 30))  # fake descriptors: never handed to the OS
+        self._cids = iter(range(1, 1 << 62))
+        self._sockets: dict[int, SimSocket] = {}  # fd -> every open simulated socket of this world
+
+    def register(self, sock: SimSocket) -> int:
+        """A fresh descriptor for ``sock``."""
+        fd = next(self._fds)
+        self._sockets[fd] = sock
+        return fd
+
+    def unregister(self, fd: int) -> None:
+        self._sockets.pop(fd, None)
+
+    def socket_of(self, fd: int) -> SimSocket | None:
+        """The open simulated socket with descriptor ``fd``, if there is one."""
+        return self._sockets.get(fd)
+
+    def next_cid(self) -> int:
+        return next(self._cids)
+
+    def current(self) -> "Kernel":
+        """The kernel of the host whose code is running now."""
+        raise NotImplementedError
+
+    def lookup(self, host: str) -> str:
+        raise NotImplementedError
+
+    def name_of(self, ip: str) -> str | None:
+        """The host name of ``ip``, or None."""
+        raise NotImplementedError
+
+    def transmit(self, kernel: "Kernel", dst_ip: str, segment: dict) -> None:
+        raise NotImplementedError
+
+    def outside(self, host: str, known: str) -> NotAllowed:
+        """The error for an address or name outside this world."""
+        return NotAllowed(
+            f"{host!r} is outside the simulated network ({known}): real network I/O cannot run in "
+            "virtual time or be replayed from a seed. Connect to a simulated host by its name "
+            "(sim.add_host(name, main) adds one), or talk to the outside world before sim.run()."
+        )
+
+
+class Kernel:
+    """One host incarnation's network stack.
+
+    Args:
+        world: the ``World`` it lives in.
+        name, ip: the host's name and IPv4 address.
+        context: the ``contextvars.Context`` its timers and callbacks run in
+            (so a paused host's kernel waits too), or None.
+        ports: the host's ephemeral-port counter, which outlives an incarnation.
+    """
+
+    def __init__(self, world: World, name: str, ip: str, context=None, ports: Iterator[int] | None = None):
+        self.world = world
+        self.loop = world.loop
+        self.settings = world.settings
+        self.name = name
+        self.ip = ip
+        self.context = context
+        self.alive = True
+        self._ports = ports if ports is not None else ephemeral_ports()
+        self.sockets: dict[int, SimSocket] = {}  # fd -> open socket
+        self.bound: dict[tuple[int, int], list[tuple[str, SimSocket]]] = {}  # (proto, port) -> [(ip, sock)]
+        self.listeners: dict[tuple[str, int], SimSocket] = {}
+        self.tcbs: dict[tuple[int, str, int], Tcb] = {}  # (local port, remote ip, remote port) -> Tcb
+        self.udp: dict[tuple[str, int], SimSocket] = {}
+
+    def __repr__(self):
+        return f"<Kernel {self.name} {self.ip}{'' if self.alive else ' (crashed)'}>"
+
+    # -- time, for the Tcbs -------------------------------------------------------------
+
+    def now_ns(self) -> int:
+        return self.loop.time_ns()
+
+    def call_later(self, delay: float, fn, *args):
+        return self.loop.call_later(delay, fn, *args, context=self.context)
+
+    def call_at_ns(self, when_ns: int, fn, *args):
+        return self.loop.call_at_ns(when_ns, fn, *args, context=self.context)
+
+    # -- sockets ----------------------------------------------------------------------------
+
+    def socket(self, kind: int = socket.SOCK_STREAM) -> SimSocket:
+        return SimSocket(self, kind)
+
+    def open(self, sock: SimSocket) -> int:
+        fd = self.world.register(sock)
+        self.sockets[fd] = sock
+        return fd
+
+    def release(self, sock: SimSocket) -> None:
+        """A socket is closed: free its port, its listener or datagram slot, its loop registration."""
+        self.sockets.pop(sock._fd, None)
+        self.world.unregister(sock._fd)
+        if sock._local is not None:
+            entries = self.bound.get((sock.proto, sock._local[1]), [])
+            entries[:] = [e for e in entries if e[1] is not sock]
+            if self.listeners.get(sock._local) is sock:
+                del self.listeners[sock._local]
+            if self.udp.get(sock._local) is sock:
+                del self.udp[sock._local]
+        self.loop._io_forget(sock._fd)
+
+    def wake(self, sock: SimSocket) -> None:
+        if self.alive:
+            self.loop._io_wake(sock, self.context)
+
+    def local_ip(self, host: str) -> str:
+        """The address a socket binds to for ``host`` (a wildcard, loopback, or this host's)."""
+        if host in ("", WILDCARD):
+            return WILDCARD
+        ip = self.world.lookup(host)
+        if ip == self.ip or _loopback(ip):
+            return LOOPBACK if _loopback(ip) else ip
+        raise _error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+
+    def bind(self, sock: SimSocket, host: str, port: int) -> tuple[str, int]:
+        ip = self.local_ip(host)
+        key = (sock.proto, port)
+        if port == 0:
+            port = self._ephemeral(sock.proto)
+            key = (sock.proto, port)
+        else:
+            for other_ip, other in self.bound.get(key, ()):
+                if other_ip == ip or WILDCARD in (ip, other_ip):
+                    raise _error(errno.EADDRINUSE, "Address already in use")
+        self.bound.setdefault(key, []).append((ip, sock))
+        if sock.type == socket.SOCK_DGRAM:
+            self.udp[(ip, port)] = sock
+        return ip, port
+
+    def _ephemeral(self, proto: int) -> int:
+        for _ in range(EPHEMERAL[1] - EPHEMERAL[0] + 1):
+            port = next(self._ports)
+            if not self.bound.get((proto, port)):
+                return port
+        raise _error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+
+    def listen(self, sock: SimSocket) -> None:
+        self.listeners[sock._local] = sock
+
+    def route(self, host: str, port: int) -> tuple[str, int]:
+        """``(ip, port)`` of a destination in this world (a name is looked up), or ``NotAllowed``."""
+        ip = self.world.lookup(host)
+        if ip == WILDCARD:
+            ip = LOOPBACK  # as on Linux, connecting to 0.0.0.0 reaches this host
+        return ip, port
+
+    def source_for(self, ip: str) -> str:
+        return LOOPBACK if _loopback(ip) else self.ip
+
+    def connect(self, sock: SimSocket, host: str, port: int) -> Tcb:
+        rip, rport = self.route(host, port)
+        if sock._local is None:
+            sock.bind((WILDCARD, 0))
+        lip, lport = sock._local
+        if lip == WILDCARD:
+            lip = self.source_for(rip)
+            sock._local = (lip, lport)
+        tcb = Tcb(self, lip, lport, rip, rport, self.world.next_cid(), SYN_SENT)
+        tcb.sock = sock
+        sock._peer = (rip, rport)
+        old = self.tcbs.get((lport, rip, rport))
+        if old is not None:
+            old.destroy()
+        self.tcbs[(lport, rip, rport)] = tcb
+        tcb.connect()
+        return tcb
+
+    def forget(self, tcb: Tcb) -> None:
+        key = (tcb.lport, tcb.rip, tcb.rport)
+        if self.tcbs.get(key) is tcb:
+            del self.tcbs[key]
+
+    # -- segments ---------------------------------------------------------------------------
+
+    def emit(self, src_ip: str, dst_ip: str, segment: dict) -> None:
+        """Send a segment: to this host itself on the next step, else onto the world's network."""
+        if not self.alive:
+            return
+        if dst_ip == src_ip or _loopback(dst_ip) or dst_ip == self.ip:
+            self.loop.call_soon(self.receive, src_ip, dst_ip, segment, context=self.context)
+        else:
+            self.world.transmit(self, dst_ip, segment)
+
+    def receive(self, src_ip: str, dst_ip: str, segment: dict) -> None:
+        """One segment or datagram for this host."""
+        if not self.alive:
+            return
+        kind = segment["type"]
+        if kind == UDP:
+            self._datagram_in(src_ip, dst_ip, segment)
+            return
+        if kind == UNREACHABLE:
+            sock = self.udp.get((src_ip if _loopback(src_ip) else self.ip, segment["sp"])) \
+                or self.udp.get((WILDCARD, segment["sp"]))
+            if sock is not None:
+                sock.unreachable((src_ip, segment["dp"]))
+            return
+        tcb = self.tcbs.get((segment["dp"], src_ip, segment["sp"]))
+        if tcb is not None and tcb.cid == segment["cid"]:
+            tcb.receive(segment)
+            return
+        if kind == RST:
+            return
+        if kind == SYN:
+            if tcb is not None:  # a new connection on the ports of an old one: the old one is gone
+                tcb.fail(errno.ECONNRESET)
+            listener = self.listeners.get((dst_ip, segment["dp"])) or self.listeners.get((WILDCARD, segment["dp"]))
+            if listener is not None:
+                self._syn(listener, src_ip, dst_ip, segment)
+                return
+        # A segment for no connection: answer with a reset (ECONNREFUSED for a SYN).
+        self.emit(dst_ip, src_ip, {"type": RST, "sp": segment["dp"], "dp": segment["sp"], "cid": segment["cid"]})
+
+    def _syn(self, listener: SimSocket, src_ip: str, dst_ip: str, segment: dict) -> None:
+        if not listener.room():
+            return  # the accept queue is full: the SYN is dropped and the client retries
+        tcb = Tcb(self, dst_ip, segment["dp"], src_ip, segment["sp"], segment["cid"], SYN_RCVD)
+        tcb.listener = listener
+        tcb.peer_wnd = segment["wnd"]
+        listener._half[tcb] = None
+        self.tcbs[(tcb.lport, src_ip, tcb.rport)] = tcb
+        tcb.answer_syn()
+
+    def send_datagram(self, sock: SimSocket, address: tuple[str, int], payload: bytes) -> None:
+        ip, port = address
+        src = sock._local[0] if sock._local[0] != WILDCARD else self.source_for(ip)
+        self.emit(src, ip, {"type": UDP, "sp": sock._local[1], "dp": port, "data": payload.decode("latin-1")})
+
+    def _datagram_in(self, src_ip: str, dst_ip: str, segment: dict) -> None:
+        port = segment["dp"]
+        sock = self.udp.get((dst_ip, port)) or self.udp.get((WILDCARD, port))
+        if sock is None:
+            self.emit(dst_ip, src_ip, {"type": UNREACHABLE, "sp": segment["sp"], "dp": port})
+            return
+        sock.datagram(segment["data"].encode("latin-1"), (src_ip, segment["sp"]))
+
+    # -- crashing ---------------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """The host died: reset its connections, then ignore everything from now on."""
+        for tcb in list(self.tcbs.values()):
+            if tcb.state not in (CLOSED, SYN_SENT):
+                tcb.send_rst()
+            tcb._stop_timers()
+        self.alive = False
+        for fd in list(self.sockets):
+            self.loop._io_forget(fd)
+        self.tcbs.clear()
+
+    def describe(self) -> list[str]:
+        """One line per connection and listener, for a deadlock report."""
+        lines = [f"{self.name} listens on {ip}:{port}" for (ip, port) in self.listeners]
+        lines += [f"{self.name} {tcb!r}" for tcb in self.tcbs.values()]
+        return lines
+
+
+def ephemeral_ports() -> Iterator[int]:
+    """Linux's ephemeral range, in order, round and round (a host's counter survives its restarts)."""
+    low, high = EPHEMERAL
+    while True:
+        yield from range(low, high + 1)
+
+
+def _loopback(ip: str) -> bool:
+    return ip.startswith("127.")
+
+
+def ipv4(host: str) -> str | None:
+    """``host`` as a dotted IPv4 literal if it is one, else None."""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return None
+
+
+class LocalWorld(World):
+    """The world of a ``VirtualLoop`` outside any Simulation: one host, ``localhost``, 127.0.0.1."""
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.kernel = Kernel(self, "localhost", LOOPBACK)
+
+    def current(self) -> Kernel:
+        return self.kernel
+
+    def lookup(self, host: str) -> str:
+        if host in ("localhost", WILDCARD, ""):
+            return LOOPBACK if host == "localhost" else WILDCARD
+        ip = ipv4(host)
+        if ip is not None and _loopback(ip):
+            return ip
+        raise self.outside(host, "a VirtualLoop on its own simulates only 127.0.0.1 and localhost")
+
+    def name_of(self, ip: str) -> str | None:
+        return "localhost" if _loopback(ip) else None
+
+    def transmit(self, kernel: Kernel, dst_ip: str, segment: dict) -> None:
+        raise self.outside(dst_ip, "only 127.0.0.1")

@@ -1,0 +1,429 @@
+"""Sockets of simulated hosts: what asyncio's transports call, answered by a simulated kernel.
+
+A ``SimSocket`` has the non-blocking methods of ``socket.socket`` that
+asyncio uses (``connect``, ``accept``, ``send``, ``recv``, ``sendto``,
+``recvfrom``, ``shutdown``, ``getsockopt``, ...), so asyncio's own selector
+transports and ``loop.sock_*`` coroutines run on it unchanged. It tells the
+loop when it may have become readable or writable (``_wake``); the loop
+then runs the reader or writer callbacks registered for its fake file
+descriptor, as a selector would.
+
+Errors are the ones Linux gives, with the same errno: ``ConnectionRefusedError``
+(ECONNREFUSED), ``ConnectionResetError`` (ECONNRESET), ``TimeoutError``
+(ETIMEDOUT), ``BrokenPipeError`` (EPIPE), ``OSError`` EADDRINUSE and
+EADDRNOTAVAIL. A call that would block on a blocking socket raises
+``NotAllowed`` instead: it would stop virtual time.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import socket
+
+from emulator.errors import NotAllowed
+from emulator.tcp import CLOSED, ESTABLISHED, SYN_SENT, Tcb
+
+__all__ = ["SimSocket", "WILDCARD", "LOOPBACK"]
+
+WILDCARD = "0.0.0.0"
+LOOPBACK = "127.0.0.1"
+#: The largest UDP payload over IPv4.
+MAX_DATAGRAM = 65507
+
+_TCP_OPTS = {
+    getattr(socket, "TCP_KEEPIDLE", -1): "keepalive_time",
+    getattr(socket, "TCP_KEEPINTVL", -2): "keepalive_intvl",
+    getattr(socket, "TCP_KEEPCNT", -3): "keepalive_probes",
+}
+_TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+
+
+def _error(code: int, text: str | None = None) -> OSError:
+    return OSError(code, text or os.strerror(code))
+
+
+def _would_block(what: str) -> NotAllowed:
+    return NotAllowed(
+        f"a blocking socket call ({what}) would stop virtual time: inside a simulation use asyncio "
+        "(streams, protocols, or loop.sock_* coroutines), or setblocking(False)"
+    )
+
+
+class SimSocket:
+    """A TCP or UDP socket on a simulated host (IPv4 only)."""
+
+    family = socket.AF_INET
+
+    def __init__(self, kernel, kind: int = socket.SOCK_STREAM):
+        if kind not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            raise NotAllowed(f"socket type {kind!r} is not simulated: use SOCK_STREAM or SOCK_DGRAM")
+        self._kernel = kernel
+        self.type = socket.SocketKind(kind)
+        self.proto = socket.IPPROTO_TCP if kind == socket.SOCK_STREAM else socket.IPPROTO_UDP
+        self._fd = kernel.open(self)
+        self._timeout: float | None = None  # None: blocking, as a fresh socket is
+        self._local: tuple[str, int] | None = None
+        self._peer: tuple[str, int] | None = None
+        self._tcb: Tcb | None = None
+        self._backlog = 0
+        self._queue: collections.deque = collections.deque()  # listening: established, not yet accepted
+        self._half: dict = {}  # listening: connections still in their handshake
+        self._datagrams: collections.deque = collections.deque()  # UDP: (bytes, address)
+        self._queued = 0
+        self._error = 0
+        self._shut_wr = False
+        self._closed = False
+        self._poll_pending = False
+        self._real = None  # a real socket this one stands in for (see NetLoop.sock_connect)
+        self.sndbuf = kernel.settings.sndbuf
+        self.rcvbuf = kernel.settings.rcvbuf if kind == socket.SOCK_STREAM else 212992
+        self.options: dict[tuple[int, int], object] = {}
+        self.tcp_options: dict[str, float] = {}
+
+    # -- identity ---------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        return -1 if self._closed else self._fd
+
+    def getsockname(self) -> tuple[str, int]:
+        self._check_open()
+        return self._local or (WILDCARD, 0)
+
+    def getpeername(self) -> tuple[str, int]:
+        self._check_open()
+        if self._peer is None:
+            raise _error(errno.ENOTCONN)
+        return self._peer
+
+    def __repr__(self):
+        state = "closed" if self._closed else f"laddr={self._local}" + (f", raddr={self._peer}" if self._peer else "")
+        kind = "SOCK_STREAM" if self.type == socket.SOCK_STREAM else "SOCK_DGRAM"
+        return f"<SimSocket fd={self.fileno()}, {kind}, host={self._kernel.name!r}, {state}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- blocking mode and options -------------------------------------------------------
+
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
+    def getblocking(self) -> bool:
+        return self._timeout != 0.0
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setsockopt(self, level: int, option: int, value, optlen=None) -> None:
+        self._check_open()
+        if level == socket.SOL_SOCKET and option == socket.SO_SNDBUF:
+            self.sndbuf = max(4608, 2 * int(value))  # Linux doubles it, with a floor
+        elif level == socket.SOL_SOCKET and option == socket.SO_RCVBUF:
+            self.rcvbuf = max(2304, 2 * int(value))
+        elif level == socket.SOL_SOCKET and option == socket.SO_KEEPALIVE and self._tcb is not None:
+            self._tcb.set_keepalive(bool(value))
+        elif level == socket.IPPROTO_TCP and option == _TCP_USER_TIMEOUT:
+            if self._tcb is not None and value:
+                self._tcb.user_timeout = int(value) / 1000
+        elif level == socket.IPPROTO_TCP and option in _TCP_OPTS:
+            self.tcp_options[_TCP_OPTS[option]] = int(value)
+        self.options[(level, option)] = value
+
+    def getsockopt(self, level: int, option: int, buflen=None):
+        self._check_open()
+        if level == socket.SOL_SOCKET and option == socket.SO_ERROR:
+            return self._take_error()
+        if level == socket.SOL_SOCKET and option == socket.SO_TYPE:
+            return int(self.type)
+        if level == socket.SOL_SOCKET and option == socket.SO_SNDBUF:
+            return self.sndbuf
+        if level == socket.SOL_SOCKET and option == socket.SO_RCVBUF:
+            return self.rcvbuf
+        if level == socket.SOL_SOCKET and option == socket.SO_ACCEPTCONN:
+            return int(self._backlog > 0)
+        value = self.options.get((level, option), 0)
+        return int(value) if isinstance(value, (bool, int)) else value
+
+    def _take_error(self) -> int:
+        code = self._error
+        if not code and self._tcb is not None:
+            code, self._tcb.error = self._tcb.error, 0
+        self._error = 0
+        return code
+
+    # -- binding, listening, connecting ----------------------------------------------------
+
+    def bind(self, address) -> None:
+        self._check_open()
+        if self._local is not None:
+            raise _error(errno.EINVAL)
+        self._local = self._kernel.bind(self, *_address(address))
+
+    def listen(self, backlog: int = 128) -> None:
+        self._check_open()
+        if self.type != socket.SOCK_STREAM:
+            raise _error(errno.EOPNOTSUPP)
+        if self._local is None:
+            self.bind((WILDCARD, 0))
+        self._backlog = max(1, int(backlog))
+        self._kernel.listen(self)
+
+    def connect(self, address) -> None:
+        code = self.connect_ex(address)
+        if code == errno.EINPROGRESS:
+            if self._timeout != 0.0:
+                raise _would_block("connect")
+            raise BlockingIOError(errno.EINPROGRESS, os.strerror(errno.EINPROGRESS))
+        if code:
+            raise _error(code)
+
+    def connect_ex(self, address) -> int:
+        self._check_open()
+        ip, port = _address(address)
+        if self.type == socket.SOCK_DGRAM:
+            if self._local is None:
+                self.bind((WILDCARD, 0))
+            self._peer = self._kernel.route(ip, port)
+            return 0
+        if self._tcb is not None:
+            return errno.EALREADY if self._tcb.state == SYN_SENT else errno.EISCONN
+        self._tcb = self._kernel.connect(self, ip, port)
+        return errno.EINPROGRESS
+
+    def accept(self):
+        self._check_open()
+        if not self._queue:
+            if self._timeout != 0.0:
+                raise _would_block("accept")
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        tcb = self._queue.popleft()
+        conn = SimSocket(self._kernel, socket.SOCK_STREAM)
+        conn._attach(tcb, self)
+        return conn, conn._peer
+
+    def _attach(self, tcb: Tcb, listener: "SimSocket | None" = None) -> None:
+        self._tcb = tcb
+        tcb.sock = self
+        tcb.listener = None
+        self._local = (tcb.lip, tcb.lport)
+        self._peer = (tcb.rip, tcb.rport)
+        if listener is not None:  # accepted sockets inherit the listener's options, as on Linux
+            self.options = dict(listener.options)
+            self.tcp_options = dict(listener.tcp_options)
+            self.sndbuf, self.rcvbuf = listener.sndbuf, listener.rcvbuf
+            if listener.options.get((socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
+                tcb.set_keepalive(True)
+
+    # called by the kernel for a listening socket
+    def established(self, tcb: Tcb) -> None:
+        self._half.pop(tcb, None)
+        self._queue.append(tcb)
+        self._wake()
+
+    def forget(self, tcb: Tcb) -> None:
+        self._half.pop(tcb, None)
+        if tcb in self._queue:
+            self._queue.remove(tcb)
+
+    def room(self) -> bool:
+        return len(self._queue) + len(self._half) < self._backlog
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def send(self, data, flags: int = 0) -> int:
+        self._check_open()
+        if self.type == socket.SOCK_DGRAM:
+            if self._peer is None:
+                raise _error(errno.EDESTADDRREQ)
+            return self._sendto(data, self._peer)
+        tcb = self._stream()
+        if tcb.error:
+            raise _error(self._take_error())
+        if self._shut_wr or tcb.state == CLOSED or tcb.fin_out:
+            raise _error(errno.EPIPE)
+        if tcb.state != ESTABLISHED:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        n = tcb.put(memoryview(data).cast("B"))
+        if n == 0:
+            if self._timeout != 0.0:
+                raise _would_block("send")
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return n
+
+    def sendall(self, data, flags: int = 0) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            try:
+                n = self.send(view)
+            except BlockingIOError:
+                raise _would_block("sendall") from None
+            view = view[n:]
+
+    def sendmsg(self, buffers, ancdata=(), flags: int = 0, address=None) -> int:
+        if ancdata:
+            raise NotAllowed("sendmsg with ancillary data is not simulated")
+        data = b"".join(bytes(b) for b in buffers)
+        return self.sendto(data, address) if address is not None else self.send(data)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._check_open()
+        if self.type == socket.SOCK_DGRAM:
+            return self.recvfrom(bufsize, flags)[0]
+        tcb = self._stream()
+        if tcb.error:
+            raise _error(self._take_error())
+        if tcb.rcvq:
+            return tcb.take(bufsize)
+        if tcb.fin_in or tcb.state == CLOSED:
+            return b""
+        if self._timeout != 0.0:
+            raise _would_block("recv")
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.recv(nbytes or len(view), flags)
+        view[:len(data)] = data
+        return len(data)
+
+    def shutdown(self, how: int) -> None:
+        self._check_open()
+        tcb = self._tcb
+        if self.type == socket.SOCK_STREAM and (tcb is None or tcb.state == SYN_SENT):
+            raise _error(errno.ENOTCONN)
+        if how in (socket.SHUT_WR, socket.SHUT_RDWR):
+            self._shut_wr = True
+            if tcb is not None and tcb.state != CLOSED:
+                tcb.shutdown_write()
+
+    def _stream(self) -> Tcb:
+        if self._tcb is None:
+            raise _error(errno.ENOTCONN)
+        return self._tcb
+
+    # -- datagrams --------------------------------------------------------------------------
+
+    def sendto(self, data, flags_or_address, address=None) -> int:
+        self._check_open()
+        address = flags_or_address if address is None else address
+        if self.type != socket.SOCK_DGRAM:
+            return self.send(data)
+        if self._peer is not None and address is not None and tuple(address[:2]) != self._peer:
+            raise _error(errno.EISCONN)
+        return self._sendto(data, self._kernel.route(*_address(address)))
+
+    def _sendto(self, data, address: tuple[str, int]) -> int:
+        if self._error:
+            raise _error(self._take_error())
+        payload = bytes(data)
+        if len(payload) > MAX_DATAGRAM:
+            raise _error(errno.EMSGSIZE)
+        if self._local is None:
+            self.bind((WILDCARD, 0))
+        self._kernel.send_datagram(self, address, payload)
+        return len(payload)
+
+    def recvfrom(self, bufsize: int, flags: int = 0):
+        self._check_open()
+        if self._error:
+            raise _error(self._take_error())
+        if not self._datagrams:
+            if self._timeout != 0.0:
+                raise _would_block("recvfrom")
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        data, address = self._datagrams.popleft()
+        self._queued -= len(data)
+        return data[:bufsize], address
+
+    def recvfrom_into(self, buffer, nbytes: int = 0, flags: int = 0):
+        view = memoryview(buffer).cast("B")
+        data, address = self.recvfrom(nbytes or len(view), flags)
+        view[:len(data)] = data
+        return len(data), address
+
+    # called by the kernel for a datagram socket
+    def datagram(self, data: bytes, address: tuple[str, int]) -> None:
+        if self._peer is not None and address != self._peer:
+            return  # a connected UDP socket takes datagrams from its peer only
+        if self._queued + len(data) > self.rcvbuf:
+            return  # the receive buffer is full: dropped, as the kernel would
+        self._datagrams.append((data, address))
+        self._queued += len(data)
+        self._wake()
+
+    def unreachable(self, address: tuple[str, int]) -> None:
+        """An ICMP port-unreachable came back: a connected socket reports ECONNREFUSED."""
+        if self._peer is not None and address == self._peer:
+            self._error = errno.ECONNREFUSED
+            self._wake()
+
+    # -- readiness, closing -------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        if self._closed:
+            return False
+        if self._backlog:
+            return bool(self._queue)
+        if self.type == socket.SOCK_DGRAM:
+            return bool(self._datagrams) or self._error != 0
+        tcb = self._tcb
+        return tcb is not None and tcb.readable()
+
+    def writable(self) -> bool:
+        if self._closed or self._backlog:
+            return False
+        if self.type == socket.SOCK_DGRAM:
+            return True
+        tcb = self._tcb
+        return tcb is not None and (tcb.writable() or self._shut_wr)
+
+    def _wake(self) -> None:
+        if not self._poll_pending and not self._closed:
+            self._kernel.wake(self)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._kernel.release(self)
+        for tcb in list(self._queue) + list(self._half):
+            tcb.abort()  # connections nobody accepted are reset, as when a listener closes
+        self._queue.clear()
+        if self._tcb is not None:
+            if self.options.get((socket.SOL_SOCKET, socket.SO_LINGER)) == _LINGER_ZERO:
+                self._tcb.abort()
+            else:
+                self._tcb.close()
+        if self._real is not None:
+            self._real.close()
+            self._real = None
+
+    def detach(self):
+        raise NotAllowed("a simulated socket has no real file descriptor to detach")
+
+    def dup(self):
+        raise NotAllowed("a simulated socket cannot be duplicated")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise _error(errno.EBADF, "Bad file descriptor")
+
+
+_LINGER_ZERO = b"\x01\x00\x00\x00\x00\x00\x00\x00"
+
+
+def _address(address) -> tuple[str, int]:
+    if not isinstance(address, tuple) or len(address) < 2:
+        raise TypeError(f"an AF_INET address must be a tuple (host, port), got {address!r}")
+    host, port = address[0], address[1]
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise OverflowError("connect(): port must be 0-65535.")
+    return host, port

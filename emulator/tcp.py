@@ -1,0 +1,546 @@
+"""TCP for simulated hosts: a reliable, ordered byte stream over the lossy simulated network.
+
+A ``Tcb`` (transmission control block) is one end of one connection. Its
+segments are messages on the simulated network, so they are lost,
+duplicated, reordered, delayed, held and cut exactly as capsim's messages
+are, and TCP's own machinery makes the stream reliable again: sequence
+numbers, cumulative acknowledgements, retransmission with exponential
+backoff, a receive window, a persist timer for a closed window, FIN for a
+half-close and RST for a reset. What it leaves out (congestion control, SACK,
+Nagle, TIME_WAIT) changes how fast bytes move, not what a program sees.
+
+The timing follows Linux, which is what most services run on (the numbers
+are in :class:`TcpSettings`). A connection whose data stays unacknowledged
+for ``user_timeout`` seconds (924.6 s by default: Linux's ``tcp_retries2 =
+15`` with a 200 ms minimum RTO doubling up to 120 s) is aborted and its
+socket reports ``TimeoutError`` (ETIMEDOUT). As in Linux, only an end with
+data in flight notices a partition; an idle end notices when it next sends
+(a reset comes back from a peer that gave up) or through ``SO_KEEPALIVE``.
+
+Each connection carries an id chosen by the end that opened it, standing in
+for TCP's initial sequence numbers: a segment of an older connection on the
+same addresses and ports never mixes with a newer one, it is answered with a
+reset.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+__all__ = ["TcpSettings", "Tcb", "SYN", "SYNACK", "ACK", "DATA", "FIN", "RST"]
+
+#: Segment kinds: the ``"type"`` of the message that carries a segment.
+SYN, SYNACK, ACK, DATA, FIN, RST = "tcp.syn", "tcp.syn-ack", "tcp.ack", "tcp.data", "tcp.fin", "tcp.rst"
+
+NS = 1_000_000_000
+
+# States.
+SYN_SENT, SYN_RCVD, ESTABLISHED, CLOSED = "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "CLOSED"
+
+
+@dataclass
+class TcpSettings:
+    """TCP's tunables for a whole simulation, Linux's defaults unless noted.
+
+    Attributes:
+        mss: bytes of payload per segment (1460: Ethernet's 1500-byte MTU).
+        sndbuf: bytes a socket's send buffer holds, sent or not, until acknowledged.
+        rcvbuf: bytes a socket's receive buffer holds until the program reads them
+            (the advertised window; Linux's ``tcp_rmem`` default, 131072).
+        rto_initial: the retransmission timeout before any round trip is measured (1 s, RFC 6298).
+        rto_min, rto_max: bounds of the retransmission timeout (Linux: 200 ms and 120 s).
+        user_timeout: seconds data may stay unacknowledged before the connection is
+            aborted with ETIMEDOUT. 924.6 s is what Linux's default ``tcp_retries2 = 15``
+            amounts to: RTOs of 0.2, 0.4, ... 102.4 s, then six of 120 s. A socket
+            can set its own with ``setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, ms)``.
+        syn_retries: SYN retransmissions before ``connect`` fails with ETIMEDOUT
+            (6: after 1 + 2 + ... + 64 = 127 s).
+        synack_retries: SYN-ACK retransmissions before a half-open connection is dropped (5).
+        fin_timeout: seconds an orphaned connection waits for the peer's FIN (60).
+        keepalive_time, keepalive_intvl, keepalive_probes: ``SO_KEEPALIVE``'s
+            idle time, probe interval and probe count (7200 s, 75 s, 9).
+    """
+
+    mss: int = 1460
+    sndbuf: int = 65536
+    rcvbuf: int = 131072
+    rto_initial: float = 1.0
+    rto_min: float = 0.2
+    rto_max: float = 120.0
+    user_timeout: float = 924.6
+    syn_retries: int = 6
+    synack_retries: int = 5
+    fin_timeout: float = 60.0
+    keepalive_time: float = 7200.0
+    keepalive_intvl: float = 75.0
+    keepalive_probes: int = 9
+
+    def __post_init__(self):
+        for name in ("mss", "sndbuf", "rcvbuf"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TcpSettings.{name} must be a whole number of bytes >= 1, got {value!r}")
+        for name in ("rto_initial", "rto_min", "rto_max", "user_timeout", "fin_timeout", "keepalive_time",
+                     "keepalive_intvl"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"TcpSettings.{name} must be a positive number of seconds, got {value!r}")
+
+
+class Tcb:
+    """One end of one TCP connection.
+
+    Made by a ``Kernel`` (``connect`` or an incoming SYN); its socket reads
+    and writes through ``recv``/``send``-like methods and is told by
+    ``sock._wake()`` when it may have become readable or writable. When the
+    program closes the socket the Tcb lives on, orphaned, to deliver what was
+    written and the FIN.
+    """
+
+    def __init__(self, kernel, lip: str, lport: int, rip: str, rport: int, cid: int, state: str):
+        self.kernel = kernel
+        self.settings: TcpSettings = kernel.settings
+        self.lip, self.lport, self.rip, self.rport = lip, lport, rip, rport
+        self.cid = cid
+        self.state = state
+        self.sock = None  # the SimSocket, None once the program closed it
+        self.listener = None  # the listening socket that will accept it (server side, until accepted)
+        self.error = 0  # errno to report: ECONNRESET, ETIMEDOUT, ECONNREFUSED
+        self.user_timeout = self.settings.user_timeout
+        self.keepalive = False
+        # Sending: bytes from snd_una on, sent or not; FIN after them once asked for.
+        self.snd_una = self.snd_nxt = 1 if state == SYN_RCVD else 0
+        self.sndq = bytearray()
+        self.fin_out = False  # the program will send no more (shutdown or close)
+        self.fin_seq: int | None = None  # the FIN's sequence number once sent
+        self.peer_wnd = self.settings.mss
+        # Receiving: bytes in order not yet read; segments that came early; the peer's FIN.
+        self.rcv_nxt = 1 if state == SYN_RCVD else 0
+        self.rcvq = bytearray()
+        self.ooo: dict[int, bytes] = {}
+        self.peer_fin: int | None = None  # sequence number of the peer's FIN, once seen
+        self.fin_in = False  # the peer's FIN arrived in order: end of stream
+        self.orphan = False  # the program closed its socket; the Tcb finishes on its own
+        # Timers: retransmission (or persist, or SYN), keepalive, orphan; and a deferred ACK.
+        self.rto = self.settings.rto_initial
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.retries = 0
+        self.since: int | None = None  # when the oldest unacknowledged byte was sent (ns)
+        self.rtx_at: int | None = None
+        self.rtx_high = 0  # no RTT sample from data below this (Karn): it was retransmitted
+        self.rtt_seq: int | None = None
+        self.rtt_at = 0
+        self.heard = kernel.now_ns()  # last segment from the peer, for keepalive
+        self.ka_at: int | None = None
+        self.ka_sent = 0
+        self.orphan_at: int | None = None
+        self._timer = None
+        self._timer_at: int | None = None
+        self._ack_handle = None
+
+    def __repr__(self):
+        return (f"<Tcb {self.lip}:{self.lport} -> {self.rip}:{self.rport} {self.state}"
+                f"{' orphan' if self.sock is None else ''} una={self.snd_una} nxt={self.snd_nxt} "
+                f"rcv={self.rcv_nxt}>")
+
+    # -- what the socket asks ---------------------------------------------------------
+
+    def readable(self) -> bool:
+        return bool(self.rcvq) or self.fin_in or self.error != 0 or self.state == CLOSED
+
+    def writable(self) -> bool:
+        if self.state == SYN_SENT:
+            return False
+        return self.error != 0 or self.state == CLOSED or self.fin_out or len(self.sndq) < self.sndbuf_size()
+
+    def sndbuf_size(self) -> int:
+        return self.sock.sndbuf if self.sock is not None else self.settings.sndbuf
+
+    def rcvbuf_size(self) -> int:
+        return self.sock.rcvbuf if self.sock is not None else self.settings.rcvbuf
+
+    def window(self) -> int:
+        return max(0, self.rcvbuf_size() - len(self.rcvq))
+
+    def take(self, n: int) -> bytes:
+        """Up to ``n`` bytes the program reads; opens the window, telling the peer if it was nearly shut."""
+        before = self.window()
+        data = bytes(self.rcvq[:n])
+        del self.rcvq[:n]
+        mss = self.settings.mss
+        if before < mss and self.window() >= mss and self.state == ESTABLISHED:
+            self.ack_soon()  # a window update: the peer may be waiting to send
+        return data
+
+    def put(self, data) -> int:
+        """Queue what fits of ``data`` for sending; return how many bytes were taken."""
+        room = self.sndbuf_size() - len(self.sndq)
+        if room <= 0:
+            return 0
+        n = min(room, len(data))
+        self.sndq += data[:n]
+        self.push()
+        return n
+
+    def shutdown_write(self) -> None:
+        if not self.fin_out:
+            self.fin_out = True
+            self.push()
+
+    def close(self) -> None:
+        """The program closed its socket: send what is queued and a FIN, or reset if data was left unread."""
+        self.sock = None
+        self.orphan = True
+        if self.state == CLOSED:
+            return
+        if self.state == SYN_SENT:
+            self.destroy()
+            return
+        if self.rcvq:  # Linux: closing with unread data resets the connection (RFC 2525, 2.17)
+            self.send_rst()
+            self.destroy()
+            return
+        self.shutdown_write()
+        self.orphan_at = self.kernel.now_ns() + round(self.settings.fin_timeout * NS)
+        self.rearm()
+        self.maybe_done()
+
+    def abort(self) -> None:
+        """Reset the connection now (``SO_LINGER`` 0, or a crashing host): RST, discard everything."""
+        if self.state not in (CLOSED, SYN_SENT):
+            self.send_rst()
+        self.destroy()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the connection: send the SYN (retransmitted until answered or ``syn_retries`` run out)."""
+        self.state = SYN_SENT
+        self._handshake({"type": SYN, "wnd": self.window()})
+
+    def answer_syn(self) -> None:
+        """Answer the peer's SYN with a SYN-ACK (retransmitted until the handshake completes)."""
+        self._handshake({"type": SYNACK, "ack": 1, "wnd": self.window()})
+
+    def _handshake(self, segment: dict) -> None:
+        self.since = self.kernel.now_ns()
+        self.emit(segment)
+        self.rtx_at = self.since + round(self.rto * NS)
+        self.rearm()
+
+    def push(self) -> None:
+        """Send what the peer's window allows, then the FIN if it is due."""
+        if self.state != ESTABLISHED or self.error:
+            return
+        mss = self.settings.mss
+        while True:
+            offset = self.snd_nxt - self.snd_una
+            avail = len(self.sndq) - offset
+            room = self.snd_una + self.peer_wnd - self.snd_nxt
+            if avail <= 0 or room <= 0:
+                break
+            n = min(avail, mss, room)
+            self.emit({"type": DATA, "seq": self.snd_nxt, "ack": self.rcv_nxt, "wnd": self.window(),
+                       "data": self.sndq[offset:offset + n].decode("latin-1")})
+            if self.rtt_seq is None and self.snd_nxt >= self.rtx_high:
+                self.rtt_seq, self.rtt_at = self.snd_nxt + n, self.kernel.now_ns()
+            self.snd_nxt += n
+        if self.fin_out and self.fin_seq is None and self.snd_nxt == self.snd_una + len(self.sndq):
+            self.fin_seq = self.snd_nxt
+            self.emit({"type": FIN, "seq": self.snd_nxt, "ack": self.rcv_nxt, "wnd": self.window()})
+            self.snd_nxt += 1
+        if self.snd_nxt > self.snd_una or self.sndq:  # data in flight, or waiting on a shut window
+            if self.rtx_at is None:
+                self.since = self.kernel.now_ns() if self.since is None else self.since
+                self.rtx_at = self.kernel.now_ns() + round(self.rto * NS)
+                self.rearm()
+
+    def emit(self, segment: dict) -> None:
+        segment["sp"], segment["dp"], segment["cid"] = self.lport, self.rport, self.cid
+        if self._ack_handle is not None and "ack" in segment:
+            self._ack_handle.cancel()  # the ACK rides on this segment
+            self._ack_handle = None
+        self.kernel.emit(self.lip, self.rip, segment)
+
+    def send_rst(self) -> None:
+        self.kernel.emit(self.lip, self.rip, {"type": RST, "sp": self.lport, "dp": self.rport, "cid": self.cid})
+
+    def ack_soon(self) -> None:
+        """Acknowledge once this instant's work is done, so a reply written meanwhile carries the ACK."""
+        if self._ack_handle is None and self.state != CLOSED:
+            self._ack_handle = self.kernel.call_later(0.0, self._ack_now)
+
+    def _ack_now(self, probe: bool = False) -> None:
+        self._ack_handle = None
+        if self.state in (ESTABLISHED, SYN_RCVD):
+            segment = {"type": ACK, "seq": self.snd_nxt, "ack": self.rcv_nxt, "wnd": self.window()}
+            if probe:
+                segment["probe"] = True
+            self.emit(segment)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive(self, seg: dict) -> None:
+        """One segment of this connection (its addresses, ports and id match)."""
+        kind = seg["type"]
+        self.heard = self.kernel.now_ns()
+        self.ka_sent = 0
+        if kind == RST:
+            self.fail(errno.ECONNREFUSED if self.state == SYN_SENT else errno.ECONNRESET)
+            return
+        if self.state == SYN_SENT:
+            if kind == SYNACK:
+                self._established(seg)
+            return
+        if kind == SYN:  # our SYN-ACK was lost: send it again
+            if self.state == SYN_RCVD:
+                self.emit({"type": SYNACK, "ack": 1, "wnd": self.window()})
+            return
+        if kind == SYNACK:  # our ACK of it was lost
+            self._ack_now()
+            return
+        if self.state == SYN_RCVD:
+            self._accepted()
+        self._ack_in(seg["ack"], seg["wnd"])
+        if self.state == CLOSED:
+            return
+        if kind == DATA:
+            self._data_in(seg["seq"], seg["data"])
+        elif kind == FIN:
+            self._fin_in(seg["seq"])
+        elif seg.get("probe"):
+            self._ack_now()
+        self.maybe_done()
+
+    def _established(self, seg: dict) -> None:
+        self.state = ESTABLISHED
+        self.rcv_nxt = 1
+        self.snd_una = self.snd_nxt = 1
+        self.peer_wnd = seg["wnd"]
+        if self.retries == 0:  # Karn: no sample from a retransmitted SYN
+            self._sample(self.since)
+        self.since = self.rtx_at = None
+        self.retries = 0
+        self.ack_soon()
+        self._arm_keepalive()
+        self.wake()
+
+    def _accepted(self) -> None:
+        self.state = ESTABLISHED
+        if self.retries == 0:
+            self._sample(self.since)
+        self.since = self.rtx_at = None
+        self.retries = 0
+        self._arm_keepalive()
+        if self.listener is not None:
+            self.listener.established(self)
+
+    def _ack_in(self, ack: int, wnd: int) -> None:
+        self.peer_wnd = wnd
+        if self.snd_nxt < ack:  # acknowledges data sent before a go-back-N rewind
+            self.snd_nxt = ack
+        if ack > self.snd_una:
+            data = min(ack - self.snd_una, len(self.sndq))
+            del self.sndq[:data]
+            self.snd_una = ack
+            if self.rtt_seq is not None and ack >= self.rtt_seq:
+                self._sample(self.rtt_at)
+                self.rtt_seq = None
+            self.retries = 0
+            now = self.kernel.now_ns()
+            if self.snd_una == self.snd_nxt and not self.sndq:
+                self.since = self.rtx_at = None
+            else:
+                self.since = now
+                self.rtx_at = now + round(self.rto * NS)
+                self.rearm()
+            if data and self.sock is not None:
+                self.wake()
+        elif wnd > 0 and self.sndq and self.snd_nxt == self.snd_una:
+            self.retries = 0  # a window update after a shut window
+        self.push()
+
+    def _data_in(self, seq: int, text: str) -> None:
+        if self.orphan and seq + len(text) > self.rcv_nxt:
+            # New data for a socket the program has closed: Linux answers with a reset.
+            self.send_rst()
+            self.destroy()
+            return
+        if seq + len(text) <= self.rcv_nxt or self.fin_in:
+            self._ack_now()  # a duplicate: acknowledge at once, the ACK may have been lost
+            return
+        if seq > self.rcv_nxt:
+            if seq - self.rcv_nxt < self.window():
+                self.ooo.setdefault(seq, text.encode("latin-1"))
+            self._ack_now()  # a duplicate ACK tells the sender what is missing
+            return
+        self._accept_bytes(text.encode("latin-1")[self.rcv_nxt - seq:])
+        while self.ooo:
+            first = min(self.ooo)
+            if first > self.rcv_nxt:
+                break
+            data = self.ooo.pop(first)
+            if first + len(data) > self.rcv_nxt:
+                self._accept_bytes(data[self.rcv_nxt - first:])
+        if self.peer_fin is not None and self.peer_fin == self.rcv_nxt:
+            self._fin_in(self.peer_fin)
+        self.ack_soon()
+        self.wake()
+
+    def _accept_bytes(self, data: bytes) -> None:
+        data = data[:self.window()]
+        self.rcvq += data
+        self.rcv_nxt += len(data)
+
+    def _fin_in(self, seq: int) -> None:
+        if seq > self.rcv_nxt:
+            self.peer_fin = seq
+            self._ack_now()
+            return
+        if seq == self.rcv_nxt and not self.fin_in:
+            self.rcv_nxt += 1
+            self.fin_in = True
+            self.wake()
+        self._ack_now()
+
+    def _sample(self, sent_at: int | None) -> None:
+        """Update the RTO from one round trip (RFC 6298), clamped to Linux's bounds."""
+        if sent_at is None:
+            return
+        rtt = (self.kernel.now_ns() - sent_at) / NS
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        s = self.settings
+        self.rto = min(s.rto_max, max(s.rto_min, self.srtt + 4 * self.rttvar))
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def rearm(self) -> None:
+        """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires)."""
+        due = min((t for t in (self.rtx_at, self.ka_at, self.orphan_at) if t is not None), default=None)
+        if due is None or (self._timer is not None and self._timer_at <= due):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = due
+        self._timer = self.kernel.call_at_ns(due, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self.kernel.now_ns()
+        if self.state == CLOSED:
+            return
+        if self.orphan_at is not None and now >= self.orphan_at:
+            self.destroy()  # FIN_WAIT_2 or LAST_ACK for too long: give up quietly
+            return
+        if self.rtx_at is not None and now >= self.rtx_at:
+            self._retransmit(now)
+        if self.ka_at is not None and now >= self.ka_at and self.state != CLOSED:
+            self._keepalive(now)
+        if self.state != CLOSED:
+            self.rearm()
+
+    def _retransmit(self, now: int) -> None:
+        s = self.settings
+        self.rtx_at = None
+        if self.state in (SYN_SENT, SYN_RCVD):
+            limit = s.syn_retries if self.state == SYN_SENT else s.synack_retries
+            if self.retries >= limit and self.state == SYN_SENT:
+                self.fail(errno.ETIMEDOUT)
+                return
+            if self.retries >= limit:
+                self.destroy()  # a half-open connection nobody completed: dropped quietly
+                return
+            self.retries += 1
+            self.emit({"type": SYN if self.state == SYN_SENT else SYNACK, "ack": 1, "wnd": self.window()})
+            self.rtx_at = now + round(s.rto_initial * (2 ** self.retries) * NS)
+            return
+        if self.since is not None and now - self.since >= round(self.user_timeout * NS):
+            self.fail(errno.ETIMEDOUT)  # Linux sends no reset when it gives up
+            return
+        self.retries += 1
+        self.rto = min(s.rto_max, self.rto * 2)
+        if self.snd_nxt == self.snd_una and self.sndq:
+            self._ack_now(probe=True)  # a shut window: probe it (the persist timer)
+        else:
+            self.rtx_high = self.snd_nxt
+            self.rtt_seq = None
+            self.snd_nxt = self.snd_una  # go back N: send everything unacknowledged again
+            if self.fin_seq is not None and self.fin_seq >= self.snd_una:
+                self.fin_seq = None
+            self.push()
+        deadline = self.since + round(self.user_timeout * NS) if self.since is not None else None
+        self.rtx_at = now + round(self.rto * NS)
+        if deadline is not None and deadline < self.rtx_at:
+            self.rtx_at = deadline  # give up exactly at the user timeout, as Linux clamps the RTO
+
+    def set_keepalive(self, on: bool) -> None:
+        self.keepalive = on
+        self._arm_keepalive()
+
+    def _arm_keepalive(self) -> None:
+        if not self.keepalive or self.state != ESTABLISHED:
+            self.ka_at = None
+            return
+        self.ka_at = self.heard + round(self._ka("keepalive_time") * NS)
+        self.rearm()
+
+    def _ka(self, name: str) -> float:
+        sock = self.sock
+        value = sock.tcp_options.get(name) if sock is not None else None
+        return value if value is not None else getattr(self.settings, name)
+
+    def _keepalive(self, now: int) -> None:
+        idle = now - self.heard
+        if idle < round(self._ka("keepalive_time") * NS):
+            self.ka_at = self.heard + round(self._ka("keepalive_time") * NS)
+            return
+        if self.ka_sent >= self._ka("keepalive_probes"):
+            self.fail(errno.ETIMEDOUT)
+            return
+        self.ka_sent += 1
+        self._ack_now(probe=True)
+        self.ka_at = now + round(self._ka("keepalive_intvl") * NS)
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def maybe_done(self) -> None:
+        """Closed once both FINs are through and ours is acknowledged."""
+        if self.fin_in and self.fin_seq is not None and self.snd_una > self.fin_seq:
+            self.state = CLOSED
+            self.kernel.forget(self)
+            self._stop_timers()
+            self.wake()
+
+    def fail(self, code: int) -> None:
+        """The connection is gone (reset, refused, timed out): the socket reports ``code`` once."""
+        self.error = code
+        self.destroy()
+
+    def destroy(self) -> None:
+        self.state = CLOSED
+        self.sndq.clear()
+        self.ooo.clear()
+        self.kernel.forget(self)
+        self._stop_timers()
+        if self.listener is not None:
+            self.listener.forget(self)
+        self.wake()
+
+    def _stop_timers(self) -> None:
+        self.rtx_at = self.ka_at = self.orphan_at = None
+        for handle in (self._timer, self._ack_handle):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._ack_handle = None
+
+    def wake(self) -> None:
+        if self.sock is not None:
+            self.sock._wake()
+        elif self.listener is not None:
+            self.listener._wake()
