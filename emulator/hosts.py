@@ -32,6 +32,7 @@ import inspect
 import re
 from collections.abc import Iterator
 
+from emulator import sandbox
 from emulator.errors import ConfigError, NotAllowed
 from emulator.kernel import Kernel, World, ephemeral_ports, ipv4
 from emulator.node import Storage
@@ -70,7 +71,8 @@ class Hosts(World):
         self._ports: dict[str, Iterator[int]] = {}
         self._handles: dict[str, Host] = {}
         self.live: dict[str, HostEndpoint] = {}
-        sim.loop.set_world(self)
+        sandbox.install()
+        sim.loop.set_world(self, sandbox.Sandbox(sim, current_host))
         self._previous_factory = sim.loop.get_task_factory()
         sim.loop.set_task_factory(self._task)
 

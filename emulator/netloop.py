@@ -77,6 +77,8 @@ class NetLoop:
     """Mixin: asyncio networking on simulated sockets (see the module docstring)."""
 
     __net: _NetState | None = None
+    #: the simulation's answers to time.time, random, ... while this loop runs (emulator.sandbox)
+    _sandbox = None
 
     @property
     def _net(self) -> _NetState:
@@ -93,9 +95,11 @@ class NetLoop:
             net.world = LocalWorld(self)
         return net.world
 
-    def set_world(self, world: World) -> None:
-        """Put this loop's sockets on ``world`` (a Simulation with hosts does this)."""
+    def set_world(self, world: World, sandbox=None) -> None:
+        """Put this loop's sockets on ``world``, and (a Simulation with hosts does this) answer
+        ``time.time``, ``random`` and the like from ``sandbox`` while it runs (see ``emulator.sandbox``)."""
         self._net.world = world
+        self._sandbox = sandbox
 
     @property
     def _transports(self):

@@ -135,6 +135,8 @@ class SimSocket:
                 self._tcb.user_timeout = int(value) / 1000
         elif level == socket.IPPROTO_TCP and option in _TCP_OPTS:
             self.tcp_options[_TCP_OPTS[option]] = int(value)
+            if self._tcb is not None:
+                self._tcb.set_keepalive(self._tcb.keepalive)  # re-time a running keepalive
         self.options[(level, option)] = value
 
     def getsockopt(self, level: int, option: int, buflen=None):

@@ -1,0 +1,207 @@
+"""Hosts: unmodified asyncio programs as machines, under the simulation's faults."""
+
+import asyncio
+import socket
+
+import pytest
+
+import emulator as em
+from tests.common.hosts import echo_server, now
+
+
+def test_a_host_name_resolves_to_its_address():
+    """getaddrinfo("n1", 8080) answers from the simulation, without a thread."""
+    got = {}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        got["info"] = await loop.getaddrinfo("n1", 8080, type=socket.SOCK_STREAM)
+        got["name"] = await loop.getnameinfo(("10.0.0.1", 80))
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("n1", echo_server)
+    sim.add_host("n2", main)
+    sim.run(until=1)
+    assert got["info"] == [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("10.0.0.1", 8080))]
+    assert got["name"] == ("n1", "http")
+    assert sim.host("n2").address == "10.0.0.2"
+
+
+def test_names_outside_the_simulation_are_refused_with_what_to_do():
+    """A real name or address is not looked up or connected to: NotAllowed, naming the hosts there are."""
+    errors = []
+
+    async def main():
+        for target in ("example.com", "8.8.8.8", "n9"):
+            try:
+                await asyncio.open_connection(target, 80)
+            except em.NotAllowed as exc:
+                errors.append(str(exc))
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("n1", main)
+    sim.add_node("n9", em.Node)
+    sim.run(until=1)
+    assert "'example.com' is outside the simulated network (its hosts are n1 (10.0.0.1))" in errors[0]
+    assert "sim.add_host" in errors[0]
+    assert "'8.8.8.8' is outside the simulated network" in errors[1]
+    assert "'n9' is a capsim Node" in errors[2]
+
+
+def test_sockets_outside_any_host_are_refused():
+    """The workload of sim.run is on no host: it must spawn its network code on one."""
+
+    async def workload():
+        with pytest.raises(em.NotAllowed, match="runs on no host"):
+            await asyncio.open_connection("n1", 7)
+        reader, writer = await sim.host("c").spawn(asyncio.open_connection("n1", 7))
+        writer.write(b"hi\n")
+        return await reader.readline()
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("n1", echo_server)
+    sim.add_host("c")
+    assert sim.run(workload()) == b"hi\n"
+
+
+def test_add_host_rejects_bad_names_and_duplicates():
+    """A host name must be a DNS name, unique among hosts and nodes."""
+    sim = em.Simulation(seed=1)
+    sim.add_host("web-1", echo_server)
+    for bad in ("web_1", "-x", "10.0.0.7", ""):
+        with pytest.raises(em.ConfigError, match="valid DNS name"):
+            sim.add_host(bad, echo_server)
+    with pytest.raises(em.ConfigError, match="already exists"):
+        sim.add_host("WEB-1", echo_server)
+    sim.add_node("n1", em.Node)
+    with pytest.raises(em.ConfigError, match="already exists"):
+        sim.add_host("n1", echo_server)
+    with pytest.raises(em.ConfigError, match="async function"):
+        sim.add_host("x", "not callable")
+
+
+def test_a_crash_cancels_the_program_and_a_restart_runs_it_again_with_its_storage():
+    """Memory is lost in a crash, storage is not; main runs again at the restart."""
+    runs = []
+
+    async def main(storage):
+        storage["boots"] = storage.get("boots", 0) + 1
+        runs.append(("start", storage["boots"], now()))
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            runs.append(("cancelled", now()))
+            raise
+
+    sim = em.Simulation(seed=1)
+    host = sim.add_host("db", main)
+    sim.run(until=1)
+    sim.crash("db")
+    assert not host.alive and host.main is None
+    assert host.storage["boots"] == 1
+    sim.run(until=2)
+    sim.restart("db")
+    sim.run(until=3)
+    assert runs == [("start", 1, 0.0), ("cancelled", 1.0), ("start", 2, 2.0)]
+    assert sim.errors == []
+
+
+def test_a_crash_cancels_every_task_the_program_started():
+    """Tasks the program (or a library it uses) created are the host's: the crash cancels them all."""
+    cancelled = []
+
+    async def worker(i):
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            cancelled.append(i)
+            raise
+
+    async def main():
+        for i in range(3):
+            asyncio.get_running_loop().create_task(worker(i))
+        await asyncio.sleep(100)
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("h", main)
+    sim.run(until=1)
+    sim.crash("h")
+    sim.run(until=2)
+    assert cancelled == [0, 1, 2]
+
+
+def test_a_paused_host_answers_nothing_until_resumed():
+    """A pause stops the whole machine: its network stack holds segments and timers until resume."""
+    got = []
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        for i in range(3):
+            writer.write(b"%d\n" % i)
+            got.append((await reader.readline(), round(now(), 3)))
+            await asyncio.sleep(1)
+
+    sim = em.Simulation(seed=1, latency=0.005)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=0.5)
+    sim.pause("server")
+    sim.run(until=5)
+    assert len(got) == 1
+    sim.resume("server")
+    sim.run(until=10)
+    assert [line for line, _ in got] == [b"0\n", b"1\n", b"2\n"]
+    assert got[1][1] >= 5  # answered only after the resume
+
+
+def test_hosts_and_nodes_share_the_network_and_its_faults():
+    """set_link, isolate and heal act on hosts by name; hosts and nodes live side by side."""
+    got = []
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"x\n")
+        await reader.readline()
+        got.append(round(now(), 3))
+
+    sim = em.Simulation(seed=1, latency=0.001)
+    sim.add_node("n1", em.Node)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.network.set_link("server", "client", latency=0.1)
+    sim.run(until=1)
+    assert got == [0.4]  # SYN, SYN-ACK, data, echo: four crossings of 100 ms
+    assert sim.servers == ["client", "n1", "server"]
+    assert sim.network.cut("server", "client") is False
+    sim.network.isolate("server")
+    assert sim.network.cut("server", "client") is True
+
+
+def test_a_client_host_is_not_a_server():
+    """add_host(..., server=False) keeps a client machine out of sim.servers (and the nemeses' targets)."""
+    sim = em.Simulation(seed=1)
+    sim.add_host("web", echo_server)
+    sim.add_host("load", server=False)
+    assert sim.servers == ["web"]
+    assert sim.nodes == ["load", "web"]
+
+
+def test_loopback_stays_inside_the_host_and_no_partition_cuts_it():
+    """127.0.0.1 and the host's own name reach itself without the network."""
+    got = []
+
+    async def main():
+        server = await asyncio.start_server(lambda r, w: w.write(b"self\n"), "0.0.0.0", 5)
+        for target in ("127.0.0.1", "localhost", "solo"):
+            reader, writer = await asyncio.open_connection(target, 5)
+            got.append((target, await reader.readline(), writer.get_extra_info("peername")[0]))
+        server.close()
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("other")
+    sim.add_host("solo", main)
+    sim.network.isolate("solo")
+    sim.run(until=1)
+    assert got == [("127.0.0.1", b"self\n", "127.0.0.1"), ("localhost", b"self\n", "127.0.0.1"),
+                   ("solo", b"self\n", "10.0.0.2")]
+    assert sim.network.stats["sent"] == 0

@@ -1,0 +1,90 @@
+"""While a simulation with hosts runs, the clock, randomness, host name and threads answer from it."""
+
+import asyncio
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+import emulator as em
+from emulator.sandbox import EPOCH
+
+
+def _sample() -> dict:
+    return {"time": time.time(), "monotonic": time.monotonic(), "random": random.random(),
+            "uuid": str(uuid.uuid4()), "urandom": os.urandom(4).hex(), "hostname": socket.gethostname()}
+
+
+def test_the_clock_randomness_and_host_name_come_from_the_simulation():
+    """time.time is the host's (skewed) clock from 2025-01-01; random and uuid4 are the host's seeded streams."""
+    seen = {}
+
+    async def main(me):
+        await asyncio.sleep(10)
+        seen[me] = _sample()
+
+    def run(seed):
+        sim = em.Simulation(seed=seed)
+        sim.add_host("a", main, me="a")
+        sim.add_host("b", main, me="b")
+        sim.skew("b", offset=3.0)
+        sim.run(until=20)
+        return dict(seen)
+
+    first = run(1)
+    assert first["a"]["time"] == EPOCH + 10 and first["b"]["time"] == EPOCH + 13
+    assert first["a"]["monotonic"] == first["b"]["monotonic"] == 10.0  # a monotonic clock does not step
+    assert (first["a"]["hostname"], first["b"]["hostname"]) == ("a", "b")
+    assert first["a"]["random"] != first["b"]["random"] and first["a"]["uuid"] != first["b"]["uuid"]
+    assert run(1) == first
+    assert run(2)["a"]["uuid"] != first["a"]["uuid"]
+
+
+def test_outside_a_running_simulation_everything_is_real():
+    """Between runs, and in code that is not on the simulation's loop, time and randomness are the machine's."""
+    sim = em.Simulation(seed=1)
+    sim.add_host("a")
+    sim.run(until=5)
+    assert abs(time.time() - EPOCH) > 1e6
+    assert socket.gethostname() != "a"
+
+
+def test_blocking_sleeps_threads_and_real_connects_are_refused_inside():
+    """time.sleep, Thread.start and a blocking connect would escape virtual time: NotAllowed."""
+    errors = []
+
+    async def main():
+        for attempt in (lambda: time.sleep(1), lambda: threading.Thread(target=print).start(),
+                        lambda: socket.socket().connect(("10.0.0.1", 80))):
+            try:
+                attempt()
+            except em.NotAllowed as exc:
+                errors.append(str(exc).split(" inside")[0])
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("a", main)
+    sim.run(until=1)
+    assert len(errors) == 3
+    assert errors[0] == "time.sleep" and errors[2] == "a blocking connect on a real socket"
+    assert errors[1].startswith("starting a thread")
+
+
+def test_blocking_name_resolution_answers_from_the_simulation():
+    """socket.getaddrinfo and gethostbyname resolve hosts, and refuse real names."""
+    got = {}
+
+    async def main():
+        got["ip"] = socket.gethostbyname("db")
+        got["info"] = socket.getaddrinfo("db", 5432, type=socket.SOCK_STREAM)[0][4]
+        with pytest.raises(em.NotAllowed, match="outside the simulated network"):
+            socket.gethostbyname("example.com")
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("db")
+    sim.add_host("app", main)
+    sim.run(until=1)
+    assert got == {"ip": "10.0.0.1", "info": ("10.0.0.1", 5432)}
