@@ -156,6 +156,11 @@ class Hosts(World):
             raise self.outside(dst_ip, f"its hosts are {self._known()}")
         self._sim.network.transmit(kernel.endpoint, name, segment)
 
+    def power_off(self) -> None:
+        """The end of the world: stop every host's program, sending nothing (see ``Simulation.close``)."""
+        for life in list(self.live.values()):
+            life.kill(reset=False)
+
     def ip_of(self, name: str) -> str | None:
         return self._ips.get(name.lower())
 
@@ -228,6 +233,7 @@ class HostEndpoint:
                                                      " make it an async def"))
             return
         self.main = self.spawn(coro, "main")
+        self.main.add_done_callback(self._main_done)  # other tasks' errors go to whoever awaits them
 
     def spawn(self, coro, name: str | None = None) -> asyncio.Task:
         """Run ``coro`` as a task of this host; a crash cancels it."""
@@ -238,7 +244,6 @@ class HostEndpoint:
             coro = _awaited(coro)
         task = self.loop.create_task(coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}",
                                      context=self.context)
-        task.add_done_callback(self._task_done)
         return task
 
     def own(self, task: asyncio.Task) -> None:
@@ -248,7 +253,7 @@ class HostEndpoint:
     def _forget(self, task: asyncio.Task) -> None:
         self._tasks.pop(task, None)
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _main_done(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None and self.alive:
             self._on_error(self, task.get_name(), task.exception())
 
@@ -257,14 +262,14 @@ class HostEndpoint:
         if msg.body["type"].startswith(_KINDS):
             self._run(self.kernel.receive, self.hosts.ip_of(msg.src), self.ip, msg.body)
 
-    def kill(self) -> None:
-        """Crash: cancel every task of this incarnation, reset its connections, close its sockets."""
+    def kill(self, reset: bool = True) -> None:
+        """Crash: cancel every task of this incarnation, reset its connections (unless not ``reset``)."""
         self.alive = False
         if self.hosts.live.get(self.name) is self:
             del self.hosts.live[self.name]
         for task in list(self._tasks):
             task.cancel(f"host {self.name} crashed")
-        self.kernel.crash()
+        self.kernel.crash(reset)
 
     def describe_waiting(self) -> list[str]:
         return self.kernel.describe()

@@ -291,10 +291,10 @@ class Kernel:
 
     # -- crashing ---------------------------------------------------------------------------
 
-    def crash(self) -> None:
-        """The host died: reset its connections, then ignore everything from now on."""
+    def crash(self, reset: bool = True) -> None:
+        """The host died: reset its connections (if ``reset``), then ignore everything from now on."""
         for tcb in list(self.tcbs.values()):
-            if tcb.state not in (CLOSED, SYN_SENT):
+            if reset and tcb.state not in (CLOSED, SYN_SENT):
                 tcb.send_rst()
             tcb._stop_timers()
         self.alive = False

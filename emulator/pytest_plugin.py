@@ -69,7 +69,7 @@ def sim(sim_seed) -> Simulation:
     """A fresh Simulation seeded with ``sim_seed``."""
     simulation = Simulation(seed=sim_seed)
     yield simulation
-    simulation.loop.close()
+    simulation.close()
 
 
 @pytest.hookimpl(tryfirst=True)

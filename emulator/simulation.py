@@ -404,6 +404,41 @@ class Simulation:
         """The handle of host ``name`` (``alive``, ``address``, ``storage``, ``spawn``)."""
         return self.hosts.host(name)
 
+    def close(self) -> None:
+        """End the simulation: stop every host's program and close the loop; it cannot run again.
+
+        ``with Simulation(...) as sim:`` calls it at the end of the block.
+
+        The hosts' tasks are cancelled and their cleanup runs (as at the end of
+        ``asyncio.run``) against a network that is gone, so nothing is added to
+        the trace or the history. Without this, a program still running when its
+        Simulation is garbage-collected is closed mid-``await``, and Python
+        prints "coroutine ignored GeneratorExit" for it.
+        """
+        if self.loop.is_closed():
+            return
+        if "_hosts" in self.__dict__:
+            self._hosts.power_off()
+            self.loop.run_until(self.now)
+        self.loop.close()
+
+    def __enter__(self) -> "Simulation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def record_op(self, op: dict) -> dict:
+        """Put a client operation (invoke, ok, fail or info) in the history and the trace.
+
+        For clients other than ``emulator.Client`` (``faults.httpkv.HttpKVClient``).
+        """
+        return self._record(op)
+
+    def new_process(self) -> int:
+        """A fresh process id for a client's operations (a retired process is never reused)."""
+        return next(self._processes)
+
 
 def _start(endpoint: Endpoint) -> None:
     if endpoint.alive:

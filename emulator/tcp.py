@@ -5,9 +5,10 @@ segments are messages on the simulated network, so they are lost,
 duplicated, reordered, delayed, held and cut exactly as capsim's messages
 are, and TCP's own machinery makes the stream reliable again: sequence
 numbers, cumulative acknowledgements, retransmission with exponential
-backoff, a receive window, a persist timer for a closed window, FIN for a
-half-close and RST for a reset. What it leaves out (congestion control, SACK,
-Nagle, TIME_WAIT) changes how fast bytes move, not what a program sees.
+backoff, fast retransmit and Reno congestion control (``tcpbuffers``), a
+receive window, a persist timer for a closed window, FIN for a half-close
+and RST for a reset. What it leaves out (SACK, Nagle, TIME_WAIT, a
+bandwidth limit) changes how fast bytes move, not what a program sees.
 
 The timing follows Linux, which is what most services run on (the numbers
 are in :class:`TcpSettings`). A connection whose data stays unacknowledged
@@ -25,8 +26,11 @@ reset.
 
 from __future__ import annotations
 
+import collections
 import errno
 from dataclasses import dataclass
+
+from emulator.tcpbuffers import Reassembly, Reno
 
 __all__ = ["TcpSettings", "Tcb", "SYN", "SYNACK", "ACK", "DATA", "FIN", "RST"]
 
@@ -57,7 +61,8 @@ class TcpSettings:
         syn_retries: SYN retransmissions before ``connect`` fails with ETIMEDOUT
             (6: after 1 + 2 + ... + 64 = 127 s).
         synack_retries: SYN-ACK retransmissions before a half-open connection is dropped (5).
-        fin_timeout: seconds an orphaned connection waits for the peer's FIN (60).
+        fin_timeout: seconds a closed socket whose FIN was acknowledged waits for the peer's (60;
+            one with data or a FIN still unacknowledged retransmits until ``user_timeout``).
         keepalive_time, keepalive_intvl, keepalive_probes: ``SO_KEEPALIVE``'s
             idle time, probe interval and probe count (7200 s, 75 s, 9).
     """
@@ -92,10 +97,10 @@ class Tcb:
     """One end of one TCP connection.
 
     Made by a ``Kernel`` (``connect`` or an incoming SYN); its socket reads
-    and writes through ``recv``/``send``-like methods and is told by
-    ``sock._wake()`` when it may have become readable or writable. When the
-    program closes the socket the Tcb lives on, orphaned, to deliver what was
-    written and the FIN.
+    and writes through ``take`` and ``put`` and is told by ``sock._wake()``
+    when it may have become readable or writable. When the program closes
+    the socket the Tcb lives on, orphaned, to deliver what was written and
+    the FIN.
     """
 
     def __init__(self, kernel, lip: str, lport: int, rip: str, rport: int, cid: int, state: str):
@@ -104,26 +109,25 @@ class Tcb:
         self.lip, self.lport, self.rip, self.rport = lip, lport, rip, rport
         self.cid = cid
         self.state = state
-        self.sock = None  # the SimSocket, None once the program closed it
+        self.sock = None  # the SimSocket, None until accepted and once the program closed it
         self.listener = None  # the listening socket that will accept it (server side, until accepted)
+        self.orphan = False  # the program closed its socket; the Tcb finishes on its own
         self.error = 0  # errno to report: ECONNRESET, ETIMEDOUT, ECONNREFUSED
         self.user_timeout = self.settings.user_timeout
         self.keepalive = False
-        # Sending: bytes from snd_una on, sent or not; FIN after them once asked for.
+        # Sending: bytes from snd_una on, sent or not; the FIN after them once asked for.
         self.snd_una = self.snd_nxt = 1 if state == SYN_RCVD else 0
         self.sndq = bytearray()
+        self.inflight: collections.deque[int] = collections.deque()  # end seq of each segment in flight
         self.fin_out = False  # the program will send no more (shutdown or close)
         self.fin_seq: int | None = None  # the FIN's sequence number once sent
         self.peer_wnd = self.settings.mss
-        # Receiving: bytes in order not yet read; segments that came early; the peer's FIN.
-        self.rcv_nxt = 1 if state == SYN_RCVD else 0
-        self.rcvq = bytearray()
-        self.ooo: dict[int, bytes] = {}
-        self.peer_fin: int | None = None  # sequence number of the peer's FIN, once seen
-        self.fin_in = False  # the peer's FIN arrived in order: end of stream
-        self.orphan = False  # the program closed its socket; the Tcb finishes on its own
+        self.reno = Reno()
+        # Receiving.
+        self.rx = Reassembly(1 if state == SYN_RCVD else 0)
         # Timers: retransmission (or persist, or SYN), keepalive, orphan; and a deferred ACK.
-        self.rto = self.settings.rto_initial
+        self.rto = self.settings.rto_initial  # from round-trip samples; doubled per backoff step
+        self.backoff = 0
         self.srtt: float | None = None
         self.rttvar = 0.0
         self.retries = 0
@@ -132,7 +136,7 @@ class Tcb:
         self.rtx_high = 0  # no RTT sample from data below this (Karn): it was retransmitted
         self.rtt_seq: int | None = None
         self.rtt_at = 0
-        self.heard = kernel.now_ns()  # last segment from the peer, for keepalive
+        self.heard = kernel.now_ns()  # the last segment from the peer, for keepalive
         self.ka_at: int | None = None
         self.ka_sent = 0
         self.orphan_at: int | None = None
@@ -142,13 +146,21 @@ class Tcb:
 
     def __repr__(self):
         return (f"<Tcb {self.lip}:{self.lport} -> {self.rip}:{self.rport} {self.state}"
-                f"{' orphan' if self.sock is None else ''} una={self.snd_una} nxt={self.snd_nxt} "
-                f"rcv={self.rcv_nxt}>")
+                f"{' orphan' if self.orphan else ''} una={self.snd_una} nxt={self.snd_nxt} "
+                f"rcv={self.rx.rcv_nxt} cwnd={self.reno.cwnd}>")
 
-    # -- what the socket asks ---------------------------------------------------------
+    # -- what the socket asks -----------------------------------------------------------------
+
+    @property
+    def fin_in(self) -> bool:
+        return self.rx.fin_in
+
+    @property
+    def rcvq(self) -> bytearray:
+        return self.rx.rcvq
 
     def readable(self) -> bool:
-        return bool(self.rcvq) or self.fin_in or self.error != 0 or self.state == CLOSED
+        return bool(self.rx.rcvq) or self.rx.fin_in or self.error != 0 or self.state == CLOSED
 
     def writable(self) -> bool:
         if self.state == SYN_SENT:
@@ -162,15 +174,14 @@ class Tcb:
         return self.sock.rcvbuf if self.sock is not None else self.settings.rcvbuf
 
     def window(self) -> int:
-        return max(0, self.rcvbuf_size() - len(self.rcvq))
+        return max(0, self.rcvbuf_size() - len(self.rx.rcvq))
 
     def take(self, n: int) -> bytes:
         """Up to ``n`` bytes the program reads; opens the window, telling the peer if it was nearly shut."""
         before = self.window()
-        data = bytes(self.rcvq[:n])
-        del self.rcvq[:n]
+        data = self.rx.read(n)
         mss = self.settings.mss
-        if before < mss and self.window() >= mss and self.state == ESTABLISHED:
+        if before < mss <= self.window() and self.state == ESTABLISHED:
             self.ack_soon()  # a window update: the peer may be waiting to send
         return data
 
@@ -198,22 +209,27 @@ class Tcb:
         if self.state == SYN_SENT:
             self.destroy()
             return
-        if self.rcvq:  # Linux: closing with unread data resets the connection (RFC 2525, 2.17)
+        if self.rx.rcvq:  # Linux: closing with unread data resets the connection (RFC 2525, 2.17)
             self.send_rst()
             self.destroy()
             return
         self.shutdown_write()
-        self.orphan_at = self.kernel.now_ns() + round(self.settings.fin_timeout * NS)
-        self.rearm()
+        self._linger()
         self.maybe_done()
 
+    def _linger(self) -> None:
+        """An orphan whose FIN is acknowledged waits ``fin_timeout`` for the peer's (Linux's FIN_WAIT_2)."""
+        if self.orphan and self.orphan_at is None and self._fin_acked() and not self.rx.fin_in:
+            self.orphan_at = self.kernel.now_ns() + round(self.settings.fin_timeout * NS)
+            self.rearm()
+
     def abort(self) -> None:
-        """Reset the connection now (``SO_LINGER`` 0, or a crashing host): RST, discard everything."""
+        """Reset the connection now (``SO_LINGER`` 0, or a closing listener): RST, discard everything."""
         if self.state not in (CLOSED, SYN_SENT):
             self.send_rst()
         self.destroy()
 
-    # -- sending --------------------------------------------------------------------------
+    # -- sending ------------------------------------------------------------------------------
 
     def connect(self) -> None:
         """Open the connection: send the SYN (retransmitted until answered or ``syn_retries`` run out)."""
@@ -231,31 +247,53 @@ class Tcb:
         self.rearm()
 
     def push(self) -> None:
-        """Send what the peer's window allows, then the FIN if it is due."""
+        """Send what the congestion and receive windows allow, then the FIN if it is due."""
         if self.state != ESTABLISHED or self.error:
             return
         mss = self.settings.mss
-        while True:
+        inflight = self.inflight
+        while len(inflight) < self.reno.cwnd:
             offset = self.snd_nxt - self.snd_una
             avail = len(self.sndq) - offset
             room = self.snd_una + self.peer_wnd - self.snd_nxt
             if avail <= 0 or room <= 0:
                 break
             n = min(avail, mss, room)
-            self.emit({"type": DATA, "seq": self.snd_nxt, "ack": self.rcv_nxt, "wnd": self.window(),
-                       "data": self.sndq[offset:offset + n].decode("latin-1")})
+            self._send_data(self.snd_nxt, offset, n)
             if self.rtt_seq is None and self.snd_nxt >= self.rtx_high:
                 self.rtt_seq, self.rtt_at = self.snd_nxt + n, self.kernel.now_ns()
             self.snd_nxt += n
-        if self.fin_out and self.fin_seq is None and self.snd_nxt == self.snd_una + len(self.sndq):
+            inflight.append(self.snd_nxt)
+        if (self.fin_out and self.fin_seq is None and self.snd_nxt == self.snd_una + len(self.sndq)
+                and len(inflight) < self.reno.cwnd):
             self.fin_seq = self.snd_nxt
-            self.emit({"type": FIN, "seq": self.snd_nxt, "ack": self.rcv_nxt, "wnd": self.window()})
+            self._send_fin()
             self.snd_nxt += 1
-        if self.snd_nxt > self.snd_una or self.sndq:  # data in flight, or waiting on a shut window
-            if self.rtx_at is None:
-                self.since = self.kernel.now_ns() if self.since is None else self.since
-                self.rtx_at = self.kernel.now_ns() + round(self.rto * NS)
-                self.rearm()
+            inflight.append(self.snd_nxt)
+        if (self.snd_nxt > self.snd_una or self.sndq or self.fin_out) and self.rtx_at is None \
+                and not self._fin_acked():
+            now = self.kernel.now_ns()
+            self.since = now if self.since is None else self.since
+            self.rtx_at = now + self._rto_ns()
+            self.rearm()
+
+    def _send_data(self, seq: int, offset: int, n: int) -> None:
+        self.emit({"type": DATA, "seq": seq, "ack": self.rx.rcv_nxt, "wnd": self.window(),
+                   "data": self.sndq[offset:offset + n].decode("latin-1")})
+
+    def _send_fin(self) -> None:
+        self.emit({"type": FIN, "seq": self.fin_seq, "ack": self.rx.rcv_nxt, "wnd": self.window()})
+
+    def _resend_first(self) -> None:
+        """Retransmit the first unacknowledged segment (fast retransmit, NewReno's partial ACK)."""
+        if self.fin_seq is not None and self.snd_una == self.fin_seq:
+            self._send_fin()
+        elif self.sndq:
+            end = self.inflight[0] if self.inflight else self.snd_una + self.settings.mss
+            self._send_data(self.snd_una, 0, min(end - self.snd_una, self.settings.mss, len(self.sndq)))
+
+    def _fin_acked(self) -> bool:
+        return self.fin_seq is not None and self.snd_una > self.fin_seq
 
     def emit(self, segment: dict) -> None:
         segment["sp"], segment["dp"], segment["cid"] = self.lport, self.rport, self.cid
@@ -275,7 +313,7 @@ class Tcb:
     def _ack_now(self, probe: bool = False) -> None:
         self._ack_handle = None
         if self.state in (ESTABLISHED, SYN_RCVD):
-            segment = {"type": ACK, "seq": self.snd_nxt, "ack": self.rcv_nxt, "wnd": self.window()}
+            segment = {"type": ACK, "seq": self.snd_nxt, "ack": self.rx.rcv_nxt, "wnd": self.window()}
             if probe:
                 segment["probe"] = True
             self.emit(segment)
@@ -303,7 +341,7 @@ class Tcb:
             return
         if self.state == SYN_RCVD:
             self._accepted()
-        self._ack_in(seg["ack"], seg["wnd"])
+        self._ack_in(seg["ack"], seg["wnd"], kind == ACK and not seg.get("probe"))
         if self.state == CLOSED:
             return
         if kind == DATA:
@@ -316,92 +354,86 @@ class Tcb:
 
     def _established(self, seg: dict) -> None:
         self.state = ESTABLISHED
-        self.rcv_nxt = 1
+        self.rx.rcv_nxt = 1
         self.snd_una = self.snd_nxt = 1
         self.peer_wnd = seg["wnd"]
-        if self.retries == 0:  # Karn: no sample from a retransmitted SYN
-            self._sample(self.since)
-        self.since = self.rtx_at = None
-        self.retries = 0
+        self._handshake_done()
         self.ack_soon()
-        self._arm_keepalive()
         self.wake()
 
     def _accepted(self) -> None:
         self.state = ESTABLISHED
-        if self.retries == 0:
+        self._handshake_done()
+        if self.listener is not None:
+            self.listener.established(self)
+
+    def _handshake_done(self) -> None:
+        if self.retries == 0:  # Karn: no sample from a retransmitted SYN
             self._sample(self.since)
         self.since = self.rtx_at = None
         self.retries = 0
         self._arm_keepalive()
-        if self.listener is not None:
-            self.listener.established(self)
 
-    def _ack_in(self, ack: int, wnd: int) -> None:
-        self.peer_wnd = wnd
+    def _ack_in(self, ack: int, wnd: int, pure: bool) -> None:
+        old_wnd, self.peer_wnd = self.peer_wnd, wnd
         if self.snd_nxt < ack:  # acknowledges data sent before a go-back-N rewind
             self.snd_nxt = ack
         if ack > self.snd_una:
-            data = min(ack - self.snd_una, len(self.sndq))
-            del self.sndq[:data]
-            self.snd_una = ack
-            if self.rtt_seq is not None and ack >= self.rtt_seq:
-                self._sample(self.rtt_at)
-                self.rtt_seq = None
+            self._new_ack(ack)
+        elif pure and ack == self.snd_una and self.snd_nxt > ack and wnd == old_wnd:
+            if self.reno.duplicate(len(self.inflight), self.snd_nxt):
+                self._resend_first()  # fast retransmit: three duplicate ACKs mean a segment was lost
+        elif self.snd_nxt == self.snd_una and self.sndq and self.since is not None:
+            self.since = self.kernel.now_ns()  # a shut window, but the peer answers: it is alive
             self.retries = 0
-            now = self.kernel.now_ns()
-            if self.snd_una == self.snd_nxt and not self.sndq:
-                self.since = self.rtx_at = None
-            else:
-                self.since = now
-                self.rtx_at = now + round(self.rto * NS)
-                self.rearm()
-            if data and self.sock is not None:
-                self.wake()
-        elif wnd > 0 and self.sndq and self.snd_nxt == self.snd_una:
-            self.retries = 0  # a window update after a shut window
         self.push()
 
+    def _new_ack(self, ack: int) -> None:
+        data = min(ack - self.snd_una, len(self.sndq))
+        del self.sndq[:data]
+        self.snd_una = ack
+        inflight, acked = self.inflight, 0
+        while inflight and inflight[0] <= ack:
+            inflight.popleft()
+            acked += 1
+        if self.rtt_seq is not None and ack >= self.rtt_seq:
+            self._sample(self.rtt_at)
+            self.rtt_seq = None
+        self.retries = self.backoff = 0
+        if self.reno.acked(acked, ack):
+            self._resend_first()
+        now = self.kernel.now_ns()
+        if (self.snd_una == self.snd_nxt and not self.sndq) or self._fin_acked():
+            self.since = self.rtx_at = None
+        else:
+            self.since = now
+            self.rtx_at = now + self._rto_ns()
+            self.rearm()
+        if data and self.sock is not None:
+            self.wake()
+        self._linger()
+
     def _data_in(self, seq: int, text: str) -> None:
-        if self.orphan and seq + len(text) > self.rcv_nxt:
+        if self.orphan and seq + len(text) > self.rx.rcv_nxt:
             # New data for a socket the program has closed: Linux answers with a reset.
             self.send_rst()
             self.destroy()
             return
-        if seq + len(text) <= self.rcv_nxt or self.fin_in:
+        if self.rx.duplicate(seq, len(text)):
             self._ack_now()  # a duplicate: acknowledge at once, the ACK may have been lost
             return
-        if seq > self.rcv_nxt:
-            if seq - self.rcv_nxt < self.window():
-                self.ooo.setdefault(seq, text.encode("latin-1"))
-            self._ack_now()  # a duplicate ACK tells the sender what is missing
-            return
-        self._accept_bytes(text.encode("latin-1")[self.rcv_nxt - seq:])
-        while self.ooo:
-            first = min(self.ooo)
-            if first > self.rcv_nxt:
-                break
-            data = self.ooo.pop(first)
-            if first + len(data) > self.rcv_nxt:
-                self._accept_bytes(data[self.rcv_nxt - first:])
-        if self.peer_fin is not None and self.peer_fin == self.rcv_nxt:
-            self._fin_in(self.peer_fin)
-        self.ack_soon()
-        self.wake()
-
-    def _accept_bytes(self, data: bytes) -> None:
-        data = data[:self.window()]
-        self.rcvq += data
-        self.rcv_nxt += len(data)
+        before = self.rx.rcv_nxt
+        filled = self.rx.add(seq, text.encode("latin-1"), self.window())
+        if self.rx.rcv_nxt == before or filled:
+            self._ack_now()  # out of order, or a gap filled: tell the sender at once (RFC 5681, 4.2)
+        else:
+            self.ack_soon()
+        if self.rx.rcv_nxt != before:
+            self.wake()
 
     def _fin_in(self, seq: int) -> None:
-        if seq > self.rcv_nxt:
-            self.peer_fin = seq
-            self._ack_now()
-            return
-        if seq == self.rcv_nxt and not self.fin_in:
-            self.rcv_nxt += 1
-            self.fin_in = True
+        was = self.rx.fin_in
+        if self.rx.fin(seq) and not was:
             self.wake()
         self._ack_now()
 
@@ -418,7 +450,10 @@ class Tcb:
         s = self.settings
         self.rto = min(s.rto_max, max(s.rto_min, self.srtt + 4 * self.rttvar))
 
-    # -- timers ----------------------------------------------------------------------------
+    def _rto_ns(self) -> int:
+        return round(min(self.settings.rto_max, self.rto * 2 ** self.backoff) * NS)
+
+    # -- timers ----------------------------------------------------------------------------------
 
     def rearm(self) -> None:
         """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires)."""
@@ -436,7 +471,7 @@ class Tcb:
         if self.state == CLOSED:
             return
         if self.orphan_at is not None and now >= self.orphan_at:
-            self.destroy()  # FIN_WAIT_2 or LAST_ACK for too long: give up quietly
+            self.destroy()  # FIN_WAIT_2 for too long: give up quietly
             return
         if self.rtx_at is not None and now >= self.rtx_at:
             self._retransmit(now)
@@ -446,38 +481,42 @@ class Tcb:
             self.rearm()
 
     def _retransmit(self, now: int) -> None:
-        s = self.settings
         self.rtx_at = None
         if self.state in (SYN_SENT, SYN_RCVD):
-            limit = s.syn_retries if self.state == SYN_SENT else s.synack_retries
-            if self.retries >= limit and self.state == SYN_SENT:
-                self.fail(errno.ETIMEDOUT)
-                return
-            if self.retries >= limit:
-                self.destroy()  # a half-open connection nobody completed: dropped quietly
-                return
-            self.retries += 1
-            self.emit({"type": SYN if self.state == SYN_SENT else SYNACK, "ack": 1, "wnd": self.window()})
-            self.rtx_at = now + round(s.rto_initial * (2 ** self.retries) * NS)
+            self._retransmit_handshake(now)
             return
         if self.since is not None and now - self.since >= round(self.user_timeout * NS):
             self.fail(errno.ETIMEDOUT)  # Linux sends no reset when it gives up
             return
         self.retries += 1
-        self.rto = min(s.rto_max, self.rto * 2)
+        self.backoff += 1
         if self.snd_nxt == self.snd_una and self.sndq:
             self._ack_now(probe=True)  # a shut window: probe it (the persist timer)
         else:
+            self.reno.timeout(len(self.inflight))
             self.rtx_high = self.snd_nxt
             self.rtt_seq = None
             self.snd_nxt = self.snd_una  # go back N: send everything unacknowledged again
+            self.inflight.clear()
             if self.fin_seq is not None and self.fin_seq >= self.snd_una:
                 self.fin_seq = None
             self.push()
-        deadline = self.since + round(self.user_timeout * NS) if self.since is not None else None
-        self.rtx_at = now + round(self.rto * NS)
-        if deadline is not None and deadline < self.rtx_at:
-            self.rtx_at = deadline  # give up exactly at the user timeout, as Linux clamps the RTO
+        self.rtx_at = now + self._rto_ns()
+        if self.since is not None:
+            self.rtx_at = min(self.rtx_at, self.since + round(self.user_timeout * NS))  # Linux clamps the RTO
+
+    def _retransmit_handshake(self, now: int) -> None:
+        s = self.settings
+        limit = s.syn_retries if self.state == SYN_SENT else s.synack_retries
+        if self.retries >= limit:
+            if self.state == SYN_SENT:
+                self.fail(errno.ETIMEDOUT)
+            else:
+                self.destroy()  # a half-open connection nobody completed: dropped quietly
+            return
+        self.retries += 1
+        self.emit({"type": SYN if self.state == SYN_SENT else SYNACK, "ack": 1, "wnd": self.window()})
+        self.rtx_at = now + round(s.rto_initial * (2 ** self.retries) * NS)
 
     def set_keepalive(self, on: bool) -> None:
         self.keepalive = on
@@ -496,8 +535,7 @@ class Tcb:
         return value if value is not None else getattr(self.settings, name)
 
     def _keepalive(self, now: int) -> None:
-        idle = now - self.heard
-        if idle < round(self._ka("keepalive_time") * NS):
+        if now - self.heard < round(self._ka("keepalive_time") * NS):
             self.ka_at = self.heard + round(self._ka("keepalive_time") * NS)
             return
         if self.ka_sent >= self._ka("keepalive_probes"):
@@ -511,7 +549,7 @@ class Tcb:
 
     def maybe_done(self) -> None:
         """Closed once both FINs are through and ours is acknowledged."""
-        if self.fin_in and self.fin_seq is not None and self.snd_una > self.fin_seq:
+        if self.rx.fin_in and self._fin_acked():
             self.state = CLOSED
             self.kernel.forget(self)
             self._stop_timers()
@@ -525,7 +563,8 @@ class Tcb:
     def destroy(self) -> None:
         self.state = CLOSED
         self.sndq.clear()
-        self.ooo.clear()
+        self.inflight.clear()
+        self.rx.clear()
         self.kernel.forget(self)
         self._stop_timers()
         if self.listener is not None:

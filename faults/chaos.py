@@ -55,7 +55,7 @@ class Session:
         self.workload = workload
         self.sim = cluster.build(seed, network, keep_trace)
         self.injector = Injector(self.sim, primary=cluster.primary)
-        self.clients = workload.add_clients(self.sim)
+        self.clients = cluster.add_clients(self.sim, workload)
         self.traffic = workload.start(self.sim, self.clients)
         self.sim.run(until=self.sim.now)  # start the nodes and the traffic
         #: the steps applied so far by ``apply``
@@ -97,6 +97,7 @@ class Session:
         if not self.traffic.done():
             self.traffic.cancel()
             self.sim.run(until=self.sim.now)
+        self.sim.close()
 
     @property
     def schedule(self) -> Schedule:

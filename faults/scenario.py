@@ -6,7 +6,8 @@
     seed = 1                               # optional; the default seed of a run
 
     [cluster]
-    protocol = "lin-kv"                    # a registered name or "package.module:Class"
+    protocol = "lin-kv"                    # a registered name, "package.module:Class", or "module:function"
+                                           #   for a host program (an async function; see Cluster)
     nodes = 5                              # servers n0 .. n4
     primary = "n0"                         # optional: for isolate-primary, a name or "module:function"
     config = { leader = "n0" }             # keyword arguments of the protocol's constructor
@@ -64,6 +65,7 @@ from typing import Any, Callable
 
 import emulator as em
 from faults.checks import validate_check
+from faults.httpkv import HttpKVClient
 from faults.schedule import RandomNemesis, Schedule
 from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_number, check_probability, distribution
 from faults.workload import Workload
@@ -83,12 +85,32 @@ class ScenarioError(ParamError):
 
 @dataclass
 class Cluster:
-    """The servers: a protocol (a registered name, ``"module:Class"`` or a Node class), how many, its config."""
+    """The servers: a protocol (a registered name, ``"module:Class"`` or a Node class), how many, its config.
+
+    The protocol may instead name a host program, ``"module:function"`` for an
+    async function: each server is then a host running ``function(**config)``
+    (``sim.add_host``), and the workload's clients are ``faults.httpkv``
+    client machines that speak lin-kv over HTTP.
+    """
 
     protocol: Any = "lin-kv"
     nodes: int = 3
     config: dict = field(default_factory=dict)
     primary: str | Callable | None = None
+
+    def _resolved(self) -> Any:
+        target = self.protocol
+        if isinstance(target, str):
+            try:
+                target = resolve(target)
+            except ValueError as exc:
+                raise ParamError("protocol", self.protocol, f"a registered protocol or 'module:Class' ({exc})") from None
+        return target
+
+    def program(self) -> Callable | None:
+        """The host program if the protocol names an async function, else None."""
+        target = self._resolved()
+        return target if inspect.iscoroutinefunction(target) else None
 
     def node_class(self) -> type:
         """The Node class (``nodes.registry.resolve`` for names).
@@ -96,16 +118,22 @@ class Cluster:
         Raises:
             ParamError: an unknown name, or config the constructor does not take.
         """
-        cls = self.protocol
-        if isinstance(cls, str):
-            try:
-                cls = resolve(cls)
-            except ValueError as exc:
-                raise ParamError("protocol", self.protocol, f"a registered protocol or 'module:Class' ({exc})") from None
+        cls = self._resolved()
+        if inspect.iscoroutinefunction(cls):
+            raise ParamError("protocol", self.protocol, "a Node subclass here: a host program runs only in a "
+                                                        "simulation (sim.add_host), not as a capsim node process")
         if not (isinstance(cls, type) and issubclass(cls, em.Node)):
-            raise ParamError("protocol", self.protocol, "a Node subclass")
+            raise ParamError("protocol", self.protocol, "a Node subclass or an async function (a host program)")
         check_config(cls, self.config)
         return cls
+
+    def check(self) -> None:
+        """Raise ParamError unless the protocol and config can build the servers."""
+        program = self.program()
+        if program is None:
+            self.node_class()
+        else:
+            check_config(program, self.config)
 
     @property
     def names(self) -> list[str]:
@@ -113,16 +141,26 @@ class Cluster:
 
     def build(self, seed: int, network: "Network | None" = None, keep_trace: bool = False) -> em.Simulation:
         """A Simulation with the servers added (``n0``..), not yet run."""
-        cls = self.node_class()
+        program = self.program()
+        cls = self.node_class() if program is None else None
         sim = em.Simulation(seed=seed, keep_trace=keep_trace, **(network or Network()).kwargs())
         for name in self.names:
-            sim.add_node(name, cls, **self.config)
+            if program is None:
+                sim.add_node(name, cls, **self.config)
+            else:
+                sim.add_host(name, program, **self.config)
         return sim
 
+    def add_clients(self, sim: em.Simulation, workload: Workload) -> list:
+        """The workload's clients: capsim clients, or HTTP client machines for a host program."""
+        if self.program() is None:
+            return workload.add_clients(sim)
+        return [HttpKVClient(sim, name, port=self.config.get("port", 8080)) for name in workload.client_names()]
 
-def check_config(cls: type, config: dict) -> None:
+
+def check_config(cls: Callable, config: dict) -> None:
     """Raise ParamError unless ``cls(**config)`` would accept these keyword arguments."""
-    if config and cls.__init__ is em.Node.__init__:
+    if config and isinstance(cls, type) and cls.__init__ is em.Node.__init__:
         raise ParamError("config", config, f"no config: {cls.__name__} takes none")
     signature = inspect.signature(cls)
     try:
@@ -309,7 +347,7 @@ class _Reader:
         if primary is not None and (not isinstance(primary, str) or not primary):
             self.fail("cluster.primary", primary, "a node name or a 'module:function' path")
         cluster = Cluster(protocol, nodes, dict(config), primary)
-        self.wrap("cluster", cluster.node_class)
+        self.wrap("cluster", cluster.check)
         return cluster
 
     def network(self, data: Any) -> Network:

@@ -31,6 +31,7 @@ def run(seed: int) -> tuple[str, str]:
     sim.restart("web")
     sim.skew("c2", 3.0, 0.01)
     sim.run(until=8)
+    sim.close()
     return sim.trace_digest(), hashlib.sha256(repr(logs).encode()).hexdigest()
 
 

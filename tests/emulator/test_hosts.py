@@ -22,6 +22,7 @@ def test_a_host_name_resolves_to_its_address():
     sim.add_host("n1", echo_server)
     sim.add_host("n2", main)
     sim.run(until=1)
+    sim.close()
     assert got["info"] == [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("10.0.0.1", 8080))]
     assert got["name"] == ("n1", "http")
     assert sim.host("n2").address == "10.0.0.2"
@@ -42,6 +43,7 @@ def test_names_outside_the_simulation_are_refused_with_what_to_do():
     sim.add_host("n1", main)
     sim.add_node("n9", em.Node)
     sim.run(until=1)
+    sim.close()
     assert "'example.com' is outside the simulated network (its hosts are n1 (10.0.0.1))" in errors[0]
     assert "sim.add_host" in errors[0]
     assert "'8.8.8.8' is outside the simulated network" in errors[1]
@@ -62,6 +64,7 @@ def test_sockets_outside_any_host_are_refused():
     sim.add_host("n1", echo_server)
     sim.add_host("c")
     assert sim.run(workload()) == b"hi\n"
+    sim.close()
 
 
 def test_add_host_rejects_bad_names_and_duplicates():
@@ -104,6 +107,8 @@ def test_a_crash_cancels_the_program_and_a_restart_runs_it_again_with_its_storag
     sim.run(until=3)
     assert runs == [("start", 1, 0.0), ("cancelled", 1.0), ("start", 2, 2.0)]
     assert sim.errors == []
+    sim.close()
+    assert runs[-1] == ("cancelled", 3.0)  # closing the simulation stops the programs too
 
 
 def test_a_crash_cancels_every_task_the_program_started():
@@ -127,6 +132,7 @@ def test_a_crash_cancels_every_task_the_program_started():
     sim.run(until=1)
     sim.crash("h")
     sim.run(until=2)
+    sim.close()
     assert cancelled == [0, 1, 2]
 
 
@@ -150,6 +156,7 @@ def test_a_paused_host_answers_nothing_until_resumed():
     assert len(got) == 1
     sim.resume("server")
     sim.run(until=10)
+    sim.close()
     assert [line for line, _ in got] == [b"0\n", b"1\n", b"2\n"]
     assert got[1][1] >= 5  # answered only after the resume
 
@@ -170,6 +177,7 @@ def test_hosts_and_nodes_share_the_network_and_its_faults():
     sim.add_host("client", client)
     sim.network.set_link("server", "client", latency=0.1)
     sim.run(until=1)
+    sim.close()
     assert got == [0.4]  # SYN, SYN-ACK, data, echo: four crossings of 100 ms
     assert sim.servers == ["client", "n1", "server"]
     assert sim.network.cut("server", "client") is False
@@ -202,6 +210,7 @@ def test_loopback_stays_inside_the_host_and_no_partition_cuts_it():
     sim.add_host("solo", main)
     sim.network.isolate("solo")
     sim.run(until=1)
+    sim.close()
     assert got == [("127.0.0.1", b"self\n", "127.0.0.1"), ("localhost", b"self\n", "127.0.0.1"),
                    ("solo", b"self\n", "10.0.0.2")]
     assert sim.network.stats["sent"] == 0

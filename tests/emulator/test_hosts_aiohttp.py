@@ -26,6 +26,7 @@ def test_an_aiohttp_service_answers_a_client_by_host_name():
     sim = _service()
     sim.add_host("client", poller, url="http://web:8080/", log=log)
     sim.run(until=2.2)
+    sim.close()
     assert log == [(0.0, 200, 1), (0.52, 200, 2), (1.03, 200, 3), (1.54, 200, 4), (2.05, 200, 5)]
     assert sim.errors == []
 
@@ -40,6 +41,7 @@ def test_the_client_times_out_during_a_partition_and_recovers_after_the_heal():
     sim.run(until=4.2)
     sim.network.heal()
     sim.run(until=6)
+    sim.close()
     during = [entry for entry in log if 1.2 <= entry[0] < 4.2]
     after = [entry for entry in log if entry[0] >= 4.2]
     assert during and all(status == "TimeoutError" for _, status, _ in during)
@@ -73,6 +75,7 @@ def test_a_crash_resets_the_request_in_flight_and_a_restart_serves_again_from_em
     sim.run(until=1.5)
     sim.restart("web")
     sim.run(until=5)
+    sim.close()
     assert seen in ([("ClientOSError", 1.005), 1], [("ServerDisconnectedError", 1.005), 1])
 
 
@@ -91,6 +94,7 @@ def test_client_timeouts_run_in_virtual_time():
     sim.network.isolate("web")
     sim.add_host("client", client)
     sim.run(until=100)
+    sim.close()
     assert seen["at"] == 30.0
 
 
@@ -109,6 +113,7 @@ def test_connections_outside_the_simulation_are_refused():
     sim = _service()
     sim.add_host("client", client)
     sim.run(until=1)
+    sim.close()
     assert "'example.com' is outside the simulated network" in errors[0]
     assert "'93.184.216.34' is outside the simulated network" in errors[1]
     assert "TLS is not allowed inside a simulation" in errors[2] and "http://" in errors[2]

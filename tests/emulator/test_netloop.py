@@ -40,6 +40,7 @@ def _datagrams(seed, count=2000, **network):
     sim.add_host("rx", receiver)
     sim.add_host("tx", sender)
     sim.run(until=10)
+    sim.close()
     return [int(data) for data, _ in inbox], sim
 
 
@@ -74,6 +75,7 @@ def test_a_connected_udp_socket_hears_that_nothing_listens():
     sim.add_host("rx")
     sim.add_host("tx", sender)
     sim.run(until=2)
+    sim.close()
     assert inbox == [("ConnectionRefusedError", errno.ECONNREFUSED)]
 
 

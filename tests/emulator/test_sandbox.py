@@ -33,6 +33,7 @@ def test_the_clock_randomness_and_host_name_come_from_the_simulation():
         sim.add_host("b", main, me="b")
         sim.skew("b", offset=3.0)
         sim.run(until=20)
+        sim.close()
         return dict(seen)
 
     first = run(1)
@@ -49,6 +50,7 @@ def test_outside_a_running_simulation_everything_is_real():
     sim = em.Simulation(seed=1)
     sim.add_host("a")
     sim.run(until=5)
+    sim.close()
     assert abs(time.time() - EPOCH) > 1e6
     assert socket.gethostname() != "a"
 
@@ -68,6 +70,7 @@ def test_blocking_sleeps_threads_and_real_connects_are_refused_inside():
     sim = em.Simulation(seed=1)
     sim.add_host("a", main)
     sim.run(until=1)
+    sim.close()
     assert len(errors) == 3
     assert errors[0] == "time.sleep" and errors[2] == "a blocking connect on a real socket"
     assert errors[1].startswith("starting a thread")
@@ -87,4 +90,5 @@ def test_blocking_name_resolution_answers_from_the_simulation():
     sim.add_host("db")
     sim.add_host("app", main)
     sim.run(until=1)
+    sim.close()
     assert got == {"ip": "10.0.0.1", "info": ("10.0.0.1", 5432)}

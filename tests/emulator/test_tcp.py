@@ -18,7 +18,7 @@ def _payload(n: int, salt: int = 0) -> bytes:
     return bytes((i * 31 + salt) % 251 for i in range(n))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), size=st.integers(0, 200_000), chunk=st.integers(1, 70_000),
        loss=st.sampled_from([0.0, 0.05, 0.2]), duplicate=st.sampled_from([0.0, 0.2]),
        reorder=st.sampled_from([0.0, 0.3, 1.0]), fifo=st.booleans())
@@ -41,6 +41,7 @@ def test_the_stream_is_ordered_and_reliable_under_loss_duplication_and_reorderin
     sim.add_host("sink", digest_server)
     sim.add_host("source", source)
     sim.run(until=600)
+    sim.close()
     assert got["reply"] == hashlib.sha256(payload).hexdigest().encode() + b" %d" % size
     assert sim.errors == []
 
@@ -59,6 +60,7 @@ def test_a_port_where_nothing_listens_refuses_the_connection_in_one_round_trip()
     sim.add_host("server", echo_server)
     sim.add_host("client", client)
     sim.run(until=5)
+    sim.close()
     assert seen["error"].errno == errno.ECONNREFUSED
     assert seen["at"] == pytest.approx(0.010)
     assert "Connect call failed ('10.0.0.1', 81)" in str(seen["error"])
@@ -84,6 +86,7 @@ def test_peername_and_sockname_are_the_hosts_addresses():
     sim.add_host("web", server)
     sim.add_host("app", client)
     sim.run(until=1)
+    sim.close()
     assert ends["client"] == (("10.0.0.2", 32768), ("10.0.0.1", 80))
     assert ends["server"] == (("10.0.0.1", 80), ("10.0.0.2", 32768))
 
@@ -102,6 +105,7 @@ def test_half_close_lets_the_peer_answer_after_eof():
     sim.add_host("sink", digest_server)
     sim.add_host("client", client)
     sim.run(until=1)
+    sim.close()
     assert got["reply"] == hashlib.sha256(b"abc").hexdigest().encode() + b" 3"
 
 
@@ -134,6 +138,7 @@ def test_drain_waits_while_the_peer_does_not_read():
     sim.add_host("reader", slow_reader)
     sim.add_host("writer", writer_)
     sim.run(until=30)
+    sim.close()
     tcp = TcpSettings()
     # What can be in flight before drain() blocks: the reader's StreamReader (paused past 2 x 64 KiB, after
     # one read of up to 256 KiB), its kernel's receive window, the writer's kernel send buffer and the
@@ -161,6 +166,7 @@ def test_a_crashed_peer_resets_the_connection():
     sim.run(until=1)
     sim.crash("server")
     sim.run(until=2)
+    sim.close()
     assert seen["error"].errno == errno.ECONNRESET
     assert seen["at"] == pytest.approx(1.005)  # the reset crossed the link
 
@@ -185,6 +191,7 @@ def test_a_partition_stalls_the_stream_and_a_heal_resumes_it():
     assert len(got) == 2  # stalled
     sim.network.heal()
     sim.run(until=20)
+    sim.close()
     assert [line for line, _ in got] == [b"line %d\n" % i for i in range(6)]
     assert 5 < got[2][1] < 10  # the retransmission after the heal carried it
 
@@ -215,6 +222,7 @@ def test_when_a_partition_outlasts_the_user_timeout_both_sending_ends_time_out()
     sim.run(until=1)
     sim.network.partition(["a"], ["b"])
     sim.run(until=200)
+    sim.close()
     assert seen == {"a": [("TimeoutError", errno.ETIMEDOUT, 61.0)], "b": [("TimeoutError", errno.ETIMEDOUT, 61.0)]}
 
 
@@ -253,6 +261,7 @@ def test_an_idle_end_is_reset_when_it_next_sends_after_the_peer_gave_up():
     sim.run(until=1500)
     sim.network.heal()
     sim.run(until=2100)
+    sim.close()
     assert seen["client"] == (errno.ETIMEDOUT, 925.6)  # Linux's default: tcp_retries2 = 15, 924.6 s
     assert seen["server"] == (errno.ECONNRESET, 2000)
 
@@ -277,6 +286,7 @@ def test_a_socket_can_set_its_own_user_timeout():
     sim.run(until=0.5)
     sim.network.isolate("server")
     sim.run(until=100)
+    sim.close()
     assert seen["at"] == 6.0
 
 
@@ -295,6 +305,7 @@ def test_connecting_to_a_host_that_is_down_times_out_after_the_syn_retries():
     sim.crash("server")
     sim.add_host("client", client)
     sim.run(until=300)
+    sim.close()
     assert seen == {"at": 127.0, "errno": errno.ETIMEDOUT}
 
 
@@ -320,6 +331,7 @@ def test_keepalive_finds_a_dead_peer():
     sim.run(until=1)
     sim.network.isolate("server")
     sim.run(until=100)
+    sim.close()
     assert seen["at"] == 16  # idle 10 s after the last segment, then 3 probes 2 s apart
 
 
@@ -347,6 +359,7 @@ def test_closing_with_unread_data_resets_the_peer():
     sim.add_host("rude", rude)
     sim.add_host("client", client)
     sim.run(until=5)
+    sim.close()
     assert seen == {"reset": True}
 
 
