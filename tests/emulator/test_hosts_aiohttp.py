@@ -4,6 +4,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import aiohttp
@@ -128,3 +129,46 @@ def test_the_same_seed_gives_the_same_digest_and_responses_in_any_process():
     seed, digest, responses = out.stdout.split()
     assert (digest, responses) == hosts_run.run(3) == hosts_run.run(3)
     assert hosts_run.run(4) != (digest, responses)
+
+
+def test_files_through_executors_and_threads_are_refused_with_what_to_do(tmp_path):
+    """Reading a file in an executor, asyncio.to_thread and a thread raise NotAllowed saying what to do instead."""
+    path = tmp_path / "config.txt"
+    path.write_text("real disk")
+    errors = []
+
+    async def program():
+        loop = asyncio.get_running_loop()
+        for attempt in (lambda: loop.run_in_executor(None, path.read_text), lambda: asyncio.to_thread(path.read_text),
+                        lambda: loop.run_in_executor(None, threading.Thread(target=print).start)):
+            try:
+                await attempt()
+            except em.NotAllowed as exc:
+                errors.append(str(exc))
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("a", program)
+    sim.run(until=1)
+    sim.close()
+    assert len(errors) == 3
+    assert all("is not allowed inside a simulation" in e and "Do the work before sim.run()" in e for e in errors)
+    assert errors[1].startswith("run_in_executor (and asyncio.to_thread)")
+
+
+def test_aiohttp_resolves_host_names_without_threads_or_executors():
+    """aiohttp's default ThreadedResolver asks loop.getaddrinfo, which answers in the loop: no thread, no executor."""
+    seen = {}
+
+    async def client():
+        seen["resolver"] = type(aiohttp.TCPConnector()._resolver).__name__
+        seen["threads"] = [t.name for t in threading.enumerate()]
+        async with aiohttp.ClientSession() as session, session.get("http://web:8080/") as response:
+            seen["status"] = response.status
+        seen["threads after"] = [t.name for t in threading.enumerate()]
+
+    sim = _service()
+    sim.add_host("client", client)
+    sim.run(until=1)
+    sim.close()
+    assert seen["resolver"] == "ThreadedResolver" and seen["status"] == 200
+    assert seen["threads"] == seen["threads after"]

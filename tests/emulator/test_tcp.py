@@ -369,3 +369,78 @@ def test_tcp_settings_reject_nonsense():
         TcpSettings(user_timeout=0)
     with pytest.raises(ValueError, match="mss must be a whole number"):
         TcpSettings(mss=0)
+
+
+def test_by_default_a_partitioned_sender_times_out_after_linux_tcp_retries2():
+    """With no settings changed, unacknowledged data is given up on 924.6 s after it was first sent.
+
+    That is the documented default of TcpSettings.user_timeout: Linux's tcp_retries2 = 15.
+    """
+    seen = {}
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        await asyncio.sleep(1)
+        seen["sent"] = now()
+        writer.write(b"into the void\n")
+        try:
+            await reader.readline()
+        except OSError as exc:
+            seen["error"], seen["at"] = exc, now()
+
+    sim = em.Simulation(seed=1, latency=0.005)
+    assert sim.hosts.tcp.user_timeout == TcpSettings().user_timeout == 924.6
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=0.5)
+    sim.network.partition(["server"], ["client"])
+    sim.run(until=2000)
+    sim.close()
+    assert seen["error"].errno == errno.ETIMEDOUT
+    assert seen["at"] - seen["sent"] == pytest.approx(924.6, abs=0.2)
+
+
+def test_loop_create_server_and_create_connection_run_protocols_over_the_network():
+    """The protocol API: connection_made, data_received, eof_received and connection_lost in order, both ends."""
+    events = {"server": [], "client": []}
+
+    class Recorder(asyncio.Protocol):
+        def __init__(self, side, reply=None):
+            self.side, self.reply, self.done = side, reply, asyncio.get_running_loop().create_future()
+
+        def connection_made(self, transport):
+            self.transport = transport
+            events[self.side].append(("made", transport.get_extra_info("peername")[0]))
+
+        def data_received(self, data):
+            events[self.side].append(("data", data))
+            if self.reply:
+                self.transport.write(self.reply)
+
+        def eof_received(self):
+            events[self.side].append(("eof",))
+            return None  # close our side too
+
+        def connection_lost(self, exc):
+            events[self.side].append(("lost", exc))
+            self.done.set_result(None)
+
+    async def server():
+        srv = await asyncio.get_running_loop().create_server(lambda: Recorder("server", b"pong"), "0.0.0.0", 5000)
+        await srv.serve_forever()
+
+    async def client():
+        transport, protocol = await asyncio.get_running_loop().create_connection(
+            lambda: Recorder("client"), "server", 5000)
+        transport.write(b"ping")
+        await asyncio.sleep(0.1)
+        transport.write_eof()
+        await protocol.done
+
+    sim = em.Simulation(seed=1, latency=0.005)
+    server_address = sim.add_host("server", server).address
+    client_address = sim.add_host("client", client).address
+    sim.run(until=1)
+    sim.close()
+    assert events["client"] == [("made", server_address), ("data", b"pong"), ("eof",), ("lost", None)]
+    assert events["server"] == [("made", client_address), ("data", b"ping"), ("eof",), ("lost", None)]
