@@ -151,7 +151,12 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         return self._call_at_ns(None if delay_ns is None else self._now + delay_ns, callback, args, context)
 
     def call_at(self, when, callback, *args, context=None):
-        return self._call_at_ns(to_ns(when), callback, args, context)
+        when_ns = to_ns(when)
+        if when_ns is not None and when_ns <= self._now and when > self._time:
+            # A time still ahead of time() that rounds to now: run it 1 ns later, or code that re-arms a
+            # timer which ran "early" (aiohttp's keep-alive check) would re-arm it at this instant forever.
+            when_ns = self._now + 1
+        return self._call_at_ns(when_ns, callback, args, context)
 
     def call_every(self, interval: float, callback, *args, context=None, on_error=None) -> Periodic:
         """Run ``callback(*args)`` every ``interval`` virtual seconds, the first time one interval from now.

@@ -469,3 +469,29 @@ def test_call_every_refuses_an_interval_that_is_not_positive_seconds(interval):
     """An interval of zero, below zero, infinite, NaN or not a number is a ConfigError."""
     with pytest.raises(em.ConfigError, match="interval of seconds > 0"):
         VirtualLoop().call_every(interval, print)
+
+
+def test_a_timer_re_armed_until_time_reaches_its_deadline_does_not_spin():
+    """aiohttp's keep-alive check re-arms call_at(t) while time() < t; a t that rounds to now must still pass."""
+    loop = VirtualLoop()
+    runs = []
+
+    async def main():
+        done = loop.create_future()
+        close_time = 12.3456789012345678  # rounds down to a nanosecond before it
+
+        def check():
+            runs.append(loop.time())
+            if len(runs) > 100:
+                done.set_result(None)  # spinning: fail below instead of hanging
+            elif loop.time() < close_time:
+                loop.call_at(close_time, check)
+            else:
+                done.set_result(None)
+
+        loop.call_at(close_time, check)
+        await done
+
+    loop.run_until_complete(main())
+    loop.close()
+    assert len(runs) == 2 and runs[-1] >= 12.3456789012345678
