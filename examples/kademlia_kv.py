@@ -16,12 +16,16 @@ have stored it though their answers were lost. Nothing here knows capsim.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 from aiohttp import web
 from kademlia.network import Server
 
 __all__ = ["main"]
+
+# kademlia logs every unanswered RPC as a warning; under partitions that is most of its output.
+logging.getLogger("kademlia").setLevel(logging.ERROR)
 
 
 async def main(peers: list[str], dht_port: int = 8468, port: int = 8080) -> None:

@@ -15,8 +15,9 @@ memory of its own process), best of interleaved repetitions; from them, the
 largest ring that runs in 1 GB. Memory model: peaks of capsim cap runs fitted
 to what capsim.limits uses to refuse runs too big for the machine. Sweeps: a
 20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20 on one
-worker and on two. Then the checker, the real transport, the protocols and a
-chaos run.
+worker and on two. Then the checker, the real transport, an aiohttp request
+between two simulated hosts beside the same aiohttp pair over real loopback
+(scripts/bench_hosts.py), the protocols and a chaos run.
 
 The machine's load average is printed with the figures: ratios are taken
 within one run, but a busy machine moves them, and a second core that
@@ -300,6 +301,14 @@ def transport(messages: int) -> list[dict]:
     return [bench_http_pingpong(messages, window, processes=True) for window in (1, 64)]
 
 
+def hosts_http(requests: int, repeats: int) -> dict:
+    """An aiohttp GET between two simulated hosts beside the same aiohttp pair over real loopback."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_hosts import bench_hosts
+
+    return bench_hosts(requests, repeats)
+
+
 # -- protocols ------------------------------------------------------------------------------------
 
 def _closed_loop_kv(protocol: str, config: dict, seconds: float, clients: int = 10, nodes: int = 5) -> dict:
@@ -390,6 +399,7 @@ def run(quick: bool) -> dict:
     checks = checker(1 if quick else 3)
     porcupine = checker_vs_porcupine(quick)
     http = transport(2_000 if quick else 20_000)
+    hosts = hosts_http(200 if quick else 2_000, 1 if quick else 3)
     protocol_rows = protocols(quick)
     chaos = chaos_run()
     return {
@@ -406,6 +416,7 @@ def run(quick: bool) -> dict:
         "checker": checks,
         "checker_vs_porcupine": porcupine,
         "transport": http,
+        "hosts_http": hosts,
         "protocols": protocol_rows,
         "chaos": chaos,
         "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
@@ -539,6 +550,16 @@ def _print_rest(console, results: dict) -> None:
             http.add_row(str(row["window"]), _fmt(row["messages"]), _fmt(row["http_msgs_per_s"]),
                          _fmt(row["sim_msgs_per_s"]), _fmt(row["sim_over_http"], 1) + "x")
         console.print(http)
+    if results.get("hosts_http"):
+        h = results["hosts_http"]
+        hosts = Table(title=f"aiohttp GET, one at a time, {h['requests']:,} requests (median of {h['repeats']}): "
+                            "two simulated hosts beside the same pair over real loopback")
+        for column in ("simulated us/request", "loopback us/request", "loopback / simulated"):
+            hosts.add_column(column, justify="right")
+        hosts.add_row(_fmt(h["simulated_s_per_request"] * 1e6), _fmt(h["loopback_s_per_request"] * 1e6),
+                      _fmt(h["loopback_over_simulated"], 2) + "x")
+        hosts.caption = f"bar: {_bar(h['loopback_over_simulated'], 10)}"
+        console.print(hosts)
     if results.get("protocols"):
         table = Table(title="protocols: closed-loop clients on a 5-node cluster (1-3 ms links)")
         for column in ("protocol", "ops", "ops / wall s", "ops / virtual s", "messages delivered"):
