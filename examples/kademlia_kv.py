@@ -24,8 +24,9 @@ from kademlia.network import Server
 
 __all__ = ["main"]
 
-# kademlia logs every unanswered RPC as a warning; under partitions that is most of its output.
-logging.getLogger("kademlia").setLevel(logging.ERROR)
+# kademlia and rpcudp log every unanswered RPC; under partitions that is most of their output.
+for _name in ("kademlia", "rpcudp"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 
 async def main(peers: list[str], dht_port: int = 8468, port: int = 8080) -> None:
