@@ -110,6 +110,7 @@ class HttpKVClient:
     async def _request(self, f: str, key, value, dest: str, timeout: float | None) -> dict:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
+            self.host.spawn(_close_at_exit(self._session), "http-session")
         url = f"http://{dest}:{self.port}/kv/{key}"
         if f == "read":
             method, body = "GET", None
@@ -131,6 +132,15 @@ class HttpKVClient:
         except aiohttp.ClientError as exc:
             raise em.RPCError(CRASH, f"{type(exc).__name__}: {exc}") from None
         return _reply(status, text)
+
+
+async def _close_at_exit(session: aiohttp.ClientSession) -> None:
+    # Closes the session when the machine stops (sim.close), so none is left for the garbage collector
+    # to report as "Unclosed client session".
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await session.close()
 
 
 def _reply(status: int, text: str) -> dict:

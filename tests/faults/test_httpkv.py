@@ -101,3 +101,12 @@ def test_the_workload_drives_http_clients_unchanged():
     with pytest.raises(em.ConfigError, match="read, write and cas"):
         sim.run(clients[0].invoke("append", key=1, dest="kv"))
     sim.close()
+
+
+def test_closing_the_simulation_closes_the_clients_sessions():
+    """No 'Unclosed client session' is left for the garbage collector to report after sim.close()."""
+    import gc
+
+    _, sim = _outcomes([("read", "200", None), ("write", "200", 1)])
+    gc.collect()
+    assert [str(e) for e in sim.errors] == []
