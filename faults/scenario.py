@@ -65,7 +65,6 @@ from typing import Any, Callable
 
 import emulator as em
 from faults.checks import validate_check
-from faults.httpkv import HttpKVClient
 from faults.schedule import RandomNemesis, Schedule
 from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_number, check_probability, distribution
 from faults.workload import Workload
@@ -155,6 +154,8 @@ class Cluster:
         """The workload's clients: capsim clients, or HTTP client machines for a host program."""
         if self.program() is None:
             return workload.add_clients(sim)
+        from faults.httpkv import HttpKVClient  # imports aiohttp (12 MB): only runs of host programs pay for it
+
         return [HttpKVClient(sim, name, port=self.config.get("port", 8080)) for name in workload.client_names()]
 
 
