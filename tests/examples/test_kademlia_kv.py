@@ -42,6 +42,20 @@ def test_under_partitions_and_crashes_the_checker_refutes_seed_1_and_the_replay_
     assert first.sim.trace_digest() == again.sim.trace_digest() and list(first.history) == list(again.history)
 
 
+def test_the_replay_command_gives_the_same_digest_in_another_process(tmp_path):
+    """`capsim chaos kademlia-dht --seed 2` under another hash seed: the digest of this process's run."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONHASHSEED="777")
+    subprocess.run([sys.executable, "-m", "capsim", "chaos", "kademlia-dht", "--seed", "2", "--out", str(tmp_path)],
+                   env=env, capture_output=True, timeout=300)
+    digest = json.loads((tmp_path / "summary.json").read_text())["digest"]
+    assert digest == run_chaos(load_scenario(SCENARIO), seed=2).sim.trace_digest()
+
+
 def test_an_acknowledged_write_is_lost_with_seed_2():
     """kademlia answered the set (some peer stored it), and after the heal no final read finds it."""
     result = run_chaos(load_scenario(SCENARIO), seed=2)
