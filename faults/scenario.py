@@ -103,7 +103,8 @@ class Cluster:
             try:
                 target = resolve(target)
             except ValueError as exc:
-                raise ParamError("protocol", self.protocol, f"a registered protocol or 'module:Class' ({exc})") from None
+                raise ParamError("protocol", self.protocol, "a registered protocol, 'module:Class' or a host program "
+                                 f"'module:function' ({exc})") from None
         return target
 
     def program(self) -> Callable | None:

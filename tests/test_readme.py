@@ -236,7 +236,7 @@ def run_in(clone: Path, command: str, timeout: float = 600) -> subprocess.Comple
 
 @pytest.mark.parametrize("command", _params())
 def test_every_readme_command_runs_from_a_fresh_clone(clone, command):
-    """Each command the README shows exits 0 (1 where it shows what the checkers found) when run from a copy of the clone."""
+    """Each command the README shows exits 0 (1 where it shows a checker's finding), run from a copy of the clone."""
     out = run_in(clone, INSTEAD.get(command, command))
     expected = 1 if command in FINDS else 0
     assert out.returncode == expected, f"{command}: exit {out.returncode}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"

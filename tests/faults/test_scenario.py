@@ -227,7 +227,7 @@ BAD = [
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[clusterr]\n', "clusterr", "{}", "one of the keys"),
     ('[workload]\nduration = 1\n', "cluster", "None", "a [cluster] table"),
     ('[cluster]\nprotocol = "paxos"\n[workload]\nduration = 1\n', "cluster.protocol", "'paxos'",
-     "a registered protocol or 'module:Class' (unknown protocol 'paxos'"),
+     "a registered protocol, 'module:Class' or a host program 'module:function' (unknown protocol 'paxos'"),
     ('[cluster]\nprotocol = "nowhere.module:Store"\n[workload]\nduration = 1\n', "cluster.protocol",
      "'nowhere.module:Store'", "cannot import module 'nowhere.module'"),
     ('[cluster]\nprotocol = "lin-kv"\nnodes = "five"\n[workload]\nduration = 1\n', "cluster.nodes", "'five'",
