@@ -12,7 +12,12 @@ undecided key in turn gets the same small number of steps, and as soon as
 one is found not linearizable the rest stop (``stop_early``). One key that
 cannot be decided therefore never hides another that is refuted in a
 millisecond, and what that costs is bounded: every other key has run at most
-a turn longer than the refuted one. The deadline is looked at every turn,
+a turn longer than the refuted one. A key holding a stale read (a read
+that cannot see what an acknowledged write left, nothing able to change it
+in between: :mod:`emulator.check.triage`) has no order, and is refuted after
+its first turn whether or not its search got there: on Porcupine's
+``c50-bad`` that is the first key, whose search runs for minutes. The
+deadline is looked at every turn,
 and a search stops early enough to free its cache before the deadline
 (a cached configuration is about two memory blocks, each freed in about
 0.4 us: a million configurations take most of a second), so a timeout is
@@ -33,6 +38,7 @@ from typing import Any, Callable, Sequence
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
 from emulator.check.readers import read_history
+from emulator.check.triage import stale_read
 from emulator.check.verdict import PartitionResult, Verdict
 from emulator.check.wgl import Search, SearchResult
 
@@ -45,6 +51,10 @@ _TURN = 1024  # steps a key runs in its turn; the clock is looked at between tur
 _FREE_PER_CONFIG = 1e-6  # seconds to free one cached configuration once a search stops (about two blocks of 0.4 us)
 _OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is wherever they are legal
 _RELAX_AFTER = 8  # turns a partition with timeouts runs undecided before the relaxed search joins it
+_STALE_NOTE = (
+    "{read} was invoked after {write} completed, and no op that could change what it left may come between "
+    "them: the read is stale in every order, so none exists; the prefix is the longest the search found in its first turn"
+)
 _RELAXED_NOTE = (
     "no order exists even if every timed-out op may take effect any number of times "
     "(a relaxed search proved it); the prefix is the longest the search found"
@@ -152,20 +162,31 @@ class _Part:
         self.elapsed = 0.0
         self.checked = False
         self.note = ""
+        self.stale: tuple[Prepared, Prepared] | None = None  # a read no order can place (looked for at the first turn)
 
     def run(self, budget: int) -> bool:
         """Search for ``budget`` more steps (and as many for the relaxed search, once it runs); True once decided."""
         if self.search is None:
             self.search, self.checked = self._search(), True
+            self.stale = None if self.slots is not None else stale_read(self.prepared, self.model.strings)
         started = time.perf_counter()  # wall-clock ok
         self.outcome = self.search.run(budget)
         self.turns += 1
         if self.outcome is None and self.turns == _RELAX_AFTER and not all(p.required for p in self.prepared):
             self.refuter = self._search(reuse_optional=True)
+        if self.outcome is None and self.stale is not None:
+            self._refute(self.stale)
         if self.outcome is None and self.refuter is not None:
             self._run_refuter(budget)
         self.elapsed += time.perf_counter() - started  # wall-clock ok
         return self.outcome is not None
+
+    def _refute(self, stale: tuple[Prepared, Prepared]) -> None:
+        """Not linearizable: a stale read (see :mod:`emulator.check.triage`); the search stops with its prefix."""
+        best = self.search.stop()  # type: ignore[union-attr]
+        self.outcome = SearchResult(False, best.order, best.state, best.explored)
+        write, read = (f"p{p.op.process} {self.model.describe(p.op)} [{p.op.call}..{p.op.ret}]" for p in stale)
+        self.note = _STALE_NOTE.format(read=read, write=write)
 
     def _run_refuter(self, budget: int) -> None:
         """A turn of the relaxed search; when it finds no order either, this partition has none."""
