@@ -123,17 +123,25 @@ def corrupt(ops: list[dict], key: Any = None, where: float = 0.5, seed: int = 0)
 
 
 def _append_block(ops: list[dict], key: str, width: int) -> list[dict]:
-    """Add ``width`` concurrent appends to ``key``, then a read that no order of them explains."""
+    """Add ``width`` concurrent appends to ``key``, then a read that no order of them explains.
+
+    A put runs across them all and past the read, so it may come between any
+    append and the read: the read is not stale by :mod:`emulator.check.triage`'s
+    rule, and only a search over the orders can refute it.
+    """
     out = [dict(op) for op in ops]
     t = out[-1]["time"] if out else 0.0
     first = 1 + max((op["process"] for op in out if isinstance(op["process"], int)), default=0)
     procs = list(range(first, first + width))
+    put = {"process": first + width + 1, "f": "put", "key": key, "value": "x reset y"}
+    out.append({**put, "type": "invoke"})
     for p in procs:
         out.append({"process": p, "type": "invoke", "f": "append", "key": key, "value": f"x {p} z y"})
     for p in procs:
         out.append({"process": p, "type": "ok", "f": "append", "key": key, "value": f"x {p} z y"})
     out.append({"process": first + width, "type": "invoke", "f": "get", "key": key, "value": None})
     out.append({"process": first + width, "type": "ok", "f": "get", "key": key, "value": "never written"})
+    out.append({**put, "type": "ok"})
     for i, op in enumerate(out[len(ops):]):
         op["time"] = round(t + 0.001 * (i + 1), 6)
     return [{"index": i, **op} for i, op in enumerate({k: v for k, v in op.items() if k != "index"} for op in out)]
