@@ -17,11 +17,13 @@ that cannot see what an acknowledged write left, nothing able to change it
 in between: :mod:`emulator.check.triage`) has no order, and is refuted after
 its first turn whether or not its search got there: on Porcupine's
 ``c50-bad`` that is the first key, whose search runs for minutes. The
-deadline is looked at every turn,
-and a search stops early enough to free its cache before the deadline
-(a cached configuration is about two memory blocks, each freed in about
-0.4 us: a million configurations take most of a second), so a timeout is
-kept to within a few percent.
+deadline is looked at every turn, and a search stops early enough to free
+its cache before the deadline: a million configurations take from 0.3 s to
+over a second to free, by the machine, its load and the model's states, so
+that cost is measured as the caches grow (a sample of the largest cache's
+own configurations is forgotten, which is sound, and its freeing timed;
+once more when the time to stop is near). A 1 s or 5 s limit ends within
+about 5% of it, idle or loaded.
 
 Real-time order is history order (see :mod:`emulator.check.ops`). Which ops
 enter the search, and with what meaning, is in :mod:`emulator.check.models`.
@@ -48,7 +50,11 @@ ALL_KEYS = "*"
 """The key reported for the single partition of an unsplit check."""
 
 _TURN = 1024  # steps a key runs in its turn; the clock is looked at between turns
-_FREE_PER_CONFIG = 1e-6  # seconds to free one cached configuration once a search stops (about two blocks of 0.4 us)
+_FREE_PER_CONFIG = 1e-6  # seconds to free one cached configuration, until measured (about two blocks of 0.4 us)
+_MEASURE_FROM = 16_384  # live configurations at which freeing is first timed; again each time they grow by half
+_SAMPLE = (2_048, 16_384, 128)  # configurations forgotten to time it: at least, at most, and 1 in this many
+_KEEP = 3  # the latest measurements pooled (time over configurations), so a preempted one weighs as much as it lasted
+_NEAR = 3  # freeing is timed a last time when the time left is this many times what it should take
 _OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is wherever they are legal
 _RELAX_AFTER = 8  # turns a partition with timeouts runs undecided before the relaxed search joins it
 _STALE_NOTE = (
@@ -259,6 +265,10 @@ class _Rounds:
         self.next_report = self.started + every
         self.round = 0
         self.live = 0  # configurations cached by the searches still running
+        self.free_per_config = _FREE_PER_CONFIG  # seconds, measured as the caches grow (see _measure_freeing)
+        self.measure_at = _MEASURE_FROM
+        self.near = False  # the last measurement, near the time to stop, is taken
+        self.samples: list[tuple[float, int]] = []  # (seconds, configurations) of the latest measurements
 
     def run(self) -> None:
         pending = list(self.parts)
@@ -276,6 +286,8 @@ class _Rounds:
                 else:
                     self.live -= before
                 self._report()
+                if self.deadline is not None and self._measure_due():
+                    self._measure_freeing(pending)
                 if self._late():
                     still += pending[i + 1 :]
                     break
@@ -286,7 +298,36 @@ class _Rounds:
     def _late(self) -> bool:
         if self.deadline is None:
             return False
-        return time.monotonic() > self.deadline - _FREE_PER_CONFIG * self.live  # wall-clock ok
+        return time.monotonic() > self.deadline - self.free_per_config * self.live  # wall-clock ok
+
+    def _measure_due(self) -> bool:
+        """Time freeing again: the caches grew by half, or the time to stop is near (a last look, at this load)."""
+        if self.live >= self.measure_at:
+            return True
+        if self.near or self.live < _MEASURE_FROM:
+            return False
+        self.near = time.monotonic() > self.deadline - _NEAR * self.free_per_config * self.live  # wall-clock ok
+        return self.near
+
+    def _measure_freeing(self, pending: list) -> None:
+        """Time freeing a sample of the largest live cache: what freeing them all will cost, on this machine, now.
+
+        The sample is real configurations (forgotten by their search, which is
+        sound), so their memory is as scattered and as cold as the rest.
+        """
+        self.measure_at = self.live * 3 // 2
+        running = [p for p in pending if p.search is not None and p.outcome is None]
+        if not running:
+            return
+        search = max(running, key=lambda p: p.search.explored).search
+        least, most, share = _SAMPLE
+        started = time.perf_counter()  # wall-clock ok: what freeing costs is wall time
+        n = search.forget(min(most, max(least, self.live // share)))
+        took = time.perf_counter() - started  # wall-clock ok
+        if n < least // 2:
+            return
+        self.samples = (self.samples + [(took, n)])[-_KEEP:]
+        self.free_per_config = sum(t for t, _ in self.samples) / sum(k for _, k in self.samples)
 
     def _report(self) -> None:
         if self.progress is None:

@@ -135,6 +135,7 @@ class Search:
         self.steps_taken = 0
         self.result: SearchResult | None = None
         self._budget = 0
+        self._caches: tuple = ()  # the configurations cached, and the dominance sets (set when the walk starts)
         table = _Table(calls, rets, steps, required, blind, keys, signatures, observers)
         self._walk = _walk(self, table, init, reuse_optional)
 
@@ -148,6 +149,23 @@ class Search:
                 self.result = done.value
                 self.explored = done.value.explored
         return self.result
+
+    def forget(self, count: int) -> int:
+        """Drop up to ``count`` cached configurations (and as many dominance entries); how many went.
+
+        Sound: a configuration forgotten is only explored again if reached
+        again. :mod:`emulator.check.linearizable` times this to learn what
+        freeing the whole cache will cost on this machine, now.
+        """
+        if not self._caches:
+            return 0
+        seen, sets = self._caches
+        n = min(count, len(seen) - 1)
+        dropped = [seen.pop() for _ in range(n)]
+        if sets:
+            dropped += [sets.popitem() for _ in range(min(n, len(sets)))]
+        del dropped
+        return n
 
     def stop(self) -> SearchResult:
         """Give up: the result says ``valid=None`` with the longest prefix found so far."""
@@ -205,7 +223,9 @@ def _walk(owner: Search, t: "_Table", init: Any, reuse: bool) -> Generator[None,
     explored, work, budget = 0, 0, owner._budget
     seen.add((front, window, opt, state))
     has_optional = t.optional_count > 0
-    dominated = _Dominance().dominated if has_optional and not reuse else None
+    dominance = _Dominance() if has_optional and not reuse else None
+    dominated = None if dominance is None else dominance.dominated
+    owner._caches = (seen, None if dominance is None else dominance.sets)
     # phase 0: observers from the front; 4: the earliest-deadline op; 1: the other required
     # ops from the front in call order; 2: optional ops called before ``limit``; 3: dead.
     e, g, phase, skip, limit = nxt[0], otail, 0, -1, 0.0
