@@ -7,7 +7,7 @@
 Porcupine (Go) is not run here. Its figures are the reference ones from a
 2-core machine, measured on its own files: c50-ok 0.22 s, c50-bad 0.02 s, all
 102 etcd logs 0.63 s (so 6.2 ms a log). The first table times capsim on
-Porcupine's own c50-bad and on six of its etcd logs (the files in
+Porcupine's own c50-bad and on eight of its etcd logs (the files in
 tests/emulator/check/data and the shipped etcd_100), and on histories of the
 same shapes where the file is not shipped (c50-ok; 102 etcd-shaped logs).
 Every row gives wall and CPU seconds of this process (the machine may be
@@ -52,7 +52,7 @@ PORCUPINE = {"c50-ok": 0.22, "c50-bad": 0.02, "etcd logs x102": 0.63}
 """Porcupine's figures (seconds, 2 cores) on its own files, from issue 10."""
 DATA = ROOT / "tests" / "emulator" / "check" / "data"
 ETCD_REAL = {"etcd_000.log": False, "etcd_001.log": False, "etcd_002.log": True, "etcd_005.log": True,
-             "etcd_007.log": True}
+             "etcd_007.log": True, "etcd_101.log": True, "etcd_102.log": True}
 """Porcupine's etcd logs shipped as test data, with the verdicts its own tests state."""
 
 

@@ -334,7 +334,10 @@ REAL = [
     ("porcupine/etcd_002.log", "porcupine-etcd", True),
     ("porcupine/etcd_005.log", "porcupine-etcd", True),
     ("porcupine/etcd_007.log", "porcupine-etcd", True),
+    ("porcupine/etcd_101.log", "porcupine-etcd", True),
+    ("porcupine/etcd_102.log", "porcupine-etcd", True),
     ("knossos/bad/cas-failure.edn", "knossos-cas-register", False),
+    ("knossos/bad/rethink-fail-smaller.edn", "knossos-cas-register", False),
     ("knossos/good/memstress3-0.edn", "knossos-cas-register", True),
 ]
 
@@ -372,3 +375,10 @@ def test_porcupines_c50_bad_is_refuted_at_its_easy_key(tmp_path, monkeypatch):
     verdict = check_file(_c50_bad(tmp_path), model="kv")
     refuted = [p.key for p in verdict.partitions if p.valid is False]
     assert verdict.valid is False and refuted == ["3"] and len(verdict.ops) == 2024
+
+
+def test_knossos_rethink_fail_smaller_is_refuted_where_its_comment_says():
+    """Knossos marks the read of 3 after process 5's failed write of 3 "Nonlinearizable!"; capsim gets stuck there too."""
+    verdict = check_file(DATA / "knossos" / "bad" / "rethink-fail-smaller.edn", model="knossos-cas-register")
+    must, _ = verdict.failures[0].blocked()
+    assert verdict.valid is False and (must.op.process, must.op.f, must.op.output) == (12, "read", 3)
