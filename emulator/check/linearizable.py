@@ -21,9 +21,11 @@ deadline is looked at every turn, and a search stops early enough to free
 its cache before the deadline: a million configurations take from 0.3 s to
 over a second to free, by the machine, its load and the model's states, so
 that cost is measured as the caches grow (a sample of the largest cache's
-own configurations is forgotten, which is sound, and its freeing timed;
-once more when the time to stop is near). A 1 s or 5 s limit ends within
-about 5% of it, idle or loaded.
+own configurations is forgotten, which is sound, and the CPU time of its
+freeing taken; once more when the time to stop is near), and turned into
+wall time by the share of a CPU the check has had so far. A 1 s or 5 s
+limit ends within about 5% of it, idle or loaded (at a load of 8 on 2 cores,
+within 10%).
 
 Real-time order is history order (see :mod:`emulator.check.ops`). Which ops
 enter the search, and with what meaning, is in :mod:`emulator.check.models`.
@@ -53,7 +55,7 @@ _TURN = 1024  # steps a key runs in its turn; the clock is looked at between tur
 _FREE_PER_CONFIG = 1e-6  # seconds to free one cached configuration, until measured (about two blocks of 0.4 us)
 _MEASURE_FROM = 16_384  # live configurations at which freeing is first timed; again each time they grow by half
 _SAMPLE = (2_048, 16_384, 128)  # configurations forgotten to time it: at least, at most, and 1 in this many
-_KEEP = 3  # the latest measurements pooled (time over configurations), so a preempted one weighs as much as it lasted
+_KEEP = 3  # the latest measurements pooled (CPU time over configurations)
 _NEAR = 3  # freeing is timed a last time when the time left is this many times what it should take
 _OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is wherever they are legal
 _RELAX_AFTER = 8  # turns a partition with timeouts runs undecided before the relaxed search joins it
@@ -262,10 +264,11 @@ class _Rounds:
         self.parts, self.deadline, self.stop_early = parts, deadline, stop_early
         self.progress, self.every = progress, every
         self.started = time.monotonic()  # wall-clock ok
+        self.started_cpu = time.process_time()  # wall-clock ok
         self.next_report = self.started + every
         self.round = 0
         self.live = 0  # configurations cached by the searches still running
-        self.free_per_config = _FREE_PER_CONFIG  # seconds, measured as the caches grow (see _measure_freeing)
+        self.free_per_config = _FREE_PER_CONFIG  # CPU seconds, measured as the caches grow (see _measure_freeing)
         self.measure_at = _MEASURE_FROM
         self.near = False  # the last measurement, near the time to stop, is taken
         self.samples: list[tuple[float, int]] = []  # (seconds, configurations) of the latest measurements
@@ -298,7 +301,13 @@ class _Rounds:
     def _late(self) -> bool:
         if self.deadline is None:
             return False
-        return time.monotonic() > self.deadline - self.free_per_config * self.live  # wall-clock ok
+        return time.monotonic() > self.deadline - self._freeing()  # wall-clock ok
+
+    def _freeing(self) -> float:
+        """Wall seconds that freeing the live caches will take: CPU seconds measured, over the share of a CPU this check gets."""
+        wall = time.monotonic() - self.started  # wall-clock ok
+        cpu = time.process_time() - self.started_cpu  # wall-clock ok
+        return self.free_per_config * self.live * (wall / cpu if cpu > 0 and wall > cpu else 1.0)
 
     def _measure_due(self) -> bool:
         """Time freeing again: the caches grew by half, or the time to stop is near (a last look, at this load)."""
@@ -306,7 +315,7 @@ class _Rounds:
             return True
         if self.near or self.live < _MEASURE_FROM:
             return False
-        self.near = time.monotonic() > self.deadline - _NEAR * self.free_per_config * self.live  # wall-clock ok
+        self.near = time.monotonic() > self.deadline - _NEAR * self._freeing()  # wall-clock ok
         return self.near
 
     def _measure_freeing(self, pending: list) -> None:
@@ -321,9 +330,9 @@ class _Rounds:
             return
         search = max(running, key=lambda p: p.search.explored).search
         least, most, share = _SAMPLE
-        started = time.perf_counter()  # wall-clock ok: what freeing costs is wall time
+        started = time.process_time()  # wall-clock ok: CPU time, so a preempted sample does not count
         n = search.forget(min(most, max(least, self.live // share)))
-        took = time.perf_counter() - started  # wall-clock ok
+        took = time.process_time() - started  # wall-clock ok
         if n < least // 2:
             return
         self.samples = (self.samples + [(took, n)])[-_KEEP:]
