@@ -382,3 +382,18 @@ def test_knossos_rethink_fail_smaller_is_refuted_where_its_comment_says():
     verdict = check_file(DATA / "knossos" / "bad" / "rethink-fail-smaller.edn", model="knossos-cas-register")
     must, _ = verdict.failures[0].blocked()
     assert verdict.valid is False and (must.op.process, must.op.f, must.op.output) == (12, "read", 3)
+
+
+def test_nine_keys_of_c50_bad_hold_a_stale_read_and_the_search_alone_leaves_key_0_undecided(tmp_path):
+    """As the README says: nine of c50-bad's ten keys hold a stale read; key "0"'s search runs 200,000 steps undecided."""
+    from emulator.check.models import get_model
+    from emulator.check.ops import by_key, pair_ops
+    from emulator.check.triage import stale_read
+
+    ops, _ = pair_ops(read_history(_c50_bad(tmp_path)))
+    kv = get_model("kv")
+    groups = by_key(ops)
+    stale = [key for key, group in groups.items() if stale_read(linearizable_module.prepare_partition(kv, group), True)]
+    assert len(groups) == 10 and len(stale) == 9 and "0" in stale
+    search = linearizable_module._Part(kv, "0", groups["0"])._search()  # the search the check runs, alone
+    assert search.run(200_000) is None
