@@ -16,7 +16,8 @@ a turn longer than the refuted one. A key holding a stale read (a read
 that cannot see what an acknowledged write left, nothing able to change it
 in between: :mod:`emulator.check.triage`) has no order, and is refuted after
 its first turn whether or not its search got there: on Porcupine's
-``c50-bad`` that is the first key, whose search runs for minutes. The
+``c50-bad`` that is the first key, which its search alone does not decide
+in 200,000 steps. The
 deadline is looked at every turn, and a search stops early enough to free
 its cache before the deadline: a million configurations take from 0.3 s to
 over a second to free, by the machine, its load and the model's states, so

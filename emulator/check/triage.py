@@ -4,8 +4,9 @@ The keys of a history are searched in equal turns (see
 :mod:`emulator.check.linearizable`), so a key refuted after N steps costs N
 steps of every other key too, and a key whose search cannot end in time is
 never refuted at all: on Porcupine's ``c50-bad`` nine keys ran alongside the
-one the search refutes, and five of the nine hold a stale read no search
-reaches in minutes. A look at each read, in O(n log n), finds many of them.
+one the search refutes first, and nine of the ten hold a stale read, key
+``"0"`` among them, which the search alone does not decide in 200,000
+steps. A look at each read, in O(n log n), finds many of them.
 
 A read R of value v is *stale* when some write W that completed before R
 was invoked (one of the last few, by completion) leaves a value that v
