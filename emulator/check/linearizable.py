@@ -23,10 +23,11 @@ its cache before the deadline: a million configurations take from 0.3 s to
 over a second to free, by the machine, its load and the model's states, so
 that cost is measured as the caches grow (a sample of the largest cache's
 own configurations is forgotten, which is sound, and the CPU time of its
-freeing taken; once more when the time to stop is near), and turned into
-wall time by the share of a CPU the check has had so far. A 1 s or 5 s
-limit ends within about 5% of it, idle or loaded (at a load of 8 on 2 cores,
-within 10%).
+freeing taken, the least of the latest three; once more when the time to
+stop is near), and turned into wall time by the share of a CPU the check
+has had so far. A 1 s or 5 s limit ends within about 5% of it in most runs,
+and within 10% at a load of 5 to 8 on 2 cores, where the share of a CPU
+the freeing itself gets is anyone's guess.
 
 Real-time order is history order (see :mod:`emulator.check.ops`). Which ops
 enter the search, and with what meaning, is in :mod:`emulator.check.models`.
@@ -53,10 +54,10 @@ ALL_KEYS = "*"
 """The key reported for the single partition of an unsplit check."""
 
 _TURN = 1024  # steps a key runs in its turn; the clock is looked at between turns
-_FREE_PER_CONFIG = 1e-6  # seconds to free one cached configuration, until measured (about two blocks of 0.4 us)
+_FREE_PER_CONFIG = 1e-6  # CPU seconds to free one cached configuration, until measured (about two blocks of 0.4 us)
 _MEASURE_FROM = 16_384  # live configurations at which freeing is first timed; again each time they grow by half
 _SAMPLE = (2_048, 16_384, 128)  # configurations forgotten to time it: at least, at most, and 1 in this many
-_KEEP = 3  # the latest measurements pooled (CPU time over configurations)
+_KEEP = 3  # the latest measurements, of which the least CPU time per configuration counts (the least disturbed)
 _NEAR = 3  # freeing is timed a last time when the time left is this many times what it should take
 _OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is wherever they are legal
 _RELAX_AFTER = 8  # turns a partition with timeouts runs undecided before the relaxed search joins it
@@ -337,7 +338,7 @@ class _Rounds:
         if n < least // 2:
             return
         self.samples = (self.samples + [(took, n)])[-_KEEP:]
-        self.free_per_config = sum(t for t, _ in self.samples) / sum(k for _, k in self.samples)
+        self.free_per_config = min(t / k for t, k in self.samples)
 
     def _report(self) -> None:
         if self.progress is None:
