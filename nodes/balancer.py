@@ -16,6 +16,12 @@ Protocol::
 
 The balancer forwards lin-kv ``read``, ``write`` and ``cas`` the same way, so
 it can front key-value stores; the backends' answers (and errors) pass through.
+In front of a linearizable store that takes each request id at most once
+(every store in ``nodes``), the history through it stays linearizable
+whatever the network duplicates or reorders: each write or ``cas`` carries the
+client's request id on, and is forwarded once per id (:func:`nodes.kv.take_once`:
+a copy gets the first copy's answer, so a copy refused for want of a backend
+cannot report "not done" for a write that took effect). The record is memory.
 
 Algorithms, over the backends in rotation:
 
@@ -51,7 +57,7 @@ from emulator.distributions import as_distribution
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
 from nodes.canary import Canary
 from nodes.hashring import HashRing
-from nodes.kv import forwarded
+from nodes.kv import forwarded, request_id, take_once
 
 __all__ = ["ALGORITHMS", "Backend", "LoadBalancer", "BackendState"]
 
@@ -264,6 +270,7 @@ class LoadBalancer(Node):
         if alpha > 1:
             raise ConfigError(f"ewma_alpha is a weight in (0, 1], got {ewma_alpha!r}")
         self.ewma_alpha = alpha
+        self._taken: dict = {"requests": {}}  # the client writes taken (nodes.kv.take_once), in memory
 
     async def on_start(self):
         if self.health_interval is not None:
@@ -368,7 +375,18 @@ class LoadBalancer(Node):
 
     # The balancer proxies lin-kv too, so it can stand in front of key-value
     # stores (with consistent-hash, each key keeps to one store).
-    handle_read = handle_write = handle_cas = handle_request
+    handle_read = handle_request
+
+    async def handle_write(self, msg):
+        return await self._once(msg)
+
+    async def handle_cas(self, msg):
+        return await self._once(msg)
+
+    async def _once(self, msg) -> dict:
+        """Forward a write or cas once; a copy gets the first copy's answer (never "refused" after it took effect)."""
+        return await take_once(self._taken, "requests", msg.body.get("key"), request_id(msg),
+                               lambda: self.handle_request(msg))
 
     def _request_ok(self, state: BackendState, latency: float) -> None:
         state.ok += 1

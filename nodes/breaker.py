@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable
 
 from emulator import ConfigError, Node, RPCError
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
-from nodes.kv import forwarded
+from nodes.kv import forwarded, request_id, take_once
 
 __all__ = ["BreakerOpen", "CircuitBreaker", "Caller", "CLOSED", "OPEN", "HALF_OPEN", "default_is_failure"]
 
@@ -258,7 +258,12 @@ class Caller(Node):
 
     The demo of what a breaker buys: with it, callers of a dead dependency
     get a definite error 11 within a round trip instead of waiting out
-    ``timeout``; with ``breaker=None`` every call waits. Breaker transitions
+    ``timeout``; with ``breaker=None`` every call waits. In front of a
+    linearizable store that takes each request id at most once, the history
+    through the caller stays linearizable under duplication and reordering:
+    a write or ``cas`` goes on with the client's request id, once per id
+    (:func:`nodes.kv.take_once`), so a copy that the open breaker would
+    refuse gets the first copy's answer instead of a definite "not done". Breaker transitions
     go to ``self.events`` and, as ``Node.event("breaker", [old, new,
     reason])``, to the trace.
 
@@ -277,6 +282,7 @@ class Caller(Node):
         #: (time, old, new, reason) of each breaker transition of this incarnation
         self.events: list[tuple] = []
         self.breaker = None if breaker is None else CircuitBreaker(self.now, on_change=self._changed, **breaker)
+        self._taken: dict = {"requests": {}}  # the client writes taken (nodes.kv.take_once), in memory
 
     def _changed(self, old: str, new: str, reason: str) -> None:
         self.events.append((self.now(), old, new, reason))
@@ -291,7 +297,11 @@ class Caller(Node):
         return await self._forward(msg)
 
     async def handle_write(self, msg):
-        return await self._forward(msg)
+        return await self._once(msg)
 
     async def handle_cas(self, msg):
-        return await self._forward(msg)
+        return await self._once(msg)
+
+    async def _once(self, msg) -> dict:
+        """Forward a write or cas once; a copy gets the first copy's answer (never "refused" after it took effect)."""
+        return await take_once(self._taken, "requests", msg.body.get("key"), request_id(msg), lambda: self._forward(msg))

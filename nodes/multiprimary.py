@@ -15,7 +15,8 @@ Guarantees:
 - At most once: a write, ``cas``, ``add`` or ``remove`` delivered twice (a
   network duplicate, or a client's retry with the same ``"id"``) is
   answered from a table of recent requests (:mod:`nodes.dedup`) and applied
-  once. Without it a late duplicate of ``write x=1`` would be stamped anew
+  once, as long as the copy arrives within ``dedup_window`` requests (an
+  older one is applied again). Without it a late duplicate of ``write x=1`` would be stamped anew
   and overwrite a later ``write x=2``.
 
 Gives up linearizability, and, by ``resolution`` (chosen per store):

@@ -41,6 +41,7 @@ import asyncio
 import itertools
 import random
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import emulator as em
 from emulator.check import linearizable, lost_writes, stale_reads
@@ -55,8 +56,17 @@ class Target:
     """A protocol configuration with a stated guarantee, and the conditions that guarantee states.
 
     ``guarantee`` is ``"linearizable"`` (and no acknowledged write lost),
-    ``"fresh"`` (no stale read, no lost write: the strict quorum's claim) or
-    ``"converge"`` (the replicas of every key agree after the heal).
+    ``"fresh"`` (no stale read, no lost write: the strict quorum's claim),
+    ``"converge"`` (the replicas of every key agree after the heal) or
+    ``"counter"`` (replicas converge, and each key's count holds every
+    acknowledged ``add`` once, and of the unsure ones at most once each).
+
+    A cluster other than ``servers`` nodes of ``factory`` comes from
+    ``build(sim)``; clients then talk only to ``entry``, and a crash never
+    takes the ``spared`` nodes. ``traffic`` is ``"register"`` (read, write,
+    cas) or ``"counter"`` (read, add). ``copy(node, key)`` is a replica's own
+    state of a key, compared by ``"converge"`` (default: ``node.replica(key)``
+    on the key's owners).
     """
 
     name: str
@@ -68,6 +78,12 @@ class Target:
     single_writer: bool = False
     members: int | None = None  # sharded-kv: the first this many servers are the initial members
     settle: float = 1.5
+    build: Callable[[Any], None] | None = None
+    entry: tuple = ()
+    spared: tuple = ()
+    traffic: str = "register"
+    copy: Callable[[Any, Any], Any] | None = None
+    count: Callable[[Any, Any], int | None] | None = None  # "counter": a replica's count of a key
 
 
 TARGETS = {t.name: t for t in (
@@ -130,11 +146,13 @@ def run(target: Target | str, seed: int, span: float = 2.5, clients: int = 4, ke
     """Build the cluster, play the schedule of ``seed`` under traffic, settle, read every key, judge."""
     target = TARGETS[target] if isinstance(target, str) else target
     sim = em.Simulation(seed=seed, latency=LATENCY)
-    for i in range(target.servers):
+    if target.build is not None:
+        target.build(sim)
+    for i in range(target.servers if target.build is None else 0):
         sim.add_node(f"n{i}", target.factory, **target.config)
     outcome = Run(target, seed, schedule(seed, target, span), sim, [f"k{i}" for i in range(keys)])
     workers = [sim.add_client(f"c{i}") for i in range(clients)]
-    traffic = _Traffic(sim, workers, outcome.keys, target.single_writer)
+    traffic = _Traffic(sim, workers, outcome.keys, target)
     sim.run(_play(sim, outcome, traffic, span))
     outcome.violations = judge(outcome)
     return outcome
@@ -146,7 +164,7 @@ async def _play(sim, outcome: Run, traffic: "_Traffic", span: float) -> None:
     tasks += [asyncio.ensure_future(faults.episode(e)) for e in outcome.plan]
     await asyncio.sleep(span)
     faults.end()
-    if outcome.target.guarantee == "converge":
+    if outcome.target.guarantee in ("converge", "counter"):
         traffic.writing = False  # from the heal on only reads: the replicas must converge by themselves
     await asyncio.sleep(outcome.target.settle)
     traffic.running = False
@@ -158,8 +176,9 @@ async def _play(sim, outcome: Run, traffic: "_Traffic", span: float) -> None:
 class _Traffic:
     """Clients with one operation in flight each: reads, writes of unique values, cas from the last value seen."""
 
-    def __init__(self, sim, clients, keys, single_writer: bool):
-        self.sim, self.clients, self.keys, self.single_writer = sim, clients, keys, single_writer
+    def __init__(self, sim, clients, keys, target: Target):
+        self.sim, self.clients, self.keys, self.single_writer = sim, clients, keys, target.single_writer
+        self.entry, self.kind = list(target.entry or sim.servers), target.traffic
         self.values = itertools.count(1)
         self.running = self.writing = True
 
@@ -170,14 +189,19 @@ class _Traffic:
         rng = self.sim.rng(f"outsider:{client.name}")
         own = [k for j, k in enumerate(self.keys) if j % len(self.clients) == index] if self.single_writer else self.keys
         seen: dict = {}
+        writes = ("write", "write", "cas") if self.kind == "register" else ("add", "add", "add")
         while self.running:
-            f = rng.choice(("read", "read", "write", "write", "cas")) if own and self.writing else "read"
+            f = rng.choice(("read", "read", *writes)) if own and self.writing else "read"
             key = rng.choice(own if f != "read" else self.keys)
             value = None if f == "read" else next(self.values)
             if f == "cas":
                 value = [seen.get(key, 0), value]
+            if f == "add":  # a distinct power of two each, so a count's bits tell which adds it holds
+                value = 1 << value
+            fields = {"delta": value} if f == "add" else None
             try:
-                reply = await client.invoke(f, key=key, value=value, dest=rng.choice(self.sim.servers), timeout=0.5)
+                reply = await client.invoke(f, key=key, value=value, dest=rng.choice(self.entry), timeout=0.5,
+                                            fields=fields)
                 seen[key] = reply.get("value") if f == "read" else (value[1] if f == "cas" else value)
             except (em.RPCError, em.Timeout):
                 pass
@@ -189,7 +213,7 @@ class _Traffic:
         for i, key in enumerate(self.keys):
             for attempt in range(30):
                 try:
-                    await reader.invoke("read", key=key, dest=self.sim.servers[(i + attempt) % len(self.sim.servers)],
+                    await reader.invoke("read", key=key, dest=self.entry[(i + attempt) % len(self.entry)],
                                         timeout=0.5)
                     break
                 except em.RPCError as exc:
@@ -282,6 +306,7 @@ class _Faults:
         first = self._leader(rng)
         others = [n for n in self.sim.servers if n != first and n not in self.crashed]
         victims = [first] + rng.sample(others, min(len(others), len(self.sim.servers) // 2))
+        victims = [n for n in victims if n not in self.target.spared]
         for name in victims:
             if self.sim.alive(name):
                 self.sim.crash(name)
@@ -374,8 +399,8 @@ def judge(outcome: Run) -> list[str]:
     """The target's guarantee, checked on the run: a list of violations (empty when it held)."""
     history, guarantee = list(outcome.sim.history), outcome.target.guarantee
     found = [f"node error: {e}" for e in outcome.sim.errors[:1]]
-    if guarantee == "converge":
-        return found + _diverged(outcome)
+    if guarantee in ("converge", "counter"):
+        return found + _diverged(outcome) + (_miscounted(outcome) if guarantee == "counter" else [])
     register = _missing_as_none(history)
     lost = lost_writes(register)
     found += [f"lost write {w.write.value!r} of {w.write.key!r}" for w in lost.lost[:3]]
@@ -399,8 +424,26 @@ def _missing_as_none(history) -> list[dict]:
 def _diverged(outcome: Run) -> list[str]:
     sim, found = outcome.sim, []
     live = [sim.node(n) for n in sim.servers if sim.alive(n)]
+    copy = outcome.target.copy
     for key in outcome.keys:
-        copies = {node.name: node.replica(key) for node in live if node.name in live[0].owners(key)}
+        copies = {node.name: node.replica(key) for node in live if node.name in live[0].owners(key)} if copy is None \
+            else {node.name: copy(node, key) for node in live}
         if len({repr(v) for v in copies.values()}) > 1:
             found.append(f"replicas of {key!r} differ after the heal: {copies}")
+    return found
+
+
+def _miscounted(outcome: Run) -> list[str]:
+    """Each key's final count (a live replica's) is the acknowledged adds plus some of the unsure ones, each once."""
+    history, found = list(outcome.sim.history), []
+    node = next(outcome.sim.node(n) for n in outcome.sim.servers if outcome.sim.alive(n))
+    for key in outcome.keys:
+        adds = [op for op in history if op["f"] == "add" and op["key"] == key and op["type"] != "invoke"]
+        acked = sum(op["value"] for op in adds if op["type"] == "ok")
+        unsure = sum(op["value"] for op in adds if op["type"] == "info")
+        count = outcome.target.count(node, key)
+        extra = (count or 0) - acked
+        if extra < 0 or extra & ~unsure:
+            found.append(f"count of {key!r} is {count}: acked adds sum to {acked}, unsure ones to {unsure} "
+                         "(an add lost, applied twice, or applied after a definite failure)")
     return found

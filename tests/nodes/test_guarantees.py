@@ -6,8 +6,12 @@ partitions, a majority crashed right after the primary acknowledges a
 write, pauses longer than a lease, clock jumps on the leader, a partition
 during an election, a hostile network, and (sharded-kv) joins and leaves.
 The default run covers each configuration with a few schedules; ``-m slow``
-runs 500 per CP configuration and 100 for each sloppy quorum (anti-entropy
-and hinted handoff together, and each alone). A failure
+runs 500 per CP configuration and 100 for each other protocol: each sloppy
+quorum (anti-entropy and hinted handoff together, and each alone), and the
+catalogue of ``tests.common.outsider_catalogue`` (the cache under each
+policy, the load balancer and the breaker's caller over lin-kv, multi-primary
+with LWW, siblings and CRDT counters, the queue with and without idempotent
+producer and sink). A failure
 prints the target, the seed and the schedule; ``outsider.run(target, seed)``
 replays it.
 
@@ -20,30 +24,36 @@ import dataclasses
 import pytest
 from tests.common.faults_nodes import EveryCopyKV
 from tests.common.outsider import EPISODES, TARGETS, run
+from tests.common.outsider_catalogue import CATALOGUE, QUEUE, EveryCopyCaller, front, multi, run_queue
 
 CP = ["lin-kv", "sharded-kv", "primary-replica-sync", "primary-replica-majority", "quorum-strict",
       "quorum-strict-vector"]
-AP = ["quorum-sloppy", "quorum-sloppy-hints", "quorum-sloppy-anti-entropy"]
+AP = ["quorum-sloppy", "quorum-sloppy-hints", "quorum-sloppy-anti-entropy", *CATALOGUE, *QUEUE]
 DEFAULT = {**dict.fromkeys(CP, 5), **dict.fromkeys(AP, 2)}  # schedules per configuration in the default run
 SLOW = {**dict.fromkeys(CP, 500), **dict.fromkeys(AP, 100)}
 CHUNK = 50
+ALL = {**TARGETS, **CATALOGUE}
+
+
+def outcomes(target: str, seeds):
+    return (run_queue(target, seed) if target in QUEUE else run(ALL[target], seed) for seed in seeds)
 
 
 def assert_held(target: str, seeds) -> None:
-    broken = [outcome.describe() for outcome in (run(target, seed) for seed in seeds) if outcome.violations]
+    broken = [outcome.describe() for outcome in outcomes(target, seeds) if outcome.violations]
     assert not broken, "\n".join(broken)
 
 
-@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("target", sorted(SLOW))
 def test_each_guarantee_holds_under_the_outsiders_schedules(target):
-    """A few schedules per configuration: linearizable / fresh / convergent, as each module's docstring states."""
+    """A few schedules per configuration: linearizable / fresh / convergent / delivered, as each docstring states."""
     assert_held(target, range(DEFAULT[target]))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target,first", [(t, s) for t, n in SLOW.items() for s in range(1000, 1000 + n, CHUNK)])
 def test_each_guarantee_holds_under_many_more_schedules(target, first):
-    """500 schedules per CP configuration and 100 per sloppy quorum, 50 per test so workers share them."""
+    """500 schedules per CP configuration and 100 for each other, 50 per test so workers share them."""
     assert_held(target, range(first, first + min(CHUNK, 1000 + SLOW[target] - first)))
 
 
@@ -57,6 +67,10 @@ REGRESSIONS = [
     # A coordinator crashed before its write settled: it had not yet stored the hint for the owner it missed,
     # so with hinted handoff alone that owner never got the write.
     ("quorum-sloppy-hints", 1037, "replicas differ after the heal"),
+    # A duplicated write reached the breaker's caller twice: the first copy took effect, the second was refused
+    # by the breaker, now open (error 11, definite), and the refusal reached the client first.
+    ("caller", 1008, "not linearizable"),
+    ("caller", 1018, "not linearizable"),
 ]
 
 
@@ -72,16 +86,23 @@ def first_violation(target, limit: int, start: int = 0):
 
 
 def variant(name: str, **changes):
-    return dataclasses.replace(TARGETS[name], name=f"{name} (condition dropped)", **changes)
+    return dataclasses.replace(ALL[name], name=f"{name} (condition dropped)", **changes)
 
 
 # Where each search starts: the first seed known to show it, so a run costs one schedule (it searches on if the
 # kernel's draws ever change).
-SLOPPY, ACKS, ASYNC, FENCING, REPAIR, LEASE, EVERY_COPY = 4, 3, 20, 14, 2, 288, 11
+SLOPPY, ACKS, ASYNC, FENCING, REPAIR, LEASE, EVERY_COPY, CALLER, DEDUP = 4, 3, 20, 14, 2, 288, 11, 36, 11
 
 def test_the_outsider_catches_a_store_that_applies_every_copy_of_a_request():
     """The tester is hostile enough to find the duplicate bug lin-kv had (EveryCopyKV keeps it)."""
     assert first_violation(variant("lin-kv", factory=EveryCopyKV, config={}), 30, start=EVERY_COPY) is not None
+
+
+def test_the_outsider_catches_a_caller_that_forwards_every_copy_of_a_write():
+    """The breaker's caller before it took each write once: a copy refused by the open breaker is told 'not done'."""
+    broken = variant("caller", build=front(EveryCopyCaller, dependency="n0", timeout=0.4,
+                                           breaker={"failure_threshold": 3, "reset_timeout": 0.2}))
+    assert first_violation(broken, 60, start=CALLER) is not None
 
 
 CONDITIONS = [
@@ -98,6 +119,8 @@ CONDITIONS = [
     pytest.param(variant("quorum-sloppy", config={"n": 3, "r": 2, "w": 2, "sloppy": True, "read_repair": False}),
                  "differ", REPAIR, id="sloppy quorum: anti-entropy or hinted handoff to converge"),
     # Rare under these schedules (one in a few hundred): the primary's clock jumps while it is cut off.
+    pytest.param(variant("multi-primary-crdt", build=multi("crdt", dedup_window=1)), "count", DEDUP,
+                 id="multi-primary: a dedup window longer than a duplicate's delay"),
     pytest.param(variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "lease_reads": True}),
                  "not linearizable", LEASE, id="primary-replica: clocks that never jump, for lease reads"),
 ]

@@ -1,0 +1,135 @@
+"""The outsider's targets beyond the CP stores: fronts over lin-kv, multi-primary, and the queue.
+
+Each target is an :class:`~tests.common.outsider.Target` with its own
+cluster (``build``), run by ``outsider.run`` under the same fault episodes
+(partitions of every shape, flapping, crashes right after an ack, pauses,
+clock jumps, elections, the hostile network), and judged by the guarantee
+its module's docstring states:
+
+- ``cache-*`` (:mod:`nodes.cache`): through one cache over lin-kv the
+  history is linearizable, for each policy; write-behind only "while the
+  cache lives", so a crash never takes the cache there (a pause may).
+- ``balancer``, ``caller`` (:mod:`nodes.balancer`, :mod:`nodes.breaker`):
+  a front that passes each request on with the client's request id keeps a
+  linearizable store linearizable.
+- ``multi-primary-*`` (:mod:`nodes.multiprimary`): replicas converge after
+  the heal (anti-entropy on); the CRDT counter also counts every
+  acknowledged add once and no add twice.
+
+The queue (:mod:`nodes.queue`, :mod:`nodes.queue_client`) has no
+read/write traffic: :func:`run_queue` plays the same episodes over the
+queue demo's cluster (three brokers, a publisher, a consumer group, a
+sink) and checks at-least-once delivery of every acknowledged message and
+order within a partition, plus what the idempotent producer and sink add.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from nodes import Cache, Caller, LoadBalancer, MultiPrimary, SingleKV, crdt
+from tests.common.outsider import EPISODES, LATENCY, Run, Target, _Faults, schedule
+from tests.common.queue_cluster import measure, queue_cluster
+
+STORES = ["n0", "n1", "n2"]
+
+
+class EveryCopyCaller(Caller):
+    """The breaker's caller as it was: every copy of a write forwarded, and answered, on its own."""
+
+    handle_write = handle_cas = Caller._forward
+
+
+def _stores(sim) -> None:
+    """lin-kv on n0..n2, led by n0 (named, so a front whose name sorts first cannot lead)."""
+    for name in STORES:
+        sim.add_node(name, SingleKV, leader="n0")
+
+
+def front(factory, **config):
+    """A build: lin-kv on n0..n2 and ``factory`` in front of it as ``x0``."""
+    def build(sim) -> None:
+        _stores(sim)
+        sim.add_node("x0", factory, **config)
+    return build
+
+
+def multi(resolution: str, **config):
+    """A build: three multi-primary replicas, anti-entropy every 0.2 s."""
+    def build(sim) -> None:
+        for name in STORES:
+            sim.add_node(name, MultiPrimary, resolution=resolution, anti_entropy=0.2, **config)
+    return build
+
+
+def _state(node, key):
+    return node.data.get(key)
+
+
+def _count(node, key) -> int | None:
+    state = node.data.get(key)
+    return None if state is None else crdt.counter_value(state)
+
+
+def _front_target(name: str, build, **changes) -> Target:
+    return Target(name, SingleKV, {}, 4, "linearizable", build=build, entry=("x0",), **changes)
+
+
+CATALOGUE = {t.name: t for t in (
+    *(_front_target(f"cache-{policy}", front(Cache, store=STORES, policy=policy, ttl=0.3, capacity=2))
+      for policy in ("cache-aside", "write-through")),
+    # Write-behind is linearizable "while the cache lives": it may pause, never crash.
+    _front_target("cache-write-behind", front(Cache, store=STORES, policy="write-behind", ttl=0.3, capacity=2),
+                  spared=("x0",)),
+    _front_target("balancer", front(LoadBalancer, backends=STORES, health_interval=None, timeout=0.4,
+                                                  eject_after=2, eject_time=0.3)),
+    _front_target("caller", front(Caller, dependency="n0", timeout=0.4,
+                                   breaker={"failure_threshold": 3, "reset_timeout": 0.2})),
+    *(Target(f"multi-primary-{r}", MultiPrimary, {}, 3, "converge", build=multi(r), copy=_state, settle=3.0)
+      for r in ("lww", "siblings")),
+    Target("multi-primary-crdt", MultiPrimary, {}, 3, "counter", build=multi("crdt"), copy=_state, count=_count,
+           traffic="counter", settle=3.0),
+)}
+
+#: The queue's configurations: (acks, idempotent producer, idempotent sink).
+QUEUE = {"queue": (1, False, False), "queue-idempotent": (1, True, True)}
+
+
+def run_queue(name: str, seed: int, span: float = 2.5, count: int = 40) -> Run:
+    """The queue demo's cluster under the schedule of ``seed``; the publisher is never crashed (its tally is memory)."""
+    acks, idempotent, sink_idempotent = QUEUE[name]
+    sim = queue_cluster(seed, acks, idempotent, sink_idempotent, count=count, every=span / count,
+                        network={"latency": LATENCY})
+    target = Target(name, None, {}, len(sim.servers), "delivered", EPISODES[:-1], spared=("p0",))
+    outcome = Run(target, seed, schedule(seed, target, span), sim)
+    sim.run(_play_queue(sim, outcome, span))
+    outcome.violations = _judge_queue(outcome, idempotent, sink_idempotent)
+    return outcome
+
+
+async def _play_queue(sim, outcome: Run, span: float) -> None:
+    faults = _Faults(sim, outcome.target)
+    tasks = [asyncio.ensure_future(faults.episode(e)) for e in outcome.plan]
+    await asyncio.sleep(span)
+    faults.end()
+    await asyncio.gather(*tasks)
+    publisher = sim.node("p0")
+    while len(publisher.acked) + len(publisher.unsure) < publisher.count and sim.now < span + 30:
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(4.0)  # the group rebalances and consumes what is left
+
+
+def _judge_queue(outcome: Run, idempotent: bool, sink_idempotent: bool) -> list[str]:
+    found = [f"node error: {e}" for e in outcome.sim.errors[:1]]
+    out = measure(outcome.sim)
+    found += [f"acknowledged message {i} never applied" for i in out.lost[:3]]
+    missing = [i for i in out.acked if i not in out.in_log]
+    found += [f"acknowledged message {i} not in any log" for i in missing[:3]]
+    if out.inversions_within():
+        found.append(f"{out.inversions_within()} messages applied out of offset order within a partition")
+    if idempotent and out.log_duplicates:
+        found.append(f"the idempotent producer's log holds {out.log_duplicates} duplicates")
+    if sink_idempotent and out.effect_duplicates:
+        found.append(f"the idempotent sink applied {out.effect_duplicates} effects twice")
+    return found
+
