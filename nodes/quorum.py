@@ -6,7 +6,8 @@ delays (client links included), with any number of writers per key; with anti-en
 replicas converge after a heal.
 Gives up: linearizability (in-flight writes, ``cas``), fresh reads when R + W <= N or sloppy (PBS), and, under LWW,
 writes stamped by a slow clock. CAP: strict is CP-leaning (11 where a side lacks R or W owners), sloppy is AP.
-PACELC: PC/EL strict, PA/EL sloppy: a request waits for the fastest R or W of N, never for all.
+PACELC: PC/EC strict: even with no partition a read waits for R replicas and a write for W (the fastest of N, never
+all of them), latency paid for consistency; PA/EL sloppy: it answers on any side, from whichever nodes it reaches.
 
 Why the conditions: a read takes the greatest stamp among R replicas, and
 any write acknowledged before it began is on W of them, so on one it asks.

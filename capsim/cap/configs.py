@@ -27,6 +27,8 @@ class Config:
         settings: a function of the node count returning the constructor kwargs.
         claim: what the configuration promises and gives up, in one line.
         label: a longer name for titles.
+        conditions: what the claim needs to hold (clocks, writers, leases, fencing), in one line; printed
+            beside the claim by ``capsim cap``, its ``--help`` and its report.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Config:
     claim: str
     label: str = ""
     params: dict = field(default_factory=dict)
+    conditions: str = ""
 
     def node_class(self):
         return resolve(self.protocol)
@@ -58,6 +61,8 @@ BUILTIN: dict[str, Config] = {
         lambda n: {"mode": "semi-sync", "acks": _majority(n) - 1, "fencing": True},
         "linearizable; refuses where it cannot reach a majority (PC/EC)",
         "CP: majority replication with a fenced primary (Raft-like)",
+        conditions="acks + 1 >= a majority and fencing on (both set here); reads go through the primary's "
+                   "log, not leases (lease reads would need clocks that never jump); no clock condition otherwise",
     ),
     "ap": Config(
         "ap", "quorum",
@@ -66,19 +71,24 @@ BUILTIN: dict[str, Config] = {
                    "hinted_handoff": True, "read_repair": True, "versioning": "lww", "anti_entropy": 0.5},
         "answers on both sides; may read stale data and lose concurrent updates (PA/EL)",
         "AP: sloppy quorum, last-writer-wins, hinted handoff, read repair",
+        conditions="convergence after the heal needs hinted handoff or anti-entropy on (both set here); "
+                   "last-writer-wins orders writes by the coordinators' clocks: a clock ahead wins",
     ),
     "async": Config(
         "async", "primary-replica",
         lambda n: {"mode": "async", "fencing": False},
         "fast, and both sides answer; a failover loses what the old primary acknowledged (PA/EL)",
         "primary-replica, asynchronous replication, failover without fencing",
+        conditions="none: it promises no consistency, so there is nothing to hold",
     ),
     "quorum": Config(
         "quorum", "quorum",
         lambda n: {"n": n, "r": _majority(n), "w": _majority(n), "sloppy": False, "read_repair": True},
-        "no stale reads with R + W > N if clocks agree and each key has one writer; a regular register, not "
-        "linearizable (read repair runs after the reply); refuses without a quorum (PC/EC)",
+        "no read misses a write acknowledged before it began; a regular register, not linearizable (in-flight "
+        "writes, cas); refuses without a quorum, and pays R or W round trips even without a partition (PC/EC)",
         "strict majority quorum (R + W > N), no sloppy quorum",
+        conditions="R + W > N and not sloppy (both set here); clocks in sync (writes are stamped by the "
+                   "coordinator's clock); any number of writers per key",
     ),
     "sync": Config(
         "sync", "primary-replica",
@@ -86,16 +96,26 @@ BUILTIN: dict[str, Config] = {
         "linearizable and loses nothing; any unreachable replica stops every write, and a new primary serves "
         "nothing until it commits (PC/EC)",
         "primary-replica, synchronous replication to every replica",
+        conditions="fencing on (set here); reads go through the primary's log, not leases (lease reads would "
+                   "need clocks that never jump)",
     ),
     "multi-primary": Config(
         "multi-primary", "multi-primary",
         lambda n: {"resolution": "lww", "anti_entropy": 0.25},
         "every node takes writes, so both sides answer; concurrent writes: the last writer wins, the rest are lost (PA/EL)",
         "multi-primary, asynchronous replication, last-writer-wins",
+        conditions="convergence needs anti-entropy on (set here); last-writer-wins orders writes by the "
+                   "accepting nodes' clocks: a clock ahead wins",
     ),
 }
 
 DEFAULT = ("cp", "ap", "async")
+
+
+def claim_line(config: Config) -> str:
+    """``name: claim. Conditions: ...``, as ``capsim cap`` prints it under its table."""
+    conditions = f" Conditions: {config.conditions}." if config.conditions else ""
+    return f"{config.name}: {config.claim}.{conditions}"
 
 
 def choose(specs: list[str] | None) -> list[Config]:
@@ -121,7 +141,7 @@ def choose(specs: list[str] | None) -> list[Config]:
 
 
 def load(path: Path) -> list[Config]:
-    """Configurations from a TOML file of ``[[config]]`` tables (name, protocol, claim, [settings])."""
+    """Configurations from a TOML file of ``[[config]]`` tables (name, protocol, claim, conditions, [settings])."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -144,5 +164,6 @@ def load(path: Path) -> list[Config]:
         except ValueError as exc:  # an unknown protocol, or settings its constructor does not take
             raise ConfigError(f"{path}: config {table['name']!r}: {exc}") from None
         configs.append(Config(table["name"], table["protocol"], lambda n, s=dict(settings): dict(s),
-                              str(table.get("claim", "")), str(table.get("label", table["name"]))))
+                              str(table.get("claim", "")), str(table.get("label", table["name"])),
+                              conditions=str(table.get("conditions", ""))))
     return configs

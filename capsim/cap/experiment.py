@@ -104,8 +104,8 @@ def run_config(config: Config, plan: Plan, progress: Callable[[float], None] | N
     return Run(config.name, list(sim.history), row, sides={k: plan.client_side(v) for k, v in
                                                             (("minority", plan.minority), ("majority", plan.majority))},
                windows=[Window(plan.partition_at, plan.heal_at, "partition")], stale=stale_times,
-               extra={"label": config.label, "claim": config.claim, "digest": sim.trace_digest(),
-                      "errors": [str(e) for e in sim.errors], "events": len(sim.events)})
+               extra={"label": config.label, "claim": config.claim, "conditions": config.conditions,
+                      "digest": sim.trace_digest(), "errors": [str(e) for e in sim.errors], "events": len(sim.events)})
 
 
 #: virtual seconds between two progress reports of a run

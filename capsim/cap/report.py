@@ -137,7 +137,8 @@ def write_report(out: Path, runs: list[Run], meta: dict) -> Path:
     (out / "cap.json").write_text(json.dumps({"meta": meta, "rows": json_rows(runs)}, indent=2, default=str) + "\n",
                                   encoding="utf-8")
     plots = write_plots(out, runs) if any(run.history for run in runs) else {}  # many seeds: no one history
-    notes = [f"{run.name}: {run.extra.get('label', '')}. Claim: {run.extra.get('claim', '')}." for run in runs]
+    notes = [f"{run.name}: {run.extra.get('label', '')}. Claim: {run.extra.get('claim', '')}."
+             + (f" Conditions: {run.extra['conditions']}." if run.extra.get("conditions") else "") for run in runs]
     return write_page(out, "CAP, measured", INTRO, COLUMNS, runs, plots, notes=notes, meta=meta)
 
 

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
+from capsim.cap.configs import claim_line
 from capsim.cli import UsageError
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
@@ -39,7 +40,8 @@ def register(subparsers) -> None:
                     "a partition into a majority and a minority, a heal, a settle. Print availability per "
                     "side, linearizability, stale reads, lost writes, latency and convergence.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configurations:\n" + "\n".join(f"  {c.name}: {c.label}; {c.claim}" for c in BUILTIN.values())
+        epilog="configurations:\n" + "\n".join(f"  {c.name}: {c.label}; {c.claim}. Conditions: {c.conditions}"
+                                                for c in BUILTIN.values())
                + "\n\nfigures:\n" + "\n".join(f"  {line}" for line in definitions()),
     )
     plan = Plan()
@@ -127,6 +129,8 @@ def run(args) -> int:
         note = _rate_note(args, runs)
         if note:
             console.print(note, highlight=False)
+        for config in configs:
+            console.print(claim_line(config), highlight=False)
     if args.out:
         page = write_report(args.out, runs, meta)
         console.print(f"report: {page}")
@@ -226,5 +230,6 @@ def _many(console: Console, args, configs, run_mb: float) -> list[Run]:
         errors = [f"seed {line['seed']}: {line['errors'][config.name]} error(s)" for line in ran
                   if line["errors"][config.name]]
         runs.append(Run(config.name, [], summarize(config.name, rows),
-                        extra={"label": config.label, "claim": config.claim, "errors": errors + lost}))
+                        extra={"label": config.label, "claim": config.claim, "conditions": config.conditions,
+                               "errors": errors + lost}))
     return runs

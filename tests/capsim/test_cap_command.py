@@ -160,3 +160,19 @@ def test_a_rate_the_clients_cannot_offer_is_said_not_silently_capped(capsys):
     assert "note: the clients offered at most" in out and "not the 100,000 asked" in out
     assert main(["cap", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1.5", "--config", "cp"]) == 0
     assert "note: the clients offered" not in capsys.readouterr().out
+
+
+def test_cap_prints_each_claim_with_the_conditions_it_needs(capsys):
+    """Under the table: every configuration's claim and its conditions (clocks, writers, leases, fencing)."""
+    assert main(["cap", *SHORT, "--config", "cp,ap,async,quorum,sync"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for needed in ("cp: linearizable", "acks + 1 >= a majority and fencing on", "not leases",
+                   "quorum: no read misses a write acknowledged before it began", "R + W > N and not sloppy",
+                   "clocks in sync", "any number of writers per key", "(PC/EC)",
+                   "ap: answers on both sides", "hinted handoff or anti-entropy on",
+                   "async: fast", "Conditions: none", "sync: linearizable and loses nothing", "Conditions: fencing on"):
+        assert needed in out, needed
+    with pytest.raises(SystemExit):
+        main(["cap", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert help_text.count("Conditions:") == 6 and "clocks in sync" in help_text

@@ -613,3 +613,10 @@ TestVectorQuorumMachine = VectorQuorumMachine.TestCase
 TestVectorQuorumMachine.settings = MACHINE
 TestSloppyQuorumMachine = SloppyQuorumMachine.TestCase
 TestSloppyQuorumMachine.settings = MACHINE
+
+
+def test_the_docstring_calls_the_strict_quorum_pc_ec():
+    """A strict quorum waits for R or W replicas even with no partition: latency paid for consistency (PC/EC)."""
+    import nodes.quorum
+
+    assert "PC/EC strict" in nodes.quorum.__doc__ and "PC/EL strict" not in nodes.quorum.__doc__
