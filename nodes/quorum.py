@@ -28,11 +28,13 @@ Choices:
   carry ``"r"`` and ``"w"`` (ints in [1, n]) to override the store's for
   that request; anything else is error 12.
 - Versions (:mod:`nodes.versions`): ``versioning="lww"`` stamps each write
-  with the coordinator's ``now()``; ``"vector"`` gives it a vector clock that
-  descends from the coordinator's own siblings (or from the ``"context"`` a
-  client passes back from ``read_ok``). A read with siblings returns the one
-  with the greatest stamp and reports ``"siblings": n``, ``"values"`` (all of
-  them) and ``"context"``; a later write from that context supersedes them.
+  with the coordinator's ``now()``; ``"vector"`` gives it a dotted version
+  vector: a dot (the coordinator, its counter) and the context it supersedes,
+  the coordinator's own siblings (or the ``"context"`` a client passes back
+  from ``read_ok``). A read with siblings returns the one with the greatest
+  stamp and reports ``"siblings": n``, ``"values"`` (all of them) and
+  ``"context"``; a later write from that context supersedes them, and only
+  them: two writes from one context through one coordinator both stay.
 - ``cas`` is not linearizable: the coordinator reads at R, compares, then
   writes ``to`` at W with a version that supersedes what it read. Two
   coordinators racing on one key can both succeed.

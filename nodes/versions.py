@@ -8,10 +8,17 @@ per key, a list of versions, its *siblings*, sorted by stamp:
   time is the coordinator's clock, so a coordinator whose clock runs behind
   writes versions that lose to older ones: an acknowledged write can vanish
   (that is the price of needing no coordination to order writes).
-- ``vector``: every version no other version's clock descends from. Writes
+- ``vector``: dotted version vectors (Preguiça et al. 2010). A version's
+  *dot* is its coordinator and that coordinator's counter (the stamp's node
+  and seq); its ``"context"`` is the clock the write superseded (what the
+  writer had seen), and its ``"clock"`` the context plus its own dot. A
+  version is dropped only when another's context covers its dot: writes
   ordered by causality (the writer saw the older version) replace it; writes
   that were concurrent are all kept as siblings, so nothing acknowledged is
-  dropped by a clock, and a reader must choose.
+  dropped by a clock, and a reader must choose. Two writes from the same
+  context through the same coordinator are concurrent too: with a clock per
+  server alone the second (``{n0: 2}``) would descend from the first
+  (``{n0: 1}``) and drop it, though its writer never saw it.
 
 ``pick`` chooses deterministically among siblings: the greatest stamp. Every
 function here is pure and takes or returns plain JSON values, so versions
@@ -34,6 +41,7 @@ __all__ = [
     "new_version",
     "pick",
     "reconcile",
+    "saw",
     "stamp_of",
 ]
 
@@ -76,16 +84,26 @@ def new_version(mode: str, value: Any, node: str, time: float, seq: int, context
     version = {"value": value, "stamp": [time, node, seq]}
     if mode == VECTOR:
         clock = dict(context or {})
+        version["context"] = dict(sorted(clock.items()))
         clock[node] = seq
         version["clock"] = dict(sorted(clock.items()))
     return version
 
 
+def saw(a: dict, b: dict) -> bool:
+    """True when version ``a``'s writer had seen version ``b``: ``a``'s context covers ``b``'s dot.
+
+    A version without a ``"context"`` (written before dots) falls back to its clock.
+    """
+    _, node, seq = b["stamp"]
+    return a.get("context", a["clock"]).get(node, 0) >= seq
+
+
 def reconcile(mode: str, *sibling_lists: Iterable[dict]) -> list[dict]:
     """Merge sibling lists from several replicas into one, sorted by stamp.
 
-    ``lww`` keeps the greatest stamp; ``vector`` keeps every version no other
-    version's clock descends from (equal clocks are the same version: one is kept).
+    ``lww`` keeps the greatest stamp; ``vector`` keeps every version whose dot no
+    other version's context covers (equal stamps are the same version: one is kept).
     """
     versions = [v for siblings in sibling_lists for v in siblings]
     if not versions:
@@ -94,10 +112,9 @@ def reconcile(mode: str, *sibling_lists: Iterable[dict]) -> list[dict]:
         return [max(versions, key=stamp_of)]
     kept: list[dict] = []
     for version in sorted(versions, key=stamp_of, reverse=True):
-        clock = version["clock"]
-        if any(descends(other["clock"], clock) for other in kept):
-            continue
-        kept = [other for other in kept if not descends(clock, other["clock"])]
+        if any(other["stamp"] == version["stamp"] or saw(other, version) for other in kept):
+            continue  # the same version (one dot, one write), or one its writer had seen
+        kept = [other for other in kept if not saw(version, other)]
         kept.append(version)
     return sorted(kept, key=stamp_of)
 

@@ -521,6 +521,29 @@ def test_vector_clocks_keep_concurrent_writes_as_siblings_until_a_write_supersed
     assert (after["value"], after["siblings"]) == ("z", 1)
 
 
+def test_vector_clocks_keep_two_writes_from_one_context_through_one_coordinator():
+    """Two clients read the same context and each write from it through n0: neither saw the other, both stay.
+
+    With a clock per server the second write's clock ({n0: 2}) descended from the first's ({n0: 1}), so the
+    first, acknowledged, was dropped; a version's dot (n0, seq) is superseded only by a context that covers it.
+    """
+    sim, (a, b, c) = quorum_cluster(nodes=3, clients=3, latency=em.Constant(0.001), n=3, r=2, w=2,
+                                    versioning="vector")
+
+    async def main():
+        await a.rpc("n0", {"type": "write", "key": "k", "value": "v0"})
+        context = (await a.rpc("n0", {"type": "read", "key": "k"}))["context"]
+        await a.rpc("n0", {"type": "write", "key": "k", "value": "x", "context": context})
+        await b.rpc("n0", {"type": "write", "key": "k", "value": "y", "context": context})
+        both = await c.rpc("n1", {"type": "read", "key": "k", "r": 3})
+        await c.rpc("n2", {"type": "write", "key": "k", "value": "z", "context": both["context"]})
+        return both, await c.rpc("n1", {"type": "read", "key": "k", "r": 3})
+
+    both, after = sim.run(main())
+    assert (both["siblings"], sorted(both["values"])) == (2, ["x", "y"])
+    assert (after["value"], after["siblings"]) == ("z", 1)  # a write that saw both supersedes both
+
+
 def test_lww_keeps_one_of_two_concurrent_writes():
     """The same two writes under LWW: one survives, the other is gone from every replica."""
     sim, reply = _concurrent_writes("lww")

@@ -1,21 +1,37 @@
-"""Versions: LWW keeps the greatest stamp; vector clocks keep every version nothing descends from."""
+"""Versions: LWW keeps the greatest stamp; dotted version vectors keep every version no writer saw."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodes.versions import descends, digest, merge_clocks, new_version, pick, reconcile, stamp_of
+from nodes.versions import descends, digest, merge_clocks, new_version, pick, reconcile, saw, stamp_of
 
 NODES = ["x", "y", "z"]
 CLOCKS = st.dictionaries(st.sampled_from(NODES), st.integers(1, 3), max_size=3)
 
 
-def _version(clock: dict) -> dict:
-    # One version per distinct clock, as the store guarantees (a coordinator never reuses a counter).
-    text = ",".join(f"{k}{v}" for k, v in sorted(clock.items()))
-    return {"value": text, "stamp": [sum(clock.values()), text, 0], "clock": dict(sorted(clock.items()))}
+@st.composite
+def histories(draw) -> list[dict]:
+    """Every write that exists, made as a store makes them: each from the merged clock of some earlier writes."""
+    writes: list[dict] = []
+    for i in range(draw(st.integers(1, 6))):
+        node = draw(st.sampled_from(NODES))
+        seen = draw(st.lists(st.sampled_from(writes), max_size=3)) if writes else []
+        context = merge_clocks(seen)
+        seq = max([w["stamp"][2] for w in writes if w["stamp"][1] == node] + [context.get(node, 0)]) + 1
+        writes.append(new_version("vector", f"{node}{seq}", node, float(i), seq, context))
+    return writes
 
 
-SIBLINGS = st.lists(CLOCKS.map(_version), max_size=5)
+WRITES = histories()
+
+
+@st.composite
+def replicas(draw, count: int = 3):
+    writes = draw(WRITES)
+    return [draw(st.lists(st.sampled_from(writes), max_size=5)) for _ in range(count)]
+
+
+SIBLINGS = WRITES
 
 
 def _as_set(siblings):
@@ -23,9 +39,10 @@ def _as_set(siblings):
 
 
 @settings(max_examples=100)
-@given(SIBLINGS, SIBLINGS, SIBLINGS)
-def test_vector_reconcile_is_commutative_associative_and_idempotent(a, b, c):
+@given(replicas())
+def test_vector_reconcile_is_commutative_associative_and_idempotent(held):
     """Property: merging replicas in any order, any grouping, any number of times gives the same siblings."""
+    a, b, c = held
     assert reconcile("vector", a, b) == reconcile("vector", b, a)
     assert reconcile("vector", reconcile("vector", a, b), c) == reconcile("vector", a, reconcile("vector", b, c))
     once = reconcile("vector", a)
@@ -33,15 +50,24 @@ def test_vector_reconcile_is_commutative_associative_and_idempotent(a, b, c):
 
 
 @settings(max_examples=100)
-@given(SIBLINGS)
-def test_vector_reconcile_keeps_exactly_the_versions_nothing_else_descends_from(versions):
-    """Property: the result is the maximal clocks of the input, each once, sorted by stamp."""
+@given(replicas(1))
+def test_vector_reconcile_keeps_exactly_the_versions_no_writer_saw(held):
+    """Property: the result is every version whose dot no other version's context covers, each once, by stamp."""
+    versions = held[0]
     kept = reconcile("vector", versions)
-    maximal = {v["value"] for v in versions
-               if not any(descends(o["clock"], v["clock"]) and o["clock"] != v["clock"] for o in versions)}
-    assert {v["value"] for v in kept} == maximal
-    assert len(kept) == len(maximal)
+    unseen = {v["value"] for v in versions if not any(saw(o, v) for o in versions if o["stamp"] != v["stamp"])}
+    assert {v["value"] for v in kept} == unseen
+    assert len(kept) == len(unseen)
     assert [stamp_of(v) for v in kept] == sorted(stamp_of(v) for v in kept)
+
+
+@given(CLOCKS, st.sampled_from(NODES))
+def test_two_writes_from_one_context_through_one_coordinator_are_both_kept(context, node):
+    """The per-server clock bug: the second write's counter is higher, but its writer never saw the first."""
+    first = new_version("vector", "a", node, 1.0, context.get(node, 0) + 1, context)
+    second = new_version("vector", "b", node, 2.0, context.get(node, 0) + 2, context)
+    assert descends(second["clock"], first["clock"])  # what a clock per server alone would have dropped
+    assert _as_set(reconcile("vector", [first], [second])) == ["a", "b"]
 
 
 @given(SIBLINGS.filter(bool))
