@@ -123,13 +123,18 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         probe_interval, handoff_interval: seconds between pings of suspected
             peers, and between hint deliveries.
         vnodes: virtual nodes per server on the ring.
+        replicas: the servers that hold copies (default: every server of the cluster, this one included).
+            A node not among them holds none and coordinates every request it is sent itself, never
+            forwarding it (a stateless coordinator: the coordinator of Bailis et al.'s WARS model). When N
+            covers them all, every key is on every one, sent to in the order given; otherwise they are
+            placed on the ring.
     """
 
     def __init__(self, n: int = 3, r: int = 2, w: int = 2, versioning: str = LWW, sloppy: bool = False,
                  hinted_handoff: bool = False, read_repair: bool = True, anti_entropy: float | bool = False,
                  anti_entropy_mode: str = "merkle", write_fanout: str = "all", read_fanout: str = "all",
                  rpc_timeout: float = 0.1, forward_timeout: float | None = None, probe_interval: float = 0.25,
-                 handoff_interval: float = 0.25, vnodes: int = 64):
+                 handoff_interval: float = 0.25, vnodes: int = 64, replicas: list[str] | None = None):
         _check_int("n", n, 1, None)
         _check_int("r", r, 1, n)
         _check_int("w", w, 1, n)
@@ -145,6 +150,11 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         if "exact" in (write_fanout, read_fanout) and (sloppy or hinted_handoff):
             raise ConfigError("write_fanout/read_fanout='exact' is PBS's partial-quorum model: it sends to exactly "
                               "W or R owners, so it cannot be combined with sloppy=True or hinted_handoff=True")
+        if replicas is not None and (not isinstance(replicas, list) or not replicas
+                                     or not all(isinstance(r, str) for r in replicas)):
+            raise ConfigError(f"replicas must be a non-empty list of server names, or None for every server, "
+                              f"got {replicas!r}")
+        self.replicas = replicas
         self.n, self.r, self.w = n, r, w
         self.versioning, self.sloppy, self.hinted_handoff = versioning, sloppy, hinted_handoff
         self.read_repair = read_repair
@@ -174,8 +184,10 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
     # -- placement ---------------------------------------------------------------------------
 
     def owners(self, key) -> list[str]:
-        """The nodes that replicate ``key``: the first N of its preference list."""
-        members = tuple(sorted([self.name, *self.peers]))
+        """The nodes that replicate ``key``: the first N of its preference list (all ``replicas`` if N covers them)."""
+        if self.replicas is not None and self.n >= len(self.replicas):
+            return list(self.replicas)
+        members = tuple(sorted(self.replicas or [self.name, *self.peers]))
         if members != self._members:
             self._members, self._ring, self._owner_cache = members, HashRing(members, vnodes=self.vnodes), {}
         owners = self._owner_cache.get(key)
@@ -183,9 +195,15 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
             owners = self._owner_cache[key] = self._ring.preference_list(key, self.n)
         return owners
 
+    def _holds_copies(self) -> bool:
+        """False for a coordinator outside ``replicas``: it coordinates here rather than forwarding."""
+        return self.replicas is None or self.name in self.replicas
+
     def _spares(self, key) -> list[str]:
         """Nodes after the owners in ring order: the sloppy quorum's fallbacks."""
         owners = self.owners(key)
+        if self._ring is None:  # N covers every one of ``replicas``: no node is left to stand in
+            return []
         return [n for n in self._ring.preference_list(key, len(self._members)) if n not in owners]
 
     # -- client requests -----------------------------------------------------------------------
@@ -209,7 +227,7 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         key = _key(body)
         r, w = self._quorum_sizes(body)
         owners = self.owners(key)
-        if not body.get("forwarded") and self.name not in owners:
+        if not body.get("forwarded") and self.name not in owners and self._holds_copies():
             reply = await self._forward(body, owners)
             if reply is not None:
                 return reply

@@ -22,7 +22,8 @@ Two implementations, which the tests hold against a third, independent one:
   read needs to be fresh, so one pass gives the whole curve, P(stale | t),
   and the paper's *t-visibility*, the t at which P(consistent) reaches 99.9%.
 - :func:`measure` runs it on capsim: ``QuorumKV`` replicas, ``QuorumKV``'s
-  own coordinator on a node that holds no copy (:class:`Coordinator`), links
+  own coordinator on a node that holds no copy (a ``QuorumKV`` outside its
+  ``replicas``, which coordinates every request itself), links
   without FIFO (``fifo=False``: every leg its own draw), and clients at zero
   latency from the coordinator, so a read the client sends ``t`` after the
   acknowledgement reaches the coordinator ``t`` after the commit.
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 import emulator as em
 from nodes.quorum import QuorumKV
 
-__all__ = ["Coordinator", "Model", "Point", "measure", "model", "parse_quorums", "parse_times", "z_score"]
+__all__ = ["Model", "Point", "measure", "model", "parse_quorums", "parse_times", "z_score"]
 
 #: Seconds a leg may take before the coordinator gives up on it: never, in practice.
 PATIENCE = 1e6
@@ -123,32 +124,19 @@ def model(n: int, r: int, w: int, leg: em.Distribution, trials: int = 100_000, s
     return Model(n, r, w, tuple(sorted(_needed(rng, leg, n, r, w) for _ in range(trials))))
 
 
-class Coordinator(QuorumKV):
-    """``QuorumKV``'s coordinator on a node that holds no copy: the coordinator of WARS.
-
-    Every other server is a replica of every key, so the cluster must have
-    exactly N other servers. The coordinator sends each write and read to
-    all of them (``write_fanout="all"``) and answers after W or R replies.
-    """
-
-    def owners(self, key) -> list[str]:
-        return list(self.peers)
-
-    async def _forward(self, body: dict, owners: list[str]) -> dict | None:
-        # QuorumKV forwards a request for a key it does not own; None is its
-        # documented "coordinate here" (the sloppy path). Crossing into a private
-        # hook is the price of running QuorumKV's own coordinator code unchanged.
-        return None
-
-
 def cluster(n: int, r: int, w: int, leg: em.Distribution, seed: int) -> em.Simulation:
-    """N ``QuorumKV`` replicas, a :class:`Coordinator`, and two clients next to it (zero latency)."""
+    """N ``QuorumKV`` replicas, a coordinator, and two clients next to it (zero latency).
+
+    The coordinator is a ``QuorumKV`` outside ``replicas``: it holds no copy and coordinates every
+    request itself, sending each write and read to all N replicas (``write_fanout="all"``) and
+    answering after W or R replies, as WARS's coordinator does.
+    """
     _check_quorum(n, r, w)
     sim = em.Simulation(seed=seed, latency=leg, fifo=False)
     settings = {"n": n, "r": r, "w": w, "read_repair": False, "rpc_timeout": PATIENCE}
     for i in range(n):
         sim.add_node(f"n{i}", QuorumKV, **settings)
-    sim.add_node("coordinator", Coordinator, **settings)
+    sim.add_node("coordinator", QuorumKV, **settings, replicas=[f"n{i}" for i in range(n)])
     for client in ("writer", "reader"):
         sim.add_client(client)
         sim.network.set_link(client, "coordinator", latency=em.Constant(0.0))

@@ -84,6 +84,25 @@ def test_a_key_that_is_not_a_string_or_int_is_malformed():
     assert (error.value.code, error.value.definite) == (12, True)
 
 
+def test_a_coordinator_outside_replicas_holds_no_copy_and_sends_to_every_replica_in_order():
+    """replicas=[...]: the node outside them coordinates itself (no forward) and stores nothing; N covers them all."""
+    sim = em.Simulation(seed=3, latency=em.Constant(0.001))
+    for i in range(3):
+        sim.add_node(f"n{i}", QuorumKV, n=3, r=2, w=3)
+    sim.add_node("front", QuorumKV, n=3, r=2, w=3, replicas=["n2", "n0", "n1"])
+    client = sim.add_client("c0")
+
+    async def main():
+        await client.rpc("front", {"type": "write", "key": "k", "value": 7})
+        return await client.rpc("front", {"type": "read", "key": "k"})
+
+    assert sim.run(main())["value"] == 7
+    front = sim.node("front")
+    assert front.owners("k") == ["n2", "n0", "n1"] and front.replica("k") == []
+    assert (front.stats["forwarded"], front.stats["coordinated"]) == (0, 2)
+    assert all(sim.node(f"n{i}").replica("k") == [7] for i in range(3))
+
+
 @pytest.mark.parametrize(("config", "message"), [
     ({"r": 4}, "r must be an int from 1 to n=3"),
     ({"n": 0}, "n must be an int >= 1"),
@@ -91,6 +110,8 @@ def test_a_key_that_is_not_a_string_or_int_is_malformed():
     ({"write_fanout": "exact", "sloppy": True}, "cannot be combined with sloppy"),
     ({"anti_entropy": -1}, "anti_entropy must be a positive number"),
     ({"anti_entropy_mode": "gossip"}, "anti_entropy_mode must be one of 'merkle', 'digest'"),
+    ({"replicas": "n1"}, "replicas must be a non-empty list of server names"),
+    ({"replicas": []}, "replicas must be a non-empty list of server names"),
 ])
 def test_a_misconfiguration_says_what_to_change(config, message):
     """Bad options raise ConfigError (a ValueError) naming the option and its range."""
