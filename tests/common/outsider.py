@@ -64,7 +64,9 @@ class Target:
     A cluster other than ``servers`` nodes of ``factory`` comes from
     ``build(sim)``; clients then talk only to ``entry``, and a crash never
     takes the ``spared`` nodes. ``traffic`` is ``"register"`` (read, write,
-    cas) or ``"counter"`` (read, add). ``copy(node, key)`` is a replica's own
+    cas), ``"counter"`` (read, add) or a class with ``_Traffic``'s interface;
+    ``guarantee`` may also be a function of the :class:`Run` returning its
+    violations. ``copy(node, key)`` is a replica's own
     state of a key, compared by ``"converge"`` (default: ``node.replica(key)``
     on the key's owners).
     """
@@ -73,7 +75,7 @@ class Target:
     factory: type
     config: dict
     servers: int
-    guarantee: str
+    guarantee: str | Callable
     episodes: tuple = EPISODES[:-1]
     single_writer: bool = False
     members: int | None = None  # sharded-kv: the first this many servers are the initial members
@@ -81,7 +83,7 @@ class Target:
     build: Callable[[Any], None] | None = None
     entry: tuple = ()
     spared: tuple = ()
-    traffic: str = "register"
+    traffic: str | type = "register"
     copy: Callable[[Any, Any], Any] | None = None
     count: Callable[[Any, Any], int | None] | None = None  # "counter": a replica's count of a key
 
@@ -136,6 +138,7 @@ class Run:
     sim: em.Simulation
     keys: list = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    traffic: Any = None
 
     def describe(self) -> str:
         episodes = ", ".join(f"{e.kind}@{e.at:g}+{e.length:g}" for e in self.plan)
@@ -152,7 +155,8 @@ def run(target: Target | str, seed: int, span: float = 2.5, clients: int = 4, ke
         sim.add_node(f"n{i}", target.factory, **target.config)
     outcome = Run(target, seed, schedule(seed, target, span), sim, [f"k{i}" for i in range(keys)])
     workers = [sim.add_client(f"c{i}") for i in range(clients)]
-    traffic = _Traffic(sim, workers, outcome.keys, target)
+    traffic = (_Traffic if isinstance(target.traffic, str) else target.traffic)(sim, workers, outcome.keys, target)
+    outcome.traffic = traffic
     sim.run(_play(sim, outcome, traffic, span))
     outcome.violations = judge(outcome)
     return outcome
@@ -399,6 +403,8 @@ def judge(outcome: Run) -> list[str]:
     """The target's guarantee, checked on the run: a list of violations (empty when it held)."""
     history, guarantee = list(outcome.sim.history), outcome.target.guarantee
     found = [f"node error: {e}" for e in outcome.sim.errors[:1]]
+    if callable(guarantee):  # a protocol's own judge, e.g. the registry's
+        return found + guarantee(outcome)
     if guarantee in ("converge", "counter"):
         return found + _diverged(outcome) + (_miscounted(outcome) if guarantee == "counter" else [])
     register = _missing_as_none(history)

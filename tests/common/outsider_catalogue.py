@@ -15,6 +15,9 @@ its module's docstring states:
 - ``multi-primary-*`` (:mod:`nodes.multiprimary`): replicas converge after
   the heal (anti-entropy on); the CRDT counter also counts every
   acknowledged add once and no add twice.
+- ``registry-cp`` (:mod:`nodes.discovery`): a lookup lists every instance
+  whose heartbeat was acknowledged before it began and cannot have expired
+  yet (clocks in sync: no clock jumps).
 
 The queue (:mod:`nodes.queue`, :mod:`nodes.queue_client`) has no
 read/write traffic: :func:`run_queue` plays the same episodes over the
@@ -27,7 +30,8 @@ from __future__ import annotations
 
 import asyncio
 
-from nodes import Cache, Caller, LoadBalancer, MultiPrimary, SingleKV, crdt
+import emulator as em
+from nodes import Cache, Caller, LoadBalancer, MultiPrimary, Registry, SingleKV, crdt
 from tests.common.outsider import EPISODES, LATENCY, Run, Target, _Faults, schedule
 from tests.common.queue_cluster import measure, queue_cluster
 
@@ -90,6 +94,75 @@ CATALOGUE = {t.name: t for t in (
     Target("multi-primary-crdt", MultiPrimary, {}, 3, "counter", build=multi("crdt"), copy=_state, count=_count,
            traffic="counter", settle=3.0),
 )}
+
+class Heartbeats:
+    """Registry traffic: each client is an instance of service "s" that heartbeats (a new beat each try) and looks up.
+
+    ``beats`` holds ``(invoked, acknowledged, instance)`` of each acknowledged heartbeat and ``lookups``
+    ``(invoked, answered, instances)`` of each answered lookup, in true (simulation) time.
+    """
+
+    TTL = 1.0
+
+    def __init__(self, sim, clients, keys, target):
+        self.sim, self.clients, self.entry = sim, clients, list(target.entry or sim.servers)
+        self.beats: list[tuple] = []
+        self.lookups: list[tuple] = []
+        self.running = self.writing = True
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._instance(c) for c in self.clients))
+
+    async def _instance(self, client) -> None:
+        rng, beat = self.sim.rng(f"outsider:{client.name}"), 0
+        while self.running:
+            began = self.sim.now
+            try:
+                if rng.random() < 0.4:
+                    beat += 1
+                    await client.invoke("heartbeat", dest=rng.choice(self.entry), timeout=0.5, fields={
+                        "service": "s", "instance": client.name, "ttl": self.TTL, "beat": beat})
+                    self.beats.append((began, self.sim.now, client.name))
+                else:
+                    reply = await client.invoke("lookup", dest=rng.choice(self.entry), timeout=0.5,
+                                                fields={"service": "s"})
+                    self.lookups.append((began, self.sim.now, reply["instances"]))
+            except (em.RPCError, em.Timeout):
+                pass
+            await asyncio.sleep(rng.uniform(0.0, 0.06))
+
+    async def final_reads(self) -> None:
+        pass
+
+
+def fresh_lookups(outcome) -> list[str]:
+    """CP registry: a lookup lists every instance whose heartbeat was acknowledged before it began, unless expired.
+
+    A record taken at ``arrival`` expires at ``arrival + ttl``, and ``arrival`` is no earlier than the
+    heartbeat's invocation, so a lookup answered before ``invoked + ttl`` must list the instance.
+    """
+    traffic, found = outcome.traffic, []
+    for began, answered, instances in traffic.lookups:
+        for invoked, acked, instance in traffic.beats:
+            if acked < began and answered < invoked + traffic.TTL and instance not in instances:
+                found.append(f"lookup at {began:.3f}-{answered:.3f} misses {instance}, whose heartbeat of "
+                             f"{invoked:.3f} was acknowledged at {acked:.3f} ({instances})")
+                break
+    return found[:3]
+
+
+def registries(mode: str):
+    """A build: three registry replicas n0..n2 in ``mode``."""
+    def build(sim) -> None:
+        for name in STORES:
+            sim.add_node(name, Registry, replicas=STORES, mode=mode)
+    return build
+
+
+# The CP registry's claim compares times from different replicas' clocks: it holds with clocks in sync.
+CATALOGUE["registry-cp"] = Target("registry-cp", Registry, {}, 3, fresh_lookups,
+                                  tuple(e for e in EPISODES[:-1] if e != "jump"), build=registries("cp"),
+                                  traffic=Heartbeats)
 
 #: The queue's configurations: (acks, idempotent producer, idempotent sink).
 QUEUE = {"queue": (1, False, False), "queue-idempotent": (1, True, True)}

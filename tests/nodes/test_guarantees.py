@@ -10,8 +10,8 @@ runs 500 per CP configuration and 100 for each other protocol: each sloppy
 quorum (anti-entropy and hinted handoff together, and each alone), and the
 catalogue of ``tests.common.outsider_catalogue`` (the cache under each
 policy, the load balancer and the breaker's caller over lin-kv, multi-primary
-with LWW, siblings and CRDT counters, the queue with and without idempotent
-producer and sink). A failure
+with LWW, siblings and CRDT counters, the CP service registry, the queue with
+and without idempotent producer and sink). A failure
 prints the target, the seed and the schedule; ``outsider.run(target, seed)``
 replays it.
 
@@ -24,7 +24,7 @@ import dataclasses
 import pytest
 from tests.common.faults_nodes import EveryCopyKV
 from tests.common.outsider import EPISODES, TARGETS, run
-from tests.common.outsider_catalogue import CATALOGUE, QUEUE, EveryCopyCaller, front, multi, run_queue
+from tests.common.outsider_catalogue import CATALOGUE, QUEUE, EveryCopyCaller, front, multi, registries, run_queue
 
 CP = ["lin-kv", "sharded-kv", "primary-replica-sync", "primary-replica-majority", "quorum-strict",
       "quorum-strict-vector"]
@@ -121,6 +121,8 @@ CONDITIONS = [
     # Rare under these schedules (one in a few hundred): the primary's clock jumps while it is cut off.
     pytest.param(variant("multi-primary-crdt", build=multi("crdt", dedup_window=1)), "count", DEDUP,
                  id="multi-primary: a dedup window longer than a duplicate's delay"),
+    pytest.param(variant("registry-cp", build=registries("ap")), "misses", 0, id="registry: cp mode for fresh lookups"),
+    pytest.param(variant("registry-cp", episodes=EPISODES[:-1]), "misses", 0, id="registry: clocks in sync"),
     pytest.param(variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "lease_reads": True}),
                  "not linearizable", LEASE, id="primary-replica: clocks that never jump, for lease reads"),
 ]
