@@ -304,4 +304,5 @@ class Caller(Node):
 
     async def _once(self, msg) -> dict:
         """Forward a write or cas once; a copy gets the first copy's answer (never "refused" after it took effect)."""
-        return await take_once(self._taken, "requests", msg.body.get("key"), request_id(msg), lambda: self._forward(msg))
+        return await take_once(self._taken, "requests", msg.body.get("key"), request_id(msg),
+                               lambda: self._forward(msg))
