@@ -34,7 +34,11 @@ Choices:
   from ``read_ok``). A read with siblings returns the one with the greatest
   stamp and reports ``"siblings": n``, ``"values"`` (all of them) and
   ``"context"``; a later write from that context supersedes them, and only
-  them: two writes from one context through one coordinator both stay.
+  them: two writes from one context through one coordinator both stay. A
+  coordinator sends its own siblings with each new version, so a replica
+  that learns a dot learns the coordinator's earlier versions too, and a
+  read context never covers a version its reader did not see (Riak sends
+  the whole object for the same reason).
 - ``cas`` is not linearizable: the coordinator reads at R, compares, then
   writes ``to`` at W with a version that supersedes what it read. Two
   coordinators racing on one key can both succeed.
@@ -338,8 +342,13 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         return merged
 
     async def _write(self, key, version: dict, w: int) -> None:
-        """Store ``version`` on W replicas; raises error 0 (indefinite) when fewer acknowledge."""
-        fan = self._fanout(key, {"type": "q_put", "key": key, "siblings": [version]}, w, self.write_fanout)
+        """Store ``version`` on W replicas; raises error 0 (indefinite) when fewer acknowledge.
+
+        Under vector clocks the coordinator's own siblings go along: a replica that learns its dot also learns
+        every earlier version it had (or what superseded them), so no read context covers a version unseen.
+        """
+        siblings = [version] if self.versioning == LWW else reconcile(VECTOR, self._local(key), [version])
+        fan = self._fanout(key, {"type": "q_put", "key": key, "siblings": siblings}, w, self.write_fanout)
         if self.hinted_handoff:
             self._hint_owners(key, version)  # now, before any replica request leaves: a crash keeps the hints
             self.spawn(self._forget_acked_hints(key, version, fan), name="hint")

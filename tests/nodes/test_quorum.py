@@ -565,6 +565,26 @@ def test_vector_clocks_keep_two_writes_from_one_context_through_one_coordinator(
     assert (after["value"], after["siblings"]) == ("z", 1)  # a write that saw both supersedes both
 
 
+def test_a_write_from_a_context_drops_only_the_versions_its_reader_saw():
+    """A replica that learns a coordinator's later dot learns its earlier versions too, so a context never covers
+    a version its reader did not see (a replica that missed v1 but got v2 would otherwise hand out {n0: 2})."""
+    sim, (a, b, c) = quorum_cluster(nodes=3, clients=3, latency=em.Constant(0.001), n=3, r=2, w=2,
+                                    versioning="vector")
+
+    async def main():
+        cut = sim.network.partition_oneway(["n0"], ["n2"])
+        await a.rpc("n0", {"type": "write", "key": "k", "value": "v1", "context": {}})  # on n0 and n1 only
+        sim.network.heal(cut)
+        await b.rpc("n0", {"type": "write", "key": "k", "value": "v2", "context": {}, "w": 3})
+        seen = await c.rpc("n2", {"type": "read", "key": "k", "r": 1})
+        await c.rpc("n2", {"type": "write", "key": "k", "value": "v3", "context": seen["context"], "w": 3})
+        return seen, await c.rpc("n1", {"type": "read", "key": "k", "r": 3})
+
+    seen, final = sim.run(main())
+    read = set(seen.get("values", [seen["value"]]))
+    assert {"v1", "v2"} - read <= set(final.get("values", [final["value"]]))
+
+
 def test_lww_keeps_one_of_two_concurrent_writes():
     """The same two writes under LWW: one survives, the other is gone from every replica."""
     sim, reply = _concurrent_writes("lww")
