@@ -7,6 +7,10 @@ mechanisms directly (``sim.network.partition``/``partition_oneway``/``heal``,
 asks ``nodes.leader_of`` who leads and ``History.on_complete`` when a write
 was acknowledged, and judges with ``emulator.check``.
 
+``TARGETS`` are the key-value stores with a stated guarantee; the catalogue's
+protocols (fronts over lin-kv, multi-primary, the registry, the queue) are
+in ``tests.common.outsider_catalogue``, built with the same ``Target``.
+
 One seed fixes everything: :func:`schedule` draws a plan of fault *episodes*
 from ``random.Random(seed)``, and the simulation uses the same seed, so
 ``run(target, seed)`` replays a failure bit for bit. An episode is one of:
