@@ -21,10 +21,14 @@ owns from the committed offset, applies each message's effect at the
 once), or commits first (``commit="before"``: at most once: a crash between
 the two loses the message). It heartbeats every ``heartbeat_interval``; told
 of a rebalance (error 22), it stops and joins again. Each incarnation joins
-as a new member (``name#boot``). Within one generation a member sends a
-partition's effects in offset order, each retried until it is acknowledged
-before the next, so the sink first applies them in offset order; a retry
-overtaken by a late copy of itself may apply again afterwards (a duplicate).
+as a new member (``name#boot``). With ``commit="after"``, within one
+generation a member sends a partition's effects in offset order, each
+retried until it is acknowledged before the next, so the sink first applies
+them in offset order; a retry overtaken by a late copy of itself may apply
+again afterwards (a duplicate). With ``commit="before"`` an effect is sent
+once and never retried (that is what makes it at most once), so one that
+times out may still land after the next offset's effect: at most once gives
+up order within a partition at the sink, as it gives up the message itself.
 
 A ``Sink`` applies effects and logs each one. Like any server it discards
 network duplicates of a request (same sender and ``msg_id``), but a retry
