@@ -81,7 +81,7 @@ def run_periodic(timer: "Periodic") -> None:
             report(timer, exc)
         return
     if not timer._cancelled:
-        timer._loop.push_after(timer._interval_ns, run_periodic, timer)
+        timer._loop.push_recurring(timer._interval_ns, run_periodic, timer)
 
 
 #: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.

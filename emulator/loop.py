@@ -9,6 +9,10 @@ Time is kept as an integer count of nanoseconds, so repeated steps never drift
 (10**6 sleeps of 1 ms end at exactly 1000.0). Timers live in one heap ordered
 by ``(when, seq)``: callbacks due at the same instant run in the order they
 were scheduled, whatever the platform, which stock asyncio does not promise.
+A delay that recurs (the length of a sleep in a loop, a periodic interval)
+gets a FIFO of its own with only its head in the heap: timers of one delay
+fall due in the order they are set, so the order is the same, and a thousand
+heartbeats due at one instant leave without a heap operation each.
 
 Threads, executors and real I/O are refused with ``NotAllowed``: they run
 outside virtual time and would make a run impossible to replay.
@@ -58,6 +62,9 @@ __all__ = ["VirtualLoop", "OWNER", "NS"]
 _log = logging.getLogger("capsim.loop")
 _heappush = heapq.heappush
 _heappop = heapq.heappop
+_new = object.__new__
+_owner = OWNER.get
+_MAX_FIFOS = 64  # distinct recurring delays with a FIFO of their own; others go to the heap
 
 
 class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
@@ -75,7 +82,11 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._now = 0  # nanoseconds
         self._time = 0.0  # the same, as float seconds, cached for time()
         self._ready: collections.deque = collections.deque()
-        self._timers: list = []  # heap of (when_ns, seq, fn, arg)
+        self._timers: list = []  # heap of (when_ns, seq, fn, arg), and the head of each FIFO below
+        # Timers of a delay that recurs (sleeps of one length, periodic ticks) fall due in the order
+        # they are set: each delay keeps a FIFO of (when_ns, seq, fn, arg, fifo), only its head in the heap.
+        self._fifos: dict[int, collections.deque] = {}
+        self._delays_seen: dict[int, None] = {}  # delays seen once: a second sighting gets a FIFO
         self._seq = itertools.count()
         self._cancelled_timers = 0
         self._paused: dict[str, list] = {}  # owner -> held (fn, arg) in order
@@ -128,6 +139,43 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         _heappush(self._timers, (when, next(self._seq), fn, arg))
         return when
 
+    def push_recurring(self, delay_ns: int, fn, arg) -> None:
+        """Run ``fn(arg)`` after ``delay_ns`` (>= 0) virtual ns: ``push_after`` for a delay that recurs.
+
+        The same order as ``push_after``. Timers of one delay fall due in the
+        order they are set, so such a delay gets a FIFO with only its head in
+        the heap: a thousand heartbeats due at once are taken from it without
+        a heap operation each.
+        """
+        when = self._now + delay_ns
+        fifo = self._fifos.get(delay_ns)
+        if fifo is None:
+            fifo = self._fifo_for(delay_ns)
+            if fifo is None:
+                _heappush(self._timers, (when, next(self._seq), fn, arg))
+                return
+        entry = (when, next(self._seq), fn, arg, fifo)
+        if not fifo:
+            _heappush(self._timers, entry)
+        fifo.append(entry)
+
+    def _fifo_for(self, delay_ns: int):
+        """A FIFO for a delay seen before (None the first time, or when there are too many)."""
+        seen = self._delays_seen
+        if delay_ns not in seen:
+            if len(seen) >= 1024:
+                seen.clear()
+            seen[delay_ns] = None
+            return None
+        fifos = self._fifos
+        if len(fifos) >= _MAX_FIFOS:
+            for delay in [d for d, fifo in fifos.items() if not fifo]:
+                del fifos[delay]
+            if len(fifos) >= _MAX_FIFOS:
+                return None
+        fifo = fifos[delay_ns] = collections.deque()
+        return fifo
+
     def push_soon(self, fn, arg) -> None:
         """Run ``fn(arg)`` after what is already ready, at the current time."""
         self._ready.append((fn, arg))
@@ -139,10 +187,25 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
 
     def call_later(self, delay, callback, *args, context=None):
         if type(delay) is float and 0.0 <= delay < math.inf:  # the common case, inlined (asyncio.sleep)
-            when_ns = self._now + round(delay * NS)
+            delay_ns = round(delay * NS)
+            when_ns = self._now + delay_ns
             if callback is SLEEP_CALLBACK and context is None:
-                sleep = SleepTimer(self, when_ns, *args)
-                _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
+                sleep = _new(SleepTimer)  # SleepTimer(self, when_ns, *args), without an __init__ frame
+                sleep._loop = self
+                sleep._when_ns = when_ns
+                sleep._future, sleep._result = args
+                sleep._owner = _owner()
+                sleep._cancelled = False
+                fifo = self._fifos.get(delay_ns)
+                if fifo is None:
+                    fifo = self._fifo_for(delay_ns)
+                    if fifo is None:
+                        _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
+                        return sleep
+                entry = (when_ns, next(self._seq), wake_sleep, sleep, fifo)
+                if not fifo:
+                    _heappush(self._timers, entry)
+                fifo.append(entry)
                 return sleep
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
             _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
@@ -174,7 +237,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
             raise ConfigError(f"call_every needs an interval of seconds > 0, got {interval!r}")
         timer = Periodic(self, max(1, round(interval * NS)), callback, args, context, on_error)
-        self.push_after(timer._interval_ns, run_periodic, timer)
+        self.push_recurring(timer._interval_ns, run_periodic, timer)
         return timer
 
     def _call_at_ns(self, when_ns: int | None, callback, args, context):
@@ -195,11 +258,23 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         # Cancelled timers stay in the heap and are skipped when popped; compact
         # the heap when they dominate, as asyncio's own loop does.
         self._cancelled_timers += 1
-        if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(self._timers):
-            # In place: the scheduler holds a reference to this list.
-            self._timers[:] = [t for t in self._timers if not (t[2] in TIMER_RUNNERS and t[3]._cancelled)]
-            heapq.heapify(self._timers)
-            self._cancelled_timers = 0
+        cancelled = self._cancelled_timers
+        if cancelled > 64 and cancelled * 2 > len(self._timers) and cancelled * 2 > self.pending_timers():
+            self._compact()
+
+    def _compact(self) -> None:
+        def live(t):
+            return not (t[2] in TIMER_RUNNERS and t[3]._cancelled)
+
+        for fifo in self._fifos.values():
+            kept = [t for t in fifo if live(t)]
+            fifo.clear()
+            fifo.extend(kept)
+        # In place: the scheduler holds a reference to this list.
+        self._timers[:] = [t for t in self._timers if len(t) == 4 and live(t)]
+        self._timers.extend(fifo[0] for fifo in self._fifos.values() if fifo)
+        heapq.heapify(self._timers)
+        self._cancelled_timers = 0
 
     # -- pausing (stop-the-world, per owner) ---------------------------------------
 
@@ -245,7 +320,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             while timers:  # skip cancelled asyncio timers
                 head = timers[0]
                 if head[2] in TIMER_RUNNERS and head[3]._cancelled:
-                    _heappop(timers)
+                    self._pop_timer()
                     if self._cancelled_timers:
                         self._cancelled_timers -= 1
                     continue
@@ -259,6 +334,11 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
                 self._now = when
                 self._time = when / NS
             _heappop(timers)
+            if len(head) == 5:  # the head of a FIFO: its next timer takes its place in the heap
+                fifo = head[4]
+                fifo.popleft()
+                if fifo:
+                    _heappush(timers, fifo[0])
             if not timers or timers[0][0] != when:
                 # The common case: one event at this instant; run it without queueing.
                 fn, arg = head[2], head[3]
@@ -273,6 +353,27 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             while timers and timers[0][0] == when:
                 entry = _heappop(timers)
                 ready.append((entry[2], entry[3]))
+                if len(entry) == 5:
+                    # Take the rest of its FIFO due now while it stays ahead of the heap: no heap operations.
+                    fifo = entry[4]
+                    fifo.popleft()
+                    while fifo:
+                        entry = fifo[0]
+                        if entry[0] != when or (timers and timers[0] < entry):
+                            _heappush(timers, entry)
+                            break
+                        fifo.popleft()
+                        ready.append((entry[2], entry[3]))
+
+    def _pop_timer(self):
+        """Pop the heap's first timer; if it heads a FIFO, the FIFO's next timer takes its place."""
+        entry = _heappop(self._timers)
+        if len(entry) == 5:
+            fifo = entry[4]
+            fifo.popleft()
+            if fifo:
+                _heappush(self._timers, fifo[0])
+        return entry
 
     def _next_timer(self):
         """The first timer that is not cancelled (dropping cancelled ones on the way), or None."""
@@ -281,7 +382,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             head = timers[0]
             if not (head[2] in TIMER_RUNNERS and head[3]._cancelled):
                 return head
-            _heappop(timers)
+            self._pop_timer()
             if self._cancelled_timers:
                 self._cancelled_timers -= 1
         return None
@@ -297,8 +398,9 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         return math.inf if head is None else head[0] / NS
 
     def pending_timers(self) -> int:
-        """How many timers the heap holds, cancelled ones not yet dropped included (a diagnostic)."""
-        return len(self._timers)
+        """How many timers are set, cancelled ones not yet dropped included (a diagnostic)."""
+        # A FIFO's head is in the heap as well as in its FIFO.
+        return len(self._timers) + sum(len(fifo) - 1 for fifo in self._fifos.values() if fifo)
 
     def step(self) -> bool:
         """Run the next callback, moving the clock to it first if need be; False when nothing is left.
@@ -325,7 +427,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
                 self._now = when
                 self._time = when / NS
             while self._timers and self._timers[0][0] == when:
-                entry = _heappop(self._timers)
+                entry = self._pop_timer()
                 ready.append((entry[2], entry[3]))
         fn, arg = ready.popleft()
         owner = owner_of(fn, arg) if self._paused else None
@@ -440,6 +542,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._closed = True
         self._ready.clear()
         self._timers.clear()
+        self._fifos.clear()
 
     async def shutdown_asyncgens(self):
         return None

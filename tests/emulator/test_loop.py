@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
+from emulator.handles import SLEEP_CALLBACK
 from emulator.loop import VirtualLoop
 
 
@@ -331,6 +332,59 @@ def test_step_runs_callbacks_in_exactly_the_order_of_a_run(plan):
         steps += 1
     assert stepped == ran
     assert steps >= len(ran)
+
+
+_CHAINS = st.lists(st.lists(st.tuples(st.sampled_from(["recurring", "after", "later"]),
+                                      st.sampled_from([0, 1, 2, 3, 5, 100])), min_size=1, max_size=12),
+                   min_size=1, max_size=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_CHAINS, st.booleans())
+def test_recurring_delays_keep_the_order_of_one_heap(chains, decoys):
+    """Property: timers kept in per-delay FIFOs run in exactly (time, scheduling order), as from one heap.
+
+    Each chain schedules its next step from the step before (push_recurring,
+    push_after or call_later, in delays that repeat), so FIFO timers and heap
+    timers interleave and fall due at the same instants. Decoys (sleep timers,
+    which go to the FIFOs, and call_later handles, half of them cancelled at
+    2 ms) must change nothing.
+    """
+    import heapq
+
+    loop = VirtualLoop()
+    ran, expected, heap, seq, handles = [], [], [], [0], []
+
+    def schedule(chain, step, now_ns):
+        if step == len(chains[chain]):
+            return
+        kind, ms = chains[chain][step]
+        heapq.heappush(heap, (now_ns + ms * 1_000_000, seq[0], chain, step))
+        seq[0] += 1
+
+        def fire(_=None):
+            ran.append((loop.time_ns(), chain, step))
+            schedule(chain, step + 1, loop.time_ns())
+
+        if kind == "recurring":
+            loop.push_recurring(ms * 1_000_000, fire, None)
+        elif kind == "after":
+            loop.push_after(ms * 1_000_000, fire, None)
+        else:
+            loop.call_later(ms / 1000, fire)
+        if decoys:
+            handles.append(loop.call_later(ms / 1000, SLEEP_CALLBACK, loop.create_future(), None))
+            handles.append(loop.call_later(ms / 1000, lambda: None))
+
+    for chain in range(len(chains)):
+        schedule(chain, 0, 0)
+    loop.call_later(0.002, lambda: [h.cancel() for h in handles[::2]])
+    loop.run_forever()
+    while heap:
+        when, _, chain, step = heapq.heappop(heap)
+        expected.append((when, chain, step))
+    assert ran == expected
+    assert loop.pending_timers() == 0
 
 
 def test_peek_gives_the_next_event_time_and_step_moves_the_clock_to_it():
