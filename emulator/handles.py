@@ -13,14 +13,17 @@ sleeper's future, with no ``TimerHandle`` and no context copy) and
 from __future__ import annotations
 
 import contextvars
+import heapq
 import math
-from asyncio import events, futures
+from asyncio import InvalidStateError, events, futures
 
 from emulator.errors import ConfigError
 
 __all__ = ["NS", "OWNER", "HANDLE_RUNNERS", "TIMER_RUNNERS", "SLEEP_CALLBACK", "LeanHandle", "LeanTimerHandle",
            "SleepTimer", "Periodic", "owner_of", "to_ns", "run_handle", "run_timer", "wake_sleep", "run_periodic",
-           "report"]
+           "report", "schedule_tick"]
+
+_heappush = heapq.heappush
 
 #: Nanoseconds per second: the clock's resolution.
 NS = 1_000_000_000
@@ -61,8 +64,10 @@ def wake_sleep(sleep: "SleepTimer") -> None:
     if not sleep._cancelled:
         future = sleep._future
         sleep._future = None  # fired: cancelling it now does not count as a cancelled timer
-        if not future.cancelled():
+        try:
             future.set_result(sleep._result)
+        except InvalidStateError:  # the future was cancelled (its task is being cancelled): leave it
+            pass
 
 
 def run_periodic(timer: "Periodic") -> None:
@@ -81,7 +86,17 @@ def run_periodic(timer: "Periodic") -> None:
             report(timer, exc)
         return
     if not timer._cancelled:
-        timer._loop.push_recurring(timer._interval_ns, run_periodic, timer)
+        schedule_tick(timer)
+
+
+def schedule_tick(timer: "Periodic") -> None:
+    """Set ``timer``'s next tick an interval from now, in its FIFO (the loop's ``push_recurring``, inlined)."""
+    loop = timer._loop
+    fifo = timer._fifo
+    entry = (loop._now + timer._interval_ns, next(loop._seq), run_periodic, timer, fifo)
+    if not fifo:
+        _heappush(loop._timers, entry)
+    fifo.append(entry)
 
 
 #: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.
@@ -192,12 +207,13 @@ class SleepTimer:
 class Periodic:
     """A timer from ``call_every`` that runs its callback every interval until cancelled."""
 
-    __slots__ = ("_loop", "_interval_ns", "_callback", "_args", "_context", "_owner", "_on_error", "_cancelled",
-                 "__weakref__")
+    __slots__ = ("_loop", "_interval_ns", "_fifo", "_callback", "_args", "_context", "_owner", "_on_error",
+                 "_cancelled", "__weakref__")
 
-    def __init__(self, loop, interval_ns: int, callback, args: tuple, context, on_error):
+    def __init__(self, loop, interval_ns: int, fifo, callback, args: tuple, context, on_error):
         self._loop = loop
         self._interval_ns = interval_ns
+        self._fifo = fifo  # the loop's FIFO of timers of this interval
         self._callback = callback
         self._args = args
         self._context = context if context is not None else contextvars.copy_context()

@@ -54,7 +54,7 @@ from asyncio import events
 
 from emulator.errors import ConfigError, Deadlock, NotAllowed, Unfinished
 from emulator.handles import (HANDLE_RUNNERS, NS, OWNER, SLEEP_CALLBACK, TIMER_RUNNERS, LeanHandle, LeanTimerHandle,
-                              Periodic, SleepTimer, owner_of, run_handle, run_periodic, run_timer, to_ns, wake_sleep)
+                              Periodic, SleepTimer, owner_of, run_handle, run_timer, schedule_tick, to_ns, wake_sleep)
 from emulator.netloop import NetLoop
 
 __all__ = ["VirtualLoop", "OWNER", "NS"]
@@ -64,6 +64,7 @@ _heappush = heapq.heappush
 _heappop = heapq.heappop
 _new = object.__new__
 _owner = OWNER.get
+_copy_context = contextvars.copy_context
 _MAX_FIFOS = 64  # distinct recurring delays with a FIFO of their own; others go to the heap
 
 
@@ -159,10 +160,10 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             _heappush(self._timers, entry)
         fifo.append(entry)
 
-    def _fifo_for(self, delay_ns: int):
-        """A FIFO for a delay seen before (None the first time, or when there are too many)."""
+    def _fifo_for(self, delay_ns: int, recurs: bool = False):
+        """A FIFO for a delay seen before or known to recur (else None), if there are not too many."""
         seen = self._delays_seen
-        if delay_ns not in seen:
+        if delay_ns not in seen and not recurs:
             if len(seen) >= 1024:
                 seen.clear()
             seen[delay_ns] = None
@@ -172,7 +173,8 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             for delay in [d for d, fifo in fifos.items() if not fifo]:
                 del fifos[delay]
             if len(fifos) >= _MAX_FIFOS:
-                return None
+                # Any deque its timers go into in order is a valid FIFO: a periodic timer keeps its own.
+                return collections.deque() if recurs else None
         fifo = fifos[delay_ns] = collections.deque()
         return fifo
 
@@ -181,7 +183,12 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._ready.append((fn, arg))
 
     def call_soon(self, callback, *args, context=None):
-        handle = LeanHandle(callback, args, self, context)
+        handle = _new(LeanHandle)  # LeanHandle(callback, args, self, context), without an __init__ frame
+        handle._context = context if context is not None else _copy_context()
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
         self._ready.append((run_handle, handle))
         return handle
 
@@ -236,8 +243,13 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         """
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
             raise ConfigError(f"call_every needs an interval of seconds > 0, got {interval!r}")
-        timer = Periodic(self, max(1, round(interval * NS)), callback, args, context, on_error)
-        self.push_recurring(timer._interval_ns, run_periodic, timer)
+        interval_ns = max(1, round(interval * NS))
+        fifo = self._fifos.get(interval_ns)
+        if fifo is None:
+            fifo = self._fifo_for(interval_ns, recurs=True)
+        timer = Periodic(self, interval_ns, fifo, callback, args, context, on_error)
+        schedule_tick(timer)
+        return timer
         return timer
 
     def _call_at_ns(self, when_ns: int | None, callback, args, context):
@@ -266,14 +278,15 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         def live(t):
             return not (t[2] in TIMER_RUNNERS and t[3]._cancelled)
 
-        for fifo in self._fifos.values():
+        timers = self._timers
+        fifos = [t[4] for t in timers if len(t) == 5]  # each FIFO once: its head is in the heap
+        for fifo in fifos:
             kept = [t for t in fifo if live(t)]
             fifo.clear()
             fifo.extend(kept)
         # In place: the scheduler holds a reference to this list.
-        self._timers[:] = [t for t in self._timers if len(t) == 4 and live(t)]
-        self._timers.extend(fifo[0] for fifo in self._fifos.values() if fifo)
-        heapq.heapify(self._timers)
+        timers[:] = [t for t in timers if len(t) == 4 and live(t)] + [fifo[0] for fifo in fifos if fifo]
+        heapq.heapify(timers)
         self._cancelled_timers = 0
 
     # -- pausing (stop-the-world, per owner) ---------------------------------------
@@ -400,7 +413,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
     def pending_timers(self) -> int:
         """How many timers are set, cancelled ones not yet dropped included (a diagnostic)."""
         # A FIFO's head is in the heap as well as in its FIFO.
-        return len(self._timers) + sum(len(fifo) - 1 for fifo in self._fifos.values() if fifo)
+        return len(self._timers) + sum(len(t[4]) - 1 for t in self._timers if len(t) == 5)
 
     def step(self) -> bool:
         """Run the next callback, moving the clock to it first if need be; False when nothing is left.

@@ -39,6 +39,8 @@ from emulator.message import Message, copy_body
 
 __all__ = ["Network", "Link"]
 
+_new = object.__new__
+
 
 class Link:
     """The state of one directed link; its fields are effective values."""
@@ -282,7 +284,12 @@ class Network:
         self.sent += 1
         if link.version != self._version:
             self._refresh(link)
-        msg = Message(link.src, dest, body, link, link.endpoint)
+        msg = _new(Message)  # Message(link.src, dest, body, link, link.endpoint), without an __init__ frame
+        msg.src = link.src
+        msg.dest = dest
+        msg.body = body
+        msg._link = link
+        msg._to = link.endpoint
         if link.plain:  # the common case, inlined: a FIFO link that is up, with no loss, duplicates or reordering
             delay = link.constant_ns if link.constant_ns is not None else link.delay_ns()
             msg._at = link.last_ns = self._push_after(delay, self._deliver_cb, msg, link.last_ns)
