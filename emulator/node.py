@@ -11,7 +11,9 @@ transport are interchangeable and node code never knows which it runs on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+from asyncio.tasks import _enter_task, _leave_task
 import logging
 import random
 import weakref
@@ -21,6 +23,8 @@ from typing import Any, Protocol
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
 from emulator.message import Message, copy_body, copy_value
 from emulator.tasks import HandlerTask, run_handler
+
+_new = object.__new__
 
 __all__ = ["Node", "Endpoint", "Storage", "Transport", "Clock", "handlers_of"]
 
@@ -275,6 +279,7 @@ class Endpoint:
         self.handler_tasks: dict[HandlerTask, None] = {}
         self._handlers: dict[str, Any] = {}
         self._run = context.run  # bound once: every delivery runs in the node's context
+        self.deliver = functools.partial(context.run, self._deliver_here)  # see deliver()
         self._transmit = transport.transmit
         self._handler_done_cb = self._handler_done
         self.node: Node | None = None
@@ -367,7 +372,13 @@ class Endpoint:
 
         Called by the transport from a loop callback, never from inside a
         running task: a handler's first step runs here, as its own task.
+        (Replaced in ``__init__`` by the same call made inside the node's
+        context, without a Python frame of its own: it runs once per message.)
         """
+        self._run(self._deliver_here, msg)
+
+    def _deliver_here(self, msg: Message) -> None:
+        # deliver, inside the node's context; the handler's start is tasks.run_handler, inlined.
         body = msg.body
         in_reply_to = body.get("in_reply_to")
         if type(in_reply_to) is int:  # ids are ints; anything else is not a reply of ours
@@ -380,11 +391,35 @@ class Endpoint:
                 return
             if body["type"] not in self._handlers:
                 return  # a late reply to an rpc that already timed out
-        handler = self._handlers.get(body["type"])
+        kind = body["type"]
+        handler = self._handlers.get(kind)
         if handler is None:
-            self._answer_error(msg, RPCError(NOT_SUPPORTED, f"{self.name} has no handler for {body['type']!r}"))
+            self._answer_error(msg, RPCError(NOT_SUPPORTED, f"{self.name} has no handler for {kind!r}"))
             return
-        self._run(run_handler, self, handler(msg), body["type"], self._handler_done_cb, msg)
+        coro = handler(msg)
+        task = _new(HandlerTask)
+        task._host = self
+        task._coro = coro
+        task._name = kind
+        task._on_done = self._handler_done_cb
+        task._arg = msg
+        loop = self.loop
+        _enter_task(loop, task)
+        try:
+            result = coro.send(None)
+        except StopIteration as stop:
+            task._done = True
+            if stop.value is not None:  # a None result needs no reply: skip the call
+                self._handler_done(msg, stop.value, None)
+        except (KeyboardInterrupt, SystemExit):
+            task._finish(None, None)
+            raise
+        except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
+            task._finish(None, error)
+        else:
+            task._suspend(result)
+        finally:
+            _leave_task(loop, task)
 
     def _handler_done(self, msg: Message, value, exc) -> None:
         if exc is None:
