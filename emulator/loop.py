@@ -49,8 +49,11 @@ import heapq
 import itertools
 import logging
 import math
+import sys
 import threading
-from asyncio import events
+import warnings
+import weakref
+from asyncio import base_events, constants, coroutines, events
 
 from emulator.errors import ConfigError, Deadlock, NotAllowed, Unfinished
 from emulator.handles import (HANDLE_RUNNERS, NS, OWNER, SLEEP_CALLBACK, TIMER_RUNNERS, LeanHandle, LeanTimerHandle,
@@ -78,6 +81,9 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
 
     #: The young-generation GC threshold while the loop runs (None: leave the collector alone).
     gc_young: int | None = 50_000
+    #: asyncio's loops keep their executor here; a simulation never has one (asyncio's test helpers look).
+    _default_executor = None
+    _current_handle = None  # asyncio's default exception handler looks for it
 
     def __init__(self):
         self._now = 0  # nanoseconds
@@ -99,10 +105,15 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._exception_handler = None
         self._task_factory = None
         self._gc_saved: tuple[int, ...] | None = None
+        self._saved_hooks = None
+        self._asyncgens: weakref.WeakSet = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
         # Bound once, without a Python frame: every sleep and rpc makes a future, and every
         # future asks its loop get_debug().
         self.create_future = functools.partial(asyncio.Future, loop=self)
         self.get_debug = functools.partial(bool, False)
+        if coroutines._is_debug_mode():  # PYTHONASYNCIODEBUG=1 or python -X dev, as asyncio's loops
+            self.set_debug(True)
         #: exceptions that reached the loop's exception handler, oldest first
         self.unhandled: list[dict] = []
         #: callables returning more lines for a deadlock report (the simulation's rpcs)
@@ -183,6 +194,8 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._ready.append((fn, arg))
 
     def call_soon(self, callback, *args, context=None):
+        if self._closed or self._debug:
+            return self._call_soon_checked(callback, args, context)
         handle = _new(LeanHandle)  # LeanHandle(callback, args, self, context), without an __init__ frame
         handle._context = context if context is not None else _copy_context()
         handle._loop = self
@@ -192,7 +205,20 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._ready.append((run_handle, handle))
         return handle
 
+    def _call_soon_checked(self, callback, args, context):
+        # call_soon on a closed loop, or in debug mode: refuse, or use asyncio's own Handle (it
+        # records where it was made, for the error reports of debug mode).
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]  # this function's own frame, as asyncio drops call_soon's
+        self._ready.append((run_handle, handle))
+        return handle
+
     def call_later(self, delay, callback, *args, context=None):
+        if self._closed or self._debug:
+            return self._call_later_checked(delay, callback, args, context)
         if type(delay) is float and 0.0 <= delay < math.inf:  # the common case, inlined (asyncio.sleep)
             delay_ns = round(delay * NS)
             when_ns = self._now + delay_ns
@@ -221,12 +247,21 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         return self._call_at_ns(None if delay_ns is None else self._now + delay_ns, callback, args, context)
 
     def call_at(self, when, callback, *args, context=None):
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
         when_ns = to_ns(when)
         if when_ns is not None and when_ns <= self._now and when > self._time:
             # A time still ahead of time() that rounds to now: run it 1 ns later, or code that re-arms a
             # timer which ran "early" (aiohttp's keep-alive check) would re-arm it at this instant forever.
             when_ns = self._now + 1
         return self._call_at_ns(when_ns, callback, args, context)
+
+    def _call_later_checked(self, delay, callback, args, context):
+        # call_later on a closed loop or in debug mode: refuse, or record where the handle was made.
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        delay_ns = to_ns(delay)
+        return self._call_at_ns(None if delay_ns is None else self._now + max(0, delay_ns), callback, args, context)
 
     def call_every(self, interval: float, callback, *args, context=None, on_error=None) -> Periodic:
         """Run ``callback(*args)`` every ``interval`` virtual seconds, the first time one interval from now.
@@ -262,7 +297,11 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             sleep = SleepTimer(self, when_ns, *args)
             _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
             return sleep
-        handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
+        if self._debug:  # asyncio's own TimerHandle, which records where it was made
+            handle = events.TimerHandle(when_ns / NS, callback, args, self, context)
+            handle._scheduled = True
+        else:
+            handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
         _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
         return handle
 
@@ -458,19 +497,28 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             self._time = until_ns / NS
         return "until"
 
-    def _enter(self):
+    def _check_runnable(self) -> None:
         if self._closed:
-            raise RuntimeError("this simulation's loop is closed")
+            raise RuntimeError("Event loop is closed")
         if self._running:
             raise RuntimeError(
-                "the simulation is already running: call sim.run() from outside it, "
-                "and inside it await coroutines instead"
+                "This event loop is already running: the simulation is already running; call sim.run() "
+                "from outside it, and inside it await coroutines instead"
             )
+        # Unlike asyncio's loops, it may run inside another running loop (a pytest-asyncio test, say):
+        # it saves that loop as the running one and puts it back after.
+
+    def _enter(self):
+        self._check_runnable()
         previous = events._get_running_loop()
         events._set_running_loop(self)
         self._running = True
         self._stopping = False
         self._thread_id = threading.get_ident()
+        self._saved_hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook)
+        if self._debug:
+            sys.set_coroutine_origin_tracking_depth(constants.DEBUG_STACK_DEPTH)
         saved = gc.get_threshold()
         if self.gc_young is not None and saved[0] < self.gc_young:
             self._gc_saved = saved
@@ -481,6 +529,9 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._running = False
         self._stopping = False
         self._thread_id = None
+        sys.set_asyncgen_hooks(*self._saved_hooks)
+        if self._debug:
+            sys.set_coroutine_origin_tracking_depth(0)
         if self._gc_saved is not None:
             gc.set_threshold(*self._gc_saved)
             self._gc_saved = None
@@ -489,21 +540,35 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
     def run_until_complete(self, future, until: float | None = None):
         """Run until ``future`` is done and return its result.
 
+        As asyncio's loops do, the loop stops through a done-callback of the
+        future: callbacks that were ready when it finished (its other
+        callbacks, the first step of a task created at the end) run first.
+
         Raises:
             Deadlock: nothing is scheduled, yet the future is not done.
             Unfinished: virtual time ``until`` came before the future was done.
         """
+        self._check_runnable()
+        new_task = not asyncio.isfuture(future)
         future = asyncio.ensure_future(future, loop=self)
+        if new_task:
+            future._log_destroy_pending = False  # an error in the run is raised here; no second report
         until_ns = None if until is None or until == math.inf else to_ns(until)
+        future.add_done_callback(_stop_loop)
         previous = self._enter()
         try:
-            why = self._loop(future.done, until_ns)
+            why = self._loop(_never, until_ns)
+        except BaseException:
+            if new_task and future.done() and not future.cancelled():
+                future.exception()  # the error propagates from here: do not also log it as never retrieved
+            raise
         finally:
+            future.remove_done_callback(_stop_loop)
             self._exit(previous)
-        if why == "done":
+        if future.done():
             return future.result()
         if why == "stopped":
-            raise RuntimeError("loop.stop() was called before the future completed")
+            raise RuntimeError("Event loop stopped before Future completed.")
         if why == "until":
             raise Unfinished(f"virtual time reached t={until} before {_describe_task(future)} finished")
         raise Deadlock(self.deadlock_report(future))
@@ -515,7 +580,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             return
         previous = self._enter()
         try:
-            self._loop(lambda: False, until_ns)
+            self._loop(_never, until_ns)
         finally:
             self._exit(previous)
 
@@ -557,8 +622,30 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._timers.clear()
         self._fifos.clear()
 
+    def _asyncgen_firstiter_hook(self, agen) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(f"asynchronous generator {agen!r} was scheduled after loop.shutdown_asyncgens() call",
+                          ResourceWarning, source=self)
+        self._asyncgens.add(agen)
+
+    def _asyncgen_finalizer_hook(self, agen) -> None:
+        # An async generator dropped before it finished: close it in a task, as asyncio does.
+        self._asyncgens.discard(agen)
+        if not self._closed:
+            self.call_soon(self.create_task, agen.aclose())
+
     async def shutdown_asyncgens(self):
-        return None
+        """Close every async generator still open (asyncio.run calls it at the end)."""
+        self._asyncgens_shutdown_called = True
+        if not self._asyncgens:
+            return
+        closing = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await asyncio.gather(*[agen.aclose() for agen in closing], return_exceptions=True)
+        for result, agen in zip(results, closing):
+            if isinstance(result, Exception):
+                self.call_exception_handler({"message": f"an error occurred during closing of asynchronous "
+                                                        f"generator {agen!r}", "exception": result, "asyncgen": agen})
 
     async def shutdown_default_executor(self, timeout=None):
         return None
@@ -569,6 +656,8 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         return asyncio.Future(loop=self)
 
     def create_task(self, coro, *, name=None, context=None):
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
         if self._task_factory is None:
             return asyncio.Task(coro, loop=self, name=name, context=context)
         if context is None:
@@ -590,18 +679,34 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._exception_handler = handler
 
     def default_exception_handler(self, context):
+        """Keep the report in ``unhandled`` and log it to the ``asyncio`` logger, as asyncio's loops do."""
         self.unhandled.append(context)
-        exc = context.get("exception")
-        _log.error("t=%.6f %s", self._time, context.get("message", "unhandled error in the simulation"),
-                   exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
+        asyncio.BaseEventLoop.default_exception_handler(self, context)
 
     def call_exception_handler(self, context):
         if context.get("message", "").startswith("Task was destroyed but it is pending"):
             return  # a simulation that stops leaves tasks waiting: the world just ended
         if self._exception_handler is None:
-            self.default_exception_handler(context)
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:  # noqa: BLE001 - as asyncio: a failing handler must not stop the loop
+                base_events.logger.error("Exception in default exception handler", exc_info=True)
         else:
-            self._exception_handler(self, context)
+            try:
+                self._exception_handler(self, context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - reported through the default handler, as asyncio does
+                try:
+                    self.default_exception_handler({"message": "Unhandled error in exception handler",
+                                                    "exception": exc, "context": context})
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException:  # noqa: BLE001
+                    base_events.logger.error("Exception in default exception handler while handling an "
+                                             "unexpected error in custom exception handler", exc_info=True)
 
     def get_debug(self):  # replaced per instance in __init__ and set_debug
         return self._debug
@@ -609,6 +714,8 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
     def set_debug(self, enabled):
         self._debug = bool(enabled)
         self.get_debug = functools.partial(bool, self._debug)
+        if self._running:
+            sys.set_coroutine_origin_tracking_depth(constants.DEBUG_STACK_DEPTH if self._debug else 0)
 
     # -- what a simulation refuses ------------------------------------------------------
 
@@ -622,6 +729,19 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
 
     def set_default_executor(self, executor):
         _refuse("set_default_executor")
+
+
+def _stop_loop(future) -> None:
+    # run_until_complete's done-callback, as asyncio's _run_until_complete_cb
+    if not future.cancelled():
+        exc = future.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            return  # the loop is already stopping with it
+    future.get_loop().stop()
+
+
+def _never() -> bool:
+    return False
 
 
 def _refuse(what: str):
