@@ -210,9 +210,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         # records where it was made, for the error reports of debug mode).
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        handle = events.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]  # this function's own frame, as asyncio drops call_soon's
+        handle = _trim_own_frames(events.Handle(callback, args, self, context))
         self._ready.append((run_handle, handle))
         return handle
 
@@ -298,7 +296,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
             return sleep
         if self._debug:  # asyncio's own TimerHandle, which records where it was made
-            handle = events.TimerHandle(when_ns / NS, callback, args, self, context)
+            handle = _trim_own_frames(events.TimerHandle(when_ns / NS, callback, args, self, context))
             handle._scheduled = True
         else:
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
@@ -426,6 +424,28 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             if fifo:
                 _heappush(self._timers, fifo[0])
         return entry
+
+    def _run_once(self) -> None:
+        """One iteration, as asyncio's loops' private ``_run_once`` (asyncio's own tests call it).
+
+        Moves the clock to the next timer if nothing is ready, makes every
+        timer due then ready, and runs what is ready now.
+        """
+        previous = self._enter()
+        try:
+            if not self._ready:
+                head = self._next_timer()
+                if head is not None:
+                    if head[0] != self._now:
+                        self._now = head[0]
+                        self._time = head[0] / NS
+                    while self._timers and self._timers[0][0] == self._now:
+                        entry = self._pop_timer()
+                        self._ready.append((entry[2], entry[3]))
+            for _ in range(len(self._ready)):
+                self._step()
+        finally:
+            self._exit(previous)
 
     def _next_timer(self):
         """The first timer that is not cancelled (dropping cancelled ones on the way), or None."""
@@ -684,8 +704,6 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         asyncio.BaseEventLoop.default_exception_handler(self, context)
 
     def call_exception_handler(self, context):
-        if context.get("message", "").startswith("Task was destroyed but it is pending"):
-            return  # a simulation that stops leaves tasks waiting: the world just ended
         if self._exception_handler is None:
             try:
                 self.default_exception_handler(context)
@@ -738,6 +756,14 @@ def _stop_loop(future) -> None:
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
             return  # the loop is already stopping with it
     future.get_loop().stop()
+
+
+def _trim_own_frames(handle):
+    """A debug-mode handle whose source traceback ends where the user called the loop, as asyncio's do."""
+    trace = handle._source_traceback
+    while trace and trace[-1].filename == __file__:
+        trace.pop()
+    return handle
 
 
 def _never() -> bool:

@@ -360,6 +360,8 @@ class Simulation:
 
     def _loop_error(self, loop, context: dict) -> None:
         # Not traced: such reports can come from the garbage collector at any time.
+        if context.get("message", "").startswith("Task was destroyed but it is pending"):
+            return  # a simulation that stops leaves tasks waiting: the world just ended
         exc = context.get("exception") or RuntimeError(context.get("message", "unhandled error"))
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.errors.append(NodeError(loop.time(), "(loop)", context.get("message", ""), exc, text))
