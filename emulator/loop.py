@@ -14,6 +14,18 @@ gets a FIFO of its own with only its head in the heap: timers of one delay
 fall due in the order they are set, so the order is the same, and a thousand
 heartbeats due at one instant leave without a heap operation each.
 
+Computation costs no virtual time, as in SimPy: the clock moves only when
+nothing is ready. So a task that spins on ``await asyncio.sleep(0)`` until a
+timer fires spins forever at the same instant (under stock asyncio real time
+passes while it spins, and the timer fires): that is a livelock here, on
+purpose, since letting a spin move the clock would make time depend on how
+many steps code takes. Wait on the thing itself (an ``Event``, a future) or
+sleep a positive delay. Otherwise the loop behaves as asyncio's own, down to
+what CPython's test suite checks (``scripts/asyncio_conformance.py``):
+``run_until_complete`` stops through a done-callback, async generators are
+finalised, a closed loop refuses new callbacks, errors go to the ``asyncio``
+logger, and debug mode (``PYTHONASYNCIODEBUG``) records where handles were made.
+
 Threads, executors and real I/O are refused with ``NotAllowed``: they run
 outside virtual time and would make a run impossible to replay.
 

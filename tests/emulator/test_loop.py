@@ -549,3 +549,136 @@ def test_a_timer_re_armed_until_time_reaches_its_deadline_does_not_spin():
     loop.run_until_complete(main())
     loop.close()
     assert len(runs) == 2 and runs[-1] >= 12.3456789012345678
+
+
+# -- asyncio's behaviour, as CPython's test suite checks it (scripts/asyncio_conformance.py) ------------------------
+
+
+def test_run_until_complete_lets_a_task_made_at_the_end_start():
+    """Callbacks ready when the future finishes run before run_until_complete returns, as in asyncio."""
+    started = []
+
+    async def child():
+        started.append(True)
+        await asyncio.sleep(10)
+
+    async def main():
+        asyncio.get_running_loop().create_task(child())
+
+    loop = VirtualLoop()
+    loop.run_until_complete(main())
+    assert started == [True] and loop.time() == 0.0
+
+
+def test_async_generators_are_finalised():
+    """An async generator left unfinished has its finally run (asyncgen hooks, shutdown_asyncgens)."""
+    closed = []
+
+    async def numbers():
+        try:
+            for i in range(10):
+                yield i
+        finally:
+            closed.append(True)
+
+    async def main():
+        async for n in numbers():
+            if n == 2:
+                break
+
+    runner = asyncio.Runner(loop_factory=VirtualLoop)
+    runner.run(main())
+    runner.close()
+    assert closed == [True]
+
+
+def test_a_nested_run_is_refused_before_anything_is_wrapped_in_a_task():
+    """run_until_complete inside a run raises at once, and its coroutine never becomes a task."""
+    loop = VirtualLoop()
+
+    async def inner():
+        return 1
+
+    async def main():
+        coro = inner()
+        with pytest.raises(RuntimeError, match="already running"):
+            loop.run_until_complete(coro)
+        coro.close()
+        return len(asyncio.all_tasks())
+
+    assert loop.run_until_complete(main()) == 1
+
+
+def test_a_closed_loop_refuses_new_callbacks_and_tasks():
+    """call_soon, call_later, call_at and create_task on a closed loop raise 'Event loop is closed'."""
+    loop = VirtualLoop()
+    loop.close()
+
+    async def nothing():
+        pass
+
+    for schedule in (lambda: loop.call_soon(print), lambda: loop.call_later(1.0, print),
+                     lambda: loop.call_at(1.0, print)):
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            schedule()
+    coro = nothing()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.create_task(coro)
+    coro.close()
+
+
+def test_unhandled_errors_go_to_the_asyncio_logger(caplog):
+    """An error in a callback is logged to 'asyncio' in asyncio's words, and kept in loop.unhandled."""
+    loop = VirtualLoop()
+
+    def boom():
+        raise ValueError("bad")
+
+    loop.call_soon(boom)
+    with caplog.at_level("ERROR", logger="asyncio"):
+        loop.run_until(None)
+    assert [r.name for r in caplog.records] == ["asyncio"]
+    assert "Exception in callback" in caplog.records[0].getMessage()
+    assert isinstance(loop.unhandled[0]["exception"], ValueError)
+
+
+def test_debug_mode_records_where_a_handle_was_made():
+    """With set_debug(True), a handle's source traceback ends at the line that called the loop."""
+    import sys
+
+    loop = VirtualLoop()
+    loop.set_debug(True)
+    handle = loop.call_soon(print)
+    line = sys._getframe().f_lineno - 1
+    later = loop.call_later(1.0, print)
+    assert handle._source_traceback[-1][:3] == (__file__, line, "test_debug_mode_records_where_a_handle_was_made")
+    assert later._source_traceback[-1][1] == line + 2
+    loop.close()
+
+
+def test_a_loop_stopped_before_its_future_says_so():
+    """stop() before the future is done: asyncio's RuntimeError text."""
+    loop = VirtualLoop()
+
+    async def main():
+        asyncio.get_running_loop().stop()
+        await asyncio.sleep(1)
+
+    with pytest.raises(RuntimeError, match="^Event loop stopped before Future completed.$"):
+        loop.run_until_complete(main())
+
+
+def test_spinning_on_sleep_zero_does_not_move_the_clock():
+    """A task spinning on sleep(0) keeps the clock still: a due timer fires only once the spin ends."""
+    loop = VirtualLoop()
+    fired = []
+    loop.call_later(0.001, lambda: fired.append(loop.time()))
+
+    async def spin():
+        for _ in range(1000):
+            await asyncio.sleep(0)
+            assert not fired and loop.time() == 0.0
+        await asyncio.sleep(0.002)
+
+    loop.run_until_complete(spin())
+    assert fired == [0.001]
