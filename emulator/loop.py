@@ -63,11 +63,11 @@ import logging
 import math
 import sys
 import threading
-import warnings
 import weakref
-from asyncio import base_events, constants, coroutines, events
+from asyncio import constants, coroutines, events
 
-from emulator.errors import ConfigError, Deadlock, NotAllowed, Unfinished
+from emulator.errors import ConfigError, Deadlock, Unfinished
+from emulator.loopbase import LoopBase, describe_task, trim_own_frames
 from emulator.handles import (HANDLE_RUNNERS, NS, OWNER, SLEEP_CALLBACK, TIMER_RUNNERS, LeanHandle, LeanTimerHandle,
                               Periodic, SleepTimer, owner_of, run_handle, run_timer, schedule_tick, to_ns, wake_sleep)
 from emulator.netloop import NetLoop
@@ -83,7 +83,7 @@ _copy_context = contextvars.copy_context
 _MAX_FIFOS = 64  # distinct recurring delays with a FIFO of their own; others go to the heap
 
 
-class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
+class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets replace LoopBase's refusals
     """An asyncio event loop whose clock is virtual.
 
     Use it through ``emulator.Simulation``; on its own, drive it with
@@ -93,9 +93,6 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
 
     #: The young-generation GC threshold while the loop runs (None: leave the collector alone).
     gc_young: int | None = 50_000
-    #: asyncio's loops keep their executor here; a simulation never has one (asyncio's test helpers look).
-    _default_executor = None
-    _current_handle = None  # asyncio's default exception handler looks for it
 
     def __init__(self):
         self._now = 0  # nanoseconds
@@ -222,7 +219,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         # records where it was made, for the error reports of debug mode).
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        handle = _trim_own_frames(events.Handle(callback, args, self, context))
+        handle = trim_own_frames(events.Handle(callback, args, self, context))
         self._ready.append((run_handle, handle))
         return handle
 
@@ -308,7 +305,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
             _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
             return sleep
         if self._debug:  # asyncio's own TimerHandle, which records where it was made
-            handle = _trim_own_frames(events.TimerHandle(when_ns / NS, callback, args, self, context))
+            handle = trim_own_frames(events.TimerHandle(when_ns / NS, callback, args, self, context))
             handle._scheduled = True
         else:
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
@@ -602,7 +599,7 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         if why == "stopped":
             raise RuntimeError("Event loop stopped before Future completed.")
         if why == "until":
-            raise Unfinished(f"virtual time reached t={until} before {_describe_task(future)} finished")
+            raise Unfinished(f"virtual time reached t={until} before {describe_task(future)} finished")
         raise Deadlock(self.deadlock_report(future))
 
     def run_until(self, until: float | None) -> None:
@@ -619,23 +616,6 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
     def run_forever(self):
         """Run until ``stop()`` is called or nothing is left to do."""
         self.run_until(None)
-
-    def deadlock_report(self, future=None) -> str:
-        """Name every task that waits, where it is suspended, and on what."""
-        lines = [f"deadlock at t={self._time:.6f}s: nothing is scheduled, but these wait forever:"]
-        tasks = [t for t in asyncio.all_tasks(self) if not t.done()]
-        for task in sorted(tasks, key=lambda t: t.get_name()):
-            lines.append(f"  - {_describe_task(task)}")
-        for owner in sorted(self._paused):
-            lines.append(f"  - node {owner!r} is paused with {len(self._paused[owner])} callbacks held; "
-                         f"nothing will call sim.resume({owner!r})")
-        for report in self.waiter_reports:
-            lines.extend(f"  - {line}" for line in report())
-        if len(lines) == 1 and future is not None:
-            lines.append(f"  - {_describe_task(future)}")
-        lines.append("A message that was dropped never answers: give rpc() a timeout, "
-                     "or heal/resume/restart before waiting.")
-        return "\n".join(lines)
 
     def stop(self):
         self._stopping = True
@@ -654,113 +634,6 @@ class VirtualLoop(NetLoop, asyncio.AbstractEventLoop):
         self._timers.clear()
         self._fifos.clear()
 
-    def _asyncgen_firstiter_hook(self, agen) -> None:
-        if self._asyncgens_shutdown_called:
-            warnings.warn(f"asynchronous generator {agen!r} was scheduled after loop.shutdown_asyncgens() call",
-                          ResourceWarning, source=self)
-        self._asyncgens.add(agen)
-
-    def _asyncgen_finalizer_hook(self, agen) -> None:
-        # An async generator dropped before it finished: close it in a task, as asyncio does.
-        self._asyncgens.discard(agen)
-        if not self._closed:
-            self.call_soon(self.create_task, agen.aclose())
-
-    async def shutdown_asyncgens(self):
-        """Close every async generator still open (asyncio.run calls it at the end)."""
-        self._asyncgens_shutdown_called = True
-        if not self._asyncgens:
-            return
-        closing = list(self._asyncgens)
-        self._asyncgens.clear()
-        results = await asyncio.gather(*[agen.aclose() for agen in closing], return_exceptions=True)
-        for result, agen in zip(results, closing):
-            if isinstance(result, Exception):
-                self.call_exception_handler({"message": f"an error occurred during closing of asynchronous "
-                                                        f"generator {agen!r}", "exception": result, "asyncgen": agen})
-
-    async def shutdown_default_executor(self, timeout=None):
-        return None
-
-    # -- tasks and futures -----------------------------------------------------------
-
-    def create_future(self):
-        return asyncio.Future(loop=self)
-
-    def create_task(self, coro, *, name=None, context=None):
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._task_factory is None:
-            return asyncio.Task(coro, loop=self, name=name, context=context)
-        if context is None:
-            return self._task_factory(self, coro)
-        return self._task_factory(self, coro, context=context)
-
-    def set_task_factory(self, factory):
-        self._task_factory = factory
-
-    def get_task_factory(self):
-        return self._task_factory
-
-    # -- errors and debug ------------------------------------------------------------
-
-    def get_exception_handler(self):
-        return self._exception_handler
-
-    def set_exception_handler(self, handler):
-        self._exception_handler = handler
-
-    def default_exception_handler(self, context):
-        """Keep the report in ``unhandled`` and log it to the ``asyncio`` logger, as asyncio's loops do."""
-        self.unhandled.append(context)
-        asyncio.BaseEventLoop.default_exception_handler(self, context)
-
-    def call_exception_handler(self, context):
-        if self._exception_handler is None:
-            try:
-                self.default_exception_handler(context)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException:  # noqa: BLE001 - as asyncio: a failing handler must not stop the loop
-                base_events.logger.error("Exception in default exception handler", exc_info=True)
-        else:
-            try:
-                self._exception_handler(self, context)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:  # noqa: BLE001 - reported through the default handler, as asyncio does
-                try:
-                    self.default_exception_handler({"message": "Unhandled error in exception handler",
-                                                    "exception": exc, "context": context})
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException:  # noqa: BLE001
-                    base_events.logger.error("Exception in default exception handler while handling an "
-                                             "unexpected error in custom exception handler", exc_info=True)
-
-    def get_debug(self):  # replaced per instance in __init__ and set_debug
-        return self._debug
-
-    def set_debug(self, enabled):
-        self._debug = bool(enabled)
-        self.get_debug = functools.partial(bool, self._debug)
-        if self._running:
-            sys.set_coroutine_origin_tracking_depth(constants.DEBUG_STACK_DEPTH if self._debug else 0)
-
-    # -- what a simulation refuses ------------------------------------------------------
-
-    def call_soon_threadsafe(self, callback, *args, context=None):
-        if self._thread_id is not None and threading.get_ident() != self._thread_id:
-            _refuse("call_soon_threadsafe from another thread")
-        return self.call_soon(callback, *args, context=context)
-
-    def run_in_executor(self, executor, func, *args):
-        _refuse("run_in_executor (and asyncio.to_thread)")
-
-    def set_default_executor(self, executor):
-        _refuse("set_default_executor")
-
-
 def _stop_loop(future) -> None:
     # run_until_complete's done-callback, as asyncio's _run_until_complete_cb
     if not future.cancelled():
@@ -770,57 +643,5 @@ def _stop_loop(future) -> None:
     future.get_loop().stop()
 
 
-def _trim_own_frames(handle):
-    """A debug-mode handle whose source traceback ends where the user called the loop, as asyncio's do."""
-    trace = handle._source_traceback
-    while trace and trace[-1].filename == __file__:
-        trace.pop()
-    return handle
-
-
 def _never() -> bool:
     return False
-
-
-def _refuse(what: str):
-    raise NotAllowed(
-        f"{what} is not allowed inside a simulation: it runs outside virtual time, so the run "
-        "could not be replayed from its seed. Do the work before sim.run(), or model it as a "
-        "node with a service-time distribution (asyncio.sleep in virtual time)."
-    )
-
-
-def _make_refusal(name: str):
-    def refused(self, *args, **kwargs):
-        _refuse(f"real I/O (loop.{name})")
-
-    refused.__name__ = name
-    refused.__doc__ = f"Refused: real I/O ({name}) cannot run in virtual time."
-    return refused
-
-
-_REAL_IO = (
-    "getaddrinfo", "getnameinfo", "create_connection", "create_server", "create_unix_connection",
-    "create_unix_server", "create_datagram_endpoint", "connect_accepted_socket", "sendfile",
-    "start_tls", "connect_read_pipe", "connect_write_pipe", "subprocess_shell", "subprocess_exec",
-    "add_reader", "remove_reader", "add_writer", "remove_writer", "sock_recv", "sock_recv_into",
-    "sock_recvfrom", "sock_recvfrom_into", "sock_sendall", "sock_sendto", "sock_connect",
-    "sock_accept", "sock_sendfile", "add_signal_handler", "remove_signal_handler",
-)
-for _name in _REAL_IO:
-    if not hasattr(NetLoop, _name):  # sockets are simulated (emulator.netloop)
-        setattr(VirtualLoop, _name, _make_refusal(_name))
-
-
-def _describe_task(task) -> str:
-    """'<name> at file:line in func(), waiting on <what>' for a deadlock report."""
-    if not isinstance(task, asyncio.Task):
-        return repr(task)
-    where = ""
-    stack = task.get_stack(limit=1)
-    if stack:
-        code = stack[-1].f_code
-        where = f" at {code.co_filename}:{stack[-1].f_lineno} in {code.co_name}()"
-    waiter = getattr(task, "_fut_waiter", None)
-    on = f", waiting on {waiter!r}" if waiter is not None else ""
-    return f"task {task.get_name()!r}{where}{on}"
