@@ -3,6 +3,7 @@
     python scripts/bench.py            # tables
     python scripts/bench.py --json     # the same figures as JSON
     python scripts/bench.py --quick    # smaller sizes, for a smoke run
+    python scripts/bench.py --only kernel,scale   # some parts: kernel, scale, memory, sweeps, rest
 
 Kernel: one-way messages per wall second for a ping-pong between two nodes
 (send + handlers, 1 ms latency, message copies and trace digest on) and rpc
@@ -383,44 +384,41 @@ def median_of(repeats: int, *functions):
     return [None if None in r else statistics.median(r) for r in results]
 
 
-def run(quick: bool) -> dict:
+PARTS = ("kernel", "scale", "memory", "sweeps", "rest")
+
+
+def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
+    """Every figure (or the ``only`` parts: kernel, scale, memory, sweeps, rest), each beside its baseline."""
     messages, calls, repeats = (20_000, 5_000, 3) if quick else (200_000, 50_000, 5)
     load = [os.getloadavg()[0]]
-    sim_pp, queue_pp, simpy_pp = median_of(repeats, lambda: sim_pingpong(messages),
-                                           lambda: queue_pingpong(messages), lambda: simpy_pingpong(messages))
-    sim_r, queue_r, simpy_r = median_of(repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls),
-                                        lambda: simpy_rpc(calls))
-    load.append(os.getloadavg()[0])
-    scale_run = scale(200, 2000, 3.0, 0.5, 1) if quick else scale(1000, 10_000, 60.0, 2.0, 3)
-    load.append(os.getloadavg()[0])
-    model = memory_model(quick)
-    sweep_rows = sweeps(quick)
-    load.append(os.getloadavg()[0])
-    checks = checker(1 if quick else 3)
-    porcupine = checker_vs_porcupine(quick)
-    http = transport(2_000 if quick else 20_000)
-    hosts = hosts_http(200 if quick else 2_000, 1 if quick else 3)
-    protocol_rows = protocols(quick)
-    chaos = chaos_run()
-    return {
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-        "load_avg": load,
-        "pingpong_msgs_per_s": {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
-                                "vs_queue": sim_pp / queue_pp, "vs_simpy": simpy_pp and sim_pp / simpy_pp},
-        "rpc_round_trips_per_s": {"capsim": sim_r, "asyncio_queue": queue_r, "simpy": simpy_r,
-                                  "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r},
-        "scale": scale_run,
-        "memory_model": model,
-        "sweeps": sweep_rows,
-        "checker": checks,
-        "checker_vs_porcupine": porcupine,
-        "transport": http,
-        "hosts_http": hosts,
-        "protocols": protocol_rows,
-        "chaos": chaos,
-        "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
-    }
+    out: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "load_avg": load,
+                 "sizes": {"messages": messages, "calls": calls, "repeats": repeats}}
+    if "kernel" in only:
+        sim_pp, queue_pp, simpy_pp = median_of(repeats, lambda: sim_pingpong(messages),
+                                               lambda: queue_pingpong(messages), lambda: simpy_pingpong(messages))
+        sim_r, queue_r, simpy_r = median_of(repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls),
+                                            lambda: simpy_rpc(calls))
+        out["pingpong_msgs_per_s"] = {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
+                                      "vs_queue": sim_pp / queue_pp, "vs_simpy": simpy_pp and sim_pp / simpy_pp}
+        out["rpc_round_trips_per_s"] = {"capsim": sim_r, "asyncio_queue": queue_r, "simpy": simpy_r,
+                                        "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r}
+        load.append(os.getloadavg()[0])
+    if "scale" in only:
+        out["scale"] = scale(200, 2000, 3.0, 0.5, 1) if quick else scale(1000, 10_000, 60.0, 2.0, 3)
+        load.append(os.getloadavg()[0])
+    if "memory" in only:
+        out["memory_model"] = memory_model(quick)
+    if "sweeps" in only:
+        out["sweeps"] = sweeps(quick)
+        load.append(os.getloadavg()[0])
+    if "rest" in only:
+        out["checker"] = checker(1 if quick else 3)
+        out["checker_vs_porcupine"] = checker_vs_porcupine(quick)
+        out["transport"] = transport(2_000 if quick else 20_000)
+        out["hosts_http"] = hosts_http(200 if quick else 2_000, 1 if quick else 3)
+        out["protocols"] = protocols(quick)
+        out["chaos"] = chaos_run()
+    return out
 
 
 def _fmt(value, digits=0) -> str:
@@ -436,11 +434,25 @@ def _bar(value, bar, higher=True) -> str:
 
 def print_table(results: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     console.print(f"Python {results['python']}, {results['cpus']} CPUs, load average during the run "
                   f"{', '.join(f'{x:.1f}' for x in results['load_avg'])}")
+    if "pingpong_msgs_per_s" in results:
+        _print_kernel(console, results)
+    if "scale" in results:
+        _print_scale(console, results["scale"])
+    if "memory_model" in results:
+        _print_memory(console, results["memory_model"])
+    if "sweeps" in results:
+        _print_sweeps(console, results["sweeps"])
+    if "chaos" in results:
+        _print_rest(console, results)
+
+
+def _print_kernel(console, results: dict) -> None:
+    from rich.table import Table
+
     table = Table(title=f"kernel (median of {results['sizes']['repeats']} interleaved runs)")
     for column in ("figure", "capsim", "asyncio.Queue", "SimPy", "capsim / Queue", "capsim / SimPy"):
         table.add_column(column, justify="right" if column != "figure" else "left")
@@ -451,10 +463,6 @@ def print_table(results: dict) -> None:
     pp = results["pingpong_msgs_per_s"]
     table.caption = (f"bars: ping-pong vs Queue {_bar(pp['vs_queue'], 1.3)}, vs SimPy {_bar(pp['vs_simpy'], 1.5)}")
     console.print(table)
-    _print_scale(console, results["scale"])
-    _print_memory(console, results["memory_model"])
-    _print_sweeps(console, results["sweeps"])
-    _print_rest(console, results)
 
 
 def _print_scale(console, s: dict) -> None:
@@ -578,8 +586,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--only", default=",".join(PARTS), metavar="PARTS",
+                        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
     args = parser.parse_args(argv)
-    results = run(args.quick)
+    only = tuple(part.strip() for part in args.only.split(",") if part.strip())
+    unknown = sorted(set(only) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    results = run(args.quick, only)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
