@@ -59,7 +59,6 @@ import functools
 import gc
 import heapq
 import itertools
-import logging
 import math
 import sys
 import threading
@@ -74,7 +73,6 @@ from emulator.netloop import NetLoop
 
 __all__ = ["VirtualLoop", "OWNER", "NS"]
 
-_log = logging.getLogger("capsim.loop")
 _heappush = heapq.heappush
 _heappop = heapq.heappop
 _new = object.__new__
