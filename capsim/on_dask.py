@@ -56,9 +56,8 @@ def run_on_dask(job: SeedJob, seeds: list[int], address: str, workers: int = 1,
     Raises:
         ClusterError: Dask is not installed or the scheduler does not answer.
     """
+    client, cluster = _connect(address, max(1, workers), connect_timeout)  # first: says so if Dask is missing
     from distributed import KilledWorker, as_completed
-
-    client, cluster = _connect(address, max(1, workers), connect_timeout)
     pending: dict = {}
     try:
         size = max(1, min(64, len(seeds) // (8 * max(1, len(client.scheduler_info()["workers"])))))

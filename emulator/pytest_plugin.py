@@ -18,7 +18,11 @@ import inspect
 import random
 import shlex
 
-import pytest
+try:
+    import pytest
+except ImportError:  # only pytest loads this module; a user importing it by hand is told what is missing
+    raise ImportError("emulator.pytest_plugin is a pytest plugin and needs pytest: pip install 'capsim[test]'") \
+        from None
 
 from emulator.simulation import Simulation
 

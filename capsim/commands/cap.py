@@ -30,7 +30,7 @@ from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summari
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
 from capsim.parallel import SeedJob, positive_int, replay_template, seed_range, seed_value
-from capsim.report import Run, rich_table
+from capsim.report import Run, require_plots, rich_table
 
 
 def register(subparsers) -> None:
@@ -103,6 +103,8 @@ def run(args) -> int:
     console = Console(stderr=args.json or args.markdown)
     if args.out is not None:
         writable_dir(args.out)
+        if args.seeds is None:  # one seed's report has plots; a sweep's has none
+            require_plots()
     if args.seeds is not None:
         runs = _many(console, args, configs, run_mb)
     else:

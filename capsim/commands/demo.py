@@ -18,6 +18,7 @@ from capsim.parallel import seed_value
 from capsim.cli import UsageError
 from capsim.demos import DEMOS
 from capsim.output import writable_dir
+from capsim.report.plots import require_plots
 
 
 def register(subparsers) -> None:
@@ -44,6 +45,11 @@ def _load(name: str):
     return module, getattr(module, function)
 
 
+def _draws_plots(module) -> bool:
+    """Whether the demo's report has plots: its module imports the plotting functions iff it draws."""
+    return any(hasattr(module, name) for name in ("write_plots", "pyplot", "xy_plot"))
+
+
 def describe(name: str) -> str:
     """The first line of the demo module's docstring."""
     module, _ = _load(name)
@@ -56,7 +62,9 @@ def run(args) -> int:
         for name in DEMOS:
             print(f"{name:<{width}}  {describe(name)}")
         return 0
-    _, function = _load(args.name)
+    module, function = _load(args.name)
     if args.out is not None:
         writable_dir(args.out)
+        if _draws_plots(module):
+            require_plots()
     return function(seed=args.seed, out=args.out, as_json=args.json, quick=args.quick)

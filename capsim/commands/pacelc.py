@@ -23,7 +23,7 @@ from capsim.cap.pacelc_report import (DIFFERENCES, definitions, markdown, model_
 from capsim.cli import UsageError
 from capsim.output import writable_dir
 from capsim.parallel import positive_int, seed_value, with_progress, workers_for
-from capsim.report import rich_table
+from capsim.report import require_plots, rich_table
 
 #: ``--wars`` without ``--quorums``: the partial quorums (R + W <= N) of the default sweep.
 WARS_QUORUMS = tuple(q for q in QUORUMS if q[1] + q[2] <= q[0])
@@ -98,6 +98,8 @@ def run(args) -> int:
     sweep = _sweep(args)
     if args.out is not None:
         writable_dir(args.out)
+        if not args.wars:  # --wars writes no report
+            require_plots()
     console = Console(stderr=True) if args.json or args.markdown else Console()
     if args.wars:
         return _run_wars(args, sweep, console)

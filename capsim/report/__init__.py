@@ -8,7 +8,7 @@ JSON, PNG and SVG plots, and one self-contained HTML page.
 
 from capsim.report.html import write_page
 from capsim.report.model import Run, Section, Window
-from capsim.report.plots import PLOTS, pyplot, save, write_plots, xy_plot
+from capsim.report.plots import PLOTS, pyplot, require_plots, save, write_plots, xy_plot
 from capsim.report.tables import Column, markdown_table, rich_table, write_tables
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Window",
     "markdown_table",
     "pyplot",
+    "require_plots",
     "rich_table",
     "save",
     "write_page",

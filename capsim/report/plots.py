@@ -11,13 +11,23 @@ from pathlib import Path
 
 from capsim.report.model import Run
 
+#: The one line said when a plot is wanted and matplotlib is not installed.
+NO_MATPLOTLIB = "plots need matplotlib, which is not installed: pip install 'capsim[plots]'"
+
 _SIDE_COLOURS = {"minority": "#c62828", "majority": "#1565c0", "all": "#2e7d32"}
 _OUTCOME_COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
 
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (files only), with reproducible SVG ids."""
-    import matplotlib
+    """matplotlib.pyplot on the Agg backend (files only), with reproducible SVG ids.
+
+    Raises:
+        ImportError: matplotlib is not installed (the ``plots`` extra); the message says so in one line.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(NO_MATPLOTLIB) from None
 
     matplotlib.use("Agg")  # files only: never needs a display
     matplotlib.rcParams["svg.hashsalt"] = "capsim"  # the same ids in every run: reproducible files
@@ -25,6 +35,20 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def require_plots(option: str = "--out") -> None:
+    """Before a command runs: refuse ``option`` in one line if it would draw plots without matplotlib.
+
+    Raises:
+        UsageError: matplotlib is not installed.
+    """
+    try:
+        import matplotlib  # noqa: F401 - only whether it imports
+    except ImportError:
+        from capsim.cli import UsageError
+
+        raise UsageError(f"{option} writes plots; {NO_MATPLOTLIB}, or leave out {option}") from None
 
 
 def _bucket(duration: float) -> float:

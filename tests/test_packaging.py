@@ -1,0 +1,140 @@
+"""What a plain ``pip install capsim`` gives, and what each extra adds.
+
+The modules run in a fresh interpreter in which the extras' packages cannot be
+imported (an import hook refuses them, as in an install without the extras):
+every module a user imports still imports, and whatever needs an extra says in
+one line which one.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("emulator", "nodes", "faults", "capsim")
+#: The extras' packages (by import name) and the extra that installs each.
+EXTRAS = {"matplotlib": "plots", "distributed": "cluster", "dask": "cluster", "simpy": "bench",
+          "pytest": "test", "_pytest": "test", "pytest_asyncio": "test", "xdist": "test"}
+#: Import name -> distribution, for the core dependencies (yarl comes with aiohttp).
+CORE = {"aiohttp": "aiohttp", "yarl": "aiohttp", "mmh3": "mmh3", "rich": "rich", "hypothesis": "hypothesis"}
+
+_WITHOUT_EXTRAS = f"""
+import importlib.abc, sys
+class _NoExtras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {sorted(EXTRAS)!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _NoExtras())
+"""
+
+
+def _without_extras(code: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS + code, *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _requirement_name(requirement: str) -> str:
+    return requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
+
+
+def _imports(level: str):
+    """(module file, top-level import name) of third-party imports; level: 'module' or 'function'."""
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                         else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top in PACKAGES:
+                        continue
+                    if (node.col_offset == 0) == (level == "module"):
+                        yield path.relative_to(ROOT), top
+
+
+def test_module_level_imports_are_core_dependencies_or_the_pytest_plugin():
+    core = {_requirement_name(r) for r in _pyproject()["project"]["dependencies"]}
+    assert set(CORE.values()) == core
+    for path, name in _imports("module"):
+        if str(path) == "emulator/pytest_plugin.py" and name == "pytest":
+            continue  # loaded by pytest only; says so otherwise (test below)
+        assert CORE.get(name) in core, f"{path} imports {name} at module level, which no core dependency installs"
+
+
+def test_lazy_imports_of_extras_are_declared_in_that_extra():
+    extras = {extra: {_requirement_name(r) for r in requirements}
+              for extra, requirements in _pyproject()["project"]["optional-dependencies"].items()}
+    lazy = {name for path, name in _imports("function") if name not in CORE and path.name != "pytest_plugin.py"}
+    assert lazy == {"matplotlib", "distributed"}
+    assert "matplotlib" in extras["plots"] and "matplotlib" in extras["test"]
+    assert "dask" in extras["cluster"]
+
+
+def test_every_module_imports_without_the_extras():
+    code = """
+import importlib, json, pkgutil, sys
+failed = {}
+for package in sys.argv[1:]:
+    for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
+        if info.name.endswith(".__main__"):
+            continue  # runs the command line
+        try:
+            importlib.import_module(info.name)
+        except Exception as exc:
+            failed[info.name] = str(exc)
+print(json.dumps(failed))
+"""
+    result = _without_extras(code, *PACKAGES)
+    assert result.returncode == 0, result.stderr
+    failed = json.loads(result.stdout)
+    assert failed == {"emulator.pytest_plugin":
+                      "emulator.pytest_plugin is a pytest plugin and needs pytest: pip install 'capsim[test]'"}
+
+
+def test_plots_without_matplotlib_name_the_extra_in_one_line():
+    result = _without_extras("from capsim.report import pyplot\npyplot()")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ImportError: plots need matplotlib, which is not installed: pip install 'capsim[plots]'")
+
+
+@pytest.mark.parametrize("argv", [["cap", "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.5"],
+                                  ["demo", "scaling", "--quick"], ["pacelc"]])
+def test_out_with_plots_is_refused_before_running_without_matplotlib(argv, tmp_path):
+    code = "import sys\nfrom capsim.cli import main\nsys.exit(main(sys.argv[1:]))"
+    result = _without_extras(code, *argv, "--out", str(tmp_path / "report"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"capsim {argv[0]}: error: --out writes plots; plots need matplotlib, which is not installed: pip install 'capsim[plots]', "
+        "or leave out --out"]
+    assert result.stdout == ""  # refused before anything ran
+    assert not any((tmp_path / "report").iterdir())
+
+
+def test_out_without_plots_works_without_matplotlib(tmp_path):
+    code = "import sys\nfrom capsim.cli import main\nsys.exit(main(sys.argv[1:]))"
+    result = _without_extras(code, "demo", "partition", "--quick", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "index.html").exists() or any(tmp_path.glob("*.html"))
+
+
+def test_a_cluster_sweep_without_dask_names_the_extra():
+    code = ("from capsim.on_dask import ClusterError, run_on_dask\n"
+            "try:\n    next(run_on_dask(None, [1], 'local'))\n"
+            "except ClusterError as exc:\n    print(exc)\n")
+    result = _without_extras(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "--cluster needs Dask distributed: pip install 'capsim[cluster]'"
