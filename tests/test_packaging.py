@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -138,3 +139,40 @@ def test_a_cluster_sweep_without_dask_names_the_extra():
     result = _without_extras(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "--cluster needs Dask distributed: pip install 'capsim[cluster]'"
+
+
+def _supported() -> list[str]:
+    prefix = "Programming Language :: Python :: 3."
+    return [c.removeprefix("Programming Language :: Python :: ") for c in _pyproject()["project"]["classifiers"]
+            if c.startswith(prefix)]
+
+
+def test_supported_pythons_start_at_requires_python_and_include_this_one():
+    assert _pyproject()["project"]["requires-python"] == ">=3.11"
+    assert _supported() == ["3.11", "3.12", "3.13"]
+    assert f"{sys.version_info[0]}.{sys.version_info[1]}" in _supported()
+
+
+def _ci_find_python(version: str, env: dict) -> subprocess.CompletedProcess:
+    """.ci/run's find_python, on its own."""
+    script = (ROOT / ".ci" / "run").read_text()
+    function = script[script.index("find_python() {"):script.index("\n}\n", script.index("find_python() {")) + 3]
+    return subprocess.run([shutil.which("bash"), "-c", function + f'find_python {version} || echo "absent"'],
+                          capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_ci_finds_this_python_and_says_when_a_version_is_absent(tmp_path):
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    pyenv = tmp_path / "pyenv"
+    (pyenv / "versions" / f"{version}.0" / "bin").mkdir(parents=True)
+    (pyenv / "versions" / f"{version}.0" / "bin" / f"python{version}").symlink_to(sys.executable)
+    tools = tmp_path / "bin"  # a PATH with no python on it: only what find_python runs
+    tools.mkdir()
+    for tool in ("ls", "sort"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": str(tools), "PYENV_ROOT": str(pyenv)}
+    found = _ci_find_python(version, env).stdout.strip()
+    assert Path(found).resolve() == Path(sys.executable).resolve()
+    assert _ci_find_python("3.99", env).stdout.strip() == "absent"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'echo "no Python $version on this machine; skipping the kernel tests on $version"' in ci
