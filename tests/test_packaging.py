@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,27 @@ def test_ci_finds_this_python_and_says_when_a_version_is_absent(tmp_path):
     assert _ci_find_python("3.99", env).stdout.strip() == "absent"
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'echo "no Python $version on this machine; skipping the kernel tests on $version"' in ci
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_py_typed_for_every_package(tmp_path):
+    """PEP 561: type checkers read a package's annotations only if it ships py.typed (.ci/run also checks)."""
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    [wheel] = tmp_path.glob("capsim-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {f"{package}/py.typed" for package in PACKAGES} <= names
+
+
+def test_lint_says_how_to_install_its_tools_when_they_are_missing(tmp_path):
+    tools = tmp_path / "bin"  # everything lint.sh needs but ruff and mypy
+    tools.mkdir()
+    for tool in ("dirname", "grep", "tail", "printf"):
+        if shutil.which(tool):
+            (tools / tool).symlink_to(shutil.which(tool))
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "lint.sh")], capture_output=True, text=True,
+                            env={"PATH": str(tools)}, timeout=30)
+    assert result.returncode == 2
+    assert result.stdout.strip() == "ruff is not installed: pip install -e '.[dev]'"
