@@ -248,8 +248,9 @@ class Endpoint:
         transport: carries outgoing bodies (``transmit``).
         loop: the event loop its tasks run on.
         context: the ``contextvars.Context`` its code runs in.
-        clock, rng, storage_data: the node's clock, random stream (or a function that
-            makes it, called on first use) and durable dict.
+        clock: the node's clock.
+        rng: its random stream, or a function that makes it, called on first use.
+        storage_data: its durable dict.
         ids: an iterator of message ids that survives restarts, so a late reply
             to an old incarnation's rpc never matches a new one.
         peers: a callable returning the sorted names of the other server nodes.

@@ -45,7 +45,9 @@ class Session:
     """A cluster with traffic flowing, to which faults are applied as time goes on.
 
     Args:
-        cluster, workload, network: what to build.
+        cluster: the nodes to build.
+        workload: the clients and their traffic.
+        network: the network's settings (None: ``Network()``'s defaults).
         seed: the root seed.
         keep_trace: keep the trace records (for ``trace.jsonl``).
     """

@@ -147,7 +147,8 @@ def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], run
 
     Args:
         intro: a paragraph of plain text shown under the title.
-        columns, runs: the summary table; ``runs`` with histories are drawn as timelines.
+        columns: the summary table's columns.
+        runs: the summary table's rows; those with histories are also drawn as timelines.
         plots: name -> [png, svg] as returned by ``write_plots``; the SVGs are inlined.
         notes: more paragraphs of plain text, shown after the table.
         meta: parameters of the run (seed, sizes), shown and embedded as JSON.
