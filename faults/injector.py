@@ -6,7 +6,8 @@ has one set of overrides, a clock one offset. The injector keeps a ledger
 per mechanism so that stopping one fault restores exactly the state the
 others (and the user) left:
 
-- partitions: stopping one heals all, then re-applies the others still active;
+- partitions: the network gives each cut an id; stopping a fault heals its
+  own cuts by id, and the other faults' cuts and the user's own stay;
 - links: the overrides a link had before any nemesis touched it, plus each
   active fault's setting in start order;
 - clocks: a node reads the skew of the latest clock fault still active on it,

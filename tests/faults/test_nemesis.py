@@ -1,4 +1,4 @@
-"""Nemeses and the injector: every fault kind's effect on traffic, exact undo, and the record."""
+"""Nemeses: every fault kind's effect on traffic, and the record (the injector's ledger: test_injector.py)."""
 
 import asyncio
 import statistics
@@ -388,55 +388,6 @@ def test_links_some_degrades_a_random_subset_and_records_it():
                ((a, b) for a in ("n0", "n1", "n2", "n3", "n4") for b in ("n0", "n1", "n2", "n3", "n4") if a != b))
 
 
-# -- exact undo ---------------------------------------------------------------------------------------
-
-
-def test_stopping_a_link_fault_restores_the_users_own_overrides():
-    """A link the user set to 20 ms is back at exactly that after a spike and a loss fault on it stop."""
-    sim, _ = pingers(3)
-    slow = em.Constant(0.02)
-    sim.network.set_link("n0", "n1", latency=slow)
-    injector = Injector(sim)
-    spike = injector.start(Latency(latency=0.5))
-    loss = injector.start(Loss(loss=0.3, links=[["n0", "n1"]]))
-    link = sim.network.link("n0", "n1")
-    assert link.latency.mean == 0.5 and link.loss == 0.3
-    injector.stop(spike)
-    assert link.latency is slow and link.loss == 0.3
-    injector.stop(loss)
-    assert sim.network.link("n0", "n1").overrides == {"latency": slow}
-    assert sim.network.link("n1", "n2").overrides == {}
-
-
-def test_overlapping_partitions_stop_independently():
-    """Stopping the first of two overlapping partitions keeps the second's cut in place."""
-    sim, _ = pingers(3)
-    injector = Injector(sim)
-    first = injector.start(Partition(groups=[["n0"], ["n1", "n2"]]))
-    second = injector.start(Partition(groups=[["n2"], ["n0", "n1"]]))
-    injector.stop(first)
-    assert not sim.network.cut("n0", "n1") and sim.network.cut("n2", "n0") and sim.network.cut("n1", "n2")
-    injector.stop(second)
-    assert not any(sim.network.cut(a, b) for a in sim.servers for b in sim.servers)
-
-
-def test_overlapping_clock_faults_fall_back_to_the_one_still_active():
-    """A drift started during a bump on the same node: stopping the drift returns the node to the bump's offset."""
-    readings = {}
-    sim, _ = pingers(2)
-    injector = Injector(sim)
-    bump = injector.start(Clock(offset=2.0, nodes=["n0"]))
-    drift = injector.start(Clock(mode="drift", drift=0.5, nodes=["n0"]))
-    sim.run(until=1.0)
-    readings["drift"] = sim.node("n0").now()
-    injector.stop(drift)
-    readings["bump"] = sim.node("n0").now() - sim.now
-    injector.stop(bump)
-    readings["none"] = sim.node("n0").now() - sim.now
-    assert readings["drift"] == pytest.approx(1.5) and readings["bump"] == pytest.approx(2.0)
-    assert readings["none"] == pytest.approx(0.0)
-
-
 # -- the record ---------------------------------------------------------------------------------------
 
 
@@ -495,28 +446,6 @@ def test_misuse_names_the_problem():
     with pytest.raises(em.ConfigError, match="already active"):
         injector.start(crash)
     assert injector.stop(crash) and not injector.stop(crash)
-
-
-def test_stopping_one_of_overlapping_partitions_keeps_the_other_and_the_user_s_cut():
-    """Two nemesis partitions overlap a cut the user made: stopping one lifts its cuts only."""
-    import emulator as em
-    from faults import Injector, Partition
-    from nodes.kv import SingleKV
-
-    sim = em.Simulation(seed=2)
-    for i in range(5):
-        sim.add_node(f"n{i}", SingleKV)
-    mine = sim.network.partition_oneway(["n4"], ["n0"])
-    injector = Injector(sim)
-    a = injector.start(Partition(shape="groups", groups=[["n0"], ["n1", "n2", "n3", "n4"]]))
-    injector.start(Partition(shape="groups", groups=[["n1"], ["n0", "n2", "n3", "n4"]]))
-    injector.stop(a)
-    net = sim.network
-    assert not net.cut("n0", "n2")            # a's cut is gone
-    assert net.cut("n1", "n2")                # b's stays
-    assert net.cut("n4", "n0") and mine       # and the user's own
-    heals = [op["value"] for op in sim.history.nemesis_ops() if op["f"] == "heal"]
-    assert heals and all(value is not None for value in heals)   # no heal-everything on the way
 
 
 # -- aimed at the leader, after an acknowledgement, flapping -----------------------------------------

@@ -1,0 +1,164 @@
+"""Tests of faults/injector.py: the Injector's ledgers, so that stopping one fault restores exactly
+what the others and the user left, and its choice of targets."""
+
+import pytest
+
+import emulator as em
+from faults import Clock, Crash, Injector, Latency, Loss, ParamError, Partition, Pause
+from nodes.kv import SingleKV
+from tests.common.faults_nodes import pingers
+
+# -- exact undo: links, partitions, clocks -----------------------------------------------------------
+
+
+def test_stopping_a_link_fault_restores_the_users_own_overrides():
+    """A link the user set to 20 ms is back at exactly that after a spike and a loss fault on it stop."""
+    sim, _ = pingers(3)
+    slow = em.Constant(0.02)
+    sim.network.set_link("n0", "n1", latency=slow)
+    injector = Injector(sim)
+    spike = injector.start(Latency(latency=0.5))
+    loss = injector.start(Loss(loss=0.3, links=[["n0", "n1"]]))
+    link = sim.network.link("n0", "n1")
+    assert link.latency.mean == 0.5 and link.loss == 0.3
+    injector.stop(spike)
+    assert link.latency is slow and link.loss == 0.3
+    injector.stop(loss)
+    assert sim.network.link("n0", "n1").overrides == {"latency": slow}
+    assert sim.network.link("n1", "n2").overrides == {}
+
+
+def test_overlapping_partitions_stop_independently():
+    """Stopping the first of two overlapping partitions keeps the second's cut in place."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    first = injector.start(Partition(groups=[["n0"], ["n1", "n2"]]))
+    second = injector.start(Partition(groups=[["n2"], ["n0", "n1"]]))
+    injector.stop(first)
+    assert not sim.network.cut("n0", "n1") and sim.network.cut("n2", "n0") and sim.network.cut("n1", "n2")
+    injector.stop(second)
+    assert not any(sim.network.cut(a, b) for a in sim.servers for b in sim.servers)
+
+
+def test_overlapping_clock_faults_fall_back_to_the_one_still_active():
+    """A drift started during a bump on the same node: stopping the drift returns the node to the bump's offset."""
+    readings = {}
+    sim, _ = pingers(2)
+    injector = Injector(sim)
+    bump = injector.start(Clock(offset=2.0, nodes=["n0"]))
+    drift = injector.start(Clock(mode="drift", drift=0.5, nodes=["n0"]))
+    sim.run(until=1.0)
+    readings["drift"] = sim.node("n0").now()
+    injector.stop(drift)
+    readings["bump"] = sim.node("n0").now() - sim.now
+    injector.stop(bump)
+    readings["none"] = sim.node("n0").now() - sim.now
+    assert readings["drift"] == pytest.approx(1.5) and readings["bump"] == pytest.approx(2.0)
+    assert readings["none"] == pytest.approx(0.0)
+
+
+def test_stopping_one_of_overlapping_partitions_keeps_the_other_and_the_user_s_cut():
+    """Two nemesis partitions overlap a cut the user made: stopping one lifts its cuts only."""
+    sim = em.Simulation(seed=2)
+    for i in range(5):
+        sim.add_node(f"n{i}", SingleKV)
+    mine = sim.network.partition_oneway(["n4"], ["n0"])
+    injector = Injector(sim)
+    a = injector.start(Partition(shape="groups", groups=[["n0"], ["n1", "n2", "n3", "n4"]]))
+    injector.start(Partition(shape="groups", groups=[["n1"], ["n0", "n2", "n3", "n4"]]))
+    injector.stop(a)
+    net = sim.network
+    assert not net.cut("n0", "n2")            # a's cut is gone
+    assert net.cut("n1", "n2")                # b's stays
+    assert net.cut("n4", "n0") and mine       # and the user's own
+    heals = [op["value"] for op in sim.history.nemesis_ops() if op["f"] == "heal"]
+    assert heals and all(value is not None for value in heals)   # no heal-everything on the way
+
+
+# -- crash and pause: only what the injector stopped ----------------------------------------------------
+
+
+def test_a_crash_fault_never_picks_or_restarts_a_node_the_user_crashed():
+    """The user's crashed n0 is not a target, and stopping the fault leaves it down."""
+    sim, _ = pingers(5)
+    sim.crash("n0")
+    injector = Injector(sim)
+    crash = injector.start(Crash(count=4))
+    assert sorted(crash.nodes) == ["n1", "n2", "n3", "n4"] and injector.free_servers() == []
+    injector.stop(crash)
+    assert [sim.alive(name) for name in sim.servers] == [False, True, True, True, True]
+
+
+def test_a_pause_fault_resumes_only_the_nodes_it_paused():
+    """Two pause faults on different nodes: stopping one resumes its nodes, the other's stay frozen."""
+    sim, _ = pingers(4)
+    injector = Injector(sim)
+    first = injector.start(Pause(nodes=["n0", "n1"]))
+    second = injector.start(Pause(nodes=["n2"]))
+    assert injector.free_servers() == ["n3"]
+    injector.stop(first)
+    assert injector.free_servers() == ["n0", "n1", "n3"]
+    injector.stop(second)
+    assert injector.free_servers() == sim.servers
+
+
+# -- the front door: heal, stop, the log ----------------------------------------------------------------
+
+
+def test_heal_stops_every_fault_latest_first_and_closes_the_log():
+    """heal() returns how many it stopped; the stop ops come in reverse start order; every log entry has a stop."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    for nemesis in (Partition(shape="halves"), Latency(latency=0.2), Crash()):
+        injector.start(nemesis)
+    sim.run(until=0.5)
+    assert injector.heal() == 3 and injector.active == [] and injector.heal() == 0
+    stops = [op["f"] for op in sim.history.nemesis_ops() if op["f"].startswith("stop-")]
+    assert stops == ["stop-crash", "stop-latency", "stop-partition"]
+    assert [entry["stop"] for entry in injector.log] == [0.5, 0.5, 0.5]
+    assert all(sim.alive(name) for name in sim.servers) and not sim.network.cut("n0", "n1")
+
+
+def test_stopping_a_fault_that_is_not_active_records_nothing():
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    assert injector.stop(Loss(loss=0.5)) is False and list(sim.history.nemesis_ops()) == []
+
+
+def test_an_injector_needs_a_simulation_or_says_which_class_drives_a_real_cluster():
+    with pytest.raises(em.ConfigError, match="a RealCluster takes faults.real.RealInjector"):
+        Injector(object())
+
+
+# -- targets ------------------------------------------------------------------------------------------
+
+
+def test_the_primary_comes_from_a_module_path_a_name_or_the_protocol():
+    """primary= as "module:function", as a server's name, or (lin-kv) from the protocol's leader_of."""
+    sim, _ = pingers(3)
+    assert Injector(sim, primary="tests.common.faults_nodes:first_server").primary_of() == "n0"
+    assert Injector(sim, primary="n2").primary_of() == "n2"
+    kv = em.Simulation(seed=1)
+    for i in range(3):
+        kv.add_node(f"n{i}", SingleKV)
+    assert Injector(kv).primary_of() == type(kv.node("n0")).leader_of(kv)
+
+
+def test_a_wrong_primary_says_what_to_give():
+    sim, _ = pingers(3)
+    with pytest.raises(ParamError, match="the name of a server \\(n0, n1, n2\\)"):
+        Injector(sim, primary="c0").primary_of()
+    with pytest.raises(ParamError, match="an importable 'module:function'"):
+        Injector(sim, primary="tests.common.faults_nodes:nobody").primary_of()
+    with pytest.raises(ParamError, match="give the nemesis primary="):
+        Injector(sim).primary_of()
+
+
+def test_link_pairs_are_sorted_deduplicated_and_cover_clients_when_asked():
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    assert injector.link_pairs("all", clients=False) == [["n0", "n1"], ["n0", "n2"], ["n1", "n2"]]
+    assert injector.link_pairs([["n1", "n2"], ["n1", "n2"]], clients=True) == [
+        ["c0", "n0"], ["c0", "n1"], ["c0", "n2"], ["n1", "n2"]]
+    with pytest.raises(ParamError, match="pairs of node names from c0, n0, n1, n2"):
+        injector.link_pairs([["n0", "n7"]], clients=False)
