@@ -82,6 +82,7 @@ def test_lazy_imports_of_extras_are_declared_in_that_extra():
     lazy = {name for path, name in _imports("function") if name not in CORE and path.name != "pytest_plugin.py"}
     assert lazy == {"matplotlib", "distributed"}
     assert "matplotlib" in extras["plots"] and "matplotlib" in extras["test"]
+    assert "simpy" in extras["bench"] and "simpy" in extras["test"]  # tests/scripts runs bench.py --quick
     assert "dask" in extras["cluster"]
 
 
@@ -201,3 +202,13 @@ def test_lint_says_how_to_install_its_tools_when_they_are_missing(tmp_path):
                             env={"PATH": str(tools)}, timeout=30)
     assert result.returncode == 2
     assert result.stdout.strip() == "ruff is not installed: pip install -e '.[dev]'"
+
+
+def test_six_demos_draw_plots_as_the_readme_says():
+    """The README's extras table says the plots extra serves six demos: the ones --out refuses without it."""
+    from capsim.commands.demo import _draws_plots, _load
+    from capsim.demos import DEMOS
+
+    drawing = [name for name in DEMOS if _draws_plots(_load(name)[0])]
+    assert len(drawing) == 6 and "six demos" in (ROOT / "README.md").read_text()
+    assert set(drawing) == {"scaling", "caching", "breaker", "multi-primary", "edge", "microservices"}

@@ -184,6 +184,8 @@ def not_run(command: str) -> str | None:
         return "tests/capsim/commands/test_check.py runs the README's capsim check commands as written"
     if "pip install" in command or command.endswith("-m pytest") or " -m venv " in command:
         return ".ci/run runs the install and test commands verbatim, in a fresh virtual environment"
+    if command.startswith("mkdocs "):
+        return ".ci/run builds the API reference, with the docs extra installed, warnings as errors"
     if command in NAMES:
         return "the name of a command, in prose; the cluster session below runs cluster down"
     return None
