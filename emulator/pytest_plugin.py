@@ -18,11 +18,7 @@ import inspect
 import random
 import shlex
 
-try:
-    import pytest
-except ImportError:  # only pytest loads this module; a user importing it by hand is told what is missing
-    raise ImportError("emulator.pytest_plugin is a pytest plugin and needs pytest: pip install 'capsim[test]'") \
-        from None
+import pytest  # a core dependency (through pytest-asyncio)
 
 from emulator.simulation import Simulation
 

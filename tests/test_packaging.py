@@ -22,10 +22,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("emulator", "nodes", "faults", "capsim")
 #: The extras' packages (by import name) and the extra that installs each.
-EXTRAS = {"matplotlib": "plots", "distributed": "cluster", "dask": "cluster", "simpy": "bench",
-          "pytest": "test", "_pytest": "test", "pytest_asyncio": "test", "xdist": "test"}
-#: Import name -> distribution, for the core dependencies (yarl comes with aiohttp).
-CORE = {"aiohttp": "aiohttp", "yarl": "aiohttp", "mmh3": "mmh3", "rich": "rich", "hypothesis": "hypothesis"}
+EXTRAS = {"matplotlib": "plots", "distributed": "cluster", "dask": "cluster", "simpy": "bench", "xdist": "test"}
+#: Import name -> distribution, for the core dependencies (yarl comes with aiohttp, pytest with pytest-asyncio).
+CORE = {"aiohttp": "aiohttp", "yarl": "aiohttp", "mmh3": "mmh3", "rich": "rich", "hypothesis": "hypothesis",
+        "pytest_asyncio": "pytest-asyncio", "pytest": "pytest-asyncio", "_pytest": "pytest-asyncio"}
 
 _WITHOUT_EXTRAS = f"""
 import importlib.abc, sys
@@ -67,12 +67,10 @@ def _imports(level: str):
                         yield path.relative_to(ROOT), top
 
 
-def test_module_level_imports_are_core_dependencies_or_the_pytest_plugin():
+def test_module_level_imports_are_core_dependencies():
     core = {_requirement_name(r) for r in _pyproject()["project"]["dependencies"]}
     assert set(CORE.values()) == core
     for path, name in _imports("module"):
-        if str(path) == "emulator/pytest_plugin.py" and name == "pytest":
-            continue  # loaded by pytest only; says so otherwise (test below)
         assert CORE.get(name) in core, f"{path} imports {name} at module level, which no core dependency installs"
 
 
@@ -103,8 +101,7 @@ print(json.dumps(failed))
     result = _without_extras(code, *PACKAGES)
     assert result.returncode == 0, result.stderr
     failed = json.loads(result.stdout)
-    assert failed == {"emulator.pytest_plugin":
-                      "emulator.pytest_plugin is a pytest plugin and needs pytest: pip install 'capsim[test]'"}
+    assert failed == {}
 
 
 def test_plots_without_matplotlib_name_the_extra_in_one_line():
