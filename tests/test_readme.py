@@ -182,7 +182,7 @@ def not_run(command: str) -> str | None:
         return "a synopsis with placeholders, not a command"
     if command.startswith("capsim check"):
         return "tests/capsim/commands/test_check.py runs the README's capsim check commands as written"
-    if "pip install" in command or command.endswith("-m pytest") or " -m venv " in command:
+    if "pip install" in command or " -m pytest" in command or " -m venv " in command:
         return ".ci/run runs the install and test commands verbatim, in a fresh virtual environment"
     if command.startswith("mkdocs "):
         return ".ci/run builds the API reference, with the docs extra installed, warnings as errors"
