@@ -47,7 +47,7 @@ from emulator.resolver import getaddrinfo as _sim_getaddrinfo
 
 __all__ = ["EPOCH", "Sandbox", "install"]
 
-#: What ``time.time()`` reads at virtual time 0: 2025-01-01 00:00:00 UTC.
+#: What ``time.time()`` reads at virtual time 0: 2025-01-01 00:00:00 UTC.  # wall-clock ok: documents what hosts see, reads no clock
 EPOCH = 1_735_689_600
 
 _REAL = {
