@@ -132,6 +132,7 @@ class Simulation:
         self._slots: dict[str, _Slot] = {}
         self._processes = itertools.count()
         self._servers_cache: tuple[str, ...] | None = None
+        self._closing = False
         self.loop.waiter_reports.append(self._describe_waiting)
 
     # -- building -------------------------------------------------------------------------
@@ -330,6 +331,8 @@ class Simulation:
 
     def _record(self, op: dict) -> dict:
         op["time"] = self.loop.time()
+        if self._closing:
+            return op  # the cleanup after the end (close) is not part of the run
         self.history.append(op)
         self.trace.append((self.loop.time_ns(), "op", op["process"], op["type"], op["f"], op.get("key"), op.get("value")))
         return op
@@ -411,17 +414,32 @@ class Simulation:
 
         ``with Simulation(...) as sim:`` calls it at the end of the block.
 
-        The hosts' tasks are cancelled and their cleanup runs (as at the end of
-        ``asyncio.run``) against a network that is gone, so nothing is added to
-        the trace or the history. Without this, a program still running when its
-        Simulation is garbage-collected is closed mid-``await``, and Python
-        prints "coroutine ignored GeneratorExit" for it.
+        Every node's and host's tasks are cancelled and their cleanup runs (as at
+        the end of ``asyncio.run``) against a network that is gone, so nothing is
+        added to the trace or the history. Without this, a task still pending when
+        its Simulation is garbage-collected is closed mid-``await``, and its
+        cleanup fails on the closed loop ("Exception ignored in: <coroutine ...>").
         """
         if self.loop.is_closed():
             return
-        if "_hosts" in self.__dict__:
-            self._hosts.power_off()
+        self._closing = True
+        with self.trace.held():
+            for name, slot in sorted(self._slots.items()):
+                if slot.endpoint is not None:
+                    slot.endpoint.kill()
+                    self.loop.resume_owner(name)
+            if "_hosts" in self.__dict__:
+                self._hosts.power_off()
             self.loop.run_until(self.now)
+            # What no node or host owns (the caller's own tasks, tasks a library made from a callback):
+            # cancelled in the order they were made, as asyncio.run does, and run to their end.
+            for _ in range(3):
+                left = sorted(asyncio.all_tasks(self.loop), key=_creation_order)
+                if not left:
+                    break
+                for task in left:
+                    task.cancel()
+                self.loop.run_until(self.now)
         self.loop.close()
 
     def __enter__(self) -> "Simulation":
@@ -445,3 +463,12 @@ class Simulation:
 def _start(endpoint: Endpoint) -> None:
     if endpoint.alive:
         endpoint.start()
+
+
+def _creation_order(task: asyncio.Task) -> tuple:
+    # asyncio names unnamed tasks Task-<n> from one counter, so n is the order they were made in;
+    # named tasks follow by name. (The set asyncio.all_tasks returns has no stable order.)
+    prefix, _, n = task.get_name().rpartition("-")
+    if prefix == "Task" and n.isdigit():
+        return (0, int(n), "")
+    return (1, 0, task.get_name())

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["Trace", "FIELDS", "BATCH"]
@@ -91,6 +92,21 @@ class Trace:
             self._hash.update("\n".join(lines).encode())
             self.count += len(lines) - 1
             lines.clear()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Discard what is appended inside the block: the trace, its digest and count are as before it.
+
+        For the cleanup that ``Simulation.close`` runs after the world has ended.
+        """
+        self._flush()
+        hashed, count, kept = self._hash.copy(), self.count, len(self.events)
+        try:
+            yield
+        finally:
+            self._lines.clear()
+            self._hash, self.count = hashed, count
+            del self.events[kept:]
 
     def digest(self) -> str:
         """Hex sha256 of every record so far."""

@@ -131,7 +131,7 @@ class SimMachine(RuleBasedStateMachine):
         sim = getattr(self, "sim", None)
         if sim is not None:
             self.settle()  # let every op finish, so no coroutine is left unawaited
-            sim.loop.close()
+            sim.close()  # cancels what is left and runs its cleanup, as asyncio.run does
 
 
 __all__ = ["AppliedKV", "LaggyKV", "SimMachine", "background", "ops"]

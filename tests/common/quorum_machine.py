@@ -128,10 +128,7 @@ class QuorumMachine(RuleBasedStateMachine):
         try:
             self._settle_and_check()
         finally:
-            for node in SERVERS:
-                self.sim.crash(node)  # cancels the periodic tasks before the loop closes
-            self.sim.run(until=self.sim.now + 0.01)
-            self.sim.loop.close()
+            self.sim.close()  # cancels the periodic tasks and runs their cleanup before the loop closes
 
     def _settle_and_check(self) -> None:
         sim = self.sim

@@ -311,3 +311,54 @@ def test_run_until_a_time_already_passed_is_an_error_and_now_is_not():
     sim.run(until=5.0)
     sim.run(until=0.1 + 0.2 + 4.7)  # 5.000000000000001: the same nanosecond
     assert sim.now == 5.0
+
+
+class _Waiter(em.Node):
+    """A handler that waits for an hour and settles a shared future on its way out (as a cache's fetch does)."""
+
+    async def handle_get(self, msg):
+        future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: None)  # settling it schedules a callback
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            self.cleaned = True
+            if not future.done():
+                future.set_result(None)
+            self.send("sink", {"type": "bye"})  # sent by a node that is gone: dropped, not traced
+
+
+def test_close_cancels_suspended_handlers_and_runs_their_cleanup(monkeypatch):
+    """close() does what asyncio.run does at its end: nothing is left to fail later on a closed loop."""
+    import gc
+    import sys
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    sim = em.Simulation(seed=3)
+    waiter = sim.add_node("w", _Waiter)
+    sim.add_node("sink", Recorder)
+    client = sim.add_client("c")
+    task = sim.loop.create_task(client.rpc("w", {"type": "get"}, timeout=None))
+    unowned = []
+
+    async def of_no_node():  # made by the caller, as a library makes one from a callback
+        future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: None)
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            future.set_result(None)
+            unowned.append("cleaned")
+
+    sim.loop.create_task(of_no_node())
+    sim.run(until=1.0)
+    assert not task.done()
+    digest, history = sim.trace.digest(), list(sim.history)
+    sim.close()
+    assert waiter.cleaned and unowned == ["cleaned"]
+    assert (sim.trace.digest(), list(sim.history)) == (digest, history)
+    assert sim.loop.is_closed()
+    del sim, waiter, client, task
+    gc.collect()
+    assert unraisable == []
