@@ -17,7 +17,16 @@ import os
 import signal
 import sys
 
-__all__ = ["main", "build_parser", "interrupted", "Parser", "UsageError", "EXIT_STATUS", "COMMON_EXIT_STATUS", "exit_epilog"]
+__all__ = [
+    "COMMON_EXIT_STATUS",
+    "EXIT_STATUS",
+    "Parser",
+    "UsageError",
+    "build_parser",
+    "exit_epilog",
+    "interrupted",
+    "main",
+]
 
 # Order is the order of `capsim --help`.
 COMMANDS = ("cap", "pacelc", "demo", "chaos", "check", "serve", "cluster")
@@ -31,19 +40,32 @@ COMMON_EXIT_STATUS = {
 
 #: command -> its own exit statuses (beside the common ones) -> what they mean.
 EXIT_STATUS: dict[str, dict[int, str]] = {
-    "cap": {0: "the table was printed (and written)",
-            1: "protocol code raised during a run: the figures are not to be trusted"},
+    "cap": {
+        0: "the table was printed (and written)",
+        1: "protocol code raised during a run: the figures are not to be trusted",
+    },
     "pacelc": {0: "the table was printed (and written)"},
     "demo": {0: "the demo ran"},
-    "chaos": {0: "every check passed, for every seed",
-              1: "a check failed or could not tell; with --real, also: the cluster did not start"},
-    "check": {0: "every history is linearizable", 1: "a history is not linearizable",
-              2: "a history could not be checked (unreadable, or the checker ran out of time)"},
-    "serve": {0: "stopped by SIGTERM or Ctrl-C", 2: "a usage error, or the node could not be built",
-              3: "the address could not be bound (in use, or not local)"},
-    "cluster": {0: "done", 1: "up: a node did not start (none is left running); workload: the history is not "
-                              "linearizable; a fault: a node did not apply it",
-                2: "workload: the checker ran out of time"},
+    "chaos": {
+        0: "every check passed, for every seed",
+        1: "a check failed or could not tell; with --real, also: the cluster did not start",
+    },
+    "check": {
+        0: "every history is linearizable",
+        1: "a history is not linearizable",
+        2: "a history could not be checked (unreadable, or the checker ran out of time)",
+    },
+    "serve": {
+        0: "stopped by SIGTERM or Ctrl-C",
+        2: "a usage error, or the node could not be built",
+        3: "the address could not be bound (in use, or not local)",
+    },
+    "cluster": {
+        0: "done",
+        1: "up: a node did not start (none is left running); workload: the history is not "
+        "linearizable; a fault: a node did not apply it",
+        2: "workload: the checker ran out of time",
+    },
 }
 
 
@@ -165,7 +187,7 @@ def _forget_unhandled_interrupt() -> None:
     process with SIGINT itself (status -2). The note is cleared at the start
     of every such ``exec``, so one that runs nothing clears it.
     """
-    exec("pass")  # noqa: S102 - a constant string, for the side effect described above
+    exec("pass")
 
 
 def _handle_interrupts() -> tuple[bool, object]:
@@ -185,8 +207,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"capsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except UnicodeDecodeError as exc:  # a binary file where text was expected, read by any command
-        print(f"capsim {args.command}: error: a file is not UTF-8 text (byte {exc.start}: {exc.reason}); "
-              "give a text file", file=sys.stderr)
+        print(
+            f"capsim {args.command}: error: a file is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "give a text file",
+            file=sys.stderr,
+        )
         return 2
     except (ValueError, TypeError, OSError) as exc:
         # emulator's ConfigError / MessageError derive from these; a user's bad

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MemoryModel", "CAP", "SEED_LINE_KB", "TooBig", "available_mb", "check", "workers_that_fit"]
+__all__ = ["CAP", "SEED_LINE_KB", "MemoryModel", "TooBig", "available_mb", "check", "workers_that_fit"]
 
 
 class TooBig(ValueError):
@@ -43,8 +43,9 @@ class MemoryModel:
     source: str
 
     def estimate_mb(self, nodes: int, operations: float) -> float:
-        return self.base_mb + nodes * self.node_mb + nodes * nodes * self.pair_kb / 1024 \
-            + operations * self.op_kb / 1024
+        return (
+            self.base_mb + nodes * self.node_mb + nodes * nodes * self.pair_kb / 1024 + operations * self.op_kb / 1024
+        )
 
     def max_nodes(self, budget_mb: float, operations: float) -> int:
         """The most nodes whose estimate stays within ``budget_mb`` (0 if none)."""
@@ -64,8 +65,9 @@ class MemoryModel:
 #: scenarios, measured by ``python scripts/bench.py`` ("memory model"): peaks of
 #: runs at 25, 50 and 100 nodes and at 4 and 40 virtual seconds, fitted (23.4 MB,
 #: 0.456 MB, 4.47 kB, 2.12 kB on the development machine) and rounded up.
-CAP = MemoryModel(base_mb=25.0, node_mb=0.5, pair_kb=4.5, op_kb=2.2,
-                  source="scripts/bench.py, the memory model of capsim cap runs")
+CAP = MemoryModel(
+    base_mb=25.0, node_mb=0.5, pair_kb=4.5, op_kb=2.2, source="scripts/bench.py, the memory model of capsim cap runs"
+)
 
 #: What a sweep keeps in memory per seed (its line, for the final table).
 SEED_LINE_KB = 1.0
@@ -97,8 +99,15 @@ def available_mb() -> float:
     return available
 
 
-def check(nodes: int, operations: float, *, seeds: int = 0, model: MemoryModel = CAP,
-          budget_mb: float | None = None, duration_flag: str = "--duration") -> float:
+def check(
+    nodes: int,
+    operations: float,
+    *,
+    seeds: int = 0,
+    model: MemoryModel = CAP,
+    budget_mb: float | None = None,
+    duration_flag: str = "--duration",
+) -> float:
     """Refuse a run that will not fit; return its estimate in MB.
 
     Args:
@@ -113,23 +122,31 @@ def check(nodes: int, operations: float, *, seeds: int = 0, model: MemoryModel =
     available = available_mb() if budget_mb is None else budget_mb
     budget = available * _SAFETY
     need = model.estimate_mb(nodes, operations)
-    how = (f"about {model.node_mb:g} MB per node, {model.pair_kb:g} kB per pair of nodes and "
-           f"{model.op_kb:g} kB per history operation, measured by {model.source}")
+    how = (
+        f"about {model.node_mb:g} MB per node, {model.pair_kb:g} kB per pair of nodes and "
+        f"{model.op_kb:g} kB per history operation, measured by {model.source}"
+    )
     if need > budget:
         fits = model.max_nodes(budget, operations)
         if fits >= nodes // 2 or model.estimate_mb(nodes, 0) > budget:
             hint = f"at most {fits} nodes fit with this workload" if fits else "not even a small cluster fits"
         else:
-            hint = (f"about {model.max_operations(budget, nodes):,.0f} history operations fit with {nodes} nodes: "
-                    f"lower {duration_flag} or the rate")
-        raise TooBig(f"{nodes} nodes recording about {operations:,.0f} operations need about "
-                     f"{_size(need)} of memory ({how}), and this machine has {_size(available)} available; "
-                     f"{hint}")
+            hint = (
+                f"about {model.max_operations(budget, nodes):,.0f} history operations fit with {nodes} nodes: "
+                f"lower {duration_flag} or the rate"
+            )
+        raise TooBig(
+            f"{nodes} nodes recording about {operations:,.0f} operations need about "
+            f"{_size(need)} of memory ({how}), and this machine has {_size(available)} available; "
+            f"{hint}"
+        )
     lines = seeds * SEED_LINE_KB / 1024
     if lines > budget - need:
-        raise TooBig(f"{seeds:,} seeds keep about {_size(lines)} of results in memory, and this "
-                     f"machine has {_size(available)} available; sweep at most "
-                     f"{int((budget - need) * 1024 / SEED_LINE_KB):,} seeds at a time (--resume adds more later)")
+        raise TooBig(
+            f"{seeds:,} seeds keep about {_size(lines)} of results in memory, and this "
+            f"machine has {_size(available)} available; sweep at most "
+            f"{int((budget - need) * 1024 / SEED_LINE_KB):,} seeds at a time (--resume adds more later)"
+        )
     return need
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from capsim.parallel import SeedJob
 
-__all__ = ["run_on_dask", "ClusterError"]
+__all__ = ["ClusterError", "run_on_dask"]
 
 
 class ClusterError(RuntimeError):
@@ -38,19 +38,22 @@ def _connect(address: str, workers: int, timeout: float):
     except ImportError:
         raise ClusterError("--cluster needs Dask distributed: pip install 'capsim[cluster]'") from None
     if address == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+        )
         return Client(cluster), cluster
     try:
         return Client(address, timeout=f"{timeout}s"), None
     except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}; start one with "
-                           "'dask scheduler' (and workers with 'dask worker ADDRESS'), or use --cluster local") \
-            from None
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address}: {exc}; start one with "
+            "'dask scheduler' (and workers with 'dask worker ADDRESS'), or use --cluster local"
+        ) from None
 
 
-def run_on_dask(job: SeedJob, seeds: list[int], address: str, workers: int = 1,
-                connect_timeout: float = 10.0) -> Iterator[dict]:
+def run_on_dask(
+    job: SeedJob, seeds: list[int], address: str, workers: int = 1, connect_timeout: float = 10.0
+) -> Iterator[dict]:
     """The sweep's lines, run on the Dask cluster at ``address`` (``"local"``: a LocalCluster of ``workers``).
 
     Raises:
@@ -58,11 +61,12 @@ def run_on_dask(job: SeedJob, seeds: list[int], address: str, workers: int = 1,
     """
     client, cluster = _connect(address, max(1, workers), connect_timeout)  # first: says so if Dask is missing
     from distributed import KilledWorker, as_completed
+
     pending: dict = {}
     try:
         size = max(1, min(64, len(seeds) // (8 * max(1, len(client.scheduler_info()["workers"])))))
         for i in range(0, len(seeds), size):
-            chunk = seeds[i:i + size]
+            chunk = seeds[i : i + size]
             pending[client.submit(_run_chunk, job, chunk, pure=False)] = chunk
         finished = as_completed(list(pending))
         for future in finished:
@@ -77,9 +81,11 @@ def run_on_dask(job: SeedJob, seeds: list[int], address: str, workers: int = 1,
                         finished.add(again)
                     continue
                 lines = [job.failed_line(chunk[0], "crashed", f"every Dask worker that ran it died ({exc})")]
-            except Exception as exc:  # noqa: BLE001 - the cluster failed the task: each seed says so
-                lines = [job.failed_line(seed, "error", f"the Dask task failed: {type(exc).__name__}: {exc}")
-                         for seed in chunk]
+            except Exception as exc:
+                lines = [
+                    job.failed_line(seed, "error", f"the Dask task failed: {type(exc).__name__}: {exc}")
+                    for seed in chunk
+                ]
             yield from lines
     finally:
         for future in pending:

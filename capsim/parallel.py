@@ -33,13 +33,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from capsim.workers import WorkerPool
 
-__all__ = ["SeedJob", "ResultsFile", "ResultsMismatch", "pool_for", "replay_template", "run_sweep", "sweep_with_progress", "map_unordered",
-           "positive_int", "ProgressLines", "seed_range", "seed_value", "seeds_of", "with_progress", "workers_for"]
+__all__ = [
+    "ProgressLines",
+    "ResultsFile",
+    "ResultsMismatch",
+    "SeedJob",
+    "map_unordered",
+    "pool_for",
+    "positive_int",
+    "replay_template",
+    "run_sweep",
+    "seed_range",
+    "seed_value",
+    "seeds_of",
+    "sweep_with_progress",
+    "with_progress",
+    "workers_for",
+]
 
 #: Statuses of a sweep's line, in the order a summary lists them.
 STATUSES = ("pass", "fail", "error", "crashed")
@@ -74,19 +88,22 @@ class SeedJob:
         """The seed's line, run in this process (an exception becomes an ``error`` line)."""
         try:
             return self.line(seed, self.function(seed))
-        except Exception as exc:  # noqa: BLE001 - one seed's failure is a line, not the end of the sweep
+        except Exception as exc:
             return self.failed_line(seed, "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
 
 
 def replay_template(before: str, after: str = "") -> str:
     """A ``SeedJob.replay`` that reads ``before + str(seed) + after`` (braces in them are kept as they are)."""
+
     def escape(text: str) -> str:
         return text.replace("{", "{{").replace("}", "}}")
+
     return escape(before) + "{seed}" + escape(after)
 
 
-def run_sweep(job: SeedJob, seeds: Iterable[int], workers: int = 1, cluster: str | None = None,
-              pool: WorkerPool | None = None) -> Iterator[dict]:
+def run_sweep(
+    job: SeedJob, seeds: Iterable[int], workers: int = 1, cluster: str | None = None, pool: WorkerPool | None = None
+) -> Iterator[dict]:
     """One line per seed, as each finishes (in completion order).
 
     Args:
@@ -109,8 +126,9 @@ def run_sweep(job: SeedJob, seeds: Iterable[int], workers: int = 1, cluster: str
                 if outcome.status == "done":
                     yield job.line(outcome.item, outcome.value)
                 else:
-                    yield job.failed_line(outcome.item, "error" if outcome.status == "raised" else "crashed",
-                                          outcome.error)
+                    yield job.failed_line(
+                        outcome.item, "error" if outcome.status == "raised" else "crashed", outcome.error
+                    )
 
 
 def pool_for(seeds: int, workers: int, cluster: str | None = None) -> WorkerPool | None:
@@ -147,8 +165,10 @@ class ResultsFile:
         self.done: dict[int, dict] = {}
         if self.path.exists() and self.path.stat().st_size:
             if not resume:
-                raise ResultsMismatch(f"{self.path} already holds results; add --resume to continue that sweep, "
-                                      "or choose another results file")
+                raise ResultsMismatch(
+                    f"{self.path} already holds results; add --resume to continue that sweep, "
+                    "or choose another results file"
+                )
             self.done = self._read(job)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._out = self.path.open("a", encoding="utf-8")
@@ -166,9 +186,11 @@ class ResultsFile:
                 break
             seed = line.get("seed")
             if not isinstance(seed, int) or line.get("replay") != job.command(seed):
-                raise ResultsMismatch(f"{self.path} holds results of another sweep (a line replays with "
-                                      f"{line.get('replay')!r}, this sweep with {job.command(seed)!r}); "
-                                      "choose another results file")
+                raise ResultsMismatch(
+                    f"{self.path} holds results of another sweep (a line replays with "
+                    f"{line.get('replay')!r}, this sweep with {job.command(seed)!r}); "
+                    "choose another results file"
+                )
             done[seed] = line
             good += len(raw.encode("utf-8"))
         if good < len(text.encode("utf-8")):
@@ -183,7 +205,7 @@ class ResultsFile:
     def close(self) -> None:
         self._out.close()
 
-    def __enter__(self) -> "ResultsFile":
+    def __enter__(self) -> ResultsFile:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -206,13 +228,23 @@ class ProgressLines:
         now = time.monotonic()  # wall-clock ok
         if self.on and now - self.last >= self.every:
             self.last = now
-            print(f"capsim: {self.label} {done:,} of {self.total:,}{', ' + note if note else ''}, "
-                  f"{now - self.started:.0f} s so far", file=sys.stderr, flush=True)
+            print(
+                f"capsim: {self.label} {done:,} of {self.total:,}{', ' + note if note else ''}, "
+                f"{now - self.started:.0f} s so far",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
-def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], workers: int = 1,
-                        cluster: str | None = None, results: ResultsFile | None = None,
-                        label: str = "seeds") -> list[dict]:
+def sweep_with_progress(
+    console: Console,
+    job: SeedJob,
+    seeds: list[int],
+    workers: int = 1,
+    cluster: str | None = None,
+    results: ResultsFile | None = None,
+    label: str = "seeds",
+) -> list[dict]:
     """Run the sweep with a progress bar (done, failed, crashed, time left); the lines, sorted by seed.
 
     Seeds already in ``results`` are not run again; new lines are appended to it as they come.
@@ -221,9 +253,15 @@ def sweep_with_progress(console: Console, job: SeedJob, seeds: list[int], worker
     done = {seed: line for seed, line in (results.done.items() if results else ()) if seed in wanted}
     todo = [seed for seed in seeds if seed not in done]
     lines = list(done.values())
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed"),
-               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
     pool = pool_for(len(todo), workers, cluster)  # before the progress bar starts its thread
     say = ProgressLines(console, label, len(seeds))
     try:
@@ -268,8 +306,9 @@ def map_unordered(function: Callable, jobs: list, workers: int, pool: WorkerPool
             yield outcome.value
 
 
-def with_progress(console: Console, label: str, function: Callable, jobs: list, workers: int,
-                  on_result: Callable | None = None) -> list:
+def with_progress(
+    console: Console, label: str, function: Callable, jobs: list, workers: int, on_result: Callable | None = None
+) -> list:
     """Run the jobs with a progress bar; returns the results in completion order."""
     results = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

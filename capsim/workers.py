@@ -78,7 +78,7 @@ def _serve(conn) -> None:
             message = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone
-        except Exception:  # noqa: BLE001 - the function would not unpickle here (an import failed)
+        except Exception:
             conn.send(("broken", traceback.format_exc()))
             return
         if message is None:
@@ -87,7 +87,7 @@ def _serve(conn) -> None:
         for item in items:
             try:
                 conn.send(("done", function(item)))
-            except Exception as exc:  # noqa: BLE001 - reported per item; the worker carries on
+            except Exception as exc:
                 conn.send(("raised", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
@@ -134,13 +134,13 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self.deaths = 0
 
-    def start(self) -> "WorkerPool":
+    def start(self) -> WorkerPool:
         """Start every worker now (forked on Linux): call it before starting any thread."""
         while len(self._workers) < self.size:
             self._workers.append(_Worker(self._first))
         return self
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,7 +9,8 @@ history stays checkable (a process never has two operations open).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from emulator.errors import CRASH, ConfigError, RPCError, Timeout
 from emulator.node import Node
@@ -32,8 +33,15 @@ class Client(Node):
         self._new_process = new_process
         self.process = new_process()
 
-    async def invoke(self, f: str, key: Any = None, value: Any = None, dest: str | None = None,
-                     timeout: float | None = 1.0, fields: dict | None = None) -> dict:
+    async def invoke(
+        self,
+        f: str,
+        key: Any = None,
+        value: Any = None,
+        dest: str | None = None,
+        timeout: float | None = 1.0,
+        fields: dict | None = None,
+    ) -> dict:
         """Send operation ``f`` to ``dest``, record invoke and completion, return the reply.
 
         The body is ``{"type": f, "key": key, "value": value}`` (absent fields
@@ -54,8 +62,14 @@ class Client(Node):
         dest = dest if dest is not None else self._pick()
         body = _body(f, key, value, fields)
         process = self.process
-        op = {"process": process, "f": f, "key": key, "value": None if f == "read" else value, "node": dest,
-              "client": self.name}
+        op = {
+            "process": process,
+            "f": f,
+            "key": key,
+            "value": None if f == "read" else value,
+            "node": dest,
+            "client": self.name,
+        }
         self._record({**op, "type": "invoke"})
         try:
             reply = await self.rpc(dest, body, timeout)
@@ -75,9 +89,11 @@ class Client(Node):
         except RuntimeError:
             running = None
         if running is not self._endpoint.loop:
-            raise ConfigError(f"{self.name}.invoke ran outside its simulation (under asyncio.run, or another loop); "
-                              "await it inside the coroutine you give sim.run: sim.run(workload()), "
-                              "or in a test that takes the sim fixture")
+            raise ConfigError(
+                f"{self.name}.invoke ran outside its simulation (under asyncio.run, or another loop); "
+                "await it inside the coroutine you give sim.run: sim.run(workload()), "
+                "or in a test that takes the sim fixture"
+            )
 
     def _complete(self, op: dict, kind: str, error: list) -> None:
         """Record a failed completion; an indeterminate one retires the process (Jepsen's model)."""

@@ -11,7 +11,8 @@ Each distribution also has a one-line text form, for command lines and
 scenario files; :func:`parse` (``em.parse_distribution``) reads it and
 ``str(dist)`` writes it back:
 
-===========================  ============================================"""
+===========================  ============================================
+"""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from collections.abc import Callable
 
 from emulator.errors import ConfigError
 
-__all__ = ["Distribution", "Constant", "Uniform", "Exponential", "LogNormal", "Pareto", "as_distribution", "parse"]
+__all__ = ["Constant", "Distribution", "Exponential", "LogNormal", "Pareto", "Uniform", "as_distribution", "parse"]
 
 _NS = 1_000_000_000
 
@@ -213,7 +214,9 @@ _FORMS: dict[str, tuple[type[Distribution], str, str]] = {  # name -> (class, ki
     "lognormal": (LogNormal, "dn", ""),
     "pareto": (Pareto, "dn", "d"),  # an optional third part caps every draw
 }
-_EXAMPLES = "constant:2ms, uniform:1ms:5ms, exponential:5ms, lognormal:2ms:0.8 or pareto:1ms:1.5 (pareto:1ms:1.5:1s caps it)"
+_EXAMPLES = (
+    "constant:2ms, uniform:1ms:5ms, exponential:5ms, lognormal:2ms:0.8 or pareto:1ms:1.5 (pareto:1ms:1.5:1s caps it)"
+)
 
 
 def parse(text: str) -> Distribution:
@@ -275,6 +278,5 @@ def as_distribution(value, name: str = "latency") -> Distribution:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return Constant(_seconds(name, value))
     raise ConfigError(
-        f"{name} must be a number of seconds or a distribution such as "
-        f"em.Uniform(0.001, 0.003), got {value!r}"
+        f"{name} must be a number of seconds or a distribution such as em.Uniform(0.001, 0.003), got {value!r}"
     )

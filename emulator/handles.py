@@ -19,9 +19,25 @@ from asyncio import InvalidStateError, events, futures
 
 from emulator.errors import ConfigError
 
-__all__ = ["NS", "OWNER", "HANDLE_RUNNERS", "TIMER_RUNNERS", "SLEEP_CALLBACK", "LeanHandle", "LeanTimerHandle",
-           "SleepTimer", "Periodic", "owner_of", "to_ns", "run_handle", "run_timer", "wake_sleep", "run_periodic",
-           "report", "schedule_tick"]
+__all__ = [
+    "HANDLE_RUNNERS",
+    "NS",
+    "OWNER",
+    "SLEEP_CALLBACK",
+    "TIMER_RUNNERS",
+    "LeanHandle",
+    "LeanTimerHandle",
+    "Periodic",
+    "SleepTimer",
+    "owner_of",
+    "report",
+    "run_handle",
+    "run_periodic",
+    "run_timer",
+    "schedule_tick",
+    "to_ns",
+    "wake_sleep",
+]
 
 _heappush = heapq.heappush
 
@@ -32,6 +48,7 @@ NS = 1_000_000_000
 #: can hold a paused node's callbacks without the node's code knowing.
 OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("capsim_owner", default=None)
 
+
 def run_handle(handle) -> None:
     # asyncio's Handle._run, one frame shorter: it runs once per task wake-up.
     if not handle._cancelled:
@@ -39,7 +56,7 @@ def run_handle(handle) -> None:
             handle._context.run(handle._callback, *handle._args)
         except (SystemExit, KeyboardInterrupt):
             raise
-        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
+        except BaseException as exc:
             report(handle, exc)
 
 
@@ -50,7 +67,7 @@ def run_timer(handle) -> None:
             handle._context.run(handle._callback, *handle._args)
         except (SystemExit, KeyboardInterrupt):
             raise
-        except BaseException as exc:  # noqa: BLE001 - reported to the loop's handler, as asyncio does
+        except BaseException as exc:
             report(handle, exc)
 
 
@@ -59,7 +76,7 @@ def report(handle, exc: BaseException) -> None:
     handle._loop.call_exception_handler(context)
 
 
-def wake_sleep(sleep: "SleepTimer") -> None:
+def wake_sleep(sleep: SleepTimer) -> None:
     # What SLEEP_CALLBACK does for asyncio.sleep, without a Handle or a context copy.
     if not sleep._cancelled:
         future = sleep._future
@@ -70,7 +87,7 @@ def wake_sleep(sleep: "SleepTimer") -> None:
             pass
 
 
-def run_periodic(timer: "Periodic") -> None:
+def run_periodic(timer: Periodic) -> None:
     # One tick of call_every: run the callback, then schedule the next tick an interval from now.
     if timer._cancelled:
         return
@@ -78,7 +95,7 @@ def run_periodic(timer: "Periodic") -> None:
         timer._context.run(timer._callback, *timer._args)
     except (SystemExit, KeyboardInterrupt):
         raise
-    except BaseException as exc:  # noqa: BLE001 - reported; the timer stops, as a task would end
+    except BaseException as exc:
         timer._cancelled = True
         if timer._on_error is not None:
             timer._on_error(exc)
@@ -89,7 +106,7 @@ def run_periodic(timer: "Periodic") -> None:
         schedule_tick(timer)
 
 
-def schedule_tick(timer: "Periodic") -> None:
+def schedule_tick(timer: Periodic) -> None:
     """Set ``timer``'s next tick an interval from now, in its FIFO (the loop's ``push_recurring``, inlined)."""
     loop = timer._loop
     fifo = timer._fifo
@@ -176,7 +193,7 @@ class SleepTimer:
     for anyone else who looks.
     """
 
-    __slots__ = ("_loop", "_future", "_result", "_owner", "_cancelled", "_when_ns")
+    __slots__ = ("_cancelled", "_future", "_loop", "_owner", "_result", "_when_ns")
 
     def __init__(self, loop, when_ns, future, result):
         self._loop = loop
@@ -207,8 +224,18 @@ class SleepTimer:
 class Periodic:
     """A timer from ``call_every`` that runs its callback every interval until cancelled."""
 
-    __slots__ = ("_loop", "_interval_ns", "_fifo", "_callback", "_args", "_context", "_owner", "_on_error",
-                 "_cancelled", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_callback",
+        "_cancelled",
+        "_context",
+        "_fifo",
+        "_interval_ns",
+        "_loop",
+        "_on_error",
+        "_owner",
+    )
 
     def __init__(self, loop, interval_ns: int, fifo, callback, args: tuple, context, on_error):
         self._loop = loop
@@ -238,5 +265,3 @@ class Periodic:
 
 
 SLEEP_CALLBACK = futures._set_result_unless_cancelled
-
-

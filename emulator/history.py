@@ -21,11 +21,11 @@ acknowledgement without polling the history.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["History", "OP_TYPES"]
+__all__ = ["OP_TYPES", "History"]
 
 OP_TYPES = ("invoke", "ok", "fail", "info")
 
@@ -114,7 +114,7 @@ class History:
         return path
 
     @classmethod
-    def loads(cls, text: str, source: str = "<string>") -> "History":
+    def loads(cls, text: str, source: str = "<string>") -> History:
         """Parse JSON Lines; a bad line raises ValueError with its number."""
         ops = []
         for number, line in enumerate(text.splitlines(), 1):
@@ -123,14 +123,18 @@ class History:
             try:
                 op = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{source}:{number}: not JSON ({exc.msg}); expected one operation object per line") from None
+                raise ValueError(
+                    f"{source}:{number}: not JSON ({exc.msg}); expected one operation object per line"
+                ) from None
             if not isinstance(op, dict) or op.get("type") not in OP_TYPES:
-                raise ValueError(f"{source}:{number}: expected an operation with a type in {OP_TYPES}, got {line[:80]!r}")
+                raise ValueError(
+                    f"{source}:{number}: expected an operation with a type in {OP_TYPES}, got {line[:80]!r}"
+                )
             ops.append(op)
         return cls(ops)
 
     @classmethod
-    def read(cls, path) -> "History":
+    def read(cls, path) -> History:
         """Read a JSON Lines history written by ``write``."""
         path = Path(path)
         return cls.loads(path.read_text(encoding="utf-8"), str(path))

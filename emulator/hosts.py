@@ -39,16 +39,16 @@ from emulator.node import Storage
 from emulator.sockets import LOOPBACK, WILDCARD
 from emulator.tcp import TcpSettings
 
-__all__ = ["Host", "Hosts", "HostEndpoint", "current_host"]
+__all__ = ["Host", "HostEndpoint", "Hosts", "current_host"]
 
 #: The host incarnation whose code is running (unset outside any host).
-_LIFE: contextvars.ContextVar["HostEndpoint | None"] = contextvars.ContextVar("capsim_host", default=None)
+_LIFE: contextvars.ContextVar[HostEndpoint | None] = contextvars.ContextVar("capsim_host", default=None)
 
 _NAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
 _KINDS = ("tcp.", "udp", "icmp.")
 
 
-def current_host() -> "HostEndpoint | None":
+def current_host() -> HostEndpoint | None:
     """The incarnation of the host whose code calls this, or None outside any host."""
     return _LIFE.get()
 
@@ -81,11 +81,13 @@ class Hosts(World):
         """TCP's tunables for every host (change them before the connections they should affect)."""
         return self.settings
 
-    def add(self, name: str) -> "Host":
+    def add(self, name: str) -> Host:
         """Give ``name`` an address (called by ``sim.add_host``)."""
         if not isinstance(name, str) or not _NAME.match(name) or ipv4(name) is not None:
-            raise ConfigError(f"a host name must be a valid DNS name such as 'web-1' or 'db.local' (letters, "
-                              f"digits and hyphens, dot-separated), got {name!r}")
+            raise ConfigError(
+                f"a host name must be a valid DNS name such as 'web-1' or 'db.local' (letters, "
+                f"digits and hyphens, dot-separated), got {name!r}"
+            )
         if name.lower() in self._ips:
             raise ConfigError(f"a host named {name!r} already exists (names are case-insensitive)")
         n = len(self._ips)
@@ -96,7 +98,7 @@ class Hosts(World):
         host = self._handles[name] = Host(self._sim, name, ip)
         return host
 
-    def host(self, name: str) -> "Host":
+    def host(self, name: str) -> Host:
         """The handle of host ``name``."""
         handle = self._handles.get(name)
         if handle is None:
@@ -138,8 +140,10 @@ class Hosts(World):
         if found is not None:
             return found
         if host in self._sim.nodes:
-            raise NotAllowed(f"{host!r} is a capsim Node: it speaks messages, not sockets. Run a program there "
-                             f"with sim.add_host({host!r}, main) instead of add_node.")
+            raise NotAllowed(
+                f"{host!r} is a capsim Node: it speaks messages, not sockets. Run a program there "
+                f"with sim.add_host({host!r}, main) instead of add_node."
+            )
         raise self.outside(host, f"its hosts are {self._known()}")
 
     def _known(self) -> str:
@@ -225,12 +229,15 @@ class HostEndpoint:
             config["storage"] = self.storage
         try:
             coro = self._run(self._main, **config)
-        except Exception as exc:  # noqa: BLE001 - the program's own error, reported like a node's
+        except Exception as exc:
             self._on_error(self, "main", exc)
             return
         if not inspect.isawaitable(coro):
-            self._on_error(self, "main", ConfigError(f"host {self.name!r}: main() returned {coro!r}, not a coroutine;"
-                                                     " make it an async def"))
+            self._on_error(
+                self,
+                "main",
+                ConfigError(f"host {self.name!r}: main() returned {coro!r}, not a coroutine; make it an async def"),
+            )
             return
         self.main = self.spawn(coro, "main")
         self.main.add_done_callback(self._main_done)  # other tasks' errors go to whoever awaits them
@@ -242,8 +249,9 @@ class HostEndpoint:
             raise asyncio.CancelledError(f"host {self.name} crashed")
         if not asyncio.iscoroutine(coro):
             coro = _awaited(coro)
-        task = self.loop.create_task(coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}",
-                                     context=self.context)
+        task = self.loop.create_task(
+            coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}", context=self.context
+        )
         return task
 
     def own(self, task: asyncio.Task) -> None:
@@ -340,6 +348,7 @@ class Host:
     def _need(self, what: str) -> HostEndpoint:
         life = self.incarnation
         if life is None:
-            raise ConfigError(f"host {self.name!r} is crashed: restart it with sim.restart({self.name!r}) "
-                              f"before using {what}")
+            raise ConfigError(
+                f"host {self.name!r} is crashed: restart it with sim.restart({self.name!r}) before using {what}"
+            )
         return life

@@ -31,7 +31,7 @@ from emulator.errors import NotAllowed
 from emulator.sockets import LOOPBACK, WILDCARD, SimSocket, _error
 from emulator.tcp import CLOSED, RST, SYN, SYN_RCVD, SYN_SENT, Tcb, TcpSettings
 
-__all__ = ["Kernel", "World", "LocalWorld"]
+__all__ = ["Kernel", "LocalWorld", "World"]
 
 #: Linux's default ephemeral port range (net.ipv4.ip_local_port_range).
 EPHEMERAL = (32768, 60999)
@@ -68,7 +68,7 @@ class World:
     def next_cid(self) -> int:
         return next(self._cids)
 
-    def current(self) -> "Kernel":
+    def current(self) -> Kernel:
         """The kernel of the host whose code is running now."""
         raise NotImplementedError
 
@@ -79,7 +79,7 @@ class World:
         """The host name of ``ip``, or None."""
         raise NotImplementedError
 
-    def transmit(self, kernel: "Kernel", dst_ip: str, segment: dict) -> None:
+    def transmit(self, kernel: Kernel, dst_ip: str, segment: dict) -> None:
         raise NotImplementedError
 
     def outside(self, host: str, known: str) -> NotAllowed:
@@ -245,8 +245,9 @@ class Kernel:
             self._datagram_in(src_ip, dst_ip, segment)
             return
         if kind == UNREACHABLE:
-            sock = self.udp.get((src_ip if _loopback(src_ip) else self.ip, segment["sp"])) \
-                or self.udp.get((WILDCARD, segment["sp"]))
+            sock = self.udp.get((src_ip if _loopback(src_ip) else self.ip, segment["sp"])) or self.udp.get(
+                (WILDCARD, segment["sp"])
+            )
             if sock is not None:
                 sock.unreachable((src_ip, segment["dp"]))
             return

@@ -66,12 +66,27 @@ import weakref
 from asyncio import constants, coroutines, events
 
 from emulator.errors import ConfigError, Deadlock, Unfinished
+from emulator.handles import (
+    HANDLE_RUNNERS,
+    NS,
+    OWNER,
+    SLEEP_CALLBACK,
+    TIMER_RUNNERS,
+    LeanHandle,
+    LeanTimerHandle,
+    Periodic,
+    SleepTimer,
+    owner_of,
+    run_handle,
+    run_timer,
+    schedule_tick,
+    to_ns,
+    wake_sleep,
+)
 from emulator.loopbase import LoopBase, describe_task, trim_own_frames
-from emulator.handles import (HANDLE_RUNNERS, NS, OWNER, SLEEP_CALLBACK, TIMER_RUNNERS, LeanHandle, LeanTimerHandle,
-                              Periodic, SleepTimer, owner_of, run_handle, run_timer, schedule_tick, to_ns, wake_sleep)
 from emulator.netloop import NetLoop
 
-__all__ = ["VirtualLoop", "OWNER", "NS"]
+__all__ = ["NS", "OWNER", "VirtualLoop"]
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -631,6 +646,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         self._ready.clear()
         self._timers.clear()
         self._fifos.clear()
+
 
 def _stop_loop(future) -> None:
     # run_until_complete's done-callback, as asyncio's _run_until_complete_cb

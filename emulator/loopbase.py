@@ -38,20 +38,26 @@ class LoopBase(asyncio.AbstractEventLoop):
         for task in sorted(tasks, key=lambda t: t.get_name()):
             lines.append(f"  - {describe_task(task)}")
         for owner in sorted(self._paused):
-            lines.append(f"  - node {owner!r} is paused with {len(self._paused[owner])} callbacks held; "
-                         f"nothing will call sim.resume({owner!r})")
+            lines.append(
+                f"  - node {owner!r} is paused with {len(self._paused[owner])} callbacks held; "
+                f"nothing will call sim.resume({owner!r})"
+            )
         for report in self.waiter_reports:
             lines.extend(f"  - {line}" for line in report())
         if len(lines) == 1 and future is not None:
             lines.append(f"  - {describe_task(future)}")
-        lines.append("A message that was dropped never answers: give rpc() a timeout, "
-                     "or heal/resume/restart before waiting.")
+        lines.append(
+            "A message that was dropped never answers: give rpc() a timeout, or heal/resume/restart before waiting."
+        )
         return "\n".join(lines)
 
     def _asyncgen_firstiter_hook(self, agen) -> None:
         if self._asyncgens_shutdown_called:
-            warnings.warn(f"asynchronous generator {agen!r} was scheduled after loop.shutdown_asyncgens() call",
-                          ResourceWarning, source=self)
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after loop.shutdown_asyncgens() call",
+                ResourceWarning,
+                source=self,
+            )
         self._asyncgens.add(agen)
 
     def _asyncgen_finalizer_hook(self, agen) -> None:
@@ -70,8 +76,13 @@ class LoopBase(asyncio.AbstractEventLoop):
         results = await asyncio.gather(*[agen.aclose() for agen in closing], return_exceptions=True)
         for result, agen in zip(results, closing):
             if isinstance(result, Exception):
-                self.call_exception_handler({"message": f"an error occurred during closing of asynchronous "
-                                                        f"generator {agen!r}", "exception": result, "asyncgen": agen})
+                self.call_exception_handler(
+                    {
+                        "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                        "exception": result,
+                        "asyncgen": agen,
+                    }
+                )
 
     async def shutdown_default_executor(self, timeout=None):
         return None
@@ -115,22 +126,26 @@ class LoopBase(asyncio.AbstractEventLoop):
                 self.default_exception_handler(context)
             except (SystemExit, KeyboardInterrupt):
                 raise
-            except BaseException:  # noqa: BLE001 - as asyncio: a failing handler must not stop the loop
+            except BaseException:
                 base_events.logger.error("Exception in default exception handler", exc_info=True)
         else:
             try:
                 self._exception_handler(self, context)
             except (SystemExit, KeyboardInterrupt):
                 raise
-            except BaseException as exc:  # noqa: BLE001 - reported through the default handler, as asyncio does
+            except BaseException as exc:
                 try:
-                    self.default_exception_handler({"message": "Unhandled error in exception handler",
-                                                    "exception": exc, "context": context})
+                    self.default_exception_handler(
+                        {"message": "Unhandled error in exception handler", "exception": exc, "context": context}
+                    )
                 except (SystemExit, KeyboardInterrupt):
                     raise
-                except BaseException:  # noqa: BLE001
-                    base_events.logger.error("Exception in default exception handler while handling an "
-                                             "unexpected error in custom exception handler", exc_info=True)
+                except BaseException:
+                    base_events.logger.error(
+                        "Exception in default exception handler while handling an "
+                        "unexpected error in custom exception handler",
+                        exc_info=True,
+                    )
 
     def get_debug(self):  # replaced per instance in __init__ and set_debug
         return self._debug
@@ -153,8 +168,6 @@ class LoopBase(asyncio.AbstractEventLoop):
 
     def set_default_executor(self, executor):
         _refuse("set_default_executor")
-
-
 
 
 def trim_own_frames(handle):
@@ -183,16 +196,38 @@ def _make_refusal(name: str):
 
 
 _REAL_IO = (
-    "getaddrinfo", "getnameinfo", "create_connection", "create_server", "create_unix_connection",
-    "create_unix_server", "create_datagram_endpoint", "connect_accepted_socket", "sendfile",
-    "start_tls", "connect_read_pipe", "connect_write_pipe", "subprocess_shell", "subprocess_exec",
-    "add_reader", "remove_reader", "add_writer", "remove_writer", "sock_recv", "sock_recv_into",
-    "sock_recvfrom", "sock_recvfrom_into", "sock_sendall", "sock_sendto", "sock_connect",
-    "sock_accept", "sock_sendfile", "add_signal_handler", "remove_signal_handler",
+    "getaddrinfo",
+    "getnameinfo",
+    "create_connection",
+    "create_server",
+    "create_unix_connection",
+    "create_unix_server",
+    "create_datagram_endpoint",
+    "connect_accepted_socket",
+    "sendfile",
+    "start_tls",
+    "connect_read_pipe",
+    "connect_write_pipe",
+    "subprocess_shell",
+    "subprocess_exec",
+    "add_reader",
+    "remove_reader",
+    "add_writer",
+    "remove_writer",
+    "sock_recv",
+    "sock_recv_into",
+    "sock_recvfrom",
+    "sock_recvfrom_into",
+    "sock_sendall",
+    "sock_sendto",
+    "sock_connect",
+    "sock_accept",
+    "sock_sendfile",
+    "add_signal_handler",
+    "remove_signal_handler",
 )
 for _name in _REAL_IO:
     setattr(LoopBase, _name, _make_refusal(_name))
-
 
 
 def describe_task(task) -> str:

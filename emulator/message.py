@@ -28,7 +28,7 @@ class Message:
         body: the receiver's own copy of the JSON body; ``body["type"]`` names it.
     """
 
-    __slots__ = ("src", "dest", "body", "_link", "_to", "_at")
+    __slots__ = ("_at", "_link", "_to", "body", "dest", "src")
 
     def __init__(self, src: str, dest: str, body: dict, link=None, to=None):
         self.src = src
@@ -58,9 +58,7 @@ def copy_body(body) -> dict:
             holds something JSON cannot carry.
     """
     if type(body) is not dict:
-        raise MessageError(
-            f"a message body must be a dict with a 'type', got {type(body).__name__}: {body!r:.80}"
-        )
+        raise MessageError(f"a message body must be a dict with a 'type', got {type(body).__name__}: {body!r:.80}")
     out = body.copy()
     for key, value in out.items():
         if type(key) is not str:

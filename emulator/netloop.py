@@ -45,8 +45,11 @@ def refuse(what: str, instead: str = "") -> NotAllowed:
     return NotAllowed(
         f"{what} is not allowed inside a simulation: it is real I/O, which runs outside virtual time "
         "and could not be replayed from the run's seed. "
-        + (instead or "Use the simulated network: run the program as a host (sim.add_host(name, main)) "
-                      "and connect to other hosts by name.")
+        + (
+            instead
+            or "Use the simulated network: run the program as a host (sim.add_host(name, main)) "
+            "and connect to other hosts by name."
+        )
     )
 
 
@@ -97,7 +100,8 @@ class NetLoop:
 
     def set_world(self, world: World, sandbox=None) -> None:
         """Put this loop's sockets on ``world``, and (a Simulation with hosts does this) answer
-        ``time.time``, ``random`` and the like from ``sandbox`` while it runs (see ``emulator.sandbox``)."""
+        ``time.time``, ``random`` and the like from ``sandbox`` while it runs (see ``emulator.sandbox``).
+        """
         self._net.world = world
         self._sandbox = sandbox
 
@@ -144,8 +148,9 @@ class NetLoop:
         if entry is not None and entry[1] is not None and sock.writable():
             entry[1]._run()
         entry = io.get(sock._fd)
-        if entry is not None and ((entry[0] is not None and sock.readable())
-                                  or (entry[1] is not None and sock.writable())):
+        if entry is not None and (
+            (entry[0] is not None and sock.readable()) or (entry[1] is not None and sock.writable())
+        ):
             self._io_wake(sock, sock._kernel.context)  # level-triggered: again on the next step
 
     def _io_forget(self, fd: int) -> None:
@@ -224,10 +229,25 @@ class NetLoop:
     def _host_socket(self, kind: int = socket.SOCK_STREAM) -> SimSocket:
         return self.world.current().socket(kind)
 
-    async def create_connection(self, protocol_factory, host=None, port=None, *, ssl=None, family=0, proto=0,
-                                flags=0, sock=None, local_addr=None, server_hostname=None,
-                                ssl_handshake_timeout=None, ssl_shutdown_timeout=None, happy_eyeballs_delay=None,
-                                interleave=None, **kwargs):
+    async def create_connection(
+        self,
+        protocol_factory,
+        host=None,
+        port=None,
+        *,
+        ssl=None,
+        family=0,
+        proto=0,
+        flags=0,
+        sock=None,
+        local_addr=None,
+        server_hostname=None,
+        ssl_handshake_timeout=None,
+        ssl_shutdown_timeout=None,
+        happy_eyeballs_delay=None,
+        interleave=None,
+        **kwargs,
+    ):
         """Open a TCP connection to a simulated host (see ``asyncio.loop.create_connection``)."""
         _no_tls(ssl, server_hostname)
         if sock is not None:
@@ -243,8 +263,9 @@ class NetLoop:
         return await self._create_connection_transport(sock, protocol_factory, None, None)
 
     async def _connect_any(self, host, port, family, proto, flags, local_addr) -> SimSocket:
-        infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM, proto=proto,
-                                            flags=flags, loop=self)
+        infos = await self._ensure_resolved(
+            (host, port), family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags, loop=self
+        )
         errors = []
         for *_, address in infos:
             sock = self._host_socket()
@@ -278,10 +299,24 @@ class NetLoop:
     def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
         return selector_events._SelectorDatagramTransport(self, sock, protocol, address, waiter, extra)
 
-    async def create_server(self, protocol_factory, host=None, port=None, *, family=socket.AF_UNSPEC,
-                            flags=socket.AI_PASSIVE, sock=None, backlog=100, ssl=None, reuse_address=None,
-                            reuse_port=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
-                            start_serving=True, **kwargs):
+    async def create_server(
+        self,
+        protocol_factory,
+        host=None,
+        port=None,
+        *,
+        family=socket.AF_UNSPEC,
+        flags=socket.AI_PASSIVE,
+        sock=None,
+        backlog=100,
+        ssl=None,
+        reuse_address=None,
+        reuse_port=None,
+        ssl_handshake_timeout=None,
+        ssl_shutdown_timeout=None,
+        start_serving=True,
+        **kwargs,
+    ):
         """Listen on a simulated host (see ``asyncio.loop.create_server``); returns asyncio's own ``Server``."""
         _no_tls(ssl, None)
         if sock is not None:
@@ -290,8 +325,9 @@ class NetLoop:
             sockets = [self._adopted(sock, "create_server(sock=...)")]
         else:
             sockets = await self._listen_all(host, port, family, flags, backlog, reuse_address)
-        server = base_events.Server(self, sockets, protocol_factory, None, backlog, ssl_handshake_timeout,
-                                    ssl_shutdown_timeout)
+        server = base_events.Server(
+            self, sockets, protocol_factory, None, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
+        )
         if start_serving:
             server._start_serving()
             await tasks.sleep(0)  # as asyncio does: let the serving start before returning
@@ -302,8 +338,9 @@ class NetLoop:
         infos = []
         for name in hosts:
             name = None if name == "" else name
-            for info in await self._ensure_resolved((name, port), family=family, type=socket.SOCK_STREAM,
-                                                    flags=flags, loop=self):
+            for info in await self._ensure_resolved(
+                (name, port), family=family, type=socket.SOCK_STREAM, flags=flags, loop=self
+            ):
                 if info not in infos:
                     infos.append(info)
         sockets = []
@@ -316,8 +353,9 @@ class NetLoop:
                     sock.bind(address)
                 except OSError as err:
                     sock.close()
-                    raise OSError(err.errno, f"error while attempting to bind on address {address!r}: "
-                                             f"{err.strerror.lower()}") from None
+                    raise OSError(
+                        err.errno, f"error while attempting to bind on address {address!r}: {err.strerror.lower()}"
+                    ) from None
                 sock.listen(backlog)
                 sock.setblocking(False)
                 sockets.append(sock)
@@ -332,17 +370,29 @@ class NetLoop:
     _accept_connection = _Selector._accept_connection
     _accept_connection2 = _Selector._accept_connection2
 
-    async def connect_accepted_socket(self, protocol_factory, sock, *, ssl=None, ssl_handshake_timeout=None,
-                                      ssl_shutdown_timeout=None):
+    async def connect_accepted_socket(
+        self, protocol_factory, sock, *, ssl=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None
+    ):
         _no_tls(ssl, None)
         sock = self._adopted(sock, "connect_accepted_socket")
         return await self._create_connection_transport(sock, protocol_factory, None, "", server_side=True)
 
     # -- datagrams -----------------------------------------------------------------------------------
 
-    async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, *, family=0,
-                                       proto=0, flags=0, reuse_address=None, reuse_port=None, allow_broadcast=None,
-                                       sock=None):
+    async def create_datagram_endpoint(
+        self,
+        protocol_factory,
+        local_addr=None,
+        remote_addr=None,
+        *,
+        family=0,
+        proto=0,
+        flags=0,
+        reuse_address=None,
+        reuse_port=None,
+        allow_broadcast=None,
+        sock=None,
+    ):
         """A UDP endpoint on a simulated host; its datagrams meet the links' loss, duplication and reordering."""
         if allow_broadcast:
             raise refuse("broadcast", "Send to each simulated host by name instead.")
@@ -368,11 +418,13 @@ class NetLoop:
             raise refuse(f"a datagram endpoint of family {family!r}", "Only IPv4 (AF_INET) is simulated.")
         local = remote = None
         if local_addr is not None:
-            local = (await self._ensure_resolved(local_addr, type=socket.SOCK_DGRAM, proto=proto, flags=flags,
-                                                 loop=self))[0][4]
+            local = (
+                await self._ensure_resolved(local_addr, type=socket.SOCK_DGRAM, proto=proto, flags=flags, loop=self)
+            )[0][4]
         if remote_addr is not None:
-            remote = (await self._ensure_resolved(remote_addr, type=socket.SOCK_DGRAM, proto=proto, flags=flags,
-                                                  loop=self))[0][4]
+            remote = (
+                await self._ensure_resolved(remote_addr, type=socket.SOCK_DGRAM, proto=proto, flags=flags, loop=self)
+            )[0][4]
         sock = self._host_socket(socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
@@ -444,8 +496,7 @@ class NetLoop:
             return await _Selector.sock_recvfrom(self, self._adopted(sock, "loop.sock_recvfrom"), bufsize)
 
         async def sock_recvfrom_into(self, sock, buf, nbytes=0):
-            return await _Selector.sock_recvfrom_into(self, self._adopted(sock, "loop.sock_recvfrom_into"), buf,
-                                                      nbytes)
+            return await _Selector.sock_recvfrom_into(self, self._adopted(sock, "loop.sock_recvfrom_into"), buf, nbytes)
 
         async def sock_sendto(self, sock, data, address):
             return await _Selector.sock_sendto(self, self._adopted(sock, "loop.sock_sendto"), data, address)
@@ -476,8 +527,11 @@ def _no_tls(ssl, server_hostname) -> None:
 
 
 def _tls_refused() -> NotAllowed:
-    return refuse("TLS", "The simulated network carries plain TCP: use http:// (not https://) and "
-                         "no ssl= context between simulated hosts.")
+    return refuse(
+        "TLS",
+        "The simulated network carries plain TCP: use http:// (not https://) and "
+        "no ssl= context between simulated hosts.",
+    )
 
 
 def _fileno(fileobj) -> int:

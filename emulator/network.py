@@ -37,7 +37,7 @@ from emulator.errors import ConfigError
 from emulator.loop import NS
 from emulator.message import Message, copy_body
 
-__all__ = ["Network", "Link"]
+__all__ = ["Link", "Network"]
 
 _new = object.__new__
 
@@ -45,8 +45,27 @@ _new = object.__new__
 class Link:
     """The state of one directed link; its fields are effective values."""
 
-    __slots__ = ("src", "dst", "rng", "latency", "constant_ns", "delay_ns", "loss", "duplicate", "reorder", "fifo",
-                 "overrides", "last_ns", "held", "version", "cut", "open", "plain", "endpoint", "recorders")
+    __slots__ = (
+        "constant_ns",
+        "cut",
+        "delay_ns",
+        "dst",
+        "duplicate",
+        "endpoint",
+        "fifo",
+        "held",
+        "last_ns",
+        "latency",
+        "loss",
+        "open",
+        "overrides",
+        "plain",
+        "recorders",
+        "reorder",
+        "rng",
+        "src",
+        "version",
+    )
 
     def __init__(self, src: str, dst: str, rng):
         self.src = src
@@ -95,8 +114,19 @@ class Network:
             nondeterminism that changes a message but not its type or timing).
     """
 
-    def __init__(self, loop, streams, trace, on_fault, latency=0.001, loss=0.0, duplicate=0.0, reorder=False,
-                 trace_bodies: bool = False, fifo: bool = True):
+    def __init__(
+        self,
+        loop,
+        streams,
+        trace,
+        on_fault,
+        latency=0.001,
+        loss=0.0,
+        duplicate=0.0,
+        reorder=False,
+        trace_bodies: bool = False,
+        fifo: bool = True,
+    ):
         self._loop = loop
         self._streams = streams
         self._trace = trace
@@ -137,8 +167,9 @@ class Network:
         self.set_link_oneway(a, b, latency, loss, duplicate, reorder, fifo)
         self.set_link_oneway(b, a, latency, loss, duplicate, reorder, fifo)
 
-    def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None,
-                        fifo=None) -> None:
+    def set_link_oneway(
+        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None, fifo=None
+    ) -> None:
         """Override the settings of the link src->dst only."""
         link = self.link(src, dst)
         link.overrides.update(_settings(latency, loss, duplicate, reorder, fifo))
@@ -165,8 +196,7 @@ class Network:
     @property
     def stats(self) -> dict:
         """Counts so far: sent, delivered, dropped, duplicated."""
-        return {"sent": self.sent, "delivered": self.delivered, "dropped": self.dropped,
-                "duplicated": self.duplicated}
+        return {"sent": self.sent, "delivered": self.delivered, "dropped": self.dropped, "duplicated": self.duplicated}
 
     # -- membership (called by the simulation) ----------------------------------------------
 
@@ -213,8 +243,9 @@ class Network:
     def partition_oneway(self, src_group: Iterable[str], dst_group: Iterable[str]) -> int:
         """Drop traffic from ``src_group`` to ``dst_group``; the other way still flows. Returns its id."""
         src, dst = self._group(src_group), self._group(dst_group)
-        return self._add_rule(("oneway", dict.fromkeys(src), dict.fromkeys(dst)), "partition-oneway",
-                       [sorted(src), sorted(dst)])
+        return self._add_rule(
+            ("oneway", dict.fromkeys(src), dict.fromkeys(dst)), "partition-oneway", [sorted(src), sorted(dst)]
+        )
 
     def isolate(self, name: str) -> int:
         """Cut ``name`` off from every other node, both ways (nodes added later too). Returns its id."""
@@ -225,8 +256,10 @@ class Network:
         """Remove the cuts with these ids; with none, every partition and isolation."""
         unknown = [c for c in cuts if c not in self._rules]
         if unknown:
-            raise ConfigError(f"heal({', '.join(map(repr, unknown))}): no such cut; the active ones are "
-                              f"{sorted(self._rules) or 'none'} (partition() returns the id)")
+            raise ConfigError(
+                f"heal({', '.join(map(repr, unknown))}): no such cut; the active ones are "
+                f"{sorted(self._rules) or 'none'} (partition() returns the id)"
+            )
         for cut in cuts or list(self._rules):
             del self._rules[cut]
         self._version += 1
@@ -269,9 +302,8 @@ class Network:
         link.version = self._version
         link.cut = any(blocks(rule, link.src, link.dst) for rule in self._rules.values())
         link.endpoint = self._live.get(link.dst)
-        link.open = (not link.cut and link.held is None and link.endpoint is not None
-                     and link.dst not in self._paused)
-        link.plain = (not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder)
+        link.open = not link.cut and link.held is None and link.endpoint is not None and link.dst not in self._paused
+        link.plain = not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder
         return link
 
     # -- the message path ---------------------------------------------------------------------
@@ -379,8 +411,8 @@ def _settings(latency, loss, duplicate, reorder, fifo=None) -> dict:
         out["reorder"] = probability("reorder", reorder)
     if fifo is not None:
         if not isinstance(fifo, bool):
-            raise ConfigError(f"fifo must be True (in-order links, the default) or False (independent delays), "
-                              f"got {fifo!r}")
+            raise ConfigError(
+                f"fifo must be True (in-order links, the default) or False (independent delays), got {fifo!r}"
+            )
         out["fifo"] = fifo
     return out
-

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from asyncio.tasks import _enter_task, _leave_task
 import logging
 import random
 import weakref
+from asyncio.tasks import _enter_task, _leave_task
 from collections.abc import MutableMapping, Sequence
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from emulator.tasks import HandlerTask, run_handler
 
 _new = object.__new__
 
-__all__ = ["Node", "Endpoint", "Storage", "Transport", "Clock", "handlers_of"]
+__all__ = ["Clock", "Endpoint", "Node", "Storage", "Transport", "handlers_of"]
 
 _HANDLER_PREFIX = "handle_"
 _handler_names: dict[type, dict[str, str]] = {}
@@ -37,7 +37,7 @@ def handlers_of(cls: type) -> dict[str, str]:
     names = _handler_names.get(cls)
     if names is None:
         names = {
-            attr[len(_HANDLER_PREFIX):]: attr
+            attr[len(_HANDLER_PREFIX) :]: attr
             for attr in sorted(dir(cls))
             if attr.startswith(_HANDLER_PREFIX) and callable(getattr(cls, attr))
         }
@@ -48,7 +48,7 @@ def handlers_of(cls: type) -> dict[str, str]:
 class Transport(Protocol):
     """Carries bodies between endpoints: the one seam between nodes and a network."""
 
-    def transmit(self, src: "Endpoint", dest: str, body: dict) -> None:
+    def transmit(self, src: Endpoint, dest: str, body: dict) -> None:
         """Send ``body`` (already the receiver's own copy) from ``src`` to ``dest``."""
 
 
@@ -66,7 +66,7 @@ class Storage(MutableMapping):
 
     __slots__ = ("_data", "_endpoint")
 
-    def __init__(self, data: dict, endpoint: "Endpoint"):
+    def __init__(self, data: dict, endpoint: Endpoint):
         self._data = data
         self._endpoint = endpoint
 
@@ -102,7 +102,7 @@ class _NodeLog:
 
     __slots__ = ("_endpoint", "_logger")
 
-    def __init__(self, endpoint: "Endpoint"):
+    def __init__(self, endpoint: Endpoint):
         self._endpoint = endpoint
         self._logger: logging.Logger | None = None  # made on first use: loggers live as long as the process
 
@@ -136,7 +136,7 @@ class Node:
     restart; memory (attributes) is lost in a crash, ``storage`` is not.
     """
 
-    _endpoint: "Endpoint"
+    _endpoint: Endpoint
 
     def __init__(self, **config):
         if config:
@@ -230,7 +230,7 @@ async def _every(interval: float, callback, args: tuple) -> None:
         callback(*args)
 
 
-def _bind_fast_paths(node: Node, endpoint: "Endpoint") -> None:
+def _bind_fast_paths(node: Node, endpoint: Endpoint) -> None:
     # Calls from node code to send/rpc/reply go straight to the endpoint unless
     # the node class overrides them: one Python frame less per message.
     cls = type(node)
@@ -258,8 +258,7 @@ class Endpoint:
         on_event: called as ``on_event(endpoint, what, value)`` for ``Node.event``.
     """
 
-    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error,
-                 on_event=None):
+    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error, on_event=None):
         self.name = name
         self.transport = transport
         self.loop = loop
@@ -415,7 +414,7 @@ class Endpoint:
         except (KeyboardInterrupt, SystemExit):
             task._finish(None, None)
             raise
-        except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
+        except BaseException as error:
             task._finish(None, error)
         else:
             task._suspend(result)
@@ -453,8 +452,9 @@ class Endpoint:
         if not self.alive:
             coro.close()
             raise asyncio.CancelledError("the node crashed")
-        task = self.loop.create_task(coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}",
-                                     context=self.context)
+        task = self.loop.create_task(
+            coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}", context=self.context
+        )
         self._tasks[task] = None
         task.add_done_callback(self._task_done)
         return task
@@ -463,14 +463,17 @@ class Endpoint:
         if not self.alive:
             raise asyncio.CancelledError("the node crashed")
         if inspect.iscoroutinefunction(callback):
-            raise ConfigError(f"every() calls a plain function, and {callback.__qualname__} is async: "
-                              "spawn a task that loops on asyncio.sleep for work that awaits")
+            raise ConfigError(
+                f"every() calls a plain function, and {callback.__qualname__} is async: "
+                "spawn a task that loops on asyncio.sleep for work that awaits"
+            )
         where = f"every {getattr(callback, '__name__', 'callback')}"
         call_every = getattr(self.loop, "call_every", None)
         if call_every is None:  # a real event loop (the HTTP transport): a task that sleeps does the same
             return self.spawn(_every(interval, callback, args), where)
-        timer = call_every(interval, callback, *args, context=self.context,
-                           on_error=lambda exc: self._on_error(self, where, exc))
+        timer = call_every(
+            interval, callback, *args, context=self.context, on_error=lambda exc: self._on_error(self, where, exc)
+        )
         self._periodic.add(timer)
         return timer
 
@@ -494,8 +497,10 @@ class Endpoint:
 
     def describe_waiting(self) -> list[str]:
         """One line per rpc awaiting a reply and per suspended handler, for deadlock reports."""
-        lines = [f"{self.name} awaits a reply from {dest} to {kind!r} (sent at t={sent:.6f}, "
-                 f"{'no timeout' if timer is None else 'with a timeout'})"
-                 for _, timer, dest, kind, sent in self._pending.values()]
+        lines = [
+            f"{self.name} awaits a reply from {dest} to {kind!r} (sent at t={sent:.6f}, "
+            f"{'no timeout' if timer is None else 'with a timeout'})"
+            for _, timer, dest, kind, sent in self._pending.values()
+        ]
         lines += [f"{self.name} handler {task.get_name()!r} is suspended" for task in self.handler_tasks]
         return lines

@@ -14,11 +14,21 @@ import socket
 
 from emulator.kernel import World, ipv4
 
-__all__ = ["getaddrinfo", "getnameinfo", "SERVICES"]
+__all__ = ["SERVICES", "getaddrinfo", "getnameinfo"]
 
 #: Service names a port may be given as (a built-in table: /etc/services is not read).
-SERVICES = {"http": 80, "https": 443, "ftp": 21, "ssh": 22, "smtp": 25, "domain": 53, "ntp": 123,
-            "redis": 6379, "postgresql": 5432, "mysql": 3306}
+SERVICES = {
+    "http": 80,
+    "https": 443,
+    "ftp": 21,
+    "ssh": 22,
+    "smtp": 25,
+    "domain": 53,
+    "ntp": 123,
+    "redis": 6379,
+    "postgresql": 5432,
+    "mysql": 3306,
+}
 _PROTOCOLS = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP, socket.SOCK_RAW: 0}
 
 
@@ -31,8 +41,10 @@ def getaddrinfo(world: World, host, port, family: int = 0, type: int = 0, proto:
         NotAllowed: a name or address outside the simulation.
     """
     if family not in (0, socket.AF_INET):
-        raise socket.gaierror(socket.EAI_FAMILY if family != socket.AF_INET6 else socket.EAI_ADDRFAMILY,
-                              "Address family for hostname not supported (capsim simulates IPv4 only)")
+        raise socket.gaierror(
+            socket.EAI_FAMILY if family != socket.AF_INET6 else socket.EAI_ADDRFAMILY,
+            "Address family for hostname not supported (capsim simulates IPv4 only)",
+        )
     port = _port(port, type)
     if isinstance(host, bytes):
         host = host.decode("idna")

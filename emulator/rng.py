@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-__all__ = ["derive_seed", "Streams"]
+__all__ = ["Streams", "derive_seed"]
 
 
 def derive_seed(root: int, name: str) -> int:

@@ -51,15 +51,43 @@ __all__ = ["EPOCH", "Sandbox", "install"]
 EPOCH = 1_735_689_600
 
 _REAL = {
-    "time": time.time, "time_ns": time.time_ns, "monotonic": time.monotonic, "monotonic_ns": time.monotonic_ns,
-    "perf_counter": time.perf_counter, "perf_counter_ns": time.perf_counter_ns, "sleep": time.sleep,
-    "urandom": os.urandom, "gethostname": socket.gethostname, "getaddrinfo": socket.getaddrinfo,
-    "gethostbyname": socket.gethostbyname, "connect": socket.socket.connect,
-    "connect_ex": socket.socket.connect_ex, "start": threading.Thread.start,
+    "time": time.time,
+    "time_ns": time.time_ns,
+    "monotonic": time.monotonic,
+    "monotonic_ns": time.monotonic_ns,
+    "perf_counter": time.perf_counter,
+    "perf_counter_ns": time.perf_counter_ns,
+    "sleep": time.sleep,
+    "urandom": os.urandom,
+    "gethostname": socket.gethostname,
+    "getaddrinfo": socket.getaddrinfo,
+    "gethostbyname": socket.gethostbyname,
+    "connect": socket.socket.connect,
+    "connect_ex": socket.socket.connect_ex,
+    "start": threading.Thread.start,
 }
-_RANDOM_FUNCTIONS = ("random", "uniform", "triangular", "randint", "choice", "randrange", "sample", "shuffle",
-                     "choices", "normalvariate", "lognormvariate", "expovariate", "vonmisesvariate", "gammavariate",
-                     "gauss", "betavariate", "paretovariate", "weibullvariate", "getrandbits", "randbytes")
+_RANDOM_FUNCTIONS = (
+    "random",
+    "uniform",
+    "triangular",
+    "randint",
+    "choice",
+    "randrange",
+    "sample",
+    "shuffle",
+    "choices",
+    "normalvariate",
+    "lognormvariate",
+    "expovariate",
+    "vonmisesvariate",
+    "gammavariate",
+    "gauss",
+    "betavariate",
+    "paretovariate",
+    "weibullvariate",
+    "getrandbits",
+    "randbytes",
+)
 _installed = False
 
 
@@ -97,8 +125,7 @@ def _active() -> Sandbox | None:
 
 
 def _refused(what: str, instead: str) -> NotAllowed:
-    return NotAllowed(f"{what} inside a simulation would run outside virtual time and could not be replayed: "
-                      f"{instead}")
+    return NotAllowed(f"{what} inside a simulation would run outside virtual time and could not be replayed: {instead}")
 
 
 def _time() -> float:

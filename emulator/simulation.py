@@ -30,7 +30,7 @@ from emulator.peers import Peers
 from emulator.rng import Streams
 from emulator.trace import Trace
 
-__all__ = ["Simulation", "NodeError", "NodeClock"]
+__all__ = ["NodeClock", "NodeError", "Simulation"]
 
 
 @dataclass
@@ -53,7 +53,7 @@ class NodeClock:
     Survives crash and restart, as a machine's clock does.
     """
 
-    __slots__ = ("_loop", "_base_true", "_base_local", "_rate", "offset")
+    __slots__ = ("_base_local", "_base_true", "_loop", "_rate", "offset")
 
     def __init__(self, loop: VirtualLoop):
         self._loop = loop
@@ -114,9 +114,17 @@ class Simulation:
             not only its type (about 15% slower; the determinism tests use it).
     """
 
-    def __init__(self, seed: int = 0, latency=Constant(0.001), loss: float = 0.0, duplicate: float = 0.0,
-                 reorder: bool | float = False, keep_trace: bool = False, trace_bodies: bool = False,
-                 fifo: bool = True):
+    def __init__(
+        self,
+        seed: int = 0,
+        latency=Constant(0.001),
+        loss: float = 0.0,
+        duplicate: float = 0.0,
+        reorder: bool | float = False,
+        keep_trace: bool = False,
+        trace_bodies: bool = False,
+        fifo: bool = True,
+    ):
         self.seed = seed
         self.streams = Streams(seed)
         self.loop = VirtualLoop()
@@ -126,9 +134,18 @@ class Simulation:
         self.errors: list[NodeError] = []
         #: protocol events from Node.event / record_event, oldest first
         self.events: list[dict] = []
-        self.network = Network(self.loop, self.streams, self.trace, self._fault,
-                               latency=latency, loss=loss, duplicate=duplicate, reorder=reorder,
-                               trace_bodies=trace_bodies, fifo=fifo)
+        self.network = Network(
+            self.loop,
+            self.streams,
+            self.trace,
+            self._fault,
+            latency=latency,
+            loss=loss,
+            duplicate=duplicate,
+            reorder=reorder,
+            trace_bodies=trace_bodies,
+            fifo=fifo,
+        )
         self._slots: dict[str, _Slot] = {}
         self._processes = itertools.count()
         self._servers_cache: tuple[str, ...] | None = None
@@ -153,8 +170,7 @@ class Simulation:
 
     def add_client(self, name: str) -> Client:
         """Add a client node that records its operations in ``sim.history``."""
-        return self._add(name, Client, {"record": self._record, "new_process": self._processes.__next__},
-                         server=False)
+        return self._add(name, Client, {"record": self._record, "new_process": self._processes.__next__}, server=False)
 
     def _add(self, name, factory, config, server: bool, endpoint_type: type = Endpoint):
         if not isinstance(name, str) or not name:
@@ -171,10 +187,19 @@ class Simulation:
 
     def _boot(self, slot: _Slot) -> Node:
         slot.incarnation += 1
-        endpoint = slot.endpoint_type(slot.name, self.network, self.loop, slot.context, slot.clock,
-                                      functools.partial(self.streams, f"node:{slot.name}"), slot.storage, slot.ids,
-                                      self._peers_of(slot.name),
-                                      self._node_error, self._node_event)
+        endpoint = slot.endpoint_type(
+            slot.name,
+            self.network,
+            self.loop,
+            slot.context,
+            slot.clock,
+            functools.partial(self.streams, f"node:{slot.name}"),
+            slot.storage,
+            slot.ids,
+            self._peers_of(slot.name),
+            self._node_error,
+            self._node_event,
+        )
         node = endpoint.build(slot.factory, slot.config)
         slot.endpoint = endpoint
         self.network.attach(slot.name, endpoint)
@@ -189,6 +214,7 @@ class Simulation:
             if view[0] is None or view[0].servers is not servers:
                 view[0] = Peers(servers, name)
             return view[0]
+
         return peers
 
     def _server_names(self) -> tuple[str, ...]:
@@ -266,8 +292,12 @@ class Simulation:
         self._fault("skew", [name, offset, drift])
 
     def _describe_waiting(self) -> list[str]:
-        return [line for slot in self._slots.values() if slot.endpoint is not None
-                for line in slot.endpoint.describe_waiting()]
+        return [
+            line
+            for slot in self._slots.values()
+            if slot.endpoint is not None
+            for line in slot.endpoint.describe_waiting()
+        ]
 
     def clock_of(self, name: str) -> tuple[float, float]:
         """``(offset, drift)`` of ``name``'s clock as ``skew`` last set them (0, 0 if never)."""
@@ -304,8 +334,10 @@ class Simulation:
         if until is not None and until < self.now and (math.isinf(until) or round(until * 1e9) < round(self.now * 1e9)):
             if inspect.iscoroutine(coro):
                 coro.close()  # refused: it will never run, and must not warn that it was never awaited
-            raise ConfigError(f"sim.run(until={until!r}) is in the past: virtual time is already {self.now!r} s; "
-                              "until is an absolute time, so run for d more seconds with sim.run(until=sim.now + d)")
+            raise ConfigError(
+                f"sim.run(until={until!r}) is in the past: virtual time is already {self.now!r} s; "
+                "until is an absolute time, so run for d more seconds with sim.run(until=sim.now + d)"
+            )
         if coro is None:
             self.loop.run_until(until)
             return None
@@ -334,7 +366,9 @@ class Simulation:
         if self._closing:
             return op  # the cleanup after the end (close) is not part of the run
         self.history.append(op)
-        self.trace.append((self.loop.time_ns(), "op", op["process"], op["type"], op["f"], op.get("key"), op.get("value")))
+        self.trace.append(
+            (self.loop.time_ns(), "op", op["process"], op["type"], op["f"], op.get("key"), op.get("value"))
+        )
         return op
 
     def _fault(self, f: str, value) -> None:
@@ -368,7 +402,6 @@ class Simulation:
         exc = context.get("exception") or RuntimeError(context.get("message", "unhandled error"))
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.errors.append(NodeError(loop.time(), "(loop)", context.get("message", ""), exc, text))
-
 
     # -- hosts: unmodified asyncio programs (emulator.hosts) -------------------------------------------
 
@@ -442,7 +475,7 @@ class Simulation:
                 self.loop.run_until(self.now)
         self.loop.close()
 
-    def __enter__(self) -> "Simulation":
+    def __enter__(self) -> Simulation:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -25,7 +25,7 @@ import socket
 from emulator.errors import NotAllowed
 from emulator.tcp import CLOSED, ESTABLISHED, SYN_SENT, Tcb
 
-__all__ = ["SimSocket", "WILDCARD", "LOOPBACK"]
+__all__ = ["LOOPBACK", "WILDCARD", "SimSocket"]
 
 WILDCARD = "0.0.0.0"
 LOOPBACK = "127.0.0.1"
@@ -211,7 +211,7 @@ class SimSocket:
         conn._attach(tcb, self)
         return conn, conn._peer
 
-    def _attach(self, tcb: Tcb, listener: "SimSocket | None" = None) -> None:
+    def _attach(self, tcb: Tcb, listener: SimSocket | None = None) -> None:
         self._tcb = tcb
         tcb.sock = self
         tcb.listener = None
@@ -293,7 +293,7 @@ class SimSocket:
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
         view = memoryview(buffer).cast("B")
         data = self.recv(nbytes or len(view), flags)
-        view[:len(data)] = data
+        view[: len(data)] = data
         return len(data)
 
     def shutdown(self, how: int) -> None:
@@ -348,7 +348,7 @@ class SimSocket:
     def recvfrom_into(self, buffer, nbytes: int = 0, flags: int = 0):
         view = memoryview(buffer).cast("B")
         data, address = self.recvfrom(nbytes or len(view), flags)
-        view[:len(data)] = data
+        view[: len(data)] = data
         return len(data), address
 
     # called by the kernel for a datagram socket

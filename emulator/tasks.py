@@ -104,7 +104,7 @@ class HandlerTask:
         except (KeyboardInterrupt, SystemExit):
             self._finish(None, None)
             raise
-        except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
+        except BaseException as error:
             self._finish(None, error)
         else:
             self._suspend(result)
@@ -130,7 +130,7 @@ class HandlerTask:
     def _wakeup(self, future) -> None:
         try:
             future.result()
-        except BaseException as exc:  # noqa: BLE001 - thrown into the coroutine
+        except BaseException as exc:
             self._step(exc)
         else:
             self._step(None)
@@ -168,7 +168,7 @@ def run_handler(host, coro, name: str, on_done, arg) -> None:
     except (KeyboardInterrupt, SystemExit):
         task._finish(None, None)
         raise
-    except BaseException as error:  # noqa: BLE001 - the handler's failure is reported, not raised
+    except BaseException as error:
         task._finish(None, error)
     else:
         task._suspend(result)

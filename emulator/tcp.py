@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from emulator.tcpbuffers import Reassembly, Reno
 
-__all__ = ["TcpSettings", "Tcb", "SYN", "SYNACK", "ACK", "DATA", "FIN", "RST"]
+__all__ = ["ACK", "DATA", "FIN", "RST", "SYN", "SYNACK", "Tcb", "TcpSettings"]
 
 #: Segment kinds: the ``"type"`` of the message that carries a segment.
 SYN, SYNACK, ACK, DATA, FIN, RST = "tcp.syn", "tcp.syn-ack", "tcp.ack", "tcp.data", "tcp.fin", "tcp.rst"
@@ -86,8 +86,15 @@ class TcpSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TcpSettings.{name} must be a whole number of bytes >= 1, got {value!r}")
-        for name in ("rto_initial", "rto_min", "rto_max", "user_timeout", "fin_timeout", "keepalive_time",
-                     "keepalive_intvl"):
+        for name in (
+            "rto_initial",
+            "rto_min",
+            "rto_max",
+            "user_timeout",
+            "fin_timeout",
+            "keepalive_time",
+            "keepalive_intvl",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ValueError(f"TcpSettings.{name} must be a positive number of seconds, got {value!r}")
@@ -145,9 +152,11 @@ class Tcb:
         self._ack_handle = None
 
     def __repr__(self):
-        return (f"<Tcb {self.lip}:{self.lport} -> {self.rip}:{self.rport} {self.state}"
-                f"{' orphan' if self.orphan else ''} una={self.snd_una} nxt={self.snd_nxt} "
-                f"rcv={self.rx.rcv_nxt} cwnd={self.reno.cwnd}>")
+        return (
+            f"<Tcb {self.lip}:{self.lport} -> {self.rip}:{self.rport} {self.state}"
+            f"{' orphan' if self.orphan else ''} una={self.snd_una} nxt={self.snd_nxt} "
+            f"rcv={self.rx.rcv_nxt} cwnd={self.reno.cwnd}>"
+        )
 
     # -- what the socket asks -----------------------------------------------------------------
 
@@ -264,22 +273,32 @@ class Tcb:
                 self.rtt_seq, self.rtt_at = self.snd_nxt + n, self.kernel.now_ns()
             self.snd_nxt += n
             inflight.append(self.snd_nxt)
-        if (self.fin_out and self.fin_seq is None and self.snd_nxt == self.snd_una + len(self.sndq)
-                and len(inflight) < self.reno.cwnd):
+        if (
+            self.fin_out
+            and self.fin_seq is None
+            and self.snd_nxt == self.snd_una + len(self.sndq)
+            and len(inflight) < self.reno.cwnd
+        ):
             self.fin_seq = self.snd_nxt
             self._send_fin()
             self.snd_nxt += 1
             inflight.append(self.snd_nxt)
-        if (self.snd_nxt > self.snd_una or self.sndq or self.fin_out) and self.rtx_at is None \
-                and not self._fin_acked():
+        if (self.snd_nxt > self.snd_una or self.sndq or self.fin_out) and self.rtx_at is None and not self._fin_acked():
             now = self.kernel.now_ns()
             self.since = now if self.since is None else self.since
             self.rtx_at = now + self._rto_ns()
             self.rearm()
 
     def _send_data(self, seq: int, offset: int, n: int) -> None:
-        self.emit({"type": DATA, "seq": seq, "ack": self.rx.rcv_nxt, "wnd": self.window(),
-                   "data": self.sndq[offset:offset + n].decode("latin-1")})
+        self.emit(
+            {
+                "type": DATA,
+                "seq": seq,
+                "ack": self.rx.rcv_nxt,
+                "wnd": self.window(),
+                "data": self.sndq[offset : offset + n].decode("latin-1"),
+            }
+        )
 
     def _send_fin(self) -> None:
         self.emit({"type": FIN, "seq": self.fin_seq, "ack": self.rx.rcv_nxt, "wnd": self.window()})
@@ -451,7 +470,7 @@ class Tcb:
         self.rto = min(s.rto_max, max(s.rto_min, self.srtt + 4 * self.rttvar))
 
     def _rto_ns(self) -> int:
-        return round(min(self.settings.rto_max, self.rto * 2 ** self.backoff) * NS)
+        return round(min(self.settings.rto_max, self.rto * 2**self.backoff) * NS)
 
     # -- timers ----------------------------------------------------------------------------------
 
@@ -516,7 +535,7 @@ class Tcb:
             return
         self.retries += 1
         self.emit({"type": SYN if self.state == SYN_SENT else SYNACK, "ack": 1, "wnd": self.window()})
-        self.rtx_at = now + round(s.rto_initial * (2 ** self.retries) * NS)
+        self.rtx_at = now + round(s.rto_initial * (2**self.retries) * NS)
 
     def set_keepalive(self, on: bool) -> None:
         self.keepalive = on

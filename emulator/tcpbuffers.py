@@ -20,7 +20,7 @@ __all__ = ["Reassembly", "Reno"]
 class Reassembly:
     """The receiving half: the next byte expected, bytes in order not yet read, segments that came early."""
 
-    __slots__ = ("rcv_nxt", "rcvq", "_early", "_starts", "peer_fin", "fin_in")
+    __slots__ = ("_early", "_starts", "fin_in", "peer_fin", "rcv_nxt", "rcvq")
 
     def __init__(self, rcv_nxt: int):
         self.rcv_nxt = rcv_nxt
@@ -40,20 +40,20 @@ class Reassembly:
                 self._early[seq] = data
                 heapq.heappush(self._starts, seq)
             return False
-        self._take(data[self.rcv_nxt - seq:], room)
+        self._take(data[self.rcv_nxt - seq :], room)
         filled = False
         while self._starts and self._starts[0] <= self.rcv_nxt:
             start = heapq.heappop(self._starts)
             early = self._early.pop(start)
             if start + len(early) > self.rcv_nxt:
-                self._take(early[self.rcv_nxt - start:], room - len(self.rcvq))
+                self._take(early[self.rcv_nxt - start :], room - len(self.rcvq))
                 filled = True
         if self.peer_fin is not None and self.peer_fin == self.rcv_nxt:
             self.fin(self.peer_fin)
         return filled
 
     def _take(self, data: bytes, room: int) -> None:
-        data = data[:max(0, room)]
+        data = data[: max(0, room)]
         self.rcvq += data
         self.rcv_nxt += len(data)
 
@@ -79,7 +79,7 @@ class Reassembly:
 class Reno:
     """Congestion control in segments, as Linux counts it (RFC 5681 with RFC 6582's NewReno recovery)."""
 
-    __slots__ = ("cwnd", "ssthresh", "_grow", "dupacks", "recover")
+    __slots__ = ("_grow", "cwnd", "dupacks", "recover", "ssthresh")
 
     #: Linux's initial congestion window (RFC 6928).
     INITIAL = 10

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Trace", "FIELDS", "BATCH"]
+__all__ = ["BATCH", "FIELDS", "Trace"]
 
 #: Records hashed together; the digest does not depend on it.
 BATCH = 4096
@@ -83,6 +83,7 @@ class Trace:
                 keep((time_ns, kind, *fields))
             if len(lines) >= BATCH:
                 flush()
+
         return record
 
     def _flush(self) -> None:

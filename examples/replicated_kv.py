@@ -38,8 +38,9 @@ from aiohttp import web
 __all__ = ["main"]
 
 
-async def main(primary: str, replicas: list[str], port: int = 8080, reads: str = "primary",
-               timeout: float = 0.5) -> None:
+async def main(
+    primary: str, replicas: list[str], port: int = 8080, reads: str = "primary", timeout: float = 0.5
+) -> None:
     """Serve on ``port`` as the primary or one of the replicas, whichever this machine is."""
     if reads not in ("primary", "local"):
         raise ValueError(f"reads must be 'primary' or 'local', got {reads!r}")
@@ -97,7 +98,7 @@ class Primary:
         while not self.ready:
             try:
                 copies = await asyncio.gather(*(self._get_json(f"{url}/snapshot") for url in self.replicas))
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 await asyncio.sleep(0.1)
                 continue
             for copy in copies:
@@ -148,7 +149,7 @@ class Primary:
             seq = self.seq
             try:
                 results = await asyncio.gather(*(self._replicate(url, key, seq, value) for url in self.replicas))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 results = [f"{type(exc).__name__}"]
             if not all(result is True for result in results):
                 # Some replicas may have it: the write may yet surface, so the answer is indefinite.
@@ -184,7 +185,7 @@ class Replica:
                     response.raise_for_status()
                     self.store.merge(await response.json())
                     self.synced = True
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 await asyncio.sleep(0.1)
 
     async def replicate(self, request: web.Request) -> web.Response:
@@ -209,13 +210,15 @@ class Replica:
         """Pass a client's request to the primary and its answer back."""
         body = await request.read()
         try:
-            async with self.session.request(request.method, f"{self.primary}{request.path}", data=body,
-                                            headers={"Content-Type": "application/json"}) as response:
-                return web.Response(status=response.status, body=await response.read(),
-                                    content_type=response.content_type)
+            async with self.session.request(
+                request.method, f"{self.primary}{request.path}", data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                return web.Response(
+                    status=response.status, body=await response.read(), content_type=response.content_type
+                )
         except aiohttp.ClientConnectorError:
             raise web.HTTPServiceUnavailable(text="primary unreachable") from None  # nothing was sent
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             raise web.HTTPGatewayTimeout(text="no answer from the primary") from None  # it may have been done
 
 

@@ -17,6 +17,7 @@ import hypothesis, so they are not imported here; nor are ``faults.real``
 from faults.chaos import ChaosResult, Session, replay, run_chaos, scenario_schedule
 from faults.checks import CHECKS, CheckResult, run_check, validate_check
 from faults.injector import Injector
+from faults.membership import Membership
 from faults.nemesis import (
     NEMESES,
     Clock,
@@ -33,7 +34,6 @@ from faults.nemesis import (
     make_nemesis,
 )
 from faults.partitions import DIRECTIONS, SHAPES, Cut, cut
-from faults.membership import Membership
 from faults.record import COMMON_KINDS, HEALS, KINDS, FaultSpan, fault_spans, record
 from faults.scenario import PRESETS, Cluster, Network, Phase, Scenario, ScenarioError, load_scenario
 from faults.schedule import RandomNemesis, Schedule, Step, random_schedule

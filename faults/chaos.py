@@ -52,8 +52,9 @@ class Session:
         keep_trace: keep the trace records (for ``trace.jsonl``).
     """
 
-    def __init__(self, cluster: Cluster, workload: Workload, seed: int, network: Network | None = None,
-                 keep_trace: bool = False):
+    def __init__(
+        self, cluster: Cluster, workload: Workload, seed: int, network: Network | None = None, keep_trace: bool = False
+    ):
         self.workload = workload
         self.sim = cluster.build(seed, network, keep_trace)
         self.injector = Injector(self.sim, primary=cluster.primary)
@@ -176,8 +177,14 @@ class ChaosResult:
 
     def summary(self) -> dict:
         """Everything above as JSON-compatible data (``summary.json``)."""
-        return {**self._summary(), "virtual_time": self.sim.now, "node_errors": len(self.sim.errors),
-                "network": self.sim.network.stats, "digest": self.sim.trace_digest(), "replay": self.command()}
+        return {
+            **self._summary(),
+            "virtual_time": self.sim.now,
+            "node_errors": len(self.sim.errors),
+            "network": self.sim.network.stats,
+            "digest": self.sim.trace_digest(),
+            "replay": self.command(),
+        }
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``history.jsonl``, ``summary.json`` and (if kept) ``trace.jsonl`` into ``directory``."""
@@ -230,7 +237,7 @@ def judge(scenario: Scenario, sim: em.Simulation) -> list[CheckResult]:
 
 
 def replica_copies(sim: em.Simulation, keys) -> dict | None:
-    """key -> {server: values} from each live owner's own copy (``node.replica(key)``); None without replicas.
+    """Key -> {server: values} from each live owner's own copy (``node.replica(key)``); None without replicas.
 
     The owners are ``node.owners(key)`` where the protocol tells (a quorum
     store), else every live server.

@@ -32,8 +32,9 @@ whole history.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from emulator import check
 from faults.record import HEALS, fault_spans
@@ -59,8 +60,14 @@ class CheckResult:
         return {True: "pass", False: "FAIL", None: "unknown"}[self.passed]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "phase": self.phase, "passed": self.passed, "verdict": self.verdict,
-                "summary": self.summary, "details": self.details}
+        return {
+            "name": self.name,
+            "phase": self.phase,
+            "passed": self.passed,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "details": self.details,
+        }
 
 
 @dataclass
@@ -93,8 +100,10 @@ def _lost_writes(history, params, ctx) -> CheckResult:
 def _answered(history, codes) -> list[dict]:
     """The history with each ``fail`` whose error code is in ``codes`` relabelled ``ok``."""
     codes = set(codes)
-    return [{**op, "type": "ok"} if op.get("type") == "fail" and (op.get("error") or [None])[0] in codes else op
-            for op in history]
+    return [
+        {**op, "type": "ok"} if op.get("type") == "fail" and (op.get("error") or [None])[0] in codes else op
+        for op in history
+    ]
 
 
 def _availability(history, params, ctx) -> CheckResult:
@@ -103,14 +112,16 @@ def _availability(history, params, ctx) -> CheckResult:
     rate = report["overall"]
     details = {"overall": rate.to_dict(), "partitions": _per_side(history, ctx.window)}
     if rate.fraction is None:
-        return CheckResult("availability", None if params["min"] is not None else True,
-                           "no operations invoked", details=details)
+        return CheckResult(
+            "availability", None if params["min"] is not None else True, "no operations invoked", details=details
+        )
     summary = f"{rate.fraction:.1%} answered ({rate.ok} of {rate.total})"
     if params["min"] is None:
         return CheckResult("availability", True, summary, details=details)
     passed = rate.fraction >= params["min"]
-    return CheckResult("availability", passed, f"{summary}, {'>=' if passed else '<'} {params['min']:.1%}",
-                       details=details)
+    return CheckResult(
+        "availability", passed, f"{summary}, {'>=' if passed else '<'} {params['min']:.1%}", details=details
+    )
 
 
 def _per_side(history, window) -> list[dict]:
@@ -124,8 +135,15 @@ def _per_side(history, window) -> list[dict]:
         if window is not None and (during[1] <= window[0] or during[0] >= window[1]):
             continue
         sides = check.availability(history, sides=span.sides, during=during)["sides"]
-        out.append({"id": span.id, "shape": span.value.get("shape"), "start": during[0], "stop": span.stop,
-                    "sides": {name: rate.to_dict() for name, rate in sides.items()}})
+        out.append(
+            {
+                "id": span.id,
+                "shape": span.value.get("shape"),
+                "start": during[0],
+                "stop": span.stop,
+                "sides": {name: rate.to_dict() for name, rate in sides.items()},
+            }
+        )
     return out
 
 
@@ -136,8 +154,9 @@ def _latency(history, params, ctx) -> CheckResult:
         return CheckResult("latency", None if bounds else True, "no ok operations", details=overall.to_dict())
     over = [f"{k} {getattr(overall, k):.3f} s > {v:.3f} s" for k, v in bounds.items() if getattr(overall, k) > v]
     summary = f"p50 {overall.p50:.3f} s, p99 {overall.p99:.3f} s, max {overall.max:.3f} s"
-    return CheckResult("latency", not over, summary + ("; " + ", ".join(over) if over else ""),
-                       details=overall.to_dict())
+    return CheckResult(
+        "latency", not over, summary + ("; " + ", ".join(over) if over else ""), details=overall.to_dict()
+    )
 
 
 def _convergence(history, params, ctx) -> CheckResult:
@@ -154,10 +173,16 @@ def _convergence(history, params, ctx) -> CheckResult:
 
 def _replicas_agree(history, params, ctx) -> CheckResult:
     if ctx.replicas is None:
-        return CheckResult("replicas-agree", None, "no replica copies to compare: the protocol has no replica(key), "
-                                                   "or this is not a simulation")
-    split = {str(key): copies for key, copies in ctx.replicas.items()
-             if len({repr(values) for values in copies.values()}) > 1}
+        return CheckResult(
+            "replicas-agree",
+            None,
+            "no replica copies to compare: the protocol has no replica(key), or this is not a simulation",
+        )
+    split = {
+        str(key): copies
+        for key, copies in ctx.replicas.items()
+        if len({repr(values) for values in copies.values()}) > 1
+    }
     summary = f"{len(ctx.replicas) - len(split)} of {len(ctx.replicas)} keys alike on every live owner"
     if split:
         first = next(iter(split))
@@ -168,8 +193,9 @@ def _replicas_agree(history, params, ctx) -> CheckResult:
 def _node_errors(history, params, ctx) -> CheckResult:
     errors = list(ctx.errors)
     summary = f"{len(errors)} exception(s) in protocol code" + (f"; first: {errors[0]}" if errors else "")
-    return CheckResult("node-errors", len(errors) <= params["max"], summary,
-                       details={"errors": [str(e) for e in errors[:20]]})
+    return CheckResult(
+        "node-errors", len(errors) <= params["max"], summary, details={"errors": [str(e) for e in errors[:20]]}
+    )
 
 
 #: name -> (function, {parameter: default}).
@@ -193,8 +219,11 @@ def validate_check(name: str, params: Any, phase: bool = False) -> dict:
     """
     allowed = PHASE_CHECKS if phase else tuple(CHECKS)
     if name not in allowed:
-        raise ParamError(name, name, "a check from " + ", ".join(allowed) +
-                         (" (a phase judges only the ops invoked in it)" if phase else ""))
+        raise ParamError(
+            name,
+            name,
+            "a check from " + ", ".join(allowed) + (" (a phase judges only the ops invoked in it)" if phase else ""),
+        )
     if params is True:
         params = {}
     if not isinstance(params, dict):
@@ -225,9 +254,15 @@ def _check_param(name: str, key: str, value: Any) -> None:
         check_number(where, value, low=0.0, strict_low=key == "timeout")
 
 
-def run_check(name: str, params: dict, history: Sequence[dict], errors: Sequence = (),
-              window: tuple[float, float] | None = None, phase: str | None = None,
-              replicas: dict | None = None) -> CheckResult:
+def run_check(
+    name: str,
+    params: dict,
+    history: Sequence[dict],
+    errors: Sequence = (),
+    window: tuple[float, float] | None = None,
+    phase: str | None = None,
+    replicas: dict | None = None,
+) -> CheckResult:
     """Run check ``name`` with full ``params`` (from :func:`validate_check`) on ``history``.
 
     Args:

@@ -77,8 +77,15 @@ class HttpKVClient:
         self.process = sim.new_process()
         self._session: aiohttp.ClientSession | None = None
 
-    async def invoke(self, f: str, key: Any = None, value: Any = None, dest: str | None = None,
-                     timeout: float | None = 1.0, fields: dict | None = None) -> dict:
+    async def invoke(
+        self,
+        f: str,
+        key: Any = None,
+        value: Any = None,
+        dest: str | None = None,
+        timeout: float | None = 1.0,
+        fields: dict | None = None,
+    ) -> dict:
         """Send operation ``f`` to server ``dest`` over HTTP, record invoke and completion, return the reply.
 
         Raises:
@@ -86,8 +93,14 @@ class HttpKVClient:
             Timeout: recorded as ``info``.
         """
         dest = dest if dest is not None else self.rng.choice(self.sim.servers)
-        op = {"process": self.process, "f": f, "key": key, "value": None if f == "read" else value, "node": dest,
-              "client": self.name}
+        op = {
+            "process": self.process,
+            "f": f,
+            "key": key,
+            "value": None if f == "read" else value,
+            "node": dest,
+            "client": self.name,
+        }
         self.sim.record_op({**op, "type": "invoke"})
         task = self.host.spawn(self._request(f, key, value, dest, timeout), f"{f}:{key}")
         try:
@@ -121,13 +134,14 @@ class HttpKVClient:
         else:
             raise em.ConfigError(f"HttpKVClient speaks read, write and cas; got {f!r}")
         try:
-            async with self._session.request(method, url, json=body,
-                                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            async with self._session.request(
+                method, url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
                 status, text = response.status, await response.text()
         except aiohttp.ClientConnectorError as exc:
             code = CRASH if method == "PUT" else TEMPORARILY_UNAVAILABLE  # a PUT may be aiohttp's retry
             raise em.RPCError(code, f"cannot connect to {dest}: {exc}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise em.Timeout(f"no answer from {dest} to {f} within {timeout}s") from None
         except aiohttp.ClientError as exc:
             raise em.RPCError(CRASH, f"{type(exc).__name__}: {exc}") from None

@@ -28,7 +28,8 @@ from __future__ import annotations
 import importlib
 import itertools
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import emulator as em
 from faults.nemesis import Nemesis, make_nemesis
@@ -53,11 +54,17 @@ class Injector:
     #: what ``sim.network`` must have for this class's link overrides (a subclass drives another network)
     NETWORK_NEEDS = "link"
 
-    def __init__(self, sim: em.Simulation, rng: random.Random | None = None,
-                 primary: Callable[[em.Simulation], str] | str | None = None):
+    def __init__(
+        self,
+        sim: em.Simulation,
+        rng: random.Random | None = None,
+        primary: Callable[[em.Simulation], str] | str | None = None,
+    ):
         if not hasattr(getattr(sim, "network", None), self.NETWORK_NEEDS):
-            raise em.ConfigError(f"{type(self).__name__} cannot drive a {type(sim).__name__}: a Simulation takes "
-                                 "faults.Injector, a RealCluster takes faults.real.RealInjector")
+            raise em.ConfigError(
+                f"{type(self).__name__} cannot drive a {type(sim).__name__}: a Simulation takes "
+                "faults.Injector, a RealCluster takes faults.real.RealInjector"
+            )
         self.sim = sim
         self.rng = rng if rng is not None else sim.rng("nemesis")
         self.primary = primary
@@ -94,6 +101,7 @@ class Injector:
 
     def _wait_for_ack(self, nemesis: Nemesis) -> None:
         """Start ``nemesis`` right after the next acknowledged write or cas (an ok completion in the history)."""
+
         def strike(op: dict) -> None:
             if op["type"] == "ok" and op.get("f") in ("write", "cas") and nemesis in self.waiting:
                 self.waiting.pop(nemesis)()
@@ -160,9 +168,13 @@ class Injector:
         if source is None:
             source = self._protocol_leader()
         if source is None:
-            raise ParamError("primary", None, "a primary for isolate-primary or target = 'primary': give the nemesis "
-                                              "primary=..., the injector primary=callable(sim) -> name, or use a "
-                                              "protocol with a leader_of(sim)")
+            raise ParamError(
+                "primary",
+                None,
+                "a primary for isolate-primary or target = 'primary': give the nemesis "
+                "primary=..., the injector primary=callable(sim) -> name, or use a "
+                "protocol with a leader_of(sim)",
+            )
         if isinstance(source, str) and ":" in source:
             source = _import(source)
         name = source(self.sim) if callable(source) else source
@@ -184,11 +196,13 @@ class Injector:
     def link_pairs(self, links: Any, clients: bool) -> list[list[str]]:
         """The undirected pairs a link fault covers, sorted."""
         servers = self.sim.servers
-        everyone = [[a, b] for i, a in enumerate(servers) for b in servers[i + 1:]]
+        everyone = [[a, b] for i, a in enumerate(servers) for b in servers[i + 1 :]]
         if links == "all":
             pairs = everyone
         elif links == "some":
-            pairs = [p for p in everyone if self.rng.random() < 0.5] or ([self.rng.choice(everyone)] if everyone else [])
+            pairs = [p for p in everyone if self.rng.random() < 0.5] or (
+                [self.rng.choice(everyone)] if everyone else []
+            )
         else:
             known = set(self.sim.nodes)
             bad = [p for p in links if not set(p) <= known]

@@ -38,7 +38,7 @@ from faults.spec import ParamError, check_choice, check_count, check_number
 if TYPE_CHECKING:
     from faults.injector import Injector
 
-__all__ = ["Membership", "ADMIN"]
+__all__ = ["ADMIN", "Membership"]
 
 #: The client node the admin requests come from.
 ADMIN = "nemesis-admin"
@@ -61,31 +61,35 @@ class Membership(Nemesis):
             raise ParamError("after", params["after"], "'ack', or leave it out")
         return params
 
-    def prepare(self, injector: "Injector") -> dict:
+    def prepare(self, injector: Injector) -> dict:
         members = _members(injector.sim)
         self.change, self.node = self._choose(injector, members)
         self.task = None
         return {"change": self.change, "node": self.node, "members": members}
 
-    def _choose(self, injector: "Injector", members: list[str]) -> tuple[str | None, str | None]:
+    def _choose(self, injector: Injector, members: list[str]) -> tuple[str | None, str | None]:
         servers = injector.sim.servers
         change, node = self.params["change"], self.params["node"]
         if node is not None and node not in servers:
             raise ParamError("node", node, f"a server name from {', '.join(servers)}")
         if change is None:
-            change = ("leave" if node in members else "join") if node is not None else \
-                ("join" if any(s not in members for s in servers) else "leave")
+            change = (
+                ("leave" if node in members else "join")
+                if node is not None
+                else ("join" if any(s not in members for s in servers) else "leave")
+            )
         if node is None:
             pool = [s for s in servers if s not in members] if change == "join" else members[1:]
             node = injector.rng.choice(pool) if pool else None
         return (change, node) if node is not None else (None, None)
 
-    def inject(self, injector: "Injector") -> None:
+    def inject(self, injector: Injector) -> None:
         if self.change is not None:
-            self.task = injector.sim.loop.create_task(_drive(injector, self.change, self.node, self.params),
-                                                      name=f"membership-{self.id}")
+            self.task = injector.sim.loop.create_task(
+                _drive(injector, self.change, self.node, self.params), name=f"membership-{self.id}"
+            )
 
-    def repair(self, injector: "Injector") -> dict:
+    def repair(self, injector: Injector) -> dict:
         if self.change is None:
             return {"undo": None}
         if self.task is not None:
@@ -112,7 +116,7 @@ def _members(sim) -> list[str]:
     return best
 
 
-async def _drive(injector: "Injector", change: str, node: str, params: dict) -> bool:
+async def _drive(injector: Injector, change: str, node: str, params: dict) -> bool:
     """Send ``change`` of ``node`` to live servers in turn until one answers ok; False if every attempt failed."""
     sim = injector.sim
     admin = sim.node(ADMIN) if ADMIN in sim.nodes else sim.add_client(ADMIN)

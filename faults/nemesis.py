@@ -68,8 +68,21 @@ from faults.spec import (
 if TYPE_CHECKING:
     from faults.injector import Injector
 
-__all__ = ["NEMESES", "Clock", "Crash", "Duplicate", "Hostile", "Latency", "LinkFault", "Loss", "Nemesis",
-           "Partition", "Pause", "Reorder", "make_nemesis"]
+__all__ = [
+    "NEMESES",
+    "Clock",
+    "Crash",
+    "Duplicate",
+    "Hostile",
+    "Latency",
+    "LinkFault",
+    "Loss",
+    "Nemesis",
+    "Partition",
+    "Pause",
+    "Reorder",
+    "make_nemesis",
+]
 
 
 class Nemesis:
@@ -94,15 +107,15 @@ class Nemesis:
     def _check(self, params: dict) -> dict:
         return params
 
-    def prepare(self, injector: "Injector") -> dict:
+    def prepare(self, injector: Injector) -> dict:
         """Choose the targets; return what ``start-<kind>`` records."""
         raise NotImplementedError
 
-    def inject(self, injector: "Injector") -> None:
+    def inject(self, injector: Injector) -> None:
         """Make the fault happen."""
         raise NotImplementedError
 
-    def repair(self, injector: "Injector") -> dict | None:
+    def repair(self, injector: Injector) -> dict | None:
         """Undo the fault; return extra fields for ``stop-<kind>``."""
         raise NotImplementedError
 
@@ -139,30 +152,33 @@ class Partition(Nemesis):
             raise ParamError("primary", primary, "a node name, a 'module:function' path, or a callable(sim) -> name")
         flap = params["flap"]
         if flap is not None:
-            bad = not isinstance(flap, (list, tuple)) or len(flap) != 2 or any(
-                isinstance(v, bool) or not isinstance(v, (int, float)) for v in flap)
+            bad = (
+                not isinstance(flap, (list, tuple))
+                or len(flap) != 2
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in flap)
+            )
             if bad or not 0 < flap[0] <= flap[1]:
                 raise ParamError("flap", flap, "[low, high] seconds, 0 < low <= high, between cuts and heals")
             params["flap"] = [float(flap[0]), float(flap[1])]
         _check_after(params["after"])
         return params
 
-    def prepare(self, injector: "Injector") -> dict:
+    def prepare(self, injector: Injector) -> dict:
         self.cut = self._draw(injector)
         return self.cut.value()
 
-    def _draw(self, injector: "Injector"):
+    def _draw(self, injector: Injector):
         p = self.params
         primary = injector.primary_of(p["primary"]) if p["shape"] == "isolate-primary" else None
         return cut(p["shape"], injector.sim.servers, injector.rng, p["direction"], primary, p["groups"])
 
-    def inject(self, injector: "Injector") -> None:
+    def inject(self, injector: Injector) -> None:
         injector.add_partition(self, self.cut)
         self.task = None
         if self.params["flap"] is not None:
             self.task = injector.sim.loop.create_task(self._flap(injector), name=f"flap-{self.id}")
 
-    async def _flap(self, injector: "Injector") -> None:
+    async def _flap(self, injector: Injector) -> None:
         low, high = self.params["flap"]
         while True:
             await asyncio.sleep(injector.rng.uniform(low, high))
@@ -170,7 +186,7 @@ class Partition(Nemesis):
             await asyncio.sleep(injector.rng.uniform(low, high))
             injector.add_partition(self, self._draw(injector))
 
-    def repair(self, injector: "Injector") -> dict:
+    def repair(self, injector: Injector) -> dict:
         if self.task is not None:
             self.task.cancel()
         injector.remove_partition(self)
@@ -214,7 +230,7 @@ class _NodeFault(Nemesis):
         _check_after(params["after"])
         return params
 
-    def _targets(self, injector: "Injector") -> list[str]:
+    def _targets(self, injector: Injector) -> list[str]:
         free = injector.free_servers()
         named = self.params.get("nodes")
         if named is not None:
@@ -271,8 +287,16 @@ class Clock(_NodeFault):
     """Skew k servers' clocks: a bump, a strobe or a drift; stop sets them back."""
 
     kind = "clock"
-    PARAMS = {"mode": "bump", "offset": 1.0, "drift": 0.1, "period": 0.1, "count": 1, "nodes": None,
-              "target": "random", "after": None}
+    PARAMS = {
+        "mode": "bump",
+        "offset": 1.0,
+        "drift": 0.1,
+        "period": 0.1,
+        "count": 1,
+        "nodes": None,
+        "target": "random",
+        "after": None,
+    }
     MODES = ("bump", "strobe", "drift")
 
     def _check(self, params):
@@ -333,9 +357,18 @@ class LinkFault(Nemesis):
                 check_probability(name, params[name])
         links = params["links"]
         if links not in ("all", "some"):
-            bad = isinstance(links, str) or not isinstance(links, (list, tuple)) or not links or any(
-                not isinstance(p, (list, tuple)) or len(p) != 2 or p[0] == p[1]
-                or not all(isinstance(n, str) for n in p) for p in links)
+            bad = (
+                isinstance(links, str)
+                or not isinstance(links, (list, tuple))
+                or not links
+                or any(
+                    not isinstance(p, (list, tuple))
+                    or len(p) != 2
+                    or p[0] == p[1]
+                    or not all(isinstance(n, str) for n in p)
+                    for p in links
+                )
+            )
             if bad:
                 raise ParamError("links", links, "'all', 'some', or a list of [a, b] node pairs")
             params["links"] = sorted(sorted(p) for p in links)
@@ -397,8 +430,9 @@ class Hostile(LinkFault):
 
 
 #: kind -> nemesis class.
-NEMESES: dict[str, type[Nemesis]] = {cls.kind: cls for cls in (Partition, Crash, Pause, Clock, Latency, Loss,
-                                                               Duplicate, Reorder, Hostile)}
+NEMESES: dict[str, type[Nemesis]] = {
+    cls.kind: cls for cls in (Partition, Crash, Pause, Clock, Latency, Loss, Duplicate, Reorder, Hostile)
+}
 
 
 from faults.membership import Membership  # noqa: E402  (a Nemesis in a module of its own)

@@ -73,8 +73,14 @@ class Cut:
         return {"shape": self.shape, "direction": self.direction, "sides": self.sides, "grudge": self.grudge}
 
 
-def cut(shape: str, nodes: list[str], rng: random.Random, direction: str = "both",
-        primary: str | None = None, groups: list[list[str]] | None = None) -> Cut:
+def cut(
+    shape: str,
+    nodes: list[str],
+    rng: random.Random,
+    direction: str = "both",
+    primary: str | None = None,
+    groups: list[list[str]] | None = None,
+) -> Cut:
     """Pick a partition of ``nodes`` of the given shape.
 
     Args:
@@ -93,8 +99,9 @@ def cut(shape: str, nodes: list[str], rng: random.Random, direction: str = "both
     check_choice("direction", direction, DIRECTIONS)
     nodes = sorted(nodes)
     if len(nodes) < _MIN_NODES[shape]:
-        raise ParamError("shape", shape, f"a shape that fits {len(nodes)} node(s); "
-                                         f"{shape} needs at least {_MIN_NODES[shape]}")
+        raise ParamError(
+            "shape", shape, f"a shape that fits {len(nodes)} node(s); {shape} needs at least {_MIN_NODES[shape]}"
+        )
     if shape == "majorities-ring":
         if direction != "both":
             raise ParamError("direction", direction, "'both' for majorities-ring, whose cuts are set by the ring")
@@ -114,18 +121,24 @@ def _sides(shape, nodes, rng, primary, groups) -> dict[str, list[str]]:
     if shape == "bridge":
         shuffled = _shuffled(nodes, rng)
         k = len(nodes) // 2
-        return {"left": sorted(shuffled[:k]), "right": sorted(shuffled[k + 1:]), "bridge": [shuffled[k]]}
+        return {"left": sorted(shuffled[:k]), "right": sorted(shuffled[k + 1 :]), "bridge": [shuffled[k]]}
     if shape == "isolate-primary":
         if primary not in nodes:
-            raise ParamError("primary", primary, f"the name of a server node ({', '.join(nodes)}); "
-                                                  "isolate-primary needs a callback naming the primary")
+            raise ParamError(
+                "primary",
+                primary,
+                f"the name of a server node ({', '.join(nodes)}); isolate-primary needs a callback naming the primary",
+            )
         return {"primary": [primary], "rest": [n for n in nodes if n != primary]}
     return _explicit(groups, nodes)
 
 
 def _explicit(groups, nodes) -> dict[str, list[str]]:
-    if not isinstance(groups, (list, tuple)) or len(groups) < 2 \
-            or not all(isinstance(g, (list, tuple)) and g for g in groups):
+    if (
+        not isinstance(groups, (list, tuple))
+        or len(groups) < 2
+        or not all(isinstance(g, (list, tuple)) and g for g in groups)
+    ):
         raise ParamError("groups", groups, "two or more non-empty lists of node names, e.g. [['n0'], ['n1', 'n2']]")
     seen: list[str] = []
     for group in groups:

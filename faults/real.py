@@ -164,14 +164,22 @@ class RealSession:
     Made by ``await RealSession.open(...)``; call from a coroutine on the cluster's loop.
     """
 
-    def __init__(self, cluster: RealCluster, workload: Workload, injector: RealInjector, clients: list,
-                 traffic: asyncio.Task, watch: NodeWatch):
+    def __init__(
+        self,
+        cluster: RealCluster,
+        workload: Workload,
+        injector: RealInjector,
+        clients: list,
+        traffic: asyncio.Task,
+        watch: NodeWatch,
+    ):
         self.cluster, self.workload, self.injector = cluster, workload, injector
         self.clients, self.traffic, self.watch = clients, traffic, watch
 
     @classmethod
-    async def open(cls, cluster: RealCluster, workload: Workload, network: Network | None = None,
-                   primary=None) -> "RealSession":
+    async def open(
+        cls, cluster: RealCluster, workload: Workload, network: Network | None = None, primary=None
+    ) -> RealSession:
         """Set the network's defaults, add the clients (seeded from the cluster), start the clock and the traffic.
 
         The cluster's clock starts again here: history times count from the
@@ -180,8 +188,10 @@ class RealSession:
         if network is not None:
             settings = network.kwargs()
             if not settings.pop("fifo"):
-                raise em.ConfigError("network.fifo = false is for simulated runs only: real links keep their "
-                                  "order except the reordered share; use reorder = 1.0 instead")
+                raise em.ConfigError(
+                    "network.fifo = false is for simulated runs only: real links keep their "
+                    "order except the reordered share; use reorder = 1.0 instead"
+                )
             await cluster.network.set_defaults(**settings)
         clients = [await cluster.add_client(name, seed=cluster.seed) for name in workload.client_names()]
         cluster.reset_clock()
@@ -240,26 +250,37 @@ class RealChaosResult(ChaosResult):
 
     def summary(self) -> dict:
         """The run as JSON-compatible data (``summary.json``); times in real seconds from the start of traffic."""
-        return {**self._summary(), "real": True, "time_scale": self.time_scale, "real_time": self.elapsed,
-                "node_errors": len(self.node_errors), "control_errors": len(self.control_errors),
-                "network": self.network, "rerun": self.command(), "simulate": self.simulate_command()}
+        return {
+            **self._summary(),
+            "real": True,
+            "time_scale": self.time_scale,
+            "real_time": self.elapsed,
+            "node_errors": len(self.node_errors),
+            "control_errors": len(self.control_errors),
+            "network": self.network,
+            "rerun": self.command(),
+            "simulate": self.simulate_command(),
+        }
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``history.jsonl``, ``summary.json``, ``statuses.json`` and ``errors.json`` into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {"history": self.history.write(directory / "history.jsonl")}
-        documents = {"summary": self.summary(), "statuses": self.statuses,
-                     "errors": {"node_errors": self.node_errors, "control_errors": self.control_errors,
-                                "events": self.events}}
+        documents = {
+            "summary": self.summary(),
+            "statuses": self.statuses,
+            "errors": {"node_errors": self.node_errors, "control_errors": self.control_errors, "events": self.events},
+        }
         for name, data in documents.items():
             paths[name] = directory / f"{name}.json"
             paths[name].write_text(json.dumps(data, indent=2, default=repr) + "\n", encoding="utf-8")
         return paths
 
 
-async def run_real(scenario: Scenario, cluster: RealCluster, seed: int | None = None,
-                   time_scale: float = 1.0) -> RealChaosResult:
+async def run_real(
+    scenario: Scenario, cluster: RealCluster, seed: int | None = None, time_scale: float = 1.0
+) -> RealChaosResult:
     """Run ``scenario``'s workload and faults on ``cluster`` in real time, and judge the history.
 
     The cluster's servers must be the scenario's (``n0``..), running its
@@ -274,12 +295,15 @@ async def run_real(scenario: Scenario, cluster: RealCluster, seed: int | None = 
     return await replay_real(scenario, cluster, seed, scenario_schedule(scenario, seed), time_scale)
 
 
-async def replay_real(scenario: Scenario, cluster: RealCluster, seed: int, schedule: Schedule,
-                      time_scale: float = 1.0) -> RealChaosResult:
+async def replay_real(
+    scenario: Scenario, cluster: RealCluster, seed: int, schedule: Schedule, time_scale: float = 1.0
+) -> RealChaosResult:
     """:func:`run_real` with ``schedule`` (in scenario seconds) instead of the scenario's own faults."""
     if cluster.servers != scenario.cluster.names:
-        raise em.ConfigError(f"the scenario's servers are {', '.join(scenario.cluster.names)}; this cluster has "
-                             f"{', '.join(cluster.servers)}: start one with those names")
+        raise em.ConfigError(
+            f"the scenario's servers are {', '.join(scenario.cluster.names)}; this cluster has "
+            f"{', '.join(cluster.servers)}: start one with those names"
+        )
     scaled = scale_scenario(scenario, time_scale)
     played = scale_schedule(schedule, time_scale)
     session = await RealSession.open(cluster, scaled.workload, scaled.network, scenario.cluster.primary)
@@ -290,10 +314,21 @@ async def replay_real(scenario: Scenario, cluster: RealCluster, seed: int, sched
         await session.close()
     watch = session.watch
     errors = watch.errors()
-    result = RealChaosResult(scenario, seed, schedule, cluster, session.injector, time_scale=time_scale,
-                             elapsed=cluster.now, statuses=[watch.statuses[n] for n in sorted(watch.statuses)],
-                             node_errors=errors, events=watch.events(), control_errors=list(cluster.errors),
-                             network=traffic(list(watch.statuses.values())))
-    result.checks = judge_history(scaled, cluster.history,
-                                  [f"{e['node']} at {e['time']:.3f} s in {e['where']}: {e['error']}" for e in errors])
+    result = RealChaosResult(
+        scenario,
+        seed,
+        schedule,
+        cluster,
+        session.injector,
+        time_scale=time_scale,
+        elapsed=cluster.now,
+        statuses=[watch.statuses[n] for n in sorted(watch.statuses)],
+        node_errors=errors,
+        events=watch.events(),
+        control_errors=list(cluster.errors),
+        network=traffic(list(watch.statuses.values())),
+    )
+    result.checks = judge_history(
+        scaled, cluster.history, [f"{e['node']} at {e['time']:.3f} s in {e['where']}: {e['error']}" for e in errors]
+    )
     return result

@@ -33,8 +33,9 @@ pass as ``heals=`` to ``emulator.check.convergence`` and ``fault_windows``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import emulator as em
 

@@ -59,9 +59,10 @@ from __future__ import annotations
 
 import inspect
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import emulator as em
 from faults.checks import validate_check
@@ -103,8 +104,11 @@ class Cluster:
             try:
                 target = resolve(target)
             except ValueError as exc:
-                raise ParamError("protocol", self.protocol, "a registered protocol, 'module:Class' or a host program "
-                                 f"'module:function' ({exc})") from None
+                raise ParamError(
+                    "protocol",
+                    self.protocol,
+                    f"a registered protocol, 'module:Class' or a host program 'module:function' ({exc})",
+                ) from None
         return target
 
     def program(self) -> Callable | None:
@@ -120,8 +124,12 @@ class Cluster:
         """
         cls = self._resolved()
         if inspect.iscoroutinefunction(cls):
-            raise ParamError("protocol", self.protocol, "a Node subclass here: a host program runs only in a "
-                                                        "simulation (sim.add_host), not as a capsim node process")
+            raise ParamError(
+                "protocol",
+                self.protocol,
+                "a Node subclass here: a host program runs only in a "
+                "simulation (sim.add_host), not as a capsim node process",
+            )
         if not (isinstance(cls, type) and issubclass(cls, em.Node)):
             raise ParamError("protocol", self.protocol, "a Node subclass or an async function (a host program)")
         check_config(cls, self.config)
@@ -139,7 +147,7 @@ class Cluster:
     def names(self) -> list[str]:
         return [f"n{i}" for i in range(self.nodes)]
 
-    def build(self, seed: int, network: "Network | None" = None, keep_trace: bool = False) -> em.Simulation:
+    def build(self, seed: int, network: Network | None = None, keep_trace: bool = False) -> em.Simulation:
         """A Simulation with the servers added (``n0``..), not yet run."""
         program = self.program()
         cls = self.node_class() if program is None else None
@@ -203,7 +211,7 @@ class Network:
         check_probability("reorder", self.reorder)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "Network":
+    def preset(cls, name: str, **overrides) -> Network:
         """The preset ``name`` (one of :data:`PRESETS`) with ``overrides`` applied.
 
         Raises:
@@ -213,8 +221,13 @@ class Network:
         return cls(**{**PRESETS[name], **overrides})
 
     def kwargs(self) -> dict:
-        return {"latency": self.latency, "loss": self.loss, "duplicate": self.duplicate, "reorder": self.reorder,
-                "fifo": self.fifo}
+        return {
+            "latency": self.latency,
+            "loss": self.loss,
+            "duplicate": self.duplicate,
+            "reorder": self.reorder,
+            "fifo": self.fifo,
+        }
 
 
 @dataclass
@@ -254,7 +267,7 @@ class Scenario:
         return sum(p.duration for p in self.phases)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<dict>") -> "Scenario":
+    def from_dict(cls, data: dict, source: str = "<dict>") -> Scenario:
         """Build and validate a scenario from parsed TOML (see the module doc)."""
         return _Reader(source).scenario(data)
 
@@ -271,8 +284,9 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(str(path), "file", str(path), f"a readable scenario file ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
-        raise ScenarioError(str(path), "file", f"a byte that is not UTF-8 at offset {exc.start}",
-                            "a TOML text file") from None
+        raise ScenarioError(
+            str(path), "file", f"a byte that is not UTF-8 at offset {exc.start}", "a TOML text file"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -332,15 +346,19 @@ class _Reader:
         checks = self.checks(data.get("checks", ["linearizable"]), "checks", phase=False)
         # An exception in protocol code (or a config it refuses when it starts) always fails a run.
         checks.setdefault("node-errors", validate_check("node-errors", {}))
-        return Scenario(cluster, workload, phases, network, checks, name, data.get("description", ""), seed,
-                        self.source)
+        return Scenario(
+            cluster, workload, phases, network, checks, name, data.get("description", ""), seed, self.source
+        )
 
     def cluster(self, data: Any) -> Cluster:
         self.table(data, "cluster", ("protocol", "nodes", "config", "primary"))
         protocol = data.get("protocol", _MISSING)
         if not isinstance(protocol, str) or not protocol:
-            self.fail("cluster.protocol", None if protocol is _MISSING else protocol,
-                      "a registered protocol name such as 'lin-kv', or 'package.module:Class'")
+            self.fail(
+                "cluster.protocol",
+                None if protocol is _MISSING else protocol,
+                "a registered protocol name such as 'lin-kv', or 'package.module:Class'",
+            )
         nodes = self.wrap("cluster", check_count, "nodes", data.get("nodes", 3))
         config = data.get("config", {})
         if not isinstance(config, dict):
@@ -362,8 +380,20 @@ class _Reader:
         return self.wrap("network", Network.preset, preset, **options)
 
     def workload(self, data: Any) -> Workload:
-        known = ("clients", "rate", "keys", "distribution", "hot", "mix", "timeout", "duration", "routing", "unique",
-                 "single_writer", "final_reads")
+        known = (
+            "clients",
+            "rate",
+            "keys",
+            "distribution",
+            "hot",
+            "mix",
+            "timeout",
+            "duration",
+            "routing",
+            "unique",
+            "single_writer",
+            "final_reads",
+        )
         return self.wrap("workload", Workload, **self.table(data, "workload", known))
 
     def phases(self, data: dict, workload: Workload) -> list[Phase]:
@@ -405,8 +435,12 @@ class _Reader:
         if "kinds" not in options:
             self.fail(f"{where}.kinds", None, "the fault kinds of a random nemesis, or [[...steps]]")
         if "duration" in options:
-            options = {**options, "duration": tuple(options["duration"]) if isinstance(options["duration"], list)
-                       else options["duration"]}
+            options = {
+                **options,
+                "duration": tuple(options["duration"])
+                if isinstance(options["duration"], list)
+                else options["duration"],
+            }
         return self.wrap(where, RandomNemesis, **options)
 
     def checks(self, data: Any, where: str, phase: bool) -> dict:

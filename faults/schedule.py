@@ -33,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import emulator as em
 from emulator.rng import derive_seed
@@ -90,7 +91,7 @@ class Step:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Step":
+    def from_dict(cls, data: Mapping) -> Step:
         """The inverse of :meth:`to_dict`.
 
         Raises:
@@ -106,7 +107,9 @@ class Step:
 
     def describe(self) -> str:
         """``at 1.000 s  partition  for 2.000 s  shape=halves``."""
-        length = f"for {self.duration:.3f} s" if self.duration is not None else ("" if self.kind == HEAL else "until heal")
+        length = (
+            f"for {self.duration:.3f} s" if self.duration is not None else ("" if self.kind == HEAL else "until heal")
+        )
         params = " ".join(f"{k}={v}" for k, v in self.params.items())
         return f"at {self.at:8.3f} s  {self.kind:<9}  {length:<14}  {params}".rstrip()
 
@@ -118,20 +121,22 @@ class Schedule:
         steps = list(steps)
         for step in steps:
             if not isinstance(step, Step):
-                raise em.ConfigError(f"a Schedule holds Step objects, got {step!r}; "
-                                     "write Step(at, kind, duration, params) or use Schedule.from_dict")
+                raise em.ConfigError(
+                    f"a Schedule holds Step objects, got {step!r}; "
+                    "write Step(at, kind, duration, params) or use Schedule.from_dict"
+                )
         self.steps: list[Step] = sorted(steps, key=lambda s: s.at)
 
-    def add(self, at: float, kind: str, duration: float | None = None, **params) -> "Schedule":
+    def add(self, at: float, kind: str, duration: float | None = None, **params) -> Schedule:
         """Add a step; returns the schedule, so calls chain."""
         self.steps = sorted([*self.steps, Step(at, kind, duration, params)], key=lambda s: s.at)
         return self
 
-    def shifted(self, offset: float) -> "Schedule":
+    def shifted(self, offset: float) -> Schedule:
         """The same steps, ``offset`` seconds later."""
         return Schedule(Step(s.at + offset, s.kind, s.duration, dict(s.params)) for s in self.steps)
 
-    def __add__(self, other: "Schedule") -> "Schedule":
+    def __add__(self, other: Schedule) -> Schedule:
         return Schedule([*self.steps, *other.steps])
 
     @property
@@ -180,8 +185,7 @@ class Schedule:
             sim.run(until=base + until)
         return injector
 
-    async def run(self, sim: em.Simulation, injector: Injector | None = None,
-                  until: float | None = None) -> Injector:
+    async def run(self, sim: em.Simulation, injector: Injector | None = None, until: float | None = None) -> Injector:
         """Apply the schedule from a coroutine inside ``sim.run``; returns the injector.
 
         Only ``asyncio.sleep`` and ``sim.now`` set the pace, so on a real loop
@@ -214,7 +218,7 @@ class Schedule:
         return {"steps": [step.to_dict() for step in self.steps]}
 
     @classmethod
-    def from_dict(cls, data: Mapping | Sequence) -> "Schedule":
+    def from_dict(cls, data: Mapping | Sequence) -> Schedule:
         """A schedule from ``{"steps": [...]}`` or a list of step dicts.
 
         Raises:
@@ -244,8 +248,9 @@ class Schedule:
         return f"Schedule({self.steps!r})"
 
     def __str__(self):
-        lines = [f"Schedule with {len(self.steps)} step{'s' if len(self.steps) != 1 else ''}" +
-                 (":" if self.steps else "")]
+        lines = [
+            f"Schedule with {len(self.steps)} step{'s' if len(self.steps) != 1 else ''}" + (":" if self.steps else "")
+        ]
         lines += ["  " + step.describe() for step in self.steps]
         return "\n".join(lines)
 

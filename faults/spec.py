@@ -31,6 +31,7 @@ from typing import Any
 import emulator as em
 
 __all__ = [
+    "HOSTILE",
     "ParamError",
     "check_choice",
     "check_count",
@@ -39,7 +40,6 @@ __all__ = [
     "check_probability",
     "distribution",
     "distribution_spec",
-    "HOSTILE",
 ]
 
 #: The hostile network, as plain data (``network = "hostile"`` in a scenario, the ``hostile`` nemesis):
@@ -57,7 +57,7 @@ class ParamError(em.ConfigError):
         self.expected = expected
         super().__init__(f"{key}: expected {expected}, found {_show(found)}")
 
-    def under(self, prefix: str) -> "ParamError":
+    def under(self, prefix: str) -> ParamError:
         """The same error with ``prefix.`` in front of its key."""
         return ParamError(f"{prefix}.{self.key}" if prefix else self.key, self.found, self.expected)
 
@@ -69,8 +69,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_number(key: str, value: Any, *, low: float | None = None, high: float | None = None,
-                 strict_low: bool = False) -> float:
+def check_number(
+    key: str, value: Any, *, low: float | None = None, high: float | None = None, strict_low: bool = False
+) -> float:
     """``value`` as a finite float within bounds, else a ParamError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ParamError(key, value, _range("a number", low, high, strict_low))
@@ -111,8 +112,13 @@ def check_choice(key: str, value: Any, choices: tuple) -> Any:
 
 def check_names(key: str, value: Any) -> list[str]:
     """A non-empty list of node names, sorted, without repeats."""
-    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value \
-            or not all(isinstance(v, str) and v for v in value) or len(set(value)) != len(value):
+    if (
+        isinstance(value, str)
+        or not isinstance(value, (list, tuple))
+        or not value
+        or not all(isinstance(v, str) and v for v in value)
+        or len(set(value)) != len(value)
+    ):
         raise ParamError(key, value, "a non-empty list of distinct node names such as ['n1', 'n2']")
     return sorted(value)
 
@@ -128,24 +134,31 @@ def distribution(spec: Any, key: str = "latency") -> em.Distribution:
     """
     if isinstance(spec, em.Distribution):
         return spec
-    expected = ("seconds, or a table with one of constant = S, uniform = [LOW, HIGH], exponential = MEAN, "
-                "lognormal = [MEDIAN, SIGMA], pareto = [SCALE, ALPHA] or [SCALE, ALPHA, CAP], or a text such as \"exponential:5ms\"")
+    expected = (
+        "seconds, or a table with one of constant = S, uniform = [LOW, HIGH], exponential = MEAN, "
+        'lognormal = [MEDIAN, SIGMA], pareto = [SCALE, ALPHA] or [SCALE, ALPHA, CAP], or a text such as "exponential:5ms"'
+    )
     if isinstance(spec, str):
         try:
             return em.parse_distribution(spec)
         except em.ConfigError as exc:
-            raise ParamError(key, spec, f"a latency text such as \"exponential:5ms\" ({exc})") from None
+            raise ParamError(key, spec, f'a latency text such as "exponential:5ms" ({exc})') from None
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return _build(key, "constant", spec, expected)
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
         raise ParamError(key, spec, expected)
-    (name, args), = spec.items()
+    ((name, args),) = spec.items()
     return _build(key, name, args, expected)
 
 
 def _build(key: str, name: str, args: Any, expected: str) -> em.Distribution:
-    makers = {"constant": em.Constant, "uniform": em.Uniform, "exponential": em.Exponential,
-              "lognormal": em.LogNormal, "pareto": em.Pareto}
+    makers = {
+        "constant": em.Constant,
+        "uniform": em.Uniform,
+        "exponential": em.Exponential,
+        "lognormal": em.LogNormal,
+        "pareto": em.Pareto,
+    }
     arity = {"constant": (1,), "uniform": (2,), "exponential": (1,), "lognormal": (2,), "pareto": (2, 3)}[name]
     values = list(args) if isinstance(args, (list, tuple)) else [args]
     if len(values) not in arity or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):

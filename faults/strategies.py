@@ -31,7 +31,7 @@ the seed. For a stateful test whose rules partition, crash and heal, see
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -52,8 +52,12 @@ def simulation_settings(**overrides) -> settings:
     health check, and no *explain* phase: its line tracer makes a simulation
     about ten times slower while it shrinks.
     """
-    options = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow],
-               "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink], **overrides}
+    options = {
+        "deadline": None,
+        "suppress_health_check": [HealthCheck.too_slow],
+        "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        **overrides,
+    }
     return settings(**options)
 
 
@@ -75,13 +79,16 @@ def hostile_settings() -> st.SearchStrategy[dict]:
     to 3 and a cap from 50 ms to 1 s. Each shrinks toward its low end.
     """
     percent = st.integers
-    return st.fixed_dictionaries({
-        "latency": st.tuples(percent(5, 50), percent(11, 30), percent(5, 100)).map(
-            lambda t: {"pareto": [t[0] / 10000, t[1] / 10, t[2] / 100]}),
-        "loss": percent(0, 10).map(lambda p: p / 100),
-        "duplicate": percent(1, 50).map(lambda p: p / 100),
-        "reorder": percent(1, 50).map(lambda p: p / 100),
-    })
+    return st.fixed_dictionaries(
+        {
+            "latency": st.tuples(percent(5, 50), percent(11, 30), percent(5, 100)).map(
+                lambda t: {"pareto": [t[0] / 10000, t[1] / 10, t[2] / 100]}
+            ),
+            "loss": percent(0, 10).map(lambda p: p / 100),
+            "duplicate": percent(1, 50).map(lambda p: p / 100),
+            "reorder": percent(1, 50).map(lambda p: p / 100),
+        }
+    )
 
 
 def hostile_networks() -> st.SearchStrategy:
@@ -100,15 +107,30 @@ def _params(kind: str, n: int, shapes: Sequence[str]) -> st.SearchStrategy[dict]
         if not fitting:
             return st.nothing()
         directions = st.sampled_from(("both", "out", "in"))
-        return st.one_of([st.fixed_dictionaries({"shape": st.just(shape), "direction": st.just("both")
-                                                 if shape == "majorities-ring" else directions}) for shape in fitting])
+        return st.one_of(
+            [
+                st.fixed_dictionaries(
+                    {
+                        "shape": st.just(shape),
+                        "direction": st.just("both") if shape == "majorities-ring" else directions,
+                    }
+                )
+                for shape in fitting
+            ]
+        )
     if kind in ("crash", "pause"):
         return st.fixed_dictionaries({"count": st.integers(1, max(1, (n - 1) // 2))})
     if kind == "clock":
         return st.one_of(
             st.fixed_dictionaries({"mode": st.just("bump"), "offset": millis(10.0, -10.0), "count": st.integers(1, n)}),
-            st.fixed_dictionaries({"mode": st.just("strobe"), "offset": millis(10.0, -10.0),
-                                   "period": millis(0.5, 0.01), "count": st.integers(1, n)}),
+            st.fixed_dictionaries(
+                {
+                    "mode": st.just("strobe"),
+                    "offset": millis(10.0, -10.0),
+                    "period": millis(0.5, 0.01),
+                    "count": st.integers(1, n),
+                }
+            ),
             st.fixed_dictionaries({"mode": st.just("drift"), "drift": millis(0.5, -0.5), "count": st.integers(1, n)}),
         )
     links = st.sampled_from(("all", "some"))
@@ -121,8 +143,12 @@ def _params(kind: str, n: int, shapes: Sequence[str]) -> st.SearchStrategy[dict]
     return st.fixed_dictionaries({kind: st.integers(0, 100).map(lambda p: p / 100), "links": links})
 
 
-def steps(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = COMMON_KINDS,
-          shapes: Sequence[str] = RANDOM_SHAPES) -> st.SearchStrategy[Step]:
+def steps(
+    nodes: int | Sequence[str],
+    duration: float,
+    kinds: Sequence[str] = COMMON_KINDS,
+    shapes: Sequence[str] = RANDOM_SHAPES,
+) -> st.SearchStrategy[Step]:
     """One step within ``[0, duration]`` of a kind from ``kinds``, for a cluster of ``nodes``."""
     n = _count(nodes)
     unknown = [k for k in kinds if k not in KINDS]
@@ -142,8 +168,14 @@ def steps(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = CO
     return step()
 
 
-def schedules(nodes: int | Sequence[str], duration: float, kinds: Sequence[str] = COMMON_KINDS, max_steps: int = 6,
-              shapes: Sequence[str] = RANDOM_SHAPES, heal: bool = False) -> st.SearchStrategy[Schedule]:
+def schedules(
+    nodes: int | Sequence[str],
+    duration: float,
+    kinds: Sequence[str] = COMMON_KINDS,
+    max_steps: int = 6,
+    shapes: Sequence[str] = RANDOM_SHAPES,
+    heal: bool = False,
+) -> st.SearchStrategy[Schedule]:
     """Schedules of at most ``max_steps`` faults, each within ``[0, duration]``.
 
     Args:

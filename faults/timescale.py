@@ -60,7 +60,7 @@ def scale_distribution(spec, factor: float):
     plain = distribution_spec(distribution(spec))
     if not isinstance(plain, dict):
         return distribution(plain * factor)
-    (kind, args), = plain.items()
+    ((kind, args),) = plain.items()
     if kind == "uniform":
         return distribution({kind: [args[0] * factor, args[1] * factor]})
     if kind in ("lognormal", "pareto"):  # the median, scale and cap are durations; sigma and alpha are shapes
@@ -112,14 +112,25 @@ def scale_scenario(scenario: Scenario, factor: float) -> Scenario:
     """
     factor = check_factor(factor)
     work = scenario.workload
-    workload = dataclasses.replace(work, rate=work.rate / factor, timeout=work.timeout * factor,
-                                   duration=None if work.duration is None else work.duration * factor)
-    network = Network(scale_distribution(scenario.network.latency, factor), scenario.network.loss,
-                      scenario.network.duplicate, scenario.network.reorder, scenario.network.fifo)
-    phases = [Phase(p.name, p.duration * factor, None, p.heal, _scaled_checks(p.checks, factor))
-              for p in scenario.phases]
-    return dataclasses.replace(scenario, workload=workload, network=network, phases=phases,
-                               checks=_scaled_checks(scenario.checks, factor))
+    workload = dataclasses.replace(
+        work,
+        rate=work.rate / factor,
+        timeout=work.timeout * factor,
+        duration=None if work.duration is None else work.duration * factor,
+    )
+    network = Network(
+        scale_distribution(scenario.network.latency, factor),
+        scenario.network.loss,
+        scenario.network.duplicate,
+        scenario.network.reorder,
+        scenario.network.fifo,
+    )
+    phases = [
+        Phase(p.name, p.duration * factor, None, p.heal, _scaled_checks(p.checks, factor)) for p in scenario.phases
+    ]
+    return dataclasses.replace(
+        scenario, workload=workload, network=network, phases=phases, checks=_scaled_checks(scenario.checks, factor)
+    )
 
 
 def _scaled_checks(checks: dict, factor: float) -> dict:

@@ -46,8 +46,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import emulator as em
 from faults.spec import ParamError, check_choice, check_count, check_number
@@ -153,8 +153,9 @@ class Workload:
         for i, key in enumerate(keys):
             for attempt in range(self.READ_ATTEMPTS):
                 try:
-                    await client.invoke("read", key=key, dest=servers[(i + attempt) % len(servers)],
-                                        timeout=self.timeout)
+                    await client.invoke(
+                        "read", key=key, dest=servers[(i + attempt) % len(servers)], timeout=self.timeout
+                    )
                 except em.RPCError as exc:
                     if exc.code != 20:
                         await asyncio.sleep(self.timeout)
@@ -172,7 +173,7 @@ class Workload:
         keys = self.keys + sum(1 for k in self.written if not isinstance(k, int))
         return self.timeout + keys * self.READ_ATTEMPTS * 2 * self.timeout
 
-    async def _process(self, sim, client: em.Client, index: int, until: float, state: "_Shared") -> None:
+    async def _process(self, sim, client: em.Client, index: int, until: float, state: _Shared) -> None:
         rng = sim.rng(f"workload:{client.name}")
         think = self.clients / self.rate
         ops, weights = list(self.mix), list(self.mix.values())
@@ -207,7 +208,7 @@ class Workload:
             return rng.randrange(1, self.keys)
         return rng.randrange(self.keys)
 
-    def _value(self, f: str, key: int, state: "_Shared"):
+    def _value(self, f: str, key: int, state: _Shared):
         if f == "read":
             return None
         fresh = next(state.values)
@@ -223,9 +224,19 @@ class Workload:
 
     def to_dict(self) -> dict:
         """The workload as plain data (a scenario's ``[workload]`` table)."""
-        out = {"clients": self.clients, "rate": self.rate, "keys": self.keys, "distribution": self.distribution,
-               "hot": self.hot, "mix": dict(self.mix), "timeout": self.timeout, "routing": self.routing,
-               "unique": self.unique, "single_writer": self.single_writer, "final_reads": self.final_reads}
+        out = {
+            "clients": self.clients,
+            "rate": self.rate,
+            "keys": self.keys,
+            "distribution": self.distribution,
+            "hot": self.hot,
+            "mix": dict(self.mix),
+            "timeout": self.timeout,
+            "routing": self.routing,
+            "unique": self.unique,
+            "single_writer": self.single_writer,
+            "final_reads": self.final_reads,
+        }
         if self.duration is not None:
             out["duration"] = self.duration
         return out

@@ -27,7 +27,7 @@ from typing import Any
 
 from nodes.hashring import key_hash
 
-__all__ = ["AntiEntropy", "MerkleTree", "MODES", "BRANCHING", "DEPTH", "diff_digests"]
+__all__ = ["BRANCHING", "DEPTH", "MODES", "AntiEntropy", "MerkleTree", "diff_digests"]
 
 MODES = ("merkle", "digest")
 BRANCHING = 4
@@ -57,13 +57,11 @@ class MerkleTree:
         self.keys: list[list] = [[] for _ in range(self.leaves)]
         for key in sorted(digests, key=_sort_key):
             self.keys[key_hash(key) % self.leaves].append(key)
-        leaf_hashes = [
-            _hash(json.dumps([[k, digests[k]] for k in keys])) if keys else "" for keys in self.keys
-        ]
+        leaf_hashes = [_hash(json.dumps([[k, digests[k]] for k in keys])) if keys else "" for keys in self.keys]
         self.levels = [leaf_hashes]
         while len(self.levels[0]) > 1:
             below = self.levels[0]
-            self.levels.insert(0, [self._join(below[i:i + branching]) for i in range(0, len(below), branching)])
+            self.levels.insert(0, [self._join(below[i : i + branching]) for i in range(0, len(below), branching)])
 
     @staticmethod
     def _join(children: list[str]) -> str:
@@ -125,8 +123,9 @@ class AntiEntropy:
         tree = MerkleTree(self._shared_digests(peer))
         level, indices = 0, [0]
         while True:
-            reply = await self.rpc(peer, {"type": "ae_hashes", "level": level, "indices": indices},
-                                   timeout=self.rpc_timeout)
+            reply = await self.rpc(
+                peer, {"type": "ae_hashes", "level": level, "indices": indices}, timeout=self.rpc_timeout
+            )
             differing = [i for i, h in zip(indices, reply["hashes"]) if tree.levels[level][i] != h]
             if not differing:
                 return 0
@@ -135,8 +134,7 @@ class AntiEntropy:
             level, indices = level + 1, tree.children(differing)
         items = self._items(tree.keys_in(differing))
         self.stats["ae_keys_sent"] += len(items)
-        reply = await self.rpc(peer, {"type": "ae_sync", "leaves": differing, "items": items},
-                               timeout=self.rpc_timeout)
+        reply = await self.rpc(peer, {"type": "ae_sync", "leaves": differing, "items": items}, timeout=self.rpc_timeout)
         self._absorb(reply["items"])
         return len(items)
 
@@ -181,4 +179,3 @@ class AntiEntropy:
 def _pairs(items: list) -> list[tuple]:
     # JSON lists of [key, x]; a key that is not hashable would be a protocol bug.
     return [(key, value) for key, value in items]
-

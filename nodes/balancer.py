@@ -59,7 +59,7 @@ from nodes.canary import Canary
 from nodes.hashring import HashRing
 from nodes.kv import forwarded, request_id, take_once
 
-__all__ = ["ALGORITHMS", "Backend", "LoadBalancer", "BackendState"]
+__all__ = ["ALGORITHMS", "Backend", "BackendState", "LoadBalancer"]
 
 ALGORITHMS = ("round-robin", "weighted-round-robin", "least-connections", "least-response-time", "consistent-hash")
 _BACKEND_ERRORS = frozenset({TIMEOUT, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, CRASH})
@@ -96,8 +96,13 @@ class Backend(Node):
             with error 13 (a bad release: a canary to roll back), in [0, 1].
     """
 
-    def __init__(self, service_time: Distribution | float = Exponential(0.01), concurrency: int = 4,
-                 queue_limit: int = 100, error_rate: float = 0.0):
+    def __init__(
+        self,
+        service_time: Distribution | float = Exponential(0.01),
+        concurrency: int = 4,
+        queue_limit: int = 100,
+        error_rate: float = 0.0,
+    ):
         self.service_time = as_distribution(service_time, "service_time")
         _count("concurrency", concurrency)
         if isinstance(queue_limit, bool) or not isinstance(queue_limit, int) or queue_limit < 0:
@@ -179,21 +184,31 @@ class BackendState:
         return self.up and now >= self.ejected_until
 
     def to_dict(self, now: float) -> dict:
-        return {"up": self.up, "ejected": now < self.ejected_until, "in_flight": self.in_flight,
-                "sent": self.sent, "ok": self.ok, "errors": self.errors, "ewma": self.ewma,
-                "mean_latency": self.latency_sum / self.ok if self.ok else None}
+        return {
+            "up": self.up,
+            "ejected": now < self.ejected_until,
+            "in_flight": self.in_flight,
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "ewma": self.ewma,
+            "mean_latency": self.latency_sum / self.ok if self.ok else None,
+        }
 
 
 def _canary(config: dict | None, backends: list[str]) -> Canary | None:
     if config is None:
         return None
     if not isinstance(config, dict):
-        raise ConfigError(f"canary must be a table of Canary settings such as {{backend = 'b9', weight = 0.1}}, got {config!r}")
+        raise ConfigError(
+            f"canary must be a table of Canary settings such as {{backend = 'b9', weight = 0.1}}, got {config!r}"
+        )
     try:
         canary = Canary(**config)
     except TypeError as exc:
-        raise ConfigError(f"canary: {exc}; settings: backend, weight, sticky, error_threshold, min_requests, "
-                          "window") from None
+        raise ConfigError(
+            f"canary: {exc}; settings: backend, weight, sticky, error_threshold, min_requests, window"
+        ) from None
     if canary.backend in backends:
         raise ConfigError(f"the canary {canary.backend!r} must not also be in backends {backends}")
     return canary
@@ -223,18 +238,32 @@ class LoadBalancer(Node):
             sticky, error_threshold, min_requests, window), or None.
     """
 
-    def __init__(self, backends: list[str], algorithm: str = "round-robin", weights: dict | None = None,
-                 timeout: float = 1.0, health_interval: float | None = 1.0, health_timeout: float | None = None,
-                 unhealthy_threshold: int = 3, healthy_threshold: int = 2, eject_after: int | None = None,
-                 eject_time: float = 5.0, ewma_alpha: float = 0.3, hash_by: str = "key", vnodes: int = 128, keep_log: bool = False,
-                 canary: dict | None = None):
+    def __init__(
+        self,
+        backends: list[str],
+        algorithm: str = "round-robin",
+        weights: dict | None = None,
+        timeout: float = 1.0,
+        health_interval: float | None = 1.0,
+        health_timeout: float | None = None,
+        unhealthy_threshold: int = 3,
+        healthy_threshold: int = 2,
+        eject_after: int | None = None,
+        eject_time: float = 5.0,
+        ewma_alpha: float = 0.3,
+        hash_by: str = "key",
+        vnodes: int = 128,
+        keep_log: bool = False,
+        canary: dict | None = None,
+    ):
         self._configure(backends, algorithm, weights, hash_by, ewma_alpha)
         self.canary = _canary(canary, backends)
         self.timeout = _positive("timeout", timeout)
         self.health_interval = _positive("health_interval", health_interval, none_ok=True)
         default_check = None if health_interval is None else health_interval / 2
-        self.health_timeout = _positive("health_timeout", default_check if health_timeout is None else health_timeout,
-                                        none_ok=True)
+        self.health_timeout = _positive(
+            "health_timeout", default_check if health_timeout is None else health_timeout, none_ok=True
+        )
         if self.health_interval is not None and self.health_timeout > self.health_interval:
             raise ConfigError(f"health_timeout ({health_timeout}) must not exceed health_interval ({health_interval})")
         self.unhealthy_threshold = _count("unhealthy_threshold", unhealthy_threshold)
@@ -385,8 +414,9 @@ class LoadBalancer(Node):
 
     async def _once(self, msg) -> dict:
         """Forward a write or cas once; a copy gets the first copy's answer (never "refused" after it took effect)."""
-        return await take_once(self._taken, "requests", msg.body.get("key"), request_id(msg),
-                               lambda: self.handle_request(msg))
+        return await take_once(
+            self._taken, "requests", msg.body.get("key"), request_id(msg), lambda: self.handle_request(msg)
+        )
 
     def _request_ok(self, state: BackendState, latency: float) -> None:
         state.ok += 1

@@ -27,13 +27,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from emulator import ConfigError, Node, RPCError
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
 from nodes.kv import forwarded, request_id, take_once
 
-__all__ = ["BreakerOpen", "CircuitBreaker", "Caller", "CLOSED", "OPEN", "HALF_OPEN", "default_is_failure"]
+__all__ = ["CLOSED", "HALF_OPEN", "OPEN", "BreakerOpen", "Caller", "CircuitBreaker", "default_is_failure"]
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 _INFRA_CODES = frozenset({TIMEOUT, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, CRASH})
@@ -66,7 +67,7 @@ def _number(name: str, value, *, low: float = 0.0, strict: bool = False, none_ok
 class _Permit:
     """One admitted call: remembers the state generation it was admitted in."""
 
-    __slots__ = ("generation", "probe", "done")
+    __slots__ = ("done", "generation", "probe")
 
     def __init__(self, generation: int, probe: bool):
         self.generation = generation
@@ -93,11 +94,18 @@ class CircuitBreaker:
         is_failure: ``is_failure(exc) -> bool``; ``default_is_failure`` by default.
     """
 
-    def __init__(self, clock: Callable[[], float], failure_threshold: int | None = 5,
-                 failure_rate: float | None = None, window: float = 10.0, min_calls: int = 10,
-                 reset_timeout: float = 5.0, half_open_max: int = 1,
-                 on_change: Callable[[str, str, str], Any] | None = None,
-                 is_failure: Callable[[BaseException], bool] = default_is_failure):
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        failure_threshold: int | None = 5,
+        failure_rate: float | None = None,
+        window: float = 10.0,
+        min_calls: int = 10,
+        reset_timeout: float = 5.0,
+        half_open_max: int = 1,
+        on_change: Callable[[str, str, str], Any] | None = None,
+        is_failure: Callable[[BaseException], bool] = default_is_failure,
+    ):
         if not callable(clock):
             raise ConfigError(f"clock must be a zero-argument callable such as node.now, got {clock!r}")
         if failure_threshold is None and failure_rate is None:
@@ -238,7 +246,7 @@ class CircuitBreaker:
         self.release(permit, None)
         return result
 
-    async def __aenter__(self) -> "CircuitBreaker":
+    async def __aenter__(self) -> CircuitBreaker:
         # One permit per task: a breaker used as a context manager by
         # concurrent tasks keeps each task's permit apart.
         self._task_permits[asyncio.current_task()] = self.acquire()
@@ -304,5 +312,6 @@ class Caller(Node):
 
     async def _once(self, msg) -> dict:
         """Forward a write or cas once; a copy gets the first copy's answer (never "refused" after it took effect)."""
-        return await take_once(self._taken, "requests", msg.body.get("key"), request_id(msg),
-                               lambda: self._forward(msg))
+        return await take_once(
+            self._taken, "requests", msg.body.get("key"), request_id(msg), lambda: self._forward(msg)
+        )

@@ -39,13 +39,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
 from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 
-__all__ = ["POLICIES", "LRU", "Cache", "Queued"]
+__all__ = ["LRU", "POLICIES", "Cache", "Queued"]
 
 POLICIES = ("cache-aside", "write-through", "write-behind")
 _MISS = object()
@@ -131,9 +132,17 @@ class Cache(Node):
         timeout: seconds to wait for the store.
     """
 
-    def __init__(self, store: str | list[str], capacity: int = 1000, ttl: float | None = None,
-                 policy: str = "cache-aside", flush_interval: float = 0.1, flush_batch: int = 16,
-                 queue_limit: int = 10_000, timeout: float = 1.0):
+    def __init__(
+        self,
+        store: str | list[str],
+        capacity: int = 1000,
+        ttl: float | None = None,
+        policy: str = "cache-aside",
+        flush_interval: float = 0.1,
+        flush_batch: int = 16,
+        queue_limit: int = 10_000,
+        timeout: float = 1.0,
+    ):
         stores = [store] if isinstance(store, str) else store
         if not isinstance(stores, (list, tuple)) or not stores or not all(isinstance(s, str) and s for s in stores):
             raise ConfigError(f"store must be a node name or a non-empty list of them, got {store!r}")
@@ -175,9 +184,17 @@ class Cache(Node):
         return self.hits / reads if reads else None
 
     def stats(self) -> dict:
-        return {"policy": self.policy, "hits": self.hits, "misses": self.misses, "hit_rate": self.hit_rate,
-                "evictions": self.lru.evictions, "expirations": self.lru.expirations, "size": len(self.lru),
-                "queued": len(self.queue), "flushed": self.flushed}
+        return {
+            "policy": self.policy,
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hit_rate,
+            "evictions": self.lru.evictions,
+            "expirations": self.lru.expirations,
+            "size": len(self.lru),
+            "queued": len(self.queue),
+            "flushed": self.flushed,
+        }
 
     async def handle_stats(self, msg):
         return {"type": "stats_ok", **self.stats()}
@@ -267,8 +284,11 @@ class Cache(Node):
         key = body.get("key")
         if self.policy == "write-behind":
             return await self._cas_behind(key, body.get("from"), body.get("to"), rid)
-        return await self._write_through(key, _with_rid({"type": "cas", "key": key, "from": body.get("from"),
-                                                         "to": body.get("to")}, rid), body.get("to"))
+        return await self._write_through(
+            key,
+            _with_rid({"type": "cas", "key": key, "from": body.get("from"), "to": body.get("to")}, rid),
+            body.get("to"),
+        )
 
     # -- write-behind ------------------------------------------------------------------------
 
@@ -326,8 +346,12 @@ class Cache(Node):
         while self.queue:
             batch = self._next_batch()
             results = await asyncio.gather(
-                *(self._store(_with_rid({"type": "write", "key": item.key, "value": item.value}, item.rid))
-                  for item in batch), return_exceptions=True)
+                *(
+                    self._store(_with_rid({"type": "write", "key": item.key, "value": item.value}, item.rid))
+                    for item in batch
+                ),
+                return_exceptions=True,
+            )
             failed = None
             for item, result in zip(batch, results):
                 if isinstance(result, BaseException):

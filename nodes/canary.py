@@ -24,7 +24,7 @@ import collections
 from emulator import ConfigError
 from nodes.hashring import key_hash
 
-__all__ = ["Canary", "LIVE", "ROLLED_BACK"]
+__all__ = ["LIVE", "ROLLED_BACK", "Canary"]
 
 LIVE, ROLLED_BACK = "live", "rolled-back"
 
@@ -41,16 +41,26 @@ class Canary:
         window: most recent outcomes the share is taken over (>= min_requests).
     """
 
-    def __init__(self, backend: str, weight: float = 0.1, sticky: str = "request", error_threshold: float = 0.5,
-                 min_requests: int = 10, window: int = 20):
+    def __init__(
+        self,
+        backend: str,
+        weight: float = 0.1,
+        sticky: str = "request",
+        error_threshold: float = 0.5,
+        min_requests: int = 10,
+        window: int = 20,
+    ):
         if not isinstance(backend, str) or not backend:
             raise ConfigError(f"canary backend must be a node name, got {backend!r}")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
             raise ConfigError(f"canary weight is the share of requests it gets, in (0, 1), got {weight!r}")
         if sticky not in ("request", "client"):
             raise ConfigError(f"canary sticky must be 'request' or 'client' (A/B by client), got {sticky!r}")
-        if isinstance(error_threshold, bool) or not isinstance(error_threshold, (int, float)) \
-                or not 0 < error_threshold <= 1:
+        if (
+            isinstance(error_threshold, bool)
+            or not isinstance(error_threshold, (int, float))
+            or not 0 < error_threshold <= 1
+        ):
             raise ConfigError(f"canary error_threshold is a failure share in (0, 1], got {error_threshold!r}")
         for label, value in (("min_requests", min_requests), ("window", window)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -87,8 +97,11 @@ class Canary:
         self.finished += 1
         self.stats["failed" if failed else "ok"] += 1
         self._recent.append(failed)
-        if self.state == LIVE and self.finished >= self.min_requests \
-                and sum(self._recent) >= self.error_threshold * len(self._recent):
+        if (
+            self.state == LIVE
+            and self.finished >= self.min_requests
+            and sum(self._recent) >= self.error_threshold * len(self._recent)
+        ):
             self.state, self.rolled_back_at = ROLLED_BACK, now
             self.in_flight_at_rollback = self.in_flight
             return True
@@ -99,6 +112,12 @@ class Canary:
         return f"{sum(self._recent)} of the last {len(self._recent)} canary requests failed"
 
     def to_dict(self) -> dict:
-        return {"backend": self.backend, "state": self.state, "weight": self.weight,
-                "rolled_back_at": self.rolled_back_at,
-                "in_flight_at_rollback": self.in_flight_at_rollback, "in_flight": self.in_flight, **self.stats}
+        return {
+            "backend": self.backend,
+            "state": self.state,
+            "weight": self.weight,
+            "rolled_back_at": self.rolled_back_at,
+            "in_flight_at_rollback": self.in_flight_at_rollback,
+            "in_flight": self.in_flight,
+            **self.stats,
+        }

@@ -32,21 +32,21 @@ from typing import Any
 
 __all__ = [
     "COUNTER",
-    "SET",
     "REGISTER",
+    "SET",
     "TYPES",
     "counter",
     "counter_add",
     "counter_value",
+    "kind_of",
+    "merge",
     "orset",
     "orset_add",
     "orset_remove",
     "orset_value",
     "register",
-    "register_write",
     "register_values",
-    "merge",
-    "kind_of",
+    "register_write",
 ]
 
 COUNTER, SET, REGISTER = "counter", "set", "register"

@@ -52,7 +52,7 @@ MODES = ("ap", "cp")
 
 
 def merge_records(mine: dict, theirs: dict) -> dict:
-    """instance -> record, each instance's record with the greater (beat, expires)."""
+    """Instance -> record, each instance's record with the greater (beat, expires)."""
     out = dict(mine)
     for instance, record in theirs.items():
         current = out.get(instance)
@@ -76,8 +76,9 @@ class Registry(Node):
         rpc_timeout: cp: seconds to wait for replicas.
     """
 
-    def __init__(self, replicas: list[str] | None = None, mode: str = "ap", sync_interval: float = 0.5,
-                 rpc_timeout: float = 0.1):
+    def __init__(
+        self, replicas: list[str] | None = None, mode: str = "ap", sync_interval: float = 0.5, rpc_timeout: float = 0.1
+    ):
         if mode not in MODES:
             raise ConfigError(f"Registry mode must be 'ap' (like Eureka) or 'cp' (like etcd), got {mode!r}")
         if replicas is not None and (isinstance(replicas, str) or not all(isinstance(r, str) for r in replicas)):
@@ -133,8 +134,11 @@ class Registry(Node):
             acks = 1 + len(await _first(puts, self.majority - 1))
             if acks < self.majority:
                 self.stats["refused"] += 1
-                raise RPCError(TIMEOUT, f"heartbeat stored on {acks} of {len(self.others) + 1} registry replicas, "
-                                        f"a majority is {self.majority}; it may or may not take effect")
+                raise RPCError(
+                    TIMEOUT,
+                    f"heartbeat stored on {acks} of {len(self.others) + 1} registry replicas, "
+                    f"a majority is {self.majority}; it may or may not take effect",
+                )
         return {"type": "heartbeat_ok"}
 
     async def handle_lookup(self, msg):
@@ -147,8 +151,10 @@ class Registry(Node):
             views = await _first([self._get(p) for p in self.others], self.majority - 1)
             if len(views) + 1 < self.majority:
                 self.stats["refused"] += 1
-                raise unavailable(f"{self.name} reaches {len(views) + 1} of {len(self.others) + 1} registry "
-                                  f"replicas; a lookup needs a majority ({self.majority})")
+                raise unavailable(
+                    f"{self.name} reaches {len(views) + 1} of {len(self.others) + 1} registry "
+                    f"replicas; a lookup needs a majority ({self.majority})"
+                )
             for other in views:
                 view = merge_records(view, other)
         return {"type": "lookup_ok", "service": service, "instances": live(view, service, self.now())}
@@ -226,8 +232,15 @@ class Announcer:
     The beat count lives in the node's storage, so it grows across restarts.
     """
 
-    def __init__(self, node: Node, service: str, registries: list[str], interval: float = 0.5, ttl: float = 1.5,
-                 timeout: float = 0.2):
+    def __init__(
+        self,
+        node: Node,
+        service: str,
+        registries: list[str],
+        interval: float = 0.5,
+        ttl: float = 1.5,
+        timeout: float = 0.2,
+    ):
         if not registries:
             raise ConfigError("an instance needs at least one registry replica to heartbeat to")
         _seconds("interval", interval)
@@ -245,8 +258,13 @@ class Announcer:
         """Send one heartbeat, trying each replica in turn; True once one acknowledged it."""
         storage = self.node.storage
         storage["beat"] = storage.get("beat", 0) + 1
-        body = {"type": "heartbeat", "service": self.service, "instance": self.node.name, "ttl": self.ttl,
-                "beat": storage["beat"]}
+        body = {
+            "type": "heartbeat",
+            "service": self.service,
+            "instance": self.node.name,
+            "ttl": self.ttl,
+            "beat": storage["beat"],
+        }
         for registry in self.registries:
             try:
                 await self.node.rpc(registry, body, timeout=self.timeout)
@@ -288,8 +306,14 @@ class Resolver:
         timeout: seconds to wait for one replica.
     """
 
-    def __init__(self, node: Node, registries: list[str], cache_ttl: float = 1.0, stale_on_error: bool = True,
-                 timeout: float = 0.2):
+    def __init__(
+        self,
+        node: Node,
+        registries: list[str],
+        cache_ttl: float = 1.0,
+        stale_on_error: bool = True,
+        timeout: float = 0.2,
+    ):
         if not registries:
             raise ConfigError("a resolver needs at least one registry replica")
         _seconds("cache_ttl", cache_ttl)

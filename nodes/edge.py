@@ -95,8 +95,15 @@ class Edge(Node):
         timeout: seconds to wait for the origin.
     """
 
-    def __init__(self, origin: str, ttl: float = 1.0, stale_if_error: float = 0.0, coalesce: bool = True,
-                 capacity: int = 10_000, timeout: float = 0.5):
+    def __init__(
+        self,
+        origin: str,
+        ttl: float = 1.0,
+        stale_if_error: float = 0.0,
+        coalesce: bool = True,
+        capacity: int = 10_000,
+        timeout: float = 0.5,
+    ):
         if not isinstance(origin, str) or not origin:
             raise ConfigError(f"origin must be a node name, got {origin!r}")
         _seconds("ttl", ttl)
@@ -161,8 +168,14 @@ class Edge(Node):
 
     def _answer(self, copy: dict, how: str) -> dict:
         self.stats[how] += 1
-        return {"type": "get_ok", "path": copy["path"], "body": copy["body"], "version": copy["version"],
-                "age": self._age(copy), "cache": how}
+        return {
+            "type": "get_ok",
+            "path": copy["path"],
+            "body": copy["body"],
+            "version": copy["version"],
+            "age": self._age(copy),
+            "cache": how,
+        }
 
 
 def _settle(future: asyncio.Future, outcome) -> None:

@@ -34,7 +34,7 @@ import math
 from emulator import ConfigError, Node, RPCError, Timeout
 from nodes.kv import unavailable
 
-__all__ = ["ElectedNode", "PRIMARY", "CANDIDATE", "REPLICA"]
+__all__ = ["CANDIDATE", "PRIMARY", "REPLICA", "ElectedNode"]
 
 PRIMARY, CANDIDATE, REPLICA = "primary", "candidate", "replica"
 
@@ -69,17 +69,22 @@ class ElectedNode(Node):
     acknowledged heartbeat with ``_acked(peer, sent, seq)``.
     """
 
-    def __init__(self, heartbeat_interval=0.05, election_timeout=0.3, lease=0.2, max_drift=0.05,
-                 fencing=True, on_event=None):
+    def __init__(
+        self, heartbeat_interval=0.05, election_timeout=0.3, lease=0.2, max_drift=0.05, fencing=True, on_event=None
+    ):
         self.heartbeat_interval = positive("heartbeat_interval", heartbeat_interval)
         self.election_timeout = positive("election_timeout", election_timeout)
         self.lease = positive("lease", lease)
         if self.heartbeat_interval >= self.election_timeout:
-            raise ConfigError(f"heartbeat_interval ({heartbeat_interval}) must be shorter than election_timeout "
-                              f"({election_timeout}), or replicas will campaign against a healthy primary")
+            raise ConfigError(
+                f"heartbeat_interval ({heartbeat_interval}) must be shorter than election_timeout "
+                f"({election_timeout}), or replicas will campaign against a healthy primary"
+            )
         if fencing and self.heartbeat_interval >= self.lease:
-            raise ConfigError(f"heartbeat_interval ({heartbeat_interval}) must be shorter than the lease ({lease}), "
-                              "or the primary's lease lapses between heartbeats")
+            raise ConfigError(
+                f"heartbeat_interval ({heartbeat_interval}) must be shorter than the lease ({lease}), "
+                "or the primary's lease lapses between heartbeats"
+            )
         if isinstance(max_drift, bool) or not isinstance(max_drift, (int, float)) or not 0 <= max_drift < 1:
             raise ConfigError(f"max_drift must be a clock-rate error in [0, 1), such as 0.05, got {max_drift!r}")
         if not isinstance(fencing, bool):
@@ -152,8 +157,13 @@ class ElectedNode(Node):
 
     async def _poll(self, epoch: int, pre: bool) -> bool:
         """Ask every peer for a (pre-)vote in ``epoch``; True once a majority, self included, said yes."""
-        body = {"type": "vote", "epoch": epoch, "pre": pre,
-                "last_epoch": self.replog.last_epoch, "last_index": self.replog.last_index}
+        body = {
+            "type": "vote",
+            "epoch": epoch,
+            "pre": pre,
+            "last_epoch": self.replog.last_epoch,
+            "last_index": self.replog.last_index,
+        }
         pending = [self.spawn(self._ask(peer, body), "vote") for peer in self.peers]
         votes = 1
         while pending and votes < self._majority():
@@ -279,7 +289,7 @@ class ElectedNode(Node):
         self._wake_replicators()
         try:
             await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise unavailable(f"{self.name} could not confirm it is primary with a majority") from None
 
     def _check_confirms(self) -> None:

@@ -51,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import ABORT, NOT_SUPPORTED, TIMEOUT
@@ -60,7 +60,7 @@ from nodes.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from nodes.discovery import Resolver
 from nodes.kv import unavailable
 
-__all__ = ["Gateway", "LIMITERS", "TokenBucket"]
+__all__ = ["LIMITERS", "Gateway", "TokenBucket"]
 
 LIMITERS = ("local", "shared")
 
@@ -118,17 +118,35 @@ class Gateway(Node):
         breaker: ``CircuitBreaker`` settings, one breaker per instance (None: none).
     """
 
-    def __init__(self, routes: dict, services: dict | None = None, registries: list[str] | None = None,
-                 tokens: dict | None = None, rate: float = 100.0, burst: float = 20.0, limiter: str = "local",
-                 replicas: list[str] | None = None, sync_interval: float = 0.1, deadline: float = 1.0,
-                 cache_ttl: float = 1.0, propagate_deadline: bool = True, max_in_flight: int | None = None,
-                 queue_limit: int = 1000, breaker: dict | None = None):
+    def __init__(
+        self,
+        routes: dict,
+        services: dict | None = None,
+        registries: list[str] | None = None,
+        tokens: dict | None = None,
+        rate: float = 100.0,
+        burst: float = 20.0,
+        limiter: str = "local",
+        replicas: list[str] | None = None,
+        sync_interval: float = 0.1,
+        deadline: float = 1.0,
+        cache_ttl: float = 1.0,
+        propagate_deadline: bool = True,
+        max_in_flight: int | None = None,
+        queue_limit: int = 1000,
+        breaker: dict | None = None,
+    ):
         _check_routes(routes, services, registries)
         if limiter not in LIMITERS:
-            raise ConfigError(f"limiter must be 'local' (each replica alone) or 'shared' (replicas sync counts), "
-                              f"got {limiter!r}")
-        for label, value in (("rate", rate), ("burst", burst), ("sync_interval", sync_interval),
-                             ("deadline", deadline)):
+            raise ConfigError(
+                f"limiter must be 'local' (each replica alone) or 'shared' (replicas sync counts), got {limiter!r}"
+            )
+        for label, value in (
+            ("rate", rate),
+            ("burst", burst),
+            ("sync_interval", sync_interval),
+            ("deadline", deadline),
+        ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ConfigError(f"Gateway {label} must be a positive number, got {value!r}")
         if burst < 1:
@@ -141,8 +159,9 @@ class Gateway(Node):
         self.replicas = [r for r in (replicas or []) if r != self.name] if limiter == "shared" else []
         self.sync_interval, self.deadline = sync_interval, deadline
         self.propagate_deadline = propagate_deadline
-        if max_in_flight is not None and (isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
-                                          or max_in_flight < 1):
+        if max_in_flight is not None and (
+            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
+        ):
             raise ConfigError(f"max_in_flight must be an int >= 1, or None for no bound, got {max_in_flight!r}")
         self.max_in_flight, self.queue_limit = max_in_flight, queue_limit
         self.slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
@@ -300,13 +319,20 @@ def _client_deadline(body: dict) -> float:
 
 
 def _check_routes(routes, services, registries) -> None:
-    if not isinstance(routes, dict) or not routes or not all(
-            isinstance(p, str) and p.startswith("/") and isinstance(s, str) for p, s in routes.items()):
+    if (
+        not isinstance(routes, dict)
+        or not routes
+        or not all(isinstance(p, str) and p.startswith("/") and isinstance(s, str) for p, s in routes.items())
+    ):
         raise ConfigError(f"routes must map path prefixes ('/users') to service names, got {routes!r}")
-    if services is not None and (not isinstance(services, dict) or not all(
-            isinstance(v, list) and all(isinstance(i, str) for i in v) for v in services.values())):
+    if services is not None and (
+        not isinstance(services, dict)
+        or not all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in services.values())
+    ):
         raise ConfigError(f"services must map service names to lists of instance names, got {services!r}")
     unknown = sorted(s for s in routes.values() if s not in (services or {}))
     if unknown and not registries:
-        raise ConfigError(f"routes name {unknown}, which neither services lists nor a registry can find; "
-                          "add them to services or give registries")
+        raise ConfigError(
+            f"routes name {unknown}, which neither services lists nor a registry can find; "
+            "add them to services or give registries"
+        )

@@ -34,13 +34,27 @@ construction, unavailable when that node is unreachable (CP with N = 1).
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from emulator import Node, RPCError, Timeout
 from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE, TIMEOUT
 
-__all__ = ["SingleKV", "not_found", "precondition_failed", "unavailable", "answer", "apply_op", "apply_once",
-           "error_answer", "forwarded", "merge_requests", "recall", "remember", "request_id", "take_once"]
+__all__ = [
+    "SingleKV",
+    "answer",
+    "apply_once",
+    "apply_op",
+    "error_answer",
+    "forwarded",
+    "merge_requests",
+    "not_found",
+    "precondition_failed",
+    "recall",
+    "remember",
+    "request_id",
+    "take_once",
+    "unavailable",
+]
 
 _MISSING = object()
 
@@ -97,8 +111,13 @@ def request_id(msg) -> list | None:
     if rid is None:
         msg_id = msg.body.get("msg_id")
         return None if msg_id is None else [msg.src, msg_id]
-    if (not isinstance(rid, list) or len(rid) != 2 or not isinstance(rid[0], str)
-            or isinstance(rid[1], bool) or not isinstance(rid[1], int)):
+    if (
+        not isinstance(rid, list)
+        or len(rid) != 2
+        or not isinstance(rid[0], str)
+        or isinstance(rid[1], bool)
+        or not isinstance(rid[1], int)
+    ):
         raise RPCError(MALFORMED_REQUEST, f"rid must be [client name, message id], got {rid!r}")
     return rid
 
@@ -134,7 +153,8 @@ def recall(applied: dict, key, rid: list) -> list | None:
 
 def remember(applied: dict, key, rid: list, answer: dict | None) -> None:
     """Record that request ``rid`` on ``key`` was taken, with its ``answer`` (a reply body,
-    ``{"error": [code, text]}``, or None for "running")."""
+    ``{"error": [code, text]}``, or None for "running").
+    """
     applied.setdefault(key, {})[rid[0]] = [rid[1], answer]
 
 

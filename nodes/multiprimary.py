@@ -67,7 +67,7 @@ from nodes.dedup import Dedup
 from nodes.kv import not_found, precondition_failed
 from nodes.versions import LWW, VECTOR, descends, digest, merge_clocks, new_version, pick, reconcile
 
-__all__ = ["MultiPrimary", "RESOLUTIONS", "lost_for_good"]
+__all__ = ["RESOLUTIONS", "MultiPrimary", "lost_for_good"]
 
 RESOLUTIONS = ("lww", "siblings", "crdt")
 
@@ -85,8 +85,15 @@ class MultiPrimary(AntiEntropy, Node):
             the store can share a cluster with other kinds of node.
     """
 
-    def __init__(self, resolution: str = "lww", anti_entropy: float | bool = 0.5, anti_entropy_mode: str = "digest",
-                 rpc_timeout: float = 0.2, dedup_window: int = 100_000, replicas: list[str] | None = None):
+    def __init__(
+        self,
+        resolution: str = "lww",
+        anti_entropy: float | bool = 0.5,
+        anti_entropy_mode: str = "digest",
+        rpc_timeout: float = 0.2,
+        dedup_window: int = 100_000,
+        replicas: list[str] | None = None,
+    ):
         if resolution not in RESOLUTIONS:
             raise ConfigError(f"MultiPrimary resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
         if anti_entropy_mode not in AE_MODES:
@@ -121,7 +128,7 @@ class MultiPrimary(AntiEntropy, Node):
 
     @property
     def data(self) -> dict:
-        """key -> state: ``[version]`` (lww), a register (siblings), a counter or a set (crdt)."""
+        """Key -> state: ``[version]`` (lww), a register (siblings), a counter or a set (crdt)."""
         return self.storage["data"]
 
     # -- client requests ----------------------------------------------------------------------
@@ -296,8 +303,12 @@ def lost_for_good(state: list[dict], versions: list[dict]) -> list[dict]:
     was superseded, not lost.
     """
     winner = state[0]
-    return [v for v in versions if v["stamp"] != winner["stamp"]
-            and not any(o["stamp"] != v["stamp"] and descends(o["clock"], v["clock"]) for o in versions)]
+    return [
+        v
+        for v in versions
+        if v["stamp"] != winner["stamp"]
+        and not any(o["stamp"] != v["stamp"] and descends(o["clock"], v["clock"]) for o in versions)
+    ]
 
 
 def _read(resolution: str, state) -> dict:
@@ -324,6 +335,7 @@ def _context(context) -> dict | None:
     if context is None:
         return None
     if not isinstance(context, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in context.values()):
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in context.values()
+    ):
         raise RPCError(MALFORMED_REQUEST, f"context must be a version vector {{node: counter}}, got {context!r}")
     return context

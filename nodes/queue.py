@@ -90,8 +90,11 @@ class Broker(Node):
 
     def __init__(self, brokers: list[str], topics: dict, session_timeout: float = 1.0, dedup_window: int = 10_000):
         _check_layout(brokers, topics)
-        if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) \
-                or not 0 < session_timeout < math.inf:
+        if (
+            isinstance(session_timeout, bool)
+            or not isinstance(session_timeout, (int, float))
+            or not 0 < session_timeout < math.inf
+        ):
             raise ConfigError(f"session_timeout must be a positive number of seconds, got {session_timeout!r}")
         self.brokers, self.topics = list(brokers), dict(topics)
         self.session_timeout, self.dedup_window = session_timeout, dedup_window
@@ -120,8 +123,9 @@ class Broker(Node):
         else:
             partition = body.get(field)
             if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < self.topics[topic]:
-                raise RPCError(MALFORMED_REQUEST, f"{topic!r} has partitions 0..{self.topics[topic] - 1}, "
-                                                  f"got {partition!r}")
+                raise RPCError(
+                    MALFORMED_REQUEST, f"{topic!r} has partitions 0..{self.topics[topic] - 1}, got {partition!r}"
+                )
         leader = leader_of(self.brokers, topic, partition)
         if leader != self.name:
             raise unavailable(f"{self.name} does not hold {topic}/{partition}; {leader} does")
@@ -156,8 +160,11 @@ class Broker(Node):
             raise RPCError(MALFORMED_REQUEST, f"offset must be an int >= 0, got {start!r}")
         log = self.log(topic, partition)
         self.stats["polls"] += 1
-        return {"type": "poll_ok", "partition": partition,
-                "msgs": [[start + i, key, value] for i, (key, value) in enumerate(log[start:start + most])]}
+        return {
+            "type": "poll_ok",
+            "partition": partition,
+            "msgs": [[start + i, key, value] for i, (key, value) in enumerate(log[start : start + most])],
+        }
 
     # -- groups ----------------------------------------------------------------------------------
 
@@ -214,7 +221,9 @@ class Broker(Node):
         state = self._group(msg.body)
         member = str(msg.body.get("member", msg.src))
         if member not in state["members"] or msg.body.get("generation") != state["generation"]:
-            raise RPCError(PRECONDITION_FAILED, f"rebalance: the group is at generation {state['generation']}; join again")
+            raise RPCError(
+                PRECONDITION_FAILED, f"rebalance: the group is at generation {state['generation']}; join again"
+            )
         state["members"][member] = self.now()
         return {"type": "heartbeat_ok"}
 
@@ -226,8 +235,11 @@ class Broker(Node):
         foreign = [p for p in offsets if state["owners"].get(int(p)) != member]
         if stale or foreign:
             self.stats["fenced"] += 1
-            raise RPCError(PRECONDITION_FAILED, f"commit refused: generation {body.get('generation')} is not "
-                                                f"{state['generation']} or {member} does not own {foreign}")
+            raise RPCError(
+                PRECONDITION_FAILED,
+                f"commit refused: generation {body.get('generation')} is not "
+                f"{state['generation']} or {member} does not own {foreign}",
+            )
         committed = self.storage["committed"].setdefault(f"{body['group']}/{state['topic']}", {})
         for partition, offset in offsets.items():
             # Forward only: a late duplicate of an older commit must not rewind the group.
@@ -244,6 +256,11 @@ class Broker(Node):
 def _check_layout(brokers, topics) -> None:
     if isinstance(brokers, str) or not brokers or not all(isinstance(b, str) and b for b in brokers):
         raise ConfigError(f"brokers must be a non-empty list of broker node names, got {brokers!r}")
-    if not isinstance(topics, dict) or not topics or not all(
-            isinstance(t, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 1 for t, n in topics.items()):
+    if (
+        not isinstance(topics, dict)
+        or not topics
+        or not all(
+            isinstance(t, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 1 for t, n in topics.items()
+        )
+    ):
         raise ConfigError(f"topics must map topic names to partition counts >= 1, e.g. {{'orders': 4}}, got {topics!r}")

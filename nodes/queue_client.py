@@ -64,8 +64,16 @@ class Producer:
         timeout: seconds to wait for an acknowledgement.
     """
 
-    def __init__(self, node: Node, brokers: list[str], topics: dict, acks: int = 1, idempotent: bool = False,
-                 retries: int = 3, timeout: float = 0.2):
+    def __init__(
+        self,
+        node: Node,
+        brokers: list[str],
+        topics: dict,
+        acks: int = 1,
+        idempotent: bool = False,
+        retries: int = 3,
+        timeout: float = 0.2,
+    ):
         if acks not in ACKS:
             raise ConfigError(f"acks must be 0 (do not wait) or 1 (wait for the broker), got {acks!r}")
         if idempotent and acks == 0:
@@ -99,7 +107,7 @@ class Producer:
             try:
                 reply = await self.node.rpc(leader, body, timeout=self.timeout)
             except (Timeout, RPCError) as exc:
-                if isinstance(exc, RPCError) and exc.code != TEMPORARILY_UNAVAILABLE or attempt == self.retries:
+                if (isinstance(exc, RPCError) and exc.code != TEMPORARILY_UNAVAILABLE) or attempt == self.retries:
                     self.stats["failed"] += 1
                     raise
                 continue
@@ -178,11 +186,22 @@ class Consumer(Node):
         timeout: seconds to wait for a broker or the sink.
     """
 
-    def __init__(self, brokers: list[str], topics: dict, group: str, topic: str, sink: str, commit: str = "after",
-                 poll_interval: float = 0.02, heartbeat_interval: float = 0.2, timeout: float = 0.2):
+    def __init__(
+        self,
+        brokers: list[str],
+        topics: dict,
+        group: str,
+        topic: str,
+        sink: str,
+        commit: str = "after",
+        poll_interval: float = 0.02,
+        heartbeat_interval: float = 0.2,
+        timeout: float = 0.2,
+    ):
         if commit not in ("after", "before"):
-            raise ConfigError(f"commit must be 'after' the effect (at least once) or 'before' (at most once), "
-                              f"got {commit!r}")
+            raise ConfigError(
+                f"commit must be 'after' the effect (at least once) or 'before' (at most once), got {commit!r}"
+            )
         if topic not in topics:
             raise ConfigError(f"topic {topic!r} is not in topics {sorted(topics)}")
         self.brokers, self.topics, self.group, self.topic, self.sink = list(brokers), dict(topics), group, topic, sink
@@ -238,8 +257,16 @@ class Consumer(Node):
         """Poll one partition from its position and handle what came; True if anything did."""
         generation = self.generation
         leader = leader_of(self.brokers, self.topic, partition)
-        reply = await self._rpc(leader, {"type": "poll", "topic": self.topic, "partition": partition,
-                                         "offset": self.positions[partition], "max": 20})
+        reply = await self._rpc(
+            leader,
+            {
+                "type": "poll",
+                "topic": self.topic,
+                "partition": partition,
+                "offset": self.positions[partition],
+                "max": 20,
+            },
+        )
         for offset, _key, msg in reply["msgs"]:
             if self.generation != generation:
                 return True
@@ -248,8 +275,14 @@ class Consumer(Node):
 
     async def _handle(self, partition: int, offset: int, msg: dict, generation: int) -> None:
         commit = self._group_body("commit_offsets", generation=generation, offsets={str(partition): offset + 1})
-        effect = {"type": "effect", "id": msg.get("id"), "partition": partition, "offset": offset,
-                  "consumer": self.member, "generation": generation}
+        effect = {
+            "type": "effect",
+            "id": msg.get("id"),
+            "partition": partition,
+            "offset": offset,
+            "consumer": self.member,
+            "generation": generation,
+        }
         if self.commit == "before":
             await self._rpc(self.coordinator, commit)
             self.positions[partition] = offset + 1

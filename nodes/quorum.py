@@ -100,11 +100,11 @@ from nodes.antientropy import MODES as AE_MODES
 from nodes.antientropy import AntiEntropy
 from nodes.hashring import HashRing
 from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
-from nodes.quorum_fanout import Fanout, FailureDetector
+from nodes.quorum_fanout import FailureDetector, Fanout
 from nodes.quorum_hints import HintedHandoff
 from nodes.versions import LWW, MODES, VECTOR, digest, merge_clocks, new_version, pick, reconcile, stamp_of
 
-__all__ = ["QuorumKV", "FANOUTS"]
+__all__ = ["FANOUTS", "QuorumKV"]
 
 FANOUTS = ("all", "exact")
 
@@ -134,11 +134,26 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
             placed on the ring.
     """
 
-    def __init__(self, n: int = 3, r: int = 2, w: int = 2, versioning: str = LWW, sloppy: bool = False,
-                 hinted_handoff: bool = False, read_repair: bool = True, anti_entropy: float | bool = False,
-                 anti_entropy_mode: str = "merkle", write_fanout: str = "all", read_fanout: str = "all",
-                 rpc_timeout: float = 0.1, forward_timeout: float | None = None, probe_interval: float = 0.25,
-                 handoff_interval: float = 0.25, vnodes: int = 64, replicas: list[str] | None = None):
+    def __init__(
+        self,
+        n: int = 3,
+        r: int = 2,
+        w: int = 2,
+        versioning: str = LWW,
+        sloppy: bool = False,
+        hinted_handoff: bool = False,
+        read_repair: bool = True,
+        anti_entropy: float | bool = False,
+        anti_entropy_mode: str = "merkle",
+        write_fanout: str = "all",
+        read_fanout: str = "all",
+        rpc_timeout: float = 0.1,
+        forward_timeout: float | None = None,
+        probe_interval: float = 0.25,
+        handoff_interval: float = 0.25,
+        vnodes: int = 64,
+        replicas: list[str] | None = None,
+    ):
         _check_int("n", n, 1, None)
         _check_int("r", r, 1, n)
         _check_int("w", w, 1, n)
@@ -146,18 +161,25 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         _check_choice("anti_entropy_mode", anti_entropy_mode, AE_MODES)
         _check_choice("write_fanout", write_fanout, FANOUTS)
         _check_choice("read_fanout", read_fanout, FANOUTS)
-        for label, value in (("rpc_timeout", rpc_timeout), ("probe_interval", probe_interval),
-                             ("handoff_interval", handoff_interval)):
+        for label, value in (
+            ("rpc_timeout", rpc_timeout),
+            ("probe_interval", probe_interval),
+            ("handoff_interval", handoff_interval),
+        ):
             _check_seconds(label, value)
         if anti_entropy not in (False, None):
             _check_seconds("anti_entropy", anti_entropy)
         if "exact" in (write_fanout, read_fanout) and (sloppy or hinted_handoff):
-            raise ConfigError("write_fanout/read_fanout='exact' is PBS's partial-quorum model: it sends to exactly "
-                              "W or R owners, so it cannot be combined with sloppy=True or hinted_handoff=True")
-        if replicas is not None and (not isinstance(replicas, list) or not replicas
-                                     or not all(isinstance(r, str) for r in replicas)):
-            raise ConfigError(f"replicas must be a non-empty list of server names, or None for every server, "
-                              f"got {replicas!r}")
+            raise ConfigError(
+                "write_fanout/read_fanout='exact' is PBS's partial-quorum model: it sends to exactly "
+                "W or R owners, so it cannot be combined with sloppy=True or hinted_handoff=True"
+            )
+        if replicas is not None and (
+            not isinstance(replicas, list) or not replicas or not all(isinstance(r, str) for r in replicas)
+        ):
+            raise ConfigError(
+                f"replicas must be a non-empty list of server names, or None for every server, got {replicas!r}"
+            )
         self.replicas = replicas
         self.n, self.r, self.w = n, r, w
         self.versioning, self.sloppy, self.hinted_handoff = versioning, sloppy, hinted_handoff
@@ -318,8 +340,10 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
             healthy = chosen
         if len(healthy) < need:
             self.stats["unavailable"] += 1
-            raise unavailable(f"{kind} of {key!r} needs {need} replicas; {self.name} believes only "
-                              f"{len(healthy)} reachable (owners {owners}, suspected {self.suspects})")
+            raise unavailable(
+                f"{kind} of {key!r} needs {need} replicas; {self.name} believes only "
+                f"{len(healthy)} reachable (owners {owners}, suspected {self.suspects})"
+            )
         return chosen
 
     def _fanout(self, key, body: dict, need: int, fanout: str) -> Fanout:
@@ -353,8 +377,10 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
             self._hint_owners(key, version)  # now, before any replica request leaves: a crash keeps the hints
             self.spawn(self._forget_acked_hints(key, version, fan), name="hint")
         if not await fan.reached:
-            raise RPCError(TIMEOUT, f"write of {key!r} acknowledged by {len(fan.replies)} of W={w} replicas; "
-                                    "it may or may not take effect")
+            raise RPCError(
+                TIMEOUT,
+                f"write of {key!r} acknowledged by {len(fan.replies)} of W={w} replicas; it may or may not take effect",
+            )
 
     def local_request(self, body: dict, hint: str | None):
         """Serve a replica request addressed to this node itself, without the network."""
@@ -459,7 +485,8 @@ def _clock(context) -> dict | None:
     if context is None:
         return None
     if not isinstance(context, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in context.values()):
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in context.values()
+    ):
         raise RPCError(MALFORMED_REQUEST, f"context must be a vector clock {{node: counter}}, got {context!r}")
     return context
 

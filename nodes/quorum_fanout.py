@@ -17,11 +17,12 @@ belief, not a fact: a slow peer is suspected as readily as a dead one.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from emulator import RPCError, Timeout
 
-__all__ = ["Fanout", "FailureDetector"]
+__all__ = ["FailureDetector", "Fanout"]
 
 
 class Fanout:

@@ -40,7 +40,7 @@ class HintedHandoff:
             if owner != self.name:
                 self._add_hint(owner, key)
 
-    async def _forget_acked_hints(self, key, version: dict, fan: "Fanout") -> None:
+    async def _forget_acked_hints(self, key, version: dict, fan: Fanout) -> None:
         """Once the write settled, drop the hints of owners that hold it, if nothing newer came here since."""
         await fan.settled
         if self._local(key) != [version]:

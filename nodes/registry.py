@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["PROTOCOLS", "leader_of", "resolve", "register"]
+__all__ = ["PROTOCOLS", "leader_of", "register", "resolve"]
 
 #: Registered protocol name -> "module:Class".
 PROTOCOLS: dict[str, str] = {
@@ -79,7 +79,8 @@ def leader_of(sim) -> str:
         if node is not None:
             find = getattr(type(node), "leader_of", None)
             if find is None:
-                raise ValueError(f"{type(node).__name__} has no leader; leader_of works for lin-kv, sharded-kv "
-                                 "and primary-replica")
+                raise ValueError(
+                    f"{type(node).__name__} has no leader; leader_of works for lin-kv, sharded-kv and primary-replica"
+                )
             return find(sim)
     raise ValueError("no live server to ask who leads; add servers with sim.add_node, or restart one")

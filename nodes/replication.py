@@ -62,7 +62,7 @@ from nodes.failover import PRIMARY, ElectedNode, positive
 from nodes.kv import forwarded, request_id, unavailable
 from nodes.replog import NOOP, ReplicatedLog, StateMachine
 
-__all__ = ["PrimaryReplica", "MODES", "primary_of"]
+__all__ = ["MODES", "PrimaryReplica", "primary_of"]
 
 MODES = ("sync", "semi-sync", "async")
 _BATCH = 64  # entries per append message
@@ -85,8 +85,17 @@ class PrimaryReplica(ElectedNode):
             ``max_drift``, ``fencing``, ``on_event`` (see ``ElectedNode``).
     """
 
-    def __init__(self, mode="sync", acks=None, read_from="primary", max_staleness=None,
-                 read_your_writes=False, lease_reads=False, write_timeout=0.5, **failover):
+    def __init__(
+        self,
+        mode="sync",
+        acks=None,
+        read_from="primary",
+        max_staleness=None,
+        read_your_writes=False,
+        lease_reads=False,
+        write_timeout=0.5,
+        **failover,
+    ):
         super().__init__(**failover)
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -100,8 +109,9 @@ class PrimaryReplica(ElectedNode):
             raise ConfigError(f"read_from must be 'primary' or 'replica', got {read_from!r}")
         if max_staleness is not None and read_from != "replica":
             raise ConfigError("max_staleness bounds replica reads: set read_from='replica' or drop it")
-        if max_staleness is not None and (isinstance(max_staleness, bool) or not isinstance(max_staleness, (int, float))
-                                          or not max_staleness >= 0):
+        if max_staleness is not None and (
+            isinstance(max_staleness, bool) or not isinstance(max_staleness, (int, float)) or not max_staleness >= 0
+        ):
             raise ConfigError(f"max_staleness must be seconds >= 0 or None, got {max_staleness!r}")
         if lease_reads and not self.fencing:
             raise ConfigError("lease_reads needs fencing=True: without leases there is nothing to trust")
@@ -112,8 +122,10 @@ class PrimaryReplica(ElectedNode):
 
     async def on_start(self):
         if self.mode == "semi-sync" and self.acks > len(self.peers):
-            raise ConfigError(f"semi-sync acks={self.acks} needs that many replicas but {self.name} has "
-                              f"{len(self.peers)} peers; lower acks or add nodes")
+            raise ConfigError(
+                f"semi-sync acks={self.acks} needs that many replicas but {self.name} has "
+                f"{len(self.peers)} peers; lower acks or add nodes"
+            )
         self.state = StateMachine()
         self.waiters: dict[int, asyncio.Future] = {}
         self._readers: list[tuple[int, asyncio.Future]] = []
@@ -137,8 +149,9 @@ class PrimaryReplica(ElectedNode):
 
     async def handle_cas(self, msg):
         body = msg.body
-        return await self._update(msg, {"type": "cas", "key": body.get("key"), "from": body.get("from"),
-                                        "to": body.get("to")})
+        return await self._update(
+            msg, {"type": "cas", "key": body.get("key"), "from": body.get("from"), "to": body.get("to")}
+        )
 
     @staticmethod
     def leader_of(sim) -> str:
@@ -183,10 +196,12 @@ class PrimaryReplica(ElectedNode):
         self._advance_commit()
         try:
             result = await asyncio.wait_for(future, self.write_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.waiters.pop(index, None)
-            raise RPCError(TIMEOUT, f"entry {index} was not replicated ({self.mode}) within "
-                                    f"{self.write_timeout}s; it may still commit") from None
+            raise RPCError(
+                TIMEOUT,
+                f"entry {index} was not replicated ({self.mode}) within {self.write_timeout}s; it may still commit",
+            ) from None
         if isinstance(result, RPCError):
             raise result
         if result is None:
@@ -229,8 +244,9 @@ class PrimaryReplica(ElectedNode):
             await self._await_applied(floor, self.write_timeout)
         staleness = self.staleness()
         if self.max_staleness is not None and (staleness is None or staleness > self.max_staleness):
-            raise unavailable(f"{self.name}'s copy may be {_seconds(staleness)} old, over max_staleness "
-                              f"{self.max_staleness}s")
+            raise unavailable(
+                f"{self.name}'s copy may be {_seconds(staleness)} old, over max_staleness {self.max_staleness}s"
+            )
         reply = self._read_now(msg.body)
         self._note_session(msg.src, reply["version"])
         return reply
@@ -243,7 +259,7 @@ class PrimaryReplica(ElectedNode):
         self._readers.append((index, future))
         try:
             await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise unavailable(f"{self.name} has not applied version {index} yet") from None
 
     def _duplicate(self, rid: list | None) -> bool:
@@ -289,8 +305,12 @@ class PrimaryReplica(ElectedNode):
         waiters, self.waiters = self.waiters, {}
         for future in waiters.values():
             if not future.done():
-                future.set_exception(RPCError(TIMEOUT, f"{self.name} was deposed before the write committed "
-                                                       f"({why}); it may or may not survive"))
+                future.set_exception(
+                    RPCError(
+                        TIMEOUT,
+                        f"{self.name} was deposed before the write committed ({why}); it may or may not survive",
+                    )
+                )
 
     def _wake_replicators(self) -> None:
         for event in self._wakeups.values():
@@ -309,15 +329,20 @@ class PrimaryReplica(ElectedNode):
                 continue
             try:
                 await asyncio.wait_for(wake.wait(), self.heartbeat_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _send_append(self, peer: str, epoch: int) -> bool:
         start = self.next_index[peer]
         commit = self.replog.commit
-        body = {"type": "append", "epoch": epoch, "prev_index": start - 1,
-                "prev_epoch": self.replog.epoch_at(start - 1), "entries": self.replog.slice(start, _BATCH),
-                "commit": commit}
+        body = {
+            "type": "append",
+            "epoch": epoch,
+            "prev_index": start - 1,
+            "prev_epoch": self.replog.epoch_at(start - 1),
+            "entries": self.replog.slice(start, _BATCH),
+            "commit": commit,
+        }
         seq, sent = self.next_seq(), self.now()
         try:
             reply = await self.rpc(peer, body, timeout=self.election_timeout / 2)
@@ -377,8 +402,13 @@ class PrimaryReplica(ElectedNode):
         return self._append_reply(match)
 
     def _append_reply(self, match: int | None) -> dict:
-        return {"type": "append_ok", "epoch": self.replog.epoch, "match": match,
-                "last": self.replog.last_index, "applied": self.state.applied}
+        return {
+            "type": "append_ok",
+            "epoch": self.replog.epoch,
+            "match": match,
+            "last": self.replog.last_index,
+            "applied": self.state.applied,
+        }
 
     def _discard_from(self, index: int, last_before: int) -> None:
         """A conflict cut this log at ``index``: forget what was applied from there on."""
@@ -416,15 +446,26 @@ class PrimaryReplica(ElectedNode):
     def lag(self) -> dict:
         """Replication state and lag: per replica on a primary, staleness on any node."""
         now, commit = self.now(), self.replog.commit
-        report = {"node": self.name, "role": self.role, "epoch": self.replog.epoch, "primary": self.primary,
-                  "commit": commit, "applied": self.state.applied, "staleness": self.staleness()}
+        report = {
+            "node": self.name,
+            "role": self.role,
+            "epoch": self.replog.epoch,
+            "primary": self.primary,
+            "commit": commit,
+            "applied": self.state.applied,
+            "staleness": self.staleness(),
+        }
         if self.role == PRIMARY:
             report["replicas"] = {
-                peer: {"match": self.match.get(peer, 0), "applied": self.replica_applied.get(peer, 0),
-                       "entries": max(commit - self.replica_applied.get(peer, 0), 0),
-                       "seconds": now - self.caught_up[peer] if peer in self.caught_up else None,
-                       "since_ack": now - self.ack_time[peer] if peer in self.ack_time else None}
-                for peer in self.peers}
+                peer: {
+                    "match": self.match.get(peer, 0),
+                    "applied": self.replica_applied.get(peer, 0),
+                    "entries": max(commit - self.replica_applied.get(peer, 0), 0),
+                    "seconds": now - self.caught_up[peer] if peer in self.caught_up else None,
+                    "since_ack": now - self.ack_time[peer] if peer in self.ack_time else None,
+                }
+                for peer in self.peers
+            }
         return report
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from emulator import RPCError
 from nodes.kv import apply_once, apply_op
 
-__all__ = ["ReplicatedLog", "StateMachine", "NOOP"]
+__all__ = ["NOOP", "ReplicatedLog", "StateMachine"]
 
 #: The op a new primary appends first: committing it commits every earlier entry.
 NOOP = {"type": "noop"}
@@ -88,7 +88,7 @@ class ReplicatedLog:
 
     def slice(self, start: int, limit: int) -> list:
         """Up to ``limit`` entries from index ``start`` on, for an append message."""
-        return self._entries[start - 1:start - 1 + limit]
+        return self._entries[start - 1 : start - 1 + limit]
 
     def entries(self) -> list:
         """A copy of every entry, ``[epoch, op]`` from index 1 on (for inspection)."""
@@ -116,7 +116,7 @@ class ReplicatedLog:
                 if self.epoch_at(index) == epoch:
                     continue
                 truncated = index
-                del self._entries[index - 1:]
+                del self._entries[index - 1 :]
                 if self._storage.get("commit", 0) >= index:  # only async commits can be cut
                     self.set_commit(index - 1)
             self._entries.append([epoch, op])

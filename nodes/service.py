@@ -56,9 +56,19 @@ class Service(Backend):
         **backend: ``Backend``'s settings (service_time, concurrency, queue_limit).
     """
 
-    def __init__(self, service: str, endpoints: dict, registries: list[str] | None = None,
-                 services: dict | None = None, call_timeout: float = 1.0, breaker: dict | None = None,
-                 deadlines: bool = True, interval: float = 0.5, ttl: float = 1.5, **backend):
+    def __init__(
+        self,
+        service: str,
+        endpoints: dict,
+        registries: list[str] | None = None,
+        services: dict | None = None,
+        call_timeout: float = 1.0,
+        breaker: dict | None = None,
+        deadlines: bool = True,
+        interval: float = 0.5,
+        ttl: float = 1.5,
+        **backend,
+    ):
         _check_endpoints(endpoints)
         super().__init__(**backend)
         self.service = service
@@ -155,10 +165,14 @@ def _check_endpoints(endpoints) -> None:
         if not isinstance(prefix, str) or not prefix.startswith("/") or not isinstance(calls, list):
             raise ConfigError(f"endpoint {prefix!r}: a path prefix ('/orders') and a list of calls, got {calls!r}")
         for call in calls:
-            service_call = isinstance(call, dict) and isinstance(call.get("service"), str) \
-                and isinstance(call.get("path"), str)
-            node_call = isinstance(call, dict) and isinstance(call.get("node"), str) and call.get("op") in (
-                "read", "write")
+            service_call = (
+                isinstance(call, dict) and isinstance(call.get("service"), str) and isinstance(call.get("path"), str)
+            )
+            node_call = (
+                isinstance(call, dict) and isinstance(call.get("node"), str) and call.get("op") in ("read", "write")
+            )
             if not (service_call or node_call):
-                raise ConfigError(f"endpoint {prefix!r}: a call is {{'service': name, 'path': p}} or "
-                                  f"{{'node': name, 'op': 'read' | 'write'}}, got {call!r}")
+                raise ConfigError(
+                    f"endpoint {prefix!r}: a call is {{'service': name, 'path': p}} or "
+                    f"{{'node': name, 'op': 'read' | 'write'}}, got {call!r}"
+                )

@@ -71,7 +71,6 @@ from nodes.kv import apply_op, forwarded, merge_requests, request_id, take_once,
 __all__ = ["ShardedKV", "make_config"]
 
 
-
 def make_config(epoch: int, members) -> dict:
     """A configuration: its epoch and its members, sorted."""
     return {"epoch": epoch, "members": sorted(members)}
@@ -109,8 +108,15 @@ class ShardedKV(Node):
         retry: seconds between handoff attempts.
     """
 
-    def __init__(self, members=None, contact: str | None = None, vnodes: int = 64, hops: int = 3,
-                 timeout: float = 0.5, retry: float = 0.05):
+    def __init__(
+        self,
+        members=None,
+        contact: str | None = None,
+        vnodes: int = 64,
+        hops: int = 3,
+        timeout: float = 0.5,
+        retry: float = 0.05,
+    ):
         if members is not None and contact is not None:
             raise ConfigError("give ShardedKV members= (an initial node) or contact= (a node added later), not both")
         if members is not None and (isinstance(members, str) or not list(members)):
@@ -337,8 +343,11 @@ class ShardedKV(Node):
     # -- handing keys off (every member of the old configuration) ---------------------------------
 
     def _handed_off(self, epoch: int) -> bool:
-        return (self._active["epoch"] >= epoch or self.storage.get("sent", 0) >= epoch
-                or self.name not in self._active["members"])
+        return (
+            self._active["epoch"] >= epoch
+            or self.storage.get("sent", 0) >= epoch
+            or self.name not in self._active["members"]
+        )
 
     def _start_handoff(self) -> asyncio.Task:
         if self._handoff is None or self._handoff.done():

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "LWW",
-    "VECTOR",
     "MODES",
+    "VECTOR",
     "descends",
     "digest",
     "merge_clocks",

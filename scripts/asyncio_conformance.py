@@ -66,8 +66,7 @@ REFUSED_MODULES = {
 
 #: Tests that fail on VirtualLoop for a reason that is the test's, not asyncio's behaviour: counted apart.
 KNOWN = {
-    "test_tasks.CoroutineGatherTests.test_issue46672":
-        "patches BaseEventLoop.call_exception_handler; VirtualLoop is an AbstractEventLoop, not a BaseEventLoop",
+    "test_tasks.CoroutineGatherTests.test_issue46672": "patches BaseEventLoop.call_exception_handler; VirtualLoop is an AbstractEventLoop, not a BaseEventLoop",
 }
 
 _CHILD = r"""
@@ -130,16 +129,36 @@ def run_module(name: str, timeout: float = 600.0) -> dict:
     """One module's counts: run, skipped, failed (list), refused (list)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
-        out = subprocess.run([sys.executable, "-c", _CHILD, name, str(ROOT), json.dumps(KNOWN)], capture_output=True, text=True,
-                             env=env, cwd=ROOT, timeout=timeout)
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, name, str(ROOT), json.dumps(KNOWN)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
-        return {"module": name, "run": 0, "skipped": 0, "failed": [{"test": name, "error": "timed out"}],
-                "refused": [], "known": [], "crashed": f"timed out after {timeout:.0f} s"}
+        return {
+            "module": name,
+            "run": 0,
+            "skipped": 0,
+            "failed": [{"test": name, "error": "timed out"}],
+            "refused": [],
+            "known": [],
+            "crashed": f"timed out after {timeout:.0f} s",
+        }
     marker = out.stdout.rfind("@@RESULT@@")
     if marker < 0:
-        return {"module": name, "run": 0, "skipped": 0, "failed": [], "refused": [], "known": [],
-                "crashed": f"exit {out.returncode}: {out.stderr[-1500:]}"}
-    return json.loads(out.stdout[marker + len("@@RESULT@@"):])
+        return {
+            "module": name,
+            "run": 0,
+            "skipped": 0,
+            "failed": [],
+            "refused": [],
+            "known": [],
+            "crashed": f"exit {out.returncode}: {out.stderr[-1500:]}",
+        }
+    return json.loads(out.stdout[marker + len("@@RESULT@@") :])
 
 
 def main(argv=None) -> int:
@@ -151,8 +170,11 @@ def main(argv=None) -> int:
     try:
         names = args.modules or [m for m in modules() if REFUSED_MODULES.get(m) is None]
     except ImportError:
-        print("this Python ships no test.test_asyncio (install its test package, e.g. Debian's "
-              "libpython3.X-testsuite, or use a python.org or pyenv build)", file=sys.stderr)
+        print(
+            "this Python ships no test.test_asyncio (install its test package, e.g. Debian's "
+            "libpython3.X-testsuite, or use a python.org or pyenv build)",
+            file=sys.stderr,
+        )
         return 2
     results = [run_module(name) for name in names]
     if args.json:
@@ -163,12 +185,16 @@ def main(argv=None) -> int:
 
 
 def _print(results: list[dict], verbose: bool) -> None:
-    print(f"{'module':<22} {'run':>5} {'passed':>6} {'skipped':>7} {'refused':>7} {'known':>5} {'failed':>6} "
-          f"{'loops':>6}")
+    print(
+        f"{'module':<22} {'run':>5} {'passed':>6} {'skipped':>7} {'refused':>7} {'known':>5} {'failed':>6} {'loops':>6}"
+    )
     for r in results:
         passed = r["run"] - r["skipped"] - len(r["failed"]) - len(r["refused"]) - len(r["known"])
-        print(f"{r['module']:<22} {r['run']:>5} {passed:>6} {r['skipped']:>7} {len(r['refused']):>7} "
-              f"{len(r['known']):>5} {len(r['failed']):>6} {r.get('loops', 0):>6}" + (f"  CRASHED {r['crashed'][:200]}" if r.get("crashed") else ""))
+        print(
+            f"{r['module']:<22} {r['run']:>5} {passed:>6} {r['skipped']:>7} {len(r['refused']):>7} "
+            f"{len(r['known']):>5} {len(r['failed']):>6} {r.get('loops', 0):>6}"
+            + (f"  CRASHED {r['crashed'][:200]}" if r.get("crashed") else "")
+        )
         for f in r["known"]:
             print(f"    known {f['test']}: {KNOWN[f['test']]}")
         for f in r["failed"]:

@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- ping-pong: simulation, asyncio.Queue, SimPy ------------------------------------------------
+
 
 def sim_pingpong(messages: int) -> float:
     """One-way messages per wall second between two nodes, 1 ms apart."""
@@ -124,6 +124,7 @@ def simpy_pingpong(messages: int) -> float | None:
 
 
 # -- rpc round trips ------------------------------------------------------------------------------
+
 
 def sim_rpc(calls: int) -> float:
     """rpc round trips per wall second from a client to an echo node, 1 ms each way."""
@@ -228,10 +229,12 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
             continue
         ring, large = best[model], best[f"big-{model}"]
         per_node_mb = (large["peak_mb"] - ring["peak_mb"]) / (big - nodes)
-        out[model] = {"vs_simpy": best["simpy"]["us_per_msg"] / ring["us_per_msg"] if "simpy" in best else None,
-                      "big_per_msg_ratio": large["us_per_msg"] / ring["us_per_msg"],
-                      "per_node_kb": per_node_mb * 1024,
-                      "nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb)}
+        out[model] = {
+            "vs_simpy": best["simpy"]["us_per_msg"] / ring["us_per_msg"] if "simpy" in best else None,
+            "big_per_msg_ratio": large["us_per_msg"] / ring["us_per_msg"],
+            "per_node_kb": per_node_mb * 1024,
+            "nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb),
+        }
     return out
 
 
@@ -263,7 +266,9 @@ def sweeps(quick: bool) -> list[dict]:
 
 # -- checker ---------------------------------------------------------------------------------------
 
-HISTORIES = Path(os.environ.get("CAPSIM_SHARED", ROOT.parent / "shared")) / "data" / "kv-histories"  # as the tests find it
+HISTORIES = (
+    Path(os.environ.get("CAPSIM_SHARED", ROOT.parent / "shared")) / "data" / "kv-histories"
+)  # as the tests find it
 
 
 def checker(repeats: int) -> list[dict] | None:
@@ -294,6 +299,7 @@ def checker_vs_porcupine(quick: bool) -> dict:
 
 # -- the real transport ---------------------------------------------------------------------------
 
+
 def transport(messages: int) -> list[dict]:
     """Ping-pong over loopback HTTP between two processes, beside the simulation, same run."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -312,6 +318,7 @@ def hosts_http(requests: int, repeats: int) -> dict:
 
 # -- protocols ------------------------------------------------------------------------------------
 
+
 def _closed_loop_kv(protocol: str, config: dict, seconds: float, clients: int = 10, nodes: int = 5) -> dict:
     """Closed-loop lin-kv clients (reads, writes, cas on 100 keys) against a 5-node cluster."""
     from faults import Workload
@@ -326,8 +333,14 @@ def _closed_loop_kv(protocol: str, config: dict, seconds: float, clients: int = 
     sim.run(workload.run(sim, workload.add_clients(sim)))
     wall = time.perf_counter() - start
     ops = sum(1 for op in sim.history if op["type"] != "invoke" and op["process"] != "nemesis")
-    return {"protocol": protocol, "ops": ops, "ops_per_wall_s": ops / wall, "ops_per_virtual_s": ops / seconds,
-            "ops_per_cpu_s": ops / (time.process_time() - cpu), "messages": sim.network.stats["delivered"]}
+    return {
+        "protocol": protocol,
+        "ops": ops,
+        "ops_per_wall_s": ops / wall,
+        "ops_per_virtual_s": ops / seconds,
+        "ops_per_cpu_s": ops / (time.process_time() - cpu),
+        "messages": sim.network.stats["delivered"],
+    }
 
 
 def protocols(quick: bool) -> list[dict]:
@@ -335,12 +348,16 @@ def protocols(quick: bool) -> list[dict]:
     seconds = 1.0 if quick else 5.0
     rows = [
         {"name": "lin-kv (one leader)", **_closed_loop_kv("lin-kv", {}, seconds)},
-        {"name": "primary-replica semi-sync k=2", **_closed_loop_kv("primary-replica",
-                                                                     {"mode": "semi-sync", "acks": 2}, seconds)},
+        {
+            "name": "primary-replica semi-sync k=2",
+            **_closed_loop_kv("primary-replica", {"mode": "semi-sync", "acks": 2}, seconds),
+        },
         {"name": "primary-replica async", **_closed_loop_kv("primary-replica", {"mode": "async"}, seconds)},
         {"name": "quorum N=3 R=2 W=2", **_closed_loop_kv("quorum", {}, seconds)},
-        {"name": "quorum sloppy + handoff", **_closed_loop_kv("quorum", {"sloppy": True, "hinted_handoff": True},
-                                                              seconds)},
+        {
+            "name": "quorum sloppy + handoff",
+            **_closed_loop_kv("quorum", {"sloppy": True, "hinted_handoff": True}, seconds),
+        },
     ]
     try:
         rows.append({"name": "sharded-kv", **_closed_loop_kv("sharded-kv", {}, seconds)})
@@ -350,13 +367,25 @@ def protocols(quick: bool) -> list[dict]:
     from bench_lb import bench_balancer, bench_cache
 
     lb = bench_balancer(seconds=seconds * 2)
-    rows.append({"name": "load balancer, least-connections, 3 backends", "ops": lb["ops"],
-                 "ops_per_wall_s": lb["ops_per_wall_s"], "ops_per_virtual_s": lb["ops_per_virtual_s"],
-                 "messages": lb["messages"]})
+    rows.append(
+        {
+            "name": "load balancer, least-connections, 3 backends",
+            "ops": lb["ops"],
+            "ops_per_wall_s": lb["ops_per_wall_s"],
+            "ops_per_virtual_s": lb["ops_per_virtual_s"],
+            "messages": lb["messages"],
+        }
+    )
     cache = bench_cache(seconds=seconds * 2)
-    rows.append({"name": "cache, write-through, over lin-kv", "ops": cache["ops"],
-                 "ops_per_wall_s": cache["ops_per_wall_s"], "ops_per_virtual_s": cache["ops_per_virtual_s"],
-                 "messages": None})
+    rows.append(
+        {
+            "name": "cache, write-through, over lin-kv",
+            "ops": cache["ops"],
+            "ops_per_wall_s": cache["ops_per_wall_s"],
+            "ops_per_virtual_s": cache["ops_per_virtual_s"],
+            "messages": None,
+        }
+    )
     return rows
 
 
@@ -369,11 +398,18 @@ def chaos_run() -> dict:
     result = faults.run_chaos(scenario, seed=1)
     wall = time.perf_counter() - start
     ops = sum(result.counts.values())
-    return {"scenario": "lin-kv-partitions", "wall_s": wall, "ops": ops, "passed": result.passed,
-            "virtual_s": result.sim.now, "virtual_per_wall": result.sim.now / wall}
+    return {
+        "scenario": "lin-kv-partitions",
+        "wall_s": wall,
+        "ops": ops,
+        "passed": result.passed,
+        "virtual_s": result.sim.now,
+        "virtual_per_wall": result.sim.now / wall,
+    }
 
 
 # -- running and printing -------------------------------------------------------------------------
+
 
 def median_of(repeats: int, *functions):
     """Run the functions interleaved ``repeats`` times; the median of each."""
@@ -391,17 +427,33 @@ def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
     """Every figure (or the ``only`` parts: kernel, scale, memory, sweeps, rest), each beside its baseline."""
     messages, calls, repeats = (20_000, 5_000, 3) if quick else (200_000, 50_000, 5)
     load = [os.getloadavg()[0]]
-    out: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "load_avg": load,
-                 "sizes": {"messages": messages, "calls": calls, "repeats": repeats}}
+    out: dict = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_avg": load,
+        "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
+    }
     if "kernel" in only:
-        sim_pp, queue_pp, simpy_pp = median_of(repeats, lambda: sim_pingpong(messages),
-                                               lambda: queue_pingpong(messages), lambda: simpy_pingpong(messages))
-        sim_r, queue_r, simpy_r = median_of(repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls),
-                                            lambda: simpy_rpc(calls))
-        out["pingpong_msgs_per_s"] = {"capsim": sim_pp, "asyncio_queue": queue_pp, "simpy": simpy_pp,
-                                      "vs_queue": sim_pp / queue_pp, "vs_simpy": simpy_pp and sim_pp / simpy_pp}
-        out["rpc_round_trips_per_s"] = {"capsim": sim_r, "asyncio_queue": queue_r, "simpy": simpy_r,
-                                        "vs_queue": sim_r / queue_r, "vs_simpy": simpy_r and sim_r / simpy_r}
+        sim_pp, queue_pp, simpy_pp = median_of(
+            repeats, lambda: sim_pingpong(messages), lambda: queue_pingpong(messages), lambda: simpy_pingpong(messages)
+        )
+        sim_r, queue_r, simpy_r = median_of(
+            repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls), lambda: simpy_rpc(calls)
+        )
+        out["pingpong_msgs_per_s"] = {
+            "capsim": sim_pp,
+            "asyncio_queue": queue_pp,
+            "simpy": simpy_pp,
+            "vs_queue": sim_pp / queue_pp,
+            "vs_simpy": simpy_pp and sim_pp / simpy_pp,
+        }
+        out["rpc_round_trips_per_s"] = {
+            "capsim": sim_r,
+            "asyncio_queue": queue_r,
+            "simpy": simpy_r,
+            "vs_queue": sim_r / queue_r,
+            "vs_simpy": simpy_r and sim_r / simpy_r,
+        }
         load.append(os.getloadavg()[0])
     if "scale" in only:
         out["scale"] = scale(200, 2000, 3.0, 0.5, 1) if quick else scale(1000, 10_000, 60.0, 2.0, 3)
@@ -436,8 +488,10 @@ def print_table(results: dict) -> None:
     from rich.console import Console
 
     console = Console()
-    console.print(f"Python {results['python']}, {results['cpus']} CPUs, load average during the run "
-                  f"{', '.join(f'{x:.1f}' for x in results['load_avg'])}")
+    console.print(
+        f"Python {results['python']}, {results['cpus']} CPUs, load average during the run "
+        f"{', '.join(f'{x:.1f}' for x in results['load_avg'])}"
+    )
     if "pingpong_msgs_per_s" in results:
         _print_kernel(console, results)
     if "scale" in results:
@@ -456,12 +510,21 @@ def _print_kernel(console, results: dict) -> None:
     table = Table(title=f"kernel (median of {results['sizes']['repeats']} interleaved runs)")
     for column in ("figure", "capsim", "asyncio.Queue", "SimPy", "capsim / Queue", "capsim / SimPy"):
         table.add_column(column, justify="right" if column != "figure" else "left")
-    for key, label in (("pingpong_msgs_per_s", "ping-pong, one-way msgs/s"), ("rpc_round_trips_per_s", "rpc round trips/s")):
+    for key, label in (
+        ("pingpong_msgs_per_s", "ping-pong, one-way msgs/s"),
+        ("rpc_round_trips_per_s", "rpc round trips/s"),
+    ):
         row = results[key]
-        table.add_row(label, _fmt(row["capsim"]), _fmt(row["asyncio_queue"]), _fmt(row["simpy"]),
-                      _fmt(row["vs_queue"], 2) + "x", _fmt(row["vs_simpy"], 2) + "x")
+        table.add_row(
+            label,
+            _fmt(row["capsim"]),
+            _fmt(row["asyncio_queue"]),
+            _fmt(row["simpy"]),
+            _fmt(row["vs_queue"], 2) + "x",
+            _fmt(row["vs_simpy"], 2) + "x",
+        )
     pp = results["pingpong_msgs_per_s"]
-    table.caption = (f"bars: ping-pong vs Queue {_bar(pp['vs_queue'], 1.3)}, vs SimPy {_bar(pp['vs_simpy'], 1.5)}")
+    table.caption = f"bars: ping-pong vs Queue {_bar(pp['vs_queue'], 1.3)}, vs SimPy {_bar(pp['vs_simpy'], 1.5)}"
     console.print(table)
 
 
@@ -469,29 +532,42 @@ def _print_scale(console, s: dict) -> None:
     from rich.table import Table
 
     rings = s["rings"]
-    table = Table(title=f"heartbeat ring: every node to the next every 100 ms, best of {s['repeats']} "
-                        f"(fresh process each)")
+    table = Table(
+        title=f"heartbeat ring: every node to the next every 100 ms, best of {s['repeats']} (fresh process each)"
+    )
     for column in ("run", "nodes", "virtual s", "messages", "build s", "run s", "us / message", "peak MB"):
         table.add_column(column, justify="right" if column != "run" else "left")
-    labels = {"sleep": "capsim, task looping on asyncio.sleep", "every": "capsim, Node.every timer",
-              "simpy": "SimPy, same model"}
+    labels = {
+        "sleep": "capsim, task looping on asyncio.sleep",
+        "every": "capsim, Node.every timer",
+        "simpy": "SimPy, same model",
+    }
     for key in ("sleep", "every", "simpy", "big-sleep", "big-every"):
         row = rings.get(key)
         if row:
-            table.add_row(labels[key.removeprefix("big-")], _fmt(row["nodes"]), _fmt(row["virtual_s"], 1),
-                          _fmt(row["delivered"]), _fmt(row["build_s"], 2), _fmt(row["run_s"], 2),
-                          _fmt(row["us_per_msg"], 2), _fmt(row["peak_mb"], 1))
+            table.add_row(
+                labels[key.removeprefix("big-")],
+                _fmt(row["nodes"]),
+                _fmt(row["virtual_s"], 1),
+                _fmt(row["delivered"]),
+                _fmt(row["build_s"], 2),
+                _fmt(row["run_s"], 2),
+                _fmt(row["us_per_msg"], 2),
+                _fmt(row["peak_mb"], 1),
+            )
     lines = []
     for model in ("sleep", "every"):
         if model not in rings:
             continue
         ring, big, m = rings[model], rings[f"big-{model}"], s[model]
-        lines.append(f"{labels[model]}: {_fmt(m['vs_simpy'], 2)}x SimPy's speed at {ring['nodes']:,} nodes "
-                     f"{_bar(m['vs_simpy'], 2.0)}, peak {_fmt(ring['peak_mb'], 0)} MB "
-                     f"{_bar(ring['peak_mb'], 300, higher=False)}; {big['nodes']:,} nodes cost "
-                     f"{_fmt(m['big_per_msg_ratio'], 2)}x per message {_bar(m['big_per_msg_ratio'], 1.5, higher=False)}, "
-                     f"peak {_fmt(big['peak_mb'], 0)} MB {_bar(big['peak_mb'], 300, higher=False)}; "
-                     f"{_fmt(m['per_node_kb'], 1)} kB per node: about {m['nodes_in_1gb']:,} nodes run in 1 GB")
+        lines.append(
+            f"{labels[model]}: {_fmt(m['vs_simpy'], 2)}x SimPy's speed at {ring['nodes']:,} nodes "
+            f"{_bar(m['vs_simpy'], 2.0)}, peak {_fmt(ring['peak_mb'], 0)} MB "
+            f"{_bar(ring['peak_mb'], 300, higher=False)}; {big['nodes']:,} nodes cost "
+            f"{_fmt(m['big_per_msg_ratio'], 2)}x per message {_bar(m['big_per_msg_ratio'], 1.5, higher=False)}, "
+            f"peak {_fmt(big['peak_mb'], 0)} MB {_bar(big['peak_mb'], 300, higher=False)}; "
+            f"{_fmt(m['per_node_kb'], 1)} kB per node: about {m['nodes_in_1gb']:,} nodes run in 1 GB"
+        )
     lines.append(f"a process that only imports emulator: {_fmt(s['baseline_process_mb'], 1)} MB")
     table.caption = "\n".join(lines)
     console.print(table)
@@ -505,13 +581,17 @@ def _print_memory(console, m: dict) -> None:
         table.add_column(column, justify="right")
     for row in m["runs"]:
         table.add_row(_fmt(row["nodes"]), _fmt(row["duration"], 1), _fmt(row["ops"]), _fmt(row["peak_mb"], 1))
-    caption = (f"fitted: {m['base_mb']:.1f} MB + {m['node_mb']:.3f} MB per node + {m['pair_kb']:.2f} kB per pair "
-               f"of nodes + {m['op_kb']:.2f} kB per history op")
+    caption = (
+        f"fitted: {m['base_mb']:.1f} MB + {m['node_mb']:.3f} MB per node + {m['pair_kb']:.2f} kB per pair "
+        f"of nodes + {m['op_kb']:.2f} kB per history op"
+    )
     if "limits" in m:
         lim = m["limits"]
-        caption += (f"; capsim.limits.CAP uses {lim['base_mb']:g} MB + {lim['node_mb']:g} MB + {lim['pair_kb']:g} kB "
-                    f"+ {lim['op_kb']:g} kB. The largest capsim cap cluster that runs in 1 GB (default workload): "
-                    f"about {m['cap_nodes_in_1gb']:,} nodes (all-to-all: every pair of nodes has its link)")
+        caption += (
+            f"; capsim.limits.CAP uses {lim['base_mb']:g} MB + {lim['node_mb']:g} MB + {lim['pair_kb']:g} kB "
+            f"+ {lim['op_kb']:g} kB. The largest capsim cap cluster that runs in 1 GB (default workload): "
+            f"about {m['cap_nodes_in_1gb']:,} nodes (all-to-all: every pair of nodes has its link)"
+        )
     table.caption = caption
     console.print(table)
 
@@ -526,12 +606,20 @@ def _print_sweeps(console, rows: list[dict]) -> None:
         table.add_column(column, justify="right" if column != "sweep" else "left")
     for row in rows:
         walls = row["walls"]
-        table.add_row(row["command"], _fmt(walls.get(1, walls.get("1")), 2), _fmt(walls.get(2, walls.get("2")), 2),
-                      _fmt(row["speedup"], 2) + "x", _fmt(reachable and 100 * row["speedup"] / reachable) + "%",
-                      _fmt(row["load_avg"], 1))
-    table.caption = ("bar: >= 1.7x on 2 workers; " + "; ".join(f"{r['label']} {_bar(r['speedup'], 1.7)}" for r in rows)
-                     + f". What two processes gain over one on a CPU-bound loop here, before and after: "
-                     f"{_fmt(capacity[0], 2)}x, {_fmt(capacity[1], 2)}x (2.00x on two idle cores)")
+        table.add_row(
+            row["command"],
+            _fmt(walls.get(1, walls.get("1")), 2),
+            _fmt(walls.get(2, walls.get("2")), 2),
+            _fmt(row["speedup"], 2) + "x",
+            _fmt(reachable and 100 * row["speedup"] / reachable) + "%",
+            _fmt(row["load_avg"], 1),
+        )
+    table.caption = (
+        "bar: >= 1.7x on 2 workers; "
+        + "; ".join(f"{r['label']} {_bar(r['speedup'], 1.7)}" for r in rows)
+        + f". What two processes gain over one on a CPU-bound loop here, before and after: "
+        f"{_fmt(capacity[0], 2)}x, {_fmt(capacity[1], 2)}x (2.00x on two idle cores)"
+    )
     console.print(table)
 
 
@@ -539,12 +627,15 @@ def _print_rest(console, results: dict) -> None:
     from rich.table import Table
 
     if results.get("checker"):
-        checks = Table(title="linearizability checker (kv model, shared Porcupine histories; bars: split < 1 s, unsplit < 30 s)")
+        checks = Table(
+            title="linearizability checker (kv model, shared Porcupine histories; bars: split < 1 s, unsplit < 30 s)"
+        )
         for column in ("history", "ops", "linearizable", "split by key (s)", "unsplit (s)"):
             checks.add_column(column, justify="right" if column != "history" else "left")
         for row in results["checker"]:
-            checks.add_row(row["history"], _fmt(row["ops"]), str(row["valid"]), _fmt(row["split_s"], 4),
-                           _fmt(row["unsplit_s"], 3))
+            checks.add_row(
+                row["history"], _fmt(row["ops"]), str(row["valid"]), _fmt(row["split_s"], 4), _fmt(row["unsplit_s"], 3)
+            )
         console.print(checks)
     if results.get("checker_vs_porcupine"):
         from bench_check import print_table as print_checker
@@ -555,17 +646,27 @@ def _print_rest(console, results: dict) -> None:
         for column in ("round trips in flight", "messages", "HTTP msgs/s", "simulation msgs/s", "simulation / HTTP"):
             http.add_column(column, justify="right")
         for row in results["transport"]:
-            http.add_row(str(row["window"]), _fmt(row["messages"]), _fmt(row["http_msgs_per_s"]),
-                         _fmt(row["sim_msgs_per_s"]), _fmt(row["sim_over_http"], 1) + "x")
+            http.add_row(
+                str(row["window"]),
+                _fmt(row["messages"]),
+                _fmt(row["http_msgs_per_s"]),
+                _fmt(row["sim_msgs_per_s"]),
+                _fmt(row["sim_over_http"], 1) + "x",
+            )
         console.print(http)
     if results.get("hosts_http"):
         h = results["hosts_http"]
-        hosts = Table(title=f"aiohttp GET, one at a time, {h['requests']:,} requests (median of {h['repeats']}): "
-                            "two simulated hosts beside the same pair over real loopback")
+        hosts = Table(
+            title=f"aiohttp GET, one at a time, {h['requests']:,} requests (median of {h['repeats']}): "
+            "two simulated hosts beside the same pair over real loopback"
+        )
         for column in ("simulated us/request", "loopback us/request", "loopback / simulated"):
             hosts.add_column(column, justify="right")
-        hosts.add_row(_fmt(h["simulated_s_per_request"] * 1e6), _fmt(h["loopback_s_per_request"] * 1e6),
-                      _fmt(h["loopback_over_simulated"], 2) + "x")
+        hosts.add_row(
+            _fmt(h["simulated_s_per_request"] * 1e6),
+            _fmt(h["loopback_s_per_request"] * 1e6),
+            _fmt(h["loopback_over_simulated"], 2) + "x",
+        )
         hosts.caption = f"bar: {_bar(h['loopback_over_simulated'], 10)}"
         console.print(hosts)
     if results.get("protocols"):
@@ -573,21 +674,32 @@ def _print_rest(console, results: dict) -> None:
         for column in ("protocol", "ops", "ops / wall s", "ops / virtual s", "messages delivered"):
             table.add_column(column, justify="right" if column != "protocol" else "left")
         for row in results["protocols"]:
-            table.add_row(row["name"], _fmt(row["ops"]), _fmt(row["ops_per_wall_s"]), _fmt(row["ops_per_virtual_s"]),
-                          _fmt(row.get("messages")))
+            table.add_row(
+                row["name"],
+                _fmt(row["ops"]),
+                _fmt(row["ops_per_wall_s"]),
+                _fmt(row["ops_per_virtual_s"]),
+                _fmt(row.get("messages")),
+            )
         console.print(table)
     if results.get("chaos"):
         c = results["chaos"]
-        console.print(f"chaos scenario {c['scenario']}: {c['ops']:,} operations, checks "
-                      f"{'passed' if c['passed'] else 'FAILED'}, {c['virtual_s']:.1f} virtual s in {c['wall_s']:.2f} s wall")
+        console.print(
+            f"chaos scenario {c['scenario']}: {c['ops']:,} operations, checks "
+            f"{'passed' if c['passed'] else 'FAILED'}, {c['virtual_s']:.1f} virtual s in {c['wall_s']:.2f} s wall"
+        )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--only", default=",".join(PARTS), metavar="PARTS",
-                        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        metavar="PARTS",
+        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
+    )
     args = parser.parse_args(argv)
     only = tuple(part.strip() for part in args.only.split(",") if part.strip())
     unknown = sorted(set(only) - set(PARTS))

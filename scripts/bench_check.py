@@ -51,13 +51,27 @@ from emulator.check.synth import Shape  # noqa: E402
 PORCUPINE = {"c50-ok": 0.22, "c50-bad": 0.02, "etcd logs x102": 0.63}
 """Porcupine's figures (seconds, 2 cores) on its own files, from issue 10."""
 DATA = ROOT / "tests" / "emulator" / "check" / "data"
-ETCD_REAL = {"etcd_000.log": False, "etcd_001.log": False, "etcd_002.log": True, "etcd_005.log": True,
-             "etcd_007.log": True, "etcd_101.log": True, "etcd_102.log": True}
+ETCD_REAL = {
+    "etcd_000.log": False,
+    "etcd_001.log": False,
+    "etcd_002.log": True,
+    "etcd_005.log": True,
+    "etcd_007.log": True,
+    "etcd_101.log": True,
+    "etcd_102.log": True,
+}
 """Porcupine's etcd logs shipped as test data, with the verdicts its own tests state."""
 
 
-def timed(name: str, history, model: str | None, timeout: float, expected: bool | None,
-          reference: float | None = None, read_s: float | None = None) -> dict:
+def timed(
+    name: str,
+    history,
+    model: str | None,
+    timeout: float,
+    expected: bool | None,
+    reference: float | None = None,
+    read_s: float | None = None,
+) -> dict:
     """Check one history; wall and CPU seconds, configurations, verdict."""
     wall, cpu = time.perf_counter(), time.process_time()  # wall-clock ok: a benchmark
     verdict = linearizable(history, model=model, timeout=timeout)
@@ -112,10 +126,19 @@ def etcd_shaped(count: int, timeout: float) -> dict:
 def _row(name, verdicts, wall, cpu, timeout, expected, reference, read_s=None) -> dict:
     valids = [v.valid for v in verdicts]
     valid = False if False in valids else (None if None in valids else True)
-    row = {"history": name, "ops": sum(len(v.ops) for v in verdicts), "keys": sum(len(v.partitions) for v in verdicts),
-           "valid": valid, "expected": expected, "wall_s": wall, "cpu_s": cpu,
-           "explored": sum(p.explored for v in verdicts for p in v.partitions), "timeout_s": timeout,
-           "porcupine_s": reference, "read_s": read_s}
+    row = {
+        "history": name,
+        "ops": sum(len(v.ops) for v in verdicts),
+        "keys": sum(len(v.partitions) for v in verdicts),
+        "valid": valid,
+        "expected": expected,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "explored": sum(p.explored for v in verdicts for p in v.partitions),
+        "timeout_s": timeout,
+        "porcupine_s": reference,
+        "read_s": read_s,
+    }
     if reference:
         row["vs_porcupine"] = cpu / reference
     return row
@@ -132,10 +155,20 @@ def versus_reference(shape: Shape, bad: bool, timeout: float, cap: int) -> dict:
     model = get_model(shape.model)
     ops, _ = pair_ops(history)
     ref = reference_check({key: prepare_partition(model, group) for key, group in by_key(ops).items()}, model, cap)
-    return {"shape": f"{shape.model}, {shape.in_flight} in flight, {shape.timeouts:.0%} timeouts{', invalid' if bad else ''}",
-            "ops": shape.ops, "expected": not bad, "valid": verdict.valid, "cpu_s": cpu, "timeout_s": timeout,
-            "explored": sum(p.explored for p in verdict.partitions), "ref_valid": ref["valid"],
-            "ref_explored": ref["explored"], "ref_steps": ref["steps"], "ref_cpu_s": ref["cpu_s"], "ref_cap": cap}
+    return {
+        "shape": f"{shape.model}, {shape.in_flight} in flight, {shape.timeouts:.0%} timeouts{', invalid' if bad else ''}",
+        "ops": shape.ops,
+        "expected": not bad,
+        "valid": verdict.valid,
+        "cpu_s": cpu,
+        "timeout_s": timeout,
+        "explored": sum(p.explored for p in verdict.partitions),
+        "ref_valid": ref["valid"],
+        "ref_explored": ref["explored"],
+        "ref_steps": ref["steps"],
+        "ref_cpu_s": ref["cpu_s"],
+        "ref_cap": cap,
+    }
 
 
 def memory(ops: int) -> dict:
@@ -153,12 +186,26 @@ def memory(ops: int) -> dict:
         "v = linearizable(h, model='cas_register')\n"
         "print(v.valid, time.perf_counter() - t, time.process_time() - c, base / 1024, made / 1024, kb('VmHWM') / 1024)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    ).stdout.split()
     valid, wall, cpu, base, made, peak = out[0] == "True", *map(float, out[1:])
-    return {"history": f"100 keys, {ops:,} ops", "ops": ops, "keys": 100, "valid": valid, "wall_s": wall,
-            "cpu_s": cpu, "history_mb": made - base, "peak_mb": peak, "check_mb": peak - made,
-            "us_per_op": 1e6 * cpu / ops}
+    return {
+        "history": f"100 keys, {ops:,} ops",
+        "ops": ops,
+        "keys": 100,
+        "valid": valid,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "history_mb": made - base,
+        "peak_mb": peak,
+        "check_mb": peak - made,
+        "us_per_op": 1e6 * cpu / ops,
+    }
 
 
 def timeout_kept(limit: float) -> dict:
@@ -179,8 +226,12 @@ def partition_run(quick: bool) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scenario.toml"
         path.write_text(scenario)
-        subprocess.run([sys.executable, "-m", "capsim.cli", "chaos", str(path), "--out", tmp],
-                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        subprocess.run(
+            [sys.executable, "-m", "capsim.cli", "chaos", str(path), "--out", tmp],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
         history = Path(tmp) / "history.jsonl"
         if not history.exists():
             return None
@@ -193,27 +244,38 @@ def run(quick: bool) -> dict:
     load = os.getloadavg()  # the machine may be shared: the figures say how busy it was
     limit = 2.0 if quick else 30.0
     n = 2000 if quick else 10_000
-    rows = [timed("c50-ok (its shape)", synth.c50(bad=False), "kv", limit, True, PORCUPINE["c50-ok"]),
-            c50_bad_file(limit) or timed("c50-bad (its structure)", synth.c50(bad=True), "kv", limit, False,
-                                         PORCUPINE["c50-bad"]),
-            etcd_real(limit), etcd_shaped(10 if quick else 102, limit),
-            timed("volatile: register, 100 procs, 9 in flight", synth.volatile(2000), "register", limit, True)]
+    rows = [
+        timed("c50-ok (its shape)", synth.c50(bad=False), "kv", limit, True, PORCUPINE["c50-ok"]),
+        c50_bad_file(limit)
+        or timed("c50-bad (its structure)", synth.c50(bad=True), "kv", limit, False, PORCUPINE["c50-bad"]),
+        etcd_real(limit),
+        etcd_shaped(10 if quick else 102, limit),
+        timed("volatile: register, 100 procs, 9 in flight", synth.volatile(2000), "register", limit, True),
+    ]
     run_row = partition_run(quick)
     if run_row:
         rows.append(run_row)
     shapes = []
     for model in ("cas_register", "register"):
-        for in_flight in ((3, 10) if quick else (3, 5, 10, 30)):
+        for in_flight in (3, 10) if quick else (3, 5, 10, 30):
             for share in (0.0, 0.05):
                 shapes.append((Shape(ops=n, in_flight=in_flight, timeouts=share, model=model, seed=1), False))
-    shapes += [(Shape(ops=n, in_flight=k, timeouts=share, model="cas_register", seed=1), True)
-               for k, share in ((3, 0.0), (10, 0.0), (3, 0.05))]
+    shapes += [
+        (Shape(ops=n, in_flight=k, timeouts=share, model="cas_register", seed=1), True)
+        for k, share in ((3, 0.0), (10, 0.0), (3, 0.05))
+    ]
     cap = 200_000 if quick else 2_000_000
     versus = [versus_reference(shape, bad, 2.0 if quick else 10.0, cap) for shape, bad in shapes]
     sizes = (5_000, 10_000) if quick else (25_000, 50_000, 100_000)
-    return {"python": sys.version.split()[0], "load": load, "rows": rows, "versus_reference": versus,
-            "multi_key": [memory(s) for s in sizes], "timeouts": [timeout_kept(t) for t in ((1.0,) if quick else (1.0, 5.0))],
-            "porcupine_reference_s": PORCUPINE}
+    return {
+        "python": sys.version.split()[0],
+        "load": load,
+        "rows": rows,
+        "versus_reference": versus,
+        "multi_key": [memory(s) for s in sizes],
+        "timeouts": [timeout_kept(t) for t in ((1.0,) if quick else (1.0, 5.0))],
+        "porcupine_reference_s": PORCUPINE,
+    }
 
 
 def print_table(results: dict) -> None:
@@ -223,36 +285,88 @@ def print_table(results: dict) -> None:
 
     console = Console(width=max(160, Console().width))
     table = Table(title="capsim beside Porcupine's figures (Go, 2 cores, its own files; check time, reading apart)")
-    for column in ("history", "ops", "keys", "verdict", "wall s", "CPU s", "configurations", "Porcupine s",
-                   "CPU / Porcupine", "read s"):
+    for column in (
+        "history",
+        "ops",
+        "keys",
+        "verdict",
+        "wall s",
+        "CPU s",
+        "configurations",
+        "Porcupine s",
+        "CPU / Porcupine",
+        "read s",
+    ):
         table.add_column(column, justify="left" if column == "history" else "right")
     for row in results["rows"]:
         ref, read = row.get("porcupine_s"), row.get("read_s")
-        table.add_row(row["history"], f"{row['ops']:,}", str(row["keys"]), _verdict(row), f"{row['wall_s']:.3f}",
-                      f"{row['cpu_s']:.3f}", f"{row['explored']:,}", "-" if not ref else f"{ref:.3f}",
-                      "-" if not ref else f"{row['vs_porcupine']:.1f}x", "-" if read is None else f"{read:.3f}")
+        table.add_row(
+            row["history"],
+            f"{row['ops']:,}",
+            str(row["keys"]),
+            _verdict(row),
+            f"{row['wall_s']:.3f}",
+            f"{row['cpu_s']:.3f}",
+            f"{row['explored']:,}",
+            "-" if not ref else f"{ref:.3f}",
+            "-" if not ref else f"{row['vs_porcupine']:.1f}x",
+            "-" if read is None else f"{read:.3f}",
+        )
     console.print(table)
     versus = Table(title="capsim beside Porcupine's algorithm (scripts/wgl_reference.py, Python, same steps)")
-    for column in ("shape", "ops", "verdict", "CPU s", "configurations", "reference verdict",
-                   "reference configurations", "reference CPU s"):
+    for column in (
+        "shape",
+        "ops",
+        "verdict",
+        "CPU s",
+        "configurations",
+        "reference verdict",
+        "reference configurations",
+        "reference CPU s",
+    ):
         versus.add_column(column, justify="left" if column == "shape" else "right", no_wrap=column == "shape")
     for row in results["versus_reference"]:
         ref = {True: "linearizable", False: "NOT", None: f"unknown ({row['ref_cap']:,} steps)"}[row["ref_valid"]]
-        versus.add_row(row["shape"], f"{row['ops']:,}", _verdict(row), f"{row['cpu_s']:.3f}",
-                       f"{row['explored']:,}", ref, f"{row['ref_explored']:,}", f"{row['ref_cpu_s']:.3f}")
+        versus.add_row(
+            row["shape"],
+            f"{row['ops']:,}",
+            _verdict(row),
+            f"{row['cpu_s']:.3f}",
+            f"{row['explored']:,}",
+            ref,
+            f"{row['ref_explored']:,}",
+            f"{row['ref_cpu_s']:.3f}",
+        )
     console.print(versus)
     multi = Table(title="multi-key histories split by key: time and memory against length (child process)")
-    for column in ("history", "verdict", "wall s", "CPU s", "CPU µs / op", "MB for the history",
-                   "MB more for the check", "peak MB"):
+    for column in (
+        "history",
+        "verdict",
+        "wall s",
+        "CPU s",
+        "CPU µs / op",
+        "MB for the history",
+        "MB more for the check",
+        "peak MB",
+    ):
         multi.add_column(column, justify="left" if column == "history" else "right")
     for row in results["multi_key"]:
-        multi.add_row(row["history"], str(row["valid"]), f"{row['wall_s']:.2f}", f"{row['cpu_s']:.2f}",
-                      f"{row['us_per_op']:.0f}", f"{row['history_mb']:.0f}", f"{row['check_mb']:.0f}",
-                      f"{row['peak_mb']:.0f}")
+        multi.add_row(
+            row["history"],
+            str(row["valid"]),
+            f"{row['wall_s']:.2f}",
+            f"{row['cpu_s']:.2f}",
+            f"{row['us_per_op']:.0f}",
+            f"{row['history_mb']:.0f}",
+            f"{row['check_mb']:.0f}",
+            f"{row['peak_mb']:.0f}",
+        )
     console.print(multi)
     for t in results["timeouts"]:
-        console.print(f"timeout kept: a {t['timeout_s']:.1f} s limit on a history no checker decides took "
-                      f"{t['took_s']:.3f} s ({t['over_pct']:+.1f}%), verdict {t['valid']}")
+        console.print(
+            f"timeout kept: a {t['timeout_s']:.1f} s limit on a history no checker decides took "
+            f"{t['took_s']:.3f} s ({t['over_pct']:+.1f}%), verdict {t['valid']}"
+        )
     load = results.get("load")
     if load:
         console.print(f"load average when the checker figures started: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")

@@ -97,8 +97,13 @@ def bench_hosts(requests: int, repeats: int = 3) -> dict:
         sim_runs.append(simulated(requests))
         real_runs.append(real(requests))
     sim_s, real_s = statistics.median(sim_runs) / requests, statistics.median(real_runs) / requests
-    return {"requests": requests, "repeats": repeats, "simulated_s_per_request": sim_s,
-            "loopback_s_per_request": real_s, "loopback_over_simulated": real_s / sim_s}
+    return {
+        "requests": requests,
+        "repeats": repeats,
+        "simulated_s_per_request": sim_s,
+        "loopback_s_per_request": real_s,
+        "loopback_over_simulated": real_s / sim_s,
+    }
 
 
 def main(argv=None) -> int:
@@ -110,9 +115,11 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(row, indent=2))
     else:
-        print(f"{row['requests']} requests: simulated {row['simulated_s_per_request'] * 1e6:,.0f} us, "
-              f"loopback {row['loopback_s_per_request'] * 1e6:,.0f} us per request "
-              f"(simulated is {row['loopback_over_simulated']:.2f}x faster)")
+        print(
+            f"{row['requests']} requests: simulated {row['simulated_s_per_request'] * 1e6:,.0f} us, "
+            f"loopback {row['loopback_s_per_request'] * 1e6:,.0f} us per request "
+            f"(simulated is {row['loopback_over_simulated']:.2f}x faster)"
+        )
     return 0
 
 

@@ -32,6 +32,7 @@ async def _drive(node, n_rounds: int, window: int) -> None:
     async def worker():
         for i in rounds:
             await node.rpc("b", {"type": "ping", "n": i}, timeout=10.0)
+
     await asyncio.gather(*(worker() for _ in range(window)))
 
 
@@ -48,8 +49,19 @@ async def _http_in_process(n_rounds: int, window: int) -> float:
 async def _http_two_processes(n_rounds: int, window: int) -> float:
     port_b, port_a = free_ports(2)
     url_a, url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
-    argv = [sys.executable, "-m", "capsim.commands.serve", "--protocol", ECHO, "--name", "b",
-            "--listen", f"127.0.0.1:{port_b}", "--peer", f"a={url_a}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "capsim.commands.serve",
+        "--protocol",
+        ECHO,
+        "--name",
+        "b",
+        "--listen",
+        f"127.0.0.1:{port_b}",
+        "--peer",
+        f"a={url_a}",
+    ]
     log = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"capsim-bench-b-{os.getpid()}.log")
     procs = await asyncio.to_thread(launch, [NodeProcess("b", url_b, argv, log)], {**os.environ, "CAPSIM_TOKEN": "x"})
     host = NodeHost("a", Echo, port=port_a, peers={"b": url_b}, seed=1, token="x")  # the secret b has: a signs

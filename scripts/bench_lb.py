@@ -20,7 +20,7 @@ from nodes.breaker import Caller
 from nodes.cache import Cache
 from nodes.kv import SingleKV
 
-__all__ = ["bench_balancer", "bench_cache", "bench_breaker"]
+__all__ = ["bench_balancer", "bench_breaker", "bench_cache"]
 
 
 def _closed_loop(sim, clients, until, make_op):
@@ -47,17 +47,26 @@ def _closed_loop(sim, clients, until, make_op):
 
 def _rates(done: dict, wall: float, virtual: float) -> dict:
     ops = done["ok"] + done["failed"]
-    return {"ops": ops, "ok": done["ok"], "wall_s": round(wall, 3), "virtual_s": round(virtual, 3),
-            "ops_per_wall_s": round(ops / wall), "ops_per_virtual_s": round(ops / virtual, 1)}
+    return {
+        "ops": ops,
+        "ok": done["ok"],
+        "wall_s": round(wall, 3),
+        "virtual_s": round(virtual, 3),
+        "ops_per_wall_s": round(ops / wall),
+        "ops_per_virtual_s": round(ops / virtual, 1),
+    }
 
 
 def _p(percentiles) -> dict:
-    return {k: (None if v is None else round(v * 1000, 3)) for k, v in
-            {"p50_ms": percentiles.p50, "p99_ms": percentiles.p99}.items()}
+    return {
+        k: (None if v is None else round(v * 1000, 3))
+        for k, v in {"p50_ms": percentiles.p50, "p99_ms": percentiles.p99}.items()
+    }
 
 
-def bench_balancer(algorithm: str = "least-connections", clients: int = 32, seconds: float = 20.0,
-                   seed: int = 1) -> dict:
+def bench_balancer(
+    algorithm: str = "least-connections", clients: int = 32, seconds: float = 20.0, seed: int = 1
+) -> dict:
     """Three backends (mean service 2, 5 and 10 ms, 8 workers each) behind one balancer, under closed-loop load."""
     sim = em.Simulation(seed=seed, latency=em.Uniform(0.0005, 0.0015))
     names = ["b0", "b1", "b2"]
@@ -67,9 +76,15 @@ def bench_balancer(algorithm: str = "least-connections", clients: int = 32, seco
     nodes = [sim.add_client(f"c{i}") for i in range(clients)]
     done, wall = _closed_loop(sim, nodes, seconds, lambda rng: ("request", rng.randrange(10_000), None, "lb"))
     shares = {b: m["sent"] for b, m in sim.node("lb").metrics().items()}
-    return {"bench": "balancer", "algorithm": algorithm, "clients": clients, **_rates(done, wall, sim.now),
-            "per_backend": shares, **_p(latency(sim.history.client_ops())["overall"]),
-            "messages": sim.network.stats["delivered"]}
+    return {
+        "bench": "balancer",
+        "algorithm": algorithm,
+        "clients": clients,
+        **_rates(done, wall, sim.now),
+        "per_backend": shares,
+        **_p(latency(sim.history.client_ops())["overall"]),
+        "messages": sim.network.stats["delivered"],
+    }
 
 
 def bench_cache(policy: str = "write-through", clients: int = 16, seconds: float = 10.0, seed: int = 1) -> dict:
@@ -88,9 +103,15 @@ def bench_cache(policy: str = "write-through", clients: int = 16, seconds: float
 
     done, wall = _closed_loop(sim, nodes, seconds, op)
     stats = sim.node("cache").stats()
-    return {"bench": "cache", "policy": policy, "clients": clients, **_rates(done, wall, sim.now),
-            "hit_rate": round(stats["hit_rate"], 4), "evictions": stats["evictions"],
-            **_p(latency(sim.history.client_ops())["overall"])}
+    return {
+        "bench": "cache",
+        "policy": policy,
+        "clients": clients,
+        **_rates(done, wall, sim.now),
+        "hit_rate": round(stats["hit_rate"], 4),
+        "evictions": stats["evictions"],
+        **_p(latency(sim.history.client_ops())["overall"]),
+    }
 
 
 def bench_breaker(clients: int = 8, seed: int = 1) -> dict:
@@ -107,13 +128,22 @@ def bench_breaker(clients: int = 8, seed: int = 1) -> dict:
         ops = sim.history.client_ops()
         during = [(i, d) for i, d in sim.history.completions() if 2.5 <= i["time"] < 7.0 and d is not None]
         waits = [d["time"] - i["time"] for i, d in during]
-        report[label] = {**_rates(done, wall, sim.now),
-                         "outage_mean_latency_ms": round(1000 * sum(waits) / len(waits), 3),
-                         "outage_calls": len(waits), **_p(latency(ops)["overall"])}
+        report[label] = {
+            **_rates(done, wall, sim.now),
+            "outage_mean_latency_ms": round(1000 * sum(waits) / len(waits), 3),
+            "outage_calls": len(waits),
+            **_p(latency(ops)["overall"]),
+        }
     return report
 
 
 if __name__ == "__main__":
-    for result in (bench_balancer(), bench_balancer("round-robin"), bench_cache("cache-aside"), bench_cache(),
-                   bench_cache("write-behind"), bench_breaker()):
+    for result in (
+        bench_balancer(),
+        bench_balancer("round-robin"),
+        bench_cache("cache-aside"),
+        bench_cache(),
+        bench_cache("write-behind"),
+        bench_breaker(),
+    ):
         print(json.dumps(result))

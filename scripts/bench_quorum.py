@@ -20,14 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import emulator as em  # noqa: E402
-from nodes.quorum import QuorumKV  # noqa: E402
+import emulator as em
+from nodes.quorum import QuorumKV
 
 __all__ = ["bench_quorum"]
 
 
-def bench_quorum(seconds_virtual: float = 20.0, clients: int = 10, nodes: int = 5, keys: int = 100,
-                 seed: int = 1, **config) -> dict:
+def bench_quorum(
+    seconds_virtual: float = 20.0, clients: int = 10, nodes: int = 5, keys: int = 100, seed: int = 1, **config
+) -> dict:
     """Run the workload for ``seconds_virtual`` and return the figures.
 
     Args:
@@ -48,8 +49,13 @@ def bench_quorum(seconds_virtual: float = 20.0, clients: int = 10, nodes: int = 
     async def worker(client, rng):
         while sim.now < seconds_virtual:
             key, roll = f"k{rng.randrange(keys)}", rng.random()
-            f, value = ("read", None) if roll < 0.6 else ("write", rng.randrange(5)) if roll < 0.9 else \
-                ("cas", [rng.randrange(5), rng.randrange(5)])
+            f, value = (
+                ("read", None)
+                if roll < 0.6
+                else ("write", rng.randrange(5))
+                if roll < 0.9
+                else ("cas", [rng.randrange(5), rng.randrange(5)])
+            )
             counts["ops"] += 1
             try:
                 await client.invoke(f, key=key, value=value, timeout=1.0)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["capsim_ring", "simpy_ring", "baseline_memory_mb", "cap_memory_model"]
+__all__ = ["baseline_memory_mb", "cap_memory_model", "capsim_ring", "simpy_ring"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,9 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
 
-CAPSIM_RING = _PEAK + r"""
+CAPSIM_RING = (
+    _PEAK
+    + r"""
 import asyncio, bisect, json, sys, time
 import emulator as em
 nodes, seconds, model = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
@@ -80,8 +82,11 @@ print(json.dumps({"build_s": built - start, "run_s": end - built, "delivered": d
                   "us_per_msg": (end - built) / delivered * 1e6, "peak_mb": peak_mb(), "virtual_s": sim.now,
                   "digest": digest}))
 """
+)
 
-SIMPY_RING = _PEAK + r"""
+SIMPY_RING = (
+    _PEAK
+    + r"""
 import json, random, sys, time
 import simpy
 nodes, seconds = int(sys.argv[1]), float(sys.argv[2])
@@ -114,8 +119,11 @@ end = time.perf_counter()
 print(json.dumps({"build_s": built - start, "run_s": end - built, "delivered": delivered[0],
                   "us_per_msg": (end - built) / delivered[0] * 1e6, "peak_mb": peak_mb(), "virtual_s": env.now}))
 """
+)
 
-CAP_MEMORY = _PEAK + r"""
+CAP_MEMORY = (
+    _PEAK
+    + r"""
 import json, sys
 from capsim.cap import Plan, choose, run_config
 nodes, duration = int(sys.argv[1]), float(sys.argv[2])
@@ -125,12 +133,14 @@ for config in choose(None):
     ops = max(ops, len(run_config(config, plan).history))
 print(json.dumps({"nodes": nodes, "duration": duration, "ops": ops, "peak_mb": peak_mb()}))
 """
+)
 
 
 def _run(code: str, *args) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True,
-                         env=env, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+    )
     return json.loads(out.stdout)
 
 
@@ -178,8 +188,11 @@ def _fit_quadratic(xs: list[float], ys: list[float]) -> tuple[float, float, floa
     matrix = [[sums[i + j] for j in range(3)] for i in range(3)]
 
     def det(m):
-        return (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
+        return (
+            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+        )
 
     whole = det(matrix)
     out = []
@@ -192,5 +205,13 @@ def _fit_quadratic(xs: list[float], ys: list[float]) -> tuple[float, float, floa
 
 
 if __name__ == "__main__":
-    print(json.dumps({"capsim": capsim_ring(1000, 10.0), "every": capsim_ring(1000, 10.0, "every"),
-                      "simpy": simpy_ring(1000, 10.0)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "capsim": capsim_ring(1000, 10.0),
+                "every": capsim_ring(1000, 10.0, "every"),
+                "simpy": simpy_ring(1000, 10.0),
+            },
+            indent=2,
+        )
+    )

@@ -34,6 +34,7 @@ def _client_loop(sim: em.Simulation, client, keys: list[str], stop: list[bool]):
                 await client.invoke(f, key=key, value=arg, dest=rng.choice(sim.servers), timeout=0.5)
             except (em.RPCError, em.Timeout):
                 pass
+
     return loop()
 
 
@@ -98,10 +99,16 @@ def bench_sharded(clients: int = 10, keys: int = 200, virtual_seconds: float = 5
 
     sim.run(join())
     ops = sum(steady.values())
-    figures.update(ops=ops, wall_s=round(wall, 3), cpu_s=round(cpu, 3), virtual_s=virtual_seconds,
-                   ops_per_wall_s=round(ops / wall), ops_per_cpu_s=round(ops / cpu),
-                   ops_per_virtual_s=round(ops / virtual_seconds),
-                   ok_fraction=round(steady["ok"] / ops, 3))
+    figures.update(
+        ops=ops,
+        wall_s=round(wall, 3),
+        cpu_s=round(cpu, 3),
+        virtual_s=virtual_seconds,
+        ops_per_wall_s=round(ops / wall),
+        ops_per_cpu_s=round(ops / cpu),
+        ops_per_virtual_s=round(ops / virtual_seconds),
+        ok_fraction=round(steady["ok"] / ops, 3),
+    )
     return figures
 
 

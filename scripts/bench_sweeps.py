@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["sweep", "capacity"]
+__all__ = ["capacity", "sweep"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,8 +67,13 @@ def sweep(label: str, argv: list[str], workers: tuple[int, ...] = (1, 2), repeat
             wall = _timed([*argv, "--jobs", str(w)])
             walls[w] = min(walls.get(w, wall), wall)
     first, last = workers[0], workers[-1]
-    return {"label": label, "command": "capsim " + " ".join(argv), "walls": walls,
-            "speedup": walls[first] / walls[last], "load_avg": max(loads)}
+    return {
+        "label": label,
+        "command": "capsim " + " ".join(argv),
+        "walls": walls,
+        "speedup": walls[first] / walls[last],
+        "load_avg": max(loads),
+    }
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """CAP, measured: the same as `capsim cap` (every option of it works here too).
 
-    python scripts/cap_demo.py
-    python scripts/cap_demo.py --seed 7 --out report/
+python scripts/cap_demo.py
+python scripts/cap_demo.py --seed 7 --out report/
 """
 
 import sys

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from emulator.check.models import ILLEGAL, Model, Prepared
 
@@ -113,8 +114,13 @@ def reference_check(ops_by_key: dict, model: Model, max_steps: int | None = None
     cpu = time.process_time() - cpu  # wall-clock ok
     verdicts = [r.valid for r in keys.values()]
     valid = False if False in verdicts else (None if None in verdicts else True)
-    return {"valid": valid, "explored": sum(r.explored for r in keys.values()),
-            "steps": sum(r.steps for r in keys.values()), "cpu_s": cpu, "keys": keys}
+    return {
+        "valid": valid,
+        "explored": sum(r.explored for r in keys.values()),
+        "steps": sum(r.steps for r in keys.values()),
+        "cpu_s": cpu,
+        "keys": keys,
+    }
 
 
 def _lift(nxt: list, prv: list, call: int, ret: int) -> None:

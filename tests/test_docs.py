@@ -30,8 +30,11 @@ def test_help_of_the_packages_points_nowhere_outside_the_repository():
 
 
 def test_no_module_docstring_points_outside_the_repository():
-    leaks = {module.__name__: _OUTSIDE.search(module.__doc__).group()
-             for module in _modules() if module.__doc__ and _OUTSIDE.search(module.__doc__)}
+    leaks = {
+        module.__name__: _OUTSIDE.search(module.__doc__).group()
+        for module in _modules()
+        if module.__doc__ and _OUTSIDE.search(module.__doc__)
+    }
     assert leaks == {}
 
 
@@ -50,5 +53,4 @@ def test_the_known_docs_warnings_are_only_in_files_others_are_changing():
     listed = (ROOT / ".ci" / "docs-known-warnings.txt").read_text().splitlines()
     files = {line.split(":")[0] for line in listed}
     others = {"emulator/network.py", "emulator/simulation.py", "emulator/transport/host.py", "emulator/kernel.py"}
-    assert files <= others | {
-        str(path.relative_to(ROOT)) for path in (ROOT / "nodes").glob("*.py")}
+    assert files <= others | {str(path.relative_to(ROOT)) for path in (ROOT / "nodes").glob("*.py")}

@@ -5,7 +5,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["emulator", "nodes", "faults", "emulator.check", "emulator.transport", "capsim.report"])
+@pytest.mark.parametrize(
+    "package", ["emulator", "nodes", "faults", "emulator.check", "emulator.transport", "capsim.report"]
+)
 def test_all_names_exist_and_public_names_are_listed(package):
     """Everything in __all__ exists, and every public class or function is in __all__."""
     module = importlib.import_module(package)
@@ -14,6 +16,9 @@ def test_all_names_exist_and_public_names_are_listed(package):
     assert sorted(exported) == sorted(set(exported)), "duplicates in __all__"
     for name in exported:
         assert hasattr(module, name), f"{package}.__all__ lists {name!r}, which does not exist"
-    public = {n for n, v in vars(module).items()
-              if not n.startswith("_") and callable(v) and getattr(v, "__module__", "").startswith(package)}
+    public = {
+        n
+        for n, v in vars(module).items()
+        if not n.startswith("_") and callable(v) and getattr(v, "__module__", "").startswith(package)
+    }
     assert public <= set(exported), f"public names missing from {package}.__all__: {sorted(public - set(exported))}"

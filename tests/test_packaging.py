@@ -24,8 +24,16 @@ PACKAGES = ("emulator", "nodes", "faults", "capsim")
 #: The extras' packages (by import name) and the extra that installs each.
 EXTRAS = {"matplotlib": "plots", "distributed": "cluster", "dask": "cluster", "simpy": "bench", "xdist": "test"}
 #: Import name -> distribution, for the core dependencies (yarl comes with aiohttp, pytest with pytest-asyncio).
-CORE = {"aiohttp": "aiohttp", "yarl": "aiohttp", "mmh3": "mmh3", "rich": "rich", "hypothesis": "hypothesis",
-        "pytest_asyncio": "pytest-asyncio", "pytest": "pytest-asyncio", "_pytest": "pytest-asyncio"}
+CORE = {
+    "aiohttp": "aiohttp",
+    "yarl": "aiohttp",
+    "mmh3": "mmh3",
+    "rich": "rich",
+    "hypothesis": "hypothesis",
+    "pytest_asyncio": "pytest-asyncio",
+    "pytest": "pytest-asyncio",
+    "_pytest": "pytest-asyncio",
+}
 
 _WITHOUT_EXTRAS = f"""
 import importlib.abc, sys
@@ -39,8 +47,9 @@ sys.meta_path.insert(0, _NoExtras())
 
 
 def _without_extras(code: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS + code, *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT_EXTRAS + code, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def _pyproject() -> dict:
@@ -56,9 +65,13 @@ def _imports(level: str):
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
-                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
-                         [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
-                         else [])
+                names = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module]
+                    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                    else []
+                )
                 for name in names:
                     top = name.split(".")[0]
                     if top in sys.stdlib_module_names or top in PACKAGES:
@@ -75,8 +88,10 @@ def test_module_level_imports_are_core_dependencies():
 
 
 def test_lazy_imports_of_extras_are_declared_in_that_extra():
-    extras = {extra: {_requirement_name(r) for r in requirements}
-              for extra, requirements in _pyproject()["project"]["optional-dependencies"].items()}
+    extras = {
+        extra: {_requirement_name(r) for r in requirements}
+        for extra, requirements in _pyproject()["project"]["optional-dependencies"].items()
+    }
     lazy = {name for path, name in _imports("function") if name not in CORE and path.name != "pytest_plugin.py"}
     assert lazy == {"matplotlib", "distributed"}
     assert "matplotlib" in extras["plots"] and "matplotlib" in extras["test"]
@@ -108,18 +123,26 @@ def test_plots_without_matplotlib_name_the_extra_in_one_line():
     result = _without_extras("from capsim.report import pyplot\npyplot()")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "ImportError: plots need matplotlib, which is not installed: pip install 'capsim[plots]'")
+        "ImportError: plots need matplotlib, which is not installed: pip install 'capsim[plots]'"
+    )
 
 
-@pytest.mark.parametrize("argv", [["cap", "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.5"],
-                                  ["demo", "scaling", "--quick"], ["pacelc"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cap", "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.5"],
+        ["demo", "scaling", "--quick"],
+        ["pacelc"],
+    ],
+)
 def test_out_with_plots_is_refused_before_running_without_matplotlib(argv, tmp_path):
     code = "import sys\nfrom capsim.cli import main\nsys.exit(main(sys.argv[1:]))"
     result = _without_extras(code, *argv, "--out", str(tmp_path / "report"))
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
         f"capsim {argv[0]}: error: --out writes plots; plots need matplotlib, which is not installed: pip install 'capsim[plots]', "
-        "or leave out --out"]
+        "or leave out --out"
+    ]
     assert result.stdout == ""  # refused before anything ran
     assert not any((tmp_path / "report").iterdir())
 
@@ -132,9 +155,11 @@ def test_out_without_plots_works_without_matplotlib(tmp_path):
 
 
 def test_a_cluster_sweep_without_dask_names_the_extra():
-    code = ("from capsim.on_dask import ClusterError, run_on_dask\n"
-            "try:\n    next(run_on_dask(None, [1], 'local'))\n"
-            "except ClusterError as exc:\n    print(exc)\n")
+    code = (
+        "from capsim.on_dask import ClusterError, run_on_dask\n"
+        "try:\n    next(run_on_dask(None, [1], 'local'))\n"
+        "except ClusterError as exc:\n    print(exc)\n"
+    )
     result = _without_extras(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "--cluster needs Dask distributed: pip install 'capsim[cluster]'"
@@ -142,8 +167,11 @@ def test_a_cluster_sweep_without_dask_names_the_extra():
 
 def _supported() -> list[str]:
     prefix = "Programming Language :: Python :: 3."
-    return [c.removeprefix("Programming Language :: Python :: ") for c in _pyproject()["project"]["classifiers"]
-            if c.startswith(prefix)]
+    return [
+        c.removeprefix("Programming Language :: Python :: ")
+        for c in _pyproject()["project"]["classifiers"]
+        if c.startswith(prefix)
+    ]
 
 
 def test_supported_pythons_start_at_requires_python_and_include_this_one():
@@ -155,9 +183,14 @@ def test_supported_pythons_start_at_requires_python_and_include_this_one():
 def _ci_find_python(version: str, env: dict) -> subprocess.CompletedProcess:
     """.ci/run's find_python, on its own."""
     script = (ROOT / ".ci" / "run").read_text()
-    function = script[script.index("find_python() {"):script.index("\n}\n", script.index("find_python() {")) + 3]
-    return subprocess.run([shutil.which("bash"), "-c", function + f'find_python {version} || echo "absent"'],
-                          capture_output=True, text=True, env=env, timeout=30)
+    function = script[script.index("find_python() {") : script.index("\n}\n", script.index("find_python() {")) + 3]
+    return subprocess.run(
+        [shutil.which("bash"), "-c", function + f'find_python {version} || echo "absent"'],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
 
 
 def test_ci_finds_this_python_and_says_when_a_version_is_absent(tmp_path):
@@ -180,8 +213,12 @@ def test_ci_finds_this_python_and_says_when_a_version_is_absent(tmp_path):
 @pytest.mark.slow
 def test_the_wheel_ships_py_typed_for_every_package(tmp_path):
     """PEP 561: type checkers read a package's annotations only if it ships py.typed (.ci/run also checks)."""
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-                           capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     [wheel] = tmp_path.glob("capsim-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -195,8 +232,13 @@ def test_lint_says_how_to_install_its_tools_when_they_are_missing(tmp_path):
     for tool in ("dirname", "grep", "tail", "printf"):
         if shutil.which(tool):
             (tools / tool).symlink_to(shutil.which(tool))
-    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "lint.sh")], capture_output=True, text=True,
-                            env={"PATH": str(tools)}, timeout=30)
+    result = subprocess.run(
+        [shutil.which("bash"), str(ROOT / "scripts" / "lint.sh")],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tools)},
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stdout.strip() == "ruff is not installed: pip install -e '.[dev]'"
 

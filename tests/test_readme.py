@@ -5,8 +5,6 @@ import re
 import shutil
 import subprocess
 import sys
-
-import pytest
 from pathlib import Path
 
 import pytest
@@ -45,7 +43,7 @@ def test_the_pytest_example_passes(pytester):
 
 def _section(title: str) -> str:
     start = README.index(f"## {title}")
-    return README[start:README.index("\n## ", start + 3)]
+    return README[start : README.index("\n## ", start + 3)]
 
 
 def test_the_cap_section_defines_every_figure_as_the_command_does():
@@ -84,8 +82,9 @@ def test_no_claim_the_issue_corrected_is_back():
 def test_the_readme_cap_table_is_what_its_command_prints():
     """scripts/readme_tables.py --check: the CAP table is exactly a fresh run of its command."""
     script = Path(__file__).resolve().parents[1] / "scripts" / "readme_tables.py"
-    out = subprocess.run([sys.executable, str(script), "--check", "cap-table"], capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(script), "--check", "cap-table"], capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, "README's CAP table is stale: run python scripts/readme_tables.py"
 
 
@@ -121,7 +120,9 @@ def test_the_catalogue_prose_matches_its_tables():
     cart = dict((row[0], row[1:]) for row in _readme_table("multi-primary"))
     items, lost = int(cart["cart items acknowledged"][0]), int(cart["missing from the converged carts"][0])
     visits, vlost = int(cart["counter increments acknowledged"][0]), int(cart["missing from the converged counter"][0])
-    assert f"{round(100 * lost / items)}% of the cart" in README and 0.45 < vlost / visits < 0.55  # "half the increments"
+    assert (
+        f"{round(100 * lost / items)}% of the cart" in README and 0.45 < vlost / visits < 0.55
+    )  # "half the increments"
     edge = dict((row[0], row[1:]) for row in _readme_table("edge"))
     peaks = edge["most requests at the origin at once"]
     assert int(peaks[2]) <= int(peaks[1]) / 2 + 1 and "coalescing halves its peak" in README
@@ -137,7 +138,9 @@ def exit_table() -> str:
 
     rows = ["| command | status | meaning |", "| --- | --- | --- |"]
     for command in COMMANDS:
-        rows += [f"| `capsim {command}` | {code} | {meaning} |" for code, meaning in sorted(EXIT_STATUS[command].items())]
+        rows += [
+            f"| `capsim {command}` | {code} | {meaning} |" for code, meaning in sorted(EXIT_STATUS[command].items())
+        ]
     rows += [f"| every command | {code} | {meaning} |" for code, meaning in sorted(COMMON_EXIT_STATUS.items())]
     return "\n".join(rows) + "\n"
 
@@ -206,6 +209,7 @@ def readme_commands() -> tuple[list[str], list[list[str]]]:
 
 def _params():
     singles, _ = readme_commands()
+
     def slow(command: str) -> bool:  # a named demo has its own tests; `capsim demo` runs by default
         return command in SLOW or any(word in command for word in SLOW_WORDS) or command.startswith("capsim demo ")
 
@@ -216,8 +220,16 @@ def _params():
 def clone(tmp_path_factory) -> Path:
     """The files a fresh clone has (tracked, and new ones not ignored), copied away from the working tree."""
     target = tmp_path_factory.mktemp("clone")
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source, copy = ROOT / name, target / name
         if source.is_symlink() or source.is_file():
@@ -231,8 +243,11 @@ def clone(tmp_path_factory) -> Path:
 
 def run_in(clone: Path, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``command`` in a shell in ``clone``, importing capsim from it and finding the capsim script beside python."""
-    env = {**os.environ, "PYTHONPATH": str(clone),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(clone),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     return subprocess.run(command, shell=True, cwd=clone, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -256,8 +271,9 @@ def test_the_readme_cluster_session_runs_from_a_fresh_clone(clone):
             out = run_in(clone, command, timeout=120)
             verdict = {0: "history linearizable", 1: "history NOT linearizable"}  # quorum's LWW may fail the check
             expected = verdict if command == "capsim cluster workload" else {0: ""}
-            assert out.returncode in expected and expected[out.returncode] in out.stdout, \
+            assert out.returncode in expected and expected[out.returncode] in out.stdout, (
                 f"{command}: exit {out.returncode}\n{out.stdout}\n{out.stderr}"
+            )
         assert "node logs and storage are kept in" in out.stdout
     finally:
         run_in(clone, "capsim cluster down --purge", timeout=60)
@@ -296,7 +312,7 @@ def test_the_throughput_plots_story_is_what_seed_1_shows():
     async_minority, async_majority = ok_per_bucket(runs["async"], "minority"), ok_per_bucket(runs["async"], "majority")
     assert min(async_minority) > 0
     zero = [i for i, n in enumerate(async_majority) if n == 0]
-    assert zero and zero[0] <= 1 and len(zero) * width <= 0.6 and all(async_majority[zero[-1] + 1:])
+    assert zero and zero[0] <= 1 and len(zero) * width <= 0.6 and all(async_majority[zero[-1] + 1 :])
 
 
 def test_the_own_asyncio_service_example_passes(pytester):

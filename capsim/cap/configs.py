@@ -57,55 +57,69 @@ def _side(nodes: int) -> int:
 
 BUILTIN: dict[str, Config] = {
     "cp": Config(
-        "cp", "primary-replica",
+        "cp",
+        "primary-replica",
         lambda n: {"mode": "semi-sync", "acks": _majority(n) - 1, "fencing": True},
         "linearizable; refuses where it cannot reach a majority (PC/EC)",
         "CP: majority replication with a fenced primary (Raft-like)",
         conditions="acks + 1 >= a majority and fencing on (both set here); reads go through the primary's "
-                   "log, not leases (lease reads would need clocks that never jump); no clock condition otherwise",
+        "log, not leases (lease reads would need clocks that never jump); no clock condition otherwise",
     ),
     "ap": Config(
-        "ap", "quorum",
+        "ap",
+        "quorum",
         # R and W fit the smaller side, so each side can gather a sloppy quorum on its own.
-        lambda n: {"n": min(3, n), "r": _side(n), "w": _side(n), "sloppy": True,
-                   "hinted_handoff": True, "read_repair": True, "versioning": "lww", "anti_entropy": 0.5},
+        lambda n: {
+            "n": min(3, n),
+            "r": _side(n),
+            "w": _side(n),
+            "sloppy": True,
+            "hinted_handoff": True,
+            "read_repair": True,
+            "versioning": "lww",
+            "anti_entropy": 0.5,
+        },
         "answers on both sides; may read stale data and lose concurrent updates (PA/EL)",
         "AP: sloppy quorum, last-writer-wins, hinted handoff, read repair",
         conditions="convergence after the heal needs hinted handoff or anti-entropy on (both set here); "
-                   "last-writer-wins orders writes by the coordinators' clocks: a clock ahead wins",
+        "last-writer-wins orders writes by the coordinators' clocks: a clock ahead wins",
     ),
     "async": Config(
-        "async", "primary-replica",
+        "async",
+        "primary-replica",
         lambda n: {"mode": "async", "fencing": False},
         "fast, and both sides answer; a failover loses what the old primary acknowledged (PA/EL)",
         "primary-replica, asynchronous replication, failover without fencing",
         conditions="none: it promises no consistency, so there is nothing to hold",
     ),
     "quorum": Config(
-        "quorum", "quorum",
+        "quorum",
+        "quorum",
         lambda n: {"n": n, "r": _majority(n), "w": _majority(n), "sloppy": False, "read_repair": True},
         "no read misses a write acknowledged before it began; a regular register, not linearizable (in-flight "
         "writes, cas); refuses without a quorum, and pays R or W round trips even without a partition (PC/EC)",
         "strict majority quorum (R + W > N), no sloppy quorum",
         conditions="R + W > N and not sloppy (both set here); clocks in sync (writes are stamped by the "
-                   "coordinator's clock); any number of writers per key",
+        "coordinator's clock); any number of writers per key",
     ),
     "sync": Config(
-        "sync", "primary-replica",
+        "sync",
+        "primary-replica",
         lambda n: {"mode": "sync", "fencing": True},
         "linearizable and loses nothing; any unreachable replica stops every write, and a new primary serves "
         "nothing until it commits (PC/EC)",
         "primary-replica, synchronous replication to every replica",
         conditions="fencing on (set here); reads go through the primary's log, not leases (lease reads would "
-                   "need clocks that never jump)",
+        "need clocks that never jump)",
     ),
     "multi-primary": Config(
-        "multi-primary", "multi-primary",
+        "multi-primary",
+        "multi-primary",
         lambda n: {"resolution": "lww", "anti_entropy": 0.25},
         "every node takes writes, so both sides answer; concurrent writes: the last writer wins, the rest are lost (PA/EL)",
         "multi-primary, asynchronous replication, last-writer-wins",
         conditions="convergence needs anti-entropy on (set here); last-writer-wins orders writes by the "
-                   "accepting nodes' clocks: a clock ahead wins",
+        "accepting nodes' clocks: a clock ahead wins",
     ),
 }
 
@@ -135,8 +149,10 @@ def choose(specs: list[str] | None) -> list[Config]:
             elif part in BUILTIN:
                 chosen.append(BUILTIN[part])
             else:
-                raise ConfigError(f"unknown configuration {part!r}; choose from {', '.join(BUILTIN)} "
-                                  "or give a .toml file of [[config]] tables")
+                raise ConfigError(
+                    f"unknown configuration {part!r}; choose from {', '.join(BUILTIN)} "
+                    "or give a .toml file of [[config]] tables"
+                )
     return chosen
 
 
@@ -163,7 +179,14 @@ def load(path: Path) -> list[Config]:
             check_config(resolve(table["protocol"]), settings)
         except ValueError as exc:  # an unknown protocol, or settings its constructor does not take
             raise ConfigError(f"{path}: config {table['name']!r}: {exc}") from None
-        configs.append(Config(table["name"], table["protocol"], lambda n, s=dict(settings): dict(s),
-                              str(table.get("claim", "")), str(table.get("label", table["name"])),
-                              conditions=str(table.get("conditions", ""))))
+        configs.append(
+            Config(
+                table["name"],
+                table["protocol"],
+                lambda n, s=dict(settings): dict(s),
+                str(table.get("claim", "")),
+                str(table.get("label", table["name"])),
+                conditions=str(table.get("conditions", "")),
+            )
+        )
     return configs

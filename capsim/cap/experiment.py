@@ -54,7 +54,8 @@ class Plan:
         if not 0 <= self.partition_at < self.heal_at <= self.duration:
             raise em.ConfigError(
                 f"need 0 <= --partition-at < --heal-at <= --duration, got {self.partition_at}, "
-                f"{self.heal_at}, {self.duration}")
+                f"{self.heal_at}, {self.duration}"
+            )
 
     @property
     def servers(self) -> list[str]:
@@ -67,7 +68,7 @@ class Plan:
 
     @property
     def majority(self) -> list[str]:
-        return self.servers[len(self.minority):]
+        return self.servers[len(self.minority) :]
 
     def client_side(self, side: list[str]) -> list[str]:
         """The clients bound to the servers of ``side`` (client ci talks to ni)."""
@@ -88,24 +89,52 @@ def run_config(config: Config, plan: Plan, progress: Callable[[float], None] | N
     node_class = config.node_class()
     for name in plan.servers:
         sim.add_node(name, node_class, **config.kwargs(plan.nodes))
-    workload = Workload(clients=plan.nodes, rate=plan.rate, keys=plan.keys, mix=dict(plan.mix),
-                        timeout=plan.timeout, duration=plan.heal_at, routing="bound", unique=plan.unique)
-    settle = Workload(clients=plan.nodes, rate=plan.rate, keys=plan.keys, mix={"read": 1.0},
-                      timeout=plan.timeout, duration=plan.duration - plan.heal_at, routing="bound")
+    workload = Workload(
+        clients=plan.nodes,
+        rate=plan.rate,
+        keys=plan.keys,
+        mix=dict(plan.mix),
+        timeout=plan.timeout,
+        duration=plan.heal_at,
+        routing="bound",
+        unique=plan.unique,
+    )
+    settle = Workload(
+        clients=plan.nodes,
+        rate=plan.rate,
+        keys=plan.keys,
+        mix={"read": 1.0},
+        timeout=plan.timeout,
+        duration=plan.duration - plan.heal_at,
+        routing="bound",
+    )
     clients = workload.add_clients(sim)
     timeline = _timeline(sim, plan, workload, settle, clients)
     if progress is None:
         sim.run(timeline)
     else:
         run_in_steps(sim, timeline, PROGRESS_STEP, progress)
-    sides = {"minority": plan.minority + plan.client_side(plan.minority),
-             "majority": plan.majority + plan.client_side(plan.majority)}
+    sides = {
+        "minority": plan.minority + plan.client_side(plan.minority),
+        "majority": plan.majority + plan.client_side(plan.majority),
+    }
     row, stale_times = measure(sim.history, plan, sides)
-    return Run(config.name, list(sim.history), row, sides={k: plan.client_side(v) for k, v in
-                                                            (("minority", plan.minority), ("majority", plan.majority))},
-               windows=[Window(plan.partition_at, plan.heal_at, "partition")], stale=stale_times,
-               extra={"label": config.label, "claim": config.claim, "conditions": config.conditions,
-                      "digest": sim.trace_digest(), "errors": [str(e) for e in sim.errors], "events": len(sim.events)})
+    return Run(
+        config.name,
+        list(sim.history),
+        row,
+        sides={k: plan.client_side(v) for k, v in (("minority", plan.minority), ("majority", plan.majority))},
+        windows=[Window(plan.partition_at, plan.heal_at, "partition")],
+        stale=stale_times,
+        extra={
+            "label": config.label,
+            "claim": config.claim,
+            "conditions": config.conditions,
+            "digest": sim.trace_digest(),
+            "errors": [str(e) for e in sim.errors],
+            "events": len(sim.events),
+        },
+    )
 
 
 #: virtual seconds between two progress reports of a run
@@ -124,12 +153,14 @@ def run_in_steps(sim: em.Simulation, coro, step: float, progress: Callable[[floa
             progress(until)
 
 
-async def _timeline(sim: em.Simulation, plan: Plan, workload: Workload, settle: Workload,
-                    clients: list[em.Client]) -> None:
+async def _timeline(
+    sim: em.Simulation, plan: Plan, workload: Workload, settle: Workload, clients: list[em.Client]
+) -> None:
     traffic = asyncio.ensure_future(workload.run(sim, clients))
     await asyncio.sleep(plan.partition_at)
-    sim.network.partition(plan.minority + plan.client_side(plan.minority),
-                          plan.majority + plan.client_side(plan.majority))
+    sim.network.partition(
+        plan.minority + plan.client_side(plan.minority), plan.majority + plan.client_side(plan.majority)
+    )
     await asyncio.sleep(plan.heal_at - plan.partition_at)
     sim.network.heal()
     await traffic

@@ -29,34 +29,61 @@ from emulator.check.ops import by_key, pair_ops
 
 #: Each figure of the CAP table: (row key, label, definition). The definitions are the docs.
 FIGURES = (
-    ("availability", "available, whole run",
-     "per client, the share of its operations answered (ok, or a definite answer about the data such as "
-     "'precondition failed') among those it invoked in each 1 s window, averaged over the windows and then "
-     "over the clients: every client-second weighs the same, so a client that waits out 0.5 s timeouts is "
-     "not outweighed by one served every 50 ms"),
-    ("availability_minority", "available, minority side",
-     "the same for the clients on the minority side, over the 1 s windows of the partition"),
-    ("availability_majority", "available, majority side",
-     "the same for the clients on the majority side, over the 1 s windows of the partition"),
-    ("linearizable", "linearizable",
-     "whether the whole history has a linearizable order (Wing-Gong-Lowe search, a CAS register per key); "
-     "NO (k ops): k operations of the failing keys could not be put in any order; over seeds, how many passed"),
-    ("stale_read_fraction", "stale reads",
-     "ok reads that returned a value no longer current: a write of another value was acknowledged before the read "
-     "began, and no write of the value read can be ordered after it; over all ok reads"),
-    ("lost_writes", "acknowledged writes lost",
-     "acknowledged writes missing from their key's final read that no later or concurrent write explains; "
-     "a share of the writes go to fresh keys, never written again, so a lost one cannot hide behind an overwrite"),
-    ("silently_overwritten", "silently overwritten",
-     "acknowledged writes and cas of the partition, each the last of its side on its key, whose value the key "
-     "no longer holds after the heal because a write from the other side won: the store discarded them for a "
-     "concurrent write that never saw them (last-writer-wins in ap, the deposed primary's rollback in async)"),
-    ("p50_ms", "p50 ms before/during/after",
-     "median latency of ok operations invoked before, during and after the partition"),
+    (
+        "availability",
+        "available, whole run",
+        "per client, the share of its operations answered (ok, or a definite answer about the data such as "
+        "'precondition failed') among those it invoked in each 1 s window, averaged over the windows and then "
+        "over the clients: every client-second weighs the same, so a client that waits out 0.5 s timeouts is "
+        "not outweighed by one served every 50 ms",
+    ),
+    (
+        "availability_minority",
+        "available, minority side",
+        "the same for the clients on the minority side, over the 1 s windows of the partition",
+    ),
+    (
+        "availability_majority",
+        "available, majority side",
+        "the same for the clients on the majority side, over the 1 s windows of the partition",
+    ),
+    (
+        "linearizable",
+        "linearizable",
+        "whether the whole history has a linearizable order (Wing-Gong-Lowe search, a CAS register per key); "
+        "NO (k ops): k operations of the failing keys could not be put in any order; over seeds, how many passed",
+    ),
+    (
+        "stale_read_fraction",
+        "stale reads",
+        "ok reads that returned a value no longer current: a write of another value was acknowledged before the read "
+        "began, and no write of the value read can be ordered after it; over all ok reads",
+    ),
+    (
+        "lost_writes",
+        "acknowledged writes lost",
+        "acknowledged writes missing from their key's final read that no later or concurrent write explains; "
+        "a share of the writes go to fresh keys, never written again, so a lost one cannot hide behind an overwrite",
+    ),
+    (
+        "silently_overwritten",
+        "silently overwritten",
+        "acknowledged writes and cas of the partition, each the last of its side on its key, whose value the key "
+        "no longer holds after the heal because a write from the other side won: the store discarded them for a "
+        "concurrent write that never saw them (last-writer-wins in ap, the deposed primary's rollback in async)",
+    ),
+    (
+        "p50_ms",
+        "p50 ms before/during/after",
+        "median latency of ok operations invoked before, during and after the partition",
+    ),
     ("p99_ms", "p99 ms before/during/after", "99th percentile of the same"),
-    ("convergence_s", "converged after heal (s)",
-     "seconds from the heal until the reads of every shared key return its final value for good "
-     "(the clients only read after the heal)"),
+    (
+        "convergence_s",
+        "converged after heal (s)",
+        "seconds from the heal until the reads of every shared key return its final value for good "
+        "(the clients only read after the heal)",
+    ),
 )
 
 #: The width of the windows availability is counted in, in seconds (above the clients' 0.5 s timeout).
@@ -141,8 +168,14 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
         if not reads:
             continue
         final = max(reads, key=lambda op: op.call).output
-        writes = [op for op in group if op.f in ("write", "cas") and op.status != "fail"
-                  and start <= op.call_time < end and side_of.get(str(op.node)) is not None]
+        writes = [
+            op
+            for op in group
+            if op.f in ("write", "cas")
+            and op.status != "fail"
+            and start <= op.call_time < end
+            and side_of.get(str(op.node)) is not None
+        ]
         winner = next((op for op in writes if _written(op) == final), None)
         if winner is None:
             continue  # the key holds a value from before or after the partition

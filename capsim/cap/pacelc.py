@@ -47,8 +47,7 @@ from capsim.cap import wars
 from nodes.quorum import QuorumKV
 from nodes.replication import PrimaryReplica
 
-QUORUMS = ((3, 1, 1), (3, 1, 2), (3, 2, 1), (3, 2, 2), (3, 1, 3), (3, 3, 1), (5, 1, 1), (5, 1, 2), (5, 2, 2),
-           (5, 3, 3))
+QUORUMS = ((3, 1, 1), (3, 1, 2), (3, 2, 1), (3, 2, 2), (3, 1, 3), (3, 3, 1), (5, 1, 1), (5, 1, 2), (5, 2, 2), (5, 3, 3))
 REPLICATION = ("async", "semi-sync", "sync")
 
 
@@ -77,9 +76,15 @@ class Sweep:
 
     def meta(self) -> dict:
         """The sweep as plain data (the latency as its text form)."""
-        return {"seed": self.seed, "trials": self.trials, "model_trials": self.model_trials,
-                "latency": str(self.latency), "t_ms": list(self.waits_ms),
-                "quorums": ["/".join(map(str, q)) for q in self.quorums], "replication": list(self.replication)}
+        return {
+            "seed": self.seed,
+            "trials": self.trials,
+            "model_trials": self.model_trials,
+            "latency": str(self.latency),
+            "t_ms": list(self.waits_ms),
+            "quorums": ["/".join(map(str, q)) for q in self.quorums],
+            "replication": list(self.replication),
+        }
 
 
 def closed_form(n: int, r: int, w: int) -> float:
@@ -140,14 +145,16 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def _quorum_sim(sweep: Sweep, n: int, r: int, w: int, fanout: str, fifo: bool = True,
-                client_legs: bool = True) -> tuple[_Trials, list[str]]:
+def _quorum_sim(
+    sweep: Sweep, n: int, r: int, w: int, fanout: str, fifo: bool = True, client_legs: bool = True
+) -> tuple[_Trials, list[str]]:
     """N quorum replicas, each a coordinator too, and the trials' two clients (at zero latency without client_legs)."""
     sim = em.Simulation(seed=sweep.seed, latency=sweep.latency, fifo=fifo)
     names = [f"n{i}" for i in range(n)]
     for name in names:
-        sim.add_node(name, QuorumKV, n=n, r=r, w=w, write_fanout=fanout, read_fanout=fanout, read_repair=False,
-                     rpc_timeout=1.0)
+        sim.add_node(
+            name, QuorumKV, n=n, r=r, w=w, write_fanout=fanout, read_fanout=fanout, read_repair=False, rpc_timeout=1.0
+        )
     trials = _Trials(sim, lambda k, rng: rng.choice(names), lambda k, rng: rng.choice(names))
     if not client_legs:
         for client in ("writer", "reader"):
@@ -164,8 +171,7 @@ def measure_store(sweep: Sweep, n: int, r: int, w: int, fifo: bool = True, clien
     that owns a copy, is the store itself.
     """
     trials, _ = _quorum_sim(sweep, n, r, w, "all", fifo, client_legs)
-    trials.curve = {wait: trials.sim.run(trials.run(sweep.trials, wait / 1000, f"t{wait}"))
-                    for wait in sweep.waits_ms}
+    trials.curve = {wait: trials.sim.run(trials.run(sweep.trials, wait / 1000, f"t{wait}")) for wait in sweep.waits_ms}
     return trials
 
 
@@ -176,10 +182,16 @@ def measure_quorum(sweep: Sweep, n: int, r: int, w: int) -> dict:
     store = measure_store(sweep, n, r, w)
     return {
         "config": f"{n}/{r}/{w}",
-        "kind": "quorum", "n": n, "r": r, "w": w, "strict": r + w > n,
-        "closed_form": closed_form(n, r, w), "exact_w_measured": measured,
+        "kind": "quorum",
+        "n": n,
+        "r": r,
+        "w": w,
+        "strict": r + w > n,
+        "closed_form": closed_form(n, r, w),
+        "exact_w_measured": measured,
         **_model(sweep, n, r, w),
-        "stale": store.curve[sweep.waits_ms[0]], "t_visibility": store.curve,
+        "stale": store.curve[sweep.waits_ms[0]],
+        "t_visibility": store.curve,
         **_latencies(store),
     }
 
@@ -206,24 +218,38 @@ def measure_replication(sweep: Sweep, mode: str, nodes: int = 3) -> dict:
     names = [f"n{i}" for i in range(nodes)]
     extra = {"acks": 1} if mode == "semi-sync" else {}
     for name in names:
-        sim.add_node(name, PrimaryReplica, mode=mode, read_from="replica", heartbeat_interval=0.02,
-                     election_timeout=2.0, lease=1.0, **extra)
+        sim.add_node(
+            name,
+            PrimaryReplica,
+            mode=mode,
+            read_from="replica",
+            heartbeat_interval=0.02,
+            election_timeout=2.0,
+            lease=1.0,
+            **extra,
+        )
     sim.run(until=0.5)  # the first primary is in place
     replicas = names[1:]
     trials = _Trials(sim, lambda k, rng: names[0], lambda k, rng: rng.choice(replicas))
     curve = {wait: sim.run(trials.run(sweep.trials, wait / 1000, f"t{wait}")) for wait in sweep.waits_ms}
     return {
         "config": f"p-r {mode}" + (" k=1" if mode == "semi-sync" else ""),
-        "kind": "replication", "mode": mode, "n": nodes, "strict": None,
-        "stale": curve[sweep.waits_ms[0]], "t_visibility": curve,
+        "kind": "replication",
+        "mode": mode,
+        "n": nodes,
+        "strict": None,
+        "stale": curve[sweep.waits_ms[0]],
+        "t_visibility": curve,
         **_latencies(trials),
     }
 
 
 def _latencies(trials: _Trials) -> dict:
     return {
-        "read_p50_ms": _percentile(trials.read_ms, 0.50), "read_p99_ms": _percentile(trials.read_ms, 0.99),
-        "write_p50_ms": _percentile(trials.write_ms, 0.50), "write_p99_ms": _percentile(trials.write_ms, 0.99),
+        "read_p50_ms": _percentile(trials.read_ms, 0.50),
+        "read_p99_ms": _percentile(trials.read_ms, 0.99),
+        "write_p50_ms": _percentile(trials.write_ms, 0.50),
+        "write_p99_ms": _percentile(trials.write_ms, 0.99),
         "p99_ms": _percentile(trials.read_ms + trials.write_ms, 0.99),
         "mean_ms": statistics.fmean(trials.read_ms + trials.write_ms) if trials.write_ms else None,
     }

@@ -21,15 +21,18 @@ def _prob(value) -> str:
 
 def _at(key: str, wait):
     """A formatter reading ``row[key][wait]`` (curves are keyed by t in ms)."""
+
     def fmt(row: dict) -> str:
         curve = row.get(key) or {}
         return _prob(curve.get(wait, curve.get(str(wait))))
+
     return fmt
 
 
 def _pair(low: str, high: str):
     def fmt(row: dict) -> str:
         return f"{millis(row.get(low))}/{millis(row.get(high))}"
+
     return fmt
 
 
@@ -53,22 +56,49 @@ def model_columns(waits_ms) -> list[Column]:
     """The model's table: exact-W closed form, WARS computed and WARS run on capsim."""
     first, probe = waits_ms[0], probe_ms(waits_ms)
     return [
-        Column("strict", "R+W>N", lambda v: "yes" if v else "no",
-               "every read quorum meets every write quorum, so neither model can read stale"),
-        Column("closed_form", "exact-W", _prob,
-               "P(stale) when a write reaches exactly W replicas and never spreads, and a read asks R random "
-               "replicas: C(N-W, R) / C(N, R), the closed form of PBS"),
-        _RowColumn("wars", f"WARS {_t(first)}", _at("wars", first),
-                   f"P(stale) under WARS, PBS's model: a read started {first:g} ms after the commit (Monte Carlo)"),
-        _RowColumn("wars_capsim", f"capsim {_t(first)}", _at("wars_capsim", first),
-                   "the same read, measured on capsim's store set up as WARS (capsim pacelc --wars; "
-                   "partial quorums only)"),
-        _RowColumn("wars", f"WARS {_t(probe)}", _at("wars", probe),
-                   f"P(stale) under WARS for a read started {probe:g} ms after the commit"),
-        _RowColumn("wars_capsim", f"capsim {_t(probe)}", _at("wars_capsim", probe),
-                   "the same, measured on capsim's store set up as WARS"),
-        Column("visible_999_ms", f"{100 * VISIBILITY:g}% ms", millis,
-               f"t-visibility: ms after the commit until P(consistent) reaches {100 * VISIBILITY:g}% under WARS"),
+        Column(
+            "strict",
+            "R+W>N",
+            lambda v: "yes" if v else "no",
+            "every read quorum meets every write quorum, so neither model can read stale",
+        ),
+        Column(
+            "closed_form",
+            "exact-W",
+            _prob,
+            "P(stale) when a write reaches exactly W replicas and never spreads, and a read asks R random "
+            "replicas: C(N-W, R) / C(N, R), the closed form of PBS",
+        ),
+        _RowColumn(
+            "wars",
+            f"WARS {_t(first)}",
+            _at("wars", first),
+            f"P(stale) under WARS, PBS's model: a read started {first:g} ms after the commit (Monte Carlo)",
+        ),
+        _RowColumn(
+            "wars_capsim",
+            f"capsim {_t(first)}",
+            _at("wars_capsim", first),
+            "the same read, measured on capsim's store set up as WARS (capsim pacelc --wars; partial quorums only)",
+        ),
+        _RowColumn(
+            "wars",
+            f"WARS {_t(probe)}",
+            _at("wars", probe),
+            f"P(stale) under WARS for a read started {probe:g} ms after the commit",
+        ),
+        _RowColumn(
+            "wars_capsim",
+            f"capsim {_t(probe)}",
+            _at("wars_capsim", probe),
+            "the same, measured on capsim's store set up as WARS",
+        ),
+        Column(
+            "visible_999_ms",
+            f"{100 * VISIBILITY:g}% ms",
+            millis,
+            f"t-visibility: ms after the commit until P(consistent) reaches {100 * VISIBILITY:g}% under WARS",
+        ),
     ]
 
 
@@ -76,15 +106,31 @@ def store_columns(waits_ms) -> list[Column]:
     """The store's table: staleness after the client's acknowledgement, and latency as the client sees it."""
     first, probe = waits_ms[0], probe_ms(waits_ms)
     return [
-        _RowColumn("t_visibility", f"stale {_t(first)}", _at("t_visibility", first),
-                   f"P(stale) on capsim's store: a read from a random node {first:g} ms after the writing "
-                   "client got its acknowledgement misses the write"),
-        _RowColumn("t_visibility", f"stale {_t(probe)}", _at("t_visibility", probe),
-                   f"the same, {probe:g} ms after the acknowledgement"),
-        _RowColumn("read_p50_ms", "read p50/p99", _pair("read_p50_ms", "read_p99_ms"),
-                   "ms from the client's read request to its answer, median and 99th percentile"),
-        _RowColumn("write_p50_ms", "write p50/p99", _pair("write_p50_ms", "write_p99_ms"),
-                   "ms from the client's write request to its acknowledgement, median and 99th percentile"),
+        _RowColumn(
+            "t_visibility",
+            f"stale {_t(first)}",
+            _at("t_visibility", first),
+            f"P(stale) on capsim's store: a read from a random node {first:g} ms after the writing "
+            "client got its acknowledgement misses the write",
+        ),
+        _RowColumn(
+            "t_visibility",
+            f"stale {_t(probe)}",
+            _at("t_visibility", probe),
+            f"the same, {probe:g} ms after the acknowledgement",
+        ),
+        _RowColumn(
+            "read_p50_ms",
+            "read p50/p99",
+            _pair("read_p50_ms", "read_p99_ms"),
+            "ms from the client's read request to its answer, median and 99th percentile",
+        ),
+        _RowColumn(
+            "write_p50_ms",
+            "write p50/p99",
+            _pair("write_p50_ms", "write_p99_ms"),
+            "ms from the client's write request to its acknowledgement, median and 99th percentile",
+        ),
     ]
 
 
@@ -121,13 +167,18 @@ def markdown(rows: list[dict], sweep) -> str:
     """The whole report as Markdown: both tables, what differs, and the definitions."""
     models, stores = model_columns(sweep.waits_ms), store_columns(sweep.waits_ms)
     se = math.sqrt(0.25 / sweep.trials)
-    parts = [f"The model (N/R/W; every leg {sweep.latency}; WARS computed from {sweep.model_trials:,} trials, "
-             f"run on capsim with {sweep.trials} per point, standard error at most {se:.2f}):\n\n",
-             markdown_table(models, model_runs(rows)),
-             f"\ncapsim's store (every link {sweep.latency}; {sweep.trials} trials per point, standard error at "
-             f"most {se:.2f}):\n\n", markdown_table(stores, store_runs(rows)),
-             "\nHow the store differs from WARS:\n\n", *(f"- {line}\n" for line in DIFFERENCES),
-             "\nWhat each column means:\n\n", *(f"- {line}\n" for line in definitions(models + stores))]
+    parts = [
+        f"The model (N/R/W; every leg {sweep.latency}; WARS computed from {sweep.model_trials:,} trials, "
+        f"run on capsim with {sweep.trials} per point, standard error at most {se:.2f}):\n\n",
+        markdown_table(models, model_runs(rows)),
+        f"\ncapsim's store (every link {sweep.latency}; {sweep.trials} trials per point, standard error at "
+        f"most {se:.2f}):\n\n",
+        markdown_table(stores, store_runs(rows)),
+        "\nHow the store differs from WARS:\n\n",
+        *(f"- {line}\n" for line in DIFFERENCES),
+        "\nWhat each column means:\n\n",
+        *(f"- {line}\n" for line in definitions(models + stores)),
+    ]
     return "".join(parts)
 
 
@@ -153,8 +204,9 @@ def plot_visibility(rows: list[dict], stem: Path) -> list[Path]:
         if capsim:
             se = {float(t): value for t, value in row["wars_capsim_se"].items()}
             below = [min(se[t], 0.9 * p) for t, p in capsim]  # a log axis cannot go to zero
-            ax.errorbar(*zip(*capsim), yerr=[below, [se[t] for t, _ in capsim]], fmt="o", ms=4, color=colour,
-                        capsize=2, lw=0.8)
+            ax.errorbar(
+                *zip(*capsim), yerr=[below, [se[t] for t, _ in capsim]], fmt="o", ms=4, color=colour, capsize=2, lw=0.8
+            )
         store = _positive(row["t_visibility"])
         if store:
             ax.plot(*zip(*store), ls="--", marker="s", ms=3, color=colour, lw=1.0)
@@ -167,10 +219,12 @@ def plot_visibility(rows: list[dict], stem: Path) -> list[Path]:
     ax.set_ylabel("P(stale read)")
     ax.set_title("t-visibility: P(a read t after the write misses it)", fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    styles = [Line2D([], [], color="#424242", lw=1.4, label="WARS computed"),
-              Line2D([], [], color="#424242", marker="o", ls="", label="WARS run on capsim (±1 s.e.)"),
-              Line2D([], [], color="#424242", marker="s", ls="--", label="capsim's store"),
-              Line2D([], [], color="#616161", ls=":", label=f"{100 * VISIBILITY:g}% consistent")]
+    styles = [
+        Line2D([], [], color="#424242", lw=1.4, label="WARS computed"),
+        Line2D([], [], color="#424242", marker="o", ls="", label="WARS run on capsim (±1 s.e.)"),
+        Line2D([], [], color="#424242", marker="s", ls="--", label="capsim's store"),
+        Line2D([], [], color="#616161", ls=":", label=f"{100 * VISIBILITY:g}% consistent"),
+    ]
     first = ax.legend(fontsize=8, title="N/R/W", title_fontsize=8, loc="upper right")
     ax.add_artist(first)
     ax.legend(handles=styles, fontsize=8, loc="lower left")
@@ -190,12 +244,14 @@ def plot_tradeoff(rows: list[dict], stem: Path) -> list[Path]:
         colour = "#1565c0" if row["kind"] == "quorum" else "#c62828"
         marker = "s" if row["strict"] is None else ("o" if row["strict"] else "^")
         ax.scatter(row["p99_ms"], row["stale"], color=colour, marker=marker, s=36)
-        ax.annotate(row["config"], (row["p99_ms"], row["stale"]), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points")
+        ax.annotate(row["config"], (row["p99_ms"], row["stale"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xlabel("p99 latency of reads and writes, as the client sees them (ms)")
     ax.set_ylabel("P(read right after the acknowledgement misses the write)")
-    ax.set_title("PACELC on capsim's store: else, latency or consistency\n(circles R+W>N, triangles partial "
-                 "quorums N/R/W, squares primary-replica with replica reads)", fontsize=10)
+    ax.set_title(
+        "PACELC on capsim's store: else, latency or consistency\n(circles R+W>N, triangles partial "
+        "quorums N/R/W, squares primary-replica with replica reads)",
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
     return save(fig, stem)
 
@@ -207,16 +263,42 @@ def write_report(out: Path, rows: list[dict], sweep) -> Path:
     write_tables(out, models, model_runs(rows), stem="pacelc-model", meta=meta)
     write_tables(out, stores, store_runs(rows), stem="pacelc-store", meta=meta)
     (out / "pacelc.md").write_text(markdown(rows, sweep), encoding="utf-8")
-    (out / "pacelc.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n",
-                                     encoding="utf-8")
-    plots = {"t_visibility": plot_visibility(rows, out / "t_visibility"),
-             "tradeoff": plot_tradeoff(rows, out / "tradeoff")}
-    intro = ("No partition here: the PACELC 'else'. The first table is the model of Bailis et al. (PBS, VLDB 2012): "
-             "the exact-W closed form and WARS, computed and run on capsim in WARS's own setup. The second is "
-             "capsim's store as a client meets it.")
-    sections = [Section("pacelc-model", f"The model (N/R/W; every leg {sweep.latency})", models, model_runs(rows),
-                        note=" ".join(definitions(models))),
-                Section("pacelc-store", "capsim's store", stores, store_runs(rows),
-                        note="How the store differs from WARS: " + " ".join(DIFFERENCES))]
-    return write_page(out, "PACELC, measured", intro, models, model_runs(rows), plots, meta=meta,
-                      notes=definitions(stores), sections=sections)
+    (out / "pacelc.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    plots = {
+        "t_visibility": plot_visibility(rows, out / "t_visibility"),
+        "tradeoff": plot_tradeoff(rows, out / "tradeoff"),
+    }
+    intro = (
+        "No partition here: the PACELC 'else'. The first table is the model of Bailis et al. (PBS, VLDB 2012): "
+        "the exact-W closed form and WARS, computed and run on capsim in WARS's own setup. The second is "
+        "capsim's store as a client meets it."
+    )
+    sections = [
+        Section(
+            "pacelc-model",
+            f"The model (N/R/W; every leg {sweep.latency})",
+            models,
+            model_runs(rows),
+            note=" ".join(definitions(models)),
+        ),
+        Section(
+            "pacelc-store",
+            "capsim's store",
+            stores,
+            store_runs(rows),
+            note="How the store differs from WARS: " + " ".join(DIFFERENCES),
+        ),
+    ]
+    return write_page(
+        out,
+        "PACELC, measured",
+        intro,
+        models,
+        model_runs(rows),
+        plots,
+        meta=meta,
+        notes=definitions(stores),
+        sections=sections,
+    )

@@ -11,8 +11,19 @@ from capsim.report import Column, Run, markdown_table, write_page, write_plots, 
 from capsim.report.tables import percent
 
 #: The keys of ``--json``, per configuration, in order.
-JSON_KEYS = ("config", "availability", "availability_minority", "availability_majority", "linearizable",
-             "stale_read_fraction", "lost_writes", "silently_overwritten", "p50_ms", "p99_ms", "convergence_s")
+JSON_KEYS = (
+    "config",
+    "availability",
+    "availability_minority",
+    "availability_majority",
+    "linearizable",
+    "stale_read_fraction",
+    "lost_writes",
+    "silently_overwritten",
+    "p50_ms",
+    "p99_ms",
+    "convergence_s",
+)
 
 
 def _verdict(row: dict) -> str:
@@ -26,8 +37,11 @@ def _verdict(row: dict) -> str:
 def _phases(key: str):
     def fmt(row: dict) -> str:
         value = row.get(key) or {}
-        return "/".join("-" if value.get(p) is None else _num(value[p], 0 if value[p] >= 10 else 1)
-                        for p in ("before", "during", "after"))
+        return "/".join(
+            "-" if value.get(p) is None else _num(value[p], 0 if value[p] >= 10 else 1)
+            for p in ("before", "during", "after")
+        )
+
     return fmt
 
 
@@ -79,8 +93,9 @@ _FORMATS = {
 }
 
 #: The table's rows (it is transposed: one column per configuration), each with its definition.
-COLUMNS = [_FORMATS[key][0](key, _FORMATS[key][1], _FORMATS[key][2], definition, label)
-           for key, label, definition in FIGURES]
+COLUMNS = [
+    _FORMATS[key][0](key, _FORMATS[key][1], _FORMATS[key][2], definition, label) for key, label, definition in FIGURES
+]
 
 
 def definitions() -> list[str]:
@@ -92,8 +107,11 @@ def markdown(runs: list[Run], command: str) -> str:
     """The table and the definitions as Markdown, as the README shows them, with the command that made them."""
     seeds = any(isinstance(run.row.get("availability"), dict) for run in runs)
     note = " Each cell: the median over the seeds, then [lowest-highest]." if seeds else ""
-    lines = [markdown_table(COLUMNS, runs, transpose=True), f"\n<sub>`{command}`.{note}</sub>\n\n",
-             *(f"- **{column.label}**: {column.help}.\n" for column in COLUMNS)]
+    lines = [
+        markdown_table(COLUMNS, runs, transpose=True),
+        f"\n<sub>`{command}`.{note}</sub>\n\n",
+        *(f"- **{column.label}**: {column.help}.\n" for column in COLUMNS),
+    ]
     return "".join(lines)
 
 
@@ -113,8 +131,12 @@ def summarize(name: str, rows: list[dict]) -> dict:
     for key in rows[0]:
         values = [row[key] for row in rows]
         if key == "linearizable":
-            out[key] = {"yes": sum(v is True for v in values), "no": sum(v is False for v in values),
-                        "unknown": sum(v is None for v in values), "runs": len(values)}
+            out[key] = {
+                "yes": sum(v is True for v in values),
+                "no": sum(v is False for v in values),
+                "unknown": sum(v is None for v in values),
+                "runs": len(values),
+            }
         elif isinstance(values[0], dict):
             out[key] = {phase: _spread([v[phase] for v in values]) for phase in values[0]}
             out[key] = {phase: (s["median"] if s else None) for phase, s in out[key].items()}
@@ -127,22 +149,27 @@ def _spread(values: list):
     numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if not numbers:
         return None
-    return {"median": statistics.median(numbers), "min": min(numbers), "max": max(numbers),
-            "values": numbers}
+    return {"median": statistics.median(numbers), "min": min(numbers), "max": max(numbers), "values": numbers}
 
 
 def write_report(out: Path, runs: list[Run], meta: dict) -> Path:
     """The table (Markdown, JSON), the plots (PNG, SVG) and index.html, in ``out``."""
     write_tables(out, COLUMNS, runs, stem="cap", meta=meta, transpose=True)
-    (out / "cap.json").write_text(json.dumps({"meta": meta, "rows": json_rows(runs)}, indent=2, default=str) + "\n",
-                                  encoding="utf-8")
+    (out / "cap.json").write_text(
+        json.dumps({"meta": meta, "rows": json_rows(runs)}, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     plots = write_plots(out, runs) if any(run.history for run in runs) else {}  # many seeds: no one history
-    notes = [f"{run.name}: {run.extra.get('label', '')}. Claim: {run.extra.get('claim', '')}."
-             + (f" Conditions: {run.extra['conditions']}." if run.extra.get("conditions") else "") for run in runs]
+    notes = [
+        f"{run.name}: {run.extra.get('label', '')}. Claim: {run.extra.get('claim', '')}."
+        + (f" Conditions: {run.extra['conditions']}." if run.extra.get("conditions") else "")
+        for run in runs
+    ]
     return write_page(out, "CAP, measured", INTRO, COLUMNS, runs, plots, notes=notes, meta=meta)
 
 
-INTRO = ("The same clients, on both sides of the cluster, read, write and compare-and-set a few keys while the "
-         "network is healthy, then partitioned into a majority and a minority, then healed. Each configuration "
-         "made a different choice when the partition came: refuse (consistency) or answer (availability). "
-         "The numbers below are what each choice cost.")
+INTRO = (
+    "The same clients, on both sides of the cluster, read, write and compare-and-set a few keys while the "
+    "network is healthy, then partitioned into a majority and a minority, then healed. Each configuration "
+    "made a different choice when the partition came: refuse (consistency) or answer (availability). "
+    "The numbers below are what each choice cost."
+)

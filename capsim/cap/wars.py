@@ -70,8 +70,15 @@ class Point:
         return math.sqrt(p * (1 - p) / self.trials)
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "r": self.r, "w": self.w, "t_ms": self.t_ms, "p_stale": self.p_stale, "se": self.se,
-                "trials": self.trials}
+        return {
+            "n": self.n,
+            "r": self.r,
+            "w": self.w,
+            "t_ms": self.t_ms,
+            "p_stale": self.p_stale,
+            "se": self.se,
+            "trials": self.trials,
+        }
 
 
 @dataclass(frozen=True)
@@ -94,14 +101,16 @@ class Model:
         return max(0.0, self.needed[rank])
 
 
-Z_DEFINITION = ("capsim's P(stale) minus the model's, over the standard error of that difference if the model "
-                "is right: sqrt(q (1 - q) / trials + the model's se^2), q the model's P(stale)")
+Z_DEFINITION = (
+    "capsim's P(stale) minus the model's, over the standard error of that difference if the model "
+    "is right: sqrt(q (1 - q) / trials + the model's se^2), q the model's P(stale)"
+)
 
 
 def z_score(measured: Point, expected: Point) -> float:
     """How many standard errors ``measured`` lies from ``expected`` (see ``Z_DEFINITION``); 0 when both are exact."""
     q = expected.p_stale
-    spread = math.sqrt(q * (1 - q) / measured.trials + expected.se ** 2)
+    spread = math.sqrt(q * (1 - q) / measured.trials + expected.se**2)
     if spread == 0:
         return 0.0 if measured.p_stale == q else math.inf
     return (measured.p_stale - q) / spread
@@ -168,8 +177,9 @@ async def _points(sim: em.Simulation, n: int, r: int, w: int, times: list[float]
     return points
 
 
-def measure(n: int, r: int, w: int, times: list[float], leg: em.Distribution, trials: int = 2000,
-            seed: int = 1) -> list[Point]:
+def measure(
+    n: int, r: int, w: int, times: list[float], leg: em.Distribution, trials: int = 2000, seed: int = 1
+) -> list[Point]:
     """P(stale) at each ``t`` (seconds after the commit), measured on capsim's store in the WARS setup.
 
     Raises:

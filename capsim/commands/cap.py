@@ -1,12 +1,12 @@
 """``capsim cap``: CAP, measured — the same workload and partition against CP and AP stores.
 
-    capsim cap                         # the table, defaults (5 nodes, 12 virtual seconds)
-    capsim cap --json                  # the same figures as JSON
-    capsim cap --out report/           # Markdown, JSON, plots and an HTML page
-    capsim cap --seeds 1-20            # each figure as a distribution over seeds (--workers, --results,
-                                       # --resume, --cluster: see capsim.commands.sweeps)
-    capsim cap --config cp,quorum      # other configurations (or a .toml of [[config]])
-    capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown   # the README's table
+capsim cap                         # the table, defaults (5 nodes, 12 virtual seconds)
+capsim cap --json                  # the same figures as JSON
+capsim cap --out report/           # Markdown, JSON, plots and an HTML page
+capsim cap --seeds 1-20            # each figure as a distribution over seeds (--workers, --results,
+                                   # --resume, --cluster: see capsim.commands.sweeps)
+capsim cap --config cp,quorum      # other configurations (or a .toml of [[config]])
+capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown   # the README's table
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cap.configs import claim_line
-from capsim.cli import UsageError
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
+from capsim.cli import UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
 from capsim.parallel import SeedJob, positive_int, replay_template, seed_range, seed_value
@@ -35,41 +35,60 @@ from capsim.report import Run, require_plots, rich_table
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "cap", help="CAP, measured: CP and AP stores through the same partition (the main job)",
+        "cap",
+        help="CAP, measured: CP and AP stores through the same partition (the main job)",
         description="Run the same clients against several configurations through one timeline: healthy, "
-                    "a partition into a majority and a minority, a heal, a settle. Print availability per "
-                    "side, linearizability, stale reads, lost writes, latency and convergence.",
+        "a partition into a majority and a minority, a heal, a settle. Print availability per "
+        "side, linearizability, stale reads, lost writes, latency and convergence.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configurations:\n" + "\n".join(f"  {c.name}: {c.label}; {c.claim}. Conditions: {c.conditions}"
-                                                for c in BUILTIN.values())
-               + "\n\nfigures:\n" + "\n".join(f"  {line}" for line in definitions()),
+        epilog="configurations:\n"
+        + "\n".join(f"  {c.name}: {c.label}; {c.claim}. Conditions: {c.conditions}" for c in BUILTIN.values())
+        + "\n\nfigures:\n"
+        + "\n".join(f"  {line}" for line in definitions()),
     )
     plan = Plan()
     parser.add_argument("--seed", type=seed_value, default=plan.seed, help=f"root seed (default {plan.seed})")
-    parser.add_argument("--seeds", type=seed_range, metavar="A-B",
-                        help="run seeds A..B in parallel; report medians and ranges")
+    parser.add_argument(
+        "--seeds", type=seed_range, metavar="A-B", help="run seeds A..B in parallel; report medians and ranges"
+    )
     parser.add_argument("--nodes", type=positive_int, default=plan.nodes, help=f"servers (default {plan.nodes})")
-    parser.add_argument("--duration", type=float, default=plan.duration,
-                        help=f"virtual seconds of traffic (default {plan.duration})")
-    parser.add_argument("--partition-at", type=float, default=plan.partition_at,
-                        help=f"when the partition starts (default {plan.partition_at})")
-    parser.add_argument("--heal-at", type=float, default=plan.heal_at,
-                        help=f"when it heals (default {plan.heal_at})")
+    parser.add_argument(
+        "--duration", type=float, default=plan.duration, help=f"virtual seconds of traffic (default {plan.duration})"
+    )
+    parser.add_argument(
+        "--partition-at",
+        type=float,
+        default=plan.partition_at,
+        help=f"when the partition starts (default {plan.partition_at})",
+    )
+    parser.add_argument("--heal-at", type=float, default=plan.heal_at, help=f"when it heals (default {plan.heal_at})")
     parser.add_argument("--rate", type=float, default=plan.rate, help=f"client ops per second (default {plan.rate})")
-    parser.add_argument("--config", action="append", metavar="NAME[,NAME]|FILE.toml",
-                        help=f"configurations to compare (default {','.join(DEFAULT)}; choose from "
-                             f"{', '.join(BUILTIN)})")
+    parser.add_argument(
+        "--config",
+        action="append",
+        metavar="NAME[,NAME]|FILE.toml",
+        help=f"configurations to compare (default {','.join(DEFAULT)}; choose from {', '.join(BUILTIN)})",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
-    parser.add_argument("--markdown", action="store_true",
-                        help="print the table and the figures' definitions as Markdown (as in the README)")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the table and the figures' definitions as Markdown (as in the README)",
+    )
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
     add_sweep_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def _plan(args, seed: int) -> Plan:
-    return Plan(seed=seed, nodes=args.nodes, duration=args.duration, partition_at=args.partition_at,
-                heal_at=args.heal_at, rate=args.rate)
+    return Plan(
+        seed=seed,
+        nodes=args.nodes,
+        duration=args.duration,
+        partition_at=args.partition_at,
+        heal_at=args.heal_at,
+        rate=args.rate,
+    )
 
 
 def run_seed(plan: Plan, specs: list[str] | None, seed: int) -> dict:
@@ -88,8 +107,20 @@ def run_seed(plan: Plan, specs: list[str] | None, seed: int) -> dict:
 
 def _replay(args) -> str:
     """``capsim cap --seed N`` with this command's other figures, for one seed alone."""
-    words = ["capsim", "cap", "--nodes", args.nodes, "--duration", args.duration, "--partition-at",
-             args.partition_at, "--heal-at", args.heal_at, "--rate", args.rate]
+    words = [
+        "capsim",
+        "cap",
+        "--nodes",
+        args.nodes,
+        "--duration",
+        args.duration,
+        "--partition-at",
+        args.partition_at,
+        "--heal-at",
+        args.heal_at,
+        "--rate",
+        args.rate,
+    ]
     for spec in args.config or ():
         words += ["--config", spec]
     return replay_template(" ".join(shlex.quote(str(w)) for w in words) + " --seed ")
@@ -109,25 +140,35 @@ def run(args) -> int:
         runs = _many(console, args, configs, run_mb)
     else:
         plan = _plan(args, args.seed)
-        runs = _each_with_progress(console, configs, lambda config, report: run_config(config, plan, report),
-                                   args.duration)
-    meta = {"seed": args.seed if args.seeds is None else f"{args.seeds.start}-{args.seeds.stop - 1}",
-            "nodes": args.nodes, "duration": args.duration, "partition_at": args.partition_at,
-            "heal_at": args.heal_at, "rate": args.rate}
+        runs = _each_with_progress(
+            console, configs, lambda config, report: run_config(config, plan, report), args.duration
+        )
+    meta = {
+        "seed": args.seed if args.seeds is None else f"{args.seeds.start}-{args.seeds.stop - 1}",
+        "nodes": args.nodes,
+        "duration": args.duration,
+        "partition_at": args.partition_at,
+        "heal_at": args.heal_at,
+        "rate": args.rate,
+    }
     if args.json:
         json.dump(json_rows(runs), sys.stdout, indent=2, default=str)
         print()
     elif args.markdown:
         print(markdown(runs, _command(args, configs)), end="")
     else:
-        title = (f"CAP, measured: {args.nodes} nodes, partition {args.partition_at}-{args.heal_at} s of "
-                 f"{args.duration} s, seed {meta['seed']}")
+        title = (
+            f"CAP, measured: {args.nodes} nodes, partition {args.partition_at}-{args.heal_at} s of "
+            f"{args.duration} s, seed {meta['seed']}"
+        )
         console.print(rich_table(title, COLUMNS, runs, transpose=True))
         plan = _plan(args, args.seed)
-        console.print(f"minority side: {', '.join(plan.minority)} (+ clients); majority: {', '.join(plan.majority)}."
-                      " Availability per side: over the 1 s windows of the partition. Definitions: capsim cap --help."
-                      + ("" if args.seeds is not None else " One seed's draw: --seeds 1-20 gives medians and ranges."),
-                      highlight=False)
+        console.print(
+            f"minority side: {', '.join(plan.minority)} (+ clients); majority: {', '.join(plan.majority)}."
+            " Availability per side: over the 1 s windows of the partition. Definitions: capsim cap --help."
+            + ("" if args.seeds is not None else " One seed's draw: --seeds 1-20 gives medians and ranges."),
+            highlight=False,
+        )
         note = _rate_note(args, runs)
         if note:
             console.print(note, highlight=False)
@@ -144,19 +185,27 @@ def _rate_note(args, runs: list[Run]) -> str:
     offered = [sum(op["type"] == "invoke" for op in run.history) / args.duration for run in runs if run.history]
     if not offered or max(offered) >= 0.5 * args.rate:
         return ""
-    return (f"note: the clients offered at most {max(offered):,.0f} operations per second, not the {args.rate:,g} "
-            f"asked: each of the {args.nodes} clients keeps one operation in flight (a closed loop, as Jepsen's "
-            "clients), so latency caps the rate; more --nodes bring more clients")
+    return (
+        f"note: the clients offered at most {max(offered):,.0f} operations per second, not the {args.rate:,g} "
+        f"asked: each of the {args.nodes} clients keeps one operation in flight (a closed loop, as Jepsen's "
+        "clients), so latency caps the rate; more --nodes bring more clients"
+    )
 
 
 def _command(args, configs) -> str:
     """The command line that reproduces these figures (options left at their defaults are left out)."""
     words = ["capsim cap"]
-    words.append(f"--seeds {args.seeds.start}-{args.seeds.stop - 1}" if args.seeds is not None else f"--seed {args.seed}")
+    words.append(
+        f"--seeds {args.seeds.start}-{args.seeds.stop - 1}" if args.seeds is not None else f"--seed {args.seed}"
+    )
     default = Plan()
-    for option, value, base in (("--nodes", args.nodes, default.nodes), ("--duration", args.duration, default.duration),
-                                ("--partition-at", args.partition_at, default.partition_at),
-                                ("--heal-at", args.heal_at, default.heal_at), ("--rate", args.rate, default.rate)):
+    for option, value, base in (
+        ("--nodes", args.nodes, default.nodes),
+        ("--duration", args.duration, default.duration),
+        ("--partition-at", args.partition_at, default.partition_at),
+        ("--heal-at", args.heal_at, default.heal_at),
+        ("--rate", args.rate, default.rate),
+    ):
         if value != base:
             words.append(f"{option} {value:g}")
     if args.config:
@@ -171,8 +220,10 @@ def _text_files(specs: list[str] | None) -> None:
             try:
                 Path(part).read_text(encoding="utf-8")
             except UnicodeDecodeError as exc:
-                raise UsageError(f"--config {part}: not a text file (byte {exc.start} is not UTF-8); "
-                                 "give a TOML file of [[config]] tables") from None
+                raise UsageError(
+                    f"--config {part}: not a text file (byte {exc.start} is not UTF-8); "
+                    "give a TOML file of [[config]] tables"
+                ) from None
 
 
 def _each_with_progress(console: Console, configs, function, duration: float) -> list:
@@ -182,8 +233,12 @@ def _each_with_progress(console: Console, configs, function, duration: float) ->
     (a pipe, a CI log), a line on stderr every ``_EVERY`` wall seconds once a
     run takes that long. A big cluster takes minutes, and says so.
     """
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.1f}/{task.total:g} virtual s"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.1f}/{task.total:g} virtual s"),
+        TimeElapsedColumn(),
+    )
     out = []
     total = duration * len(configs)
     started = last = time.monotonic()  # wall-clock ok: progress display only
@@ -198,8 +253,12 @@ def _each_with_progress(console: Console, configs, function, duration: float) ->
                 wall = time.monotonic()  # wall-clock ok
                 if not console.is_terminal and wall - last >= _EVERY:
                     last = wall
-                    print(f"capsim cap: running {name} ({i + 1} of {len(configs)}): {min(now, duration):.1f} of "
-                          f"{duration:g} virtual s, {wall - started:.0f} s so far", file=sys.stderr, flush=True)
+                    print(
+                        f"capsim cap: running {name} ({i + 1} of {len(configs)}): {min(now, duration):.1f} of "
+                        f"{duration:g} virtual s, {wall - started:.0f} s so far",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
             out.append(function(config, report))
             progress.update(task, completed=(i + 1) * duration)
@@ -213,8 +272,9 @@ def _errors(console: Console, runs: list[Run]) -> int:
     """Exit 1, naming them, when protocol code raised: the figures of such a run are not to be trusted."""
     broken = [(run.name, run.extra.get("errors", [])) for run in runs if run.extra.get("errors")]
     for name, errors in broken:
-        console.print(f"[red]{name}: {len(errors)} error(s) in protocol code[/red], first: {errors[0]}",
-                      highlight=False)
+        console.print(
+            f"[red]{name}: {len(errors)} error(s) in protocol code[/red], first: {errors[0]}", highlight=False
+        )
     return 1 if broken else 0
 
 
@@ -222,16 +282,32 @@ def _many(console: Console, args, configs, run_mb: float) -> list[Run]:
     job = SeedJob(functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args))
     lines = run_sweep_command(console, args, job, list(args.seeds), run_mb)
     ran = [line for line in lines if line["status"] in ("pass", "fail")]
-    lost = [f"seed {line['seed']} {line['status']}: {line['error'].splitlines()[0]} (replay: {line['replay']})"
-            for line in lines if line not in ran]
+    lost = [
+        f"seed {line['seed']} {line['status']}: {line['error'].splitlines()[0]} (replay: {line['replay']})"
+        for line in lines
+        if line not in ran
+    ]
     if not ran:
         raise UsageError(lost[0] if lost else "no seed ran")
     runs = []
     for config in configs:
         rows = [line["rows"][config.name] for line in ran]
-        errors = [f"seed {line['seed']}: {line['errors'][config.name]} error(s)" for line in ran
-                  if line["errors"][config.name]]
-        runs.append(Run(config.name, [], summarize(config.name, rows),
-                        extra={"label": config.label, "claim": config.claim, "conditions": config.conditions,
-                               "errors": errors + lost}))
+        errors = [
+            f"seed {line['seed']}: {line['errors'][config.name]} error(s)"
+            for line in ran
+            if line["errors"][config.name]
+        ]
+        runs.append(
+            Run(
+                config.name,
+                [],
+                summarize(config.name, rows),
+                extra={
+                    "label": config.label,
+                    "claim": config.claim,
+                    "conditions": config.conditions,
+                    "errors": errors + lost,
+                },
+            )
+        )
     return runs

@@ -52,7 +52,6 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from capsim.cli import UsageError
@@ -60,7 +59,6 @@ from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_
 from capsim.examples import scenario_names, scenario_path
 from capsim.output import writable_dir
 from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
-from emulator.errors import EmulatorError
 from faults.chaos import ChaosResult, run_chaos
 from faults.scenario import Cluster, Scenario, load_scenario
 
@@ -74,20 +72,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "chaos",
         help="run a scenario under faults and check its history",
         description="Run a scenario file (TOML: cluster, network, workload, faults, checks, phases) "
-                    "in virtual time, or with --real on real node processes, and check the history it records.",
+        "in virtual time, or with --real on real node processes, and check the history it records.",
     )
-    parser.add_argument("scenario", metavar="SCENARIO",
-                        help="a scenario file, or the name of a shipped one: " + ", ".join(scenario_names()))
+    parser.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="a scenario file, or the name of a shipped one: " + ", ".join(scenario_names()),
+    )
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=seed_value, metavar="N", help="the seed (default: the scenario's seed)")
     seeds.add_argument("--seeds", type=seed_range, metavar="A-B", help="run seeds A to B (inclusive) in parallel")
-    parser.add_argument("--out", metavar="DIR", help="write history.jsonl, summary.json and trace.jsonl here "
-                        "(--real: statuses.json, errors.json and the node logs instead of the trace)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write history.jsonl, summary.json and trace.jsonl here "
+        "(--real: statuses.json, errors.json and the node logs instead of the trace)",
+    )
     add_sweep_arguments(parser)
-    parser.add_argument("--real", action="store_true",
-                        help="run on real node processes on 127.0.0.1, in real time (not replayable)")
-    parser.add_argument("--time-scale", type=_positive_float, metavar="X",
-                        help="with --real: multiply every duration of the scenario by X (0.2: five times faster)")
+    parser.add_argument(
+        "--real", action="store_true", help="run on real node processes on 127.0.0.1, in real time (not replayable)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        metavar="X",
+        help="with --real: multiply every duration of the scenario by X (0.2: five times faster)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -107,8 +117,12 @@ def run(args: argparse.Namespace) -> int:
     scenario = _load(args)
     if args.out is not None:
         writable_dir(args.out)
-    run_mb = check_size(scenario.cluster.nodes, 2 * scenario.workload.rate * scenario.duration,
-                        len(args.seeds) if args.seeds else 0, duration_flag="the phases' durations")
+    run_mb = check_size(
+        scenario.cluster.nodes,
+        2 * scenario.workload.rate * scenario.duration,
+        len(args.seeds) if args.seeds else 0,
+        duration_flag="the phases' durations",
+    )
     # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
     console = Console(highlight=False, soft_wrap=True)
     if args.real:
@@ -129,8 +143,10 @@ def _load(args: argparse.Namespace) -> Scenario:
     if path is None and (Path(args.scenario).name != args.scenario or args.scenario.endswith(".toml")):
         path = Path(args.scenario)  # a file that is not there: load_scenario says so
     elif path is None:
-        raise UsageError(f"no scenario file {args.scenario!r} and no shipped scenario of that name; shipped: "
-                         + ", ".join(scenario_names()))
+        raise UsageError(
+            f"no scenario file {args.scenario!r} and no shipped scenario of that name; shipped: "
+            + ", ".join(scenario_names())
+        )
     args.path = str(path)
     scenario = load_scenario(path)
     if str(path) != args.scenario:
@@ -149,23 +165,35 @@ def _check_flags(args: argparse.Namespace) -> None:
 def print_result(console: Console, result: ChaosResult) -> None:
     """The summary of one run: operations, faults, checks, and how to replay it."""
     sim = result.sim
-    _print_tables(console, result, f"{sim.now:.1f} s of virtual time, {sum(result.faults.values())} faults, "
-                                   f"{len(sim.errors)} node errors, trace digest {sim.trace_digest()[:16]}")
+    _print_tables(
+        console,
+        result,
+        f"{sim.now:.1f} s of virtual time, {sum(result.faults.values())} faults, "
+        f"{len(sim.errors)} node errors, trace digest {sim.trace_digest()[:16]}",
+    )
     console.print(f"{_verdict(result)}  replay: {result.command()}")
 
 
 def print_real_result(console: Console, result) -> None:
     """The summary of a ``--real`` run (a ``faults.real.RealChaosResult``): the same tables, real numbers."""
-    scale = f" (time scale {result.time_scale:g}: {result.scenario.duration:g} s of scenario)" \
-        if result.time_scale != 1.0 else ""
+    scale = (
+        f" (time scale {result.time_scale:g}: {result.scenario.duration:g} s of scenario)"
+        if result.time_scale != 1.0
+        else ""
+    )
     traffic = ", ".join(f"{k} {v}" for k, v in result.network.items())
-    _print_tables(console, result, f"{result.elapsed:.1f} s of real time on {len(result.scenario.cluster.names)} "
-                                   f"processes{scale}, {sum(result.faults.values())} faults, "
-                                   f"{len(result.node_errors)} node errors, {len(result.control_errors)} failed "
-                                   f"control calls; messages: {traffic}")
+    _print_tables(
+        console,
+        result,
+        f"{result.elapsed:.1f} s of real time on {len(result.scenario.cluster.names)} "
+        f"processes{scale}, {sum(result.faults.values())} faults, "
+        f"{len(result.node_errors)} node errors, {len(result.control_errors)} failed "
+        f"control calls; messages: {traffic}",
+    )
     console.print(f"{_verdict(result)}  run again: {result.command()}")
-    console.print(f"(real timing is not replayable; the same faults in virtual time: {result.simulate_command()})",
-                  markup=False)
+    console.print(
+        f"(real timing is not replayable; the same faults in virtual time: {result.simulate_command()})", markup=False
+    )
 
 
 def _print_tables(console: Console, result: ChaosResult, headline: str) -> None:
@@ -224,8 +252,7 @@ def _checks(result: ChaosResult) -> Table:
     for column in ("check", "phase", "verdict", "detail"):
         table.add_column(column)
     for check in result.checks:
-        table.add_row(check.name, check.phase or "all", f"[{_STYLE[check.verdict]}]{check.verdict}[/]",
-                      check.summary)
+        table.add_row(check.name, check.phase or "all", f"[{_STYLE[check.verdict]}]{check.verdict}[/]", check.summary)
     if not result.checks:
         table.add_row("none", "", "", "the scenario asks for no checks")
     return table
@@ -242,9 +269,13 @@ def run_seed(path: str, out: str | None, seed: int) -> dict:
     result = run_chaos(load_scenario(path), seed, keep_trace=out is not None)
     if out is not None:
         result.write(Path(out) / f"seed-{seed}")
-    return {"status": "pass" if result.passed else "fail", "counts": result.counts,
-            "faults": sum(result.faults.values()), "failed": [_label(c) for c in result.failed],
-            "digest": result.sim.trace_digest()}
+    return {
+        "status": "pass" if result.passed else "fail",
+        "counts": result.counts,
+        "faults": sum(result.faults.values()),
+        "failed": [_label(c) for c in result.failed],
+        "digest": result.sim.trace_digest(),
+    }
 
 
 def _label(check) -> str:
@@ -252,8 +283,10 @@ def _label(check) -> str:
 
 
 def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int], run_mb: float) -> int:
-    job = SeedJob(functools.partial(run_seed, args.path, args.out),
-                  replay_template(f"capsim chaos {shlex.quote(args.scenario)} --seed "))
+    job = SeedJob(
+        functools.partial(run_seed, args.path, args.out),
+        replay_template(f"capsim chaos {shlex.quote(args.scenario)} --seed "),
+    )
     return report_sweep(console, run_sweep_command(console, args, job, seeds, run_mb))
 
 
@@ -282,15 +315,26 @@ def _seed_table(results: list[dict]) -> Table:
     for r in shown:
         if r["status"] in ("pass", "fail"):
             counts = r["counts"]
-            table.add_row(str(r["seed"]), _CELL[r["status"]], str(counts["ok"]), str(counts["fail"]),
-                          str(counts["info"]), str(r["faults"]), ", ".join(r["failed"]))
+            table.add_row(
+                str(r["seed"]),
+                _CELL[r["status"]],
+                str(counts["ok"]),
+                str(counts["fail"]),
+                str(counts["info"]),
+                str(r["faults"]),
+                ", ".join(r["failed"]),
+            )
         else:
             table.add_row(str(r["seed"]), _CELL[r["status"]], "", "", "", "", r["error"].splitlines()[0])
     return table
 
 
-_CELL = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "error": "[bold red]ERROR[/]",
-         "crashed": "[bold red]CRASHED[/]"}
+_CELL = {
+    "pass": "[green]pass[/]",
+    "fail": "[bold red]FAIL[/]",
+    "error": "[bold red]ERROR[/]",
+    "crashed": "[bold red]CRASHED[/]",
+}
 
 
 # -- on real processes -------------------------------------------------------------------------
@@ -304,26 +348,32 @@ def _run_real(console: Console, args: argparse.Namespace, scenario: Scenario) ->
 
     def announce(state) -> None:
         pids = ", ".join(f"{p.name} pid {p.pid}" for p in state.nodes)
-        console.print(f"{len(state.nodes)} {state.protocol} processes up on 127.0.0.1 ({pids}); running "
-                      f"{scenario.duration:g} s of scenario in {scenario.duration * scale:g} s of real time",
-                      markup=False)
+        console.print(
+            f"{len(state.nodes)} {state.protocol} processes up on 127.0.0.1 ({pids}); running "
+            f"{scenario.duration:g} s of scenario in {scenario.duration * scale:g} s of real time",
+            markup=False,
+        )
 
     try:
         result = run_processes(scenario, seed, scale, args.out, announce)
     except LaunchError as exc:
-        console.print(f"capsim chaos: the cluster did not start: {exc}\n"
-                      "capsim chaos: stopped every node started; nothing is left running", markup=False)
+        console.print(
+            f"capsim chaos: the cluster did not start: {exc}\n"
+            "capsim chaos: stopped every node started; nothing is left running",
+            markup=False,
+        )
         return 1
     print_real_result(console, result)
     if args.out:
         paths = result.write(args.out)
-        console.print("wrote " + ", ".join(str(p) for p in paths.values()) +
-                      f"; node logs in {Path(args.out) / 'cluster'}", markup=False)
+        console.print(
+            "wrote " + ", ".join(str(p) for p in paths.values()) + f"; node logs in {Path(args.out) / 'cluster'}",
+            markup=False,
+        )
     return 0 if result.passed else 1
 
 
-def run_processes(scenario: Scenario, seed: int, time_scale: float = 1.0, out: str | None = None,
-                  announce=None):
+def run_processes(scenario: Scenario, seed: int, time_scale: float = 1.0, out: str | None = None, announce=None):
     """Run ``scenario`` on fresh ``capsim serve`` processes and stop them all, whatever happens.
 
     Node logs and storage go to ``out/cluster/`` (a temporary directory,
@@ -386,7 +436,7 @@ class _Interrupts:
         self._task: asyncio.Task | None = None
         self._previous: dict = {}
 
-    def __enter__(self) -> "_Interrupts":
+    def __enter__(self) -> _Interrupts:
         self._previous = {sig: signal.signal(sig, self._note) for sig in self.SIGNALS}
         return self
 
@@ -443,8 +493,15 @@ def _drive(scenario: Scenario, state, seed: int, time_scale: float, interrupts: 
     return result
 
 
-def launch_cluster(protocol: str, names: list[str], config: dict, workdir: Path, seed: int | None = None,
-                   nodes: list | None = None, abort=None):
+def launch_cluster(
+    protocol: str,
+    names: list[str],
+    config: dict,
+    workdir: Path,
+    seed: int | None = None,
+    nodes: list | None = None,
+    abort=None,
+):
     """Start one ``capsim serve`` per name on 127.0.0.1 and wait until all are healthy; returns the ClusterState.
 
     Every node gets the same ``seed``, so each draws from the stream the
@@ -470,12 +527,25 @@ def launch_cluster(protocol: str, names: list[str], config: dict, workdir: Path,
     for attempt in range(1, 4):
         ports = dict(zip(names, free_ports(len(names))))
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        procs = [NodeProcess(name, urls[name],
-                             node_argv(protocol, name, "127.0.0.1", ports[name],
-                                       {n: u for n, u in urls.items() if n != name}, str(workdir / "data"),
-                                       config, seed, parent_pid=os.getpid()),
-                             str(workdir / f"{name}.log"))
-                 for name in names]
+        procs = [
+            NodeProcess(
+                name,
+                urls[name],
+                node_argv(
+                    protocol,
+                    name,
+                    "127.0.0.1",
+                    ports[name],
+                    {n: u for n, u in urls.items() if n != name},
+                    str(workdir / "data"),
+                    config,
+                    seed,
+                    parent_pid=os.getpid(),
+                ),
+                str(workdir / f"{name}.log"),
+            )
+            for name in names
+        ]
         if nodes is not None:
             nodes[:] = procs
         try:

@@ -21,8 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, check_file, examples
 from capsim.output import writable_dir
+from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, check_file, examples
 
 _WORDS = {True: "linearizable", False: "NOT linearizable", None: "unknown"}
 _STATUS = {True: 0, False: 1, None: 2}
@@ -39,14 +39,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "format, Jepsen console logs) for linearizability.",
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="history files; the format is detected")
-    parser.add_argument("--model", type=_model, metavar="NAME",
-                        help=f"the sequential model: {names} (- or _; default: detected from the history)")
+    parser.add_argument(
+        "--model",
+        type=_model,
+        metavar="NAME",
+        help=f"the sequential model: {names} (- or _; default: detected from the history)",
+    )
     parser.add_argument("--timeout", type=_seconds, metavar="S", help="give up on a file after S seconds: unknown")
     parser.add_argument("--no-split", action="store_true", help="check each history whole, not key by key")
     parser.add_argument("--html", metavar="DIR", help="write an HTML timeline per file into DIR")
     parser.add_argument("--explain", action="store_true", help="print why each failing history fails")
-    parser.add_argument("--example", action="append", default=[], metavar="NAME",
-                        help="check a history shipped with capsim (see --examples); repeatable")
+    parser.add_argument(
+        "--example",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="check a history shipped with capsim (see --examples); repeatable",
+    )
     parser.add_argument("--examples", action="store_true", help="list the histories shipped with capsim")
     parser.set_defaults(func=run)
 
@@ -74,8 +83,14 @@ def _check_one(name: str, label: str, args: argparse.Namespace) -> int:
     """Check one file, print its line (and explanation); its exit status."""
     reporter = _Reporter(name)
     try:
-        verdict = check_file(name, model=args.model, partition=not args.no_split, timeout=args.timeout,
-                             progress=reporter, progress_every=reporter.every)
+        verdict = check_file(
+            name,
+            model=args.model,
+            partition=not args.no_split,
+            timeout=args.timeout,
+            progress=reporter,
+            progress_every=reporter.every,
+        )
         if args.html:
             _write_html(verdict, name, args.html)
     except (CheckError, OSError) as exc:
@@ -101,8 +116,10 @@ class _Reporter:
     def __call__(self, progress: Progress) -> None:
         if progress.elapsed < PROGRESS_AFTER:
             return
-        text = (f"capsim check: {self.name}: {progress.keys_done} of {progress.keys} keys decided, "
-                f"{progress.explored:,} configurations, {progress.elapsed:.0f} s")
+        text = (
+            f"capsim check: {self.name}: {progress.keys_done} of {progress.keys} keys decided, "
+            f"{progress.explored:,} configurations, {progress.elapsed:.0f} s"
+        )
         if self.tty:
             sys.stderr.write("\r" + text + "\x1b[K")
         else:
@@ -131,8 +148,10 @@ def _line(name: str, verdict: Verdict) -> str:
     count = len(verdict.partitions)
     parts = "unsplit" if not verdict.split else f"{count:>3} key " if count == 1 else f"{count:>3} keys"
     model = verdict.model.name.replace("_", "-") + (" (detected)" if verdict.detected else "")
-    return (f"{name}  {len(verdict.ops):>6} ops  {parts}  model {model}  "
-            f"{_WORDS[verdict.valid]:<16}  {verdict.elapsed:.3f} s")
+    return (
+        f"{name}  {len(verdict.ops):>6} ops  {parts}  model {model}  "
+        f"{_WORDS[verdict.valid]:<16}  {verdict.elapsed:.3f} s"
+    )
 
 
 def _write_html(verdict: Verdict, name: str, directory: str) -> Path:

@@ -31,11 +31,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from capsim.parallel import seed_value
 from capsim.cli import UsageError
 from capsim.output import writable_file
+from capsim.parallel import seed_value
 
-__all__ = ["register", "up", "down", "purge", "node_argv", "DEFAULT_STATE"]
+__all__ = ["DEFAULT_STATE", "down", "node_argv", "purge", "register", "up"]
 
 DEFAULT_STATE = ".capsim-cluster.json"
 _ATTEMPTS = 3  # fresh ports per attempt when a port was taken between picking and binding
@@ -43,8 +43,9 @@ _ATTEMPTS = 3  # fresh ports per attempt when a port was taken between picking a
 
 def register(subparsers) -> None:
     """Add ``cluster`` and its subcommands to the ``capsim`` parser."""
-    parser = subparsers.add_parser("cluster", help="run a local cluster of real node processes",
-                                   description=__doc__.split("\n\n")[0])
+    parser = subparsers.add_parser(
+        "cluster", help="run a local cluster of real node processes", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     up_parser = _sub(sub, "up", "start N node processes and wait until they are healthy", _run_up)
     up_parser.add_argument("--protocol", default="lin-kv", help="registered protocol or module:Class (default lin-kv)")
@@ -54,15 +55,22 @@ def register(subparsers) -> None:
     up_parser.add_argument("--seed", type=seed_value, help="seed the nodes' rngs (timing stays real: not replayable)")
     up_parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for health (default 15)")
     down_parser = _sub(sub, "down", "stop every node and remove the state file (logs and storage stay)", _run_down)
-    down_parser.add_argument("--purge", action="store_true",
-                             help="also remove the nodes' logs and storage (the .d directory beside the state file)")
+    down_parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="also remove the nodes' logs and storage (the .d directory beside the state file)",
+    )
     _sub(sub, "status", "show each node's health, counters and the active faults", _run_status)
     part = _sub(sub, "partition", "cut traffic between groups (n0 n1,n2)", _fault("partition"))
     part.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated node names")
     _sub(sub, "heal", "remove every partition", _fault("heal"))
-    for action, text in (("isolate", "cut a node off from all others"), ("crash", "kill a node (SIGKILL)"),
-                         ("restart", "start a crashed node again"), ("pause", "stop a node (SIGSTOP)"),
-                         ("resume", "continue a paused node (SIGCONT)")):
+    for action, text in (
+        ("isolate", "cut a node off from all others"),
+        ("crash", "kill a node (SIGKILL)"),
+        ("restart", "start a crashed node again"),
+        ("pause", "stop a node (SIGSTOP)"),
+        ("resume", "continue a paused node (SIGCONT)"),
+    ):
         _sub(sub, action, text, _fault(action)).add_argument("name", help="the node")
     link = _sub(sub, "link", "set loss, latency or duplication on SRC->DST (both ways with --both)", _fault("link"))
     link.add_argument("src")
@@ -90,11 +98,33 @@ def _sub(sub, name: str, text: str, func):
 # -- up and down ------------------------------------------------------------------------
 
 
-def node_argv(protocol: str, name: str, host: str, port: int, peers: dict[str, str], data_dir: str,
-              config: dict, seed: int | None = None, parent_pid: int | None = None) -> list[str]:
+def node_argv(
+    protocol: str,
+    name: str,
+    host: str,
+    port: int,
+    peers: dict[str, str],
+    data_dir: str,
+    config: dict,
+    seed: int | None = None,
+    parent_pid: int | None = None,
+) -> list[str]:
     """The command that runs one node of a cluster (``parent_pid``: stop with that process)."""
-    argv = [sys.executable, "-m", "capsim.commands.serve", "--protocol", protocol, "--name", name,
-            "--listen", f"{_bracket(host)}:{port}", "--data-dir", data_dir, "--config", json.dumps(config)]
+    argv = [
+        sys.executable,
+        "-m",
+        "capsim.commands.serve",
+        "--protocol",
+        protocol,
+        "--name",
+        name,
+        "--listen",
+        f"{_bracket(host)}:{port}",
+        "--data-dir",
+        data_dir,
+        "--config",
+        json.dumps(config),
+    ]
     for peer, url in peers.items():
         argv += ["--peer", f"{peer}={url}"]
     if seed is not None:
@@ -108,8 +138,15 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def up(protocol: str = "lin-kv", nodes: int = 3, state_path=DEFAULT_STATE, host: str = "127.0.0.1",
-       config: dict | None = None, seed: int | None = None, timeout: float = 15.0):
+def up(
+    protocol: str = "lin-kv",
+    nodes: int = 3,
+    state_path=DEFAULT_STATE,
+    host: str = "127.0.0.1",
+    config: dict | None = None,
+    seed: int | None = None,
+    timeout: float = 15.0,
+):
     """Start a cluster of ``nodes`` processes and write its state file; returns the ``ClusterState``.
 
     Raises:
@@ -153,11 +190,24 @@ def _processes(protocol: str, nodes: int, host: str, workdir: Path, config: dict
     names = [f"n{i}" for i in range(nodes)]  # n0.., as in the simulation and scenario files
     ports = dict(zip(names, free_ports(nodes, host)))
     urls = {name: f"http://{_bracket(host)}:{port}" for name, port in ports.items()}
-    return [NodeProcess(name, urls[name],
-                        node_argv(protocol, name, host, ports[name], {n: u for n, u in urls.items() if n != name},
-                                  str(workdir / "data"), config, None if seed is None else seed + i),
-                        str(workdir / f"{name}.log"))
-            for i, name in enumerate(names)]
+    return [
+        NodeProcess(
+            name,
+            urls[name],
+            node_argv(
+                protocol,
+                name,
+                host,
+                ports[name],
+                {n: u for n, u in urls.items() if n != name},
+                str(workdir / "data"),
+                config,
+                None if seed is None else seed + i,
+            ),
+            str(workdir / f"{name}.log"),
+        )
+        for i, name in enumerate(names)
+    ]
 
 
 def down(state_path=DEFAULT_STATE) -> list[str]:
@@ -206,13 +256,17 @@ def _run_up(args) -> int:
     try:
         state = up(args.protocol, args.nodes, args.state, args.host, config, args.seed, args.timeout)
     except LaunchError as exc:
-        print(f"capsim cluster up: {exc}\ncapsim cluster up: stopped every node started; nothing is left running",
-              file=sys.stderr)
+        print(
+            f"capsim cluster up: {exc}\ncapsim cluster up: stopped every node started; nothing is left running",
+            file=sys.stderr,
+        )
         return 1
     for proc in state.nodes:
         print(f"{proc.name}  {proc.url}  pid {proc.pid}")
-    print(f"{len(state.nodes)} {args.protocol} nodes up; state in {args.state} (it holds the control token); "
-          f"logs in {_workdir(Path(args.state))}. Stop with: capsim cluster down")
+    print(
+        f"{len(state.nodes)} {args.protocol} nodes up; state in {args.state} (it holds the control token); "
+        f"logs in {_workdir(Path(args.state))}. Stop with: capsim cluster down"
+    )
     return 0
 
 
@@ -228,8 +282,10 @@ def _run_down(args) -> int:
         purge(workdir)
         print(f"removed {workdir}/ (node logs and storage)")
     elif workdir.is_dir():
-        print(f"node logs and storage are kept in {workdir.resolve()}/; remove them with: capsim cluster down --purge"
-              + ("" if args.state == DEFAULT_STATE else f" --state {args.state}"))
+        print(
+            f"node logs and storage are kept in {workdir.resolve()}/; remove them with: capsim cluster down --purge"
+            + ("" if args.state == DEFAULT_STATE else f" --state {args.state}")
+        )
     return 0
 
 
@@ -239,11 +295,16 @@ def purge(workdir: Path) -> None:
     Raises:
         UsageError: it holds something else (capsim did not make it all: remove it yourself).
     """
-    strangers = sorted(p.name for p in workdir.iterdir()
-                       if not (p.name == "data" and p.is_dir()) and not (p.suffix == ".log" and p.is_file()))
+    strangers = sorted(
+        p.name
+        for p in workdir.iterdir()
+        if not (p.name == "data" and p.is_dir()) and not (p.suffix == ".log" and p.is_file())
+    )
     if strangers:
-        raise UsageError(f"{workdir}/ holds files capsim did not make ({', '.join(strangers[:3])}); "
-                         "nothing removed: look, then remove it yourself")
+        raise UsageError(
+            f"{workdir}/ holds files capsim did not make ({', '.join(strangers[:3])}); "
+            "nothing removed: look, then remove it yourself"
+        )
     shutil.rmtree(workdir)
 
 
@@ -277,8 +338,10 @@ def _run_status(args) -> int:
             print(f"  {proc.name}  {proc.url}  {word}")
             continue
         c = status["counters"]
-        print(f"  {proc.name}  {proc.url}  pid {status['pid']}  up  received {c['received']}  sent {c.get('sent', 0)}"
-              f"  dropped {c.get('dropped', 0) + sum(c['inbound_dropped'].values())}  errors {len(status['errors'])}")
+        print(
+            f"  {proc.name}  {proc.url}  pid {status['pid']}  up  received {c['received']}  sent {c.get('sent', 0)}"
+            f"  dropped {c.get('dropped', 0) + sum(c['inbound_dropped'].values())}  errors {len(status['errors'])}"
+        )
     faults = next((s.get("faults") for s in statuses if "faults" in s), None)
     print("  faults: " + ("; ".join(faults) if faults else "none"))
     return 0
@@ -287,6 +350,7 @@ def _run_status(args) -> int:
 def _fault(action: str):
     def run(args) -> int:
         return asyncio.run(_apply_fault(action, args))
+
     return run
 
 
@@ -297,8 +361,9 @@ async def _apply_fault(action: str, args) -> int:
 
     _load(args.state)
     if action == "partition" and len(args.groups) < 2:
-        raise UsageError("partition needs at least two groups of comma-separated names, e.g. "
-                         "capsim cluster partition n0,n1 n2,n3,n4")
+        raise UsageError(
+            "partition needs at least two groups of comma-separated names, e.g. capsim cluster partition n0,n1 n2,n3,n4"
+        )
     cluster = await RealCluster.from_state(args.state)
     try:
         await _call_fault(cluster, action, args)
@@ -370,7 +435,9 @@ async def _workload(args) -> int:
         cluster.history.write(args.out)
     verdict = linearizable(list(cluster.history), model="cas_register", timeout=30)
     words = {True: "linearizable", False: "NOT linearizable", None: "unknown (checker timed out)"}
-    print(f"{len(clients)} clients, {sum(counts.values())} ops in {cluster.now:.1f} s: ok {counts['ok']}, "
-          f"fail {counts['fail']}, info {counts['info']}; history {words[verdict.valid]}"
-          + (f"; written to {args.out}" if args.out else ""))
+    print(
+        f"{len(clients)} clients, {sum(counts.values())} ops in {cluster.now:.1f} s: ok {counts['ok']}, "
+        f"fail {counts['fail']}, info {counts['info']}; history {words[verdict.valid]}"
+        + (f"; written to {args.out}" if args.out else "")
+    )
     return {True: 0, False: 1, None: 2}[verdict.valid]

@@ -1,12 +1,12 @@
 """``capsim demo [NAME]``: a short, seeded demonstration with a printed account.
 
-    capsim demo                      # partition: an AP store through a partition
-    capsim demo --list               # every demo, with a line saying what it shows
-    capsim demo scaling              # throughput and p99 against backends; a backend's crash
-    capsim demo caching --json       # the figures as JSON
-    capsim demo breaker --out DIR    # Markdown, JSON, plots and an HTML page
-    capsim demo microservices        # a cascading failure, and its containment
-    capsim demo caching --quick      # smaller sizes, the same story
+capsim demo                      # partition: an AP store through a partition
+capsim demo --list               # every demo, with a line saying what it shows
+capsim demo scaling              # throughput and p99 against backends; a backend's crash
+capsim demo caching --json       # the figures as JSON
+capsim demo breaker --out DIR    # Markdown, JSON, plots and an HTML page
+capsim demo microservices        # a cascading failure, and its containment
+capsim demo caching --quick      # smaller sizes, the same story
 """
 
 from __future__ import annotations
@@ -14,21 +14,25 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from capsim.parallel import seed_value
 from capsim.cli import UsageError
 from capsim.demos import DEMOS
 from capsim.output import writable_dir
+from capsim.parallel import seed_value
 from capsim.report.plots import require_plots
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run a short demonstration (default: partition; --list for all)",
-        description="Run a short, seeded demonstration and print what happened. Demos: " + ", ".join(DEMOS)
-                    + ". `capsim demo --list` says what each one shows.",
+        "demo",
+        help="run a short demonstration (default: partition; --list for all)",
+        description="Run a short, seeded demonstration and print what happened. Demos: "
+        + ", ".join(DEMOS)
+        + ". `capsim demo --list` says what each one shows.",
     )
     parser.add_argument("name", nargs="?", default="partition", help=f"one of: {', '.join(DEMOS)}")
-    parser.add_argument("--seed", type=seed_value, default=1, help="root seed (default 1); the same seed replays the run")
+    parser.add_argument(
+        "--seed", type=seed_value, default=1, help="root seed (default 1); the same seed replays the run"
+    )
     parser.add_argument("--list", action="store_true", help="list the demos with a line on each, and exit")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")

@@ -1,8 +1,8 @@
 """``capsim pacelc``: else (no partition), latency or consistency? The model and the store, measured.
 
-    capsim pacelc                              # the model's table, the store's table, what differs
-    capsim pacelc --out report/                # plus plots (t-visibility, staleness vs latency) and a page
-    capsim pacelc --wars --quorums 3/1/1,5/2/2 --t 0,1ms,5ms,10ms --latency exponential:5ms --json
+capsim pacelc                              # the model's table, the store's table, what differs
+capsim pacelc --out report/                # plus plots (t-visibility, staleness vs latency) and a page
+capsim pacelc --wars --quorums 3/1/1,5/2/2 --t 0,1ms,5ms,10ms --latency exponential:5ms --json
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from rich.table import Table
 import emulator as em
 from capsim.cap import wars
 from capsim.cap.pacelc import QUORUMS, Sweep, jobs, run_job
-from capsim.cap.pacelc_report import (DIFFERENCES, definitions, markdown, model_columns, model_runs,
-                                      store_columns, store_runs, write_report)
+from capsim.cap.pacelc_report import (
+    DIFFERENCES,
+    definitions,
+    markdown,
+    model_columns,
+    model_runs,
+    store_columns,
+    store_runs,
+    write_report,
+)
 from capsim.cli import UsageError
 from capsim.output import writable_dir
 from capsim.parallel import positive_int, seed_value, with_progress, workers_for
@@ -36,36 +44,64 @@ def register(subparsers) -> None:
     sweep = Sweep()
     figures = definitions(model_columns(sweep.waits_ms) + store_columns(sweep.waits_ms))
     parser = subparsers.add_parser(
-        "pacelc", help="PACELC, measured: stale reads against latency with no partition, model and store",
+        "pacelc",
+        help="PACELC, measured: stale reads against latency with no partition, model and store",
         description="With no fault, sweep quorum stores over N, R, W and primary-replica over sync, semi-sync "
-                    "and async. The model's table: the exact-W closed form of PBS and the WARS model, computed "
-                    "and run on capsim in WARS's setup. The store's table: capsim's store as a client meets it. "
-                    "--wars: only WARS, capsim beside the model at every point, with standard errors.",
+        "and async. The model's table: the exact-W closed form of PBS and the WARS model, computed "
+        "and run on capsim in WARS's setup. The store's table: capsim's store as a client meets it. "
+        "--wars: only WARS, capsim beside the model at every point, with standard errors.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="figures:\n" + "\n".join(f"  {line}" for line in figures)
-               + "\n\nhow the store differs from WARS:\n" + "\n".join(f"  {line}" for line in DIFFERENCES)
-               + "\n\n--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale (capsim), se "
-                 "(its standard error, sqrt(p (1 - p) / trials)), trials, model_p_stale, model_se, z ("
-                 + wars.Z_DEFINITION + ") and visible_999_ms (the model's t-visibility)",
+        epilog="figures:\n"
+        + "\n".join(f"  {line}" for line in figures)
+        + "\n\nhow the store differs from WARS:\n"
+        + "\n".join(f"  {line}" for line in DIFFERENCES)
+        + "\n\n--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale (capsim), se "
+        "(its standard error, sqrt(p (1 - p) / trials)), trials, model_p_stale, model_se, z ("
+        + wars.Z_DEFINITION
+        + ") and visible_999_ms (the model's t-visibility)",
     )
     parser.add_argument("--seed", type=seed_value, default=sweep.seed, help=f"root seed (default {sweep.seed})")
-    parser.add_argument("--trials", type=positive_int,
-                        help=f"write-then-read trials per point (default {sweep.trials}; {WARS_TRIALS} with --wars)")
-    parser.add_argument("--model-trials", type=positive_int, metavar="N",
-                        help=f"Monte Carlo trials of the WARS model per quorum (default {sweep.model_trials:,}; "
-                             f"{WARS_MODEL_TRIALS:,} with --wars)")
-    parser.add_argument("--latency", metavar="SPEC", default=str(sweep.latency),
-                        help=f"every link's latency: constant:2ms, uniform:1ms:5ms, exponential:5ms, "
-                             f"lognormal:MEDIAN:SIGMA, pareto:SCALE:ALPHA[:CAP] (default {sweep.latency})")
-    parser.add_argument("--quorums", metavar="N/R/W,...",
-                        help="quorums to sweep (default: " + ",".join("/".join(map(str, q)) for q in QUORUMS)
-                             + "; with --wars the partial ones)")
-    parser.add_argument("--t", dest="times", metavar="LIST",
-                        help="times after the write, e.g. 0,1ms,5ms,10ms (default "
-                             + ",".join(f"{t}ms" if t else "0" for t in sweep.waits_ms) + "; with --wars "
-                             + ",".join(f"{t}ms" if t else "0" for t in WARS_TIMES_MS) + ")")
-    parser.add_argument("--wars", action="store_true",
-                        help="reproduce PBS's WARS model on capsim, beside the model computed, at every point")
+    parser.add_argument(
+        "--trials",
+        type=positive_int,
+        help=f"write-then-read trials per point (default {sweep.trials}; {WARS_TRIALS} with --wars)",
+    )
+    parser.add_argument(
+        "--model-trials",
+        type=positive_int,
+        metavar="N",
+        help=f"Monte Carlo trials of the WARS model per quorum (default {sweep.model_trials:,}; "
+        f"{WARS_MODEL_TRIALS:,} with --wars)",
+    )
+    parser.add_argument(
+        "--latency",
+        metavar="SPEC",
+        default=str(sweep.latency),
+        help=f"every link's latency: constant:2ms, uniform:1ms:5ms, exponential:5ms, "
+        f"lognormal:MEDIAN:SIGMA, pareto:SCALE:ALPHA[:CAP] (default {sweep.latency})",
+    )
+    parser.add_argument(
+        "--quorums",
+        metavar="N/R/W,...",
+        help="quorums to sweep (default: "
+        + ",".join("/".join(map(str, q)) for q in QUORUMS)
+        + "; with --wars the partial ones)",
+    )
+    parser.add_argument(
+        "--t",
+        dest="times",
+        metavar="LIST",
+        help="times after the write, e.g. 0,1ms,5ms,10ms (default "
+        + ",".join(f"{t}ms" if t else "0" for t in sweep.waits_ms)
+        + "; with --wars "
+        + ",".join(f"{t}ms" if t else "0" for t in WARS_TIMES_MS)
+        + ")",
+    )
+    parser.add_argument(
+        "--wars",
+        action="store_true",
+        help="reproduce PBS's WARS model on capsim, beside the model computed, at every point",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     parser.add_argument("--markdown", action="store_true", help="print the report as Markdown (as in the README)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
@@ -81,12 +117,15 @@ def _sweep(args) -> Sweep:
     quorums = tuple(wars.parse_quorums(args.quorums)) if args.quorums else None
     times = tuple(_ms(t) for t in wars.parse_times(args.times)) if args.times else None
     base = Sweep()
-    return Sweep(seed=args.seed, latency=latency,
-                 trials=args.trials or (WARS_TRIALS if args.wars else base.trials),
-                 model_trials=args.model_trials or (WARS_MODEL_TRIALS if args.wars else base.model_trials),
-                 quorums=quorums or (WARS_QUORUMS if args.wars else base.quorums),
-                 waits_ms=times or (WARS_TIMES_MS if args.wars else base.waits_ms),
-                 replication=() if args.quorums else base.replication)
+    return Sweep(
+        seed=args.seed,
+        latency=latency,
+        trials=args.trials or (WARS_TRIALS if args.wars else base.trials),
+        model_trials=args.model_trials or (WARS_MODEL_TRIALS if args.wars else base.model_trials),
+        quorums=quorums or (WARS_QUORUMS if args.wars else base.quorums),
+        waits_ms=times or (WARS_TIMES_MS if args.wars else base.waits_ms),
+        replication=() if args.quorums else base.replication,
+    )
 
 
 def _ms(seconds: float) -> float | int:
@@ -106,8 +145,11 @@ def run(args) -> int:
     work = jobs(sweep)
     rows = with_progress(Console(stderr=True), "configurations", run_job, work, workers_for(len(work), args.jobs))
     order = {(j[1], j[2] if isinstance(j[2], str) else tuple(j[2])): i for i, j in enumerate(work)}
-    rows.sort(key=lambda row: order[(row["kind"], row["mode"] if row["kind"] == "replication"
-                                     else (row["n"], row["r"], row["w"]))])
+    rows.sort(
+        key=lambda row: order[
+            (row["kind"], row["mode"] if row["kind"] == "replication" else (row["n"], row["r"], row["w"]))
+        ]
+    )
     if args.json:
         json.dump(rows, sys.stdout, indent=2, default=str)
         print()
@@ -121,15 +163,26 @@ def run(args) -> int:
 
 
 def _print_tables(console: Console, rows: list[dict], sweep: Sweep) -> None:
-    console.print(rich_table(f"The model: PBS (Bailis et al., VLDB 2012), every leg {sweep.latency}; N/R/W",
-                             model_columns(sweep.waits_ms), model_runs(rows)))
-    console.print(rich_table(f"capsim's store: every link {sweep.latency}, {sweep.trials} trials per point, "
-                             f"seed {sweep.seed}", store_columns(sweep.waits_ms), store_runs(rows)))
+    console.print(
+        rich_table(
+            f"The model: PBS (Bailis et al., VLDB 2012), every leg {sweep.latency}; N/R/W",
+            model_columns(sweep.waits_ms),
+            model_runs(rows),
+        )
+    )
+    console.print(
+        rich_table(
+            f"capsim's store: every link {sweep.latency}, {sweep.trials} trials per point, seed {sweep.seed}",
+            store_columns(sweep.waits_ms),
+            store_runs(rows),
+        )
+    )
     console.print("How the store differs from WARS:", highlight=False)
     for line in DIFFERENCES:
         console.print(f"- {line}", highlight=False)
-    console.print("Definitions: capsim pacelc --help. WARS against capsim point by point: capsim pacelc --wars.",
-                  highlight=False)
+    console.print(
+        "Definitions: capsim pacelc --help. WARS against capsim point by point: capsim pacelc --wars.", highlight=False
+    )
 
 
 def wars_job(job: tuple) -> list[dict]:
@@ -141,8 +194,16 @@ def wars_job(job: tuple) -> list[dict]:
     for t_ms, point in zip(times_ms, measured):
         expected = computed.point(t_ms / 1000)
         z = wars.z_score(point, expected)
-        rows.append({**point.to_dict(), "t_ms": t_ms, "model_p_stale": expected.p_stale, "model_se": expected.se,
-                     "z": z, "visible_999_ms": 1000 * computed.t_visibility()})
+        rows.append(
+            {
+                **point.to_dict(),
+                "t_ms": t_ms,
+                "model_p_stale": expected.p_stale,
+                "model_se": expected.se,
+                "z": z,
+                "visible_999_ms": 1000 * computed.t_visibility(),
+            }
+        )
     return rows
 
 
@@ -154,17 +215,29 @@ def _run_wars(args, sweep: Sweep, console: Console) -> int:
         json.dump(rows, sys.stdout, indent=2)
         print()
         return 0
-    table = Table(title=f"WARS on capsim beside WARS computed: every leg {sweep.latency}, {sweep.trials} trials "
-                        f"per point on capsim, {sweep.model_trials} in the model, seed {sweep.seed}",
-                  title_justify="left")
+    table = Table(
+        title=f"WARS on capsim beside WARS computed: every leg {sweep.latency}, {sweep.trials} trials "
+        f"per point on capsim, {sweep.model_trials} in the model, seed {sweep.seed}",
+        title_justify="left",
+    )
     for header in ("N/R/W", "t ms", "capsim", "± s.e.", "model", "± s.e.", "z", "99.9% ms"):
         table.add_column(header, justify="right")
     for row in rows:
-        table.add_row(f"{row['n']}/{row['r']}/{row['w']}", f"{row['t_ms']:g}", f"{row['p_stale']:.4f}",
-                      f"{row['se']:.4f}", f"{row['model_p_stale']:.4f}", f"{row['model_se']:.4f}", f"{row['z']:+.2f}",
-                      f"{row['visible_999_ms']:.1f}")
+        table.add_row(
+            f"{row['n']}/{row['r']}/{row['w']}",
+            f"{row['t_ms']:g}",
+            f"{row['p_stale']:.4f}",
+            f"{row['se']:.4f}",
+            f"{row['model_p_stale']:.4f}",
+            f"{row['model_se']:.4f}",
+            f"{row['z']:+.2f}",
+            f"{row['visible_999_ms']:.1f}",
+        )
     console.print(table)
     worst = max((abs(row["z"]) for row in rows), default=0.0)
-    console.print(f"{len(rows)} points; largest |z| {worst:.2f}. z: {wars.Z_DEFINITION}. 99.9% ms: the model's "
-                  "t-visibility, ms after the commit until P(consistent) reaches 99.9%.", highlight=False)
+    console.print(
+        f"{len(rows)} points; largest |z| {worst:.2f}. z: {wars.Z_DEFINITION}. 99.9% ms: the model's "
+        "t-visibility, ms after the commit until P(consistent) reaches 99.9%.",
+        highlight=False,
+    )
     return 0

@@ -33,10 +33,10 @@ import time
 import traceback
 from pathlib import Path
 
-from capsim.parallel import seed_value
 from capsim.cli import UsageError
+from capsim.parallel import seed_value
 
-__all__ = ["register", "run", "main", "parse_listen", "parse_peer"]
+__all__ = ["main", "parse_listen", "parse_peer", "register", "run"]
 
 #: Exit status when the address cannot be bound (the cluster launcher retries other ports).
 BIND_FAILED = 3
@@ -44,8 +44,9 @@ BIND_FAILED = 3
 
 def register(subparsers) -> None:
     """Add the ``serve`` subcommand to the ``capsim`` parser."""
-    parser = subparsers.add_parser("serve", help="run one node as a real process (JSON over HTTP)",
-                                   description=__doc__.split("\n\n")[1].strip())
+    parser = subparsers.add_parser(
+        "serve", help="run one node as a real process (JSON over HTTP)", description=__doc__.split("\n\n")[1].strip()
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -53,21 +54,45 @@ def register(subparsers) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", required=True, help="a registered protocol name or module:Class")
     parser.add_argument("--name", required=True, help="this node's name, e.g. n1")
-    parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 0), metavar="HOST:PORT",
-                        help="address to listen on (default 127.0.0.1 and a free port)")
-    parser.add_argument("--peer", type=parse_peer, action="append", default=[], metavar="NAME=URL",
-                        help="another server node and its URL; repeat for each")
-    parser.add_argument("--config", type=_config, default={}, metavar="JSON",
-                        help="keyword arguments for the node class, as a JSON object")
+    parser.add_argument(
+        "--listen",
+        type=parse_listen,
+        default=("127.0.0.1", 0),
+        metavar="HOST:PORT",
+        help="address to listen on (default 127.0.0.1 and a free port)",
+    )
+    parser.add_argument(
+        "--peer",
+        type=parse_peer,
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="another server node and its URL; repeat for each",
+    )
+    parser.add_argument(
+        "--config",
+        type=_config,
+        default={},
+        metavar="JSON",
+        help="keyword arguments for the node class, as a JSON object",
+    )
     parser.add_argument("--seed", type=seed_value, help="seed of the node's rng (default: from the OS)")
     parser.add_argument("--data-dir", metavar="DIR", help="keep the node's storage here, across restarts")
-    parser.add_argument("--token-file", metavar="PATH",
-                        help="read the cluster secret here (made if missing; give every node the same file)")
-    parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
-                        help="largest request accepted (default 1 MiB)")
+    parser.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the cluster secret here (made if missing; give every node the same file)",
+    )
+    parser.add_argument(
+        "--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest request accepted (default 1 MiB)"
+    )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
-    parser.add_argument("--parent-pid", type=int, metavar="PID",
-                        help="exit when the process PID (this node's parent) is gone: for nodes owned by a run")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        metavar="PID",
+        help="exit when the process PID (this node's parent) is gone: for nodes owned by a run",
+    )
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -95,7 +120,7 @@ def _config(text: str) -> dict:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"--config must be a JSON object: {exc}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("--config must be a JSON object, e.g. '{\"leader\": \"n1\"}'")
+        raise argparse.ArgumentTypeError('--config must be a JSON object, e.g. \'{"leader": "n1"}\'')
     return value
 
 
@@ -103,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status (see module doc)."""
     from nodes.registry import resolve
 
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         factory = resolve(args.protocol)
     except ValueError as exc:
@@ -114,10 +140,15 @@ def run(args: argparse.Namespace) -> int:
     given = _given_token(args.token_file)
     if not _loopback(host):
         if given is None:
-            raise UsageError(f"--listen {host}: reachable from the network, so the nodes need a shared secret to "
-                             "tell peers from impostors; set CAPSIM_TOKEN or --token-file PATH (the same for every node)")
-        print(f"capsim serve: warning: listening on {host}, reachable from the network; messages between servers "
-              "are signed with the cluster secret but travel in clear (plain HTTP)", file=sys.stderr)
+            raise UsageError(
+                f"--listen {host}: reachable from the network, so the nodes need a shared secret to "
+                "tell peers from impostors; set CAPSIM_TOKEN or --token-file PATH (the same for every node)"
+            )
+        print(
+            f"capsim serve: warning: listening on {host}, reachable from the network; messages between servers "
+            "are signed with the cluster secret but travel in clear (plain HTTP)",
+            file=sys.stderr,
+        )
     return asyncio.run(_serve(args, factory, host, port, peers, given))
 
 
@@ -177,23 +208,39 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
     for sig in (signal.SIGTERM, signal.SIGINT):  # before anything is announced: a stop at any moment is clean
         loop.add_signal_handler(sig, stop.set)
     generated = token is None
-    node = NodeHost(args.name, factory, args.config, host=host, port=port, peers=peers,
-                    token=token or secrets.token_urlsafe(32), seed=args.seed, data_dir=args.data_dir,
-                    max_body=args.max_body, protocol=args.protocol)
+    node = NodeHost(
+        args.name,
+        factory,
+        args.config,
+        host=host,
+        port=port,
+        peers=peers,
+        token=token or secrets.token_urlsafe(32),
+        seed=args.seed,
+        data_dir=args.data_dir,
+        max_body=args.max_body,
+        protocol=args.protocol,
+    )
     try:
         await node.start()
     except OSError as exc:
         print(f"capsim serve: error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return BIND_FAILED
-    except Exception as exc:  # noqa: BLE001 - the node's own constructor may raise anything
+    except Exception as exc:
         if not isinstance(exc, (EmulatorError, TypeError, ValueError)):
             traceback.print_exc()
-        print(f"capsim serve: error: cannot start {args.protocol} as {args.name}: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(
+            f"capsim serve: error: cannot start {args.protocol} as {args.name}: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
         return 2
     if generated:  # only now: a node that failed to start has no secret worth showing
-        print(f"capsim serve: generated the cluster secret (control token; its peers need the same): "
-              f"CAPSIM_TOKEN={node.token}", file=sys.stderr, flush=True)
+        print(
+            f"capsim serve: generated the cluster secret (control token; its peers need the same): "
+            f"CAPSIM_TOKEN={node.token}",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"capsim serve: {args.name} ({args.protocol}) listening on {node.url}", flush=True)
     if args.parent_pid is not None:
         watch = asyncio.ensure_future(_watch_parent(args.parent_pid, stop))
@@ -214,7 +261,6 @@ async def _watch_parent(pid: int, stop: asyncio.Event, every: float = 0.5) -> No
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``capsim serve`` alone (``python -m capsim.commands.serve``), without the other commands."""
-
     from capsim.cli import Parser, exit_epilog
 
     parser = Parser(prog="capsim serve", epilog=exit_epilog("serve"))

@@ -12,12 +12,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from capsim.cli import UsageError
 from capsim import limits
+from capsim.cli import UsageError
 from capsim.limits import available_mb, workers_that_fit
 from capsim.on_dask import ClusterError
-from capsim.parallel import (ResultsFile, ResultsMismatch, SeedJob, positive_int, sweep_with_progress,
-                             workers_for)
+from capsim.parallel import ResultsFile, ResultsMismatch, SeedJob, positive_int, sweep_with_progress, workers_for
 
 __all__ = ["add_sweep_arguments", "check_size", "check_sweep_arguments", "open_results", "run_sweep_command"]
 
@@ -32,16 +31,29 @@ def check_size(nodes: int, operations: float, seeds: int, duration_flag: str = "
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """--workers, --results, --resume and --cluster, for a command with --seeds."""
-    parser.add_argument("--workers", "--jobs", dest="workers", type=positive_int, metavar="W", action=_Workers,
-                        help="worker processes for --seeds (default: one per CPU; 1 runs in this process)")
-    parser.add_argument("--results", metavar="FILE.jsonl",
-                        help="with --seeds: write one JSON line per seed as it finishes (default with --out: "
-                             "DIR/results.jsonl)")
-    parser.add_argument("--resume", action="store_true",
-                        help="with --results: run only the seeds that are not in the file yet")
-    parser.add_argument("--cluster", metavar="ADDRESS",
-                        help="with --seeds: run the seeds on the Dask scheduler at ADDRESS (e.g. tcp://host:8786), "
-                             "or 'local' for a local Dask cluster; needs pip install 'capsim[cluster]'")
+    parser.add_argument(
+        "--workers",
+        "--jobs",
+        dest="workers",
+        type=positive_int,
+        metavar="W",
+        action=_Workers,
+        help="worker processes for --seeds (default: one per CPU; 1 runs in this process)",
+    )
+    parser.add_argument(
+        "--results",
+        metavar="FILE.jsonl",
+        help="with --seeds: write one JSON line per seed as it finishes (default with --out: DIR/results.jsonl)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="with --results: run only the seeds that are not in the file yet"
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="with --seeds: run the seeds on the Dask scheduler at ADDRESS (e.g. tcp://host:8786), "
+        "or 'local' for a local Dask cluster; needs pip install 'capsim[cluster]'",
+    )
 
 
 class _Workers(argparse.Action):
@@ -55,8 +67,12 @@ class _Workers(argparse.Action):
 def check_sweep_arguments(args: argparse.Namespace) -> None:
     """Refuse sweep flags without --seeds, and --resume without a results file."""
     if args.seeds is None:
-        for flag, value in (("--results", args.results), ("--resume", args.resume), ("--cluster", args.cluster),
-                            (getattr(args, "workers_flag", "--workers"), args.workers)):
+        for flag, value in (
+            ("--results", args.results),
+            ("--resume", args.resume),
+            ("--cluster", args.cluster),
+            (getattr(args, "workers_flag", "--workers"), args.workers),
+        ):
             if value:
                 raise UsageError(f"{flag} goes with --seeds A-B")
     elif args.resume and not (args.results or getattr(args, "out", None)):
@@ -75,8 +91,9 @@ def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
         raise UsageError(str(exc)) from None
 
 
-def run_sweep_command(console: Console, args: argparse.Namespace, job: SeedJob, seeds: list[int],
-                      run_mb: float | None = None) -> list[dict]:
+def run_sweep_command(
+    console: Console, args: argparse.Namespace, job: SeedJob, seeds: list[int], run_mb: float | None = None
+) -> list[dict]:
     """The sweep behind a command's --seeds, with its results file; Ctrl-C says how to resume.
 
     ``run_mb``: the memory one seed's run needs (``capsim.limits``): fewer
@@ -86,8 +103,11 @@ def run_sweep_command(console: Console, args: argparse.Namespace, job: SeedJob, 
     if run_mb is not None and args.cluster is None:
         fit = workers_that_fit(workers, run_mb)
         if fit < workers:
-            console.print(f"using {fit} of {workers} workers: each run needs about {run_mb:,.0f} MB "
-                          f"(capsim.limits) and {available_mb():,.0f} MB are available", markup=False)
+            console.print(
+                f"using {fit} of {workers} workers: each run needs about {run_mb:,.0f} MB "
+                f"(capsim.limits) and {available_mb():,.0f} MB are available",
+                markup=False,
+            )
         workers = fit
     results = open_results(args, job)
     try:
@@ -96,8 +116,11 @@ def run_sweep_command(console: Console, args: argparse.Namespace, job: SeedJob, 
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         if results is not None:
-            console.print(f"interrupted: the seeds done so far are in {results.path}; run the same command "
-                          "with --resume to finish the sweep", markup=False)
+            console.print(
+                f"interrupted: the seeds done so far are in {results.path}; run the same command "
+                "with --resume to finish the sweep",
+                markup=False,
+            )
         raise
     finally:
         if results is not None:

@@ -117,35 +117,55 @@ def run_config(plan: Plan, name: str) -> Run:
 
     sim.run(workload())
     row = _row(plan, sim, sent)
-    return Run(name, list(sim.history), row, windows=[Window(plan.fail_at, plan.recover_at, f"store {plan.failure}")],
-               extra={"events": [e for e in sim.events if e["what"] == "breaker"]})
+    return Run(
+        name,
+        list(sim.history),
+        row,
+        windows=[Window(plan.fail_at, plan.recover_at, f"store {plan.failure}")],
+        extra={"events": [e for e in sim.events if e["what"] == "breaker"]},
+    )
 
 
 def _row(plan: Plan, sim: em.Simulation, sent: list[float]) -> dict:
     pairs = sim.history.completions()
     known = plan.fail_at + plan.onset
-    spans = dict(zip(PHASES, ((0.0, plan.fail_at), (plan.fail_at, known), (known, plan.recover_at),
-                              (plan.recover_at, plan.duration))))
+    spans = dict(
+        zip(
+            PHASES,
+            ((0.0, plan.fail_at), (plan.fail_at, known), (known, plan.recover_at), (plan.recover_at, plan.duration)),
+        )
+    )
     figures = {name: phase(pairs, *span) for name, span in spans.items()}
     row: dict = {}
     for name, f in figures.items():
         row.update({f"p50_{name}_ms": f["p50_ms"], f"p99_{name}_ms": f["p99_ms"], f"errors_{name}": f["error_rate"]})
     down = phase(pairs, plan.fail_at, plan.recover_at)
     errors = down["fail"] + down["info"]
-    opened = [e["time"] for e in sim.events if e["what"] == "breaker" and e["value"][1] == "open"
-              and e["time"] >= plan.fail_at]
-    row.update({"errors_down": down["error_rate"], "definite": down["fail"] / errors if errors else None,
-                "reached_dead": sum(plan.fail_at <= t < plan.recover_at for t in sent),
-                "calls_down": down["ops"], "peak_in_flight": _peak(pairs, plan.fail_at + plan.onset, plan.recover_at),
-                "opened_s": (min(opened) - plan.fail_at) if opened else None,
-                "recovered_s": _recovered(pairs, plan.recover_at)})
+    opened = [
+        e["time"]
+        for e in sim.events
+        if e["what"] == "breaker" and e["value"][1] == "open" and e["time"] >= plan.fail_at
+    ]
+    row.update(
+        {
+            "errors_down": down["error_rate"],
+            "definite": down["fail"] / errors if errors else None,
+            "reached_dead": sum(plan.fail_at <= t < plan.recover_at for t in sent),
+            "calls_down": down["ops"],
+            "peak_in_flight": _peak(pairs, plan.fail_at + plan.onset, plan.recover_at),
+            "opened_s": (min(opened) - plan.fail_at) if opened else None,
+            "recovered_s": _recovered(pairs, plan.recover_at),
+        }
+    )
     return row
 
 
 def _peak(pairs, start: float, end: float) -> int:
     """Most operations in flight at once, over those invoked in ``[start, end)``."""
-    edges = sorted([(i["time"], 1) for i, d in pairs if start <= i["time"] < end]
-                   + [(d["time"], -1) for i, d in pairs if d is not None and start <= i["time"] < end])
+    edges = sorted(
+        [(i["time"], 1) for i, d in pairs if start <= i["time"] < end]
+        + [(d["time"], -1) for i, d in pairs if d is not None and start <= i["time"] < end]
+    )
     peak = current = 0
     for _, step in edges:
         current += step
@@ -184,39 +204,58 @@ def columns(plan: Plan) -> list[Column]:
 def _note(runs: list[Run], plan: Plan) -> str:
     bare, guarded = runs[0].row, runs[1:]
     first = guarded[0].row
-    recoveries = ", ".join(f"{r.row['recovered_s']:.2f} s with a {CONFIGS[r.name]['reset_timeout']:g} s reset "
-                           f"(at most {CONFIGS[r.name]['reset_timeout'] + plan.timeout:g})" for r in guarded)
-    return (f"The store is down from {plan.fail_at:g} to {plan.recover_at:g} s; latency counts every call, errors "
-            f"included, because the client waits for those too. Without a breaker all {bare['reached_dead']} calls "
-            f"made meanwhile reached the dead store and waited out the {plan.timeout:g} s timeout (p99 "
-            f"{millis(bare['p99_during_ms'])} ms, {bare['peak_in_flight']} calls in flight at once), and "
-            f"{percent(bare['definite'])} of the errors were definite: a client cannot tell whether its write "
-            f"happened. With a breaker, calls wait just the same until the first failures come back (p99 over the "
-            f"first {plan.onset:g} s: {millis(first['p99_onset_ms'])} ms); it opened {first['opened_s']:.2f} s after "
-            f"the {plan.failure}, and from then on calls failed in a round trip (p99 {millis(first['p99_during_ms'])} ms "
-            f"for the rest of the outage) with a definite error ({percent(first['definite'])} of all its errors). "
-            f"Only {first['reached_dead']} calls reached the store: the first timeout's worth, then one probe per "
-            f"reset. The price comes once the store is back: calls are refused until a probe succeeds, "
-            f"{recoveries}; without a breaker, {bare['recovered_s']:.2f} s.")
+    recoveries = ", ".join(
+        f"{r.row['recovered_s']:.2f} s with a {CONFIGS[r.name]['reset_timeout']:g} s reset "
+        f"(at most {CONFIGS[r.name]['reset_timeout'] + plan.timeout:g})"
+        for r in guarded
+    )
+    return (
+        f"The store is down from {plan.fail_at:g} to {plan.recover_at:g} s; latency counts every call, errors "
+        f"included, because the client waits for those too. Without a breaker all {bare['reached_dead']} calls "
+        f"made meanwhile reached the dead store and waited out the {plan.timeout:g} s timeout (p99 "
+        f"{millis(bare['p99_during_ms'])} ms, {bare['peak_in_flight']} calls in flight at once), and "
+        f"{percent(bare['definite'])} of the errors were definite: a client cannot tell whether its write "
+        f"happened. With a breaker, calls wait just the same until the first failures come back (p99 over the "
+        f"first {plan.onset:g} s: {millis(first['p99_onset_ms'])} ms); it opened {first['opened_s']:.2f} s after "
+        f"the {plan.failure}, and from then on calls failed in a round trip (p99 {millis(first['p99_during_ms'])} ms "
+        f"for the rest of the outage) with a definite error ({percent(first['definite'])} of all its errors). "
+        f"Only {first['reached_dead']} calls reached the store: the first timeout's worth, then one probe per "
+        f"reset. The price comes once the store is back: calls are refused until a probe succeeds, "
+        f"{recoveries}; without a breaker, {bare['recovered_s']:.2f} s."
+    )
 
 
 def report(plan: Plan) -> Report:
     """Run every configuration and return the report."""
     runs = [run_config(plan, name) for name in CONFIGS]
-    title = (f"Caller at {plan.rate:.0f} calls/s, store {plan.failure} {plan.fail_at:g}-{plan.recover_at:g} s "
-             f"of {plan.duration:g} s, {plan.timeout:g} s timeout")
-    meta = {"seed": plan.seed, "rate": plan.rate, "duration": plan.duration, "fail_at": plan.fail_at,
-            "recover_at": plan.recover_at, "failure": plan.failure, "timeout": plan.timeout}
-    figures = {run.name: {**run.row, "breaker": CONFIGS[run.name], "transitions": run.extra["events"]}
-               for run in runs}
-    return Report("breaker", "A circuit breaker in front of a failing dependency",
-                  intro(__doc__),
-                  [Table("breaker", title, columns(plan), runs, _note(runs, plan), transpose=True)], meta, figures,
-                  plots=lambda out: write_plots(out, runs, names=("latency", "throughput")))
+    title = (
+        f"Caller at {plan.rate:.0f} calls/s, store {plan.failure} {plan.fail_at:g}-{plan.recover_at:g} s "
+        f"of {plan.duration:g} s, {plan.timeout:g} s timeout"
+    )
+    meta = {
+        "seed": plan.seed,
+        "rate": plan.rate,
+        "duration": plan.duration,
+        "fail_at": plan.fail_at,
+        "recover_at": plan.recover_at,
+        "failure": plan.failure,
+        "timeout": plan.timeout,
+    }
+    figures = {run.name: {**run.row, "breaker": CONFIGS[run.name], "transitions": run.extra["events"]} for run in runs}
+    return Report(
+        "breaker",
+        "A circuit breaker in front of a failing dependency",
+        intro(__doc__),
+        [Table("breaker", title, columns(plan), runs, _note(runs, plan), transpose=True)],
+        meta,
+        figures,
+        plots=lambda out: write_plots(out, runs, names=("latency", "throughput")),
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

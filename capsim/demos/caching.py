@@ -61,8 +61,17 @@ class Plan:
     @classmethod
     def quick(cls, seed: int = 1) -> Plan:
         """Smaller sizes for tests: the same stories, about a quarter of the operations."""
-        return cls(seed=seed, read_rate=500.0, duration=3.0, warmup=1.0, capacities=(10, 100, 1000),
-                   ttls=(None, 1.0, 0.1), policy_duration=2.0, crash_at=1.0, restart_at=1.3)
+        return cls(
+            seed=seed,
+            read_rate=500.0,
+            duration=3.0,
+            warmup=1.0,
+            capacities=(10, 100, 1000),
+            ttls=(None, 1.0, 0.1),
+            policy_duration=2.0,
+            crash_at=1.0,
+            restart_at=1.3,
+        )
 
 
 class Zipf:
@@ -100,10 +109,23 @@ def sweep_run(plan: Plan, capacity: int, ttl: float | None, name: str) -> Run:
     async def workload():
         sim.loop.create_task(snapshot())
         await asyncio.gather(
-            poisson_load(sim, plan.read_rate, plan.duration, lambda rng: ("read", zipf(rng), None, "cache"),
-                         stream="reads", prefix="r"),
-            poisson_load(sim, plan.write_rate, plan.duration,
-                         lambda rng: ("write", zipf(rng), next(counter), "store"), stream="writes", prefix="w"))
+            poisson_load(
+                sim,
+                plan.read_rate,
+                plan.duration,
+                lambda rng: ("read", zipf(rng), None, "cache"),
+                stream="reads",
+                prefix="r",
+            ),
+            poisson_load(
+                sim,
+                plan.write_rate,
+                plan.duration,
+                lambda rng: ("write", zipf(rng), next(counter), "store"),
+                stream="writes",
+                prefix="w",
+            ),
+        )
 
     sim.run(workload())
     stats = sim.node("cache").stats()
@@ -112,17 +134,24 @@ def sweep_run(plan: Plan, capacity: int, ttl: float | None, name: str) -> Run:
     figures = phase(reads, plan.warmup, plan.duration)
     waits = [d["time"] - i["time"] for i, d in reads if d and d["type"] == "ok" and i["time"] >= plan.warmup]
     stale = sum(s.read.call_time >= plan.warmup for s in stale_reads(sim.history, initial=0).stale)
-    row = {"capacity": capacity, "ttl": ttl, "hit_rate": hits / max(hits + misses, 1),
-           "mean_ms": 1000 * sum(waits) / max(len(waits), 1), "p50_ms": figures["ok_p50_ms"],
-           "p99_ms": figures["ok_p99_ms"], "stale": stale / max(len(waits), 1), "evictions": stats["evictions"],
-           "expirations": stats["expirations"], "reads": len(reads)}
+    row = {
+        "capacity": capacity,
+        "ttl": ttl,
+        "hit_rate": hits / max(hits + misses, 1),
+        "mean_ms": 1000 * sum(waits) / max(len(waits), 1),
+        "p50_ms": figures["ok_p50_ms"],
+        "p99_ms": figures["ok_p99_ms"],
+        "stale": stale / max(len(waits), 1),
+        "evictions": stats["evictions"],
+        "expirations": stats["expirations"],
+        "reads": len(reads),
+    }
     return Run(name, [], row)
 
 
 def policy_run(plan: Plan, policy: str) -> Run:
     """Part three: reads and writes through a cache of ``policy``, which crashes and restarts mid-traffic."""
-    sim = _build(plan, plan.policy_keys, capacity=plan.policy_keys, policy=policy,
-                 flush_interval=plan.flush_interval)
+    sim = _build(plan, plan.policy_keys, capacity=plan.policy_keys, policy=policy, flush_interval=plan.flush_interval)
     zipf, counter = Zipf(plan.policy_keys, plan.skew), itertools.count(1)
     queued: dict = {}
 
@@ -147,8 +176,12 @@ def policy_run(plan: Plan, policy: str) -> Run:
             await reader.invoke("read", key=key, dest="store", timeout=1.0)
 
     sim.run(workload())
-    return Run(policy, list(sim.history), _policy_row(plan, sim, policy, queued.get("writes", 0)),
-               windows=[Window(plan.crash_at, plan.restart_at, "cache down")])
+    return Run(
+        policy,
+        list(sim.history),
+        _policy_row(plan, sim, policy, queued.get("writes", 0)),
+        windows=[Window(plan.crash_at, plan.restart_at, "cache down")],
+    )
 
 
 def _policy_row(plan: Plan, sim: em.Simulation, policy: str, queued: int) -> dict:
@@ -157,10 +190,17 @@ def _policy_row(plan: Plan, sim: em.Simulation, policy: str, queued: int) -> dic
     reads = phase([(i, d) for i, d in pairs if i["f"] == "read"], 0.0, plan.policy_duration)
     down = phase(pairs, plan.crash_at, plan.restart_at)
     lost = lost_writes(sim.history, initial=0)
-    return {"policy": policy, "acknowledged": lost.acknowledged, "lost": len(lost.lost), "queued_at_crash": queued,
-            "write_p50_ms": writes["ok_p50_ms"], "write_p99_ms": writes["ok_p99_ms"],
-            "read_p50_ms": reads["ok_p50_ms"], "errors_while_down": down["ops"] - down["ok"],
-            "unchecked_keys": len(lost.unchecked)}
+    return {
+        "policy": policy,
+        "acknowledged": lost.acknowledged,
+        "lost": len(lost.lost),
+        "queued_at_crash": queued,
+        "write_p50_ms": writes["ok_p50_ms"],
+        "write_p99_ms": writes["ok_p99_ms"],
+        "read_p50_ms": reads["ok_p50_ms"],
+        "errors_while_down": down["ops"] - down["ok"],
+        "unchecked_keys": len(lost.unchecked),
+    }
 
 
 def _ttl(value) -> str:
@@ -190,36 +230,42 @@ POLICY_COLUMNS = [
 
 def _capacity_note(runs: list[Run], plan: Plan) -> str:
     first, last = runs[0].row, runs[-1].row
-    return (f"With {plan.keys} keys read by a Zipf law, {first['capacity']} entries already answer "
-            f"{100 * first['hit_rate']:.0f}% of reads (the hot keys) and {last['capacity']} answer "
-            f"{100 * last['hit_rate']:.0f}%: each step up in capacity buys fewer hits, as the keys it adds are "
-            f"colder. A hit costs a round trip to the cache, a miss adds one to the store, so the mean read falls "
-            f"from {first['mean_ms']:.1f} to {last['mean_ms']:.1f} ms; p99 stays a store round trip while any read "
-            f"misses. The other service's writes go around the cache, so the bigger the cache, the more old "
-            f"entries it keeps: stale reads rise from {percent(first['stale'])} to {percent(last['stale'])}.")
+    return (
+        f"With {plan.keys} keys read by a Zipf law, {first['capacity']} entries already answer "
+        f"{100 * first['hit_rate']:.0f}% of reads (the hot keys) and {last['capacity']} answer "
+        f"{100 * last['hit_rate']:.0f}%: each step up in capacity buys fewer hits, as the keys it adds are "
+        f"colder. A hit costs a round trip to the cache, a miss adds one to the store, so the mean read falls "
+        f"from {first['mean_ms']:.1f} to {last['mean_ms']:.1f} ms; p99 stays a store round trip while any read "
+        f"misses. The other service's writes go around the cache, so the bigger the cache, the more old "
+        f"entries it keeps: stale reads rise from {percent(first['stale'])} to {percent(last['stale'])}."
+    )
 
 
 def _ttl_note(runs: list[Run], plan: Plan) -> str:
     rows = [run.row for run in runs]
-    return (f"With {plan.ttl_capacity} entries, a TTL trades hits for freshness: no TTL hits "
-            f"{100 * rows[0]['hit_rate']:.0f}% and serves {percent(rows[0]['stale'])} stale reads; a TTL of "
-            f"{_ttl(rows[-1]['ttl'])} hits {100 * rows[-1]['hit_rate']:.0f}% (mean read "
-            f"{rows[-1]['mean_ms']:.1f} ms instead of {rows[0]['mean_ms']:.1f}) and serves "
-            f"{percent(rows[-1]['stale'])} stale: an entry can be at most a TTL old.")
+    return (
+        f"With {plan.ttl_capacity} entries, a TTL trades hits for freshness: no TTL hits "
+        f"{100 * rows[0]['hit_rate']:.0f}% and serves {percent(rows[0]['stale'])} stale reads; a TTL of "
+        f"{_ttl(rows[-1]['ttl'])} hits {100 * rows[-1]['hit_rate']:.0f}% (mean read "
+        f"{rows[-1]['mean_ms']:.1f} ms instead of {rows[0]['mean_ms']:.1f}) and serves "
+        f"{percent(rows[-1]['stale'])} stale: an entry can be at most a TTL old."
+    )
 
 
 def _policy_note(runs: list[Run], plan: Plan) -> str:
     rows = {run.name: run.row for run in runs}
     behind = rows["write-behind"]
     safe = [name for name, row in rows.items() if name != "write-behind" and row["lost"] == 0]
-    return (f"The cache crashes at {plan.crash_at:g} s and restarts empty at {plan.restart_at:g} s; afterwards every "
-            f"written key is read from the store. Write-behind acknowledged writes in "
-            f"{millis(behind['write_p50_ms'])} ms (no store round trip) and flushed them every "
-            f"{plan.flush_interval:g} s: {behind['queued_at_crash']} were still queued at the crash, and the "
-            f"lost-writes checker finds {behind['lost']} acknowledged writes missing from the store (the rest were "
-            f"overwritten later). {' and '.join(safe).capitalize() or 'No other policy'} waited for the store "
-            f"({millis(rows['write-through']['write_p50_ms'])} ms a write) and lost "
-            f"{'nothing' if len(safe) == 2 else 'writes too'}.")
+    return (
+        f"The cache crashes at {plan.crash_at:g} s and restarts empty at {plan.restart_at:g} s; afterwards every "
+        f"written key is read from the store. Write-behind acknowledged writes in "
+        f"{millis(behind['write_p50_ms'])} ms (no store round trip) and flushed them every "
+        f"{plan.flush_interval:g} s: {behind['queued_at_crash']} were still queued at the crash, and the "
+        f"lost-writes checker finds {behind['lost']} acknowledged writes missing from the store (the rest were "
+        f"overwritten later). {' and '.join(safe).capitalize() or 'No other policy'} waited for the store "
+        f"({millis(rows['write-through']['write_p50_ms'])} ms a write) and lost "
+        f"{'nothing' if len(safe) == 2 else 'writes too'}."
+    )
 
 
 def report(plan: Plan) -> Report:
@@ -228,19 +274,49 @@ def report(plan: Plan) -> Report:
     by_ttl = [sweep_run(plan, plan.ttl_capacity, ttl, f"ttl {_ttl(ttl)}") for ttl in plan.ttls]
     policies = [policy_run(plan, policy) for policy in POLICIES]
     tables = [
-        Table("capacity", f"Hit rate and read latency against capacity ({plan.keys} keys, Zipf {plan.skew:g}, "
-              "no TTL)", SWEEP_COLUMNS, by_capacity, _capacity_note(by_capacity, plan)),
+        Table(
+            "capacity",
+            f"Hit rate and read latency against capacity ({plan.keys} keys, Zipf {plan.skew:g}, no TTL)",
+            SWEEP_COLUMNS,
+            by_capacity,
+            _capacity_note(by_capacity, plan),
+        ),
         Table("ttl", f"Against TTL ({plan.ttl_capacity} entries)", SWEEP_COLUMNS, by_ttl, _ttl_note(by_ttl, plan)),
-        Table("policy", f"Write policies, the cache crashing at {plan.crash_at:g} s", POLICY_COLUMNS, policies,
-              _policy_note(policies, plan)),
+        Table(
+            "policy",
+            f"Write policies, the cache crashing at {plan.crash_at:g} s",
+            POLICY_COLUMNS,
+            policies,
+            _policy_note(policies, plan),
+        ),
     ]
-    meta = {"seed": plan.seed, "keys": plan.keys, "skew": plan.skew, "read_rate": plan.read_rate,
-            "write_rate": plan.write_rate, "duration": plan.duration, "warmup": plan.warmup,
-            "crash_at": plan.crash_at, "restart_at": plan.restart_at, "flush_interval": plan.flush_interval}
-    figures = {"capacity": [r.row for r in by_capacity], "ttl": [r.row for r in by_ttl],
-               "policy": {r.name: r.row for r in policies}}
-    return Report("caching", "Caching: capacity, TTL and write policies", intro(__doc__),
-                  tables, meta, figures, plots=lambda out: _plots(out, by_capacity, by_ttl, policies), timeline=2)
+    meta = {
+        "seed": plan.seed,
+        "keys": plan.keys,
+        "skew": plan.skew,
+        "read_rate": plan.read_rate,
+        "write_rate": plan.write_rate,
+        "duration": plan.duration,
+        "warmup": plan.warmup,
+        "crash_at": plan.crash_at,
+        "restart_at": plan.restart_at,
+        "flush_interval": plan.flush_interval,
+    }
+    figures = {
+        "capacity": [r.row for r in by_capacity],
+        "ttl": [r.row for r in by_ttl],
+        "policy": {r.name: r.row for r in policies},
+    }
+    return Report(
+        "caching",
+        "Caching: capacity, TTL and write policies",
+        intro(__doc__),
+        tables,
+        meta,
+        figures,
+        plots=lambda out: _plots(out, by_capacity, by_ttl, policies),
+        timeline=2,
+    )
 
 
 def _plots(out: Path, by_capacity: list[Run], by_ttl: list[Run], policies: list[Run]) -> dict[str, list[Path]]:
@@ -248,29 +324,49 @@ def _plots(out: Path, by_capacity: list[Run], by_ttl: list[Run], policies: list[
     timed = [r for r in by_ttl if r.row["ttl"] is not None]
     ttls = [r.row["ttl"] for r in timed]
     never = by_ttl[0].row if by_ttl[0].row["ttl"] is None else None
-    ttl_series = {"hit rate": (ttls, [r.row["hit_rate"] for r in timed]),
-                  "stale reads": (ttls, [r.row["stale"] or 0.0 for r in timed])}
+    ttl_series = {
+        "hit rate": (ttls, [r.row["hit_rate"] for r in timed]),
+        "stale reads": (ttls, [r.row["stale"] or 0.0 for r in timed]),
+    }
     if never and ttls:
         span = [min(ttls), max(ttls)]
-        ttl_series.update({"hit rate, no TTL": (span, [never["hit_rate"]] * 2),
-                           "stale reads, no TTL": (span, [never["stale"] or 0.0] * 2)})
+        ttl_series.update(
+            {
+                "hit rate, no TTL": (span, [never["hit_rate"]] * 2),
+                "stale reads, no TTL": (span, [never["stale"] or 0.0] * 2),
+            }
+        )
     plots = {
-        "hit_rate": xy_plot(out / "hit_rate", {"hit rate": (caps, [r.row["hit_rate"] for r in by_capacity]),
-                                                "stale reads": (caps, [r.row["stale"] or 0.0 for r in by_capacity])},
-                            "hit rate and stale reads against capacity", "cache entries", "fraction of reads",
-                            logx=True),
-        "read_latency": xy_plot(out / "read_latency", {
-            k: (caps, [r.row[f"{k}_ms"] for r in by_capacity]) for k in ("mean", "p50", "p99")},
-            "read latency against capacity", "cache entries", "milliseconds", logx=True),
-        "expiry": xy_plot(out / "expiry", ttl_series, "hit rate and staleness against TTL", "TTL (s)",
-                       "fraction of reads", logx=True),
+        "hit_rate": xy_plot(
+            out / "hit_rate",
+            {
+                "hit rate": (caps, [r.row["hit_rate"] for r in by_capacity]),
+                "stale reads": (caps, [r.row["stale"] or 0.0 for r in by_capacity]),
+            },
+            "hit rate and stale reads against capacity",
+            "cache entries",
+            "fraction of reads",
+            logx=True,
+        ),
+        "read_latency": xy_plot(
+            out / "read_latency",
+            {k: (caps, [r.row[f"{k}_ms"] for r in by_capacity]) for k in ("mean", "p50", "p99")},
+            "read latency against capacity",
+            "cache entries",
+            "milliseconds",
+            logx=True,
+        ),
+        "expiry": xy_plot(
+            out / "expiry", ttl_series, "hit rate and staleness against TTL", "TTL (s)", "fraction of reads", logx=True
+        ),
     }
     plots.update(write_plots(out, policies, names=("latency", "throughput")))
     return plots
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the tables (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

@@ -31,8 +31,7 @@ CONFIGS = {
     "good": (0.0, {"weight": 0.1, "error_threshold": 0.5, "min_requests": 20, "window": 20}),
     "broken": (1.0, {"weight": 0.1, "error_threshold": 0.5, "min_requests": 20, "window": 20}),
     "a third failing": (0.33, {"weight": 0.1, "error_threshold": 0.2, "min_requests": 20, "window": 20}),
-    "broken, A/B": (1.0, {"weight": 0.1, "sticky": "client", "error_threshold": 0.5,
-                                    "min_requests": 20, "window": 20}),
+    "broken, A/B": (1.0, {"weight": 0.1, "sticky": "client", "error_threshold": 0.5, "min_requests": 20, "window": 20}),
 }
 
 
@@ -53,8 +52,9 @@ def run_config(plan: Plan, name: str) -> Run:
     for backend in STABLE:
         sim.add_node(backend, Backend, service_time=em.Exponential(0.005), concurrency=8)
     sim.add_node("canary", Backend, service_time=em.Exponential(0.005), concurrency=8, error_rate=error_rate)
-    sim.add_node("lb", LoadBalancer, backends=STABLE, health_interval=None, timeout=0.5,
-                 canary={"backend": "canary", **canary})
+    sim.add_node(
+        "lb", LoadBalancer, backends=STABLE, health_interval=None, timeout=0.5, canary={"backend": "canary", **canary}
+    )
     rng = sim.rng("load")
     idle: list[em.Client] = []
 
@@ -80,10 +80,16 @@ def run_config(plan: Plan, name: str) -> Run:
     state = sim.node("lb").canary.to_dict()
     pairs = sim.history.completions()
     failed = sum(d is not None and d["type"] != "ok" for _, d in pairs)
-    row = {"requests": len(pairs), "to_canary": state["sent"], "share": state["sent"] / len(pairs),
-           "canary_failed": state["failed"], "rolled_back_at": state["rolled_back_at"],
-           "in_flight_at_rollback": state["in_flight_at_rollback"], "client_errors": failed,
-           "error_rate": failed / len(pairs)}
+    row = {
+        "requests": len(pairs),
+        "to_canary": state["sent"],
+        "share": state["sent"] / len(pairs),
+        "canary_failed": state["failed"],
+        "rolled_back_at": state["rolled_back_at"],
+        "in_flight_at_rollback": state["in_flight_at_rollback"],
+        "client_errors": failed,
+        "error_rate": failed / len(pairs),
+    }
     return Run(name, list(sim.history), row)
 
 
@@ -103,25 +109,34 @@ def columns() -> list[Column]:
 def _note(runs: list[Run]) -> str:
     r = {run.name: run.row for run in runs}
     good, broken, third, ab = (r[n] for n in CONFIGS)
-    return (f"The good canary kept its {percent(good['share'])} share and was never rolled back. The broken one "
-            f"failed {broken['canary_failed']} requests ({broken['in_flight_at_rollback']} of them already in flight "
-            f"at the verdict) and was rolled back {broken['rolled_back_at']:.2f} s in; after that clients saw no "
-            f"errors. The subtler bug needed a lower threshold: {third['canary_failed']} failures, rolled back at "
-            f"{third['rolled_back_at']:.2f} s. Split by client, the broken canary failed "
-            f"{ab['canary_failed']} requests, all from the clients assigned to it.")
+    return (
+        f"The good canary kept its {percent(good['share'])} share and was never rolled back. The broken one "
+        f"failed {broken['canary_failed']} requests ({broken['in_flight_at_rollback']} of them already in flight "
+        f"at the verdict) and was rolled back {broken['rolled_back_at']:.2f} s in; after that clients saw no "
+        f"errors. The subtler bug needed a lower threshold: {third['canary_failed']} failures, rolled back at "
+        f"{third['rolled_back_at']:.2f} s. Split by client, the broken canary failed "
+        f"{ab['canary_failed']} requests, all from the clients assigned to it."
+    )
 
 
 def report(plan: Plan) -> Report:
     runs = [run_config(plan, name) for name in CONFIGS]
     title = f"{plan.rate:.0f} requests/s for {plan.duration:g} s; a canary with 10% of the traffic"
     meta = {"seed": plan.seed, "rate": plan.rate, "duration": plan.duration}
-    return Report("canary", "Traffic splitting: a canary and its automatic rollback", intro(__doc__),
-                  [Table("canary", title, columns(), runs, _note(runs), transpose=True)], meta,
-                  {run.name: run.row for run in runs}, timeline=None)
+    return Report(
+        "canary",
+        "Traffic splitting: a canary and its automatic rollback",
+        intro(__doc__),
+        [Table("canary", title, columns(), runs, _note(runs), transpose=True)],
+        meta,
+        {run.name: run.row for run in runs},
+        timeline=None,
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

@@ -38,8 +38,15 @@ __all__ = ["Report", "Table", "emit", "intro", "nearest_rank", "phase", "poisson
 OpSpec = tuple[str, Any, Any, str]
 
 
-async def poisson_load(sim: em.Simulation, rate: float, until: float, make_op: Callable[[Any], OpSpec],
-                       timeout: float = 2.0, stream: str = "load", prefix: str = "c") -> int:
+async def poisson_load(
+    sim: em.Simulation,
+    rate: float,
+    until: float,
+    make_op: Callable[[Any], OpSpec],
+    timeout: float = 2.0,
+    stream: str = "load",
+    prefix: str = "c",
+) -> int:
     """Start operations at Poisson arrivals of ``rate`` per second until virtual ``until``; await them all.
 
     Call from the simulation's workload coroutine. Each arrival runs
@@ -101,10 +108,16 @@ def phase(pairs: Sequence[tuple[dict, dict | None]], start: float, end: float) -
     waits = [1000 * (d["time"] - i["time"]) for i, d in done]
     ok_waits = sorted(1000 * (d["time"] - i["time"]) for i, d in done if d["type"] == "ok")
     span = max(end - start, 1e-9)
-    return {"ops": len(chosen), **counts, "ok_per_s": counts["ok"] / span,
-            "error_rate": (len(chosen) - counts["ok"]) / len(chosen) if chosen else None,
-            "p50_ms": nearest_rank(waits, 50), "p99_ms": nearest_rank(waits, 99),
-            "ok_p50_ms": nearest_rank(ok_waits, 50), "ok_p99_ms": nearest_rank(ok_waits, 99)}
+    return {
+        "ops": len(chosen),
+        **counts,
+        "ok_per_s": counts["ok"] / span,
+        "error_rate": (len(chosen) - counts["ok"]) / len(chosen) if chosen else None,
+        "p50_ms": nearest_rank(waits, 50),
+        "p99_ms": nearest_rank(waits, 99),
+        "ok_p50_ms": nearest_rank(ok_waits, 50),
+        "ok_p99_ms": nearest_rank(ok_waits, 99),
+    }
 
 
 def intro(doc: str) -> str:
@@ -138,8 +151,12 @@ class Report:
     timeline: int | None = 0
 
     def to_json(self) -> dict:
-        return {"demo": self.name, "meta": self.meta, "figures": self.figures,
-                "tables": {t.key: json_rows(t.runs) for t in self.tables}}
+        return {
+            "demo": self.name,
+            "meta": self.meta,
+            "figures": self.figures,
+            "tables": {t.key: json_rows(t.runs) for t in self.tables},
+        }
 
 
 def emit(report: Report, console: Console | None = None, as_json: bool = False, out: Path | None = None) -> int:
@@ -149,8 +166,9 @@ def emit(report: Report, console: Console | None = None, as_json: bool = False, 
         json.dump(report.to_json(), sys.stdout, indent=2, default=str)
         print()
     else:
-        console.print(f"[bold]capsim demo: {report.name}[/bold]  "
-                      + "  ".join(f"{k}={v}" for k, v in report.meta.items()))
+        console.print(
+            f"[bold]capsim demo: {report.name}[/bold]  " + "  ".join(f"{k}={v}" for k, v in report.meta.items())
+        )
         for table in report.tables:
             console.print()
             console.print(rich_table(table.title, table.columns, table.runs, transpose=table.transpose))
@@ -166,12 +184,12 @@ def write_report(report: Report, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for table in report.tables:
         write_tables(out, table.columns, table.runs, stem=table.key, meta=report.meta, transpose=table.transpose)
-    (out / f"{report.name}.json").write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n",
-                                            encoding="utf-8")
+    (out / f"{report.name}.json").write_text(
+        json.dumps(report.to_json(), indent=2, default=str) + "\n", encoding="utf-8"
+    )
     plots = report.plots(out) if report.plots else {}
     index = report.timeline if report.timeline is not None else 0
     main = report.tables[index]
     runs = main.runs if report.timeline is not None else [replace(run, history=[]) for run in main.runs]
     sections = [main, *(table for table in report.tables if table is not main)]
-    return write_page(out, report.title, report.intro, main.columns, runs, plots, meta=report.meta,
-                      sections=sections)
+    return write_page(out, report.title, report.intro, main.columns, runs, plots, meta=report.meta, sections=sections)

@@ -104,8 +104,11 @@ class Caller(em.Node):
 
 def missed(answer: list[str], asked: float, answered: float, acks: dict[str, list], ttl: float) -> list[str]:
     """Instances ``answer`` left out although an acknowledged heartbeat kept them alive throughout the lookup."""
-    return sorted(instance for instance, beats in acks.items() if instance not in answer
-                  and any(a <= asked and s + ttl > answered for s, a in beats))
+    return sorted(
+        instance
+        for instance, beats in acks.items()
+        if instance not in answer and any(a <= asked and s + ttl > answered for s, a in beats)
+    )
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,16 @@ class Plan:
 
 def _instance(sim, name: str, home: int, acks: dict) -> None:
     acks[name] = []
-    sim.add_node(name, LoggedInstance, acks=acks[name], service="users", registries=REGISTRIES[home:] + REGISTRIES[:home],
-                 interval=INTERVAL, ttl=TTL, service_time=em.Constant(0.001))
+    sim.add_node(
+        name,
+        LoggedInstance,
+        acks=acks[name],
+        service="users",
+        registries=REGISTRIES[home:] + REGISTRIES[:home],
+        interval=INTERVAL,
+        ttl=TTL,
+        service_time=em.Constant(0.001),
+    )
 
 
 def run_config(plan: Plan, mode: str) -> Run:
@@ -155,8 +166,13 @@ def run_config(plan: Plan, mode: str) -> Run:
 
     sim.run(day())
     late = [t - plan.kill_at for t, target in sent if target == "i2" and t >= plan.kill_at]
-    row = {"to_dead": len(late), "last_to_dead_s": max(late, default=None), "bound_s": TTL + CACHE,
-           **_side(minority, plan, acks, "minority"), **_side(majority, plan, acks, "majority")}
+    row = {
+        "to_dead": len(late),
+        "last_to_dead_s": max(late, default=None),
+        "bound_s": TTL + CACHE,
+        **_side(minority, plan, acks, "minority"),
+        **_side(majority, plan, acks, "majority"),
+    }
     return Run(mode, [], row, windows=[Window(*plan.cut, "registry cut 1 | 2")])
 
 
@@ -164,8 +180,10 @@ def _side(seen: list, plan: Plan, acks: dict, side: str) -> dict:
     during = [(a, b, found) for a, b, found in seen if plan.cut[0] <= a and b < plan.cut[1]]
     answered = [(a, b, found) for a, b, found in during if isinstance(found, list)]
     stale = [x for x in answered if missed(x[2], x[0], x[1], acks, TTL)]
-    return {f"answered_{side}": len(answered) / len(during) if during else None,
-            f"stale_{side}": len(stale) / len(answered) if answered else None}
+    return {
+        f"answered_{side}": len(answered) / len(during) if during else None,
+        f"stale_{side}": len(stale) / len(answered) if answered else None,
+    }
 
 
 def columns() -> list[Column]:
@@ -182,29 +200,40 @@ def columns() -> list[Column]:
 
 def _note(runs: list[Run]) -> str:
     ap, cp = (run.row for run in runs)
-    return (f"The dead instance got {ap['to_dead']} requests (AP) and {cp['to_dead']} (CP), the last "
-            f"{ap['last_to_dead_s']:.2f} s and {cp['last_to_dead_s']:.2f} s after it died: its lease, then the "
-            f"caller's cache (at most {ap['bound_s']:g} s). Cut in two, the AP registry answered every lookup on "
-            f"both sides ({percent(ap['answered_minority'])}, {percent(ap['answered_majority'])}), and "
-            f"{percent(ap['stale_minority'])} and {percent(ap['stale_majority'])} of the answers missed a live "
-            f"instance whose heartbeats went to the other side. The CP registry answered "
-            f"{percent(cp['answered_minority'])} of lookups on the minority side and "
-            f"{percent(cp['answered_majority'])} on the majority side, {percent(cp['stale_majority'])} of them "
-            f"stale; i0, alive but able to reach only the minority, dropped out of its answers.")
+    return (
+        f"The dead instance got {ap['to_dead']} requests (AP) and {cp['to_dead']} (CP), the last "
+        f"{ap['last_to_dead_s']:.2f} s and {cp['last_to_dead_s']:.2f} s after it died: its lease, then the "
+        f"caller's cache (at most {ap['bound_s']:g} s). Cut in two, the AP registry answered every lookup on "
+        f"both sides ({percent(ap['answered_minority'])}, {percent(ap['answered_majority'])}), and "
+        f"{percent(ap['stale_minority'])} and {percent(ap['stale_majority'])} of the answers missed a live "
+        f"instance whose heartbeats went to the other side. The CP registry answered "
+        f"{percent(cp['answered_minority'])} of lookups on the minority side and "
+        f"{percent(cp['answered_majority'])} on the majority side, {percent(cp['stale_majority'])} of them "
+        f"stale; i0, alive but able to reach only the minority, dropped out of its answers."
+    )
 
 
 def report(plan: Plan) -> Report:
     runs = [run_config(plan, mode) for mode in MODES]
-    title = (f"3 instances, lease {TTL:g} s, heartbeat {INTERVAL:g} s, caller cache {CACHE:g} s; one dies at "
-             f"{plan.kill_at:g} s; registry cut {plan.cut[0]:g}-{plan.cut[1]:g} s")
+    title = (
+        f"3 instances, lease {TTL:g} s, heartbeat {INTERVAL:g} s, caller cache {CACHE:g} s; one dies at "
+        f"{plan.kill_at:g} s; registry cut {plan.cut[0]:g}-{plan.cut[1]:g} s"
+    )
     meta = {"seed": plan.seed, "kill_at": plan.kill_at, "cut": list(plan.cut), "ttl": TTL, "cache_ttl": CACHE}
-    return Report("discovery", "Service discovery: leases, caches, and AP against CP", intro(__doc__),
-                  [Table("discovery", title, columns(), runs, _note(runs), transpose=True)], meta,
-                  {run.name: run.row for run in runs}, timeline=None)
+    return Report(
+        "discovery",
+        "Service discovery: leases, caches, and AP against CP",
+        intro(__doc__),
+        [Table("discovery", title, columns(), runs, _note(runs), transpose=True)],
+        meta,
+        {run.name: run.row for run in runs},
+        timeline=None,
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

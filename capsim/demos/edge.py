@@ -57,8 +57,9 @@ class Plan:
 def run_config(plan: Plan, name: str) -> Run:
     """One configuration through the origin's outage."""
     sim = em.Simulation(seed=plan.seed, latency=em.Uniform(0.001, 0.003))
-    sim.add_node("origin", Origin, update_interval=UPDATE, service_time=em.Exponential(0.05), concurrency=8,
-                 queue_limit=200)
+    sim.add_node(
+        "origin", Origin, update_interval=UPDATE, service_time=em.Exponential(0.05), concurrency=8, queue_limit=200
+    )
     settings = CONFIGS[name]
     targets = ["origin"] if settings is None else ["e0", "e1"]
     for edge in targets if settings is not None else ():
@@ -76,8 +77,9 @@ def run_config(plan: Plan, name: str) -> Run:
         await _load(sim, plan, targets, served)
 
     sim.run(day())
-    return Run(name, list(sim.history), _row(plan, sim, targets, served, settings),
-               windows=[Window(*plan.down, "origin down")])
+    return Run(
+        name, list(sim.history), _row(plan, sim, targets, served, settings), windows=[Window(*plan.down, "origin down")]
+    )
 
 
 async def _load(sim: em.Simulation, plan: Plan, targets: list[str], served: list) -> None:
@@ -119,16 +121,20 @@ def _row(plan: Plan, sim: em.Simulation, targets: list[str], served: list, setti
     total = sum(answered.values())
     ages = [reply.get("age", 0.0) for _, reply in served]
     behind = [version_at(t, UPDATE) - reply["version"] for t, reply in served if not plan.down[0] <= t < plan.down[1]]
-    return {"hit_rate": (answered["hit"] + answered["stale"]) / total if total else None,
-            "origin_gets": origin.gets,
-            "origin_peak": origin.peak_load,
-            "ok_down": sum(d is not None and d["type"] == "ok" for _, d in down) / len(down) if down else None,
-            "ok_all": sum(d is not None and d["type"] == "ok" for _, d in pairs) / len(pairs) if pairs else None,
-            "coalesced": answered["coalesced"], "stale": answered["stale"],
-            "age_p50": nearest_rank(ages, 50), "age_max": max(ages, default=None),
-            "behind_max": max(behind, default=None),
-            "behind_max_down": max((version_at(t, UPDATE) - reply["version"] for t, reply in served), default=None),
-            "behind_share": sum(b > 0 for b in behind) / len(behind) if behind else None}
+    return {
+        "hit_rate": (answered["hit"] + answered["stale"]) / total if total else None,
+        "origin_gets": origin.gets,
+        "origin_peak": origin.peak_load,
+        "ok_down": sum(d is not None and d["type"] == "ok" for _, d in down) / len(down) if down else None,
+        "ok_all": sum(d is not None and d["type"] == "ok" for _, d in pairs) / len(pairs) if pairs else None,
+        "coalesced": answered["coalesced"],
+        "stale": answered["stale"],
+        "age_p50": nearest_rank(ages, 50),
+        "age_max": max(ages, default=None),
+        "behind_max": max(behind, default=None),
+        "behind_max_down": max((version_at(t, UPDATE) - reply["version"] for t, reply in served), default=None),
+        "behind_share": sum(b > 0 for b in behind) / len(behind) if behind else None,
+    }
 
 
 def columns() -> list[Column]:
@@ -150,29 +156,40 @@ def columns() -> list[Column]:
 def _note(runs: list[Run], plan: Plan) -> str:
     r = {run.name: run.row for run in runs}
     direct, ttl, co, stale = (r[n] for n in CONFIGS)
-    return (f"Straight to the origin, it served {direct['origin_gets']} requests with up to {direct['origin_peak']} "
-            f"at once, and while it was down {percent(direct['ok_down'])} succeeded. Edges with a 1 s TTL answered "
-            f"{percent(ttl['hit_rate'])} themselves, cutting the origin to {ttl['origin_gets']} requests; coalescing "
-            f"cut the origin's peak from {ttl['origin_peak']} to {co['origin_peak']} ({co['coalesced']} misses "
-            f"shared a fetch). Neither helps during the outage ({percent(co['ok_down'])} ok): a copy expires within "
-            f"a second. Serving stale kept {percent(stale['ok_down'])} of requests answered while the origin was "
-            f"down, with content up to {stale['age_max']:.1f} s and {stale['behind_max_down']} versions old. Even with "
-            f"the origin up, {percent(ttl['behind_share'])} of edge answers were an older version than the origin's.")
+    return (
+        f"Straight to the origin, it served {direct['origin_gets']} requests with up to {direct['origin_peak']} "
+        f"at once, and while it was down {percent(direct['ok_down'])} succeeded. Edges with a 1 s TTL answered "
+        f"{percent(ttl['hit_rate'])} themselves, cutting the origin to {ttl['origin_gets']} requests; coalescing "
+        f"cut the origin's peak from {ttl['origin_peak']} to {co['origin_peak']} ({co['coalesced']} misses "
+        f"shared a fetch). Neither helps during the outage ({percent(co['ok_down'])} ok): a copy expires within "
+        f"a second. Serving stale kept {percent(stale['ok_down'])} of requests answered while the origin was "
+        f"down, with content up to {stale['age_max']:.1f} s and {stale['behind_max_down']} versions old. Even with "
+        f"the origin up, {percent(ttl['behind_share'])} of edge answers were an older version than the origin's."
+    )
 
 
 def report(plan: Plan) -> Report:
     runs = [run_config(plan, name) for name in CONFIGS]
-    title = (f"{plan.rate:.0f} requests/s over {plan.paths} paths (Zipf {plan.zipf:g}), origin down "
-             f"{plan.down[0]:g}-{plan.down[1]:g} s of {plan.duration:g} s")
+    title = (
+        f"{plan.rate:.0f} requests/s over {plan.paths} paths (Zipf {plan.zipf:g}), origin down "
+        f"{plan.down[0]:g}-{plan.down[1]:g} s of {plan.duration:g} s"
+    )
     meta = {"seed": plan.seed, "rate": plan.rate, "paths": plan.paths, "down": list(plan.down)}
-    return Report("edge", "Edge caches: hit rate, origin load, staleness", intro(__doc__),
-                  [Table("edge", title, columns(), runs, _note(runs, plan), transpose=True)], meta,
-                  {run.name: run.row for run in runs}, plots=lambda out: write_plots(out, runs, names=("throughput",)),
-                  timeline=None)
+    return Report(
+        "edge",
+        "Edge caches: hit rate, origin load, staleness",
+        intro(__doc__),
+        [Table("edge", title, columns(), runs, _note(runs, plan), transpose=True)],
+        meta,
+        {run.name: run.row for run in runs},
+        plots=lambda out: write_plots(out, runs, names=("throughput",)),
+        timeline=None,
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

@@ -22,9 +22,9 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
-from faults.spec import HOSTILE, distribution
 from capsim.demos.common import Report, Table, emit, intro
 from capsim.report import Column, Run, Window
+from faults.spec import HOSTILE, distribution
 from nodes.gateway import Gateway
 
 __all__ = ["GATEWAYS", "LIMITERS", "Plan", "main", "report", "run_config"]
@@ -56,19 +56,27 @@ def run_config(plan: Plan, limiter: str) -> Run:
     sim = em.Simulation(seed=plan.seed, latency=em.Uniform(0.001, 0.002))
     sim.add_node("users", _Echo)
     for name in GATEWAYS:
-        sim.add_node(name, Gateway, routes={"/users": "users"}, services={"users": ["users"]},
-                     tokens={"t-bob": "bob"}, rate=plan.limit, burst=5.0, limiter=limiter, replicas=GATEWAYS,
-                     sync_interval=0.05)
+        sim.add_node(
+            name,
+            Gateway,
+            routes={"/users": "users"},
+            services={"users": ["users"]},
+            tokens={"t-bob": "bob"},
+            rate=plan.limit,
+            burst=5.0,
+            limiter=limiter,
+            replicas=GATEWAYS,
+            sync_interval=0.05,
+        )
     for i, a in enumerate(GATEWAYS):
-        for b in GATEWAYS[i + 1:]:
+        for b in GATEWAYS[i + 1 :]:
             sim.network.set_link(a, b, **LINK)
     clients = [sim.add_client(f"c{i}") for i in range(3)]
     refused = []
 
     async def spray(client, gateway):
         while sim.now < 2 * plan.phase:
-            sim.loop.create_task(_quiet(client.rpc(gateway, {"type": "request", "path": "/users",
-                                                             "token": "t-bob"})))
+            sim.loop.create_task(_quiet(client.rpc(gateway, {"type": "request", "path": "/users", "token": "t-bob"})))
             await asyncio.sleep(len(GATEWAYS) / plan.offered)
 
     async def day():
@@ -85,9 +93,14 @@ def run_config(plan: Plan, limiter: str) -> Run:
         return connected, _admitted(sim) - connected
 
     connected, partitioned = sim.run(day())
-    row = {"limit": plan.limit, "connected": connected / plan.phase, "partitioned": partitioned / plan.phase,
-           "connected_x": connected / plan.phase / plan.limit, "partitioned_x": partitioned / plan.phase / plan.limit,
-           "no_token_refused": refused.count(14)}
+    row = {
+        "limit": plan.limit,
+        "connected": connected / plan.phase,
+        "partitioned": partitioned / plan.phase,
+        "connected_x": connected / plan.phase / plan.limit,
+        "partitioned_x": partitioned / plan.phase / plan.limit,
+        "no_token_refused": refused.count(14),
+    }
     return Run(limiter, [], row, windows=[Window(plan.phase, 2 * plan.phase, "g0 cut off")])
 
 
@@ -107,7 +120,9 @@ def columns() -> list[Column]:
         Column("limit", "limit/s", lambda v: f"{v:g}", "the client's limit, per second"),
         Column("connected", "granted/s, connected", lambda v: f"{v:.1f}", "granted per second, replicas connected"),
         Column("connected_x", "x limit", lambda v: f"{v:.2f}", "  times the limit"),
-        Column("partitioned", "granted/s, partitioned", lambda v: f"{v:.1f}", "granted per second, g0 cut off from g1, g2"),
+        Column(
+            "partitioned", "granted/s, partitioned", lambda v: f"{v:.1f}", "granted per second, g0 cut off from g1, g2"
+        ),
         Column("partitioned_x", "x limit", lambda v: f"{v:.2f}", "  times the limit"),
         Column("no_token_refused", "no token", str, "requests without a token refused (of 5)"),
     ]
@@ -115,24 +130,33 @@ def columns() -> list[Column]:
 
 def _note(runs: list[Run], plan: Plan) -> str:
     local, shared = (run.row for run in runs)
-    return (f"Limit {plan.limit:g}/s, offered {plan.offered:g}/s over {len(GATEWAYS)} replicas. Per replica, the "
-            f"client got {local['connected']:.0f}/s ({local['connected_x']:.2f} times its limit) whether or not the "
-            f"replicas could talk. Shared, it got {shared['connected']:.0f}/s while they could, and "
-            f"{shared['partitioned']:.0f}/s ({shared['partitioned_x']:.2f} times) once the partition left each side "
-            f"enforcing the limit alone: a shared limiter under a partition is a per-side limiter.")
+    return (
+        f"Limit {plan.limit:g}/s, offered {plan.offered:g}/s over {len(GATEWAYS)} replicas. Per replica, the "
+        f"client got {local['connected']:.0f}/s ({local['connected_x']:.2f} times its limit) whether or not the "
+        f"replicas could talk. Shared, it got {shared['connected']:.0f}/s while they could, and "
+        f"{shared['partitioned']:.0f}/s ({shared['partitioned_x']:.2f} times) once the partition left each side "
+        f"enforcing the limit alone: a shared limiter under a partition is a per-side limiter."
+    )
 
 
 def report(plan: Plan) -> Report:
     runs = [run_config(plan, limiter) for limiter in LIMITERS]
     title = f"One client, {plan.offered:g} requests/s over {len(GATEWAYS)} gateways, limit {plan.limit:g}/s"
     meta = {"seed": plan.seed, "limit": plan.limit, "offered": plan.offered, "phase": plan.phase}
-    return Report("gateway", "An API gateway: rate limits across replicas and partitions", intro(__doc__),
-                  [Table("gateway", title, columns(), runs, _note(runs, plan), transpose=True)], meta,
-                  {run.name: run.row for run in runs}, timeline=None)
+    return Report(
+        "gateway",
+        "An API gateway: rate limits across replicas and partitions",
+        intro(__doc__),
+        [Table("gateway", title, columns(), runs, _note(runs, plan), transpose=True)],
+        meta,
+        {run.name: run.row for run in runs},
+        timeline=None,
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

@@ -44,10 +44,14 @@ BREAKER = {"failure_threshold": 5, "reset_timeout": 1.0}
 SLOTS = 32
 #: configuration -> (gateway settings, service settings)
 CONFIGS = {
-    "no breakers or deadlines": ({"propagate_deadline": False, "deadline": 10.0},
-                                 {"deadlines": False, "call_timeout": 5.0}),
-    "breakers and deadlines": ({"propagate_deadline": True, "deadline": 1.0, "breaker": BREAKER},
-                               {"deadlines": True, "call_timeout": 0.3, "breaker": BREAKER}),
+    "no breakers or deadlines": (
+        {"propagate_deadline": False, "deadline": 10.0},
+        {"deadlines": False, "call_timeout": 5.0},
+    ),
+    "breakers and deadlines": (
+        {"propagate_deadline": True, "deadline": 1.0, "breaker": BREAKER},
+        {"deadlines": True, "call_timeout": 0.3, "breaker": BREAKER},
+    ),
 }
 PHASES = ("before", "payments down", "zone b cut off", "slow cache link", "after")
 
@@ -58,9 +62,9 @@ class Plan:
 
     seed: int = 1
     rate: float = 150.0
-    fault: float = 3.0       # each fault lasts this long
-    start: float = 2.0       # the first fault begins
-    settle: float = 2.0      # after the last one
+    fault: float = 3.0  # each fault lasts this long
+    start: float = 2.0  # the first fault begins
+    settle: float = 2.0  # after the last one
     client_timeout: float = 1.0
     slow_latency: float = 0.3
 
@@ -94,19 +98,43 @@ def build(plan: Plan, name: str) -> em.Simulation:
     home = {"a": ["reg-a", "reg-b"], "b": ["reg-b", "reg-a"]}
     endpoints = {
         "catalog": lambda z: {"/catalog": [{"node": f"cache-{z}", "op": "read"}]},
-        "orders": lambda z: {"/orders": [{"service": "payments", "path": "/charge"},
-                                         {"node": f"cache-{z}", "op": "write"}]},
+        "orders": lambda z: {
+            "/orders": [{"service": "payments", "path": "/charge"}, {"node": f"cache-{z}", "op": "write"}]
+        },
     }
-    workers = {"service_time": em.Exponential(0.005), "concurrency": 8, "queue_limit": 200, "interval": 0.25,
-               "ttl": 1.0}
+    workers = {
+        "service_time": em.Exponential(0.005),
+        "concurrency": 8,
+        "queue_limit": 200,
+        "interval": 0.25,
+        "ttl": 1.0,
+    }
     for kind, make in endpoints.items():
         for zone in ("a", "b"):
-            sim.add_node(f"{kind}-{zone}", Service, service=kind, endpoints=make(zone), registries=home[zone],
-                         **workers, **service)
-    sim.add_node("payments", Service, service="payments", endpoints={"/charge": []}, registries=home["a"],
-                 **workers, **service)
-    sim.add_node("gw", Gateway, routes={"/catalog": "catalog", "/orders": "orders"}, registries=home["a"],
-                 rate=1000.0, burst=1000.0, max_in_flight=SLOTS, queue_limit=1000, cache_ttl=0.5, **gateway)
+            sim.add_node(
+                f"{kind}-{zone}",
+                Service,
+                service=kind,
+                endpoints=make(zone),
+                registries=home[zone],
+                **workers,
+                **service,
+            )
+    sim.add_node(
+        "payments", Service, service="payments", endpoints={"/charge": []}, registries=home["a"], **workers, **service
+    )
+    sim.add_node(
+        "gw",
+        Gateway,
+        routes={"/catalog": "catalog", "/orders": "orders"},
+        registries=home["a"],
+        rate=1000.0,
+        burst=1000.0,
+        max_in_flight=SLOTS,
+        queue_limit=1000,
+        cache_ttl=0.5,
+        **gateway,
+    )
     return sim
 
 
@@ -135,8 +163,14 @@ async def _load(sim: em.Simulation, plan: Plan) -> None:
     async def one(route: str, client: em.Client, n: int) -> None:
         key = f"item{rng.randrange(50)}"
         try:
-            await client.invoke("request", key=key, value=n, dest="gw", timeout=plan.client_timeout,
-                                fields={"path": f"/{route}/{key}", "id": n, "deadline": plan.client_timeout})
+            await client.invoke(
+                "request",
+                key=key,
+                value=n,
+                dest="gw",
+                timeout=plan.client_timeout,
+                fields={"path": f"/{route}/{key}", "id": n, "deadline": plan.client_timeout},
+            )
         except (em.RPCError, em.Timeout):
             pass
         finally:
@@ -224,11 +258,16 @@ def columns(plan: Plan) -> list[Column]:
         for route in ROUTES:
             cols.append(Column(f"ok_{route}_{phase}", f"{route} ok, {phase}", percent, f"{route} ok, {phase}"))
     for phase in PHASES:
-        cols.append(Column(f"worst_catalog_{phase}", f"catalog ok/s, worst second, {phase}", str,
-                           f"catalog ok/s, worst second, {phase}"))
+        cols.append(
+            Column(
+                f"worst_catalog_{phase}",
+                f"catalog ok/s, worst second, {phase}",
+                str,
+                f"catalog ok/s, worst second, {phase}",
+            )
+        )
     for phase in PHASES:
-        cols.append(Column(f"p99_catalog_{phase}_ms", f"catalog p99 ms, {phase}", millis,
-                           f"catalog p99 ms, {phase}"))
+        cols.append(Column(f"p99_catalog_{phase}_ms", f"catalog p99 ms, {phase}", millis, f"catalog p99 ms, {phase}"))
     return cols + [
         Column("ok_all", "ok, whole run", percent, "ok, whole run"),
         Column("gateway_peak_in_flight", "gateway in flight", help=f"gateway requests in flight, peak (of {SLOTS})"),
@@ -240,32 +279,47 @@ def columns(plan: Plan) -> list[Column]:
 def _note(runs: list[Run], plan: Plan) -> str:
     bare, guarded = runs[0].row, runs[1].row
     phase = "payments down"
-    return (f"Clients give up after {plan.client_timeout:g} s. While payments is down, without breakers or "
-            f"deadlines only {percent(bare[f'ok_catalog_{phase}'])} of catalog requests succeed, though the catalog "
-            f"never calls payments: orders hold every gateway slot ({bare['gateway_peak_in_flight']} of {SLOTS}, with "
-            f"{bare['gateway_peak_queued']} requests waiting behind them), so everything waits. With them, "
-            f"{percent(guarded[f'ok_catalog_{phase}'])} of catalog requests succeed and orders fail fast. The zone "
-            f"cut and the slow link go the same way: {percent(bare['ok_all'])} of all requests succeed without, "
-            f"{percent(guarded['ok_all'])} with; services finished {bare['wasted']} requests after their client "
-            f"had given up without deadlines, {guarded['wasted']} with them.")
+    return (
+        f"Clients give up after {plan.client_timeout:g} s. While payments is down, without breakers or "
+        f"deadlines only {percent(bare[f'ok_catalog_{phase}'])} of catalog requests succeed, though the catalog "
+        f"never calls payments: orders hold every gateway slot ({bare['gateway_peak_in_flight']} of {SLOTS}, with "
+        f"{bare['gateway_peak_queued']} requests waiting behind them), so everything waits. With them, "
+        f"{percent(guarded[f'ok_catalog_{phase}'])} of catalog requests succeed and orders fail fast. The zone "
+        f"cut and the slow link go the same way: {percent(bare['ok_all'])} of all requests succeed without, "
+        f"{percent(guarded['ok_all'])} with; services finished {bare['wasted']} requests after their client "
+        f"had given up without deadlines, {guarded['wasted']} with them."
+    )
 
 
 def report(plan: Plan) -> Report:
     """Run both configurations and return the report."""
     runs = [run_config(plan, name) for name in CONFIGS]
-    title = (f"Gateway -> discovery -> services -> caches -> multi-primary store, {plan.rate:.0f} requests/s, "
-             f"faults of {plan.fault:g} s each")
-    meta = {"seed": plan.seed, "rate": plan.rate, "fault": plan.fault, "client_timeout": plan.client_timeout,
-            "phases": {p: list(span) for p, span in plan.spans.items()}}
-    figures = {run.name: {**run.row, "gateway": CONFIGS[run.name][0], "services": CONFIGS[run.name][1]}
-               for run in runs}
-    return Report("microservices", "Microservices: a cascading failure, and its containment", intro(__doc__),
-                  [Table("microservices", title, columns(plan), runs, _note(runs, plan), transpose=True)], meta,
-                  figures, plots=lambda out: write_plots(out, runs, names=("throughput", "latency")))
+    title = (
+        f"Gateway -> discovery -> services -> caches -> multi-primary store, {plan.rate:.0f} requests/s, "
+        f"faults of {plan.fault:g} s each"
+    )
+    meta = {
+        "seed": plan.seed,
+        "rate": plan.rate,
+        "fault": plan.fault,
+        "client_timeout": plan.client_timeout,
+        "phases": {p: list(span) for p, span in plan.spans.items()},
+    }
+    figures = {run.name: {**run.row, "gateway": CONFIGS[run.name][0], "services": CONFIGS[run.name][1]} for run in runs}
+    return Report(
+        "microservices",
+        "Microservices: a cascading failure, and its containment",
+        intro(__doc__),
+        [Table("microservices", title, columns(plan), runs, _note(runs, plan), transpose=True)],
+        meta,
+        figures,
+        plots=lambda out: write_plots(out, runs, names=("throughput", "latency")),
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

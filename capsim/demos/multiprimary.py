@@ -44,7 +44,7 @@ class Plan:
     heal_at: float = 4.0
     stop_at: float = 5.0
     settle: float = 3.0
-    every: float = 0.02      # each client's pause between updates
+    every: float = 0.02  # each client's pause between updates
     carts: int = 3
 
     @classmethod
@@ -143,9 +143,13 @@ def run_config(plan: Plan, resolution: str) -> Run:
 
     carts, visits = sim.run(day(), until=plan.stop_at + plan.settle + 5.0)
     row = _row(plan, sim, resolution, acked, carts, visits, converged)
-    sides = {"minority": [n for n in minority if n.startswith("c")], "majority": [n for n in majority if n.startswith("c")]}
-    return Run(resolution, list(sim.history), row, sides=sides,
-               windows=[Window(plan.partition_at, plan.heal_at, "partition")])
+    sides = {
+        "minority": [n for n in minority if n.startswith("c")],
+        "majority": [n for n in majority if n.startswith("c")],
+    }
+    return Run(
+        resolution, list(sim.history), row, sides=sides, windows=[Window(plan.partition_at, plan.heal_at, "partition")]
+    )
 
 
 def _agree(sim: em.Simulation, servers: list[str]) -> bool:
@@ -171,10 +175,17 @@ def _row(plan, sim, resolution, acked, carts, visits, converged) -> dict:
         ok[side] = sum(d is not None and d["type"] == "ok" for d in chosen) / len(chosen) if chosen else None
     lost_items = [(cart, item) for cart, item in acked["items"] if item not in carts.get(cart, set())]
     lww_events = {tuple(e["value"][1]) for e in sim.events if e["what"] == "lww_lost"}
-    return {"ok_minority": ok["minority"], "ok_majority": ok["majority"], "items": len(acked["items"]),
-            "items_lost": len(lost_items), "visits": acked["visits"], "visits_lost": acked["visits"] - visits,
-            "siblings": acked["siblings"], "converged_s": converged[0] if converged else None,
-            "lww_reported": len(lww_events) if resolution == "lww" else None}
+    return {
+        "ok_minority": ok["minority"],
+        "ok_majority": ok["majority"],
+        "items": len(acked["items"]),
+        "items_lost": len(lost_items),
+        "visits": acked["visits"],
+        "visits_lost": acked["visits"] - visits,
+        "siblings": acked["siblings"],
+        "converged_s": converged[0] if converged else None,
+        "lww_reported": len(lww_events) if resolution == "lww" else None,
+    }
 
 
 def columns() -> list[Column]:
@@ -194,28 +205,43 @@ def columns() -> list[Column]:
 def _note(runs: list[Run]) -> str:
     rows = {run.name: run.row for run in runs}
     lww, sib, crdt = rows["lww"], rows["siblings"], rows["crdt"]
-    return (f"All three answered {percent(min(r['ok_minority'] for r in rows.values()))} or more of the requests "
-            f"on each side of the partition. Last-writer-wins lost {lww['items_lost']} of {lww['items']} cart items "
-            f"and {lww['visits_lost']} of {lww['visits']} increments without an error to anyone. Siblings lost "
-            f"{sib['items_lost']} items (reads returned up to {sib['siblings']} versions, merged by the client) but "
-            f"{sib['visits_lost']} of {sib['visits']} increments: a count cannot be merged from its values. The CRDTs "
-            f"lost {crdt['items_lost']} items and {crdt['visits_lost']} increments.")
+    return (
+        f"All three answered {percent(min(r['ok_minority'] for r in rows.values()))} or more of the requests "
+        f"on each side of the partition. Last-writer-wins lost {lww['items_lost']} of {lww['items']} cart items "
+        f"and {lww['visits_lost']} of {lww['visits']} increments without an error to anyone. Siblings lost "
+        f"{sib['items_lost']} items (reads returned up to {sib['siblings']} versions, merged by the client) but "
+        f"{sib['visits_lost']} of {sib['visits']} increments: a count cannot be merged from its values. The CRDTs "
+        f"lost {crdt['items_lost']} items and {crdt['visits_lost']} increments."
+    )
 
 
 def report(plan: Plan) -> Report:
     runs = [run_config(plan, resolution) for resolution in RESOLUTIONS]
-    title = (f"{plan.nodes} nodes, all taking writes; partition {plan.partition_at:g}-{plan.heal_at:g} s, writes "
-             f"until {plan.stop_at:g} s")
-    meta = {"seed": plan.seed, "nodes": plan.nodes, "partition_at": plan.partition_at, "heal_at": plan.heal_at,
-            "stop_at": plan.stop_at}
-    return Report("multi-primary", "Multi-primary replication: what each conflict resolution keeps", intro(__doc__),
-                  [Table("multi-primary", title, columns(), runs, _note(runs), transpose=True)], meta,
-                  {run.name: run.row for run in runs},
-                  plots=lambda out: write_plots(out, runs, names=("throughput", "latency")))
+    title = (
+        f"{plan.nodes} nodes, all taking writes; partition {plan.partition_at:g}-{plan.heal_at:g} s, writes "
+        f"until {plan.stop_at:g} s"
+    )
+    meta = {
+        "seed": plan.seed,
+        "nodes": plan.nodes,
+        "partition_at": plan.partition_at,
+        "heal_at": plan.heal_at,
+        "stop_at": plan.stop_at,
+    }
+    return Report(
+        "multi-primary",
+        "Multi-primary replication: what each conflict resolution keeps",
+        intro(__doc__),
+        [Table("multi-primary", title, columns(), runs, _note(runs), transpose=True)],
+        meta,
+        {run.name: run.row for run in runs},
+        plots=lambda out: write_plots(out, runs, names=("throughput", "latency")),
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

@@ -114,55 +114,94 @@ def _phase(sim: em.Simulation, t: float) -> str:
 
 
 def _reads(sim: em.Simulation, phase: str) -> dict:
-    return {invoke["client"]: done["value"] for invoke, done in sim.history.completions()
-            if done and done["type"] == "ok" and invoke["f"] == "read" and _phase(sim, invoke["time"]) == phase}
+    return {
+        invoke["client"]: done["value"]
+        for invoke, done in sim.history.completions()
+        if done and done["type"] == "ok" and invoke["f"] == "read" and _phase(sim, invoke["time"]) == phase
+    }
 
 
 def _verdicts(during: dict, after: dict) -> str:
     """What the reads show, in two sentences: the sides during the partition, the replicas after the heal."""
     alice, bob = during.get("alice"), during.get("bob")
-    first = (f"During the partition alice read {alice!r} and bob read {bob!r}: both sides stayed available"
-             + (", and disagreed (AP)." if alice != bob else "."))
+    first = f"During the partition alice read {alice!r} and bob read {bob!r}: both sides stayed available" + (
+        ", and disagreed (AP)." if alice != bob else "."
+    )
     if len(set(map(repr, after.values()))) == 1:
-        return first + (f" After the heal both read {after.get('alice')!r}: the replicas converged "
-                        "(last writer wins: one write was lost).")
-    return first + (f" After the heal alice read {after.get('alice')!r} and bob {after.get('bob')!r}: "
-                    "the replicas did NOT converge.")
+        return first + (
+            f" After the heal both read {after.get('alice')!r}: the replicas converged "
+            "(last writer wins: one write was lost)."
+        )
+    return first + (
+        f" After the heal alice read {after.get('alice')!r} and bob {after.get('bob')!r}: "
+        "the replicas did NOT converge."
+    )
 
 
 def report(sim: em.Simulation, seed: int) -> Report:
     """The run as a report: a summary (with the timeline) and one row per operation, for --json and --out."""
     during, after = _reads(sim, "partitioned"), _reads(sim, "healed")
     faults = {op["f"]: op["time"] for op in sim.history.nemesis_ops()}
-    summary = {"alice_read_during": during.get("alice"), "bob_read_during": during.get("bob"),
-               "disagreed_during": during.get("alice") != during.get("bob"),
-               "alice_read_after": after.get("alice"), "bob_read_after": after.get("bob"),
-               "converged": len(set(map(repr, after.values()))) == 1,
-               "unavailable_ops": sum(1 for op in sim.history.client_ops() if op["type"] != "ok"
-                                      and op["type"] != "invoke")}
-    run = Run("AP replicas", list(sim.history), summary, sides={"alice's side": ["alice"], "bob's side": ["bob"]},
-              windows=[Window(faults["partition"], faults["heal"], "partition")])
+    summary = {
+        "alice_read_during": during.get("alice"),
+        "bob_read_during": during.get("bob"),
+        "disagreed_during": during.get("alice") != during.get("bob"),
+        "alice_read_after": after.get("alice"),
+        "bob_read_after": after.get("bob"),
+        "converged": len(set(map(repr, after.values()))) == 1,
+        "unavailable_ops": sum(1 for op in sim.history.client_ops() if op["type"] != "ok" and op["type"] != "invoke"),
+    }
+    run = Run(
+        "AP replicas",
+        list(sim.history),
+        summary,
+        sides={"alice's side": ["alice"], "bob's side": ["bob"]},
+        windows=[Window(faults["partition"], faults["heal"], "partition")],
+    )
     operations = [Run(str(i + 1), [], row) for i, row in enumerate(_operations(sim))]
-    meta = {"seed": seed, "nodes": ", ".join(sim.servers), "partition": f"{'+'.join(SIDE_A)}+alice | "
-            f"{'+'.join(SIDE_B)}+bob", "partition_at": round(faults["partition"], 3),
-            "heal_at": round(faults["heal"], 3)}
-    figures = {**summary, "virtual_time": sim.now, "messages": dict(sim.network.stats),
-               "trace_digest": sim.trace_digest()}
-    return Report("partition", "An AP store through a partition and a heal", intro(__doc__),
-                  [Table("summary", "What each side read", SUMMARY, [run], _verdicts(during, after), transpose=True),
-                   Table("operations", "What each client saw", OPERATIONS, operations)],
-                  meta, figures)
+    meta = {
+        "seed": seed,
+        "nodes": ", ".join(sim.servers),
+        "partition": f"{'+'.join(SIDE_A)}+alice | {'+'.join(SIDE_B)}+bob",
+        "partition_at": round(faults["partition"], 3),
+        "heal_at": round(faults["heal"], 3),
+    }
+    figures = {
+        **summary,
+        "virtual_time": sim.now,
+        "messages": dict(sim.network.stats),
+        "trace_digest": sim.trace_digest(),
+    }
+    return Report(
+        "partition",
+        "An AP store through a partition and a heal",
+        intro(__doc__),
+        [
+            Table("summary", "What each side read", SUMMARY, [run], _verdicts(during, after), transpose=True),
+            Table("operations", "What each client saw", OPERATIONS, operations),
+        ],
+        meta,
+        figures,
+    )
 
 
-SUMMARY = [Column("alice_read_during", "alice read during", repr, "alice read, partitioned"),
-           Column("bob_read_during", "bob read during", repr, "bob read, partitioned"),
-           Column("disagreed_during", "disagreed", _yes, "the sides disagreed"),
-           Column("alice_read_after", "alice read after", repr, "alice read, healed"),
-           Column("bob_read_after", "bob read after", repr, "bob read, healed"),
-           Column("converged", "converged", _yes, "converged after the heal"),
-           Column("unavailable_ops", "not ok", str, "operations not ok")]
-OPERATIONS = [Column("client", "client"), Column("invoked", "invoked (s)", lambda t: f"{t:.3f}"),
-              Column("op", "op"), Column("node", "node"), Column("result", "result"), Column("network", "network")]
+SUMMARY = [
+    Column("alice_read_during", "alice read during", repr, "alice read, partitioned"),
+    Column("bob_read_during", "bob read during", repr, "bob read, partitioned"),
+    Column("disagreed_during", "disagreed", _yes, "the sides disagreed"),
+    Column("alice_read_after", "alice read after", repr, "alice read, healed"),
+    Column("bob_read_after", "bob read after", repr, "bob read, healed"),
+    Column("converged", "converged", _yes, "converged after the heal"),
+    Column("unavailable_ops", "not ok", str, "operations not ok"),
+]
+OPERATIONS = [
+    Column("client", "client"),
+    Column("invoked", "invoked (s)", lambda t: f"{t:.3f}"),
+    Column("op", "op"),
+    Column("node", "node"),
+    Column("result", "result"),
+    Column("network", "network"),
+]
 
 
 def _operations(sim: em.Simulation) -> list[dict]:
@@ -172,15 +211,22 @@ def _operations(sim: em.Simulation) -> list[dict]:
         outcome = "no answer" if done is None else done["type"]
         if done is not None and done["type"] == "ok" and invoke["f"] == "read":
             outcome = f"ok, read {done['value']!r}"
-        rows.append({"client": invoke["client"], "invoked": invoke["time"],
-                     "op": f"{invoke['f']} {invoke['key']}" + (f" = {invoke['value']!r}" if invoke["f"] == "write"
-                                                              else ""),
-                     "node": invoke["node"], "result": outcome, "network": _phase(sim, invoke["time"])})
+        rows.append(
+            {
+                "client": invoke["client"],
+                "invoked": invoke["time"],
+                "op": f"{invoke['f']} {invoke['key']}" + (f" = {invoke['value']!r}" if invoke["f"] == "write" else ""),
+                "node": invoke["node"],
+                "result": outcome,
+                "network": _phase(sim, invoke["time"]),
+            }
+        )
     return rows
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo and print the account (or JSON); write the report to ``out``; returns 0.
 
     ``quick`` changes nothing: the demo takes a fraction of a second already.

@@ -24,9 +24,9 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
-from faults.spec import HOSTILE, distribution
 from capsim.demos.common import Report, Table, emit, intro
 from capsim.report import Column, Run, Window
+from faults.spec import HOSTILE, distribution
 from nodes.queue import Broker
 from nodes.queue_client import Consumer, Publisher, Sink
 
@@ -110,19 +110,48 @@ class Outcome:
         return sum(1 for a, b in zip(firsts, firsts[1:]) if b < a)
 
 
-def build(seed: int, acks: int = 1, idempotent: bool = False, sink_idempotent: bool = False, commit: str = "after",
-          consumers: int = 2, count: int = 60, every: float = 0.01, network: dict | None = None,
-          producer_link: dict | None = None) -> em.Simulation:
+def build(
+    seed: int,
+    acks: int = 1,
+    idempotent: bool = False,
+    sink_idempotent: bool = False,
+    commit: str = "after",
+    consumers: int = 2,
+    count: int = 60,
+    every: float = 0.01,
+    network: dict | None = None,
+    producer_link: dict | None = None,
+) -> em.Simulation:
     """The brokers, a publisher ``p0``, consumers ``k0``.. in group ``g`` and a ``sink``; not yet run."""
     sim = em.Simulation(seed=seed, **(network or {"latency": em.Uniform(0.001, 0.003)}))
     for name in BROKERS:
         sim.add_node(name, Broker, brokers=BROKERS, topics=TOPICS, session_timeout=0.6)
     sim.add_node("sink", Sink, idempotent=sink_idempotent)
-    sim.add_node("p0", Publisher, topic="orders", count=count, every=every, brokers=BROKERS, topics=TOPICS,
-                 acks=acks, idempotent=idempotent, timeout=0.1, retries=5)
+    sim.add_node(
+        "p0",
+        Publisher,
+        topic="orders",
+        count=count,
+        every=every,
+        brokers=BROKERS,
+        topics=TOPICS,
+        acks=acks,
+        idempotent=idempotent,
+        timeout=0.1,
+        retries=5,
+    )
     for i in range(consumers):
-        sim.add_node(f"k{i}", Consumer, brokers=BROKERS, topics=TOPICS, group="g", topic="orders", sink="sink",
-                     commit=commit, heartbeat_interval=0.15)
+        sim.add_node(
+            f"k{i}",
+            Consumer,
+            brokers=BROKERS,
+            topics=TOPICS,
+            group="g",
+            topic="orders",
+            sink="sink",
+            commit=commit,
+            heartbeat_interval=0.15,
+        )
     for broker in BROKERS if producer_link else ():
         sim.network.set_link("p0", broker, **producer_link)
     return sim
@@ -135,8 +164,13 @@ def measure(sim: em.Simulation) -> Outcome:
         for log in sim.node(name).storage["logs"].values():
             in_log.update(msg["id"] for _, msg in log)
     publisher = sim.node("p0")
-    return Outcome(publisher.count, [a[0] for a in publisher.acked], list(publisher.unsure), in_log,
-                   list(sim.node("sink").storage["applied"]))
+    return Outcome(
+        publisher.count,
+        [a[0] for a in publisher.acked],
+        list(publisher.unsure),
+        in_log,
+        list(sim.node("sink").storage["applied"]),
+    )
 
 
 def run_config(plan: Plan, name: str) -> Run:
@@ -160,12 +194,21 @@ def run_config(plan: Plan, name: str) -> Run:
     sim.run(until=sim.now + plan.settle)
     out = measure(sim)
     rebalances = sum(1 for e in sim.events if e["what"] == "rebalance")
-    row = {"sent": out.sent, "acked": len(out.acked), "unsure": len(out.unsure), "in_log": len(out.in_log),
-           "log_duplicates": out.log_duplicates, "missing": out.sent - len(out.in_log),
-           "acked_missing": sum(1 for i in out.acked if i not in out.in_log), "applied": len(out.applied),
-           "effect_duplicates": out.effect_duplicates, "unapplied": sum(1 for i in out.in_log if i not in out.times),
-           "inversions_within": out.inversions_within(), "inversions_across": out.inversions_across(),
-           "rebalances": rebalances}
+    row = {
+        "sent": out.sent,
+        "acked": len(out.acked),
+        "unsure": len(out.unsure),
+        "in_log": len(out.in_log),
+        "log_duplicates": out.log_duplicates,
+        "missing": out.sent - len(out.in_log),
+        "acked_missing": sum(1 for i in out.acked if i not in out.in_log),
+        "applied": len(out.applied),
+        "effect_duplicates": out.effect_duplicates,
+        "unapplied": sum(1 for i in out.in_log if i not in out.times),
+        "inversions_within": out.inversions_within(),
+        "inversions_across": out.inversions_across(),
+        "rebalances": rebalances,
+    }
     windows = [Window(*plan.broker_down, "broker b1 down"), Window(*plan.consumer_down, "consumer k0 down")]
     return Run(name, [], row, windows=windows)
 
@@ -190,32 +233,47 @@ def columns() -> list[Column]:
 def _note(runs: list[Run]) -> str:
     r = {run.name: run.row for run in runs}
     zero, one, idem, exact = (r[n] for n in CONFIGS)
-    return (f"acks 0 lost {zero['missing']} of {zero['sent']} messages and logged {zero['log_duplicates']} "
-            f"duplicates, and the producer knew of neither. acks 1 lost none it acknowledged, but "
-            f"{one['log_duplicates']} extra copies reached the logs (network duplicates, and retries after lost "
-            f"acknowledgements); the idempotent producer's logs held {idem['log_duplicates']}. Consumers still "
-            f"applied {idem['effect_duplicates']} messages twice with the idempotent producer alone: the crash and "
-            f"the rebalances redelivered what was done but not committed. With an idempotent sink as well, "
-            f"{exact['effect_duplicates']} duplicate effects and {exact['unapplied']} messages unapplied: exactly "
-            f"once, for effects. Within a partition nothing was applied out of order "
-            f"({max(x['inversions_within'] for x in r.values())}); across partitions "
-            f"{one['inversions_across']} neighbouring messages were applied in the opposite order to publishing.")
+    return (
+        f"acks 0 lost {zero['missing']} of {zero['sent']} messages and logged {zero['log_duplicates']} "
+        f"duplicates, and the producer knew of neither. acks 1 lost none it acknowledged, but "
+        f"{one['log_duplicates']} extra copies reached the logs (network duplicates, and retries after lost "
+        f"acknowledgements); the idempotent producer's logs held {idem['log_duplicates']}. Consumers still "
+        f"applied {idem['effect_duplicates']} messages twice with the idempotent producer alone: the crash and "
+        f"the rebalances redelivered what was done but not committed. With an idempotent sink as well, "
+        f"{exact['effect_duplicates']} duplicate effects and {exact['unapplied']} messages unapplied: exactly "
+        f"once, for effects. Within a partition nothing was applied out of order "
+        f"({max(x['inversions_within'] for x in r.values())}); across partitions "
+        f"{one['inversions_across']} neighbouring messages were applied in the opposite order to publishing."
+    )
 
 
 def report(plan: Plan) -> Report:
     runs = [run_config(plan, name) for name in CONFIGS]
-    title = (f"{plan.count} messages, 4 partitions on 3 brokers, a lossy and duplicating producer link; broker "
-             f"down {plan.broker_down[0]:g}-{plan.broker_down[1]:g} s, a consumer {plan.consumer_down[0]:g}-"
-             f"{plan.consumer_down[1]:g} s")
-    meta = {"seed": plan.seed, "count": plan.count, "broker_down": list(plan.broker_down),
-            "consumer_down": list(plan.consumer_down)}
-    return Report("queue", "A message queue: acknowledgements, duplicates, order", intro(__doc__),
-                  [Table("queue", title, columns(), runs, _note(runs), transpose=True)], meta,
-                  {run.name: run.row for run in runs}, timeline=None)
+    title = (
+        f"{plan.count} messages, 4 partitions on 3 brokers, a lossy and duplicating producer link; broker "
+        f"down {plan.broker_down[0]:g}-{plan.broker_down[1]:g} s, a consumer {plan.consumer_down[0]:g}-"
+        f"{plan.consumer_down[1]:g} s"
+    )
+    meta = {
+        "seed": plan.seed,
+        "count": plan.count,
+        "broker_down": list(plan.broker_down),
+        "consumer_down": list(plan.consumer_down),
+    }
+    return Report(
+        "queue",
+        "A message queue: acknowledgements, duplicates, order",
+        intro(__doc__),
+        [Table("queue", title, columns(), runs, _note(runs), transpose=True)],
+        meta,
+        {run.name: run.row for run in runs},
+        timeline=None,
+    )
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the table (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

@@ -26,8 +26,7 @@ from rich.console import Console
 
 import emulator as em
 from capsim.demos.common import Report, Table, emit, intro, phase, poisson_load, share
-from capsim.report import Column, Run, Window, write_plots
-from capsim.report import pyplot, save, xy_plot
+from capsim.report import Column, Run, Window, pyplot, save, write_plots, xy_plot
 from capsim.report.tables import percent, seconds
 from nodes.balancer import ALGORITHMS, Backend, LoadBalancer
 
@@ -77,12 +76,22 @@ def _build(plan: Plan, workers: list[int], algorithm: str) -> em.Simulation:
     sim = em.Simulation(seed=plan.seed, latency=em.Uniform(0.0005, 0.0015))
     names = [f"b{i}" for i in range(len(workers))]
     for name, count in zip(names, workers):
-        sim.add_node(name, Backend, service_time=em.Uniform(*plan.service), concurrency=count,
-                     queue_limit=plan.queue_limit)
-    sim.add_node("lb", LoadBalancer, backends=names, algorithm=algorithm, timeout=plan.lb_timeout,
-                 weights={n: c / SMALL for n, c in zip(names, workers)}, health_interval=plan.health_interval,
-                 health_timeout=plan.health_timeout, unhealthy_threshold=plan.unhealthy,
-                 healthy_threshold=plan.healthy, keep_log=True)
+        sim.add_node(
+            name, Backend, service_time=em.Uniform(*plan.service), concurrency=count, queue_limit=plan.queue_limit
+        )
+    sim.add_node(
+        "lb",
+        LoadBalancer,
+        backends=names,
+        algorithm=algorithm,
+        timeout=plan.lb_timeout,
+        weights={n: c / SMALL for n, c in zip(names, workers)},
+        health_interval=plan.health_interval,
+        health_timeout=plan.health_timeout,
+        unhealthy_threshold=plan.unhealthy,
+        healthy_threshold=plan.healthy,
+        keep_log=True,
+    )
     return sim
 
 
@@ -97,9 +106,17 @@ def sweep_run(plan: Plan, backends: int) -> Run:
     figures = phase(sim.history.completions(), 0.0, plan.duration)
     overload = sum(1 for _, d in sim.history.completions() if d and d.get("error", [None])[0] == 11)
     capacity = backends * plan.capacity(SMALL)
-    row = {"backends": backends, "capacity": capacity, "offered": plan.rate, "throughput": figures["ok_per_s"],
-           "p50_ms": figures["ok_p50_ms"], "p99_ms": figures["ok_p99_ms"], "error_rate": figures["error_rate"],
-           "overloaded": overload / max(figures["ops"], 1), "ops": figures["ops"]}
+    row = {
+        "backends": backends,
+        "capacity": capacity,
+        "offered": plan.rate,
+        "throughput": figures["ok_per_s"],
+        "p50_ms": figures["ok_p50_ms"],
+        "p99_ms": figures["ok_p99_ms"],
+        "error_rate": figures["error_rate"],
+        "overloaded": overload / max(figures["ops"], 1),
+        "ops": figures["ops"],
+    }
     return Run(f"{backends} backend{'s' if backends > 1 else ''}", [], row)
 
 
@@ -118,9 +135,13 @@ def crash_run(plan: Plan, algorithm: str) -> Run:
         await poisson_load(sim, plan.crash_rate, plan.crash_duration, _request(plan))
 
     sim.run(workload())
-    return Run(algorithm.replace("-", " "), list(sim.history), _crash_row(plan, sim),
-               windows=[Window(plan.crash_at, plan.restart_at, f"{plan.victim} down")],
-               extra={"journal": sim.node("lb").journal})
+    return Run(
+        algorithm.replace("-", " "),
+        list(sim.history),
+        _crash_row(plan, sim),
+        windows=[Window(plan.crash_at, plan.restart_at, f"{plan.victim} down")],
+        extra={"journal": sim.node("lb").journal},
+    )
 
 
 def _crash_row(plan: Plan, sim: em.Simulation) -> dict:
@@ -131,13 +152,20 @@ def _crash_row(plan: Plan, sim: em.Simulation) -> dict:
     health = [(e["time"], e["value"][1]) for e in sim.events if e["what"] == "health" and e["value"][0] == plan.victim]
     down = next((t for t, state in health if state == "down" and t >= plan.crash_at), None)
     up = next((t for t, state in health if state == "up" and t >= plan.restart_at), None)
-    return {"algorithm": sim.node("lb").algorithm, "ok_per_s": during["ok_per_s"],
-            **_routing(plan, sim.node("lb"), down, up),
-            "ejected_s": None if down is None else down - plan.crash_at, "bound_s": plan.bound,
-            "crash_errors": during["ops"] - during["ok"], "crash_overload": during["fail"],
-            "p99_before_ms": before["ok_p99_ms"], "p99_during_ms": during["ok_p99_ms"],
-            "p99_after_ms": after["ok_p99_ms"], "back_s": None if up is None else up - plan.restart_at,
-            "error_rate": during["error_rate"]}
+    return {
+        "algorithm": sim.node("lb").algorithm,
+        "ok_per_s": during["ok_per_s"],
+        **_routing(plan, sim.node("lb"), down, up),
+        "ejected_s": None if down is None else down - plan.crash_at,
+        "bound_s": plan.bound,
+        "crash_errors": during["ops"] - during["ok"],
+        "crash_overload": during["fail"],
+        "p99_before_ms": before["ok_p99_ms"],
+        "p99_during_ms": during["ok_p99_ms"],
+        "p99_after_ms": after["ok_p99_ms"],
+        "back_s": None if up is None else up - plan.restart_at,
+        "error_rate": during["error_rate"],
+    }
 
 
 def _routing(plan: Plan, lb: LoadBalancer, down: float | None, up: float | None) -> dict:
@@ -149,9 +177,12 @@ def _routing(plan: Plan, lb: LoadBalancer, down: float | None, up: float | None)
         if down is not None and down <= t < plan.restart_at:
             survivors[name] += 1
     back = [name for t, name in forwards if up is not None and t >= up]
-    return {"to_dead": len(dead), "last_to_dead_s": (max(dead) - plan.crash_at) if dead else None,
-            **{f"share_{name}": value for name, value in share(survivors).items()},
-            "share_back": back.count(plan.victim) / len(back) if back else None}
+    return {
+        "to_dead": len(dead),
+        "last_to_dead_s": (max(dead) - plan.crash_at) if dead else None,
+        **{f"share_{name}": value for name, value in share(survivors).items()},
+        "share_back": back.count(plan.victim) / len(back) if back else None,
+    }
 
 
 def _ms(value) -> str:
@@ -190,12 +221,14 @@ CRASH_COLUMNS = [
 
 def _sweep_note(runs: list[Run], plan: Plan) -> str:
     first, last = runs[0].row, runs[-1].row
-    return (f"One backend serves {first['throughput']:.0f} of the {plan.rate:.0f} requests arriving each second and "
-            f"refuses {100 * first['overloaded']:.0f}% (its queue is full, p99 {first['p99_ms']:.0f} ms). Each backend "
-            f"added serves about {plan.capacity(SMALL):.0f}/s more until capacity passes the offered load; from "
-            f"then on throughput stays at the offered {plan.rate:.0f}/s (adding backends cannot serve requests "
-            f"that do not arrive) while p99 keeps falling as queues empty, to {last['p99_ms']:.0f} ms with "
-            f"{last['backends']} backends: the service time itself.")
+    return (
+        f"One backend serves {first['throughput']:.0f} of the {plan.rate:.0f} requests arriving each second and "
+        f"refuses {100 * first['overloaded']:.0f}% (its queue is full, p99 {first['p99_ms']:.0f} ms). Each backend "
+        f"added serves about {plan.capacity(SMALL):.0f}/s more until capacity passes the offered load; from "
+        f"then on throughput stays at the offered {plan.rate:.0f}/s (adding backends cannot serve requests "
+        f"that do not arrive) while p99 keeps falling as queues empty, to {last['p99_ms']:.0f} ms with "
+        f"{last['backends']} backends: the service time itself."
+    )
 
 
 def _crash_note(runs: list[Run], plan: Plan) -> str:
@@ -204,20 +237,22 @@ def _crash_note(runs: list[Run], plan: Plan) -> str:
     best = min(runs, key=lambda r: r.row["to_dead"])
     rr, wrr = rows["round-robin"], rows["weighted-round-robin"]
     slowest = max((r.row["ejected_s"] or 0.0) for r in runs)
-    return (f"{plan.victim}, a large backend, crashes at {plan.crash_at:g} s and returns at {plan.restart_at:g} s. "
-            f"Health checks every {plan.health_interval:g} s ({plan.unhealthy} failed to go down) took it out "
-            f"{slowest:.2f} s after the crash at the latest, within the {plan.bound:g} s bound; until then each "
-            f"request sent to it waited out the balancer's {plan.lb_timeout:g} s timeout and failed indefinitely "
-            f"(it may have run). {worst.name.capitalize()} sent it the most ({worst.row['to_dead']}), "
-            f"{best.name} the fewest "
-            f"({best.row['to_dead']}): requests hanging on a dead backend make it look busy or slow, so the "
-            f"adaptive algorithms stop choosing it before any health check does. Once it was out, round robin "
-            f"split the load evenly ({100 * rr['share_b0']:.0f}/{100 * rr['share_b1']:.0f}/"
-            f"{100 * rr['share_b2']:.0f}%), so the small backends filled up ({rr['crash_overload']} refused, "
-            f"p99 {_ms(rr['p99_during_ms'])} ms); weighted round robin gave the large survivor half "
-            f"({100 * wrr['share_b2']:.0f}%, p99 {_ms(wrr['p99_during_ms'])} ms), and consistent hashing moved "
-            f"only the dead backend's keys. Health checks put it back within "
-            f"{max((r.row['back_s'] or 0.0) for r in runs):.2f} s of the restart.")
+    return (
+        f"{plan.victim}, a large backend, crashes at {plan.crash_at:g} s and returns at {plan.restart_at:g} s. "
+        f"Health checks every {plan.health_interval:g} s ({plan.unhealthy} failed to go down) took it out "
+        f"{slowest:.2f} s after the crash at the latest, within the {plan.bound:g} s bound; until then each "
+        f"request sent to it waited out the balancer's {plan.lb_timeout:g} s timeout and failed indefinitely "
+        f"(it may have run). {worst.name.capitalize()} sent it the most ({worst.row['to_dead']}), "
+        f"{best.name} the fewest "
+        f"({best.row['to_dead']}): requests hanging on a dead backend make it look busy or slow, so the "
+        f"adaptive algorithms stop choosing it before any health check does. Once it was out, round robin "
+        f"split the load evenly ({100 * rr['share_b0']:.0f}/{100 * rr['share_b1']:.0f}/"
+        f"{100 * rr['share_b2']:.0f}%), so the small backends filled up ({rr['crash_overload']} refused, "
+        f"p99 {_ms(rr['p99_during_ms'])} ms); weighted round robin gave the large survivor half "
+        f"({100 * wrr['share_b2']:.0f}%, p99 {_ms(wrr['p99_during_ms'])} ms), and consistent hashing moved "
+        f"only the dead backend's keys. Health checks put it back within "
+        f"{max((r.row['back_s'] or 0.0) for r in runs):.2f} s of the restart."
+    )
 
 
 def report(plan: Plan) -> Report:
@@ -226,32 +261,67 @@ def report(plan: Plan) -> Report:
     crashes = [crash_run(plan, algorithm) for algorithm in ALGORITHMS]
     small, large = plan.capacity(SMALL), plan.capacity(LARGE)
     tables = [
-        Table("scaling", f"Open-loop {plan.rate:.0f} req/s against {', '.join(map(str, plan.counts))} backends of "
-              f"{plan.capacity(SMALL):.0f} req/s (round robin, {plan.duration:g} s)", SWEEP_COLUMNS, sweep,
-              _sweep_note(sweep, plan)),
-        Table("crash", f"Backends of {small:.0f}, {small:.0f}, {large:.0f}, {large:.0f} req/s at "
-              f"{plan.crash_rate:.0f} req/s; {plan.victim} down {plan.crash_at:g}-{plan.restart_at:g} s",
-              CRASH_COLUMNS, crashes, _crash_note(crashes, plan), transpose=True),
+        Table(
+            "scaling",
+            f"Open-loop {plan.rate:.0f} req/s against {', '.join(map(str, plan.counts))} backends of "
+            f"{plan.capacity(SMALL):.0f} req/s (round robin, {plan.duration:g} s)",
+            SWEEP_COLUMNS,
+            sweep,
+            _sweep_note(sweep, plan),
+        ),
+        Table(
+            "crash",
+            f"Backends of {small:.0f}, {small:.0f}, {large:.0f}, {large:.0f} req/s at "
+            f"{plan.crash_rate:.0f} req/s; {plan.victim} down {plan.crash_at:g}-{plan.restart_at:g} s",
+            CRASH_COLUMNS,
+            crashes,
+            _crash_note(crashes, plan),
+            transpose=True,
+        ),
     ]
-    meta = {"seed": plan.seed, "rate": plan.rate, "duration": plan.duration, "crash_rate": plan.crash_rate,
-            "crash_at": plan.crash_at, "restart_at": plan.restart_at, "health_bound_s": plan.bound}
+    meta = {
+        "seed": plan.seed,
+        "rate": plan.rate,
+        "duration": plan.duration,
+        "crash_rate": plan.crash_rate,
+        "crash_at": plan.crash_at,
+        "restart_at": plan.restart_at,
+        "health_bound_s": plan.bound,
+    }
     figures = {"scaling": [run.row for run in sweep], "crash": {run.name: run.row for run in crashes}}
-    return Report("scaling", "Horizontal scaling behind a load balancer",
-                  intro(__doc__),
-                  tables, meta, figures, plots=lambda out: _plots(out, sweep, crashes), timeline=None)
+    return Report(
+        "scaling",
+        "Horizontal scaling behind a load balancer",
+        intro(__doc__),
+        tables,
+        meta,
+        figures,
+        plots=lambda out: _plots(out, sweep, crashes),
+        timeline=None,
+    )
 
 
 def _plots(out: Path, sweep: list[Run], crashes: list[Run]) -> dict[str, list[Path]]:
     xs = [run.row["backends"] for run in sweep]
     plots = {
-        "scaling_throughput": xy_plot(out / "scaling_throughput", {
-            "served (ok/s)": (xs, [r.row["throughput"] for r in sweep]),
-            "offered (/s)": (xs, [r.row["offered"] for r in sweep]),
-            "capacity (/s)": (xs, [r.row["capacity"] for r in sweep])},
-            "throughput against backends", "backends", "requests per second"),
-        "scaling_p99": xy_plot(out / "scaling_p99", {"p99 (ms)": (xs, [r.row["p99_ms"] for r in sweep]),
-                                                      "p50 (ms)": (xs, [r.row["p50_ms"] for r in sweep])},
-                               "latency against backends", "backends", "milliseconds"),
+        "scaling_throughput": xy_plot(
+            out / "scaling_throughput",
+            {
+                "served (ok/s)": (xs, [r.row["throughput"] for r in sweep]),
+                "offered (/s)": (xs, [r.row["offered"] for r in sweep]),
+                "capacity (/s)": (xs, [r.row["capacity"] for r in sweep]),
+            },
+            "throughput against backends",
+            "backends",
+            "requests per second",
+        ),
+        "scaling_p99": xy_plot(
+            out / "scaling_p99",
+            {"p99 (ms)": (xs, [r.row["p99_ms"] for r in sweep]), "p50 (ms)": (xs, [r.row["p50_ms"] for r in sweep])},
+            "latency against backends",
+            "backends",
+            "milliseconds",
+        ),
     }
     plots.update(write_plots(out, crashes, names=("throughput", "latency")))
     plots["traffic"] = save(_traffic_figure(crashes), out / "traffic")
@@ -274,8 +344,13 @@ def _traffic_figure(runs: list[Run]):
         for window in run.windows:
             ax.axvspan(window.start, window.end, color="#9e9e9e", alpha=0.18, lw=0)
         for name in sorted(counts):
-            ax.step([i * width for i in range(last)], [counts[name].get(i, 0) / width for i in range(last)],
-                    where="post", label=name, lw=1.1)
+            ax.step(
+                [i * width for i in range(last)],
+                [counts[name].get(i, 0) / width for i in range(last)],
+                where="post",
+                label=name,
+                lw=1.1,
+            )
         ax.set_title(run.name, fontsize=9, loc="left")
         ax.set_ylabel("req/s", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -285,8 +360,9 @@ def _traffic_figure(runs: list[Run]):
     return fig
 
 
-def main(seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False,
-         quick: bool = False) -> int:
+def main(
+    seed: int = 1, console: Console | None = None, out: Path | None = None, as_json: bool = False, quick: bool = False
+) -> int:
     """Run the demo, print the tables (or JSON), write the report to ``out``; returns 0."""
     plan = Plan.quick(seed) if quick else replace(Plan(), seed=seed)
     return emit(report(plan), console, as_json, out)

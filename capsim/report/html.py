@@ -71,8 +71,9 @@ def _table_html(columns: Sequence[Column], runs: Sequence[Run], transpose: bool 
         head = "<th></th>" + "".join(f"<th>{html.escape(run.name)}</th>" for run in runs)
         body = [[c.row_label, *(c.cell(run.row) for run in runs)] for c in columns]
     else:
-        head = "<th>config</th>" + "".join(f"<th title='{html.escape(c.help)}'>{html.escape(c.header)}</th>"
-                                           for c in columns)
+        head = "<th>config</th>" + "".join(
+            f"<th title='{html.escape(c.help)}'>{html.escape(c.header)}</th>" for c in columns
+        )
         body = [[run.name, *(c.cell(run.row) for c in columns)] for run in runs]
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>" for cells in body)
     return f"<table id='{ident}'><tr>{head}</tr>{rows}</table>"
@@ -82,8 +83,10 @@ def _sections_html(sections: Sequence[Section]) -> list[str]:
     out = []
     for i, section in enumerate(sections):
         ident = "summary" if i == 0 else f"table-{section.key}"
-        out += [f"<h2>{html.escape(section.title)}</h2>",
-                _table_html(section.columns, section.runs, section.transpose, ident)]
+        out += [
+            f"<h2>{html.escape(section.title)}</h2>",
+            _table_html(section.columns, section.runs, section.transpose, ident),
+        ]
         if section.note:
             out.append(f"<p class='note'>{html.escape(section.note)}</p>")
     return out
@@ -91,7 +94,7 @@ def _sections_html(sections: Sequence[Section]) -> list[str]:
 
 def _svg_inline(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
-    return text[text.index("<svg"):]  # drop the XML prologue and DOCTYPE
+    return text[text.index("<svg") :]  # drop the XML prologue and DOCTYPE
 
 
 _OUTCOMES = ("ok", "fail", "info")
@@ -116,11 +119,30 @@ def timeline_data(run: Run) -> dict:
         outcome = _OUTCOMES.index(done["type"]) if done["type"] in _OUTCOMES else 2
         f = fs.setdefault(str(invoke["f"]), len(fs))
         node = nodes.setdefault(str(invoke.get("node")), len(nodes))
-        ops.append([row, round(invoke["time"] * 1e4), round(done["time"] * 1e4), outcome, f,
-                    _plain(invoke.get("key")), _plain(invoke.get("value")), _plain(done.get("value")), node])
-    return {"name": run.name, "clients": clients, "end": max(run.duration(), 1e-9), "outcomes": list(_OUTCOMES),
-            "colours": [_COLOURS[o] for o in _OUTCOMES], "fs": list(fs), "nodes": list(nodes),
-            "windows": [[w.start, w.end, w.label] for w in run.windows], "ops": ops}
+        ops.append(
+            [
+                row,
+                round(invoke["time"] * 1e4),
+                round(done["time"] * 1e4),
+                outcome,
+                f,
+                _plain(invoke.get("key")),
+                _plain(invoke.get("value")),
+                _plain(done.get("value")),
+                node,
+            ]
+        )
+    return {
+        "name": run.name,
+        "clients": clients,
+        "end": max(run.duration(), 1e-9),
+        "outcomes": list(_OUTCOMES),
+        "colours": [_COLOURS[o] for o in _OUTCOMES],
+        "fs": list(fs),
+        "nodes": list(nodes),
+        "windows": [[w.start, w.end, w.label] for w in run.windows],
+        "ops": ops,
+    }
 
 
 def _plain(value):
@@ -140,9 +162,18 @@ def nice_ticks(end: float, most: int = 10) -> list[float]:
     return [round(k * step, 9) for k in range(int(end / step + 1e-9) + 1)]
 
 
-def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], runs: Sequence[Run],
-               plots: dict[str, list[Path]], notes: Sequence[str] = (), meta: dict | None = None,
-               sections: Sequence[Section] | None = None, transpose: bool = False) -> Path:
+def write_page(
+    out: Path,
+    title: str,
+    intro: str,
+    columns: Sequence[Column],
+    runs: Sequence[Run],
+    plots: dict[str, list[Path]],
+    notes: Sequence[str] = (),
+    meta: dict | None = None,
+    sections: Sequence[Section] | None = None,
+    transpose: bool = False,
+) -> Path:
     """Write ``out/index.html``; returns its path.
 
     Args:
@@ -167,17 +198,25 @@ def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], run
     for name, paths in plots.items():
         svg = next((p for p in paths if p.suffix == ".svg"), None)
         if svg is not None:
-            body += [f"<h2>{html.escape(name.replace('_', ' ').title())}</h2>", f"<div class='plot' id='plot-{name}'>"
-                     + _svg_inline(svg) + "</div>"]
+            body += [
+                f"<h2>{html.escape(name.replace('_', ' ').title())}</h2>",
+                f"<div class='plot' id='plot-{name}'>" + _svg_inline(svg) + "</div>",
+            ]
     timed = [run for run in runs if run.history]
     if not timed:
         return _write(out, title, body, meta)
     runs = timed
-    body.append("<h2>Timeline</h2><p class='legend'>" + "".join(
-        f"<span style='background:{c}'></span>{k}" for k, c in _COLOURS.items()) + "<span style='background:#9e9e9e'>"
-        "</span>fault</p>")
-    body.append("<div class='tabs'>" + "".join(
-        f"<button onclick='showRun({i})'>{html.escape(run.name)}</button>" for i, run in enumerate(runs)) + "</div>")
+    body.append(
+        "<h2>Timeline</h2><p class='legend'>"
+        + "".join(f"<span style='background:{c}'></span>{k}" for k, c in _COLOURS.items())
+        + "<span style='background:#9e9e9e'>"
+        "</span>fault</p>"
+    )
+    body.append(
+        "<div class='tabs'>"
+        + "".join(f"<button onclick='showRun({i})'>{html.escape(run.name)}</button>" for i, run in enumerate(runs))
+        + "</div>"
+    )
     body += [f"<div class='run timeline' data-config='{html.escape(run.name)}'></div>" for run in runs]
     blob = json.dumps([timeline_data(run) for run in runs], separators=(",", ":")).replace("</", "<\\/")
     body.append(f"<script type='application/json' id='timelines'>{blob}</script>")
@@ -185,10 +224,12 @@ def write_page(out: Path, title: str, intro: str, columns: Sequence[Column], run
 
 
 def _write(out: Path, title: str, body: list[str], meta: dict | None) -> Path:
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(body)}"
-            f"<script type='application/json' id='meta'>{html.escape(json.dumps(meta or {}))}</script>"
-            f"<script>{_SCRIPT}</script></body></html>")
+    page = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(body)}"
+        f"<script type='application/json' id='meta'>{html.escape(json.dumps(meta or {}))}</script>"
+        f"<script>{_SCRIPT}</script></body></html>"
+    )
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

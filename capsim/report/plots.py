@@ -94,8 +94,14 @@ def plot_throughput(runs: Sequence[Run]):
                 side[slot] = side.get(slot, 0) + 1
         last = int(run.duration() // width) + 1
         for side in sorted(counts):
-            ax.step([i * width for i in range(last)], [counts[side].get(i, 0) / width for i in range(last)],
-                    where="post", label=side, color=_SIDE_COLOURS.get(side), lw=1.2)
+            ax.step(
+                [i * width for i in range(last)],
+                [counts[side].get(i, 0) / width for i in range(last)],
+                where="post",
+                label=side,
+                color=_SIDE_COLOURS.get(side),
+                lw=1.2,
+            )
         ax.legend(fontsize=7, loc="upper right")
     return fig
 
@@ -160,8 +166,15 @@ def write_plots(out: Path, runs: Sequence[Run], names: Sequence[str] = tuple(PLO
     return {name: save(fig, out / name) for name, fig in figures.items() if fig is not None}
 
 
-def xy_plot(stem: Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
-            ylabel: str, logx: bool = False, markers: bool = True) -> list[Path]:
+def xy_plot(
+    stem: Path,
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+    markers: bool = True,
+) -> list[Path]:
     """A plain line plot of named (xs, ys) series, saved as PNG and SVG."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.2))

@@ -96,13 +96,20 @@ def json_rows(runs: Sequence[Run]) -> list[dict]:
     return [{"config": run.name, **run.row} for run in runs]
 
 
-def write_tables(out: Path, columns: Sequence[Column], runs: Sequence[Run], stem: str = "table",
-                 meta: dict | None = None, transpose: bool = False) -> list[Path]:
+def write_tables(
+    out: Path,
+    columns: Sequence[Column],
+    runs: Sequence[Run],
+    stem: str = "table",
+    meta: dict | None = None,
+    transpose: bool = False,
+) -> list[Path]:
     """Write ``<stem>.md`` and ``<stem>.json`` into ``out``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     md = out / f"{stem}.md"
     md.write_text(markdown_table(columns, runs, transpose), encoding="utf-8")
     js = out / f"{stem}.json"
-    js.write_text(json.dumps({"meta": meta or {}, "rows": json_rows(runs)}, indent=2, default=str) + "\n",
-                  encoding="utf-8")
+    js.write_text(
+        json.dumps({"meta": meta or {}, "rows": json_rows(runs)}, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     return [md, js]

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from emulator.check.models import freeze
 from emulator.check.ops import Op, by_key, pair_ops
@@ -172,7 +173,7 @@ def stale_reads(history: Sequence[dict], initial: Any = None) -> StaleReads:
     return result
 
 
-def _judge_read(read: Op, top: "_TopTwo", writers: _Writers, result: StaleReads, key: Any) -> None:
+def _judge_read(read: Op, top: _TopTwo, writers: _Writers, result: StaleReads, key: Any) -> None:
     """Classify one ok read as fine, stale or of an unwritten value."""
     if not writers.wrote(read.output):
         result.unwritten.append(read)

@@ -131,7 +131,9 @@ def parse_edn_items(text: str) -> tuple[bool, list[tuple[Any, int]]]:
     except RecursionError:
         raise EdnError("collections nested too deeply", 1) from None
     if pos + 1 < len(tokens):
-        raise EdnError(f"unexpected {tokens[pos + 1][1]!r} after the history's closing {closer!r}", tokens[pos + 1][2] + 1)
+        raise EdnError(
+            f"unexpected {tokens[pos + 1][1]!r} after the history's closing {closer!r}", tokens[pos + 1][2] + 1
+        )
     return True, items
 
 

@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
@@ -143,7 +144,11 @@ def _linearizable(history, model, timeout, partition, stop_early, progress, prog
 
 
 def check_file(
-    path: str | Path, model: str | Model | None = None, partition: bool = True, timeout: float | None = None, **options: Any
+    path: str | Path,
+    model: str | Model | None = None,
+    partition: bool = True,
+    timeout: float | None = None,
+    **options: Any,
 ) -> Verdict:
     """Read a history file (any supported format) and check it; the benchmark's entry point.
 

@@ -33,8 +33,9 @@ Definitions, all in virtual seconds:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from emulator.check.ops import NemesisOp, Op, by_key, pair_ops
 
@@ -58,6 +59,8 @@ ANSWERED = (20, 21, 22)
 def is_heal(f: str, heals: Sequence[str] | None = None) -> bool:
     """Whether nemesis op ``f`` repairs a fault: one of ``heals``, or any ``stop-*`` by default."""
     return f in heals if heals is not None else (f in HEALS or f.startswith("stop-"))
+
+
 _READS = ("read", "get")
 Interval = tuple[float, float]
 
@@ -158,8 +161,9 @@ def availability(
             side = _side_of(op, members)
             (groups[side] if side is not None else stray).append(op)
         report["sides"] = {name: _rate(group) for name, group in groups.items()}
-        report["side_windows"] = {name: [_rate(chunk, lo, hi) for lo, hi, chunk in _bucketed(group, grid)]
-                                  for name, group in groups.items()}
+        report["side_windows"] = {
+            name: [_rate(chunk, lo, hi) for lo, hi, chunk in _bucketed(group, grid)] for name, group in groups.items()
+        }
         report["unassigned"] = _rate(stray)
     return report
 

@@ -38,8 +38,9 @@ key, or, unsplit, against the product of one model per key
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from emulator.check.errors import ModelError
 from emulator.check.ops import Op
@@ -84,7 +85,7 @@ class Prepared:
     step: Step
 
     @classmethod
-    def compile(cls, op: Op, action: str, args: tuple, required: bool) -> "Prepared":
+    def compile(cls, op: Op, action: str, args: tuple, required: bool) -> Prepared:
         """Build the Prepared op with its single-key step compiled."""
         return cls(op, action, args, required, _STEPS[action](*args))
 
@@ -226,7 +227,9 @@ class _Models(dict):
         return dict.get(self, canonical(name), default) if isinstance(name, str) else default
 
 
-MODELS: dict[str, Model] = _Models((m.name, m) for m in (REGISTER, CAS_REGISTER, KV, KNOSSOS_CAS_REGISTER, PORCUPINE_ETCD))
+MODELS: dict[str, Model] = _Models(
+    (m.name, m) for m in (REGISTER, CAS_REGISTER, KV, KNOSSOS_CAS_REGISTER, PORCUPINE_ETCD)
+)
 
 
 def get_model(model: str | Model) -> Model:
@@ -290,6 +293,8 @@ _SLOT_STEPS: dict[str, Callable[..., Step]] = {
     "may_swap": lambda j, frm, to: lambda s: s[:j] + (to,) + s[j + 1 :] if s[j] == frm else s,
     "mismatch": lambda j, frm: lambda s: s if s[j] != frm else ILLEGAL,
 }
+
+
 def _code(op: Op) -> Any:
     """The error code of a failed op (``[code, text]`` or a bare code), or None."""
     code = op.error[0] if isinstance(op.error, (list, tuple)) and op.error else op.error

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from emulator.check.errors import HistoryFormatError
 
@@ -114,7 +115,9 @@ def pair_ops(
         elif kind == "invoke":
             if process in pending:
                 raise HistoryFormatError(
-                    source, lines[pos] if lines is not None else pos, repr(raw),
+                    source,
+                    lines[pos] if lines is not None else pos,
+                    repr(raw),
                     f"a completion of process {process}'s op at position {pending[process]} first",
                 )
             pending[process] = pos
@@ -141,7 +144,7 @@ def _validate(raw: Any, source: str, where: int) -> tuple[str, Any]:
         raise HistoryFormatError(source, where, repr(raw), f"a type in {', '.join(TYPES)}")
     process = raw.get("process")
     if process is None or isinstance(process, (bool, float, list, dict)):
-        raise HistoryFormatError(source, where, repr(raw), "a process (an int, or \"nemesis\")")
+        raise HistoryFormatError(source, where, repr(raw), 'a process (an int, or "nemesis")')
     if "f" not in raw:
         raise HistoryFormatError(source, where, repr(raw), "an f (the operation's name)")
     return kind, process

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from emulator.check.edn import LineIndex, line_of, parse_edn, parse_edn_items
 from emulator.check.errors import EdnError, HistoryFormatError
@@ -46,13 +47,14 @@ class History(list):
 
     format: str = "jsonl"
 
+
 _LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(?P<rest>.*)$")
 _LOG_PROCESS = re.compile(r"\d+|:nemesis")
 _LOG_TYPES = ("invoke", "ok", "fail", "info")
 _KNOWN = ("index", "time", "process", "type", "f", "key", "value", "node", "error")
 _TIMEOUT_ERROR = 0  # Maelstrom's code for an indefinite timeout
 _EXPECTED = (
-    "a history: JSON Lines ({\"process\": 0, \"type\": \"invoke\", ...}), "
+    'a history: JSON Lines ({"process": 0, "type": "invoke", ...}), '
     "Jepsen or Knossos EDN ({:process 0, :type :invoke, ...}, or a vector of them) "
     "or a Jepsen log (INFO  jepsen.util - 0 :invoke :read nil)"
 )
@@ -180,7 +182,9 @@ def _read_edn(text: str, source: str) -> tuple[list[dict], list[int], str]:
     for value, offset in items:
         line = index.line(offset)
         if not isinstance(value, dict):
-            raise HistoryFormatError(source, line, _line_text(text, line), "an EDN op map such as {:process 0, :type :invoke, ...}")
+            raise HistoryFormatError(
+                source, line, _line_text(text, line), "an EDN op map such as {:process 0, :type :invoke, ...}"
+            )
         op = {str(k): v for k, v in value.items()}
         if isinstance(op.get("time"), int):
             op["time"] = op["time"] / 1e9

@@ -113,7 +113,9 @@ def corrupt(ops: list[dict], key: Any = None, where: float = 0.5, seed: int = 0)
     Such a read can never be linearized; how fast a checker says so depends
     on how much of the history comes before it.
     """
-    reads = [i for i, op in enumerate(ops) if op["type"] == "ok" and op["f"] in ("read", "get") and op.get("key") == key]
+    reads = [
+        i for i, op in enumerate(ops) if op["type"] == "ok" and op["f"] in ("read", "get") and op.get("key") == key
+    ]
     if not reads:
         raise ValueError(f"no ok read of key {key!r} to corrupt")
     at = reads[min(int(where * len(reads)), len(reads) - 1)]
@@ -142,7 +144,7 @@ def _append_block(ops: list[dict], key: str, width: int) -> list[dict]:
     out.append({"process": first + width, "type": "invoke", "f": "get", "key": key, "value": None})
     out.append({"process": first + width, "type": "ok", "f": "get", "key": key, "value": "never written"})
     out.append({**put, "type": "ok"})
-    for i, op in enumerate(out[len(ops):]):
+    for i, op in enumerate(out[len(ops) :]):
         op["time"] = round(t + 0.001 * (i + 1), 6)
     return [{"index": i, **op} for i, op in enumerate({k: v for k, v in op.items() if k != "index"} for op in out)]
 
@@ -175,8 +177,13 @@ class _Run:
         return self.out
 
     def _record(self, op: dict, kind: str, value: Any, error: Any = None) -> None:
-        entry = {"index": len(self.out), "time": round(len(self.out) * 0.001, 6), "process": op["process"],
-                 "type": kind, "f": op["f"]}
+        entry = {
+            "index": len(self.out),
+            "time": round(len(self.out) * 0.001, 6),
+            "process": op["process"],
+            "type": kind,
+            "f": op["f"],
+        }
         if op["key"] is not None:
             entry["key"] = op["key"]
         entry["value"] = value

@@ -81,10 +81,8 @@ def render_html(verdict: Verdict) -> str:
         _timeline(verdict),
     ]
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>capsim check</title>"
-        f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>capsim check</title>'
+        f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 
 
@@ -127,8 +125,10 @@ def _timeline(verdict: Verdict) -> str:
         out += bars
         out.append("</div></div>")
     lines = [_fault(n, axis) for n in verdict.nemesis]
-    lines += [f'<div class="stuckline" style="left:{axis.x(t):.1f}px" title="the search got stuck here"></div>'
-              for t in stuck_at]
+    lines += [
+        f'<div class="stuckline" style="left:{axis.x(t):.1f}px" title="the search got stuck here"></div>'
+        for t in stuck_at
+    ]
     out.append('<div class="nems">' + "".join(lines) + "</div>")
     out.append("</div></div>")
     return "\n".join(out)
@@ -145,7 +145,8 @@ class _Axis:
         span = max(self.end - self.start, 1e-9)
         needs = sorted(
             (len(verdict.model.describe(op)) + 5) * _CHAR_PX / max(op.ret_time - op.call_time, span / 1e6)
-            for op in verdict.ops if op.ret_time is not None
+            for op in verdict.ops
+            if op.ret_time is not None
         )
         scale = needs[int(0.9 * (len(needs) - 1))] if needs else 1.0
         self.width = min(max(_MIN_WIDTH, span * scale), _MAX_WIDTH)
@@ -189,7 +190,9 @@ def _details(op: Op, rank: int | None, verdict: Verdict) -> str:
 def _fault(event: NemesisOp, axis: _Axis) -> str:
     """A dashed vertical line where a fault (or its repair) happened."""
     text = f"{event.f} {show(event.value)}" if event.value is not None else event.f
-    return f'<div class="nem" style="left:{axis.x(event.time):.1f}px" title="{_e(text)}"><span>{_e(event.f)}</span></div>'
+    return (
+        f'<div class="nem" style="left:{axis.x(event.time):.1f}px" title="{_e(text)}"><span>{_e(event.f)}</span></div>'
+    )
 
 
 def _marks(verdict: Verdict) -> tuple[dict[int, int], set[int], set[int], set[int], list[float]]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from emulator.check.models import Prepared
 
@@ -62,7 +62,7 @@ def stale_read(prepared: Sequence[Prepared], strings: bool) -> tuple[Prepared, P
     return None
 
 
-def _stale(write: Prepared, read: Prepared, resets: "_Between", strings: bool) -> bool:
+def _stale(write: Prepared, read: Prepared, resets: _Between, strings: bool) -> bool:
     """Whether ``read`` cannot see what ``write`` left, nothing able to change it in between."""
     seen = read.args[0]
     if write.action == "append":

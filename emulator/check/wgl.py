@@ -64,8 +64,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Hashable, Sequence
+from typing import Any
 
 from emulator.check.models import ILLEGAL
 
@@ -202,7 +203,7 @@ def search(
             return result
 
 
-def _walk(owner: Search, t: "_Table", init: Any, reuse: bool) -> Generator[None, None, SearchResult]:
+def _walk(owner: Search, t: _Table, init: Any, reuse: bool) -> Generator[None, None, SearchResult]:
     """The search loop; yields when ``owner._budget`` steps are spent, returns the result."""
     # One function on purpose: this loop is the checker's whole cost, and
     # helper calls or attribute lookups per step would cost more than they read.
@@ -298,7 +299,9 @@ def _walk(owner: Search, t: "_Table", init: Any, reuse: bool) -> Generator[None,
         elif phase == 2:
             if g != otail and pos[g] <= limit:
                 ps = prevsame[g]
-                if (ps and not lifted[ps]) or (blindkey[g] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[g]):
+                if (ps and not lifted[ps]) or (
+                    blindkey[g] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[g]
+                ):
                     g = onxt[g]
                     continue
                 work += 1

@@ -22,19 +22,20 @@ entropy: runs here are not replayable, and say so.
 """
 
 from emulator.transport.cluster import RealCluster
-from emulator.transport.network import RealNetwork
 from emulator.transport.control import CONTROL_ACTIONS, ControlClient, ControlQueue
 from emulator.transport.diag import Echo
 from emulator.transport.errors import ControlError, LaunchError, TransportError, WireError
 from emulator.transport.host import NodeHost
 from emulator.transport.http import HttpTransport
 from emulator.transport.links import LinkFaults
+from emulator.transport.network import RealNetwork
 from emulator.transport.processes import ClusterState, NodeProcess, free_ports, launch, stop
 from emulator.transport.storage import FileStorage, WallClock
 from emulator.transport.wire import MAX_BODY, encode_envelopes, parse_envelopes
 
 __all__ = [
     "CONTROL_ACTIONS",
+    "MAX_BODY",
     "ClusterState",
     "ControlClient",
     "ControlError",
@@ -44,7 +45,6 @@ __all__ = [
     "HttpTransport",
     "LaunchError",
     "LinkFaults",
-    "MAX_BODY",
     "NodeHost",
     "NodeProcess",
     "RealCluster",

@@ -65,9 +65,17 @@ class RealCluster:
         errors: control calls that failed, as dicts.
     """
 
-    def __init__(self, urls: dict[str, str], token: str | None, *, faults: dict | None = None,
-                 hosts: dict[str, NodeHost] | None = None, state: ClusterState | None = None, state_path=None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        urls: dict[str, str],
+        token: str | None,
+        *,
+        faults: dict | None = None,
+        hosts: dict[str, NodeHost] | None = None,
+        state: ClusterState | None = None,
+        state_path=None,
+        seed: int | None = None,
+    ):
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
         self.streams = Streams(self.seed)
         self._urls = dict(sorted(urls.items()))
@@ -87,20 +95,23 @@ class RealCluster:
         #: the loop the cluster runs on (fault policies start their own tasks on it, as on ``sim.loop``)
         self.loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession()
-        self._queues = {name: ControlQueue(ControlClient(url, token, self._session))
-                        for name, url in self._urls.items()}
+        self._queues = {
+            name: ControlQueue(ControlClient(url, token, self._session)) for name, url in self._urls.items()
+        }
 
     # -- making one ---------------------------------------------------------------------
 
     @classmethod
-    async def local(cls, nodes: dict, token: str = "local-token", seed: int | None = None,
-                    **host_options) -> "RealCluster":
+    async def local(
+        cls, nodes: dict, token: str = "local-token", seed: int | None = None, **host_options
+    ) -> RealCluster:
         """Start ``nodes`` (name -> Node class, or (class, config)) as hosts in this process on loopback."""
         hosts = {}
         for i, (name, spec) in enumerate(sorted(nodes.items())):
             factory, config = spec if isinstance(spec, tuple) else (spec, {})
-            hosts[name] = NodeHost(name, factory, config, token=token,
-                                   seed=None if seed is None else seed + i, **host_options)
+            hosts[name] = NodeHost(
+                name, factory, config, token=token, seed=None if seed is None else seed + i, **host_options
+            )
         try:
             urls = {name: await host.listen() for name, host in hosts.items()}
             for host in hosts.values():
@@ -114,14 +125,20 @@ class RealCluster:
         return cls(urls, token, hosts=hosts, seed=seed)
 
     @classmethod
-    async def from_state(cls, state_or_path, seed: int | None = None) -> "RealCluster":
+    async def from_state(cls, state_or_path, seed: int | None = None) -> RealCluster:
         """Attach to the node processes of a cluster state (or its file); its faults carry on."""
         if isinstance(state_or_path, ClusterState):
             state, path = state_or_path, None
         else:
             state, path = ClusterState.load(state_or_path), state_or_path
-        cluster = cls({p.name: p.url for p in state.nodes}, state.token, faults=state.faults, state=state,
-                      state_path=path, seed=seed)
+        cluster = cls(
+            {p.name: p.url for p in state.nodes},
+            state.token,
+            faults=state.faults,
+            state=state,
+            state_path=path,
+            seed=seed,
+        )
         cluster._down = {p.name: None for p in state.nodes if not p.pid}
         return cluster
 
@@ -180,8 +197,10 @@ class RealCluster:
             ConfigError: something is already recorded in ``history`` with the old origin.
         """
         if len(self.history):
-            raise ConfigError("reset_clock before anything is recorded: the history already has "
-                              f"{len(self.history)} op(s) timed from the old origin")
+            raise ConfigError(
+                "reset_clock before anything is recorded: the history already has "
+                f"{len(self.history)} op(s) timed from the old origin"
+            )
         self._start = time.monotonic()  # wall-clock ok
 
     def _check(self, name) -> str:
@@ -212,8 +231,15 @@ class RealCluster:
         """A client node, hosted in this process, recording into ``history`` (wall-clock times)."""
         if name in self._urls or name in self._clients:
             raise ConfigError(f"a node named {name!r} already exists; pick another name")
-        host = NodeHost(name, Client, {"record": self._record, "new_process": self._processes.__next__},
-                        peers=self._urls, token=self.token, server=False, **host_options)
+        host = NodeHost(
+            name,
+            Client,
+            {"record": self._record, "new_process": self._processes.__next__},
+            peers=self._urls,
+            token=self.token,
+            server=False,
+            **host_options,
+        )
         host.faults.apply("state", self._faults.to_json())
         await host.start()
         self._clients[name] = host
@@ -360,5 +386,3 @@ async def _all(futures: list, what: str):
     if failures:
         raise ControlError(f"{what} failed on {len(failures)} node(s): {failures[0]}")
     return results
-
-

@@ -34,7 +34,7 @@ from emulator.transport.errors import ControlError, WireError
 from emulator.transport.links import ACTIONS
 from emulator.transport.wire import distribution_to_json, parse_object
 
-__all__ = ["add_control_routes", "ControlClient", "ControlQueue", "CONTROL_ACTIONS", "link_settings"]
+__all__ = ["CONTROL_ACTIONS", "ControlClient", "ControlQueue", "add_control_routes", "link_settings"]
 
 #: Everything ``POST /control/ACTION`` accepts.
 CONTROL_ACTIONS = (*ACTIONS, "skew")
@@ -55,8 +55,7 @@ def add_control_routes(app: web.Application, host) -> None:
 
     async def state(request: web.Request) -> web.Response:
         _authorize(request, host.token)
-        return web.json_response({"node": host.name, "version": host.faults.version,
-                                  "faults": host.faults.to_json()})
+        return web.json_response({"node": host.name, "version": host.faults.version, "faults": host.faults.to_json()})
 
     app.router.add_get("/control/state", state)
     app.router.add_post("/control/{action}", post)
@@ -96,8 +95,7 @@ class ControlClient:
     and ``status``) or cannot be reached (``status`` None).
     """
 
-    def __init__(self, url: str, token: str | None, session: aiohttp.ClientSession | None = None,
-                 timeout: float = 5.0):
+    def __init__(self, url: str, token: str | None, session: aiohttp.ClientSession | None = None, timeout: float = 5.0):
         self.url = url.rstrip("/")
         self.token = token
         self._session = session
@@ -128,8 +126,9 @@ class ControlClient:
             self._session = aiohttp.ClientSession()
         headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
         try:
-            async with self._session.request(method, self.url + path, json=payload, headers=headers,
-                                             timeout=self._timeout) as resp:
+            async with self._session.request(
+                method, self.url + path, json=payload, headers=headers, timeout=self._timeout
+            ) as resp:
                 try:
                     answer = await resp.json(content_type=None)
                 except ValueError:
@@ -154,8 +153,7 @@ class ControlClient:
     async def heal(self) -> dict:
         return await self.call("heal")
 
-    async def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None,
-                              reorder=None) -> dict:
+    async def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None) -> dict:
         return await self.call("link", {"src": src, "dst": dst, **link_settings(latency, loss, duplicate, reorder)})
 
     async def reset_link(self, src: str, dst: str) -> dict:

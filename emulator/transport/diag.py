@@ -1,8 +1,8 @@
 """A smoke-test node for the real transport: ``capsim serve --protocol emulator.transport.diag:Echo``.
 
-    {"type": "echo", "echo": x}                      -> {"type": "echo_ok", "echo": x}
-    {"type": "ping", "n": i}                         -> {"type": "pong", "n": i}
-    {"type": "relay", "to": n, "echo": x, "timeout": s} -> what ``n`` answers to an echo, or its error
+{"type": "echo", "echo": x}                      -> {"type": "echo_ok", "echo": x}
+{"type": "ping", "n": i}                         -> {"type": "pong", "n": i}
+{"type": "relay", "to": n, "echo": x, "timeout": s} -> what ``n`` answers to an echo, or its error
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from emulator.errors import EmulatorError
 
-__all__ = ["TransportError", "WireError", "ControlError", "LaunchError"]
+__all__ = ["ControlError", "LaunchError", "TransportError", "WireError"]
 
 
 class TransportError(EmulatorError):

@@ -72,10 +72,23 @@ class NodeHost:
         timeout: seconds a peer has to accept a batch of messages.
     """
 
-    def __init__(self, name: str, factory, config: dict | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 peers: dict[str, str] | None = None, token: str | None = None, seed: int | None = None,
-                 data_dir=None, max_body: int = MAX_BODY, protocol: str | None = None, server: bool = True,
-                 timeout: float = 5.0):
+    def __init__(
+        self,
+        name: str,
+        factory,
+        config: dict | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        peers: dict[str, str] | None = None,
+        token: str | None = None,
+        seed: int | None = None,
+        data_dir=None,
+        max_body: int = MAX_BODY,
+        protocol: str | None = None,
+        server: bool = True,
+        timeout: float = 5.0,
+    ):
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
         if not callable(factory):
@@ -133,8 +146,9 @@ class NodeHost:
         from emulator.transport.server import build_app  # the server module imports this one
 
         self._loop = asyncio.get_running_loop()
-        runner = web.AppRunner(build_app(self, self.max_body), access_log=None, handle_signals=False,
-                               shutdown_timeout=0.5)
+        runner = web.AppRunner(
+            build_app(self, self.max_body), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
@@ -146,7 +160,7 @@ class NodeHost:
         self.port = runner.addresses[0][1]
         return self.url
 
-    async def start(self) -> "NodeHost":
+    async def start(self) -> NodeHost:
         """Listen, then build the node and begin its ``on_start``; returns self.
 
         Raises:
@@ -156,9 +170,15 @@ class NodeHost:
         if self.endpoint is not None:
             raise ConfigError(f"{self.name} is already running")
         await self.listen()
-        self.transport = HttpTransport(self.name, {**self.peer_urls, self.name: self.url}, self.faults,
-                                       self._streams(f"net:{self.name}"), timeout=self.timeout,
-                                       max_body=self.max_body, key=self.key)
+        self.transport = HttpTransport(
+            self.name,
+            {**self.peer_urls, self.name: self.url},
+            self.faults,
+            self._streams(f"net:{self.name}"),
+            timeout=self.timeout,
+            max_body=self.max_body,
+            key=self.key,
+        )
         self.transport.reply_to = self.url
         await self.transport.open()
         try:
@@ -170,9 +190,19 @@ class NodeHost:
         return self
 
     def _boot(self) -> None:
-        endpoint = Endpoint(self.name, self.transport, self._loop, self.context, self.clock,
-                            self._streams(f"node:{self.name}"), self.storage_data, self.ids, self._peers,
-                            self._on_error, self._on_event)
+        endpoint = Endpoint(
+            self.name,
+            self.transport,
+            self._loop,
+            self.context,
+            self.clock,
+            self._streams(f"node:{self.name}"),
+            self.storage_data,
+            self.ids,
+            self._peers,
+            self._on_error,
+            self._on_event,
+        )
         endpoint.build(self.factory, self.config)
         self.endpoint = endpoint
         # From a callback, not this task: the runtime steps on_start in place.
@@ -206,7 +236,7 @@ class NodeHost:
         if transport is not None:
             await transport.close()
 
-    async def restart(self) -> "NodeHost":
+    async def restart(self) -> NodeHost:
         """Start a crashed host again on the same address, with the same storage."""
         if self.endpoint is not None:
             raise ConfigError(f"{self.name} is running; crash it before restarting it")
@@ -237,7 +267,7 @@ class NodeHost:
         self.delivered += 1
         try:
             endpoint.deliver(msg)
-        except Exception as exc:  # noqa: BLE001 - a node never dies of one message
+        except Exception as exc:
             self._on_error(endpoint, f"deliver {msg.body.get('type')!r}", exc)
 
     def faults_changed(self) -> None:
@@ -253,8 +283,15 @@ class NodeHost:
 
     def _on_error(self, endpoint, where: str, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.errors.append({"time": time.time(), "node": self.name, "where": where,  # wall-clock ok
-                            "error": f"{type(exc).__name__}: {exc}", "traceback": text})
+        self.errors.append(
+            {
+                "time": time.time(),
+                "node": self.name,
+                "where": where,  # wall-clock ok
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": text,
+            }
+        )
         _log.warning("%s: error in %s: %s", self.name, where, text.rstrip())
 
     def _on_event(self, endpoint, what: str, value) -> None:
@@ -262,8 +299,12 @@ class NodeHost:
         _log.info("%s: event %s %r", self.name, what, value)
 
     def health(self) -> dict:
-        return {"status": "ok" if self.alive else "down", "name": self.name, "protocol": self.protocol,
-                "pid": os.getpid()}
+        return {
+            "status": "ok" if self.alive else "down",
+            "name": self.name,
+            "protocol": self.protocol,
+            "pid": os.getpid(),
+        }
 
     def status(self) -> dict:
         """What ``GET /status`` answers: who, peers, counters, faults, recent errors and events."""
@@ -273,9 +314,14 @@ class NodeHost:
             "peers": dict(sorted(self.peer_urls.items())),
             "seed": self.seed,
             "uptime": time.time() - self.started_at,  # wall-clock ok
-            "counters": {"received": self.received, "delivered": self.delivered, "rejected": self.rejected,
-                         "inbound_dropped": dict(self.inbound_drops), "held": len(self._inbox),
-                         **(self.transport.stats() if self.transport else {})},
+            "counters": {
+                "received": self.received,
+                "delivered": self.delivered,
+                "rejected": self.rejected,
+                "inbound_dropped": dict(self.inbound_drops),
+                "held": len(self._inbox),
+                **(self.transport.stats() if self.transport else {}),
+            },
             "faults": self.faults.describe(),
             "errors": [{k: v for k, v in e.items() if k != "traceback"} for e in self.errors],
             "events": list(self.events),

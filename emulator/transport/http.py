@@ -35,7 +35,7 @@ from emulator.transport.auth import SIGNATURE_HEADER, sign
 from emulator.transport.links import LinkFaults
 from emulator.transport.wire import MAX_BATCH, MAX_BODY, encode_envelopes
 
-__all__ = ["HttpTransport", "REPLY_TO_HEADER"]
+__all__ = ["REPLY_TO_HEADER", "HttpTransport"]
 
 #: Header naming the sender's base URL, so a node can answer senders it has no route to (clients).
 REPLY_TO_HEADER = "X-Capsim-Reply-To"
@@ -46,7 +46,7 @@ _log = logging.getLogger("capsim.transport")
 class _Outbox:
     """Messages waiting for one destination, ordered by when they are due."""
 
-    __slots__ = ("dest", "url", "heap", "wake", "task", "last_due", "version", "blocked", "settings", "failing")
+    __slots__ = ("blocked", "dest", "failing", "heap", "last_due", "settings", "task", "url", "version", "wake")
 
     def __init__(self, dest: str, url: str):
         self.dest = dest
@@ -76,8 +76,17 @@ class HttpTransport:
         key: signs every request (``emulator.transport.auth``); None sends unsigned.
     """
 
-    def __init__(self, name: str, routes: dict[str, str], faults: LinkFaults, rng, timeout: float = 5.0,
-                 max_queue: int = 100_000, max_body: int = MAX_BODY, key: bytes | None = None):
+    def __init__(
+        self,
+        name: str,
+        routes: dict[str, str],
+        faults: LinkFaults,
+        rng,
+        timeout: float = 5.0,
+        max_queue: int = 100_000,
+        max_body: int = MAX_BODY,
+        key: bytes | None = None,
+    ):
         self.name = name
         self.key = key
         self.routes = dict(routes)
@@ -280,13 +289,20 @@ class HttpTransport:
         level = logging.DEBUG if box.failing else logging.WARNING
         box.failing = True
         _log.log(level, "%s: dropped %d message(s) to %s at %s: %s", self.name, len(batch), box.dest, box.url, reason)
-        self.problems.append({"time": time.time(), "dest": box.dest, "messages": len(batch), "reason": reason})  # wall-clock ok
+        self.problems.append(
+            {"time": time.time(), "dest": box.dest, "messages": len(batch), "reason": reason}
+        )  # wall-clock ok
 
     def _drop(self, dest: str, reason: str) -> None:
         self.drops[reason] += 1
 
     def stats(self) -> dict:
         """Counts so far, the sender's view: sent, posted, duplicated, dropped (by reason), queued."""
-        return {"sent": self.sent, "posted": self.posted, "duplicated": self.duplicated,
-                "dropped": sum(self.drops.values()), "drops": dict(self.drops),
-                "queued": sum(len(box.heap) for box in self._boxes.values())}
+        return {
+            "sent": self.sent,
+            "posted": self.posted,
+            "duplicated": self.duplicated,
+            "dropped": sum(self.drops.values()),
+            "drops": dict(self.drops),
+            "queued": sum(len(box.heap) for box in self._boxes.values()),
+        }

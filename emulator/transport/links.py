@@ -26,11 +26,23 @@ from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
 from emulator.transport.wire import distribution_from_json, distribution_to_json
 
-__all__ = ["LinkFaults", "Settings", "ACTIONS"]
+__all__ = ["ACTIONS", "LinkFaults", "Settings"]
 
 #: Every action ``LinkFaults.apply`` understands.
-ACTIONS = ("partition", "partition_oneway", "isolate", "heal", "link", "reset_link", "defaults",
-           "hold", "release", "pause", "resume", "state")
+ACTIONS = (
+    "partition",
+    "partition_oneway",
+    "isolate",
+    "heal",
+    "link",
+    "reset_link",
+    "defaults",
+    "hold",
+    "release",
+    "pause",
+    "resume",
+    "state",
+)
 
 _SETTING_NAMES = ("latency", "loss", "duplicate", "reorder")
 
@@ -47,8 +59,13 @@ class Settings:
     @property
     def plain(self) -> bool:
         """No extra latency, loss, duplication or reordering: the fast path."""
-        return (not self.loss and not self.duplicate and not self.reorder
-                and self.latency.constant and self.latency.mean == 0.0)
+        return (
+            not self.loss
+            and not self.duplicate
+            and not self.reorder
+            and self.latency.constant
+            and self.latency.mean == 0.0
+        )
 
 
 def _settings(payload: dict) -> dict:
@@ -71,7 +88,7 @@ def _name(payload: dict, key: str) -> str:
 
 def _names(value, what: str) -> list[str]:
     if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{what} must be a list of node names, e.g. [\"n1\", \"n2\"], got {value!r:.80}")
+        raise ConfigError(f'{what} must be a list of node names, e.g. ["n1", "n2"], got {value!r:.80}')
     return value
 
 
@@ -123,7 +140,7 @@ class LinkFaults:
     def _do_partition(self, payload: dict) -> None:
         groups = payload.get("groups")
         if not isinstance(groups, list) or len(groups) < 2:
-            raise ConfigError("partition needs at least two groups, e.g. {\"groups\": [[\"n1\"], [\"n2\", \"n3\"]]}")
+            raise ConfigError('partition needs at least two groups, e.g. {"groups": [["n1"], ["n2", "n3"]]}')
         where: dict[str, int] = {}
         for i, group in enumerate(groups):
             for name in _names(group, "each group"):
@@ -187,7 +204,7 @@ class LinkFaults:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "LinkFaults":
+    def from_json(cls, data: dict) -> LinkFaults:
         """A LinkFaults from ``to_json`` output.
 
         Raises:
@@ -196,9 +213,10 @@ class LinkFaults:
         faults = cls()
         for rule in data.get("rules") or []:
             if not isinstance(rule, dict) or len(rule) != 1:
-                raise ConfigError(f"a rule is one of {{\"partition\"|\"partition_oneway\"|\"isolate\": ...}}, "
-                                  f"got {rule!r:.80}")
-            (kind, args), = rule.items()
+                raise ConfigError(
+                    f'a rule is one of {{"partition"|"partition_oneway"|"isolate": ...}}, got {rule!r:.80}'
+                )
+            ((kind, args),) = rule.items()
             if kind not in ("partition", "partition_oneway", "isolate"):
                 raise ConfigError(f"unknown rule kind {kind!r}")
             faults.apply(kind, args)

@@ -27,7 +27,7 @@ __all__ = ["RealNetwork", "traffic"]
 class RealNetwork:
     """The link faults of a ``RealCluster``, with ``sim.network``'s names."""
 
-    def __init__(self, cluster: "RealCluster", faults: LinkFaults):
+    def __init__(self, cluster: RealCluster, faults: LinkFaults):
         self._cluster = cluster
         self._faults = faults
 
@@ -39,8 +39,9 @@ class RealNetwork:
     def partition_oneway(self, src_group, dst_group) -> asyncio.Future:
         """Drop traffic from ``src_group`` to ``dst_group``; the other way still flows."""
         src, dst = self._group(src_group), self._group(dst_group)
-        return self._change("partition_oneway", {"src": src, "dst": dst}, "partition-oneway",
-                            [sorted(src), sorted(dst)])
+        return self._change(
+            "partition_oneway", {"src": src, "dst": dst}, "partition-oneway", [sorted(src), sorted(dst)]
+        )
 
     def isolate(self, name: str) -> asyncio.Future:
         """Cut ``name`` off from every other node, both ways."""
@@ -66,15 +67,20 @@ class RealNetwork:
         second = self.set_link_oneway(b, a, latency, loss, duplicate, reorder)
         return self._cluster._joined([first, second], "set_link")
 
-    def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None,
-                        reorder=None) -> asyncio.Future:
+    def set_link_oneway(
+        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None
+    ) -> asyncio.Future:
         """Override the link src->dst only."""
-        payload = {"src": self._cluster._check(src), "dst": self._cluster._check(dst),
-                   **link_settings(latency, loss, duplicate, reorder)}
+        payload = {
+            "src": self._cluster._check(src),
+            "dst": self._cluster._check(dst),
+            **link_settings(latency, loss, duplicate, reorder),
+        }
         return self._change("link", payload)
 
-    def replace_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None,
-                            reorder=None) -> asyncio.Future:
+    def replace_link_oneway(
+        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None
+    ) -> asyncio.Future:
         """Make the overrides of src->dst exactly the settings given (the others back to the defaults)."""
         payload = {"src": self._cluster._check(src), "dst": self._cluster._check(dst)}
         settings = link_settings(latency, loss, duplicate, reorder)
@@ -89,14 +95,19 @@ class RealNetwork:
         pair = (self._cluster._check(src), self._cluster._check(dst))
         for link in self._faults.to_json()["links"]:
             if (link["src"], link["dst"]) == pair:
-                return {k: distribution_from_json(v) if k == "latency" else v
-                        for k, v in link.items() if k not in ("src", "dst")}
+                return {
+                    k: distribution_from_json(v) if k == "latency" else v
+                    for k, v in link.items()
+                    if k not in ("src", "dst")
+                }
         return {}
 
     def reset_link(self, a: str, b: str) -> asyncio.Future:
         """Drop the overrides of a->b and b->a."""
-        futures = [self._change("reset_link", {"src": s, "dst": d})
-                   for s, d in ((self._cluster._check(a), self._cluster._check(b)), (b, a))]
+        futures = [
+            self._change("reset_link", {"src": s, "dst": d})
+            for s, d in ((self._cluster._check(a), self._cluster._check(b)), (b, a))
+        ]
         return self._cluster._joined(futures, "reset_link")
 
     def set_defaults(self, latency=None, loss=None, duplicate=None, reorder=None) -> asyncio.Future:

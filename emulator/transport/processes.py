@@ -22,14 +22,26 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from emulator.transport.errors import LaunchError
 
-__all__ = ["NodeProcess", "ClusterState", "free_ports", "launch", "spawn", "wait_healthy", "stop",
-           "running", "poll", "reap", "signal_node", "BIND_FAILED"]
+__all__ = [
+    "BIND_FAILED",
+    "ClusterState",
+    "NodeProcess",
+    "free_ports",
+    "launch",
+    "poll",
+    "reap",
+    "running",
+    "signal_node",
+    "spawn",
+    "stop",
+    "wait_healthy",
+]
 
 #: Exit status of a node process that could not bind its address (the launcher retries elsewhere).
 BIND_FAILED = 3
@@ -70,8 +82,15 @@ class ClusterState:
     def save(self, path) -> Path:
         """Write the state as JSON, readable by its owner only (it holds the token)."""
         path = Path(path)
-        data = {"version": 1, "protocol": self.protocol, "token": self.token, "created": self.created,
-                "nodes": [p.to_json() for p in self.nodes], "faults": self.faults, "skews": self.skews}
+        data = {
+            "version": 1,
+            "protocol": self.protocol,
+            "token": self.token,
+            "created": self.created,
+            "nodes": [p.to_json() for p in self.nodes],
+            "faults": self.faults,
+            "skews": self.skews,
+        }
         tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -80,7 +99,7 @@ class ClusterState:
         return path
 
     @classmethod
-    def load(cls, path) -> "ClusterState":
+    def load(cls, path) -> ClusterState:
         """Read a state file.
 
         Raises:
@@ -90,10 +109,18 @@ class ClusterState:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            nodes = [NodeProcess(node["name"], node["url"], node["argv"], node["log"], node.get("pid"))
-                     for node in data["nodes"]]
-            return cls(data["protocol"], data["token"], nodes, data.get("faults") or {}, data.get("skews") or {},
-                       data.get("created", 0.0))
+            nodes = [
+                NodeProcess(node["name"], node["url"], node["argv"], node["log"], node.get("pid"))
+                for node in data["nodes"]
+            ]
+            return cls(
+                data["protocol"],
+                data["token"],
+                nodes,
+                data.get("faults") or {},
+                data.get("skews") or {},
+                data.get("created", 0.0),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a capsim cluster state file ({exc})") from None
 
@@ -128,13 +155,23 @@ def spawn(proc: NodeProcess, env: dict | None = None) -> NodeProcess:
     Path(proc.log).parent.mkdir(parents=True, exist_ok=True)
     log = os.open(proc.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                   (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log, 1),
+            (os.POSIX_SPAWN_DUP2, log, 2),
+        ]
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         try:
             proc.exit_code = None
-            proc.pid = os.posix_spawnp(proc.argv[0], proc.argv, os.environ if env is None else env,
-                                       file_actions=actions, setsid=True, setsigmask=mask, setsigdef=_HELD)
+            proc.pid = os.posix_spawnp(
+                proc.argv[0],
+                proc.argv,
+                os.environ if env is None else env,
+                file_actions=actions,
+                setsid=True,
+                setsigmask=mask,
+                setsigdef=_HELD,
+            )
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     finally:
@@ -142,8 +179,9 @@ def spawn(proc: NodeProcess, env: dict | None = None) -> NodeProcess:
     return proc
 
 
-def launch(procs: list[NodeProcess], env: dict | None = None, timeout: float = 15.0,
-           abort: Callable[[], None] | None = None) -> list[NodeProcess]:
+def launch(
+    procs: list[NodeProcess], env: dict | None = None, timeout: float = 15.0, abort: Callable[[], None] | None = None
+) -> list[NodeProcess]:
     """Start every process and wait until all are healthy; on any failure stop them all.
 
     Args:
@@ -186,16 +224,17 @@ def wait_healthy(procs: list[NodeProcess], timeout: float = 15.0, abort: Callabl
         if waiting:
             if time.monotonic() > deadline:  # wall-clock ok
                 names = ", ".join(p.name for p in waiting)
-                raise LaunchError(f"{names} did not answer {waiting[0].url}/health within {timeout:g}s; "
-                                  f"see {waiting[0].log}", waiting[0].name)
+                raise LaunchError(
+                    f"{names} did not answer {waiting[0].url}/health within {timeout:g}s; see {waiting[0].log}",
+                    waiting[0].name,
+                )
             time.sleep(0.05)
 
 
 def _check_exited(proc: NodeProcess) -> None:
     code = poll(proc)
     if code is not None:
-        raise LaunchError(f"{proc.name} exited with status {code} while starting: {_tail(proc.log)}",
-                          proc.name, code)
+        raise LaunchError(f"{proc.name} exited with status {code} while starting: {_tail(proc.log)}", proc.name, code)
 
 
 def poll(proc: NodeProcess) -> int | None:

@@ -31,7 +31,6 @@ from emulator.transport.wire import parse_envelopes
 __all__ = ["build_app"]
 
 
-
 def build_app(host, max_body: int) -> web.Application:
     """The aiohttp application serving ``host`` (a ``NodeHost``)."""
     app = web.Application(client_max_size=max_body, middlewares=[_json_errors(host)])
@@ -45,6 +44,7 @@ def build_app(host, max_body: int) -> web.Application:
 def _handler(fn, host):
     async def handle(request: web.Request) -> web.StreamResponse:
         return await fn(request, host)
+
     return handle
 
 
@@ -62,6 +62,7 @@ def _json_errors(host):
             status, text = exc.status, _reason(exc)
         host.rejected += 1
         return web.json_response({"error": text}, status=status)
+
     return middleware
 
 
@@ -92,8 +93,11 @@ def _authenticate(request: web.Request, raw: bytes, host, messages) -> None:
         return
     claimed = next((m.src for m in messages if host.speaks_for_server(m.src)), None)
     if claimed is not None and not verify(host.key, raw, request.headers.get(SIGNATURE_HEADER)):
-        raise WireError(401, f"a message from server {claimed!r} must be signed with the cluster secret "
-                             f"({SIGNATURE_HEADER}); a client may send under any name that is not a server's")
+        raise WireError(
+            401,
+            f"a message from server {claimed!r} must be signed with the cluster secret "
+            f"({SIGNATURE_HEADER}); a client may send under any name that is not a server's",
+        )
 
 
 def _learn(request: web.Request, host, src: str) -> None:

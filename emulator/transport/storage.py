@@ -24,7 +24,7 @@ from pathlib import Path
 
 from emulator.errors import ConfigError
 
-__all__ = ["WallClock", "FileStorage"]
+__all__ = ["FileStorage", "WallClock"]
 
 _log = logging.getLogger("capsim.transport")
 

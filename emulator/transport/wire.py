@@ -22,13 +22,13 @@ from emulator.message import Message
 from emulator.transport.errors import WireError
 
 __all__ = [
-    "MAX_BODY",
     "MAX_BATCH",
-    "parse_envelopes",
-    "encode_envelopes",
-    "parse_object",
-    "distribution_to_json",
+    "MAX_BODY",
     "distribution_from_json",
+    "distribution_to_json",
+    "encode_envelopes",
+    "parse_envelopes",
+    "parse_object",
 ]
 
 #: Largest request body a node accepts, in bytes (aiohttp answers 413 above it).
@@ -74,7 +74,7 @@ def parse_envelopes(raw: bytes | str, me: str) -> list[Message]:
     value = _loads(raw)
     items = value if isinstance(value, list) else [value]
     if not items:
-        raise WireError(400, "an empty batch: send an envelope {\"src\", \"dest\", \"body\"} or a list of them")
+        raise WireError(400, 'an empty batch: send an envelope {"src", "dest", "body"} or a list of them')
     if len(items) > MAX_BATCH:
         raise WireError(400, f"a batch holds at most {MAX_BATCH} envelopes, got {len(items)}")
     return [_envelope(item, me, i if len(items) > 1 else None) for i, item in enumerate(items)]
@@ -83,18 +83,17 @@ def parse_envelopes(raw: bytes | str, me: str) -> list[Message]:
 def _envelope(item, me: str, index: int | None) -> Message:
     where = "" if index is None else f"envelope {index}: "
     if not isinstance(item, dict):
-        raise WireError(400, f"{where}expected an envelope object {{\"src\", \"dest\", \"body\"}}, "
-                             f"got {type(item).__name__}")
+        raise WireError(400, f'{where}expected an envelope object {{"src", "dest", "body"}}, got {type(item).__name__}')
     src, dest, body = item.get("src"), item.get("dest"), item.get("body")
     if not isinstance(src, str) or not src:
-        raise WireError(400, f"{where}\"src\" must be the sender's name, a non-empty string")
+        raise WireError(400, f'{where}"src" must be the sender\'s name, a non-empty string')
     if not isinstance(dest, str) or not dest:
-        raise WireError(400, f"{where}\"dest\" must be the receiver's name, a non-empty string")
+        raise WireError(400, f'{where}"dest" must be the receiver\'s name, a non-empty string')
     if not isinstance(body, dict):
-        raise WireError(400, f"{where}\"body\" must be a JSON object with a \"type\"")
+        raise WireError(400, f'{where}"body" must be a JSON object with a "type"')
     kind = body.get("type")
     if not isinstance(kind, str) or not kind:
-        raise WireError(400, f"{where}body needs a non-empty string \"type\", e.g. {{\"type\": \"read\"}}")
+        raise WireError(400, f'{where}body needs a non-empty string "type", e.g. {{"type": "read"}}')
     for field in ("msg_id", "in_reply_to"):
         value = body.get(field)
         if value is not None and (type(value) is not int):
@@ -134,8 +133,10 @@ def distribution_to_json(value) -> dict:
         return {"lognormal": [dist.median, dist.sigma]}
     if isinstance(dist, Pareto):
         return {"pareto": [dist.scale, dist.alpha, dist.cap]}
-    raise ConfigError(f"the real transport cannot send the distribution {dist!r}; use Constant, Uniform, "
-                      "Exponential, LogNormal or Pareto")
+    raise ConfigError(
+        f"the real transport cannot send the distribution {dist!r}; use Constant, Uniform, "
+        "Exponential, LogNormal or Pareto"
+    )
 
 
 def distribution_from_json(spec) -> Distribution:
@@ -147,13 +148,15 @@ def distribution_from_json(spec) -> Distribution:
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return as_distribution(spec, "latency")
     if isinstance(spec, dict) and len(spec) == 1:
-        (kind, args), = spec.items()
+        ((kind, args),) = spec.items()
         make = _KINDS.get(kind)
         if make is not None:
             try:
                 return make(args)
             except TypeError:
                 pass
-    raise ConfigError(f"latency must be seconds or one of {{\"constant\": s}}, {{\"uniform\": [low, high]}}, "
-                      f"{{\"exponential\": mean}}, {{\"lognormal\": [median, sigma]}}, "
-                      f"{{\"pareto\": [scale, alpha, cap]}}; got {spec!r:.80}")
+    raise ConfigError(
+        f'latency must be seconds or one of {{"constant": s}}, {{"uniform": [low, high]}}, '
+        f'{{"exponential": mean}}, {{"lognormal": [median, sigma]}}, '
+        f'{{"pareto": [scale, alpha, cap]}}; got {spec!r:.80}'
+    )

@@ -20,9 +20,19 @@ def test_cap_prints_a_row_per_configuration_and_the_json_has_the_keys(capsys):
     assert main(["cap", *SHORT, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["config"] for row in rows] == ["cp", "ap", "async"]
-    assert list(rows[0])[:11] == ["config", "availability", "availability_minority", "availability_majority",
-                                  "linearizable", "stale_read_fraction", "lost_writes", "silently_overwritten",
-                                  "p50_ms", "p99_ms", "convergence_s"]
+    assert list(rows[0])[:11] == [
+        "config",
+        "availability",
+        "availability_minority",
+        "availability_majority",
+        "linearizable",
+        "stale_read_fraction",
+        "lost_writes",
+        "silently_overwritten",
+        "p50_ms",
+        "p99_ms",
+        "convergence_s",
+    ]
 
 
 def test_cap_report_opens_in_headless_chromium(tmp_path, capsys):
@@ -55,8 +65,10 @@ def test_cap_markdown_has_the_table_the_command_and_the_definitions(capsys):
     assert main(["cap", *SHORT, "--seeds", "1-2", "--jobs", "1", "--config", "cp,ap", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("|  | cp | ap |")
-    assert ("`capsim cap --seeds 1-2 --duration 6 --partition-at 1.5 --heal-at 4.5 --config cp,ap --markdown`. "
-            "Each cell: the median over the seeds, then [lowest-highest].") in out
+    assert (
+        "`capsim cap --seeds 1-2 --duration 6 --partition-at 1.5 --heal-at 4.5 --config cp,ap --markdown`. "
+        "Each cell: the median over the seeds, then [lowest-highest]."
+    ) in out
     for column in COLUMNS:
         assert f"- **{column.label}**: {column.help}." in out
 
@@ -65,7 +77,8 @@ def test_cap_markdown_has_the_table_the_command_and_the_definitions(capsys):
 def test_help_defines_every_figure(capsys, command):
     """capsim cap --help and capsim pacelc --help print each figure's definition, word for word."""
     from capsim.cap.pacelc import Sweep
-    from capsim.cap.pacelc_report import definitions as pacelc_definitions, model_columns, store_columns
+    from capsim.cap.pacelc_report import definitions as pacelc_definitions
+    from capsim.cap.pacelc_report import model_columns, store_columns
     from capsim.cap.report import definitions as cap_definitions
 
     with pytest.raises(SystemExit):
@@ -88,12 +101,28 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
 
 def test_pacelc_separates_the_model_from_the_store(capsys):
     """capsim pacelc: the model's table, the store's, the differences; --json carries both for each quorum."""
-    args = ["pacelc", "--trials", "60", "--model-trials", "5000", "--jobs", "1", "--quorums", "3/1/1,3/2/2",
-            "--t", "0,10ms"]
+    args = [
+        "pacelc",
+        "--trials",
+        "60",
+        "--model-trials",
+        "5000",
+        "--jobs",
+        "1",
+        "--quorums",
+        "3/1/1,3/2/2",
+        "--t",
+        "0,10ms",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    for text in ("The model: PBS", "capsim's store", "FIFO links", "A coordinator that owns a copy",
-                 "t from the client's acknowledgement"):
+    for text in (
+        "The model: PBS",
+        "capsim's store",
+        "FIFO links",
+        "A coordinator that owns a copy",
+        "t from the client's acknowledgement",
+    ):
         assert text in out
     assert main([*args, "--json"]) == 0
     rows = {row["config"]: row for row in json.loads(capsys.readouterr().out)}
@@ -104,10 +133,36 @@ def test_pacelc_separates_the_model_from_the_store(capsys):
 
 def test_pacelc_report_writes_both_tables_the_plots_and_a_page(tmp_path, capsys):
     """--out: the model's and the store's tables, the Markdown, the JSON, both plots and the page."""
-    assert main(["pacelc", "--trials", "40", "--model-trials", "5000", "--jobs", "1", "--quorums", "3/1/1,5/2/2",
-                 "--t", "0,5ms,10ms", "--out", str(tmp_path)]) == 0
-    for name in ("pacelc-model.md", "pacelc-store.md", "pacelc.md", "pacelc.json", "t_visibility.png",
-                 "t_visibility.svg", "tradeoff.png", "index.html"):
+    assert (
+        main(
+            [
+                "pacelc",
+                "--trials",
+                "40",
+                "--model-trials",
+                "5000",
+                "--jobs",
+                "1",
+                "--quorums",
+                "3/1/1,5/2/2",
+                "--t",
+                "0,5ms,10ms",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    for name in (
+        "pacelc-model.md",
+        "pacelc-store.md",
+        "pacelc.md",
+        "pacelc.json",
+        "t_visibility.png",
+        "t_visibility.svg",
+        "tradeoff.png",
+        "index.html",
+    ):
         assert (tmp_path / name).exists(), name
     page = (tmp_path / "index.html").read_text()
     assert "The model (N/R/W" in page and "capsim&#x27;s store" in page and "FIFO links" in page
@@ -115,23 +170,52 @@ def test_pacelc_report_writes_both_tables_the_plots_and_a_page(tmp_path, capsys)
 
 def test_pacelc_wars_json_has_one_row_per_point(capsys):
     """--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale, se; capsim within 4 s.e. of the model."""
-    assert main(["pacelc", "--wars", "--quorums", "3/1/1,5/2/2", "--t", "0,1ms,5ms", "--trials", "300",
-                 "--model-trials", "20000", "--latency", "exponential:5ms", "--jobs", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "pacelc",
+                "--wars",
+                "--quorums",
+                "3/1/1,5/2/2",
+                "--t",
+                "0,1ms,5ms",
+                "--trials",
+                "300",
+                "--model-trials",
+                "20000",
+                "--latency",
+                "exponential:5ms",
+                "--jobs",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert [(r["n"], r["r"], r["w"], r["t_ms"]) for r in rows] == [
-        (3, 1, 1, 0), (3, 1, 1, 1), (3, 1, 1, 5), (5, 2, 2, 0), (5, 2, 2, 1), (5, 2, 2, 5)]
+        (3, 1, 1, 0),
+        (3, 1, 1, 1),
+        (3, 1, 1, 5),
+        (5, 2, 2, 0),
+        (5, 2, 2, 1),
+        (5, 2, 2, 5),
+    ]
     for row in rows:
         assert {"n", "r", "w", "t_ms", "p_stale", "se"} <= set(row) and row["trials"] == 300
         assert row["se"] == pytest.approx((row["p_stale"] * (1 - row["p_stale"]) / 300) ** 0.5)
         assert abs(row["z"]) <= 4
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--latency", "exponential:5"], "--latency: '5' in 'exponential:5' needs a unit"),
-    (["--latency", "gaussian:1ms"], "unknown latency distribution 'gaussian'"),
-    (["--quorums", "3/4/1"], "--quorums: a quorum needs 1 <= R <= N"),
-    (["--t", "0,5"], "--t: '5' is not a duration"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--latency", "exponential:5"], "--latency: '5' in 'exponential:5' needs a unit"),
+        (["--latency", "gaussian:1ms"], "unknown latency distribution 'gaussian'"),
+        (["--quorums", "3/4/1"], "--quorums: a quorum needs 1 <= R <= N"),
+        (["--t", "0,5"], "--t: '5' is not a duration"),
+    ],
+)
 def test_pacelc_usage_errors_exit_2_in_one_line(capsys, args, message):
     """A bad latency, quorum or time list is one line on stderr and exit 2, before any run."""
     assert main(["pacelc", "--wars", *args]) == 2
@@ -146,16 +230,33 @@ def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_err
     assert main(["cap", "--config", str(typo)]) == 2
     assert "unexpected keyword argument 'sloppyy'" in capsys.readouterr().err
     broken = tmp_path / "broken.toml"
-    broken.write_text('[[config]]\nname = "bad"\nprotocol = "primary-replica"\n'
-                      'settings = { mode = "semi-sync", acks = 9 }\n')
+    broken.write_text(
+        '[[config]]\nname = "bad"\nprotocol = "primary-replica"\nsettings = { mode = "semi-sync", acks = 9 }\n'
+    )
     assert main(["cap", *SHORT, "--config", str(broken)]) == 1
     assert "error(s) in protocol code" in capsys.readouterr().out
 
 
 def test_a_rate_the_clients_cannot_offer_is_said_not_silently_capped(capsys):
     """--rate far above what one-op-in-flight clients can offer prints what they offered instead."""
-    assert main(["cap", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1.5", "--rate", "100000",
-                 "--config", "cp"]) == 0
+    assert (
+        main(
+            [
+                "cap",
+                "--duration",
+                "2",
+                "--partition-at",
+                "0.5",
+                "--heal-at",
+                "1.5",
+                "--rate",
+                "100000",
+                "--config",
+                "cp",
+            ]
+        )
+        == 0
+    )
     out = " ".join(capsys.readouterr().out.split())
     assert "note: the clients offered at most" in out and "not the 100,000 asked" in out
     assert main(["cap", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1.5", "--config", "cp"]) == 0
@@ -166,11 +267,22 @@ def test_cap_prints_each_claim_with_the_conditions_it_needs(capsys):
     """Under the table: every configuration's claim and its conditions (clocks, writers, leases, fencing)."""
     assert main(["cap", *SHORT, "--config", "cp,ap,async,quorum,sync"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    for needed in ("cp: linearizable", "acks + 1 >= a majority and fencing on", "not leases",
-                   "quorum: no read misses a write acknowledged before it began", "R + W > N and not sloppy",
-                   "clocks in sync", "any number of writers per key", "(PC/EC)",
-                   "ap: answers on both sides", "hinted handoff or anti-entropy on",
-                   "async: fast", "Conditions: none", "sync: linearizable and loses nothing", "Conditions: fencing on"):
+    for needed in (
+        "cp: linearizable",
+        "acks + 1 >= a majority and fencing on",
+        "not leases",
+        "quorum: no read misses a write acknowledged before it began",
+        "R + W > N and not sloppy",
+        "clocks in sync",
+        "any number of writers per key",
+        "(PC/EC)",
+        "ap: answers on both sides",
+        "hinted handoff or anti-entropy on",
+        "async: fast",
+        "Conditions: none",
+        "sync: linearizable and loses nothing",
+        "Conditions: fencing on",
+    ):
         assert needed in out, needed
     with pytest.raises(SystemExit):
         main(["cap", "--help"])

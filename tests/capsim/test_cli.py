@@ -39,8 +39,9 @@ def test_python_dash_m_capsim_works():
 BINARY = bytes(range(256)) * 4  # not UTF-8 from byte 128 on
 
 
-@pytest.mark.parametrize("argv", [["chaos", "{f}"], ["cap", "--config", "{f}"], ["check", "{f}"]],
-                         ids=["chaos", "cap --config", "check"])
+@pytest.mark.parametrize(
+    "argv", [["chaos", "{f}"], ["cap", "--config", "{f}"], ["check", "{f}"]], ids=["chaos", "cap --config", "check"]
+)
 def test_a_binary_file_given_as_toml_is_one_line_and_exit_2(tmp_path, capsys, argv):
     """A binary file where a TOML (or history) file belongs: one line naming the file, exit 2, no traceback."""
     path = tmp_path / "random.toml"
@@ -50,9 +51,20 @@ def test_a_binary_file_given_as_toml_is_one_line_and_exit_2(tmp_path, capsys, ar
     assert err.count("\n") == 1 and str(path) in err and "UTF-8" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["cap", "--nodes", "x"], ["serve", "--protocol"], ["chaos"], ["nosuch"],
-                                  ["cluster"], ["cluster", "up", "--nodes", "many"], ["demo", "--seed", "one"],
-                                  ["check", "--model", "nosuch", "f"], ["pacelc", "--trials", "0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cap", "--nodes", "x"],
+        ["serve", "--protocol"],
+        ["chaos"],
+        ["nosuch"],
+        ["cluster"],
+        ["cluster", "up", "--nodes", "many"],
+        ["demo", "--seed", "one"],
+        ["check", "--model", "nosuch", "f"],
+        ["pacelc", "--trials", "0"],
+    ],
+)
 def test_an_argument_error_is_one_line_naming_the_help(capsys, argv):
     """A mistake in the arguments prints one line (no usage block) that points at --help, and exits 2."""
     with pytest.raises(SystemExit) as exit_info:
@@ -92,9 +104,15 @@ def _returned_codes(source: str) -> set[int]:
     import ast
 
     tree = ast.parse(source)
-    constants = {node.targets[0].id: node.value.value for node in tree.body
-                 if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                 and isinstance(node.value, ast.Constant) and type(node.value.value) is int}
+    constants = {
+        node.targets[0].id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Constant)
+        and type(node.value.value) is int
+    }
 
     def codes(node) -> set[int]:
         if isinstance(node, ast.Constant) and type(node.value) is int:
@@ -127,8 +145,18 @@ def test_every_status_a_command_can_return_is_documented():
     assert _returned_codes("X = 4\ndef f(a):\n    return X if a else {1: 5}[a]\n") == {4, 5}
 
 
-@pytest.mark.parametrize("argv", [["cap"], ["pacelc"], ["demo"], ["chaos", "lin-kv-partitions"], ["serve", "--node", "n0"],
-                                  ["cluster", "up"], ["cluster", "workload"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cap"],
+        ["pacelc"],
+        ["demo"],
+        ["chaos", "lin-kv-partitions"],
+        ["serve", "--node", "n0"],
+        ["cluster", "up"],
+        ["cluster", "workload"],
+    ],
+)
 def test_a_negative_seed_is_refused_by_every_command_as_seeds_refuses_it(capsys, argv):
     """--seed -1 is one line and exit 2, everywhere (--seeds refuses negative seeds too)."""
     with pytest.raises(SystemExit) as exit_info:
@@ -137,8 +165,13 @@ def test_a_negative_seed_is_refused_by_every_command_as_seeds_refuses_it(capsys,
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "whole number >= 0" in err
 
 
-@pytest.mark.parametrize("argv", [["check", "--examples"], ["cap", "--duration", "2", "--partition-at", "0.5",
-                                                             "--heal-at", "1.5", "--config", "cp"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--examples"],
+        ["cap", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1.5", "--config", "cp"],
+    ],
+)
 def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(argv):
     """`capsim ... | head`: no 'Broken pipe' error and no traceback, status 141 as Unix tools on SIGPIPE."""
     proc = subprocess.Popen([sys.executable, "-m", "capsim", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -54,13 +54,16 @@ def test_workers_are_lowered_to_what_fits():
 
 def test_the_memory_model_fits_a_real_run():
     """A 30-node capsim cap run peaks within 10% above the model's estimate at most, and not far below it."""
-    code = ("import json\n"
-            "from capsim.cap import Plan, choose, run_config\n"
-            "runs = [run_config(c, Plan(seed=1, nodes=30, duration=3.0, partition_at=1.0, heal_at=2.0)) "
-            "for c in choose(None)]\n"
-            "peak = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
-            "print(json.dumps({'peak': peak, 'ops': max(len(r.history) for r in runs)}))\n")
-    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                    cwd=ROOT).stdout)
+    code = (
+        "import json\n"
+        "from capsim.cap import Plan, choose, run_config\n"
+        "runs = [run_config(c, Plan(seed=1, nodes=30, duration=3.0, partition_at=1.0, heal_at=2.0)) "
+        "for c in choose(None)]\n"
+        "peak = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print(json.dumps({'peak': peak, 'ops': max(len(r.history) for r in runs)}))\n"
+    )
+    out = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    )
     estimate = limits.CAP.estimate_mb(30, out["ops"])
     assert out["peak"] <= 1.1 * estimate and estimate <= 2.5 * out["peak"]

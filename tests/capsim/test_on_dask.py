@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from capsim.cli import main  # noqa: E402
-from capsim.on_dask import ClusterError, run_on_dask  # noqa: E402
-from capsim.parallel import SeedJob, replay_template, run_sweep  # noqa: E402
-from tests.common import sweep_jobs  # noqa: E402
+from capsim.cli import main
+from capsim.on_dask import ClusterError, run_on_dask
+from capsim.parallel import SeedJob, replay_template, run_sweep
+from tests.common import sweep_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "lin-kv-partitions.toml"
@@ -32,16 +32,28 @@ def scheduler(tmp_path_factory):
     file = where / "scheduler.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     logs = [open(where / f"{name}.log", "w") for name in ("scheduler", "worker1", "worker2")]
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(file)], env=env, stdout=logs[0], stderr=subprocess.STDOUT)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file)],
+            env=env,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        )
+    ]
     try:
         deadline = time.monotonic() + 60
         while not file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         address = json.loads(file.read_text())["address"]
         for log in logs[1:]:
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                                           "--no-dashboard"], env=env, stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout="30s") as client:

@@ -69,8 +69,10 @@ def test_a_seed_that_kills_its_worker_is_reported_crashed_and_the_sweep_goes_on(
 
 def test_replay_templates_keep_braces_in_paths():
     """A path with braces in it stays as it is in the replay command."""
-    assert SeedJob(sweep_jobs.seed_line, replay_template("capsim chaos {x}.toml --seed ")).command(4) == \
-        "capsim chaos {x}.toml --seed 4"
+    assert (
+        SeedJob(sweep_jobs.seed_line, replay_template("capsim chaos {x}.toml --seed ")).command(4)
+        == "capsim chaos {x}.toml --seed 4"
+    )
 
 
 def test_a_results_file_resumes_and_drops_a_line_cut_short(tmp_path):
@@ -111,15 +113,19 @@ def test_a_chaos_sweep_writes_a_line_per_seed_and_resumes(tmp_path, capsys):
     assert "5 of 5 seeds passed" in capsys.readouterr().out
     fresh = tmp_path / "fresh.jsonl"
     assert main(["chaos", path, "--seeds", "1-5", "--workers", "1", "--results", str(fresh)]) == 0
-    assert sorted(lines, key=lambda line: line["seed"]) == \
-        sorted((json.loads(line) for line in fresh.read_text().splitlines()), key=lambda line: line["seed"])
+    assert sorted(lines, key=lambda line: line["seed"]) == sorted(
+        (json.loads(line) for line in fresh.read_text().splitlines()), key=lambda line: line["seed"]
+    )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--resume"], "--resume goes with --seeds"),
-    (["--seeds", "1-2", "--resume"], "--resume needs the results file"),
-    (["--cluster", "local"], "--cluster goes with --seeds"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--resume"], "--resume goes with --seeds"),
+        (["--seeds", "1-2", "--resume"], "--resume needs the results file"),
+        (["--cluster", "local"], "--cluster goes with --seeds"),
+    ],
+)
 def test_sweep_flags_are_checked(tmp_path, capsys, argv, message):
     """Sweep flags without --seeds, or --resume without a file: exit 2 with the reason."""
     assert main(["chaos", scenario(tmp_path), *argv]) == 2
@@ -131,17 +137,25 @@ def test_ctrl_c_stops_every_worker_leaks_nothing_and_the_sweep_resumes(tmp_path)
     pids = tmp_path / "pids"
     pids.mkdir()
     results = tmp_path / "results.jsonl"
-    code = ("import functools, sys\n"
-            "from capsim.parallel import SeedJob, ResultsFile, replay_template, sweep_with_progress\n"
-            "from rich.console import Console\n"
-            "from tests.common import sweep_jobs\n"
-            f"job = SeedJob(functools.partial(sweep_jobs.slow_seed_noting_pid, {str(pids)!r}), "
-            "replay_template('replay --seed '))\n"
-            f"with ResultsFile({str(results)!r}, resume=len(sys.argv) > 1, job=job) as results:\n"
-            "    sweep_with_progress(Console(), job, list(range(12)), 2, None, results)\n")
+    code = (
+        "import functools, sys\n"
+        "from capsim.parallel import SeedJob, ResultsFile, replay_template, sweep_with_progress\n"
+        "from rich.console import Console\n"
+        "from tests.common import sweep_jobs\n"
+        f"job = SeedJob(functools.partial(sweep_jobs.slow_seed_noting_pid, {str(pids)!r}), "
+        "replay_template('replay --seed '))\n"
+        f"with ResultsFile({str(results)!r}, resume=len(sys.argv) > 1, job=job) as results:\n"
+        "    sweep_with_progress(Console(), job, list(range(12)), 2, None, results)\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    sweep = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+    sweep = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while (not results.exists() or len(results.read_text().splitlines()) < 2) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -154,8 +168,9 @@ def test_ctrl_c_stops_every_worker_leaks_nothing_and_the_sweep_resumes(tmp_path)
     assert workers and not any(Path(f"/proc/{pid}").exists() for pid in workers)
     done = len(results.read_text().splitlines())
     assert 2 <= done < 12
-    resumed = subprocess.run([sys.executable, "-c", code, "resume"], env=env, capture_output=True, text=True,
-                             timeout=60)
+    resumed = subprocess.run(
+        [sys.executable, "-c", code, "resume"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert resumed.returncode == 0, resumed.stderr
     seeds = sorted(json.loads(line)["seed"] for line in results.read_text().splitlines())
     assert seeds == list(range(12))

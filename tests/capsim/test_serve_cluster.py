@@ -45,8 +45,25 @@ def test_up_workload_partition_down(tmp_path, state, capsys):
     assert "2 clients, 20 ops" in capsys.readouterr().out
     assert main(["cluster", "partition", "--state", state, "n0", "n1,n2"]) == 0
     assert "partition {'groups': [['n0'], ['n1', 'n2']]}" in capsys.readouterr().out
-    assert main(["cluster", "workload", "--state", state, "--clients", "1", "--ops", "3", "--timeout", "0.3",
-                 "--out", str(tmp_path / "h.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "cluster",
+                "workload",
+                "--state",
+                state,
+                "--clients",
+                "1",
+                "--ops",
+                "3",
+                "--timeout",
+                "0.3",
+                "--out",
+                str(tmp_path / "h.jsonl"),
+            ]
+        )
+        == 0
+    )
     assert "history linearizable" in capsys.readouterr().out
     assert main(["cluster", "status", "--state", state]) == 0
     assert "faults: partition" in capsys.readouterr().out
@@ -60,8 +77,20 @@ def test_up_workload_partition_down(tmp_path, state, capsys):
 def test_a_failed_up_leaves_no_orphans_and_no_state(tmp_path, capsys):
     """If one node cannot start, up exits 1, says so, and no node process or state file remains."""
     state = tmp_path / "cluster.json"
-    status = main(["cluster", "up", "--nodes", "3", "--state", str(state),
-                   "--protocol", "tests.common.transport_nodes:BrokenOn", "--config", '{"broken": "n2"}'])
+    status = main(
+        [
+            "cluster",
+            "up",
+            "--nodes",
+            "3",
+            "--state",
+            str(state),
+            "--protocol",
+            "tests.common.transport_nodes:BrokenOn",
+            "--config",
+            '{"broken": "n2"}',
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 1 and "n2 exited" in err and "nothing is left running" in err
     assert not state.exists() and processes_mentioning(str(tmp_path)) == []
@@ -86,13 +115,24 @@ def test_serve_on_a_taken_port_exits_3(capsys, monkeypatch):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--protocol", "emulator.transport.diag:Echo", "--name", "n1",
-                     "--listen", f"127.0.0.1:{port}"]) == 3
+        assert (
+            main(
+                ["serve", "--protocol", "emulator.transport.diag:Echo", "--name", "n1", "--listen", f"127.0.0.1:{port}"]
+            )
+            == 3
+        )
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad, words", [("--listen=nohost:x", "HOST:PORT"), ("--peer=n2", "NAME=URL"),
-                                        ("--peer=n2=ftp://x", "NAME=URL"), ("--config=[1]", "JSON object")])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("--listen=nohost:x", "HOST:PORT"),
+        ("--peer=n2", "NAME=URL"),
+        ("--peer=n2=ftp://x", "NAME=URL"),
+        ("--config=[1]", "JSON object"),
+    ],
+)
 def test_serve_rejects_malformed_options(bad, words, capsys):
     """Malformed --listen, --peer or --config are usage errors (exit 2), before anything starts."""
     with pytest.raises(SystemExit) as exited:
@@ -107,12 +147,21 @@ def test_a_node_with_a_parent_pid_stops_when_its_parent_is_killed(tmp_path):
     import sys
     import time
 
-    parent = subprocess.Popen([sys.executable, "-c", (
-        "import subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-m', 'capsim.commands.serve', '--protocol', 'lin-kv',"
-        " '--name', 'n0', '--parent-pid', str(__import__('os').getpid())])\n"
-        "print(child.pid, flush=True)\n"
-        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import subprocess, sys, time\n"
+                "child = subprocess.Popen([sys.executable, '-m', 'capsim.commands.serve', '--protocol', 'lin-kv',"
+                " '--name', 'n0', '--parent-pid', str(__import__('os').getpid())])\n"
+                "print(child.pid, flush=True)\n"
+                "time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     child = int(parent.stdout.readline())
     assert running(child)
     parent.send_signal(signal.SIGKILL)

@@ -45,10 +45,9 @@ def test_an_exception_is_an_outcome_with_its_traceback():
 
 def test_stopping_in_the_middle_leaves_no_process():
     """Leaving the pool mid-way (Ctrl-C in the consumer) stops every worker."""
-    with pytest.raises(KeyboardInterrupt):
-        with WorkerPool(2) as pool:
-            for _ in pool.imap_unordered(sweep_jobs.square, range(1000)):
-                raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), WorkerPool(2) as pool:
+        for _ in pool.imap_unordered(sweep_jobs.square, range(1000)):
+            raise KeyboardInterrupt
     assert multiprocessing.active_children() == []
 
 

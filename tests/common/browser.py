@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium() -> str:
@@ -23,8 +31,12 @@ def chromium() -> str:
 def dump_dom(page: Path) -> str:
     """The page's DOM after its scripts ran, as Chromium serialises it."""
     with tempfile.TemporaryDirectory() as profile:
-        out = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [chromium(), *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
@@ -32,8 +44,19 @@ def dump_dom(page: Path) -> str:
 def screenshot(page: Path, png: Path, size: str = "1200,1600") -> Path:
     """A PNG of the rendered page."""
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
-                        f"--window-size={size}", page.as_uri()], capture_output=True, timeout=120, check=True)
+        subprocess.run(
+            [
+                chromium(),
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={png}",
+                f"--window-size={size}",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
     return png
 
 

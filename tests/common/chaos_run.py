@@ -39,8 +39,9 @@ class Store(em.Node):
 
 
 def run(seed: int) -> str:
-    sim = em.Simulation(seed=seed, latency=em.Exponential(0.003), loss=0.02, duplicate=0.02, reorder=0.1,
-                        trace_bodies=True)
+    sim = em.Simulation(
+        seed=seed, latency=em.Exponential(0.003), loss=0.02, duplicate=0.02, reorder=0.1, trace_bodies=True
+    )
     names = [f"n{i}" for i in range(5)]
     for name in names:
         sim.add_node(name, Store)

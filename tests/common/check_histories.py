@@ -7,11 +7,12 @@ code that runs the checker (scripts/wgl_reference.py) import them from here.
 from __future__ import annotations
 
 import itertools
-import os
 import math
+import os
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 SHARED = Path(os.environ.get("CAPSIM_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
 KV_DIR = SHARED / "data" / "kv-histories"
@@ -29,25 +30,25 @@ class HistoryBuilder:
         self.ops: list[dict] = []
         self._pending: dict[Any, dict] = {}
 
-    def invoke(self, process: Any, f: str, value: Any = None, key: Any = None, **extra: Any) -> "HistoryBuilder":
+    def invoke(self, process: Any, f: str, value: Any = None, key: Any = None, **extra: Any) -> HistoryBuilder:
         op = self._add(process, "invoke", f, value, key, extra)
         self._pending[process] = op
         return self
 
-    def complete(self, process: Any, kind: str, value: Any = None, **extra: Any) -> "HistoryBuilder":
+    def complete(self, process: Any, kind: str, value: Any = None, **extra: Any) -> HistoryBuilder:
         invoke = self._pending.pop(process)
         if value is None and invoke["f"] not in ("read", "get"):
             value = invoke["value"]
         self._add(process, kind, invoke["f"], value, invoke.get("key"), extra)
         return self
 
-    def ok(self, process: Any, value: Any = None, **extra: Any) -> "HistoryBuilder":
+    def ok(self, process: Any, value: Any = None, **extra: Any) -> HistoryBuilder:
         return self.complete(process, "ok", value, **extra)
 
-    def fail(self, process: Any, **extra: Any) -> "HistoryBuilder":
+    def fail(self, process: Any, **extra: Any) -> HistoryBuilder:
         return self.complete(process, "fail", **extra)
 
-    def info(self, process: Any, **extra: Any) -> "HistoryBuilder":
+    def info(self, process: Any, **extra: Any) -> HistoryBuilder:
         return self.complete(process, "info", **extra)
 
     def op(self, process: Any, f: str, value: Any = None, out: Any = None, key: Any = None, kind: str = "ok", **extra):
@@ -55,7 +56,7 @@ class HistoryBuilder:
         self.invoke(process, f, value, key, **extra)
         return self.complete(process, kind, out)
 
-    def nemesis(self, f: str, value: Any = None, **extra: Any) -> "HistoryBuilder":
+    def nemesis(self, f: str, value: Any = None, **extra: Any) -> HistoryBuilder:
         self._add("nemesis", "info", f, value, None, extra)
         return self
 
@@ -123,7 +124,14 @@ def _brute_ops(history: list[dict], model: str) -> list[dict]:
         if raw["process"] == "nemesis":
             continue
         if raw["type"] == "invoke":
-            open_ops[raw["process"]] = {**raw, "call": pos, "ret": math.inf, "status": "open", "out": None, "code": None}
+            open_ops[raw["process"]] = {
+                **raw,
+                "call": pos,
+                "ret": math.inf,
+                "status": "open",
+                "out": None,
+                "code": None,
+            }
         else:
             op = open_ops.pop(raw["process"])
             op.update(ret=pos, status=raw["type"], out=raw.get("value"), code=_code(raw))

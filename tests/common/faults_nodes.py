@@ -3,8 +3,8 @@
 import asyncio
 
 import emulator as em
-from nodes.quorum import QuorumKV
 from faults import Cluster, Network, Phase, Scenario, Workload, validate_check
+from nodes.quorum import QuorumKV
 
 
 class Pinger(em.Node):

@@ -93,8 +93,15 @@ class Busy(em.Node):
 
 def faults_run(seed: int, fifo: bool, bodies: bool = True, latency=None) -> str:
     """Every link and node fault on a small cluster of ``Busy`` nodes with clients."""
-    sim = em.Simulation(seed=seed, latency=latency or em.Uniform(0.001, 0.004), loss=0.01, duplicate=0.03,
-                        reorder=0.2, fifo=fifo, trace_bodies=bodies)
+    sim = em.Simulation(
+        seed=seed,
+        latency=latency or em.Uniform(0.001, 0.004),
+        loss=0.01,
+        duplicate=0.03,
+        reorder=0.2,
+        fifo=fifo,
+        trace_bodies=bodies,
+    )
     names = [f"n{i}" for i in range(5)]
     for name in names:
         sim.add_node(name, Busy)

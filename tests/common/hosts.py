@@ -73,6 +73,6 @@ async def poller(url: str, log: list, every: float = 0.5, timeout: float = 1.0) 
             try:
                 async with session.get(url) as response:
                     log.append((started, response.status, (await response.json())["n"]))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.append((started, type(exc).__name__, None))
             await asyncio.sleep(every)

@@ -11,8 +11,8 @@ from pathlib import Path
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import emulator as em  # noqa: E402
-from tests.common.hosts import counter_app, poller  # noqa: E402
+import emulator as em
+from tests.common.hosts import counter_app, poller
 
 
 def run(seed: int) -> tuple[str, str]:

@@ -32,8 +32,11 @@ def background(sim: em.Simulation, coro) -> asyncio.Task:
 
 def ops(history, f=None, node=None) -> list[tuple[dict, dict | None]]:
     """(invoke, completion) pairs of client ops, filtered by ``f`` and ``node``."""
-    return [(inv, done) for inv, done in history.completions()
-            if (f is None or inv["f"] == f) and (node is None or inv.get("node") == node)]
+    return [
+        (inv, done)
+        for inv, done in history.completions()
+        if (f is None or inv["f"] == f) and (node is None or inv.get("node") == node)
+    ]
 
 
 class AppliedKV(SingleKV):

@@ -44,8 +44,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import emulator as em
 from emulator.check import linearizable, lost_writes, stale_reads
@@ -92,23 +93,57 @@ class Target:
     count: Callable[[Any, Any], int | None] | None = None  # "counter": a replica's count of a key
 
 
-TARGETS = {t.name: t for t in (
-    Target("lin-kv", SingleKV, {}, 3, "linearizable"),
-    Target("sharded-kv", ShardedKV, {"members": ["n0", "n1", "n2"]}, 5, "linearizable", EPISODES, members=3),
-    Target("primary-replica-sync", PrimaryReplica, {"mode": "sync"}, 3, "linearizable"),
-    Target("primary-replica-majority", PrimaryReplica, {"mode": "semi-sync", "acks": 1}, 3, "linearizable"),
-    # The strict quorum's claim holds with clocks in sync: no clock jumps.
-    Target("quorum-strict", QuorumKV, {"n": 3, "r": 2, "w": 2}, 4, "fresh", tuple(e for e in EPISODES[:-1] if e != "jump")),
-    Target("quorum-strict-vector", QuorumKV, {"n": 3, "r": 2, "w": 2, "versioning": "vector"}, 4, "fresh",
-           tuple(e for e in EPISODES[:-1] if e != "jump")),
-    Target("quorum-sloppy", QuorumKV, {"n": 3, "r": 2, "w": 2, "sloppy": True, "hinted_handoff": True,
-                                       "anti_entropy": 0.2}, 4, "converge", settle=3.0),
-    # Either mechanism alone must do (read repair off, so it cannot help).
-    Target("quorum-sloppy-hints", QuorumKV, {"n": 3, "r": 2, "w": 2, "sloppy": True, "hinted_handoff": True,
-                                             "read_repair": False}, 4, "converge", settle=3.0),
-    Target("quorum-sloppy-anti-entropy", QuorumKV, {"n": 3, "r": 2, "w": 2, "sloppy": True, "anti_entropy": 0.2,
-                                                    "read_repair": False}, 4, "converge", settle=3.0),
-)}
+TARGETS = {
+    t.name: t
+    for t in (
+        Target("lin-kv", SingleKV, {}, 3, "linearizable"),
+        Target("sharded-kv", ShardedKV, {"members": ["n0", "n1", "n2"]}, 5, "linearizable", EPISODES, members=3),
+        Target("primary-replica-sync", PrimaryReplica, {"mode": "sync"}, 3, "linearizable"),
+        Target("primary-replica-majority", PrimaryReplica, {"mode": "semi-sync", "acks": 1}, 3, "linearizable"),
+        # The strict quorum's claim holds with clocks in sync: no clock jumps.
+        Target(
+            "quorum-strict",
+            QuorumKV,
+            {"n": 3, "r": 2, "w": 2},
+            4,
+            "fresh",
+            tuple(e for e in EPISODES[:-1] if e != "jump"),
+        ),
+        Target(
+            "quorum-strict-vector",
+            QuorumKV,
+            {"n": 3, "r": 2, "w": 2, "versioning": "vector"},
+            4,
+            "fresh",
+            tuple(e for e in EPISODES[:-1] if e != "jump"),
+        ),
+        Target(
+            "quorum-sloppy",
+            QuorumKV,
+            {"n": 3, "r": 2, "w": 2, "sloppy": True, "hinted_handoff": True, "anti_entropy": 0.2},
+            4,
+            "converge",
+            settle=3.0,
+        ),
+        # Either mechanism alone must do (read repair off, so it cannot help).
+        Target(
+            "quorum-sloppy-hints",
+            QuorumKV,
+            {"n": 3, "r": 2, "w": 2, "sloppy": True, "hinted_handoff": True, "read_repair": False},
+            4,
+            "converge",
+            settle=3.0,
+        ),
+        Target(
+            "quorum-sloppy-anti-entropy",
+            QuorumKV,
+            {"n": 3, "r": 2, "w": 2, "sloppy": True, "anti_entropy": 0.2, "read_repair": False},
+            4,
+            "converge",
+            settle=3.0,
+        ),
+    )
+}
 
 
 @dataclass
@@ -128,7 +163,9 @@ def schedule(seed: int, target: Target, span: float = 2.5) -> list[Episode]:
     plan = [Episode("hostile", 0.0, span, rng.randrange(2**32))] if rng.random() < 0.5 else []
     for _ in range(rng.randint(2, 5)):
         at = round(rng.uniform(0.0, span * 0.8), 3)
-        plan.append(Episode(rng.choice(target.episodes), at, round(rng.uniform(0.2, span - at), 3), rng.randrange(2**32)))
+        plan.append(
+            Episode(rng.choice(target.episodes), at, round(rng.uniform(0.2, span - at), 3), rng.randrange(2**32))
+        )
     return sorted(plan, key=lambda e: e.at)
 
 
@@ -166,7 +203,7 @@ def run(target: Target | str, seed: int, span: float = 2.5, clients: int = 4, ke
     return outcome
 
 
-async def _play(sim, outcome: Run, traffic: "_Traffic", span: float) -> None:
+async def _play(sim, outcome: Run, traffic: _Traffic, span: float) -> None:
     faults = _Faults(sim, outcome.target)
     tasks = [asyncio.ensure_future(traffic.run())]
     tasks += [asyncio.ensure_future(faults.episode(e)) for e in outcome.plan]
@@ -195,7 +232,9 @@ class _Traffic:
 
     async def _client(self, client, index: int) -> None:
         rng = self.sim.rng(f"outsider:{client.name}")
-        own = [k for j, k in enumerate(self.keys) if j % len(self.clients) == index] if self.single_writer else self.keys
+        own = (
+            [k for j, k in enumerate(self.keys) if j % len(self.clients) == index] if self.single_writer else self.keys
+        )
         seen: dict = {}
         writes = ("write", "write", "cas") if self.kind == "register" else ("add", "add", "add")
         while self.running:
@@ -208,8 +247,9 @@ class _Traffic:
                 value = 1 << value
             fields = {"delta": value} if f == "add" else None
             try:
-                reply = await client.invoke(f, key=key, value=value, dest=rng.choice(self.entry), timeout=0.5,
-                                            fields=fields)
+                reply = await client.invoke(
+                    f, key=key, value=value, dest=rng.choice(self.entry), timeout=0.5, fields=fields
+                )
                 seen[key] = reply.get("value") if f == "read" else (value[1] if f == "cas" else value)
             except (em.RPCError, em.Timeout):
                 pass
@@ -221,8 +261,7 @@ class _Traffic:
         for i, key in enumerate(self.keys):
             for attempt in range(30):
                 try:
-                    await reader.invoke("read", key=key, dest=self.entry[(i + attempt) % len(self.entry)],
-                                        timeout=0.5)
+                    await reader.invoke("read", key=key, dest=self.entry[(i + attempt) % len(self.entry)], timeout=0.5)
                     break
                 except em.RPCError as exc:
                     if exc.code == 20:
@@ -306,7 +345,7 @@ class _Faults:
         remove = self.sim.history.on_complete(on_complete)
         try:
             await asyncio.wait_for(acked, length)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         remove()
         if self.over:
@@ -351,14 +390,19 @@ class _Faults:
         await self._hold(rng.uniform(0.05, 0.3))
         rest = [n for n in self.sim.servers if n != leader]
         rng.shuffle(rest)
-        second = self.sim.network.partition(rest[: len(rest) // 2], rest[len(rest) // 2:])
+        second = self.sim.network.partition(rest[: len(rest) // 2], rest[len(rest) // 2 :])
         await self._hold(length)
         self._heal(first, second)
 
     async def _hostile(self, rng, length):
         latency = em.Pareto(rng.uniform(0.0005, 0.003), rng.uniform(1.1, 1.8), rng.uniform(0.2, 1.0))
-        self.sim.network.set_defaults(latency=latency, duplicate=rng.uniform(0.05, 0.5), fifo=rng.random() < 0.5,
-                                      reorder=rng.uniform(0.05, 0.5), loss=rng.uniform(0.0, 0.05))
+        self.sim.network.set_defaults(
+            latency=latency,
+            duplicate=rng.uniform(0.05, 0.5),
+            fifo=rng.random() < 0.5,
+            reorder=rng.uniform(0.05, 0.5),
+            loss=rng.uniform(0.0, 0.05),
+        )
         await self._hold(length)
         self._calm()
 
@@ -368,8 +412,11 @@ class _Faults:
     async def _member(self, rng, length):
         view = self.sim.node(next(n for n in self.sim.servers if self.sim.alive(n))).view()["active"]["members"]
         spares = [n for n in self.sim.servers if n not in view]
-        change, node = ("join", rng.choice(spares)) if spares and (len(view) < 3 or rng.random() < 0.6) \
+        change, node = (
+            ("join", rng.choice(spares))
+            if spares and (len(view) < 3 or rng.random() < 0.6)
             else ("leave", rng.choice(view[1:] or view))
+        )
         self.background.append(asyncio.ensure_future(self._admin(change, node)))
 
     async def _admin(self, change: str, node: str) -> None:
@@ -416,8 +463,10 @@ def judge(outcome: Run) -> list[str]:
     found += [f"lost write {w.write.value!r} of {w.write.key!r}" for w in lost.lost[:3]]
     if guarantee == "fresh":
         stale = stale_reads(register)
-        found += [f"stale read of {s.read.key!r}: {s.read.output!r} {s.lag:.3f}s after {s.newer.value!r} was acked"
-                  for s in stale.stale[:3]]
+        found += [
+            f"stale read of {s.read.key!r}: {s.read.output!r} {s.lag:.3f}s after {s.newer.value!r} was acked"
+            for s in stale.stale[:3]
+        ]
     if guarantee == "linearizable":
         verdict = linearizable(history, "cas_register", timeout=30)
         if verdict.valid is not True:
@@ -427,8 +476,12 @@ def judge(outcome: Run) -> list[str]:
 
 def _missing_as_none(history) -> list[dict]:
     """A read that found no key read the register's initial None."""
-    return [{**op, "type": "ok", "value": None} if op.get("f") == "read" and op.get("type") == "fail"
-            and (op.get("error") or [None])[0] == 20 else op for op in history]
+    return [
+        {**op, "type": "ok", "value": None}
+        if op.get("f") == "read" and op.get("type") == "fail" and (op.get("error") or [None])[0] == 20
+        else op
+        for op in history
+    ]
 
 
 def _diverged(outcome: Run) -> list[str]:
@@ -436,8 +489,11 @@ def _diverged(outcome: Run) -> list[str]:
     live = [sim.node(n) for n in sim.servers if sim.alive(n)]
     copy = outcome.target.copy
     for key in outcome.keys:
-        copies = {node.name: node.replica(key) for node in live if node.name in live[0].owners(key)} if copy is None \
+        copies = (
+            {node.name: node.replica(key) for node in live if node.name in live[0].owners(key)}
+            if copy is None
             else {node.name: copy(node, key) for node in live}
+        )
         if len({repr(v) for v in copies.values()}) > 1:
             found.append(f"replicas of {key!r} differ after the heal: {copies}")
     return found
@@ -454,6 +510,8 @@ def _miscounted(outcome: Run) -> list[str]:
         count = outcome.target.count(node, key)
         extra = (count or 0) - acked
         if extra < 0 or extra & ~unsure:
-            found.append(f"count of {key!r} is {count}: acked adds sum to {acked}, unsure ones to {unsure} "
-                         "(an add lost, applied twice, or applied after a definite failure)")
+            found.append(
+                f"count of {key!r} is {count}: acked adds sum to {acked}, unsure ones to {unsure} "
+                "(an add lost, applied twice, or applied after a definite failure)"
+            )
     return found

@@ -52,17 +52,21 @@ def _stores(sim) -> None:
 
 def front(factory, **config):
     """A build: lin-kv on n0..n2 and ``factory`` in front of it as ``x0``."""
+
     def build(sim) -> None:
         _stores(sim)
         sim.add_node("x0", factory, **config)
+
     return build
 
 
 def multi(resolution: str, **config):
     """A build: three multi-primary replicas, anti-entropy every 0.2 s."""
+
     def build(sim) -> None:
         for name in STORES:
             sim.add_node(name, MultiPrimary, resolution=resolution, anti_entropy=0.2, **config)
+
     return build
 
 
@@ -79,21 +83,44 @@ def _front_target(name: str, build, **changes) -> Target:
     return Target(name, SingleKV, {}, 4, "linearizable", build=build, entry=("x0",), **changes)
 
 
-CATALOGUE = {t.name: t for t in (
-    *(_front_target(f"cache-{policy}", front(Cache, store=STORES, policy=policy, ttl=0.3, capacity=2))
-      for policy in ("cache-aside", "write-through")),
-    # Write-behind is linearizable "while the cache lives": it may pause, never crash.
-    _front_target("cache-write-behind", front(Cache, store=STORES, policy="write-behind", ttl=0.3, capacity=2),
-                  spared=("x0",)),
-    _front_target("balancer", front(LoadBalancer, backends=STORES, health_interval=None, timeout=0.4,
-                                                  eject_after=2, eject_time=0.3)),
-    _front_target("caller", front(Caller, dependency="n0", timeout=0.4,
-                                   breaker={"failure_threshold": 3, "reset_timeout": 0.2})),
-    *(Target(f"multi-primary-{r}", MultiPrimary, {}, 3, "converge", build=multi(r), copy=_state, settle=3.0)
-      for r in ("lww", "siblings")),
-    Target("multi-primary-crdt", MultiPrimary, {}, 3, "counter", build=multi("crdt"), copy=_state, count=_count,
-           traffic="counter", settle=3.0),
-)}
+CATALOGUE = {
+    t.name: t
+    for t in (
+        *(
+            _front_target(f"cache-{policy}", front(Cache, store=STORES, policy=policy, ttl=0.3, capacity=2))
+            for policy in ("cache-aside", "write-through")
+        ),
+        # Write-behind is linearizable "while the cache lives": it may pause, never crash.
+        _front_target(
+            "cache-write-behind", front(Cache, store=STORES, policy="write-behind", ttl=0.3, capacity=2), spared=("x0",)
+        ),
+        _front_target(
+            "balancer",
+            front(LoadBalancer, backends=STORES, health_interval=None, timeout=0.4, eject_after=2, eject_time=0.3),
+        ),
+        _front_target(
+            "caller",
+            front(Caller, dependency="n0", timeout=0.4, breaker={"failure_threshold": 3, "reset_timeout": 0.2}),
+        ),
+        *(
+            Target(f"multi-primary-{r}", MultiPrimary, {}, 3, "converge", build=multi(r), copy=_state, settle=3.0)
+            for r in ("lww", "siblings")
+        ),
+        Target(
+            "multi-primary-crdt",
+            MultiPrimary,
+            {},
+            3,
+            "counter",
+            build=multi("crdt"),
+            copy=_state,
+            count=_count,
+            traffic="counter",
+            settle=3.0,
+        ),
+    )
+}
+
 
 class Heartbeats:
     """Registry traffic: each client is an instance of service "s" that heartbeats (a new beat each try) and looks up.
@@ -120,12 +147,17 @@ class Heartbeats:
             try:
                 if rng.random() < 0.4:
                     beat += 1
-                    await client.invoke("heartbeat", dest=rng.choice(self.entry), timeout=0.5, fields={
-                        "service": "s", "instance": client.name, "ttl": self.TTL, "beat": beat})
+                    await client.invoke(
+                        "heartbeat",
+                        dest=rng.choice(self.entry),
+                        timeout=0.5,
+                        fields={"service": "s", "instance": client.name, "ttl": self.TTL, "beat": beat},
+                    )
                     self.beats.append((began, self.sim.now, client.name))
                 else:
-                    reply = await client.invoke("lookup", dest=rng.choice(self.entry), timeout=0.5,
-                                                fields={"service": "s"})
+                    reply = await client.invoke(
+                        "lookup", dest=rng.choice(self.entry), timeout=0.5, fields={"service": "s"}
+                    )
                     self.lookups.append((began, self.sim.now, reply["instances"]))
             except (em.RPCError, em.Timeout):
                 pass
@@ -145,24 +177,35 @@ def fresh_lookups(outcome) -> list[str]:
     for began, answered, instances in traffic.lookups:
         for invoked, acked, instance in traffic.beats:
             if acked < began and answered < invoked + traffic.TTL and instance not in instances:
-                found.append(f"lookup at {began:.3f}-{answered:.3f} misses {instance}, whose heartbeat of "
-                             f"{invoked:.3f} was acknowledged at {acked:.3f} ({instances})")
+                found.append(
+                    f"lookup at {began:.3f}-{answered:.3f} misses {instance}, whose heartbeat of "
+                    f"{invoked:.3f} was acknowledged at {acked:.3f} ({instances})"
+                )
                 break
     return found[:3]
 
 
 def registries(mode: str):
     """A build: three registry replicas n0..n2 in ``mode``."""
+
     def build(sim) -> None:
         for name in STORES:
             sim.add_node(name, Registry, replicas=STORES, mode=mode)
+
     return build
 
 
 # The CP registry's claim compares times from different replicas' clocks: it holds with clocks in sync.
-CATALOGUE["registry-cp"] = Target("registry-cp", Registry, {}, 3, fresh_lookups,
-                                  tuple(e for e in EPISODES[:-1] if e != "jump"), build=registries("cp"),
-                                  traffic=Heartbeats)
+CATALOGUE["registry-cp"] = Target(
+    "registry-cp",
+    Registry,
+    {},
+    3,
+    fresh_lookups,
+    tuple(e for e in EPISODES[:-1] if e != "jump"),
+    build=registries("cp"),
+    traffic=Heartbeats,
+)
 
 #: The queue's configurations: (acks, idempotent producer, idempotent sink).
 QUEUE = {"queue": (1, False, False), "queue-idempotent": (1, True, True)}
@@ -171,8 +214,9 @@ QUEUE = {"queue": (1, False, False), "queue-idempotent": (1, True, True)}
 def run_queue(name: str, seed: int, span: float = 2.5, count: int = 40) -> Run:
     """The queue demo's cluster under the schedule of ``seed``; the publisher is never crashed (its tally is memory)."""
     acks, idempotent, sink_idempotent = QUEUE[name]
-    sim = queue_cluster(seed, acks, idempotent, sink_idempotent, count=count, every=span / count,
-                        network={"latency": LATENCY})
+    sim = queue_cluster(
+        seed, acks, idempotent, sink_idempotent, count=count, every=span / count, network={"latency": LATENCY}
+    )
     target = Target(name, None, {}, len(sim.servers), "delivered", EPISODES[:-1], spared=("p0",))
     outcome = Run(target, seed, schedule(seed, target, span), sim)
     sim.run(_play_queue(sim, outcome, span))
@@ -205,4 +249,3 @@ def _judge_queue(outcome: Run, idempotent: bool, sink_idempotent: bool) -> list[
     if sink_idempotent and out.effect_duplicates:
         found.append(f"the idempotent sink applied {out.effect_duplicates} effects twice")
     return found
-

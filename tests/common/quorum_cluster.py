@@ -113,7 +113,7 @@ async def partitioned_workload(sim, clients, keys, stop: float, nemesis: bool = 
     Returns:
         How many partitions the nemesis made.
     """
-    writers, readers = clients[: len(keys)], clients[len(keys):]
+    writers, readers = clients[: len(keys)], clients[len(keys) :]
     jobs = [writer(c, k, stop) for c, k in zip(writers, keys)]
     jobs += [reader(c, keys, stop, sim.rng(f"reader:{c.name}")) for c in readers]
     if nemesis:

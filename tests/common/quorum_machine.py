@@ -48,8 +48,9 @@ class QuorumMachine(RuleBasedStateMachine):
 
     @initialize()
     def build(self):
-        self.sim, clients = quorum_cluster(seed=self.SEED, nodes=len(SERVERS), clients=len(KEYS) + len(READERS),
-                                           **self.CONFIG)
+        self.sim, clients = quorum_cluster(
+            seed=self.SEED, nodes=len(SERVERS), clients=len(KEYS) + len(READERS), **self.CONFIG
+        )
         self.clients = {c.name: c for c in clients}
         self.writer_of = {key: f"c{i}" for i, key in enumerate(KEYS)}
         self.next_value = dict.fromkeys(KEYS, 0)
@@ -71,12 +72,12 @@ class QuorumMachine(RuleBasedStateMachine):
         client = self.writer_of[key]
         if self.busy.get(client) is None or self.busy[client].done():
             self.next_value[key] += 1
-        self._start(client, attempt(self.clients[client], "write", key, self.next_value[key], dest=dest,
-                                    timeout=1.0))
+        self._start(client, attempt(self.clients[client], "write", key, self.next_value[key], dest=dest, timeout=1.0))
         self._advance(dt)
 
-    @rule(reader=st.sampled_from(READERS), key=st.sampled_from(KEYS), dest=st.sampled_from(SERVERS),
-          dt=st.floats(0, 0.15))
+    @rule(
+        reader=st.sampled_from(READERS), key=st.sampled_from(KEYS), dest=st.sampled_from(SERVERS), dt=st.floats(0, 0.15)
+    )
     def read(self, reader, key, dest, dt):
         self._start(reader, attempt(self.clients[reader], "read", key, dest=dest, timeout=1.0))
         self._advance(dt)

@@ -29,8 +29,16 @@ class Cluster:
         events: ``(true time, node, what, value)`` for every protocol event.
     """
 
-    def __init__(self, seed: int, n: int = 3, clients: int = 3, keys: int | list = 3,
-                 latency=em.Uniform(0.001, 0.003), sim_options: dict | None = None, **config):
+    def __init__(
+        self,
+        seed: int,
+        n: int = 3,
+        clients: int = 3,
+        keys: int | list = 3,
+        latency=em.Uniform(0.001, 0.003),
+        sim_options: dict | None = None,
+        **config,
+    ):
         self.sim = em.Simulation(seed=seed, latency=latency, **(sim_options or {}))
         self.names = [f"n{i}" for i in range(n)]
         self.events: list[tuple] = []
@@ -46,8 +54,14 @@ class Cluster:
 
     # -- driving -------------------------------------------------------------------------------
 
-    def start_workload(self, timeout: float = 0.5, think: float = 0.01, dests: dict | None = None,
-                       fs: dict | None = None, keys: dict | None = None) -> None:
+    def start_workload(
+        self,
+        timeout: float = 0.5,
+        think: float = 0.01,
+        dests: dict | None = None,
+        fs: dict | None = None,
+        keys: dict | None = None,
+    ) -> None:
         """Start one worker per client: random reads, writes of unique values (``"<client>-<n>"``) and cas.
 
         Args:
@@ -58,8 +72,11 @@ class Cluster:
         """
         self._running = True
         for client in self.clients:
-            plan = ((dests or {}).get(client.name), (fs or {}).get(client.name, ("read", "write", "write", "cas")),
-                    (keys or {}).get(client.name, self.keys))
+            plan = (
+                (dests or {}).get(client.name),
+                (fs or {}).get(client.name, ("read", "write", "write", "cas")),
+                (keys or {}).get(client.name, self.keys),
+            )
             self._tasks.append(asyncio.ensure_future(self._worker(client, plan, timeout, think), loop=self.sim.loop))
 
     async def _worker(self, client, plan, timeout: float, think: float) -> None:
@@ -75,8 +92,9 @@ class Cluster:
             if f == "cas":
                 value = [seen.get(key, "none"), value]
             try:
-                reply = await client.invoke(f, key=key, value=None if f == "read" else value, dest=dest,
-                                            timeout=timeout)
+                reply = await client.invoke(
+                    f, key=key, value=None if f == "read" else value, dest=dest, timeout=timeout
+                )
                 seen[key] = reply.get("value") if f == "read" else (value[1] if f == "cas" else value)
             except em.EmulatorError as exc:
                 if exc.code not in (20, 22):
@@ -105,8 +123,10 @@ class Cluster:
 
     def final_reads(self, attempts: int = 40) -> dict:
         """Read every key (retrying through every server) after the last fault; key -> value or None."""
+
         async def read_all():
             return {key: await self._read_until_ok(key, attempts) for key in self.keys}
+
         return self.sim.run(read_all())
 
     async def _read_until_ok(self, key: str, attempts: int):
@@ -141,8 +161,11 @@ class Cluster:
 
 def discarded_writes(before: list, after: list) -> set[tuple]:
     """(key, value) of the write entries of ``before`` that ``after`` (a later log) does not hold."""
-    return {(op["key"], op["value"]) for index, (epoch, op) in enumerate(before)
-            if op["type"] == "write" and (index >= len(after) or after[index][0] != epoch)}
+    return {
+        (op["key"], op["value"])
+        for index, (epoch, op) in enumerate(before)
+        if op["type"] == "write" and (index >= len(after) or after[index][0] != epoch)
+    }
 
 
 async def _gather(tasks):

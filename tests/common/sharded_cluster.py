@@ -36,7 +36,7 @@ class Workload:
         self._tasks: list[asyncio.Task] = []
         self._stopped = False
 
-    def start(self) -> "Workload":
+    def start(self) -> Workload:
         """Start one task per client on the simulation's loop (they run as the simulation runs)."""
         self._tasks = [self.sim.loop.create_task(self._client(c)) for c in self.clients]
         return self
@@ -57,8 +57,9 @@ class Workload:
                 value = next(self._values)
                 value = [seen.get(key, value - 1), value] if f == "cas" else value
             try:
-                reply = await client.invoke(f, key=key, value=value, dest=rng.choice(self.dests or self.sim.servers),
-                                            timeout=self.timeout)
+                reply = await client.invoke(
+                    f, key=key, value=value, dest=rng.choice(self.dests or self.sim.servers), timeout=self.timeout
+                )
             except (em.RPCError, em.Timeout):
                 continue
             seen[key] = reply["value"] if f == "read" else value if f == "write" else value[1]
@@ -117,7 +118,7 @@ def outcomes(history, start: float = 0.0, end: float = float("inf"), keys=None) 
             counts[op["type"]] += 1
             if op["type"] == "fail":
                 counts[f"fail:{op['error'][0]}"] += 1
-            served = op["type"] == "ok" or op["type"] == "fail" and op["error"][0] in (20, 22)
+            served = op["type"] == "ok" or (op["type"] == "fail" and op["error"][0] in (20, 22))
             counts["served" if served else "refused"] += 1
     return counts
 

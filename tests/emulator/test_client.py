@@ -3,9 +3,9 @@
 import asyncio
 
 import pytest
-from tests.common.nodes import Register, cluster
 
 import emulator as em
+from tests.common.nodes import Register, cluster
 
 
 def kv(**kwargs):
@@ -13,8 +13,11 @@ def kv(**kwargs):
 
 
 def ops(sim, process=None):
-    return [(op["process"], op["type"], op["f"], op["key"], op["value"])
-            for op in sim.history.client_ops() if process is None or op["process"] == process]
+    return [
+        (op["process"], op["type"], op["f"], op["key"], op["value"])
+        for op in sim.history.client_ops()
+        if process is None or op["process"] == process
+    ]
 
 
 def test_invoke_records_invoke_then_ok_with_the_value_read():
@@ -27,8 +30,12 @@ def test_invoke_records_invoke_then_ok_with_the_value_read():
         return reply["value"]
 
     assert sim.run(main()) == 3
-    assert ops(sim) == [(0, "invoke", "write", "x", 3), (0, "ok", "write", "x", 3),
-                        (0, "invoke", "read", "x", None), (0, "ok", "read", "x", 3)]
+    assert ops(sim) == [
+        (0, "invoke", "write", "x", 3),
+        (0, "ok", "write", "x", 3),
+        (0, "invoke", "read", "x", None),
+        (0, "ok", "read", "x", 3),
+    ]
     times = [op["time"] for op in sim.history]
     assert times == sorted(times) and times[1] == 0.002
     assert [op["index"] for op in sim.history] == list(range(4))
@@ -157,8 +164,14 @@ def test_an_invoke_cancelled_midway_is_info_and_the_history_stays_checkable():
             await client.invoke("read", key="x", dest="zz")
 
     sim.run(main())
-    assert [(p, t) for p, t, *_ in ops(sim)] == [(0, "invoke"), (0, "info"), (1, "invoke"), (1, "ok"),
-                                                  (1, "invoke"), (1, "info")]
+    assert [(p, t) for p, t, *_ in ops(sim)] == [
+        (0, "invoke"),
+        (0, "info"),
+        (1, "invoke"),
+        (1, "ok"),
+        (1, "invoke"),
+        (1, "info"),
+    ]
     assert client.process == 2
     assert linearizable(sim.history, model="cas_register").valid is True
 

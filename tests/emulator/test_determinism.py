@@ -13,8 +13,14 @@ SEEDS = list(range(20))
 
 def digests_in_subprocess(hash_seed: str) -> dict[int, str]:
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-    out = subprocess.run([sys.executable, str(SCRIPT), *map(str, SEEDS)], env=env, capture_output=True,
-                         text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, SEEDS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return {int(seed): digest for seed, digest in (line.split() for line in out.stdout.splitlines())}
 
 

@@ -14,8 +14,14 @@ from emulator.distributions import as_distribution, parse
 
 @pytest.mark.parametrize(
     "dist",
-    [em.Constant(0.002), em.Uniform(0.001, 0.003), em.Exponential(0.002), em.LogNormal(0.0015, 0.5),
-     em.Pareto(0.001, 3.0), em.Pareto(0.001, 1.5, cap=0.05)],
+    [
+        em.Constant(0.002),
+        em.Uniform(0.001, 0.003),
+        em.Exponential(0.002),
+        em.LogNormal(0.0015, 0.5),
+        em.Pareto(0.001, 3.0),
+        em.Pareto(0.001, 1.5, cap=0.05),
+    ],
 )
 def test_samples_are_non_negative_and_average_to_the_mean(dist):
     """Sample means land within 5% of the stated mean over 20,000 draws."""
@@ -87,15 +93,18 @@ def test_pareto_mean_is_infinite_at_or_below_alpha_one():
     assert em.Pareto(0.001, 1.0).mean == math.inf
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("constant:2ms", em.Constant(0.002)),
-    ("uniform:1ms:5ms", em.Uniform(0.001, 0.005)),
-    ("exponential:5ms", em.Exponential(0.005)),
-    ("lognormal:2ms:0.8", em.LogNormal(0.002, 0.8)),
-    ("pareto:1ms:1.5", em.Pareto(0.001, 1.5)),
-    ("uniform:500us:1.5s", em.Uniform(0.0005, 1.5)),
-    (" Exponential:250000ns ", em.Exponential(0.00025)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("constant:2ms", em.Constant(0.002)),
+        ("uniform:1ms:5ms", em.Uniform(0.001, 0.005)),
+        ("exponential:5ms", em.Exponential(0.005)),
+        ("lognormal:2ms:0.8", em.LogNormal(0.002, 0.8)),
+        ("pareto:1ms:1.5", em.Pareto(0.001, 1.5)),
+        ("uniform:500us:1.5s", em.Uniform(0.0005, 1.5)),
+        (" Exponential:250000ns ", em.Exponential(0.00025)),
+    ],
+)
 def test_the_text_forms_of_the_command_line(text, expected):
     """Each documented text form gives its distribution, and str() writes the form back."""
     dist = parse(text)
@@ -103,16 +112,19 @@ def test_the_text_forms_of_the_command_line(text, expected):
     assert repr(parse(str(dist))) == repr(dist)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("exp:5ms", "unknown latency distribution 'exp'.*use constant:2ms"),
-    ("exponential:5", "needs a unit \\(ns, us, ms or s\\)"),
-    ("uniform:1ms", "uniform takes 2 parameter"),
-    ("lognormal:2ms:x", "'x' in 'lognormal:2ms:x' is not a number"),
-    ("pareto:1ms:0", "'pareto:1ms:0': Pareto alpha must be"),
-    ("constant:-1ms", "cannot be negative"),
-    ("uniform:5ms:1ms", "low <= high"),
-    ("constant:infms", "must be finite"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("exp:5ms", "unknown latency distribution 'exp'.*use constant:2ms"),
+        ("exponential:5", "needs a unit \\(ns, us, ms or s\\)"),
+        ("uniform:1ms", "uniform takes 2 parameter"),
+        ("lognormal:2ms:x", "'x' in 'lognormal:2ms:x' is not a number"),
+        ("pareto:1ms:0", "'pareto:1ms:0': Pareto alpha must be"),
+        ("constant:-1ms", "cannot be negative"),
+        ("uniform:5ms:1ms", "low <= high"),
+        ("constant:infms", "must be finite"),
+    ],
+)
 def test_a_bad_text_form_says_what_to_write(text, message):
     """A mistake in a latency text names the text and the fix."""
     with pytest.raises(em.ConfigError, match=message):
@@ -122,13 +134,15 @@ def test_a_bad_text_form_says_what_to_write(text, message):
 _SECONDS = st.floats(min_value=1e-9, max_value=100.0, allow_nan=False)
 
 
-@given(st.one_of(
-    st.builds(em.Constant, _SECONDS),
-    st.builds(lambda a, b: em.Uniform(min(a, b), max(a, b)), _SECONDS, _SECONDS),
-    st.builds(em.Exponential, _SECONDS),
-    st.builds(em.LogNormal, _SECONDS, st.floats(min_value=0, max_value=5)),
-    st.builds(em.Pareto, _SECONDS, st.floats(min_value=0.1, max_value=10)),
-))
+@given(
+    st.one_of(
+        st.builds(em.Constant, _SECONDS),
+        st.builds(lambda a, b: em.Uniform(min(a, b), max(a, b)), _SECONDS, _SECONDS),
+        st.builds(em.Exponential, _SECONDS),
+        st.builds(em.LogNormal, _SECONDS, st.floats(min_value=0, max_value=5)),
+        st.builds(em.Pareto, _SECONDS, st.floats(min_value=0.1, max_value=10)),
+    )
+)
 def test_every_distribution_reads_back_from_its_text_exactly(dist):
     """parse(str(d)) has exactly d's parameters, whatever they are."""
     assert repr(parse(str(dist))) == repr(dist)

@@ -28,5 +28,4 @@ def test_every_error_derives_from_emulatorerror():
 
 def test_an_error_travels_as_a_maelstrom_error_body():
     """to_body gives the {type: error, code, text} body a handler's error is sent as."""
-    assert em.RPCError(errors.KEY_DOES_NOT_EXIST, "no key").to_body() == {
-        "type": "error", "code": 20, "text": "no key"}
+    assert em.RPCError(errors.KEY_DOES_NOT_EXIST, "no key").to_body() == {"type": "error", "code": 20, "text": "no key"}

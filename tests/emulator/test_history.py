@@ -1,10 +1,10 @@
 """Histories: JSON Lines out and in, pairing invocations with completions."""
 
 import pytest
-from tests.common.nodes import Register, cluster
 
 import emulator as em
 from emulator import History
+from tests.common.nodes import Register, cluster
 
 
 def test_a_history_round_trips_through_json_lines(tmp_path):
@@ -23,12 +23,14 @@ def test_a_history_round_trips_through_json_lines(tmp_path):
 
 def test_completions_pair_each_invoke_with_its_end():
     """completions() matches ops by process and leaves an unfinished op open."""
-    history = History([
-        {"process": 0, "type": "invoke", "f": "write", "value": 1},
-        {"process": 1, "type": "invoke", "f": "read", "value": None},
-        {"process": "nemesis", "type": "info", "f": "crash", "value": "n0"},
-        {"process": 0, "type": "ok", "f": "write", "value": 1},
-    ])
+    history = History(
+        [
+            {"process": 0, "type": "invoke", "f": "write", "value": 1},
+            {"process": 1, "type": "invoke", "f": "read", "value": None},
+            {"process": "nemesis", "type": "info", "f": "crash", "value": "n0"},
+            {"process": 0, "type": "ok", "f": "write", "value": 1},
+        ]
+    )
     pairs = history.completions()
     assert [(a["process"], b and b["type"]) for a, b in pairs] == [(0, "ok"), (1, None)]
 

@@ -211,6 +211,9 @@ def test_loopback_stays_inside_the_host_and_no_partition_cuts_it():
     sim.network.isolate("solo")
     sim.run(until=1)
     sim.close()
-    assert got == [("127.0.0.1", b"self\n", "127.0.0.1"), ("localhost", b"self\n", "127.0.0.1"),
-                   ("solo", b"self\n", "10.0.0.2")]
+    assert got == [
+        ("127.0.0.1", b"self\n", "127.0.0.1"),
+        ("localhost", b"self\n", "127.0.0.1"),
+        ("solo", b"self\n", "10.0.0.2"),
+    ]
     assert sim.network.stats["sent"] == 0

@@ -88,7 +88,7 @@ def test_client_timeouts_run_in_virtual_time():
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
                 await session.get("http://web:8080/")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             seen["at"] = now()
 
     sim = _service()
@@ -124,8 +124,9 @@ def test_the_same_seed_gives_the_same_digest_and_responses_in_any_process():
     """Under loss, duplication, reordering, a partition, a crash and skew: equal in-process and across hash seeds."""
     script = Path(hosts_run.__file__)
     env = dict(os.environ, PYTHONHASHSEED="4242")
-    out = subprocess.run([sys.executable, str(script), "3"], env=env, capture_output=True, text=True, timeout=300,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, str(script), "3"], env=env, capture_output=True, text=True, timeout=300, check=True
+    )
     seed, digest, responses = out.stdout.split()
     assert (digest, responses) == hosts_run.run(3) == hosts_run.run(3)
     assert hosts_run.run(4) != (digest, responses)
@@ -139,8 +140,11 @@ def test_files_through_executors_and_threads_are_refused_with_what_to_do(tmp_pat
 
     async def program():
         loop = asyncio.get_running_loop()
-        for attempt in (lambda: loop.run_in_executor(None, path.read_text), lambda: asyncio.to_thread(path.read_text),
-                        lambda: loop.run_in_executor(None, threading.Thread(target=print).start)):
+        for attempt in (
+            lambda: loop.run_in_executor(None, path.read_text),
+            lambda: asyncio.to_thread(path.read_text),
+            lambda: loop.run_in_executor(None, threading.Thread(target=print).start),
+        ):
             try:
                 await attempt()
             except em.NotAllowed as exc:

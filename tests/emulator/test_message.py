@@ -24,7 +24,7 @@ def test_a_copy_is_equal_and_shares_no_mutable_object(fields):
     def containers(value):
         if isinstance(value, (list, dict)):
             yield id(value)
-            for item in (value.values() if isinstance(value, dict) else value):
+            for item in value.values() if isinstance(value, dict) else value:
                 yield from containers(item)
 
     assert not set(containers(copy)) & set(containers(body))

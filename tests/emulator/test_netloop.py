@@ -31,7 +31,8 @@ def _datagrams(seed, count=2000, **network):
 
     async def sender():
         transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            asyncio.DatagramProtocol, remote_addr=("rx", 53))
+            asyncio.DatagramProtocol, remote_addr=("rx", 53)
+        )
         for i in range(count):
             transport.sendto(b"%d" % i)
             await asyncio.sleep(0.001)
@@ -67,7 +68,8 @@ def test_a_connected_udp_socket_hears_that_nothing_listens():
 
     async def sender():
         transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: Collect(inbox), remote_addr=("rx", 9999))
+            lambda: Collect(inbox), remote_addr=("rx", 9999)
+        )
         transport.sendto(b"anyone?")
         await asyncio.sleep(1)
 
@@ -103,8 +105,11 @@ def test_binding_a_port_in_use_fails_as_asyncio_says_it():
 
     async def main():
         await asyncio.start_server(lambda r, w: None, "0.0.0.0", 8080)
-        with pytest.raises(OSError, match=r"error while attempting to bind on address \('0.0.0.0', 8080\): "
-                                          r"address already in use") as caught:
+        with pytest.raises(
+            OSError,
+            match=r"error while attempting to bind on address \('0.0.0.0', 8080\): "
+            r"address already in use",
+        ) as caught:
             await asyncio.start_server(lambda r, w: None, "0.0.0.0", 8080)
         return caught.value.errno
 

@@ -3,11 +3,11 @@
 import asyncio
 
 import pytest
-from tests.common.nodes import Echo, Recorder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
+from tests.common.nodes import Echo, Recorder
 
 
 def recorders(n=3, seed=1, **kwargs):
@@ -279,8 +279,7 @@ def test_a_message_arrives_iff_its_link_is_open_at_send_and_at_arrival(script, s
 
     sim.run(main())
     arrived = sorted(body["i"] for node in nodes.values() for _, _, body in node.got)
-    should = sorted(i for i, a, b, iso, t in expected
-                    if not cut(iso, a, b) and not cut(isolated_at(t + latency), a, b))
+    should = sorted(i for i, a, b, iso, t in expected if not cut(iso, a, b) and not cut(isolated_at(t + latency), a, b))
     assert arrived == should
 
 

@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.common.nodes import Echo, cluster
 
 import emulator as em
+from tests.common.nodes import Echo, cluster
 
 
 class Forwarder(em.Node):
@@ -51,8 +51,9 @@ def test_concurrent_sleeping_handlers_overlap():
     client = sim.add_client("c")
 
     async def main():
-        return await asyncio.gather(*(client.rpc("a", {"type": "echo", "echo": i, "delay": 1.0}, timeout=5)
-                                      for i in range(2)))
+        return await asyncio.gather(
+            *(client.rpc("a", {"type": "echo", "echo": i, "delay": 1.0}, timeout=5) for i in range(2))
+        )
 
     replies = sim.run(main())
     assert [r["at"] for r in replies] == [1.001, 1.001]
@@ -406,11 +407,16 @@ class _Beater(em.Node):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["pause", "resume", "crash", "restart"]),
-                          st.integers(min_value=1, max_value=40)), max_size=8))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["pause", "resume", "crash", "restart"]), st.integers(min_value=1, max_value=40)),
+        max_size=8,
+    )
+)
 def test_every_beats_when_a_sleep_loop_wakes_under_pauses_and_crashes(faults):
     """Property: Node.every ticks at the times a task looping on asyncio.sleep would, whatever pauses,
     resumes, crashes and restarts come (a pause holds a tick, a crash stops the timer)."""
+
     def beats(use_every):
         log = []
         sim = em.Simulation(seed=1)

@@ -2,7 +2,7 @@
 
 import pytest
 
-TEST_FILE = '''
+TEST_FILE = """
 import asyncio
 import pytest
 import emulator as em
@@ -38,7 +38,7 @@ async def test_pytest_asyncio_still_uses_a_real_loop():
 
 def test_fails(sim):
     assert sim.seed < 0, "deliberate failure"
-'''
+"""
 
 
 @pytest.fixture
@@ -57,7 +57,9 @@ def test_async_tests_run_in_the_simulation_and_real_loop_tests_still_work(suite)
 def test_a_failing_test_prints_its_seed_and_the_replay_command(suite):
     """The failure report names the seed and the exact pytest command that replays it."""
     result = suite.runpytest("-p", "no:cacheprovider", "-k", "fails")
-    result.stdout.fnmatch_lines(["*simulation seed *; replay with:*", "*python -m pytest test_suite.py::test_fails --sim-seed *"])
+    result.stdout.fnmatch_lines(
+        ["*simulation seed *; replay with:*", "*python -m pytest test_suite.py::test_fails --sim-seed *"]
+    )
 
 
 def test_sim_seed_fixes_the_seed_and_the_draws(suite):
@@ -69,7 +71,7 @@ def test_sim_seed_fixes_the_seed_and_the_draws(suite):
     assert draws == [line.split("DRAW ", 1)[1] for line in second.outlines if "DRAW " in line]
 
 
-USER_TESTS = '''
+USER_TESTS = """
 import pytest
 import emulator as em
 
@@ -92,7 +94,7 @@ async def test_on_a_real_loop():
 
 def test_the_loop_scope(pytestconfig):
     print("loop scope:", pytestconfig.getini("asyncio_default_fixture_loop_scope"))
-'''
+"""
 
 
 def test_a_users_test_run_shows_no_loop_scope_warning(pytester):

@@ -45,5 +45,4 @@ def test_bad_requests_fail_as_the_c_library_fails():
 def test_getnameinfo_names_hosts_and_services():
     """A numeric request gives the address; otherwise the host's name and the service's."""
     assert getnameinfo(WORLD, ("127.0.0.1", 443)) == ("localhost", "https")
-    assert getnameinfo(WORLD, ("127.0.0.1", 443), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV) == ("127.0.0.1",
-                                                                                                     "443")
+    assert getnameinfo(WORLD, ("127.0.0.1", 443), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV) == ("127.0.0.1", "443")

@@ -15,8 +15,14 @@ from emulator.sandbox import EPOCH
 
 
 def _sample() -> dict:
-    return {"time": time.time(), "monotonic": time.monotonic(), "random": random.random(),
-            "uuid": str(uuid.uuid4()), "urandom": os.urandom(4).hex(), "hostname": socket.gethostname()}
+    return {
+        "time": time.time(),
+        "monotonic": time.monotonic(),
+        "random": random.random(),
+        "uuid": str(uuid.uuid4()),
+        "urandom": os.urandom(4).hex(),
+        "hostname": socket.gethostname(),
+    }
 
 
 def test_the_clock_randomness_and_host_name_come_from_the_simulation():
@@ -60,8 +66,11 @@ def test_blocking_sleeps_threads_and_real_connects_are_refused_inside():
     errors = []
 
     async def main():
-        for attempt in (lambda: time.sleep(1), lambda: threading.Thread(target=print).start(),
-                        lambda: socket.socket().connect(("10.0.0.1", 80))):
+        for attempt in (
+            lambda: time.sleep(1),
+            lambda: threading.Thread(target=print).start(),
+            lambda: socket.socket().connect(("10.0.0.1", 80)),
+        ):
             try:
                 attempt()
             except em.NotAllowed as exc:

@@ -3,9 +3,9 @@
 import asyncio
 
 import pytest
-from tests.common.nodes import Echo, Recorder, cluster
 
 import emulator as em
+from tests.common.nodes import Echo, Recorder, cluster
 
 
 class Heartbeat(em.Node):
@@ -147,7 +147,12 @@ def test_node_faults_record_themselves_in_the_history():
     sim.resume("n1")
     sim.skew("n1", 0.5, 0.01)
     assert [(op["f"], op["value"]) for op in sim.history.nemesis_ops()] == [
-        ("crash", "n0"), ("restart", "n0"), ("pause", "n1"), ("resume", "n1"), ("skew", ["n1", 0.5, 0.01])]
+        ("crash", "n0"),
+        ("restart", "n0"),
+        ("pause", "n1"),
+        ("resume", "n1"),
+        ("skew", ["n1", 0.5, 0.01]),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -223,7 +228,8 @@ def test_a_simulated_hour_of_a_five_node_cluster_runs():
     sim.run(until=3600.0)
     assert sim.now == 3600.0
     assert [sim.node(f"n{i}").heard for i in range(5)] == [4 * 3599 + 4] * 5 or all(
-        sim.node(f"n{i}").heard >= 4 * 3599 for i in range(5))
+        sim.node(f"n{i}").heard >= 4 * 3599 for i in range(5)
+    )
 
 
 def test_record_nemesis_and_clock_of_serve_fault_policies():

@@ -19,11 +19,18 @@ def _payload(n: int, salt: int = 0) -> bytes:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), size=st.integers(0, 200_000), chunk=st.integers(1, 70_000),
-       loss=st.sampled_from([0.0, 0.05, 0.2]), duplicate=st.sampled_from([0.0, 0.2]),
-       reorder=st.sampled_from([0.0, 0.3, 1.0]), fifo=st.booleans())
-def test_the_stream_is_ordered_and_reliable_under_loss_duplication_and_reordering(seed, size, chunk, loss, duplicate,
-                                                                                  reorder, fifo):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(0, 200_000),
+    chunk=st.integers(1, 70_000),
+    loss=st.sampled_from([0.0, 0.05, 0.2]),
+    duplicate=st.sampled_from([0.0, 0.2]),
+    reorder=st.sampled_from([0.0, 0.3, 1.0]),
+    fifo=st.booleans(),
+)
+def test_the_stream_is_ordered_and_reliable_under_loss_duplication_and_reordering(
+    seed, size, chunk, loss, duplicate, reorder, fifo
+):
     """Every byte arrives once, in order, whatever the link loses, duplicates or reorders."""
     payload = _payload(size, seed % 7)
     got = {}
@@ -31,13 +38,14 @@ def test_the_stream_is_ordered_and_reliable_under_loss_duplication_and_reorderin
     async def source():
         reader, writer = await asyncio.open_connection("sink", 9000)
         for i in range(0, size, chunk):
-            writer.write(payload[i:i + chunk])
+            writer.write(payload[i : i + chunk])
             await writer.drain()
         writer.write_eof()
         got["reply"] = await reader.read()
 
-    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.02), loss=loss, duplicate=duplicate,
-                        reorder=reorder, fifo=fifo)
+    sim = em.Simulation(
+        seed=seed, latency=em.Uniform(0.001, 0.02), loss=loss, duplicate=duplicate, reorder=reorder, fifo=fifo
+    )
     sim.add_host("sink", digest_server)
     sim.add_host("source", source)
     sim.run(until=600)
@@ -431,7 +439,8 @@ def test_loop_create_server_and_create_connection_run_protocols_over_the_network
 
     async def client():
         transport, protocol = await asyncio.get_running_loop().create_connection(
-            lambda: Recorder("client"), "server", 5000)
+            lambda: Recorder("client"), "server", 5000
+        )
         transport.write(b"ping")
         await asyncio.sleep(0.1)
         transport.write_eof()

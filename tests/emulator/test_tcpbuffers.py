@@ -6,12 +6,16 @@ from hypothesis import strategies as st
 from emulator.tcpbuffers import Reassembly, Reno
 
 
-@given(data=st.binary(min_size=1, max_size=2000), cuts=st.lists(st.integers(1, 1999), max_size=30),
-       order=st.randoms(use_true_random=False), copies=st.integers(1, 3))
+@given(
+    data=st.binary(min_size=1, max_size=2000),
+    cuts=st.lists(st.integers(1, 1999), max_size=30),
+    order=st.randoms(use_true_random=False),
+    copies=st.integers(1, 3),
+)
 def test_segments_in_any_order_and_any_number_of_copies_give_back_the_stream(data, cuts, order, copies):
     """Whatever order segments arrive in, however often, the reader gets each byte once, in order."""
     bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
-    segments = [(bounds[i], data[bounds[i]:bounds[i + 1]]) for i in range(len(bounds) - 1)] * copies
+    segments = [(bounds[i], data[bounds[i] : bounds[i + 1]]) for i in range(len(bounds) - 1)] * copies
     order.shuffle(segments)
     rx = Reassembly(0)
     for seq, chunk in segments:

@@ -50,8 +50,12 @@ def test_the_replay_command_gives_the_same_digest_in_another_process(tmp_path):
     import sys
 
     env = dict(os.environ, PYTHONHASHSEED="777")
-    subprocess.run([sys.executable, "-m", "capsim", "chaos", "kademlia-dht", "--seed", "2", "--out", str(tmp_path)],
-                   env=env, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "capsim", "chaos", "kademlia-dht", "--seed", "2", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
     digest = json.loads((tmp_path / "summary.json").read_text())["digest"]
     assert digest == run_chaos(load_scenario(SCENARIO), seed=2).sim.trace_digest()
 
@@ -77,8 +81,10 @@ def test_what_the_readme_reports_for_seeds_1_to_20():
     scenario = load_scenario(SCENARIO)
     failed = {seed: [c.name for c in run_chaos(scenario, seed=seed).failed] for seed in range(1, 21)}
     assert all(failed.values())
-    by_check = {name: sorted(s for s, names in failed.items() if name in names)
-                for name in ("linearizable", "lost-writes", "node-errors")}
+    by_check = {
+        name: sorted(s for s, names in failed.items() if name in names)
+        for name in ("linearizable", "lost-writes", "node-errors")
+    }
     assert by_check["lost-writes"] == [2, 9, 18, 19]
     assert len(by_check["linearizable"]) == 18 and len(by_check["node-errors"]) == 12
 
@@ -87,8 +93,9 @@ def test_a_set_whose_known_peers_all_stopped_answering_raises_valueerror():
     """kademlia's Server.set_digest takes max() of the peers that answered: none did, so ValueError, not False."""
     import asyncio
 
-    import emulator as em
     from kademlia.network import Server
+
+    import emulator as em
 
     seen = {}
 

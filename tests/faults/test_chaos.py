@@ -5,12 +5,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.common.faults_nodes import small_scenario
 
 import emulator as em
 from capsim.cli import main
 from emulator.check import read_history
 from faults import Phase, Schedule, load_scenario, replay, run_chaos, scenario_schedule, validate_check
+from tests.common.faults_nodes import small_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -63,8 +63,12 @@ def test_a_correct_store_passes_and_the_result_has_the_numbers():
 
 def test_a_store_that_reads_locally_fails_linearizability_under_a_partition():
     """LocalKV under a halves partition: linearizable and stale-reads fail, with failing keys named."""
-    scenario = small_scenario("tests.common.faults_nodes:LocalKV", duration=5.0, checks=("linearizable", "stale-reads"),
-                              faults=Schedule().add(1.0, "partition", 3.0, shape="halves"))
+    scenario = small_scenario(
+        "tests.common.faults_nodes:LocalKV",
+        duration=5.0,
+        checks=("linearizable", "stale-reads"),
+        faults=Schedule().add(1.0, "partition", 3.0, shape="halves"),
+    )
     result = run_chaos(scenario, seed=2)
     assert not result.passed
     lin, stale = result.checks
@@ -116,9 +120,10 @@ def test_random_phases_draw_their_schedule_from_the_seed():
 def test_a_heal_phase_stops_every_fault_and_judges_only_its_own_operations():
     """The settle phase heals at its start; its availability counts exactly the ops invoked in it."""
     scenario = small_scenario(duration=6.0, faults=Schedule().add(0.5, "partition").add(1.0, "crash", count=1))
-    scenario.phases = [Phase("main", 3.0, scenario.phases[0].faults),
-                       Phase("settle", 3.0, heal=True, checks={"availability": validate_check("availability",
-                                                                                           {"min": 0.99})})]
+    scenario.phases = [
+        Phase("main", 3.0, scenario.phases[0].faults),
+        Phase("settle", 3.0, heal=True, checks={"availability": validate_check("availability", {"min": 0.99})}),
+    ]
     result = run_chaos(scenario, seed=4)
     stops = [op for op in result.history.nemesis_ops() if op["f"].startswith("stop-")]
     assert len(stops) == 2 and all(op["time"] == 3.0 for op in stops)
@@ -130,8 +135,12 @@ def test_a_heal_phase_stops_every_fault_and_judges_only_its_own_operations():
 
 def test_availability_reports_each_side_of_each_partition():
     """availability lists, per partition with sides, the ops sent to each side while it lasted."""
-    scenario = small_scenario(nodes=5, duration=5.0, checks=("availability",),
-                              faults=Schedule().add(1.0, "partition", 3.0, groups=[["n0", "n1"], ["n2", "n3", "n4"]]))
+    scenario = small_scenario(
+        nodes=5,
+        duration=5.0,
+        checks=("availability",),
+        faults=Schedule().add(1.0, "partition", 3.0, groups=[["n0", "n1"], ["n2", "n3", "n4"]]),
+    )
     result = run_chaos(scenario, seed=1)
     (part,) = result.checks[0].details["partitions"]
     sides = part["sides"]
@@ -153,8 +162,9 @@ def test_protocol_exceptions_fail_the_node_errors_check():
 
 def test_isolate_primary_without_a_primary_is_a_config_error():
     """A step that needs a primary, on a protocol without a leader and a cluster naming none, raises ConfigError."""
-    scenario = small_scenario("tests.common.faults_nodes:LocalKV",
-                              faults=Schedule().add(1.0, "partition", 1.0, shape="isolate-primary"))
+    scenario = small_scenario(
+        "tests.common.faults_nodes:LocalKV", faults=Schedule().add(1.0, "partition", 1.0, shape="isolate-primary")
+    )
     with pytest.raises(em.ConfigError, match="isolate-primary"):
         run_chaos(scenario, seed=1)
 
@@ -210,8 +220,9 @@ def test_a_bad_scenario_exits_two_with_the_file_and_key_and_no_traceback(tmp_pat
     assert err.strip() == f"capsim chaos: error: {path}: workload.rate: expected a number > 0, found -5"
 
 
-@pytest.mark.parametrize("argv", [["--seeds", "5-2"], ["--seeds", "x"], ["--seed", "1", "--seeds", "1-2"],
-                                  ["--jobs", "0", "--seeds", "1-2"]])
+@pytest.mark.parametrize(
+    "argv", [["--seeds", "5-2"], ["--seeds", "x"], ["--seed", "1", "--seeds", "1-2"], ["--jobs", "0", "--seeds", "1-2"]]
+)
 def test_bad_arguments_exit_two(tmp_path, capsys, argv):
     """An inverted or malformed range, --seed with --seeds, or zero workers: a usage error, exit 2."""
     with pytest.raises(SystemExit) as caught:

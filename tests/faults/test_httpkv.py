@@ -54,11 +54,28 @@ def _outcomes(calls):
 
 def test_statuses_map_to_definite_and_indefinite_outcomes():
     """404, 412 and 503 are definite; 500 and 504 are not; a timeout is not; 200 is ok with the value read."""
-    outcomes, sim = _outcomes([("read", "200", None), ("write", "404", 1), ("cas", "412", [1, 2]),
-                               ("write", "503", 1), ("write", "500", 1), ("write", "504", 1), ("read", "slow", None),
-                               ("write", "400", 1)])
-    assert outcomes == [("ok", 7), (20, True), (22, True), (11, True), (13, False), (0, False), ("timeout", False),
-                        (12, True)]
+    outcomes, sim = _outcomes(
+        [
+            ("read", "200", None),
+            ("write", "404", 1),
+            ("cas", "412", [1, 2]),
+            ("write", "503", 1),
+            ("write", "500", 1),
+            ("write", "504", 1),
+            ("read", "slow", None),
+            ("write", "400", 1),
+        ]
+    )
+    assert outcomes == [
+        ("ok", 7),
+        (20, True),
+        (22, True),
+        (11, True),
+        (13, False),
+        (0, False),
+        ("timeout", False),
+        (12, True),
+    ]
     types = [op["type"] for op in sim.history if op["type"] != "invoke"]
     assert types == ["ok", "fail", "fail", "fail", "info", "info", "info", "fail"]
 

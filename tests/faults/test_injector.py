@@ -68,11 +68,11 @@ def test_stopping_one_of_overlapping_partitions_keeps_the_other_and_the_user_s_c
     injector.start(Partition(shape="groups", groups=[["n1"], ["n0", "n2", "n3", "n4"]]))
     injector.stop(a)
     net = sim.network
-    assert not net.cut("n0", "n2")            # a's cut is gone
-    assert net.cut("n1", "n2")                # b's stays
-    assert net.cut("n4", "n0") and mine       # and the user's own
+    assert not net.cut("n0", "n2")  # a's cut is gone
+    assert net.cut("n1", "n2")  # b's stays
+    assert net.cut("n4", "n0") and mine  # and the user's own
     heals = [op["value"] for op in sim.history.nemesis_ops() if op["f"] == "heal"]
-    assert heals and all(value is not None for value in heals)   # no heal-everything on the way
+    assert heals and all(value is not None for value in heals)  # no heal-everything on the way
 
 
 # -- crash and pause: only what the injector stopped ----------------------------------------------------
@@ -159,6 +159,10 @@ def test_link_pairs_are_sorted_deduplicated_and_cover_clients_when_asked():
     injector = Injector(sim)
     assert injector.link_pairs("all", clients=False) == [["n0", "n1"], ["n0", "n2"], ["n1", "n2"]]
     assert injector.link_pairs([["n1", "n2"], ["n1", "n2"]], clients=True) == [
-        ["c0", "n0"], ["c0", "n1"], ["c0", "n2"], ["n1", "n2"]]
+        ["c0", "n0"],
+        ["c0", "n1"],
+        ["c0", "n2"],
+        ["n1", "n2"],
+    ]
     with pytest.raises(ParamError, match="pairs of node names from c0, n0, n1, n2"):
         injector.link_pairs([["n0", "n7"]], clients=False)

@@ -56,8 +56,13 @@ class EveryCopyKVMachine(ClusterMachine):
 
 def test_the_machines_hostile_rule_catches_a_store_that_applies_duplicates():
     """The hostile rule (duplicates, reordering, latency spikes on every link) finds EveryCopyKV's bug and replays it."""
-    settings = simulation_settings(max_examples=60, stateful_step_count=8, derandomize=True, database=None,
-                                   phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: speed
+    settings = simulation_settings(
+        max_examples=60,
+        stateful_step_count=8,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    )  # no shrinking: speed
     with pytest.raises(AssertionError) as caught:
         run_state_machine_as_test(EveryCopyKVMachine, settings=settings)
     fields = dict(re.findall(r"^(seed|until|digest|schedule) = (.*)$", str(caught.value), re.MULTILINE))

@@ -11,9 +11,12 @@ MEMBERS = ["n0", "n1", "n2"]
 
 def scenario(schedule, seed_phase=6.0, settle=4.0, heal=True, **workload):
     options = {"clients": 4, "rate": 60, "keys": 6, "timeout": 0.5, "final_reads": True, **workload}
-    return Scenario(Cluster("sharded-kv", nodes=5, config={"members": MEMBERS}), Workload(**options),
-                    [Phase("changes", seed_phase, schedule), Phase("settle", settle, heal=heal)],
-                    checks={n: validate_check(n, {}) for n in ("linearizable", "lost-writes", "node-errors")})
+    return Scenario(
+        Cluster("sharded-kv", nodes=5, config={"members": MEMBERS}),
+        Workload(**options),
+        [Phase("changes", seed_phase, schedule), Phase("settle", settle, heal=heal)],
+        checks={n: validate_check(n, {}) for n in ("linearizable", "lost-writes", "node-errors")},
+    )
 
 
 def views(sim):

@@ -4,7 +4,6 @@ import asyncio
 import statistics
 
 import pytest
-from tests.common.faults_nodes import first_server, heard, pingers
 
 import emulator as em
 from emulator import check
@@ -24,6 +23,7 @@ from faults import (
     fault_spans,
     make_nemesis,
 )
+from tests.common.faults_nodes import first_server, heard, pingers
 
 START, STOP, END = 0.5, 1.5, 2.5
 
@@ -48,12 +48,22 @@ def during(log):
 # -- partitions -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape,direction", [
-    ("halves", "both"), ("halves", "out"), ("halves", "in"),
-    ("isolate-one", "both"), ("isolate-one", "out"), ("isolate-one", "in"),
-    ("majorities-ring", "both"), ("bridge", "both"), ("bridge", "out"),
-    ("isolate-primary", "both"), ("isolate-primary", "in"),
-])
+@pytest.mark.parametrize(
+    "shape,direction",
+    [
+        ("halves", "both"),
+        ("halves", "out"),
+        ("halves", "in"),
+        ("isolate-one", "both"),
+        ("isolate-one", "out"),
+        ("isolate-one", "in"),
+        ("majorities-ring", "both"),
+        ("bridge", "both"),
+        ("bridge", "out"),
+        ("isolate-primary", "both"),
+        ("isolate-primary", "in"),
+    ],
+)
 def test_a_partition_drops_exactly_the_pings_its_grudge_names(shape, direction):
     """While a partition lasts, dst hears src iff src is not in dst's recorded grudge; before and after, all hear all."""
     sim, log, _, value = run_fault(Partition(shape=shape, direction=direction), primary=first_server)
@@ -265,8 +275,11 @@ def test_clock_drift_makes_the_node_clock_run_fast():
 
 
 def delays(log, start, end, pairs=None):
-    return [arrival - sent for arrival, src, dst, _, sent in log
-            if start <= sent < end and (pairs is None or (src, dst) in pairs)]
+    return [
+        arrival - sent
+        for arrival, src, dst, _, sent in log
+        if start <= sent < end and (pairs is None or (src, dst) in pairs)
+    ]
 
 
 def test_latency_spike_slows_the_chosen_links_only_while_it_lasts():
@@ -384,8 +397,10 @@ def test_links_some_degrades_a_random_subset_and_records_it():
     cut = {tuple(p) for p in value["links"]} | {tuple(reversed(p)) for p in value["links"]}
     got = during(log)
     assert 0 < len(value["links"]) < 10
-    assert all((pair in got) == (pair not in cut) for pair in
-               ((a, b) for a in ("n0", "n1", "n2", "n3", "n4") for b in ("n0", "n1", "n2", "n3", "n4") if a != b))
+    assert all(
+        (pair in got) == (pair not in cut)
+        for pair in ((a, b) for a in ("n0", "n1", "n2", "n3", "n4") for b in ("n0", "n1", "n2", "n3", "n4") if a != b)
+    )
 
 
 # -- the record ---------------------------------------------------------------------------------------
@@ -417,6 +432,7 @@ def test_heals_close_every_fault_window_in_the_checkers():
 
 def test_the_same_seed_picks_the_same_targets():
     """Two runs with one seed crash and partition the same nodes; another seed differs somewhere."""
+
     def targets(seed):
         _, _, injector, _ = run_fault(Partition(shape="halves"), seed=seed)
         crash = injector.start(Crash(count=2))

@@ -103,8 +103,9 @@ def test_a_real_run_records_judges_and_shows_the_partition_and_leaves_nothing_ru
     start, stop = [op["time"] for op in history if op["f"] in ("start-partition", "stop-partition")]
     assert 0.5 <= start < 1.0 and 0.9 < stop - start < 1.5  # the schedule plays in real seconds
     checks = {c["name"]: c["verdict"] for c in summary["checks"]}
-    assert checks == dict.fromkeys(["linearizable", "stale-reads", "lost-writes", "availability", "node-errors"],
-                                   "pass")
+    assert checks == dict.fromkeys(
+        ["linearizable", "stale-reads", "lost-writes", "availability", "node-errors"], "pass"
+    )
     assert summary["real"] and summary["faults"] == {"partition": 1} and summary["counts"]["ok"] > 50
     # Nodes apply a fault (and the heal) a few ms after it is recorded, and a busy machine may
     # deliver a request late: judge the ops invoked well inside the partition.
@@ -130,10 +131,13 @@ def test_a_failed_check_on_real_processes_exits_1(tmp_path, capsys):
     assert processes_mentioning(str(tmp_path)) == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--seeds", "1-3"], "one seed at a time"),
-    (["--jobs", "2"], "--jobs goes with --seeds"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "1-3"], "one seed at a time"),
+        (["--jobs", "2"], "--jobs goes with --seeds"),
+    ],
+)
 def test_real_runs_take_one_seed(tmp_path, capsys, args, message):
     """--real with a seed range or workers is a usage error: exit 2, said plainly, nothing started."""
     path = _scenario_file(tmp_path, PARTITIONED, protocol="lin-kv")
@@ -166,10 +170,14 @@ def test_a_bad_scenario_is_exit_2_without_a_traceback_or_a_process(tmp_path, cap
 def test_an_interrupted_real_run_stops_every_node(tmp_path, sig, code):
     """Ctrl-C (or SIGTERM) in the middle of a run: exit 130 and no node process left behind."""
     path = _scenario_file(tmp_path, PARTITIONED, protocol="lin-kv")
-    proc = subprocess.Popen([sys.executable, "-m", "capsim", "chaos", "--real", path, "--time-scale", "4",
-                             "--out", str(tmp_path / "out")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": ROOT})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "capsim", "chaos", "--real", path, "--time-scale", "4", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     pids, status = [], None
     try:
         line = proc.stdout.readline()
@@ -202,12 +210,12 @@ def _stop_for_good(proc: subprocess.Popen, workdir: str) -> list[int]:
 def test_every_fault_kind_applies_to_real_processes(tmp_path, capsys):
     """The every-fault tour at 0.2x: all eight kinds start and stop on processes, lin-kv stays linearizable."""
     out = tmp_path / "out"
-    status = main(["chaos", "--real", str(EXAMPLES / "lin-kv-every-fault.toml"), "--time-scale", "0.2",
-                   "--out", str(out)])
+    status = main(
+        ["chaos", "--real", str(EXAMPLES / "lin-kv-every-fault.toml"), "--time-scale", "0.2", "--out", str(out)]
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert status == 0, capsys.readouterr().out
-    assert set(summary["faults"]) == {"partition", "crash", "pause", "clock", "latency", "loss", "duplicate",
-                                      "reorder"}
+    assert set(summary["faults"]) == {"partition", "crash", "pause", "clock", "latency", "loss", "duplicate", "reorder"}
     assert all(entry["stop"] is not None for entry in summary["fault_log"])
     assert summary["control_errors"] == 0 and processes_mentioning(str(tmp_path)) == []
 
@@ -216,9 +224,13 @@ def test_every_fault_kind_applies_to_real_processes(tmp_path, capsys):
 
 
 def _small(schedule: Schedule, duration: float = 2.0) -> Scenario:
-    return Scenario(Cluster("lin-kv", 3), Workload(clients=3, rate=40, keys=2, timeout=0.25, duration=duration),
-                    [Phase("main", duration, schedule)], checks={"linearizable": validate_check("linearizable", {})},
-                    seed=9)
+    return Scenario(
+        Cluster("lin-kv", 3),
+        Workload(clients=3, rate=40, keys=2, timeout=0.25, duration=duration),
+        [Phase("main", duration, schedule)],
+        checks={"linearizable": validate_check("linearizable", {})},
+        seed=9,
+    )
 
 
 @pytest.mark.asyncio
@@ -236,13 +248,16 @@ async def test_a_real_run_makes_the_simulations_choices_for_its_seed():
         return [entry["value"]["sides"] for entry in result.injector.log]
 
     def choices(result, client):
-        return [(op["f"], op["key"], op["node"]) for op in result.history.client_ops()
-                if op["type"] == "invoke" and op["client"] == client]
+        return [
+            (op["f"], op["key"], op["node"])
+            for op in result.history.client_ops()
+            if op["type"] == "invoke" and op["client"] == client
+        ]
 
     assert sides(real) == sides(simulated) and real.passed
     for client in ("c0", "c1", "c2"):
         ours, theirs = choices(real, client), choices(simulated, client)
-        assert len(ours) > 5 and ours[:min(len(ours), len(theirs))] == theirs[:min(len(ours), len(theirs))]
+        assert len(ours) > 5 and ours[: min(len(ours), len(theirs))] == theirs[: min(len(ours), len(theirs))]
 
 
 @pytest.mark.asyncio
@@ -290,7 +305,6 @@ async def test_run_real_refuses_a_cluster_that_is_not_the_scenarios():
             await run_real(_small(Schedule()), cluster)
     finally:
         await cluster.close()
-
 
 
 @pytest.mark.asyncio

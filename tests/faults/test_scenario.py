@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
-from faults import Network, Phase, RandomNemesis, Scenario, Schedule, ScenarioError, load_scenario
+from faults import Network, Phase, RandomNemesis, Scenario, ScenarioError, Schedule, load_scenario
 from faults.spec import HOSTILE, distribution_spec
 from nodes.kv import SingleKV
 
@@ -78,36 +78,57 @@ def test_every_section_of_a_full_file_is_read(tmp_path):
     assert scenario.cluster.config == {"leader": "n1"} and scenario.cluster.primary == "n1"
     assert isinstance(scenario.network.latency, em.LogNormal) and scenario.network.loss == 0.01
     w = scenario.workload
-    assert (w.clients, w.rate, w.keys, w.distribution, w.hot, w.timeout, w.routing) == \
-        (6, 30, 5, "hot-key", 0.7, 0.4, "bound")
+    assert (w.clients, w.rate, w.keys, w.distribution, w.hot, w.timeout, w.routing) == (
+        6,
+        30,
+        5,
+        "hot-key",
+        0.7,
+        0.4,
+        "bound",
+    )
     assert w.mix == {"read": 0.7, "write": 0.3} and w.duration == 17.0
     chaos, scripted, settle = scenario.phases
     assert isinstance(chaos.faults, RandomNemesis) and chaos.faults.weights == {"partition": 3, "crash": 1}
     assert chaos.faults.duration == (0.5, 2.0)
     assert isinstance(scripted.faults, Schedule) and scripted.faults.steps[0].params == {"shape": "isolate-primary"}
-    assert settle.heal and set(settle.checks) == {"availability", "latency"} and settle.checks["availability"]["min"] == 0.9
+    assert (
+        settle.heal
+        and set(settle.checks) == {"availability", "latency"}
+        and settle.checks["availability"]["min"] == 0.9
+    )
     assert set(scenario.checks) == {"linearizable", "stale-reads", "node-errors"} and scenario.duration == 17.0
 
 
-@pytest.mark.parametrize("latency, expected", [
-    ('"pareto:1ms:1.5"', em.Pareto(0.001, 1.5)),
-    ('{ pareto = [0.001, 1.5] }', em.Pareto(0.001, 1.5)),
-    ('"lognormal:2ms:0.8"', em.LogNormal(0.002, 0.8)),
-])
+@pytest.mark.parametrize(
+    "latency, expected",
+    [
+        ('"pareto:1ms:1.5"', em.Pareto(0.001, 1.5)),
+        ("{ pareto = [0.001, 1.5] }", em.Pareto(0.001, 1.5)),
+        ('"lognormal:2ms:0.8"', em.LogNormal(0.002, 0.8)),
+    ],
+)
 def test_the_network_latency_takes_the_command_lines_text_and_a_pareto_table(tmp_path, latency, expected):
     """[network] latency = "pareto:1ms:1.5" reads as the command line's --latency does."""
-    path = write(tmp_path, f'[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = {latency}\n[workload]\nduration = 1\n')
+    path = write(
+        tmp_path, f'[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = {latency}\n[workload]\nduration = 1\n'
+    )
     assert repr(load_scenario(path).network.latency) == repr(expected)
 
 
 def test_network_hostile_is_the_preset_and_a_network_table_may_start_from_it_and_override(tmp_path):
     """network = "hostile" is Network.preset("hostile"); [network] preset = ... takes overrides, fifo included."""
-    short = load_scenario(write(tmp_path, 'network = "hostile"\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n'))
+    short = load_scenario(
+        write(tmp_path, 'network = "hostile"\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n')
+    )
     plain = {**short.network.kwargs(), "latency": distribution_spec(short.network.latency)}
     assert plain == {**HOSTILE, "fifo": True} == {**Network.preset("hostile").kwargs(), "latency": HOSTILE["latency"]}
     assert (short.network.loss, short.network.duplicate, short.network.reorder) == (0.02, 0.1, 0.2)
     assert isinstance(short.network.latency, em.Pareto) and short.network.fifo
-    table = load_scenario(write(tmp_path, """
+    table = load_scenario(
+        write(
+            tmp_path,
+            """
         [cluster]
         protocol = "lin-kv"
         [network]
@@ -116,7 +137,9 @@ def test_network_hostile_is_the_preset_and_a_network_table_may_start_from_it_and
         fifo = false
         [workload]
         duration = 1
-    """))
+    """,
+        )
+    )
     assert (table.network.duplicate, table.network.reorder, table.network.fifo) == (0.5, 0.2, False)
     calm, default = Network.preset("calm").kwargs(), Network().kwargs()
     assert calm.pop("latency").mean == default.pop("latency").mean == 0.001 and calm == default
@@ -138,20 +161,25 @@ def test_the_hostile_network_has_the_latency_tail_its_docs_state():
 
 def test_the_config_table_reaches_the_protocols_constructor(tmp_path):
     """cluster.config = {leader = "n2"} builds nodes whose leader is n2."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [cluster]
         protocol = "lin-kv"
         config = { leader = "n2" }
         [workload]
         duration = 1
-    """)
+    """,
+    )
     sim = load_scenario(path).cluster.build(seed=1)
     assert sim.servers == ["n0", "n1", "n2"] and sim.node("n0").leader == "n2"
 
 
 def test_without_phases_there_is_one_main_phase_with_the_top_level_faults(tmp_path):
     """No [[phases]]: one phase 'main' lasting workload.duration with [faults]; the name defaults to the file stem."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [cluster]
         protocol = "nodes.kv:SingleKV"
         [workload]
@@ -164,10 +192,14 @@ def test_without_phases_there_is_one_main_phase_with_the_top_level_faults(tmp_pa
         [[faults.steps]]
         at = 5
         kind = "heal"
-    """, name="my-test.toml")
+    """,
+        name="my-test.toml",
+    )
     scenario = load_scenario(path)
-    assert scenario.name == "my-test" and scenario.checks == {"linearizable": {"model": "cas_register", "timeout": 10.0},
-                                                              "node-errors": {"max": 0}}
+    assert scenario.name == "my-test" and scenario.checks == {
+        "linearizable": {"model": "cas_register", "timeout": 10.0},
+        "node-errors": {"max": 0},
+    }
     (phase,) = scenario.phases
     assert isinstance(phase, Phase) and (phase.name, phase.duration) == ("main", 12)
     assert [s.kind for s in phase.faults] == ["crash", "heal"]
@@ -175,24 +207,30 @@ def test_without_phases_there_is_one_main_phase_with_the_top_level_faults(tmp_pa
 
 def test_an_import_path_names_a_protocol_of_ones_own(tmp_path):
     """protocol = 'module:Class' resolves to that class."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [cluster]
         protocol = "tests.common.faults_nodes:LocalKV"
         [workload]
         duration = 1
-    """)
+    """,
+    )
     assert load_scenario(path).cluster.node_class().__name__ == "LocalKV"
 
 
 def test_a_module_function_path_names_a_host_program(tmp_path):
     """protocol = 'module:function' (an async function) makes each server a host running it, driven over HTTP."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [cluster]
         protocol = "examples.replicated_kv:main"
         config = { primary = "n0", replicas = ["n1", "n2"] }
         [workload]
         duration = 1
-    """)
+    """,
+    )
     cluster = load_scenario(path).cluster
     sim = cluster.build(seed=1)
     assert cluster.program().__name__ == "main" and sim.hosts.names == ["n0", "n1", "n2"]
@@ -204,13 +242,16 @@ def test_a_module_function_path_names_a_host_program(tmp_path):
 
 def test_a_host_programs_config_is_checked_against_its_signature(tmp_path):
     """A config key the program does not take is a scenario error naming the parameters it does take."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [cluster]
         protocol = "examples.replicated_kv:main"
         config = { primary = "n0", replica = ["n1"] }
         [workload]
         duration = 1
-    """)
+    """,
+    )
     with pytest.raises(ScenarioError, match="cluster.config: expected keyword arguments main takes: primary, replicas"):
         load_scenario(path)
 
@@ -225,51 +266,138 @@ def test_every_shipped_example_loads(example):
 BAD = [
     # (file body, key, found, expected)
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[clusterr]\n', "clusterr", "{}", "one of the keys"),
-    ('[workload]\nduration = 1\n', "cluster", "None", "a [cluster] table"),
-    ('[cluster]\nprotocol = "paxos"\n[workload]\nduration = 1\n', "cluster.protocol", "'paxos'",
-     "a registered protocol, 'module:Class' or a host program 'module:function' (unknown protocol 'paxos'"),
-    ('[cluster]\nprotocol = "nowhere.module:Store"\n[workload]\nduration = 1\n', "cluster.protocol",
-     "'nowhere.module:Store'", "cannot import module 'nowhere.module'"),
-    ('[cluster]\nprotocol = "lin-kv"\nnodes = "five"\n[workload]\nduration = 1\n', "cluster.nodes", "'five'",
-     "a whole number >= 1"),
-    ('[cluster]\nprotocol = "lin-kv"\nconfig = { colour = "red" }\n[workload]\nduration = 1\n', "cluster.config",
-     "{'colour': 'red'}", "keyword arguments SingleKV takes: leader (got an unexpected keyword argument 'colour')"),
-    ('[cluster]\nprotocol = "lin-kv"\n[network]\nloss = 1.5\n[workload]\nduration = 1\n', "network.loss", "1.5",
-     "a number >= 0 and <= 1"),
-    ('[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = { gaussian = 1 }\n[workload]\nduration = 1\n',
-     "network.latency", "{'gaussian': 1}", "seconds, or a table with one of constant"),
-    ('[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = "exponential:5"\n[workload]\nduration = 1\n',
-     "network.latency", "'exponential:5'", "needs a unit (ns, us, ms or s)"),
-    ('network = "stormy"\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n', "network.preset", "'stormy'",
-     "a preset name: calm, hostile"),
-    ('[cluster]\nprotocol = "lin-kv"\n[network]\nfifo = "yes"\n[workload]\nduration = 1\n', "network.fifo",
-     "'yes'", "true (in-order links, the default) or false"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nrate = "fast"\n', "workload.rate", "'fast'",
-     "a number > 0"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nmix = { scan = 1 }\n', "workload.mix", "'scan'",
-     "one of 'read', 'write', 'cas'"),
+    ("[workload]\nduration = 1\n", "cluster", "None", "a [cluster] table"),
+    (
+        '[cluster]\nprotocol = "paxos"\n[workload]\nduration = 1\n',
+        "cluster.protocol",
+        "'paxos'",
+        "a registered protocol, 'module:Class' or a host program 'module:function' (unknown protocol 'paxos'",
+    ),
+    (
+        '[cluster]\nprotocol = "nowhere.module:Store"\n[workload]\nduration = 1\n',
+        "cluster.protocol",
+        "'nowhere.module:Store'",
+        "cannot import module 'nowhere.module'",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = "five"\n[workload]\nduration = 1\n',
+        "cluster.nodes",
+        "'five'",
+        "a whole number >= 1",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nconfig = { colour = "red" }\n[workload]\nduration = 1\n',
+        "cluster.config",
+        "{'colour': 'red'}",
+        "keyword arguments SingleKV takes: leader (got an unexpected keyword argument 'colour')",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[network]\nloss = 1.5\n[workload]\nduration = 1\n',
+        "network.loss",
+        "1.5",
+        "a number >= 0 and <= 1",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = { gaussian = 1 }\n[workload]\nduration = 1\n',
+        "network.latency",
+        "{'gaussian': 1}",
+        "seconds, or a table with one of constant",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = "exponential:5"\n[workload]\nduration = 1\n',
+        "network.latency",
+        "'exponential:5'",
+        "needs a unit (ns, us, ms or s)",
+    ),
+    (
+        'network = "stormy"\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n',
+        "network.preset",
+        "'stormy'",
+        "a preset name: calm, hostile",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[network]\nfifo = "yes"\n[workload]\nduration = 1\n',
+        "network.fifo",
+        "'yes'",
+        "true (in-order links, the default) or false",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nrate = "fast"\n',
+        "workload.rate",
+        "'fast'",
+        "a number > 0",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nmix = { scan = 1 }\n',
+        "workload.mix",
+        "'scan'",
+        "one of 'read', 'write', 'cas'",
+    ),
     ('[cluster]\nprotocol = "lin-kv"\n', "workload.duration", "None", "seconds of traffic"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\nkinds = ["meteor"]\n', "faults.kinds",
-     "'meteor'", "fault kinds from partition"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\ninterval = 2\n', "faults.kinds", "None",
-     "the fault kinds of a random nemesis"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[[faults.steps]]\nat = 0\nkind = "crash"\n'
-     'count = 0\n', "faults.steps[0].count", "0", "a whole number >= 1"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 5\n[[faults.steps]]\nat = 9\nkind = "crash"\n',
-     "faults.steps[0].at", "9.0", "a time within the phase (0 to 5 s)"),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\nkinds = ["meteor"]\n',
+        "faults.kinds",
+        "'meteor'",
+        "fault kinds from partition",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\ninterval = 2\n',
+        "faults.kinds",
+        "None",
+        "the fault kinds of a random nemesis",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[[faults.steps]]\nat = 0\nkind = "crash"\n'
+        "count = 0\n",
+        "faults.steps[0].count",
+        "0",
+        "a whole number >= 1",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 5\n[[faults.steps]]\nat = 9\nkind = "crash"\n',
+        "faults.steps[0].at",
+        "9.0",
+        "a time within the phase (0 to 5 s)",
+    ),
     ('[cluster]\nprotocol = "lin-kv"\n[[phases]]\nname = "a"\n', "phases[0].duration", "None", "a number > 0"),
-    ('[cluster]\nprotocol = "lin-kv"\n[[phases]]\nduration = 1\nchecks = ["linearizable"]\n',
-     "phases[0].checks.linearizable", "'linearizable'", "a check from availability, latency"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\nkinds = ["crash"]\n[[phases]]\n'
-     'duration = 1\n', "faults", "{'kinds': ['crash']}", "faults inside each [[phases]] table"),
-    ('checks = { availability = { min = 2 } }\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n',
-     "checks.availability.min", "2", "a number >= 0 and <= 1"),
-    ('checks = ["serializable"]\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n',
-     "checks.serializable", "'serializable'", "a check from linearizable, stale-reads"),
-    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[[faults.steps]]\nat = 0\nkind = "partition"\n'
-     'shape = "triangle"\n', "faults.steps[0].shape", "'triangle'", "one of 'halves', 'isolate-one'"),
-    ('[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload\nduration = 1\n', "file", "\"Expected ']' at the end of a table declaration (at line 4, column 10)",
-     "valid TOML"),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[[phases]]\nduration = 1\nchecks = ["linearizable"]\n',
+        "phases[0].checks.linearizable",
+        "'linearizable'",
+        "a check from availability, latency",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[faults]\nkinds = ["crash"]\n[[phases]]\n'
+        "duration = 1\n",
+        "faults",
+        "{'kinds': ['crash']}",
+        "faults inside each [[phases]] table",
+    ),
+    (
+        'checks = { availability = { min = 2 } }\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n',
+        "checks.availability.min",
+        "2",
+        "a number >= 0 and <= 1",
+    ),
+    (
+        'checks = ["serializable"]\n[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n',
+        "checks.serializable",
+        "'serializable'",
+        "a check from linearizable, stale-reads",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[[faults.steps]]\nat = 0\nkind = "partition"\n'
+        'shape = "triangle"\n',
+        "faults.steps[0].shape",
+        "'triangle'",
+        "one of 'halves', 'isolate-one'",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload\nduration = 1\n',
+        "file",
+        "\"Expected ']' at the end of a table declaration (at line 4, column 10)",
+        "valid TOML",
+    ),
 ]
 
 
@@ -299,16 +427,40 @@ BASE = {
     "checks": {"linearizable": {"timeout": 5}, "availability": {"min": 0.5}},
     "cluster": {"protocol": "lin-kv", "nodes": 3, "config": {"leader": "n0"}, "primary": "n0"},
     "network": {"latency": {"uniform": [0.001, 0.002]}, "loss": 0.0, "duplicate": 0.0, "reorder": 0.0},
-    "workload": {"clients": 2, "rate": 10, "keys": 2, "distribution": "uniform", "hot": 0.5,
-                 "mix": {"read": 1, "write": 1}, "timeout": 0.5, "routing": "random"},
+    "workload": {
+        "clients": 2,
+        "rate": 10,
+        "keys": 2,
+        "distribution": "uniform",
+        "hot": 0.5,
+        "mix": {"read": 1, "write": 1},
+        "timeout": 0.5,
+        "routing": "random",
+    },
     "phases": [
-        {"name": "a", "duration": 2.0, "faults": {"kinds": ["partition"], "interval": 1.0, "duration": [0.1, 0.5],
-                                                   "shapes": ["halves"], "heal": False}},
-        {"name": "b", "duration": 2.0, "heal": True, "checks": {"latency": {"p99": 1.0}},
-         "faults": {"steps": [{"at": 0.5, "kind": "partition", "duration": 1.0, "shape": "halves",
-                               "direction": "out"},
-                              {"at": 0.5, "kind": "latency", "latency": 0.1, "links": [["n0", "n1"]],
-                               "clients": False}]}},
+        {
+            "name": "a",
+            "duration": 2.0,
+            "faults": {
+                "kinds": ["partition"],
+                "interval": 1.0,
+                "duration": [0.1, 0.5],
+                "shapes": ["halves"],
+                "heal": False,
+            },
+        },
+        {
+            "name": "b",
+            "duration": 2.0,
+            "heal": True,
+            "checks": {"latency": {"p99": 1.0}},
+            "faults": {
+                "steps": [
+                    {"at": 0.5, "kind": "partition", "duration": 1.0, "shape": "halves", "direction": "out"},
+                    {"at": 0.5, "kind": "latency", "latency": 0.1, "links": [["n0", "n1"]], "clients": False},
+                ]
+            },
+        },
     ],
 }
 
@@ -355,12 +507,20 @@ def test_any_value_at_any_key_is_accepted_or_a_scenario_error(path, value):
 
 
 #: Shipped scenarios the protocols do not pass yet, each with the reason.
-NOT_YET = {"http-kv-local-reads.toml": "by design: replicas answering reads is not linearizable, and the checker says so",
-           "kademlia-dht.toml": "kademlia (PyPI) is not linearizable; the README says what the checkers found"}
+NOT_YET = {
+    "http-kv-local-reads.toml": "by design: replicas answering reads is not linearizable, and the checker says so",
+    "kademlia-dht.toml": "kademlia (PyPI) is not linearizable; the README says what the checkers found",
+}
 
 
-@pytest.mark.parametrize("example", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[p.name]))
-                                     if p.name in NOT_YET else p for p in EXAMPLES], ids=[p.name for p in EXAMPLES])
+@pytest.mark.parametrize(
+    "example",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[p.name])) if p.name in NOT_YET else p
+        for p in EXAMPLES
+    ],
+    ids=[p.name for p in EXAMPLES],
+)
 def test_every_shipped_example_passes_with_its_own_seed(example):
     """Run as a new user would: each example scenario passes every check it lists, with its seed."""
     from faults import run_chaos
@@ -376,7 +536,9 @@ def test_a_protocol_that_raises_fails_the_run_even_when_the_scenario_lists_no_su
     from faults import run_chaos
 
     path = tmp_path / "refused.toml"
-    path.write_text('checks = ["availability"]\n[cluster]\nprotocol = "primary-replica"\nnodes = 3\n'
-                    'config = { mode = "semi-sync", acks = 5 }\n[workload]\nduration = 2\n')
+    path.write_text(
+        'checks = ["availability"]\n[cluster]\nprotocol = "primary-replica"\nnodes = 3\n'
+        'config = { mode = "semi-sync", acks = 5 }\n[workload]\nduration = 2\n'
+    )
     result = run_chaos(load_scenario(path))
     assert not result.passed and any(c.name == "node-errors" and not c.passed for c in result.checks)

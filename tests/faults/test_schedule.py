@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from tests.common.faults_nodes import heard, pingers
 
 import emulator as em
 from faults import KINDS, ParamError, RandomNemesis, Schedule, Step, fault_spans, random_schedule
+from tests.common.faults_nodes import heard, pingers
 
 
 def nemesis_times(sim):
@@ -36,12 +36,18 @@ def test_a_bad_step_fails_when_written_not_when_it_fires():
 
 def test_to_dict_and_from_dict_round_trip_through_json():
     """Every kind, a distribution included, survives to_dict -> JSON -> from_dict unchanged."""
-    schedule = (Schedule().add(0.5, "partition", 1.0, shape="halves", direction="out")
-                .add(1.0, "crash", 2.0, count=2).add(1.5, "pause", 0.5, nodes=["n1"])
-                .add(2.0, "clock", 1.0, mode="strobe", offset=-2.5, period=0.2)
-                .add(2.5, "latency", 1.0, latency=em.Uniform(0.05, 0.2), links="some")
-                .add(3.0, "loss", 1.0, loss=0.25, clients=True).add(3.0, "duplicate", 1.0)
-                .add(3.5, "reorder", None, reorder=0.5, links=[["n0", "n1"]]).add(5.0, "heal"))
+    schedule = (
+        Schedule()
+        .add(0.5, "partition", 1.0, shape="halves", direction="out")
+        .add(1.0, "crash", 2.0, count=2)
+        .add(1.5, "pause", 0.5, nodes=["n1"])
+        .add(2.0, "clock", 1.0, mode="strobe", offset=-2.5, period=0.2)
+        .add(2.5, "latency", 1.0, latency=em.Uniform(0.05, 0.2), links="some")
+        .add(3.0, "loss", 1.0, loss=0.25, clients=True)
+        .add(3.0, "duplicate", 1.0)
+        .add(3.5, "reorder", None, reorder=0.5, links=[["n0", "n1"]])
+        .add(5.0, "heal")
+    )
     data = json.loads(json.dumps(schedule.to_dict()))
     again = Schedule.from_dict(data)
     assert again.to_dict() == schedule.to_dict()
@@ -76,8 +82,13 @@ def test_from_dict_names_the_step_that_is_wrong():
 def test_events_put_stops_before_starts_at_one_instant():
     """A fault ending at t stops before one starting at t; a zero-length fault starts before it stops."""
     schedule = Schedule().add(0.0, "crash", 1.0).add(1.0, "pause", 0.0).add(1.0, "heal")
-    assert schedule.events() == [(0.0, "start", 0), (1.0, "stop", 0), (1.0, "start", 1), (1.0, "heal", 2),
-                                 (1.0, "stop", 1)]
+    assert schedule.events() == [
+        (0.0, "start", 0),
+        (1.0, "stop", 0),
+        (1.0, "start", 1),
+        (1.0, "heal", 2),
+        (1.0, "stop", 1),
+    ]
 
 
 def test_play_applies_each_step_at_its_time_and_traffic_feels_it():
@@ -85,8 +96,12 @@ def test_play_applies_each_step_at_its_time_and_traffic_feels_it():
     sim, log = pingers(4)
     schedule = Schedule().add(0.5, "partition", 1.0, shape="halves").add(2.0, "crash", 0.5, count=1)
     injector = schedule.play(sim, until=3.0)
-    assert nemesis_times(sim) == [(0.5, "start-partition"), (1.5, "stop-partition"), (2.0, "start-crash"),
-                                  (2.5, "stop-crash")]
+    assert nemesis_times(sim) == [
+        (0.5, "start-partition"),
+        (1.5, "stop-partition"),
+        (2.0, "start-crash"),
+        (2.5, "stop-crash"),
+    ]
     assert sim.now == 3.0 and len(injector.log) == 2
     sides = fault_spans(sim.history)[0].sides
     a, b = sides["minority"][0], sides["majority"][0]
@@ -136,7 +151,7 @@ def test_a_random_schedule_keeps_to_its_kinds_its_length_and_one_fault_per_kind_
         assert set(schedule.kinds()) <= {"partition", "crash", "loss"}
         by_kind: dict = {}
         for step in schedule:
-            assert 0 <= step.at and step.end <= 30.0 + 1e-9
+            assert step.at >= 0 and step.end <= 30.0 + 1e-9
             assert step.at >= by_kind.get(step.kind, 0.0)
             by_kind[step.kind] = step.end
 

@@ -4,11 +4,11 @@ import re
 
 import pytest
 from hypothesis import find, given
-from tests.common.faults_nodes import small_scenario
 
 from faults import KINDS, Schedule, Step, replay
 from faults.scenario import Network
 from faults.strategies import hostile_networks, hostile_settings, schedules, seeds, simulation_settings, steps
+from tests.common.faults_nodes import small_scenario
 
 FIND = simulation_settings(database=None, derandomize=True, max_examples=300)
 LINKV = small_scenario(duration=3.0)
@@ -59,6 +59,7 @@ def test_the_simplest_schedule_is_empty_then_one_fault_at_zero_lasting_zero():
 
 def test_shrinking_goes_toward_fewer_shorter_and_earlier_faults():
     """'A crash of at least 2 s starting at 3 s or later' shrinks to that one crash, exactly at the boundary."""
+
     def wanted(schedule):
         return any(s.kind == "crash" and s.duration >= 2.0 and s.at >= 3.0 for s in schedule)
 
@@ -76,8 +77,9 @@ def test_steps_refuse_unknown_kinds():
 
 
 @simulation_settings(max_examples=8)
-@given(seed=seeds(), schedule=schedules(3, 3.0, kinds=("partition", "crash", "pause", "loss", "duplicate"),
-                                        max_steps=3))
+@given(
+    seed=seeds(), schedule=schedules(3, 3.0, kinds=("partition", "crash", "pause", "loss", "duplicate"), max_steps=3)
+)
 def test_lin_kv_stays_linearizable_under_any_schedule(seed, schedule):
     """The documented pattern: for any seed and schedule, lin-kv's history is linearizable."""
     result = replay(LINKV, seed, schedule)
@@ -87,14 +89,18 @@ def test_lin_kv_stays_linearizable_under_any_schedule(seed, schedule):
 def test_a_store_that_reads_locally_shrinks_to_one_short_partition():
     """At seed 0 LocalKV is fine without faults; the smallest schedule that breaks it is one brief partition at t=0."""
     assert replay(LOCALKV, 0, Schedule()).passed
-    found = find(schedules(3, 2.0, kinds=["partition", "crash", "loss"], max_steps=4),
-                 lambda s: not replay(LOCALKV, 0, s).passed, settings=FIND)
+    found = find(
+        schedules(3, 2.0, kinds=["partition", "crash", "loss"], max_steps=4),
+        lambda s: not replay(LOCALKV, 0, s).passed,
+        settings=FIND,
+    )
     (step,) = found.steps
     assert step.kind == "partition" and step.at == 0.0 and step.duration < 1.0
 
 
 def test_a_failing_property_prints_a_seed_and_schedule_that_replay_the_failure():
     """Hypothesis's falsifying example (seed=..., schedule=Schedule([...])) pasted into replay fails the same way."""
+
     @simulation_settings(database=None, derandomize=True, max_examples=50)
     @given(seed=seeds(), schedule=schedules(3, 2.0, kinds=["partition"], max_steps=2))
     def local_kv_is_linearizable(seed, schedule):

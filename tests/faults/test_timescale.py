@@ -16,27 +16,39 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "scenarios"
 
 def test_a_scaled_schedule_moves_times_and_time_like_parameters_only():
     """Step times, durations, latencies and strobe periods scale; offsets, probabilities, counts and shapes do not."""
-    schedule = (Schedule().add(1.0, "partition", 2.0, shape="halves", direction="out")
-                .add(3.0, "clock", 1.0, mode="strobe", offset=5.0, period=0.1, count=2)
-                .add(4.0, "latency", 2.0, latency={"lognormal": [0.05, 1.0]}, links="some")
-                .add(5.0, "loss", loss=0.3).add(6.0, "heal"))
+    schedule = (
+        Schedule()
+        .add(1.0, "partition", 2.0, shape="halves", direction="out")
+        .add(3.0, "clock", 1.0, mode="strobe", offset=5.0, period=0.1, count=2)
+        .add(4.0, "latency", 2.0, latency={"lognormal": [0.05, 1.0]}, links="some")
+        .add(5.0, "loss", loss=0.3)
+        .add(6.0, "heal")
+    )
     scaled = scale_schedule(schedule, 0.5).to_dict()["steps"]
-    assert [(s["at"], s.get("duration")) for s in scaled] == [(0.5, 1.0), (1.5, 0.5), (2.0, 1.0), (2.5, None),
-                                                             (3.0, None)]
+    assert [(s["at"], s.get("duration")) for s in scaled] == [
+        (0.5, 1.0),
+        (1.5, 0.5),
+        (2.0, 1.0),
+        (2.5, None),
+        (3.0, None),
+    ]
     assert scaled[0]["shape"] == "halves" and scaled[0]["direction"] == "out"
     assert (scaled[1]["offset"], scaled[1]["period"], scaled[1]["count"]) == (5.0, 0.05, 2)
     assert scaled[2]["latency"] == {"lognormal": [0.025, 1.0]} and scaled[2]["links"] == "some"
     assert scaled[3]["loss"] == 0.3 and scaled[4]["kind"] == "heal"
 
 
-@pytest.mark.parametrize("spec, expected", [
-    (0.01, 0.005),
-    ({"uniform": [0.002, 0.004]}, {"uniform": [0.001, 0.002]}),
-    ({"exponential": 0.1}, {"exponential": 0.05}),
-    ({"lognormal": [0.02, 0.5]}, {"lognormal": [0.01, 0.5]}),
-    ({"pareto": [0.002, 1.5]}, {"pareto": [0.001, 1.5]}),
-    ({"pareto": [0.002, 1.5, 1.0]}, {"pareto": [0.001, 1.5, 0.5]}),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (0.01, 0.005),
+        ({"uniform": [0.002, 0.004]}, {"uniform": [0.001, 0.002]}),
+        ({"exponential": 0.1}, {"exponential": 0.05}),
+        ({"lognormal": [0.02, 0.5]}, {"lognormal": [0.01, 0.5]}),
+        ({"pareto": [0.002, 1.5]}, {"pareto": [0.001, 1.5]}),
+        ({"pareto": [0.002, 1.5, 1.0]}, {"pareto": [0.001, 1.5, 0.5]}),
+    ],
+)
 def test_every_latency_distribution_scales_its_durations(spec, expected):
     """Constant, uniform and exponential scale every parameter; a lognormal its median, not its sigma; a pareto
     its scale and cap, not its alpha."""
@@ -50,8 +62,9 @@ def test_a_scaled_scenario_keeps_its_shape_and_its_latency_bounds():
     scenario = load_scenario(EXAMPLES / "lin-kv-crashes.toml")
     scaled = scale_scenario(scenario, 0.2)
     work, base = scaled.workload, scenario.workload
-    assert (work.duration, work.timeout, work.rate) == pytest.approx((base.duration * 0.2, base.timeout * 0.2,
-                                                                      base.rate / 0.2))
+    assert (work.duration, work.timeout, work.rate) == pytest.approx(
+        (base.duration * 0.2, base.timeout * 0.2, base.rate / 0.2)
+    )
     assert [p.duration for p in scaled.phases] == pytest.approx([p.duration * 0.2 for p in scenario.phases])
     assert scaled.duration == pytest.approx(scenario.duration * 0.2)
     assert scaled.network.latency.mean == pytest.approx(scenario.network.latency.mean * 0.2)

@@ -3,12 +3,12 @@
 from collections import Counter
 
 import pytest
-from tests.common.nodes import Register
 
 import emulator as em
 from emulator.check import pair_ops
 from faults import Injector, ParamError, Partition, Schedule, Workload, fault_spans
 from nodes.kv import SingleKV
+from tests.common.nodes import Register
 
 
 def run(workload, factory=SingleKV, n=3, seed=1, until=None, schedule=None, **config):
@@ -41,8 +41,10 @@ def test_each_process_has_one_operation_in_flight_and_info_retires_it():
 
 def test_processes_of_one_client_take_turns_on_its_node():
     """A client's fresh process continues on the same client node (the history records both)."""
-    sim = run(Workload(clients=2, rate=40, timeout=0.2, duration=4.0),
-              schedule=Schedule().add(1.0, "crash", 1.0, nodes=["n0"]))
+    sim = run(
+        Workload(clients=2, rate=40, timeout=0.2, duration=4.0),
+        schedule=Schedule().add(1.0, "crash", 1.0, nodes=["n0"]),
+    )
     by_client: dict = {}
     for op in invokes(sim):
         by_client.setdefault(op["client"], set()).add(op["process"])
@@ -93,19 +95,27 @@ def test_the_mix_sets_the_share_of_each_operation():
 def test_writes_are_unique_and_some_cas_succeed_while_others_find_another_value():
     """Every written value is unique; cas ops both succeed and fail with 22 (precondition failed)."""
     sim = run(Workload(clients=4, rate=100, keys=2, mix={"write": 0.4, "cas": 0.6}, duration=10.0))
-    written = [op["value"] for op in invokes(sim) if op["f"] == "write"] + \
-              [op["value"][1] for op in invokes(sim) if op["f"] == "cas"]
+    written = [op["value"] for op in invokes(sim) if op["f"] == "write"] + [
+        op["value"][1] for op in invokes(sim) if op["f"] == "cas"
+    ]
     assert len(written) == len(set(written))
-    outcomes = Counter((op["type"], (op.get("error") or [None])[0]) for op in sim.history.client_ops()
-                       if op["f"] == "cas" and op["type"] != "invoke")
+    outcomes = Counter(
+        (op["type"], (op.get("error") or [None])[0])
+        for op in sim.history.client_ops()
+        if op["f"] == "cas" and op["type"] != "invoke"
+    )
     assert outcomes[("ok", None)] > 20 and outcomes[("fail", 22)] > 20
 
 
 def test_bound_routing_sends_client_i_to_server_i_mod_n():
     """routing=bound: c0 and c3 always ask n0, c1 asks n1, c2 asks n2."""
     sim = run(Workload(clients=4, rate=40, routing="bound", duration=3.0))
-    assert {(op["client"], op["node"]) for op in invokes(sim)} == {("c0", "n0"), ("c1", "n1"), ("c2", "n2"),
-                                                                   ("c3", "n0")}
+    assert {(op["client"], op["node"]) for op in invokes(sim)} == {
+        ("c0", "n0"),
+        ("c1", "n1"),
+        ("c2", "n2"),
+        ("c3", "n0"),
+    }
 
 
 def test_no_operation_starts_after_the_duration():
@@ -117,6 +127,7 @@ def test_no_operation_starts_after_the_duration():
 
 def test_the_same_seed_gives_the_same_history():
     """Two runs with one seed record identical histories; another seed differs."""
+
     def history(seed):
         return list(run(Workload(clients=3, rate=50, duration=3.0), seed=seed).history)
 
@@ -138,8 +149,11 @@ def test_client_operations_and_nemesis_steps_interleave_in_virtual_time():
     (span,) = fault_spans(sim.history)
     outcome: dict = {}
     for invoke, done in sim.history.completions():
-        when = "during" if span.start + 0.01 <= invoke["time"] < span.stop - 0.3 else (
-            "outside" if invoke["time"] < span.start - 0.3 or invoke["time"] > span.stop + 0.01 else "edge")
+        when = (
+            "during"
+            if span.start + 0.01 <= invoke["time"] < span.stop - 0.3
+            else ("outside" if invoke["time"] < span.start - 0.3 or invoke["time"] > span.stop + 0.01 else "edge")
+        )
         side = "leader" if invoke["node"] == "n0" else "cut"
         outcome.setdefault((when, side), Counter())[done["type"]] += 1
     assert outcome[("during", "cut")]["ok"] == 0 and outcome[("during", "cut")]["info"] > 10
@@ -147,14 +161,17 @@ def test_client_operations_and_nemesis_steps_interleave_in_virtual_time():
     assert outcome[("outside", "cut")]["info"] == 0 and outcome[("outside", "leader")]["info"] == 0
 
 
-@pytest.mark.parametrize("options,message", [
-    ({"clients": 0}, "clients: expected a whole number >= 1, found 0"),
-    ({"rate": -1}, "rate: expected a number > 0"),
-    ({"distribution": "zipf"}, "distribution: expected one of 'uniform', 'hot-key', found 'zipf'"),
-    ({"mix": {"append": 1}}, "mix: expected one of 'read', 'write', 'cas', found 'append'"),
-    ({"mix": {"read": 0}}, "mix: expected at least one operation with a weight > 0"),
-    ({"routing": "nearest"}, "routing: expected one of 'random', 'bound'"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"clients": 0}, "clients: expected a whole number >= 1, found 0"),
+        ({"rate": -1}, "rate: expected a number > 0"),
+        ({"distribution": "zipf"}, "distribution: expected one of 'uniform', 'hot-key', found 'zipf'"),
+        ({"mix": {"append": 1}}, "mix: expected one of 'read', 'write', 'cas', found 'append'"),
+        ({"mix": {"read": 0}}, "mix: expected at least one operation with a weight > 0"),
+        ({"routing": "nearest"}, "routing: expected one of 'random', 'bound'"),
+    ],
+)
 def test_bad_options_say_what_is_expected(options, message):
     """A bad workload option raises ParamError naming the option, what was found and what is expected."""
     with pytest.raises(ParamError, match=message.replace("(", r"\(")):
@@ -189,8 +206,7 @@ def test_final_reads_read_every_key_written_so_lost_writes_sees_them_all():
     sim = em.Simulation(seed=4)
     for i in range(3):
         sim.add_node(f"n{i}", SingleKV)
-    workload = Workload(clients=2, rate=100, keys=2, mix={"write": 1.0}, unique=0.5, duration=2.0,
-                        final_reads=True)
+    workload = Workload(clients=2, rate=100, keys=2, mix={"write": 1.0}, unique=0.5, duration=2.0, final_reads=True)
     sim.run(workload.run(sim, workload.add_clients(sim)))
     written = set(workload.written)
     end = max(op["time"] for op in sim.history if op["f"] == "write")
@@ -208,8 +224,7 @@ def test_single_writer_gives_each_key_one_writer_and_reads_go_anywhere():
     for op in invokes(sim):
         table = readers if op["f"] == "read" else writers
         table.setdefault(op["key"], set()).add(op["client"])
-    assert {k: sorted(c) for k, c in writers.items() if isinstance(k, int)} == \
-        {k: [f"c{k % 4}"] for k in range(6)}
+    assert {k: sorted(c) for k, c in writers.items() if isinstance(k, int)} == {k: [f"c{k % 4}"] for k in range(6)}
     assert all(len(c) == 1 for k, c in writers.items() if isinstance(k, str))
     assert all(len(readers[k]) == 4 for k in range(6))
     assert Workload(single_writer=True).to_dict()["single_writer"] is True

@@ -79,13 +79,14 @@ def test_round_robin_sends_equal_counts():
 
 def test_weighted_round_robin_gives_each_backend_its_weight_in_every_cycle():
     """Weights 1:2:3: every run of 6 consecutive picks holds exactly 1, 2 and 3 of each (smooth WRR)."""
-    sim, lb, clients = cluster([em.Exponential(0.01)] * 3, algorithm="weighted-round-robin",
-                               weights={"b0": 1, "b1": 2, "b2": 3})
+    sim, lb, clients = cluster(
+        [em.Exponential(0.01)] * 3, algorithm="weighted-round-robin", weights={"b0": 1, "b1": 2, "b2": 3}
+    )
     drive(sim, clients, count=90)
     picks = [b for _, b, _ in forwards(lb)]
     assert counts(lb) == {"b0": 60, "b1": 120, "b2": 180}
     for start in range(0, len(picks), 6):
-        assert collections.Counter(picks[start:start + 6]) == {"b0": 1, "b1": 2, "b2": 3}
+        assert collections.Counter(picks[start : start + 6]) == {"b0": 1, "b1": 2, "b2": 3}
     assert "b2b2b2" not in "".join(picks)  # interleaved, not bunched
 
 
@@ -142,8 +143,13 @@ def test_client_affinity_keeps_each_client_on_one_backend():
 
 # -- health checks and ejection --------------------------------------------------------------------
 
-HEALTH = {"health_interval": 0.5, "health_timeout": 0.25, "unhealthy_threshold": 3, "healthy_threshold": 2,
-          "timeout": 0.3}
+HEALTH = {
+    "health_interval": 0.5,
+    "health_timeout": 0.25,
+    "unhealthy_threshold": 3,
+    "healthy_threshold": 2,
+    "timeout": 0.3,
+}
 
 
 def down_then_up(fault, algorithm="round-robin", seed=2):
@@ -269,8 +275,9 @@ async def test_a_backend_serves_concurrency_at_once_queues_fifo_and_refuses_beyo
     """concurrency=1, queue_limit=2, 5 requests at once: served 1 at a time in order, 2 refused with 11."""
     sim.add_node("b0", Backend, service_time=em.Constant(0.1), concurrency=1, queue_limit=2)
     clients = [sim.add_client(f"c{i}") for i in range(5)]
-    results = await asyncio.gather(*(background(sim, c.invoke("request", key=i, dest="b0"))
-                                     for i, c in enumerate(clients)))
+    results = await asyncio.gather(
+        *(background(sim, c.invoke("request", key=i, dest="b0")) for i, c in enumerate(clients))
+    )
     done = [(inv["key"], round(d["time"] - inv["time"], 3), d["type"]) for inv, d in ops(sim.history)]
     served = sorted((t, k) for k, t, kind in done if kind == "ok")
     assert [k for _, k in served] == [0, 1, 2]
@@ -280,30 +287,36 @@ async def test_a_backend_serves_concurrency_at_once_queues_fifo_and_refuses_beyo
     assert sim.node("b0").peak_queue == 2
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"backends": []}, "non-empty list"),
-    ({"backends": "b0"}, "non-empty list"),
-    ({"backends": ["b0", "b0"]}, "distinct"),
-    ({"algorithm": "random"}, "unknown algorithm"),
-    ({"weights": {"zz": 2}}, "not backends"),
-    ({"weights": {"b0": 0}}, "weight of b0"),
-    ({"hash_by": "ip"}, "hash_by"),
-    ({"health_interval": 1.0, "health_timeout": 2.0}, "must not exceed"),
-    ({"ewma_alpha": 2}, "ewma_alpha"),
-    ({"unhealthy_threshold": 2.5}, "unhealthy_threshold must be an int"),
-    ({"eject_after": 0}, "eject_after must be an int"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"backends": []}, "non-empty list"),
+        ({"backends": "b0"}, "non-empty list"),
+        ({"backends": ["b0", "b0"]}, "distinct"),
+        ({"algorithm": "random"}, "unknown algorithm"),
+        ({"weights": {"zz": 2}}, "not backends"),
+        ({"weights": {"b0": 0}}, "weight of b0"),
+        ({"hash_by": "ip"}, "hash_by"),
+        ({"health_interval": 1.0, "health_timeout": 2.0}, "must not exceed"),
+        ({"ewma_alpha": 2}, "ewma_alpha"),
+        ({"unhealthy_threshold": 2.5}, "unhealthy_threshold must be an int"),
+        ({"eject_after": 0}, "eject_after must be an int"),
+    ],
+)
 def test_bad_balancer_config_says_what_to_do(sim, config, match):
     """Each misconfiguration raises a ConfigError naming the parameter."""
     with pytest.raises(em.ConfigError, match=match):
         sim.add_node("lb", LoadBalancer, **{"backends": ["b0", "b1"], **config})
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"concurrency": 0}, "concurrency"),
-    ({"queue_limit": -1}, "queue_limit"),
-    ({"service_time": "fast"}, "service_time"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"concurrency": 0}, "concurrency"),
+        ({"queue_limit": -1}, "queue_limit"),
+        ({"service_time": "fast"}, "service_time"),
+    ],
+)
 def test_bad_backend_config_says_what_to_do(sim, config, match):
     """Each misconfiguration raises a ConfigError naming the parameter."""
     with pytest.raises(em.ConfigError, match=match):
@@ -329,8 +342,15 @@ class BalancerUnderFaults(SimMachine):
     """
 
     clients = 4
-    CONFIG = {"health_interval": 0.1, "health_timeout": 0.05, "unhealthy_threshold": 2, "healthy_threshold": 2,
-              "timeout": 0.1, "eject_after": 2, "eject_time": 0.3}
+    CONFIG = {
+        "health_interval": 0.1,
+        "health_timeout": 0.05,
+        "unhealthy_threshold": 2,
+        "healthy_threshold": 2,
+        "timeout": 0.1,
+        "eject_after": 2,
+        "eject_time": 0.3,
+    }
 
     @initialize(seed=st.integers(0, 2**32 - 1), algorithm=st.sampled_from(ALGORITHMS))
     def setup(self, seed, algorithm):
@@ -343,8 +363,15 @@ class BalancerUnderFaults(SimMachine):
         # found seed 2853874531 doing it).
         for name in NAMES:
             sim.add_node(name, Backend, service_time=em.Uniform(0.002, 0.03), concurrency=2, queue_limit=4)
-        sim.add_node("lb", LoadBalancer, backends=NAMES, algorithm=algorithm, keep_log=True,
-                     weights={"b0": 1, "b1": 2, "b2": 3}, **self.CONFIG)
+        sim.add_node(
+            "lb",
+            LoadBalancer,
+            backends=NAMES,
+            algorithm=algorithm,
+            keep_log=True,
+            weights={"b0": 1, "b1": 2, "b2": 3},
+            **self.CONFIG,
+        )
 
     @property
     def lb(self):
@@ -394,7 +421,7 @@ class BalancerUnderFaults(SimMachine):
         if not hasattr(self, "seen"):  # replay the journal incrementally: (entries judged, up, ejected until)
             self.seen, self.up, self.ejected_until = 0, dict.fromkeys(NAMES, True), dict.fromkeys(NAMES, -1.0)
         up, ejected_until = self.up, self.ejected_until
-        for t, what, value in self.lb.journal[self.seen:]:
+        for t, what, value in self.lb.journal[self.seen :]:
             if what == "health":
                 up[value[0]] = value[1] == "up"
             elif what == "ejected":
@@ -408,9 +435,9 @@ class BalancerUnderFaults(SimMachine):
     @invariant()
     def refusals_are_immediate(self):
         history = self.sim.history
-        for op in history[getattr(self, "judged", 0):]:
+        for op in history[getattr(self, "judged", 0) :]:
             if op["type"] == "fail" and "no backend" in op["error"][1]:
-                invoked = next(o for o in reversed(history[:op["index"]]) if o["process"] == op["process"])
+                invoked = next(o for o in reversed(history[: op["index"]]) if o["process"] == op["process"])
                 assert op["error"][0] == 11 and op["time"] - invoked["time"] <= 2 * LATENCY + 1e-9, op
         self.judged = len(history)
 

@@ -167,14 +167,17 @@ def test_an_outcome_from_before_a_transition_counts_for_nothing():
     assert breaker.state == CLOSED
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"failure_threshold": None}, "never trip"),
-    ({"failure_threshold": 0}, "failure_threshold must be >= 1"),
-    ({"failure_rate": 1.5}, "fraction in"),
-    ({"window": 0}, "window must be > 0"),
-    ({"half_open_max": 0}, "half_open_max must be >= 1"),
-    ({"reset_timeout": "5"}, "reset_timeout must be a number"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"failure_threshold": None}, "never trip"),
+        ({"failure_threshold": 0}, "failure_threshold must be >= 1"),
+        ({"failure_rate": 1.5}, "fraction in"),
+        ({"window": 0}, "window must be > 0"),
+        ({"half_open_max": 0}, "half_open_max must be >= 1"),
+        ({"reset_timeout": "5"}, "reset_timeout must be a number"),
+    ],
+)
 def test_bad_config_says_what_to_do(config, match):
     """Each misconfiguration raises a ConfigError naming the parameter."""
     with pytest.raises(em.ConfigError, match=match):
@@ -230,8 +233,9 @@ class BreakerModel(RuleBasedStateMachine):
     @initialize(threshold=st.integers(1, 4), half_open_max=st.integers(1, 3))
     def setup(self, threshold, half_open_max):
         self.clock = Clock()
-        self.breaker = CircuitBreaker(self.clock, failure_threshold=threshold, reset_timeout=2.0,
-                                      half_open_max=half_open_max)
+        self.breaker = CircuitBreaker(
+            self.clock, failure_threshold=threshold, reset_timeout=2.0, half_open_max=half_open_max
+        )
         self.permits = []
 
     @rule()
@@ -247,8 +251,12 @@ class BreakerModel(RuleBasedStateMachine):
     @rule(which=st.integers(0, 10), outcome=st.sampled_from(["ok", "timeout", "answer", "cancel"]))
     def finish(self, which, outcome):
         permit = self.permits.pop(which % len(self.permits))
-        exc = {"ok": None, "timeout": em.Timeout("t"), "answer": em.RPCError(22, "no"),
-               "cancel": asyncio.CancelledError()}[outcome]
+        exc = {
+            "ok": None,
+            "timeout": em.Timeout("t"),
+            "answer": em.RPCError(22, "no"),
+            "cancel": asyncio.CancelledError(),
+        }[outcome]
         self.breaker.release(permit, exc)
 
     @rule(dt=st.sampled_from([0.1, 1.0, 2.0, 3.0]))
@@ -291,8 +299,13 @@ def outage(fault: str, breaker: dict | None, seed: int = 3, clients: int = 4):
         while sim.now < 8.0:
             f = rng.choice(["read", "write"])
             try:
-                await client.invoke(f, key=rng.randrange(3), value=rng.randrange(100) if f == "write" else None,
-                                    dest="caller", timeout=2.0)
+                await client.invoke(
+                    f,
+                    key=rng.randrange(3),
+                    value=rng.randrange(100) if f == "write" else None,
+                    dest="caller",
+                    timeout=2.0,
+                )
             except (em.RPCError, em.Timeout):
                 pass
             await asyncio.sleep(0.05)
@@ -325,8 +338,11 @@ def test_once_open_calls_fail_fast_in_virtual_time(fault):
     assert 1.0 < opens[0] < 1.0 + 0.05 + 0.5 + FAST  # tripped by the first calls after the store went
     # An op sent one hop before the breaker turned half-open may be the probe itself.
     spans = [(start, probe - 1.5 * LATENCY) for start, probe in zip(opens, probes)]
-    during = [(inv, done) for inv, done in ops(history, node="caller")
-              if any(start <= inv["time"] < end for start, end in spans)]
+    during = [
+        (inv, done)
+        for inv, done in ops(history, node="caller")
+        if any(start <= inv["time"] < end for start, end in spans)
+    ]
     assert len(during) > 20
     for inv, done in during:
         assert done["type"] == "fail" and done["error"][0] == 11
@@ -355,7 +371,9 @@ def test_the_breaker_closes_again_after_the_dependency_recovers(fault):
 def test_it_gives_up_calls_that_would_succeed_until_its_next_probe():
     """The cost: after the store is back at t=4.0, calls are still refused for up to reset_timeout."""
     sim, events, history = outage("crash", BREAKER)
-    refused = [inv["time"] for inv, done in ops(history, node="caller") if inv["time"] >= 4.0 and done["type"] == "fail"]
+    refused = [
+        inv["time"] for inv, done in ops(history, node="caller") if inv["time"] >= 4.0 and done["type"] == "fail"
+    ]
     assert len(refused) > 5 and max(refused) < 4.0 + BREAKER["reset_timeout"] + 0.5
 
 
@@ -390,11 +408,23 @@ class CallerUnderFaults(SimMachine):
 
     def build(self, sim):
         sim.add_node("store", SingleKV, leader="store")
-        sim.add_node("caller", Caller, dependency="store", timeout=self.TIMEOUT,
-                     breaker={"failure_threshold": 2, "reset_timeout": 0.3, "half_open_max": 1})
+        sim.add_node(
+            "caller",
+            Caller,
+            dependency="store",
+            timeout=self.TIMEOUT,
+            breaker={"failure_threshold": 2, "reset_timeout": 0.3, "half_open_max": 1},
+        )
 
-    @rule(batch=st.lists(st.tuples(st.sampled_from(["read", "write", "cas"]), st.integers(0, 1),
-                                   st.integers(0, 2), st.integers(0, 2)), min_size=1, max_size=3))
+    @rule(
+        batch=st.lists(
+            st.tuples(
+                st.sampled_from(["read", "write", "cas"]), st.integers(0, 1), st.integers(0, 2), st.integers(0, 2)
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
     def ops(self, batch):
         for f, key, a, b in batch:
             self.start(f, key, {"read": None, "write": a, "cas": [a, b]}[f], dest="caller")
@@ -452,7 +482,7 @@ class CallerUnderFaults(SimMachine):
         spans = []
         for i, (t, _, new, _) in enumerate(events):
             if new == OPEN:
-                probe = next((u for u, _, n, _ in events[i + 1:] if n == HALF_OPEN), t + reset)
+                probe = next((u for u, _, n, _ in events[i + 1 :] if n == HALF_OPEN), t + reset)
                 spans.append((t, min(probe, t + reset) - 1.5 * LATENCY))  # a call sent a hop earlier may probe
         for inv, done in ops(self.sim.history, node="caller"):
             if done is not None and any(start <= inv["time"] < end for start, end in spans):
@@ -470,7 +500,8 @@ class CallerUnderFaults(SimMachine):
         trace.digest()  # flushes the records hashed so far into trace.events
         seen = getattr(self, "seen", 0)
         self.sent = getattr(self, "sent", 0) + sum(
-            1 for r in trace.events[seen:] if r[1] in ("deliver", "drop") and r[2:4] == ("caller", "store"))
+            1 for r in trace.events[seen:] if r[1] in ("deliver", "drop") and r[2:4] == ("caller", "store")
+        )
         self.seen, sent = len(trace.events), self.sent
         in_flight = sum(1 for t in self.tasks.values() if not t.done())  # sent, not yet delivered
         admitted = self.sim.node("caller").breaker.stats["admitted"]

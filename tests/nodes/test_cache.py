@@ -59,8 +59,10 @@ def test_capacity_zero_caches_nothing():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 4), st.lists(st.tuples(st.sampled_from(["put", "get", "delete", "tick"]),
-                                             st.integers(0, 5)), max_size=60))
+@given(
+    st.integers(1, 4),
+    st.lists(st.tuples(st.sampled_from(["put", "get", "delete", "tick"]), st.integers(0, 5)), max_size=60),
+)
 def test_the_lru_matches_a_reference_model(capacity, steps):
     """Property: after any puts, gets, deletes and clock ticks, the LRU holds what a list model holds."""
     clock = Clock()
@@ -144,8 +146,9 @@ def test_an_entry_older_than_ttl_is_read_again_from_the_store():
     assert sim.node("cache").lru.expirations == 1
 
 
-@pytest.mark.parametrize("policy, hit_after_write", [("cache-aside", False), ("write-through", True),
-                                                     ("write-behind", True)])
+@pytest.mark.parametrize(
+    "policy, hit_after_write", [("cache-aside", False), ("write-through", True), ("write-behind", True)]
+)
 def test_a_read_after_a_write_sees_it_and_is_a_hit_only_if_the_policy_fills(policy, hit_after_write):
     """cache-aside drops the key on a write (next read misses); write-through and write-behind fill it."""
     sim, client, _ = cache_sim(policy)
@@ -301,8 +304,11 @@ def crash_cache_mid_writes(policy, seed=4, clients=4):
 
 
 def acknowledged_through_cache(sim):
-    return {(inv["key"], inv["value"]) for inv, done in ops(sim.history, f="write", node="cache")
-            if done is not None and done["type"] == "ok"}
+    return {
+        (inv["key"], inv["value"])
+        for inv, done in ops(sim.history, f="write", node="cache")
+        if done is not None and done["type"] == "ok"
+    }
 
 
 def test_write_behind_loses_exactly_the_queued_writes_and_the_checker_reports_exactly_those():
@@ -369,16 +375,19 @@ def test_the_same_seed_gives_the_same_trace():
     assert first == crash_cache_mid_writes("write-behind", seed=6)[0].trace_digest()
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"store": ""}, "store must be"),
-    ({"store": []}, "store must be"),
-    ({"policy": "write-around"}, "unknown policy"),
-    ({"capacity": -1}, "capacity"),
-    ({"ttl": 0}, "ttl"),
-    ({"flush_interval": 0}, "flush_interval"),
-    ({"queue_limit": 0}, "queue_limit"),
-    ({"flush_batch": 0}, "flush_batch"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"store": ""}, "store must be"),
+        ({"store": []}, "store must be"),
+        ({"policy": "write-around"}, "unknown policy"),
+        ({"capacity": -1}, "capacity"),
+        ({"ttl": 0}, "ttl"),
+        ({"flush_interval": 0}, "flush_interval"),
+        ({"queue_limit": 0}, "queue_limit"),
+        ({"flush_batch": 0}, "flush_batch"),
+    ],
+)
 def test_bad_config_says_what_to_do(sim, config, match):
     """Each misconfiguration raises a ConfigError naming the parameter."""
     with pytest.raises(em.ConfigError, match=match):
@@ -415,8 +424,9 @@ class CacheUnderFaults(SimMachine):
         self.log = []
         self.values = 0
         sim.add_node("store", AppliedKV, log=self.log)
-        sim.add_node("cache", Cache, store="store", policy=policy, capacity=2, ttl=0.5, flush_interval=0.05,
-                     timeout=0.2)
+        sim.add_node(
+            "cache", Cache, store="store", policy=policy, capacity=2, ttl=0.5, flush_interval=0.05, timeout=0.2
+        )
 
     def random_op(self, rng):
         self.values += 1  # unique write values, so a lost write is unambiguous
@@ -468,8 +478,11 @@ class CacheUnderFaults(SimMachine):
         report = lost_writes(self.sim.history.client_ops())
         lost = {(w.write.key, written(w.write.f, w.write.value)) for w in report.lost}
         if self.policy == "write-behind":
-            acked = {(inv["key"], written(inv["f"], inv["value"])) for inv, done in ops(self.sim.history)
-                     if inv["f"] != "read" and done is not None and done["type"] == "ok"}
+            acked = {
+                (inv["key"], written(inv["f"], inv["value"]))
+                for inv, done in ops(self.sim.history)
+                if inv["f"] != "read" and done is not None and done["type"] == "ok"
+            }
             assert lost <= acked - set(self.log), report
         else:
             assert not lost, report
@@ -478,9 +491,12 @@ class CacheUnderFaults(SimMachine):
     def linearizable_while_the_policy_promises_it(self):
         history = list(self.sim.history)
         if self.policy == "write-behind":  # a crash of the cache loses writes, by design: judge up to it
-            crash = [i for i, op in enumerate(history) if op["process"] == "nemesis" and op["value"] == "cache"
-                     and op["f"] == "crash"]
-            history = history[:crash[0]] if crash else history
+            crash = [
+                i
+                for i, op in enumerate(history)
+                if op["process"] == "nemesis" and op["value"] == "cache" and op["f"] == "crash"
+            ]
+            history = history[: crash[0]] if crash else history
         verdict = linearizable(history, model="cas_register")
         assert verdict.valid, verdict
 

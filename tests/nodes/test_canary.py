@@ -21,8 +21,9 @@ def split_cluster(seed: int, canary: dict, error_rate: float = 0.0, hostile: boo
     for name in STABLE:
         sim.add_node(name, Backend, service_time=em.Exponential(0.005), concurrency=8)
     sim.add_node("canary", Backend, service_time=em.Exponential(0.005), concurrency=8, error_rate=error_rate)
-    sim.add_node("lb", LoadBalancer, backends=STABLE, health_interval=None, timeout=0.5,
-                 canary={"backend": "canary", **canary})
+    sim.add_node(
+        "lb", LoadBalancer, backends=STABLE, health_interval=None, timeout=0.5, canary={"backend": "canary", **canary}
+    )
     if hostile:
         for name in [*STABLE, "canary"]:
             sim.network.set_link("lb", name, **HOSTILE)
@@ -64,8 +65,12 @@ def test_a_healthy_canary_gets_its_share_and_stays():
 
 def test_a_failing_canary_is_rolled_back_and_gets_nothing_after():
     """A canary failing every request is rolled back at its min_requests-th outcome; later requests avoid it."""
-    sim = split_cluster(seed=2, canary={"weight": 0.2, "error_threshold": 0.5, "min_requests": 10, "window": 20},
-                        error_rate=1.0, hostile=False)
+    sim = split_cluster(
+        seed=2,
+        canary={"weight": 0.2, "error_threshold": 0.5, "min_requests": 10, "window": 20},
+        error_rate=1.0,
+        hostile=False,
+    )
     arrivals = []
     canary_node = sim.node("canary")
     original = canary_node.handle_request
@@ -99,15 +104,19 @@ def test_ab_splitting_by_client_keeps_each_client_on_one_side():
 
 
 @settings(max_examples=300, deadline=None)
-@given(outcomes=st.lists(st.booleans(), max_size=80), min_requests=st.integers(1, 10), extra=st.integers(0, 10),
-       threshold=st.sampled_from([0.1, 0.3, 0.5, 1.0]))
+@given(
+    outcomes=st.lists(st.booleans(), max_size=80),
+    min_requests=st.integers(1, 10),
+    extra=st.integers(0, 10),
+    threshold=st.sampled_from([0.1, 0.3, 0.5, 1.0]),
+)
 def test_rollback_happens_exactly_when_the_window_reaches_the_threshold(outcomes, min_requests, extra, threshold):
     """Property: the canary rolls back at the first outcome with enough outcomes and a window at the threshold."""
     window = min_requests + extra
     canary = Canary("c", weight=0.5, error_threshold=threshold, min_requests=min_requests, window=window)
     expected = None
     for i, failed in enumerate(outcomes):
-        recent = outcomes[max(0, i + 1 - window):i + 1]
+        recent = outcomes[max(0, i + 1 - window) : i + 1]
         if expected is None and i + 1 >= min_requests and sum(recent) >= threshold * len(recent):
             expected = i
     fired = []
@@ -120,14 +129,17 @@ def test_rollback_happens_exactly_when_the_window_reaches_the_threshold(outcomes
     assert not canary.takes("x", random.Random(0)) or expected is None
 
 
-@pytest.mark.parametrize("canary, match", [
-    ({"backend": "canary", "weight": 1.5}, "weight is the share"),
-    ({"backend": "b0"}, "must not also be in backends"),
-    ({"backend": "canary", "window": 5, "min_requests": 10}, "must hold at least min_requests"),
-    ({"backend": "canary", "sticky": "user"}, "sticky must be 'request' or 'client'"),
-    ({"backend": "canary", "speed": 3}, "canary: .*speed.*settings: backend, weight"),
-    ("canary", "canary must be a table"),
-])
+@pytest.mark.parametrize(
+    "canary, match",
+    [
+        ({"backend": "canary", "weight": 1.5}, "weight is the share"),
+        ({"backend": "b0"}, "must not also be in backends"),
+        ({"backend": "canary", "window": 5, "min_requests": 10}, "must hold at least min_requests"),
+        ({"backend": "canary", "sticky": "user"}, "sticky must be 'request' or 'client'"),
+        ({"backend": "canary", "speed": 3}, "canary: .*speed.*settings: backend, weight"),
+        ("canary", "canary must be a table"),
+    ],
+)
 def test_bad_canary_settings_say_what_to_do(canary, match):
     """A misconfigured canary fails when the balancer is built, naming the fix."""
     sim = em.Simulation()

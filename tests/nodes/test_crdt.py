@@ -12,8 +12,10 @@ REPLICAS = ["a", "b", "c"]
 ELEMENTS = [0, 1, "x"]
 
 # One step: (replica, op, argument); "merge" takes another replica's state.
-steps = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["update", "update", "remove", "merge"]),
-                           st.integers(-3, 3)), max_size=40)
+steps = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(["update", "update", "remove", "merge"]), st.integers(-3, 3)),
+    max_size=40,
+)
 
 
 def run(kind: str, plan) -> list[dict]:

@@ -30,8 +30,16 @@ def registry_cluster(sim, mode: str, hostile: bool = False):
 def instance(sim, name: str, home: int, acks: dict):
     order = REGISTRIES[home:] + REGISTRIES[:home]
     acks[name] = []
-    sim.add_node(name, LoggedInstance, acks=acks[name], service="users", registries=order, interval=INTERVAL, ttl=TTL,
-                 service_time=em.Constant(0.001))
+    sim.add_node(
+        name,
+        LoggedInstance,
+        acks=acks[name],
+        service="users",
+        registries=order,
+        interval=INTERVAL,
+        ttl=TTL,
+        service_time=em.Constant(0.001),
+    )
 
 
 @pytest.mark.parametrize("mode", ["ap", "cp"])
@@ -84,7 +92,7 @@ def partition_run(mode: str, seed: int = 2):
         await asyncio.sleep(1.5)
 
     sim.run(run())
-    during = lambda seen: [s for s in seen if 1.0 <= s[0] and s[1] < 4.0]  # noqa: E731
+    during = lambda seen: [s for s in seen if s[0] >= 1.0 and s[1] < 4.0]  # noqa: E731
     return during(minority), during(majority), acks
 
 
@@ -155,11 +163,14 @@ def test_records_merge_by_beat_then_expiry():
     assert merge_records(a, b) == merge_records(b, a) == {"x": a["x"], "y": b["y"]}
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"mode": "raft"}, "mode must be 'ap'"),
-    ({"replicas": "r0"}, "replicas must be a list"),
-    ({"sync_interval": 0}, "sync_interval must be a positive"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"mode": "raft"}, "mode must be 'ap'"),
+        ({"replicas": "r0"}, "replicas must be a list"),
+        ({"sync_interval": 0}, "sync_interval must be a positive"),
+    ],
+)
 def test_bad_config_says_what_to_do(config, match):
     """A misconfigured registry fails at construction, naming the fix."""
     with pytest.raises(em.ConfigError, match=match):
@@ -185,13 +196,16 @@ class CPRegistryUnderFaults(SimMachine):
         for i, registry in enumerate(REGISTRIES):
             sim.add_node(f"l{i}", Looker, service="users", registry=registry, every=0.05, seen=self.seen)
 
-    @rule(shape=st.sampled_from([(["r0"], ["r1", "r2"]), (["r0", "r1"], ["r2"]), (["r1"], ["r0", "r2"])]),
-          instances=st.sampled_from([["i0"], ["i1"], ["i2"], ["i0", "i2"]]))
+    @rule(
+        shape=st.sampled_from([(["r0"], ["r1", "r2"]), (["r0", "r1"], ["r2"]), (["r1"], ["r0", "r2"])]),
+        instances=st.sampled_from([["i0"], ["i1"], ["i2"], ["i0", "i2"]]),
+    )
     def partition(self, shape, instances):
         left, right = shape
         looker = [f"l{r[1]}" for r in left]
-        self.sim.network.partition(left + instances + looker, [n for n in self.sim.nodes if n not in left + instances
-                                                               + looker])
+        self.sim.network.partition(
+            left + instances + looker, [n for n in self.sim.nodes if n not in left + instances + looker]
+        )
 
     @rule()
     def heal(self):

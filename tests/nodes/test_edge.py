@@ -34,10 +34,12 @@ class CountingEdge(Edge):
 
 def edge_sim(seed=1, coalesce=True, stale_if_error=STALE, service=0.02, hostile=False):
     sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.002))
-    sim.add_node("origin", Origin, update_interval=0.25, service_time=em.Constant(service), concurrency=64,
-                 queue_limit=1000)
-    sim.add_node("e0", CountingEdge, origin="origin", ttl=TTL, stale_if_error=stale_if_error, coalesce=coalesce,
-                 timeout=TIMEOUT)
+    sim.add_node(
+        "origin", Origin, update_interval=0.25, service_time=em.Constant(service), concurrency=64, queue_limit=1000
+    )
+    sim.add_node(
+        "e0", CountingEdge, origin="origin", ttl=TTL, stale_if_error=stale_if_error, coalesce=coalesce, timeout=TIMEOUT
+    )
     if hostile:
         sim.network.set_link("e0", "origin", **HOSTILE)
     return sim
@@ -112,11 +114,14 @@ def test_while_the_origin_is_down_a_copy_is_served_stale_for_stale_if_error(stal
     assert late.code == 11 and "no copy of '/a' young enough" in late.text
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"origin": "origin", "ttl": 0}, "ttl must be a positive number"),
-    ({"origin": "origin", "stale_if_error": -1}, "stale_if_error must be seconds >= 0"),
-    ({"origin": ""}, "origin must be a node name"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"origin": "origin", "ttl": 0}, "ttl must be a positive number"),
+        ({"origin": "origin", "stale_if_error": -1}, "stale_if_error must be seconds >= 0"),
+        ({"origin": ""}, "origin must be a node name"),
+    ],
+)
 def test_bad_config_says_what_to_do(config, match):
     """A misconfigured edge fails at construction, naming the fix."""
     with pytest.raises(em.ConfigError, match=match):

@@ -54,8 +54,10 @@ def test_a_restarted_voter_honours_promises_it_may_have_made():
         cluster.sim.restart("n1")
 
         async def ask():
-            return await cluster.clients[0].rpc("n1", {"type": "vote", "epoch": 7, "pre": False,
-                                                       "last_epoch": 9, "last_index": 99})
+            return await cluster.clients[0].rpc(
+                "n1", {"type": "vote", "epoch": 7, "pre": False, "last_epoch": 9, "last_index": 99}
+            )
+
         assert cluster.sim.run(ask())["granted"] is granted
 
 
@@ -65,8 +67,10 @@ def test_a_primary_with_a_valid_lease_refuses_to_vote():
     cluster.run_for(0.2)
 
     async def ask():
-        return await cluster.clients[0].rpc("n0", {"type": "vote", "epoch": 5, "pre": False,
-                                                   "last_epoch": 9, "last_index": 99})
+        return await cluster.clients[0].rpc(
+            "n0", {"type": "vote", "epoch": 5, "pre": False, "last_epoch": 9, "last_index": 99}
+        )
+
     reply = cluster.sim.run(ask())
     assert (reply["granted"], reply["epoch"]) == (False, 1)
     assert cluster.primaries() == [(1, "n0")]
@@ -83,17 +87,25 @@ def test_an_isolated_primary_is_fenced_before_its_successor_is_elected():
     cluster.stop_workload()
     elected = [t for t, _, epoch in cluster.elected() if epoch > 1]
     assert elected
-    late = [op for op in cluster.sim.history if op.get("node") == "n0" and op["type"] == "ok"
-            and op["f"] != "read" and op["time"] > min(elected)]
+    late = [
+        op
+        for op in cluster.sim.history
+        if op.get("node") == "n0" and op["type"] == "ok" and op["f"] != "read" and op["time"] > min(elected)
+    ]
     assert late == [], "a deposed primary acknowledged writes after its successor was elected"
-    refused = [op for op in cluster.sim.history if op.get("node") == "n0" and op["type"] == "fail"
-               and op["time"] > cut + cluster.node("n0").lease]
+    refused = [
+        op
+        for op in cluster.sim.history
+        if op.get("node") == "n0" and op["type"] == "fail" and op["time"] > cut + cluster.node("n0").lease
+    ]
     assert refused and all(op["error"][0] == 11 for op in refused)
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.lists(st.tuples(st.integers(0, 63), st.sampled_from([0.05, 0.3, 0.8])),
-                                           min_size=1, max_size=8))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.lists(st.tuples(st.integers(0, 63), st.sampled_from([0.05, 0.3, 0.8])), min_size=1, max_size=8),
+)
 def test_never_two_primaries_in_one_epoch(seed, cuts):
     """Under any sequence of random partitions and crashes, each epoch has at most one primary."""
     cluster = Cluster(seed=seed, n=5, clients=2)
@@ -115,15 +127,18 @@ def test_never_two_primaries_in_one_epoch(seed, cuts):
     assert all(len(nodes) == 1 for nodes in winners.values()), winners
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"heartbeat_interval": 0}, "heartbeat_interval must be a positive"),
-    ({"election_timeout": "1s"}, "election_timeout must be a positive"),
-    ({"heartbeat_interval": 0.5, "election_timeout": 0.3}, "shorter than election_timeout"),
-    ({"heartbeat_interval": 0.25, "lease": 0.2}, "shorter than the lease"),
-    ({"max_drift": 1.5}, "max_drift must be"),
-    ({"fencing": "yes"}, "fencing must be True or False"),
-    ({"on_event": 3}, "on_event must be callable"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"heartbeat_interval": 0}, "heartbeat_interval must be a positive"),
+        ({"election_timeout": "1s"}, "election_timeout must be a positive"),
+        ({"heartbeat_interval": 0.5, "election_timeout": 0.3}, "shorter than election_timeout"),
+        ({"heartbeat_interval": 0.25, "lease": 0.2}, "shorter than the lease"),
+        ({"max_drift": 1.5}, "max_drift must be"),
+        ({"fencing": "yes"}, "fencing must be True or False"),
+        ({"on_event": 3}, "on_event must be callable"),
+    ],
+)
 def test_failover_misconfiguration_is_refused(config, match):
     """Bad timing or fencing settings raise a ConfigError (a ValueError) saying what to use."""
     sim = em.Simulation(seed=1)

@@ -24,8 +24,13 @@ class Echo(em.Node):
     async def handle_request(self, msg):
         await asyncio.sleep(self.delay)
         body = msg.body
-        return {"type": "request_ok", "by": self.name, "client": body.get("client"), "deadline": body.get("deadline"),
-                "token": body.get("token")}
+        return {
+            "type": "request_ok",
+            "by": self.name,
+            "client": body.get("client"),
+            "deadline": body.get("deadline"),
+            "token": body.get("token"),
+        }
 
 
 def gateway_sim(seed=1, **config):
@@ -33,9 +38,15 @@ def gateway_sim(seed=1, **config):
     sim.add_node("users", Echo)
     sim.add_node("admin", Echo)
     sim.add_node("slow", Echo, delay=2.0)
-    settings = {"routes": {"/users": "users", "/users/admin": "admin", "/slow": "slow"},
-                "services": {"users": ["users"], "admin": ["admin"], "slow": ["slow"]}, "tokens": TOKENS,
-                "rate": 1000.0, "burst": 100.0, "deadline": 0.5, **config}
+    settings = {
+        "routes": {"/users": "users", "/users/admin": "admin", "/slow": "slow"},
+        "services": {"users": ["users"], "admin": ["admin"], "slow": ["slow"]},
+        "tokens": TOKENS,
+        "rate": 1000.0,
+        "burst": 100.0,
+        "deadline": 0.5,
+        **config,
+    }
     sim.add_node("g0", Gateway, **settings)
     return sim, sim.add_client("c0")
 
@@ -61,8 +72,10 @@ def test_a_request_needs_a_valid_token_and_the_refusal_is_definite():
 def test_the_longest_matching_prefix_routes_and_an_unknown_path_is_error_10():
     """/users/admin/x goes to admin, /users/7 and /users to users, /usersx and /orders nowhere."""
     sim, client = gateway_sim()
-    routed = {path: call(sim, client, {"path": path, "token": "t-bob"}) for path in
-              ("/users/admin/x", "/users/7", "/users", "/usersx", "/orders")}
+    routed = {
+        path: call(sim, client, {"path": path, "token": "t-bob"})
+        for path in ("/users/admin/x", "/users/7", "/users", "/usersx", "/orders")
+    }
     assert routed["/users/admin/x"]["by"] == "admin" and routed["/users/7"]["by"] == routed["/users"]["by"] == "users"
     assert all(isinstance(routed[p], em.RPCError) and routed[p].code == 10 for p in ("/usersx", "/orders"))
 
@@ -99,8 +112,11 @@ def test_a_client_gets_burst_plus_rate_times_t_from_one_replica():
 
 
 @settings(max_examples=200, deadline=None)
-@given(rate=st.floats(1, 100), burst=st.integers(1, 20),
-       steps=st.lists(st.tuples(st.floats(0, 0.5), st.integers(0, 3)), max_size=60))
+@given(
+    rate=st.floats(1, 100),
+    burst=st.integers(1, 20),
+    steps=st.lists(st.tuples(st.floats(0, 0.5), st.integers(0, 3)), max_size=60),
+)
 def test_a_token_bucket_never_admits_more_than_burst_plus_rate_times_t(rate, burst, steps):
     """Property: over any stretch of time t, takes admitted <= burst + rate * t."""
     now = [0.0]
@@ -119,8 +135,18 @@ def limiter_run(limiter: str, partition: bool, seed: int = 3) -> float:
     sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.002))
     sim.add_node("users", Echo)
     for name in GATEWAYS:
-        sim.add_node(name, Gateway, routes={"/users": "users"}, services={"users": ["users"]}, tokens=TOKENS,
-                     rate=50.0, burst=5.0, limiter=limiter, replicas=GATEWAYS, sync_interval=0.05)
+        sim.add_node(
+            name,
+            Gateway,
+            routes={"/users": "users"},
+            services={"users": ["users"]},
+            tokens=TOKENS,
+            rate=50.0,
+            burst=5.0,
+            limiter=limiter,
+            replicas=GATEWAYS,
+            sync_interval=0.05,
+        )
     for a in GATEWAYS:
         for b in GATEWAYS:
             if a < b:
@@ -149,11 +175,14 @@ async def _quiet(coro):
         pass
 
 
-@pytest.mark.parametrize("limiter, partition, low, high", [
-    ("local", False, 3 * 50, 3 * 50 * 1.1),     # each replica alone: three times the limit
-    ("shared", False, 50 * 0.9, 50 * 1.3),      # synced: about the limit
-    ("shared", True, 2 * 50 * 0.9, 2 * 50 * 1.2),  # cut in two: each side enforces it alone
-])
+@pytest.mark.parametrize(
+    "limiter, partition, low, high",
+    [
+        ("local", False, 3 * 50, 3 * 50 * 1.1),  # each replica alone: three times the limit
+        ("shared", False, 50 * 0.9, 50 * 1.3),  # synced: about the limit
+        ("shared", True, 2 * 50 * 0.9, 2 * 50 * 1.2),  # cut in two: each side enforces it alone
+    ],
+)
 def test_the_limit_across_replicas_local_shared_and_partitioned(limiter, partition, low, high):
     """Per-replica limiters give R times the rate; shared ones the rate, and k times it across k partition sides."""
     assert low <= limiter_run(limiter, partition) <= high
@@ -175,12 +204,15 @@ def test_services_are_found_through_the_registry():
     assert sim.run(run(), until=5) == ["u0", "u1", "u0", "u1"]
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"routes": {"users": "users"}}, "routes must map path prefixes"),
-    ({"routes": {"/users": "users"}}, "add them to services or give registries"),
-    ({"routes": {"/u": "u"}, "services": {"u": ["u0"]}, "limiter": "global"}, "limiter must be 'local'"),
-    ({"routes": {"/u": "u"}, "services": {"u": ["u0"]}, "burst": 0.5}, "burst must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"routes": {"users": "users"}}, "routes must map path prefixes"),
+        ({"routes": {"/users": "users"}}, "add them to services or give registries"),
+        ({"routes": {"/u": "u"}, "services": {"u": ["u0"]}, "limiter": "global"}, "limiter must be 'local'"),
+        ({"routes": {"/u": "u"}, "services": {"u": ["u0"]}, "burst": 0.5}, "burst must be at least 1"),
+    ],
+)
 def test_bad_config_says_what_to_do(config, match):
     """A misconfigured gateway fails at construction, naming the fix."""
     with pytest.raises(em.ConfigError, match=match):
@@ -193,8 +225,9 @@ def test_the_pool_forwards_max_in_flight_queues_in_order_and_refuses_beyond_the_
     others = [sim.add_client(f"c{i}") for i in range(1, 4)]
 
     async def run():
-        calls = [c.rpc("g0", {"type": "request", "path": "/slow", "token": "t-bob"}, timeout=20)
-                 for c in [client, *others]]
+        calls = [
+            c.rpc("g0", {"type": "request", "path": "/slow", "token": "t-bob"}, timeout=20) for c in [client, *others]
+        ]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     replies = sim.run(run())
@@ -215,8 +248,14 @@ def test_an_instance_whose_breaker_is_open_gets_no_requests():
     sim = em.Simulation(seed=1, latency=em.Constant(0.001))
     for name in ("u0", "u1"):
         sim.add_node(name, Echo)
-    sim.add_node("g0", Gateway, routes={"/users": "users"}, services={"users": ["u0", "u1"]}, deadline=0.2,
-                 breaker={"failure_threshold": 5, "reset_timeout": 60.0})
+    sim.add_node(
+        "g0",
+        Gateway,
+        routes={"/users": "users"},
+        services={"users": ["u0", "u1"]},
+        deadline=0.2,
+        breaker={"failure_threshold": 5, "reset_timeout": 60.0},
+    )
     client = sim.add_client("c0")
     sim.crash("u1")
 

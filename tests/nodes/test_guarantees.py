@@ -22,12 +22,19 @@ each such test finds the first seed whose schedule shows it.
 import dataclasses
 
 import pytest
+
 from tests.common.faults_nodes import EveryCopyKV
 from tests.common.outsider import EPISODES, TARGETS, run
 from tests.common.outsider_catalogue import CATALOGUE, QUEUE, EveryCopyCaller, front, multi, registries, run_queue
 
-CP = ["lin-kv", "sharded-kv", "primary-replica-sync", "primary-replica-majority", "quorum-strict",
-      "quorum-strict-vector"]
+CP = [
+    "lin-kv",
+    "sharded-kv",
+    "primary-replica-sync",
+    "primary-replica-majority",
+    "quorum-strict",
+    "quorum-strict-vector",
+]
 AP = ["quorum-sloppy", "quorum-sloppy-hints", "quorum-sloppy-anti-entropy", *CATALOGUE, *QUEUE]
 DEFAULT = {**dict.fromkeys(CP, 5), **dict.fromkeys(AP, 2)}  # schedules per configuration in the default run
 SLOW = {**dict.fromkeys(CP, 500), **dict.fromkeys(AP, 100)}
@@ -93,6 +100,7 @@ def variant(name: str, **changes):
 # kernel's draws ever change).
 SLOPPY, ACKS, ASYNC, FENCING, REPAIR, LEASE, EVERY_COPY, CALLER, DEDUP = 4, 3, 20, 14, 2, 288, 11, 36, 11
 
+
 def test_the_outsider_catches_a_store_that_applies_every_copy_of_a_request():
     """The tester is hostile enough to find the duplicate bug lin-kv had (EveryCopyKV keeps it)."""
     assert first_violation(variant("lin-kv", factory=EveryCopyKV, config={}), 30, start=EVERY_COPY) is not None
@@ -100,8 +108,12 @@ def test_the_outsider_catches_a_store_that_applies_every_copy_of_a_request():
 
 def test_the_outsider_catches_a_caller_that_forwards_every_copy_of_a_write():
     """The breaker's caller before it took each write once: a copy refused by the open breaker is told 'not done'."""
-    broken = variant("caller", build=front(EveryCopyCaller, dependency="n0", timeout=0.4,
-                                           breaker={"failure_threshold": 3, "reset_timeout": 0.2}))
+    broken = variant(
+        "caller",
+        build=front(
+            EveryCopyCaller, dependency="n0", timeout=0.4, breaker={"failure_threshold": 3, "reset_timeout": 0.2}
+        ),
+    )
     assert first_violation(broken, 60, start=CALLER) is not None
 
 
@@ -110,21 +122,41 @@ CONDITIONS = [
     #  the seed to search from)
     pytest.param(variant("quorum-strict", episodes=EPISODES[:-1]), "stale read", 0, id="quorum: clocks in sync"),
     pytest.param(variant("quorum-strict", config={"n": 3, "r": 1, "w": 1}), "stale read", 0, id="quorum: R + W > N"),
-    pytest.param(variant("quorum-strict", config={"n": 3, "r": 2, "w": 2, "sloppy": True}), "stale read", SLOPPY,
-                 id="quorum: not sloppy"),
+    pytest.param(
+        variant("quorum-strict", config={"n": 3, "r": 2, "w": 2, "sloppy": True}),
+        "stale read",
+        SLOPPY,
+        id="quorum: not sloppy",
+    ),
     pytest.param(variant("primary-replica-majority", servers=5), "", ACKS, id="primary-replica: acks + 1 >= majority"),
     pytest.param(variant("primary-replica-sync", config={"mode": "async"}), "", ASYNC, id="primary-replica: not async"),
-    pytest.param(variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "fencing": False}),
-                 "not linearizable", FENCING, id="primary-replica: fencing for primary reads"),
-    pytest.param(variant("quorum-sloppy", config={"n": 3, "r": 2, "w": 2, "sloppy": True, "read_repair": False}),
-                 "differ", REPAIR, id="sloppy quorum: anti-entropy or hinted handoff to converge"),
+    pytest.param(
+        variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "fencing": False}),
+        "not linearizable",
+        FENCING,
+        id="primary-replica: fencing for primary reads",
+    ),
+    pytest.param(
+        variant("quorum-sloppy", config={"n": 3, "r": 2, "w": 2, "sloppy": True, "read_repair": False}),
+        "differ",
+        REPAIR,
+        id="sloppy quorum: anti-entropy or hinted handoff to converge",
+    ),
     # Rare under these schedules (one in a few hundred): the primary's clock jumps while it is cut off.
-    pytest.param(variant("multi-primary-crdt", build=multi("crdt", dedup_window=1)), "count", DEDUP,
-                 id="multi-primary: a dedup window longer than a duplicate's delay"),
+    pytest.param(
+        variant("multi-primary-crdt", build=multi("crdt", dedup_window=1)),
+        "count",
+        DEDUP,
+        id="multi-primary: a dedup window longer than a duplicate's delay",
+    ),
     pytest.param(variant("registry-cp", build=registries("ap")), "misses", 0, id="registry: cp mode for fresh lookups"),
     pytest.param(variant("registry-cp", episodes=EPISODES[:-1]), "misses", 0, id="registry: clocks in sync"),
-    pytest.param(variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "lease_reads": True}),
-                 "not linearizable", LEASE, id="primary-replica: clocks that never jump, for lease reads"),
+    pytest.param(
+        variant("primary-replica-majority", config={"mode": "semi-sync", "acks": 1, "lease_reads": True}),
+        "not linearizable",
+        LEASE,
+        id="primary-replica: clocks that never jump, for lease reads",
+    ),
 ]
 
 
@@ -134,4 +166,3 @@ def test_each_stated_condition_is_needed(target, violation, start):
     broken = first_violation(target, 60, start)
     assert broken is not None, f"no schedule broke {target.name}: is the condition needed?"
     assert any(violation in v for v in broken.violations), broken.describe()
-

@@ -81,8 +81,10 @@ def test_a_copy_gets_the_first_answer_and_an_older_request_is_dropped():
             apply_once(data, applied, {"type": "cas", "key": "k", "from": 7, "to": 8}, ["c0", 6])
         assert caught.value.code == 22
     assert apply_once(data, applied, {"type": "write", "key": "k", "value": 9}, ["c1", 1]) == {"type": "write_ok"}
-    assert data == {"k": 9} and applied["k"] == {"c0": [6, {"error": [22, applied["k"]["c0"][1]["error"][1]]}],
-                                                 "c1": [1, {"type": "write_ok"}]}
+    assert data == {"k": 9} and applied["k"] == {
+        "c0": [6, {"error": [22, applied["k"]["c0"][1]["error"][1]]}],
+        "c1": [1, {"type": "write_ok"}],
+    }
 
 
 def test_a_forwarded_request_keeps_its_clients_id():
@@ -154,9 +156,13 @@ async def test_writes_and_request_ids_survive_a_restart_on_file_storage(tmp_path
     assert any("'c0'" in text and "'k': 3" in text for text in saved), saved
 
 
-@pytest.mark.parametrize("proxy,config", [("nodes.breaker:Caller", {"dependency": "store"}),
-                                          ("nodes.balancer:LoadBalancer", {"backends": ["store"],
-                                                                           "health_interval": None})])
+@pytest.mark.parametrize(
+    "proxy,config",
+    [
+        ("nodes.breaker:Caller", {"dependency": "store"}),
+        ("nodes.balancer:LoadBalancer", {"backends": ["store"], "health_interval": None}),
+    ],
+)
 def test_a_proxy_passes_the_clients_request_id_so_the_store_applies_each_write_once(proxy, config):
     """Through a breaker caller or a load balancer, duplicated client writes still apply once at the store."""
     from nodes import resolve
@@ -175,5 +181,6 @@ def test_a_proxy_passes_the_clients_request_id_so_the_store_applies_each_write_o
 
     sim.run(work())
     assert sim.node("store").storage["data"]["k"] == 19
-    assert sim.node("store").storage["applied"]["k"] == {"c0": [sim.node("store").storage["applied"]["k"]["c0"][0],
-                                                                {"type": "write_ok"}]}
+    assert sim.node("store").storage["applied"]["k"] == {
+        "c0": [sim.node("store").storage["applied"]["k"]["c0"][0], {"type": "write_ok"}]
+    }

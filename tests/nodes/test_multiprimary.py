@@ -6,7 +6,7 @@ import collections
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import emulator as em
 from nodes import crdt
@@ -130,8 +130,13 @@ def test_crdts_converge_with_no_loss_under_a_flapping_partition():
         await asyncio.gather(*(adds(c, f"n{i}", i) for i, c in enumerate(clients)))
         await flapping
         await asyncio.sleep(4.0)
-        return [(await c.rpc(f"n{i}", {"type": "read", "key": "hits"}),
-                 await c.rpc(f"n{i}", {"type": "read", "key": "seen"})) for i, c in enumerate(clients)]
+        return [
+            (
+                await c.rpc(f"n{i}", {"type": "read", "key": "hits"}),
+                await c.rpc(f"n{i}", {"type": "read", "key": "seen"}),
+            )
+            for i, c in enumerate(clients)
+        ]
 
     reads = sim.run(run(), until=30)
     expected = sum(1 + (i + j) % 3 for i in range(4) for j in range(30))
@@ -183,11 +188,14 @@ def test_state_and_the_dedup_table_survive_a_crash():
     assert sim.run(run()) == 5
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"resolution": "merge"}, "resolution must be one of lww, siblings, crdt"),
-    ({"anti_entropy": -1}, "anti_entropy must be a positive number"),
-    ({"anti_entropy_mode": "gossip"}, "anti_entropy_mode must be one of"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"resolution": "merge"}, "resolution must be one of lww, siblings, crdt"),
+        ({"anti_entropy": -1}, "anti_entropy must be a positive number"),
+        ({"anti_entropy_mode": "gossip"}, "anti_entropy_mode must be one of"),
+    ],
+)
 def test_bad_config_says_what_to_do(config, match):
     """A misconfigured store fails at construction with the fix in the message."""
     sim = em.Simulation()
@@ -195,13 +203,16 @@ def test_bad_config_says_what_to_do(config, match):
         sim.add_node("n0", MultiPrimary, **config)
 
 
-@pytest.mark.parametrize("resolution, body, code", [
-    ("crdt", {"type": "write", "key": "k", "value": 1}, 10),
-    ("lww", {"type": "add", "key": "k", "delta": 1}, 10),
-    ("crdt", {"type": "add", "key": "k"}, 12),
-    ("lww", {"type": "read", "key": ["k"]}, 12),
-    ("lww", {"type": "read", "key": "nope"}, 20),
-])
+@pytest.mark.parametrize(
+    "resolution, body, code",
+    [
+        ("crdt", {"type": "write", "key": "k", "value": 1}, 10),
+        ("lww", {"type": "add", "key": "k", "delta": 1}, 10),
+        ("crdt", {"type": "add", "key": "k"}, 12),
+        ("lww", {"type": "read", "key": ["k"]}, 12),
+        ("lww", {"type": "read", "key": "nope"}, 20),
+    ],
+)
 def test_operations_a_resolution_does_not_have_are_definite_errors(resolution, body, code):
     """A crdt store has no write, an lww store no add; malformed keys and missing keys have their codes."""
     sim = em.Simulation()
@@ -356,8 +367,11 @@ class MultiPrimaryUnderFaults(RuleBasedStateMachine):
     def _final_siblings(self, data):
         for key, state in data.items():
             contexts = [r["context"] for k, _, r in self.created if k == key]
-            survivors = sorted(v for k, v, r in self.created if k == key
-                               and not any(descends(c, {r["dot"][0]: r["dot"][1]}) for c in contexts))
+            survivors = sorted(
+                v
+                for k, v, r in self.created
+                if k == key and not any(descends(c, {r["dot"][0]: r["dot"][1]}) for c in contexts)
+            )
             assert sorted(crdt.register_values(state)) == survivors
 
     def _final_crdt(self, data):
@@ -385,8 +399,15 @@ class TestMultiPrimaryUnderFaultsSoak(MultiPrimaryUnderFaults.TestCase):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_after_a_heal_the_replicas_converge_within_n_minus_one_anti_entropy_intervals(seed):
     """Five replicas, anti_entropy 0.2 s, a reliable network: equal within 4 * 0.2 s (plus round trips) of the heal."""
-    sim, clients, _ = cluster(seed=seed, nodes=5, resolution="siblings", latency=em.Uniform(0.001, 0.003),
-                              loss=0.0, duplicate=0.0, reorder=0.0)
+    sim, clients, _ = cluster(
+        seed=seed,
+        nodes=5,
+        resolution="siblings",
+        latency=em.Uniform(0.001, 0.003),
+        loss=0.0,
+        duplicate=0.0,
+        reorder=0.0,
+    )
     heal_at, agreed = [], []
 
     async def run():

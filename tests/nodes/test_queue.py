@@ -32,8 +32,12 @@ def test_sends_get_dense_offsets_per_partition_and_polls_read_them_back():
     acks = [send(sim, client, "k", {"n": i}) for i in range(5)]
     assert [a["offset"] for a in acks] == [0, 1, 2, 3, 4] and len({a["partition"] for a in acks}) == 1
     partition = acks[0]["partition"]
-    got = rpc(sim, client, leader_of(BROKERS, "orders", partition),
-              {"type": "poll", "topic": "orders", "partition": partition, "offset": 2, "max": 2})
+    got = rpc(
+        sim,
+        client,
+        leader_of(BROKERS, "orders", partition),
+        {"type": "poll", "topic": "orders", "partition": partition, "offset": 2, "max": 2},
+    )
     assert got["msgs"] == [[2, "k", {"n": 2}], [3, "k", {"n": 3}]]
 
 
@@ -65,8 +69,12 @@ def test_an_idempotent_send_is_appended_once_however_often_it_arrives():
 
 
 def group_rpc(sim, client, kind, member, **extra):
-    return rpc(sim, client, coordinator_of(BROKERS, "g"),
-               {"type": kind, "group": "g", "topic": "orders", "member": member, **extra})
+    return rpc(
+        sim,
+        client,
+        coordinator_of(BROKERS, "g"),
+        {"type": kind, "group": "g", "topic": "orders", "member": member, **extra},
+    )
 
 
 def test_members_share_the_partitions_and_a_new_member_rebalances():
@@ -78,7 +86,8 @@ def test_members_share_the_partitions_and_a_new_member_rebalances():
     a_again = group_rpc(sim, client, "join", "a")  # a learns the new assignment; the group is unchanged
     assert a_again["generation"] == b["generation"]
     assert sorted(a_again["partitions"] + b["partitions"]) == [0, 1, 2, 3] and not set(a_again["partitions"]) & set(
-        b["partitions"])
+        b["partitions"]
+    )
     group_rpc(sim, client, "join", "c")
     stale = group_rpc(sim, client, "heartbeat", "a", generation=b["generation"])
     assert stale.code == 22 and stale.definite and "join again" in stale.text
@@ -126,11 +135,14 @@ def test_a_restarted_coordinator_never_reissues_a_generation():
     assert group_rpc(sim, client, "join", "b")["generation"] > a["generation"]
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"brokers": "b0", "topics": TOPICS}, "brokers must be a non-empty list"),
-    ({"brokers": BROKERS, "topics": {"orders": 0}}, "topics must map topic names to partition counts"),
-    ({"brokers": BROKERS, "topics": TOPICS, "session_timeout": 0}, "session_timeout must be a positive"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"brokers": "b0", "topics": TOPICS}, "brokers must be a non-empty list"),
+        ({"brokers": BROKERS, "topics": {"orders": 0}}, "topics must map topic names to partition counts"),
+        ({"brokers": BROKERS, "topics": TOPICS, "session_timeout": 0}, "session_timeout must be a positive"),
+    ],
+)
 def test_bad_config_says_what_to_do(config, match):
     """A misconfigured broker fails at construction, naming the fix."""
     with pytest.raises(em.ConfigError, match=match):

@@ -82,12 +82,18 @@ class QueueUnderFaults(SimMachine):
     clients = 0
     latency = HOSTILE["latency"]
 
-    @initialize(seed=st.integers(0, 2**16), commit=st.sampled_from(["after", "before"]),
-                sink_idempotent=st.booleans())
+    @initialize(seed=st.integers(0, 2**16), commit=st.sampled_from(["after", "before"]), sink_idempotent=st.booleans())
     def setup(self, seed, commit, sink_idempotent):
         self.commit, self.sink_idempotent = commit, sink_idempotent
-        self.sim = queue_cluster(seed=seed, idempotent=True, sink_idempotent=sink_idempotent, commit=commit,
-                                 count=50, every=0.02, network=HOSTILE)
+        self.sim = queue_cluster(
+            seed=seed,
+            idempotent=True,
+            sink_idempotent=sink_idempotent,
+            commit=commit,
+            count=50,
+            every=0.02,
+            network=HOSTILE,
+        )
 
     @rule(node=st.sampled_from(["k0", "k1", *BROKERS]))
     def crash_or_restart(self, node):
@@ -144,10 +150,13 @@ class TestQueueUnderFaultsSoak(QueueUnderFaults.TestCase):
     settings = settings(max_examples=200, stateful_step_count=25, deadline=None)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda n: Producer(n, BROKERS, TOPICS, acks=2), "acks must be 0"),
-    (lambda n: Producer(n, BROKERS, TOPICS, acks=0, idempotent=True), "idempotent=True needs acks=1"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda n: Producer(n, BROKERS, TOPICS, acks=2), "acks must be 0"),
+        (lambda n: Producer(n, BROKERS, TOPICS, acks=0, idempotent=True), "idempotent=True needs acks=1"),
+    ],
+)
 def test_bad_producer_settings_say_what_to_do(make, match):
     """A misconfigured producer fails when made, naming the fix."""
     node = em.Simulation().add_node("p", em.Node)
@@ -178,8 +187,9 @@ def test_a_producer_that_waits_for_each_ack_keeps_its_order_in_every_partition()
 
 def test_at_most_once_gives_up_order_within_a_partition_too():
     """commit="before" sends each effect once: one that timed out can land after the next offset's (seed 96)."""
-    sim = queue_cluster(seed=96, idempotent=True, sink_idempotent=False, commit="before", count=50, every=0.02,
-                        network=HOSTILE)
+    sim = queue_cluster(
+        seed=96, idempotent=True, sink_idempotent=False, commit="before", count=50, every=0.02, network=HOSTILE
+    )
     run_for(sim, 8.0)
     out = measure(sim)
     assert out.effect_duplicates == 0 and out.inversions_within() > 0

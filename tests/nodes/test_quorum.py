@@ -5,6 +5,11 @@ import math
 
 import pytest
 from hypothesis import settings
+
+import emulator as em
+from emulator.check import availability, convergence, latency, linearizable, lost_writes, stale_reads
+from nodes.quorum import QuorumKV
+from nodes.registry import resolve
 from tests.common.quorum_cluster import (
     as_register,
     attempt,
@@ -16,16 +21,11 @@ from tests.common.quorum_cluster import (
 )
 from tests.common.quorum_machine import QuorumMachine
 
-import emulator as em
-from emulator.check import availability, convergence, latency, linearizable, lost_writes, stale_reads
-from nodes.quorum import QuorumKV
-from nodes.registry import resolve
-
 # -- the lin-kv protocol -----------------------------------------------------------------------
 
 
 def test_the_registry_name_quorum_is_this_store():
-    """"quorum" resolves to QuorumKV."""
+    """ "quorum" resolves to QuorumKV."""
     assert resolve("quorum") is QuorumKV
 
 
@@ -64,8 +64,14 @@ def test_requests_may_override_r_and_w_within_one_to_n():
         for node in down:
             sim.crash(node)
         outcomes = {}
-        for label, extra in (("default", {}), ("r=1", {"r": 1}), ("w=1", {"w": 1, "value": 2}),
-                             ("r=0", {"r": 0}), ("r=4", {"r": 4}), ("w=str", {"w": "2", "value": 3})):
+        for label, extra in (
+            ("default", {}),
+            ("r=1", {"r": 1}),
+            ("w=1", {"w": 1, "value": 2}),
+            ("r=0", {"r": 0}),
+            ("r=4", {"r": 4}),
+            ("w=str", {"w": "2", "value": 3}),
+        ):
             body = {"type": "write" if "value" in extra else "read", "key": "k", **extra}
             try:
                 outcomes[label] = (await client.rpc(dest, body, timeout=2.0)).get("value", "ok")
@@ -103,16 +109,19 @@ def test_a_coordinator_outside_replicas_holds_no_copy_and_sends_to_every_replica
     assert all(sim.node(f"n{i}").replica("k") == [7] for i in range(3))
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"r": 4}, "r must be an int from 1 to n=3"),
-    ({"n": 0}, "n must be an int >= 1"),
-    ({"versioning": "hlc"}, "versioning must be one of 'lww', 'vector'"),
-    ({"write_fanout": "exact", "sloppy": True}, "cannot be combined with sloppy"),
-    ({"anti_entropy": -1}, "anti_entropy must be a positive number"),
-    ({"anti_entropy_mode": "gossip"}, "anti_entropy_mode must be one of 'merkle', 'digest'"),
-    ({"replicas": "n1"}, "replicas must be a non-empty list of server names"),
-    ({"replicas": []}, "replicas must be a non-empty list of server names"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"r": 4}, "r must be an int from 1 to n=3"),
+        ({"n": 0}, "n must be an int >= 1"),
+        ({"versioning": "hlc"}, "versioning must be one of 'lww', 'vector'"),
+        ({"write_fanout": "exact", "sloppy": True}, "cannot be combined with sloppy"),
+        ({"anti_entropy": -1}, "anti_entropy must be a positive number"),
+        ({"anti_entropy_mode": "gossip"}, "anti_entropy_mode must be one of 'merkle', 'digest'"),
+        ({"replicas": "n1"}, "replicas must be a non-empty list of server names"),
+        ({"replicas": []}, "replicas must be a non-empty list of server names"),
+    ],
+)
 def test_a_misconfiguration_says_what_to_change(config, message):
     """Bad options raise ConfigError (a ValueError) naming the option and its range."""
     sim = em.Simulation()
@@ -220,8 +229,17 @@ async def test_a_partial_quorum_serves_stale_reads_under_partitions(sim):
 @pytest.mark.parametrize(("n", "r", "w"), [(3, 1, 1), (5, 1, 2), (5, 2, 2), (5, 2, 3)])
 def test_stale_reads_match_the_pbs_closed_form(n, r, w):
     """Writes to exactly W, reads from exactly R random owners: P(stale) = C(N-W, R) / C(N, R) within 4 SE."""
-    sim, (client,) = quorum_cluster(seed=n * 100 + r * 10 + w, nodes=n, clients=1, n=n, r=r, w=w,
-                                    write_fanout="exact", read_fanout="exact", read_repair=False)
+    sim, (client,) = quorum_cluster(
+        seed=n * 100 + r * 10 + w,
+        nodes=n,
+        clients=1,
+        n=n,
+        r=r,
+        w=w,
+        write_fanout="exact",
+        read_fanout="exact",
+        read_repair=False,
+    )
     trials = 1500
 
     async def main():
@@ -236,13 +254,13 @@ def test_stale_reads_match_the_pbs_closed_form(n, r, w):
     error = math.sqrt(expected * (1 - expected) / result.reads)
     assert result.reads == trials
     assert abs(result.fraction - expected) <= 4 * error, (
-        f"N={n} R={r} W={w}: measured {result.fraction:.4f}, PBS {expected:.4f} +- {error:.4f} (1 SE)")
+        f"N={n} R={r} W={w}: measured {result.fraction:.4f}, PBS {expected:.4f} +- {error:.4f} (1 SE)"
+    )
 
 
 def test_with_r_plus_w_above_n_exact_fanout_is_never_stale():
     """The control for PBS: N=3, R=2, W=2 sent to exactly W and R owners is never stale."""
-    sim, (client,) = quorum_cluster(nodes=3, clients=1, write_fanout="exact", read_fanout="exact",
-                                    read_repair=False)
+    sim, (client,) = quorum_cluster(nodes=3, clients=1, write_fanout="exact", read_fanout="exact", read_repair=False)
 
     async def main():
         for value in range(300):
@@ -287,6 +305,7 @@ async def _side_workload(sim, clients, stop: float) -> float:
         not finish three): by then every node has tried (and, if cut off,
         suspected) each owner it would forward to.
     """
+
     async def side(client, nodes):
         loop, rounds, learned = asyncio.get_running_loop(), 0, None
         while loop.time() < stop:
@@ -336,7 +355,8 @@ def test_a_strict_quorum_refuses_with_11_where_a_side_lacks_a_quorum():
         (ok_q, total_q), (ok_n, total_n) = counts[True], counts[False]
         assert total_q > 0 and total_n > 0, (side, served)
         assert ok_q == total_q and ok_n == 0, (
-            f"side {side}: keys with a quorum {ok_q}/{total_q} ok, without {ok_n}/{total_n} ok")
+            f"side {side}: keys with a quorum {ok_q}/{total_q} ok, without {ok_n}/{total_n} ok"
+        )
         assert codes == {("fail", 11)}, f"side {side}: refusals were {sorted(codes, key=str)}, not definite 11"
     report = availability(sim.history, sides={"majority": MAJORITY, "minority": MINORITY})
     print("strict availability per side:", {name: round(r.fraction, 3) for name, r in report["sides"].items()})
@@ -360,16 +380,20 @@ def test_a_sloppy_quorum_serves_both_sides_then_converges_after_the_heal():
                 await attempt(client, "read", key, dest=sim.rng("after").choice(sim.servers))
 
     async def after_heal():
-        return await asyncio.gather(_until(sim, lambda: replicas_agree(sim, KEYS), limit=2.0),
-                                    read_everything(clients[0], healed + 2.0))
+        return await asyncio.gather(
+            _until(sim, lambda: replicas_agree(sim, KEYS), limit=2.0), read_everything(clients[0], healed + 2.0)
+        )
 
     agreed, _ = sim.run(after_heal())
     settled = convergence(sim.history)[-1]
     assert agreed is not None, {k: stored(sim, k) for k in KEYS}
     assert agreed - healed <= 1.0 and settled.time is not None and settled.time <= 1.0, (
-        f"owners agreed {agreed - healed:.3f}s, reads settled {settled.time}s after the heal")
-    print(f"sloppy availability {fractions}, {stale}; owners agree {agreed - healed:.3f}s and reads settle "
-          f"{settled.time:.3f}s after the heal")
+        f"owners agreed {agreed - healed:.3f}s, reads settled {settled.time}s after the heal"
+    )
+    print(
+        f"sloppy availability {fractions}, {stale}; owners agree {agreed - healed:.3f}s and reads settle "
+        f"{settled.time:.3f}s after the heal"
+    )
 
 
 async def _until(sim, predicate, limit: float, step: float = 0.01):
@@ -448,8 +472,9 @@ def test_read_repair_brings_a_stale_owner_up_to_date():
 
 def _anti_entropy_run(mode, interval: float | bool, keys: int = 120):
     """Write ``keys`` keys, cutting n2 off during the 20th-last; heal; return (sim, heal time, converged time)."""
-    sim, (client,) = quorum_cluster(seed=7, nodes=3, clients=1, read_repair=False, anti_entropy=interval,
-                                    anti_entropy_mode=mode)
+    sim, (client,) = quorum_cluster(
+        seed=7, nodes=3, clients=1, read_repair=False, anti_entropy=interval, anti_entropy_mode=mode
+    )
     names = [f"k{i}" for i in range(keys)]
 
     async def main():
@@ -548,8 +573,7 @@ def test_vector_clocks_keep_two_writes_from_one_context_through_one_coordinator(
     With a clock per server the second write's clock ({n0: 2}) descended from the first's ({n0: 1}), so the
     first, acknowledged, was dropped; a version's dot (n0, seq) is superseded only by a context that covers it.
     """
-    sim, (a, b, c) = quorum_cluster(nodes=3, clients=3, latency=em.Constant(0.001), n=3, r=2, w=2,
-                                    versioning="vector")
+    sim, (a, b, c) = quorum_cluster(nodes=3, clients=3, latency=em.Constant(0.001), n=3, r=2, w=2, versioning="vector")
 
     async def main():
         await a.rpc("n0", {"type": "write", "key": "k", "value": "v0"})
@@ -568,8 +592,7 @@ def test_vector_clocks_keep_two_writes_from_one_context_through_one_coordinator(
 def test_a_write_from_a_context_drops_only_the_versions_its_reader_saw():
     """A replica that learns a coordinator's later dot learns its earlier versions too, so a context never covers
     a version its reader did not see (a replica that missed v1 but got v2 would otherwise hand out {n0: 2})."""
-    sim, (a, b, c) = quorum_cluster(nodes=3, clients=3, latency=em.Constant(0.001), n=3, r=2, w=2,
-                                    versioning="vector")
+    sim, (a, b, c) = quorum_cluster(nodes=3, clients=3, latency=em.Constant(0.001), n=3, r=2, w=2, versioning="vector")
 
     async def main():
         cut = sim.network.partition_oneway(["n0"], ["n2"])
@@ -625,8 +648,9 @@ def test_cas_is_not_linearizable_two_coordinators_can_both_swap():
 
     async def main():
         await a.invoke("write", key="k", value=0, dest="n0")
-        return await asyncio.gather(attempt(a, "cas", "k", [0, 1], dest="n0"),
-                                    attempt(b, "cas", "k", [0, 2], dest="n1"))
+        return await asyncio.gather(
+            attempt(a, "cas", "k", [0, 1], dest="n0"), attempt(b, "cas", "k", [0, 2], dest="n1")
+        )
 
     replies = sim.run(main())
     assert all(reply["type"] == "cas_ok" for reply in replies)
@@ -638,6 +662,7 @@ def test_cas_is_not_linearizable_two_coordinators_can_both_swap():
 
 def test_the_same_seed_gives_the_same_trace():
     """A sloppy, hinted, anti-entropic cluster under partitions replays bit for bit."""
+
     def run():
         sim, clients = quorum_cluster(seed=11, clients=4, sloppy=True, hinted_handoff=True, anti_entropy=0.2)
         sim.run(partitioned_workload(sim, clients, ["a", "b"], stop=2.0))

@@ -16,8 +16,10 @@ from tests.common.hostile import make_calm, make_hostile
 from tests.common.quorum_cluster import attempt
 from tests.common.replication_cluster import Cluster, discarded_writes
 
-READERS_AND_WRITERS = {"dests": {"c0": "n0", "c1": "n1", "c2": "n2"},
-                       "fs": {"c0": ("read",), "c1": ("write",), "c2": ("write",)}}
+READERS_AND_WRITERS = {
+    "dests": {"c0": "n0", "c1": "n1", "c2": "n2"},
+    "fs": {"c0": ("read",), "c1": ("write",), "c2": ("write",)},
+}
 
 
 def _codes(history, kind):
@@ -52,16 +54,19 @@ def test_every_node_speaks_lin_kv(mode):
     assert linearizable(cluster.sim.history, "cas_register").valid
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"mode": "fast"}, "mode must be one of sync, semi-sync, async"),
-    ({"mode": "sync", "acks": 2}, "acks applies to mode='semi-sync' only"),
-    ({"mode": "semi-sync", "acks": 0}, "acks must be a number of replicas >= 1"),
-    ({"read_from": "nearest"}, "read_from must be 'primary' or 'replica'"),
-    ({"max_staleness": 1.0}, "set read_from='replica'"),
-    ({"read_from": "replica", "max_staleness": -1}, "max_staleness must be seconds"),
-    ({"lease_reads": True, "fencing": False}, "lease_reads needs fencing=True"),
-    ({"write_timeout": 0}, "write_timeout must be a positive"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"mode": "fast"}, "mode must be one of sync, semi-sync, async"),
+        ({"mode": "sync", "acks": 2}, "acks applies to mode='semi-sync' only"),
+        ({"mode": "semi-sync", "acks": 0}, "acks must be a number of replicas >= 1"),
+        ({"read_from": "nearest"}, "read_from must be 'primary' or 'replica'"),
+        ({"max_staleness": 1.0}, "set read_from='replica'"),
+        ({"read_from": "replica", "max_staleness": -1}, "max_staleness must be seconds"),
+        ({"lease_reads": True, "fencing": False}, "lease_reads needs fencing=True"),
+        ({"write_timeout": 0}, "write_timeout must be a positive"),
+    ],
+)
 def test_misconfiguration_is_refused(config, match):
     """A bad mode, acks, read or timing setting raises a ConfigError (a ValueError) saying what to do."""
     sim = em.Simulation(seed=1)
@@ -88,6 +93,7 @@ def test_one_unreachable_replica_stops_sync_writes_only(mode, acks, outcome):
             await cluster.clients[0].invoke("write", key="x", value=1, dest="n0")
         except em.EmulatorError:
             pass
+
     cluster.sim.run(write())
     assert [op["type"] for op in cluster.sim.history if op["process"] != "nemesis"][-1] == outcome
 
@@ -136,8 +142,11 @@ def test_async_failover_loses_exactly_the_unshipped_acknowledged_writes(fencing)
     Only c0, cut off with n0, writes the a-keys, so each of its lost writes stays visible; a b-write n0
     acked just before the cut and then lost is masked by later b-writes, which the checker rightly allows.
     """
-    plan = {"dests": {"c0": "n0", "c1": "n1", "c2": "n2"}, "fs": {c: ("write",) for c in ("c0", "c1", "c2")},
-            "keys": {"c0": ["a0", "a1"], "c1": ["b0", "b1"], "c2": ["b0", "b1"]}}
+    plan = {
+        "dests": {"c0": "n0", "c1": "n1", "c2": "n2"},
+        "fs": {c: ("write",) for c in ("c0", "c1", "c2")},
+        "keys": {"c0": ["a0", "a1"], "c1": ["b0", "b1"], "c2": ["b0", "b1"]},
+    }
     cluster = _split_brain(4, keys=("a0", "a1", "b0", "b1"), plan=plan, timeout=0.5, mode="async", fencing=fencing)
     primary = cluster.primaries()[0][1]
     assert primary != "n0" and cluster.node("n0").primary == primary
@@ -153,17 +162,31 @@ def test_async_failover_loses_exactly_the_unshipped_acknowledged_writes(fencing)
 
 def test_fencing_bounds_what_async_failover_loses():
     """With fencing the deposed primary stops acking when its lease lapses; without, for the whole partition."""
-    plan = {"dests": {"c0": "n0", "c1": "n1", "c2": "n2"}, "fs": {c: ("write",) for c in ("c0", "c1", "c2")},
-            "keys": {"c0": ["a0"], "c1": ["b0"], "c2": ["b0"]}}
-    lost = {fencing: len(lost_writes(_split_brain(5, keys=("a0", "b0"), plan=plan, timeout=0.5, mode="async",
-                                                  fencing=fencing).sim.history).lost)
-            for fencing in (True, False)}
+    plan = {
+        "dests": {"c0": "n0", "c1": "n1", "c2": "n2"},
+        "fs": {c: ("write",) for c in ("c0", "c1", "c2")},
+        "keys": {"c0": ["a0"], "c1": ["b0"], "c2": ["b0"]},
+    }
+    lost = {
+        fencing: len(
+            lost_writes(
+                _split_brain(5, keys=("a0", "b0"), plan=plan, timeout=0.5, mode="async", fencing=fencing).sim.history
+            ).lost
+        )
+        for fencing in (True, False)
+    }
     assert 0 < lost[True] < lost[False] / 3
 
 
-@pytest.mark.parametrize("mode, fencing, safe", [
-    ("sync", True, True), ("sync", False, True), ("semi-sync", True, True), ("semi-sync", False, False),
-])
+@pytest.mark.parametrize(
+    "mode, fencing, safe",
+    [
+        ("sync", True, True),
+        ("sync", False, True),
+        ("semi-sync", True, True),
+        ("semi-sync", False, False),
+    ],
+)
 def test_fencing_keeps_a_deposed_primarys_reads_linearizable(mode, fencing, safe):
     """Cut off with a reader, the old primary serves stale reads only in semi-sync without fencing.
 
@@ -212,6 +235,7 @@ def test_semi_sync_below_a_majority_can_lose_acknowledged_writes():
 
     async def write(value):
         await cluster.clients[0].invoke("write", key="x", value=value, dest="n0")
+
     cluster.sim.run(write("kept"))
     cluster.run_for(0.1)
     cluster.sim.network.partition(["n0", "n1", "c0"], ["n2", "n3", "n4", "c1", "c2"])
@@ -235,8 +259,9 @@ def _voters_clocks(cluster: Cluster, jump: bool) -> None:
             cluster.sim.skew(name, offset=node.now() - cluster.sim.now, drift=node.max_drift)
 
 
-@pytest.mark.parametrize("lease_reads, jump, linearizable_", [(True, False, True), (True, True, False),
-                                                            (False, True, True)])
+@pytest.mark.parametrize(
+    "lease_reads, jump, linearizable_", [(True, False, True), (True, True, False), (False, True, True)]
+)
 def test_lease_reads_hold_under_bounded_drift_and_break_when_clocks_jump(lease_reads, jump, linearizable_):
     """A forward jump ends the voters' promises early: a successor commits while the old lease still serves."""
     cluster = Cluster(8, keys=["x"], mode="semi-sync", lease_reads=lease_reads)
@@ -263,7 +288,7 @@ def _read_ages(history, order: list) -> list[float]:
             called[op["process"]] = op["time"]
         elif op["type"] == "ok" and op["f"] == "read":
             position = order.index(op["value"])
-            newer = [acked[v] for v in order[position + 1:] if v in acked and acked[v] < called[op["process"]]]
+            newer = [acked[v] for v in order[position + 1 :] if v in acked and acked[v] < called[op["process"]]]
             ages.append(called[op["process"]] - min(newer) if newer else 0.0)
     return ages
 
@@ -274,8 +299,11 @@ def test_replica_reads_are_no_staler_than_max_staleness():
     ages = {}
     for max_staleness in (bound, None):
         cluster = Cluster(9, keys=["x"], mode="async", read_from="replica", max_staleness=max_staleness)
-        cluster.start_workload(timeout=0.1, dests={"c0": "n1", "c1": "n0", "c2": "n2"},
-                               fs={"c0": ("read",), "c1": ("write",), "c2": ("write",)})
+        cluster.start_workload(
+            timeout=0.1,
+            dests={"c0": "n1", "c1": "n0", "c2": "n2"},
+            fs={"c0": ("read",), "c1": ("write",), "c2": ("write",)},
+        )
         cluster.run_for(0.3)
         cluster.sim.network.partition(["n1", "c0"], ["n0", "n2", "c1", "c2"])
         cluster.run_for(1.0)
@@ -305,12 +333,18 @@ def _own_writes_missed(history) -> int:
 def test_read_your_writes_holds_a_session_read_until_its_write_is_applied(read_your_writes, misses):
     """Async replicas lag the acks they relay; a session floor makes each client's reads include its writes."""
     keys = {f"c{i}": [f"own{i}"] for i in range(3)}
-    cluster = Cluster(10, keys=sorted(k for ks in keys.values() for k in ks), mode="async", read_from="replica",
-                      read_your_writes=read_your_writes)
+    cluster = Cluster(
+        10,
+        keys=sorted(k for ks in keys.values() for k in ks),
+        mode="async",
+        read_from="replica",
+        read_your_writes=read_your_writes,
+    )
     for replica in ("n1", "n2"):
         cluster.sim.network.set_link_oneway("n0", replica, latency=em.Uniform(0.001, 0.02), reorder=True)
-    cluster.start_workload(dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys},
-                           keys=keys)
+    cluster.start_workload(
+        dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys}, keys=keys
+    )
     cluster.run_for(2.0)
     cluster.stop_workload()
     assert (_own_writes_missed(cluster.sim.history) > 0) is misses
@@ -507,8 +541,9 @@ class AsyncMachine(ReplicationMachine):
 
 def _stateful_case(machine, examples: int, slow: bool = False):
     case = type(f"Test{machine.__name__}{'Long' if slow else ''}", (machine.TestCase,), {})
-    case.settings = settings(max_examples=examples, stateful_step_count=12, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+    case.settings = settings(
+        max_examples=examples, stateful_step_count=12, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     if slow:
         case.pytestmark = [pytest.mark.slow]
     return case

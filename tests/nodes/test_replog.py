@@ -54,8 +54,12 @@ def test_a_late_duplicate_append_never_cuts_newer_entries():
 
 
 @settings(max_examples=100)
-@given(st.lists(st.sampled_from([1, 3, 5]), max_size=6), st.integers(0, 6),
-       st.lists(st.sampled_from([2, 4, 6]), max_size=4), st.integers(0, 6))
+@given(
+    st.lists(st.sampled_from([1, 3, 5]), max_size=6),
+    st.integers(0, 6),
+    st.lists(st.sampled_from([2, 4, 6]), max_size=4),
+    st.integers(0, 6),
+)
 def test_accept_leaves_the_primarys_prefix(primary_epochs, shared, own_epochs, start):
     """Whatever suffix a replica held, after accepting it equals the primary's log up to the match."""
     primary = sorted(primary_epochs)
@@ -117,4 +121,6 @@ def test_a_request_in_the_log_twice_takes_effect_once_and_a_late_older_one_not_a
     assert machine.apply({**_write(1), "rid": ["c0", 5]}) is None and machine.data == {"x": 2}
     assert machine.applied == 4
     machine.reset()
-    assert machine.apply(cas).code == 20 and machine.requests == {"x": {"c0": [7, {"error": [20, "key 'x' does not exist"]}]}}
+    assert machine.apply(cas).code == 20 and machine.requests == {
+        "x": {"c0": [7, {"error": [20, "key 'x' does not exist"]}]}
+    }

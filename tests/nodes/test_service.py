@@ -13,11 +13,18 @@ from nodes.service import Service
 def pair(seed=1, **settings):
     """front (2 workers) calls back (2 workers, 50 ms each) on /work; /alone calls nothing."""
     sim = em.Simulation(seed=seed, latency=em.Constant(0.001))
-    sim.add_node("back", Service, service="back", endpoints={"/job": []}, service_time=em.Constant(0.05),
-                 concurrency=2)
-    sim.add_node("front", Service, service="front", services={"back": ["back"]}, concurrency=2, queue_limit=50,
-                 service_time=em.Constant(0.001),
-                 endpoints={"/work": [{"service": "back", "path": "/job"}], "/alone": []}, **settings)
+    sim.add_node("back", Service, service="back", endpoints={"/job": []}, service_time=em.Constant(0.05), concurrency=2)
+    sim.add_node(
+        "front",
+        Service,
+        service="front",
+        services={"back": ["back"]},
+        concurrency=2,
+        queue_limit=50,
+        service_time=em.Constant(0.001),
+        endpoints={"/work": [{"service": "back", "path": "/job"}], "/alone": []},
+        **settings,
+    )
     return sim, sim.add_client("c0")
 
 
@@ -25,8 +32,9 @@ def fire(sim, client, body, n, gap=0.0):
     async def run():
         tasks = []
         for i in range(n):
-            tasks.append(asyncio.ensure_future(_outcome(client.rpc("front", {"type": "request", **body, "id": i},
-                                                                  timeout=10))))
+            tasks.append(
+                asyncio.ensure_future(_outcome(client.rpc("front", {"type": "request", **body, "id": i}, timeout=10)))
+            )
             await asyncio.sleep(gap)
         return await asyncio.gather(*tasks)
 
@@ -102,10 +110,12 @@ def test_services_find_each_other_through_the_registry():
     sim = em.Simulation(seed=1, latency=em.Constant(0.001))
     sim.add_node("r0", Registry)
     sim.add_node("store", SingleKV, leader="store")
-    sim.add_node("back", Service, service="back", registries=["r0"], endpoints={"/job": [{"node": "store",
-                                                                                          "op": "write"}]})
-    sim.add_node("front", Service, service="front", registries=["r0"],
-                 endpoints={"/work": [{"service": "back", "path": "/job"}]})
+    sim.add_node(
+        "back", Service, service="back", registries=["r0"], endpoints={"/job": [{"node": "store", "op": "write"}]}
+    )
+    sim.add_node(
+        "front", Service, service="front", registries=["r0"], endpoints={"/work": [{"service": "back", "path": "/job"}]}
+    )
     client = sim.add_client("c0")
 
     async def run():
@@ -116,12 +126,15 @@ def test_services_find_each_other_through_the_registry():
     assert sim.run(run(), until=3)["value"] == 7
 
 
-@pytest.mark.parametrize("endpoints, match", [
-    ({}, "endpoints must map path prefixes"),
-    ({"work": []}, "a path prefix"),
-    ({"/w": [{"service": "x"}]}, "a call is"),
-    ({"/w": [{"node": "x", "op": "cas"}]}, "a call is"),
-])
+@pytest.mark.parametrize(
+    "endpoints, match",
+    [
+        ({}, "endpoints must map path prefixes"),
+        ({"work": []}, "a path prefix"),
+        ({"/w": [{"service": "x"}]}, "a call is"),
+        ({"/w": [{"node": "x", "op": "cas"}]}, "a call is"),
+    ],
+)
 def test_bad_endpoints_say_what_to_do(endpoints, match):
     """A malformed endpoint table fails at construction."""
     with pytest.raises(em.ConfigError, match=match):

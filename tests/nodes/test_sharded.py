@@ -172,8 +172,7 @@ def test_join_and_leave_under_traffic_lose_no_acknowledged_write():
         before = holders(sim)
         start = sim.now
         sim.add_node("n5", ShardedKV, contact="n3")
-        await asyncio.gather(admin(operator, "join", "n5", "n4"),
-                                            admin(operator, "leave", "n1", "n5"))
+        await asyncio.gather(admin(operator, "join", "n5", "n4"), admin(operator, "leave", "n1", "n5"))
         end = sim.now
         await asyncio.sleep(0.2)
         await work.stop()
@@ -346,13 +345,16 @@ def test_membership_misuse_is_refused_with_a_definite_error():
     assert sim.errors == []
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"members": ["n0"], "contact": "n0"}, "not both"),
-    ({"members": "n0"}, "list of node names"),
-    ({"vnodes": 0}, "vnodes"),
-    ({"hops": -1}, "hops"),
-    ({"timeout": 0}, "timeout"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"members": ["n0"], "contact": "n0"}, "not both"),
+        ({"members": "n0"}, "list of node names"),
+        ({"vnodes": 0}, "vnodes"),
+        ({"hops": -1}, "hops"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
 def test_bad_configuration_is_refused(config, match):
     """Misconfigured nodes raise ConfigError saying what is wrong."""
     sim = em.Simulation(seed=0)
@@ -500,16 +502,18 @@ class ShardedUnderFaults(RuleBasedStateMachine):
 
 
 TestShardedUnderFaults = ShardedUnderFaults.TestCase
-TestShardedUnderFaults.settings = settings(max_examples=20, stateful_step_count=20, deadline=None,
-                                           suppress_health_check=[HealthCheck.too_slow])
+TestShardedUnderFaults.settings = settings(
+    max_examples=20, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @pytest.mark.slow
 class TestShardedUnderFaultsLong(ShardedUnderFaults.TestCase):
     """The same machine, many more and longer schedules (run with -m slow)."""
 
-    settings = settings(max_examples=300, stateful_step_count=40, deadline=None,
-                        suppress_health_check=[HealthCheck.too_slow])
+    settings = settings(
+        max_examples=300, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
 
 
 def test_a_late_duplicate_of_an_old_write_never_overwrites_a_newer_one():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import asyncio_conformance as conformance  # noqa: E402
+import asyncio_conformance as conformance
 
 try:
     import test.test_asyncio  # noqa: F401
@@ -47,6 +47,7 @@ def test_every_module_it_can_run_passes():
 
 def test_a_python_without_the_suite_is_told_so(monkeypatch, capsys):
     """Without test.test_asyncio the script says what to install and exits 2."""
+
     def missing():
         raise ImportError("no test package")
 

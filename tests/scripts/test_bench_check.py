@@ -10,8 +10,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_check.py"
 
 def test_quick_bench_check_prints_json_beside_porcupines_figures():
     """--quick --json: Porcupine's files and shapes get the right verdicts beside its figures; the reference runs; memory is measured."""
-    out = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--json"], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json"], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)
     rows = {row["history"].split(" (")[0]: row for row in results["rows"]}

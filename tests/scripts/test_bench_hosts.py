@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-import bench_hosts  # noqa: E402
+import bench_hosts
 
 
 def test_both_sides_answer_every_request_and_the_ratio_is_theirs():

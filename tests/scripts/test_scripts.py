@@ -10,8 +10,7 @@ BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
 def test_quick_bench_prints_json_with_each_baseline():
     """--quick --json gives capsim, asyncio.Queue and SimPy figures and the scale run."""
-    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)
     for key in ("pingpong_msgs_per_s", "rpc_round_trips_per_s"):
@@ -27,7 +26,23 @@ def test_quick_bench_prints_json_with_each_baseline():
 def test_cap_demo_script_runs_the_cap_command():
     """scripts/cap_demo.py runs `capsim cap` with the same options."""
     script = BENCH.parent / "cap_demo.py"
-    out = subprocess.run([sys.executable, str(script), "--json", "--config", "cp", "--duration", "5",
-                          "--partition-at", "1", "--heal-at", "3"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--json",
+            "--config",
+            "cp",
+            "--duration",
+            "5",
+            "--partition-at",
+            "1",
+            "--heal-at",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["config"] == "cp"

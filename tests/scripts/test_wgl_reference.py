@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from wgl_reference import reference_check, reference_search  # noqa: E402
+from wgl_reference import reference_check, reference_search
 
-from emulator.check import linearizable  # noqa: E402
-from emulator.check.linearizable import prepare_partition  # noqa: E402
-from emulator.check.models import get_model  # noqa: E402
-from emulator.check.ops import by_key, pair_ops  # noqa: E402
-from tests.common.check_histories import HistoryBuilder, small_history  # noqa: E402
+from emulator.check import linearizable
+from emulator.check.linearizable import prepare_partition
+from emulator.check.models import get_model
+from emulator.check.ops import by_key, pair_ops
+from tests.common.check_histories import HistoryBuilder, small_history
 
 
 def _reference(history, model):

@@ -69,6 +69,8 @@ def test_multi_primary_answers_everything_on_both_sides_and_is_not_linearizable(
 
 def test_capsim_cap_names_multi_primary_on_the_command_line(capsys):
     """The command line takes the name beside the built-in ones."""
-    assert main(["cap", "--config", "multi-primary", "--duration", "6", "--partition-at", "1", "--heal-at", "3",
-                 "--json"]) == 0
+    assert (
+        main(["cap", "--config", "multi-primary", "--duration", "6", "--partition-at", "1", "--heal-at", "3", "--json"])
+        == 0
+    )
     assert '"config": "multi-primary"' in capsys.readouterr().out

@@ -38,8 +38,17 @@ def test_async_failover_loses_acknowledged_writes(rows):
 def test_every_figure_of_the_json_is_there(rows):
     """Each row has the documented keys, latency per phase and a convergence time."""
     for row in rows.values():
-        for key in ("availability", "availability_minority", "availability_majority", "linearizable",
-                    "stale_read_fraction", "lost_writes", "p50_ms", "p99_ms", "convergence_s"):
+        for key in (
+            "availability",
+            "availability_minority",
+            "availability_majority",
+            "linearizable",
+            "stale_read_fraction",
+            "lost_writes",
+            "p50_ms",
+            "p99_ms",
+            "convergence_s",
+        ):
             assert key in row
         assert set(row["p50_ms"]) == {"before", "during", "after"}
         assert row["p99_ms"]["before"] >= row["p50_ms"]["before"] > 0
@@ -52,8 +61,11 @@ def test_the_same_seed_gives_the_same_row(rows):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"nodes": 2}, "at least 3"), ({"partition_at": 5.0, "heal_at": 4.0}, "partition-at < --heal-at"),
-     ({"heal_at": 20.0}, "--heal-at <= --duration")],
+    [
+        ({"nodes": 2}, "at least 3"),
+        ({"partition_at": 5.0, "heal_at": 4.0}, "partition-at < --heal-at"),
+        ({"heal_at": 20.0}, "--heal-at <= --duration"),
+    ],
 )
 def test_a_bad_plan_says_what_to_change(kwargs, message):
     """Impossible timelines and clusters too small to split fail with the option to fix."""

@@ -24,33 +24,55 @@ def history(*ops):
 
 def test_the_last_write_of_the_losing_side_is_silently_overwritten():
     """Both sides write k in the partition; the majority's value wins: only the minority's last write counts."""
-    h = history(("write", "k", 1, "n0", 3.1, 3.11, "ok"), ("write", "k", 2, "n0", 3.5, 3.51, "ok"),
-                ("write", "k", 3, "n2", 4.0, 4.01, "ok"), ("read", "k", 3, "n2", 9.0, 9.01, "ok"))
+    h = history(
+        ("write", "k", 1, "n0", 3.1, 3.11, "ok"),
+        ("write", "k", 2, "n0", 3.5, 3.51, "ok"),
+        ("write", "k", 3, "n2", 4.0, 4.01, "ok"),
+        ("read", "k", 3, "n2", 9.0, 9.01, "ok"),
+    )
     found = silently_overwritten(h, SIDES, PARTITION)
     assert [op.value for op in found] == [2]
 
 
 def test_the_winner_may_be_either_side_and_cas_counts():
     """When the minority's value wins, the majority's last acknowledged write or cas is the one discarded."""
-    h = history(("cas", "k", [0, 5], "n3", 3.2, 3.21, "ok"), ("write", "k", 7, "n1", 6.0, 6.01, "ok"),
-                ("read", "k", 7, "n4", 9.0, 9.01, "ok"))
+    h = history(
+        ("cas", "k", [0, 5], "n3", 3.2, 3.21, "ok"),
+        ("write", "k", 7, "n1", 6.0, 6.01, "ok"),
+        ("read", "k", 7, "n4", 9.0, 9.01, "ok"),
+    )
     assert [op.value for op in silently_overwritten(h, SIDES, PARTITION)] == [[0, 5]]
 
 
-@pytest.mark.parametrize("ops", [
-    # an overwrite by the same side is an ordinary overwrite
-    [("write", "k", 1, "n2", 3.1, 3.11, "ok"), ("write", "k", 2, "n3", 3.5, 3.51, "ok"),
-     ("read", "k", 2, "n2", 9.0, 9.01, "ok")],
-    # the final value is from before the partition: a rollback, not an overwrite by a concurrent write
-    [("write", "k", 1, "n2", 1.0, 1.01, "ok"), ("write", "k", 2, "n0", 3.5, 3.51, "ok"),
-     ("read", "k", 1, "n2", 9.0, 9.01, "ok")],
-    # a write that failed (definitely not applied) is not an acknowledged write
-    [("write", "k", 1, "n0", 3.1, 3.11, "fail"), ("write", "k", 2, "n2", 3.5, 3.51, "ok"),
-     ("read", "k", 2, "n2", 9.0, 9.01, "ok")],
-    # writes outside the partition are not concurrent across it
-    [("write", "k", 1, "n0", 8.5, 8.51, "ok"), ("write", "k", 2, "n2", 3.5, 3.51, "ok"),
-     ("read", "k", 2, "n2", 9.0, 9.01, "ok")],
-])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        # an overwrite by the same side is an ordinary overwrite
+        [
+            ("write", "k", 1, "n2", 3.1, 3.11, "ok"),
+            ("write", "k", 2, "n3", 3.5, 3.51, "ok"),
+            ("read", "k", 2, "n2", 9.0, 9.01, "ok"),
+        ],
+        # the final value is from before the partition: a rollback, not an overwrite by a concurrent write
+        [
+            ("write", "k", 1, "n2", 1.0, 1.01, "ok"),
+            ("write", "k", 2, "n0", 3.5, 3.51, "ok"),
+            ("read", "k", 1, "n2", 9.0, 9.01, "ok"),
+        ],
+        # a write that failed (definitely not applied) is not an acknowledged write
+        [
+            ("write", "k", 1, "n0", 3.1, 3.11, "fail"),
+            ("write", "k", 2, "n2", 3.5, 3.51, "ok"),
+            ("read", "k", 2, "n2", 9.0, 9.01, "ok"),
+        ],
+        # writes outside the partition are not concurrent across it
+        [
+            ("write", "k", 1, "n0", 8.5, 8.51, "ok"),
+            ("write", "k", 2, "n2", 3.5, 3.51, "ok"),
+            ("read", "k", 2, "n2", 9.0, 9.01, "ok"),
+        ],
+    ],
+)
 def test_what_is_not_silently_overwritten(ops):
     """Own-side overwrites, rollbacks, failed writes and writes outside the partition do not count."""
     assert silently_overwritten(history(*ops), SIDES, PARTITION) == []
@@ -70,8 +92,9 @@ def _by_hand(run, plan, nodes, span):
     while start < span[1] - 1e-9:
         mine = [op for op in ops if op.node in nodes and start <= op.call_time < start + WINDOW]
         if mine:
-            answered = sum(op.status == "ok" or (op.status == "fail" and op.error and op.error[0] in (20, 21, 22))
-                           for op in mine)
+            answered = sum(
+                op.status == "ok" or (op.status == "fail" and op.error and op.error[0] in (20, 21, 22)) for op in mine
+            )
             fractions.append(answered / len(mine))
         start += WINDOW
     return sum(fractions) / len(fractions)

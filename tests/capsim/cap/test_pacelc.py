@@ -27,8 +27,10 @@ def test_exact_w_staleness_matches_the_pbs_closed_form(partial):
     assert abs(partial["exact_w_measured"] - expected) <= 4 * error, partial
 
 
-@pytest.mark.parametrize("n, r, w, expected", [(3, 1, 1, 2 / 3), (3, 1, 2, 1 / 3), (5, 2, 2, 3 / 10),
-                                               (5, 1, 1, 4 / 5), (3, 2, 2, 0.0), (5, 3, 3, 0.0)])
+@pytest.mark.parametrize(
+    "n, r, w, expected",
+    [(3, 1, 1, 2 / 3), (3, 1, 2, 1 / 3), (5, 2, 2, 3 / 10), (5, 1, 1, 4 / 5), (3, 2, 2, 0.0), (5, 3, 3, 0.0)],
+)
 def test_the_closed_form_is_pbs_s(n, r, w, expected):
     """C(N-W, R) / C(N, R): the chance that R replicas picked at random all miss the W that got the write."""
     assert closed_form(n, r, w) == pytest.approx(expected)
@@ -98,8 +100,11 @@ def test_the_sweep_takes_any_latency_distribution():
 
 def test_both_tables_fit_in_100_columns_without_cutting_a_header(partial):
     """The model's table and the store's table print whole at 100 columns (and at 80)."""
-    rows = [partial, {**partial, "config": "5/3/3"}, {**measure_replication(Sweep(trials=50, waits_ms=(0, 2, 10)),
-                                                                           "semi-sync"), "config": "p-r semi-sync k=1"}]
+    rows = [
+        partial,
+        {**partial, "config": "5/3/3"},
+        {**measure_replication(Sweep(trials=50, waits_ms=(0, 2, 10)), "semi-sync"), "config": "p-r semi-sync k=1"},
+    ]
     for width in (100, 80):
         console = Console(width=width, record=True)
         console.print(rich_table("model", model_columns(SWEEP.waits_ms), model_runs(rows)))

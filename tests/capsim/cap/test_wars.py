@@ -51,10 +51,13 @@ def test_capsim_reproduces_wars_within_four_standard_errors(quorum):
     assert points[0].p_stale > 0.02 and points[0].trials == 600  # the staleness is there to be measured
 
 
-@pytest.mark.parametrize("leg, draw", [
-    (em.LogNormal(0.002, 0.8), lambda rng: rng.lognormvariate(math.log(0.002), 0.8)),
-    (em.Pareto(0.001, 1.5), lambda rng: 0.001 / (1 - rng.random()) ** (1 / 1.5)),
-])
+@pytest.mark.parametrize(
+    "leg, draw",
+    [
+        (em.LogNormal(0.002, 0.8), lambda rng: rng.lognormvariate(math.log(0.002), 0.8)),
+        (em.Pareto(0.001, 1.5), lambda rng: 0.001 / (1 - rng.random()) ** (1 / 1.5)),
+    ],
+)
 def test_the_computed_model_agrees_with_the_independent_one(leg, draw):
     """wars.model's P(stale) at t = 0, 1, 5, 20 ms is within 4 standard errors of the independent Monte Carlo."""
     for quorum in [(3, 1, 1), (5, 2, 2)]:
@@ -115,11 +118,14 @@ def test_a_point_carries_its_standard_error():
     assert {"n", "r", "w", "t_ms", "p_stale", "se"} <= set(point.to_dict())
 
 
-@pytest.mark.parametrize("text, message", [
-    ("3/1", "'3/1' is not N/R/W"),
-    ("3/4/1", "1 <= R <= N and 1 <= W <= N, got N=3 R=4 W=1"),
-    ("a/b/c", "is not N/R/W"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("3/1", "'3/1' is not N/R/W"),
+        ("3/4/1", "1 <= R <= N and 1 <= W <= N, got N=3 R=4 W=1"),
+        ("a/b/c", "is not N/R/W"),
+    ],
+)
 def test_bad_quorums_say_what_to_write(text, message):
     """--quorums takes N/R/W,... with 1 <= R, W <= N."""
     with pytest.raises(em.ConfigError, match=message):
@@ -134,10 +140,13 @@ def test_times_take_units_and_a_bare_zero():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("leg, draw", [  # exponential legs: the default run's test above
-    (em.LogNormal(0.002, 0.8), lambda rng: rng.lognormvariate(math.log(0.002), 0.8)),
-    (em.Pareto(0.001, 1.5), lambda rng: 0.001 / (1 - rng.random()) ** (1 / 1.5)),
-])
+@pytest.mark.parametrize(
+    "leg, draw",
+    [  # exponential legs: the default run's test above
+        (em.LogNormal(0.002, 0.8), lambda rng: rng.lognormvariate(math.log(0.002), 0.8)),
+        (em.Pareto(0.001, 1.5), lambda rng: 0.001 / (1 - rng.random()) ** (1 / 1.5)),
+    ],
+)
 def test_capsim_reproduces_wars_under_every_latency_shape(leg, draw):
     """Four partial quorums, four times each, 2000 trials a point: every |z| <= 4."""
     times = [0.0, 0.001, 0.005, 0.010]

@@ -67,9 +67,14 @@ def _run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     path = tmp_path / "scenario.toml"
     path.write_text(SCENARIO)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "capsim", "chaos", "--real", str(path), "--time-scale", "4",
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "capsim", "chaos", "--real", str(path), "--time-scale", "4", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     return proc, out
 
 

@@ -109,7 +109,13 @@ def test_shared_histories_through_the_command_line(capsys):
     assert ["NOT linearizable" in line for line in lines] == [False, True, False, True]
 
 
-@pytest.mark.parametrize("argv, message", [(["--model", "queue"], "invalid choice: 'queue' (choose from register, cas-register"), (["--timeout", "-1"], "positive")])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "queue"], "invalid choice: 'queue' (choose from register, cas-register"),
+        (["--timeout", "-1"], "positive"),
+    ],
+)
 def test_bad_arguments_are_usage_errors(tmp_path, capsys, argv, message):
     """Unknown models and non-positive timeouts are rejected by the parser (exit 2)."""
     with pytest.raises(SystemExit) as info:

@@ -37,10 +37,13 @@ def test_a_taken_port_exits_3_without_printing_a_secret(capsys):
     assert captured.out == "" and "TOKEN" not in captured.err
 
 
-@pytest.mark.parametrize("peers, words", [
-    (["--peer", "n1=http://127.0.0.1:9001"], "--peer n1=http://127.0.0.1:9001 names this node (n1)"),
-    (["--peer", "n2=http://127.0.0.1:9002", "--peer", "n2=http://127.0.0.1:9003"], "--peer n2 given twice"),
-])
+@pytest.mark.parametrize(
+    "peers, words",
+    [
+        (["--peer", "n1=http://127.0.0.1:9001"], "--peer n1=http://127.0.0.1:9001 names this node (n1)"),
+        (["--peer", "n2=http://127.0.0.1:9002", "--peer", "n2=http://127.0.0.1:9003"], "--peer n2 given twice"),
+    ],
+)
 def test_a_peer_naming_the_node_itself_or_twice_is_refused(capsys, peers, words):
     """--peer n1=... on node n1, or one peer with two URLs: one line, exit 2, nothing started."""
     assert main(["serve", "--protocol", "lin-kv", "--name", "n1", *peers]) == 2
@@ -64,8 +67,9 @@ def test_serve_alone_prints_one_line_for_an_argument_error():
 
 def _start(*argv: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """A serve process and its URL, from the line it prints once it listens."""
-    proc = subprocess.Popen([*SERVE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [*SERVE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     line = proc.stdout.readline()
     assert "listening on" in line, line + proc.stderr.read()
     return proc, line.rsplit(" ", 1)[1].strip()

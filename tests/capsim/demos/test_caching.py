@@ -89,4 +89,4 @@ def test_the_report_page_shows_every_table_and_plot_in_chromium(report, tmp_path
     for plot in ("hit_rate", "read_latency", "expiry", "latency", "throughput"):
         assert f'id="plot-{plot}"' in dom and (tmp_path / f"{plot}.png").exists()
     assert dom.count("<tr>") == sum(len(t.runs) + 1 for t in report.tables)
-    assert dom.count("class=\"run timeline\"") == 3 and "write-behind" in dom
+    assert dom.count('class="run timeline"') == 3 and "write-behind" in dom

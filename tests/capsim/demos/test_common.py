@@ -28,8 +28,7 @@ class Slow(em.Node):
 def load(rate=200.0, until=5.0, seed=1, keys=(1,)):
     sim = em.Simulation(seed=seed, latency=em.Constant(0.001))
     sim.add_node("n0", Slow)
-    started = sim.run(poisson_load(sim, rate, until, lambda rng: ("read", rng.choice(keys), None, "n0"),
-                                   timeout=0.2))
+    started = sim.run(poisson_load(sim, rate, until, lambda rng: ("read", rng.choice(keys), None, "n0"), timeout=0.2))
     return sim, started
 
 
@@ -69,8 +68,14 @@ def test_nearest_rank_is_the_smallest_value_covering_the_percentile():
 
 def report():
     runs = [Run("a", [], {"x": 1.5}), Run("b", [], {"x": 2.5})]
-    return Report("toy", "Toy", "An intro.", [Table("t", "The table", [Column("x", "x")], runs, "What it shows.")],
-                  {"seed": 1}, {"answer": 42})
+    return Report(
+        "toy",
+        "Toy",
+        "An intro.",
+        [Table("t", "The table", [Column("x", "x")], runs, "What it shows.")],
+        {"seed": 1},
+        {"answer": 42},
+    )
 
 
 def test_emit_prints_each_table_with_its_paragraph_the_same_every_time():
@@ -88,5 +93,9 @@ def test_emit_json_prints_figures_and_table_rows(capsys):
     """--json: the demo's name, meta, figures, and each table's rows keyed by the table."""
     emit(report(), as_json=True)
     data = json.loads(capsys.readouterr().out)
-    assert data == {"demo": "toy", "meta": {"seed": 1}, "figures": {"answer": 42},
-                    "tables": {"t": [{"config": "a", "x": 1.5}, {"config": "b", "x": 2.5}]}}
+    assert data == {
+        "demo": "toy",
+        "meta": {"seed": 1},
+        "figures": {"answer": 42},
+        "tables": {"t": [{"config": "a", "x": 1.5}, {"config": "b", "x": 2.5}]},
+    }

@@ -36,8 +36,11 @@ def test_with_them_the_failure_stays_where_it_is(rows):
     guarded, bare = rows[GUARDED], rows[BARE]
     assert guarded["ok_catalog_payments down"] == 1.0 and guarded["ok_orders_payments down"] == 0.0
     assert all(guarded[f"worst_catalog_{phase}"] > 0 for phase in FAULTS)
-    assert all(guarded[f"ok_{route}_{phase}"] > bare[f"ok_{route}_{phase}"] for route in ("catalog", "orders")
-               for phase in FAULTS[1:])
+    assert all(
+        guarded[f"ok_{route}_{phase}"] > bare[f"ok_{route}_{phase}"]
+        for route in ("catalog", "orders")
+        for phase in FAULTS[1:]
+    )
     assert guarded["ok_all"] > bare["ok_all"] + 0.2
     assert guarded["gateway_peak_queued"] < bare["gateway_peak_queued"] / 10
     assert guarded["wasted"] == 0

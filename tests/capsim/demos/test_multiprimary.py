@@ -5,7 +5,6 @@ import json
 import pytest
 
 from capsim.cli import main
-
 from capsim.demos import multiprimary
 
 PLAN = multiprimary.Plan.quick(seed=1)

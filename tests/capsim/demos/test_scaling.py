@@ -62,8 +62,11 @@ def test_requests_to_the_dead_backend_fail_indefinitely(crashes):
     """A request sent to a backend that died ends as info: it may have run, so nobody may retry it blindly."""
     for run in crashes.values():
         # A request reaches the balancer a client-link latency after its invocation: allow 5 ms.
-        unknown = [d for i, d in run.completed() if PLAN.crash_at - 0.005 <= i["time"] < PLAN.crash_at + PLAN.bound
-                   and d["type"] == "info"]
+        unknown = [
+            d
+            for i, d in run.completed()
+            if PLAN.crash_at - 0.005 <= i["time"] < PLAN.crash_at + PLAN.bound and d["type"] == "info"
+        ]
         assert len(unknown) >= run.row["to_dead"] > 0
         assert all(d["error"][0] == 0 for d in unknown)
 

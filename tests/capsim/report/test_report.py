@@ -5,17 +5,16 @@ import math
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capsim.demos import partition
 from capsim.report import Column, Run, Window, markdown_table, rich_table, write_page, write_plots, write_tables
-from capsim.report.tables import percent
 from capsim.report.html import nice_ticks, timeline_data
-from hypothesis import given
-from hypothesis import strategies as st
+from capsim.report.tables import percent
 from tests.common.browser import dump_dom, layout, screenshot
 
-COLUMNS = [Column("availability", "avail", percent, "fraction of operations that succeeded"),
-           Column("ops", "ops")]
+COLUMNS = [Column("availability", "avail", percent, "fraction of operations that succeeded"), Column("ops", "ops")]
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +26,16 @@ def runs():
         faults = {op["f"]: op["time"] for op in sim.history.nemesis_ops()}
         ok = sum(op["type"] == "ok" for op in sim.history)
         done = sum(op["type"] != "invoke" for op in sim.history.client_ops())
-        out.append(Run(f"seed {seed}", list(sim.history), {"availability": ok / done, "ops": done},
-                       sides={"minority": ["bob"], "majority": ["alice"]},
-                       windows=[Window(faults["partition"], faults["heal"], "partition")], stale=[0.5, 1.2]))
+        out.append(
+            Run(
+                f"seed {seed}",
+                list(sim.history),
+                {"availability": ok / done, "ops": done},
+                sides={"minority": ["bob"], "majority": ["alice"]},
+                windows=[Window(faults["partition"], faults["heal"], "partition")],
+                stale=[0.5, 1.2],
+            )
+        )
     return out
 
 
@@ -56,8 +62,16 @@ def test_plots_are_written_as_png_and_svg_the_same_every_time(runs, tmp_path):
 
 def test_the_page_renders_in_headless_chromium_with_table_plots_and_timeline(runs, tmp_path):
     """Chromium loads the page: the table rows, the inlined plots, one timeline bar per op, tabs working."""
-    page = write_page(tmp_path, "Test report", "An intro.", COLUMNS, runs, write_plots(tmp_path, runs),
-                      notes=["A note."], meta={"seed": 1})
+    page = write_page(
+        tmp_path,
+        "Test report",
+        "An intro.",
+        COLUMNS,
+        runs,
+        write_plots(tmp_path, runs),
+        notes=["A note."],
+        meta={"seed": 1},
+    )
     dom = dump_dom(page)
     assert dom.count("<tr>") == 1 + len(runs)
     for name in ("throughput", "latency", "staleness"):

@@ -7,8 +7,8 @@ helpers themselves live in tests/common/check_histories.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

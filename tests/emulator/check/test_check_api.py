@@ -15,8 +15,19 @@ def test_all_lists_exactly_the_public_names():
 
 def test_the_main_entry_points_are_exported():
     """The checkers the brief names are all reachable from the package."""
-    for name in ("read_history", "write_jsonl", "linearizable", "check_file", "stale_reads", "lost_writes",
-                 "availability", "latency", "convergence", "write_html", "HistoryFormatError"):
+    for name in (
+        "read_history",
+        "write_jsonl",
+        "linearizable",
+        "check_file",
+        "stale_reads",
+        "lost_writes",
+        "availability",
+        "latency",
+        "convergence",
+        "write_html",
+        "HistoryFormatError",
+    ):
         assert name in check.__all__
 
 

@@ -17,7 +17,9 @@ from emulator.check.wgl import Search
 
 MODELS = ["register", "cas_register", "kv", "knossos_cas_register", "porcupine_etcd"]
 BUILT = ["register", "cas_register", "kv", "knossos_cas_register"]  # a real object, run concurrently, fits these
-linearizable_module = importlib.import_module("emulator.check.linearizable")  # the package re-exports the function under this name
+linearizable_module = importlib.import_module(
+    "emulator.check.linearizable"
+)  # the package re-exports the function under this name
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -21,8 +21,12 @@ def _timed(*ops):
 
 def test_availability_is_the_ok_fraction_of_ops():
     """ok ops over all client ops; fail, info and never-completed count against."""
-    h = _timed((1, "read", "ok", 0, 1, {}), (2, "read", "fail", 0.5, 1, {}), (3, "write", "info", 2, 3, {}),
-               (4, "write", None, 2.5, None, {}))
+    h = _timed(
+        (1, "read", "ok", 0, 1, {}),
+        (2, "read", "fail", 0.5, 1, {}),
+        (3, "write", "info", 2, 3, {}),
+        (4, "write", None, 2.5, None, {}),
+    )
     overall = availability(h)["overall"]
     assert (overall.ok, overall.total, overall.fraction) == (1, 4, 0.25)
 
@@ -37,8 +41,12 @@ def test_availability_per_window_buckets_by_invocation_time():
 
 def test_availability_per_side_uses_node_then_process():
     """An op belongs to the side holding its node, else the side holding its process."""
-    h = _timed((1, "read", "ok", 0, 1, {"node": "n1"}), (2, "read", "fail", 0, 1, {"node": "n3"}),
-               (3, "read", "ok", 0, 1, {}), (4, "read", "ok", 0, 1, {}))
+    h = _timed(
+        (1, "read", "ok", 0, 1, {"node": "n1"}),
+        (2, "read", "fail", 0, 1, {"node": "n3"}),
+        (3, "read", "ok", 0, 1, {}),
+        (4, "read", "ok", 0, 1, {}),
+    )
     report = availability(h, sides={"majority": ["n1", "n2", 3], "minority": ["n3"]})
     assert report["sides"]["majority"].to_dict()["fraction"] == 1.0 and report["sides"]["majority"].total == 2
     assert report["sides"]["minority"].fraction == 0.0
@@ -73,8 +81,11 @@ def test_availability_per_window_does_not_flatter_a_client_that_times_out():
 
 def test_side_windows_share_one_grid_from_the_start_of_the_span():
     """Windows start at during's start and cover it whole; a side's empty window is left out of its mean."""
-    h = _timed((1, "read", "ok", 2.6, 2.7, {"node": "a"}), (2, "read", "fail", 3.7, 3.8, {"node": "b"}),
-               (3, "read", "ok", 4.4, 4.5, {"node": "b"}))
+    h = _timed(
+        (1, "read", "ok", 2.6, 2.7, {"node": "a"}),
+        (2, "read", "fail", 3.7, 3.8, {"node": "b"}),
+        (3, "read", "ok", 4.4, 4.5, {"node": "b"}),
+    )
     report = availability(h, window=1.0, during=(2.5, 5.0), sides={"A": ["a"], "B": ["b"]})
     assert [(w.start, w.end) for w in report["windows"]] == [(2.5, 3.5), (3.5, 4.5), (4.5, 5.5)]
     assert [w.total for w in report["side_windows"]["A"]] == [1, 0, 0]
@@ -127,9 +138,14 @@ def _with_nemesis(ops, *faults):
 def test_convergence_is_the_first_read_from_which_all_agree():
     """After heal at t=10, key a reads 1, 2, 2; b reads 5: converged at t=12 (the first agreeing read of a)."""
     h = _with_nemesis(
-        _timed(_read(1, "a", 1, 11, 11.5), _read(1, "a", 2, 12, 12.5), _read(2, "b", 5, 10.5, 10.6),
-               _read(1, "a", 2, 13, 13.5)),
-        ("partition", 5), ("heal", 10),
+        _timed(
+            _read(1, "a", 1, 11, 11.5),
+            _read(1, "a", 2, 12, 12.5),
+            _read(2, "b", 5, 10.5, 10.6),
+            _read(1, "a", 2, 13, 13.5),
+        ),
+        ("partition", 5),
+        ("heal", 10),
     )
     (c,) = convergence(h)
     assert c.heal.time == 10 and c.converged_at == 12 and c.time == pytest.approx(2)
@@ -141,7 +157,9 @@ def test_convergence_epochs_end_at_the_next_fault():
     """Reads after the next fault belong to no epoch; each heal gets its own result."""
     h = _with_nemesis(
         _timed(_read(1, "a", 1, 11, 11.5), _read(1, "a", 9, 21, 21.5), _read(1, "a", 3, 31, 31.5)),
-        ("heal", 10), ("partition", 20), ("heal", 30),
+        ("heal", 10),
+        ("partition", 20),
+        ("heal", 30),
     )
     first, second = convergence(h)
     assert (first.converged_at, first.reads, first.epoch_end) == (11, 1, 20)
@@ -168,9 +186,16 @@ def test_fault_windows_last_while_any_bracketed_fault_is_active():
     def nemesis(t, f, value=None):
         return {"process": "nemesis", "type": "info", "f": f, "value": value, "time": t}
 
-    history = [nemesis(1.0, "start-partition", {"id": 1}), nemesis(1.0, "partition"),
-               nemesis(2.0, "start-partition", {"id": 2}), nemesis(2.0, "partition"),
-               nemesis(3.0, "heal", [1]), nemesis(3.0, "stop-partition", {"id": 1}),
-               nemesis(5.0, "heal", [2]), nemesis(5.0, "stop-partition", {"id": 2}),
-               nemesis(6.0, "crash", "n1"), nemesis(7.0, "restart", "n1")]
+    history = [
+        nemesis(1.0, "start-partition", {"id": 1}),
+        nemesis(1.0, "partition"),
+        nemesis(2.0, "start-partition", {"id": 2}),
+        nemesis(2.0, "partition"),
+        nemesis(3.0, "heal", [1]),
+        nemesis(3.0, "stop-partition", {"id": 1}),
+        nemesis(5.0, "heal", [2]),
+        nemesis(5.0, "stop-partition", {"id": 2}),
+        nemesis(6.0, "crash", "n1"),
+        nemesis(7.0, "restart", "n1"),
+    ]
     assert [(w.start, w.end) for w in fault_windows(history)] == [(1.0, 5.0), (6.0, 7.0)]

@@ -44,7 +44,7 @@ def test_edn_history_reads_into_capsim_ops(tmp_path):
 
 def test_edn_time_in_nanoseconds_becomes_seconds():
     """Jepsen's integer :time (nanoseconds) is converted to seconds; extra keys are kept."""
-    text = '{:process 0, :type :invoke, :f :read, :value nil, :time 1500000000, :index 9, :extra [1]}\n'
+    text = "{:process 0, :type :invoke, :f :read, :value nil, :time 1500000000, :index 9, :extra [1]}\n"
     (op,) = parse_history(text)
     assert op["time"] == 1.5 and op["index"] == 0 and op["extra"] == [1]
 
@@ -78,7 +78,9 @@ def test_jsonl_round_trips_through_write_jsonl(tmp_path, history):
 
 def test_jsonl_without_time_uses_the_position():
     """A JSON Lines op with no time gets its position as time."""
-    ops = parse_history('{"process": 0, "type": "invoke", "f": "read"}\n\n{"process": 0, "type": "ok", "f": "read", "value": 1}')
+    ops = parse_history(
+        '{"process": 0, "type": "invoke", "f": "read"}\n\n{"process": 0, "type": "ok", "f": "read", "value": 1}'
+    )
     assert [(op["index"], op["time"]) for op in ops] == [(0, 0.0), (1, 1.0)]
     assert ops[0]["value"] is None
 
@@ -115,8 +117,11 @@ def test_detection_ignores_the_extension(tmp_path):
         ("hello world\n", r":1: expected a history.*found hello world"),
         ('{"process": 0, "type": "invoke", "f": "read"}\n{"process": 0, "type"\n', r":2: expected a JSON object"),
         ('{"process": 0, "type": "invoke", "f": "read"}\n[1, 2]\n', r":2: expected a JSON object, one op per line"),
-        ('{:process 0, :type :invoke, :f :read}\n{:process 0 :type}\n', r":2: expected EDN op maps \(a map needs an even number of forms"),
-        ('{:process 0, :type :invoke, :f :read}\n[1 2]\n', r":2: expected an EDN op map such as .*, found \[1 2\]"),
+        (
+            "{:process 0, :type :invoke, :f :read}\n{:process 0 :type}\n",
+            r":2: expected EDN op maps \(a map needs an even number of forms",
+        ),
+        ("{:process 0, :type :invoke, :f :read}\n[1 2]\n", r":2: expected an EDN op map such as .*, found \[1 2\]"),
         ('{"process": 0, "type": "begin", "f": "read"}', r":1: expected a type in invoke, ok, fail, info"),
         ('{"type": "invoke", "f": "read"}', r":1: expected a process"),
         ('{"process": 0, "type": "invoke"}', r":1: expected an f"),
@@ -205,7 +210,9 @@ def test_a_jepsen_log_with_spaces_reads_like_one_with_tabs():
     """Porcupine's etcd_100-102 logs pad the columns with spaces; [1 2] stays one column."""
     spaced = "INFO  jepsen.util - 4   :invoke :cas    [1 2]\nINFO  jepsen.util - 4   :fail   :cas    [1 2]\n"
     spaced += "INFO  jepsen.util - 0   :invoke :write  4\nINFO  jepsen.util - 0   :info   :write  :timed-out\n"
-    tabbed = spaced.replace("   ", "\t").replace("  ", "\t").replace(" :", "\t:").replace("jepsen.util\t", "jepsen.util ")
+    tabbed = (
+        spaced.replace("   ", "\t").replace("  ", "\t").replace(" :", "\t:").replace("jepsen.util\t", "jepsen.util ")
+    )
     a, b = parse_history(spaced), parse_history(tabbed)
     assert a == b and a[0]["value"] == [1, 2] and a[3]["error"] == [0, "timed-out"] and a.format == "jepsen-log"
 

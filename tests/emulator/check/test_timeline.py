@@ -55,7 +55,10 @@ def test_dropped_and_indeterminate_ops_are_styled(history):
 def test_hover_shows_op_details_and_faults_are_drawn(history):
     """Bars carry their details in a title; nemesis ops are vertical lines."""
     page = render_html(_verdict(history))
-    assert "process 2, op 1, ok\nkey &quot;k&quot;, value null, output null\ninvoked #3 at t=0.03, completed #4 at t=0.04" in page
+    assert (
+        "process 2, op 1, ok\nkey &quot;k&quot;, value null, output null\ninvoked #3 at t=0.03, completed #4 at t=0.04"
+        in page
+    )
     assert 'class="nem"' in page and "partition" in page
 
 

@@ -24,7 +24,10 @@ def test_explanation_lists_the_other_candidates_and_why_they_fail(history):
     """Ops that could come next instead are listed, each with its reason."""
     h = history().op(1, "write", 1).invoke(2, "read").invoke(3, "read").ok(2, 3).ok(3, 4).ops
     text = linearizable(h, model="register").explain()
-    assert "the op that must come next and cannot:\n          p2 read() -> 3 [2..4]: it returned 3 but the value was 1" in text
+    assert (
+        "the op that must come next and cannot:\n          p2 read() -> 3 [2..4]: it returned 3 but the value was 1"
+        in text
+    )
     assert "could come next (all 1):\n          p3 read() -> 4 [3..5]: it returned 4 but the value was 1" in text
 
 
@@ -32,7 +35,7 @@ def test_unsplit_states_are_shown_per_key(history):
     """An unsplit check shows its state as a map of key to value."""
     h = history().op(1, "write", 1, key="a").op(1, "write", 2, key="b").op(2, "read", out=None, key="a").ops
     text = linearizable(h, model="register", partition=False).explain()
-    assert 'the whole history: 2 of 3 ops linearized' in text
+    assert "the whole history: 2 of 3 ops linearized" in text
     assert 'state after it: {"a": 1, "b": 2}' in text
 
 

@@ -104,7 +104,9 @@ def test_required_ops_are_tried_before_optional_ones():
     """A valid history after many pending optional writes is found without trying them."""
     steps = [write(i) for i in range(12)]
     steps += [write(f"w{i // 2}") if i % 2 == 0 else read(f"w{i // 2}") for i in range(40)]
-    calls, rets, required = _pending_then(12, steps[12:], [100 + 2 * i for i in range(40)], [101 + 2 * i for i in range(40)])
+    calls, rets, required = _pending_then(
+        12, steps[12:], [100 + 2 * i for i in range(40)], [101 + 2 * i for i in range(40)]
+    )
     result = search(calls, rets, steps, required, None)
     assert result.valid is True and result.explored == 40 and len(result.order) == 40
 
@@ -113,7 +115,9 @@ def test_timeouts_pending_since_the_start_are_not_tried_until_an_op_needs_them()
     """200 indeterminate writes from the start, then 400 sequential ops that never need them: one try per op."""
     k, n = 200, 400
     steps = [write(("lost", i)) for i in range(k)] + [write(i // 2) if i % 2 == 0 else read(i // 2) for i in range(n)]
-    calls, rets, required = _pending_then(k, steps[k:], [1000 + 2 * i for i in range(n)], [1001 + 2 * i for i in range(n)])
+    calls, rets, required = _pending_then(
+        k, steps[k:], [1000 + 2 * i for i in range(n)], [1001 + 2 * i for i in range(n)]
+    )
     run = Search(calls, rets, steps, required, None)
     result = run.run(10**6)
     assert result.valid is True and result.explored == n and len(result.order) == n

@@ -41,9 +41,8 @@ async def pair():
 
 async def _post(url: str, envelopes, headers=None) -> tuple[int, dict]:
     data = json.dumps(envelopes).encode()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(url + "/msg", data=data, headers=headers or {}) as resp:
-            return resp.status, await resp.json(content_type=None)
+    async with aiohttp.ClientSession() as http, http.post(url + "/msg", data=data, headers=headers or {}) as resp:
+        return resp.status, await resp.json(content_type=None)
 
 
 def _note(src: str, text: str = "hi", dest: str = "n1") -> dict:

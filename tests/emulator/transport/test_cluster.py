@@ -23,8 +23,10 @@ async def cluster():
 
 
 async def _states(cluster):
-    return {name: await ControlClient(cluster.url(name), cluster.token, cluster._session).state()
-            for name in cluster.servers}
+    return {
+        name: await ControlClient(cluster.url(name), cluster.token, cluster._session).state()
+        for name in cluster.servers
+    }
 
 
 async def _notes(client, name):
@@ -94,6 +96,7 @@ async def test_clients_record_a_checkable_history_with_wall_times():
             for j in range(10):
                 await client.invoke("write", key="k", value=10 * i + j)
                 await client.invoke("read", key="k")
+
         await asyncio.gather(*(work(c, i) for i, c in enumerate(clients)))
     finally:
         await real.close()

@@ -23,28 +23,47 @@ json_values = st.recursive(
 names = st.sampled_from(["n1", "c0", "n2", ""]) | st.text(max_size=5)
 bodies = st.fixed_dictionaries(
     {},
-    optional={"type": st.sampled_from(["echo", "relay", "tell", "note", "notes", "boom", "error", "echo_ok", ""])
-              | json_values,
-              "msg_id": st.integers(-5, 2**70) | json_values,
-              "in_reply_to": st.integers(-5, 5) | json_values,
-              "to": names, "timeout": st.floats(0, 0.05) | json_values, "echo": json_values},
+    optional={
+        "type": st.sampled_from(["echo", "relay", "tell", "note", "notes", "boom", "error", "echo_ok", ""])
+        | json_values,
+        "msg_id": st.integers(-5, 2**70) | json_values,
+        "in_reply_to": st.integers(-5, 5) | json_values,
+        "to": names,
+        "timeout": st.floats(0, 0.05) | json_values,
+        "echo": json_values,
+    },
 )
 envelopes = st.fixed_dictionaries({"src": names, "dest": st.just("n1") | names, "body": bodies | json_values})
 # Envelopes that pass the shape checks (right node, a handled type) with hostile values elsewhere:
 # they reach the node runtime, so this is where a crash would hide.
-hostile = st.fixed_dictionaries({
-    "src": st.sampled_from(["n1", "c0", "x"]),
-    "dest": st.just("n1"),
-    "body": st.fixed_dictionaries({"type": st.sampled_from(["echo", "relay", "tell", "note", "notes", "boom",
-                                                            "echo_ok", "error", "unknown"])},
-                                  optional={"msg_id": json_values, "in_reply_to": json_values, "to": json_values,
-                                            "timeout": json_values, "echo": json_values, "text": json_values}),
-})
-payloads = (st.binary(max_size=300)
-            | json_values.map(lambda v: json.dumps(v).encode())
-            | envelopes.map(lambda v: json.dumps(v).encode())
-            | st.lists(envelopes, max_size=5).map(lambda v: json.dumps(v).encode())
-            | st.integers(MAX_BODY - 2, MAX_BODY + 2).map(lambda n: b'"' + b"a" * (n - 2) + b'"'))
+hostile = st.fixed_dictionaries(
+    {
+        "src": st.sampled_from(["n1", "c0", "x"]),
+        "dest": st.just("n1"),
+        "body": st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(
+                    ["echo", "relay", "tell", "note", "notes", "boom", "echo_ok", "error", "unknown"]
+                )
+            },
+            optional={
+                "msg_id": json_values,
+                "in_reply_to": json_values,
+                "to": json_values,
+                "timeout": json_values,
+                "echo": json_values,
+                "text": json_values,
+            },
+        ),
+    }
+)
+payloads = (
+    st.binary(max_size=300)
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | envelopes.map(lambda v: json.dumps(v).encode())
+    | st.lists(envelopes, max_size=5).map(lambda v: json.dumps(v).encode())
+    | st.integers(MAX_BODY - 2, MAX_BODY + 2).map(lambda n: b'"' + b"a" * (n - 2) + b'"')
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +77,7 @@ def server():
 
     async def await_forever():  # an rpc that never ends, so replies are always matched against a waiter
         host.node.spawn(host.node.rpc("n1", {"type": "note"}, timeout=None))
+
     asyncio.run_coroutine_threadsafe(await_forever(), loop).result(5)
     yield host
     asyncio.run_coroutine_threadsafe(host.stop(), loop).result(5)
@@ -96,8 +116,9 @@ def _post(host, data: bytes, signed: bool = False) -> int:
         return response.status
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                    HealthCheck.too_slow])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=payloads)
 def test_any_request_gets_2xx_or_4xx(server, data):
     """Random bytes, random JSON and random envelopes never get a 5xx."""
@@ -105,8 +126,9 @@ def test_any_request_gets_2xx_or_4xx(server, data):
     assert 200 <= status < 500, (status, data[:200])
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                    HealthCheck.too_slow])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(envelope=hostile)
 def test_hostile_values_in_a_valid_envelope_never_trip_the_runtime(server, envelope):
     """An envelope for this node with odd ids, targets or payloads is refused (4xx) or handled by node code."""

@@ -11,8 +11,12 @@ NAMES = ["n0", "n1", "n2", "n3"]
 
 groups = st.lists(st.sampled_from(NAMES), unique=True, min_size=1, max_size=3)
 actions = st.one_of(
-    st.tuples(st.just("partition"), st.lists(st.sampled_from(NAMES), unique=True, min_size=2).flatmap(
-        lambda names: st.integers(1, len(names) - 1).map(lambda cut: [names[:cut], names[cut:]]))),
+    st.tuples(
+        st.just("partition"),
+        st.lists(st.sampled_from(NAMES), unique=True, min_size=2).flatmap(
+            lambda names: st.integers(1, len(names) - 1).map(lambda cut: [names[:cut], names[cut:]])
+        ),
+    ),
     st.tuples(st.just("partition_oneway"), st.tuples(groups, groups)),
     st.tuples(st.just("isolate"), st.sampled_from(NAMES)),
     st.tuples(st.just("heal"), st.none()),
@@ -84,18 +88,21 @@ def test_hold_and_pause_are_undone_by_release_and_resume():
     assert not faults.held("n1", "n2") and not faults.paused("n3") and faults.describe() == []
 
 
-@pytest.mark.parametrize("action, payload, words", [
-    ("partition", {"groups": [["n1"]]}, "at least two groups"),
-    ("partition", {"groups": [["n1"], ["n1", "n2"]]}, "in two groups"),
-    ("partition", {"groups": ["n1", "n2"]}, "list of node names"),
-    ("partition_oneway", {"src": "n1", "dst": ["n2"]}, "'src' must be a list"),
-    ("isolate", {}, "'name' must be a node name"),
-    ("link", {"src": "a", "dst": "b", "loss": 1.5}, "probability"),
-    ("link", {"src": "a", "dst": "b", "latency": {"gamma": 2}}, "latency must be"),
-    ("link", {"src": "a", "dst": "b", "latency": -1}, "cannot be negative"),
-    ("explode", {}, "unknown control action"),
-    ("state", {"rules": [{"nuke": {}}]}, "unknown rule kind"),
-])
+@pytest.mark.parametrize(
+    "action, payload, words",
+    [
+        ("partition", {"groups": [["n1"]]}, "at least two groups"),
+        ("partition", {"groups": [["n1"], ["n1", "n2"]]}, "in two groups"),
+        ("partition", {"groups": ["n1", "n2"]}, "list of node names"),
+        ("partition_oneway", {"src": "n1", "dst": ["n2"]}, "'src' must be a list"),
+        ("isolate", {}, "'name' must be a node name"),
+        ("link", {"src": "a", "dst": "b", "loss": 1.5}, "probability"),
+        ("link", {"src": "a", "dst": "b", "latency": {"gamma": 2}}, "latency must be"),
+        ("link", {"src": "a", "dst": "b", "latency": -1}, "cannot be negative"),
+        ("explode", {}, "unknown control action"),
+        ("state", {"rules": [{"nuke": {}}]}, "unknown rule kind"),
+    ],
+)
 def test_a_malformed_action_raises_and_changes_nothing(action, payload, words):
     """Bad payloads raise ConfigError naming the problem; the state and version stay as they were."""
     faults = LinkFaults()

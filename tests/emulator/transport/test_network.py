@@ -28,8 +28,10 @@ async def cluster():
 
 
 async def _states(cluster):
-    return {name: await ControlClient(cluster.url(name), cluster.token, cluster._session).state()
-            for name in cluster.servers}
+    return {
+        name: await ControlClient(cluster.url(name), cluster.token, cluster._session).state()
+        for name in cluster.servers
+    }
 
 
 async def _notes(client, name):
@@ -110,7 +112,9 @@ async def test_partitions_add_up_until_heal_and_are_recorded_sorted(cluster):
     assert cluster.network.cut("n0", "n1") and cluster.network.cut("n1", "n2")
     assert cluster.network.cut("n2", "n0") and not cluster.network.cut("n0", "n2")
     assert [(op["f"], op["value"]) for op in cluster.history.nemesis_ops()] == [
-        ("partition", [["n0", "n2"], ["n1"]]), ("partition-oneway", [["n2"], ["n0"]])]
+        ("partition", [["n0", "n2"], ["n1"]]),
+        ("partition-oneway", [["n2"], ["n0"]]),
+    ]
     assert all(state == cluster.network.faults for state in (await _states(cluster)).values())
 
 
@@ -161,8 +165,10 @@ async def test_set_defaults_reach_every_node_and_links_without_overrides(cluster
 
 def test_traffic_sums_the_counters_and_counts_inbound_drops_as_dropped():
     """Drops at the receiver (per reason) add to the sender's drops; absent counters are zero."""
-    statuses = [{"counters": {"sent": 5, "delivered": 4, "dropped": 1, "inbound_dropped": {"cut": 2, "paused": 1}}},
-                {"counters": {"sent": 3, "duplicated": 2}},
-                {"counters": {}}]
+    statuses = [
+        {"counters": {"sent": 5, "delivered": 4, "dropped": 1, "inbound_dropped": {"cut": 2, "paused": 1}}},
+        {"counters": {"sent": 3, "duplicated": 2}},
+        {"counters": {}},
+    ]
     assert traffic(statuses) == {"sent": 8, "delivered": 4, "dropped": 4, "duplicated": 2}
     assert traffic([]) == {"sent": 0, "delivered": 0, "dropped": 0, "duplicated": 0}

@@ -20,8 +20,17 @@ def _procs(tmp_path, protocol, names, data=True):
     urls = {n: f"http://127.0.0.1:{p}" for n, p in zip(names, ports)}
     procs = []
     for name, port in zip(names, ports):
-        argv = [sys.executable, "-m", "capsim.commands.serve", "--protocol", protocol, "--name", name,
-                "--listen", f"127.0.0.1:{port}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "capsim.commands.serve",
+            "--protocol",
+            protocol,
+            "--name",
+            name,
+            "--listen",
+            f"127.0.0.1:{port}",
+        ]
         argv += [arg for n, u in urls.items() if n != name for arg in ("--peer", f"{n}={u}")]
         if data:
             argv += ["--data-dir", str(tmp_path / "data")]
@@ -45,13 +54,22 @@ def test_a_node_that_fails_to_start_leaves_no_process_behind(tmp_path):
 
 def test_state_files_are_private_and_round_trip(tmp_path):
     """The state file (it holds the token) is readable by its owner only and loads back equal."""
-    state = ClusterState("lin-kv", "secret", [NodeProcess("n1", "http://127.0.0.1:1", ["x"], "n1.log", 42)],
-                         faults={"rules": []}, skews={"n1": [1.0, 0.0]})
+    state = ClusterState(
+        "lin-kv",
+        "secret",
+        [NodeProcess("n1", "http://127.0.0.1:1", ["x"], "n1.log", 42)],
+        faults={"rules": []},
+        skews={"n1": [1.0, 0.0]},
+    )
     path = state.save(tmp_path / "state.json")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = ClusterState.load(path)
-    assert (loaded.protocol, loaded.token, loaded.nodes, loaded.skews) == ("lin-kv", "secret", state.nodes,
-                                                                          {"n1": [1.0, 0.0]})
+    assert (loaded.protocol, loaded.token, loaded.nodes, loaded.skews) == (
+        "lin-kv",
+        "secret",
+        state.nodes,
+        {"n1": [1.0, 0.0]},
+    )
     (tmp_path / "junk.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="not a capsim cluster state"):
         ClusterState.load(tmp_path / "junk.json")

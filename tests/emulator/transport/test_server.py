@@ -39,18 +39,21 @@ def _env(body, src="x", dest="n1"):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("data, status, words", [
-    (b"{not json", 400, "not valid JSON"),
-    (b'{"src": "x", "dest": "n1", "body": {"echo": 1}}', 400, 'non-empty string "type"'),
-    (b'{"src": "x", "dest": "n1", "body": {"type": ""}}', 400, 'non-empty string "type"'),
-    (b'{"src": "x", "dest": "n1", "body": {"type": "echo", "msg_id": "7"}}', 400, "'msg_id' must be an integer"),
-    (b'{"src": "x", "dest": "n1", "body": {"type": "echo", "v": NaN}}', 400, "NaN is not JSON"),
-    (b'{"dest": "n1", "body": {"type": "echo"}}', 400, '"src"'),
-    (b'[]', 400, "empty batch"),
-    (b'[{"src": "x", "dest": "n1", "body": {"type": "a"}}, 3]', 400, "envelope 1"),
-    (b'{"src": "x", "dest": "n7", "body": {"type": "echo"}}', 404, "there is no node 'n7' here"),
-    (b"x" * (65 * 1024), 413, "too large"),
-])
+@pytest.mark.parametrize(
+    "data, status, words",
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'{"src": "x", "dest": "n1", "body": {"echo": 1}}', 400, 'non-empty string "type"'),
+        (b'{"src": "x", "dest": "n1", "body": {"type": ""}}', 400, 'non-empty string "type"'),
+        (b'{"src": "x", "dest": "n1", "body": {"type": "echo", "msg_id": "7"}}', 400, "'msg_id' must be an integer"),
+        (b'{"src": "x", "dest": "n1", "body": {"type": "echo", "v": NaN}}', 400, "NaN is not JSON"),
+        (b'{"dest": "n1", "body": {"type": "echo"}}', 400, '"src"'),
+        (b"[]", 400, "empty batch"),
+        (b'[{"src": "x", "dest": "n1", "body": {"type": "a"}}, 3]', 400, "envelope 1"),
+        (b'{"src": "x", "dest": "n7", "body": {"type": "echo"}}', 404, "there is no node 'n7' here"),
+        (b"x" * (65 * 1024), 413, "too large"),
+    ],
+)
 async def test_a_bad_message_gets_a_4xx_with_a_reason(host, http, data, status, words):
     """Malformed JSON, a missing type, a bad id, a wrong destination, a huge body: 4xx and a message."""
     answer_status, answer = await _post(http, host.url + "/msg", data)
@@ -103,9 +106,14 @@ async def test_health_and_status_describe_the_node(host, http):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("headers, status", [
-    ({}, 401), ({"Authorization": "Bearer wrong"}, 403), ({"Authorization": f"Basic {TOKEN}"}, 403),
-])
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer wrong"}, 403),
+        ({"Authorization": f"Basic {TOKEN}"}, 403),
+    ],
+)
 async def test_control_needs_the_token(host, http, headers, status):
     """No token 401, a wrong one 403; nothing changes."""
     answer_status, answer = await _post(http, host.url + "/control/isolate", b'{"name": "n1"}', headers)

@@ -21,10 +21,19 @@ def test_one_envelope_and_a_batch_parse_to_messages():
     assert [m.body["i"] for m in parse_envelopes(json.dumps(batch), "n1")] == [0, 1, 2]
 
 
-@given(st.lists(st.fixed_dictionaries({"src": st.text(min_size=1), "dest": st.just("n1"),
-                                       "body": st.fixed_dictionaries({"type": st.text(min_size=1),
-                                                                      "v": st.integers()})}),
-                min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "src": st.text(min_size=1),
+                "dest": st.just("n1"),
+                "body": st.fixed_dictionaries({"type": st.text(min_size=1), "v": st.integers()}),
+            }
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_encode_then_parse_is_the_identity(envelopes):
     """What the sender encodes, the receiver parses back unchanged."""
     parsed = parse_envelopes(encode_envelopes(envelopes), "n1")
@@ -46,10 +55,15 @@ def test_deep_nesting_is_a_400_not_a_crash():
     assert refused.value.status == 400
 
 
-@given(st.one_of(seconds.map(em.Constant), st.tuples(seconds, seconds).map(lambda t: em.Uniform(min(t), max(t))),
-                 st.floats(0.001, 5).map(em.Exponential), st.tuples(st.floats(0.001, 5), st.floats(0, 2)).map(
-                     lambda t: em.LogNormal(*t)),
-                 st.tuples(st.floats(0.001, 0.01), st.floats(1.1, 3), st.floats(0.1, 1)).map(lambda t: em.Pareto(*t))))
+@given(
+    st.one_of(
+        seconds.map(em.Constant),
+        st.tuples(seconds, seconds).map(lambda t: em.Uniform(min(t), max(t))),
+        st.floats(0.001, 5).map(em.Exponential),
+        st.tuples(st.floats(0.001, 5), st.floats(0, 2)).map(lambda t: em.LogNormal(*t)),
+        st.tuples(st.floats(0.001, 0.01), st.floats(1.1, 3), st.floats(0.1, 1)).map(lambda t: em.Pareto(*t)),
+    )
+)
 def test_distributions_round_trip_through_json(dist):
     """A latency distribution sent as JSON comes back with the same parameters."""
     back = distribution_from_json(json.loads(json.dumps(distribution_to_json(dist))))

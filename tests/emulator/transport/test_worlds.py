@@ -31,8 +31,9 @@ async def _kv_session(world):
     with pytest.raises(em.RPCError) as missing:
         await c.invoke("read", key="nope", dest="n2")
     assert missing.value.code == 20 and missing.value.definite
-    return [(op["type"], op["f"], op["key"], op["value"], op.get("error", [None])[0])
-            for op in world.history.client_ops()]
+    return [
+        (op["type"], op["f"], op["key"], op["value"], op.get("error", [None])[0]) for op in world.history.client_ops()
+    ]
 
 
 @pytest.mark.parametrize("kind", ["sim", "http"])
@@ -41,9 +42,14 @@ def test_lin_kv_gives_the_same_answers_in_both_worlds(kind):
     world = _world(kind, SingleKV)
     ops = world.run(_kv_session)
     completions = [op for op in ops if op[0] != "invoke"]
-    assert completions == [("ok", "write", "x", 1, None), ("ok", "read", "x", 1, None),
-                           ("fail", "cas", "x", [5, 6], 22), ("ok", "cas", "x", [1, 2], None),
-                           ("ok", "read", "x", 2, None), ("fail", "read", "nope", None, 20)]
+    assert completions == [
+        ("ok", "write", "x", 1, None),
+        ("ok", "read", "x", 1, None),
+        ("fail", "cas", "x", [5, 6], 22),
+        ("ok", "cas", "x", [1, 2], None),
+        ("ok", "read", "x", 2, None),
+        ("fail", "read", "nope", None, 20),
+    ]
     assert linearizable(list(world.history), model="cas_register").valid is True
 
 
@@ -57,9 +63,12 @@ def test_both_worlds_record_the_same_history_ops():
 async def _relay_matrix(world):
     c = world.clients[0]
     pairs = list(itertools.permutations(NAMES, 2))
-    results = await asyncio.gather(*(outcome(c.rpc(a, {"type": "relay", "to": b, "echo": 1,
-                                                       "timeout": RELAY_TIMEOUT}, timeout=5.0))
-                                     for a, b in pairs))
+    results = await asyncio.gather(
+        *(
+            outcome(c.rpc(a, {"type": "relay", "to": b, "echo": 1, "timeout": RELAY_TIMEOUT}, timeout=5.0))
+            for a, b in pairs
+        )
+    )
     return dict(zip(pairs, results))
 
 
@@ -93,8 +102,10 @@ async def _oneway_session(world):
     await world.partition_oneway(["n0"], ["n1"])
     for src, dst in (("n0", "n1"), ("n1", "n0")):
         await c.rpc(src, {"type": "tell", "to": dst, "text": f"{src}->{dst}"})
-    relays = [await outcome(c.rpc(a, {"type": "relay", "to": b, "timeout": RELAY_TIMEOUT}, timeout=5.0))
-              for a, b in (("n0", "n1"), ("n1", "n0"))]
+    relays = [
+        await outcome(c.rpc(a, {"type": "relay", "to": b, "timeout": RELAY_TIMEOUT}, timeout=5.0))
+        for a, b in (("n0", "n1"), ("n1", "n0"))
+    ]
     await asyncio.sleep(0.1)
     notes = {name: (await c.rpc(name, {"type": "notes"}))["notes"] for name in ("n0", "n1")}
     return relays, notes
@@ -144,15 +155,19 @@ def test_a_link_with_total_loss_drops_its_messages(kind):
 @pytest.mark.parametrize("kind", ["sim", "http"])
 def test_a_handler_exception_answers_error_13(kind):
     """A handler that raises answers crash (13, indefinite) and the node keeps serving."""
+
     async def body(world):
         c = world.clients[0]
         return [await outcome(c.rpc("n0", {"type": "boom"})), await outcome(c.rpc("n0", {"type": "echo"}))]
+
     assert _world(kind, Relay).run(body) == ["error 13", "ok"]
 
 
 @pytest.mark.parametrize("kind", ["sim", "http"])
 def test_an_unknown_message_type_answers_error_10(kind):
     """A type with no handler answers not-supported (10), never crashing the node."""
+
     async def body(world):
         return await outcome(world.clients[0].rpc("n0", {"type": "frobnicate"}))
+
     assert _world(kind, Relay).run(body) == "error 10"
