@@ -66,7 +66,9 @@ REFUSED_MODULES = {
 
 #: Tests that fail on VirtualLoop for a reason that is the test's, not asyncio's behaviour: counted apart.
 KNOWN = {
-    "test_tasks.CoroutineGatherTests.test_issue46672": "patches BaseEventLoop.call_exception_handler; VirtualLoop is an AbstractEventLoop, not a BaseEventLoop",
+    "test_tasks.CoroutineGatherTests.test_issue46672": (
+        "patches BaseEventLoop.call_exception_handler; VirtualLoop is an AbstractEventLoop, not a BaseEventLoop"
+    ),
 }
 
 _CHILD = r"""

@@ -156,7 +156,9 @@ def versus_reference(shape: Shape, bad: bool, timeout: float, cap: int) -> dict:
     ops, _ = pair_ops(history)
     ref = reference_check({key: prepare_partition(model, group) for key, group in by_key(ops).items()}, model, cap)
     return {
-        "shape": f"{shape.model}, {shape.in_flight} in flight, {shape.timeouts:.0%} timeouts{', invalid' if bad else ''}",
+        "shape": (
+            f"{shape.model}, {shape.in_flight} in flight, {shape.timeouts:.0%} timeouts{', invalid' if bad else ''}"
+        ),
         "ops": shape.ops,
         "expected": not bad,
         "valid": verdict.valid,
@@ -184,7 +186,8 @@ def memory(ops: int) -> dict:
         "made = kb('VmRSS')\n"
         "t, c = time.perf_counter(), time.process_time()\n"
         "v = linearizable(h, model='cas_register')\n"
-        "print(v.valid, time.perf_counter() - t, time.process_time() - c, base / 1024, made / 1024, kb('VmHWM') / 1024)\n"
+        "print(v.valid, time.perf_counter() - t, time.process_time() - c,"
+        " base / 1024, made / 1024, kb('VmHWM') / 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -5,10 +5,11 @@ the next one over a link of Uniform(1 ms, 3 ms) latency, and the receiver
 counts it. capsim's version is ordinary node code, with message copies and
 the trace digest on, written two ways: a spawned task looping on
 ``asyncio.sleep`` (``sleep``), and a periodic timer, ``self.every(0.1,
-self.beat)`` (``every``); both beat at the same times. SimPy's is the network idiom of SimPy's own examples: a process per
-node that times out and hands the message to a delivery process, which times
-out for the latency and puts it in the receiver's ``Store``; a process per
-node takes from its store and counts.
+self.beat)`` (``every``); both beat at the same times. SimPy's is the network
+idiom of SimPy's own examples: a process per node that times out and hands
+the message to a delivery process, which times out for the latency and puts
+it in the receiver's ``Store``; a process per node takes from its store and
+counts.
 
 Each run is a fresh process, so its peak memory (VmHWM) is its own. Its wall
 time is split into building the cluster (up to the first heartbeat) and the

@@ -140,8 +140,8 @@ def test_out_with_plots_is_refused_before_running_without_matplotlib(argv, tmp_p
     result = _without_extras(code, *argv, "--out", str(tmp_path / "report"))
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
-        f"capsim {argv[0]}: error: --out writes plots; plots need matplotlib, which is not installed: pip install 'capsim[plots]', "
-        "or leave out --out"
+        f"capsim {argv[0]}: error: --out writes plots; plots need matplotlib, which is not installed: "
+        "pip install 'capsim[plots]', or leave out --out"
     ]
     assert result.stdout == ""  # refused before anything ran
     assert not any((tmp_path / "report").iterdir())

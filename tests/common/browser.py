@@ -74,7 +74,8 @@ document.querySelectorAll('.run').forEach(div=>{div.style.display='block';
   bars:[...svg.querySelectorAll('rect.op')].map(r=>box(r)).slice(0,2000),
   fontPx:svg.querySelector('text.tick')?parseFloat(getComputedStyle(svg.querySelector('text.tick')).fontSize):0});});
 document.querySelectorAll('.plot svg').forEach(svg=>out.plots.push([svg.parentElement.id,box(svg)]));
-const pre=document.createElement('pre');pre.id='layout';pre.textContent=JSON.stringify(out);document.body.appendChild(pre);
+const pre=document.createElement('pre');pre.id='layout';pre.textContent=JSON.stringify(out);
+document.body.appendChild(pre);
 })();
 </script>
 """

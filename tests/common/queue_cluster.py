@@ -1,4 +1,4 @@
-"""A queue for tests: the demo's cluster (three brokers, four partitions, a publisher, a group, a sink) and its measures.
+"""A queue for tests: the demo's cluster (three brokers, four partitions, a publisher, a group, a sink), measured.
 
 ``queue_cluster`` builds it (``capsim.demos.queue.build``); ``measure`` reads
 the outcome from the brokers' logs and the sink's log (``Outcome``).

@@ -21,6 +21,7 @@ nodes/quorum.py), and a test of its own shows what skew does.
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -37,7 +38,7 @@ READERS = [f"c{len(KEYS) + i}" for i in range(2)]
 class QuorumMachine(RuleBasedStateMachine):
     """Operations and faults on a 5-node QuorumKV cluster (see the module docstring)."""
 
-    CONFIG: dict = {}
+    CONFIG: ClassVar[dict] = {}
     FRESH = False
     SETTLE = 3.0
     SEED = 0

@@ -35,7 +35,7 @@ class Cluster:
         n: int = 3,
         clients: int = 3,
         keys: int | list = 3,
-        latency=em.Uniform(0.001, 0.003),
+        latency=em.Uniform(0.001, 0.003),  # noqa: B008 -- a distribution is an immutable value
         sim_options: dict | None = None,
         **config,
     ):

@@ -9,7 +9,10 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_check.py"
 
 
 def test_quick_bench_check_prints_json_beside_porcupines_figures():
-    """--quick --json: Porcupine's files and shapes get the right verdicts beside its figures; the reference runs; memory is measured."""
+    """--quick --json: Porcupine's files and shapes get the right verdicts beside its figures.
+
+    The reference runs; memory is measured.
+    """
     out = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--json"], capture_output=True, text=True, timeout=300
     )
