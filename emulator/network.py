@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from emulator.cuts import blocks, probability
+from emulator import cuts as rules
+from emulator.cuts import probability
 from emulator.distributions import as_distribution
 from emulator.errors import ConfigError
 from emulator.loop import NS
@@ -136,7 +137,7 @@ class Network:
         self._names: dict[str, bool] = {}  # every known node -> is a server
         self._live: dict[str, object] = {}  # name -> live endpoint (absent while crashed)
         self._paused: dict[str, list] = {}  # name -> messages held while paused
-        self._rules: dict[int, tuple] = {}  # id -> ("groups", {name: side}) | ("oneway", src, dst) | ("isolate", name)
+        self._rules: dict[int, rules.Cut] = {}  # id -> the cut (emulator.cuts)
         self._version = 0
         self._deliver_cb = self._deliver  # one bound method, not one per message
         self._rule_ids = 0
@@ -181,6 +182,20 @@ class Network:
             link = self.link(src, dst)
             link.overrides.clear()
             link.configure(self._defaults)
+
+    def overrides(self, src: str, dst: str) -> dict:
+        """The settings the link src->dst overrides now (a copy)."""
+        return dict(self.link(src, dst).overrides)
+
+    def replace_link_oneway(
+        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None, fifo=None
+    ) -> None:
+        """Make the overrides of src->dst exactly the settings given (the others back to the defaults)."""
+        settings = _settings(latency, loss, duplicate, reorder, fifo)  # validates: a misuse changes nothing
+        link = self.link(src, dst)
+        link.overrides.clear()
+        link.overrides.update(settings)
+        link.configure(self._defaults)
 
     def link(self, src: str, dst: str) -> Link:
         """The link src->dst (made on first use)."""
@@ -229,28 +244,17 @@ class Network:
 
         Partitions add up until ``heal()``. Returns the cut's id, for ``heal(id)``.
         """
-        sides = [self._group(g) for g in groups]
-        if len(sides) < 2:
-            raise ConfigError("partition needs at least two groups, e.g. partition(['n1'], ['n2', 'n3'])")
-        where: dict[str, int] = {}
-        for i, side in enumerate(sides):
-            for name in side:
-                if name in where:
-                    raise ConfigError(f"node {name!r} is in two groups of one partition")
-                where[name] = i
-        return self._add_rule(("groups", where), "partition", [sorted(s) for s in sides])
+        cut = rules.partition(groups, self._group, "partition(['n1'], ['n2', 'n3'])")
+        return self._add_rule(cut, "partition", [sorted(s) for s in cut.groups])
 
     def partition_oneway(self, src_group: Iterable[str], dst_group: Iterable[str]) -> int:
         """Drop traffic from ``src_group`` to ``dst_group``; the other way still flows. Returns its id."""
         src, dst = self._group(src_group), self._group(dst_group)
-        return self._add_rule(
-            ("oneway", dict.fromkeys(src), dict.fromkeys(dst)), "partition-oneway", [sorted(src), sorted(dst)]
-        )
+        return self._add_rule(rules.partition_oneway(src, dst), "partition-oneway", [sorted(src), sorted(dst)])
 
     def isolate(self, name: str) -> int:
         """Cut ``name`` off from every other node, both ways (nodes added later too). Returns its id."""
-        self._check(name)
-        return self._add_rule(("isolate", name), "isolate", name)
+        return self._add_rule(rules.isolate(self._check(name)), "isolate", name)
 
     def heal(self, *cuts: int) -> None:
         """Remove the cuts with these ids; with none, every partition and isolation."""
@@ -291,7 +295,7 @@ class Network:
             raise ConfigError(f"a group is a list of node names, got the string {group!r}; write [{group!r}]")
         return [self._check(name) for name in group]
 
-    def _add_rule(self, rule, f: str, value) -> int:
+    def _add_rule(self, rule: rules.Cut, f: str, value) -> int:
         self._rule_ids += 1
         self._rules[self._rule_ids] = rule
         self._version += 1
@@ -300,7 +304,7 @@ class Network:
 
     def _refresh(self, link: Link) -> Link:
         link.version = self._version
-        link.cut = any(blocks(rule, link.src, link.dst) for rule in self._rules.values())
+        link.cut = any(rule.blocks(link.src, link.dst) for rule in self._rules.values())
         link.endpoint = self._live.get(link.dst)
         link.open = not link.cut and link.held is None and link.endpoint is not None and link.dst not in self._paused
         link.plain = not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder

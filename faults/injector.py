@@ -1,13 +1,13 @@
-"""The Injector: starts and stops nemeses on one simulation and keeps what they changed.
+"""The Injector: starts and stops nemeses on one simulation (or real cluster) and keeps what they changed.
 
 Faults overlap (a partition during a latency spike during a crash), and the
-kernel's mechanisms are not stacks: ``heal()`` lifts every partition, a link
-has one set of overrides, a clock one offset. The injector keeps a ledger
-per mechanism so that stopping one fault restores exactly the state the
-others (and the user) left:
+kernel's mechanisms are not stacks: a link has one set of overrides, a clock
+one offset. The injector keeps a ledger per mechanism so that stopping one
+fault restores exactly the state the others (and the user) left:
 
 - partitions: the network gives each cut an id; stopping a fault heals its
-  own cuts by id, and the other faults' cuts and the user's own stay;
+  own cuts by id (never all of them), and the other faults' cuts and the
+  user's own stay;
 - links: the overrides a link had before any nemesis touched it, plus each
   active fault's setting in start order;
 - clocks: a node reads the skew of the latest clock fault still active on it,
@@ -18,9 +18,9 @@ others (and the user) left:
 Call it from outside ``sim.run`` (between runs, as :meth:`Schedule.play` does)
 or from a coroutine inside the simulation; never from a node's handler.
 
-The target may also be a real cluster (``emulator.transport.RealCluster``),
-whose fault methods have the simulation's names: :class:`faults.real.RealInjector`
-is this class with the two link-override methods that differ.
+The target is any :class:`~faults.target.FaultTarget`: an
+``emulator.Simulation``, or a real cluster (``emulator.transport.RealCluster``),
+whose fault methods have the simulation's names and whose cuts have ids too.
 """
 
 from __future__ import annotations
@@ -29,41 +29,59 @@ import importlib
 import itertools
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import emulator as em
-from faults.nemesis import Nemesis, make_nemesis
-from faults.record import record
+from faults.nemesis import Clock, Nemesis, make_nemesis
+from faults.partitions import Cut
 from faults.spec import ParamError
+from faults.target import FaultTarget
 
 __all__ = ["Injector"]
 
 Pair = tuple[str, str]
+
+#: how ``primary`` may be given: a callable(target) -> name, a "module:function" path, or a name
+Primary = Callable[[FaultTarget], str] | str | None
+
+
+@dataclass(frozen=True)
+class _Cuts:
+    """One partition a nemesis made: its shape, and the ids the network gave its cuts."""
+
+    nemesis: Nemesis
+    cut: Cut
+    ids: list[int]
+
+
+@dataclass(frozen=True)
+class _LinkSetting:
+    """One link fault: the directed links it covers and the settings it puts on them."""
+
+    nemesis: Nemesis
+    pairs: list[Pair]
+    settings: dict[str, Any]
 
 
 class Injector:
     """Starts and stops nemeses on ``sim``, recording each in its history.
 
     Args:
-        sim: the simulation to torture (or a ``RealCluster``, through ``RealInjector``).
+        sim: the simulation to torture, or a ``RealCluster``: any :class:`~faults.target.FaultTarget`.
         rng: where random targets come from; by default ``sim.rng("nemesis")``.
         primary: for ``isolate-primary``: a callable ``primary(sim) -> name``,
             a ``"module:function"`` path to one, or a fixed node name.
+
+    Raises:
+        ConfigError: ``sim`` is not a FaultTarget.
     """
 
-    #: what ``sim.network`` must have for this class's link overrides (a subclass drives another network)
-    NETWORK_NEEDS = "link"
-
-    def __init__(
-        self,
-        sim: em.Simulation,
-        rng: random.Random | None = None,
-        primary: Callable[[em.Simulation], str] | str | None = None,
-    ):
-        if not hasattr(getattr(sim, "network", None), self.NETWORK_NEEDS):
+    def __init__(self, sim: FaultTarget, rng: random.Random | None = None, primary: Primary = None):
+        if not isinstance(sim, FaultTarget):
             raise em.ConfigError(
-                f"{type(self).__name__} cannot drive a {type(sim).__name__}: a Simulation takes "
-                "faults.Injector, a RealCluster takes faults.real.RealInjector"
+                f"an Injector drives an emulator.Simulation or an emulator.transport.RealCluster "
+                f"(a faults.target.FaultTarget), not a {type(sim).__name__}"
             )
         self.sim = sim
         self.rng = rng if rng is not None else sim.rng("nemesis")
@@ -75,10 +93,10 @@ class Injector:
         #: one entry per fault started: id, kind, start, stop, value
         self.log: list[dict] = []
         self._ids = itertools.count(1)
-        self._partitions: list[tuple[Nemesis, Any, list]] = []  # (nemesis, cut, the cuts' ids)
-        self._link_base: dict[Pair, dict] = {}
-        self._link_faults: list[tuple[Nemesis, list[Pair], dict]] = []
-        self._clocks: dict[str, list[Nemesis]] = {}
+        self._partitions: list[_Cuts] = []
+        self._link_base: dict[Pair, dict[str, Any]] = {}
+        self._link_faults: list[_LinkSetting] = []
+        self._clocks: dict[str, list[Clock]] = {}
         self._down: dict[str, Nemesis] = {}
         self._frozen: dict[str, Nemesis] = {}
 
@@ -113,7 +131,7 @@ class Injector:
         value = nemesis.prepare(self)
         nemesis.id = next(self._ids)
         value = {"id": nemesis.id, **value, **(extra or {})}
-        record(self.sim, f"start-{nemesis.kind}", value)
+        self.sim.record_nemesis(f"start-{nemesis.kind}", value)
         self.active.append(nemesis)
         nemesis.inject(self)
         self.log.append({"id": nemesis.id, "kind": nemesis.kind, "start": self.sim.now, "stop": None, "value": value})
@@ -131,7 +149,7 @@ class Injector:
             return False
         self.active.remove(nemesis)
         extra = nemesis.repair(self) or {}
-        record(self.sim, f"stop-{nemesis.kind}", {"id": nemesis.id, **extra})
+        self.sim.record_nemesis(f"stop-{nemesis.kind}", {"id": nemesis.id, **extra})
         for entry in self.log:
             if entry["id"] == nemesis.id:
                 entry["stop"] = self.sim.now
@@ -215,56 +233,49 @@ class Injector:
 
     # -- partitions ------------------------------------------------------------------------------
 
-    def add_partition(self, nemesis: Nemesis, cut) -> None:
-        self._partitions.append((nemesis, cut, cut.apply(self.sim.network)))
+    def add_partition(self, nemesis: Nemesis, cut: Cut) -> None:
+        """Make ``cut`` for ``nemesis`` and file the ids of its cuts under it."""
+        self._partitions.append(_Cuts(nemesis, cut, cut.apply(self.sim.network)))
 
     def remove_partition(self, nemesis: Nemesis) -> None:
-        """Lift this nemesis's cuts only: other faults' cuts, and the user's own, stay."""
-        ids = [i for n, _, applied in self._partitions if n is nemesis for i in applied]
-        self._partitions = [entry for entry in self._partitions if entry[0] is not nemesis]
+        """Lift this nemesis's cuts only, by id: other faults' cuts, and the user's own, stay."""
+        ids = [i for entry in self._partitions if entry.nemesis is nemesis for i in entry.ids]
+        self._partitions = [entry for entry in self._partitions if entry.nemesis is not nemesis]
         if ids:
             self.sim.network.heal(*ids)
 
     # -- links ---------------------------------------------------------------------------------
 
-    def add_link_fault(self, nemesis: Nemesis, pairs: list[list[str]], settings: dict) -> None:
+    def add_link_fault(self, nemesis: Nemesis, pairs: list[list[str]], settings: dict[str, Any]) -> None:
+        """Put ``settings`` on both directions of ``pairs``, over what the links had (kept to restore)."""
         directed = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
         for pair in directed:
             if pair not in self._link_base:
-                self._link_base[pair] = self._overrides(pair)
-        self._link_faults.append((nemesis, directed, settings))
+                self._link_base[pair] = self.sim.network.overrides(*pair)
+        self._link_faults.append(_LinkSetting(nemesis, directed, settings))
         self._relink(directed)
 
     def remove_link_fault(self, nemesis: Nemesis) -> None:
-        touched = [pair for n, pairs, _ in self._link_faults if n is nemesis for pair in pairs]
-        self._link_faults = [entry for entry in self._link_faults if entry[0] is not nemesis]
+        """Take ``nemesis``'s settings off its links: the other link faults' and the user's stay."""
+        touched = [pair for entry in self._link_faults if entry.nemesis is nemesis for pair in entry.pairs]
+        self._link_faults = [entry for entry in self._link_faults if entry.nemesis is not nemesis]
         self._relink(touched)
 
     def _relink(self, pairs: list[Pair]) -> None:
         for pair in pairs:
             settings = dict(self._link_base[pair])
             covered = False
-            for _, fault_pairs, fault_settings in self._link_faults:
-                if pair in fault_pairs:
-                    settings.update(fault_settings)
+            for entry in self._link_faults:
+                if pair in entry.pairs:
+                    settings.update(entry.settings)
                     covered = True
-            self._set_overrides(pair, settings)
+            self.sim.network.replace_link_oneway(*pair, **settings)
             if not covered:
                 del self._link_base[pair]
 
-    def _overrides(self, pair: Pair) -> dict:
-        """The settings the directed link ``pair`` overrides now (a subclass reads another network)."""
-        return dict(self.sim.network.link(*pair).overrides)
-
-    def _set_overrides(self, pair: Pair, settings: dict) -> None:
-        """Make the overrides of the directed link ``pair`` exactly ``settings``."""
-        network = self.sim.network
-        network.link(*pair).overrides.clear()
-        network.set_link_oneway(*pair, **settings)
-
     # -- clocks ----------------------------------------------------------------------------------
 
-    def set_clocks(self, nemesis: Nemesis, nodes: list[str]) -> None:
+    def set_clocks(self, nemesis: Clock, nodes: list[str]) -> None:
         for node in nodes:
             stack = self._clocks.setdefault(node, [])
             if nemesis not in stack:
@@ -272,7 +283,7 @@ class Injector:
             if stack[-1] is nemesis:
                 self.sim.skew(node, *nemesis.reading)
 
-    def clear_clocks(self, nemesis: Nemesis) -> None:
+    def clear_clocks(self, nemesis: Clock) -> None:
         for node, stack in self._clocks.items():
             if nemesis in stack:
                 stack.remove(nemesis)

@@ -29,14 +29,11 @@ to grow starts with spare servers outside ``members``::
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Any, ClassVar
 
 import emulator as em
-from faults.nemesis import Nemesis
+from faults.nemesis import Driver, Nemesis
 from faults.spec import ParamError, check_choice, check_count, check_number
-
-if TYPE_CHECKING:
-    from faults.injector import Injector
 
 __all__ = ["ADMIN", "Membership"]
 
@@ -48,7 +45,7 @@ class Membership(Nemesis):
     """Join a spare server (or make a member leave); stop undoes it. See the module docstring."""
 
     kind = "membership"
-    PARAMS = {"change": None, "node": None, "retry": 0.1, "attempts": 300, "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {"change": None, "node": None, "retry": 0.1, "attempts": 300, "after": None}
 
     def _check(self, params: dict) -> dict:
         if params["change"] is not None:
@@ -61,13 +58,13 @@ class Membership(Nemesis):
             raise ParamError("after", params["after"], "'ack', or leave it out")
         return params
 
-    def prepare(self, injector: Injector) -> dict:
+    def prepare(self, injector: Driver) -> dict:
         members = _members(injector.sim)
         self.change, self.node = self._choose(injector, members)
         self.task = None
         return {"change": self.change, "node": self.node, "members": members}
 
-    def _choose(self, injector: Injector, members: list[str]) -> tuple[str | None, str | None]:
+    def _choose(self, injector: Driver, members: list[str]) -> tuple[str | None, str | None]:
         servers = injector.sim.servers
         change, node = self.params["change"], self.params["node"]
         if node is not None and node not in servers:
@@ -83,13 +80,13 @@ class Membership(Nemesis):
             node = injector.rng.choice(pool) if pool else None
         return (change, node) if node is not None else (None, None)
 
-    def inject(self, injector: Injector) -> None:
+    def inject(self, injector: Driver) -> None:
         if self.change is not None:
             self.task = injector.sim.loop.create_task(
                 _drive(injector, self.change, self.node, self.params), name=f"membership-{self.id}"
             )
 
-    def repair(self, injector: Injector) -> dict:
+    def repair(self, injector: Driver) -> dict:
         if self.change is None:
             return {"undo": None}
         if self.task is not None:
@@ -116,10 +113,10 @@ def _members(sim) -> list[str]:
     return best
 
 
-async def _drive(injector: Injector, change: str, node: str, params: dict) -> bool:
+async def _drive(injector: Driver, change: str, node: str, params: dict) -> bool:
     """Send ``change`` of ``node`` to live servers in turn until one answers ok; False if every attempt failed."""
     sim = injector.sim
-    admin = sim.node(ADMIN) if ADMIN in sim.nodes else sim.add_client(ADMIN)
+    admin = sim.node(ADMIN) if ADMIN in sim.nodes else sim.add_client(ADMIN)  # type: ignore[attr-defined]  # a Simulation's (see _members)
     for attempt in range(params["attempts"]):
         live = [s for s in sim.servers if sim.alive(s) and s != (node if change == "leave" else None)] or sim.servers
         try:

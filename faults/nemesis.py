@@ -50,9 +50,12 @@ drift`` of true time.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, ClassVar
+import random
+from typing import Any, ClassVar, Protocol
 
-from faults.partitions import DIRECTIONS, SHAPES, cut
+import emulator as em
+from emulator import cuts as rules
+from faults.partitions import DIRECTIONS, SHAPES, Cut, cut
 from faults.spec import (
     HOSTILE,
     ParamError,
@@ -64,14 +67,13 @@ from faults.spec import (
     distribution,
     distribution_spec,
 )
-
-if TYPE_CHECKING:
-    from faults.injector import Injector
+from faults.target import FaultTarget
 
 __all__ = [
     "NEMESES",
     "Clock",
     "Crash",
+    "Driver",
     "Duplicate",
     "Hostile",
     "Latency",
@@ -83,6 +85,62 @@ __all__ = [
     "Reorder",
     "make_nemesis",
 ]
+
+
+class Driver(Protocol):
+    """What a nemesis asks of whoever starts it (a :class:`~faults.injector.Injector`).
+
+    The target and a seeded stream to choose targets with, and the ledgers
+    each kind of fault files its changes in, so that stopping one undoes
+    exactly what starting it did.
+    """
+
+    @property
+    def sim(self) -> FaultTarget:
+        """The simulation or cluster under test."""
+
+    @property
+    def rng(self) -> random.Random:
+        """Where random targets come from."""
+
+    def primary_of(self, primary: Any = None) -> str:
+        """The current leader."""
+
+    def free_servers(self) -> list[str]:
+        """Servers running and not crashed or paused by this driver, sorted."""
+
+    def link_pairs(self, links: Any, clients: bool) -> list[list[str]]:
+        """The undirected pairs a link fault covers, sorted."""
+
+    def add_partition(self, nemesis: Nemesis, cut: Cut) -> None:
+        """Make ``cut`` for ``nemesis``."""
+
+    def remove_partition(self, nemesis: Nemesis) -> None:
+        """Lift ``nemesis``'s cuts only."""
+
+    def add_link_fault(self, nemesis: Nemesis, pairs: list[list[str]], settings: dict[str, Any]) -> None:
+        """Put ``settings`` on both directions of ``pairs``."""
+
+    def remove_link_fault(self, nemesis: Nemesis) -> None:
+        """Take ``nemesis``'s settings off its links."""
+
+    def set_clocks(self, nemesis: Clock, nodes: list[str]) -> None:
+        """Give ``nodes`` ``nemesis``'s clock reading."""
+
+    def clear_clocks(self, nemesis: Clock) -> None:
+        """Take ``nemesis``'s reading off the clocks it set."""
+
+    def crash(self, nemesis: Nemesis, nodes: list[str]) -> None:
+        """Crash ``nodes`` for ``nemesis``."""
+
+    def restart(self, nemesis: Nemesis) -> None:
+        """Restart the nodes ``nemesis`` crashed."""
+
+    def pause(self, nemesis: Nemesis, nodes: list[str]) -> None:
+        """Pause ``nodes`` for ``nemesis``."""
+
+    def resume(self, nemesis: Nemesis) -> None:
+        """Resume the nodes ``nemesis`` paused."""
 
 
 class Nemesis:
@@ -107,15 +165,15 @@ class Nemesis:
     def _check(self, params: dict) -> dict:
         return params
 
-    def prepare(self, injector: Injector) -> dict:
+    def prepare(self, injector: Driver) -> dict:
         """Choose the targets; return what ``start-<kind>`` records."""
         raise NotImplementedError
 
-    def inject(self, injector: Injector) -> None:
+    def inject(self, injector: Driver) -> None:
         """Make the fault happen."""
         raise NotImplementedError
 
-    def repair(self, injector: Injector) -> dict | None:
+    def repair(self, injector: Driver) -> dict | None:
         """Undo the fault; return extra fields for ``stop-<kind>``."""
         raise NotImplementedError
 
@@ -139,7 +197,14 @@ class Partition(Nemesis):
     """Cut server links in one of the shapes of :mod:`faults.partitions`; stop heals them."""
 
     kind = "partition"
-    PARAMS = {"shape": None, "direction": "both", "primary": None, "groups": None, "flap": None, "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "shape": None,
+        "direction": "both",
+        "primary": None,
+        "groups": None,
+        "flap": None,
+        "after": None,
+    }
 
     def _check(self, params: dict) -> dict:
         if params["shape"] is None:
@@ -163,22 +228,22 @@ class Partition(Nemesis):
         _check_after(params["after"])
         return params
 
-    def prepare(self, injector: Injector) -> dict:
+    def prepare(self, injector: Driver) -> dict:
         self.cut = self._draw(injector)
         return self.cut.value()
 
-    def _draw(self, injector: Injector):
+    def _draw(self, injector: Driver):
         p = self.params
         primary = injector.primary_of(p["primary"]) if p["shape"] == "isolate-primary" else None
         return cut(p["shape"], injector.sim.servers, injector.rng, p["direction"], primary, p["groups"])
 
-    def inject(self, injector: Injector) -> None:
+    def inject(self, injector: Driver) -> None:
         injector.add_partition(self, self.cut)
         self.task = None
         if self.params["flap"] is not None:
             self.task = injector.sim.loop.create_task(self._flap(injector), name=f"flap-{self.id}")
 
-    async def _flap(self, injector: Injector) -> None:
+    async def _flap(self, injector: Driver) -> None:
         low, high = self.params["flap"]
         while True:
             await asyncio.sleep(injector.rng.uniform(low, high))
@@ -186,7 +251,7 @@ class Partition(Nemesis):
             await asyncio.sleep(injector.rng.uniform(low, high))
             injector.add_partition(self, self._draw(injector))
 
-    def repair(self, injector: Injector) -> dict:
+    def repair(self, injector: Driver) -> dict:
         if self.task is not None:
             self.task.cancel()
         injector.remove_partition(self)
@@ -207,9 +272,18 @@ def _check_groups(shape: str, groups: Any) -> None:
         return
     if not isinstance(groups, (list, tuple)) or len(groups) < 2:
         raise ParamError("groups", groups, expected)
-    for group in groups:
+
+    def names(group: object) -> list[str]:
         if not isinstance(group, (list, tuple)) or not group or not all(isinstance(n, str) for n in group):
             raise ParamError("groups", groups, expected)
+        return list(group)
+
+    try:
+        rules.partition(groups, names, "[['n0'], ['n1']]")
+    except ParamError:
+        raise
+    except em.ConfigError as exc:  # a node in two groups
+        raise ParamError("groups", groups, f"each node in one group only ({exc})") from None
 
 
 # -- node faults --------------------------------------------------------------------------------
@@ -230,7 +304,7 @@ class _NodeFault(Nemesis):
         _check_after(params["after"])
         return params
 
-    def _targets(self, injector: Injector) -> list[str]:
+    def _targets(self, injector: Driver) -> list[str]:
         free = injector.free_servers()
         named = self.params.get("nodes")
         if named is not None:
@@ -251,7 +325,7 @@ class Crash(_NodeFault):
     """Crash k running servers (memory lost, storage kept); stop restarts those still down."""
 
     kind = "crash"
-    PARAMS = {"count": 1, "nodes": None, "target": "random", "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {"count": 1, "nodes": None, "target": "random", "after": None}
 
     def prepare(self, injector):
         self.nodes = self._targets(injector)
@@ -269,7 +343,7 @@ class Pause(_NodeFault):
     """Pause k servers (timers and inbox wait); stop resumes them."""
 
     kind = "pause"
-    PARAMS = {"count": 1, "nodes": None, "target": "random", "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {"count": 1, "nodes": None, "target": "random", "after": None}
 
     def prepare(self, injector):
         self.nodes = self._targets(injector)
@@ -287,7 +361,7 @@ class Clock(_NodeFault):
     """Skew k servers' clocks: a bump, a strobe or a drift; stop sets them back."""
 
     kind = "clock"
-    PARAMS = {
+    PARAMS: ClassVar[dict[str, Any]] = {
         "mode": "bump",
         "offset": 1.0,
         "drift": 0.1,
@@ -394,35 +468,40 @@ class Latency(LinkFault):
     """A latency spike: a slower distribution on some links for a while."""
 
     kind = setting = "latency"
-    PARAMS = {"latency": {"exponential": 0.1}, "links": "all", "clients": False, "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "latency": {"exponential": 0.1},
+        "links": "all",
+        "clients": False,
+        "after": None,
+    }
 
 
 class Loss(LinkFault):
     """Drop each message on some links with probability ``loss``."""
 
     kind = setting = "loss"
-    PARAMS = {"loss": 0.5, "links": "all", "clients": False, "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {"loss": 0.5, "links": "all", "clients": False, "after": None}
 
 
 class Duplicate(LinkFault):
     """Deliver each message on some links twice with probability ``duplicate``."""
 
     kind = setting = "duplicate"
-    PARAMS = {"duplicate": 0.5, "links": "all", "clients": False, "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {"duplicate": 0.5, "links": "all", "clients": False, "after": None}
 
 
 class Reorder(LinkFault):
     """Let messages on some links overtake each other, with probability ``reorder`` each."""
 
     kind = setting = "reorder"
-    PARAMS = {"reorder": 1.0, "links": "all", "clients": False, "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {"reorder": 1.0, "links": "all", "clients": False, "after": None}
 
 
 class Hostile(LinkFault):
     """The hostile network on some links or all, client links included: see :data:`faults.spec.HOSTILE`."""
 
     kind = "hostile"
-    PARAMS = {**HOSTILE, "links": "all", "clients": True, "after": None}
+    PARAMS: ClassVar[dict[str, Any]] = {**HOSTILE, "links": "all", "clients": True, "after": None}
 
     @property
     def settings(self) -> tuple[str, ...]:

@@ -24,8 +24,8 @@ fault methods, names and clock (``now``, ``servers``, ``alive``, ``rng``,
 - the same schedule, ``scenario_schedule(scenario, seed)``: the faults the
   simulation draws for that seed, played by the same :meth:`Schedule.run`
   coroutine, which waits with ``asyncio.sleep`` (real seconds here);
-- the same :class:`~faults.injector.Injector` and nemeses, through
-  :class:`RealInjector`, which sets link overrides the real network's way;
+- the same :class:`~faults.injector.Injector` and nemeses (a cluster is a
+  :class:`~faults.target.FaultTarget`: its cuts have ids, its links overrides);
 - the same checks (:func:`faults.chaos.judge_history`) on the history.
 
 Node faults are the cluster's: on node processes (``capsim chaos --real``)
@@ -68,29 +68,7 @@ from faults.schedule import Schedule
 from faults.timescale import scale_scenario, scale_schedule
 from faults.workload import Workload
 
-__all__ = ["NodeWatch", "RealChaosResult", "RealInjector", "RealSession", "replay_real", "run_real"]
-
-
-class RealInjector(Injector):
-    """The Injector on a ``RealCluster``: the same ledgers; link overrides set the real network's way."""
-
-    NETWORK_NEEDS = "replace_link_oneway"
-
-    def _overrides(self, pair) -> dict:
-        return self.sim.network.overrides(*pair)
-
-    def _set_overrides(self, pair, settings: dict) -> None:
-        self.sim.network.replace_link_oneway(*pair, **settings)
-
-    def remove_partition(self, nemesis) -> None:
-        """The real network's cuts have no ids: heal all, then put back the other faults' cuts.
-
-        (A cut made outside the injector is lifted too; runs on real processes make none.)
-        """
-        self._partitions = [entry for entry in self._partitions if entry[0] is not nemesis]
-        self.sim.network.heal()
-        for _, cut, _ in self._partitions:
-            cut.apply(self.sim.network)
+__all__ = ["NodeWatch", "RealChaosResult", "RealSession", "replay_real", "run_real"]
 
 
 class NodeWatch:
@@ -168,7 +146,7 @@ class RealSession:
         self,
         cluster: RealCluster,
         workload: Workload,
-        injector: RealInjector,
+        injector: Injector,
         clients: list,
         traffic: asyncio.Task,
         watch: NodeWatch,
@@ -195,7 +173,7 @@ class RealSession:
             await cluster.network.set_defaults(**settings)
         clients = [await cluster.add_client(name, seed=cluster.seed) for name in workload.client_names()]
         cluster.reset_clock()
-        injector = RealInjector(cluster, primary=primary)
+        injector = Injector(cluster, primary=primary)
         return cls(cluster, workload, injector, clients, workload.start(cluster, clients), NodeWatch(cluster))
 
     @property

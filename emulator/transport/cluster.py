@@ -38,11 +38,10 @@ from emulator.client import Client
 from emulator.errors import ConfigError
 from emulator.history import History
 from emulator.rng import Streams
-from emulator.transport.control import ControlClient, ControlQueue
-from emulator.transport.errors import ControlError
 from emulator.transport.host import NodeHost
 from emulator.transport.links import LinkFaults
 from emulator.transport.network import RealNetwork
+from emulator.transport.plane import ControlPlane
 from emulator.transport.processes import ClusterState, reap, signal_node, spawn, wait_healthy
 
 __all__ = ["RealCluster"]
@@ -61,6 +60,7 @@ class RealCluster:
 
     Attributes:
         network: the link faults (``RealNetwork``).
+        control: the control plane both send their calls through (``ControlPlane``).
         history: client operations and faults, in wall-clock seconds since start.
         errors: control calls that failed, as dicts.
     """
@@ -78,26 +78,20 @@ class RealCluster:
     ):
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
         self.streams = Streams(self.seed)
-        self._urls = dict(sorted(urls.items()))
         self.token = token
         self._hosts = hosts  # in-process servers, or None for processes
         self._state, self._state_path = state, state_path
         self._faults = LinkFaults.from_json(faults or {})
-        self.network = RealNetwork(self, self._faults)
         self.history = History()
-        self.errors: list[dict] = []
-        self._clients: dict[str, NodeHost] = {}
-        self._down: dict[str, None] = {}
         self._skews: dict[str, list] = dict(state.skews) if state else {}
         self._processes = itertools.count()
-        self._pending: set[asyncio.Task] = set()
         self._start = time.monotonic()  # wall-clock ok
         #: the loop the cluster runs on (fault policies start their own tasks on it, as on ``sim.loop``)
         self.loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession()
-        self._queues = {
-            name: ControlQueue(ControlClient(url, token, self._session)) for name, url in self._urls.items()
-        }
+        self.control = ControlPlane(urls, token, self._session, lambda: self.now, self.record_nemesis)
+        self.errors = self.control.errors
+        self.network = RealNetwork(self.control, self._faults)
 
     # -- making one ---------------------------------------------------------------------
 
@@ -139,15 +133,14 @@ class RealCluster:
             state_path=path,
             seed=seed,
         )
-        cluster._down = {p.name: None for p in state.nodes if not p.pid}
+        cluster.control.set_down(p.name for p in state.nodes if not p.pid)
         return cluster
 
     async def close(self) -> None:
         """Wait for pending control calls, stop clients (and in-process hosts), save the state."""
         await self.settle()
-        for queue in self._queues.values():
-            await queue.close()
-        for host in list(self._clients.values()) + list((self._hosts or {}).values()):
+        await self.control.close()
+        for host in list(self.control.clients.values()) + list((self._hosts or {}).values()):
             await host.stop()
         await self._session.close()
         self.save()
@@ -164,22 +157,22 @@ class RealCluster:
 
     @property
     def servers(self) -> list[str]:
-        return list(self._urls)
+        return self.control.servers
 
     @property
     def nodes(self) -> list[str]:
-        return sorted([*self._urls, *self._clients])
+        return self.control.nodes
 
     def url(self, name: str) -> str:
-        return self._urls[self._check(name)] if name in self._urls else self._clients[self._check(name)].url
+        return self.control.url(name)
 
     def node(self, name: str):
         """The live Node instance of an in-process server or client, else None."""
-        host = (self._hosts or {}).get(name) or self._clients.get(self._check(name))
+        host = (self._hosts or {}).get(name) or self.control.clients.get(self.control.check(name))
         return host.node if host is not None else None
 
     def alive(self, name: str) -> bool:
-        return self._check(name) not in self._down
+        return not self.control.down(self.control.check(name))
 
     def rng(self, name: str) -> random.Random:
         """A random stream for the caller's own use (a workload), derived from ``seed`` by name."""
@@ -203,18 +196,9 @@ class RealCluster:
             )
         self._start = time.monotonic()  # wall-clock ok
 
-    def _check(self, name) -> str:
-        if name not in self._urls and name not in self._clients:
-            raise ConfigError(f"unknown node {name!r}; known nodes: {', '.join(self.nodes) or 'none'}")
-        return name
-
     async def statuses(self) -> list[dict]:
         """``GET /status`` of every live server."""
-        results = []
-        for name in self.servers:
-            if name not in self._down:
-                results.append(await self.status(name))
-        return results
+        return await self.control.statuses()
 
     async def status(self, name: str) -> dict:
         """``GET /status`` of one server (its counters, faults, recent errors and events).
@@ -222,36 +206,32 @@ class RealCluster:
         Raises:
             ControlError: it does not answer (crashed, or paused and the call timed out).
         """
-        self._server(name)
-        return await self._queues[name].client.status()
+        return await self.control.status(name)
 
     # -- clients ---------------------------------------------------------------------------
 
     async def add_client(self, name: str, **host_options) -> Client:
         """A client node, hosted in this process, recording into ``history`` (wall-clock times)."""
-        if name in self._urls or name in self._clients:
+        if name in self.control.nodes:
             raise ConfigError(f"a node named {name!r} already exists; pick another name")
         host = NodeHost(
             name,
             Client,
             {"record": self._record, "new_process": self._processes.__next__},
-            peers=self._urls,
+            peers={n: self.control.url(n) for n in self.control.servers},
             token=self.token,
             server=False,
             **host_options,
         )
         host.faults.apply("state", self._faults.to_json())
         await host.start()
-        self._clients[name] = host
+        self.control.add_client(name, host)
         return host.node
 
     def _record(self, op: dict) -> dict:
         op["time"] = self.now
         self.history.append(op)
         return op
-
-    def _fault(self, f: str, value) -> None:
-        self.record_nemesis(f, value)
 
     def record_nemesis(self, f: str, value=None) -> dict:
         """Put a fault (or its repair) in ``history`` as a ``nemesis`` info op, as ``Simulation`` does.
@@ -264,12 +244,12 @@ class RealCluster:
 
     def crash(self, name: str) -> asyncio.Future:
         """Kill ``name``: SIGKILL for a process, stop for an in-process host. Memory is lost."""
-        self._server(name)
-        if name in self._down:
-            return self._done()
-        self._down[name] = None
-        self._fault("crash", name)
-        return self._task(self._crash(name), f"crash {name}")
+        control = self.control
+        if control.down(control.check_server(name)):
+            return control.done()
+        control.set_down([name])
+        control.record("crash", name)
+        return control.track(self._crash(name), f"crash {name}")
 
     async def _crash(self, name: str) -> None:
         if self._hosts is not None:
@@ -283,11 +263,11 @@ class RealCluster:
 
     def restart(self, name: str) -> asyncio.Future:
         """Start a crashed ``name`` again (same command, address and storage), then give it the faults."""
-        self._server(name)
-        if name not in self._down:
+        control = self.control
+        if not control.down(control.check_server(name)):
             raise ConfigError(f"{name!r} is running; crash it before restarting it")
-        self._fault("restart", name)
-        return self._task(self._restart(name), f"restart {name}")
+        control.record("restart", name)
+        return control.track(self._restart(name), f"restart {name}")
 
     async def _restart(self, name: str) -> None:
         if self._hosts is not None:
@@ -297,25 +277,25 @@ class RealCluster:
             env = {**os.environ, "CAPSIM_TOKEN": self.token}
             await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
             self.save()
-        self._down.pop(name, None)
+        self.control.set_down([name], down=False)
         await self._bring_up_to_date(name)
 
     async def _bring_up_to_date(self, name: str) -> None:
         """Give ``name`` the whole fault state and its clock skew (after a restart or a long pause)."""
-        await self._queues[name].submit("state", self._faults.to_json())
+        await self.control.send(name, "state", self._faults.to_json())
         if name in self._skews:
             offset, drift = self._skews[name]
-            await self._queues[name].submit("skew", {"offset": offset, "drift": drift})
+            await self.control.send(name, "skew", {"offset": offset, "drift": drift})
 
     def pause(self, name: str) -> asyncio.Future:
         """Freeze ``name``: SIGSTOP for a process (all of it stops); a soft pause in process."""
-        self._server(name)
-        self._fault("pause", name)
+        self.control.check_server(name)
+        self.control.record("pause", name)
         if self._hosts is None:
             signal_node(self._state.node(name), signal.SIGSTOP)
-            return self._done()
+            return self.control.done()
         self._faults.apply("pause", {"name": name})
-        return self._broadcast("pause", {"name": name})
+        return self.control.broadcast("pause", {"name": name})
 
     def resume(self, name: str) -> asyncio.Future:
         """Unfreeze ``name``; a process is then given the whole fault state again.
@@ -323,66 +303,25 @@ class RealCluster:
         A stopped process cannot answer control calls: one that timed out
         while it was stopped would otherwise be missing from it for good.
         """
-        self._server(name)
-        self._fault("resume", name)
+        self.control.check_server(name)
+        self.control.record("resume", name)
         if self._hosts is None:
             signal_node(self._state.node(name), signal.SIGCONT)
-            if name in self._down:
-                return self._done()
-            return self._task(self._bring_up_to_date(name), f"resume {name}")
+            if self.control.down(name):
+                return self.control.done()
+            return self.control.track(self._bring_up_to_date(name), f"resume {name}")
         self._faults.apply("resume", {"name": name})
-        return self._broadcast("resume", {"name": name})
+        return self.control.broadcast("resume", {"name": name})
 
     def skew(self, name: str, offset: float = 0.0, drift: float = 0.0) -> asyncio.Future:
         """Make ``name``'s ``now()`` read true time + ``offset``, advancing at ``1 + drift``."""
-        self._server(name)
+        self.control.check_server(name)
         self._skews[name] = [offset, drift]
-        self._fault("skew", [name, offset, drift])
-        if name in self._down:
-            return self._done()  # applied when it restarts
-        return self._joined([self._queues[name].submit("skew", {"offset": offset, "drift": drift})], "skew")
-
-    def _server(self, name: str) -> None:
-        if self._check(name) not in self._urls:
-            raise ConfigError(f"{name!r} is a client of this process; node faults apply to servers")
-
-    # -- plumbing -----------------------------------------------------------------------------
-
-    def _broadcast(self, action: str, payload: dict) -> asyncio.Future:
-        futures = [queue.submit(action, payload) for name, queue in self._queues.items() if name not in self._down]
-        for host in self._clients.values():
-            host.faults.apply(action, payload)
-            host.faults_changed()
-        return self._joined(futures, action)
-
-    def _joined(self, futures: list, what: str) -> asyncio.Future:
-        return self._task(_all(futures, what), what)
-
-    def _task(self, coro, what: str) -> asyncio.Future:
-        task = asyncio.get_running_loop().create_task(coro, name=f"capsim-fault:{what}")
-        self._pending.add(task)
-        task.add_done_callback(lambda t: self._settled(t, what))
-        return task
-
-    def _settled(self, task: asyncio.Task, what: str) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # retrieved here, raised again on await
-            self.errors.append({"time": self.now, "what": what, "error": str(task.exception())})
-
-    def _done(self) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+        self.control.record("skew", [name, offset, drift])
+        if self.control.down(name):
+            return self.control.done()  # applied when it restarts
+        return self.control.joined([self.control.send(name, "skew", {"offset": offset, "drift": drift})], "skew")
 
     async def settle(self) -> None:
         """Wait until every fault called so far has been applied (or failed: see ``errors``)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
-
-
-async def _all(futures: list, what: str):
-    results = await asyncio.gather(*futures, return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise ControlError(f"{what} failed on {len(failures)} node(s): {failures[0]}")
-    return results
+        await self.control.settle()

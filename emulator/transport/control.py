@@ -1,4 +1,4 @@
-"""The control endpoint of a real node, and a client for it.
+r"""The control endpoint of a real node, and a client for it.
 
     POST /control/ACTION   Authorization: Bearer TOKEN   body: the action's JSON payload
     GET  /control/state    Authorization: Bearer TOKEN
@@ -8,9 +8,9 @@ ACTION is one of ``LinkFaults``' actions (``partition``, ``partition_oneway``,
 ``release``, ``pause``, ``resume``, ``state``) or ``skew`` (this node's clock:
 ``{"offset": s, "drift": r}``). Examples::
 
-    curl -H "Authorization: Bearer $TOKEN" -d '{"groups": [["n1"], ["n2", "n3"]]}' \\
+    curl -H "Authorization: Bearer $TOKEN" -d '{"groups": [["n1"], ["n2", "n3"]]}' \
          http://127.0.0.1:9001/control/partition
-    curl -H "Authorization: Bearer $TOKEN" -d '{"src": "n1", "dst": "n2", "loss": 0.5}' \\
+    curl -H "Authorization: Bearer $TOKEN" -d '{"src": "n1", "dst": "n2", "loss": 0.5}' \
          http://127.0.0.1:9001/control/link
 
 A fault changes only the node that receives the call; ``RealNetwork`` sends
@@ -150,8 +150,9 @@ class ControlClient:
     async def isolate(self, name: str) -> dict:
         return await self.call("isolate", {"name": name})
 
-    async def heal(self) -> dict:
-        return await self.call("heal")
+    async def heal(self, *cuts: int) -> dict:
+        """Lift the cuts with these ids; with none, every one."""
+        return await self.call("heal", {"cuts": list(cuts)} if cuts else {})
 
     async def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None) -> dict:
         return await self.call("link", {"src": src, "dst": dst, **link_settings(latency, loss, duplicate, reorder)})

@@ -13,6 +13,12 @@ words as the simulation's fault API (``partition``, ``partition_oneway``,
 ``defaults``, ``hold``, ``release``, ``pause``, ``resume``) plus ``state``,
 which replaces everything (used to bring a restarted node up to date).
 
+Each cut has an id, as in the simulation: the controller gives it in the
+payload (``{"groups": ..., "id": 3}``, so every host files the cut under the
+same id; it replaces a cut with that id), or the host numbers it itself.
+``heal`` with ``{"cuts": [3]}`` lifts those cuts only; with no ``cuts``,
+every one. In ``to_json``, ``cut_ids`` lists the ids of ``rules`` in order.
+
 What it gives up: latency is *added* to the real loopback latency, and a
 host cannot hold or delay messages that a sender outside the cluster sends.
 """
@@ -21,7 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emulator.cuts import blocks, probability
+from emulator import cuts as rules
+from emulator.cuts import probability
 from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
 from emulator.transport.wire import distribution_from_json, distribution_to_json
@@ -51,7 +58,7 @@ _SETTING_NAMES = ("latency", "loss", "duplicate", "reorder")
 class Settings:
     """The effective settings of one directed link."""
 
-    latency: Distribution = Constant(0.0)
+    latency: Distribution = Constant(0.0)  # noqa: RUF009  (a Constant is immutable: one shared default is fine)
     loss: float = 0.0
     duplicate: float = 0.0
     reorder: float = 0.0
@@ -86,18 +93,14 @@ def _name(payload: dict, key: str) -> str:
     return value
 
 
-def _names(value, what: str) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f'{what} must be a list of node names, e.g. ["n1", "n2"], got {value!r:.80}')
-    return value
-
-
 class LinkFaults:
     """Cuts, link overrides, held links and paused nodes, as JSON-settable state."""
 
     def __init__(self):
         self.version = 0
-        self._rules: list[tuple] = []
+        self._rules: dict[int, rules.Cut] = {}  # id -> cut
+        #: the id the next cut without one gets
+        self.next_cut = 1
         self._links: dict[tuple[str, str], dict] = {}
         self._defaults: dict = {}
         self._held: dict[tuple[str, str], None] = {}
@@ -107,7 +110,7 @@ class LinkFaults:
 
     def blocked(self, src: str, dst: str) -> bool:
         """Whether a partition drops traffic ``src -> dst`` now."""
-        return any(blocks(rule, src, dst) for rule in self._rules)
+        return any(rule.blocks(src, dst) for rule in self._rules.values())
 
     def settings(self, src: str, dst: str) -> Settings:
         """The effective latency, loss, duplicate and reorder of ``src -> dst``."""
@@ -138,27 +141,39 @@ class LinkFaults:
         self.version += 1
 
     def _do_partition(self, payload: dict) -> None:
-        groups = payload.get("groups")
-        if not isinstance(groups, list) or len(groups) < 2:
-            raise ConfigError('partition needs at least two groups, e.g. {"groups": [["n1"], ["n2", "n3"]]}')
-        where: dict[str, int] = {}
-        for i, group in enumerate(groups):
-            for name in _names(group, "each group"):
-                if name in where:
-                    raise ConfigError(f"node {name!r} is in two groups of one partition")
-                where[name] = i
-        self._rules.append(("groups", where, [list(g) for g in groups]))
+        self._add("partition", payload)
 
     def _do_partition_oneway(self, payload: dict) -> None:
-        src = _names(payload.get("src"), "'src'")
-        dst = _names(payload.get("dst"), "'dst'")
-        self._rules.append(("oneway", dict.fromkeys(src), dict.fromkeys(dst)))
+        self._add("partition_oneway", payload)
 
     def _do_isolate(self, payload: dict) -> None:
-        self._rules.append(("isolate", _name(payload, "name")))
+        self._add("isolate", payload)
+
+    def _add(self, action: str, payload: dict) -> None:
+        cut = rules.from_json(action, payload)
+        given = payload.get("id")
+        if given is None:
+            given = self.next_cut
+        elif isinstance(given, bool) or not isinstance(given, int) or given < 1:
+            raise ConfigError(f"a cut's 'id' must be a positive integer, got {given!r:.80}")
+        self._rules[given] = cut
+        self.next_cut = max(self.next_cut, given + 1)
 
     def _do_heal(self, payload: dict) -> None:
-        self._rules.clear()
+        ids = payload.get("cuts")
+        if ids is None:
+            self._rules.clear()
+            return
+        if not isinstance(ids, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+            raise ConfigError(f"'cuts' must be a list of cut ids, e.g. [1, 3], got {ids!r:.80}")
+        unknown = [i for i in ids if i not in self._rules]
+        if unknown:
+            raise ConfigError(
+                f"heal({', '.join(map(repr, unknown))}): no such cut; the active ones are "
+                f"{sorted(self._rules) or 'none'} (partition() returns the id)"
+            )
+        for i in ids:
+            del self._rules[i]
 
     def _do_link(self, payload: dict) -> None:
         pair = (_name(payload, "src"), _name(payload, "dst"))
@@ -189,6 +204,7 @@ class LinkFaults:
     def _do_state(self, payload: dict) -> None:
         fresh = LinkFaults.from_json(payload)
         self._rules, self._links, self._defaults = fresh._rules, fresh._links, fresh._defaults
+        self.next_cut = fresh.next_cut
         self._held, self._paused = fresh._held, fresh._paused
 
     # -- JSON ---------------------------------------------------------------------
@@ -196,7 +212,8 @@ class LinkFaults:
     def to_json(self) -> dict:
         """The whole state; ``apply("state", it)`` on another host makes it equal."""
         return {
-            "rules": [_rule_to_json(rule) for rule in self._rules],
+            "rules": [rule.to_json() for rule in self._rules.values()],
+            "cut_ids": list(self._rules),
             "links": [{"src": s, "dst": d, **_settings_to_json(v)} for (s, d), v in self._links.items()],
             "defaults": _settings_to_json(self._defaults),
             "held": [list(pair) for pair in self._held],
@@ -211,15 +228,19 @@ class LinkFaults:
             ConfigError: the data is malformed.
         """
         faults = cls()
-        for rule in data.get("rules") or []:
+        cuts = data.get("rules") or []
+        ids = data.get("cut_ids")
+        if ids is not None and (not isinstance(ids, list) or len(ids) != len(cuts)):
+            raise ConfigError(f"'cut_ids' lists one id per rule, got {ids!r:.80}")
+        for i, rule in enumerate(cuts):
             if not isinstance(rule, dict) or len(rule) != 1:
                 raise ConfigError(
                     f'a rule is one of {{"partition"|"partition_oneway"|"isolate": ...}}, got {rule!r:.80}'
                 )
             ((kind, args),) = rule.items()
-            if kind not in ("partition", "partition_oneway", "isolate"):
+            if kind not in rules.ACTIONS:
                 raise ConfigError(f"unknown rule kind {kind!r}")
-            faults.apply(kind, args)
+            faults.apply(kind, {**args, "id": ids[i]} if ids is not None and isinstance(args, dict) else args)
         for link in data.get("links") or []:
             faults.apply("link", link)
         faults.apply("defaults", data.get("defaults") or {})
@@ -227,27 +248,19 @@ class LinkFaults:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise ConfigError(f"a held link is [a, b], got {pair!r:.80}")
             faults.apply("hold", {"a": pair[0], "b": pair[1]})
-        for name in _names(data.get("paused") or [], "'paused'"):
+        for name in rules.json_names(data.get("paused") or [], "'paused'"):
             faults.apply("pause", {"name": name})
         return faults
 
     def describe(self) -> list[str]:
         """One line per active fault, for status pages."""
-        lines = [f"{kind} {args}" for rule in self._rules for kind, args in _rule_to_json(rule).items()]
+        lines = [f"{kind} {args}" for rule in self._rules.values() for kind, args in rule.to_json().items()]
         lines += [f"link {s}->{d} {_settings_to_json(v)}" for (s, d), v in self._links.items()]
         if self._defaults:
             lines.append(f"defaults {_settings_to_json(self._defaults)}")
         lines += [f"held {s}->{d}" for s, d in self._held]
         lines += [f"paused {name}" for name in self._paused]
         return lines
-
-
-def _rule_to_json(rule: tuple) -> dict:
-    if rule[0] == "groups":
-        return {"partition": {"groups": rule[2]}}
-    if rule[0] == "oneway":
-        return {"partition_oneway": {"src": list(rule[1]), "dst": list(rule[2])}}
-    return {"isolate": {"name": rule[1]}}
 
 
 def _settings_to_json(settings: dict) -> dict:

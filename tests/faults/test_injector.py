@@ -125,8 +125,8 @@ def test_stopping_a_fault_that_is_not_active_records_nothing():
     assert injector.stop(Loss(loss=0.5)) is False and list(sim.history.nemesis_ops()) == []
 
 
-def test_an_injector_needs_a_simulation_or_says_which_class_drives_a_real_cluster():
-    with pytest.raises(em.ConfigError, match="a RealCluster takes faults.real.RealInjector"):
+def test_an_injector_needs_a_fault_target_and_says_which_ones_are():
+    with pytest.raises(em.ConfigError, match=r"drives an emulator\.Simulation or an emulator\.transport\.RealCluster"):
         Injector(object())
 
 

@@ -25,7 +25,7 @@ from faults import (
     run_chaos,
     validate_check,
 )
-from faults.real import RealInjector, run_real
+from faults.real import run_real
 from nodes.kv import SingleKV
 from tests.common.processes import processes_mentioning
 
@@ -92,7 +92,7 @@ def _during(ops: list[dict], start: float, stop: float, nodes: set) -> list[str]
 
 
 def test_a_real_run_records_judges_and_shows_the_partition_and_leaves_nothing_running(tmp_path, capsys):
-    """--real on lin-kv: ops and faults in the history, checks pass, n2's ops fail while it is cut off; no process left."""
+    """--real on lin-kv: ops and faults in the history, checks pass, n2's ops fail while cut off; no process left."""
     out = tmp_path / "out"
     status = main(["chaos", "--real", _scenario_file(tmp_path, PARTITIONED, protocol="lin-kv"), "--out", str(out)])
     printed = capsys.readouterr().out
@@ -266,7 +266,7 @@ async def test_a_link_fault_on_a_real_cluster_restores_the_links_it_found():
     cluster = await RealCluster.local({name: SingleKV for name in ("n0", "n1", "n2")}, seed=1)
     try:
         await cluster.network.set_link_oneway("n0", "n1", latency=0.005)
-        injector = RealInjector(cluster)
+        injector = Injector(cluster)
         loss = injector.start("loss", loss=0.5, links=[["n0", "n1"]])
         await cluster.settle()
         during = cluster.network.overrides("n0", "n1"), cluster.network.overrides("n1", "n0")
@@ -281,19 +281,6 @@ async def test_a_link_fault_on_a_real_cluster_restores_the_links_it_found():
     assert (set(after[0]), after[0]["latency"].value, after[1]) == ({"latency"}, 0.005, {})
     assert any("n0->n1" in line and "loss" in line for line in on_node)
     assert not any("loss" in line for line in on_node_after) and any("n0->n1" in line for line in on_node_after)
-
-
-@pytest.mark.asyncio
-async def test_each_injector_says_which_target_it_drives():
-    """The simulation's Injector refuses a RealCluster, and RealInjector a Simulation, naming the right one."""
-    cluster = await RealCluster.local({"n0": SingleKV})
-    try:
-        with pytest.raises(em.ConfigError, match="a RealCluster takes faults.real.RealInjector"):
-            Injector(cluster)
-    finally:
-        await cluster.close()
-    with pytest.raises(em.ConfigError, match="RealInjector cannot drive a Simulation"):
-        RealInjector(em.Simulation())
 
 
 @pytest.mark.asyncio
@@ -313,7 +300,7 @@ async def test_the_hostile_nemesis_applies_to_a_real_cluster_and_stops_cleanly()
     cluster = await RealCluster.local({name: SingleKV for name in ("n0", "n1", "n2")}, seed=1)
     try:
         await cluster.add_client("c0")
-        injector = RealInjector(cluster)
+        injector = Injector(cluster)
         hostile = injector.start("hostile")
         await cluster.settle()
         during = [cluster.network.overrides(a, b) for a, b in (("n0", "n1"), ("c0", "n2"), ("n2", "c0"))]
