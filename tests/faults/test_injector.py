@@ -4,6 +4,7 @@ what the others and the user left, and its choice of targets."""
 import pytest
 
 import emulator as em
+from emulator.transport import RealCluster
 from faults import Clock, Crash, Injector, Latency, Loss, ParamError, Partition, Pause
 from nodes.kv import SingleKV
 from tests.common.faults_nodes import pingers
@@ -166,3 +167,28 @@ def test_link_pairs_are_sorted_deduplicated_and_cover_clients_when_asked():
     ]
     with pytest.raises(ParamError, match="pairs of node names from c0, n0, n1, n2"):
         injector.link_pairs([["n0", "n7"]], clients=False)
+
+
+# -- a real cluster: the same injector, cuts healed by id ------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_on_a_real_cluster_stopping_a_partition_heals_its_own_cut_only():
+    """A user's cut and two nemesis partitions on real hosts: stopping one lifts its cut, on every node; the
+    user's and the other's stay (no heal-everything-and-reapply: the heal op names the id)."""
+    cluster = await RealCluster.local({name: SingleKV for name in ("n0", "n1", "n2", "n3")}, seed=2)
+    try:
+        mine = cluster.network.partition_oneway(["n3"], ["n0"])
+        injector = Injector(cluster)
+        a = injector.start(Partition(shape="groups", groups=[["n0"], ["n1", "n2", "n3"]]))
+        injector.start(Partition(shape="groups", groups=[["n1"], ["n0", "n2", "n3"]]))
+        injector.stop(a)
+        await cluster.settle()
+        on_node = (await cluster.status("n2"))["faults"]
+        net = cluster.network
+        assert not net.cut("n0", "n2") and net.cut("n1", "n2") and net.cut("n3", "n0") and mine == 1
+        assert net.faults["cut_ids"] == [1, 3] and len([line for line in on_node if "partition" in line]) == 2
+        heals = [op["value"] for op in cluster.history.nemesis_ops() if op["f"] == "heal"]
+        assert heals == [[2]]
+    finally:
+        await cluster.close()

@@ -20,6 +20,7 @@ actions = st.one_of(
     st.tuples(st.just("partition_oneway"), st.tuples(groups, groups)),
     st.tuples(st.just("isolate"), st.sampled_from(NAMES)),
     st.tuples(st.just("heal"), st.none()),
+    st.tuples(st.just("heal_one"), st.integers(0, 5)),
 )
 
 
@@ -33,6 +34,12 @@ def _apply(faults: LinkFaults, sim: em.Simulation, action, args) -> None:
     elif action == "isolate":
         faults.apply("isolate", {"name": args})
         sim.network.isolate(args)
+    elif action == "heal_one":  # the args-th active cut, by id, when there is one
+        active = faults.to_json()["cut_ids"]
+        if active:
+            cut = active[args % len(active)]
+            faults.apply("heal", {"cuts": [cut]})
+            sim.network.heal(cut)
     else:
         faults.apply("heal")
         sim.network.heal()
@@ -40,7 +47,8 @@ def _apply(faults: LinkFaults, sim: em.Simulation, action, args) -> None:
 
 @given(st.lists(actions, max_size=6))
 def test_cuts_match_the_simulated_network(steps):
-    """After any sequence of partition/oneway/isolate/heal, every link is cut exactly when the simulation's is."""
+    """After any sequence of partition/oneway/isolate/heal (all or by id), every link is cut exactly when the
+    simulation's is: the hosts number cuts as the simulated network does."""
     sim = em.Simulation(seed=0)
     for name in NAMES:
         sim.add_node(name, em.Node)
@@ -52,6 +60,36 @@ def test_cuts_match_the_simulated_network(steps):
             assert faults.blocked(a, b) == sim.network.cut(a, b), (a, b)
     copy = LinkFaults.from_json(faults.to_json())
     assert all(copy.blocked(a, b) == faults.blocked(a, b) for a in NAMES for b in NAMES)
+    assert copy.to_json() == faults.to_json()
+
+
+def test_a_cut_given_an_id_is_filed_under_it_and_healed_by_it():
+    """The controller's id is kept (and the host's own numbering goes on past it); heal by id lifts that cut only."""
+    faults = LinkFaults()
+    faults.apply("isolate", {"name": "n1", "id": 5})
+    faults.apply("partition", {"groups": [["n0"], ["n2"]]})
+    assert faults.to_json()["cut_ids"] == [5, 6]
+    faults.apply("heal", {"cuts": [5]})
+    assert not faults.blocked("n1", "n0") and faults.blocked("n0", "n2")
+    assert LinkFaults.from_json(faults.to_json()).to_json()["cut_ids"] == [6]
+    assert LinkFaults.from_json({"rules": [{"isolate": {"name": "n1"}}]}).to_json()["cut_ids"] == [1]
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "message"),
+    [
+        ("heal", {"cuts": [9]}, r"heal\(9\): no such cut; the active ones are none"),
+        ("heal", {"cuts": "all"}, "'cuts' must be a list of cut ids"),
+        ("isolate", {"name": "n1", "id": 0}, "a cut's 'id' must be a positive integer, got 0"),
+        ("isolate", {"name": "n1", "id": True}, "a cut's 'id' must be a positive integer, got True"),
+        ("state", {"rules": [{"isolate": {"name": "n1"}}], "cut_ids": [1, 2]}, "'cut_ids' lists one id per rule"),
+    ],
+)
+def test_bad_cut_ids_are_refused_and_change_nothing(action, payload, message):
+    faults = LinkFaults()
+    with pytest.raises(em.ConfigError, match=message):
+        faults.apply(action, payload)
+    assert faults.to_json() == LinkFaults().to_json()
 
 
 def test_an_isolated_node_cannot_reach_unknown_names_either():

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 import emulator as em
 from emulator.distributions import Constant, Uniform
-from emulator.transport import ControlClient, RealCluster
+from emulator.transport import ControlClient, ControlError, RealCluster
 from emulator.transport.network import traffic
 from tests.common.transport_nodes import Relay
 from tests.common.transport_worlds import outcome
@@ -172,3 +172,59 @@ def test_traffic_sums_the_counters_and_counts_inbound_drops_as_dropped():
     ]
     assert traffic(statuses) == {"sent": 8, "delivered": 4, "dropped": 4, "duplicated": 2}
     assert traffic([]) == {"sent": 0, "delivered": 0, "dropped": 0, "duplicated": 0}
+
+
+# -- cut ids ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_cut_id_heals_exactly_its_own_cut_on_every_node(cluster):
+    """Three cuts; heal(the middle one's id): the other two hold, on the cluster's copy and on every node."""
+    first = cluster.network.partition(["n0"], ["n1", "n2"])
+    second = cluster.network.isolate("n2")
+    third = cluster.network.partition_oneway(["n1"], ["n0"])
+    assert (first, second, third) == (1, 2, 3) and await second == 2
+    await cluster.network.heal(second)
+    await cluster.settle()
+    assert cluster.network.cut("n0", "n1") and cluster.network.cut("n1", "n0")  # first and third stay
+    assert not cluster.network.cut("n1", "n2") and not cluster.network.cut("n2", "n1")  # second's only link
+    assert cluster.network.faults["cut_ids"] == [1, 3]
+    assert all(state == cluster.network.faults for state in (await _states(cluster)).values())
+    heals = [op["value"] for op in cluster.history.nemesis_ops() if op["f"] == "heal"]
+    assert heals == [[2]]
+
+
+@pytest.mark.asyncio
+async def test_ids_are_never_reused_and_a_restarted_node_gets_them(cluster):
+    """After heal() the next cut gets a fresh id; a node restarted meanwhile files the cut under that id too."""
+    cluster.network.partition(["n0"], ["n1"])
+    cluster.network.heal()
+    cluster.crash("n2")
+    later = cluster.network.partition(["n1"], ["n2"])
+    await cluster.restart("n2")
+    await cluster.settle()
+    assert later == 2 and (await _states(cluster))["n2"]["cut_ids"] == [2]
+    await cluster.network.heal(later)
+    assert not cluster.network.cut("n1", "n2") and (await _states(cluster))["n2"]["rules"] == []
+
+
+@pytest.mark.asyncio
+async def test_healing_an_unknown_cut_says_which_are_active_and_changes_nothing(cluster):
+    """heal(id) of no active cut: the simulation's ConfigError, no op recorded, no node told."""
+    cut = await cluster.network.partition(["n0"], ["n1"])
+    before = cluster.network.faults
+    with pytest.raises(em.ConfigError, match=r"heal\(7\): no such cut; the active ones are \[1\]"):
+        cluster.network.heal(7, cut)
+    assert cluster.network.faults == before and [op["f"] for op in cluster.history.nemesis_ops()] == ["partition"]
+    assert all(state == before for state in (await _states(cluster)).values())
+
+
+@pytest.mark.asyncio
+async def test_awaiting_a_cut_raises_when_a_node_did_not_apply_it(cluster):
+    """A node that cannot be reached: the cut still has its id, and awaiting it raises the ControlError."""
+    await cluster._hosts["n1"].stop()
+    cut = cluster.network.isolate("n0")
+    assert cut == 1
+    with pytest.raises(ControlError, match="isolate failed on 1 node"):
+        await cut
+    assert cluster.errors and cluster.errors[0]["what"] == "isolate"
