@@ -31,18 +31,22 @@ import os
 import random
 import signal
 import time
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from emulator.client import Client
 from emulator.errors import ConfigError
 from emulator.history import History
+from emulator.node import Node
 from emulator.rng import Streams
 from emulator.transport.host import NodeHost
 from emulator.transport.links import LinkFaults
 from emulator.transport.network import RealNetwork
-from emulator.transport.plane import ControlPlane
-from emulator.transport.processes import ClusterState, reap, signal_node, spawn, wait_healthy
+from emulator.transport.plane import ControlPlane, Fault
+from emulator.transport.processes import ClusterState, NodeProcess, reap, signal_node, spawn, wait_healthy
+from emulator.transport.wire import JsonObject
 
 __all__ = ["RealCluster"]
 
@@ -70,10 +74,10 @@ class RealCluster:
         urls: dict[str, str],
         token: str | None,
         *,
-        faults: dict | None = None,
+        faults: JsonObject | None = None,
         hosts: dict[str, NodeHost] | None = None,
         state: ClusterState | None = None,
-        state_path=None,
+        state_path: str | Path | None = None,
         seed: int | None = None,
     ):
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
@@ -83,7 +87,7 @@ class RealCluster:
         self._state, self._state_path = state, state_path
         self._faults = LinkFaults.from_json(faults or {})
         self.history = History()
-        self._skews: dict[str, list] = dict(state.skews) if state else {}
+        self._skews: dict[str, list[float]] = dict(state.skews) if state else {}
         self._processes = itertools.count()
         self._start = time.monotonic()  # wall-clock ok
         #: the loop the cluster runs on (fault policies start their own tasks on it, as on ``sim.loop``)
@@ -97,7 +101,7 @@ class RealCluster:
 
     @classmethod
     async def local(
-        cls, nodes: dict, token: str = "local-token", seed: int | None = None, **host_options
+        cls, nodes: dict[str, Any], token: str = "local-token", seed: int | None = None, **host_options: Any
     ) -> RealCluster:
         """Start ``nodes`` (name -> Node class, or (class, config)) as hosts in this process on loopback."""
         hosts = {}
@@ -119,7 +123,7 @@ class RealCluster:
         return cls(urls, token, hosts=hosts, seed=seed)
 
     @classmethod
-    async def from_state(cls, state_or_path, seed: int | None = None) -> RealCluster:
+    async def from_state(cls, state_or_path: ClusterState | str | Path, seed: int | None = None) -> RealCluster:
         """Attach to the node processes of a cluster state (or its file); its faults carry on."""
         if isinstance(state_or_path, ClusterState):
             state, path = state_or_path, None
@@ -166,7 +170,7 @@ class RealCluster:
     def url(self, name: str) -> str:
         return self.control.url(name)
 
-    def node(self, name: str):
+    def node(self, name: str) -> Node | None:
         """The live Node instance of an in-process server or client, else None."""
         host = (self._hosts or {}).get(name) or self.control.clients.get(self.control.check(name))
         return host.node if host is not None else None
@@ -196,11 +200,11 @@ class RealCluster:
             )
         self._start = time.monotonic()  # wall-clock ok
 
-    async def statuses(self) -> list[dict]:
+    async def statuses(self) -> list[JsonObject]:
         """``GET /status`` of every live server."""
         return await self.control.statuses()
 
-    async def status(self, name: str) -> dict:
+    async def status(self, name: str) -> JsonObject:
         """``GET /status`` of one server (its counters, faults, recent errors and events).
 
         Raises:
@@ -210,7 +214,7 @@ class RealCluster:
 
     # -- clients ---------------------------------------------------------------------------
 
-    async def add_client(self, name: str, **host_options) -> Client:
+    async def add_client(self, name: str, **host_options: Any) -> Client:
         """A client node, hosted in this process, recording into ``history`` (wall-clock times)."""
         if name in self.control.nodes:
             raise ConfigError(f"a node named {name!r} already exists; pick another name")
@@ -226,14 +230,16 @@ class RealCluster:
         host.faults.apply("state", self._faults.to_json())
         await host.start()
         self.control.add_client(name, host)
+        if not isinstance(host.node, Client):
+            raise RuntimeError(f"client host {name!r} started without its node")
         return host.node
 
-    def _record(self, op: dict) -> dict:
+    def _record(self, op: JsonObject) -> JsonObject:
         op["time"] = self.now
         self.history.append(op)
         return op
 
-    def record_nemesis(self, f: str, value=None) -> dict:
+    def record_nemesis(self, f: str, value: object = None) -> JsonObject:
         """Put a fault (or its repair) in ``history`` as a ``nemesis`` info op, as ``Simulation`` does.
 
         Fault policies call it to bracket their faults (``start-partition`` ... ``stop-partition``).
@@ -242,7 +248,7 @@ class RealCluster:
 
     # -- node faults -------------------------------------------------------------------------
 
-    def crash(self, name: str) -> asyncio.Future:
+    def crash(self, name: str) -> Fault:
         """Kill ``name``: SIGKILL for a process, stop for an in-process host. Memory is lost."""
         control = self.control
         if control.down(control.check_server(name)):
@@ -255,13 +261,13 @@ class RealCluster:
         if self._hosts is not None:
             await self._hosts[name].crash()
             return
-        proc = self._state.node(name)
+        proc = self._process(name)
         signal_node(proc, signal.SIGKILL)
         await asyncio.to_thread(reap, proc)
         proc.pid = None
         self.save()
 
-    def restart(self, name: str) -> asyncio.Future:
+    def restart(self, name: str) -> Fault:
         """Start a crashed ``name`` again (same command, address and storage), then give it the faults."""
         control = self.control
         if not control.down(control.check_server(name)):
@@ -273,7 +279,7 @@ class RealCluster:
         if self._hosts is not None:
             await self._hosts[name].restart()
         else:
-            proc = self._state.node(name)
+            proc = self._process(name)
             env = {**os.environ, "CAPSIM_TOKEN": self.token}
             await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
             self.save()
@@ -287,17 +293,17 @@ class RealCluster:
             offset, drift = self._skews[name]
             await self.control.send(name, "skew", {"offset": offset, "drift": drift})
 
-    def pause(self, name: str) -> asyncio.Future:
+    def pause(self, name: str) -> Fault:
         """Freeze ``name``: SIGSTOP for a process (all of it stops); a soft pause in process."""
         self.control.check_server(name)
         self.control.record("pause", name)
         if self._hosts is None:
-            signal_node(self._state.node(name), signal.SIGSTOP)
+            signal_node(self._process(name), signal.SIGSTOP)
             return self.control.done()
         self._faults.apply("pause", {"name": name})
         return self.control.broadcast("pause", {"name": name})
 
-    def resume(self, name: str) -> asyncio.Future:
+    def resume(self, name: str) -> Fault:
         """Unfreeze ``name``; a process is then given the whole fault state again.
 
         A stopped process cannot answer control calls: one that timed out
@@ -306,14 +312,14 @@ class RealCluster:
         self.control.check_server(name)
         self.control.record("resume", name)
         if self._hosts is None:
-            signal_node(self._state.node(name), signal.SIGCONT)
+            signal_node(self._process(name), signal.SIGCONT)
             if self.control.down(name):
                 return self.control.done()
             return self.control.track(self._bring_up_to_date(name), f"resume {name}")
         self._faults.apply("resume", {"name": name})
         return self.control.broadcast("resume", {"name": name})
 
-    def skew(self, name: str, offset: float = 0.0, drift: float = 0.0) -> asyncio.Future:
+    def skew(self, name: str, offset: float = 0.0, drift: float = 0.0) -> Fault:
         """Make ``name``'s ``now()`` read true time + ``offset``, advancing at ``1 + drift``."""
         self.control.check_server(name)
         self._skews[name] = [offset, drift]
@@ -321,6 +327,11 @@ class RealCluster:
         if self.control.down(name):
             return self.control.done()  # applied when it restarts
         return self.control.joined([self.control.send(name, "skew", {"offset": offset, "drift": drift})], "skew")
+
+    def _process(self, name: str) -> NodeProcess:
+        if self._state is None:
+            raise RuntimeError("this cluster's servers are in-process hosts, not node processes")
+        return self._state.node(name)
 
     async def settle(self) -> None:
         """Wait until every fault called so far has been applied (or failed: see ``errors``)."""

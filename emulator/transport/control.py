@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Iterable
+from typing import Protocol, cast
 
 import aiohttp
 from aiohttp import web
 
 from emulator.errors import ConfigError
 from emulator.transport.errors import ControlError, WireError
-from emulator.transport.links import ACTIONS
-from emulator.transport.wire import distribution_to_json, parse_object
+from emulator.transport.links import ACTIONS, LinkFaults
+from emulator.transport.wire import JsonObject, Latency, distribution_to_json, parse_object
 
 __all__ = ["CONTROL_ACTIONS", "ControlClient", "ControlQueue", "add_control_routes", "link_settings"]
 
@@ -40,7 +42,22 @@ __all__ = ["CONTROL_ACTIONS", "ControlClient", "ControlQueue", "add_control_rout
 CONTROL_ACTIONS = (*ACTIONS, "skew")
 
 
-def add_control_routes(app: web.Application, host) -> None:
+class _Clock(Protocol):
+    def set(self, offset: float, drift: float) -> None: ...
+
+
+class Controlled(Protocol):
+    """What the control endpoint changes: a ``NodeHost``'s fault state and clock."""
+
+    name: str
+    token: str | None
+    faults: LinkFaults
+    clock: _Clock
+
+    def faults_changed(self) -> None: ...
+
+
+def add_control_routes(app: web.Application, host: Controlled) -> None:
     """Add ``/control/*`` for ``host`` (a ``NodeHost``) to ``app``."""
 
     async def post(request: web.Request) -> web.Response:
@@ -61,7 +78,7 @@ def add_control_routes(app: web.Application, host) -> None:
     app.router.add_post("/control/{action}", post)
 
 
-def _apply(host, action: str, payload: dict) -> None:
+def _apply(host: Controlled, action: str, payload: JsonObject) -> None:
     if action == "skew":
         host.clock.set(payload.get("offset", 0.0), payload.get("drift", 0.0))
         return
@@ -107,21 +124,24 @@ class ControlClient:
             await self._session.close()
         self._session = None
 
-    async def call(self, action: str, payload: dict | None = None) -> dict:
+    async def call(self, action: str, payload: JsonObject | None = None) -> JsonObject:
         """``POST /control/ACTION`` with ``payload``; returns the node's answer."""
         return await self._request("POST", f"/control/{action}", payload or {}, auth=True)
 
-    async def health(self) -> dict:
+    async def health(self) -> JsonObject:
         return await self._request("GET", "/health")
 
-    async def status(self) -> dict:
+    async def status(self) -> JsonObject:
         return await self._request("GET", "/status")
 
-    async def state(self) -> dict:
+    async def state(self) -> JsonObject:
         """The node's fault state (``LinkFaults.to_json()``)."""
-        return (await self._request("GET", "/control/state", auth=True))["faults"]
+        faults: JsonObject = (await self._request("GET", "/control/state", auth=True))["faults"]
+        return faults
 
-    async def _request(self, method: str, path: str, payload: dict | None = None, auth: bool = False) -> dict:
+    async def _request(
+        self, method: str, path: str, payload: JsonObject | None = None, auth: bool = False
+    ) -> JsonObject:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
@@ -135,50 +155,63 @@ class ControlClient:
                     answer = {"error": (await resp.text())[:200]}
                 if resp.status >= 400:
                     raise ControlError(f"{self.url}{path}: {resp.status} {answer.get('error', answer)}", resp.status)
-                return answer
+                return cast(JsonObject, answer)  # every endpoint answers an object
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise ControlError(f"cannot reach {self.url}{path}: {type(exc).__name__} {exc}".rstrip()) from None
 
     # -- the fault API, for one node -------------------------------------------------------
 
-    async def partition(self, *groups) -> dict:
+    async def partition(self, *groups: Iterable[str]) -> JsonObject:
         return await self.call("partition", {"groups": [list(g) for g in groups]})
 
-    async def partition_oneway(self, src_group, dst_group) -> dict:
+    async def partition_oneway(self, src_group: Iterable[str], dst_group: Iterable[str]) -> JsonObject:
         return await self.call("partition_oneway", {"src": list(src_group), "dst": list(dst_group)})
 
-    async def isolate(self, name: str) -> dict:
+    async def isolate(self, name: str) -> JsonObject:
         return await self.call("isolate", {"name": name})
 
-    async def heal(self, *cuts: int) -> dict:
+    async def heal(self, *cuts: int) -> JsonObject:
         """Lift the cuts with these ids; with none, every one."""
         return await self.call("heal", {"cuts": list(cuts)} if cuts else {})
 
-    async def set_link_oneway(self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None) -> dict:
+    async def set_link_oneway(
+        self,
+        src: str,
+        dst: str,
+        latency: Latency | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: float | None = None,
+    ) -> JsonObject:
         return await self.call("link", {"src": src, "dst": dst, **link_settings(latency, loss, duplicate, reorder)})
 
-    async def reset_link(self, src: str, dst: str) -> dict:
+    async def reset_link(self, src: str, dst: str) -> JsonObject:
         return await self.call("reset_link", {"src": src, "dst": dst})
 
-    async def hold(self, a: str, b: str) -> dict:
+    async def hold(self, a: str, b: str) -> JsonObject:
         return await self.call("hold", {"a": a, "b": b})
 
-    async def release(self, a: str, b: str) -> dict:
+    async def release(self, a: str, b: str) -> JsonObject:
         return await self.call("release", {"a": a, "b": b})
 
-    async def pause(self, name: str) -> dict:
+    async def pause(self, name: str) -> JsonObject:
         return await self.call("pause", {"name": name})
 
-    async def resume(self, name: str) -> dict:
+    async def resume(self, name: str) -> JsonObject:
         return await self.call("resume", {"name": name})
 
-    async def skew(self, offset: float = 0.0, drift: float = 0.0) -> dict:
+    async def skew(self, offset: float = 0.0, drift: float = 0.0) -> JsonObject:
         return await self.call("skew", {"offset": offset, "drift": drift})
 
 
-def link_settings(latency=None, loss=None, duplicate=None, reorder=None) -> dict:
+def link_settings(
+    latency: Latency | None = None,
+    loss: float | None = None,
+    duplicate: float | None = None,
+    reorder: float | None = None,
+) -> JsonObject:
     """The JSON payload for link settings (None: not given)."""
-    out = {}
+    out: JsonObject = {}
     if latency is not None:
         out["latency"] = distribution_to_json(latency)
     for key, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
@@ -192,17 +225,17 @@ class ControlQueue:
 
     def __init__(self, client: ControlClient):
         self.client = client
-        self._items: asyncio.Queue = asyncio.Queue()
+        self._items: asyncio.Queue[tuple[str, JsonObject, asyncio.Future[JsonObject]]] = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"capsim-control:{client.url}")
 
-    def submit(self, action: str, payload: dict) -> asyncio.Future:
+    def submit(self, action: str, payload: JsonObject) -> asyncio.Future[JsonObject]:
         """Queue a call; the future holds its answer or its ControlError.
 
         Its error counts as seen even if nobody awaits the future (whoever
         would have was cancelled first, as a run is when it is interrupted):
         it must not surface later as "exception was never retrieved".
         """
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_seen)
         self._items.put_nowait((action, payload, future))
         return future
@@ -224,6 +257,6 @@ class ControlQueue:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def _seen(future: asyncio.Future) -> None:
+def _seen(future: asyncio.Future[JsonObject]) -> None:
     if not future.cancelled():
         future.exception()

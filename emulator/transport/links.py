@@ -31,7 +31,7 @@ from emulator import cuts as rules
 from emulator.cuts import probability
 from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
-from emulator.transport.wire import distribution_from_json, distribution_to_json
+from emulator.transport.wire import JsonObject, distribution_from_json, distribution_to_json
 
 __all__ = ["ACTIONS", "LinkFaults", "Settings"]
 
@@ -75,9 +75,9 @@ class Settings:
         )
 
 
-def _settings(payload: dict) -> dict:
+def _settings(payload: JsonObject) -> JsonObject:
     """The link settings given in ``payload``, validated (absent or None: not given)."""
-    out = {}
+    out: JsonObject = {}
     for key in _SETTING_NAMES:
         value = payload.get(key)
         if value is None:
@@ -86,7 +86,7 @@ def _settings(payload: dict) -> dict:
     return out
 
 
-def _name(payload: dict, key: str) -> str:
+def _name(payload: JsonObject, key: str) -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key!r} must be a node name, got {value!r}")
@@ -96,13 +96,13 @@ def _name(payload: dict, key: str) -> str:
 class LinkFaults:
     """Cuts, link overrides, held links and paused nodes, as JSON-settable state."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.version = 0
         self._rules: dict[int, rules.Cut] = {}  # id -> cut
         #: the id the next cut without one gets
         self.next_cut = 1
-        self._links: dict[tuple[str, str], dict] = {}
-        self._defaults: dict = {}
+        self._links: dict[tuple[str, str], JsonObject] = {}
+        self._defaults: JsonObject = {}
         self._held: dict[tuple[str, str], None] = {}
         self._paused: dict[str, None] = {}
 
@@ -124,7 +124,7 @@ class LinkFaults:
 
     # -- changes ------------------------------------------------------------------
 
-    def apply(self, action: str, payload: dict | None = None) -> None:
+    def apply(self, action: str, payload: JsonObject | None = None) -> None:
         """Apply one control action with its JSON payload.
 
         Raises:
@@ -140,16 +140,16 @@ class LinkFaults:
         method(payload)
         self.version += 1
 
-    def _do_partition(self, payload: dict) -> None:
+    def _do_partition(self, payload: JsonObject) -> None:
         self._add("partition", payload)
 
-    def _do_partition_oneway(self, payload: dict) -> None:
+    def _do_partition_oneway(self, payload: JsonObject) -> None:
         self._add("partition_oneway", payload)
 
-    def _do_isolate(self, payload: dict) -> None:
+    def _do_isolate(self, payload: JsonObject) -> None:
         self._add("isolate", payload)
 
-    def _add(self, action: str, payload: dict) -> None:
+    def _add(self, action: str, payload: JsonObject) -> None:
         cut = rules.from_json(action, payload)
         given = payload.get("id")
         if given is None:
@@ -159,7 +159,7 @@ class LinkFaults:
         self._rules[given] = cut
         self.next_cut = max(self.next_cut, given + 1)
 
-    def _do_heal(self, payload: dict) -> None:
+    def _do_heal(self, payload: JsonObject) -> None:
         ids = payload.get("cuts")
         if ids is None:
             self._rules.clear()
@@ -175,33 +175,33 @@ class LinkFaults:
         for i in ids:
             del self._rules[i]
 
-    def _do_link(self, payload: dict) -> None:
+    def _do_link(self, payload: JsonObject) -> None:
         pair = (_name(payload, "src"), _name(payload, "dst"))
         settings = _settings(payload)  # validate before touching anything
         self._links.setdefault(pair, {}).update(settings)
 
-    def _do_reset_link(self, payload: dict) -> None:
+    def _do_reset_link(self, payload: JsonObject) -> None:
         self._links.pop((_name(payload, "src"), _name(payload, "dst")), None)
 
-    def _do_defaults(self, payload: dict) -> None:
+    def _do_defaults(self, payload: JsonObject) -> None:
         self._defaults.update(_settings(payload))
 
-    def _do_hold(self, payload: dict) -> None:
+    def _do_hold(self, payload: JsonObject) -> None:
         a, b = _name(payload, "a"), _name(payload, "b")
         self._held[(a, b)] = self._held[(b, a)] = None
 
-    def _do_release(self, payload: dict) -> None:
+    def _do_release(self, payload: JsonObject) -> None:
         a, b = _name(payload, "a"), _name(payload, "b")
         self._held.pop((a, b), None)
         self._held.pop((b, a), None)
 
-    def _do_pause(self, payload: dict) -> None:
+    def _do_pause(self, payload: JsonObject) -> None:
         self._paused[_name(payload, "name")] = None
 
-    def _do_resume(self, payload: dict) -> None:
+    def _do_resume(self, payload: JsonObject) -> None:
         self._paused.pop(_name(payload, "name"), None)
 
-    def _do_state(self, payload: dict) -> None:
+    def _do_state(self, payload: JsonObject) -> None:
         fresh = LinkFaults.from_json(payload)
         self._rules, self._links, self._defaults = fresh._rules, fresh._links, fresh._defaults
         self.next_cut = fresh.next_cut
@@ -209,7 +209,7 @@ class LinkFaults:
 
     # -- JSON ---------------------------------------------------------------------
 
-    def to_json(self) -> dict:
+    def to_json(self) -> JsonObject:
         """The whole state; ``apply("state", it)`` on another host makes it equal."""
         return {
             "rules": [rule.to_json() for rule in self._rules.values()],
@@ -221,7 +221,7 @@ class LinkFaults:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> LinkFaults:
+    def from_json(cls, data: JsonObject) -> LinkFaults:
         """A LinkFaults from ``to_json`` output.
 
         Raises:
@@ -263,5 +263,5 @@ class LinkFaults:
         return lines
 
 
-def _settings_to_json(settings: dict) -> dict:
+def _settings_to_json(settings: JsonObject) -> JsonObject:
     return {k: distribution_to_json(v) if k == "latency" else v for k, v in settings.items()}

@@ -17,16 +17,13 @@ import asyncio
 from collections.abc import Generator, Iterable
 from typing import Any
 
-from emulator.distributions import Distribution
 from emulator.errors import ConfigError
 from emulator.transport.control import link_settings
 from emulator.transport.links import LinkFaults
-from emulator.transport.plane import ControlPlane
-from emulator.transport.wire import distribution_from_json
+from emulator.transport.plane import ControlPlane, Fault
+from emulator.transport.wire import JsonObject, Latency, distribution_from_json
 
 __all__ = ["CutId", "RealNetwork", "traffic"]
-
-Latency = Distribution | float | dict[str, Any] | None
 
 
 class CutId(int):
@@ -73,7 +70,7 @@ class RealNetwork:
         """Cut ``name`` off from every other node, both ways. Returns its id."""
         return self._cut("isolate", {"name": self._control.check(name)}, "isolate", name)
 
-    def heal(self, *cuts: int) -> asyncio.Future[Any]:
+    def heal(self, *cuts: int) -> Fault:
         """Remove the cuts with these ids; with none, every partition and isolation.
 
         Raises:
@@ -83,25 +80,39 @@ class RealNetwork:
             return self._change("heal", {"cuts": [int(c) for c in cuts]}, "heal", [int(c) for c in cuts])
         return self._change("heal", {}, "heal", None)
 
-    def hold(self, a: str, b: str) -> asyncio.Future:
+    def hold(self, a: str, b: str) -> Fault:
         """Queue the messages between a and b (at their senders) until ``release``."""
         pair = {"a": self._control.check(a), "b": self._control.check(b)}
         return self._change("hold", pair, "hold", [a, b])
 
-    def release(self, a: str, b: str) -> asyncio.Future:
+    def release(self, a: str, b: str) -> Fault:
         """Send the messages held between a and b, in order."""
         pair = {"a": self._control.check(a), "b": self._control.check(b)}
         return self._change("release", pair, "release", [a, b])
 
-    def set_link(self, a: str, b: str, latency=None, loss=None, duplicate=None, reorder=None) -> asyncio.Future:
+    def set_link(
+        self,
+        a: str,
+        b: str,
+        latency: Latency | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: float | None = None,
+    ) -> Fault:
         """Override a->b and b->a: extra latency (added to the real one), loss, duplicate, reorder."""
         first = self.set_link_oneway(a, b, latency, loss, duplicate, reorder)
         second = self.set_link_oneway(b, a, latency, loss, duplicate, reorder)
         return self._control.joined([first, second], "set_link")
 
     def set_link_oneway(
-        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None
-    ) -> asyncio.Future:
+        self,
+        src: str,
+        dst: str,
+        latency: Latency | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: float | None = None,
+    ) -> Fault:
         """Override the link src->dst only."""
         payload = {
             "src": self._control.check(src),
@@ -111,8 +122,14 @@ class RealNetwork:
         return self._change("link", payload)
 
     def replace_link_oneway(
-        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None
-    ) -> asyncio.Future:
+        self,
+        src: str,
+        dst: str,
+        latency: Latency | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: float | None = None,
+    ) -> Fault:
         """Make the overrides of src->dst exactly the settings given (the others back to the defaults)."""
         payload = {"src": self._control.check(src), "dst": self._control.check(dst)}
         settings = link_settings(latency, loss, duplicate, reorder)
@@ -122,7 +139,7 @@ class RealNetwork:
             futures.append(self._change("link", {**payload, **settings}))
         return self._control.joined(futures, "link")
 
-    def overrides(self, src: str, dst: str) -> dict:
+    def overrides(self, src: str, dst: str) -> JsonObject:
         """The settings src->dst overrides (``latency`` as a Distribution), as the cluster has set them."""
         pair = (self._control.check(src), self._control.check(dst))
         for link in self._faults.to_json()["links"]:
@@ -134,7 +151,7 @@ class RealNetwork:
                 }
         return {}
 
-    def reset_link(self, a: str, b: str) -> asyncio.Future:
+    def reset_link(self, a: str, b: str) -> Fault:
         """Drop the overrides of a->b and b->a."""
         futures = [
             self._change("reset_link", {"src": s, "dst": d})
@@ -142,7 +159,13 @@ class RealNetwork:
         ]
         return self._control.joined(futures, "reset_link")
 
-    def set_defaults(self, latency=None, loss=None, duplicate=None, reorder=None) -> asyncio.Future:
+    def set_defaults(
+        self,
+        latency: Latency | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: float | None = None,
+    ) -> Fault:
         """Change the settings of every link that does not override them."""
         return self._change("defaults", link_settings(latency, loss, duplicate, reorder))
 
@@ -151,33 +174,31 @@ class RealNetwork:
         return self._faults.blocked(self._control.check(src), self._control.check(dst))
 
     @property
-    def faults(self) -> dict:
+    def faults(self) -> JsonObject:
         """The current fault state as JSON (what a restarted node is given)."""
         return self._faults.to_json()
 
-    async def stats(self) -> dict:
+    async def stats(self) -> dict[str, int]:
         """Counts summed over the live nodes: sent, delivered, dropped, duplicated."""
         return traffic(await self._control.statuses())
 
-    def _group(self, group) -> list[str]:
+    def _group(self, group: Iterable[str]) -> list[str]:
         if isinstance(group, str):
             raise ConfigError(f"a group is a list of node names, got the string {group!r}; write [{group!r}]")
         return [self._control.check(name) for name in group]
 
-    def _cut(self, action: str, payload: dict[str, Any], f: str, value: object) -> CutId:
+    def _cut(self, action: str, payload: JsonObject, f: str, value: object) -> CutId:
         cut = self._faults.next_cut
         return CutId(cut, self._change(action, {**payload, "id": cut}, f, value))
 
-    def _change(
-        self, action: str, payload: dict[str, Any], f: str | None = None, value: object = None
-    ) -> asyncio.Future[Any]:
+    def _change(self, action: str, payload: JsonObject, f: str | None = None, value: object = None) -> Fault:
         self._faults.apply(action, payload)  # validates: a misuse raises here, before any node hears of it
         if f is not None:
             self._control.record(f, value)
         return self._control.broadcast(action, payload)
 
 
-def traffic(statuses: list[dict]) -> dict:
+def traffic(statuses: list[JsonObject]) -> dict[str, int]:
     """sent, delivered, dropped and duplicated summed over nodes' ``/status`` answers."""
     totals = {"sent": 0, "delivered": 0, "dropped": 0, "duplicated": 0}
     for status in statuses:

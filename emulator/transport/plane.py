@@ -27,7 +27,10 @@ from emulator.transport.control import ControlClient, ControlQueue
 from emulator.transport.errors import ControlError
 from emulator.transport.host import NodeHost
 
-__all__ = ["ControlPlane"]
+__all__ = ["ControlPlane", "Fault"]
+
+#: A change on its way to the nodes: done when every one has applied it (a ControlError if one failed).
+Fault = asyncio.Future[Any]
 
 
 class ControlPlane:
@@ -117,7 +120,7 @@ class ControlPlane:
         """Put the fault ``f`` in the cluster's history as a ``nemesis`` op."""
         self._record(f, value)
 
-    def broadcast(self, action: str, payload: dict[str, Any]) -> asyncio.Future[Any]:
+    def broadcast(self, action: str, payload: dict[str, Any]) -> Fault:
         """Send ``action`` to every live server and apply it to the in-process clients."""
         futures = [queue.submit(action, payload) for name, queue in self._queues.items() if name not in self._down]
         for host in self._clients.values():
@@ -125,22 +128,22 @@ class ControlPlane:
             host.faults_changed()
         return self.joined(futures, action)
 
-    def send(self, name: str, action: str, payload: dict[str, Any]) -> asyncio.Future[Any]:
+    def send(self, name: str, action: str, payload: dict[str, Any]) -> Fault:
         """Queue ``action`` for the server ``name`` alone; the future holds its answer (not tracked)."""
         return self._queues[name].submit(action, payload)
 
-    def joined(self, futures: list[asyncio.Future[Any]], what: str) -> asyncio.Future[Any]:
+    def joined(self, futures: list[asyncio.Future[Any]], what: str) -> Fault:
         """A tracked future done when all of ``futures`` are; a ControlError if any failed."""
         return self.track(_all(futures, what), what)
 
-    def track(self, coro: Coroutine[Any, Any, object], what: str) -> asyncio.Future[Any]:
+    def track(self, coro: Coroutine[Any, Any, object], what: str) -> Fault:
         """Run ``coro`` as a task that ``settle`` waits for and whose failure lands in ``errors``."""
         task = asyncio.get_running_loop().create_task(coro, name=f"capsim-fault:{what}")
         self._pending.add(task)
         task.add_done_callback(lambda t: self._settled(t, what))
         return task
 
-    def done(self) -> asyncio.Future[Any]:
+    def done(self) -> Fault:
         """A future already done (a fault with nothing to send)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.set_result(None)

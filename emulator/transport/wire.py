@@ -15,6 +15,8 @@ present, so the node runtime can never trip over it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from emulator.distributions import Constant, Distribution, Exponential, LogNormal, Pareto, Uniform, as_distribution
 from emulator.errors import ConfigError
@@ -24,6 +26,8 @@ from emulator.transport.errors import WireError
 __all__ = [
     "MAX_BATCH",
     "MAX_BODY",
+    "JsonObject",
+    "Latency",
     "distribution_from_json",
     "distribution_to_json",
     "encode_envelopes",
@@ -31,17 +35,22 @@ __all__ = [
     "parse_object",
 ]
 
+#: A JSON object, as parsed.
+JsonObject = dict[str, Any]
+#: A latency setting: a Distribution, or a constant in seconds.
+Latency = Distribution | float
+
 #: Largest request body a node accepts, in bytes (aiohttp answers 413 above it).
 MAX_BODY = 1 << 20
 #: Most envelopes in one request.
 MAX_BATCH = 4096
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (send null or a string)")
 
 
-def _loads(raw: bytes | str):
+def _loads(raw: bytes | str) -> Any:
     """Strict JSON: no NaN/Infinity; any parse failure is a 400 with the reason."""
     try:
         return json.loads(raw, parse_constant=_reject_constant)
@@ -51,7 +60,7 @@ def _loads(raw: bytes | str):
         raise WireError(400, f"request body is not valid JSON: {exc}") from None
 
 
-def parse_object(raw: bytes | str, what: str = "request body") -> dict:
+def parse_object(raw: bytes | str, what: str = "request body") -> JsonObject:
     """A JSON object from ``raw`` (an empty body is ``{}``).
 
     Raises:
@@ -80,7 +89,7 @@ def parse_envelopes(raw: bytes | str, me: str) -> list[Message]:
     return [_envelope(item, me, i if len(items) > 1 else None) for i, item in enumerate(items)]
 
 
-def _envelope(item, me: str, index: int | None) -> Message:
+def _envelope(item: object, me: str, index: int | None) -> Message:
     where = "" if index is None else f"envelope {index}: "
     if not isinstance(item, dict):
         raise WireError(400, f'{where}expected an envelope object {{"src", "dest", "body"}}, got {type(item).__name__}')
@@ -103,7 +112,7 @@ def _envelope(item, me: str, index: int | None) -> Message:
     return Message(src, dest, body)
 
 
-def encode_envelopes(envelopes: list[dict]) -> bytes:
+def encode_envelopes(envelopes: list[JsonObject]) -> bytes:
     """One request body for ``envelopes`` (a bare envelope when there is one)."""
     payload = envelopes[0] if len(envelopes) == 1 else envelopes
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
@@ -111,7 +120,7 @@ def encode_envelopes(envelopes: list[dict]) -> bytes:
 
 # -- latency settings as JSON -------------------------------------------------------
 
-_KINDS = {
+_KINDS: dict[str, Callable[[Any], Distribution]] = {
     "constant": lambda v: Constant(v),
     "uniform": lambda v: Uniform(*v),
     "exponential": lambda v: Exponential(v),
@@ -120,7 +129,7 @@ _KINDS = {
 }
 
 
-def distribution_to_json(value) -> dict:
+def distribution_to_json(value: Latency) -> JsonObject:
     """``{"uniform": [low, high]}`` and the like, for a Distribution or a number of seconds."""
     dist = as_distribution(value, "latency")
     if isinstance(dist, Constant):
@@ -139,7 +148,7 @@ def distribution_to_json(value) -> dict:
     )
 
 
-def distribution_from_json(spec) -> Distribution:
+def distribution_from_json(spec: object) -> Distribution:
     """The Distribution a ``distribution_to_json`` spec (or a plain number) stands for.
 
     Raises:
