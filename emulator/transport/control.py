@@ -49,10 +49,17 @@ class _Clock(Protocol):
 class Controlled(Protocol):
     """What the control endpoint changes: a ``NodeHost``'s fault state and clock."""
 
-    name: str
-    token: str | None
-    faults: LinkFaults
-    clock: _Clock
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def token(self) -> str | None: ...
+
+    @property
+    def faults(self) -> LinkFaults: ...
+
+    @property
+    def clock(self) -> _Clock: ...
 
     def faults_changed(self) -> None: ...
 

@@ -30,6 +30,7 @@ import os
 import random
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -42,7 +43,7 @@ from emulator.transport.auth import peer_key
 from emulator.transport.http import HttpTransport
 from emulator.transport.links import LinkFaults
 from emulator.transport.storage import FileStorage, WallClock
-from emulator.transport.wire import MAX_BODY
+from emulator.transport.wire import MAX_BODY, JsonObject
 
 __all__ = ["NodeHost"]
 
@@ -75,20 +76,20 @@ class NodeHost:
     def __init__(
         self,
         name: str,
-        factory,
-        config: dict | None = None,
+        factory: Callable[..., Node],
+        config: JsonObject | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         peers: dict[str, str] | None = None,
         token: str | None = None,
         seed: int | None = None,
-        data_dir=None,
+        data_dir: str | os.PathLike[str] | None = None,
         max_body: int = MAX_BODY,
         protocol: str | None = None,
         server: bool = True,
         timeout: float = 5.0,
-    ):
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
         if not callable(factory):
@@ -107,16 +108,16 @@ class NodeHost:
         self.storage_data = FileStorage(Path(data_dir) / f"{name}.storage") if data_dir else {}
         self.ids = itertools.count(int(time.time() * 1_000_000))  # wall-clock ok
         self.context = contextvars.Context()
-        self.errors: collections.deque = collections.deque(maxlen=100)
-        self.events: collections.deque = collections.deque(maxlen=100)
+        self.errors: collections.deque[JsonObject] = collections.deque(maxlen=100)
+        self.events: collections.deque[JsonObject] = collections.deque(maxlen=100)
         self.received = self.delivered = self.rejected = 0
-        self.inbound_drops: collections.Counter = collections.Counter()
+        self.inbound_drops: collections.Counter[str] = collections.Counter()
         self.started_at = time.time()  # wall-clock ok
         self.endpoint: Endpoint | None = None
         self.transport: HttpTransport | None = None
         self._runner: web.AppRunner | None = None
         self._inbox: list[Message] = []  # held while paused
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop  # set by listen(), before any message
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -281,7 +282,7 @@ class NodeHost:
 
     # -- reporting -------------------------------------------------------------------------
 
-    def _on_error(self, endpoint, where: str, exc: BaseException) -> None:
+    def _on_error(self, endpoint: Endpoint, where: str, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.errors.append(
             {
@@ -294,11 +295,11 @@ class NodeHost:
         )
         _log.warning("%s: error in %s: %s", self.name, where, text.rstrip())
 
-    def _on_event(self, endpoint, what: str, value) -> None:
+    def _on_event(self, endpoint: Endpoint, what: str, value: object) -> None:
         self.events.append({"time": time.time(), "node": self.name, "what": what, "value": value})  # wall-clock ok
         _log.info("%s: event %s %r", self.name, what, value)
 
-    def health(self) -> dict:
+    def health(self) -> JsonObject:
         return {
             "status": "ok" if self.alive else "down",
             "name": self.name,
@@ -306,7 +307,7 @@ class NodeHost:
             "pid": os.getpid(),
         }
 
-    def status(self) -> dict:
+    def status(self) -> JsonObject:
         """What ``GET /status`` answers: who, peers, counters, faults, recent errors and events."""
         return {
             **self.health(),

@@ -26,14 +26,16 @@ import collections
 import heapq
 import itertools
 import logging
+import random
 import time
 
 import aiohttp
 
 from emulator.errors import ConfigError
+from emulator.node import Endpoint
 from emulator.transport.auth import SIGNATURE_HEADER, sign
-from emulator.transport.links import LinkFaults
-from emulator.transport.wire import MAX_BATCH, MAX_BODY, encode_envelopes
+from emulator.transport.links import LinkFaults, Settings
+from emulator.transport.wire import MAX_BATCH, MAX_BODY, JsonObject, encode_envelopes
 
 __all__ = ["REPLY_TO_HEADER", "HttpTransport"]
 
@@ -51,13 +53,13 @@ class _Outbox:
     def __init__(self, dest: str, url: str):
         self.dest = dest
         self.url = url
-        self.heap: list = []
+        self.heap: list[tuple[float, int, JsonObject]] = []
         self.wake = asyncio.Event()
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.last_due = 0.0
         self.version = -1
         self.blocked = False
-        self.settings = None
+        self.settings = Settings()  # read only after a refresh (version -1 forces one)
         self.failing = False  # the last request failed: log the next failure quietly
 
 
@@ -81,7 +83,7 @@ class HttpTransport:
         name: str,
         routes: dict[str, str],
         faults: LinkFaults,
-        rng,
+        rng: random.Random,
         timeout: float = 5.0,
         max_queue: int = 100_000,
         max_body: int = MAX_BODY,
@@ -98,12 +100,12 @@ class HttpTransport:
         self.reply_to: str | None = None
         self.learned: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.sent = self.posted = self.duplicated = 0
-        self.drops: collections.Counter = collections.Counter()
-        self.problems: collections.deque = collections.deque(maxlen=50)
+        self.drops: collections.Counter[str] = collections.Counter()
+        self.problems: collections.deque[JsonObject] = collections.deque(maxlen=50)
         self._boxes: dict[str, _Outbox] = {}
         self._seq = itertools.count()
         self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop  # set by open(), before any message
 
     async def open(self) -> None:
         """Make the HTTP session (call on the loop the host runs on)."""
@@ -143,7 +145,7 @@ class HttpTransport:
 
     # -- the message path ---------------------------------------------------------------
 
-    def transmit(self, src_endpoint, dest: str, body: dict) -> None:
+    def transmit(self, src_endpoint: Endpoint, dest: str, body: JsonObject) -> None:
         """Queue ``body`` for ``dest``; see the module docstring for what may happen to it.
 
         Raises:
@@ -171,10 +173,10 @@ class HttpTransport:
             self.duplicated += 1
             self._push(box, envelope, settings.latency.sample(self.rng), self._reorders(settings))
 
-    def _reorders(self, settings) -> bool:
+    def _reorders(self, settings: Settings) -> bool:
         return bool(settings.reorder) and self.rng.random() < settings.reorder
 
-    def _open(self, dest: str, body: dict) -> _Outbox | None:
+    def _open(self, dest: str, body: JsonObject) -> _Outbox | None:
         url = self._url(dest)
         if url is None:
             if "in_reply_to" in body:  # an answer to a sender that left no address: like a lost reply
@@ -191,7 +193,7 @@ class HttpTransport:
         box.blocked = self.faults.blocked(self.name, box.dest)
         box.settings = self.faults.settings(self.name, box.dest)
 
-    def _push(self, box: _Outbox, envelope: dict, delay: float, reorder: bool) -> None:
+    def _push(self, box: _Outbox, envelope: JsonObject, delay: float, reorder: bool) -> None:
         if len(box.heap) >= self.max_queue:
             self._drop(box.dest, "overflow")
             return
@@ -234,8 +236,8 @@ class HttpTransport:
             if batch:
                 await self._post(box, batch)
 
-    def _due(self, box: _Outbox, now: float) -> list[dict]:
-        batch = []
+    def _due(self, box: _Outbox, now: float) -> list[JsonObject]:
+        batch: list[JsonObject] = []
         heap = box.heap
         while heap and heap[0][0] <= now and len(batch) < MAX_BATCH:
             batch.append(heapq.heappop(heap)[2])
@@ -247,7 +249,7 @@ class HttpTransport:
             return []
         return batch
 
-    async def _post(self, box: _Outbox, batch: list[dict]) -> None:
+    async def _post(self, box: _Outbox, batch: list[JsonObject]) -> None:
         data = encode_envelopes(batch)
         if len(data) > self.max_body:  # the peer would refuse it whole (413): send it in halves
             if len(batch) == 1:
@@ -262,9 +264,11 @@ class HttpTransport:
             headers[REPLY_TO_HEADER] = self.reply_to
         if self.key is not None:
             headers[SIGNATURE_HEADER] = sign(self.key, data)
+        session = self._session
+        assert session is not None, "open() makes the session before any message"
         for attempt in (1, 2):
             try:
-                async with self._session.post(box.url + "/msg", data=data, headers=headers) as resp:
+                async with session.post(box.url + "/msg", data=data, headers=headers) as resp:
                     if resp.status == 202:
                         self.posted += len(batch)
                         box.failing = False
@@ -282,7 +286,7 @@ class HttpTransport:
                 break
         self._fail(box, batch, reason)
 
-    def _fail(self, box: _Outbox, batch: list[dict], reason: str) -> None:
+    def _fail(self, box: _Outbox, batch: list[JsonObject], reason: str) -> None:
         kind = reason.split(":", 1)[0]
         for _ in batch:
             self._drop(box.dest, kind)
@@ -296,7 +300,7 @@ class HttpTransport:
     def _drop(self, dest: str, reason: str) -> None:
         self.drops[reason] += 1
 
-    def stats(self) -> dict:
+    def stats(self) -> JsonObject:
         """Counts so far, the sender's view: sent, posted, duplicated, dropped (by reason), queued."""
         return {
             "sent": self.sent,

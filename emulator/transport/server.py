@@ -18,20 +18,29 @@ node code runs after the answer, in its own callback.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from yarl import URL
 
+from emulator.message import Message
 from emulator.transport.auth import SIGNATURE_HEADER, verify
 from emulator.transport.control import add_control_routes
 from emulator.transport.errors import WireError
 from emulator.transport.http import REPLY_TO_HEADER
 from emulator.transport.wire import parse_envelopes
 
+if TYPE_CHECKING:  # the host module imports this one when it starts listening
+    from emulator.transport.host import NodeHost
+
+_Route = Callable[[web.Request, "NodeHost"], Awaitable[web.StreamResponse]]
+
 __all__ = ["build_app"]
 
 
-def build_app(host, max_body: int) -> web.Application:
+def build_app(host: NodeHost, max_body: int) -> web.Application:
     """The aiohttp application serving ``host`` (a ``NodeHost``)."""
     app = web.Application(client_max_size=max_body, middlewares=[_json_errors(host)])
     app.router.add_post("/msg", _handler(_post_msg, host))
@@ -41,16 +50,16 @@ def build_app(host, max_body: int) -> web.Application:
     return app
 
 
-def _handler(fn, host):
+def _handler(fn: _Route, host: NodeHost) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await fn(request, host)
 
     return handle
 
 
-def _json_errors(host):
+def _json_errors(host: NodeHost) -> Middleware:
     @web.middleware
-    async def middleware(request: web.Request, handler):
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         """Turn every refusal into a 4xx with a JSON message; count it."""
         try:
             return await handler(request)
@@ -76,7 +85,7 @@ def _reason(exc: web.HTTPException) -> str:
     return exc.text or exc.reason
 
 
-async def _post_msg(request: web.Request, host) -> web.Response:
+async def _post_msg(request: web.Request, host: NodeHost) -> web.Response:
     raw = await request.read()
     messages = parse_envelopes(raw, host.name)
     _authenticate(request, raw, host, messages)
@@ -87,7 +96,7 @@ async def _post_msg(request: web.Request, host) -> web.Response:
     return web.json_response({"accepted": len(messages)}, status=202)
 
 
-def _authenticate(request: web.Request, raw: bytes, host, messages) -> None:
+def _authenticate(request: web.Request, raw: bytes, host: NodeHost, messages: list[Message]) -> None:
     """401 unless every envelope that claims a server's name comes signed with the cluster secret."""
     if host.key is None:
         return
@@ -100,7 +109,7 @@ def _authenticate(request: web.Request, raw: bytes, host, messages) -> None:
         )
 
 
-def _learn(request: web.Request, host, src: str) -> None:
+def _learn(request: web.Request, host: NodeHost, src: str) -> None:
     """Remember the address a sender with no static route (a client) asked to be answered at.
 
     Only an http URL on the very address the request came from is taken, so a
@@ -118,13 +127,13 @@ def _learn(request: web.Request, host, src: str) -> None:
         host.transport.learn(src, str(parsed.origin()))
 
 
-async def _get_health(request: web.Request, host) -> web.Response:
+async def _get_health(request: web.Request, host: NodeHost) -> web.Response:
     return web.json_response(host.health())
 
 
-async def _get_status(request: web.Request, host) -> web.Response:
+async def _get_status(request: web.Request, host: NodeHost) -> web.Response:
     return web.json_response(host.status(), dumps=_dumps)
 
 
-def _dumps(value) -> str:
+def _dumps(value: object) -> str:
     return json.dumps(value, default=repr)

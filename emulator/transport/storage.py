@@ -21,6 +21,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from emulator.errors import ConfigError
 
@@ -35,7 +36,7 @@ class WallClock:
     Only ``now()`` moves; timers of a real event loop keep real time.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._base_true = time.time()  # wall-clock ok
         self._base_local = self._base_true
         self._rate = 1.0
@@ -61,7 +62,7 @@ class WallClock:
         self._rate = 1.0 + float(drift)
 
 
-class FileStorage(dict):
+class FileStorage(dict[Any, Any]):
     """A dict saved to ``path`` after every change, and loaded from it at start.
 
     Args:
@@ -70,14 +71,14 @@ class FileStorage(dict):
             storage starts empty.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             super().update(self._load())
 
-    def _load(self) -> dict:
+    def _load(self) -> dict[Any, Any]:
         text = self.path.read_text(encoding="utf-8")
         try:
             data = ast.literal_eval(text) if text.strip() else {}
@@ -97,28 +98,28 @@ class FileStorage(dict):
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, self.path)
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, value)
         self.save()
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: Any) -> None:
         super().__delitem__(key)
         self.save()
 
-    def clear(self):
+    def clear(self) -> None:
         super().clear()
         self.save()
 
-    def pop(self, key, *default):
+    def pop(self, key: Any, *default: Any) -> Any:
         value = super().pop(key, *default)
         self.save()
         return value
 
-    def update(self, *args, **kwargs):
+    def update(self, *args: Any, **kwargs: Any) -> None:
         super().update(*args, **kwargs)
         self.save()
 
-    def setdefault(self, key, default=None):
+    def setdefault(self, key: Any, default: Any = None) -> Any:
         if key not in self:
             self[key] = default
         return self[key]
