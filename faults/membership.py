@@ -44,7 +44,7 @@ ADMIN = "nemesis-admin"
 class Membership(Nemesis):
     """Join a spare server (or make a member leave); stop undoes it. See the module docstring."""
 
-    kind = "membership"
+    kind: ClassVar[str] = "membership"
     PARAMS: ClassVar[dict[str, Any]] = {"change": None, "node": None, "retry": 0.1, "attempts": 300, "after": None}
 
     def _check(self, params: dict) -> dict:
