@@ -5,7 +5,8 @@
     >>> cluster = await RealCluster.local({"n1": SingleKV, "n2": SingleKV, "n3": SingleKV})
     >>> client = await cluster.add_client("c0")
     >>> await client.invoke("write", key="x", value=1)
-    >>> await cluster.network.partition(["n1"], ["n2", "n3"])   # through each node's control endpoint
+    >>> cut = await cluster.network.partition(["n1"], ["n2", "n3"])   # through each node's control endpoint
+    >>> await cluster.network.heal(cut)                                # that cut only, as in the simulation
     >>> await cluster.close()
 
 One aiohttp server per node (``NodeHost``): ``POST /msg`` takes Maelstrom
@@ -28,7 +29,8 @@ from emulator.transport.errors import ControlError, LaunchError, TransportError,
 from emulator.transport.host import NodeHost
 from emulator.transport.http import HttpTransport
 from emulator.transport.links import LinkFaults
-from emulator.transport.network import RealNetwork
+from emulator.transport.network import CutId, RealNetwork
+from emulator.transport.plane import ControlPlane
 from emulator.transport.processes import ClusterState, NodeProcess, free_ports, launch, stop
 from emulator.transport.storage import FileStorage, WallClock
 from emulator.transport.wire import MAX_BODY, encode_envelopes, parse_envelopes
@@ -39,7 +41,9 @@ __all__ = [
     "ClusterState",
     "ControlClient",
     "ControlError",
+    "ControlPlane",
     "ControlQueue",
+    "CutId",
     "Echo",
     "FileStorage",
     "HttpTransport",

@@ -294,3 +294,20 @@ def test_echo_round_trip_costs_two_latencies():
         return asyncio.get_running_loop().time()
 
     assert sim.run(main()) == 0.006
+
+
+def test_replace_link_oneway_makes_the_overrides_exactly_the_settings_given():
+    """overrides() reads one direction back; replace drops what is not given; a bad value changes nothing."""
+    sim = em.Simulation(seed=1)
+    for name in ("a", "b"):
+        sim.add_node(name, Echo)
+    net = sim.network
+    net.set_link_oneway("a", "b", latency=0.02, loss=0.5)
+    assert set(net.overrides("a", "b")) == {"latency", "loss"} and net.overrides("b", "a") == {}
+    net.replace_link_oneway("a", "b", duplicate=0.25)
+    assert net.overrides("a", "b") == {"duplicate": 0.25} and net.link("a", "b").loss == 0.0
+    with pytest.raises(em.ConfigError, match="loss must be a probability"):
+        net.replace_link_oneway("a", "b", loss=2.0)
+    assert net.overrides("a", "b") == {"duplicate": 0.25} and net.link("a", "b").duplicate == 0.25
+    net.overrides("a", "b").clear()  # a copy: the link keeps its overrides
+    assert net.link("a", "b").overrides == {"duplicate": 0.25}
