@@ -123,7 +123,7 @@ def test_the_receiver_gets_its_own_copy_of_the_body():
 
 def test_partition_cuts_between_groups_and_heal_restores():
     """partition drops traffic across groups both ways; nodes in no group keep every link."""
-    sim, nodes = recorders(n=4)
+    sim, _ = recorders(n=4)
     sim.network.partition(["n0", "n1"], ["n2"])
     net = sim.network
     assert net.cut("n0", "n2") and net.cut("n2", "n1")
@@ -134,7 +134,7 @@ def test_partition_cuts_between_groups_and_heal_restores():
 
 def test_partition_oneway_and_isolate():
     """partition_oneway cuts one direction; isolate cuts a node off from all others."""
-    sim, nodes = recorders(n=3)
+    sim, _ = recorders(n=3)
     net = sim.network
     net.partition_oneway(["n0"], ["n1"])
     assert net.cut("n0", "n1") and not net.cut("n1", "n0")
