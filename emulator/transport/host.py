@@ -42,6 +42,7 @@ from emulator.rng import Streams
 from emulator.transport.auth import peer_key
 from emulator.transport.http import HttpTransport
 from emulator.transport.links import LinkFaults
+from emulator.transport.server import build_app
 from emulator.transport.storage import FileStorage, WallClock
 from emulator.transport.wire import MAX_BODY, JsonObject
 
@@ -144,7 +145,6 @@ class NodeHost:
         """
         if self._runner is not None:
             return self.url
-        from emulator.transport.server import build_app  # the server module imports this one
 
         self._loop = asyncio.get_running_loop()
         runner = web.AppRunner(

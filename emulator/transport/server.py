@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -27,21 +27,45 @@ from yarl import URL
 
 from emulator.message import Message
 from emulator.transport.auth import SIGNATURE_HEADER, verify
-from emulator.transport.control import add_control_routes
+from emulator.transport.control import Controlled, add_control_routes
 from emulator.transport.errors import WireError
-from emulator.transport.http import REPLY_TO_HEADER
-from emulator.transport.wire import parse_envelopes
-
-if TYPE_CHECKING:  # the host module imports this one when it starts listening
-    from emulator.transport.host import NodeHost
-
-_Route = Callable[[web.Request, "NodeHost"], Awaitable[web.StreamResponse]]
-
-__all__ = ["build_app"]
+from emulator.transport.http import REPLY_TO_HEADER, HttpTransport
+from emulator.transport.wire import JsonObject, parse_envelopes
 
 
-def build_app(host: NodeHost, max_body: int) -> web.Application:
-    """The aiohttp application serving ``host`` (a ``NodeHost``)."""
+class Served(Controlled, Protocol):
+    """What the server asks of the host it serves (a ``Served``): the node's name, keys, inbox and reports."""
+
+    rejected: int
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def peer_urls(self) -> dict[str, str]: ...
+
+    @property
+    def transport(self) -> HttpTransport | None: ...
+
+    def speaks_for_server(self, name: str) -> bool: ...
+
+    def accept(self, messages: list[Message]) -> None: ...
+
+    def health(self) -> JsonObject: ...
+
+    def status(self) -> JsonObject: ...
+
+
+_Route = Callable[[web.Request, Served], Awaitable[web.StreamResponse]]
+
+__all__ = ["Served", "build_app"]
+
+
+def build_app(host: Served, max_body: int) -> web.Application:
+    """The aiohttp application serving ``host`` (a ``Served``)."""
     app = web.Application(client_max_size=max_body, middlewares=[_json_errors(host)])
     app.router.add_post("/msg", _handler(_post_msg, host))
     app.router.add_get("/health", _handler(_get_health, host))
@@ -50,14 +74,14 @@ def build_app(host: NodeHost, max_body: int) -> web.Application:
     return app
 
 
-def _handler(fn: _Route, host: NodeHost) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _handler(fn: _Route, host: Served) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await fn(request, host)
 
     return handle
 
 
-def _json_errors(host: NodeHost) -> Middleware:
+def _json_errors(host: Served) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         """Turn every refusal into a 4xx with a JSON message; count it."""
@@ -85,7 +109,7 @@ def _reason(exc: web.HTTPException) -> str:
     return exc.text or exc.reason
 
 
-async def _post_msg(request: web.Request, host: NodeHost) -> web.Response:
+async def _post_msg(request: web.Request, host: Served) -> web.Response:
     raw = await request.read()
     messages = parse_envelopes(raw, host.name)
     _authenticate(request, raw, host, messages)
@@ -96,7 +120,7 @@ async def _post_msg(request: web.Request, host: NodeHost) -> web.Response:
     return web.json_response({"accepted": len(messages)}, status=202)
 
 
-def _authenticate(request: web.Request, raw: bytes, host: NodeHost, messages: list[Message]) -> None:
+def _authenticate(request: web.Request, raw: bytes, host: Served, messages: list[Message]) -> None:
     """401 unless every envelope that claims a server's name comes signed with the cluster secret."""
     if host.key is None:
         return
@@ -109,7 +133,7 @@ def _authenticate(request: web.Request, raw: bytes, host: NodeHost, messages: li
         )
 
 
-def _learn(request: web.Request, host: NodeHost, src: str) -> None:
+def _learn(request: web.Request, host: Served, src: str) -> None:
     """Remember the address a sender with no static route (a client) asked to be answered at.
 
     Only an http URL on the very address the request came from is taken, so a
@@ -127,11 +151,11 @@ def _learn(request: web.Request, host: NodeHost, src: str) -> None:
         host.transport.learn(src, str(parsed.origin()))
 
 
-async def _get_health(request: web.Request, host: NodeHost) -> web.Response:
+async def _get_health(request: web.Request, host: Served) -> web.Response:
     return web.json_response(host.health())
 
 
-async def _get_status(request: web.Request, host: NodeHost) -> web.Response:
+async def _get_status(request: web.Request, host: Served) -> web.Response:
     return web.json_response(host.status(), dumps=_dumps)
 
 
