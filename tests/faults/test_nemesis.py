@@ -1,6 +1,7 @@
 """Nemeses: every fault kind's effect on traffic, and the record (the injector's ledger: test_injector.py)."""
 
 import asyncio
+import itertools
 import statistics
 
 import pytest
@@ -65,7 +66,7 @@ def during(log):
     ],
 )
 def test_a_partition_drops_exactly_the_pings_its_grudge_names(shape, direction):
-    """While a partition lasts, dst hears src iff src is not in dst's recorded grudge; before and after, all hear all."""
+    """While a partition lasts, dst hears src iff src is not in dst's recorded grudge; before and after, all hear."""
     sim, log, _, value = run_fault(Partition(shape=shape, direction=direction), primary=first_server)
     grudge = value["grudge"]
     got = during(log)
@@ -139,7 +140,7 @@ def test_isolate_primary_without_a_primary_says_how_to_give_one():
 
 
 def test_explicit_groups_cut_between_groups_only():
-    """groups=[[n0], [n1, n2]]: n0 is cut off from n1 and n2, which still talk; n3 and n4 (in no group) reach everyone."""
+    """groups=[[n0], [n1, n2]]: n0 is cut off from n1 and n2, which still talk; n3 and n4 (in no group) reach all."""
     _, log, _, value = run_fault(Partition(groups=[["n0"], ["n1", "n2"]]))
     got = during(log)
     assert value["sides"] == {"group0": ["n0"], "group1": ["n1", "n2"]}
@@ -209,7 +210,7 @@ def test_crash_never_picks_a_node_it_already_stopped():
 
 def test_pause_freezes_a_node_and_its_inbox_waits_for_the_resume():
     """A paused node sends nothing; pings sent to it during the pause arrive at the resume, late, not lost."""
-    sim, log, _, value = run_fault(Pause(count=1))
+    _, log, _, value = run_fault(Pause(count=1))
     (frozen,) = value["nodes"]
     got = during(log)
     assert not any(src == frozen for src, _ in got)
@@ -310,7 +311,7 @@ def test_duplicate_delivers_some_pings_twice_only_during_the_fault():
 
     def copies(start, end):
         seen: dict = {}
-        for arrival, src, dst, seq, sent in log:
+        for _arrival, src, dst, seq, sent in log:
             if start <= sent < end:
                 seen[(src, dst, seq)] = seen.get((src, dst, seq), 0) + 1
         return sum(1 for c in seen.values() if c == 2) / len(seen)
@@ -326,7 +327,7 @@ def test_reorder_lets_pings_overtake_each_other_only_during_the_fault():
     def inversions(start, end):
         last: dict = {}
         count = 0
-        for arrival, src, dst, seq, sent in sorted(log):
+        for _arrival, src, dst, seq, sent in sorted(log):
             if start <= sent < end:
                 count += seq < last.get((src, dst), 0)
                 last[(src, dst)] = max(seq, last.get((src, dst), 0))
@@ -378,7 +379,7 @@ def test_hostile_duplicates_reorders_and_loses_pings_while_it_lasts():
         seen: dict = {}
         last: dict = {}
         inversions = 0
-        for arrival, src, dst, seq, sent in sorted(log):
+        for _arrival, src, dst, seq, sent in sorted(log):
             if start <= sent < end:
                 seen[(src, dst, seq)] = seen.get((src, dst, seq), 0) + 1
                 inversions += seq < last.get((src, dst), 0)
@@ -454,6 +455,10 @@ def test_misuse_names_the_problem():
         Partition(shape="halves", groups=[["n0"], ["n1"]])
     with pytest.raises(ParamError, match="groups: expected with shape 'groups'"):
         Partition(groups=[["n0"]])
+    with pytest.raises(ParamError, match="groups: expected with shape 'groups'"):
+        Partition(groups=[["n0"], []])
+    with pytest.raises(ParamError, match="groups: expected each node in one group only \\(node 'n0' is in two"):
+        Partition(groups=[["n0"], ["n1", "n0"]])  # refused when made, not when it strikes
     with pytest.raises(ParamError, match="majorities-ring"):
         Partition(shape="majorities-ring", direction="out").prepare(Injector(pingers(3)[0]))
     sim, _ = pingers(3)
@@ -547,7 +552,7 @@ def test_a_flapping_partition_cuts_and_heals_every_50_to_200_ms_while_it_lasts()
     ops = [(op["f"], op["time"]) for op in sim.history.nemesis_ops() if op["f"] in ("partition", "heal")]
     kinds = [f for f, _ in ops]
     assert kinds[:4] == ["partition", "heal", "partition", "heal"] and len(kinds) >= 20 and kinds[-1] == "heal"
-    gaps = [b - a for (_, a), (_, b) in zip(ops, ops[1:-1])]
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(ops[:-1])]
     assert min(gaps) >= 0.05 - 1e-9 and max(gaps) <= 0.2 + 1e-9
     assert sum(heard(log, 2.6, 3.0).values()) >= 20 * 35  # every link back after the stop
     with pytest.raises(ParamError, match="low <= high"):
