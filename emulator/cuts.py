@@ -153,7 +153,7 @@ def from_json(action: str, payload: dict[str, object]) -> Cut:
     if action == "partition":
         groups = payload.get("groups")
         example = '{"groups": [["n1"], ["n2", "n3"]]}'
-        if not isinstance(groups, list) or len(groups) < 2:
+        if not isinstance(groups, list) or len(groups) < 2:  # before the groups' own checks, as ever
             raise ConfigError(f"partition needs at least two groups, e.g. {example}")
         return partition(groups, lambda group: json_names(group, "each group"), example)
     if action == "partition_oneway":

@@ -283,7 +283,7 @@ class RealCluster:
             env = {**os.environ, "CAPSIM_TOKEN": self.token}
             await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
             self.save()
-        self.control.set_down([name], down=False)
+        self.control.set_up(name)
         await self._bring_up_to_date(name)
 
     async def _bring_up_to_date(self, name: str) -> None:

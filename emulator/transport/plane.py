@@ -106,13 +106,14 @@ class ControlPlane:
         """Whether the server ``name`` is crashed (control calls skip it)."""
         return name in self._down
 
-    def set_down(self, names: Iterable[str], down: bool = True) -> None:
-        """Mark servers crashed (``down``) or running again."""
+    def set_down(self, names: Iterable[str]) -> None:
+        """Mark servers crashed: calls skip them until ``set_up``."""
         for name in names:
-            if down:
-                self._down[name] = None
-            else:
-                self._down.pop(name, None)
+            self._down[name] = None
+
+    def set_up(self, name: str) -> None:
+        """Mark a server running again."""
+        self._down.pop(name, None)
 
     # -- calls ------------------------------------------------------------------------
 
