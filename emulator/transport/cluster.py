@@ -6,10 +6,13 @@ so a fault schedule written against ``Simulation`` can drive real nodes.
 Two differences, both forced by real time:
 
 - A fault method returns at once with an ``asyncio.Future`` that is done
-  when every node has applied it. Fire and forget it (as a schedule written
-  for the simulation does) or ``await`` it. Calls reach each node in the
-  order they were made. A misuse (an unknown node, a bad probability) raises
-  at the call, as in the simulation.
+  when every node has applied it (``partition``, ``partition_oneway`` and
+  ``isolate`` return the cut's id instead, an ``int`` for ``heal(id)`` as in
+  the simulation, and awaitable the same way). Fire and forget it (as a
+  schedule written for the simulation does) or ``await`` it. Calls reach
+  each node in the order they were made, through the cluster's
+  ``ControlPlane``. A misuse (an unknown node, a bad probability) raises at
+  the call, as in the simulation.
 - Time is wall-clock: ``cluster.now`` is seconds since the cluster object
   was made, and history times are in those seconds. Nothing is replayable.
 
