@@ -147,6 +147,12 @@ async def test_control_changes_the_fault_state(host, http):
     with pytest.raises(ControlError, match="unknown control action") as unknown:
         await control.call("explode")
     assert unknown.value.status == 404
+    await control.isolate("n3")
+    await control.heal(1)  # the partition, by the id the node gave it; the isolation stays
+    assert (await control.state())["rules"] == [{"isolate": {"name": "n3"}}]
+    with pytest.raises(ControlError, match="no such cut") as unknown_cut:
+        await control.heal(1)
+    assert unknown_cut.value.status == 400
     await control.heal()
     assert (await control.state())["rules"] == []
 
