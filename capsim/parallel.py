@@ -49,7 +49,6 @@ __all__ = [
     "run_sweep",
     "seed_range",
     "seed_value",
-    "seeds_of",
     "sweep_with_progress",
     "with_progress",
     "workers_for",
@@ -107,6 +106,8 @@ def run_sweep(
     """One line per seed, as each finishes (in completion order).
 
     Args:
+        job: what to run for each seed, and how to replay it.
+        seeds: the seeds to run.
         workers: processes to use; 1 runs every seed in this process.
         cluster: a Dask scheduler address, or ``"local"`` for a LocalCluster of
             ``workers`` processes (needs the ``capsim[cluster]`` extra).
@@ -369,7 +370,3 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
-
-
-def seeds_of(values: Iterable[range]) -> list[int]:
-    return sorted({seed for r in values for seed in r})
