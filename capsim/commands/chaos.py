@@ -39,16 +39,9 @@ traceback).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
-import json
 import math
-import os
-import secrets
 import shlex
-import shutil
-import signal
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -60,7 +53,7 @@ from capsim.examples import scenario_names, scenario_path
 from capsim.output import writable_dir
 from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
 from faults.chaos import ChaosResult, run_chaos
-from faults.scenario import Cluster, Scenario, load_scenario
+from faults.scenario import Scenario, load_scenario
 
 _STYLE = {"pass": "green", "FAIL": "bold red", "unknown": "yellow"}
 _TABLE_LIMIT = 20  # above this many seeds, only the failing ones get a row
@@ -341,7 +334,10 @@ _CELL = {
 
 
 def _run_real(console: Console, args: argparse.Namespace, scenario: Scenario) -> int:
+    from capsim.cli import interrupted
+    from capsim.commands.serve import node_command
     from emulator.transport.errors import LaunchError
+    from faults.processes import run_processes
 
     seed = scenario.seed if args.seed is None else args.seed
     scale = args.time_scale or 1.0
@@ -355,7 +351,7 @@ def _run_real(console: Console, args: argparse.Namespace, scenario: Scenario) ->
         )
 
     try:
-        result = run_processes(scenario, seed, scale, args.out, announce)
+        result = run_processes(scenario, seed, node_command(), scale, args.out, announce, interrupted)
     except LaunchError as exc:
         console.print(
             f"capsim chaos: the cluster did not start: {exc}\n"
@@ -371,198 +367,3 @@ def _run_real(console: Console, args: argparse.Namespace, scenario: Scenario) ->
             markup=False,
         )
     return 0 if result.passed else 1
-
-
-def run_processes(scenario: Scenario, seed: int, time_scale: float = 1.0, out: str | None = None, announce=None):
-    """Run ``scenario`` on fresh ``capsim serve`` processes and stop them all, whatever happens.
-
-    Node logs and storage go to ``out/cluster/`` (a temporary directory,
-    removed afterwards, without ``out``). Call from outside any event loop,
-    in the main thread.
-
-    Ctrl-C and SIGTERM are taken over before the first node starts and given
-    back after the last one has stopped: a signal at any moment, launch
-    included, stops the run at the next safe point (between two spawns,
-    between two health checks, or by cancelling the run's task) and every
-    node is stopped before this returns; a second signal cannot cut that
-    teardown short.
-
-    Args:
-        announce: called with the ``ClusterState`` once every node is healthy.
-
-    Returns:
-        The ``faults.real.RealChaosResult``.
-
-    Raises:
-        LaunchError: a node did not start (none is left running).
-        KeyboardInterrupt: Ctrl-C or SIGTERM (none is left running).
-    """
-    from capsim.cli import interrupted
-
-    with _Interrupts() as interrupts:
-        if interrupted():  # a Ctrl-C Python swallowed earlier (in an import's callback): honour it now
-            raise KeyboardInterrupt
-        from emulator.transport.processes import stop
-
-        protocol, config = _serve_args(scenario.cluster)
-        workdir = Path(out) / "cluster" if out else Path(tempfile.mkdtemp(prefix="capsim-chaos-"))
-        nodes: list = []  # every node process started, so the finally below finds it whatever happens
-        try:
-            state = launch_cluster(protocol, scenario.cluster.names, config, workdir, seed, nodes, interrupts.check)
-            if announce is not None:
-                announce(state)
-            interrupts.check()
-            return _drive(scenario, state, seed, time_scale, interrupts)
-        finally:
-            stop(nodes)  # again after _drive's own stop: a restart in flight may have started a process since
-            if out is None:
-                shutil.rmtree(workdir, ignore_errors=True)
-
-
-class _Interrupts:
-    """SIGINT and SIGTERM for the length of a real run: noted, never raised at an arbitrary point.
-
-    A KeyboardInterrupt raised wherever the signal lands can be lost (Python
-    drops it in a weakref callback or a ``__del__``) or land between a
-    process's start and the line that records its pid. Instead the handler
-    notes the signal; ``check()`` raises it at safe points, and while the
-    run's task is registered the handler cancels that task on its loop.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._task: asyncio.Task | None = None
-        self._previous: dict = {}
-
-    def __enter__(self) -> _Interrupts:
-        self._previous = {sig: signal.signal(sig, self._note) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _note(self, signum, frame) -> None:
-        if self.signum is not None:
-            return  # the first one is being acted on; a second must not cut the teardown short
-        self.signum = signum
-        task = self._task
-        if task is not None and not task.done():
-            try:
-                task.get_loop().call_soon_threadsafe(task.cancel)
-            except RuntimeError:  # its loop has just closed: check() raises it instead
-                pass
-
-    def check(self) -> None:
-        """Raise KeyboardInterrupt if a signal has come."""
-        if self.signum is not None:
-            raise KeyboardInterrupt("terminated" if self.signum == signal.SIGTERM else "interrupted")
-
-    def watch(self, task: asyncio.Task | None) -> None:
-        """Cancel ``task`` on a signal (None: stop watching); cancel it now if one came already."""
-        self._task = task
-        if task is not None and self.signum is not None:
-            task.cancel()
-
-
-def _drive(scenario: Scenario, state, seed: int, time_scale: float, interrupts: _Interrupts):
-    """``faults.real.run_real`` on the processes of ``state``, in a fresh event loop."""
-    from emulator.transport import RealCluster
-    from emulator.transport.processes import stop
-    from faults.real import run_real
-
-    async def main():
-        interrupts.watch(asyncio.current_task())
-        cluster = await RealCluster.from_state(state, seed=seed)
-        try:
-            return await run_real(scenario, cluster, seed, time_scale)
-        finally:
-            await asyncio.to_thread(stop, state.nodes)  # first: calls still waiting on a paused node fail at once
-            await cluster.close()
-
-    try:
-        result = asyncio.run(main())
-    except asyncio.CancelledError:
-        interrupts.check()
-        raise
-    finally:
-        interrupts.watch(None)
-    interrupts.check()  # a signal that came as the run ended: the user asked to stop, say so
-    return result
-
-
-def launch_cluster(
-    protocol: str,
-    names: list[str],
-    config: dict,
-    workdir: Path,
-    seed: int | None = None,
-    nodes: list | None = None,
-    abort=None,
-):
-    """Start one ``capsim serve`` per name on 127.0.0.1 and wait until all are healthy; returns the ClusterState.
-
-    Every node gets the same ``seed``, so each draws from the stream the
-    simulation gives it. Logs go to ``workdir/NAME.log``, storage to
-    ``workdir/data`` (emptied first: the checkers assume every key starts empty).
-
-    Args:
-        nodes: a list that holds the node processes of the current attempt
-            from before the first starts, for a caller that must stop them
-            whatever happens.
-        abort: called between steps; raises to abort (see ``processes.launch``).
-
-    Raises:
-        LaunchError: a node did not start (every node started has been stopped).
-    """
-    from capsim.commands.cluster import node_argv
-    from emulator.transport.errors import LaunchError
-    from emulator.transport.processes import BIND_FAILED, ClusterState, NodeProcess, free_ports, launch
-
-    shutil.rmtree(workdir / "data", ignore_errors=True)
-    token = secrets.token_urlsafe(32)
-    env = {**os.environ, "CAPSIM_TOKEN": token}
-    for attempt in range(1, 4):
-        ports = dict(zip(names, free_ports(len(names))))
-        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        procs = [
-            NodeProcess(
-                name,
-                urls[name],
-                node_argv(
-                    protocol,
-                    name,
-                    "127.0.0.1",
-                    ports[name],
-                    {n: u for n, u in urls.items() if n != name},
-                    str(workdir / "data"),
-                    config,
-                    seed,
-                    parent_pid=os.getpid(),
-                ),
-                str(workdir / f"{name}.log"),
-            )
-            for name in names
-        ]
-        if nodes is not None:
-            nodes[:] = procs
-        try:
-            launch(procs, env, abort=abort)
-            break
-        except LaunchError as exc:  # a port taken since it was picked: pick again
-            if exc.returncode != BIND_FAILED or attempt == 3:
-                raise
-    return ClusterState(protocol, token, procs)
-
-
-def _serve_args(cluster: Cluster) -> tuple[str, dict]:
-    """The ``--protocol`` and ``--config`` that run the scenario's servers as processes."""
-    cls = cluster.node_class()
-    protocol = cluster.protocol if isinstance(cluster.protocol, str) else f"{cls.__module__}:{cls.__qualname__}"
-    try:
-        json.dumps(cluster.config)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"cluster.config must be JSON to reach node processes ({exc})") from None
-    return protocol, cluster.config

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import secrets
 import shutil
@@ -35,10 +34,9 @@ from capsim.cli import UsageError
 from capsim.output import writable_file
 from capsim.parallel import seed_value
 
-__all__ = ["DEFAULT_STATE", "down", "node_argv", "purge", "register", "up"]
+__all__ = ["DEFAULT_STATE", "down", "purge", "register", "up"]
 
 DEFAULT_STATE = ".capsim-cluster.json"
-_ATTEMPTS = 3  # fresh ports per attempt when a port was taken between picking and binding
 
 
 def register(subparsers) -> None:
@@ -52,7 +50,11 @@ def register(subparsers) -> None:
     up_parser.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
     up_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     up_parser.add_argument("--config", default="{}", metavar="JSON", help="keyword arguments for the node class")
-    up_parser.add_argument("--seed", type=seed_value, help="seed the nodes' rngs (timing stays real: not replayable)")
+    up_parser.add_argument(
+        "--seed",
+        type=seed_value,
+        help="seed every node's rngs as the simulation of that seed does (timing stays real: not replayable)",
+    )
     up_parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for health (default 15)")
     down_parser = _sub(sub, "down", "stop every node and remove the state file (logs and storage stay)", _run_down)
     down_parser.add_argument(
@@ -98,46 +100,6 @@ def _sub(sub, name: str, text: str, func):
 # -- up and down ------------------------------------------------------------------------
 
 
-def node_argv(
-    protocol: str,
-    name: str,
-    host: str,
-    port: int,
-    peers: dict[str, str],
-    data_dir: str,
-    config: dict,
-    seed: int | None = None,
-    parent_pid: int | None = None,
-) -> list[str]:
-    """The command that runs one node of a cluster (``parent_pid``: stop with that process)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "capsim.commands.serve",
-        "--protocol",
-        protocol,
-        "--name",
-        name,
-        "--listen",
-        f"{_bracket(host)}:{port}",
-        "--data-dir",
-        data_dir,
-        "--config",
-        json.dumps(config),
-    ]
-    for peer, url in peers.items():
-        argv += ["--peer", f"{peer}={url}"]
-    if seed is not None:
-        argv += ["--seed", str(seed)]
-    if parent_pid is not None:
-        argv += ["--parent-pid", str(parent_pid)]
-    return argv
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def up(
     protocol: str = "lin-kv",
     nodes: int = 3,
@@ -153,61 +115,34 @@ def up(
         UsageError: a cluster is already up at ``state_path``, or ``nodes`` < 1.
         LaunchError: a node did not start (every started node has been stopped).
     """
-    from emulator.transport.errors import LaunchError
-    from emulator.transport.processes import BIND_FAILED, ClusterState, launch, running, stop
+    from capsim.commands.serve import node_command
+    from emulator.transport.launcher import launch_cluster
+    from emulator.transport.processes import NodeProcess, running, stop
 
     if nodes < 1:
         raise UsageError(f"--nodes must be at least 1, got {nodes}")
     state_path = Path(state_path)
     if state_path.exists() and any(running(p.pid) for p in _load(state_path).nodes):
         raise UsageError(f"a cluster is already up ({state_path}); run 'capsim cluster down' first")
-    workdir = _workdir(state_path)
-    shutil.rmtree(workdir / "data", ignore_errors=True)
-    token = secrets.token_urlsafe(32)
-    env = {**os.environ, "CAPSIM_TOKEN": token}
-    procs: list = []
+    names = [f"n{i}" for i in range(nodes)]  # n0.., as in the simulation and scenario files
+    procs: list[NodeProcess] = []
     try:
-        for attempt in range(1, _ATTEMPTS + 1):
-            procs = _processes(protocol, nodes, host, workdir, config or {}, seed)
-            try:
-                launch(procs, env, timeout)
-                break
-            except LaunchError as exc:  # a port taken since it was picked: pick again
-                if exc.returncode != BIND_FAILED or attempt == _ATTEMPTS:
-                    raise
-        state = ClusterState(protocol, token, procs)
+        state = launch_cluster(
+            node_command(),
+            protocol,
+            names,
+            _workdir(state_path),
+            host=host,
+            config=config,
+            seed=seed,
+            timeout=timeout,
+            nodes=procs,
+        )
         state.save(state_path)
     except BaseException:
         stop(procs)  # failed, interrupted, or no state file: nobody could find them again
         raise
     return state
-
-
-def _processes(protocol: str, nodes: int, host: str, workdir: Path, config: dict, seed: int | None) -> list:
-    """One NodeProcess per node, n0..n{N-1}, each on a port free right now."""
-    from emulator.transport.processes import NodeProcess, free_ports
-
-    names = [f"n{i}" for i in range(nodes)]  # n0.., as in the simulation and scenario files
-    ports = dict(zip(names, free_ports(nodes, host)))
-    urls = {name: f"http://{_bracket(host)}:{port}" for name, port in ports.items()}
-    return [
-        NodeProcess(
-            name,
-            urls[name],
-            node_argv(
-                protocol,
-                name,
-                host,
-                ports[name],
-                {n: u for n, u in urls.items() if n != name},
-                str(workdir / "data"),
-                config,
-                None if seed is None else seed + i,
-            ),
-            str(workdir / f"{name}.log"),
-        )
-        for i, name in enumerate(names)
-    ]
 
 
 def down(state_path=DEFAULT_STATE) -> list[str]:

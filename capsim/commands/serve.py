@@ -1,6 +1,6 @@
-"""``capsim serve``: run one node as a real process, speaking JSON over HTTP.
+r"""``capsim serve``: run one node as a real process, speaking JSON over HTTP.
 
-    capsim serve --protocol lin-kv --name n1 --listen 127.0.0.1:9001 \\
+    capsim serve --protocol lin-kv --name n1 --listen 127.0.0.1:9001 \
                  --peer n2=http://127.0.0.1:9002 --peer n3=http://127.0.0.1:9003
 
 The node class is the one the simulation runs, unchanged. It listens on
@@ -36,10 +36,17 @@ from pathlib import Path
 from capsim.cli import UsageError
 from capsim.parallel import seed_value
 
-__all__ = ["main", "parse_listen", "parse_peer", "register", "run"]
+__all__ = ["main", "node_command", "parse_listen", "parse_peer", "register", "run"]
 
-#: Exit status when the address cannot be bound (the cluster launcher retries other ports).
-BIND_FAILED = 3
+
+def node_command() -> list[str]:
+    """The program that serves one node of a launched cluster: this module, run by this Python.
+
+    It takes the flags ``emulator.transport.launcher.node_argv`` adds, and
+    exits with ``BIND_FAILED`` when its address is taken (the launcher then
+    picks other ports).
+    """
+    return [sys.executable, "-m", "capsim.commands.serve"]
 
 
 def register(subparsers) -> None:
@@ -202,6 +209,7 @@ def _read_token(path: Path, wait: float = 2.0) -> str:
 async def _serve(args, factory, host: str, port: int, peers: dict[str, str], token: str | None) -> int:
     from emulator.errors import EmulatorError
     from emulator.transport.host import NodeHost
+    from emulator.transport.processes import BIND_FAILED
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -185,6 +185,9 @@ def launch(
     """Start every process and wait until all are healthy; on any failure stop them all.
 
     Args:
+        procs: the processes to start, in order.
+        env: their environment (None: this process's).
+        timeout: seconds to wait until every one is healthy.
         abort: called before each start and between health checks; whatever
             it raises (a KeyboardInterrupt for a signal noted meanwhile) ends
             the launch like any failure: every process started is stopped.
