@@ -108,11 +108,10 @@ class RealCluster:
     ) -> RealCluster:
         """Start ``nodes`` (name -> Node class, or (class, config)) as hosts in this process on loopback."""
         hosts = {}
-        for i, (name, spec) in enumerate(sorted(nodes.items())):
+        for name, spec in sorted(nodes.items()):
             factory, config = spec if isinstance(spec, tuple) else (spec, {})
-            hosts[name] = NodeHost(
-                name, factory, config, token=token, seed=None if seed is None else seed + i, **host_options
-            )
+            # one seed for all, as the launcher gives it: streams are named per node (see transport/launcher.py)
+            hosts[name] = NodeHost(name, factory, config, token=token, seed=seed, **host_options)
         try:
             urls = {name: await host.listen() for name, host in hosts.items()}
             for host in hosts.values():
