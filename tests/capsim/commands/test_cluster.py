@@ -1,11 +1,23 @@
-"""Tests of capsim/commands/cluster.py: what `down` leaves behind, and --purge."""
+"""Tests of capsim/commands/cluster.py: a session from up to down, a failed up, what `down` leaves behind, --purge."""
 
+import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from capsim.cli import main
+from emulator.transport.processes import running
 from tests.common.processes import processes_mentioning
+
+ROOT = str(Path(__file__).resolve().parents[3])
+
+
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch):
+    """Node processes can import the test node classes."""
+    monkeypatch.setenv("PYTHONPATH", ROOT)
 
 
 @pytest.fixture
@@ -15,6 +27,81 @@ def state(tmp_path):
     yield path
     if path.exists():
         main(["cluster", "down", "--state", str(path)])
+
+
+def test_up_workload_partition_down(tmp_path, state, capsys):
+    """A new user's session: up (one seed for every node), status, a workload, a partition, a workload under it,
+    heal, down; nothing left."""
+    assert main(["cluster", "up", "--nodes", "3", "--state", str(state), "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "n0  http://127.0.0.1:" in out and "n2  http://127.0.0.1:" in out and "cluster down" in out
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
+    nodes = json.loads(state.read_text())["nodes"]
+    pids = [node["pid"] for node in nodes]
+    assert [node["argv"][node["argv"].index("--seed") + 1] for node in nodes] == ["5"] * 3  # one seed for all
+    assert all(running(pid) for pid in pids)
+    assert main(["cluster", "up", "--state", str(state)]) == 2
+    assert "already up" in capsys.readouterr().err
+
+    assert main(["cluster", "workload", "--state", str(state), "--clients", "2", "--ops", "10"]) == 0
+    assert "2 clients, 20 ops" in capsys.readouterr().out
+    assert main(["cluster", "partition", "--state", str(state), "n0", "n1,n2"]) == 0
+    assert "partition {'groups': [['n0'], ['n1', 'n2']]}" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "cluster",
+                "workload",
+                "--state",
+                str(state),
+                "--clients",
+                "1",
+                "--ops",
+                "3",
+                "--timeout",
+                "0.3",
+                "--out",
+                str(tmp_path / "h.jsonl"),
+            ]
+        )
+        == 0
+    )
+    assert "history linearizable" in capsys.readouterr().out
+    assert main(["cluster", "status", "--state", str(state)]) == 0
+    assert "faults: partition" in capsys.readouterr().out
+    assert main(["cluster", "heal", "--state", str(state)]) == 0
+
+    assert main(["cluster", "down", "--state", str(state)]) == 0
+    assert "stopped n0, n1, n2" in capsys.readouterr().out
+    assert not state.exists() and not any(running(pid) for pid in pids)
+
+
+def test_a_failed_up_leaves_no_orphans_and_no_state(tmp_path, capsys):
+    """If one node cannot start, up exits 1, says so, and no node process or state file remains."""
+    state = tmp_path / "cluster.json"
+    status = main(
+        [
+            "cluster",
+            "up",
+            "--nodes",
+            "3",
+            "--state",
+            str(state),
+            "--protocol",
+            "tests.common.transport_nodes:BrokenOn",
+            "--config",
+            '{"broken": "n2"}',
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 1 and "n2 exited" in err and "nothing is left running" in err
+    assert not state.exists() and processes_mentioning(str(tmp_path)) == []
+
+
+def test_down_without_a_cluster_is_a_usage_error(tmp_path, capsys):
+    """down with no state file exits 2 and says how to start one."""
+    assert main(["cluster", "down", "--state", str(tmp_path / "none.json")]) == 2
+    assert "capsim cluster up" in capsys.readouterr().err
 
 
 def test_down_names_the_directory_it_keeps_and_purge_removes_it_later(tmp_path, state, capsys):

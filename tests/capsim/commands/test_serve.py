@@ -1,4 +1,4 @@
-"""Tests of capsim/commands/serve.py: one node process, its secret, and its misuses."""
+"""Tests of capsim/commands/serve.py: one node process, its secret, its misuses, and its parent."""
 
 import json
 import os
@@ -6,12 +6,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from capsim.cli import main
+from emulator.transport.processes import running
 
 ROOT = str(Path(__file__).resolve().parents[3])
 SERVE = [sys.executable, "-m", "capsim.commands.serve"]
@@ -152,3 +154,68 @@ def _wait_delivered(url: str) -> dict:
             return status
         time.sleep(0.05)
     return status
+
+
+def test_serve_refuses_an_unknown_protocol(capsys):
+    """An unknown protocol exits 2 with the list of known ones."""
+    assert main(["serve", "--protocol", "no-such", "--name", "n1"]) == 2
+    assert "unknown protocol 'no-such'; use one of" in capsys.readouterr().err
+
+
+def test_serve_on_a_taken_port_exits_3(capsys, monkeypatch):
+    """A port already in use exits 3 (the launcher's cue to retry elsewhere) with the reason."""
+    monkeypatch.setenv("CAPSIM_TOKEN", "t")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert (
+            main(
+                ["serve", "--protocol", "emulator.transport.diag:Echo", "--name", "n1", "--listen", f"127.0.0.1:{port}"]
+            )
+            == 3
+        )
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("--listen=nohost:x", "HOST:PORT"),
+        ("--peer=n2", "NAME=URL"),
+        ("--peer=n2=ftp://x", "NAME=URL"),
+        ("--config=[1]", "JSON object"),
+    ],
+)
+def test_serve_rejects_malformed_options(bad, words, capsys):
+    """Malformed --listen, --peer or --config are usage errors (exit 2), before anything starts."""
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--protocol", "lin-kv", "--name", "n1", bad])
+    assert exited.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_a_node_with_a_parent_pid_stops_when_its_parent_is_killed(tmp_path):
+    """serve --parent-pid exits on its own once its parent dies, even by SIGKILL: no orphans."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import subprocess, sys, time\n"
+                "child = subprocess.Popen([sys.executable, '-m', 'capsim.commands.serve', '--protocol', 'lin-kv',"
+                " '--name', 'n0', '--parent-pid', str(__import__('os').getpid())])\n"
+                "print(child.pid, flush=True)\n"
+                "time.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = int(parent.stdout.readline())
+    assert running(child)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10  # the watch looks every 0.5 s
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(child)
