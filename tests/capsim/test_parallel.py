@@ -1,5 +1,6 @@
-"""Seed sweeps: lines per seed, wherever they run; results files that resume; crashes that do not stop a sweep."""
+"""Tests of capsim/parallel.py: lines per seed, wherever they run; results files that resume; crashes go on."""
 
+import argparse
 import functools
 import json
 import os
@@ -10,43 +11,26 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from capsim.cli import main
-from capsim.parallel import ResultsFile, ResultsMismatch, SeedJob, replay_template, run_sweep
+from capsim.parallel import (
+    ResultsFile,
+    ResultsMismatch,
+    SeedJob,
+    map_unordered,
+    positive_int,
+    replay_template,
+    run_sweep,
+    seed_range,
+    seed_value,
+    with_progress,
+    workers_for,
+)
 from tests.common import sweep_jobs
 from tests.common.processes import processes_mentioning
 
 JOB = SeedJob(sweep_jobs.seed_line, replay_template("replay --seed "))
-
-SCENARIO = """
-name = "tiny"
-checks = ["linearizable", "lost-writes"]
-[cluster]
-protocol = "lin-kv"
-nodes = 3
-[workload]
-clients = 2
-rate = 20
-keys = 2
-timeout = 0.5
-[[phases]]
-name = "faults"
-duration = 2.0
-[phases.faults]
-kinds = { crash = 1, partition = 1 }
-interval = 0.5
-duration = [0.2, 0.5]
-[[phases]]
-name = "settle"
-duration = 1.0
-heal = true
-"""
-
-
-def scenario(tmp_path) -> str:
-    path = tmp_path / "tiny.toml"
-    path.write_text(SCENARIO)
-    return str(path)
 
 
 def test_lines_are_the_same_in_this_process_and_in_workers():
@@ -99,37 +83,6 @@ def test_a_results_file_is_never_overwritten_or_mixed(tmp_path):
     other = SeedJob(sweep_jobs.seed_line, replay_template("other --seed "))
     with pytest.raises(ResultsMismatch, match="another sweep"):
         ResultsFile(path, resume=True, job=other)
-
-
-def test_a_chaos_sweep_writes_a_line_per_seed_and_resumes(tmp_path, capsys):
-    """--results writes one JSON line per seed; --resume runs only the seeds missing, with the same digests."""
-    path, results = scenario(tmp_path), tmp_path / "results.jsonl"
-    assert main(["chaos", path, "--seeds", "1-3", "--workers", "2", "--results", str(results)]) == 0
-    first = {json.loads(line)["seed"]: json.loads(line) for line in results.read_text().splitlines()}
-    assert sorted(first) == [1, 2, 3] and first[2]["replay"] == f"capsim chaos {path} --seed 2"
-    assert main(["chaos", path, "--seeds", "1-5", "--workers", "1", "--results", str(results), "--resume"]) == 0
-    lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert sorted(line["seed"] for line in lines) == [1, 2, 3, 4, 5]
-    assert "5 of 5 seeds passed" in capsys.readouterr().out
-    fresh = tmp_path / "fresh.jsonl"
-    assert main(["chaos", path, "--seeds", "1-5", "--workers", "1", "--results", str(fresh)]) == 0
-    assert sorted(lines, key=lambda line: line["seed"]) == sorted(
-        (json.loads(line) for line in fresh.read_text().splitlines()), key=lambda line: line["seed"]
-    )
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--resume"], "--resume goes with --seeds"),
-        (["--seeds", "1-2", "--resume"], "--resume needs the results file"),
-        (["--cluster", "local"], "--cluster goes with --seeds"),
-    ],
-)
-def test_sweep_flags_are_checked(tmp_path, capsys, argv, message):
-    """Sweep flags without --seeds, or --resume without a file: exit 2 with the reason."""
-    assert main(["chaos", scenario(tmp_path), *argv]) == 2
-    assert message in capsys.readouterr().err
 
 
 def test_ctrl_c_stops_every_worker_leaks_nothing_and_the_sweep_resumes(tmp_path):
@@ -191,7 +144,6 @@ def test_the_readme_one_liner_lists_the_replay_commands_of_seeds_that_did_not_pa
 
 def test_a_sweep_off_a_terminal_says_how_far_it_is_while_it_runs(monkeypatch, capsys):
     """capsim chaos --seeds into a log: a progress line on stderr as seeds finish, not only the table at the end."""
-    from capsim.cli import main
     from capsim.parallel import ProgressLines
 
     monkeypatch.setattr(ProgressLines, "every", 0.0)
@@ -199,3 +151,78 @@ def test_a_sweep_off_a_terminal_says_how_far_it_is_while_it_runs(monkeypatch, ca
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("capsim: seeds")]
     assert all("0 failed, 0 crashed" in line and "s so far" in line for line in lines)
     assert [line.split(",")[0] for line in lines] == ["capsim: seeds 1 of 2", "capsim: seeds 2 of 2"]
+
+
+def test_a_seed_that_raises_is_an_error_line_with_its_traceback():
+    """An exception in the seed's function becomes that seed's error line (type, message, traceback), not a crash."""
+    job = SeedJob(functools.partial(sweep_jobs.raise_on, {4}), replay_template("replay --seed "))
+    lines = {line["seed"]: line for line in run_sweep(job, [4])}
+    assert lines[4]["status"] == "error"
+    assert lines[4]["error"].startswith("ValueError: bad item 4\n") and "Traceback" in lines[4]["error"]
+    assert lines[4]["replay"] == "replay --seed 4"
+
+
+def test_a_results_line_that_is_not_json_ends_what_is_resumed(tmp_path):
+    """A garbled line (a crash mid-write) and all after it are dropped from the file; the lines before are kept."""
+    path = tmp_path / "results.jsonl"
+    good = json.dumps({"seed": 1, "status": "pass", "replay": "replay --seed 1"}) + "\n"
+    path.write_text(good + '{"seed": 2, "sta\n' + good.replace("1", "3"))
+    with ResultsFile(path, resume=True, job=JOB) as results:
+        assert sorted(results.done) == [1]
+    assert path.read_text() == good
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_map_unordered_yields_every_result_once_and_names_a_job_that_raised(workers):
+    """In this process or in workers: each job's result once; a job that raises stops it with the job and reason."""
+    assert sorted(map_unordered(sweep_jobs.square, [1, 2, 3, 4], workers)) == [1, 4, 9, 16]
+    with pytest.raises((RuntimeError, ValueError), match="bad item 3"):
+        list(map_unordered(functools.partial(sweep_jobs.raise_on, {3}), [1, 2, 3], workers))
+
+
+def test_with_progress_returns_every_result_and_reports_each(capsys):
+    """with_progress runs every job, calls on_result after each with the results so far, and returns them."""
+    seen = []
+    results = with_progress(
+        Console(), "squares", sweep_jobs.square, [1, 2, 3], 1, lambda progress, task, so_far: seen.append(len(so_far))
+    )
+    assert sorted(results) == [1, 4, 9] and seen == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "parse, text, expected",
+    [
+        (seed_range, "3-5", range(3, 6)),
+        (seed_range, "0-0", range(0, 1)),
+        (seed_value, "0", 0),
+        (positive_int, "2", 2),
+    ],
+)
+def test_argument_types_accept_what_they_say(parse, text, expected):
+    """--seeds A-B is inclusive from 0; a seed is >= 0; a positive int is >= 1."""
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "parse, text, message",
+    [
+        (seed_range, "5-3", "0 <= A <= B"),
+        (seed_range, "7", "such as 1-20"),
+        (seed_range, "-2-1", "such as 1-20"),
+        (seed_range, "a-b", "such as 1-20"),
+        (seed_value, "-1", "whole number >= 0"),
+        (seed_value, "x", "whole number >= 0"),
+        (positive_int, "0", "positive whole number"),
+        (positive_int, "two", "positive whole number"),
+    ],
+)
+def test_argument_types_refuse_with_an_example(parse, text, message):
+    """A bad seed range, seed or count is an argparse error saying what is expected."""
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        parse(text)
+
+
+def test_workers_for_is_as_asked_else_one_per_core_and_never_more_than_jobs(monkeypatch):
+    """--workers wins; without it one per core; never more workers than jobs, never fewer than one."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert (workers_for(10, 2), workers_for(10, None), workers_for(3, None), workers_for(0, None)) == (2, 4, 3, 1)

@@ -1,4 +1,4 @@
-"""capsim cap and capsim pacelc from the command line: table, JSON, report, seeds, errors."""
+"""Tests of capsim/commands/cap.py: table, JSON, report, seeds, claims and errors."""
 
 import json
 import re
@@ -73,20 +73,14 @@ def test_cap_markdown_has_the_table_the_command_and_the_definitions(capsys):
         assert f"- **{column.label}**: {column.help}." in out
 
 
-@pytest.mark.parametrize("command", ["cap", "pacelc"])
-def test_help_defines_every_figure(capsys, command):
-    """capsim cap --help and capsim pacelc --help print each figure's definition, word for word."""
-    from capsim.cap.pacelc import Sweep
-    from capsim.cap.pacelc_report import definitions as pacelc_definitions
-    from capsim.cap.pacelc_report import model_columns, store_columns
-    from capsim.cap.report import definitions as cap_definitions
+def test_help_defines_every_figure(capsys):
+    """capsim cap --help prints each figure's definition, word for word."""
+    from capsim.cap.report import definitions
 
     with pytest.raises(SystemExit):
-        main([command, "--help"])
+        main(["cap", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    waits = Sweep().waits_ms
-    lines = cap_definitions() if command == "cap" else pacelc_definitions(model_columns(waits) + store_columns(waits))
-    for line in lines:
+    for line in definitions():
         assert " ".join(line.split()) in out
 
 
@@ -97,130 +91,6 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
     err = capsys.readouterr().err
     assert "partition-at < --heal-at" in err and "unknown configuration 'nosuch'" in err
     assert "Traceback" not in err
-
-
-def test_pacelc_separates_the_model_from_the_store(capsys):
-    """capsim pacelc: the model's table, the store's, the differences; --json carries both for each quorum."""
-    args = [
-        "pacelc",
-        "--trials",
-        "60",
-        "--model-trials",
-        "5000",
-        "--jobs",
-        "1",
-        "--quorums",
-        "3/1/1,3/2/2",
-        "--t",
-        "0,10ms",
-    ]
-    assert main(args) == 0
-    out = capsys.readouterr().out
-    for text in (
-        "The model: PBS",
-        "capsim's store",
-        "FIFO links",
-        "A coordinator that owns a copy",
-        "t from the client's acknowledgement",
-    ):
-        assert text in out
-    assert main([*args, "--json"]) == 0
-    rows = {row["config"]: row for row in json.loads(capsys.readouterr().out)}
-    assert set(rows) == {"3/1/1", "3/2/2"}
-    assert rows["3/1/1"]["closed_form"] == 2 / 3 and rows["3/2/2"]["stale"] == 0
-    assert set(rows["3/1/1"]["wars_capsim"]) == {"0", "10"} and rows["3/2/2"]["wars"]["0"] == 0
-
-
-def test_pacelc_report_writes_both_tables_the_plots_and_a_page(tmp_path, capsys):
-    """--out: the model's and the store's tables, the Markdown, the JSON, both plots and the page."""
-    assert (
-        main(
-            [
-                "pacelc",
-                "--trials",
-                "40",
-                "--model-trials",
-                "5000",
-                "--jobs",
-                "1",
-                "--quorums",
-                "3/1/1,5/2/2",
-                "--t",
-                "0,5ms,10ms",
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    for name in (
-        "pacelc-model.md",
-        "pacelc-store.md",
-        "pacelc.md",
-        "pacelc.json",
-        "t_visibility.png",
-        "t_visibility.svg",
-        "tradeoff.png",
-        "index.html",
-    ):
-        assert (tmp_path / name).exists(), name
-    page = (tmp_path / "index.html").read_text()
-    assert "The model (N/R/W" in page and "capsim&#x27;s store" in page and "FIFO links" in page
-
-
-def test_pacelc_wars_json_has_one_row_per_point(capsys):
-    """--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale, se; capsim within 4 s.e. of the model."""
-    assert (
-        main(
-            [
-                "pacelc",
-                "--wars",
-                "--quorums",
-                "3/1/1,5/2/2",
-                "--t",
-                "0,1ms,5ms",
-                "--trials",
-                "300",
-                "--model-trials",
-                "20000",
-                "--latency",
-                "exponential:5ms",
-                "--jobs",
-                "1",
-                "--json",
-            ]
-        )
-        == 0
-    )
-    rows = json.loads(capsys.readouterr().out)
-    assert [(r["n"], r["r"], r["w"], r["t_ms"]) for r in rows] == [
-        (3, 1, 1, 0),
-        (3, 1, 1, 1),
-        (3, 1, 1, 5),
-        (5, 2, 2, 0),
-        (5, 2, 2, 1),
-        (5, 2, 2, 5),
-    ]
-    for row in rows:
-        assert {"n", "r", "w", "t_ms", "p_stale", "se"} <= set(row) and row["trials"] == 300
-        assert row["se"] == pytest.approx((row["p_stale"] * (1 - row["p_stale"]) / 300) ** 0.5)
-        assert abs(row["z"]) <= 4
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--latency", "exponential:5"], "--latency: '5' in 'exponential:5' needs a unit"),
-        (["--latency", "gaussian:1ms"], "unknown latency distribution 'gaussian'"),
-        (["--quorums", "3/4/1"], "--quorums: a quorum needs 1 <= R <= N"),
-        (["--t", "0,5"], "--t: '5' is not a duration"),
-    ],
-)
-def test_pacelc_usage_errors_exit_2_in_one_line(capsys, args, message):
-    """A bad latency, quorum or time list is one line on stderr and exit 2, before any run."""
-    assert main(["pacelc", "--wars", *args]) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_errors(tmp_path, capsys):

@@ -1,0 +1,68 @@
+"""Tests of capsim/commands/sweeps.py: --results, --resume and --cluster through capsim chaos, and their checks."""
+
+import json
+
+import pytest
+
+from capsim.cli import main
+
+SCENARIO = """
+name = "tiny"
+checks = ["linearizable", "lost-writes"]
+[cluster]
+protocol = "lin-kv"
+nodes = 3
+[workload]
+clients = 2
+rate = 20
+keys = 2
+timeout = 0.5
+[[phases]]
+name = "faults"
+duration = 2.0
+[phases.faults]
+kinds = { crash = 1, partition = 1 }
+interval = 0.5
+duration = [0.2, 0.5]
+[[phases]]
+name = "settle"
+duration = 1.0
+heal = true
+"""
+
+
+def scenario(tmp_path) -> str:
+    path = tmp_path / "tiny.toml"
+    path.write_text(SCENARIO)
+    return str(path)
+
+
+def test_a_chaos_sweep_writes_a_line_per_seed_and_resumes(tmp_path, capsys):
+    """--results writes one JSON line per seed; --resume runs only the seeds missing, with the same digests."""
+    path, results = scenario(tmp_path), tmp_path / "results.jsonl"
+    assert main(["chaos", path, "--seeds", "1-3", "--workers", "2", "--results", str(results)]) == 0
+    first = {json.loads(line)["seed"]: json.loads(line) for line in results.read_text().splitlines()}
+    assert sorted(first) == [1, 2, 3] and first[2]["replay"] == f"capsim chaos {path} --seed 2"
+    assert main(["chaos", path, "--seeds", "1-5", "--workers", "1", "--results", str(results), "--resume"]) == 0
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(line["seed"] for line in lines) == [1, 2, 3, 4, 5]
+    assert "5 of 5 seeds passed" in capsys.readouterr().out
+    fresh = tmp_path / "fresh.jsonl"
+    assert main(["chaos", path, "--seeds", "1-5", "--workers", "1", "--results", str(fresh)]) == 0
+    assert sorted(lines, key=lambda line: line["seed"]) == sorted(
+        (json.loads(line) for line in fresh.read_text().splitlines()), key=lambda line: line["seed"]
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--resume"], "--resume goes with --seeds"),
+        (["--seeds", "1-2", "--resume"], "--resume needs the results file"),
+        (["--cluster", "local"], "--cluster goes with --seeds"),
+    ],
+)
+def test_sweep_flags_are_checked(tmp_path, capsys, argv, message):
+    """Sweep flags without --seeds, or --resume without a file: exit 2 with the reason."""
+    assert main(["chaos", scenario(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
