@@ -1,48 +1,19 @@
-"""The chaos runner and ``capsim chaos``: numbers, verdicts, replay, files, exit codes 0/1/2."""
+"""Tests of faults/chaos.py: the chaos runner's numbers, verdicts, replay and files.
+
+``capsim chaos`` is tested in tests/capsim/commands/test_chaos.py.
+"""
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
 import emulator as em
-from capsim.cli import main
 from emulator.check import read_history
 from faults import Phase, Schedule, load_scenario, replay, run_chaos, scenario_schedule, validate_check
 from tests.common.faults_nodes import small_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "scenarios"
-
-BROKEN = """
-    name = "local-kv under partitions"
-    seed = 2
-    checks = ["linearizable", "stale-reads"]
-
-    [cluster]
-    protocol = "tests.common.faults_nodes:LocalKV"
-    nodes = 3
-
-    [workload]
-    clients = 3
-    rate = 60
-    keys = 2
-    timeout = 0.3
-    duration = 6.0
-
-    [[faults.steps]]
-    at = 1.0
-    kind = "partition"
-    duration = 3.0
-    shape = "halves"
-"""
-
-
-def scenario_file(tmp_path, text, name="scenario.toml"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return str(path)
-
 
 # -- the runner, from Python ------------------------------------------------------------------------
 
@@ -77,7 +48,8 @@ def test_a_store_that_reads_locally_fails_linearizability_under_a_partition():
 
 
 def test_the_hostile_network_scenario_catches_a_store_that_applies_every_copy_the_flaky_one_does_not():
-    """A store that applies each duplicate fails lin-kv-hostile-network.toml at its seed; the old flaky scenario passes it."""
+    """A store that applies each duplicate fails lin-kv-hostile-network.toml at its seed;
+    the old flaky scenario passes it."""
     hostile = load_scenario(EXAMPLES / "lin-kv-hostile-network.toml")
     flaky = load_scenario(EXAMPLES / "lin-kv-flaky-network.toml")
     for scenario in (hostile, flaky):
@@ -149,7 +121,8 @@ def test_availability_reports_each_side_of_each_partition():
 
 
 def test_protocol_exceptions_fail_the_node_errors_check():
-    """A protocol whose cas handler raises fails node-errors, which quotes the first exception; without cas it passes."""
+    """A protocol whose cas handler raises fails node-errors, which quotes the first exception;
+    without cas it passes."""
     scenario = small_scenario("tests.common.faults_nodes:BuggyKV", duration=2.0, checks=("node-errors",))
     result = run_chaos(scenario, seed=1)
     (errors,) = result.checks
@@ -188,74 +161,3 @@ def test_write_puts_history_trace_and_summary_in_a_directory(tmp_path):
     assert summary["digest"] == result.sim.trace_digest() and summary["schedule"] == result.schedule.to_dict()
     kinds = {json.loads(line)["kind"] for line in paths["trace"].read_text().splitlines()}
     assert {"deliver", "drop", "op"} <= kinds
-
-
-# -- the command line ---------------------------------------------------------------------------------
-
-
-def test_the_cli_runs_an_example_and_exits_zero(tmp_path, capsys):
-    """capsim chaos <example> --out DIR: exit 0, a summary with ops, faults and checks, and the three files."""
-    out = tmp_path / "out"
-    assert main(["chaos", str(EXAMPLES / "lin-kv-flaky-network.toml"), "--seed", "4", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
-    for word in ("Operations", "Faults applied", "Checks", "latency", "linearizable", "PASSED", "--seed 4"):
-        assert word in text
-    assert {p.name for p in out.iterdir()} == {"history.jsonl", "trace.jsonl", "summary.json"}
-
-
-def test_the_cli_exits_one_when_a_check_fails_and_explains_why(tmp_path, capsys):
-    """A failing check: exit 1, FAILED, the checker's explanation and the command that replays the run."""
-    path = scenario_file(tmp_path, BROKEN)
-    assert main(["chaos", path]) == 1
-    text = capsys.readouterr().out
-    assert "FAILED" in text and "NOT linearizable" in text and "longest linearizable prefix" in text
-    assert f"capsim chaos {path} --seed 2" in text
-
-
-def test_a_bad_scenario_exits_two_with_the_file_and_key_and_no_traceback(tmp_path, capsys):
-    """A scenario error prints 'capsim chaos: error: <file>: <key>: expected ..., found ...' and exits 2."""
-    path = scenario_file(tmp_path, BROKEN.replace("rate = 60", "rate = -5"))
-    assert main(["chaos", path]) == 2
-    err = capsys.readouterr().err
-    assert err.strip() == f"capsim chaos: error: {path}: workload.rate: expected a number > 0, found -5"
-
-
-@pytest.mark.parametrize(
-    "argv", [["--seeds", "5-2"], ["--seeds", "x"], ["--seed", "1", "--seeds", "1-2"], ["--jobs", "0", "--seeds", "1-2"]]
-)
-def test_bad_arguments_exit_two(tmp_path, capsys, argv):
-    """An inverted or malformed range, --seed with --seeds, or zero workers: a usage error, exit 2."""
-    with pytest.raises(SystemExit) as caught:
-        main(["chaos", str(EXAMPLES / "lin-kv-crashes.toml"), *argv])
-    err = capsys.readouterr().err
-    assert caught.value.code == 2 and err.startswith("capsim chaos: error: ") and err.count("\n") == 1
-
-
-def test_a_missing_or_runtime_bad_scenario_exits_two(tmp_path, capsys):
-    """A file that is not there, or a fault that cannot start (isolate-primary, no primary): exit 2, no traceback."""
-    assert main(["chaos", str(tmp_path / "nope.toml")]) == 2
-    path = scenario_file(tmp_path, BROKEN.replace('shape = "halves"', 'shape = "isolate-primary"'))
-    assert main(["chaos", path]) == 2
-    err = capsys.readouterr().err
-    assert "nope.toml: file: expected a readable scenario file" in err and "isolate-primary" in err
-    assert "Traceback" not in err
-
-
-def test_a_seed_range_runs_in_worker_processes_and_lists_failing_seeds(tmp_path, capsys):
-    """--seeds 2-3 --jobs 2 on the broken store: exit 1, a line per failing seed with its replay command,
-    and each seed's digest in DIR/seed-N equals an in-process run's."""
-    path = scenario_file(tmp_path, BROKEN.replace("duration = 6.0", "duration = 4.0"))
-    out = tmp_path / "out"
-    assert main(["chaos", path, "--seeds", "2-3", "--jobs", "2", "--out", str(out)]) == 1
-    text = capsys.readouterr().out
-    assert "2/2" in text and "0 of 2 seeds passed" in text
-    for seed in (2, 3):
-        assert f"capsim chaos {path} --seed {seed}" in text
-        summary = json.loads((out / f"seed-{seed}" / "summary.json").read_text())
-        assert summary["digest"] == run_chaos(load_scenario(path), seed=seed).sim.trace_digest()
-
-
-def test_a_passing_seed_range_exits_zero(capsys):
-    """--seeds on a correct store, in this process (--jobs 1): exit 0 and every seed passed."""
-    assert main(["chaos", str(EXAMPLES / "lin-kv-crashes.toml"), "--seeds", "1-2", "--jobs", "1"]) == 0
-    assert "2 of 2 seeds passed" in capsys.readouterr().out

@@ -1,6 +1,9 @@
-"""Tests of capsim/commands/chaos.py: `chaos --real` under Ctrl-C and SIGTERM at any moment of start-up."""
+"""Tests of capsim/commands/chaos.py: a scenario in virtual time or on real processes, its summary and exit codes,
+seed ranges, usage errors, and Ctrl-C or SIGTERM at any moment of a real run."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,10 +13,302 @@ from pathlib import Path
 
 import pytest
 
+from capsim.cli import main
 from emulator.transport.processes import running
+from faults import load_scenario, run_chaos
 from tests.common.processes import processes_mentioning
 
 ROOT = str(Path(__file__).resolve().parents[3])
+EXAMPLES = Path(ROOT) / "scenarios"
+
+BROKEN = """
+    name = "local-kv under partitions"
+    seed = 2
+    checks = ["linearizable", "stale-reads"]
+
+    [cluster]
+    protocol = "tests.common.faults_nodes:LocalKV"
+    nodes = 3
+
+    [workload]
+    clients = 3
+    rate = 60
+    keys = 2
+    timeout = 0.3
+    duration = 6.0
+
+    [[faults.steps]]
+    at = 1.0
+    kind = "partition"
+    duration = 3.0
+    shape = "halves"
+"""
+
+
+#: 3 lin-kv nodes; n2 is cut off from the leader n0 from 0.5 s to 1.5 s.
+PARTITIONED = """
+    name = "lin-kv, n2 cut off"
+    seed = 4
+    checks = ["linearizable", "stale-reads", "lost-writes", "availability", "node-errors"]
+
+    [cluster]
+    protocol = "{protocol}"
+    nodes = 3
+
+    [workload]
+    clients = 3
+    rate = 60
+    keys = 2
+    timeout = 0.25
+    duration = 2.5
+
+    [[faults.steps]]
+    at = 0.5
+    kind = "partition"
+    duration = 1.0
+    groups = [["n0", "n1"], ["n2"]]
+"""
+
+
+def _scenario_file(tmp_path, text: str, **fields) -> str:
+    path = tmp_path / "scenario.toml"
+    path.write_text(textwrap.dedent(text).format(**fields), encoding="utf-8")
+    return str(path)
+
+
+# -- in virtual time ---------------------------------------------------------------------------------
+
+
+def test_the_cli_runs_an_example_and_exits_zero(tmp_path, capsys):
+    """capsim chaos <example> --out DIR: exit 0, a summary with ops, faults and checks, and the three files."""
+    out = tmp_path / "out"
+    assert main(["chaos", str(EXAMPLES / "lin-kv-flaky-network.toml"), "--seed", "4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for word in ("Operations", "Faults applied", "Checks", "latency", "linearizable", "PASSED", "--seed 4"):
+        assert word in text
+    assert {p.name for p in out.iterdir()} == {"history.jsonl", "trace.jsonl", "summary.json"}
+
+
+def test_the_cli_exits_one_when_a_check_fails_and_explains_why(tmp_path, capsys):
+    """A failing check: exit 1, FAILED, the checker's explanation and the command that replays the run."""
+    path = _scenario_file(tmp_path, BROKEN)
+    assert main(["chaos", path]) == 1
+    text = capsys.readouterr().out
+    assert "FAILED" in text and "NOT linearizable" in text and "longest linearizable prefix" in text
+    assert f"capsim chaos {path} --seed 2" in text
+
+
+def test_a_bad_scenario_exits_two_with_the_file_and_key_and_no_traceback(tmp_path, capsys):
+    """A scenario error prints 'capsim chaos: error: <file>: <key>: expected ..., found ...' and exits 2."""
+    path = _scenario_file(tmp_path, BROKEN.replace("rate = 60", "rate = -5"))
+    assert main(["chaos", path]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"capsim chaos: error: {path}: workload.rate: expected a number > 0, found -5"
+
+
+@pytest.mark.parametrize(
+    "argv", [["--seeds", "5-2"], ["--seeds", "x"], ["--seed", "1", "--seeds", "1-2"], ["--jobs", "0", "--seeds", "1-2"]]
+)
+def test_bad_arguments_exit_two(tmp_path, capsys, argv):
+    """An inverted or malformed range, --seed with --seeds, or zero workers: a usage error, exit 2."""
+    with pytest.raises(SystemExit) as caught:
+        main(["chaos", str(EXAMPLES / "lin-kv-crashes.toml"), *argv])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and err.startswith("capsim chaos: error: ") and err.count("\n") == 1
+
+
+def test_a_missing_or_runtime_bad_scenario_exits_two(tmp_path, capsys):
+    """A file that is not there, or a fault that cannot start (isolate-primary, no primary): exit 2, no traceback."""
+    assert main(["chaos", str(tmp_path / "nope.toml")]) == 2
+    path = _scenario_file(tmp_path, BROKEN.replace('shape = "halves"', 'shape = "isolate-primary"'))
+    assert main(["chaos", path]) == 2
+    err = capsys.readouterr().err
+    assert "nope.toml: file: expected a readable scenario file" in err and "isolate-primary" in err
+    assert "Traceback" not in err
+
+
+def test_a_seed_range_runs_in_worker_processes_and_lists_failing_seeds(tmp_path, capsys):
+    """--seeds 2-3 --jobs 2 on the broken store: exit 1, a line per failing seed with its replay command,
+    and each seed's digest in DIR/seed-N equals an in-process run's."""
+    path = _scenario_file(tmp_path, BROKEN.replace("duration = 6.0", "duration = 4.0"))
+    out = tmp_path / "out"
+    assert main(["chaos", path, "--seeds", "2-3", "--jobs", "2", "--out", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "2/2" in text and "0 of 2 seeds passed" in text
+    for seed in (2, 3):
+        assert f"capsim chaos {path} --seed {seed}" in text
+        summary = json.loads((out / f"seed-{seed}" / "summary.json").read_text())
+        assert summary["digest"] == run_chaos(load_scenario(path), seed=seed).sim.trace_digest()
+
+
+def test_a_passing_seed_range_exits_zero(capsys):
+    """--seeds on a correct store, in this process (--jobs 1): exit 0 and every seed passed."""
+    assert main(["chaos", str(EXAMPLES / "lin-kv-crashes.toml"), "--seeds", "1-2", "--jobs", "1"]) == 0
+    assert "2 of 2 seeds passed" in capsys.readouterr().out
+
+
+# -- on real processes -----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch):
+    """Node processes can import the test node classes."""
+    monkeypatch.setenv("PYTHONPATH", ROOT)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _during(ops: list[dict], start: float, stop: float, nodes: set) -> list[str]:
+    """Completion types of the client ops sent to ``nodes`` and invoked within ``[start, stop)``."""
+    invoked, types = {}, []
+    for op in ops:
+        if op["process"] == "nemesis":
+            continue
+        if op["type"] == "invoke":
+            invoked[op["process"]] = op
+        elif op["process"] in invoked:
+            first = invoked.pop(op["process"])
+            if first["node"] in nodes and start <= first["time"] < stop:
+                types.append(op["type"])
+    return types
+
+
+# -- on processes, from the command line -----------------------------------------------------
+
+
+def test_a_real_run_records_judges_and_shows_the_partition_and_leaves_nothing_running(tmp_path, capsys):
+    """--real on lin-kv: ops and faults in the history, checks pass, n2's ops fail while it is cut off;
+    no process left."""
+    out = tmp_path / "out"
+    status = main(["chaos", "--real", _scenario_file(tmp_path, PARTITIONED, protocol="lin-kv"), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "3 lin-kv processes up" in printed and "PASSED" in printed and "not replayable" in printed
+    history = _read_jsonl(out / "history.jsonl")
+    summary = json.loads((out / "summary.json").read_text())
+    start, stop = [op["time"] for op in history if op["f"] in ("start-partition", "stop-partition")]
+    assert 0.5 <= start < 1.0 and 0.9 < stop - start < 1.5  # the schedule plays in real seconds
+    checks = {c["name"]: c["verdict"] for c in summary["checks"]}
+    assert checks == dict.fromkeys(
+        ["linearizable", "stale-reads", "lost-writes", "availability", "node-errors"], "pass"
+    )
+    assert summary["real"] and summary["faults"] == {"partition": 1} and summary["counts"]["ok"] > 50
+    # Nodes apply a fault (and the heal) a few ms after it is recorded, and a busy machine may
+    # deliver a request late: judge the ops invoked well inside the partition.
+    cut_off = _during(history, start + 0.1, stop - 0.1, {"n2"})
+    majority = _during(history, start + 0.1, stop - 0.1, {"n0", "n1"})
+    after = _during(history, stop + 0.1, 10.0, {"n2"})
+    assert cut_off and "ok" not in cut_off
+    assert majority.count("ok") > len(majority) / 2 and "ok" in after
+    statuses = json.loads((out / "statuses.json").read_text())
+    assert [s["name"] for s in statuses] == ["n0", "n1", "n2"]
+    assert not any(running(s["pid"]) for s in statuses) and processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_failed_check_on_real_processes_exits_1(tmp_path, capsys):
+    """A store that is wrong on purpose (local reads, fire-and-forget replication) fails its checks: exit 1."""
+    path = _scenario_file(tmp_path, PARTITIONED, protocol="tests.common.faults_nodes:LocalKV")
+    status = main(["chaos", "--real", path, "--time-scale", "0.6", "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    failed = {c["name"] for c in summary["checks"] if c["verdict"] != "pass"}
+    assert status == 1 and "FAILED" in printed and "--time-scale 0.6" in printed
+    assert failed & {"linearizable", "stale-reads"}
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "1-3"], "one seed at a time"),
+        (["--jobs", "2"], "--jobs goes with --seeds"),
+    ],
+)
+def test_real_runs_take_one_seed(tmp_path, capsys, args, message):
+    """--real with a seed range or workers is a usage error: exit 2, said plainly, nothing started."""
+    path = _scenario_file(tmp_path, PARTITIONED, protocol="lin-kv")
+    assert main(["chaos", "--real", path, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_time_scale_goes_with_real_and_must_be_positive(tmp_path, capsys):
+    """--time-scale without --real, or not > 0, is a usage error (exit 2)."""
+    path = _scenario_file(tmp_path, PARTITIONED, protocol="lin-kv")
+    assert main(["chaos", path, "--time-scale", "0.5"]) == 2
+    assert "--time-scale goes with --real" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["chaos", "--real", path, "--time-scale", "0"])
+    assert exited.value.code == 2 and "expected a number > 0" in capsys.readouterr().err
+
+
+def test_a_bad_scenario_is_exit_2_without_a_traceback_or_a_process(tmp_path, capsys):
+    """A scenario that does not load stops --real before any node starts: exit 2, the key named."""
+    path = tmp_path / "bad.toml"
+    path.write_text('[cluster]\nprotocol = "lin-kv"\nnodes = 0\n[workload]\nduration = 1.0\n')
+    assert main(["chaos", "--real", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "cluster.nodes" in err and "Traceback" not in err
+    assert main(["chaos", "--real", str(tmp_path / "missing.toml")]) == 2
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
+def test_an_interrupted_real_run_stops_every_node(tmp_path, sig, code):
+    """Ctrl-C (or SIGTERM) in the middle of a run: exit 130 and no node process left behind."""
+    path = _scenario_file(tmp_path, PARTITIONED, protocol="lin-kv")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "capsim", "chaos", "--real", path, "--time-scale", "4", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    pids, status = [], None
+    try:
+        line = proc.stdout.readline()
+        pids = [int(pid) for pid in re.findall(r"pid (\d+)", line)]
+        if len(pids) == 3 and all(running(pid) for pid in pids):
+            proc.send_signal(sig)
+            status = proc.wait(timeout=20)
+    finally:
+        leftovers = _stop_for_good(proc, str(tmp_path))
+    assert len(pids) == 3, line + proc.stderr.read()
+    assert status == code and leftovers == [] and not any(running(pid) for pid in pids)
+
+
+def _stop_for_good(proc: subprocess.Popen, workdir: str) -> list[int]:
+    """End the run and any node it left (so a failure does not leak processes); returns the nodes it left."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
+    leftovers = processes_mentioning(workdir)
+    for pid in leftovers:
+        os.killpg(pid, signal.SIGKILL)
+    return leftovers
+
+
+@pytest.mark.slow
+def test_every_fault_kind_applies_to_real_processes(tmp_path, capsys):
+    """The every-fault tour at 0.2x: all eight kinds start and stop on processes, lin-kv stays linearizable."""
+    out = tmp_path / "out"
+    status = main(
+        ["chaos", "--real", str(EXAMPLES / "lin-kv-every-fault.toml"), "--time-scale", "0.2", "--out", str(out)]
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert status == 0, capsys.readouterr().out
+    assert set(summary["faults"]) == {"partition", "crash", "pause", "clock", "latency", "loss", "duplicate", "reorder"}
+    assert all(entry["stop"] is not None for entry in summary["fault_log"])
+    assert summary["control_errors"] == 0 and processes_mentioning(str(tmp_path)) == []
+
+
+# -- signals during start-up ---------------------------------------------------------------------
 
 SCENARIO = textwrap.dedent("""
     name = "lin-kv, n2 cut off"
