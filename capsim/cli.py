@@ -16,6 +16,9 @@ import importlib
 import os
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, NoReturn
 
 __all__ = [
     "COMMON_EXIT_STATUS",
@@ -82,7 +85,7 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and exit 2: what was wrong, and where the help is."""
 
-    def error(self, message: str):  # noqa: D102 - argparse's hook
+    def error(self, message: str) -> NoReturn:  # argparse's hook
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
@@ -103,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What ``signal.signal`` takes and returns: a handler, SIG_DFL / SIG_IGN, or None (set outside Python).
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
 #: Ctrl-Cs seen while a command runs (see ``interrupted``).
 _INTERRUPTS: list[int] = []
 
@@ -117,7 +123,7 @@ def interrupted() -> bool:
     return bool(_INTERRUPTS)
 
 
-def _note_interrupt(signum, frame):
+def _note_interrupt(signum: int, frame: FrameType | None) -> None:
     _INTERRUPTS.append(signum)
     raise KeyboardInterrupt
 
@@ -190,7 +196,7 @@ def _forget_unhandled_interrupt() -> None:
     exec("pass")
 
 
-def _handle_interrupts() -> tuple[bool, object]:
+def _handle_interrupts() -> tuple[bool, _Handler]:
     """Install the Ctrl-C handler that also remembers; returns (installed?, the handler it replaced)."""
     try:
         return True, signal.signal(signal.SIGINT, _note_interrupt)

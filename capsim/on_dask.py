@@ -34,7 +34,7 @@ def _run_chunk(job: SeedJob, seeds: list[int]) -> list[dict]:
 
 def _connect(address: str, workers: int, timeout: float):
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # type: ignore[import-not-found]  # the optional capsim[cluster] extra
     except ImportError:
         raise ClusterError("--cluster needs Dask distributed: pip install 'capsim[cluster]'") from None
     if address == "local":

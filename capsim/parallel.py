@@ -31,6 +31,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -124,12 +125,11 @@ def run_sweep(
     else:
         with pool or WorkerPool(min(workers, len(seeds))) as running:
             for outcome in running.imap_unordered(job.function, seeds):
+                seed = cast(int, outcome.item)  # the items are the seeds given
                 if outcome.status == "done":
-                    yield job.line(outcome.item, outcome.value)
+                    yield job.line(seed, cast(dict, outcome.value))  # a seed's function returns its line's fields
                 else:
-                    yield job.failed_line(
-                        outcome.item, "error" if outcome.status == "raised" else "crashed", outcome.error
-                    )
+                    yield job.failed_line(seed, "error" if outcome.status == "raised" else "crashed", outcome.error)
 
 
 def pool_for(seeds: int, workers: int, cluster: str | None = None) -> WorkerPool | None:

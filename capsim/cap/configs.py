@@ -7,6 +7,7 @@ report can print the claim beside the numbers that test it.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,7 +117,8 @@ BUILTIN: dict[str, Config] = {
         "multi-primary",
         "multi-primary",
         lambda n: {"resolution": "lww", "anti_entropy": 0.25},
-        "every node takes writes, so both sides answer; concurrent writes: the last writer wins, the rest are lost (PA/EL)",
+        "every node takes writes, so both sides answer; "
+        "concurrent writes: the last writer wins, the rest are lost (PA/EL)",
         "multi-primary, asynchronous replication, last-writer-wins",
         conditions="convergence needs anti-entropy on (set here); last-writer-wins orders writes by the "
         "accepting nodes' clocks: a clock ahead wins",
@@ -183,10 +185,15 @@ def load(path: Path) -> list[Config]:
             Config(
                 table["name"],
                 table["protocol"],
-                lambda n, s=dict(settings): dict(s),
+                functools.partial(_fixed, dict(settings)),
                 str(table.get("claim", "")),
                 str(table.get("label", table["name"])),
                 conditions=str(table.get("conditions", "")),
             )
         )
     return configs
+
+
+def _fixed(settings: dict, nodes: int) -> dict:
+    """The settings of a config file's table, whatever the node count (a fresh copy each time)."""
+    return dict(settings)

@@ -102,8 +102,8 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     per_side = check.availability(history, sides=sides, during=partition, window=WINDOW)
     clients = {server: [server] for server in plan.servers}  # one client per server (bound routing)
     per_client = check.availability(history, sides=clients, during=traffic, window=WINDOW)["side_windows"]
-    by_client = [check.mean_fraction(rates) for rates in per_client.values()]
-    by_client = [value for value in by_client if value is not None]
+    fractions = [check.mean_fraction(rates) for rates in per_client.values()]
+    by_client = [value for value in fractions if value is not None]
     verdict = check.linearizable(history, model="cas_register", timeout=plan.check_seconds)
     stale = check.stale_reads(history)
     lost = check.lost_writes(history)
@@ -153,6 +153,7 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
     by a later write of their own side are ordinary overwrites, not counted.
 
     Args:
+        history: the run's history (client ops and nemesis entries).
         sides: side name -> node names (an op belongs to the side of the node it was sent to).
         partition: (start, end) of the partition, in virtual seconds.
 
@@ -182,8 +183,8 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
         won = side_of[str(winner.node)]
         for op in writes:
             side = side_of[str(op.node)]
-            if side == won or op.status != "ok" or _written(op) == final:
-                continue
+            if side == won or op.status != "ok" or op.ret is None or _written(op) == final:
+                continue  # (an ok op always has its ret: the None test is for the type checker)
             if not any(other.call > op.ret and side_of[str(other.node)] == side for other in writes):
                 found.append(op)
     return found

@@ -83,15 +83,15 @@ def _panels(runs: Sequence[Run], title: str, ylabel: str):
 
 def plot_throughput(runs: Sequence[Run]):
     """Successful operations per second over time, one line per side."""
-    plt, fig, axes = _panels(runs, "successful operations per second", "ok ops/s")
+    _plt, fig, axes = _panels(runs, "successful operations per second", "ok ops/s")
     width = _bucket(max(run.duration() for run in runs) or 1.0)
     for ax, run in zip(axes, runs):
         counts: dict[str, dict[int, int]] = {}
         for invoke, done in run.completed():
             if done["type"] == "ok":
-                side = counts.setdefault(run.side_of(invoke), {})
+                slots = counts.setdefault(run.side_of(invoke), {})
                 slot = int(invoke["time"] // width)
-                side[slot] = side.get(slot, 0) + 1
+                slots[slot] = slots.get(slot, 0) + 1
         last = int(run.duration() // width) + 1
         for side in sorted(counts):
             ax.step(
@@ -108,7 +108,7 @@ def plot_throughput(runs: Sequence[Run]):
 
 def plot_latency(runs: Sequence[Run]):
     """Latency of every completed operation against the time it was invoked."""
-    plt, fig, axes = _panels(runs, "operation latency", "latency (ms)")
+    _plt, fig, axes = _panels(runs, "operation latency", "latency (ms)")
     for ax, run in zip(axes, runs):
         for outcome, colour in _OUTCOME_COLOURS.items():
             points = [(i["time"], 1000 * (d["time"] - i["time"])) for i, d in run.completed() if d["type"] == outcome]
@@ -129,7 +129,7 @@ def plot_staleness(runs: Sequence[Run]):
     runs = [run for run in runs if run.stale]
     if not runs:
         return None
-    plt, fig, axes = _panels(runs, "stale reads per second", "stale reads/s")
+    _plt, fig, axes = _panels(runs, "stale reads per second", "stale reads/s")
     width = _bucket(max(run.duration() for run in runs) or 1.0)
     for ax, run in zip(axes, runs):
         last = int(run.duration() // width) + 1

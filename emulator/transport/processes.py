@@ -307,7 +307,7 @@ def _ours(proc: NodeProcess) -> bool:
 
 def signal_node(proc: NodeProcess, sig: int) -> bool:
     """Send ``sig`` to the node's process group if it is still ours; whether it was sent."""
-    if not _ours(proc):
+    if proc.pid is None or not _ours(proc):
         return False
     try:
         os.killpg(proc.pid, sig)
