@@ -114,7 +114,9 @@ def check(
         nodes: server nodes of one run.
         operations: history operations one run records (about 2 x rate x duration).
         seeds: seeds a sweep keeps lines for (0 for one run).
+        model: how memory grows with nodes and operations.
         budget_mb: memory to plan for (default: what is available now).
+        duration_flag: the option the message names for making a run shorter.
 
     Raises:
         TooBig: with the estimate, the figures it came from and the largest size that fits.

@@ -30,6 +30,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+from multiprocessing.context import ForkContext, SpawnContext
+from typing import Any
 
 __all__ = ["Outcome", "WorkerPool", "WorkerStartError", "describe_exit"]
 
@@ -92,7 +94,7 @@ def _serve(conn) -> None:
 
 
 class _Worker:
-    def __init__(self, context):
+    def __init__(self, context: SpawnContext | ForkContext) -> None:
         self.conn, child = context.Pipe(duplex=True)
         self.process = context.Process(target=_serve, args=(child,), daemon=True, name="capsim-worker")
         self.process.start()
@@ -176,7 +178,7 @@ class WorkerPool:
         worker.conn.send((function, chunk))
 
     def _collect(self, queue: deque) -> Iterator[Outcome]:
-        by_handle = {}
+        by_handle: dict[Any, _Worker] = {}  # connections and process sentinels (ints)
         for worker in self._workers:
             by_handle[worker.conn] = worker
             by_handle[worker.process.sentinel] = worker

@@ -1,0 +1,1 @@
+"""The ``capsim`` subcommands, one module each (see ``capsim.cli``)."""

@@ -29,7 +29,7 @@ from nodes.kv import SingleKV
 __all__ = ["CONFIGS", "MeteredCaller", "Plan", "columns", "main", "report", "run_config"]
 
 #: configuration name -> the Caller's breaker argument
-CONFIGS = {
+CONFIGS: dict[str, dict[str, float] | None] = {
     "no breaker": None,
     "breaker, reset 0.5 s": {"failure_threshold": 5, "reset_timeout": 0.5},
     "breaker, reset 2 s": {"failure_threshold": 5, "reset_timeout": 2.0},
@@ -201,12 +201,18 @@ def columns(plan: Plan) -> list[Column]:
     ]
 
 
+def _reset(name: str) -> float:
+    """The reset timeout of a configuration with a breaker."""
+    config = CONFIGS[name]
+    assert config is not None, f"{name!r} has no breaker"
+    return config["reset_timeout"]
+
+
 def _note(runs: list[Run], plan: Plan) -> str:
     bare, guarded = runs[0].row, runs[1:]
     first = guarded[0].row
     recoveries = ", ".join(
-        f"{r.row['recovered_s']:.2f} s with a {CONFIGS[r.name]['reset_timeout']:g} s reset "
-        f"(at most {CONFIGS[r.name]['reset_timeout'] + plan.timeout:g})"
+        f"{r.row['recovered_s']:.2f} s with a {_reset(r.name):g} s reset (at most {_reset(r.name) + plan.timeout:g})"
         for r in guarded
     )
     return (

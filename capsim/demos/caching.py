@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro, phase, poisson_load
+from capsim.demos.common import Report, Table, emit, intro, live, phase, poisson_load
 from capsim.report import Column, Run, Window, write_plots
 from capsim.report.plots import xy_plot
 from capsim.report.tables import millis, percent
@@ -104,7 +104,7 @@ def sweep_run(plan: Plan, capacity: int, ttl: float | None, name: str) -> Run:
 
     async def snapshot():
         await asyncio.sleep(plan.warmup)
-        warm.update(sim.node("cache").stats())
+        warm.update(live(sim, "cache", Cache).stats())
 
     async def workload():
         sim.loop.create_task(snapshot())
@@ -128,12 +128,12 @@ def sweep_run(plan: Plan, capacity: int, ttl: float | None, name: str) -> Run:
         )
 
     sim.run(workload())
-    stats = sim.node("cache").stats()
+    stats = live(sim, "cache", Cache).stats()
     hits, misses = stats["hits"] - warm["hits"], stats["misses"] - warm["misses"]
     reads = [(i, d) for i, d in sim.history.completions() if i["f"] == "read"]
     figures = phase(reads, plan.warmup, plan.duration)
     waits = [d["time"] - i["time"] for i, d in reads if d and d["type"] == "ok" and i["time"] >= plan.warmup]
-    stale = sum(s.read.call_time >= plan.warmup for s in stale_reads(sim.history, initial=0).stale)
+    stale = sum(s.read.call_time >= plan.warmup for s in stale_reads(list(sim.history), initial=0).stale)
     row = {
         "capacity": capacity,
         "ttl": ttl,
@@ -162,7 +162,7 @@ def policy_run(plan: Plan, policy: str) -> Run:
 
     async def crash():
         await asyncio.sleep(plan.crash_at)
-        queued["writes"] = len(sim.node("cache").queue)
+        queued["writes"] = len(live(sim, "cache", Cache).queue)
         sim.crash("cache")
         await asyncio.sleep(plan.restart_at - plan.crash_at)
         sim.restart("cache")
@@ -189,7 +189,7 @@ def _policy_row(plan: Plan, sim: em.Simulation, policy: str, queued: int) -> dic
     writes = phase([(i, d) for i, d in pairs if i["f"] == "write"], 0.0, plan.policy_duration)
     reads = phase([(i, d) for i, d in pairs if i["f"] == "read"], 0.0, plan.policy_duration)
     down = phase(pairs, plan.crash_at, plan.restart_at)
-    lost = lost_writes(sim.history, initial=0)
+    lost = lost_writes(list(sim.history), initial=0)
     return {
         "policy": policy,
         "acknowledged": lost.acknowledged,

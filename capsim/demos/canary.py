@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro
+from capsim.demos.common import Report, Table, emit, intro, live
 from capsim.report import Column, Run
 from capsim.report.tables import percent, seconds
 from nodes.balancer import Backend, LoadBalancer
@@ -27,7 +28,7 @@ __all__ = ["CONFIGS", "Plan", "main", "report", "run_config"]
 
 STABLE = ["b0", "b1", "b2"]
 #: configuration -> (canary error rate, Canary settings)
-CONFIGS = {
+CONFIGS: dict[str, tuple[float, dict[str, Any]]] = {
     "good": (0.0, {"weight": 0.1, "error_threshold": 0.5, "min_requests": 20, "window": 20}),
     "broken": (1.0, {"weight": 0.1, "error_threshold": 0.5, "min_requests": 20, "window": 20}),
     "a third failing": (0.33, {"weight": 0.1, "error_threshold": 0.2, "min_requests": 20, "window": 20}),
@@ -37,6 +38,8 @@ CONFIGS = {
 
 @dataclass(frozen=True)
 class Plan:
+    """The demo's parameters: the seed, the offered rate (per second) and the run's length (virtual seconds)."""
+
     seed: int = 1
     rate: float = 300.0
     duration: float = 5.0
@@ -77,7 +80,9 @@ def run_config(plan: Plan, name: str) -> Run:
         await asyncio.gather(*tasks)
 
     sim.run(day())
-    state = sim.node("lb").canary.to_dict()
+    judged = live(sim, "lb", LoadBalancer).canary
+    assert judged is not None, "the balancer was given a canary"
+    state = judged.to_dict()
     pairs = sim.history.completions()
     failed = sum(d is not None and d["type"] != "ok" for _, d in pairs)
     row = {

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 
@@ -32,7 +32,20 @@ from capsim.report.tables import json_rows
 #: A demo's table: the report package's Section (title, columns, runs, note, transpose).
 Table = Section
 
-__all__ = ["Report", "Table", "emit", "intro", "nearest_rank", "phase", "poisson_load", "share", "write_report"]
+__all__ = [
+    "Report",
+    "Table",
+    "emit",
+    "intro",
+    "live",
+    "nearest_rank",
+    "phase",
+    "poisson_load",
+    "share",
+    "write_report",
+]
+
+N = TypeVar("N", bound=em.Node)
 
 #: an operation to start: (f, key, value, destination node)
 OpSpec = tuple[str, Any, Any, str]
@@ -84,6 +97,18 @@ async def poisson_load(
         tasks.append(loop.create_task(one(idle.pop(), make_op(rng))))
     await asyncio.gather(*tasks)
     return len(tasks)
+
+
+def live(sim: em.Simulation, name: str, cls: type[N]) -> N:
+    """The live incarnation of ``name``, a ``cls``: a demo reads its own nodes' counters at the end of a run.
+
+    Raises:
+        TypeError: ``name`` is crashed (None) or not a ``cls``, a mistake in the demo.
+    """
+    node = sim.node(name)
+    if not isinstance(node, cls):
+        raise TypeError(f"{name} is {node!r}, not a live {cls.__name__}")
+    return node
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float | None:

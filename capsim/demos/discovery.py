@@ -50,14 +50,14 @@ class LoggedInstance(Instance):
                 self.acks.append((sent, self.now()))
             return ok
 
-        self.announcer.beat = logged_beat
+        self.announcer.beat = logged_beat  # type: ignore[method-assign]  # wrapped, to log its acks
 
 
 class Looker(em.Node):
     """Looks up ``service`` at ``registry`` every ``every`` seconds; keeps (asked, answered, instances or error)."""
 
     def __init__(self, service: str, registry: str, every: float = 0.05, seen: list | None = None):
-        self.service, self.registry, self.every = service, registry, every
+        self.service, self.registry, self.period = service, registry, every  # not .every: Node.every is a method
         self.seen = seen if seen is not None else []
 
     async def on_start(self):
@@ -71,7 +71,7 @@ class Looker(em.Node):
                 self.seen.append((asked, self.now(), reply["instances"]))
             except (em.RPCError, em.Timeout) as exc:
                 self.seen.append((asked, self.now(), exc))
-            await asyncio.sleep(self.every)
+            await asyncio.sleep(self.period)
 
 
 class Caller(em.Node):
@@ -81,7 +81,7 @@ class Caller(em.Node):
     """
 
     def __init__(self, service: str, registries: list[str], cache_ttl: float, sent: list, every: float = 0.01):
-        self.service, self.every, self.sent = service, every, sent
+        self.service, self.period, self.sent = service, every, sent  # not .every: Node.every is a method
         self.resolver = Resolver(self, registries, cache_ttl=cache_ttl)
 
     async def on_start(self):
@@ -99,7 +99,7 @@ class Caller(em.Node):
                 turn += 1
                 self.sent.append((self.now(), target))
                 self.send(target, {"type": "request", "key": turn})
-            await asyncio.sleep(self.every)
+            await asyncio.sleep(self.period)
 
 
 def missed(answer: list[str], asked: float, answered: float, acks: dict[str, list], ttl: float) -> list[str]:
@@ -113,9 +113,11 @@ def missed(answer: list[str], asked: float, answered: float, acks: dict[str, lis
 
 @dataclass(frozen=True)
 class Plan:
+    """One run's timeline: when an instance dies, when the registries are cut apart and a new instance joins."""
+
     seed: int = 1
     kill_at: float = 2.0
-    cut: tuple = (5.0, 8.0)
+    cut: tuple[float, float] = (5.0, 8.0)
     join_at: float = 6.0
     duration: float = 9.0
 
@@ -145,7 +147,9 @@ def run_config(plan: Plan, mode: str) -> Run:
     acks: dict = {}
     for i in range(3):
         _instance(sim, f"i{i}", i, acks)
-    sent, minority, majority = [], [], []
+    sent: list[tuple[float, str]] = []
+    minority: list[tuple] = []
+    majority: list[tuple] = []
     sim.add_node("caller", Caller, service="users", registries=["r1", "r2"], cache_ttl=CACHE, sent=sent)
     sim.add_node("l0", Looker, service="users", registry="r0", seen=minority)
     sim.add_node("l1", Looker, service="users", registry="r1", seen=majority)

@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro, nearest_rank
+from capsim.demos.common import Report, Table, emit, intro, live, nearest_rank
 from capsim.report import Column, Run, Window, write_plots
 from capsim.report.tables import percent, seconds
 from nodes.edge import Edge, Origin, version_at
@@ -42,11 +42,13 @@ UPDATE = 1.0  # seconds between new versions of the origin's content
 
 @dataclass(frozen=True)
 class Plan:
+    """The demo's parameters: load, the paths' Zipf skew, when the origin is down, and the run's length."""
+
     seed: int = 1
     rate: float = 300.0
     paths: int = 200
     zipf: float = 1.1
-    down: tuple = (3.0, 6.0)
+    down: tuple[float, float] = (3.0, 6.0)
     duration: float = 8.0
 
     @classmethod
@@ -62,8 +64,9 @@ def run_config(plan: Plan, name: str) -> Run:
     )
     settings = CONFIGS[name]
     targets = ["origin"] if settings is None else ["e0", "e1"]
-    for edge in targets if settings is not None else ():
-        sim.add_node(edge, Edge, origin="origin", timeout=0.5, **settings)
+    if settings is not None:
+        for edge in targets:
+            sim.add_node(edge, Edge, origin="origin", timeout=0.5, **settings)
     served: list[tuple] = []  # (time, reply)
 
     async def outage():
@@ -86,7 +89,7 @@ async def _load(sim: em.Simulation, plan: Plan, targets: list[str], served: list
     rng = sim.rng("load")
     weights = list(itertools.accumulate(1 / (i + 1) ** plan.zipf for i in range(plan.paths)))
     idle: list[em.Client] = []
-    tasks = []
+    tasks: list[asyncio.Future[None]] = []
 
     async def one(client: em.Client, path: str, target: str) -> None:
         try:
@@ -112,12 +115,12 @@ async def _load(sim: em.Simulation, plan: Plan, targets: list[str], served: list
 def _row(plan: Plan, sim: em.Simulation, targets: list[str], served: list, settings) -> dict:
     pairs = sim.history.completions()
     down = [(i, d) for i, d in pairs if plan.down[0] <= i["time"] < plan.down[1]]
-    origin = sim.node("origin")
+    origin = live(sim, "origin", Origin)
     answered = {"hit": 0, "miss": 0, "coalesced": 0, "stale": 0}
     if settings is not None:
         for edge in targets:
             for kind in answered:
-                answered[kind] += sim.node(edge).stats[kind]
+                answered[kind] += live(sim, edge, Edge).stats[kind]
     total = sum(answered.values())
     ages = [reply.get("age", 0.0) for _, reply in served]
     behind = [version_at(t, UPDATE) - reply["version"] for t, reply in served if not plan.down[0] <= t < plan.down[1]]

@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro
+from capsim.demos.common import Report, Table, emit, intro, live
 from capsim.report import Column, Run, Window
 from faults.spec import HOSTILE, distribution
 from nodes.gateway import Gateway
@@ -41,6 +41,8 @@ class _Echo(em.Node):
 
 @dataclass(frozen=True)
 class Plan:
+    """The demo's parameters: the per-client limit, the offered rate, and how long each phase lasts."""
+
     seed: int = 1
     limit: float = 50.0
     offered: float = 600.0
@@ -105,7 +107,7 @@ def run_config(plan: Plan, limiter: str) -> Run:
 
 
 def _admitted(sim: em.Simulation) -> int:
-    return sum(sim.node(g).admitted["bob"] for g in GATEWAYS)
+    return sum(live(sim, g, Gateway).admitted["bob"] for g in GATEWAYS)
 
 
 async def _quiet(coro):

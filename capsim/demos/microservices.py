@@ -20,13 +20,15 @@ it is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro, nearest_rank
+from capsim.demos.common import Report, Table, emit, intro, live, nearest_rank
 from capsim.report import Column, Run, Window, write_plots
 from capsim.report.tables import millis, percent
 from nodes.cache import Cache
@@ -43,7 +45,7 @@ BREAKER = {"failure_threshold": 5, "reset_timeout": 1.0}
 #: requests the gateway forwards at once (its connection pool, shared by every route)
 SLOTS = 32
 #: configuration -> (gateway settings, service settings)
-CONFIGS = {
+CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "no breakers or deadlines": (
         {"propagate_deadline": False, "deadline": 10.0},
         {"deadlines": False, "call_timeout": 5.0},
@@ -73,7 +75,7 @@ class Plan:
         """Phase -> (start, end)."""
         edges = [0.0, *(self.start + i * self.fault for i in range(4))]
         edges.append(edges[-1] + self.settle)
-        return dict(zip(PHASES, zip(edges, edges[1:])))
+        return dict(zip(PHASES, itertools.pairwise(edges)))
 
     @property
     def duration(self) -> float:
@@ -102,7 +104,7 @@ def build(plan: Plan, name: str) -> em.Simulation:
             "/orders": [{"service": "payments", "path": "/charge"}, {"node": f"cache-{z}", "op": "write"}]
         },
     }
-    workers = {
+    workers: dict[str, Any] = {
         "service_time": em.Exponential(0.005),
         "concurrency": 8,
         "queue_limit": 200,
@@ -215,15 +217,16 @@ def _row(plan: Plan, sim: em.Simulation, pairs) -> dict:
             ok = [(i, d) for i, d in chosen if d is not None and d["type"] == "ok"]
             waits = [d["time"] - i["time"] for i, d in chosen if d is not None]
             row[f"ok_{route}_{phase}"] = len(ok) / len(chosen) if chosen else None
-            row[f"p99_{route}_{phase}_ms"] = None if not waits else 1000 * nearest_rank(waits, 99)
+            p99 = nearest_rank(waits, 99)  # None when nothing completed
+            row[f"p99_{route}_{phase}_ms"] = None if p99 is None else 1000 * p99
             row[f"worst_{route}_{phase}"] = _worst_second(ok, start, end)
     every = [d for _, d in pairs]
     row["ok_all"] = sum(d is not None and d["type"] == "ok" for d in every) / len(every) if every else None
-    gateway = sim.node("gw")
+    gateway = live(sim, "gw", Gateway)
     row["gateway_peak_in_flight"] = gateway.stats["peak_in_flight"]
     row["gateway_peak_queued"] = gateway.stats["peak_queued"]
     services = [n for n in sim.servers if n.startswith(("catalog-", "orders-", "payments"))]
-    row["service_peak_queue"] = max(sim.node(n).stats["peak"] for n in services if sim.node(n) is not None)
+    row["service_peak_queue"] = max(node.stats["peak"] for n in services if isinstance(node := sim.node(n), Service))
     row["wasted"] = _wasted(plan, sim, pairs, services)
     row["requests"] = len(pairs)
     return row
@@ -246,7 +249,7 @@ def _wasted(plan: Plan, sim: em.Simulation, pairs, services: list[str]) -> int:
     late = 0
     for name in services:
         node = sim.node(name)
-        if node is not None:
+        if isinstance(node, Service):  # None while crashed
             late += sum(1 for rid, t in node.finished.items() if rid in gave_up and t > gave_up[rid])
     return late
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro
+from capsim.demos.common import Report, Table, emit, intro, live
 from capsim.report import Column, Run, Window, write_plots
 from capsim.report.tables import percent, seconds
 from nodes.multiprimary import RESOLUTIONS, MultiPrimary
@@ -153,7 +153,7 @@ def run_config(plan: Plan, resolution: str) -> Run:
 
 
 def _agree(sim: em.Simulation, servers: list[str]) -> bool:
-    states = [sim.node(n).storage["data"] for n in servers]
+    states = [live(sim, n, MultiPrimary).storage["data"] for n in servers]
     return all(s == states[0] for s in states)
 
 

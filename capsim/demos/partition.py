@@ -26,7 +26,7 @@ SIDE_A, SIDE_B = ["n0", "n1"], ["n2"]
 class Replica(em.Node):
     """Answers from its own copy; gossips writes (last writer wins, by node clock)."""
 
-    async def on_start(self):
+    async def on_start(self) -> None:
         self.data: dict = dict(self.storage.get("data", {}))
         self.spawn(self.anti_entropy())
 

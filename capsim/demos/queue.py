@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro
+from capsim.demos.common import Report, Table, emit, intro, live
 from capsim.report import Column, Run, Window
 from faults.spec import HOSTILE, distribution
 from nodes.queue import Broker
@@ -47,11 +48,13 @@ LINK = {**HOSTILE, "latency": distribution(HOSTILE["latency"])}
 
 @dataclass(frozen=True)
 class Plan:
+    """One run's settings: the seed, the messages to publish, and when a broker and a consumer are down."""
+
     seed: int = 1
     count: int = 300
     every: float = 0.01
-    broker_down: tuple = (1.0, 1.3)
-    consumer_down: tuple = (1.5, 1.8)
+    broker_down: tuple[float, float] = (1.0, 1.3)
+    consumer_down: tuple[float, float] = (1.5, 1.8)
     settle: float = 3.0
 
     @classmethod
@@ -107,7 +110,7 @@ class Outcome:
             if r["id"] not in seen:
                 seen.add(r["id"])
                 firsts.append(int(r["id"].rsplit("-", 1)[1]))
-        return sum(1 for a, b in zip(firsts, firsts[1:]) if b < a)
+        return sum(1 for a, b in itertools.pairwise(firsts) if b < a)
 
 
 def build(
@@ -152,8 +155,9 @@ def build(
             commit=commit,
             heartbeat_interval=0.15,
         )
-    for broker in BROKERS if producer_link else ():
-        sim.network.set_link("p0", broker, **producer_link)
+    if producer_link:
+        for broker in BROKERS:
+            sim.network.set_link("p0", broker, **producer_link)
     return sim
 
 
@@ -161,15 +165,15 @@ def measure(sim: em.Simulation) -> Outcome:
     """The outcome, once the run is over (every node up)."""
     in_log: collections.Counter = collections.Counter()
     for name in BROKERS:
-        for log in sim.node(name).storage["logs"].values():
+        for log in live(sim, name, Broker).storage["logs"].values():
             in_log.update(msg["id"] for _, msg in log)
-    publisher = sim.node("p0")
+    publisher = live(sim, "p0", Publisher)
     return Outcome(
         publisher.count,
         [a[0] for a in publisher.acked],
         list(publisher.unsure),
         in_log,
-        list(sim.node("sink").storage["applied"]),
+        list(live(sim, "sink", Sink).storage["applied"]),
     )
 
 
@@ -188,7 +192,7 @@ def run_config(plan: Plan, name: str) -> Run:
         sim.restart("k0")
 
     sim.loop.create_task(faults())
-    publisher = sim.node("p0")
+    publisher = live(sim, "p0", Publisher)
     while len(publisher.acked) + len(publisher.unsure) < plan.count and sim.now < 60.0:
         sim.run(until=sim.now + 0.25)
     sim.run(until=sim.now + plan.settle)

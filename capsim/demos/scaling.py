@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, intro, phase, poisson_load, share
+from capsim.demos.common import Report, Table, emit, intro, live, phase, poisson_load, share
 from capsim.report import Column, Run, Window, pyplot, save, write_plots, xy_plot
 from capsim.report.tables import percent, seconds
 from nodes.balancer import ALGORITHMS, Backend, LoadBalancer
@@ -140,7 +140,7 @@ def crash_run(plan: Plan, algorithm: str) -> Run:
         list(sim.history),
         _crash_row(plan, sim),
         windows=[Window(plan.crash_at, plan.restart_at, f"{plan.victim} down")],
-        extra={"journal": sim.node("lb").journal},
+        extra={"journal": live(sim, "lb", LoadBalancer).journal},
     )
 
 
@@ -153,9 +153,9 @@ def _crash_row(plan: Plan, sim: em.Simulation) -> dict:
     down = next((t for t, state in health if state == "down" and t >= plan.crash_at), None)
     up = next((t for t, state in health if state == "up" and t >= plan.restart_at), None)
     return {
-        "algorithm": sim.node("lb").algorithm,
+        "algorithm": live(sim, "lb", LoadBalancer).algorithm,
         "ok_per_s": during["ok_per_s"],
-        **_routing(plan, sim.node("lb"), down, up),
+        **_routing(plan, live(sim, "lb", LoadBalancer), down, up),
         "ejected_s": None if down is None else down - plan.crash_at,
         "bound_s": plan.bound,
         "crash_errors": during["ops"] - during["ok"],
@@ -170,6 +170,7 @@ def _crash_row(plan: Plan, sim: em.Simulation) -> dict:
 
 def _routing(plan: Plan, lb: LoadBalancer, down: float | None, up: float | None) -> dict:
     """Where the balancer sent requests: to the dead backend, to the survivors once it was out, to it once back."""
+    assert lb.journal is not None, "the demo's balancer keeps its journal"
     forwards = [(t, value[0]) for t, what, value in lb.journal if what == "forward"]
     dead = [t for t, name in forwards if name == plan.victim and plan.crash_at <= t < plan.restart_at]
     survivors = {name: 0 for name in lb.names if name != plan.victim}

@@ -177,6 +177,8 @@ def write_page(
     """Write ``out/index.html``; returns its path.
 
     Args:
+        out: the directory to write into (made if missing).
+        title: the page's heading and title.
         intro: a paragraph of plain text shown under the title.
         columns: the summary table's columns.
         runs: the summary table's rows; those with histories are also drawn as timelines.

@@ -6,7 +6,7 @@ with the fault windows shaded so the eye finds the partition at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from capsim.report.model import Run
@@ -168,7 +168,7 @@ def write_plots(out: Path, runs: Sequence[Run], names: Sequence[str] = tuple(PLO
 
 def xy_plot(
     stem: Path,
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     title: str,
     xlabel: str,
     ylabel: str,
