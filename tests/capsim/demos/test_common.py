@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 import emulator as em
-from capsim.demos.common import Report, Table, emit, nearest_rank, phase, poisson_load
+from capsim.demos.common import Report, Table, emit, live, nearest_rank, phase, poisson_load
 from capsim.report import Column, Run
 
 
@@ -99,3 +99,20 @@ def test_emit_json_prints_figures_and_table_rows(capsys):
         "figures": {"answer": 42},
         "tables": {"t": [{"config": "a", "x": 1.5}, {"config": "b", "x": 2.5}]},
     }
+
+
+def test_live_is_the_running_node_of_its_class_and_names_a_crashed_or_wrong_one():
+    """live() returns the node's live incarnation as its class; a crashed node or another class is a TypeError."""
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Slow)
+    assert live(sim, "n0", Slow) is sim.node("n0") and live(sim, "n0", em.Node) is sim.node("n0")
+
+    class Other(em.Node):
+        """A class n0 is not."""
+
+    with pytest.raises(TypeError, match=r"n0 is <.*Slow.*>, not a live Other"):
+        live(sim, "n0", Other)
+    sim.crash("n0")
+    with pytest.raises(TypeError, match="n0 is None, not a live Slow"):
+        live(sim, "n0", Slow)
+    sim.close()
