@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from emulator.transport.errors import LaunchError
 
@@ -58,7 +59,7 @@ class NodeProcess:
     pid: int | None = None
     exit_code: int | None = field(default=None, repr=False, compare=False)  # once reaped
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "argv": list(self.argv), "log": self.log, "pid": self.pid}
 
 
@@ -69,8 +70,8 @@ class ClusterState:
     protocol: str
     token: str
     nodes: list[NodeProcess]
-    faults: dict = field(default_factory=dict)
-    skews: dict = field(default_factory=dict)
+    faults: dict[str, Any] = field(default_factory=dict)
+    skews: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
 
     def node(self, name: str) -> NodeProcess:
@@ -79,7 +80,7 @@ class ClusterState:
                 return proc
         raise KeyError(f"no node {name!r} in this cluster; its nodes: {', '.join(p.name for p in self.nodes)}")
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the state as JSON, readable by its owner only (it holds the token)."""
         path = Path(path)
         data = {
@@ -99,7 +100,7 @@ class ClusterState:
         return path
 
     @classmethod
-    def load(cls, path) -> ClusterState:
+    def load(cls, path: str | os.PathLike[str]) -> ClusterState:
         """Read a state file.
 
         Raises:
@@ -143,7 +144,7 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 _HELD = {signal.SIGINT, signal.SIGTERM}
 
 
-def spawn(proc: NodeProcess, env: dict | None = None) -> NodeProcess:
+def spawn(proc: NodeProcess, env: dict[str, str] | None = None) -> NodeProcess:
     """Start ``proc`` in a new session, its output appended to its log; sets ``pid``.
 
     The process is not tied to this one: it keeps running when this process
@@ -180,7 +181,10 @@ def spawn(proc: NodeProcess, env: dict | None = None) -> NodeProcess:
 
 
 def launch(
-    procs: list[NodeProcess], env: dict | None = None, timeout: float = 15.0, abort: Callable[[], None] | None = None
+    procs: list[NodeProcess],
+    env: dict[str, str] | None = None,
+    timeout: float = 15.0,
+    abort: Callable[[], None] | None = None,
 ) -> list[NodeProcess]:
     """Start every process and wait until all are healthy; on any failure stop them all.
 
@@ -265,7 +269,7 @@ def _healthy(proc: NodeProcess) -> bool:
             answer = json.loads(resp.read())
     except (OSError, ValueError, urllib.error.URLError):
         return False
-    return answer.get("name") == proc.name and answer.get("pid") == proc.pid
+    return bool(answer.get("name") == proc.name and answer.get("pid") == proc.pid)
 
 
 def _tail(path: str, lines: int = 5) -> str:
