@@ -10,7 +10,8 @@ when, which shape and how random. It imports ``emulator``, and ``nodes`` only
 through ``nodes.registry.resolve``. The hypothesis strategies
 (``faults.strategies``) and the stateful test machine (``faults.machine``)
 import hypothesis, so they are not imported here; nor are ``faults.real``
-(the same scenarios on real processes, ``capsim chaos --real``) and
+(the same scenarios on real processes), ``faults.processes`` (on node
+processes it starts and stops, ``capsim chaos --real``) and
 ``faults.timescale``, which bring in the aiohttp transport.
 """
 

@@ -21,7 +21,8 @@ dies is reported as crashed, and the sweep goes on (see
 ``--real`` runs the scenario on real node processes (``capsim serve``, one
 per server, on 127.0.0.1) in real time: the same workload, the same faults
 for the seed (crash is SIGKILL, restart starts the process again, pause is
-SIGSTOP), the same checks (see :mod:`faults.real`). ``--time-scale X``
+SIGSTOP), the same checks (see :mod:`faults.real`; the processes are
+started and stopped by :mod:`faults.processes`). ``--time-scale X``
 multiplies every duration of the scenario by X (0.2: 30 s of scenario in
 6 s; see :mod:`faults.timescale`). It writes ``history.jsonl``,
 ``summary.json``, ``statuses.json`` (each node's last ``/status``) and
