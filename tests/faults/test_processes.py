@@ -64,6 +64,17 @@ def test_a_node_that_does_not_start_is_a_launch_error_and_nothing_runs(tmp_path)
     assert processes_mentioning(str(tmp_path)) == []
 
 
+def test_a_ctrl_c_noted_before_the_run_stops_it_before_any_node_starts(tmp_path):
+    """interrupted() says a Ctrl-C came earlier (Python swallowed it): KeyboardInterrupt, no node started."""
+    announced = []
+    with pytest.raises(KeyboardInterrupt):
+        run_processes(
+            _small(), 1, SERVE, out=str(tmp_path / "out"), announce=announced.append, interrupted=lambda: True
+        )
+    assert announced == [] and not (tmp_path / "out" / "cluster").exists()
+    assert processes_mentioning(str(tmp_path)) == []
+
+
 def test_serve_args_name_a_class_by_module_and_refuse_config_that_is_not_json():
     """A class protocol becomes module:Class for the node processes; a config they cannot receive is a ConfigError."""
     assert serve_args(Cluster(SingleKV, 3)) == ("nodes.kv:SingleKV", {})
