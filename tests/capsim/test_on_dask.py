@@ -31,7 +31,8 @@ def scheduler(tmp_path_factory):
     where = tmp_path_factory.mktemp("dask")
     file = where / "scheduler.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    logs = [open(where / f"{name}.log", "w") for name in ("scheduler", "worker1", "worker2")]
+    # the daemons write to these until the fixture's teardown closes them
+    logs = [open(where / f"{name}.log", "w") for name in ("scheduler", "worker1", "worker2")]  # noqa: SIM115
     procs = [
         subprocess.Popen(
             [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(file)],
@@ -107,5 +108,5 @@ def test_cluster_local_starts_its_own_dask_cluster():
 def test_an_unreachable_scheduler_is_a_clear_error():
     """A scheduler that does not answer: ClusterError saying how to start one (exit 2 from the CLI)."""
     job = SeedJob(sweep_jobs.seed_line, replay_template("replay --seed "))
-    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+    with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
         list(run_on_dask(job, [1], "tcp://127.0.0.1:9", connect_timeout=1))

@@ -81,7 +81,7 @@ def test_configurations_from_a_toml_file(tmp_path):
     assert config.name == "single" and config.kwargs(5) == {}
     bad = tmp_path / "bad.toml"
     bad.write_text('[[config]]\nname = "x"\nprotocol = "nosuch"\n')
-    with pytest.raises(ConfigError, match="bad.toml: config 'x': unknown protocol 'nosuch'"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: config 'x': unknown protocol 'nosuch'"):
         choose([str(bad)])
     with pytest.raises(ConfigError, match="unknown configuration 'zzz'"):
         choose(["cp,zzz"])

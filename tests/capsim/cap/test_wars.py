@@ -80,7 +80,7 @@ def test_t_visibility_is_where_p_consistent_reaches_999_per_mille():
     computed = wars.model(3, 1, 1, em.Exponential(0.005), trials=40000, seed=4)
     t = computed.t_visibility()
     assert computed.point(t).p_stale <= 0.001 < computed.point(t - 1e-6).p_stale
-    expected, expected_se = independent_wars(3, 1, 1, t, exponential(0.005), 40000, seed=8)
+    expected, _ = independent_wars(3, 1, 1, t, exponential(0.005), 40000, seed=8)
     assert abs(expected - 0.001) <= 4 * math.hypot(math.sqrt(0.001 * 0.999 / 40000), 0.001 / math.sqrt(40))
     assert 0.005 < t < 0.1
 

@@ -1,4 +1,6 @@
-"""capsim demo discovery: traffic to a dead instance until lease and cache run out; AP stale on both sides, CP refuses."""
+"""Tests of capsim/demos/discovery.py: traffic to a dead instance until lease and cache run out;
+AP stale on both sides, CP refuses.
+"""
 
 import json
 

@@ -1,4 +1,6 @@
-"""capsim demo edge: edges cut origin load, coalescing cuts its peak, stale-if-error keeps answering through an outage."""
+"""Tests of capsim/demos/edge.py: edges cut origin load, coalescing cuts its peak,
+stale-if-error keeps answering through an outage.
+"""
 
 import json
 
@@ -22,7 +24,8 @@ def rows(report):
 
 
 def test_edges_answer_most_requests_and_cut_the_origin_load(rows):
-    """A 1 s TTL over a skewed popularity: most requests answered at the edge; the origin serves fewer, far fewer at once."""
+    """A 1 s TTL over a skewed popularity: most requests answered at the edge;
+    the origin serves fewer, far fewer at once."""
     assert rows[TTL]["hit_rate"] > 0.5 and rows[TTL]["origin_gets"] < rows[DIRECT]["origin_gets"]
     assert rows[TTL]["origin_peak"] < rows[DIRECT]["origin_peak"] / 4
 

@@ -1,4 +1,6 @@
-"""capsim demo gateway: per-replica limits multiply by the replicas; a shared limit holds, and doubles when cut in two."""
+"""Tests of capsim/demos/gateway.py: per-replica limits multiply by the replicas;
+a shared limit holds, and doubles when cut in two.
+"""
 
 import json
 

@@ -1,4 +1,6 @@
-"""capsim demo multi-primary: every resolution answers through a partition; LWW loses updates, siblings and CRDTs do not."""
+"""Tests of capsim/demos/multiprimary.py: every resolution answers through a partition;
+LWW loses updates, siblings and CRDTs do not.
+"""
 
 import json
 

@@ -1,4 +1,6 @@
-"""capsim demo queue: acks 0 loses, acks 1 duplicates, idempotence removes duplicates; effects exactly once needs both."""
+"""Tests of capsim/demos/queue.py: acks 0 loses, acks 1 duplicates, idempotence removes duplicates;
+effects exactly once needs both.
+"""
 
 import json
 
