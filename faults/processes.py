@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -31,9 +33,11 @@ from emulator.transport.processes import ClusterState, NodeProcess, stop
 from faults.scenario import Cluster, Scenario
 
 if TYPE_CHECKING:
+    from emulator.client import Client
+    from emulator.transport import RealCluster
     from faults.real import RealChaosResult
 
-__all__ = ["run_processes", "serve_args"]
+__all__ = ["kv_clients", "run_processes", "serve_args"]
 
 
 def run_processes(
@@ -144,3 +148,42 @@ def serve_args(cluster: Cluster) -> tuple[str, dict[str, object]]:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"cluster.config must be JSON to reach node processes ({exc})") from None
     return protocol, cluster.config
+
+
+# -- a workload for a running cluster ---------------------------------------------------------
+
+
+async def kv_clients(cluster: RealCluster, clients: int, ops: int, keys: int, timeout: float, seed: int) -> None:
+    """``clients`` lin-kv clients on ``cluster``, each doing ``ops`` random reads, writes and cas in turn.
+
+    The keys are fresh for each call (the checker assumes every key starts
+    empty); the choices of operation, key and value come from ``seed``. A
+    failed or timed-out operation is recorded in ``cluster.history`` and the
+    client goes on. ``capsim cluster workload`` runs this, then checks the
+    history.
+
+    Args:
+        cluster: the running cluster; its history records the operations.
+        clients: how many clients (``c0``, ``c1``, ...), run concurrently.
+        ops: operations per client.
+        keys: how many keys the operations spread over.
+        timeout: seconds each operation may take.
+        seed: the seed of the operations' choices (one stream shared by all clients).
+    """
+    from emulator.errors import RPCError, Timeout
+
+    rng = random.Random(seed)
+    run_id = secrets.token_hex(3)  # fresh keys, as the checker assumes every key starts empty; wall-clock ok
+    names = [f"{run_id}-k{i}" for i in range(keys)]
+
+    async def client_loop(client: Client) -> None:
+        for _ in range(ops):
+            f, key = rng.choice(("read", "write", "cas")), rng.choice(names)
+            value = [rng.randrange(5), rng.randrange(5)] if f == "cas" else rng.randrange(5)
+            try:
+                await client.invoke(f, key=key, value=None if f == "read" else value, timeout=timeout)
+            except (RPCError, Timeout):
+                pass
+
+    started = [await cluster.add_client(f"c{i}") for i in range(clients)]
+    await asyncio.gather(*(client_loop(c) for c in started))

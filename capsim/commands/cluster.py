@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -342,26 +340,12 @@ def _run_workload(args) -> int:
 
 async def _workload(args) -> int:
     from emulator.check import linearizable
-    from emulator.errors import RPCError, Timeout
     from emulator.transport.cluster import RealCluster
+    from faults.processes import kv_clients
 
     cluster = await RealCluster.from_state(args.state)
-    rng = random.Random(args.seed)
-    run_id = secrets.token_hex(3)  # fresh keys: the checker assumes every key starts empty
-    keys = [f"{run_id}-k{i}" for i in range(args.keys)]
-
-    async def client_loop(client):
-        for _ in range(args.ops):
-            f, key = rng.choice(("read", "write", "cas")), rng.choice(keys)
-            value = [rng.randrange(5), rng.randrange(5)] if f == "cas" else rng.randrange(5)
-            try:
-                await client.invoke(f, key=key, value=None if f == "read" else value, timeout=args.timeout)
-            except (RPCError, Timeout):
-                pass
-
     try:
-        clients = [await cluster.add_client(f"c{i}") for i in range(args.clients)]
-        await asyncio.gather(*(client_loop(c) for c in clients))
+        await kv_clients(cluster, args.clients, args.ops, args.keys, args.timeout, args.seed)
     finally:
         await cluster.close()
     ops = cluster.history.client_ops()
@@ -371,7 +355,7 @@ async def _workload(args) -> int:
     verdict = linearizable(list(cluster.history), model="cas_register", timeout=30)
     words = {True: "linearizable", False: "NOT linearizable", None: "unknown (checker timed out)"}
     print(
-        f"{len(clients)} clients, {sum(counts.values())} ops in {cluster.now:.1f} s: ok {counts['ok']}, "
+        f"{args.clients} clients, {sum(counts.values())} ops in {cluster.now:.1f} s: ok {counts['ok']}, "
         f"fail {counts['fail']}, info {counts['info']}; history {words[verdict.valid]}"
         + (f"; written to {args.out}" if args.out else "")
     )

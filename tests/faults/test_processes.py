@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 import emulator as em
-from emulator.transport import LaunchError
+from emulator.transport import LaunchError, RealCluster
 from emulator.transport.processes import running
 from faults import Cluster, Phase, Scenario, Schedule, Workload, validate_check
-from faults.processes import run_processes, serve_args
+from faults.processes import kv_clients, run_processes, serve_args
 from nodes.kv import SingleKV
 from tests.common.processes import processes_mentioning
 
@@ -81,3 +81,23 @@ def test_serve_args_name_a_class_by_module_and_refuse_config_that_is_not_json():
     assert serve_args(Cluster("lin-kv", 3, config={"leader": "n1"})) == ("lin-kv", {"leader": "n1"})
     with pytest.raises(em.ConfigError, match=r"cluster\.config must be JSON to reach node processes"):
         serve_args(Cluster("lin-kv", 3, config={"leader": {1, 2}}))
+
+
+async def _invokes(clients: int, ops: int, seed: int) -> list[dict]:
+    cluster = await RealCluster.local({name: SingleKV for name in ("n0", "n1", "n2")}, seed=1)
+    try:
+        await kv_clients(cluster, clients, ops, 2, 1.0, seed)
+    finally:
+        await cluster.close()
+    return [op for op in cluster.history.client_ops() if op["type"] == "invoke"]
+
+
+@pytest.mark.asyncio
+async def test_kv_clients_run_every_op_on_fresh_keys_choosing_by_the_seed():
+    """Each client does its ops on keys no other call used; one client with one seed makes the same choices."""
+    first, again, twice = await _invokes(2, 5, 3), await _invokes(1, 6, 4), await _invokes(1, 6, 4)
+    assert len(first) == 10 and {op["client"] for op in first} == {"c0", "c1"}
+    runs = [{op["key"].split("-")[0] for op in ops} for ops in (first, again, twice)]
+    assert all(len(ids) == 1 for ids in runs) and len(set.union(*runs)) == 3  # each call its own keys
+    choices = [[(op["f"], op["key"].split("-")[1], op["value"]) for op in ops] for ops in (again, twice)]
+    assert choices[0] == choices[1] and len({f for f, _, _ in choices[0]}) > 1
