@@ -18,7 +18,8 @@ to what capsim.limits uses to refuse runs too big for the machine. Sweeps: a
 20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20 on one
 worker and on two. Then the checker, the real transport, an aiohttp request
 between two simulated hosts beside the same aiohttp pair over real loopback
-(scripts/bench_hosts.py), the protocols and a chaos run.
+and over in-memory transports on a stock loop, the least any transport can
+cost (scripts/bench_hosts.py), the protocols and a chaos run.
 
 The machine's load average is printed with the figures: ratios are taken
 within one run, but a busy machine moves them, and a second core that
@@ -309,7 +310,7 @@ def transport(messages: int) -> list[dict]:
 
 
 def hosts_http(requests: int, repeats: int) -> dict:
-    """An aiohttp GET between two simulated hosts beside the same aiohttp pair over real loopback."""
+    """An aiohttp GET between two simulated hosts beside the same pair over real loopback and in memory."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_hosts import bench_hosts
 
@@ -658,14 +659,23 @@ def _print_rest(console, results: dict) -> None:
         h = results["hosts_http"]
         hosts = Table(
             title=f"aiohttp GET, one at a time, {h['requests']:,} requests (median of {h['repeats']}): "
-            "two simulated hosts beside the same pair over real loopback"
+            "two simulated hosts beside the same pair over real loopback and over in-memory transports "
+            "(aiohttp's own cost, the floor)"
         )
-        for column in ("simulated us/request", "loopback us/request", "loopback / simulated"):
+        for column in (
+            "simulated us/request",
+            "in-memory floor us/request",
+            "loopback us/request",
+            "loopback / simulated",
+            "simulated / floor",
+        ):
             hosts.add_column(column, justify="right")
         hosts.add_row(
             _fmt(h["simulated_s_per_request"] * 1e6),
+            _fmt(h["floor_s_per_request"] * 1e6),
             _fmt(h["loopback_s_per_request"] * 1e6),
             _fmt(h["loopback_over_simulated"], 2) + "x",
+            _fmt(h["simulated_over_floor"], 2) + "x",
         )
         hosts.caption = f"bar: {_bar(h['loopback_over_simulated'], 10)}"
         console.print(hosts)

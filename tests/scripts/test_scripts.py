@@ -19,8 +19,9 @@ def test_quick_bench_prints_json_with_each_baseline():
     assert rings["sleep"]["delivered"] > 0 and rings["sleep"]["peak_mb"] > 0 and rings["simpy"]["delivered"] > 0
     assert rings["every"]["delivered"] == rings["sleep"]["delivered"]  # the same beats, two ways
     assert rings["big-sleep"]["nodes"] > rings["sleep"]["nodes"] and results["sweeps"][0]["walls"]["2"] > 0
-    hosts = results["hosts_http"]  # both sides of the aiohttp pair, from the same run
+    hosts = results["hosts_http"]  # every side of the aiohttp pair, from the same run
     assert hosts["simulated_s_per_request"] > 0 and hosts["loopback_s_per_request"] > 0
+    assert hosts["floor_s_per_request"] > 0
 
 
 def test_cap_demo_script_runs_the_cap_command():
