@@ -7,7 +7,9 @@ duplication, every link fault (partition, one-way partition, isolation, heal by
 id, hold and release, per-link overrides) and every node fault (crash with
 messages in flight, restart, pause with timers and inbox held, resume, skew),
 rpc timeouts, handler errors, unknown message types, protocol events, handlers
-that sleep, periodic timers, and ``call_at`` in the past.
+that sleep, periodic timers, and ``call_at`` in the past; and TCP between
+hosts (bulk streams, echo over the network and over loopback, aiohttp with a
+keep-alive connection) under the same faults, every segment in the digest.
 
 Run as a script to print the digests as JSON (``python -m tests.common.golden``).
 """
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 
 import emulator as em
 from tests.common import chaos_run
+from tests.common import hosts as programs
 
 
 class Ring(em.Node):
@@ -188,6 +192,67 @@ def pingpong_run(bodies: bool) -> str:
     return sim.trace_digest()
 
 
+async def _streams(log: list) -> None:
+    """Host program: bulk transfers to ``store``, then lines to ``echo`` and to its own echo over loopback."""
+    asyncio.get_running_loop().create_task(programs.echo_server(7))
+    for n in range(1, 10_000):
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("store", 9000), 2)
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 3000)
+            writer.write(bytes(range(256)) * (37 * n % 400 + 1))
+            writer.write_eof()
+            log.append(("store", await asyncio.wait_for(reader.read(), 5)))
+            writer.close()
+            for host in ("echo", "127.0.0.1"):
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, 7), 2)
+                for i in range(3):
+                    writer.write(b"line %d\n" % i)
+                    log.append((host, await asyncio.wait_for(reader.readline(), 2)))
+                writer.close()
+        except (OSError, TimeoutError) as exc:
+            log.append(("error", type(exc).__name__))
+        await asyncio.sleep(0.05)
+
+
+def hosts_run(seed: int, fifo: bool) -> str:
+    """TCP between hosts (streams, aiohttp) under loss, duplication, reordering, partitions, crash and pause."""
+    sim = em.Simulation(
+        seed=seed,
+        latency=em.Uniform(0.001, 0.004),
+        loss=0.02,
+        duplicate=0.03,
+        reorder=0.2,
+        fifo=fifo,
+        trace_bodies=True,
+    )
+    log: list = []
+    sim.add_host("web", programs.counter_app, port=8080, delay=0.01)
+    sim.add_host("store", programs.digest_server, port=9000)
+    sim.add_host("echo", programs.echo_server, port=7, events=log)
+    sim.add_host("poller", programs.poller, url="http://web:8080/slow", log=log, every=0.05, timeout=0.5)
+    sim.add_host("client", _streams, log=log)
+    sim.run(until=1.0)
+    cut = sim.network.partition(["client", "poller"], ["web", "store", "echo"])
+    sim.run(until=5.0)  # past the client's 3 s user timeout
+    sim.network.heal(cut)
+    sim.run(until=6.0)
+    sim.crash("store")
+    sim.pause("web")
+    sim.run(until=7.0)
+    sim.restart("store")
+    sim.resume("web")
+    alone = sim.network.isolate("echo")
+    sim.run(until=8.0)
+    sim.network.heal(alone)
+    sim.crash("web")  # the poller's keep-alive connection is reset
+    sim.run(until=8.5)
+    sim.restart("web")
+    sim.run(until=10.0)
+    digest = sim.trace_digest()
+    sim.close()
+    return digest
+
+
 def digests() -> dict[str, str]:
     """Every pinned run's digest, by name."""
     out = {f"chaos_run-{seed}": chaos_run.run(seed) for seed in range(6)}
@@ -200,6 +265,8 @@ def digests() -> dict[str, str]:
     out["ring-types"] = ring_run(40, 3.0, bodies=False)
     out["pingpong-bodies"] = pingpong_run(True)
     out["pingpong-types"] = pingpong_run(False)
+    out["hosts-fifo"] = hosts_run(1, fifo=True)
+    out["hosts-nofifo"] = hosts_run(2, fifo=False)
     return out
 
 

@@ -2,7 +2,9 @@
 
 The digests were recorded from main at 02a8345 (FIFO links with a reordered
 share) before the kernel's fast paths were rewritten; each run is described
-in ``tests/common/golden.py``. A change that moves one of them changes what a
+in ``tests/common/golden.py``. The two ``hosts-*`` runs (TCP segments, bodies
+included, between aiohttp and stream programs on hosts) were recorded from
+main at 09d8523. A change that moves one of them changes what a
 seed replays: if that is intended, say so in the commit and record them again
 with ``python -m tests.common.golden``.
 """
@@ -26,6 +28,8 @@ PINNED = {
     "faults-nofifo-1": "66ce80809f98d8a0eaaf6a1f2fdab1007e1c31955aa47e27eed20923b9d470e9",
     "faults-nofifo-2": "08e5fda114e3b0e66533ff8040541ba9b6cda2160118691f4ffe04c41b30dba5",
     "faults-types-only": "7e6bb50e058da0244228f4c29d23ad16420ff84596a34723c602fe097162ec02",
+    "hosts-fifo": "9040010038b8633c7322d8f9c5d2f5db6aac25c8aa474e3897c8796bed5fefaf",
+    "hosts-nofifo": "4a23ffe7f958352968b387016a6f7933a8d1a11e4c3a399040728b309f4fd53e",
     "pingpong-bodies": "7418a3a4f8122cf963b068e385fa93f7d39ec07d03892d336aa7204c24b0ecb4",
     "pingpong-types": "cf54f85f8fc5c2ac8eaf2145d4fc841bf94033f830f94f7bd23e9154768df7be",
     "ring-bodies": "f8dfdd2badc6303145097b4106220ffbf9140dd6d82ad01f78391609314d9c53",
