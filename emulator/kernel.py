@@ -109,6 +109,8 @@ class Kernel:
         self.name = name
         self.ip = ip
         self.context = context
+        #: virtual nanoseconds now: the loop's own clock, bound once (the Tcbs read it per segment)
+        self.now_ns = self.loop.time_ns
         self.alive = True
         self._ports = ports if ports is not None else ephemeral_ports()
         self.sockets: dict[int, SimSocket] = {}  # fd -> open socket
@@ -121,9 +123,6 @@ class Kernel:
         return f"<Kernel {self.name} {self.ip}{'' if self.alive else ' (crashed)'}>"
 
     # -- time, for the Tcbs -------------------------------------------------------------
-
-    def now_ns(self) -> int:
-        return self.loop.time_ns()
 
     def call_later(self, delay: float, fn, *args):
         return self.loop.call_later(delay, fn, *args, context=self.context)
@@ -174,7 +173,7 @@ class Kernel:
             port = self._ephemeral(sock.proto)
             key = (sock.proto, port)
         else:
-            for other_ip, other in self.bound.get(key, ()):
+            for other_ip, _ in self.bound.get(key, ()):
                 if other_ip == ip or WILDCARD in (ip, other_ip):
                     raise _error(errno.EADDRINUSE, "Address already in use")
         self.bound.setdefault(key, []).append((ip, sock))
@@ -231,7 +230,7 @@ class Kernel:
         """Send a segment: to this host itself on the next step, else onto the world's network."""
         if not self.alive:
             return
-        if dst_ip == src_ip or _loopback(dst_ip) or dst_ip == self.ip:
+        if dst_ip == src_ip or dst_ip.startswith("127.") or dst_ip == self.ip:  # _loopback(dst_ip), inlined
             self.loop.call_soon(self.receive, src_ip, dst_ip, segment, context=self.context)
         else:
             self.world.transmit(self, dst_ip, segment)

@@ -99,8 +99,10 @@ class NetLoop:
         return net.world
 
     def set_world(self, world: World, sandbox=None) -> None:
-        """Put this loop's sockets on ``world``, and (a Simulation with hosts does this) answer
-        ``time.time``, ``random`` and the like from ``sandbox`` while it runs (see ``emulator.sandbox``).
+        """Put this loop's sockets on ``world``; answer ``time.time``, ``random``, ... from ``sandbox``.
+
+        A Simulation with hosts passes a sandbox, which answers while this loop
+        runs (see ``emulator.sandbox``).
         """
         self._net.world = world
         self._sandbox = sandbox
@@ -131,7 +133,8 @@ class NetLoop:
 
     def _io_wake(self, sock: SimSocket, context) -> None:
         """``sock`` may have become readable or writable: check on the next step."""
-        if sock._poll_pending or sock._fd not in self._net.io:
+        net = self.__net  # not the _net property: this runs once per segment that arrives
+        if sock._poll_pending or net is None or sock._fd not in net.io:
             return
         sock._poll_pending = True
         self.call_soon(self._io_poll, sock, context=context)
@@ -144,10 +147,10 @@ class NetLoop:
             return
         if entry[0] is not None and sock.readable():
             entry[0]._run()
-        entry = io.get(sock._fd)
+            entry = io.get(sock._fd)  # the reader may have removed itself, or closed the socket
         if entry is not None and entry[1] is not None and sock.writable():
             entry[1]._run()
-        entry = io.get(sock._fd)
+            entry = io.get(sock._fd)
         if entry is not None and (
             (entry[0] is not None and sock.readable()) or (entry[1] is not None and sock.writable())
         ):

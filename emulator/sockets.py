@@ -246,7 +246,9 @@ class SimSocket:
             if self._peer is None:
                 raise _error(errno.EDESTADDRREQ)
             return self._sendto(data, self._peer)
-        tcb = self._stream()
+        tcb = self._tcb
+        if tcb is None:
+            raise _error(errno.ENOTCONN)
         if tcb.error:
             raise _error(self._take_error())
         if self._shut_wr or tcb.state == CLOSED or tcb.fin_out:
@@ -279,10 +281,12 @@ class SimSocket:
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             return self.recvfrom(bufsize, flags)[0]
-        tcb = self._stream()
+        tcb = self._tcb
+        if tcb is None:
+            raise _error(errno.ENOTCONN)
         if tcb.error:
             raise _error(self._take_error())
-        if tcb.rcvq:
+        if tcb.rx.rcvq:
             return tcb.take(bufsize)
         if tcb.fin_in or tcb.state == CLOSED:
             return b""
@@ -389,7 +393,9 @@ class SimSocket:
 
     def _wake(self) -> None:
         if not self._poll_pending and not self._closed:
-            self._kernel.wake(self)
+            kernel = self._kernel  # kernel.wake(self), inlined: once per segment that arrives
+            if kernel.alive:
+                kernel.loop._io_wake(self, kernel.context)
 
     def close(self) -> None:
         if self._closed:

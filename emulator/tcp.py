@@ -183,7 +183,8 @@ class Tcb:
         return self.sock.rcvbuf if self.sock is not None else self.settings.rcvbuf
 
     def window(self) -> int:
-        return max(0, self.rcvbuf_size() - len(self.rx.rcvq))
+        sock = self.sock  # rcvbuf_size(), inlined: this runs for every segment sent and read
+        return max(0, (sock.rcvbuf if sock is not None else self.settings.rcvbuf) - len(self.rx.rcvq))
 
     def take(self, n: int) -> bytes:
         """Up to ``n`` bytes the program reads; opens the window, telling the peer if it was nearly shut."""
@@ -196,7 +197,8 @@ class Tcb:
 
     def put(self, data) -> int:
         """Queue what fits of ``data`` for sending; return how many bytes were taken."""
-        room = self.sndbuf_size() - len(self.sndq)
+        sock = self.sock
+        room = (sock.sndbuf if sock is not None else self.settings.sndbuf) - len(self.sndq)
         if room <= 0:
             return 0
         n = min(room, len(data))
@@ -259,6 +261,12 @@ class Tcb:
         """Send what the congestion and receive windows allow, then the FIN if it is due."""
         if self.state != ESTABLISHED or self.error:
             return
+        if (
+            len(self.sndq) <= self.snd_nxt - self.snd_una
+            and not self.fin_out
+            and (self.rtx_at is not None or self.snd_nxt == self.snd_una)
+        ):
+            return  # all sent and the timer is right (the common case: an ACK of everything)
         mss = self.settings.mss
         inflight = self.inflight
         while len(inflight) < self.reno.cwnd:
@@ -327,7 +335,8 @@ class Tcb:
     def ack_soon(self) -> None:
         """Acknowledge once this instant's work is done, so a reply written meanwhile carries the ACK."""
         if self._ack_handle is None and self.state != CLOSED:
-            self._ack_handle = self.kernel.call_later(0.0, self._ack_now)
+            kernel = self.kernel
+            self._ack_handle = kernel.loop.call_later(0.0, self._ack_now, context=kernel.context)
 
     def _ack_now(self, probe: bool = False) -> None:
         self._ack_handle = None
@@ -422,15 +431,17 @@ class Tcb:
         if self.reno.acked(acked, ack):
             self._resend_first()
         now = self.kernel.now_ns()
-        if (self.snd_una == self.snd_nxt and not self.sndq) or self._fin_acked():
-            self.since = self.rtx_at = None
+        fin_seq = self.fin_seq
+        if (self.snd_una == self.snd_nxt and not self.sndq) or (fin_seq is not None and self.snd_una > fin_seq):
+            self.since = self.rtx_at = None  # all acknowledged (the second test is _fin_acked(), inlined)
         else:
             self.since = now
             self.rtx_at = now + self._rto_ns()
             self.rearm()
         if data and self.sock is not None:
             self.wake()
-        self._linger()
+        if self.orphan:
+            self._linger()
 
     def _data_in(self, seq: int, text: str) -> None:
         if self.orphan and seq + len(text) > self.rx.rcv_nxt:
@@ -476,7 +487,10 @@ class Tcb:
 
     def rearm(self) -> None:
         """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires)."""
-        due = min((t for t in (self.rtx_at, self.ka_at, self.orphan_at) if t is not None), default=None)
+        due = self.rtx_at
+        for t in (self.ka_at, self.orphan_at):
+            if t is not None and (due is None or t < due):
+                due = t
         if due is None or (self._timer is not None and self._timer_at <= due):
             return
         if self._timer is not None:
