@@ -22,14 +22,21 @@ so code of the dead incarnation that still runs cannot reach anyone.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import errno
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from emulator.errors import NotAllowed
-from emulator.sockets import LOOPBACK, WILDCARD, SimSocket, _error
-from emulator.tcp import CLOSED, RST, SYN, SYN_RCVD, SYN_SENT, Tcb, TcpSettings
+from emulator.sockets import LOOPBACK, WILDCARD, Address, SimSocket, _error
+from emulator.tcp import CLOSED, RST, SYN, SYN_RCVD, SYN_SENT, Segment, Tcb, TcpSettings
+
+if TYPE_CHECKING:
+    from emulator.hosts import HostEndpoint
+    from emulator.netloop import NetLoop
 
 __all__ = ["Kernel", "LocalWorld", "World"]
 
@@ -45,7 +52,7 @@ class World:
     this world, or ``NotAllowed``) and ``transmit(kernel, dst_ip, segment)``.
     """
 
-    def __init__(self, loop, settings: TcpSettings | None = None):
+    def __init__(self, loop: NetLoop, settings: TcpSettings | None = None):
         self.loop = loop
         self.settings = settings or TcpSettings()
         self._fds = iter(range(1000, 1 << 30))  # fake descriptors: never handed to the OS
@@ -79,7 +86,7 @@ class World:
         """The host name of ``ip``, or None."""
         raise NotImplementedError
 
-    def transmit(self, kernel: Kernel, dst_ip: str, segment: dict) -> None:
+    def transmit(self, kernel: Kernel, dst_ip: str, segment: Segment) -> None:
         raise NotImplementedError
 
     def outside(self, host: str, known: str) -> NotAllowed:
@@ -102,7 +109,14 @@ class Kernel:
         ports: the host's ephemeral-port counter, which outlives an incarnation.
     """
 
-    def __init__(self, world: World, name: str, ip: str, context=None, ports: Iterator[int] | None = None):
+    def __init__(
+        self,
+        world: World,
+        name: str,
+        ip: str,
+        context: contextvars.Context | None = None,
+        ports: Iterator[int] | None = None,
+    ):
         self.world = world
         self.loop = world.loop
         self.settings = world.settings
@@ -110,24 +124,25 @@ class Kernel:
         self.ip = ip
         self.context = context
         #: virtual nanoseconds now: the loop's own clock, bound once (the Tcbs read it per segment)
-        self.now_ns = self.loop.time_ns
+        self.now_ns: Callable[[], int] = self.loop.time_ns
+        self.endpoint: HostEndpoint | None = None  # the host incarnation it serves (set by emulator.hosts)
         self.alive = True
         self._ports = ports if ports is not None else ephemeral_ports()
         self.sockets: dict[int, SimSocket] = {}  # fd -> open socket
         self.bound: dict[tuple[int, int], list[tuple[str, SimSocket]]] = {}  # (proto, port) -> [(ip, sock)]
-        self.listeners: dict[tuple[str, int], SimSocket] = {}
+        self.listeners: dict[Address, SimSocket] = {}
         self.tcbs: dict[tuple[int, str, int], Tcb] = {}  # (local port, remote ip, remote port) -> Tcb
-        self.udp: dict[tuple[str, int], SimSocket] = {}
+        self.udp: dict[Address, SimSocket] = {}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Kernel {self.name} {self.ip}{'' if self.alive else ' (crashed)'}>"
 
     # -- time, for the Tcbs -------------------------------------------------------------
 
-    def call_later(self, delay: float, fn, *args):
+    def call_later(self, delay: float, fn: Callable[..., object], *args: object) -> asyncio.TimerHandle:
         return self.loop.call_later(delay, fn, *args, context=self.context)
 
-    def call_at_ns(self, when_ns: int, fn, *args):
+    def call_at_ns(self, when_ns: int, fn: Callable[..., object], *args: object) -> asyncio.TimerHandle:
         return self.loop.call_at_ns(when_ns, fn, *args, context=self.context)
 
     # -- sockets ----------------------------------------------------------------------------
@@ -189,6 +204,7 @@ class Kernel:
         raise _error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
 
     def listen(self, sock: SimSocket) -> None:
+        assert sock._local is not None  # SimSocket.listen binds first
         self.listeners[sock._local] = sock
 
     def route(self, host: str, port: int) -> tuple[str, int]:
@@ -203,9 +219,11 @@ class Kernel:
 
     def connect(self, sock: SimSocket, host: str, port: int) -> Tcb:
         rip, rport = self.route(host, port)
-        if sock._local is None:
+        local = sock._local
+        if local is None:
             sock.bind((WILDCARD, 0))
-        lip, lport = sock._local
+            local = sock.getsockname()
+        lip, lport = local
         if lip == WILDCARD:
             lip = self.source_for(rip)
             sock._local = (lip, lport)
@@ -226,7 +244,7 @@ class Kernel:
 
     # -- segments ---------------------------------------------------------------------------
 
-    def emit(self, src_ip: str, dst_ip: str, segment: dict) -> None:
+    def emit(self, src_ip: str, dst_ip: str, segment: Segment) -> None:
         """Send a segment: to this host itself on the next step, else onto the world's network."""
         if not self.alive:
             return
@@ -235,7 +253,7 @@ class Kernel:
         else:
             self.world.transmit(self, dst_ip, segment)
 
-    def receive(self, src_ip: str, dst_ip: str, segment: dict) -> None:
+    def receive(self, src_ip: str, dst_ip: str, segment: Segment) -> None:
         """One segment or datagram for this host."""
         if not self.alive:
             return
@@ -266,7 +284,7 @@ class Kernel:
         # A segment for no connection: answer with a reset (ECONNREFUSED for a SYN).
         self.emit(dst_ip, src_ip, {"type": RST, "sp": segment["dp"], "dp": segment["sp"], "cid": segment["cid"]})
 
-    def _syn(self, listener: SimSocket, src_ip: str, dst_ip: str, segment: dict) -> None:
+    def _syn(self, listener: SimSocket, src_ip: str, dst_ip: str, segment: Segment) -> None:
         if not listener.room():
             return  # the accept queue is full: the SYN is dropped and the client retries
         tcb = Tcb(self, dst_ip, segment["dp"], src_ip, segment["sp"], segment["cid"], SYN_RCVD)
@@ -276,12 +294,13 @@ class Kernel:
         self.tcbs[(tcb.lport, src_ip, tcb.rport)] = tcb
         tcb.answer_syn()
 
-    def send_datagram(self, sock: SimSocket, address: tuple[str, int], payload: bytes) -> None:
+    def send_datagram(self, sock: SimSocket, address: Address, payload: bytes) -> None:
         ip, port = address
-        src = sock._local[0] if sock._local[0] != WILDCARD else self.source_for(ip)
-        self.emit(src, ip, {"type": UDP, "sp": sock._local[1], "dp": port, "data": payload.decode("latin-1")})
+        local_ip, local_port = sock.getsockname()  # bound: SimSocket._sendto binds first
+        src = local_ip if local_ip != WILDCARD else self.source_for(ip)
+        self.emit(src, ip, {"type": UDP, "sp": local_port, "dp": port, "data": payload.decode("latin-1")})
 
-    def _datagram_in(self, src_ip: str, dst_ip: str, segment: dict) -> None:
+    def _datagram_in(self, src_ip: str, dst_ip: str, segment: Segment) -> None:
         port = segment["dp"]
         sock = self.udp.get((dst_ip, port)) or self.udp.get((WILDCARD, port))
         if sock is None:
@@ -331,7 +350,7 @@ def ipv4(host: str) -> str | None:
 class LocalWorld(World):
     """The world of a ``VirtualLoop`` outside any Simulation: one host, ``localhost``, 127.0.0.1."""
 
-    def __init__(self, loop):
+    def __init__(self, loop: NetLoop):
         super().__init__(loop)
         self.kernel = Kernel(self, "localhost", LOOPBACK)
 
@@ -349,5 +368,5 @@ class LocalWorld(World):
     def name_of(self, ip: str) -> str | None:
         return "localhost" if _loopback(ip) else None
 
-    def transmit(self, kernel: Kernel, dst_ip: str, segment: dict) -> None:
+    def transmit(self, kernel: Kernel, dst_ip: str, segment: Segment) -> None:
         raise self.outside(dst_ip, "only 127.0.0.1")

@@ -24,20 +24,38 @@ sockets, pipes, subprocesses and signals.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import selectors
 import socket
 import weakref
 from asyncio import base_events, events, selector_events, tasks
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple
 
 from emulator.errors import NotAllowed
 from emulator.kernel import LocalWorld, World
-from emulator.resolver import getaddrinfo, getnameinfo
-from emulator.sockets import SimSocket
+from emulator.resolver import AddrInfo, getaddrinfo, getnameinfo
+from emulator.sockets import Address, SimSocket
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from 3.12
+
+    from emulator.sandbox import Sandbox
+
+    # NetLoop is mixed into VirtualLoop, an asyncio loop: type-check it as one.
+    _Mixin = asyncio.AbstractEventLoop
+else:
+    _Mixin = object
 
 __all__ = ["NetLoop", "refuse"]
 
-_Selector = selector_events.BaseSelectorEventLoop
-_Base = base_events.BaseEventLoop
+# asyncio's private helpers that NetLoop borrows (the stubs do not declare them).
+_Selector: Any = selector_events.BaseSelectorEventLoop
+_Base: Any = base_events.BaseEventLoop
+_Transports: Any = selector_events  # _SelectorSocketTransport, _SelectorDatagramTransport
+_ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+_Ts = TypeVarTuple("_Ts")
 
 
 def refuse(what: str, instead: str = "") -> NotAllowed:
@@ -56,7 +74,7 @@ def refuse(what: str, instead: str = "") -> NotAllowed:
 class _Keys:
     """What asyncio's transports ask a selector (``get_key``, in their ``repr``), from the loop's registrations."""
 
-    def __init__(self, io: dict):
+    def __init__(self, io: dict[int, _Registration]):
         self._io = io
 
     def get_key(self, fd: int) -> selectors.SelectorKey:
@@ -65,29 +83,46 @@ class _Keys:
         return selectors.SelectorKey(fd, fd, events_, (reader, writer))
 
 
+#: A descriptor's registration: [reader handle, writer handle, the socket].
+_Registration = list[Any]
+
+
 class _NetState:
     """A loop's networking state, made on first use."""
 
-    def __init__(self, loop):
+    def __init__(self) -> None:
         self.world: World | None = None
-        self.io: dict[int, list] = {}  # fd -> [reader handle, writer handle, socket]
-        self.transports: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self.adopted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # real socket -> SimSocket
+        self.io: dict[int, _Registration] = {}  # fd -> [reader handle, writer handle, socket]
+        self.transports: weakref.WeakValueDictionary[int, asyncio.Transport] = weakref.WeakValueDictionary()
+        self.adopted: weakref.WeakKeyDictionary[socket.socket, SimSocket] = weakref.WeakKeyDictionary()
         self.keys = _Keys(self.io)
 
 
-class NetLoop:
+class NetLoop(_Mixin):
     """Mixin: asyncio networking on simulated sockets (see the module docstring)."""
 
     __net: _NetState | None = None
     #: the simulation's answers to time.time, random, ... while this loop runs (emulator.sandbox)
-    _sandbox = None
+    _sandbox: Sandbox | None = None
+
+    if TYPE_CHECKING:  # what NetLoop uses of the loop it is mixed into (emulator.loop.VirtualLoop)
+        _closed: bool
+
+        def time_ns(self) -> int: ...
+
+        def _call_at_ns(
+            self,
+            when_ns: int | None,
+            callback: Callable[..., object],
+            args: tuple[Any, ...],
+            context: contextvars.Context | None,
+        ) -> asyncio.TimerHandle: ...
 
     @property
     def _net(self) -> _NetState:
         state = self.__net
         if state is None:
-            state = self.__net = _NetState(self)
+            state = self.__net = _NetState()
         return state
 
     @property
@@ -98,7 +133,7 @@ class NetLoop:
             net.world = LocalWorld(self)
         return net.world
 
-    def set_world(self, world: World, sandbox=None) -> None:
+    def set_world(self, world: World, sandbox: Sandbox | None = None) -> None:
         """Put this loop's sockets on ``world``; answer ``time.time``, ``random``, ... from ``sandbox``.
 
         A Simulation with hosts passes a sandbox, which answers while this loop
@@ -108,30 +143,32 @@ class NetLoop:
         self._sandbox = sandbox
 
     @property
-    def _transports(self):
+    def _transports(self) -> weakref.WeakValueDictionary[int, asyncio.Transport]:
         return self._net.transports
 
     @property
-    def _selector(self):
+    def _selector(self) -> _Keys:
         return self._net.keys
 
     def _check_closed(self) -> None:
         if self._closed:
             raise RuntimeError("Event loop is closed")
 
-    def call_at_ns(self, when_ns: int, callback, *args, context=None):
+    def call_at_ns(
+        self, when_ns: int, callback: Callable[..., object], *args: object, context: contextvars.Context | None = None
+    ) -> asyncio.TimerHandle:
         """``call_at`` with an exact time in integer virtual nanoseconds."""
         return self._call_at_ns(when_ns, callback, args, context)
 
     # -- readiness of simulated descriptors ------------------------------------------------
 
-    def _sim_socket(self, fd) -> SimSocket:
+    def _sim_socket(self, fd: int | _HasFileno) -> SimSocket:
         sock = self.world.socket_of(fd if isinstance(fd, int) else _fileno(fd))
         if sock is None:
             raise refuse(f"watching file descriptor {fd!r}, which is not a simulated socket,")
         return sock
 
-    def _io_wake(self, sock: SimSocket, context) -> None:
+    def _io_wake(self, sock: SimSocket, context: contextvars.Context | None) -> None:
         """``sock`` may have become readable or writable: check on the next step."""
         net = self.__net  # not the _net property: this runs once per segment that arrives
         if sock._poll_pending or net is None or sock._fd not in net.io:
@@ -163,7 +200,9 @@ class NetLoop:
                 if handle is not None:
                     handle.cancel()
 
-    def _add_io(self, fd, slot: int, callback, args):
+    def _add_io(
+        self, fd: int | _HasFileno, slot: int, callback: Callable[..., object], args: tuple[Any, ...]
+    ) -> events.Handle:
         self._check_closed()
         sock = self._sim_socket(fd)
         handle = events.Handle(callback, args, self, None)
@@ -174,7 +213,7 @@ class NetLoop:
         self._io_wake(sock, sock._kernel.context)
         return handle
 
-    def _remove_io(self, fd, slot: int) -> bool:
+    def _remove_io(self, fd: int | _HasFileno, slot: int) -> bool:
         if self.is_closed():
             return False
         entry = self._net.io.get(fd if isinstance(fd, int) else _fileno(fd))
@@ -186,31 +225,31 @@ class NetLoop:
             del self._net.io[entry[2]._fd]
         return True
 
-    def _add_reader(self, fd, callback, *args):
+    def _add_reader(self, fd: int | _HasFileno, callback: Callable[..., object], *args: Any) -> events.Handle:
         return self._add_io(fd, 0, callback, args)
 
-    def _remove_reader(self, fd) -> bool:
+    def _remove_reader(self, fd: int | _HasFileno) -> bool:
         return self._remove_io(fd, 0)
 
-    def _add_writer(self, fd, callback, *args):
+    def _add_writer(self, fd: int | _HasFileno, callback: Callable[..., object], *args: Any) -> events.Handle:
         return self._add_io(fd, 1, callback, args)
 
-    def _remove_writer(self, fd) -> bool:
+    def _remove_writer(self, fd: int | _HasFileno) -> bool:
         return self._remove_io(fd, 1)
 
-    def add_reader(self, fd, callback, *args):
+    def add_reader(self, fd: int | _HasFileno, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
         self._ensure_fd_no_transport(fd)
         self._add_reader(fd, callback, *args)
 
-    def remove_reader(self, fd) -> bool:
+    def remove_reader(self, fd: int | _HasFileno) -> bool:
         self._ensure_fd_no_transport(fd)
         return self._remove_reader(fd)
 
-    def add_writer(self, fd, callback, *args):
+    def add_writer(self, fd: int | _HasFileno, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
         self._ensure_fd_no_transport(fd)
         self._add_writer(fd, callback, *args)
 
-    def remove_writer(self, fd) -> bool:
+    def remove_writer(self, fd: int | _HasFileno) -> bool:
         self._ensure_fd_no_transport(fd)
         return self._remove_writer(fd)
 
@@ -218,11 +257,22 @@ class NetLoop:
 
     # -- names ------------------------------------------------------------------------------------
 
-    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+    async def getaddrinfo(  # type: ignore[override]  # asyncio's stub types family and type as enums
+        self,
+        host: str | bytes | None,
+        port: str | bytes | int | None,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[AddrInfo]:
         """Resolve ``host`` among the simulation's hosts (no thread, no DNS)."""
         return getaddrinfo(self.world, host, port, family, type, proto, flags)
 
-    async def getnameinfo(self, sockaddr, flags=0):
+    async def getnameinfo(
+        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int = 0
+    ) -> tuple[str, str]:
         return getnameinfo(self.world, sockaddr, flags)
 
     _ensure_resolved = _Base._ensure_resolved
@@ -232,25 +282,25 @@ class NetLoop:
     def _host_socket(self, kind: int = socket.SOCK_STREAM) -> SimSocket:
         return self.world.current().socket(kind)
 
-    async def create_connection(
+    async def create_connection(  # type: ignore[override]  # asyncio's overloads; sock may be a SimSocket
         self,
-        protocol_factory,
-        host=None,
-        port=None,
+        protocol_factory: _ProtocolFactory,
+        host: str | None = None,
+        port: int | str | None = None,
         *,
-        ssl=None,
-        family=0,
-        proto=0,
-        flags=0,
-        sock=None,
-        local_addr=None,
-        server_hostname=None,
-        ssl_handshake_timeout=None,
-        ssl_shutdown_timeout=None,
-        happy_eyeballs_delay=None,
-        interleave=None,
-        **kwargs,
-    ):
+        ssl: object = None,
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        sock: SimSocket | socket.socket | None = None,
+        local_addr: Address | None = None,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        happy_eyeballs_delay: float | None = None,
+        interleave: int | None = None,
+        **kwargs: object,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
         """Open a TCP connection to a simulated host (see ``asyncio.loop.create_connection``)."""
         _no_tls(ssl, server_hostname)
         if sock is not None:
@@ -258,18 +308,29 @@ class NetLoop:
                 raise ValueError("host/port and sock can not be specified at the same time")
             if sock.type != socket.SOCK_STREAM:
                 raise ValueError(f"A Stream Socket was expected, got {sock!r}")
-            sock = self._adopted(sock, "create_connection(sock=...)")
+            sim = self._adopted(sock, "create_connection(sock=...)")
         elif host is None and port is None:
             raise ValueError("host and port was not specified and no sock specified")
         else:
-            sock = await self._connect_any(host, port, family, proto, flags, local_addr)
-        return await self._create_connection_transport(sock, protocol_factory, None, None)
+            sim = await self._connect_any(host, port, family, proto, flags, local_addr)
+        pair: tuple[asyncio.Transport, asyncio.BaseProtocol] = await self._create_connection_transport(
+            sim, protocol_factory, None, None
+        )
+        return pair
 
-    async def _connect_any(self, host, port, family, proto, flags, local_addr) -> SimSocket:
+    async def _connect_any(
+        self,
+        host: str | None,
+        port: int | str | None,
+        family: int,
+        proto: int,
+        flags: int,
+        local_addr: Address | None,
+    ) -> SimSocket:
         infos = await self._ensure_resolved(
             (host, port), family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags, loop=self
         )
-        errors = []
+        errors: list[OSError] = []
         for *_, address in infos:
             sock = self._host_socket()
             try:
@@ -293,33 +354,52 @@ class NetLoop:
 
     _create_connection_transport = _Base._create_connection_transport
 
-    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
-        return selector_events._SelectorSocketTransport(self, sock, protocol, waiter, extra, server)
+    def _make_socket_transport(
+        self,
+        sock: SimSocket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        server: asyncio.Server | None = None,
+    ) -> asyncio.Transport:
+        transport: asyncio.Transport = _Transports._SelectorSocketTransport(self, sock, protocol, waiter, extra, server)
+        return transport
 
-    def _make_ssl_transport(self, *args, **kwargs):
+    def _make_ssl_transport(self, *args: object, **kwargs: object) -> asyncio.Transport:
         raise _tls_refused()
 
-    def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
-        return selector_events._SelectorDatagramTransport(self, sock, protocol, address, waiter, extra)
+    def _make_datagram_transport(
+        self,
+        sock: SimSocket,
+        protocol: asyncio.BaseProtocol,
+        address: Address | None = None,
+        waiter: asyncio.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> asyncio.DatagramTransport:
+        transport: asyncio.DatagramTransport = _Transports._SelectorDatagramTransport(
+            self, sock, protocol, address, waiter, extra
+        )
+        return transport
 
     async def create_server(
         self,
-        protocol_factory,
-        host=None,
-        port=None,
+        protocol_factory: _ProtocolFactory,
+        host: str | Iterable[str] | None = None,
+        port: int | str | None = None,
         *,
-        family=socket.AF_UNSPEC,
-        flags=socket.AI_PASSIVE,
-        sock=None,
-        backlog=100,
-        ssl=None,
-        reuse_address=None,
-        reuse_port=None,
-        ssl_handshake_timeout=None,
-        ssl_shutdown_timeout=None,
-        start_serving=True,
-        **kwargs,
-    ):
+        family: int = socket.AF_UNSPEC,
+        flags: int = socket.AI_PASSIVE,
+        sock: SimSocket | socket.socket | None = None,
+        backlog: int = 100,
+        ssl: object = None,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        start_serving: bool = True,
+        **kwargs: object,
+    ) -> asyncio.Server:
         """Listen on a simulated host (see ``asyncio.loop.create_server``); returns asyncio's own ``Server``."""
         _no_tls(ssl, None)
         if sock is not None:
@@ -329,16 +409,30 @@ class NetLoop:
         else:
             sockets = await self._listen_all(host, port, family, flags, backlog, reuse_address)
         server = base_events.Server(
-            self, sockets, protocol_factory, None, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
+            self,
+            sockets,  # type: ignore[arg-type]  # SimSockets stand in for real ones
+            protocol_factory,
+            None,
+            backlog,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
         )
         if start_serving:
-            server._start_serving()
+            server._start_serving()  # type: ignore[attr-defined]  # asyncio's own, private
             await tasks.sleep(0)  # as asyncio does: let the serving start before returning
         return server
 
-    async def _listen_all(self, host, port, family, flags, backlog, reuse_address) -> list[SimSocket]:
-        hosts = [host] if host is None or host == "" or isinstance(host, str) else list(host)
-        infos = []
+    async def _listen_all(
+        self,
+        host: str | Iterable[str] | None,
+        port: int | str | None,
+        family: int,
+        flags: int,
+        backlog: int,
+        reuse_address: bool | None,
+    ) -> list[SimSocket]:
+        hosts: list[str | None] = [host] if host is None or isinstance(host, str) else list(host)
+        infos: list[AddrInfo] = []
         for name in hosts:
             name = None if name == "" else name
             for info in await self._ensure_resolved(
@@ -346,7 +440,7 @@ class NetLoop:
             ):
                 if info not in infos:
                     infos.append(info)
-        sockets = []
+        sockets: list[SimSocket] = []
         try:
             for *_, address in infos:
                 sock = self._host_socket()
@@ -357,7 +451,7 @@ class NetLoop:
                 except OSError as err:
                     sock.close()
                     raise OSError(
-                        err.errno, f"error while attempting to bind on address {address!r}: {err.strerror.lower()}"
+                        err.errno, f"error while attempting to bind on address {address!r}: {str(err.strerror).lower()}"
                     ) from None
                 sock.listen(backlog)
                 sock.setblocking(False)
@@ -373,42 +467,51 @@ class NetLoop:
     _accept_connection = _Selector._accept_connection
     _accept_connection2 = _Selector._accept_connection2
 
-    async def connect_accepted_socket(
-        self, protocol_factory, sock, *, ssl=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None
-    ):
+    async def connect_accepted_socket(  # type: ignore[override]  # asyncio's generic protocol type
+        self,
+        protocol_factory: _ProtocolFactory,
+        sock: SimSocket | socket.socket,
+        *,
+        ssl: object = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
         _no_tls(ssl, None)
-        sock = self._adopted(sock, "connect_accepted_socket")
-        return await self._create_connection_transport(sock, protocol_factory, None, "", server_side=True)
+        sim = self._adopted(sock, "connect_accepted_socket")
+        pair: tuple[asyncio.Transport, asyncio.BaseProtocol] = await self._create_connection_transport(
+            sim, protocol_factory, None, "", server_side=True
+        )
+        return pair
 
     # -- datagrams -----------------------------------------------------------------------------------
 
-    async def create_datagram_endpoint(
+    async def create_datagram_endpoint(  # type: ignore[override]  # asyncio's generic protocol type
         self,
-        protocol_factory,
-        local_addr=None,
-        remote_addr=None,
+        protocol_factory: _ProtocolFactory,
+        local_addr: tuple[str, int | str] | None = None,
+        remote_addr: tuple[str, int | str] | None = None,
         *,
-        family=0,
-        proto=0,
-        flags=0,
-        reuse_address=None,
-        reuse_port=None,
-        allow_broadcast=None,
-        sock=None,
-    ):
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+        allow_broadcast: bool | None = None,
+        sock: SimSocket | socket.socket | None = None,
+    ) -> tuple[asyncio.DatagramTransport, asyncio.BaseProtocol]:
         """A UDP endpoint on a simulated host; its datagrams meet the links' loss, duplication and reordering."""
         if allow_broadcast:
             raise refuse("broadcast", "Send to each simulated host by name instead.")
         if sock is not None:
             if local_addr or remote_addr or family or proto or flags:
                 raise ValueError("socket modifier keyword arguments can not be used when sock is specified.")
-            sock = self._adopted(sock, "create_datagram_endpoint(sock=...)")
+            sim = self._adopted(sock, "create_datagram_endpoint(sock=...)")
             remote = None
         else:
-            sock, remote = await self._datagram_socket(local_addr, remote_addr, family, proto, flags)
+            sim, remote = await self._datagram_socket(local_addr, remote_addr, family, proto, flags)
         protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = self._make_datagram_transport(sock, protocol, remote, waiter)
+        waiter: asyncio.Future[None] = self.create_future()
+        transport = self._make_datagram_transport(sim, protocol, remote, waiter)
         try:
             await waiter
         except BaseException:
@@ -416,7 +519,14 @@ class NetLoop:
             raise
         return transport, protocol
 
-    async def _datagram_socket(self, local_addr, remote_addr, family, proto, flags):
+    async def _datagram_socket(
+        self,
+        local_addr: tuple[str, int | str] | None,
+        remote_addr: tuple[str, int | str] | None,
+        family: int,
+        proto: int,
+        flags: int,
+    ) -> tuple[SimSocket, Address | None]:
         if family not in (0, socket.AF_INET):
             raise refuse(f"a datagram endpoint of family {family!r}", "Only IPv4 (AF_INET) is simulated.")
         local = remote = None
@@ -442,7 +552,7 @@ class NetLoop:
 
     # -- the sock_* coroutines ------------------------------------------------------------------------
 
-    def _adopted(self, sock, what: str) -> SimSocket:
+    def _adopted(self, sock: SimSocket | socket.socket, what: str) -> SimSocket:
         """The simulated socket for ``sock``: itself, or the one standing in for a real socket."""
         if isinstance(sock, SimSocket):
             return sock
@@ -451,24 +561,28 @@ class NetLoop:
             raise refuse(f"{what} with a real socket")
         return stand_in
 
-    async def sock_connect(self, sock, address):
+    async def sock_connect(  # type: ignore[override]  # a SimSocket, or a real one it stands in for
+        self, sock: SimSocket | socket.socket, address: Address
+    ) -> None:
         """Connect a socket; a fresh real one (as aiohappyeyeballs makes) gets a simulated stand-in."""
-        sim = sock
-        if not isinstance(sock, SimSocket):
+        if isinstance(sock, SimSocket):
+            sim = sock
+        else:
             if not isinstance(sock, socket.socket) or _connected(sock):
                 raise refuse("loop.sock_connect with a real socket that is already in use")
             sim = self._net.adopted[sock] = self._host_socket(sock.type)
             sim._real = sock
             sim.setblocking(False)
         try:
-            return await _Selector.sock_connect(self, sim, address)
+            await _Selector.sock_connect(self, sim, address)
         except BaseException:
-            if sim is not sock:
+            if not isinstance(sock, SimSocket):
                 self._net.adopted.pop(sock, None)
                 sim._real = None
                 sim.close()
             raise
 
+    # The selector loop's own helpers of the sock_* coroutines, borrowed.
     _sock_connect = _Selector._sock_connect
     _sock_connect_cb = _Selector._sock_connect_cb
     _sock_write_done = _Selector._sock_write_done
@@ -477,52 +591,70 @@ class NetLoop:
     _sock_recv_into = _Selector._sock_recv_into
     _sock_sendall = _Selector._sock_sendall
     _sock_accept = _Selector._sock_accept
+    _sock_recvfrom = _Selector._sock_recvfrom
+    _sock_recvfrom_into = _Selector._sock_recvfrom_into
+    _sock_sendto = _Selector._sock_sendto
 
-    async def sock_recv(self, sock, n):
-        return await _Selector.sock_recv(self, self._adopted(sock, "loop.sock_recv"), n)
+    async def sock_recv(self, sock: SimSocket | socket.socket, n: int) -> bytes:
+        data: bytes = await _Selector.sock_recv(self, self._adopted(sock, "loop.sock_recv"), n)
+        return data
 
-    async def sock_recv_into(self, sock, buf):
-        return await _Selector.sock_recv_into(self, self._adopted(sock, "loop.sock_recv_into"), buf)
+    async def sock_recv_into(self, sock: SimSocket | socket.socket, buf: Buffer) -> int:
+        n: int = await _Selector.sock_recv_into(self, self._adopted(sock, "loop.sock_recv_into"), buf)
+        return n
 
-    async def sock_sendall(self, sock, data):
-        return await _Selector.sock_sendall(self, self._adopted(sock, "loop.sock_sendall"), data)
+    async def sock_sendall(self, sock: SimSocket | socket.socket, data: Buffer) -> None:
+        await _Selector.sock_sendall(self, self._adopted(sock, "loop.sock_sendall"), data)
 
-    async def sock_accept(self, sock):
-        return await _Selector.sock_accept(self, self._adopted(sock, "loop.sock_accept"))
+    async def sock_accept(  # type: ignore[override]  # SimSockets in, SimSockets out
+        self, sock: SimSocket | socket.socket
+    ) -> tuple[SimSocket, Address]:
+        accepted: tuple[SimSocket, Address] = await _Selector.sock_accept(self, self._adopted(sock, "loop.sock_accept"))
+        return accepted
 
-    if hasattr(_Selector, "sock_recvfrom"):  # Python 3.11+
-        _sock_recvfrom = _Selector._sock_recvfrom
-        _sock_recvfrom_into = _Selector._sock_recvfrom_into
-        _sock_sendto = _Selector._sock_sendto
+    async def sock_recvfrom(self, sock: SimSocket | socket.socket, bufsize: int) -> tuple[bytes, Address]:
+        got: tuple[bytes, Address] = await _Selector.sock_recvfrom(
+            self, self._adopted(sock, "loop.sock_recvfrom"), bufsize
+        )
+        return got
 
-        async def sock_recvfrom(self, sock, bufsize):
-            return await _Selector.sock_recvfrom(self, self._adopted(sock, "loop.sock_recvfrom"), bufsize)
+    async def sock_recvfrom_into(
+        self, sock: SimSocket | socket.socket, buf: Buffer, nbytes: int = 0
+    ) -> tuple[int, Address]:
+        got: tuple[int, Address] = await _Selector.sock_recvfrom_into(
+            self, self._adopted(sock, "loop.sock_recvfrom_into"), buf, nbytes
+        )
+        return got
 
-        async def sock_recvfrom_into(self, sock, buf, nbytes=0):
-            return await _Selector.sock_recvfrom_into(self, self._adopted(sock, "loop.sock_recvfrom_into"), buf, nbytes)
+    async def sock_sendto(  # type: ignore[override]  # a SimSocket, or a real one it stands in for
+        self, sock: SimSocket | socket.socket, data: Buffer, address: Address
+    ) -> int:
+        n: int = await _Selector.sock_sendto(self, self._adopted(sock, "loop.sock_sendto"), data, address)
+        return n
 
-        async def sock_sendto(self, sock, data, address):
-            return await _Selector.sock_sendto(self, self._adopted(sock, "loop.sock_sendto"), data, address)
-
-    async def sock_sendfile(self, sock, file, offset=0, count=None, *, fallback=True):
+    async def sock_sendfile(  # type: ignore[override]  # refused, whatever the socket
+        self, sock: object, file: object, offset: int = 0, count: int | None = None, *, fallback: bool = True
+    ) -> int:
         raise refuse("loop.sock_sendfile (it reads a real file)", "Send the bytes with sock_sendall.")
 
-    async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
+    async def sendfile(
+        self, transport: object, file: object, offset: int = 0, count: int | None = None, *, fallback: bool = True
+    ) -> int:
         raise refuse("loop.sendfile (it reads a real file)", "Read the data first, then transport.write() it.")
 
     # -- what stays refused ---------------------------------------------------------------------------
 
-    async def start_tls(self, *args, **kwargs):
+    async def start_tls(self, *args: object, **kwargs: object) -> asyncio.Transport:
         raise _tls_refused()
 
-    async def create_unix_connection(self, *args, **kwargs):
+    async def create_unix_connection(self, *args: object, **kwargs: object) -> Any:
         raise refuse("a Unix socket (a real file)", "Use TCP between simulated hosts.")
 
-    async def create_unix_server(self, *args, **kwargs):
+    async def create_unix_server(self, *args: object, **kwargs: object) -> asyncio.Server:
         raise refuse("a Unix socket (a real file)", "Use TCP between simulated hosts.")
 
 
-def _no_tls(ssl, server_hostname) -> None:
+def _no_tls(ssl: object, server_hostname: str | None) -> None:
     if ssl:
         raise _tls_refused()
     if server_hostname is not None:
@@ -537,9 +669,13 @@ def _tls_refused() -> NotAllowed:
     )
 
 
-def _fileno(fileobj) -> int:
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+def _fileno(fileobj: object) -> int:
     try:
-        return int(fileobj.fileno())
+        return int(fileobj.fileno())  # type: ignore[attr-defined]  # any object may be passed: checked here
     except (AttributeError, TypeError, ValueError):
         raise ValueError(f"Invalid file object: {fileobj!r}") from None
 

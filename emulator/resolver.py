@@ -14,6 +14,9 @@ import socket
 
 from emulator.kernel import World, ipv4
 
+#: What getaddrinfo returns: (family, type, proto, canonical name, (address, port)).
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[str, int]]
+
 __all__ = ["SERVICES", "getaddrinfo", "getnameinfo"]
 
 #: Service names a port may be given as (a built-in table: /etc/services is not read).
@@ -29,10 +32,22 @@ SERVICES = {
     "postgresql": 5432,
     "mysql": 3306,
 }
-_PROTOCOLS = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP, socket.SOCK_RAW: 0}
+_PROTOCOLS: dict[int, int] = {
+    socket.SOCK_STREAM: socket.IPPROTO_TCP,
+    socket.SOCK_DGRAM: socket.IPPROTO_UDP,
+    socket.SOCK_RAW: 0,
+}
 
 
-def getaddrinfo(world: World, host, port, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> list:
+def getaddrinfo(
+    world: World,
+    host: str | bytes | None,
+    port: str | bytes | int | None,
+    family: int = 0,
+    type: int = 0,
+    proto: int = 0,
+    flags: int = 0,
+) -> list[AddrInfo]:
     """``socket.getaddrinfo`` answered from the simulation's hosts.
 
     Raises:
@@ -55,32 +70,29 @@ def getaddrinfo(world: World, host, port, family: int = 0, type: int = 0, proto:
     address = world.lookup(host)
     canonical = host if flags & socket.AI_CANONNAME else ""
     kinds = [type] if type else [socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW]
-    out = []
+    out: list[AddrInfo] = []
     for kind in kinds:
         number = proto or _PROTOCOLS.get(kind, 0)
         out.append((socket.AF_INET, socket.SocketKind(kind), number, canonical if not out else "", (address, port)))
     return out
 
 
-def getnameinfo(world: World, sockaddr, flags: int = 0) -> tuple[str, str]:
+def getnameinfo(world: World, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int = 0) -> tuple[str, str]:
     """``socket.getnameinfo`` answered from the simulation's hosts."""
     host, port = sockaddr[0], sockaddr[1]
     address = world.lookup(host)
-    if flags & socket.NI_NUMERICHOST:
+    name = address if flags & socket.NI_NUMERICHOST else world.name_of(address)
+    if name is None:
+        if flags & socket.NI_NAMEREQD:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         name = address
-    else:
-        name = world.name_of(address)
-        if name is None:
-            if flags & socket.NI_NAMEREQD:
-                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-            name = address
     service = str(port)
     if not flags & socket.NI_NUMERICSERV:
         service = next((n for n, p in SERVICES.items() if p == port), service)
     return name, service
 
 
-def _port(port, kind: int) -> int:
+def _port(port: object, kind: int) -> int:
     if port is None:
         return 0
     if isinstance(port, bytes):

@@ -21,9 +21,19 @@ import collections
 import errno
 import os
 import socket
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from emulator.errors import NotAllowed
 from emulator.tcp import CLOSED, ESTABLISHED, SYN_SENT, Tcb
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from 3.12
+
+    from emulator.kernel import Kernel
+
+#: An AF_INET address: (host, port).
+Address = tuple[str, int]
 
 __all__ = ["LOOPBACK", "WILDCARD", "SimSocket"]
 
@@ -56,7 +66,7 @@ class SimSocket:
 
     family = socket.AF_INET
 
-    def __init__(self, kernel, kind: int = socket.SOCK_STREAM):
+    def __init__(self, kernel: Kernel, kind: int = socket.SOCK_STREAM):
         if kind not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             raise NotAllowed(f"socket type {kind!r} is not simulated: use SOCK_STREAM or SOCK_DGRAM")
         self._kernel = kernel
@@ -68,15 +78,15 @@ class SimSocket:
         self._peer: tuple[str, int] | None = None
         self._tcb: Tcb | None = None
         self._backlog = 0
-        self._queue: collections.deque = collections.deque()  # listening: established, not yet accepted
-        self._half: dict = {}  # listening: connections still in their handshake
-        self._datagrams: collections.deque = collections.deque()  # UDP: (bytes, address)
+        self._queue: collections.deque[Tcb] = collections.deque()  # listening: established, not yet accepted
+        self._half: dict[Tcb, None] = {}  # listening: connections still in their handshake
+        self._datagrams: collections.deque[tuple[bytes, Address]] = collections.deque()  # UDP
         self._queued = 0
         self._error = 0
         self._shut_wr = False
         self._closed = False
         self._poll_pending = False
-        self._real = None  # a real socket this one stands in for (see NetLoop.sock_connect)
+        self._real: socket.socket | None = None  # a real socket this one stands in for (see NetLoop.sock_connect)
         self.sndbuf = kernel.settings.sndbuf
         self.rcvbuf = kernel.settings.rcvbuf if kind == socket.SOCK_STREAM else 212992
         self.options: dict[tuple[int, int], object] = {}
@@ -97,15 +107,15 @@ class SimSocket:
             raise _error(errno.ENOTCONN)
         return self._peer
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "closed" if self._closed else f"laddr={self._local}" + (f", raddr={self._peer}" if self._peer else "")
         kind = "SOCK_STREAM" if self.type == socket.SOCK_STREAM else "SOCK_DGRAM"
         return f"<SimSocket fd={self.fileno()}, {kind}, host={self._kernel.name!r}, {state}>"
 
-    def __enter__(self):
+    def __enter__(self) -> SimSocket:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- blocking mode and options -------------------------------------------------------
@@ -122,7 +132,7 @@ class SimSocket:
     def gettimeout(self) -> float | None:
         return self._timeout
 
-    def setsockopt(self, level: int, option: int, value, optlen=None) -> None:
+    def setsockopt(self, level: int, option: int, value: int | bytes, optlen: int | None = None) -> None:
         self._check_open()
         if level == socket.SOL_SOCKET and option == socket.SO_SNDBUF:
             self.sndbuf = max(4608, 2 * int(value))  # Linux doubles it, with a floor
@@ -139,7 +149,7 @@ class SimSocket:
                 self._tcb.set_keepalive(self._tcb.keepalive)  # re-time a running keepalive
         self.options[(level, option)] = value
 
-    def getsockopt(self, level: int, option: int, buflen=None):
+    def getsockopt(self, level: int, option: int, buflen: int | None = None) -> object:
         self._check_open()
         if level == socket.SOL_SOCKET and option == socket.SO_ERROR:
             return self._take_error()
@@ -163,7 +173,7 @@ class SimSocket:
 
     # -- binding, listening, connecting ----------------------------------------------------
 
-    def bind(self, address) -> None:
+    def bind(self, address: object) -> None:
         self._check_open()
         if self._local is not None:
             raise _error(errno.EINVAL)
@@ -178,7 +188,7 @@ class SimSocket:
         self._backlog = max(1, int(backlog))
         self._kernel.listen(self)
 
-    def connect(self, address) -> None:
+    def connect(self, address: object) -> None:
         code = self.connect_ex(address)
         if code == errno.EINPROGRESS:
             if self._timeout != 0.0:
@@ -187,7 +197,7 @@ class SimSocket:
         if code:
             raise _error(code)
 
-    def connect_ex(self, address) -> int:
+    def connect_ex(self, address: object) -> int:
         self._check_open()
         ip, port = _address(address)
         if self.type == socket.SOCK_DGRAM:
@@ -200,7 +210,7 @@ class SimSocket:
         self._tcb = self._kernel.connect(self, ip, port)
         return errno.EINPROGRESS
 
-    def accept(self):
+    def accept(self) -> tuple[SimSocket, Address]:
         self._check_open()
         if not self._queue:
             if self._timeout != 0.0:
@@ -209,7 +219,7 @@ class SimSocket:
         tcb = self._queue.popleft()
         conn = SimSocket(self._kernel, socket.SOCK_STREAM)
         conn._attach(tcb, self)
-        return conn, conn._peer
+        return conn, (tcb.rip, tcb.rport)
 
     def _attach(self, tcb: Tcb, listener: SimSocket | None = None) -> None:
         self._tcb = tcb
@@ -240,7 +250,7 @@ class SimSocket:
 
     # -- streams ----------------------------------------------------------------------------
 
-    def send(self, data, flags: int = 0) -> int:
+    def send(self, data: Buffer, flags: int = 0) -> int:
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             if self._peer is None:
@@ -262,7 +272,7 @@ class SimSocket:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         return n
 
-    def sendall(self, data, flags: int = 0) -> None:
+    def sendall(self, data: Buffer, flags: int = 0) -> None:
         view = memoryview(data).cast("B")
         while view:
             try:
@@ -271,7 +281,9 @@ class SimSocket:
                 raise _would_block("sendall") from None
             view = view[n:]
 
-    def sendmsg(self, buffers, ancdata=(), flags: int = 0, address=None) -> int:
+    def sendmsg(
+        self, buffers: Iterable[Buffer], ancdata: Iterable[object] = (), flags: int = 0, address: Address | None = None
+    ) -> int:
         if ancdata:
             raise NotAllowed("sendmsg with ancillary data is not simulated")
         data = b"".join(bytes(b) for b in buffers)
@@ -294,7 +306,7 @@ class SimSocket:
             raise _would_block("recv")
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
 
-    def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
+    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
         view = memoryview(buffer).cast("B")
         data = self.recv(nbytes or len(view), flags)
         view[: len(data)] = data
@@ -317,16 +329,16 @@ class SimSocket:
 
     # -- datagrams --------------------------------------------------------------------------
 
-    def sendto(self, data, flags_or_address, address=None) -> int:
+    def sendto(self, data: Buffer, flags_or_address: int | Address, address: Address | None = None) -> int:
         self._check_open()
-        address = flags_or_address if address is None else address
+        target = flags_or_address if address is None else address
         if self.type != socket.SOCK_DGRAM:
             return self.send(data)
-        if self._peer is not None and address is not None and tuple(address[:2]) != self._peer:
+        if self._peer is not None and isinstance(target, tuple) and tuple(target[:2]) != self._peer:
             raise _error(errno.EISCONN)
-        return self._sendto(data, self._kernel.route(*_address(address)))
+        return self._sendto(data, self._kernel.route(*_address(target)))
 
-    def _sendto(self, data, address: tuple[str, int]) -> int:
+    def _sendto(self, data: Buffer, address: Address) -> int:
         if self._error:
             raise _error(self._take_error())
         payload = bytes(data)
@@ -337,7 +349,7 @@ class SimSocket:
         self._kernel.send_datagram(self, address, payload)
         return len(payload)
 
-    def recvfrom(self, bufsize: int, flags: int = 0):
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address]:
         self._check_open()
         if self._error:
             raise _error(self._take_error())
@@ -349,7 +361,7 @@ class SimSocket:
         self._queued -= len(data)
         return data[:bufsize], address
 
-    def recvfrom_into(self, buffer, nbytes: int = 0, flags: int = 0):
+    def recvfrom_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> tuple[int, Address]:
         view = memoryview(buffer).cast("B")
         data, address = self.recvfrom(nbytes or len(view), flags)
         view[: len(data)] = data
@@ -414,10 +426,10 @@ class SimSocket:
             self._real.close()
             self._real = None
 
-    def detach(self):
+    def detach(self) -> int:
         raise NotAllowed("a simulated socket has no real file descriptor to detach")
 
-    def dup(self):
+    def dup(self) -> SimSocket:
         raise NotAllowed("a simulated socket cannot be duplicated")
 
     def _check_open(self) -> None:
@@ -428,7 +440,7 @@ class SimSocket:
 _LINGER_ZERO = b"\x01\x00\x00\x00\x00\x00\x00\x00"
 
 
-def _address(address) -> tuple[str, int]:
+def _address(address: object) -> Address:
     if not isinstance(address, tuple) or len(address) < 2:
         raise TypeError(f"an AF_INET address must be a tuple (host, port), got {address!r}")
     host, port = address[0], address[1]

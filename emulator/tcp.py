@@ -26,11 +26,21 @@ reset.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import errno
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from emulator.tcpbuffers import Reassembly, Reno
+
+if TYPE_CHECKING:
+    from emulator.kernel import Kernel
+    from emulator.sockets import SimSocket
+
+#: A segment: the body of the message that carries it (``"type"``, ports, ``"cid"``, and
+#: ``"seq"``, ``"ack"``, ``"wnd"``, ``"data"`` (latin-1 text), ``"probe"`` as its kind needs).
+Segment = dict[str, Any]
 
 __all__ = ["ACK", "DATA", "FIN", "RST", "SYN", "SYNACK", "Tcb", "TcpSettings"]
 
@@ -81,7 +91,7 @@ class TcpSettings:
     keepalive_intvl: float = 75.0
     keepalive_probes: int = 9
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("mss", "sndbuf", "rcvbuf"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -110,14 +120,14 @@ class Tcb:
     the FIN.
     """
 
-    def __init__(self, kernel, lip: str, lport: int, rip: str, rport: int, cid: int, state: str):
+    def __init__(self, kernel: Kernel, lip: str, lport: int, rip: str, rport: int, cid: int, state: str):
         self.kernel = kernel
         self.settings: TcpSettings = kernel.settings
         self.lip, self.lport, self.rip, self.rport = lip, lport, rip, rport
         self.cid = cid
         self.state = state
-        self.sock = None  # the SimSocket, None until accepted and once the program closed it
-        self.listener = None  # the listening socket that will accept it (server side, until accepted)
+        self.sock: SimSocket | None = None  # None until accepted and once the program closed it
+        self.listener: SimSocket | None = None  # the listening socket that will accept it (server side, until accepted)
         self.orphan = False  # the program closed its socket; the Tcb finishes on its own
         self.error = 0  # errno to report: ECONNRESET, ETIMEDOUT, ECONNREFUSED
         self.user_timeout = self.settings.user_timeout
@@ -147,11 +157,11 @@ class Tcb:
         self.ka_at: int | None = None
         self.ka_sent = 0
         self.orphan_at: int | None = None
-        self._timer = None
-        self._timer_at: int | None = None
-        self._ack_handle = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0  # when _timer fires (meaningful while it is set)
+        self._ack_handle: asyncio.TimerHandle | None = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"<Tcb {self.lip}:{self.lport} -> {self.rip}:{self.rport} {self.state}"
             f"{' orphan' if self.orphan else ''} una={self.snd_una} nxt={self.snd_nxt} "
@@ -195,7 +205,7 @@ class Tcb:
             self.ack_soon()  # a window update: the peer may be waiting to send
         return data
 
-    def put(self, data) -> int:
+    def put(self, data: bytes | bytearray | memoryview) -> int:
         """Queue what fits of ``data`` for sending; return how many bytes were taken."""
         sock = self.sock
         room = (sock.sndbuf if sock is not None else self.settings.sndbuf) - len(self.sndq)
@@ -251,7 +261,7 @@ class Tcb:
         """Answer the peer's SYN with a SYN-ACK (retransmitted until the handshake completes)."""
         self._handshake({"type": SYNACK, "ack": 1, "wnd": self.window()})
 
-    def _handshake(self, segment: dict) -> None:
+    def _handshake(self, segment: Segment) -> None:
         self.since = self.kernel.now_ns()
         self.emit(segment)
         self.rtx_at = self.since + round(self.rto * NS)
@@ -322,7 +332,7 @@ class Tcb:
     def _fin_acked(self) -> bool:
         return self.fin_seq is not None and self.snd_una > self.fin_seq
 
-    def emit(self, segment: dict) -> None:
+    def emit(self, segment: Segment) -> None:
         segment["sp"], segment["dp"], segment["cid"] = self.lport, self.rport, self.cid
         if self._ack_handle is not None and "ack" in segment:
             self._ack_handle.cancel()  # the ACK rides on this segment
@@ -348,7 +358,7 @@ class Tcb:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, seg: dict) -> None:
+    def receive(self, seg: Segment) -> None:
         """One segment of this connection (its addresses, ports and id match)."""
         kind = seg["type"]
         self.heard = self.kernel.now_ns()
@@ -380,7 +390,7 @@ class Tcb:
             self._ack_now()
         self.maybe_done()
 
-    def _established(self, seg: dict) -> None:
+    def _established(self, seg: Segment) -> None:
         self.state = ESTABLISHED
         self.rx.rcv_nxt = 1
         self.snd_una = self.snd_nxt = 1
@@ -481,7 +491,7 @@ class Tcb:
         self.rto = min(s.rto_max, max(s.rto_min, self.srtt + 4 * self.rttvar))
 
     def _rto_ns(self) -> int:
-        return round(min(self.settings.rto_max, self.rto * 2**self.backoff) * NS)
+        return round(min(self.settings.rto_max, self.rto * (1 << self.backoff)) * NS)
 
     # -- timers ----------------------------------------------------------------------------------
 
@@ -565,7 +575,9 @@ class Tcb:
     def _ka(self, name: str) -> float:
         sock = self.sock
         value = sock.tcp_options.get(name) if sock is not None else None
-        return value if value is not None else getattr(self.settings, name)
+        if value is None:
+            value = getattr(self.settings, name)  # keepalive_time, keepalive_intvl or keepalive_probes
+        return value
 
     def _keepalive(self, now: int) -> None:
         if now - self.heard < round(self._ka("keepalive_time") * NS):

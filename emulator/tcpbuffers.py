@@ -84,7 +84,7 @@ class Reno:
     #: Linux's initial congestion window (RFC 6928).
     INITIAL = 10
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.cwnd = self.INITIAL
         self.ssthresh = 1 << 30
         self._grow = 0
