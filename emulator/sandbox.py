@@ -41,31 +41,38 @@ import socket
 import threading
 import time
 from asyncio import events
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from emulator.errors import NotAllowed
+from emulator.resolver import AddrInfo
 from emulator.resolver import getaddrinfo as _sim_getaddrinfo
+
+if TYPE_CHECKING:
+    from emulator.hosts import HostEndpoint
+    from emulator.netloop import NetLoop
+    from emulator.simulation import Simulation
 
 __all__ = ["EPOCH", "Sandbox", "install"]
 
-#: What ``time.time()`` reads at virtual time 0: 2025-01-01 00:00:00 UTC.  # wall-clock ok: documents what hosts see, reads no clock
+#: What ``time.time()`` reads at virtual time 0: 2025-01-01 00:00:00 UTC.  # wall-clock ok: reads no clock
 EPOCH = 1_735_689_600
 
-_REAL = {
-    "time": time.time,
-    "time_ns": time.time_ns,
-    "monotonic": time.monotonic,
-    "monotonic_ns": time.monotonic_ns,
-    "perf_counter": time.perf_counter,
-    "perf_counter_ns": time.perf_counter_ns,
-    "sleep": time.sleep,
-    "urandom": os.urandom,
-    "gethostname": socket.gethostname,
-    "getaddrinfo": socket.getaddrinfo,
-    "gethostbyname": socket.gethostbyname,
-    "connect": socket.socket.connect,
-    "connect_ex": socket.socket.connect_ex,
-    "start": threading.Thread.start,
-}
+# The real functions, kept before install() patches them.
+_real_time = time.time
+_real_time_ns = time.time_ns
+_real_monotonic = time.monotonic
+_real_monotonic_ns = time.monotonic_ns
+_real_perf_counter = time.perf_counter
+_real_perf_counter_ns = time.perf_counter_ns
+_real_sleep = time.sleep
+_real_urandom = os.urandom
+_real_gethostname = socket.gethostname
+_real_getaddrinfo = socket.getaddrinfo
+_real_gethostbyname = socket.gethostbyname
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_start = threading.Thread.start
 _RANDOM_FUNCTIONS = (
     "random",
     "uniform",
@@ -94,17 +101,19 @@ _installed = False
 class Sandbox:
     """The simulation's answers for one loop (``loop._sandbox``): clocks, streams, names."""
 
-    def __init__(self, sim, current):
+    def __init__(self, sim: Simulation, current: Callable[[], HostEndpoint | None]):
         self._sim = sim
-        self._life = current  # () -> the running host incarnation, or None
+        self._life = current  # the running host incarnation, or None
         self._streams: dict[str, random.Random] = {}
 
     def wall(self) -> float:
         life = self._life()
-        return EPOCH + (life.clock.now() if life is not None else self._sim.loop.time())
+        now: float = life.clock.now() if life is not None else self._sim.loop.time()
+        return EPOCH + now
 
     def virtual(self) -> float:
-        return self._sim.loop.time()
+        now: float = self._sim.loop.time()
+        return now
 
     def stream(self, kind: str) -> random.Random:
         life = self._life()
@@ -121,7 +130,14 @@ class Sandbox:
 
 def _active() -> Sandbox | None:
     loop = events._get_running_loop()
-    return getattr(loop, "_sandbox", None) if loop is not None else None
+    box: Sandbox | None = getattr(loop, "_sandbox", None) if loop is not None else None
+    return box
+
+
+def _sim_loop() -> NetLoop | None:
+    """The running loop if it is a simulation's with a sandbox (one with hosts), else None."""
+    loop = events._get_running_loop()
+    return loop if getattr(loop, "_sandbox", None) is not None else None  # type: ignore[return-value]  # a NetLoop
 
 
 def _refused(what: str, instead: str) -> NotAllowed:
@@ -130,86 +146,93 @@ def _refused(what: str, instead: str) -> NotAllowed:
 
 def _time() -> float:
     box = _active()
-    return box.wall() if box is not None else _REAL["time"]()
+    return box.wall() if box is not None else _real_time()
 
 
 def _time_ns() -> int:
     box = _active()
-    return round(box.wall() * 1_000_000_000) if box is not None else _REAL["time_ns"]()
+    return round(box.wall() * 1_000_000_000) if box is not None else _real_time_ns()
 
 
 def _monotonic() -> float:
     box = _active()
-    return box.virtual() if box is not None else _REAL["monotonic"]()
+    return box.virtual() if box is not None else _real_monotonic()
 
 
 def _monotonic_ns() -> int:
     box = _active()
-    return round(box.virtual() * 1_000_000_000) if box is not None else _REAL["monotonic_ns"]()
+    return round(box.virtual() * 1_000_000_000) if box is not None else _real_monotonic_ns()
 
 
 def _perf_counter() -> float:
     box = _active()
-    return box.virtual() if box is not None else _REAL["perf_counter"]()
+    return box.virtual() if box is not None else _real_perf_counter()
 
 
 def _perf_counter_ns() -> int:
     box = _active()
-    return round(box.virtual() * 1_000_000_000) if box is not None else _REAL["perf_counter_ns"]()
+    return round(box.virtual() * 1_000_000_000) if box is not None else _real_perf_counter_ns()
 
 
-def _sleep(seconds) -> None:
+def _sleep(seconds: float | SupportsIndex) -> None:
     if _active() is not None:
         raise _refused("time.sleep", "await asyncio.sleep(...) instead, which sleeps in virtual time")
-    _REAL["sleep"](seconds)
+    _real_sleep(seconds)
 
 
 def _urandom(n: int) -> bytes:
     box = _active()
-    return box.stream("urandom").randbytes(n) if box is not None else _REAL["urandom"](n)
+    return box.stream("urandom").randbytes(n) if box is not None else _real_urandom(n)
 
 
 def _gethostname() -> str:
     box = _active()
-    return box.hostname() if box is not None else _REAL["gethostname"]()
+    return box.hostname() if box is not None else _real_gethostname()
 
 
-def _getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-    loop = events._get_running_loop()
-    if getattr(loop, "_sandbox", None) is not None:
+def _getaddrinfo(
+    host: str | bytes | None,
+    port: str | bytes | int | None,
+    family: int = 0,
+    type: int = 0,
+    proto: int = 0,
+    flags: int = 0,
+) -> list[AddrInfo] | list[tuple[Any, ...]]:
+    loop = _sim_loop()
+    if loop is not None:
         return _sim_getaddrinfo(loop.world, host, port, family, type, proto, flags)
-    return _REAL["getaddrinfo"](host, port, family, type, proto, flags)
+    return _real_getaddrinfo(host, port, family, type, proto, flags)
 
 
 def _gethostbyname(name: str) -> str:
-    loop = events._get_running_loop()
-    if getattr(loop, "_sandbox", None) is not None:
+    loop = _sim_loop()
+    if loop is not None:
         return loop.world.lookup(name)
-    return _REAL["gethostbyname"](name)
+    return _real_gethostbyname(name)
 
 
-def _connect(self, address):
+def _connect(self: socket.socket, address: Any) -> None:
     if _active() is not None:
         raise _refused("a blocking connect on a real socket", "use asyncio (open_connection, create_connection)")
-    return _REAL["connect"](self, address)
+    return _real_connect(self, address)
 
 
-def _connect_ex(self, address):
+def _connect_ex(self: socket.socket, address: Any) -> int:
     if _active() is not None:
         raise _refused("a blocking connect on a real socket", "use asyncio (open_connection, create_connection)")
-    return _REAL["connect_ex"](self, address)
+    return _real_connect_ex(self, address)
 
 
-def _thread_start(self):
+def _thread_start(self: threading.Thread) -> None:
     if _active() is not None:
         raise _refused(f"starting a thread ({self.name})", "run the work as an asyncio task instead")
-    return _REAL["start"](self)
+    return _real_start(self)
 
 
-def _random_function(name: str):
+def _random_function(name: str) -> Callable[..., Any]:
     real = getattr(random, name)
 
-    def dispatch(*args, **kwargs):
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
         box = _active()
         if box is None:
             return real(*args, **kwargs)
@@ -230,10 +253,13 @@ def install() -> None:
     time.monotonic, time.monotonic_ns = _monotonic, _monotonic_ns
     time.perf_counter, time.perf_counter_ns = _perf_counter, _perf_counter_ns
     time.sleep = _sleep
-    os.urandom = random._urandom = _urandom
-    socket.gethostname, socket.getaddrinfo, socket.gethostbyname = _gethostname, _getaddrinfo, _gethostbyname
-    socket.socket.connect, socket.socket.connect_ex = _connect, _connect_ex
-    threading.Thread.start = _thread_start
+    os.urandom = random._urandom = _urandom  # type: ignore[attr-defined]  # random's private alias of os.urandom
+    socket.gethostname, socket.gethostbyname = _gethostname, _gethostbyname
+    socket.getaddrinfo = _getaddrinfo  # type: ignore[assignment]  # the simulation's answers are AF_INET only
+    # Patched on the class (every real socket), as methods of socket.socket rather than of _socket.socket:
+    socket.socket.connect = _connect  # type: ignore[method-assign, assignment]
+    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign, assignment]
+    threading.Thread.start = _thread_start  # type: ignore[method-assign]  # patched on the class: every thread
     for name in _RANDOM_FUNCTIONS:
         if hasattr(random, name):
             setattr(random, name, _random_function(name))
