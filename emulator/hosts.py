@@ -29,15 +29,28 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import random
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 from emulator import sandbox
 from emulator.errors import ConfigError, NotAllowed
 from emulator.kernel import Kernel, World, ephemeral_ports, ipv4
 from emulator.node import Storage
 from emulator.sockets import LOOPBACK, WILDCARD
-from emulator.tcp import TcpSettings
+from emulator.tcp import Segment, TcpSettings
+
+if TYPE_CHECKING:
+    from emulator.loop import VirtualLoop
+    from emulator.message import Message
+    from emulator.network import Network
+    from emulator.node import Clock
+    from emulator.simulation import Simulation
+
+#: What a host's program is: an async callable, called with the host's config.
+HostMain = Callable[..., Awaitable[object]]
+_Task = asyncio.Task[Any]
 
 __all__ = ["Host", "HostEndpoint", "Hosts", "current_host"]
 
@@ -63,7 +76,7 @@ class Hosts(World):
         tcp: TCP's tunables (retransmission timeout, buffers, ...); see ``TcpSettings``.
     """
 
-    def __init__(self, sim, tcp: TcpSettings | None = None):
+    def __init__(self, sim: Simulation, tcp: TcpSettings | None = None):
         super().__init__(sim.loop, tcp)
         self._sim = sim
         self._ips: dict[str, str] = {}  # lower-case name -> address
@@ -73,7 +86,7 @@ class Hosts(World):
         self.live: dict[str, HostEndpoint] = {}
         sandbox.install()
         sim.loop.set_world(self, sandbox.Sandbox(sim, current_host))
-        self._previous_factory = sim.loop.get_task_factory()
+        self._previous_factory: Callable[..., asyncio.Future[Any]] | None = sim.loop.get_task_factory()
         sim.loop.set_task_factory(self._task)
 
     @property
@@ -154,7 +167,7 @@ class Hosts(World):
             return "localhost"
         return self._names.get(ip)
 
-    def transmit(self, kernel: Kernel, dst_ip: str, segment: dict) -> None:
+    def transmit(self, kernel: Kernel, dst_ip: str, segment: Segment) -> None:
         name = self._names.get(dst_ip)
         if name is None:
             raise self.outside(dst_ip, f"its hosts are {self._known()}")
@@ -170,7 +183,13 @@ class Hosts(World):
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    def _task(self, loop, coro, context=None, **kwargs):
+    def _task(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+        context: contextvars.Context | None = None,
+        **kwargs: Any,
+    ) -> asyncio.Future[Any]:
         """The loop's task factory: each task made by a host's code is that incarnation's, for a crash."""
         factory = self._previous_factory
         if factory is not None:
@@ -190,17 +209,32 @@ class HostEndpoint:
     constructor), so crash, restart, pause and skew treat it as a node.
     """
 
-    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error, on_event=None):
+    def __init__(
+        self,
+        name: str,
+        transport: Network,
+        loop: VirtualLoop,
+        context: contextvars.Context,
+        clock: Clock,
+        rng: Callable[..., random.Random],
+        storage_data: dict[str, Any],
+        ids: Iterator[int],
+        peers: object,
+        on_error: Callable[[HostEndpoint, str, BaseException], None],
+        on_event: Callable[[HostEndpoint, str, object], None] | None = None,
+    ):
         self.name = name
         self.network = transport
         self.loop = loop
         self.clock = clock
         self.rng = rng
         self.alive = True
-        self.storage = Storage(storage_data, self)
-        self.routes: dict = {}  # the network's route cache, as for a node
+        self.storage = Storage(storage_data, self)  # type: ignore[arg-type]  # it asks only .alive of either kind
+        self.routes: dict[str, Any] = {}  # the network's route cache, as for a node
         self._on_error = on_error
-        self.hosts: Hosts = loop.world
+        world = loop.world
+        assert isinstance(world, Hosts)  # a Simulation with hosts set it
+        self.hosts = world
         self.handle = self.hosts.host(name)
         self.ip = self.handle.address
         self.context = context.copy()  # this incarnation's own: a crash finds exactly its tasks
@@ -208,11 +242,13 @@ class HostEndpoint:
         self._run = self.context.run
         self.kernel = Kernel(self.hosts, name, self.ip, self.context, self.hosts._ports[name])
         self.kernel.endpoint = self
-        self._tasks: dict[asyncio.Task, None] = {}
-        self.main: asyncio.Task | None = None
-        self.node = None
+        self._tasks: dict[asyncio.Future[Any], None] = {}  # a task factory may make futures of its own
+        self.main: _Task | None = None
+        self.node: Host | None = None
+        self._main: HostMain | None = None
+        self._config: dict[str, Any] = {}
 
-    def build(self, factory, config: dict):
+    def build(self, factory: HostMain, config: dict[str, Any]) -> Host:
         """Keep the program to run (``factory`` is the host's ``main``); returns the host's handle."""
         self._main, self._config = factory, config
         self.node = self.handle
@@ -242,33 +278,38 @@ class HostEndpoint:
         self.main = self.spawn(coro, "main")
         self.main.add_done_callback(self._main_done)  # other tasks' errors go to whoever awaits them
 
-    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+    def spawn(self, coro: Awaitable[Any], name: str | None = None) -> _Task:
         """Run ``coro`` as a task of this host; a crash cancels it."""
         if not self.alive:
-            coro.close()
+            close = getattr(coro, "close", None)
+            if close is not None:
+                close()
             raise asyncio.CancelledError(f"host {self.name} crashed")
-        if not asyncio.iscoroutine(coro):
-            coro = _awaited(coro)
-        task = self.loop.create_task(
-            coro, name=f"{self.name}:{name or getattr(coro, '__name__', 'task')}", context=self.context
+        runnable = coro if asyncio.iscoroutine(coro) else _awaited(coro)
+        return self.loop.create_task(
+            runnable, name=f"{self.name}:{name or getattr(runnable, '__name__', 'task')}", context=self.context
         )
-        return task
 
-    def own(self, task: asyncio.Task) -> None:
+    def own(self, task: asyncio.Future[Any]) -> None:
         self._tasks[task] = None
         task.add_done_callback(self._forget)
 
-    def _forget(self, task: asyncio.Task) -> None:
+    def _forget(self, task: asyncio.Future[Any]) -> None:
         self._tasks.pop(task, None)
 
-    def _main_done(self, task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None and self.alive:
-            self._on_error(self, task.get_name(), task.exception())
+    def _main_done(self, task: _Task) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved even from a crashed incarnation: asyncio does not log it then
+        if exc is not None and self.alive:
+            self._on_error(self, task.get_name(), exc)
 
-    def deliver(self, msg) -> None:
+    def deliver(self, msg: Message) -> None:
         """A segment or datagram from the network (a node's message to a host is ignored, like a closed port)."""
         if msg.body["type"].startswith(_KINDS):
-            self._run(self.kernel.receive, self.hosts.ip_of(msg.src), self.ip, msg.body)
+            src_ip = self.hosts.ip_of(msg.src)
+            if src_ip is not None:  # else a node's message that only looks like a segment
+                self._run(self.kernel.receive, src_ip, self.ip, msg.body)
 
     def kill(self, reset: bool = True) -> None:
         """Crash: cancel every task of this incarnation, reset its connections (unless not ``reset``)."""
@@ -282,15 +323,15 @@ class HostEndpoint:
     def describe_waiting(self) -> list[str]:
         return self.kernel.describe()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<HostEndpoint {self.name} {self.ip}{'' if self.alive else ' (crashed)'}>"
 
 
-async def _awaited(awaitable):
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def _parameters(fn) -> dict:
+def _parameters(fn: Callable[..., object]) -> dict[str, inspect.Parameter]:
     try:
         return dict(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
@@ -303,25 +344,27 @@ class Host:
     The handle outlives crashes and restarts; ``incarnation`` is the running one.
     """
 
-    def __init__(self, sim, name: str, address: str):
+    def __init__(self, sim: Simulation, name: str, address: str):
         self._sim = sim
         self.name = name
         #: the host's IPv4 address on the simulated network
         self.address = address
         self._last: HostEndpoint | None = None  # the latest incarnation, for its storage
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Host {self.name} {self.address}{'' if self.alive else ' (down)'}>"
 
     @property
     def alive(self) -> bool:
         """Whether the host is up (not crashed)."""
-        return self._sim.alive(self.name)
+        up: bool = self._sim.alive(self.name)
+        return up
 
     @property
     def incarnation(self) -> HostEndpoint | None:
         """The running incarnation, or None while crashed."""
-        return self._sim.hosts.live.get(self.name)
+        hosts: Hosts = self._sim.hosts
+        return hosts.live.get(self.name)
 
     @property
     def storage(self) -> Storage:
@@ -329,15 +372,17 @@ class Host:
 
         While the host is down it can be read; writes are ignored, as a dead machine cannot write.
         """
+        if self._last is None:
+            raise ConfigError(f"host {self.name!r} has not started yet: its storage exists from its first run")
         return self._last.storage
 
     @property
-    def main(self) -> asyncio.Task | None:
+    def main(self) -> _Task | None:
         """The running incarnation's program task (None before it starts or while crashed)."""
         life = self.incarnation
         return life.main if life is not None else None
 
-    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+    def spawn(self, coro: Awaitable[Any], name: str | None = None) -> _Task:
         """Run ``coro`` on this host, as its own code (its sockets are the host's); a crash cancels it.
 
         Call it from outside ``sim.run`` or from a coroutine inside it, e.g.
