@@ -36,11 +36,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple
 from emulator.errors import NotAllowed
 from emulator.kernel import LocalWorld, World
 from emulator.resolver import AddrInfo, getaddrinfo, getnameinfo
-from emulator.sockets import Address, SimSocket
+from emulator.sockets import Address, Bytes, SimSocket
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer  # collections.abc.Buffer from 3.12
-
     from emulator.sandbox import Sandbox
 
     # NetLoop is mixed into VirtualLoop, an asyncio loop: type-check it as one.
@@ -599,11 +597,15 @@ class NetLoop(_Mixin):
         data: bytes = await _Selector.sock_recv(self, self._adopted(sock, "loop.sock_recv"), n)
         return data
 
-    async def sock_recv_into(self, sock: SimSocket | socket.socket, buf: Buffer) -> int:
+    async def sock_recv_into(  # type: ignore[override]  # any Buffer in the stub; bytes-likes here
+        self, sock: SimSocket | socket.socket, buf: Bytes
+    ) -> int:
         n: int = await _Selector.sock_recv_into(self, self._adopted(sock, "loop.sock_recv_into"), buf)
         return n
 
-    async def sock_sendall(self, sock: SimSocket | socket.socket, data: Buffer) -> None:
+    async def sock_sendall(  # type: ignore[override]  # any Buffer in the stub; bytes-likes here
+        self, sock: SimSocket | socket.socket, data: Bytes
+    ) -> None:
         await _Selector.sock_sendall(self, self._adopted(sock, "loop.sock_sendall"), data)
 
     async def sock_accept(  # type: ignore[override]  # SimSockets in, SimSockets out
@@ -618,8 +620,8 @@ class NetLoop(_Mixin):
         )
         return got
 
-    async def sock_recvfrom_into(
-        self, sock: SimSocket | socket.socket, buf: Buffer, nbytes: int = 0
+    async def sock_recvfrom_into(  # type: ignore[override]  # any Buffer in the stub; bytes-likes here
+        self, sock: SimSocket | socket.socket, buf: Bytes, nbytes: int = 0
     ) -> tuple[int, Address]:
         got: tuple[int, Address] = await _Selector.sock_recvfrom_into(
             self, self._adopted(sock, "loop.sock_recvfrom_into"), buf, nbytes
@@ -627,7 +629,7 @@ class NetLoop(_Mixin):
         return got
 
     async def sock_sendto(  # type: ignore[override]  # a SimSocket, or a real one it stands in for
-        self, sock: SimSocket | socket.socket, data: Buffer, address: Address
+        self, sock: SimSocket | socket.socket, data: Bytes, address: Address
     ) -> int:
         n: int = await _Selector.sock_sendto(self, self._adopted(sock, "loop.sock_sendto"), data, address)
         return n

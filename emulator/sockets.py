@@ -28,12 +28,12 @@ from emulator.errors import NotAllowed
 from emulator.tcp import CLOSED, ESTABLISHED, SYN_SENT, Tcb
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer  # collections.abc.Buffer from 3.12
-
     from emulator.kernel import Kernel
 
 #: An AF_INET address: (host, port).
 Address = tuple[str, int]
+#: What a socket sends from or reads into (collections.abc.Buffer from Python 3.12).
+Bytes = bytes | bytearray | memoryview
 
 __all__ = ["LOOPBACK", "WILDCARD", "SimSocket"]
 
@@ -250,7 +250,7 @@ class SimSocket:
 
     # -- streams ----------------------------------------------------------------------------
 
-    def send(self, data: Buffer, flags: int = 0) -> int:
+    def send(self, data: Bytes, flags: int = 0) -> int:
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             if self._peer is None:
@@ -272,7 +272,7 @@ class SimSocket:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         return n
 
-    def sendall(self, data: Buffer, flags: int = 0) -> None:
+    def sendall(self, data: Bytes, flags: int = 0) -> None:
         view = memoryview(data).cast("B")
         while view:
             try:
@@ -282,7 +282,7 @@ class SimSocket:
             view = view[n:]
 
     def sendmsg(
-        self, buffers: Iterable[Buffer], ancdata: Iterable[object] = (), flags: int = 0, address: Address | None = None
+        self, buffers: Iterable[Bytes], ancdata: Iterable[object] = (), flags: int = 0, address: Address | None = None
     ) -> int:
         if ancdata:
             raise NotAllowed("sendmsg with ancillary data is not simulated")
@@ -306,7 +306,7 @@ class SimSocket:
             raise _would_block("recv")
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
 
-    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
+    def recv_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> int:
         view = memoryview(buffer).cast("B")
         data = self.recv(nbytes or len(view), flags)
         view[: len(data)] = data
@@ -329,7 +329,7 @@ class SimSocket:
 
     # -- datagrams --------------------------------------------------------------------------
 
-    def sendto(self, data: Buffer, flags_or_address: int | Address, address: Address | None = None) -> int:
+    def sendto(self, data: Bytes, flags_or_address: int | Address, address: Address | None = None) -> int:
         self._check_open()
         target = flags_or_address if address is None else address
         if self.type != socket.SOCK_DGRAM:
@@ -338,7 +338,7 @@ class SimSocket:
             raise _error(errno.EISCONN)
         return self._sendto(data, self._kernel.route(*_address(target)))
 
-    def _sendto(self, data: Buffer, address: Address) -> int:
+    def _sendto(self, data: Bytes, address: Address) -> int:
         if self._error:
             raise _error(self._take_error())
         payload = bytes(data)
@@ -361,7 +361,7 @@ class SimSocket:
         self._queued -= len(data)
         return data[:bufsize], address
 
-    def recvfrom_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> tuple[int, Address]:
+    def recvfrom_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> tuple[int, Address]:
         view = memoryview(buffer).cast("B")
         data, address = self.recvfrom(nbytes or len(view), flags)
         view[: len(data)] = data
