@@ -53,12 +53,12 @@ class Link:
         "dst",
         "duplicate",
         "endpoint",
+        "fast_path",
         "fifo",
         "held",
         "last_ns",
         "latency",
         "loss",
-        "open",
         "overrides",
         "plain",
         "recorders",
@@ -78,7 +78,7 @@ class Link:
         # Cached from the network's state, valid while version matches it:
         self.version = -1
         self.cut = False  # a partition drops traffic on this link
-        self.open = False  # a message arriving now goes straight to a live, running receiver
+        self.fast_path = False  # _deliver may hand a message arriving now straight to a live, running receiver
         self.plain = False  # a message sent now is simply scheduled: up, FIFO, no loss, duplicates or reordering
         self.endpoint = None  # the receiver's live endpoint
         self.recorders: dict = {}  # message type -> the trace's recorder of its deliveries
@@ -306,7 +306,9 @@ class Network:
         link.version = self._version
         link.cut = any(rule.blocks(link.src, link.dst) for rule in self._rules.values())
         link.endpoint = self._live.get(link.dst)
-        link.open = not link.cut and link.held is None and link.endpoint is not None and link.dst not in self._paused
+        link.fast_path = (
+            not link.cut and link.held is None and link.endpoint is not None and link.dst not in self._paused
+        )
         link.plain = not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder
         return link
 
@@ -360,7 +362,7 @@ class Network:
         link = msg._link
         if link.version != self._version:
             self._refresh(link)
-        if not link.open or msg._to is not link.endpoint:
+        if not link.fast_path or msg._to is not link.endpoint:
             self._deliver_slow(link, msg)
             return
         self.delivered += 1

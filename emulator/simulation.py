@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from emulator.client import Client
-from emulator.distributions import Constant
+from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
 from emulator.history import History
 from emulator.hosts import Host, HostEndpoint, Hosts
@@ -31,6 +31,8 @@ from emulator.rng import Streams
 from emulator.trace import Trace
 
 __all__ = ["NodeClock", "NodeError", "Simulation"]
+
+_DEFAULT_LATENCY = Constant(0.001)  # immutable: one shared default, as the default argument was
 
 
 @dataclass
@@ -91,7 +93,6 @@ class _Slot:
     storage: dict = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     endpoint: Endpoint | None = None
-    incarnation: int = 0
     endpoint_type: type = Endpoint  # a host's is emulator.hosts.HostEndpoint
 
 
@@ -117,7 +118,7 @@ class Simulation:
     def __init__(
         self,
         seed: int = 0,
-        latency=Constant(0.001),
+        latency: Distribution | float = _DEFAULT_LATENCY,
         loss: float = 0.0,
         duplicate: float = 0.0,
         reorder: bool | float = False,
@@ -138,7 +139,7 @@ class Simulation:
             self.loop,
             self.streams,
             self.trace,
-            self._fault,
+            self.record_nemesis,
             latency=latency,
             loss=loss,
             duplicate=duplicate,
@@ -186,7 +187,6 @@ class Simulation:
         return self._boot(slot)
 
     def _boot(self, slot: _Slot) -> Node:
-        slot.incarnation += 1
         endpoint = slot.endpoint_type(
             slot.name,
             self.network,
@@ -253,14 +253,14 @@ class Simulation:
         self.network.detach(name)
         endpoint.kill()
         self.loop.resume_owner(name)  # let the cancellations run
-        self._fault("crash", name)
+        self.record_nemesis("crash", name)
 
     def restart(self, name: str) -> Node:
         """Start a fresh instance of a crashed ``name``, same factory, config and storage."""
         slot = self._slot(name)
         if slot.endpoint is not None:
             raise ConfigError(f"{name!r} is running; crash it before restarting it")
-        self._fault("restart", name)
+        self.record_nemesis("restart", name)
         return self._boot(slot)
 
     def pause(self, name: str) -> None:
@@ -269,14 +269,14 @@ class Simulation:
             return
         self.loop.pause_owner(name)
         self.network.pause(name)
-        self._fault("pause", name)
+        self.record_nemesis("pause", name)
 
     def resume(self, name: str) -> None:
         """Unfreeze ``name``: what fell due while paused runs now, in order."""
         self._slot(name)
         self.loop.resume_owner(name)
         self.network.resume(name)
-        self._fault("resume", name)
+        self.record_nemesis("resume", name)
 
     def skew(self, name: str, offset: float = 0.0, drift: float = 0.0) -> None:
         """Make ``name``'s ``now()`` read true time + ``offset``, advancing at ``1 + drift``.
@@ -289,7 +289,7 @@ class Simulation:
         if drift <= -1.0:
             raise ConfigError(f"skew drift must be > -1 (a clock cannot run backwards), got {drift!r}")
         self._slot(name).clock.set(float(offset), float(drift))
-        self._fault("skew", [name, offset, drift])
+        self.record_nemesis("skew", [name, offset, drift])
 
     def _describe_waiting(self) -> list[str]:
         return [
@@ -370,9 +370,6 @@ class Simulation:
             (self.loop.time_ns(), "op", op["process"], op["type"], op["f"], op.get("key"), op.get("value"))
         )
         return op
-
-    def _fault(self, f: str, value) -> None:
-        self.record_nemesis(f, value)
 
     def record_nemesis(self, f: str, value=None) -> dict:
         """Put a fault (or its repair) in the history and the trace as a ``nemesis`` info op.
