@@ -53,6 +53,8 @@ class Transport(Protocol):
 
 
 class Clock(Protocol):
+    """A node's clock: what ``Node.now`` reads."""
+
     def now(self) -> float:
         """This node's idea of the time, in seconds."""
 
@@ -240,6 +242,19 @@ def _bind_fast_paths(node: Node, endpoint: Endpoint) -> None:
         node.reply = endpoint.reply
 
 
+class _PendingRpc:
+    """An rpc awaiting its reply: what a reply, a timeout, a crash or a deadlock report needs."""
+
+    __slots__ = ("dest", "future", "kind", "sent", "timer")
+
+    def __init__(self, future: asyncio.Future, timer: asyncio.TimerHandle | None, dest: str, kind: str, sent: float):
+        self.future = future  # resolved by the reply, failed by the timeout, cancelled by a crash
+        self.timer = timer  # the timeout's timer, or None without a timeout
+        self.dest = dest
+        self.kind = kind  # the request's message type
+        self.sent = sent  # loop time
+
+
 class Endpoint:
     """One incarnation of a node on a transport: dispatch, rpc, owned tasks.
 
@@ -272,7 +287,7 @@ class Endpoint:
         self._ids = ids
         self._on_error = on_error
         self._on_event = on_event
-        self._pending: dict[int, tuple] = {}  # msg_id -> (future, timer, dest, type, sent at)
+        self._pending: dict[int, _PendingRpc] = {}  # by msg_id
         self._tasks: dict[asyncio.Task, None] = {}
         self._periodic: weakref.WeakSet = weakref.WeakSet()  # call_every timers, stopped by a crash
         #: handler tasks that are suspended (awaiting), kept by ``HandlerTask`` itself
@@ -349,7 +364,7 @@ class Endpoint:
             if not timeout >= 0:
                 raise ConfigError(f"rpc timeout must be a number of seconds >= 0 or None, got {timeout!r}")
             timer = self.loop.call_later(timeout, self._expire, msg_id, dest, out["type"], timeout)
-        self._pending[msg_id] = (future, timer, dest, out["type"], self.loop.time())
+        self._pending[msg_id] = _PendingRpc(future, timer, dest, out["type"], self.loop.time())
         self._transmit(self, dest, out)
         try:
             reply = await future
@@ -361,9 +376,9 @@ class Endpoint:
         return reply
 
     def _expire(self, msg_id: int, dest: str, kind: str, timeout: float) -> None:
-        entry = self._pending.pop(msg_id, None)
-        if entry is not None and not entry[0].done():
-            entry[0].set_exception(Timeout(f"no reply from {dest} to {kind!r} within {timeout}s"))
+        pending = self._pending.pop(msg_id, None)
+        if pending is not None and not pending.future.done():
+            pending.future.set_exception(Timeout(f"no reply from {dest} to {kind!r} within {timeout}s"))
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -382,12 +397,12 @@ class Endpoint:
         body = msg.body
         in_reply_to = body.get("in_reply_to")
         if type(in_reply_to) is int:  # ids are ints; anything else is not a reply of ours
-            entry = self._pending.pop(in_reply_to, None)
-            if entry is not None:
-                if entry[1] is not None:
-                    entry[1].cancel()
-                if not entry[0].done():
-                    entry[0].set_result(body)
+            pending = self._pending.pop(in_reply_to, None)
+            if pending is not None:
+                if pending.timer is not None:
+                    pending.timer.cancel()
+                if not pending.future.done():
+                    pending.future.set_result(body)
                 return
             if body["type"] not in self._handlers:
                 return  # a late reply to an rpc that already timed out
@@ -489,18 +504,18 @@ class Endpoint:
             timer.cancel()
         for task in list(self._tasks) + list(self.handler_tasks):
             task.cancel("node crashed")
-        for future, timer, *_ in self._pending.values():
-            if timer is not None:
-                timer.cancel()
-            future.cancel("node crashed")
+        for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+            pending.future.cancel("node crashed")
         self._pending.clear()
 
     def describe_waiting(self) -> list[str]:
         """One line per rpc awaiting a reply and per suspended handler, for deadlock reports."""
         lines = [
-            f"{self.name} awaits a reply from {dest} to {kind!r} (sent at t={sent:.6f}, "
-            f"{'no timeout' if timer is None else 'with a timeout'})"
-            for _, timer, dest, kind, sent in self._pending.values()
+            f"{self.name} awaits a reply from {p.dest} to {p.kind!r} (sent at t={p.sent:.6f}, "
+            f"{'no timeout' if p.timer is None else 'with a timeout'})"
+            for p in self._pending.values()
         ]
         lines += [f"{self.name} handler {task.get_name()!r} is suspended" for task in self.handler_tasks]
         return lines
