@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from emulator.check.explain import explanation, summary_line
 from emulator.check.models import show
 from emulator.check.ops import NemesisOp, Op, key_id
-
-if TYPE_CHECKING:
-    from emulator.check.verdict import Verdict
+from emulator.check.results import VerdictData
 
 __all__ = ["render_html", "write_html"]
 
@@ -67,16 +66,18 @@ function pick(k){
     o.classList.toggle('hi',k!=='' && o.dataset.k===k);
   });
 }
-document.addEventListener('DOMContentLoaded',()=>{const b=document.querySelector('.keys button.bad');if(b)pick(b.dataset.k);});
+document.addEventListener('DOMContentLoaded',()=>{
+  const b=document.querySelector('.keys button.bad');if(b)pick(b.dataset.k);
+});
 """
 
 
-def render_html(verdict: Verdict) -> str:
+def render_html(verdict: VerdictData) -> str:
     """The verdict's timeline as one HTML page (a string)."""
     kind = {True: "ok-verdict", False: "bad-verdict", None: "unknown-verdict"}[verdict.valid]
     body = [
-        f'<h1 class="{kind}">{_e(verdict.summary())}</h1>',
-        f"<pre>{_e(verdict.explain())}</pre>",
+        f'<h1 class="{kind}">{_e(summary_line(verdict))}</h1>',
+        f"<pre>{_e(explanation(verdict))}</pre>",
         _key_buttons(verdict),
         _timeline(verdict),
     ]
@@ -86,14 +87,14 @@ def render_html(verdict: Verdict) -> str:
     )
 
 
-def write_html(verdict: Verdict, path: str | Path) -> Path:
+def write_html(verdict: VerdictData, path: str | Path) -> Path:
     """Write :func:`render_html` to ``path``; returns the path."""
     target = Path(path)
     target.write_text(render_html(verdict), encoding="utf-8")
     return target
 
 
-def _key_buttons(verdict: Verdict) -> str:
+def _key_buttons(verdict: VerdictData) -> str:
     """One button per partition (failing ones red); clicking highlights its ops."""
     if len(verdict.partitions) < 2:
         return ""
@@ -108,7 +109,7 @@ def _key_buttons(verdict: Verdict) -> str:
     return '<div class="keys">' + "".join(buttons) + "</div>"
 
 
-def _timeline(verdict: Verdict) -> str:
+def _timeline(verdict: VerdictData) -> str:
     """One row of bars per process over real time, with the fault lines across all rows."""
     axis = _Axis(verdict)
     parts = _part_index(verdict)
@@ -137,7 +138,7 @@ def _timeline(verdict: Verdict) -> str:
 class _Axis:
     """Real time to pixels: wide enough that most bars hold their label."""
 
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: VerdictData) -> None:
         times = [op.call_time for op in verdict.ops] + [op.ret_time for op in verdict.ops if op.ret_time is not None]
         times += [n.time for n in verdict.nemesis]
         self.start = min(times, default=0.0)
@@ -157,7 +158,7 @@ class _Axis:
         return (t - self.start) * self.scale
 
 
-def _bar(verdict: Verdict, op: Op, classes: list, parts: dict, rank: int | None, axis: _Axis) -> str:
+def _bar(verdict: VerdictData, op: Op, classes: list, parts: dict, rank: int | None, axis: _Axis) -> str:
     """One op's bar, with its whole label and its details in the hover title."""
     stop = op.ret_time if op.ret_time is not None else axis.end
     left, width = axis.x(op.call_time), max(axis.x(stop) - axis.x(op.call_time), 3.0)
@@ -169,7 +170,7 @@ def _bar(verdict: Verdict, op: Op, classes: list, parts: dict, rank: int | None,
     )
 
 
-def _details(op: Op, rank: int | None, verdict: Verdict) -> str:
+def _details(op: Op, rank: int | None, verdict: VerdictData) -> str:
     """The hover text: every field of the op."""
     ret = "never" if op.ret is None else f"#{op.ret} at t={op.ret_time:g}"
     lines = [
@@ -195,7 +196,7 @@ def _fault(event: NemesisOp, axis: _Axis) -> str:
     )
 
 
-def _marks(verdict: Verdict) -> tuple[dict[int, int], set[int], set[int], set[int], list[float]]:
+def _marks(verdict: VerdictData) -> tuple[dict[int, int], set[int], set[int], set[int], list[float]]:
     """Linearization ranks, the ops that could not follow, their alternatives, the ops searched, where it stuck."""
     ranks: dict[int, int] = {}
     stuck: set[int] = set()
@@ -215,7 +216,7 @@ def _marks(verdict: Verdict) -> tuple[dict[int, int], set[int], set[int], set[in
     return ranks, stuck, alternatives, searched, stuck_at
 
 
-def _part_index(verdict: Verdict) -> dict[Any, int]:
+def _part_index(verdict: VerdictData) -> dict[Any, int]:
     """Key -> index of its partition (every key maps to 0 when unsplit)."""
     index: dict[Any, int] = {}
     for i, part in enumerate(verdict.partitions):

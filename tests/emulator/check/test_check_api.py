@@ -43,3 +43,36 @@ def test_the_package_imports_only_the_standard_library_and_itself():
                 top = name.split(".")[0]
                 assert top != "emulator" or name.startswith("emulator.check"), f"{path.name} imports {name}"
                 assert top not in ("nodes", "faults", "capsim"), f"{path.name} imports {name}"
+
+
+def _imports_within_check(path: Path) -> set[str]:
+    """Every emulator.check module ``path`` imports: at the top, in a function or under TYPE_CHECKING."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.startswith("emulator.check"):
+            if node.module == "emulator.check":
+                found.update(f"emulator.check.{a.name}" for a in node.names)
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("emulator.check."))
+    return found
+
+
+def test_the_check_modules_import_each_other_without_a_cycle():
+    """The import graph of emulator/check/*.py (lazy and TYPE_CHECKING imports too) has no cycle."""
+    root = Path(check.__file__).parent
+    graph = {f"emulator.check.{p.stem}": _imports_within_check(p) for p in root.glob("*.py") if p.stem != "__init__"}
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        assert module not in path, "import cycle: " + " -> ".join([*path[path.index(module) :], module])
+        if module in done or module not in graph:
+            return
+        for target in sorted(graph[module]):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert graph["emulator.check.timeline"] and "emulator.check.verdict" not in graph["emulator.check.timeline"]
