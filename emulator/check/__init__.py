@@ -19,7 +19,8 @@ This package uses the standard library only and imports nothing else from
 ``emulator``, so it can judge histories from anywhere.
 """
 
-from emulator.check import examples, synth
+from emulator.check import examples as examples  # modules, not in __all__
+from emulator.check import synth as synth
 from emulator.check.anomalies import LostWrite, LostWrites, StaleRead, StaleReads, lost_writes, stale_reads
 from emulator.check.errors import CheckError, EdnError, HistoryFormatError, ModelError
 from emulator.check.linearizable import Progress, check_file, linearizable

@@ -49,7 +49,7 @@ class StaleRead:
     newer: Op
     lag: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"read": self.read.to_dict(), "newer": self.newer.to_dict(), "lag": self.lag}
 
 
@@ -60,14 +60,14 @@ class StaleReads:
     reads: int
     stale: list[StaleRead] = field(default_factory=list)
     unwritten: list[Op] = field(default_factory=list)
-    by_key: dict = field(default_factory=dict)
+    by_key: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float | None:
         """Stale reads as a fraction of ok reads (None when there were none)."""
         return len(self.stale) / self.reads if self.reads else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "reads": self.reads,
             "stale": len(self.stale),
@@ -89,7 +89,7 @@ class LostWrite:
     write: Op
     final_read: Op
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"write": self.write.to_dict(), "final_read": self.final_read.to_dict()}
 
 
@@ -99,14 +99,14 @@ class LostWrites:
 
     acknowledged: int
     lost: list[LostWrite] = field(default_factory=list)
-    unchecked: list = field(default_factory=list)
+    unchecked: list[Any] = field(default_factory=list)
 
     @property
     def fraction(self) -> float | None:
         """Lost writes as a fraction of the acknowledged writes checked."""
         return len(self.lost) / self.acknowledged if self.acknowledged else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "acknowledged": self.acknowledged,
             "lost": len(self.lost),
@@ -117,7 +117,8 @@ class LostWrites:
 
     def __str__(self) -> str:
         share = "n/a" if self.fraction is None else f"{self.fraction:.1%}"
-        return f"{len(self.lost)} lost of {self.acknowledged} acknowledged writes ({share}), {len(self.unchecked)} keys unchecked"
+        lost, unchecked = len(self.lost), len(self.unchecked)
+        return f"{lost} lost of {self.acknowledged} acknowledged writes ({share}), {unchecked} keys unchecked"
 
 
 class _Writers:
@@ -129,7 +130,7 @@ class _Writers:
             value = _written(op)
             if value is not _NOTHING:
                 # An indeterminate write may land any time after its call.
-                by_value.setdefault(value, []).append((op.call, math.inf if op.indeterminate else op.ret))
+                by_value.setdefault(value, []).append((op.call, math.inf if op.indeterminate else op.returned))
         self._calls, self._max_ret = {}, {}
         for value, spans in by_value.items():
             spans.sort()
@@ -149,7 +150,7 @@ class _Writers:
         return count > 0 and self._max_ret[freeze(value)][count - 1] > newer.call
 
 
-def stale_reads(history: Sequence[dict], initial: Any = None) -> StaleReads:
+def stale_reads(history: Sequence[dict[str, Any]], initial: Any = None) -> StaleReads:
     """Find ok reads that missed a write acknowledged before they began (see module doc).
 
     Args:
@@ -160,12 +161,14 @@ def stale_reads(history: Sequence[dict], initial: Any = None) -> StaleReads:
     result = StaleReads(reads=0)
     for key, group in by_key(ops).items():
         writers = _Writers(group, initial)
-        acked = sorted((op for op in group if op.status == "ok" and _written(op) is not _NOTHING), key=lambda o: o.ret)
+        acked = sorted(
+            (op for op in group if op.status == "ok" and _written(op) is not _NOTHING), key=lambda o: o.returned
+        )
         reads = sorted((op for op in group if op.f in _READS and op.status == "ok"), key=lambda o: o.call)
         top = _TopTwo()
         i = 0
         for read in reads:
-            while i < len(acked) and acked[i].ret < read.call:
+            while i < len(acked) and acked[i].returned < read.call:
                 top.add(acked[i])
                 i += 1
             result.reads += 1
@@ -206,7 +209,7 @@ class _TopTwo:
         return self.second
 
 
-def lost_writes(history: Sequence[dict], initial: Any = None) -> LostWrites:
+def lost_writes(history: Sequence[dict[str, Any]], initial: Any = None) -> LostWrites:
     """Find acknowledged writes missing from their key's final read (see module doc).
 
     Args:
@@ -226,7 +229,7 @@ def lost_writes(history: Sequence[dict], initial: Any = None) -> LostWrites:
         final = max(finals, key=lambda op: op.call)
         writers = _Writers(group, initial)
         puts = [op for op in group if op.f in _WRITES and op.status != "fail"]
-        for write in (op for op in acked if op.ret < final.call):
+        for write in (op for op in acked if op.returned < final.call):
             result.acknowledged += 1
             if _is_lost(write, final, writers, puts):
                 result.lost.append(LostWrite(write, final))
@@ -237,7 +240,7 @@ def _is_lost(write: Op, final: Op, writers: _Writers, puts: list[Op]) -> bool:
     """Is the acknowledged ``write`` missing from ``final``, the key's final read?"""
     if write.f == "append":
         seen = isinstance(final.output, str) and isinstance(write.value, str) and write.value in final.output
-        overwritten = any(p.indeterminate or p.ret > write.call for p in puts if p.call < final.ret)
+        overwritten = any(p.indeterminate or p.returned > write.call for p in puts if p.call < final.returned)
         return not seen and not overwritten
     if freeze(final.output) == _written(write):
         return False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Any
+from typing import Any, cast
 
 from emulator.check.errors import EdnError
 
@@ -37,6 +37,7 @@ _TOKEN = re.compile(
 )
 _INT = re.compile(r"[+-]?\d+N?")
 _FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
+_Token = tuple[str, str, int]  # (kind: a group name of _TOKEN, its text, its offset)
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/"}
 _STR_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
@@ -83,7 +84,7 @@ def parse_edn_forms(text: str) -> list[tuple[Any, int]]:
     return _forms(_tokenize(text))
 
 
-def _forms(tokens: list) -> list[tuple[Any, int]]:
+def _forms(tokens: list[_Token]) -> list[tuple[Any, int]]:
     """Every top-level value in ``tokens``, with the offset of each."""
     forms, pos = [], 0
     try:
@@ -153,15 +154,15 @@ class LineIndex:
         return bisect.bisect_left(self.newlines, offset) + 1
 
 
-def _tokenize(text: str) -> list[tuple[str, str, int]]:
+def _tokenize(text: str) -> list[_Token]:
     """Split ``text`` into (kind, token, offset) triples, skipping whitespace and comments."""
-    tokens = []
+    tokens: list[_Token] = []
     pos = 0
     for match in _TOKEN.finditer(text):
         start = match.start()
         if start != pos:
             raise EdnError(f"unexpected character {text[pos]!r}", pos + 1)
-        kind = match.lastgroup
+        kind = cast(str, match.lastgroup)  # every alternative of _TOKEN is a named group
         if kind == "badstr":
             raise EdnError("unterminated string", pos + 1)
         if kind != "ws":
@@ -172,7 +173,7 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
-def _read(tokens: list, pos: int) -> tuple[Any, int]:
+def _read(tokens: list[_Token], pos: int) -> tuple[Any, int]:
     """Read one value starting at ``tokens[pos]``; returns it and the next position."""
     if pos >= len(tokens):
         return _END, pos
@@ -194,11 +195,11 @@ def _read(tokens: list, pos: int) -> tuple[Any, int]:
     return value, after
 
 
-def _collection(tokens: list, pos: int) -> tuple[Any, int]:
+def _collection(tokens: list[_Token], pos: int) -> tuple[Any, int]:
     """Read a vector, list, map or set whose opening bracket is ``tokens[pos]``."""
     opener, offset = tokens[pos][1], tokens[pos][2]
     closer = _CLOSERS[opener]
-    items: list = []
+    items: list[Any] = []
     pos += 1
     while True:
         if pos >= len(tokens):
@@ -213,7 +214,7 @@ def _collection(tokens: list, pos: int) -> tuple[Any, int]:
             items.append(value)
 
 
-def _build(opener: str, items: list, offset: int) -> Any:
+def _build(opener: str, items: list[Any], offset: int) -> Any:
     """Turn the items read between brackets into the Python value for ``opener``."""
     if opener == "{":
         if len(items) % 2:
@@ -256,7 +257,7 @@ def _atom(token: str, offset: int) -> Any:
 def _string(token: str, offset: int) -> str:
     """Decode a double-quoted EDN string, escapes included."""
 
-    def unescape(match: re.Match) -> str:
+    def unescape(match: re.Match[str]) -> str:
         code = match.group(1)
         if code[0] == "u" and len(code) == 5:
             return chr(int(code[1:], 16))

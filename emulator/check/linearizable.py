@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
@@ -64,7 +64,8 @@ _OBSERVERS = ("read", "mismatch")  # actions that leave the state as it is where
 _RELAX_AFTER = 8  # turns a partition with timeouts runs undecided before the relaxed search joins it
 _STALE_NOTE = (
     "{read} was invoked after {write} completed, and no op that could change what it left may come between "
-    "them: the read is stale in every order, so none exists; the prefix is the longest the search found in its first turn"
+    "them: the read is stale in every order, so none exists; "
+    "the prefix is the longest the search found in its first turn"
 )
 _RELAXED_NOTE = (
     "no order exists even if every timed-out op may take effect any number of times "
@@ -88,7 +89,7 @@ class Progress:
 
 
 def linearizable(
-    history: Sequence[dict] | Sequence[Op],
+    history: Sequence[dict[str, Any]] | Sequence[Op],
     model: str | Model | None = None,
     timeout: float | None = None,
     partition: bool = True,
@@ -112,6 +113,7 @@ def linearizable(
             linearizable (they are reported unknown).
         progress: called with a :class:`Progress` about every ``progress_every``
             wall seconds while the search runs.
+        progress_every: the wall seconds between two ``progress`` calls.
 
     Returns:
         A :class:`Verdict`: ``.valid`` is True, False, or None when the time
@@ -125,7 +127,15 @@ def linearizable(
         return _linearizable(history, model, timeout, partition, stop_early, progress, progress_every)
 
 
-def _linearizable(history, model, timeout, partition, stop_early, progress, progress_every) -> Verdict:
+def _linearizable(
+    history: Sequence[dict[str, Any]] | Sequence[Op],
+    model: str | Model | None,
+    timeout: float | None,
+    partition: bool,
+    stop_early: bool,
+    progress: Callable[[Progress], Any] | None,
+    progress_every: float,
+) -> Verdict:
     """:func:`linearizable`, with the collector paused by the caller."""
     ops, nemesis = _paired(history)
     chosen = detect_model(ops, getattr(history, "format", None) == "edn-vector") if model is None else get_model(model)
@@ -166,7 +176,7 @@ def prepare_partition(model: Model, ops: Sequence[Op]) -> list[Prepared]:
 class _Part:
     """One partition: its ops, its search (made when first run) and its result."""
 
-    def __init__(self, model: Model, key: Any, ops: Sequence[Op], slots: dict | None = None) -> None:
+    def __init__(self, model: Model, key: Any, ops: Sequence[Op], slots: dict[str, Any] | None = None) -> None:
         self.model, self.key, self.ops, self.slots = model, key, list(ops), slots
         self.prepared = prepare_partition(model, ops)
         self.search: Search | None = None
@@ -252,7 +262,7 @@ class _Part:
         keys = [key_id(p.op.key) for p in prepared]
         return Search(
             [p.op.call for p in prepared],
-            [p.op.ret if p.required else math.inf for p in prepared],
+            [p.op.returned if p.required else math.inf for p in prepared],
             steps,
             [p.required for p in prepared],
             self._init(),
@@ -267,7 +277,14 @@ class _Part:
 class _Rounds:
     """Runs partitions in turns of equal step budgets (see the module doc)."""
 
-    def __init__(self, parts, deadline, stop_early, progress, every) -> None:
+    def __init__(
+        self,
+        parts: list[_Part],
+        deadline: float | None,
+        stop_early: bool,
+        progress: Callable[[Progress], Any] | None,
+        every: float,
+    ) -> None:
         self.parts, self.deadline, self.stop_early = parts, deadline, stop_early
         self.progress, self.every = progress, every
         self.started = time.monotonic()  # wall-clock ok
@@ -284,7 +301,7 @@ class _Rounds:
         pending = list(self.parts)
         while pending and not self._late():
             self.round += 1
-            still: list = []
+            still: list[_Part] = []
             for i, part in enumerate(pending):
                 before = part.explored
                 if not part.run(_TURN):
@@ -296,7 +313,7 @@ class _Rounds:
                 else:
                     self.live -= before
                 self._report()
-                if self.deadline is not None and self._measure_due():
+                if self.deadline is not None and self._measure_due(self.deadline):
                     self._measure_freeing(pending)
                 if self._late():
                     still += pending[i + 1 :]
@@ -311,31 +328,34 @@ class _Rounds:
         return time.monotonic() > self.deadline - self._freeing()  # wall-clock ok
 
     def _freeing(self) -> float:
-        """Wall seconds that freeing the live caches will take: CPU seconds measured, over the share of a CPU this check gets."""
+        """Wall seconds that freeing the live caches will take.
+
+        CPU seconds measured, over the share of a CPU this check gets.
+        """
         wall = time.monotonic() - self.started  # wall-clock ok
         cpu = time.process_time() - self.started_cpu  # wall-clock ok
         return self.free_per_config * self.live * (wall / cpu if cpu > 0 and wall > cpu else 1.0)
 
-    def _measure_due(self) -> bool:
+    def _measure_due(self, deadline: float) -> bool:
         """Time freeing again: the caches grew by half, or the time to stop is near (a last look, at this load)."""
         if self.live >= self.measure_at:
             return True
         if self.near or self.live < _MEASURE_FROM:
             return False
-        self.near = time.monotonic() > self.deadline - _NEAR * self._freeing()  # wall-clock ok
+        self.near = time.monotonic() > deadline - _NEAR * self._freeing()  # wall-clock ok
         return self.near
 
-    def _measure_freeing(self, pending: list) -> None:
+    def _measure_freeing(self, pending: list[_Part]) -> None:
         """Time freeing a sample of the largest live cache: what freeing them all will cost, on this machine, now.
 
         The sample is real configurations (forgotten by their search, which is
         sound), so their memory is as scattered and as cold as the rest.
         """
         self.measure_at = self.live * 3 // 2
-        running = [p for p in pending if p.search is not None and p.outcome is None]
+        running = [p.search for p in pending if p.search is not None and p.outcome is None]
         if not running:
             return
-        search = max(running, key=lambda p: p.search.explored).search
+        search = max(running, key=lambda s: s.explored)
         least, most, share = _SAMPLE
         started = time.process_time()  # wall-clock ok: CPU time, so a preempted sample does not count
         n = search.forget(min(most, max(least, self.live // share)))
@@ -356,8 +376,8 @@ class _Rounds:
             self.progress(Progress(done, len(self.parts), explored, now - self.started, self.round))
 
 
-def _paired(history: Sequence[dict] | Sequence[Op]) -> tuple[list[Op], list[NemesisOp]]:
+def _paired(history: Sequence[dict[str, Any]] | Sequence[Op]) -> tuple[list[Op], list[NemesisOp]]:
     """Pair a list of op dicts; pass through a list of Ops."""
     if history and all(isinstance(op, Op) for op in history):
-        return list(history), []
-    return pair_ops(history)
+        return list(cast("Sequence[Op]", history)), []
+    return pair_ops(cast("Sequence[dict[str, Any]]", history))

@@ -78,7 +78,7 @@ class Rate:
     def fraction(self) -> float | None:
         return self.ok / self.total if self.total else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "fraction": self.fraction}
 
 
@@ -94,7 +94,7 @@ class Percentiles:
     start: float | None = None
     end: float | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -109,9 +109,9 @@ class Convergence:
     converged_at: float | None
     time: float | None
     last_divergent_at: float | None
-    divergent_keys: list = field(default_factory=list)
+    divergent_keys: list[Any] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "heal": self.heal.to_dict(), "divergent_keys": [str(k) for k in self.divergent_keys]}
 
 
@@ -124,16 +124,16 @@ class FaultWindow:
     f: str
     value: Any = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def availability(
-    history: Sequence[dict],
+    history: Sequence[dict[str, Any]],
     window: float | None = None,
     sides: Mapping[str, Iterable[Any]] | None = None,
     during: Interval | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Fraction of client ops the system answered: overall, per window, per partition side.
 
     Args:
@@ -152,7 +152,13 @@ def availability(
     overall = _rate(ops, *(during or (None, None)))
     grid = _grid(ops, window, during)
     windows = [_rate(chunk, lo, hi) for lo, hi, chunk in _bucketed(ops, grid)]
-    report: dict = {"overall": overall, "windows": windows, "sides": {}, "side_windows": {}, "unassigned": Rate()}
+    report: dict[str, Any] = {
+        "overall": overall,
+        "windows": windows,
+        "sides": {},
+        "side_windows": {},
+        "unassigned": Rate(),
+    }
     if sides:
         members = {name: {str(m) for m in group} for name, group in sides.items()}
         groups: dict[str, list[Op]] = {name: [] for name in members}
@@ -174,7 +180,9 @@ def mean_fraction(rates: Sequence[Rate]) -> float | None:
     return sum(fractions) / len(fractions) if fractions else None
 
 
-def latency(history: Sequence[dict], window: float | None = None, during: Interval | None = None) -> dict:
+def latency(
+    history: Sequence[dict[str, Any]], window: float | None = None, during: Interval | None = None
+) -> dict[str, Any]:
     """Latency percentiles of ok ops: overall, per f, and per window of invocation time.
 
     Returns:
@@ -189,7 +197,7 @@ def latency(history: Sequence[dict], window: float | None = None, during: Interv
     }
 
 
-def convergence(history: Sequence[dict], heals: Sequence[str] | None = None) -> list[Convergence]:
+def convergence(history: Sequence[dict[str, Any]], heals: Sequence[str] | None = None) -> list[Convergence]:
     """For each heal, when the reads of every key settled (see module doc)."""
     ops, nemesis = pair_ops(history)
     reads = [op for op in ops if op.f in _READS and op.status == "ok"]
@@ -204,7 +212,7 @@ def convergence(history: Sequence[dict], heals: Sequence[str] | None = None) -> 
     return out
 
 
-def fault_windows(history: Sequence[dict], heals: Sequence[str] | None = None) -> list[FaultWindow]:
+def fault_windows(history: Sequence[dict[str, Any]], heals: Sequence[str] | None = None) -> list[FaultWindow]:
     """Spans while any fault is active, for ``availability(during=...)``.
 
     A fault policy brackets each fault in ``start-<kind>`` / ``stop-<kind>``
@@ -262,7 +270,7 @@ def _settle(heal: NemesisOp, stop: NemesisOp | None, epoch: list[Op]) -> Converg
     )
 
 
-def _client_ops(history: Sequence[dict], during: Interval | None) -> list[Op]:
+def _client_ops(history: Sequence[dict[str, Any]], during: Interval | None) -> list[Op]:
     ops, _ = pair_ops(history)
     if during is None:
         return ops
@@ -282,7 +290,7 @@ def _rate(ops: Sequence[Op], start: float | None = None, end: float | None = Non
 
 
 def _percentiles(ops: Sequence[Op], start: float | None = None, end: float | None = None) -> Percentiles:
-    values = sorted(op.ret_time - op.call_time for op in ops)
+    values = sorted(op.ret_time - op.call_time for op in ops if op.ret_time is not None)  # ok ops: all
     if not values:
         return Percentiles(0, start=start, end=end)
     p50, p90, p99 = (_nearest_rank(values, p) for p in (50, 90, 99))

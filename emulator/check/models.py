@@ -80,12 +80,12 @@ class Prepared:
 
     op: Op
     action: str
-    args: tuple
+    args: tuple[Any, ...]
     required: bool
     step: Step
 
     @classmethod
-    def compile(cls, op: Op, action: str, args: tuple, required: bool) -> Prepared:
+    def compile(cls, op: Op, action: str, args: tuple[Any, ...], required: bool) -> Prepared:
         """Build the Prepared op with its single-key step compiled."""
         return cls(op, action, args, required, _STEPS[action](*args))
 
@@ -214,7 +214,7 @@ def canonical(name: str) -> str:
     return str(name).strip().replace("-", "_")
 
 
-class _Models(dict):
+class _Models(dict[str, Model]):
     """The models by name; looking one up accepts ``-`` or ``_`` (``"cas-register" in MODELS``)."""
 
     def __contains__(self, name: object) -> bool:
@@ -223,7 +223,7 @@ class _Models(dict):
     def __getitem__(self, name: str) -> Model:
         return dict.__getitem__(self, canonical(name))
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return dict.get(self, canonical(name), default) if isinstance(name, str) else default
 
 

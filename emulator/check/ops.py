@@ -61,7 +61,15 @@ class Op:
         """True when the op may or may not have taken effect (``info`` or never completed)."""
         return self.status in ("info", "open")
 
-    def to_dict(self) -> dict:
+    @property
+    def returned(self) -> int:
+        """``ret`` of an op known to have completed (every ok op has): an open op has none (ValueError)."""
+        ret = self.ret
+        if ret is None:
+            raise ValueError(f"op {self.id} ({self.f} by process {self.process!r}) never completed")
+        return ret
+
+    def to_dict(self) -> dict[str, Any]:
         """The op as a JSON-serializable dict."""
         return asdict(self)
 
@@ -75,13 +83,13 @@ class NemesisOp:
     f: str
     value: Any = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The event as a JSON-serializable dict."""
         return asdict(self)
 
 
 def pair_ops(
-    history: Sequence[dict], source: str = "<history>", lines: Sequence[int] | None = None
+    history: Sequence[dict[str, Any]], source: str = "<history>", lines: Sequence[int] | None = None
 ) -> tuple[list[Op], list[NemesisOp]]:
     """Match each invoke with its process's next completion.
 
@@ -101,7 +109,7 @@ def pair_ops(
             while one is in flight, or a completion whose ``f`` differs.
     """
     pending: dict[Any, int] = {}
-    completion: list = [None] * len(history)  # at each invoke's position: (completion, its position)
+    completion: list[Any] = [None] * len(history)  # at each invoke's position: (completion, its position)
     invokes: list[int] = []
     nemesis: list[NemesisOp] = []
     for pos, raw in enumerate(history):
@@ -153,11 +161,11 @@ def _validate(raw: Any, source: str, where: int) -> tuple[str, Any]:
 _READS = ("read", "get")
 _PROCESS_TYPES = (int, str)  # what a valid process usually is; anything else goes through _validate
 _TIME_TYPES = (int, float)
-_NO_COMPLETION: dict = {}
+_NO_COMPLETION: dict[str, Any] = {}
 _KEY_DOES_NOT_EXIST = 20
 
 
-def _observed(invoke: dict, done: dict) -> tuple[str, Any]:
+def _observed(invoke: dict[str, Any], done: dict[str, Any]) -> tuple[str, Any]:
     """The op's status and output; a read answered 'no such key' read nil."""
     status = done.get("type", "open")
     error = done.get("error")
@@ -167,7 +175,7 @@ def _observed(invoke: dict, done: dict) -> tuple[str, Any]:
     return status, done.get("value")
 
 
-def _op(op_id: int, call: int, invoke: dict, completion: tuple[dict, int] | None) -> Op:
+def _op(op_id: int, call: int, invoke: dict[str, Any], completion: tuple[dict[str, Any], int] | None) -> Op:
     """Build an Op from an invoke dict and its completion with its position (None when it never completed)."""
     if completion is None:
         done, ret, ret_time = _NO_COMPLETION, None, None
@@ -194,7 +202,7 @@ def _op(op_id: int, call: int, invoke: dict, completion: tuple[dict, int] | None
     )
 
 
-def _time(raw: dict, pos: int) -> float:
+def _time(raw: dict[str, Any], pos: int) -> float:
     """The op's virtual time; its position when the history has no times."""
     t = raw.get("time")
     return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else float(pos)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ FORMATS = ("jsonl", "json", "edn", "edn-vector", "jepsen-log")
 """The formats :func:`detect_format` names."""
 
 
-class History(list):
+class History(list[dict[str, Any]]):
     """Op dicts read from a file; ``format`` names the format they were read from (see :data:`FORMATS`)."""
 
     format: str = "jsonl"
@@ -60,7 +60,7 @@ _EXPECTED = (
 )
 
 
-def read_history(path: str | Path) -> list[dict]:
+def read_history(path: str | Path) -> list[dict[str, Any]]:
     """Read a history file in any supported format.
 
     Args:
@@ -126,7 +126,7 @@ def detect_format(text: str, source: str = "<text>") -> str:
     raise HistoryFormatError(source, number, first, _EXPECTED)
 
 
-def write_jsonl(history: Iterable[dict], path: str | Path) -> Path:
+def write_jsonl(history: Iterable[dict[str, Any]], path: str | Path) -> Path:
     """Write ``history`` as capsim JSON Lines, one op per line; returns the path."""
     target = Path(path)
     with target.open("w", encoding="utf-8") as out:
@@ -136,9 +136,12 @@ def write_jsonl(history: Iterable[dict], path: str | Path) -> Path:
     return target
 
 
-def _read_lines(text: str, source: str, reader) -> tuple[list[dict], list[int]]:
+def _read_lines(
+    text: str, source: str, reader: Callable[[str, str, int], dict[str, Any] | None]
+) -> tuple[list[dict[str, Any]], list[int]]:
     """Apply ``reader`` to every non-blank line; it returns an op dict or None to skip."""
-    ops, lines = [], []
+    ops: list[dict[str, Any]] = []
+    lines: list[int] = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             op = reader(line.strip(), source, number)
@@ -148,7 +151,7 @@ def _read_lines(text: str, source: str, reader) -> tuple[list[dict], list[int]]:
     return ops, lines
 
 
-def _read_json_array(text: str, source: str) -> tuple[list[dict], list[int]]:
+def _read_json_array(text: str, source: str) -> tuple[list[dict[str, Any]], list[int]]:
     """Read a whole-file JSON array of op dicts."""
     try:
         ops = json.loads(text)
@@ -159,7 +162,7 @@ def _read_json_array(text: str, source: str) -> tuple[list[dict], list[int]]:
     return ops, list(range(len(ops)))
 
 
-def _jsonl_op(line: str, source: str, number: int) -> dict:
+def _jsonl_op(line: str, source: str, number: int) -> dict[str, Any]:
     """One capsim JSON Lines op."""
     try:
         op = json.loads(line)
@@ -170,7 +173,7 @@ def _jsonl_op(line: str, source: str, number: int) -> dict:
     return op
 
 
-def _read_edn(text: str, source: str) -> tuple[list[dict], list[int], str]:
+def _read_edn(text: str, source: str) -> tuple[list[dict[str, Any]], list[int], str]:
     """Read EDN op maps: top-level ones, or the items of one top-level vector or list."""
     try:
         whole, items = parse_edn_items(text)
@@ -199,7 +202,7 @@ def _line_text(text: str, line: int) -> str:
     return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
-def _log_op(line: str, source: str, number: int) -> dict | None:
+def _log_op(line: str, source: str, number: int) -> dict[str, Any] | None:
     """One Jepsen console log line, or None for a log line that is not an operation."""
     match = _LOG_LINE.search(line)
     if match is None:
@@ -209,7 +212,7 @@ def _log_op(line: str, source: str, number: int) -> dict | None:
         return None
     try:
         parsed = [parse_edn(col) for col in cols[:4] if col.strip()]
-        extra = [str(parse_edn(col)) for col in cols[4:] if col.strip()]
+        extra: list[Any] = [str(parse_edn(col)) for col in cols[4:] if col.strip()]
     except EdnError as exc:
         raise HistoryFormatError(source, number, line, f"EDN columns separated by tabs or spaces ({exc})") from None
     process, kind, f = parsed[0], parsed[1], parsed[2]
@@ -251,7 +254,7 @@ def _is_keyword(cols: list[str], i: int) -> bool:
     return len(cols) > i and cols[i].strip().startswith(":")
 
 
-def _normalize(op: dict, index: int, source: str, line: int) -> dict:
+def _normalize(op: dict[str, Any], index: int, source: str, line: int) -> dict[str, Any]:
     """Rewrite an op into capsim's key order with ``index`` and ``time`` set."""
     time = op.get("time")
     if time is None:

@@ -38,7 +38,7 @@ class PartitionResult:
     explored: int
     elapsed: float
     checked: bool = True
-    slots: dict | None = field(default=None, repr=False)
+    slots: dict[str, Any] | None = field(default=None, repr=False)
     note: str = ""
 
     def value_of(self, state: Any, op: Op) -> Any:
@@ -64,10 +64,10 @@ class PartitionResult:
         required = [p for p in rest if p.required]
         if not required:
             return None, []
-        must = min(required, key=lambda p: p.op.ret)
-        return must, [p for p in rest if p.op.call < must.op.ret]
+        must = min(required, key=lambda p: p.op.returned)  # a required op is an ok one: it returned
+        return must, [p for p in rest if p.op.call < must.op.returned]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable summary (no op bodies)."""
         return {
             "key": _plain(self.key),

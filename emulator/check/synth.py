@@ -66,17 +66,17 @@ class Shape:
     seed: int = 0
 
 
-def history(shape: Shape) -> list[dict]:
+def history(shape: Shape) -> list[dict[str, Any]]:
     """A linearizable history of the given shape, as capsim op dicts (times in seconds)."""
     return _Run(shape).run()
 
 
-def volatile(ops: int = 2000, seed: int = 0) -> list[dict]:
+def volatile(ops: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """Knossos's "volatile" shape: a register, 100 processes, about 9 ops in flight, 2% timeouts."""
     return history(Shape(ops=ops, in_flight=9, processes=100, model="register", timeouts=0.02, seed=seed))
 
 
-def c50(bad: bool, ops: int = 2000, seed: int = 0) -> list[dict]:
+def c50(bad: bool, ops: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """Porcupine's ``c50`` shape: 50 clients over 10 keys, get/put/append on strings.
 
     ``bad`` reproduces the structure of ``c50-bad``: key ``"0"`` holds a
@@ -107,7 +107,7 @@ def etcd_log(ops: int = 300, seed: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
-def corrupt(ops: list[dict], key: Any = None, where: float = 0.5, seed: int = 0) -> list[dict]:
+def corrupt(ops: list[dict[str, Any]], key: Any = None, where: float = 0.5, seed: int = 0) -> list[dict[str, Any]]:
     """A copy of ``ops`` where one ok read of ``key``, near ``where`` (0..1), returns a value never written.
 
     Such a read can never be linearized; how fast a checker says so depends
@@ -124,7 +124,7 @@ def corrupt(ops: list[dict], key: Any = None, where: float = 0.5, seed: int = 0)
     return out
 
 
-def _append_block(ops: list[dict], key: str, width: int) -> list[dict]:
+def _append_block(ops: list[dict[str, Any]], key: str, width: int) -> list[dict[str, Any]]:
     """Add ``width`` concurrent appends to ``key``, then a read that no order of them explains.
 
     A put runs across them all and past the read, so it may come between any
@@ -155,15 +155,15 @@ class _Run:
     def __init__(self, shape: Shape) -> None:
         self.shape = shape
         self.rng = random.Random(shape.seed)
-        self.state: dict = {}
-        self.out: list[dict] = []
+        self.state: dict[str, Any] = {}
+        self.out: list[dict[str, Any]] = []
         self.idle = list(range(shape.processes or shape.in_flight))
         self.next_process = len(self.idle)
-        self.inflight: list[dict] = []
-        self.ghosts: list[dict] = []  # timed out before taking effect: may take effect later, or never
+        self.inflight: list[dict[str, Any]] = []
+        self.ghosts: list[dict[str, Any]] = []  # timed out before taking effect: may take effect later, or never
         self.counter = 0
 
-    def run(self) -> list[dict]:
+    def run(self) -> list[dict[str, Any]]:
         started = 0
         while started < self.shape.ops or self.inflight:
             if started < self.shape.ops and len(self.inflight) < self.shape.in_flight and self.idle:
@@ -176,7 +176,7 @@ class _Run:
                 self._apply(self.ghosts.pop(self.rng.randrange(len(self.ghosts))))
         return self.out
 
-    def _record(self, op: dict, kind: str, value: Any, error: Any = None) -> None:
+    def _record(self, op: dict[str, Any], kind: str, value: Any, error: Any = None) -> None:
         entry = {
             "index": len(self.out),
             "time": round(len(self.out) * 0.001, 6),
@@ -199,7 +199,7 @@ class _Run:
         self._record(op, "invoke", None if f in ("read", "get") else op["value"])
         self.inflight.append(op)
 
-    def _advance(self, op: dict) -> None:
+    def _advance(self, op: dict[str, Any]) -> None:
         """Take effect if it has not yet (half the time), else complete."""
         if not op["done"] and self.rng.random() < 0.5:
             op["result"], op["done"] = self._apply(op), True
@@ -222,7 +222,7 @@ class _Run:
         else:
             self._record(op, "ok", op["value"])
 
-    def _apply(self, op: dict) -> Any:
+    def _apply(self, op: dict[str, Any]) -> Any:
         current = self.state.get(op["key"], _INIT[self.shape.model])
         f = op["f"]
         if f in ("read", "get"):

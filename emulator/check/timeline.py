@@ -158,7 +158,7 @@ class _Axis:
         return (t - self.start) * self.scale
 
 
-def _bar(verdict: VerdictData, op: Op, classes: list, parts: dict, rank: int | None, axis: _Axis) -> str:
+def _bar(verdict: VerdictData, op: Op, classes: list[str], parts: dict[Any, int], rank: int | None, axis: _Axis) -> str:
     """One op's bar, with its whole label and its details in the hover title."""
     stop = op.ret_time if op.ret_time is not None else axis.end
     left, width = axis.x(op.call_time), max(axis.x(stop) - axis.x(op.call_time), 3.0)

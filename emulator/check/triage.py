@@ -37,6 +37,7 @@ __all__ = ["stale_read"]
 
 _LATEST = 3  # writes completed before a read that are compared with it, the latest first
 _CHANGES = ("write", "swap", "may_swap", "append")
+_End = tuple[float, Prepared | None]  # when an op ended (math.inf: maybe never), and the op
 
 
 def stale_read(prepared: Sequence[Prepared], strings: bool) -> tuple[Prepared, Prepared] | None:
@@ -47,7 +48,7 @@ def stale_read(prepared: Sequence[Prepared], strings: bool) -> tuple[Prepared, P
         strings: whether the model's values are strings that ``append`` extends.
     """
     changes = [p for p in prepared if p.action in _CHANGES]
-    done = sorted((p.op.ret, i) for i, p in enumerate(changes) if p.required and p.action != "may_swap")
+    done = sorted((p.op.returned, i) for i, p in enumerate(changes) if p.required and p.action != "may_swap")
     if not done:
         return None
     rets = [r for r, _ in done]
@@ -84,8 +85,9 @@ class _Between:
     def __init__(self, ops: Sequence[Prepared]) -> None:
         ordered = sorted(ops, key=lambda p: p.op.call)
         self.calls = [p.op.call for p in ordered]
-        self.top: list[tuple] = []  # per prefix by call: the two latest ends (end, op)
-        first = second = (-math.inf, None)
+        self.top: list[tuple[_End, _End]] = []  # per prefix by call: the two latest ends (end, op)
+        first: _End = (-math.inf, None)
+        second = first
         for p in ordered:
             end = (_end(p), p)
             if end[0] > first[0]:
@@ -95,7 +97,7 @@ class _Between:
             self.top.append((first, second))
 
     def any_between(self, after: Prepared, before: Prepared) -> bool:
-        """True when an op other than ``after`` was called before ``before`` returned and ended after ``after`` began."""
+        """True when an op other than ``after`` began before ``before`` returned and ended after ``after`` began."""
         n = bisect.bisect_right(self.calls, _end(before))
         if not n:
             return False

@@ -68,13 +68,18 @@ from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.check.models import ILLEGAL
+from emulator.check.models import ILLEGAL, Step
 
 __all__ = ["Search", "SearchResult", "search"]
 
 _SLICE = 2048  # steps between two looks at the clock in :func:`search`
 _DOMINANCE_SCAN = 16  # optional sets kept per (required ops, state), at most
 _NO_KEY = object()  # the key of an entry that is not an optional op
+
+
+def _no_step(state: Any) -> Any:
+    """The step of a table entry that is not an op's call (never run)."""
+    raise AssertionError("the search ran an entry that is not an op")
 
 
 @dataclass
@@ -136,7 +141,9 @@ class Search:
         self.steps_taken = 0
         self.result: SearchResult | None = None
         self._budget = 0
-        self._caches: tuple = ()  # the configurations cached, and the dominance sets (set when the walk starts)
+        self._caches: tuple[
+            Any, ...
+        ] = ()  # the configurations cached, and the dominance sets (set when the walk starts)
         table = _Table(calls, rets, steps, required, blind, keys, signatures, observers)
         self._walk = _walk(self, table, init, reuse_optional)
 
@@ -214,9 +221,9 @@ def _walk(owner: Search, t: _Table, init: Any, reuse: bool) -> Generator[None, N
     rank, obit, observer, blindkey, okey, prevsame = t.rank, t.obit, t.observer, t.blindkey, t.okey, t.prevsame
     onxt, oprv, ohead, otail = t.onxt, t.oprv, t.ohead, t.otail
     lifted = bytearray(len(match))
-    seen: set = set()
-    stack: list = []  # (entry, state before, how it was tried, frontier before, window before, skip then)
-    best: list = []  # the longest prefix's stack entries; equal to stack[:keep]
+    seen: set[Any] = set()
+    stack: list[Any] = []  # (entry, state before, how it was tried, frontier before, window before, skip then)
+    best: list[Any] = []  # the longest prefix's stack entries; equal to stack[:keep]
     best_state, keep = init, 0
     # The configuration: state; required ops in are ranks < front plus the set bits of
     # window (bit j is rank front + j; bit 0 is always clear); optional ops in: opt.
@@ -296,7 +303,7 @@ def _walk(owner: Search, t: _Table, init: Any, reuse: bool) -> Generator[None, N
                 # before this return may.
                 g, phase, limit = onxt[ohead], 2, pos[e]
                 continue
-        elif phase == 2:
+        elif phase == 2:  # noqa: SIM102 (merged, a false test would fall through to the branches below)
             if g != otail and pos[g] <= limit:
                 ps = prevsame[g]
                 if (ps and not lifted[ps]) or (
@@ -376,7 +383,17 @@ class _Table:
     (0 if none), ``opof`` its op id.
     """
 
-    def __init__(self, calls, rets, steps, required, blind, keys, signatures, observers) -> None:
+    def __init__(
+        self,
+        calls: Sequence[float],
+        rets: Sequence[float],
+        steps: Sequence[Step],
+        required: Sequence[bool],
+        blind: Sequence[bool] | None,
+        keys: Sequence[Any] | None,
+        signatures: Sequence[Hashable] | None,
+        observers: Sequence[bool] | None,
+    ) -> None:
         n = len(steps)
         req = [i for i in range(n) if required[i]]
         events = sorted([(calls[i], 0, i) for i in req] + [(rets[i], 1, i) for i in req])
@@ -388,14 +405,14 @@ class _Table:
         self.prv = list(range(-1, size - 1))
         self.onxt, self.oprv = list(self.nxt), list(self.prv)
         self.match, self.callof, self.opof = [0] * size, [0] * size, [-1] * size
-        self.pos: list = [math.inf] * size
-        self.step: list = [None] * size
+        self.pos: list[float] = [math.inf] * size
+        self.step: list[Step] = [_no_step] * size
         self.rank, self.obit = [-1] * size, [0] * size
         self.observer = [False] * size
-        self.blindkey: list = [_NO_KEY] * size
-        self.okey: list = [_NO_KEY] * size
+        self.blindkey: list[Any] = [_NO_KEY] * size
+        self.okey: list[Any] = [_NO_KEY] * size
         self.prevsame = [0] * size
-        call_entry: dict = {}
+        call_entry: dict[int, int] = {}
         ranks = 0
         for e, (at, is_return, i) in enumerate(events, 1):
             self.opof[e], self.pos[e] = i, at
@@ -405,7 +422,7 @@ class _Table:
             call_entry[i] = e
             self._op(e, i, steps, blind, keys, observers)
             self.rank[e], ranks = ranks, ranks + 1
-        last_of_group: dict = {}
+        last_of_group: dict[Hashable, int] = {}
         for j, (at, i) in enumerate(optional):
             e = self.ohead + 1 + j
             self.opof[e], self.pos[e] = i, at
@@ -417,7 +434,15 @@ class _Table:
             last_of_group[sig] = e
         self.required_count, self.optional_count = ranks, len(optional)
 
-    def _op(self, e: int, i: int, steps, blind, keys, observers) -> None:
+    def _op(
+        self,
+        e: int,
+        i: int,
+        steps: Sequence[Step],
+        blind: Sequence[bool] | None,
+        keys: Sequence[Any] | None,
+        observers: Sequence[bool] | None,
+    ) -> None:
         self.step[e] = steps[i]
         self.observer[e] = bool(observers is not None and observers[i])
         if blind is not None and blind[i]:
@@ -436,9 +461,9 @@ class _Dominance:
     """
 
     def __init__(self) -> None:
-        self.sets: dict = {}
+        self.sets: dict[tuple[Any, Any, Any], list[Any]] = {}
 
-    def dominated(self, config: tuple) -> bool:
+    def dominated(self, config: tuple[Any, Any, Any, Any]) -> bool:
         """True when ``config`` is dominated; else records its optional set."""
         front, window, opt, state = config
         sets = self.sets.get((front, window, state))
@@ -456,6 +481,6 @@ class _Dominance:
         return False
 
 
-def _order(stack: list, opof: list) -> list[int]:
+def _order(stack: list[Any], opof: list[int]) -> list[int]:
     """The op ids of a stack of lifted entries, in order."""
     return [opof[x[0]] for x in stack]

@@ -20,6 +20,14 @@ def test_an_op_never_completed_is_open_and_indeterminate(history):
     assert op.status == "open" and op.ret is None and op.ret_time is None and op.indeterminate
 
 
+def test_returned_is_the_return_position_and_an_open_op_has_none(history):
+    """Op.returned gives a completed op's ret; asked of an open op it raises instead of returning None."""
+    ops, _ = pair_ops(history().invoke(1, "write", 1).invoke(2, "read").ok(2, 1).ops)
+    assert ops[1].returned == ops[1].ret == 2
+    with pytest.raises(ValueError, match="never completed"):
+        _ = ops[0].returned
+
+
 def test_info_is_indeterminate_and_fail_is_not(history):
     """info is indeterminate; ok and fail are definite."""
     ops, _ = pair_ops(history().op(1, "write", 1, kind="info").op(1, "write", 2, kind="fail").ops)
