@@ -28,7 +28,7 @@ class Client(Node):
         process: the process id of the next operation.
     """
 
-    def __init__(self, record: Callable[[dict], Any], new_process: Callable[[], int]):
+    def __init__(self, record: Callable[[dict[str, Any]], Any], new_process: Callable[[], int]):
         self._record = record
         self._new_process = new_process
         self.process = new_process()
@@ -40,8 +40,8 @@ class Client(Node):
         value: Any = None,
         dest: str | None = None,
         timeout: float | None = 1.0,
-        fields: dict | None = None,
-    ) -> dict:
+        fields: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Send operation ``f`` to ``dest``, record invoke and completion, return the reply.
 
         The body is ``{"type": f, "key": key, "value": value}`` (absent fields
@@ -50,7 +50,11 @@ class Client(Node):
         value is the one it returned.
 
         Args:
+            f: the operation (``"read"``, ``"write"``, ``"cas"``, ...): the body's type.
+            key: the key it acts on; None leaves it out of the body.
+            value: the value written (``[from, to]`` for ``cas``); None leaves it out.
             dest: the server to ask; by default one chosen with this client's rng.
+            timeout: seconds to wait for the reply (None: forever).
             fields: more body fields for the store (a read quorum ``"r"``, a
                 ``"min_version"`` token); not recorded in the history.
 
@@ -95,7 +99,7 @@ class Client(Node):
                 "or in a test that takes the sim fixture"
             )
 
-    def _complete(self, op: dict, kind: str, error: list) -> None:
+    def _complete(self, op: dict[str, Any], kind: str, error: list[Any]) -> None:
         """Record a failed completion; an indeterminate one retires the process (Jepsen's model)."""
         self._record({**op, "type": kind, "error": error})
         if kind == "info":
@@ -111,10 +115,10 @@ class Client(Node):
 _RESERVED = {"type", "key", "value", "from", "to", "msg_id", "in_reply_to"}
 
 
-def _body(f: str, key, value, fields: dict | None = None) -> dict:
+def _body(f: str, key: Any, value: Any, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     if not isinstance(f, str) or not f:
         raise ConfigError(f"an operation name f must be a non-empty string such as 'read', got {f!r}")
-    body: dict = {"type": f}
+    body: dict[str, Any] = {"type": f}
     if key is not None:
         body["key"] = key
     if f == "cas":

@@ -27,17 +27,17 @@ __all__ = ["Constant", "Distribution", "Exponential", "LogNormal", "Pareto", "Un
 _NS = 1_000_000_000
 
 
-def _seconds(name: str, value, *, positive: bool = False) -> float:
+def _seconds(name: str, value: object, *, positive: bool = False) -> float:
     """``value`` as a finite float >= 0 (or > 0), else a ConfigError saying so."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
-    value = float(value)
-    if math.isnan(value) or math.isinf(value):
-        raise ConfigError(f"{name} must be a finite number of seconds, got {value!r}")
-    if value < 0 or (positive and value == 0):
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ConfigError(f"{name} must be a finite number of seconds, got {seconds!r}")
+    if seconds < 0 or (positive and seconds == 0):
         bound = "> 0" if positive else ">= 0"
-        raise ConfigError(f"{name} must be {bound} seconds, got {value!r}; latencies cannot be negative")
-    return value
+        raise ConfigError(f"{name} must be {bound} seconds, got {seconds!r}; latencies cannot be negative")
+    return seconds
 
 
 class Distribution:
@@ -64,7 +64,7 @@ class Distribution:
         """The expected value, in seconds."""
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{v!r}" for v in vars(self).values())
         return f"{type(self).__name__}({args})"
 
@@ -155,7 +155,7 @@ class LogNormal(Distribution):
     def mean(self) -> float:
         return self.median * math.exp(self.sigma**2 / 2)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"LogNormal({self.median!r}, {self.sigma!r})"
 
     def _text_args(self) -> list[str]:
@@ -194,13 +194,14 @@ class Pareto(Distribution):
             return a * s / (a - 1) if a > 1 else math.inf
         if a == 1.0:
             return s + s * math.log(c / s)
-        return s + s**a * (c ** (1 - a) - s ** (1 - a)) / (1 - a)
+        capped: float = s + s**a * (c ** (1 - a) - s ** (1 - a)) / (1 - a)  # float ** float is typed Any
+        return capped
 
     def _text_args(self) -> list[str]:
         args = [_duration_text(self.scale), repr(self.alpha)]
         return args if self.cap is None else [*args, _duration_text(self.cap)]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         cap = "" if self.cap is None else f", cap={self.cap!r}"
         return f"Pareto({self.scale!r}, {self.alpha!r}{cap})"
 
@@ -271,7 +272,7 @@ def _duration_text(seconds: float) -> str:
     return f"{seconds!r}s"
 
 
-def as_distribution(value, name: str = "latency") -> Distribution:
+def as_distribution(value: object, name: str = "latency") -> Distribution:
     """A Distribution from a Distribution or a plain number of seconds."""
     if isinstance(value, Distribution):
         return value

@@ -20,6 +20,8 @@ an indefinite one is recorded as ``info``.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ABORT",
     "CRASH",
@@ -89,7 +91,7 @@ class Timeout(EmulatorError):
     def text(self) -> str:
         return str(self)
 
-    def to_body(self) -> dict:
+    def to_body(self) -> dict[str, Any]:
         """A handler that lets a Timeout escape answers with error 0 (indefinite)."""
         return {"type": "error", "code": TIMEOUT, "text": str(self)}
 
@@ -113,7 +115,7 @@ class RPCError(EmulatorError):
         self.definite = registry_definite if definite is None else definite
         super().__init__(f"error {code} ({name}): {self.text}")
 
-    def to_body(self) -> dict:
+    def to_body(self) -> dict[str, Any]:
         """The error reply body that carries this error over the network."""
         return {"type": "error", "code": self.code, "text": self.text}
 

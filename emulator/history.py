@@ -21,9 +21,10 @@ acknowledgement without polling the history.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 __all__ = ["OP_TYPES", "History"]
 
@@ -33,13 +34,13 @@ OP_TYPES = ("invoke", "ok", "fail", "info")
 class History:
     """An ordered list of operations with JSON Lines input and output."""
 
-    def __init__(self, ops: Iterable[dict] = ()):
-        self._ops: list[dict] = []
-        self._on_complete: list[Callable[[dict], Any]] = []
+    def __init__(self, ops: Iterable[dict[str, Any]] = ()):
+        self._ops: list[dict[str, Any]] = []
+        self._on_complete: list[Callable[[dict[str, Any]], Any]] = []
         for op in ops:
             self.append(op)
 
-    def append(self, op: dict) -> dict:
+    def append(self, op: dict[str, Any]) -> dict[str, Any]:
         """Add ``op`` at the end, numbering it; returns it. A completion then goes to the ``on_complete`` callbacks."""
         op["index"] = len(self._ops)
         self._ops.append(op)
@@ -48,7 +49,7 @@ class History:
                 callback(op)
         return op
 
-    def on_complete(self, callback: Callable[[dict], Any]) -> Callable[[], None]:
+    def on_complete(self, callback: Callable[[dict[str, Any]], Any]) -> Callable[[], None]:
         """Call ``callback(op)`` with each client operation's completion (ok, fail or info) once it is appended.
 
         It runs inside the simulation, in the client's task, at the virtual
@@ -66,30 +67,36 @@ class History:
 
         return remove
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._ops)
 
     def __len__(self) -> int:
         return len(self._ops)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         return self._ops[i]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"History({len(self._ops)} ops)"
 
-    def client_ops(self) -> list[dict]:
+    def client_ops(self) -> list[dict[str, Any]]:
         """Operations of client processes (not the nemesis)."""
         return [op for op in self._ops if op.get("process") != "nemesis"]
 
-    def nemesis_ops(self) -> list[dict]:
+    def nemesis_ops(self) -> list[dict[str, Any]]:
         """Fault operations."""
         return [op for op in self._ops if op.get("process") == "nemesis"]
 
-    def completions(self) -> list[tuple[dict, dict | None]]:
+    def completions(self) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
         """Each invoke paired with its completion (None if it never completed)."""
-        open_by_process: dict = {}
-        pairs: list[list] = []
+        open_by_process: dict[Any, list[Any]] = {}  # process -> [invoke, completion]
+        pairs: list[list[Any]] = []
         for op in self._ops:
             if op.get("process") == "nemesis":
                 continue
@@ -98,25 +105,25 @@ class History:
                 open_by_process[op["process"]] = pair
                 pairs.append(pair)
             else:
-                pair = open_by_process.pop(op["process"], None)
-                if pair is not None:
-                    pair[1] = op
+                waiting = open_by_process.pop(op["process"], None)
+                if waiting is not None:
+                    waiting[1] = op
         return [(a, b) for a, b in pairs]
 
     def dumps(self) -> str:
         """The history as JSON Lines."""
         return "".join(json.dumps(op, default=repr) + "\n" for op in self._ops)
 
-    def write(self, path) -> Path:
+    def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the history to ``path`` as JSON Lines; returns the path."""
-        path = Path(path)
-        path.write_text(self.dumps(), encoding="utf-8")
-        return path
+        target = Path(path)
+        target.write_text(self.dumps(), encoding="utf-8")
+        return target
 
     @classmethod
     def loads(cls, text: str, source: str = "<string>") -> History:
         """Parse JSON Lines; a bad line raises ValueError with its number."""
-        ops = []
+        ops: list[dict[str, Any]] = []
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
@@ -134,7 +141,7 @@ class History:
         return cls(ops)
 
     @classmethod
-    def read(cls, path) -> History:
+    def read(cls, path: str | os.PathLike[str]) -> History:
         """Read a JSON Lines history written by ``write``."""
-        path = Path(path)
-        return cls.loads(path.read_text(encoding="utf-8"), str(path))
+        source = Path(path)
+        return cls.loads(source.read_text(encoding="utf-8"), str(source))

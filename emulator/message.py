@@ -10,9 +10,14 @@ one ``dict.copy`` and a scan of their values.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 from emulator.errors import MessageError
 from emulator.peers import Peers
+
+if TYPE_CHECKING:
+    from emulator.network import Link
+    from emulator.node import Endpoint
 
 __all__ = ["Message", "copy_body", "copy_value"]
 
@@ -30,7 +35,7 @@ class Message:
 
     __slots__ = ("_at", "_link", "_to", "body", "dest", "src")
 
-    def __init__(self, src: str, dest: str, body: dict, link=None, to=None):
+    def __init__(self, src: str, dest: str, body: dict[str, Any], link: Link | None = None, to: Endpoint | None = None):
         self.src = src
         self.dest = dest
         self.body = body
@@ -40,17 +45,18 @@ class Message:
 
     @property
     def type(self) -> str:
-        return self.body["type"]
+        kind: str = self.body["type"]  # copy_body made sure it is one
+        return kind
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The Maelstrom envelope ``{"src", "dest", "body"}``."""
         return {"src": self.src, "dest": self.dest, "body": self.body}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Message({self.src!r} -> {self.dest!r}, {self.body!r})"
 
 
-def copy_body(body) -> dict:
+def copy_body(body: object) -> dict[str, Any]:
     """A validated deep copy of a message body.
 
     Raises:
@@ -73,7 +79,7 @@ def copy_body(body) -> dict:
     return out
 
 
-def copy_value(value, path: str = "value"):
+def copy_value(value: Any, path: str = "value") -> Any:
     """A validated deep copy of a JSON value (tuples and ``Node.peers`` become lists)."""
     kind = type(value)
     if kind in _ATOMS:
@@ -85,7 +91,7 @@ def copy_value(value, path: str = "value"):
     if kind is list or kind is tuple or kind is Peers:
         return [copy_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
     if kind is dict:
-        out = {}
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if type(key) is not str:
                 raise MessageError(f"{path} has key {key!r}; JSON object keys must be strings")

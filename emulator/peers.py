@@ -12,13 +12,14 @@ and ``list(self.peers)`` gives a list to change.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
+from typing import overload
 
 __all__ = ["Peers"]
 
 
-class Peers(Sequence):
+class Peers(Sequence[str]):
     """The names in ``servers`` (sorted) except ``name``.
 
     Args:
@@ -41,7 +42,13 @@ class Peers(Sequence):
     def __len__(self) -> int:
         return len(self._servers) - (self._skip < len(self._servers))
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         size = len(self)
@@ -55,14 +62,14 @@ class Peers(Sequence):
         servers, skip = self._servers, self._skip
         return chain(islice(servers, skip), islice(servers, skip + 1, None))
 
-    def __contains__(self, name) -> bool:
+    def __contains__(self, name: object) -> bool:
         servers = self._servers
         at = bisect_left(servers, name) if isinstance(name, str) else len(servers)
         return at != self._skip and at < len(servers) and servers[at] == name
 
-    def index(self, name, start: int = 0, stop: int | None = None) -> int:
+    def index(self, name: object, start: int = 0, stop: int | None = None) -> int:
         """Position of ``name`` (ValueError if it is not a peer)."""
-        if name not in self:
+        if not isinstance(name, str) or name not in self:
             raise ValueError(f"{name!r} is not a peer")
         at = bisect_left(self._servers, name)
         at -= at > self._skip
@@ -70,10 +77,10 @@ class Peers(Sequence):
             raise ValueError(f"{name!r} is not in that part of the peers")
         return at
 
-    def count(self, name) -> int:
+    def count(self, name: object) -> int:
         return 1 if name in self else 0
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Peers):
             return list(self) == list(other)
         if isinstance(other, (list, tuple)):
@@ -82,10 +89,10 @@ class Peers(Sequence):
 
     __hash__ = None  # type: ignore[assignment]  # compares equal to lists, which do not hash
 
-    def __add__(self, other) -> list[str]:
+    def __add__(self, other: Iterable[str]) -> list[str]:
         return [*self, *other]
 
-    def __radd__(self, other) -> list[str]:
+    def __radd__(self, other: Iterable[str]) -> list[str]:
         return [*other, *self]
 
     def __repr__(self) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import inspect
 import random
 import shlex
+from collections.abc import Generator
+from typing import cast
 
 import pytest  # a core dependency (through pytest-asyncio)
 
@@ -29,7 +31,7 @@ _SEED = pytest.StashKey[int]()
 _LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("capsim", "capsim simulation")
     group.addoption(
         "--sim-seed",
@@ -41,7 +43,7 @@ def pytest_addoption(parser):
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-asyncio's pytest_configure reads the option
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sim_seed(n): run this test's simulation with seed n")
     try:
         unset = not config.getini(_LOOP_SCOPE)
@@ -52,9 +54,9 @@ def pytest_configure(config):
 
 
 @pytest.fixture
-def sim_seed(request) -> int:
-    """The seed of this test's simulation: --sim-seed, a sim_seed(n) mark, or a fresh one."""
-    seed = request.config.getoption("sim_seed")
+def sim_seed(request: pytest.FixtureRequest) -> int:
+    """The seed of this test's simulation: --sim-seed, else a ``sim_seed`` mark's, else a fresh one."""
+    seed: int | None = request.config.getoption("sim_seed")
     marker = request.node.get_closest_marker("sim_seed")
     if seed is None and marker is not None:
         seed = int(marker.args[0])
@@ -65,7 +67,7 @@ def sim_seed(request) -> int:
 
 
 @pytest.fixture
-def sim(sim_seed) -> Simulation:
+def sim(sim_seed: int) -> Generator[Simulation, None, None]:
     """A fresh Simulation seeded with ``sim_seed``."""
     simulation = Simulation(seed=sim_seed)
     yield simulation
@@ -73,19 +75,21 @@ def sim(sim_seed) -> Simulation:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run ``async def`` tests that take ``sim`` inside the simulation's loop."""
     function = pyfuncitem.obj
     if not inspect.iscoroutinefunction(function) or "sim" not in pyfuncitem.funcargs:
         return None
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    pyfuncitem.funcargs["sim"].run(function(**kwargs))
+    cast(Simulation, pyfuncitem.funcargs["sim"]).run(function(**kwargs))
     return True
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     seed = item.stash.get(_SEED, None)
     if seed is not None and report.failed:

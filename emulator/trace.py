@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BATCH", "FIELDS", "Trace"]
 
@@ -48,12 +50,12 @@ class Trace:
 
     def __init__(self, keep: bool = False):
         self.keep = keep
-        self.events: list[tuple] = []
+        self.events: list[tuple[Any, ...]] = []
         self._hash = hashlib.sha256()
         self._lines: list[str] = []  # formatted, not yet hashed
         self.count = 0
 
-    def append(self, record: tuple) -> None:
+    def append(self, record: tuple[Any, ...]) -> None:
         """Append one record: ``(time_ns, kind, *fields)``. Bind it once on a hot path."""
         lines = self._lines
         lines.append(repr(record))
@@ -65,7 +67,7 @@ class Trace:
     #: The same as ``append`` (its older name).
     add = append
 
-    def recorder(self, kind: str, *fields) -> Callable[[int], None]:
+    def recorder(self, kind: str, *fields: Any) -> Callable[[int], None]:
         """A function that appends ``(time_ns, kind, *fields)`` when called with ``time_ns``.
 
         For a record that repeats but for its time: the rest of its line is
@@ -114,21 +116,21 @@ class Trace:
         self._flush()
         return self._hash.hexdigest()
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[dict[str, Any]]:
         """The kept records as dicts (needs ``keep=True``)."""
         self._flush()
         return [_as_dict(r) for r in self.events]
 
-    def write_jsonl(self, path) -> Path:
+    def write_jsonl(self, path: str | os.PathLike[str]) -> Path:
         """Write the kept records as JSON Lines; returns the path."""
-        path = Path(path)
-        with path.open("w", encoding="utf-8") as out:
+        target = Path(path)
+        with target.open("w", encoding="utf-8") as out:
             for record in self.records():
                 out.write(json.dumps(record, default=repr) + "\n")
-        return path
+        return target
 
 
-def _as_dict(record: tuple) -> dict:
+def _as_dict(record: tuple[Any, ...]) -> dict[str, Any]:
     time_ns, kind, *rest = record
     names = FIELDS.get(kind, ())
     out = {"time": time_ns / 1e9, "kind": kind}
