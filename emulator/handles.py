@@ -12,12 +12,19 @@ sleeper's future, with no ``TimerHandle`` and no context copy) and
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextvars
 import heapq
 import math
 from asyncio import InvalidStateError, events, futures
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emulator.loop import VirtualLoop
 
 __all__ = [
     "HANDLE_RUNNERS",
@@ -49,7 +56,23 @@ NS = 1_000_000_000
 OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("capsim_owner", default=None)
 
 
-def run_handle(handle) -> None:
+class AsyncioHandle(Protocol):
+    """The fields of an asyncio ``Handle`` the loop runs it by (private: its stubs leave them out)."""
+
+    _cancelled: bool
+    _context: contextvars.Context
+    _callback: Callable[..., object]
+    _args: Sequence[Any]
+    _loop: VirtualLoop
+
+
+class AsyncioTimer(AsyncioHandle, Protocol):
+    """An asyncio ``TimerHandle``'s, with the flag of one still in the heap."""
+
+    _scheduled: bool
+
+
+def run_handle(handle: AsyncioHandle) -> None:
     # asyncio's Handle._run, one frame shorter: it runs once per task wake-up.
     if not handle._cancelled:
         try:
@@ -60,7 +83,7 @@ def run_handle(handle) -> None:
             report(handle, exc)
 
 
-def run_timer(handle) -> None:
+def run_timer(handle: AsyncioTimer) -> None:
     handle._scheduled = False  # cancelling it now must not count as a cancelled timer
     if not handle._cancelled:
         try:
@@ -71,15 +94,15 @@ def run_timer(handle) -> None:
             report(handle, exc)
 
 
-def report(handle, exc: BaseException) -> None:
+def report(handle: AsyncioHandle | Periodic, exc: BaseException) -> None:
     context = {"message": f"Exception in callback {handle._callback!r}", "exception": exc, "handle": handle}
     handle._loop.call_exception_handler(context)
 
 
 def wake_sleep(sleep: SleepTimer) -> None:
     # What SLEEP_CALLBACK does for asyncio.sleep, without a Handle or a context copy.
-    if not sleep._cancelled:
-        future = sleep._future
+    future = sleep._future
+    if future is not None:  # None once cancelled (cancel clears it) or fired
         sleep._future = None  # fired: cancelling it now does not count as a cancelled timer
         try:
             future.set_result(sleep._result)
@@ -122,12 +145,13 @@ HANDLE_RUNNERS = frozenset({run_handle, run_timer, wake_sleep, run_periodic})
 TIMER_RUNNERS = frozenset({run_timer, wake_sleep, run_periodic})
 
 
-def owner_of(fn, arg) -> str | None:
+def owner_of(fn: Callable[..., Any], arg: Any) -> str | None:
     """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
     if fn is wake_sleep or fn is run_periodic:
-        return arg._owner
+        owner: str | None = arg._owner
+        return owner
     if fn in HANDLE_RUNNERS:
-        return arg._context.get(OWNER)
+        return arg._context.get(OWNER)  # type: ignore[no-any-return]  # arg: an asyncio Handle
     return None
 
 
@@ -147,17 +171,23 @@ class LeanHandle(events.Handle):
     _repr = None  # class-level: read by repr(), never written on the hot path
     _source_traceback = None
 
-    def __init__(self, callback, args, loop, context):
+    def __init__(
+        self,
+        callback: Callable[..., object],
+        args: Sequence[Any],
+        loop: VirtualLoop,
+        context: contextvars.Context | None,
+    ) -> None:
         self._context = context if context is not None else contextvars.copy_context()
         self._loop = loop
         self._callback = callback
         self._args = args
         self._cancelled = False
 
-    def cancel(self):
+    def cancel(self) -> None:
         if not self._cancelled:
             self._cancelled = True
-            self._callback = self._args = None
+            self._callback = self._args = None  # type: ignore[assignment]  # as asyncio's: drop the references
 
 
 class LeanTimerHandle(events.TimerHandle):
@@ -167,7 +197,14 @@ class LeanTimerHandle(events.TimerHandle):
     _repr = None
     _source_traceback = None
 
-    def __init__(self, when, callback, args, loop, context):
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: Sequence[Any],
+        loop: VirtualLoop,
+        context: contextvars.Context | None,
+    ) -> None:
         self._context = context if context is not None else contextvars.copy_context()
         self._loop = loop
         self._callback = callback
@@ -176,13 +213,13 @@ class LeanTimerHandle(events.TimerHandle):
         self._when = when
         self._scheduled = True
 
-    def cancel(self):
+    def cancel(self) -> None:
         # asyncio.sleep cancels its timer after every wake-up: keep this short.
         if not self._cancelled:
             if self._scheduled:
                 self._loop._timer_handle_cancelled(self)
             self._cancelled = True
-            self._callback = self._args = None
+            self._callback = self._args = None  # type: ignore[assignment]  # as asyncio's: drop the references
 
 
 class SleepTimer:
@@ -195,7 +232,7 @@ class SleepTimer:
 
     __slots__ = ("_cancelled", "_future", "_loop", "_owner", "_result", "_when_ns")
 
-    def __init__(self, loop, when_ns, future, result):
+    def __init__(self, loop: VirtualLoop, when_ns: int, future: asyncio.Future[Any] | None, result: Any) -> None:
         self._loop = loop
         self._when_ns = when_ns
         self._future = future
@@ -216,7 +253,7 @@ class SleepTimer:
     def when(self) -> float:
         return self._when_ns / NS
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "cancelled" if self._cancelled else "fired" if self._future is None else "pending"
         return f"<sleep timer when={self.when()} {state}>"
 
@@ -237,7 +274,16 @@ class Periodic:
         "_owner",
     )
 
-    def __init__(self, loop, interval_ns: int, fifo, callback, args: tuple, context, on_error):
+    def __init__(
+        self,
+        loop: VirtualLoop,
+        interval_ns: int,
+        fifo: collections.deque[Any],
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        context: contextvars.Context | None,
+        on_error: Callable[[BaseException], object] | None,
+    ) -> None:
         self._loop = loop
         self._interval_ns = interval_ns
         self._fifo = fifo  # the loop's FIFO of timers of this interval
@@ -259,9 +305,9 @@ class Periodic:
     def interval(self) -> float:
         return self._interval_ns / NS
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "cancelled" if self._cancelled else "running"
         return f"<periodic {getattr(self._callback, '__qualname__', self._callback)!r} every {self.interval}s {state}>"
 
 
-SLEEP_CALLBACK = futures._set_result_unless_cancelled
+SLEEP_CALLBACK = futures._set_result_unless_cancelled  # type: ignore[attr-defined]  # private, not in the stubs

@@ -16,12 +16,30 @@ outcome goes to the ``on_done(value, exc)`` callback.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import types
 from asyncio.tasks import _enter_task, _leave_task
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 __all__ = ["HandlerTask", "run_handler"]
 
 _CancelledError = asyncio.CancelledError
 _new = object.__new__
+
+#: ``on_done(arg, value, exc)``: a handler's outcome
+OnDone = Callable[[Any, Any, "BaseException | None"], None]
+
+
+class Host(Protocol):
+    """What a handler runs on (a node's ``Endpoint``): see ``HandlerTask``."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def context(self) -> contextvars.Context: ...
+    @property
+    def handler_tasks(self) -> dict[HandlerTask, None]: ...
 
 
 class HandlerTask:
@@ -48,19 +66,25 @@ class HandlerTask:
     _fut_waiter = None
     _num_cancels_requested = 0
     _done = False
+    # Set on each instance by run_handler (annotations only: no class attributes).
+    _host: Host
+    _coro: Coroutine[Any, Any, Any]
+    _name: str
+    _on_done: OnDone
+    _arg: Any
 
     # -- the Task interface that asyncio.timeout and TaskGroup use -----------------
 
     def get_name(self) -> str:
         return self._name
 
-    def get_coro(self):
+    def get_coro(self) -> Coroutine[Any, Any, Any]:
         return self._coro
 
     def done(self) -> bool:
         return self._done
 
-    def cancel(self, msg=None) -> bool:
+    def cancel(self, msg: Any | None = None) -> bool:
         """Ask the handler to stop: CancelledError is thrown in at its next step."""
         if self._done:
             return False
@@ -79,24 +103,24 @@ class HandlerTask:
             self._num_cancels_requested -= 1
         return self._num_cancels_requested
 
-    def get_stack(self, *, limit=None):
+    def get_stack(self, *, limit: int | None = None) -> list[types.FrameType]:
         frame = getattr(self._coro, "cr_frame", None)
         return [frame] if frame is not None else []
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "done" if self._done else "pending"
         return f"<HandlerTask {self.get_name()!r} {state}>"
 
     # -- stepping ----------------------------------------------------------------------
 
-    def _step(self, exc) -> None:
+    def _step(self, exc: BaseException | None) -> None:
         if self._must_cancel:
             if not isinstance(exc, _CancelledError):
                 exc = _CancelledError(self._cancel_message) if self._cancel_message else _CancelledError()
             self._must_cancel = False
         self._fut_waiter = None
         loop = self._host.loop
-        _enter_task(loop, self)
+        _enter_task(loop, self)  # type: ignore[arg-type]  # it stands in for a Task (see the module doc)
         try:
             result = self._coro.send(None) if exc is None else self._coro.throw(exc)
         except StopIteration as stop:
@@ -109,9 +133,9 @@ class HandlerTask:
         else:
             self._suspend(result)
         finally:
-            _leave_task(loop, self)
+            _leave_task(loop, self)  # type: ignore[arg-type]  # as above
 
-    def _suspend(self, result) -> None:
+    def _suspend(self, result: Any) -> None:
         blocking = getattr(result, "_asyncio_future_blocking", None)
         host = self._host
         if blocking:
@@ -127,7 +151,7 @@ class HandlerTask:
             host.loop.call_soon(self._step, error, context=host.context)
         host.handler_tasks[self] = None
 
-    def _wakeup(self, future) -> None:
+    def _wakeup(self, future: asyncio.Future[Any]) -> None:
         try:
             future.result()
         except BaseException as exc:
@@ -135,13 +159,13 @@ class HandlerTask:
         else:
             self._step(None)
 
-    def _finish(self, value, exc) -> None:
+    def _finish(self, value: Any, exc: BaseException | None) -> None:
         self._done = True
         self._host.handler_tasks.pop(self, None)
         self._on_done(self._arg, value, exc)
 
 
-def run_handler(host, coro, name: str, on_done, arg) -> None:
+def run_handler(host: Host, coro: Coroutine[Any, Any, Any], name: str, on_done: OnDone, arg: Any) -> None:
     """Start a handler: its ``HandlerTask`` runs the coroutine's first step now.
 
     Call it inside the host's context, from a loop callback (never from
@@ -158,7 +182,7 @@ def run_handler(host, coro, name: str, on_done, arg) -> None:
     task._on_done = on_done
     task._arg = arg
     loop = host.loop
-    _enter_task(loop, task)
+    _enter_task(loop, task)  # type: ignore[arg-type]  # it stands in for a Task
     try:
         result = coro.send(None)
     except StopIteration as stop:
@@ -173,4 +197,4 @@ def run_handler(host, coro, name: str, on_done, arg) -> None:
     else:
         task._suspend(result)
     finally:
-        _leave_task(loop, task)
+        _leave_task(loop, task)  # type: ignore[arg-type]  # as above
