@@ -34,6 +34,7 @@ class Message:
     """
 
     __slots__ = ("_at", "_link", "_to", "body", "dest", "src")
+    _at: int  # set by the network: the virtual time it is delivered at, in ns (kernel-private)
 
     def __init__(self, src: str, dest: str, body: dict[str, Any], link: Link | None = None, to: Endpoint | None = None):
         self.src = src

@@ -29,14 +29,21 @@ later calls ``endpoint.deliver``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from emulator import cuts as rules
 from emulator.cuts import probability
-from emulator.distributions import as_distribution
+from emulator.distributions import Distribution, as_distribution
 from emulator.errors import ConfigError
-from emulator.loop import NS
+from emulator.loop import NS, VirtualLoop
 from emulator.message import Message, copy_body
+
+if TYPE_CHECKING:
+    from emulator.node import Endpoint
+    from emulator.rng import Streams
+    from emulator.trace import Trace
 
 __all__ = ["Link", "Network"]
 
@@ -68,22 +75,31 @@ class Link:
         "version",
     )
 
-    def __init__(self, src: str, dst: str, rng):
+    # Set by configure, from the defaults and this link's overrides:
+    latency: Distribution
+    constant_ns: int | None  # the latency in ns when it is constant, else None
+    delay_ns: Callable[[], int]
+    loss: float
+    duplicate: float
+    reorder: float
+    fifo: bool
+
+    def __init__(self, src: str, dst: str, rng: random.Random):
         self.src = src
         self.dst = dst
         self.rng = rng
-        self.overrides: dict = {}
+        self.overrides: dict[str, Any] = {}
         self.last_ns = 0  # delivery time of the latest message, for FIFO
-        self.held: list | None = None
+        self.held: list[Message] | None = None
         # Cached from the network's state, valid while version matches it:
         self.version = -1
         self.cut = False  # a partition drops traffic on this link
         self.fast_path = False  # _deliver may hand a message arriving now straight to a live, running receiver
         self.plain = False  # a message sent now is simply scheduled: up, FIFO, no loss, duplicates or reordering
-        self.endpoint = None  # the receiver's live endpoint
-        self.recorders: dict = {}  # message type -> the trace's recorder of its deliveries
+        self.endpoint: Endpoint | None = None  # the receiver's live endpoint
+        self.recorders: dict[str, Callable[[int], None]] = {}  # message type -> the trace's recorder of its deliveries
 
-    def configure(self, defaults: dict) -> None:
+    def configure(self, defaults: dict[str, Any]) -> None:
         """Recompute the effective settings from the defaults and overrides."""
         settings = {**defaults, **self.overrides}
         self.latency = settings["latency"]
@@ -97,7 +113,7 @@ class Link:
         self.version = -1  # the cached flags (plain) depend on these settings too
 
     def _constant(self) -> int:
-        return self.constant_ns
+        return self.constant_ns  # type: ignore[return-value]  # set: delay_ns is _constant only then
 
 
 class Network:
@@ -117,26 +133,26 @@ class Network:
 
     def __init__(
         self,
-        loop,
-        streams,
-        trace,
-        on_fault,
-        latency=0.001,
-        loss=0.0,
-        duplicate=0.0,
-        reorder=False,
+        loop: VirtualLoop,
+        streams: Streams,
+        trace: Trace,
+        on_fault: Callable[[str, Any], object],
+        latency: Distribution | float = 0.001,
+        loss: float = 0.0,
+        duplicate: float = 0.0,
+        reorder: bool | float = False,
         trace_bodies: bool = False,
         fifo: bool = True,
-    ):
+    ) -> None:
         self._loop = loop
         self._streams = streams
         self._trace = trace
         self._on_fault = on_fault
-        self._defaults: dict = {}
+        self._defaults: dict[str, Any] = {}
         self._links: dict[tuple[str, str], Link] = {}
         self._names: dict[str, bool] = {}  # every known node -> is a server
-        self._live: dict[str, object] = {}  # name -> live endpoint (absent while crashed)
-        self._paused: dict[str, list] = {}  # name -> messages held while paused
+        self._live: dict[str, Endpoint] = {}  # name -> live endpoint (absent while crashed)
+        self._paused: dict[str, list[Message]] = {}  # name -> messages held while paused
         self._rules: dict[int, rules.Cut] = {}  # id -> the cut (emulator.cuts)
         self._version = 0
         self._deliver_cb = self._deliver  # one bound method, not one per message
@@ -153,23 +169,46 @@ class Network:
     # -- configuration ------------------------------------------------------------------
 
     @property
-    def defaults(self) -> dict:
+    def defaults(self) -> dict[str, Any]:
         """The settings every link has unless ``set_link`` overrides them."""
         return dict(self._defaults)
 
-    def set_defaults(self, latency=None, loss=None, duplicate=None, reorder=None, fifo=None) -> None:
+    def set_defaults(
+        self,
+        latency: Distribution | float | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: bool | float | None = None,
+        fifo: bool | None = None,
+    ) -> None:
         """Change the defaults of every link that does not override them."""
         self._defaults.update(_settings(latency, loss, duplicate, reorder, fifo))
         for link in self._links.values():
             link.configure(self._defaults)
 
-    def set_link(self, a: str, b: str, latency=None, loss=None, duplicate=None, reorder=None, fifo=None) -> None:
+    def set_link(
+        self,
+        a: str,
+        b: str,
+        latency: Distribution | float | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: bool | float | None = None,
+        fifo: bool | None = None,
+    ) -> None:
         """Override the settings of the links a->b and b->a (None keeps a setting)."""
         self.set_link_oneway(a, b, latency, loss, duplicate, reorder, fifo)
         self.set_link_oneway(b, a, latency, loss, duplicate, reorder, fifo)
 
     def set_link_oneway(
-        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None, fifo=None
+        self,
+        src: str,
+        dst: str,
+        latency: Distribution | float | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: bool | float | None = None,
+        fifo: bool | None = None,
     ) -> None:
         """Override the settings of the link src->dst only."""
         link = self.link(src, dst)
@@ -209,7 +248,7 @@ class Network:
         return link
 
     @property
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Counts so far: sent, delivered, dropped, duplicated."""
         return {"sent": self.sent, "delivered": self.delivered, "dropped": self.dropped, "duplicated": self.duplicated}
 
@@ -218,7 +257,7 @@ class Network:
     def register(self, name: str, server: bool) -> None:
         self._names[name] = server
 
-    def attach(self, name: str, endpoint) -> None:
+    def attach(self, name: str, endpoint: Endpoint) -> None:
         self._live[name] = endpoint
         self._version += 1
 
@@ -231,8 +270,8 @@ class Network:
     def servers(self) -> list[str]:
         return sorted(n for n, server in self._names.items() if server)
 
-    def _check(self, name) -> str:
-        if name not in self._names:
+    def _check(self, name: object) -> str:
+        if not isinstance(name, str) or name not in self._names:
             known = ", ".join(sorted(self._names)) or "none yet"
             raise ConfigError(f"unknown node {name!r}; known nodes: {known}. Add it with sim.add_node first")
         return name
@@ -290,12 +329,12 @@ class Network:
         """Whether traffic src->dst is dropped by a partition now."""
         return self._refresh(self.link(src, dst)).cut
 
-    def _group(self, group) -> list[str]:
+    def _group(self, group: Iterable[str]) -> list[str]:
         if isinstance(group, str):
             raise ConfigError(f"a group is a list of node names, got the string {group!r}; write [{group!r}]")
         return [self._check(name) for name in group]
 
-    def _add_rule(self, rule: rules.Cut, f: str, value) -> int:
+    def _add_rule(self, rule: rules.Cut, f: str, value: Any) -> int:
         self._rule_ids += 1
         self._rules[self._rule_ids] = rule
         self._version += 1
@@ -314,7 +353,7 @@ class Network:
 
     # -- the message path ---------------------------------------------------------------------
 
-    def transmit(self, src_endpoint, dest: str, body: dict) -> None:
+    def transmit(self, src_endpoint: Endpoint, dest: str, body: dict[str, Any]) -> None:
         """Send ``body`` (the receiver's own copy) from ``src_endpoint`` to ``dest``."""
         link = src_endpoint.routes.get(dest)
         if link is None:
@@ -359,7 +398,7 @@ class Network:
             msg._at = self._push_after(delay, self._deliver_cb, msg)
 
     def _deliver(self, msg: Message) -> None:
-        link = msg._link
+        link: Link = msg._link  # type: ignore[assignment]  # set on every message this network carries
         if link.version != self._version:
             self._refresh(link)
         if not link.fast_path or msg._to is not link.endpoint:
@@ -374,7 +413,7 @@ class Network:
             if record is None:
                 record = link.recorders[kind] = self._trace.recorder("deliver", link.src, link.dst, kind)
             record(msg._at)
-        link.endpoint.deliver(msg)
+        link.endpoint.deliver(msg)  # type: ignore[union-attr]  # fast_path: it is live
 
     def _deliver_slow(self, link: Link, msg: Message) -> None:
         """Delivery when the link is cut or held, or the receiver is down or paused."""
@@ -387,7 +426,7 @@ class Network:
         else:
             self._paused[link.dst].append(msg)
 
-    def _drop(self, src: str, dest: str, body: dict, reason: str) -> None:
+    def _drop(self, src: str, dest: str, body: dict[str, Any], reason: str) -> None:
         self.dropped += 1
         self._record((self._now(), "drop", src, dest, body["type"], reason))
 
@@ -404,9 +443,9 @@ class Network:
             self._loop.push_soon(self._deliver_cb, msg)
 
 
-def _settings(latency, loss, duplicate, reorder, fifo=None) -> dict:
+def _settings(latency: object, loss: object, duplicate: object, reorder: object, fifo: object = None) -> dict[str, Any]:
     """The given settings, validated; None means 'not given'."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     if latency is not None:
         out["latency"] = as_distribution(latency, "latency")
     if loss is not None:
