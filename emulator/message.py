@@ -16,8 +16,7 @@ from emulator.errors import MessageError
 from emulator.peers import Peers
 
 if TYPE_CHECKING:
-    from emulator.network import Link
-    from emulator.node import Endpoint
+    from emulator.network import Endpoint, Link
 
 __all__ = ["Message", "copy_body", "copy_value"]
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator import cuts as rules
 from emulator.cuts import probability
@@ -41,13 +41,23 @@ from emulator.loop import NS, VirtualLoop
 from emulator.message import Message, copy_body
 
 if TYPE_CHECKING:
-    from emulator.node import Endpoint
     from emulator.rng import Streams
     from emulator.trace import Trace
 
 __all__ = ["Link", "Network"]
 
 _new = object.__new__
+
+
+class Endpoint(Protocol):
+    """An endpoint as the network sees it: a node's ``emulator.node.Endpoint`` or a host's ``HostEndpoint``."""
+
+    name: str
+    #: per-destination state private to the network: the Link to each destination
+    routes: dict[str, Any]
+
+    def deliver(self, msg: Message) -> None:
+        """Take ``msg`` now (called from a loop callback)."""
 
 
 class Link:

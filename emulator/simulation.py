@@ -15,8 +15,11 @@ import functools
 import inspect
 import itertools
 import math
+import random
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast, overload
 
 from emulator.client import Client
 from emulator.distributions import Constant, Distribution
@@ -32,6 +35,8 @@ from emulator.trace import Trace
 
 __all__ = ["NodeClock", "NodeError", "Simulation"]
 
+_T = TypeVar("_T")
+
 _DEFAULT_LATENCY = Constant(0.001)  # immutable: one shared default, as the default argument was
 
 
@@ -45,7 +50,7 @@ class NodeError:
     exception: BaseException
     traceback: str = field(repr=False)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"t={self.time:.6f} {self.node} in {self.where}: {type(self.exception).__name__}: {self.exception}"
 
 
@@ -85,15 +90,15 @@ class _Slot:
     """Everything about one node name that outlives an incarnation."""
 
     name: str
-    factory: object
-    config: dict
+    factory: Callable[..., Any] | None  # a Node factory, or a host's main (None: a bare machine)
+    config: dict[str, Any]
     server: bool
     context: contextvars.Context
     clock: NodeClock
-    storage: dict = field(default_factory=dict)
-    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    endpoint: Endpoint | None = None
-    endpoint_type: type = Endpoint  # a host's is emulator.hosts.HostEndpoint
+    storage: dict[str, Any] = field(default_factory=dict)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    endpoint: Endpoint | HostEndpoint | None = None
+    endpoint_type: type[Endpoint | HostEndpoint] = Endpoint  # a host's is emulator.hosts.HostEndpoint
 
 
 class Simulation:
@@ -134,7 +139,7 @@ class Simulation:
         self.history = History()
         self.errors: list[NodeError] = []
         #: protocol events from Node.event / record_event, oldest first
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
         self.network = Network(
             self.loop,
             self.streams,
@@ -155,7 +160,7 @@ class Simulation:
 
     # -- building -------------------------------------------------------------------------
 
-    def add_node(self, name: str, factory, **config) -> Node:
+    def add_node(self, name: str, factory: Callable[..., Node], **config: Any) -> Node:
         """Add a server node made by ``factory(**config)`` and start it.
 
         Args:
@@ -167,13 +172,21 @@ class Simulation:
         """
         if not callable(factory):
             raise ConfigError(f"add_node({name!r}, ...) needs a Node subclass as factory, got {factory!r}")
-        return self._add(name, factory, config, server=True)
+        return cast(Node, self._add(name, factory, config, server=True))  # an Endpoint builds a Node
 
     def add_client(self, name: str) -> Client:
         """Add a client node that records its operations in ``sim.history``."""
-        return self._add(name, Client, {"record": self._record, "new_process": self._processes.__next__}, server=False)
+        config = {"record": self._record, "new_process": self._processes.__next__}
+        return cast(Client, self._add(name, Client, config, server=False))  # built by Client
 
-    def _add(self, name, factory, config, server: bool, endpoint_type: type = Endpoint):
+    def _add(
+        self,
+        name: str,
+        factory: Callable[..., Any] | None,
+        config: dict[str, Any],
+        server: bool,
+        endpoint_type: type[Endpoint | HostEndpoint] = Endpoint,
+    ) -> Node | Host:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
         if name in self._slots:
@@ -186,7 +199,8 @@ class Simulation:
         self.network.register(name, server)
         return self._boot(slot)
 
-    def _boot(self, slot: _Slot) -> Node:
+    def _boot(self, slot: _Slot) -> Node | Host:
+        """Start an incarnation of ``slot``: its Node, or for a host, the host's handle."""
         endpoint = slot.endpoint_type(
             slot.name,
             self.network,
@@ -206,14 +220,15 @@ class Simulation:
         self.loop.push_soon(_start, endpoint)
         return node
 
-    def _peers_of(self, name: str):
-        view: list = [None]  # the Peers of the current server list: every node shares that list
+    def _peers_of(self, name: str) -> Callable[[], Peers]:
+        view: list[Peers | None] = [None]  # the Peers of the current server list: every node shares that list
 
         def peers() -> Peers:
             servers = self._server_names()
-            if view[0] is None or view[0].servers is not servers:
-                view[0] = Peers(servers, name)
-            return view[0]
+            current = view[0]
+            if current is None or current.servers is not servers:
+                current = view[0] = Peers(servers, name)
+            return current
 
         return peers
 
@@ -237,7 +252,7 @@ class Simulation:
         endpoint = self._slot(name).endpoint
         return endpoint.node if endpoint is not None else None
 
-    def rng(self, name: str):
+    def rng(self, name: str) -> random.Random:
         """A random stream for the caller's own use (a workload), derived by name."""
         return self.streams(f"user:{name}")
 
@@ -255,8 +270,12 @@ class Simulation:
         self.loop.resume_owner(name)  # let the cancellations run
         self.record_nemesis("crash", name)
 
-    def restart(self, name: str) -> Node:
-        """Start a fresh instance of a crashed ``name``, same factory, config and storage."""
+    def restart(self, name: str) -> Node | Host:
+        """Start a fresh instance of a crashed ``name``, same factory, config and storage.
+
+        Returns:
+            The new Node (for a host, the host's handle).
+        """
         slot = self._slot(name)
         if slot.endpoint is not None:
             raise ConfigError(f"{name!r} is running; crash it before restarting it")
@@ -317,7 +336,13 @@ class Simulation:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def run(self, coro=None, until: float | None = None):
+    @overload
+    def run(self, coro: Awaitable[_T], until: float | None = None) -> _T: ...
+
+    @overload
+    def run(self, coro: None = None, until: float | None = None) -> None: ...
+
+    def run(self, coro: Awaitable[_T] | None = None, until: float | None = None) -> _T | None:
         """Run the simulation in virtual time.
 
         ``sim.run(workload())`` runs until the coroutine ends and returns its
@@ -361,7 +386,7 @@ class Simulation:
 
     # -- recording -------------------------------------------------------------------------------
 
-    def _record(self, op: dict) -> dict:
+    def _record(self, op: dict[str, Any]) -> dict[str, Any]:
         op["time"] = self.loop.time()
         if self._closing:
             return op  # the cleanup after the end (close) is not part of the run
@@ -371,7 +396,7 @@ class Simulation:
         )
         return op
 
-    def record_nemesis(self, f: str, value=None) -> dict:
+    def record_nemesis(self, f: str, value: Any = None) -> dict[str, Any]:
         """Put a fault (or its repair) in the history and the trace as a ``nemesis`` info op.
 
         The kernel's own fault mechanisms call this; fault policies call it to
@@ -379,12 +404,12 @@ class Simulation:
         """
         return self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
 
-    def record_event(self, node: str, what: str, value=None) -> None:
+    def record_event(self, node: str, what: str, value: Any = None) -> None:
         """Put a protocol event (a breaker opening, a failover) in the trace and ``sim.events``."""
         self.trace.append((self.loop.time_ns(), "event", node, what, value))
         self.events.append({"time": self.loop.time(), "node": node, "what": what, "value": value})
 
-    def _node_event(self, endpoint: Endpoint, what: str, value) -> None:
+    def _node_event(self, endpoint: Endpoint, what: str, value: Any) -> None:
         self.record_event(endpoint.name, what, value)
 
     def _node_error(self, endpoint: Endpoint, where: str, exc: BaseException) -> None:
@@ -392,7 +417,7 @@ class Simulation:
         self.errors.append(NodeError(self.loop.time(), endpoint.name, where, exc, text))
         self.trace.append((self.loop.time_ns(), "error", endpoint.name, where, type(exc).__name__))
 
-    def _loop_error(self, loop, context: dict) -> None:
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # Not traced: such reports can come from the garbage collector at any time.
         if context.get("message", "").startswith("Task was destroyed but it is pending"):
             return  # a simulation that stops leaves tasks waiting: the world just ended
@@ -402,7 +427,9 @@ class Simulation:
 
     # -- hosts: unmodified asyncio programs (emulator.hosts) -------------------------------------------
 
-    def add_host(self, name: str, main=None, *, server: bool = True, **config) -> Host:
+    def add_host(
+        self, name: str, main: Callable[..., Awaitable[Any]] | None = None, *, server: bool = True, **config: Any
+    ) -> Host:
         """Add a machine named ``name`` that runs ``main(**config)``, an async function, and start it.
 
         The program uses asyncio's networking as it would on a real machine
@@ -475,10 +502,10 @@ class Simulation:
     def __enter__(self) -> Simulation:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record_op(self, op: dict) -> dict:
+    def record_op(self, op: dict[str, Any]) -> dict[str, Any]:
         """Put a client operation (invoke, ok, fail or info) in the history and the trace.
 
         For clients other than ``emulator.Client`` (``faults.httpkv.HttpKVClient``).
@@ -495,7 +522,7 @@ def _start(endpoint: Endpoint) -> None:
         endpoint.start()
 
 
-def _creation_order(task: asyncio.Task) -> tuple:
+def _creation_order(task: asyncio.Task[Any]) -> tuple[int, int, str]:
     # asyncio names unnamed tasks Task-<n> from one counter, so n is the order they were made in;
     # named tasks follow by name. (The set asyncio.all_tasks returns has no stable order.)
     prefix, _, n = task.get_name().rpartition("-")
