@@ -11,18 +11,24 @@ transport are interchangeable and node code never knows which it runs on.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
 import random
 import weakref
 from asyncio.tasks import _enter_task, _leave_task
-from collections.abc import MutableMapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Iterator, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
 from emulator.message import Message, copy_body, copy_value
 from emulator.tasks import HandlerTask, run_handler
+
+if TYPE_CHECKING:
+    from emulator.handles import Periodic
+
+_T = TypeVar("_T")
 
 _new = object.__new__
 
@@ -48,7 +54,7 @@ def handlers_of(cls: type) -> dict[str, str]:
 class Transport(Protocol):
     """Carries bodies between endpoints: the one seam between nodes and a network."""
 
-    def transmit(self, src: Endpoint, dest: str, body: dict) -> None:
+    def transmit(self, src: Endpoint, dest: str, body: dict[str, Any]) -> None:
         """Send ``body`` (already the receiver's own copy) from ``src`` to ``dest``."""
 
 
@@ -59,7 +65,7 @@ class Clock(Protocol):
         """This node's idea of the time, in seconds."""
 
 
-class Storage(MutableMapping):
+class Storage(MutableMapping[str, Any]):
     """A node's durable state: survives crash and restart, unlike its memory.
 
     Writes from an incarnation that has crashed are ignored, as a dead process
@@ -68,34 +74,34 @@ class Storage(MutableMapping):
 
     __slots__ = ("_data", "_endpoint")
 
-    def __init__(self, data: dict, endpoint: Endpoint):
+    def __init__(self, data: dict[str, Any], endpoint: Endpoint):
         self._data = data
         self._endpoint = endpoint
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         return self._data[key]
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: str, value: Any) -> None:
         if self._endpoint.alive:
             self._data[key] = value
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: str) -> None:
         if self._endpoint.alive:
             del self._data[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._data)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._data
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Storage({self._data!r})"
 
 
@@ -108,23 +114,23 @@ class _NodeLog:
         self._endpoint = endpoint
         self._logger: logging.Logger | None = None  # made on first use: loggers live as long as the process
 
-    def _log(self, level: int, msg: str, args) -> None:
+    def _log(self, level: int, msg: str, args: tuple[Any, ...]) -> None:
         if self._logger is None:
             self._logger = logging.getLogger(f"capsim.node.{self._endpoint.name}")
         if self._logger.isEnabledFor(level):
             prefix = f"[t={self._endpoint.true_time():.6f} {self._endpoint.name}] "
             self._logger.log(level, prefix + msg, *args)
 
-    def debug(self, msg, *args):
+    def debug(self, msg: str, *args: Any) -> None:
         self._log(logging.DEBUG, msg, args)
 
-    def info(self, msg, *args):
+    def info(self, msg: str, *args: Any) -> None:
         self._log(logging.INFO, msg, args)
 
-    def warning(self, msg, *args):
+    def warning(self, msg: str, *args: Any) -> None:
         self._log(logging.WARNING, msg, args)
 
-    def error(self, msg, *args):
+    def error(self, msg: str, *args: Any) -> None:
         self._log(logging.ERROR, msg, args)
 
 
@@ -140,7 +146,7 @@ class Node:
 
     _endpoint: Endpoint
 
-    def __init__(self, **config):
+    def __init__(self, **config: Any) -> None:
         if config:
             raise ConfigError(
                 f"{type(self).__name__} got config {sorted(config)} but takes none; "
@@ -179,11 +185,11 @@ class Node:
         """This node's clock in seconds: true time plus its skew and drift."""
         return self._endpoint.clock.now()
 
-    def send(self, dest: str, body: dict) -> None:
+    def send(self, dest: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``dest`` and do not wait; it may be lost."""
         self._endpoint.send(dest, body)
 
-    async def rpc(self, dest: str, body: dict, timeout: float | None = 1.0) -> dict:
+    async def rpc(self, dest: str, body: dict[str, Any], timeout: float | None = 1.0) -> dict[str, Any]:
         """Send ``body`` to ``dest`` and wait for the reply body.
 
         Raises:
@@ -192,15 +198,15 @@ class Node:
         """
         return await self._endpoint.rpc(dest, body, timeout)
 
-    def reply(self, msg: Message, body: dict) -> None:
+    def reply(self, msg: Message, body: dict[str, Any]) -> None:
         """Answer ``msg`` now or later (a handler that replies this way returns None)."""
         self._endpoint.reply(msg, body)
 
-    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, _T], name: str | None = None) -> asyncio.Task[_T]:
         """Run ``coro`` as a task this node owns; a crash cancels it."""
         return self._endpoint.spawn(coro, name)
 
-    def every(self, interval: float, callback, *args):
+    def every(self, interval: float, callback: Callable[..., object], *args: Any) -> Periodic | asyncio.Task[None]:
         """Call ``callback(*args)`` every ``interval`` seconds, from one interval from now, until cancelled.
 
         For periodic work such as a heartbeat: cheaper than a task looping
@@ -212,19 +218,19 @@ class Node:
         """
         return self._endpoint.every(interval, callback, *args)
 
-    def event(self, what: str, value=None) -> None:
+    def event(self, what: str, value: Any = None) -> None:
         """Note a protocol event (a failover, a breaker opening) in the run's trace.
 
         ``value`` must be JSON-compatible; events are part of the trace digest.
         """
         self._endpoint.event(what, value)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         endpoint = getattr(self, "_endpoint", None)
         return f"<{type(self).__name__} {endpoint.name if endpoint else '(unbound)'}>"
 
 
-async def _every(interval: float, callback, args: tuple) -> None:
+async def _every(interval: float, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < float("inf"):
         raise ConfigError(f"every() needs an interval of seconds > 0, got {interval!r}")
     while True:
@@ -237,9 +243,9 @@ def _bind_fast_paths(node: Node, endpoint: Endpoint) -> None:
     # the node class overrides them: one Python frame less per message.
     cls = type(node)
     if cls.send is Node.send:
-        node.send = endpoint.send
+        node.send = endpoint.send  # type: ignore[method-assign]  # the fast path this function binds
     if cls.reply is Node.reply:
-        node.reply = endpoint.reply
+        node.reply = endpoint.reply  # type: ignore[method-assign]  # as above
 
 
 class _PendingRpc:
@@ -247,7 +253,14 @@ class _PendingRpc:
 
     __slots__ = ("dest", "future", "kind", "sent", "timer")
 
-    def __init__(self, future: asyncio.Future, timer: asyncio.TimerHandle | None, dest: str, kind: str, sent: float):
+    def __init__(
+        self,
+        future: asyncio.Future[dict[str, Any]],
+        timer: asyncio.TimerHandle | None,
+        dest: str,
+        kind: str,
+        sent: float,
+    ):
         self.future = future  # resolved by the reply, failed by the timeout, cancelled by a crash
         self.timer = timer  # the timeout's timer, or None without a timeout
         self.dest = dest
@@ -273,7 +286,20 @@ class Endpoint:
         on_event: called as ``on_event(endpoint, what, value)`` for ``Node.event``.
     """
 
-    def __init__(self, name, transport, loop, context, clock, rng, storage_data, ids, peers, on_error, on_event=None):
+    def __init__(
+        self,
+        name: str,
+        transport: Transport,
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context,
+        clock: Clock,
+        rng: random.Random | Callable[[], random.Random],
+        storage_data: dict[str, Any],
+        ids: Iterator[int],
+        peers: Callable[[], Sequence[str]],
+        on_error: Callable[[Endpoint, str, BaseException], object],
+        on_event: Callable[[Endpoint, str, Any], object] | None = None,
+    ) -> None:
         self.name = name
         self.transport = transport
         self.loop = loop
@@ -288,18 +314,18 @@ class Endpoint:
         self._on_error = on_error
         self._on_event = on_event
         self._pending: dict[int, _PendingRpc] = {}  # by msg_id
-        self._tasks: dict[asyncio.Task, None] = {}
-        self._periodic: weakref.WeakSet = weakref.WeakSet()  # call_every timers, stopped by a crash
+        self._tasks: dict[asyncio.Task[Any], None] = {}
+        self._periodic: weakref.WeakSet[Periodic] = weakref.WeakSet()  # call_every timers, stopped by a crash
         #: handler tasks that are suspended (awaiting), kept by ``HandlerTask`` itself
         self.handler_tasks: dict[HandlerTask, None] = {}
         self._handlers: dict[str, Any] = {}
         self._run = context.run  # bound once: every delivery runs in the node's context
-        self.deliver = functools.partial(context.run, self._deliver_here)  # see deliver()
+        self.deliver = functools.partial(context.run, self._deliver_here)  # type: ignore[method-assign,call-arg]  # see deliver()
         self._transmit = transport.transmit
         self._handler_done_cb = self._handler_done
         self.node: Node | None = None
         #: per-destination state private to the transport (a route cache)
-        self.routes: dict = {}
+        self.routes: dict[str, Any] = {}
 
     def true_time(self) -> float:
         return self.loop.time()
@@ -314,16 +340,17 @@ class Endpoint:
 
     # -- building the node ---------------------------------------------------------
 
-    def build(self, factory, config: dict) -> Node:
+    def build(self, factory: Callable[..., Node], config: dict[str, Any]) -> Node:
         """Make the node from ``factory(**config)`` with this endpoint bound first."""
         if isinstance(factory, type) and issubclass(factory, Node):
             node = factory.__new__(factory)
             node._endpoint = self
-            self.context.run(node.__init__, **config)
+            self.context.run(node.__init__, **config)  # type: ignore[misc]  # made by __new__ just above
         else:
-            node = self.context.run(factory, **config)
-            if not isinstance(node, Node):
-                raise ConfigError(f"node factory {factory!r} returned {node!r}, not an emulator.Node")
+            made: object = self.context.run(factory, **config)
+            if not isinstance(made, Node):
+                raise ConfigError(f"node factory {factory!r} returned {made!r}, not an emulator.Node")
+            node = made
             node._endpoint = self
         _bind_fast_paths(node, self)
         self.node = node
@@ -332,19 +359,22 @@ class Endpoint:
 
     def start(self) -> None:
         """Run ``on_start`` (eagerly, as a handler task)."""
-        self._run(run_handler, self, self.node.on_start(), "on_start", self._after_start, None)
+        node = self.node
+        if node is None:
+            raise RuntimeError("Endpoint.start() before build()")
+        self._run(run_handler, self, node.on_start(), "on_start", self._after_start, None)
 
-    def _after_start(self, _, value, exc) -> None:
+    def _after_start(self, _: object, value: object, exc: BaseException | None) -> None:
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
             self._on_error(self, "on_start", exc)
 
     # -- sending ---------------------------------------------------------------------
 
-    def send(self, dest: str, body: dict) -> None:
+    def send(self, dest: str, body: dict[str, Any]) -> None:
         if self.alive:
             self._transmit(self, dest, copy_body(body))
 
-    def reply(self, msg: Message, body: dict) -> None:
+    def reply(self, msg: Message, body: dict[str, Any]) -> None:
         request_id = msg.body.get("msg_id")
         if request_id is None or not self.alive:
             return  # a fire-and-forget message expects no reply
@@ -352,13 +382,13 @@ class Endpoint:
         out["in_reply_to"] = request_id
         self._transmit(self, msg.src, out)
 
-    async def rpc(self, dest: str, body: dict, timeout: float | None = 1.0) -> dict:
+    async def rpc(self, dest: str, body: dict[str, Any], timeout: float | None = 1.0) -> dict[str, Any]:
         out = copy_body(body)
         if not self.alive:
             raise asyncio.CancelledError("the node crashed")
         msg_id = next(self._ids)
         out["msg_id"] = msg_id
-        future = self.loop.create_future()
+        future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         timer = None
         if timeout is not None:
             if not timeout >= 0:
@@ -419,7 +449,7 @@ class Endpoint:
         task._on_done = self._handler_done_cb
         task._arg = msg
         loop = self.loop
-        _enter_task(loop, task)
+        _enter_task(loop, task)  # type: ignore[arg-type]  # it stands in for a Task (emulator.tasks)
         try:
             result = coro.send(None)
         except StopIteration as stop:
@@ -434,9 +464,9 @@ class Endpoint:
         else:
             task._suspend(result)
         finally:
-            _leave_task(loop, task)
+            _leave_task(loop, task)  # type: ignore[arg-type]  # as above
 
-    def _handler_done(self, msg: Message, value, exc) -> None:
+    def _handler_done(self, msg: Message, value: Any, exc: BaseException | None) -> None:
         if exc is None:
             if value is None:
                 return
@@ -453,7 +483,7 @@ class Endpoint:
     def _answer_error(self, msg: Message, error: RPCError | Timeout) -> None:
         self.reply(msg, error.to_body())
 
-    def event(self, what: str, value=None) -> None:
+    def event(self, what: str, value: Any = None) -> None:
         if not self.alive:
             return
         if self._on_event is not None:
@@ -463,7 +493,7 @@ class Endpoint:
 
     # -- owned tasks ------------------------------------------------------------------
 
-    def spawn(self, coro, name: str | None = None) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, _T], name: str | None = None) -> asyncio.Task[_T]:
         if not self.alive:
             coro.close()
             raise asyncio.CancelledError("the node crashed")
@@ -474,7 +504,7 @@ class Endpoint:
         task.add_done_callback(self._task_done)
         return task
 
-    def every(self, interval: float, callback, *args):
+    def every(self, interval: float, callback: Callable[..., object], *args: Any) -> Periodic | asyncio.Task[None]:
         if not self.alive:
             raise asyncio.CancelledError("the node crashed")
         if inspect.iscoroutinefunction(callback):
@@ -486,16 +516,19 @@ class Endpoint:
         call_every = getattr(self.loop, "call_every", None)
         if call_every is None:  # a real event loop (the HTTP transport): a task that sleeps does the same
             return self.spawn(_every(interval, callback, args), where)
-        timer = call_every(
+        timer: Periodic = call_every(
             interval, callback, *args, context=self.context, on_error=lambda exc: self._on_error(self, where, exc)
         )
         self._periodic.add(timer)
         return timer
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.pop(task, None)
-        if not task.cancelled() and task.exception() is not None:
-            self._on_error(self, task.get_name(), task.exception())
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._on_error(self, task.get_name(), exc)
 
     def kill(self) -> None:
         """Crash this incarnation: stop its tasks, forget its rpcs, ignore its writes."""

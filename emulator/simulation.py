@@ -214,7 +214,7 @@ class Simulation:
             self._node_error,
             self._node_event,
         )
-        node = endpoint.build(slot.factory, slot.config)
+        node = endpoint.build(slot.factory, slot.config)  # type: ignore[arg-type]  # a host's: its main, or None
         slot.endpoint = endpoint
         self.network.attach(slot.name, endpoint)
         self.loop.push_soon(_start, endpoint)
