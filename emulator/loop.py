@@ -64,6 +64,9 @@ import sys
 import threading
 import weakref
 from asyncio import constants, coroutines, events
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from contextvars import Context
+from typing import Any, TypeVar, TypeVarTuple
 
 from emulator.errors import ConfigError, Deadlock, Unfinished
 from emulator.handles import (
@@ -94,9 +97,18 @@ _new = object.__new__
 _owner = OWNER.get
 _copy_context = contextvars.copy_context
 _MAX_FIFOS = 64  # distinct recurring delays with a FIFO of their own; others go to the heap
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+#: a kernel event or a callback's runner, called with its one argument
+Fn = Callable[[Any], object]
+#: a heap entry: ``(when_ns, seq, fn, arg)``, or ``(when_ns, seq, fn, arg, fifo)`` for the head of a FIFO
+Entry = tuple[Any, ...]
 
 
-class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets replace LoopBase's refusals
+# NetLoop first: its simulated sockets replace LoopBase's refusals. (mypy: NetLoop's add_reader and
+# add_writer take any callback, not asyncio's exactly typed one.)
+class VirtualLoop(NetLoop, LoopBase):  # type: ignore[misc]
     """An asyncio event loop whose clock is virtual.
 
     Use it through ``emulator.Simulation``; on its own, drive it with
@@ -107,18 +119,18 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
     #: The young-generation GC threshold while the loop runs (None: leave the collector alone).
     gc_young: int | None = 50_000
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._now = 0  # nanoseconds
         self._time = 0.0  # the same, as float seconds, cached for time()
-        self._ready: collections.deque = collections.deque()
-        self._timers: list = []  # heap of (when_ns, seq, fn, arg), and the head of each FIFO below
+        self._ready: collections.deque[tuple[Fn, Any]] = collections.deque()
+        self._timers: list[Entry] = []  # heap of (when_ns, seq, fn, arg), and the head of each FIFO below
         # Timers of a delay that recurs (sleeps of one length, periodic ticks) fall due in the order
         # they are set: each delay keeps a FIFO of (when_ns, seq, fn, arg, fifo), only its head in the heap.
-        self._fifos: dict[int, collections.deque] = {}
+        self._fifos: dict[int, collections.deque[Entry]] = {}
         self._delays_seen: dict[int, None] = {}  # delays seen once: a second sighting gets a FIFO
         self._seq = itertools.count()
         self._cancelled_timers = 0
-        self._paused: dict[str, list] = {}  # owner -> held (fn, arg) in order
+        self._paused: dict[str, list[tuple[Fn, Any]]] = {}  # owner -> held (fn, arg) in order
         self._running = False
         self._stopping = False
         self._closed = False
@@ -127,19 +139,19 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         self._exception_handler = None
         self._task_factory = None
         self._gc_saved: tuple[int, ...] | None = None
-        self._saved_hooks = None
-        self._asyncgens: weakref.WeakSet = weakref.WeakSet()
+        self._saved_hooks: sys._asyncgen_hooks | None = None
+        self._asyncgens: weakref.WeakSet[AsyncGenerator[Any, Any]] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         # Bound once, without a Python frame: every sleep and rpc makes a future, and every
         # future asks its loop get_debug().
-        self.create_future = functools.partial(asyncio.Future, loop=self)
-        self.get_debug = functools.partial(bool, False)
-        if coroutines._is_debug_mode():  # PYTHONASYNCIODEBUG=1 or python -X dev, as asyncio's loops
+        self.create_future = functools.partial(asyncio.Future, loop=self)  # type: ignore[method-assign]
+        self.get_debug = functools.partial(bool, False)  # type: ignore[method-assign]
+        if coroutines._is_debug_mode():  # type: ignore[attr-defined]  # private, not in the stubs  # PYTHONASYNCIODEBUG=1 or python -X dev, as asyncio's loops
             self.set_debug(True)
         #: exceptions that reached the loop's exception handler, oldest first
-        self.unhandled: list[dict] = []
+        self.unhandled: list[dict[str, Any]] = []
         #: callables returning more lines for a deadlock report (the simulation's rpcs)
-        self.waiter_reports: list = []
+        self.waiter_reports: list[Callable[[], list[str]]] = []
 
     # -- clock and scheduling --------------------------------------------------
 
@@ -151,7 +163,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         """Virtual nanoseconds since the loop was made (exact)."""
         return self._now
 
-    def push_at(self, when_ns: int, fn, arg) -> None:
+    def push_at(self, when_ns: int, fn: Fn, arg: Any) -> None:
         """Run ``fn(arg)`` at virtual time ``when_ns`` (>= ``time_ns()``): the kernel's own events.
 
         Same-instant events run in the order pushed, after the asyncio
@@ -161,7 +173,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         """
         _heappush(self._timers, (when_ns, next(self._seq), fn, arg))
 
-    def push_after(self, delay_ns: int, fn, arg, not_before: int = 0) -> int:
+    def push_after(self, delay_ns: int, fn: Fn, arg: Any, not_before: int = 0) -> int:
         """Run ``fn(arg)`` after ``delay_ns`` (>= 0) virtual ns, but not before ``not_before``; return when.
 
         ``push_at`` relative to now, with a floor: a FIFO link passes the
@@ -173,7 +185,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         _heappush(self._timers, (when, next(self._seq), fn, arg))
         return when
 
-    def push_recurring(self, delay_ns: int, fn, arg) -> None:
+    def push_recurring(self, delay_ns: int, fn: Fn, arg: Any) -> None:
         """Run ``fn(arg)`` after ``delay_ns`` (>= 0) virtual ns: ``push_after`` for a delay that recurs.
 
         The same order as ``push_after``. Timers of one delay fall due in the
@@ -193,7 +205,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
             _heappush(self._timers, entry)
         fifo.append(entry)
 
-    def _fifo_for(self, delay_ns: int, recurs: bool = False):
+    def _fifo_for(self, delay_ns: int, recurs: bool = False) -> collections.deque[Entry] | None:
         """A FIFO for a delay seen before or known to recur (else None), if there are not too many."""
         seen = self._delays_seen
         if delay_ns not in seen and not recurs:
@@ -211,11 +223,13 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         fifo = fifos[delay_ns] = collections.deque()
         return fifo
 
-    def push_soon(self, fn, arg) -> None:
+    def push_soon(self, fn: Fn, arg: Any) -> None:
         """Run ``fn(arg)`` after what is already ready, at the current time."""
         self._ready.append((fn, arg))
 
-    def call_soon(self, callback, *args, context=None):
+    def call_soon(
+        self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
+    ) -> asyncio.Handle:
         if self._closed or self._debug:
             return self._call_soon_checked(callback, args, context)
         handle = _new(LeanHandle)  # LeanHandle(callback, args, self, context), without an __init__ frame
@@ -227,7 +241,9 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         self._ready.append((run_handle, handle))
         return handle
 
-    def _call_soon_checked(self, callback, args, context):
+    def _call_soon_checked(
+        self, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
+    ) -> asyncio.Handle:
         # call_soon on a closed loop, or in debug mode: refuse, or use asyncio's own Handle (it
         # records where it was made, for the error reports of debug mode).
         if self._closed:
@@ -236,7 +252,9 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         self._ready.append((run_handle, handle))
         return handle
 
-    def call_later(self, delay, callback, *args, context=None):
+    def call_later(  # type: ignore[override]  # for asyncio.sleep's callback it returns a SleepTimer
+        self, delay: float, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
+    ) -> asyncio.TimerHandle | SleepTimer:
         if self._closed or self._debug:
             return self._call_later_checked(delay, callback, args, context)
         if type(delay) is float and 0.0 <= delay < math.inf:  # the common case, inlined (asyncio.sleep)
@@ -246,7 +264,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
                 sleep = _new(SleepTimer)  # SleepTimer(self, when_ns, *args), without an __init__ frame
                 sleep._loop = self
                 sleep._when_ns = when_ns
-                sleep._future, sleep._result = args
+                sleep._future, sleep._result = args  # type: ignore[misc]  # SLEEP_CALLBACK's (future, result)
                 sleep._owner = _owner()
                 sleep._cancelled = False
                 fifo = self._fifos.get(delay_ns)
@@ -263,10 +281,12 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
             _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
             return handle
-        delay_ns = to_ns(delay)
-        return self._call_at_ns(None if delay_ns is None else self._now + delay_ns, callback, args, context)
+        later = to_ns(delay)
+        return self._call_at_ns(None if later is None else self._now + later, callback, args, context)
 
-    def call_at(self, when, callback, *args, context=None):
+    def call_at(  # type: ignore[override]  # as call_later
+        self, when: float, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
+    ) -> asyncio.TimerHandle | SleepTimer:
         if self._closed:
             raise RuntimeError("Event loop is closed")
         when_ns = to_ns(when)
@@ -276,14 +296,23 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
             when_ns = self._now + 1
         return self._call_at_ns(when_ns, callback, args, context)
 
-    def _call_later_checked(self, delay, callback, args, context):
+    def _call_later_checked(
+        self, delay: float, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
+    ) -> asyncio.TimerHandle | SleepTimer:
         # call_later on a closed loop or in debug mode: refuse, or record where the handle was made.
         if self._closed:
             raise RuntimeError("Event loop is closed")
         delay_ns = to_ns(delay)
         return self._call_at_ns(None if delay_ns is None else self._now + max(0, delay_ns), callback, args, context)
 
-    def call_every(self, interval: float, callback, *args, context=None, on_error=None) -> Periodic:
+    def call_every(
+        self,
+        interval: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
+    ) -> Periodic:
         """Run ``callback(*args)`` every ``interval`` virtual seconds, the first time one interval from now.
 
         The loop's fast path for periodic work (a heartbeat): one timer, no
@@ -302,30 +331,34 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         fifo = self._fifos.get(interval_ns)
         if fifo is None:
             fifo = self._fifo_for(interval_ns, recurs=True)
+        assert fifo is not None  # recurs=True always gives one
         timer = Periodic(self, interval_ns, fifo, callback, args, context, on_error)
         schedule_tick(timer)
         return timer
         return timer
 
-    def _call_at_ns(self, when_ns: int | None, callback, args, context):
+    def _call_at_ns(
+        self, when_ns: int | None, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
+    ) -> asyncio.TimerHandle | SleepTimer:
         if when_ns is None:  # at infinity: a handle that can be cancelled, and never fires
-            handle = LeanTimerHandle(math.inf, callback, args, self, context)
-            handle._scheduled = False
-            return handle
+            never = LeanTimerHandle(math.inf, callback, args, self, context)
+            never._scheduled = False
+            return never
         when_ns = max(when_ns, self._now)  # a time in the past means now: the clock never goes back
         if callback is SLEEP_CALLBACK and context is None:
             sleep = SleepTimer(self, when_ns, *args)
             _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
             return sleep
+        handle: asyncio.TimerHandle | LeanTimerHandle
         if self._debug:  # asyncio's own TimerHandle, which records where it was made
             handle = trim_own_frames(events.TimerHandle(when_ns / NS, callback, args, self, context))
-            handle._scheduled = True
+            handle._scheduled = True  # type: ignore[attr-defined]  # private, not in the stubs
         else:
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
         _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
         return handle
 
-    def _timer_handle_cancelled(self, handle) -> None:
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle | SleepTimer) -> None:
         # Cancelled timers stay in the heap and are skipped when popped; compact
         # the heap when they dominate, as asyncio's own loop does.
         self._cancelled_timers += 1
@@ -334,7 +367,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
             self._compact()
 
     def _compact(self) -> None:
-        def live(t):
+        def live(t: Entry) -> bool:
             return not (t[2] in TIMER_RUNNERS and t[3]._cancelled)
 
         timers = self._timers
@@ -361,7 +394,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
 
     # -- running ---------------------------------------------------------------
 
-    def _loop(self, done, until_ns: int | None) -> str:
+    def _loop(self, done: Callable[[], bool], until_ns: int | None) -> str:
         """Run callbacks and advance time; say why it ended: done, stopped, until or idle.
 
         The scheduler step: one function with local names, because it runs
@@ -437,7 +470,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
                         fifo.popleft()
                         ready.append((entry[2], entry[3]))
 
-    def _pop_timer(self):
+    def _pop_timer(self) -> Entry:
         """Pop the heap's first timer; if it heads a FIFO, the FIFO's next timer takes its place."""
         entry = _heappop(self._timers)
         if len(entry) == 5:
@@ -469,7 +502,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         finally:
             self._exit(previous)
 
-    def _next_timer(self):
+    def _next_timer(self) -> Entry | None:
         """The first timer that is not cancelled (dropping cancelled ones on the way), or None."""
         timers = self._timers
         while timers:
@@ -550,7 +583,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         # Unlike asyncio's loops, it may run inside another running loop (a pytest-asyncio test, say):
         # it saves that loop as the running one and puts it back after.
 
-    def _enter(self):
+    def _enter(self) -> asyncio.AbstractEventLoop | None:
         self._check_runnable()
         previous = events._get_running_loop()
         events._set_running_loop(self)
@@ -567,11 +600,11 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
             gc.set_threshold(self.gc_young, *saved[1:])
         return previous
 
-    def _exit(self, previous) -> None:
+    def _exit(self, previous: asyncio.AbstractEventLoop | None) -> None:
         self._running = False
         self._stopping = False
         self._thread_id = None
-        sys.set_asyncgen_hooks(*self._saved_hooks)
+        sys.set_asyncgen_hooks(*self._saved_hooks)  # type: ignore[misc]  # saved by _enter
         if self._debug:
             sys.set_coroutine_origin_tracking_depth(0)
         if self._gc_saved is not None:
@@ -579,7 +612,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
             self._gc_saved = None
         events._set_running_loop(previous)
 
-    def run_until_complete(self, future, until: float | None = None):
+    def run_until_complete(self, future: Awaitable[_T] | Generator[Any, None, _T], until: float | None = None) -> _T:
         """Run until ``future`` is done and return its result.
 
         As asyncio's loops do, the loop stops through a done-callback of the
@@ -592,9 +625,9 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         """
         self._check_runnable()
         new_task = not asyncio.isfuture(future)
-        future = asyncio.ensure_future(future, loop=self)
+        future = asyncio.ensure_future(future, loop=self)  # type: ignore[arg-type]  # it refuses a generator itself
         if new_task:
-            future._log_destroy_pending = False  # an error in the run is raised here; no second report
+            future._log_destroy_pending = False  # type: ignore[attr-defined]  # a Task's, not in the stubs  # an error in the run is raised here; no second report
         until_ns = None if until is None or until == math.inf else to_ns(until)
         future.add_done_callback(_stop_loop)
         previous = self._enter()
@@ -626,20 +659,20 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         finally:
             self._exit(previous)
 
-    def run_forever(self):
+    def run_forever(self) -> None:
         """Run until ``stop()`` is called or nothing is left to do."""
         self.run_until(None)
 
-    def stop(self):
+    def stop(self) -> None:
         self._stopping = True
 
-    def is_running(self):
+    def is_running(self) -> bool:
         return self._running
 
-    def is_closed(self):
+    def is_closed(self) -> bool:
         return self._closed
 
-    def close(self):
+    def close(self) -> None:
         if self._running:
             raise RuntimeError("cannot close a running simulation loop")
         self._closed = True
@@ -648,7 +681,7 @@ class VirtualLoop(NetLoop, LoopBase):  # NetLoop first: its simulated sockets re
         self._fifos.clear()
 
 
-def _stop_loop(future) -> None:
+def _stop_loop(future: asyncio.Future[Any]) -> None:
     # run_until_complete's done-callback, as asyncio's _run_until_complete_cb
     if not future.cancelled():
         exc = future.exception()

@@ -14,10 +14,23 @@ import functools
 import sys
 import threading
 import warnings
+import weakref
 from asyncio import base_events, constants
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from concurrent.futures import Executor
+from contextvars import Context
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, TypeVarTuple, Unpack
 
 from emulator.errors import NotAllowed
+
+if TYPE_CHECKING:
+    from asyncio.events import _ExceptionHandler, _TaskFactory  # the stubs' own names
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+#: asyncio's error report: ``{"message": ..., "exception": ..., ...}``
+ErrorContext = dict[str, Any]
 
 __all__ = ["LoopBase", "describe_task", "trim_own_frames"]
 
@@ -30,8 +43,21 @@ class LoopBase(asyncio.AbstractEventLoop):
     #: asyncio's loops keep their executor here; a simulation never has one (asyncio's test helpers look).
     _default_executor = None
     _current_handle = None  # asyncio's default exception handler looks for it
+    # Set by VirtualLoop.__init__ (annotations only):
+    _time: float
+    _paused: dict[str, list[Any]]
+    _running: bool
+    _closed: bool
+    _debug: bool
+    _thread_id: int | None
+    _exception_handler: _ExceptionHandler | None
+    _task_factory: _TaskFactory | None
+    _asyncgens: weakref.WeakSet[AsyncGenerator[Any, Any]]
+    _asyncgens_shutdown_called: bool
+    unhandled: list[ErrorContext]
+    waiter_reports: list[Callable[[], list[str]]]
 
-    def deadlock_report(self, future=None) -> str:
+    def deadlock_report(self, future: asyncio.Future[Any] | None = None) -> str:
         """Name every task that waits, where it is suspended, and on what."""
         lines = [f"deadlock at t={self._time:.6f}s: nothing is scheduled, but these wait forever:"]
         tasks = [t for t in asyncio.all_tasks(self) if not t.done()]
@@ -51,22 +77,23 @@ class LoopBase(asyncio.AbstractEventLoop):
         )
         return "\n".join(lines)
 
-    def _asyncgen_firstiter_hook(self, agen) -> None:
+    def _asyncgen_firstiter_hook(self, agen: AsyncGenerator[Any, Any]) -> None:
         if self._asyncgens_shutdown_called:
             warnings.warn(
                 f"asynchronous generator {agen!r} was scheduled after loop.shutdown_asyncgens() call",
                 ResourceWarning,
                 source=self,
+                stacklevel=1,  # the default, as asyncio's own loops warn
             )
         self._asyncgens.add(agen)
 
-    def _asyncgen_finalizer_hook(self, agen) -> None:
+    def _asyncgen_finalizer_hook(self, agen: AsyncGenerator[Any, Any]) -> None:
         # An async generator dropped before it finished: close it in a task, as asyncio does.
         self._asyncgens.discard(agen)
         if not self._closed:
             self.call_soon(self.create_task, agen.aclose())
 
-    async def shutdown_asyncgens(self):
+    async def shutdown_asyncgens(self) -> None:
         """Close every async generator still open (asyncio.run calls it at the end)."""
         self._asyncgens_shutdown_called = True
         if not self._asyncgens:
@@ -84,50 +111,56 @@ class LoopBase(asyncio.AbstractEventLoop):
                     }
                 )
 
-    async def shutdown_default_executor(self, timeout=None):
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         return None
 
     # -- tasks and futures -----------------------------------------------------------
 
-    def create_future(self):
+    def create_future(self) -> asyncio.Future[Any]:
         return asyncio.Future(loop=self)
 
-    def create_task(self, coro, *, name=None, context=None):
+    def create_task(
+        self,
+        coro: Coroutine[Any, Any, _T] | Generator[Any, None, _T],
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> asyncio.Task[_T]:
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._task_factory is None:
             return asyncio.Task(coro, loop=self, name=name, context=context)
         if context is None:
-            return self._task_factory(self, coro)
-        return self._task_factory(self, coro, context=context)
+            return self._task_factory(self, coro)  # type: ignore[return-value]  # a factory makes Tasks
+        return self._task_factory(self, coro, context=context)  # type: ignore[call-arg,return-value]  # as asyncio's
 
-    def set_task_factory(self, factory):
+    def set_task_factory(self, factory: _TaskFactory | None) -> None:
         self._task_factory = factory
 
-    def get_task_factory(self):
+    def get_task_factory(self) -> _TaskFactory | None:
         return self._task_factory
 
     # -- errors and debug ------------------------------------------------------------
 
-    def get_exception_handler(self):
+    def get_exception_handler(self) -> _ExceptionHandler | None:
         return self._exception_handler
 
-    def set_exception_handler(self, handler):
+    def set_exception_handler(self, handler: _ExceptionHandler | None) -> None:
         self._exception_handler = handler
 
-    def default_exception_handler(self, context):
+    def default_exception_handler(self, context: ErrorContext) -> None:
         """Keep the report in ``unhandled`` and log it to the ``asyncio`` logger, as asyncio's loops do."""
         self.unhandled.append(context)
-        asyncio.BaseEventLoop.default_exception_handler(self, context)
+        asyncio.BaseEventLoop.default_exception_handler(self, context)  # type: ignore[arg-type]  # it reads no more than we have
 
-    def call_exception_handler(self, context):
+    def call_exception_handler(self, context: ErrorContext) -> None:
         if self._exception_handler is None:
             try:
                 self.default_exception_handler(context)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException:
-                base_events.logger.error("Exception in default exception handler", exc_info=True)
+                base_events.logger.error("Exception in default exception handler", exc_info=True)  # type: ignore[attr-defined]
         else:
             try:
                 self._exception_handler(self, context)
@@ -141,44 +174,51 @@ class LoopBase(asyncio.AbstractEventLoop):
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException:
-                    base_events.logger.error(
+                    base_events.logger.error(  # type: ignore[attr-defined]  # asyncio's logger, not in the stubs
                         "Exception in default exception handler while handling an "
                         "unexpected error in custom exception handler",
                         exc_info=True,
                     )
 
-    def get_debug(self):  # replaced per instance in __init__ and set_debug
+    def get_debug(self) -> bool:  # replaced per instance in __init__ and set_debug
         return self._debug
 
-    def set_debug(self, enabled):
+    def set_debug(self, enabled: bool) -> None:
         self._debug = bool(enabled)
-        self.get_debug = functools.partial(bool, self._debug)
+        self.get_debug = functools.partial(bool, self._debug)  # type: ignore[method-assign]  # no frame per call
         if self._running:
             sys.set_coroutine_origin_tracking_depth(constants.DEBUG_STACK_DEPTH if self._debug else 0)
 
     # -- what a simulation refuses ------------------------------------------------------
 
-    def call_soon_threadsafe(self, callback, *args, context=None):
+    def call_soon_threadsafe(
+        self, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts, context: Context | None = None
+    ) -> asyncio.Handle:
         if self._thread_id is not None and threading.get_ident() != self._thread_id:
             _refuse("call_soon_threadsafe from another thread")
         return self.call_soon(callback, *args, context=context)
 
-    def run_in_executor(self, executor, func, *args):
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[Unpack[_Ts]], _T], *args: *_Ts
+    ) -> asyncio.Future[_T]:
         _refuse("run_in_executor (and asyncio.to_thread)")
 
-    def set_default_executor(self, executor):
+    def set_default_executor(self, executor: Executor) -> None:
         _refuse("set_default_executor")
 
 
-def trim_own_frames(handle):
+_H = TypeVar("_H", bound=asyncio.Handle)
+
+
+def trim_own_frames(handle: _H) -> _H:
     """A debug-mode handle whose source traceback ends where the user called the loop, as asyncio's do."""
-    trace = handle._source_traceback
+    trace = handle._source_traceback  # type: ignore[attr-defined]  # set in debug mode; not in the stubs
     while trace and trace[-1].filename in _OWN_FILES:
         trace.pop()
     return handle
 
 
-def _refuse(what: str):
+def _refuse(what: str) -> NoReturn:
     raise NotAllowed(
         f"{what} is not allowed inside a simulation: it runs outside virtual time, so the run "
         "could not be replayed from its seed. Do the work before sim.run(), or model it as a "
@@ -186,8 +226,8 @@ def _refuse(what: str):
     )
 
 
-def _make_refusal(name: str):
-    def refused(self, *args, **kwargs):
+def _make_refusal(name: str) -> Callable[..., NoReturn]:
+    def refused(self: LoopBase, *args: object, **kwargs: object) -> NoReturn:
         _refuse(f"real I/O (loop.{name})")
 
     refused.__name__ = name
@@ -230,7 +270,7 @@ for _name in _REAL_IO:
     setattr(LoopBase, _name, _make_refusal(_name))
 
 
-def describe_task(task) -> str:
+def describe_task(task: asyncio.Future[Any]) -> str:
     """'<name> at file:line in func(), waiting on <what>' for a deadlock report."""
     if not isinstance(task, asyncio.Task):
         return repr(task)

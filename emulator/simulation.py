@@ -133,7 +133,7 @@ class Simulation:
     ):
         self.seed = seed
         self.streams = Streams(seed)
-        self.loop = VirtualLoop()
+        self.loop = VirtualLoop()  # type: ignore[abstract]  # LoopBase sets the real-I/O methods as refusals
         self.loop.set_exception_handler(self._loop_error)
         self.trace = Trace(keep=keep_trace)
         self.history = History()
