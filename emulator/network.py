@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from emulator import cuts as rules
 from emulator.cuts import probability
@@ -232,12 +232,19 @@ class Network:
             link.overrides.clear()
             link.configure(self._defaults)
 
-    def overrides(self, src: str, dst: str) -> dict:
+    def overrides(self, src: str, dst: str) -> dict[str, Any]:
         """The settings the link src->dst overrides now (a copy)."""
         return dict(self.link(src, dst).overrides)
 
     def replace_link_oneway(
-        self, src: str, dst: str, latency=None, loss=None, duplicate=None, reorder=None, fifo=None
+        self,
+        src: str,
+        dst: str,
+        latency: Distribution | float | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: bool | float | None = None,
+        fifo: bool | None = None,
     ) -> None:
         """Make the overrides of src->dst exactly the settings given (the others back to the defaults)."""
         settings = _settings(latency, loss, duplicate, reorder, fifo)  # validates: a misuse changes nothing
@@ -339,10 +346,11 @@ class Network:
         """Whether traffic src->dst is dropped by a partition now."""
         return self._refresh(self.link(src, dst)).cut
 
-    def _group(self, group: Iterable[str]) -> list[str]:
+    def _group(self, group: object) -> list[str]:
         if isinstance(group, str):
             raise ConfigError(f"a group is a list of node names, got the string {group!r}; write [{group!r}]")
-        return [self._check(name) for name in group]
+        # Not iterable: iterating raises its own TypeError, as it always has.
+        return [self._check(name) for name in cast("Iterable[object]", group)]
 
     def _add_rule(self, rule: rules.Cut, f: str, value: Any) -> int:
         self._rule_ids += 1
