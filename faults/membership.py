@@ -32,7 +32,7 @@ import asyncio
 from typing import Any, ClassVar
 
 import emulator as em
-from faults.nemesis import Driver, Nemesis
+from faults.base import Driver, Nemesis
 from faults.spec import ParamError, check_choice, check_count, check_number
 
 __all__ = ["ADMIN", "Membership"]

@@ -50,12 +50,13 @@ drift`` of true time.
 from __future__ import annotations
 
 import asyncio
-import random
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import emulator as em
 from emulator import cuts as rules
-from faults.partitions import DIRECTIONS, SHAPES, Cut, cut
+from faults.base import Driver, Nemesis, _plain
+from faults.membership import Membership
+from faults.partitions import DIRECTIONS, SHAPES, cut
 from faults.spec import (
     HOSTILE,
     ParamError,
@@ -65,9 +66,7 @@ from faults.spec import (
     check_number,
     check_probability,
     distribution,
-    distribution_spec,
 )
-from faults.target import FaultTarget
 
 __all__ = [
     "NEMESES",
@@ -85,109 +84,6 @@ __all__ = [
     "Reorder",
     "make_nemesis",
 ]
-
-
-class Driver(Protocol):
-    """What a nemesis asks of whoever starts it (a :class:`~faults.injector.Injector`).
-
-    The target and a seeded stream to choose targets with, and the ledgers
-    each kind of fault files its changes in, so that stopping one undoes
-    exactly what starting it did.
-    """
-
-    @property
-    def sim(self) -> FaultTarget:
-        """The simulation or cluster under test."""
-
-    @property
-    def rng(self) -> random.Random:
-        """Where random targets come from."""
-
-    def primary_of(self, primary: Any = None) -> str:
-        """The current leader."""
-
-    def free_servers(self) -> list[str]:
-        """Servers running and not crashed or paused by this driver, sorted."""
-
-    def link_pairs(self, links: Any, clients: bool) -> list[list[str]]:
-        """The undirected pairs a link fault covers, sorted."""
-
-    def add_partition(self, nemesis: Nemesis, cut: Cut) -> None:
-        """Make ``cut`` for ``nemesis``."""
-
-    def remove_partition(self, nemesis: Nemesis) -> None:
-        """Lift ``nemesis``'s cuts only."""
-
-    def add_link_fault(self, nemesis: Nemesis, pairs: list[list[str]], settings: dict[str, Any]) -> None:
-        """Put ``settings`` on both directions of ``pairs``."""
-
-    def remove_link_fault(self, nemesis: Nemesis) -> None:
-        """Take ``nemesis``'s settings off its links."""
-
-    def set_clocks(self, nemesis: Clock, nodes: list[str]) -> None:
-        """Give ``nodes`` ``nemesis``'s clock reading."""
-
-    def clear_clocks(self, nemesis: Clock) -> None:
-        """Take ``nemesis``'s reading off the clocks it set."""
-
-    def crash(self, nemesis: Nemesis, nodes: list[str]) -> None:
-        """Crash ``nodes`` for ``nemesis``."""
-
-    def restart(self, nemesis: Nemesis) -> None:
-        """Restart the nodes ``nemesis`` crashed."""
-
-    def pause(self, nemesis: Nemesis, nodes: list[str]) -> None:
-        """Pause ``nodes`` for ``nemesis``."""
-
-    def resume(self, nemesis: Nemesis) -> None:
-        """Resume the nodes ``nemesis`` paused."""
-
-
-class Nemesis:
-    """Base class: a kind, validated parameters, and the three steps an injector drives.
-
-    Subclasses set ``kind`` and ``PARAMS`` (name -> default) and implement
-    ``_check`` (validate), ``prepare`` (choose targets, no side effects,
-    return the recorded value), ``inject`` and ``repair``.
-    """
-
-    kind: ClassVar[str] = ""
-    PARAMS: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **params):
-        for name, value in params.items():
-            if name not in self.PARAMS:
-                raise ParamError(name, value, f"a parameter of {self.kind}: {', '.join(sorted(self.PARAMS))}")
-        self.given = {k: v for k, v in params.items() if v is not None}
-        self.params = self._check({**self.PARAMS, **self.given})
-        self.id: int | None = None
-
-    def _check(self, params: dict) -> dict:
-        return params
-
-    def prepare(self, injector: Driver) -> dict:
-        """Choose the targets; return what ``start-<kind>`` records."""
-        raise NotImplementedError
-
-    def inject(self, injector: Driver) -> None:
-        """Make the fault happen."""
-        raise NotImplementedError
-
-    def repair(self, injector: Driver) -> dict | None:
-        """Undo the fault; return extra fields for ``stop-<kind>``."""
-        raise NotImplementedError
-
-    def to_dict(self) -> dict:
-        """``{"kind": ..., **parameters given}``: what a schedule step stores."""
-        return {"kind": self.kind, **_plain(self.given)}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in _plain(self.given).items())
-        return f"{type(self).__name__}({args})"
-
-
-def _plain(params: dict) -> dict:
-    return {k: (distribution_spec(v) if k == "latency" else v) for k, v in params.items()}
 
 
 # -- partitions -------------------------------------------------------------------------------
@@ -510,13 +406,8 @@ class Hostile(LinkFault):
 
 #: kind -> nemesis class.
 NEMESES: dict[str, type[Nemesis]] = {
-    cls.kind: cls for cls in (Partition, Crash, Pause, Clock, Latency, Loss, Duplicate, Reorder, Hostile)
+    cls.kind: cls for cls in (Partition, Crash, Pause, Clock, Latency, Loss, Duplicate, Reorder, Hostile, Membership)
 }
-
-
-from faults.membership import Membership  # noqa: E402  (a Nemesis in a module of its own)
-
-NEMESES[Membership.kind] = Membership
 
 
 def make_nemesis(kind: str, **params) -> Nemesis:
