@@ -29,6 +29,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from emulator import cuts as rules
+from emulator.errors import ConfigError
 from faults.spec import ParamError, check_choice
 
 __all__ = ["DIRECTIONS", "SHAPES", "Cut", "cut"]
@@ -134,19 +136,25 @@ def _sides(shape, nodes, rng, primary, groups) -> dict[str, list[str]]:
 
 
 def _explicit(groups, nodes) -> dict[str, list[str]]:
+    """The sides of the ``groups`` shape, built by the kernel's one validating constructor."""
     if (
         not isinstance(groups, (list, tuple))
         or len(groups) < 2
         or not all(isinstance(g, (list, tuple)) and g for g in groups)
     ):
         raise ParamError("groups", groups, "two or more non-empty lists of node names, e.g. [['n0'], ['n1', 'n2']]")
-    seen: list[str] = []
-    for group in groups:
-        for name in group:
-            if name not in nodes or name in seen:
-                raise ParamError("groups", groups, f"distinct server names from {', '.join(nodes)}")
-            seen.append(name)
-    return {f"group{i}": sorted(group) for i, group in enumerate(groups)}
+    not_servers = ParamError("groups", groups, f"distinct server names from {', '.join(nodes)}")
+
+    def server_names(group: object) -> list[str]:
+        if not isinstance(group, (list, tuple)) or any(name not in nodes for name in group):
+            raise not_servers
+        return list(group)
+
+    try:
+        sides = rules.partition(groups, server_names, "[['n0'], ['n1', 'n2']]").groups
+    except ConfigError:  # a node in two groups (or not_servers itself)
+        raise not_servers from None
+    return {f"group{i}": sorted(side) for i, side in enumerate(sides)}
 
 
 def _calls(sides: list[list[str]], shape: str, direction: str) -> list[tuple[str, tuple]]:
