@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import emulator as em
 from faults.base import Driver, Nemesis
 from faults.spec import ParamError, check_choice, check_count, check_number
+from faults.target import FaultTarget
 
 __all__ = ["ADMIN", "Membership"]
 
@@ -60,8 +61,8 @@ class Membership(Nemesis):
 
     def prepare(self, injector: Driver) -> dict:
         members = _members(injector.sim)
-        self.change, self.node = self._choose(injector, members)
-        self.task = None
+        self.change, self.node = self._choose(injector, members)  # both set, or both None
+        self.task: asyncio.Task[bool] | None = None
         return {"change": self.change, "node": self.node, "members": members}
 
     def _choose(self, injector: Driver, members: list[str]) -> tuple[str | None, str | None]:
@@ -81,13 +82,13 @@ class Membership(Nemesis):
         return (change, node) if node is not None else (None, None)
 
     def inject(self, injector: Driver) -> None:
-        if self.change is not None:
+        if self.change is not None and self.node is not None:
             self.task = injector.sim.loop.create_task(
                 _drive(injector, self.change, self.node, self.params), name=f"membership-{self.id}"
             )
 
     def repair(self, injector: Driver) -> dict:
-        if self.change is None:
+        if self.change is None or self.node is None:
             return {"undo": None}
         if self.task is not None:
             self.task.cancel()
@@ -96,9 +97,10 @@ class Membership(Nemesis):
         return {"undo": undo, "node": self.node}
 
 
-def _members(sim) -> list[str]:
+def _members(sim: FaultTarget) -> list[str]:
     """The members of the newest configuration a live server holds (the nodes must have ``view()``)."""
-    best, epoch, viewers = [], -1, 0
+    best: list[str] = []
+    epoch, viewers = -1, 0
     for name in sim.servers:
         node = sim.node(name) if hasattr(sim, "node") else None
         view = getattr(node, "view", None)

@@ -190,8 +190,9 @@ class RealSession:
             end = max(self.now, self.workload.duration) + self.workload.drain()
             await asyncio.wait({self.traffic}, timeout=max(0.0, end - self.now))
         await self.close()
-        if not self.traffic.cancelled() and self.traffic.exception() is not None:
-            raise self.traffic.exception()
+        error = None if self.traffic.cancelled() else self.traffic.exception()
+        if error is not None:
+            raise error
 
     async def close(self) -> None:
         """Stop the traffic now and collect the nodes' last statuses (idempotent)."""
@@ -206,6 +207,8 @@ class RealSession:
 class RealChaosResult(ChaosResult):
     """What a real run did and what the checks said; ``sim`` is the cluster, ``schedule`` in scenario seconds."""
 
+    # The base's summary() and write(), which read a Simulation's trace, are overridden below.
+    sim: RealCluster = field(repr=False)  # type: ignore[assignment]  # a cluster where the base has a Simulation
     time_scale: float = 1.0
     #: seconds of real time from the start of traffic to the end of the run
     elapsed: float = 0.0
