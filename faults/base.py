@@ -90,7 +90,7 @@ class Nemesis:
     kind: ClassVar[str] = ""
     PARAMS: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, **params):
+    def __init__(self, **params: Any) -> None:
         for name, value in params.items():
             if name not in self.PARAMS:
                 raise ParamError(name, value, f"a parameter of {self.kind}: {', '.join(sorted(self.PARAMS))}")
@@ -117,7 +117,7 @@ class Nemesis:
         """``{"kind": ..., **parameters given}``: what a schedule step stores."""
         return {"kind": self.kind, **_plain(self.given)}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in _plain(self.given).items())
         return f"{type(self).__name__}({args})"
 
