@@ -47,7 +47,10 @@ def test_a_bad_line_is_reported_with_its_number(tmp_path):
 
 
 def test_on_complete_sees_every_completion_once_and_may_crash_the_node_that_acked():
-    """on_complete gets each ok/fail/info as recorded (not invokes or faults); a crash it makes lands at that instant."""
+    """on_complete gets each ok/fail/info as recorded (not invokes or faults).
+
+    A crash it makes lands at that instant.
+    """
     sim = em.Simulation(seed=1, latency=em.Constant(0.001))
     sim.add_node("n1", Register)
     client = sim.add_client("c1")

@@ -127,7 +127,7 @@ def test_the_same_seed_gives_the_same_digest_and_responses_in_any_process():
     out = subprocess.run(
         [sys.executable, str(script), "3"], env=env, capture_output=True, text=True, timeout=300, check=True
     )
-    seed, digest, responses = out.stdout.split()
+    _seed, digest, responses = out.stdout.split()
     assert (digest, responses) == hosts_run.run(3) == hosts_run.run(3)
     assert hosts_run.run(4) != (digest, responses)
 

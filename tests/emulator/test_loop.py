@@ -194,7 +194,7 @@ def test_a_run_that_waits_forever_raises_deadlock_naming_the_waiter():
         task.set_name("the-stuck-one")
         await task
 
-    with pytest.raises(em.Deadlock, match="the-stuck-one.*stuck_forever"):
+    with pytest.raises(em.Deadlock, match=r"the-stuck-one.*stuck_forever"):
         run(main())
 
 
@@ -680,7 +680,7 @@ def test_a_loop_stopped_before_its_future_says_so():
         asyncio.get_running_loop().stop()
         await asyncio.sleep(1)
 
-    with pytest.raises(RuntimeError, match="^Event loop stopped before Future completed.$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop stopped before Future completed\.$"):
         loop.run_until_complete(main())
 
 

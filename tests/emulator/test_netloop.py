@@ -124,7 +124,7 @@ def test_real_descriptors_tls_unix_sockets_and_threads_are_refused():
         with socket.socket() as real:
             with pytest.raises(em.NotAllowed, match="not a simulated socket"):
                 loop.add_reader(real.fileno(), print)
-            with pytest.raises(em.NotAllowed, match="create_connection.sock=.... with a real socket"):
+            with pytest.raises(em.NotAllowed, match=r"create_connection.sock=.... with a real socket"):
                 await loop.create_connection(asyncio.Protocol, sock=real)
         with pytest.raises(em.NotAllowed, match="TLS"):
             await asyncio.open_connection("127.0.0.1", 1, ssl=True)

@@ -201,7 +201,7 @@ def test_a_workload_waiting_on_a_dropped_message_without_timeout_is_a_deadlock()
     async def main():
         await client.rpc("n0", {"type": "echo", "echo": 1}, timeout=None)
 
-    with pytest.raises(em.Deadlock, match="(?s)workload.*c0 awaits a reply from n0 to 'echo'.*give rpc"):
+    with pytest.raises(em.Deadlock, match=r"(?s)workload.*c0 awaits a reply from n0 to 'echo'.*give rpc"):
         sim.run(main())
 
 

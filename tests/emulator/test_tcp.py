@@ -129,7 +129,7 @@ def test_drain_waits_while_the_peer_does_not_read():
         await (await asyncio.start_server(handle, "0.0.0.0", 9)).serve_forever()
 
     async def writer_():
-        reader, writer = await asyncio.open_connection("reader", 9)
+        _reader, writer = await asyncio.open_connection("reader", 9)
         sent = 0
         while now() < 1:
             writer.write(b"x" * 4096)
@@ -162,7 +162,7 @@ def test_a_crashed_peer_resets_the_connection():
     seen = {}
 
     async def client():
-        reader, writer = await asyncio.open_connection("server", 7)
+        reader, _writer = await asyncio.open_connection("server", 7)
         try:
             await reader.readline()
         except ConnectionResetError as exc:

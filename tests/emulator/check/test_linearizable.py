@@ -180,7 +180,10 @@ def test_a_timeout_is_kept_within_a_few_percent(history):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_forgetting_configurations_to_time_their_freeing_changes_no_verdict(brute, small_histories, model, monkeypatch):
-    """With freeing timed every turn on a sample of every cache (forgotten, then searched again), verdicts agree with brute force."""
+    """With freeing timed every turn on a sample of every cache, verdicts agree with brute force.
+
+    (The sampled entries are forgotten, then searched again.)
+    """
     monkeypatch.setattr(linearizable_module, "_TURN", 1)
     monkeypatch.setattr(linearizable_module, "_MEASURE_FROM", 1)
     monkeypatch.setattr(linearizable_module, "_SAMPLE", (2, 8, 1))
@@ -352,7 +355,10 @@ def test_real_histories_get_the_verdict_their_project_states(name, model, expect
 
 @pytest.mark.parametrize("name, model, expected", REAL, ids=[name for name, _, _ in REAL])
 def test_real_histories_get_the_same_verdict_with_the_model_detected(name, model, expected):
-    """Without a model: a Knossos file detects Knossos's, an etcd log cas-register, whose fail rule gives the same answers."""
+    """Without a model: a Knossos file detects Knossos's, an etcd log cas-register.
+
+    Its fail rule gives the same answers.
+    """
     verdict = check_file(DATA / name)
     assert verdict.valid is expected and verdict.detected
 
@@ -380,14 +386,20 @@ def test_porcupines_c50_bad_is_refuted_at_its_easy_key(tmp_path, monkeypatch):
 
 
 def test_knossos_rethink_fail_smaller_is_refuted_where_its_comment_says():
-    """Knossos marks the read of 3 after process 5's failed write of 3 "Nonlinearizable!"; capsim gets stuck there too."""
+    """Knossos marks the read of 3 after process 5's failed write of 3 "Nonlinearizable!".
+
+    capsim gets stuck there too.
+    """
     verdict = check_file(DATA / "knossos" / "bad" / "rethink-fail-smaller.edn", model="knossos-cas-register")
     must, _ = verdict.failures[0].blocked()
     assert verdict.valid is False and (must.op.process, must.op.f, must.op.output) == (12, "read", 3)
 
 
 def test_nine_keys_of_c50_bad_hold_a_stale_read_and_the_search_alone_leaves_key_0_undecided(tmp_path):
-    """As the README says: nine of c50-bad's ten keys hold a stale read; key "0"'s search runs 200,000 steps undecided."""
+    """As the README says: nine of c50-bad's ten keys hold a stale read.
+
+    Key "0"'s search runs 200,000 steps undecided.
+    """
     from emulator.check.models import get_model
     from emulator.check.ops import by_key, pair_ops
     from emulator.check.triage import stale_read

@@ -27,7 +27,10 @@ def test_one_row_per_process_and_one_bar_per_op(history):
 
 
 def test_failing_op_is_marked_and_ranks_shown(history):
-    """The op that cannot follow is marked stuck; the prefix carries ranks and a green edge; a red line marks the spot."""
+    """The op that cannot follow is marked stuck; the prefix carries ranks and a green edge.
+
+    A red line marks the spot.
+    """
     page = render_html(_verdict(history))
     assert re.search(r'class="op ok stuck"[^>]*><span>read\(&quot;k&quot;\) -&gt; null</span><', page)
     assert re.search(r'class="op ok lin"[^>]*><span>1. write\(&quot;k&quot;, 1\) -&gt; ok</span><', page)

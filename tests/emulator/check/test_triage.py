@@ -69,7 +69,10 @@ def test_a_put_must_begin_what_is_read_after_it(history):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_a_stale_read_is_only_found_where_brute_force_finds_no_order(brute, small_histories, model):
-    """Seeded random small histories: every stale read found is in a history with no linearization, and some are found."""
+    """Seeded random small histories: every stale read found is in a history with no linearization.
+
+    And some are found.
+    """
     rng = random.Random(f"stale-{model}")
     found = 0
     for _ in range(1500):
