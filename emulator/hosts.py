@@ -171,7 +171,9 @@ class Hosts(World):
         name = self._names.get(dst_ip)
         if name is None:
             raise self.outside(dst_ip, f"its hosts are {self._known()}")
-        self._sim.network.transmit(kernel.endpoint, name, segment)
+        endpoint = kernel.endpoint
+        assert endpoint is not None  # a kernel sends only from the incarnation it serves
+        self._sim.network.transmit(endpoint, name, segment)
 
     def power_off(self) -> None:
         """The end of the world: stop every host's program, sending nothing (see ``Simulation.close``)."""

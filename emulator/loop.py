@@ -106,9 +106,8 @@ Fn = Callable[[Any], object]
 Entry = tuple[Any, ...]
 
 
-# NetLoop first: its simulated sockets replace LoopBase's refusals. (mypy: NetLoop's add_reader and
-# add_writer take any callback, not asyncio's exactly typed one.)
-class VirtualLoop(NetLoop, LoopBase):  # type: ignore[misc]
+# NetLoop first: its simulated sockets replace LoopBase's refusals.
+class VirtualLoop(NetLoop, LoopBase):
     """An asyncio event loop whose clock is virtual.
 
     Use it through ``emulator.Simulation``; on its own, drive it with

@@ -31,7 +31,7 @@ import socket
 import weakref
 from asyncio import base_events, events, selector_events, tasks
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple
+from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, cast
 
 from emulator.errors import NotAllowed
 from emulator.kernel import LocalWorld, World
@@ -39,6 +39,7 @@ from emulator.resolver import AddrInfo, getaddrinfo, getnameinfo
 from emulator.sockets import Address, Bytes, SimSocket
 
 if TYPE_CHECKING:
+    from emulator.handles import SleepTimer
     from emulator.sandbox import Sandbox
 
     # NetLoop is mixed into VirtualLoop, an asyncio loop: type-check it as one.
@@ -114,7 +115,7 @@ class NetLoop(_Mixin):
             callback: Callable[..., object],
             args: tuple[Any, ...],
             context: contextvars.Context | None,
-        ) -> asyncio.TimerHandle: ...
+        ) -> asyncio.TimerHandle | SleepTimer: ...
 
     @property
     def _net(self) -> _NetState:
@@ -156,7 +157,8 @@ class NetLoop(_Mixin):
         self, when_ns: int, callback: Callable[..., object], *args: object, context: contextvars.Context | None = None
     ) -> asyncio.TimerHandle:
         """``call_at`` with an exact time in integer virtual nanoseconds."""
-        return self._call_at_ns(when_ns, callback, args, context)
+        # (only asyncio.sleep's own callback gets a SleepTimer, and sleep does not come this way)
+        return cast("asyncio.TimerHandle", self._call_at_ns(when_ns, callback, args, context))
 
     # -- readiness of simulated descriptors ------------------------------------------------
 

@@ -247,8 +247,8 @@ class Simulation:
         """The names of every node, servers and clients, sorted."""
         return sorted(self._slots)
 
-    def node(self, name: str) -> Node | None:
-        """The live incarnation of ``name``, or None while it is crashed."""
+    def node(self, name: str) -> Node | Host | None:
+        """The live incarnation of ``name``, or None while it is crashed (a host's: its ``Host`` handle)."""
         endpoint = self._slot(name).endpoint
         return endpoint.node if endpoint is not None else None
 
@@ -409,10 +409,10 @@ class Simulation:
         self.trace.append((self.loop.time_ns(), "event", node, what, value))
         self.events.append({"time": self.loop.time(), "node": node, "what": what, "value": value})
 
-    def _node_event(self, endpoint: Endpoint, what: str, value: Any) -> None:
+    def _node_event(self, endpoint: Endpoint | HostEndpoint, what: str, value: Any) -> None:
         self.record_event(endpoint.name, what, value)
 
-    def _node_error(self, endpoint: Endpoint, where: str, exc: BaseException) -> None:
+    def _node_error(self, endpoint: Endpoint | HostEndpoint, where: str, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.errors.append(NodeError(self.loop.time(), endpoint.name, where, exc, text))
         self.trace.append((self.loop.time_ns(), "error", endpoint.name, where, type(exc).__name__))

@@ -168,7 +168,7 @@ async def _trial(writer: em.Node, reader: em.Node, key: str, wait: float) -> boo
 
 async def _points(sim: em.Simulation, n: int, r: int, w: int, times: list[float], trials: int) -> list[Point]:
     writer, reader = sim.node("writer"), sim.node("reader")
-    assert writer is not None and reader is not None, "the writer and reader were just added and never crash"
+    assert isinstance(writer, em.Node) and isinstance(reader, em.Node), "added as nodes just now, and never crashed"
     points = []
     for t in times:
         stale = 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -31,7 +32,7 @@ __all__ = ["GATEWAYS", "LIMITERS", "Plan", "main", "report", "run_config"]
 
 GATEWAYS = ["g0", "g1", "g2"]
 LIMITERS = ("local", "shared")
-LINK = {**HOSTILE, "latency": distribution(HOSTILE["latency"])}
+LINK: dict[str, Any] = {**HOSTILE, "latency": distribution(HOSTILE["latency"])}  # set_link's keywords
 
 
 class _Echo(em.Node):

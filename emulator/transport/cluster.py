@@ -282,7 +282,9 @@ class RealCluster:
             await self._hosts[name].restart()
         else:
             proc = self._process(name)
-            env = {**os.environ, "CAPSIM_TOKEN": self.token}
+            env = dict(os.environ)
+            if self.token is not None:  # a cluster without one was started without a token
+                env["CAPSIM_TOKEN"] = self.token
             await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
             self.save()
         self.control.set_up(name)

@@ -191,6 +191,7 @@ class NodeHost:
         return self
 
     def _boot(self) -> None:
+        assert self.transport is not None  # start() opened it before booting
         endpoint = Endpoint(
             self.name,
             self.transport,
