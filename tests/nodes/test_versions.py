@@ -11,15 +11,25 @@ CLOCKS = st.dictionaries(st.sampled_from(NODES), st.integers(1, 3), max_size=3)
 
 @st.composite
 def histories(draw) -> list[dict]:
-    """Every write that exists, made as a store makes them: each from the merged clock of some earlier writes."""
+    """Every write that exists, made as a store makes them: each from the merged clock of some earlier writes.
+
+    A reader who sees a write also sees its coordinator's earlier versions (nodes.quorum: a coordinator
+    sends its own siblings with each new version, so no replica holds one without the others). Without
+    that, a context could claim a dot whose version, and all that version saw, its reader never saw.
+    """
     writes: list[dict] = []
     for i in range(draw(st.integers(1, 6))):
         node = draw(st.sampled_from(NODES))
-        seen = draw(st.lists(st.sampled_from(writes), max_size=3)) if writes else []
+        chosen = draw(st.lists(st.sampled_from(writes), max_size=3)) if writes else []
+        seen = [w for w in writes if any(_same_node_no_later(w, c) for c in chosen)]
         context = merge_clocks(seen)
         seq = max([w["stamp"][2] for w in writes if w["stamp"][1] == node] + [context.get(node, 0)]) + 1
         writes.append(new_version("vector", f"{node}{seq}", node, float(i), seq, context))
     return writes
+
+
+def _same_node_no_later(write: dict, chosen: dict) -> bool:
+    return write["stamp"][1] == chosen["stamp"][1] and write["stamp"][2] <= chosen["stamp"][2]
 
 
 WRITES = histories()
