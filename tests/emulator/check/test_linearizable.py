@@ -217,10 +217,28 @@ def test_an_easily_refuted_key_is_found_behind_one_that_cannot_be_decided(histor
 
 def test_partitions_after_the_deadline_are_not_checked(history, monkeypatch):
     """Once time is up, the keys whose turn has not come are reported unchecked."""
-    monkeypatch.setattr(linearizable_module, "_TURN", 200_000)  # the first key's turn outlasts the timeout
+    # The checker's clock stands still until the first key's first turn, then jumps past the deadline:
+    # the same outcome however loaded the machine is (a real 50 ms timeout was not, under xdist).
+    turned = []
+    run = linearizable_module._Part.run
+
+    def first_turn(part, steps):
+        turned.append(part)
+        return run(part, steps)
+
+    class Clock:
+        perf_counter = staticmethod(time.perf_counter)
+        process_time = staticmethod(time.process_time)
+
+        @staticmethod
+        def monotonic():
+            return 1e6 if turned else 0.0
+
+    monkeypatch.setattr(linearizable_module._Part, "run", first_turn)
+    monkeypatch.setattr(linearizable_module, "time", Clock)
     h = _hard_history(history, writers=20)
     h += [{**op, "key": "z"} for op in _hard_history(history, writers=20)]
-    verdict = linearizable(h, model="register", timeout=0.05)  # setup fits in 50 ms even under load
+    verdict = linearizable(h, model="register", timeout=0.05)
     assert verdict.valid is None and [p.checked for p in verdict.partitions] == [True, False]
 
 
