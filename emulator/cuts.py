@@ -17,12 +17,12 @@ all go through them, each naming nodes its own way.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from emulator.errors import ConfigError
+from emulator.validate import is_number
 
 __all__ = [
     "ACTIONS",
@@ -177,6 +177,6 @@ def probability(name: str, value: object) -> float:
     """``value`` as a probability in [0, 1] (booleans allowed), else a ConfigError naming ``name``."""
     if isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 <= value <= 1.0:
+    if not is_number(value, ge=0.0, le=1.0):
         raise ConfigError(f"{name} must be a probability between 0 and 1, got {value!r}")
     return float(value)

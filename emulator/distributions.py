@@ -21,6 +21,7 @@ import random
 from collections.abc import Callable
 
 from emulator.errors import ConfigError
+from emulator.validate import is_number
 
 __all__ = ["Constant", "Distribution", "Exponential", "LogNormal", "Pareto", "Uniform", "as_distribution", "parse"]
 
@@ -29,7 +30,7 @@ _NS = 1_000_000_000
 
 def _seconds(name: str, value: object, *, positive: bool = False) -> float:
     """``value`` as a finite float >= 0 (or > 0), else a ConfigError saying so."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
     seconds = float(value)
     if math.isnan(seconds) or math.isinf(seconds):
@@ -139,7 +140,7 @@ class LogNormal(Distribution):
 
     def __init__(self, median: float, sigma: float):
         self.median = _seconds("LogNormal median", median, positive=True)
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0 or math.isinf(sigma):
+        if not is_number(sigma, ge=0, lt=math.inf):
             raise ConfigError(f"LogNormal sigma must be a finite number >= 0, got {sigma!r}")
         self.sigma = float(sigma)
         self._mu = math.log(self.median)
@@ -175,7 +176,7 @@ class Pareto(Distribution):
 
     def __init__(self, scale: float, alpha: float, cap: float | None = None):
         self.scale = _seconds("Pareto scale", scale, positive=True)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0 or math.isinf(alpha):
+        if not is_number(alpha, gt=0, lt=math.inf):
             raise ConfigError(f"Pareto alpha must be a finite number > 0 (smaller is heavier-tailed), got {alpha!r}")
         self.alpha = float(alpha)
         self.cap = None if cap is None else _seconds("Pareto cap", cap)
@@ -276,7 +277,7 @@ def as_distribution(value: object, name: str = "latency") -> Distribution:
     """A Distribution from a Distribution or a plain number of seconds."""
     if isinstance(value, Distribution):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if is_number(value):
         return Constant(_seconds(name, value))
     raise ConfigError(
         f"{name} must be a number of seconds or a distribution such as em.Uniform(0.001, 0.003), got {value!r}"

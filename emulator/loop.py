@@ -88,6 +88,7 @@ from emulator.handles import (
 )
 from emulator.loopbase import LoopBase, describe_task, trim_own_frames
 from emulator.netloop import NetLoop
+from emulator.validate import is_number
 
 __all__ = ["NS", "OWNER", "VirtualLoop"]
 
@@ -324,7 +325,7 @@ class VirtualLoop(NetLoop, LoopBase):
         Raises:
             ConfigError: ``interval`` is not a finite number of seconds > 0.
         """
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
+        if not is_number(interval, gt=0, lt=math.inf):
             raise ConfigError(f"call_every needs an interval of seconds > 0, got {interval!r}")
         interval_ns = max(1, round(interval * NS))
         fifo = self._fifos.get(interval_ns)

@@ -39,6 +39,7 @@ from emulator.distributions import Distribution, as_distribution
 from emulator.errors import ConfigError
 from emulator.loop import NS, VirtualLoop
 from emulator.message import Message, copy_body
+from emulator.validate import unknown_node
 
 if TYPE_CHECKING:
     from emulator.rng import Streams
@@ -289,8 +290,7 @@ class Network:
 
     def _check(self, name: object) -> str:
         if not isinstance(name, str) or name not in self._names:
-            known = ", ".join(sorted(self._names)) or "none yet"
-            raise ConfigError(f"unknown node {name!r}; known nodes: {known}. Add it with sim.add_node first")
+            raise unknown_node(name, self._names, hint="Add it with sim.add_node first")
         return name
 
     # -- faults ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
 from emulator.message import Message, copy_body, copy_value
 from emulator.tasks import HandlerTask, run_handler
+from emulator.validate import is_number
 
 if TYPE_CHECKING:
     from emulator.handles import Periodic
@@ -231,7 +232,7 @@ class Node:
 
 
 async def _every(interval: float, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < float("inf"):
+    if not is_number(interval, gt=0, lt=float("inf")):
         raise ConfigError(f"every() needs an interval of seconds > 0, got {interval!r}")
     while True:
         await asyncio.sleep(interval)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 
 from emulator.kernel import World, ipv4
+from emulator.validate import is_int
 
 #: What getaddrinfo returns: (family, type, proto, canonical name, (address, port)).
 AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[str, int]]
@@ -103,7 +104,7 @@ def _port(port: object, kind: int) -> int:
         if port in SERVICES:
             return SERVICES[port]
         raise socket.gaierror(socket.EAI_SERVICE, "Servname not supported for ai_socktype")
-    if isinstance(port, bool) or not isinstance(port, int):
+    if not is_int(port):
         raise TypeError(f"getaddrinfo() argument 2 must be integer or string, got {port!r}")
     if not 0 <= port <= 65535:
         raise OverflowError("getsockaddrarg: port must be 0-65535.")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import random
 
+from emulator.validate import is_int
+
 __all__ = ["Streams", "derive_seed"]
 
 
@@ -29,7 +31,7 @@ class Streams:
     """
 
     def __init__(self, seed: int):
-        if not isinstance(seed, int) or isinstance(seed, bool):
+        if not is_int(seed):
             from emulator.errors import ConfigError
 
             raise ConfigError(f"seed must be an int, got {seed!r}; pass e.g. seed=42")

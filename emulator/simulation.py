@@ -32,6 +32,7 @@ from emulator.node import Endpoint, Node
 from emulator.peers import Peers
 from emulator.rng import Streams
 from emulator.trace import Trace
+from emulator.validate import is_number, unknown_node
 
 __all__ = ["NodeClock", "NodeError", "Simulation"]
 
@@ -303,7 +304,7 @@ class Simulation:
         Only the node's clock moves: asyncio timers keep true virtual time.
         """
         for label, value in (("offset", offset), ("drift", drift)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not is_number(value, finite=True):
                 raise ConfigError(f"skew {label} must be a finite number, got {value!r}")
         if drift <= -1.0:
             raise ConfigError(f"skew drift must be > -1 (a clock cannot run backwards), got {drift!r}")
@@ -330,8 +331,7 @@ class Simulation:
     def _slot(self, name: str) -> _Slot:
         slot = self._slots.get(name)
         if slot is None:
-            known = ", ".join(sorted(self._slots)) or "none yet"
-            raise ConfigError(f"unknown node {name!r}; known nodes: {known}")
+            raise unknown_node(name, self._slots)
         return slot
 
     # -- running ----------------------------------------------------------------------------------
@@ -354,7 +354,7 @@ class Simulation:
             Unfinished: ``until`` came before the coroutine ended.
             ConfigError: ``until`` is not a time, or is before ``sim.now``.
         """
-        if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)) or math.isnan(until)):
+        if until is not None and not is_number(until, ge=-math.inf):  # any number but NaN
             raise ConfigError(f"until must be a virtual time in seconds, got {until!r}")
         if until is not None and until < self.now and (math.isinf(until) or round(until * 1e9) < round(self.now * 1e9)):
             if inspect.iscoroutine(coro):

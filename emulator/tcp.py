@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emulator.tcpbuffers import Reassembly, Reno
+from emulator.validate import is_int, is_number
 
 if TYPE_CHECKING:
     from emulator.kernel import Kernel
@@ -94,7 +95,7 @@ class TcpSettings:
     def __post_init__(self) -> None:
         for name in ("mss", "sndbuf", "rcvbuf"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value, ge=1):
                 raise ValueError(f"TcpSettings.{name} must be a whole number of bytes >= 1, got {value!r}")
         for name in (
             "rto_initial",
@@ -106,7 +107,7 @@ class TcpSettings:
             "keepalive_intvl",
         ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            if not is_number(value, gt=0, lt=float("inf")):
                 raise ValueError(f"TcpSettings.{name} must be a positive number of seconds, got {value!r}")
 
 

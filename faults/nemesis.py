@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 
 import emulator as em
 from emulator import cuts as rules
+from emulator.validate import is_number
 from faults.base import Driver, Nemesis, _plain
 from faults.membership import Membership
 from faults.partitions import DIRECTIONS, SHAPES, cut
@@ -113,11 +114,7 @@ class Partition(Nemesis):
             raise ParamError("primary", primary, "a node name, a 'module:function' path, or a callable(sim) -> name")
         flap = params["flap"]
         if flap is not None:
-            bad = (
-                not isinstance(flap, (list, tuple))
-                or len(flap) != 2
-                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in flap)
-            )
+            bad = not isinstance(flap, (list, tuple)) or len(flap) != 2 or not all(is_number(v) for v in flap)
             if bad or not 0 < flap[0] <= flap[1]:
                 raise ParamError("flap", flap, "[low, high] seconds, 0 < low <= high, between cuts and heals")
             params["flap"] = [float(flap[0]), float(flap[1])]

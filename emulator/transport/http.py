@@ -31,11 +31,11 @@ import time
 
 import aiohttp
 
-from emulator.errors import ConfigError
 from emulator.node import Endpoint
 from emulator.transport.auth import SIGNATURE_HEADER, sign
 from emulator.transport.links import LinkFaults, Settings
 from emulator.transport.wire import MAX_BATCH, MAX_BODY, JsonObject, encode_envelopes
+from emulator.validate import unknown_node
 
 __all__ = ["REPLY_TO_HEADER", "HttpTransport"]
 
@@ -182,8 +182,9 @@ class HttpTransport:
             if "in_reply_to" in body:  # an answer to a sender that left no address: like a lost reply
                 self._drop(dest, "no-route")
                 return None
-            known = ", ".join(sorted(self.routes)) or "none"
-            raise ConfigError(f"unknown node {dest!r}; {self.name} knows: {known}. Give it with --peer NAME=URL")
+            raise unknown_node(
+                dest, self.routes, who=f"{self.name} knows", empty="none", hint="Give it with --peer NAME=URL"
+            )
         box = self._boxes[dest] = _Outbox(dest, url)
         box.task = self._loop.create_task(self._pump(box), name=f"capsim-outbox:{self.name}->{dest}")
         return box

@@ -26,6 +26,7 @@ from emulator.errors import ConfigError
 from emulator.transport.control import ControlClient, ControlQueue
 from emulator.transport.errors import ControlError
 from emulator.transport.host import NodeHost
+from emulator.validate import unknown_node
 
 __all__ = ["ControlPlane", "Fault"]
 
@@ -92,7 +93,7 @@ class ControlPlane:
     def check(self, name: object) -> str:
         """``name`` if it is a node of the cluster, else a ConfigError naming the known ones."""
         if not isinstance(name, str) or (name not in self._urls and name not in self._clients):
-            raise ConfigError(f"unknown node {name!r}; known nodes: {', '.join(self.nodes) or 'none'}")
+            raise unknown_node(name, self.nodes, empty="none")
         return name
 
     def check_server(self, name: object) -> str:

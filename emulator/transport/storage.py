@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import ast
 import logging
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from emulator.errors import ConfigError
+from emulator.validate import is_number
 
 __all__ = ["FileStorage", "WallClock"]
 
@@ -52,7 +52,7 @@ class WallClock:
             ConfigError: a non-finite value, or ``drift <= -1``.
         """
         for label, value in (("offset", offset), ("drift", drift)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not is_number(value, finite=True):
                 raise ConfigError(f"skew {label} must be a finite number, got {value!r}")
         if drift <= -1.0:
             raise ConfigError(f"skew drift must be > -1 (a clock cannot run backwards), got {drift!r}")

@@ -22,6 +22,7 @@ from emulator.distributions import Constant, Distribution, Exponential, LogNorma
 from emulator.errors import ConfigError
 from emulator.message import Message
 from emulator.transport.errors import WireError
+from emulator.validate import is_number
 
 __all__ = [
     "MAX_BATCH",
@@ -154,7 +155,7 @@ def distribution_from_json(spec: object) -> Distribution:
     Raises:
         ConfigError: not a known spec, or bad parameters.
     """
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    if is_number(spec):
         return as_distribution(spec, "latency")
     if isinstance(spec, dict) and len(spec) == 1:
         ((kind, args),) = spec.items()

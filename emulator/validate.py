@@ -1,0 +1,119 @@
+"""One way to check a parameter: what counts as a number, a whole number, a known node.
+
+Every constructor, request handler and scenario reader in capsim checks its
+parameters with these predicates and raises its own error in its own words
+(a ``ConfigError`` for a misuse in code, an ``RPCError`` for a bad request, a
+``ParamError`` for a scenario file), so the rules are written once:
+
+- ``True`` and ``False`` are never numbers, though Python makes ``bool`` an
+  ``int``: ``Simulation(seed=True)`` is a mistake, not seed 1;
+- a bound (``gt``, ``ge``, ``lt``, ``le``) refuses NaN, since NaN compares
+  false with everything; with no bound, NaN and the infinities pass the type
+  check, and the caller decides (a distribution gives NaN its own message);
+- infinity passes a bound that does not exclude it: ``gt=0`` takes
+  ``math.inf`` (a timeout that never fires), ``gt=0, lt=math.inf`` does not;
+  ``finite=True`` refuses both infinities and NaN.
+
+The two messages that many modules share are written here too:
+:func:`positive_seconds`, :func:`whole`, and :func:`unknown_node`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TypeGuard
+
+from emulator.errors import ConfigError
+
+__all__ = ["is_int", "is_number", "positive_seconds", "unknown_node", "whole"]
+
+
+def is_number(
+    value: object,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    finite: bool = False,
+) -> TypeGuard[int | float]:
+    """Whether ``value`` is an int or a float, not a bool, within every bound given.
+
+    Args:
+        value: anything a user passed.
+        gt: refuse unless ``value > gt``.
+        ge: refuse unless ``value >= ge``.
+        lt: refuse unless ``value < lt``.
+        le: refuse unless ``value <= le``.
+        finite: refuse NaN and both infinities.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if finite and not -math.inf < value < math.inf:  # compared, not math.isfinite: a huge int is finite
+        return False
+    return _within(value, gt, ge, lt, le)
+
+
+def is_int(
+    value: object,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+) -> TypeGuard[int]:
+    """Whether ``value`` is an int, not a bool, within every bound given (as in :func:`is_number`)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return _within(value, gt, ge, lt, le)
+
+
+def _within(value: float, gt: float | None, ge: float | None, lt: float | None, le: float | None) -> bool:
+    # Each test is written as "value passes", so NaN fails every bound.
+    return (
+        (gt is None or value > gt)
+        and (ge is None or value >= ge)
+        and (lt is None or value < lt)
+        and (le is None or value <= le)
+    )
+
+
+def positive_seconds(label: str, value: object) -> int | float:
+    """``value`` unchanged if it is a number of seconds in (0, inf), else a ConfigError.
+
+    Raises:
+        ConfigError: "``label`` must be a positive number of seconds, got ``value``".
+    """
+    if not is_number(value, gt=0, lt=math.inf):
+        raise ConfigError(f"{label} must be a positive number of seconds, got {value!r}")
+    return value
+
+
+def whole(label: str, value: object, low: int = 1) -> int:
+    """``value`` if it is an int ``>= low``, else a ConfigError.
+
+    Raises:
+        ConfigError: "``label`` must be an int >= ``low``, got ``value``".
+    """
+    if not is_int(value, ge=low):
+        raise ConfigError(f"{label} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def unknown_node(
+    name: object, known: Iterable[str], *, who: str = "known nodes", empty: str = "none yet", hint: str = ""
+) -> ConfigError:
+    """The error for a node name nobody added, listing the names that exist (sorted) and how to add one.
+
+    The caller raises it: ``raise unknown_node(name, self._names, hint="Add it with sim.add_node first")``.
+
+    Args:
+        name: the name asked for.
+        known: the names that do exist.
+        who: what the list is, such as ``"n1 knows"``.
+        empty: what to say when there are none.
+        hint: a sentence saying how to make the name known.
+    """
+    listed = ", ".join(sorted(known)) or empty
+    return ConfigError(f"unknown node {name!r}; {who}: {listed}" + (f". {hint}" if hint else ""))
