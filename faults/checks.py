@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator import check
+from emulator.validate import is_int
 from faults.record import HEALS, fault_spans
 from faults.spec import ParamError, check_count, check_number
 
@@ -246,7 +247,7 @@ def _check_param(name: str, key: str, value: Any) -> None:
     elif key == "max" and name != "latency":
         check_count(where, value, low=0)
     elif key == "answered":
-        if not isinstance(value, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in value):
+        if not isinstance(value, list) or not all(is_int(c) for c in value):
             raise ParamError(where, value, "a list of error codes, e.g. [20, 22]")
     elif key == "min":
         check_number(where, value, low=0.0, high=1.0)

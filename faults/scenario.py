@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import emulator as em
+from emulator.validate import is_int
 from faults.checks import validate_check
 from faults.schedule import RandomNemesis, Schedule
 from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_number, check_probability, distribution
@@ -335,7 +336,7 @@ class _Reader:
         if not isinstance(name, str) or not isinstance(data.get("description", ""), str):
             self.fail("name", name, "a string")
         seed = data.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if not is_int(seed):
             self.fail("seed", seed, "a whole number")
         cluster = self.cluster(data["cluster"])
         network = self.network(data.get("network", {}))

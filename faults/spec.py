@@ -25,10 +25,10 @@ reader prefixes the file and the section.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import emulator as em
+from emulator.validate import is_int, is_number
 
 __all__ = [
     "HOSTILE",
@@ -73,11 +73,7 @@ def check_number(
     key: str, value: Any, *, low: float | None = None, high: float | None = None, strict_low: bool = False
 ) -> float:
     """``value`` as a finite float within bounds, else a ParamError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ParamError(key, value, _range("a number", low, high, strict_low))
-    if low is not None and (value < low or (strict_low and value == low)):
-        raise ParamError(key, value, _range("a number", low, high, strict_low))
-    if high is not None and value > high:
+    if not is_number(value, finite=True, gt=low if strict_low else None, ge=None if strict_low else low, le=high):
         raise ParamError(key, value, _range("a number", low, high, strict_low))
     return float(value)
 
@@ -97,7 +93,7 @@ def check_probability(key: str, value: Any) -> float:
 
 def check_count(key: str, value: Any, low: int = 1, high: int | None = None) -> int:
     """An int within ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    if not is_int(value, ge=low, le=high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise ParamError(key, value, f"a whole number {bound}")
     return value
@@ -143,7 +139,7 @@ def distribution(spec: Any, key: str = "latency") -> em.Distribution:
             return em.parse_distribution(spec)
         except em.ConfigError as exc:
             raise ParamError(key, spec, f'a latency text such as "exponential:5ms" ({exc})') from None
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    if is_number(spec):
         return _build(key, "constant", spec, expected)
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
         raise ParamError(key, spec, expected)
@@ -161,7 +157,7 @@ def _build(key: str, name: str, args: Any, expected: str) -> em.Distribution:
     }
     arity = {"constant": (1,), "uniform": (2,), "exponential": (1,), "lognormal": (2,), "pareto": (2, 3)}[name]
     values = list(args) if isinstance(args, (list, tuple)) else [args]
-    if len(values) not in arity or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+    if len(values) not in arity or not all(is_number(v) for v in values):
         raise ParamError(key, args, expected)
     try:
         return makers[name](*values)

@@ -21,11 +21,17 @@ two. ``AntiEntropy`` is a mixin for the node; its host provides the store
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodes.hashring import key_hash
+
+if TYPE_CHECKING:
+    from emulator import Node as _Host  # only ever mixed into a Node: type-check it as one
+else:
+    _Host = object
 
 __all__ = ["BRANCHING", "DEPTH", "MODES", "AntiEntropy", "MerkleTree", "diff_digests"]
 
@@ -96,7 +102,7 @@ def diff_digests(mine: dict, theirs: dict) -> tuple[list, list]:
     return send, want
 
 
-class AntiEntropy:
+class AntiEntropy(_Host):
     """Anti-entropy exchange handlers and the initiator's round, mixed into a node.
 
     The host class provides:
@@ -106,6 +112,14 @@ class AntiEntropy:
     - ``_absorb(items)``: merge such items into the local store;
     - ``rpc_timeout`` (seconds) and a ``stats`` dict of counters.
     """
+
+    if TYPE_CHECKING:  # what the host provides (see above)
+        rpc_timeout: float
+        stats: collections.Counter
+
+        def _shared_digests(self, peer: str) -> dict: ...
+        def _items(self, keys: list) -> list[list]: ...
+        def _absorb(self, items: list) -> None: ...
 
     async def anti_entropy_round(self, peer: str, mode: str = "merkle") -> int:
         """Reconcile the keys shared with ``peer``; return how many keys this side sent.

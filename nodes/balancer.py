@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from emulator import ConfigError, Distribution, Exponential, Node, RPCError, Timeout
 from emulator.distributions import as_distribution
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
+from emulator.validate import is_int, is_number, whole
 from nodes.canary import Canary
 from nodes.hashring import HashRing
 from nodes.kv import forwarded, request_id, take_once
@@ -62,13 +63,14 @@ from nodes.kv import forwarded, request_id, take_once
 __all__ = ["ALGORITHMS", "Backend", "BackendState", "LoadBalancer"]
 
 ALGORITHMS = ("round-robin", "weighted-round-robin", "least-connections", "least-response-time", "consistent-hash")
+_SERVICE_TIME = Exponential(0.01)  # a Backend's default: one shared instance, as a default argument was
 _BACKEND_ERRORS = frozenset({TIMEOUT, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, CRASH})
 
 
 def _positive(name: str, value, *, none_ok: bool = False, zero_ok: bool = False):
     if value is None and none_ok:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 or (zero_ok and value == 0)):
+    if not (is_number(value, ge=0) if zero_ok else is_number(value, gt=0)):
         raise ConfigError(f"{name} must be a number {'>= 0' if zero_ok else '> 0'}, got {value!r}")
     return value
 
@@ -76,9 +78,7 @@ def _positive(name: str, value, *, none_ok: bool = False, zero_ok: bool = False)
 def _count(name: str, value, *, none_ok: bool = False):
     if value is None and none_ok:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
-    return value
+    return whole(name, value)
 
 
 class Backend(Node):
@@ -98,16 +98,16 @@ class Backend(Node):
 
     def __init__(
         self,
-        service_time: Distribution | float = Exponential(0.01),
+        service_time: Distribution | float = _SERVICE_TIME,
         concurrency: int = 4,
         queue_limit: int = 100,
         error_rate: float = 0.0,
     ):
         self.service_time = as_distribution(service_time, "service_time")
         _count("concurrency", concurrency)
-        if isinstance(queue_limit, bool) or not isinstance(queue_limit, int) or queue_limit < 0:
+        if not is_int(queue_limit, ge=0):
             raise ConfigError(f"queue_limit must be an int >= 0 (0: no queue), got {queue_limit!r}")
-        if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)) or not 0 <= error_rate <= 1:
+        if not is_number(error_rate, ge=0, le=1):
             raise ConfigError(f"error_rate is a share of requests in [0, 1], got {error_rate!r}")
         self.concurrency = concurrency
         self.queue_limit = queue_limit
@@ -360,7 +360,7 @@ class LoadBalancer(Node):
     async def handle_request(self, msg):
         now = self.now()
         if self.canary is not None and self.canary.takes(msg.body.get("client", msg.src), self.rng):
-            return await self._to_canary(msg)
+            return await self._to_canary(msg, self.canary)
         eligible = [state for state in self._order if state.available(now)]
         if not eligible:
             if self.journal is not None:
@@ -386,8 +386,7 @@ class LoadBalancer(Node):
         self._request_ok(state, self.now() - now)
         return {k: v for k, v in reply.items() if k != "in_reply_to"}
 
-    async def _to_canary(self, msg) -> dict:
-        canary = self.canary
+    async def _to_canary(self, msg, canary: Canary) -> dict:
         body = {k: v for k, v in msg.body.items() if k != "msg_id"}
         canary.sent()
         failed = True
@@ -412,7 +411,7 @@ class LoadBalancer(Node):
     async def handle_cas(self, msg):
         return await self._once(msg)
 
-    async def _once(self, msg) -> dict:
+    async def _once(self, msg) -> dict | None:
         """Forward a write or cas once; a copy gets the first copy's answer (never "refused" after it took effect)."""
         return await take_once(
             self._taken, "requests", msg.body.get("key"), request_id(msg), lambda: self.handle_request(msg)
@@ -456,12 +455,13 @@ class LoadBalancer(Node):
 
     def _pick_weighted_round_robin(self, msg, eligible: list[BackendState]) -> BackendState:
         total = 0.0
-        best = None
+        best: BackendState | None = None
         for state in eligible:
             state.current += state.weight
             total += state.weight
             if best is None or state.current > best.current:
                 best = state
+        assert best is not None, "unreachable: eligible is not empty"
         best.current -= total
         return best
 

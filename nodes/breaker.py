@@ -27,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from emulator import ConfigError, Node, RPCError
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
+from emulator.validate import is_number
 from nodes.kv import forwarded, request_id, take_once
 
 __all__ = ["CLOSED", "HALF_OPEN", "OPEN", "BreakerOpen", "Caller", "CircuitBreaker", "default_is_failure"]
@@ -57,9 +59,9 @@ def default_is_failure(exc: BaseException) -> bool:
 def _number(name: str, value, *, low: float = 0.0, strict: bool = False, none_ok: bool = False):
     if value is None and none_ok:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if not is_number(value, ge=-math.inf):  # any number but NaN
         raise ConfigError(f"{name} must be a number, got {value!r}")
-    if value < low or (strict and value == low):
+    if not (is_number(value, gt=low) if strict else is_number(value, ge=low)):
         raise ConfigError(f"{name} must be {'>' if strict else '>='} {low}, got {value!r}")
     return value
 
@@ -310,7 +312,7 @@ class Caller(Node):
     async def handle_cas(self, msg):
         return await self._once(msg)
 
-    async def _once(self, msg) -> dict:
+    async def _once(self, msg) -> dict | None:
         """Forward a write or cas once; a copy gets the first copy's answer (never "refused" after it took effect)."""
         return await take_once(
             self._taken, "requests", msg.body.get("key"), request_id(msg), lambda: self._forward(msg)

@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+from emulator.validate import is_int, is_number, whole
 from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 
 __all__ = ["LRU", "POLICIES", "Cache", "Queued"]
@@ -73,9 +74,9 @@ class LRU:
     """
 
     def __init__(self, capacity: int, ttl: float | None, clock: Callable[[], float]):
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+        if not is_int(capacity, ge=0):
             raise ConfigError(f"capacity must be an int >= 0 (entries), got {capacity!r}")
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
+        if ttl is not None and not is_number(ttl, gt=0):
             raise ConfigError(f"ttl must be a number of seconds > 0, or None for no expiry, got {ttl!r}")
         self.capacity = capacity
         self.ttl = ttl
@@ -149,11 +150,10 @@ class Cache(Node):
         if policy not in POLICIES:
             raise ConfigError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}")
         for name, value in (("flush_interval", flush_interval), ("timeout", timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if not is_number(value, gt=0):
                 raise ConfigError(f"{name} must be a number of seconds > 0, got {value!r}")
         for name, value in (("flush_batch", flush_batch), ("queue_limit", queue_limit)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+            whole(name, value)
         self.stores = list(stores)
         self.policy = policy
         self.flush_interval = flush_interval
@@ -369,7 +369,8 @@ class Cache(Node):
 
     def _next_batch(self) -> list:
         """The longest head of the queue with distinct keys, up to flush_batch writes."""
-        batch, keys = [], set()
+        batch: list = []
+        keys: set = set()
         for item in self.queue:
             if item.key in keys or len(batch) == self.flush_batch:
                 break

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 
 from emulator import ConfigError
+from emulator.validate import is_number, whole
 from nodes.hashring import key_hash
 
 __all__ = ["LIVE", "ROLLED_BACK", "Canary"]
@@ -52,19 +53,14 @@ class Canary:
     ):
         if not isinstance(backend, str) or not backend:
             raise ConfigError(f"canary backend must be a node name, got {backend!r}")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
+        if not is_number(weight, gt=0, lt=1):
             raise ConfigError(f"canary weight is the share of requests it gets, in (0, 1), got {weight!r}")
         if sticky not in ("request", "client"):
             raise ConfigError(f"canary sticky must be 'request' or 'client' (A/B by client), got {sticky!r}")
-        if (
-            isinstance(error_threshold, bool)
-            or not isinstance(error_threshold, (int, float))
-            or not 0 < error_threshold <= 1
-        ):
+        if not is_number(error_threshold, gt=0, le=1):
             raise ConfigError(f"canary error_threshold is a failure share in (0, 1], got {error_threshold!r}")
         for label, value in (("min_requests", min_requests), ("window", window)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"canary {label} must be an int >= 1, got {value!r}")
+            whole(f"canary {label}", value)
         if window < min_requests:
             raise ConfigError(f"canary window ({window}) must hold at least min_requests ({min_requests}) outcomes")
         self.backend, self.weight, self.sticky = backend, weight, sticky

@@ -81,7 +81,7 @@ def counter() -> dict:
 def counter_add(state: dict, node: str, delta: int) -> dict:
     """``state`` with ``delta`` (positive or negative) added by replica ``node``."""
     side = "p" if delta >= 0 else "n"
-    out = {"crdt": COUNTER, "p": dict(state["p"]), "n": dict(state["n"])}
+    out: dict[str, Any] = {"crdt": COUNTER, "p": dict(state["p"]), "n": dict(state["n"])}
     out[side][node] = out[side].get(node, 0) + abs(delta)
     out[side] = dict(sorted(out[side].items()))
     return out

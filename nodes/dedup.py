@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 
 from emulator import ConfigError, Message, Node
+from emulator.validate import is_int
 
 __all__ = ["Dedup", "request_key"]
 
 
 def request_key(msg: Message, by_id: bool = True) -> str:
-    """The identity of a request: its client-given ``"id"`` (unless ``by_id`` is False), else its sender and ``msg_id``."""
+    """The identity of a request: its client-given ``"id"`` (unless ``by_id`` is False), else sender and ``msg_id``."""
     given = msg.body.get("id") if by_id else None
     if given is not None:
         return "id:" + json.dumps(given, sort_keys=True)
@@ -43,7 +44,7 @@ class Dedup:
     """
 
     def __init__(self, node: Node, slot: str = "dedup", window: int = 100_000, by_id: bool = True):
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        if not is_int(window, ge=1):
             raise ConfigError(f"a dedup window must be an int >= 1 (requests remembered), got {window!r}")
         self.node, self.slot, self.window, self.by_id = node, slot, window, by_id
         #: duplicates answered from the table instead of being applied again

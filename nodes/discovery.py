@@ -43,6 +43,7 @@ import math
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import MALFORMED_REQUEST, TIMEOUT
+from emulator.validate import is_int, is_number, positive_seconds
 from nodes.balancer import Backend
 from nodes.kv import unavailable
 
@@ -83,8 +84,8 @@ class Registry(Node):
             raise ConfigError(f"Registry mode must be 'ap' (like Eureka) or 'cp' (like etcd), got {mode!r}")
         if replicas is not None and (isinstance(replicas, str) or not all(isinstance(r, str) for r in replicas)):
             raise ConfigError(f"replicas must be a list of registry node names, got {replicas!r}")
-        _seconds("sync_interval", sync_interval)
-        _seconds("rpc_timeout", rpc_timeout)
+        positive_seconds("sync_interval", sync_interval)
+        positive_seconds("rpc_timeout", rpc_timeout)
         self.replicas_given = list(replicas) if replicas is not None else None
         self.mode, self.sync_interval, self.rpc_timeout = mode, sync_interval, rpc_timeout
         #: heartbeats, lookups, refused (cp, no majority), synced
@@ -218,9 +219,9 @@ def _record(body: dict, now: float) -> dict:
         if not isinstance(body.get(field), str):
             raise RPCError(MALFORMED_REQUEST, f"heartbeat needs a {field!r} name, got {body.get(field)!r}")
     ttl, beat = body.get("ttl"), body.get("beat")
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf:
+    if not is_number(ttl, gt=0, lt=math.inf):
         raise RPCError(MALFORMED_REQUEST, f"heartbeat ttl must be positive seconds, got {ttl!r}")
-    if isinstance(beat, bool) or not isinstance(beat, int):
+    if not is_int(beat):
         raise RPCError(MALFORMED_REQUEST, f"heartbeat beat must be the instance's int counter, got {beat!r}")
     return {"service": body["service"], "expires": now + ttl, "beat": beat}
 
@@ -243,8 +244,8 @@ class Announcer:
     ):
         if not registries:
             raise ConfigError("an instance needs at least one registry replica to heartbeat to")
-        _seconds("interval", interval)
-        _seconds("ttl", ttl)
+        positive_seconds("interval", interval)
+        positive_seconds("ttl", ttl)
         self.node, self.service, self.registries = node, service, list(registries)
         self.interval, self.ttl, self.timeout = interval, ttl, timeout
         self.acknowledged = 0
@@ -316,7 +317,7 @@ class Resolver:
     ):
         if not registries:
             raise ConfigError("a resolver needs at least one registry replica")
-        _seconds("cache_ttl", cache_ttl)
+        positive_seconds("cache_ttl", cache_ttl)
         self.node, self.registries = node, list(registries)
         self.cache_ttl, self.stale_on_error, self.timeout = cache_ttl, stale_on_error, timeout
         self._cache: dict[str, tuple[float, list[str]]] = {}
@@ -347,8 +348,3 @@ class Resolver:
             self.stats["stale"] += 1
             return cached[1]
         raise unavailable(f"no registry answered a lookup of {service!r} ({last_error})")
-
-
-def _seconds(label: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ConfigError(f"{label} must be a positive number of seconds, got {value!r}")

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import MALFORMED_REQUEST
+from emulator.validate import is_number, positive_seconds
 from nodes.balancer import Backend
 from nodes.cache import LRU
 from nodes.kv import unavailable
@@ -57,7 +57,7 @@ class Origin(Backend):
 
     def __init__(self, update_interval: float = 1.0, **backend):
         super().__init__(**backend)
-        _seconds("update_interval", update_interval)
+        positive_seconds("update_interval", update_interval)
         self.update_interval = update_interval
 
     @property
@@ -106,9 +106,9 @@ class Edge(Node):
     ):
         if not isinstance(origin, str) or not origin:
             raise ConfigError(f"origin must be a node name, got {origin!r}")
-        _seconds("ttl", ttl)
-        _seconds("timeout", timeout)
-        if isinstance(stale_if_error, bool) or not isinstance(stale_if_error, (int, float)) or not stale_if_error >= 0:
+        positive_seconds("ttl", ttl)
+        positive_seconds("timeout", timeout)
+        if not is_number(stale_if_error, ge=0):
             raise ConfigError(f"stale_if_error must be seconds >= 0 (0: never serve stale), got {stale_if_error!r}")
         self.origin, self.ttl, self.stale_if_error = origin, ttl, stale_if_error
         self.coalesce, self.timeout = bool(coalesce), timeout
@@ -188,8 +188,3 @@ def _path(body: dict) -> str:
     if not isinstance(path, str) or not path.startswith("/"):
         raise RPCError(MALFORMED_REQUEST, f"a path is a string starting with '/', got {path!r}")
     return path
-
-
-def _seconds(label: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ConfigError(f"{label} must be a positive number of seconds, got {value!r}")

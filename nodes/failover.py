@@ -30,9 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import TYPE_CHECKING
 
 from emulator import ConfigError, Node, RPCError, Timeout
+from emulator.validate import is_number, positive_seconds
 from nodes.kv import unavailable
+
+if TYPE_CHECKING:
+    from nodes.replog import ReplicatedLog
 
 __all__ = ["CANDIDATE", "PRIMARY", "REPLICA", "ElectedNode"]
 
@@ -43,9 +48,7 @@ _MIN_SLEEP = 1e-6  # keeps a deadline a hair in the future from spinning at one 
 
 def positive(name: str, value) -> float:
     """``value`` as a float if it is a positive number, else a ConfigError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return float(positive_seconds(name, value))
 
 
 class ElectedNode(Node):
@@ -69,6 +72,8 @@ class ElectedNode(Node):
     acknowledged heartbeat with ``_acked(peer, sent, seq)``.
     """
 
+    replog: ReplicatedLog  # the subclass makes it, over its storage
+
     def __init__(
         self, heartbeat_interval=0.05, election_timeout=0.3, lease=0.2, max_drift=0.05, fencing=True, on_event=None
     ):
@@ -85,7 +90,7 @@ class ElectedNode(Node):
                 f"heartbeat_interval ({heartbeat_interval}) must be shorter than the lease ({lease}), "
                 "or the primary's lease lapses between heartbeats"
             )
-        if isinstance(max_drift, bool) or not isinstance(max_drift, (int, float)) or not 0 <= max_drift < 1:
+        if not is_number(max_drift, ge=0, lt=1):
             raise ConfigError(f"max_drift must be a clock-rate error in [0, 1), such as 0.05, got {max_drift!r}")
         if not isinstance(fencing, bool):
             raise ConfigError(f"fencing must be True or False, got {fencing!r}")

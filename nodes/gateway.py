@@ -55,6 +55,7 @@ from collections.abc import Callable
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import ABORT, NOT_SUPPORTED, TIMEOUT
+from emulator.validate import is_int, is_number
 from nodes import crdt
 from nodes.breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from nodes.discovery import Resolver
@@ -147,7 +148,7 @@ class Gateway(Node):
             ("sync_interval", sync_interval),
             ("deadline", deadline),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            if not is_number(value, gt=0, lt=math.inf):
                 raise ConfigError(f"Gateway {label} must be a positive number, got {value!r}")
         if burst < 1:
             raise ConfigError(f"burst must be at least 1 (one request), got {burst!r}")
@@ -159,9 +160,7 @@ class Gateway(Node):
         self.replicas = [r for r in (replicas or []) if r != self.name] if limiter == "shared" else []
         self.sync_interval, self.deadline = sync_interval, deadline
         self.propagate_deadline = propagate_deadline
-        if max_in_flight is not None and (
-            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
-        ):
+        if max_in_flight is not None and not is_int(max_in_flight, ge=1):
             raise ConfigError(f"max_in_flight must be an int >= 1, or None for no bound, got {max_in_flight!r}")
         self.max_in_flight, self.queue_limit = max_in_flight, queue_limit
         self.slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
@@ -305,15 +304,17 @@ class Gateway(Node):
                 bucket.charge(learned)
 
 
-def _admits(breaker: CircuitBreaker) -> bool:
-    """Whether ``breaker`` would let a call through now (closed, or half-open with a probe slot free)."""
+def _admits(breaker: CircuitBreaker | None) -> bool:
+    """Whether ``breaker`` would let a call through now (none, closed, or half-open with a probe slot free)."""
+    if breaker is None:
+        return True
     state = breaker.state
     return state == CLOSED or (state == HALF_OPEN and breaker.probes_in_flight < breaker.half_open_max)
 
 
 def _client_deadline(body: dict) -> float:
     given = body.get("deadline")
-    if isinstance(given, bool) or not isinstance(given, (int, float)) or not given > 0:
+    if not is_number(given, gt=0):
         return math.inf
     return given
 

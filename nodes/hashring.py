@@ -17,13 +17,15 @@ from collections.abc import Iterable
 
 from mmh3 import hash as murmur3
 
+from emulator.validate import is_number
+
 __all__ = ["HashRing", "key_hash"]
 
 _SPACE = 2**32
 
 
 def _weight(weight) -> float:
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+    if not is_number(weight, gt=0):
         raise ValueError(f"a weight must be a positive number, got {weight!r}")
     return weight
 

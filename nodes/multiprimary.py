@@ -56,10 +56,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
+from collections.abc import Sequence
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import MALFORMED_REQUEST, NOT_SUPPORTED
+from emulator.validate import is_int, positive_seconds
 from nodes import crdt
 from nodes.antientropy import MODES as AE_MODES
 from nodes.antientropy import AntiEntropy
@@ -99,8 +100,7 @@ class MultiPrimary(AntiEntropy, Node):
         if anti_entropy_mode not in AE_MODES:
             raise ConfigError(f"anti_entropy_mode must be one of {', '.join(AE_MODES)}, got {anti_entropy_mode!r}")
         for label, value in (("rpc_timeout", rpc_timeout), ("anti_entropy", anti_entropy or 1.0)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ConfigError(f"MultiPrimary {label} must be a positive number of seconds, got {value!r}")
+            positive_seconds(f"MultiPrimary {label}", value)
         if replicas is not None and (isinstance(replicas, str) or not all(isinstance(r, str) for r in replicas)):
             raise ConfigError(f"replicas must be a list of node names, got {replicas!r}")
         self.replicas = list(replicas) if replicas is not None else None
@@ -120,7 +120,7 @@ class MultiPrimary(AntiEntropy, Node):
             self.spawn(self._anti_entropy_loop(), name="anti-entropy")
 
     @property
-    def others(self) -> list[str]:
+    def others(self) -> Sequence[str]:
         """The other replicas."""
         if self.replicas is None:
             return self.peers
@@ -196,7 +196,7 @@ class MultiPrimary(AntiEntropy, Node):
         key = _key(body)
         if "delta" in body:
             delta = body["delta"]
-            if isinstance(delta, bool) or not isinstance(delta, int):
+            if not is_int(delta):
                 raise RPCError(MALFORMED_REQUEST, f"delta must be an int, got {delta!r}")
             self._update(key, crdt.counter_add(self._typed(key, crdt.COUNTER), self.name, delta))
         elif "element" in body:
@@ -240,6 +240,7 @@ class MultiPrimary(AntiEntropy, Node):
             self.data[key] = incoming
             self._digests.pop(key, None)
             return
+        merged: list[dict] | dict
         if self.resolution == "lww":
             merged = reconcile(LWW, current, incoming)
             self._account(key, merged[0], [*current, *incoming])
@@ -326,7 +327,7 @@ def _read(resolution: str, state) -> dict:
 
 def _key(body: dict):
     key = body.get("key")
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
+    if not (isinstance(key, str) or is_int(key)):
         raise RPCError(MALFORMED_REQUEST, f"a key must be a string or an int, got {key!r}")
     return key
 
@@ -334,8 +335,6 @@ def _key(body: dict):
 def _context(context) -> dict | None:
     if context is None:
         return None
-    if not isinstance(context, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in context.values()
-    ):
+    if not isinstance(context, dict) or not all(is_int(v, ge=0) for v in context.values()):
         raise RPCError(MALFORMED_REQUEST, f"context must be a version vector {{node: counter}}, got {context!r}")
     return context

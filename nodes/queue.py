@@ -53,10 +53,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
 
 from emulator import ConfigError, Node, RPCError
 from emulator.errors import MALFORMED_REQUEST, PRECONDITION_FAILED
+from emulator.validate import is_int, positive_seconds
 from nodes.hashring import key_hash
 from nodes.kv import unavailable
 
@@ -90,12 +90,7 @@ class Broker(Node):
 
     def __init__(self, brokers: list[str], topics: dict, session_timeout: float = 1.0, dedup_window: int = 10_000):
         _check_layout(brokers, topics)
-        if (
-            isinstance(session_timeout, bool)
-            or not isinstance(session_timeout, (int, float))
-            or not 0 < session_timeout < math.inf
-        ):
-            raise ConfigError(f"session_timeout must be a positive number of seconds, got {session_timeout!r}")
+        positive_seconds("session_timeout", session_timeout)
         self.brokers, self.topics = list(brokers), dict(topics)
         self.session_timeout, self.dedup_window = session_timeout, dedup_window
         self.groups: dict[str, dict] = {}  # group -> {"topic", "generation", "members": {m: seen}, "owners": {p: m}}
@@ -110,22 +105,23 @@ class Broker(Node):
 
     # -- logs ----------------------------------------------------------------------------------
 
-    def log(self, topic: str, partition: int) -> list:
+    def log(self, topic: str, partition: int) -> list:  # type: ignore[override]  # the partition log, not Node.log (the logger), which a Broker never uses
         """The partition's log: ``[key, msg]`` per offset (read-only use)."""
         return self.storage["logs"].get(f"{topic}/{partition}", [])
 
     def _partition(self, body: dict, field: str = "partition") -> tuple[str, int]:
         topic = body.get("topic")
-        if topic not in self.topics:
+        if not isinstance(topic, str) or topic not in self.topics:
             raise RPCError(MALFORMED_REQUEST, f"unknown topic {topic!r}; topics: {', '.join(sorted(self.topics))}")
         if field == "key":
             partition = partition_of(body.get("key"), self.topics[topic])
         else:
-            partition = body.get(field)
-            if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < self.topics[topic]:
+            given = body.get(field)
+            if not is_int(given, ge=0, lt=self.topics[topic]):
                 raise RPCError(
-                    MALFORMED_REQUEST, f"{topic!r} has partitions 0..{self.topics[topic] - 1}, got {partition!r}"
+                    MALFORMED_REQUEST, f"{topic!r} has partitions 0..{self.topics[topic] - 1}, got {given!r}"
                 )
+            partition = given
         leader = leader_of(self.brokers, topic, partition)
         if leader != self.name:
             raise unavailable(f"{self.name} does not hold {topic}/{partition}; {leader} does")
@@ -156,7 +152,7 @@ class Broker(Node):
         body = msg.body
         topic, partition = self._partition(body)
         start, most = body.get("offset", 0), body.get("max", 100)
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        if not is_int(start, ge=0):
             raise RPCError(MALFORMED_REQUEST, f"offset must be an int >= 0, got {start!r}")
         log = self.log(topic, partition)
         self.stats["polls"] += 1
@@ -259,8 +255,6 @@ def _check_layout(brokers, topics) -> None:
     if (
         not isinstance(topics, dict)
         or not topics
-        or not all(
-            isinstance(t, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 1 for t, n in topics.items()
-        )
+        or not all(isinstance(t, str) and is_int(n, ge=1) for t, n in topics.items())
     ):
         raise ConfigError(f"topics must map topic names to partition counts >= 1, e.g. {{'orders': 4}}, got {topics!r}")

@@ -129,7 +129,7 @@ class Publisher(Node):
     """
 
     def __init__(self, topic: str, count: int = 100, every: float = 0.01, keys: int = 8, **producer):
-        self.topic, self.count, self.every, self.keys = topic, count, every, keys
+        self.topic, self.count, self.period, self.keys = topic, count, every, keys  # not self.every: Node.every
         self.producer = Producer(self, **producer)
         self.acked: list[tuple] = []
         self.unsure: list[str] = []
@@ -148,7 +148,7 @@ class Publisher(Node):
                 self.unsure.append(msg["id"])
             else:
                 self.acked.append((msg["id"], ack["partition"], ack["offset"]))
-            await asyncio.sleep(self.every)
+            await asyncio.sleep(self.period)
 
 
 class Sink(Node):
@@ -273,7 +273,7 @@ class Consumer(Node):
             await self._handle(partition, offset, msg, generation)
         return bool(reply["msgs"])
 
-    async def _handle(self, partition: int, offset: int, msg: dict, generation: int) -> None:
+    async def _handle(self, partition: int, offset: int, msg: dict, generation: int | None) -> None:
         commit = self._group_body("commit_offsets", generation=generation, offsets={str(partition): offset + 1})
         effect = {
             "type": "effect",

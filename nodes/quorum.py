@@ -96,6 +96,7 @@ import math
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import MALFORMED_REQUEST, TIMEOUT
+from emulator.validate import is_int, positive_seconds
 from nodes.antientropy import MODES as AE_MODES
 from nodes.antientropy import AntiEntropy
 from nodes.hashring import HashRing
@@ -218,6 +219,7 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
             self._members, self._ring, self._owner_cache = members, HashRing(members, vnodes=self.vnodes), {}
         owners = self._owner_cache.get(key)
         if owners is None:
+            assert self._ring is not None  # built with _members just above
             owners = self._owner_cache[key] = self._ring.preference_list(key, self.n)
         return owners
 
@@ -270,7 +272,7 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         sizes = []
         for label in ("r", "w"):
             value = body.get(label, getattr(self, label))
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.n:
+            if not is_int(value, ge=1, le=self.n):
                 raise RPCError(MALFORMED_REQUEST, f"{label} must be an int from 1 to n={self.n}, got {value!r}")
             sizes.append(value)
         return sizes[0], sizes[1]
@@ -331,18 +333,19 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         if fanout == "exact":
             return [(node, None) for node in self.rng.sample(owners, min(need, len(owners)))]
         healthy = [o for o in owners if not self.suspected(o)]
+        chosen: list[tuple[str, str | None]]
         if not self.sloppy:
-            chosen = [(o, None) for o in owners]
+            chosen, reachable = [(o, None) for o in owners], len(healthy)
         else:
             spares = [s for s in self._spares(key) if not self.suspected(s)]
             down = [o for o in owners if o not in healthy]
             chosen = [(o, None) for o in healthy] + list(zip(spares, down))
-            healthy = chosen
-        if len(healthy) < need:
+            reachable = len(chosen)
+        if reachable < need:
             self.stats["unavailable"] += 1
             raise unavailable(
                 f"{kind} of {key!r} needs {need} replicas; {self.name} believes only "
-                f"{len(healthy)} reachable (owners {owners}, suspected {self.suspects})"
+                f"{reachable} reachable (owners {owners}, suspected {self.suspects})"
             )
         return chosen
 
@@ -423,7 +426,7 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         return [version["value"] for version in self._local(key)]
 
     async def handle_replica_read(self, msg):
-        """``{"type": "replica_read", "key": k}`` -> ``{"values": [...], "siblings": [...]}``: this replica's own copy."""
+        """``{"type": "replica_read", "key": k}`` -> ``{"values": [...], "siblings": [...]}``: this replica's copy."""
         key = _key(msg.body)
         return {"type": "replica_read_ok", "values": self.replica(key), "siblings": self._local(key)}
 
@@ -475,7 +478,7 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
 def _key(body: dict):
     """The request's key; error 12 unless it is a string or an int."""
     key = body.get("key")
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
+    if not (isinstance(key, str) or is_int(key)):
         raise RPCError(MALFORMED_REQUEST, f"a key must be a string or an int, got {key!r}")
     return key
 
@@ -484,15 +487,13 @@ def _clock(context) -> dict | None:
     """A client's vector-clock context, or None; anything else is error 12."""
     if context is None:
         return None
-    if not isinstance(context, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in context.values()
-    ):
+    if not isinstance(context, dict) or not all(is_int(v, ge=0) for v in context.values()):
         raise RPCError(MALFORMED_REQUEST, f"context must be a vector clock {{node: counter}}, got {context!r}")
     return context
 
 
 def _check_int(label: str, value, low: int, high: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    if not is_int(value, ge=low, le=high):
         span = f"from {low} to n={high}" if high is not None else f">= {low}"
         raise ConfigError(f"QuorumKV {label} must be an int {span}, got {value!r}")
 
@@ -503,5 +504,4 @@ def _check_choice(label: str, value, choices: tuple) -> None:
 
 
 def _check_seconds(label: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-        raise ConfigError(f"QuorumKV {label} must be a positive number of seconds, got {value!r}")
+    positive_seconds(f"QuorumKV {label}", value)

@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import RPCError, Timeout
+
+if TYPE_CHECKING:
+    from emulator import Node as _Host  # only ever mixed into a Node: type-check it as one
+else:
+    _Host = object
 
 __all__ = ["FailureDetector", "Fanout"]
 
@@ -112,7 +117,7 @@ class Fanout:
             self.settled.set_result(None)
 
 
-class FailureDetector:
+class FailureDetector(_Host):
     """Suspicion from rpc timeouts, cleared by answers and by pings (a node mixin).
 
     The host node provides ``rpc_timeout``, the seconds a ping may take.
@@ -120,6 +125,9 @@ class FailureDetector:
     Args:
         probe_interval: seconds between pings of each suspected peer.
     """
+
+    if TYPE_CHECKING:  # what the host provides
+        rpc_timeout: float
 
     def __init__(self, probe_interval: float):
         self.probe_interval = probe_interval

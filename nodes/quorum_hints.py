@@ -20,18 +20,33 @@ The host provides ``storage``, ``owners(key)``, ``_local``, ``_merge``,
 from __future__ import annotations
 
 import asyncio
+import collections
 from typing import TYPE_CHECKING
 
 from emulator import RPCError, Timeout
 
 if TYPE_CHECKING:
+    from nodes.quorum_fanout import FailureDetector as _Host  # mixed into a QuorumKV, beside a FailureDetector
     from nodes.quorum_fanout import Fanout
+else:
+    _Host = object
 
 __all__ = ["HintedHandoff"]
 
 
-class HintedHandoff:
+class HintedHandoff(_Host):
     """Hints in storage, handed to their owners in the background (see the module docstring)."""
+
+    if TYPE_CHECKING:  # what the host, a QuorumKV, provides
+        rpc_timeout: float
+        handoff_interval: float
+        stats: collections.Counter
+        _digests: dict
+
+        def owners(self, key) -> list[str]: ...
+        def _local(self, key) -> list[dict]: ...
+        def _merge(self, key, incoming: list[dict], hint: str | None = None) -> None: ...
+        def _items(self, keys: list) -> list[list]: ...
 
     def _hint_owners(self, key, version: dict) -> None:
         """Hold ``version`` here and a hint for every other owner, in storage, until it acknowledges."""

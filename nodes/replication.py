@@ -58,6 +58,7 @@ import math
 
 from emulator import ConfigError, RPCError, Timeout
 from emulator.errors import TIMEOUT
+from emulator.validate import is_int, is_number
 from nodes.failover import PRIMARY, ElectedNode, positive
 from nodes.kv import forwarded, request_id, unavailable
 from nodes.replog import NOOP, ReplicatedLog, StateMachine
@@ -103,15 +104,13 @@ class PrimaryReplica(ElectedNode):
             raise ConfigError(f"acks applies to mode='semi-sync' only (mode is {mode!r}); drop acks=")
         if mode == "semi-sync":
             acks = 1 if acks is None else acks
-            if isinstance(acks, bool) or not isinstance(acks, int) or acks < 1:
+            if not is_int(acks, ge=1):
                 raise ConfigError(f"acks must be a number of replicas >= 1, got {acks!r}")
         if read_from not in ("primary", "replica"):
             raise ConfigError(f"read_from must be 'primary' or 'replica', got {read_from!r}")
         if max_staleness is not None and read_from != "replica":
             raise ConfigError("max_staleness bounds replica reads: set read_from='replica' or drop it")
-        if max_staleness is not None and (
-            isinstance(max_staleness, bool) or not isinstance(max_staleness, (int, float)) or not max_staleness >= 0
-        ):
+        if max_staleness is not None and not is_number(max_staleness, ge=0):
             raise ConfigError(f"max_staleness must be seconds >= 0 or None, got {max_staleness!r}")
         if lease_reads and not self.fencing:
             raise ConfigError("lease_reads needs fencing=True: without leases there is nothing to trust")
@@ -226,10 +225,12 @@ class PrimaryReplica(ElectedNode):
             await self._await_applied(self.epoch_start, self.election_timeout / 2)
         if self.fencing and self.lease_reads and not self.lease_valid():
             await self._renew_lease()
+        reply: dict = {}
+        error: RPCError | None = None
         try:  # the value as of arrival: the read's linearization point
-            reply, error = self._read_now(msg.body), None
+            reply = self._read_now(msg.body)
         except RPCError as exc:
-            reply, error = None, exc
+            error = exc
         if self.fencing and not self.lease_reads and self._needed_acks() < len(self.peers):
             await self.confirm(self.election_timeout / 2)
         if error is not None:
@@ -482,7 +483,10 @@ def primary_of(sim) -> str:
     best, best_epoch = None, -1
     for name in sim.servers:
         node = sim.node(name)
-        if isinstance(node, PrimaryReplica) and getattr(node, "role", None) == PRIMARY:
-            if node.replog.epoch > best_epoch:
-                best, best_epoch = name, node.replog.epoch
+        if (
+            isinstance(node, PrimaryReplica)
+            and getattr(node, "role", None) == PRIMARY
+            and node.replog.epoch > best_epoch
+        ):
+            best, best_epoch = name, node.replog.epoch
     return best if best is not None else sim.servers[0]

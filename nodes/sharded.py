@@ -62,9 +62,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import MALFORMED_REQUEST
+from emulator.validate import is_int, is_number
 from nodes.hashring import HashRing
 from nodes.kv import apply_op, forwarded, merge_requests, request_id, take_once, unavailable
 
@@ -88,8 +90,8 @@ def _rank(view: dict) -> tuple[int, int]:
     return view["active"]["epoch"], nxt["epoch"] if nxt else 0
 
 
-def _positive(name: str, value, kind=(int, float)) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+def _positive(name: str, value: object, kind: Callable[..., bool] = is_number) -> None:
+    if not kind(value, gt=0):
         raise ConfigError(f"ShardedKV {name} must be a positive number, got {value!r}")
 
 
@@ -121,8 +123,8 @@ class ShardedKV(Node):
             raise ConfigError("give ShardedKV members= (an initial node) or contact= (a node added later), not both")
         if members is not None and (isinstance(members, str) or not list(members)):
             raise ConfigError(f"members must be a non-empty list of node names, got {members!r}")
-        _positive("vnodes", vnodes, int)
-        if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
+        _positive("vnodes", vnodes, is_int)
+        if not is_int(hops, ge=0):
             raise ConfigError(f"ShardedKV hops must be an int >= 0, got {hops!r}")
         _positive("timeout", timeout)
         _positive("retry", retry)
@@ -181,6 +183,7 @@ class ShardedKV(Node):
         """Add ``node`` to the ``received``/``acked`` list of the change in progress."""
         nodes = self._progress(name)
         if node not in nodes:
+            assert self._next is not None  # a change is in progress: its epoch is the one acknowledged
             self.storage[name] = {"epoch": self._next["epoch"], "nodes": sorted([*nodes, node])}
 
     def _leader(self) -> str:
@@ -264,6 +267,7 @@ class ShardedKV(Node):
             self._start_driver()
 
     async def _fetch_view(self) -> None:
+        assert self.contact is not None  # a joining node was given a member to ask
         while not self._active["members"]:
             try:
                 reply = await self.rpc(self.contact, {"type": "get_view"}, timeout=self.timeout)
@@ -292,7 +296,7 @@ class ShardedKV(Node):
     async def _serve(self, msg) -> dict | None:
         self._hear(msg)
         key = msg.body.get("key")
-        if not isinstance(key, (str, int)) or isinstance(key, bool):
+        if not (isinstance(key, str) or is_int(key)):
             raise RPCError(MALFORMED_REQUEST, f"{msg.body['type']} needs a key (a string or an int), got {key!r}")
         rid = request_id(msg) if msg.body["type"] != "read" else None
         return await take_once(self.storage, "requests", key, rid, lambda: self._route(key, msg))
@@ -369,7 +373,7 @@ class ShardedKV(Node):
     def _batches(self, view: dict) -> dict[str, list]:
         """New owner -> [[key, value, request ids], ...] of the keys it gains from this node (one per member)."""
         old, new = self._ring(view["active"]), self._ring(view["next"])
-        batches = {m: [] for m in view["next"]["members"] if m != self.name}
+        batches: dict[str, list[list]] = {m: [] for m in view["next"]["members"] if m != self.name}
         requests = self.storage["requests"]
         for key, value in self.storage["data"].items():
             if old.lookup(key) == self.name:
