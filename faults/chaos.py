@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import emulator as em
 from emulator.rng import derive_seed
@@ -92,8 +93,9 @@ class Session:
         if self.workload.duration is not None:
             self.sim.run(until=max(self.sim.now, self.workload.duration) + self.workload.drain())
         self.close()
-        if not self.traffic.cancelled() and self.traffic.exception() is not None:
-            raise self.traffic.exception()
+        error = None if self.traffic.cancelled() else self.traffic.exception()
+        if error is not None:
+            raise error
 
     def close(self) -> None:
         """Stop the traffic now (a session that will not run again)."""
@@ -242,7 +244,7 @@ def replica_copies(sim: em.Simulation, keys) -> dict | None:
     The owners are ``node.owners(key)`` where the protocol tells (a quorum
     store), else every live server.
     """
-    live = [sim.node(name) for name in sim.servers if sim.alive(name)]
+    live: list[Any] = [sim.node(name) for name in sim.servers if sim.alive(name)]  # replica(), owners(): duck-typed
     if not live or not all(hasattr(node, "replica") for node in live):
         return None
     copies = {}

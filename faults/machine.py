@@ -120,11 +120,20 @@ class ClusterMachine(RuleBasedStateMachine):
         """Only let traffic flow for a while."""
         self._wait(wait)
 
+    @property
+    def _booted(self) -> Session:
+        """The session ``boot`` made: Hypothesis runs it before any rule."""
+        if self.session is None:
+            raise AssertionError("unreachable: boot() runs before every rule")
+        return self.session
+
     def _inject(self, kind: str, params: dict) -> None:
-        self.session.apply(Step(self.session.now, kind, None, params))
+        session = self._booted
+        session.apply(Step(session.now, kind, None, params))
 
     def _wait(self, wait: float) -> None:
-        self.session.advance(self.session.now + wait * self.max_wait)
+        session = self._booted
+        session.advance(session.now + wait * self.max_wait)
 
     def teardown(self) -> None:
         if self.session is not None:
@@ -149,21 +158,22 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def reproduction(self, failed: list[CheckResult]) -> str:
         """What failed, and the seed, schedule and time that replay it."""
+        session = self._booted
         lines = [f"{r.name}: {r.summary}" for r in failed]
-        schedule = json.dumps(self.session.schedule.to_dict())
+        schedule = json.dumps(session.schedule.to_dict())
         lines += [
             f"seed = {self.seed}",
-            f"until = {self.session.now!r}",
-            f"digest = {self.session.sim.trace_digest()}",
+            f"until = {session.now!r}",
+            f"digest = {session.sim.trace_digest()}",
             f"schedule = {schedule}",
             f"replay: {type(self).__name__}.replay(seed={self.seed}, "
-            f"schedule=Schedule.from_dict(json.loads(schedule)), until={self.session.now!r})",
+            f"schedule=Schedule.from_dict(json.loads(schedule)), until={session.now!r})",
         ]
         return "\n".join(lines)
 
     @classmethod
     def replay(cls, seed: int, schedule: Schedule, until: float) -> tuple[Session, list[CheckResult]]:
-        """Run ``schedule`` (open-ended steps and heals) from ``seed`` to ``until``; returns the session and verdicts."""
+        """Run ``schedule`` (open-ended steps and heals) from ``seed`` to ``until``; return the session and verdicts."""
         session = cls.start(seed)
         for step in schedule:
             session.apply(step)

@@ -62,7 +62,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import emulator as em
 from emulator.validate import is_int
@@ -171,7 +171,7 @@ class Cluster:
 
 def check_config(cls: Callable, config: dict) -> None:
     """Raise ParamError unless ``cls(**config)`` would accept these keyword arguments."""
-    if config and isinstance(cls, type) and cls.__init__ is em.Node.__init__:
+    if config and isinstance(cls, type) and cls.__init__ is em.Node.__init__:  # type: ignore[misc]  # a class's own __init__, compared, not called
         raise ParamError("config", config, f"no config: {cls.__name__} takes none")
     signature = inspect.signature(cls)
     try:
@@ -308,7 +308,7 @@ class _Reader:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, key: str, found: Any, expected: str):
+    def fail(self, key: str, found: Any, expected: str) -> NoReturn:
         raise ScenarioError(self.source, key, found, expected)
 
     def table(self, data: Any, where: str, known: tuple) -> dict:

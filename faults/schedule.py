@@ -171,13 +171,16 @@ class Schedule:
         task on ``sim.loop``) keeps running between the events.
 
         Args:
+            sim: the simulation, outside ``sim.run``.
+            injector: the injector to apply the faults through (a new one on ``sim`` if None).
             until: keep running to this many seconds after the start.
 
         Returns:
             The injector, whose ``log`` lists the faults applied.
         """
         injector = injector if injector is not None else Injector(sim)
-        base, started = sim.now, {}
+        base = sim.now
+        started: dict[int, Nemesis] = {}
         for time, action, index in self.events():
             sim.run(until=base + time)
             self._act(injector, action, index, started)
@@ -192,10 +195,13 @@ class Schedule:
         with a real cluster (:mod:`faults.real`) it plays in real time.
 
         Args:
+            sim: the simulation (or a real cluster) whose loop runs this coroutine.
+            injector: the injector to apply the faults through (a new one on ``sim`` if None).
             until: keep going to this many seconds after the start.
         """
         injector = injector if injector is not None else Injector(sim)
-        base, started = sim.now, {}
+        base = sim.now
+        started: dict[int, Nemesis] = {}
         for time, action, index in self.events():
             await _sleep_until(sim, base + time)
             self._act(injector, action, index, started)
@@ -320,7 +326,8 @@ class RandomNemesis:
         rng = random.Random(derive_seed(seed, "schedule"))
         profile = _profile(rng, self.weights, self.interval)
         shapes = [s for s in self.shapes if count >= (3 if s in ("bridge", "majorities-ring") else 2)]
-        steps, busy, t = [], {}, 0.0
+        steps, t = [], 0.0
+        busy: dict[str, float] = {}
         kinds = list(profile["weights"])
         while True:
             t += rng.uniform(0.0, 2.0 * profile["interval"])

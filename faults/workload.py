@@ -182,7 +182,7 @@ class Workload:
             if sim.now >= until:
                 return
             f = rng.choices(ops, weights=weights)[0]
-            key = self._key(rng)
+            key: int | str = self._key(rng)
             if self.single_writer and f != "read":
                 own = [k for k in range(index, self.keys, self.clients)]
                 if not own:
@@ -208,7 +208,7 @@ class Workload:
             return rng.randrange(1, self.keys)
         return rng.randrange(self.keys)
 
-    def _value(self, f: str, key: int, state: _Shared):
+    def _value(self, f: str, key: int | str, state: _Shared):
         if f == "read":
             return None
         fresh = next(state.values)
@@ -248,5 +248,5 @@ class _Shared:
     def __init__(self):
         self.values = itertools.count(1)
         self.fresh = itertools.count(1)
-        self.last: dict[int, object] = {}
+        self.last: dict[int | str, object] = {}  # str: a fresh key (unique)
         self.written: dict = {}  # keys written, in order (a dict as an ordered set)
