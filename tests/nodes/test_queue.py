@@ -58,6 +58,15 @@ def test_a_send_to_the_wrong_broker_or_topic_is_a_definite_error_that_says_where
     assert rpc(sim, client, leader, {"type": "send", "topic": "nope", "key": "k", "msg": {}}).code == 12
 
 
+@pytest.mark.parametrize("topic", [["orders"], {"t": 1}, None, 7])
+def test_a_topic_that_is_not_a_name_is_a_malformed_request_not_a_crash(topic):
+    """A list or dict as the topic is refused with error 12 naming the topics; the broker records no error."""
+    sim, client = brokers()
+    error = rpc(sim, client, BROKERS[0], {"type": "send", "topic": topic, "key": "k", "msg": {}})
+    assert error.code == 12 and "topics: orders" in error.text
+    assert sim.errors == []
+
+
 def test_an_idempotent_send_is_appended_once_however_often_it_arrives():
     """The same producer and sequence number, sent three times, is one entry; its offset is repeated."""
     sim, client = brokers()
