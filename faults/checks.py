@@ -267,6 +267,12 @@ def run_check(
     """Run check ``name`` with full ``params`` (from :func:`validate_check`) on ``history``.
 
     Args:
+        name: a key of ``CHECKS``.
+        params: its parameters, every default filled in.
+        history: the ops, as dicts.
+        errors: the run's node errors (``sim.errors``), for ``node-errors``.
+        window: ``(start, end)`` seconds of a phase, for the availability and latency checks.
+        phase: the phase's name, recorded on the result.
         replicas: for ``replicas-agree``: key -> {owner: values} (see :func:`faults.chaos.replica_copies`).
     """
     function, _ = CHECKS[name]

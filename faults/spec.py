@@ -132,7 +132,8 @@ def distribution(spec: Any, key: str = "latency") -> em.Distribution:
         return spec
     expected = (
         "seconds, or a table with one of constant = S, uniform = [LOW, HIGH], exponential = MEAN, "
-        'lognormal = [MEDIAN, SIGMA], pareto = [SCALE, ALPHA] or [SCALE, ALPHA, CAP], or a text such as "exponential:5ms"'
+        "lognormal = [MEDIAN, SIGMA], pareto = [SCALE, ALPHA] or [SCALE, ALPHA, CAP], "
+        'or a text such as "exponential:5ms"'
     )
     if isinstance(spec, str):
         try:

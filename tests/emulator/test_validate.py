@@ -1,8 +1,6 @@
 """The one validation path: what counts as a number, an int, positive seconds, a known node."""
 
 import math
-from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 from hypothesis import given
