@@ -1,9 +1,11 @@
 """One way to check a parameter: what counts as a number, a whole number, a known node.
 
-Every constructor, request handler and scenario reader in capsim checks its
-parameters with these predicates and raises its own error in its own words
-(a ``ConfigError`` for a misuse in code, an ``RPCError`` for a bad request, a
-``ParamError`` for a scenario file), so the rules are written once:
+The constructors, request handlers and scenario readers of ``emulator``,
+``nodes`` and ``faults`` check their numeric parameters with these predicates
+(``emulator.check``, which imports only the standard library, keeps its own)
+and raise their own errors in their own words (a ``ConfigError`` for a misuse
+in code, an ``RPCError`` for a bad request, a ``ParamError`` for a scenario
+file), so the rules are written once:
 
 - ``True`` and ``False`` are never numbers, though Python makes ``bool`` an
   ``int``: ``Simulation(seed=True)`` is a mistake, not seed 1;
