@@ -13,10 +13,10 @@ file), so the rules are written once:
   false with everything; with no bound, NaN and the infinities pass the type
   check, and the caller decides (a distribution gives NaN its own message);
 - infinity passes a bound that does not exclude it: ``gt=0`` takes
-  ``math.inf`` (a timeout that never fires), ``gt=0, lt=math.inf`` does not;
+  ``math.inf`` (a ttl that never expires), ``gt=0, lt=math.inf`` does not;
   ``finite=True`` refuses both infinities and NaN.
 
-The two messages that many modules share are written here too:
+The messages that many modules share are written here too:
 :func:`positive_seconds`, :func:`whole`, and :func:`unknown_node`.
 """
 

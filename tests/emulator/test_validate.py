@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import emulator as em
 from emulator import ConfigError
 from emulator.validate import is_int, is_number, positive_seconds, unknown_node, whole
 
@@ -69,6 +70,14 @@ def test_a_bool_is_never_a_number(value, gt, ge, lt, le, finite):
     """True and False are refused whatever the bounds, though Python makes bool an int."""
     assert not is_number(value, gt=gt, ge=ge, lt=lt, le=le, finite=finite)
     assert not is_int(value, gt=gt, ge=ge, lt=lt, le=le)
+
+
+def test_a_bool_seed_is_a_mistake_not_seed_one():
+    """Simulation(seed=True) is refused, not run as seed 1; so is True as an interval of seconds."""
+    with pytest.raises(ConfigError, match="seed must be an int, got True"):
+        em.Simulation(seed=True)
+    with pytest.raises(ConfigError, match="call_every needs an interval of seconds > 0, got True"):
+        em.Simulation(seed=1).loop.call_every(True, print)
 
 
 @given(others.filter(lambda v: not isinstance(v, bool)))
