@@ -35,7 +35,7 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import emulator as em
 from emulator.rng import derive_seed
@@ -43,6 +43,9 @@ from faults.injector import Injector
 from faults.nemesis import Nemesis, make_nemesis
 from faults.record import COMMON_KINDS, KINDS
 from faults.spec import ParamError, check_number
+
+if TYPE_CHECKING:
+    from faults.target import FaultTarget
 
 __all__ = ["RandomNemesis", "Schedule", "Step", "random_schedule"]
 
@@ -188,7 +191,7 @@ class Schedule:
             sim.run(until=base + until)
         return injector
 
-    async def run(self, sim: em.Simulation, injector: Injector | None = None, until: float | None = None) -> Injector:
+    async def run(self, sim: FaultTarget, injector: Injector | None = None, until: float | None = None) -> Injector:
         """Apply the schedule from a coroutine inside ``sim.run``; returns the injector.
 
         Only ``asyncio.sleep`` and ``sim.now`` set the pace, so on a real loop
@@ -261,7 +264,7 @@ class Schedule:
         return "\n".join(lines)
 
 
-async def _sleep_until(sim, when: float) -> None:
+async def _sleep_until(sim: FaultTarget, when: float) -> None:
     delay = when - sim.now
     if delay > 0:
         await asyncio.sleep(delay)

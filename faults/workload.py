@@ -48,9 +48,13 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import emulator as em
 from faults.spec import ParamError, check_choice, check_count, check_number
+
+if TYPE_CHECKING:
+    from faults.target import FaultTarget
 
 __all__ = ["OPERATIONS", "Workload"]
 
@@ -123,7 +127,7 @@ class Workload:
         """Add the client nodes ``c0``.. to ``sim`` (on a real cluster, ``await cluster.add_client`` each name)."""
         return [sim.add_client(name) for name in self.client_names()]
 
-    def start(self, sim: em.Simulation, clients: list[em.Client] | None = None) -> asyncio.Task:
+    def start(self, sim: FaultTarget, clients: list[em.Client] | None = None) -> asyncio.Task[None]:
         """Start the traffic as a task on ``sim``'s loop; it runs while the simulation runs.
 
         Call from outside ``sim.run`` (then ``sim.run(until=...)`` or
@@ -131,10 +135,16 @@ class Workload:
         ``sim`` may be a ``RealCluster`` (with ``clients`` given): the traffic
         then runs in real time, paced by ``asyncio.sleep`` and ``sim.now``.
         """
-        clients = clients if clients is not None else self.add_clients(sim)
+        if clients is None:
+            if not isinstance(sim, em.Simulation):
+                raise em.ConfigError(
+                    "Workload.start on a real cluster needs its clients: "
+                    "clients = [await cluster.add_client(name) for name in workload.client_names()]"
+                )
+            clients = self.add_clients(sim)
         return sim.loop.create_task(self.run(sim, clients), name="workload")
 
-    async def run(self, sim: em.Simulation, clients: list[em.Client]) -> None:
+    async def run(self, sim: FaultTarget, clients: list[em.Client]) -> None:
         """Drive ``clients`` until ``duration`` seconds have passed since the call."""
         until = math.inf if self.duration is None else sim.now + self.duration
         state = self._state = _Shared()

@@ -27,7 +27,7 @@ def invokes(sim):
 
 
 def test_each_process_has_one_operation_in_flight_and_info_retires_it():
-    """Under crashes: histories pair up (never two open ops per process), and a process that got info never invokes again."""
+    """Under crashes: histories pair up (one open op per process); a process that got info never invokes again."""
     schedule = Schedule().add(1.0, "crash", 1.0, count=1).add(2.5, "crash", 1.0, nodes=["n0"])
     sim = run(Workload(clients=4, rate=80, keys=2, timeout=0.2, duration=5.0), schedule=schedule)
     pair_ops(list(sim.history))  # raises on a second invoke while one is in flight
@@ -135,7 +135,7 @@ def test_the_same_seed_gives_the_same_history():
 
 
 def test_client_operations_and_nemesis_steps_interleave_in_virtual_time():
-    """While n0 (the lin-kv leader) is cut off, ops sent to n1 and n2 end info and ops to n0 succeed; before and after all succeed."""
+    """While n0 (the lin-kv leader) is cut off, ops to n1 and n2 end info, ops to n0 succeed; all succeed around it."""
     sim = em.Simulation(seed=3, latency=em.Uniform(0.001, 0.003))
     for i in range(3):
         sim.add_node(f"n{i}", SingleKV)
@@ -230,3 +230,9 @@ def test_single_writer_gives_each_key_one_writer_and_reads_go_anywhere():
     assert Workload(single_writer=True).to_dict()["single_writer"] is True
     with pytest.raises(ParamError, match="single_writer"):
         Workload(single_writer="yes")
+
+
+def test_start_on_a_real_cluster_without_clients_says_how_to_add_them():
+    """Only a Simulation's clients can be added for you; anything else gets a ConfigError showing the await."""
+    with pytest.raises(em.ConfigError, match=r"needs its clients: clients = \[await cluster.add_client\(name\)"):
+        Workload(clients=2, duration=1.0).start(object())
