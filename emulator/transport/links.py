@@ -32,6 +32,7 @@ from emulator.cuts import probability
 from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
 from emulator.transport.wire import JsonObject, distribution_from_json, distribution_to_json
+from emulator.validate import is_int
 
 __all__ = ["ACTIONS", "LinkFaults", "Settings"]
 
@@ -154,7 +155,7 @@ class LinkFaults:
         given = payload.get("id")
         if given is None:
             given = self.next_cut
-        elif isinstance(given, bool) or not isinstance(given, int) or given < 1:
+        elif not is_int(given, ge=1):
             raise ConfigError(f"a cut's 'id' must be a positive integer, got {given!r:.80}")
         self._rules[given] = cut
         self.next_cut = max(self.next_cut, given + 1)
@@ -164,7 +165,7 @@ class LinkFaults:
         if ids is None:
             self._rules.clear()
             return
-        if not isinstance(ids, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+        if not isinstance(ids, list) or not all(is_int(i) for i in ids):
             raise ConfigError(f"'cuts' must be a list of cut ids, e.g. [1, 3], got {ids!r:.80}")
         unknown = [i for i in ids if i not in self._rules]
         if unknown:
