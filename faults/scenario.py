@@ -117,7 +117,7 @@ class Cluster:
         target = self._resolved()
         return target if inspect.iscoroutinefunction(target) else None
 
-    def node_class(self) -> type:
+    def node_class(self) -> type[em.Node]:
         """The Node class (``nodes.registry.resolve`` for names).
 
         Raises:
@@ -153,10 +153,10 @@ class Cluster:
         program = self.program()
         cls = self.node_class() if program is None else None
         sim = em.Simulation(seed=seed, keep_trace=keep_trace, **(network or Network()).kwargs())
-        for name in self.names:
-            if program is None:
+        for name in self.names:  # exactly one of cls and program is set
+            if cls is not None:
                 sim.add_node(name, cls, **self.config)
-            else:
+            elif program is not None:
                 sim.add_host(name, program, **self.config)
         return sim
 
