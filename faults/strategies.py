@@ -92,7 +92,10 @@ def hostile_settings() -> st.SearchStrategy[dict]:
 
 
 def hostile_networks() -> st.SearchStrategy:
-    """``faults.Network`` link defaults drawn by :func:`hostile_settings`: every link of a run hostile from the start."""
+    """``faults.Network`` link defaults drawn by :func:`hostile_settings`.
+
+    Every link of a run is hostile from the start.
+    """
     return hostile_settings().map(lambda found: Network(**found))
 
 

@@ -56,7 +56,10 @@ def check_factor(factor) -> float:
 
 
 def scale_distribution(spec, factor: float):
-    """A latency (a Distribution or its spec) with every duration times ``factor``; a lognormal keeps its sigma, a pareto its alpha."""
+    """A latency (a Distribution or its spec) with every duration times ``factor``.
+
+    A lognormal keeps its sigma, a pareto its alpha.
+    """
     plain = distribution_spec(distribution(spec))
     if not isinstance(plain, dict):
         return distribution(plain * factor)

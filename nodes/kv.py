@@ -138,6 +138,8 @@ def recall(applied: dict, key, rid: list) -> list | None:
     Args:
         applied: key -> {client: [msg_id, answer]}: per key and client, the
             latest request taken and its answer (None while it has none yet).
+        key: the key the request is on.
+        rid: the request's id, ``[client, msg_id]`` (:func:`request_id`).
 
     Returns:
         None when the request is new: take it. Otherwise ``[answer]``: the
@@ -152,8 +154,9 @@ def recall(applied: dict, key, rid: list) -> list | None:
 
 
 def remember(applied: dict, key, rid: list, answer: dict | None) -> None:
-    """Record that request ``rid`` on ``key`` was taken, with its ``answer`` (a reply body,
-    ``{"error": [code, text]}``, or None for "running").
+    """Record that request ``rid`` on ``key`` was taken, with its ``answer``.
+
+    The answer is a reply body, ``{"error": [code, text]}``, or None for "running".
     """
     applied.setdefault(key, {})[rid[0]] = [rid[1], answer]
 
@@ -224,6 +227,7 @@ def apply_once(data: dict, applied: dict, body: dict, rid: list | None) -> dict 
     Args:
         data: key -> value, changed in place.
         applied: the requests taken (see :func:`recall`); changed in place.
+        body: the request's body (its ``type``, ``key`` and values).
         rid: the request's id (:func:`request_id`); None applies it unconditionally.
 
     Returns:

@@ -77,6 +77,9 @@ def new_version(mode: str, value: Any, node: str, time: float, seq: int, context
 
     Args:
         mode: ``"lww"`` or ``"vector"``.
+        value: the value written.
+        node: the coordinator that writes it.
+        time: the coordinator's clock reading when it writes (the stamp's first field).
         seq: the coordinator's own counter, strictly increasing across its writes
             (it breaks stamp ties and is the coordinator's clock entry).
         context: under vector clocks, the clock this write supersedes (what the

@@ -2,9 +2,8 @@
 # Lint and type checks: ruff check, ruff format --check, mypy --strict on the kernel (emulator/),
 # plain mypy on nodes/, faults/ and capsim/. Needs the dev extra: pip install -e '.[dev]'.
 #
-# Today the code does not pass them yet (the counts are in the report that closes each step);
-# .ci/run runs this script without failing on it. With --strict-exit the status is the number of
-# checks that failed (0-4), for the day they pass.
+# The code passes all four; .ci/run runs this script with --strict-exit and fails on any finding.
+# With --strict-exit the status is the number of checks that failed (0-4); without it, 0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +13,10 @@ check() {  # check NAME COMMAND...: run it, print its last line, count a failure
     shift
     output=$("$@" 2>&1)
     status=$?
-    printf '%-28s %s\n' "$name" "$(printf '%s\n' "$output" | grep -E '^(Found|All checks|Success)|formatted' | tail -n 1)"
+    local summary
+    summary=$(printf '%s\n' "$output" | grep -E '^(Found|All checks|Success)|formatted' | tail -n 1)
+    [ -z "$summary" ] && [ "$status" -eq 0 ] && summary="no findings"
+    printf '%-28s %s\n' "$name" "$summary"
     [ "$status" -eq 0 ] || failed=$((failed + 1))
     [ -n "${LINT_VERBOSE:-}" ] && printf '%s\n' "$output"
     return 0

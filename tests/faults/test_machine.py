@@ -55,7 +55,10 @@ class EveryCopyKVMachine(ClusterMachine):
 
 
 def test_the_machines_hostile_rule_catches_a_store_that_applies_duplicates():
-    """The hostile rule (duplicates, reordering, latency spikes on every link) finds EveryCopyKV's bug and replays it."""
+    """The hostile rule (duplicates, reordering, latency spikes on every link) finds EveryCopyKV's bug.
+
+    And replays it.
+    """
     settings = simulation_settings(
         max_examples=60,
         stateful_step_count=8,

@@ -252,7 +252,9 @@ def test_a_host_programs_config_is_checked_against_its_signature(tmp_path):
         duration = 1
     """,
     )
-    with pytest.raises(ScenarioError, match="cluster.config: expected keyword arguments main takes: primary, replicas"):
+    with pytest.raises(
+        ScenarioError, match=r"cluster\.config: expected keyword arguments main takes: primary, replicas"
+    ):
         load_scenario(path)
 
 

@@ -1,4 +1,4 @@
-"""Hypothesis strategies: schedules in bounds, shrinking toward fewer, shorter, earlier faults, and replayable failures."""
+"""Hypothesis strategies: schedules in bounds, shrinking toward fewer, shorter, earlier faults; replayable failures."""
 
 import re
 

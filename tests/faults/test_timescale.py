@@ -58,7 +58,10 @@ def test_every_latency_distribution_scales_its_durations(spec, expected):
 
 
 def test_a_scaled_scenario_keeps_its_shape_and_its_latency_bounds():
-    """Durations, timeouts, think time and network latency scale; latency bounds, probabilities and the original do not."""
+    """Durations, timeouts, think time and network latency scale.
+
+    Latency bounds, probabilities and the original do not.
+    """
     scenario = load_scenario(EXAMPLES / "lin-kv-crashes.toml")
     scaled = scale_scenario(scenario, 0.2)
     work, base = scaled.workload, scenario.workload

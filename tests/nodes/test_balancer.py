@@ -132,7 +132,7 @@ def test_consistent_hash_sends_each_key_to_one_backend_as_the_ring_says():
 
 def test_client_affinity_keeps_each_client_on_one_backend():
     """hash_by="client": all of a client's requests, whatever their keys, go to one backend."""
-    sim, lb, clients = cluster([em.Exponential(0.01)] * 3, clients=6, algorithm="consistent-hash", hash_by="client")
+    sim, _lb, clients = cluster([em.Exponential(0.01)] * 3, clients=6, algorithm="consistent-hash", hash_by="client")
     answers = drive(sim, clients, count=30)
     per_client = collections.defaultdict(set)
     for client, _, backend in answers:
@@ -187,7 +187,7 @@ def test_a_failed_backend_stops_getting_requests_within_the_configured_checks(fa
 @pytest.mark.parametrize("fault", ["crash", "partition"])
 def test_a_recovered_backend_returns_after_healthy_threshold_checks(fault):
     """b1 is back up within healthy_threshold checks of its recovery and serves again."""
-    sim, lb = down_then_up(fault)
+    _sim, lb = down_then_up(fault)
     events = health_events(lb, "b1")
     assert [state for _, state in events] == ["down", "up"]
     up_at = events[1][0]
@@ -198,7 +198,7 @@ def test_a_recovered_backend_returns_after_healthy_threshold_checks(fault):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_algorithm_sends_traffic_to_a_backend_again_once_it_is_back(algorithm):
     """After b1's up event each algorithm forwards to it again (least-response-time measures it afresh)."""
-    sim, lb = down_then_up("crash", algorithm)
+    _sim, lb = down_then_up("crash", algorithm)
     (_, _), (up_at, _) = health_events(lb, "b1")
     assert len([t for t, _, _ in forwards(lb, "b1") if t >= up_at]) >= 3
 

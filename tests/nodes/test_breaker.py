@@ -186,7 +186,7 @@ def test_bad_config_says_what_to_do(config, match):
 
 def test_the_clock_must_be_callable():
     """Passing a number for the clock is refused with a hint."""
-    with pytest.raises(em.ConfigError, match="node.now"):
+    with pytest.raises(em.ConfigError, match=r"node\.now"):
         CircuitBreaker(5.0)
 
 
@@ -332,7 +332,7 @@ BREAKER = {"failure_threshold": 3, "reset_timeout": 1.0}
 @pytest.mark.parametrize("fault", ["crash", "partition"])
 def test_once_open_calls_fail_fast_in_virtual_time(fault):
     """While open, every call through the caller fails definitely (11) within one round trip."""
-    sim, events, history = outage(fault, BREAKER)
+    _sim, events, history = outage(fault, BREAKER)
     opens = [t for t, old, new, _ in events if new == OPEN]
     probes = [t for t, old, new, _ in events if new == HALF_OPEN]
     assert 1.0 < opens[0] < 1.0 + 0.05 + 0.5 + FAST  # tripped by the first calls after the store went
@@ -352,7 +352,7 @@ def test_once_open_calls_fail_fast_in_virtual_time(fault):
 @pytest.mark.parametrize("fault", ["crash", "partition"])
 def test_without_a_breaker_every_call_waits_out_the_timeout(fault):
     """The control: with breaker=None each call during the outage takes the full 0.5 s timeout."""
-    sim, events, history = outage(fault, None)
+    _sim, events, history = outage(fault, None)
     during = [(inv, done) for inv, done in ops(history, node="caller") if 1.0 < inv["time"] < 3.5]
     assert during and events == []
     assert all(done["time"] - inv["time"] >= 0.5 for inv, done in during)
@@ -361,7 +361,7 @@ def test_without_a_breaker_every_call_waits_out_the_timeout(fault):
 @pytest.mark.parametrize("fault", ["crash", "partition"])
 def test_the_breaker_closes_again_after_the_dependency_recovers(fault):
     """After the store is back, a probe succeeds, the breaker closes, and every later call is ok."""
-    sim, events, history = outage(fault, BREAKER)
+    _sim, events, history = outage(fault, BREAKER)
     closed_at = max(t for t, old, new, _ in events if new == CLOSED)
     assert 4.0 < closed_at <= 4.0 + BREAKER["reset_timeout"] + 0.5 + 0.1
     after = availability(history.client_ops(), during=(closed_at + FAST, 8.0))["overall"]
@@ -370,7 +370,7 @@ def test_the_breaker_closes_again_after_the_dependency_recovers(fault):
 
 def test_it_gives_up_calls_that_would_succeed_until_its_next_probe():
     """The cost: after the store is back at t=4.0, calls are still refused for up to reset_timeout."""
-    sim, events, history = outage("crash", BREAKER)
+    _sim, _events, history = outage("crash", BREAKER)
     refused = [
         inv["time"] for inv, done in ops(history, node="caller") if inv["time"] >= 4.0 and done["type"] == "fail"
     ]
@@ -379,7 +379,7 @@ def test_it_gives_up_calls_that_would_succeed_until_its_next_probe():
 
 def test_state_changes_appear_in_the_trace():
     """Each transition is a trace event at the time it happened: closed, open, ..., half-open, closed."""
-    sim, events, history = outage("crash", BREAKER)
+    sim, events, _history = outage("crash", BREAKER)
     traced = [(r["time"], r["value"]) for r in sim.trace.records() if r["kind"] == "event" and r["what"] == "breaker"]
     assert [(t, [old, new, why]) for t, old, new, why in events] == traced
     assert traced[0][1][:2] == [CLOSED, OPEN] and traced[-1][1][1] == CLOSED

@@ -55,7 +55,10 @@ def drive(sim, requests: int, clients: int = 20, gap: float = 0.002):
 
 
 def test_a_healthy_canary_gets_its_share_and_stays():
-    """weight 0.1 over 3000 requests under a hostile network: within four standard deviations of 300; never rolled back."""
+    """weight 0.1 over 3000 requests under a hostile network: within four standard deviations of 300.
+
+    Never rolled back.
+    """
     sim = split_cluster(seed=1, canary={"weight": 0.1, "error_threshold": 0.5, "min_requests": 20, "window": 50})
     drive(sim, 3000)
     canary = sim.node("lb").canary
@@ -115,7 +118,7 @@ def test_rollback_happens_exactly_when_the_window_reaches_the_threshold(outcomes
     window = min_requests + extra
     canary = Canary("c", weight=0.5, error_threshold=threshold, min_requests=min_requests, window=window)
     expected = None
-    for i, failed in enumerate(outcomes):
+    for i in range(len(outcomes)):
         recent = outcomes[max(0, i + 1 - window) : i + 1]
         if expected is None and i + 1 >= min_requests and sum(recent) >= threshold * len(recent):
             expected = i

@@ -69,7 +69,10 @@ def test_a_dead_instance_gets_traffic_until_its_lease_and_the_cache_run_out(mode
 
 
 def partition_run(mode: str, seed: int = 2):
-    """r0 (+ i0, a looker) cut off from r1, r2 (+ i1, i2, a looker) from 1 s to 4 s; i3 joins at 2 s, i2 dies at 2.5 s."""
+    """r0 (+ i0, a looker) cut off from r1, r2 (+ i1, i2, a looker) from 1 s to 4 s.
+
+    i3 joins at 2 s, i2 dies at 2.5 s.
+    """
     sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.003))
     registry_cluster(sim, mode, hostile=True)
     acks: dict = {}
@@ -201,7 +204,7 @@ class CPRegistryUnderFaults(SimMachine):
         instances=st.sampled_from([["i0"], ["i1"], ["i2"], ["i0", "i2"]]),
     )
     def partition(self, shape, instances):
-        left, right = shape
+        left, _right = shape
         looker = [f"l{r[1]}" for r in left]
         self.sim.network.partition(
             left + instances + looker, [n for n in self.sim.nodes if n not in left + instances + looker]

@@ -36,7 +36,10 @@ def test_what_each_acknowledgement_mode_does_on_a_hostile_link(acks, idempotent)
 
 
 def test_order_is_kept_within_a_partition_and_not_across():
-    """Fault-free: every partition's messages are applied in offset order; the publisher's order across partitions is not."""
+    """Fault-free: every partition's messages are applied in offset order.
+
+    The publisher's order across partitions is not.
+    """
     sim = queue_cluster(seed=1, idempotent=True, count=80)
     run_for(sim, 3.0)
     out = measure(sim)

@@ -23,7 +23,7 @@ READERS_AND_WRITERS = {
 
 
 def _codes(history, kind):
-    return sorted({tuple(op["error"])[0] for op in history if op["type"] == kind})
+    return sorted({next(iter(op["error"])) for op in history if op["type"] == kind})
 
 
 def test_the_registry_names_it_primary_replica():
