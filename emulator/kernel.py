@@ -103,7 +103,8 @@ class Kernel:
 
     Args:
         world: the ``World`` it lives in.
-        name, ip: the host's name and IPv4 address.
+        name: the host's name.
+        ip: the host's IPv4 address.
         context: the ``contextvars.Context`` its timers and callbacks run in
             (so a paused host's kernel waits too), or None.
         ports: the host's ephemeral-port counter, which outlives an incarnation.

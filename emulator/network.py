@@ -136,8 +136,12 @@ class Network:
         trace: the simulation's ``Trace``.
         on_fault: called as ``on_fault(f, value)`` for every link fault, so it
             lands in the history and the trace.
-        latency, loss, duplicate, reorder, fifo: defaults for every link (see
-            the module docstring for what ``reorder`` and ``fifo`` mean).
+        latency: the default latency of every link (a Distribution or seconds).
+        loss: the default probability that a message is lost.
+        duplicate: the default probability that a message is delivered twice.
+        reorder: the default share of messages that may overtake others (see
+            the module docstring).
+        fifo: whether links keep order by default (see the module docstring).
         trace_bodies: put every delivered body in the trace (slower; catches
             nondeterminism that changes a message but not its type or timing).
     """

@@ -108,7 +108,8 @@ class Simulation:
     Args:
         seed: the root seed; every random choice derives from it by name.
         latency: default link latency (seconds or a distribution).
-        loss, duplicate: default per-message probabilities, in [0, 1].
+        loss: the default per-message probability of loss, in [0, 1].
+        duplicate: the default per-message probability of a second copy, in [0, 1].
         reorder: default reordering: a share in [0, 1] of messages (True
             is 1) whose latency is rescaled at random and that may overtake,
             or be overtaken by, other messages on their link; the rest keep

@@ -54,7 +54,8 @@ class MerkleTree:
 
     Args:
         digests: key -> digest of its versions on this replica.
-        branching, depth: the shape: ``branching ** depth`` leaves.
+        branching: children per inner node of the tree (``branching ** depth`` leaves).
+        depth: levels below the root.
     """
 
     def __init__(self, digests: dict, branching: int = BRANCHING, depth: int = DEPTH):

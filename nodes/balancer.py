@@ -225,7 +225,8 @@ class LoadBalancer(Node):
         timeout: seconds to wait for a backend's answer.
         health_interval: seconds between active checks of each backend (None: no checks).
         health_timeout: seconds a check may take (default: half the interval); <= interval.
-        unhealthy_threshold, healthy_threshold: checks failed / passed in a row to go down / up.
+        unhealthy_threshold: checks failed in a row to mark a backend down.
+        healthy_threshold: checks passed in a row to mark it up again.
         eject_after: request errors in a row that eject a backend (None: no passive ejection).
         eject_time: seconds an ejected backend stays out.
         ewma_alpha: weight of the newest sample in the response-time average, in (0, 1].

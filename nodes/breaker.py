@@ -232,7 +232,7 @@ class CircuitBreaker:
 
         Raises:
             BreakerOpen: refused without awaiting (the coroutine is closed unrun).
-            whatever ``awaitable`` raises, after counting it.
+            Exception: whatever ``awaitable`` raises, after counting it.
         """
         try:
             permit = self.acquire()

@@ -282,7 +282,8 @@ class Instance(Backend):
     Args:
         service: the service name.
         registries: registry replicas, tried in order (put the zone's own first).
-        interval, ttl: heartbeat period and the record's time to live, in seconds.
+        interval: the heartbeat period, in seconds.
+        ttl: the record's time to live, in seconds.
         **backend: ``Backend``'s settings.
     """
 

@@ -108,7 +108,8 @@ class Gateway(Node):
             not found through ``registries``.
         registries: registry replicas to look services up (``nodes.discovery``); None: static only.
         tokens: token -> client name; None lets every request in as client ``"anonymous"``.
-        rate, burst: each client's limit: requests per second, and the burst allowed.
+        rate: each client's limit, in requests per second.
+        burst: the burst each client is allowed above the rate.
         limiter: ``"local"`` or ``"shared"``.
         replicas: every gateway replica's name (for ``"shared"``).
         sync_interval: seconds between count exchanges (``"shared"``).

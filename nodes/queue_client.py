@@ -57,7 +57,8 @@ class Producer:
 
     Args:
         node: the sending node (its rpc, send and name are used).
-        brokers, topics: the brokers' layout, as the brokers have it.
+        brokers: the brokers' names, as the brokers have them.
+        topics: the topics' layout, as the brokers have it.
         acks: ``0`` or ``1``.
         idempotent: with acks 1, number the sends so the broker appends each once.
         retries: sends after the first, with acks 1.
@@ -124,7 +125,10 @@ class Publisher(Node):
     ``self.unsure`` the ids whose fate is unknown (acks 0, or retries spent).
 
     Args:
-        topic, count, every, keys: what to publish, and how fast.
+        topic: the topic to publish to.
+        count: how many messages to publish.
+        every: seconds between two messages.
+        keys: how many keys the messages cycle through (message i has key ``i % keys``).
         producer: keyword arguments of ``Producer`` (brokers, topics, acks, ...).
     """
 
@@ -178,11 +182,14 @@ class Consumer(Node):
     """A member of ``group`` consuming ``topic`` (see the module docstring).
 
     Args:
-        brokers, topics: the brokers' layout.
-        group, topic: what to consume, in which group.
+        brokers: the brokers' names.
+        topics: the topics' layout.
+        group: the consumer group to join.
+        topic: the topic to consume.
         sink: the node that applies each message's effect.
         commit: ``"after"`` the effect (at least once) or ``"before"`` (at most once).
-        poll_interval, heartbeat_interval: seconds.
+        poll_interval: seconds between polls.
+        heartbeat_interval: seconds between heartbeats to the group's coordinator.
         timeout: seconds to wait for a broker or the sink.
     """
 

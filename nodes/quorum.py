@@ -114,19 +114,22 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
     """A Dynamo-style replica and coordinator (see the module docstring).
 
     Args:
-        n, r, w: replicas per key, answers a read waits for, acknowledgements a write waits for.
+        n: replicas per key.
+        r: answers a read waits for.
+        w: acknowledgements a write waits for.
         versioning: ``"lww"`` or ``"vector"``.
         sloppy: count fallback nodes toward R and W when owners are suspected.
         hinted_handoff: keep hints for owners that missed a write and deliver them later.
         read_repair: after a read, push the merged versions to owners that answered behind.
         anti_entropy: False, or the seconds between anti-entropy rounds.
         anti_entropy_mode: ``"merkle"`` or ``"digest"``.
-        write_fanout, read_fanout: ``"all"`` owners, or ``"exact"``-ly W / R random ones.
+        write_fanout: ``"all"`` owners, or ``"exact"``-ly W random ones.
+        read_fanout: ``"all"`` owners, or ``"exact"``-ly R random ones.
         rpc_timeout: seconds a coordinator waits for one replica.
         forward_timeout: seconds a non-owner waits for the coordinator (default 5 * rpc_timeout:
             a cas is a read and a write, each up to two rounds of rpc_timeout).
-        probe_interval, handoff_interval: seconds between pings of suspected
-            peers, and between hint deliveries.
+        probe_interval: seconds between pings of suspected peers.
+        handoff_interval: seconds between hint deliveries.
         vnodes: virtual nodes per server on the ring.
         replicas: the servers that hold copies (default: every server of the cluster, this one included).
             A node not among them holds none and coordinates every request it is sent itself, never

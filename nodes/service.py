@@ -52,7 +52,8 @@ class Service(Backend):
         call_timeout: seconds a call may take (less when the deadline leaves less).
         breaker: ``CircuitBreaker`` settings, one breaker per call target; None: no breakers.
         deadlines: honour the caller's ``"deadline"`` (see the module docstring).
-        interval, ttl: heartbeat period and lease, in seconds.
+        interval: the heartbeat period, in seconds.
+        ttl: the lease, in seconds.
         **backend: ``Backend``'s settings (service_time, concurrency, queue_limit).
     """
 

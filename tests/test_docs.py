@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import pydoc
@@ -48,9 +49,26 @@ def test_the_reference_has_a_page_per_package_rendering_it_whole():
     assert "highlightjs: false" in config  # nothing fetched from a CDN: the site reads offline
 
 
-def test_the_known_docs_warnings_are_only_in_files_others_are_changing():
-    """Warnings in the other files were fixed; .ci/run fails on any warning not listed."""
-    listed = (ROOT / ".ci" / "docs-known-warnings.txt").read_text().splitlines()
-    files = {line.split(":")[0] for line in listed}
-    others = {"emulator/network.py", "emulator/simulation.py", "emulator/transport/host.py", "emulator/kernel.py"}
-    assert files <= others | {str(path.relative_to(ROOT)) for path in (ROOT / "nodes").glob("*.py")}
+#: An Args entry naming several parameters at once ("n, r, w: ..."): mkdocstrings cannot match it to
+#: the signature and warns, and .ci/run fails the API reference on any warning.
+_GROUPED = re.compile(r"^\s+\**\w+(, \**\w+)+: ", re.MULTILINE)
+
+
+def _docstrings():
+    for path in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=False)
+                if doc and "Args:" in doc:
+                    yield f"{path.relative_to(ROOT)}:{getattr(node, 'name', '<module>')}", doc
+
+
+def test_every_args_entry_names_one_parameter():
+    grouped = {where: match.group().strip() for where, doc in _docstrings() if (match := _GROUPED.search(doc))}
+    assert grouped == {}, "document each parameter on its own line"
+
+
+def test_the_grouped_entry_check_finds_one():
+    assert _GROUPED.search("Args:\n        n, r, w: replicas, reads, writes.\n")
+    assert not _GROUPED.search("Args:\n        n: replicas per key.\n        text: a, b: c.\n")

@@ -58,7 +58,8 @@ class NodeHost:
         name: the node's name.
         factory: a ``Node`` subclass.
         config: keyword arguments for the factory, at start and every restart.
-        host, port: where to listen; port 0 picks a free one (see ``url``).
+        host: the address to listen on.
+        port: the port to listen on; 0 picks a free one (see ``url``).
         peers: the other server nodes, name -> base URL.
         token: the cluster secret: the control token (``Authorization: Bearer
             <token>``), and the key that signs this node's messages and checks
