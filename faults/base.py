@@ -115,12 +115,13 @@ class Nemesis:
 
     def to_dict(self) -> dict:
         """``{"kind": ..., **parameters given}``: what a schedule step stores."""
-        return {"kind": self.kind, **_plain(self.given)}
+        return {"kind": self.kind, **plain_params(self.given)}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in _plain(self.given).items())
+        args = ", ".join(f"{k}={v!r}" for k, v in plain_params(self.given).items())
         return f"{type(self).__name__}({args})"
 
 
-def _plain(params: dict) -> dict:
+def plain_params(params: dict) -> dict:
+    """The parameters as plain data: a latency distribution becomes its spec (for JSON and repr)."""
     return {k: (distribution_spec(v) if k == "latency" else v) for k, v in params.items()}

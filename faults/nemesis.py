@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 import emulator as em
 from emulator import cuts as rules
 from emulator.validate import is_number
-from faults.base import Driver, Nemesis, _plain
+from faults.base import Driver, Nemesis, plain_params
 from faults.membership import Membership
 from faults.partitions import DIRECTIONS, SHAPES, cut
 from faults.spec import (
@@ -346,7 +346,7 @@ class LinkFault(Nemesis):
 
     def prepare(self, injector):
         self.pairs = injector.link_pairs(self.params["links"], self.params["clients"])
-        shown = _plain({name: self.params[name] for name in self.settings})
+        shown = plain_params({name: self.params[name] for name in self.settings})
         return {"links": self.pairs, **shown}
 
     def inject(self, injector):

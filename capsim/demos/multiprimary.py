@@ -72,7 +72,7 @@ class _Client:
         if self.resolution == "crdt":
             await self.client.invoke("add", key=cart, dest=self.node, timeout=0.5, fields={"element": item})
         else:
-            current, context = await self._read(cart, [])
+            current, context = await self.read(cart, [])
             merged = sorted(set().union(*current) | {item}) if current else [item]
             await self.call("write", cart, merged, self._context(context))
         self.acked["items"].append((cart, item))
@@ -81,7 +81,7 @@ class _Client:
         if self.resolution == "crdt":
             await self.client.invoke("add", key="visits", dest=self.node, timeout=0.5, fields={"delta": 1})
         else:
-            current, context = await self._read("visits", [0])
+            current, context = await self.read("visits", [0])
             await self.call("write", "visits", max(current) + 1, self._context(context))
         self.acked["visits"] += 1
 
@@ -89,7 +89,7 @@ class _Client:
         """Siblings: the read's context, so the write supersedes exactly what was read ({} for nothing)."""
         return {"context": context} if self.resolution == "siblings" else None
 
-    async def _read(self, key, empty):
+    async def read(self, key, empty):
         try:
             reply = await self.call("read", key)
         except em.RPCError as exc:
@@ -160,9 +160,9 @@ def _agree(sim: em.Simulation, servers: list[str]) -> bool:
 async def _final(client: _Client, plan: Plan):
     carts = {}
     for i in range(plan.carts):
-        current, _ = await client._read(f"cart{i}", [])
+        current, _ = await client.read(f"cart{i}", [])
         carts[f"cart{i}"] = set().union(*current) if current and isinstance(current[0], list) else set(current)
-    visits, _ = await client._read("visits", [0])
+    visits, _ = await client.read("visits", [0])
     return carts, max(visits)
 
 
