@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from emulator.errors import NotAllowed
-from emulator.sockets import LOOPBACK, WILDCARD, Address, SimSocket, _error
+from emulator.sockets import LOOPBACK, WILDCARD, Address, SimSocket, os_error
 from emulator.tcp import CLOSED, RST, SYN, SYN_RCVD, SYN_SENT, Segment, Tcb, TcpSettings
 
 if TYPE_CHECKING:
@@ -158,20 +158,20 @@ class Kernel:
 
     def release(self, sock: SimSocket) -> None:
         """A socket is closed: free its port, its listener or datagram slot, its loop registration."""
-        self.sockets.pop(sock._fd, None)
-        self.world.unregister(sock._fd)
-        if sock._local is not None:
-            entries = self.bound.get((sock.proto, sock._local[1]), [])
+        self.sockets.pop(sock.fd, None)
+        self.world.unregister(sock.fd)
+        if sock.local is not None:
+            entries = self.bound.get((sock.proto, sock.local[1]), [])
             entries[:] = [e for e in entries if e[1] is not sock]
-            if self.listeners.get(sock._local) is sock:
-                del self.listeners[sock._local]
-            if self.udp.get(sock._local) is sock:
-                del self.udp[sock._local]
-        self.loop._io_forget(sock._fd)
+            if self.listeners.get(sock.local) is sock:
+                del self.listeners[sock.local]
+            if self.udp.get(sock.local) is sock:
+                del self.udp[sock.local]
+        self.loop.io_forget(sock.fd)
 
     def wake(self, sock: SimSocket) -> None:
         if self.alive:
-            self.loop._io_wake(sock, self.context)
+            self.loop.io_wake(sock, self.context)
 
     def local_ip(self, host: str) -> str:
         """The address a socket binds to for ``host`` (a wildcard, loopback, or this host's)."""
@@ -180,7 +180,7 @@ class Kernel:
         ip = self.world.lookup(host)
         if ip == self.ip or _loopback(ip):
             return LOOPBACK if _loopback(ip) else ip
-        raise _error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        raise os_error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
 
     def bind(self, sock: SimSocket, host: str, port: int) -> tuple[str, int]:
         ip = self.local_ip(host)
@@ -191,7 +191,7 @@ class Kernel:
         else:
             for other_ip, _ in self.bound.get(key, ()):
                 if other_ip == ip or WILDCARD in (ip, other_ip):
-                    raise _error(errno.EADDRINUSE, "Address already in use")
+                    raise os_error(errno.EADDRINUSE, "Address already in use")
         self.bound.setdefault(key, []).append((ip, sock))
         if sock.type == socket.SOCK_DGRAM:
             self.udp[(ip, port)] = sock
@@ -202,11 +202,11 @@ class Kernel:
             port = next(self._ports)
             if not self.bound.get((proto, port)):
                 return port
-        raise _error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        raise os_error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
 
     def listen(self, sock: SimSocket) -> None:
-        assert sock._local is not None  # SimSocket.listen binds first
-        self.listeners[sock._local] = sock
+        assert sock.local is not None  # SimSocket.listen binds first
+        self.listeners[sock.local] = sock
 
     def route(self, host: str, port: int) -> tuple[str, int]:
         """``(ip, port)`` of a destination in this world (a name is looked up), or ``NotAllowed``."""
@@ -220,17 +220,17 @@ class Kernel:
 
     def connect(self, sock: SimSocket, host: str, port: int) -> Tcb:
         rip, rport = self.route(host, port)
-        local = sock._local
+        local = sock.local
         if local is None:
             sock.bind((WILDCARD, 0))
             local = sock.getsockname()
         lip, lport = local
         if lip == WILDCARD:
             lip = self.source_for(rip)
-            sock._local = (lip, lport)
+            sock.local = (lip, lport)
         tcb = Tcb(self, lip, lport, rip, rport, self.world.next_cid(), SYN_SENT)
         tcb.sock = sock
-        sock._peer = (rip, rport)
+        sock.peer = (rip, rport)
         old = self.tcbs.get((lport, rip, rport))
         if old is not None:
             old.destroy()
@@ -291,7 +291,7 @@ class Kernel:
         tcb = Tcb(self, dst_ip, segment["dp"], src_ip, segment["sp"], segment["cid"], SYN_RCVD)
         tcb.listener = listener
         tcb.peer_wnd = segment["wnd"]
-        listener._half[tcb] = None
+        listener.half_open[tcb] = None
         self.tcbs[(tcb.lport, src_ip, tcb.rport)] = tcb
         tcb.answer_syn()
 
@@ -316,10 +316,10 @@ class Kernel:
         for tcb in list(self.tcbs.values()):
             if reset and tcb.state not in (CLOSED, SYN_SENT):
                 tcb.send_rst()
-            tcb._stop_timers()
+            tcb.stop_timers()
         self.alive = False
         for fd in list(self.sockets):
-            self.loop._io_forget(fd)
+            self.loop.io_forget(fd)
         self.tcbs.clear()
 
     def describe(self) -> list[str]:

@@ -168,32 +168,32 @@ class NetLoop(_Mixin):
             raise refuse(f"watching file descriptor {fd!r}, which is not a simulated socket,")
         return sock
 
-    def _io_wake(self, sock: SimSocket, context: contextvars.Context | None) -> None:
+    def io_wake(self, sock: SimSocket, context: contextvars.Context | None) -> None:
         """``sock`` may have become readable or writable: check on the next step."""
         net = self.__net  # not the _net property: this runs once per segment that arrives
-        if sock._poll_pending or net is None or sock._fd not in net.io:
+        if sock.poll_pending or net is None or sock.fd not in net.io:
             return
-        sock._poll_pending = True
+        sock.poll_pending = True
         self.call_soon(self._io_poll, sock, context=context)
 
     def _io_poll(self, sock: SimSocket) -> None:
-        sock._poll_pending = False
+        sock.poll_pending = False
         io = self._net.io
-        entry = io.get(sock._fd)
-        if entry is None or not sock._kernel.alive:
+        entry = io.get(sock.fd)
+        if entry is None or not sock.kernel.alive:
             return
         if entry[0] is not None and sock.readable():
             entry[0]._run()
-            entry = io.get(sock._fd)  # the reader may have removed itself, or closed the socket
+            entry = io.get(sock.fd)  # the reader may have removed itself, or closed the socket
         if entry is not None and entry[1] is not None and sock.writable():
             entry[1]._run()
-            entry = io.get(sock._fd)
+            entry = io.get(sock.fd)
         if entry is not None and (
             (entry[0] is not None and sock.readable()) or (entry[1] is not None and sock.writable())
         ):
-            self._io_wake(sock, sock._kernel.context)  # level-triggered: again on the next step
+            self.io_wake(sock, sock.kernel.context)  # level-triggered: again on the next step
 
-    def _io_forget(self, fd: int) -> None:
+    def io_forget(self, fd: int) -> None:
         entry = self._net.io.pop(fd, None)
         if entry is not None:
             for handle in entry[:2]:
@@ -206,11 +206,11 @@ class NetLoop(_Mixin):
         self._check_closed()
         sock = self._sim_socket(fd)
         handle = events.Handle(callback, args, self, None)
-        entry = self._net.io.setdefault(sock._fd, [None, None, sock])
+        entry = self._net.io.setdefault(sock.fd, [None, None, sock])
         if entry[slot] is not None:
             entry[slot].cancel()
         entry[slot] = handle
-        self._io_wake(sock, sock._kernel.context)
+        self.io_wake(sock, sock.kernel.context)
         return handle
 
     def _remove_io(self, fd: int | _HasFileno, slot: int) -> bool:
@@ -222,7 +222,7 @@ class NetLoop(_Mixin):
         entry[slot].cancel()
         entry[slot] = None
         if entry[0] is None and entry[1] is None:
-            del self._net.io[entry[2]._fd]
+            del self._net.io[entry[2].fd]
         return True
 
     def _add_reader(self, fd: int | _HasFileno, callback: Callable[..., object], *args: Any) -> events.Handle:
@@ -571,14 +571,14 @@ class NetLoop(_Mixin):
             if not isinstance(sock, socket.socket) or _connected(sock):
                 raise refuse("loop.sock_connect with a real socket that is already in use")
             sim = self._net.adopted[sock] = self._host_socket(sock.type)
-            sim._real = sock
+            sim.real = sock
             sim.setblocking(False)
         try:
             await _Selector.sock_connect(self, sim, address)
         except BaseException:
             if not isinstance(sock, SimSocket):
                 self._net.adopted.pop(sock, None)
-                sim._real = None
+                sim.real = None
                 sim.close()
             raise
 

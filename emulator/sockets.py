@@ -50,7 +50,8 @@ _TCP_OPTS = {
 _TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
 
 
-def _error(code: int, text: str | None = None) -> OSError:
+def os_error(code: int, text: str | None = None) -> OSError:
+    """An OSError for an errno, with the platform's message unless `text` is given."""
     return OSError(code, text or os.strerror(code))
 
 
@@ -69,24 +70,24 @@ class SimSocket:
     def __init__(self, kernel: Kernel, kind: int = socket.SOCK_STREAM):
         if kind not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             raise NotAllowed(f"socket type {kind!r} is not simulated: use SOCK_STREAM or SOCK_DGRAM")
-        self._kernel = kernel
+        self.kernel = kernel
         self.type = socket.SocketKind(kind)
         self.proto = socket.IPPROTO_TCP if kind == socket.SOCK_STREAM else socket.IPPROTO_UDP
-        self._fd = kernel.open(self)
+        self.fd = kernel.open(self)
         self._timeout: float | None = None  # None: blocking, as a fresh socket is
-        self._local: tuple[str, int] | None = None
-        self._peer: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+        self.peer: tuple[str, int] | None = None
         self._tcb: Tcb | None = None
         self._backlog = 0
         self._queue: collections.deque[Tcb] = collections.deque()  # listening: established, not yet accepted
-        self._half: dict[Tcb, None] = {}  # listening: connections still in their handshake
+        self.half_open: dict[Tcb, None] = {}  # listening: connections still in their handshake
         self._datagrams: collections.deque[tuple[bytes, Address]] = collections.deque()  # UDP
         self._queued = 0
         self._error = 0
         self._shut_wr = False
         self._closed = False
-        self._poll_pending = False
-        self._real: socket.socket | None = None  # a real socket this one stands in for (see NetLoop.sock_connect)
+        self.poll_pending = False
+        self.real: socket.socket | None = None  # a real socket this one stands in for (see NetLoop.sock_connect)
         self.sndbuf = kernel.settings.sndbuf
         self.rcvbuf = kernel.settings.rcvbuf if kind == socket.SOCK_STREAM else 212992
         self.options: dict[tuple[int, int], object] = {}
@@ -95,22 +96,22 @@ class SimSocket:
     # -- identity ---------------------------------------------------------------------
 
     def fileno(self) -> int:
-        return -1 if self._closed else self._fd
+        return -1 if self._closed else self.fd
 
     def getsockname(self) -> tuple[str, int]:
         self._check_open()
-        return self._local or (WILDCARD, 0)
+        return self.local or (WILDCARD, 0)
 
     def getpeername(self) -> tuple[str, int]:
         self._check_open()
-        if self._peer is None:
-            raise _error(errno.ENOTCONN)
-        return self._peer
+        if self.peer is None:
+            raise os_error(errno.ENOTCONN)
+        return self.peer
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"laddr={self._local}" + (f", raddr={self._peer}" if self._peer else "")
+        state = "closed" if self._closed else f"laddr={self.local}" + (f", raddr={self.peer}" if self.peer else "")
         kind = "SOCK_STREAM" if self.type == socket.SOCK_STREAM else "SOCK_DGRAM"
-        return f"<SimSocket fd={self.fileno()}, {kind}, host={self._kernel.name!r}, {state}>"
+        return f"<SimSocket fd={self.fileno()}, {kind}, host={self.kernel.name!r}, {state}>"
 
     def __enter__(self) -> SimSocket:
         return self
@@ -175,18 +176,18 @@ class SimSocket:
 
     def bind(self, address: object) -> None:
         self._check_open()
-        if self._local is not None:
-            raise _error(errno.EINVAL)
-        self._local = self._kernel.bind(self, *_address(address))
+        if self.local is not None:
+            raise os_error(errno.EINVAL)
+        self.local = self.kernel.bind(self, *_address(address))
 
     def listen(self, backlog: int = 128) -> None:
         self._check_open()
         if self.type != socket.SOCK_STREAM:
-            raise _error(errno.EOPNOTSUPP)
-        if self._local is None:
+            raise os_error(errno.EOPNOTSUPP)
+        if self.local is None:
             self.bind((WILDCARD, 0))
         self._backlog = max(1, int(backlog))
-        self._kernel.listen(self)
+        self.kernel.listen(self)
 
     def connect(self, address: object) -> None:
         code = self.connect_ex(address)
@@ -195,19 +196,19 @@ class SimSocket:
                 raise _would_block("connect")
             raise BlockingIOError(errno.EINPROGRESS, os.strerror(errno.EINPROGRESS))
         if code:
-            raise _error(code)
+            raise os_error(code)
 
     def connect_ex(self, address: object) -> int:
         self._check_open()
         ip, port = _address(address)
         if self.type == socket.SOCK_DGRAM:
-            if self._local is None:
+            if self.local is None:
                 self.bind((WILDCARD, 0))
-            self._peer = self._kernel.route(ip, port)
+            self.peer = self.kernel.route(ip, port)
             return 0
         if self._tcb is not None:
             return errno.EALREADY if self._tcb.state == SYN_SENT else errno.EISCONN
-        self._tcb = self._kernel.connect(self, ip, port)
+        self._tcb = self.kernel.connect(self, ip, port)
         return errno.EINPROGRESS
 
     def accept(self) -> tuple[SimSocket, Address]:
@@ -217,7 +218,7 @@ class SimSocket:
                 raise _would_block("accept")
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         tcb = self._queue.popleft()
-        conn = SimSocket(self._kernel, socket.SOCK_STREAM)
+        conn = SimSocket(self.kernel, socket.SOCK_STREAM)
         conn._attach(tcb, self)
         return conn, (tcb.rip, tcb.rport)
 
@@ -225,8 +226,8 @@ class SimSocket:
         self._tcb = tcb
         tcb.sock = self
         tcb.listener = None
-        self._local = (tcb.lip, tcb.lport)
-        self._peer = (tcb.rip, tcb.rport)
+        self.local = (tcb.lip, tcb.lport)
+        self.peer = (tcb.rip, tcb.rport)
         if listener is not None:  # accepted sockets inherit the listener's options, as on Linux
             self.options = dict(listener.options)
             self.tcp_options = dict(listener.tcp_options)
@@ -236,33 +237,33 @@ class SimSocket:
 
     # called by the kernel for a listening socket
     def established(self, tcb: Tcb) -> None:
-        self._half.pop(tcb, None)
+        self.half_open.pop(tcb, None)
         self._queue.append(tcb)
-        self._wake()
+        self.wake()
 
     def forget(self, tcb: Tcb) -> None:
-        self._half.pop(tcb, None)
+        self.half_open.pop(tcb, None)
         if tcb in self._queue:
             self._queue.remove(tcb)
 
     def room(self) -> bool:
-        return len(self._queue) + len(self._half) < self._backlog
+        return len(self._queue) + len(self.half_open) < self._backlog
 
     # -- streams ----------------------------------------------------------------------------
 
     def send(self, data: Bytes, flags: int = 0) -> int:
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
-            if self._peer is None:
-                raise _error(errno.EDESTADDRREQ)
-            return self._sendto(data, self._peer)
+            if self.peer is None:
+                raise os_error(errno.EDESTADDRREQ)
+            return self._sendto(data, self.peer)
         tcb = self._tcb
         if tcb is None:
-            raise _error(errno.ENOTCONN)
+            raise os_error(errno.ENOTCONN)
         if tcb.error:
-            raise _error(self._take_error())
+            raise os_error(self._take_error())
         if self._shut_wr or tcb.state == CLOSED or tcb.fin_out:
-            raise _error(errno.EPIPE)
+            raise os_error(errno.EPIPE)
         if tcb.state != ESTABLISHED:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         n = tcb.put(memoryview(data).cast("B"))
@@ -295,9 +296,9 @@ class SimSocket:
             return self.recvfrom(bufsize, flags)[0]
         tcb = self._tcb
         if tcb is None:
-            raise _error(errno.ENOTCONN)
+            raise os_error(errno.ENOTCONN)
         if tcb.error:
-            raise _error(self._take_error())
+            raise os_error(self._take_error())
         if tcb.rx.rcvq:
             return tcb.take(bufsize)
         if tcb.fin_in or tcb.state == CLOSED:
@@ -316,7 +317,7 @@ class SimSocket:
         self._check_open()
         tcb = self._tcb
         if self.type == socket.SOCK_STREAM and (tcb is None or tcb.state == SYN_SENT):
-            raise _error(errno.ENOTCONN)
+            raise os_error(errno.ENOTCONN)
         if how in (socket.SHUT_WR, socket.SHUT_RDWR):
             self._shut_wr = True
             if tcb is not None and tcb.state != CLOSED:
@@ -324,7 +325,7 @@ class SimSocket:
 
     def _stream(self) -> Tcb:
         if self._tcb is None:
-            raise _error(errno.ENOTCONN)
+            raise os_error(errno.ENOTCONN)
         return self._tcb
 
     # -- datagrams --------------------------------------------------------------------------
@@ -334,25 +335,25 @@ class SimSocket:
         target = flags_or_address if address is None else address
         if self.type != socket.SOCK_DGRAM:
             return self.send(data)
-        if self._peer is not None and isinstance(target, tuple) and tuple(target[:2]) != self._peer:
-            raise _error(errno.EISCONN)
-        return self._sendto(data, self._kernel.route(*_address(target)))
+        if self.peer is not None and isinstance(target, tuple) and tuple(target[:2]) != self.peer:
+            raise os_error(errno.EISCONN)
+        return self._sendto(data, self.kernel.route(*_address(target)))
 
     def _sendto(self, data: Bytes, address: Address) -> int:
         if self._error:
-            raise _error(self._take_error())
+            raise os_error(self._take_error())
         payload = bytes(data)
         if len(payload) > MAX_DATAGRAM:
-            raise _error(errno.EMSGSIZE)
-        if self._local is None:
+            raise os_error(errno.EMSGSIZE)
+        if self.local is None:
             self.bind((WILDCARD, 0))
-        self._kernel.send_datagram(self, address, payload)
+        self.kernel.send_datagram(self, address, payload)
         return len(payload)
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address]:
         self._check_open()
         if self._error:
-            raise _error(self._take_error())
+            raise os_error(self._take_error())
         if not self._datagrams:
             if self._timeout != 0.0:
                 raise _would_block("recvfrom")
@@ -369,19 +370,19 @@ class SimSocket:
 
     # called by the kernel for a datagram socket
     def datagram(self, data: bytes, address: tuple[str, int]) -> None:
-        if self._peer is not None and address != self._peer:
+        if self.peer is not None and address != self.peer:
             return  # a connected UDP socket takes datagrams from its peer only
         if self._queued + len(data) > self.rcvbuf:
             return  # the receive buffer is full: dropped, as the kernel would
         self._datagrams.append((data, address))
         self._queued += len(data)
-        self._wake()
+        self.wake()
 
     def unreachable(self, address: tuple[str, int]) -> None:
         """An ICMP port-unreachable came back: a connected socket reports ECONNREFUSED."""
-        if self._peer is not None and address == self._peer:
+        if self.peer is not None and address == self.peer:
             self._error = errno.ECONNREFUSED
-            self._wake()
+            self.wake()
 
     # -- readiness, closing -------------------------------------------------------------------
 
@@ -403,18 +404,18 @@ class SimSocket:
         tcb = self._tcb
         return tcb is not None and (tcb.writable() or self._shut_wr)
 
-    def _wake(self) -> None:
-        if not self._poll_pending and not self._closed:
-            kernel = self._kernel  # kernel.wake(self), inlined: once per segment that arrives
+    def wake(self) -> None:
+        if not self.poll_pending and not self._closed:
+            kernel = self.kernel  # kernel.wake(self), inlined: once per segment that arrives
             if kernel.alive:
-                kernel.loop._io_wake(self, kernel.context)
+                kernel.loop.io_wake(self, kernel.context)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._kernel.release(self)
-        for tcb in list(self._queue) + list(self._half):
+        self.kernel.release(self)
+        for tcb in list(self._queue) + list(self.half_open):
             tcb.abort()  # connections nobody accepted are reset, as when a listener closes
         self._queue.clear()
         if self._tcb is not None:
@@ -422,9 +423,9 @@ class SimSocket:
                 self._tcb.abort()
             else:
                 self._tcb.close()
-        if self._real is not None:
-            self._real.close()
-            self._real = None
+        if self.real is not None:
+            self.real.close()
+            self.real = None
 
     def detach(self) -> int:
         raise NotAllowed("a simulated socket has no real file descriptor to detach")
@@ -434,7 +435,7 @@ class SimSocket:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise _error(errno.EBADF, "Bad file descriptor")
+            raise os_error(errno.EBADF, "Bad file descriptor")
 
 
 _LINGER_ZERO = b"\x01\x00\x00\x00\x00\x00\x00\x00"

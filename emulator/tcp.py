@@ -115,7 +115,7 @@ class Tcb:
     """One end of one TCP connection.
 
     Made by a ``Kernel`` (``connect`` or an incoming SYN); its socket reads
-    and writes through ``take`` and ``put`` and is told by ``sock._wake()``
+    and writes through ``take`` and ``put`` and is told by ``sock.wake()``
     when it may have become readable or writable. When the program closes
     the socket the Tcb lives on, orphaned, to deliver what was written and
     the FIN.
@@ -598,7 +598,7 @@ class Tcb:
         if self.rx.fin_in and self._fin_acked():
             self.state = CLOSED
             self.kernel.forget(self)
-            self._stop_timers()
+            self.stop_timers()
             self.wake()
 
     def fail(self, code: int) -> None:
@@ -612,12 +612,12 @@ class Tcb:
         self.inflight.clear()
         self.rx.clear()
         self.kernel.forget(self)
-        self._stop_timers()
+        self.stop_timers()
         if self.listener is not None:
             self.listener.forget(self)
         self.wake()
 
-    def _stop_timers(self) -> None:
+    def stop_timers(self) -> None:
         self.rtx_at = self.ka_at = self.orphan_at = None
         for handle in (self._timer, self._ack_handle):
             if handle is not None:
@@ -626,6 +626,6 @@ class Tcb:
 
     def wake(self) -> None:
         if self.sock is not None:
-            self.sock._wake()
+            self.sock.wake()
         elif self.listener is not None:
-            self.listener._wake()
+            self.listener.wake()
