@@ -145,7 +145,7 @@ class Search:
             Any, ...
         ] = ()  # the configurations cached, and the dominance sets (set when the walk starts)
         table = _Table(calls, rets, steps, required, blind, keys, signatures, observers)
-        self._walk = _walk(self, table, init, reuse_optional)
+        self._walk = self._search(table, init, reuse_optional)
 
     def run(self, budget: int) -> SearchResult | None:
         """Search for up to about ``budget`` more steps; the result once there is one, else None."""
@@ -186,6 +186,161 @@ class Search:
                 self.explored = done.value.explored
         return self.result  # type: ignore[return-value]
 
+    def _search(self, t: _Table, init: Any, reuse: bool) -> Generator[None, None, SearchResult]:
+        """The search loop; yields when ``self._budget`` steps are spent, returns the result."""
+        # One function on purpose: this loop is the checker's whole cost, and
+        # helper calls or attribute lookups per step would cost more than they read.
+        remaining = t.required_count
+        if remaining == 0:
+            return SearchResult(True, [], init, 0)
+        nxt, prv, match, step, callof, opof, pos = t.nxt, t.prv, t.match, t.step, t.callof, t.opof, t.pos
+        rank, obit, observer, blindkey, okey, prevsame = t.rank, t.obit, t.observer, t.blindkey, t.okey, t.prevsame
+        onxt, oprv, ohead, otail = t.onxt, t.oprv, t.ohead, t.otail
+        lifted = bytearray(len(match))
+        seen: set[Any] = set()
+        stack: list[Any] = []  # (entry, state before, how it was tried, frontier before, window before, skip then)
+        best: list[Any] = []  # the longest prefix's stack entries; equal to stack[:keep]
+        best_state, keep = init, 0
+        # The configuration: state; required ops in are ranks < front plus the set bits of
+        # window (bit j is rank front + j; bit 0 is always clear); optional ops in: opt.
+        state, front, window, opt = init, 0, 0, 0
+        explored, work, budget = 0, 0, self._budget
+        seen.add((front, window, opt, state))
+        has_optional = t.optional_count > 0
+        dominance = _Dominance() if has_optional and not reuse else None
+        dominated = None if dominance is None else dominance.dominated
+        self._caches = (seen, None if dominance is None else dominance.sets)
+        # phase 0: observers from the front; 4: the earliest-deadline op; 1: the other required
+        # ops from the front in call order; 2: optional ops called before ``limit``; 3: dead.
+        e, g, phase, skip, limit = nxt[0], otail, 0, -1, 0.0
+        while True:
+            if work >= budget:
+                self.explored, self.steps_taken = explored, self.steps_taken + work
+                work = 0
+                if budget >= 0:
+                    yield
+                    budget = self._budget
+                if budget < 0:
+                    if len(stack) > len(best):
+                        best, best_state = stack, state
+                    return SearchResult(None, _order(best, opof), best_state, explored)
+            if phase != 2 and phase != 3:
+                m = match[e]
+                if m:
+                    if phase == 0:
+                        if not observer[e]:
+                            e = nxt[e]
+                            continue
+                    elif phase == 1 and (observer[e] or e == skip):
+                        e = nxt[e]
+                        continue
+                    if blindkey[e] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[e]:
+                        e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
+                        continue
+                    work += 1
+                    new = step[e](state)
+                    if new is not ILLEGAL:
+                        r = rank[e]
+                        f, w = front, window | (1 << (r - front))
+                        if r == front:
+                            ones = (~w & (w + 1)).bit_length() - 1
+                            f, w = front + ones, w >> ones
+                        config = (f, w, opt, new)
+                        if config not in seen and (dominated is None or not dominated(config)):
+                            seen.add(config)
+                            explored += 1
+                            stack.append((e, state, phase, front, window, skip))
+                            state, front, window = new, f, w
+                            lifted[e] = 1
+                            p, q = prv[e], nxt[e]
+                            nxt[p], prv[q] = q, p
+                            p, q = prv[m], nxt[m]
+                            nxt[p], prv[q] = q, p
+                            remaining -= 1
+                            if not remaining:
+                                return SearchResult(True, _order(stack, opof), state, explored)
+                            e, phase = nxt[0], 0
+                            continue
+                        if not phase:
+                            phase = 3  # a legal observer led to a configuration seen: this one is dead too
+                            continue
+                    e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
+                    continue
+                # A return entry: its op should be linearized already.
+                if not phase:
+                    # Earliest deadline first: the op that must be linearized soonest is tried
+                    # before the walk in call order (which then skips it). An observer there
+                    # was tried from the front already.
+                    skip = callof[e]
+                    e, phase = (nxt[0], 1) if observer[skip] else (skip, 4)
+                    continue
+                if has_optional:
+                    # Every required op that may come next was tried: the optional ones called
+                    # before this return may.
+                    g, phase, limit = onxt[ohead], 2, pos[e]
+                    continue
+            elif phase == 2:  # noqa: SIM102 (merged, a false test would fall through to the branches below)
+                if g != otail and pos[g] <= limit:
+                    ps = prevsame[g]
+                    if (ps and not lifted[ps]) or (
+                        blindkey[g] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[g]
+                    ):
+                        g = onxt[g]
+                        continue
+                    work += 1
+                    new = step[g](state)
+                    if new is not ILLEGAL and new != state:  # an optional op that changes nothing is dominated
+                        config = (front, window, opt if reuse else opt | obit[g], new)
+                        if config not in seen and (dominated is None or not dominated(config)):
+                            seen.add(config)
+                            explored += 1
+                            stack.append((g, state, 2, front, window, skip))
+                            state = new
+                            if not reuse:  # else it stays available, in the list and out of the configuration
+                                opt = config[2]
+                                lifted[g] = 1
+                                p, q = oprv[g], onxt[g]
+                                onxt[p], oprv[q] = q, p
+                            e, phase = nxt[0], 0
+                            continue
+                    g = onxt[g]
+                    continue
+            # Stuck: record the longest prefix, then backtrack past every forced move.
+            if len(stack) > len(best):
+                del best[keep:]
+                best.extend(stack[keep:])
+                keep, best_state = len(stack), state
+            while True:
+                if not stack:
+                    return SearchResult(False, _order(best, opof), best_state, explored)
+                work += 1
+                x, state, how, front, window, skip = stack.pop()
+                if len(stack) < keep:
+                    keep = len(stack)
+                if how == 2:
+                    if not reuse:
+                        p, q = oprv[x], onxt[x]
+                        onxt[p] = oprv[q] = x
+                        opt ^= obit[x]
+                else:
+                    m = match[x]
+                    p, q = prv[m], nxt[m]
+                    nxt[p] = prv[q] = m
+                    p, q = prv[x], nxt[x]
+                    nxt[p] = prv[q] = x
+                    remaining += 1
+                lifted[x] = 0
+                if how:
+                    break
+            # Resume where the popped op was tried: the walk after it, the walk from the
+            # front after the earliest-deadline try, or the optional ops after it.
+            if how == 1:
+                e, phase = nxt[x], 1
+            elif how == 4:
+                e, phase = nxt[0], 1
+            else:
+                g, phase, limit = onxt[x], 2, pos[match[skip]]
+
 
 def search(
     calls: Sequence[float],
@@ -208,162 +363,6 @@ def search(
         result = run.run(_SLICE)
         if result is not None:
             return result
-
-
-def _walk(owner: Search, t: _Table, init: Any, reuse: bool) -> Generator[None, None, SearchResult]:
-    """The search loop; yields when ``owner._budget`` steps are spent, returns the result."""
-    # One function on purpose: this loop is the checker's whole cost, and
-    # helper calls or attribute lookups per step would cost more than they read.
-    remaining = t.required_count
-    if remaining == 0:
-        return SearchResult(True, [], init, 0)
-    nxt, prv, match, step, callof, opof, pos = t.nxt, t.prv, t.match, t.step, t.callof, t.opof, t.pos
-    rank, obit, observer, blindkey, okey, prevsame = t.rank, t.obit, t.observer, t.blindkey, t.okey, t.prevsame
-    onxt, oprv, ohead, otail = t.onxt, t.oprv, t.ohead, t.otail
-    lifted = bytearray(len(match))
-    seen: set[Any] = set()
-    stack: list[Any] = []  # (entry, state before, how it was tried, frontier before, window before, skip then)
-    best: list[Any] = []  # the longest prefix's stack entries; equal to stack[:keep]
-    best_state, keep = init, 0
-    # The configuration: state; required ops in are ranks < front plus the set bits of
-    # window (bit j is rank front + j; bit 0 is always clear); optional ops in: opt.
-    state, front, window, opt = init, 0, 0, 0
-    explored, work, budget = 0, 0, owner._budget
-    seen.add((front, window, opt, state))
-    has_optional = t.optional_count > 0
-    dominance = _Dominance() if has_optional and not reuse else None
-    dominated = None if dominance is None else dominance.dominated
-    owner._caches = (seen, None if dominance is None else dominance.sets)
-    # phase 0: observers from the front; 4: the earliest-deadline op; 1: the other required
-    # ops from the front in call order; 2: optional ops called before ``limit``; 3: dead.
-    e, g, phase, skip, limit = nxt[0], otail, 0, -1, 0.0
-    while True:
-        if work >= budget:
-            owner.explored, owner.steps_taken = explored, owner.steps_taken + work
-            work = 0
-            if budget >= 0:
-                yield
-                budget = owner._budget
-            if budget < 0:
-                if len(stack) > len(best):
-                    best, best_state = stack, state
-                return SearchResult(None, _order(best, opof), best_state, explored)
-        if phase != 2 and phase != 3:
-            m = match[e]
-            if m:
-                if phase == 0:
-                    if not observer[e]:
-                        e = nxt[e]
-                        continue
-                elif phase == 1 and (observer[e] or e == skip):
-                    e = nxt[e]
-                    continue
-                if blindkey[e] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[e]:
-                    e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
-                    continue
-                work += 1
-                new = step[e](state)
-                if new is not ILLEGAL:
-                    r = rank[e]
-                    f, w = front, window | (1 << (r - front))
-                    if r == front:
-                        ones = (~w & (w + 1)).bit_length() - 1
-                        f, w = front + ones, w >> ones
-                    config = (f, w, opt, new)
-                    if config not in seen and (dominated is None or not dominated(config)):
-                        seen.add(config)
-                        explored += 1
-                        stack.append((e, state, phase, front, window, skip))
-                        state, front, window = new, f, w
-                        lifted[e] = 1
-                        p, q = prv[e], nxt[e]
-                        nxt[p], prv[q] = q, p
-                        p, q = prv[m], nxt[m]
-                        nxt[p], prv[q] = q, p
-                        remaining -= 1
-                        if not remaining:
-                            return SearchResult(True, _order(stack, opof), state, explored)
-                        e, phase = nxt[0], 0
-                        continue
-                    if not phase:
-                        phase = 3  # a legal observer led to a configuration seen: this one is dead too
-                        continue
-                e, phase = (nxt[0], 1) if phase == 4 else (nxt[e], phase)
-                continue
-            # A return entry: its op should be linearized already.
-            if not phase:
-                # Earliest deadline first: the op that must be linearized soonest is tried
-                # before the walk in call order (which then skips it). An observer there
-                # was tried from the front already.
-                skip = callof[e]
-                e, phase = (nxt[0], 1) if observer[skip] else (skip, 4)
-                continue
-            if has_optional:
-                # Every required op that may come next was tried: the optional ones called
-                # before this return may.
-                g, phase, limit = onxt[ohead], 2, pos[e]
-                continue
-        elif phase == 2:  # noqa: SIM102 (merged, a false test would fall through to the branches below)
-            if g != otail and pos[g] <= limit:
-                ps = prevsame[g]
-                if (ps and not lifted[ps]) or (
-                    blindkey[g] is not _NO_KEY and stack and okey[stack[-1][0]] == blindkey[g]
-                ):
-                    g = onxt[g]
-                    continue
-                work += 1
-                new = step[g](state)
-                if new is not ILLEGAL and new != state:  # an optional op that changes nothing is dominated
-                    config = (front, window, opt if reuse else opt | obit[g], new)
-                    if config not in seen and (dominated is None or not dominated(config)):
-                        seen.add(config)
-                        explored += 1
-                        stack.append((g, state, 2, front, window, skip))
-                        state = new
-                        if not reuse:  # else it stays available, in the list and out of the configuration
-                            opt = config[2]
-                            lifted[g] = 1
-                            p, q = oprv[g], onxt[g]
-                            onxt[p], oprv[q] = q, p
-                        e, phase = nxt[0], 0
-                        continue
-                g = onxt[g]
-                continue
-        # Stuck: record the longest prefix, then backtrack past every forced move.
-        if len(stack) > len(best):
-            del best[keep:]
-            best.extend(stack[keep:])
-            keep, best_state = len(stack), state
-        while True:
-            if not stack:
-                return SearchResult(False, _order(best, opof), best_state, explored)
-            work += 1
-            x, state, how, front, window, skip = stack.pop()
-            if len(stack) < keep:
-                keep = len(stack)
-            if how == 2:
-                if not reuse:
-                    p, q = oprv[x], onxt[x]
-                    onxt[p] = oprv[q] = x
-                    opt ^= obit[x]
-            else:
-                m = match[x]
-                p, q = prv[m], nxt[m]
-                nxt[p] = prv[q] = m
-                p, q = prv[x], nxt[x]
-                nxt[p] = prv[q] = x
-                remaining += 1
-            lifted[x] = 0
-            if how:
-                break
-        # Resume where the popped op was tried: the walk after it, the walk from the
-        # front after the earliest-deadline try, or the optional ops after it.
-        if how == 1:
-            e, phase = nxt[x], 1
-        elif how == 4:
-            e, phase = nxt[0], 1
-        else:
-            g, phase, limit = onxt[x], 2, pos[match[skip]]
 
 
 class _Table:
