@@ -111,6 +111,10 @@ class Hosts(World):
         host = self._handles[name] = Host(self._sim, name, ip)
         return host
 
+    def ports(self, name: str) -> Iterator[int]:
+        """Host ``name``'s ephemeral ports: one counter its incarnations share, so a restart carries on from it."""
+        return self._ports[name]
+
     def host(self, name: str) -> Host:
         """The handle of host ``name``."""
         handle = self._handles.get(name)
@@ -242,7 +246,7 @@ class HostEndpoint:
         self.context = context.copy()  # this incarnation's own: a crash finds exactly its tasks
         self.context.run(_LIFE.set, self)
         self._run = self.context.run
-        self.kernel = Kernel(self.hosts, name, self.ip, self.context, self.hosts._ports[name])
+        self.kernel = Kernel(self.hosts, name, self.ip, self.context, self.hosts.ports(name))
         self.kernel.endpoint = self
         self._tasks: dict[asyncio.Future[Any], None] = {}  # a task factory may make futures of its own
         self.main: _Task | None = None
@@ -254,7 +258,7 @@ class HostEndpoint:
         """Keep the program to run (``factory`` is the host's ``main``); returns the host's handle."""
         self._main, self._config = factory, config
         self.node = self.handle
-        self.handle._last = self
+        self.handle.attach(self)
         self.hosts.live[self.name] = self
         return self.handle
 
@@ -355,6 +359,10 @@ class Host:
 
     def __repr__(self) -> str:
         return f"<Host {self.name} {self.address}{'' if self.alive else ' (down)'}>"
+
+    def attach(self, incarnation: HostEndpoint) -> None:
+        """Record ``incarnation`` as the latest run, whose storage :attr:`storage` reads (``HostEndpoint.build``)."""
+        self._last = incarnation
 
     @property
     def alive(self) -> bool:
