@@ -148,7 +148,7 @@ TIMER_RUNNERS = frozenset({run_timer, wake_sleep, run_periodic})
 def owner_of(fn: Callable[..., Any], arg: Any) -> str | None:
     """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
     if fn is wake_sleep or fn is run_periodic:
-        owner: str | None = arg._owner
+        owner: str | None = arg.owner
         return owner
     if fn in HANDLE_RUNNERS:
         return arg._context.get(OWNER)  # type: ignore[no-any-return]  # arg: an asyncio Handle
@@ -230,14 +230,14 @@ class SleepTimer:
     for anyone else who looks.
     """
 
-    __slots__ = ("_cancelled", "_future", "_loop", "_owner", "_result", "_when_ns")
+    __slots__ = ("_cancelled", "_future", "_loop", "_result", "_when_ns", "owner")
 
     def __init__(self, loop: VirtualLoop, when_ns: int, future: asyncio.Future[Any] | None, result: Any) -> None:
         self._loop = loop
         self._when_ns = when_ns
         self._future = future
         self._result = result
-        self._owner = OWNER.get()  # the sleeping task's node: a pause holds its wake-up
+        self.owner = OWNER.get()  # the sleeping task's node: a pause holds its wake-up
         self._cancelled = False
 
     def cancel(self) -> None:
@@ -271,7 +271,7 @@ class Periodic:
         "_interval_ns",
         "_loop",
         "_on_error",
-        "_owner",
+        "owner",
     )
 
     def __init__(
@@ -290,7 +290,7 @@ class Periodic:
         self._callback = callback
         self._args = args
         self._context = context if context is not None else contextvars.copy_context()
-        self._owner = self._context.get(OWNER)
+        self.owner = self._context.get(OWNER)
         self._on_error = on_error
         self._cancelled = False
 

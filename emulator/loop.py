@@ -265,7 +265,7 @@ class VirtualLoop(NetLoop, LoopBase):
                 sleep._loop = self
                 sleep._when_ns = when_ns
                 sleep._future, sleep._result = args  # type: ignore[misc]  # SLEEP_CALLBACK's (future, result)
-                sleep._owner = _owner()
+                sleep.owner = _owner()
                 sleep._cancelled = False
                 fifo = self._fifos.get(delay_ns)
                 if fifo is None:
