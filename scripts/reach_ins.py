@@ -37,12 +37,9 @@ class Hit:
     path: str
     line: int
     kind: str
+    name: str
     text: str
     scope: str
-
-    def key(self) -> tuple[str, str, str]:
-        """The identity an allow-list names: file, enclosing function or class, and the expression."""
-        return (self.path, self.scope, self.text)
 
 
 def _is_private(name: str) -> bool:
@@ -114,7 +111,7 @@ class _Visitor(ast.NodeVisitor):
         for alias in node.names:
             if _is_private(alias.name):
                 text = f"from {'.' * node.level}{node.module or ''} import {alias.name}"
-                self.hits.append(Hit(self.path, node.lineno, "import", text, self._scope()))
+                self.hits.append(Hit(self.path, node.lineno, "import", alias.name, text, self._scope()))
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self.generic_visit(node)
@@ -125,7 +122,7 @@ class _Visitor(ast.NodeVisitor):
         if any(node.attr in names for names in self.classes):
             return
         kind = "same-module" if node.attr in self.module_names else "cross-module"
-        self.hits.append(Hit(self.path, node.lineno, kind, ast.unparse(node), self._scope()))
+        self.hits.append(Hit(self.path, node.lineno, kind, node.attr, ast.unparse(node), self._scope()))
 
 
 def check_file(path: Path, root: Path = ROOT) -> list[Hit]:
