@@ -102,7 +102,7 @@ class NetLoop(_Mixin):
 
     __net: _NetState | None = None
     #: the simulation's answers to time.time, random, ... while this loop runs (emulator.sandbox)
-    _sandbox: Sandbox | None = None
+    sandbox: Sandbox | None = None
 
     if TYPE_CHECKING:  # what NetLoop uses of the loop it is mixed into (emulator.loop.VirtualLoop)
         _closed: bool
@@ -139,7 +139,7 @@ class NetLoop(_Mixin):
         runs (see ``emulator.sandbox``).
         """
         self._net.world = world
-        self._sandbox = sandbox
+        self.sandbox = sandbox
 
     @property
     def _transports(self) -> weakref.WeakValueDictionary[int, asyncio.Transport]:

@@ -99,7 +99,7 @@ _installed = False
 
 
 class Sandbox:
-    """The simulation's answers for one loop (``loop._sandbox``): clocks, streams, names."""
+    """The simulation's answers for one loop (``loop.sandbox``): clocks, streams, names."""
 
     def __init__(self, sim: Simulation, current: Callable[[], HostEndpoint | None]):
         self._sim = sim
@@ -130,14 +130,14 @@ class Sandbox:
 
 def _active() -> Sandbox | None:
     loop = events._get_running_loop()
-    box: Sandbox | None = getattr(loop, "_sandbox", None) if loop is not None else None
+    box: Sandbox | None = getattr(loop, "sandbox", None) if loop is not None else None
     return box
 
 
 def _sim_loop() -> NetLoop | None:
     """The running loop if it is a simulation's with a sandbox (one with hosts), else None."""
     loop = events._get_running_loop()
-    return loop if getattr(loop, "_sandbox", None) is not None else None  # type: ignore[return-value]  # a NetLoop
+    return loop if getattr(loop, "sandbox", None) is not None else None  # type: ignore[return-value]  # a NetLoop
 
 
 def _refused(what: str, instead: str) -> NotAllowed:

@@ -1,6 +1,7 @@
 """List where library code reaches into another module's or another class's private names.
 
-A reach-in is `obj._name` (not a dunder) where `obj` is not `self` or `cls`, and
+A reach-in is `obj._name` (not a dunder) where `obj` is not `self` or `cls` (also as
+`getattr(obj, "_name")`, `setattr`, `hasattr`, `delattr`), and
 `from module import _name` across modules. Access is fine, and not listed, when
 `_name` belongs to the class the code sits in (`other._x` inside class X, which
 defines `_x`: another instance of the same class).
@@ -28,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ("emulator", "nodes", "faults", "capsim")
 SELF_NAMES = frozenset({"self", "cls"})
+ATTR_FUNCTIONS = frozenset({"getattr", "setattr", "hasattr", "delattr"})
 
 
 @dataclass(frozen=True)
@@ -115,14 +117,26 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self.generic_visit(node)
-        if not _is_private(node.attr):
+        self._check(node, node.value, node.attr)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        """``getattr(obj, "_name")`` and its kin reach in as ``obj._name`` does."""
+        self.generic_visit(node)
+        func, args = node.func, node.args
+        if isinstance(func, ast.Name) and func.id in ATTR_FUNCTIONS and len(args) >= 2:
+            name = args[1]
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                self._check(node, args[0], name.value)
+
+    def _check(self, node: ast.expr, owner: ast.expr, attr: str) -> None:
+        if not _is_private(attr):
             return
-        if isinstance(node.value, ast.Name) and node.value.id in SELF_NAMES:
+        if isinstance(owner, ast.Name) and owner.id in SELF_NAMES:
             return
-        if any(node.attr in names for names in self.classes):
+        if any(attr in names for names in self.classes):
             return
-        kind = "same-module" if node.attr in self.module_names else "cross-module"
-        self.hits.append(Hit(self.path, node.lineno, kind, node.attr, ast.unparse(node), self._scope()))
+        kind = "same-module" if attr in self.module_names else "cross-module"
+        self.hits.append(Hit(self.path, node.lineno, kind, attr, ast.unparse(node), self._scope()))
 
 
 def check_file(path: Path, root: Path = ROOT) -> list[Hit]:
