@@ -424,7 +424,7 @@ class Endpoint:
         self._run(self._deliver_here, msg)
 
     def _deliver_here(self, msg: Message) -> None:
-        # deliver, inside the node's context; the handler's start is tasks.run_handler, inlined.
+        # deliver, inside the node's context; the handler's start is HandlerTask.start, inlined.
         body = msg.body
         in_reply_to = body.get("in_reply_to")
         if type(in_reply_to) is int:  # ids are ints; anything else is not a reply of ours

@@ -164,37 +164,41 @@ class HandlerTask:
         self._host.handler_tasks.pop(self, None)
         self._on_done(self._arg, value, exc)
 
+    @staticmethod
+    def start(host: Host, coro: Coroutine[Any, Any, Any], name: str, on_done: OnDone, arg: Any) -> None:
+        """Start a handler: its ``HandlerTask`` runs the coroutine's first step now.
 
-def run_handler(host: Host, coro: Coroutine[Any, Any, Any], name: str, on_done: OnDone, arg: Any) -> None:
-    """Start a handler: its ``HandlerTask`` runs the coroutine's first step now.
+        Call it inside the host's context, from a loop callback (never from
+        inside a running task): ``host.context.run(run_handler, host, coro, ...)``.
+        The arguments are ``HandlerTask``'s. This is the message path: the task is
+        built here rather than by ``__init__``, and the first step is ``_step``
+        without the cancellation checks, which cannot apply yet; most handlers
+        finish in it.
+        """
+        task = _new(HandlerTask)
+        task._host = host
+        task._coro = coro
+        task._name = name
+        task._on_done = on_done
+        task._arg = arg
+        loop = host.loop
+        _enter_task(loop, task)  # type: ignore[arg-type]  # it stands in for a Task
+        try:
+            result = coro.send(None)
+        except StopIteration as stop:
+            task._done = True
+            if stop.value is not None:  # a None result needs no reply: skip the call
+                on_done(arg, stop.value, None)
+        except (KeyboardInterrupt, SystemExit):
+            task._finish(None, None)
+            raise
+        except BaseException as error:
+            task._finish(None, error)
+        else:
+            task._suspend(result)
+        finally:
+            _leave_task(loop, task)  # type: ignore[arg-type]  # as above
 
-    Call it inside the host's context, from a loop callback (never from
-    inside a running task): ``host.context.run(run_handler, host, coro, ...)``.
-    The arguments are ``HandlerTask``'s. This is the message path: the task is
-    built here rather than by ``__init__``, and the first step is ``_step``
-    without the cancellation checks, which cannot apply yet; most handlers
-    finish in it.
-    """
-    task = _new(HandlerTask)
-    task._host = host
-    task._coro = coro
-    task._name = name
-    task._on_done = on_done
-    task._arg = arg
-    loop = host.loop
-    _enter_task(loop, task)  # type: ignore[arg-type]  # it stands in for a Task
-    try:
-        result = coro.send(None)
-    except StopIteration as stop:
-        task._done = True
-        if stop.value is not None:  # a None result needs no reply: skip the call
-            on_done(arg, stop.value, None)
-    except (KeyboardInterrupt, SystemExit):
-        task._finish(None, None)
-        raise
-    except BaseException as error:
-        task._finish(None, error)
-    else:
-        task._suspend(result)
-    finally:
-        _leave_task(loop, task)  # type: ignore[arg-type]  # as above
+
+#: ``HandlerTask.start`` by its module-level name (node.py calls it so).
+run_handler = HandlerTask.start

@@ -18,7 +18,7 @@ from reach_ins import LIBRARY, check_file, check_tree  # noqa: E402  (scripts/ i
 
 _ASYNCIO_HANDLE = "asyncio Handle/TimerHandle fields: the loop runs a handle one frame shorter than Handle._run"
 _SLEEP_INLINE = "a SleepTimer built inline by call_later, without an __init__ frame: once per asyncio.sleep"
-_HANDLER_INLINE = "a HandlerTask built and started inline (tasks.run_handler's body): once per delivered message"
+_HANDLER_INLINE = "a HandlerTask built and started inline (HandlerTask.start's body): once per delivered message"
 _RUNNERS = (
     "a timer's runner is a module function the loop calls as runner(timer) on every pop (no bound-method "
     "lookup): it reads the fields of the timer class beside it"
@@ -80,14 +80,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("emulator/node.py", "_done"): _HANDLER_INLINE,
     ("emulator/node.py", "_finish"): _HANDLER_INLINE,
     ("emulator/node.py", "_suspend"): _HANDLER_INLINE,
-    ("emulator/tasks.py", "_host"): "run_handler builds a HandlerTask without __init__: once per rpc",
-    ("emulator/tasks.py", "_coro"): "as _host",
-    ("emulator/tasks.py", "_name"): "as _host",
-    ("emulator/tasks.py", "_on_done"): "as _host",
-    ("emulator/tasks.py", "_arg"): "as _host",
-    ("emulator/tasks.py", "_done"): "as _host",
-    ("emulator/tasks.py", "_finish"): "as _host",
-    ("emulator/tasks.py", "_suspend"): "as _host",
     ("emulator/loop.py", "_when_ns"): _SLEEP_INLINE,
     ("emulator/loop.py", "_future"): _SLEEP_INLINE,
     ("emulator/loop.py", "_result"): _SLEEP_INLINE,
