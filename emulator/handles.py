@@ -99,62 +99,6 @@ def report(handle: AsyncioHandle | Periodic, exc: BaseException) -> None:
     handle._loop.call_exception_handler(context)
 
 
-def wake_sleep(sleep: SleepTimer) -> None:
-    # What SLEEP_CALLBACK does for asyncio.sleep, without a Handle or a context copy.
-    future = sleep._future
-    if future is not None:  # None once cancelled (cancel clears it) or fired
-        sleep._future = None  # fired: cancelling it now does not count as a cancelled timer
-        try:
-            future.set_result(sleep._result)
-        except InvalidStateError:  # the future was cancelled (its task is being cancelled): leave it
-            pass
-
-
-def run_periodic(timer: Periodic) -> None:
-    # One tick of call_every: run the callback, then schedule the next tick an interval from now.
-    if timer._cancelled:
-        return
-    try:
-        timer._context.run(timer._callback, *timer._args)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        timer._cancelled = True
-        if timer._on_error is not None:
-            timer._on_error(exc)
-        else:
-            report(timer, exc)
-        return
-    if not timer._cancelled:
-        schedule_tick(timer)
-
-
-def schedule_tick(timer: Periodic) -> None:
-    """Set ``timer``'s next tick an interval from now, in its FIFO (the loop's ``push_recurring``, inlined)."""
-    loop = timer._loop
-    fifo = timer._fifo
-    entry = (loop._now + timer._interval_ns, next(loop._seq), run_periodic, timer, fifo)
-    if not fifo:
-        _heappush(loop._timers, entry)
-    fifo.append(entry)
-
-
-#: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.
-HANDLE_RUNNERS = frozenset({run_handle, run_timer, wake_sleep, run_periodic})
-#: The runners of timers that ``cancel()`` leaves in the heap, to skip when popped.
-TIMER_RUNNERS = frozenset({run_timer, wake_sleep, run_periodic})
-
-
-def owner_of(fn: Callable[..., Any], arg: Any) -> str | None:
-    """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
-    if fn is wake_sleep or fn is run_periodic:
-        owner: str | None = arg.owner
-        return owner
-    if fn in HANDLE_RUNNERS:
-        return arg._context.get(OWNER)  # type: ignore[no-any-return]  # arg: an asyncio Handle
-    return None
-
-
 def to_ns(seconds: float) -> int | None:
     """Seconds as integer nanoseconds; None for +infinity (a timer that never fires)."""
     if seconds != seconds:
@@ -257,6 +201,17 @@ class SleepTimer:
         state = "cancelled" if self._cancelled else "fired" if self._future is None else "pending"
         return f"<sleep timer when={self.when()} {state}>"
 
+    @staticmethod
+    def fire(sleep: SleepTimer) -> None:
+        # What SLEEP_CALLBACK does for asyncio.sleep, without a Handle or a context copy.
+        future = sleep._future
+        if future is not None:  # None once cancelled (cancel clears it) or fired
+            sleep._future = None  # fired: cancelling it now does not count as a cancelled timer
+            try:
+                future.set_result(sleep._result)
+            except InvalidStateError:  # the future was cancelled (its task is being cancelled): leave it
+                pass
+
 
 class Periodic:
     """A timer from ``call_every`` that runs its callback every interval until cancelled."""
@@ -308,6 +263,56 @@ class Periodic:
     def __repr__(self) -> str:
         state = "cancelled" if self._cancelled else "running"
         return f"<periodic {getattr(self._callback, '__qualname__', self._callback)!r} every {self.interval}s {state}>"
+
+    @staticmethod
+    def tick(timer: Periodic) -> None:
+        # One tick of call_every: run the callback, then schedule the next tick an interval from now.
+        if timer._cancelled:
+            return
+        try:
+            timer._context.run(timer._callback, *timer._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            timer._cancelled = True
+            if timer._on_error is not None:
+                timer._on_error(exc)
+            else:
+                report(timer, exc)
+            return
+        if not timer._cancelled:
+            schedule_tick(timer)
+
+    @staticmethod
+    def schedule(timer: Periodic) -> None:
+        """Set ``timer``'s next tick an interval from now, in its FIFO (the loop's ``push_recurring``, inlined)."""
+        loop = timer._loop
+        fifo = timer._fifo
+        entry = (loop._now + timer._interval_ns, next(loop._seq), run_periodic, timer, fifo)
+        if not fifo:
+            _heappush(loop._timers, entry)
+        fifo.append(entry)
+
+
+#: The timers' runners by their module-level names (the loop files them in timer entries).
+wake_sleep = SleepTimer.fire
+run_periodic = Periodic.tick
+schedule_tick = Periodic.schedule
+
+#: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.
+HANDLE_RUNNERS = frozenset({run_handle, run_timer, wake_sleep, run_periodic})
+#: The runners of timers that ``cancel()`` leaves in the heap, to skip when popped.
+TIMER_RUNNERS = frozenset({run_timer, wake_sleep, run_periodic})
+
+
+def owner_of(fn: Callable[..., Any], arg: Any) -> str | None:
+    """The node whose callback ``fn(arg)`` is, if it is an asyncio one (None: the kernel's own)."""
+    if fn is wake_sleep or fn is run_periodic:
+        owner: str | None = arg.owner
+        return owner
+    if fn in HANDLE_RUNNERS:
+        return arg._context.get(OWNER)  # type: ignore[no-any-return]  # arg: an asyncio Handle
+    return None
 
 
 SLEEP_CALLBACK = futures._set_result_unless_cancelled  # type: ignore[attr-defined]  # private, not in the stubs
