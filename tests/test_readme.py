@@ -170,7 +170,9 @@ def test_the_drawn_schedule_example_passes(pytester):
 #: commands that take long, or repeat a run the default suite makes already: run with -m slow
 SLOW = {"capsim chaos primary-replica-failover", "capsim cap", "python scripts/cap_demo.py"}
 #: words that make a command long (sweeps, seed ranges, benchmarks, regenerating the README's tables)
-SLOW_WORDS = ("pacelc", "--seeds", "bench.py", "bench_hosts.py", "readme_tables.py")
+#: (asyncio_conformance.py runs CPython's whole asyncio suite, 30 s: tests/scripts/test_asyncio_conformance.py
+#: runs its fast modules by default and all of it under -m slow)
+SLOW_WORDS = ("pacelc", "--seeds", "bench.py", "bench_hosts.py", "readme_tables.py", "asyncio_conformance.py")
 #: what the test runs for a command whose README form is not a quick run
 INSTEAD = {"python scripts/bench.py": "python scripts/bench.py --quick"}
 #: commands the README shows because the checkers fail them (what capsim found in a third-party library): exit 1
