@@ -9,6 +9,7 @@ from pathlib import Path
 from capsim.cap.metrics import FIGURES
 from capsim.report import Column, Run, markdown_table, write_page, write_plots, write_tables
 from capsim.report.tables import percent
+from emulator.validate import is_number
 
 #: The keys of ``--json``, per configuration, in order.
 JSON_KEYS = (
@@ -146,7 +147,7 @@ def summarize(name: str, rows: list[dict]) -> dict:
 
 
 def _spread(values: list):
-    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    numbers = [float(v) for v in values if is_number(v)]
     if not numbers:
         return None
     return {"median": statistics.median(numbers), "min": min(numbers), "max": max(numbers), "values": numbers}
