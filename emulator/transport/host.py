@@ -288,9 +288,9 @@ class NodeHost:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.errors.append(
             {
-                "time": time.time(),
+                "time": time.time(),  # wall-clock ok: a real node's error, in real time
                 "node": self.name,
-                "where": where,  # wall-clock ok
+                "where": where,
                 "error": f"{type(exc).__name__}: {exc}",
                 "traceback": text,
             }

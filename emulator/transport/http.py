@@ -294,9 +294,8 @@ class HttpTransport:
         level = logging.DEBUG if box.failing else logging.WARNING
         box.failing = True
         _log.log(level, "%s: dropped %d message(s) to %s at %s: %s", self.name, len(batch), box.dest, box.url, reason)
-        self.problems.append(
-            {"time": time.time(), "dest": box.dest, "messages": len(batch), "reason": reason}
-        )  # wall-clock ok
+        when = time.time()  # wall-clock ok: the real transport runs in real time
+        self.problems.append({"time": when, "dest": box.dest, "messages": len(batch), "reason": reason})
 
     def _drop(self, dest: str, reason: str) -> None:
         self.drops[reason] += 1
