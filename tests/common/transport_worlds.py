@@ -111,3 +111,18 @@ async def outcome(coro) -> str:
     except em.RPCError as exc:
         return f"error {exc.code}"
     return "ok"
+
+
+async def node_states(cluster):
+    """Each node's own fault state on a real cluster, as its control endpoint reports it."""
+    from emulator.transport import ControlClient
+
+    return {
+        name: await ControlClient(cluster.url(name), cluster.token, cluster._session).state()
+        for name in cluster.servers
+    }
+
+
+async def relay_notes(client, name):
+    """What relay ``name`` (tests.common.transport_nodes.Relay) has noted so far."""
+    return (await client.rpc(name, {"type": "notes"}))["notes"]

@@ -3,34 +3,15 @@
 import asyncio
 
 import pytest
-import pytest_asyncio
 
 import emulator as em
 from emulator.check import linearizable
-from emulator.transport import ControlClient, ControlError, RealCluster
+from emulator.transport import ControlError, RealCluster
 from nodes.kv import SingleKV
 from tests.common.transport_nodes import Relay
-from tests.common.transport_worlds import outcome
+from tests.common.transport_worlds import node_states, outcome, relay_notes
 
-NAMES = ["n0", "n1", "n2"]
-
-
-@pytest_asyncio.fixture
-async def cluster():
-    real = await RealCluster.local({name: Relay for name in NAMES}, seed=3)
-    yield real
-    await real.close()
-
-
-async def _states(cluster):
-    return {
-        name: await ControlClient(cluster.url(name), cluster.token, cluster._session).state()
-        for name in cluster.servers
-    }
-
-
-async def _notes(client, name):
-    return (await client.rpc(name, {"type": "notes"}))["notes"]
+NAMES = ["n0", "n1", "n2"]  # the conftest cluster's nodes
 
 
 @pytest.mark.asyncio
@@ -47,7 +28,7 @@ async def test_a_misuse_raises_at_the_call(cluster):
     await cluster.add_client("c0")
     with pytest.raises(em.ConfigError, match="node faults apply to servers"):
         cluster.crash("c0")
-    assert cluster.history.nemesis_ops() == [] and set((await _states(cluster))["n0"]["rules"]) == set()
+    assert cluster.history.nemesis_ops() == [] and set((await node_states(cluster))["n0"]["rules"]) == set()
 
 
 @pytest.mark.asyncio
@@ -57,7 +38,7 @@ async def test_a_restarted_node_gets_the_current_faults(cluster):
     assert not cluster.alive("n1")
     await cluster.network.partition(["n0"], ["n1", "n2"])
     await cluster.restart("n1")
-    assert (await _states(cluster))["n1"]["rules"] == [{"partition": {"groups": [["n0"], ["n1", "n2"]]}}]
+    assert (await node_states(cluster))["n1"]["rules"] == [{"partition": {"groups": [["n0"], ["n1", "n2"]]}}]
     c = await cluster.add_client("c0")
     relay = {"type": "relay", "to": "n0", "timeout": 0.2}
     assert await outcome(c.rpc("n1", relay, timeout=2.0)) == "error 0"
@@ -82,7 +63,7 @@ async def test_a_soft_pause_holds_traffic_until_resume(cluster):
     assert await outcome(c.rpc("n1", {"type": "notes"}, timeout=0.1)) == "timeout"
     await cluster.resume("n1")
     await asyncio.sleep(0.05)
-    assert await _notes(c, "n1") == [["n0", "later"]]
+    assert await relay_notes(c, "n1") == [["n0", "later"]]
 
 
 @pytest.mark.asyncio

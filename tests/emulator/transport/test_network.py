@@ -8,34 +8,14 @@ cluster's own copy of the fault state equal to every node's.
 import asyncio
 
 import pytest
-import pytest_asyncio
 
 import emulator as em
 from emulator.distributions import Constant, Uniform
-from emulator.transport import ControlClient, ControlError, RealCluster
+from emulator.transport import ControlError
 from emulator.transport.network import traffic
-from tests.common.transport_nodes import Relay
-from tests.common.transport_worlds import outcome
+from tests.common.transport_worlds import node_states, outcome, relay_notes
 
-NAMES = ["n0", "n1", "n2"]
-
-
-@pytest_asyncio.fixture
-async def cluster():
-    real = await RealCluster.local({name: Relay for name in NAMES}, seed=3)
-    yield real
-    await real.close()
-
-
-async def _states(cluster):
-    return {
-        name: await ControlClient(cluster.url(name), cluster.token, cluster._session).state()
-        for name in cluster.servers
-    }
-
-
-async def _notes(client, name):
-    return (await client.rpc(name, {"type": "notes"}))["notes"]
+NAMES = ["n0", "n1", "n2"]  # the conftest cluster's nodes
 
 
 @pytest.mark.asyncio
@@ -45,7 +25,7 @@ async def test_faults_fired_without_waiting_apply_in_order_everywhere(cluster):
     cluster.network.heal()
     cluster.network.partition_oneway(["n2"], ["n0"])
     await cluster.settle()
-    states = await _states(cluster)
+    states = await node_states(cluster)
     assert all(state == cluster.network.faults for state in states.values())
     assert cluster.network.faults["rules"] == [{"partition_oneway": {"src": ["n2"], "dst": ["n0"]}}]
     assert cluster.network.cut("n2", "n0") and not cluster.network.cut("n0", "n2")
@@ -60,10 +40,10 @@ async def test_hold_queues_messages_until_release(cluster):
     for text in ("a", "b"):
         await c.rpc("n0", {"type": "tell", "to": "n1", "text": text})
     await asyncio.sleep(0.05)
-    assert await _notes(c, "n1") == []
+    assert await relay_notes(c, "n1") == []
     await cluster.network.release("n0", "n1")
     await asyncio.sleep(0.05)
-    assert await _notes(c, "n1") == [["n0", "a"], ["n0", "b"]]
+    assert await relay_notes(c, "n1") == [["n0", "a"], ["n0", "b"]]
 
 
 @pytest.mark.asyncio
@@ -75,7 +55,7 @@ async def test_duplicate_and_latency_apply_to_their_link(cluster):
     await cluster.network.set_link("n0", "n2", latency=0.3)
     relay = await outcome(c.rpc("n0", {"type": "relay", "to": "n2", "timeout": 0.1}, timeout=2.0))
     await asyncio.sleep(0.05)
-    assert await _notes(c, "n1") == [["n0", "x"], ["n0", "x"]] and relay == "error 0"
+    assert await relay_notes(c, "n1") == [["n0", "x"], ["n0", "x"]] and relay == "error 0"
     await cluster.network.reset_link("n0", "n2")
     assert await outcome(c.rpc("n0", {"type": "relay", "to": "n2", "timeout": 0.5}, timeout=2.0)) == "ok"
 
@@ -115,7 +95,7 @@ async def test_partitions_add_up_until_heal_and_are_recorded_sorted(cluster):
         ("partition", [["n0", "n2"], ["n1"]]),
         ("partition-oneway", [["n2"], ["n0"]]),
     ]
-    assert all(state == cluster.network.faults for state in (await _states(cluster)).values())
+    assert all(state == cluster.network.faults for state in (await node_states(cluster)).values())
 
 
 @pytest.mark.asyncio
@@ -131,7 +111,7 @@ async def test_a_misuse_changes_nothing_anywhere(cluster):
     with pytest.raises(em.ConfigError, match="unknown node 'nx'"):
         cluster.network.hold("n0", "nx")
     assert cluster.network.faults == before and cluster.history.nemesis_ops() == []
-    assert all(state == before for state in (await _states(cluster)).values())
+    assert all(state == before for state in (await node_states(cluster)).values())
 
 
 @pytest.mark.asyncio
@@ -146,7 +126,7 @@ async def test_overrides_read_back_and_replace_keeps_only_what_is_given(cluster)
     assert cluster.network.overrides("n0", "n1") == {"duplicate": 0.5}
     await cluster.network.replace_link_oneway("n0", "n1")
     assert cluster.network.overrides("n0", "n1") == {}
-    assert all(state == cluster.network.faults for state in (await _states(cluster)).values())
+    assert all(state == cluster.network.faults for state in (await node_states(cluster)).values())
 
 
 @pytest.mark.asyncio
@@ -154,7 +134,7 @@ async def test_set_defaults_reach_every_node_and_links_without_overrides(cluster
     """New defaults are in every node's state; a link's own override still wins over them."""
     await cluster.network.set_link("n0", "n1", loss=0.0)
     await cluster.network.set_defaults(latency=0.3)
-    states = await _states(cluster)
+    states = await node_states(cluster)
     assert all(state["defaults"] == cluster.network.faults["defaults"] for state in states.values())
     assert cluster.network.overrides("n0", "n1") == {"loss": 0.0}
     c = await cluster.add_client("c0")
@@ -189,7 +169,7 @@ async def test_a_cut_id_heals_exactly_its_own_cut_on_every_node(cluster):
     assert cluster.network.cut("n0", "n1") and cluster.network.cut("n1", "n0")  # first and third stay
     assert not cluster.network.cut("n1", "n2") and not cluster.network.cut("n2", "n1")  # second's only link
     assert cluster.network.faults["cut_ids"] == [1, 3]
-    assert all(state == cluster.network.faults for state in (await _states(cluster)).values())
+    assert all(state == cluster.network.faults for state in (await node_states(cluster)).values())
     heals = [op["value"] for op in cluster.history.nemesis_ops() if op["f"] == "heal"]
     assert heals == [[2]]
 
@@ -203,9 +183,9 @@ async def test_ids_are_never_reused_and_a_restarted_node_gets_them(cluster):
     later = cluster.network.partition(["n1"], ["n2"])
     await cluster.restart("n2")
     await cluster.settle()
-    assert later == 2 and (await _states(cluster))["n2"]["cut_ids"] == [2]
+    assert later == 2 and (await node_states(cluster))["n2"]["cut_ids"] == [2]
     await cluster.network.heal(later)
-    assert not cluster.network.cut("n1", "n2") and (await _states(cluster))["n2"]["rules"] == []
+    assert not cluster.network.cut("n1", "n2") and (await node_states(cluster))["n2"]["rules"] == []
 
 
 @pytest.mark.asyncio
@@ -216,7 +196,7 @@ async def test_healing_an_unknown_cut_says_which_are_active_and_changes_nothing(
     with pytest.raises(em.ConfigError, match=r"heal\(7\): no such cut; the active ones are \[1\]"):
         cluster.network.heal(7, cut)
     assert cluster.network.faults == before and [op["f"] for op in cluster.history.nemesis_ops()] == ["partition"]
-    assert all(state == before for state in (await _states(cluster)).values())
+    assert all(state == before for state in (await node_states(cluster)).values())
 
 
 @pytest.mark.asyncio

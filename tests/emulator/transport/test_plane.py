@@ -1,18 +1,9 @@
 """Tests of emulator/transport/plane.py: ``ControlPlane``, the members of a real cluster and its control calls."""
 
 import pytest
-import pytest_asyncio
 
 import emulator as em
-from emulator.transport import ControlError, RealCluster
-from tests.common.transport_nodes import Relay
-
-
-@pytest_asyncio.fixture
-async def cluster():
-    real = await RealCluster.local({name: Relay for name in ("n0", "n1", "n2")}, seed=3)
-    yield real
-    await real.close()
+from emulator.transport import ControlError
 
 
 @pytest.mark.asyncio
