@@ -536,7 +536,7 @@ def _print_scale(console, s: dict) -> None:
     table = Table(
         title=f"heartbeat ring: every node to the next every 100 ms, best of {s['repeats']} (fresh process each)"
     )
-    for column in ("run", "nodes", "virtual s", "messages", "build s", "run s", "us / message", "peak MB"):
+    for column in ("run", "nodes", "virtual s", "messages", "warm-up s", "run s", "us / message", "peak MB"):
         table.add_column(column, justify="right" if column != "run" else "left")
     labels = {
         "sleep": "capsim, task looping on asyncio.sleep",
