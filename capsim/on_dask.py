@@ -15,12 +15,13 @@ is reported as crashed, with its replay command.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 
 from capsim.parallel import SeedJob
 
-__all__ = ["ClusterError", "run_on_dask"]
+__all__ = ["ClusterError", "require_dask", "run_on_dask"]
 
 
 class ClusterError(RuntimeError):
@@ -32,11 +33,24 @@ def _run_chunk(job: SeedJob, seeds: list[int]) -> list[dict]:
     return [job.run_here(seed) for seed in seeds]
 
 
+def require_dask() -> None:
+    """Refuse before a sweep starts (and draws its progress bar) when Dask is not installed.
+
+    Raises:
+        ClusterError: ``distributed`` cannot be imported.
+    """
+    if importlib.util.find_spec("distributed") is None:
+        raise ClusterError(_NO_DASK)
+
+
+_NO_DASK = "--cluster needs Dask distributed: pip install 'capsim[cluster]'"
+
+
 def _connect(address: str, workers: int, timeout: float):
     try:
         from distributed import Client, LocalCluster  # type: ignore[import-not-found]  # the optional capsim[cluster] extra
     except ImportError:
-        raise ClusterError("--cluster needs Dask distributed: pip install 'capsim[cluster]'") from None
+        raise ClusterError(_NO_DASK) from None
     if address == "local":
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR

@@ -15,7 +15,7 @@ from rich.console import Console
 from capsim import limits
 from capsim.cli import UsageError
 from capsim.limits import available_mb, workers_that_fit
-from capsim.on_dask import ClusterError
+from capsim.on_dask import ClusterError, require_dask
 from capsim.parallel import ResultsFile, ResultsMismatch, SeedJob, positive_int, sweep_with_progress, workers_for
 
 __all__ = ["add_sweep_arguments", "check_size", "check_sweep_arguments", "open_results", "run_sweep_command"]
@@ -77,6 +77,11 @@ def check_sweep_arguments(args: argparse.Namespace) -> None:
                 raise UsageError(f"{flag} goes with --seeds A-B")
     elif args.resume and not (args.results or getattr(args, "out", None)):
         raise UsageError("--resume needs the results file of the sweep: --results FILE.jsonl (or --out DIR)")
+    if args.seeds is not None and args.cluster is not None:
+        try:
+            require_dask()  # before the sweep draws its progress bar
+        except ClusterError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:

@@ -66,3 +66,18 @@ def test_sweep_flags_are_checked(tmp_path, capsys, argv, message):
     """Sweep flags without --seeds, or --resume without a file: exit 2 with the reason."""
     assert main(["chaos", scenario(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cluster_without_dask_is_refused_before_the_sweep_starts(tmp_path, capsys, monkeypatch):
+    """--cluster with Dask missing: exit 2 naming the extra, and no progress bar drawn first."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name, *a))
+    results = tmp_path / "results.jsonl"
+    argv = ["chaos", scenario(tmp_path), "--seeds", "1-2", "--cluster", "local", "--results", str(results)]
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert "pip install 'capsim[cluster]'" in out.err
+    assert "seeds" not in out.out and "seeds" not in out.err.replace("--seeds", "")
+    assert not results.exists()  # refused before the results file was opened
