@@ -29,7 +29,15 @@ from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summari
 from capsim.cli import UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
-from capsim.parallel import SeedJob, positive_int, replay_template, seed_range, seed_value
+from capsim.parallel import (
+    SeedJob,
+    positive_int,
+    positive_number,
+    replay_template,
+    seconds_value,
+    seed_range,
+    seed_value,
+)
 from capsim.report import Run, require_plots, rich_table
 
 
@@ -53,16 +61,23 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--nodes", type=positive_int, default=plan.nodes, help=f"servers (default {plan.nodes})")
     parser.add_argument(
-        "--duration", type=float, default=plan.duration, help=f"virtual seconds of traffic (default {plan.duration})"
+        "--duration",
+        type=positive_number,
+        default=plan.duration,
+        help=f"virtual seconds of traffic (default {plan.duration})",
     )
     parser.add_argument(
         "--partition-at",
-        type=float,
+        type=seconds_value,
         default=plan.partition_at,
         help=f"when the partition starts (default {plan.partition_at})",
     )
-    parser.add_argument("--heal-at", type=float, default=plan.heal_at, help=f"when it heals (default {plan.heal_at})")
-    parser.add_argument("--rate", type=float, default=plan.rate, help=f"client ops per second (default {plan.rate})")
+    parser.add_argument(
+        "--heal-at", type=seconds_value, default=plan.heal_at, help=f"when it heals (default {plan.heal_at})"
+    )
+    parser.add_argument(
+        "--rate", type=positive_number, default=plan.rate, help=f"client ops per second (default {plan.rate})"
+    )
     parser.add_argument(
         "--config",
         action="append",

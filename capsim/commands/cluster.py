@@ -30,7 +30,7 @@ from pathlib import Path
 
 from capsim.cli import UsageError
 from capsim.output import writable_file
-from capsim.parallel import seed_value
+from capsim.parallel import positive_number, seed_value
 
 __all__ = ["DEFAULT_STATE", "down", "purge", "register", "up"]
 
@@ -53,7 +53,9 @@ def register(subparsers) -> None:
         type=seed_value,
         help="seed every node's rngs as the simulation of that seed does (timing stays real: not replayable)",
     )
-    up_parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for health (default 15)")
+    up_parser.add_argument(
+        "--timeout", type=positive_number, default=15.0, help="seconds to wait for health (default 15)"
+    )
     down_parser = _sub(sub, "down", "stop every node and remove the state file (logs and storage stay)", _run_down)
     down_parser.add_argument(
         "--purge",
@@ -83,7 +85,7 @@ def register(subparsers) -> None:
     work.add_argument("--clients", type=int, default=3)
     work.add_argument("--ops", type=int, default=100, help="operations per client (default 100)")
     work.add_argument("--keys", type=int, default=3)
-    work.add_argument("--timeout", type=float, default=1.0, help="seconds per operation (default 1)")
+    work.add_argument("--timeout", type=positive_number, default=1.0, help="seconds per operation (default 1)")
     work.add_argument("--seed", type=seed_value, default=0, help="seed of the workload's choices")
     work.add_argument("--out", metavar="FILE", help="write the history here (JSON Lines)")
 

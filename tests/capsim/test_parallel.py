@@ -20,8 +20,10 @@ from capsim.parallel import (
     SeedJob,
     map_unordered,
     positive_int,
+    positive_number,
     replay_template,
     run_sweep,
+    seconds_value,
     seed_range,
     seed_value,
     with_progress,
@@ -196,6 +198,9 @@ def test_with_progress_returns_every_result_and_reports_each(capsys):
         (seed_range, "0-0", range(0, 1)),
         (seed_value, "0", 0),
         (positive_int, "2", 2),
+        (seconds_value, "0", 0.0),
+        (seconds_value, "2.5", 2.5),
+        (positive_number, "1e-3", 0.001),
     ],
 )
 def test_argument_types_accept_what_they_say(parse, text, expected):
@@ -214,6 +219,13 @@ def test_argument_types_accept_what_they_say(parse, text, expected):
         (seed_value, "x", "whole number >= 0"),
         (positive_int, "0", "positive whole number"),
         (positive_int, "two", "positive whole number"),
+        (seconds_value, "-1", "finite number of seconds >= 0"),
+        (seconds_value, "nan", "finite number of seconds >= 0"),
+        (seconds_value, "inf", "finite number of seconds >= 0"),
+        (positive_number, "0", "finite number > 0"),
+        (positive_number, "inf", "finite number > 0"),
+        (positive_number, "nan", "finite number > 0"),
+        (positive_number, "soon", "finite number > 0"),
     ],
 )
 def test_argument_types_refuse_with_an_example(parse, text, message):

@@ -93,6 +93,18 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "option, value", [("--duration", "inf"), ("--duration", "0"), ("--rate", "-5"), ("--partition-at", "nan")]
+)
+def test_cap_refuses_a_time_or_rate_that_is_not_a_finite_number(capsys, option, value):
+    """An infinite, NaN, zero or negative duration or rate is an argument error naming the option, exit 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cap", option, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected a finite number" in err and "Traceback" not in err
+
+
 def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_errors(tmp_path, capsys):
     """A TOML config with a misspelt setting exits 2 naming it; one whose nodes raise exits 1."""
     typo = tmp_path / "typo.toml"
