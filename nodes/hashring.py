@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from mmh3 import hash as murmur3
 
-from emulator.validate import is_number
+from emulator.validate import is_int, is_number
 
 __all__ = ["HashRing", "key_hash"]
 
@@ -45,7 +45,7 @@ class HashRing:
     """
 
     def __init__(self, nodes: Iterable[str] = (), vnodes: int = 128, weights: dict[str, float] | None = None):
-        if not isinstance(vnodes, int) or vnodes < 1:
+        if not is_int(vnodes, ge=1):
             raise ValueError(f"vnodes must be a positive int, got {vnodes!r}")
         self.vnodes = vnodes
         self._weights: dict[str, float] = {}

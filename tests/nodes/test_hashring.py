@@ -67,6 +67,8 @@ def test_the_ring_is_the_same_in_every_build():
         (lambda r: r.remove("zz"), "not on the ring"),
         (lambda r: r.add("c", weight=0), "positive number"),
         (lambda r: HashRing(vnodes=0), "positive int"),
+        (lambda r: HashRing(vnodes=True), "positive int"),
+        (lambda r: HashRing(vnodes=2.0), "positive int"),
         (lambda r: HashRing().lookup("k"), "ring is empty"),
     ],
 )
