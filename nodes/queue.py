@@ -105,7 +105,7 @@ class Broker(Node):
 
     # -- logs ----------------------------------------------------------------------------------
 
-    def log(self, topic: str, partition: int) -> list:  # type: ignore[override]  # the partition log, not Node.log (the logger), which a Broker never uses
+    def partition_log(self, topic: str, partition: int) -> list:
         """The partition's log: ``[key, msg]`` per offset (read-only use)."""
         return self.storage["logs"].get(f"{topic}/{partition}", [])
 
@@ -154,7 +154,7 @@ class Broker(Node):
         start, most = body.get("offset", 0), body.get("max", 100)
         if not is_int(start, ge=0):
             raise RPCError(MALFORMED_REQUEST, f"offset must be an int >= 0, got {start!r}")
-        log = self.log(topic, partition)
+        log = self.partition_log(topic, partition)
         self.stats["polls"] += 1
         return {
             "type": "poll_ok",

@@ -74,7 +74,7 @@ def test_an_idempotent_send_is_appended_once_however_often_it_arrives():
     other = send(sim, client, "k", {"n": 2}, producer="p", seq=8)
     assert [a["offset"] for a in acks] == [0, 0, 0] and other["offset"] == 1
     leader = leader_of(BROKERS, "orders", acks[0]["partition"])
-    assert len(sim.node(leader).log("orders", acks[0]["partition"])) == 2
+    assert len(sim.node(leader).partition_log("orders", acks[0]["partition"])) == 2
 
 
 def group_rpc(sim, client, kind, member, **extra):
