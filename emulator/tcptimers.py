@@ -1,0 +1,156 @@
+"""A TCP end's timers: retransmission with backoff, the persist probe, keepalive, FIN_WAIT_2.
+
+``TcbTimers`` is the timer layer of ``emulator.tcp.Tcb``. One loop timer per
+connection fires at the earliest of three deadlines (retransmission, which
+also serves as the persist and SYN timers; keepalive; an orphan's
+FIN_WAIT_2), and each deadline re-arms it when it fires. The retransmission
+timeout comes from round-trip samples (RFC 6298, Karn's rule) within
+Linux's bounds, doubles per backoff step, and gives up after
+``user_timeout``, ``syn_retries`` or ``synack_retries`` as Linux does.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from emulator.tcpsend import TcbSender
+from emulator.tcpstate import CLOSED, ESTABLISHED, NS, SYN, SYN_RCVD, SYN_SENT, SYNACK
+
+__all__ = ["TcbTimers"]
+
+
+class TcbTimers(TcbSender):
+    """The timer layer of a ``Tcb`` (see the module docstring)."""
+
+    if TYPE_CHECKING:  # the connection's own, above this layer (emulator.tcp.Tcb)
+
+        def fail(self, code: int) -> None: ...
+
+        def destroy(self) -> None: ...
+
+    def _linger(self) -> None:
+        """An orphan whose FIN is acknowledged waits ``fin_timeout`` for the peer's (Linux's FIN_WAIT_2)."""
+        if self.orphan and self.orphan_at is None and self._fin_acked() and not self.rx.fin_in:
+            self.orphan_at = self.kernel.now_ns() + round(self.settings.fin_timeout * NS)
+            self.rearm()
+
+    def _sample(self, sent_at: int | None) -> None:
+        """Update the RTO from one round trip (RFC 6298), clamped to Linux's bounds."""
+        if sent_at is None:
+            return
+        rtt = (self.kernel.now_ns() - sent_at) / NS
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        s = self.settings
+        self.rto = min(s.rto_max, max(s.rto_min, self.srtt + 4 * self.rttvar))
+
+    def _rto_ns(self) -> int:
+        return round(min(self.settings.rto_max, self.rto * (1 << self.backoff)) * NS)
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def rearm(self) -> None:
+        """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires)."""
+        due = self.rtx_at
+        for t in (self.ka_at, self.orphan_at):
+            if t is not None and (due is None or t < due):
+                due = t
+        if due is None or (self._timer is not None and self._timer_at <= due):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = due
+        self._timer = self.kernel.call_at_ns(due, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self.kernel.now_ns()
+        if self.state == CLOSED:
+            return
+        if self.orphan_at is not None and now >= self.orphan_at:
+            self.destroy()  # FIN_WAIT_2 for too long: give up quietly
+            return
+        if self.rtx_at is not None and now >= self.rtx_at:
+            self._retransmit(now)
+        if self.ka_at is not None and now >= self.ka_at and self.state != CLOSED:
+            self._keepalive(now)
+        if self.state != CLOSED:
+            self.rearm()
+
+    def _retransmit(self, now: int) -> None:
+        self.rtx_at = None
+        if self.state in (SYN_SENT, SYN_RCVD):
+            self._retransmit_handshake(now)
+            return
+        if self.since is not None and now - self.since >= round(self.user_timeout * NS):
+            self.fail(errno.ETIMEDOUT)  # Linux sends no reset when it gives up
+            return
+        self.retries += 1
+        self.backoff += 1
+        if self.snd_nxt == self.snd_una and self.sndq:
+            self._ack_now(probe=True)  # a shut window: probe it (the persist timer)
+        else:
+            self.reno.timeout(len(self.inflight))
+            self.rtx_high = self.snd_nxt
+            self.rtt_seq = None
+            self.snd_nxt = self.snd_una  # go back N: send everything unacknowledged again
+            self.inflight.clear()
+            if self.fin_seq is not None and self.fin_seq >= self.snd_una:
+                self.fin_seq = None
+            self.push()
+        self.rtx_at = now + self._rto_ns()
+        if self.since is not None:
+            self.rtx_at = min(self.rtx_at, self.since + round(self.user_timeout * NS))  # Linux clamps the RTO
+
+    def _retransmit_handshake(self, now: int) -> None:
+        s = self.settings
+        limit = s.syn_retries if self.state == SYN_SENT else s.synack_retries
+        if self.retries >= limit:
+            if self.state == SYN_SENT:
+                self.fail(errno.ETIMEDOUT)
+            else:
+                self.destroy()  # a half-open connection nobody completed: dropped quietly
+            return
+        self.retries += 1
+        self.emit({"type": SYN if self.state == SYN_SENT else SYNACK, "ack": 1, "wnd": self.window()})
+        self.rtx_at = now + round(s.rto_initial * (2**self.retries) * NS)
+
+    def set_keepalive(self, on: bool) -> None:
+        self.keepalive = on
+        self._arm_keepalive()
+
+    def _arm_keepalive(self) -> None:
+        if not self.keepalive or self.state != ESTABLISHED:
+            self.ka_at = None
+            return
+        self.ka_at = self.heard + round(self._ka("keepalive_time") * NS)
+        self.rearm()
+
+    def _ka(self, name: str) -> float:
+        sock = self.sock
+        value = sock.tcp_options.get(name) if sock is not None else None
+        if value is None:
+            value = getattr(self.settings, name)  # keepalive_time, keepalive_intvl or keepalive_probes
+        return value
+
+    def _keepalive(self, now: int) -> None:
+        if now - self.heard < round(self._ka("keepalive_time") * NS):
+            self.ka_at = self.heard + round(self._ka("keepalive_time") * NS)
+            return
+        if self.ka_sent >= self._ka("keepalive_probes"):
+            self.fail(errno.ETIMEDOUT)
+            return
+        self.ka_sent += 1
+        self._ack_now(probe=True)
+        self.ka_at = now + round(self._ka("keepalive_intvl") * NS)
+
+    def stop_timers(self) -> None:
+        self.rtx_at = self.ka_at = self.orphan_at = None
+        for handle in (self._timer, self._ack_handle):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._ack_handle = None
