@@ -36,7 +36,7 @@ from emulator.tcp import CLOSED, RST, SYN, SYN_RCVD, SYN_SENT, Segment, Tcb, Tcp
 
 if TYPE_CHECKING:
     from emulator.hosts import HostEndpoint
-    from emulator.netloop import NetLoop
+    from emulator.netbase import NetBase
 
 __all__ = ["Kernel", "LocalWorld", "World"]
 
@@ -52,7 +52,7 @@ class World:
     this world, or ``NotAllowed``) and ``transmit(kernel, dst_ip, segment)``.
     """
 
-    def __init__(self, loop: NetLoop, settings: TcpSettings | None = None):
+    def __init__(self, loop: NetBase, settings: TcpSettings | None = None):
         self.loop = loop
         self.settings = settings or TcpSettings()
         self._fds = iter(range(1000, 1 << 30))  # fake descriptors: never handed to the OS
@@ -351,7 +351,7 @@ def ipv4(host: str) -> str | None:
 class LocalWorld(World):
     """The world of a ``VirtualLoop`` outside any Simulation: one host, ``localhost``, 127.0.0.1."""
 
-    def __init__(self, loop: NetLoop):
+    def __init__(self, loop: NetBase):
         super().__init__(loop)
         self.kernel = Kernel(self, "localhost", LOOPBACK)
 

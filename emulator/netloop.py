@@ -2,14 +2,16 @@
 
 ``NetLoop`` is a mixin of ``emulator.loop.VirtualLoop``. It gives the loop
 what asyncio's networking needs, answered by the simulated kernels of
-``emulator.kernel``:
+``emulator.kernel``, in three layers:
 
 - ``create_connection``, ``create_server``, ``create_datagram_endpoint``,
-  ``connect_accepted_socket``, ``getaddrinfo``, ``getnameinfo`` and the
-  ``sock_*`` coroutines, so ``asyncio.open_connection``,
-  ``asyncio.start_server``, aiohttp and any protocol code run unchanged;
-- reader and writer callbacks on the fake descriptors of simulated sockets,
-  fired as a level-triggered selector would fire them.
+  ``connect_accepted_socket``, ``getaddrinfo`` and ``getnameinfo`` (this
+  module), so ``asyncio.open_connection``, ``asyncio.start_server``, aiohttp
+  and any protocol code run unchanged;
+- the ``sock_*`` coroutines (``emulator.sockcalls``);
+- the loop's simulated network and the reader and writer callbacks on the
+  fake descriptors of simulated sockets, fired as a level-triggered
+  selector would fire them (``emulator.netbase``).
 
 The transports are asyncio's own selector transports and the server is
 asyncio's own ``Server``, running on ``SimSocket``; the ``sock_*`` helpers
@@ -25,27 +27,16 @@ sockets, pipes, subprocesses and signals.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import selectors
 import socket
-import weakref
-from asyncio import base_events, events, selector_events, tasks
+from asyncio import base_events, selector_events, tasks
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, cast
+from typing import Any
 
 from emulator.errors import NotAllowed
-from emulator.kernel import LocalWorld, World
+from emulator.netbase import refuse
 from emulator.resolver import AddrInfo, getaddrinfo, getnameinfo
-from emulator.sockets import Address, Bytes, SimSocket
-
-if TYPE_CHECKING:
-    from emulator.handles import SleepTimer
-    from emulator.sandbox import Sandbox
-
-    # NetLoop is mixed into VirtualLoop, an asyncio loop: type-check it as one.
-    _Mixin = asyncio.AbstractEventLoop
-else:
-    _Mixin = object
+from emulator.sockcalls import SockCalls
+from emulator.sockets import Address, SimSocket
 
 __all__ = ["NetLoop", "refuse"]
 
@@ -54,206 +45,10 @@ _Selector: Any = selector_events.BaseSelectorEventLoop
 _Base: Any = base_events.BaseEventLoop
 _Transports: Any = selector_events  # _SelectorSocketTransport, _SelectorDatagramTransport
 _ProtocolFactory = Callable[[], asyncio.BaseProtocol]
-_Ts = TypeVarTuple("_Ts")
 
 
-def refuse(what: str, instead: str = "") -> NotAllowed:
-    """The error for real I/O inside a simulation."""
-    return NotAllowed(
-        f"{what} is not allowed inside a simulation: it is real I/O, which runs outside virtual time "
-        "and could not be replayed from the run's seed. "
-        + (
-            instead
-            or "Use the simulated network: run the program as a host (sim.add_host(name, main)) "
-            "and connect to other hosts by name."
-        )
-    )
-
-
-class _Keys:
-    """What asyncio's transports ask a selector (``get_key``, in their ``repr``), from the loop's registrations."""
-
-    def __init__(self, io: dict[int, _Registration]):
-        self._io = io
-
-    def get_key(self, fd: int) -> selectors.SelectorKey:
-        reader, writer, _ = self._io[fd]
-        events_ = (selectors.EVENT_READ if reader is not None else 0) | (selectors.EVENT_WRITE if writer else 0)
-        return selectors.SelectorKey(fd, fd, events_, (reader, writer))
-
-
-#: A descriptor's registration: [reader handle, writer handle, the socket].
-_Registration = list[Any]
-
-
-class _NetState:
-    """A loop's networking state, made on first use."""
-
-    def __init__(self) -> None:
-        self.world: World | None = None
-        self.io: dict[int, _Registration] = {}  # fd -> [reader handle, writer handle, socket]
-        self.transports: weakref.WeakValueDictionary[int, asyncio.Transport] = weakref.WeakValueDictionary()
-        self.adopted: weakref.WeakKeyDictionary[socket.socket, SimSocket] = weakref.WeakKeyDictionary()
-        self.keys = _Keys(self.io)
-
-
-class NetLoop(_Mixin):
+class NetLoop(SockCalls):
     """Mixin: asyncio networking on simulated sockets (see the module docstring)."""
-
-    __net: _NetState | None = None
-    #: the simulation's answers to time.time, random, ... while this loop runs (emulator.sandbox)
-    sandbox: Sandbox | None = None
-
-    if TYPE_CHECKING:  # what NetLoop uses of the loop it is mixed into (emulator.loop.VirtualLoop)
-        _closed: bool
-
-        def time_ns(self) -> int: ...
-
-        def _call_at_ns(
-            self,
-            when_ns: int | None,
-            callback: Callable[..., object],
-            args: tuple[Any, ...],
-            context: contextvars.Context | None,
-        ) -> asyncio.TimerHandle | SleepTimer: ...
-
-    @property
-    def _net(self) -> _NetState:
-        state = self.__net
-        if state is None:
-            state = self.__net = _NetState()
-        return state
-
-    @property
-    def world(self) -> World:
-        """The simulated network's address book and carrier (a lone localhost unless a Simulation set one)."""
-        net = self._net
-        if net.world is None:
-            net.world = LocalWorld(self)
-        return net.world
-
-    def set_world(self, world: World, sandbox: Sandbox | None = None) -> None:
-        """Put this loop's sockets on ``world``; answer ``time.time``, ``random``, ... from ``sandbox``.
-
-        A Simulation with hosts passes a sandbox, which answers while this loop
-        runs (see ``emulator.sandbox``).
-        """
-        self._net.world = world
-        self.sandbox = sandbox
-
-    @property
-    def _transports(self) -> weakref.WeakValueDictionary[int, asyncio.Transport]:
-        return self._net.transports
-
-    @property
-    def _selector(self) -> _Keys:
-        return self._net.keys
-
-    def _check_closed(self) -> None:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-
-    def call_at_ns(
-        self, when_ns: int, callback: Callable[..., object], *args: object, context: contextvars.Context | None = None
-    ) -> asyncio.TimerHandle:
-        """``call_at`` with an exact time in integer virtual nanoseconds."""
-        # (only asyncio.sleep's own callback gets a SleepTimer, and sleep does not come this way)
-        return cast("asyncio.TimerHandle", self._call_at_ns(when_ns, callback, args, context))
-
-    # -- readiness of simulated descriptors ------------------------------------------------
-
-    def _sim_socket(self, fd: int | _HasFileno) -> SimSocket:
-        sock = self.world.socket_of(fd if isinstance(fd, int) else _fileno(fd))
-        if sock is None:
-            raise refuse(f"watching file descriptor {fd!r}, which is not a simulated socket,")
-        return sock
-
-    def io_wake(self, sock: SimSocket, context: contextvars.Context | None) -> None:
-        """``sock`` may have become readable or writable: check on the next step."""
-        net = self.__net  # not the _net property: this runs once per segment that arrives
-        if sock.poll_pending or net is None or sock.fd not in net.io:
-            return
-        sock.poll_pending = True
-        self.call_soon(self._io_poll, sock, context=context)
-
-    def _io_poll(self, sock: SimSocket) -> None:
-        sock.poll_pending = False
-        io = self._net.io
-        entry = io.get(sock.fd)
-        if entry is None or not sock.kernel.alive:
-            return
-        if entry[0] is not None and sock.readable():
-            entry[0]._run()
-            entry = io.get(sock.fd)  # the reader may have removed itself, or closed the socket
-        if entry is not None and entry[1] is not None and sock.writable():
-            entry[1]._run()
-            entry = io.get(sock.fd)
-        if entry is not None and (
-            (entry[0] is not None and sock.readable()) or (entry[1] is not None and sock.writable())
-        ):
-            self.io_wake(sock, sock.kernel.context)  # level-triggered: again on the next step
-
-    def io_forget(self, fd: int) -> None:
-        entry = self._net.io.pop(fd, None)
-        if entry is not None:
-            for handle in entry[:2]:
-                if handle is not None:
-                    handle.cancel()
-
-    def _add_io(
-        self, fd: int | _HasFileno, slot: int, callback: Callable[..., object], args: tuple[Any, ...]
-    ) -> events.Handle:
-        self._check_closed()
-        sock = self._sim_socket(fd)
-        handle = events.Handle(callback, args, self, None)
-        entry = self._net.io.setdefault(sock.fd, [None, None, sock])
-        if entry[slot] is not None:
-            entry[slot].cancel()
-        entry[slot] = handle
-        self.io_wake(sock, sock.kernel.context)
-        return handle
-
-    def _remove_io(self, fd: int | _HasFileno, slot: int) -> bool:
-        if self.is_closed():
-            return False
-        entry = self._net.io.get(fd if isinstance(fd, int) else _fileno(fd))
-        if entry is None or entry[slot] is None:
-            return False
-        entry[slot].cancel()
-        entry[slot] = None
-        if entry[0] is None and entry[1] is None:
-            del self._net.io[entry[2].fd]
-        return True
-
-    def _add_reader(self, fd: int | _HasFileno, callback: Callable[..., object], *args: Any) -> events.Handle:
-        return self._add_io(fd, 0, callback, args)
-
-    def _remove_reader(self, fd: int | _HasFileno) -> bool:
-        return self._remove_io(fd, 0)
-
-    def _add_writer(self, fd: int | _HasFileno, callback: Callable[..., object], *args: Any) -> events.Handle:
-        return self._add_io(fd, 1, callback, args)
-
-    def _remove_writer(self, fd: int | _HasFileno) -> bool:
-        return self._remove_io(fd, 1)
-
-    def add_reader(self, fd: int | _HasFileno, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
-        self._ensure_fd_no_transport(fd)
-        self._add_reader(fd, callback, *args)
-
-    def remove_reader(self, fd: int | _HasFileno) -> bool:
-        self._ensure_fd_no_transport(fd)
-        return self._remove_reader(fd)
-
-    def add_writer(self, fd: int | _HasFileno, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
-        self._ensure_fd_no_transport(fd)
-        self._add_writer(fd, callback, *args)
-
-    def remove_writer(self, fd: int | _HasFileno) -> bool:
-        self._ensure_fd_no_transport(fd)
-        return self._remove_writer(fd)
-
-    _ensure_fd_no_transport = _Selector._ensure_fd_no_transport
 
     # -- names ------------------------------------------------------------------------------------
 
@@ -278,9 +73,6 @@ class NetLoop(_Mixin):
     _ensure_resolved = _Base._ensure_resolved
 
     # -- streams ---------------------------------------------------------------------------------
-
-    def _host_socket(self, kind: int = socket.SOCK_STREAM) -> SimSocket:
-        return self.world.current().socket(kind)
 
     async def create_connection(  # type: ignore[override]  # asyncio's overloads; sock may be a SimSocket
         self,
@@ -550,97 +342,6 @@ class NetLoop(_Mixin):
             raise
         return sock, remote
 
-    # -- the sock_* coroutines ------------------------------------------------------------------------
-
-    def _adopted(self, sock: SimSocket | socket.socket, what: str) -> SimSocket:
-        """The simulated socket for ``sock``: itself, or the one standing in for a real socket."""
-        if isinstance(sock, SimSocket):
-            return sock
-        stand_in = self._net.adopted.get(sock)
-        if stand_in is None:
-            raise refuse(f"{what} with a real socket")
-        return stand_in
-
-    async def sock_connect(  # type: ignore[override]  # a SimSocket, or a real one it stands in for
-        self, sock: SimSocket | socket.socket, address: Address
-    ) -> None:
-        """Connect a socket; a fresh real one (as aiohappyeyeballs makes) gets a simulated stand-in."""
-        if isinstance(sock, SimSocket):
-            sim = sock
-        else:
-            if not isinstance(sock, socket.socket) or _connected(sock):
-                raise refuse("loop.sock_connect with a real socket that is already in use")
-            sim = self._net.adopted[sock] = self._host_socket(sock.type)
-            sim.real = sock
-            sim.setblocking(False)
-        try:
-            await _Selector.sock_connect(self, sim, address)
-        except BaseException:
-            if not isinstance(sock, SimSocket):
-                self._net.adopted.pop(sock, None)
-                sim.real = None
-                sim.close()
-            raise
-
-    # The selector loop's own helpers of the sock_* coroutines, borrowed.
-    _sock_connect = _Selector._sock_connect
-    _sock_connect_cb = _Selector._sock_connect_cb
-    _sock_write_done = _Selector._sock_write_done
-    _sock_read_done = _Selector._sock_read_done
-    _sock_recv = _Selector._sock_recv
-    _sock_recv_into = _Selector._sock_recv_into
-    _sock_sendall = _Selector._sock_sendall
-    _sock_accept = _Selector._sock_accept
-    _sock_recvfrom = _Selector._sock_recvfrom
-    _sock_recvfrom_into = _Selector._sock_recvfrom_into
-    _sock_sendto = _Selector._sock_sendto
-
-    async def sock_recv(self, sock: SimSocket | socket.socket, n: int) -> bytes:
-        data: bytes = await _Selector.sock_recv(self, self._adopted(sock, "loop.sock_recv"), n)
-        return data
-
-    async def sock_recv_into(  # type: ignore[override]  # any Buffer in the stub; bytes-likes here
-        self, sock: SimSocket | socket.socket, buf: Bytes
-    ) -> int:
-        n: int = await _Selector.sock_recv_into(self, self._adopted(sock, "loop.sock_recv_into"), buf)
-        return n
-
-    async def sock_sendall(  # type: ignore[override]  # any Buffer in the stub; bytes-likes here
-        self, sock: SimSocket | socket.socket, data: Bytes
-    ) -> None:
-        await _Selector.sock_sendall(self, self._adopted(sock, "loop.sock_sendall"), data)
-
-    async def sock_accept(  # type: ignore[override]  # SimSockets in, SimSockets out
-        self, sock: SimSocket | socket.socket
-    ) -> tuple[SimSocket, Address]:
-        accepted: tuple[SimSocket, Address] = await _Selector.sock_accept(self, self._adopted(sock, "loop.sock_accept"))
-        return accepted
-
-    async def sock_recvfrom(self, sock: SimSocket | socket.socket, bufsize: int) -> tuple[bytes, Address]:
-        got: tuple[bytes, Address] = await _Selector.sock_recvfrom(
-            self, self._adopted(sock, "loop.sock_recvfrom"), bufsize
-        )
-        return got
-
-    async def sock_recvfrom_into(  # type: ignore[override]  # any Buffer in the stub; bytes-likes here
-        self, sock: SimSocket | socket.socket, buf: Bytes, nbytes: int = 0
-    ) -> tuple[int, Address]:
-        got: tuple[int, Address] = await _Selector.sock_recvfrom_into(
-            self, self._adopted(sock, "loop.sock_recvfrom_into"), buf, nbytes
-        )
-        return got
-
-    async def sock_sendto(  # type: ignore[override]  # a SimSocket, or a real one it stands in for
-        self, sock: SimSocket | socket.socket, data: Bytes, address: Address
-    ) -> int:
-        n: int = await _Selector.sock_sendto(self, self._adopted(sock, "loop.sock_sendto"), data, address)
-        return n
-
-    async def sock_sendfile(  # type: ignore[override]  # refused, whatever the socket
-        self, sock: object, file: object, offset: int = 0, count: int | None = None, *, fallback: bool = True
-    ) -> int:
-        raise refuse("loop.sock_sendfile (it reads a real file)", "Send the bytes with sock_sendall.")
-
     async def sendfile(
         self, transport: object, file: object, offset: int = 0, count: int | None = None, *, fallback: bool = True
     ) -> int:
@@ -671,22 +372,3 @@ def _tls_refused() -> NotAllowed:
         "The simulated network carries plain TCP: use http:// (not https://) and "
         "no ssl= context between simulated hosts.",
     )
-
-
-class _HasFileno(Protocol):
-    def fileno(self) -> int: ...
-
-
-def _fileno(fileobj: object) -> int:
-    try:
-        return int(fileobj.fileno())  # type: ignore[attr-defined]  # any object may be passed: checked here
-    except (AttributeError, TypeError, ValueError):
-        raise ValueError(f"Invalid file object: {fileobj!r}") from None
-
-
-def _connected(sock: socket.socket) -> bool:
-    try:
-        sock.getpeername()
-    except OSError:
-        return False
-    return True

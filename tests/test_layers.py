@@ -47,7 +47,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("emulator/handles.py", "_loop"): _ASYNCIO_HANDLE,
     ("emulator/handles.py", "_timer_handle_cancelled"): "asyncio's loop hook that TimerHandle.cancel calls",
     ("emulator/handles.py", "_set_result_unless_cancelled"): "asyncio.futures: asyncio.sleep's callback, recognised",
-    ("emulator/netloop.py", "_run"): "asyncio Handle._run: a reader's or writer's callback, as selector loops run it",
+    ("emulator/netbase.py", "_run"): "asyncio Handle._run: a reader's or writer's callback, as selector loops run it",
     ("emulator/netloop.py", "_SelectorSocketTransport"): "asyncio's stream transport, reused over simulated sockets",
     ("emulator/netloop.py", "_SelectorDatagramTransport"): "asyncio's datagram transport, reused as above",
     ("emulator/node.py", "_enter_task"): "asyncio.tasks: a handler task stands in for the current Task",
