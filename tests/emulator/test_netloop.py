@@ -81,25 +81,6 @@ def test_a_connected_udp_socket_hears_that_nothing_listens():
     assert inbox == [("ConnectionRefusedError", errno.ECONNREFUSED)]
 
 
-def test_the_sock_coroutines_work_on_simulated_sockets():
-    """sock_accept, sock_recv and sock_sendall on the sockets of a server and a connection."""
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0, start_serving=False)
-        listener = server.sockets[0]
-        accepted = loop.create_task(loop.sock_accept(listener._sock))
-        reader, writer = await asyncio.open_connection(*listener.getsockname())
-        conn, address = await accepted
-        await loop.sock_sendall(conn, b"from the server")
-        data = await reader.readexactly(15)
-        writer.write(b"back")
-        return data, await loop.sock_recv(conn, 100), address == writer.get_extra_info("sockname")
-
-    loop = VirtualLoop()
-    assert loop.run_until_complete(main()) == (b"from the server", b"back", True)
-
-
 def test_binding_a_port_in_use_fails_as_asyncio_says_it():
     """A second server on the same port gets EADDRINUSE with asyncio's own message."""
 
@@ -121,11 +102,12 @@ def test_real_descriptors_tls_unix_sockets_and_threads_are_refused():
 
     async def main():
         loop = asyncio.get_running_loop()
-        with socket.socket() as real:
-            with pytest.raises(em.NotAllowed, match="not a simulated socket"):
-                loop.add_reader(real.fileno(), print)
-            with pytest.raises(em.NotAllowed, match=r"create_connection.sock=.... with a real socket"):
-                await loop.create_connection(asyncio.Protocol, sock=real)
+        # (add_reader on a real descriptor: tests/emulator/test_netbase.py)
+        with (
+            socket.socket() as real,
+            pytest.raises(em.NotAllowed, match=r"create_connection.sock=.... with a real socket"),
+        ):
+            await loop.create_connection(asyncio.Protocol, sock=real)
         with pytest.raises(em.NotAllowed, match="TLS"):
             await asyncio.open_connection("127.0.0.1", 1, ssl=True)
         with pytest.raises(em.NotAllowed, match="Unix socket"):
@@ -170,3 +152,50 @@ def test_a_lone_loop_echo_round_trip():
 
     loop = VirtualLoop()
     assert loop.run_until_complete(main()) == b"ping\n"
+
+
+def test_loop_create_server_and_create_connection_run_protocols_over_the_network():
+    """The protocol API: connection_made, data_received, eof_received and connection_lost in order, both ends."""
+    events = {"server": [], "client": []}
+
+    class Recorder(asyncio.Protocol):
+        def __init__(self, side, reply=None):
+            self.side, self.reply, self.done = side, reply, asyncio.get_running_loop().create_future()
+
+        def connection_made(self, transport):
+            self.transport = transport
+            events[self.side].append(("made", transport.get_extra_info("peername")[0]))
+
+        def data_received(self, data):
+            events[self.side].append(("data", data))
+            if self.reply:
+                self.transport.write(self.reply)
+
+        def eof_received(self):
+            events[self.side].append(("eof",))
+            return None  # close our side too
+
+        def connection_lost(self, exc):
+            events[self.side].append(("lost", exc))
+            self.done.set_result(None)
+
+    async def server():
+        srv = await asyncio.get_running_loop().create_server(lambda: Recorder("server", b"pong"), "0.0.0.0", 5000)
+        await srv.serve_forever()
+
+    async def client():
+        transport, protocol = await asyncio.get_running_loop().create_connection(
+            lambda: Recorder("client"), "server", 5000
+        )
+        transport.write(b"ping")
+        await asyncio.sleep(0.1)
+        transport.write_eof()
+        await protocol.done
+
+    sim = em.Simulation(seed=1, latency=0.005)
+    server_address = sim.add_host("server", server).address
+    client_address = sim.add_host("client", client).address
+    sim.run(until=1)
+    sim.close()
+    assert events["client"] == [("made", server_address), ("data", b"pong"), ("eof",), ("lost", None)]
+    assert events["server"] == [("made", client_address), ("data", b"ping"), ("eof",), ("lost", None)]

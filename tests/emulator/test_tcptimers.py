@@ -1,0 +1,164 @@
+"""TCP's timers: retransmission through a partition, user timeout, SYN retries and keepalive (emulator/tcptimers.py)."""
+
+import asyncio
+import errno
+import socket
+
+import pytest
+
+import emulator as em
+from emulator.tcp import TcpSettings
+from tests.common.hosts import echo_server, now
+
+
+def test_a_partition_stalls_the_stream_and_a_heal_resumes_it():
+    """Bytes written during a short partition arrive after the heal, in order, on the same connection."""
+    got = []
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        for i in range(6):
+            writer.write(b"line %d\n" % i)
+            got.append((await reader.readline(), round(now(), 3)))
+            await asyncio.sleep(1)
+
+    sim = em.Simulation(seed=1, latency=0.005)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=1.5)
+    sim.network.partition(["server"], ["client"])
+    sim.run(until=5)
+    assert len(got) == 2  # stalled
+    sim.network.heal()
+    sim.run(until=20)
+    sim.close()
+    assert [line for line, _ in got] == [b"line %d\n" % i for i in range(6)]
+    assert 5 < got[2][1] < 10  # the retransmission after the heal carried it
+
+
+def test_when_a_partition_outlasts_the_user_timeout_both_sending_ends_time_out():
+    """Both ends sending: each gives up with ETIMEDOUT at the user timeout (drain() says "Connection lost")."""
+    seen = {"a": [], "b": []}
+
+    async def chatter(me, peer=None):
+        async def talk(reader, writer):
+            try:
+                while True:
+                    writer.write(b"x" * 100)
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+            except ConnectionResetError:  # asyncio's drain() after the transport died: the cause is the reader's
+                exc = reader.exception()
+                seen[me].append((type(exc).__name__, exc.errno, round(now(), 1)))
+
+        if peer is None:
+            await (await asyncio.start_server(talk, "0.0.0.0", 9)).serve_forever()
+        await talk(*await asyncio.open_connection(peer, 9))
+
+    sim = em.Simulation(seed=1)
+    sim.hosts.tcp.user_timeout = 60.0  # configurable; Linux's default is 924.6 s
+    sim.add_host("b", chatter, me="b")
+    sim.add_host("a", chatter, me="a", peer="b")
+    sim.run(until=1)
+    sim.network.partition(["a"], ["b"])
+    sim.run(until=200)
+    sim.close()
+    assert seen == {"a": [("TimeoutError", errno.ETIMEDOUT, 61.0)], "b": [("TimeoutError", errno.ETIMEDOUT, 61.0)]}
+
+
+def test_a_socket_can_set_its_own_user_timeout():
+    """setsockopt(TCP_USER_TIMEOUT, ms) overrides the default for that connection."""
+    seen = {}
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 5000)
+        await asyncio.sleep(1)
+        writer.write(b"ping\n")
+        try:
+            await reader.readline()
+        except TimeoutError:
+            seen["at"] = round(now(), 1)
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=0.5)
+    sim.network.isolate("server")
+    sim.run(until=100)
+    sim.close()
+    assert seen["at"] == 6.0
+
+
+def test_connecting_to_a_host_that_is_down_times_out_after_the_syn_retries():
+    """A crashed host answers nothing: connect() gives up after 1 + 2 + ... + 64 = 127 s, like Linux."""
+    seen = {}
+
+    async def client():
+        try:
+            await asyncio.open_connection("server", 7)
+        except TimeoutError as exc:
+            seen["at"], seen["errno"] = round(now(), 3), exc.errno
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("server", echo_server)
+    sim.crash("server")
+    sim.add_host("client", client)
+    sim.run(until=300)
+    sim.close()
+    assert seen == {"at": 127.0, "errno": errno.ETIMEDOUT}
+
+
+def test_keepalive_finds_a_dead_peer():
+    """With SO_KEEPALIVE and short probes an idle connection to a vanished peer times out."""
+    seen = {}
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        try:
+            await reader.readline()
+        except TimeoutError:
+            seen["at"] = round(now())
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=1)
+    sim.network.isolate("server")
+    sim.run(until=100)
+    sim.close()
+    assert seen["at"] == 16  # idle 10 s after the last segment, then 3 probes 2 s apart
+
+
+def test_by_default_a_partitioned_sender_times_out_after_linux_tcp_retries2():
+    """With no settings changed, unacknowledged data is given up on 924.6 s after it was first sent.
+
+    That is the documented default of TcpSettings.user_timeout: Linux's tcp_retries2 = 15.
+    """
+    seen = {}
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        await asyncio.sleep(1)
+        seen["sent"] = now()
+        writer.write(b"into the void\n")
+        try:
+            await reader.readline()
+        except OSError as exc:
+            seen["error"], seen["at"] = exc, now()
+
+    sim = em.Simulation(seed=1, latency=0.005)
+    assert sim.hosts.tcp.user_timeout == TcpSettings().user_timeout == 924.6
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=0.5)
+    sim.network.partition(["server"], ["client"])
+    sim.run(until=2000)
+    sim.close()
+    assert seen["error"].errno == errno.ETIMEDOUT
+    assert seen["at"] - seen["sent"] == pytest.approx(924.6, abs=0.2)
