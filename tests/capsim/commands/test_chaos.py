@@ -194,13 +194,22 @@ def test_a_real_run_records_judges_and_shows_the_partition_and_leaves_nothing_ru
     assert checks == dict.fromkeys(
         ["linearizable", "stale-reads", "lost-writes", "availability", "node-errors"], "pass"
     )
-    assert summary["real"] and summary["faults"] == {"partition": 1} and summary["counts"]["ok"] > 50
+    assert summary["real"] and summary["faults"] == {"partition": 1}
+    # How many ops a closed-loop workload completes in 2.5 real seconds is the machine's speed (60-80
+    # here, 44 on two cores shared with other test runs), so the counts are judged against the ops the
+    # history holds, not against a number: the summary counts them all, and most of them succeeded.
+    counts = summary["counts"]
+    invoked = [op for op in history if op["process"] != "nemesis" and op["type"] == "invoke"]
+    completed = _during(history, 0.0, float("inf"), {"n0", "n1", "n2"})
+    assert sum(counts.values()) == len(invoked) and counts["ok"] == completed.count("ok")
+    assert counts["ok"] > counts["fail"] + counts["info"]
     # Nodes apply a fault (and the heal) a few ms after it is recorded, and a busy machine may
     # deliver a request late: judge the ops invoked well inside the partition.
+    before = _during(history, 0.0, start, {"n0", "n1", "n2"})
     cut_off = _during(history, start + 0.1, stop - 0.1, {"n2"})
     majority = _during(history, start + 0.1, stop - 0.1, {"n0", "n1"})
     after = _during(history, stop + 0.1, 10.0, {"n2"})
-    assert cut_off and "ok" not in cut_off
+    assert "ok" in before and cut_off and "ok" not in cut_off
     assert majority.count("ok") > len(majority) / 2 and "ok" in after
     statuses = json.loads((out / "statuses.json").read_text())
     assert [s["name"] for s in statuses] == ["n0", "n1", "n2"]
