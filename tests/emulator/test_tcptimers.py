@@ -162,3 +162,58 @@ def test_by_default_a_partitioned_sender_times_out_after_linux_tcp_retries2():
     sim.close()
     assert seen["error"].errno == errno.ETIMEDOUT
     assert seen["at"] - seen["sent"] == pytest.approx(924.6, abs=0.2)
+
+
+def test_a_half_open_connection_is_dropped_after_the_synack_retries():
+    """A SYN-ACK that never gets through is retransmitted at 1, 3, 7, 15 and 31 s; at 63 s the server drops it."""
+    seen = {}
+
+    async def server():
+        kernel = asyncio.get_running_loop().world.current()
+        await asyncio.start_server(lambda r, w: None, "0.0.0.0", 9)
+        for at in (62, 64):
+            await asyncio.sleep(at - now())
+            seen[at] = sorted(tcb.state for tcb in kernel.tcbs.values())
+
+    async def client():
+        with pytest.raises(TimeoutError):  # syn_retries = 0: one SYN, given up on after 2 s
+            await asyncio.open_connection("server", 9)
+
+    sim = em.Simulation(seed=1)
+    sim.hosts.tcp.syn_retries = 0
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.network.partition_oneway(["server"], ["client"])  # the SYN arrives, no SYN-ACK comes back
+    sim.run(until=70)
+    sim.close()
+    assert sim.hosts.tcp.synack_retries == 5
+    assert seen == {62: ["SYN_RCVD"], 64: []}
+
+
+def test_a_closed_socket_waits_fin_timeout_for_the_peers_fin_then_forgets_the_connection():
+    """FIN_WAIT_2: after close() and the ACK of its FIN, a peer that never closes is given 60 s, then dropped."""
+    seen = {}
+
+    async def server():
+        async def keep_open(reader, writer):
+            await asyncio.Event().wait()  # never reads, never closes
+
+        await (await asyncio.start_server(keep_open, "0.0.0.0", 9)).serve_forever()
+
+    async def client():
+        kernel = asyncio.get_running_loop().world.current()
+        _, writer = await asyncio.open_connection("server", 9)
+        writer.close()
+        await writer.wait_closed()
+        closed = now()
+        for after in (59, 61):
+            await asyncio.sleep(closed + after - now())
+            seen[after] = [tcb.orphan for tcb in kernel.tcbs.values()]
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.run(until=70)
+    sim.close()
+    assert sim.hosts.tcp.fin_timeout == 60.0
+    assert seen == {59: [True], 61: []}
