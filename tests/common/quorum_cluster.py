@@ -120,3 +120,13 @@ async def partitioned_workload(sim, clients, keys, stop: float, nemesis: bool = 
         jobs.append(partitioner(sim, stop, sim.rng("nemesis")))
     results = await asyncio.gather(*jobs)
     return results[-1] if nemesis else 0
+
+
+async def until(sim, predicate, limit: float, step: float = 0.01):
+    """The virtual time at which ``predicate()`` first holds (polled every ``step``), or None."""
+    end = sim.now + limit
+    while sim.now < end:
+        if predicate():
+            return sim.now
+        await asyncio.sleep(step)
+    return None

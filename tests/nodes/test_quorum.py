@@ -18,6 +18,7 @@ from tests.common.quorum_cluster import (
     quorum_cluster,
     replicas_agree,
     stored,
+    until,
 )
 from tests.common.quorum_machine import QuorumMachine
 
@@ -381,7 +382,7 @@ def test_a_sloppy_quorum_serves_both_sides_then_converges_after_the_heal():
 
     async def after_heal():
         return await asyncio.gather(
-            _until(sim, lambda: replicas_agree(sim, KEYS), limit=2.0), read_everything(clients[0], healed + 2.0)
+            until(sim, lambda: replicas_agree(sim, KEYS), limit=2.0), read_everything(clients[0], healed + 2.0)
         )
 
     agreed, _ = sim.run(after_heal())
@@ -396,61 +397,7 @@ def test_a_sloppy_quorum_serves_both_sides_then_converges_after_the_heal():
     )
 
 
-async def _until(sim, predicate, limit: float, step: float = 0.01):
-    """The virtual time at which ``predicate()`` first holds (polled every ``step``), or None."""
-    end = sim.now + limit
-    while sim.now < end:
-        if predicate():
-            return sim.now
-        await asyncio.sleep(step)
-    return None
-
-
-# -- hinted handoff, read repair, anti-entropy ----------------------------------------------------
-
-
-def test_a_coordinator_hint_survives_its_crash_and_reaches_the_owner():
-    """Strict quorum + hints: an owner down during a write gets it from the coordinator's stored hint."""
-    sim, (client,) = quorum_cluster(nodes=3, clients=1, hinted_handoff=True, read_repair=False)
-
-    async def main():
-        sim.crash("n2")
-        await client.invoke("write", key="k", value="v", dest="n0")
-        # Hints for both other owners are stored before the write leaves; n1's goes once it acknowledged,
-        # n2's stays once its put timed out.
-        await _until(sim, lambda: list(sim.node("n0").storage["hints"]) == ["n2"], limit=0.5)
-        hints = {owner: list(keys) for owner, keys in sim.node("n0").storage["hints"].items()}
-        sim.crash("n0")
-        sim.restart("n0")
-        sim.restart("n2")
-        return hints, await _until(sim, lambda: stored(sim, "k")["n2"] == ["v"], limit=3.0)
-
-    hints, delivered = sim.run(main())
-    assert hints == {"n2": ["k"]}
-    assert delivered is not None, stored(sim, "k")
-    assert sim.node("n0").storage["hints"] == {}
-
-
-def test_a_fallback_holds_a_hinted_write_then_hands_it_off_and_drops_it():
-    """Sloppy quorum: with an owner down, a non-owner takes the write with a hint, delivers it, forgets it."""
-    sim, (client,) = quorum_cluster(clients=1, sloppy=True, hinted_handoff=True, read_repair=False)
-    keys_owners = owners(sim, "k")
-    down = keys_owners[-1]
-
-    async def main():
-        sim.crash(down)
-        await client.invoke("write", key="k", value="v", dest=keys_owners[0])  # times out on down, falls back
-        await client.invoke("write", key="k", value="w", dest=keys_owners[0])  # down is suspected: to the fallback
-        await _until(sim, lambda: any(stored(sim, "k")[n] == ["w"] for n in sim.servers if n not in keys_owners), 0.5)
-        holders = {n for n, values in stored(sim, "k").items() if values and n not in keys_owners}
-        sim.restart(down)
-        at = await _until(sim, lambda: stored(sim, "k")[down] == ["w"], limit=3.0)
-        dropped = await _until(sim, lambda: not any(stored(sim, "k")[n] for n in holders), limit=0.5)
-        return holders, at, dropped
-
-    holders, at, dropped = sim.run(main())
-    assert len(holders) == 1 and at is not None
-    assert dropped is not None, f"the fallback should drop its copy after handoff: {stored(sim, 'k')}"
+# -- read repair, anti-entropy ----------------------------------------------------------------
 
 
 def test_read_repair_brings_a_stale_owner_up_to_date():
@@ -463,7 +410,7 @@ def test_read_repair_brings_a_stale_owner_up_to_date():
         sim.network.heal()
         before = stored(sim, "k")["n2"]
         await client.invoke("read", key="k", dest="n2")
-        return before, await _until(sim, lambda: stored(sim, "k")["n2"] == ["new"], limit=0.5)
+        return before, await until(sim, lambda: stored(sim, "k")["n2"] == ["new"], limit=0.5)
 
     before, repaired = sim.run(main())
     assert before == [] and repaired is not None
@@ -488,7 +435,7 @@ def _anti_entropy_run(mode, interval: float | bool, keys: int = 120):
         healed = sim.now
         for node in sim.servers:
             sim.node(node).stats.clear()
-        return healed, await _until(sim, lambda: replicas_agree(sim, names), limit=5.0)
+        return healed, await until(sim, lambda: replicas_agree(sim, names), limit=5.0)
 
     healed, converged = sim.run(main())
     return sim, healed, converged
