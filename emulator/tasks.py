@@ -55,6 +55,8 @@ class HandlerTask:
         name: for error reports and deadlock listings.
         on_done: called as ``on_done(arg, value, exc)`` once; ``exc`` is None
             on success, the exception otherwise (``CancelledError`` if cancelled).
+            Not called at all when the coroutine returns None in its first
+            step (there is nothing to answer; ``start`` skips the call).
         arg: passed back to ``on_done`` (the message being handled, say).
     """
 
