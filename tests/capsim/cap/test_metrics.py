@@ -3,8 +3,7 @@
 import pytest
 
 from capsim.cap import BUILTIN, Plan, run_config
-from capsim.cap.metrics import FIGURES, WINDOW, silently_overwritten
-from capsim.cap.report import COLUMNS, definitions
+from capsim.cap.metrics import WINDOW, silently_overwritten
 from emulator.check import pair_ops
 
 SIDES = {"minority": ["n0", "n1"], "majority": ["n2", "n3", "n4"]}
@@ -161,9 +160,3 @@ def test_ap_discards_concurrent_writes_and_cp_does_not(runs):
     _, results = runs
     assert results["ap"].row["silently_overwritten"] >= 1
     assert results["cp"].row["silently_overwritten"] == 0
-
-
-def test_every_figure_has_one_definition_shown_in_the_table_and_help():
-    """Each row of the CAP table is a FIGURES entry, labelled and defined there, and --help prints it."""
-    assert [c.key for c in COLUMNS] == [key for key, _, _ in FIGURES]
-    assert definitions() == [f"{label}: {definition}" for _, label, definition in FIGURES]
