@@ -3,20 +3,11 @@
 import math
 
 import pytest
-from rich.console import Console
 
 import emulator as em
 from capsim.cap import wars
 from capsim.cap.pacelc import Sweep, closed_form, measure_quorum, measure_replication, measure_store
-from capsim.cap.pacelc_report import DIFFERENCES, markdown, model_columns, model_runs, store_columns, store_runs
-from capsim.report import rich_table
-
-SWEEP = Sweep(seed=2, trials=500, model_trials=20000, waits_ms=(0, 2, 10))
-
-
-@pytest.fixture(scope="module")
-def partial():
-    return measure_quorum(SWEEP, 3, 1, 1)
+from tests.common.pacelc_sweep import SWEEP
 
 
 def test_exact_w_staleness_matches_the_pbs_closed_form(partial):
@@ -96,27 +87,3 @@ def test_the_sweep_takes_any_latency_distribution():
     row = measure_quorum(sweep, 3, 1, 2)
     assert sweep.meta()["latency"] == "pareto:1ms:1.5"
     assert set(row["wars_capsim"]) == {0, 5} and row["read_p50_ms"] > 2
-
-
-def test_both_tables_fit_in_100_columns_without_cutting_a_header(partial):
-    """The model's table and the store's table print whole at 100 columns (and at 80)."""
-    rows = [
-        partial,
-        {**partial, "config": "5/3/3"},
-        {**measure_replication(Sweep(trials=50, waits_ms=(0, 2, 10)), "semi-sync"), "config": "p-r semi-sync k=1"},
-    ]
-    for width in (100, 80):
-        console = Console(width=width, record=True)
-        console.print(rich_table("model", model_columns(SWEEP.waits_ms), model_runs(rows)))
-        console.print(rich_table("store", store_columns(SWEEP.waits_ms), store_runs(rows)))
-        text = console.export_text()
-        assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
-
-
-def test_the_markdown_names_every_difference_and_defines_every_column(partial):
-    """--markdown: both tables, the three differences from WARS, and one definition per column."""
-    text = markdown([partial], SWEEP)
-    for line in DIFFERENCES:
-        assert f"- {line}" in text
-    for column in model_columns(SWEEP.waits_ms) + store_columns(SWEEP.waits_ms):
-        assert f"- {column.header}: {column.help}" in text
