@@ -439,6 +439,7 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         merged = reconcile(self.versioning, current, incoming)
         if merged != current:
             data[key] = merged
+            self.storage["data"] = data  # a file storage saves on assignment, before the q_put_ok leaves
             self._digests.pop(key, None)
         if hint is not None and self.hinted_handoff and self.name not in self.owners(key):
             self._add_hint(hint, key)

@@ -101,11 +101,14 @@ class HintedHandoff(_Host):
                 self.stats["hints_delivered"] += 1
         if not hints.get(owner, True):
             del hints[owner]
+        self.storage["hints"] = hints  # a file storage saves on assignment
         for key, _ in items:
             self._drop_stray(key)
 
     def _drop_stray(self, key) -> None:
         """A fallback forgets a key it does not own once no hint needs it."""
         if self.name not in self.owners(key) and not any(key in keys for keys in self.storage["hints"].values()):
-            self.storage["data"].pop(key, None)
+            data = self.storage["data"]
+            if data.pop(key, None) is not None:
+                self.storage["data"] = data  # a file storage saves on assignment
             self._digests.pop(key, None)

@@ -3,13 +3,16 @@
 import asyncio
 import math
 
+import aiohttp
 import pytest
 from hypothesis import settings
 
 import emulator as em
 from emulator.check import availability, convergence, latency, linearizable, lost_writes, stale_reads
+from emulator.transport import FileStorage, NodeHost
 from nodes.quorum import QuorumKV
 from nodes.registry import resolve
+from nodes.versions import new_version
 from tests.common.quorum_cluster import (
     as_register,
     attempt,
@@ -21,6 +24,7 @@ from tests.common.quorum_cluster import (
     until,
 )
 from tests.common.quorum_machine import QuorumMachine
+from tests.common.transport_http import envelope, post
 
 # -- the lin-kv protocol -----------------------------------------------------------------------
 
@@ -656,3 +660,26 @@ def test_the_docstring_calls_the_strict_quorum_pc_ec():
     import nodes.quorum
 
     assert "PC/EC strict" in nodes.quorum.__doc__ and "PC/EL strict" not in nodes.quorum.__doc__
+
+
+# -- on the real transport ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_replica_write_is_on_disk_before_it_is_acknowledged_with_a_file_storage(tmp_path):
+    """With a data directory a q_put is saved by the time the node answers it: a SIGKILL then cannot lose it."""
+    host = await NodeHost(
+        "n1", QuorumKV, {"n": 3}, peers={"n2": "http://127.0.0.1:9", "n3": "http://127.0.0.1:9"}, data_dir=tmp_path
+    ).start()
+    try:
+        version = new_version("lww", "v", "n2", 1.0, 1)
+        body = {"type": "q_put", "key": "k", "siblings": [version]}
+        async with aiohttp.ClientSession() as http:
+            status, _ = await post(http, host.url + "/msg", envelope(body, src="c9", dest="n1"))
+            async with asyncio.timeout(5.0):
+                while host.node.replica("k") != ["v"]:
+                    await asyncio.sleep(0.005)
+        on_disk = FileStorage(tmp_path / "n1.storage")  # what a restarted process would load
+        assert status == 202 and on_disk["data"] == {"k": [version]}
+    finally:
+        await host.stop()

@@ -1,11 +1,17 @@
 """Hinted handoff (nodes/quorum_hints.py): a write an owner missed reaches it once it is back, and the hint goes."""
 
+import asyncio
+
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import emulator as em
+from emulator.transport import FileStorage, RealCluster
+from nodes.quorum import QuorumKV
 from tests.common.quorum_cluster import owners, quorum_cluster, stored, until
+from tests.common.transport_http import envelope, post
 
 NODES = ["n0", "n1", "n2", "n3", "n4"]
 KEYS = ["a", "b", "c"]
@@ -163,6 +169,35 @@ def test_no_handoff_goes_to_an_owner_the_holder_suspects():
 
     assert sim.run(main()) == []
     assert [dest for _, dest in sent] == ["n2"] and stored(sim, "k")["n2"] == ["v"]
+
+
+@pytest.mark.asyncio
+async def test_on_the_real_transport_a_handoff_is_saved_on_both_ends(tmp_path):
+    """With data directories: once n2 got its hinted write back, n2's file holds it and n0's holds no hint,
+    so a SIGKILL of either process then neither loses the write nor hands it off again."""
+    config = {"n": 3, "r": 2, "w": 2, "hinted_handoff": True, "read_repair": False, "rpc_timeout": 0.5}
+    cluster = await RealCluster.local({name: (QuorumKV, config) for name in NODES[:3]}, data_dir=tmp_path)
+    n0 = cluster.node("n0")
+    try:
+        await cluster.crash("n2")
+        write = {"type": "write", "key": "k", "value": "v", "msg_id": 1}
+        async with aiohttp.ClientSession() as http:
+            status, _ = await post(http, cluster.url("n0") + "/msg", envelope(write, src="c0", dest="n0"))
+        await _real_until(lambda: n0.storage["hints"] == {"n2": ["k"]})
+        await cluster.restart("n2")
+        await _real_until(lambda: n0.storage["hints"] == {})
+    finally:
+        await cluster.close()
+    assert status == 202
+    assert FileStorage(tmp_path / "n0.storage")["hints"] == {}
+    assert [v["value"] for v in FileStorage(tmp_path / "n2.storage")["data"]["k"]] == ["v"]
+
+
+async def _real_until(predicate, limit: float = 10.0):
+    """Poll ``predicate`` in real time (a loaded machine: generous)."""
+    async with asyncio.timeout(limit):
+        while not predicate():
+            await asyncio.sleep(0.01)
 
 
 # -- any schedule of crashes, partitions and writes --------------------------------------------------
