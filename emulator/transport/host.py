@@ -182,6 +182,10 @@ class NodeHost:
             key=self.key,
         )
         self.transport.reply_to = self.url
+        if isinstance(self.storage_data, FileStorage):
+            self.transport.before_send = (
+                self.storage_data.sync
+            )  # changes made in place, on disk before a message leaves
         await self.transport.open()
         try:
             self._boot()

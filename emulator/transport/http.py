@@ -28,6 +28,7 @@ import itertools
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import aiohttp
 
@@ -98,6 +99,8 @@ class HttpTransport:
         self.max_queue = max_queue
         self.max_body = max_body
         self.reply_to: str | None = None
+        #: called before each message is sent (the host saves its node's storage: FileStorage.sync)
+        self.before_send: Callable[[], object] | None = None
         self.learned: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.sent = self.posted = self.duplicated = 0
         self.drops: collections.Counter[str] = collections.Counter()
@@ -152,6 +155,8 @@ class HttpTransport:
             ConfigError: ``dest`` is no node this host knows (a reply to one is dropped instead).
         """
         self.sent += 1
+        if self.before_send is not None:
+            self.before_send()
         box = self._boxes.get(dest) or self._open(dest, body)
         if box is None:
             return

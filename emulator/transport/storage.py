@@ -4,11 +4,16 @@
 the wall clock (``time.time``) plus a settable skew. ``FileStorage`` is the dict behind a
 node's ``self.storage`` when a host has a data directory: every write
 rewrites one file atomically (write a temporary file, then rename), so a
-node killed at any moment restarts with its last completed write.
+node killed at any moment restarts with its last completed write. A value
+changed in place (``self.storage["log"].append(entry)``) is no assignment,
+so the host calls ``sync()`` before every message the node sends: whatever
+a node changed before it answers or acknowledges is on disk before the
+answer leaves, as a database writes its log before it acknowledges.
 
 What it gives up: the file is not fsynced, so a power loss can lose it (a
-killed process cannot); a value mutated in place without being assigned
-again is saved only with the next write; and values are stored as Python
+killed process cannot); a change made in place is saved at the node's next
+message or write, so a node killed before it sends anything more loses it
+(as it would lose an unflushed buffer); and values are stored as Python
 literals, so they must be plain data (dicts, lists, tuples, sets, strings,
 numbers, booleans, None).
 """
@@ -75,8 +80,10 @@ class FileStorage(dict[Any, Any]):
         super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._saved = ""  # the text last written (or read): sync() writes only when it differs
         if self.path.exists():
             super().update(self._load())
+            self._saved = repr(dict(self))
 
     def _load(self) -> dict[Any, Any]:
         text = self.path.read_text(encoding="utf-8")
@@ -93,10 +100,24 @@ class FileStorage(dict[Any, Any]):
 
     def save(self) -> None:
         """Write the whole dict to the file, atomically."""
+        self._write(repr(dict(self)))
+
+    def sync(self) -> bool:
+        """Save changes made in place since the last write (say whether there were any).
+
+        The host calls it before each message its node sends.
+        """
         text = repr(dict(self))
+        if text == self._saved:
+            return False
+        self._write(text)
+        return True
+
+    def _write(self, text: str) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, self.path)
+        self._saved = text
 
     def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, value)
