@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.errors import ConfigError
+from emulator.speedups import native
 
 if TYPE_CHECKING:
     from emulator.loop import VirtualLoop
@@ -293,6 +294,10 @@ class Periodic:
             _heappush(loop._timers, entry)
         fifo.append(entry)
 
+
+if not TYPE_CHECKING and native is not None:  # the compiled ones (emulator/speedups.py), the same behaviour
+    run_handle = native.run_handle
+    SleepTimer = native.SleepTimer
 
 #: The timers' runners by their module-level names (the loop files them in timer entries).
 wake_sleep = SleepTimer.fire

@@ -34,7 +34,8 @@ ErrorContext = dict[str, Any]
 
 __all__ = ["LoopBase", "describe_task", "trim_own_frames"]
 
-_OWN_FILES = {__file__, str(Path(__file__).with_name("loop.py"))}  # frames a debug traceback leaves out
+# the frames a debug traceback leaves out
+_OWN_FILES = {__file__, *(str(Path(__file__).with_name(name)) for name in ("loop.py", "scheduler.py"))}
 
 
 class LoopBase(asyncio.AbstractEventLoop):

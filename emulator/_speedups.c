@@ -1,0 +1,1047 @@
+/* emulator/_speedups.c: the compiled scheduler core of capsim's virtual loop.
+ *
+ * It mirrors, line for line, the pure-Python reference in emulator/scheduler.py
+ * (class Scheduler), which stays the reference: a change there is made here too,
+ * and the tests run in both modes (CAPSIM_PURE_PYTHON=1 forces Python).
+ *
+ *   Core._loop(done, until_ns)          Scheduler._loop        (the run loop)
+ *   Core.push_at / push_after / push_soon                     (the kernel's events)
+ *   Core.call_soon(callback, *args, context=None)             (LeanHandle + run_handle)
+ *   Core.call_later(delay, callback, *args, context=None)     (asyncio.sleep's SleepTimer path;
+ *                                                              anything else: Scheduler._call_later)
+ *   run_handle(handle)                  handles.run_handle and handles.report
+ *   SleepTimer, SleepTimer.fire         handles.SleepTimer and wake_sleep (SleepTimer.fire)
+ *   heap_push / heap_pop                heapq.heappush / heappop (the same algorithm, so the same heap)
+ *
+ * Core is a base class of VirtualLoop (scheduler.Core = (Core, Scheduler)): its fields are
+ * slots under the Python names (_now, _timers, ...), so Python code reads and writes them as
+ * before. The Python objects it needs by identity (HANDLE_RUNNERS, owner_of, LeanHandle, ...)
+ * are Scheduler._hooks, read once per instance. No global mutable state: the statics below
+ * are interned names, set once at import.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stddef.h>
+
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h>
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_T_BOOL T_BOOL
+#endif
+
+#define CAPSIM_ABI 1 /* emulator/speedups.py's ABI: bump both with any change of this contract */
+#ifndef CAPSIM_C_SHA256
+#define CAPSIM_C_SHA256 "" /* set by setup.py: the sources this was built from */
+#endif
+#ifndef CAPSIM_PY_SHA256
+#define CAPSIM_PY_SHA256 ""
+#endif
+
+/* Scheduler._hooks, a NamedTuple: these are its fields' positions. */
+enum {
+    H_HANDLE_RUNNERS, H_TIMER_RUNNERS, H_OWNER_OF, H_LEAN_HANDLE, H_RUN_HANDLE,
+    H_SLEEP_CALLBACK, H_OWNER, H_SLEEP_TIMER, H_WAKE_SLEEP, H_COUNT
+};
+
+static PyObject *s_popleft, *s_append, *s_cancelled, *s_pop_timer, *s_idle, *s_fifo_for, *s_call_soon_checked,
+    *s_call_later, *s_hooks, *s_context, *s_loop, *s_callback, *s_args, *s_when_ns, *s_future, *s_result,
+    *s_owner, *s_done, *s_stopped, *s_not_before, *s_call_exception_handler, *s_message, *s_exception,
+    *s_handle, *s_ns, *s_one, *s_zero, *s_set_result, *s_timer_handle_cancelled,
+    *invalid_state_error;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *now, *time, *ready, *timers, *fifos, *seq, *cancelled_timers, *paused, *stopping, *closed, *debug;
+    PyObject *hooks; /* Scheduler._hooks, cached on first use */
+} Core;
+
+/* -- helpers ------------------------------------------------------------------------------ */
+
+static PyObject *field(PyObject *value, const char *name) { /* borrowed; NULL (AttributeError) if unset */
+    if (value == NULL) PyErr_Format(PyExc_AttributeError, "the loop has no %s (Scheduler.__init__ not run?)", name);
+    return value;
+}
+#define FIELD(self, member, name) field((self)->member, name)
+
+static void set_field(PyObject **slot, PyObject *value) { /* steals value */
+    PyObject *old = *slot;
+    *slot = value;
+    Py_XDECREF(old);
+}
+
+static PyObject *get_hooks(Core *self) { /* borrowed */
+    if (self->hooks == NULL) {
+        PyObject *hooks = PyObject_GetAttr((PyObject *)self, s_hooks);
+        if (hooks == NULL) return NULL;
+        if (!PyTuple_Check(hooks) || PyTuple_GET_SIZE(hooks) != H_COUNT) {
+            Py_DECREF(hooks);
+            PyErr_SetString(PyExc_TypeError, "Scheduler._hooks must be a Hooks tuple");
+            return NULL;
+        }
+        self->hooks = hooks;
+    }
+    return self->hooks;
+}
+#define HOOK(hooks, i) PyTuple_GET_ITEM(hooks, i)
+
+static PyObject *next_seq(Core *self) { /* next(self._seq) */
+    PyObject *seq = FIELD(self, seq, "_seq");
+    if (seq == NULL) return NULL;
+    if (!PyIter_Check(seq)) return PyErr_Format(PyExc_TypeError, "_seq must be an iterator");
+    PyObject *n = Py_TYPE(seq)->tp_iternext(seq);
+    if (n == NULL && !PyErr_Occurred()) PyErr_SetNone(PyExc_StopIteration);
+    return n;
+}
+
+static PyObject *entry(PyObject *item, Py_ssize_t i) { /* borrowed item i of a heap entry or a pair */
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) <= i) {
+        PyErr_SetString(PyExc_TypeError, "a timer entry is a tuple (when_ns, seq, fn, arg[, fifo])");
+        return NULL;
+    }
+    return PyTuple_GET_ITEM(item, i);
+}
+
+static PyObject *call_method0(PyObject *obj, PyObject *name) {
+    return PyObject_VectorcallMethod(name, &obj, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+static PyObject *call_method1(PyObject *obj, PyObject *name, PyObject *arg) {
+    PyObject *args[2] = {obj, arg};
+    return PyObject_VectorcallMethod(name, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+static int discard(PyObject *result) { /* -1 if result is NULL (an error), else drop it */
+    if (result == NULL) return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* -- the heap: heapq's algorithm on (when_ns, seq, ...) entries ---------------------------------- */
+
+static int lt(PyObject *a, PyObject *b) { /* a < b as tuples compare, the common ints in C */
+    if (PyTuple_CheckExact(a) && PyTuple_CheckExact(b) && PyTuple_GET_SIZE(a) >= 2 && PyTuple_GET_SIZE(b) >= 2) {
+        for (Py_ssize_t i = 0; i < 2; i++) {
+            PyObject *x = PyTuple_GET_ITEM(a, i), *y = PyTuple_GET_ITEM(b, i);
+            if (!PyLong_CheckExact(x) || !PyLong_CheckExact(y)) break;
+            int ox, oy;
+            long long vx = PyLong_AsLongLongAndOverflow(x, &ox), vy = PyLong_AsLongLongAndOverflow(y, &oy);
+            if (ox || oy) break;
+            if (vx != vy) return vx < vy;
+        }
+    }
+    return PyObject_RichCompareBool(a, b, Py_LT);
+}
+
+static int sift_down(PyObject *heap, Py_ssize_t start, Py_ssize_t pos) { /* heapq._siftdown */
+    Py_ssize_t size = PyList_GET_SIZE(heap);
+    while (pos > start) {
+        Py_ssize_t parentpos = (pos - 1) >> 1;
+        PyObject *item = PyList_GET_ITEM(heap, pos), *parent = PyList_GET_ITEM(heap, parentpos);
+        Py_INCREF(item);
+        Py_INCREF(parent);
+        int less = lt(item, parent);
+        Py_DECREF(item);
+        Py_DECREF(parent);
+        if (less < 0) return -1;
+        if (size != PyList_GET_SIZE(heap)) {
+            PyErr_SetString(PyExc_RuntimeError, "the timer heap changed size during a comparison");
+            return -1;
+        }
+        if (!less) break;
+        item = PyList_GET_ITEM(heap, pos); /* swap: the list keeps both references */
+        PyList_SET_ITEM(heap, pos, PyList_GET_ITEM(heap, parentpos));
+        PyList_SET_ITEM(heap, parentpos, item);
+        pos = parentpos;
+    }
+    return 0;
+}
+
+static int sift_up(PyObject *heap, Py_ssize_t pos) { /* heapq._siftup: to a leaf, then back down */
+    Py_ssize_t end = PyList_GET_SIZE(heap), start = pos, child = 2 * pos + 1;
+    while (child < end) {
+        if (child + 1 < end) {
+            PyObject *a = PyList_GET_ITEM(heap, child), *b = PyList_GET_ITEM(heap, child + 1);
+            Py_INCREF(a);
+            Py_INCREF(b);
+            int less = lt(a, b);
+            Py_DECREF(a);
+            Py_DECREF(b);
+            if (less < 0) return -1;
+            if (end != PyList_GET_SIZE(heap)) {
+                PyErr_SetString(PyExc_RuntimeError, "the timer heap changed size during a comparison");
+                return -1;
+            }
+            if (!less) child += 1;
+        }
+        PyObject *item = PyList_GET_ITEM(heap, pos);
+        PyList_SET_ITEM(heap, pos, PyList_GET_ITEM(heap, child));
+        PyList_SET_ITEM(heap, child, item);
+        pos = child;
+        child = 2 * pos + 1;
+    }
+    return sift_down(heap, start, pos);
+}
+
+static int heap_push(PyObject *heap, PyObject *item) {
+    if (PyList_Append(heap, item) < 0) return -1;
+    return sift_down(heap, 0, PyList_GET_SIZE(heap) - 1);
+}
+
+static PyObject *heap_pop(PyObject *heap) { /* new reference */
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (n == 0) {
+        PyErr_SetString(PyExc_IndexError, "index out of range");
+        return NULL;
+    }
+    PyObject *last = PyList_GET_ITEM(heap, n - 1); /* the list's reference becomes ours */
+    Py_SET_SIZE(heap, n - 1);
+    if (n == 1) return last;
+    PyObject *first = PyList_GET_ITEM(heap, 0);
+    PyList_SET_ITEM(heap, 0, last);
+    if (sift_up(heap, 0) < 0) {
+        Py_DECREF(first);
+        return NULL;
+    }
+    return first;
+}
+
+static int timers_check(PyObject *timers) {
+    if (timers != NULL && !PyList_Check(timers)) {
+        PyErr_SetString(PyExc_TypeError, "_timers must be a list");
+        return -1;
+    }
+    return timers == NULL ? -1 : 0;
+}
+
+#if PY_VERSION_HEX < 0x030D0000
+static int PyUnicode_EqualToUTF8(PyObject *s, const char *c) { /* 3.13's, for 3.11 and 3.12 */
+    const char *u = PyUnicode_AsUTF8(s);
+    if (u == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return strcmp(u, c) == 0;
+}
+#endif
+
+/* -- argument parsing: positional and keyword, as a Python signature would take them ----------- */
+
+static int parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                 const char *const *names, Py_ssize_t required, Py_ssize_t total, PyObject **out) {
+    if (nargs > total) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd arguments (%zd given)", fname, total, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < total; i++) out[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t i = 0;
+        while (i < total && !PyUnicode_EqualToUTF8(key, names[i])) i++;
+        if (i == total) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname, key);
+            return -1;
+        }
+        if (out[i] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (Py_ssize_t i = 0; i < required; i++) {
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* callback, *args, context=None: the asyncio signature of call_soon and call_later (after delay) */
+static int parse_callback(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                          Py_ssize_t skip, PyObject **callback, PyObject **rest, PyObject **context) {
+    *context = Py_None;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        if (!PyUnicode_EqualToUTF8(PyTuple_GET_ITEM(kwnames, k), "context")) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname,
+                         PyTuple_GET_ITEM(kwnames, k));
+            return -1;
+        }
+        *context = args[nargs + k];
+    }
+    if (nargs < skip + 1) {
+        PyErr_Format(PyExc_TypeError, "%s() missing a required argument: a callback", fname);
+        return -1;
+    }
+    *callback = args[skip];
+    *rest = PyTuple_New(nargs - skip - 1);
+    if (*rest == NULL) return -1;
+    for (Py_ssize_t i = skip + 1; i < nargs; i++) PyTuple_SET_ITEM(*rest, i - skip - 1, Py_NewRef(args[i]));
+    return 0;
+}
+
+/* -- SleepTimer: the timer of one asyncio.sleep (handles.SleepTimer) --------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *loop, *when_ns, *future, *result, *owner;
+    char cancelled;
+} Sleep;
+
+static PyTypeObject SleepType;
+
+static Sleep *sleep_new(PyObject *loop, PyObject *when_ns, PyObject *future, PyObject *result, PyObject *owner) {
+    Sleep *sleep = PyObject_GC_New(Sleep, &SleepType);
+    if (sleep == NULL) return NULL;
+    sleep->loop = Py_NewRef(loop);
+    sleep->when_ns = Py_NewRef(when_ns);
+    sleep->future = Py_NewRef(future);
+    sleep->result = Py_NewRef(result);
+    sleep->owner = Py_NewRef(owner);
+    sleep->cancelled = 0;
+    PyObject_GC_Track(sleep);
+    return sleep;
+}
+
+static PyObject *owner_now(PyObject *var) { /* OWNER.get() */
+    PyObject *owner;
+    if (PyContextVar_Get(var, NULL, &owner) < 0) return NULL;
+    if (owner == NULL) PyErr_SetObject(PyExc_LookupError, var);
+    return owner;
+}
+
+static PyObject *Sleep_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) { /* SleepTimer(loop, when_ns, future, result) */
+    static char *names[] = {"loop", "when_ns", "future", "result", NULL};
+    PyObject *loop, *when_ns, *future, *result;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO:SleepTimer", names, &loop, &when_ns, &future, &result))
+        return NULL;
+    PyObject *hooks = PyObject_GetAttr(loop, s_hooks);
+    if (hooks == NULL) return NULL;
+    PyObject *owner = PyTuple_Check(hooks) && PyTuple_GET_SIZE(hooks) == H_COUNT ? owner_now(HOOK(hooks, H_OWNER))
+                                                                                 : PyErr_Format(PyExc_TypeError, "loop._hooks is not a Hooks tuple");
+    Py_DECREF(hooks);
+    if (owner == NULL) return NULL;
+    Sleep *sleep = sleep_new(loop, when_ns, future, result, owner);
+    Py_DECREF(owner);
+    return (PyObject *)sleep;
+}
+
+static PyObject *Sleep_cancel(Sleep *self, PyObject *unused) {
+    if (!self->cancelled) {
+        self->cancelled = 1;
+        if (self->future != Py_None) { /* still in the heap: count it for compaction */
+            Py_SETREF(self->future, Py_NewRef(Py_None));
+            PyObject *r = call_method1(self->loop, s_timer_handle_cancelled, (PyObject *)self);
+            if (r == NULL) return NULL;
+            Py_DECREF(r);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Sleep_cancelled(Sleep *self, PyObject *unused) { return PyBool_FromLong(self->cancelled); }
+
+static PyObject *Sleep_when(Sleep *self, PyObject *unused) { return PyNumber_TrueDivide(self->when_ns, s_ns); }
+
+static PyObject *Sleep_repr(Sleep *self) {
+    PyObject *when = Sleep_when(self, NULL);
+    if (when == NULL) return NULL;
+    const char *state = self->cancelled ? "cancelled" : self->future == Py_None ? "fired" : "pending";
+    PyObject *text = PyUnicode_FromFormat("<sleep timer when=%S %s>", when, state);
+    Py_DECREF(when);
+    return text;
+}
+
+static PyObject *Sleep_fire(PyObject *unused, PyObject *arg) { /* SleepTimer.fire: what asyncio.sleep's callback does */
+    if (!PyObject_TypeCheck(arg, &SleepType)) return PyErr_Format(PyExc_TypeError, "fire() takes a SleepTimer");
+    Sleep *sleep = (Sleep *)arg;
+    if (sleep->future == Py_None) Py_RETURN_NONE; /* cancelled (cancel clears it) or fired */
+    PyObject *future = sleep->future;             /* our reference now */
+    sleep->future = Py_NewRef(Py_None);           /* fired: cancelling it now does not count as a cancelled timer */
+    PyObject *r = call_method1(future, s_set_result, sleep->result);
+    Py_DECREF(future);
+    if (r == NULL) {
+        if (!PyErr_ExceptionMatches(invalid_state_error)) return NULL;
+        PyErr_Clear(); /* the future was cancelled (its task is being cancelled): leave it */
+        Py_RETURN_NONE;
+    }
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static int Sleep_traverse(Sleep *self, visitproc visit, void *arg) {
+    Py_VISIT(self->loop);
+    Py_VISIT(self->when_ns);
+    Py_VISIT(self->future);
+    Py_VISIT(self->result);
+    Py_VISIT(self->owner);
+    return 0;
+}
+
+static int Sleep_clear(Sleep *self) {
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->when_ns);
+    Py_CLEAR(self->future);
+    Py_CLEAR(self->result);
+    Py_CLEAR(self->owner);
+    return 0;
+}
+
+static void Sleep_dealloc(Sleep *self) {
+    PyObject_GC_UnTrack(self);
+    Sleep_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define SLEEP_MEMBER(name, type, field) {name, type, offsetof(Sleep, field), 0, NULL}
+static PyMemberDef Sleep_members[] = {
+    SLEEP_MEMBER("_loop", Py_T_OBJECT_EX, loop), SLEEP_MEMBER("_when_ns", Py_T_OBJECT_EX, when_ns),
+    SLEEP_MEMBER("_future", Py_T_OBJECT_EX, future), SLEEP_MEMBER("_result", Py_T_OBJECT_EX, result),
+    SLEEP_MEMBER("owner", Py_T_OBJECT_EX, owner), SLEEP_MEMBER("_cancelled", Py_T_BOOL, cancelled),
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyMethodDef Sleep_methods[] = {
+    {"cancel", (PyCFunction)Sleep_cancel, METH_NOARGS, "Cancel it: the sleeper is not woken by it."},
+    {"cancelled", (PyCFunction)Sleep_cancelled, METH_NOARGS, "Whether it was cancelled."},
+    {"when", (PyCFunction)Sleep_when, METH_NOARGS, "When it falls due, in virtual seconds."},
+    {"fire", (PyCFunction)Sleep_fire, METH_O | METH_STATIC, "Set the sleeper's future (wake_sleep)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SleepType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "emulator._speedups.SleepTimer",
+    .tp_doc = "The timer of one asyncio.sleep: sets its future when due (handles.SleepTimer, compiled).",
+    .tp_basicsize = sizeof(Sleep),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Sleep_tp_new,
+    .tp_dealloc = (destructor)Sleep_dealloc,
+    .tp_traverse = (traverseproc)Sleep_traverse,
+    .tp_clear = (inquiry)Sleep_clear,
+    .tp_repr = (reprfunc)Sleep_repr,
+    .tp_members = Sleep_members,
+    .tp_methods = Sleep_methods,
+};
+
+/* -- the kernel's events ------------------------------------------------------------------------ */
+
+static PyObject *push(Core *self, PyObject *when, PyObject *fn, PyObject *arg) { /* heappush((when, seq, fn, arg)) */
+    PyObject *timers = self->timers;
+    if (timers_check(FIELD(self, timers, "_timers")) < 0) return NULL;
+    PyObject *seq = next_seq(self);
+    if (seq == NULL) return NULL;
+    PyObject *item = PyTuple_Pack(4, when, seq, fn, arg);
+    Py_DECREF(seq);
+    if (item == NULL) return NULL;
+    Py_INCREF(timers);
+    int err = heap_push(timers, item);
+    Py_DECREF(timers);
+    Py_DECREF(item);
+    return err < 0 ? NULL : Py_NewRef(when);
+}
+
+static PyObject *Core_push_at(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    static const char *const names[] = {"when_ns", "fn", "arg"};
+    PyObject *a[3];
+    if (parse("push_at", args, nargs, kwnames, names, 3, 3, a) < 0) return NULL;
+    PyObject *when = push(self, a[0], a[1], a[2]);
+    if (when == NULL) return NULL;
+    Py_DECREF(when);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Core_push_after(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    static const char *const names[] = {"delay_ns", "fn", "arg", "not_before"};
+    PyObject *a[4];
+    if (parse("push_after", args, nargs, kwnames, names, 3, 4, a) < 0) return NULL;
+    if (FIELD(self, now, "_now") == NULL) return NULL;
+    PyObject *when = PyNumber_Add(self->now, a[0]);
+    if (when == NULL) return NULL;
+    PyObject *not_before = a[3] != NULL ? a[3] : s_zero;
+    int before = PyObject_RichCompareBool(when, not_before, Py_LT);
+    if (before < 0) {
+        Py_DECREF(when);
+        return NULL;
+    }
+    if (before) set_field(&when, Py_NewRef(not_before));
+    PyObject *result = push(self, when, a[1], a[2]);
+    Py_DECREF(when);
+    return result;
+}
+
+static int ready_append(Core *self, PyObject *fn, PyObject *arg) { /* self._ready.append((fn, arg)) */
+    PyObject *ready = FIELD(self, ready, "_ready");
+    if (ready == NULL) return -1;
+    PyObject *pair = PyTuple_Pack(2, fn, arg);
+    if (pair == NULL) return -1;
+    int err = discard(call_method1(ready, s_append, pair));
+    Py_DECREF(pair);
+    return err;
+}
+
+static PyObject *Core_push_soon(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    static const char *const names[] = {"fn", "arg"};
+    PyObject *a[2];
+    if (parse("push_soon", args, nargs, kwnames, names, 2, 2, a) < 0) return NULL;
+    if (ready_append(self, a[0], a[1]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* -- asyncio's call_soon and asyncio.sleep's call_later ------------------------------------------- */
+
+static int closed_or_debug(Core *self) {
+    if (FIELD(self, closed, "_closed") == NULL || FIELD(self, debug, "_debug") == NULL) return -1;
+    int closed = PyObject_IsTrue(self->closed);
+    return closed != 0 ? closed : PyObject_IsTrue(self->debug);
+}
+
+static PyObject *new_bare(PyObject *cls) { /* object.__new__(cls) */
+    if (!PyType_Check(cls)) return PyErr_Format(PyExc_TypeError, "a hook is not a class: %R", cls);
+    PyObject *empty = PyTuple_New(0);
+    if (empty == NULL) return NULL;
+    PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)cls, empty, NULL);
+    Py_DECREF(empty);
+    return obj;
+}
+
+static int set_attrs(PyObject *obj, PyObject *const *names, PyObject *const *values, int n) {
+    for (int i = 0; i < n; i++)
+        if (PyObject_SetAttr(obj, names[i], values[i]) < 0) return -1;
+    return 0;
+}
+
+static PyObject *Core_call_soon(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *callback, *rest, *context, *hooks = get_hooks(self);
+    if (hooks == NULL || parse_callback("call_soon", args, nargs, kwnames, 0, &callback, &rest, &context) < 0)
+        return NULL;
+    PyObject *handle = NULL;
+    int checked = closed_or_debug(self);
+    if (checked < 0) goto done;
+    if (checked) {
+        PyObject *cargs[4] = {(PyObject *)self, callback, rest, context};
+        handle = PyObject_VectorcallMethod(s_call_soon_checked, cargs, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        goto done;
+    }
+    PyObject *ctx = context != Py_None ? Py_NewRef(context) : PyContext_CopyCurrent();
+    if (ctx == NULL) goto done;
+    handle = new_bare(HOOK(hooks, H_LEAN_HANDLE));
+    PyObject *names[] = {s_context, s_loop, s_callback, s_args, s_cancelled};
+    PyObject *values[] = {ctx, (PyObject *)self, callback, rest, Py_False};
+    if (handle != NULL && (set_attrs(handle, names, values, 5) < 0 || ready_append(self, HOOK(hooks, H_RUN_HANDLE), handle) < 0))
+        Py_CLEAR(handle);
+    Py_DECREF(ctx);
+done:
+    Py_DECREF(rest);
+    return handle;
+}
+
+static PyObject *round_ns(double delay) { /* round(delay * NS): Python's round-half-even of a float */
+    double x = delay * 1e9, r = round(x);
+    if (fabs(x - r) == 0.5) r = 2.0 * round(x / 2.0);
+    return PyLong_FromDouble(r);
+}
+
+static PyObject *sleep_timer(Core *self, PyObject *hooks, PyObject *when, PyObject *rest) { /* the SleepTimer */
+    if (PyTuple_GET_SIZE(rest) != 2)
+        return PyErr_Format(PyExc_ValueError, "asyncio.sleep's callback takes (future, result), got %zd values",
+                            PyTuple_GET_SIZE(rest));
+    PyObject *owner = owner_now(HOOK(hooks, H_OWNER)), *sleep;
+    if (owner == NULL) return NULL;
+    if (HOOK(hooks, H_SLEEP_TIMER) == (PyObject *)&SleepType) { /* the compiled SleepTimer: no attribute stores */
+        sleep = (PyObject *)sleep_new((PyObject *)self, when, PyTuple_GET_ITEM(rest, 0), PyTuple_GET_ITEM(rest, 1), owner);
+        Py_DECREF(owner);
+        return sleep;
+    }
+    sleep = new_bare(HOOK(hooks, H_SLEEP_TIMER));
+    PyObject *names[] = {s_loop, s_when_ns, s_future, s_result, s_owner, s_cancelled};
+    PyObject *values[] = {(PyObject *)self, when, PyTuple_GET_ITEM(rest, 0), PyTuple_GET_ITEM(rest, 1), owner, Py_False};
+    if (sleep != NULL && set_attrs(sleep, names, values, 6) < 0) Py_CLEAR(sleep);
+    Py_DECREF(owner);
+    return sleep;
+}
+
+static PyObject *sleep_later(Core *self, PyObject *hooks, double delay, PyObject *rest) { /* call_later's sleep path */
+    PyObject *fifos = FIELD(self, fifos, "_fifos"), *timers = FIELD(self, timers, "_timers");
+    if (fifos == NULL || timers_check(timers) < 0 || FIELD(self, now, "_now") == NULL) return NULL;
+    if (!PyDict_Check(fifos)) return PyErr_Format(PyExc_TypeError, "_fifos must be a dict");
+    PyObject *sleep = NULL, *fifo = NULL, *seq = NULL, *item = NULL, *delay_ns = round_ns(delay);
+    PyObject *when = delay_ns == NULL ? NULL : PyNumber_Add(self->now, delay_ns);
+    if (when == NULL || (sleep = sleep_timer(self, hooks, when, rest)) == NULL) goto fail;
+    fifo = Py_XNewRef(PyDict_GetItemWithError(fifos, delay_ns));
+    if (fifo == NULL) {
+        if (PyErr_Occurred() || (fifo = call_method1((PyObject *)self, s_fifo_for, delay_ns)) == NULL) goto fail;
+    }
+    if ((seq = next_seq(self)) == NULL) goto fail;
+    Py_INCREF(timers);
+    if (fifo == Py_None) {
+        item = PyTuple_Pack(4, when, seq, HOOK(hooks, H_WAKE_SLEEP), sleep);
+        if (item == NULL || heap_push(timers, item) < 0) goto fail_timers;
+    } else {
+        item = PyTuple_Pack(5, when, seq, HOOK(hooks, H_WAKE_SLEEP), sleep, fifo);
+        Py_ssize_t queued = item == NULL ? -1 : PyObject_Size(fifo);
+        if (queued < 0 || (queued == 0 && heap_push(timers, item) < 0)) goto fail_timers;
+        if (discard(call_method1(fifo, s_append, item)) < 0) goto fail_timers;
+    }
+    Py_DECREF(timers);
+    goto done;
+fail_timers:
+    Py_DECREF(timers);
+fail:
+    Py_CLEAR(sleep);
+done:
+    Py_XDECREF(item);
+    Py_XDECREF(seq);
+    Py_XDECREF(fifo);
+    Py_XDECREF(when);
+    Py_XDECREF(delay_ns);
+    return sleep;
+}
+
+static PyObject *Core_call_later(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    PyObject *callback, *rest, *context, *result = NULL, *hooks = get_hooks(self);
+    if (hooks == NULL || parse_callback("call_later", args, nargs, kwnames, 1, &callback, &rest, &context) < 0)
+        return NULL;
+    PyObject *delay = args[0];
+    if (callback == HOOK(hooks, H_SLEEP_CALLBACK) && context == Py_None && PyFloat_CheckExact(delay) &&
+        PyFloat_AS_DOUBLE(delay) >= 0.0 && PyFloat_AS_DOUBLE(delay) < INFINITY) {
+        int checked = closed_or_debug(self);
+        if (checked < 0) goto done;
+        if (!checked) {
+            result = sleep_later(self, hooks, PyFloat_AS_DOUBLE(delay), rest);
+            goto done;
+        }
+    }
+    PyObject *cargs[5] = {(PyObject *)self, delay, callback, rest, context};
+    result = PyObject_VectorcallMethod(s_call_later, cargs, 5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+done:
+    Py_DECREF(rest);
+    return result;
+}
+
+/* -- the run loop ----------------------------------------------------------------------------- */
+
+typedef struct { /* what _loop binds to local names */
+    PyObject *ready, *timers, *paused, *pop, *append, *handle_runners, *timer_runners, *owner_of;
+} Locals;
+
+static int run_or_hold(Locals *l, PyObject *fn, PyObject *arg) { /* hold it if its owner is paused, else fn(arg) */
+    if (PyDict_GET_SIZE(l->paused)) {
+        int handle = PySet_Contains(l->handle_runners, fn);
+        if (handle < 0) return -1;
+        if (handle) {
+            PyObject *owner = PyObject_CallFunctionObjArgs(l->owner_of, fn, arg, NULL);
+            if (owner == NULL) return -1;
+            PyObject *held = Py_XNewRef(PyDict_GetItemWithError(l->paused, owner));
+            Py_DECREF(owner);
+            if (held == NULL && PyErr_Occurred()) return -1;
+            if (held != NULL) {
+                PyObject *pair = PyTuple_Pack(2, fn, arg);
+                int err = pair == NULL ? -1 : discard(call_method1(held, s_append, pair));
+                Py_XDECREF(pair);
+                Py_DECREF(held);
+                return err;
+            }
+        }
+    }
+    return discard(PyObject_CallOneArg(fn, arg));
+}
+
+static int append_pair(Locals *l, PyObject *item) { /* ready.append((item[2], item[3])) */
+    PyObject *fn = entry(item, 2), *arg = entry(item, 3);
+    if (fn == NULL || arg == NULL) return -1;
+    PyObject *pair = PyTuple_Pack(2, fn, arg);
+    if (pair == NULL) return -1;
+    int err = discard(PyObject_CallOneArg(l->append, pair));
+    Py_DECREF(pair);
+    return err;
+}
+
+static int pop_fifo(PyObject *fifo) { return discard(call_method0(fifo, s_popleft)); }
+
+static int due_at(PyObject *timers, PyObject *when) { /* timers and timers[0][0] == when */
+    if (PyList_GET_SIZE(timers) == 0) return 0;
+    PyObject *head = PyList_GET_ITEM(timers, 0), *at = entry(head, 0);
+    if (at == NULL) return -1;
+    Py_INCREF(head);
+    int same = PyObject_RichCompareBool(at, when, Py_EQ);
+    Py_DECREF(head);
+    return same;
+}
+
+static int take_fifo(Locals *l, PyObject *fifo, PyObject *when) { /* the rest of a FIFO due now, while ahead */
+    if (pop_fifo(fifo) < 0) return -1;
+    for (;;) {
+        Py_ssize_t left = PyObject_Size(fifo);
+        if (left <= 0) return (int)left;
+        PyObject *next = PySequence_GetItem(fifo, 0), *at = next == NULL ? NULL : entry(next, 0);
+        if (at == NULL) goto fail;
+        int later = PyObject_RichCompareBool(at, when, Py_NE);
+        if (later == 0 && PyList_GET_SIZE(l->timers)) {
+            PyObject *head = Py_NewRef(PyList_GET_ITEM(l->timers, 0));
+            later = lt(head, next);
+            Py_DECREF(head);
+        }
+        if (later < 0) goto fail;
+        if (later) {
+            int err = heap_push(l->timers, next);
+            Py_DECREF(next);
+            return err;
+        }
+        if (pop_fifo(fifo) < 0 || append_pair(l, next) < 0) goto fail;
+        Py_DECREF(next);
+        continue;
+    fail:
+        Py_XDECREF(next);
+        return -1;
+    }
+}
+
+static int next_after(Locals *l, PyObject *popped) { /* a FIFO's head left the heap: its next takes its place */
+    if (PyTuple_GET_SIZE(popped) != 5) return 0;
+    PyObject *fifo = PyTuple_GET_ITEM(popped, 4);
+    if (pop_fifo(fifo) < 0) return -1;
+    Py_ssize_t left = PyObject_Size(fifo);
+    if (left <= 0) return (int)left;
+    PyObject *next = PySequence_GetItem(fifo, 0);
+    int err = next == NULL ? -1 : heap_push(l->timers, next);
+    Py_XDECREF(next);
+    return err;
+}
+
+static int batch(Locals *l, PyObject *head, PyObject *when) { /* head and every timer due at its instant, ready */
+    if (append_pair(l, head) < 0) return -1;
+    for (;;) {
+        int due = due_at(l->timers, when);
+        if (due <= 0) return due;
+        PyObject *item = heap_pop(l->timers);
+        if (item == NULL) return -1;
+        int err = append_pair(l, item);
+        if (err == 0 && PyTuple_GET_SIZE(item) == 5) err = take_fifo(l, PyTuple_GET_ITEM(item, 4), when);
+        Py_DECREF(item);
+        if (err < 0) return -1;
+    }
+}
+
+static PyObject *first_live(Core *self, Locals *l) { /* the heap's first timer not cancelled (new ref), or None */
+    while (PyList_GET_SIZE(l->timers)) {
+        PyObject *head = Py_NewRef(PyList_GET_ITEM(l->timers, 0));
+        PyObject *fn = entry(head, 3) == NULL ? NULL : PyTuple_GET_ITEM(head, 2);
+        int cancelled = fn == NULL ? -1 : PySet_Contains(l->timer_runners, fn);
+        if (cancelled > 0) {
+            PyObject *flag = PyObject_GetAttr(PyTuple_GET_ITEM(head, 3), s_cancelled);
+            cancelled = flag == NULL ? -1 : PyObject_IsTrue(flag);
+            Py_XDECREF(flag);
+        }
+        if (cancelled == 0) return head;
+        Py_DECREF(head);
+        if (cancelled < 0 || discard(call_method0((PyObject *)self, s_pop_timer)) < 0) return NULL;
+        PyObject *count = FIELD(self, cancelled_timers, "_cancelled_timers");
+        int some = count == NULL ? -1 : PyObject_IsTrue(count);
+        if (some < 0) return NULL;
+        if (some) {
+            PyObject *less = PyNumber_Subtract(count, s_one);
+            if (less == NULL) return NULL;
+            set_field(&self->cancelled_timers, less);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static int step_timers(Core *self, Locals *l, PyObject *until, PyObject **why) {
+    /* The clock jumps to the next timer; run it, or make every timer due then ready. *why: set when the loop ends. */
+    PyObject *head = first_live(self, l);
+    if (head == NULL) return -1;
+    if (head != Py_None && until != Py_None) {
+        int late = PyObject_RichCompareBool(PyTuple_GET_ITEM(head, 0), until, Py_GT);
+        if (late) Py_SETREF(head, late < 0 ? NULL : Py_NewRef(Py_None));
+        if (head == NULL) return -1;
+    }
+    if (head == Py_None) {
+        Py_DECREF(head);
+        *why = call_method1((PyObject *)self, s_idle, until);
+        return *why == NULL ? -1 : 0;
+    }
+    PyObject *when = PyTuple_GET_ITEM(head, 0);
+    int err = -1, moved = FIELD(self, now, "_now") == NULL ? -1 : PyObject_RichCompareBool(when, self->now, Py_NE);
+    if (moved < 0) goto out;
+    if (moved) {
+        PyObject *seconds = PyNumber_TrueDivide(when, s_ns);
+        if (seconds == NULL) goto out;
+        set_field(&self->now, Py_NewRef(when));
+        set_field(&self->time, seconds);
+    }
+    if (discard(heap_pop(l->timers)) < 0 || next_after(l, head) < 0) goto out;
+    int more = due_at(l->timers, when);
+    if (more < 0) goto out;
+    if (!more) /* the common case: one event at this instant; run it without queueing */
+        err = run_or_hold(l, PyTuple_GET_ITEM(head, 2), PyTuple_GET_ITEM(head, 3));
+    else
+        err = batch(l, head, when);
+out:
+    Py_DECREF(head);
+    return err;
+}
+
+static int run_ready(Locals *l) { /* the callbacks ready now, as one batch */
+    Py_ssize_t n = PyObject_Size(l->ready);
+    if (n < 0) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyObject_CallNoArgs(l->pop);
+        if (pair == NULL) return -1;
+        PyObject *fn = entry(pair, 1) == NULL ? NULL : PyTuple_GET_ITEM(pair, 0);
+        int err = fn == NULL ? -1 : run_or_hold(l, fn, PyTuple_GET_ITEM(pair, 1));
+        Py_DECREF(pair);
+        if (err < 0) return -1;
+    }
+    return 0;
+}
+
+static PyObject *Core_loop(Core *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) return PyErr_Format(PyExc_TypeError, "_loop() takes 2 arguments (%zd given)", nargs);
+    PyObject *done = args[0], *until = args[1], *why = NULL, *hooks = get_hooks(self);
+    Locals l = {self->ready, self->timers, self->paused, NULL, NULL, NULL, NULL, NULL};
+    if (hooks == NULL || FIELD(self, ready, "_ready") == NULL || timers_check(FIELD(self, timers, "_timers")) < 0 ||
+        FIELD(self, paused, "_paused") == NULL)
+        return NULL;
+    if (!PyDict_Check(l.paused)) return PyErr_Format(PyExc_TypeError, "_paused must be a dict");
+    l.handle_runners = HOOK(hooks, H_HANDLE_RUNNERS);
+    l.timer_runners = HOOK(hooks, H_TIMER_RUNNERS);
+    l.owner_of = HOOK(hooks, H_OWNER_OF);
+    if (!PyAnySet_Check(l.handle_runners) || !PyAnySet_Check(l.timer_runners))
+        return PyErr_Format(PyExc_TypeError, "Scheduler._hooks: the runners must be sets");
+    Py_INCREF(l.ready);
+    Py_INCREF(l.timers);
+    Py_INCREF(l.paused);
+    if ((l.pop = PyObject_GetAttr(l.ready, s_popleft)) == NULL || (l.append = PyObject_GetAttr(l.ready, s_append)) == NULL)
+        goto out;
+    for (;;) {
+        if (run_ready(&l) < 0) goto out;
+        if (done != Py_None) {
+            PyObject *r = PyObject_CallNoArgs(done);
+            int finished = r == NULL ? -1 : PyObject_IsTrue(r);
+            Py_XDECREF(r);
+            if (finished < 0) goto out;
+            if (finished) {
+                why = Py_NewRef(s_done);
+                goto out;
+            }
+        }
+        int stopping = FIELD(self, stopping, "_stopping") == NULL ? -1 : PyObject_IsTrue(self->stopping);
+        if (stopping < 0) goto out;
+        if (stopping) {
+            why = Py_NewRef(s_stopped);
+            goto out;
+        }
+        Py_ssize_t waiting = PyObject_Size(l.ready);
+        if (waiting < 0) goto out;
+        if (waiting) continue;
+        if (step_timers(self, &l, until, &why) < 0 || why != NULL) goto out;
+    }
+out:
+    Py_XDECREF(l.pop);
+    Py_XDECREF(l.append);
+    Py_DECREF(l.ready);
+    Py_DECREF(l.timers);
+    Py_DECREF(l.paused);
+    return why;
+}
+
+/* -- run_handle: asyncio's Handle._run, one frame shorter (handles.run_handle and handles.report) -- */
+
+static PyObject *report(PyObject *handle, PyObject *exc) { /* handles.report */
+    PyObject *callback = NULL, *loop = NULL, *context = NULL, *message = NULL, *result = NULL;
+    if ((callback = PyObject_GetAttr(handle, s_callback)) == NULL ||
+        (message = PyUnicode_FromFormat("Exception in callback %R", callback)) == NULL ||
+        (context = PyDict_New()) == NULL || PyDict_SetItem(context, s_message, message) < 0 ||
+        PyDict_SetItem(context, s_exception, exc) < 0 || PyDict_SetItem(context, s_handle, handle) < 0 ||
+        (loop = PyObject_GetAttr(handle, s_loop)) == NULL)
+        goto out;
+    result = call_method1(loop, s_call_exception_handler, context);
+out:
+    Py_XDECREF(callback);
+    Py_XDECREF(message);
+    Py_XDECREF(context);
+    Py_XDECREF(loop);
+    return result;
+}
+
+static PyObject *fetch_exception(void) { /* the exception being raised, normalized, with its traceback */
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL) PyException_SetTraceback(value, traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+
+static PyObject *run_handle(PyObject *module, PyObject *handle) {
+    PyObject *flag = PyObject_GetAttr(handle, s_cancelled);
+    int cancelled = flag == NULL ? -1 : PyObject_IsTrue(flag);
+    Py_XDECREF(flag);
+    if (cancelled) return cancelled < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *context = PyObject_GetAttr(handle, s_context), *callback = NULL, *args = NULL, *result = NULL;
+    if (context == NULL || (callback = PyObject_GetAttr(handle, s_callback)) == NULL ||
+        (args = PyObject_GetAttr(handle, s_args)) == NULL)
+        goto out;
+    if (!PyContext_CheckExact(context)) { /* handle._context.run(...) on something else: as Python would */
+        PyObject *run = PyObject_GetAttrString(context, "run"), *full = NULL;
+        PyObject *head = run == NULL ? NULL : PyTuple_Pack(1, callback);
+        PyObject *tail = head == NULL ? NULL : PySequence_Tuple(args);
+        full = tail == NULL ? NULL : PySequence_Concat(head, tail);
+        result = full == NULL ? NULL : PyObject_Call(run, full, NULL);
+        Py_XDECREF(run);
+        Py_XDECREF(head);
+        Py_XDECREF(tail);
+        Py_XDECREF(full);
+    } else if (PyContext_Enter(context) == 0) {
+        PyObject *tuple = PyTuple_Check(args) ? Py_NewRef(args) : PySequence_Tuple(args);
+        result = tuple == NULL ? NULL : PyObject_Call(callback, tuple, NULL);
+        Py_XDECREF(tuple);
+        if (PyContext_Exit(context) < 0) Py_CLEAR(result);
+    }
+    if (result != NULL) {
+        Py_SETREF(result, Py_NewRef(Py_None));
+    } else if (!PyErr_ExceptionMatches(PyExc_SystemExit) && !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        PyObject *exc = fetch_exception(); /* except BaseException as exc: report(handle, exc) */
+        PyObject *outer = PyErr_GetHandledException();
+        PyErr_SetHandledException(exc); /* handled, as inside the except block */
+        result = report(handle, exc);
+        PyErr_SetHandledException(outer);
+        Py_XDECREF(outer);
+        Py_DECREF(exc);
+        if (result != NULL) Py_SETREF(result, Py_NewRef(Py_None));
+    }
+out:
+    Py_XDECREF(context);
+    Py_XDECREF(callback);
+    Py_XDECREF(args);
+    return result;
+}
+
+/* -- the type and the module ------------------------------------------------------------------- */
+
+static int Core_traverse(Core *self, visitproc visit, void *arg) {
+    Py_VISIT(self->now);
+    Py_VISIT(self->time);
+    Py_VISIT(self->ready);
+    Py_VISIT(self->timers);
+    Py_VISIT(self->fifos);
+    Py_VISIT(self->seq);
+    Py_VISIT(self->cancelled_timers);
+    Py_VISIT(self->paused);
+    Py_VISIT(self->stopping);
+    Py_VISIT(self->closed);
+    Py_VISIT(self->debug);
+    Py_VISIT(self->hooks);
+    return 0;
+}
+
+static int Core_clear(Core *self) {
+    Py_CLEAR(self->now);
+    Py_CLEAR(self->time);
+    Py_CLEAR(self->ready);
+    Py_CLEAR(self->timers);
+    Py_CLEAR(self->fifos);
+    Py_CLEAR(self->seq);
+    Py_CLEAR(self->cancelled_timers);
+    Py_CLEAR(self->paused);
+    Py_CLEAR(self->stopping);
+    Py_CLEAR(self->closed);
+    Py_CLEAR(self->debug);
+    Py_CLEAR(self->hooks);
+    return 0;
+}
+
+static void Core_dealloc(Core *self) {
+    PyObject_GC_UnTrack(self);
+    Core_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define MEMBER(name, field) {name, Py_T_OBJECT_EX, offsetof(Core, field), 0, NULL}
+static PyMemberDef Core_members[] = {
+    MEMBER("_now", now), MEMBER("_time", time), MEMBER("_ready", ready), MEMBER("_timers", timers),
+    MEMBER("_fifos", fifos), MEMBER("_seq", seq), MEMBER("_cancelled_timers", cancelled_timers),
+    MEMBER("_paused", paused), MEMBER("_stopping", stopping), MEMBER("_closed", closed), MEMBER("_debug", debug),
+    {NULL, 0, 0, 0, NULL},
+};
+
+#define KW (METH_FASTCALL | METH_KEYWORDS)
+static PyMethodDef Core_methods[] = {
+    {"_loop", (PyCFunction)(void (*)(void))Core_loop, METH_FASTCALL, "Scheduler._loop, compiled."},
+    {"push_at", (PyCFunction)(void (*)(void))Core_push_at, KW, "Scheduler.push_at, compiled."},
+    {"push_after", (PyCFunction)(void (*)(void))Core_push_after, KW, "Scheduler.push_after, compiled."},
+    {"push_soon", (PyCFunction)(void (*)(void))Core_push_soon, KW, "Scheduler.push_soon, compiled."},
+    {"call_soon", (PyCFunction)(void (*)(void))Core_call_soon, KW, "Scheduler.call_soon, compiled."},
+    {"call_later", (PyCFunction)(void (*)(void))Core_call_later, KW, "Scheduler.call_later, compiled."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "emulator._speedups.Core",
+    .tp_doc = "The compiled methods and slots of emulator.scheduler.Scheduler (a base of VirtualLoop).",
+    .tp_basicsize = sizeof(Core),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)Core_dealloc,
+    .tp_traverse = (traverseproc)Core_traverse,
+    .tp_clear = (inquiry)Core_clear,
+    .tp_members = Core_members,
+    .tp_methods = Core_methods,
+};
+
+static PyMethodDef module_methods[] = {
+    {"run_handle", run_handle, METH_O, "handles.run_handle, compiled: run an asyncio handle, reporting its error."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "emulator._speedups", "The compiled scheduler core of capsim (see emulator/speedups.py).",
+    -1, module_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    struct { PyObject **slot; const char *text; } names[] = {
+        {&s_popleft, "popleft"}, {&s_append, "append"}, {&s_cancelled, "_cancelled"}, {&s_pop_timer, "_pop_timer"},
+        {&s_idle, "_idle"}, {&s_fifo_for, "_fifo_for"}, {&s_call_soon_checked, "_call_soon_checked"},
+        {&s_call_later, "_call_later"}, {&s_hooks, "_hooks"}, {&s_context, "_context"}, {&s_loop, "_loop"},
+        {&s_callback, "_callback"}, {&s_args, "_args"}, {&s_when_ns, "_when_ns"}, {&s_future, "_future"},
+        {&s_result, "_result"}, {&s_owner, "owner"}, {&s_done, "done"}, {&s_stopped, "stopped"},
+        {&s_not_before, "not_before"}, {&s_call_exception_handler, "call_exception_handler"},
+        {&s_message, "message"}, {&s_exception, "exception"}, {&s_handle, "handle"}, {&s_set_result, "set_result"},
+        {&s_timer_handle_cancelled, "_timer_handle_cancelled"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) return NULL;
+    if ((s_ns == NULL && (s_ns = PyLong_FromLong(1000000000L)) == NULL) ||
+        (s_one == NULL && (s_one = PyLong_FromLong(1)) == NULL) || (s_zero == NULL && (s_zero = PyLong_FromLong(0)) == NULL))
+        return NULL;
+    if (invalid_state_error == NULL) {
+        PyObject *exceptions = PyImport_ImportModule("asyncio.exceptions");
+        if (exceptions == NULL) return NULL;
+        invalid_state_error = PyObject_GetAttrString(exceptions, "InvalidStateError");
+        Py_DECREF(exceptions);
+        if (invalid_state_error == NULL) return NULL;
+    }
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&SleepType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddIntConstant(m, "ABI", CAPSIM_ABI) < 0 ||
+        PyModule_AddStringConstant(m, "C_SHA256", CAPSIM_C_SHA256) < 0 ||
+        PyModule_AddStringConstant(m, "PY_SHA256", CAPSIM_PY_SHA256) < 0 ||
+        PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
+        PyModule_AddObjectRef(m, "SleepTimer", (PyObject *)&SleepType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
