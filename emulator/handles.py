@@ -25,7 +25,7 @@ from emulator.errors import ConfigError
 from emulator.speedups import native
 
 if TYPE_CHECKING:
-    from emulator.loop import VirtualLoop
+    from emulator.scheduler import Scheduler
 
 __all__ = [
     "HANDLE_RUNNERS",
@@ -64,7 +64,7 @@ class AsyncioHandle(Protocol):
     _context: contextvars.Context
     _callback: Callable[..., object]
     _args: Sequence[Any]
-    _loop: VirtualLoop
+    _loop: Scheduler
 
 
 class AsyncioTimer(AsyncioHandle, Protocol):
@@ -120,7 +120,7 @@ class LeanHandle(events.Handle):
         self,
         callback: Callable[..., object],
         args: Sequence[Any],
-        loop: VirtualLoop,
+        loop: Scheduler,
         context: contextvars.Context | None,
     ) -> None:
         self._context = context if context is not None else contextvars.copy_context()
@@ -147,7 +147,7 @@ class LeanTimerHandle(events.TimerHandle):
         when: float,
         callback: Callable[..., object],
         args: Sequence[Any],
-        loop: VirtualLoop,
+        loop: Scheduler,
         context: contextvars.Context | None,
     ) -> None:
         self._context = context if context is not None else contextvars.copy_context()
@@ -177,7 +177,7 @@ class SleepTimer:
 
     __slots__ = ("_cancelled", "_future", "_loop", "_result", "_when_ns", "owner")
 
-    def __init__(self, loop: VirtualLoop, when_ns: int, future: asyncio.Future[Any] | None, result: Any) -> None:
+    def __init__(self, loop: Scheduler, when_ns: int, future: asyncio.Future[Any] | None, result: Any) -> None:
         self._loop = loop
         self._when_ns = when_ns
         self._future = future
@@ -232,7 +232,7 @@ class Periodic:
 
     def __init__(
         self,
-        loop: VirtualLoop,
+        loop: Scheduler,
         interval_ns: int,
         fifo: collections.deque[Any],
         callback: Callable[..., object],
@@ -305,9 +305,9 @@ run_periodic = Periodic.tick
 schedule_tick = Periodic.schedule
 
 #: The runners of asyncio handles, sleeps and periodic timers, whose owner a pause looks up.
-HANDLE_RUNNERS = frozenset({run_handle, run_timer, wake_sleep, run_periodic})
+HANDLE_RUNNERS: frozenset[Callable[[Any], object]] = frozenset({run_handle, run_timer, wake_sleep, run_periodic})
 #: The runners of timers that ``cancel()`` leaves in the heap, to skip when popped.
-TIMER_RUNNERS = frozenset({run_timer, wake_sleep, run_periodic})
+TIMER_RUNNERS: frozenset[Callable[[Any], object]] = frozenset({run_timer, wake_sleep, run_periodic})
 
 
 def owner_of(fn: Callable[..., Any], arg: Any) -> str | None:

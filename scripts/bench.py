@@ -9,9 +9,12 @@ Kernel: one-way messages per wall second for a ping-pong between two nodes
 (send + handlers, 1 ms latency, message copies and trace digest on) and rpc
 round trips per second, beside (a) the same ping-pong over asyncio.Queue on
 the default loop and (b) the same model in SimPy; each the median of several
-interleaved repetitions. Scale: a heartbeat ring of 1,000 nodes (every 100 ms
-to the next node, 60 virtual seconds) beside the same ring in SimPy, and of
-10,000 nodes, each in a fresh process (wall time, cost per message, peak
+interleaved repetitions. capsim runs with its compiled scheduler core when
+it is built (emulator.speedups.MODE is printed) and, beside it in the same
+run, with the pure-Python one (CAPSIM_PURE_PYTHON=1, in a subprocess).
+Scale: a heartbeat ring of 1,000 nodes (every 100 ms to the next node, 60
+virtual seconds) beside the same ring in SimPy (and on the pure-Python
+core), and of 10,000 nodes, each in a fresh process (wall time, cost per message, peak
 memory of its own process), best of interleaved repetitions; from them, the
 largest ring that runs in 1 GB. Memory model: peaks of capsim cap runs fitted
 to what capsim.limits uses to refuse runs too big for the machine. Sweeps: a
@@ -33,13 +36,27 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import emulator as em
+from emulator import speedups
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pure(function: str, size: int) -> float | None:
+    """``function(size)`` of this script run with the pure-Python core, in a fresh process (None: it already is)."""
+    if not speedups.ACCELERATED:
+        return None
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench; print(bench.{function}({size}))"
+    )
+    env = dict(os.environ, CAPSIM_PURE_PYTHON="1", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT)
+    return float(out.stdout)
 
 
 # -- ping-pong: simulation, asyncio.Queue, SimPy ------------------------------------------------
@@ -220,6 +237,10 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
                 ring = capsim_ring(size, length, model)
                 if ring is not None:
                     runs.setdefault(key, []).append(ring)
+            if speedups.ACCELERATED:  # the same ring on the pure-Python core, for comparison
+                ring = capsim_ring(nodes, seconds, model, pure=True)
+                if ring is not None:
+                    runs.setdefault(f"pure-{model}", []).append(ring)
         simpy = simpy_ring(nodes, seconds)
         if simpy is not None:
             runs.setdefault("simpy", []).append(simpy)
@@ -236,6 +257,11 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
             "per_node_kb": per_node_mb * 1024,
             "nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb),
         }
+        if f"pure-{model}" in best:
+            slow = best[f"pure-{model}"]
+            assert slow["digest"] == ring["digest"], "the two cores must run the same ring"
+            out[model]["pure_vs_simpy"] = best["simpy"]["us_per_msg"] / slow["us_per_msg"] if "simpy" in best else None
+            out[model]["compiled_speedup"] = slow["us_per_msg"] / ring["us_per_msg"]
     return out
 
 
@@ -430,19 +456,30 @@ def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
     load = [os.getloadavg()[0]]
     out: dict = {
         "python": sys.version.split()[0],
+        "scheduler_core": speedups.MODE,
         "cpus": os.cpu_count(),
         "load_avg": load,
         "sizes": {"messages": messages, "calls": calls, "repeats": repeats},
     }
     if "kernel" in only:
-        sim_pp, queue_pp, simpy_pp = median_of(
-            repeats, lambda: sim_pingpong(messages), lambda: queue_pingpong(messages), lambda: simpy_pingpong(messages)
+        sim_pp, pure_pp, queue_pp, simpy_pp = median_of(
+            repeats,
+            lambda: sim_pingpong(messages),
+            lambda: pure("sim_pingpong", messages),
+            lambda: queue_pingpong(messages),
+            lambda: simpy_pingpong(messages),
         )
-        sim_r, queue_r, simpy_r = median_of(
-            repeats, lambda: sim_rpc(calls), lambda: queue_rpc(calls), lambda: simpy_rpc(calls)
+        sim_r, pure_r, queue_r, simpy_r = median_of(
+            repeats,
+            lambda: sim_rpc(calls),
+            lambda: pure("sim_rpc", calls),
+            lambda: queue_rpc(calls),
+            lambda: simpy_rpc(calls),
         )
         out["pingpong_msgs_per_s"] = {
             "capsim": sim_pp,
+            "capsim_pure_python": pure_pp,
+            "pure_vs_queue": pure_pp and pure_pp / queue_pp,
             "asyncio_queue": queue_pp,
             "simpy": simpy_pp,
             "vs_queue": sim_pp / queue_pp,
@@ -450,6 +487,8 @@ def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
         }
         out["rpc_round_trips_per_s"] = {
             "capsim": sim_r,
+            "capsim_pure_python": pure_r,
+            "pure_vs_queue": pure_r and pure_r / queue_r,
             "asyncio_queue": queue_r,
             "simpy": simpy_r,
             "vs_queue": sim_r / queue_r,
@@ -491,7 +530,7 @@ def print_table(results: dict) -> None:
     console = Console()
     console.print(
         f"Python {results['python']}, {results['cpus']} CPUs, load average during the run "
-        f"{', '.join(f'{x:.1f}' for x in results['load_avg'])}"
+        f"{', '.join(f'{x:.1f}' for x in results['load_avg'])}; scheduler core: {results['scheduler_core']}"
     )
     if "pingpong_msgs_per_s" in results:
         _print_kernel(console, results)
@@ -509,7 +548,17 @@ def _print_kernel(console, results: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"kernel (median of {results['sizes']['repeats']} interleaved runs)")
-    for column in ("figure", "capsim", "asyncio.Queue", "SimPy", "capsim / Queue", "capsim / SimPy"):
+    columns = (
+        "figure",
+        "capsim",
+        "pure Python",
+        "asyncio.Queue",
+        "SimPy",
+        "capsim / Queue",
+        "pure / Queue",
+        "capsim / SimPy",
+    )
+    for column in columns:
         table.add_column(column, justify="right" if column != "figure" else "left")
     for key, label in (
         ("pingpong_msgs_per_s", "ping-pong, one-way msgs/s"),
@@ -519,13 +568,18 @@ def _print_kernel(console, results: dict) -> None:
         table.add_row(
             label,
             _fmt(row["capsim"]),
+            _fmt(row["capsim_pure_python"]),
             _fmt(row["asyncio_queue"]),
             _fmt(row["simpy"]),
             _fmt(row["vs_queue"], 2) + "x",
+            _fmt(row["pure_vs_queue"], 2) + "x",
             _fmt(row["vs_simpy"], 2) + "x",
         )
     pp = results["pingpong_msgs_per_s"]
-    table.caption = f"bars: ping-pong vs Queue {_bar(pp['vs_queue'], 1.3)}, vs SimPy {_bar(pp['vs_simpy'], 1.5)}"
+    table.caption = (
+        f"capsim: the {results['scheduler_core']} scheduler core; pure Python: CAPSIM_PURE_PYTHON=1 (a subprocess)\n"
+        f"bars: ping-pong vs Queue {_bar(pp['vs_queue'], 1.3)}, vs SimPy {_bar(pp['vs_simpy'], 1.5)}"
+    )
     console.print(table)
 
 
@@ -543,11 +597,12 @@ def _print_scale(console, s: dict) -> None:
         "every": "capsim, Node.every timer",
         "simpy": "SimPy, same model",
     }
-    for key in ("sleep", "every", "simpy", "big-sleep", "big-every"):
+    for key in ("sleep", "pure-sleep", "every", "pure-every", "simpy", "big-sleep", "big-every"):
         row = rings.get(key)
         if row:
+            label = labels[key.removeprefix("big-").removeprefix("pure-")]
             table.add_row(
-                labels[key.removeprefix("big-")],
+                label + (", pure Python" if key.startswith("pure-") else ""),
                 _fmt(row["nodes"]),
                 _fmt(row["virtual_s"], 1),
                 _fmt(row["delivered"]),
@@ -569,6 +624,11 @@ def _print_scale(console, s: dict) -> None:
             f"peak {_fmt(big['peak_mb'], 0)} MB {_bar(big['peak_mb'], 300, higher=False)}; "
             f"{_fmt(m['per_node_kb'], 1)} kB per node: about {m['nodes_in_1gb']:,} nodes run in 1 GB"
         )
+        if "compiled_speedup" in m:
+            lines.append(
+                f"  pure Python: {_fmt(m['pure_vs_simpy'], 2)}x SimPy's speed; the compiled core runs it "
+                f"{_fmt(m['compiled_speedup'], 2)}x as fast (the same trace digest)"
+            )
     lines.append(f"a process that only imports emulator: {_fmt(s['baseline_process_mb'], 1)} MB")
     table.caption = "\n".join(lines)
     console.print(table)

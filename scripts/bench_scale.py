@@ -144,18 +144,20 @@ print(json.dumps({"nodes": nodes, "duration": duration, "ops": ops, "peak_mb": p
 )
 
 
-def _run(code: str, *args) -> dict:
+def _run(code: str, *args, pure: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if pure:  # the pure-Python scheduler core (emulator.speedups)
+        env["CAPSIM_PURE_PYTHON"] = "1"
     out = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True, env=env, cwd=ROOT
     )
     return json.loads(out.stdout)
 
 
-def capsim_ring(nodes: int, seconds: float, model: str = "sleep") -> dict | None:
-    """The capsim heartbeat ring (``model`` "sleep" or "every") in a fresh process:
-    build_s, run_s, delivered, us_per_msg, peak_mb (None: this tree has no Node.every)."""
-    out = _run(CAPSIM_RING, nodes, seconds, model, WARM_S)
+def capsim_ring(nodes: int, seconds: float, model: str = "sleep", pure: bool = False) -> dict | None:
+    """The capsim heartbeat ring (``model`` "sleep" or "every") in a fresh process, on the pure-Python
+    core if ``pure``: build_s, run_s, delivered, us_per_msg, peak_mb (None: this tree has no Node.every)."""
+    out = _run(CAPSIM_RING, nodes, seconds, model, WARM_S, pure=pure)
     return None if out is None else {"nodes": nodes, "model": model, **out}
 
 

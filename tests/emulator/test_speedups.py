@@ -1,0 +1,192 @@
+"""The compiled scheduler core: in use when built, refused when stale, and the same runs as pure Python.
+
+CI runs tests/emulator twice, compiled and with CAPSIM_PURE_PYTHON=1, so every
+kernel test here and beside it holds in both modes; the tests below that start
+subprocesses compare the two modes directly.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import emulator.speedups as speedups
+from emulator.loop import VirtualLoop
+from tests.common import chaos_run
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILT = importlib.util.find_spec("emulator._speedups") is not None
+
+# What a process reports about the core it runs, and digests of runs that touch every path of it:
+# chaos_run's seeds (partitions, loss, duplication, reordering, crash, restart, skew, pause) and a
+# ring that beats both ways (asyncio.sleep loops and Node.every), with a pause, a crash and cancels.
+PROBE = r"""
+import asyncio, bisect, json, sys
+import emulator as em
+import emulator.handles as handles
+import emulator.speedups as speedups
+from emulator.loop import VirtualLoop
+from tests.common import chaos_run
+
+class Heart(em.Node):
+    async def on_start(self):
+        self.next = self.peers[bisect.bisect(self.peers, self.name) % len(self.peers)]
+        if self.name < "n3":
+            self.every(0.1, self.beat)
+        else:
+            self.spawn(self.loop())
+        self.spawn(self.cancelled_sleeps())
+    async def loop(self):
+        while True:
+            await asyncio.sleep(0.1)
+            self.beat()
+    async def cancelled_sleeps(self):
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.sleep(0.3), 0.07 + 0.01 * self.rng.random())
+            except TimeoutError:
+                pass
+    def beat(self):
+        self.send(self.next, {"type": "heartbeat", "from": self.name})
+    async def handle_heartbeat(self, msg):
+        pass
+
+def ring():
+    sim = em.Simulation(seed=7, latency=em.Uniform(0.001, 0.003), duplicate=0.1, reorder=0.2)
+    for i in range(6):
+        sim.add_node(f"n{i}", Heart)
+    sim.run(until=1.0)
+    sim.pause("n1")
+    sim.crash("n4")
+    sim.run(until=2.0)
+    sim.resume("n1")
+    sim.restart("n4")
+    sim.run(until=3.0)
+    return sim.trace_digest()
+
+print(json.dumps({
+    "mode": speedups.MODE,
+    "accelerated": speedups.ACCELERATED,
+    "core": VirtualLoop.call_soon.__qualname__,
+    "sleep_timer": handles.SleepTimer.__module__,
+    "digests": [ring()] + [chaos_run.run(seed) for seed in range(4)],
+}))
+"""
+
+
+def probe(pure: bool) -> dict:
+    env = dict(os.environ, CAPSIM_PURE_PYTHON="1" if pure else "", PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(not BUILT, reason="emulator._speedups is not built (pure-Python install)")
+def test_the_compiled_core_is_in_use_when_it_is_built_and_both_modes_give_the_same_digests():
+    """A built extension is used (a broken or stale one would fall back silently but for this), the
+    environment variable forces pure Python, and the two run the same: the same digest for every run."""
+    compiled, pure = probe(pure=False), probe(pure=True)
+    assert compiled["accelerated"] and compiled["mode"] == "C (emulator._speedups)"
+    assert compiled["core"] == "Core.call_soon" and compiled["sleep_timer"] == "emulator._speedups"
+    assert not pure["accelerated"] and pure["mode"] == "pure Python (CAPSIM_PURE_PYTHON is set)"
+    assert pure["core"] == "Scheduler.call_soon" and pure["sleep_timer"] == "emulator.handles"
+    assert compiled["digests"] == pure["digests"]
+    assert compiled["digests"][1:] == [chaos_run.run(seed) for seed in range(4)]
+    assert len(set(compiled["digests"])) == 5
+
+
+def test_this_process_runs_the_core_its_mode_names():
+    assert (speedups.native is not None) == speedups.ACCELERATED
+    assert (BUILT and not speedups.PURE_REQUESTED) == speedups.ACCELERATED
+    if speedups.ACCELERATED:
+        assert isinstance(VirtualLoop(), speedups.native.Core)
+
+
+STALE = r"""
+import sys, types, warnings
+fake = types.ModuleType("emulator._speedups")
+fake.__file__ = "fake.so"
+fake.ABI, fake.C_SHA256, fake.PY_SHA256 = {abi}, "0" * 64, "0" * 64
+sys.modules["emulator._speedups"] = fake
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import emulator.speedups as speedups
+print(speedups.ACCELERATED, "|", speedups.MODE, "|", [str(w.message) for w in caught])
+"""
+
+
+@pytest.mark.parametrize(
+    ("abi", "why"), [(0, "its ABI is 0, this code needs"), (speedups.ABI, "emulator/_speedups.c changed since")]
+)
+def test_a_build_of_another_abi_or_of_other_sources_is_refused_with_a_warning(abi, why):
+    env = dict(os.environ, CAPSIM_PURE_PYTHON="", PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", STALE.format(abi=abi)], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    accelerated, mode, warned = out.split(" | ")
+    assert accelerated == "False"
+    assert why in mode and why in warned and "pip install -e ." in warned
+
+
+def test_an_error_in_a_kernel_event_propagates_and_the_loop_goes_on_where_it_stopped():
+    """As from the Python loop: the error leaves run_until, the clock at the failing event, and the
+    events after it (the same instant's included) run on the next call, in order."""
+    loop = VirtualLoop()
+    seen = []
+
+    def boom(arg):
+        seen.append(arg)
+        raise KeyError(arg)
+
+    for when, fn, arg in [(5, seen.append, "a"), (7, seen.append, "b"), (7, boom, "x"), (7, seen.append, "c")]:
+        loop.push_at(when, fn, arg)
+    loop.push_after(9, seen.append, "d")
+    loop.call_later(1e-8, seen.append, "e")
+    with pytest.raises(KeyError):
+        loop.run_until(1.0)
+    assert seen == ["a", "b", "x"] and loop.time_ns() == 7
+    loop.run_until(1.0)
+    assert seen == ["a", "b", "x", "c", "d", "e"] and loop.time() == 1.0
+    loop.close()
+
+
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["at", "after", "floor", "recurring", "later", "cancelled"]), st.integers(0, 6)),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_OPS)
+def test_events_run_in_the_order_of_their_time_then_of_their_scheduling(ops):
+    """Every way in (the heap, the FIFOs of recurring delays, timer handles, cancelled ones skipped):
+    callbacks run by (time, order scheduled), the rule both cores keep."""
+    loop = VirtualLoop()
+    ran, expected = [], []
+    for i, (how, t) in enumerate(ops):
+        when = t * 1000
+        if how == "at":
+            loop.push_at(when, ran.append, i)
+        elif how == "after":
+            loop.push_after(when, ran.append, i)
+        elif how == "floor":  # not before 3 us, as a FIFO link passes its last delivery time
+            when = max(when, 3000)
+            assert loop.push_after(t * 1000, ran.append, i, 3000) == when
+        elif how == "recurring":
+            loop.push_recurring(when, ran.append, i)
+        else:
+            handle = loop.call_later(when / 1e9, ran.append, i)
+            if how == "cancelled":
+                handle.cancel()
+                continue
+        expected.append((when, i))
+    loop.run_until(None)
+    assert ran == [i for _, i in sorted(expected)]
+    loop.close()
