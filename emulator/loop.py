@@ -39,6 +39,11 @@ falls due, instead of a ``TimerHandle`` that runs asyncio's
 exactly the order and at exactly the time it did, so traces do not change.
 ``call_every`` is a periodic timer with no task or future at all.
 
+The clock, the timers and the run loop are :mod:`emulator.scheduler`'s
+``Scheduler``, with a compiled twin of its hot methods in front when the C
+extension is built (:mod:`emulator.speedups`; ``CAPSIM_PURE_PYTHON=1`` runs the
+pure-Python reference instead, with the same traces).
+
 A debugger can single-step a run with ``step()`` (one callback) and look at
 ``peek()`` (the next event's time), as in SimPy.
 
