@@ -258,27 +258,43 @@ static int parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyO
     return 0;
 }
 
-/* callback, *args, context=None: the asyncio signature of call_soon and call_later (after delay) */
+/* [delay,] callback, *args, context=None: the asyncio signatures of call_later (skip 1) and call_soon (skip 0).
+ * head[0..skip] receive the leading arguments, given by position or by name. */
 static int parse_callback(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                          Py_ssize_t skip, PyObject **callback, PyObject **rest, PyObject **context) {
+                          Py_ssize_t skip, PyObject **head, PyObject **rest, PyObject **context) {
+    static const char *const names[] = {"delay", "callback"};
+    const char *const *leading = names + (skip ? 0 : 1);
     *context = Py_None;
+    for (Py_ssize_t i = 0; i <= skip; i++) head[i] = i < nargs ? args[i] : NULL;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        if (!PyUnicode_EqualToUTF8(PyTuple_GET_ITEM(kwnames, k), "context")) {
-            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname,
-                         PyTuple_GET_ITEM(kwnames, k));
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t i = 0;
+        if (PyUnicode_EqualToUTF8(key, "context")) {
+            *context = args[nargs + k];
+            continue;
+        }
+        while (i <= skip && !PyUnicode_EqualToUTF8(key, leading[i])) i++;
+        if (i > skip) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname, key);
             return -1;
         }
-        *context = args[nargs + k];
+        if (head[i] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, leading[i]);
+            return -1;
+        }
+        head[i] = args[nargs + k];
     }
-    if (nargs < skip + 1) {
-        PyErr_Format(PyExc_TypeError, "%s() missing a required argument: a callback", fname);
-        return -1;
+    for (Py_ssize_t i = 0; i <= skip; i++) {
+        if (head[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, leading[i]);
+            return -1;
+        }
     }
-    *callback = args[skip];
-    *rest = PyTuple_New(nargs - skip - 1);
+    Py_ssize_t first = nargs > skip + 1 ? skip + 1 : nargs;
+    *rest = PyTuple_New(nargs - first);
     if (*rest == NULL) return -1;
-    for (Py_ssize_t i = skip + 1; i < nargs; i++) PyTuple_SET_ITEM(*rest, i - skip - 1, Py_NewRef(args[i]));
+    for (Py_ssize_t i = first; i < nargs; i++) PyTuple_SET_ITEM(*rest, i - first, Py_NewRef(args[i]));
     return 0;
 }
 
@@ -601,10 +617,10 @@ done:
 }
 
 static PyObject *Core_call_later(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
-    PyObject *callback, *rest, *context, *result = NULL, *hooks = get_hooks(self);
-    if (hooks == NULL || parse_callback("call_later", args, nargs, kwnames, 1, &callback, &rest, &context) < 0)
+    PyObject *head[2], *rest, *context, *result = NULL, *hooks = get_hooks(self);
+    if (hooks == NULL || parse_callback("call_later", args, nargs, kwnames, 1, head, &rest, &context) < 0)
         return NULL;
-    PyObject *delay = args[0];
+    PyObject *delay = head[0], *callback = head[1];
     if (callback == HOOK(hooks, H_SLEEP_CALLBACK) && context == Py_None && PyFloat_CheckExact(delay) &&
         PyFloat_AS_DOUBLE(delay) >= 0.0 && PyFloat_AS_DOUBLE(delay) < INFINITY) {
         int checked = closed_or_debug(self);

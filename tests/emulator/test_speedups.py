@@ -162,6 +162,28 @@ def test_an_error_in_a_kernel_event_propagates_and_the_loop_goes_on_where_it_sto
     loop.close()
 
 
+def test_call_soon_and_call_later_take_their_arguments_by_name_as_asyncio_declares_them():
+    loop = VirtualLoop()
+    seen = []
+    loop.call_soon(callback=seen.append, context=None)  # no positional argument left for append: a TypeError
+    loop.call_later(delay=0.5, callback=seen.append)
+    loop.call_later(0.25, seen.append, "later")
+    loop.call_soon(seen.append, "soon")
+    for call, error in [
+        (lambda: loop.call_soon(seen.append, "x", callback=print), "multiple values for argument 'callback'"),
+        (lambda: loop.call_later(0.1, seen.append, delay=1.0), "multiple values for argument 'delay'"),
+        (lambda: loop.call_later(callback=print), "missing"),
+        (lambda: loop.call_soon(seen.append, when=1), "unexpected keyword argument"),
+    ]:
+        with pytest.raises(TypeError, match=error):
+            call()
+    errors = []
+    loop.set_exception_handler(lambda _, context: errors.append(type(context["exception"])))
+    loop.run_until(1.0)
+    assert seen == ["soon", "later"] and errors == [TypeError, TypeError]
+    loop.close()
+
+
 def test_a_sleep_timer_handle_says_when_and_whether_it_was_cancelled():
     """What asyncio.sleep's timer shows whoever holds it (the compiled one mirrors handles.SleepTimer)."""
     loop = VirtualLoop()
