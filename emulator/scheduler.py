@@ -49,7 +49,7 @@ from emulator.handles import (
     to_ns,
     wake_sleep,
 )
-from emulator.loopbase import LoopBase, trim_own_frames
+from emulator.loopbase import trim_own_frames
 from emulator.speedups import native
 from emulator.validate import is_number
 
@@ -68,6 +68,11 @@ Fn = Callable[[Any], object]
 #: a heap entry: ``(when_ns, seq, fn, arg)``, or ``(when_ns, seq, fn, arg, fifo)`` for the head of a FIFO
 Entry = tuple[Any, ...]
 
+if TYPE_CHECKING:  # the rest of the loop's interface, for the types
+    from emulator.loopbase import LoopBase as _Base
+else:  # at run time VirtualLoop puts its network (NetLoop) and then LoopBase after this class
+    _Base = object
+
 
 class Hooks(NamedTuple):
     """The Python objects the compiled core needs by identity (it reads ``Scheduler._hooks`` once per loop)."""
@@ -83,7 +88,7 @@ class Hooks(NamedTuple):
     wake_sleep: Fn
 
 
-class Scheduler(LoopBase):
+class Scheduler(_Base):
     """The clock, the timers and the run loop of ``VirtualLoop`` (the pure-Python reference)."""
 
     _hooks = Hooks(
