@@ -364,23 +364,21 @@ def seed_value(text: str) -> int:
 
 def seconds_value(text: str) -> float:
     """An argparse type: a finite number of seconds >= 0 (a time or a duration)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, such as 2.5, got {text!r}")
-    return value
+    return _finite(text, zero_ok=True, expected="a finite number of seconds >= 0")
 
 
 def positive_number(text: str) -> float:
     """An argparse type: a finite number > 0 (a duration, a rate)."""
+    return _finite(text, zero_ok=False, expected="a finite number > 0")
+
+
+def _finite(text: str, zero_ok: bool, expected: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, such as 2.5, got {text!r}")
+        value = math.nan
+    if not (value >= 0 if zero_ok else value > 0) or value == math.inf:
+        raise argparse.ArgumentTypeError(f"expected {expected}, such as 2.5, got {text!r}")
     return value
 
 
