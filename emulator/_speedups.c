@@ -1,4 +1,4 @@
-/* emulator/_speedups.c: the compiled scheduler core of capsim's virtual loop.
+/* emulator/_speedups.c: the compiled scheduler core of capsim's virtual loop, and its message path.
  *
  * It mirrors, line for line, the pure-Python reference in emulator/scheduler.py
  * (class Scheduler), which stays the reference: a change there is made here too,
@@ -12,6 +12,13 @@
  *   run_handle(handle)                  handles.run_handle and handles.report
  *   SleepTimer, SleepTimer.fire         handles.SleepTimer and wake_sleep (SleepTimer.fire)
  *   heap_push / heap_pop                heapq.heappush / heappop (the same algorithm, so the same heap)
+ *
+ * and the common case of the message path, with the Python for everything else:
+ *
+ *   MessagePath.transmit / .deliver     network.Network.transmit / _deliver (a plain link; the fast path)
+ *   Recorder                            trace.Trace.recorder's record
+ *   UniformNs                           distributions.Uniform.ns_sampler's lambda
+ *   copy_body                           message.copy_body (a flat, valid body; the reference raises)
  *
  * Core is a base class of VirtualLoop (scheduler.Core = (Core, Scheduler)): its fields are
  * slots under the Python names (_now, _timers, ...), so Python code reads and writes them as
@@ -30,7 +37,7 @@
 #define Py_T_BOOL T_BOOL
 #endif
 
-#define CAPSIM_ABI 1 /* emulator/speedups.py's ABI: bump both with any change of this contract */
+#define CAPSIM_ABI 2 /* emulator/speedups.py's ABI: bump both with any change of this contract */
 #ifndef CAPSIM_C_SHA256
 #define CAPSIM_C_SHA256 "" /* set by setup.py: the sources this was built from */
 #endif
@@ -47,7 +54,7 @@ enum {
 static PyObject *s_popleft, *s_append, *s_cancelled, *s_pop_timer, *s_idle, *s_fifo_for, *s_call_soon_checked,
     *s_call_later, *s_hooks, *s_context, *s_loop, *s_callback, *s_args, *s_when_ns, *s_future, *s_result,
     *s_owner, *s_done, *s_stopped, *s_not_before, *s_call_exception_handler, *s_message, *s_exception,
-    *s_handle, *s_ns, *s_one, *s_zero, *s_set_result, *s_timer_handle_cancelled,
+    *s_handle, *s_ns, *s_one, *s_zero, *s_set_result, *s_timer_handle_cancelled, *s_type, *s_routes, *s_deliver,
     *invalid_state_error;
 
 typedef struct {
@@ -307,6 +314,7 @@ typedef struct {
 } Sleep;
 
 static PyTypeObject SleepType;
+static PyTypeObject CoreType;
 
 static Sleep *sleep_new(PyObject *loop, PyObject *when_ns, PyObject *future, PyObject *result, PyObject *owner) {
     Sleep *sleep = PyObject_GC_New(Sleep, &SleepType);
@@ -942,6 +950,463 @@ out:
     return result;
 }
 
+/* -- the message path: network.Network.transmit and _deliver, trace.Trace.recorder, copy_body ------ *
+ *
+ * The fast paths only, for what nearly every message takes: a known link, up to date, that is
+ * plain (transmit) or on its fast path (deliver), a message type already traced on it. Anything
+ * else calls the Python reference (Network.transmit, Network._deliver), which stays the whole
+ * behaviour. The Python objects stay as they are: their __slots__ are read and written at the
+ * offsets their member descriptors give, found once, when a MessagePath is made.
+ */
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static void slot_set(PyObject *obj, Py_ssize_t off, PyObject *value) { /* steals value */
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = value;
+    Py_XDECREF(old);
+}
+
+static Py_ssize_t slot_offset(PyObject *type, const char *name) { /* the offset of a __slots__ entry, or -1 */
+    PyObject *descr = PyObject_GetAttrString(type, name);
+    if (descr == NULL) return -1;
+    Py_ssize_t offset = -1;
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type) || ((PyMemberDescrObject *)descr)->d_member->type != Py_T_OBJECT_EX)
+        PyErr_Format(PyExc_TypeError, "%R.%s is not a __slots__ entry", type, name);
+    else
+        offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    Py_DECREF(descr);
+    return offset;
+}
+
+static int offsets(PyObject *type, const char *const *names, Py_ssize_t *out, int n) {
+    if (!PyType_Check(type)) {
+        PyErr_Format(PyExc_TypeError, "expected a class, got %R", type);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if ((out[i] = slot_offset(type, names[i])) < 0) return -1;
+    return 0;
+}
+
+static int same_int(PyObject *a, PyObject *b) { /* a == b for two ints (1), else 0; -1 on error */
+    if (a == b) return 1;
+    if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
+        int oa, ob;
+        long long x = PyLong_AsLongLongAndOverflow(a, &oa), y = PyLong_AsLongLongAndOverflow(b, &ob);
+        if (!oa && !ob) return x == y;
+    }
+    return PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+static PyObject *plus_one(PyObject *n) { /* n + 1 */
+    if (PyLong_CheckExact(n)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(n, &overflow);
+        if (!overflow && x < LLONG_MAX) return PyLong_FromLongLong(x + 1);
+    }
+    return PyNumber_Add(n, s_one);
+}
+
+/* Recorder: trace.Trace.recorder's record(time_ns), compiled. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lines, *tail, *keep, *kind, *fields, *flush;
+    Py_ssize_t batch;
+    vectorcallfunc vectorcall;
+} Recorder;
+
+static PyTypeObject RecorderType;
+
+static int recorder_append(Recorder *self, PyObject *time_ns) {
+    PyObject *line = PyLong_CheckExact(time_ns) ? PyUnicode_FromFormat("(%S%U", time_ns, self->tail) : NULL;
+    if (line == NULL && !PyErr_Occurred()) { /* an int subclass or other: as the f-string formats it */
+        PyObject *text = PyObject_Format(time_ns, NULL);
+        if (text != NULL) line = PyUnicode_FromFormat("(%U%U", text, self->tail);
+        Py_XDECREF(text);
+    }
+    if (line == NULL) return -1;
+    int err = PyList_Append(self->lines, line);
+    Py_DECREF(line);
+    if (err < 0) return -1;
+    if (self->keep != Py_None) {
+        Py_ssize_t n = PyTuple_GET_SIZE(self->fields);
+        PyObject *event = PyTuple_New(n + 2);
+        if (event == NULL) return -1;
+        PyTuple_SET_ITEM(event, 0, Py_NewRef(time_ns));
+        PyTuple_SET_ITEM(event, 1, Py_NewRef(self->kind));
+        for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(event, i + 2, Py_NewRef(PyTuple_GET_ITEM(self->fields, i)));
+        err = discard(PyObject_CallOneArg(self->keep, event));
+        Py_DECREF(event);
+        if (err < 0) return -1;
+    }
+    if (PyList_GET_SIZE(self->lines) >= self->batch) return discard(PyObject_CallNoArgs(self->flush));
+    return 0;
+}
+
+static PyObject *Recorder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames)))
+        return PyErr_Format(PyExc_TypeError, "record() takes one argument, time_ns");
+    if (recorder_append((Recorder *)self, args[0]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Recorder_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"lines", "tail", "keep", "kind", "fields", "flush", "batch", NULL};
+    PyObject *lines, *tail, *keep, *kind, *fields, *flush;
+    Py_ssize_t batch;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!UOOO!On:Recorder", names, &PyList_Type, &lines, &tail, &keep,
+                                     &kind, &PyTuple_Type, &fields, &flush, &batch))
+        return NULL;
+    Recorder *self = PyObject_GC_New(Recorder, type);
+    if (self == NULL) return NULL;
+    self->lines = Py_NewRef(lines);
+    self->tail = Py_NewRef(tail);
+    self->keep = Py_NewRef(keep);
+    self->kind = Py_NewRef(kind);
+    self->fields = Py_NewRef(fields);
+    self->flush = Py_NewRef(flush);
+    self->batch = batch;
+    self->vectorcall = Recorder_vectorcall;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static int Recorder_traverse(Recorder *self, visitproc visit, void *arg) {
+    Py_VISIT(self->lines);
+    Py_VISIT(self->tail);
+    Py_VISIT(self->keep);
+    Py_VISIT(self->kind);
+    Py_VISIT(self->fields);
+    Py_VISIT(self->flush);
+    return 0;
+}
+
+static int Recorder_clear(Recorder *self) {
+    Py_CLEAR(self->lines);
+    Py_CLEAR(self->tail);
+    Py_CLEAR(self->keep);
+    Py_CLEAR(self->kind);
+    Py_CLEAR(self->fields);
+    Py_CLEAR(self->flush);
+    return 0;
+}
+
+static void Recorder_dealloc(Recorder *self) {
+    PyObject_GC_UnTrack(self);
+    Recorder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject RecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "emulator._speedups.Recorder",
+    .tp_doc = "Recorder(lines, tail, keep, kind, fields, flush, batch): trace.Trace.recorder's record, compiled.",
+    .tp_basicsize = sizeof(Recorder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(Recorder, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = Recorder_tp_new,
+    .tp_dealloc = (destructor)Recorder_dealloc,
+    .tp_traverse = (traverseproc)Recorder_traverse,
+    .tp_clear = (inquiry)Recorder_clear,
+};
+
+/* UniformNs: distributions.Uniform.ns_sampler's lambda, round((low + span * draw()) * NS), compiled. */
+
+typedef struct {
+    PyObject_HEAD
+    double low, span;
+    PyObject *draw;
+    vectorcallfunc vectorcall;
+} UniformNs;
+
+static PyObject *uniform_draw(UniformNs *self) {
+    PyObject *u = PyObject_CallNoArgs(self->draw);
+    if (u == NULL) return NULL;
+    double x = PyFloat_AsDouble(u);
+    Py_DECREF(u);
+    if (x == -1.0 && PyErr_Occurred()) return NULL;
+    return round_ns(self->low + self->span * x);
+}
+
+static PyObject *UniformNs_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames)))
+        return PyErr_Format(PyExc_TypeError, "a latency sampler takes no arguments");
+    return uniform_draw((UniformNs *)self);
+}
+
+static PyObject *UniformNs_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"low", "span", "draw", NULL};
+    double low, span;
+    PyObject *draw;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ddO:UniformNs", names, &low, &span, &draw)) return NULL;
+    UniformNs *self = PyObject_GC_New(UniformNs, type);
+    if (self == NULL) return NULL;
+    self->low = low;
+    self->span = span;
+    self->draw = Py_NewRef(draw);
+    self->vectorcall = UniformNs_vectorcall;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static int UniformNs_traverse(UniformNs *self, visitproc visit, void *arg) {
+    Py_VISIT(self->draw);
+    return 0;
+}
+
+static int UniformNs_clear(UniformNs *self) {
+    Py_CLEAR(self->draw);
+    return 0;
+}
+
+static void UniformNs_dealloc(UniformNs *self) {
+    PyObject_GC_UnTrack(self);
+    UniformNs_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject UniformNsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "emulator._speedups.UniformNs",
+    .tp_doc = "UniformNs(low, span, draw)(): round((low + span * draw()) * 1e9), Uniform.ns_sampler's, compiled.",
+    .tp_basicsize = sizeof(UniformNs),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(UniformNs, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = UniformNs_tp_new,
+    .tp_dealloc = (destructor)UniformNs_dealloc,
+    .tp_traverse = (traverseproc)UniformNs_traverse,
+    .tp_clear = (inquiry)UniformNs_clear,
+};
+
+/* copy_body(reference, copy_value, body): message.copy_body's common case; the reference for the rest. */
+
+static PyObject *copy_body(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) return PyErr_Format(PyExc_TypeError, "copy_body(reference, copy_value, body)");
+    PyObject *reference = args[0], *copy_value = args[1], *body = args[2];
+    if (!PyDict_CheckExact(body)) return PyObject_CallOneArg(reference, body); /* it raises MessageError */
+    PyObject *out = PyDict_Copy(body), *key, *value;
+    if (out == NULL) return NULL;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(out, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) goto reference;
+        if (PyUnicode_CheckExact(value) || PyLong_CheckExact(value) || PyBool_Check(value) || value == Py_None) continue;
+        PyObject *pair[2] = {value, key}, *copied = PyObject_Vectorcall(copy_value, pair, 2, NULL);
+        if (copied == NULL) goto fail;
+        /* replacing the value of a key being iterated keeps the dict's size and order */
+        int err = PyDict_SetItem(out, key, copied);
+        Py_DECREF(copied);
+        if (err < 0) goto fail;
+    }
+    PyObject *kind = PyDict_GetItemWithError(out, s_type);
+    if (kind != NULL && PyUnicode_CheckExact(kind) && PyUnicode_GET_LENGTH(kind) > 0) return out;
+    if (PyErr_Occurred()) goto fail;
+reference: /* not a valid body: the reference raises its error */
+    Py_DECREF(out);
+    return PyObject_CallOneArg(reference, body);
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* MessagePath(network, loop, Link, Message, transmit, deliver): network.transmit and _deliver_cb, compiled. */
+
+enum { N_VERSION, N_SENT, N_DELIVERED, N_TRACE_BODIES, N_COUNT };
+enum { L_SRC, L_VERSION, L_PLAIN, L_FAST_PATH, L_ENDPOINT, L_CONSTANT_NS, L_DELAY_NS, L_LAST_NS, L_RECORDERS, L_COUNT };
+enum { M_SRC, M_DEST, M_BODY, M_LINK, M_TO, M_AT, M_COUNT };
+static const char *const network_slots[] = {"_version", "sent", "delivered", "trace_bodies"};
+static const char *const link_slots[] = {"src", "version", "plain", "fast_path", "endpoint", "constant_ns", "delay_ns",
+                                         "last_ns", "recorders"};
+static const char *const message_slots[] = {"src", "dest", "body", "_link", "_to", "_at"};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *network, *loop, *link_type, *message_type, *transmit, *deliver, *deliver_cb;
+    Py_ssize_t n[N_COUNT], l[L_COUNT], m[M_COUNT];
+} Path;
+
+static PyTypeObject PathType;
+
+#define NET(self, i) SLOT((self)->network, (self)->n[i])
+#define LINK(self, link, i) SLOT(link, (self)->l[i])
+#define MSG(self, msg, i) SLOT(msg, (self)->m[i])
+
+static int path_current(Path *self, PyObject *link) { /* the link's cached state is current: 1, 0, -1 */
+    PyObject *mine = LINK(self, link, L_VERSION), *now = NET(self, N_VERSION);
+    return mine == NULL || now == NULL ? 0 : same_int(mine, now);
+}
+
+static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) return PyErr_Format(PyExc_TypeError, "transmit(src_endpoint, dest, body)");
+    PyObject *src_endpoint = args[0], *dest = args[1], *body = args[2], *routes = PyObject_GetAttr(src_endpoint, s_routes);
+    if (routes == NULL) return NULL;
+    PyObject *link = PyDict_CheckExact(routes) ? PyDict_GetItemWithError(routes, dest) : NULL;
+    Py_DECREF(routes); /* the endpoint holds it, and the link */
+    if (link == NULL && PyErr_Occurred()) return NULL;
+    int current = link != NULL && Py_IS_TYPE(link, (PyTypeObject *)self->link_type) ? path_current(self, link) : 0;
+    if (current < 0) return NULL;
+    PyObject *sent = NET(self, N_SENT), *constant = current ? LINK(self, link, L_CONSTANT_NS) : NULL;
+    if (!current || LINK(self, link, L_PLAIN) != Py_True || sent == NULL || constant == NULL ||
+        LINK(self, link, L_LAST_NS) == NULL || LINK(self, link, L_ENDPOINT) == NULL) {
+        PyObject *call[4] = {self->network, src_endpoint, dest, body}; /* the reference, for all of it */
+        return PyObject_Vectorcall(self->transmit, call, 4, NULL);
+    }
+    Core *loop = (Core *)self->loop;
+    if ((sent = plus_one(sent)) == NULL) return NULL;
+    Py_INCREF(link); /* held: a latency sampler is Python code */
+    slot_set(self->network, self->n[N_SENT], sent);
+    PyTypeObject *message_type = (PyTypeObject *)self->message_type;
+    PyObject *msg = message_type->tp_alloc(message_type, 0); /* Message(...) without an __init__ frame */
+    if (msg == NULL) {
+        Py_DECREF(link);
+        return NULL;
+    }
+    slot_set(msg, self->m[M_SRC], Py_NewRef(LINK(self, link, L_SRC)));
+    slot_set(msg, self->m[M_DEST], Py_NewRef(dest));
+    slot_set(msg, self->m[M_BODY], Py_NewRef(body));
+    slot_set(msg, self->m[M_LINK], Py_NewRef(link));
+    slot_set(msg, self->m[M_TO], Py_NewRef(LINK(self, link, L_ENDPOINT)));
+    PyObject *delay, *when = NULL, *sampler = LINK(self, link, L_DELAY_NS);
+    if (constant != Py_None)
+        delay = Py_NewRef(constant);
+    else if (sampler != NULL && Py_IS_TYPE(sampler, &UniformNsType))
+        delay = uniform_draw((UniformNs *)sampler);
+    else
+        delay = sampler == NULL ? PyErr_Format(PyExc_AttributeError, "the link has no delay_ns") : PyObject_CallNoArgs(sampler);
+    if (delay == NULL || FIELD(loop, now, "_now") == NULL || (when = PyNumber_Add(loop->now, delay)) == NULL) goto fail;
+    PyObject *last = LINK(self, link, L_LAST_NS);
+    int before = PyObject_RichCompareBool(when, last, Py_LT); /* FIFO: never before the link's previous message */
+    if (before < 0) goto fail;
+    if (before) set_field(&when, Py_NewRef(last));
+    PyObject *pushed = push(loop, when, self->deliver_cb, msg);
+    if (pushed == NULL) goto fail;
+    Py_DECREF(pushed);
+    slot_set(msg, self->m[M_AT], Py_NewRef(when));
+    slot_set(link, self->l[L_LAST_NS], when);
+    Py_DECREF(delay);
+    Py_DECREF(msg);
+    Py_DECREF(link);
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(when);
+    Py_XDECREF(delay);
+    Py_DECREF(msg);
+    Py_DECREF(link);
+    return NULL;
+}
+
+static PyObject *Path_deliver(Path *self, PyObject *msg) {
+    PyObject *link = Py_IS_TYPE(msg, (PyTypeObject *)self->message_type) ? MSG(self, msg, M_LINK) : NULL;
+    int current = link != NULL && Py_IS_TYPE(link, (PyTypeObject *)self->link_type) ? path_current(self, link) : 0;
+    if (current < 0) return NULL;
+    PyObject *record = NULL, *endpoint = NULL, *at = NULL, *delivered = NET(self, N_DELIVERED);
+    if (current) {
+        PyObject *body = MSG(self, msg, M_BODY), *recorders = LINK(self, link, L_RECORDERS);
+        endpoint = LINK(self, link, L_ENDPOINT);
+        at = MSG(self, msg, M_AT);
+        if (LINK(self, link, L_FAST_PATH) == Py_True && endpoint != NULL && MSG(self, msg, M_TO) == endpoint &&
+            NET(self, N_TRACE_BODIES) == Py_False && delivered != NULL && at != NULL && body != NULL &&
+            PyDict_CheckExact(body) && recorders != NULL && PyDict_CheckExact(recorders)) {
+            PyObject *kind = PyDict_GetItemWithError(body, s_type);
+            record = kind == NULL ? NULL : PyDict_GetItemWithError(recorders, kind);
+            if (record == NULL && PyErr_Occurred()) return NULL;
+        }
+    }
+    if (record == NULL) { /* anything but the common case (or the first of its type on this link): the reference */
+        PyObject *call[2] = {self->network, msg};
+        return PyObject_Vectorcall(self->deliver, call, 2, NULL);
+    }
+    if ((delivered = plus_one(delivered)) == NULL) return NULL;
+    slot_set(self->network, self->n[N_DELIVERED], delivered);
+    Py_INCREF(record);
+    Py_INCREF(endpoint); /* held: the record's flush may run code */
+    Py_INCREF(at);
+    int err = Py_IS_TYPE(record, &RecorderType) ? recorder_append((Recorder *)record, at)
+                                                : discard(PyObject_CallOneArg(record, at));
+    Py_DECREF(at);
+    Py_DECREF(record);
+    PyObject *result = err < 0 ? NULL : call_method1(endpoint, s_deliver, msg);
+    Py_DECREF(endpoint);
+    if (result == NULL) return NULL;
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Path_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"network", "loop", "link_type", "message_type", "transmit", "deliver", NULL};
+    PyObject *network, *loop, *link_type, *message_type, *transmit, *deliver;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!OOOO:MessagePath", names, &network, &CoreType, &loop, &link_type,
+                                     &message_type, &transmit, &deliver))
+        return NULL;
+    Path *self = PyObject_GC_New(Path, type);
+    if (self == NULL) return NULL;
+    self->network = Py_NewRef(network);
+    self->loop = Py_NewRef(loop);
+    self->link_type = Py_NewRef(link_type);
+    self->message_type = Py_NewRef(message_type);
+    self->transmit = Py_NewRef(transmit);
+    self->deliver = Py_NewRef(deliver);
+    self->deliver_cb = NULL;
+    PyObject_GC_Track(self);
+    if (offsets((PyObject *)Py_TYPE(network), network_slots, self->n, N_COUNT) < 0 ||
+        offsets(link_type, link_slots, self->l, L_COUNT) < 0 || offsets(message_type, message_slots, self->m, M_COUNT) < 0 ||
+        (self->deliver_cb = PyObject_GetAttrString((PyObject *)self, "deliver")) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int Path_traverse(Path *self, visitproc visit, void *arg) {
+    Py_VISIT(self->network);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->link_type);
+    Py_VISIT(self->message_type);
+    Py_VISIT(self->transmit);
+    Py_VISIT(self->deliver);
+    Py_VISIT(self->deliver_cb);
+    return 0;
+}
+
+static int Path_clear(Path *self) {
+    Py_CLEAR(self->network);
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->link_type);
+    Py_CLEAR(self->message_type);
+    Py_CLEAR(self->transmit);
+    Py_CLEAR(self->deliver);
+    Py_CLEAR(self->deliver_cb);
+    return 0;
+}
+
+static void Path_dealloc(Path *self) {
+    PyObject_GC_UnTrack(self);
+    Path_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Path_methods[] = {
+    {"transmit", (PyCFunction)(void (*)(void))Path_transmit, METH_FASTCALL, "Network.transmit, compiled."},
+    {"deliver", (PyCFunction)Path_deliver, METH_O, "Network._deliver, compiled (the network's _deliver_cb)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PathType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "emulator._speedups.MessagePath",
+    .tp_doc = "MessagePath(network, loop, link_type, message_type, transmit, deliver): a network's message path, compiled.",
+    .tp_basicsize = sizeof(Path),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Path_tp_new,
+    .tp_dealloc = (destructor)Path_dealloc,
+    .tp_traverse = (traverseproc)Path_traverse,
+    .tp_clear = (inquiry)Path_clear,
+    .tp_methods = Path_methods,
+};
+
 /* -- the type and the module ------------------------------------------------------------------- */
 
 static int Core_traverse(Core *self, visitproc visit, void *arg) {
@@ -1017,6 +1482,8 @@ static PyTypeObject CoreType = {
 
 static PyMethodDef module_methods[] = {
     {"run_handle", run_handle, METH_O, "handles.run_handle, compiled: run an asyncio handle, reporting its error."},
+    {"copy_body", (PyCFunction)(void (*)(void))copy_body, METH_FASTCALL,
+     "copy_body(reference, copy_value, body): message.copy_body, compiled (reference raises for a bad body)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1034,7 +1501,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         {&s_result, "_result"}, {&s_owner, "owner"}, {&s_done, "done"}, {&s_stopped, "stopped"},
         {&s_not_before, "not_before"}, {&s_call_exception_handler, "call_exception_handler"},
         {&s_message, "message"}, {&s_exception, "exception"}, {&s_handle, "handle"}, {&s_set_result, "set_result"},
-        {&s_timer_handle_cancelled, "_timer_handle_cancelled"},
+        {&s_timer_handle_cancelled, "_timer_handle_cancelled"}, {&s_type, "type"}, {&s_routes, "routes"},
+        {&s_deliver, "deliver"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) return NULL;
@@ -1048,14 +1516,19 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         Py_DECREF(exceptions);
         if (invalid_state_error == NULL) return NULL;
     }
-    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&SleepType) < 0) return NULL;
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&SleepType) < 0 || PyType_Ready(&RecorderType) < 0 ||
+        PyType_Ready(&UniformNsType) < 0 || PyType_Ready(&PathType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddIntConstant(m, "ABI", CAPSIM_ABI) < 0 ||
         PyModule_AddStringConstant(m, "C_SHA256", CAPSIM_C_SHA256) < 0 ||
         PyModule_AddStringConstant(m, "PY_SHA256", CAPSIM_PY_SHA256) < 0 ||
         PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
-        PyModule_AddObjectRef(m, "SleepTimer", (PyObject *)&SleepType) < 0) {
+        PyModule_AddObjectRef(m, "SleepTimer", (PyObject *)&SleepType) < 0 ||
+        PyModule_AddObjectRef(m, "Recorder", (PyObject *)&RecorderType) < 0 ||
+        PyModule_AddObjectRef(m, "UniformNs", (PyObject *)&UniformNsType) < 0 ||
+        PyModule_AddObjectRef(m, "MessagePath", (PyObject *)&PathType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

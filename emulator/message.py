@@ -9,11 +9,14 @@ one ``dict.copy`` and a scan of their values.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emulator.errors import MessageError
 from emulator.peers import Peers
+from emulator.speedups import native
 
 if TYPE_CHECKING:
     from emulator.network import Endpoint, Link
@@ -103,3 +106,10 @@ def copy_value(value: Any, path: str = "value") -> Any:
         f"{path} is a {kind.__name__} ({value!r:.60}), which JSON cannot carry; "
         "send dicts, lists, strings, numbers, booleans or None"
     )
+
+
+#: ``copy_body`` as the message path calls it: compiled when the C core runs (``emulator.speedups``),
+#: with the same copy and the same errors (a body it does not copy as it is goes to ``copy_body``).
+fast_copy_body: Callable[[object], dict[str, Any]] = (
+    functools.partial(native.copy_body, copy_body, copy_value) if native is not None else copy_body
+)

@@ -39,6 +39,7 @@ from emulator.distributions import Distribution, as_distribution
 from emulator.errors import ConfigError
 from emulator.loop import NS, VirtualLoop
 from emulator.message import Message, copy_body
+from emulator.speedups import native
 from emulator.validate import unknown_node
 
 if TYPE_CHECKING:
@@ -146,6 +147,9 @@ class Network:
             nondeterminism that changes a message but not its type or timing).
     """
 
+    # Slots for what the compiled message path reads and writes (emulator.speedups); the rest is in __dict__.
+    __slots__ = ("__dict__", "__weakref__", "_version", "delivered", "sent", "trace_bodies")
+
     def __init__(
         self,
         loop: VirtualLoop,
@@ -180,6 +184,11 @@ class Network:
         self._record = trace.append
         self.sent = self.delivered = self.dropped = self.duplicated = 0
         self.set_defaults(latency=latency, loss=loss, duplicate=duplicate, reorder=reorder, fifo=fifo)
+        if native is not None and isinstance(loop, native.Core):
+            # transmit and _deliver's common case compiled; they call the methods below for the rest
+            path = native.MessagePath(self, loop, Link, Message, Network.transmit, Network._deliver)
+            self.transmit = path.transmit  # type: ignore[method-assign]
+            self._deliver_cb = path.deliver
 
     # -- configuration ------------------------------------------------------------------
 

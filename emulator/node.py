@@ -22,7 +22,8 @@ from collections.abc import Callable, Coroutine, Iterator, MutableMapping, Seque
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
-from emulator.message import Message, copy_body, copy_value
+from emulator.message import Message, copy_value
+from emulator.message import fast_copy_body as copy_body
 from emulator.tasks import HandlerTask, run_handler
 from emulator.validate import is_number
 

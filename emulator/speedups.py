@@ -3,9 +3,11 @@
 The compiled core is a CPython extension built from ``emulator/_speedups.c``
 when the package is installed with a C compiler (``setup.py`` declares it
 optional: without one, ``pip install`` warns and installs pure Python). It
-mirrors :mod:`emulator.scheduler` method for method; the pure-Python code
-stays the reference, and the tests pass, with the same trace digests, in
-both modes.
+mirrors :mod:`emulator.scheduler` method for method, and compiles the
+common case of the message path (``Network.transmit`` and ``_deliver``,
+``Trace.recorder``, ``Uniform.ns_sampler``, ``copy_body``), handing
+everything else to that Python. The pure-Python code stays the reference,
+and the tests pass, with the same trace digests, in both modes.
 
 Decided once, at import:
 
@@ -29,7 +31,7 @@ from types import ModuleType
 __all__ = ["ABI", "ACCELERATED", "MODE", "PURE_REQUESTED", "native"]
 
 #: The interface version the compiled module must declare (bump it with any change of the C side's contract).
-ABI = 1
+ABI = 2
 
 #: True if ``CAPSIM_PURE_PYTHON`` asked for pure Python (any value but "", "0").
 PURE_REQUESTED = os.environ.get("CAPSIM_PURE_PYTHON", "") not in ("", "0")

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emulator import MessageError
-from emulator.message import copy_body
+from emulator.message import copy_body, fast_copy_body
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -54,3 +54,39 @@ def test_bodies_json_cannot_carry_are_refused_with_the_path(body, message):
     with pytest.raises(MessageError, match=message):
         copy_body(body)
     assert issubclass(MessageError, TypeError)
+
+
+_anything = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and infinities included: refused
+    | st.text(max_size=4)
+    | st.sampled_from([b"x", {1, 2}, object, 1j]),  # what JSON cannot carry
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=3) | st.integers(), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.dictionaries(st.text(max_size=4) | st.integers() | st.none(), _anything, max_size=5)
+    | _anything
+    | st.builds(lambda d, t: {**d, "type": t}, st.dictionaries(st.text(max_size=4), _anything, max_size=4), _anything)
+)
+def test_the_message_path_s_copy_is_copy_body_exactly(body):
+    """Property: ``fast_copy_body`` (compiled when the C core runs) returns what ``copy_body`` returns,
+    and raises the same MessageError with the same text for what it refuses."""
+    try:
+        expected = copy_body(body)
+    except MessageError as error:
+        with pytest.raises(MessageError) as caught:
+            fast_copy_body(body)
+        assert str(caught.value) == str(error)
+    else:
+        copy = fast_copy_body(body)
+        assert copy == expected and type(copy) is dict and copy is not body
+        assert list(copy) == list(expected)  # the same key order

@@ -71,12 +71,37 @@ def ring():
     sim.run(until=3.0)
     return sim.trace_digest()
 
+def plain_ring(**options):
+    # Plain links (no loss, duplication or reordering): the compiled transmit's own path, and each way
+    # off it: a constant latency, a held link, a cut, a paused and a crashed receiver, one-way loss.
+    sim = em.Simulation(seed=3, latency=em.Uniform(0.001, 0.003), **options)
+    for i in range(6):
+        sim.add_node(f"n{i}", Heart)
+    sim.run(until=0.5)
+    net = sim.network
+    net.set_link("n2", "n3", latency=0.002)
+    net.hold("n0", "n1")
+    cut = net.partition(["n4"], ["n0", "n1", "n2", "n3", "n5"])
+    sim.run(until=1.0)
+    net.release("n0", "n1")
+    net.heal(cut)
+    net.set_link_oneway("n5", "n0", loss=0.5)
+    sim.pause("n2")
+    sim.crash("n3")
+    sim.run(until=1.5)
+    sim.resume("n2")
+    sim.restart("n3")
+    sim.run(until=2.0)
+    return [sim.trace_digest(), net.stats]
+
+network = em.Simulation(seed=1).network
 print(json.dumps({
     "mode": speedups.MODE,
     "accelerated": speedups.ACCELERATED,
     "core": VirtualLoop.call_soon.__qualname__,
     "sleep_timer": handles.SleepTimer.__module__,
-    "digests": [ring()] + [chaos_run.run(seed) for seed in range(4)],
+    "message_path": [network.transmit.__qualname__, network._deliver_cb.__qualname__],
+    "digests": [ring(), plain_ring(), plain_ring(trace_bodies=True)] + [chaos_run.run(seed) for seed in range(4)],
 }))
 """
 
@@ -98,9 +123,11 @@ def test_the_compiled_core_is_in_use_when_it_is_built_and_both_modes_give_the_sa
     assert compiled["core"] == "Core.call_soon" and compiled["sleep_timer"] == "emulator._speedups"
     assert not pure["accelerated"] and pure["mode"] == "pure Python (CAPSIM_PURE_PYTHON is set)"
     assert pure["core"] == "Scheduler.call_soon" and pure["sleep_timer"] == "emulator.handles"
+    assert compiled["message_path"] == ["MessagePath.transmit", "MessagePath.deliver"]
+    assert pure["message_path"] == ["Network.transmit", "Network._deliver"]
     assert compiled["digests"] == pure["digests"]
-    assert compiled["digests"][1:] == [chaos_run.run(seed) for seed in range(4)]
-    assert len(set(compiled["digests"])) == 5
+    assert compiled["digests"][3:] == [chaos_run.run(seed) for seed in range(4)]
+    assert len({json.dumps(digest) for digest in compiled["digests"]}) == 7
 
 
 def test_this_process_runs_the_core_its_mode_names():
