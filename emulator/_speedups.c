@@ -61,7 +61,12 @@ typedef struct {
     PyObject_HEAD
     PyObject *now, *time, *ready, *timers, *fifos, *seq, *cancelled_timers, *paused, *stopping, *closed, *debug;
     PyObject *hooks; /* Scheduler._hooks, cached on first use */
+    Py_ssize_t handle_slots[5]; /* where a LeanHandle keeps _context, _loop, _callback, _args, _cancelled */
+    char handle_slots_known;    /* 0: not looked up yet; 1: at handle_slots; 2: not slots (set by name) */
 } Core;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+static Py_ssize_t slot_offset(PyObject *type, const char *name);
 
 /* -- helpers ------------------------------------------------------------------------------ */
 
@@ -537,6 +542,30 @@ static int set_attrs(PyObject *obj, PyObject *const *names, PyObject *const *val
     return 0;
 }
 
+static PyObject *new_handle(Core *self, PyObject *cls, PyObject *const *values) { /* a LeanHandle, fields set */
+    static const char *const names[] = {"_context", "_loop", "_callback", "_args", "_cancelled"};
+    if (self->handle_slots_known == 0) { /* asyncio's Handle keeps them in __slots__: set them where they are */
+        self->handle_slots_known = 1;
+        for (int i = 0; i < 5 && self->handle_slots_known == 1; i++)
+            if ((self->handle_slots[i] = PyType_Check(cls) ? slot_offset(cls, names[i]) : -1) < 0) {
+                PyErr_Clear();
+                self->handle_slots_known = 2;
+            }
+    }
+    PyObject *handle = new_bare(cls);
+    if (handle == NULL) return NULL;
+    if (self->handle_slots_known == 1) {
+        for (int i = 0; i < 5; i++) {
+            PyObject **slot = &SLOT(handle, self->handle_slots[i]);
+            Py_XSETREF(*slot, Py_NewRef(values[i]));
+        }
+        return handle;
+    }
+    PyObject *attrs[] = {s_context, s_loop, s_callback, s_args, s_cancelled};
+    if (set_attrs(handle, attrs, values, 5) < 0) Py_CLEAR(handle);
+    return handle;
+}
+
 static PyObject *Core_call_soon(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *callback, *rest, *context, *hooks = get_hooks(self);
     if (hooks == NULL || parse_callback("call_soon", args, nargs, kwnames, 0, &callback, &rest, &context) < 0)
@@ -551,11 +580,9 @@ static PyObject *Core_call_soon(Core *self, PyObject *const *args, Py_ssize_t na
     }
     PyObject *ctx = context != Py_None ? Py_NewRef(context) : PyContext_CopyCurrent();
     if (ctx == NULL) goto done;
-    handle = new_bare(HOOK(hooks, H_LEAN_HANDLE));
-    PyObject *names[] = {s_context, s_loop, s_callback, s_args, s_cancelled};
     PyObject *values[] = {ctx, (PyObject *)self, callback, rest, Py_False};
-    if (handle != NULL && (set_attrs(handle, names, values, 5) < 0 || ready_append(self, HOOK(hooks, H_RUN_HANDLE), handle) < 0))
-        Py_CLEAR(handle);
+    handle = new_handle(self, HOOK(hooks, H_LEAN_HANDLE), values);
+    if (handle != NULL && ready_append(self, HOOK(hooks, H_RUN_HANDLE), handle) < 0) Py_CLEAR(handle);
     Py_DECREF(ctx);
 done:
     Py_DECREF(rest);
@@ -958,8 +985,6 @@ out:
  * behaviour. The Python objects stay as they are: their __slots__ are read and written at the
  * offsets their member descriptors give, found once, when a MessagePath is made.
  */
-
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
 static void slot_set(PyObject *obj, Py_ssize_t off, PyObject *value) { /* steals value */
     PyObject *old = SLOT(obj, off);
