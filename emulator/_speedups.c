@@ -19,6 +19,7 @@
  *   Recorder                            trace.Trace.recorder's record
  *   UniformNs                           distributions.Uniform.ns_sampler's lambda
  *   copy_body                           message.copy_body (a flat, valid body; the reference raises)
+ *   Dispatch                            node.Endpoint._deliver_here (a message its handler takes)
  *
  * Core is a base class of VirtualLoop (scheduler.Core = (Core, Scheduler)): its fields are
  * slots under the Python names (_now, _timers, ...), so Python code reads and writes them as
@@ -55,6 +56,7 @@ static PyObject *s_popleft, *s_append, *s_cancelled, *s_pop_timer, *s_idle, *s_f
     *s_call_later, *s_hooks, *s_context, *s_loop, *s_callback, *s_args, *s_when_ns, *s_future, *s_result,
     *s_owner, *s_done, *s_stopped, *s_not_before, *s_call_exception_handler, *s_message, *s_exception,
     *s_handle, *s_ns, *s_one, *s_zero, *s_set_result, *s_timer_handle_cancelled, *s_type, *s_routes, *s_deliver,
+    *s_send, *s_done_attr, *s_suspend, *s_finish, *s_in_reply_to,
     *invalid_state_error;
 
 typedef struct {
@@ -1432,6 +1434,196 @@ static PyTypeObject PathType = {
     .tp_methods = Path_methods,
 };
 
+static void restore_exception(PyObject *value) { /* raise it again (steals it): fetch_exception's inverse */
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(value);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(value)), value, PyException_GetTraceback(value));
+#endif
+}
+
+/* Dispatch(endpoint, reference, message_type, task_type, enter_task, leave_task): node.Endpoint._deliver_here,
+ * compiled, for a message its handler takes (reference: the bound method, for replies and unknown types). */
+
+enum { E_HANDLERS, E_DONE_CB, E_LOOP, E_COUNT };
+enum { T_HOST, T_CORO, T_NAME, T_ON_DONE, T_ARG, T_COUNT };
+static const char *const endpoint_slots[] = {"_handlers", "_handler_done_cb", "loop"};
+static const char *const task_slots[] = {"_host", "_coro", "_name", "_on_done", "_arg"};
+static const char *const body_slot[] = {"body"};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *endpoint, *reference, *message_type, *task_type, *enter, *leave;
+    Py_ssize_t e[E_COUNT], t[T_COUNT], body;
+    vectorcallfunc vectorcall;
+} Dispatch;
+
+static PyObject *first_step(Dispatch *self, PyObject *msg, PyObject *task) { /* coro.send(None) and what follows */
+    PyObject *coro = SLOT(task, self->t[T_CORO]), *result = NULL;
+    PySendResult sent;
+    if (PyCoro_CheckExact(coro)) {
+        sent = PyIter_Send(coro, Py_None, &result);
+    } else { /* anything else: coro.send(None), as Python calls it */
+        result = call_method1(coro, s_send, Py_None);
+        sent = result != NULL ? PYGEN_NEXT : PYGEN_ERROR;
+        if (result == NULL && PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            PyObject *stop = fetch_exception();
+            result = PyObject_GetAttrString(stop, "value");
+            Py_DECREF(stop);
+            if (result == NULL) return NULL;
+            sent = PYGEN_RETURN;
+        }
+    }
+    if (sent == PYGEN_RETURN) { /* done in its first step, as most handlers are */
+        int err = PyObject_SetAttr(task, s_done_attr, Py_True);
+        if (err == 0 && result != Py_None) { /* a None result needs no reply: skip the call */
+            PyObject *args[3] = {msg, result, Py_None};
+            err = discard(PyObject_Vectorcall(SLOT(self->endpoint, self->e[E_DONE_CB]), args, 3, NULL));
+        }
+        Py_DECREF(result);
+        return err < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    if (sent == PYGEN_NEXT) {
+        PyObject *r = call_method1(task, s_suspend, result);
+        Py_DECREF(result);
+        return r;
+    }
+    PyObject *error = fetch_exception(), *args[3] = {task, Py_None, Py_None};
+    int fatal = PyErr_GivenExceptionMatches(error, PyExc_KeyboardInterrupt) ||
+                PyErr_GivenExceptionMatches(error, PyExc_SystemExit);
+    if (!fatal) args[2] = error;
+    PyObject *r = PyObject_VectorcallMethod(s_finish, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (r == NULL || !fatal) {
+        Py_DECREF(error);
+        return r;
+    }
+    Py_DECREF(r);
+    restore_exception(error); /* KeyboardInterrupt and SystemExit go on up */
+    return NULL;
+}
+
+static PyObject *dispatch(Dispatch *self, PyObject *msg) {
+    PyObject *endpoint = self->endpoint, *handlers = SLOT(endpoint, self->e[E_HANDLERS]), *handler = NULL;
+    PyObject *body = Py_IS_TYPE(msg, (PyTypeObject *)self->message_type) ? SLOT(msg, self->body) : NULL, *kind = NULL;
+    if (body != NULL && PyDict_CheckExact(body) && handlers != NULL && PyDict_CheckExact(handlers) &&
+        SLOT(endpoint, self->e[E_DONE_CB]) != NULL && SLOT(endpoint, self->e[E_LOOP]) != NULL) {
+        PyObject *in_reply_to = PyDict_GetItemWithError(body, s_in_reply_to);
+        if (in_reply_to == NULL || !PyLong_CheckExact(in_reply_to)) { /* not a reply (ids are ints) */
+            kind = PyErr_Occurred() ? NULL : PyDict_GetItemWithError(body, s_type);
+            handler = kind == NULL ? NULL : PyDict_GetItemWithError(handlers, kind);
+        }
+        if (PyErr_Occurred()) return NULL;
+    }
+    if (handler == NULL) return PyObject_CallOneArg(self->reference, msg); /* a reply, no handler, or odd */
+    Py_INCREF(kind);
+    PyObject *coro = PyObject_CallOneArg(handler, msg);
+    if (coro == NULL) {
+        Py_DECREF(kind);
+        return NULL;
+    }
+    PyTypeObject *task_type = (PyTypeObject *)self->task_type;
+    PyObject *task = task_type->tp_alloc(task_type, 0); /* a HandlerTask, built without __init__ (HandlerTask.start) */
+    if (task == NULL) {
+        Py_DECREF(kind);
+        Py_DECREF(coro);
+        return NULL;
+    }
+    slot_set(task, self->t[T_HOST], Py_NewRef(endpoint));
+    slot_set(task, self->t[T_CORO], coro);
+    slot_set(task, self->t[T_NAME], kind);
+    slot_set(task, self->t[T_ON_DONE], Py_NewRef(SLOT(endpoint, self->e[E_DONE_CB])));
+    slot_set(task, self->t[T_ARG], Py_NewRef(msg));
+    PyObject *loop = Py_NewRef(SLOT(endpoint, self->e[E_LOOP])), *pair[2] = {loop, task}, *result = NULL;
+    PyObject *entered = PyObject_Vectorcall(self->enter, pair, 2, NULL);
+    if (entered != NULL) {
+        Py_DECREF(entered);
+        result = first_step(self, msg, task);
+        PyObject *pending = result == NULL ? fetch_exception() : NULL; /* finally: */
+        PyObject *left = PyObject_Vectorcall(self->leave, pair, 2, NULL);
+        if (left == NULL) { /* an error in the finally replaces the one before, as in Python */
+            Py_XDECREF(pending);
+            Py_CLEAR(result);
+        } else {
+            Py_DECREF(left);
+            if (pending != NULL) restore_exception(pending);
+        }
+    }
+    Py_DECREF(loop);
+    Py_DECREF(task);
+    return result;
+}
+
+static PyObject *Dispatch_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames)))
+        return PyErr_Format(PyExc_TypeError, "deliver() takes one argument, the message");
+    return dispatch((Dispatch *)self, args[0]);
+}
+
+static PyObject *Dispatch_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"endpoint", "reference", "message_type", "task_type", "enter_task", "leave_task", NULL};
+    PyObject *endpoint, *reference, *message_type, *task_type, *enter, *leave;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO:Dispatch", names, &endpoint, &reference, &message_type,
+                                     &task_type, &enter, &leave))
+        return NULL;
+    Dispatch *self = PyObject_GC_New(Dispatch, type);
+    if (self == NULL) return NULL;
+    self->endpoint = Py_NewRef(endpoint);
+    self->reference = Py_NewRef(reference);
+    self->message_type = Py_NewRef(message_type);
+    self->task_type = Py_NewRef(task_type);
+    self->enter = Py_NewRef(enter);
+    self->leave = Py_NewRef(leave);
+    self->vectorcall = Dispatch_vectorcall;
+    PyObject_GC_Track(self);
+    if (offsets((PyObject *)Py_TYPE(endpoint), endpoint_slots, self->e, E_COUNT) < 0 ||
+        offsets(task_type, task_slots, self->t, T_COUNT) < 0 || offsets(message_type, body_slot, &self->body, 1) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int Dispatch_traverse(Dispatch *self, visitproc visit, void *arg) {
+    Py_VISIT(self->endpoint);
+    Py_VISIT(self->reference);
+    Py_VISIT(self->message_type);
+    Py_VISIT(self->task_type);
+    Py_VISIT(self->enter);
+    Py_VISIT(self->leave);
+    return 0;
+}
+
+static int Dispatch_clear(Dispatch *self) {
+    Py_CLEAR(self->endpoint);
+    Py_CLEAR(self->reference);
+    Py_CLEAR(self->message_type);
+    Py_CLEAR(self->task_type);
+    Py_CLEAR(self->enter);
+    Py_CLEAR(self->leave);
+    return 0;
+}
+
+static void Dispatch_dealloc(Dispatch *self) {
+    PyObject_GC_UnTrack(self);
+    Dispatch_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject DispatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "emulator._speedups.Dispatch",
+    .tp_doc = "Dispatch(endpoint, reference, message_type, task_type, enter_task, leave_task)(msg): "
+              "Endpoint._deliver_here, compiled.",
+    .tp_basicsize = sizeof(Dispatch),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(Dispatch, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = Dispatch_tp_new,
+    .tp_dealloc = (destructor)Dispatch_dealloc,
+    .tp_traverse = (traverseproc)Dispatch_traverse,
+    .tp_clear = (inquiry)Dispatch_clear,
+};
+
 /* -- the type and the module ------------------------------------------------------------------- */
 
 static int Core_traverse(Core *self, visitproc visit, void *arg) {
@@ -1527,7 +1719,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         {&s_not_before, "not_before"}, {&s_call_exception_handler, "call_exception_handler"},
         {&s_message, "message"}, {&s_exception, "exception"}, {&s_handle, "handle"}, {&s_set_result, "set_result"},
         {&s_timer_handle_cancelled, "_timer_handle_cancelled"}, {&s_type, "type"}, {&s_routes, "routes"},
-        {&s_deliver, "deliver"},
+        {&s_deliver, "deliver"}, {&s_send, "send"}, {&s_done_attr, "_done"}, {&s_suspend, "_suspend"},
+        {&s_finish, "_finish"}, {&s_in_reply_to, "in_reply_to"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) return NULL;
@@ -1542,7 +1735,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         if (invalid_state_error == NULL) return NULL;
     }
     if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&SleepType) < 0 || PyType_Ready(&RecorderType) < 0 ||
-        PyType_Ready(&UniformNsType) < 0 || PyType_Ready(&PathType) < 0)
+        PyType_Ready(&UniformNsType) < 0 || PyType_Ready(&PathType) < 0 || PyType_Ready(&DispatchType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
@@ -1553,7 +1746,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         PyModule_AddObjectRef(m, "SleepTimer", (PyObject *)&SleepType) < 0 ||
         PyModule_AddObjectRef(m, "Recorder", (PyObject *)&RecorderType) < 0 ||
         PyModule_AddObjectRef(m, "UniformNs", (PyObject *)&UniformNsType) < 0 ||
-        PyModule_AddObjectRef(m, "MessagePath", (PyObject *)&PathType) < 0) {
+        PyModule_AddObjectRef(m, "MessagePath", (PyObject *)&PathType) < 0 ||
+        PyModule_AddObjectRef(m, "Dispatch", (PyObject *)&DispatchType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
 from emulator.message import Message, copy_value
 from emulator.message import fast_copy_body as copy_body
+from emulator.speedups import native
 from emulator.tasks import HandlerTask, run_handler
 from emulator.validate import is_number
 
@@ -288,6 +289,9 @@ class Endpoint:
         on_event: called as ``on_event(endpoint, what, value)`` for ``Node.event``.
     """
 
+    # Slots for what the compiled dispatch reads (emulator.speedups); the rest is in __dict__.
+    __slots__ = ("__dict__", "__weakref__", "_handler_done_cb", "_handlers", "loop")
+
     def __init__(
         self,
         name: str,
@@ -325,6 +329,9 @@ class Endpoint:
         self.deliver = functools.partial(context.run, self._deliver_here)  # type: ignore[method-assign,call-arg]  # see deliver()
         self._transmit = transport.transmit
         self._handler_done_cb = self._handler_done
+        if native is not None:  # _deliver_here's common case compiled; it calls _deliver_here for the rest
+            dispatch = native.Dispatch(self, self._deliver_here, Message, HandlerTask, _enter_task, _leave_task)
+            self.deliver = functools.partial(context.run, dispatch)  # type: ignore[method-assign]
         self.node: Node | None = None
         #: per-destination state private to the transport (a route cache)
         self.routes: dict[str, Any] = {}

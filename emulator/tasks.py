@@ -60,6 +60,8 @@ class HandlerTask:
         arg: passed back to ``on_done`` (the message being handled, say).
     """
 
+    # What every task sets is in slots (the compiled dispatch sets them: emulator.speedups).
+    __slots__ = ("__dict__", "__weakref__", "_arg", "_coro", "_host", "_name", "_on_done")
     # Task state that starts the same for every handler is kept on the class
     # until a task changes it: most handlers finish in their first step, and
     # building a task is then most of what a message costs.

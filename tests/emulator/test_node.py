@@ -465,3 +465,44 @@ def test_every_refuses_a_coroutine_function():
     sim.add_node("n0", Wrong)
     sim.run(until=1.0)
     assert "spawn a task" in str(sim.errors[0].exception)
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_in_a_handler_stops_the_run_and_leaves_no_current_task(interrupt):
+    """KeyboardInterrupt and SystemExit are not a handler's outcome: they leave ``sim.run`` (no crash
+    reply, no recorded error), the handler is not left as a suspended task, and the loop has no
+    current task afterwards (the delivery's task switch is undone)."""
+
+    class Interrupted(em.Node):
+        async def handle_echo(self, msg):
+            raise interrupt
+
+    sim, (client,) = cluster(n=1, factory=Interrupted)
+    client.send("n0", {"type": "echo", "echo": 1})
+    with pytest.raises(interrupt):
+        sim.run(until=1.0)
+    assert sim.errors == [] and asyncio.current_task(sim.loop) is None
+    assert sim.node("n0")._endpoint.handler_tasks == {}
+
+
+def test_a_handler_that_yields_a_bare_value_is_answered_with_its_error():
+    """A handler that awaits something that is not an asyncio awaitable fails with a clear error,
+    reported and answered as a crash, as any handler error is."""
+
+    class Odd:
+        def __await__(self):
+            yield 42
+
+    class Yielder(em.Node):
+        async def handle_echo(self, msg):
+            await Odd()
+
+    sim, (client,) = cluster(n=1, factory=Yielder)
+
+    async def main():
+        with pytest.raises(em.RPCError) as caught:
+            await client.rpc("n0", {"type": "echo"})
+        return caught.value
+
+    assert "await asyncio awaitables only" in sim.run(main()).text
+    assert len(sim.errors) == 1 and "yielded 42" in str(sim.errors[0].exception)

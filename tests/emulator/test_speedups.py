@@ -94,13 +94,16 @@ def plain_ring(**options):
     sim.run(until=2.0)
     return [sim.trace_digest(), net.stats]
 
-network = em.Simulation(seed=1).network
+probe = em.Simulation(seed=1)
+probe.add_node("n0", Heart)
+network, deliver = probe.network, probe.node("n0")._endpoint.deliver
 print(json.dumps({
     "mode": speedups.MODE,
     "accelerated": speedups.ACCELERATED,
     "core": VirtualLoop.call_soon.__qualname__,
     "sleep_timer": handles.SleepTimer.__module__,
-    "message_path": [network.transmit.__qualname__, network._deliver_cb.__qualname__],
+    "message_path": [network.transmit.__qualname__, network._deliver_cb.__qualname__,
+                     getattr(deliver.args[0], "__qualname__", type(deliver.args[0]).__name__)],
     "digests": [ring(), plain_ring(), plain_ring(trace_bodies=True)] + [chaos_run.run(seed) for seed in range(4)],
 }))
 """
@@ -123,8 +126,8 @@ def test_the_compiled_core_is_in_use_when_it_is_built_and_both_modes_give_the_sa
     assert compiled["core"] == "Core.call_soon" and compiled["sleep_timer"] == "emulator._speedups"
     assert not pure["accelerated"] and pure["mode"] == "pure Python (CAPSIM_PURE_PYTHON is set)"
     assert pure["core"] == "Scheduler.call_soon" and pure["sleep_timer"] == "emulator.handles"
-    assert compiled["message_path"] == ["MessagePath.transmit", "MessagePath.deliver"]
-    assert pure["message_path"] == ["Network.transmit", "Network._deliver"]
+    assert compiled["message_path"] == ["MessagePath.transmit", "MessagePath.deliver", "Dispatch"]
+    assert pure["message_path"] == ["Network.transmit", "Network._deliver", "Endpoint._deliver_here"]
     assert compiled["digests"] == pure["digests"]
     assert compiled["digests"][3:] == [chaos_run.run(seed) for seed in range(4)]
     assert len({json.dumps(digest) for digest in compiled["digests"]}) == 7
