@@ -246,6 +246,8 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
             runs.setdefault("simpy", []).append(simpy)
     best = {key: min(values, key=lambda r: r["us_per_msg"]) for key, values in runs.items()}
     out = {"rings": best, "repeats": repeats, "baseline_process_mb": baseline_memory_mb()}
+    # every run's cost per message, fastest first: how far apart the repetitions were on this machine
+    out["us_per_msg_runs"] = {key: sorted(r["us_per_msg"] for r in values) for key, values in runs.items()}
     for model in ("sleep", "every"):
         if model not in best:
             continue
@@ -507,7 +509,7 @@ def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
         }
         load.append(os.getloadavg()[0])
     if "scale" in only:
-        out["scale"] = scale(200, 2000, 3.0, 0.5, 1) if quick else scale(1000, 10_000, 60.0, 2.0, 3)
+        out["scale"] = scale(200, 2000, 3.0, 0.5, 1) if quick else scale(1000, 10_000, 60.0, 2.0, 5)
         load.append(os.getloadavg()[0])
     if "memory" in only:
         out["memory_model"] = memory_model(quick)
