@@ -1277,7 +1277,7 @@ static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nar
     if (current < 0) return NULL;
     PyObject *sent = NET(self, N_SENT), *constant = current ? LINK(self, link, L_CONSTANT_NS) : NULL;
     if (!current || LINK(self, link, L_PLAIN) != Py_True || sent == NULL || constant == NULL ||
-        LINK(self, link, L_LAST_NS) == NULL || LINK(self, link, L_ENDPOINT) == NULL) {
+        LINK(self, link, L_LAST_NS) == NULL || LINK(self, link, L_ENDPOINT) == NULL || LINK(self, link, L_SRC) == NULL) {
         PyObject *call[4] = {self->network, src_endpoint, dest, body}; /* the reference, for all of it */
         return PyObject_Vectorcall(self->transmit, call, 4, NULL);
     }
@@ -1304,8 +1304,9 @@ static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nar
     else
         delay = sampler == NULL ? PyErr_Format(PyExc_AttributeError, "the link has no delay_ns") : PyObject_CallNoArgs(sampler);
     if (delay == NULL || FIELD(loop, now, "_now") == NULL || (when = PyNumber_Add(loop->now, delay)) == NULL) goto fail;
-    PyObject *last = LINK(self, link, L_LAST_NS);
-    int before = PyObject_RichCompareBool(when, last, Py_LT); /* FIFO: never before the link's previous message */
+    PyObject *last = LINK(self, link, L_LAST_NS); /* a Python sampler ran: check again */
+    int before = last == NULL ? (PyErr_SetString(PyExc_AttributeError, "the link has no last_ns"), -1)
+                              : PyObject_RichCompareBool(when, last, Py_LT); /* FIFO: never before the link's previous message */
     if (before < 0) goto fail;
     if (before) set_field(&when, Py_NewRef(last));
     PyObject *pushed = push(loop, when, self->deliver_cb, msg);
@@ -1477,8 +1478,9 @@ static PyObject *first_step(Dispatch *self, PyObject *msg, PyObject *task) { /* 
     if (sent == PYGEN_RETURN) { /* done in its first step, as most handlers are */
         int err = PyObject_SetAttr(task, s_done_attr, Py_True);
         if (err == 0 && result != Py_None) { /* a None result needs no reply: skip the call */
-            PyObject *args[3] = {msg, result, Py_None};
-            err = discard(PyObject_Vectorcall(SLOT(self->endpoint, self->e[E_DONE_CB]), args, 3, NULL));
+            PyObject *args[3] = {msg, result, Py_None}, *done = SLOT(self->endpoint, self->e[E_DONE_CB]);
+            err = done == NULL ? (PyErr_SetString(PyExc_AttributeError, "the endpoint has no _handler_done_cb"), -1)
+                               : discard(PyObject_Vectorcall(done, args, 3, NULL));
         }
         Py_DECREF(result);
         return err < 0 ? NULL : Py_NewRef(Py_None);
