@@ -2,9 +2,13 @@
 
 Each subcommand lives in its own module under ``capsim.commands`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a
-function ``run(args) -> int`` (the exit status). What each exit status means
-is written once, in ``EXIT_STATUS`` below: every command's ``--help`` shows
-its own, and the README's table is checked against it. A mistake in how a
+function ``run(args) -> int`` (the exit status). A command's module is
+imported only when that command is called (``capsim --help`` lists every
+command from ``SUMMARIES`` without importing one), so a command pays for its
+own imports only: a ``capsim chaos --seeds`` sweep forks its workers sooner.
+What each exit status means is written once, in ``EXIT_STATUS`` below, and
+each command's one-line summary in ``SUMMARIES``: every command's ``--help``
+shows its own statuses, and the README's table is checked against them. A mistake in how a
 command is called prints one line (what was wrong, and where the help is)
 and exits 2, never a usage block or a traceback.
 """
@@ -12,17 +16,19 @@ and exits 2, never a usage block or a traceback.
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import os
 import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 __all__ = [
     "COMMON_EXIT_STATUS",
     "EXIT_STATUS",
+    "SUMMARIES",
     "Parser",
     "UsageError",
     "build_parser",
@@ -33,6 +39,17 @@ __all__ = [
 
 # Order is the order of `capsim --help`.
 COMMANDS = ("cap", "pacelc", "demo", "chaos", "check", "serve", "cluster")
+
+#: command -> the line ``capsim --help`` shows for it (each command's ``register`` uses it as its ``help``).
+SUMMARIES = {
+    "cap": "CAP, measured: CP and AP stores through the same partition (the main job)",
+    "pacelc": "PACELC, measured: stale reads against latency with no partition, model and store",
+    "demo": "run a short demonstration (default: partition; --list for all)",
+    "chaos": "run a scenario under faults and check its history",
+    "check": "check histories for linearizability",
+    "serve": "run one node as a real process (JSON over HTTP)",
+    "cluster": "run a local cluster of real node processes",
+}
 
 #: Exit statuses every command shares.
 COMMON_EXIT_STATUS = {
@@ -89,21 +106,61 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand registered."""
+def build_parser(lazy: bool = False) -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered.
+
+    ``lazy``: each command's parser is built, and its module imported, only
+    when the command is called (as ``main`` does); the help and the errors are
+    the same either way.
+    """
     parser = Parser(
         prog="capsim",
         description="Distributed systems under faults, in virtual time: CAP and PACELC with numbers.",
     )
-    from capsim import __version__
-
-    parser.add_argument("--version", action="version", version=f"capsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action=_Version)
+    sub = cast(_Commands, parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands))
     for name in COMMANDS:
-        importlib.import_module(f"capsim.commands.{name}").register(sub)
-    for name, command in sub.choices.items():
-        command.epilog = (command.epilog + "\n\n" if command.epilog else "") + exit_epilog(name)
+        if lazy:
+            sub.add_parser(name, help=SUMMARIES[name])
+            sub.unbuilt.add(name)
+        else:
+            sub.build(name)
     return parser
+
+
+class _Version(argparse._VersionAction):
+    """``--version``, looked up only when asked for: importlib.metadata and the lookup take 30-50 ms."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from capsim import __version__
+
+        self.version = f"capsim {__version__}"
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Commands(argparse._SubParsersAction):
+    """The subcommands: a command listed but not built yet (``unbuilt``) is built when it is called."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unbuilt: set[str] = set()
+
+    def build(self, name: str) -> None:
+        """Import ``capsim.commands.NAME`` and add its parser (in place of its placeholder, if listed already)."""
+        scratch = copy.copy(self)  # register() adds here; the listing and its order stay as they are
+        scratch._name_parser_map, scratch._choices_actions = {}, []
+        importlib.import_module(f"capsim.commands.{name}").register(scratch)
+        command = scratch._name_parser_map[name]
+        command.epilog = (command.epilog + "\n\n" if command.epilog else "") + exit_epilog(name)
+        if name not in self._name_parser_map:
+            self._choices_actions.extend(scratch._choices_actions)
+        self._name_parser_map[name] = command
+        self.unbuilt.discard(name)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] in self.unbuilt:
+            self.build(values[0])
+        super().__call__(parser, namespace, values, option_string)
 
 
 #: What ``signal.signal`` takes and returns: a handler, SIG_DFL / SIG_IGN, or None (set outside Python).
@@ -131,13 +188,14 @@ def _note_interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``capsim`` console script; returns the exit status."""
     installed, previous = _handle_interrupts()
-    rich_default = _route_rich_broken_pipe()
+    rich_default = None
     try:
-        parser = build_parser()
+        parser = build_parser(lazy=True)
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        rich_default = _route_rich_broken_pipe()  # after parsing: --help and a usage error do not import rich
         return _run(args)
     except KeyboardInterrupt:
         print("capsim: interrupted", file=sys.stderr)

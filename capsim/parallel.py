@@ -32,12 +32,12 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, cast
 
 from capsim.workers import WorkerPool
+
+if TYPE_CHECKING:  # rich is imported where a progress bar is drawn: a command's --help does not need it
+    from rich.console import Console
 
 __all__ = [
     "ProgressLines",
@@ -255,6 +255,15 @@ def sweep_with_progress(
     done = {seed: line for seed, line in (results.done.items() if results else ()) if seed in wanted}
     todo = [seed for seed in seeds if seed not in done]
     lines = list(done.values())
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn(label),
         BarColumn(),
@@ -312,6 +321,8 @@ def with_progress(
     console: Console, label: str, function: Callable, jobs: list, workers: int, on_result: Callable | None = None
 ) -> list:
     """Run the jobs with a progress bar; returns the results in completion order."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     results = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     pool = WorkerPool(min(workers, len(jobs))).start() if workers > 1 and len(jobs) > 1 else None

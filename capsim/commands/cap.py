@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cap.configs import claim_line
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
-from capsim.cli import UsageError
+from capsim.cli import SUMMARIES, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
 from capsim.parallel import (
@@ -44,7 +44,7 @@ from capsim.report import Run, require_plots, rich_table
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "cap",
-        help="CAP, measured: CP and AP stores through the same partition (the main job)",
+        help=SUMMARIES["cap"],
         description="Run the same clients against several configurations through one timeline: healthy, "
         "a partition into a majority and a minority, a heal, a settle. Print availability per "
         "side, linearizability, stale reads, lost writes, latency and convergence.",

@@ -44,17 +44,20 @@ import functools
 import math
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from capsim.cli import UsageError
+from capsim.cli import SUMMARIES, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
 from capsim.output import writable_dir
 from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
-from faults.chaos import ChaosResult, run_chaos
-from faults.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:  # the kernel and rich are imported when a run needs them: `capsim chaos --help` imports neither
+    from rich.console import Console
+    from rich.table import Table
+
+    from faults.chaos import ChaosResult
+    from faults.scenario import Scenario
 
 _STYLE = {"pass": "green", "FAIL": "bold red", "unknown": "yellow"}
 _TABLE_LIMIT = 20  # above this many seeds, only the failing ones get a row
@@ -64,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``chaos`` subcommand to the ``capsim`` parser."""
     parser = subparsers.add_parser(
         "chaos",
-        help="run a scenario under faults and check its history",
+        help=SUMMARIES["chaos"],
         description="Run a scenario file (TOML: cluster, network, workload, faults, checks, phases) "
         "in virtual time, or with --real on real node processes, and check the history it records.",
     )
@@ -117,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
         len(args.seeds) if args.seeds else 0,
         duration_flag="the phases' durations",
     )
+    from rich.console import Console
+
+    from faults.chaos import run_chaos
+
     # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
     console = Console(highlight=False, soft_wrap=True)
     if args.real:
@@ -142,6 +149,8 @@ def _load(args: argparse.Namespace) -> Scenario:
             + ", ".join(scenario_names())
         )
     args.path = str(path)
+    from faults.scenario import load_scenario
+
     scenario = load_scenario(path)
     if str(path) != args.scenario:
         scenario.source = args.scenario  # a shipped one: messages and replay commands name it as the user did
@@ -206,8 +215,14 @@ def _verdict(result: ChaosResult) -> str:
     return "[green]PASSED[/green]" if result.passed else "[bold red]FAILED[/bold red]"
 
 
+def _table(title: str) -> Table:
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left")
+
+
 def _operations(result: ChaosResult) -> Table:
-    table = Table(title="Operations", title_justify="left")
+    table = _table("Operations")
     for column in ("f", "ok", "fail", "info", "total"):
         table.add_column(column, justify="left" if column == "f" else "right")
     rows = result.counts_by_f()
@@ -219,7 +234,7 @@ def _operations(result: ChaosResult) -> Table:
 
 
 def _faults(result: ChaosResult) -> Table:
-    table = Table(title="Faults applied", title_justify="left")
+    table = _table("Faults applied")
     table.add_column("kind")
     table.add_column("started", justify="right")
     table.add_column("examples")
@@ -242,7 +257,7 @@ def _fault_text(value: dict) -> str:
 
 
 def _checks(result: ChaosResult) -> Table:
-    table = Table(title="Checks", title_justify="left")
+    table = _table("Checks")
     for column in ("check", "phase", "verdict", "detail"):
         table.add_column(column)
     for check in result.checks:
@@ -260,6 +275,9 @@ def run_seed(path: str, out: str | None, seed: int) -> dict:
 
     Top-level, so a worker process (or a Dask worker) can import it by name.
     """
+    from faults.chaos import run_chaos
+    from faults.scenario import load_scenario
+
     result = run_chaos(load_scenario(path), seed, keep_trace=out is not None)
     if out is not None:
         result.write(Path(out) / f"seed-{seed}")
@@ -303,7 +321,7 @@ _VERB = {"fail": "failed", "error": "raised", "crashed": "crashed:"}
 
 def _seed_table(results: list[dict]) -> Table:
     shown = results if len(results) <= _TABLE_LIMIT else [r for r in results if r["status"] != "pass"]
-    table = Table(title="Seeds" if shown is results else "Failing seeds", title_justify="left")
+    table = _table("Seeds" if shown is results else "Failing seeds")
     for column in ("seed", "verdict", "ok", "fail", "info", "faults", "failed checks"):
         table.add_column(column, justify="right" if column in ("seed", "ok", "fail", "info", "faults") else "left")
     for r in shown:

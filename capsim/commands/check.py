@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from capsim.cli import SUMMARIES
 from capsim.output import writable_dir
 from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, check_file, examples
 
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     names = ", ".join(n.replace("_", "-") for n in MODELS)
     parser = subparsers.add_parser(
         "check",
-        help="check histories for linearizability",
+        help=SUMMARIES["check"],
         description="Check recorded histories (capsim JSON Lines, Jepsen or Knossos EDN, Porcupine's kv "
         "format, Jepsen console logs) for linearizability.",
     )

@@ -28,7 +28,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from capsim.cli import UsageError
+from capsim.cli import SUMMARIES, UsageError
 from capsim.output import writable_file
 from capsim.parallel import positive_number, seed_value
 
@@ -39,9 +39,7 @@ DEFAULT_STATE = ".capsim-cluster.json"
 
 def register(subparsers) -> None:
     """Add ``cluster`` and its subcommands to the ``capsim`` parser."""
-    parser = subparsers.add_parser(
-        "cluster", help="run a local cluster of real node processes", description=__doc__.split("\n\n")[0]
-    )
+    parser = subparsers.add_parser("cluster", help=SUMMARIES["cluster"], description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     up_parser = _sub(sub, "up", "start N node processes and wait until they are healthy", _run_up)
     up_parser.add_argument("--protocol", default="lin-kv", help="registered protocol or module:Class (default lin-kv)")

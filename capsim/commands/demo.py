@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from capsim.cli import UsageError
+from capsim.cli import SUMMARIES, UsageError
 from capsim.demos import DEMOS
 from capsim.output import writable_dir
 from capsim.parallel import seed_value
@@ -24,7 +24,7 @@ from capsim.report.plots import require_plots
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run a short demonstration (default: partition; --list for all)",
+        help=SUMMARIES["demo"],
         description="Run a short, seeded demonstration and print what happened. Demos: "
         + ", ".join(DEMOS)
         + ". `capsim demo --list` says what each one shows.",

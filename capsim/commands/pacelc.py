@@ -28,7 +28,7 @@ from capsim.cap.pacelc_report import (
     store_runs,
     write_report,
 )
-from capsim.cli import UsageError
+from capsim.cli import SUMMARIES, UsageError
 from capsim.output import writable_dir
 from capsim.parallel import positive_int, seed_value, with_progress, workers_for
 from capsim.report import require_plots, rich_table
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     figures = definitions(model_columns(sweep.waits_ms) + store_columns(sweep.waits_ms))
     parser = subparsers.add_parser(
         "pacelc",
-        help="PACELC, measured: stale reads against latency with no partition, model and store",
+        help=SUMMARIES["pacelc"],
         description="With no fault, sweep quorum stores over N, R, W and primary-replica over sync, semi-sync "
         "and async. The model's table: the exact-W closed form of PBS and the WARS model, computed "
         "and run on capsim in WARS's setup. The store's table: capsim's store as a client meets it. "

@@ -33,7 +33,7 @@ import time
 import traceback
 from pathlib import Path
 
-from capsim.cli import UsageError
+from capsim.cli import SUMMARIES, UsageError
 from capsim.parallel import seed_value
 
 __all__ = ["main", "node_command", "parse_listen", "parse_peer", "register", "run"]
@@ -51,9 +51,7 @@ def node_command() -> list[str]:
 
 def register(subparsers) -> None:
     """Add the ``serve`` subcommand to the ``capsim`` parser."""
-    parser = subparsers.add_parser(
-        "serve", help="run one node as a real process (JSON over HTTP)", description=__doc__.split("\n\n")[1].strip()
-    )
+    parser = subparsers.add_parser("serve", help=SUMMARIES["serve"], description=__doc__.split("\n\n")[1].strip())
     add_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from capsim import limits
 from capsim.cli import UsageError
 from capsim.limits import available_mb, workers_that_fit
 from capsim.on_dask import ClusterError, require_dask
 from capsim.parallel import ResultsFile, ResultsMismatch, SeedJob, positive_int, sweep_with_progress, workers_for
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["add_sweep_arguments", "check_size", "check_sweep_arguments", "open_results", "run_sweep_command"]
 

@@ -91,7 +91,7 @@ def test_ctrl_c_while_the_parser_is_being_built_exits_130(monkeypatch, capsys):
     """An interrupt before the command runs (while its modules import) still exits 130, not a traceback."""
     import capsim.cli
 
-    def interrupted():
+    def interrupted(lazy=False):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(capsim.cli, "build_parser", interrupted)
