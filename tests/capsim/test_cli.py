@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from capsim import __version__
-from capsim.cli import main
+from capsim.cli import COMMANDS, build_parser, main
+from tests.common.imports import modules_after
 
 
 def test_version_prints_the_package_version(capsys):
@@ -97,6 +98,66 @@ def test_ctrl_c_while_the_parser_is_being_built_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(capsim.cli, "build_parser", interrupted)
     assert main(["cap"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_a_commands_module_imports_exits_130(monkeypatch, capsys):
+    """The command's module is imported while its arguments are parsed: an interrupt there exits 130 too."""
+    import importlib
+
+    def interrupted(name, package=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib, "import_module", interrupted)
+    assert main(["cap", "--seed", "1"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+# -- start-up: a command imports what it runs and nothing else (checked by sys.modules, not by a clock) --
+
+#: Imported by no command's --help: the kernel, the protocols, the fault policy, and what only some runs need.
+HEAVY = ("emulator", "faults", "nodes", "capsim.cap", "capsim.report", "rich", "aiohttp", "dask", "distributed")
+
+
+def _under(modules: set[str], packages: tuple[str, ...]) -> set[str]:
+    return {m for m in modules if m in packages or m.startswith(tuple(p + "." for p in packages))}
+
+
+def test_capsim_help_imports_no_command_and_not_the_kernel():
+    """`capsim --help` lists every command from the summaries alone: no command module, no kernel, no rich."""
+    modules = modules_after("--help")
+    assert not _under(modules, ("capsim.commands", *HEAVY, "importlib.metadata"))
+
+
+def test_the_version_is_looked_up_only_when_asked_for():
+    """importlib.metadata (tens of ms) is imported for --version, not for a command."""
+    assert "importlib.metadata" in modules_after("--version")
+    assert "importlib.metadata" not in modules_after("chaos", "--help")
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_commands_help_imports_no_other_command(name):
+    """`capsim NAME --help` builds NAME's parser only: no other command's module (sweeps: the --seeds plumbing)."""
+    commands = _under(modules_after(name, "--help"), ("capsim.commands",))
+    assert commands <= {"capsim.commands", f"capsim.commands.{name}", "capsim.commands.sweeps"}
+
+
+def test_chaos_help_imports_neither_the_kernel_nor_rich():
+    """`capsim chaos --help` (it lists the shipped scenarios) imports none of what a run needs."""
+    assert not _under(modules_after("chaos", "--help"), HEAVY)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["nosuch"], *([name, "--help"] for name in COMMANDS), ["cluster", "up", "--help"], ["cap", "--x"]],
+)
+def test_the_parser_main_builds_lazily_prints_what_the_whole_parser_prints(capsys, argv):
+    """main builds a command's parser only when it is called: the help and the errors are the same as built whole."""
+    printed = []
+    for lazy in (False, True):
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser(lazy=lazy).parse_args(argv)
+        printed.append((exit_info.value.code, capsys.readouterr()))
+    assert printed[0] == printed[1]
 
 
 def _returned_codes(source: str) -> set[int]:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from capsim.cli import main
+from tests.common.imports import modules_at_fork, modules_of
 
 SCENARIO = """
 name = "tiny"
@@ -81,3 +82,16 @@ def test_cluster_without_dask_is_refused_before_the_sweep_starts(tmp_path, capsy
     assert "pip install 'capsim[cluster]'" in out.err
     assert "seeds" not in out.out and "seeds" not in out.err.replace("--seeds", "")
     assert not results.exists()  # refused before the results file was opened
+
+
+def test_a_chaos_sweep_forks_its_workers_holding_all_a_seed_imports_and_nothing_of_the_other_commands():
+    """The parent imports, once and before it forks, every module a seed needs: no worker imports one again.
+
+    And nothing of another command (capsim cap's experiments, the report, the version lookup) is imported on
+    the way, since that is paid before any worker starts.
+    """
+    scenario = "capsim/scenarios/lin-kv-partitions.toml"
+    [at_fork] = modules_at_fork("chaos", scenario, "--seeds", "1-2", "--workers", "2")
+    needed = modules_of(f"from capsim.commands.chaos import run_seed\nrun_seed({scenario!r}, None, 1)")
+    assert needed - at_fork == set()
+    assert not {"capsim.cap", "capsim.report", "importlib.metadata", "aiohttp", "distributed"} & at_fork
