@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 __all__ = ["modules_after", "modules_at_fork", "modules_of"]
 
@@ -38,7 +39,7 @@ print(json.dumps(seen))
 """
 
 
-def _run(code: str, argv: tuple[str, ...]) -> object:
+def _run(code: str, argv: tuple[str, ...]) -> Any:  # the JSON the code prints
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
     assert out.returncode in (0, 1), out.stderr[-3000:]
     return json.loads(out.stdout.splitlines()[-1])
@@ -46,14 +47,14 @@ def _run(code: str, argv: tuple[str, ...]) -> object:
 
 def modules_after(*argv: str) -> set[str]:
     """The modules a fresh interpreter holds after ``capsim ARGV`` (its output is discarded)."""
-    return set(_run(_COMMAND, argv))  # type: ignore[arg-type]  # a JSON list of names
+    return set(_run(_COMMAND, argv))
 
 
 def modules_at_fork(*argv: str) -> list[set[str]]:
     """The modules ``capsim ARGV`` held each time it started a worker pool (none: the seeds ran in process)."""
-    return [set(names) for names in _run(_AT_FORK, argv)]  # type: ignore[union-attr]  # a JSON list of lists
+    return [set(names) for names in _run(_AT_FORK, argv)]
 
 
 def modules_of(code: str) -> set[str]:
     """The modules a fresh interpreter holds after running ``code``."""
-    return set(_run(code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))", ()))  # type: ignore[arg-type]
+    return set(_run(code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))", ()))
