@@ -16,14 +16,13 @@ and exits 2, never a usage block or a traceback.
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import os
 import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 __all__ = [
     "COMMON_EXIT_STATUS",
@@ -117,50 +116,50 @@ def build_parser(lazy: bool = False) -> argparse.ArgumentParser:
         prog="capsim",
         description="Distributed systems under faults, in virtual time: CAP and PACELC with numbers.",
     )
-    parser.add_argument("--version", action=_Version)
-    sub = cast(_Commands, parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands))
-    for name in COMMANDS:
-        if lazy:
-            sub.add_parser(name, help=SUMMARIES[name])
-            sub.unbuilt.add(name)
-        else:
-            sub.build(name)
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, default=argparse.SUPPRESS, help="show program's version number and exit"
+    )
+    if lazy:
+        placeholders = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Unbuilt)
+        for name in COMMANDS:
+            placeholders.add_parser(name, help=SUMMARIES[name], command=name)
+    else:
+        commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+        for name in COMMANDS:
+            _register(commands, name)
     return parser
 
 
-class _Version(argparse._VersionAction):
+def _register(subparsers: argparse._SubParsersAction, name: str) -> Parser:
+    """Add command ``name``'s parser, built by its module, with its exit statuses; returns it."""
+    importlib.import_module(f"capsim.commands.{name}").register(subparsers)
+    command: Parser = subparsers.choices[name]
+    command.epilog = (command.epilog + "\n\n" if command.epilog else "") + exit_epilog(name)
+    return command
+
+
+class _Unbuilt(Parser):
+    """A command listed by ``capsim --help`` whose module is imported, and parser built, when it is called."""
+
+    def __init__(self, command: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.command = command
+        self.built: Parser | None = None
+
+    def parse_known_args(self, args=None, namespace=None):  # what the top-level parser calls with the command's args
+        if self.built is None:
+            self.built = _register(Parser(prog="capsim").add_subparsers(), self.command)
+        return self.built.parse_known_args(args, namespace)
+
+
+class _Version(argparse.Action):
     """``--version``, looked up only when asked for: importlib.metadata and the lookup take 30-50 ms."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         from capsim import __version__
 
-        self.version = f"capsim {__version__}"
-        super().__call__(parser, namespace, values, option_string)
-
-
-class _Commands(argparse._SubParsersAction):
-    """The subcommands: a command listed but not built yet (``unbuilt``) is built when it is called."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.unbuilt: set[str] = set()
-
-    def build(self, name: str) -> None:
-        """Import ``capsim.commands.NAME`` and add its parser (in place of its placeholder, if listed already)."""
-        scratch = copy.copy(self)  # register() adds here; the listing and its order stay as they are
-        scratch._name_parser_map, scratch._choices_actions = {}, []
-        importlib.import_module(f"capsim.commands.{name}").register(scratch)
-        command = scratch._name_parser_map[name]
-        command.epilog = (command.epilog + "\n\n" if command.epilog else "") + exit_epilog(name)
-        if name not in self._name_parser_map:
-            self._choices_actions.extend(scratch._choices_actions)
-        self._name_parser_map[name] = command
-        self.unbuilt.discard(name)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if values and values[0] in self.unbuilt:
-            self.build(values[0])
-        super().__call__(parser, namespace, values, option_string)
+        print(f"capsim {__version__}")
+        parser.exit()
 
 
 #: What ``signal.signal`` takes and returns: a handler, SIG_DFL / SIG_IGN, or None (set outside Python).
