@@ -20,23 +20,61 @@ module's docstring states what its protocol guarantees and what it gives up.
 - ``leader_of(sim)``: who leads now (lin-kv, sharded-kv, primary-replica), for testers and leader-aimed nemeses.
 """
 
-from nodes.balancer import Backend, LoadBalancer
-from nodes.breaker import BreakerOpen, Caller, CircuitBreaker
-from nodes.cache import LRU, Cache
-from nodes.canary import Canary
-from nodes.discovery import Instance, Registry, Resolver
-from nodes.edge import Edge, Origin
-from nodes.gateway import Gateway, TokenBucket
-from nodes.hashring import HashRing
-from nodes.kv import SingleKV
-from nodes.multiprimary import MultiPrimary
-from nodes.queue import Broker
-from nodes.queue_client import Consumer, Producer, Publisher, Sink
-from nodes.quorum import QuorumKV
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from nodes.registry import PROTOCOLS, leader_of, register, resolve
-from nodes.replication import PrimaryReplica
-from nodes.service import Service
-from nodes.sharded import ShardedKV
+
+if TYPE_CHECKING:
+    from nodes.balancer import Backend, LoadBalancer
+    from nodes.breaker import BreakerOpen, Caller, CircuitBreaker
+    from nodes.cache import LRU, Cache
+    from nodes.canary import Canary
+    from nodes.discovery import Instance, Registry, Resolver
+    from nodes.edge import Edge, Origin
+    from nodes.gateway import Gateway, TokenBucket
+    from nodes.hashring import HashRing
+    from nodes.kv import SingleKV
+    from nodes.multiprimary import MultiPrimary
+    from nodes.queue import Broker
+    from nodes.queue_client import Consumer, Producer, Publisher, Sink
+    from nodes.quorum import QuorumKV
+    from nodes.replication import PrimaryReplica
+    from nodes.service import Service
+    from nodes.sharded import ShardedKV
+
+#: Each protocol's public names -> the module that holds them, imported on first use (``nodes.LoadBalancer``,
+#: ``from nodes import QuorumKV``): a scenario of one protocol imports that protocol alone (``nodes.registry``
+#: resolves a name to its module), so a ``capsim chaos --seeds`` sweep forks its workers sooner.
+_LAZY = {
+    "Backend": "nodes.balancer",
+    "BreakerOpen": "nodes.breaker",
+    "Broker": "nodes.queue",
+    "Cache": "nodes.cache",
+    "Caller": "nodes.breaker",
+    "Canary": "nodes.canary",
+    "CircuitBreaker": "nodes.breaker",
+    "Consumer": "nodes.queue_client",
+    "Edge": "nodes.edge",
+    "Gateway": "nodes.gateway",
+    "HashRing": "nodes.hashring",
+    "Instance": "nodes.discovery",
+    "LRU": "nodes.cache",
+    "LoadBalancer": "nodes.balancer",
+    "MultiPrimary": "nodes.multiprimary",
+    "Origin": "nodes.edge",
+    "PrimaryReplica": "nodes.replication",
+    "Producer": "nodes.queue_client",
+    "Publisher": "nodes.queue_client",
+    "QuorumKV": "nodes.quorum",
+    "Registry": "nodes.discovery",
+    "Resolver": "nodes.discovery",
+    "Service": "nodes.service",
+    "ShardedKV": "nodes.sharded",
+    "SingleKV": "nodes.kv",
+    "Sink": "nodes.queue_client",
+    "TokenBucket": "nodes.gateway",
+}
 
 __all__ = [
     "LRU",
@@ -71,3 +109,16 @@ __all__ = [
     "register",
     "resolve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nodes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
