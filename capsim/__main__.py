@@ -2,6 +2,6 @@
 
 import sys
 
-from capsim.cli import main
+from capsim.cli import command
 
-sys.exit(main())
+sys.exit(command())

@@ -16,6 +16,7 @@ and exits 2, never a usage block or a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import signal
@@ -31,6 +32,7 @@ __all__ = [
     "Parser",
     "UsageError",
     "build_parser",
+    "command",
     "exit_epilog",
     "interrupted",
     "main",
@@ -182,6 +184,21 @@ def interrupted() -> bool:
 def _note_interrupt(signum: int, frame: FrameType | None) -> None:
     _INTERRUPTS.append(signum)
     raise KeyboardInterrupt
+
+
+def command() -> int:
+    """The ``capsim`` console script and ``python -m capsim``: ``main()``, after which the process ends.
+
+    Every object still alive is then put out of the collector's sight
+    (``gc.freeze``), so the interpreter's last collections at exit do not walk
+    all of the kernel's, the protocols' and rich's objects only to free memory
+    the process is about to hand back whole. Python does not promise to
+    finalize objects alive at exit, and capsim closes what it opens.
+    """
+    try:
+        return main()
+    finally:
+        gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> int:

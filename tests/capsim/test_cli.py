@@ -2,9 +2,11 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import capsim.cli
 from capsim import __version__
 from capsim.cli import COMMANDS, build_parser, main
 from tests.common.imports import modules_after
@@ -110,6 +112,20 @@ def test_ctrl_c_while_a_commands_module_imports_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(importlib, "import_module", interrupted)
     assert main(["cap", "--seed", "1"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_the_command_entry_runs_main_and_leaves_the_collector_nothing_to_walk_at_exit():
+    """capsim (the console script) and python -m capsim run main on sys.argv, then gc.freeze every live object."""
+    code = (
+        "import gc, sys, capsim.cli\n"
+        "sys.argv = ['capsim', 'check', '--example', 'knossos-cas-register-bug-good']\n"
+        "status = capsim.cli.command()\n"
+        "print(status, gc.get_freeze_count() > 0, gc.get_count()[2])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split()[-3:] == ["0", "True", "0"], out.stderr[-2000:]
+    main_module = (Path(capsim.cli.__file__).parent / "__main__.py").read_text()
+    assert "sys.exit(command())" in main_module
 
 
 # -- start-up: a command imports what it runs and nothing else (checked by sys.modules, not by a clock) --
