@@ -294,8 +294,9 @@ def sweeps(quick: bool) -> list[dict]:
         )
     ]
     if not quick:
-        # A seed of lin-kv-partitions takes 0.1 s against the command's 0.45 s of start-up (imports, parsing),
-        # which no second worker shortens; a seed of the aiohttp service under chaos takes 0.7 s.
+        # A seed of lin-kv-partitions takes 0.1 s against the command's 0.3 s of start-up before its workers
+        # fork (the kernel, the fault policy and rich, imported once), which no second worker shortens; a seed
+        # of the aiohttp service under chaos takes 0.7 s.
         rows.append(sweep("chaos http-kv-chaos", ["chaos", "scenarios/http-kv-chaos.toml", "--seeds", seeds]))
         rows.append(sweep("cap (cp, ap, async)", ["cap", "--seeds", seeds]))
     after = capacity(*((1_000_000, 1) if quick else (20_000_000, 2)))
