@@ -294,6 +294,8 @@ def _errors(console: Console, runs: list[Run]) -> int:
 
 
 def _many(console: Console, args, configs, run_mb: float) -> list[Run]:
+    for config in configs:
+        config.node_class()  # its protocol's module, imported once here rather than by each forked worker
     job = SeedJob(functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args))
     lines = run_sweep_command(console, args, job, list(args.seeds), run_mb)
     ran = [line for line in lines if line["status"] in ("pass", "fail")]

@@ -7,6 +7,7 @@ import pytest
 
 from capsim.cli import main
 from tests.common.browser import dump_dom
+from tests.common.imports import modules_at_fork, modules_of
 
 SHORT = ["--duration", "6", "--partition-at", "1.5", "--heal-at", "4.5"]
 
@@ -170,3 +171,14 @@ def test_cap_prints_each_claim_with_the_conditions_it_needs(capsys):
         main(["cap", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert help_text.count("Conditions:") == 6 and "clocks in sync" in help_text
+
+
+def test_a_cap_sweep_forks_its_workers_holding_all_a_seed_imports():
+    """The parent imports every module a seed needs (the configurations' protocols too) once, before it forks."""
+    plan = ["--duration", "2", "--partition-at", "0.5", "--heal-at", "1"]
+    [at_fork] = modules_at_fork("cap", "--seeds", "1-2", "--workers", "2", *plan)
+    needed = modules_of(
+        "from capsim.cap import Plan\nfrom capsim.commands.cap import run_seed\n"
+        "run_seed(Plan(duration=2.0, partition_at=0.5, heal_at=1.0), None, 1)"
+    )
+    assert needed - at_fork == set()
