@@ -15,7 +15,8 @@ run, with the pure-Python one (CAPSIM_PURE_PYTHON=1, in a subprocess).
 Scale: a heartbeat ring of 1,000 nodes (every 100 ms to the next node, 60
 virtual seconds) beside the same ring in SimPy (and on the pure-Python
 core), and of 10,000 nodes, each in a fresh process (wall time, cost per message, peak
-memory of its own process), best of interleaved repetitions; from them, the
+memory of its own process); each ratio is the median over rounds of the
+ratio between two runs made back to back (see scale()); from them, the
 largest ring that runs in 1 GB. Memory model: peaks of capsim cap runs fitted
 to what capsim.limits uses to refuse runs too big for the machine. Sweeps: a
 20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20 on one
@@ -228,23 +229,35 @@ from bench_sweeps import capacity, sweep  # noqa: E402
 def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int) -> dict:
     """The ring at ``nodes`` (sleep loops and periodic timers) beside SimPy's, and at ``big`` nodes.
 
-    Best of ``repeats`` interleaved runs each: on a shared machine, other work only adds time.
+    Each ratio is the median, over ``repeats`` rounds, of the ratio between
+    two runs made one right after the other in that round: on this kind of
+    shared VM the same run's wall time moves by 3x within a minute (the host's
+    other work), so runs compared with each other must be measured together,
+    and a best-of taken apart per run favours whichever run met a fast spell.
+    The order in a round puts each compared pair side by side: 10,000-node
+    sleep ring, 1,000-node sleep ring, SimPy, 1,000-node ``every`` ring,
+    10,000-node ``every`` ring, then the pure-Python rings. The table shows
+    each run's best (its fastest spell) for the absolute figures.
     """
     runs: dict[str, list[dict]] = {}
+    order = [("big-sleep", big, big_seconds), ("sleep", nodes, seconds), ("simpy", nodes, seconds)]
+    order += [("every", nodes, seconds), ("big-every", big, big_seconds)]
     for _ in range(repeats):
-        for model in ("sleep", "every"):
-            for key, size, length in ((model, nodes, seconds), (f"big-{model}", big, big_seconds)):
-                ring = capsim_ring(size, length, model)
-                if ring is not None:
-                    runs.setdefault(key, []).append(ring)
-            if speedups.ACCELERATED:  # the same ring on the pure-Python core, for comparison
-                ring = capsim_ring(nodes, seconds, model, pure=True)
-                if ring is not None:
-                    runs.setdefault(f"pure-{model}", []).append(ring)
-        simpy = simpy_ring(nodes, seconds)
-        if simpy is not None:
-            runs.setdefault("simpy", []).append(simpy)
+        for key, size, length in order:
+            ring = simpy_ring(size, length) if key == "simpy" else capsim_ring(size, length, key.removeprefix("big-"))
+            runs.setdefault(key, []).append(ring)  # None: no SimPy, or a tree without Node.every
+        if speedups.ACCELERATED:  # the same rings on the pure-Python core, for comparison
+            for model in ("sleep", "every"):
+                runs.setdefault(f"pure-{model}", []).append(capsim_ring(nodes, seconds, model, pure=True))
+    runs = {key: values for key, values in runs.items() if all(v is not None for v in values)}
     best = {key: min(values, key=lambda r: r["us_per_msg"]) for key, values in runs.items()}
+
+    def paired(slow: str, fast: str) -> dict | None:  # the median of cost(slow) / cost(fast), round by round
+        if slow not in runs or fast not in runs:
+            return None
+        ratios = sorted(a["us_per_msg"] / b["us_per_msg"] for a, b in zip(runs[slow], runs[fast]))
+        return {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]}
+
     out = {"rings": best, "repeats": repeats, "baseline_process_mb": baseline_memory_mb()}
     # every run's cost per message, fastest first: how far apart the repetitions were on this machine
     out["us_per_msg_runs"] = {key: sorted(r["us_per_msg"] for r in values) for key, values in runs.items()}
@@ -253,9 +266,12 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
             continue
         ring, large = best[model], best[f"big-{model}"]
         per_node_mb = (large["peak_mb"] - ring["peak_mb"]) / (big - nodes)
+        vs_simpy, big_ratio = paired("simpy", model), paired(f"big-{model}", model)
         out[model] = {
-            "vs_simpy": best["simpy"]["us_per_msg"] / ring["us_per_msg"] if "simpy" in best else None,
-            "big_per_msg_ratio": large["us_per_msg"] / ring["us_per_msg"],
+            "vs_simpy": vs_simpy and vs_simpy["median"],
+            "vs_simpy_range": vs_simpy and [vs_simpy["min"], vs_simpy["max"]],
+            "big_per_msg_ratio": big_ratio and big_ratio["median"],
+            "big_per_msg_range": big_ratio and [big_ratio["min"], big_ratio["max"]],
             "per_node_kb": per_node_mb * 1024,
             "nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb),
         }
@@ -597,12 +613,17 @@ def _print_kernel(console, results: dict) -> None:
     console.print(table)
 
 
+def _range(bounds: list[float] | None) -> str:
+    return "n/a" if not bounds else f"rounds: {_fmt(bounds[0], 2)}-{_fmt(bounds[1], 2)}x"
+
+
 def _print_scale(console, s: dict) -> None:
     from rich.table import Table
 
     rings = s["rings"]
     table = Table(
-        title=f"heartbeat ring: every node to the next every 100 ms, best of {s['repeats']} (fresh process each)"
+        title=f"heartbeat ring: every node to the next every 100 ms, each run's best of {s['repeats']} "
+        "(fresh process each); ratios: the median over the rounds of back-to-back runs'"
     )
     for column in ("run", "nodes", "virtual s", "messages", "warm-up s", "run s", "us / message", "peak MB"):
         table.add_column(column, justify="right" if column != "run" else "left")
@@ -632,9 +653,10 @@ def _print_scale(console, s: dict) -> None:
         ring, big, m = rings[model], rings[f"big-{model}"], s[model]
         lines.append(
             f"{labels[model]}: {_fmt(m['vs_simpy'], 2)}x SimPy's speed at {ring['nodes']:,} nodes "
-            f"{_bar(m['vs_simpy'], 2.0)}, peak {_fmt(ring['peak_mb'], 0)} MB "
+            f"({_range(m['vs_simpy_range'])}) {_bar(m['vs_simpy'], 2.0)}, peak {_fmt(ring['peak_mb'], 0)} MB "
             f"{_bar(ring['peak_mb'], 300, higher=False)}; {big['nodes']:,} nodes cost "
-            f"{_fmt(m['big_per_msg_ratio'], 2)}x per message {_bar(m['big_per_msg_ratio'], 1.5, higher=False)}, "
+            f"{_fmt(m['big_per_msg_ratio'], 2)}x per message ({_range(m['big_per_msg_range'])}) "
+            f"{_bar(m['big_per_msg_ratio'], 1.5, higher=False)}, "
             f"peak {_fmt(big['peak_mb'], 0)} MB {_bar(big['peak_mb'], 300, higher=False)}; "
             f"{_fmt(m['per_node_kb'], 1)} kB per node: about {m['nodes_in_1gb']:,} nodes run in 1 GB"
         )
