@@ -9,8 +9,10 @@ Seeds go out in chunks (one task per chunk, a few tasks per worker, so
 100,000 seeds are a few thousand tasks) and lines come back as chunks finish.
 A chunk whose worker died (Dask gives up on a task after its workers died
 ``distributed.scheduler.allowed-failures`` times: ``KilledWorker``) is split
-and its seeds sent again one by one, so only the seed that kills its worker
-is reported as crashed, with its replay command.
+and its seeds sent again one by one, and a seed alone whose workers died is
+sent once more (Dask gives up on a task that was only waiting on a worker
+another seed killed), so only the seed that kills its worker is reported as
+crashed, with its replay command.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def run_on_dask(
     from distributed import KilledWorker, as_completed
 
     pending: dict = {}
+    retried: set[int] = set()
     try:
         size = max(1, min(64, len(seeds) // (8 * max(1, len(client.scheduler_info()["workers"])))))
         for i in range(0, len(seeds), size):
@@ -88,7 +91,10 @@ def run_on_dask(
             try:
                 lines = future.result()
             except KilledWorker as exc:
-                if len(chunk) > 1:  # find the seed that kills its worker: send them one by one
+                # Dask also gives up on a task that was only queued on the workers another seed killed: a seed
+                # alone is sent once more before it is called crashed, and a chunk is split into its seeds.
+                if len(chunk) > 1 or chunk[0] not in retried:
+                    retried.update(chunk if len(chunk) == 1 else ())
                     for seed in chunk:
                         again = client.submit(_run_chunk, job, [seed], pure=False)
                         pending[again] = [seed]

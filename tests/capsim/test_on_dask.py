@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -110,3 +111,80 @@ def test_an_unreachable_scheduler_is_a_clear_error():
     job = SeedJob(sweep_jobs.seed_line, replay_template("replay --seed "))
     with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
         list(run_on_dask(job, [1], "tcp://127.0.0.1:9", connect_timeout=1))
+
+
+class _Future:
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+    def result(self):
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+    def cancel(self):
+        pass
+
+
+class _Client:
+    """A Dask client stand-in: runs each chunk at once, except that the first ``doomed`` attempts of a
+    seed end as Dask ends a task whose workers died (KilledWorker)."""
+
+    def __init__(self, doomed):
+        self.doomed, self.attempts = dict(doomed), []
+
+    def scheduler_info(self):
+        return {"workers": {"w1": {}, "w2": {}}}
+
+    def submit(self, fn, job, chunk, pure):
+        from distributed import KilledWorker
+
+        self.attempts.append(list(chunk))
+        if any(self.doomed.get(seed, 0) > 0 for seed in chunk):
+            for seed in chunk:
+                self.doomed[seed] = self.doomed.get(seed, 0) - 1
+            return _Future(KilledWorker("task", SimpleNamespace(address="tcp://127.0.0.1:1"), 3))
+        return _Future(fn(job, chunk))
+
+    def close(self):
+        pass
+
+
+class _AsCompleted:
+    def __init__(self, futures):
+        self.futures = list(futures)
+
+    def add(self, future):
+        self.futures.append(future)
+
+    def __iter__(self):
+        while self.futures:
+            yield self.futures.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("doomed", "crashed"),
+    [
+        ({5: 1}, set()),  # only waiting on a worker another seed killed: its second run passes
+        ({3: 99}, {3}),  # kills every worker that runs it
+        ({3: 99, 5: 1}, {3}),
+    ],
+)
+def test_only_a_seed_whose_every_run_kills_its_worker_is_reported_crashed(monkeypatch, doomed, crashed):
+    """Dask gives up (KilledWorker) on a task that was only queued on workers another seed killed: such
+    a seed is run again and reported by its own outcome; one whose second run dies too is 'crashed'."""
+    import distributed
+
+    import capsim.on_dask as on_dask
+
+    client = _Client(doomed)
+    monkeypatch.setattr(on_dask, "_connect", lambda address, workers, timeout: (client, None))
+    monkeypatch.setattr(distributed, "as_completed", _AsCompleted)
+    job = SeedJob(sweep_jobs.seed_line, replay_template("replay --seed "))
+    lines = {line["seed"]: line for line in run_on_dask(job, list(range(6)), "tcp://fake:8786")}
+    assert sorted(lines) == list(range(6))
+    assert {seed for seed, line in lines.items() if line["status"] == "crashed"} == crashed
+    for seed in set(range(6)) - crashed:
+        assert lines[seed]["status"] == ("pass" if seed % 2 == 0 else "fail")
+    for seed in crashed:
+        assert lines[seed]["replay"] == f"replay --seed {seed}" and client.attempts.count([seed]) == 2
