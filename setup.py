@@ -4,12 +4,19 @@ Everything else about the package is in pyproject.toml. The build records the
 SHA-256 of the C source and of emulator/scheduler.py (the Python code it
 mirrors); emulator/speedups.py refuses a build whose sources have changed
 since (a stale editable install), with a warning, and runs pure Python.
+
+A build from a source checkout also leaves the compiled module beside its
+source, as an editable install does: ``python -m capsim`` run in the
+checkout imports the checkout's ``emulator/``, not the installed copy, and
+uses the build only if it is there.
 """
 
 import hashlib
+import shutil
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 
@@ -18,7 +25,24 @@ def sha256(name: str) -> str:
     return hashlib.sha256((HERE / "emulator" / name).read_bytes()).hexdigest()
 
 
+class BuildExt(build_ext):
+    """build_ext, which also copies each module it built beside its source (see the module docstring)."""
+
+    def run(self) -> None:
+        super().run()
+        if self.inplace:
+            return
+        for ext in self.extensions:
+            built, beside = Path(self.get_ext_fullpath(ext.name)), HERE / self.get_ext_filename(ext.name)
+            if built.exists() and beside.parent.is_dir() and built.resolve() != beside.resolve():
+                try:
+                    shutil.copyfile(built, beside)
+                except OSError:  # a read-only checkout: the installed copy still serves the capsim command
+                    pass
+
+
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=[
         Extension(
             "emulator._speedups",
@@ -29,5 +53,5 @@ setup(
             ],
             optional=True,  # no compiler: setuptools warns, and the package installs as pure Python
         )
-    ]
+    ],
 )

@@ -9,7 +9,9 @@ one line which one.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -251,3 +253,31 @@ def test_six_demos_draw_plots_as_the_readme_says():
     drawing = [name for name in DEMOS if _draws_plots(_load(name)[0])]
     assert len(drawing) == 6 and "six demos" in (ROOT / "README.md").read_text()
     assert set(drawing) == {"scaling", "caching", "breaker", "multi-primary", "edge", "microservices"}
+
+
+@pytest.mark.slow
+def test_a_build_from_a_checkout_leaves_the_compiled_core_beside_its_source(tmp_path):
+    """The README's first command, ``pip install . && python3 -m capsim cap``, runs in the checkout, whose
+    own emulator/ is imported first: the build is left there too, so the command uses the compiled core."""
+    if importlib.util.find_spec("emulator._speedups") is None:
+        pytest.skip("no C compiler here: the package is pure Python")
+    checkout = tmp_path / "capsim"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True, timeout=120)
+    assert not list((checkout / "emulator").glob("_speedups*.so"))
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "wheels"), str(checkout)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    mode = subprocess.run(
+        [sys.executable, "-c", "import emulator.speedups as s; print(s.MODE)"],
+        cwd=checkout,
+        env=dict(os.environ, CAPSIM_PURE_PYTHON=""),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert mode.stdout.strip() == "C (emulator._speedups)", mode.stderr
