@@ -9,6 +9,8 @@ one line which one.
 from __future__ import annotations
 
 import ast
+import hashlib
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -271,13 +273,11 @@ def test_a_build_from_a_checkout_leaves_the_compiled_core_beside_its_source(tmp_
         timeout=300,
     )
     assert built.returncode == 0, built.stderr
-    mode = subprocess.run(
-        [sys.executable, "-c", "import emulator.speedups as s; print(s.MODE)"],
-        cwd=checkout,
-        env=dict(os.environ, CAPSIM_PURE_PYTHON=""),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert mode.stdout.strip() == "C (emulator._speedups)", mode.stderr
+    # Loaded by itself (an editable install's import hook would send "import emulator" to this tree):
+    # it is there, it loads, and it was built from the checkout's sources.
+    [module] = (checkout / "emulator").glob("_speedups*.so")
+    loader = importlib.machinery.ExtensionFileLoader("emulator._speedups", str(module))
+    core = importlib.util.module_from_spec(importlib.util.spec_from_loader("emulator._speedups", loader))
+    loader.exec_module(core)
+    source = (checkout / "emulator" / "_speedups.c").read_bytes()
+    assert core.C_SHA256 == hashlib.sha256(source).hexdigest() and hasattr(core, "MessagePath")
