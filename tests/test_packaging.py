@@ -13,7 +13,6 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -280,4 +279,4 @@ def test_a_build_from_a_checkout_leaves_the_compiled_core_beside_its_source(tmp_
     core = importlib.util.module_from_spec(importlib.util.spec_from_loader("emulator._speedups", loader))
     loader.exec_module(core)
     source = (checkout / "emulator" / "_speedups.c").read_bytes()
-    assert core.C_SHA256 == hashlib.sha256(source).hexdigest() and hasattr(core, "MessagePath")
+    assert hashlib.sha256(source).hexdigest() == core.C_SHA256 and hasattr(core, "MessagePath")
