@@ -38,7 +38,7 @@
 #define Py_T_BOOL T_BOOL
 #endif
 
-#define CAPSIM_ABI 2 /* emulator/speedups.py's ABI: bump both with any change of this contract */
+#define CAPSIM_ABI 3 /* emulator/speedups.py's ABI: bump both with any change of this contract */
 #ifndef CAPSIM_C_SHA256
 #define CAPSIM_C_SHA256 "" /* set by setup.py: the sources this was built from */
 #endif
@@ -1242,17 +1242,20 @@ fail:
 /* MessagePath(network, loop, Link, Message, transmit, deliver): network.transmit and _deliver_cb, compiled. */
 
 enum { N_VERSION, N_SENT, N_DELIVERED, N_TRACE_BODIES, N_COUNT };
-enum { L_SRC, L_VERSION, L_PLAIN, L_FAST_PATH, L_ENDPOINT, L_CONSTANT_NS, L_DELAY_NS, L_LAST_NS, L_RECORDERS, L_COUNT };
+enum { L_SRC, L_VERSION, L_PLAIN, L_FAST_PATH, L_ENDPOINT, L_CONSTANT_NS, L_DELAY_NS, L_LAST_NS, L_RECORDERS, L_DELIVER,
+       L_COUNT };
 enum { M_SRC, M_DEST, M_BODY, M_LINK, M_TO, M_AT, M_COUNT };
 static const char *const network_slots[] = {"_version", "sent", "delivered", "trace_bodies"};
 static const char *const link_slots[] = {"src", "version", "plain", "fast_path", "endpoint", "constant_ns", "delay_ns",
-                                         "last_ns", "recorders"};
+                                         "last_ns", "recorders", "deliver"};
 static const char *const message_slots[] = {"src", "dest", "body", "_link", "_to", "_at"};
 
 typedef struct {
     PyObject_HEAD
     PyObject *network, *loop, *link_type, *message_type, *transmit, *deliver, *deliver_cb;
     Py_ssize_t n[N_COUNT], l[L_COUNT], m[M_COUNT];
+    PyObject *route_types[2]; /* the senders' classes last seen, with the offset of their routes slot (0: none) */
+    Py_ssize_t route_offsets[2];
 } Path;
 
 static PyTypeObject PathType;
@@ -1266,9 +1269,28 @@ static int path_current(Path *self, PyObject *link) { /* the link's cached state
     return mine == NULL || now == NULL ? 0 : same_int(mine, now);
 }
 
+static PyObject *routes_of(Path *self, PyObject *endpoint) { /* endpoint.routes (new reference), a slot read if it is one */
+    PyObject *type = (PyObject *)Py_TYPE(endpoint);
+    int i = type == self->route_types[0] ? 0 : type == self->route_types[1] ? 1 : -1;
+    if (i < 0) { /* a class not seen lately: find its slot, in place of the older of the two */
+        Py_ssize_t offset = slot_offset(type, "routes");
+        if (offset < 0) {
+            PyErr_Clear(); /* not a slot (a host's endpoint keeps it in its __dict__): look it up by name */
+            offset = 0;
+        }
+        Py_XSETREF(self->route_types[1], self->route_types[0]);
+        self->route_offsets[1] = self->route_offsets[0];
+        self->route_types[0] = Py_NewRef(type);
+        self->route_offsets[0] = offset;
+        i = 0;
+    }
+    PyObject *routes = self->route_offsets[i] ? SLOT(endpoint, self->route_offsets[i]) : NULL;
+    return routes != NULL ? Py_NewRef(routes) : PyObject_GetAttr(endpoint, s_routes);
+}
+
 static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3) return PyErr_Format(PyExc_TypeError, "transmit(src_endpoint, dest, body)");
-    PyObject *src_endpoint = args[0], *dest = args[1], *body = args[2], *routes = PyObject_GetAttr(src_endpoint, s_routes);
+    PyObject *src_endpoint = args[0], *dest = args[1], *body = args[2], *routes = routes_of(self, src_endpoint);
     if (routes == NULL) return NULL;
     PyObject *link = PyDict_CheckExact(routes) ? PyDict_GetItemWithError(routes, dest) : NULL;
     Py_DECREF(routes); /* the endpoint holds it, and the link */
@@ -1330,12 +1352,14 @@ static PyObject *Path_deliver(Path *self, PyObject *msg) {
     PyObject *link = Py_IS_TYPE(msg, (PyTypeObject *)self->message_type) ? MSG(self, msg, M_LINK) : NULL;
     int current = link != NULL && Py_IS_TYPE(link, (PyTypeObject *)self->link_type) ? path_current(self, link) : 0;
     if (current < 0) return NULL;
-    PyObject *record = NULL, *endpoint = NULL, *at = NULL, *delivered = NET(self, N_DELIVERED);
+    PyObject *record = NULL, *endpoint = NULL, *deliver = NULL, *at = NULL, *delivered = NET(self, N_DELIVERED);
     if (current) {
         PyObject *body = MSG(self, msg, M_BODY), *recorders = LINK(self, link, L_RECORDERS);
         endpoint = LINK(self, link, L_ENDPOINT);
+        deliver = LINK(self, link, L_DELIVER);
         at = MSG(self, msg, M_AT);
         if (LINK(self, link, L_FAST_PATH) == Py_True && endpoint != NULL && MSG(self, msg, M_TO) == endpoint &&
+            deliver != NULL && deliver != Py_None &&
             NET(self, N_TRACE_BODIES) == Py_False && delivered != NULL && at != NULL && body != NULL &&
             PyDict_CheckExact(body) && recorders != NULL && PyDict_CheckExact(recorders)) {
             PyObject *kind = PyDict_GetItemWithError(body, s_type);
@@ -1350,14 +1374,14 @@ static PyObject *Path_deliver(Path *self, PyObject *msg) {
     if ((delivered = plus_one(delivered)) == NULL) return NULL;
     slot_set(self->network, self->n[N_DELIVERED], delivered);
     Py_INCREF(record);
-    Py_INCREF(endpoint); /* held: the record's flush may run code */
+    Py_INCREF(deliver); /* held: the record's flush may run code */
     Py_INCREF(at);
     int err = Py_IS_TYPE(record, &RecorderType) ? recorder_append((Recorder *)record, at)
                                                 : discard(PyObject_CallOneArg(record, at));
     Py_DECREF(at);
     Py_DECREF(record);
-    PyObject *result = err < 0 ? NULL : call_method1(endpoint, s_deliver, msg);
-    Py_DECREF(endpoint);
+    PyObject *result = err < 0 ? NULL : PyObject_CallOneArg(deliver, msg); /* the link's endpoint.deliver */
+    Py_DECREF(deliver);
     if (result == NULL) return NULL;
     Py_DECREF(result);
     Py_RETURN_NONE;
@@ -1378,6 +1402,8 @@ static PyObject *Path_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self->transmit = Py_NewRef(transmit);
     self->deliver = Py_NewRef(deliver);
     self->deliver_cb = NULL;
+    self->route_types[0] = self->route_types[1] = NULL;
+    self->route_offsets[0] = self->route_offsets[1] = 0;
     PyObject_GC_Track(self);
     if (offsets((PyObject *)Py_TYPE(network), network_slots, self->n, N_COUNT) < 0 ||
         offsets(link_type, link_slots, self->l, L_COUNT) < 0 || offsets(message_type, message_slots, self->m, M_COUNT) < 0 ||
@@ -1396,6 +1422,8 @@ static int Path_traverse(Path *self, visitproc visit, void *arg) {
     Py_VISIT(self->transmit);
     Py_VISIT(self->deliver);
     Py_VISIT(self->deliver_cb);
+    Py_VISIT(self->route_types[0]);
+    Py_VISIT(self->route_types[1]);
     return 0;
 }
 
@@ -1407,6 +1435,8 @@ static int Path_clear(Path *self) {
     Py_CLEAR(self->transmit);
     Py_CLEAR(self->deliver);
     Py_CLEAR(self->deliver_cb);
+    Py_CLEAR(self->route_types[0]);
+    Py_CLEAR(self->route_types[1]);
     return 0;
 }
 
@@ -1443,7 +1473,7 @@ static void restore_exception(PyObject *value) { /* raise it again (steals it): 
 #endif
 }
 
-/* Dispatch(endpoint, reference, message_type, task_type, enter_task, leave_task): node.Endpoint._deliver_here,
+/* Dispatch(endpoint, reference, message_type, task_type, enter_task, leave_task, context): node.Endpoint._deliver_here,
  * compiled, for a message its handler takes (reference: the bound method, for replies and unknown types). */
 
 enum { E_HANDLERS, E_DONE_CB, E_LOOP, E_COUNT };
@@ -1454,7 +1484,7 @@ static const char *const body_slot[] = {"body"};
 
 typedef struct {
     PyObject_HEAD
-    PyObject *endpoint, *reference, *message_type, *task_type, *enter, *leave;
+    PyObject *endpoint, *reference, *message_type, *task_type, *enter, *leave, *context;
     Py_ssize_t e[E_COUNT], t[T_COUNT], body;
     vectorcallfunc vectorcall;
 } Dispatch;
@@ -1558,14 +1588,21 @@ static PyObject *dispatch(Dispatch *self, PyObject *msg) {
 static PyObject *Dispatch_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames)))
         return PyErr_Format(PyExc_TypeError, "deliver() takes one argument, the message");
-    return dispatch((Dispatch *)self, args[0]);
+    PyObject *context = ((Dispatch *)self)->context; /* context.run(dispatch, msg), without a partial or a call */
+    if (PyContext_Enter(context) < 0) return NULL;   /* RuntimeError if it is already entered, as context.run */
+    Py_INCREF(context);
+    PyObject *result = dispatch((Dispatch *)self, args[0]);
+    if (PyContext_Exit(context) < 0) Py_CLEAR(result);
+    Py_DECREF(context);
+    return result;
 }
 
 static PyObject *Dispatch_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *names[] = {"endpoint", "reference", "message_type", "task_type", "enter_task", "leave_task", NULL};
-    PyObject *endpoint, *reference, *message_type, *task_type, *enter, *leave;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO:Dispatch", names, &endpoint, &reference, &message_type,
-                                     &task_type, &enter, &leave))
+    static char *names[] = {"endpoint", "reference", "message_type", "task_type", "enter_task", "leave_task", "context",
+                            NULL};
+    PyObject *endpoint, *reference, *message_type, *task_type, *enter, *leave, *context;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO!:Dispatch", names, &endpoint, &reference, &message_type,
+                                     &task_type, &enter, &leave, &PyContext_Type, &context))
         return NULL;
     Dispatch *self = PyObject_GC_New(Dispatch, type);
     if (self == NULL) return NULL;
@@ -1575,6 +1612,7 @@ static PyObject *Dispatch_tp_new(PyTypeObject *type, PyObject *args, PyObject *k
     self->task_type = Py_NewRef(task_type);
     self->enter = Py_NewRef(enter);
     self->leave = Py_NewRef(leave);
+    self->context = Py_NewRef(context);
     self->vectorcall = Dispatch_vectorcall;
     PyObject_GC_Track(self);
     if (offsets((PyObject *)Py_TYPE(endpoint), endpoint_slots, self->e, E_COUNT) < 0 ||
@@ -1592,6 +1630,7 @@ static int Dispatch_traverse(Dispatch *self, visitproc visit, void *arg) {
     Py_VISIT(self->task_type);
     Py_VISIT(self->enter);
     Py_VISIT(self->leave);
+    Py_VISIT(self->context);
     return 0;
 }
 
@@ -1602,6 +1641,7 @@ static int Dispatch_clear(Dispatch *self) {
     Py_CLEAR(self->task_type);
     Py_CLEAR(self->enter);
     Py_CLEAR(self->leave);
+    Py_CLEAR(self->context);
     return 0;
 }
 
@@ -1614,7 +1654,7 @@ static void Dispatch_dealloc(Dispatch *self) {
 static PyTypeObject DispatchType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "emulator._speedups.Dispatch",
-    .tp_doc = "Dispatch(endpoint, reference, message_type, task_type, enter_task, leave_task)(msg): "
+    .tp_doc = "Dispatch(endpoint, reference, message_type, task_type, enter_task, leave_task, context)(msg): "
               "Endpoint._deliver_here, compiled.",
     .tp_basicsize = sizeof(Dispatch),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,

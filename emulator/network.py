@@ -69,6 +69,7 @@ class Link:
         "constant_ns",
         "cut",
         "delay_ns",
+        "deliver",
         "dst",
         "duplicate",
         "endpoint",
@@ -109,6 +110,8 @@ class Link:
         self.fast_path = False  # _deliver may hand a message arriving now straight to a live, running receiver
         self.plain = False  # a message sent now is simply scheduled: up, FIFO, no loss, duplicates or reordering
         self.endpoint: Endpoint | None = None  # the receiver's live endpoint
+        #: its ``deliver``, bound once per refresh (one lookup fewer per message)
+        self.deliver: Callable[[Message], None] | None = None
         self.recorders: dict[str, Callable[[int], None]] = {}  # message type -> the trace's recorder of its deliveries
 
     def configure(self, defaults: dict[str, Any]) -> None:
@@ -375,7 +378,8 @@ class Network:
     def _refresh(self, link: Link) -> Link:
         link.version = self._version
         link.cut = any(rule.blocks(link.src, link.dst) for rule in self._rules.values())
-        link.endpoint = self._live.get(link.dst)
+        link.endpoint = endpoint = self._live.get(link.dst)
+        link.deliver = None if endpoint is None else endpoint.deliver
         link.fast_path = (
             not link.cut and link.held is None and link.endpoint is not None and link.dst not in self._paused
         )
@@ -444,7 +448,7 @@ class Network:
             if record is None:
                 record = link.recorders[kind] = self._trace.recorder("deliver", link.src, link.dst, kind)
             record(msg._at)
-        link.endpoint.deliver(msg)  # type: ignore[union-attr]  # fast_path: it is live
+        link.deliver(msg)  # type: ignore[misc]  # fast_path: the receiver is live
 
     def _deliver_slow(self, link: Link, msg: Message) -> None:
         """Delivery when the link is cut or held, or the receiver is down or paused."""

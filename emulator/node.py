@@ -289,8 +289,9 @@ class Endpoint:
         on_event: called as ``on_event(endpoint, what, value)`` for ``Node.event``.
     """
 
-    # Slots for what the compiled dispatch reads (emulator.speedups); the rest is in __dict__.
-    __slots__ = ("__dict__", "__weakref__", "_handler_done_cb", "_handlers", "loop")
+    # Slots for what the compiled message path and dispatch read (emulator.speedups), and for what every
+    # send reads: a slot is on the endpoint's own memory, where __dict__ is two more objects to load.
+    __slots__ = ("__dict__", "__weakref__", "_handler_done_cb", "_handlers", "_transmit", "alive", "loop", "routes")
 
     def __init__(
         self,
@@ -330,8 +331,11 @@ class Endpoint:
         self._transmit = transport.transmit
         self._handler_done_cb = self._handler_done
         if native is not None:  # _deliver_here's common case compiled; it calls _deliver_here for the rest
-            dispatch = native.Dispatch(self, self._deliver_here, Message, HandlerTask, _enter_task, _leave_task)
-            self.deliver = functools.partial(context.run, dispatch)  # type: ignore[method-assign]
+            # It enters the node's context itself: context.run(_deliver_here, msg) in one call.
+            dispatch = native.Dispatch(
+                self, self._deliver_here, Message, HandlerTask, _enter_task, _leave_task, context
+            )
+            self.deliver = dispatch  # type: ignore[method-assign]
         self.node: Node | None = None
         #: per-destination state private to the transport (a route cache)
         self.routes: dict[str, Any] = {}

@@ -103,7 +103,8 @@ print(json.dumps({
     "core": VirtualLoop.call_soon.__qualname__,
     "sleep_timer": handles.SleepTimer.__module__,
     "message_path": [network.transmit.__qualname__, network._deliver_cb.__qualname__,
-                     getattr(deliver.args[0], "__qualname__", type(deliver.args[0]).__name__)],
+                     getattr(deliver, "args", [deliver])[0].__qualname__ if hasattr(deliver, "args")
+                     else type(deliver).__name__],
     "digests": [ring(), plain_ring(), plain_ring(trace_bodies=True)] + [chaos_run.run(seed) for seed in range(4)],
 }))
 """
