@@ -289,9 +289,20 @@ class Endpoint:
         on_event: called as ``on_event(endpoint, what, value)`` for ``Node.event``.
     """
 
-    # Slots for what the compiled message path and dispatch read (emulator.speedups), and for what every
-    # send reads: a slot is on the endpoint's own memory, where __dict__ is two more objects to load.
-    __slots__ = ("__dict__", "__weakref__", "_handler_done_cb", "_handlers", "_transmit", "alive", "loop", "routes")
+    # Slots for what the compiled message path and dispatch read (emulator.speedups), and for what node
+    # code reads per message (alive and _transmit in send, Node.name): a slot is in the endpoint's own
+    # memory, where an attribute in __dict__ loads two more objects. The rest is in __dict__.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_handler_done_cb",
+        "_handlers",
+        "_transmit",
+        "alive",
+        "loop",
+        "name",
+        "routes",
+    )
 
     def __init__(
         self,
