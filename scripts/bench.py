@@ -12,12 +12,14 @@ the default loop and (b) the same model in SimPy; each the median of several
 interleaved repetitions. capsim runs with its compiled scheduler core when
 it is built (emulator.speedups.MODE is printed) and, beside it in the same
 run, with the pure-Python one (CAPSIM_PURE_PYTHON=1, in a subprocess).
-Scale: a heartbeat ring of 1,000 nodes (every 100 ms to the next node, 60
-virtual seconds) beside the same ring in SimPy (and on the pure-Python
-core), and of 10,000 nodes, each in a fresh process (wall time, cost per message, peak
-memory of its own process); each ratio is the median over rounds of the
-ratio between two runs made back to back (see scale()); from them, the
-largest ring that runs in 1 GB. Memory model: peaks of capsim cap runs fitted
+Scale: a heartbeat ring of 1,000 nodes (every 100 ms to the next node)
+beside the same ring in SimPy (and on the pure-Python core), and of 10,000
+nodes (capsim's and SimPy's). Each ring is built once in a process of its
+own and kept resident; the rings then take turns running short measured
+windows, 21 rounds of them, so rings compared with each other are measured
+a fraction of a second apart (wall time, cost per message, peak memory of
+its own process); each ratio is the median over the rounds (see scale());
+from them, the largest ring that runs in 1 GB. Memory model: peaks of capsim cap runs fitted
 to what capsim.limits uses to refuse runs too big for the machine. Sweeps: a
 20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20 on one
 worker and on two. Then the checker, the real transport, an aiohttp request
@@ -226,45 +228,59 @@ from bench_scale import baseline_memory_mb, cap_memory_model, capsim_ring, simpy
 from bench_sweeps import capacity, sweep  # noqa: E402
 
 
-def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int) -> dict:
+def scale(nodes: int, big: int, seconds: float, big_seconds: float, rounds: int) -> dict:
     """The ring at ``nodes`` (sleep loops and periodic timers) beside SimPy's, and at ``big`` nodes.
 
-    Each ratio is the median, over ``repeats`` rounds, of the ratio between
-    two runs made one right after the other in that round: on this kind of
-    shared VM the same run's wall time moves by 3x within a minute (the host's
-    other work), so runs compared with each other must be measured together,
-    and a best-of taken apart per run favours whichever run met a fast spell.
-    The order in a round puts each compared pair side by side: 10,000-node
-    sleep ring, 1,000-node sleep ring, SimPy, 1,000-node ``every`` ring,
-    10,000-node ``every`` ring, then the pure-Python rings. The table shows
-    each run's best (its fastest spell) for the absolute figures.
+    Every ring runs in a process of its own, built once and kept resident;
+    then, ``rounds`` times, each takes a turn: one heartbeat round unmeasured
+    (its memory back in the caches) and a measured window of ``seconds``
+    virtual seconds (``big_seconds`` at ``big`` nodes). The turns go
+    10,000-node sleep ring, 1,000-node sleep ring, SimPy at 1,000 and at
+    10,000 nodes, 1,000-node ``every`` ring, 10,000-node ``every`` ring,
+    then the pure-Python rings,
+    so each compared pair is measured a fraction of a second apart. On this
+    kind of shared VM the same run's wall time moves by 3x within a minute
+    (the host's other work): runs compared with each other must be measured
+    together. Each ratio is the median over the rounds of the two windows'
+    ratio in that round; the table shows each ring's median window.
     """
-    runs: dict[str, list[dict]] = {}
-    order = [("big-sleep", big, big_seconds), ("sleep", nodes, seconds), ("simpy", nodes, seconds)]
-    order += [("every", nodes, seconds), ("big-every", big, big_seconds)]
-    for _ in range(repeats):
-        for key, size, length in order:
-            ring = simpy_ring(size, length) if key == "simpy" else capsim_ring(size, length, key.removeprefix("big-"))
-            runs.setdefault(key, []).append(ring)  # None: no SimPy, or a tree without Node.every
-        if speedups.ACCELERATED:  # the same rings on the pure-Python core, for comparison
-            for model in ("sleep", "every"):
-                runs.setdefault(f"pure-{model}", []).append(capsim_ring(nodes, seconds, model, pure=True))
-    runs = {key: values for key, values in runs.items() if all(v is not None for v in values)}
-    best = {key: min(values, key=lambda r: r["us_per_msg"]) for key, values in runs.items()}
+    rewarm = 0.1  # one heartbeat round: every node's state touched once
+    order = [("big-sleep", big), ("sleep", nodes), ("simpy", nodes), ("big-simpy", big), ("every", nodes)]
+    order += [("big-every", big)]
+    if speedups.ACCELERATED:  # the same rings on the pure-Python core, for comparison
+        order += [("pure-sleep", nodes), ("pure-every", nodes)]
+    rings = {}
+    try:
+        for key, size in order:
+            if key.endswith("simpy"):
+                ring = simpy_ring(key, size)
+            else:
+                ring = capsim_ring(key, size, key.split("-")[-1], pure=key.startswith("pure-"))
+            if ring is not None and ring.built is not None:  # None: no SimPy, or a tree without Node.every
+                rings[key] = ring
+        for _ in range(rounds):
+            for key, size in order:
+                if key in rings:
+                    rings[key].window(rewarm, big_seconds if size == big else seconds)
+    finally:
+        rows = {key: ring.close() for key, ring in rings.items()}
+    windows = {key: [w["us_per_msg"] for w in ring.windows] for key, ring in rings.items()}
 
     def paired(slow: str, fast: str) -> dict | None:  # the median of cost(slow) / cost(fast), round by round
-        if slow not in runs or fast not in runs:
+        if slow not in windows or fast not in windows:
             return None
-        ratios = sorted(a["us_per_msg"] / b["us_per_msg"] for a, b in zip(runs[slow], runs[fast]))
+        ratios = sorted(a / b for a, b in zip(windows[slow], windows[fast]))
         return {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]}
 
-    out = {"rings": best, "repeats": repeats, "baseline_process_mb": baseline_memory_mb()}
-    # every run's cost per message, fastest first: how far apart the repetitions were on this machine
-    out["us_per_msg_runs"] = {key: sorted(r["us_per_msg"] for r in values) for key, values in runs.items()}
+    out = {"rings": rows, "rounds": rounds, "baseline_process_mb": baseline_memory_mb()}
+    simpy_big = paired("big-simpy", "simpy")  # the same growth in SimPy: what the caches cost any model
+    out["simpy"] = {"big_per_msg_ratio": simpy_big and simpy_big["median"]}
+    out["simpy"]["big_per_msg_range"] = simpy_big and [simpy_big["min"], simpy_big["max"]]
+    out["us_per_msg_windows"] = windows  # every window's cost per message, in round order
     for model in ("sleep", "every"):
-        if model not in best:
+        if model not in rows:
             continue
-        ring, large = best[model], best[f"big-{model}"]
+        ring, large = rows[model], rows[f"big-{model}"]
         per_node_mb = (large["peak_mb"] - ring["peak_mb"]) / (big - nodes)
         vs_simpy, big_ratio = paired("simpy", model), paired(f"big-{model}", model)
         out[model] = {
@@ -275,11 +291,12 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, repeats: int
             "per_node_kb": per_node_mb * 1024,
             "nodes_in_1gb": int(nodes + (1024 - ring["peak_mb"]) / per_node_mb),
         }
-        if f"pure-{model}" in best:
-            slow = best[f"pure-{model}"]
-            assert slow["digest"] == ring["digest"], "the two cores must run the same ring"
-            out[model]["pure_vs_simpy"] = best["simpy"]["us_per_msg"] / slow["us_per_msg"] if "simpy" in best else None
-            out[model]["compiled_speedup"] = slow["us_per_msg"] / ring["us_per_msg"]
+        if f"pure-{model}" in rows:
+            assert rows[f"pure-{model}"]["digest"] == ring["digest"], "the two cores must run the same ring"
+            vs_pure = paired(f"pure-{model}", model)
+            pure_vs_simpy = paired("simpy", f"pure-{model}")
+            out[model]["pure_vs_simpy"] = pure_vs_simpy and pure_vs_simpy["median"]
+            out[model]["compiled_speedup"] = vs_pure["median"]
     return out
 
 
@@ -526,7 +543,7 @@ def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
         }
         load.append(os.getloadavg()[0])
     if "scale" in only:
-        out["scale"] = scale(200, 2000, 3.0, 0.5, 1) if quick else scale(1000, 10_000, 60.0, 2.0, 5)
+        out["scale"] = scale(200, 2000, 1.0, 0.2, 2) if quick else scale(1000, 10_000, 2.0, 0.3, 21)
         load.append(os.getloadavg()[0])
     if "memory" in only:
         out["memory_model"] = memory_model(quick)
@@ -622,17 +639,27 @@ def _print_scale(console, s: dict) -> None:
 
     rings = s["rings"]
     table = Table(
-        title=f"heartbeat ring: every node to the next every 100 ms, each run's best of {s['repeats']} "
-        "(fresh process each); ratios: the median over the rounds of back-to-back runs'"
+        title=f"heartbeat ring: every node to the next every 100 ms; each ring resident in its own process, "
+        f"{s['rounds']} measured windows each, taken in turns; us / message: the median window; "
+        "ratios: the median over the rounds of the two windows'"
     )
-    for column in ("run", "nodes", "virtual s", "messages", "warm-up s", "run s", "us / message", "peak MB"):
+    for column in (
+        "run",
+        "nodes",
+        "virtual s",
+        "messages measured",
+        "build s",
+        "measured s",
+        "us / message",
+        "peak MB",
+    ):
         table.add_column(column, justify="right" if column != "run" else "left")
     labels = {
         "sleep": "capsim, task looping on asyncio.sleep",
         "every": "capsim, Node.every timer",
         "simpy": "SimPy, same model",
     }
-    for key in ("sleep", "pure-sleep", "every", "pure-every", "simpy", "big-sleep", "big-every"):
+    for key in ("sleep", "pure-sleep", "every", "pure-every", "simpy", "big-sleep", "big-every", "big-simpy"):
         row = rings.get(key)
         if row:
             label = labels[key.removeprefix("big-").removeprefix("pure-")]
@@ -665,6 +692,11 @@ def _print_scale(console, s: dict) -> None:
                 f"  pure Python: {_fmt(m['pure_vs_simpy'], 2)}x SimPy's speed; the compiled core runs it "
                 f"{_fmt(m['compiled_speedup'], 2)}x as fast (the same trace digest)"
             )
+    if s.get("simpy", {}).get("big_per_msg_ratio"):
+        lines.append(
+            f"SimPy, for comparison: {rings['big-simpy']['nodes']:,} nodes cost "
+            f"{_fmt(s['simpy']['big_per_msg_ratio'], 2)}x per message ({_range(s['simpy']['big_per_msg_range'])})"
+        )
     lines.append(f"a process that only imports emulator: {_fmt(s['baseline_process_mb'], 1)} MB")
     table.caption = "\n".join(lines)
     console.print(table)

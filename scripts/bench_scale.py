@@ -11,32 +11,37 @@ the message to a delivery process, which times out for the latency and puts
 it in the receiver's ``Store``; a process per node takes from its store and
 counts.
 
-Each run is a fresh process, so its peak memory (VmHWM) is its own. Its wall
-time is split into a warm-up and the run proper, and the cost per message is
-the run's wall time over the messages it delivered. The warm-up is the same
-in all three: building the cluster and the first heartbeat round (to
-``WARM_S`` virtual seconds), in which every link is made and carries its
-first message. What a link costs once (its route, its random stream, its
-trace recorder) is a cost per node, not per message: counted in the run, it
-would weigh 30 times more in a 2-second run of 10,000 nodes than in a
-60-second run of 1,000, and the per-message comparison between the two
-sizes would measure the runs' lengths.
+Each ring runs in a process of its own (class ``Ring``), so its peak memory
+(VmHWM) is its own. The process builds the ring and warms it up, then runs
+measured windows when asked; the cost per message is a window's wall time
+over the messages delivered in it. The warm-up is the same in all of them:
+building the cluster and the first heartbeat round (to ``WARM_S`` virtual
+seconds), in which every link is made and carries its first message. What a
+link costs once (its route, its random stream, its trace recorder) is a cost
+per node, not per message: counted in a window, it would weigh more in a
+short window of 10,000 nodes than in a long one of 1,000, and the
+per-message comparison between the two sizes would measure the windows'
+lengths. Before each measured window, one heartbeat round runs unmeasured:
+while the other rings took their turns, the process's memory left the
+caches, and a long run of one ring alone would not pay for that.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["baseline_memory_mb", "cap_memory_model", "capsim_ring", "simpy_ring"]
+__all__ = ["Ring", "baseline_memory_mb", "cap_memory_model", "capsim_ring", "simpy_ring"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_S = 0.15  # virtual seconds: the first heartbeats leave at 0.1 and arrive by 0.103
 
 _PEAK = r"""
+import json, sys, time
 import resource
 def peak_mb():
     # VmHWM is this process's own high-water mark (ru_maxrss can carry the forking parent's size)
@@ -47,6 +52,26 @@ def peak_mb():
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def serve(start, advance, delivered, final):
+    # Build and warm up (to WARM_S), say so, then run each window asked for on stdin:
+    # "window REWARM LENGTH" runs REWARM virtual seconds unmeasured (the process's memory back
+    # in the caches, after the other rings' windows), then LENGTH measured. "end" ends it.
+    now = float(sys.argv[-1])
+    advance(now)
+    print(json.dumps({"build_s": time.perf_counter() - start}), flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if words[0] != "window":
+            break
+        now += float(words[1])
+        advance(now)
+        before, began = delivered(), time.perf_counter()
+        now += float(words[2])
+        advance(now)
+        took, count = time.perf_counter() - began, delivered() - before
+        print(json.dumps({"run_s": took, "delivered": count, "us_per_msg": took / count * 1e6}), flush=True)
+    print(json.dumps({"peak_mb": peak_mb(), **final()}), flush=True)
 """
 
 CAPSIM_RING = (
@@ -54,7 +79,7 @@ CAPSIM_RING = (
     + r"""
 import asyncio, bisect, json, sys, time
 import emulator as em
-nodes, seconds, model = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+nodes, model = int(sys.argv[1]), sys.argv[2]
 if model == "every" and not hasattr(em.Node, "every"):  # a tree from before Node.every (a baseline run)
     print(json.dumps(None))
     sys.exit()
@@ -79,16 +104,8 @@ start = time.perf_counter()
 sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.003))
 for i in range(nodes):
     sim.add_node(f"n{i:05d}", Heart)
-sim.run(until=float(sys.argv[4]))
-built = time.perf_counter()
-before = sim.network.stats["delivered"]
-sim.run(until=seconds)
-digest = sim.trace_digest()
-end = time.perf_counter()
-delivered = sim.network.stats["delivered"] - before
-print(json.dumps({"build_s": built - start, "run_s": end - built, "delivered": delivered,
-                  "us_per_msg": (end - built) / delivered * 1e6, "peak_mb": peak_mb(), "virtual_s": sim.now,
-                  "digest": digest}))
+serve(start, lambda t: sim.run(until=t), lambda: sim.network.stats["delivered"],
+      lambda: {"virtual_s": sim.now, "digest": sim.trace_digest()})
 """
 )
 
@@ -97,7 +114,7 @@ SIMPY_RING = (
     + r"""
 import json, random, sys, time
 import simpy
-nodes, seconds = int(sys.argv[1]), float(sys.argv[2])
+nodes = int(sys.argv[1])
 start = time.perf_counter()
 env = simpy.Environment()
 rng = random.Random(1)
@@ -120,12 +137,7 @@ def receive(me):
 for i, name in enumerate(names):
     env.process(beat(name, names[(i + 1) % nodes]))
     env.process(receive(name))
-env.run(until=float(sys.argv[3]))
-built = time.perf_counter()
-env.run(until=seconds)
-end = time.perf_counter()
-print(json.dumps({"build_s": built - start, "run_s": end - built, "delivered": delivered[0],
-                  "us_per_msg": (end - built) / delivered[0] * 1e6, "peak_mb": peak_mb(), "virtual_s": env.now}))
+serve(start, lambda t: env.run(until=t), lambda: delivered[0], lambda: {"virtual_s": env.now})
 """
 )
 
@@ -154,20 +166,75 @@ def _run(code: str, *args, pure: bool = False) -> dict:
     return json.loads(out.stdout)
 
 
-def capsim_ring(nodes: int, seconds: float, model: str = "sleep", pure: bool = False) -> dict | None:
-    """The capsim heartbeat ring (``model`` "sleep" or "every") in a fresh process, on the pure-Python
-    core if ``pure``: build_s, run_s, delivered, us_per_msg, peak_mb (None: this tree has no Node.every)."""
-    out = _run(CAPSIM_RING, nodes, seconds, model, WARM_S, pure=pure)
-    return None if out is None else {"nodes": nodes, "model": model, **out}
+class Ring:
+    """One ring in a process of its own, built and warmed up, that runs measured windows on request.
+
+    All the rings of a comparison stay resident side by side, so their
+    windows can take turns a fraction of a second apart (see
+    ``scripts/bench.py``'s ``scale``). Each window first runs ``rewarm``
+    virtual seconds unmeasured, which brings the process's memory back into
+    the caches after the other rings' turns.
+    """
+
+    def __init__(self, key: str, code: str, nodes: int, *args: object, pure: bool = False) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        if pure:  # the pure-Python scheduler core (emulator.speedups)
+            env["CAPSIM_PURE_PYTHON"] = "1"
+        self.key, self.nodes, self.windows = key, nodes, []
+        command = [sys.executable, "-c", code, str(nodes), *map(str, args), str(WARM_S)]
+        self._proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
+        )
+        self.built = self._answer()  # None: a tree without Node.every (a baseline run)
+
+    def window(self, rewarm: float, length: float) -> dict:
+        """Run ``rewarm`` virtual seconds, then ``length`` measured: run_s, delivered, us_per_msg."""
+        self._proc.stdin.write(f"window {rewarm!r} {length!r}\n")
+        self._proc.stdin.flush()
+        self.windows.append(self._answer())
+        return self.windows[-1]
+
+    def close(self) -> dict:
+        """End the process; its row: nodes, build_s, windows' totals and median cost, peak_mb, virtual_s (digest)."""
+        final = self._answer(stdin="end\n") if self.built is not None else None
+        self._proc.wait()
+        if final is None:
+            return None
+        costs = sorted(w["us_per_msg"] for w in self.windows)
+        return {
+            "nodes": self.nodes,
+            "build_s": self.built["build_s"],
+            "run_s": sum(w["run_s"] for w in self.windows),
+            "delivered": sum(w["delivered"] for w in self.windows),
+            "us_per_msg": statistics.median(costs),
+            "us_per_msg_best": costs[0],
+            **final,
+        }
+
+    def _answer(self, stdin: str | None = None) -> dict | None:
+        if stdin is not None:
+            self._proc.stdin.write(stdin)
+            self._proc.stdin.close()
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.kill()
+            raise RuntimeError(f"the {self.key} ring's process ended without an answer (exit {self._proc.wait()})")
+        return json.loads(line)
 
 
-def simpy_ring(nodes: int, seconds: float) -> dict | None:
+def capsim_ring(key: str, nodes: int, model: str = "sleep", pure: bool = False) -> Ring:
+    """The capsim heartbeat ring (``model`` "sleep" or "every") in a process of its own, on the pure-Python
+    core if ``pure`` (its ``built`` is None in a tree without Node.every)."""
+    return Ring(key, CAPSIM_RING, nodes, model, pure=pure)
+
+
+def simpy_ring(key: str, nodes: int) -> Ring | None:
     """The same ring in SimPy (None if SimPy is not installed)."""
     try:
         import simpy  # noqa: F401
     except ImportError:
         return None
-    return {"nodes": nodes, **_run(SIMPY_RING, nodes, seconds, WARM_S)}
+    return Ring(key, SIMPY_RING, nodes)
 
 
 def baseline_memory_mb() -> float:
