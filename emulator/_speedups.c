@@ -12,6 +12,7 @@
  *   run_handle(handle)                  handles.run_handle and handles.report
  *   SleepTimer, SleepTimer.fire         handles.SleepTimer and wake_sleep (SleepTimer.fire)
  *   heap_push / heap_pop                heapq.heappush / heappop (the same algorithm, so the same heap)
+ *   Core._heap_push / _heap_pop         Scheduler._heap_push / _heap_pop (the same, with the keys in C)
  *
  * and the common case of the message path, with the Python for everything else:
  *
@@ -38,7 +39,7 @@
 #define Py_T_BOOL T_BOOL
 #endif
 
-#define CAPSIM_ABI 3 /* emulator/speedups.py's ABI: bump both with any change of this contract */
+#define CAPSIM_ABI 4 /* emulator/speedups.py's ABI: bump both with any change of this contract */
 #ifndef CAPSIM_C_SHA256
 #define CAPSIM_C_SHA256 "" /* set by setup.py: the sources this was built from */
 #endif
@@ -65,6 +66,14 @@ typedef struct {
     PyObject *hooks; /* Scheduler._hooks, cached on first use */
     Py_ssize_t handle_slots[5]; /* where a LeanHandle keeps _context, _loop, _callback, _args, _cancelled */
     char handle_slots_known;    /* 0: not looked up yet; 1: at handle_slots; 2: not slots (set by name) */
+    /* Each _timers entry's (when, seq) as C integers, index for index: the heap's comparisons read
+     * this array, not the entries' tuples and ints spread over the process's memory. Valid while
+     * keys_of is the _timers list and nkeys its length; anything else rebuilds it (keys_sync). */
+    struct heap_key {
+        long long when, seq;
+    } *keys;
+    Py_ssize_t nkeys, capacity;
+    PyObject *keys_of; /* the list the keys mirror: compared by identity only, never used */
 } Core;
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
@@ -457,6 +466,150 @@ static PyTypeObject SleepType = {
     .tp_methods = Sleep_methods,
 };
 
+/* -- the timer heap with its keys in a C array ------------------------------------------------------
+ * The same algorithm as heap_push/heap_pop (heapq's), on the _timers list and, in step, on the
+ * array of its entries' (when, seq): the same comparisons, so the same heap. Timers are only ever
+ * pushed and popped through these (Python code calls Core._heap_push and _heap_pop, and says
+ * _timers_changed after anything else); a length that does not match rebuilds the keys. An entry
+ * whose when or seq is not an int that fits in 64 bits turns the keys off until the next rebuild. */
+
+typedef struct heap_key Key;
+
+static int key_of(PyObject *item, Key *key) { /* 1: key set; 0: not a keyable entry; -1: error */
+    if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) < 2) return 0;
+    PyObject *when = PyTuple_GET_ITEM(item, 0), *seq = PyTuple_GET_ITEM(item, 1);
+    if (!PyLong_CheckExact(when) || !PyLong_CheckExact(seq)) return 0;
+    int over_when, over_seq;
+    key->when = PyLong_AsLongLongAndOverflow(when, &over_when);
+    key->seq = PyLong_AsLongLongAndOverflow(seq, &over_seq);
+    if ((key->when == -1 || key->seq == -1) && PyErr_Occurred()) return -1;
+    return !over_when && !over_seq;
+}
+
+static inline int key_lt(const Key *a, const Key *b) { return a->when < b->when || (a->when == b->when && a->seq < b->seq); }
+
+static int keys_room(Core *self, Py_ssize_t n) {
+    if (n <= self->capacity) return 0;
+    Py_ssize_t capacity = self->capacity ? self->capacity : 64;
+    while (capacity < n) capacity *= 2;
+    Key *keys = PyMem_Realloc(self->keys, (size_t)capacity * sizeof(Key));
+    if (keys == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->keys = keys;
+    self->capacity = capacity;
+    return 0;
+}
+
+#define UNKEYED (-2) /* nkeys while keys_of holds an entry with no key: tried again once it is empty */
+
+static void unkeyed(Core *self, PyObject *heap) {
+    self->keys_of = heap;
+    self->nkeys = UNKEYED;
+}
+
+static int keys_sync(Core *self, PyObject *heap) { /* 1: the keys mirror heap; 0: not keyable now; -1: error */
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (self->keys_of == heap && (self->nkeys == n || (self->nkeys == UNKEYED && n))) return self->nkeys == n;
+    self->keys_of = NULL;
+    if (keys_room(self, n) < 0) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int keyed = key_of(PyList_GET_ITEM(heap, i), &self->keys[i]);
+        if (keyed < 0) return -1;
+        if (keyed == 0) {
+            unkeyed(self, heap);
+            return 0;
+        }
+    }
+    self->keys_of = heap;
+    self->nkeys = n;
+    return 1;
+}
+
+static void keyed_sift_down(Core *self, PyObject *heap, Py_ssize_t start, Py_ssize_t pos) { /* heapq._siftdown */
+    PyObject **items = ((PyListObject *)heap)->ob_item, *item = items[pos];
+    Key *keys = self->keys, key = keys[pos];
+    while (pos > start) {
+        Py_ssize_t parent = (pos - 1) >> 1;
+        if (!key_lt(&key, &keys[parent])) break;
+        items[pos] = items[parent]; /* moved, not copied: the list keeps one reference each */
+        keys[pos] = keys[parent];
+        pos = parent;
+    }
+    items[pos] = item;
+    keys[pos] = key;
+}
+
+static void keyed_sift_up(Core *self, PyObject *heap, Py_ssize_t pos) { /* heapq._siftup: to a leaf, then back */
+    PyObject **items = ((PyListObject *)heap)->ob_item, *item = items[pos];
+    Key *keys = self->keys, key = keys[pos];
+    Py_ssize_t end = PyList_GET_SIZE(heap), start = pos, child = 2 * pos + 1;
+    while (child < end) {
+        if (child + 1 < end && !key_lt(&keys[child], &keys[child + 1])) child += 1;
+        items[pos] = items[child];
+        keys[pos] = keys[child];
+        pos = child;
+        child = 2 * pos + 1;
+    }
+    items[pos] = item;
+    keys[pos] = key;
+    keyed_sift_down(self, heap, start, pos);
+}
+
+static int core_heap_push(Core *self, PyObject *heap, PyObject *item) {
+    Key key;
+    int keyed = keys_sync(self, heap);
+    if (keyed > 0) keyed = key_of(item, &key);
+    if (keyed < 0) return -1;
+    if (!keyed) { /* off until the heap is empty (or _timers_changed); the tuples' own order */
+        unkeyed(self, heap);
+        return heap_push(heap, item);
+    }
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (keys_room(self, n + 1) < 0 || PyList_Append(heap, item) < 0) return -1;
+    self->keys[n] = key;
+    self->nkeys = n + 1;
+    keyed_sift_down(self, heap, 0, n);
+    return 0;
+}
+
+static PyObject *core_heap_pop(Core *self, PyObject *heap) { /* new reference */
+    int keyed = keys_sync(self, heap);
+    if (keyed < 0) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    if (!keyed || n == 0) return heap_pop(heap);
+    PyObject *last = PyList_GET_ITEM(heap, n - 1); /* the list's reference becomes ours */
+    Py_SET_SIZE(heap, n - 1);
+    self->nkeys = n - 1;
+    if (n == 1) return last;
+    PyObject *first = PyList_GET_ITEM(heap, 0);
+    PyList_SET_ITEM(heap, 0, last);
+    self->keys[0] = self->keys[n - 1];
+    keyed_sift_up(self, heap, 0);
+    return first;
+}
+
+static PyObject *Core_heap_push(Core *self, PyObject *item) { /* Scheduler._heap_push */
+    if (timers_check(FIELD(self, timers, "_timers")) < 0) return NULL;
+    PyObject *timers = Py_NewRef(self->timers);
+    int err = core_heap_push(self, timers, item);
+    Py_DECREF(timers);
+    return err < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *Core_heap_pop(Core *self, PyObject *unused) { /* Scheduler._heap_pop */
+    if (timers_check(FIELD(self, timers, "_timers")) < 0) return NULL;
+    PyObject *timers = Py_NewRef(self->timers), *item = core_heap_pop(self, timers);
+    Py_DECREF(timers);
+    return item;
+}
+
+static PyObject *Core_timers_changed(Core *self, PyObject *unused) { /* Scheduler._timers_changed */
+    self->keys_of = NULL;
+    Py_RETURN_NONE;
+}
+
 /* -- the kernel's events ------------------------------------------------------------------------ */
 
 static PyObject *push(Core *self, PyObject *when, PyObject *fn, PyObject *arg) { /* heappush((when, seq, fn, arg)) */
@@ -468,7 +621,7 @@ static PyObject *push(Core *self, PyObject *when, PyObject *fn, PyObject *arg) {
     Py_DECREF(seq);
     if (item == NULL) return NULL;
     Py_INCREF(timers);
-    int err = heap_push(timers, item);
+    int err = core_heap_push(self, timers, item);
     Py_DECREF(timers);
     Py_DECREF(item);
     return err < 0 ? NULL : Py_NewRef(when);
@@ -631,11 +784,11 @@ static PyObject *sleep_later(Core *self, PyObject *hooks, double delay, PyObject
     Py_INCREF(timers);
     if (fifo == Py_None) {
         item = PyTuple_Pack(4, when, seq, HOOK(hooks, H_WAKE_SLEEP), sleep);
-        if (item == NULL || heap_push(timers, item) < 0) goto fail_timers;
+        if (item == NULL || core_heap_push(self, timers, item) < 0) goto fail_timers;
     } else {
         item = PyTuple_Pack(5, when, seq, HOOK(hooks, H_WAKE_SLEEP), sleep, fifo);
         Py_ssize_t queued = item == NULL ? -1 : PyObject_Size(fifo);
-        if (queued < 0 || (queued == 0 && heap_push(timers, item) < 0)) goto fail_timers;
+        if (queued < 0 || (queued == 0 && core_heap_push(self, timers, item) < 0)) goto fail_timers;
         if (discard(call_method1(fifo, s_append, item)) < 0) goto fail_timers;
     }
     Py_DECREF(timers);
@@ -677,6 +830,7 @@ done:
 /* -- the run loop ----------------------------------------------------------------------------- */
 
 typedef struct { /* what _loop binds to local names */
+    Core *core;
     PyObject *ready, *timers, *paused, *pop, *append, *handle_runners, *timer_runners, *owner_of;
 } Locals;
 
@@ -739,7 +893,7 @@ static int take_fifo(Locals *l, PyObject *fifo, PyObject *when) { /* the rest of
         }
         if (later < 0) goto fail;
         if (later) {
-            int err = heap_push(l->timers, next);
+            int err = core_heap_push(l->core, l->timers, next);
             Py_DECREF(next);
             return err;
         }
@@ -759,7 +913,7 @@ static int next_after(Locals *l, PyObject *popped) { /* a FIFO's head left the h
     Py_ssize_t left = PyObject_Size(fifo);
     if (left <= 0) return (int)left;
     PyObject *next = PySequence_GetItem(fifo, 0);
-    int err = next == NULL ? -1 : heap_push(l->timers, next);
+    int err = next == NULL ? -1 : core_heap_push(l->core, l->timers, next);
     Py_XDECREF(next);
     return err;
 }
@@ -769,7 +923,7 @@ static int batch(Locals *l, PyObject *head, PyObject *when) { /* head and every 
     for (;;) {
         int due = due_at(l->timers, when);
         if (due <= 0) return due;
-        PyObject *item = heap_pop(l->timers);
+        PyObject *item = core_heap_pop(l->core, l->timers);
         if (item == NULL) return -1;
         int err = append_pair(l, item);
         if (err == 0 && PyTuple_GET_SIZE(item) == 5) err = take_fifo(l, PyTuple_GET_ITEM(item, 4), when);
@@ -826,7 +980,7 @@ static int step_timers(Core *self, Locals *l, PyObject *until, PyObject **why) {
         set_field(&self->now, Py_NewRef(when));
         set_field(&self->time, seconds);
     }
-    if (discard(heap_pop(l->timers)) < 0 || next_after(l, head) < 0) goto out;
+    if (discard(core_heap_pop(self, l->timers)) < 0 || next_after(l, head) < 0) goto out;
     int more = due_at(l->timers, when);
     if (more < 0) goto out;
     if (!more) /* the common case: one event at this instant; run it without queueing */
@@ -855,7 +1009,7 @@ static int run_ready(Locals *l) { /* the callbacks ready now, as one batch */
 static PyObject *Core_loop(Core *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) return PyErr_Format(PyExc_TypeError, "_loop() takes 2 arguments (%zd given)", nargs);
     PyObject *done = args[0], *until = args[1], *why = NULL, *hooks = get_hooks(self);
-    Locals l = {self->ready, self->timers, self->paused, NULL, NULL, NULL, NULL, NULL};
+    Locals l = {self, self->ready, self->timers, self->paused, NULL, NULL, NULL, NULL, NULL};
     if (hooks == NULL || FIELD(self, ready, "_ready") == NULL || timers_check(FIELD(self, timers, "_timers")) < 0 ||
         FIELD(self, paused, "_paused") == NULL)
         return NULL;
@@ -1703,6 +1857,7 @@ static int Core_clear(Core *self) {
 static void Core_dealloc(Core *self) {
     PyObject_GC_UnTrack(self);
     Core_clear(self);
+    PyMem_Free(self->keys);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1722,6 +1877,9 @@ static PyMethodDef Core_methods[] = {
     {"push_soon", (PyCFunction)(void (*)(void))Core_push_soon, KW, "Scheduler.push_soon, compiled."},
     {"call_soon", (PyCFunction)(void (*)(void))Core_call_soon, KW, "Scheduler.call_soon, compiled."},
     {"call_later", (PyCFunction)(void (*)(void))Core_call_later, KW, "Scheduler.call_later, compiled."},
+    {"_heap_push", (PyCFunction)Core_heap_push, METH_O, "Scheduler._heap_push, compiled (keeps the keys)."},
+    {"_heap_pop", (PyCFunction)Core_heap_pop, METH_NOARGS, "Scheduler._heap_pop, compiled (keeps the keys)."},
+    {"_timers_changed", (PyCFunction)Core_timers_changed, METH_NOARGS, "Scheduler._timers_changed, compiled."},
     {NULL, NULL, 0, NULL},
 };
 

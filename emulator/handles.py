@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-import heapq
 import math
 from asyncio import InvalidStateError, events, futures
 from collections.abc import Callable, Sequence
@@ -47,7 +46,6 @@ __all__ = [
     "wake_sleep",
 ]
 
-_heappush = heapq.heappush
 
 #: Nanoseconds per second: the clock's resolution.
 NS = 1_000_000_000
@@ -291,7 +289,7 @@ class Periodic:
         fifo = timer._fifo
         entry = (loop._now + timer._interval_ns, next(loop._seq), run_periodic, timer, fifo)
         if not fifo:
-            _heappush(loop._timers, entry)
+            loop._heap_push(entry)
         fifo.append(entry)
 
 

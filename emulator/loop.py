@@ -311,6 +311,7 @@ class VirtualLoop(Core, NetLoop, LoopBase):
         self._closed = True
         self._ready.clear()
         self._timers.clear()
+        self._timers_changed()
         self._fifos.clear()
 
 

@@ -165,11 +165,11 @@ class Scheduler(_Base):
         if fifo is None:
             fifo = self._fifo_for(delay_ns)
             if fifo is None:
-                _heappush(self._timers, (when, next(self._seq), fn, arg))
+                self._heap_push((when, next(self._seq), fn, arg))
                 return
         entry = (when, next(self._seq), fn, arg, fifo)
         if not fifo:
-            _heappush(self._timers, entry)
+            self._heap_push(entry)
         fifo.append(entry)
 
     def _fifo_for(self, delay_ns: int, recurs: bool = False) -> collections.deque[Entry] | None:
@@ -189,6 +189,26 @@ class Scheduler(_Base):
                 return collections.deque() if recurs else None
         fifo = fifos[delay_ns] = collections.deque()
         return fifo
+
+    def _heap_push(self, entry: Entry) -> None:
+        """Push a timer entry onto ``_timers`` (heapq's order).
+
+        Outside the hot paths (``push_at``, ``push_after``, asyncio.sleep's
+        ``call_later`` and ``_loop``, which the compiled core replaces),
+        timers go on and off the heap only through this and ``_heap_pop``:
+        the compiled core replaces both, and keeps each entry's ``(when,
+        seq)`` beside the list, so its comparisons read an array and not
+        the entries. Code that changes ``_timers`` any other way calls
+        ``_timers_changed`` after.
+        """
+        _heappush(self._timers, entry)
+
+    def _heap_pop(self) -> Entry:
+        """Pop the first timer entry off ``_timers`` (see ``_heap_push``)."""
+        return _heappop(self._timers)
+
+    def _timers_changed(self) -> None:
+        """``_timers`` was changed other than by ``_heap_push``/``_heap_pop`` (the compiled core re-reads it)."""
 
     def push_soon(self, fn: Fn, arg: Any) -> None:
         """Run ``fn(arg)`` after what is already ready, at the current time."""
@@ -260,7 +280,7 @@ class Scheduler(_Base):
             delay_ns = round(delay * NS)
             when_ns = self._now + delay_ns
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
-            _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
+            self._heap_push((when_ns, next(self._seq), run_timer, handle))
             return handle
         later = to_ns(delay)
         return self._call_at_ns(None if later is None else self._now + later, callback, args, context)
@@ -328,7 +348,7 @@ class Scheduler(_Base):
         when_ns = max(when_ns, self._now)  # a time in the past means now: the clock never goes back
         if callback is SLEEP_CALLBACK and context is None:
             sleep = SleepTimer(self, when_ns, *args)
-            _heappush(self._timers, (when_ns, next(self._seq), wake_sleep, sleep))
+            self._heap_push((when_ns, next(self._seq), wake_sleep, sleep))
             return sleep
         handle: asyncio.TimerHandle | LeanTimerHandle
         if self._debug:  # asyncio's own TimerHandle, which records where it was made
@@ -336,7 +356,7 @@ class Scheduler(_Base):
             handle._scheduled = True  # type: ignore[attr-defined]  # private, not in the stubs
         else:
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
-        _heappush(self._timers, (when_ns, next(self._seq), run_timer, handle))
+        self._heap_push((when_ns, next(self._seq), run_timer, handle))
         return handle
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle | SleepTimer) -> None:
@@ -360,6 +380,7 @@ class Scheduler(_Base):
         # In place: the scheduler holds a reference to this list.
         timers[:] = [t for t in timers if len(t) == 4 and live(t)] + [fifo[0] for fifo in fifos if fifo]
         heapq.heapify(timers)
+        self._timers_changed()
         self._cancelled_timers = 0
 
     def pending_timers(self) -> int:
@@ -447,12 +468,12 @@ class Scheduler(_Base):
 
     def _pop_timer(self) -> Entry:
         """Pop the heap's first timer; if it heads a FIFO, the FIFO's next timer takes its place."""
-        entry = _heappop(self._timers)
+        entry = self._heap_pop()
         if len(entry) == 5:
             fifo = entry[4]
             fifo.popleft()
             if fifo:
-                _heappush(self._timers, fifo[0])
+                self._heap_push(fifo[0])
         return entry
 
     def _idle(self, until_ns: int | None) -> str:

@@ -84,7 +84,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("emulator/scheduler.py", "_result"): _SLEEP_INLINE,
     ("emulator/handles.py", "_now"): "Periodic.schedule is VirtualLoop.push_recurring inlined: once per periodic tick",
     ("emulator/handles.py", "_seq"): "as _now",
-    ("emulator/handles.py", "_timers"): "as _now",
+    ("emulator/handles.py", "_heap_push"): "as _now (the loop's timer heap, where the compiled core keeps its keys)",
     ("emulator/node.py", "_endpoint"): (
         "Endpoint.build binds a Node to its endpoint before Node.__init__ runs; a public name on Node "
         "is one a user's subclass could shadow"

@@ -277,3 +277,51 @@ def test_events_run_in_the_order_of_their_time_then_of_their_scheduling(ops):
     loop.run_until(None)
     assert ran == [i for _, i in sorted(expected)]
     loop.close()
+
+
+_HEAP_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(0, 20)),
+        st.tuples(st.just("pop"), st.just(0)),
+        # an entry the C keys cannot hold (a float time, an int past 64 bits): the tuples' own order
+        st.tuples(st.just("odd"), st.sampled_from([3.5, 2**70, -(2**70)])),
+        st.tuples(st.just("python"), st.integers(0, 20)),  # pushed by heapq, then _timers_changed
+        st.tuples(st.just("heapify"), st.just(0)),  # reordered in place, then _timers_changed
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_HEAP_OPS)
+def test_the_timer_heap_pops_in_heapq_s_order_however_its_entries_came(ops):
+    """_heap_push/_heap_pop keep heapq's order, entry for entry, in both cores: the compiled one's
+    keys in C follow pushes and pops, rebuild after _timers_changed, and step aside for entries
+    whose time is not a 64-bit int."""
+    import heapq
+
+    loop = VirtualLoop()
+    reference = []
+    for seq, (how, value) in enumerate(ops):
+        entry = (value, seq, "fn", "arg")
+        if how in ("push", "odd"):
+            loop._heap_push(entry)
+            heapq.heappush(reference, entry)
+        elif how == "python":
+            heapq.heappush(loop._timers, entry)
+            loop._timers_changed()
+            heapq.heappush(reference, entry)
+        elif how == "heapify":
+            loop._timers.reverse()
+            heapq.heapify(loop._timers)
+            loop._timers_changed()
+            reference.reverse()
+            heapq.heapify(reference)
+        elif reference:
+            assert loop._heap_pop() == heapq.heappop(reference)
+        assert loop._timers == reference
+    while reference:
+        assert loop._heap_pop() == heapq.heappop(reference)
+    with pytest.raises(IndexError):
+        loop._heap_pop()
+    loop.close()
