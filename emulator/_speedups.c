@@ -56,7 +56,7 @@ enum {
 static PyObject *s_popleft, *s_append, *s_cancelled, *s_pop_timer, *s_idle, *s_fifo_for, *s_call_soon_checked,
     *s_call_later, *s_hooks, *s_context, *s_loop, *s_callback, *s_args, *s_when_ns, *s_future, *s_result,
     *s_owner, *s_done, *s_stopped, *s_not_before, *s_call_exception_handler, *s_message, *s_exception,
-    *s_handle, *s_ns, *s_one, *s_zero, *s_set_result, *s_timer_handle_cancelled, *s_type, *s_routes, *s_deliver,
+    *s_handle, *s_ns, *s_one, *s_zero, *s_set_result, *s_timer_handle_cancelled, *s_type, *s_routes,
     *s_send, *s_done_attr, *s_suspend, *s_finish, *s_in_reply_to,
     *invalid_state_error;
 
@@ -1919,7 +1919,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         {&s_not_before, "not_before"}, {&s_call_exception_handler, "call_exception_handler"},
         {&s_message, "message"}, {&s_exception, "exception"}, {&s_handle, "handle"}, {&s_set_result, "set_result"},
         {&s_timer_handle_cancelled, "_timer_handle_cancelled"}, {&s_type, "type"}, {&s_routes, "routes"},
-        {&s_deliver, "deliver"}, {&s_send, "send"}, {&s_done_attr, "_done"}, {&s_suspend, "_suspend"},
+        {&s_send, "send"}, {&s_done_attr, "_done"}, {&s_suspend, "_suspend"},
         {&s_finish, "_finish"}, {&s_in_reply_to, "in_reply_to"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
