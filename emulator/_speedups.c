@@ -39,7 +39,7 @@
 #define Py_T_BOOL T_BOOL
 #endif
 
-#define CAPSIM_ABI 4 /* emulator/speedups.py's ABI: bump both with any change of this contract */
+#define CAPSIM_ABI 5 /* emulator/speedups.py's ABI: bump both with any change of this contract */
 #ifndef CAPSIM_C_SHA256
 #define CAPSIM_C_SHA256 "" /* set by setup.py: the sources this was built from */
 #endif
@@ -1300,11 +1300,13 @@ typedef struct {
     PyObject_HEAD
     double low, span;
     PyObject *draw;
+    PyCFunction method; /* draw's C function and its object when draw is a bound C method taking no arguments */
+    PyObject *method_self; /* (random.Random.random): called directly, without loading the bound method */
     vectorcallfunc vectorcall;
 } UniformNs;
 
 static PyObject *uniform_draw(UniformNs *self) {
-    PyObject *u = PyObject_CallNoArgs(self->draw);
+    PyObject *u = self->method != NULL ? self->method(self->method_self, NULL) : PyObject_CallNoArgs(self->draw);
     if (u == NULL) return NULL;
     double x = PyFloat_AsDouble(u);
     Py_DECREF(u);
@@ -1328,6 +1330,13 @@ static PyObject *UniformNs_tp_new(PyTypeObject *type, PyObject *args, PyObject *
     self->low = low;
     self->span = span;
     self->draw = Py_NewRef(draw);
+    self->method = NULL; /* a bound builtin method taking no arguments is called as its vectorcall would */
+    self->method_self = NULL;
+    if (PyCFunction_CheckExact(draw) &&
+        (PyCFunction_GET_FLAGS(draw) & (METH_VARARGS | METH_FASTCALL | METH_NOARGS | METH_O | METH_KEYWORDS)) == METH_NOARGS && PyCFunction_GET_SELF(draw) != NULL) {
+        self->method = PyCFunction_GET_FUNCTION(draw);
+        self->method_self = PyCFunction_GET_SELF(draw); /* borrowed: draw holds it */
+    }
     self->vectorcall = UniformNs_vectorcall;
     PyObject_GC_Track(self);
     return (PyObject *)self;
@@ -1397,11 +1406,11 @@ fail:
 
 enum { N_VERSION, N_SENT, N_DELIVERED, N_TRACE_BODIES, N_COUNT };
 enum { L_SRC, L_VERSION, L_PLAIN, L_FAST_PATH, L_ENDPOINT, L_CONSTANT_NS, L_DELAY_NS, L_LAST_NS, L_RECORDERS, L_DELIVER,
-       L_COUNT };
+       L_DELIVER_KIND, L_DELIVER_RECORD, L_COUNT };
 enum { M_SRC, M_DEST, M_BODY, M_LINK, M_TO, M_AT, M_COUNT };
 static const char *const network_slots[] = {"_version", "sent", "delivered", "trace_bodies"};
-static const char *const link_slots[] = {"src", "version", "plain", "fast_path", "endpoint", "constant_ns", "delay_ns",
-                                         "last_ns", "recorders", "deliver"};
+static const char *const link_slots[] = {"src",      "_version",  "_plain",   "fast_path",    "_endpoint",     "_constant_ns",
+                                         "_delay_ns", "_last_ns", "recorders", "deliver", "deliver_kind", "deliver_record"};
 static const char *const message_slots[] = {"src", "dest", "body", "_link", "_to", "_at"};
 
 typedef struct {
@@ -1410,6 +1419,8 @@ typedef struct {
     Py_ssize_t n[N_COUNT], l[L_COUNT], m[M_COUNT];
     PyObject *route_types[2]; /* the senders' classes last seen, with the offset of their routes slot (0: none) */
     Py_ssize_t route_offsets[2];
+    Py_ssize_t last_offsets[2][2]; /* and of their _route_dest and _route_link slots: the route used last (0: none) */
+    Py_ssize_t name_offsets[2]; /* and of their name slot (0: none): a message's src, in a line the send loads anyway */
 } Path;
 
 static PyTypeObject PathType;
@@ -1423,37 +1434,70 @@ static int path_current(Path *self, PyObject *link) { /* the link's cached state
     return mine == NULL || now == NULL ? 0 : same_int(mine, now);
 }
 
-static PyObject *routes_of(Path *self, PyObject *endpoint) { /* endpoint.routes (new reference), a slot read if it is one */
+static int route_class(Path *self, PyObject *endpoint) { /* the index of endpoint's class in the cache, or -1 */
     PyObject *type = (PyObject *)Py_TYPE(endpoint);
     int i = type == self->route_types[0] ? 0 : type == self->route_types[1] ? 1 : -1;
-    if (i < 0) { /* a class not seen lately: find its slot, in place of the older of the two */
-        Py_ssize_t offset = slot_offset(type, "routes");
+    if (i < 0) { /* a class not seen lately: find its slots, in place of the older of the two */
+        Py_ssize_t offset = slot_offset(type, "routes"), dest, link, name = slot_offset(type, "name");
+        if (name < 0) {
+            PyErr_Clear();
+            name = 0;
+        }
         if (offset < 0) {
             PyErr_Clear(); /* not a slot (a host's endpoint keeps it in its __dict__): look it up by name */
             offset = 0;
         }
+        if ((dest = slot_offset(type, "_route_dest")) < 0 || (link = slot_offset(type, "_route_link")) < 0) {
+            PyErr_Clear(); /* no slots for the route used last: the dict every time */
+            dest = link = 0;
+        }
         Py_XSETREF(self->route_types[1], self->route_types[0]);
         self->route_offsets[1] = self->route_offsets[0];
+        self->last_offsets[1][0] = self->last_offsets[0][0];
+        self->last_offsets[1][1] = self->last_offsets[0][1];
+        self->name_offsets[1] = self->name_offsets[0];
         self->route_types[0] = Py_NewRef(type);
         self->route_offsets[0] = offset;
+        self->last_offsets[0][0] = dest;
+        self->last_offsets[0][1] = link;
+        self->name_offsets[0] = name;
         i = 0;
     }
-    PyObject *routes = self->route_offsets[i] ? SLOT(endpoint, self->route_offsets[i]) : NULL;
-    return routes != NULL ? Py_NewRef(routes) : PyObject_GetAttr(endpoint, s_routes);
+    return i;
+}
+
+static PyObject *route_of(Path *self, PyObject *endpoint, PyObject *dest, PyObject **name) {
+    /* endpoint.routes.get(dest), borrowed; the route used last is kept beside routes, in the endpoint's own slots
+     * (held, so a new string at the old one's address cannot match): a sender's next message most often goes where
+     * its last went, and a slot it loads anyway costs no dict. NULL: none (or an error, set). *name: the endpoint's
+     * name slot (borrowed; NULL: none), which is its links' src: the network makes its routes' links from it. */
+    int i = route_class(self, endpoint);
+    *name = self->name_offsets[i] ? SLOT(endpoint, self->name_offsets[i]) : NULL;
+    if (*name != NULL && !PyUnicode_CheckExact(*name)) *name = NULL;
+    Py_ssize_t last_dest = self->last_offsets[i][0], last_link = self->last_offsets[i][1];
+    if (last_dest && SLOT(endpoint, last_dest) == dest && SLOT(endpoint, last_link) != NULL)
+        return SLOT(endpoint, last_link);
+    PyObject *routes = self->route_offsets[i] ? Py_XNewRef(SLOT(endpoint, self->route_offsets[i])) : NULL;
+    if (routes == NULL && (routes = PyObject_GetAttr(endpoint, s_routes)) == NULL) return NULL;
+    PyObject *link = PyDict_CheckExact(routes) ? PyDict_GetItemWithError(routes, dest) : NULL;
+    Py_DECREF(routes); /* the endpoint holds it, and the link */
+    if (link != NULL && last_dest) {
+        slot_set(endpoint, last_dest, Py_NewRef(dest));
+        slot_set(endpoint, last_link, Py_NewRef(link));
+    }
+    return link;
 }
 
 static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3) return PyErr_Format(PyExc_TypeError, "transmit(src_endpoint, dest, body)");
-    PyObject *src_endpoint = args[0], *dest = args[1], *body = args[2], *routes = routes_of(self, src_endpoint);
-    if (routes == NULL) return NULL;
-    PyObject *link = PyDict_CheckExact(routes) ? PyDict_GetItemWithError(routes, dest) : NULL;
-    Py_DECREF(routes); /* the endpoint holds it, and the link */
+    PyObject *src_endpoint = args[0], *dest = args[1], *body = args[2], *src, *link = route_of(self, src_endpoint, dest, &src);
     if (link == NULL && PyErr_Occurred()) return NULL;
     int current = link != NULL && Py_IS_TYPE(link, (PyTypeObject *)self->link_type) ? path_current(self, link) : 0;
     if (current < 0) return NULL;
     PyObject *sent = NET(self, N_SENT), *constant = current ? LINK(self, link, L_CONSTANT_NS) : NULL;
     if (!current || LINK(self, link, L_PLAIN) != Py_True || sent == NULL || constant == NULL ||
-        LINK(self, link, L_LAST_NS) == NULL || LINK(self, link, L_ENDPOINT) == NULL || LINK(self, link, L_SRC) == NULL) {
+        LINK(self, link, L_LAST_NS) == NULL || LINK(self, link, L_ENDPOINT) == NULL ||
+        (src == NULL && (src = LINK(self, link, L_SRC)) == NULL)) {
         PyObject *call[4] = {self->network, src_endpoint, dest, body}; /* the reference, for all of it */
         return PyObject_Vectorcall(self->transmit, call, 4, NULL);
     }
@@ -1467,7 +1511,7 @@ static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nar
         Py_DECREF(link);
         return NULL;
     }
-    slot_set(msg, self->m[M_SRC], Py_NewRef(LINK(self, link, L_SRC)));
+    slot_set(msg, self->m[M_SRC], Py_NewRef(src)); /* the link's src, read from the sender's line */
     slot_set(msg, self->m[M_DEST], Py_NewRef(dest));
     slot_set(msg, self->m[M_BODY], Py_NewRef(body));
     slot_set(msg, self->m[M_LINK], Py_NewRef(link));
@@ -1516,8 +1560,13 @@ static PyObject *Path_deliver(Path *self, PyObject *msg) {
             deliver != NULL && deliver != Py_None &&
             NET(self, N_TRACE_BODIES) == Py_False && delivered != NULL && at != NULL && body != NULL &&
             PyDict_CheckExact(body) && recorders != NULL && PyDict_CheckExact(recorders)) {
-            PyObject *kind = PyDict_GetItemWithError(body, s_type);
-            record = kind == NULL ? NULL : PyDict_GetItemWithError(recorders, kind);
+            PyObject *kind = PyDict_GetItemWithError(body, s_type), *last = LINK(self, link, L_DELIVER_RECORD);
+            if (kind != NULL && kind == LINK(self, link, L_DELIVER_KIND) && last != NULL && last != Py_None) {
+                record = last; /* the type delivered last on this link (held there, so no other object has its address) */
+            } else if (kind != NULL && (record = PyDict_GetItemWithError(recorders, kind)) != NULL) {
+                slot_set(link, self->l[L_DELIVER_KIND], Py_NewRef(kind)); /* kept in the line the delivery loads */
+                slot_set(link, self->l[L_DELIVER_RECORD], Py_NewRef(record));
+            }
             if (record == NULL && PyErr_Occurred()) return NULL;
         }
     }
@@ -1558,6 +1607,8 @@ static PyObject *Path_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self->deliver_cb = NULL;
     self->route_types[0] = self->route_types[1] = NULL;
     self->route_offsets[0] = self->route_offsets[1] = 0;
+    memset(self->last_offsets, 0, sizeof self->last_offsets);
+    self->name_offsets[0] = self->name_offsets[1] = 0;
     PyObject_GC_Track(self);
     if (offsets((PyObject *)Py_TYPE(network), network_slots, self->n, N_COUNT) < 0 ||
         offsets(link_type, link_slots, self->l, L_COUNT) < 0 || offsets(message_type, message_slots, self->m, M_COUNT) < 0 ||
@@ -1636,15 +1687,66 @@ static const char *const endpoint_slots[] = {"_handlers", "_handler_done_cb", "l
 static const char *const task_slots[] = {"_host", "_coro", "_name", "_on_done", "_arg"};
 static const char *const body_slot[] = {"body"};
 
+/* What is the same for every endpoint of a class: the types, the task hooks and the slot offsets. Dispatches
+ * share one (reference counted), so a message's dispatch loads a small Dispatch and a shape that stays hot. */
+typedef struct Shape {
+    Py_ssize_t refs;
+    PyObject *endpoint_type, *message_type, *task_type, *enter, *leave; /* strong */
+    Py_ssize_t e[E_COUNT], t[T_COUNT], body;
+} Shape;
+
+static Shape *last_shape = NULL; /* the shape made last (one reference): the next Dispatch most likely shares it */
+
+static void shape_release(Shape *shape) {
+    if (shape == NULL || --shape->refs > 0) return;
+    Py_XDECREF(shape->endpoint_type);
+    Py_XDECREF(shape->message_type);
+    Py_XDECREF(shape->task_type);
+    Py_XDECREF(shape->enter);
+    Py_XDECREF(shape->leave);
+    PyMem_Free(shape);
+}
+
+static Shape *shape_of(PyObject *endpoint_type, PyObject *message_type, PyObject *task_type, PyObject *enter,
+                       PyObject *leave) { /* a new reference */
+    Shape *shape = last_shape;
+    if (shape != NULL && shape->endpoint_type == endpoint_type && shape->message_type == message_type &&
+        shape->task_type == task_type && shape->enter == enter && shape->leave == leave) {
+        shape->refs++;
+        return shape;
+    }
+    if ((shape = PyMem_Calloc(1, sizeof(Shape))) == NULL) return (Shape *)PyErr_NoMemory();
+    shape->refs = 1;
+    shape->endpoint_type = Py_NewRef(endpoint_type);
+    shape->message_type = Py_NewRef(message_type);
+    shape->task_type = Py_NewRef(task_type);
+    shape->enter = Py_NewRef(enter);
+    shape->leave = Py_NewRef(leave);
+    if (offsets(endpoint_type, endpoint_slots, shape->e, E_COUNT) < 0 || offsets(task_type, task_slots, shape->t, T_COUNT) < 0 ||
+        offsets(message_type, body_slot, &shape->body, 1) < 0) {
+        shape_release(shape);
+        return NULL;
+    }
+    shape->refs++; /* the cache's */
+    Shape *old = last_shape;
+    last_shape = shape;
+    shape_release(old);
+    return shape;
+}
+
 typedef struct {
     PyObject_HEAD
-    PyObject *endpoint, *reference, *message_type, *task_type, *enter, *leave, *context;
-    Py_ssize_t e[E_COUNT], t[T_COUNT], body;
     vectorcallfunc vectorcall;
+    PyObject *endpoint, *context;
+    /* The handler last looked up, for the kind and the handlers dict it came from (held, so neither can be a
+     * new object at the same address): its function and self when it is a bound method, else itself and NULL. */
+    PyObject *handlers, *kind, *function, *function_self;
+    Shape *shape;
+    PyObject *reference;
 } Dispatch;
 
 static PyObject *first_step(Dispatch *self, PyObject *msg, PyObject *task) { /* coro.send(None) and what follows */
-    PyObject *coro = SLOT(task, self->t[T_CORO]), *result = NULL;
+    PyObject *coro = SLOT(task, self->shape->t[T_CORO]), *result = NULL;
     PySendResult sent;
     if (PyCoro_CheckExact(coro)) {
         sent = PyIter_Send(coro, Py_None, &result);
@@ -1662,7 +1764,7 @@ static PyObject *first_step(Dispatch *self, PyObject *msg, PyObject *task) { /* 
     if (sent == PYGEN_RETURN) { /* done in its first step, as most handlers are */
         int err = PyObject_SetAttr(task, s_done_attr, Py_True);
         if (err == 0 && result != Py_None) { /* a None result needs no reply: skip the call */
-            PyObject *args[3] = {msg, result, Py_None}, *done = SLOT(self->endpoint, self->e[E_DONE_CB]);
+            PyObject *args[3] = {msg, result, Py_None}, *done = SLOT(self->endpoint, self->shape->e[E_DONE_CB]);
             err = done == NULL ? (PyErr_SetString(PyExc_AttributeError, "the endpoint has no _handler_done_cb"), -1)
                                : discard(PyObject_Vectorcall(done, args, 3, NULL));
         }
@@ -1688,44 +1790,78 @@ static PyObject *first_step(Dispatch *self, PyObject *msg, PyObject *task) { /* 
     return NULL;
 }
 
+static void cache_handler(Dispatch *self, PyObject *handlers, PyObject *kind, PyObject *handler) {
+    Py_INCREF(handler); /* borrowed from the dict, which the cache may be releasing */
+    Py_XSETREF(self->handlers, Py_NewRef(handlers));
+    Py_XSETREF(self->kind, Py_NewRef(kind));
+    if (PyMethod_Check(handler)) { /* a bound method: called as its vectorcall calls it, not loaded per message */
+        Py_XSETREF(self->function, Py_NewRef(PyMethod_GET_FUNCTION(handler)));
+        Py_XSETREF(self->function_self, Py_NewRef(PyMethod_GET_SELF(handler)));
+    } else {
+        Py_XSETREF(self->function, Py_NewRef(handler));
+        Py_CLEAR(self->function_self);
+    }
+    Py_DECREF(handler);
+}
+
+static PyObject *handler_call(Dispatch *self, PyObject *msg) { /* the cached handler(msg) */
+    PyObject *function = Py_NewRef(self->function), *function_self = Py_XNewRef(self->function_self), *result;
+    if (function_self != NULL) {
+        PyObject *args[2] = {function_self, msg};
+        result = PyObject_Vectorcall(function, args, 2, NULL);
+    } else {
+        result = PyObject_CallOneArg(function, msg);
+    }
+    Py_DECREF(function);
+    Py_XDECREF(function_self);
+    return result;
+}
+
 static PyObject *dispatch(Dispatch *self, PyObject *msg) {
-    PyObject *endpoint = self->endpoint, *handlers = SLOT(endpoint, self->e[E_HANDLERS]), *handler = NULL;
-    PyObject *body = Py_IS_TYPE(msg, (PyTypeObject *)self->message_type) ? SLOT(msg, self->body) : NULL, *kind = NULL;
+    Shape *shape = self->shape;
+    PyObject *endpoint = self->endpoint, *handlers = SLOT(endpoint, shape->e[E_HANDLERS]);
+    PyObject *body = Py_IS_TYPE(msg, (PyTypeObject *)shape->message_type) ? SLOT(msg, shape->body) : NULL, *kind = NULL;
     if (body != NULL && PyDict_CheckExact(body) && handlers != NULL && PyDict_CheckExact(handlers) &&
-        SLOT(endpoint, self->e[E_DONE_CB]) != NULL && SLOT(endpoint, self->e[E_LOOP]) != NULL) {
+        SLOT(endpoint, shape->e[E_DONE_CB]) != NULL && SLOT(endpoint, shape->e[E_LOOP]) != NULL) {
         PyObject *in_reply_to = PyDict_GetItemWithError(body, s_in_reply_to);
-        if (in_reply_to == NULL || !PyLong_CheckExact(in_reply_to)) { /* not a reply (ids are ints) */
+        if (in_reply_to == NULL || !PyLong_CheckExact(in_reply_to)) /* not a reply (ids are ints) */
             kind = PyErr_Occurred() ? NULL : PyDict_GetItemWithError(body, s_type);
-            handler = kind == NULL ? NULL : PyDict_GetItemWithError(handlers, kind);
-        }
         if (PyErr_Occurred()) return NULL;
     }
-    if (handler == NULL) return PyObject_CallOneArg(self->reference, msg); /* a reply, no handler, or odd */
+    if (kind != NULL && (handlers != self->handlers || kind != self->kind || self->function == NULL)) {
+        PyObject *handler = PyDict_GetItemWithError(handlers, kind); /* not the handler last looked up */
+        if (handler == NULL && PyErr_Occurred()) return NULL;
+        if (handler != NULL)
+            cache_handler(self, handlers, kind, handler);
+        else
+            kind = NULL;
+    }
+    if (kind == NULL) return PyObject_CallOneArg(self->reference, msg); /* a reply, no handler, or odd */
     Py_INCREF(kind);
-    PyObject *coro = PyObject_CallOneArg(handler, msg);
+    PyObject *coro = handler_call(self, msg);
     if (coro == NULL) {
         Py_DECREF(kind);
         return NULL;
     }
-    PyTypeObject *task_type = (PyTypeObject *)self->task_type;
+    PyTypeObject *task_type = (PyTypeObject *)shape->task_type;
     PyObject *task = task_type->tp_alloc(task_type, 0); /* a HandlerTask, built without __init__ (HandlerTask.start) */
     if (task == NULL) {
         Py_DECREF(kind);
         Py_DECREF(coro);
         return NULL;
     }
-    slot_set(task, self->t[T_HOST], Py_NewRef(endpoint));
-    slot_set(task, self->t[T_CORO], coro);
-    slot_set(task, self->t[T_NAME], kind);
-    slot_set(task, self->t[T_ON_DONE], Py_NewRef(SLOT(endpoint, self->e[E_DONE_CB])));
-    slot_set(task, self->t[T_ARG], Py_NewRef(msg));
-    PyObject *loop = Py_NewRef(SLOT(endpoint, self->e[E_LOOP])), *pair[2] = {loop, task}, *result = NULL;
-    PyObject *entered = PyObject_Vectorcall(self->enter, pair, 2, NULL);
+    slot_set(task, shape->t[T_HOST], Py_NewRef(endpoint));
+    slot_set(task, shape->t[T_CORO], coro);
+    slot_set(task, shape->t[T_NAME], kind);
+    slot_set(task, shape->t[T_ON_DONE], Py_NewRef(SLOT(endpoint, shape->e[E_DONE_CB])));
+    slot_set(task, shape->t[T_ARG], Py_NewRef(msg));
+    PyObject *loop = Py_NewRef(SLOT(endpoint, shape->e[E_LOOP])), *pair[2] = {loop, task}, *result = NULL;
+    PyObject *entered = PyObject_Vectorcall(shape->enter, pair, 2, NULL);
     if (entered != NULL) {
         Py_DECREF(entered);
         result = first_step(self, msg, task);
         PyObject *pending = result == NULL ? fetch_exception() : NULL; /* finally: */
-        PyObject *left = PyObject_Vectorcall(self->leave, pair, 2, NULL);
+        PyObject *left = PyObject_Vectorcall(shape->leave, pair, 2, NULL);
         if (left == NULL) { /* an error in the finally replaces the one before, as in Python */
             Py_XDECREF(pending);
             Py_CLEAR(result);
@@ -1758,50 +1894,49 @@ static PyObject *Dispatch_tp_new(PyTypeObject *type, PyObject *args, PyObject *k
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO!:Dispatch", names, &endpoint, &reference, &message_type,
                                      &task_type, &enter, &leave, &PyContext_Type, &context))
         return NULL;
+    Shape *shape = shape_of((PyObject *)Py_TYPE(endpoint), message_type, task_type, enter, leave);
+    if (shape == NULL) return NULL;
     Dispatch *self = PyObject_GC_New(Dispatch, type);
-    if (self == NULL) return NULL;
-    self->endpoint = Py_NewRef(endpoint);
-    self->reference = Py_NewRef(reference);
-    self->message_type = Py_NewRef(message_type);
-    self->task_type = Py_NewRef(task_type);
-    self->enter = Py_NewRef(enter);
-    self->leave = Py_NewRef(leave);
-    self->context = Py_NewRef(context);
-    self->vectorcall = Dispatch_vectorcall;
-    PyObject_GC_Track(self);
-    if (offsets((PyObject *)Py_TYPE(endpoint), endpoint_slots, self->e, E_COUNT) < 0 ||
-        offsets(task_type, task_slots, self->t, T_COUNT) < 0 || offsets(message_type, body_slot, &self->body, 1) < 0) {
-        Py_DECREF(self);
+    if (self == NULL) {
+        shape_release(shape);
         return NULL;
     }
+    self->vectorcall = Dispatch_vectorcall;
+    self->endpoint = Py_NewRef(endpoint);
+    self->context = Py_NewRef(context);
+    self->handlers = self->kind = self->function = self->function_self = NULL;
+    self->shape = shape;
+    self->reference = Py_NewRef(reference);
+    PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
 static int Dispatch_traverse(Dispatch *self, visitproc visit, void *arg) {
     Py_VISIT(self->endpoint);
-    Py_VISIT(self->reference);
-    Py_VISIT(self->message_type);
-    Py_VISIT(self->task_type);
-    Py_VISIT(self->enter);
-    Py_VISIT(self->leave);
     Py_VISIT(self->context);
+    Py_VISIT(self->handlers);
+    Py_VISIT(self->kind);
+    Py_VISIT(self->function);
+    Py_VISIT(self->function_self);
+    Py_VISIT(self->reference);
     return 0;
 }
 
 static int Dispatch_clear(Dispatch *self) {
     Py_CLEAR(self->endpoint);
-    Py_CLEAR(self->reference);
-    Py_CLEAR(self->message_type);
-    Py_CLEAR(self->task_type);
-    Py_CLEAR(self->enter);
-    Py_CLEAR(self->leave);
     Py_CLEAR(self->context);
+    Py_CLEAR(self->handlers);
+    Py_CLEAR(self->kind);
+    Py_CLEAR(self->function);
+    Py_CLEAR(self->function_self);
+    Py_CLEAR(self->reference);
     return 0;
 }
 
 static void Dispatch_dealloc(Dispatch *self) {
     PyObject_GC_UnTrack(self);
     Dispatch_clear(self);
+    shape_release(self->shape);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

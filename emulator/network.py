@@ -65,33 +65,38 @@ class Endpoint(Protocol):
 class Link:
     """The state of one directed link; its fields are effective values."""
 
+    # CPython lays slots out in name order, and a Link is 192 bytes, three cache lines: the names put what
+    # sending a message reads in the first line (the underscored ones) and what delivering it reads in the
+    # second (deliver, deliver_kind, deliver_record, fast_path), so each costs one line of a link that is
+    # no longer in the caches (tests/emulator/test_network.py checks the layout). Link state that only
+    # faults and configuration touch is in the network (held, overrides).
     __slots__ = (
-        "constant_ns",
+        "_constant_ns",
+        "_delay_ns",
+        "_endpoint",
+        "_last_ns",
+        "_plain",
+        "_version",
         "cut",
-        "delay_ns",
         "deliver",
+        "deliver_kind",
+        "deliver_record",
         "dst",
         "duplicate",
-        "endpoint",
         "fast_path",
         "fifo",
-        "held",
-        "last_ns",
         "latency",
         "loss",
-        "overrides",
-        "plain",
         "recorders",
         "reorder",
         "rng",
         "src",
-        "version",
     )
 
     # Set by configure, from the defaults and this link's overrides:
     latency: Distribution
-    constant_ns: int | None  # the latency in ns when it is constant, else None
-    delay_ns: Callable[[], int]
+    _constant_ns: int | None  # the latency in ns when it is constant, else None
+    _delay_ns: Callable[[], int]
     loss: float
     duplicate: float
     reorder: float
@@ -101,34 +106,40 @@ class Link:
         self.src = src
         self.dst = dst
         self.rng = rng
-        self.overrides: dict[str, Any] = {}
-        self.last_ns = 0  # delivery time of the latest message, for FIFO
-        self.held: list[Message] | None = None
+        self._last_ns = 0  # delivery time of the latest message, for FIFO
         # Cached from the network's state, valid while version matches it:
-        self.version = -1
+        self._version = -1
         self.cut = False  # a partition drops traffic on this link
         self.fast_path = False  # _deliver may hand a message arriving now straight to a live, running receiver
-        self.plain = False  # a message sent now is simply scheduled: up, FIFO, no loss, duplicates or reordering
-        self.endpoint: Endpoint | None = None  # the receiver's live endpoint
+        self._plain = False  # a message sent now is simply scheduled: up, FIFO, no loss, duplicates or reordering
+        self._endpoint: Endpoint | None = None  # the receiver's live endpoint
         #: its ``deliver``, bound once per refresh (one lookup fewer per message)
         self.deliver: Callable[[Message], None] | None = None
         self.recorders: dict[str, Callable[[int], None]] = {}  # message type -> the trace's recorder of its deliveries
+        #: the message type delivered last and its recorder (a message's type is most often its link's last)
+        self.deliver_kind: object = None
+        self.deliver_record: Callable[[int], None] | None = None
 
-    def configure(self, defaults: dict[str, Any]) -> None:
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The receiver's live endpoint, as of the network's last change (None: down)."""
+        return self._endpoint
+
+    def configure(self, defaults: dict[str, Any], overrides: dict[str, Any]) -> None:
         """Recompute the effective settings from the defaults and overrides."""
-        settings = {**defaults, **self.overrides}
+        settings = {**defaults, **overrides}
         self.latency = settings["latency"]
-        self.constant_ns = round(self.latency.sample(self.rng) * NS) if self.latency.constant else None
+        self._constant_ns = round(self.latency.sample(self.rng) * NS) if self.latency.constant else None
         #: one latency draw, in nanoseconds
-        self.delay_ns = self._constant if self.constant_ns is not None else self.latency.ns_sampler(self.rng)
+        self._delay_ns = self._constant if self._constant_ns is not None else self.latency.ns_sampler(self.rng)
         self.loss = settings["loss"]
         self.duplicate = settings["duplicate"]
         self.reorder = settings["reorder"]
         self.fifo = settings["fifo"]
-        self.version = -1  # the cached flags (plain) depend on these settings too
+        self._version = -1  # the cached flags (plain) depend on these settings too
 
     def _constant(self) -> int:
-        return self.constant_ns  # type: ignore[return-value]  # set: delay_ns is _constant only then
+        return self._constant_ns  # type: ignore[return-value]  # set: delay_ns is _constant only then
 
 
 class Network:
@@ -172,6 +183,8 @@ class Network:
         self._on_fault = on_fault
         self._defaults: dict[str, Any] = {}
         self._links: dict[tuple[str, str], Link] = {}
+        self._overrides: dict[tuple[str, str], dict[str, Any]] = {}  # (src, dst) -> the settings it overrides
+        self._held: dict[tuple[str, str], list[Message]] = {}  # (src, dst) -> messages held (hold/release)
         self._names: dict[str, bool] = {}  # every known node -> is a server
         self._live: dict[str, Endpoint] = {}  # name -> live endpoint (absent while crashed)
         self._paused: dict[str, list[Message]] = {}  # name -> messages held while paused
@@ -210,8 +223,8 @@ class Network:
     ) -> None:
         """Change the defaults of every link that does not override them."""
         self._defaults.update(_settings(latency, loss, duplicate, reorder, fifo))
-        for link in self._links.values():
-            link.configure(self._defaults)
+        for key, link in self._links.items():
+            link.configure(self._defaults, self._overrides.get(key, {}))
 
     def set_link(
         self,
@@ -239,19 +252,21 @@ class Network:
     ) -> None:
         """Override the settings of the link src->dst only."""
         link = self.link(src, dst)
-        link.overrides.update(_settings(latency, loss, duplicate, reorder, fifo))
-        link.configure(self._defaults)
+        overrides = self._overrides.setdefault((src, dst), {})
+        overrides.update(_settings(latency, loss, duplicate, reorder, fifo))
+        link.configure(self._defaults, overrides)
 
     def reset_link(self, a: str, b: str) -> None:
         """Drop the overrides of a->b and b->a: back to the defaults."""
         for src, dst in ((a, b), (b, a)):
             link = self.link(src, dst)
-            link.overrides.clear()
-            link.configure(self._defaults)
+            self._overrides.pop((src, dst), None)
+            link.configure(self._defaults, {})
 
     def overrides(self, src: str, dst: str) -> dict[str, Any]:
         """The settings the link src->dst overrides now (a copy)."""
-        return dict(self.link(src, dst).overrides)
+        self.link(src, dst)  # checks the names
+        return dict(self._overrides.get((src, dst), {}))
 
     def replace_link_oneway(
         self,
@@ -266,9 +281,8 @@ class Network:
         """Make the overrides of src->dst exactly the settings given (the others back to the defaults)."""
         settings = _settings(latency, loss, duplicate, reorder, fifo)  # validates: a misuse changes nothing
         link = self.link(src, dst)
-        link.overrides.clear()
-        link.overrides.update(settings)
-        link.configure(self._defaults)
+        self._overrides[(src, dst)] = settings
+        link.configure(self._defaults, settings)
 
     def link(self, src: str, dst: str) -> Link:
         """The link src->dst (made on first use)."""
@@ -277,7 +291,7 @@ class Network:
             self._check(src)
             self._check(dst)
             link = Link(src, dst, self._streams(f"net:{src}->{dst}"))
-            link.configure(self._defaults)
+            link.configure(self._defaults, self._overrides.get((src, dst), {}))
             self._links[(src, dst)] = link
         return link
 
@@ -343,17 +357,17 @@ class Network:
 
     def hold(self, a: str, b: str) -> None:
         """Queue the messages between a and b (both ways) instead of delivering them."""
-        for link in (self.link(a, b), self.link(b, a)):
-            if link.held is None:
-                link.held = []
+        for key in ((a, b), (b, a)):
+            self.link(*key)  # checks the names
+            self._held.setdefault(key, [])
         self._version += 1
         self._on_fault("hold", [a, b])
 
     def release(self, a: str, b: str) -> None:
         """Deliver the messages held between a and b, in order, each after a fresh latency."""
-        for link in (self.link(a, b), self.link(b, a)):
-            held, link.held = link.held or [], None
-            for msg in held:
+        for key in ((a, b), (b, a)):
+            link = self.link(*key)
+            for msg in self._held.pop(key, []):
                 self._schedule(link, msg)
         self._version += 1
         self._on_fault("release", [a, b])
@@ -376,14 +390,17 @@ class Network:
         return self._rule_ids
 
     def _refresh(self, link: Link) -> Link:
-        link.version = self._version
+        link._version = self._version
         link.cut = any(rule.blocks(link.src, link.dst) for rule in self._rules.values())
-        link.endpoint = endpoint = self._live.get(link.dst)
+        link._endpoint = endpoint = self._live.get(link.dst)
         link.deliver = None if endpoint is None else endpoint.deliver
         link.fast_path = (
-            not link.cut and link.held is None and link.endpoint is not None and link.dst not in self._paused
+            not link.cut
+            and (link.src, link.dst) not in self._held
+            and endpoint is not None
+            and link.dst not in self._paused
         )
-        link.plain = not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder
+        link._plain = not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder
         return link
 
     # -- the message path ---------------------------------------------------------------------
@@ -394,17 +411,17 @@ class Network:
         if link is None:
             link = src_endpoint.routes[dest] = self.link(src_endpoint.name, dest)
         self.sent += 1
-        if link.version != self._version:
+        if link._version != self._version:
             self._refresh(link)
-        msg = _new(Message)  # Message(link.src, dest, body, link, link.endpoint), without an __init__ frame
+        msg = _new(Message)  # Message(link.src, dest, body, link, link._endpoint), without an __init__ frame
         msg.src = link.src
         msg.dest = dest
         msg.body = body
         msg._link = link
-        msg._to = link.endpoint
-        if link.plain:  # the common case, inlined: a FIFO link that is up, with no loss, duplicates or reordering
-            delay = link.constant_ns if link.constant_ns is not None else link.delay_ns()
-            msg._at = link.last_ns = self._push_after(delay, self._deliver_cb, msg, link.last_ns)
+        msg._to = link._endpoint
+        if link._plain:  # the common case, inlined: a FIFO link that is up, with no loss, duplicates or reordering
+            delay = link._constant_ns if link._constant_ns is not None else link._delay_ns()
+            msg._at = link._last_ns = self._push_after(delay, self._deliver_cb, msg, link._last_ns)
         else:
             self._transmit(link, msg)
 
@@ -420,23 +437,23 @@ class Network:
         if link.duplicate and link.rng.random() < link.duplicate:
             self.duplicated += 1
             self._record((self._now(), "duplicate", link.src, link.dst, body["type"]))
-            self._schedule(link, Message(link.src, link.dst, copy_body(body), link, link.endpoint))
+            self._schedule(link, Message(link.src, link.dst, copy_body(body), link, link._endpoint))
 
     def _schedule(self, link: Link, msg: Message) -> None:
-        delay = link.delay_ns()
+        delay = link._delay_ns()
         if link.reorder and link.rng.random() < link.reorder:
             # One of the reordered share: mean kept, and outside the FIFO order both ways.
             msg._at = self._push_after(round(delay * 2.0 * link.rng.random()), self._deliver_cb, msg)
         elif link.fifo:  # never overtake the previous message
-            msg._at = link.last_ns = self._push_after(delay, self._deliver_cb, msg, link.last_ns)
+            msg._at = link._last_ns = self._push_after(delay, self._deliver_cb, msg, link._last_ns)
         else:
             msg._at = self._push_after(delay, self._deliver_cb, msg)
 
     def _deliver(self, msg: Message) -> None:
         link: Link = msg._link  # type: ignore[assignment]  # set on every message this network carries
-        if link.version != self._version:
+        if link._version != self._version:
             self._refresh(link)
-        if not link.fast_path or msg._to is not link.endpoint:
+        if not link.fast_path or msg._to is not link._endpoint:
             self._deliver_slow(link, msg)
             return
         self.delivered += 1
@@ -447,6 +464,7 @@ class Network:
             record = link.recorders.get(kind)
             if record is None:
                 record = link.recorders[kind] = self._trace.recorder("deliver", link.src, link.dst, kind)
+            link.deliver_kind, link.deliver_record = kind, record
             record(msg._at)
         link.deliver(msg)  # type: ignore[misc]  # fast_path: the receiver is live
 
@@ -454,9 +472,9 @@ class Network:
         """Delivery when the link is cut or held, or the receiver is down or paused."""
         if link.cut:
             self._drop(msg.src, msg.dest, msg.body, "partition")
-        elif link.held is not None:
-            link.held.append(msg)
-        elif link.endpoint is None or msg._to is not link.endpoint:
+        elif (link.src, link.dst) in self._held:
+            self._held[(link.src, link.dst)].append(msg)
+        elif link._endpoint is None or msg._to is not link._endpoint:
             self._drop(msg.src, msg.dest, msg.body, "down")  # down now, or since it was sent
         else:
             self._paused[link.dst].append(msg)

@@ -25,8 +25,8 @@ def test_stopping_a_link_fault_restores_the_users_own_overrides():
     injector.stop(spike)
     assert link.latency is slow and link.loss == 0.3
     injector.stop(loss)
-    assert sim.network.link("n0", "n1").overrides == {"latency": slow}
-    assert sim.network.link("n1", "n2").overrides == {}
+    assert sim.network.overrides("n0", "n1") == {"latency": slow}
+    assert sim.network.overrides("n1", "n2") == {}
 
 
 def test_overlapping_partitions_stop_independently():
