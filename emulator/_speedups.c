@@ -1348,6 +1348,8 @@ static int UniformNs_traverse(UniformNs *self, visitproc visit, void *arg) {
 }
 
 static int UniformNs_clear(UniformNs *self) {
+    self->method = NULL; /* method_self is draw's */
+    self->method_self = NULL;
     Py_CLEAR(self->draw);
     return 0;
 }
@@ -1503,15 +1505,17 @@ static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nar
     }
     Core *loop = (Core *)self->loop;
     if ((sent = plus_one(sent)) == NULL) return NULL;
-    Py_INCREF(link); /* held: a latency sampler is Python code */
+    Py_INCREF(link); /* held: a latency sampler is Python code, and an allocation may run a finalizer */
+    Py_INCREF(src);
     slot_set(self->network, self->n[N_SENT], sent);
     PyTypeObject *message_type = (PyTypeObject *)self->message_type;
     PyObject *msg = message_type->tp_alloc(message_type, 0); /* Message(...) without an __init__ frame */
     if (msg == NULL) {
+        Py_DECREF(src);
         Py_DECREF(link);
         return NULL;
     }
-    slot_set(msg, self->m[M_SRC], Py_NewRef(src)); /* the link's src, read from the sender's line */
+    slot_set(msg, self->m[M_SRC], src); /* the link's src, read from the sender's line */
     slot_set(msg, self->m[M_DEST], Py_NewRef(dest));
     slot_set(msg, self->m[M_BODY], Py_NewRef(body));
     slot_set(msg, self->m[M_LINK], Py_NewRef(link));
