@@ -1421,7 +1421,7 @@ typedef struct {
     Py_ssize_t n[N_COUNT], l[L_COUNT], m[M_COUNT];
     PyObject *route_types[2]; /* the senders' classes last seen, with the offset of their routes slot (0: none) */
     Py_ssize_t route_offsets[2];
-    Py_ssize_t last_offsets[2][2]; /* and of their _route_dest and _route_link slots: the route used last (0: none) */
+    Py_ssize_t last_offsets[2][2]; /* and of their route_dest and route_link slots: the route used last (0: none) */
     Py_ssize_t name_offsets[2]; /* and of their name slot (0: none): a message's src, in a line the send loads anyway */
 } Path;
 
@@ -1449,7 +1449,7 @@ static int route_class(Path *self, PyObject *endpoint) { /* the index of endpoin
             PyErr_Clear(); /* not a slot (a host's endpoint keeps it in its __dict__): look it up by name */
             offset = 0;
         }
-        if ((dest = slot_offset(type, "_route_dest")) < 0 || (link = slot_offset(type, "_route_link")) < 0) {
+        if ((dest = slot_offset(type, "route_dest")) < 0 || (link = slot_offset(type, "route_link")) < 0) {
             PyErr_Clear(); /* no slots for the route used last: the dict every time */
             dest = link = 0;
         }
@@ -1747,6 +1747,7 @@ typedef struct {
     PyObject *handlers, *kind, *function, *function_self;
     Shape *shape;
     PyObject *reference;
+    PyObject *loop; /* the endpoint's loop, which it never changes: read here, not in another line of the endpoint */
 } Dispatch;
 
 static PyObject *first_step(Dispatch *self, PyObject *msg, PyObject *task) { /* coro.send(None) and what follows */
@@ -1826,7 +1827,7 @@ static PyObject *dispatch(Dispatch *self, PyObject *msg) {
     PyObject *endpoint = self->endpoint, *handlers = SLOT(endpoint, shape->e[E_HANDLERS]);
     PyObject *body = Py_IS_TYPE(msg, (PyTypeObject *)shape->message_type) ? SLOT(msg, shape->body) : NULL, *kind = NULL;
     if (body != NULL && PyDict_CheckExact(body) && handlers != NULL && PyDict_CheckExact(handlers) &&
-        SLOT(endpoint, shape->e[E_DONE_CB]) != NULL && SLOT(endpoint, shape->e[E_LOOP]) != NULL) {
+        SLOT(endpoint, shape->e[E_DONE_CB]) != NULL && self->loop != NULL) {
         PyObject *in_reply_to = PyDict_GetItemWithError(body, s_in_reply_to);
         if (in_reply_to == NULL || !PyLong_CheckExact(in_reply_to)) /* not a reply (ids are ints) */
             kind = PyErr_Occurred() ? NULL : PyDict_GetItemWithError(body, s_type);
@@ -1859,7 +1860,7 @@ static PyObject *dispatch(Dispatch *self, PyObject *msg) {
     slot_set(task, shape->t[T_NAME], kind);
     slot_set(task, shape->t[T_ON_DONE], Py_NewRef(SLOT(endpoint, shape->e[E_DONE_CB])));
     slot_set(task, shape->t[T_ARG], Py_NewRef(msg));
-    PyObject *loop = Py_NewRef(SLOT(endpoint, shape->e[E_LOOP])), *pair[2] = {loop, task}, *result = NULL;
+    PyObject *loop = Py_NewRef(self->loop), *pair[2] = {loop, task}, *result = NULL;
     PyObject *entered = PyObject_Vectorcall(shape->enter, pair, 2, NULL);
     if (entered != NULL) {
         Py_DECREF(entered);
@@ -1911,6 +1912,7 @@ static PyObject *Dispatch_tp_new(PyTypeObject *type, PyObject *args, PyObject *k
     self->handlers = self->kind = self->function = self->function_self = NULL;
     self->shape = shape;
     self->reference = Py_NewRef(reference);
+    self->loop = Py_XNewRef(SLOT(endpoint, shape->e[E_LOOP])); /* NULL (not set yet): every message takes the reference */
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -1923,6 +1925,7 @@ static int Dispatch_traverse(Dispatch *self, visitproc visit, void *arg) {
     Py_VISIT(self->function);
     Py_VISIT(self->function_self);
     Py_VISIT(self->reference);
+    Py_VISIT(self->loop);
     return 0;
 }
 
@@ -1934,6 +1937,7 @@ static int Dispatch_clear(Dispatch *self) {
     Py_CLEAR(self->function);
     Py_CLEAR(self->function_self);
     Py_CLEAR(self->reference);
+    Py_CLEAR(self->loop);
     return 0;
 }
 

@@ -292,20 +292,24 @@ class Endpoint:
     # Slots for what the compiled message path and dispatch read (emulator.speedups), and for what node
     # code reads per message (alive and _transmit in send, Node.name): a slot is in the endpoint's own
     # memory, where an attribute in __dict__ loads two more objects. The rest is in __dict__.
-    # _route_dest and _route_link are the compiled path's copy of the route used last (routes is the
+    # route_dest and route_link are the compiled path's copy of the route used last (routes is the
     # whole cache): it checks them before the dict. _handlers is replaced whole, never changed in place:
     # the compiled dispatch keeps the handler it found last for the dict it found it in.
+    # CPython lays slots out in name order: the compiled dispatch reads _handler_done_cb and _handlers,
+    # which share the 64-byte line of the endpoint's header (it keeps the loop, which never changes,
+    # itself), and a send adds the line of name, route_dest and route_link (tests/emulator/test_node.py
+    # checks it on live endpoints).
     __slots__ = (
         "__dict__",
         "__weakref__",
         "_handler_done_cb",
         "_handlers",
-        "_route_dest",
-        "_route_link",
         "_transmit",
         "alive",
         "loop",
         "name",
+        "route_dest",
+        "route_link",
         "routes",
     )
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
+from tests.common.layout import slot_offsets
 from tests.common.nodes import Echo, Recorder
 
 
@@ -313,25 +314,6 @@ def test_replace_link_oneway_makes_the_overrides_exactly_the_settings_given():
     assert net.overrides("a", "b") == {"duplicate": 0.25}
 
 
-def _slot_offsets(obj, names):
-    """Where each of ``names`` lies in ``obj`` (bytes from its start): CPython's real layout, found by
-    setting each slot to a fresh object and finding that object's address in ``obj``'s memory."""
-    import ctypes
-
-    marks = {}
-    for name in names:
-        mark = object()
-        setattr(obj, name, mark)
-        marks[id(mark)] = (name, mark)
-    words = type(obj).__basicsize__ // 8
-    found = {}
-    for i in range(words):
-        value = ctypes.c_void_p.from_address(id(obj) + 8 * i).value
-        if value in marks:
-            found[marks[value][0]] = 8 * i
-    return found
-
-
 def test_a_message_loads_one_line_of_its_link_to_be_sent_and_one_more_to_be_delivered():
     """Link's layout claim: the fields sending reads sit in one 64-byte line, and delivering reads that
     line's version and endpoint and one other line, so a 10,000-node run (links out of the caches)
@@ -339,7 +321,7 @@ def test_a_message_loads_one_line_of_its_link_to_be_sent_and_one_more_to_be_deli
     every link sits at the same place in its lines."""
     from emulator.network import Link
 
-    offsets = _slot_offsets(Link("a", "b", None), Link.__slots__)
+    offsets = slot_offsets(Link("a", "b", None), Link.__slots__)
     assert sorted(offsets) == sorted(Link.__slots__)
     line = {name: offset // 64 for name, offset in offsets.items()}
     send = ["_constant_ns", "_delay_ns", "_endpoint", "_last_ns", "_plain", "_version"]

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
+from tests.common.layout import slot_offsets
 from tests.common.nodes import Echo, cluster
 
 
@@ -506,3 +507,23 @@ def test_a_handler_that_yields_a_bare_value_is_answered_with_its_error():
 
     assert "await asyncio awaitables only" in sim.run(main()).text
     assert len(sim.errors) == 1 and "yielded 42" in str(sim.errors[0].exception)
+
+
+def test_a_dispatch_loads_one_line_of_its_endpoint_and_a_send_two():
+    """Endpoint's layout claim, on live endpoints: what the compiled dispatch reads of one (its header,
+    the handlers and the done callback) lies in one 64-byte line, and the name and the last route a send
+    reads in one other."""
+    from emulator.node import Endpoint
+
+    sim = em.Simulation(seed=1)
+    for i in range(8):
+        sim.add_node(f"n{i}", Echo)
+    sim.run(until=0.01)
+    names = [name for name in Endpoint.__slots__ if not name.startswith("__")]
+    offsets = slot_offsets(Endpoint.__new__(Endpoint), names)
+    assert sorted(offsets) == sorted(names)
+    for i in range(8):
+        endpoint = sim.node(f"n{i}")._endpoint
+        line = {name: (id(endpoint) + offset) // 64 for name, offset in offsets.items()}
+        assert line["_handler_done_cb"] == line["_handlers"] == id(endpoint) // 64
+        assert line["name"] == line["route_dest"] == line["route_link"] != id(endpoint) // 64
