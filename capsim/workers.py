@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -102,19 +103,40 @@ class _Worker:
         self.ready = False
         self.running: deque = deque()  # items sent, not yet answered, in the order it runs them
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
+        """Send the stop request (None): the worker ends after the chunk it is running."""
         try:
             self.conn.send(None)
         except (OSError, ValueError):
-            pass
-        self.process.join(timeout=1.0)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=2.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
+            pass  # it is gone already
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    """Stop every worker at once, politely, then by signal; close their pipes.
+
+    Each is asked first (so they all wind down together, and stopping N
+    workers takes as long as the slowest, not the sum), then given 1 s in
+    all; those still running get SIGTERM and 2 s more, then SIGKILL.
+    """
+    for worker in workers:
+        worker.ask_to_stop()
+    alive = _join(workers, 1.0)
+    for worker in alive:
+        worker.process.terminate()
+    alive = _join(alive, 2.0)
+    for worker in alive:
+        worker.process.kill()
+    _join(alive, None)
+    for worker in workers:
+        worker.conn.close()
+
+
+def _join(workers: list[_Worker], timeout: float | None) -> list[_Worker]:
+    """Wait up to ``timeout`` s in all (None: for ever) for the workers to end; those still running."""
+    deadline = None if timeout is None else time.monotonic() + timeout  # wall-clock ok: a process's grace period
+    for worker in workers:
+        worker.process.join(None if deadline is None else max(0.0, deadline - time.monotonic()))  # wall-clock ok
+    return [worker for worker in workers if worker.process.is_alive()]
 
 
 class WorkerPool:
@@ -149,10 +171,9 @@ class WorkerPool:
         self.close()
 
     def close(self) -> None:
-        """Stop every worker (politely, then by signal) and close their pipes."""
+        """Stop every worker, all at once (politely, then by signal), and close their pipes."""
         workers, self._workers = self._workers, []
-        for worker in workers:
-            worker.stop()
+        _stop_all(workers)
 
     def imap_unordered(self, function: Callable, items: Iterable) -> Iterator[Outcome]:
         """``function(item)`` for every item, in the workers; an ``Outcome`` per item as it finishes.
