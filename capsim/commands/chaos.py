@@ -46,6 +46,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from capsim import output
 from capsim.cli import SUMMARIES, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
@@ -120,12 +121,10 @@ def run(args: argparse.Namespace) -> int:
         len(args.seeds) if args.seeds else 0,
         duration_flag="the phases' durations",
     )
-    from rich.console import Console
-
     from faults.chaos import run_chaos
 
     # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
-    console = Console(highlight=False, soft_wrap=True)
+    console = output.console(highlight=False, soft_wrap=True)
     if args.real:
         return _run_real(console, args, scenario)
     if args.seeds is None:
