@@ -51,6 +51,7 @@ __all__ = [
     "run_sweep",
     "seed_range",
     "seed_value",
+    "seeds_left",
     "sweep_with_progress",
     "with_progress",
     "workers_for",
@@ -246,15 +247,19 @@ def sweep_with_progress(
     cluster: str | None = None,
     results: ResultsFile | None = None,
     label: str = "seeds",
+    pool: WorkerPool | None = None,
 ) -> list[dict]:
     """Run the sweep with a progress bar (done, failed, crashed, time left); the lines, sorted by seed.
 
     Seeds already in ``results`` are not run again; new lines are appended to it as they come.
+    ``pool``: the sweep's workers, started already (``pool_for(len(seeds_left(seeds, results)), ...)``);
+    without one, they are started here. Either way they are stopped at the end.
     """
     wanted = set(seeds)
     done = {seed: line for seed, line in (results.done.items() if results else ()) if seed in wanted}
-    todo = [seed for seed in seeds if seed not in done]
     lines = list(done.values())
+    if pool is None:
+        pool = pool_for(len(seeds_left(seeds, results)), workers, cluster)  # before rich, and its thread
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -273,12 +278,11 @@ def sweep_with_progress(
         TextColumn("left"),
         TimeRemainingColumn(),
     )
-    pool = pool_for(len(todo), workers, cluster)  # before the progress bar starts its thread
     say = ProgressLines(console, label, len(seeds))
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
-            for line in run_sweep(job, todo, workers, cluster, pool):
+            for line in run_sweep(job, seeds_left(seeds, results), workers, cluster, pool):
                 lines.append(line)
                 if results is not None:
                     results.write(line)
@@ -289,6 +293,11 @@ def sweep_with_progress(
         if pool is not None:
             pool.close()
     return sorted(lines, key=lambda line: line["seed"])
+
+
+def seeds_left(seeds: list[int], results: ResultsFile | None) -> list[int]:
+    """The seeds of a sweep that are not done yet (in ``results``, when it resumes), in their order."""
+    return [seed for seed in seeds if results is None or seed not in results.done]
 
 
 def _counts(lines: list[dict]) -> dict:
@@ -321,11 +330,11 @@ def with_progress(
     console: Console, label: str, function: Callable, jobs: list, workers: int, on_result: Callable | None = None
 ) -> list:
     """Run the jobs with a progress bar; returns the results in completion order."""
+    pool = WorkerPool(min(workers, len(jobs))).start() if workers > 1 and len(jobs) > 1 else None  # before rich
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     results = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    pool = WorkerPool(min(workers, len(jobs))).start() if workers > 1 and len(jobs) > 1 else None
     say = ProgressLines(console, label, len(jobs))
     try:
         with Progress(*columns, console=console, transient=False) as progress:  # after the workers are forked

@@ -298,7 +298,7 @@ def _many(console: Console, args, configs, run_mb: float) -> list[Run]:
     for config in configs:
         config.node_class()  # its protocol's module, imported once here rather than by each forked worker
     job = SeedJob(functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args))
-    lines = run_sweep_command(console, args, job, list(args.seeds), run_mb)
+    lines = run_sweep_command(lambda: console, args, job, list(args.seeds), run_mb)
     ran = [line for line in lines if line["status"] in ("pass", "fail")]
     lost = [
         f"seed {line['seed']} {line['status']}: {line['error'].splitlines()[0]} (replay: {line['replay']})"

@@ -172,6 +172,12 @@ def test_a_simulated_run_imports_neither_the_socket_layer_nor_the_history_reader
     assert not UNUSED & modules_after("chaos", scenario, "--seed", "1")
 
 
+def test_a_sweep_forks_its_workers_before_it_imports_rich():
+    """rich (console, progress bar, tables) is the parent's alone: imported after the fork, so no worker waits on it."""
+    [at_fork] = modules_at_fork("chaos", "capsim/scenarios/lin-kv-partitions.toml", "--seeds", "1-2", "--workers", "2")
+    assert not {name for name in at_fork if name == "rich" or name.startswith("rich.")}
+
+
 # -- on real processes -----------------------------------------------------------------------------
 
 
