@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from capsim.workers import WorkerPool
+from capsim.workers import Outcome, WorkerPool
 
 if TYPE_CHECKING:  # rich is imported where a progress bar is drawn: a command's --help does not need it
     from rich.console import Console
@@ -114,34 +114,43 @@ def run_sweep(
         workers: processes to use; 1 runs every seed in this process.
         cluster: a Dask scheduler address, or ``"local"`` for a LocalCluster of
             ``workers`` processes (needs the ``capsim[cluster]`` extra).
-        pool: worker processes already started (``pool_for``); the caller closes it.
+        pool: worker processes already running these seeds (``pool_for``); the caller closes it.
     """
     seeds = list(seeds)
     if cluster is not None:
         from capsim.on_dask import run_on_dask
 
         yield from run_on_dask(job, seeds, cluster, workers)
-    elif pool is None and (workers <= 1 or len(seeds) <= 1):
+    elif pool is not None:
+        yield from _lines(job, pool.outcomes())
+    elif workers <= 1 or len(seeds) <= 1:
         for seed in seeds:
             yield job.run_here(seed)
     else:
-        with pool or WorkerPool(min(workers, len(seeds))) as running:
-            for outcome in running.imap_unordered(job.function, seeds):
-                seed = cast(int, outcome.item)  # the items are the seeds given
-                if outcome.status == "done":
-                    yield job.line(seed, cast(dict, outcome.value))  # a seed's function returns its line's fields
-                else:
-                    yield job.failed_line(seed, "error" if outcome.status == "raised" else "crashed", outcome.error)
+        with WorkerPool(min(workers, len(seeds))) as running:
+            yield from _lines(job, running.imap_unordered(job.function, seeds))
 
 
-def pool_for(seeds: int, workers: int, cluster: str | None = None) -> WorkerPool | None:
-    """The started local worker pool a sweep of ``seeds`` seeds will use, or None (this process, or Dask).
+def _lines(job: SeedJob, outcomes: Iterator[Outcome]) -> Iterator[dict]:
+    for outcome in outcomes:
+        seed = cast(int, outcome.item)  # the items are the seeds given
+        if outcome.status == "done":
+            yield job.line(seed, cast(dict, outcome.value))  # a seed's function returns its line's fields
+        else:
+            yield job.failed_line(seed, "error" if outcome.status == "raised" else "crashed", outcome.error)
 
-    Start it before any thread (a progress bar's) so its workers can be forked.
+
+def pool_for(job: SeedJob, seeds: list[int], workers: int, cluster: str | None = None) -> WorkerPool | None:
+    """The local workers a sweep of ``seeds`` will use, started and running them; None: in this process, or Dask.
+
+    Call it first, before any thread starts (a progress bar's), so its
+    workers can be forked, and before anything else the caller does (import
+    rich, draw the bar): each worker has its first seeds at once. Pass it to
+    ``run_sweep`` (or ``sweep_with_progress``) with the same seeds.
     """
-    if cluster is not None or workers <= 1 or seeds <= 1:
+    if cluster is not None or workers <= 1 or len(seeds) <= 1:
         return None
-    return WorkerPool(min(workers, seeds)).start()
+    return WorkerPool(min(workers, len(seeds))).start().submit(job.function, seeds)
 
 
 class ResultsMismatch(ValueError):
@@ -252,14 +261,14 @@ def sweep_with_progress(
     """Run the sweep with a progress bar (done, failed, crashed, time left); the lines, sorted by seed.
 
     Seeds already in ``results`` are not run again; new lines are appended to it as they come.
-    ``pool``: the sweep's workers, started already (``pool_for(len(seeds_left(seeds, results)), ...)``);
+    ``pool``: the sweep's workers, running already (``pool_for(job, seeds_left(seeds, results), ...)``);
     without one, they are started here. Either way they are stopped at the end.
     """
     wanted = set(seeds)
     done = {seed: line for seed, line in (results.done.items() if results else ()) if seed in wanted}
     lines = list(done.values())
     if pool is None:
-        pool = pool_for(len(seeds_left(seeds, results)), workers, cluster)  # before rich, and its thread
+        pool = pool_for(job, seeds_left(seeds, results), workers, cluster)  # before rich, and its thread
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -2,7 +2,10 @@
 
 ``WorkerPool(n)`` starts ``n`` processes once, and each takes items in
 chunks. ``imap_unordered(function, items)`` yields an ``Outcome`` per item as
-soon as it is done, in completion order. On Linux the first workers are
+soon as it is done, in completion order; ``submit(function, items)`` hands
+every worker its first chunk at once and ``outcomes()`` reads them later, so
+the workers run while the caller does something else first (a sweep imports
+rich and draws its progress bar). On Linux the first workers are
 forked, so they start with everything the parent imported (a spawned worker
 spends about half a second importing capsim again, which a 20-seed sweep
 cannot win back); ``start()`` forks them before the caller starts any thread
@@ -156,6 +159,8 @@ class WorkerPool:
         self._spawn = multiprocessing.get_context("spawn")
         self._first = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else self._spawn
         self._workers: list[_Worker] = []
+        self._function: Callable | None = None
+        self._queue: deque = deque()  # items submitted, not sent to a worker yet
         self.deaths = 0
 
     def start(self) -> WorkerPool:
@@ -183,9 +188,33 @@ class WorkerPool:
         Raises:
             WorkerStartError: a fresh worker could not start.
         """
-        queue = deque(items)
-        while len(self._workers) < min(self.size, max(len(queue), 1)):
+        self.submit(function, items)
+        yield from self.outcomes()
+
+    def submit(self, function: Callable, items: Iterable) -> WorkerPool:
+        """Queue ``function(item)`` for every item and send each worker its first chunk now; returns the pool.
+
+        A worker still starting finds its chunk waiting in its pipe. Read the
+        outcomes with ``outcomes()``; ``function`` must pickle (as for
+        ``imap_unordered``).
+        """
+        self._function, self._queue = function, deque(items)
+        while len(self._workers) < min(self.size, max(len(self._queue), 1)):
             self._workers.append(_Worker(self._first if not self.deaths else self._spawn))
+        for worker in self._workers:
+            if not worker.running and self._queue:
+                self._send(worker, function, self._queue)
+        return self
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """An ``Outcome`` per item of the last ``submit``, as each finishes.
+
+        Raises:
+            WorkerStartError: a fresh worker could not start.
+        """
+        queue, function = self._queue, self._function
+        if function is None:
+            return  # nothing submitted
         while queue or any(w.running for w in self._workers):
             for worker in self._workers:
                 if worker.ready and not worker.running and queue:

@@ -132,7 +132,7 @@ def run_sweep_command(
     results = open_results(args, job)
     pool = out = None
     try:
-        pool = pool_for(len(seeds_left(seeds, results)), fit, args.cluster)  # first: before rich, and any thread
+        pool = pool_for(job, seeds_left(seeds, results), fit, args.cluster)  # first: before rich, and any thread
         out = console()
         if fit < workers:
             out.print(

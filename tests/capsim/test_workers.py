@@ -2,6 +2,7 @@
 
 import functools
 import multiprocessing
+import time
 
 import pytest
 
@@ -122,3 +123,14 @@ def test_closing_escalates_to_sigterm_then_sigkill_for_the_workers_that_stay():
         ("join", 2),
         *[("close", 0), ("close", 1), ("close", 2)],
     ]
+
+
+def test_submitted_items_run_before_their_outcomes_are_read(tmp_path):
+    """submit() hands each worker its first chunk at once: they work while the caller does something else."""
+    with WorkerPool(2) as pool:
+        pool.start().submit(functools.partial(sweep_jobs.note_item, str(tmp_path)), range(4))
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # no outcome read yet
+        assert len(list(tmp_path.iterdir())) >= 2
+        assert sorted(o.value for o in pool.outcomes()) == [0, 1, 2, 3]
