@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from capsim.workers import Outcome, WorkerPool
+from capsim.workers import Outcome, WorkerPool, heap_frozen
 
 if TYPE_CHECKING:  # rich is imported where a progress bar is drawn: a command's --help does not need it
     from rich.console import Console
@@ -124,8 +124,9 @@ def run_sweep(
     elif pool is not None:
         yield from _lines(job, pool.outcomes())
     elif workers <= 1 or len(seeds) <= 1:
-        for seed in seeds:
-            yield job.run_here(seed)
+        with heap_frozen():  # as a forked worker starts: what is alive now is not scanned again by each seed
+            for seed in seeds:
+                yield job.run_here(seed)
     else:
         with WorkerPool(min(workers, len(seeds))) as running:
             yield from _lines(job, running.imap_unordered(job.function, seeds))

@@ -1,12 +1,13 @@
 """Persistent worker processes: every item answered, and a killed worker never hangs the pool."""
 
 import functools
+import gc
 import multiprocessing
 import time
 
 import pytest
 
-from capsim.workers import WorkerPool, WorkerStartError, describe_exit
+from capsim.workers import WorkerPool, WorkerStartError, describe_exit, heap_frozen
 from tests.common import sweep_jobs
 
 
@@ -134,3 +135,22 @@ def test_submitted_items_run_before_their_outcomes_are_read(tmp_path):
             time.sleep(0.01)  # no outcome read yet
         assert len(list(tmp_path.iterdir())) >= 2
         assert sorted(o.value for o in pool.outcomes()) == [0, 1, 2, 3]
+
+
+def test_the_heap_is_frozen_within_and_thawed_after_unless_it_was_frozen_before():
+    """heap_frozen() freezes what is alive and undoes only its own freeze; starting workers leaves none behind."""
+    assert gc.get_freeze_count() == 0
+    with heap_frozen():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    with WorkerPool(1) as pool:
+        pool.start()
+        assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with heap_frozen():
+            pass
+        assert gc.get_freeze_count() == frozen  # the caller's freeze stands
+    finally:
+        gc.unfreeze()
