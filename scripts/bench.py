@@ -730,8 +730,8 @@ def _print_sweeps(console, rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(
-        title="seed sweeps: the whole command (lin-kv-partitions: best of 5), one worker (in process) and two (persistent, "
-        "forked); capsim's bytecode compiled first, as pip install does"
+        title="seed sweeps: the whole command (lin-kv-partitions: best of 5), one worker (in process) and two "
+        "(persistent, forked); capsim's bytecode compiled first, as pip install does"
     )
     capacity = rows[0].get("capacity", [None, None])
     reachable = min(capacity) if None not in capacity else None
