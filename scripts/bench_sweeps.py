@@ -3,11 +3,12 @@
 Each sweep is the real command (``python -m capsim ...``) in a fresh process,
 timed from start to exit, so worker start-up (spawn, imports) is counted.
 One worker runs every seed in the command's own process; two start two
-persistent workers. The machine's load average is read before each run, and
-``capacity`` measures, in the same run, what two processes can gain here at
-all: the same pure-Python loop in one process, then in two at once. On an
-idle 2-core machine that is 2x; on a shared one someone else's work takes
-the second core, and a sweep cannot beat it.
+persistent workers. The repeats alternate which of the two runs first. The
+machine's load average is read before each run, and ``capacity`` measures,
+in the same run, what two processes can gain here at all: the same
+pure-Python loop in one process, then in two at once. On an idle 2-core
+machine that is 2x; on a shared one someone else's work takes the second
+core, and a sweep cannot beat it.
 
 ``compile_bytecode`` writes capsim's bytecode (``__pycache__``) before any
 run is timed, as ``pip install`` does for an installed package; every timed
@@ -78,8 +79,10 @@ def sweep(label: str, argv: list[str], workers: tuple[int, ...] = (1, 2), repeat
     """Wall seconds of ``capsim ARGV --jobs W`` for each W (best of ``repeats``), and the speed-up."""
     walls: dict[int, float] = {}
     loads = []
-    for _ in range(repeats):
-        for w in workers:
+    for repeat in range(repeats):
+        # One worker first, then two, then two first: a machine that slows down or speeds up during the
+        # repeats (someone else's work starting or stopping) does not favour either.
+        for w in workers if repeat % 2 == 0 else workers[::-1]:
             loads.append(os.getloadavg()[0])
             wall = _timed([*argv, "--jobs", str(w)])
             walls[w] = min(walls.get(w, wall), wall)
