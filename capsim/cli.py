@@ -204,14 +204,12 @@ def command() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``capsim`` console script; returns the exit status."""
     installed, previous = _handle_interrupts()
-    rich_default = None
     try:
         parser = build_parser(lazy=True)
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        rich_default = _route_rich_broken_pipe()  # after parsing: --help and a usage error do not import rich
         return _run(args)
     except KeyboardInterrupt:
         print("capsim: interrupted", file=sys.stderr)
@@ -223,24 +221,6 @@ def main(argv: list[str] | None = None) -> int:
         if installed:
             signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
         _INTERRUPTS.clear()
-        if rich_default is not None:
-            from rich.console import Console
-
-            Console.on_broken_pipe = rich_default  # type: ignore[method-assign]
-
-
-def _route_rich_broken_pipe():
-    """Have rich's tables raise BrokenPipeError as print() does (it exits 1 itself); returns what to restore."""
-    from rich.console import Console
-
-    default = Console.on_broken_pipe
-
-    def on_broken_pipe(console) -> None:
-        console.quiet = True
-        raise BrokenPipeError
-
-    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
-    return default
 
 
 def _reader_gone() -> int:

@@ -5,16 +5,46 @@ file, ``writable_file``) before it runs anything: a path that is an existing
 file, a directory it cannot create or write into, or a file's missing parent
 is a ``UsageError`` (one line, exit 2) naming the path and what to give
 instead. Nothing the user already has is removed or truncated by the check.
+
+Every command prints its tables through ``console()``, a rich Console whose
+reader going away (``capsim ... | head``) raises ``BrokenPipeError`` as
+``print`` does, so ``capsim.cli.main`` ends the command quietly with 141;
+rich's own default exits 1. rich is imported by the first console made, so
+a sweep that forks its workers first does not import it before the fork.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from capsim.cli import UsageError
 
-__all__ = ["writable_dir", "writable_file"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["console", "writable_dir", "writable_file"]
+
+
+def console(**options: Any) -> Console:
+    """``rich.console.Console(**options)`` whose broken pipe raises ``BrokenPipeError`` (see the module doc)."""
+    return _console_type()(**options)
+
+
+@functools.cache
+def _console_type() -> type[Console]:
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        """rich documents on_broken_pipe as the method to override (its default exits 1)."""
+
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeConsole
 
 
 def writable_dir(path, option: str = "--out") -> Path:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from capsim.workers import WorkerPool
+from capsim.workers import Outcome, WorkerPool, heap_frozen
 
 if TYPE_CHECKING:  # rich is imported where a progress bar is drawn: a command's --help does not need it
     from rich.console import Console
@@ -51,6 +51,7 @@ __all__ = [
     "run_sweep",
     "seed_range",
     "seed_value",
+    "seeds_left",
     "sweep_with_progress",
     "with_progress",
     "workers_for",
@@ -113,34 +114,44 @@ def run_sweep(
         workers: processes to use; 1 runs every seed in this process.
         cluster: a Dask scheduler address, or ``"local"`` for a LocalCluster of
             ``workers`` processes (needs the ``capsim[cluster]`` extra).
-        pool: worker processes already started (``pool_for``); the caller closes it.
+        pool: worker processes already running these seeds (``pool_for``); the caller closes it.
     """
     seeds = list(seeds)
     if cluster is not None:
         from capsim.on_dask import run_on_dask
 
         yield from run_on_dask(job, seeds, cluster, workers)
-    elif pool is None and (workers <= 1 or len(seeds) <= 1):
-        for seed in seeds:
-            yield job.run_here(seed)
+    elif pool is not None:
+        yield from _lines(job, pool.outcomes())
+    elif workers <= 1 or len(seeds) <= 1:
+        with heap_frozen():  # as a forked worker starts: what is alive now is not scanned again by each seed
+            for seed in seeds:
+                yield job.run_here(seed)
     else:
-        with pool or WorkerPool(min(workers, len(seeds))) as running:
-            for outcome in running.imap_unordered(job.function, seeds):
-                seed = cast(int, outcome.item)  # the items are the seeds given
-                if outcome.status == "done":
-                    yield job.line(seed, cast(dict, outcome.value))  # a seed's function returns its line's fields
-                else:
-                    yield job.failed_line(seed, "error" if outcome.status == "raised" else "crashed", outcome.error)
+        with WorkerPool(min(workers, len(seeds))) as running:
+            yield from _lines(job, running.imap_unordered(job.function, seeds))
 
 
-def pool_for(seeds: int, workers: int, cluster: str | None = None) -> WorkerPool | None:
-    """The started local worker pool a sweep of ``seeds`` seeds will use, or None (this process, or Dask).
+def _lines(job: SeedJob, outcomes: Iterator[Outcome]) -> Iterator[dict]:
+    for outcome in outcomes:
+        seed = cast(int, outcome.item)  # the items are the seeds given
+        if outcome.status == "done":
+            yield job.line(seed, cast(dict, outcome.value))  # a seed's function returns its line's fields
+        else:
+            yield job.failed_line(seed, "error" if outcome.status == "raised" else "crashed", outcome.error)
 
-    Start it before any thread (a progress bar's) so its workers can be forked.
+
+def pool_for(job: SeedJob, seeds: list[int], workers: int, cluster: str | None = None) -> WorkerPool | None:
+    """The local workers a sweep of ``seeds`` will use, started and running them; None: in this process, or Dask.
+
+    Call it first, before any thread starts (a progress bar's), so its
+    workers can be forked, and before anything else the caller does (import
+    rich, draw the bar): each worker has its first seeds at once. Pass it to
+    ``run_sweep`` (or ``sweep_with_progress``) with the same seeds.
     """
-    if cluster is not None or workers <= 1 or seeds <= 1:
+    if cluster is not None or workers <= 1 or len(seeds) <= 1:
         return None
-    return WorkerPool(min(workers, seeds)).start()
+    return WorkerPool(min(workers, len(seeds))).start().submit(job.function, seeds)
 
 
 class ResultsMismatch(ValueError):
@@ -246,15 +257,19 @@ def sweep_with_progress(
     cluster: str | None = None,
     results: ResultsFile | None = None,
     label: str = "seeds",
+    pool: WorkerPool | None = None,
 ) -> list[dict]:
     """Run the sweep with a progress bar (done, failed, crashed, time left); the lines, sorted by seed.
 
     Seeds already in ``results`` are not run again; new lines are appended to it as they come.
+    ``pool``: the sweep's workers, running already (``pool_for(job, seeds_left(seeds, results), ...)``);
+    without one, they are started here. Either way they are stopped at the end.
     """
     wanted = set(seeds)
     done = {seed: line for seed, line in (results.done.items() if results else ()) if seed in wanted}
-    todo = [seed for seed in seeds if seed not in done]
     lines = list(done.values())
+    if pool is None:
+        pool = pool_for(job, seeds_left(seeds, results), workers, cluster)  # before rich, and its thread
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -273,12 +288,11 @@ def sweep_with_progress(
         TextColumn("left"),
         TimeRemainingColumn(),
     )
-    pool = pool_for(len(todo), workers, cluster)  # before the progress bar starts its thread
     say = ProgressLines(console, label, len(seeds))
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
-            for line in run_sweep(job, todo, workers, cluster, pool):
+            for line in run_sweep(job, seeds_left(seeds, results), workers, cluster, pool):
                 lines.append(line)
                 if results is not None:
                     results.write(line)
@@ -289,6 +303,11 @@ def sweep_with_progress(
         if pool is not None:
             pool.close()
     return sorted(lines, key=lambda line: line["seed"])
+
+
+def seeds_left(seeds: list[int], results: ResultsFile | None) -> list[int]:
+    """The seeds of a sweep that are not done yet (in ``results``, when it resumes), in their order."""
+    return [seed for seed in seeds if results is None or seed not in results.done]
 
 
 def _counts(lines: list[dict]) -> dict:
@@ -321,11 +340,11 @@ def with_progress(
     console: Console, label: str, function: Callable, jobs: list, workers: int, on_result: Callable | None = None
 ) -> list:
     """Run the jobs with a progress bar; returns the results in completion order."""
+    pool = WorkerPool(min(workers, len(jobs))).start() if workers > 1 and len(jobs) > 1 else None  # before rich
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     results = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    pool = WorkerPool(min(workers, len(jobs))).start() if workers > 1 and len(jobs) > 1 else None
     say = ProgressLines(console, label, len(jobs))
     try:
         with Progress(*columns, console=console, transient=False) as progress:  # after the workers are forked

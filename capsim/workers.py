@@ -2,7 +2,10 @@
 
 ``WorkerPool(n)`` starts ``n`` processes once, and each takes items in
 chunks. ``imap_unordered(function, items)`` yields an ``Outcome`` per item as
-soon as it is done, in completion order. On Linux the first workers are
+soon as it is done, in completion order; ``submit(function, items)`` hands
+every worker its first chunk at once and ``outcomes()`` reads them later, so
+the workers run while the caller does something else first (a sweep imports
+rich and draws its progress bar). On Linux the first workers are
 forked, so they start with everything the parent imported (a spawned worker
 spends about half a second importing capsim again, which a 20-seed sweep
 cannot win back); ``start()`` forks them before the caller starts any thread
@@ -22,9 +25,12 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import signal
 import sys
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +39,7 @@ from multiprocessing.connection import wait
 from multiprocessing.context import ForkContext, SpawnContext
 from typing import Any
 
-__all__ = ["Outcome", "WorkerPool", "WorkerStartError", "describe_exit"]
+__all__ = ["Outcome", "WorkerPool", "WorkerStartError", "describe_exit", "heap_frozen"]
 
 _START_TIMEOUT = 120.0  # seconds a worker may take to import before it is called broken
 
@@ -71,6 +77,26 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
+@contextlib.contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Within: every object alive at the start is out of the cyclic collector's sight (``gc.freeze``).
+
+    Around a fork, as the gc docs advise: a forked worker's collections do not
+    walk the parent's objects (the modules, the scenario), so they neither
+    spend the time nor copy the pages those objects sit on. Around a sweep in
+    this process, the same saving for its full collections. Objects frozen
+    before (by someone else) stay frozen; the rest go back at the end.
+    """
+    if gc.get_freeze_count():
+        yield  # already frozen by the caller: theirs to undo
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _serve(conn) -> None:
     """A worker's life: take (function, items), answer one message per item; stop on None or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
@@ -102,19 +128,40 @@ class _Worker:
         self.ready = False
         self.running: deque = deque()  # items sent, not yet answered, in the order it runs them
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
+        """Send the stop request (None): the worker ends after the chunk it is running."""
         try:
             self.conn.send(None)
         except (OSError, ValueError):
-            pass
-        self.process.join(timeout=1.0)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=2.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
+            pass  # it is gone already
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    """Stop every worker at once, politely, then by signal; close their pipes.
+
+    Each is asked first (so they all wind down together, and stopping N
+    workers takes as long as the slowest, not the sum), then given 1 s in
+    all; those still running get SIGTERM and 2 s more, then SIGKILL.
+    """
+    for worker in workers:
+        worker.ask_to_stop()
+    alive = _join(workers, 1.0)
+    for worker in alive:
+        worker.process.terminate()
+    alive = _join(alive, 2.0)
+    for worker in alive:
+        worker.process.kill()
+    _join(alive, None)
+    for worker in workers:
+        worker.conn.close()
+
+
+def _join(workers: list[_Worker], timeout: float | None) -> list[_Worker]:
+    """Wait up to ``timeout`` s in all (None: for ever) for the workers to end; those still running."""
+    deadline = None if timeout is None else time.monotonic() + timeout  # wall-clock ok: a process's grace period
+    for worker in workers:
+        worker.process.join(None if deadline is None else max(0.0, deadline - time.monotonic()))  # wall-clock ok
+    return [worker for worker in workers if worker.process.is_alive()]
 
 
 class WorkerPool:
@@ -134,13 +181,19 @@ class WorkerPool:
         self._spawn = multiprocessing.get_context("spawn")
         self._first = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else self._spawn
         self._workers: list[_Worker] = []
+        self._function: Callable | None = None
+        self._queue: deque = deque()  # items submitted, not sent to a worker yet
         self.deaths = 0
 
     def start(self) -> WorkerPool:
         """Start every worker now (forked on Linux): call it before starting any thread."""
-        while len(self._workers) < self.size:
-            self._workers.append(_Worker(self._first))
+        self._grow(self.size, self._first)
         return self
+
+    def _grow(self, size: int, context: SpawnContext | ForkContext) -> None:
+        with heap_frozen():  # forked workers start with the parent's objects frozen (see heap_frozen)
+            while len(self._workers) < size:
+                self._workers.append(_Worker(context))
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -149,10 +202,9 @@ class WorkerPool:
         self.close()
 
     def close(self) -> None:
-        """Stop every worker (politely, then by signal) and close their pipes."""
+        """Stop every worker, all at once (politely, then by signal), and close their pipes."""
         workers, self._workers = self._workers, []
-        for worker in workers:
-            worker.stop()
+        _stop_all(workers)
 
     def imap_unordered(self, function: Callable, items: Iterable) -> Iterator[Outcome]:
         """``function(item)`` for every item, in the workers; an ``Outcome`` per item as it finishes.
@@ -162,9 +214,32 @@ class WorkerPool:
         Raises:
             WorkerStartError: a fresh worker could not start.
         """
-        queue = deque(items)
-        while len(self._workers) < min(self.size, max(len(queue), 1)):
-            self._workers.append(_Worker(self._first if not self.deaths else self._spawn))
+        self.submit(function, items)
+        yield from self.outcomes()
+
+    def submit(self, function: Callable, items: Iterable) -> WorkerPool:
+        """Queue ``function(item)`` for every item and send each worker its first chunk now; returns the pool.
+
+        A worker still starting finds its chunk waiting in its pipe. Read the
+        outcomes with ``outcomes()``; ``function`` must pickle (as for
+        ``imap_unordered``).
+        """
+        self._function, self._queue = function, deque(items)
+        self._grow(min(self.size, max(len(self._queue), 1)), self._first if not self.deaths else self._spawn)
+        for worker in self._workers:
+            if not worker.running and self._queue:
+                self._send(worker, function, self._queue)
+        return self
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """An ``Outcome`` per item of the last ``submit``, as each finishes.
+
+        Raises:
+            WorkerStartError: a fresh worker could not start.
+        """
+        queue, function = self._queue, self._function
+        if function is None:
+            return  # nothing submitted
         while queue or any(w.running for w in self._workers):
             for worker in self._workers:
                 if worker.ready and not worker.running and queue:

@@ -28,12 +28,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, cast
 
 from emulator.errors import NotAllowed
-from emulator.kernel import LocalWorld, World
-from emulator.sockets import SimSocket
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the kernel and its sockets are imported with the first socket's world (``world``)
     from emulator.handles import SleepTimer
+    from emulator.kernel import World
     from emulator.sandbox import Sandbox
+    from emulator.sockets import SimSocket
 
     # NetBase is mixed into VirtualLoop, an asyncio loop: type-check it as one.
     _Mixin = asyncio.AbstractEventLoop
@@ -119,6 +119,8 @@ class NetBase(_Mixin):
         """The simulated network's address book and carrier (a lone localhost unless a Simulation set one)."""
         net = self._net
         if net.world is None:
+            from emulator.kernel import LocalWorld
+
             net.world = LocalWorld(self)
         return net.world
 

@@ -30,13 +30,15 @@ import asyncio
 import socket
 from asyncio import base_events, selector_events, tasks
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.errors import NotAllowed
 from emulator.netbase import refuse
-from emulator.resolver import AddrInfo, getaddrinfo, getnameinfo
 from emulator.sockcalls import SockCalls
-from emulator.sockets import Address, SimSocket
+
+if TYPE_CHECKING:  # the resolver and the sockets are imported by the first call that needs them
+    from emulator.resolver import AddrInfo
+    from emulator.sockets import Address, SimSocket
 
 __all__ = ["NetLoop", "refuse"]
 
@@ -63,12 +65,16 @@ class NetLoop(SockCalls):
         flags: int = 0,
     ) -> list[AddrInfo]:
         """Resolve ``host`` among the simulation's hosts (no thread, no DNS)."""
-        return getaddrinfo(self.world, host, port, family, type, proto, flags)
+        from emulator import resolver
+
+        return resolver.getaddrinfo(self.world, host, port, family, type, proto, flags)
 
     async def getnameinfo(
         self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int = 0
     ) -> tuple[str, str]:
-        return getnameinfo(self.world, sockaddr, flags)
+        from emulator import resolver
+
+        return resolver.getnameinfo(self.world, sockaddr, flags)
 
     _ensure_resolved = _Base._ensure_resolved
 

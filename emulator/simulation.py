@@ -19,13 +19,12 @@ import random
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from emulator.client import Client
 from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
 from emulator.history import History
-from emulator.hosts import Host, HostEndpoint, Hosts
 from emulator.loop import OWNER, VirtualLoop
 from emulator.network import Network
 from emulator.node import Endpoint, Node
@@ -33,6 +32,9 @@ from emulator.peers import Peers
 from emulator.rng import Streams
 from emulator.trace import Trace
 from emulator.validate import is_number, unknown_node
+
+if TYPE_CHECKING:  # the socket layer is imported by the first host (add_host, sim.hosts): nodes never need it
+    from emulator.hosts import Host, HostEndpoint, Hosts
 
 __all__ = ["NodeClock", "NodeError", "Simulation"]
 
@@ -451,6 +453,8 @@ class Simulation:
             raise ConfigError(f"add_host({name!r}, main): main must be an async function, got {main!r}")
         if name in self._slots:
             raise ConfigError(f"a node named {name!r} already exists; pick another name")
+        from emulator.hosts import HostEndpoint
+
         self.hosts.add(name)
         self._add(name, main, config, server=server, endpoint_type=HostEndpoint)
         return self.hosts.host(name)
@@ -460,6 +464,8 @@ class Simulation:
         """The hosts' addresses, TCP settings and handles (made on first use)."""
         hosts = self.__dict__.get("_hosts")
         if hosts is None:
+            from emulator.hosts import Hosts
+
             hosts = self._hosts = Hosts(self)
         return hosts
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import socket
 from asyncio import selector_events
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.netbase import NetBase, refuse
-from emulator.sockets import Address, Bytes, SimSocket
+
+if TYPE_CHECKING:  # imported where a socket call needs it: a loop without sockets never loads the socket layer
+    from emulator.sockets import Address, Bytes, SimSocket
 
 __all__ = ["SockCalls"]
 
@@ -30,6 +32,8 @@ class SockCalls(NetBase):
 
     def _adopted(self, sock: SimSocket | socket.socket, what: str) -> SimSocket:
         """The simulated socket for ``sock``: itself, or the one standing in for a real socket."""
+        from emulator.sockets import SimSocket
+
         if isinstance(sock, SimSocket):
             return sock
         stand_in = self._net.adopted.get(sock)
@@ -41,6 +45,8 @@ class SockCalls(NetBase):
         self, sock: SimSocket | socket.socket, address: Address
     ) -> None:
         """Connect a socket; a fresh real one (as aiohappyeyeballs makes) gets a simulated stand-in."""
+        from emulator.sockets import SimSocket
+
         if isinstance(sock, SimSocket):
             sim = sock
         else:

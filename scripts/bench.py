@@ -225,7 +225,7 @@ def simpy_rpc(calls: int) -> float | None:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import baseline_memory_mb, cap_memory_model, capsim_ring, simpy_ring  # noqa: E402
-from bench_sweeps import capacity, sweep  # noqa: E402
+from bench_sweeps import capacity, compile_bytecode, sweep  # noqa: E402
 
 
 def scale(nodes: int, big: int, seconds: float, big_seconds: float, rounds: int) -> dict:
@@ -316,20 +316,21 @@ def memory_model(quick: bool) -> dict:
 def sweeps(quick: bool) -> list[dict]:
     """A 20-seed chaos sweep of a shipped scenario and capsim cap --seeds 1-20, on one worker and two."""
     seeds = "1-4" if quick else "1-20"
+    compile_bytecode()  # every timed command loads capsim's bytecode, as an installed capsim does
     before = capacity(*((1_000_000, 1) if quick else (20_000_000, 2)))
-    # Best of 3 for the short chaos sweep (2-3 s a run, so a second of someone else's work moves it 40%);
+    # Best of 5 for the short chaos sweep (1-2 s a run, so half a second of someone else's work moves it 40%);
     # one run of cap's (10-20 s).
     rows = [
         sweep(
             "chaos lin-kv-partitions",
             ["chaos", "scenarios/lin-kv-partitions.toml", "--seeds", seeds],
-            repeats=1 if quick else 3,
+            repeats=1 if quick else 5,
         )
     ]
     if not quick:
-        # A seed of lin-kv-partitions takes 0.1 s against the command's 0.3 s of start-up before its workers
-        # fork (the kernel, the fault policy and rich, imported once), which no second worker shortens; a seed
-        # of the aiohttp service under chaos takes 0.7 s.
+        # A seed of lin-kv-partitions takes 0.07 s against the command's ~0.13 s of start-up before its workers
+        # fork (the interpreter, the kernel and the fault policy, imported once; rich comes after the fork), which
+        # no second worker shortens; a seed of the aiohttp service under chaos takes 0.3 s.
         rows.append(sweep("chaos http-kv-chaos", ["chaos", "scenarios/http-kv-chaos.toml", "--seeds", seeds]))
         rows.append(sweep("cap (cp, ap, async)", ["cap", "--seeds", seeds]))
     after = capacity(*((1_000_000, 1) if quick else (20_000_000, 2)))
@@ -729,7 +730,8 @@ def _print_sweeps(console, rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(
-        title="seed sweeps: the whole command (chaos: best of 3), one worker (in process) and two (persistent, forked)"
+        title="seed sweeps: the whole command (lin-kv-partitions: best of 5), one worker (in process) and two "
+        "(persistent, forked); capsim's bytecode compiled first, as pip install does"
     )
     capacity = rows[0].get("capacity", [None, None])
     reachable = min(capacity) if None not in capacity else None

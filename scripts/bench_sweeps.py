@@ -3,11 +3,18 @@
 Each sweep is the real command (``python -m capsim ...``) in a fresh process,
 timed from start to exit, so worker start-up (spawn, imports) is counted.
 One worker runs every seed in the command's own process; two start two
-persistent workers. The machine's load average is read before each run, and
-``capacity`` measures, in the same run, what two processes can gain here at
-all: the same pure-Python loop in one process, then in two at once. On an
-idle 2-core machine that is 2x; on a shared one someone else's work takes
-the second core, and a sweep cannot beat it.
+persistent workers. The repeats alternate which of the two runs first. The
+machine's load average is read before each run, and ``capacity`` measures,
+in the same run, what two processes can gain here at all: the same
+pure-Python loop in one process, then in two at once. On an idle 2-core
+machine that is 2x; on a shared one someone else's work takes the second
+core, and a sweep cannot beat it.
+
+``compile_bytecode`` writes capsim's bytecode (``__pycache__``) before any
+run is timed, as ``pip install`` does for an installed package; every timed
+command (one worker and two alike) then loads it instead of compiling about
+sixty modules from source, which a machine that sets
+``PYTHONDONTWRITEBYTECODE`` (this VM does) would make each run do again.
 """
 
 from __future__ import annotations
@@ -18,13 +25,24 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["capacity", "sweep"]
+__all__ = ["capacity", "compile_bytecode", "sweep"]
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("emulator", "nodes", "faults", "capsim")
+
+
+def compile_bytecode() -> None:
+    """Compile every module of capsim's packages into its ``__pycache__`` (the ones already there are kept)."""
+    import compileall
+
+    for package in PACKAGES:
+        if not compileall.compile_dir(ROOT / package, quiet=1):
+            raise RuntimeError(f"compileall could not compile {ROOT / package}")
 
 
 def _timed(argv: list[str]) -> float:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the bytecode is written already (compile_bytecode); read it
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "capsim", *argv], capture_output=True, text=True, env=env, cwd=ROOT)
     elapsed = time.perf_counter() - start
@@ -61,8 +79,10 @@ def sweep(label: str, argv: list[str], workers: tuple[int, ...] = (1, 2), repeat
     """Wall seconds of ``capsim ARGV --jobs W`` for each W (best of ``repeats``), and the speed-up."""
     walls: dict[int, float] = {}
     loads = []
-    for _ in range(repeats):
-        for w in workers:
+    for repeat in range(repeats):
+        # One worker first, then two, then two first: a machine that slows down or speeds up during the
+        # repeats (someone else's work starting or stopping) does not favour either.
+        for w in workers if repeat % 2 == 0 else workers[::-1]:
             loads.append(os.getloadavg()[0])
             wall = _timed([*argv, "--jobs", str(w)])
             walls[w] = min(walls.get(w, wall), wall)
@@ -77,4 +97,5 @@ def sweep(label: str, argv: list[str], workers: tuple[int, ...] = (1, 2), repeat
 
 
 if __name__ == "__main__":
+    compile_bytecode()
     print(sweep("chaos", ["chaos", "scenarios/lin-kv-partitions.toml", "--seeds", "1-20"]))

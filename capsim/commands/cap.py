@@ -23,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from capsim import output
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cap.configs import claim_line
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
@@ -146,7 +147,7 @@ def run(args) -> int:
     check_sweep_arguments(args)
     run_mb = check_size(args.nodes, 2 * args.rate * args.duration, len(args.seeds) if args.seeds else 0)
     configs = choose(args.config)
-    console = Console(stderr=args.json or args.markdown)
+    console = output.console(stderr=args.json or args.markdown)
     if args.out is not None:
         writable_dir(args.out)
         if args.seeds is None:  # one seed's report has plots; a sweep's has none
@@ -297,7 +298,7 @@ def _many(console: Console, args, configs, run_mb: float) -> list[Run]:
     for config in configs:
         config.node_class()  # its protocol's module, imported once here rather than by each forked worker
     job = SeedJob(functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args))
-    lines = run_sweep_command(console, args, job, list(args.seeds), run_mb)
+    lines = run_sweep_command(lambda: console, args, job, list(args.seeds), run_mb)
     ran = [line for line in lines if line["status"] in ("pass", "fail")]
     lost = [
         f"seed {line['seed']} {line['status']}: {line['error'].splitlines()[0]} (replay: {line['replay']})"

@@ -46,6 +46,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from capsim import output
 from capsim.cli import SUMMARIES, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
@@ -120,22 +121,24 @@ def run(args: argparse.Namespace) -> int:
         len(args.seeds) if args.seeds else 0,
         duration_flag="the phases' durations",
     )
-    from rich.console import Console
+    from faults.chaos import run_chaos  # the kernel and the fault policy: a sweep's workers fork holding them
 
-    from faults.chaos import run_chaos
-
-    # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
-    console = Console(highlight=False, soft_wrap=True)
+    if args.seeds is not None:
+        return _run_seeds(args, list(args.seeds), run_mb)
+    console = _console()
     if args.real:
         return _run_real(console, args, scenario)
-    if args.seeds is None:
-        result = run_chaos(scenario, args.seed, keep_trace=bool(args.out))
-        print_result(console, result)
-        if args.out:
-            paths = result.write(args.out)
-            console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
-        return 0 if result.passed else 1
-    return _run_seeds(console, args, list(args.seeds), run_mb)
+    result = run_chaos(scenario, args.seed, keep_trace=bool(args.out))
+    print_result(console, result)
+    if args.out:
+        paths = result.write(args.out)
+        console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
+    return 0 if result.passed else 1
+
+
+def _console() -> Console:
+    # soft_wrap: long lines (paths, replay commands) stay whole, to copy and paste.
+    return output.console(highlight=False, soft_wrap=True)
 
 
 def _load(args: argparse.Namespace) -> Scenario:
@@ -294,12 +297,15 @@ def _label(check) -> str:
     return check.name if check.phase is None else f"{check.name} ({check.phase})"
 
 
-def _run_seeds(console: Console, args: argparse.Namespace, seeds: list[int], run_mb: float) -> int:
+def _run_seeds(args: argparse.Namespace, seeds: list[int], run_mb: float) -> int:
+    """The sweep: its workers fork first, and rich (the console, the progress bar) is imported after."""
     job = SeedJob(
         functools.partial(run_seed, args.path, args.out),
         replay_template(f"capsim chaos {shlex.quote(args.scenario)} --seed "),
     )
-    return report_sweep(console, run_sweep_command(console, args, job, seeds, run_mb))
+    console = functools.cache(_console)
+    lines = run_sweep_command(console, args, job, seeds, run_mb)
+    return report_sweep(console(), lines)
 
 
 def report_sweep(console: Console, lines: list[dict]) -> int:

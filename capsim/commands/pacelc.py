@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import emulator as em
+from capsim import output
 from capsim.cap import wars
 from capsim.cap.pacelc import QUORUMS, Sweep, jobs, run_job
 from capsim.cap.pacelc_report import (
@@ -139,11 +140,12 @@ def run(args) -> int:
         writable_dir(args.out)
         if not args.wars:  # --wars writes no report
             require_plots()
-    console = Console(stderr=True) if args.json or args.markdown else Console()
+    console = output.console(stderr=bool(args.json or args.markdown))
     if args.wars:
         return _run_wars(args, sweep, console)
     work = jobs(sweep)
-    rows = with_progress(Console(stderr=True), "configurations", run_job, work, workers_for(len(work), args.jobs))
+    workers = workers_for(len(work), args.jobs)
+    rows = with_progress(output.console(stderr=True), "configurations", run_job, work, workers)
     order = {(j[1], j[2] if isinstance(j[2], str) else tuple(j[2])): i for i, j in enumerate(work)}
     rows.sort(
         key=lambda row: order[
@@ -209,7 +211,7 @@ def wars_job(job: tuple) -> list[dict]:
 
 def _run_wars(args, sweep: Sweep, console: Console) -> int:
     work = [(q, sweep.waits_ms, sweep.latency, sweep.trials, sweep.model_trials, sweep.seed) for q in sweep.quorums]
-    results = with_progress(Console(stderr=True), "quorums", wars_job, work, workers_for(len(work), args.jobs))
+    results = with_progress(output.console(stderr=True), "quorums", wars_job, work, workers_for(len(work), args.jobs))
     rows = sorted((row for result in results for row in result), key=lambda r: (r["n"], r["r"], r["w"], r["t_ms"]))
     if args.json:
         json.dump(rows, sys.stdout, indent=2)

@@ -8,6 +8,7 @@ sweep with its results file and progress bar (see :mod:`capsim.parallel`).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +16,20 @@ from capsim import limits
 from capsim.cli import UsageError
 from capsim.limits import available_mb, workers_that_fit
 from capsim.on_dask import ClusterError, require_dask
-from capsim.parallel import ResultsFile, ResultsMismatch, SeedJob, positive_int, sweep_with_progress, workers_for
+from capsim.parallel import (
+    ResultsFile,
+    ResultsMismatch,
+    SeedJob,
+    pool_for,
+    positive_int,
+    seeds_left,
+    sweep_with_progress,
+    workers_for,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
 __all__ = ["add_sweep_arguments", "check_size", "check_sweep_arguments", "open_results", "run_sweep_command"]
@@ -99,36 +111,51 @@ def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
 
 
 def run_sweep_command(
-    console: Console, args: argparse.Namespace, job: SeedJob, seeds: list[int], run_mb: float | None = None
+    console: Callable[[], Console],
+    args: argparse.Namespace,
+    job: SeedJob,
+    seeds: list[int],
+    run_mb: float | None = None,
 ) -> list[dict]:
     """The sweep behind a command's --seeds, with its results file; Ctrl-C says how to resume.
 
-    ``run_mb``: the memory one seed's run needs (``capsim.limits``): fewer
-    local workers are used when that many runs at once would not fit.
+    ``console`` makes the console to print on; it is called once the local
+    workers have forked, so a command that has not imported rich yet (chaos)
+    does not import it before they start. ``run_mb``: the memory one seed's
+    run needs (``capsim.limits``): fewer local workers are used when that
+    many runs at once would not fit.
     """
     workers = workers_for(len(seeds), args.workers)
+    fit = workers
     if run_mb is not None and args.cluster is None:
         fit = workers_that_fit(workers, run_mb)
+    results = open_results(args, job)
+    pool = out = None
+    try:
+        pool = pool_for(job, seeds_left(seeds, results), fit, args.cluster)  # first: before rich, and any thread
+        out = console()
         if fit < workers:
-            console.print(
+            out.print(
                 f"using {fit} of {workers} workers: each run needs about {run_mb:,.0f} MB "
                 f"(capsim.limits) and {available_mb():,.0f} MB are available",
                 markup=False,
             )
-        workers = fit
-    results = open_results(args, job)
-    try:
-        return sweep_with_progress(console, job, seeds, workers, args.cluster, results)
+        return sweep_with_progress(out, job, seeds, fit, args.cluster, results, pool=pool)
     except ClusterError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         if results is not None:
-            console.print(
+            note = (
                 f"interrupted: the seeds done so far are in {results.path}; run the same command "
-                "with --resume to finish the sweep",
-                markup=False,
+                "with --resume to finish the sweep"
             )
+            if out is not None:
+                out.print(note, markup=False)
+            else:  # interrupted before the console was made
+                print(note, file=sys.stderr, flush=True)
         raise
     finally:
+        if pool is not None:
+            pool.close()  # sweep_with_progress stops it too; this is for a failure before it started
         if results is not None:
             results.close()

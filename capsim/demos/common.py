@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 import emulator as em
+from capsim import output
 from capsim.report import Section, rich_table, write_page, write_tables
 from capsim.report.tables import json_rows
 
@@ -186,7 +187,7 @@ class Report:
 
 def emit(report: Report, console: Console | None = None, as_json: bool = False, out: Path | None = None) -> int:
     """Print ``report`` (tables and their paragraphs, or JSON); write it to ``out`` if given. Returns 0."""
-    console = console or Console(stderr=as_json)
+    console = console or output.console(stderr=as_json)
     if as_json:
         json.dump(report.to_json(), sys.stdout, indent=2, default=str)
         print()

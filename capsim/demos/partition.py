@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 import emulator as em
+from capsim import output
 from capsim.demos.common import Report, Table, emit, intro, write_report
 from capsim.report import Run, Window
 from capsim.report.tables import Column
@@ -235,7 +236,7 @@ def main(
     sim.run(scenario(sim, clients))
     if as_json:
         return emit(report(sim, seed), console, as_json=True, out=out)
-    console = console or Console()
+    console = console or output.console()
     console.print(f"[bold]capsim demo: partition[/bold]  seed={seed}  nodes={', '.join(sim.servers)}")
     console.print(f"partition: {SIDE_A} + alice | {SIDE_B} + bob, then heal\n")
     console.print(account(sim))

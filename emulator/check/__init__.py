@@ -17,10 +17,17 @@ The other checkers return small result objects with ``to_dict()``:
 
 This package uses the standard library only and imports nothing else from
 ``emulator``, so it can judge histories from anywhere.
+
+The readers, the HTML timeline and the ``examples`` and ``synth`` modules
+are imported on first use (``emulator.check.read_history``, ``from
+emulator.check import synth``): a chaos run checks the history it recorded
+and reads, draws or makes none, and each of its sweep's workers starts
+sooner for not loading them.
 """
 
-from emulator.check import examples as examples  # modules, not in __all__
-from emulator.check import synth as synth
+import importlib
+import typing  # typing.Any, not `from typing import Any`: dir() of the package lists its own names only
+
 from emulator.check.anomalies import LostWrite, LostWrites, StaleRead, StaleReads, lost_writes, stale_reads
 from emulator.check.errors import CheckError, EdnError, HistoryFormatError, ModelError
 from emulator.check.linearizable import Progress, check_file, linearizable
@@ -37,9 +44,25 @@ from emulator.check.metrics import (
 )
 from emulator.check.models import MODELS, Model, detect_model
 from emulator.check.ops import NemesisOp, Op, pair_ops
-from emulator.check.readers import History, parse_history, read_history, write_jsonl
-from emulator.check.timeline import render_html, write_html
 from emulator.check.verdict import PartitionResult, Verdict
+
+if typing.TYPE_CHECKING:
+    from emulator.check import examples as examples  # modules, not in __all__
+    from emulator.check import synth as synth
+    from emulator.check.readers import History, parse_history, read_history, write_jsonl
+    from emulator.check.timeline import render_html, write_html
+
+#: Names imported on first use -> the module that holds them (a module itself for ``examples`` and ``synth``).
+_LAZY = {
+    "History": "emulator.check.readers",
+    "parse_history": "emulator.check.readers",
+    "read_history": "emulator.check.readers",
+    "write_jsonl": "emulator.check.readers",
+    "render_html": "emulator.check.timeline",
+    "write_html": "emulator.check.timeline",
+    "examples": "emulator.check.examples",
+    "synth": "emulator.check.synth",
+}
 
 __all__ = [
     "MODELS",
@@ -79,3 +102,17 @@ __all__ = [
     "write_html",
     "write_jsonl",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'emulator.check' has no attribute {name!r}")
+    loaded = importlib.import_module(module)
+    value = loaded if module.endswith(f".{name}") else getattr(loaded, name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

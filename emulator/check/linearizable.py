@@ -44,7 +44,6 @@ from typing import Any, cast
 
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
-from emulator.check.readers import read_history
 from emulator.check.triage import stale_read
 from emulator.check.verdict import PartitionResult, Verdict
 from emulator.check.wgl import Search, SearchResult
@@ -164,6 +163,8 @@ def check_file(
 
     ``verdict.elapsed`` is the checking time alone, without reading the file.
     """
+    from emulator.check.readers import read_history  # the readers (EDN, logs) load only when a file is read
+
     return linearizable(read_history(path), model=model, timeout=timeout, partition=partition, **options)
 
 

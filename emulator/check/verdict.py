@@ -4,7 +4,9 @@ A :class:`Verdict` holds one :class:`PartitionResult` per key checked (the
 data, in :mod:`emulator.check.results`). Its rendering lives beside it: the
 words in :mod:`emulator.check.explain`, the HTML timeline in
 :mod:`emulator.check.timeline`; the methods here only call them. Neither
-renderer imports this module, so there is no import cycle.
+renderer imports this module, so there is no import cycle. The timeline is
+imported when a page is drawn: a run that checks and never draws (a chaos
+seed) does not load it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 
 from emulator.check.explain import explanation, summary_line
 from emulator.check.results import PartitionResult, VerdictData
-from emulator.check.timeline import render_html, write_html
 
 __all__ = ["PartitionResult", "Verdict"]
 
@@ -52,8 +53,12 @@ class Verdict(VerdictData):
 
     def html(self) -> str:
         """A self-contained HTML timeline of the history (see :mod:`emulator.check.timeline`)."""
+        from emulator.check.timeline import render_html
+
         return render_html(self)
 
     def write_html(self, path: str | Path) -> Path:
         """Write :meth:`html` to ``path``; returns the path."""
+        from emulator.check.timeline import write_html
+
         return write_html(self, path)

@@ -247,6 +247,9 @@ def test_a_negative_seed_is_refused_by_every_command_as_seeds_refuses_it(capsys,
     [
         ["check", "--examples"],
         ["cap", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1.5", "--config", "cp"],
+        ["chaos", "lin-kv-partitions"],
+        ["chaos", "lin-kv-partitions", "--seeds", "1-2", "--workers", "2"],
+        ["demo", "partition", "--quick"],
     ],
 )
 def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(argv):

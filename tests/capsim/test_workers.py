@@ -1,11 +1,13 @@
 """Persistent worker processes: every item answered, and a killed worker never hangs the pool."""
 
 import functools
+import gc
 import multiprocessing
+import time
 
 import pytest
 
-from capsim.workers import WorkerPool, WorkerStartError, describe_exit
+from capsim.workers import WorkerPool, WorkerStartError, describe_exit, heap_frozen
 from tests.common import sweep_jobs
 
 
@@ -62,3 +64,93 @@ def test_a_job_a_worker_cannot_load_stops_the_pool_with_the_reason():
 def test_exit_codes_are_described():
     """Negative exit codes name the signal."""
     assert describe_exit(-9) == "killed by SIGKILL" and describe_exit(3) == "exit status 3"
+
+
+class _Stub:
+    """A stand-in worker that logs what is done to it and ends at the ``ends_on`` step: ask, terminate or kill."""
+
+    def __init__(self, name, ends_on, log):
+        self.name, self.ends_on, self.log, self.alive = name, ends_on, log, True
+        self.process, self.conn = self, self
+
+    def _do(self, what):
+        self.log.append((what, self.name))
+        if what == self.ends_on:
+            self.alive = False
+
+    def ask_to_stop(self):
+        self._do("ask")
+
+    def terminate(self):
+        self._do("terminate")
+
+    def kill(self):
+        self._do("kill")
+
+    def join(self, timeout=None):
+        self.log.append(("join", self.name))
+
+    def is_alive(self):
+        return self.alive
+
+    def close(self):
+        self.log.append(("close", self.name))
+
+
+def _close_stubs(ends_on):
+    log = []
+    pool = WorkerPool(len(ends_on))
+    pool._workers = [_Stub(i, end, log) for i, end in enumerate(ends_on)]
+    pool.close()
+    return log
+
+
+def test_closing_asks_every_worker_before_waiting_for_any():
+    """close() sends every stop request first, then waits: N workers stop together, not one after another."""
+    log = _close_stubs(["ask", "ask", "ask"])
+    assert log[:3] == [("ask", 0), ("ask", 1), ("ask", 2)]
+    assert [what for what, _ in log[3:]] == ["join"] * 3 + ["close"] * 3
+
+
+def test_closing_escalates_to_sigterm_then_sigkill_for_the_workers_that_stay():
+    """A worker deaf to the request gets SIGTERM, one deaf to that SIGKILL; each signal goes to all at once."""
+    log = _close_stubs(["ask", "terminate", "kill"])
+    assert log == [
+        *[("ask", 0), ("ask", 1), ("ask", 2)],
+        *[("join", 0), ("join", 1), ("join", 2)],
+        *[("terminate", 1), ("terminate", 2)],
+        *[("join", 1), ("join", 2)],
+        ("kill", 2),
+        ("join", 2),
+        *[("close", 0), ("close", 1), ("close", 2)],
+    ]
+
+
+def test_submitted_items_run_before_their_outcomes_are_read(tmp_path):
+    """submit() hands each worker its first chunk at once: they work while the caller does something else."""
+    with WorkerPool(2) as pool:
+        pool.start().submit(functools.partial(sweep_jobs.note_item, str(tmp_path)), range(4))
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # no outcome read yet
+        assert len(list(tmp_path.iterdir())) >= 2
+        assert sorted(o.value for o in pool.outcomes()) == [0, 1, 2, 3]
+
+
+def test_the_heap_is_frozen_within_and_thawed_after_unless_it_was_frozen_before():
+    """heap_frozen() freezes what is alive and undoes only its own freeze; starting workers leaves none behind."""
+    assert gc.get_freeze_count() == 0
+    with heap_frozen():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    with WorkerPool(1) as pool:
+        pool.start()
+        assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with heap_frozen():
+            pass
+        assert gc.get_freeze_count() == frozen  # the caller's freeze stands
+    finally:
+        gc.unfreeze()

@@ -54,3 +54,9 @@ class Unloadable:
 
     def __reduce__(self):
         return fail_to_load, ()
+
+
+def note_item(directory, item):
+    """Notes ``item`` as a file in DIRECTORY (proof that a worker took it); returns it."""
+    Path(directory, str(item)).write_text(str(os.getpid()))
+    return item

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 import emulator as em
+from tests.common.imports import modules_of
 from tests.common.nodes import Echo, Recorder, cluster
 
 
@@ -368,3 +369,29 @@ def test_close_cancels_suspended_handlers_and_runs_their_cleanup(monkeypatch):
     del sim, waiter, client, task
     gc.collect()
     assert unraisable == []
+
+
+SOCKET_LAYER = {
+    "emulator.hosts",
+    "emulator.sandbox",
+    "emulator.kernel",
+    "emulator.sockets",
+    "emulator.tcp",
+    "emulator.resolver",
+}
+
+
+def test_nodes_alone_never_load_the_socket_layer_and_the_first_host_does():
+    """A cluster of nodes runs, crashes and partitions without the socket layer; add_host imports it."""
+    nodes = (
+        "import emulator as em\n"
+        "from tests.common.nodes import Echo\n"
+        "sim = em.Simulation(seed=1)\n"
+        "for name in ('n1', 'n2'):\n"
+        "    sim.add_node(name, Echo)\n"
+        "sim.network.partition(['n1'], ['n2'])\n"
+        "sim.crash('n2')\n"
+        "sim.run(until=1.0)\n"
+    )
+    assert not SOCKET_LAYER & modules_of(nodes)
+    assert modules_of(nodes + "sim.add_host('web', None)\nsim.run(until=2.0)\n") >= SOCKET_LAYER

@@ -16,6 +16,7 @@ import pytest
 from capsim.cli import main
 from emulator.transport.processes import running
 from faults import load_scenario, run_chaos
+from tests.common.imports import modules_after, modules_at_fork
 from tests.common.processes import processes_mentioning
 
 ROOT = str(Path(__file__).resolve().parents[3])
@@ -145,6 +146,36 @@ def test_a_passing_seed_range_exits_zero(capsys):
     """--seeds on a correct store, in this process (--jobs 1): exit 0 and every seed passed."""
     assert main(["chaos", str(EXAMPLES / "lin-kv-crashes.toml"), "--seeds", "1-2", "--jobs", "1"]) == 0
     assert "2 of 2 seeds passed" in capsys.readouterr().out
+
+
+#: What a simulated chaos run never uses: the socket layer (hosts run unmodified asyncio programs; a scenario's
+#: nodes do not) and the checker's readers, HTML timeline and history generators (it checks what it recorded).
+UNUSED = {
+    "emulator.hosts",
+    "emulator.sandbox",
+    "emulator.kernel",
+    "emulator.sockets",
+    "emulator.tcp",
+    "emulator.resolver",
+    "emulator.check.readers",
+    "emulator.check.timeline",
+    "emulator.check.synth",
+    "emulator.check.examples",
+}
+
+
+def test_a_simulated_run_imports_neither_the_socket_layer_nor_the_history_readers():
+    """One seed, and a sweep's parent up to its fork (what every worker starts with), import none of UNUSED."""
+    scenario = "capsim/scenarios/lin-kv-partitions.toml"
+    [at_fork] = modules_at_fork("chaos", scenario, "--seeds", "1-2", "--workers", "2")
+    assert not UNUSED & at_fork
+    assert not UNUSED & modules_after("chaos", scenario, "--seed", "1")
+
+
+def test_a_sweep_forks_its_workers_before_it_imports_rich():
+    """rich (console, progress bar, tables) is the parent's alone: imported after the fork, so no worker waits on it."""
+    [at_fork] = modules_at_fork("chaos", "capsim/scenarios/lin-kv-partitions.toml", "--seeds", "1-2", "--workers", "2")
+    assert not {name for name in at_fork if name == "rich" or name.startswith("rich.")}
 
 
 # -- on real processes -----------------------------------------------------------------------------

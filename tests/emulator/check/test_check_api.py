@@ -1,9 +1,13 @@
 """Tests of emulator/check/__init__.py: the package's public names."""
 
 import ast
+import importlib
 from pathlib import Path
 
+import pytest
+
 import emulator.check as check
+from tests.common.imports import modules_of
 
 
 def test_all_lists_exactly_the_public_names():
@@ -76,3 +80,40 @@ def test_the_check_modules_import_each_other_without_a_cycle():
     for module in sorted(graph):
         visit(module, [])
     assert graph["emulator.check.timeline"] and "emulator.check.verdict" not in graph["emulator.check.timeline"]
+
+
+LAZY = ("emulator.check.readers", "emulator.check.timeline", "emulator.check.synth", "emulator.check.examples")
+
+
+def test_readers_timeline_and_generators_load_on_first_use():
+    """Checking a history imports none of them (a chaos seed does just that); naming one imports it."""
+    checked = modules_of(
+        "from emulator.check import linearizable, lost_writes, stale_reads, availability\n"
+        "history = [{'process': 0, 'type': 'invoke', 'f': 'write', 'value': 1, 'time': 0},\n"
+        "           {'process': 0, 'type': 'ok', 'f': 'write', 'value': 1, 'time': 1}]\n"
+        "assert linearizable(history, model='register').valid\n"
+        "lost_writes(history), stale_reads(history), availability(history)\n"
+    )
+    assert not set(LAZY) & checked
+    assert set(LAZY) <= modules_of("from emulator.check import read_history, write_html, synth, examples")
+
+
+@pytest.mark.parametrize(
+    "module, name",
+    [("readers", "History"), ("readers", "parse_history"), ("readers", "read_history"), ("readers", "write_jsonl")]
+    + [("timeline", "render_html"), ("timeline", "write_html")],
+)
+def test_a_name_loaded_on_first_use_is_its_modules_object(module, name):
+    """`emulator.check.X` is the very object its module defines, and dir() lists it."""
+    module = importlib.import_module(f"emulator.check.{module}")
+    assert getattr(check, name) is getattr(module, name) and name in dir(check)
+
+
+def test_the_lazy_modules_are_the_submodules():
+    """`from emulator.check import synth, examples` gives the modules; an unknown name is an AttributeError."""
+    from emulator.check import examples, synth
+
+    assert synth is importlib.import_module("emulator.check.synth")
+    assert examples is importlib.import_module("emulator.check.examples")
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        check.nosuch  # noqa: B018
