@@ -7,7 +7,12 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["modules_after", "modules_at_fork", "modules_of"]
+__all__ = ["SOCKET_LAYER", "modules_after", "modules_at_fork", "modules_of"]
+
+#: The socket layer, which only hosts (unmodified asyncio programs) use: a cluster of nodes never imports it.
+SOCKET_LAYER = frozenset(
+    {"emulator.hosts", "emulator.sandbox", "emulator.kernel", "emulator.sockets", "emulator.tcp", "emulator.resolver"}
+)
 
 # Runs capsim ARGV in this interpreter (help and usage errors exit through SystemExit), then prints sys.modules.
 _COMMAND = """

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 import emulator as em
-from tests.common.imports import modules_of
+from tests.common.imports import SOCKET_LAYER, modules_of
 from tests.common.nodes import Echo, Recorder, cluster
 
 
@@ -369,16 +369,6 @@ def test_close_cancels_suspended_handlers_and_runs_their_cleanup(monkeypatch):
     del sim, waiter, client, task
     gc.collect()
     assert unraisable == []
-
-
-SOCKET_LAYER = {
-    "emulator.hosts",
-    "emulator.sandbox",
-    "emulator.kernel",
-    "emulator.sockets",
-    "emulator.tcp",
-    "emulator.resolver",
-}
 
 
 def test_nodes_alone_never_load_the_socket_layer_and_the_first_host_does():
