@@ -120,11 +120,6 @@ class Link:
         self.deliver_kind: object = None
         self.deliver_record: Callable[[int], None] | None = None
 
-    @property
-    def endpoint(self) -> Endpoint | None:
-        """The receiver's live endpoint, as of the network's last change (None: down)."""
-        return self._endpoint
-
     def configure(self, defaults: dict[str, Any], overrides: dict[str, Any]) -> None:
         """Recompute the effective settings from the defaults and overrides."""
         settings = {**defaults, **overrides}
@@ -461,10 +456,12 @@ class Network:
             self._record((msg._at, "deliver", link.src, link.dst, repr(msg.body)))
         else:
             kind = msg.body["type"]
-            record = link.recorders.get(kind)
+            record = link.deliver_record if kind is link.deliver_kind else None  # the type it delivered last
             if record is None:
-                record = link.recorders[kind] = self._trace.recorder("deliver", link.src, link.dst, kind)
-            link.deliver_kind, link.deliver_record = kind, record
+                record = link.recorders.get(kind)
+                if record is None:
+                    record = link.recorders[kind] = self._trace.recorder("deliver", link.src, link.dst, kind)
+                link.deliver_kind, link.deliver_record = kind, record
             record(msg._at)
         link.deliver(msg)  # type: ignore[misc]  # fast_path: the receiver is live
 
@@ -472,8 +469,8 @@ class Network:
         """Delivery when the link is cut or held, or the receiver is down or paused."""
         if link.cut:
             self._drop(msg.src, msg.dest, msg.body, "partition")
-        elif (link.src, link.dst) in self._held:
-            self._held[(link.src, link.dst)].append(msg)
+        elif (held := self._held.get((link.src, link.dst))) is not None:
+            held.append(msg)
         elif link._endpoint is None or msg._to is not link._endpoint:
             self._drop(msg.src, msg.dest, msg.body, "down")  # down now, or since it was sent
         else:
