@@ -115,12 +115,23 @@ class Mixed(em.Node):
         self.event("note", msg.src)
 
 def mixed():
+    # Duplication and reordering on some links (the others plain: the compiled path's own), a flapping
+    # partition, a held link and a crash with restart around it.
     sim = em.Simulation(seed=5, latency=em.Uniform(0.001, 0.003))
     for i in range(5):
         sim.add_node(f"n{i}", Mixed)
-    sim.run(until=0.5)
+    sim.network.set_link("n0", "n1", duplicate=0.3, reorder=0.3)
+    sim.network.set_link("n3", "n4", duplicate=0.2)
+    sim.run(until=0.3)
+    for t in (0.35, 0.45, 0.55):
+        cut = sim.network.partition(["n0", "n1"], ["n2", "n3", "n4"])
+        sim.run(until=t)
+        sim.network.heal(cut)
+        sim.run(until=t + 0.03)
+    sim.network.hold("n3", "n4")
     sim.crash("n2")
     sim.run(until=0.7)
+    sim.network.release("n3", "n4")
     sim.restart("n2")  # a new endpoint, with a new handlers dict
     sim.run(until=1.0)
     assert not WRONG, WRONG
