@@ -138,6 +138,9 @@ def bench_breaker(clients: int = 8, seed: int = 1) -> dict:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help, and no stray arguments
     for result in (
         bench_balancer(),
         bench_balancer("round-robin"),

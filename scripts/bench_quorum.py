@@ -84,5 +84,9 @@ def bench_quorum(
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv[1:]
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 virtual seconds instead of 20")
+    quick = parser.parse_args().quick
     print(json.dumps(bench_quorum(seconds_virtual=2.0 if quick else 20.0), indent=2, default=str))

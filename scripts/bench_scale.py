@@ -281,14 +281,37 @@ def _fit_quadratic(xs: list[float], ys: list[float]) -> tuple[float, float, floa
     return out[0], out[1], out[2]
 
 
-if __name__ == "__main__":
-    print(
-        json.dumps(
-            {
-                "capsim": capsim_ring(1000, 10.0),
-                "every": capsim_ring(1000, 10.0, "every"),
-                "simpy": simpy_ring(1000, 10.0),
-            },
-            indent=2,
-        )
+def main(argv: list[str] | None = None) -> int:
+    """One ring, resident in its own process: ``--windows`` measured windows after a warm-up, as JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="One heartbeat ring (capsim's two ways, or SimPy's) in a process of its own: the cost per "
+        "message of each measured window, and the ring's peak memory. scripts/bench.py --only scale "
+        "runs them all side by side."
     )
+    parser.add_argument("--nodes", type=int, default=1000, help="ring size (default 1000)")
+    parser.add_argument("--model", choices=("sleep", "every", "simpy"), default="sleep", help="default: sleep")
+    parser.add_argument("--pure", action="store_true", help="capsim on its pure-Python core")
+    parser.add_argument("--windows", type=int, default=5, help="measured windows (default 5)")
+    parser.add_argument("--seconds", type=float, default=1.0, help="virtual seconds a window (default 1)")
+    args = parser.parse_args(argv)
+    if args.nodes < 2 or args.windows < 1 or not args.seconds > 0:
+        parser.error("--nodes must be at least 2, --windows at least 1 and --seconds above 0")
+    if args.model == "simpy":
+        ring = simpy_ring("simpy", args.nodes)
+        if ring is None:
+            parser.error("SimPy is not installed: pip install simpy")
+    else:
+        ring = capsim_ring(args.model, args.nodes, args.model, pure=args.pure)
+    try:
+        for _ in range(args.windows):
+            ring.window(0.1, args.seconds)
+    finally:
+        row = ring.close()
+    print(json.dumps({**row, "us_per_msg_windows": [w["us_per_msg"] for w in ring.windows]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

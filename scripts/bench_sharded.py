@@ -113,4 +113,7 @@ def bench_sharded(clients: int = 10, keys: int = 200, virtual_seconds: float = 5
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help, and no stray arguments
     print(json.dumps(bench_sharded(), indent=2))

@@ -97,5 +97,10 @@ def sweep(label: str, argv: list[str], workers: tuple[int, ...] = (1, 2), repeat
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(
+        description="Time `capsim chaos scenarios/lin-kv-partitions.toml --seeds 1-20` on one worker and on two."
+    ).parse_args()  # --help, and no stray arguments
     compile_bytecode()
     print(sweep("chaos", ["chaos", "scenarios/lin-kv-partitions.toml", "--seeds", "1-20"]))

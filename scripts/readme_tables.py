@@ -68,6 +68,13 @@ def run(check: bool, names: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    chosen = [a for a in args if a in COMMANDS] or list(COMMANDS)
-    sys.exit(run("--check" in args, chosen))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md differs from a fresh run")
+    parser.add_argument("blocks", nargs="*", metavar="BLOCK", help=f"of {', '.join(COMMANDS)} (default: all)")
+    args = parser.parse_args()
+    for block in args.blocks:
+        if block not in COMMANDS:
+            parser.error(f"no README block {block!r}; choose from {', '.join(COMMANDS)}")
+    sys.exit(run(args.check, args.blocks or list(COMMANDS)))

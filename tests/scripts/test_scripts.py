@@ -1,9 +1,11 @@
-"""scripts/bench.py runs and reports every figure beside its baseline."""
+"""The scripts: bench.py reports every figure beside its baseline, and every script takes --help."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
@@ -47,3 +49,32 @@ def test_cap_demo_script_runs_the_cap_command():
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["config"] == "cp"
+
+
+SCRIPTS = sorted(p for p in BENCH.parent.glob("*.py") if 'if __name__ == "__main__":' in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_script_explains_itself_and_refuses_a_stray_argument_before_it_does_anything(script):
+    """`--help` prints a usage and exits 0; an argument it does not know is a usage error, with no traceback.
+
+    (readme_tables.py once rewrote README.md whatever its arguments were, --help included.)
+    """
+    helped = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage:") and not helped.stderr, helped.stderr
+    stray = subprocess.run(
+        [sys.executable, str(script), "--no-such-option"], capture_output=True, text=True, timeout=60
+    )
+    assert stray.returncode == 2 and "error:" in stray.stderr and "Traceback" not in stray.stderr, stray.stderr
+
+
+def test_the_scale_script_runs_one_ring_and_prints_its_windows():
+    """scripts/bench_scale.py: a small ring's windows, its delivered count and its digest, as JSON."""
+    script = BENCH.parent / "bench_scale.py"
+    args = ["--nodes", "20", "--model", "every", "--windows", "2", "--seconds", "0.2"]
+    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    # two windows of 0.2 s, each after a 0.1 s re-warm, from 0.15 s: 20 nodes beat at 0.5 .. 0.7 and 0.8 .. 1.0
+    assert row["virtual_s"] == pytest.approx(0.75) and row["delivered"] == 2 * 2 * 20
+    assert len(row["us_per_msg_windows"]) == 2 and len(row["digest"]) == 64
