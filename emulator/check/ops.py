@@ -217,9 +217,16 @@ def by_key(ops: Iterable[Op]) -> dict[Any, list[Op]]:
 
 
 def key_id(key: Any) -> Any:
-    """A hashable form of a key (JSON keys may be lists)."""
+    """A hashable form of a key (JSON keys may be lists or objects).
+
+    A list becomes a tuple and an object a frozenset of its items, so equal
+    objects are one key whatever the order of their fields, and no object is
+    the same key as a list.
+    """
     if isinstance(key, list):
         return tuple(key_id(k) for k in key)
+    if isinstance(key, dict):
+        return frozenset((key_id(k), key_id(v)) for k, v in key.items())
     return key
 
 

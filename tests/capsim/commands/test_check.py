@@ -223,3 +223,12 @@ def test_an_html_directory_that_cannot_be_written_is_refused_before_checking(tmp
     assert main(["check", "--html", str(taken), "--example", "capsim-lin-kv-partitions-good"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "--html" in captured.err and captured.err.count("\n") == 1
+
+
+def test_a_history_keyed_by_json_objects_is_checked(tmp_path, capsys):
+    """Keys that are JSON objects are keys (no traceback): a stale read of one is found."""
+    ops = [{**op, "key": {"table": "t", "row": 1}} for op in BAD]
+    assert main(["check", "--model", "register", "--explain", _jsonl(tmp_path, "objects.jsonl", ops)]) == 1
+    captured = capsys.readouterr()
+    assert "NOT linearizable" in captured.out and captured.err == ""
+    assert 'key {"table": "t", "row": 1}: 1 of 2 ops linearized' in captured.out
