@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from capsim.cli import main
-
-KV_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "kv-histories"
+from tests.common.check_histories import KNOSSOS_DIR, KV_DIR, KV_VERDICTS
 
 GOOD = [
     {"process": 0, "type": "invoke", "f": "write", "key": "a", "value": 1},
@@ -232,3 +231,16 @@ def test_a_history_keyed_by_json_objects_is_checked(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "NOT linearizable" in captured.out and captured.err == ""
     assert 'key {"table": "t", "row": 1}: 1 of 2 ops linearized' in captured.out
+
+
+@pytest.mark.skipif(not KNOSSOS_DIR.is_dir(), reason=f"shared Knossos histories not found at {KNOSSOS_DIR}")
+def test_every_shared_history_gets_its_known_verdict_and_exit_status(capsys):
+    """Each shared Knossos and kv file alone: its folder's (or README's) verdict, exit 0 or 1, nothing on stderr."""
+    known = [(path, path.parent.name == "good") for path in sorted(KNOSSOS_DIR.glob("*/*.edn"))]
+    known += [(KV_DIR / f"{name}.edn", valid) for name, valid in KV_VERDICTS.items()]
+    assert len(known) == 9
+    for path, valid in known:
+        assert main(["check", str(path)]) == (0 if valid else 1), path
+        captured = capsys.readouterr()
+        word = "  linearizable " if valid else "  NOT linearizable "
+        assert word in captured.out and captured.err == "", path
