@@ -1,7 +1,9 @@
 """A linearizability verdict in words: the one-line summary and the explanation.
 
 When a key is not linearizable its explanation is the longest linearizable
-prefix the search found, the op that had to come next and cannot (it returned
+prefix the search found (the most ops that must take effect, then the most
+ops; when the search itself refuted the key, no prefix holds more of them),
+the op that had to come next and cannot (it returned
 before anything else could happen, and its recorded result is impossible after
 the prefix), and the other ops that could have come next instead, each with
 why it does not help.

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from emulator.check.errors import ModelError
 from emulator.check.linearizable import check_file, linearizable
+from emulator.check.models import ILLEGAL
+from emulator.check.ops import key_id
 from emulator.check.readers import read_history
 from emulator.check.wgl import Search
 
@@ -466,3 +468,53 @@ def test_reusing_a_process_after_info_judges_as_giving_it_a_new_one(small_histor
     """Every verdict is the same with the processes renamed after each info (Jepsen's process model)."""
     h = small_histories(lambda xs: data.draw(st.sampled_from(xs)), model, max_ops=7)
     assert linearizable(h, model=model).valid is linearizable(_renamed_after_info(h), model=model).valid
+
+
+@pytest.mark.parametrize("model", MODELS)
+@_SETTINGS
+@given(data=st.data())
+def test_wgl_agrees_with_an_exhaustive_search_on_busier_histories(busy_histories, reference, model, data):
+    """Up to 12 ops of up to 6 processes, many timed out (some reusing their process): the reference's verdict."""
+    h = busy_histories(lambda xs: data.draw(st.sampled_from(xs)), model, max_ops=12)
+    expected = reference.valid(h, model)
+    assert linearizable(h, model=model).valid is expected
+    assert linearizable(h, model=model, partition=False).valid is expected
+
+
+def _calls(verdict, part):
+    """The invoke positions of a partition's order."""
+    call = {op.id: op.call for op in verdict.ops}
+    return [call[i] for i in part.order]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@_SETTINGS
+@given(data=st.data(), split=st.booleans())
+def test_a_verdict_shows_a_real_linearization_or_a_longest_prefix_and_an_op_that_cannot_follow(
+    busy_histories, reference, model, data, split
+):
+    """As the docs say: a valid verdict's order is a linearization of the history.
+
+    A refutation's is a linearizable prefix, as long as any (in ops that must be linearized) when the
+    search itself refuted it, and the op that must come next is illegal after it.
+    """
+    h = busy_histories(lambda xs: data.draw(st.sampled_from(xs)), model, max_ops=10)
+    verdict = linearizable(h, model=model, partition=split)
+    if verdict.valid:
+        for part in verdict.partitions:
+            sub = [op for op in h if not split or key_id(op.get("key")) == part.key]
+            sub_calls = [h.index(op) for op in sub]
+            calls = [sub_calls.index(c) for c in _calls(verdict, part)]
+            assert reference.problem(sub, model, calls, complete=True) is None
+        return
+    (part,) = verdict.failures
+    sub = [op for op in h if not split or key_id(op.get("key")) == part.key]
+    positions = [h.index(op) for op in sub]
+    calls = [positions.index(c) for c in _calls(verdict, part)]
+    assert reference.problem(sub, model, calls, complete=False) is None
+    if not part.note:  # refuted by the search itself, not by a stale read or the relaxed search
+        required = sum(1 for p in part.prepared if p.required and p.op.id in set(part.order))
+        assert required == reference.longest(sub, model)
+        must, _ = part.blocked()
+        assert must.step(part.value_of(part.state, must.op)) is ILLEGAL
+        assert "legal here" not in verdict.explain().split("the other ops")[0]
