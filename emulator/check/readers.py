@@ -1,6 +1,7 @@
 """Read histories from files, whatever wrote them; write capsim's own format.
 
-The formats are recognised by content, never by file extension:
+The formats are recognised by content, never by file extension, and a file
+compressed with gzip (Porcupine ships some so) is read as what it holds:
 
 - capsim JSON Lines: one op dict per line, ``{"process": 3, "type": "invoke", ...}``
   (a whole-file JSON array of op dicts is accepted too);
@@ -26,8 +27,10 @@ completion with no invoke is reported with its line number.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,8 @@ _LOG_PROCESS = re.compile(r"\d+|:nemesis")
 _LOG_TYPES = ("invoke", "ok", "fail", "info")
 _KNOWN = ("index", "time", "process", "type", "f", "key", "value", "node", "error")
 _TIMEOUT_ERROR = 0  # Maelstrom's code for an indefinite timeout
+_GZIP_MAGIC = b"\x1f\x8b"
+_WHOLE_GZIP = "a complete gzip file (or the history uncompressed)"
 _EXPECTED = (
     'a history: JSON Lines ({"process": 0, "type": "invoke", ...}), '
     "Jepsen or Knossos EDN ({:process 0, :type :invoke, ...}, or a vector of them) "
@@ -64,7 +69,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     """Read a history file in any supported format.
 
     Args:
-        path: the file; its format is detected from its content.
+        path: the file; its format is detected from its content (gzip-compressed or not).
 
     Returns:
         The ops as capsim op dicts, in file order.
@@ -75,6 +80,11 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
         OSError: the file cannot be opened.
     """
     data = Path(path).read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HistoryFormatError(path, None, f"a gzip file that does not decompress ({exc})", _WHOLE_GZIP) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -244,3 +244,10 @@ def test_every_shared_history_gets_its_known_verdict_and_exit_status(capsys):
         captured = capsys.readouterr()
         word = "  linearizable " if valid else "  NOT linearizable "
         assert word in captured.out and captured.err == "", path
+
+
+def test_a_gzipped_history_is_checked(capsys):
+    """capsim check reads Porcupine's gzipped c50-bad as it is, and refutes it."""
+    path = Path(__file__).resolve().parents[2] / "emulator" / "check" / "data" / "porcupine" / "c50-bad.txt.gz"
+    assert main(["check", str(path)]) == 1
+    assert "NOT linearizable" in capsys.readouterr().out
