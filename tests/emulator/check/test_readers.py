@@ -240,3 +240,17 @@ def test_a_gzipped_history_reads_as_its_content(tmp_path):
     broken.write_bytes(gzip.compress(text.encode())[:30])
     with pytest.raises(HistoryFormatError, match=r"broken\.gz: expected a complete gzip file"):
         read_history(broken)
+
+
+def test_the_etcd_logs_shipped_have_no_failed_write():
+    """docs/checker-outcomes.md: none of the eight Porcupine etcd logs shipped holds a :fail :write."""
+    from pathlib import Path
+
+    from emulator.check import examples
+
+    logs = sorted((Path(__file__).parent / "data" / "porcupine").glob("etcd_*.log"))
+    logs.append(examples.path("jepsen-etcd-100-good"))
+    assert len(logs) == 8
+    ops = [op for log in logs for op in read_history(log)]
+    assert not [op for op in ops if op["type"] == "fail" and op["f"] == "write"]
+    assert [op for op in ops if op["type"] == "fail" and op["f"] == "cas"]  # failures are read, and kept
