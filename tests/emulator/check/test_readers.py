@@ -1,6 +1,7 @@
 """Tests of emulator/check/readers.py: format detection, the three readers, write_jsonl."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -244,8 +245,6 @@ def test_a_gzipped_history_reads_as_its_content(tmp_path):
 
 def test_the_etcd_logs_shipped_have_no_failed_write():
     """docs/checker-outcomes.md: none of the eight Porcupine etcd logs shipped holds a :fail :write."""
-    from pathlib import Path
-
     from emulator.check import examples
 
     logs = sorted((Path(__file__).parent / "data" / "porcupine").glob("etcd_*.log"))
@@ -254,3 +253,17 @@ def test_the_etcd_logs_shipped_have_no_failed_write():
     ops = [op for log in logs for op in read_history(log)]
     assert not [op for op in ops if op["type"] == "fail" and op["f"] == "write"]
     assert [op for op in ops if op["type"] == "fail" and op["f"] == "cas"]  # failures are read, and kept
+
+
+def test_the_kv_files_tested_leave_no_op_open(kv_histories):
+    """docs/checker-outcomes.md: Porcupine's kv files here leave no op open (its parser's open-get rule never applies)."""
+    import gzip
+
+    from emulator.check.ops import pair_ops
+
+    c50 = Path(__file__).parent / "data" / "porcupine" / "c50-bad.txt.gz"
+    texts = [path.read_text() for path, _ in kv_histories.values()] + [gzip.decompress(c50.read_bytes()).decode()]
+    assert len(texts) == 5
+    for text in texts:
+        ops, _ = pair_ops(parse_history(text))
+        assert ops and not [op for op in ops if op.status == "open"]
