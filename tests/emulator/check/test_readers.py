@@ -256,7 +256,7 @@ def test_the_etcd_logs_shipped_have_no_failed_write():
 
 
 def test_the_kv_files_tested_leave_no_op_open(kv_histories):
-    """docs/checker-outcomes.md: Porcupine's kv files here leave no op open (its parser's open-get rule never applies)."""
+    """docs/checker-outcomes.md: the kv files here leave no op open (Porcupine's open-get rule never applies)."""
     import gzip
 
     from emulator.check.ops import pair_ops
