@@ -11,6 +11,10 @@ compressed with gzip (Porcupine ships some so) is read as what it holds:
   plain strings, and ``:time`` (Jepsen's nanoseconds) becomes seconds;
 - Knossos's data files: the same maps inside one top-level vector or list,
   ``[{:process 0 ...} ...]``, often after ``;`` comments;
+- in either EDN form, Jepsen's independent keys: when every client op's
+  value is a tuple ``[k v]`` (a cas's ``[k [from to]]``) and none has a
+  ``:key``, each op gets key ``k`` and value ``v``, so the checker splits
+  the history by key as Jepsen's ``independent`` checker does;
 - Jepsen console logs as its etcd tests write them,
   ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``, with the
   columns separated by tabs or by spaces. Lines that are not operations are
@@ -106,6 +110,10 @@ def parse_history(text: str, source: str = "<text>") -> History:
     if not ops:
         raise HistoryFormatError(source, None, "no operations", _EXPECTED)
     history = History(_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines)))
+    if fmt in ("edn", "edn-vector") and _independent(history):
+        for op in history:
+            if op["process"] != NEMESIS:
+                op["key"], op["value"] = op["value"]
     history.format = fmt
     pair_ops(history, source, lines)
     return history
@@ -204,6 +212,24 @@ def _read_edn(text: str, source: str) -> tuple[list[dict[str, Any]], list[int], 
         ops.append(op)
         lines.append(line)
     return ops, lines, "edn-vector" if whole else "edn"
+
+
+def _independent(history: list[dict[str, Any]]) -> bool:
+    """Whether the client ops hold Jepsen's independent tuples: every value ``[k v]``, no key of their own.
+
+    A cas's ``v`` is then ``[from to]``, so a plain cas history (``[from to]``,
+    ``to`` a scalar) is not taken for one, nor a register whose reads are
+    invoked with nil.
+    """
+    clients = [op for op in history if op["process"] != NEMESIS]
+    return all(
+        "key" not in op and _is_pair(op["value"]) and (op.get("f") != "cas" or _is_pair(op["value"][1]))
+        for op in clients
+    )
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2
 
 
 def _line_text(text: str, line: int) -> str:

@@ -267,3 +267,46 @@ def test_the_kv_files_tested_leave_no_op_open(kv_histories):
     for text in texts:
         ops, _ = pair_ops(parse_history(text))
         assert ops and not [op for op in ops if op.status == "open"]
+
+
+_INDEPENDENT = """\
+{:type :invoke, :f :write, :value [0 3], :process 0}
+{:type :ok, :f :write, :value [0 3], :process 0}
+{:type :invoke, :f :cas, :value [0 [3 4]], :process 1}
+{:type :ok, :f :cas, :value [0 [3 4]], :process 1}
+{:type :info, :f :start, :value nil, :process :nemesis}
+{:type :invoke, :f :read, :value [1 nil], :process 2}
+{:type :ok, :f :read, :value [1 nil], :process 2}
+{:type :invoke, :f :read, :value [0 nil], :process 2}
+{:type :ok, :f :read, :value [0 READ], :process 2}
+"""
+
+
+def test_jepsens_independent_keys_read_as_keys():
+    """Jepsen's independent tuples, [k v] in every client op's value, become key k and value v (its checker's split)."""
+    from emulator.check import linearizable
+
+    history = parse_history(_INDEPENDENT.replace("READ", "4"))
+    assert [(op.get("key"), op["value"]) for op in history][:4] == [(0, 3), (0, 3), (0, [3, 4]), (0, [3, 4])]
+    assert history[4]["value"] is None and "key" not in history[4]  # the nemesis op is left alone
+    verdict = linearizable(history)
+    assert verdict.valid is True and len(verdict.partitions) == 2
+    assert linearizable(parse_history(_INDEPENDENT.replace("READ", "3"))).valid is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{:type :invoke, :f :cas, :value [0 1], :process 0}\n{:type :ok, :f :cas, :value [0 1], :process 0}\n",
+        "{:type :invoke, :f :write, :value [0 1], :process 0}\n{:type :ok, :f :write, :value [0 1], :process 0}\n"
+        "{:type :invoke, :f :read, :value nil, :process 0}\n{:type :ok, :f :read, :value [0 1], :process 0}\n",
+        '{:type :invoke, :f :put, :key "k", :value [0 "x"], :process 0}\n'
+        '{:type :ok, :f :put, :key "k", :value [0 "x"], :process 0}\n',
+    ],
+    ids=["cas-of-scalars", "read-invoked-with-nil", "keyed"],
+)
+def test_values_that_are_pairs_are_not_taken_for_independent_keys(text):
+    """A register of pairs, a plain cas history, or one with keys of its own keeps its values as they are."""
+    history = parse_history(text)
+    assert history[0]["value"] == [0, 1] or history[0]["value"] == [0, "x"]
+    assert history[0].get("key") in (None, "k")
