@@ -1,7 +1,9 @@
 """A linearizability verdict in words: the one-line summary and the explanation.
 
 When a key is not linearizable its explanation is the longest linearizable
-prefix the search found, the op that had to come next and cannot (it returned
+prefix the search found (the most ops that must take effect, then the most
+ops; when the search itself refuted the key, no prefix holds more of them),
+the op that had to come next and cannot (it returned
 before anything else could happen, and its recorded result is impossible after
 the prefix), and the other ops that could have come next instead, each with
 why it does not help.
@@ -39,7 +41,7 @@ def explanation(verdict: VerdictData, limit: int = 10, keys: int = 3) -> str:
     for part in failures[:keys]:
         lines += _explain_failure(verdict.model, part, limit)
     if len(failures) > keys:
-        rest = ", ".join(show(p.key) for p in failures[keys:])
+        rest = ", ".join(_key(p) for p in failures[keys:])
         lines.append(f"{len(failures) - keys} more keys are not linearizable: {rest}")
     undecided = sum(1 for p in verdict.partitions if p.valid is None)
     if failures and undecided:
@@ -52,7 +54,7 @@ def _explain_unknown(verdict: VerdictData) -> list[str]:
     lines = [f"the time budget of {verdict.timeout} s ran out"]
     for part in verdict.partitions:
         if part.valid is None and part.checked:
-            where = "the register" if part.key is None else "key " + show(part.key)
+            where = "the register" if part.key is None else "key " + _key(part)
             lines.append(
                 f"  {where}: stopped after {part.explored} configurations, "
                 f"{len(part.order)} of {len(part.prepared)} ops in the longest prefix"
@@ -69,7 +71,7 @@ def _explain_failure(model: Model, part: PartitionResult, limit: int) -> list[st
     if part.slots is not None or part.key == "*":
         where = "the whole history"
     else:
-        where = "the register" if part.key is None else f"key {show(part.key)}"
+        where = "the register" if part.key is None else f"key {_key(part)}"
     lines = [f"{where}: {len(part.order)} of {len(part.prepared)} ops linearized before the search got stuck"]
     if part.note:
         lines.append(f"  ({part.note})")
@@ -89,6 +91,11 @@ def _explain_failure(model: Model, part: PartitionResult, limit: int) -> list[st
         lines.append(f"  the other ops that could come next ({_count(min(limit, len(others)), len(others), 'first')}):")
         lines += [f"          {_op_line(model, c.op)}: {_why(model, part, c)}" for c in others[:limit]]
     return lines
+
+
+def _key(part: PartitionResult) -> str:
+    """The partition's key as the history wrote it (the grouping form of an object key is a frozenset)."""
+    return show(part.ops[0].key if part.ops else part.key)
 
 
 def _why(model: Model, part: PartitionResult, prepared: Prepared) -> str:

@@ -124,7 +124,8 @@ class Model:
         kind = _ALIASES.get(op.f, op.f)
         if kind not in self.kinds:
             accepted = ", ".join(self.kinds)
-            raise ModelError(f"model {self.name!r} has no operation {op.f!r} (it knows {accepted}){self.hint}")
+            hint = self.hint if kind in _KINDS else _NO_MODEL
+            raise ModelError(f"model {self.name!r} has no operation {op.f!r} (it knows {accepted}){hint}")
         return kind
 
     def prepare(self, op: Op) -> Prepared | None:
@@ -196,6 +197,8 @@ class Model:
 
 
 _RESULTS = {"ok": "ok", "fail": "fail", "info": "?", "open": "?"}
+_KINDS = ("read", "write", "cas", "append")  # what some model knows
+_NO_MODEL = "; no model has it (they know read or get, write or put, cas, and append)"
 _CAS_HINT = "; use model 'cas-register' for cas"
 
 REGISTER = Model("register", None, ("read", "write"), _CAS_HINT)

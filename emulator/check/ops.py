@@ -6,6 +6,12 @@ completion of the same process (``ok``, ``fail`` or ``info``). :func:`pair_ops`
 turns the list into :class:`Op` records, one per client operation, and a list
 of :class:`NemesisOp` for the faults.
 
+A process whose op ended in ``info`` may invoke again: the new op is a new
+operation, and the indeterminate one stays pending for ever (it may still take
+effect, once, after the new op), exactly as if the process had been given a
+new id. Jepsen gives it one, and never reuses it; Knossos refuses a history
+that does ("already running").
+
 Real-time order is the order of the list, not the ``time`` field: the list is
 the order in which things happened, while several events may share one
 virtual instant. ``Op.call`` and ``Op.ret`` are positions in the list.
@@ -217,9 +223,16 @@ def by_key(ops: Iterable[Op]) -> dict[Any, list[Op]]:
 
 
 def key_id(key: Any) -> Any:
-    """A hashable form of a key (JSON keys may be lists)."""
+    """A hashable form of a key (JSON keys may be lists or objects).
+
+    A list becomes a tuple and an object a frozenset of its items, so equal
+    objects are one key whatever the order of their fields, and no object is
+    the same key as a list.
+    """
     if isinstance(key, list):
         return tuple(key_id(k) for k in key)
+    if isinstance(key, dict):
+        return frozenset((key_id(k), key_id(v)) for k, v in key.items())
     return key
 
 

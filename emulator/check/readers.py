@@ -1,6 +1,7 @@
 """Read histories from files, whatever wrote them; write capsim's own format.
 
-The formats are recognised by content, never by file extension:
+The formats are recognised by content, never by file extension, and a file
+compressed with gzip (Porcupine ships some so) is read as what it holds:
 
 - capsim JSON Lines: one op dict per line, ``{"process": 3, "type": "invoke", ...}``
   (a whole-file JSON array of op dicts is accepted too);
@@ -10,6 +11,10 @@ The formats are recognised by content, never by file extension:
   plain strings, and ``:time`` (Jepsen's nanoseconds) becomes seconds;
 - Knossos's data files: the same maps inside one top-level vector or list,
   ``[{:process 0 ...} ...]``, often after ``;`` comments;
+- in either EDN form, Jepsen's independent keys: when every client op's
+  value is a tuple ``[k v]`` (a cas's ``[k [from to]]``) and none has a
+  ``:key``, each op gets key ``k`` and value ``v``, so the checker splits
+  the history by key as Jepsen's ``independent`` checker does;
 - Jepsen console logs as its etcd tests write them,
   ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``, with the
   columns separated by tabs or by spaces. Lines that are not operations are
@@ -26,8 +31,10 @@ completion with no invoke is reported with its line number.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -53,6 +60,8 @@ _LOG_PROCESS = re.compile(r"\d+|:nemesis")
 _LOG_TYPES = ("invoke", "ok", "fail", "info")
 _KNOWN = ("index", "time", "process", "type", "f", "key", "value", "node", "error")
 _TIMEOUT_ERROR = 0  # Maelstrom's code for an indefinite timeout
+_GZIP_MAGIC = b"\x1f\x8b"
+_WHOLE_GZIP = "a complete gzip file (or the history uncompressed)"
 _EXPECTED = (
     'a history: JSON Lines ({"process": 0, "type": "invoke", ...}), '
     "Jepsen or Knossos EDN ({:process 0, :type :invoke, ...}, or a vector of them) "
@@ -64,7 +73,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     """Read a history file in any supported format.
 
     Args:
-        path: the file; its format is detected from its content.
+        path: the file; its format is detected from its content (gzip-compressed or not).
 
     Returns:
         The ops as capsim op dicts, in file order.
@@ -75,6 +84,11 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
         OSError: the file cannot be opened.
     """
     data = Path(path).read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HistoryFormatError(path, None, f"a gzip file that does not decompress ({exc})", _WHOLE_GZIP) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,6 +110,10 @@ def parse_history(text: str, source: str = "<text>") -> History:
     if not ops:
         raise HistoryFormatError(source, None, "no operations", _EXPECTED)
     history = History(_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines)))
+    if fmt in ("edn", "edn-vector") and _independent(history):
+        for op in history:
+            if op["process"] != NEMESIS:
+                op["key"], op["value"] = op["value"]
     history.format = fmt
     pair_ops(history, source, lines)
     return history
@@ -194,6 +212,24 @@ def _read_edn(text: str, source: str) -> tuple[list[dict[str, Any]], list[int], 
         ops.append(op)
         lines.append(line)
     return ops, lines, "edn-vector" if whole else "edn"
+
+
+def _independent(history: list[dict[str, Any]]) -> bool:
+    """Whether the client ops hold Jepsen's independent tuples: every value ``[k v]``, no key of their own.
+
+    A cas's ``v`` is then ``[from to]``, so a plain cas history (``[from to]``,
+    ``to`` a scalar) is not taken for one, nor a register whose reads are
+    invoked with nil.
+    """
+    clients = [op for op in history if op["process"] != NEMESIS]
+    return all(
+        "key" not in op and _is_pair(op["value"]) and (op.get("f") != "cas" or _is_pair(op["value"][1]))
+        for op in clients
+    )
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2
 
 
 def _line_text(text: str, line: int) -> str:

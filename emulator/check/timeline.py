@@ -104,7 +104,7 @@ def _key_buttons(verdict: VerdictData) -> str:
         mark = {True: "ok", False: "not linearizable", None: "unknown"}[part.valid]
         buttons.append(
             f'<button class="{cls.strip()}" data-k="{index}" onclick="pick(\'{index}\')">'
-            f"{_e(show(part.key))}: {mark}</button>"
+            f"{_e(show(part.ops[0].key if part.ops else part.key))}: {mark}</button>"
         )
     return '<div class="keys">' + "".join(buttons) + "</div>"
 

@@ -88,7 +88,9 @@ class SearchResult:
 
     ``valid`` is True (linearizable), False (not) or None (stopped first).
     ``order`` is a full linearization of the required ops (and the optional
-    ops it uses) when valid, else the longest linearizable prefix found;
+    ops it uses) when valid, else the longest linearizable prefix found
+    (the one with the most required ops, then the most ops; when the search
+    ran to its end, no linearizable prefix has more required ops);
     ``state`` is the model state after ``order``; ``explored`` counts the
     configurations cached.
     """
@@ -199,8 +201,8 @@ class Search:
         lifted = bytearray(len(match))
         seen: set[Any] = set()
         stack: list[Any] = []  # (entry, state before, how it was tried, frontier before, window before, skip then)
-        best: list[Any] = []  # the longest prefix's stack entries; equal to stack[:keep]
-        best_state, keep = init, 0
+        best: list[Any] = []  # the longest prefix's stack entries; best[:keep] equals stack[:keep]
+        best_state, keep, best_in, total = init, 0, 0, remaining  # best_in: required ops in best
         # The configuration: state; required ops in are ranks < front plus the set bits of
         # window (bit j is rank front + j; bit 0 is always clear); optional ops in: opt.
         state, front, window, opt = init, 0, 0, 0
@@ -221,7 +223,7 @@ class Search:
                     yield
                     budget = self._budget
                 if budget < 0:
-                    if len(stack) > len(best):
+                    if total - remaining > best_in or (total - remaining == best_in and len(stack) > len(best)):
                         best, best_state = stack, state
                     return SearchResult(None, _order(best, opof), best_state, explored)
             if phase != 2 and phase != 3:
@@ -305,11 +307,12 @@ class Search:
                             continue
                     g = onxt[g]
                     continue
-            # Stuck: record the longest prefix, then backtrack past every forced move.
-            if len(stack) > len(best):
+            # Stuck: record the longest prefix (the most required ops, then the most ops; the
+            # reductions skip orders that differ in optional ops only), then backtrack past every forced move.
+            if total - remaining > best_in or (total - remaining == best_in and len(stack) > len(best)):
                 del best[keep:]
                 best.extend(stack[keep:])
-                keep, best_state = len(stack), state
+                keep, best_state, best_in = len(stack), state, total - remaining
             while True:
                 if not stack:
                     return SearchResult(False, _order(best, opof), best_state, explored)

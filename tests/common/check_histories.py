@@ -112,6 +112,118 @@ def brute_force(history: list[dict], model: str) -> bool:
     return False
 
 
+def search_reference(history: list[dict], model: str) -> bool:
+    """Linearizability by a depth-first search over (ops done, state), memoised; for up to a dozen or so ops.
+
+    Exhaustive like :func:`brute_force` (no pruning but the memo), on the same
+    op table, for histories too long to try every permutation of.
+    """
+    return _Reference(history, model).longest(stop_when_complete=True) == _Reference(history, model).counted
+
+
+def longest_prefix(history: list[dict], model: str) -> int:
+    """The most ops that must be linearized (see :func:`order_problem`) in any linearizable prefix."""
+    return _Reference(history, model).longest()
+
+
+def order_problem(history: list[dict], model: str, calls: list[int], complete: bool) -> str | None:
+    """What is wrong with an order of ops (given by their invoke positions) as a linearizable prefix, or None.
+
+    Every op must be one that may have taken effect, legal where it is, and
+    after every required op that returned before it was invoked. With
+    ``complete``, every required op must be in it too, except Knossos's ok
+    reads of nil, which fit anywhere.
+    """
+    ref = _Reference(history, model)
+    by_call = {op["call"]: i for i, op in enumerate(ref.ops)}
+    state, done = {}, set()
+    for call in calls:
+        i = by_call.get(call)
+        if i is None or i in done:
+            return f"op at {call} is not an op that may have had an effect, or comes twice"
+        if not ref.ready(i, done):
+            return f"op at {call} comes before an op that returned before it was invoked"
+        if not _apply(model, state, ref.ops[i]):
+            return f"op at {call} is illegal after the ops before it"
+        done.add(i)
+    missing = [op["call"] for i, op in enumerate(ref.ops) if ref.counts[i] and i not in done]
+    return f"required ops at {missing} are missing" if complete and missing else None
+
+
+class _Reference:
+    """The memoised search behind :func:`search_reference` and :func:`longest_prefix`."""
+
+    def __init__(self, history: list[dict], model: str) -> None:
+        self.model, self.ops = model, _brute_ops(history, model)
+        nil_any = model == "knossos_cas_register"
+        self.counts = [op["must"] and not (nil_any and op["as"] == "read" and op["out"] is None) for op in self.ops]
+        self.counted = sum(self.counts)
+
+    def ready(self, i: int, done: set) -> bool:
+        """Every counted op that returned before op i was invoked is done (a read that fits anywhere fits there)."""
+        call = self.ops[i]["call"]
+        return all(j in done for j, op in enumerate(self.ops) if self.counts[j] and op["ret"] < call)
+
+    def longest(self, stop_when_complete: bool = False) -> int:
+        seen: set = set()
+        best = 0
+        stack = [(frozenset(), ())]
+        while stack:
+            done, frozen = stack.pop()
+            if (done, frozen) in seen:
+                continue
+            seen.add((done, frozen))
+            best = max(best, sum(1 for i in done if self.counts[i]))
+            if stop_when_complete and best == self.counted:
+                return best
+            for i in range(len(self.ops)):
+                state = dict(frozen)
+                if i not in done and self.ready(i, set(done)) and _apply(self.model, state, self.ops[i]):
+                    stack.append((done | {i}, tuple(sorted(state.items(), key=repr))))
+        return best
+
+
+def busy_history(choose: Callable[[list], Any], model: str, max_ops: int = 12) -> list[dict]:
+    """A random history with more going on than :func:`small_history`: up to 6 processes, 3 values, 2 keys.
+
+    Ops time out often; a process whose op timed out carries on under a new
+    id or (sometimes) the same one; some ops never complete.
+    """
+    n_ops, processes = choose(list(range(1, max_ops + 1))), choose([1, 2, 3, 4, 5, 6])
+    keys, rename = choose([["a"], ["a"], ["a", "b"]]), choose([True, False])
+    values = ["x", "y", "z"] if model == "kv" else [0, 1, 2]
+    h, started, busy, live, hung = HistoryBuilder(), 0, {}, list(range(processes)), set()
+    while busy or (started < n_ops and len(hung) < len(live)):
+        idle = [p for p in live if p not in busy and p not in hung]
+        if started < n_ops and idle and (not busy or choose([True, False])):
+            p, f = choose(idle), choose(list(_FS[model]))
+            h.invoke(p, f, _random_value(choose, f, values), key=choose(keys))
+            busy[p] = f
+            started += 1
+            continue
+        p = choose(sorted(busy))
+        kind = _complete_busily(choose, h, p, busy.pop(p), model)
+        if kind == "open":
+            hung.add(p)
+        elif kind == "info" and rename:
+            live[live.index(p)] = max(live) + 1 + max(hung, default=0)
+    return h.ops
+
+
+def _complete_busily(choose: Callable, h: HistoryBuilder, p: int, f: str, model: str) -> str:
+    kind = choose(["ok", "ok", "ok", "info", "info", "fail", "open"])
+    if kind == "open":
+        h._pending.pop(p)
+    elif f in ("read", "get") and kind == "ok":
+        h.ok(p, choose(["", "x", "y", "xy", "yx", "xz", "zx"] if model == "kv" else [None, 0, 1, 2]))
+    elif kind == "fail":
+        error = choose(_ERRORS)
+        h.complete(p, kind, **({} if error is None else {"error": error}))
+    else:
+        h.complete(p, kind)
+    return kind
+
+
 def _code(raw: dict) -> Any:
     error = raw.get("error")
     return error[0] if isinstance(error, list) and error else None

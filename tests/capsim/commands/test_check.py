@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from capsim.cli import main
-
-KV_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "kv-histories"
+from tests.common.check_histories import KNOSSOS_DIR, KV_DIR, KV_VERDICTS
 
 GOOD = [
     {"process": 0, "type": "invoke", "f": "write", "key": "a", "value": 1},
@@ -223,3 +222,32 @@ def test_an_html_directory_that_cannot_be_written_is_refused_before_checking(tmp
     assert main(["check", "--html", str(taken), "--example", "capsim-lin-kv-partitions-good"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "--html" in captured.err and captured.err.count("\n") == 1
+
+
+def test_a_history_keyed_by_json_objects_is_checked(tmp_path, capsys):
+    """Keys that are JSON objects are keys (no traceback): a stale read of one is found."""
+    ops = [{**op, "key": {"table": "t", "row": 1}} for op in BAD]
+    assert main(["check", "--model", "register", "--explain", _jsonl(tmp_path, "objects.jsonl", ops)]) == 1
+    captured = capsys.readouterr()
+    assert "NOT linearizable" in captured.out and captured.err == ""
+    assert 'key {"table": "t", "row": 1}: 1 of 2 ops linearized' in captured.out
+
+
+@pytest.mark.skipif(not KNOSSOS_DIR.is_dir(), reason=f"shared Knossos histories not found at {KNOSSOS_DIR}")
+def test_every_shared_history_gets_its_known_verdict_and_exit_status(capsys):
+    """Each shared Knossos and kv file alone: its folder's (or README's) verdict, exit 0 or 1, nothing on stderr."""
+    known = [(path, path.parent.name == "good") for path in sorted(KNOSSOS_DIR.glob("*/*.edn"))]
+    known += [(KV_DIR / f"{name}.edn", valid) for name, valid in KV_VERDICTS.items()]
+    assert len(known) == 9
+    for path, valid in known:
+        assert main(["check", str(path)]) == (0 if valid else 1), path
+        captured = capsys.readouterr()
+        word = "  linearizable " if valid else "  NOT linearizable "
+        assert word in captured.out and captured.err == "", path
+
+
+def test_a_gzipped_history_is_checked(capsys):
+    """capsim check reads Porcupine's gzipped c50-bad as it is, and refutes it."""
+    path = Path(__file__).resolve().parents[2] / "emulator" / "check" / "data" / "porcupine" / "c50-bad.txt.gz"
+    assert main(["check", str(path)]) == 1
+    assert "NOT linearizable" in capsys.readouterr().out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,10 @@ from tests.common.check_histories import (
     KV_VERDICTS,
     HistoryBuilder,
     brute_force,
+    busy_history,
+    longest_prefix,
+    order_problem,
+    search_reference,
     simulated_history,
     small_history,
 )
@@ -39,6 +44,18 @@ def brute() -> Callable[[list[dict], str], bool]:
 def small_histories() -> Callable:
     """``small_histories(choose, model)``: random small histories for comparisons."""
     return small_history
+
+
+@pytest.fixture(scope="session")
+def busy_histories() -> Callable:
+    """``busy_histories(choose, model, max_ops)``: random histories of up to 6 processes, often timing out."""
+    return busy_history
+
+
+@pytest.fixture(scope="session")
+def reference() -> SimpleNamespace:
+    """The exhaustive reference: ``.valid(h, model)``, ``.longest(h, model)``, ``.problem(h, model, calls, done)``."""
+    return SimpleNamespace(valid=search_reference, longest=longest_prefix, problem=order_problem)
 
 
 @pytest.fixture(scope="session")

@@ -62,3 +62,18 @@ def test_the_functions_are_what_the_verdict_methods_say(history):
     verdict = linearizable(_stale(history), model="register")
     assert summary_line(verdict) == verdict.summary()
     assert explanation(verdict, limit=1, keys=1) == verdict.explain(limit=1, keys=1) != explanation(verdict, limit=0)
+
+
+def test_the_longest_prefix_counts_ops_that_had_to_happen_before_timed_out_ones(history):
+    """Timed-out writes that may land anywhere do not make a prefix longer than one holding more acknowledged ops.
+
+    The read of 0 cannot be linearized; before it, the read of nil and the acknowledged write of b both can.
+    """
+    h = history().invoke(0, "write", 1, key="a").info(0).op(2, "read", out=None, key="a")
+    h.invoke(2, "write", 2, key="a").info(2).invoke(3, "write", 2, key="b").info(3)
+    h.invoke(4, "write", 2, key="b").invoke(1, "read", key="a").ok(1, 0).ok(4)
+    verdict = linearizable(h.ops, model="register", partition=False)
+    (part,) = verdict.failures
+    required = [p.op.f for p in part.prepared if p.required and p.op.id in part.order]
+    assert sorted(required) == ["read", "write"]
+    assert '. p4 write("b", 2) -> ok [8..11]' in verdict.explain()

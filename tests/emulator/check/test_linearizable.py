@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from emulator.check.errors import ModelError
 from emulator.check.linearizable import check_file, linearizable
+from emulator.check.models import ILLEGAL
+from emulator.check.ops import key_id
 from emulator.check.readers import read_history
 from emulator.check.wgl import Search
 
@@ -434,3 +436,85 @@ def test_nine_keys_of_c50_bad_hold_a_stale_read_and_the_search_alone_leaves_key_
     assert len(groups) == 10 and len(stale) == 9 and "0" in stale
     search = linearizable_module._Part(kv, "0", groups["0"])._search()  # the search the check runs, alone
     assert search.run(200_000) is None
+
+
+def test_a_process_reused_after_info_leaves_its_timed_out_op_pending(history):
+    """A process that invokes again after info: its timed-out write may still land, after the new op.
+
+    Jepsen never reuses such a process (it gives the client a new one) and Knossos refuses the
+    history; capsim reads it as if the process had been renamed.
+    """
+    h = history().invoke(0, "write", 1).info(0).op(0, "write", 2).op(1, "read", out=1).ops
+    assert linearizable(h, model="cas_register").valid is True
+    late = history().invoke(0, "write", 1).info(0).op(0, "write", 2).op(1, "read", out=1).op(1, "read", out=2).ops
+    assert linearizable(late, model="cas_register").valid is False  # it lands once: 2 cannot come back
+
+
+def _renamed_after_info(ops):
+    """The history with each process given a fresh id after every info, as Jepsen does."""
+    fresh, current, out = 1000, {}, []
+    for op in ops:
+        process = current.get(op["process"], op["process"])
+        out.append({**op, "process": process})
+        if op["type"] == "info":
+            current[op["process"]], fresh = fresh, fresh + 1
+    return out
+
+
+@pytest.mark.parametrize("model", MODELS)
+@_SETTINGS
+@given(data=st.data())
+def test_reusing_a_process_after_info_judges_as_giving_it_a_new_one(small_histories, model, data):
+    """Every verdict is the same with the processes renamed after each info (Jepsen's process model)."""
+    h = small_histories(lambda xs: data.draw(st.sampled_from(xs)), model, max_ops=7)
+    assert linearizable(h, model=model).valid is linearizable(_renamed_after_info(h), model=model).valid
+
+
+@pytest.mark.parametrize("model", MODELS)
+@_SETTINGS
+@given(data=st.data())
+def test_wgl_agrees_with_an_exhaustive_search_on_busier_histories(busy_histories, reference, model, data):
+    """Up to 12 ops of up to 6 processes, many timed out (some reusing their process): the reference's verdict."""
+    h = busy_histories(lambda xs: data.draw(st.sampled_from(xs)), model, max_ops=12)
+    expected = reference.valid(h, model)
+    assert linearizable(h, model=model).valid is expected
+    assert linearizable(h, model=model, partition=False).valid is expected
+
+
+def _calls(verdict, part):
+    """The invoke positions of a partition's order."""
+    call = {op.id: op.call for op in verdict.ops}
+    return [call[i] for i in part.order]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@_SETTINGS
+@given(data=st.data(), split=st.booleans())
+def test_a_verdict_shows_a_real_linearization_or_a_longest_prefix_and_an_op_that_cannot_follow(
+    busy_histories, reference, model, data, split
+):
+    """As the docs say: a valid verdict's order is a linearization of the history.
+
+    A refutation's is a linearizable prefix, as long as any (in ops that must be linearized) when the
+    search itself refuted it, and the op that must come next is illegal after it.
+    """
+    h = busy_histories(lambda xs: data.draw(st.sampled_from(xs)), model, max_ops=10)
+    verdict = linearizable(h, model=model, partition=split)
+    if verdict.valid:
+        for part in verdict.partitions:
+            sub = [op for op in h if not split or key_id(op.get("key")) == part.key]
+            sub_calls = [h.index(op) for op in sub]
+            calls = [sub_calls.index(c) for c in _calls(verdict, part)]
+            assert reference.problem(sub, model, calls, complete=True) is None
+        return
+    (part,) = verdict.failures
+    sub = [op for op in h if not split or key_id(op.get("key")) == part.key]
+    positions = [h.index(op) for op in sub]
+    calls = [positions.index(c) for c in _calls(verdict, part)]
+    assert reference.problem(sub, model, calls, complete=False) is None
+    if not part.note:  # refuted by the search itself, not by a stale read or the relaxed search
+        required = sum(1 for p in part.prepared if p.required and p.op.id in set(part.order))
+        assert required == reference.longest(sub, model)
+        must, _ = part.blocked()
+        assert must.step(part.value_of(part.state, must.op)) is ILLEGAL
+        assert "legal here" not in verdict.explain().split("the other ops")[0]

@@ -111,3 +111,15 @@ def test_a_no_such_key_read_is_the_initial_value_of_the_kv_model():
         {"process": 0, "type": "ok", "f": "put", "key": "k", "value": "x"},
     ]
     assert linearizable(history, model="kv").valid is True
+
+
+def test_a_key_that_is_a_json_object_is_a_key_like_any_other(history):
+    """Keys may be JSON objects (dicts): equal objects are one key, whatever their order, and others are not."""
+    h = history().op(1, "write", 1, key={"t": "a", "n": 1}).op(2, "read", out=1, key={"n": 1, "t": "a"})
+    h.op(3, "read", out=None, key={"t": "a", "n": 2}).op(3, "read", out=None, key=[["n", 1], ["t", "a"]])
+    groups = by_key(pair_ops(h.ops)[0])
+    assert [len(group) for group in groups.values()] == [2, 1, 1]
+    from emulator.check import linearizable
+
+    assert linearizable(h.ops, model="register").valid is True
+    assert linearizable(h.ops, model="register", partition=False).valid is True

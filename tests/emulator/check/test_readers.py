@@ -1,6 +1,7 @@
 """Tests of emulator/check/readers.py: format detection, the three readers, write_jsonl."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -224,3 +225,88 @@ def test_porcupines_kv_format_reads(tmp_path):
     text += '{:process 2, :type :ok, :f :get, :key "0", :value ""}\n'
     ops = read_history(_write(tmp_path, text, "c50-bad.txt"))
     assert ops.format == "edn" and ops[2]["value"] == "" and ops[1]["key"] == "8"
+
+
+def test_a_gzipped_history_reads_as_its_content(tmp_path):
+    """Porcupine ships some histories gzipped: a gzip file (known by its magic bytes) reads as what it holds."""
+    import gzip
+
+    text = '{:process 0, :type :invoke, :f :get, :key "k", :value nil}\n'
+    text += '{:process 0, :type :ok, :f :get, :key "k", :value ""}\n'
+    plain, packed = tmp_path / "h.edn", tmp_path / "h.edn.gz"
+    plain.write_text(text)
+    packed.write_bytes(gzip.compress(text.encode()))
+    assert read_history(packed) == read_history(plain) and read_history(packed).format == "edn"
+    broken = tmp_path / "broken.gz"
+    broken.write_bytes(gzip.compress(text.encode())[:30])
+    with pytest.raises(HistoryFormatError, match=r"broken\.gz: expected a complete gzip file"):
+        read_history(broken)
+
+
+def test_the_etcd_logs_shipped_have_no_failed_write():
+    """docs/checker-outcomes.md: none of the eight Porcupine etcd logs shipped holds a :fail :write."""
+    from emulator.check import examples
+
+    logs = sorted((Path(__file__).parent / "data" / "porcupine").glob("etcd_*.log"))
+    logs.append(examples.path("jepsen-etcd-100-good"))
+    assert len(logs) == 8
+    ops = [op for log in logs for op in read_history(log)]
+    assert not [op for op in ops if op["type"] == "fail" and op["f"] == "write"]
+    assert [op for op in ops if op["type"] == "fail" and op["f"] == "cas"]  # failures are read, and kept
+
+
+def test_the_kv_files_tested_leave_no_op_open(kv_histories):
+    """docs/checker-outcomes.md: the kv files here leave no op open (Porcupine's open-get rule never applies)."""
+    import gzip
+
+    from emulator.check.ops import pair_ops
+
+    c50 = Path(__file__).parent / "data" / "porcupine" / "c50-bad.txt.gz"
+    texts = [path.read_text() for path, _ in kv_histories.values()] + [gzip.decompress(c50.read_bytes()).decode()]
+    assert len(texts) == 5
+    for text in texts:
+        ops, _ = pair_ops(parse_history(text))
+        assert ops and not [op for op in ops if op.status == "open"]
+
+
+_INDEPENDENT = """\
+{:type :invoke, :f :write, :value [0 3], :process 0}
+{:type :ok, :f :write, :value [0 3], :process 0}
+{:type :invoke, :f :cas, :value [0 [3 4]], :process 1}
+{:type :ok, :f :cas, :value [0 [3 4]], :process 1}
+{:type :info, :f :start, :value nil, :process :nemesis}
+{:type :invoke, :f :read, :value [1 nil], :process 2}
+{:type :ok, :f :read, :value [1 nil], :process 2}
+{:type :invoke, :f :read, :value [0 nil], :process 2}
+{:type :ok, :f :read, :value [0 READ], :process 2}
+"""
+
+
+def test_jepsens_independent_keys_read_as_keys():
+    """Jepsen's independent tuples, [k v] in every client op's value, become key k and value v (its checker's split)."""
+    from emulator.check import linearizable
+
+    history = parse_history(_INDEPENDENT.replace("READ", "4"))
+    assert [(op.get("key"), op["value"]) for op in history][:4] == [(0, 3), (0, 3), (0, [3, 4]), (0, [3, 4])]
+    assert history[4]["value"] is None and "key" not in history[4]  # the nemesis op is left alone
+    verdict = linearizable(history)
+    assert verdict.valid is True and len(verdict.partitions) == 2
+    assert linearizable(parse_history(_INDEPENDENT.replace("READ", "3"))).valid is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{:type :invoke, :f :cas, :value [0 1], :process 0}\n{:type :ok, :f :cas, :value [0 1], :process 0}\n",
+        "{:type :invoke, :f :write, :value [0 1], :process 0}\n{:type :ok, :f :write, :value [0 1], :process 0}\n"
+        "{:type :invoke, :f :read, :value nil, :process 0}\n{:type :ok, :f :read, :value [0 1], :process 0}\n",
+        '{:type :invoke, :f :put, :key "k", :value [0 "x"], :process 0}\n'
+        '{:type :ok, :f :put, :key "k", :value [0 "x"], :process 0}\n',
+    ],
+    ids=["cas-of-scalars", "read-invoked-with-nil", "keyed"],
+)
+def test_values_that_are_pairs_are_not_taken_for_independent_keys(text):
+    """A register of pairs, a plain cas history, or one with keys of its own keeps its values as they are."""
+    history = parse_history(text)
+    assert history[0]["value"] == [0, 1] or history[0]["value"] == [0, "x"]
+    assert history[0].get("key") in (None, "k")
