@@ -309,6 +309,10 @@ class Network:
     def register(self, name: str, server: bool) -> None:
         self._names[name] = server
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name``, registered but never attached (its node could not be built)."""
+        del self._names[name]
+
     def attach(self, name: str, endpoint: Endpoint) -> None:
         self._live[name] = endpoint
         self._version += 1

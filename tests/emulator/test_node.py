@@ -338,6 +338,31 @@ def test_config_reaches_the_constructor_and_unknown_config_is_refused():
         sim.add_node("n1", Echo, replicas=3)
 
 
+def test_a_node_whose_constructor_raises_is_not_added():
+    """add_node that raises leaves nothing: the name is free, no peer lists it, and what it spawned never runs."""
+    ran = []
+
+    class Broken(em.Node):
+        def __init__(self):
+            self.spawn(self.work())
+            raise ValueError("bad config")
+
+        async def work(self):
+            ran.append(self.name)
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Echo)
+    with pytest.raises(em.ConfigError, match="takes none"):
+        sim.add_node("n1", Echo, replicas=3)
+    with pytest.raises(ValueError, match="bad config"):
+        sim.add_node("n2", Broken)
+    sim.run(until=1.0)
+    assert sim.nodes == ["n0"] and sim.servers == ["n0"] and sim.node("n0").peers == []
+    assert ran == [] and sim.errors == []
+    sim.add_node("n1", Echo)
+    assert sim.node("n0").peers == ["n1"]
+
+
 def test_a_failing_spawned_task_is_recorded():
     """An exception escaping a spawned task is kept in sim.errors with the task's name."""
 
