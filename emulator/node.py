@@ -504,9 +504,13 @@ class Endpoint:
             if value is None:
                 return
             if type(value) is dict:
-                self.reply(msg, value)
-                return
-            exc = MessageError(f"handler for {msg.body['type']!r} returned {value!r:.80}; return a dict or None")
+                try:
+                    self.reply(msg, value)
+                    return
+                except MessageError as error:  # a reply that cannot travel: the handler's bug, as if it raised
+                    exc = error
+            else:
+                exc = MessageError(f"handler for {msg.body['type']!r} returned {value!r:.80}; return a dict or None")
         if isinstance(exc, (RPCError, Timeout)):  # an answer, not a bug: pass it on
             self._answer_error(msg, exc)
         elif not isinstance(exc, asyncio.CancelledError):

@@ -183,6 +183,39 @@ def test_a_handler_that_returns_a_non_dict_is_reported():
     assert isinstance(sim.errors[0].exception, em.MessageError)
 
 
+def test_a_handler_that_returns_a_body_json_cannot_carry_is_reported_and_the_run_goes_on():
+    """A returned reply holding a set, NaN or no type is the handler's bug: recorded, answered with error 13
+    (indefinite), and the simulation keeps running, whether the handler returned at once or after waiting."""
+
+    class Wrong(em.Node):
+        async def handle_now(self, msg):
+            return {"type": "now_ok", "v": {1, 2}}
+
+        async def handle_later(self, msg):
+            await asyncio.sleep(0.01)
+            return {"type": "later_ok", "v": float("nan")}
+
+        async def handle_untyped(self, msg):
+            return {"v": 1}
+
+    sim, (client,) = cluster(n=1, factory=Wrong)
+
+    async def main():
+        codes = []
+        for kind in ("now", "later", "untyped"):
+            with pytest.raises(em.RPCError, match="MessageError") as caught:
+                await client.rpc("n0", {"type": kind})
+            codes.append((caught.value.code, caught.value.definite))
+        return codes
+
+    assert sim.run(main()) == [(13, False)] * 3
+    assert [(e.where, type(e.exception)) for e in sim.errors] == [
+        ("now", em.MessageError),
+        ("later", em.MessageError),
+        ("untyped", em.MessageError),
+    ]
+
+
 def test_rpc_to_a_silent_handler_times_out_as_indefinite():
     """A handler that returns None sends nothing: the rpc raises Timeout (indefinite)."""
 
