@@ -424,7 +424,11 @@ class Endpoint:
         future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         timer = None
         if timeout is not None:
-            if not timeout >= 0:
+            try:
+                seconds = timeout >= 0
+            except TypeError:  # not a number at all
+                seconds = False
+            if not seconds:
                 raise ConfigError(f"rpc timeout must be a number of seconds >= 0 or None, got {timeout!r}")
             timer = self.loop.call_later(timeout, self._expire, msg_id, dest, out["type"], timeout)
         self._pending[msg_id] = _PendingRpc(future, timer, dest, out["type"], self.loop.time())

@@ -216,6 +216,20 @@ def test_a_handler_that_returns_a_body_json_cannot_carry_is_reported_and_the_run
     ]
 
 
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "1", [1]])
+def test_an_rpc_timeout_that_is_not_seconds_is_refused_before_anything_is_sent(timeout):
+    """rpc(timeout=...) takes seconds >= 0 or None; anything else is a ConfigError and nothing is sent."""
+    sim, (client,) = cluster(n=1)
+
+    async def main():
+        with pytest.raises(em.ConfigError, match="rpc timeout must be a number of seconds >= 0 or None"):
+            await client.rpc("n0", {"type": "echo", "echo": 1}, timeout=timeout)
+        return (await client.rpc("n0", {"type": "echo", "echo": 2}, timeout=1.0))["echo"]
+
+    assert sim.run(main()) == 2
+    assert sim.network.stats["sent"] == 2  # the good rpc and its reply
+
+
 def test_rpc_to_a_silent_handler_times_out_as_indefinite():
     """A handler that returns None sends nothing: the rpc raises Timeout (indefinite)."""
 
