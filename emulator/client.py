@@ -62,9 +62,10 @@ class Client(Node):
         Raises:
             RPCError: recorded as ``fail`` when definite, ``info`` otherwise.
             Timeout: recorded as ``info``.
-            ConfigError, MessageError: a misuse (an empty ``f``, a ``cas`` value
-                that is not ``[from, to]``, a key or value JSON cannot carry),
-                raised before anything is recorded.
+            ConfigError: a misuse (an empty ``f``, a ``cas`` value that is not
+                ``[from, to]``), raised before anything is recorded.
+            MessageError: a key or value JSON cannot carry, raised before
+                anything is recorded.
         """
         self._check_loop()
         dest = dest if dest is not None else self._pick()
