@@ -305,7 +305,14 @@ class Simulation:
         self.record_nemesis("pause", name)
 
     def resume(self, name: str) -> None:
-        """Unfreeze ``name``: what fell due while paused runs now, in order."""
+        """Unfreeze ``name``: what fell due while paused runs now, at the time of the resume.
+
+        First its held timers and callbacks, in the order they fell due, then
+        its held messages, in the order they arrived; a task that one of its
+        timers woke takes its next step after those messages' handlers start
+        (as a process woken from SIGSTOP finds its timers and its inbox due at
+        once), whichever fell due first.
+        """
         self._slot(name)
         self.loop.resume_owner(name)
         self.network.resume(name)
