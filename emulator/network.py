@@ -465,15 +465,12 @@ class Network:
         elif link.fifo:  # never overtake the previous message
             msg._at = link._last_ns = self._push_after(delay, self._deliver_cb, msg, link._last_ns)
             return True
-        else:
-            msg._at = self._push_after(delay, self._deliver_unordered, msg)
+        else:  # independent legs: _through_gate lets it pass
+            msg._at = self._push_after(delay, self._deliver_cb, msg)
         return False
 
     def _deliver_unordered(self, msg: Message) -> None:
-        """Deliver a message outside its link's order (reordered, or on a link that is not FIFO).
-
-        It may overtake anything, so it does not wait behind a release.
-        """
+        """Deliver one of a link's reordered share: it may overtake anything, so it does not wait behind a release."""
         link: Link = msg._link  # type: ignore[assignment]  # set on every message this network carries
         if (link.src, link.dst) in self._gates:
             self._arrive(link, msg)
@@ -519,9 +516,14 @@ class Network:
         ``gate`` holds, in the link's order, the released messages still on their
         way (False) and those due but waiting for one before them (True). A
         message from outside the gate was sent after every released one, so it
-        goes to the back.
+        goes to the back. On a link no longer FIFO (``set_link(fifo=False)``
+        since the release) nothing waits.
         """
-        gate[msg] = True
+        if link.fifo:
+            gate[msg] = True
+        else:
+            gate.pop(msg, None)
+            self._arrive(link, msg)
         while gate:
             head = next(iter(gate))
             if not gate[head]:
@@ -529,10 +531,10 @@ class Network:
             del gate[head]
             if head is not msg:
                 head._at = self._now()  # it waited: it arrives now
-            if not gate:
-                del self._gates[(link.src, link.dst)]
-                self._version += 1  # the link may take its fast path again
             self._arrive(link, head)
+        if self._gates.get((link.src, link.dst)) is gate:
+            del self._gates[(link.src, link.dst)]
+            self._version += 1  # the link may take its fast path again
 
     def _arrive(self, link: Link, msg: Message, queued: bool = False) -> None:
         """``msg`` is due now, in its link's order: drop it, hold it, queue it or hand it over.
