@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Iterator, MutableMapping, Seque
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
-from emulator.message import Message, copy_value
+from emulator.message import Message, copy_value, shown
 from emulator.message import fast_copy_body as copy_body
 from emulator.speedups import native
 from emulator.tasks import HandlerTask, run_handler
@@ -514,7 +514,9 @@ class Endpoint:
                 except MessageError as error:  # a reply that cannot travel: the handler's bug, as if it raised
                     exc = error
             else:
-                exc = MessageError(f"handler for {msg.body['type']!r} returned {value!r:.80}; return a dict or None")
+                exc = MessageError(
+                    f"handler for {msg.body['type']!r} returned {shown(value):.80}; return a dict or None"
+                )
         if isinstance(exc, (RPCError, Timeout)):  # an answer, not a bug: pass it on
             self._answer_error(msg, exc)
         elif not isinstance(exc, asyncio.CancelledError):
