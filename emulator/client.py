@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.errors import CRASH, ConfigError, RPCError, Timeout
+from emulator.message import copy_body
 from emulator.node import Node
 
 __all__ = ["Client"]
@@ -61,10 +62,14 @@ class Client(Node):
         Raises:
             RPCError: recorded as ``fail`` when definite, ``info`` otherwise.
             Timeout: recorded as ``info``.
+            ConfigError: a misuse (an empty ``f``, a ``cas`` value that is not
+                ``[from, to]``), raised before anything is recorded.
+            MessageError: a key or value JSON cannot carry, raised before
+                anything is recorded.
         """
         self._check_loop()
         dest = dest if dest is not None else self._pick()
-        body = _body(f, key, value, fields)
+        body = copy_body(_body(f, key, value, fields))  # a body that cannot travel is refused before it is recorded
         process = self.process
         op = {
             "process": process,

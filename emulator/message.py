@@ -21,7 +21,7 @@ from emulator.speedups import native
 if TYPE_CHECKING:
     from emulator.network import Endpoint, Link
 
-__all__ = ["Message", "copy_body", "copy_value"]
+__all__ = ["Message", "copy_body", "copy_value", "shown"]
 
 _ATOMS = frozenset({str, int, bool, type(None)})
 
@@ -103,9 +103,26 @@ def copy_value(value: Any, path: str = "value") -> Any:
     if isinstance(value, (str, int, float)):  # subclasses such as IntEnum: send the plain value
         return copy_value((str if isinstance(value, str) else int if isinstance(value, int) else float)(value), path)
     raise MessageError(
-        f"{path} is a {kind.__name__} ({value!r:.60}), which JSON cannot carry; "
+        f"{path} is a {kind.__name__} ({shown(value):.60}), which JSON cannot carry; "
         "send dicts, lists, strings, numbers, booleans or None"
     )
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` as the same text in every process: a set's items sorted, no object's address.
+
+    The text can travel in an error reply, into a history and a trace.
+    """
+    if isinstance(value, (set, frozenset)):
+        try:
+            items = sorted(value)
+        except TypeError:  # items of no one order: say how many
+            return f"{len(value)} items"
+        inner = ", ".join(map(repr, items))
+        return f"{{{inner}}}" if type(value) is set else f"{type(value).__name__}({{{inner}}})"
+    if getattr(type(value), "__repr__", None) is object.__repr__:  # the default: it shows the address
+        return f"<{type(value).__qualname__}>"
+    return repr(value)
 
 
 #: ``copy_body`` as the message path calls it: compiled when the C core runs (``emulator.speedups``),

@@ -18,7 +18,11 @@ reorder choice.
 Link faults live here too: partitions (symmetric or one-way), isolation, and
 holding a link's messages to release them later. A message is checked against
 the cuts when it is sent and again when it arrives: a message in flight when
-its link is cut is dropped at delivery time. A message carries the
+its link is cut is dropped at delivery time. Holding a link or pausing its
+receiver keeps the link's order: a message still on its way when a held link
+is released waits behind the messages the hold queued (they get a fresh
+latency), and one that arrives as a paused node resumes waits behind those
+the pause queued. A message carries the
 incarnation of its receiver at the time it was sent, so one sent to a node
 that is down, or still on its way when the node crashes, is lost even if the
 node has restarted by the time it would arrive.
@@ -30,6 +34,7 @@ later calls ``endpoint.deliver``.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -183,6 +188,10 @@ class Network:
         self._names: dict[str, bool] = {}  # every known node -> is a server
         self._live: dict[str, Endpoint] = {}  # name -> live endpoint (absent while crashed)
         self._paused: dict[str, list[Message]] = {}  # name -> messages held while paused
+        # name -> messages a resume let go that are not yet delivered, in order (one _drain pushed for each)
+        self._backlog: dict[str, deque[Message]] = {}
+        # (src, dst) -> the messages in order behind a release: True once due (see _through_gate)
+        self._gates: dict[tuple[str, str], dict[Message, bool]] = {}
         self._rules: dict[int, rules.Cut] = {}  # id -> the cut (emulator.cuts)
         self._version = 0
         self._deliver_cb = self._deliver  # one bound method, not one per message
@@ -300,6 +309,10 @@ class Network:
     def register(self, name: str, server: bool) -> None:
         self._names[name] = server
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name``, registered but never attached (its node could not be built)."""
+        del self._names[name]
+
     def attach(self, name: str, endpoint: Endpoint) -> None:
         self._live[name] = endpoint
         self._version += 1
@@ -359,11 +372,18 @@ class Network:
         self._on_fault("hold", [a, b])
 
     def release(self, a: str, b: str) -> None:
-        """Deliver the messages held between a and b, in order, each after a fresh latency."""
+        """Deliver the messages held between a and b, in order, each after a fresh latency.
+
+        On a FIFO link, messages sent before the release that would arrive
+        before the released ones wait behind them, as later ones always do.
+        """
         for key in ((a, b), (b, a)):
             link = self.link(*key)
-            for msg in self._held.pop(key, []):
-                self._schedule(link, msg)
+            released = {msg: False for msg in self._held.pop(key, []) if self._schedule(link, msg)}
+            if released:
+                # Those held before were the gate's heads: the rest of an earlier release stays behind them.
+                released.update(self._gates.get(key, {}))
+                self._gates[key] = released
         self._version += 1
         self._on_fault("release", [a, b])
 
@@ -394,6 +414,8 @@ class Network:
             and (link.src, link.dst) not in self._held
             and endpoint is not None
             and link.dst not in self._paused
+            and link.dst not in self._backlog
+            and (link.src, link.dst) not in self._gates
         )
         link._plain = not link.cut and link.fifo and not link.loss and not link.duplicate and not link.reorder
         return link
@@ -434,15 +456,26 @@ class Network:
             self._record((self._now(), "duplicate", link.src, link.dst, body["type"]))
             self._schedule(link, Message(link.src, link.dst, copy_body(body), link, link._endpoint))
 
-    def _schedule(self, link: Link, msg: Message) -> None:
+    def _schedule(self, link: Link, msg: Message) -> bool:
+        """Put ``msg`` on its way; returns whether it keeps the link's order (FIFO, not reordered)."""
         delay = link._delay_ns()
         if link.reorder and link.rng.random() < link.reorder:
             # One of the reordered share: mean kept, and outside the FIFO order both ways.
-            msg._at = self._push_after(round(delay * 2.0 * link.rng.random()), self._deliver_cb, msg)
+            msg._at = self._push_after(round(delay * 2.0 * link.rng.random()), self._deliver_unordered, msg)
         elif link.fifo:  # never overtake the previous message
             msg._at = link._last_ns = self._push_after(delay, self._deliver_cb, msg, link._last_ns)
-        else:
+            return True
+        else:  # independent legs: _through_gate lets it pass
             msg._at = self._push_after(delay, self._deliver_cb, msg)
+        return False
+
+    def _deliver_unordered(self, msg: Message) -> None:
+        """Deliver one of a link's reordered share: it may overtake anything, so it does not wait behind a release."""
+        link: Link = msg._link  # type: ignore[assignment]  # set on every message this network carries
+        if (link.src, link.dst) in self._gates:
+            self._arrive(link, msg)
+        else:
+            self._deliver_cb(msg)
 
     def _deliver(self, msg: Message) -> None:
         link: Link = msg._link  # type: ignore[assignment]  # set on every message this network carries
@@ -451,6 +484,10 @@ class Network:
         if not link.fast_path or msg._to is not link._endpoint:
             self._deliver_slow(link, msg)
             return
+        self._handover(link, msg)
+
+    def _handover(self, link: Link, msg: Message) -> None:
+        """Give ``msg`` to its live, running receiver, and trace it."""
         self.delivered += 1
         if self.trace_bodies:
             self._record((msg._at, "deliver", link.src, link.dst, repr(msg.body)))
@@ -466,15 +503,59 @@ class Network:
         link.deliver(msg)  # type: ignore[misc]  # fast_path: the receiver is live
 
     def _deliver_slow(self, link: Link, msg: Message) -> None:
-        """Delivery when the link is cut or held, or the receiver is down or paused."""
+        """Delivery when the link is cut, held or behind a release, or the receiver is down, paused or resuming."""
+        gate = self._gates.get((link.src, link.dst))
+        if gate is not None:
+            self._through_gate(link, msg, gate)
+        else:
+            self._arrive(link, msg)
+
+    def _through_gate(self, link: Link, msg: Message, gate: dict[Message, bool]) -> None:
+        """``msg`` is due on a link whose released messages are not all delivered: it keeps its place.
+
+        ``gate`` holds, in the link's order, the released messages still on their
+        way (False) and those due but waiting for one before them (True). A
+        message from outside the gate was sent after every released one, so it
+        goes to the back. On a link no longer FIFO (``set_link(fifo=False)``
+        since the release) nothing waits.
+        """
+        if link.fifo:
+            gate[msg] = True
+        else:
+            gate.pop(msg, None)
+            self._arrive(link, msg)
+        while gate:
+            head = next(iter(gate))
+            if not gate[head]:
+                return  # on its way: its own arrival lets the rest go
+            del gate[head]
+            if head is not msg:
+                head._at = self._now()  # it waited: it arrives now
+            self._arrive(link, head)
+        if self._gates.get((link.src, link.dst)) is gate:
+            del self._gates[(link.src, link.dst)]
+            self._version += 1  # the link may take its fast path again
+
+    def _arrive(self, link: Link, msg: Message, queued: bool = False) -> None:
+        """``msg`` is due now, in its link's order: drop it, hold it, queue it or hand it over.
+
+        ``queued``: it comes from its receiver's backlog, so it does not join the back of it.
+        """
+        if link._version != self._version:
+            self._refresh(link)
         if link.cut:
             self._drop(msg.src, msg.dest, msg.body, "partition")
         elif (held := self._held.get((link.src, link.dst))) is not None:
             held.append(msg)
         elif link._endpoint is None or msg._to is not link._endpoint:
             self._drop(msg.src, msg.dest, msg.body, "down")  # down now, or since it was sent
+        elif (paused := self._paused.get(link.dst)) is not None:
+            paused.append(msg)
+        elif not queued and (backlog := self._backlog.get(link.dst)) is not None:
+            backlog.append(msg)  # behind what the receiver's resume let go
+            self._loop.push_soon(self._drain, link.dst)
         else:
-            self._paused[link.dst].append(msg)
+            self._handover(link, msg)
 
     def _drop(self, src: str, dest: str, body: dict[str, Any], reason: str) -> None:
         self.dropped += 1
@@ -488,9 +569,22 @@ class Network:
 
     def resume(self, name: str) -> None:
         self._version += 1
-        for msg in self._paused.pop(name, ()):
-            msg._at = self._now()
-            self._loop.push_soon(self._deliver_cb, msg)
+        paused = self._paused.pop(name, ())
+        if paused:
+            backlog = self._backlog.setdefault(name, deque())
+            for msg in paused:
+                msg._at = self._now()
+                backlog.append(msg)
+                self._loop.push_soon(self._drain, name)
+
+    def _drain(self, name: str) -> None:
+        """Deliver the oldest message of ``name``'s backlog (one call pushed for each message in it)."""
+        backlog = self._backlog[name]
+        msg = backlog.popleft()
+        if not backlog:
+            del self._backlog[name]
+            self._version += 1
+        self._arrive(msg._link, msg, queued=True)  # type: ignore[arg-type]  # set on every message this network carries
 
 
 def _settings(latency: object, loss: object, duplicate: object, reorder: object, fifo: object = None) -> dict[str, Any]:

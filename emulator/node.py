@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Iterator, MutableMapping, Seque
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from emulator.errors import CRASH, NOT_SUPPORTED, ConfigError, MessageError, RPCError, Timeout
-from emulator.message import Message, copy_value
+from emulator.message import Message, copy_value, shown
 from emulator.message import fast_copy_body as copy_body
 from emulator.speedups import native
 from emulator.tasks import HandlerTask, run_handler
@@ -424,7 +424,11 @@ class Endpoint:
         future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         timer = None
         if timeout is not None:
-            if not timeout >= 0:
+            try:
+                seconds = timeout >= 0
+            except TypeError:  # not a number at all
+                seconds = False
+            if not seconds:
                 raise ConfigError(f"rpc timeout must be a number of seconds >= 0 or None, got {timeout!r}")
             timer = self.loop.call_later(timeout, self._expire, msg_id, dest, out["type"], timeout)
         self._pending[msg_id] = _PendingRpc(future, timer, dest, out["type"], self.loop.time())
@@ -504,9 +508,15 @@ class Endpoint:
             if value is None:
                 return
             if type(value) is dict:
-                self.reply(msg, value)
-                return
-            exc = MessageError(f"handler for {msg.body['type']!r} returned {value!r:.80}; return a dict or None")
+                try:
+                    self.reply(msg, value)
+                    return
+                except MessageError as error:  # a reply that cannot travel: the handler's bug, as if it raised
+                    exc = error
+            else:
+                exc = MessageError(
+                    f"handler for {msg.body['type']!r} returned {shown(value):.80}; return a dict or None"
+                )
         if isinstance(exc, (RPCError, Timeout)):  # an answer, not a bug: pass it on
             self._answer_error(msg, exc)
         elif not isinstance(exc, asyncio.CancelledError):

@@ -201,7 +201,13 @@ class Simulation:
         self._slots[name] = slot
         self._servers_cache = None
         self.network.register(name, server)
-        return self._boot(slot)
+        try:
+            return self._boot(slot)
+        except BaseException:  # its constructor refused: the name stays free, and no peer lists it
+            del self._slots[name]
+            self._servers_cache = None
+            self.network.unregister(name)
+            raise
 
     def _boot(self, slot: _Slot) -> Node | Host:
         """Start an incarnation of ``slot``: its Node, or for a host, the host's handle."""
@@ -218,7 +224,11 @@ class Simulation:
             self._node_error,
             self._node_event,
         )
-        node = endpoint.build(slot.factory, slot.config)  # type: ignore[arg-type]  # a host's: its main, or None
+        try:
+            node = endpoint.build(slot.factory, slot.config)  # type: ignore[arg-type]  # a host's: its main, or None
+        except BaseException:
+            endpoint.kill()  # what its constructor spawned never runs
+            raise
         slot.endpoint = endpoint
         self.network.attach(slot.name, endpoint)
         self.loop.push_soon(_start, endpoint)
@@ -295,7 +305,14 @@ class Simulation:
         self.record_nemesis("pause", name)
 
     def resume(self, name: str) -> None:
-        """Unfreeze ``name``: what fell due while paused runs now, in order."""
+        """Unfreeze ``name``: what fell due while paused runs now, at the time of the resume.
+
+        First its held timers and callbacks, in the order they fell due, then
+        its held messages, in the order they arrived; a task that one of its
+        timers woke takes its next step after those messages' handlers start
+        (as a process woken from SIGSTOP finds its timers and its inbox due at
+        once), whichever fell due first.
+        """
         self._slot(name)
         self.loop.resume_owner(name)
         self.network.resume(name)

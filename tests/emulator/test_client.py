@@ -115,6 +115,28 @@ def test_invoke_misuse_is_explained():
     assert len(sim.history) == 0
 
 
+def test_a_body_json_cannot_carry_is_refused_before_anything_is_recorded():
+    """invoke with a set as its value: a MessageError, and no operation in the history or the trace.
+
+    It was never sent, so it is not an indeterminate operation; and a set's
+    repr, in the trace, would depend on PYTHONHASHSEED.
+    """
+    sim, (client,) = kv()
+    count, process = sim.trace.count, client.process
+
+    async def main():
+        with pytest.raises(em.MessageError, match="which JSON cannot carry"):
+            await client.invoke("write", key="x", value={"a", "b"}, dest="n0")
+        with pytest.raises(em.MessageError, match="JSON cannot carry"):
+            await client.invoke("read", key={"a"}, dest="n0")
+        return client.process
+
+    assert sim.run(main()) == process  # not retired either
+    assert list(sim.history) == []
+    sim.trace.digest()
+    assert sim.trace.count == count
+
+
 def test_invoke_without_dest_picks_a_server_with_the_client_s_rng():
     """With no dest, invoke spreads over the servers, reproducibly for a seed."""
 

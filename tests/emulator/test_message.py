@@ -90,3 +90,36 @@ def test_the_message_path_s_copy_is_copy_body_exactly(body):
         copy = fast_copy_body(body)
         assert copy == expected and type(copy) is dict and copy is not body
         assert list(copy) == list(expected)  # the same key order
+
+
+_REFUSE = """
+from emulator import MessageError
+from emulator.message import copy_body
+for bad in ({"alpha", "beta", "gamma", "delta"}, frozenset({"x", "y", "z"}), object(), [object]):
+    try:
+        copy_body({"type": "t", "v": bad})
+    except MessageError as error:
+        print(error)
+"""
+
+
+def test_the_refusal_names_the_value_the_same_way_in_every_process():
+    """A set of strings or an object in a body: the error text (which can travel in an error reply, and so
+    reach a history and a trace with bodies) shows no set order and no address, whatever PYTHONHASHSEED is."""
+    import os
+    import subprocess
+    import sys
+
+    texts = [
+        subprocess.run(
+            [sys.executable, "-c", _REFUSE],
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    ]
+    assert len(set(texts)) == 1 and texts[0].count("\n") == 4
+    assert "0x" not in texts[0] and "{'alpha', 'beta', 'delta', 'gamma'}" in texts[0]

@@ -183,6 +183,53 @@ def test_a_handler_that_returns_a_non_dict_is_reported():
     assert isinstance(sim.errors[0].exception, em.MessageError)
 
 
+def test_a_handler_that_returns_a_body_json_cannot_carry_is_reported_and_the_run_goes_on():
+    """A returned reply holding a set, NaN or no type is the handler's bug: recorded, answered with error 13
+    (indefinite), and the simulation keeps running, whether the handler returned at once or after waiting."""
+
+    class Wrong(em.Node):
+        async def handle_now(self, msg):
+            return {"type": "now_ok", "v": {1, 2}}
+
+        async def handle_later(self, msg):
+            await asyncio.sleep(0.01)
+            return {"type": "later_ok", "v": float("nan")}
+
+        async def handle_untyped(self, msg):
+            return {"v": 1}
+
+    sim, (client,) = cluster(n=1, factory=Wrong)
+
+    async def main():
+        codes = []
+        for kind in ("now", "later", "untyped"):
+            with pytest.raises(em.RPCError, match="MessageError") as caught:
+                await client.rpc("n0", {"type": kind})
+            codes.append((caught.value.code, caught.value.definite))
+        return codes
+
+    assert sim.run(main()) == [(13, False)] * 3
+    assert [(e.where, type(e.exception)) for e in sim.errors] == [
+        ("now", em.MessageError),
+        ("later", em.MessageError),
+        ("untyped", em.MessageError),
+    ]
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "1", [1]])
+def test_an_rpc_timeout_that_is_not_seconds_is_refused_before_anything_is_sent(timeout):
+    """rpc(timeout=...) takes seconds >= 0 or None; anything else is a ConfigError and nothing is sent."""
+    sim, (client,) = cluster(n=1)
+
+    async def main():
+        with pytest.raises(em.ConfigError, match="rpc timeout must be a number of seconds >= 0 or None"):
+            await client.rpc("n0", {"type": "echo", "echo": 1}, timeout=timeout)
+        return (await client.rpc("n0", {"type": "echo", "echo": 2}, timeout=1.0))["echo"]
+
+    assert sim.run(main()) == 2
+    assert sim.network.stats["sent"] == 2  # the good rpc and its reply
+
+
 def test_rpc_to_a_silent_handler_times_out_as_indefinite():
     """A handler that returns None sends nothing: the rpc raises Timeout (indefinite)."""
 
@@ -336,6 +383,31 @@ def test_config_reaches_the_constructor_and_unknown_config_is_refused():
     assert (node.replicas, node.me) == (3, "n0")
     with pytest.raises(em.ConfigError, match="takes none"):
         sim.add_node("n1", Echo, replicas=3)
+
+
+def test_a_node_whose_constructor_raises_is_not_added():
+    """add_node that raises leaves nothing: the name is free, no peer lists it, and what it spawned never runs."""
+    ran = []
+
+    class Broken(em.Node):
+        def __init__(self):
+            self.spawn(self.work())
+            raise ValueError("bad config")
+
+        async def work(self):
+            ran.append(self.name)
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Echo)
+    with pytest.raises(em.ConfigError, match="takes none"):
+        sim.add_node("n1", Echo, replicas=3)
+    with pytest.raises(ValueError, match="bad config"):
+        sim.add_node("n2", Broken)
+    sim.run(until=1.0)
+    assert sim.nodes == ["n0"] and sim.servers == ["n0"] and sim.node("n0").peers == []
+    assert ran == [] and sim.errors == []
+    sim.add_node("n1", Echo)
+    assert sim.node("n0").peers == ["n1"]
 
 
 def test_a_failing_spawned_task_is_recorded():

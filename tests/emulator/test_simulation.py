@@ -96,6 +96,45 @@ def test_messages_to_a_paused_node_are_delivered_on_resume_in_order():
     assert [(t, body["i"]) for t, _, body in sim.node("n1").got] == [(1.5, 0), (1.5, 1), (1.5, 2)]
 
 
+def test_on_resume_the_held_messages_are_handled_before_the_tasks_their_timers_wake():
+    """Resume, as documented: timers first in the order due, then the inbox in the order it arrived, and a task
+    that a timer woke takes its next step after the messages' handlers start, as after a SIGCONT, whatever fell
+    due first."""
+
+    class Node(em.Node):
+        def __init__(self, seen):
+            self.seen = seen
+
+        async def on_start(self):
+            self.spawn(self.nap())
+            self.every(1.5, lambda: self.seen.append(("tick", asyncio.get_running_loop().time())))
+
+        async def nap(self):
+            await asyncio.sleep(1.0)
+            self.seen.append(("nap", asyncio.get_running_loop().time()))
+
+        async def handle_note(self, msg):
+            self.seen.append((f"note {msg.body['i']}", asyncio.get_running_loop().time()))
+
+    seen: list = []
+    sim = em.Simulation(seed=1, latency=em.Constant(0.5))
+    sim.add_node("n0", Node, seen=[])
+    sim.add_node("n1", Node, seen=seen)
+
+    async def main():
+        await asyncio.sleep(0)
+        sim.pause("n1")
+        sim.node("n0").send("n1", {"type": "note", "i": 0})  # due at 0.5, before the nap's timer (1.0)
+        await asyncio.sleep(1.0)
+        sim.node("n0").send("n1", {"type": "note", "i": 1})  # due at 1.5, with the tick
+        await asyncio.sleep(2.0)
+        sim.resume("n1")  # at 3.0
+        await asyncio.sleep(0.1)
+
+    sim.run(main())
+    assert seen == [("tick", 3.0), ("note 0", 3.0), ("note 1", 3.0), ("nap", 3.0)]
+
+
 def test_a_paused_node_does_not_see_its_rpc_time_out():
     """Time stops for a paused node: its rpc timeout fires only after resume."""
 

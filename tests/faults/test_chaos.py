@@ -3,7 +3,11 @@
 ``capsim chaos`` is tested in tests/capsim/commands/test_chaos.py.
 """
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +165,55 @@ def test_write_puts_history_trace_and_summary_in_a_directory(tmp_path):
     assert summary["digest"] == result.sim.trace_digest() and summary["schedule"] == result.schedule.to_dict()
     kinds = {json.loads(line)["kind"] for line in paths["trace"].read_text().splitlines()}
     assert {"deliver", "drop", "op"} <= kinds
+
+
+# -- the same run in any process ---------------------------------------------------------------------
+
+_RUN_SHIPPED = """
+import hashlib, json, sys
+from faults import load_scenario, run_chaos
+from emulator.speedups import ACCELERATED
+for path in sys.argv[1:]:
+    result = run_chaos(load_scenario(path))
+    s = result.summary()
+    same = {k: s[k] for k in ("seed", "counts", "by_f", "faults", "fault_log", "schedule", "virtual_time",
+                              "node_errors", "network", "digest")}  # not the checks' wall-clock time
+    same["verdicts"] = [(c.name, c.verdict) for c in result.checks]
+    same["history"] = hashlib.sha256(result.history.dumps().encode()).hexdigest()
+    print(json.dumps([path, ACCELERATED, same], sort_keys=True))
+"""
+
+
+def _shipped_runs(paths, hash_seed, pure):
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed, CAPSIM_PURE_PYTHON="1" if pure else "")
+    out = subprocess.run(
+        [sys.executable, "-c", _RUN_SHIPPED, *map(str, paths)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    if pure:
+        assert not any(accelerated for _, accelerated, _ in lines), "CAPSIM_PURE_PYTHON=1 must run pure Python"
+    return {path: same for path, _, same in lines}
+
+
+def _same_in_any_process(paths):
+    runs = [_shipped_runs(paths, "0", pure=False), _shipped_runs(paths, "1", pure=True)]
+    runs.append(_shipped_runs(paths, str(int(hashlib.sha256(b"capsim").hexdigest()[:8], 16)), pure=False))
+    for path in paths:
+        assert runs[0][str(path)] == runs[1][str(path)] == runs[2][str(path)], path
+
+
+def test_a_shipped_scenario_under_every_fault_replays_bit_for_bit_in_any_process():
+    """lin-kv-every-fault and http-kv-chaos (hosts, aiohttp): the same digest, history, faults and verdicts
+    under three PYTHONHASHSEEDs, with the compiled core and with pure Python."""
+    _same_in_any_process([EXAMPLES / "lin-kv-every-fault.toml", EXAMPLES / "http-kv-chaos.toml"])
+
+
+@pytest.mark.slow
+def test_every_shipped_scenario_replays_bit_for_bit_in_any_process():
+    """Every shipped scenario: the same digest, history, faults and verdicts in any process, in both modes."""
+    _same_in_any_process(sorted(EXAMPLES.glob("*.toml")))
