@@ -12,12 +12,17 @@ Guarantees:
   With ``anti_entropy`` on, each node reconciles with each peer in turn, so
   once the network heals every replica holds every update within about
   ``(N - 1) * anti_entropy`` of a network that delivers.
-- At most once: a write, ``cas``, ``add`` or ``remove`` delivered twice (a
-  network duplicate, or a client's retry with the same ``"id"``) is
-  answered from a table of recent requests (:mod:`nodes.dedup`) and applied
-  once, as long as the copy arrives within ``dedup_window`` requests (an
-  older one is applied again). Without it a late duplicate of ``write x=1`` would be stamped anew
-  and overwrite a later ``write x=2``.
+- At most once, per replica: a write, ``cas``, ``add`` or ``remove``
+  delivered twice to one node (a network duplicate, or a client's retry to
+  that node with the same ``"id"``) is answered from that node's table of
+  recent requests (:mod:`nodes.dedup`) and applied once; a refused one (a
+  ``cas`` answered 22) is never applied, and its copies get the same error.
+  This holds as long as the copy arrives within ``dedup_window`` requests (an
+  older one is applied again). Without it a late duplicate of ``write x=1``
+  would be stamped anew and overwrite a later ``write x=2``. A retry sent to
+  *another* replica is a new update there (the tables are per node, and in
+  a partition the two could not compare notes anyway): an ``add`` retried
+  elsewhere may count twice.
 
 Gives up linearizability, and, by ``resolution`` (chosen per store):
 
@@ -65,7 +70,7 @@ from nodes import crdt
 from nodes.antientropy import MODES as AE_MODES
 from nodes.antientropy import AntiEntropy
 from nodes.dedup import Dedup
-from nodes.kv import not_found, precondition_failed
+from nodes.kv import answer, error_answer, not_found, precondition_failed
 from nodes.versions import LWW, VECTOR, descends, digest, merge_clocks, new_version, pick, reconcile
 
 __all__ = ["RESOLUTIONS", "MultiPrimary", "lost_for_good"]
@@ -153,11 +158,20 @@ class MultiPrimary(AntiEntropy, Node):
         return self._once(msg, self._remove)
 
     def _once(self, msg, apply) -> dict:
-        """Apply ``msg`` unless it was applied before; either way return its reply."""
+        """Apply ``msg`` unless it was taken before; either way return its reply (or raise its error).
+
+        A refusal is remembered too: a copy of a ``cas`` refused with 22 (or 20) must not apply later, when the
+        key happens to hold what it expects, after its client was told it did not happen.
+        """
         done = self.dedup.seen(msg)
         if done is not None:
-            return done
-        return self.dedup.remember(msg, apply(msg.body))
+            return answer(done)
+        try:
+            reply = apply(msg.body)
+        except RPCError as exc:
+            self.dedup.remember(msg, error_answer(exc))
+            raise
+        return self.dedup.remember(msg, reply)
 
     def _write(self, body: dict) -> dict:
         self._registers_only("write")
