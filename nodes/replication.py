@@ -29,7 +29,8 @@ assumption) or, with ``lease_reads=True``, by its lease (no round trip,
 bounded clock drift assumed, see ``nodes.failover``). ``read_from="replica"``
 reads the local copy: at most ``max_staleness`` seconds behind (plus one
 network delay; refused with 11 beyond), and with ``read_your_writes`` a
-client sees its own writes on the node it talks to. A write's reply carries
+client sees its own writes on the node it talks to, across restarts of that
+node too (the sessions are in ``storage``). A write's reply carries
 its ``version`` (log index); a read may carry ``min_version`` and is then
 served only once the node has applied that version (else 11).
 
@@ -128,7 +129,8 @@ class PrimaryReplica(ElectedNode):
         self.state = StateMachine()
         self.waiters: dict[int, asyncio.Future] = {}
         self._readers: list[tuple[int, asyncio.Future]] = []
-        self.sessions: dict[str, int] = {}
+        #: client -> the highest version it wrote or read here: in storage, so a restart keeps each session's floor
+        self.sessions: dict[str, int] = self.storage.setdefault("sessions", {})
         self._recent: dict[tuple, None] = {}
         self.last_current: float | None = None
         self.next_index: dict[str, int] = {}
@@ -276,8 +278,9 @@ class PrimaryReplica(ElectedNode):
         return False
 
     def _note_session(self, client: str, version) -> None:
-        if self.read_your_writes and version:
-            self.sessions[client] = max(self.sessions.get(client, 0), version)
+        if self.read_your_writes and version and version > self.sessions.get(client, 0):
+            self.sessions[client] = version
+            self.storage["sessions"] = self.sessions  # a file storage saves on assignment
 
     # -- the primary's side of replication -------------------------------------------------------------
 

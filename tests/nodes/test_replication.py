@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -13,6 +13,7 @@ from nodes.registry import resolve
 from nodes.replication import PrimaryReplica
 from tests.common.hostile import SETTINGS as HOSTILE
 from tests.common.hostile import make_calm, make_hostile
+from tests.common.lb_harness import background
 from tests.common.quorum_cluster import attempt
 from tests.common.replication_cluster import Cluster, discarded_writes
 
@@ -317,15 +318,18 @@ def test_replica_reads_are_no_staler_than_max_staleness():
 
 
 def _own_writes_missed(history) -> int:
-    """Ok reads by a process of a value older than its own last acknowledged write (values count up)."""
+    """Ok reads by a client of a value older than its own last acknowledged write (values count up).
+
+    By client, not process: a client whose op timed out goes on under a new process, in the same session.
+    """
     last, missed = {}, 0
     for op in history:
         if op["type"] != "ok" or op["process"] == "nemesis":
             continue
         if op["f"] == "write":
-            last[op["process"]] = int(op["value"].rsplit("-", 1)[1])
-        elif op["f"] == "read" and op["process"] in last:
-            missed += op["value"] is None or int(op["value"].rsplit("-", 1)[1]) < last[op["process"]]
+            last[op["client"]] = int(op["value"].rsplit("-", 1)[1])
+        elif op["f"] == "read" and op["client"] in last:
+            missed += op["value"] is None or int(op["value"].rsplit("-", 1)[1]) < last[op["client"]]
     return missed
 
 
@@ -593,3 +597,37 @@ def test_leader_of_follows_a_failover_to_the_new_primary():
     new = leader_of(cluster.sim)
     assert new in ("n1", "n2") and cluster.node(new).role == "primary"
     assert cluster.node(new).replog.epoch > 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    mode=st.sampled_from(["sync", "semi-sync"]),
+    crashes=st.lists(st.tuples(st.sampled_from(["n0", "n1", "n2"]), st.floats(0.3, 1.8), st.floats(0.0, 0.4)), max_size=4),
+)
+@example(seed=0, mode="semi-sync", crashes=[("n2", 1.0, 0.0)])  # the sessions were memory: n2 forgot c1's floor
+def test_read_your_writes_survives_crashes_of_the_primary_and_of_the_node_the_client_talks_to(seed, mode, crashes):
+    """A session's floor is in storage (a restarted replica still holds a client's reads until its writes apply),
+    and a failover keeps every committed write (sync, semi-sync), so no client reads older than its own write."""
+    keys = {f"c{i}": [f"own{i}"] for i in range(3)}
+    cluster = Cluster(
+        seed, keys=sorted(k for ks in keys.values() for k in ks), mode=mode, read_from="replica", read_your_writes=True
+    )
+    for replica in ("n1", "n2"):
+        cluster.sim.network.set_link_oneway("n0", replica, latency=em.Uniform(0.001, 0.02), reorder=True)
+    cluster.start_workload(
+        dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys}, keys=keys, timeout=0.3
+    )
+
+    async def crash(name, at, down):
+        await asyncio.sleep(at)
+        if cluster.sim.alive(name):
+            cluster.sim.crash(name)
+            await asyncio.sleep(down)
+            cluster.sim.restart(name)
+
+    for name, at, down in crashes:
+        background(cluster.sim, crash(name, at, down))
+    cluster.run_for(2.2)
+    cluster.stop_workload()
+    assert _own_writes_missed(cluster.sim.history) == 0
