@@ -157,7 +157,7 @@ class MultiPrimary(AntiEntropy, Node):
     async def handle_remove(self, msg):
         return self._once(msg, self._remove)
 
-    def _once(self, msg, apply) -> dict:
+    def _once(self, msg, apply) -> dict | None:
         """Apply ``msg`` unless it was taken before; either way return its reply (or raise its error).
 
         A refusal is remembered too: a copy of a ``cas`` refused with 22 (or 20) must not apply later, when the

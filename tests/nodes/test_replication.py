@@ -603,7 +603,9 @@ def test_leader_of_follows_a_failover_to_the_new_primary():
 @given(
     seed=st.integers(0, 2**16),
     mode=st.sampled_from(["sync", "semi-sync"]),
-    crashes=st.lists(st.tuples(st.sampled_from(["n0", "n1", "n2"]), st.floats(0.3, 1.8), st.floats(0.0, 0.4)), max_size=4),
+    crashes=st.lists(
+        st.tuples(st.sampled_from(["n0", "n1", "n2"]), st.floats(0.3, 1.8), st.floats(0.0, 0.4)), max_size=4
+    ),
 )
 @example(seed=0, mode="semi-sync", crashes=[("n2", 1.0, 0.0)])  # the sessions were memory: n2 forgot c1's floor
 def test_read_your_writes_survives_crashes_of_the_primary_and_of_the_node_the_client_talks_to(seed, mode, crashes):
