@@ -10,7 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 import emulator as em
 from emulator.check import linearizable, lost_writes, stale_reads
 from nodes.registry import resolve
-from nodes.replication import PrimaryReplica
+from nodes.replication import PrimaryReplica, primary_of
 from tests.common.hostile import SETTINGS as HOSTILE
 from tests.common.hostile import make_calm, make_hostile
 from tests.common.lb_harness import background
@@ -633,3 +633,88 @@ def test_read_your_writes_survives_crashes_of_the_primary_and_of_the_node_the_cl
     cluster.run_for(2.2)
     cluster.stop_workload()
     assert _own_writes_missed(cluster.sim.history) == 0
+
+
+class _AckLog(PrimaryReplica):
+    """A PrimaryReplica that logs (true time, node, epoch) of every write it acknowledges as primary."""
+
+    def __init__(self, acks: list, **config):
+        super().__init__(**config)
+        self.acks = acks
+
+    async def _commit(self, op):
+        epoch = self.replog.epoch
+        reply = await super()._commit(op)
+        if reply is not None:
+            self.acks.append((asyncio.get_running_loop().time(), self.name, epoch))
+        return reply
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    faults=st.lists(
+        st.tuples(st.sampled_from(["isolate", "pause", "crash"]), st.floats(0.2, 2.0), st.floats(0.1, 1.0)),
+        min_size=1,
+        max_size=4,
+    ),
+    hostile=st.booleans(),
+    drifts=st.lists(st.floats(-0.05, 0.05), min_size=3, max_size=3),
+)
+def test_async_with_fencing_stops_acknowledging_before_any_successor_is_elected(seed, faults, hostile, drifts):
+    """Every write a primary of epoch e acknowledges is acknowledged before any primary of a later epoch is elected.
+
+    The faults aim at whoever is primary: cut off, paused past its lease, crashed; clocks keep the assumption
+    (each runs at its own rate within max_drift = 5%, none jumps). Without fencing the same schedules break it.
+    """
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.003))
+    acks, elected = [], []
+    for name in ("n0", "n1", "n2"):
+        sim.add_node(
+            name,
+            _AckLog,
+            acks=acks,
+            mode="async",
+            on_event=lambda node, what, value: elected.append((sim.now, value)) if what == "primary" else None,
+        )
+    if hostile:
+        make_hostile(sim, {})
+    for name, drift in zip(sim.servers, drifts):
+        sim.skew(name, 0.0, drift)
+    clients = [sim.add_client(f"c{i}") for i in range(3)]
+
+    async def writer(client):
+        rng, n = sim.rng(f"w:{client.name}"), 0
+        while sim.now < 3.0:
+            n += 1
+            try:
+                await client.invoke(
+                    "write", key="k", value=f"{client.name}-{n}", dest=rng.choice(sim.servers), timeout=0.3
+                )
+            except (em.RPCError, em.Timeout):
+                pass
+            await asyncio.sleep(0.01)
+
+    async def fault(kind, at, length):
+        await asyncio.sleep(at)
+        victim = primary_of(sim)
+        if not sim.alive(victim):
+            return
+        undo = {
+            "isolate": lambda: (sim.network.isolate(victim), lambda cut: sim.network.heal(cut)),
+            "pause": lambda: (sim.pause(victim), lambda _: sim.resume(victim)),
+            "crash": lambda: (sim.crash(victim), lambda _: sim.restart(victim)),
+        }[kind]
+        token, restore = undo()
+        await asyncio.sleep(length)
+        restore(token)
+
+    async def run():
+        await asyncio.gather(*(writer(c) for c in clients), *(fault(*f) for f in faults))
+
+    sim.run(run())
+    for at, node, epoch in acks:
+        later = [t for t, e in elected if e > epoch and t < at - 1e-9]
+        assert not later, (
+            f"{node} acknowledged a write of epoch {epoch} at {at:.4f}, after epoch {epoch + 1}+ was elected at {later[0]:.4f}"
+        )
