@@ -27,8 +27,14 @@ commit rule or a check proves it is still primary: in sync mode for free;
 otherwise, with fencing, by a majority round (one round trip, no clock
 assumption) or, with ``lease_reads=True``, by its lease (no round trip,
 bounded clock drift assumed, see ``nodes.failover``). ``read_from="replica"``
-reads the local copy: at most ``max_staleness`` seconds behind (plus one
-network delay; refused with 11 beyond), and with ``read_your_writes`` a
+reads the local copy: at most ``max_staleness`` seconds behind, by the
+replica's own clock (refused with 11 beyond). A replica counts its copy
+current as of the moment it sent the reply that the primary had in hand
+when it read the commit index it sends next (each append echoes the
+replica's clock from its latest reply), never as of an append's arrival:
+an append delayed by a slow or held link, or by a pause of the replica,
+proves nothing about now. So the bound needs no clock sync, only clocks
+that run at about true rate; and with ``read_your_writes`` a
 client sees its own writes on the node it talks to, across restarts of that
 node too (the sessions are in ``storage``). A write's reply carries
 its ``version`` (log index); a read may carry ``min_version`` and is then
@@ -297,6 +303,7 @@ class PrimaryReplica(ElectedNode):
         self.next_index = {peer: last + 1 for peer in self.peers}
         self.match = {peer: 0 for peer in self.peers}
         self.replica_applied, self.caught_up = {}, {}
+        self.echoes: dict[str, float] = {}
         epoch = self.replog.epoch
         self.epoch_start = self.replog.append(epoch, NOOP)
         for peer in self.peers:
@@ -346,6 +353,7 @@ class PrimaryReplica(ElectedNode):
             "prev_epoch": self.replog.epoch_at(start - 1),
             "entries": self.replog.slice(start, _BATCH),
             "commit": commit,
+            "echo": self.echoes.get(peer),  # the peer's clock in its latest reply: this commit is at least that new
         }
         seq, sent = self.next_seq(), self.now()
         try:
@@ -358,6 +366,7 @@ class PrimaryReplica(ElectedNode):
             self._step_down(reply["epoch"], f"{peer} is in epoch {reply['epoch']}")
             return False
         self._acked(peer, sent, seq)
+        self.echoes[peer] = max(self.echoes.get(peer, reply["now"]), reply["now"])
         self.replica_applied[peer] = reply["applied"]
         if reply["applied"] >= commit:
             self.caught_up[peer] = sent
@@ -401,8 +410,11 @@ class PrimaryReplica(ElectedNode):
             if commit > self.replog.commit:
                 self.replog.set_commit(commit)
                 self._apply_committed()
-            if self.state.applied >= body["commit"]:
-                self.last_current = self.now()
+            echo = body.get("echo")
+            if self.state.applied >= body["commit"] and echo is not None:
+                # Current as of ``echo`` (our clock when we sent a reply the primary had before it read this
+                # commit index), not as of now: an append that waited (a pause, a held or slow link) is old news.
+                self.last_current = echo if self.last_current is None else max(self.last_current, echo)
         return self._append_reply(match)
 
     def _append_reply(self, match: int | None) -> dict:
@@ -412,6 +424,7 @@ class PrimaryReplica(ElectedNode):
             "match": match,
             "last": self.replog.last_index,
             "applied": self.state.applied,
+            "now": self.now(),
         }
 
     def _discard_from(self, index: int, last_before: int) -> None:

@@ -317,6 +317,31 @@ def test_replica_reads_are_no_staler_than_max_staleness():
     assert max(ages[None]) > 0.8, "without a bound a cut-off replica serves ever older data"
 
 
+@pytest.mark.parametrize("fault", ["pause", "hold"])
+def test_a_replica_paused_or_sent_old_appends_late_still_keeps_max_staleness(fault):
+    """A replica paused for 1 s (or whose appends are held for 1 s) must not, on waking, count the appends that
+    waited meanwhile as fresh: no read it serves is older than max_staleness (plus the client's own round trip)."""
+    bound = 0.1
+    for seed in range(3):
+        cluster = Cluster(seed, keys=["x"], mode="semi-sync", read_from="replica", max_staleness=bound)
+        cluster.start_workload(timeout=0.1, **READERS_AND_WRITERS_VIA_N1)
+        cluster.run_for(0.5)
+        cluster.sim.pause("n1") if fault == "pause" else cluster.sim.network.hold("n0", "n1")
+        cluster.run_for(1.0)
+        cluster.sim.resume("n1") if fault == "pause" else cluster.sim.network.release("n0", "n1")
+        cluster.run_for(0.5)
+        cluster.stop_workload()
+        order = [op["value"] for _, op in cluster.node("n0").replog.entries() if op["type"] == "write"]
+        ages = _read_ages(cluster.sim.history, order)
+        assert ages and max(ages) < bound + 0.01, (seed, sorted(ages)[-3:])
+
+
+READERS_AND_WRITERS_VIA_N1 = {
+    "dests": {"c0": "n1", "c1": "n0", "c2": "n2"},
+    "fs": {"c0": ("read",), "c1": ("write",), "c2": ("write",)},
+}
+
+
 def _own_writes_missed(history) -> int:
     """Ok reads by a client of a value older than its own last acknowledged write (values count up).
 
