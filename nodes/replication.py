@@ -36,7 +36,8 @@ an append delayed by a slow or held link, or by a pause of the replica,
 proves nothing about now. So the bound needs no clock sync, only clocks
 that run at about true rate; and with ``read_your_writes`` a
 client sees its own writes on the node it talks to, across restarts of that
-node too (the sessions are in ``storage``). A write's reply carries
+node too (the sessions are in ``storage``), but for the writes a failover
+lost (``async`` only: an acknowledged write the old primary had not shipped). A write's reply carries
 its ``version`` (log index); a read may carry ``min_version`` and is then
 served only once the node has applied that version (else 11).
 
