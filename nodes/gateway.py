@@ -16,8 +16,10 @@ It then forwards the request to an instance of the service (round robin
 over a static list, or over a ``Resolver``'s lookups of the registry,
 skipping instances whose ``breaker`` is open), with ``"client"`` set, the
 token removed and ``"deadline"`` set to the seconds left, and waits at most
-that long: a service that honours ``"deadline"`` never works on a request its
-caller has given up on. A timeout is error 0 (indefinite: the service may
+that long: a service that honours ``"deadline"`` (:mod:`nodes.service`) does
+not wait on a request its caller has given up on, but for the time the
+request spent on the wire (each hop counts the seconds left from its own
+arrival, like gRPC's ``grpc-timeout``). A timeout is error 0 (indefinite: the service may
 have done it); the service's own answers and errors pass through. With
 ``propagate_deadline=False`` no deadline goes downstream and the gateway
 waits ``deadline`` seconds whatever the client asked for (the setting that
