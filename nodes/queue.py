@@ -13,7 +13,10 @@ Guarantees:
   given, and stays there: logs are append-only and live in ``storage``.
 - Order within a partition: offsets are dense and in the order the broker
   appended; a producer that waits for each acknowledgement keeps its own
-  order in each partition.
+  order in each partition for the first copy of each acknowledged message.
+  Without an idempotent producer a late copy (a retry's first attempt, or
+  a network duplicate, arriving after later messages) is appended after
+  them: a duplicate out of order.
 - Idempotent producers: a send carrying ``producer`` and ``seq`` that the
   broker already appended (a retry after a lost acknowledgement, or a
   network duplicate) is answered with the first append's offset and not

@@ -13,7 +13,10 @@ Producer acknowledgement modes (``acks``):
 
 Sends are one at a time, each waiting for its acknowledgement (with acks 0,
 only for the send itself), so a producer's messages keep its order within
-each partition except with acks 0 on a network that reorders.
+each partition except with acks 0 on a network that reorders; with acks 1
+and no idempotence, the first copy of each acknowledged message keeps it,
+but a late copy (of a retried send, or a network duplicate) can land after
+later messages.
 
 A ``Consumer`` joins its group at the coordinator, reads each partition it
 owns from the committed offset, applies each message's effect at the

@@ -196,3 +196,21 @@ def test_at_most_once_gives_up_order_within_a_partition_too():
     run_for(sim, 8.0)
     out = measure(sim)
     assert out.effect_duplicates == 0 and out.inversions_within() > 0
+
+
+def test_without_an_idempotent_producer_a_late_copy_lands_after_later_messages():
+    """acks 1, not idempotent, hostile link: each acknowledged message's first copy keeps the publisher's order,
+    but a late copy of a retried or duplicated send can land after later messages (the docstring's exception)."""
+    late_copies = 0
+    for seed in range(10):
+        sim = queue_cluster(seed=seed, acks=1, idempotent=False, count=80, producer_link=HOSTILE)
+        run_for(sim, 4.0)
+        acked = {int(ident.rsplit("-", 1)[1]) for ident, _, _ in sim.node("p0").acked}  # "p0-<n>"
+        assert len(acked) > 60
+        for broker in BROKERS:
+            for log in sim.node(broker).storage["logs"].values():
+                sent = [msg["n"] for _, msg in log]
+                first = [n for i, n in enumerate(sent) if n in acked and n not in sent[:i]]
+                assert first == sorted(first)
+                late_copies += sent != sorted(sent)
+    assert late_copies > 0
