@@ -685,8 +685,11 @@ def _sessions_under_a_primary_crash(seed: int, mode: str) -> int:
 
 
 def test_async_read_your_writes_misses_the_writes_a_failover_lost():
-    """The docstring's exception: in async mode a client can miss its own acknowledged write after a failover."""
-    assert any(_sessions_under_a_primary_crash(seed, "async") for seed in range(30))
+    """The docstring's exception: in async mode a client can miss its own acknowledged write after a failover.
+
+    The search starts at seed 17, the first that shows it, so it costs one run (it goes on if the draws change).
+    """
+    assert any(_sessions_under_a_primary_crash(seed, "async") for seed in range(17, 47))
 
 
 class _AckLog(PrimaryReplica):
