@@ -28,7 +28,9 @@ Gives up linearizability, and, by ``resolution`` (chosen per store):
 
 - ``"lww"`` (last writer wins): of two writes to a key that neither node
   had seen, the one with the smaller stamp (the accepting node's clock,
-  then its name) is dropped silently, and an acknowledged write is gone.
+  then its name) is dropped silently, and an acknowledged write is gone. A
+  write that had seen a version is stamped above it, even on a slow clock
+  (its own clock, or just past the version's stamp), so it supersedes it.
   Each version carries a vector clock for accounting only: a replica that
   drops a version its winner had not seen reports it (``stats["lww_lost"]``
   and an ``lww_lost`` event ``[key, stamp, value]``). A version dropped on
@@ -61,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 from collections.abc import Sequence
 
 from emulator import ConfigError, Node, RPCError, Timeout
@@ -202,7 +205,9 @@ class MultiPrimary(AntiEntropy, Node):
             return crdt.register_write(state or crdt.register(), self.name, value, _context(context))
         seq = self.storage["seq"] = self.storage["seq"] + 1
         seen = merge_clocks(state or [])
-        return [new_version(VECTOR, value, self.name, self.now(), seq, seen)]
+        # Stamped above what it supersedes, even from a slow clock: a write that saw a version must win over it.
+        time = max([self.now(), *(math.nextafter(v["stamp"][0], math.inf) for v in state or [])])
+        return [new_version(VECTOR, value, self.name, time, seq, seen)]
 
     def _add(self, body: dict) -> dict:
         if self.resolution != "crdt":

@@ -533,3 +533,24 @@ def test_a_retry_sent_to_another_replica_is_a_new_update_there():
         return [(await client.rpc(n, {"type": "read", "key": "k"}))["value"] for n in ("n0", "n1")]
 
     assert sim.run(run(), until=5) == [2, 2]
+
+
+def test_under_lww_a_write_that_saw_the_last_one_wins_even_from_a_slow_clock():
+    """n1's clock runs 5 s behind: its write of x=2, made after it had x=1 from n0, still wins, and no loss is
+    reported (it superseded x=1 knowingly); without the bump its stamp was below x=1's and it was dropped."""
+    sim = em.Simulation(seed=2, latency=em.Uniform(0.001, 0.003))
+    for name in ("n0", "n1"):
+        sim.add_node(name, MultiPrimary, resolution="lww", anti_entropy=0.1)
+    sim.skew("n1", -5.0)
+    client = sim.add_client("c0")
+
+    async def run():
+        await client.rpc("n0", {"type": "write", "key": "x", "value": 1})
+        await asyncio.sleep(0.5)
+        assert (await client.rpc("n1", {"type": "read", "key": "x"}))["value"] == 1
+        await client.rpc("n1", {"type": "write", "key": "x", "value": 2})
+        await asyncio.sleep(0.5)
+        return [(await client.rpc(n, {"type": "read", "key": "x"}))["value"] for n in ("n0", "n1")]
+
+    assert sim.run(run(), until=5) == [2, 2]
+    assert not [e for e in sim.events if e["what"] == "lww_lost"]
