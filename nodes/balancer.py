@@ -303,6 +303,9 @@ class LoadBalancer(Node):
         self._taken: dict = {"requests": {}}  # the client writes taken (nodes.kv.take_once), in memory
 
     async def on_start(self):
+        rolled_back_at = self.storage.get("canary_rolled_back_at")
+        if self.canary is not None and rolled_back_at is not None:
+            self.canary.restore(rolled_back_at)
         if self.health_interval is not None:
             for state in self._order:
                 self.spawn(self._check_forever(state), name=f"health:{state.name}")
@@ -399,6 +402,7 @@ class LoadBalancer(Node):
             raise
         finally:
             if canary.finished_request(failed, self.now()):
+                self.storage["canary_rolled_back_at"] = canary.rolled_back_at  # final: a restart keeps it
                 self._event("canary", [canary.backend, "rolled-back", canary.verdict()])
         return {k: v for k, v in reply.items() if k != "in_reply_to"}
 

@@ -9,8 +9,9 @@ in ``nodes`` does, see :mod:`nodes.kv`): the cache takes each client request
 once (a copy gets the first answer, :func:`nodes.kv.take_once`) and sends it
 on, and each queued write-behind write, with the client's request id, so a
 copy or a retry of it cannot land twice.
-Gives up: write-behind loses exactly the acknowledged writes still queued when
-the cache crashes; readers of the store or of another cache may disagree with
+Gives up: write-behind loses the acknowledged writes still queued when the
+cache crashes (all of them but those whose flush was already on its way to the
+store: one of those may still land); readers of the store or of another cache may disagree with
 this one (another cache serves its copy for up to ``ttl``; the store lags a
 write-behind cache until the flush).
 

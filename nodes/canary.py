@@ -10,7 +10,8 @@ rolled back: from that instant no request goes to it.
 Gives up: the requests the canary failed before the verdict, which are at
 most the failures among its first finished requests up to the one that
 tripped the rollback, plus those already in flight to it then
-(``stats["failed"]``). A rollback is final.
+(``stats["failed"]``). A rollback is final, across a crash of the balancer
+too (it keeps the rollback in its ``storage``; the counts are memory).
 
 What counts as a failure is the balancer's: a timeout, or an error saying the
 backend could not serve (0 timeout, 1 node not found, 11 unavailable, 13
@@ -102,6 +103,10 @@ class Canary:
             self.in_flight_at_rollback = self.in_flight
             return True
         return False
+
+    def restore(self, rolled_back_at: float) -> None:
+        """Come back rolled back, as at ``rolled_back_at`` (a restarted balancer keeps the rollback final)."""
+        self.state, self.rolled_back_at = ROLLED_BACK, rolled_back_at
 
     def verdict(self) -> str:
         """The failures behind the current state, in words."""

@@ -16,8 +16,10 @@ It then forwards the request to an instance of the service (round robin
 over a static list, or over a ``Resolver``'s lookups of the registry,
 skipping instances whose ``breaker`` is open), with ``"client"`` set, the
 token removed and ``"deadline"`` set to the seconds left, and waits at most
-that long: a service that honours ``"deadline"`` never works on a request its
-caller has given up on. A timeout is error 0 (indefinite: the service may
+that long: a service that honours ``"deadline"`` (:mod:`nodes.service`) does
+not wait on a request its caller has given up on, but for the time the
+request spent on the wire (each hop counts the seconds left from its own
+arrival, like gRPC's ``grpc-timeout``). A timeout is error 0 (indefinite: the service may
 have done it); the service's own answers and errors pass through. With
 ``propagate_deadline=False`` no deadline goes downstream and the gateway
 waits ``deadline`` seconds whatever the client asked for (the setting that
@@ -43,7 +45,14 @@ Rate limiting across gateway replicas (``limiter``):
   each side only knows its own count, so k sides admit up to k times the rate.
   Counts merge by maximum: duplicated or reordered syncs change nothing.
 
-Buckets and counts are memory: a crash of a replica forgets them.
+Duplicates: a request is taken once per copy of it (same sender and
+``msg_id``, :func:`nodes.dedup.request_key`): a network duplicate gets the
+first copy's answer, or none while that one runs, so it is never forwarded
+twice, and it is never refused "definitely" (rate limited, pool full) after
+its first copy went downstream. A client's retry is a new request.
+
+Buckets, counts and the table of requests taken are memory: a crash of a
+replica forgets them (a copy arriving after the restart is a new request).
 """
 
 from __future__ import annotations
@@ -58,8 +67,9 @@ from emulator.errors import ABORT, NOT_SUPPORTED, TIMEOUT
 from emulator.validate import is_int, is_number
 from nodes import crdt
 from nodes.breaker import CLOSED, HALF_OPEN, CircuitBreaker
+from nodes.dedup import request_key
 from nodes.discovery import Resolver
-from nodes.kv import unavailable
+from nodes.kv import answer, error_answer, unavailable
 
 __all__ = ["LIMITERS", "Gateway", "TokenBucket"]
 
@@ -175,6 +185,8 @@ class Gateway(Node):
         #: admitted per client in ``admitted``
         self.stats: collections.Counter = collections.Counter()
         self.admitted: collections.Counter = collections.Counter()
+        self.dedup_window = 100_000
+        self._taken: dict = {}  # (sender, msg_id) -> None while its first copy runs, then its answer
 
     async def on_start(self):
         if self.replicas:
@@ -183,6 +195,28 @@ class Gateway(Node):
     # -- the checks ---------------------------------------------------------------------------
 
     async def handle_request(self, msg):
+        """Serve a request once per copy of it: a network duplicate gets the first copy's answer (none while it runs).
+
+        Without this, a duplicate refused (rate limited, pool full) could reach the client before the first copy's
+        answer, and tell it "definitely not done" about a request that went downstream.
+        """
+        key = request_key(msg, by_id=False)
+        if msg.body.get("msg_id") is None:
+            return await self._serve(msg)
+        if key in self._taken:
+            return answer(self._taken[key])
+        self._taken[key] = None
+        while len(self._taken) > self.dedup_window:
+            del self._taken[next(iter(self._taken))]
+        try:
+            reply = await self._serve(msg)
+        except RPCError as exc:
+            self._taken[key] = error_answer(exc)
+            raise
+        self._taken[key] = reply
+        return reply
+
+    async def _serve(self, msg):
         arrived = self.now()
         body = msg.body
         client = self._authenticate(body)

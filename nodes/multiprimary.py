@@ -12,18 +12,25 @@ Guarantees:
   With ``anti_entropy`` on, each node reconciles with each peer in turn, so
   once the network heals every replica holds every update within about
   ``(N - 1) * anti_entropy`` of a network that delivers.
-- At most once: a write, ``cas``, ``add`` or ``remove`` delivered twice (a
-  network duplicate, or a client's retry with the same ``"id"``) is
-  answered from a table of recent requests (:mod:`nodes.dedup`) and applied
-  once, as long as the copy arrives within ``dedup_window`` requests (an
-  older one is applied again). Without it a late duplicate of ``write x=1`` would be stamped anew
-  and overwrite a later ``write x=2``.
+- At most once, per replica: a write, ``cas``, ``add`` or ``remove``
+  delivered twice to one node (a network duplicate, or a client's retry to
+  that node with the same ``"id"``) is answered from that node's table of
+  recent requests (:mod:`nodes.dedup`) and applied once; a refused one (a
+  ``cas`` answered 22) is never applied, and its copies get the same error.
+  This holds as long as the copy arrives within ``dedup_window`` requests (an
+  older one is applied again). Without it a late duplicate of ``write x=1``
+  would be stamped anew and overwrite a later ``write x=2``. A retry sent to
+  *another* replica is a new update there (the tables are per node, and in
+  a partition the two could not compare notes anyway): an ``add`` retried
+  elsewhere may count twice.
 
 Gives up linearizability, and, by ``resolution`` (chosen per store):
 
 - ``"lww"`` (last writer wins): of two writes to a key that neither node
   had seen, the one with the smaller stamp (the accepting node's clock,
-  then its name) is dropped silently, and an acknowledged write is gone.
+  then its name) is dropped silently, and an acknowledged write is gone. A
+  write that had seen a version is stamped above it, even on a slow clock
+  (its own clock, or just past the version's stamp), so it supersedes it.
   Each version carries a vector clock for accounting only: a replica that
   drops a version its winner had not seen reports it (``stats["lww_lost"]``
   and an ``lww_lost`` event ``[key, stamp, value]``). A version dropped on
@@ -56,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 from collections.abc import Sequence
 
 from emulator import ConfigError, Node, RPCError, Timeout
@@ -65,7 +73,7 @@ from nodes import crdt
 from nodes.antientropy import MODES as AE_MODES
 from nodes.antientropy import AntiEntropy
 from nodes.dedup import Dedup
-from nodes.kv import not_found, precondition_failed
+from nodes.kv import answer, error_answer, not_found, precondition_failed
 from nodes.versions import LWW, VECTOR, descends, digest, merge_clocks, new_version, pick, reconcile
 
 __all__ = ["RESOLUTIONS", "MultiPrimary", "lost_for_good"]
@@ -152,12 +160,21 @@ class MultiPrimary(AntiEntropy, Node):
     async def handle_remove(self, msg):
         return self._once(msg, self._remove)
 
-    def _once(self, msg, apply) -> dict:
-        """Apply ``msg`` unless it was applied before; either way return its reply."""
+    def _once(self, msg, apply) -> dict | None:
+        """Apply ``msg`` unless it was taken before; either way return its reply (or raise its error).
+
+        A refusal is remembered too: a copy of a ``cas`` refused with 22 (or 20) must not apply later, when the
+        key happens to hold what it expects, after its client was told it did not happen.
+        """
         done = self.dedup.seen(msg)
         if done is not None:
-            return done
-        return self.dedup.remember(msg, apply(msg.body))
+            return answer(done)
+        try:
+            reply = apply(msg.body)
+        except RPCError as exc:
+            self.dedup.remember(msg, error_answer(exc))
+            raise
+        return self.dedup.remember(msg, reply)
 
     def _write(self, body: dict) -> dict:
         self._registers_only("write")
@@ -188,7 +205,9 @@ class MultiPrimary(AntiEntropy, Node):
             return crdt.register_write(state or crdt.register(), self.name, value, _context(context))
         seq = self.storage["seq"] = self.storage["seq"] + 1
         seen = merge_clocks(state or [])
-        return [new_version(VECTOR, value, self.name, self.now(), seq, seen)]
+        # Stamped above what it supersedes, even from a slow clock: a write that saw a version must win over it.
+        time = max([self.now(), *(math.nextafter(v["stamp"][0], math.inf) for v in state or [])])
+        return [new_version(VECTOR, value, self.name, time, seq, seen)]
 
     def _add(self, body: dict) -> dict:
         if self.resolution != "crdt":

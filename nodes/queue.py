@@ -13,11 +13,17 @@ Guarantees:
   given, and stays there: logs are append-only and live in ``storage``.
 - Order within a partition: offsets are dense and in the order the broker
   appended; a producer that waits for each acknowledgement keeps its own
-  order in each partition.
+  order in each partition: with an idempotent producer, every copy in the
+  log; without one, the first copy of each acknowledged message, as a late
+  copy (a retry's first attempt, or a network duplicate, arriving after
+  later messages) is appended after them: a duplicate out of order.
 - Idempotent producers: a send carrying ``producer`` and ``seq`` that the
   broker already appended (a retry after a lost acknowledgement, or a
   network duplicate) is answered with the first append's offset and not
-  appended again (Kafka's idempotent producer, per partition).
+  appended again (Kafka's idempotent producer, per partition); one whose
+  ``seq`` is below a later one already appended there (a late copy of a
+  send its producer gave up on) is refused with 22, so the log keeps the
+  producer's order.
 - Groups: in a generation every partition has at most one owner, and a
   commit from a member of an older generation, or for a partition it does
   not own, is refused (error 22): a consumer that was presumed dead cannot
@@ -100,6 +106,7 @@ class Broker(Node):
     async def on_start(self):
         self.storage.setdefault("logs", {})
         self.storage.setdefault("seqs", {})
+        self.storage.setdefault("newest", {})  # partition -> producer -> the highest seq appended
         self.storage.setdefault("committed", {})
         self.spawn(self._expire_forever(), name="group-sessions")
 
@@ -138,11 +145,20 @@ class Broker(Node):
             if str(seq) in seen:
                 self.stats["duplicates"] += 1
                 return {"type": "send_ok", "partition": partition, "offset": seen[str(seq)]}
+            newest = self.storage["newest"].setdefault(name, {}).get(str(producer))
+            if is_int(seq) and newest is not None and seq < newest:
+                # A late copy of a send its producer gave up on (it has appended later ones since): appending it
+                # now would put it after them. Kafka's broker refuses such a sequence number too.
+                self.stats["out_of_order"] += 1
+                raise RPCError(PRECONDITION_FAILED, f"{producer}'s seq {seq} is older than {newest}, already in {name}")
         log = self.storage["logs"].setdefault(name, [])
         log.append([body.get("key"), body.get("msg")])
         offset = len(log) - 1
         if seen is not None:
             seen[str(seq)] = offset
+            if is_int(seq):
+                newest = self.storage["newest"][name]
+                newest[str(producer)] = max(seq, newest.get(str(producer), seq))
             while len(seen) > self.dedup_window:
                 del seen[next(iter(seen))]
         self.stats["appended"] += 1

@@ -9,11 +9,17 @@ Producer acknowledgement modes (``acks``):
   retry append the message a second time.
 - ``1`` with ``idempotent=True``: the same, each send carrying the
   producer's id and a sequence number per message, so the broker appends a
-  retried message once (the log holds each message once).
+  retried message once (the log holds each message once). The id is
+  ``name#boot``: a restarted producer is a new producer (as Kafka's gets a
+  new producer id), so its sequence, from 1 again, is not taken for its
+  predecessor's duplicates.
 
 Sends are one at a time, each waiting for its acknowledgement (with acks 0,
 only for the send itself), so a producer's messages keep its order within
-each partition except with acks 0 on a network that reorders.
+each partition except with acks 0 on a network that reorders; with acks 1
+and no idempotence, the first copy of each acknowledged message keeps it,
+but a late copy (of a retried send, or a network duplicate) can land after
+later messages.
 
 A ``Consumer`` joins its group at the coordinator, reads each partition it
 owns from the committed offset, applies each message's effect at the
@@ -82,6 +88,7 @@ class Producer:
         self.node, self.brokers, self.topics = node, list(brokers), dict(topics)
         self.acks, self.idempotent, self.retries, self.timeout = acks, idempotent, retries, timeout
         self._seq = 0
+        self._id: str | None = None  # the producer id of this incarnation, made at its first idempotent send
         #: sent (messages), attempts (sends, retries included), acked, failed
         self.stats: collections.Counter = collections.Counter()
 
@@ -96,7 +103,7 @@ class Producer:
         partition = partition_of(key, self.topics[topic])
         body = {"type": "send", "topic": topic, "key": key, "msg": msg}
         if self.idempotent:
-            body.update(producer=self.node.name, seq=self._seq)
+            body.update(producer=self._producer_id(), seq=self._seq)
         leader = leader_of(self.brokers, topic, partition)
         self.stats["sent"] += 1
         if self.acks == 0:
@@ -115,6 +122,17 @@ class Producer:
             self.stats["acked"] += 1
             return {"partition": reply["partition"], "offset": reply["offset"]}
         raise AssertionError("unreachable")
+
+    def _producer_id(self) -> str:
+        """``name#boot``: each incarnation is a new producer with its own sequence (Kafka's new producer id).
+
+        So a restarted one, counting from 1 again, is not taken for its predecessor's duplicates.
+        """
+        if self._id is None:
+            storage = self.node.storage
+            storage["producer_boots"] = storage.get("producer_boots", 0) + 1
+            self._id = f"{self.node.name}#{storage['producer_boots']}"
+        return self._id
 
 
 class Publisher(Node):

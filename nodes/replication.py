@@ -27,9 +27,17 @@ commit rule or a check proves it is still primary: in sync mode for free;
 otherwise, with fencing, by a majority round (one round trip, no clock
 assumption) or, with ``lease_reads=True``, by its lease (no round trip,
 bounded clock drift assumed, see ``nodes.failover``). ``read_from="replica"``
-reads the local copy: at most ``max_staleness`` seconds behind (plus one
-network delay; refused with 11 beyond), and with ``read_your_writes`` a
-client sees its own writes on the node it talks to. A write's reply carries
+reads the local copy: at most ``max_staleness`` seconds behind, by the
+replica's own clock (refused with 11 beyond). A replica counts its copy
+current as of the moment it sent the reply that the primary had in hand
+when it read the commit index it sends next (each append echoes the
+replica's clock from its latest reply), never as of an append's arrival:
+an append delayed by a slow or held link, or by a pause of the replica,
+proves nothing about now. So the bound needs no clock sync, only clocks
+that run at about true rate; and with ``read_your_writes`` a
+client sees its own writes on the node it talks to, across restarts of that
+node too (the sessions are in ``storage``), but for the writes a failover
+lost (``async`` only: an acknowledged write the old primary had not shipped). A write's reply carries
 its ``version`` (log index); a read may carry ``min_version`` and is then
 served only once the node has applied that version (else 11).
 
@@ -128,7 +136,8 @@ class PrimaryReplica(ElectedNode):
         self.state = StateMachine()
         self.waiters: dict[int, asyncio.Future] = {}
         self._readers: list[tuple[int, asyncio.Future]] = []
-        self.sessions: dict[str, int] = {}
+        #: client -> the highest version it wrote or read here: in storage, so a restart keeps each session's floor
+        self.sessions: dict[str, int] = self.storage.setdefault("sessions", {})
         self._recent: dict[tuple, None] = {}
         self.last_current: float | None = None
         self.next_index: dict[str, int] = {}
@@ -276,8 +285,9 @@ class PrimaryReplica(ElectedNode):
         return False
 
     def _note_session(self, client: str, version) -> None:
-        if self.read_your_writes and version:
-            self.sessions[client] = max(self.sessions.get(client, 0), version)
+        if self.read_your_writes and version and version > self.sessions.get(client, 0):
+            self.sessions[client] = version
+            self.storage["sessions"] = self.sessions  # a file storage saves on assignment
 
     # -- the primary's side of replication -------------------------------------------------------------
 
@@ -294,6 +304,7 @@ class PrimaryReplica(ElectedNode):
         self.next_index = {peer: last + 1 for peer in self.peers}
         self.match = {peer: 0 for peer in self.peers}
         self.replica_applied, self.caught_up = {}, {}
+        self.echoes: dict[str, float] = {}
         epoch = self.replog.epoch
         self.epoch_start = self.replog.append(epoch, NOOP)
         for peer in self.peers:
@@ -343,6 +354,7 @@ class PrimaryReplica(ElectedNode):
             "prev_epoch": self.replog.epoch_at(start - 1),
             "entries": self.replog.slice(start, _BATCH),
             "commit": commit,
+            "echo": self.echoes.get(peer),  # the peer's clock in its latest reply: this commit is at least that new
         }
         seq, sent = self.next_seq(), self.now()
         try:
@@ -355,6 +367,7 @@ class PrimaryReplica(ElectedNode):
             self._step_down(reply["epoch"], f"{peer} is in epoch {reply['epoch']}")
             return False
         self._acked(peer, sent, seq)
+        self.echoes[peer] = max(self.echoes.get(peer, reply["now"]), reply["now"])
         self.replica_applied[peer] = reply["applied"]
         if reply["applied"] >= commit:
             self.caught_up[peer] = sent
@@ -398,8 +411,11 @@ class PrimaryReplica(ElectedNode):
             if commit > self.replog.commit:
                 self.replog.set_commit(commit)
                 self._apply_committed()
-            if self.state.applied >= body["commit"]:
-                self.last_current = self.now()
+            echo = body.get("echo")
+            if self.state.applied >= body["commit"] and echo is not None:
+                # Current as of ``echo`` (our clock when we sent a reply the primary had before it read this
+                # commit index), not as of now: an append that waited (a pause, a held or slow link) is old news.
+                self.last_current = echo if self.last_current is None else max(self.last_current, echo)
         return self._append_reply(match)
 
     def _append_reply(self, match: int | None) -> dict:
@@ -409,6 +425,7 @@ class PrimaryReplica(ElectedNode):
             "match": match,
             "last": self.replog.last_index,
             "applied": self.state.applied,
+            "now": self.now(),
         }
 
     def _discard_from(self, index: int, last_before: int) -> None:

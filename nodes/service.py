@@ -14,8 +14,12 @@ prefix) is a list of calls made one after another:
 Guarantees, with ``deadlines=True``: a request whose ``"deadline"`` (seconds
 its caller will wait, set by the gateway) ran out while it queued is dropped
 without work (error 11), and every call is capped at the time left, passed on
-as the callee's ``"deadline"``: no worker is held for an answer nobody
-waits for. With ``breaker`` settings, calls to a target whose breaker is
+as the callee's ``"deadline"``: no worker waits on a call for an answer
+nobody waits for. Two limits, as with gRPC's relative ``grpc-timeout``: the
+budget counts from the request's arrival (its time on the wire is not
+taken off, so a slow link lets a worker go on for up to that one-way
+delay after its caller gave up), and a request's own work
+(``service_time``) runs to its end once started. With ``breaker`` settings, calls to a target whose breaker is
 open fail at once (error 11) instead of holding a worker for ``call_timeout``.
 Gives up: with both off, a dead or slow dependency holds a worker per
 request for ``call_timeout``; the queue fills, requests that need nothing

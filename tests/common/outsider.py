@@ -410,7 +410,10 @@ class _Faults:
         self.sim.network.set_defaults(latency=LATENCY, duplicate=0.0, reorder=0.0, loss=0.0, fifo=True)
 
     async def _member(self, rng, length):
-        view = self.sim.node(next(n for n in self.sim.servers if self.sim.alive(n))).view()["active"]["members"]
+        live = [n for n in self.sim.servers if self.sim.alive(n)]
+        if not live:  # overlapping crashes took every server: no one to ask for the view
+            return
+        view = self.sim.node(live[0]).view()["active"]["members"]
         spares = [n for n in self.sim.servers if n not in view]
         change, node = (
             ("join", rng.choice(spares))

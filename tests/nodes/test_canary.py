@@ -30,9 +30,9 @@ def split_cluster(seed: int, canary: dict, error_rate: float = 0.0, hostile: boo
     return sim
 
 
-def drive(sim, requests: int, clients: int = 20, gap: float = 0.002):
+def drive(sim, requests: int, clients: int = 20, gap: float = 0.002, prefix: str = "c"):
     """Send ``requests`` requests through lb from ``clients`` clients; returns (client, sent at, outcome) rows."""
-    nodes = [sim.add_client(f"c{i}") for i in range(clients)]
+    nodes = [sim.add_client(f"{prefix}{i}") for i in range(clients)]
     rows = []
 
     async def one(client, i):
@@ -148,3 +148,22 @@ def test_bad_canary_settings_say_what_to_do(canary, match):
     sim = em.Simulation()
     with pytest.raises(em.ConfigError, match=match):
         sim.add_node("lb", LoadBalancer, backends=STABLE, canary=canary)
+
+
+def test_a_rollback_is_final_across_a_crash_of_the_balancer():
+    """Rolled back, the balancer crashes and restarts: the canary stays rolled back and gets no more requests."""
+    sim = split_cluster(
+        seed=4,
+        canary={"weight": 0.3, "error_threshold": 0.5, "min_requests": 5, "window": 10},
+        error_rate=1.0,
+        hostile=False,
+    )
+    drive(sim, 200)
+    assert sim.node("lb").canary.state == ROLLED_BACK
+    rolled_back_at = sim.node("lb").canary.rolled_back_at
+    sim.crash("lb")
+    sim.restart("lb")
+    rows = drive(sim, 200, prefix="d")
+    canary = sim.node("lb").canary
+    assert canary.state == ROLLED_BACK and canary.rolled_back_at == rolled_back_at
+    assert canary.stats["sent"] == 0 and not any(isinstance(outcome, Exception) for _, _, outcome in rows)

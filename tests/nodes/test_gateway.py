@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import emulator as em
@@ -270,3 +270,72 @@ def test_an_instance_whose_breaker_is_open_gets_no_requests():
 
     outcomes = sim.run(run())
     assert outcomes.count(0) == 5 and outcomes[-20:] == ["u0"] * 20
+
+
+class Ledger(em.Node):
+    """A service that logs the ``"n"`` of every request it receives (into the test's list) and answers it."""
+
+    def __init__(self, received: list):
+        self.received = received
+
+    async def handle_request(self, msg):
+        self.received.append(msg.body.get("n"))
+        await asyncio.sleep(0.002)
+        return {"type": "request_ok", "n": msg.body.get("n")}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    duplicate=st.floats(0.1, 0.8),
+    reorder=st.floats(0.0, 0.8),
+    burst=st.integers(1, 4),
+    max_in_flight=st.sampled_from([None, 1, 2]),
+)
+@example(seed=0, duplicate=0.5, reorder=0.5, burst=1, max_in_flight=None)
+def test_a_duplicated_request_goes_downstream_once_and_a_definite_refusal_means_it_went_nowhere(
+    seed, duplicate, reorder, burst, max_in_flight
+):
+    """Over a duplicating, reordering client link: each request reaches the service at most once, and one the
+    client was refused (a definite error: rate limited, pool full) never reached it."""
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.004))
+    received: list = []
+    sim.add_node("svc", Ledger, received=received)
+    sim.add_node(
+        "g0",
+        Gateway,
+        routes={"/x": "svc"},
+        services={"svc": ["svc"]},
+        tokens=TOKENS,
+        rate=50.0,
+        burst=float(burst),
+        max_in_flight=max_in_flight,
+        queue_limit=0 if max_in_flight else 1000,
+    )
+    clients = [sim.add_client(f"c{i}") for i in range(3)]
+    for client in clients:
+        sim.network.set_link(
+            client.name, "g0", duplicate=duplicate, reorder=reorder, latency=em.Pareto(0.001, 1.5, 0.05)
+        )
+    refused, numbers = [], iter(range(10**6))
+
+    async def caller(client):
+        for _ in range(20):
+            n = next(numbers)
+            try:
+                await client.rpc("g0", {"type": "request", "path": "/x", "token": "t-alice", "n": n}, timeout=0.5)
+            except em.RPCError as exc:
+                if exc.definite:
+                    refused.append(n)
+            except em.Timeout:
+                pass
+            await asyncio.sleep(0.005)
+
+    async def run():
+        await asyncio.gather(*(caller(c) for c in clients))
+        await asyncio.sleep(1.0)  # late copies land
+
+    sim.run(run())
+    twice = sorted({n for n in received if received.count(n) > 1})
+    assert not twice, f"requests forwarded more than once: {twice}"
+    assert refused and not set(refused) & set(received), "a request refused as definite reached the service"

@@ -4,11 +4,12 @@ import asyncio
 import collections
 
 import pytest
-from hypothesis import settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import emulator as em
+from emulator.check import linearizable
 from nodes import crdt
 from nodes.multiprimary import RESOLUTIONS, MultiPrimary, lost_for_good
 from nodes.versions import descends
@@ -422,3 +423,134 @@ def test_after_a_heal_the_replicas_converge_within_n_minus_one_anti_entropy_inte
 
     sim.run(run(), until=10)
     assert agreed and agreed[0] - heal_at[0] <= 4 * 0.2 + 0.05
+
+
+# -- one replica is one register: linearizable, definite failures included ----------------------
+
+
+def _one_replica_history(seed: int, duplicate: float, reorder: float, loss: float, crash: bool) -> list:
+    """Three clients write, cas and read two keys on one LWW replica over a hostile client link (n0 may crash)."""
+    sim = em.Simulation(
+        seed=seed,
+        latency=em.Pareto(0.001, 1.3, 0.3),
+        duplicate=duplicate,
+        reorder=reorder,
+        loss=loss,
+        fifo=False,
+    )
+    sim.add_node("n0", MultiPrimary, resolution="lww", anti_entropy=False)
+    clients = [sim.add_client(f"c{i}") for i in range(3)]
+    values = iter(range(1, 10**6))
+
+    async def client(c):
+        rng = sim.rng(f"test:{c.name}")
+        for _ in range(25):
+            f, key = rng.choice(("read", "write", "cas", "cas")), rng.choice("ab")
+            value = None if f == "read" else next(values)
+            if f == "cas":
+                value = [rng.randint(0, 3), value % 4]  # small values, so cas often finds what it expects
+            elif f == "write":
+                value %= 4
+            try:
+                await c.invoke(f, key=key, value=value, dest="n0", timeout=0.3)
+            except (em.RPCError, em.Timeout):
+                pass
+
+    async def faults():
+        if crash:
+            await asyncio.sleep(0.2)
+            sim.crash("n0")
+            await asyncio.sleep(0.1)
+            sim.restart("n0")
+
+    async def run():
+        await asyncio.gather(faults(), *(client(c) for c in clients))
+        await asyncio.sleep(1.0)  # the last late copies land (and must change nothing)
+        sim.network.set_defaults(loss=0.0, duplicate=0.0)
+        for key in "ab":
+            try:
+                await clients[0].invoke("read", key=key, dest="n0", timeout=5.0)
+            except (em.RPCError, em.Timeout):
+                pass
+
+    sim.run(run())
+    return [  # a read that found no key read the register's initial None
+        {**op, "type": "ok", "value": None}
+        if op.get("f") == "read" and op.get("type") == "fail" and op["error"][0] == 20
+        else op
+        for op in sim.history
+    ]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    duplicate=st.floats(0.0, 0.6),
+    reorder=st.floats(0.0, 0.6),
+    loss=st.floats(0.0, 0.1),
+    crash=st.booleans(),
+)
+@example(seed=0, duplicate=0.59375, reorder=0.0, loss=0.0, crash=False)  # a late copy of a refused cas applied
+def test_one_replica_is_linearizable_whatever_the_client_links_do(seed, duplicate, reorder, loss, crash):
+    """At most once, failures too: a copy of a cas refused with 22 (or 20) never applies later, when it would match."""
+    verdict = linearizable(_one_replica_history(seed, duplicate, reorder, loss, crash), "cas_register", timeout=30)
+    assert verdict.valid is True, verdict.summary()
+
+
+def test_a_retried_cas_refused_once_is_refused_again_even_when_it_would_now_match():
+    """A retry (same "id") of a cas answered 22 gets 22 again, and x keeps the value written in between."""
+    sim = em.Simulation(seed=0)
+    sim.add_node("n0", MultiPrimary, resolution="lww", anti_entropy=False)
+    client = sim.add_client("c0")
+    cas = {"type": "cas", "key": "x", "from": 1, "to": 5, "id": "c0-cas"}
+
+    async def run():
+        await client.rpc("n0", {"type": "write", "key": "x", "value": 2})
+        codes = []
+        for write in (1, None):
+            try:
+                await client.rpc("n0", cas)
+            except em.RPCError as exc:
+                codes.append(exc.code)
+            if write is not None:
+                await client.rpc("n0", {"type": "write", "key": "x", "value": write})
+        return codes, (await client.rpc("n0", {"type": "read", "key": "x"}))["value"]
+
+    assert sim.run(run()) == ([22, 22], 1)
+
+
+def test_a_retry_sent_to_another_replica_is_a_new_update_there():
+    """The dedup tables are per replica (as the docstring says): an add retried elsewhere with its id counts twice."""
+    sim = em.Simulation(seed=0)
+    for name in ("n0", "n1"):
+        sim.add_node(name, MultiPrimary, resolution="crdt", anti_entropy=0.1)
+    client = sim.add_client("c0")
+
+    async def run():
+        for node in ("n0", "n0", "n1"):
+            await client.rpc(node, {"type": "add", "key": "k", "delta": 1, "id": "c0-1"})
+        await asyncio.sleep(0.5)
+        return [(await client.rpc(n, {"type": "read", "key": "k"}))["value"] for n in ("n0", "n1")]
+
+    assert sim.run(run(), until=5) == [2, 2]
+
+
+def test_under_lww_a_write_that_saw_the_last_one_wins_even_from_a_slow_clock():
+    """n1's clock runs 5 s behind: its write of x=2, made after it had x=1 from n0, still wins, and no loss is
+    reported (it superseded x=1 knowingly); without the bump its stamp was below x=1's and it was dropped."""
+    sim = em.Simulation(seed=2, latency=em.Uniform(0.001, 0.003))
+    for name in ("n0", "n1"):
+        sim.add_node(name, MultiPrimary, resolution="lww", anti_entropy=0.1)
+    sim.skew("n1", -5.0)
+    client = sim.add_client("c0")
+
+    async def run():
+        await client.rpc("n0", {"type": "write", "key": "x", "value": 1})
+        await asyncio.sleep(0.5)
+        assert (await client.rpc("n1", {"type": "read", "key": "x"}))["value"] == 1
+        await client.rpc("n1", {"type": "write", "key": "x", "value": 2})
+        await asyncio.sleep(0.5)
+        return [(await client.rpc(n, {"type": "read", "key": "x"}))["value"] for n in ("n0", "n1")]
+
+    assert sim.run(run(), until=5) == [2, 2]
+    assert not [e for e in sim.events if e["what"] == "lww_lost"]

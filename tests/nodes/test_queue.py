@@ -165,3 +165,20 @@ def test_a_late_duplicate_of_an_older_commit_does_not_rewind_the_group():
     for offset in (5, 3):
         group_rpc(sim, client, "commit_offsets", "a", generation=a["generation"], offsets={"0": offset})
     assert group_rpc(sim, client, "list_committed_offsets", "a")["offsets"] == {"0": 5}
+
+
+def test_a_late_copy_of_an_idempotent_send_older_than_one_appended_since_is_refused():
+    """seq 5 arrives after seq 6 was appended (its producer gave up on it): refused with 22, so the log stays in order.
+
+    Another partition, or another producer, keeps its own sequence.
+    """
+    sim, client = brokers()
+    newer = send(sim, client, "k", {"n": 6}, producer="p", seq=6)
+    late = send(sim, client, "k", {"n": 5}, producer="p", seq=5)
+    assert isinstance(late, em.RPCError) and late.code == 22 and late.definite and "older than 6" in late.text
+    assert send(sim, client, "k", {"n": 6}, producer="p", seq=6)["offset"] == newer["offset"]  # still a duplicate
+    other_key = next(f"k{i}" for i in range(40) if partition_of(f"k{i}", 4) != partition_of("k", 4))
+    assert "offset" in send(sim, client, other_key, {"n": 5}, producer="p", seq=5)
+    assert "offset" in send(sim, client, "k", {"n": 1}, producer="q", seq=1)
+    log = sim.node(leader_of(BROKERS, "orders", partition_of("k", 4))).partition_log("orders", partition_of("k", 4))
+    assert [msg for _, msg in log] == [{"n": 6}, {"n": 1}]

@@ -196,3 +196,36 @@ def test_at_most_once_gives_up_order_within_a_partition_too():
     run_for(sim, 8.0)
     out = measure(sim)
     assert out.effect_duplicates == 0 and out.inversions_within() > 0
+
+
+def test_without_an_idempotent_producer_a_late_copy_lands_after_later_messages():
+    """acks 1, not idempotent, hostile link: each acknowledged message's first copy keeps the publisher's order,
+    but a late copy of a retried or duplicated send can land after later messages (the docstring's exception)."""
+    late_copies = 0
+    for seed in range(10):
+        sim = queue_cluster(seed=seed, acks=1, idempotent=False, count=80, producer_link=HOSTILE)
+        run_for(sim, 4.0)
+        acked = {int(ident.rsplit("-", 1)[1]) for ident, _, _ in sim.node("p0").acked}  # "p0-<n>"
+        assert len(acked) > 60
+        for broker in BROKERS:
+            for log in sim.node(broker).storage["logs"].values():
+                sent = [msg["n"] for _, msg in log]
+                first = [n for i, n in enumerate(sent) if n in acked and n not in sent[:i]]
+                assert first == sorted(first)
+                late_copies += sent != sorted(sent)
+    assert late_copies > 0
+
+
+def test_a_restarted_idempotent_producer_is_a_new_producer_not_its_predecessors_duplicate():
+    """p0 publishes 10 messages, crashes and restarts, and publishes its 10 again (its tally is memory): the second
+    ten are appended too, at new offsets, not answered with the first ten's offsets as duplicates."""
+    sim = queue_cluster(seed=3, acks=1, idempotent=True, count=10, every=0.01)
+    run_for(sim, 0.5)
+    first = sorted(offset for _, _, offset in sim.node("p0").acked)
+    sim.crash("p0")
+    sim.restart("p0")
+    run_for(sim, 0.5)
+    second = sim.node("p0").acked
+    assert len(first) == len(second) == 10
+    assert sum(len(log) for b in BROKERS for log in sim.node(b).storage["logs"].values()) == 20
+    assert all(offset >= 2 for _, _, offset in second)  # each partition's first ones hold the first ten

@@ -683,3 +683,25 @@ async def test_a_replica_write_is_on_disk_before_it_is_acknowledged_with_a_file_
         assert status == 202 and on_disk["data"] == {"k": [version]}
     finally:
         await host.stop()
+
+
+@pytest.mark.parametrize("r, w, answered", [(1, 1, True), (2, 2, False), (1, 2, False)])
+def test_a_sloppy_quorum_answers_on_a_side_only_if_it_has_max_r_w_nodes(r, w, answered):
+    """Sloppy is available on every side with at least max(R, W) nodes: a node cut off alone answers only if R = W = 1.
+
+    Once its failure detector suspects the others, a lone n0 with W = 2 refuses every write with 11, definite.
+    """
+    sim, clients = quorum_cluster(seed=5, nodes=4, clients=1, n=3, r=r, w=w, sloppy=True, hinted_handoff=True)
+
+    async def run():
+        sim.network.partition(["n0", "c0"], ["n1", "n2", "n3"])
+        for i in range(3):  # the first requests across the cut time out and teach n0 whom to suspect
+            await attempt(clients[0], "write", f"k{i}", i, dest="n0")
+        return [await attempt(clients[0], f, f"k{i}", i, dest="n0") for i in range(8) for f in ("write", "read")]
+
+    outcomes = sim.run(run())
+    if answered:
+        assert all(isinstance(o, dict) for o in outcomes), outcomes
+    else:
+        writes = outcomes[::2]
+        assert all(isinstance(o, em.RPCError) and o.code == 11 and o.definite for o in writes), writes

@@ -3,16 +3,17 @@
 import asyncio
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import emulator as em
 from emulator.check import linearizable, lost_writes, stale_reads
 from nodes.registry import resolve
-from nodes.replication import PrimaryReplica
+from nodes.replication import PrimaryReplica, primary_of
 from tests.common.hostile import SETTINGS as HOSTILE
 from tests.common.hostile import make_calm, make_hostile
+from tests.common.lb_harness import background
 from tests.common.quorum_cluster import attempt
 from tests.common.replication_cluster import Cluster, discarded_writes
 
@@ -316,16 +317,44 @@ def test_replica_reads_are_no_staler_than_max_staleness():
     assert max(ages[None]) > 0.8, "without a bound a cut-off replica serves ever older data"
 
 
+@pytest.mark.parametrize("fault", ["pause", "hold"])
+def test_a_replica_paused_or_sent_old_appends_late_still_keeps_max_staleness(fault):
+    """A replica paused for 1 s (or whose appends are held for 1 s) must not, on waking, count the appends that
+    waited meanwhile as fresh: no read it serves is older than max_staleness (plus the client's own round trip)."""
+    bound = 0.1
+    for seed in range(3):
+        cluster = Cluster(seed, keys=["x"], mode="semi-sync", read_from="replica", max_staleness=bound)
+        cluster.start_workload(timeout=0.1, **READERS_AND_WRITERS_VIA_N1)
+        cluster.run_for(0.5)
+        cluster.sim.pause("n1") if fault == "pause" else cluster.sim.network.hold("n0", "n1")
+        cluster.run_for(1.0)
+        cluster.sim.resume("n1") if fault == "pause" else cluster.sim.network.release("n0", "n1")
+        cluster.run_for(0.5)
+        cluster.stop_workload()
+        order = [op["value"] for _, op in cluster.node("n0").replog.entries() if op["type"] == "write"]
+        ages = _read_ages(cluster.sim.history, order)
+        assert ages and max(ages) < bound + 0.01, (seed, sorted(ages)[-3:])
+
+
+READERS_AND_WRITERS_VIA_N1 = {
+    "dests": {"c0": "n1", "c1": "n0", "c2": "n2"},
+    "fs": {"c0": ("read",), "c1": ("write",), "c2": ("write",)},
+}
+
+
 def _own_writes_missed(history) -> int:
-    """Ok reads by a process of a value older than its own last acknowledged write (values count up)."""
+    """Ok reads by a client of a value older than its own last acknowledged write (values count up).
+
+    By client, not process: a client whose op timed out goes on under a new process, in the same session.
+    """
     last, missed = {}, 0
     for op in history:
         if op["type"] != "ok" or op["process"] == "nemesis":
             continue
         if op["f"] == "write":
-            last[op["process"]] = int(op["value"].rsplit("-", 1)[1])
-        elif op["f"] == "read" and op["process"] in last:
-            missed += op["value"] is None or int(op["value"].rsplit("-", 1)[1]) < last[op["process"]]
+            last[op["client"]] = int(op["value"].rsplit("-", 1)[1])
+        elif op["f"] == "read" and op["client"] in last:
+            missed += op["value"] is None or int(op["value"].rsplit("-", 1)[1]) < last[op["client"]]
     return missed
 
 
@@ -593,3 +622,157 @@ def test_leader_of_follows_a_failover_to_the_new_primary():
     new = leader_of(cluster.sim)
     assert new in ("n1", "n2") and cluster.node(new).role == "primary"
     assert cluster.node(new).replog.epoch > 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    mode=st.sampled_from(["sync", "semi-sync"]),
+    crashes=st.lists(
+        st.tuples(st.sampled_from(["n0", "n1", "n2"]), st.floats(0.3, 1.8), st.floats(0.0, 0.4)), max_size=4
+    ),
+)
+@example(seed=0, mode="semi-sync", crashes=[("n2", 1.0, 0.0)])  # the sessions were memory: n2 forgot c1's floor
+def test_read_your_writes_survives_crashes_of_the_primary_and_of_the_node_the_client_talks_to(seed, mode, crashes):
+    """A session's floor is in storage (a restarted replica still holds a client's reads until its writes apply),
+    and a failover keeps every committed write (sync, semi-sync), so no client reads older than its own write."""
+    keys = {f"c{i}": [f"own{i}"] for i in range(3)}
+    cluster = Cluster(
+        seed, keys=sorted(k for ks in keys.values() for k in ks), mode=mode, read_from="replica", read_your_writes=True
+    )
+    for replica in ("n1", "n2"):
+        cluster.sim.network.set_link_oneway("n0", replica, latency=em.Uniform(0.001, 0.02), reorder=True)
+    cluster.start_workload(
+        dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys}, keys=keys, timeout=0.3
+    )
+
+    async def crash(name, at, down):
+        await asyncio.sleep(at)
+        if cluster.sim.alive(name):
+            cluster.sim.crash(name)
+            await asyncio.sleep(down)
+            cluster.sim.restart(name)
+
+    for name, at, down in crashes:
+        background(cluster.sim, crash(name, at, down))
+    cluster.run_for(2.2)
+    cluster.stop_workload()
+    assert _own_writes_missed(cluster.sim.history) == 0
+
+
+def _sessions_under_a_primary_crash(seed: int, mode: str) -> int:
+    """Own writes missed by clients of replicas n1, n2 (read_your_writes) when the primary n0 crashes at 0.7 s."""
+    keys = {f"c{i}": [f"own{i}"] for i in range(3)}
+    cluster = Cluster(
+        seed, keys=sorted(k for ks in keys.values() for k in ks), mode=mode, read_from="replica", read_your_writes=True
+    )
+    for replica in ("n1", "n2"):
+        cluster.sim.network.set_link_oneway("n0", replica, latency=em.Uniform(0.001, 0.02), reorder=True)
+    cluster.start_workload(
+        dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys}, keys=keys, timeout=0.3
+    )
+
+    async def crash():
+        await asyncio.sleep(0.7)
+        cluster.sim.crash("n0")
+        await asyncio.sleep(0.5)
+        cluster.sim.restart("n0")
+
+    background(cluster.sim, crash())
+    cluster.run_for(2.2)
+    cluster.stop_workload()
+    return _own_writes_missed(cluster.sim.history)
+
+
+def test_async_read_your_writes_misses_the_writes_a_failover_lost():
+    """The docstring's exception: in async mode a client can miss its own acknowledged write after a failover.
+
+    The search starts at seed 17, the first that shows it, so it costs one run (it goes on if the draws change).
+    """
+    assert any(_sessions_under_a_primary_crash(seed, "async") for seed in range(17, 47))
+
+
+class _AckLog(PrimaryReplica):
+    """A PrimaryReplica that logs (true time, node, epoch) of every write it acknowledges as primary."""
+
+    def __init__(self, acks: list, **config):
+        super().__init__(**config)
+        self.acks = acks
+
+    async def _commit(self, op):
+        epoch = self.replog.epoch
+        reply = await super()._commit(op)
+        if reply is not None:
+            self.acks.append((asyncio.get_running_loop().time(), self.name, epoch))
+        return reply
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    faults=st.lists(
+        st.tuples(st.sampled_from(["isolate", "pause", "crash"]), st.floats(0.2, 2.0), st.floats(0.1, 1.0)),
+        min_size=1,
+        max_size=4,
+    ),
+    hostile=st.booleans(),
+    drifts=st.lists(st.floats(-0.05, 0.05), min_size=3, max_size=3),
+)
+def test_async_with_fencing_stops_acknowledging_before_any_successor_is_elected(seed, faults, hostile, drifts):
+    """Every write a primary of epoch e acknowledges is acknowledged before any primary of a later epoch is elected.
+
+    The faults aim at whoever is primary: cut off, paused past its lease, crashed; clocks keep the assumption
+    (each runs at its own rate within max_drift = 5%, none jumps). Without fencing the same schedules break it.
+    """
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.003))
+    acks, elected = [], []
+    for name in ("n0", "n1", "n2"):
+        sim.add_node(
+            name,
+            _AckLog,
+            acks=acks,
+            mode="async",
+            on_event=lambda node, what, value: elected.append((sim.now, value)) if what == "primary" else None,
+        )
+    if hostile:
+        make_hostile(sim, {})
+    for name, drift in zip(sim.servers, drifts):
+        sim.skew(name, 0.0, drift)
+    clients = [sim.add_client(f"c{i}") for i in range(3)]
+
+    async def writer(client):
+        rng, n = sim.rng(f"w:{client.name}"), 0
+        while sim.now < 3.0:
+            n += 1
+            try:
+                await client.invoke(
+                    "write", key="k", value=f"{client.name}-{n}", dest=rng.choice(sim.servers), timeout=0.3
+                )
+            except (em.RPCError, em.Timeout):
+                pass
+            await asyncio.sleep(0.01)
+
+    async def fault(kind, at, length):
+        await asyncio.sleep(at)
+        victim = primary_of(sim)
+        if not sim.alive(victim):
+            return
+        undo = {
+            "isolate": lambda: (sim.network.isolate(victim), lambda cut: sim.network.heal(cut)),
+            "pause": lambda: (sim.pause(victim), lambda _: sim.resume(victim)),
+            "crash": lambda: (sim.crash(victim), lambda _: sim.restart(victim)),
+        }[kind]
+        token, restore = undo()
+        await asyncio.sleep(length)
+        restore(token)
+
+    async def run():
+        await asyncio.gather(*(writer(c) for c in clients), *(fault(*f) for f in faults))
+
+    sim.run(run())
+    for at, node, epoch in acks:
+        later = [t for t, e in elected if e > epoch and t < at - 1e-9]
+        assert not later, (
+            f"{node} acknowledged a write of epoch {epoch} at {at:.4f}, "
+            f"after a later epoch's primary was elected at {later[0]:.4f}"
+        )

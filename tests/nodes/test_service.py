@@ -139,3 +139,38 @@ def test_bad_endpoints_say_what_to_do(endpoints, match):
     """A malformed endpoint table fails at construction."""
     with pytest.raises(em.ConfigError, match=match):
         em.Simulation().add_node("s", Service, service="s", endpoints=endpoints)
+
+
+@pytest.mark.parametrize("limit", ["own work", "time on the wire"])
+def test_what_a_deadline_does_not_cover(limit):
+    """The docstring's limits: a request's own work runs to its end, and the budget counts from its arrival.
+
+    Either way the worker finishes after the caller gave up, by at most the work left or the one-way delay.
+    """
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    slow_work, wire = (0.3, 0.001) if limit == "own work" else (0.001, 0.2)
+    sim.add_node("back", Service, service="back", endpoints={"/job": []}, service_time=em.Constant(0.15))
+    sim.add_node(
+        "front",
+        Service,
+        service="front",
+        services={"back": ["back"]},
+        service_time=em.Constant(slow_work),
+        endpoints={"/work": [{"service": "back", "path": "/job"}] if limit != "own work" else []},
+    )
+    client = sim.add_client("c0")
+    sim.network.set_link("c0", "front", latency=em.Constant(wire))
+    deadline = 0.25
+
+    async def run():
+        try:
+            await client.rpc(
+                "front", {"type": "request", "path": "/work", "id": 1, "deadline": deadline}, timeout=deadline
+            )
+        except em.Timeout:
+            pass
+        await asyncio.sleep(1.0)
+
+    sim.run(run())
+    finished = sim.node("front").finished[1]
+    assert deadline < finished <= deadline + (slow_work if limit == "own work" else wire) + 0.01, finished
