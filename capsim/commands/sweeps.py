@@ -106,8 +106,12 @@ def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
         return None
     try:
         return ResultsFile(path, args.resume, job)
-    except (ResultsMismatch, OSError) as exc:
+    except ResultsMismatch as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(
+            f"--results {path}: cannot write it ({exc.strerror or exc}); give a file in a directory you can write to"
+        ) from None
 
 
 def run_sweep_command(

@@ -69,6 +69,28 @@ def test_sweep_flags_are_checked(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_resuming_into_a_file_that_is_not_the_sweeps_exits_2_and_leaves_it_whole(tmp_path, capsys):
+    """--resume --results README.md (a mistake): exit 2 saying which line is not a sweep's; not a byte is lost."""
+    notes = tmp_path / "README.md"
+    notes.write_text("# notes\n\nnot results\n")
+    argv = ["chaos", scenario(tmp_path), "--seeds", "1-2", "--workers", "1", "--results", str(notes), "--resume"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "line 1 is not a line of a sweep" in err and "Traceback" not in err
+    assert notes.read_text() == "# notes\n\nnot results\n"
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_a_results_path_that_cannot_be_a_file_exits_2_saying_what_to_give(tmp_path, capsys, where):
+    """--results naming a directory, or a path under a regular file: exit 2, one line that says what to give."""
+    (tmp_path / "plain").write_text("x")
+    path = tmp_path if where == "a directory" else tmp_path / "plain" / "results.jsonl"
+    assert main(["chaos", scenario(tmp_path), "--seeds", "1-2", "--workers", "1", "--results", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert ("is a directory; give a file" if where == "a directory" else "cannot write it") in err
+    assert "[Errno" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_cluster_without_dask_is_refused_before_the_sweep_starts(tmp_path, capsys, monkeypatch):
     """--cluster with Dask missing: exit 2 naming the extra, and no progress bar drawn first."""
     import importlib.util
