@@ -69,7 +69,8 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
     "demo": {0: "the demo ran"},
     "chaos": {
         0: "every check passed, for every seed",
-        1: "a check failed or could not tell; with --real, also: the cluster did not start",
+        1: "a check failed or could not tell, or a seed's run raised or its worker process died; "
+        "with --real, also: the cluster did not start",
     },
     "check": {
         0: "every history is linearizable",
