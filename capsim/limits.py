@@ -142,8 +142,8 @@ def check(
                 f"lower {duration_flag} or the rate"
             )
         raise TooBig(
-            f"{nodes} nodes recording about {operations:,.0f} operations need about "
-            f"{_size(need)} of memory ({how}), and this machine has {_size(available)} available; "
+            f"{nodes} nodes recording {_about(operations)} operations need {_about_size(need)} "
+            f"of memory ({how}), and this machine has {_size(available)} available; "
             f"{hint}"
         )
     lines = seeds * SEED_LINE_KB / 1024
@@ -162,5 +162,17 @@ def workers_that_fit(workers: int, run_mb: float, budget_mb: float | None = None
     return max(1, min(workers, int(budget // max(run_mb, 1.0))))
 
 
+def _about(count: float) -> str:
+    """``about 1,234`` for a count a person can read; ``more than 10^15`` beyond (a rate of 1e308, say)."""
+    return f"about {count:,.0f}" if count < 1e15 else "more than 10^15"
+
+
+def _about_size(mb: float) -> str:
+    size = _size(mb)
+    return size if size.startswith("more") else f"about {size}"
+
+
 def _size(mb: float) -> str:
+    if mb >= 1024 * 1e15:
+        return "more than 10^15 GB"
     return f"{mb / 1024:,.1f} GB" if mb >= 1024 else f"{mb:,.0f} MB"
