@@ -17,7 +17,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CAP", "SEED_LINE_KB", "MemoryModel", "TooBig", "available_mb", "check", "workers_that_fit"]
+__all__ = [
+    "CAP",
+    "NODE_PROCESS_MB",
+    "SEED_LINE_KB",
+    "MemoryModel",
+    "TooBig",
+    "available_mb",
+    "check",
+    "check_processes",
+    "workers_that_fit",
+]
 
 
 class TooBig(ValueError):
@@ -72,6 +82,10 @@ class MemoryModel:
 CAP = MemoryModel(
     base_mb=31.0, node_mb=0.1, pair_kb=9.5, op_kb=2.2, source="scripts/bench.py, the memory model of capsim cap runs"
 )
+
+#: The resident memory of one ``capsim serve`` node process just started (a lin-kv node: 39 MB
+#: measured with /proc/PID/status); ``capsim cluster up`` starts one per node.
+NODE_PROCESS_MB = 40.0
 
 #: What a sweep keeps in memory per seed (its line, for the final table).
 SEED_LINE_KB = 1.0
@@ -152,6 +166,23 @@ def check(
             f"{seeds:,} seeds keep about {_size(lines)} of results in memory, and this "
             f"machine has {_size(available)} available; sweep at most "
             f"{int((budget - need) * 1024 / SEED_LINE_KB):,} seeds at a time (--resume adds more later)"
+        )
+    return need
+
+
+def check_processes(nodes: int, budget_mb: float | None = None) -> float:
+    """Refuse ``nodes`` node processes (``capsim cluster up``) that would not fit in memory; return the estimate.
+
+    Raises:
+        TooBig: with the estimate and how many fit.
+    """
+    available = available_mb() if budget_mb is None else budget_mb
+    need = nodes * NODE_PROCESS_MB
+    if need > available * _SAFETY:
+        fits = int(available * _SAFETY // NODE_PROCESS_MB)
+        raise TooBig(
+            f"{nodes} node processes need {_about_size(need)} of memory (about {NODE_PROCESS_MB:g} MB each, "
+            f"measured), and this machine has {_size(available)} available; at most {fits} nodes fit"
         )
     return need
 

@@ -110,7 +110,8 @@ def up(
     """Start a cluster of ``nodes`` processes and write its state file; returns the ``ClusterState``.
 
     Raises:
-        UsageError: a cluster is already up at ``state_path``, or ``nodes`` < 1.
+        UsageError: a cluster is already up at ``state_path``, ``nodes`` < 1, or more node processes than
+            memory holds (``capsim.limits.check_processes``).
         LaunchError: a node did not start (every started node has been stopped).
     """
     from capsim.commands.serve import node_command
@@ -119,6 +120,12 @@ def up(
 
     if nodes < 1:
         raise UsageError(f"--nodes must be at least 1, got {nodes}")
+    from capsim import limits
+
+    try:
+        limits.check_processes(nodes)
+    except limits.TooBig as exc:
+        raise UsageError(str(exc)) from None
     state_path = Path(state_path)
     if state_path.exists() and any(running(p.pid) for p in _load(state_path).nodes):
         raise UsageError(f"a cluster is already up ({state_path}); run 'capsim cluster down' first")

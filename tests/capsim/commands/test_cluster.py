@@ -98,6 +98,19 @@ def test_a_failed_up_leaves_no_orphans_and_no_state(tmp_path, capsys):
     assert not state.exists() and processes_mentioning(str(tmp_path)) == []
 
 
+def test_more_node_processes_than_memory_holds_are_refused_before_any_starts(tmp_path, capsys):
+    """up --nodes 100000 (about 40 MB a process): exit 2 at once with how many fit; it used to start spawning them."""
+    state = tmp_path / "cluster.json"
+    assert main(["cluster", "up", "--nodes", "100000", "--state", str(state)]) == 2
+    err = capsys.readouterr().err
+    assert "100000 node processes need about" in err and "nodes fit" in err and "Traceback" not in err
+    fits = int(err.split("at most ")[1].split()[0])
+    from capsim import limits
+
+    assert fits >= 1 and fits * limits.NODE_PROCESS_MB <= limits.available_mb()
+    assert not state.exists() and processes_mentioning(str(tmp_path)) == []
+
+
 def test_down_without_a_cluster_is_a_usage_error(tmp_path, capsys):
     """down with no state file exits 2 and says how to start one."""
     assert main(["cluster", "down", "--state", str(tmp_path / "none.json")]) == 2
