@@ -91,6 +91,16 @@ def test_a_results_path_that_cannot_be_a_file_exits_2_saying_what_to_give(tmp_pa
     assert "[Errno" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("address", ["nope", "", "tcp://host", "host:port", "tcp://host:99999"])
+def test_a_cluster_address_that_is_not_one_is_refused_before_the_sweep_starts(tmp_path, capsys, address):
+    """--cluster nope (no port): exit 2, one line with an example, no progress bar (it was a Dask traceback)."""
+    argv = ["chaos", scenario(tmp_path), "--seeds", "1-2", "--cluster", address]
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert f"--cluster {address!r}: expected a Dask scheduler's address such as tcp://HOST:8786" in out.err
+    assert "Traceback" not in out.err and "0/2" not in out.out + out.err
+
+
 def test_cluster_without_dask_is_refused_before_the_sweep_starts(tmp_path, capsys, monkeypatch):
     """--cluster with Dask missing: exit 2 naming the extra, and no progress bar drawn first."""
     import importlib.util
