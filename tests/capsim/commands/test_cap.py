@@ -94,6 +94,27 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("config = [1, 2]\n", "config #1: expected a [[config]] table, found 1"),  # was an AttributeError traceback
+        # a misspelt key was ignored, and the run went on without the settings meant
+        (
+            '[[config]]\nname = "x"\nprotocol = "quorum"\nsetting = { sloppy = true }\n',
+            "config #1: unknown key 'setting'",
+        ),
+        ('configs = 1\n[[config]]\nname = "x"\nprotocol = "quorum"\n', "unknown key 'configs'"),
+    ],
+)
+def test_a_config_file_with_a_stray_value_or_key_exits_2_naming_it(tmp_path, capsys, body, message):
+    """A [[config]] entry that is not a table, or a key a config file does not take: exit 2 with the file and key."""
+    path = tmp_path / "configs.toml"
+    path.write_text(body)
+    assert main(["cap", *SHORT, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {message}" in err and "Traceback" not in err
+
+
 def test_cap_refuses_seed_with_seeds_rather_than_ignore_one(capsys):
     """--seed N with --seeds A-B (--seeds used to win silently, --seed 3 ignored): exit 2, as capsim chaos does."""
     with pytest.raises(SystemExit) as exit_info:
