@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from capsim.cli import main
@@ -198,6 +200,41 @@ def test_resuming_from_a_file_that_is_not_a_sweeps_refuses_it_and_leaves_it_as_i
     with pytest.raises(ResultsMismatch, match=r"notes.jsonl: line 1 is not a line of a sweep"):
         ResultsFile(path, resume=True, job=JOB)
     assert path.read_text() == text
+
+
+_GOOD_LINES = st.builds(
+    lambda seed, status: (
+        json.dumps(
+            {"seed": seed, "status": status, "replay": f"replay --seed {seed}"}
+            | ({"error": "E"} if status in ("error", "crashed") else {}),
+            sort_keys=True,
+        )
+        + "\n"
+    ),
+    st.integers(0, 50),
+    st.sampled_from(["pass", "fail", "error", "crashed"]),
+)
+_ANY_LINES = _GOOD_LINES | st.text(max_size=30).map(lambda t: t + "\n") | st.sampled_from(["[1]\n", "null\n", "{}\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_ANY_LINES, max_size=6), tail=st.sampled_from(["", '{"seed": 9, "sta', "notes", "{"]))
+def test_resuming_never_loses_a_line_of_a_file(tmp_path_factory, lines, tail):
+    """Whatever a results file holds, --resume either refuses it and leaves every byte, or takes every line of it
+    and drops at most a last line cut short ('{...' with no newline); nothing else of the file is ever removed."""
+    path = tmp_path_factory.mktemp("r") / "results.jsonl"
+    text = "".join(lines) + tail
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    before = path.read_bytes()
+    try:
+        with ResultsFile(path, resume=True, job=JOB) as results:
+            done = results.done
+    except ResultsMismatch:
+        assert path.read_bytes() == before
+        return
+    after = path.read_bytes()
+    assert after == before or (tail.startswith("{") and after == before[: len(before) - len(tail.encode())])
+    assert sorted(done) == sorted({json.loads(line)["seed"] for line in lines})
 
 
 def test_a_results_file_that_is_a_directory_says_to_give_a_file_in_it(tmp_path):
