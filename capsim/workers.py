@@ -108,6 +108,7 @@ def _serve(conn, inherited: tuple = ()) -> None:
     for end in inherited:
         end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler a forked worker inherits
     try:
         _answer(conn)
     except (EOFError, OSError):  # BrokenPipeError included: the parent is gone, and there is no one to tell

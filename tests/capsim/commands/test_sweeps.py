@@ -1,11 +1,19 @@
 """Tests of capsim/commands/sweeps.py: --results, --resume and --cluster through capsim chaos, and their checks."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from capsim.cli import main
 from tests.common.imports import modules_at_fork, modules_of
+from tests.common.processes import processes_mentioning
+
+ROOT = str(Path(__file__).resolve().parents[3])
 
 SCENARIO = """
 name = "tiny"
@@ -127,3 +135,26 @@ def test_a_chaos_sweep_forks_its_workers_holding_all_a_seed_imports_and_nothing_
     needed = modules_of(f"from capsim.commands.chaos import run_seed\nrun_seed({scenario!r}, None, 1)")
     assert needed - at_fork == set()
     assert not {"capsim.cap", "capsim.report", "importlib.metadata", "aiohttp", "distributed"} & at_fork
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_it_resumes(tmp_path):
+    """kill PID (SIGTERM: a CI runner's timeout, docker stop) in the middle of a sweep: exit 130, how to resume,
+    no worker left, and --resume finishes it. It exited 143 with neither the note nor its workers stopped."""
+    results = tmp_path / "results.jsonl"
+    argv = [sys.executable, "-m", "capsim", "chaos", scenario(tmp_path), "--seeds", "1-400", "--workers", "2"]
+    argv += ["--results", str(results)]
+    sweep = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60  # wall-clock ok: until a first seed is written
+    while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 2):
+        time.sleep(0.1)
+    sweep.send_signal(signal.SIGTERM)
+    out, err = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130, (out, err)
+    assert "run the same command with --resume" in out + err and "Traceback" not in err
+    time.sleep(0.5)
+    assert processes_mentioning(str(tmp_path)) == []
+    done = [json.loads(line)["seed"] for line in results.read_text().splitlines()]
+    assert 2 <= len(done) < 400
+    resume = ["chaos", scenario(tmp_path), "--seeds", "1-400", "--workers", "2", "--results", str(results), "--resume"]
+    assert main(resume) == 0
+    assert sorted(json.loads(line)["seed"] for line in results.read_text().splitlines()) == list(range(1, 401))
