@@ -55,7 +55,7 @@ SUMMARIES = {
 #: Exit statuses every command shares.
 COMMON_EXIT_STATUS = {
     2: "a usage or input error: one line on stderr, no traceback",
-    130: "interrupted (Ctrl-C)",
+    130: "interrupted (Ctrl-C, or SIGTERM)",
     141: "the output's reader went away (piped into head, say): stopped quietly, as Unix tools do on SIGPIPE",
 }
 
@@ -69,7 +69,8 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
     "demo": {0: "the demo ran"},
     "chaos": {
         0: "every check passed, for every seed",
-        1: "a check failed or could not tell; with --real, also: the cluster did not start",
+        1: "a check failed or could not tell, or a seed's run raised or its worker process died; "
+        "with --real, also: the cluster did not start",
     },
     "check": {
         0: "every history is linearizable",
@@ -202,7 +203,11 @@ def command() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``capsim`` console script; returns the exit status."""
+    """Entry point of the ``capsim`` console script; returns the exit status.
+
+    SIGTERM (``kill PID``, a CI runner's timeout, ``docker stop``) stops a command as Ctrl-C does: what it
+    started is stopped, what it wrote is kept, exit 130.
+    """
     installed, previous = _handle_interrupts()
     try:
         parser = build_parser(lazy=True)
@@ -219,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reader_gone()
     finally:
         if installed:
-            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         _INTERRUPTS.clear()
 
 
@@ -250,12 +256,12 @@ def _forget_unhandled_interrupt() -> None:
     exec("pass")
 
 
-def _handle_interrupts() -> tuple[bool, _Handler]:
-    """Install the Ctrl-C handler that also remembers; returns (installed?, the handler it replaced)."""
+def _handle_interrupts() -> tuple[bool, dict[int, _Handler]]:
+    """Install the handler that also remembers, for Ctrl-C and SIGTERM; returns (installed?, the handlers replaced)."""
     try:
-        return True, signal.signal(signal.SIGINT, _note_interrupt)
+        return True, {signum: signal.signal(signum, _note_interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: signals are not ours to handle
-        return False, None
+        return False, {}
 
 
 def _run(args: argparse.Namespace) -> int:

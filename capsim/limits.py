@@ -17,7 +17,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CAP", "SEED_LINE_KB", "MemoryModel", "TooBig", "available_mb", "check", "workers_that_fit"]
+__all__ = [
+    "CAP",
+    "NODE_PROCESS_MB",
+    "SEED_LINE_KB",
+    "MemoryModel",
+    "TooBig",
+    "available_mb",
+    "check",
+    "check_processes",
+    "workers_that_fit",
+]
 
 
 class TooBig(ValueError):
@@ -72,6 +82,10 @@ class MemoryModel:
 CAP = MemoryModel(
     base_mb=31.0, node_mb=0.1, pair_kb=9.5, op_kb=2.2, source="scripts/bench.py, the memory model of capsim cap runs"
 )
+
+#: The resident memory of one ``capsim serve`` node process just started (a lin-kv node: 39 MB
+#: measured with /proc/PID/status); ``capsim cluster up`` starts one per node.
+NODE_PROCESS_MB = 40.0
 
 #: What a sweep keeps in memory per seed (its line, for the final table).
 SEED_LINE_KB = 1.0
@@ -142,8 +156,8 @@ def check(
                 f"lower {duration_flag} or the rate"
             )
         raise TooBig(
-            f"{nodes} nodes recording about {operations:,.0f} operations need about "
-            f"{_size(need)} of memory ({how}), and this machine has {_size(available)} available; "
+            f"{nodes} nodes recording {_about(operations)} operations need {_about_size(need)} "
+            f"of memory ({how}), and this machine has {_size(available)} available; "
             f"{hint}"
         )
     lines = seeds * SEED_LINE_KB / 1024
@@ -156,11 +170,40 @@ def check(
     return need
 
 
+def check_processes(nodes: int, budget_mb: float | None = None) -> float:
+    """Refuse ``nodes`` node processes (``capsim cluster up``) that would not fit in memory; return the estimate.
+
+    Raises:
+        TooBig: with the estimate and how many fit.
+    """
+    available = available_mb() if budget_mb is None else budget_mb
+    need = nodes * NODE_PROCESS_MB
+    if need > available * _SAFETY:
+        fits = int(available * _SAFETY // NODE_PROCESS_MB)
+        raise TooBig(
+            f"{nodes} node processes need {_about_size(need)} of memory (about {NODE_PROCESS_MB:g} MB each, "
+            f"measured), and this machine has {_size(available)} available; at most {fits} nodes fit"
+        )
+    return need
+
+
 def workers_that_fit(workers: int, run_mb: float, budget_mb: float | None = None) -> int:
     """As many of ``workers`` as can each hold a run of ``run_mb`` at once (at least 1)."""
     budget = (available_mb() if budget_mb is None else budget_mb) * _SAFETY
     return max(1, min(workers, int(budget // max(run_mb, 1.0))))
 
 
+def _about(count: float) -> str:
+    """``about 1,234`` for a count a person can read; ``more than 10^15`` beyond (a rate of 1e308, say)."""
+    return f"about {count:,.0f}" if count < 1e15 else "more than 10^15"
+
+
+def _about_size(mb: float) -> str:
+    size = _size(mb)
+    return size if size.startswith("more") else f"about {size}"
+
+
 def _size(mb: float) -> str:
+    if mb >= 1024 * 1e15:
+        return "more than 10^15 GB"
     return f"{mb / 1024:,.1f} GB" if mb >= 1024 else f"{mb:,.0f} MB"

@@ -60,7 +60,7 @@ def _connect(address: str, workers: int, timeout: float):
         return Client(cluster), cluster
     try:
         return Client(address, timeout=f"{timeout}s"), None
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an address Dask cannot parse
         raise ClusterError(
             f"cannot reach the Dask scheduler at {address}: {exc}; start one with "
             "'dask scheduler' (and workers with 'dask worker ADDRESS'), or use --cluster local"

@@ -176,6 +176,8 @@ class ResultsFile:
     def __init__(self, path: str | os.PathLike, resume: bool, job: SeedJob):
         self.path = Path(path)
         self.done: dict[int, dict] = {}
+        if self.path.is_dir():
+            raise ResultsMismatch(f"{self.path} is a directory; give a file, such as {self.path / 'results.jsonl'}")
         if self.path.exists() and self.path.stat().st_size:
             if not resume:
                 raise ResultsMismatch(
@@ -187,29 +189,51 @@ class ResultsFile:
         self._out = self.path.open("a", encoding="utf-8")
 
     def _read(self, job: SeedJob) -> dict[int, dict]:
+        """The lines there, by seed; a last line cut short by an interruption is dropped from the file.
+
+        Anything else that is not a line of this sweep refuses the file, which is then left as it is:
+        it may be another file given by mistake, and resuming appends to it.
+        """
         done: dict[int, dict] = {}
-        text = self.path.read_text(encoding="utf-8")
-        good = 0  # bytes up to the last complete line: a line cut short by an interruption is dropped
-        for raw in text.splitlines(keepends=True):
-            try:
-                line = json.loads(raw) if raw.endswith("\n") else None
-            except json.JSONDecodeError:
-                line = None
-            if line is None:
-                break
-            seed = line.get("seed")
-            if not isinstance(seed, int) or line.get("replay") != job.command(seed):
+        data = self.path.read_bytes()
+        lines = data.splitlines(keepends=True)
+        cut = bool(lines) and not lines[-1].endswith(b"\n") and lines[-1].startswith(b"{")
+        for number, raw in enumerate(lines[:-1] if cut else lines, 1):
+            line = self._line(raw, number)
+            seed = line["seed"]
+            if line["replay"] != job.command(seed):
                 raise ResultsMismatch(
-                    f"{self.path} holds results of another sweep (a line replays with "
-                    f"{line.get('replay')!r}, this sweep with {job.command(seed)!r}); "
+                    f"{self.path} holds results of another sweep (line {number} replays with "
+                    f"{line['replay']!r}, this sweep with {job.command(seed)!r}); "
                     "choose another results file"
                 )
             done[seed] = line
-            good += len(raw.encode("utf-8"))
-        if good < len(text.encode("utf-8")):
+        if cut:
             with self.path.open("r+b") as out:
-                out.truncate(good)
+                out.truncate(len(data) - len(lines[-1]))
         return done
+
+    def _line(self, raw: bytes, number: int) -> dict:
+        """Line ``number`` of the file, checked to be a sweep's line (seed, status, replay)."""
+        try:
+            line = json.loads(raw) if raw.endswith(b"\n") else None
+        except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+            line = None
+        if (
+            not isinstance(line, dict)
+            or type(line.get("seed")) is not int
+            or line["seed"] < 0
+            or line.get("status") not in STATUSES
+            or not isinstance(line.get("replay"), str)
+            or (line["status"] in ("error", "crashed") and not isinstance(line.get("error"), str))
+        ):
+            text = raw.decode("utf-8", "replace").strip()
+            raise ResultsMismatch(
+                f'{self.path}: line {number} is not a line of a sweep ({{"seed": N, "status": ..., '
+                f'"replay": ...}}), found {text[:80]!r}; the file is left as it is: '
+                "choose another results file (or remove that line)"
+            )
+        return line
 
     def write(self, line: dict) -> None:
         self._out.write(json.dumps(line, sort_keys=True) + "\n")

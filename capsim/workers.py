@@ -18,7 +18,8 @@ worker's process sentinel is watched beside its pipe: when a worker dies, the
 item it was running comes back as ``died`` with the exit status, the rest of
 its chunk goes back in the queue, a fresh worker takes its place, and the
 sweep goes on. Workers ignore Ctrl-C (the parent stops them) and stop by
-themselves when the parent goes away (their pipe closes). Only pipes and
+themselves when the parent goes away (killed, even by SIGKILL: their pipe
+closes), once the item they are running is done. Only pipes and
 processes are used, no semaphores or shared memory, so an interrupted sweep
 leaves nothing behind.
 """
@@ -33,7 +34,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import ForkContext, SpawnContext
@@ -97,9 +98,24 @@ def heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _serve(conn) -> None:
-    """A worker's life: take (function, items), answer one message per item; stop on None or EOF."""
+def _serve(conn, inherited: tuple = ()) -> None:
+    """A worker's life: take (function, items), answer one message per item; stop on None, EOF or a closed pipe.
+
+    ``inherited``: the parent's ends of pipes a forked worker got a copy of (its own, and those of the workers
+    forked before it). They are closed first: while a worker held them, its pipe never closed when the
+    parent died, and it ran on for ever.
+    """
+    for end in inherited:
+        end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command's handler a forked worker inherits
+    try:
+        _answer(conn)
+    except (EOFError, OSError):  # BrokenPipeError included: the parent is gone, and there is no one to tell
+        return
+
+
+def _answer(conn) -> None:
     conn.send(("ready",))
     while True:
         try:
@@ -114,15 +130,25 @@ def _serve(conn) -> None:
         function, items = message
         for item in items:
             try:
-                conn.send(("done", function(item)))
+                result = function(item)
             except Exception as exc:
+                conn.send(("raised", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+                continue
+            try:
+                conn.send(("done", result))
+            except (EOFError, OSError):
+                raise  # the pipe closed: the parent is gone
+            except Exception as exc:  # the result does not pickle
                 conn.send(("raised", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
 class _Worker:
-    def __init__(self, context: SpawnContext | ForkContext) -> None:
+    def __init__(self, context: SpawnContext | ForkContext, others: Sequence[_Worker] = ()) -> None:
         self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_serve, args=(child,), daemon=True, name="capsim-worker")
+        # A forked child gets copies of the parent's ends (its own, the other workers'): it closes them.
+        # A spawned one gets only what it is passed.
+        inherited = (self.conn, *(w.conn for w in others)) if isinstance(context, ForkContext) else ()
+        self.process = context.Process(target=_serve, args=(child, inherited), daemon=True, name="capsim-worker")
         self.process.start()
         child.close()
         self.ready = False
@@ -193,7 +219,7 @@ class WorkerPool:
     def _grow(self, size: int, context: SpawnContext | ForkContext) -> None:
         with heap_frozen():  # forked workers start with the parent's objects frozen (see heap_frozen)
             while len(self._workers) < size:
-                self._workers.append(_Worker(context))
+                self._workers.append(_Worker(context, self._workers))
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -300,4 +326,4 @@ class WorkerPool:
             queue.extendleft(reversed(lost[1:]))
             yield Outcome(lost[0], "died", error=f"the worker process running it died ({how})")
         if queue:
-            self._workers.append(_Worker(self._spawn))
+            self._workers.append(_Worker(self._spawn, self._workers))

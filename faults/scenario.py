@@ -298,6 +298,10 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
+def _names(nodes: int) -> list[str]:
+    return Cluster(nodes=nodes).names
+
+
 _MISSING = object()
 _TOP = ("name", "description", "seed", "cluster", "network", "workload", "checks", "faults", "phases")
 
@@ -307,6 +311,7 @@ class _Reader:
 
     def __init__(self, source: str):
         self.source = source
+        self.servers: list[str] = []  # the cluster's, once read: steps that name a node are checked against them
 
     def fail(self, key: str, found: Any, expected: str) -> NoReturn:
         raise ScenarioError(self.source, key, found, expected)
@@ -336,9 +341,10 @@ class _Reader:
         if not isinstance(name, str) or not isinstance(data.get("description", ""), str):
             self.fail("name", name, "a string")
         seed = data.get("seed", 0)
-        if not is_int(seed):
-            self.fail("seed", seed, "a whole number")
+        if not is_int(seed) or seed < 0:
+            self.fail("seed", seed, "a whole number >= 0 (as --seed takes)")
         cluster = self.cluster(data["cluster"])
+        self.servers = cluster.names
         network = self.network(data.get("network", {}))
         workload = self.workload(data.get("workload", {}))
         phases = self.phases(data, workload)
@@ -365,8 +371,14 @@ class _Reader:
         if not isinstance(config, dict):
             self.fail("cluster.config", config, "a table of keyword arguments for the protocol")
         primary = data.get("primary")
-        if primary is not None and (not isinstance(primary, str) or not primary):
-            self.fail("cluster.primary", primary, "a node name or a 'module:function' path")
+        if primary is not None and (
+            not isinstance(primary, str) or not primary or (":" not in primary and primary not in _names(nodes))
+        ):
+            self.fail(
+                "cluster.primary",
+                primary,
+                f"the name of a server ({', '.join(_names(nodes))}) or a 'module:function' path",
+            )
         cluster = Cluster(protocol, nodes, dict(config), primary)
         self.wrap("cluster", cluster.check)
         return cluster
@@ -401,6 +413,8 @@ class _Reader:
         if "phases" not in data:
             if workload.duration is None:
                 self.fail("workload.duration", None, "seconds of traffic (or [[phases]] with durations)")
+            if workload.duration == 0:  # no traffic, and so no fault: every check would pass on an empty history
+                self.fail("workload.duration", workload.duration, "seconds of traffic > 0")
             faults = self.faults(data["faults"], "faults", workload.duration) if "faults" in data else None
             return [Phase("main", workload.duration, faults)]
         if "faults" in data:
@@ -408,7 +422,11 @@ class _Reader:
         raw = data["phases"]
         if not isinstance(raw, list) or not raw:
             self.fail("phases", raw, "one or more [[phases]] tables")
-        return [self.phase(p, f"phases[{i}]") for i, p in enumerate(raw)]
+        phases = [self.phase(p, f"phases[{i}]") for i, p in enumerate(raw)]
+        for i, phase in enumerate(phases):
+            if any(other.name == phase.name for other in phases[:i]):
+                self.fail(f"phases[{i}].name", phase.name, "a name no other phase has (checks are reported by it)")
+        return phases
 
     def phase(self, data: Any, where: str) -> Phase:
         self.table(data, where, ("name", "duration", "heal", "faults", "checks"))
@@ -430,6 +448,7 @@ class _Reader:
             for i, step in enumerate(schedule.steps):
                 if step.at > duration:
                     self.fail(f"{where}.steps[{i}].at", step.at, f"a time within the phase (0 to {duration:g} s)")
+                self.step_names(step.params, f"{where}.steps[{i}]")
             return schedule
         known = ("kinds", "interval", "duration", "shapes", "heal", "steps")
         options = self.table(data, where, known)
@@ -443,6 +462,28 @@ class _Reader:
                 else options["duration"],
             }
         return self.wrap(where, RandomNemesis, **options)
+
+    def step_names(self, params: dict, where: str) -> None:
+        """Fail unless every server a step names (nodes, groups, primary, node) is one of the cluster's.
+
+        Run now, as the file is read: the injector would find it only when the step fires, mid-run,
+        and its message could not say which file and step.
+        """
+        for key in ("nodes", "groups", "primary", "node"):
+            value = params.get(key)
+            if key == "groups" and isinstance(value, list):
+                named = [n for group in value if isinstance(group, list) for n in group]
+            elif key == "nodes" and isinstance(value, list):
+                named = list(value)
+            elif key in ("primary", "node") and isinstance(value, str) and ":" not in value:
+                named = [value]
+            else:
+                continue  # absent, or a shape the nemesis has refused already
+            unknown = [n for n in named if n not in self.servers]
+            if unknown:
+                self.fail(
+                    f"{where}.{key}", value, f"server names from {', '.join(self.servers)} ({unknown[0]} is not one)"
+                )
 
     def checks(self, data: Any, where: str, phase: bool) -> dict:
         if isinstance(data, list):

@@ -158,6 +158,10 @@ def choose(specs: list[str] | None) -> list[Config]:
     return chosen
 
 
+#: The keys a ``[[config]]`` table takes.
+_KEYS = ("name", "protocol", "settings", "claim", "label", "conditions")
+
+
 def load(path: Path) -> list[Config]:
     """Configurations from a TOML file of ``[[config]]`` tables (name, protocol, claim, conditions, [settings])."""
     try:
@@ -169,8 +173,18 @@ def load(path: Path) -> list[Config]:
     tables = data.get("config")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{path}: expected one or more [[config]] tables with name, protocol and settings")
+    for key in data:
+        if key != "config":
+            raise ConfigError(f"{path}: unknown key {key!r}; a config file holds [[config]] tables only")
     configs = []
     for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: config #{i + 1}: expected a [[config]] table, found {table!r}")
+        for key in table:  # a misspelt key (setting for settings) would be ignored, and its settings with it
+            if key not in _KEYS:
+                raise ConfigError(
+                    f"{path}: config #{i + 1}: unknown key {key!r}; a [[config]] table takes {', '.join(_KEYS)}"
+                )
         for key in ("name", "protocol"):
             if not isinstance(table.get(key), str):
                 raise ConfigError(f"{path}: config #{i + 1}: key {key!r} must be a string, found {table.get(key)!r}")

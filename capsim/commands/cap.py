@@ -56,8 +56,9 @@ def register(subparsers) -> None:
         + "\n".join(f"  {line}" for line in definitions()),
     )
     plan = Plan()
-    parser.add_argument("--seed", type=seed_value, default=plan.seed, help=f"root seed (default {plan.seed})")
-    parser.add_argument(
+    seeds = parser.add_mutually_exclusive_group()  # default None: argparse would not see an explicit --seed 1
+    seeds.add_argument("--seed", type=seed_value, help=f"root seed (default {plan.seed})")
+    seeds.add_argument(
         "--seeds", type=seed_range, metavar="A-B", help="run seeds A..B in parallel; report medians and ranges"
     )
     parser.add_argument("--nodes", type=positive_int, default=plan.nodes, help=f"servers (default {plan.nodes})")
@@ -143,10 +144,15 @@ def _replay(args) -> str:
 
 
 def run(args) -> int:
+    if args.seed is None:
+        args.seed = Plan().seed
     _text_files(args.config)
     check_sweep_arguments(args)
     run_mb = check_size(args.nodes, 2 * args.rate * args.duration, len(args.seeds) if args.seeds else 0)
     configs = choose(args.config)
+    names = [config.name for config in configs]
+    for name in dict.fromkeys(name for name in names if names.count(name) > 1):
+        raise UsageError(f"--config names {name} twice; name each configuration once")
     console = output.console(stderr=args.json or args.markdown)
     if args.out is not None:
         writable_dir(args.out)

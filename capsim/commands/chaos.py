@@ -33,8 +33,8 @@ real run is not replayable: the seed fixes the faults and the workload's
 choices, not the timing.
 
 Exit status: 0 every check passed (for every seed), 1 a check failed or could
-not tell (or a seed crashed), 2 a usage or scenario error (printed without a
-traceback).
+not tell (or a seed's run raised, or its worker died), 2 a usage or scenario
+error (printed without a traceback).
 """
 
 from __future__ import annotations
@@ -313,7 +313,9 @@ def report_sweep(console: Console, lines: list[dict]) -> int:
     errors = [line for line in lines if line["status"] == "error"]
     if errors and len(errors) == len(lines) and len({e["error"].splitlines()[0] for e in errors}) == 1:
         raise UsageError(f"seed {errors[0]['seed']}: {errors[0]['error'].splitlines()[0]}")
-    console.print(_seed_table(lines))
+    table = _seed_table(lines)
+    if table.row_count:  # above _TABLE_LIMIT seeds, a sweep where every seed passed has no failing row to show
+        console.print(table)
     bad = [line for line in lines if line["status"] != "pass"]
     console.print(f"{len(lines) - len(bad)} of {len(lines)} seeds passed")
     for line in bad:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from capsim.cli import SUMMARIES, UsageError
 from capsim.output import writable_file
-from capsim.parallel import positive_number, seed_value
+from capsim.parallel import positive_int, positive_number, seconds_value, seed_value
 
 __all__ = ["DEFAULT_STATE", "down", "purge", "register", "up"]
 
@@ -75,14 +75,14 @@ def register(subparsers) -> None:
     link = _sub(sub, "link", "set loss, latency or duplication on SRC->DST (both ways with --both)", _fault("link"))
     link.add_argument("src")
     link.add_argument("dst")
-    link.add_argument("--latency", type=float, help="extra seconds per message")
+    link.add_argument("--latency", type=seconds_value, help="extra seconds per message")
     link.add_argument("--loss", type=float, help="probability a message is dropped")
     link.add_argument("--duplicate", type=float, help="probability a message is sent twice")
     link.add_argument("--both", action="store_true", help="both directions")
     work = _sub(sub, "workload", "run lin-kv clients against the cluster and check the history", _run_workload)
-    work.add_argument("--clients", type=int, default=3)
-    work.add_argument("--ops", type=int, default=100, help="operations per client (default 100)")
-    work.add_argument("--keys", type=int, default=3)
+    work.add_argument("--clients", type=positive_int, default=3, help="clients (default 3)")
+    work.add_argument("--ops", type=positive_int, default=100, help="operations per client (default 100)")
+    work.add_argument("--keys", type=positive_int, default=3, help="keys (default 3)")
     work.add_argument("--timeout", type=positive_number, default=1.0, help="seconds per operation (default 1)")
     work.add_argument("--seed", type=seed_value, default=0, help="seed of the workload's choices")
     work.add_argument("--out", metavar="FILE", help="write the history here (JSON Lines)")
@@ -110,7 +110,8 @@ def up(
     """Start a cluster of ``nodes`` processes and write its state file; returns the ``ClusterState``.
 
     Raises:
-        UsageError: a cluster is already up at ``state_path``, or ``nodes`` < 1.
+        UsageError: a cluster is already up at ``state_path``, ``nodes`` < 1, or more node processes than
+            memory holds (``capsim.limits.check_processes``).
         LaunchError: a node did not start (every started node has been stopped).
     """
     from capsim.commands.serve import node_command
@@ -119,6 +120,12 @@ def up(
 
     if nodes < 1:
         raise UsageError(f"--nodes must be at least 1, got {nodes}")
+    from capsim import limits
+
+    try:
+        limits.check_processes(nodes)
+    except limits.TooBig as exc:
+        raise UsageError(str(exc)) from None
     state_path = Path(state_path)
     if state_path.exists() and any(running(p.pid) for p in _load(state_path).nodes):
         raise UsageError(f"a cluster is already up ({state_path}); run 'capsim cluster down' first")
@@ -297,11 +304,15 @@ async def _apply_fault(action: str, args) -> int:
         raise UsageError(
             "partition needs at least two groups of comma-separated names, e.g. capsim cluster partition n0,n1 n2,n3,n4"
         )
+    if action == "link":
+        _check_link(args)
     cluster = await RealCluster.from_state(args.state)
     try:
         await _call_fault(cluster, action, args)
-    except (ConfigError, KeyError) as exc:
-        raise UsageError(str(exc).strip("\"'")) from None
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from None  # str(KeyError) is quoted
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     except ControlError as exc:
         print(f"capsim cluster {action}: {exc}", file=sys.stderr)
         return 1
@@ -309,6 +320,14 @@ async def _apply_fault(action: str, args) -> int:
         await cluster.close()
     print(f"{action}: done" + (f"; active faults: {'; '.join(_describe(cluster))}" if _describe(cluster) else ""))
     return 0
+
+
+def _check_link(args) -> None:
+    """Refuse a link from a node to itself, or one with nothing to set (either would show as an active fault)."""
+    if args.src == args.dst:
+        raise UsageError(f"a link joins two different nodes; got {args.src} to itself")
+    if args.latency is None and args.loss is None and args.duplicate is None:
+        raise UsageError("give --latency, --loss or --duplicate (or several) to set on the link")
 
 
 async def _call_fault(cluster, action: str, args) -> None:

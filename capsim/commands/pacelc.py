@@ -115,8 +115,18 @@ def _sweep(args) -> Sweep:
         latency = em.parse_distribution(args.latency)
     except em.ConfigError as exc:
         raise UsageError(f"--latency: {exc}") from None
-    quorums = tuple(wars.parse_quorums(args.quorums)) if args.quorums else None
-    times = tuple(_ms(t) for t in wars.parse_times(args.times)) if args.times else None
+    quorums = times = None
+    if args.quorums is not None:
+        if not args.quorums.strip():
+            raise UsageError("--quorums: give one or more N/R/W, such as 3/1/1,3/2/2 (or leave it out)")
+        quorums = tuple(wars.parse_quorums(args.quorums))
+        _once("--quorums", ["/".join(map(str, q)) for q in quorums])
+        _fits(quorums)
+    if args.times is not None:
+        if not args.times.strip():
+            raise UsageError("--t: give one or more times, such as 0,1ms,5ms (or leave it out)")
+        times = tuple(_ms(t) for t in wars.parse_times(args.times))
+        _once("--t", [f"{t:g} ms" for t in times])
     base = Sweep()
     return Sweep(
         seed=args.seed,
@@ -127,6 +137,24 @@ def _sweep(args) -> Sweep:
         waits_ms=times or (WARS_TIMES_MS if args.wars else base.waits_ms),
         replication=() if args.quorums else base.replication,
     )
+
+
+def _once(flag: str, points: list[str]) -> None:
+    """Refuse a point given twice: it would be run, and printed, twice."""
+    for point in points:
+        if points.count(point) > 1:
+            raise UsageError(f"{flag}: {point} is given twice; give each once")
+
+
+def _fits(quorums: tuple) -> None:
+    """Refuse a quorum whose N servers alone would not fit in memory (``capsim.limits``), before any run."""
+    from capsim import limits
+
+    n, r, w = max(quorums)
+    try:
+        limits.check(n, 0)
+    except limits.TooBig as exc:
+        raise UsageError(f"--quorums {n}/{r}/{w}: {exc}") from None
 
 
 def _ms(seconds: float) -> float | int:

@@ -34,7 +34,7 @@ import traceback
 from pathlib import Path
 
 from capsim.cli import SUMMARIES, UsageError
-from capsim.parallel import seed_value
+from capsim.parallel import positive_int, seed_value
 
 __all__ = ["main", "node_command", "parse_listen", "parse_peer", "register", "run"]
 
@@ -51,7 +51,12 @@ def node_command() -> list[str]:
 
 def register(subparsers) -> None:
     """Add the ``serve`` subcommand to the ``capsim`` parser."""
-    parser = subparsers.add_parser("serve", help=SUMMARIES["serve"], description=__doc__.split("\n\n")[1].strip())
+    parser = subparsers.add_parser(
+        "serve",
+        help=SUMMARIES["serve"],
+        description=__doc__.split("\n\n")[1],  # the synopsis, as the shell takes it: not rewrapped
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -89,12 +94,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="read the cluster secret here (made if missing; give every node the same file)",
     )
     parser.add_argument(
-        "--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest request accepted (default 1 MiB)"
+        "--max-body",
+        type=positive_int,
+        default=1 << 20,
+        metavar="BYTES",
+        help="largest request accepted (default 1 MiB)",
     )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     parser.add_argument(
         "--parent-pid",
-        type=int,
+        type=positive_int,
         metavar="PID",
         help="exit when the process PID (this node's parent) is gone: for nodes owned by a run",
     )
@@ -142,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     peers = _peers(args.name, args.peer)
     host, port = args.listen
+    if args.data_dir is not None:
+        from capsim.output import writable_dir
+
+        writable_dir(args.data_dir, "--data-dir")
     given = _given_token(args.token_file)
     if not _loopback(host):
         if given is None:
@@ -184,10 +197,16 @@ def _given_token(token_file: str | None) -> str | None:
     if not token_file:
         return None
     path = Path(token_file)
+    if path.is_dir():
+        raise UsageError(f"--token-file {path}: a directory is there; give a file (it is made if missing)")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _read_token(path)
+    except OSError as exc:
+        raise UsageError(
+            f"--token-file {path}: cannot make it ({exc.strerror or exc}); give a file you can write"
+        ) from None
     token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(token + "\n")

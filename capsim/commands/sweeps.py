@@ -8,6 +8,7 @@ sweep with its results file and progress bar (see :mod:`capsim.parallel`).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,10 +93,31 @@ def check_sweep_arguments(args: argparse.Namespace) -> None:
     elif args.resume and not (args.results or getattr(args, "out", None)):
         raise UsageError("--resume needs the results file of the sweep: --results FILE.jsonl (or --out DIR)")
     if args.seeds is not None and args.cluster is not None:
+        check_address(args.cluster)
         try:
             require_dask()  # before the sweep draws its progress bar
         except ClusterError as exc:
             raise UsageError(str(exc)) from None
+
+
+#: What --cluster takes besides 'local': [SCHEME://]HOST:PORT, HOST a name, an IPv4 address or [an IPv6 one].
+_ADDRESS = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})/?")
+
+
+def check_address(address: str) -> None:
+    """Refuse a --cluster value that no Dask scheduler can have (no port, say), before a sweep starts.
+
+    Raises:
+        UsageError: it is neither 'local' nor [SCHEME://]HOST:PORT.
+    """
+    if address == "local":
+        return
+    match = _ADDRESS.fullmatch(address)
+    if match is None or not 0 < int(match.group(1)) < 65536:
+        raise UsageError(
+            f"--cluster {address!r}: expected a Dask scheduler's address such as tcp://HOST:8786 "
+            "(the one 'dask scheduler' prints), or 'local' for a Dask cluster on this machine"
+        )
 
 
 def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
@@ -106,8 +128,12 @@ def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
         return None
     try:
         return ResultsFile(path, args.resume, job)
-    except (ResultsMismatch, OSError) as exc:
+    except ResultsMismatch as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(
+            f"--results {path}: cannot write it ({exc.strerror or exc}); give a file in a directory you can write to"
+        ) from None
 
 
 def run_sweep_command(

@@ -40,6 +40,17 @@ def test_a_duration_too_long_says_how_many_operations_fit():
         limits.check(5, 1e12, budget_mb=4096)
 
 
+@pytest.mark.parametrize("operations", [1e300, float("inf")])
+def test_an_absurd_size_is_refused_in_a_line_a_person_can_read(operations):
+    """A rate of 1e308 or a duration of 1e300 s: the message shows the numbers in a few characters, not 300 digits."""
+    with pytest.raises(limits.TooBig) as caught:
+        limits.check(3, operations, budget_mb=4096)
+    message = str(caught.value)
+    assert len(message) < 400, message
+    assert "more than 10^15 operations" in message and "more than 10^15 GB" in message
+    assert "history operations fit with 3 nodes: lower --duration" in message
+
+
 def test_too_many_seeds_are_refused_with_the_number_that_fits():
     """Results of a huge sweep that would not fit in memory: refused, with a count that does."""
     with pytest.raises(limits.TooBig, match="sweep at most"):

@@ -113,6 +113,13 @@ def test_an_unreachable_scheduler_is_a_clear_error():
         list(run_on_dask(job, [1], "tcp://127.0.0.1:9", connect_timeout=1))
 
 
+def test_an_address_dask_cannot_parse_is_a_clear_error_too():
+    """run_on_dask given an address without a port (a caller that skipped the command's check): ClusterError."""
+    job = SeedJob(sweep_jobs.seed_line, replay_template("replay --seed "))
+    with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at nope: missing port number"):
+        list(run_on_dask(job, [1], "nope", connect_timeout=1))
+
+
 class _Future:
     def __init__(self, outcome):
         self.outcome = outcome

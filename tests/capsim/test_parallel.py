@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from capsim.cli import main
@@ -164,14 +166,82 @@ def test_a_seed_that_raises_is_an_error_line_with_its_traceback():
     assert lines[4]["replay"] == "replay --seed 4"
 
 
-def test_a_results_line_that_is_not_json_ends_what_is_resumed(tmp_path):
-    """A garbled line (a crash mid-write) and all after it are dropped from the file; the lines before are kept."""
+def test_a_garbled_line_before_the_last_is_refused_and_the_file_kept_whole(tmp_path):
+    """A complete line that is not a sweep's line (not the half-written last one) refuses the file, untouched.
+
+    Dropping it and every line after it, as resuming once did, deleted the seeds after it.
+    """
     path = tmp_path / "results.jsonl"
     good = json.dumps({"seed": 1, "status": "pass", "replay": "replay --seed 1"}) + "\n"
-    path.write_text(good + '{"seed": 2, "sta\n' + good.replace("1", "3"))
-    with ResultsFile(path, resume=True, job=JOB) as results:
-        assert sorted(results.done) == [1]
-    assert path.read_text() == good
+    text = good + '{"seed": 2, "sta\n' + good.replace("1", "3")
+    path.write_text(text)
+    with pytest.raises(ResultsMismatch, match=r"line 2 is not a line of a sweep.*left as it is"):
+        ResultsFile(path, resume=True, job=JOB)
+    assert path.read_text() == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# capsim\n\nA README, not results.\n",
+        "a notes file with no newline at its end",
+        "[1, 2]\n",
+        "null\n",
+        '{"seed": 1, "replay": "replay --seed 1"}\n',  # no status
+        '{"seed": true, "status": "pass", "replay": "replay --seed True"}\n',
+        '{"seed": 1, "status": "maybe", "replay": "replay --seed 1"}\n',
+        '{"seed": 1, "status": "error", "replay": "replay --seed 1"}\n',  # an error line without its error
+    ],
+)
+def test_resuming_from_a_file_that_is_not_a_sweeps_refuses_it_and_leaves_it_as_it_was(tmp_path, text):
+    """--resume given a foreign or hand-edited file: ResultsMismatch naming the line; the file is not truncated."""
+    path = tmp_path / "notes.jsonl"
+    path.write_text(text)
+    with pytest.raises(ResultsMismatch, match=r"notes.jsonl: line 1 is not a line of a sweep"):
+        ResultsFile(path, resume=True, job=JOB)
+    assert path.read_text() == text
+
+
+_GOOD_LINES = st.builds(
+    lambda seed, status: (
+        json.dumps(
+            {"seed": seed, "status": status, "replay": f"replay --seed {seed}"}
+            | ({"error": "E"} if status in ("error", "crashed") else {}),
+            sort_keys=True,
+        )
+        + "\n"
+    ),
+    st.integers(0, 50),
+    st.sampled_from(["pass", "fail", "error", "crashed"]),
+)
+_ANY_LINES = _GOOD_LINES | st.text(max_size=30).map(lambda t: t + "\n") | st.sampled_from(["[1]\n", "null\n", "{}\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_ANY_LINES, max_size=6), tail=st.sampled_from(["", '{"seed": 9, "sta', "notes", "{"]))
+def test_resuming_never_loses_a_line_of_a_file(tmp_path_factory, lines, tail):
+    """Whatever a results file holds, --resume either refuses it and leaves every byte, or takes every line of it
+    and drops at most a last line cut short ('{...' with no newline); nothing else of the file is ever removed."""
+    path = tmp_path_factory.mktemp("r") / "results.jsonl"
+    text = "".join(lines) + tail
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    before = path.read_bytes()
+    try:
+        with ResultsFile(path, resume=True, job=JOB) as results:
+            done = results.done
+    except ResultsMismatch:
+        assert path.read_bytes() == before
+        return
+    after = path.read_bytes()
+    assert after == before or (tail.startswith("{") and after == before[: len(before) - len(tail.encode())])
+    assert sorted(done) == sorted({json.loads(line)["seed"] for line in lines})
+
+
+def test_a_results_file_that_is_a_directory_says_to_give_a_file_in_it(tmp_path):
+    """A directory given as the results file: ResultsMismatch saying to name a file in it, with or without --resume."""
+    for resume in (False, True):
+        with pytest.raises(ResultsMismatch, match=r"is a directory; give a file, such as .*results.jsonl"):
+            ResultsFile(tmp_path, resume=resume, job=JOB)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

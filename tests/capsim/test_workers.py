@@ -3,12 +3,19 @@
 import functools
 import gc
 import multiprocessing
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from capsim.workers import WorkerPool, WorkerStartError, describe_exit, heap_frozen
 from tests.common import sweep_jobs
+
+ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def test_every_item_comes_back_once_from_persistent_workers():
@@ -154,3 +161,45 @@ def test_the_heap_is_frozen_within_and_thawed_after_unless_it_was_frozen_before(
         assert gc.get_freeze_count() == frozen  # the caller's freeze stands
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_stop_by_themselves_when_their_parent_dies(tmp_path, sig):
+    """The parent of a running pool is killed (kill PID, kill -9): each worker ends once its item is done, quietly.
+
+    A forked worker held the parent's end of its own pipe (and of the workers forked before it), so the pipe
+    never closed and the workers ran on as orphans for ever.
+    """
+    script = (
+        "import functools, sys\n"
+        "from capsim.workers import WorkerPool\n"
+        "from tests.common import sweep_jobs\n"
+        f"job = functools.partial(sweep_jobs.slow_seed_noting_pid, {str(tmp_path)!r})\n"
+        "pool = WorkerPool(3, chunk=2).start()\n"
+        "for outcome in pool.imap_unordered(job, range(60)):\n"
+        "    print(outcome.item, flush=True)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    parent.stdout.readline()  # a first item is done: every worker is running
+    pids = {int(p.stem) for p in tmp_path.glob("*.pid")}
+    assert len(pids) == 3
+    parent.send_signal(sig)
+    parent.wait(10)
+    deadline = time.monotonic() + 10  # wall-clock ok: an item takes 0.5 s
+    try:
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        for pid in filter(_alive, pids):  # what this test started, if it failed
+            os.kill(pid, signal.SIGKILL)
+    assert b"Traceback" not in parent.stderr.read()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -265,6 +265,9 @@ def test_every_shipped_example_loads(example):
     assert scenario.name and scenario.phases and scenario.checks and scenario.duration > 0
 
 
+#: a valid scenario of three servers, ending in a [[faults.steps]] table's header
+STEPS = '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload]\nduration = 2\n[[faults.steps]]'
+
 BAD = [
     # (file body, key, found, expected)
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[clusterr]\n', "clusterr", "{}", "one of the keys"),
@@ -394,6 +397,55 @@ BAD = [
         "'triangle'",
         "one of 'halves', 'isolate-one'",
     ),
+    # seeds the command line refuses: the replay line would print --seed -1
+    (
+        'seed = -1\n[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload]\nduration = 2\n',
+        "seed",
+        "-1",
+        "a whole number >= 0",
+    ),
+    # server names that do not exist: found as the file is read, not as the step fires mid-run
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nprimary = "n9"\n[workload]\nduration = 2\n',
+        "cluster.primary",
+        "'n9'",
+        "the name of a server (n0, n1, n2) or a 'module:function' path",
+    ),
+    (
+        STEPS + '\nat = 1\nkind = "crash"\nnodes = ["n1", "n7"]\n',
+        "faults.steps[0].nodes",
+        "['n1', 'n7']",
+        "server names from n0, n1, n2 (n7 is not one)",
+    ),
+    (
+        STEPS + '\nat = 1\nkind = "partition"\ngroups = [["n0"], ["zz"]]\n',
+        "faults.steps[0].groups",
+        "[['n0'], ['zz']]",
+        "server names from n0, n1, n2 (zz is not one)",
+    ),
+    (
+        STEPS + '\nat = 1\nkind = "partition"\nshape = "isolate-primary"\nprimary = "n3"\n',
+        "faults.steps[0].primary",
+        "'n3'",
+        "server names from n0, n1, n2 (n3 is not one)",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload]\n[[phases]]\nduration = 1\n[[phases]]\nname = "p"\n'
+        'duration = 1\n[[phases.faults.steps]]\nat = 0\nkind = "pause"\nnodes = ["n3"]\n',
+        "phases[1].faults.steps[0].nodes",
+        "['n3']",
+        "server names from n0, n1, n2",
+    ),
+    # two phases of one name: their checks would be reported under the same name
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\n[[phases]]\nname = "a"\nduration = 1\n[[phases]]\nname = "a"\n'
+        "duration = 1\n",
+        "phases[1].name",
+        "'a'",
+        "a name no other phase has",
+    ),
+    # no phases and no traffic: every check would pass on an empty history
+    ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 0\n', "workload.duration", "0", "seconds of traffic > 0"),
     (
         '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload\nduration = 1\n',
         "file",
@@ -414,6 +466,37 @@ def test_a_bad_file_names_the_file_the_key_what_was_found_and_what_was_expected(
     assert expected in message and f"found {found}" in message, message
     assert caught.value.key == key and caught.value.source == str(path)
     assert isinstance(caught.value, ValueError)
+
+
+def test_a_spare_server_may_be_named_and_a_primary_may_be_a_function(tmp_path):
+    """Names of servers that exist pass, whatever their role; a 'module:function' primary is not a name."""
+    body = (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 4\nprimary = "n3"\n[workload]\nduration = 2\n'
+        '[[faults.steps]]\nat = 1\nkind = "partition"\ngroups = [["n0", "n3"], ["n1", "n2"]]\n'
+        '[[faults.steps]]\nat = 1\nkind = "crash"\nnodes = ["n3"]\n'
+    )
+    assert load_scenario(write(tmp_path, body)).cluster.primary == "n3"
+    body = body.replace('primary = "n3"', 'primary = "faults.base:primary_of"')
+    assert load_scenario(write(tmp_path, body)).cluster.primary == "faults.base:primary_of"
+
+
+@settings(max_examples=25, deadline=None)
+@given(names=st.lists(st.sampled_from(["n0", "n1", "n2", "n3", "x"]), min_size=1, max_size=3, unique=True))
+def test_a_step_naming_nodes_loads_and_runs_or_is_refused_as_the_file_is_read(tmp_path_factory, names):
+    """A step's nodes either all exist (it loads and the run applies it) or loading says which one does not."""
+    from faults.chaos import run_chaos
+
+    body = (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload]\nclients = 1\nrate = 10\nduration = 1\n'
+        f'[[faults.steps]]\nat = 0.2\nkind = "pause"\nduration = 0.3\nnodes = {names!r}\n'.replace("'", '"')
+    )
+    path = write(tmp_path_factory.mktemp("s"), body)
+    unknown = [n for n in names if n not in ("n0", "n1", "n2")]
+    if unknown:
+        with pytest.raises(ScenarioError, match=rf"faults.steps\[0\].nodes: .*\({unknown[0]} is not one\)"):
+            load_scenario(path)
+    else:
+        assert run_chaos(load_scenario(path)).faults == {"pause": 1}
 
 
 def test_a_missing_file_is_a_scenario_error(tmp_path):

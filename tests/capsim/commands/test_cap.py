@@ -95,6 +95,50 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
 
 
 @pytest.mark.parametrize(
+    "body, message",
+    [
+        ("config = [1, 2]\n", "config #1: expected a [[config]] table, found 1"),  # was an AttributeError traceback
+        # a misspelt key was ignored, and the run went on without the settings meant
+        (
+            '[[config]]\nname = "x"\nprotocol = "quorum"\nsetting = { sloppy = true }\n',
+            "config #1: unknown key 'setting'",
+        ),
+        ('configs = 1\n[[config]]\nname = "x"\nprotocol = "quorum"\n', "unknown key 'configs'"),
+    ],
+)
+def test_a_config_file_with_a_stray_value_or_key_exits_2_naming_it(tmp_path, capsys, body, message):
+    """A [[config]] entry that is not a table, or a key a config file does not take: exit 2 with the file and key."""
+    path = tmp_path / "configs.toml"
+    path.write_text(body)
+    assert main(["cap", *SHORT, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {message}" in err and "Traceback" not in err
+
+
+def test_cap_refuses_seed_with_seeds_rather_than_ignore_one(capsys):
+    """--seed N with --seeds A-B (--seeds used to win silently, --seed 3 ignored): exit 2, as capsim chaos does."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cap", "--seed", "3", "--seeds", "1-2"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --seeds: not allowed with argument --seed" in err and "Traceback" not in err
+
+
+def test_cap_seed_defaults_to_1_as_its_help_says(capsys):
+    """Without --seed, the run is seed 1's (the reproducing command says --seed 1)."""
+    assert main(["cap", *SHORT, "--config", "cp", "--markdown"]) == 0
+    assert "capsim cap --seed 1 " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config", ["cp,cp", "cp,ap,cp"])
+def test_cap_refuses_a_configuration_named_twice(capsys, config):
+    """--config cp,cp printed two identical columns (and a sweep kept one of them): exit 2 naming it."""
+    assert main(["cap", *SHORT, "--config", config]) == 2
+    err = capsys.readouterr().err
+    assert "--config names cp twice" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
     "option, value", [("--duration", "inf"), ("--duration", "0"), ("--rate", "-5"), ("--partition-at", "nan")]
 )
 def test_cap_refuses_a_time_or_rate_that_is_not_a_finite_number(capsys, option, value):

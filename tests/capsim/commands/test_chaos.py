@@ -148,6 +148,43 @@ def test_a_passing_seed_range_exits_zero(capsys):
     assert "2 of 2 seeds passed" in capsys.readouterr().out
 
 
+def _line(seed: int, status: str) -> dict:
+    counts = {"ok": 10, "fail": 0, "info": 1}
+    line = {"seed": seed, "status": status, "replay": f"capsim chaos x --seed {seed}"}
+    if status in ("pass", "fail"):
+        return {**line, "counts": counts, "faults": 2, "failed": ["linearizable"] if status == "fail" else []}
+    return {**line, "error": f"RuntimeError: seed {seed}\nTraceback ..."}
+
+
+def test_a_long_sweep_that_passed_prints_no_empty_failing_seeds_table():
+    """Above 20 seeds only failing ones get a row; when none failed no 'Failing seeds' table, only the count."""
+    from rich.console import Console
+
+    from capsim.commands.chaos import report_sweep
+
+    console = Console(record=True, width=100)
+    assert report_sweep(console, [_line(seed, "pass") for seed in range(25)]) == 0
+    text = console.export_text()
+    assert "Failing seeds" not in text and "┃ seed" not in text
+    assert text.strip() == "25 of 25 seeds passed"
+    console = Console(record=True, width=100)
+    assert report_sweep(console, [_line(seed, "fail" if seed == 7 else "pass") for seed in range(25)]) == 1
+    assert "Failing seeds" in console.export_text()
+
+
+@pytest.mark.parametrize("status", ["error", "crashed"])
+def test_a_seed_that_raised_or_crashed_exits_1_as_the_help_says(status):
+    """A sweep with a seed whose run raised (or whose worker died) exits 1, and chaos --help says so for status 1."""
+    from rich.console import Console
+
+    from capsim.cli import EXIT_STATUS
+    from capsim.commands.chaos import report_sweep
+
+    lines = [_line(1, "pass"), _line(2, status)]
+    assert report_sweep(Console(record=True, width=100), lines) == 1
+    assert "a seed's run raised or its worker process died" in EXIT_STATUS["chaos"][1]
+
+
 #: What a simulated chaos run never uses: the socket layer (hosts run unmodified asyncio programs; a scenario's
 #: nodes do not) and the checker's readers, HTML timeline and history generators (it checks what it recorded).
 UNUSED = SOCKET_LAYER | {

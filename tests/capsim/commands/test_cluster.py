@@ -98,6 +98,52 @@ def test_a_failed_up_leaves_no_orphans_and_no_state(tmp_path, capsys):
     assert not state.exists() and processes_mentioning(str(tmp_path)) == []
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["workload", "--clients", "0"], "argument --clients: expected a positive whole number"),
+        (["workload", "--ops", "-1"], "argument --ops: expected a positive whole number"),
+        (["workload", "--keys", "0"], "argument --keys: expected a positive whole number"),
+        (["link", "n0", "n1", "--latency", "-0.5"], "argument --latency: expected a finite number of seconds >= 0"),
+        (["link", "n0", "n1", "--latency", "inf"], "argument --latency: expected a finite number of seconds >= 0"),
+    ],
+)
+def test_cluster_arguments_out_of_range_are_refused_by_the_parser(capsys, argv, message):
+    """A workload of no clients, operations or keys (it printed '0 clients ... linearizable', exit 0), a negative
+    or infinite latency: exit 2 naming the argument, before the state file is read."""
+    with pytest.raises(SystemExit) as exited:
+        main(["cluster", *argv])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_link_faults_and_restart_say_what_was_wrong(state, capsys):
+    """On a running cluster: a link from a node to itself, or with no setting, is refused (both were recorded as
+    active faults); restarting a running node names it with both quotes (one was stripped)."""
+    assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["cluster", "link", "n0", "n0", "--loss", "0.5", "--state", str(state)]) == 2
+    assert "a link joins two different nodes" in capsys.readouterr().err
+    assert main(["cluster", "link", "n0", "n1", "--state", str(state)]) == 2
+    assert "give --latency, --loss or --duplicate" in capsys.readouterr().err
+    assert main(["cluster", "status", "--state", str(state)]) == 0
+    assert "faults: none" in capsys.readouterr().out
+    assert main(["cluster", "restart", "n1", "--state", str(state)]) == 2
+    assert "error: 'n1' is running; crash it before restarting it" in capsys.readouterr().err
+
+
+def test_more_node_processes_than_memory_holds_are_refused_before_any_starts(tmp_path, capsys):
+    """up --nodes 100000 (about 40 MB a process): exit 2 at once with how many fit; it used to start spawning them."""
+    state = tmp_path / "cluster.json"
+    assert main(["cluster", "up", "--nodes", "100000", "--state", str(state)]) == 2
+    err = capsys.readouterr().err
+    assert "100000 node processes need about" in err and "nodes fit" in err and "Traceback" not in err
+    fits = int(err.split("at most ")[1].split()[0])
+    from capsim import limits
+
+    assert fits >= 1 and fits * limits.NODE_PROCESS_MB <= limits.available_mb()
+    assert not state.exists() and processes_mentioning(str(tmp_path)) == []
+
+
 def test_down_without_a_cluster_is_a_usage_error(tmp_path, capsys):
     """down with no state file exits 2 and says how to start one."""
     assert main(["cluster", "down", "--state", str(tmp_path / "none.json")]) == 2

@@ -135,6 +135,14 @@ def test_pacelc_wars_json_has_one_row_per_point(capsys):
         (["--latency", "gaussian:1ms"], "unknown latency distribution 'gaussian'"),
         (["--quorums", "3/4/1"], "--quorums: a quorum needs 1 <= R <= N"),
         (["--t", "0,5"], "--t: '5' is not a duration"),
+        # an empty list (an unset shell variable, say) ran the whole default sweep
+        (["--quorums", ""], "--quorums: give one or more N/R/W"),
+        (["--t", " "], "--t: give one or more times"),
+        # a point given twice was run twice and printed twice
+        (["--quorums", "3/1/1,5/2/2,3/1/1"], "--quorums: 3/1/1 is given twice"),
+        (["--t", "1ms,5ms,0.001s"], "--t: 1 ms is given twice"),
+        # a cluster that cannot fit in memory was started anyway
+        (["--quorums", "3/1/1,100000/1/1"], "--quorums 100000/1/1: 100000 nodes"),
     ],
 )
 def test_pacelc_usage_errors_exit_2_in_one_line(capsys, args, message):

@@ -185,6 +185,10 @@ def test_serve_on_a_taken_port_exits_3(capsys, monkeypatch):
         ("--peer=n2", "NAME=URL"),
         ("--peer=n2=ftp://x", "NAME=URL"),
         ("--config=[1]", "JSON object"),
+        # a negative limit, or a parent no process can have, was taken and the node started anyway
+        ("--max-body=-1", "argument --max-body: expected a positive whole number"),
+        ("--max-body=0", "argument --max-body: expected a positive whole number"),
+        ("--parent-pid=-5", "argument --parent-pid: expected a positive whole number"),
     ],
 )
 def test_serve_rejects_malformed_options(bad, words, capsys):
@@ -192,6 +196,26 @@ def test_serve_rejects_malformed_options(bad, words, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--protocol", "lin-kv", "--name", "n1", bad])
     assert exited.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_the_help_shows_the_synopsis_as_the_shell_takes_it(capsys):
+    """--help prints the example command on its two lines; rewrapped, its backslash fell mid-line ('\\ --peer')."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    assert "\\ --peer" not in out
+    assert "capsim serve --protocol lin-kv --name n1 --listen 127.0.0.1:9001 \\\n" in out
+
+
+@pytest.mark.parametrize("flag, kind", [("--data-dir", "a file"), ("--token-file", "a directory")])
+def test_a_data_dir_or_token_file_of_the_wrong_kind_is_one_line_naming_the_flag(tmp_path, capsys, flag, kind):
+    """--data-dir naming a file, or --token-file naming a directory: exit 2, the flag and what to give (was [Errno])."""
+    path = tmp_path / "thing"
+    path.mkdir() if kind == "a directory" else path.write_text("secret\n")
+    assert main(["serve", "--protocol", "lin-kv", "--name", "n1", flag, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"capsim serve: error: {flag} {path}: ") and "[Errno" not in err
+    assert ("give a directory" if flag == "--data-dir" else "give a file") in err
 
 
 def test_a_node_with_a_parent_pid_stops_when_its_parent_is_killed(tmp_path):

@@ -1,11 +1,19 @@
 """Tests of capsim/commands/sweeps.py: --results, --resume and --cluster through capsim chaos, and their checks."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from capsim.cli import main
 from tests.common.imports import modules_at_fork, modules_of
+from tests.common.processes import processes_mentioning
+
+ROOT = str(Path(__file__).resolve().parents[3])
 
 SCENARIO = """
 name = "tiny"
@@ -69,6 +77,38 @@ def test_sweep_flags_are_checked(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_resuming_into_a_file_that_is_not_the_sweeps_exits_2_and_leaves_it_whole(tmp_path, capsys):
+    """--resume --results README.md (a mistake): exit 2 saying which line is not a sweep's; not a byte is lost."""
+    notes = tmp_path / "README.md"
+    notes.write_text("# notes\n\nnot results\n")
+    argv = ["chaos", scenario(tmp_path), "--seeds", "1-2", "--workers", "1", "--results", str(notes), "--resume"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "line 1 is not a line of a sweep" in err and "Traceback" not in err
+    assert notes.read_text() == "# notes\n\nnot results\n"
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_a_results_path_that_cannot_be_a_file_exits_2_saying_what_to_give(tmp_path, capsys, where):
+    """--results naming a directory, or a path under a regular file: exit 2, one line that says what to give."""
+    (tmp_path / "plain").write_text("x")
+    path = tmp_path if where == "a directory" else tmp_path / "plain" / "results.jsonl"
+    assert main(["chaos", scenario(tmp_path), "--seeds", "1-2", "--workers", "1", "--results", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert ("is a directory; give a file" if where == "a directory" else "cannot write it") in err
+    assert "[Errno" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("address", ["nope", "", "tcp://host", "host:port", "tcp://host:99999"])
+def test_a_cluster_address_that_is_not_one_is_refused_before_the_sweep_starts(tmp_path, capsys, address):
+    """--cluster nope (no port): exit 2, one line with an example, no progress bar (it was a Dask traceback)."""
+    argv = ["chaos", scenario(tmp_path), "--seeds", "1-2", "--cluster", address]
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert f"--cluster {address!r}: expected a Dask scheduler's address such as tcp://HOST:8786" in out.err
+    assert "Traceback" not in out.err and "0/2" not in out.out + out.err
+
+
 def test_cluster_without_dask_is_refused_before_the_sweep_starts(tmp_path, capsys, monkeypatch):
     """--cluster with Dask missing: exit 2 naming the extra, and no progress bar drawn first."""
     import importlib.util
@@ -95,3 +135,26 @@ def test_a_chaos_sweep_forks_its_workers_holding_all_a_seed_imports_and_nothing_
     needed = modules_of(f"from capsim.commands.chaos import run_seed\nrun_seed({scenario!r}, None, 1)")
     assert needed - at_fork == set()
     assert not {"capsim.cap", "capsim.report", "importlib.metadata", "aiohttp", "distributed"} & at_fork
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_it_resumes(tmp_path):
+    """kill PID (SIGTERM: a CI runner's timeout, docker stop) in the middle of a sweep: exit 130, how to resume,
+    no worker left, and --resume finishes it. It exited 143 with neither the note nor its workers stopped."""
+    results = tmp_path / "results.jsonl"
+    argv = [sys.executable, "-m", "capsim", "chaos", scenario(tmp_path), "--seeds", "1-400", "--workers", "2"]
+    argv += ["--results", str(results)]
+    sweep = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60  # wall-clock ok: until a first seed is written
+    while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 2):
+        time.sleep(0.1)
+    sweep.send_signal(signal.SIGTERM)
+    out, err = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130, (out, err)
+    assert "run the same command with --resume" in out + err and "Traceback" not in err
+    time.sleep(0.5)
+    assert processes_mentioning(str(tmp_path)) == []
+    done = [json.loads(line)["seed"] for line in results.read_text().splitlines()]
+    assert 2 <= len(done) < 400
+    resume = ["chaos", scenario(tmp_path), "--seeds", "1-400", "--workers", "2", "--results", str(results), "--resume"]
+    assert main(resume) == 0
+    assert sorted(json.loads(line)["seed"] for line in results.read_text().splitlines()) == list(range(1, 401))
