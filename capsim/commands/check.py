@@ -1,6 +1,7 @@
 """``capsim check``: linearizability of recorded histories.
 
     capsim check [--model NAME] [--timeout S] [--no-split] [--html DIR] [--explain] FILE...
+    ... | capsim check -                  a history on standard input
     capsim check --example NAME...        check histories shipped with capsim
     capsim check --examples               list them
 
@@ -28,6 +29,7 @@ from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Ver
 _WORDS = {True: "linearizable", False: "NOT linearizable", None: "unknown"}
 _STATUS = {True: 0, False: 1, None: 2}
 PROGRESS_AFTER = 2.0  # seconds before a running check starts reporting on stderr
+STDIN = "-"  # the file name that reads standard input
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,14 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Check recorded histories (capsim JSON Lines, Jepsen or Knossos EDN, Porcupine's kv "
         "format, Jepsen console logs) for linearizability.",
     )
-    parser.add_argument("files", nargs="*", metavar="FILE", help="history files; the format is detected")
+    parser.add_argument(
+        "files", nargs="*", metavar="FILE", help="history files (- reads standard input); the format is detected"
+    )
     parser.add_argument(
         "--model",
         type=_model,
         metavar="NAME",
         help=f"the sequential model: {names} (- or _; default: detected from the history)",
     )
-    parser.add_argument("--timeout", type=_seconds, metavar="S", help="give up on a file after S seconds: unknown")
+    parser.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="give up on a file after S seconds: unknown (default: no limit)"
+    )
     parser.add_argument("--no-split", action="store_true", help="check each history whole, not key by key")
     parser.add_argument("--html", metavar="DIR", help="write an HTML timeline per file into DIR")
     parser.add_argument("--explain", action="store_true", help="print why each failing history fails")
@@ -73,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("capsim check: error: give history files, or --example NAME (--examples lists them)", file=sys.stderr)
         return 2
+    if files.count(STDIN) > 1:
+        print("capsim check: error: - (standard input) can be read once; give it once", file=sys.stderr)
+        return 2
     if args.html:
         writable_dir(args.html, "--html")  # before any check runs: a long check must not end in "cannot write"
     width = max(len(f) for f in files)
@@ -85,7 +94,7 @@ def _check_one(name: str, label: str, args: argparse.Namespace) -> int:
     reporter = _Reporter(name)
     try:
         verdict = check_file(
-            name,
+            sys.stdin.buffer if name == STDIN else name,
             model=args.model,
             partition=not args.no_split,
             timeout=args.timeout,
@@ -156,10 +165,10 @@ def _line(name: str, verdict: Verdict) -> str:
 
 
 def _write_html(verdict: Verdict, name: str, directory: str) -> Path:
-    """Write the file's timeline as DIR/<file name>.html."""
+    """Write the file's timeline as DIR/<file name>.html (DIR/stdin.html for standard input)."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    return verdict.write_html(target / f"{Path(name).name}.html")
+    return verdict.write_html(target / f"{'stdin' if name == STDIN else Path(name).name}.html")
 
 
 def _reason(exc: Exception, name: str) -> str:

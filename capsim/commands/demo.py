@@ -1,7 +1,7 @@
 """``capsim demo [NAME]``: a short, seeded demonstration with a printed account.
 
 capsim demo                      # partition: an AP store through a partition
-capsim demo --list               # every demo, with a line saying what it shows
+capsim demo --list               # every demo, with a line saying what it shows (--json: as a JSON object)
 capsim demo scaling              # throughput and p99 against backends; a backend's crash
 capsim demo caching --json       # the figures as JSON
 capsim demo breaker --out DIR    # Markdown, JSON, plots and an HTML page
@@ -12,6 +12,7 @@ capsim demo caching --quick      # smaller sizes, the same story
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 from capsim.cli import SUMMARIES, UsageError
@@ -62,6 +63,9 @@ def describe(name: str) -> str:
 
 def run(args) -> int:
     if args.list:
+        if args.json:
+            print(json.dumps({name: describe(name) for name in DEMOS}, indent=2))
+            return 0
         width = max(map(len, DEMOS))
         for name in DEMOS:
             print(f"{name:<{width}}  {describe(name)}")

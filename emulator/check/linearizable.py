@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
@@ -153,13 +153,13 @@ def _linearizable(
 
 
 def check_file(
-    path: str | Path,
+    path: str | Path | BinaryIO,
     model: str | Model | None = None,
     partition: bool = True,
     timeout: float | None = None,
     **options: Any,
 ) -> Verdict:
-    """Read a history file (any supported format) and check it; the benchmark's entry point.
+    """Read a history file (any supported format, or a binary stream such as stdin) and check it.
 
     ``verdict.elapsed`` is the checking time alone, without reading the file.
     """

@@ -36,8 +36,9 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable
+from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from emulator.check.edn import LineIndex, line_of, parse_edn, parse_edn_items
 from emulator.check.errors import EdnError, HistoryFormatError
@@ -69,11 +70,12 @@ _EXPECTED = (
 )
 
 
-def read_history(path: str | Path) -> list[dict[str, Any]]:
+def read_history(path: str | Path | BinaryIO) -> list[dict[str, Any]]:
     """Read a history file in any supported format.
 
     Args:
-        path: the file; its format is detected from its content (gzip-compressed or not).
+        path: the file, or a binary stream to read to its end (``sys.stdin.buffer``);
+            the format is detected from the content (gzip-compressed or not).
 
     Returns:
         The ops as capsim op dicts, in file order.
@@ -83,7 +85,10 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
             file, the line, what was found there and what was expected.
         OSError: the file cannot be opened.
     """
-    data = Path(path).read_bytes()
+    if isinstance(path, (str, PathLike)):
+        data = Path(path).read_bytes()
+    else:
+        data, path = path.read(), getattr(path, "name", "<stream>")
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)

@@ -1,6 +1,10 @@
 """Tests of capsim/commands/check.py: ``capsim check`` exit codes and output."""
 
+import gzip
+import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -251,3 +255,46 @@ def test_a_gzipped_history_is_checked(capsys):
     path = Path(__file__).resolve().parents[2] / "emulator" / "check" / "data" / "porcupine" / "c50-bad.txt.gz"
     assert main(["check", str(path)]) == 1
     assert "NOT linearizable" in capsys.readouterr().out
+
+
+class _Stdin:
+    """A stand-in for sys.stdin whose .buffer holds ``data``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+        self.buffer.name = "<stdin>"
+
+
+def test_a_history_on_standard_input_is_checked_as_a_file_named_dash(tmp_path, capsys, monkeypatch):
+    """`capsim check -` reads the history from standard input: its verdict, exit status and --html timeline."""
+    monkeypatch.setattr(sys, "stdin", _Stdin("".join(json.dumps(op) + "\n" for op in BAD).encode()))
+    assert main(["check", "--model", "register", "--html", str(tmp_path), "-"]) == 1
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("-") and "NOT linearizable" in line
+    assert "NOT linearizable" in (tmp_path / "stdin.html").read_text()
+
+
+def test_standard_input_that_is_not_a_history_is_an_error_naming_it(capsys, monkeypatch):
+    """Bytes on stdin that are no history: exit 2, one line naming standard input, no traceback."""
+    monkeypatch.setattr(sys, "stdin", _Stdin(b"\xff\xfe not text"))
+    assert main(["check", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("capsim check: error: -: ") and "UTF-8" in err and "Traceback" not in err
+
+
+def test_standard_input_given_twice_is_refused_before_reading_it(capsys, monkeypatch):
+    """`capsim check - -` cannot read stdin twice: a usage error, and stdin is left unread."""
+    stdin = _Stdin(json.dumps(GOOD[0]).encode())
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["check", "-", "-"]) == 2
+    assert "can be read once" in capsys.readouterr().err and stdin.buffer.tell() == 0
+
+
+def test_a_history_piped_into_the_command_is_checked(tmp_path):
+    """The real pipe: `... | python -m capsim check -`, a gzipped history as Porcupine ships some."""
+    data = gzip.compress("".join(json.dumps(op) + "\n" for op in GOOD).encode())
+    out = subprocess.run(
+        [sys.executable, "-m", "capsim", "check", "-"], input=data, capture_output=True, timeout=60, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode().startswith("-") and b" linearizable" in out.stdout

@@ -1,5 +1,7 @@
 """Tests of capsim/commands/demo.py: a demo by name, the list, --json, --out and --quick."""
 
+import json
+
 from capsim.cli import main
 
 
@@ -17,6 +19,18 @@ def test_capsim_demo_list_names_every_demo_with_a_line_on_each(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == list(DEMOS)
     assert all(len(line.split()) > 3 for line in lines)
+
+
+def test_capsim_demo_list_json_is_the_same_list_as_an_object(capsys):
+    """capsim demo --list --json: {name: what it shows}, the same lines as the table (--json was ignored)."""
+    from capsim.demos import DEMOS
+
+    assert main(["demo", "--list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert main(["demo", "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert list(listed) == list(DEMOS)
+    assert [f"{name:<{max(map(len, DEMOS))}}  {line}" for name, line in listed.items()] == table
 
 
 def test_every_demo_takes_json_out_and_quick():
