@@ -202,26 +202,12 @@ def busy_history(choose: Callable[[list], Any], model: str, max_ops: int = 12) -
             started += 1
             continue
         p = choose(sorted(busy))
-        kind = _complete_busily(choose, h, p, busy.pop(p), model)
+        kind = _complete_randomly(choose, h, p, busy.pop(p), model, busy=True)
         if kind == "open":
             hung.add(p)
         elif kind == "info" and rename:
             live[live.index(p)] = max(live) + 1 + max(hung, default=0)
     return h.ops
-
-
-def _complete_busily(choose: Callable, h: HistoryBuilder, p: int, f: str, model: str) -> str:
-    kind = choose(["ok", "ok", "ok", "info", "info", "fail", "open"])
-    if kind == "open":
-        h._pending.pop(p)
-    elif f in ("read", "get") and kind == "ok":
-        h.ok(p, choose(["", "x", "y", "xy", "yx", "xz", "zx"] if model == "kv" else [None, 0, 1, 2]))
-    elif kind == "fail":
-        error = choose(_ERRORS)
-        h.complete(p, kind, **({} if error is None else {"error": error}))
-    else:
-        h.complete(p, kind)
-    return kind
 
 
 def _code(raw: dict) -> Any:
@@ -332,13 +318,19 @@ def _random_value(choose: Callable, f: str, values: list) -> Any:
     return choose(values)
 
 
-def _complete_randomly(choose: Callable, h: HistoryBuilder, p: int, f: str, model: str) -> str:
-    """Complete p's op ok, info or fail, or leave it open; returns which."""
-    kind = choose(["ok", "ok", "ok", "info", "fail", "open"])
+def _complete_randomly(choose: Callable, h: HistoryBuilder, p: int, f: str, model: str, busy: bool = False) -> str:
+    """Complete p's op ok, info or fail, or leave it open; returns which.
+
+    ``busy``: info twice as often, and reads of one value more (for busy_history).
+    """
+    kind = choose(
+        ["ok", "ok", "ok", "info", "info", "fail", "open"] if busy else ["ok", "ok", "ok", "info", "fail", "open"]
+    )
     if kind == "open":
         h._pending.pop(p)
     elif f in ("read", "get") and kind == "ok":
-        h.ok(p, choose(["", "x", "y", "xy", "yx"] if model == "kv" else [None, 0, 1]))
+        reads = ["", "x", "y", "xy", "yx"] if model == "kv" else [None, 0, 1]
+        h.ok(p, choose(reads + (["xz", "zx"] if model == "kv" else [2]) if busy else reads))
     elif kind == "fail":
         error = choose(_ERRORS)
         h.complete(p, kind, **({} if error is None else {"error": error}))

@@ -624,6 +624,21 @@ def test_leader_of_follows_a_failover_to_the_new_primary():
     assert cluster.node(new).replog.epoch > 1
 
 
+def _session_cluster(seed: int, mode: str) -> Cluster:
+    """Clients c0-c2 each writing and reading its own key on replica n1 or n2 (read_your_writes), the primary's
+    appends to them reordered over 1-20 ms links; the workload started."""
+    keys = {f"c{i}": [f"own{i}"] for i in range(3)}
+    cluster = Cluster(
+        seed, keys=sorted(k for ks in keys.values() for k in ks), mode=mode, read_from="replica", read_your_writes=True
+    )
+    for replica in ("n1", "n2"):
+        cluster.sim.network.set_link_oneway("n0", replica, latency=em.Uniform(0.001, 0.02), reorder=True)
+    cluster.start_workload(
+        dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys}, keys=keys, timeout=0.3
+    )
+    return cluster
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**16),
@@ -636,15 +651,7 @@ def test_leader_of_follows_a_failover_to_the_new_primary():
 def test_read_your_writes_survives_crashes_of_the_primary_and_of_the_node_the_client_talks_to(seed, mode, crashes):
     """A session's floor is in storage (a restarted replica still holds a client's reads until its writes apply),
     and a failover keeps every committed write (sync, semi-sync), so no client reads older than its own write."""
-    keys = {f"c{i}": [f"own{i}"] for i in range(3)}
-    cluster = Cluster(
-        seed, keys=sorted(k for ks in keys.values() for k in ks), mode=mode, read_from="replica", read_your_writes=True
-    )
-    for replica in ("n1", "n2"):
-        cluster.sim.network.set_link_oneway("n0", replica, latency=em.Uniform(0.001, 0.02), reorder=True)
-    cluster.start_workload(
-        dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys}, keys=keys, timeout=0.3
-    )
+    cluster = _session_cluster(seed, mode)
 
     async def crash(name, at, down):
         await asyncio.sleep(at)
@@ -662,15 +669,7 @@ def test_read_your_writes_survives_crashes_of_the_primary_and_of_the_node_the_cl
 
 def _sessions_under_a_primary_crash(seed: int, mode: str) -> int:
     """Own writes missed by clients of replicas n1, n2 (read_your_writes) when the primary n0 crashes at 0.7 s."""
-    keys = {f"c{i}": [f"own{i}"] for i in range(3)}
-    cluster = Cluster(
-        seed, keys=sorted(k for ks in keys.values() for k in ks), mode=mode, read_from="replica", read_your_writes=True
-    )
-    for replica in ("n1", "n2"):
-        cluster.sim.network.set_link_oneway("n0", replica, latency=em.Uniform(0.001, 0.02), reorder=True)
-    cluster.start_workload(
-        dests={"c0": "n1", "c1": "n2", "c2": "n1"}, fs={c: ("write", "read") for c in keys}, keys=keys, timeout=0.3
-    )
+    cluster = _session_cluster(seed, mode)
 
     async def crash():
         await asyncio.sleep(0.7)
