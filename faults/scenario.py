@@ -464,7 +464,8 @@ class _Reader:
         return self.wrap(where, RandomNemesis, **options)
 
     def step_names(self, params: dict, where: str) -> None:
-        """Fail unless every server a step names (nodes, groups, primary, node) is one of the cluster's.
+        """Fail unless every server a step names (nodes, groups, primary, node) is one of the cluster's,
+        and it asks for no more servers (count) than the cluster has.
 
         Run now, as the file is read: the injector would find it only when the step fires, mid-run,
         and its message could not say which file and step.
@@ -484,6 +485,9 @@ class _Reader:
                 self.fail(
                     f"{where}.{key}", value, f"server names from {', '.join(self.servers)} ({unknown[0]} is not one)"
                 )
+        count = params.get("count")
+        if isinstance(count, int) and count > len(self.servers):  # the nemesis took it for all of them
+            self.fail(f"{where}.count", count, f"at most {len(self.servers)}, the cluster's servers")
 
     def checks(self, data: Any, where: str, phase: bool) -> dict:
         if isinstance(data, list):

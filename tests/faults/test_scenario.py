@@ -417,6 +417,12 @@ BAD = [
         "['n1', 'n7']",
         "server names from n0, n1, n2 (n7 is not one)",
     ),
+    (  # a count beyond the cluster's servers was taken silently as all of them
+        STEPS + '\nat = 1\nkind = "crash"\ncount = 5\n',
+        "faults.steps[0].count",
+        "5",
+        "at most 3, the cluster's servers",
+    ),
     (
         STEPS + '\nat = 1\nkind = "partition"\ngroups = [["n0"], ["zz"]]\n',
         "faults.steps[0].groups",
