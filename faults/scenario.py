@@ -464,8 +464,9 @@ class _Reader:
         return self.wrap(where, RandomNemesis, **options)
 
     def step_names(self, params: dict, where: str) -> None:
-        """Fail unless every server a step names (nodes, groups, primary, node) is one of the cluster's,
-        and it asks for no more servers (count) than the cluster has.
+        """Fail unless every server a step names is one of the cluster's, and its count no more than they are.
+
+        Names are in nodes, groups, primary or node; count asks for that many servers.
 
         Run now, as the file is read: the injector would find it only when the step fires, mid-run,
         and its message could not say which file and step.
