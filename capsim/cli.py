@@ -21,6 +21,7 @@ import importlib
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, NoReturn
@@ -29,6 +30,7 @@ __all__ = [
     "COMMON_EXIT_STATUS",
     "EXIT_STATUS",
     "SUMMARIES",
+    "LinesFormatter",
     "Parser",
     "UsageError",
     "build_parser",
@@ -95,6 +97,27 @@ def exit_epilog(command: str) -> str:
     """The 'exit status' paragraph of ``command``'s ``--help``."""
     statuses = {**COMMON_EXIT_STATUS, **EXIT_STATUS[command]}
     return "exit status: " + "; ".join(f"{code} {statuses[code]}" for code in sorted(statuses))
+
+
+class LinesFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's and the epilog's lines as written, wrapping a long one under its own indent.
+
+    A line indented four spaces or more is code (a command to copy) and is kept whole.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:  # argparse's hook
+        lines = []
+        for line in text.splitlines():
+            body = line.lstrip()
+            lead = indent + line[: len(line) - len(body)]
+            if not body or len(lead) - len(indent) >= 4:
+                lines.append(lead + body if body else "")
+            else:
+                wrapped = textwrap.fill(
+                    body, width, initial_indent=lead, subsequent_indent=lead + "  ", break_on_hyphens=False
+                )
+                lines.append(wrapped)
+        return "\n".join(lines)
 
 
 class UsageError(Exception):

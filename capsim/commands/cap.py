@@ -11,7 +11,6 @@ capsim cap --seeds 1-20 --config cp,ap,async,quorum,sync --markdown   # the READ
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -27,7 +26,7 @@ from capsim import output
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cap.configs import claim_line
 from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
-from capsim.cli import SUMMARIES, UsageError
+from capsim.cli import SUMMARIES, LinesFormatter, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
 from capsim.parallel import (
@@ -49,7 +48,7 @@ def register(subparsers) -> None:
         description="Run the same clients against several configurations through one timeline: healthy, "
         "a partition into a majority and a minority, a heal, a settle. Print availability per "
         "side, linearizability, stale reads, lost writes, latency and convergence.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=LinesFormatter,
         epilog="configurations:\n"
         + "\n".join(f"  {c.name}: {c.label}; {c.claim}. Conditions: {c.conditions}" for c in BUILTIN.values())
         + "\n\nfigures:\n"

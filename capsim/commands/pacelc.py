@@ -7,7 +7,6 @@ capsim pacelc --wars --quorums 3/1/1,5/2/2 --t 0,1ms,5ms,10ms --latency exponent
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from capsim.cap.pacelc_report import (
     store_runs,
     write_report,
 )
-from capsim.cli import SUMMARIES, UsageError
+from capsim.cli import SUMMARIES, LinesFormatter, UsageError
 from capsim.output import writable_dir
 from capsim.parallel import positive_int, seed_value, with_progress, workers_for
 from capsim.report import require_plots, rich_table
@@ -51,7 +50,7 @@ def register(subparsers) -> None:
         "and async. The model's table: the exact-W closed form of PBS and the WARS model, computed "
         "and run on capsim in WARS's setup. The store's table: capsim's store as a client meets it. "
         "--wars: only WARS, capsim beside the model at every point, with standard errors.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=LinesFormatter,
         epilog="figures:\n"
         + "\n".join(f"  {line}" for line in figures)
         + "\n\nhow the store differs from WARS:\n"

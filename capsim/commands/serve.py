@@ -33,7 +33,7 @@ import time
 import traceback
 from pathlib import Path
 
-from capsim.cli import SUMMARIES, UsageError
+from capsim.cli import SUMMARIES, LinesFormatter, UsageError
 from capsim.parallel import positive_int, seed_value
 
 __all__ = ["main", "node_command", "parse_listen", "parse_peer", "register", "run"]
@@ -55,7 +55,7 @@ def register(subparsers) -> None:
         "serve",
         help=SUMMARIES["serve"],
         description=__doc__.split("\n\n")[1],  # the synopsis, as the shell takes it: not rewrapped
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=LinesFormatter,
     )
     add_arguments(parser)
     parser.set_defaults(func=run)

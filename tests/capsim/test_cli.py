@@ -90,6 +90,22 @@ def test_every_command_help_ends_with_its_exit_statuses(capsys):
             assert f"{code} {' '.join(meaning.split())}" in text, (command, code)
 
 
+def test_every_command_help_fits_the_terminal_but_keeps_a_command_to_copy_whole(capsys, monkeypatch):
+    """At 80 columns no --help line is wider, the exit statuses and cap's and pacelc's figures wrapped under
+    their indent (they were single lines of 300 characters); serve's synopsis, a shell command, stays whole."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for command in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        lines = capsys.readouterr().out.splitlines()
+        assert max(map(len, lines)) <= 80, (command, max(lines, key=len))
+        if command == "serve":
+            assert any(line.rstrip().endswith("\\") and "--listen 127.0.0.1:9001" in line for line in lines)
+            assert any(
+                line.strip() == "--peer n2=http://127.0.0.1:9002 --peer n3=http://127.0.0.1:9003" for line in lines
+            )
+
+
 def test_ctrl_c_while_the_parser_is_being_built_exits_130(monkeypatch, capsys):
     """An interrupt before the command runs (while its modules import) still exits 130, not a traceback."""
     import capsim.cli
