@@ -38,6 +38,20 @@ __all__ = ["LoopBase", "describe_task", "trim_own_frames"]
 _OWN_FILES = {__file__, *(str(Path(__file__).with_name(name)) for name in ("loop.py", "scheduler.py"))}
 
 
+def _cancelled_stream_handler(context: ErrorContext) -> bool:
+    """Python 3.11's report of a cancelled ``start_server`` handler, which is no error.
+
+    3.11's ``StreamReaderProtocol`` calls ``task.exception()`` on the
+    handler's task when it is done, which raises ``CancelledError`` when it
+    was cancelled (a host's crash cancels them all); 3.12 checks
+    ``task.cancelled()`` first and reports nothing. Both behave as 3.12 here.
+    """
+    if sys.version_info >= (3, 12) or not isinstance(context.get("exception"), asyncio.CancelledError):
+        return False
+    callback = getattr(context.get("handle"), "_callback", None)
+    return getattr(callback, "__qualname__", "") == "StreamReaderProtocol.connection_made.<locals>.callback"
+
+
 class LoopBase(asyncio.AbstractEventLoop):
     """The event loop interface less its scheduler; ``VirtualLoop`` adds the clock and the timers."""
 
@@ -155,6 +169,8 @@ class LoopBase(asyncio.AbstractEventLoop):
         asyncio.BaseEventLoop.default_exception_handler(self, context)  # type: ignore[arg-type]  # it reads no more than we have
 
     def call_exception_handler(self, context: ErrorContext) -> None:
+        if _cancelled_stream_handler(context):
+            return
         if self._exception_handler is None:
             try:
                 self.default_exception_handler(context)
