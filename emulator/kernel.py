@@ -133,6 +133,10 @@ class Kernel:
         self.bound: dict[tuple[int, int], list[tuple[str, SimSocket]]] = {}  # (proto, port) -> [(ip, sock)]
         self.listeners: dict[Address, SimSocket] = {}
         self.tcbs: dict[tuple[int, str, int], Tcb] = {}  # (local port, remote ip, remote port) -> Tcb
+        # The same key -> the id of the last connection accepted there (Tcb._accepted). Ids only grow
+        # (the world hands them out), so a SYN with an id no newer is a late copy of an old one's: it is
+        # ignored, as a real stack tells one by its initial sequence number.
+        self.syn_cids: dict[tuple[int, str, int], int] = {}
         self.udp: dict[Address, SimSocket] = {}
 
     def __repr__(self) -> str:
@@ -276,6 +280,8 @@ class Kernel:
         if kind == RST:
             return
         if kind == SYN:
+            if segment["cid"] <= self.syn_cids.get((segment["dp"], src_ip, segment["sp"]), 0):
+                return  # a late copy of an older connection's SYN: it opens nothing and resets nothing
             if tcb is not None:  # a new connection on the ports of an old one: the old one is gone
                 tcb.fail(errno.ECONNRESET)
             listener = self.listeners.get((dst_ip, segment["dp"])) or self.listeners.get((WILDCARD, segment["dp"]))
@@ -292,7 +298,8 @@ class Kernel:
         tcb.listener = listener
         tcb.peer_wnd = segment["wnd"]
         listener.half_open[tcb] = None
-        self.tcbs[(tcb.lport, src_ip, tcb.rport)] = tcb
+        key = (tcb.lport, src_ip, tcb.rport)
+        self.tcbs[key] = tcb
         tcb.answer_syn()
 
     def send_datagram(self, sock: SimSocket, address: Address, payload: bytes) -> None:

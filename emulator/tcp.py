@@ -149,6 +149,7 @@ class Tcb(TcbTimers):
 
     def _accepted(self) -> None:
         self.state = ESTABLISHED
+        self.kernel.syn_cids[(self.lport, self.rip, self.rport)] = self.cid  # later copies of its SYN open nothing
         self._handshake_done()
         if self.listener is not None:
             self.listener.established(self)

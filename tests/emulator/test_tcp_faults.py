@@ -1,0 +1,188 @@
+"""A TCP stream under random schedules of partitions, heals, holds, pauses and crashes, over hostile links.
+
+Whatever the network does to segments (loses, duplicates, reorders, holds
+them and lets them go at once), the application reads a prefix of what the
+peer wrote: in order, each byte once. While no fault outlasts the user
+timeout and no end crashes, it reads all of it.
+"""
+
+import asyncio
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import emulator as em
+
+_ACTIONS = [
+    "partition",
+    "oneway_to_sink",
+    "oneway_to_source",
+    "heal",
+    "hold",
+    "release",
+    "pause_sink",
+    "resume_sink",
+    "crash_sink",
+    "crash_source",
+]
+
+
+def _payload(n: int, salt: int) -> bytes:
+    return bytes((i * 31 + salt) % 251 for i in range(n))
+
+
+def _run(seed, size, chunk, link, schedule, user_timeout):
+    payload = _payload(size, seed % 7)
+    seen: dict = {"received": bytearray(), "chunks": [], "sink_end": None, "source_end": None}
+
+    async def sink():
+        async def handle(reader, writer):
+            try:
+                while data := await reader.read(4096):
+                    seen["chunks"].append(bytes(data))
+                    seen["received"] += data
+                seen["sink_end"] = "eof"
+            except OSError as exc:
+                seen["sink_end"] = type(exc).__name__
+            writer.close()
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9000)).serve_forever()
+
+    async def source():
+        if seen["source_end"] is not None:
+            return  # a restarted source does not connect again
+        seen["source_end"] = "started"
+        try:
+            _reader, writer = await asyncio.open_connection("sink", 9000)
+            for i in range(0, size, chunk):
+                writer.write(payload[i : i + chunk])
+                await writer.drain()
+            writer.write_eof()
+            await writer.drain()
+            seen["source_end"] = "sent"
+        except OSError as exc:
+            seen["source_end"] = type(exc).__name__
+
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.02), **link)
+    sim.hosts.tcp.user_timeout = user_timeout
+    sim.add_host("sink", sink)
+    sim.add_host("source", source)
+    crashed = False
+    t = 0.0
+    for gap, action in schedule:
+        t += gap
+        sim.run(until=t)
+        if action == "partition":
+            sim.network.partition(["sink"], ["source"])
+        elif action == "oneway_to_sink":
+            sim.network.partition_oneway(["source"], ["sink"])
+        elif action == "oneway_to_source":
+            sim.network.partition_oneway(["sink"], ["source"])
+        elif action == "heal":
+            sim.network.heal()
+        elif action == "hold":
+            sim.network.hold("sink", "source")
+        elif action == "release":
+            sim.network.release("sink", "source")
+        elif action == "pause_sink":
+            sim.pause("sink")
+        elif action == "resume_sink":
+            sim.resume("sink")
+        else:
+            name = action.removeprefix("crash_")
+            sim.crash(name)
+            sim.restart(name)
+            crashed = True
+    sim.network.heal()
+    sim.network.release("sink", "source")
+    sim.resume("sink")
+    sim.run(until=t + 2 * user_timeout + 200)
+    errors = list(sim.errors)
+    sim.close()
+    return payload, seen, crashed, errors
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(1, 60_000),
+    chunk=st.integers(1, 20_000),
+    link=st.fixed_dictionaries(
+        {
+            "loss": st.sampled_from([0.0, 0.1]),
+            "duplicate": st.sampled_from([0.0, 0.3]),
+            "reorder": st.sampled_from([0.0, 0.5, 1.0]),
+            "fifo": st.booleans(),
+        }
+    ),
+    schedule=st.lists(st.tuples(st.floats(0.0, 3.0), st.sampled_from(_ACTIONS)), max_size=8),
+)
+@example(  # found by this test: a late copy of the SYN opened a second connection after the first ended
+    seed=123, size=1, chunk=1, link={"loss": 0.0, "duplicate": 0.3, "reorder": 1.0, "fifo": False}, schedule=[]
+)
+def test_the_application_reads_a_prefix_of_the_stream_in_order_once_under_any_fault_schedule(
+    seed, size, chunk, link, schedule
+):
+    """Bytes read are always a prefix of bytes written; with no crash and short faults, all of them."""
+    user_timeout = 30.0
+    payload, seen, crashed, errors = _run(seed, size, chunk, link, schedule, user_timeout)
+    received = bytes(seen["received"])
+    assert received == payload[: len(received)], "the reader saw bytes out of order, twice, or never written"
+    assert errors == []
+    if seen["sink_end"] == "eof":
+        assert received == payload, "EOF came before every byte written"
+    # Faults last at most 8 * 3 s, well under the user timeout: only a crash can end the stream early.
+    if not crashed:
+        assert seen["source_end"] == "sent"
+        assert seen["sink_end"] == "eof"
+        assert received == payload
+
+
+@settings(max_examples=30, deadline=None)
+@example(seed=666, connections=4, duplicate=0.6, reorder=1.0)  # found by this test
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    connections=st.integers(1, 4),
+    duplicate=st.sampled_from([0.3, 0.6]),
+    reorder=st.sampled_from([0.5, 1.0]),
+)
+def test_a_late_copy_of_a_syn_never_makes_a_connection_nobody_opened(seed, connections, duplicate, reorder):
+    """A server accepts each connection once: a duplicated SYN arriving after its connection ended is ignored.
+
+    Real TCP tells the old SYN from a new one by its initial sequence
+    number; capsim by the connection's id. A copy arriving while a newer
+    connection on the same ports is open must not reset that one either.
+    """
+    accepted, ends = [], []
+
+    async def server():
+        async def handle(reader, writer):
+            accepted.append(writer.get_extra_info("peername"))
+            try:
+                ends.append(await reader.read())
+            except OSError as exc:
+                ends.append(type(exc).__name__)
+            writer.close()
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9000)).serve_forever()
+
+    async def client():
+        for i in range(connections):
+            _reader, writer = await asyncio.open_connection("server", 9000, local_addr=("0.0.0.0", 40000))
+            writer.write(b"connection %d" % i)
+            writer.write_eof()
+            await _reader.read()
+            writer.close()
+            await asyncio.sleep(0.05)
+
+    sim = em.Simulation(
+        seed=seed, latency=em.Uniform(0.001, 0.02), duplicate=duplicate, reorder=reorder, fifo=False
+    )
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.run(until=100)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert len(accepted) == connections, f"{len(accepted)} accepted for {connections} opened: {ends}"
+    assert ends == [b"connection %d" % i for i in range(connections)]
