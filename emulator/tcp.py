@@ -21,7 +21,8 @@ data in flight notices a partition; an idle end notices when it next sends
 Each connection carries an id chosen by the end that opened it, standing in
 for TCP's initial sequence numbers: a segment of an older connection on the
 same addresses and ports never mixes with a newer one, it is answered with a
-reset.
+reset, and a late copy of an older connection's SYN opens nothing (ids only
+grow, and the kernel keeps the last one accepted on each pair of ports).
 
 ``Tcb`` is the connection's state machine (what a segment or the program
 does to it), on three layers: ``emulator.tcpstate`` (its variables, the
