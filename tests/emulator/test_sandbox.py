@@ -3,6 +3,7 @@
 import asyncio
 import os
 import random
+import secrets
 import socket
 import threading
 import time
@@ -101,3 +102,24 @@ def test_blocking_name_resolution_answers_from_the_simulation():
     sim.run(until=1)
     sim.close()
     assert got == {"ip": "10.0.0.1", "info": ("10.0.0.1", 5432)}
+
+
+def test_system_random_and_secrets_come_from_the_hosts_seeded_stream():
+    """random.SystemRandom and secrets draw from the host's own stream: the same seed, the same draws."""
+    seen = {}
+
+    async def main(me):
+        seen[me] = (random.SystemRandom().random(), secrets.token_hex(8), secrets.randbelow(10**9))
+
+    def run(seed):
+        sim = em.Simulation(seed=seed)
+        sim.add_host("a", main, me="a")
+        sim.add_host("b", main, me="b")
+        sim.run(until=1)
+        sim.close()
+        return dict(seen)
+
+    first = run(1)
+    assert run(1) == first
+    assert first["a"] != first["b"]
+    assert run(2) != first

@@ -203,3 +203,30 @@ def test_closing_with_unread_data_resets_the_peer():
     sim.run(until=5)
     sim.close()
     assert seen == {"reset": True}
+
+
+def test_socket_errors_carry_linuxs_errno():
+    """Writing after shutdown(SHUT_WR) is EPIPE; binding an address that is not the host's is EADDRNOTAVAIL."""
+    seen = {}
+
+    async def main():
+        _reader, writer = await asyncio.open_connection("b", 7)
+        sock = writer.get_extra_info("socket")._sock  # the SimSocket under asyncio's TransportSocket
+        writer.write_eof()
+        try:
+            sock.send(b"late")
+        except BrokenPipeError as exc:
+            seen["send"] = exc.errno
+        try:
+            await asyncio.open_connection("b", 7, local_addr=("10.0.0.2", 0))  # b's address, not a's
+        except OSError as exc:
+            seen["bind"] = exc.errno
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("a", main)
+    sim.add_host("b", echo_server)
+    sim.run(until=1)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {"send": errno.EPIPE, "bind": errno.EADDRNOTAVAIL}
