@@ -67,32 +67,8 @@ def _run(seed, size, chunk, link, schedule, user_timeout):
     sim.hosts.tcp.user_timeout = user_timeout
     sim.add_host("sink", sink)
     sim.add_host("source", source)
-    crashed = False
-    t = 0.0
-    for gap, action in schedule:
-        t += gap
-        sim.run(until=t)
-        if action == "partition":
-            sim.network.partition(["sink"], ["source"])
-        elif action == "oneway_to_sink":
-            sim.network.partition_oneway(["source"], ["sink"])
-        elif action == "oneway_to_source":
-            sim.network.partition_oneway(["sink"], ["source"])
-        elif action == "heal":
-            sim.network.heal()
-        elif action == "hold":
-            sim.network.hold("sink", "source")
-        elif action == "release":
-            sim.network.release("sink", "source")
-        elif action == "pause_sink":
-            sim.pause("sink")
-        elif action == "resume_sink":
-            sim.resume("sink")
-        else:
-            name = action.removeprefix("crash_")
-            sim.crash(name)
-            sim.restart(name)
-            crashed = True
+    t = _run_schedule(sim, schedule, "sink", "source")
+    crashed = any(action.startswith("crash_") for _, action in schedule)
     sim.network.heal()
     sim.network.release("sink", "source")
     sim.resume("sink")
@@ -240,18 +216,7 @@ def test_both_directions_of_an_echo_stay_exact_under_link_faults_and_partitions(
     sim.hosts.tcp.user_timeout = 60.0
     sim.add_host("echo", echo)
     sim.add_host("client", client)
-    t = 0.0
-    for gap, action in schedule:
-        t += gap
-        sim.run(until=t)
-        if action == "partition":
-            sim.network.partition(["echo"], ["client"])
-        elif action == "heal":
-            sim.network.heal()
-        elif action == "hold":
-            sim.network.hold("echo", "client")
-        else:
-            sim.network.release("echo", "client")
+    t = _run_schedule(sim, schedule, "echo", "client")
     sim.network.heal()
     sim.network.release("echo", "client")
     sim.run(until=t + 300)
@@ -260,3 +225,36 @@ def test_both_directions_of_an_echo_stay_exact_under_link_faults_and_partitions(
     assert errors == []
     assert got["lines"] == lines
     assert got.get("done")
+
+
+def _run_schedule(sim: em.Simulation, schedule: list[tuple[float, str]], a: str, b: str) -> float:
+    """Run ``sim`` through ``schedule`` ((gap, action) pairs, each action after its gap) between hosts a and b.
+
+    Actions: partition, oneway_to_a, oneway_to_b, heal, hold, release (of the a-b link), pause_a, resume_a,
+    crash_NAME (a crash and a restart). Returns the time of the last action.
+    """
+    t = 0.0
+    for gap, action in schedule:
+        t += gap
+        sim.run(until=t)
+        if action == "partition":
+            sim.network.partition([a], [b])
+        elif action == f"oneway_to_{a}":
+            sim.network.partition_oneway([b], [a])
+        elif action == f"oneway_to_{b}":
+            sim.network.partition_oneway([a], [b])
+        elif action == "heal":
+            sim.network.heal()
+        elif action == "hold":
+            sim.network.hold(a, b)
+        elif action == "release":
+            sim.network.release(a, b)
+        elif action == f"pause_{a}":
+            sim.pause(a)
+        elif action == f"resume_{a}":
+            sim.resume(a)
+        else:
+            name = action.removeprefix("crash_")
+            sim.crash(name)
+            sim.restart(name)
+    return t
