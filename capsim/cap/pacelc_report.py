@@ -123,13 +123,14 @@ def store_columns(waits_ms) -> list[Column]:
             "read_p50_ms",
             "read p50/p99",
             _pair("read_p50_ms", "read_p99_ms"),
-            "ms from the client's read request to its answer, median and 99th percentile",
+            "ms from the client's read request to its answer ('no such key' included), median and 99th "
+            "percentile by nearest rank",
         ),
         _RowColumn(
             "write_p50_ms",
             "write p50/p99",
             _pair("write_p50_ms", "write_p99_ms"),
-            "ms from the client's write request to its acknowledgement, median and 99th percentile",
+            "ms from the client's write request to its acknowledgement, median and 99th percentile by nearest rank",
         ),
     ]
 

@@ -87,3 +87,35 @@ def test_the_sweep_takes_any_latency_distribution():
     row = measure_quorum(sweep, 3, 1, 2)
     assert sweep.meta()["latency"] == "pareto:1ms:1.5"
     assert set(row["wars_capsim"]) == {0, 5} and row["read_p50_ms"] > 2
+
+
+def test_the_store_s_table_is_what_its_definitions_compute_from_the_raw_history(partial):
+    """Stale at each t, read and write p50/p99 (nearest rank), recomputed from the store run's own history.
+
+    A read answered 'no such key' missed the write and is an answer: it counts in the read latency too (it was
+    left out, and with it the fast stale reads a coordinator answers from its own copy).
+    """
+    history = list(measure_store(SWEEP, 3, 1, 1).sim.history)
+    started, reads, writes, outcome = {}, [], [], {}
+    for raw in history:
+        if raw["type"] == "invoke":
+            started[raw["process"]] = raw["time"]
+            continue
+        took = 1000 * (raw["time"] - started.pop(raw["process"]))
+        code = raw["error"][0] if raw.get("error") else None
+        if raw["f"] == "write" and raw["type"] == "ok":
+            writes.append(took)
+        elif raw["f"] == "read" and (raw["type"] == "ok" or code == 20):
+            reads.append(took)
+            outcome[raw["key"]] = raw["type"] != "ok" or raw["value"] != raw["key"]
+    assert any(raw.get("error") for raw in history), "some reads found no key: the case this test is about"
+
+    def rank(values, p):
+        return sorted(values)[math.ceil(p * len(values)) - 1]
+
+    assert (partial["read_p50_ms"], partial["read_p99_ms"]) == (rank(reads, 0.5), rank(reads, 0.99))
+    assert (partial["write_p50_ms"], partial["write_p99_ms"]) == (rank(writes, 0.5), rank(writes, 0.99))
+    assert partial["p99_ms"] == rank(reads + writes, 0.99)
+    for wait in SWEEP.waits_ms:
+        trials = [stale for key, stale in outcome.items() if key.startswith(f"t{wait}-")]
+        assert len(trials) == SWEEP.trials and partial["t_visibility"][wait] == sum(trials) / len(trials)
