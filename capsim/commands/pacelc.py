@@ -162,11 +162,13 @@ def _ms(seconds: float) -> float | int:
 
 
 def run(args) -> int:
+    if args.wars and (args.out is not None or args.markdown):
+        flag = "--out" if args.out is not None else "--markdown"
+        raise UsageError(f"--wars prints a table or --json, and writes no report: leave out {flag}, or --wars")
     sweep = _sweep(args)
     if args.out is not None:
         writable_dir(args.out)
-        if not args.wars:  # --wars writes no report
-            require_plots()
+        require_plots()
     console = output.console(stderr=bool(args.json or args.markdown))
     if args.wars:
         return _run_wars(args, sweep, console)

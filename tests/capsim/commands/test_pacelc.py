@@ -150,3 +150,13 @@ def test_pacelc_usage_errors_exit_2_in_one_line(capsys, args, message):
     assert main(["pacelc", "--wars", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", [["--out", "REPORT"], ["--markdown"]])
+def test_pacelc_wars_refuses_a_report_it_would_not_write(tmp_path, capsys, flag):
+    """--wars with --out made an empty directory, and with --markdown printed a terminal table: exit 2 saying so."""
+    flag = [str(tmp_path / "report") if f == "REPORT" else f for f in flag]
+    assert main(["pacelc", "--wars", "--quorums", "3/1/1", "--trials", "10", *flag]) == 2
+    err = capsys.readouterr().err
+    assert f"leave out {flag[0]}, or --wars" in err and "Traceback" not in err
+    assert not (tmp_path / "report").exists()
