@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 import emulator as em
 from capsim.cap import BUILTIN, Plan, choose, run_config
 from capsim.cli import main
@@ -74,3 +76,45 @@ def test_capsim_cap_names_multi_primary_on_the_command_line(capsys):
         == 0
     )
     assert '"config": "multi-primary"' in capsys.readouterr().out
+
+
+def _claimed(name: str, nodes: int):
+    """The configuration ``name`` of ``capsim cap --nodes N`` as the outside tester's target, with its printed claim.
+
+    cp and sync claim linearizable with no acknowledged write lost, and need no clock condition; quorum claims
+    no stale read and no lost write, with clocks in sync (so no clock jumps in its schedules).
+    """
+    from tests.common.outsider import EPISODES, Target
+
+    config = BUILTIN[name]
+    if name == "quorum":
+        return Target(f"cap {name}", config.node_class(), config.kwargs(nodes), nodes, "fresh", NO_JUMPS)
+    return Target(f"cap {name}", config.node_class(), config.kwargs(nodes), nodes, "linearizable", EPISODES[:-1])
+
+
+NO_JUMPS = ("split", "flap", "crash", "pause", "election", "hostile")
+
+
+def _held(name: str, seeds) -> None:
+    from tests.common.outsider import run
+
+    broken = [o.describe() for o in (run(_claimed(name, (3, 5, 7)[s % 3]), s) for s in seeds) if o.violations]
+    assert not broken, "\n".join(broken)
+
+
+@pytest.mark.parametrize("name", ["cp", "sync", "quorum"])
+def test_the_printed_claims_hold_under_the_outside_tester_s_harshest_schedules(name):
+    """cp, sync, quorum as capsim cap builds them, on 3, 5 and 7 nodes: partitions aimed at the leader, flapping,
+    crashes right after an ack, pauses, duplicating and reordering links; the claim printed under the table holds."""
+    from tests.common.outsider import EPISODES
+
+    assert set(NO_JUMPS) == set(EPISODES[:-1]) - {"jump"}
+    _held(name, range(6))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cp", "sync", "quorum"])
+@pytest.mark.parametrize("first", range(100, 400, 100))
+def test_the_printed_claims_hold_under_many_more_schedules(name, first):
+    """300 schedules per claim-making configuration."""
+    _held(name, range(first, first + 100))
