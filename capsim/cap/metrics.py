@@ -7,25 +7,36 @@ the table's rows, ``capsim cap --help`` and the README print those words.
   definite answer about the data such as 22 precondition failed) in each
   1 s window of the run, averaged over windows and then over clients, so
   every client-second weighs the same (``emulator.check.mean_fraction``);
+  refusals (11), timeouts (``info``) and ops that never completed count
+  against it, on either side of the partition: Gilbert and Lynch's
+  availability with the client's timeout as the deadline.
   ``availability_minority`` / ``_majority``: the same per side, over the
   windows of the partition. The ``_ops`` variants weigh every op the same.
 - ``linearizable``: the Wing–Gong–Lowe check (CAS register per key) within a
-  time budget (None: unknown); ``unordered``: how many operations of the
-  failing keys could not be put in any order.
+  wall-clock budget (None: unknown); ``unordered``: how many operations of
+  the keys found failing lie outside the longest linearizable prefix the
+  search found.
 - ``stale_read_fraction``: ok reads that missed a write acknowledged before
   they began, over ok reads.
 - ``lost_writes``: acknowledged writes missing from their key's final read.
 - ``silently_overwritten``: see :func:`silently_overwritten`.
-- ``p50_ms`` / ``p99_ms``: latency of ok ops, ``before``, ``during`` and
-  ``after`` the partition (by invocation time).
+- ``p50_ms`` / ``p99_ms``: nearest-rank percentiles of the latency of ok
+  ops, ``before``, ``during`` and ``after`` the partition (by invocation
+  time; after it the clients only read).
 - ``convergence_s``: from the heal until every shared key's reads agree for
-  good (the settle phase only reads; fresh keys are read once and left out).
+  good (the settle phase only reads; fresh keys are read once and left out),
+  at the resolution of the reads: an upper bound. ``diverged_s``: the
+  invocation of the last read after the heal that disagreed, a lower bound
+  (None when none did).
 """
 
 from __future__ import annotations
 
 from emulator import check
 from emulator.check.ops import by_key, pair_ops
+
+#: Wall-clock seconds the linearizability search of one run may take before its verdict is unknown.
+CHECK_SECONDS = 4.0
 
 #: Each figure of the CAP table: (row key, label, definition). The definitions are the docs.
 FIGURES = (
@@ -35,7 +46,10 @@ FIGURES = (
         "per client, the share of its operations answered (ok, or a definite answer about the data such as "
         "'precondition failed') among those it invoked in each 1 s window, averaged over the windows and then "
         "over the clients: every client-second weighs the same, so a client that waits out 0.5 s timeouts is "
-        "not outweighed by one served every 50 ms",
+        "not outweighed by one served every 50 ms. A refusal (such as 'temporarily unavailable'), a timeout "
+        "and an operation never answered count as not answered, on either side of the partition: Gilbert and "
+        "Lynch's availability (every request to a node that has not failed gets a response), with the "
+        "client's 0.5 s timeout as the deadline and a refusal not taken for a response",
     ),
     (
         "availability_minority",
@@ -50,8 +64,11 @@ FIGURES = (
     (
         "linearizable",
         "linearizable",
-        "whether the whole history has a linearizable order (Wing-Gong-Lowe search, a CAS register per key); "
-        "NO (k ops): k operations of the failing keys could not be put in any order; over seeds, how many passed",
+        "whether the whole history, every operation of the run, has a linearizable order (Wing-Gong-Lowe search, "
+        "a CAS register per key; a timed-out operation may or may not have taken effect); NO (k ops): k "
+        "operations of the keys found failing lie outside the longest linearizable prefix the search found "
+        f"(the search stops at the first key it refutes); unknown: the search did not finish in {CHECK_SECONDS:g} s "
+        "of wall-clock time; over seeds, how many passed",
     ),
     (
         "stale_read_fraction",
@@ -75,14 +92,19 @@ FIGURES = (
     (
         "p50_ms",
         "p50 ms before/during/after",
-        "median latency of ok operations invoked before, during and after the partition",
+        "median latency (nearest rank) of the ok operations invoked before, during and after the partition; "
+        "refused, failed and timed-out operations have none, so a side that answers nothing adds nothing; "
+        "after the heal the clients only read",
     ),
-    ("p99_ms", "p99 ms before/during/after", "99th percentile of the same"),
+    ("p99_ms", "p99 ms before/during/after", "99th percentile (nearest rank) of the same"),
     (
         "convergence_s",
         "converged after heal (s)",
-        "seconds from the heal until the reads of every shared key return its final value for good "
-        "(the clients only read after the heal)",
+        "seconds from the heal until the reads of every shared key return its final value (its last read's) for "
+        "good, at the resolution of the reads: after the last read that disagreed and by the first of the "
+        "agreeing reads that follow it, shown as 'a-b'; '<=b' when no read after the heal disagreed. The "
+        "clients only read after the heal, each from the end of its last operation of the partition; "
+        "over seeds, b",
     ),
 )
 
@@ -111,6 +133,7 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     latency = {name: check.latency(history, during=span)["overall"] for name, span in phases.items()}
     shared = [op for op in history if op.get("process") == "nemesis" or isinstance(op.get("key"), int)]
     settled = [c for c in check.convergence(shared) if c.heal.time >= plan.heal_at - 1e-9]
+    diverged = settled[0].last_divergent_at if settled else None
     row = {
         "availability": sum(by_client) / len(by_client) if by_client else None,
         "availability_minority": check.mean_fraction(per_side["side_windows"]["minority"]),
@@ -124,6 +147,7 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
         "p50_ms": {name: _ms(p.p50) for name, p in latency.items()},
         "p99_ms": {name: _ms(p.p99) for name, p in latency.items()},
         "convergence_s": settled[0].time if settled else None,
+        "diverged_s": None if diverged is None else diverged - settled[0].heal.time,
         "ops": overall.total,
         "availability_ops": overall.fraction,
         "availability_minority_ops": per_side["sides"]["minority"].fraction,

@@ -24,6 +24,7 @@ JSON_KEYS = (
     "p50_ms",
     "p99_ms",
     "convergence_s",
+    "diverged_s",
 )
 
 
@@ -69,6 +70,14 @@ def _seconds(value) -> str:
     return "-" if value is None else _num(value, 2)
 
 
+def _converged(row: dict) -> str:
+    """'a-b' (converged after a, by b), '<=b' when no read after the heal disagreed; over seeds, b's spread."""
+    upper, lower = row.get("convergence_s"), row.get("diverged_s")
+    if upper is None or isinstance(upper, dict):
+        return _seconds(upper)
+    return f"<={upper:.2f}" if lower is None else f"{lower:.2f}-{upper:.2f}"
+
+
 def _count(value) -> str:
     return "-" if value is None else _num(value, 0)
 
@@ -90,7 +99,7 @@ _FORMATS = {
     "silently_overwritten": (Column, "overwritten", _count),
     "p50_ms": (_RowColumn, "p50 ms", _phases("p50_ms")),
     "p99_ms": (_RowColumn, "p99 ms", _phases("p99_ms")),
-    "convergence_s": (Column, "converge s", _seconds),
+    "convergence_s": (_RowColumn, "converge s", _converged),
 }
 
 #: The table's rows (it is transposed: one column per configuration), each with its definition.
@@ -104,10 +113,17 @@ def definitions() -> list[str]:
     return [f"{column.label}: {column.help}" for column in COLUMNS]
 
 
+#: What a cell of a many-seed table holds.
+SEEDS_NOTE = (
+    "Each cell: the median over the seeds, then [lowest-highest]; but a latency cell holds each phase's median "
+    "over the seeds alone, and the linearizable row how many seeds passed."
+)
+
+
 def markdown(runs: list[Run], command: str) -> str:
     """The table and the definitions as Markdown, as the README shows them, with the command that made them."""
     seeds = any(isinstance(run.row.get("availability"), dict) for run in runs)
-    note = " Each cell: the median over the seeds, then [lowest-highest]." if seeds else ""
+    note = f" {SEEDS_NOTE}" if seeds else ""
     lines = [
         markdown_table(COLUMNS, runs, transpose=True),
         f"\n<sub>`{command}`.{note}</sub>\n\n",

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from capsim import output
 from capsim.cap import BUILTIN, DEFAULT, Plan, choose, run_config
 from capsim.cap.configs import claim_line
-from capsim.cap.report import COLUMNS, definitions, json_rows, markdown, summarize, write_report
+from capsim.cap.report import COLUMNS, SEEDS_NOTE, definitions, json_rows, markdown, summarize, write_report
 from capsim.cli import SUMMARIES, LinesFormatter, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.output import writable_dir
@@ -187,7 +187,11 @@ def run(args) -> int:
         console.print(
             f"minority side: {', '.join(plan.minority)} (+ clients); majority: {', '.join(plan.majority)}."
             " Availability per side: over the 1 s windows of the partition. Definitions: capsim cap --help."
-            + ("" if args.seeds is not None else " One seed's draw: --seeds 1-20 gives medians and ranges."),
+            + (
+                f" {SEEDS_NOTE}"
+                if args.seeds is not None
+                else " One seed's draw: --seeds 1-20 gives medians and ranges."
+            ),
             highlight=False,
         )
         note = _rate_note(args, runs)

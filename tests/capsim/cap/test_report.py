@@ -44,9 +44,19 @@ def test_one_seeds_cells_read_as_the_readme_shows_them():
     cells = _cells({**ROW, "linearizable": False, "unordered": 7, "lost_writes": 3})
     assert cells["availability"] == "82.7%" and cells["availability_minority"] == "0.0%"
     assert cells["linearizable"] == "NO (7 ops)" and cells["lost_writes"] == "3 of 189"
-    assert cells["p50_ms"] == "18/17/17" and cells["convergence_s"] == "0.24"
+    assert cells["p50_ms"] == "18/17/17" and cells["convergence_s"] == "<=0.24"
     assert _cells({**ROW, "linearizable": None})["linearizable"] == "unknown"
     assert _cells({**ROW, "p99_ms": {"before": 9.95, "during": None, "after": 10.0}})["p99_ms"] == "9.9/-/10"
+
+
+def test_the_convergence_cell_is_the_span_the_reads_pin_it_to():
+    """'a-b': converged after the last disagreeing read (a) and by the first of the final agreeing run (b);
+    '<=b' when no read after the heal disagreed (nothing seen diverging: b bounds it from above only)."""
+    assert _cells({**ROW, "convergence_s": 0.348, "diverged_s": 0.289})["convergence_s"] == "0.29-0.35"
+    assert _cells({**ROW, "convergence_s": 0.1, "diverged_s": None})["convergence_s"] == "<=0.10"
+    assert _cells({**ROW, "convergence_s": None, "diverged_s": None})["convergence_s"] == "-"
+    many = summarize("cp", [{**ROW, "diverged_s": None}, {**ROW, "convergence_s": 0.5, "diverged_s": 0.3}])
+    assert _cells(many)["convergence_s"] == "0.37 [0.24-0.50]"
 
 
 def test_many_seeds_cells_show_the_median_then_the_range():

@@ -61,17 +61,31 @@ def test_cap_seeds_report_distributions(capsys):
 
 def test_cap_markdown_has_the_table_the_command_and_the_definitions(capsys):
     """--markdown: the transposed table, the command that made it, and one definition per figure."""
-    from capsim.cap.report import COLUMNS
+    from capsim.cap.report import COLUMNS, SEEDS_NOTE
 
     assert main(["cap", *SHORT, "--seeds", "1-2", "--jobs", "1", "--config", "cp,ap", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("|  | cp | ap |")
     assert (
         "`capsim cap --seeds 1-2 --duration 6 --partition-at 1.5 --heal-at 4.5 --config cp,ap --markdown`. "
-        "Each cell: the median over the seeds, then [lowest-highest]."
+        + SEEDS_NOTE
     ) in out
     for column in COLUMNS:
         assert f"- **{column.label}**: {column.help}." in out
+    # What the note says a cell holds, it holds: latency cells a median per phase, the verdict a count of seeds,
+    # every other cell a median then [lowest-highest].
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in out.splitlines() if line.startswith("| ")
+    }
+    for column in COLUMNS:
+        for cell in rows[column.label]:
+            cell = cell.strip(" |")
+            if column.key in ("p50_ms", "p99_ms"):
+                assert re.fullmatch(r"[\d.]+/[\d.]+/[\d.]+", cell), (column.label, cell)
+            elif column.key == "linearizable":
+                assert re.fullmatch(r"\d+/2 yes", cell), cell
+            else:
+                assert re.fullmatch(r"[\d.]+%? \[[\d.]+-[\d.]+\]", cell), (column.label, cell)
 
 
 def test_help_defines_every_figure(capsys):
