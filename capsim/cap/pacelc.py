@@ -92,6 +92,10 @@ def closed_form(n: int, r: int, w: int) -> float:
     return math.comb(n - w, r) / math.comb(n, r)
 
 
+#: Seconds a trial's client waits for the write's or the read's answer.
+TIMEOUT = 2.0
+
+
 class _Trials:
     """Write-then-read trials on fresh keys, one at a time, in one simulation.
 
@@ -108,24 +112,29 @@ class _Trials:
         self.write_ms: list[float] = []
         self.read_ms: list[float] = []
         self.curve: dict = {}
+        #: trials whose write or read got no answer (a timeout, or a refusal), over every point
+        self.unanswered = 0
 
     async def _one(self, key: str, wait: float) -> bool | None:
         start = self.sim.now
         try:
-            await self.writer.invoke("write", key=key, value=key, dest=self.writer_dest(key, self.rng), timeout=2.0)
+            await self.writer.invoke("write", key=key, value=key, dest=self.writer_dest(key, self.rng), timeout=TIMEOUT)
         except em.EmulatorError:
+            self.unanswered += 1
             return None
         self.write_ms.append(1000 * (self.sim.now - start))
         if wait:
             await asyncio.sleep(wait)
         start = self.sim.now
         try:
-            reply = await self.reader.invoke("read", key=key, dest=self.reader_dest(key, self.rng), timeout=2.0)
+            reply = await self.reader.invoke("read", key=key, dest=self.reader_dest(key, self.rng), timeout=TIMEOUT)
         except em.RPCError as exc:
             if exc.code != 20:
+                self.unanswered += 1
                 return None
             reply = {}  # "no such key" is an answer (the read missed the write), and its latency counts
         except em.Timeout:
+            self.unanswered += 1
             return None
         self.read_ms.append(1000 * (self.sim.now - start))
         return reply.get("value") != key
@@ -254,6 +263,7 @@ def _latencies(trials: _Trials) -> dict:
         "write_p99_ms": _percentile(trials.write_ms, 0.99),
         "p99_ms": _percentile(trials.read_ms + trials.write_ms, 0.99),
         "mean_ms": statistics.fmean(trials.read_ms + trials.write_ms) if trials.write_ms else None,
+        "unanswered": trials.unanswered,
     }
 
 

@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+from capsim.cap.pacelc import TIMEOUT
 from capsim.cap.wars import VISIBILITY
 from capsim.report import Column, Run, Section, markdown_table, pyplot, save, write_page, write_tables
 from capsim.report.tables import millis
@@ -27,6 +28,10 @@ def _at(key: str, wait):
         return _prob(curve.get(wait, curve.get(str(wait))))
 
     return fmt
+
+
+def _count(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def _pair(low: str, high: str):
@@ -111,7 +116,7 @@ def store_columns(waits_ms) -> list[Column]:
             f"stale {_t(first)}",
             _at("t_visibility", first),
             f"P(stale) on capsim's store: a read from a random node {first:g} ms after the writing "
-            "client got its acknowledgement misses the write",
+            "client got its acknowledgement misses the write (over the trials answered)",
         ),
         _RowColumn(
             "t_visibility",
@@ -131,6 +136,13 @@ def store_columns(waits_ms) -> list[Column]:
             "write p50/p99",
             _pair("write_p50_ms", "write_p99_ms"),
             "ms from the client's write request to its acknowledgement, median and 99th percentile by nearest rank",
+        ),
+        Column(
+            "unanswered",
+            "no answer",
+            _count,
+            f"trials, over all the t, whose write or read got no answer (the client's {TIMEOUT:g} s timeout ran out, "
+            "or a refusal): left out of the staleness, and of the latency percentiles, which are over answers only",
         ),
     ]
 
@@ -164,6 +176,14 @@ def definitions(columns: list[Column]) -> list[str]:
     return lines
 
 
+def store_trials(rows: list[dict], trials: int) -> str:
+    """'N trials per point, standard error at most X', X from the fewest answered trials a point can have had."""
+    missing = max((row.get("unanswered") or 0 for row in rows), default=0)
+    answered = max(1, trials - missing)
+    note = f" (up to {missing} without an answer)" if missing else ""
+    return f"{trials} trials per point{note}, standard error at most {math.sqrt(0.25 / answered):.2f}"
+
+
 def markdown(rows: list[dict], sweep) -> str:
     """The whole report as Markdown: both tables, what differs, and the definitions."""
     models, stores = model_columns(sweep.waits_ms), store_columns(sweep.waits_ms)
@@ -172,8 +192,7 @@ def markdown(rows: list[dict], sweep) -> str:
         f"The model (N/R/W; every leg {sweep.latency}; WARS computed from {sweep.model_trials:,} trials, "
         f"run on capsim with {sweep.trials} per point, standard error at most {se:.2f}):\n\n",
         markdown_table(models, model_runs(rows)),
-        f"\ncapsim's store (every link {sweep.latency}; {sweep.trials} trials per point, standard error at "
-        f"most {se:.2f}):\n\n",
+        f"\ncapsim's store (every link {sweep.latency}; {store_trials(rows, sweep.trials)}):\n\n",
         markdown_table(stores, store_runs(rows)),
         "\nHow the store differs from WARS:\n\n",
         *(f"- {line}\n" for line in DIFFERENCES),

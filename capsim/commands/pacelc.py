@@ -26,6 +26,7 @@ from capsim.cap.pacelc_report import (
     model_runs,
     store_columns,
     store_runs,
+    store_trials,
     write_report,
 )
 from capsim.cli import SUMMARIES, LinesFormatter, UsageError
@@ -203,7 +204,7 @@ def _print_tables(console: Console, rows: list[dict], sweep: Sweep) -> None:
     )
     console.print(
         rich_table(
-            f"capsim's store: every link {sweep.latency}, {sweep.trials} trials per point, seed {sweep.seed}",
+            f"capsim's store: every link {sweep.latency}, {store_trials(rows, sweep.trials)}, seed {sweep.seed}",
             store_columns(sweep.waits_ms),
             store_runs(rows),
         )

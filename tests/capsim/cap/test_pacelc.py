@@ -89,14 +89,13 @@ def test_the_sweep_takes_any_latency_distribution():
     assert set(row["wars_capsim"]) == {0, 5} and row["read_p50_ms"] > 2
 
 
-def test_the_store_s_table_is_what_its_definitions_compute_from_the_raw_history(partial):
-    """Stale at each t, read and write p50/p99 (nearest rank), recomputed from the store run's own history.
+def store_figures(history, sweep):
+    """The store's figures from its raw history: stale per t over answered trials, latencies, trials unanswered.
 
-    A read answered 'no such key' missed the write and is an answer: it counts in the read latency too (it was
-    left out, and with it the fast stale reads a coordinator answers from its own copy).
+    A trial is a write of a fresh key, then a read of it; a read answered 'no such key' missed the write and is an
+    answer. A trial whose write or read got none (a timeout, a refusal) is unanswered.
     """
-    history = list(measure_store(SWEEP, 3, 1, 1).sim.history)
-    started, reads, writes, outcome = {}, [], [], {}
+    started, reads, writes, answered, outcome = {}, [], [], set(), {}
     for raw in history:
         if raw["type"] == "invoke":
             started[raw["process"]] = raw["time"]
@@ -105,17 +104,57 @@ def test_the_store_s_table_is_what_its_definitions_compute_from_the_raw_history(
         code = raw["error"][0] if raw.get("error") else None
         if raw["f"] == "write" and raw["type"] == "ok":
             writes.append(took)
+            answered.add(raw["key"])
         elif raw["f"] == "read" and (raw["type"] == "ok" or code == 20):
             reads.append(took)
             outcome[raw["key"]] = raw["type"] != "ok" or raw["value"] != raw["key"]
-    assert any(raw.get("error") for raw in history), "some reads found no key: the case this test is about"
+    keys = {raw["key"] for raw in history}
+    curve = {}
+    for wait in sweep.waits_ms:
+        trials = [stale for key, stale in outcome.items() if key.startswith(f"t{wait}-")]
+        curve[wait] = sum(trials) / len(trials) if trials else None
 
     def rank(values, p):
         return sorted(values)[math.ceil(p * len(values)) - 1]
 
-    assert (partial["read_p50_ms"], partial["read_p99_ms"]) == (rank(reads, 0.5), rank(reads, 0.99))
-    assert (partial["write_p50_ms"], partial["write_p99_ms"]) == (rank(writes, 0.5), rank(writes, 0.99))
-    assert partial["p99_ms"] == rank(reads + writes, 0.99)
-    for wait in SWEEP.waits_ms:
-        trials = [stale for key, stale in outcome.items() if key.startswith(f"t{wait}-")]
-        assert len(trials) == SWEEP.trials and partial["t_visibility"][wait] == sum(trials) / len(trials)
+    return {
+        "t_visibility": curve,
+        "read_p50_ms": rank(reads, 0.5),
+        "read_p99_ms": rank(reads, 0.99),
+        "write_p50_ms": rank(writes, 0.5),
+        "write_p99_ms": rank(writes, 0.99),
+        "p99_ms": rank(reads + writes, 0.99),
+        "unanswered": len(keys) - len(outcome),
+        "no_key": sum(1 for raw in history if raw.get("error") and raw["error"][0] == 20),
+    }
+
+
+def test_the_store_s_table_is_what_its_definitions_compute_from_the_raw_history(partial):
+    """Stale at each t, read and write p50/p99 (nearest rank), recomputed from the store run's own history.
+
+    A read answered 'no such key' missed the write and is an answer: it counts in the read latency too (it was
+    left out, and with it the fast stale reads a coordinator answers from its own copy).
+    """
+    expected = store_figures(list(measure_store(SWEEP, 3, 1, 1).sim.history), SWEEP)
+    assert expected.pop("no_key") > 0, "some reads found no key: the case this test is about"
+    assert {key: partial[key] for key in expected} == expected
+    assert partial["unanswered"] == 0
+
+
+def test_trials_without_an_answer_are_counted_and_said_not_silently_dropped():
+    """A heavy tail (Pareto, alpha 1.1) leaves trials unanswered at the 2 s timeout: the row counts them, the
+    staleness and latencies are over answers, and the header's standard error is over the trials answered."""
+    from capsim.cap.pacelc_report import store_trials
+
+    sweep = Sweep(seed=1, trials=150, model_trials=2000, waits_ms=(0, 5), latency=em.Pareto(0.001, 1.1))
+    row = measure_quorum(sweep, 3, 2, 2)
+    expected = store_figures(list(measure_store(sweep, 3, 2, 2).sim.history), sweep)
+    expected.pop("no_key")
+    assert {key: row[key] for key in expected} == expected
+    assert row["unanswered"] > 10
+    answered = sweep.trials - row["unanswered"]
+    text = store_trials([row], sweep.trials)
+    assert text == (
+        f"150 trials per point (up to {row['unanswered']} without an answer), "
+        f"standard error at most {math.sqrt(0.25 / answered):.2f}"
+    )
