@@ -79,8 +79,10 @@ FIGURES = (
     (
         "lost_writes",
         "acknowledged writes lost",
-        "acknowledged writes missing from their key's final read that no later or concurrent write explains; "
-        "a share of the writes go to fresh keys, never written again, so a lost one cannot hide behind an overwrite",
+        "acknowledged writes missing from their key's final read (the last read after the heal) that no later or "
+        "concurrent write explains, of the acknowledged writes (and cas) checked; a share of the writes go to fresh "
+        "keys, never written again, so a lost one cannot hide behind an overwrite; a key no read reached after the "
+        "heal cannot be checked, and is named: '(m keys unread)'",
     ),
     (
         "silently_overwritten",
@@ -143,6 +145,7 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
         "stale_read_fraction": stale.fraction,
         "lost_writes": len(lost.lost),
         "acknowledged_writes": lost.acknowledged,
+        "unread_keys": len(lost.unchecked),
         "silently_overwritten": len(silently_overwritten(history, sides, partition)),
         "p50_ms": {name: _ms(p.p50) for name, p in latency.items()},
         "p99_ms": {name: _ms(p.p99) for name, p in latency.items()},

@@ -60,10 +60,11 @@ def _pct(value) -> str:
 
 
 def _lost(row: dict) -> str:
-    lost, acked = row.get("lost_writes"), row.get("acknowledged_writes")
-    if isinstance(lost, dict):
-        return _num(lost, 0)
-    return f"{lost} of {acked}"
+    lost, acked, unread = row.get("lost_writes"), row.get("acknowledged_writes"), row.get("unread_keys")
+    if isinstance(lost, dict):  # many seeds
+        most = unread["max"] if isinstance(unread, dict) else 0
+        return _num(lost, 0) + (f" (up to {most:.0f} keys unread)" if most else "")
+    return f"{lost} of {acked}" + (f" ({unread} keys unread)" if unread else "")
 
 
 def _seconds(value) -> str:

@@ -115,3 +115,31 @@ def test_a_long_cap_run_says_how_far_it_is_when_not_on_a_terminal(monkeypatch, c
     assert main(["cap", "--duration", "3", "--partition-at", "1", "--heal-at", "2", "--config", "cp"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("capsim cap: running cp")]
     assert lines and lines[0].startswith("capsim cap: running cp (1 of 1): 0.5 of 3 virtual s")
+
+
+@pytest.mark.parametrize("name", ["cp", "async", "sync"])
+def test_the_partition_cuts_the_primary_off_with_the_minority(monkeypatch, name):
+    """The docstring's failover case: n0 leads when the partition starts, and n0 is on the minority side."""
+    import asyncio
+
+    from capsim.cap import experiment
+    from nodes import leader_of
+
+    leaders = []
+    timeline = experiment._timeline
+
+    async def watched(sim, plan, *rest):
+        async def look():
+            await asyncio.sleep(plan.partition_at - 1e-6)
+            leaders.append(leader_of(sim))
+
+        looking = asyncio.ensure_future(look())
+        await timeline(sim, plan, *rest)
+        await looking
+
+    monkeypatch.setattr(experiment, "_timeline", watched)
+    for seed in range(1, 4):
+        plan = Plan(seed=seed, duration=4.0, partition_at=1.5, heal_at=3.0)
+        run_config(BUILTIN[name], plan)
+        assert "n0" in plan.minority
+    assert leaders == ["n0"] * 3

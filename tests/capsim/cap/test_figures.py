@@ -206,8 +206,19 @@ def assert_row_is_its_definition(row, history, plan):
         assert (row[key] is None) == (expected[key] is None), key
         assert expected[key] is None or math.isclose(row[key], expected[key], abs_tol=1e-9), key
     assert expected["after_fs"] <= {"read"}, "after the heal the clients only read"
+    assert_the_experiment_is_as_its_docstring_says(history)
     if row["linearizable"] is not None:  # None: the wall-clock budget ran out (said as 'unknown')
         assert row["linearizable"] == linearizable(history)
+
+
+def assert_the_experiment_is_as_its_docstring_says(history):
+    """Fresh keys are written once and never again; after the traffic, every key written is read (the final reads)."""
+    ops = paired(history)
+    fresh = [op["key"] for op in ops if op["f"] != "read" and not isinstance(op["key"], int)]
+    assert len(fresh) == len(set(fresh)), "a fresh key written twice"
+    heal = heal_position(history)
+    read = {op["key"] for op in ops if op["f"] == "read" and op["status"] == "ok" and op["call"] > heal}
+    assert {op["key"] for op in ops if op["f"] != "read"} <= read, "a key written was never read at the end"
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -291,3 +302,21 @@ def test_not_linearizable_k_counts_the_failing_key_s_ops_outside_the_longest_lin
         and linearizable([r for r in history if r.get("key") == 1])
     )
     assert row["unordered"] == 5 - longest_prefix(key0, "cas_register") == 3
+
+
+def test_a_key_no_read_reached_after_the_heal_is_named_not_counted_as_checked():
+    """Key 1's write was acknowledged but nothing read key 1 after the heal: 'k of n' leaves it out and says so."""
+    plan = Plan(duration=4.0, partition_at=1.0, heal_at=3.0)
+    events = [
+        *op(0, "write", 0, 1, "n2", 0.1, 0.2, "ok"),
+        *op(0, "write", 1, 2, "n2", 0.3, 0.4, "ok"),
+        *op(1, "read", 1, None, "n3", 0.5, 0.6, "ok", out=2),
+        *op(1, "read", 0, None, "n3", 3.5, 3.6, "ok", out=1),
+    ]
+    nemesis = [
+        {"process": "nemesis", "type": "info", "f": f, "value": None, "time": t}
+        for f, t in (("partition", 1.0), ("heal", 3.0))
+    ]
+    history = [raw for _, raw in sorted([*events, *((n["time"], n) for n in nemesis)], key=lambda e: e[0])]
+    row, _ = measure(history, plan, {"minority": plan.minority, "majority": plan.majority})
+    assert (row["lost_writes"], row["acknowledged_writes"], row["unread_keys"]) == (0, 1, 1)

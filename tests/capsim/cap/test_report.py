@@ -44,6 +44,7 @@ def test_one_seeds_cells_read_as_the_readme_shows_them():
     cells = _cells({**ROW, "linearizable": False, "unordered": 7, "lost_writes": 3})
     assert cells["availability"] == "82.7%" and cells["availability_minority"] == "0.0%"
     assert cells["linearizable"] == "NO (7 ops)" and cells["lost_writes"] == "3 of 189"
+    assert _cells({**ROW, "unread_keys": 2})["lost_writes"] == "0 of 189 (2 keys unread)"
     assert cells["p50_ms"] == "18/17/17" and cells["convergence_s"] == "<=0.24"
     assert _cells({**ROW, "linearizable": None})["linearizable"] == "unknown"
     assert _cells({**ROW, "p99_ms": {"before": 9.95, "during": None, "after": 10.0}})["p99_ms"] == "9.9/-/10"
@@ -69,6 +70,8 @@ def test_many_seeds_cells_show_the_median_then_the_range():
     assert cells["availability"] == "83.0% [80.0-90.0]"
     assert cells["linearizable"] == "2/3 yes"
     assert cells["lost_writes"] == "1 [0-4]"
+    unread = summarize("cp", [{**ROW, "unread_keys": 0}, {**ROW, "unread_keys": 2}])
+    assert _cells(unread)["lost_writes"] == "0 [0-0] (up to 2 keys unread)"
 
 
 numbers = st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False), st.integers(0, 10**6))
