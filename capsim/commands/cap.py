@@ -85,8 +85,9 @@ def register(subparsers) -> None:
         metavar="NAME[,NAME]|FILE.toml",
         help=f"configurations to compare (default {','.join(DEFAULT)}; choose from {', '.join(BUILTIN)})",
     )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
-    parser.add_argument(
+    form = parser.add_mutually_exclusive_group()  # both printed JSON and dropped the Markdown silently
+    form.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    form.add_argument(
         "--markdown",
         action="store_true",
         help="print the table and the figures' definitions as Markdown (as in the README)",

@@ -240,3 +240,12 @@ def test_a_cap_sweep_forks_its_workers_holding_all_a_seed_imports():
         "run_seed(Plan(duration=2.0, partition_at=0.5, heal_at=1.0), None, 1)"
     )
     assert needed - at_fork == set()
+
+
+def test_cap_refuses_json_with_markdown_rather_than_drop_one(capsys):
+    """--json --markdown printed the JSON and dropped the Markdown without a word: exit 2 naming both."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cap", *SHORT, "--json", "--markdown"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --markdown: not allowed with argument --json" in err and "Traceback" not in err

@@ -160,3 +160,12 @@ def test_pacelc_wars_refuses_a_report_it_would_not_write(tmp_path, capsys, flag)
     err = capsys.readouterr().err
     assert f"leave out {flag[0]}, or --wars" in err and "Traceback" not in err
     assert not (tmp_path / "report").exists()
+
+
+def test_pacelc_refuses_json_with_markdown_rather_than_drop_one(capsys):
+    """--json --markdown printed the JSON and dropped the Markdown without a word: exit 2 naming both."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pacelc", "--quorums", "3/1/1", "--json", "--markdown"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --markdown: not allowed with argument --json" in err and "Traceback" not in err
