@@ -45,11 +45,12 @@ FIGURES = (
         "available, whole run",
         "per client, the share of its operations answered (ok, or a definite answer about the data such as "
         "'precondition failed') among those it invoked in each 1 s window, averaged over the windows and then "
-        "over the clients: every client-second weighs the same, so a client that waits out 0.5 s timeouts is "
-        "not outweighed by one served every 50 ms. A refusal (such as 'temporarily unavailable'), a timeout "
-        "and an operation never answered count as not answered, on either side of the partition: Gilbert and "
-        "Lynch's availability (every request to a node that has not failed gets a response), with the "
-        "client's 0.5 s timeout as the deadline and a refusal not taken for a response",
+        "over the clients: every client-second weighs the same (a last, shorter window as much as a full one), "
+        "so a client that waits out 0.5 s timeouts is not outweighed by one served every 50 ms. A refusal "
+        "(such as 'temporarily unavailable'), a timeout and an operation never answered count as not answered, "
+        "on either side of the partition: Gilbert and Lynch's availability (every request to a node that has "
+        "not failed gets a response), with the client's 0.5 s timeout as the deadline and a refusal not taken "
+        "for a response",
     ),
     (
         "availability_minority",
@@ -94,7 +95,8 @@ FIGURES = (
     (
         "p50_ms",
         "p50 ms before/during/after",
-        "median latency (nearest rank) of the ok operations invoked before, during and after the partition; "
+        "median latency (nearest rank) of the ok operations (a read of a missing key included) invoked before, "
+        "during and after the partition; "
         "refused, failed and timed-out operations have none, so a side that answers nothing adds nothing; "
         "after the heal the clients only read",
     ),
