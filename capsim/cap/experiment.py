@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 import emulator as em
 from capsim.cap.configs import Config
-from capsim.cap.metrics import CHECK_SECONDS, measure
+from capsim.cap.metrics import CHECK_STEPS, measure
 from capsim.report import Run, Window
 from faults import Workload
 
@@ -45,7 +45,7 @@ class Plan:
     timeout: float = 0.5
     unique: float = 0.3
     latency: tuple[float, float] = (0.001, 0.005)
-    check_seconds: float = CHECK_SECONDS
+    check_steps: int = CHECK_STEPS
     mix: dict = field(default_factory=lambda: {"read": 0.5, "write": 0.35, "cas": 0.15})
 
     def __post_init__(self):

@@ -1,6 +1,6 @@
 """``capsim check``: linearizability of recorded histories.
 
-    capsim check [--model NAME] [--timeout S] [--no-split] [--html DIR] [--explain] FILE...
+    capsim check [--model NAME] [--timeout S] [--steps N] [--no-split] [--html DIR] [--explain] FILE...
     ... | capsim check -                  a history on standard input
     capsim check --example NAME...        check histories shipped with capsim
     capsim check --examples               list them
@@ -10,7 +10,7 @@ Without ``--model`` the model is detected from the history (capsim's own
 read/write/cas histories: ``cas-register``; get/put/append: ``kv``; a
 Knossos data file: ``knossos-cas-register``). The exit status is 0 when
 every file is linearizable, 1 when one is not, 2 when none is found
-non-linearizable but one is unknown (time ran out) or could not be read; as
+non-linearizable but one is unknown (time or steps ran out) or could not be read; as
 in Jepsen, a definite violation outranks an unknown. A bad file never
 produces a traceback: ``capsim check: error: <file>: <message>``. A check
 that runs past two seconds reports its progress on stderr.
@@ -52,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--timeout", type=_seconds, metavar="S", help="give up on a file after S seconds: unknown (default: no limit)"
+    )
+    parser.add_argument(
+        "--steps",
+        type=_steps,
+        metavar="N",
+        help="give up on a file after N search steps, all keys together: unknown; unlike --timeout, the same "
+        "verdict on any machine at any load (default: no limit)",
     )
     parser.add_argument("--no-split", action="store_true", help="check each history whole, not key by key")
     parser.add_argument("--html", metavar="DIR", help="write an HTML timeline per file into DIR")
@@ -98,6 +105,7 @@ def _check_one(name: str, label: str, args: argparse.Namespace) -> int:
             model=args.model,
             partition=not args.no_split,
             timeout=args.timeout,
+            steps=args.steps,
             progress=reporter,
             progress_every=reporter.every,
         )
@@ -191,6 +199,17 @@ def _model(text: str) -> str:
         names = ", ".join(n.replace("_", "-") for n in MODELS)
         raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {names}; - or _ both work)")
     return text
+
+
+def _steps(text: str) -> int:
+    """An argparse type: a positive whole number of steps (2000000 or 2_000_000)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {text!r}")
+    return value
 
 
 def _seconds(text: str) -> float:

@@ -50,8 +50,11 @@ def explanation(verdict: VerdictData, limit: int = 10, keys: int = 3) -> str:
 
 
 def _explain_unknown(verdict: VerdictData) -> list[str]:
-    """Which partitions ran out of time and how far they got."""
-    lines = [f"the time budget of {verdict.timeout} s ran out"]
+    """Which partitions ran out of time (or of steps) and how far they got."""
+    time, steps = verdict.timeout is not None, verdict.steps is not None
+    budget = " or ".join(([f"{verdict.timeout} s"] if time else []) + ([f"{verdict.steps:,} steps"] if steps else []))
+    kind = "time budget" if time and not steps else "step budget" if steps and not time else "budget"
+    lines = [f"the {kind} of {budget} ran out" if budget else "the search did not finish"]
     for part in verdict.partitions:
         if part.valid is None and part.checked:
             where = "the register" if part.key is None else "key " + _key(part)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from emulator.check.errors import ModelError
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
 from emulator.check.triage import stale_read
@@ -95,6 +96,7 @@ def linearizable(
     stop_early: bool = True,
     progress: Callable[[Progress], Any] | None = None,
     progress_every: float = 1.0,
+    steps: int | None = None,
 ) -> Verdict:
     """Check a history for linearizability.
 
@@ -113,17 +115,26 @@ def linearizable(
         progress: called with a :class:`Progress` about every ``progress_every``
             wall seconds while the search runs.
         progress_every: the wall seconds between two ``progress`` calls.
+        steps: search at most this many steps, all keys together (the
+            search's unit of work; keys take turns of 1,024 steps, so the
+            last turn may pass it by up to 1,023), before answering
+            ``valid=None``: unlike ``timeout``, the same answer on every
+            machine and at any load. With both, whichever runs out first;
+            None: no step limit.
 
     Returns:
         A :class:`Verdict`: ``.valid`` is True, False, or None when the time
-        ran out before any key was found non-linearizable.
+        (or the steps) ran out before any key was found non-linearizable.
 
     Raises:
-        ModelError: an op the model has no meaning for, or an unknown model.
+        ModelError: an op the model has no meaning for, an unknown model, or
+            a ``steps`` that is not a positive integer.
         HistoryFormatError: the history does not pair up into operations.
     """
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ModelError(f"steps must be a positive integer (or None for no step limit), got {steps!r}")
     with collector_paused():
-        return _linearizable(history, model, timeout, partition, stop_early, progress, progress_every)
+        return _linearizable(history, model, timeout, partition, stop_early, progress, progress_every, steps)
 
 
 def _linearizable(
@@ -134,6 +145,7 @@ def _linearizable(
     stop_early: bool,
     progress: Callable[[Progress], Any] | None,
     progress_every: float,
+    steps: int | None = None,
 ) -> Verdict:
     """:func:`linearizable`, with the collector paused by the caller."""
     ops, nemesis = _paired(history)
@@ -145,9 +157,10 @@ def _linearizable(
         parts = [_Part(chosen, key, group) for key, group in groups.items()]
     else:
         parts = [_Part(chosen, ALL_KEYS, ops, slots={key: i for i, key in enumerate(groups)})]
-    _Rounds(parts, deadline, stop_early, progress, progress_every).run()
+    turns = None if steps is None else -(-steps // _TURN)  # a turn is _TURN steps of one key
+    _Rounds(parts, deadline, stop_early, progress, progress_every, turns).run()
     elapsed = time.perf_counter() - started  # wall-clock ok
-    verdict = Verdict(chosen, [p.result() for p in parts], ops, nemesis, partition, elapsed, timeout)
+    verdict = Verdict(chosen, [p.result() for p in parts], ops, nemesis, partition, elapsed, timeout, steps)
     verdict.detected = model is None
     return verdict
 
@@ -285,8 +298,10 @@ class _Rounds:
         stop_early: bool,
         progress: Callable[[Progress], Any] | None,
         every: float,
+        turns: int | None = None,
     ) -> None:
         self.parts, self.deadline, self.stop_early = parts, deadline, stop_early
+        self.turns_left = turns  # turns any key may still take (None: no step limit)
         self.progress, self.every = progress, every
         self.started = time.monotonic()  # wall-clock ok
         self.started_cpu = time.process_time()  # wall-clock ok
@@ -305,6 +320,8 @@ class _Rounds:
             still: list[_Part] = []
             for i, part in enumerate(pending):
                 before = part.explored
+                if self.turns_left is not None:
+                    self.turns_left -= 1
                 if not part.run(_TURN):
                     self.live += part.explored - before
                     still.append(part)
@@ -324,6 +341,8 @@ class _Rounds:
             part.stop()
 
     def _late(self) -> bool:
+        if self.turns_left is not None and self.turns_left <= 0:
+            return True
         if self.deadline is None:
             return False
         return time.monotonic() > self.deadline - self._freeing()  # wall-clock ok

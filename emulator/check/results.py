@@ -98,6 +98,7 @@ class VerdictData:
         split: bool,
         elapsed: float,
         timeout: float | None = None,
+        steps: int | None = None,
     ) -> None:
         self.model = model
         self.partitions = partitions
@@ -106,6 +107,7 @@ class VerdictData:
         self.split = split
         self.elapsed = elapsed
         self.timeout = timeout
+        self.steps = steps
         self.detected = False  # True when the model was detected from the history
         results = [p.valid for p in partitions]
         self.valid: bool | None = False if False in results else (None if None in results else True)
@@ -124,6 +126,7 @@ class VerdictData:
             "ops": len(self.ops),
             "elapsed": round(self.elapsed, 6),
             "timeout": self.timeout,
+            "steps": self.steps,
             "partitions": [p.to_dict() for p in self.partitions],
         }
 

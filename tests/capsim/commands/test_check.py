@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,34 @@ def test_a_timeout_gives_unknown_and_exit_two(tmp_path, capsys):
     ops += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
     assert main(["check", "--model", "register", "--timeout", "0.001", _jsonl(tmp_path, "hard.jsonl", ops)]) == 2
     assert "unknown" in capsys.readouterr().out
+
+
+def test_a_step_budget_gives_unknown_the_same_in_two_processes_with_other_hash_seeds(tmp_path):
+    """--steps: a history that needs more steps exits 2 with 'unknown' and says which budget ran out; the
+    explanation (how far the search got) is the same in processes with other hash seeds, and enough steps decide it."""
+    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(14)]
+    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(14)]
+    ops += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    hard = _jsonl(tmp_path, "hard.jsonl", ops)
+
+    def check(steps: str, seed: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "capsim", "check", "--model", "register", "--steps", steps, "--explain", hard]
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, cwd=Path(__file__).parents[3])
+
+    runs = [check("20_000", seed) for seed in ("1", "2")]
+    assert [r.returncode for r in runs] == [2, 2], runs[0].stderr
+    explained = [r.stdout.split("\n", 2)[2] for r in runs]  # the verdict and summary lines hold the time taken
+    assert "step budget of 20,000 steps ran out" in explained[0] and explained[0] == explained[1]
+    assert check("100000000", "1").returncode == 1  # the read of "x" has no order
+
+
+@pytest.mark.parametrize("steps", ["0", "-3", "1.5", "many"])
+def test_a_step_budget_that_is_not_a_positive_whole_number_is_refused(steps, capsys):
+    """--steps takes a positive whole number; anything else is exit 2 saying so, before any file is read."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "--steps", steps, "never-read.jsonl"])
+    assert exit_.value.code == 2 and "--steps" in capsys.readouterr().err
 
 
 def test_no_split_checks_the_history_whole(tmp_path, capsys):

@@ -518,3 +518,56 @@ def test_a_verdict_shows_a_real_linearization_or_a_longest_prefix_and_an_op_that
         must, _ = part.blocked()
         assert must.step(part.value_of(part.state, must.op)) is ILLEGAL
         assert "legal here" not in verdict.explain().split("the other ops")[0]
+
+
+def test_a_step_budget_answers_unknown_whatever_the_clock_says(history, monkeypatch):
+    """steps, unlike timeout, never reads the clock: a machine however slow or loaded gets the same verdict."""
+    h = _hard_history(history)
+    h += history().op(200, "write", 1, key="z").ops
+    first = linearizable(h, model="register", steps=5_000)
+    assert first.valid is None and [p.valid for p in first.partitions] == [None, True]
+    assert "step budget of 5,000 steps ran out" in first.explain()
+    assert first.to_dict()["steps"] == 5_000
+
+    class Crawling:  # every look at the clock finds an hour gone
+        perf_counter = staticmethod(time.perf_counter)
+        process_time = staticmethod(time.process_time)
+        hours = 0.0
+
+        @classmethod
+        def monotonic(cls):
+            cls.hours += 3600.0
+            return cls.hours
+
+    monkeypatch.setattr(linearizable_module, "time", Crawling)
+    again = linearizable(h, model="register", steps=5_000)
+    assert [(p.valid, p.explored, len(p.order)) for p in again.partitions] == [
+        (p.valid, p.explored, len(p.order)) for p in first.partitions
+    ]
+
+
+def test_a_step_budget_is_about_that_many_steps(history):
+    """The hard key stops within a turn (1,024 steps) of its budget (a configuration found costs a step at
+    least), and a larger budget goes further."""
+    h = _hard_history(history)
+    small, large = (linearizable(h, model="register", steps=n).partitions[0] for n in (3_000, 30_000))
+    assert small.valid is None and large.valid is None
+    assert 0 < small.explored <= 3_000 + 1_024 and small.explored < large.explored <= 30_000 + 1_024
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_step_budget_only_ever_turns_a_verdict_into_unknown(brute, small_histories, model):
+    """However small the budget, a verdict it reaches is the unbounded one (brute force), else unknown."""
+    rng = random.Random(f"steps-{model}")
+    for _ in range(200):
+        h = small_histories(rng.choice, model, max_ops=7)
+        truth = brute(h, model)
+        assert linearizable(h, model=model, steps=10**9).valid is truth, h
+        assert linearizable(h, model=model, steps=rng.choice([1, 2, 50, 1_025])).valid in (truth, None), h
+
+
+@pytest.mark.parametrize("steps", [0, -5, True, 2.5, "100"])
+def test_a_step_budget_that_is_not_a_positive_integer_is_refused(steps):
+    """A bad budget is a clear ModelError before any search, not an endless or empty one."""
+    with pytest.raises(ModelError, match="steps must be a positive integer"):
+        linearizable([], model="kv", steps=steps)
