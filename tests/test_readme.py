@@ -332,3 +332,67 @@ def test_the_own_asyncio_service_scenario_lines_are_the_shipped_ones():
     shown = re.findall(r"```toml\n(.*?)```", section, flags=re.S)[0]
     shipped = (ROOT / "capsim" / "scenarios" / "http-kv-chaos.toml").read_text()
     assert all(line in shipped.splitlines() for line in shown.strip().splitlines())
+
+
+# -- the Benchmarks section: which run its figures come from, and which of bench.py's bars they meet ------
+
+#: bench.py's bars, as it prints them: (the expression in scripts/bench.py, the bar, True: higher is better)
+BENCH_BARS = {
+    "queue": ("_bar(pp['vs_queue'], 1.3)", 1.3, True),
+    "simpy": ("_bar(pp['vs_simpy'], 1.5)", 1.5, True),
+    "ring": ("_bar(m['vs_simpy'], 2.0)", 2.0, True),
+    "peak": ("_bar(ring['peak_mb'], 300, higher=False)", 300, False),
+    "scale": ("_bar(m['big_per_msg_ratio'], 1.5, higher=False)", 1.5, False),
+    "sweeps": ("_bar(r['speedup'], 1.7)", 1.7, True),
+    "hosts": ("_bar(h['loopback_over_simulated'], 10)", 10, True),
+}
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_the_benchmark_bars_are_bench_pys():
+    """The bars the test below holds the README's figures to are the ones scripts/bench.py prints."""
+    source = (ROOT / "scripts" / "bench.py").read_text()
+    for name, (expression, _, _) in BENCH_BARS.items():
+        assert expression in source, f"bench.py's {name} bar changed: update BENCH_BARS"
+
+
+def test_the_benchmarks_section_says_which_bars_its_figures_miss():
+    """Each bar the Benchmarks section's figures miss is said to be missed, and no sentence says every bar was met."""
+    section = " ".join(_section("Benchmarks").split())
+    met = {}
+    row = re.search(r"\| ping-pong, [^|]*\| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|", section)
+    capsim, _, queue, simpy = (_number(x) for x in row.groups())
+    said = re.search(
+        r"Ping-pong \(median of five interleaved runs\) is ([\d.]+)x `asyncio.Queue` and ([\d.]+)x SimPy", section
+    )
+    assert abs(float(said[1]) - capsim / queue) < 0.05 * capsim / queue  # the ratio is of the table's figures
+    assert abs(float(said[2]) - capsim / simpy) < 0.05 * capsim / simpy
+    met["queue"], met["simpy"] = float(said[1]) >= 1.3, float(said[2]) >= 1.5
+    ring = re.search(r"`asyncio.sleep` loop is ([\d.]+)x SimPy's speed .*? and `Node.every` ([\d.]+)x", section)
+    met["ring"] = min(float(ring[1]), float(ring[2])) >= 2.0
+    peaks = re.findall(r"\| capsim, [^|]*\| [^|]*\| (\d+) \| [^|]*\| (\d+) \|", section)
+    assert len(peaks) == 2 and (met.setdefault("peak", max(int(x) for p in peaks for x in p) <= 300))
+    scale = re.search(
+        r"A message at 10,000 nodes costs ([\d.]+)x what it costs at 1,000 with `asyncio.sleep` .*? and ([\d.]+)x "
+        r"with `Node.every` \([^)]*\)(: \*\*not met on this host\*\*)?",
+        section,
+    )
+    met["scale"] = max(float(scale[1]), float(scale[2])) <= 1.5
+    assert met["scale"] or scale[3], "the 10,000-node ratio misses the 1.5x bar: say so where it is given"
+    sweeps = re.search(
+        r"ran ([\d.]+)x faster on two workers .*?\) ([\d.]+)x, and `capsim cap --seeds 1-20` ([\d.]+)x", section
+    )
+    met["sweeps"] = min(float(x) for x in sweeps.groups()) >= 1.7
+    hosts = re.search(r"aiohttp's own cost \(([\d.]+), ([\d.]+) and ([\d.]+) µs", section)
+    met["hosts"] = float(hosts[2]) / float(hosts[1]) >= 10
+    missed = sorted(name for name, ok in met.items() if not ok)
+    if missed:
+        assert "met every bar" not in section.replace("Neither run met every bar", "")
+        assert "every other figure below meets its bar" in section
+    #: how the introduction names a missed bar
+    named = {"scale": "misses the 10,000-node bar", "hosts": "miss the bar for an aiohttp GET between simulated hosts"}
+    for name in missed:
+        assert named.get(name, f"the {name} bar") in section, f"the figures miss bench.py's {name} bar: say so"
