@@ -1,5 +1,6 @@
 """The README's commands and examples work as written."""
 
+import json
 import os
 import re
 import shutil
@@ -396,3 +397,72 @@ def test_the_benchmarks_section_says_which_bars_its_figures_miss():
     named = {"scale": "misses the 10,000-node bar", "hosts": "miss the bar for an aiohttp GET between simulated hosts"}
     for name in missed:
         assert named.get(name, f"the {name} bar") in section, f"the figures miss bench.py's {name} bar: say so"
+
+
+def test_ci_runs_the_readmes_two_setup_commands_as_written():
+    """.ci/run evals the README's first block's two commands, and what it extracts is exactly those two lines."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    lines = [line for line in ci.splitlines() if line.startswith(("setup_commands=", "main_command=", "test_command="))]
+    script = "\n".join(lines + ['printf "%s\\n%s\\n" "$main_command" "$test_command"'])
+    out = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    first = README.split("```sh\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert out.splitlines() == first
+    assert ci.index('eval "$main_command"') < ci.index('eval "$test_command"')
+    assert "README's first code block" in ci.split('eval "$main_command"')[0]
+
+
+def test_the_readmes_hypothesis_arithmetic_is_hypothesis_own():
+    """'Hypothesis's defaults allow 100 examples of up to 50 steps, 25 times as many steps as these settings.'"""
+    from hypothesis import settings
+
+    from faults.strategies import simulation_settings
+
+    section = " ".join(_section("A tour of the kernel").split())
+    said = re.search(r"defaults allow (\d+) examples of up to (\d+) steps, (\d+) times as many steps", section)
+    default = settings.get_profile("default")
+    assert (int(said[1]), int(said[2])) == (default.max_examples, default.stateful_step_count)
+    shown = simulation_settings(max_examples=20, stateful_step_count=10)
+    steps = (default.max_examples * default.stateful_step_count, shown.max_examples * shown.stateful_step_count)
+    assert int(said[3]) * steps[1] == steps[0]
+    assert shown.deadline is None and "explain" not in {phase.name for phase in shown.phases}
+
+
+def test_the_failed_seeds_one_liner_prints_each_replay_command(clone):
+    """The README's python -c line reads a --results file and prints the replay command of each seed that failed."""
+    line = next(c for c in re.findall(r"```sh\n(python -c .*?)\n```", README, flags=re.S))
+    sweep = run_in(clone, "capsim chaos lin-kv-every-fault --seeds 1-3 --workers 1 --results every-fault.jsonl")
+    assert sweep.returncode in (0, 1), sweep.stderr
+    results = [json.loads(row) for row in (clone / "every-fault.jsonl").read_text().splitlines()]
+    results = [{**r, "status": "fail"} if r["seed"] == 2 else r for r in results]  # one failure, whatever the seeds do
+    (clone / "every-fault.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    failed = sorted(r["replay"] for r in results if r["status"] != "pass")
+    out = run_in(clone, line)
+    assert out.returncode == 0, out.stderr
+    assert sorted(out.stdout.splitlines()) == failed and all(c.startswith("capsim chaos ") for c in failed)
+    (clone / "every-fault.jsonl").unlink()
+
+
+def test_the_extras_table_is_pyprojects():
+    """'What pip installs': the core packages and each extra's row name what pyproject.toml declares."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def name(requirement: str) -> str:
+        return re.split(r"[<>=\[ ;]", requirement, maxsplit=1)[0].lower()
+
+    section = " ".join(_section("What pip installs").split())
+    core = {name(r) for r in project["dependencies"]}
+    assert all(f"{package} (" in section.lower() for package in core), core
+    for extra, cell in re.findall(r"\| `(\w+)` \| ([^|]+) \|", section):
+        listed = {p.strip().lower() for p in re.split(r",| and ", cell.replace("(pinned)", "")) if p.strip()}
+        listed = {"dask" if p == "dask distributed" else p for p in listed}
+        declared = {name(r) for r in project["optional-dependencies"][extra]}
+        assert listed <= declared and declared - listed <= {"pytest"}, (extra, listed, declared)  # pytest: in core
+        if "(pinned)" in cell:
+            pinned = cell.split("(pinned)")[0].split(",")[-1].replace(" and ", ",").split(",")
+            for package in filter(None, (p.strip().lower() for p in pinned)):
+                assert any(r.lower().startswith(package + "==") for r in project["optional-dependencies"][extra])
+    versions = dict(r.split("==") for r in project["optional-dependencies"]["test"] if "==" in r)
+    said = " ".join(README.split())
+    assert f"{versions['kademlia']} (with rpcudp {versions['rpcudp']}, pinned in the `test` extra)" in said
