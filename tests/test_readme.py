@@ -466,3 +466,26 @@ def test_the_extras_table_is_pyprojects():
     versions = dict(r.split("==") for r in project["optional-dependencies"]["test"] if "==" in r)
     said = " ".join(README.split())
     assert f"{versions['kademlia']} (with rpcudp {versions['rpcudp']}, pinned in the `test` extra)" in said
+
+
+def test_the_determinism_paragraph_names_the_faults_the_cross_process_test_runs():
+    """'a test checks 20 seeds with partitions, loss, ... bodies included': tests/common/chaos_run.py has each."""
+    from tests.common import chaos_run
+
+    section = " ".join(_section("A tour of the kernel").split())
+    assert (
+        "a test checks 20 seeds with partitions, loss, duplication, reordering, crashes and restarts, pauses" in section
+    )
+    source = Path(chaos_run.__file__).read_text()
+    for call in (
+        "partition(",
+        "loss=",
+        "duplicate=",
+        "reorder=",
+        "crash(",
+        "restart(",
+        "pause(",
+        "skew(",
+        "trace_bodies=True",
+    ):
+        assert call in source, call
