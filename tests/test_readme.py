@@ -489,3 +489,13 @@ def test_the_determinism_paragraph_names_the_faults_the_cross_process_test_runs(
         "trace_bodies=True",
     ):
         assert call in source, call
+
+
+def test_the_checkers_timeout_sentence_is_what_its_test_bounds():
+    """The README's account of how near a 1 s timeout ends matches tests/emulator/check/test_linearizable.py's."""
+    test = (ROOT / "tests" / "emulator" / "check" / "test_linearizable.py").read_text()
+    bound = re.search(r"verdict\.valid is None and ([\d.]+) < time\.monotonic\(\) - started < ([\d.]+)", test)
+    late = re.search(r"a 1 s limit has ended (\d+)% late", test)
+    said = " ".join(README.split())
+    assert f"has ended {late[1]}% late on a CI machine" in said
+    assert f"between {bound[1]} s and {float(bound[2]):g} s" in said
