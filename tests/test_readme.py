@@ -492,3 +492,50 @@ def test_the_checkers_timeout_sentence_is_what_its_test_bounds():
     said = " ".join(README.split())
     assert f"has ended {late[1]}% late on a CI machine" in said
     assert f"between {bound[1]} s and {float(bound[2]):g} s" in said
+
+
+def _cap_table() -> dict[str, dict[str, str]]:
+    """The README's CAP table: row label -> configuration -> cell."""
+    section = _section("CAP, measured")
+    rows = [line for line in section.split("<!-- cap-table:begin -->")[1].splitlines() if line.startswith("|")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")][1:]
+    return {
+        cells[0]: dict(zip(header, cells[1:]))
+        for cells in ([c.strip() for c in r.strip("|").split("|")] for r in rows[2:])
+    }
+
+
+def _median(cell: str) -> float:
+    return float(cell.split()[0].rstrip("%"))
+
+
+def _highest(cell: str) -> float:
+    return float(cell.split("[")[1].rstrip("]").split("-")[1])
+
+
+def test_the_cap_prose_says_what_the_table_under_it_shows():
+    """Each configuration's paragraph in 'CAP, measured' agrees with the figures of the table above it."""
+    table, prose = _cap_table(), " ".join(_section("CAP, measured").split())
+    seeds = int(re.search(r"over seeds 1 to (\d+)", prose)[1])
+    available, minority, majority = (
+        table[f"available, {side}"] for side in ("whole run", "minority side", "majority side")
+    )
+    lin, stale, lost = table["linearizable"], table["stale reads"], table["acknowledged writes lost"]
+    # cp: minority silent, linearizable in every seed, nothing stale or lost, at most 1 - (2/5)(5/12) per client-second
+    assert "1 - (2/5)(5/12), about 83%" in prose and _highest(available["cp"]) <= 100 * (1 - (2 / 5) * (5 / 12))
+    assert _highest(minority["cp"]) == 0 and lin["cp"] == f"{seeds}/{seeds} yes"
+    assert _highest(stale["cp"]) == 0 and _highest(lost["cp"]) == 0
+    # ap: about a tenth stale, no seed linearizable, about one silently overwritten write per shared key (three)
+    assert "about a tenth of the reads" in prose and 5 <= _median(stale["ap"]) <= 15
+    assert "no seed's history can be ordered" in prose and lin["ap"] == f"0/{seeds} yes"
+    assert "three keys here" in prose and _median(table["silently overwritten"]["ap"]) == 3
+    assert "nearly, not quite, always available" in prose and 95 <= _median(minority["ap"]) < 100
+    # async: lost acknowledged writes; quorum: nothing stale, minority refused, yet not linearizable
+    assert _median(lost["async"]) > 0 and _median(stale["quorum"]) == 0 and _highest(minority["quorum"]) == 0
+    assert "It is still not linearizable" in prose and lin["quorum"] != f"{seeds}/{seeds} yes"
+    # sync: the minority about half available, the majority nearly unavailable, linearizable, nothing lost
+    assert "about half available" in prose and 35 <= _median(minority["sync"]) <= 65
+    assert "is nearly unavailable" in prose and _median(majority["sync"]) < 10
+    assert lin["sync"] == f"{seeds}/{seeds} yes" and _highest(lost["sync"]) == 0
+    # ap converges within a few tenths of a second
+    assert "within a few tenths of a second" in prose and _highest(table["converged after heal (s)"]["ap"]) < 1
