@@ -539,3 +539,42 @@ def test_the_cap_prose_says_what_the_table_under_it_shows():
     assert lin["sync"] == f"{seeds}/{seeds} yes" and _highest(lost["sync"]) == 0
     # ap converges within a few tenths of a second
     assert "within a few tenths of a second" in prose and _highest(table["converged after heal (s)"]["ap"]) < 1
+
+
+def _pacelc_tables() -> list[dict[str, dict[str, str]]]:
+    """The PACELC section's two tables: config -> column -> cell."""
+    block = _section("PACELC, measured").split("<!-- pacelc-table:begin -->")[1].split("<!-- pacelc-table:end -->")[0]
+    tables = []
+    for chunk in re.findall(r"((?:^\|.*\n)+)", block, flags=re.M):
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in chunk.strip().splitlines()]
+        tables.append({row[0]: dict(zip(rows[0][1:], row[1:])) for row in rows[2:]})
+    return tables
+
+
+def test_the_pacelc_prose_says_what_its_tables_show():
+    """WARS far less stale than exact-W and falling with t; strict quorums never stale, paying on their slow side;
+    primary-replica's replica reads stale right after the ack in every mode, sync's writes slower."""
+    model, store = _pacelc_tables()
+    prose = " ".join(_section("PACELC, measured").split())
+    error = float(re.search(r"standard error at most ([\d.]+)\):", prose)[1])
+    for config, row in model.items():
+        if row["R+W>N"] == "yes":
+            assert float(row["exact-W"]) == float(row["WARS t=0"]) == 0 and row["capsim t=0"] == "-", config
+            continue
+        assert float(row["WARS t=0"]) < float(row["exact-W"]) and float(row["WARS t=10ms"]) < float(row["WARS t=0"])
+        for t in ("t=0", "t=10ms"):  # capsim's WARS run beside the computed model, within 4 standard errors
+            assert abs(float(row[f"capsim {t}"]) - float(row[f"WARS {t}"])) <= 4 * error, (config, t)
+    assert "WARS is far less stale than the exact-W closed form, and staleness falls fast with t" in prose
+
+    def p50(config, column):
+        return float(store[config][column].split("/")[0])
+
+    for config in (c for c, row in model.items() if row["R+W>N"] == "yes"):
+        assert store[config]["stale t=0"] == store[config]["stale t=10ms"] == "0.000", config
+    assert "Strict quorums are never stale and pay for it in the latency of their slower side" in prose
+    assert p50("3/3/1", "read p50/p99") > p50("3/1/1", "read p50/p99") * 2  # R=3 reads
+    assert p50("3/1/3", "write p50/p99") > p50("3/1/1", "write p50/p99") * 2  # W=3 writes
+    replication = [c for c in store if c.startswith("p-r ")]
+    assert len(replication) == 3 and all(float(store[c]["stale t=0"]) > 0 for c in replication)
+    assert "stale right after the acknowledgement in every mode" in prose
+    assert p50("p-r sync", "write p50/p99") > p50("p-r async", "write p50/p99")  # "with slower writes"
