@@ -578,3 +578,14 @@ def test_the_pacelc_prose_says_what_its_tables_show():
     assert len(replication) == 3 and all(float(store[c]["stale t=0"]) > 0 for c in replication)
     assert "stale right after the acknowledgement in every mode" in prose
     assert p50("p-r sync", "write p50/p99") > p50("p-r async", "write p50/p99")  # "with slower writes"
+
+
+def test_the_layout_names_every_script_and_what_bench_py_runs():
+    """'Layout': each file in scripts/ is named, and the ones it says bench.py runs are the ones bench.py imports."""
+    line = next(line for line in README.splitlines() if line.startswith("- `scripts/`"))
+    named = set(re.findall(r"`([\w.]+\.(?:py|sh))`", line))
+    assert named == {p.name for p in (ROOT / "scripts").iterdir() if p.suffix in (".py", ".sh")}
+    runs = set(re.findall(r"`(\w+)\.py`", line.split("`bench.py` (with ", 1)[1].split(", which it runs)", 1)[0]))
+    bench = (ROOT / "scripts" / "bench.py").read_text()
+    imported = set(re.findall(r"^\s*from (bench_\w+) import", bench, flags=re.M))
+    assert runs == imported
