@@ -589,3 +589,19 @@ def test_the_layout_names_every_script_and_what_bench_py_runs():
     bench = (ROOT / "scripts" / "bench.py").read_text()
     imported = set(re.findall(r"^\s*from (bench_\w+) import", bench, flags=re.M))
     assert runs == imported
+
+
+def test_the_hosts_speed_paragraph_derives_its_figures_from_its_measurements():
+    """'Speed.': 10x under loopback, aiohttp's floor against it, a free simulator's gain, capsim's share, computed."""
+    said = " ".join(_section("Your own asyncio service under capsim").split())
+    simulated, loopback = (float(x) for x in re.search(r"(\d+) µs against (\d+) µs per GET", said).groups())
+    floor = float(re.search(r"takes (\d+) µs in the same run", said)[1])
+    tenth = float(re.search(r"than loopback would be ([\d.]+) µs: (\d+)x less than aiohttp alone", said)[1])
+    assert tenth == loopback / 10
+    assert int(re.search(r"µs: (\d+)x less than aiohttp alone", said)[1]) == int(floor / tenth)
+    assert float(re.search(r"would be ([\d.]+)x faster than loopback", said)[1]) == round(loopback / floor, 1)
+    total, floor_instructions = (
+        int(x.replace(",", "")) for x in re.search(r"\(([\d,]+) against ([\d,]+) instructions", said).groups()
+    )
+    assert "about a quarter of the simulated figure" in said and 0.2 < 1 - floor_instructions / total < 0.3
+    assert simulated > floor and loopback > floor
