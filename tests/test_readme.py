@@ -27,11 +27,26 @@ def test_the_readme_starts_with_exactly_two_commands():
 
 
 def test_the_tour_example_runs_as_written():
-    """The tour's Python example runs in a fresh interpreter and prints what it says."""
-    out = subprocess.run([sys.executable, "-c", blocks("python")[0]], capture_output=True, text=True, timeout=60)
+    """The tour's Python example runs in a fresh interpreter and prints what it says, the same in any process."""
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", blocks("python")[0]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+        for hash_seed in ("1", "2024")
+    ]
+    out = runs[0]
     assert out.returncode == 0, out.stderr
     assert "read 1 at virtual time" in out.stdout
     assert "n1 is cut off" in out.stdout
+    client = [line.split()[1:3] for line in out.stdout.splitlines() if line.split()[1:2] in (["0"], ["1"])]
+    # the cut-off read is recorded as info, and the client goes on under a fresh process (Jepsen's model)
+    assert [kind for _, kind in client] == ["invoke", "ok", "invoke", "info", "invoke", "ok"]
+    assert [process for process, _ in client] == ["0", "0", "0", "0", "1", "1"]
+    assert runs[1].stdout == out.stdout  # "the same for seed 42 in any process"
 
 
 def test_the_pytest_example_passes(pytester):
