@@ -107,8 +107,6 @@ def test_the_readme_cap_table_is_what_its_command_prints():
 @pytest.mark.slow
 def test_the_readme_pacelc_tables_are_what_their_command_prints():
     """scripts/readme_tables.py --check: the PACELC tables are exactly a fresh run of the command the README names."""
-    from capsim.cli import main  # noqa: F401  (the command below must exist)
-
     script = ROOT / "scripts" / "readme_tables.py"
     assert "`capsim pacelc --markdown` prints both" in _section("PACELC, measured")
     assert '"pacelc-table": "capsim pacelc --markdown"' in script.read_text()
