@@ -568,3 +568,16 @@ def test_a_duplicate_draws_its_own_latency_and_its_own_reorder():
         in_order.setdefault(body["i"], []).append(abs(time - (body["i"] * 0.05 + 0.01)) < 1e-9)
     split = sum(sorted(pair) == [False, True] for pair in in_order.values())
     assert 25 <= split <= 75  # about half the pairs, as two independent draws of one half
+
+
+def test_one_way_cuts_and_isolation_record_themselves_too():
+    """README: every fault of its table is a nemesis op; partition_oneway and isolate included."""
+    sim, _ = recorders()
+    sim.network.partition_oneway(["n0"], ["n1"])
+    sim.network.isolate("n2")
+    sim.network.heal()
+    assert [(op["f"], op["value"]) for op in sim.history.nemesis_ops()] == [
+        ("partition-oneway", [["n0"], ["n1"]]),
+        ("isolate", "n2"),
+        ("heal", None),
+    ]
