@@ -633,3 +633,27 @@ def test_the_hosts_speed_paragraph_derives_its_figures_from_its_measurements():
     )
     assert "about a quarter of the simulated figure" in said and 0.2 < 1 - floor_instructions / total < 0.3
     assert simulated > floor and loopback > floor
+
+
+def test_the_state_machines_the_readme_says_are_hostile_are():
+    """The state machines the README says have the hostile rule have it; those it says run on a hostile network do."""
+    from tests.common.outsider_catalogue import CATALOGUE
+
+    said = " ".join(README.split())
+    assert "of primary-replica, quorum, sharded-kv and the cache have the hostile rule too" in said
+    assert "those of multi-primary, the CP service registry and the queue run on a hostile network throughout" in said
+    for path in (
+        "nodes/test_replication.py",
+        "common/quorum_machine.py",
+        "nodes/test_sharded.py",
+        "nodes/test_cache.py",
+    ):
+        assert re.search(r"@rule\([^)]*\)\n    def hostile\(", (ROOT / "tests" / path).read_text()), path
+    throughout = {
+        "common/multiprimary_cluster.py": "sim = em.Simulation(seed=seed, **{**HOSTILE, **overrides})",
+        "nodes/test_discovery.py": 'registry_cluster(sim, "cp", hostile=True)',
+        "nodes/test_queue_client.py": "network=HOSTILE,",
+    }
+    for path, line in throughout.items():
+        assert line in (ROOT / "tests" / path).read_text(), path
+    assert {"balancer", "caller"} <= set(CATALOGUE)  # the outsider's schedules, hostile network included
