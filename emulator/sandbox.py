@@ -294,7 +294,10 @@ def _rebind_early_names(random_functions: dict[str, Any]) -> None:
     for module_name, module in list(sys.modules.items()):
         if module_name.partition(".")[0] in _LEFT_ALONE:
             continue
-        namespace = getattr(module, "__dict__", None)
+        try:  # object's own lookup: a lazily loaded module is not loaded by being looked at
+            namespace = object.__getattribute__(module, "__dict__")
+        except (AttributeError, TypeError):
+            continue
         if not isinstance(namespace, dict):
             continue
         for attribute, value in list(namespace.items()):

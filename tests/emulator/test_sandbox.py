@@ -172,3 +172,25 @@ def test_a_name_bound_before_the_first_simulation_reads_virtual_time_too(tmp_pat
     }
     assert runs["early"] == runs["late"]
     assert runs["late"][1] == "2"  # the idle connection expired in virtual time: a second SYN
+
+
+def test_rebinding_early_names_loads_no_lazy_module(tmp_path):
+    """A module registered to load lazily (importlib.util.LazyLoader) stays unloaded when the sandbox installs."""
+    import subprocess
+    import sys
+
+    program = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.find_spec('json.tool')\n"
+        "spec.loader = importlib.util.LazyLoader(spec.loader)\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['lazy_tool'] = module\n"
+        "spec.loader.exec_module(module)\n"
+        "import emulator as em\n"
+        "sim = em.Simulation(seed=1)\n"
+        "sim.add_host('a')\n"
+        "sim.close()\n"
+        "print(type(module).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "_LazyModule"
