@@ -657,3 +657,17 @@ def test_the_state_machines_the_readme_says_are_hostile_are():
     for path, line in throughout.items():
         assert line in (ROOT / "tests" / path).read_text(), path
     assert {"balancer", "caller"} <= set(CATALOGUE)  # the outsider's schedules, hostile network included
+
+
+def test_the_command_table_names_every_demo_and_partition_is_the_default():
+    """'capsim demo [NAME]': the demos the table names are capsim's, partition the default, the catalogue's below."""
+    from capsim.cli import build_parser
+    from capsim.demos import DEMOS
+
+    row = next(line for line in README.splitlines() if line.startswith("| `capsim demo [NAME]`"))
+    listed = row.split("(`--list`):", 1)[1].split("; `--json`", 1)[0]
+    assert sorted(re.findall(r"`([\w-]+)`", listed)) == sorted(DEMOS)
+    assert "`partition` (the default)" in row
+    assert build_parser().parse_args(["demo"]).name == "partition"
+    assert set(CATALOGUE) == set(DEMOS) - {"partition", "scaling", "caching", "breaker"}
+    assert all(f"`capsim demo {name}`" in README for name in CATALOGUE)  # each has its section
