@@ -671,3 +671,14 @@ def test_the_command_table_names_every_demo_and_partition_is_the_default():
     assert build_parser().parse_args(["demo"]).name == "partition"
     assert set(CATALOGUE) == set(DEMOS) - {"partition", "scaling", "caching", "breaker"}
     assert all(f"`capsim demo {name}`" in README for name in CATALOGUE)  # each has its section
+
+
+def test_the_memory_limits_are_at_or_above_the_fit_the_readme_gives():
+    """'capsim.limits refuses larger runs ... from figures at or above every fit the bench has made (9.5 kB a pair)'."""
+    from capsim import limits
+
+    said = " ".join(_section("Benchmarks").split())
+    fit = re.search(r"costs about ([\d.]+) MB, ([\d.]+) MB per node and ([\d.]+) kB per pair of nodes", said)
+    base, node, pair = (float(x) for x in fit.groups())
+    assert f"({limits.CAP.pair_kb:g} kB a pair)" in said
+    assert limits.CAP.base_mb >= base and limits.CAP.node_mb >= node and limits.CAP.pair_kb >= pair
