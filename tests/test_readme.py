@@ -682,3 +682,35 @@ def test_the_memory_limits_are_at_or_above_the_fit_the_readme_gives():
     base, node, pair = (float(x) for x in fit.groups())
     assert f"({limits.CAP.pair_kb:g} kB a pair)" in said
     assert limits.CAP.base_mb >= base and limits.CAP.node_mb >= node and limits.CAP.pair_kb >= pair
+
+
+def test_the_cap_experiment_is_set_up_as_the_readme_describes():
+    """Five servers, a client per server, the cut at 3 s into n0, n1 | n2..n4, the heal at 8 s, the end at 12 s,
+    three shared keys, a 0.5 s client timeout, over seeds 1 to 20."""
+    from capsim.cap.experiment import Plan
+
+    plan, said = Plan(), " ".join(_section("CAP, measured").split())
+    assert "builds five servers and one client per server" in said and plan.nodes == 5
+    assert f"At {plan.partition_at:g} s the network splits into a minority (`n0`, `n1`" in said
+    assert plan.minority == ["n0", "n1"] and plan.majority == ["n2", "n3", "n4"]
+    assert f"at {plan.heal_at:g} s it heals; until {plan.duration:g} s the clients only read" in said
+    assert plan.client_side(plan.minority) == ["c0", "c1"]
+    assert "three keys here" in said and plan.keys == 3
+    assert f"the client's {plan.timeout:g} s timeout" in said
+    assert "over seeds 1 to 20" in said and "`capsim cap --seeds 1-20 " in said
+
+
+def test_after_the_heal_the_cap_clients_only_read():
+    """'until 12 s the clients only read, so "converged" means something': no write or cas is invoked after the heal."""
+    from capsim.cap.configs import choose
+    from capsim.cap.experiment import Plan, run_config
+
+    plan = Plan(duration=10.0, heal_at=6.0)
+    (config,) = choose(["ap"])
+    run = run_config(config, plan)
+    late = [
+        op for op in run.history if op["type"] == "invoke" and op["process"] != "nemesis" and op["time"] >= plan.heal_at
+    ]
+    early = [op for op in run.history if op["type"] == "invoke" and op["time"] < plan.heal_at]
+    assert late and {op["f"] for op in late} == {"read"}
+    assert {"write", "cas"} <= {op["f"] for op in early}
