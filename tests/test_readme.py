@@ -714,3 +714,18 @@ def test_after_the_heal_the_cap_clients_only_read():
     early = [op for op in run.history if op["type"] == "invoke" and op["time"] < plan.heal_at]
     assert late and {op["f"] for op in late} == {"read"}
     assert {"write", "cas"} <= {op["f"] for op in early}
+
+
+def test_the_hostile_presets_figures_are_its_settings():
+    """'2% loss, 10% duplication, 20% reordering and Pareto latencies (median 1.6 ms, one message in a thousand
+    over 100 ms)': the preset's own numbers, the Pareto's median and tail computed from its scale and shape."""
+    from faults.scenario import PRESETS
+
+    hostile = PRESETS["hostile"]
+    said = " ".join(README.split())
+    loss, duplicate, reorder = (round(100 * hostile[k]) for k in ("loss", "duplicate", "reorder"))
+    assert f"{loss}% loss, {duplicate}% duplication, {reorder}% reordering and Pareto latencies" in said
+    scale, alpha, _cap = hostile["latency"]["pareto"]
+    median_ms = 1000 * scale * 2 ** (1 / alpha)
+    tail = (scale / 0.1) ** alpha  # P(latency > 100 ms)
+    assert f"(median {median_ms:.1f} ms, one message in a thousand over 100 ms)" in said and tail == pytest.approx(1e-3)
