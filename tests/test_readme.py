@@ -220,12 +220,14 @@ def not_run(command: str) -> str | None:
         return "tests/capsim/test_parallel.py runs it on a sweep's results file"
     if command.startswith('python -c "import emulator.speedups'):
         return None  # MODE is a name, not a placeholder
+    if "pip install" in command and ("'.[docs]'" in command or "capsim[cluster]" in command):
+        return ".ci/run installs that extra from the clone (pip install -e '.[docs]', '.[cluster]') and uses it"
+    if "pip install" in command or " -m pytest" in command or " -m venv " in command:
+        return ".ci/run runs the install and test commands verbatim, in a fresh virtual environment"
     if re.search(r"\b[A-Z]{2,}\b|\.\.\.|\[|\\\|", command):
         return "a synopsis with placeholders, not a command"
     if command.startswith("capsim check"):
         return "tests/capsim/commands/test_check.py runs the README's capsim check commands as written"
-    if "pip install" in command or " -m pytest" in command or " -m venv " in command:
-        return ".ci/run runs the install and test commands verbatim, in a fresh virtual environment"
     if command.startswith("mkdocs "):
         return ".ci/run builds the API reference, with the docs extra installed, warnings as errors"
     if command in NAMES:
