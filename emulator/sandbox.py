@@ -26,11 +26,15 @@ virtual time and the stream the simulation's own. Anywhere else, in this
 thread when no such loop runs and in every other thread, they are the real
 ones: the patch checks the running loop on each call.
 
-What escapes: names bound before the simulation started (``from time
+A name a module bound before the first simulation with hosts (``from time
 import monotonic``, as aiohttp's connector does for its keep-alive
-bookkeeping, ``from random import random``), ``datetime.now()`` (read by C
-code from the system clock), and the order in which a ``set`` of strings
-iterates, which ``PYTHONHASHSEED`` decides.
+bookkeeping; ``from random import random``) is rebound then too, in every
+module outside the standard library, so a program behaves the same whether
+it was imported before or after. What escapes: such names in the standard
+library, a name bound under another name in an object's attribute or a
+default argument, ``datetime.now()`` (read by C code from the system
+clock), and the order in which a ``set`` of strings iterates, which
+``PYTHONHASHSEED`` decides.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from asyncio import events
@@ -260,6 +265,46 @@ def install() -> None:
     socket.socket.connect = _connect  # type: ignore[method-assign, assignment]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign, assignment]
     threading.Thread.start = _thread_start  # type: ignore[method-assign]  # patched on the class: every thread
+    real = {name: getattr(random, name) for name in _RANDOM_FUNCTIONS if hasattr(random, name)}
     for name in _RANDOM_FUNCTIONS:
         if hasattr(random, name):
             setattr(random, name, _random_function(name))
+    _rebind_early_names(real)
+
+
+def _rebind_early_names(random_functions: dict[str, Any]) -> None:
+    """Point names bound before install() (``from time import monotonic``) at the patched functions.
+
+    Only modules outside the standard library: its own bindings (``threading``'s
+    ``_time``) stay the machine's. Keyed by ``id`` and checked with ``is``.
+    """
+    swaps: dict[int, tuple[Any, Any]] = {
+        id(old): (old, new)
+        for old, new in (
+            (_real_time, _time),
+            (_real_time_ns, _time_ns),
+            (_real_monotonic, _monotonic),
+            (_real_monotonic_ns, _monotonic_ns),
+            (_real_perf_counter, _perf_counter),
+            (_real_perf_counter_ns, _perf_counter_ns),
+            (_real_urandom, _urandom),
+        )
+    }
+    swaps.update({id(old): (old, getattr(random, name)) for name, old in random_functions.items()})
+    for module_name, module in list(sys.modules.items()):
+        if module_name.partition(".")[0] in _LEFT_ALONE:
+            continue
+        try:  # object's own lookup: a lazily loaded module is not loaded by being looked at
+            namespace = object.__getattribute__(module, "__dict__")
+        except (AttributeError, TypeError):
+            continue
+        if not isinstance(namespace, dict):
+            continue
+        for attribute, value in list(namespace.items()):
+            swap = swaps.get(id(value))
+            if swap is not None and swap[0] is value:
+                namespace[attribute] = swap[1]
+
+
+#: Top-level packages whose early bindings stay real: the standard library, and capsim's own kernel.
+_LEFT_ALONE = frozenset(sys.stdlib_module_names) | {"emulator"}

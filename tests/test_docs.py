@@ -72,3 +72,94 @@ def test_every_args_entry_names_one_parameter():
 def test_the_grouped_entry_check_finds_one():
     assert _GROUPED.search("Args:\n        n, r, w: replicas, reads, writes.\n")
     assert not _GROUPED.search("Args:\n        n: replicas per key.\n        text: a, b: c.\n")
+
+
+# -- what the README and the docs name exists -----------------------------------------------------------
+
+DOCUMENTS = ("README.md", "docs/index.md", "docs/checker-outcomes.md")
+#: file names the documents give without their directory, and the directories they live in
+_BESIDE = ("", "emulator", "scripts", "examples")
+#: paths named that are not in a clone, and why
+_NOT_IN_A_CLONE = {
+    ".capsim-cluster.d/": "made by capsim cluster up, beside its state file",
+    "site/index.html": "made by mkdocs build",
+    "data/cas-register": "Knossos's directory, in Knossos's repository",
+}
+
+
+def _named_paths(text: str) -> set[str]:
+    links = {link for link in re.findall(r"\]\(([^)\s]+)\)", text) if not link.startswith(("http://", "https://"))}
+    quoted = {
+        name
+        for name in re.findall(r"`([^`\s]+)`", text)
+        if re.fullmatch(r"[\w.\-/]+\.(py|toml|c|md|png|sh)|[\w.\-]+/[\w.\-/]*", name)
+    }
+    return links | quoted
+
+
+def test_every_file_and_link_the_documents_name_exists():
+    """Each relative link and each file or directory path in backquotes names something in the repository."""
+    missing = []
+    for document in DOCUMENTS:
+        base = (ROOT / document).parent
+        for name in sorted(_named_paths((ROOT / document).read_text()) - set(_NOT_IN_A_CLONE)):
+            places = [base / name] + [ROOT / where / name for where in _BESIDE] + [ROOT / "emulator" / name]
+            if not any(place.exists() for place in places):
+                missing.append(f"{document}: {name}")
+    assert missing == []
+
+
+def test_the_path_finder_finds_what_the_readme_names():
+    """The test above does look at the README's paths: its links, its scripts, the emulator's host modules."""
+    named = _named_paths((ROOT / "README.md").read_text())
+    assert {"docs/checker-outcomes.md", "docs/cap-throughput.png", "tests/common/outsider.py", "tcpstate.py"} <= named
+    assert {"capsim/limits.py", "scripts/wgl_reference.py", "faults/httpkv.py", "emulator/_speedups.c"} <= named
+
+
+def _resolve(dotted: str, roots: dict) -> object:
+    head, *rest = dotted.split(".")
+    value = roots[head]
+    for part in rest:
+        value = getattr(value, part)
+    return value
+
+
+def test_every_name_the_documents_give_in_code_exists():
+    """`em.X`, `emulator.check.X`, `faults.X`, `sim.network.X`, `self.X` and the like name real attributes."""
+    import emulator as em
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n1", em.Node)
+    sim.add_host("h1")
+    roots = {
+        "em": em,
+        "emulator": em,
+        "nodes": importlib.import_module("nodes"),
+        "faults": importlib.import_module("faults"),
+        "capsim": importlib.import_module("capsim"),
+        "sim": sim,
+        "self": sim.node("n1"),
+    }
+    pattern = r"`((?:em|emulator|nodes|faults|capsim|sim|self)\.[\w.]+)"
+    names = sorted({n for d in DOCUMENTS for n in re.findall(pattern, (ROOT / d).read_text())})
+    assert len(names) > 40
+    absent = []
+    for name in names:
+        for module in (name, name.rsplit(".", 1)[0]):  # a submodule the package does not import by itself
+            if module.split(".")[0] in ("emulator", "nodes", "faults", "capsim"):
+                try:
+                    importlib.import_module(module)
+                except ImportError:
+                    pass
+        try:
+            _resolve(name, roots)
+        except AttributeError:
+            absent.append(name)
+    # the fault table's link methods given without their `sim.network.` prefix
+    absent += [
+        f"sim.network.{m}"
+        for m in ("heal", "release", "set_link_oneway", "reset_link", "set_defaults")
+        if not hasattr(sim.network, m)
+    ]
+    sim.close()
+    assert absent == []

@@ -66,3 +66,12 @@ def test_a_local_file_wins_over_a_shipped_name(tmp_path, monkeypatch):
     (tmp_path / "lin-kv-partitions").write_text("")
     assert scenario_path("lin-kv-partitions") == Path("lin-kv-partitions")
     assert scenario_path("lin-kv-partitions.toml").parent.name == "scenarios"
+
+
+def test_chaos_help_lists_every_shipped_scenario(capsys):
+    """README: 'capsim chaos --help lists them' (the shipped scenarios), every one."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["chaos", "--help"])
+    assert stopped.value.code == 0
+    printed = "".join(capsys.readouterr().out.split())  # --help wraps names at their hyphens
+    assert [name for name in scenario_names() if name not in printed] == []

@@ -548,3 +548,36 @@ def test_the_digest_depends_only_on_the_seed_and_the_schedule(steps, seed):
     del clutter
     assert first.trace_digest() == second.trace_digest()
     assert first_log == second_log
+
+
+def test_a_duplicate_draws_its_own_latency_and_its_own_reorder():
+    """README: 'A duplicate is a message of its own, with its own latency and reorder draw.'"""
+    sim, nodes = recorders(latency=em.Uniform(0.001, 0.1), duplicate=1.0, fifo=False)
+    send_all(sim, "n0", "n1", 50)
+    arrivals: dict[int, list[float]] = {}
+    for time, _, body in nodes["n1"].got:
+        arrivals.setdefault(body["i"], []).append(time)
+    assert all(len(times) == 2 for times in arrivals.values())
+    assert all(a != b for a, b in arrivals.values())  # one shared draw would land both copies at once
+    # reorder=0.5 on a FIFO link of constant latency: a copy left in order lands exactly 10 ms after its send,
+    # a reordered one anywhere in [0, 20 ms). With one draw per pair, a pair would never be split between them.
+    sim, nodes = recorders(latency=em.Constant(0.01), duplicate=1.0, reorder=0.5)
+    send_all(sim, "n0", "n1", 100, gap=0.05)
+    in_order: dict[int, list[bool]] = {}
+    for time, _, body in nodes["n1"].got:
+        in_order.setdefault(body["i"], []).append(abs(time - (body["i"] * 0.05 + 0.01)) < 1e-9)
+    split = sum(sorted(pair) == [False, True] for pair in in_order.values())
+    assert 25 <= split <= 75  # about half the pairs, as two independent draws of one half
+
+
+def test_one_way_cuts_and_isolation_record_themselves_too():
+    """README: every fault of its table is a nemesis op; partition_oneway and isolate included."""
+    sim, _ = recorders()
+    sim.network.partition_oneway(["n0"], ["n1"])
+    sim.network.isolate("n2")
+    sim.network.heal()
+    assert [(op["f"], op["value"]) for op in sim.history.nemesis_ops()] == [
+        ("partition-oneway", [["n0"], ["n1"]]),
+        ("isolate", "n2"),
+        ("heal", None),
+    ]

@@ -123,3 +123,74 @@ def test_system_random_and_secrets_come_from_the_hosts_seeded_stream():
     assert run(1) == first
     assert first["a"] != first["b"]
     assert run(2) != first
+
+
+_KEEP_ALIVE_PROGRAM = """
+import asyncio, sys
+if sys.argv[1] == "early":
+    import aiohttp  # its connector binds `from time import monotonic` before any simulation runs
+import emulator as em
+
+async def server():
+    from aiohttp import web
+    app = web.Application()
+    app.router.add_get("/", lambda request: web.json_response({}))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", 80).start()
+    await asyncio.Event().wait()
+
+async def client():
+    import aiohttp
+    async with aiohttp.ClientSession() as session:
+        for pause in (0, 20):  # 20 s idle: past the connector's 15 s keep-alive, so a new connection
+            await asyncio.sleep(pause)
+            async with session.get("http://web/") as response:
+                await response.read()
+
+sim = em.Simulation(seed=1)
+sim.add_host("web", server)
+sim.add_host("app", client)
+sim.run(until=30)
+print(sim.trace_digest(), sum(1 for e in sim.trace.records() if e.get("type") == "tcp.syn"))
+sim.close()
+"""
+
+
+def test_a_name_bound_before_the_first_simulation_reads_virtual_time_too(tmp_path):
+    """aiohttp imported before any simulation ran (its `from time import monotonic`) gives the same run as after."""
+    import subprocess
+    import sys
+
+    program = tmp_path / "keep_alive.py"
+    program.write_text(_KEEP_ALIVE_PROGRAM.replace("em.Simulation(seed=1)", "em.Simulation(seed=1, keep_trace=True)"))
+    runs = {
+        when: subprocess.run(
+            [sys.executable, str(program), when], capture_output=True, text=True, timeout=120, check=True
+        ).stdout.split()
+        for when in ("early", "late")
+    }
+    assert runs["early"] == runs["late"]
+    assert runs["late"][1] == "2"  # the idle connection expired in virtual time: a second SYN
+
+
+def test_rebinding_early_names_loads_no_lazy_module(tmp_path):
+    """A module registered to load lazily (importlib.util.LazyLoader) stays unloaded when the sandbox installs."""
+    import subprocess
+    import sys
+
+    program = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.find_spec('json.tool')\n"
+        "spec.loader = importlib.util.LazyLoader(spec.loader)\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['lazy_tool'] = module\n"
+        "spec.loader.exec_module(module)\n"
+        "import emulator as em\n"
+        "sim = em.Simulation(seed=1)\n"
+        "sim.add_host('a')\n"
+        "sim.close()\n"
+        "print(type(module).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "_LazyModule"

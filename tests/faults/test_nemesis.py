@@ -557,3 +557,11 @@ def test_a_flapping_partition_cuts_and_heals_every_50_to_200_ms_while_it_lasts()
     assert sum(heard(log, 2.6, 3.0).values()) >= 20 * 35  # every link back after the stop
     with pytest.raises(ParamError, match="low <= high"):
         Partition(flap=[0.2, 0.1])
+
+
+@pytest.mark.parametrize("nemesis", [Latency(), Loss(), Duplicate(), Reorder(), Hostile()], ids=lambda n: n.kind)
+def test_the_link_setting_nemeses_bracket_their_changes_in_the_history(nemesis):
+    """README: set_link leaves no op of its own; the nemeses that call it record start-<kind> and stop-<kind>."""
+    sim, _, _, _ = run_fault(nemesis)
+    ops = [(op["f"], op["time"]) for op in sim.history.nemesis_ops()]
+    assert ops == [(f"start-{nemesis.kind}", START), (f"stop-{nemesis.kind}", STOP)]

@@ -54,3 +54,29 @@ def test_a_python_without_the_suite_is_told_so(monkeypatch, capsys):
     monkeypatch.setattr(conformance, "modules", missing)
     assert conformance.main([]) == 2
     assert "ships no test.test_asyncio" in capsys.readouterr().err
+
+
+@needs_suite
+@pytest.mark.slow
+@pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7), reason="the README's counts are of Python 3.11.7's test_tasks")
+def test_test_tasks_counts_are_the_readmes():
+    """README: '906 of test_tasks' 913: 5 are refused (they use threads), 1 is skipped, 1 patches BaseEventLoop'."""
+    import re
+
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    said = re.search(
+        r"On Python 3\.11\.7 .*? and (\d+) of `test_tasks`' (\d+): "
+        r"(\d+) are refused .*?, (\d+) is skipped, (\d+) patches",
+        readme,
+    )
+    passed, run, refused, skipped, known = (int(x) for x in said.groups())
+    result = conformance.run_module("test_tasks")
+    _check(result)
+    assert (result["run"], len(result["refused"]), result["skipped"], len(result["known"])) == (
+        run,
+        refused,
+        skipped,
+        known,
+    )
+    assert all("NotAllowed" in r["error"] and "thread" in r["error"].lower() for r in result["refused"])
+    assert run - refused - skipped - known == passed

@@ -148,3 +148,12 @@ def test_describe_and_why_not(history):
     assert model.describe(read) == 'read("k") -> 3' and model.describe(cas) == "cas(1, 2) -> ok"
     assert model.why_not(read, 4) == "it returned 3 but the value was 4"
     assert model.why_not(cas, 4) == "it swapped from 1 but the value was 4"
+
+
+@pytest.mark.parametrize("model", ["register", "kv"])
+def test_a_cas_under_a_model_without_one_names_the_model_to_use(history, model):
+    """docs/checker-outcomes.md: register and kv have no cas; a history with one is an error naming cas-register."""
+    from emulator.check import ModelError, linearizable
+
+    with pytest.raises(ModelError, match=f"model '{model}' has no operation 'cas'.*use model 'cas-register'"):
+        linearizable(history().op(1, "cas", [1, 2]).ops, model=model)
