@@ -12,6 +12,8 @@ fault restores exactly the state the others (and the user) left:
   active fault's setting in start order;
 - clocks: a node reads the skew of the latest clock fault still active on it,
   else offset 0 and drift 0 (the injector assumes it owns the clocks);
+  stopping an earlier fault under it leaves the clock alone (a drift goes on
+  drifting);
 - crash and pause: only servers the injector itself stopped are restarted or
   resumed, and a node already crashed or paused by it is not picked again.
 
@@ -286,8 +288,12 @@ class Injector:
     def clear_clocks(self, nemesis: Clock) -> None:
         for node, stack in self._clocks.items():
             if nemesis in stack:
+                latest = stack[-1] is nemesis
                 stack.remove(nemesis)
-                self.sim.skew(node, *(stack[-1].reading if stack else (0.0, 0.0)))
+                # Only the latest fault's reading is on the clock: setting the same reading again would
+                # restart a drift from true time, a jump on a clock whose fault has not changed.
+                if latest:
+                    self.sim.skew(node, *(stack[-1].reading if stack else (0.0, 0.0)))
 
     # -- crash and pause ------------------------------------------------------------------------
 
