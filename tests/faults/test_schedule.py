@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emulator as em
 from faults import KINDS, ParamError, RandomNemesis, Schedule, Step, fault_spans, random_schedule
@@ -203,3 +205,23 @@ def test_a_random_schedule_plays_every_kind_on_a_cluster():
     assert set(schedule.kinds()) >= {"partition", "crash", "clock"}
     assert injector.active == [] and all(entry["stop"] is not None for entry in injector.log)
     assert len(heard(log, 20.1, 21.0)) == 20
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    interval=st.sampled_from([0.001, 0.01, 0.5, 2.0]),
+    low=st.sampled_from([0.0, 0.0005, 0.3]),
+    spread=st.sampled_from([0.0, 0.001, 1.0]),
+)
+def test_a_random_schedule_never_has_two_faults_of_one_kind_active_at_once(seed, interval, low, spread):
+    """Played in the order of events(), no kind ever has two faults active: zero-length and millisecond ones too."""
+    schedule = random_schedule(seed, 5, 3.0, kinds=["crash", "loss"], interval=interval, duration=(low, low + spread))
+    active: dict = {}
+    for _, action, index in schedule.events():
+        kind = schedule.steps[index].kind
+        if action == "start":
+            assert not active.get(kind), (kind, schedule)
+            active[kind] = True
+        elif action == "stop":
+            active[kind] = False
