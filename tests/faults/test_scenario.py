@@ -442,6 +442,60 @@ BAD = [
         "['n3']",
         "server names from n0, n1, n2",
     ),
+    # steps that cannot fit the cluster: found as the file is read, not as the step fires mid-run
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 2\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'
+        'kind = "partition"\nshape = "bridge"\n',
+        "faults.steps[0].shape",
+        "'bridge'",
+        "a shape that fits the cluster's 2 server(s); bridge needs at least 3",
+    ),
+    (
+        '[cluster]\nprotocol = "quorum"\nnodes = 3\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'
+        'kind = "partition"\nshape = "isolate-primary"\n',
+        "faults.steps[0].shape",
+        "'isolate-primary'",
+        "a primary to aim at: QuorumKV has no leader_of, so set cluster.primary",
+    ),
+    (
+        '[cluster]\nprotocol = "quorum"\nnodes = 3\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'
+        'kind = "crash"\ntarget = "primary"\n',
+        "faults.steps[0].target",
+        "'primary'",
+        "a primary to aim at: QuorumKV has no leader_of, so set cluster.primary",
+    ),
+    (
+        STEPS + '\nat = 1\nkind = "membership"\n',
+        "faults.steps[0].kind",
+        "'membership'",
+        "a protocol whose nodes have view() (sharded-kv) for membership; SingleKV has none",
+    ),
+    (
+        STEPS + '\nat = 1\nkind = "loss"\nlinks = [["n0", "n9"]]\n',
+        "faults.steps[0].links",
+        "[['n0', 'n9']]",
+        "pairs of node names from n0, n1, n2, c0, c1, c2 (n9 is not one)",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 2\n[workload]\nduration = 2\n[faults]\nkinds = ["partition"]\n'
+        'shapes = ["bridge", "majorities-ring"]\n',
+        "faults.shapes",
+        "['bridge', 'majorities-ring']",
+        "a shape that fits the cluster's 2 server(s) (halves, isolate-one, isolate-primary need 2",
+    ),
+    (
+        '[cluster]\nprotocol = "quorum"\nnodes = 3\n[workload]\nduration = 2\n[faults]\nkinds = ["partition"]\n'
+        'shapes = ["halves", "isolate-primary"]\n',
+        "faults.shapes",
+        "['halves', 'isolate-primary']",
+        "a primary to aim at: QuorumKV has no leader_of, so set cluster.primary",
+    ),
+    (
+        STEPS.replace("[[faults.steps]]", '[faults]\nkinds = ["crash", "membership"]'),
+        "faults.kinds",
+        "'membership'",
+        "a protocol whose nodes have view() (sharded-kv) for membership; SingleKV has none",
+    ),
     # two phases of one name: their checks would be reported under the same name
     (
         '[cluster]\nprotocol = "lin-kv"\n[workload]\n[[phases]]\nname = "a"\nduration = 1\n[[phases]]\nname = "a"\n'
