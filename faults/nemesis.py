@@ -28,7 +28,9 @@ kind                  parameters (defaults)                              start /
 ``nodes`` names the targets explicitly instead of ``count`` random ones;
 ``target = "primary"`` aims at the current leader: the primary first (as
 ``isolate-primary`` finds it: the cluster's ``primary``, else the protocol's
-own ``leader_of(sim)``), then ``count - 1`` other servers at random.
+own ``leader_of(sim)``), then ``count - 1`` other servers at random; a
+primary that is down or held by another fault of this injector is skipped,
+not replaced (``count = 1`` then hits no node, and records ``nodes = []``).
 ``flap = [low, high]`` makes a partition flap while it lasts: healed after
 a uniform draw in that many seconds, cut again (a new draw of its shape)
 after another, and so on. Any kind takes ``after = "ack"``: started at its
@@ -205,12 +207,14 @@ class _NodeFault(Nemesis):
             if unknown:
                 raise ParamError("nodes", named, f"server names from {', '.join(injector.sim.servers)}")
             return [n for n in named if n in free]
-        first = []
+        first, count = [], self.params["count"]
         if self.params["target"] == "primary":
-            primary = injector.primary_of()
+            # The leader's slot: filled by the leader or by no one (down or held by another fault), never
+            # by a follower standing in for it.
+            primary, count = injector.primary_of(), count - 1
             first = [primary] if primary in free else []
             free = [n for n in free if n != primary]
-        others = injector.rng.sample(free, min(self.params["count"] - len(first), len(free)))
+        others = injector.rng.sample(free, min(count, len(free)))
         return first + sorted(others)
 
 

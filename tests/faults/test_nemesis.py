@@ -507,6 +507,21 @@ def test_target_primary_hits_the_protocols_leader_first_then_count_minus_one_oth
         make_nemesis(kind, target="primary", nodes=["n1"])
 
 
+@pytest.mark.parametrize("kind", ["crash", "pause", "clock"])
+def test_target_primary_with_the_primary_held_by_another_fault_hits_no_stand_in(kind):
+    """The leader n0 paused by one fault: target='primary' hits count - 1 others only, never a follower in its place."""
+    sim = lin_kv_with_writes()
+    injector = Injector(sim)
+    sim.run(until=0.1)
+    held = injector.start(Pause(nodes=["n0"]))
+    alone = injector.start(make_nemesis(kind, target="primary", count=1))
+    two = injector.start(make_nemesis(kind, target="primary", count=2))
+    assert alone.nodes == [] and len(two.nodes) == 1 and "n0" not in two.nodes
+    assert [entry["value"]["nodes"] for entry in injector.log[1:]] == [[], two.nodes]
+    injector.heal()
+    assert held not in injector.active and injector.free_servers() == sim.servers
+
+
 def test_after_ack_crashes_the_primary_right_after_the_next_acknowledged_write():
     """crash target=primary after=ack, started at 0.5: n0 goes down at the instant the next write's ok is recorded."""
     sim = lin_kv_with_writes()
