@@ -25,7 +25,8 @@ name                  parameters (defaults)                     passes when
 
 ``availability`` also reports, for each partition with sides, the
 availability on each side while it lasted (ops grouped by the node they were
-sent to), read from the ``start-partition`` ops (:mod:`faults.record`).
+sent to), read from the ``start-partition`` ops (:mod:`faults.record`); not
+for a flapping partition, healed half the time and drawn anew at each cut.
 A phase may ask only ``availability`` and ``latency``: the others judge a
 whole history.
 """
@@ -130,7 +131,7 @@ def _per_side(history, window) -> list[dict]:
     end = max((op.get("time", 0.0) for op in history), default=0.0) + 1.0
     out = []
     for span in fault_spans(history, "partition"):
-        if not span.sides:
+        if not span.sides or "flap" in span.value:  # a flapping one's sides change with every cut
             continue
         during = (span.start, span.stop if span.stop is not None else end)
         if window is not None and (during[1] <= window[0] or during[0] >= window[1]):

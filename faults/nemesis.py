@@ -33,7 +33,8 @@ primary that is down or held by another fault of this injector is skipped,
 not replaced (``count = 1`` then hits no node, and records ``nodes = []``).
 ``flap = [low, high]`` makes a partition flap while it lasts: healed after
 a uniform draw in that many seconds, cut again (a new draw of its shape)
-after another, and so on. Any kind takes ``after = "ack"``: started at its
+after another, and so on; ``start-partition`` records ``flap`` and the
+first cut's sides, and the kernel's ``partition`` ops record each cut. Any kind takes ``after = "ack"``: started at its
 time, it waits for the next acknowledged write or cas (an ``ok`` completion
 in the history, through ``History.on_complete``) and strikes right then, so
 ``kind = "crash", target = "primary", after = "ack"`` crashes the primary
@@ -125,7 +126,8 @@ class Partition(Nemesis):
 
     def prepare(self, injector: Driver) -> dict:
         self.cut = self._draw(injector)
-        return self.cut.value()
+        flap = self.params["flap"]
+        return self.cut.value() if flap is None else {**self.cut.value(), "flap": flap}
 
     def _draw(self, injector: Driver):
         p = self.params
