@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 import emulator as em
 from emulator import cuts as rules
 from emulator.validate import is_number
-from faults.base import Driver, Nemesis, plain_params
+from faults.base import Driver, Nemesis, background, plain_params
 from faults.membership import Membership
 from faults.partitions import DIRECTIONS, SHAPES, cut
 from faults.spec import (
@@ -138,7 +138,7 @@ class Partition(Nemesis):
         injector.add_partition(self, self.cut)
         self.task = None
         if self.params["flap"] is not None:
-            self.task = injector.sim.loop.create_task(self._flap(injector), name=f"flap-{self.id}")
+            self.task = background(injector.sim, self._flap(injector), f"flap-{self.id}")
 
     async def _flap(self, injector: Driver) -> None:
         low, high = self.params["flap"]
@@ -292,7 +292,7 @@ class Clock(_NodeFault):
         injector.set_clocks(self, self.nodes)
         self.task = None
         if self.params["mode"] == "strobe" and self.nodes:
-            self.task = injector.sim.loop.create_task(self._strobe(injector), name=f"strobe-{self.id}")
+            self.task = background(injector.sim, self._strobe(injector), f"strobe-{self.id}")
 
     async def _strobe(self, injector):
         offset, on = self.params["offset"], True

@@ -572,3 +572,16 @@ def test_a_flapping_partition_cuts_and_heals_every_50_to_200_ms_while_it_lasts()
     assert sum(heard(log, 2.6, 3.0).values()) >= 20 * 35  # every link back after the stop
     with pytest.raises(ParamError, match="low <= high"):
         Partition(flap=[0.2, 0.1])
+
+
+def test_a_flap_that_fails_to_draw_its_next_cut_is_reported_at_once_not_silently_dropped():
+    """A primary callback that goes wrong mid-flap: the error lands in sim.errors when it happens."""
+    sim, _ = pingers(3)
+    names = iter(["n0", "n0", "zz"])
+    injector = Injector(sim, primary=lambda _: next(names))
+    nemesis = injector.start(Partition(shape="isolate-primary", flap=[0.1, 0.1]))
+    sim.run(until=1.0)
+    (error,) = sim.errors
+    assert error.time == pytest.approx(0.4) and isinstance(error.exception, ParamError) and "zz" in str(error)
+    assert "flap" in error.where
+    injector.stop(nemesis)
