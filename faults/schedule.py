@@ -280,7 +280,8 @@ class RandomNemesis:
     Args:
         kinds: the mix: kind names (equal weights) or ``{kind: weight}``.
         interval: mean seconds between fault starts; gaps are Uniform(0, 2 x mean).
-        duration: ``(low, high)`` seconds each fault lasts.
+        duration: ``(low, high)`` seconds each fault lasts (one drawn near the end is
+            cut short, to stop at the schedule's length).
         shapes: partition shapes to draw from (``isolate-primary`` needs a primary).
         heal: end with a heal-everything step at the schedule's end.
 

@@ -248,3 +248,14 @@ def test_playing_a_schedule_twice_from_one_seed_gives_one_trace(seed, schedule):
         runs.append((sim.trace_digest(), injector.log))
         sim.close()
     assert runs[0] == runs[1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), low=st.sampled_from([0.0, 0.5, 2.0]), spread=st.sampled_from([0.0, 1.5]))
+def test_a_random_fault_lasts_its_drawn_duration_unless_the_schedule_ends_first(seed, low, spread):
+    """Each step lasts between duration's low and high, or is cut short to end exactly at the schedule's length."""
+    length = 20.0
+    schedule = random_schedule(seed, 5, length, interval=1.0, duration=(low, low + spread))
+    for step in schedule:
+        assert low - 1e-6 <= step.duration <= low + spread + 1e-6 or step.end == pytest.approx(length, abs=1e-6)
+        assert step.end <= length + 1e-6
