@@ -265,6 +265,17 @@ def test_every_shipped_example_loads(example):
     assert scenario.name and scenario.phases and scenario.checks and scenario.duration > 0
 
 
+def test_the_every_fault_tour_has_every_shape_and_every_kind_its_comment_says():
+    """lin-kv-every-fault: each partition shape, each mode of clock, each kind but hostile and membership."""
+    from faults import KINDS, SHAPES
+
+    (tour, _) = load_scenario(EXAMPLES[0].parent / "lin-kv-every-fault.toml").phases
+    steps = tour.faults.steps
+    assert {s.kind for s in steps} == set(KINDS) - {"hostile", "membership"}
+    assert {s.nemesis().params["shape"] for s in steps if s.kind == "partition"} == set(SHAPES)
+    assert {s.params["mode"] for s in steps if s.kind == "clock"} == {"bump", "strobe", "drift"}
+
+
 #: a valid scenario of three servers, ending in a [[faults.steps]] table's header
 STEPS = '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload]\nduration = 2\n[[faults.steps]]'
 
