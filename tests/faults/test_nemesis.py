@@ -5,6 +5,8 @@ import itertools
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emulator as em
 from emulator import check
@@ -585,3 +587,36 @@ def test_a_flap_that_fails_to_draw_its_next_cut_is_reported_at_once_not_silently
     assert error.time == pytest.approx(0.4) and isinstance(error.exception, ParamError) and "zz" in str(error)
     assert "flap" in error.where
     injector.stop(nemesis)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.sampled_from(["halves", "isolate-one", "majorities-ring", "bridge", "isolate-primary"]),
+    low=st.integers(10, 200),
+    spread=st.integers(0, 200),
+    length=st.integers(1, 1500),
+    seed=st.integers(0, 2**16),
+)
+def test_a_flapping_partition_alternates_cut_and_heal_within_its_range_and_ends_healed(
+    shape, low, spread, length, seed
+):
+    """Any shape, any flap range: a cut at the start, then heal and cut in turn, each gap a draw within [low, high];
+    the stop heals what is cut (and only then), and no server link stays cut."""
+    low, high = low / 1000, (low + spread) / 1000
+    sim, _ = pingers(5, seed=seed, interval=0.5)
+    injector = Injector(sim, primary=first_server)
+    nemesis = injector.start(Partition(shape=shape, flap=[low, high]))
+    sim.run(until=length / 1000)
+    injector.stop(nemesis)
+    episodes: list = []  # (time, "cut" | "heal"), one per instant the partition changed
+    for op in sim.history.nemesis_ops():
+        if op["f"] in ("partition", "partition-oneway", "heal"):
+            what = "heal" if op["f"] == "heal" else "cut"
+            if not episodes or episodes[-1] != (op["time"], what):
+                episodes.append((op["time"], what))
+    assert [what for _, what in episodes] == ["cut", "heal"] * (len(episodes) // 2)
+    assert episodes[0][0] == 0.0 and episodes[-1][0] <= length / 1000 + 1e-9
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(episodes[:-1])]
+    assert all(low - 1e-9 <= gap <= high + 1e-9 for gap in gaps)
+    assert not any(sim.network.cut(a, b) for a in sim.servers for b in sim.servers)
+    sim.close()
