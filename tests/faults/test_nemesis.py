@@ -620,3 +620,27 @@ def test_a_flapping_partition_alternates_cut_and_heal_within_its_range_and_ends_
     assert all(low - 1e-9 <= gap <= high + 1e-9 for gap in gaps)
     assert not any(sim.network.cut(a, b) for a in sim.servers for b in sim.servers)
     sim.close()
+
+
+def test_faults_aimed_at_the_primary_follow_it_through_failovers():
+    """primary-replica: each crash, pause or isolation aimed at the primary hits the node that is primary of the
+    highest epoch at that moment, the new one after every failover."""
+    from nodes.failover import PRIMARY
+    from nodes.replication import PrimaryReplica
+
+    sim = em.Simulation(seed=3)
+    for i in range(5):
+        sim.add_node(f"n{i}", PrimaryReplica, mode="semi-sync", acks=2)
+    injector = Injector(sim)
+    hit = []
+    for kind in ("pause", "crash", "partition", "crash"):
+        sim.run(until=sim.now + 3.0)  # long enough to elect a primary after the last fault
+        live = [sim.node(n) for n in sim.servers if sim.node(n) is not None and sim.node(n).role == PRIMARY]
+        primary = max(live, key=lambda node: node.replog.epoch).name
+        params = {"shape": "isolate-primary"} if kind == "partition" else {"target": "primary"}
+        nemesis = injector.start(make_nemesis(kind, **params))
+        assert (nemesis.cut.sides["primary"] if kind == "partition" else nemesis.nodes) == [primary]
+        hit.append(primary)
+        sim.run(until=sim.now + 1.0)  # the others elect a new primary meanwhile
+        injector.stop(nemesis)
+    assert len(set(hit)) >= 2  # a failover moved the primary, and the faults followed it
