@@ -40,7 +40,7 @@ from faults.partitions import Cut
 from faults.spec import ParamError
 from faults.target import FaultTarget
 
-__all__ = ["Injector"]
+__all__ = ["Injector", "load_primary"]
 
 Pair = tuple[str, str]
 
@@ -196,7 +196,7 @@ class Injector:
                 "protocol with a leader_of(sim)",
             )
         if isinstance(source, str) and ":" in source:
-            source = _import(source)
+            source = load_primary(source)
         name = source(self.sim) if callable(source) else source
         if name not in self.sim.servers:
             raise ParamError("primary", name, f"the name of a server ({', '.join(self.sim.servers)})")
@@ -322,9 +322,17 @@ class Injector:
         return f"<Injector {len(self.active)} active, {len(self.log)} started>"
 
 
-def _import(path: str) -> Callable:
+def load_primary(path: str) -> Callable:
+    """The function a ``"module:function"`` primary names.
+
+    Raises:
+        ParamError: it cannot be imported, or is not callable.
+    """
     module_name, _, attr = path.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: an empty module name
         raise ParamError("primary", path, f"an importable 'module:function' ({exc})") from None
+    if not callable(found):
+        raise ParamError("primary", path, f"an importable 'module:function' (a {type(found).__name__}, not callable)")
+    return found

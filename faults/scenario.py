@@ -67,6 +67,7 @@ from typing import Any, NoReturn
 import emulator as em
 from emulator.validate import is_int
 from faults.checks import validate_check
+from faults.injector import load_primary
 from faults.partitions import SHAPES, min_servers
 from faults.schedule import RandomNemesis, Schedule, Step
 from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_number, check_probability, distribution
@@ -383,6 +384,8 @@ class _Reader:
                 primary,
                 f"the name of a server ({', '.join(_names(nodes))}) or a 'module:function' path",
             )
+        if isinstance(primary, str) and ":" in primary:
+            self.wrap("cluster", load_primary, primary)  # now, not when a fault first asks who leads
         cluster = Cluster(protocol, nodes, dict(config), primary)
         self.wrap("cluster", cluster.check)
         return cluster

@@ -453,6 +453,18 @@ BAD = [
         "['n3']",
         "server names from n0, n1, n2",
     ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nprimary = "nowhere.at.all:leader"\n[workload]\nduration = 2\n',
+        "cluster.primary",
+        "'nowhere.at.all:leader'",
+        "an importable 'module:function' (No module named 'nowhere')",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nprimary = "faults:no_such_function"\n[workload]\nduration = 2\n',
+        "cluster.primary",
+        "'faults:no_such_function'",
+        "an importable 'module:function'",
+    ),
     # steps that cannot fit the cluster: found as the file is read, not as the step fires mid-run
     (
         '[cluster]\nprotocol = "lin-kv"\nnodes = 2\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'
@@ -547,8 +559,8 @@ def test_a_spare_server_may_be_named_and_a_primary_may_be_a_function(tmp_path):
         '[[faults.steps]]\nat = 1\nkind = "crash"\nnodes = ["n3"]\n'
     )
     assert load_scenario(write(tmp_path, body)).cluster.primary == "n3"
-    body = body.replace('primary = "n3"', 'primary = "faults.base:primary_of"')
-    assert load_scenario(write(tmp_path, body)).cluster.primary == "faults.base:primary_of"
+    body = body.replace('primary = "n3"', 'primary = "nodes.registry:leader_of"')
+    assert load_scenario(write(tmp_path, body)).cluster.primary == "nodes.registry:leader_of"
 
 
 @settings(max_examples=25, deadline=None)
