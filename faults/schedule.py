@@ -320,6 +320,8 @@ class RandomNemesis:
         if isinstance(self.shapes, str) or not isinstance(self.shapes, (list, tuple)):
             raise ParamError("shapes", self.shapes, "a list of partition shapes")
         for shape in self.shapes:
+            if not isinstance(shape, str):  # None would pass as the partition's default, halves
+                raise ParamError("shapes", shape, "partition shape names such as 'halves'")
             make_nemesis("partition", shape=shape)
         if not isinstance(self.heal, bool):
             raise ParamError("heal", self.heal, "true or false")

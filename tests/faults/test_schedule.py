@@ -195,6 +195,8 @@ def test_random_nemesis_rejects_bad_options():
         RandomNemesis(interval=0)
     with pytest.raises(ParamError, match="shape"):
         RandomNemesis(shapes=["hexagon"])
+    with pytest.raises(ParamError, match="shapes: expected partition shape names such as 'halves', found None"):
+        RandomNemesis(shapes=[None])
     assert set(RandomNemesis().weights) == set(KINDS) - {"membership"}
 
 
