@@ -10,7 +10,9 @@ import them from :mod:`faults.nemesis` or :mod:`faults`.
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from faults.partitions import Cut
@@ -20,7 +22,7 @@ from faults.target import FaultTarget
 if TYPE_CHECKING:
     from faults.nemesis import Clock
 
-__all__ = ["Driver", "Nemesis"]
+__all__ = ["Driver", "Nemesis", "background"]
 
 
 class Driver(Protocol):
@@ -120,6 +122,25 @@ class Nemesis:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in plain_params(self.given).items())
         return f"{type(self).__name__}({args})"
+
+
+def background(sim: FaultTarget, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+    """Run a nemesis's own task (a flap, a strobe, a membership change) on ``sim``'s loop.
+
+    An exception it raises goes to the loop's exception handler when it
+    happens (a simulation lists it in ``sim.errors``, which fails the
+    ``node-errors`` check), not when the task is garbage-collected, perhaps never.
+    """
+    task = sim.loop.create_task(coro, name=name)
+    task.add_done_callback(_report)
+    return task
+
+
+def _report(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        task.get_loop().call_exception_handler(
+            {"message": f"nemesis task {task.get_name()} failed", "exception": task.exception(), "task": task}
+        )
 
 
 def plain_params(params: dict) -> dict:

@@ -13,7 +13,8 @@ A run: build the cluster (servers ``n0``..), add the clients (``c0``..), start
 the workload as a task, then play one merged :class:`Schedule` (every
 phase's faults shifted to the phase's start, a ``heal`` step where a phase
 asks for one) from outside the simulation with :meth:`Schedule.play`, then
-let the in-flight operations finish (at most one client timeout) and run the
+let the in-flight operations finish (within the workload's ``drain()``: one
+client timeout, and the final reads when it asks for them) and run the
 checks. The seed fixes the random nemesis, the targets of every fault, the
 network and the workload: ``replay(scenario, seed, result.schedule)`` gives
 the same trace digest.

@@ -11,8 +11,10 @@ name                  parameters (defaults)                     passes when
                                                                 from their key's final read
 ``availability``      min (none: report only),                  answered / invoked >= ``min`` over the ops
                       answered=[20, 22]                         invoked in the phase (or the whole run); an op
-                                                                is answered when ok or when it failed with an
-                                                                error code in ``answered`` (the store replied:
+                                                                is answered when ok (a read of a missing key
+                                                                is an ok read of nothing, as in Jepsen) or
+                                                                when it failed with an error code in
+                                                                ``answered`` and no other (the store replied:
                                                                 key does not exist, precondition failed)
 ``latency``           p50, p90, p99, max (seconds; none)        each given percentile of ok ops is at most that
 ``convergence``       within (seconds; none: report only)       after every heal, reads settled within ``within``
@@ -25,7 +27,8 @@ name                  parameters (defaults)                     passes when
 
 ``availability`` also reports, for each partition with sides, the
 availability on each side while it lasted (ops grouped by the node they were
-sent to), read from the ``start-partition`` ops (:mod:`faults.record`).
+sent to), read from the ``start-partition`` ops (:mod:`faults.record`); not
+for a flapping partition, healed half the time and drawn anew at each cut.
 A phase may ask only ``availability`` and ``latency``: the others judge a
 whole history.
 """
@@ -99,12 +102,25 @@ def _lost_writes(history, params, ctx) -> CheckResult:
 
 
 def _answered(history, codes) -> list[dict]:
-    """The history with each ``fail`` whose error code is in ``codes`` relabelled ``ok``."""
+    """The history as availability should count it: only ok ops and the fails ``codes`` names answered.
+
+    A ``fail`` whose code is in ``codes`` is relabelled ``ok``, any other
+    ``fail`` ``info`` (not answered), but for a read's "no such key", an ok
+    read of nothing. ``emulator.check.availability`` counts 20, 21 and 22 as
+    answers whatever ``codes`` says: relabelling each fail makes ``answered``
+    the whole list.
+    """
     codes = set(codes)
-    return [
-        {**op, "type": "ok"} if op.get("type") == "fail" and (op.get("error") or [None])[0] in codes else op
-        for op in history
-    ]
+    out = []
+    for op in history:
+        if op.get("type") == "fail":
+            code = (op.get("error") or [None])[0]
+            if code in codes:
+                op = {**op, "type": "ok"}
+            elif not (op.get("f") in ("read", "get") and code == 20):
+                op = {**op, "type": "info"}
+        out.append(op)
+    return out
 
 
 def _availability(history, params, ctx) -> CheckResult:
@@ -130,7 +146,7 @@ def _per_side(history, window) -> list[dict]:
     end = max((op.get("time", 0.0) for op in history), default=0.0) + 1.0
     out = []
     for span in fault_spans(history, "partition"):
-        if not span.sides:
+        if not span.sides or "flap" in span.value:  # a flapping one's sides change with every cut
             continue
         during = (span.start, span.stop if span.stop is not None else end)
         if window is not None and (during[1] <= window[0] or during[0] >= window[1]):

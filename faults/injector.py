@@ -12,6 +12,8 @@ fault restores exactly the state the others (and the user) left:
   active fault's setting in start order;
 - clocks: a node reads the skew of the latest clock fault still active on it,
   else offset 0 and drift 0 (the injector assumes it owns the clocks);
+  stopping an earlier fault under it leaves the clock alone (a drift goes on
+  drifting);
 - crash and pause: only servers the injector itself stopped are restarted or
   resumed, and a node already crashed or paused by it is not picked again.
 
@@ -38,7 +40,7 @@ from faults.partitions import Cut
 from faults.spec import ParamError
 from faults.target import FaultTarget
 
-__all__ = ["Injector"]
+__all__ = ["Injector", "load_primary"]
 
 Pair = tuple[str, str]
 
@@ -194,7 +196,7 @@ class Injector:
                 "protocol with a leader_of(sim)",
             )
         if isinstance(source, str) and ":" in source:
-            source = _import(source)
+            source = load_primary(source)
         name = source(self.sim) if callable(source) else source
         if name not in self.sim.servers:
             raise ParamError("primary", name, f"the name of a server ({', '.join(self.sim.servers)})")
@@ -286,8 +288,12 @@ class Injector:
     def clear_clocks(self, nemesis: Clock) -> None:
         for node, stack in self._clocks.items():
             if nemesis in stack:
+                latest = stack[-1] is nemesis
                 stack.remove(nemesis)
-                self.sim.skew(node, *(stack[-1].reading if stack else (0.0, 0.0)))
+                # Only the latest fault's reading is on the clock: setting the same reading again would
+                # restart a drift from true time, a jump on a clock whose fault has not changed.
+                if latest:
+                    self.sim.skew(node, *(stack[-1].reading if stack else (0.0, 0.0)))
 
     # -- crash and pause ------------------------------------------------------------------------
 
@@ -316,9 +322,17 @@ class Injector:
         return f"<Injector {len(self.active)} active, {len(self.log)} started>"
 
 
-def _import(path: str) -> Callable:
+def load_primary(path: str) -> Callable:
+    """The function a ``"module:function"`` primary names.
+
+    Raises:
+        ParamError: it cannot be imported, or is not callable.
+    """
     module_name, _, attr = path.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: an empty module name
         raise ParamError("primary", path, f"an importable 'module:function' ({exc})") from None
+    if not callable(found):
+        raise ParamError("primary", path, f"an importable 'module:function' (a {type(found).__name__}, not callable)")
+    return found

@@ -32,7 +32,7 @@ import asyncio
 from typing import Any, ClassVar
 
 import emulator as em
-from faults.base import Driver, Nemesis
+from faults.base import Driver, Nemesis, background
 from faults.spec import ParamError, check_choice, check_count, check_number
 from faults.target import FaultTarget
 
@@ -83,8 +83,8 @@ class Membership(Nemesis):
 
     def inject(self, injector: Driver) -> None:
         if self.change is not None and self.node is not None:
-            self.task = injector.sim.loop.create_task(
-                _drive(injector, self.change, self.node, self.params), name=f"membership-{self.id}"
+            self.task = background(
+                injector.sim, _drive(injector, self.change, self.node, self.params), f"membership-{self.id}"
             )
 
     def repair(self, injector: Driver) -> dict:
@@ -93,7 +93,7 @@ class Membership(Nemesis):
         if self.task is not None:
             self.task.cancel()
         undo = "leave" if self.change == "join" else "join"
-        injector.sim.loop.create_task(_drive(injector, undo, self.node, self.params), name=f"membership-undo-{self.id}")
+        background(injector.sim, _drive(injector, undo, self.node, self.params), f"membership-undo-{self.id}")
         return {"undo": undo, "node": self.node}
 
 

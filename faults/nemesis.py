@@ -28,10 +28,13 @@ kind                  parameters (defaults)                              start /
 ``nodes`` names the targets explicitly instead of ``count`` random ones;
 ``target = "primary"`` aims at the current leader: the primary first (as
 ``isolate-primary`` finds it: the cluster's ``primary``, else the protocol's
-own ``leader_of(sim)``), then ``count - 1`` other servers at random.
+own ``leader_of(sim)``), then ``count - 1`` other servers at random; a
+primary that is down or held by another fault of this injector is skipped,
+not replaced (``count = 1`` then hits no node, and records ``nodes = []``).
 ``flap = [low, high]`` makes a partition flap while it lasts: healed after
 a uniform draw in that many seconds, cut again (a new draw of its shape)
-after another, and so on. Any kind takes ``after = "ack"``: started at its
+after another, and so on; ``start-partition`` records ``flap`` and the
+first cut's sides, and the kernel's ``partition`` ops record each cut. Any kind takes ``after = "ack"``: started at its
 time, it waits for the next acknowledged write or cas (an ``ok`` completion
 in the history, through ``History.on_complete``) and strikes right then, so
 ``kind = "crash", target = "primary", after = "ack"`` crashes the primary
@@ -55,7 +58,7 @@ from typing import Any, ClassVar
 import emulator as em
 from emulator import cuts as rules
 from emulator.validate import is_number
-from faults.base import Driver, Nemesis, plain_params
+from faults.base import Driver, Nemesis, background, plain_params
 from faults.membership import Membership
 from faults.partitions import DIRECTIONS, SHAPES, cut
 from faults.spec import (
@@ -123,7 +126,8 @@ class Partition(Nemesis):
 
     def prepare(self, injector: Driver) -> dict:
         self.cut = self._draw(injector)
-        return self.cut.value()
+        flap = self.params["flap"]
+        return self.cut.value() if flap is None else {**self.cut.value(), "flap": flap}
 
     def _draw(self, injector: Driver):
         p = self.params
@@ -134,7 +138,7 @@ class Partition(Nemesis):
         injector.add_partition(self, self.cut)
         self.task = None
         if self.params["flap"] is not None:
-            self.task = injector.sim.loop.create_task(self._flap(injector), name=f"flap-{self.id}")
+            self.task = background(injector.sim, self._flap(injector), f"flap-{self.id}")
 
     async def _flap(self, injector: Driver) -> None:
         low, high = self.params["flap"]
@@ -205,12 +209,14 @@ class _NodeFault(Nemesis):
             if unknown:
                 raise ParamError("nodes", named, f"server names from {', '.join(injector.sim.servers)}")
             return [n for n in named if n in free]
-        first = []
+        first, count = [], self.params["count"]
         if self.params["target"] == "primary":
-            primary = injector.primary_of()
+            # The leader's slot: filled by the leader or by no one (down or held by another fault), never
+            # by a follower standing in for it.
+            primary, count = injector.primary_of(), count - 1
             first = [primary] if primary in free else []
             free = [n for n in free if n != primary]
-        others = injector.rng.sample(free, min(self.params["count"] - len(first), len(free)))
+        others = injector.rng.sample(free, min(count, len(free)))
         return first + sorted(others)
 
 
@@ -286,7 +292,7 @@ class Clock(_NodeFault):
         injector.set_clocks(self, self.nodes)
         self.task = None
         if self.params["mode"] == "strobe" and self.nodes:
-            self.task = injector.sim.loop.create_task(self._strobe(injector), name=f"strobe-{self.id}")
+            self.task = background(injector.sim, self._strobe(injector), f"strobe-{self.id}")
 
     async def _strobe(self, injector):
         offset, on = self.params["offset"], True

@@ -33,11 +33,16 @@ from emulator import cuts as rules
 from emulator.errors import ConfigError
 from faults.spec import ParamError, check_choice
 
-__all__ = ["DIRECTIONS", "SHAPES", "Cut", "cut"]
+__all__ = ["DIRECTIONS", "SHAPES", "Cut", "cut", "min_servers"]
 
 SHAPES = ("halves", "isolate-one", "majorities-ring", "bridge", "isolate-primary", "groups")
 DIRECTIONS = ("both", "out", "in")
 _MIN_NODES = {"halves": 2, "isolate-one": 2, "majorities-ring": 3, "bridge": 3, "isolate-primary": 2, "groups": 2}
+
+
+def min_servers(shape: str) -> int:
+    """The fewest servers ``shape`` can split (every side non-empty)."""
+    return _MIN_NODES[shape]
 
 
 @dataclass

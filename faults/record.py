@@ -24,6 +24,9 @@ its own, so a checker can see the fault as one thing::
   ``group0``...; empty for ``majorities-ring``, which has no sides) and
   ``grudge`` maps each node to the nodes it cannot hear from. ``sides`` is the
   argument ``emulator.check.availability(sides=...)`` takes.
+- A flapping partition's value also has ``flap`` (``[low, high]``); its
+  ``sides`` and ``grudge`` are its first cut's, and the kernel's
+  ``partition`` ops inside the bracket record each later cut.
 - Other kinds put the nodes or links they touched in the value: ``nodes`` for
   crash, pause and clock; ``links`` for latency, loss, duplicate, reorder.
 

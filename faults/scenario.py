@@ -67,7 +67,9 @@ from typing import Any, NoReturn
 import emulator as em
 from emulator.validate import is_int
 from faults.checks import validate_check
-from faults.schedule import RandomNemesis, Schedule
+from faults.injector import load_primary
+from faults.partitions import SHAPES, min_servers
+from faults.schedule import RandomNemesis, Schedule, Step
 from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_number, check_probability, distribution
 from faults.workload import Workload
 from nodes.registry import resolve
@@ -311,7 +313,9 @@ class _Reader:
 
     def __init__(self, source: str):
         self.source = source
+        self.cluster = Cluster()  # the file's, once read: steps are checked against it
         self.servers: list[str] = []  # the cluster's, once read: steps that name a node are checked against them
+        self.clients: list[str] = []  # the workload's, once read: link faults may name them
 
     def fail(self, key: str, found: Any, expected: str) -> NoReturn:
         raise ScenarioError(self.source, key, found, expected)
@@ -343,10 +347,11 @@ class _Reader:
         seed = data.get("seed", 0)
         if not is_int(seed) or seed < 0:
             self.fail("seed", seed, "a whole number >= 0 (as --seed takes)")
-        cluster = self.cluster(data["cluster"])
+        self.cluster = cluster = self.read_cluster(data["cluster"])
         self.servers = cluster.names
         network = self.network(data.get("network", {}))
         workload = self.workload(data.get("workload", {}))
+        self.clients = workload.client_names()
         phases = self.phases(data, workload)
         if workload.duration is None:
             workload.duration = sum(p.duration for p in phases)
@@ -357,7 +362,7 @@ class _Reader:
             cluster, workload, phases, network, checks, name, data.get("description", ""), seed, self.source
         )
 
-    def cluster(self, data: Any) -> Cluster:
+    def read_cluster(self, data: Any) -> Cluster:
         self.table(data, "cluster", ("protocol", "nodes", "config", "primary"))
         protocol = data.get("protocol", _MISSING)
         if not isinstance(protocol, str) or not protocol:
@@ -379,6 +384,8 @@ class _Reader:
                 primary,
                 f"the name of a server ({', '.join(_names(nodes))}) or a 'module:function' path",
             )
+        if isinstance(primary, str) and ":" in primary:
+            self.wrap("cluster", load_primary, primary)  # now, not when a fault first asks who leads
         cluster = Cluster(protocol, nodes, dict(config), primary)
         self.wrap("cluster", cluster.check)
         return cluster
@@ -449,6 +456,7 @@ class _Reader:
                 if step.at > duration:
                     self.fail(f"{where}.steps[{i}].at", step.at, f"a time within the phase (0 to {duration:g} s)")
                 self.step_names(step.params, f"{where}.steps[{i}]")
+                self.step_fits(step, f"{where}.steps[{i}]")
             return schedule
         known = ("kinds", "interval", "duration", "shapes", "heal", "steps")
         options = self.table(data, where, known)
@@ -461,7 +469,9 @@ class _Reader:
                 if isinstance(options["duration"], list)
                 else options["duration"],
             }
-        return self.wrap(where, RandomNemesis, **options)
+        nemesis = self.wrap(where, RandomNemesis, **options)
+        self.random_fits(nemesis, where)
+        return nemesis
 
     def step_names(self, params: dict, where: str) -> None:
         """Fail unless every server a step names is one of the cluster's, and its count no more than they are.
@@ -489,6 +499,89 @@ class _Reader:
         count = params.get("count")
         if isinstance(count, int) and count > len(self.servers):  # the nemesis took it for all of them
             self.fail(f"{where}.count", count, f"at most {len(self.servers)}, the cluster's servers")
+
+    def step_fits(self, step: Step, where: str) -> None:
+        """Fail unless the step can fire on this cluster: its shape fits, its primary, views and links exist.
+
+        Run as the file is read, as :meth:`step_names` is, for the same reason.
+        """
+        if step.kind == "heal":
+            return
+        params = step.nemesis().params  # validated, defaults filled in
+        if step.kind == "partition":
+            shape = params["shape"]
+            self.shape_fits(shape, f"{where}.shape", shape, params["primary"] is not None)
+        elif params.get("target") == "primary":
+            self.primary_known(f"{where}.target", "primary")
+        elif step.kind == "membership":
+            self.has_views(f"{where}.kind")
+        links = params.get("links")
+        if isinstance(links, list):
+            known = [*self.servers, *self.clients]
+            unknown = [n for pair in links for n in pair if n not in known]
+            if unknown:
+                self.fail(
+                    f"{where}.links",
+                    step.params["links"],
+                    f"pairs of node names from {', '.join(known)} ({unknown[0]} is not one)",
+                )
+
+    def random_fits(self, nemesis: RandomNemesis, where: str) -> None:
+        """Fail unless every kind of a random nemesis can strike this cluster (it would skip it in silence)."""
+        if "partition" in nemesis.weights:
+            shapes = list(nemesis.shapes)
+            fitting = [s for s in shapes if min_servers(s) <= len(self.servers)]
+            if not fitting:
+                fits = [s for s in SHAPES if s != "groups" and min_servers(s) <= len(self.servers)]
+                self.fail(
+                    f"{where}.shapes",
+                    shapes,
+                    f"a shape that fits the cluster's {len(self.servers)} server(s)"
+                    + (
+                        f" ({', '.join(fits)} need {min_servers(fits[0])})"
+                        if fits
+                        else "; or drop partition from kinds"
+                    ),
+                )
+            if "isolate-primary" in fitting:
+                self.primary_known(f"{where}.shapes", shapes)
+        if "membership" in nemesis.weights:
+            self.has_views(f"{where}.kinds", "membership")
+
+    def shape_fits(self, shape: str, key: str, found: Any, primary_given: bool) -> None:
+        if len(self.servers) < min_servers(shape):
+            self.fail(
+                key,
+                found,
+                f"a shape that fits the cluster's {len(self.servers)} server(s); {shape} needs at least "
+                f"{min_servers(shape)}",
+            )
+        if shape == "isolate-primary" and not primary_given:
+            self.primary_known(key, found)
+
+    def primary_known(self, key: str, found: Any) -> None:
+        """Fail unless the injector can find the primary: cluster.primary, or the protocol's ``leader_of``."""
+        if self.cluster.primary is not None:
+            return
+        program = self.cluster.program()
+        cls = None if program is not None else self.cluster.node_class()
+        if cls is not None and callable(getattr(cls, "leader_of", None)):
+            return
+        name = cls.__name__ if cls is not None else "a host program"
+        self.fail(
+            key,
+            found,
+            f"a primary to aim at: {name} has no leader_of, so set cluster.primary "
+            "(a server's name or a 'module:function' returning one)",
+        )
+
+    def has_views(self, key: str, found: Any = "membership") -> None:
+        """Fail unless the servers answer ``view()``, as the membership nemesis needs."""
+        program = self.cluster.program()
+        cls = None if program is not None else self.cluster.node_class()
+        if cls is None or not callable(getattr(cls, "view", None)):
+            name = cls.__name__ if cls is not None else "a host program"
+            self.fail(key, found, f"a protocol whose nodes have view() (sharded-kv) for membership; {name} has none")
 
     def checks(self, data: Any, where: str, phase: bool) -> dict:
         if isinstance(data, list):

@@ -280,7 +280,8 @@ class RandomNemesis:
     Args:
         kinds: the mix: kind names (equal weights) or ``{kind: weight}``.
         interval: mean seconds between fault starts; gaps are Uniform(0, 2 x mean).
-        duration: ``(low, high)`` seconds each fault lasts.
+        duration: ``(low, high)`` seconds each fault lasts (one drawn near the end is
+            cut short, to stop at the schedule's length).
         shapes: partition shapes to draw from (``isolate-primary`` needs a primary).
         heal: end with a heal-everything step at the schedule's end.
 
@@ -319,6 +320,8 @@ class RandomNemesis:
         if isinstance(self.shapes, str) or not isinstance(self.shapes, (list, tuple)):
             raise ParamError("shapes", self.shapes, "a list of partition shapes")
         for shape in self.shapes:
+            if not isinstance(shape, str):  # None would pass as the partition's default, halves
+                raise ParamError("shapes", shape, "partition shape names such as 'halves'")
             make_nemesis("partition", shape=shape)
         if not isinstance(self.heal, bool):
             raise ParamError("heal", self.heal, "true or false")
@@ -330,22 +333,32 @@ class RandomNemesis:
         profile = _profile(rng, self.weights, self.interval)
         shapes = [s for s in self.shapes if count >= (3 if s in ("bridge", "majorities-ring") else 2)]
         steps, t = [], 0.0
-        busy: dict[str, float] = {}
+        busy: dict[str, Step] = {}  # kind -> its latest step
         kinds = list(profile["weights"])
         while True:
             t += rng.uniform(0.0, 2.0 * profile["interval"])
             if t >= length:
                 break
-            free = [k for k in kinds if busy.get(k, -1.0) <= t and (k != "partition" or shapes)]
+            at = round(t, 6)  # the step's own time decides, as events() orders the steps by it
+            free = [k for k in kinds if _over(busy.get(k), at) and (k != "partition" or shapes)]
             if not free or count < 1:
                 continue
             kind = rng.choices(free, weights=[profile["weights"][k] for k in free])[0]
-            span = min(rng.uniform(*self.duration), length - t)
-            busy[kind] = t + span
-            steps.append(Step(round(t, 6), kind, round(span, 6), _params(kind, rng, profile, count, shapes)))
+            span = round(min(rng.uniform(*self.duration), length - t), 6)
+            busy[kind] = Step(at, kind, span, _params(kind, rng, profile, count, shapes))
+            steps.append(busy[kind])
         if self.heal:
             steps.append(Step(length, HEAL))
         return Schedule(steps)
+
+
+def _over(step: Step | None, at: float) -> bool:
+    """Whether ``step`` (if any) has stopped by a start at ``at``.
+
+    A stop at that very instant comes first, unless the step lasts no time: a
+    zero-length step stops after the starts of its instant (see ``events``).
+    """
+    return step is None or step.end < at or (step.end == at and step.duration != 0)
 
 
 def _profile(rng: random.Random, weights: dict, interval: float) -> dict:

@@ -6,9 +6,11 @@ takes that long on a real cluster. ``scale_scenario(scenario, 0.2)`` and
 
 Scaled by the factor: the scenario's timeline and its artificial delays.
 Phase and workload durations; client timeouts; the think time (so ``rate``
-is divided by it); step times and fault durations; the clock strobe period;
-latency distributions (the network's and latency faults', so a spike times
-out the same share of operations; a lognormal keeps its sigma); and
+is divided by it); step times and fault durations; the clock strobe period,
+a flapping partition's ``flap`` range and a membership change's ``retry``
+interval; latency distributions (the network's and latency and hostile
+faults', so a spike times out the same share of operations; a lognormal
+keeps its sigma); each of them when left at its default too; and
 ``convergence.within``, a time after a heal.
 
 Kept as they are:
@@ -37,8 +39,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from faults.nemesis import make_nemesis
 from faults.scenario import Network, Phase, Scenario
-from faults.schedule import Schedule, Step
+from faults.schedule import HEAL, Schedule, Step
 from faults.spec import check_number, distribution, distribution_spec
 
 __all__ = ["check_factor", "scale_distribution", "scale_scenario", "scale_schedule"]
@@ -98,11 +101,19 @@ def _span(start: float, end: float) -> float:
 
 
 def _scaled_params(kind: str, params: dict, factor: float) -> dict:
+    """The step's parameters with its time-like ones scaled, those left at their defaults included."""
     out = dict(params)
-    if kind in ("latency", "hostile") and "latency" in out:
-        out["latency"] = distribution_spec(scale_distribution(out["latency"], factor))
-    if kind == "clock" and "period" in out:
-        out["period"] = out["period"] * factor
+    if kind == HEAL:
+        return out
+    full = make_nemesis(kind, **params).params  # validated, with the defaults a step leaves out
+    if kind in ("latency", "hostile"):
+        out["latency"] = distribution_spec(scale_distribution(full["latency"], factor))
+    if kind == "clock" and (full["mode"] == "strobe" or "period" in out):
+        out["period"] = full["period"] * factor
+    if kind == "partition" and full["flap"] is not None:
+        out["flap"] = [bound * factor for bound in full["flap"]]
+    if kind == "membership":
+        out["retry"] = full["retry"] * factor
     return out
 
 

@@ -177,7 +177,10 @@ class Workload:
         return done
 
     def drain(self) -> float:
-        """Seconds after ``duration`` the traffic may still run: the last timeouts, and the final reads."""
+        """Seconds after ``duration`` the traffic may still run: the last timeouts, and the final reads.
+
+        No think time runs past ``duration``: a process whose next op would start later stops at it.
+        """
         if not self.final_reads:
             return self.timeout
         keys = self.keys + sum(1 for k in self.written if not isinstance(k, int))
@@ -188,7 +191,9 @@ class Workload:
         think = self.clients / self.rate
         ops, weights = list(self.mix), list(self.mix.values())
         while True:
-            await asyncio.sleep(rng.expovariate(1.0 / think))
+            # The draw is made whatever happens, so the choices stay those of the seed; a think time
+            # that would end after ``until`` is cut there, so the final reads start within drain().
+            await asyncio.sleep(min(rng.expovariate(1.0 / think), max(until - sim.now, 0.0)))
             if sim.now >= until:
                 return
             f = rng.choices(ops, weights=weights)[0]

@@ -14,7 +14,7 @@ import pytest
 
 import emulator as em
 from emulator.check import read_history
-from faults import Phase, Schedule, load_scenario, replay, run_chaos, scenario_schedule, validate_check
+from faults import Phase, Schedule, fault_spans, load_scenario, replay, run_chaos, scenario_schedule, validate_check
 from tests.common.faults_nodes import small_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "scenarios"
@@ -122,6 +122,24 @@ def test_availability_reports_each_side_of_each_partition():
     sides = part["sides"]
     # lin-kv's leader n0 is in group0: that side keeps answering, the other times out.
     assert sides["group0"]["fraction"] == 1.0 and sides["group1"]["fraction"] < 0.2
+
+
+def test_a_flapping_partition_is_recorded_as_one_and_has_no_per_side_report():
+    """start-partition records flap; its first cut's sides say nothing of the later draws, so no side is reported."""
+    scenario = small_scenario(
+        nodes=5,
+        duration=5.0,
+        checks=("availability",),
+        faults=Schedule()
+        .add(0.5, "partition", 1.0, groups=[["n0", "n1"], ["n2", "n3", "n4"]])
+        .add(2.0, "partition", 2.5, shape="halves", flap=[0.05, 0.2]),
+    )
+    result = run_chaos(scenario, seed=1)
+    steady, flapping = fault_spans(result.history, "partition")
+    assert "flap" not in steady.value and flapping.value["flap"] == [0.05, 0.2]
+    cuts = [op["value"] for op in result.history.nemesis_ops() if op["f"] == "partition" and op["time"] > 2.0]
+    assert len({repr(sides) for sides in cuts}) > 1  # each cut a new draw of its shape
+    assert [part["id"] for part in result.checks[0].details["partitions"]] == [steady.id]
 
 
 def test_protocol_exceptions_fail_the_node_errors_check():

@@ -1,5 +1,8 @@
 """Named checks that need more than the history: replicas-agree reads each replica's own copy."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import emulator as em
 from faults import run_check, validate_check
 from faults.chaos import replica_copies
@@ -30,3 +33,64 @@ def test_replicas_agree_cannot_tell_without_replica_copies():
     sim.add_node("n0", SingleKV)
     assert replica_copies(sim, ["k"]) is None
     assert run_check("replicas-agree", {}, sim.history).passed is None
+
+
+# -- availability and latency: the table's "passes when", on any history --------------------------------
+
+OUTCOMES = st.sampled_from(
+    [("ok", None), ("fail", 20), ("fail", 21), ("fail", 22), ("fail", 11), ("info", None), ("pending", None)]
+)
+OPS = st.lists(
+    st.tuples(st.sampled_from(["read", "write"]), OUTCOMES, st.sampled_from([0.0, 0.05, 0.2, 0.6])),
+    min_size=1,
+    max_size=30,
+)
+
+
+def _history(ops):
+    """One op per process, invoked a second apart, each taking its time; 'pending' never completes."""
+    history = []
+    for i, (f, (kind, code), took) in enumerate(ops):
+        invoke = {"process": i, "type": "invoke", "f": f, "key": 0, "value": None, "time": float(i)}
+        history.append(invoke)
+        if kind != "pending":
+            done = {**invoke, "type": kind, "time": i + took}
+            if code is not None:
+                done["error"] = [code, "refused"]
+            history.append(done)
+    for index, op in enumerate(history):
+        op["index"] = index
+    return history
+
+
+def _read_nil(f, kind, code):
+    """A read answered 'no such key' read nothing: an ok read of nil, as in Jepsen."""
+    return f == "read" and kind == "fail" and code == 20
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=OPS, answered=st.lists(st.sampled_from([11, 20, 21, 22]), unique=True), least=st.sampled_from([0.0, 0.5, 1.0])
+)
+def test_availability_counts_ok_and_the_failures_answered_names_and_no_others(ops, answered, least):
+    """answered / invoked: ok ops (a read of no key among them) and fails whose code is in ``answered``, only."""
+    history = _history(ops)
+    result = run_check("availability", validate_check("availability", {"min": least, "answered": answered}), history)
+    good = sum(
+        1
+        for f, (kind, code), _ in ops
+        if kind == "ok" or _read_nil(f, kind, code) or (kind == "fail" and code in answered)
+    )
+    assert result.details["overall"]["total"] == len(ops) and result.details["overall"]["ok"] == good
+    assert result.passed is (good / len(ops) >= least)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=OPS, bound=st.sampled_from([0.01, 0.1, 0.3, 1.0]))
+def test_latency_max_bounds_every_ok_op_and_no_ok_op_is_unknown(ops, bound):
+    """max = b passes iff no ok op took longer than b; without ok ops a bound is unknown (None), no bound passes."""
+    history = _history(ops)
+    took = [t for f, (kind, code), t in ops if kind == "ok" or _read_nil(f, kind, code)]
+    result = run_check("latency", validate_check("latency", {"max": bound}), history)
+    assert result.passed is (None if not took else max(took) <= bound)
+    assert run_check("latency", validate_check("latency", {}), history).passed is True

@@ -2,10 +2,15 @@
 what the others and the user left, and its choice of targets."""
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import emulator as em
 from emulator.transport import RealCluster
-from faults import Clock, Crash, Injector, Latency, Loss, ParamError, Partition, Pause
+from faults import COMMON_KINDS, Clock, Crash, Injector, Latency, LinkFault, Loss, ParamError, Partition, Pause
+from faults.strategies import RANDOM_SHAPES, millis
+from faults.strategies import steps as fault_steps
 from nodes.kv import SingleKV
 from tests.common.faults_nodes import pingers
 
@@ -56,6 +61,19 @@ def test_overlapping_clock_faults_fall_back_to_the_one_still_active():
     readings["none"] = sim.node("n0").now() - sim.now
     assert readings["drift"] == pytest.approx(1.5) and readings["bump"] == pytest.approx(2.0)
     assert readings["none"] == pytest.approx(0.0)
+
+
+def test_stopping_a_clock_fault_hidden_under_a_later_one_leaves_the_clock_alone():
+    """A bump under a drift on n0: stopping the bump neither moves n0's clock nor records a skew."""
+    sim, _ = pingers(2)
+    injector = Injector(sim)
+    bump = injector.start(Clock(offset=2.0, nodes=["n0"]))
+    injector.start(Clock(mode="drift", drift=0.5, nodes=["n0"]))
+    sim.run(until=4.0)
+    before, skews = sim.node("n0").now(), len([op for op in sim.history.nemesis_ops() if op["f"] == "skew"])
+    injector.stop(bump)
+    assert sim.node("n0").now() == before == pytest.approx(6.0)  # 4 s at 1.5x: no jump back to true time
+    assert len([op for op in sim.history.nemesis_ops() if op["f"] == "skew"]) == skews
 
 
 def test_stopping_one_of_overlapping_partitions_keeps_the_other_and_the_user_s_cut():
@@ -192,3 +210,112 @@ async def test_on_a_real_cluster_stopping_a_partition_heals_its_own_cut_only():
         assert heals == [[2]]
     finally:
         await cluster.close()
+
+
+# -- any overlap of faults, stopped in any order: a state machine against a model ------------------------
+
+MACHINE_SERVERS = ["n0", "n1", "n2"]
+USER_SLOW = em.Constant(0.02)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Faults of every kind started, overlapped and stopped in any order, time passing between.
+
+    After each step the kernel holds exactly what the user set plus what the
+    active faults set: a link's overrides are the user's updated by each active
+    link fault covering it in start order; a cut drops traffic iff the user's
+    cut or an active partition's grudge says so; a node is down iff an active
+    crash took it, paused iff an active pause did, and its clock reads the
+    latest active clock fault on it. Stopping a fault never moves the clock of
+    a node whose latest clock fault is unchanged.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.sim, _ = pingers(len(MACHINE_SERVERS), interval=0.1)
+        self.sim.network.set_link_oneway("n0", "n1", latency=USER_SLOW)
+        self.user_cut = self.sim.network.partition_oneway(["n2"], ["n1"])
+        self.pairs = [(a, b) for a in self.sim.nodes for b in self.sim.nodes if a != b]
+        self.base = {pair: self.sim.network.overrides(*pair) for pair in self.pairs}
+        self.injector = Injector(self.sim, primary="n1")
+        self.started: list = []
+
+    @rule(step=fault_steps(MACHINE_SERVERS, 1.0, kinds=COMMON_KINDS, shapes=(*RANDOM_SHAPES, "isolate-primary")))
+    def start(self, step):
+        """Start the step's nemesis now (its at and duration are the machine's to choose)."""
+        self.started.append(self.injector.start(step.nemesis()))
+
+    @rule(
+        kind=st.sampled_from(["crash", "pause", "bump", "strobe", "drift"]),
+        aim=st.sampled_from(["random", "primary"]),
+        count=st.integers(1, 3),
+    )
+    def start_node_fault(self, kind, aim, count):
+        """A node fault (a clock of each mode) aimed at random servers or at the primary first."""
+        mode = {} if kind in ("crash", "pause") else {"mode": kind, "offset": 2.0, "drift": 0.5, "period": 0.2}
+        self.started.append(self.injector.start("clock" if mode else kind, target=aim, count=count, **mode))
+
+    @precondition(lambda self: self.injector.active)
+    @rule(data=st.data())
+    def stop(self, data):
+        """Stop one active fault, whichever: the clocks of nodes whose latest clock fault stays do not move."""
+        nemesis = data.draw(st.sampled_from(self.injector.active))
+        unchanged = [
+            n
+            for n in self.sim.servers
+            if self.sim.alive(n) and self._top_clock(n) is self._top_clock(n, without=nemesis)
+        ]
+        before = {n: self.sim.node(n).now() for n in unchanged}
+        assert self.injector.stop(nemesis)
+        after = {n: self.sim.node(n).now() for n in unchanged if self.sim.alive(n)}
+        assert after == {n: before[n] for n in after}
+
+    @rule(wait=millis(0.5))
+    def advance(self, wait):
+        self.sim.run(until=self.sim.now + wait)
+
+    @rule()
+    def heal(self):
+        self.injector.heal()
+        self.model_is_kept()
+        assert not self.injector.active and self.injector.free_servers() == self.sim.servers
+        assert all(self.sim.network.overrides(*pair) == self.base[pair] for pair in self.pairs)
+        assert all(self.sim.clock_of(n) == (0.0, 0.0) for n in self.sim.servers)
+
+    def teardown(self):
+        self.sim.close()
+
+    def _top_clock(self, node, without=None):
+        clocks = [n for n in self.injector.active if isinstance(n, Clock) and n is not without and node in n.nodes]
+        return clocks[-1] if clocks else None
+
+    def _active(self, cls):
+        return [n for n in self.injector.active if isinstance(n, cls)]
+
+    @invariant()
+    def model_is_kept(self):
+        net = self.sim.network
+        for pair in self.pairs:
+            expected = dict(self.base[pair])
+            for fault in self._active(LinkFault):
+                if sorted(pair) in fault.pairs:
+                    expected.update({name: fault.params[name] for name in fault.settings})
+            assert net.overrides(*pair) == expected, pair
+            src, dst = pair
+            cut = (src, dst) == ("n2", "n1") or any(src in p.cut.grudge.get(dst, ()) for p in self._active(Partition))
+            assert net.cut(src, dst) == cut, pair
+        down = {n for c in self._active(Crash) for n in c.nodes}
+        assert {n for n in self.sim.servers if not self.sim.alive(n)} == down
+        paused = {}
+        for op in self.sim.history.nemesis_ops():
+            if op["f"] in ("pause", "resume"):
+                paused[op["value"]] = op["f"] == "pause"
+        assert {n for n, frozen in paused.items() if frozen} == {n for p in self._active(Pause) for n in p.nodes}
+        for node in self.sim.servers:
+            top = self._top_clock(node)
+            offset, drift = top.reading if top is not None else (0.0, 0.0)
+            assert self.sim.clock_of(node) == (pytest.approx(offset), pytest.approx(drift)), node
+
+
+TestLedgerMachine = LedgerMachine.TestCase
+TestLedgerMachine.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)

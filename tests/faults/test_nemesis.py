@@ -5,6 +5,8 @@ import itertools
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emulator as em
 from emulator import check
@@ -507,6 +509,21 @@ def test_target_primary_hits_the_protocols_leader_first_then_count_minus_one_oth
         make_nemesis(kind, target="primary", nodes=["n1"])
 
 
+@pytest.mark.parametrize("kind", ["crash", "pause", "clock"])
+def test_target_primary_with_the_primary_held_by_another_fault_hits_no_stand_in(kind):
+    """The leader n0 paused by one fault: target='primary' hits count - 1 others only, never a follower in its place."""
+    sim = lin_kv_with_writes()
+    injector = Injector(sim)
+    sim.run(until=0.1)
+    held = injector.start(Pause(nodes=["n0"]))
+    alone = injector.start(make_nemesis(kind, target="primary", count=1))
+    two = injector.start(make_nemesis(kind, target="primary", count=2))
+    assert alone.nodes == [] and len(two.nodes) == 1 and "n0" not in two.nodes
+    assert [entry["value"]["nodes"] for entry in injector.log[1:]] == [[], two.nodes]
+    injector.heal()
+    assert held not in injector.active and injector.free_servers() == sim.servers
+
+
 def test_after_ack_crashes_the_primary_right_after_the_next_acknowledged_write():
     """crash target=primary after=ack, started at 0.5: n0 goes down at the instant the next write's ok is recorded."""
     sim = lin_kv_with_writes()
@@ -565,3 +582,73 @@ def test_the_link_setting_nemeses_bracket_their_changes_in_the_history(nemesis):
     sim, _, _, _ = run_fault(nemesis)
     ops = [(op["f"], op["time"]) for op in sim.history.nemesis_ops()]
     assert ops == [(f"start-{nemesis.kind}", START), (f"stop-{nemesis.kind}", STOP)]
+
+
+def test_a_flap_that_fails_to_draw_its_next_cut_is_reported_at_once_not_silently_dropped():
+    """A primary callback that goes wrong mid-flap: the error lands in sim.errors when it happens."""
+    sim, _ = pingers(3)
+    names = iter(["n0", "n0", "zz"])
+    injector = Injector(sim, primary=lambda _: next(names))
+    nemesis = injector.start(Partition(shape="isolate-primary", flap=[0.1, 0.1]))
+    sim.run(until=1.0)
+    (error,) = sim.errors
+    assert error.time == pytest.approx(0.4) and isinstance(error.exception, ParamError) and "zz" in str(error)
+    assert "flap" in error.where
+    injector.stop(nemesis)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.sampled_from(["halves", "isolate-one", "majorities-ring", "bridge", "isolate-primary"]),
+    low=st.integers(10, 200),
+    spread=st.integers(0, 200),
+    length=st.integers(1, 1500),
+    seed=st.integers(0, 2**16),
+)
+def test_a_flapping_partition_alternates_cut_and_heal_within_its_range_and_ends_healed(
+    shape, low, spread, length, seed
+):
+    """Any shape, any flap range: a cut at the start, then heal and cut in turn, each gap a draw within [low, high];
+    the stop heals what is cut (and only then), and no server link stays cut."""
+    low, high = low / 1000, (low + spread) / 1000
+    sim, _ = pingers(5, seed=seed, interval=0.5)
+    injector = Injector(sim, primary=first_server)
+    nemesis = injector.start(Partition(shape=shape, flap=[low, high]))
+    sim.run(until=length / 1000)
+    injector.stop(nemesis)
+    episodes: list = []  # (time, "cut" | "heal"), one per instant the partition changed
+    for op in sim.history.nemesis_ops():
+        if op["f"] in ("partition", "partition-oneway", "heal"):
+            what = "heal" if op["f"] == "heal" else "cut"
+            if not episodes or episodes[-1] != (op["time"], what):
+                episodes.append((op["time"], what))
+    assert [what for _, what in episodes] == ["cut", "heal"] * (len(episodes) // 2)
+    assert episodes[0][0] == 0.0 and episodes[-1][0] <= length / 1000 + 1e-9
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(episodes[:-1])]
+    assert all(low - 1e-9 <= gap <= high + 1e-9 for gap in gaps)
+    assert not any(sim.network.cut(a, b) for a in sim.servers for b in sim.servers)
+    sim.close()
+
+
+def test_faults_aimed_at_the_primary_follow_it_through_failovers():
+    """primary-replica: each crash, pause or isolation aimed at the primary hits the node that is primary of the
+    highest epoch at that moment, the new one after every failover."""
+    from nodes.failover import PRIMARY
+    from nodes.replication import PrimaryReplica
+
+    sim = em.Simulation(seed=3)
+    for i in range(5):
+        sim.add_node(f"n{i}", PrimaryReplica, mode="semi-sync", acks=2)
+    injector = Injector(sim)
+    hit = []
+    for kind in ("pause", "crash", "partition", "crash"):
+        sim.run(until=sim.now + 3.0)  # long enough to elect a primary after the last fault
+        live = [sim.node(n) for n in sim.servers if sim.node(n) is not None and sim.node(n).role == PRIMARY]
+        primary = max(live, key=lambda node: node.replog.epoch).name
+        params = {"shape": "isolate-primary"} if kind == "partition" else {"target": "primary"}
+        nemesis = injector.start(make_nemesis(kind, **params))
+        assert (nemesis.cut.sides["primary"] if kind == "partition" else nemesis.nodes) == [primary]
+        hit.append(primary)
+        sim.run(until=sim.now + 1.0)  # the others elect a new primary meanwhile
+        injector.stop(nemesis)
+    assert len(set(hit)) >= 2  # a failover moved the primary, and the faults followed it

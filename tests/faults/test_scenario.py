@@ -265,6 +265,17 @@ def test_every_shipped_example_loads(example):
     assert scenario.name and scenario.phases and scenario.checks and scenario.duration > 0
 
 
+def test_the_every_fault_tour_has_every_shape_and_every_kind_its_comment_says():
+    """lin-kv-every-fault: each partition shape, each mode of clock, each kind but hostile and membership."""
+    from faults import KINDS, SHAPES
+
+    (tour, _) = load_scenario(EXAMPLES[0].parent / "lin-kv-every-fault.toml").phases
+    steps = tour.faults.steps
+    assert {s.kind for s in steps} == set(KINDS) - {"hostile", "membership"}
+    assert {s.nemesis().params["shape"] for s in steps if s.kind == "partition"} == set(SHAPES)
+    assert {s.params["mode"] for s in steps if s.kind == "clock"} == {"bump", "strobe", "drift"}
+
+
 #: a valid scenario of three servers, ending in a [[faults.steps]] table's header
 STEPS = '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload]\nduration = 2\n[[faults.steps]]'
 
@@ -442,6 +453,72 @@ BAD = [
         "['n3']",
         "server names from n0, n1, n2",
     ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nprimary = "nowhere.at.all:leader"\n[workload]\nduration = 2\n',
+        "cluster.primary",
+        "'nowhere.at.all:leader'",
+        "an importable 'module:function' (No module named 'nowhere')",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nprimary = "faults:no_such_function"\n[workload]\nduration = 2\n',
+        "cluster.primary",
+        "'faults:no_such_function'",
+        "an importable 'module:function'",
+    ),
+    # steps that cannot fit the cluster: found as the file is read, not as the step fires mid-run
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 2\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'
+        'kind = "partition"\nshape = "bridge"\n',
+        "faults.steps[0].shape",
+        "'bridge'",
+        "a shape that fits the cluster's 2 server(s); bridge needs at least 3",
+    ),
+    (
+        '[cluster]\nprotocol = "quorum"\nnodes = 3\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'
+        'kind = "partition"\nshape = "isolate-primary"\n',
+        "faults.steps[0].shape",
+        "'isolate-primary'",
+        "a primary to aim at: QuorumKV has no leader_of, so set cluster.primary",
+    ),
+    (
+        '[cluster]\nprotocol = "quorum"\nnodes = 3\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'
+        'kind = "crash"\ntarget = "primary"\n',
+        "faults.steps[0].target",
+        "'primary'",
+        "a primary to aim at: QuorumKV has no leader_of, so set cluster.primary",
+    ),
+    (
+        STEPS + '\nat = 1\nkind = "membership"\n',
+        "faults.steps[0].kind",
+        "'membership'",
+        "a protocol whose nodes have view() (sharded-kv) for membership; SingleKV has none",
+    ),
+    (
+        STEPS + '\nat = 1\nkind = "loss"\nlinks = [["n0", "n9"]]\n',
+        "faults.steps[0].links",
+        "[['n0', 'n9']]",
+        "pairs of node names from n0, n1, n2, c0, c1, c2 (n9 is not one)",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 2\n[workload]\nduration = 2\n[faults]\nkinds = ["partition"]\n'
+        'shapes = ["bridge", "majorities-ring"]\n',
+        "faults.shapes",
+        "['bridge', 'majorities-ring']",
+        "a shape that fits the cluster's 2 server(s) (halves, isolate-one, isolate-primary need 2",
+    ),
+    (
+        '[cluster]\nprotocol = "quorum"\nnodes = 3\n[workload]\nduration = 2\n[faults]\nkinds = ["partition"]\n'
+        'shapes = ["halves", "isolate-primary"]\n',
+        "faults.shapes",
+        "['halves', 'isolate-primary']",
+        "a primary to aim at: QuorumKV has no leader_of, so set cluster.primary",
+    ),
+    (
+        STEPS.replace("[[faults.steps]]", '[faults]\nkinds = ["crash", "membership"]'),
+        "faults.kinds",
+        "'membership'",
+        "a protocol whose nodes have view() (sharded-kv) for membership; SingleKV has none",
+    ),
     # two phases of one name: their checks would be reported under the same name
     (
         '[cluster]\nprotocol = "lin-kv"\n[workload]\n[[phases]]\nname = "a"\nduration = 1\n[[phases]]\nname = "a"\n'
@@ -482,8 +559,8 @@ def test_a_spare_server_may_be_named_and_a_primary_may_be_a_function(tmp_path):
         '[[faults.steps]]\nat = 1\nkind = "crash"\nnodes = ["n3"]\n'
     )
     assert load_scenario(write(tmp_path, body)).cluster.primary == "n3"
-    body = body.replace('primary = "n3"', 'primary = "faults.base:primary_of"')
-    assert load_scenario(write(tmp_path, body)).cluster.primary == "faults.base:primary_of"
+    body = body.replace('primary = "n3"', 'primary = "nodes.registry:leader_of"')
+    assert load_scenario(write(tmp_path, body)).cluster.primary == "nodes.registry:leader_of"
 
 
 @settings(max_examples=25, deadline=None)

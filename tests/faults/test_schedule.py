@@ -3,9 +3,12 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emulator as em
 from faults import KINDS, ParamError, RandomNemesis, Schedule, Step, fault_spans, random_schedule
+from faults.strategies import schedules
 from tests.common.faults_nodes import heard, pingers
 
 
@@ -192,6 +195,8 @@ def test_random_nemesis_rejects_bad_options():
         RandomNemesis(interval=0)
     with pytest.raises(ParamError, match="shape"):
         RandomNemesis(shapes=["hexagon"])
+    with pytest.raises(ParamError, match="shapes: expected partition shape names such as 'halves', found None"):
+        RandomNemesis(shapes=[None])
     assert set(RandomNemesis().weights) == set(KINDS) - {"membership"}
 
 
@@ -203,3 +208,56 @@ def test_a_random_schedule_plays_every_kind_on_a_cluster():
     assert set(schedule.kinds()) >= {"partition", "crash", "clock"}
     assert injector.active == [] and all(entry["stop"] is not None for entry in injector.log)
     assert len(heard(log, 20.1, 21.0)) == 20
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    interval=st.sampled_from([0.001, 0.01, 0.5, 2.0]),
+    low=st.sampled_from([0.0, 0.0005, 0.3]),
+    spread=st.sampled_from([0.0, 0.001, 1.0]),
+)
+def test_a_random_schedule_never_has_two_faults_of_one_kind_active_at_once(seed, interval, low, spread):
+    """Played in the order of events(), no kind ever has two faults active: zero-length and millisecond ones too."""
+    schedule = random_schedule(seed, 5, 3.0, kinds=["crash", "loss"], interval=interval, duration=(low, low + spread))
+    active: dict = {}
+    for _, action, index in schedule.events():
+        kind = schedule.steps[index].kind
+        if action == "start":
+            assert not active.get(kind), (kind, schedule)
+            active[kind] = True
+        elif action == "stop":
+            active[kind] = False
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedule=schedules(5, 10.0, kinds=KINDS, max_steps=5, heal=True))
+def test_any_schedule_round_trips_through_json_and_its_repr(schedule):
+    """from_dict(JSON of to_dict()) and eval(repr()) give the same schedule back, for steps of every kind."""
+    again = Schedule.from_dict(json.loads(json.dumps(schedule.to_dict())))
+    assert again == schedule and again.events() == schedule.events()
+    assert eval(repr(schedule), {"Schedule": Schedule, "Step": Step}) == schedule
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), schedule=schedules(4, 2.0, max_steps=4))
+def test_playing_a_schedule_twice_from_one_seed_gives_one_trace(seed, schedule):
+    """The seed and the schedule fix the run: two plays on fresh pingers give the same digest and fault log."""
+    runs = []
+    for _ in range(2):
+        sim, _ = pingers(4, seed=seed, interval=0.05)
+        injector = schedule.play(sim, until=2.5)
+        runs.append((sim.trace_digest(), injector.log))
+        sim.close()
+    assert runs[0] == runs[1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), low=st.sampled_from([0.0, 0.5, 2.0]), spread=st.sampled_from([0.0, 1.5]))
+def test_a_random_fault_lasts_its_drawn_duration_unless_the_schedule_ends_first(seed, low, spread):
+    """Each step lasts between duration's low and high, or is cut short to end exactly at the schedule's length."""
+    length = 20.0
+    schedule = random_schedule(seed, 5, length, interval=1.0, duration=(low, low + spread))
+    for step in schedule:
+        assert low - 1e-6 <= step.duration <= low + spread + 1e-6 or step.end == pytest.approx(length, abs=1e-6)
+        assert step.end <= length + 1e-6

@@ -39,6 +39,35 @@ def test_a_scaled_schedule_moves_times_and_time_like_parameters_only():
 
 
 @pytest.mark.parametrize(
+    "kind, params, key",
+    [
+        ("latency", {}, "latency"),  # the default spike, {exponential = 0.1}
+        ("hostile", {}, "latency"),  # the preset's heavy tail
+        ("clock", {"mode": "strobe"}, "period"),  # the default 0.1 s
+        ("partition", {"flap": [0.05, 0.2]}, "flap"),
+        ("membership", {}, "retry"),  # the default 0.1 s between tries
+    ],
+)
+def test_time_like_parameters_scale_when_left_at_their_defaults_too(kind, params, key):
+    """A spike, a hostile tail, a strobe period, a flap's range and a membership retry scale, given or not."""
+    from faults.spec import distribution_spec
+
+    def effective(schedule):
+        value = schedule.steps[0].nemesis().params[key]
+        return distribution_spec(value) if key == "latency" else value
+
+    schedule = Schedule().add(1.0, kind, 1.0, **params)
+    expected = scale_distribution(effective(schedule), 0.5) if key == "latency" else None
+    scaled = effective(scale_schedule(schedule, 0.5))
+    if key == "latency":
+        assert scaled == distribution_spec(expected)
+    elif key == "flap":
+        assert scaled == [0.025, 0.1]
+    else:
+        assert scaled == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
     "spec, expected",
     [
         (0.01, 0.005),

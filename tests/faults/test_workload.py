@@ -215,6 +215,21 @@ def test_final_reads_read_every_key_written_so_lost_writes_sees_them_all():
     assert lost_writes(sim.history).unchecked == []
 
 
+@pytest.mark.parametrize("clients, rate", [(2, 100.0), (8, 1.0)])
+def test_the_traffic_and_its_final_reads_end_within_drain_of_the_duration(clients, rate):
+    """No think time outlasts the duration: every key written is read within drain() of it, even at a slow rate."""
+    workload = Workload(clients=clients, rate=rate, keys=2, timeout=0.1, duration=10.0, final_reads=True)
+    sim = em.Simulation(seed=3)
+    for i in range(3):
+        sim.add_node(f"n{i}", SingleKV)
+    task = workload.start(sim)
+    sim.run(until=10.0 + workload.drain())
+    finals = [(invoke, done) for invoke, done in sim.history.completions() if invoke["time"] >= 10.0]
+    answered = {invoke["key"] for invoke, done in finals if done is not None and done["type"] in ("ok", "fail")}
+    assert task.done() and workload.written and set(workload.written) <= answered  # ok, or "no such key"
+    assert {invoke["f"] for invoke, _ in finals} == {"read"}
+
+
 def test_single_writer_gives_each_key_one_writer_and_reads_go_anywhere():
     """single_writer: client i writes and cas-es only keys k with k % clients == i; every client reads every key."""
     workload = Workload(clients=4, rate=300, keys=6, duration=3.0, single_writer=True, unique=0.2)
