@@ -3,9 +3,11 @@
 ====================  ========================================  ==============================================
 name                  parameters (defaults)                     passes when
 ====================  ========================================  ==============================================
-``linearizable``      model="cas_register", timeout=10.0        every key is linearizable (per key, Porcupine's
-                                                                P-compositionality); an unknown (the wall-clock
-                                                                ``timeout`` ran out) does not pass
+``linearizable``      model="cas_register", steps=10000000,     every key is linearizable (per key, Porcupine's
+                      timeout (seconds; none)                   P-compositionality); an unknown (the search ran
+                                                                out of ``steps``, a count that gives the same
+                                                                verdict on any machine, or of the wall-clock
+                                                                ``timeout`` if one is given) does not pass
 ``stale-reads``       max=0                                     at most ``max`` reads missed an acknowledged write
 ``lost-writes``       max=0                                     at most ``max`` acknowledged writes are missing
                                                                 from their key's final read
@@ -85,7 +87,7 @@ class Context:
 
 
 def _linearizable(history, params, ctx) -> CheckResult:
-    verdict = check.linearizable(history, model=params["model"], timeout=params["timeout"])
+    verdict = check.linearizable(history, model=params["model"], timeout=params["timeout"], steps=params["steps"])
     keys = ", ".join(str(p.key) for p in verdict.failures[:5])
     summary = verdict.summary() + (f"; failing keys: {keys}" if keys else "")
     return CheckResult("linearizable", verdict.valid, summary, details=verdict.to_dict())
@@ -217,7 +219,7 @@ def _node_errors(history, params, ctx) -> CheckResult:
 
 #: name -> (function, {parameter: default}).
 CHECKS: dict[str, tuple[Callable, dict[str, Any]]] = {
-    "linearizable": (_linearizable, {"model": "cas_register", "timeout": 10.0}),
+    "linearizable": (_linearizable, {"model": "cas_register", "steps": 10_000_000, "timeout": None}),
     "stale-reads": (_stale_reads, {"max": 0}),
     "lost-writes": (_lost_writes, {"max": 0}),
     "availability": (_availability, {"min": None, "answered": [20, 22]}),
@@ -262,6 +264,8 @@ def _check_param(name: str, key: str, value: Any) -> None:
             raise ParamError(where, value, "a model from " + ", ".join(sorted(check.MODELS)))
     elif key == "max" and name != "latency":
         check_count(where, value, low=0)
+    elif key == "steps":
+        check_count(where, value, low=1)
     elif key == "answered":
         if not isinstance(value, list) or not all(is_int(c) for c in value):
             raise ParamError(where, value, "a list of error codes, e.g. [20, 22]")

@@ -1,11 +1,13 @@
 """Named checks that need more than the history: replicas-agree reads each replica's own copy."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
 from faults import run_check, validate_check
 from faults.chaos import replica_copies
+from faults.spec import ParamError
 from tests.common.quorum_cluster import quorum_cluster
 
 
@@ -94,3 +96,47 @@ def test_latency_max_bounds_every_ok_op_and_no_ok_op_is_unknown(ops, bound):
     result = run_check("latency", validate_check("latency", {"max": bound}), history)
     assert result.passed is (None if not took else max(took) <= bound)
     assert run_check("latency", validate_check("latency", {}), history).passed is True
+
+
+def _hard_history(writers: int = 14) -> list[dict]:
+    """Overlapping writes and a read of a value nobody wrote: exponential for the search without luck."""
+    ops = [{"process": p, "type": "invoke", "f": "write", "key": 1, "value": p} for p in range(writers)]
+    ops += [{"process": p, "type": "ok", "f": "write", "key": 1, "value": p} for p in range(writers)]
+    read = {"process": 99, "f": "read", "key": 1}
+    return ops + [{**read, "type": "invoke", "value": None}, {**read, "type": "ok", "value": "x"}]
+
+
+def test_the_linearizable_check_is_cut_by_steps_by_default_so_a_seed_judges_the_same_anywhere(monkeypatch):
+    """By default the search's budget is a count of steps, never the clock: with the checker's clock racing
+    (an hour gone at every look) the verdict is the same; a scenario's steps and timeout are each honoured."""
+    import importlib
+    import time
+
+    searching = importlib.import_module("emulator.check.linearizable")  # the module: the package names the function
+    defaults = validate_check("linearizable", True)
+    assert defaults["steps"] == 10_000_000 and defaults["timeout"] is None
+    small = validate_check("linearizable", {"steps": 5_000})
+    assert run_check("linearizable", small, _hard_history()).passed is None  # unknown does not pass
+    assert run_check("linearizable", defaults, _hard_history(writers=8)).passed is False
+
+    class Racing:
+        perf_counter = staticmethod(time.perf_counter)
+        process_time = staticmethod(time.process_time)
+        now = 0.0
+
+        @classmethod
+        def monotonic(cls):
+            cls.now += 3600.0
+            return cls.now
+
+    monkeypatch.setattr(searching, "time", Racing)
+    assert run_check("linearizable", defaults, _hard_history(writers=8)).passed is False
+    timed = validate_check("linearizable", {"timeout": 10.0})
+    assert run_check("linearizable", timed, _hard_history(writers=8)).passed is None  # the clock says time is up
+
+
+@pytest.mark.parametrize("steps", [0, -1, 2.5, True, "many"])
+def test_a_linearizable_step_budget_that_is_not_a_positive_whole_number_is_refused(steps):
+    """A scenario's steps must be a whole number >= 1: a ParamError naming it, when the file is read."""
+    with pytest.raises(ParamError, match=r"linearizable\.steps"):
+        validate_check("linearizable", {"steps": steps})

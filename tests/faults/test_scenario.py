@@ -197,7 +197,7 @@ def test_without_phases_there_is_one_main_phase_with_the_top_level_faults(tmp_pa
     )
     scenario = load_scenario(path)
     assert scenario.name == "my-test" and scenario.checks == {
-        "linearizable": {"model": "cas_register", "timeout": 10.0},
+        "linearizable": {"model": "cas_register", "steps": 10_000_000, "timeout": None},
         "node-errors": {"max": 0},
     }
     (phase,) = scenario.phases
