@@ -32,6 +32,12 @@ stopped when the run ends, fails or is interrupted (Ctrl-C, SIGTERM). A
 real run is not replayable: the seed fixes the faults and the workload's
 choices, not the timing.
 
+A run's verdict merges its checks' as Jepsen merges ``:valid?``: FAILED
+when a check failed, else UNKNOWN when a check could not tell (the
+linearizability search ran out of time, say: not a pass, and not a
+failure either), else PASSED. A sweep's seeds are ``pass``, ``fail`` or
+``unknown`` the same way (or ``error`` / ``crashed``).
+
 Exit status: 0 every check passed (for every seed), 1 a check failed or could
 not tell (or a seed's run raised, or its worker died), 2 a usage or scenario
 error (printed without a traceback).
@@ -214,8 +220,27 @@ def _print_tables(console: Console, result: ChaosResult, headline: str) -> None:
             console.print("\n".join(explanation.splitlines()[:25]), markup=False)
 
 
+def verdict(checks) -> str:
+    """``"pass"``, ``"fail"`` or ``"unknown"``: the checks' verdicts merged as Jepsen merges ``:valid?``.
+
+    A check that failed beats one that could not tell (``passed`` None),
+    which beats a pass; no checks at all is a pass.
+    """
+    passed = [check.passed for check in checks]
+    if any(p is False for p in passed):
+        return "fail"
+    return "unknown" if any(p is None for p in passed) else "pass"
+
+
+_VERDICT = {
+    "pass": "[green]PASSED[/green]",
+    "fail": "[bold red]FAILED[/bold red]",
+    "unknown": "[yellow]UNKNOWN[/yellow] (a check could not tell; not a pass)",
+}
+
+
 def _verdict(result: ChaosResult) -> str:
-    return "[green]PASSED[/green]" if result.passed else "[bold red]FAILED[/bold red]"
+    return _VERDICT[verdict(result.checks)]
 
 
 def _table(title: str) -> Table:
@@ -285,10 +310,11 @@ def run_seed(path: str, out: str | None, seed: int) -> dict:
     if out is not None:
         result.write(Path(out) / f"seed-{seed}")
     return {
-        "status": "pass" if result.passed else "fail",
+        "status": verdict(result.checks),
         "counts": result.counts,
         "faults": sum(result.faults.values()),
-        "failed": [_label(c) for c in result.failed],
+        "failed": [_label(c) for c in result.checks if c.passed is False],
+        "unknown": [_label(c) for c in result.checks if c.passed is None],
         "digest": result.sim.trace_digest(),
     }
 
@@ -317,23 +343,38 @@ def report_sweep(console: Console, lines: list[dict]) -> int:
     if table.row_count:  # above _TABLE_LIMIT seeds, a sweep where every seed passed has no failing row to show
         console.print(table)
     bad = [line for line in lines if line["status"] != "pass"]
-    console.print(f"{len(lines) - len(bad)} of {len(lines)} seeds passed")
+    tally = ", ".join(
+        f"{n} {word}"
+        for status, word in (("fail", "failed"), ("unknown", "unknown"), ("error", "raised"), ("crashed", "crashed"))
+        if (n := sum(line["status"] == status for line in bad))
+    )
+    console.print(f"{len(lines) - len(bad)} of {len(lines)} seeds passed" + (f" ({tally})" if tally else ""))
     for line in bad:
-        why = ", ".join(line["failed"]) if line["status"] == "fail" else line["error"].splitlines()[0]
-        console.print(f"seed {line['seed']} {_VERB[line['status']]} {why}: {line['replay']}", markup=False)
+        console.print(f"seed {line['seed']} {_why(line)}: {line['replay']}", markup=False)
     return 1 if bad else 0
 
 
-_VERB = {"fail": "failed", "error": "raised", "crashed": "crashed:"}
+def _why(line: dict) -> str:
+    """What went wrong with a seed that did not pass, and its trace digest where it ran to the end."""
+    if line["status"] in ("error", "crashed"):
+        return f"{_VERB[line['status']]} {line['error'].splitlines()[0]}"
+    parts = [f"failed {', '.join(line['failed'])}"] if line["failed"] else []
+    if line.get("unknown"):
+        parts.append(f"could not tell {', '.join(line['unknown'])}")
+    digest = f" (trace digest {line['digest'][:16]})" if line.get("digest") else ""
+    return "; ".join(parts) + digest
+
+
+_VERB = {"error": "raised", "crashed": "crashed:"}
 
 
 def _seed_table(results: list[dict]) -> Table:
     shown = results if len(results) <= _TABLE_LIMIT else [r for r in results if r["status"] != "pass"]
     table = _table("Seeds" if shown is results else "Failing seeds")
-    for column in ("seed", "verdict", "ok", "fail", "info", "faults", "failed checks"):
+    for column in ("seed", "verdict", "ok", "fail", "info", "faults", "checks not passed"):
         table.add_column(column, justify="right" if column in ("seed", "ok", "fail", "info", "faults") else "left")
     for r in shown:
-        if r["status"] in ("pass", "fail"):
+        if r["status"] in ("pass", "fail", "unknown"):
             counts = r["counts"]
             table.add_row(
                 str(r["seed"]),
@@ -342,7 +383,7 @@ def _seed_table(results: list[dict]) -> Table:
                 str(counts["fail"]),
                 str(counts["info"]),
                 str(r["faults"]),
-                ", ".join(r["failed"]),
+                ", ".join([*r["failed"], *(f"unknown: {label}" for label in r.get("unknown", ()))]),
             )
         else:
             table.add_row(str(r["seed"]), _CELL[r["status"]], "", "", "", "", r["error"].splitlines()[0])
@@ -352,6 +393,7 @@ def _seed_table(results: list[dict]) -> Table:
 _CELL = {
     "pass": "[green]pass[/]",
     "fail": "[bold red]FAIL[/]",
+    "unknown": "[yellow]UNKNOWN[/]",
     "error": "[bold red]ERROR[/]",
     "crashed": "[bold red]CRASHED[/]",
 }
