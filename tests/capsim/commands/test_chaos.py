@@ -313,6 +313,62 @@ def test_a_failing_seeds_replay_command_run_as_printed_replays_it_with_the_same_
         assert again == command and _digest(_run_as_printed(again, tmp_path).stdout) == digest
 
 
+def _recount(history: list[dict]) -> dict:
+    """Per f: ok / fail / info from the raw history.jsonl, paired here (an op never completed counts as info)."""
+    rows: dict = {}
+    open_ops: dict = {}
+    for op in history:
+        if op["process"] == "nemesis":
+            continue
+        if op["type"] == "invoke":
+            open_ops[op["process"]] = op
+            continue
+        invoke = open_ops.pop(op["process"])
+        assert op["f"] == invoke["f"]
+        rows.setdefault(op["f"], {"ok": 0, "fail": 0, "info": 0})[op["type"]] += 1
+    for invoke in open_ops.values():
+        rows.setdefault(invoke["f"], {"ok": 0, "fail": 0, "info": 0})["info"] += 1
+    return rows
+
+
+def test_the_printed_figures_are_the_raw_historys(tmp_path, capsys):
+    """Every fault at once (duplication and reordering included): the operations table, the faults table, the
+    header's counts and digest and summary.json are recounted from history.jsonl, not from the
+    result; the stale-read checker's count of ok reads is the table's plus the reads answered 'key does not
+    exist', which the table's caption gives."""
+    out = tmp_path / "out"
+    assert main(["chaos", "lin-kv-every-fault", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())
+    rows = _recount(history)
+    printed = {
+        f: dict(zip(("ok", "fail", "info", "total"), map(int, numbers)))
+        for f, *numbers in re.findall(r"│ (\w+) +│ +(\d+) │ +(\d+) │ +(\d+) │ +(\d+) │", text)
+    }
+    total = {kind: sum(row[kind] for row in rows.values()) for kind in ("ok", "fail", "info")}
+    assert printed == {
+        **{f: {**row, "total": sum(row.values())} for f, row in rows.items()},
+        "all": {**total, "total": sum(total.values())},
+    }
+    assert summary["by_f"] == rows and summary["counts"] == total
+    started: dict = {}
+    for op in history:
+        if op["process"] == "nemesis" and op["f"].startswith("start-"):
+            started[op["f"].removeprefix("start-")] = started.get(op["f"].removeprefix("start-"), 0) + 1
+    faults = text[text.index("Faults applied") : text.index("Checks")]
+    assert {kind: int(n) for kind, n in re.findall(r"^│ (\w+) +│ +(\d+) │", faults, re.MULTILINE)} == started
+    assert f"{sum(started.values())} faults" in text and summary["faults"] == started
+    missing = sum(
+        1 for op in history if op["type"] == "fail" and op["f"] == "read" and (op.get("error") or [None])[0] == 20
+    )
+    assert missing > 0 and f"fail includes {missing} read(s) answered 'key does not exist'" in text
+    reads = int(re.search(r"stale of (\d+) ok reads", " ".join(text.split())).group(1))
+    assert reads == rows["read"]["ok"] + missing
+    assert summary["digest"].startswith(_digest(text)) and len(summary["digest"]) == 64
+    assert f"{summary['virtual_time']:.1f} s of virtual time" in text
+
+
 #: What a simulated chaos run never uses: the socket layer (hosts run unmodified asyncio programs; a scenario's
 #: nodes do not) and the checker's readers, HTML timeline and history generators (it checks what it recorded).
 UNUSED = SOCKET_LAYER | {
