@@ -62,6 +62,7 @@ from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
 if TYPE_CHECKING:  # the kernel and rich are imported when a run needs them: `capsim chaos --help` imports neither
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from faults.chaos import ChaosResult
     from faults.scenario import Scenario
@@ -183,7 +184,7 @@ def print_result(console: Console, result: ChaosResult) -> None:
         f"{sim.now:.1f} s of virtual time, {sum(result.faults.values())} faults, "
         f"{len(sim.errors)} node errors, trace digest {sim.trace_digest()[:16]}",
     )
-    console.print(f"{_verdict(result)}  replay: {result.command()}")
+    console.print(f"{_verdict(result)}  replay: {_escape(result.command())}")
 
 
 def print_real_result(console: Console, result) -> None:
@@ -202,14 +203,16 @@ def print_real_result(console: Console, result) -> None:
         f"{len(result.node_errors)} node errors, {len(result.control_errors)} failed "
         f"control calls; messages: {traffic}",
     )
-    console.print(f"{_verdict(result)}  run again: {result.command()}")
+    console.print(f"{_verdict(result)}  run again: {_escape(result.command())}")
     console.print(
         f"(real timing is not replayable; the same faults in virtual time: {result.simulate_command()})", markup=False
     )
 
 
 def _print_tables(console: Console, result: ChaosResult, headline: str) -> None:
-    console.print(f"[bold]{result.scenario.name}[/bold]  ({result.scenario.source}, seed {result.seed})")
+    console.print(
+        f"[bold]{_escape(result.scenario.name)}[/bold]  ({_escape(result.scenario.source)}, seed {result.seed})"
+    )
     console.print(headline, markup=False)
     console.print(_operations(result))
     console.print(_faults(result))
@@ -243,6 +246,19 @@ def _verdict(result: ChaosResult) -> str:
     return _VERDICT[verdict(result.checks)]
 
 
+def _text(text: str) -> Text:
+    """A table cell shown as it is: a scenario's names, a check's words, a fault's nodes are not rich markup."""
+    from rich.text import Text
+
+    return Text(text)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _table(title: str) -> Table:
     from rich.table import Table
 
@@ -255,7 +271,7 @@ def _operations(result: ChaosResult) -> Table:
         table.add_column(column, justify="left" if column == "f" else "right")
     rows = result.counts_by_f()
     for f, row in rows.items():
-        table.add_row(f, *map(str, (row["ok"], row["fail"], row["info"], sum(row.values()))))
+        table.add_row(_text(f), *map(str, (row["ok"], row["fail"], row["info"], sum(row.values()))))
     total = result.counts
     table.add_row("all", *map(str, (total["ok"], total["fail"], total["info"], sum(total.values()))), style="bold")
     missing = _missing_key_reads(result.history)
@@ -287,7 +303,7 @@ def _faults(result: ChaosResult) -> Table:
     table.add_column("examples")
     for kind, count in result.faults.items():
         values = [entry["value"] for entry in result.injector.log if entry["kind"] == kind]
-        table.add_row(kind, str(count), "; ".join(_fault_text(v) for v in values[:3]))
+        table.add_row(kind, str(count), _text("; ".join(_fault_text(v) for v in values[:3])))
     if not result.faults:
         table.add_row("none", "0", "")
     return table
@@ -308,7 +324,12 @@ def _checks(result: ChaosResult) -> Table:
     for column in ("check", "phase", "verdict", "detail"):
         table.add_column(column)
     for check in result.checks:
-        table.add_row(check.name, check.phase or "all", f"[{_STYLE[check.verdict]}]{check.verdict}[/]", check.summary)
+        table.add_row(
+            _text(check.name),
+            _text(check.phase or "all"),
+            f"[{_STYLE[check.verdict]}]{check.verdict}[/]",
+            _text(check.summary),
+        )
     if not result.checks:
         table.add_row("none", "", "", "the scenario asks for no checks")
     return table
@@ -402,10 +423,10 @@ def _seed_table(results: list[dict]) -> Table:
                 str(counts["fail"]),
                 str(counts["info"]),
                 str(r["faults"]),
-                ", ".join([*r["failed"], *(f"unknown: {label}" for label in r.get("unknown", ()))]),
+                _text(", ".join([*r["failed"], *(f"unknown: {label}" for label in r.get("unknown", ()))])),
             )
         else:
-            table.add_row(str(r["seed"]), _CELL[r["status"]], "", "", "", "", r["error"].splitlines()[0])
+            table.add_row(str(r["seed"]), _CELL[r["status"]], "", "", "", "", _text(r["error"].splitlines()[0]))
     return table
 
 

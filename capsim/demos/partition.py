@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
 
 import emulator as em
 from capsim import output
@@ -101,7 +102,7 @@ def account(sim: em.Simulation) -> RichTable:
     for column in OPERATIONS:
         table.add_column(column.header)
     for row in _operations(sim):
-        table.add_row(*(column.cell(row) for column in OPERATIONS))
+        table.add_row(*(Text(column.cell(row)) for column in OPERATIONS))
     return table
 
 
@@ -289,9 +290,9 @@ def main(
         return emit(report(sim, seed), console, as_json=True, out=out)
     console = console or output.console()
     console.print(f"[bold]capsim demo: partition[/bold]  seed={seed}  nodes={', '.join(sim.servers)}")
-    console.print(f"partition: {SIDE_A} + alice | {SIDE_B} + bob, then heal\n")
+    console.print(f"partition: {SIDE_A} + alice | {SIDE_B} + bob, then heal\n", markup=False)
     console.print(account(sim))
-    console.print("\n" + _verdicts(sim).replace(" After", "\nAfter").replace(" Checked:", "\nChecked:"))
+    console.print("\n" + _verdicts(sim).replace(" After", "\nAfter").replace(" Checked:", "\nChecked:"), markup=False)
     console.print(f"virtual time {sim.now:.3f} s, messages {sim.network.stats}, trace digest {sim.trace_digest()[:16]}")
     if out is not None:
         console.print(f"report: {write_report(report(sim, seed), Path(out))}")

@@ -369,6 +369,24 @@ def test_the_printed_figures_are_the_raw_historys(tmp_path, capsys):
     assert f"{summary['virtual_time']:.1f} s of virtual time" in text
 
 
+def test_names_in_a_scenario_are_printed_as_written_not_read_as_markup(tmp_path, capsys, monkeypatch):
+    """A scenario, phase or directory name with brackets ('[/]' closes a rich style) is printed as it is: it was a
+    MarkupError traceback, and a cell like '[b]' vanished."""
+    where = tmp_path / "runs [b]"
+    where.mkdir()
+    text = textwrap.dedent(QUIET).format(protocol="lin-kv", checks='["linearizable"]')
+    text = text.replace('name = "lin-kv then a quiet phase"', 'name = "lin-kv [/] [red]test"')
+    (where / "s.toml").write_text(text.replace('name = "quiet"', 'name = "quiet [b]"'))
+    monkeypatch.chdir(tmp_path)
+    assert main(["chaos", "runs [b]/s.toml"]) == 1
+    assert main(["chaos", "runs [b]/s.toml", "--seeds", "1-2", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "lin-kv [/] [red]test  (runs [b]/s.toml, seed 3)" in out
+    assert re.search(r"│ availability │ quiet \[b\] │ unknown │", out)
+    assert "replay: capsim chaos 'runs [b]/s.toml' --seed 3" in out
+    assert "seed 1 could not tell availability (quiet [b]) (trace digest " in out and "│ unknown: availability" in out
+
+
 #: What a simulated chaos run never uses: the socket layer (hosts run unmodified asyncio programs; a scenario's
 #: nodes do not) and the checker's readers, HTML timeline and history generators (it checks what it recorded).
 UNUSED = SOCKET_LAYER | {
