@@ -167,6 +167,7 @@ def _note(runs: list[Run], plan: Plan) -> str:
     r = {run.name: run.row for run in runs}
     direct, ttl, co, stale = (r[n] for n in CONFIGS)
     peak = "the origin's peak"
+    ttl_s = (CONFIGS["edges, ttl 1 s"] or {})["ttl"]
     return (
         f"Straight to the origin, it served {direct['origin_gets']} requests with up to {direct['origin_peak']} "
         f"at once, and while it was down {percent(direct['ok_down'])} succeeded. Edges with a 1 s TTL answered "
@@ -174,7 +175,7 @@ def _note(runs: list[Run], plan: Plan) -> str:
         f"requests; coalescing {change(ttl['origin_peak'], co['origin_peak'], peak)} "
         f"({co['coalesced']} misses shared a fetch). During the outage they answered "
         f"{percent(ttl['ok_down'])} and {percent(co['ok_down'])}, only from copies still within their "
-        f"{CONFIGS['edges, ttl 1 s']['ttl']:g} s TTL. Serving stale kept "
+        f"{ttl_s:g} s TTL. Serving stale kept "
         f"{percent(stale['ok_down'])} of requests answered while the origin was "
         f"down, with content up to {stale['age_max']:.1f} s and {stale['behind_max_down']} versions old. Even with "
         f"the origin up, {percent(ttl['behind_share'])} of edge answers were an older version than the origin's."
