@@ -4,7 +4,7 @@ Shared by ``capsim chaos --seeds`` and ``capsim cap --seeds`` (and, for its
 worker processes, ``capsim pacelc``). A sweep yields one line per seed, a
 JSON-compatible dict, as soon as the seed is done::
 
-    {"seed": 7, "status": "pass" | "fail" | "error" | "crashed", ...the job's fields...,
+    {"seed": 7, "status": "pass" | "fail" | "unknown" | "error" | "crashed", ...the job's fields...,
      "replay": "capsim chaos scenarios/x.toml --seed 7"}
 
 ``error``: the job raised (the line holds the exception); ``crashed``: the
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: Statuses of a sweep's line, in the order a summary lists them.
-STATUSES = ("pass", "fail", "error", "crashed")
+STATUSES = ("pass", "fail", "unknown", "error", "crashed")
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,9 @@ class SeedJob:
 
     Attributes:
         function: called as ``function(seed)`` in a worker; returns the seed's
-            fields as a JSON-compatible dict with ``"status"`` ``"pass"`` or
-            ``"fail"``. It must pickle: a module-level function or a
-            ``functools.partial`` of one.
+            fields as a JSON-compatible dict with ``"status"`` ``"pass"``,
+            ``"fail"`` or ``"unknown"`` (a check could not tell: not a pass).
+            It must pickle: a module-level function or a ``functools.partial`` of one.
         replay: the command that runs one seed alone, with ``{seed}`` in it.
     """
 
@@ -307,7 +307,7 @@ def sweep_with_progress(
         TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed"),
+        TextColumn("{task.fields[failed]} failed, {task.fields[crashed]} crashed, {task.fields[unknown]} unknown"),
         TimeElapsedColumn(),
         TextColumn("left"),
         TimeRemainingColumn(),
@@ -322,7 +322,7 @@ def sweep_with_progress(
                     results.write(line)
                 counts = _counts(lines)
                 progress.update(task, advance=1, **counts)
-                say(len(lines), f"{counts['failed']} failed, {counts['crashed']} crashed")
+                say(len(lines), f"{counts['failed']} failed, {counts['crashed']} crashed, {counts['unknown']} unknown")
     finally:
         if pool is not None:
             pool.close()
@@ -336,7 +336,11 @@ def seeds_left(seeds: list[int], results: ResultsFile | None) -> list[int]:
 
 def _counts(lines: list[dict]) -> dict:
     failed = sum(1 for line in lines if line["status"] in ("fail", "error"))
-    return {"failed": failed, "crashed": sum(1 for line in lines if line["status"] == "crashed")}
+    return {
+        "failed": failed,
+        "crashed": sum(1 for line in lines if line["status"] == "crashed"),
+        "unknown": sum(1 for line in lines if line["status"] == "unknown"),
+    }
 
 
 # -- generic jobs (not seeds): capsim pacelc -------------------------------------------------------

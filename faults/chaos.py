@@ -27,6 +27,7 @@ decide the faults as they go (the stateful test machine of
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,8 +161,8 @@ class ChaosResult:
         return {k: counts[k] for k in KINDS if k in counts}
 
     def command(self) -> str:
-        """The command line that replays this run."""
-        return f"capsim chaos {self.scenario.source} --seed {self.seed}"
+        """The command line that replays this run (the scenario's path quoted for a POSIX shell)."""
+        return f"capsim chaos {shlex.quote(self.scenario.source)} --seed {self.seed}"
 
     def _summary(self) -> dict:
         """What every kind of run reports (``summary`` adds its own)."""

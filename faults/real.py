@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,11 +224,11 @@ class RealChaosResult(ChaosResult):
     def command(self) -> str:
         """The command line that runs the scenario again on real processes (not a replay: timing is real)."""
         scale = f" --time-scale {self.time_scale:g}" if self.time_scale != 1.0 else ""
-        return f"capsim chaos --real {self.scenario.source} --seed {self.seed}{scale}"
+        return f"capsim chaos --real {shlex.quote(self.scenario.source)} --seed {self.seed}{scale}"
 
     def simulate_command(self) -> str:
         """The command line that plays the same faults on the same workload in virtual time."""
-        return f"capsim chaos {self.scenario.source} --seed {self.seed}"
+        return f"capsim chaos {shlex.quote(self.scenario.source)} --seed {self.seed}"
 
     def summary(self) -> dict:
         """The run as JSON-compatible data (``summary.json``); times in real seconds from the start of traffic."""

@@ -32,6 +32,12 @@ stopped when the run ends, fails or is interrupted (Ctrl-C, SIGTERM). A
 real run is not replayable: the seed fixes the faults and the workload's
 choices, not the timing.
 
+A run's verdict merges its checks' as Jepsen merges ``:valid?``: FAILED
+when a check failed, else UNKNOWN when a check could not tell (the
+linearizability search ran out of time, say: not a pass, and not a
+failure either), else PASSED. A sweep's seeds are ``pass``, ``fail`` or
+``unknown`` the same way (or ``error`` / ``crashed``).
+
 Exit status: 0 every check passed (for every seed), 1 a check failed or could
 not tell (or a seed's run raised, or its worker died), 2 a usage or scenario
 error (printed without a traceback).
@@ -56,6 +62,7 @@ from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
 if TYPE_CHECKING:  # the kernel and rich are imported when a run needs them: `capsim chaos --help` imports neither
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from faults.chaos import ChaosResult
     from faults.scenario import Scenario
@@ -177,7 +184,7 @@ def print_result(console: Console, result: ChaosResult) -> None:
         f"{sim.now:.1f} s of virtual time, {sum(result.faults.values())} faults, "
         f"{len(sim.errors)} node errors, trace digest {sim.trace_digest()[:16]}",
     )
-    console.print(f"{_verdict(result)}  replay: {result.command()}")
+    console.print(f"{_verdict(result)}  replay: {_escape(result.command())}")
 
 
 def print_real_result(console: Console, result) -> None:
@@ -196,14 +203,16 @@ def print_real_result(console: Console, result) -> None:
         f"{len(result.node_errors)} node errors, {len(result.control_errors)} failed "
         f"control calls; messages: {traffic}",
     )
-    console.print(f"{_verdict(result)}  run again: {result.command()}")
+    console.print(f"{_verdict(result)}  run again: {_escape(result.command())}")
     console.print(
         f"(real timing is not replayable; the same faults in virtual time: {result.simulate_command()})", markup=False
     )
 
 
 def _print_tables(console: Console, result: ChaosResult, headline: str) -> None:
-    console.print(f"[bold]{result.scenario.name}[/bold]  ({result.scenario.source}, seed {result.seed})")
+    console.print(
+        f"[bold]{_escape(result.scenario.name)}[/bold]  ({_escape(result.scenario.source)}, seed {result.seed})"
+    )
     console.print(headline, markup=False)
     console.print(_operations(result))
     console.print(_faults(result))
@@ -214,8 +223,40 @@ def _print_tables(console: Console, result: ChaosResult, headline: str) -> None:
             console.print("\n".join(explanation.splitlines()[:25]), markup=False)
 
 
+def verdict(checks) -> str:
+    """``"pass"``, ``"fail"`` or ``"unknown"``: the checks' verdicts merged as Jepsen merges ``:valid?``.
+
+    A check that failed beats one that could not tell (``passed`` None),
+    which beats a pass; no checks at all is a pass.
+    """
+    passed = [check.passed for check in checks]
+    if any(p is False for p in passed):
+        return "fail"
+    return "unknown" if any(p is None for p in passed) else "pass"
+
+
+_VERDICT = {
+    "pass": "[green]PASSED[/green]",
+    "fail": "[bold red]FAILED[/bold red]",
+    "unknown": "[yellow]UNKNOWN[/yellow] (a check could not tell; not a pass)",
+}
+
+
 def _verdict(result: ChaosResult) -> str:
-    return "[green]PASSED[/green]" if result.passed else "[bold red]FAILED[/bold red]"
+    return _VERDICT[verdict(result.checks)]
+
+
+def _text(text: str) -> Text:
+    """A table cell shown as it is: a scenario's names, a check's words, a fault's nodes are not rich markup."""
+    from rich.text import Text
+
+    return Text(text)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _table(title: str) -> Table:
@@ -230,10 +271,29 @@ def _operations(result: ChaosResult) -> Table:
         table.add_column(column, justify="left" if column == "f" else "right")
     rows = result.counts_by_f()
     for f, row in rows.items():
-        table.add_row(f, *map(str, (row["ok"], row["fail"], row["info"], sum(row.values()))))
+        table.add_row(_text(f), *map(str, (row["ok"], row["fail"], row["info"], sum(row.values()))))
     total = result.counts
     table.add_row("all", *map(str, (total["ok"], total["fail"], total["info"], sum(total.values()))), style="bold")
+    missing = _missing_key_reads(result.history)
+    if missing:
+        table.caption = (
+            f"fail includes {missing} read(s) answered 'key does not exist' (error 20); the checks count each as "
+            "an ok read of nil, an observation (Maelstrom's lin-kv records them :fail, which Knossos ignores)"
+        )
+        table.caption_justify = "left"
     return table
+
+
+def _missing_key_reads(history) -> int:
+    """Reads that failed with error 20 (key does not exist): reads of nil to the checkers (emulator.check.ops)."""
+    return sum(
+        1
+        for invoke, done in history.completions()
+        if done is not None
+        and invoke["f"] in ("read", "get")
+        and done["type"] == "fail"
+        and (done.get("error") or [None])[0] == 20
+    )
 
 
 def _faults(result: ChaosResult) -> Table:
@@ -243,7 +303,7 @@ def _faults(result: ChaosResult) -> Table:
     table.add_column("examples")
     for kind, count in result.faults.items():
         values = [entry["value"] for entry in result.injector.log if entry["kind"] == kind]
-        table.add_row(kind, str(count), "; ".join(_fault_text(v) for v in values[:3]))
+        table.add_row(kind, str(count), _text("; ".join(_fault_text(v) for v in values[:3])))
     if not result.faults:
         table.add_row("none", "0", "")
     return table
@@ -264,7 +324,12 @@ def _checks(result: ChaosResult) -> Table:
     for column in ("check", "phase", "verdict", "detail"):
         table.add_column(column)
     for check in result.checks:
-        table.add_row(check.name, check.phase or "all", f"[{_STYLE[check.verdict]}]{check.verdict}[/]", check.summary)
+        table.add_row(
+            _text(check.name),
+            _text(check.phase or "all"),
+            f"[{_STYLE[check.verdict]}]{check.verdict}[/]",
+            _text(check.summary),
+        )
     if not result.checks:
         table.add_row("none", "", "", "the scenario asks for no checks")
     return table
@@ -285,10 +350,11 @@ def run_seed(path: str, out: str | None, seed: int) -> dict:
     if out is not None:
         result.write(Path(out) / f"seed-{seed}")
     return {
-        "status": "pass" if result.passed else "fail",
+        "status": verdict(result.checks),
         "counts": result.counts,
         "faults": sum(result.faults.values()),
-        "failed": [_label(c) for c in result.failed],
+        "failed": [_label(c) for c in result.checks if c.passed is False],
+        "unknown": [_label(c) for c in result.checks if c.passed is None],
         "digest": result.sim.trace_digest(),
     }
 
@@ -317,23 +383,38 @@ def report_sweep(console: Console, lines: list[dict]) -> int:
     if table.row_count:  # above _TABLE_LIMIT seeds, a sweep where every seed passed has no failing row to show
         console.print(table)
     bad = [line for line in lines if line["status"] != "pass"]
-    console.print(f"{len(lines) - len(bad)} of {len(lines)} seeds passed")
+    tally = ", ".join(
+        f"{n} {word}"
+        for status, word in (("fail", "failed"), ("unknown", "unknown"), ("error", "raised"), ("crashed", "crashed"))
+        if (n := sum(line["status"] == status for line in bad))
+    )
+    console.print(f"{len(lines) - len(bad)} of {len(lines)} seeds passed" + (f" ({tally})" if tally else ""))
     for line in bad:
-        why = ", ".join(line["failed"]) if line["status"] == "fail" else line["error"].splitlines()[0]
-        console.print(f"seed {line['seed']} {_VERB[line['status']]} {why}: {line['replay']}", markup=False)
+        console.print(f"seed {line['seed']} {_why(line)}: {line['replay']}", markup=False)
     return 1 if bad else 0
 
 
-_VERB = {"fail": "failed", "error": "raised", "crashed": "crashed:"}
+def _why(line: dict) -> str:
+    """What went wrong with a seed that did not pass, and its trace digest where it ran to the end."""
+    if line["status"] in ("error", "crashed"):
+        return f"{_VERB[line['status']]} {line['error'].splitlines()[0]}"
+    parts = [f"failed {', '.join(line['failed'])}"] if line["failed"] else []
+    if line.get("unknown"):
+        parts.append(f"could not tell {', '.join(line['unknown'])}")
+    digest = f" (trace digest {line['digest'][:16]})" if line.get("digest") else ""
+    return "; ".join(parts) + digest
+
+
+_VERB = {"error": "raised", "crashed": "crashed:"}
 
 
 def _seed_table(results: list[dict]) -> Table:
     shown = results if len(results) <= _TABLE_LIMIT else [r for r in results if r["status"] != "pass"]
     table = _table("Seeds" if shown is results else "Failing seeds")
-    for column in ("seed", "verdict", "ok", "fail", "info", "faults", "failed checks"):
+    for column in ("seed", "verdict", "ok", "fail", "info", "faults", "checks not passed"):
         table.add_column(column, justify="right" if column in ("seed", "ok", "fail", "info", "faults") else "left")
     for r in shown:
-        if r["status"] in ("pass", "fail"):
+        if r["status"] in ("pass", "fail", "unknown"):
             counts = r["counts"]
             table.add_row(
                 str(r["seed"]),
@@ -342,16 +423,17 @@ def _seed_table(results: list[dict]) -> Table:
                 str(counts["fail"]),
                 str(counts["info"]),
                 str(r["faults"]),
-                ", ".join(r["failed"]),
+                _text(", ".join([*r["failed"], *(f"unknown: {label}" for label in r.get("unknown", ()))])),
             )
         else:
-            table.add_row(str(r["seed"]), _CELL[r["status"]], "", "", "", "", r["error"].splitlines()[0])
+            table.add_row(str(r["seed"]), _CELL[r["status"]], "", "", "", "", _text(r["error"].splitlines()[0]))
     return table
 
 
 _CELL = {
     "pass": "[green]pass[/]",
     "fail": "[bold red]FAIL[/]",
+    "unknown": "[yellow]UNKNOWN[/]",
     "error": "[bold red]ERROR[/]",
     "crashed": "[bold red]CRASHED[/]",
 }

@@ -208,20 +208,32 @@ def _reset(name: str) -> float:
     return config["reset_timeout"]
 
 
+def _bound(run: Run, plan: Plan) -> str:
+    """'at most B' when the recovery took no longer than a reset and a probe's timeout, B; else that it took longer."""
+    bound = _reset(run.name) + plan.timeout
+    return f"at most {bound:g}" if run.row["recovered_s"] <= bound else f"longer than reset + timeout, {bound:g}"
+
+
 def _note(runs: list[Run], plan: Plan) -> str:
     bare, guarded = runs[0].row, runs[1:]
     first = guarded[0].row
+    reached = (
+        f"all {bare['calls_down']} calls"
+        if bare["reached_dead"] >= bare["calls_down"]
+        else f"{bare['reached_dead']} of the {bare['calls_down']} calls"
+    )
+    indefinite = "-" if bare["definite"] is None else percent(1 - bare["definite"])
     recoveries = ", ".join(
-        f"{r.row['recovered_s']:.2f} s with a {_reset(r.name):g} s reset (at most {_reset(r.name) + plan.timeout:g})"
-        for r in guarded
+        f"{r.row['recovered_s']:.2f} s with a {_reset(r.name):g} s reset ({_bound(r, plan)})" for r in guarded
     )
     return (
         f"The store is down from {plan.fail_at:g} to {plan.recover_at:g} s; latency counts every call, errors "
-        f"included, because the client waits for those too. Without a breaker all {bare['reached_dead']} calls "
-        f"made meanwhile reached the dead store and waited out the {plan.timeout:g} s timeout (p99 "
+        f"included, because the client waits for those too. Without a breaker {reached} "
+        f"made meanwhile reached the dead store, waiting up to the {plan.timeout:g} s timeout (p99 "
         f"{millis(bare['p99_during_ms'])} ms, {bare['peak_in_flight']} calls in flight at once), and "
-        f"{percent(bare['definite'])} of the errors were definite: a client cannot tell whether its write "
-        f"happened. With a breaker, calls wait just the same until the first failures come back (p99 over the "
+        f"{indefinite} of the errors were indefinite (timeouts, Jepsen's info): for those a client cannot tell "
+        f"whether its write happened. With a breaker, calls wait just the same until the first failures come "
+        f"back (p99 over the "
         f"first {plan.onset:g} s: {millis(first['p99_onset_ms'])} ms); it opened {first['opened_s']:.2f} s after "
         f"the {plan.failure}, and from then on calls failed in a round trip (p99 {millis(first['p99_during_ms'])} ms "
         f"for the rest of the outage) with a definite error ({percent(first['definite'])} of all its errors). "

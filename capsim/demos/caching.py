@@ -230,6 +230,7 @@ POLICY_COLUMNS = [
 
 def _capacity_note(runs: list[Run], plan: Plan) -> str:
     first, last = runs[0].row, runs[-1].row
+    trend = "rise" if last["stale"] > first["stale"] else "go" if last["stale"] == first["stale"] else "fall"
     return (
         f"With {plan.keys} keys read by a Zipf law, {first['capacity']} entries already answer "
         f"{100 * first['hit_rate']:.0f}% of reads (the hot keys) and {last['capacity']} answer "
@@ -237,7 +238,7 @@ def _capacity_note(runs: list[Run], plan: Plan) -> str:
         f"colder. A hit costs a round trip to the cache, a miss adds one to the store, so the mean read falls "
         f"from {first['mean_ms']:.1f} to {last['mean_ms']:.1f} ms; p99 stays a store round trip while any read "
         f"misses. The other service's writes go around the cache, so the bigger the cache, the more old "
-        f"entries it keeps: stale reads rise from {percent(first['stale'])} to {percent(last['stale'])}."
+        f"entries it keeps: stale reads {trend} from {percent(first['stale'])} to {percent(last['stale'])}."
     )
 
 

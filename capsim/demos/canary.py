@@ -111,16 +111,26 @@ def columns() -> list[Column]:
     ]
 
 
+def _rolled(row: dict) -> str:
+    at = row["rolled_back_at"]
+    return "was never rolled back" if at is None else f"was rolled back {at:.2f} s in"
+
+
+def _others(row: dict) -> str:
+    """Errors clients saw that were not the canary's failures (none when the rollback ended them)."""
+    others = row["client_errors"] - row["canary_failed"]
+    return "clients saw no other errors" if others == 0 else f"clients saw {others} other errors"
+
+
 def _note(runs: list[Run]) -> str:
     r = {run.name: run.row for run in runs}
     good, broken, third, ab = (r[n] for n in CONFIGS)
     return (
-        f"The good canary kept its {percent(good['share'])} share and was never rolled back. The broken one "
-        f"failed {broken['canary_failed']} requests ({broken['in_flight_at_rollback']} of them already in flight "
-        f"at the verdict) and was rolled back {broken['rolled_back_at']:.2f} s in; after that clients saw no "
-        f"errors. The subtler bug needed a lower threshold: {third['canary_failed']} failures, rolled back at "
-        f"{third['rolled_back_at']:.2f} s. Split by client, the broken canary failed "
-        f"{ab['canary_failed']} requests, all from the clients assigned to it."
+        f"The good canary kept its {percent(good['share'])} share and {_rolled(good)}; {_others(good)}. The broken "
+        f"one failed {broken['canary_failed']} requests ({broken['in_flight_at_rollback']} of them already in "
+        f"flight at the verdict) and {_rolled(broken)}; {_others(broken)}. The subtler bug needed a lower "
+        f"threshold: {third['canary_failed']} failures, and it {_rolled(third)}. Split by client, the broken "
+        f"canary failed {ab['canary_failed']} requests, all from the clients assigned to it, and it {_rolled(ab)}."
     )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 import emulator as em
 from capsim import output
@@ -193,13 +194,14 @@ def emit(report: Report, console: Console | None = None, as_json: bool = False, 
         print()
     else:
         console.print(
-            f"[bold]capsim demo: {report.name}[/bold]  " + "  ".join(f"{k}={v}" for k, v in report.meta.items())
+            f"[bold]capsim demo: {escape(report.name)}[/bold]  "
+            + escape("  ".join(f"{k}={v}" for k, v in report.meta.items()))
         )
         for table in report.tables:
             console.print()
             console.print(rich_table(table.title, table.columns, table.runs, transpose=table.transpose))
             if table.note:
-                console.print(table.note, highlight=False)
+                console.print(table.note, highlight=False, markup=False)
     if out is not None:
         console.print(f"report: {write_report(report, Path(out))}")
     return 0

@@ -204,10 +204,13 @@ def columns() -> list[Column]:
 
 def _note(runs: list[Run]) -> str:
     ap, cp = (run.row for run in runs)
+    within = all(row["last_to_dead_s"] <= row["bound_s"] + 0.01 for row in (ap, cp))
+    bound = f"at most {ap['bound_s']:g} s" if within else f"past their {ap['bound_s']:g} s bound"
+    every = "every" if ap["answered_minority"] == ap["answered_majority"] == 1.0 else "not every"
     return (
         f"The dead instance got {ap['to_dead']} requests (AP) and {cp['to_dead']} (CP), the last "
         f"{ap['last_to_dead_s']:.2f} s and {cp['last_to_dead_s']:.2f} s after it died: its lease, then the "
-        f"caller's cache (at most {ap['bound_s']:g} s). Cut in two, the AP registry answered every lookup on "
+        f"caller's cache ({bound}). Cut in two, the AP registry answered {every} lookup on "
         f"both sides ({percent(ap['answered_minority'])}, {percent(ap['answered_majority'])}), and "
         f"{percent(ap['stale_minority'])} and {percent(ap['stale_majority'])} of the answers missed a live "
         f"instance whose heartbeats went to the other side. The CP registry answered "

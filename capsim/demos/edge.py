@@ -156,16 +156,27 @@ def columns() -> list[Column]:
     ]
 
 
+def change(before, after, what: str) -> str:
+    """'cut WHAT from 9 to 5', 'left WHAT at 9' or 'raised WHAT from 5 to 9': the verb the figures bear out."""
+    if after < before:
+        return f"cut {what} from {before} to {after}"
+    return f"left {what} at {before}" if after == before else f"raised {what} from {before} to {after}"
+
+
 def _note(runs: list[Run], plan: Plan) -> str:
     r = {run.name: run.row for run in runs}
     direct, ttl, co, stale = (r[n] for n in CONFIGS)
+    peak = "the origin's peak"
+    ttl_s = (CONFIGS["edges, ttl 1 s"] or {})["ttl"]
     return (
         f"Straight to the origin, it served {direct['origin_gets']} requests with up to {direct['origin_peak']} "
         f"at once, and while it was down {percent(direct['ok_down'])} succeeded. Edges with a 1 s TTL answered "
-        f"{percent(ttl['hit_rate'])} themselves, cutting the origin to {ttl['origin_gets']} requests; coalescing "
-        f"cut the origin's peak from {ttl['origin_peak']} to {co['origin_peak']} ({co['coalesced']} misses "
-        f"shared a fetch). Neither helps during the outage ({percent(co['ok_down'])} ok): a copy expires within "
-        f"a second. Serving stale kept {percent(stale['ok_down'])} of requests answered while the origin was "
+        f"{percent(ttl['hit_rate'])} themselves, {change(direct['origin_gets'], ttl['origin_gets'], 'the origin')} "
+        f"requests; coalescing {change(ttl['origin_peak'], co['origin_peak'], peak)} "
+        f"({co['coalesced']} misses shared a fetch). During the outage they answered "
+        f"{percent(ttl['ok_down'])} and {percent(co['ok_down'])}, only from copies still within their "
+        f"{ttl_s:g} s TTL. Serving stale kept "
+        f"{percent(stale['ok_down'])} of requests answered while the origin was "
         f"down, with content up to {stale['age_max']:.1f} s and {stale['behind_max_down']} versions old. Even with "
         f"the origin up, {percent(ttl['behind_share'])} of edge answers were an older version than the origin's."
     )

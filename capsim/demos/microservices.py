@@ -282,12 +282,14 @@ def columns(plan: Plan) -> list[Column]:
 def _note(runs: list[Run], plan: Plan) -> str:
     bare, guarded = runs[0].row, runs[1].row
     phase = "payments down"
+    slots = "every" if bare["gateway_peak_in_flight"] >= SLOTS else "most"
     return (
         f"Clients give up after {plan.client_timeout:g} s. While payments is down, without breakers or "
         f"deadlines only {percent(bare[f'ok_catalog_{phase}'])} of catalog requests succeed, though the catalog "
-        f"never calls payments: orders hold every gateway slot ({bare['gateway_peak_in_flight']} of {SLOTS}, with "
+        f"never calls payments: orders hold {slots} gateway slot ({bare['gateway_peak_in_flight']} of {SLOTS}, with "
         f"{bare['gateway_peak_queued']} requests waiting behind them), so everything waits. With them, "
-        f"{percent(guarded[f'ok_catalog_{phase}'])} of catalog requests succeed and orders fail fast. The zone "
+        f"{percent(guarded[f'ok_catalog_{phase}'])} of catalog requests succeed and orders fail fast (p99 "
+        f"{millis(guarded[f'p99_orders_{phase}_ms'])} ms, {percent(guarded[f'ok_orders_{phase}'])} ok). The zone "
         f"cut and the slow link go the same way: {percent(bare['ok_all'])} of all requests succeed without, "
         f"{percent(guarded['ok_all'])} with; services finished {bare['wasted']} requests after their client "
         f"had given up without deadlines, {guarded['wasted']} with them."

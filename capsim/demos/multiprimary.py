@@ -205,9 +205,14 @@ def columns() -> list[Column]:
 def _note(runs: list[Run]) -> str:
     rows = {run.name: run.row for run in runs}
     lww, sib, crdt = rows["lww"], rows["siblings"], rows["crdt"]
+    sides = [row[side] for row in rows.values() for side in ("ok_minority", "ok_majority")]
+    answered = (
+        "A side made no requests during the partition."
+        if None in sides
+        else f"All three answered at least {percent(min(sides))} of the requests on each side of the partition."
+    )
     return (
-        f"All three answered {percent(min(r['ok_minority'] for r in rows.values()))} or more of the requests "
-        f"on each side of the partition. Last-writer-wins lost {lww['items_lost']} of {lww['items']} cart items "
+        f"{answered} Last-writer-wins lost {lww['items_lost']} of {lww['items']} cart items "
         f"and {lww['visits_lost']} of {lww['visits']} increments without an error to anyone. Siblings lost "
         f"{sib['items_lost']} items (reads returned up to {sib['siblings']} versions, merged by the client) but "
         f"{sib['visits_lost']} of {sib['visits']} increments: a count cannot be merged from its values. The CRDTs "

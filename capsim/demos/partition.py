@@ -14,12 +14,14 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
 
 import emulator as em
 from capsim import output
 from capsim.demos.common import Report, Table, emit, intro, write_report
 from capsim.report import Run, Window
 from capsim.report.tables import Column
+from emulator import check
 
 SIDE_A, SIDE_B = ["n0", "n1"], ["n2"]
 
@@ -61,8 +63,9 @@ class Replica(em.Node):
         return {"type": "read_ok", "value": entry[1] if entry else None}
 
 
-def build(seed: int) -> tuple[em.Simulation, dict[str, em.Client]]:
-    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.005))
+def build(seed: int, **network) -> tuple[em.Simulation, dict[str, em.Client]]:
+    """The three replicas and the two clients; ``network``: more ``Simulation`` settings (loss, duplicate, reorder)."""
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.005), **network)
     for name in SIDE_A + SIDE_B:
         sim.add_node(name, Replica)
     clients = {"alice": sim.add_client("alice"), "bob": sim.add_client("bob")}
@@ -99,7 +102,7 @@ def account(sim: em.Simulation) -> RichTable:
     for column in OPERATIONS:
         table.add_column(column.header)
     for row in _operations(sim):
-        table.add_row(*(column.cell(row) for column in OPERATIONS))
+        table.add_row(*(Text(column.cell(row)) for column in OPERATIONS))
     return table
 
 
@@ -122,35 +125,81 @@ def _reads(sim: em.Simulation, phase: str) -> dict:
     }
 
 
-def _verdicts(during: dict, after: dict) -> str:
-    """What the reads show, in two sentences: the sides during the partition, the replicas after the heal."""
+def _client(sim: em.Simulation, op) -> str:
+    """The client that invoked a checker's op (its ``call`` is the invoke's position in the history)."""
+    return sim.history[op.call]["client"]
+
+
+def _verdicts(sim: em.Simulation) -> str:
+    """What the run shows, each claim read off its history.
+
+    Availability and disagreement during the partition, convergence after the heal, and what the
+    stale-read, lost-write and linearizability checkers found.
+    """
+    history = list(sim.history)
+    during, after = _reads(sim, "partitioned"), _reads(sim, "healed")
+    cut = [done for invoke, done in sim.history.completions() if _phase(sim, invoke["time"]) == "partitioned"]
+    ok = sum(done is not None and done["type"] == "ok" for done in cut)
     alice, bob = during.get("alice"), during.get("bob")
-    first = f"During the partition alice read {alice!r} and bob read {bob!r}: both sides stayed available" + (
-        ", and disagreed (AP)." if alice != bob else "."
+    first = f"During the partition alice read {alice!r} and bob read {bob!r}: " + (
+        f"both sides stayed available ({ok} of {len(cut)} operations ok)"
+        if ok == len(cut)
+        else f"{len(cut) - ok} of {len(cut)} operations did not succeed"
     )
-    if len(set(map(repr, after.values()))) == 1:
-        return first + (
-            f" After the heal both read {after.get('alice')!r}: the replicas converged "
-            "(last writer wins: one write was lost)."
+    first += ", and disagreed (AP)." if alice != bob else "."
+    if len(after) < 2:
+        silent = " and ".join(name for name in ("alice", "bob") if name not in after)
+        second = f" After the heal {silent} got no answer: convergence is not shown."
+    elif after["alice"] == after["bob"]:
+        second = f" After the heal both read {after['alice']!r}: the replicas converged."
+    else:
+        second = (
+            f" After the heal alice read {after.get('alice')!r} and bob {after.get('bob')!r}: "
+            "the replicas did NOT converge."
         )
-    return first + (
-        f" After the heal alice read {after.get('alice')!r} and bob {after.get('bob')!r}: "
-        "the replicas did NOT converge."
+    stale = check.stale_reads(history).stale
+    lost = check.lost_writes(history)
+    linear = check.linearizable(history, model="register").valid
+    found = [
+        f"{_client(sim, s.read)} read {s.read.output!r} after {s.newer.value!r} was acknowledged to "
+        f"{_client(sim, s.newer)}"
+        for s in stale
+    ]
+    third = (
+        f" Checked: {len(stale)} stale read(s)"
+        + (f" ({'; '.join(found)})" if found else "")
+        + (
+            ", lost writes not checked (no read succeeded after the heal), "
+            if lost.unchecked
+            else f", {len(lost.lost)} of {lost.acknowledged} acknowledged writes lost, "
+        )
+        + {True: "linearizable", False: "NOT linearizable", None: "linearizability unknown"}[linear]
+        + "."
     )
+    if stale and not lost.lost and not lost.unchecked:
+        third += (
+            " Last writer wins kept the later write, so no acknowledged write was lost: "
+            "staying available cost a stale read."
+        )
+    return first + second + third
 
 
 def report(sim: em.Simulation, seed: int) -> Report:
     """The run as a report: a summary (with the timeline) and one row per operation, for --json and --out."""
     during, after = _reads(sim, "partitioned"), _reads(sim, "healed")
     faults = {op["f"]: op["time"] for op in sim.history.nemesis_ops()}
+    history = list(sim.history)
     summary = {
         "alice_read_during": during.get("alice"),
         "bob_read_during": during.get("bob"),
         "disagreed_during": during.get("alice") != during.get("bob"),
         "alice_read_after": after.get("alice"),
         "bob_read_after": after.get("bob"),
-        "converged": len(set(map(repr, after.values()))) == 1,
-        "unavailable_ops": sum(1 for op in sim.history.client_ops() if op["type"] != "ok" and op["type"] != "invoke"),
+        "converged": after["alice"] == after["bob"] if len(after) == 2 else None,
+        "unavailable_ops": sum(1 for _, done in sim.history.completions() if done is None or done["type"] != "ok"),
+        "stale_reads": len(check.stale_reads(history).stale),
+        "lost_writes": len(check.lost_writes(history).lost),
+        "linearizable": check.linearizable(history, model="register").valid,
     }
     run = Run(
         "AP replicas",
@@ -178,7 +227,7 @@ def report(sim: em.Simulation, seed: int) -> Report:
         "An AP store through a partition and a heal",
         intro(__doc__),
         [
-            Table("summary", "What each side read", SUMMARY, [run], _verdicts(during, after), transpose=True),
+            Table("summary", "What each side read", SUMMARY, [run], _verdicts(sim), transpose=True),
             Table("operations", "What each client saw", OPERATIONS, operations),
         ],
         meta,
@@ -192,8 +241,11 @@ SUMMARY = [
     Column("disagreed_during", "disagreed", _yes, "the sides disagreed"),
     Column("alice_read_after", "alice read after", repr, "alice read, healed"),
     Column("bob_read_after", "bob read after", repr, "bob read, healed"),
-    Column("converged", "converged", _yes, "converged after the heal"),
+    Column("converged", "converged", lambda v: "not shown" if v is None else _yes(v), "converged after the heal"),
     Column("unavailable_ops", "not ok", str, "operations not ok"),
+    Column("stale_reads", "stale reads", str, "reads that missed an acknowledged write"),
+    Column("lost_writes", "lost writes", str, "acknowledged writes lost"),
+    Column("linearizable", "linearizable", lambda v: {True: "yes", False: "no", None: "unknown"}[v], "linearizable"),
 ]
 OPERATIONS = [
     Column("client", "client"),
@@ -238,9 +290,9 @@ def main(
         return emit(report(sim, seed), console, as_json=True, out=out)
     console = console or output.console()
     console.print(f"[bold]capsim demo: partition[/bold]  seed={seed}  nodes={', '.join(sim.servers)}")
-    console.print(f"partition: {SIDE_A} + alice | {SIDE_B} + bob, then heal\n")
+    console.print(f"partition: {SIDE_A} + alice | {SIDE_B} + bob, then heal\n", markup=False)
     console.print(account(sim))
-    console.print("\n" + _verdicts(_reads(sim, "partitioned"), _reads(sim, "healed")).replace(" After", "\nAfter"))
+    console.print("\n" + _verdicts(sim).replace(" After", "\nAfter").replace(" Checked:", "\nChecked:"), markup=False)
     console.print(f"virtual time {sim.now:.3f} s, messages {sim.network.stats}, trace digest {sim.trace_digest()[:16]}")
     if out is not None:
         console.print(f"report: {write_report(report(sim, seed), Path(out))}")

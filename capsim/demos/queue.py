@@ -237,16 +237,19 @@ def columns() -> list[Column]:
 def _note(runs: list[Run]) -> str:
     r = {run.name: run.row for run in runs}
     zero, one, idem, exact = (r[n] for n in CONFIGS)
+    exactly = ": exactly once, for effects" if exact["effect_duplicates"] == exact["unapplied"] == 0 else ""
+    inverted = max(x["inversions_within"] for x in r.values())
+    within = "nothing was applied out of order" if inverted == 0 else f"{inverted} messages were applied out of order"
     return (
         f"acks 0 lost {zero['missing']} of {zero['sent']} messages and logged {zero['log_duplicates']} "
-        f"duplicates, and the producer knew of neither. acks 1 lost none it acknowledged, but "
+        f"duplicates, and the producer knew of neither. acks 1 lost "
+        f"{'none' if not one['acked_missing'] else one['acked_missing']} of the {one['acked']} it acknowledged, but "
         f"{one['log_duplicates']} extra copies reached the logs (network duplicates, and retries after lost "
         f"acknowledgements); the idempotent producer's logs held {idem['log_duplicates']}. Consumers still "
         f"applied {idem['effect_duplicates']} messages twice with the idempotent producer alone: the crash and "
         f"the rebalances redelivered what was done but not committed. With an idempotent sink as well, "
-        f"{exact['effect_duplicates']} duplicate effects and {exact['unapplied']} messages unapplied: exactly "
-        f"once, for effects. Within a partition nothing was applied out of order "
-        f"({max(x['inversions_within'] for x in r.values())}); across partitions "
+        f"{exact['effect_duplicates']} duplicate effects and {exact['unapplied']} messages unapplied"
+        f"{exactly}. Within a partition {within}; across partitions "
         f"{one['inversions_across']} neighbouring messages were applied in the opposite order to publishing."
     )
 

@@ -238,10 +238,12 @@ def _crash_note(runs: list[Run], plan: Plan) -> str:
     best = min(runs, key=lambda r: r.row["to_dead"])
     rr, wrr = rows["round-robin"], rows["weighted-round-robin"]
     slowest = max((r.row["ejected_s"] or 0.0) for r in runs)
+    never = any(r.row["ejected_s"] is None for r in runs)
+    within = "NOT within" if never or slowest > plan.bound else "within"
     return (
         f"{plan.victim}, a large backend, crashes at {plan.crash_at:g} s and returns at {plan.restart_at:g} s. "
         f"Health checks every {plan.health_interval:g} s ({plan.unhealthy} failed to go down) took it out "
-        f"{slowest:.2f} s after the crash at the latest, within the {plan.bound:g} s bound; until then each "
+        f"{slowest:.2f} s after the crash at the latest, {within} the {plan.bound:g} s bound; until then each "
         f"request sent to it waited out the balancer's {plan.lb_timeout:g} s timeout and failed indefinitely "
         f"(it may have run). {worst.name.capitalize()} sent it the most ({worst.row['to_dead']}), "
         f"{best.name} the fewest "

@@ -5,8 +5,11 @@ bitmap) and the timeline is SVG that the page's script draws from compact
 JSON (``timeline_data``), in the spirit of Porcupine's visualiser: one row per client, each operation a bar from its
 invocation to its completion, coloured by outcome (ok, fail, info), faults
 shaded, under an axis of round ticks (``nice_ticks``); hovering a bar
-shows the operation. A row of buttons switches between
-configurations. The page loads nothing from anywhere.
+shows the operation. An ``info`` op is indeterminate, as in Jepsen: it may
+or may not have taken effect, at any time after its invocation, so a dashed
+line runs on from its bar to the end of the run; an op that never completed
+is drawn as an info op whose bar runs to the end. A row of buttons switches
+between configurations. The page loads nothing from anywhere.
 """
 
 from __future__ import annotations
@@ -47,11 +50,16 @@ const svg=el('svg',{class:'tl',width:width,height:height,viewBox:'0 0 '+width+' 
 for(const [s,e,l] of d.windows){const r=el('rect',{x:label+s*scale,y:0,width:Math.max(1,(e-s)*scale),
 height:base,fill:'#9e9e9e',opacity:0.2},svg);el('title',{},r).textContent=l+' '+s.toFixed(3)+'-'+e.toFixed(3)+' s';}
 d.clients.forEach((c,i)=>{el('text',{class:'client',x:4,y:top+i*row+13,'font-size':12},svg).textContent=c;});
-for(const [r,t0,t1,o,f,k,v,out,n] of d.ops){const w=Math.max(1.5,(t1-t0)/1e4*scale);
+for(const [r,t0,t1,o,f,k,v,out,n,open] of d.ops){const w=Math.max(1.5,(t1-t0)/1e4*scale);
+const x1=label+t0/1e4*scale+w,y=top+r*row+2+(row-5)/2;
+if(d.outcomes[o]==='info'&&!open&&x1<label+plot)el('line',{class:'maybe',x1:x1.toFixed(1),x2:(label+plot).toFixed(1),
+y1:y,y2:y,stroke:d.colours[o],'stroke-dasharray':'2,3',opacity:0.5},svg);
 const bar=el('rect',{class:'op '+d.outcomes[o],x:(label+t0/1e4*scale).toFixed(1),y:top+r*row+2,
 width:w.toFixed(1),height:row-5,fill:d.colours[o]},svg);
-el('title',{},bar).textContent=d.fs[f]+' key '+show(k)+' '+show(v)+' -> '+d.outcomes[o]+' '+show(out)+
-' via '+d.nodes[n]+' ['+(t0/1e4).toFixed(4)+', '+(t1/1e4).toFixed(4)+'] s';}
+const said=open?'no completion':d.outcomes[o]+' '+show(out);
+el('title',{},bar).textContent=d.fs[f]+' key '+show(k)+' '+show(v)+' -> '+said+
+' via '+d.nodes[n]+' ['+(t0/1e4).toFixed(4)+', '+(open?'end':(t1/1e4).toFixed(4))+'] s'+
+(d.outcomes[o]==='info'?' (indeterminate: it may or may not have taken effect, at any time after its invocation)':'');}
 const step=niceStep(d.end,10),places=Math.max(0,-Math.floor(Math.log10(step)+1e-9));
 el('line',{x1:label,x2:label+plot,y1:base,y2:base,stroke:'#999'},svg);
 for(let k=0;k*step<=d.end*(1+1e-9);k++){const x=label+k*step*scale;
@@ -98,23 +106,29 @@ def _svg_inline(path: Path) -> str:
 
 
 _OUTCOMES = ("ok", "fail", "info")
+#: The legend's words: what an outcome means (Jepsen's): fail did not happen; info may have, then or later.
+_LEGEND = {"fail": "fail (did not happen)", "info": "info (indeterminate: may have happened, then or later)"}
 
 
 def timeline_data(run: Run) -> dict:
     """The run's operations, compact, for the page's script to draw: one row per client.
 
-    Each op is ``[row, start, end, outcome, f, key, value, result, node]`` with
-    times in tenths of a virtual millisecond and ``outcome``, ``f`` and ``node``
-    as indexes into the lists beside them: about a third of the bytes of one
-    SVG element per op, so a default ``capsim cap`` page stays small.
+    Each op is ``[row, start, end, outcome, f, key, value, result, node, open]``
+    with times in tenths of a virtual millisecond and ``outcome``, ``f`` and
+    ``node`` as indexes into the lists beside them: about a third of the bytes
+    of one SVG element per op, so a default ``capsim cap`` page stays small.
+    The completed ops come first, in the order they completed, then those that
+    never did (``open`` 1): outcome info, ending at the end of the run.
     """
-    pairs = run.completed()
+    end = run.duration()
+    completed = run.completed()
+    pairs = [*completed, *((invoke, {"type": "info", "time": end}) for invoke in run.pending())]
     clients = sorted({invoke.get("client") or str(invoke["process"]) for invoke, _ in pairs})
     rows = {client: i for i, client in enumerate(clients)}
     fs: dict[str, int] = {}
     nodes: dict[str, int] = {}
     ops = []
-    for invoke, done in pairs:
+    for i, (invoke, done) in enumerate(pairs):
         row = rows[invoke.get("client") or str(invoke["process"])]
         outcome = _OUTCOMES.index(done["type"]) if done["type"] in _OUTCOMES else 2
         f = fs.setdefault(str(invoke["f"]), len(fs))
@@ -130,6 +144,7 @@ def timeline_data(run: Run) -> dict:
                 _plain(invoke.get("value")),
                 _plain(done.get("value")),
                 node,
+                int(i >= len(completed)),
             ]
         )
     return {
@@ -210,7 +225,7 @@ def write_page(
     runs = timed
     body.append(
         "<h2>Timeline</h2><p class='legend'>"
-        + "".join(f"<span style='background:{c}'></span>{k}" for k, c in _COLOURS.items())
+        + "".join(f"<span style='background:{c}'></span>{_LEGEND.get(k, k)}" for k, c in _COLOURS.items())
         + "<span style='background:#9e9e9e'>"
         "</span>fault</p>"
     )

@@ -68,6 +68,18 @@ class Run:
                 pairs.append((open_ops.pop(op["process"]), op))
         return pairs
 
+    def pending(self) -> list[dict]:
+        """Invokes of client operations that never completed (no ok, fail or info before the history ends)."""
+        open_ops: dict = {}
+        for op in self.history:
+            if op.get("process") == "nemesis":
+                continue
+            if op["type"] == "invoke":
+                open_ops[op["process"]] = op
+            else:
+                open_ops.pop(op["process"], None)
+        return list(open_ops.values())
+
     def side_of(self, op: dict) -> str:
         """The side an operation's client is on ('all' when sides are not given)."""
         client = op.get("client")

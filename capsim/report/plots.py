@@ -81,9 +81,19 @@ def _panels(runs: Sequence[Run], title: str, ylabel: str):
     return plt, fig, axes[:, 0]
 
 
+def _spans(width: float, end: float) -> list[float]:
+    """The length of each bucket of ``width`` from 0 up to ``end``.
+
+    The last one ends with the run, so a rate in it is its count over that
+    shorter span, not over the whole width (an empty last bucket keeps the width).
+    """
+    last = int(end // width) + 1
+    return [min(width, end - i * width) if end > i * width else width for i in range(last)]
+
+
 def plot_throughput(runs: Sequence[Run]):
-    """Successful operations per second over time, one line per side."""
-    _plt, fig, axes = _panels(runs, "successful operations per second", "ok ops/s")
+    """Successful operations per second over time, one line per side: each ok op counted at its invocation."""
+    _plt, fig, axes = _panels(runs, "successful operations per second, by invocation time", "ok ops/s")
     width = _bucket(max(run.duration() for run in runs) or 1.0)
     for ax, run in zip(axes, runs):
         counts: dict[str, dict[int, int]] = {}
@@ -92,11 +102,11 @@ def plot_throughput(runs: Sequence[Run]):
                 slots = counts.setdefault(run.side_of(invoke), {})
                 slot = int(invoke["time"] // width)
                 slots[slot] = slots.get(slot, 0) + 1
-        last = int(run.duration() // width) + 1
+        spans = _spans(width, run.duration())
         for side in sorted(counts):
             ax.step(
-                [i * width for i in range(last)],
-                [counts[side].get(i, 0) / width for i in range(last)],
+                [i * width for i in range(len(spans))],
+                [counts[side].get(i, 0) / span for i, span in enumerate(spans)],
                 where="post",
                 label=side,
                 color=_SIDE_COLOURS.get(side),
@@ -132,11 +142,12 @@ def plot_staleness(runs: Sequence[Run]):
     _plt, fig, axes = _panels(runs, "stale reads per second", "stale reads/s")
     width = _bucket(max(run.duration() for run in runs) or 1.0)
     for ax, run in zip(axes, runs):
-        last = int(run.duration() // width) + 1
-        counts = [0] * last
+        spans = _spans(width, run.duration())
+        counts = [0] * len(spans)
         for t in run.stale:
-            counts[min(int(t // width), last - 1)] += 1
-        ax.step([i * width for i in range(last)], [c / width for c in counts], where="post", color="#6a1b9a", lw=1.2)
+            counts[min(int(t // width), len(spans) - 1)] += 1
+        rates = [c / span for c, span in zip(counts, spans)]
+        ax.step([i * width for i in range(len(spans))], rates, where="post", color="#6a1b9a", lw=1.2)
     return fig
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from capsim.report.model import Run
 
@@ -61,20 +62,20 @@ def seconds(value) -> str:
 
 
 def rich_table(title: str, columns: Sequence[Column], runs: Sequence[Run], transpose: bool = False) -> Table:
-    """A terminal table, one row per run (or, transposed, one column per run)."""
-    table = Table(title=title, title_justify="left")
+    """A terminal table, one row per run (or, transposed, one column per run); its text is never rich markup."""
+    table = Table(title=Text(title), title_justify="left")
     if transpose:
         table.add_column("", style="bold", no_wrap=True)
         for run in runs:
-            table.add_column(run.name, justify="right")
+            table.add_column(Text(run.name), justify="right")
         for column in columns:
-            table.add_row(column.row_label, *(column.cell(run.row) for run in runs))
+            table.add_row(Text(column.row_label), *(Text(column.cell(run.row)) for run in runs))
         return table
     table.add_column("config", style="bold", no_wrap=True)
     for column in columns:
-        table.add_column(column.header, justify="right")
+        table.add_column(Text(column.header), justify="right")
     for run in runs:
-        table.add_row(run.name, *(column.cell(run.row) for column in columns))
+        table.add_row(Text(run.name), *(Text(column.cell(run.row)) for column in columns))
     return table
 
 
@@ -86,9 +87,14 @@ def markdown_table(columns: Sequence[Column], runs: Sequence[Run], transpose: bo
     else:
         header = ["config", *(c.header for c in columns)]
         body = [[run.name, *(c.cell(run.row) for c in columns)] for run in runs]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    lines = ["| " + " | ".join(map(_md, header)) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(map(_md, cells)) + " |" for cells in body]
     return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """A Markdown table cell: a '|' in it escaped (it would end the cell), a line break made a space."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def json_rows(runs: Sequence[Run]) -> list[dict]:

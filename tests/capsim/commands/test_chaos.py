@@ -4,6 +4,7 @@ seed ranges, usage errors, and Ctrl-C or SIGTERM at any moment of a real run."""
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capsim.cli import main
 from emulator.transport.processes import running
@@ -183,6 +186,205 @@ def test_a_seed_that_raised_or_crashed_exits_1_as_the_help_says(status):
     lines = [_line(1, "pass"), _line(2, status)]
     assert report_sweep(Console(record=True, width=100), lines) == 1
     assert "a seed's run raised or its worker process died" in EXIT_STATUS["chaos"][1]
+
+
+#: A phase after the traffic stops asks for availability: no op is invoked in it, so that check cannot tell.
+QUIET = """
+    name = "{protocol} then a quiet phase"
+    seed = 3
+    checks = {checks}
+
+    [cluster]
+    protocol = "{protocol}"
+    nodes = 3
+
+    [workload]
+    clients = 3
+    rate = 60
+    keys = 2
+    timeout = 0.3
+    duration = 2.0
+
+    [[phases]]
+    name = "busy"
+    duration = 2.0
+    [phases.faults]
+    kinds = ["partition"]
+    interval = 0.5
+    duration = [0.5, 1.0]
+    shapes = ["halves"]
+
+    [[phases]]
+    name = "quiet"
+    duration = 1.0
+    heal = true
+    [phases.checks]
+    availability = {{ min = 0.9 }}
+"""
+
+
+@given(st.lists(st.sampled_from([True, False, None]), max_size=6))
+def test_a_runs_verdict_merges_its_checks_as_jepsen_merges_valid(passed):
+    """false beats unknown beats true (Jepsen's merge-valid): a check that could not tell never makes a FAIL."""
+    from capsim.commands.chaos import verdict
+    from faults.checks import CheckResult
+
+    checks = [CheckResult(f"c{i}", p, "") for i, p in enumerate(passed)]
+    expected = "fail" if False in passed else "unknown" if None in passed else "pass"
+    assert verdict(checks) == expected
+    assert (verdict(checks) == "pass") == run_passed(checks)
+
+
+def run_passed(checks) -> bool:
+    """ChaosResult.passed, the exit status's source, on these checks."""
+    from faults.chaos import ChaosResult
+
+    return ChaosResult.passed.fget(type("R", (), {"checks": checks})())
+
+
+def test_a_check_that_could_not_tell_makes_the_run_unknown_not_failed(tmp_path, capsys):
+    """No op in the quiet phase: availability is unknown, the run UNKNOWN (exit 1), never FAILED; a failed check
+    besides it makes the run FAILED."""
+    path = _scenario_file(tmp_path, QUIET, protocol="lin-kv", checks='["linearizable"]')
+    assert main(["chaos", path]) == 1
+    text = capsys.readouterr().out
+    assert "UNKNOWN" in text and "FAILED" not in text and "PASSED" not in text
+    assert re.search(r"availability\s+│\s+quiet\s+│\s+unknown", text)
+    path = _scenario_file(
+        tmp_path, QUIET, protocol="tests.common.faults_nodes:LocalKV", checks='["linearizable", "stale-reads"]'
+    )
+    assert main(["chaos", path]) == 1
+    text = capsys.readouterr().out
+    assert "FAILED" in text and "UNKNOWN" not in text
+
+
+def test_a_sweep_counts_a_seed_that_could_not_tell_as_unknown_and_resumes_it(tmp_path, capsys):
+    """--seeds over the quiet phase: every seed unknown (not failed) in the table, the count, each line and the
+    results file, which --resume reads back."""
+    path = _scenario_file(tmp_path, QUIET, protocol="lin-kv", checks='["linearizable"]')
+    results = tmp_path / "results.jsonl"
+    argv = ["chaos", path, "--seeds", "1-2", "--jobs", "1", "--results", str(results)]
+    assert main(argv) == 1
+    progress, text = capsys.readouterr().out.split("\n", 1)
+    assert "0 failed, 0 crashed, 2 unknown" in progress
+    assert "0 of 2 seeds passed (2 unknown)" in text and "FAIL" not in text and "failed" not in text
+    assert text.count("UNKNOWN") == 2
+    for seed in (1, 2):
+        assert f"seed {seed} could not tell availability (quiet) (trace digest " in text
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(line["status"], line["failed"], line["unknown"]) for line in lines] == [
+        ("unknown", [], ["availability (quiet)"])
+    ] * 2
+    assert main([*argv, "--resume"]) == 1
+    assert "0 of 2 seeds passed (2 unknown)" in capsys.readouterr().out
+
+
+def _digest(text: str) -> str:
+    return re.search(r"trace digest ([0-9a-f]{16})", text).group(1)
+
+
+def _run_as_printed(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run a printed ``capsim ...`` command line through the shell, as a user pastes it (capsim: this Python's)."""
+    assert command.startswith("capsim chaos ")
+    line = f"{shlex.quote(sys.executable)} -m {command}"
+    env = {**os.environ, "PYTHONPATH": ROOT, "COLUMNS": "200"}
+    return subprocess.run(line, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_failing_seeds_replay_command_run_as_printed_replays_it_with_the_same_digest(tmp_path, capsys, monkeypatch):
+    """A sweep of a scenario in a directory whose name has a space: each failing seed's printed command, pasted
+    into a shell, fails the same checks with the trace digest the sweep printed; so does a single run's."""
+    where = tmp_path / "my scenarios"
+    where.mkdir()
+    (where / "broken.toml").write_text(textwrap.dedent(BROKEN.replace("duration = 6.0", "duration = 3.0")))
+    monkeypatch.chdir(tmp_path)
+    assert main(["chaos", "my scenarios/broken.toml", "--seeds", "2-3", "--jobs", "1"]) == 1
+    text = capsys.readouterr().out
+    printed = re.findall(r"^seed (\d+) failed (.+) \(trace digest ([0-9a-f]{16})\): (.+)$", text, re.MULTILINE)
+    assert [seed for seed, *_ in printed] == ["2", "3"]
+    for seed, failed, digest, command in printed:
+        assert command == f"capsim chaos 'my scenarios/broken.toml' --seed {seed}"
+        replayed = _run_as_printed(command, tmp_path)
+        assert replayed.returncode == 1, replayed.stderr
+        assert "FAILED" in replayed.stdout and _digest(replayed.stdout) == digest
+        for check in failed.split(", "):
+            assert re.search(rf"{check}\s+│\s+all\s+│\s+FAIL", replayed.stdout)
+        again = re.search(r"replay: (.+)$", replayed.stdout, re.MULTILINE).group(1)
+        assert again == command and _digest(_run_as_printed(again, tmp_path).stdout) == digest
+
+
+def _recount(history: list[dict]) -> dict:
+    """Per f: ok / fail / info from the raw history.jsonl, paired here (an op never completed counts as info)."""
+    rows: dict = {}
+    open_ops: dict = {}
+    for op in history:
+        if op["process"] == "nemesis":
+            continue
+        if op["type"] == "invoke":
+            open_ops[op["process"]] = op
+            continue
+        invoke = open_ops.pop(op["process"])
+        assert op["f"] == invoke["f"]
+        rows.setdefault(op["f"], {"ok": 0, "fail": 0, "info": 0})[op["type"]] += 1
+    for invoke in open_ops.values():
+        rows.setdefault(invoke["f"], {"ok": 0, "fail": 0, "info": 0})["info"] += 1
+    return rows
+
+
+def test_the_printed_figures_are_the_raw_historys(tmp_path, capsys):
+    """Every fault at once (duplication and reordering included): the operations table, the faults table, the
+    header's counts and digest and summary.json are recounted from history.jsonl, not from the
+    result; the stale-read checker's count of ok reads is the table's plus the reads answered 'key does not
+    exist', which the table's caption gives."""
+    out = tmp_path / "out"
+    assert main(["chaos", "lin-kv-every-fault", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())
+    rows = _recount(history)
+    printed = {
+        f: dict(zip(("ok", "fail", "info", "total"), map(int, numbers)))
+        for f, *numbers in re.findall(r"│ (\w+) +│ +(\d+) │ +(\d+) │ +(\d+) │ +(\d+) │", text)
+    }
+    total = {kind: sum(row[kind] for row in rows.values()) for kind in ("ok", "fail", "info")}
+    assert printed == {
+        **{f: {**row, "total": sum(row.values())} for f, row in rows.items()},
+        "all": {**total, "total": sum(total.values())},
+    }
+    assert summary["by_f"] == rows and summary["counts"] == total
+    started: dict = {}
+    for op in history:
+        if op["process"] == "nemesis" and op["f"].startswith("start-"):
+            started[op["f"].removeprefix("start-")] = started.get(op["f"].removeprefix("start-"), 0) + 1
+    faults = text[text.index("Faults applied") : text.index("Checks")]
+    assert {kind: int(n) for kind, n in re.findall(r"^│ (\w+) +│ +(\d+) │", faults, re.MULTILINE)} == started
+    assert f"{sum(started.values())} faults" in text and summary["faults"] == started
+    missing = sum(
+        1 for op in history if op["type"] == "fail" and op["f"] == "read" and (op.get("error") or [None])[0] == 20
+    )
+    assert missing > 0 and f"fail includes {missing} read(s) answered 'key does not exist'" in text
+    reads = int(re.search(r"stale of (\d+) ok reads", " ".join(text.split())).group(1))
+    assert reads == rows["read"]["ok"] + missing
+    assert summary["digest"].startswith(_digest(text)) and len(summary["digest"]) == 64
+    assert f"{summary['virtual_time']:.1f} s of virtual time" in text
+
+
+def test_names_in_a_scenario_are_printed_as_written_not_read_as_markup(tmp_path, capsys, monkeypatch):
+    """A scenario, phase or directory name with brackets ('[/]' closes a rich style) is printed as it is: it was a
+    MarkupError traceback, and a cell like '[b]' vanished."""
+    where = tmp_path / "runs [b]"
+    where.mkdir()
+    text = textwrap.dedent(QUIET).format(protocol="lin-kv", checks='["linearizable"]')
+    text = text.replace('name = "lin-kv then a quiet phase"', 'name = "lin-kv [/] [red]test"')
+    (where / "s.toml").write_text(text.replace('name = "quiet"', 'name = "quiet [b]"'))
+    monkeypatch.chdir(tmp_path)
+    assert main(["chaos", "runs [b]/s.toml"]) == 1
+    assert main(["chaos", "runs [b]/s.toml", "--seeds", "1-2", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "lin-kv [/] [red]test  (runs [b]/s.toml, seed 3)" in out
+    assert re.search(r"│ availability │ quiet \[b\] │ unknown │", out)
+    assert "replay: capsim chaos 'runs [b]/s.toml' --seed 3" in out
+    assert "seed 1 could not tell availability (quiet [b]) (trace digest " in out and "│ unknown: availability" in out
 
 
 #: What a simulated chaos run never uses: the socket layer (hosts run unmodified asyncio programs; a scenario's

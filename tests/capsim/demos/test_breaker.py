@@ -4,9 +4,12 @@ import json
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from capsim.cli import main
 from capsim.demos import breaker
+from capsim.report import Run
 from emulator import ConfigError
 
 PLAN = breaker.Plan.quick(seed=1)
@@ -84,3 +87,22 @@ def test_capsim_demo_breaker_json_and_out_from_the_command_line(capsys, tmp_path
     assert data["demo"] == "breaker" and set(data["figures"]) == set(breaker.CONFIGS)
     assert [row["config"] for row in data["tables"]["breaker"]] == list(breaker.CONFIGS)
     assert data["figures"][FAST]["transitions"][0]["value"][1] == "open"
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(reached=st.integers(0, 900), definite=st.one_of(st.none(), st.floats(0.0, 1.0)), late=st.booleans())
+def test_the_note_says_all_reached_the_store_and_at_most_only_when_the_figures_do(runs, reached, definite, late):
+    """'all N calls reached the dead store' only when every call did; the indefinite share is 1 - definite (it said
+    'X% of the errors were definite: a client cannot tell whether its write happened', the wrong way round);
+    'at most B' only for a recovery within a reset and a timeout."""
+    bare = {**runs[BARE].row, "reached_dead": reached, "definite": definite}
+    fast = {**runs[FAST].row}
+    bound = breaker.CONFIGS[FAST]["reset_timeout"] + PLAN.timeout
+    fast["recovered_s"] = bound + 0.5 if late else bound - 0.01
+    note = breaker._note([Run(BARE, [], bare), Run(FAST, [], fast), runs[SLOW]], PLAN)
+    calls = bare["calls_down"]
+    assert (f"Without a breaker all {calls} calls made meanwhile reached" in note) == (reached >= calls)
+    assert (f"Without a breaker {reached} of the {calls} calls made meanwhile reached" in note) == (reached < calls)
+    share = "-" if definite is None else f"{100 * (1 - definite):.1f}%"
+    assert f"and {share} of the errors were indefinite (timeouts, Jepsen's info)" in note
+    assert f"({'at most' if not late else 'longer than reset + timeout,'} {bound:g})" in note

@@ -7,6 +7,7 @@ import pytest
 
 from capsim.demos import caching
 from capsim.demos.common import write_report
+from capsim.report import Run
 from emulator import ConfigError
 from emulator.check import lost_writes
 from tests.common.browser import dump_dom
@@ -90,3 +91,14 @@ def test_the_report_page_shows_every_table_and_plot_in_chromium(report, tmp_path
         assert f'id="plot-{plot}"' in dom and (tmp_path / f"{plot}.png").exists()
     assert dom.count("<tr>") == sum(len(t.runs) + 1 for t in report.tables)
     assert dom.count('class="run timeline"') == 3 and "write-behind" in dom
+
+
+@pytest.mark.parametrize("last", [0.0, 0.5])
+def test_the_capacity_note_says_stale_reads_rise_only_when_they_do(report, last):
+    """'stale reads rise from X to Y' was printed whatever X and Y were."""
+    table = next(t for t in report.tables if t.key == "capacity")
+    runs = [*table.runs[:-1], Run(table.runs[-1].name, [], {**table.runs[-1].row, "stale": last})]
+    first = runs[0].row["stale"]
+    note = caching._capacity_note(runs, PLAN)
+    assert (" stale reads rise from " in note) == (last > first)
+    assert (" stale reads fall from " in note) == (last < first)

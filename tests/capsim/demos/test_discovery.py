@@ -5,9 +5,12 @@ AP stale on both sides, CP refuses.
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from capsim.cli import main
 from capsim.demos import discovery
+from capsim.report import Run
 
 PLAN = discovery.Plan.quick(seed=1)
 
@@ -47,3 +50,16 @@ def test_capsim_demo_discovery_json(capsys, monkeypatch, report):
     monkeypatch.setattr(discovery, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "discovery", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == {"ap", "cp"}
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(minority=st.floats(0.0, 1.0), majority=st.floats(0.0, 1.0), late=st.floats(0.0, 1.0))
+def test_the_note_says_every_lookup_and_at_most_only_when_the_figures_do(rows, minority, majority, late):
+    """'answered every lookup on both sides' only when both shares are 100%; 'at most B s' only when the last
+    request to the dead instance came within B of its death, for both registries."""
+    ap = {**rows["ap"], "answered_minority": minority, "answered_majority": majority}
+    cp = {**rows["cp"], "last_to_dead_s": rows["cp"]["bound_s"] * (0.5 + late)}
+    note = discovery._note([Run("ap", [], ap), Run("cp", [], cp)])
+    assert ("answered every lookup on both sides" in note) == (minority == majority == 1.0)
+    within = ap["last_to_dead_s"] <= ap["bound_s"] + 0.01 and cp["last_to_dead_s"] <= cp["bound_s"] + 0.01
+    assert (f"(at most {ap['bound_s']:g} s)" in note) == within

@@ -49,3 +49,19 @@ def test_capsim_demo_edge_json(capsys, monkeypatch, report):
     monkeypatch.setattr(edge, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "edge", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == set(edge.CONFIGS)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_the_note_says_what_the_figures_show_for_each_seed(seed):
+    """The note's verbs follow the figures: with seed 4 coalescing leaves the origin's peak where it was, and the
+    note said 'cut the origin's peak from 14 to 14'; the outage figures are the ones in the table."""
+    runs = edge.report(edge.Plan.quick(seed=seed)).tables[0]
+    rows, note = {run.name: run.row for run in runs.runs}, runs.note
+    before, after = rows[TTL]["origin_peak"], rows[COALESCE]["origin_peak"]
+    assert (f"cut the origin's peak from {before} to {after}" in note) == (after < before)
+    assert (f"left the origin's peak at {before}" in note) == (after == before)
+    assert (f"raised the origin's peak from {before} to {after}" in note) == (after > before)
+    assert f"cut the origin from {rows[DIRECT]['origin_gets']} to {rows[TTL]['origin_gets']} requests" in note
+    ok_down = [f"{100 * rows[name]['ok_down']:.1f}%" for name in (TTL, COALESCE)]
+    assert f"During the outage they answered {ok_down[0]} and {ok_down[1]}, only from copies" in note
+    assert all(rows[name]["age_max"] <= edge.CONFIGS[name]["ttl"] + 1e-9 for name in (TTL, COALESCE))

@@ -6,6 +6,7 @@ import pytest
 
 from capsim.cli import main
 from capsim.demos import microservices
+from capsim.report import Run
 
 PLAN = microservices.Plan.quick(seed=1)
 BARE, GUARDED = microservices.CONFIGS
@@ -76,3 +77,16 @@ def test_capsim_demo_microservices_json_and_out(capsys, tmp_path, monkeypatch, r
     for name in ("index.html", "microservices.md", "microservices.json", "throughput.png", "latency.svg"):
         assert (tmp_path / name).exists(), name
     assert "cascading failure" in (tmp_path / "index.html").read_text()
+
+
+@pytest.mark.parametrize("peak", [microservices.SLOTS, microservices.SLOTS - 3])
+def test_the_note_says_every_gateway_slot_only_when_the_peak_filled_them(report, peak):
+    """'orders hold every gateway slot' was printed whatever the peak was; the orders' p99 and ok share back
+    'fail fast' with figures."""
+    runs = report.tables[0].runs
+    bare = Run(runs[0].name, [], {**runs[0].row, "gateway_peak_in_flight": peak})
+    note = microservices._note([bare, runs[1]], PLAN)
+    assert ("orders hold every gateway slot" in note) == (peak == microservices.SLOTS)
+    assert f"({peak} of {microservices.SLOTS}, with " in note
+    guarded = runs[1].row
+    assert f"fail fast (p99 {guarded['p99_orders_payments down_ms']:.1f} ms, " in note

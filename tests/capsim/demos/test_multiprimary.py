@@ -5,9 +5,12 @@ LWW loses updates, siblings and CRDTs do not.
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capsim.cli import main
 from capsim.demos import multiprimary
+from capsim.report import Run
 
 PLAN = multiprimary.Plan.quick(seed=1)
 
@@ -61,3 +64,15 @@ def test_capsim_demo_multi_primary_json(capsys, monkeypatch, report):
     assert main(["demo", "multi-primary", "--quick", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["figures"]) == {"lww", "siblings", "crdt"}
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=6, max_size=6))
+def test_the_note_gives_the_least_answered_share_of_either_side(shares):
+    """'at least X on each side' is the minimum over both sides of every resolution (it took the minority's only)."""
+    figures = {"items": 10, "items_lost": 0, "visits": 10, "visits_lost": 0, "siblings": 1}
+    runs = [
+        Run(name, [], {**figures, "ok_minority": shares[2 * i], "ok_majority": shares[2 * i + 1]})
+        for i, name in enumerate(("lww", "siblings", "crdt"))
+    ]
+    least = min(shares)
+    assert f"All three answered at least {100 * least:.1f}% of the requests on each side" in multiprimary._note(runs)

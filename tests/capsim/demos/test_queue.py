@@ -5,9 +5,12 @@ effects exactly once needs both.
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capsim.cli import main
 from capsim.demos import queue
+from capsim.report import Run
 
 PLAN = queue.Plan.quick(seed=1)
 ZERO, ONE, IDEMPOTENT, EXACT = queue.CONFIGS
@@ -55,3 +58,28 @@ def test_capsim_demo_queue_json(capsys, monkeypatch, report):
     monkeypatch.setattr(queue, "report", lambda plan: report)  # the CLI path, not a second run
     assert main(["demo", "queue", "--quick", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["figures"]) == set(queue.CONFIGS)
+
+
+@given(
+    acked_missing=st.integers(0, 3),
+    within=st.lists(st.integers(0, 2), min_size=4, max_size=4),
+    effect_duplicates=st.integers(0, 2),
+    unapplied=st.integers(0, 2),
+)
+def test_the_note_claims_no_loss_order_or_exactly_once_only_when_the_figures_show_it(
+    acked_missing, within, effect_duplicates, unapplied
+):
+    """'lost none it acknowledged', 'nothing was applied out of order' and 'exactly once' were printed whatever the
+    figures said; now each follows its figure."""
+    base = {
+        "sent": 10, "acked": 10, "missing": 0, "acked_missing": 0, "log_duplicates": 0, "effect_duplicates": 0,
+        "unapplied": 0, "inversions_across": 0,
+    }  # fmt: skip
+    rows = [{**base, "inversions_within": n} for n in within]
+    rows[1]["acked_missing"] = acked_missing
+    rows[3].update(effect_duplicates=effect_duplicates, unapplied=unapplied)
+    note = queue._note([Run(name, [], row) for name, row in zip(queue.CONFIGS, rows)])
+    assert ("acks 1 lost none of the 10 it acknowledged" in note) == (acked_missing == 0)
+    assert (f"acks 1 lost {acked_missing} of the 10 it acknowledged" in note) == (acked_missing > 0)
+    assert ("Within a partition nothing was applied out of order" in note) == (max(within) == 0)
+    assert ("exactly once" in note) == (effect_duplicates == unapplied == 0)

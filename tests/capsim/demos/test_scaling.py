@@ -101,3 +101,14 @@ def test_the_same_seed_gives_the_same_run_and_another_seed_another():
     assert one.row == two.row and one.history == two.history
     other = scaling.crash_run(replace(PLAN, seed=PLAN.seed + 1), "least-connections")
     assert other.history != one.history
+
+
+@pytest.mark.parametrize("ejected", [None, "late", "in time"])
+def test_the_crash_note_says_within_the_bound_only_when_every_algorithm_was(crashes, ejected):
+    """'within the B s bound' held whatever the runs did: a backend never taken out, or taken out late, now reads
+    'NOT within'."""
+    runs = list(crashes.values())
+    late = {None: None, "late": PLAN.bound + 0.5, "in time": PLAN.bound - 0.01}[ejected]
+    changed = [replace(runs[0], row={**runs[0].row, "ejected_s": late}), *runs[1:]]
+    note = scaling._crash_note(changed, PLAN)
+    assert (f"NOT within the {PLAN.bound:g} s bound" in note) == (ejected != "in time")

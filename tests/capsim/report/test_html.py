@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capsim.report import Column, write_page, write_plots
+from capsim.demos import partition
+from capsim.report import Column, Run, write_page, write_plots
 from capsim.report.html import nice_ticks, timeline_data
 from capsim.report.tables import percent
 from tests.common.browser import dump_dom, layout, screenshot
@@ -56,10 +57,10 @@ def test_timeline_data_keeps_every_operation(runs):
     data = timeline_data(runs[0])
     pairs = runs[0].completed()
     assert len(data["ops"]) == len(pairs)
-    for (invoke, done), (_row, t0, t1, outcome, f, key, _value, _out, node) in zip(pairs, data["ops"]):
+    for (invoke, done), (_row, t0, t1, outcome, f, key, _value, _out, node, never) in zip(pairs, data["ops"]):
         assert abs(t0 / 1e4 - invoke["time"]) <= 5e-5 and abs(t1 / 1e4 - done["time"]) <= 5e-5
         assert data["outcomes"][outcome] == done["type"] and data["fs"][f] == invoke["f"]
-        assert data["nodes"][node] == str(invoke.get("node")) and key == invoke.get("key")
+        assert data["nodes"][node] == str(invoke.get("node")) and key == invoke.get("key") and never == 0
 
 
 def test_the_timeline_is_legible_in_headless_chromium(runs, tmp_path):
@@ -80,3 +81,43 @@ def test_the_timeline_is_legible_in_headless_chromium(runs, tmp_path):
         assert min(b - a for a, b in itertools.pairwise(rows)) >= 14  # rows a reader can tell apart
         assert right - left >= 900
     assert all(b[3] - b[1] > 150 for _, b in seen["plots"])  # no squashed plot
+
+
+def _lossy_run() -> Run:
+    """The partition demo under loss (info ops: timeouts), with one more op invoked that never completed."""
+    sim, clients = partition.build(962, loss=0.3, reorder=True)
+    sim.run(partition.scenario(sim, clients))
+    history = list(sim.history)
+    end = max(op["time"] for op in history)
+    never = {"process": 99, "type": "invoke", "f": "read", "key": "x", "value": None, "time": end - 0.5}
+    return Run("lossy", [*history, {**never, "client": "carol", "node": "n0"}], {"availability": 0.5, "ops": 9})
+
+
+def test_an_info_op_is_drawn_as_indeterminate_and_an_op_that_never_completed_is_drawn_at_all(tmp_path):
+    """Jepsen's info: it may or may not have taken effect, at any time after its invocation. Each info bar has a
+    dashed line on to the end of the run and says so when hovered; an op with no completion (it was left out of the
+    timeline) is a bar to the end of the run. Counted from the raw history, in headless Chromium."""
+    run = _lossy_run()
+    pairs, open_ops = {}, {}
+    for op in run.history:
+        if op["type"] == "invoke":
+            open_ops[op["process"]] = op
+        elif op["process"] != "nemesis":
+            pairs[id(open_ops[op["process"]])] = op
+            del open_ops[op["process"]]
+    infos = sum(op["type"] == "info" for op in pairs.values())
+    early = sum(op["type"] == "info" and op["time"] < run.duration() for op in pairs.values())  # a line to draw
+    assert infos > early >= 2 and len(open_ops) == 1
+    data = timeline_data(run)
+    assert len(data["ops"]) == len(pairs) + 1
+    last = data["ops"][-1]
+    assert last[9] == 1 and data["outcomes"][last[3]] == "info" and last[2] == round(run.duration() * 1e4)
+    assert data["clients"].count("carol") == 1
+    dom = dump_dom(write_page(tmp_path, "Lossy", "An intro.", COLUMNS, [run], {}))
+    bars = re.findall(r'<rect class="op (ok|fail|info)"', dom)
+    assert len(bars) == len(pairs) + 1 and bars.count("info") == infos + 1
+    assert dom.count('<line class="maybe"') == early
+    titles = re.findall(r"<title>([^<]*)</title>", dom)
+    assert sum("indeterminate: it may or may not have taken effect" in t for t in titles) == infos + 1
+    assert sum("-&gt; no completion" in t for t in titles) == 1
+    assert "info (indeterminate: may have happened, then or later)" in dom
