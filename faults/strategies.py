@@ -50,7 +50,7 @@ def simulation_settings(**overrides) -> settings:
 
     No deadline (a run's wall time varies with its schedule), no ``too_slow``
     health check, and no *explain* phase: its line tracer makes a simulation
-    about ten times slower while it shrinks.
+    several times slower while it shrinks (7x for a chaos run, README).
     """
     options = {
         "deadline": None,

@@ -731,3 +731,14 @@ def test_the_hostile_presets_figures_are_its_settings():
     median_ms = 1000 * scale * 2 ** (1 / alpha)
     tail = (scale / 0.1) ** alpha  # P(latency > 100 ms)
     assert f"(median {median_ms:.1f} ms, one message in a thousand over 100 ms)" in said and tail == pytest.approx(1e-3)
+
+
+def test_the_results_file_bullet_names_every_status_a_sweep_line_can_have():
+    """The --results bullet lists exactly the statuses a sweep writes (capsim.parallel.STATUSES)."""
+    from capsim.parallel import STATUSES
+
+    bullet = " ".join(
+        README.split("- `--results FILE.jsonl` holds one JSON line per seed:", 1)[1].split("\n- ")[0].split()
+    )
+    named = re.findall(r"\(`(\w+)`, `(\w+)`, `(\w+)` if .*?, `(\w+)` if .*?, `(\w+)` if", bullet)
+    assert named and sorted(named[0]) == sorted(STATUSES)
