@@ -77,7 +77,7 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
     "check": {
         0: "every history is linearizable",
         1: "a history is not linearizable",
-        2: "a history could not be checked (unreadable, or the checker ran out of time)",
+        2: "a history could not be checked (unreadable, or the checker ran out of time or of --steps)",
     },
     "serve": {
         0: "stopped by SIGTERM or Ctrl-C",
