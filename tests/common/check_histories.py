@@ -6,10 +6,12 @@ code that runs the checker (scripts/wgl_reference.py) import them from here.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import os
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -424,3 +426,21 @@ def _sim_complete(rng: random.Random, h: HistoryBuilder, p: int, op: dict, model
     else:
         h.ok(p)
     return "done"
+
+
+def race_the_checkers_clock(monkeypatch: Any) -> None:
+    """Make the linearizability checker's clock race: every look at it finds an hour gone, as on a machine too
+    loaded to search at all. A wall-clock timeout runs out at once; a step budget does not notice."""
+    searching = importlib.import_module("emulator.check.linearizable")  # the module: the package names the function
+
+    class Racing:
+        perf_counter = staticmethod(time.perf_counter)
+        process_time = staticmethod(time.process_time)
+        now = 0.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            cls.now += 3600.0
+            return cls.now
+
+    monkeypatch.setattr(searching, "time", Racing)

@@ -8,6 +8,7 @@ import emulator as em
 from faults import run_check, validate_check
 from faults.chaos import replica_copies
 from faults.spec import ParamError
+from tests.common.check_histories import race_the_checkers_clock
 from tests.common.quorum_cluster import quorum_cluster
 
 
@@ -109,27 +110,13 @@ def _hard_history(writers: int = 14) -> list[dict]:
 def test_the_linearizable_check_is_cut_by_steps_by_default_so_a_seed_judges_the_same_anywhere(monkeypatch):
     """By default the search's budget is a count of steps, never the clock: with the checker's clock racing
     (an hour gone at every look) the verdict is the same; a scenario's steps and timeout are each honoured."""
-    import importlib
-    import time
-
-    searching = importlib.import_module("emulator.check.linearizable")  # the module: the package names the function
     defaults = validate_check("linearizable", True)
     assert defaults["steps"] == 10_000_000 and defaults["timeout"] is None
     small = validate_check("linearizable", {"steps": 5_000})
     assert run_check("linearizable", small, _hard_history()).passed is None  # unknown does not pass
     assert run_check("linearizable", defaults, _hard_history(writers=8)).passed is False
 
-    class Racing:
-        perf_counter = staticmethod(time.perf_counter)
-        process_time = staticmethod(time.process_time)
-        now = 0.0
-
-        @classmethod
-        def monotonic(cls):
-            cls.now += 3600.0
-            return cls.now
-
-    monkeypatch.setattr(searching, "time", Racing)
+    race_the_checkers_clock(monkeypatch)
     assert run_check("linearizable", defaults, _hard_history(writers=8)).passed is False
     timed = validate_check("linearizable", {"timeout": 10.0})
     assert run_check("linearizable", timed, _hard_history(writers=8)).passed is None  # the clock says time is up

@@ -1,7 +1,5 @@
 """The CAP experiment: the numbers tell the CAP story, and the same seed tells it the same way."""
 
-import time
-
 import pytest
 
 from capsim.cap import BUILTIN, Plan, choose, run_config
@@ -150,23 +148,10 @@ def test_the_partition_cuts_the_primary_off_with_the_minority(monkeypatch, name)
 def test_the_verdict_s_budget_is_steps_so_a_seed_prints_the_same_anywhere(rows, monkeypatch):
     """The linearizability search is cut by a count of steps, never by the clock: with the checker's clock
     racing (an hour gone at every look) cp's verdict is the same, and a budget too small is unknown."""
-    import importlib
     from dataclasses import replace
 
-    searching = importlib.import_module(
-        "emulator.check.linearizable"
-    )  # the module (the package's name is the function)
+    from tests.common.check_histories import race_the_checkers_clock
 
-    class Racing:
-        perf_counter = staticmethod(time.perf_counter)
-        process_time = staticmethod(time.process_time)
-        now = 0.0
-
-        @classmethod
-        def monotonic(cls):
-            cls.now += 3600.0
-            return cls.now
-
-    monkeypatch.setattr(searching, "time", Racing)
+    race_the_checkers_clock(monkeypatch)
     assert run_config(BUILTIN["cp"], PLAN).row["linearizable"] is rows["cp"]["linearizable"] is True
     assert run_config(BUILTIN["cp"], replace(PLAN, check_steps=1)).row["linearizable"] is None

@@ -16,6 +16,7 @@ from emulator.check.models import ILLEGAL
 from emulator.check.ops import key_id
 from emulator.check.readers import read_history
 from emulator.check.wgl import Search
+from tests.common.check_histories import race_the_checkers_clock
 
 MODELS = ["register", "cas_register", "kv", "knossos_cas_register", "porcupine_etcd"]
 BUILT = ["register", "cas_register", "kv", "knossos_cas_register"]  # a real object, run concurrently, fits these
@@ -529,17 +530,7 @@ def test_a_step_budget_answers_unknown_whatever_the_clock_says(history, monkeypa
     assert "step budget of 5,000 steps ran out" in first.explain()
     assert first.to_dict()["steps"] == 5_000
 
-    class Crawling:  # every look at the clock finds an hour gone
-        perf_counter = staticmethod(time.perf_counter)
-        process_time = staticmethod(time.process_time)
-        hours = 0.0
-
-        @classmethod
-        def monotonic(cls):
-            cls.hours += 3600.0
-            return cls.hours
-
-    monkeypatch.setattr(linearizable_module, "time", Crawling)
+    race_the_checkers_clock(monkeypatch)
     again = linearizable(h, model="register", steps=5_000)
     assert [(p.valid, p.explored, len(p.order)) for p in again.partitions] == [
         (p.valid, p.explored, len(p.order)) for p in first.partitions
