@@ -115,12 +115,13 @@ def linearizable(
         progress: called with a :class:`Progress` about every ``progress_every``
             wall seconds while the search runs.
         progress_every: the wall seconds between two ``progress`` calls.
-        steps: search at most this many steps, all keys together (the
-            search's unit of work; keys take turns of 1,024 steps, so the
-            last turn may pass it by up to 1,023), before answering
-            ``valid=None``: unlike ``timeout``, the same answer on every
-            machine and at any load. With both, whichever runs out first;
-            None: no step limit.
+        steps: a budget of search steps (the search's unit of work), all
+            keys together, before answering ``valid=None``: unlike
+            ``timeout``, the same answer on every machine and at any load.
+            It is spent in turns of 1,024 steps of one key, so the last turn
+            may pass it by up to 1,023; a turn also runs as many steps of the
+            key's relaxed search once it has one, which the budget does not
+            count. With both, whichever runs out first; None: no step limit.
 
     Returns:
         A :class:`Verdict`: ``.valid`` is True, False, or None when the time
