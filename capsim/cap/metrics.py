@@ -36,8 +36,7 @@ from emulator import check
 from emulator.check.ops import by_key, pair_ops
 
 #: Steps the linearizability search of one run may take before its verdict is unknown: a count, not a
-#: time, so a seed's verdict is the same on any machine at any load (about a second or two here; the
-#: runs' own histories take a few thousand).
+#: time, so a seed's verdict is the same on any machine at any load.
 CHECK_STEPS = 2_000_000
 
 #: Each figure of the CAP table: (row key, label, definition). The definitions are the docs.
