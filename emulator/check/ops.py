@@ -19,7 +19,11 @@ virtual instant. ``Op.call`` and ``Op.ret`` are positions in the list.
 A read that failed with error 20 (key does not exist, as lin-kv stores
 answer a read of a missing key) is an observation, not a non-event: it is
 paired as an ``ok`` read of nil, so a read that misses every acknowledged
-write counts as stale and can break linearizability.
+write counts as stale and can break linearizability. Maelstrom's lin-kv
+client records that read as a ``fail`` (error 20 is definite), which Knossos
+drops as a non-event, so the same answer passes there. Only a failed read
+whose error is code 20 (``20`` or ``[20, text]``) is read this way; any other
+failed read stays a ``fail``.
 """
 
 from __future__ import annotations

@@ -100,6 +100,28 @@ def test_a_read_that_found_no_such_key_is_an_ok_read_of_nil():
     assert len(stale_reads(history).stale) == 1
 
 
+@pytest.mark.parametrize(
+    ("f", "error", "status"),
+    [
+        ("read", 20, "ok"),
+        ("read", (20, "no key"), "ok"),
+        ("get", [20], "ok"),
+        ("read", "key-does-not-exist", "fail"),  # named, not coded: a plain failed read
+        ("read", [22, "precondition failed"], "fail"),
+        ("read", None, "fail"),
+        ("write", [20, "no key"], "fail"),  # only reads observe absence
+        ("cas", [20, "no key"], "fail"),
+    ],
+)
+def test_only_a_read_that_failed_with_code_20_is_read_as_a_read_of_nil(f, error, status):
+    """The module doc's rule, exactly: code 20, bare or first in a list, on a read; nothing else."""
+    done = {"process": 0, "type": "fail", "f": f, "key": "k", "value": None}
+    if error is not None:
+        done["error"] = error
+    (op,), _ = pair_ops([{"process": 0, "type": "invoke", "f": f, "key": "k", "value": None}, done])
+    assert (op.status, op.output) == (status, None)
+
+
 def test_a_no_such_key_read_is_the_initial_value_of_the_kv_model():
     """Under the kv model (keys start as ""), a get answered 'no such key' before any put is linearizable."""
     from emulator.check import linearizable
