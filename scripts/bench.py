@@ -4,6 +4,7 @@
     python scripts/bench.py --json     # the same figures as JSON
     python scripts/bench.py --quick    # smaller sizes, for a smoke run
     python scripts/bench.py --only kernel,scale   # some parts: kernel, scale, memory, sweeps, rest
+    python scripts/bench.py --only cache          # opt-in: simulated cache misses (needs valgrind)
 
 Kernel: one-way messages per wall second for a ping-pong between two nodes
 (send + handlers, 1 ms latency, message copies and trace digest on) and rpc
@@ -26,6 +27,12 @@ worker and on two. Then the checker, the real transport, an aiohttp request
 between two simulated hosts beside the same aiohttp pair over real loopback
 and over in-memory transports on a stock loop, the least any transport can
 cost (scripts/bench_hosts.py), the protocols and a chaos run.
+
+Cache (opt-in, not in the default run; it needs valgrind and about five
+minutes): the Node.every ring's last-level cache misses per message at 1,000
+and 10,000 nodes, under cachegrind's simulated 8, 16 and 32 MB last levels
+(scripts/bench_cache.py). Unlike the wall-clock figures it does not move
+with the host's load, so it shows where the ring's working set lies.
 
 The machine's load average is printed with the figures: ratios are taken
 within one run, but a busy machine moves them, and a second core that
@@ -224,6 +231,7 @@ def simpy_rpc(calls: int) -> float | None:
 # -- scale ------------------------------------------------------------------------------------------
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cache import cache_misses  # noqa: E402
 from bench_scale import baseline_memory_mb, cap_memory_model, capsim_ring, simpy_ring  # noqa: E402
 from bench_sweeps import capacity, compile_bytecode, sweep  # noqa: E402
 
@@ -496,10 +504,11 @@ def median_of(repeats: int, *functions):
 
 
 PARTS = ("kernel", "scale", "memory", "sweeps", "rest")
+OPT_IN = ("cache",)  # not in the default run: only when named in --only
 
 
 def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
-    """Every figure (or the ``only`` parts: kernel, scale, memory, sweeps, rest), each beside its baseline."""
+    """Every figure (or the ``only`` parts: kernel, scale, memory, sweeps, rest, cache), each beside its baseline."""
     messages, calls, repeats = (20_000, 5_000, 3) if quick else (200_000, 50_000, 5)
     load = [os.getloadavg()[0]]
     out: dict = {
@@ -558,6 +567,8 @@ def run(quick: bool, only: tuple[str, ...] = PARTS) -> dict:
         out["hosts_http"] = hosts_http(200 if quick else 2_000, 1 if quick else 3)
         out["protocols"] = protocols(quick)
         out["chaos"] = chaos_run()
+    if "cache" in only:
+        out["cache"] = cache_misses(quick)
     return out
 
 
@@ -590,6 +601,8 @@ def print_table(results: dict) -> None:
         _print_sweeps(console, results["sweeps"])
     if "chaos" in results:
         _print_rest(console, results)
+    if "cache" in results:
+        _print_cache(console, results["cache"])
 
 
 def _print_kernel(console, results: dict) -> None:
@@ -756,6 +769,27 @@ def _print_sweeps(console, rows: list[dict]) -> None:
     console.print(table)
 
 
+def _print_cache(console, cache: dict) -> None:
+    from rich.table import Table
+
+    if "error" in cache:
+        console.print(f"cache: {cache['error']}", markup=False)
+        return
+    sizes = sorted({row["ll_mb"] for row in cache["rows"]})
+    rings = sorted({row["nodes"] for row in cache["rows"]})
+    misses = {(row["nodes"], row["ll_mb"]): row["misses_per_msg"] for row in cache["rows"]}
+    table = Table(
+        title=f"heartbeat ring ({cache['model']}): last-level cache misses per message, simulated by cachegrind "
+        "(the same on any host and at any load)"
+    )
+    table.add_column("nodes", justify="right")
+    for mb in sizes:
+        table.add_column(f"{mb} MB last level", justify="right")
+    for nodes in rings:
+        table.add_row(f"{nodes:,}", *(_fmt(misses[nodes, mb], 1) for mb in sizes))
+    console.print(table)
+
+
 def _print_rest(console, results: dict) -> None:
     from rich.table import Table
 
@@ -840,13 +874,13 @@ def main(argv=None) -> int:
         "--only",
         default=",".join(PARTS),
         metavar="PARTS",
-        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
+        help=f"comma-separated parts to run, of {', '.join(PARTS + OPT_IN)} (default: all but {', '.join(OPT_IN)})",
     )
     args = parser.parse_args(argv)
     only = tuple(part.strip() for part in args.only.split(",") if part.strip())
-    unknown = sorted(set(only) - set(PARTS))
+    unknown = sorted(set(only) - set(PARTS + OPT_IN))
     if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS + OPT_IN)}")
     results = run(args.quick, only)
     if args.json:
         print(json.dumps(results, indent=2))
