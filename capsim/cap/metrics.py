@@ -33,7 +33,7 @@ the table's rows, ``capsim cap --help`` and the README print those words.
 from __future__ import annotations
 
 from emulator import check
-from emulator.check.ops import by_key, pair_ops
+from emulator.check.ops import Op, by_key, pair_ops
 
 #: Steps the linearizability search of one run may take before its verdict is unknown: a count, not a
 #: time, so a seed's verdict is the same on any machine at any load.
@@ -203,7 +203,7 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
     ops, _ = pair_ops(history)
     side_of = {str(node): name for name, nodes in sides.items() for node in nodes}
     start, end = partition
-    found = []
+    found: list[Op] = []
     for group in by_key(ops).values():
         reads = [op for op in group if op.f == "read" and op.status == "ok"]
         if not reads:
@@ -221,7 +221,7 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
         if winner is None:
             continue  # the key holds a value from before or after the partition
         won = side_of[str(winner.node)]
-        last: dict[str, object] = {}  # losing side -> its first-invoked last acknowledged write
+        last: dict[str, Op] = {}  # losing side -> its first-invoked last acknowledged write
         for op in writes:
             side = side_of[str(op.node)]
             if side == won or side in last or op.status != "ok" or op.ret is None or _written(op) == final:

@@ -181,7 +181,9 @@ def _brute_force(ops, side_of, final):
         mine = [op for op in ops if side_of[op.node] == side]
         best = 0
         for order in itertools.permutations(mine):
-            if order and all(not (b.status == "ok" and b.ret < a.call) for i, a in enumerate(order) for b in order[i + 1 :]):
+            if order and all(
+                not (b.status == "ok" and b.ret < a.call) for i, a in enumerate(order) for b in order[i + 1 :]
+            ):
                 best = max(best, int(order[-1].status == "ok"))
         total += best
     return total
