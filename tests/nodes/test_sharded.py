@@ -619,6 +619,29 @@ def test_a_join_superseded_while_its_node_is_probed_is_not_begun():
     assert sim.node("n0").view()["next"] is None
 
 
+def test_a_later_leader_drops_a_change_its_client_gave_up_on():
+    """c0's join of n5 waits on the wire to n1, c0 times out and its leave is answered by n0; n0 then leaves,
+    making n1 the leader, and the late join reaches n1: the record in the configuration makes n1 drop it."""
+    sim, (client, other) = build(seed=24, n=3, clients=2, members=FIRST[:3])
+    sim.add_node("n5", ShardedKV, contact="n1")
+
+    async def work():
+        await asyncio.sleep(0.05)
+        sim.network.hold("c0", "n1")
+        with pytest.raises(em.Timeout):
+            await client.rpc("n1", {"type": "join", "node": "n5"}, timeout=0.2)
+        await client.rpc("n0", {"type": "leave", "node": "n5"}, timeout=5)
+        await admin(other, "leave", "n0", "n2")
+        await asyncio.sleep(0.5)
+        leader = ShardedKV.leader_of(sim)
+        sim.network.release("c0", "n1")
+        await asyncio.sleep(5.0)
+        return leader
+
+    assert sim.run(work()) == "n1"
+    assert not _member(sim, "n5")
+
+
 def test_a_join_its_client_gave_up_on_may_still_complete():
     """A timeout is indeterminate: a join stalled by a crashed member times out at its client, then completes
     when the member is back, with no further request."""
