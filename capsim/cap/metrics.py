@@ -188,8 +188,9 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
     last writes are concurrent with each other, so at most one of them was
     the side's value, and which one has no real-time answer (the others were
     overwritten by their own side). So a key counts at most once per losing
-    side: the most acknowledged writes any order consistent with real time
-    could have discarded.
+    side: the most acknowledged writes any order of the side's writes
+    consistent with real time could have discarded, taking every write not
+    known to have failed (``info`` included) as applied.
 
     Args:
         history: the run's history (client ops and nemesis entries).
