@@ -34,7 +34,10 @@ Rate limiting across gateway replicas (``limiter``):
 
 - ``"local"``: each replica keeps its own buckets. Guarantee: a replica
   admits at most ``burst + rate * t`` of a client's requests in any ``t``
-  seconds. Gives up: the cluster-wide limit. A client spreading its requests
+  seconds of its own clock (a skewed or drifting clock skews the rate), within
+  one incarnation: a restart forgets the buckets and starts each full, so a
+  stretch of time across a crash and restart may admit up to ``burst`` more
+  per restart. Gives up: the cluster-wide limit. A client spreading its requests
   over R replicas gets up to R times the rate, partition or not.
 - ``"shared"``: each replica counts what it admitted per client (a G-counter,
   :mod:`nodes.crdt`) and sends its counts to the other ``replicas`` every

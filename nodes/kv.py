@@ -180,7 +180,8 @@ async def take_once(storage, name: str, key, rid: list | None, serve: Callable[[
     replicas, refuse it): the first copy runs ``serve``; a copy that comes
     while it runs gets no reply (the first answers), and one that comes
     after gets the same answer, so two copies can never be told different
-    things (one "done", the other "refused"). The record is
+    things (one "done", the other "refused"). A request that ends after a
+    later one of its client was taken leaves the later one's record. The record is
     :func:`recall`'s, kept in ``storage[name]`` and assigned again after
     each change, so a node's file storage saves it.
 
@@ -208,6 +209,9 @@ async def take_once(storage, name: str, key, rid: list | None, serve: Callable[[
 
 def _note(storage, name: str, key, rid: list, answer_: dict | None) -> None:
     requests = storage[name]
+    last = requests.get(key, {}).get(rid[0])
+    if last is not None and last[0] > rid[1]:
+        return  # a later request of the client was taken while this one ran: keep its record, not this one's
     remember(requests, key, rid, answer_)
     storage[name] = requests
 

@@ -15,7 +15,8 @@ to any node, answered once the change is complete::
 
 Design:
 
-- A *configuration* is ``{"epoch": e, "members": [...]}``; configuration 1 is
+- A *configuration* is ``{"epoch": e, "members": [...]}`` (an active one also
+  carries ``"changes"``, its leader's record of changes, below); configuration 1 is
   the initial members. Only the *leader* of configuration e (its smallest
   member name) creates configuration e + 1, and it writes it to storage
   before telling anyone, so an epoch names one configuration and any node may
@@ -44,6 +45,22 @@ Design:
   old write never writes over a newer value. The owner's record is part of
   the key: it travels in the handoff batch with the value (merged, each
   client's latest winning) and is dropped with it.
+- A join or leave is a request like a write: each node takes it at most once
+  per request id (:func:`nodes.kv.take_once`, one record per client for all
+  its changes, whatever node they name), so every copy of a change gets the
+  first copy's answer, never "11" while another copy is applied. The answer
+  means: ``join_ok``/``leave_ok``, done; 11 or 12 (definite), not done, and
+  this request never will be; a timeout (error 0 from a forwarding node, or
+  none at all), indeterminate, Jepsen's ``info``: a change that has begun is
+  never abandoned, so it may complete after its client gave up. Until the
+  client's next change: a request older than its client's latest is dropped
+  unanswered, at the leader (also when a newer one came while it probed the
+  joining node) and, through the record the leader puts in each configuration
+  it activates, at every later leader. So a client that gave up on a change
+  settles it with its next change (the undo, or the same change again): once
+  that one is answered, the cluster holds what the answer says, however late
+  copies of the old one arrive. A client must not have two changes in flight at
+  once (the older, arriving second, would be dropped and time out).
 - Configurations, data, request ids and received batches live in
   ``self.storage`` and survive a crash: a restarted node resumes its handoff,
   a restarted leader resumes driving the change.
@@ -71,6 +88,10 @@ from nodes.hashring import HashRing
 from nodes.kv import apply_op, forwarded, merge_requests, request_id, take_once, unavailable
 
 __all__ = ["ShardedKV", "make_config"]
+
+#: The one record key of membership changes in ``storage["changes"]``: a client's changes are ordered
+#: among themselves, whatever node they name.
+CHANGES = "membership"
 
 
 def make_config(epoch: int, members) -> dict:
@@ -142,6 +163,8 @@ class ShardedKV(Node):
             self.storage["data"] = {}
         if "requests" not in self.storage:
             self.storage["requests"] = {}
+        if "changes" not in self.storage:
+            self.storage["changes"] = {CHANGES: {}}
         if self._next is not None:
             self._resume()
         if not self._active["members"]:
@@ -248,6 +271,7 @@ class ShardedKV(Node):
         only copy of an acknowledged write.
         """
         self.storage["active"] = config
+        self._merge_changes(config.get("changes", {}))
         nxt = self._next
         if nxt is not None and nxt["epoch"] <= config["epoch"]:
             del self.storage["next"]
@@ -258,6 +282,20 @@ class ShardedKV(Node):
             requests.pop(key, None)
         self.storage["data"], self.storage["requests"] = data, requests
         self.log.debug("epoch %s active: %s", config["epoch"], config["members"])
+
+    def _merge_changes(self, latest: dict) -> None:
+        """Take the leader's record of changes (client -> its latest request id) into this node's own.
+
+        A request older than its client's latest is dropped unanswered here too,
+        so a late copy of a change the client gave up on cannot reach a new leader
+        and take effect after the client's later change.
+        """
+        changes = self.storage["changes"]
+        mine = changes[CHANGES]
+        for client, msg_id in latest.items():
+            if client not in mine or mine[client][0] < msg_id:
+                mine[client] = [msg_id, None]  # a copy of it gets no answer: its client has one, or gave up
+        self.storage["changes"] = changes
 
     def _resume(self) -> None:
         """After a restart in the middle of a change: pick up this node's part of it."""
@@ -427,15 +465,25 @@ class ShardedKV(Node):
     async def handle_leave(self, msg):
         return await self._change(msg, "leave")
 
-    async def _change(self, msg, kind: str) -> dict:
+    async def _change(self, msg, kind: str) -> dict | None:
         node = msg.body.get("node")
         if not isinstance(node, str) or not node:
             raise RPCError(MALFORMED_REQUEST, f"{kind} needs 'node': the name of the node to {kind}")
         self._hear(msg)
+        rid = request_id(msg)
+        return await take_once(self.storage, "changes", CHANGES, rid, lambda: self._lead(msg, kind, node, rid))
+
+    async def _lead(self, msg, kind: str, node: str, rid: list | None) -> dict:
+        """Make the change if this node leads (else forward it): the part of a request taken once per id."""
         if not self._is_leader():
             return await self._forward(self._leader(), msg, 40 * self.timeout)
         if kind == "join" and node not in self._active["members"] and self._next is None:
             await self._probe(node)
+            if rid is not None and self.storage["changes"][CHANGES][rid[0]][0] > rid[1]:
+                # A later change of its client came while the probe ran: the client gave up on this one.
+                raise unavailable(f"{kind} of {node} superseded by a later change from {rid[0]}")
+            if not self._is_leader():  # a change of the view came in meanwhile
+                return await self._forward(self._leader(), msg, 40 * self.timeout)
         target = self._target(kind, node)
         nxt = self._next
         if nxt is not None and nxt["members"] != target:
@@ -444,7 +492,7 @@ class ShardedKV(Node):
             self._begin(make_config(self._active["epoch"] + 1, target))
         if self._next is not None:
             await asyncio.shield(self._start_driver())
-        return {"type": f"{kind}_ok", **self._active}
+        return {"type": f"{kind}_ok", "epoch": self._active["epoch"], "members": self._active["members"]}
 
     def _target(self, kind: str, node: str) -> list[str]:
         members = set(self._active["members"])
@@ -473,7 +521,8 @@ class ShardedKV(Node):
             view = self.view()
             done = await asyncio.gather(*(self._ask_handoff(m, view) for m in view["active"]["members"]))
             if all(done) and self._next == nxt:
-                self._activate(nxt)
+                latest = {client: entry[0] for client, entry in self.storage["changes"][CHANGES].items()}
+                self._activate({**nxt, "changes": latest})
                 self.spawn(self._announce(view), "announce")
                 return
             await asyncio.sleep(self.retry)

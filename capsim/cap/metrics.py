@@ -33,7 +33,7 @@ the table's rows, ``capsim cap --help`` and the README print those words.
 from __future__ import annotations
 
 from emulator import check
-from emulator.check.ops import by_key, pair_ops
+from emulator.check.ops import Op, by_key, pair_ops
 
 #: Steps the linearizability search of one run may take before its verdict is unknown: a count, not a
 #: time, so a seed's verdict is the same on any machine at any load.
@@ -91,7 +91,9 @@ FIGURES = (
         "silently overwritten",
         "acknowledged writes and cas of the partition, each the last of its side on its key, whose value the key "
         "no longer holds after the heal because a write from the other side won: the store discarded them for a "
-        "concurrent write that never saw them (last-writer-wins in ap, the deposed primary's rollback in async)",
+        "concurrent write that never saw them (last-writer-wins in ap, the deposed primary's rollback in async); "
+        "at most one per key and side, since when a side's last writes ran concurrently only one of them was its "
+        "value",
     ),
     (
         "p50_ms",
@@ -176,11 +178,19 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
 
     For each key: the value it holds after the heal is its last ok read. When a
     write (or cas) of one side, invoked during the partition, put that value,
-    every acknowledged write or cas of the *other* side that was invoked during
-    the partition, is not followed on its own side by another attempt to write
-    the key, and put a different value, was discarded: nothing on its side
+    the *other* side's last write of the key was discarded: nothing on its side
     superseded it, and the winner could not have seen it. Writes overwritten
     by a later write of their own side are ordinary overwrites, not counted.
+    The side's last writes are those invoked during the partition, not
+    definitely failed, and not followed on their side by another attempt to
+    write the key (one invoked after they returned). When one of them was
+    acknowledged and put another value, one write is counted for the side: its
+    last writes are concurrent with each other, so at most one of them was
+    the side's value, and which one has no real-time answer (the others were
+    overwritten by their own side). So a key counts at most once per losing
+    side: the most acknowledged writes any order of the side's writes
+    consistent with real time could have discarded, taking every write not
+    known to have failed (``info`` included) as applied.
 
     Args:
         history: the run's history (client ops and nemesis entries).
@@ -188,12 +198,13 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
         partition: (start, end) of the partition, in virtual seconds.
 
     Returns:
-        The discarded ops (``emulator.check.Op``).
+        The discarded ops (``emulator.check.Op``), one per key and losing side:
+        of that side's concurrent last acknowledged writes, the first invoked.
     """
     ops, _ = pair_ops(history)
     side_of = {str(node): name for name, nodes in sides.items() for node in nodes}
     start, end = partition
-    found = []
+    found: list[Op] = []
     for group in by_key(ops).values():
         reads = [op for op in group if op.f == "read" and op.status == "ok"]
         if not reads:
@@ -211,10 +222,12 @@ def silently_overwritten(history, sides: dict, partition: tuple[float, float]) -
         if winner is None:
             continue  # the key holds a value from before or after the partition
         won = side_of[str(winner.node)]
+        last: dict[str, Op] = {}  # losing side -> its first-invoked last acknowledged write
         for op in writes:
             side = side_of[str(op.node)]
-            if side == won or op.status != "ok" or op.ret is None or _written(op) == final:
+            if side == won or side in last or op.status != "ok" or op.ret is None or _written(op) == final:
                 continue  # (an ok op always has its ret: the None test is for the type checker)
             if not any(other.call > op.ret and side_of[str(other.node)] == side for other in writes):
-                found.append(op)
+                last[side] = op
+        found.extend(last.values())
     return found

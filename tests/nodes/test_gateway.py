@@ -111,6 +111,34 @@ def test_a_client_gets_burst_plus_rate_times_t_from_one_replica():
     assert set(outcomes) == {"ok", 11}
 
 
+def test_a_restart_forgets_the_buckets_so_a_window_across_it_admits_up_to_burst_more():
+    """A client drains g0's bucket, g0 crashes and restarts at once: within 0.2 s it is admitted burst + rate * t
+    and then up to burst more, as the docstring bounds it (one incarnation's limit does not span a restart)."""
+    sim, client = gateway_sim(rate=5.0, burst=10.0)
+
+    async def burst_of(n):
+        admitted = 0
+        for _ in range(n):
+            try:
+                await client.rpc("g0", {"type": "request", "path": "/users/1", "token": "t-alice"}, timeout=1.0)
+                admitted += 1
+            except em.RPCError:
+                pass
+        return admitted
+
+    async def run():
+        start = sim.now
+        first = await burst_of(15)
+        sim.crash("g0")
+        sim.restart("g0")
+        second = await burst_of(15)
+        return first + second, sim.now - start
+
+    admitted, elapsed = sim.run(run())
+    assert elapsed < 0.2
+    assert 10 + 5.0 * elapsed < admitted <= 2 * 10 + 5.0 * elapsed
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     rate=st.floats(1, 100),

@@ -1,5 +1,7 @@
 """Consistent hashing: balance, minimal movement, preference lists, weights."""
 
+import statistics
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,3 +79,13 @@ def test_misuse_is_explained(call, message):
     ring = HashRing(["a", "b"])
     with pytest.raises((ValueError, LookupError), match=message):
         call(ring)
+
+
+@pytest.mark.parametrize("vnodes", [32, 128, 512])
+@pytest.mark.parametrize("nodes", [10, 20, 50])
+def test_a_nodes_share_varies_by_about_one_over_the_root_of_its_vnodes(vnodes, nodes):
+    """The spread of the load (standard deviation over the mean) is within a factor 2 of 1/sqrt(vnodes)."""
+    ring = HashRing([f"n{i}" for i in range(nodes)], vnodes=vnodes)
+    loads = list(ring.loads(KEYS).values())
+    spread = statistics.pstdev(loads) / statistics.fmean(loads)
+    assert 0.5 <= spread * vnodes**0.5 <= 2.0, (spread, loads)

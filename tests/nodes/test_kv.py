@@ -6,7 +6,7 @@ import pytest
 
 import emulator as em
 from emulator.check import linearizable
-from nodes.kv import SingleKV, apply_once, forwarded, request_id
+from nodes.kv import SingleKV, apply_once, forwarded, request_id, take_once
 
 
 def lin_kv(seed=1, nodes=3, **network):
@@ -184,3 +184,35 @@ def test_a_proxy_passes_the_clients_request_id_so_the_store_applies_each_write_o
     assert sim.node("store").storage["applied"]["k"] == {
         "c0": [sim.node("store").storage["applied"]["k"]["c0"][0], {"type": "write_ok"}]
     }
+
+
+def test_an_older_request_finishing_late_keeps_the_newer_requests_record():
+    """take_once: request 1 still running when request 2 of its client is taken and answered; when 1 ends, a copy
+    of 2 gets 2's answer, not a second run (the record must not go back to 1)."""
+    storage = {"requests": {}}
+    runs = []
+
+    async def scenario():
+        gate = asyncio.Event()
+
+        async def slow():
+            runs.append(1)
+            await gate.wait()
+            return {"type": "first_ok"}
+
+        async def fast():
+            runs.append(2)
+            return {"type": "second_ok"}
+
+        first = asyncio.ensure_future(take_once(storage, "requests", "k", ["c0", 1], slow))
+        await asyncio.sleep(0)
+        second = await take_once(storage, "requests", "k", ["c0", 2], fast)
+        gate.set()
+        await first
+        copy = await take_once(storage, "requests", "k", ["c0", 2], fast)
+        late = await take_once(storage, "requests", "k", ["c0", 1], slow)
+        return second, copy, late
+
+    second, copy, late = asyncio.run(scenario())
+    assert runs == [1, 2], "a copy of request 2 ran again after request 1 ended"
+    assert second == copy == {"type": "second_ok"} and late is None

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -569,3 +569,182 @@ def test_leader_of_follows_the_configuration_when_its_leader_leaves():
     assert leader_of(sim) == "n0"
     sim.run(admin(operator, "leave", "n0", "n2"))
     assert leader_of(sim) == ShardedKV.leader_of(sim) == "n1"
+
+
+def _member(sim, node):
+    """Whether ``node`` is in the newest configuration any live server holds."""
+    live = [sim.node(n) for n in sim.servers if sim.alive(n)]
+    best = max((server.view()["active"] for server in live), key=lambda c: c["epoch"])
+    return node in best["members"]
+
+
+def test_a_join_given_up_on_never_takes_effect_after_the_clients_later_leave():
+    """A join on the wire when its client times out, then a leave answered ok: the late join is dropped, not applied."""
+    sim, (client,) = build(seed=21, n=3, clients=1)
+
+    async def work():
+        sim.add_node("n5", ShardedKV, contact="n1")
+        await asyncio.sleep(0.05)
+        sim.network.hold("c0", "n0")  # the join is on the wire to the leader
+        with pytest.raises(em.Timeout):
+            await client.rpc("n0", {"type": "join", "node": "n5"}, timeout=0.5)
+        left = await client.rpc("n1", {"type": "leave", "node": "n5"}, timeout=5)
+        sim.network.release("c0", "n0")
+        await asyncio.sleep(5.0)
+        return left
+
+    left = sim.run(work())
+    assert left["type"] == "leave_ok" and "n5" not in left["members"]
+    assert not _member(sim, "n5"), "the client's last answered change was a leave, yet n5 joined"
+
+
+def test_a_join_superseded_while_its_node_is_probed_is_not_begun():
+    """The leader is still probing n5 for a join its client gave up on when the client's leave is answered: the
+    probe's late success does not begin the join."""
+    sim, (client,) = build(seed=22, n=3, clients=1, members=FIRST[:3])
+    sim.add_node("n5", ShardedKV, contact="n1")
+
+    async def work():
+        await asyncio.sleep(0.05)
+        sim.network.hold("n0", "n5")  # the probe waits on the wire
+        with pytest.raises(em.Timeout):
+            await client.rpc("n0", {"type": "join", "node": "n5"}, timeout=0.2)
+        left = await client.rpc("n1", {"type": "leave", "node": "n5"}, timeout=5)
+        sim.network.release("n0", "n5")  # inside the probe's timeout: it succeeds
+        await asyncio.sleep(5.0)
+        return left
+
+    assert sim.run(work())["type"] == "leave_ok"
+    assert not _member(sim, "n5")
+    assert sim.node("n0").view()["next"] is None
+
+
+def test_a_later_leader_drops_a_change_its_client_gave_up_on():
+    """c0's join of n5 waits on the wire to n1, c0 times out and its leave is answered by n0; n0 then leaves,
+    making n1 the leader, and the late join reaches n1: the record in the configuration makes n1 drop it."""
+    sim, (client, other) = build(seed=24, n=3, clients=2, members=FIRST[:3])
+    sim.add_node("n5", ShardedKV, contact="n1")
+
+    async def work():
+        await asyncio.sleep(0.05)
+        sim.network.hold("c0", "n1")
+        with pytest.raises(em.Timeout):
+            await client.rpc("n1", {"type": "join", "node": "n5"}, timeout=0.2)
+        await client.rpc("n0", {"type": "leave", "node": "n5"}, timeout=5)
+        await admin(other, "leave", "n0", "n2")
+        await asyncio.sleep(0.5)
+        leader = ShardedKV.leader_of(sim)
+        sim.network.release("c0", "n1")
+        await asyncio.sleep(5.0)
+        return leader
+
+    assert sim.run(work()) == "n1"
+    assert not _member(sim, "n5")
+
+
+def test_a_join_its_client_gave_up_on_may_still_complete():
+    """A timeout is indeterminate: a join stalled by a crashed member times out at its client, then completes
+    when the member is back, with no further request."""
+    sim, (client,) = build(seed=23, n=3, clients=1, members=FIRST[:3])
+    sim.add_node("n5", ShardedKV, contact="n1")
+
+    async def work():
+        await asyncio.sleep(0.05)
+        join = asyncio.ensure_future(client.rpc("n0", {"type": "join", "node": "n5"}, timeout=1.0))
+        await _until_handoff(sim, "n2")
+        sim.crash("n2")
+        with pytest.raises(em.Timeout):
+            await join
+        stalled = _member(sim, "n5")
+        sim.restart("n2")
+        await asyncio.sleep(5.0)
+        return stalled
+
+    assert sim.run(work()) is False
+    assert _member(sim, "n5")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), loss=st.sampled_from([0.3, 0.5, 0.7]))
+def test_every_copy_of_a_duplicated_join_gets_the_answer_the_cluster_shows(seed, loss):
+    """A join whose request arrives twice while the probe of the joining node is lossy: a definite
+    refusal means n5 never joins, join_ok means it did."""
+    sim, (client,) = build(seed=seed, n=3, clients=1, members=FIRST[:3])
+    sim.add_node("n5", ShardedKV, contact="n1")
+    sim.network.set_link_oneway("c0", "n0", duplicate=1.0, fifo=False)
+    sim.network.set_link("n0", "n5", loss=loss)
+
+    async def work():
+        await asyncio.sleep(0.05)
+        try:
+            reply = await client.rpc("n0", {"type": "join", "node": "n5"}, timeout=20)
+            outcome = reply["type"]
+        except em.RPCError as exc:
+            outcome = "definite" if exc.definite else "indefinite"
+        except em.Timeout:
+            outcome = "indefinite"
+        sim.network.heal()
+        sim.network.set_link("n0", "n5", loss=0.0)
+        await asyncio.sleep(10.0)
+        return outcome
+
+    outcome = sim.run(work())
+    if outcome == "join_ok":
+        assert _member(sim, "n5")
+    elif outcome == "definite":
+        assert not _member(sim, "n5"), "the client was told the join did not happen, yet n5 is a member"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["join", "leave"]),
+            st.sampled_from(["n0", "n1", "n2", "n5"]),
+            st.sampled_from(["none", "hold", "crash-leader", "isolate-leader"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    last=st.sampled_from(["join", "leave"]),
+)
+def test_the_clients_last_answered_change_is_what_the_cluster_keeps(seed, steps, last):
+    """One client joins and leaves n5 under a hostile network (duplication, reordering), held links, crashes and
+    isolation of the leader, giving up on each change after 0.3 s; its last change, retried until answered, is
+    what the cluster holds once every fault is over and every late copy, held ones included, has arrived."""
+    sim, (client,) = build(seed=seed, n=3, clients=1, members=FIRST[:3])
+    sim.add_node("n5", ShardedKV, contact="n1")
+    make_hostile(sim, {})
+    held = []
+
+    async def work():
+        await asyncio.sleep(0.05)
+        for kind, dest, fault in steps:
+            leader = ShardedKV.leader_of(sim)
+            if fault == "hold" and dest != "n1" and dest not in held:  # n1 stays open for the last change
+                sim.network.hold("c0", dest)
+                held.append(dest)
+            elif fault == "crash-leader" and leader != "n5":
+                sim.crash(leader)
+            elif fault == "isolate-leader":
+                sim.network.isolate(leader)
+            try:
+                await client.rpc(dest, {"type": kind, "node": "n5"}, timeout=0.3)
+            except (em.RPCError, em.Timeout):
+                pass
+            await asyncio.sleep(0.05)
+            sim.network.heal()
+            for name in sim.servers:
+                if not sim.alive(name):
+                    sim.restart(name)
+        reply = await admin(client, last, "n5", "n1", timeout=3.0)
+        for dest in held:  # the changes given up on arrive now, late
+            sim.network.release("c0", dest)
+        make_calm(sim, LATENCY)
+        await asyncio.sleep(15.0)
+        return reply
+
+    reply = sim.run(work(), until=600)
+    assert ("n5" in reply["members"]) == (last == "join")
+    assert _member(sim, "n5") == (last == "join"), f"the client's last answer was {reply}, the cluster disagrees"

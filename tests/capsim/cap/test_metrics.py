@@ -1,6 +1,10 @@
 """The CAP table's figures, each against its definition: availability per window, silently overwritten."""
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capsim.cap import BUILTIN, Plan, run_config
 from capsim.cap.metrics import WINDOW, silently_overwritten
@@ -160,3 +164,67 @@ def test_ap_discards_concurrent_writes_and_cp_does_not(runs):
     _, results = runs
     assert results["ap"].row["silently_overwritten"] >= 1
     assert results["cp"].row["silently_overwritten"] == 0
+
+
+def _brute_force(ops, side_of, final):
+    """The most acknowledged writes any execution consistent with real time could have discarded.
+
+    Per key and losing side: try every order of the side's writes (ok or info) that keeps real-time order
+    (an ok write that returned before another was invoked comes first); the side's last write was discarded
+    if it was acknowledged and the key ended with a value of the other side.
+    """
+    winner = next((op for op in ops if op.value == final), None)
+    if winner is None:
+        return 0
+    total = 0
+    for side in sorted(set(side_of.values()) - {side_of[winner.node]}):
+        mine = [op for op in ops if side_of[op.node] == side]
+        best = 0
+        for order in itertools.permutations(mine):
+            if order and all(
+                not (b.status == "ok" and b.ret < a.call) for i, a in enumerate(order) for b in order[i + 1 :]
+            ):
+                best = max(best, int(order[-1].status == "ok"))
+        total += best
+    return total
+
+
+@st.composite
+def _concurrent_writes(draw):
+    """One key written 1-5 times during the partition by both sides, often concurrently, then read once."""
+    n = draw(st.integers(1, 5))
+    rows = []
+    for value in range(1, n + 1):
+        start = draw(st.sampled_from([3.1, 3.2, 3.3, 3.4]))
+        length = draw(st.sampled_from([0.01, 0.15, 0.3]))
+        node = draw(st.sampled_from(["n0", "n1", "n2", "n3"]))
+        status = draw(st.sampled_from(["ok", "ok", "info"]))
+        rows.append(("write", "k", value, node, start, start + length, status))
+    final = draw(st.integers(0, n))  # 0: a value from before the partition
+    rows.append(("read", "k", final, "n4", 9.0, 9.01, "ok"))
+    return rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(_concurrent_writes())
+def test_concurrent_last_writes_of_a_side_count_once(rows):
+    """Concurrent last writes of one side: only one of them can have been the side's value, so one counts at most."""
+    h = history(*rows)
+    found = silently_overwritten(h, SIDES, PARTITION)
+    ops, _ = pair_ops(h)
+    side_of = {node: side for side, nodes in SIDES.items() for node in nodes}
+    writes = [op for op in ops if op.f == "write"]
+    final = next(op.output for op in ops if op.f == "read")
+    assert len(found) == _brute_force(writes, side_of, final)
+    assert all(op.status == "ok" and op.value != final for op in found)
+
+
+def test_two_concurrent_acknowledged_writes_of_the_losing_side_are_one_discard():
+    """n0 and n1 write k at once (both ok), the majority's write wins: one of the two was the side's value, not both."""
+    h = history(
+        ("write", "k", 1, "n0", 3.1, 3.3, "ok"),
+        ("write", "k", 2, "n1", 3.2, 3.4, "ok"),
+        ("write", "k", 3, "n2", 4.0, 4.01, "ok"),
+        ("read", "k", 3, "n2", 9.0, 9.01, "ok"),
+    )
+    assert len(silently_overwritten(h, SIDES, PARTITION)) == 1
