@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import emulator as em
+from emulator.check.ops import pairs_shared
 from emulator.rng import derive_seed
 from faults.checks import CheckResult, run_check
 from faults.injector import Injector
@@ -258,12 +259,15 @@ def replica_copies(sim: em.Simulation, keys) -> dict | None:
 
 def judge_history(scenario: Scenario, history, errors=(), replicas: dict | None = None) -> list[CheckResult]:
     """:func:`judge` for any history (times from the start of traffic) and list of node errors."""
-    history = list(history)
-    results = [run_check(name, params, history, errors, replicas=replicas) for name, params in scenario.checks.items()]
-    start = 0.0
-    for phase in scenario.phases:
-        window = (start, start + phase.duration)
-        for name, params in phase.checks.items():
-            results.append(run_check(name, params, history, errors, window, phase.name))
-        start += phase.duration
+    history = list(history)  # this list stays as it is while the checks run: they may share its pairing
+    with pairs_shared():
+        results = [
+            run_check(name, params, history, errors, replicas=replicas) for name, params in scenario.checks.items()
+        ]
+        start = 0.0
+        for phase in scenario.phases:
+            window = (start, start + phase.duration)
+            for name, params in phase.checks.items():
+                results.append(run_check(name, params, history, errors, window, phase.name))
+            start += phase.duration
     return results

@@ -36,7 +36,18 @@ from typing import Any
 
 from emulator.check.errors import HistoryFormatError
 
-__all__ = ["COMPLETIONS", "NEMESIS", "TYPES", "NemesisOp", "Op", "by_key", "collector_paused", "key_id", "pair_ops"]
+__all__ = [
+    "COMPLETIONS",
+    "NEMESIS",
+    "TYPES",
+    "NemesisOp",
+    "Op",
+    "by_key",
+    "collector_paused",
+    "key_id",
+    "pair_ops",
+    "pairs_shared",
+]
 
 NEMESIS = "nemesis"
 COMPLETIONS = ("ok", "fail", "info")
@@ -118,6 +129,42 @@ def pair_ops(
             ``process``, a completion with no invoke in flight, a second invoke
             while one is in flight, or a completion whose ``f`` differs.
     """
+    shared = _shared[-1] if _shared else None
+    if shared is None or lines is not None:
+        return _pair(history, source, lines)
+    key = tuple(map(id, history))  # the same op dicts in the same order: a copy of the list is the same history
+    kept = shared.get(key)
+    if kept is None:
+        kept = shared[key] = (list(history), *_pair(history, source, lines))  # the dicts held: ids not reused
+    return list(kept[1]), list(kept[2])  # the lists are the caller's to change; the ops are frozen
+
+
+#: the memos of the ``pairs_shared`` blocks open, innermost last
+_shared: list[dict[tuple[int, ...], tuple[list[dict[str, Any]], list[Op], list[NemesisOp]]]] = []
+
+
+@contextlib.contextmanager
+def pairs_shared() -> Iterator[None]:
+    """Within: :func:`pair_ops` pairs each history once, and gives later calls on it the same ops.
+
+    For a caller that runs several checkers on one history that nothing
+    changes meanwhile (a chaos run's judge: each checker pairs the history
+    itself, and pairing was about a quarter of a short scenario's seed). A
+    history is known by which op dicts it holds, in which order, so a copy
+    of the list is the same history, and a list with an op added, removed
+    or replaced is another; an op dict changed in place is not noticed,
+    which is why the block must not outlive the history's changes.
+    """
+    _shared.append({})
+    try:
+        yield
+    finally:
+        _shared.pop()
+
+
+def _pair(
+    history: Sequence[dict[str, Any]], source: str, lines: Sequence[int] | None
+) -> tuple[list[Op], list[NemesisOp]]:
     pending: dict[Any, int] = {}
     completion: list[Any] = [None] * len(history)  # at each invoke's position: (completion, its position)
     invokes: list[int] = []

@@ -235,3 +235,31 @@ def test_a_shipped_scenario_under_every_fault_replays_bit_for_bit_in_any_process
 def test_every_shipped_scenario_replays_bit_for_bit_in_any_process():
     """Every shipped scenario: the same digest, history, faults and verdicts in any process, in both modes."""
     _same_in_any_process(sorted(EXAMPLES.glob("*.toml")))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_judge_shares_one_pairing_of_the_history_and_every_verdict_is_as_without(seed, monkeypatch):
+    """judge_history shares one pairing among the checks that see the same ops (pairs_shared); no outcome changes."""
+    import contextlib
+    import re
+
+    import emulator.check.ops as ops
+    import faults.chaos as chaos
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "lin-kv-partitions.toml")
+    history = run_chaos(scenario, seed).history
+    paired = []
+    monkeypatch.setattr(ops, "_pair", lambda *args, real=ops._pair: paired.append(1) or real(*args))
+
+    def outcomes():
+        # A check's summary may carry its own wall time ("0.003 s"): the rest must match.
+        return [
+            (c.name, c.phase, c.passed, re.sub(r"\d+\.\d+ s\b", "T s", c.summary))
+            for c in chaos.judge_history(scenario, history)
+        ]
+
+    shared, pairings = outcomes(), len(paired)
+    monkeypatch.setattr(chaos, "pairs_shared", contextlib.nullcontext)
+    paired.clear()
+    assert outcomes() == shared
+    assert pairings < len(paired)  # the checks that see the same ops (whole-run ones) share one pairing

@@ -1,9 +1,15 @@
 """Tests of emulator/check/ops.py: pairing invokes with completions."""
 
-import pytest
+import random
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulator.check import linearizable, stale_reads
 from emulator.check.errors import HistoryFormatError
-from emulator.check.ops import by_key, pair_ops
+from emulator.check.ops import by_key, pair_ops, pairs_shared
+from tests.common.check_histories import simulated_history
 
 
 def test_invokes_pair_with_the_next_completion_of_their_process(history):
@@ -145,3 +151,49 @@ def test_a_key_that_is_a_json_object_is_a_key_like_any_other(history):
 
     assert linearizable(h.ops, model="register").valid is True
     assert linearizable(h.ops, model="register", partition=False).valid is True
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(0, 40), processes=st.integers(1, 4))
+def test_inside_pairs_shared_every_checker_gets_what_pairing_alone_gives(seed, n_ops, processes):
+    """pairs_shared changes no result: each checker, on a copy of the list as run_check passes it, sees the same."""
+    history = simulated_history(random.Random(seed), "cas_register", n_ops, processes)
+    history.insert(len(history) // 2, {"process": "nemesis", "type": "info", "f": "start-partition", "value": [1]})
+    alone = pair_ops(history)
+    with pairs_shared():
+        first = pair_ops(list(history))
+        first[0].clear()  # the caller's list to change: the next caller still gets every op
+        again = pair_ops(list(history))
+        verdicts = (linearizable(list(history), model="cas_register").valid, stale_reads(list(history)).stale)
+    assert again == alone
+    assert verdicts == (linearizable(history, model="cas_register").valid, stale_reads(history).stale)
+
+
+def test_inside_pairs_shared_a_list_with_another_op_is_another_history():
+    """An op added (or replaced by another dict) pairs afresh; only the same dicts in the same order share."""
+    history = [
+        {"process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "key": "k", "value": 1},
+    ]
+    with pairs_shared():
+        (write,), _ = pair_ops(history)
+        longer = [*history, {"process": 1, "type": "invoke", "f": "read", "key": "k", "value": None}]
+        assert [op.f for op in pair_ops(longer)[0]] == ["write", "read"]
+        replaced = [history[0], {**history[1], "type": "info"}]
+        assert pair_ops(replaced)[0][0].status == "info" and write.status == "ok"
+        assert pair_ops(history)[0] == [write]
+
+
+def test_outside_pairs_shared_nothing_is_kept():
+    """Without the block, an op dict changed in place between two calls is seen (nothing is cached)."""
+    history = [
+        {"process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "key": "k", "value": 1},
+    ]
+    assert pair_ops(history)[0][0].status == "ok"
+    history[1]["type"] = "fail"
+    assert pair_ops(history)[0][0].status == "fail"
+    with pairs_shared():
+        pass
+    history[1]["type"] = "info"
+    assert pair_ops(history)[0][0].status == "info"
