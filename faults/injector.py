@@ -14,8 +14,15 @@ fault restores exactly the state the others (and the user) left:
   else offset 0 and drift 0 (the injector assumes it owns the clocks);
   stopping an earlier fault under it leaves the clock alone (a drift goes on
   drifting);
-- crash and pause: only servers the injector itself stopped are restarted or
-  resumed, and a node already crashed or paused by it is not picked again.
+- crash: only servers the injector itself crashed are restarted, and a node
+  already crashed or paused by it is not picked again;
+- pause: a node stays paused while anyone holds a pause on it: an active
+  pause fault of any injector on the same target (their ledger is shared),
+  or anyone else who paused it (the user, a scenario step, test code: a
+  ``pause`` op in the history no injector made). Stopping a pause fault
+  resumes only the nodes no one else holds. Pauses are not counted in the
+  kernel (``sim.resume`` ends them all, as SIGCONT does), so a resume from
+  outside the injectors, or a crash of the node, ends every hold on it.
 
 Call it from outside ``sim.run`` (between runs, as :meth:`Schedule.play` does)
 or from a coroutine inside the simulation; never from a node's handler.
@@ -30,6 +37,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +74,76 @@ class _LinkSetting:
     settings: dict[str, Any]
 
 
+class _Pauses:
+    """Who holds a pause on each node of one target: nemeses of any injector on it, and anyone else.
+
+    The holds of the nemeses are filed here as they pause; anyone else's are
+    read from the target's history, which records every ``pause``, ``resume``
+    and ``crash`` op: those ops no injector made, read in order from where the
+    last look stopped, say whether someone outside holds a node, and a
+    ``resume`` or ``crash`` from outside (or any crash) ends every hold on it.
+    """
+
+    def __init__(self) -> None:
+        # No reference to the target or its history: the registry below keeps a ledger only while its target lives.
+        #: node -> the nemeses holding a pause on it, in start order
+        self.held: dict[str, list[Nemesis]] = {}
+        #: the nodes someone outside the injectors paused and has not resumed (a dict: ordered)
+        self.outside: dict[str, None] = {}
+        #: nemesis -> the nodes it paused, in order
+        self.paused_by: dict[Nemesis, list[str]] = {}
+        self.seen = 0  # history ops read so far
+
+    def pause(self, target: FaultTarget, nemesis: Nemesis, node: str) -> None:
+        self._read(target)
+        self.held.setdefault(node, []).append(nemesis)
+        self.paused_by.setdefault(nemesis, []).append(node)
+        target.pause(node)
+        self.seen = len(target.history)  # the op just recorded is an injector's
+
+    def release(self, target: FaultTarget, nemesis: Nemesis) -> None:
+        """Drop ``nemesis``'s holds; resume each node it still held that no one else holds."""
+        for node in self.paused_by.pop(nemesis, []):
+            self._read(target)
+            holders = self.held.get(node, [])
+            if nemesis not in holders:
+                continue  # its hold was ended from outside: the node runs, or someone else paused it since
+            holders.remove(nemesis)
+            if not holders:
+                del self.held[node]
+                if node not in self.outside:
+                    target.resume(node)
+                    self.seen = len(target.history)
+
+    def holders(self, target: FaultTarget, node: str) -> list[Nemesis]:
+        self._read(target)
+        return self.held.get(node, [])
+
+    def _read(self, target: FaultTarget) -> None:
+        history = target.history
+        for op in history[self.seen :]:
+            node, f = op.get("value"), op.get("f")
+            if op.get("process") != "nemesis" or not isinstance(node, str):
+                continue
+            if f == "pause":
+                self.outside[node] = None
+            elif f in ("resume", "crash"):
+                self.outside.pop(node, None)
+                self.held.pop(node, None)
+        self.seen = len(history)
+
+
+#: each target's pause ledger, shared by every injector on it
+_PAUSES: weakref.WeakKeyDictionary[FaultTarget, _Pauses] = weakref.WeakKeyDictionary()
+
+
+def _pauses_of(target: FaultTarget) -> _Pauses:
+    ledger = _PAUSES.get(target)
+    if ledger is None:
+        ledger = _PAUSES[target] = _Pauses()
+    return ledger
+
+
 class Injector:
     """Starts and stops nemeses on ``sim``, recording each in its history.
 
@@ -100,7 +178,7 @@ class Injector:
         self._link_faults: list[_LinkSetting] = []
         self._clocks: dict[str, list[Clock]] = {}
         self._down: dict[str, Nemesis] = {}
-        self._frozen: dict[str, Nemesis] = {}
+        self._pauses = _pauses_of(sim)
 
     # -- the front door ---------------------------------------------------------------------
 
@@ -169,8 +247,11 @@ class Injector:
     # -- targets ------------------------------------------------------------------------------
 
     def free_servers(self) -> list[str]:
-        """Servers running and not crashed or paused by this injector, sorted."""
-        return [n for n in self.sim.servers if self.sim.alive(n) and n not in self._frozen and n not in self._down]
+        """Servers running and not crashed by this injector nor held paused by one of its faults, sorted."""
+        return [n for n in self.sim.servers if self.sim.alive(n) and n not in self._down and not self._holds(n)]
+
+    def _holds(self, node: str) -> bool:
+        return any(nemesis in self.active for nemesis in self._pauses.holders(self.sim, node))
 
     def clients(self) -> list[str]:
         """The client nodes, sorted."""
@@ -310,13 +391,11 @@ class Injector:
 
     def pause(self, nemesis: Nemesis, nodes: list[str]) -> None:
         for node in nodes:
-            self._frozen[node] = nemesis
-            self.sim.pause(node)
+            self._pauses.pause(self.sim, nemesis, node)
 
     def resume(self, nemesis: Nemesis) -> None:
-        for node in [n for n, owner in self._frozen.items() if owner is nemesis]:
-            del self._frozen[node]
-            self.sim.resume(node)
+        """Release ``nemesis``'s pauses: a node runs again once no one else holds a pause on it."""
+        self._pauses.release(self.sim, nemesis)
 
     def __repr__(self):
         return f"<Injector {len(self.active)} active, {len(self.log)} started>"

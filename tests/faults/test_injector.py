@@ -121,6 +121,63 @@ def test_a_pause_fault_resumes_only_the_nodes_it_paused():
     assert injector.free_servers() == sim.servers
 
 
+def test_a_pause_fault_leaves_paused_a_node_the_user_paused_first():
+    """The user paused n1; a pause fault on n1 starts and stops: n1 is still paused, until the user resumes it."""
+    sim, _ = pingers(3)
+    sim.pause("n1")
+    injector = Injector(sim)
+    fault = injector.start(Pause(nodes=["n1"]))
+    assert fault.nodes == ["n1"]
+    injector.stop(fault)
+    assert sim.is_paused("n1")
+    sim.resume("n1")
+    assert not sim.is_paused("n1")
+
+
+def test_a_pause_fault_leaves_paused_a_node_the_user_paused_while_it_held_it():
+    """A pause fault holds n1, the user pauses n1 too: the fault's stop leaves n1 paused."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    fault = injector.start(Pause(nodes=["n1"]))
+    sim.run(until=0.2)
+    sim.pause("n1")
+    sim.run(until=0.4)
+    injector.stop(fault)
+    assert sim.is_paused("n1")
+    assert [op["f"] for op in sim.history.nemesis_ops() if op["f"] in ("pause", "resume")] == ["pause", "pause"]
+
+
+def test_pause_faults_of_two_injectors_on_one_node_resume_it_when_the_last_one_stops():
+    """Two injectors (two schedules on one simulation) pause n1: it runs again only once both faults stopped."""
+    sim, _ = pingers(3)
+    first, second = Injector(sim), Injector(sim)
+    a = first.start(Pause(nodes=["n1"]))
+    b = second.start(Pause(nodes=["n1"]))
+    first.stop(a)
+    assert sim.is_paused("n1")
+    second.stop(b)
+    assert not sim.is_paused("n1")
+
+
+def test_a_resume_or_a_crash_from_outside_ends_a_pause_fault_s_hold():
+    """The user resumes (or crashes) a node a fault paused: its stop then resumes nothing, so a later pause
+    of the user's holds."""
+    for end in ("resume", "crash"):
+        sim, _ = pingers(3)
+        injector = Injector(sim)
+        fault = injector.start(Pause(nodes=["n1"]))
+        if end == "resume":
+            sim.resume("n1")
+        else:
+            sim.crash("n1")
+            sim.restart("n1")
+        assert injector.free_servers() == sim.servers  # no longer held by the fault
+        sim.pause("n1")
+        injector.stop(fault)
+        assert sim.is_paused("n1"), end
+        assert [op["f"] for op in sim.history.nemesis_ops()][-1] == "stop-pause"
+
+
 # -- the front door: heal, stop, the log ----------------------------------------------------------------
 
 
@@ -225,9 +282,12 @@ class LedgerMachine(RuleBasedStateMachine):
     active faults set: a link's overrides are the user's updated by each active
     link fault covering it in start order; a cut drops traffic iff the user's
     cut or an active partition's grudge says so; a node is down iff an active
-    crash took it, paused iff an active pause did, and its clock reads the
-    latest active clock fault on it. Stopping a fault never moves the clock of
-    a node whose latest clock fault is unchanged.
+    crash took it, and its clock reads the latest active clock fault on it.
+    Stopping a fault never moves the clock of a node whose latest clock fault
+    is unchanged. Pauses come from three sides at once (this injector, a
+    second injector on the same simulation, and the user's own ``sim.pause`` /
+    ``sim.resume``): a node is paused iff someone holds a pause on it, where
+    the user's resume or a crash of the node ends every hold on it.
     """
 
     def __init__(self):
@@ -238,12 +298,28 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pairs = [(a, b) for a in self.sim.nodes for b in self.sim.nodes if a != b]
         self.base = {pair: self.sim.network.overrides(*pair) for pair in self.pairs}
         self.injector = Injector(self.sim, primary="n1")
+        self.other = Injector(self.sim, rng=self.sim.rng("other"))
         self.started: list = []
+        self.holds: dict[str, list] = {n: [] for n in MACHINE_SERVERS}  # node -> who holds a pause on it
+
+    def _started(self, nemesis):
+        """Model a fault just started: a pause holds its nodes; a crash ends every hold on its nodes."""
+        for node in getattr(nemesis, "nodes", None) or []:
+            if isinstance(nemesis, Pause):
+                self.holds[node].append(nemesis)
+            elif isinstance(nemesis, Crash):
+                self.holds[node] = []
+        return nemesis
+
+    def _stopped(self, nemesis):
+        for holders in self.holds.values():
+            if nemesis in holders:
+                holders.remove(nemesis)
 
     @rule(step=fault_steps(MACHINE_SERVERS, 1.0, kinds=COMMON_KINDS, shapes=(*RANDOM_SHAPES, "isolate-primary")))
     def start(self, step):
         """Start the step's nemesis now (its at and duration are the machine's to choose)."""
-        self.started.append(self.injector.start(step.nemesis()))
+        self.started.append(self._started(self.injector.start(step.nemesis())))
 
     @rule(
         kind=st.sampled_from(["crash", "pause", "bump", "strobe", "drift"]),
@@ -253,7 +329,34 @@ class LedgerMachine(RuleBasedStateMachine):
     def start_node_fault(self, kind, aim, count):
         """A node fault (a clock of each mode) aimed at random servers or at the primary first."""
         mode = {} if kind in ("crash", "pause") else {"mode": kind, "offset": 2.0, "drift": 0.5, "period": 0.2}
-        self.started.append(self.injector.start("clock" if mode else kind, target=aim, count=count, **mode))
+        self.started.append(
+            self._started(self.injector.start("clock" if mode else kind, target=aim, count=count, **mode))
+        )
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_pause(self, node):
+        """The user's own sim.pause (a crashed node has nothing to freeze)."""
+        if self.sim.alive(node) and "user" not in self.holds[node]:
+            self.holds[node].append("user")
+        self.sim.pause(node)
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_resume(self, node):
+        """The user's own sim.resume: the node runs, whoever held it."""
+        self.sim.resume(node)
+        self.holds[node] = []
+
+    @rule(nodes=st.lists(st.sampled_from(MACHINE_SERVERS), min_size=1, max_size=2, unique=True))
+    def other_pause(self, nodes):
+        """A second injector pauses the named nodes (those it does not hold already)."""
+        self._started(self.other.start(Pause(nodes=nodes)))
+
+    @precondition(lambda self: self.other.active)
+    @rule(data=st.data())
+    def other_stop(self, data):
+        nemesis = data.draw(st.sampled_from(self.other.active))
+        self._stopped(nemesis)
+        assert self.other.stop(nemesis)
 
     @precondition(lambda self: self.injector.active)
     @rule(data=st.data())
@@ -266,6 +369,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if self.sim.alive(n) and self._top_clock(n) is self._top_clock(n, without=nemesis)
         ]
         before = {n: self.sim.node(n).now() for n in unchanged}
+        self._stopped(nemesis)
         assert self.injector.stop(nemesis)
         after = {n: self.sim.node(n).now() for n in unchanged if self.sim.alive(n)}
         assert after == {n: before[n] for n in after}
@@ -276,6 +380,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def heal(self):
+        for nemesis in self.injector.active:
+            self._stopped(nemesis)
         self.injector.heal()
         self.model_is_kept()
         assert not self.injector.active and self.injector.free_servers() == self.sim.servers
@@ -306,11 +412,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert net.cut(src, dst) == cut, pair
         down = {n for c in self._active(Crash) for n in c.nodes}
         assert {n for n in self.sim.servers if not self.sim.alive(n)} == down
-        paused = {}
-        for op in self.sim.history.nemesis_ops():
-            if op["f"] in ("pause", "resume"):
-                paused[op["value"]] = op["f"] == "pause"
-        assert {n for n, frozen in paused.items() if frozen} == {n for p in self._active(Pause) for n in p.nodes}
+        assert {n: self.sim.is_paused(n) for n in self.sim.servers} == {n: bool(h) for n, h in self.holds.items()}
         for node in self.sim.servers:
             top = self._top_clock(node)
             offset, drift = top.reading if top is not None else (0.0, 0.0)
