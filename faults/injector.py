@@ -14,8 +14,11 @@ fault restores exactly the state the others (and the user) left:
   else offset 0 and drift 0 (the injector assumes it owns the clocks);
   stopping an earlier fault under it leaves the clock alone (a drift goes on
   drifting);
-- crash: only servers the injector itself crashed are restarted, and a node
-  already crashed or paused by it is not picked again;
+- crash: a crash fault's stop restarts only the servers it crashed and that
+  are still down from its crash: one restarted from outside (by the user, a
+  scenario step, test code) is no longer its to restart, so a later crash of
+  the user's stays; a node already crashed or paused by the injector is not
+  picked again;
 - pause: a node stays paused while anyone holds a pause on it: an active
   pause fault of any injector on the same target (their ledger is shared),
   or anyone else who paused it (the user, a scenario step, test code: a
@@ -74,35 +77,54 @@ class _LinkSetting:
     settings: dict[str, Any]
 
 
-class _Pauses:
-    """Who holds a pause on each node of one target: nemeses of any injector on it, and anyone else.
+class _Holds:
+    """Who holds each node of one target down or paused: faults of any injector on it, and anyone else.
 
-    The holds of the nemeses are filed here as they pause; anyone else's are
-    read from the target's history, which records every ``pause``, ``resume``
-    and ``crash`` op: those ops no injector made, read in order from where the
-    last look stopped, say whether someone outside holds a node, and a
-    ``resume`` or ``crash`` from outside (or any crash) ends every hold on it.
+    The holds of the faults are filed here as they crash and pause; anyone
+    else's moves are read from the target's history, which records every
+    ``crash``, ``restart``, ``pause`` and ``resume``: those ops no injector
+    made, read in order from where the last look stopped. An outside
+    ``pause`` holds the node; an outside ``resume`` ends every pause hold on
+    it, as does any crash; an outside ``restart`` ends the crash fault's hold.
     """
 
     def __init__(self) -> None:
         # No reference to the target or its history: the registry below keeps a ledger only while its target lives.
-        #: node -> the nemeses holding a pause on it, in start order
+        #: node -> the pause faults holding it, in start order
         self.held: dict[str, list[Nemesis]] = {}
         #: the nodes someone outside the injectors paused and has not resumed (a dict: ordered)
         self.outside: dict[str, None] = {}
-        #: nemesis -> the nodes it paused, in order
+        #: pause fault -> the nodes it paused, in order
         self.paused_by: dict[Nemesis, list[str]] = {}
+        #: node -> the crash fault holding it down
+        self.down: dict[str, Nemesis] = {}
         self.seen = 0  # history ops read so far
+
+    def crash(self, target: FaultTarget, nemesis: Nemesis, node: str) -> None:
+        self._read(target)
+        self.down[node] = nemesis
+        target.crash(node)
+        self._crashed(node)
+        self.seen = len(target.history)  # the op just recorded is an injector's
+
+    def restart(self, target: FaultTarget, nemesis: Nemesis) -> None:
+        """Restart the nodes ``nemesis`` still holds down (not those restarted from outside since)."""
+        self._read(target)
+        for node in [n for n, owner in self.down.items() if owner is nemesis]:
+            del self.down[node]
+            if not target.alive(node):
+                target.restart(node)
+                self.seen = len(target.history)
 
     def pause(self, target: FaultTarget, nemesis: Nemesis, node: str) -> None:
         self._read(target)
         self.held.setdefault(node, []).append(nemesis)
         self.paused_by.setdefault(nemesis, []).append(node)
         target.pause(node)
-        self.seen = len(target.history)  # the op just recorded is an injector's
+        self.seen = len(target.history)
 
     def release(self, target: FaultTarget, nemesis: Nemesis) -> None:
-        """Drop ``nemesis``'s holds; resume each node it still held that no one else holds."""
+        """Drop ``nemesis``'s pause holds; resume each node it still held that no one else holds."""
         for node in self.paused_by.pop(nemesis, []):
             self._read(target)
             holders = self.held.get(node, [])
@@ -116,8 +138,14 @@ class _Pauses:
                     self.seen = len(target.history)
 
     def holders(self, target: FaultTarget, node: str) -> list[Nemesis]:
+        """The faults holding ``node``: its crash fault, then its pause faults."""
         self._read(target)
-        return self.held.get(node, [])
+        owner = self.down.get(node)
+        return ([owner] if owner is not None else []) + self.held.get(node, [])
+
+    def _crashed(self, node: str) -> None:
+        self.outside.pop(node, None)
+        self.held.pop(node, None)
 
     def _read(self, target: FaultTarget) -> None:
         history = target.history
@@ -127,20 +155,23 @@ class _Pauses:
                 continue
             if f == "pause":
                 self.outside[node] = None
-            elif f in ("resume", "crash"):
-                self.outside.pop(node, None)
-                self.held.pop(node, None)
+            elif f == "resume":
+                self._crashed(node)  # a resume ends every pause, as a crash does
+            elif f == "crash":
+                self._crashed(node)
+            elif f == "restart":
+                self.down.pop(node, None)
         self.seen = len(history)
 
 
-#: each target's pause ledger, shared by every injector on it
-_PAUSES: weakref.WeakKeyDictionary[FaultTarget, _Pauses] = weakref.WeakKeyDictionary()
+#: each target's ledger of crash and pause holds, shared by every injector on it
+_HOLDS: weakref.WeakKeyDictionary[FaultTarget, _Holds] = weakref.WeakKeyDictionary()
 
 
-def _pauses_of(target: FaultTarget) -> _Pauses:
-    ledger = _PAUSES.get(target)
+def _holds_of(target: FaultTarget) -> _Holds:
+    ledger = _HOLDS.get(target)
     if ledger is None:
-        ledger = _PAUSES[target] = _Pauses()
+        ledger = _HOLDS[target] = _Holds()
     return ledger
 
 
@@ -177,8 +208,7 @@ class Injector:
         self._link_base: dict[Pair, dict[str, Any]] = {}
         self._link_faults: list[_LinkSetting] = []
         self._clocks: dict[str, list[Clock]] = {}
-        self._down: dict[str, Nemesis] = {}
-        self._pauses = _pauses_of(sim)
+        self._holds = _holds_of(sim)
 
     # -- the front door ---------------------------------------------------------------------
 
@@ -248,10 +278,10 @@ class Injector:
 
     def free_servers(self) -> list[str]:
         """Servers running and not crashed by this injector nor held paused by one of its faults, sorted."""
-        return [n for n in self.sim.servers if self.sim.alive(n) and n not in self._down and not self._holds(n)]
+        return [n for n in self.sim.servers if self.sim.alive(n) and not self._held(n)]
 
-    def _holds(self, node: str) -> bool:
-        return any(nemesis in self.active for nemesis in self._pauses.holders(self.sim, node))
+    def _held(self, node: str) -> bool:
+        return any(nemesis in self.active for nemesis in self._holds.holders(self.sim, node))
 
     def clients(self) -> list[str]:
         """The client nodes, sorted."""
@@ -380,22 +410,19 @@ class Injector:
 
     def crash(self, nemesis: Nemesis, nodes: list[str]) -> None:
         for node in nodes:
-            self._down[node] = nemesis
-            self.sim.crash(node)
+            self._holds.crash(self.sim, nemesis, node)
 
     def restart(self, nemesis: Nemesis) -> None:
-        for node in [n for n, owner in self._down.items() if owner is nemesis]:
-            del self._down[node]
-            if not self.sim.alive(node):
-                self.sim.restart(node)
+        """Restart the nodes ``nemesis`` crashed, unless restarted from outside since (then crashed again or not)."""
+        self._holds.restart(self.sim, nemesis)
 
     def pause(self, nemesis: Nemesis, nodes: list[str]) -> None:
         for node in nodes:
-            self._pauses.pause(self.sim, nemesis, node)
+            self._holds.pause(self.sim, nemesis, node)
 
     def resume(self, nemesis: Nemesis) -> None:
         """Release ``nemesis``'s pauses: a node runs again once no one else holds a pause on it."""
-        self._pauses.release(self.sim, nemesis)
+        self._holds.release(self.sim, nemesis)
 
     def __repr__(self):
         return f"<Injector {len(self.active)} active, {len(self.log)} started>"

@@ -108,6 +108,20 @@ def test_a_crash_fault_never_picks_or_restarts_a_node_the_user_crashed():
     assert [sim.alive(name) for name in sim.servers] == [False, True, True, True, True]
 
 
+def test_a_crash_fault_leaves_down_a_node_the_user_restarted_and_crashed_again():
+    """A crash fault took n1; the user restarts it (the fault no longer holds it) and crashes it again: the
+    fault's stop leaves n1 down."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    fault = injector.start(Crash(nodes=["n1"]))
+    sim.restart("n1")
+    assert injector.free_servers() == sim.servers
+    sim.run(until=0.2)
+    sim.crash("n1")
+    injector.stop(fault)
+    assert not sim.alive("n1") and [op["f"] for op in sim.history.nemesis_ops()][-2:] == ["crash", "stop-crash"]
+
+
 def test_a_pause_fault_resumes_only_the_nodes_it_paused():
     """Two pause faults on different nodes: stopping one resumes its nodes, the other's stay frozen."""
     sim, _ = pingers(4)
@@ -176,6 +190,7 @@ def test_a_resume_or_a_crash_from_outside_ends_a_pause_fault_s_hold():
         injector.stop(fault)
         assert sim.is_paused("n1"), end
         assert [op["f"] for op in sim.history.nemesis_ops()][-1] == "stop-pause"
+        sim.close()  # n1's restarted incarnation never ran: close() ends its tasks, the collector would not
 
 
 # -- the front door: heal, stop, the log ----------------------------------------------------------------
@@ -282,7 +297,8 @@ class LedgerMachine(RuleBasedStateMachine):
     active faults set: a link's overrides are the user's updated by each active
     link fault covering it in start order; a cut drops traffic iff the user's
     cut or an active partition's grudge says so; a node is down iff an active
-    crash took it, and its clock reads the latest active clock fault on it.
+    crash took it and no one restarted it since, or the user crashed it, and
+    its clock reads the latest active clock fault on it.
     Stopping a fault never moves the clock of a node whose latest clock fault
     is unchanged. Pauses come from three sides at once (this injector, a
     second injector on the same simulation, and the user's own ``sim.pause`` /
@@ -301,6 +317,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.other = Injector(self.sim, rng=self.sim.rng("other"))
         self.started: list = []
         self.holds: dict[str, list] = {n: [] for n in MACHINE_SERVERS}  # node -> who holds a pause on it
+        self.down: dict = {}  # node -> who crashed it: a crash fault, or "user"
 
     def _started(self, nemesis):
         """Model a fault just started: a pause holds its nodes; a crash ends every hold on its nodes."""
@@ -309,12 +326,14 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.holds[node].append(nemesis)
             elif isinstance(nemesis, Crash):
                 self.holds[node] = []
+                self.down[node] = nemesis
         return nemesis
 
     def _stopped(self, nemesis):
         for holders in self.holds.values():
             if nemesis in holders:
                 holders.remove(nemesis)
+        self.down = {node: owner for node, owner in self.down.items() if owner is not nemesis}
 
     @rule(step=fault_steps(MACHINE_SERVERS, 1.0, kinds=COMMON_KINDS, shapes=(*RANDOM_SHAPES, "isolate-primary")))
     def start(self, step):
@@ -345,6 +364,21 @@ class LedgerMachine(RuleBasedStateMachine):
         """The user's own sim.resume: the node runs, whoever held it."""
         self.sim.resume(node)
         self.holds[node] = []
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_crash(self, node):
+        """The user's own sim.crash: it ends every pause on the node, and no fault's stop restarts it."""
+        if self.sim.alive(node):
+            self.down[node] = "user"
+            self.holds[node] = []
+        self.sim.crash(node)
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_restart(self, node):
+        """The user's own sim.restart of a crashed node, whoever crashed it."""
+        if not self.sim.alive(node):
+            del self.down[node]
+            self.sim.restart(node)
 
     @rule(nodes=st.lists(st.sampled_from(MACHINE_SERVERS), min_size=1, max_size=2, unique=True))
     def other_pause(self, nodes):
@@ -384,7 +418,10 @@ class LedgerMachine(RuleBasedStateMachine):
             self._stopped(nemesis)
         self.injector.heal()
         self.model_is_kept()
-        assert not self.injector.active and self.injector.free_servers() == self.sim.servers
+        user_down = [n for n, owner in self.down.items() if owner == "user"]
+        assert not self.injector.active and self.injector.free_servers() == sorted(
+            set(self.sim.servers) - set(user_down)
+        )
         assert all(self.sim.network.overrides(*pair) == self.base[pair] for pair in self.pairs)
         assert all(self.sim.clock_of(n) == (0.0, 0.0) for n in self.sim.servers)
 
@@ -410,8 +447,7 @@ class LedgerMachine(RuleBasedStateMachine):
             src, dst = pair
             cut = (src, dst) == ("n2", "n1") or any(src in p.cut.grudge.get(dst, ()) for p in self._active(Partition))
             assert net.cut(src, dst) == cut, pair
-        down = {n for c in self._active(Crash) for n in c.nodes}
-        assert {n for n in self.sim.servers if not self.sim.alive(n)} == down
+        assert {n for n in self.sim.servers if not self.sim.alive(n)} == set(self.down)
         assert {n: self.sim.is_paused(n) for n in self.sim.servers} == {n: bool(h) for n, h in self.holds.items()}
         for node in self.sim.servers:
             top = self._top_clock(node)
