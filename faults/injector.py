@@ -9,7 +9,9 @@ fault restores exactly the state the others (and the user) left:
   own cuts by id (never all of them), and the other faults' cuts and the
   user's own stay;
 - links: the overrides a link had before any nemesis touched it, plus each
-  active fault's setting in start order;
+  active fault's setting in start order; a setting the user changes while
+  faults cover the link is the user's from then on (those faults lose it,
+  and their stop leaves the user's value);
 - clocks: a node reads the skew of the latest clock fault still active on it,
   else offset 0 and drift 0 (the injector assumes it owns the clocks);
   stopping an earlier fault under it leaves the clock alone (a drift goes on
@@ -42,7 +44,7 @@ import itertools
 import random
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import emulator as em
@@ -70,11 +72,13 @@ class _Cuts:
 
 @dataclass(frozen=True)
 class _LinkSetting:
-    """One link fault: the directed links it covers and the settings it puts on them."""
+    """One link fault: the directed links it covers, the settings it puts on them, and those the user took back."""
 
     nemesis: Nemesis
     pairs: list[Pair]
     settings: dict[str, Any]
+    #: (link, setting) pairs the user changed while this fault covered them: no longer this fault's
+    lost: dict[tuple[Pair, str], None] = field(default_factory=dict)
 
 
 class _Holds:
@@ -206,6 +210,7 @@ class Injector:
         self._ids = itertools.count(1)
         self._partitions: list[_Cuts] = []
         self._link_base: dict[Pair, dict[str, Any]] = {}
+        self._link_set: dict[Pair, dict[str, Any]] = {}  # what the injector last put on each link it covers
         self._link_faults: list[_LinkSetting] = []
         self._clocks: dict[str, list[Clock]] = {}
         self._holds = _holds_of(sim)
@@ -363,7 +368,9 @@ class Injector:
         """Put ``settings`` on both directions of ``pairs``, over what the links had (kept to restore)."""
         directed = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
         for pair in directed:
-            if pair not in self._link_base:
+            if pair in self._link_base:
+                self._absorb(pair)
+            else:
                 self._link_base[pair] = self.sim.network.overrides(*pair)
         self._link_faults.append(_LinkSetting(nemesis, directed, settings))
         self._relink(directed)
@@ -374,17 +381,44 @@ class Injector:
         self._link_faults = [entry for entry in self._link_faults if entry.nemesis is not nemesis]
         self._relink(touched)
 
+    def _absorb(self, pair: Pair) -> None:
+        """Take the settings the user changed on ``pair`` since the injector last set it into its base.
+
+        A setting whose value differs from what the injector put there (or
+        that the user added or removed) is the user's from then on: the
+        faults covering the link now lose it, and stopping them leaves the
+        user's value. A change to the very value a fault set cannot be told
+        from no change.
+        """
+        last, now = self._link_set.get(pair), self.sim.network.overrides(*pair)
+        if last is None:
+            return
+        base = self._link_base[pair]
+        for key in sorted({**last, **now}):
+            if key in now and (key not in last or now[key] != last[key]):
+                base[key] = now[key]
+            elif key not in now:
+                base.pop(key, None)
+            else:
+                continue
+            for entry in self._link_faults:
+                if pair in entry.pairs:
+                    entry.lost[(pair, key)] = None
+        self._link_set[pair] = now  # taken in: the same change is not the user's again at the next look
+
     def _relink(self, pairs: list[Pair]) -> None:
         for pair in pairs:
+            self._absorb(pair)
             settings = dict(self._link_base[pair])
             covered = False
             for entry in self._link_faults:
                 if pair in entry.pairs:
-                    settings.update(entry.settings)
+                    settings.update({k: v for k, v in entry.settings.items() if (pair, k) not in entry.lost})
                     covered = True
             self.sim.network.replace_link_oneway(*pair, **settings)
+            self._link_set[pair] = settings
             if not covered:
-                del self._link_base[pair]
+                del self._link_base[pair], self._link_set[pair]
 
     # -- clocks ----------------------------------------------------------------------------------
 

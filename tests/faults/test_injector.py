@@ -34,6 +34,24 @@ def test_stopping_a_link_fault_restores_the_users_own_overrides():
     assert sim.network.overrides("n1", "n2") == {}
 
 
+def test_a_link_setting_the_user_changes_during_link_faults_is_still_there_after_they_stop():
+    """During a spike and a loss fault on n0-n1 the user sets its latency to 20 ms and n1->n0's duplicate:
+    the spike no longer holds the latency, and once both faults stop the link has the user's settings."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    spike = injector.start(Latency(latency=0.5, links=[["n0", "n1"]]))
+    loss = injector.start(Loss(loss=0.3, links=[["n0", "n1"]]))
+    slow = em.Constant(0.02)
+    sim.network.set_link("n0", "n1", latency=slow)
+    sim.network.set_link_oneway("n1", "n0", duplicate=0.1)
+    injector.stop(loss)
+    assert sim.network.overrides("n0", "n1") == {"latency": slow}
+    assert sim.network.overrides("n1", "n0") == {"latency": slow, "duplicate": 0.1}
+    injector.stop(spike)
+    assert sim.network.overrides("n0", "n1") == {"latency": slow}
+    assert sim.network.overrides("n1", "n0") == {"latency": slow, "duplicate": 0.1}
+
+
 def test_overlapping_partitions_stop_independently():
     """Stopping the first of two overlapping partitions keeps the second's cut in place."""
     sim, _ = pingers(3)
@@ -295,7 +313,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     After each step the kernel holds exactly what the user set plus what the
     active faults set: a link's overrides are the user's updated by each active
-    link fault covering it in start order; a cut drops traffic iff the user's
+    link fault covering it in start order, but for the settings the user
+    changed while that fault covered the link; a cut drops traffic iff the user's
     cut or an active partition's grudge says so; a node is down iff an active
     crash took it and no one restarted it since, or the user crashed it, and
     its clock reads the latest active clock fault on it.
@@ -313,6 +332,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.user_cut = self.sim.network.partition_oneway(["n2"], ["n1"])
         self.pairs = [(a, b) for a in self.sim.nodes for b in self.sim.nodes if a != b]
         self.base = {pair: self.sim.network.overrides(*pair) for pair in self.pairs}
+        self.lost: list = []  # (link fault, link, setting): the user changed it while the fault covered the link
         self.injector = Injector(self.sim, primary="n1")
         self.other = Injector(self.sim, rng=self.sim.rng("other"))
         self.started: list = []
@@ -364,6 +384,17 @@ class LedgerMachine(RuleBasedStateMachine):
         """The user's own sim.resume: the node runs, whoever held it."""
         self.sim.resume(node)
         self.holds[node] = []
+
+    @rule(
+        pair=st.sampled_from([(a, b) for a in ["c0", *MACHINE_SERVERS] for b in ["c0", *MACHINE_SERVERS] if a != b]),
+        setting=st.sampled_from(["latency", "loss"]),
+    )
+    def user_set_link(self, pair, setting):
+        """The user's own set_link_oneway (a value no fault uses): the setting is the user's from now on."""
+        value = em.Constant(0.0137) if setting == "latency" else 0.0137
+        self.sim.network.set_link_oneway(*pair, **{setting: value})
+        self.base[pair] = {**self.base[pair], setting: value}
+        self.lost += [(fault, pair, setting) for fault in self._active(LinkFault) if sorted(pair) in fault.pairs]
 
     @rule(node=st.sampled_from(MACHINE_SERVERS))
     def user_crash(self, node):
@@ -442,7 +473,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = dict(self.base[pair])
             for fault in self._active(LinkFault):
                 if sorted(pair) in fault.pairs:
-                    expected.update({name: fault.params[name] for name in fault.settings})
+                    expected.update({k: fault.params[k] for k in fault.settings if (fault, pair, k) not in self.lost})
             assert net.overrides(*pair) == expected, pair
             src, dst = pair
             cut = (src, dst) == ("n2", "n1") or any(src in p.cut.grudge.get(dst, ()) for p in self._active(Partition))
