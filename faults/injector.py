@@ -395,7 +395,7 @@ class Injector:
             return
         base = self._link_base[pair]
         for key in sorted({**last, **now}):
-            if key in now and (key not in last or now[key] != last[key]):
+            if key in now and (key not in last or not _same(now[key], last[key])):
                 base[key] = now[key]
             elif key not in now:
                 base.pop(key, None)
@@ -460,6 +460,16 @@ class Injector:
 
     def __repr__(self):
         return f"<Injector {len(self.active)} active, {len(self.log)} started>"
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two link settings are equal: distributions by type and parameters, the rest by value.
+
+    A real cluster's ``overrides`` builds its distributions afresh from JSON.
+    """
+    if isinstance(a, em.Distribution) and isinstance(b, em.Distribution):
+        return type(a) is type(b) and vars(a) == vars(b)
+    return bool(a == b)
 
 
 def load_primary(path: str) -> Callable:
