@@ -302,6 +302,27 @@ async def test_on_a_real_cluster_stopping_a_partition_heals_its_own_cut_only():
         await cluster.close()
 
 
+@pytest.mark.asyncio
+async def test_on_a_real_cluster_a_pause_fault_leaves_paused_a_node_the_user_paused():
+    """The same ledger on real hosts: the user paused n1, a pause fault on n1 starts and stops, and every
+    node still has n1 paused; the user's resume then ends it."""
+    cluster = await RealCluster.local({name: SingleKV for name in ("n0", "n1", "n2")}, seed=2)
+    try:
+        cluster.pause("n1")
+        injector = Injector(cluster)
+        injector.stop(injector.start(Pause(nodes=["n1"])))
+        await cluster.settle()
+        held = "paused n1" in (await cluster.status("n0"))["faults"]
+        cluster.resume("n1")
+        await cluster.settle()
+        after = "paused n1" in (await cluster.status("n0"))["faults"]
+        ops = [op["f"] for op in cluster.history.nemesis_ops()]
+    finally:
+        await cluster.close()
+    assert held and not after
+    assert ops == ["pause", "start-pause", "pause", "stop-pause", "resume"]
+
+
 # -- any overlap of faults, stopped in any order: a state machine against a model ------------------------
 
 MACHINE_SERVERS = ["n0", "n1", "n2"]
