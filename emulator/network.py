@@ -567,6 +567,10 @@ class Network:
         self._paused.setdefault(name, [])
         self._version += 1
 
+    def paused(self, name: str) -> bool:
+        """Whether ``name``'s inbox is held (from a pause to the next resume or detach)."""
+        return name in self._paused
+
     def resume(self, name: str) -> None:
         self._version += 1
         paused = self._paused.pop(name, ())

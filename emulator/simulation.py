@@ -318,6 +318,20 @@ class Simulation:
         self.network.resume(name)
         self.record_nemesis("resume", name)
 
+    def is_paused(self, name: str) -> bool:
+        """Whether ``name`` is paused: true from a ``pause`` to the next ``resume`` or ``crash``.
+
+        Pauses are not counted (a second ``pause`` changes nothing; one
+        ``resume`` ends them all), and a crashed node is never paused: a fault
+        policy that shares a node with others keeps its own ledger of who holds
+        a pause (``faults.Injector`` does).
+
+        Raises:
+            ConfigError: no node is called ``name``.
+        """
+        self._slot(name)
+        return self.network.paused(name)
+
     def skew(self, name: str, offset: float = 0.0, drift: float = 0.0) -> None:
         """Make ``name``'s ``now()`` read true time + ``offset``, advancing at ``1 + drift``.
 

@@ -45,7 +45,7 @@ class Driver(Protocol):
         """The current leader."""
 
     def free_servers(self) -> list[str]:
-        """Servers running and not crashed or paused by this driver, sorted."""
+        """Servers running and not held crashed or paused by this driver's faults, sorted."""
 
     def link_pairs(self, links: Any, clients: bool) -> list[list[str]]:
         """The undirected pairs a link fault covers, sorted."""
@@ -72,13 +72,13 @@ class Driver(Protocol):
         """Crash ``nodes`` for ``nemesis``."""
 
     def restart(self, nemesis: Nemesis) -> None:
-        """Restart the nodes ``nemesis`` crashed."""
+        """Restart the nodes ``nemesis`` crashed that no one restarted since."""
 
     def pause(self, nemesis: Nemesis, nodes: list[str]) -> None:
         """Pause ``nodes`` for ``nemesis``."""
 
     def resume(self, nemesis: Nemesis) -> None:
-        """Resume the nodes ``nemesis`` paused."""
+        """Resume the nodes ``nemesis`` paused that no one else holds paused."""
 
 
 class Nemesis:

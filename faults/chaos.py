@@ -4,6 +4,7 @@
 
     result = run_chaos(load_scenario("scenarios/lin-kv-partitions.toml"), seed=7)
     result.passed                       # every check passed
+    result.verdict                      # "PASSED", "FAILED" or "UNKNOWN"
     result.counts                       # {"ok": .., "fail": .., "info": ..}
     result.faults                       # {"partition": 3, "crash": 1}
     for c in result.checks: print(c.name, c.verdict, c.summary)
@@ -134,6 +135,20 @@ class ChaosResult:
         return all(c.passed is True for c in self.checks)
 
     @property
+    def verdict(self) -> str:
+        """``"PASSED"``, ``"FAILED"`` or ``"UNKNOWN"``: the checks' verdicts merged as Jepsen merges ``:valid?``.
+
+        FAILED when a check failed; else UNKNOWN when a check could not tell
+        (``passed`` None: Jepsen's ``:unknown``); else PASSED (no checks at
+        all too). PASSED exactly when ``passed`` is True; the word ``capsim
+        chaos`` prints for the run.
+        """
+        outcomes = [c.passed for c in self.checks]
+        if any(p is False for p in outcomes):
+            return "FAILED"
+        return "UNKNOWN" if any(p is None for p in outcomes) else "PASSED"
+
+    @property
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.passed is not True]
 
@@ -171,6 +186,7 @@ class ChaosResult:
             "scenario": self.scenario.name,
             "source": self.scenario.source,
             "seed": self.seed,
+            "verdict": self.verdict,
             "passed": self.passed,
             "counts": self.counts,
             "by_f": self.counts_by_f(),

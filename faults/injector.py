@@ -9,13 +9,25 @@ fault restores exactly the state the others (and the user) left:
   own cuts by id (never all of them), and the other faults' cuts and the
   user's own stay;
 - links: the overrides a link had before any nemesis touched it, plus each
-  active fault's setting in start order;
+  active fault's setting in start order; a setting the user changes while
+  faults cover the link is the user's from then on (those faults lose it,
+  and their stop leaves the user's value);
 - clocks: a node reads the skew of the latest clock fault still active on it,
   else offset 0 and drift 0 (the injector assumes it owns the clocks);
   stopping an earlier fault under it leaves the clock alone (a drift goes on
   drifting);
-- crash and pause: only servers the injector itself stopped are restarted or
-  resumed, and a node already crashed or paused by it is not picked again.
+- crash: a crash fault's stop restarts only the servers it crashed and that
+  are still down from its crash: one restarted from outside (by the user, a
+  scenario step, test code) is no longer its to restart, so a later crash of
+  the user's stays; a node already crashed or paused by the injector is not
+  picked again;
+- pause: a node stays paused while anyone holds a pause on it: an active
+  pause fault of any injector on the same target (their ledger is shared),
+  or anyone else who paused it (the user, a scenario step, test code: a
+  ``pause`` op in the history no injector made). Stopping a pause fault
+  resumes only the nodes no one else holds. Pauses are not counted in the
+  kernel (``sim.resume`` ends them all, as SIGCONT does), so a resume from
+  outside the injectors, or a crash of the node, ends every hold on it.
 
 Call it from outside ``sim.run`` (between runs, as :meth:`Schedule.play` does)
 or from a coroutine inside the simulation; never from a node's handler.
@@ -30,8 +42,9 @@ from __future__ import annotations
 import importlib
 import itertools
 import random
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import emulator as em
@@ -59,11 +72,111 @@ class _Cuts:
 
 @dataclass(frozen=True)
 class _LinkSetting:
-    """One link fault: the directed links it covers and the settings it puts on them."""
+    """One link fault: the directed links it covers, the settings it puts on them, and those the user took back."""
 
     nemesis: Nemesis
     pairs: list[Pair]
     settings: dict[str, Any]
+    #: (link, setting) pairs the user changed while this fault covered them: no longer this fault's
+    lost: dict[tuple[Pair, str], None] = field(default_factory=dict)
+
+
+class _Holds:
+    """Who holds each node of one target down or paused: faults of any injector on it, and anyone else.
+
+    The holds of the faults are filed here as they crash and pause; anyone
+    else's moves are read from the target's history, which records every
+    ``crash``, ``restart``, ``pause`` and ``resume``: those ops no injector
+    made, read in order from where the last look stopped. An outside
+    ``pause`` holds the node; an outside ``resume`` ends every pause hold on
+    it, as does any crash; an outside ``restart`` ends the crash fault's hold.
+    """
+
+    def __init__(self) -> None:
+        # No reference to the target or its history: the registry below keeps a ledger only while its target lives.
+        #: node -> the pause faults holding it, in start order
+        self.held: dict[str, list[Nemesis]] = {}
+        #: the nodes someone outside the injectors paused and has not resumed (a dict: ordered)
+        self.outside: dict[str, None] = {}
+        #: pause fault -> the nodes it paused, in order
+        self.paused_by: dict[Nemesis, list[str]] = {}
+        #: node -> the crash fault holding it down
+        self.down: dict[str, Nemesis] = {}
+        self.seen = 0  # history ops read so far
+
+    def crash(self, target: FaultTarget, nemesis: Nemesis, node: str) -> None:
+        self._read(target)
+        self.down[node] = nemesis
+        target.crash(node)
+        self._crashed(node)
+        self.seen = len(target.history)  # the op just recorded is an injector's
+
+    def restart(self, target: FaultTarget, nemesis: Nemesis) -> None:
+        """Restart the nodes ``nemesis`` still holds down (not those restarted from outside since)."""
+        self._read(target)
+        for node in [n for n, owner in self.down.items() if owner is nemesis]:
+            del self.down[node]
+            if not target.alive(node):
+                target.restart(node)
+                self.seen = len(target.history)
+
+    def pause(self, target: FaultTarget, nemesis: Nemesis, node: str) -> None:
+        self._read(target)
+        self.held.setdefault(node, []).append(nemesis)
+        self.paused_by.setdefault(nemesis, []).append(node)
+        target.pause(node)
+        self.seen = len(target.history)
+
+    def release(self, target: FaultTarget, nemesis: Nemesis) -> None:
+        """Drop ``nemesis``'s pause holds; resume each node it still held that no one else holds."""
+        for node in self.paused_by.pop(nemesis, []):
+            self._read(target)
+            holders = self.held.get(node, [])
+            if nemesis not in holders:
+                continue  # its hold was ended from outside: the node runs, or someone else paused it since
+            holders.remove(nemesis)
+            if not holders:
+                del self.held[node]
+                if node not in self.outside:
+                    target.resume(node)
+                    self.seen = len(target.history)
+
+    def holders(self, target: FaultTarget, node: str) -> list[Nemesis]:
+        """The faults holding ``node``: its crash fault, then its pause faults."""
+        self._read(target)
+        owner = self.down.get(node)
+        return ([owner] if owner is not None else []) + self.held.get(node, [])
+
+    def _crashed(self, node: str) -> None:
+        self.outside.pop(node, None)
+        self.held.pop(node, None)
+
+    def _read(self, target: FaultTarget) -> None:
+        history = target.history
+        for op in history[self.seen :]:
+            node, f = op.get("value"), op.get("f")
+            if op.get("process") != "nemesis" or not isinstance(node, str):
+                continue
+            if f == "pause":
+                self.outside[node] = None
+            elif f == "resume":
+                self._crashed(node)  # a resume ends every pause, as a crash does
+            elif f == "crash":
+                self._crashed(node)
+            elif f == "restart":
+                self.down.pop(node, None)
+        self.seen = len(history)
+
+
+#: each target's ledger of crash and pause holds, shared by every injector on it
+_HOLDS: weakref.WeakKeyDictionary[FaultTarget, _Holds] = weakref.WeakKeyDictionary()
+
+
+def _holds_of(target: FaultTarget) -> _Holds:
+    ledger = _HOLDS.get(target)
+    if ledger is None:
+        ledger = _HOLDS[target] = _Holds()
+    return ledger
 
 
 class Injector:
@@ -97,10 +210,10 @@ class Injector:
         self._ids = itertools.count(1)
         self._partitions: list[_Cuts] = []
         self._link_base: dict[Pair, dict[str, Any]] = {}
+        self._link_set: dict[Pair, dict[str, Any]] = {}  # what the injector last put on each link it covers
         self._link_faults: list[_LinkSetting] = []
         self._clocks: dict[str, list[Clock]] = {}
-        self._down: dict[str, Nemesis] = {}
-        self._frozen: dict[str, Nemesis] = {}
+        self._holds = _holds_of(sim)
 
     # -- the front door ---------------------------------------------------------------------
 
@@ -169,8 +282,11 @@ class Injector:
     # -- targets ------------------------------------------------------------------------------
 
     def free_servers(self) -> list[str]:
-        """Servers running and not crashed or paused by this injector, sorted."""
-        return [n for n in self.sim.servers if self.sim.alive(n) and n not in self._frozen and n not in self._down]
+        """Servers running and not crashed by this injector nor held paused by one of its faults, sorted."""
+        return [n for n in self.sim.servers if self.sim.alive(n) and not self._held(n)]
+
+    def _held(self, node: str) -> bool:
+        return any(nemesis in self.active for nemesis in self._holds.holders(self.sim, node))
 
     def clients(self) -> list[str]:
         """The client nodes, sorted."""
@@ -252,7 +368,9 @@ class Injector:
         """Put ``settings`` on both directions of ``pairs``, over what the links had (kept to restore)."""
         directed = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]
         for pair in directed:
-            if pair not in self._link_base:
+            if pair in self._link_base:
+                self._absorb(pair)
+            else:
                 self._link_base[pair] = self.sim.network.overrides(*pair)
         self._link_faults.append(_LinkSetting(nemesis, directed, settings))
         self._relink(directed)
@@ -263,17 +381,44 @@ class Injector:
         self._link_faults = [entry for entry in self._link_faults if entry.nemesis is not nemesis]
         self._relink(touched)
 
+    def _absorb(self, pair: Pair) -> None:
+        """Take the settings the user changed on ``pair`` since the injector last set it into its base.
+
+        A setting whose value differs from what the injector put there (or
+        that the user added or removed) is the user's from then on: the
+        faults covering the link now lose it, and stopping them leaves the
+        user's value. A change to the very value a fault set cannot be told
+        from no change.
+        """
+        last, now = self._link_set.get(pair), self.sim.network.overrides(*pair)
+        if last is None:
+            return
+        base = self._link_base[pair]
+        for key in sorted({**last, **now}):
+            if key in now and (key not in last or not _same(now[key], last[key])):
+                base[key] = now[key]
+            elif key not in now:
+                base.pop(key, None)
+            else:
+                continue
+            for entry in self._link_faults:
+                if pair in entry.pairs:
+                    entry.lost[(pair, key)] = None
+        self._link_set[pair] = now  # taken in: the same change is not the user's again at the next look
+
     def _relink(self, pairs: list[Pair]) -> None:
         for pair in pairs:
+            self._absorb(pair)
             settings = dict(self._link_base[pair])
             covered = False
             for entry in self._link_faults:
                 if pair in entry.pairs:
-                    settings.update(entry.settings)
+                    settings.update({k: v for k, v in entry.settings.items() if (pair, k) not in entry.lost})
                     covered = True
             self.sim.network.replace_link_oneway(*pair, **settings)
+            self._link_set[pair] = settings
             if not covered:
-                del self._link_base[pair]
+                del self._link_base[pair], self._link_set[pair]
 
     # -- clocks ----------------------------------------------------------------------------------
 
@@ -299,27 +444,32 @@ class Injector:
 
     def crash(self, nemesis: Nemesis, nodes: list[str]) -> None:
         for node in nodes:
-            self._down[node] = nemesis
-            self.sim.crash(node)
+            self._holds.crash(self.sim, nemesis, node)
 
     def restart(self, nemesis: Nemesis) -> None:
-        for node in [n for n, owner in self._down.items() if owner is nemesis]:
-            del self._down[node]
-            if not self.sim.alive(node):
-                self.sim.restart(node)
+        """Restart the nodes ``nemesis`` crashed, unless restarted from outside since (then crashed again or not)."""
+        self._holds.restart(self.sim, nemesis)
 
     def pause(self, nemesis: Nemesis, nodes: list[str]) -> None:
         for node in nodes:
-            self._frozen[node] = nemesis
-            self.sim.pause(node)
+            self._holds.pause(self.sim, nemesis, node)
 
     def resume(self, nemesis: Nemesis) -> None:
-        for node in [n for n, owner in self._frozen.items() if owner is nemesis]:
-            del self._frozen[node]
-            self.sim.resume(node)
+        """Release ``nemesis``'s pauses: a node runs again once no one else holds a pause on it."""
+        self._holds.release(self.sim, nemesis)
 
     def __repr__(self):
         return f"<Injector {len(self.active)} active, {len(self.log)} started>"
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two link settings are equal: distributions by type and parameters, the rest by value.
+
+    A real cluster's ``overrides`` builds its distributions afresh from JSON.
+    """
+    if isinstance(a, em.Distribution) and isinstance(b, em.Distribution):
+        return type(a) is type(b) and vars(a) == vars(b)
+    return bool(a == b)
 
 
 def load_primary(path: str) -> Callable:

@@ -221,7 +221,7 @@ class _NodeFault(Nemesis):
 
 
 class Crash(_NodeFault):
-    """Crash k running servers (memory lost, storage kept); stop restarts those still down."""
+    """Crash k running servers (memory lost, storage kept); stop restarts those still down from this crash."""
 
     kind = "crash"
     PARAMS: ClassVar[dict[str, Any]] = {"count": 1, "nodes": None, "target": "random", "after": None}
@@ -239,7 +239,7 @@ class Crash(_NodeFault):
 
 
 class Pause(_NodeFault):
-    """Pause k servers (timers and inbox wait); stop resumes them."""
+    """Pause k servers (timers and inbox wait); stop resumes those no one else holds paused (see the Injector)."""
 
     kind = "pause"
     PARAMS: ClassVar[dict[str, Any]] = {"count": 1, "nodes": None, "target": "random", "after": None}
@@ -313,7 +313,7 @@ class Clock(_NodeFault):
 
 
 class LinkFault(Nemesis):
-    """Change link settings on some links or all; stop restores the settings before it."""
+    """Change link settings on some links or all; stop restores those before it, bar the user's changes since."""
 
     setting: ClassVar[str] = ""
 

@@ -178,6 +178,36 @@ def test_crashing_a_paused_node_unfreezes_its_cancellations():
     assert sim.node("n0").fired == [2.5, 3.5]
 
 
+def test_is_paused_follows_pause_resume_crash_and_restart():
+    """is_paused is true from a pause to the next resume or crash; a pause of a crashed node does nothing."""
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Heartbeat)
+    sim.add_node("n1", Recorder)
+    seen = [sim.is_paused("n0")]
+    sim.pause("n0")
+    sim.pause("n0")  # not counted: one resume ends it, as SIGCONT ends any number of SIGSTOPs
+    seen.append(sim.is_paused("n0"))
+    sim.resume("n0")
+    seen.append(sim.is_paused("n0"))
+    sim.pause("n0")
+    sim.crash("n0")  # a crash lifts the pause
+    seen.append(sim.is_paused("n0"))
+    sim.pause("n0")  # crashed: nothing to freeze
+    sim.restart("n0")
+    seen.append(sim.is_paused("n0"))
+    assert seen == [False, True, False, False, False] and not sim.is_paused("n1")
+    sim.run(until=1.5)
+    sim.pause("n0")
+    sim.run(until=3.5)
+    assert sim.is_paused("n0") and sim.node("n0").fired == [1.0]  # and it really is frozen
+
+
+def test_is_paused_of_an_unknown_node_names_the_known_ones():
+    sim, _ = cluster(n=1)
+    with pytest.raises(em.ConfigError, match="unknown node 'n9'; known nodes: c0, n0"):
+        sim.is_paused("n9")
+
+
 def test_node_faults_record_themselves_in_the_history():
     """crash, restart, pause, resume and skew appear as nemesis info ops."""
     sim, _ = cluster(n=2)

@@ -11,10 +11,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emulator as em
 from emulator.check import read_history
-from faults import Phase, Schedule, fault_spans, load_scenario, replay, run_chaos, scenario_schedule, validate_check
+from faults import (
+    CheckResult,
+    Phase,
+    Schedule,
+    fault_spans,
+    load_scenario,
+    replay,
+    run_chaos,
+    scenario_schedule,
+    validate_check,
+)
 from tests.common.faults_nodes import small_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "scenarios"
@@ -181,8 +193,35 @@ def test_write_puts_history_trace_and_summary_in_a_directory(tmp_path):
     summary = json.loads(paths["summary"].read_text())
     assert summary["passed"] is True and summary["faults"] == {"loss": 1}
     assert summary["digest"] == result.sim.trace_digest() and summary["schedule"] == result.schedule.to_dict()
+    assert summary["verdict"] == "PASSED" and summary["replay"] == result.command() and summary["seed"] == 1
+    assert summary["counts"] == result.counts and summary["by_f"] == result.counts_by_f()
+    assert [entry["kind"] for entry in summary["fault_log"]] == ["loss"]
+    assert [set(c) for c in summary["checks"]] == [{"name", "phase", "passed", "verdict", "summary", "details"}] * len(
+        result.checks
+    )
     kinds = {json.loads(line)["kind"] for line in paths["trace"].read_text().splitlines()}
     assert {"deliver", "drop", "op"} <= kinds
+
+
+def test_summary_verdict_merges_the_checks_as_jepsen_merges_valid_and_matches_the_printed_word(tmp_path):
+    """summary.json's verdict is FAILED when a check failed, else UNKNOWN when one could not tell, else PASSED
+    (no checks: PASSED), the word ``capsim chaos`` prints; ``passed`` is true exactly when it is PASSED."""
+    from capsim.commands.chaos import verdict as printed
+
+    result = run_chaos(small_scenario(duration=1.0), seed=1)
+    words = {"pass": "PASSED", "fail": "FAILED", "unknown": "UNKNOWN"}
+
+    @settings(max_examples=100, deadline=None)
+    @given(outcomes=st.lists(st.sampled_from([True, False, None]), max_size=6))
+    def merged(outcomes):
+        result.checks = [CheckResult(f"check{i}", outcome, "drawn") for i, outcome in enumerate(outcomes)]
+        expected = "FAILED" if False in outcomes else "UNKNOWN" if None in outcomes else "PASSED"
+        summary = json.loads(result.write(tmp_path / "out")["summary"].read_text())
+        assert summary["verdict"] == result.verdict == expected == words[printed(result.checks)]
+        assert summary["passed"] is result.passed is (expected == "PASSED")
+        assert [c["passed"] for c in summary["checks"]] == outcomes
+
+    merged()
 
 
 # -- the same run in any process ---------------------------------------------------------------------

@@ -34,6 +34,24 @@ def test_stopping_a_link_fault_restores_the_users_own_overrides():
     assert sim.network.overrides("n1", "n2") == {}
 
 
+def test_a_link_setting_the_user_changes_during_link_faults_is_still_there_after_they_stop():
+    """During a spike and a loss fault on n0-n1 the user sets its latency to 20 ms and n1->n0's duplicate:
+    the spike no longer holds the latency, and once both faults stop the link has the user's settings."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    spike = injector.start(Latency(latency=0.5, links=[["n0", "n1"]]))
+    loss = injector.start(Loss(loss=0.3, links=[["n0", "n1"]]))
+    slow = em.Constant(0.02)
+    sim.network.set_link("n0", "n1", latency=slow)
+    sim.network.set_link_oneway("n1", "n0", duplicate=0.1)
+    injector.stop(loss)
+    assert sim.network.overrides("n0", "n1") == {"latency": slow}
+    assert sim.network.overrides("n1", "n0") == {"latency": slow, "duplicate": 0.1}
+    injector.stop(spike)
+    assert sim.network.overrides("n0", "n1") == {"latency": slow}
+    assert sim.network.overrides("n1", "n0") == {"latency": slow, "duplicate": 0.1}
+
+
 def test_overlapping_partitions_stop_independently():
     """Stopping the first of two overlapping partitions keeps the second's cut in place."""
     sim, _ = pingers(3)
@@ -108,6 +126,20 @@ def test_a_crash_fault_never_picks_or_restarts_a_node_the_user_crashed():
     assert [sim.alive(name) for name in sim.servers] == [False, True, True, True, True]
 
 
+def test_a_crash_fault_leaves_down_a_node_the_user_restarted_and_crashed_again():
+    """A crash fault took n1; the user restarts it (the fault no longer holds it) and crashes it again: the
+    fault's stop leaves n1 down."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    fault = injector.start(Crash(nodes=["n1"]))
+    sim.restart("n1")
+    assert injector.free_servers() == sim.servers
+    sim.run(until=0.2)
+    sim.crash("n1")
+    injector.stop(fault)
+    assert not sim.alive("n1") and [op["f"] for op in sim.history.nemesis_ops()][-2:] == ["crash", "stop-crash"]
+
+
 def test_a_pause_fault_resumes_only_the_nodes_it_paused():
     """Two pause faults on different nodes: stopping one resumes its nodes, the other's stay frozen."""
     sim, _ = pingers(4)
@@ -119,6 +151,65 @@ def test_a_pause_fault_resumes_only_the_nodes_it_paused():
     assert injector.free_servers() == ["n0", "n1", "n3"]
     injector.stop(second)
     assert injector.free_servers() == sim.servers
+
+
+def test_a_pause_fault_leaves_paused_a_node_the_user_paused_first():
+    """The user paused n1; a pause fault on n1 starts and stops: n1 is still paused, until the user resumes it."""
+    sim, _ = pingers(3)
+    sim.pause("n1")
+    injector = Injector(sim)
+    fault = injector.start(Pause(nodes=["n1"]))
+    assert fault.nodes == ["n1"]
+    injector.stop(fault)
+    assert sim.is_paused("n1")
+    sim.resume("n1")
+    assert not sim.is_paused("n1")
+
+
+def test_a_pause_fault_leaves_paused_a_node_the_user_paused_while_it_held_it():
+    """A pause fault holds n1, the user pauses n1 too: the fault's stop leaves n1 paused."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    fault = injector.start(Pause(nodes=["n1"]))
+    sim.run(until=0.2)
+    sim.pause("n1")
+    sim.run(until=0.4)
+    injector.stop(fault)
+    assert sim.is_paused("n1")
+    assert [op["f"] for op in sim.history.nemesis_ops() if op["f"] in ("pause", "resume")] == ["pause", "pause"]
+    sim.close()  # n1, paused before its first run, holds a task that never started: close() ends it
+
+
+def test_pause_faults_of_two_injectors_on_one_node_resume_it_when_the_last_one_stops():
+    """Two injectors (two schedules on one simulation) pause n1: it runs again only once both faults stopped."""
+    sim, _ = pingers(3)
+    first, second = Injector(sim), Injector(sim)
+    a = first.start(Pause(nodes=["n1"]))
+    b = second.start(Pause(nodes=["n1"]))
+    first.stop(a)
+    assert sim.is_paused("n1")
+    second.stop(b)
+    assert not sim.is_paused("n1")
+
+
+def test_a_resume_or_a_crash_from_outside_ends_a_pause_fault_s_hold():
+    """The user resumes (or crashes) a node a fault paused: its stop then resumes nothing, so a later pause
+    of the user's holds."""
+    for end in ("resume", "crash"):
+        sim, _ = pingers(3)
+        injector = Injector(sim)
+        fault = injector.start(Pause(nodes=["n1"]))
+        if end == "resume":
+            sim.resume("n1")
+        else:
+            sim.crash("n1")
+            sim.restart("n1")
+        assert injector.free_servers() == sim.servers  # no longer held by the fault
+        sim.pause("n1")
+        injector.stop(fault)
+        assert sim.is_paused("n1"), end
+        assert [op["f"] for op in sim.history.nemesis_ops()][-1] == "stop-pause"
+        sim.close()  # n1's restarted incarnation never ran: close() ends its tasks, the collector would not
 
 
 # -- the front door: heal, stop, the log ----------------------------------------------------------------
@@ -212,10 +303,36 @@ async def test_on_a_real_cluster_stopping_a_partition_heals_its_own_cut_only():
         await cluster.close()
 
 
+@pytest.mark.asyncio
+async def test_on_a_real_cluster_a_pause_fault_leaves_paused_a_node_the_user_paused():
+    """The same ledger on real hosts: the user paused n1, a pause fault on n1 starts and stops, and every
+    node still has n1 paused; the user's resume then ends it."""
+    cluster = await RealCluster.local({name: SingleKV for name in ("n0", "n1", "n2")}, seed=2)
+    try:
+        cluster.pause("n1")
+        injector = Injector(cluster)
+        injector.stop(injector.start(Pause(nodes=["n1"])))
+        await cluster.settle()
+        held = "paused n1" in (await cluster.status("n0"))["faults"]
+        cluster.resume("n1")
+        await cluster.settle()
+        after = "paused n1" in (await cluster.status("n0"))["faults"]
+        ops = [op["f"] for op in cluster.history.nemesis_ops()]
+    finally:
+        await cluster.close()
+    assert held and not after
+    assert ops == ["pause", "start-pause", "pause", "stop-pause", "resume"]
+
+
 # -- any overlap of faults, stopped in any order: a state machine against a model ------------------------
 
 MACHINE_SERVERS = ["n0", "n1", "n2"]
 USER_SLOW = em.Constant(0.02)
+
+
+def _by_value(overrides):
+    """Link settings compared by value (distributions have no ==): the injector cannot tell equal values apart."""
+    return {k: (type(v), vars(v)) if isinstance(v, em.Distribution) else v for k, v in overrides.items()}
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -223,11 +340,16 @@ class LedgerMachine(RuleBasedStateMachine):
 
     After each step the kernel holds exactly what the user set plus what the
     active faults set: a link's overrides are the user's updated by each active
-    link fault covering it in start order; a cut drops traffic iff the user's
+    link fault covering it in start order, but for the settings the user
+    changed while that fault covered the link; a cut drops traffic iff the user's
     cut or an active partition's grudge says so; a node is down iff an active
-    crash took it, paused iff an active pause did, and its clock reads the
-    latest active clock fault on it. Stopping a fault never moves the clock of
-    a node whose latest clock fault is unchanged.
+    crash took it and no one restarted it since, or the user crashed it, and
+    its clock reads the latest active clock fault on it.
+    Stopping a fault never moves the clock of a node whose latest clock fault
+    is unchanged. Pauses come from three sides at once (this injector, a
+    second injector on the same simulation, and the user's own ``sim.pause`` /
+    ``sim.resume``): a node is paused iff someone holds a pause on it, where
+    the user's resume or a crash of the node ends every hold on it.
     """
 
     def __init__(self):
@@ -237,13 +359,33 @@ class LedgerMachine(RuleBasedStateMachine):
         self.user_cut = self.sim.network.partition_oneway(["n2"], ["n1"])
         self.pairs = [(a, b) for a in self.sim.nodes for b in self.sim.nodes if a != b]
         self.base = {pair: self.sim.network.overrides(*pair) for pair in self.pairs}
+        self.lost: list = []  # (link fault, link, setting): the user changed it while the fault covered the link
         self.injector = Injector(self.sim, primary="n1")
+        self.other = Injector(self.sim, rng=self.sim.rng("other"))
         self.started: list = []
+        self.holds: dict[str, list] = {n: [] for n in MACHINE_SERVERS}  # node -> who holds a pause on it
+        self.down: dict = {}  # node -> who crashed it: a crash fault, or "user"
+
+    def _started(self, nemesis):
+        """Model a fault just started: a pause holds its nodes; a crash ends every hold on its nodes."""
+        for node in getattr(nemesis, "nodes", None) or []:
+            if isinstance(nemesis, Pause):
+                self.holds[node].append(nemesis)
+            elif isinstance(nemesis, Crash):
+                self.holds[node] = []
+                self.down[node] = nemesis
+        return nemesis
+
+    def _stopped(self, nemesis):
+        for holders in self.holds.values():
+            if nemesis in holders:
+                holders.remove(nemesis)
+        self.down = {node: owner for node, owner in self.down.items() if owner is not nemesis}
 
     @rule(step=fault_steps(MACHINE_SERVERS, 1.0, kinds=COMMON_KINDS, shapes=(*RANDOM_SHAPES, "isolate-primary")))
     def start(self, step):
         """Start the step's nemesis now (its at and duration are the machine's to choose)."""
-        self.started.append(self.injector.start(step.nemesis()))
+        self.started.append(self._started(self.injector.start(step.nemesis())))
 
     @rule(
         kind=st.sampled_from(["crash", "pause", "bump", "strobe", "drift"]),
@@ -253,7 +395,60 @@ class LedgerMachine(RuleBasedStateMachine):
     def start_node_fault(self, kind, aim, count):
         """A node fault (a clock of each mode) aimed at random servers or at the primary first."""
         mode = {} if kind in ("crash", "pause") else {"mode": kind, "offset": 2.0, "drift": 0.5, "period": 0.2}
-        self.started.append(self.injector.start("clock" if mode else kind, target=aim, count=count, **mode))
+        self.started.append(
+            self._started(self.injector.start("clock" if mode else kind, target=aim, count=count, **mode))
+        )
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_pause(self, node):
+        """The user's own sim.pause (a crashed node has nothing to freeze)."""
+        if self.sim.alive(node) and "user" not in self.holds[node]:
+            self.holds[node].append("user")
+        self.sim.pause(node)
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_resume(self, node):
+        """The user's own sim.resume: the node runs, whoever held it."""
+        self.sim.resume(node)
+        self.holds[node] = []
+
+    @rule(
+        pair=st.sampled_from([(a, b) for a in ["c0", *MACHINE_SERVERS] for b in ["c0", *MACHINE_SERVERS] if a != b]),
+        setting=st.sampled_from(["latency", "loss"]),
+    )
+    def user_set_link(self, pair, setting):
+        """The user's own set_link_oneway (a value no fault uses): the setting is the user's from now on."""
+        value = em.Constant(0.0137) if setting == "latency" else 0.0137
+        self.sim.network.set_link_oneway(*pair, **{setting: value})
+        self.base[pair] = {**self.base[pair], setting: value}
+        self.lost += [(fault, pair, setting) for fault in self._active(LinkFault) if sorted(pair) in fault.pairs]
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_crash(self, node):
+        """The user's own sim.crash: it ends every pause on the node, and no fault's stop restarts it."""
+        if self.sim.alive(node):
+            self.down[node] = "user"
+            self.holds[node] = []
+        self.sim.crash(node)
+
+    @rule(node=st.sampled_from(MACHINE_SERVERS))
+    def user_restart(self, node):
+        """The user's own sim.restart of a crashed node, whoever crashed it."""
+        if not self.sim.alive(node):
+            del self.down[node]
+            self.sim.restart(node)
+
+    @rule(nodes=st.lists(st.sampled_from(MACHINE_SERVERS), min_size=1, max_size=2, unique=True))
+    def other_pause(self, nodes):
+        """A second injector pauses the named nodes (those it does not hold already)."""
+        self._started(self.other.start(Pause(nodes=nodes)))
+
+    @precondition(lambda self: self.other.active)
+    @rule(data=st.data())
+    def other_stop(self, data):
+        nemesis = data.draw(st.sampled_from(self.other.active))
+        self._stopped(nemesis)
+        assert self.other.stop(nemesis)
 
     @precondition(lambda self: self.injector.active)
     @rule(data=st.data())
@@ -266,6 +461,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if self.sim.alive(n) and self._top_clock(n) is self._top_clock(n, without=nemesis)
         ]
         before = {n: self.sim.node(n).now() for n in unchanged}
+        self._stopped(nemesis)
         assert self.injector.stop(nemesis)
         after = {n: self.sim.node(n).now() for n in unchanged if self.sim.alive(n)}
         assert after == {n: before[n] for n in after}
@@ -276,10 +472,15 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def heal(self):
+        for nemesis in self.injector.active:
+            self._stopped(nemesis)
         self.injector.heal()
         self.model_is_kept()
-        assert not self.injector.active and self.injector.free_servers() == self.sim.servers
-        assert all(self.sim.network.overrides(*pair) == self.base[pair] for pair in self.pairs)
+        user_down = [n for n, owner in self.down.items() if owner == "user"]
+        assert not self.injector.active and self.injector.free_servers() == sorted(
+            set(self.sim.servers) - set(user_down)
+        )
+        assert all(_by_value(self.sim.network.overrides(*pair)) == _by_value(self.base[pair]) for pair in self.pairs)
         assert all(self.sim.clock_of(n) == (0.0, 0.0) for n in self.sim.servers)
 
     def teardown(self):
@@ -299,18 +500,13 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = dict(self.base[pair])
             for fault in self._active(LinkFault):
                 if sorted(pair) in fault.pairs:
-                    expected.update({name: fault.params[name] for name in fault.settings})
-            assert net.overrides(*pair) == expected, pair
+                    expected.update({k: fault.params[k] for k in fault.settings if (fault, pair, k) not in self.lost})
+            assert _by_value(net.overrides(*pair)) == _by_value(expected), pair
             src, dst = pair
             cut = (src, dst) == ("n2", "n1") or any(src in p.cut.grudge.get(dst, ()) for p in self._active(Partition))
             assert net.cut(src, dst) == cut, pair
-        down = {n for c in self._active(Crash) for n in c.nodes}
-        assert {n for n in self.sim.servers if not self.sim.alive(n)} == down
-        paused = {}
-        for op in self.sim.history.nemesis_ops():
-            if op["f"] in ("pause", "resume"):
-                paused[op["value"]] = op["f"] == "pause"
-        assert {n for n, frozen in paused.items() if frozen} == {n for p in self._active(Pause) for n in p.nodes}
+        assert {n for n in self.sim.servers if not self.sim.alive(n)} == set(self.down)
+        assert {n: self.sim.is_paused(n) for n in self.sim.servers} == {n: bool(h) for n, h in self.holds.items()}
         for node in self.sim.servers:
             top = self._top_clock(node)
             offset, drift = top.reading if top is not None else (0.0, 0.0)

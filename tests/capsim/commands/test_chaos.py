@@ -458,7 +458,7 @@ def test_a_real_run_records_judges_and_shows_the_partition_and_leaves_nothing_ru
     assert checks == dict.fromkeys(
         ["linearizable", "stale-reads", "lost-writes", "availability", "node-errors"], "pass"
     )
-    assert summary["real"] and summary["faults"] == {"partition": 1}
+    assert summary["real"] and summary["faults"] == {"partition": 1} and summary["verdict"] == "PASSED"
     # How many ops a closed-loop workload completes in 2.5 real seconds is the machine's speed (60-80
     # here, 44 on two cores shared with other test runs), so the counts are judged against the ops the
     # history holds, not against a number: the summary counts them all, and most of them succeeded.
