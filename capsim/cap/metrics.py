@@ -33,7 +33,7 @@ the table's rows, ``capsim cap --help`` and the README print those words.
 from __future__ import annotations
 
 from emulator import check
-from emulator.check.ops import Op, by_key, pair_ops, pairs_shared
+from emulator.check.ops import Op, by_key, pair_ops
 
 #: Steps the linearizability search of one run may take before its verdict is unknown: a count, not a
 #: time, so a seed's verdict is the same on any machine at any load.
@@ -125,11 +125,6 @@ def _ms(value):
 
 def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     """The table row for one run, and the times of its stale reads (for the plot)."""
-    with pairs_shared():  # a dozen checkers read the same history: they pair it once
-        return _measure(history, plan, sides)
-
-
-def _measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     partition = (plan.partition_at, plan.heal_at)
     traffic = (0.0, plan.duration)
     overall = check.availability(history, during=traffic)["overall"]
