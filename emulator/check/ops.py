@@ -135,6 +135,7 @@ def pair_ops(
     key = tuple(map(id, history))  # the same op dicts in the same order: a copy of the list is the same history
     kept = shared.get(key)
     if kept is None:
+        shared.clear()  # only the last history's pairing is kept: checkers mostly take turns on one history
         kept = shared[key] = (list(history), *_pair(history, source, lines))  # the dicts held: ids not reused
     return list(kept[1]), list(kept[2])  # the lists are the caller's to change; the ops are frozen
 
