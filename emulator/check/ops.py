@@ -146,7 +146,7 @@ _shared: list[dict[tuple[int, ...], tuple[list[dict[str, Any]], list[Op], list[N
 
 @contextlib.contextmanager
 def pairs_shared() -> Iterator[None]:
-    """Within: :func:`pair_ops` pairs each history once, and gives later calls on it the same ops.
+    """Within: :func:`pair_ops` keeps the last history it paired, and gives later calls on it the same ops.
 
     For a caller that runs several checkers on one history that nothing
     changes meanwhile (a chaos run's judge: each checker pairs the history
@@ -154,7 +154,9 @@ def pairs_shared() -> Iterator[None]:
     history is known by which op dicts it holds, in which order, so a copy
     of the list is the same history, and a list with an op added, removed
     or replaced is another; an op dict changed in place is not noticed,
-    which is why the block must not outlive the history's changes.
+    which is why the block must not outlive the history's changes. Only the
+    last pairing is kept (its ops for as long as calls keep to that history),
+    so the block holds one pairing's memory at a time.
     """
     _shared.append({})
     try:

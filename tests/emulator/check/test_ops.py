@@ -197,3 +197,18 @@ def test_outside_pairs_shared_nothing_is_kept():
         pass
     history[1]["type"] = "info"
     assert pair_ops(history)[0][0].status == "info"
+
+
+def test_inside_pairs_shared_only_the_last_history_is_kept():
+    """Pairing another history drops the first one's pairing: a change made to it since shows (one held at a time)."""
+    first = [
+        {"process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "key": "k", "value": 1},
+    ]
+    second = [{**op, "key": "j"} for op in first]
+    with pairs_shared():
+        assert pair_ops(first)[0][0].status == "ok"
+        first[1]["type"] = "info"
+        assert pair_ops(first)[0][0].status == "ok"  # kept: the same dicts, changed in place, are not looked at
+        pair_ops(second)
+        assert pair_ops(first)[0][0].status == "info"  # paired again
