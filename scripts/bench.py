@@ -336,7 +336,7 @@ def sweeps(quick: bool) -> list[dict]:
         )
     ]
     if not quick:
-        # A seed of lin-kv-partitions takes 0.07 s against the command's ~0.13 s of start-up before its workers
+        # A seed of lin-kv-partitions takes about 0.05 s against the command's 0.15-0.2 s of start-up before its workers
         # fork (the interpreter, the kernel and the fault policy, imported once; rich comes after the fork), which
         # no second worker shortens; a seed of the aiohttp service under chaos takes 0.3 s.
         rows.append(sweep("chaos http-kv-chaos", ["chaos", "scenarios/http-kv-chaos.toml", "--seeds", seeds]))
