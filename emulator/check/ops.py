@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -129,7 +130,8 @@ def pair_ops(
             ``process``, a completion with no invoke in flight, a second invoke
             while one is in flight, or a completion whose ``f`` differs.
     """
-    shared = _shared[-1] if _shared else None
+    blocks = getattr(_open, "blocks", None)
+    shared = blocks[-1] if blocks else None
     if shared is None or lines is not None:
         return _pair(history, source, lines)
     key = tuple(map(id, history))  # the same op dicts in the same order: a copy of the list is the same history
@@ -140,8 +142,9 @@ def pair_ops(
     return list(kept[1]), list(kept[2])  # the lists are the caller's to change; the ops are frozen
 
 
-#: the memos of the ``pairs_shared`` blocks open, innermost last
-_shared: list[dict[tuple[int, ...], tuple[list[dict[str, Any]], list[Op], list[NemesisOp]]]] = []
+#: per thread, ``blocks``: the memos of the ``pairs_shared`` blocks open in it, innermost last (a thread
+#: outside any block, a Dask worker's other task say, keeps nothing, whatever another thread has open)
+_open = threading.local()
 
 
 @contextlib.contextmanager
@@ -156,13 +159,15 @@ def pairs_shared() -> Iterator[None]:
     or replaced is another; an op dict changed in place is not noticed,
     which is why the block must not outlive the history's changes. Only the
     last pairing is kept (its ops for as long as calls keep to that history),
-    so the block holds one pairing's memory at a time.
+    so the block holds one pairing's memory at a time. The block is the
+    thread's own: other threads' calls keep nothing.
     """
-    _shared.append({})
+    blocks = _open.__dict__.setdefault("blocks", [])
+    blocks.append({})
     try:
         yield
     finally:
-        _shared.pop()
+        blocks.pop()
 
 
 def _pair(

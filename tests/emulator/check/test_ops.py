@@ -212,3 +212,26 @@ def test_inside_pairs_shared_only_the_last_history_is_kept():
         assert pair_ops(first)[0][0].status == "ok"  # kept: the same dicts, changed in place, are not looked at
         pair_ops(second)
         assert pair_ops(first)[0][0].status == "info"  # paired again
+
+
+def test_a_pairs_shared_block_is_its_own_threads():
+    """Another thread, outside any block, keeps nothing while this one has a block open."""
+    import threading
+
+    history = [
+        {"process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "key": "k", "value": 1},
+    ]
+    seen = []
+
+    def elsewhere():
+        seen.append(pair_ops(history)[0][0].status)
+        history[1]["type"] = "info"
+        seen.append(pair_ops(history)[0][0].status)
+
+    with pairs_shared():
+        pair_ops(history)
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+    assert seen == ["ok", "info"]
