@@ -221,7 +221,11 @@ class _NodeFault(Nemesis):
 
 
 class Crash(_NodeFault):
-    """Crash k running servers (memory lost, storage kept); stop restarts those still down from this crash."""
+    """Crash k running servers (memory lost, storage kept); stop restarts those still down from this crash.
+
+    A server someone paused counts as running: crashing it ends its pause (as
+    SIGKILL ends a stopped process), and the stop's restart leaves it running.
+    """
 
     kind = "crash"
     PARAMS: ClassVar[dict[str, Any]] = {"count": 1, "nodes": None, "target": "random", "after": None}

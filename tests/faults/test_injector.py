@@ -140,6 +140,22 @@ def test_a_crash_fault_leaves_down_a_node_the_user_restarted_and_crashed_again()
     assert not sim.alive("n1") and [op["f"] for op in sim.history.nemesis_ops()][-2:] == ["crash", "stop-crash"]
 
 
+def test_a_crash_fault_on_a_node_the_user_paused_ends_the_pause_and_its_stop_leaves_it_running():
+    """Crash's docstring: a paused server counts as running; the crash ends its pause (as SIGKILL does to a
+    stopped process), and the fault's restart leaves it running, not paused again."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    sim.pause("n1")
+    fault = injector.start(Crash(nodes=["n1"]))
+    assert not sim.alive("n1") and not sim.is_paused("n1")
+    sim.run(until=0.2)
+    injector.stop(fault)
+    assert sim.alive("n1") and not sim.is_paused("n1")
+    sim, _ = pingers(3)
+    sim.pause("n1")
+    assert "n1" in Injector(sim).start(Crash(count=3)).nodes  # drawn at random too: it is running
+
+
 def test_a_pause_fault_resumes_only_the_nodes_it_paused():
     """Two pause faults on different nodes: stopping one resumes its nodes, the other's stay frozen."""
     sim, _ = pingers(4)
