@@ -36,7 +36,7 @@ from typing import Any
 import emulator as em
 from emulator.check.ops import pairs_shared
 from emulator.rng import derive_seed
-from faults.checks import CheckResult, run_check
+from faults.checks import CheckResult, merged, run_check
 from faults.injector import Injector
 from faults.record import KINDS
 from faults.scenario import Cluster, Network, Scenario
@@ -143,10 +143,7 @@ class ChaosResult:
         all too). PASSED exactly when ``passed`` is True; the word ``capsim
         chaos`` prints for the run.
         """
-        outcomes = [c.passed for c in self.checks]
-        if any(p is False for p in outcomes):
-            return "FAILED"
-        return "UNKNOWN" if any(p is None for p in outcomes) else "PASSED"
+        return {True: "PASSED", False: "FAILED", None: "UNKNOWN"}[merged(self.checks)]
 
     @property
     def failed(self) -> list[CheckResult]:

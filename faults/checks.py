@@ -46,7 +46,7 @@ from emulator.validate import is_int
 from faults.record import HEALS, fault_spans
 from faults.spec import ParamError, check_count, check_number
 
-__all__ = ["CHECKS", "PHASE_CHECKS", "CheckResult", "run_check", "validate_check"]
+__all__ = ["CHECKS", "PHASE_CHECKS", "CheckResult", "merged", "run_check", "validate_check"]
 
 PHASE_CHECKS = ("availability", "latency")
 
@@ -74,6 +74,18 @@ class CheckResult:
             "summary": self.summary,
             "details": self.details,
         }
+
+
+def merged(checks) -> bool | None:
+    """The checks' outcomes merged as Jepsen merges ``:valid?``.
+
+    False when one failed, else None when one could not tell (``passed``
+    None, Jepsen's ``:unknown``), else True (no checks at all too).
+    """
+    outcomes = [check.passed for check in checks]
+    if any(p is False for p in outcomes):
+        return False
+    return None if any(p is None for p in outcomes) else True
 
 
 @dataclass
