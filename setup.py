@@ -8,10 +8,15 @@ since (a stale editable install), with a warning, and runs pure Python.
 A build from a source checkout also leaves the compiled module beside its
 source, as an editable install does: ``python -m capsim`` run in the
 checkout imports the checkout's ``emulator/``, not the installed copy, and
-uses the build only if it is there.
+uses the build only if it is there. The copy replaces the one there by a
+rename, never by writing into it: a process running capsim from the
+checkout has that file mapped, and rewriting it in place changed the code
+and static data under the process (its type objects read as zeros; it
+crashed in the garbage collector or at exit).
 """
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -35,10 +40,12 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             built, beside = Path(self.get_ext_fullpath(ext.name)), HERE / self.get_ext_filename(ext.name)
             if built.exists() and beside.parent.is_dir() and built.resolve() != beside.resolve():
+                fresh = beside.with_name(f".{beside.name}.{os.getpid()}.tmp")
                 try:
-                    shutil.copyfile(built, beside)
+                    shutil.copyfile(built, fresh)
+                    os.replace(fresh, beside)  # a new file: whoever has the old one mapped keeps it whole
                 except OSError:  # a read-only checkout: the installed copy still serves the capsim command
-                    pass
+                    fresh.unlink(missing_ok=True)
 
 
 setup(
