@@ -13,6 +13,8 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import json
+import mmap
+import os
 import shutil
 import subprocess
 import sys
@@ -216,8 +218,12 @@ def test_ci_finds_this_python_and_says_when_a_version_is_absent(tmp_path):
 @pytest.mark.slow
 def test_the_wheel_ships_py_typed_for_every_package(tmp_path):
     """PEP 561: type checkers read a package's annotations only if it ships py.typed (.ci/run also checks)."""
+    # Built from a clone: a build from the checkout leaves its compiled core beside the source (setup.py), and
+    # the running tests have that file loaded.
+    checkout = tmp_path / "capsim"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True, timeout=120)
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(checkout)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -280,3 +286,17 @@ def test_a_build_from_a_checkout_leaves_the_compiled_core_beside_its_source(tmp_
     loader.exec_module(core)
     source = (checkout / "emulator" / "_speedups.c").read_bytes()
     assert hashlib.sha256(source).hexdigest() == core.C_SHA256 and hasattr(core, "MessagePath")
+    # A second build replaces that file by a rename: a process with the first one loaded (mapped) keeps it
+    # whole. Written in place, it changed under such processes and crashed them (type objects read as zeros).
+    with open(module, "rb") as first:
+        mapped = mmap.mmap(first.fileno(), 0, access=mmap.ACCESS_READ)
+        before, inode = mapped[:], os.fstat(first.fileno()).st_ino
+        again = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "again"), str(checkout)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr
+        assert module.stat().st_ino != inode and mapped[:] == before
+        mapped.close()
