@@ -51,6 +51,22 @@ sys.meta_path.insert(0, _NoExtras())
 """
 
 
+def _clone(checkout: Path) -> None:
+    """A git clone of this checkout at ``checkout``: builds from it leave the live tree (and what the running
+    tests have loaded from it) alone."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True, timeout=120)
+
+
+def _wheel(checkout: Path, out: Path) -> subprocess.CompletedProcess:
+    """``pip wheel`` of ``checkout`` into ``out``, as pip install builds it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(checkout)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def _without_extras(code: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", _WITHOUT_EXTRAS + code, *args], cwd=cwd, capture_output=True, text=True, timeout=120
@@ -221,13 +237,8 @@ def test_the_wheel_ships_py_typed_for_every_package(tmp_path):
     # Built from a clone: a build from the checkout leaves its compiled core beside the source (setup.py), and
     # the running tests have that file loaded.
     checkout = tmp_path / "capsim"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True, timeout=120)
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(checkout)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    _clone(checkout)
+    built = _wheel(checkout, tmp_path)
     assert built.returncode == 0, built.stderr
     [wheel] = tmp_path.glob("capsim-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -269,14 +280,9 @@ def test_a_build_from_a_checkout_leaves_the_compiled_core_beside_its_source(tmp_
     if importlib.util.find_spec("emulator._speedups") is None:
         pytest.skip("no C compiler here: the package is pure Python")
     checkout = tmp_path / "capsim"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True, timeout=120)
+    _clone(checkout)
     assert not list((checkout / "emulator").glob("_speedups*.so"))
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "wheels"), str(checkout)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    built = _wheel(checkout, tmp_path / "wheels")
     assert built.returncode == 0, built.stderr
     # Loaded by itself (an editable install's import hook would send "import emulator" to this tree):
     # it is there, it loads, and it was built from the checkout's sources.
@@ -291,12 +297,7 @@ def test_a_build_from_a_checkout_leaves_the_compiled_core_beside_its_source(tmp_
     with open(module, "rb") as first:
         mapped = mmap.mmap(first.fileno(), 0, access=mmap.ACCESS_READ)
         before, inode = mapped[:], os.fstat(first.fileno()).st_ino
-        again = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "again"), str(checkout)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        again = _wheel(checkout, tmp_path / "again")
         assert again.returncode == 0, again.stderr
         assert module.stat().st_ino != inode and mapped[:] == before
         mapped.close()
