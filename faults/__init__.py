@@ -35,7 +35,7 @@ from faults.nemesis import (
     make_nemesis,
 )
 from faults.partitions import DIRECTIONS, SHAPES, Cut, cut
-from faults.record import COMMON_KINDS, HEALS, KINDS, FaultSpan, fault_spans, record
+from faults.record import COMMON_KINDS, HEALS, KINDS, CutSpan, FaultSpan, fault_spans, record
 from faults.scenario import PRESETS, Cluster, Network, Phase, Scenario, ScenarioError, load_scenario
 from faults.schedule import RandomNemesis, Schedule, Step, random_schedule
 from faults.spec import ParamError, distribution, distribution_spec
@@ -57,6 +57,7 @@ __all__ = [
     "Cluster",
     "Crash",
     "Cut",
+    "CutSpan",
     "Duplicate",
     "FaultSpan",
     "Hostile",

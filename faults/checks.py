@@ -29,8 +29,11 @@ name                  parameters (defaults)                     passes when
 
 ``availability`` also reports, for each partition with sides, the
 availability on each side while it lasted (ops grouped by the node they were
-sent to), read from the ``start-partition`` ops (:mod:`faults.record`); not
-for a flapping partition, healed half the time and drawn anew at each cut.
+sent to), read from the ``start-partition`` ops (:mod:`faults.record`); a
+flapping partition's cuts one by one (``cut`` numbers them from 1), each
+with the sides of its own draw and from its cut to its heal, read from the
+``cut-partition`` and ``heal-partition`` ops. The heals between cuts are
+in no cut's report.
 A phase may ask only ``availability`` and ``latency``: the others judge a
 whole history.
 """
@@ -156,25 +159,27 @@ def _availability(history, params, ctx) -> CheckResult:
 
 
 def _per_side(history, window) -> list[dict]:
-    """Availability on each side of every partition with sides, while it lasted."""
+    """Availability on each side of every cut with sides, while it lasted: a flapping partition's cuts one by one."""
     end = max((op.get("time", 0.0) for op in history), default=0.0) + 1.0
     out = []
     for span in fault_spans(history, "partition"):
-        if not span.sides or "flap" in span.value:  # a flapping one's sides change with every cut
-            continue
-        during = (span.start, span.stop if span.stop is not None else end)
-        if window is not None and (during[1] <= window[0] or during[0] >= window[1]):
-            continue
-        sides = check.availability(history, sides=span.sides, during=during)["sides"]
-        out.append(
-            {
-                "id": span.id,
-                "shape": span.value.get("shape"),
-                "start": during[0],
-                "stop": span.stop,
-                "sides": {name: rate.to_dict() for name, rate in sides.items()},
-            }
-        )
+        for number, piece in enumerate(span.cuts, 1):
+            if not piece.sides:
+                continue
+            during = (piece.start, piece.stop if piece.stop is not None else end)
+            if window is not None and (during[1] <= window[0] or during[0] >= window[1]):
+                continue
+            sides = check.availability(history, sides=piece.sides, during=during)["sides"]
+            out.append(
+                {
+                    "id": span.id,
+                    "cut": number,
+                    "shape": span.value.get("shape"),
+                    "start": during[0],
+                    "stop": piece.stop,
+                    "sides": {name: rate.to_dict() for name, rate in sides.items()},
+                }
+            )
     return out
 
 

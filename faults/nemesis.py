@@ -34,7 +34,10 @@ not replaced (``count = 1`` then hits no node, and records ``nodes = []``).
 ``flap = [low, high]`` makes a partition flap while it lasts: healed after
 a uniform draw in that many seconds, cut again (a new draw of its shape)
 after another, and so on; ``start-partition`` records ``flap`` and the
-first cut's sides, and the kernel's ``partition`` ops record each cut. Any kind takes ``after = "ack"``: started at its
+first cut, ``heal-partition`` each heal (after the kernel's ``heal``) and
+``cut-partition`` each later cut with its own sides and grudge (before the
+kernel's ``partition`` ops), so :func:`faults.fault_spans` gives every cut
+its own span. Any kind takes ``after = "ack"``: started at its
 time, it waits for the next acknowledged write or cas (an ``ok`` completion
 in the history, through ``History.on_complete``) and strikes right then, so
 ``kind = "crash", target = "primary", after = "ack"`` crashes the primary
@@ -145,8 +148,11 @@ class Partition(Nemesis):
         while True:
             await asyncio.sleep(injector.rng.uniform(low, high))
             injector.remove_partition(self)
+            injector.sim.record_nemesis("heal-partition", {"id": self.id})
             await asyncio.sleep(injector.rng.uniform(low, high))
-            injector.add_partition(self, self._draw(injector))
+            self.cut = self._draw(injector)
+            injector.sim.record_nemesis("cut-partition", {"id": self.id, **self.cut.value()})
+            injector.add_partition(self, self.cut)
 
     def repair(self, injector: Driver) -> dict:
         if self.task is not None:

@@ -25,8 +25,12 @@ its own, so a checker can see the fault as one thing::
   ``grudge`` maps each node to the nodes it cannot hear from. ``sides`` is the
   argument ``emulator.check.availability(sides=...)`` takes.
 - A flapping partition's value also has ``flap`` (``[low, high]``); its
-  ``sides`` and ``grudge`` are its first cut's, and the kernel's
-  ``partition`` ops inside the bracket record each later cut.
+  ``sides`` and ``grudge`` are its first cut's. Inside its bracket,
+  ``heal-partition`` (``{"id"}``, after the kernel's ``heal``) records each
+  heal and ``cut-partition`` (``{"id", "shape", "direction", "sides",
+  "grudge"}``, before the kernel's ``partition`` ops) each later cut, a new
+  draw of its shape; :attr:`FaultSpan.cuts` reads them back, one
+  :class:`CutSpan` per cut.
 - Other kinds put the nodes or links they touched in the value: ``nodes`` for
   crash, pause and clock; ``links`` for latency, loss, duplicate, reorder.
 
@@ -37,12 +41,12 @@ pass as ``heals=`` to ``emulator.check.convergence`` and ``fault_windows``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import emulator as em
 
-__all__ = ["COMMON_KINDS", "HEALS", "KINDS", "FaultSpan", "fault_spans", "record"]
+__all__ = ["COMMON_KINDS", "HEALS", "KINDS", "CutSpan", "FaultSpan", "fault_spans", "record"]
 
 #: The nemesis kinds, in the order the docs list them.
 KINDS = ("partition", "crash", "pause", "clock", "latency", "loss", "duplicate", "reorder", "hostile", "membership")
@@ -64,18 +68,43 @@ def record(sim: em.Simulation, f: str, value: Any) -> dict:
 
 
 @dataclass
+class CutSpan:
+    """One cut of a partition: from when it was made to when it was healed, and its sides and grudge."""
+
+    start: float
+    stop: float | None
+    sides: dict[str, list[str]]
+    grudge: dict[str, list[str]]
+
+    def contains(self, time: float) -> bool:
+        """True when the cut was in place at virtual ``time``."""
+        return self.start <= time and (self.stop is None or time < self.stop)
+
+
+@dataclass
 class FaultSpan:
-    """One fault read back from a history: when it started and stopped, and what it did."""
+    """One fault read back from a history: when it started and stopped, and what it did.
+
+    ``cuts`` holds a partition's cuts in order: one for a steady partition
+    (its whole span), one per cut for a flapping one (the gaps between them
+    are its heals); empty for other kinds. A cut's ``stop`` is None while the
+    history ends with it in place.
+    """
 
     id: int
     kind: str
     start: float
     stop: float | None
     value: dict
+    cuts: list[CutSpan] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # to_dict() gives the cuts as dicts: FaultSpan(**span.to_dict()) rebuilds the same span
+        self.cuts = [piece if isinstance(piece, CutSpan) else CutSpan(**piece) for piece in self.cuts]
 
     @property
     def sides(self) -> dict[str, list[str]]:
-        """A partition's sides (``{}`` for other kinds and for a ring)."""
+        """A partition's sides (``{}`` for other kinds and for a ring); a flapping one's first cut's."""
         return dict(self.value.get("sides") or {})
 
     def contains(self, time: float) -> bool:
@@ -104,9 +133,25 @@ def fault_spans(history: Sequence[dict], kind: str | None = None) -> list[FaultS
         head, _, which = str(op.get("f")).partition("-")
         if which not in KINDS or (kind is not None and which != kind):
             continue
-        ident = op["value"].get("id")
+        value, time = op["value"], op.get("time", 0.0)
+        ident = value.get("id")
+        span = spans.get(ident)
         if head == "start":
-            spans[ident] = FaultSpan(ident, which, op.get("time", 0.0), None, op["value"])
-        elif head == "stop" and ident in spans:
-            spans[ident].stop = op.get("time", 0.0)
+            spans[ident] = span = FaultSpan(ident, which, time, None, value)
+            if which == "partition":
+                span.cuts.append(_cut(time, value))
+        elif span is None or span.stop is not None:
+            continue  # a stop, heal or cut of a fault this history did not start, or after its stop
+        elif head == "stop":
+            span.stop = time
+            if span.cuts and span.cuts[-1].stop is None:
+                span.cuts[-1].stop = time
+        elif head == "heal" and span.cuts and span.cuts[-1].stop is None:
+            span.cuts[-1].stop = time
+        elif head == "cut" and (not span.cuts or span.cuts[-1].stop is not None):
+            span.cuts.append(_cut(time, value))
     return sorted(spans.values(), key=lambda s: (s.start, s.id))
+
+
+def _cut(time: float, value: dict) -> CutSpan:
+    return CutSpan(time, None, dict(value.get("sides") or {}), dict(value.get("grudge") or {}))

@@ -136,22 +136,40 @@ def test_availability_reports_each_side_of_each_partition():
     assert sides["group0"]["fraction"] == 1.0 and sides["group1"]["fraction"] < 0.2
 
 
-def test_a_flapping_partition_is_recorded_as_one_and_has_no_per_side_report():
-    """start-partition records flap; its first cut's sides say nothing of the later draws, so no side is reported."""
+def test_availability_reports_each_cut_of_a_flapping_partition_with_its_own_sides():
+    """A flapping partition is one fault in the history, but availability reports its cuts one by one: each with
+    the sides of its own draw, counting the ops sent to each side from that cut to its heal."""
     scenario = small_scenario(
         nodes=5,
-        duration=5.0,
+        duration=6.0,
         checks=("availability",),
         faults=Schedule()
         .add(0.5, "partition", 1.0, groups=[["n0", "n1"], ["n2", "n3", "n4"]])
-        .add(2.0, "partition", 2.5, shape="halves", flap=[0.05, 0.2]),
+        .add(2.0, "partition", 3.5, shape="isolate-one", flap=[0.3, 0.6]),
     )
     result = run_chaos(scenario, seed=1)
     steady, flapping = fault_spans(result.history, "partition")
-    assert "flap" not in steady.value and flapping.value["flap"] == [0.05, 0.2]
-    cuts = [op["value"] for op in result.history.nemesis_ops() if op["f"] == "partition" and op["time"] > 2.0]
-    assert len({repr(sides) for sides in cuts}) > 1  # each cut a new draw of its shape
-    assert [part["id"] for part in result.checks[0].details["partitions"]] == [steady.id]
+    assert "flap" not in steady.value and flapping.value["flap"] == [0.3, 0.6] and len(steady.cuts) == 1
+    assert len({repr(piece.sides) for piece in flapping.cuts}) > 1  # each cut a new draw of its shape
+    reports = result.checks[0].details["partitions"]
+    assert [(r["id"], r["cut"]) for r in reports] == [(steady.id, 1)] + [
+        (flapping.id, n) for n in range(1, len(flapping.cuts) + 1)
+    ]
+    invokes = [op for op in result.history.client_ops() if op["type"] == "invoke"]
+    counted = 0
+    for report, piece in zip(reports[1:], flapping.cuts, strict=True):
+        assert (report["start"], report["stop"]) == (piece.start, piece.stop) and set(report["sides"]) == set(
+            piece.sides
+        )
+        for side, members in piece.sides.items():
+            sent = [op for op in invokes if piece.contains(op["time"]) and op["node"] in members]
+            assert report["sides"][side]["total"] == len(sent)
+            counted += len(sent)
+        # lin-kv's leader is n0: while a follower is cut off, the rest answers and the follower does not; while n0
+        # is, neither side has a leader that reaches a majority
+        rest, isolated = (report["sides"][side]["fraction"] for side in ("rest", "isolated"))
+        assert isolated in (None, 0.0) and (rest is None or (rest >= 0.75) == (piece.sides["isolated"] != ["n0"]))
+    assert counted > 20
 
 
 def test_protocol_exceptions_fail_the_node_errors_check():

@@ -14,6 +14,7 @@ from faults import (
     HEALS,
     Clock,
     Crash,
+    Cut,
     Duplicate,
     Hostile,
     Injector,
@@ -627,6 +628,17 @@ def test_a_flapping_partition_alternates_cut_and_heal_within_its_range_and_ends_
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(episodes[:-1])]
     assert all(low - 1e-9 <= gap <= high + 1e-9 for gap in gaps)
     assert not any(sim.network.cut(a, b) for a in sim.servers for b in sim.servers)
+    # fault_spans reads one CutSpan per cut back from the history: from its cut to its heal, with the grudge of the
+    # kernel's own partition calls at that instant (a new draw each time, not the first cut's)
+    (span,) = fault_spans(sim.history, "partition")
+    assert [(piece.start, piece.stop) for piece in span.cuts] == [
+        (cut_at, heal_at) for (cut_at, _), (heal_at, _) in zip(episodes[0::2], episodes[1::2], strict=True)
+    ]
+    kernel = [op for op in sim.history.nemesis_ops() if op["f"] in ("partition", "partition-oneway")]
+    for piece in span.cuts:
+        calls = [(op["f"].replace("-", "_"), op["value"]) for op in kernel if op["time"] == piece.start]
+        assert piece.grudge == Cut(shape, "both", {}, calls).grudge
+        assert sorted(n for side in piece.sides.values() for n in side) == (sim.servers if piece.sides else [])
     sim.close()
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import emulator as em
 from emulator import check
-from faults.record import COMMON_KINDS, HEALS, KINDS, FaultSpan, fault_spans, record
+from faults.record import COMMON_KINDS, HEALS, KINDS, CutSpan, FaultSpan, fault_spans, record
 
 
 def _sim(seed=1):
@@ -79,9 +79,12 @@ def test_sides_are_a_partitions_groups_and_empty_otherwise():
 
 
 def test_a_span_round_trips_through_to_dict_and_json():
-    """to_dict() is plain JSON data that rebuilds the same span."""
-    span = FaultSpan(4, "partition", 1.0, 2.5, {"id": 4, "sides": {"left": ["n0"], "right": ["n1"]}})
-    assert FaultSpan(**json.loads(json.dumps(span.to_dict()))) == span
+    """to_dict() is plain JSON data that rebuilds the same span, its cuts included."""
+    sides = {"left": ["n0"], "right": ["n1"]}
+    cuts = [CutSpan(1.0, 1.5, sides, {"n0": ["n1"]}), CutSpan(2.0, None, {"a": ["n1"], "b": ["n0"]}, {})]
+    span = FaultSpan(4, "partition", 1.0, 2.5, {"id": 4, "sides": sides}, cuts)
+    again = FaultSpan(**json.loads(json.dumps(span.to_dict())))
+    assert again == span and all(isinstance(piece, CutSpan) for piece in again.cuts)
 
 
 # -- fault_spans over generated histories -------------------------------------------------------------
@@ -121,14 +124,12 @@ def _history(faults):
 def test_fault_spans_pairs_every_start_with_its_own_stop_by_id(faults):
     """One span per start-<kind>, stopped by the stop with its id (None if none), even when faults overlap."""
     spans = fault_spans(_history(faults))
-    expected = sorted(
-        (
-            FaultSpan(i, kind, float(start), None if length is None else float(start + length), {"id": i})
-            for i, (kind, start, length) in enumerate(faults, start=1)
-        ),
-        key=lambda s: (s.start, s.id),
-    )
-    assert spans == expected
+    expected = []
+    for i, (kind, start, length) in enumerate(faults, start=1):
+        stop = None if length is None else float(start + length)
+        cuts = [CutSpan(float(start), stop, {}, {})] if kind == "partition" else []  # a steady partition: one cut
+        expected.append(FaultSpan(i, kind, float(start), stop, {"id": i}, cuts))
+    assert spans == sorted(expected, key=lambda s: (s.start, s.id))
 
 
 @given(faults_strategy, st.sampled_from(KINDS))
@@ -149,3 +150,66 @@ def test_fault_spans_reads_a_simulations_history():
     (partition, pause) = fault_spans(sim.history)
     assert (partition.kind, partition.start, partition.stop, partition.sides["left"]) == ("partition", 1.0, 4.0, ["n0"])
     assert (pause.kind, pause.start, pause.stop) == ("pause", 4.0, None)
+
+
+# -- a flapping partition's cuts -----------------------------------------------------------------------
+
+
+def _nemesis(time, f, value):
+    return {"process": "nemesis", "type": "info", "f": f, "value": value, "time": float(time)}
+
+
+def _sides(n):
+    return {"isolated": [f"n{n}"], "rest": [f"n{i}" for i in range(3) if i != n]}
+
+
+# A flapping partition's life: after its first cut, each step a heal or a re-cut (of node n) some time later;
+# the history may end with it stopped or still going.
+flaps = st.tuples(
+    st.lists(st.tuples(st.integers(1, 5), st.integers(0, 2)), max_size=10),
+    st.one_of(st.none(), st.integers(1, 5)),
+)
+
+
+def _flapping_history(steps, stop_after):
+    """start-partition at 0, then heal-partition/cut-partition in turn (with a steady partition overlapping it)."""
+    history = [_nemesis(0, "start-partition", {"id": 1, "sides": _sides(0), "grudge": {"n0": ["n1"]}, "flap": [1, 5]})]
+    history.append(_nemesis(0, "start-partition", {"id": 2, "sides": _sides(1), "grudge": {}}))
+    time, expected = 0, [CutSpan(0.0, None, _sides(0), {"n0": ["n1"]})]
+    for number, (gap, node) in enumerate(steps):
+        time += gap
+        if number % 2 == 0:
+            history.append(_nemesis(time, "heal", [number]))  # the kernel's heal of the cut's ids
+            history.append(_nemesis(time, "heal-partition", {"id": 1}))
+            expected[-1].stop = float(time)
+        else:
+            history.append(_nemesis(time, "cut-partition", {"id": 1, "sides": _sides(node), "grudge": {}}))
+            history.append(_nemesis(time, "partition", [[f"n{node}"], ["rest"]]))
+            expected.append(CutSpan(float(time), None, _sides(node), {}))
+        history.append({"process": 0, "type": "invoke", "f": "read", "value": None, "time": float(time)})
+    if stop_after is not None:
+        time += stop_after
+        history.append(_nemesis(time, "stop-partition", {"id": 1}))
+        if expected[-1].stop is None:
+            expected[-1].stop = float(time)
+        # after its stop, nothing of id 1 counts
+        history.append(_nemesis(time + 1, "cut-partition", {"id": 1, "sides": _sides(2), "grudge": {}}))
+    return history, expected
+
+
+@given(flaps)
+def test_a_flapping_partition_has_one_cut_span_per_cut_from_its_cut_to_its_heal(flap):
+    """Each cut of a flapping partition is its own CutSpan, with its own sides; a stop ends the one in place."""
+    history, expected = _flapping_history(*flap)
+    flapping, steady = fault_spans(history, "partition")
+    assert flapping.cuts == expected
+    assert steady.cuts == [CutSpan(0.0, None, _sides(1), {})]  # the other partition's ops are not its own
+    times = [t for piece in flapping.cuts for t in (piece.start, piece.stop) if t is not None]
+    assert times == sorted(times) and all(flapping.contains(piece.start) for piece in flapping.cuts)
+
+
+def test_a_cut_span_contains_its_start_but_not_its_heal():
+    """CutSpan.contains is the half-open [start, stop), as FaultSpan's."""
+    piece = CutSpan(1.0, 2.0, _sides(0), {})
+    assert [piece.contains(t) for t in (0.5, 1.0, 1.5, 2.0)] == [False, True, True, False]
+    assert CutSpan(1.0, None, {}, {}).contains(1e9)
