@@ -12,10 +12,15 @@ fault restores exactly the state the others (and the user) left:
   active fault's setting in start order; a setting the user changes while
   faults cover the link is the user's from then on (those faults lose it,
   and their stop leaves the user's value);
-- clocks: a node reads the skew of the latest clock fault still active on it,
-  else offset 0 and drift 0 (the injector assumes it owns the clocks);
-  stopping an earlier fault under it leaves the clock alone (a drift goes on
-  drifting);
+- clocks: a node reads the skew of the latest clock fault still active on it
+  (of any injector on the same target: the ledger is shared), else the
+  setting someone outside the injectors last gave it with ``skew`` (offset 0
+  and drift 0 if no one did; a drift set again restarts from that instant,
+  as ``skew`` always does). Stopping an earlier fault under it leaves the
+  clock alone (a drift goes on drifting). A ``skew`` from outside while
+  faults cover the node makes its clock the caller's from then on: those
+  faults lose it (a strobe no longer flips it) and their stop leaves it as
+  the caller set it;
 - crash: a crash fault's stop restarts only the servers it crashed and that
   are still down from its crash: one restarted from outside (by the user, a
   scenario step, test code) is no longer its to restart, so a later crash of
@@ -90,6 +95,9 @@ class _Holds:
     made, read in order from where the last look stopped. An outside
     ``pause`` holds the node; an outside ``resume`` ends every pause hold on
     it, as does any crash; an outside ``restart`` ends the crash fault's hold.
+    Clocks are kept here too: an outside ``skew`` takes the node's clock from
+    the faults on it and is what the clock goes back to when the last clock
+    fault on it stops.
     """
 
     def __init__(self) -> None:
@@ -102,6 +110,12 @@ class _Holds:
         self.paused_by: dict[Nemesis, list[str]] = {}
         #: node -> the crash fault holding it down
         self.down: dict[str, Nemesis] = {}
+        #: node -> the clock faults on it, in start order (the latest one's reading is on the clock)
+        self.clocks: dict[str, list[Clock]] = {}
+        #: node -> the (offset, drift) someone outside the injectors last set: what the clock returns to
+        self.clock_base: dict[str, tuple[float, float]] = {}
+        #: clock fault -> the nodes it lost to an outside skew while it covered them
+        self.clock_lost: dict[Clock, set[str]] = {}
         self.seen = 0  # history ops read so far
 
     def crash(self, target: FaultTarget, nemesis: Nemesis, node: str) -> None:
@@ -141,6 +155,34 @@ class _Holds:
                     target.resume(node)
                     self.seen = len(target.history)
 
+    def set_clock(self, target: FaultTarget, nemesis: Clock, node: str) -> None:
+        """File ``nemesis`` on ``node``'s clock (once) and, when it is the latest there, put its reading on."""
+        self._read(target)
+        if node in self.clock_lost.get(nemesis, ()):
+            return  # the clock is someone else's since this fault started
+        stack = self.clocks.setdefault(node, [])
+        if nemesis not in stack:
+            stack.append(nemesis)
+        if stack[-1] is nemesis:
+            target.skew(node, *nemesis.reading)
+            self.seen = len(target.history)
+
+    def clear_clock(self, target: FaultTarget, nemesis: Clock) -> None:
+        """Take ``nemesis`` off every clock it is on; a clock it was the latest on reads the one before."""
+        self._read(target)
+        self.clock_lost.pop(nemesis, None)
+        for node in [n for n, stack in self.clocks.items() if nemesis in stack]:
+            stack = self.clocks[node]
+            # Only the latest fault's reading is on the clock: setting the same reading again would
+            # restart a drift from true time, a jump on a clock whose fault has not changed.
+            latest = stack[-1] is nemesis
+            stack.remove(nemesis)
+            if not stack:
+                del self.clocks[node]
+            if latest:
+                target.skew(node, *(stack[-1].reading if stack else self.clock_base.get(node, (0.0, 0.0))))
+                self.seen = len(target.history)
+
     def holders(self, target: FaultTarget, node: str) -> list[Nemesis]:
         """The faults holding ``node``: its crash fault, then its pause faults."""
         self._read(target)
@@ -155,7 +197,15 @@ class _Holds:
         history = target.history
         for op in history[self.seen :]:
             node, f = op.get("value"), op.get("f")
-            if op.get("process") != "nemesis" or not isinstance(node, str):
+            if op.get("process") != "nemesis":
+                continue
+            if f == "skew" and isinstance(node, list) and len(node) == 3:  # [name, offset, drift]
+                name, offset, drift = node
+                self.clock_base[name] = (float(offset), float(drift))
+                for nemesis in self.clocks.pop(name, []):
+                    self.clock_lost.setdefault(nemesis, set()).add(name)
+                continue
+            if not isinstance(node, str):
                 continue
             if f == "pause":
                 self.outside[node] = None
@@ -212,7 +262,6 @@ class Injector:
         self._link_base: dict[Pair, dict[str, Any]] = {}
         self._link_set: dict[Pair, dict[str, Any]] = {}  # what the injector last put on each link it covers
         self._link_faults: list[_LinkSetting] = []
-        self._clocks: dict[str, list[Clock]] = {}
         self._holds = _holds_of(sim)
 
     # -- the front door ---------------------------------------------------------------------
@@ -424,21 +473,10 @@ class Injector:
 
     def set_clocks(self, nemesis: Clock, nodes: list[str]) -> None:
         for node in nodes:
-            stack = self._clocks.setdefault(node, [])
-            if nemesis not in stack:
-                stack.append(nemesis)
-            if stack[-1] is nemesis:
-                self.sim.skew(node, *nemesis.reading)
+            self._holds.set_clock(self.sim, nemesis, node)
 
     def clear_clocks(self, nemesis: Clock) -> None:
-        for node, stack in self._clocks.items():
-            if nemesis in stack:
-                latest = stack[-1] is nemesis
-                stack.remove(nemesis)
-                # Only the latest fault's reading is on the clock: setting the same reading again would
-                # restart a drift from true time, a jump on a clock whose fault has not changed.
-                if latest:
-                    self.sim.skew(node, *(stack[-1].reading if stack else (0.0, 0.0)))
+        self._holds.clear_clock(self.sim, nemesis)
 
     # -- crash and pause ------------------------------------------------------------------------
 

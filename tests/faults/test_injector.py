@@ -94,6 +94,25 @@ def test_stopping_a_clock_fault_hidden_under_a_later_one_leaves_the_clock_alone(
     assert len([op for op in sim.history.nemesis_ops() if op["f"] == "skew"]) == skews
 
 
+def test_a_clock_fault_s_stop_returns_the_clock_to_the_user_s_skew_and_a_skew_during_it_stays():
+    """The user's skew before a clock fault is what its stop goes back to; one made while a strobe covers the node
+    is the user's from then on: the strobe no longer flips that clock, and its stop leaves the user's value."""
+    sim, _ = pingers(3)
+    injector = Injector(sim)
+    sim.skew("n0", 0.25)
+    bump = injector.start(Clock(offset=2.0, nodes=["n0"]))
+    assert sim.clock_of("n0") == (2.0, 0.0)
+    injector.stop(bump)
+    assert sim.clock_of("n0") == (0.25, 0.0)
+    strobe = injector.start(Clock(mode="strobe", offset=5.0, period=0.1, nodes=["n0", "n1"]))
+    sim.run(until=sim.now + 0.05)
+    sim.skew("n0", -1.0)
+    sim.run(until=sim.now + 1.0)  # ten flips of the strobe: n1 follows them, n0 stays the user's
+    assert sim.clock_of("n0") == (-1.0, 0.0) and sim.clock_of("n1") in ((5.0, 0.0), (0.0, 0.0))
+    injector.stop(strobe)
+    assert sim.clock_of("n0") == (-1.0, 0.0) and sim.clock_of("n1") == (0.0, 0.0)
+
+
 def test_stopping_one_of_overlapping_partitions_keeps_the_other_and_the_user_s_cut():
     """Two nemesis partitions overlap a cut the user made: stopping one lifts its cuts only."""
     sim = em.Simulation(seed=2)
@@ -360,7 +379,9 @@ class LedgerMachine(RuleBasedStateMachine):
     changed while that fault covered the link; a cut drops traffic iff the user's
     cut or an active partition's grudge says so; a node is down iff an active
     crash took it and no one restarted it since, or the user crashed it, and
-    its clock reads the latest active clock fault on it.
+    its clock reads the latest active clock fault on it (of either injector)
+    that the user's own ``sim.skew`` has not taken it from since, else the
+    user's last skew (0, 0 if none).
     Stopping a fault never moves the clock of a node whose latest clock fault
     is unchanged. Pauses come from three sides at once (this injector, a
     second injector on the same simulation, and the user's own ``sim.pause`` /
@@ -381,9 +402,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self.started: list = []
         self.holds: dict[str, list] = {n: [] for n in MACHINE_SERVERS}  # node -> who holds a pause on it
         self.down: dict = {}  # node -> who crashed it: a crash fault, or "user"
+        self.clock_faults: list = []  # every clock fault of either injector, in start order
+        self.user_clock = {n: (0.0, 0.0) for n in MACHINE_SERVERS}  # the user's last skew of each node
+        self.clock_lost: set = set()  # (clock fault, node): the user skewed the node while the fault covered it
 
     def _started(self, nemesis):
         """Model a fault just started: a pause holds its nodes; a crash ends every hold on its nodes."""
+        if isinstance(nemesis, Clock):
+            self.clock_faults.append(nemesis)
         for node in getattr(nemesis, "nodes", None) or []:
             if isinstance(nemesis, Pause):
                 self.holds[node].append(nemesis)
@@ -454,6 +480,23 @@ class LedgerMachine(RuleBasedStateMachine):
             del self.down[node]
             self.sim.restart(node)
 
+    @rule(
+        node=st.sampled_from(MACHINE_SERVERS), offset=st.sampled_from([0.0, 0.37]), drift=st.sampled_from([0.0, 0.013])
+    )
+    def user_skew(self, node, offset, drift):
+        """The user's own sim.skew (values no fault uses): the clock is the user's, and stays so after any stop."""
+        self.sim.skew(node, offset, drift)
+        self.user_clock[node] = (offset, drift)
+        self.clock_lost |= {(fault, node) for fault in self._active_clocks() if node in fault.nodes}
+
+    @rule(
+        nodes=st.lists(st.sampled_from(MACHINE_SERVERS), min_size=1, max_size=2, unique=True),
+        mode=st.sampled_from(["bump", "strobe", "drift"]),
+    )
+    def other_clock(self, nodes, mode):
+        """A second injector skews the named nodes' clocks: its faults and this injector's share one ledger."""
+        self._started(self.other.start(Clock(nodes=nodes, mode=mode, offset=-3.0, drift=0.25, period=0.15)))
+
     @rule(nodes=st.lists(st.sampled_from(MACHINE_SERVERS), min_size=1, max_size=2, unique=True))
     def other_pause(self, nodes):
         """A second injector pauses the named nodes (those it does not hold already)."""
@@ -497,13 +540,22 @@ class LedgerMachine(RuleBasedStateMachine):
             set(self.sim.servers) - set(user_down)
         )
         assert all(_by_value(self.sim.network.overrides(*pair)) == _by_value(self.base[pair]) for pair in self.pairs)
-        assert all(self.sim.clock_of(n) == (0.0, 0.0) for n in self.sim.servers)
+        bare = [n for n in self.sim.servers if self._top_clock(n) is None]  # no clock fault of the other injector
+        assert all(self.sim.clock_of(n) == pytest.approx(self.user_clock[n]) for n in bare)
 
     def teardown(self):
         self.sim.close()
 
+    def _active_clocks(self):
+        active = set(self.injector.active) | set(self.other.active)
+        return [fault for fault in self.clock_faults if fault in active]
+
     def _top_clock(self, node, without=None):
-        clocks = [n for n in self.injector.active if isinstance(n, Clock) and n is not without and node in n.nodes]
+        clocks = [
+            fault
+            for fault in self._active_clocks()
+            if fault is not without and node in fault.nodes and (fault, node) not in self.clock_lost
+        ]
         return clocks[-1] if clocks else None
 
     def _active(self, cls):
@@ -525,7 +577,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert {n: self.sim.is_paused(n) for n in self.sim.servers} == {n: bool(h) for n, h in self.holds.items()}
         for node in self.sim.servers:
             top = self._top_clock(node)
-            offset, drift = top.reading if top is not None else (0.0, 0.0)
+            offset, drift = top.reading if top is not None else self.user_clock[node]
             assert self.sim.clock_of(node) == (pytest.approx(offset), pytest.approx(drift)), node
 
 
