@@ -34,9 +34,9 @@ not replaced (``count = 1`` then hits no node, and records ``nodes = []``).
 ``flap = [low, high]`` makes a partition flap while it lasts: healed after
 a uniform draw in that many seconds, cut again (a new draw of its shape)
 after another, and so on; ``start-partition`` records ``flap`` and the
-first cut, ``heal-partition`` each heal (after the kernel's ``heal``) and
-``cut-partition`` each later cut with its own sides and grudge (before the
-kernel's ``partition`` ops), so :func:`faults.fault_spans` gives every cut
+first cut, ``heal-partition`` each heal and ``cut-partition`` each later
+cut with its own sides and grudge (both before the kernel's ``heal`` or
+``partition`` ops, so a heal's convergence epoch runs to the next cut), so :func:`faults.fault_spans` gives every cut
 its own span. Any kind takes ``after = "ack"``: started at its
 time, it waits for the next acknowledged write or cas (an ``ok`` completion
 in the history, through ``History.on_complete``) and strikes right then, so
@@ -147,8 +147,8 @@ class Partition(Nemesis):
         low, high = self.params["flap"]
         while True:
             await asyncio.sleep(injector.rng.uniform(low, high))
-            injector.remove_partition(self)
             injector.sim.record_nemesis("heal-partition", {"id": self.id})
+            injector.remove_partition(self)
             await asyncio.sleep(injector.rng.uniform(low, high))
             self.cut = self._draw(injector)
             injector.sim.record_nemesis("cut-partition", {"id": self.id, **self.cut.value()})

@@ -26,10 +26,11 @@ its own, so a checker can see the fault as one thing::
   argument ``emulator.check.availability(sides=...)`` takes.
 - A flapping partition's value also has ``flap`` (``[low, high]``); its
   ``sides`` and ``grudge`` are its first cut's. Inside its bracket,
-  ``heal-partition`` (``{"id"}``, after the kernel's ``heal``) records each
-  heal and ``cut-partition`` (``{"id", "shape", "direction", "sides",
-  "grudge"}``, before the kernel's ``partition`` ops) each later cut, a new
-  draw of its shape; :attr:`FaultSpan.cuts` reads them back, one
+  ``heal-partition`` (``{"id"}``) records each heal and ``cut-partition``
+  (``{"id", "shape", "direction", "sides", "grudge"}``) each later cut, a
+  new draw of its shape, both before the kernel's own ``heal`` or
+  ``partition`` ops (so the convergence epoch of the kernel's ``heal``, a
+  heal in :data:`HEALS`, runs to the next cut); :attr:`FaultSpan.cuts` reads them back, one
   :class:`CutSpan` per cut.
 - Other kinds put the nodes or links they touched in the value: ``nodes`` for
   crash, pause and clock; ``links`` for latency, loss, duplicate, reorder.

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
+from emulator import check
 from emulator.check import read_history
 from faults import (
     CheckResult,
@@ -170,6 +171,31 @@ def test_availability_reports_each_cut_of_a_flapping_partition_with_its_own_side
         rest, isolated = (report["sides"][side]["fraction"] for side in ("rest", "isolated"))
         assert isolated in (None, 0.0) and (rest is None or (rest >= 0.75) == (piece.sides["isolated"] != ["n0"]))
     assert counted > 20
+
+
+def test_a_flapping_partition_s_own_records_change_no_other_measure_of_the_run():
+    """heal-partition and cut-partition only name the cuts: each heal's convergence epoch still runs to the next cut,
+    and fault windows and whole-run availability are what the history without them gives."""
+    from faults import HEALS
+
+    scenario = small_scenario(
+        nodes=5,
+        duration=5.0,
+        checks=("availability",),
+        faults=Schedule().add(1.0, "partition", 3.0, shape="halves", flap=[0.1, 0.3]),
+    )
+    history = list(run_chaos(scenario, seed=2).history)
+    bare = [op for op in history if op.get("f") not in ("heal-partition", "cut-partition")]
+    assert len(bare) < len(history) - 4  # the flap cut and healed a few times
+
+    def epochs(ops):
+        return [
+            (c.heal.time, c.epoch_end, c.reads, c.converged_at, c.time) for c in check.convergence(ops, heals=HEALS)
+        ]
+
+    assert epochs(history) == epochs(bare) and sum(1 for e in epochs(history) if e[2]) >= 3
+    assert check.fault_windows(history, heals=HEALS) == check.fault_windows(bare, heals=HEALS)
+    assert check.availability(history)["overall"] == check.availability(bare)["overall"]
 
 
 def test_protocol_exceptions_fail_the_node_errors_check():

@@ -179,8 +179,8 @@ def _flapping_history(steps, stop_after):
     for number, (gap, node) in enumerate(steps):
         time += gap
         if number % 2 == 0:
-            history.append(_nemesis(time, "heal", [number]))  # the kernel's heal of the cut's ids
             history.append(_nemesis(time, "heal-partition", {"id": 1}))
+            history.append(_nemesis(time, "heal", [number]))  # the kernel's heal of the cut's ids
             expected[-1].stop = float(time)
         else:
             history.append(_nemesis(time, "cut-partition", {"id": 1, "sides": _sides(node), "grudge": {}}))
