@@ -41,7 +41,7 @@ pass as ``heals=`` to ``emulator.check.convergence`` and ``fault_windows``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -116,7 +116,7 @@ class FaultSpan:
         return asdict(self)
 
 
-def fault_spans(history: Sequence[dict], kind: str | None = None) -> list[FaultSpan]:
+def fault_spans(history: Iterable[dict], kind: str | None = None) -> list[FaultSpan]:
     """The faults of a history, in start order, from its ``start-*``/``stop-*`` ops.
 
     Args:

@@ -300,19 +300,23 @@ def _faults(result: ChaosResult) -> Table:
     table.add_column("kind")
     table.add_column("started", justify="right")
     table.add_column("examples")
+    from faults import fault_spans  # imported by the run already
+
+    cuts = {span.id: len(span.cuts) for span in fault_spans(result.history, "partition")}
     for kind, count in result.faults.items():
         values = [entry["value"] for entry in result.injector.log if entry["kind"] == kind]
-        table.add_row(kind, str(count), _text("; ".join(_fault_text(v) for v in values[:3])))
+        table.add_row(kind, str(count), _text("; ".join(_fault_text(v, cuts) for v in values[:3])))
     if not result.faults:
         table.add_row("none", "0", "")
     return table
 
 
-def _fault_text(value: dict) -> str:
+def _fault_text(value: dict, cuts: dict[int, int]) -> str:
     if "sides" in value:
         sides = " | ".join(",".join(nodes) for nodes in value["sides"].values()) or "ring"
         arrow = "" if value.get("direction") == "both" else f" ({value['direction']})"
-        return f"{value['shape']}{arrow}: {sides}"
+        flapping = f", flapping: {cuts.get(value['id'], 0)} cuts" if "flap" in value else ""
+        return f"{value['shape']}{arrow}: {sides}{flapping}"
     if "nodes" in value:
         return ",".join(value["nodes"]) + (f" {value['mode']}" if "mode" in value else "")
     return f"{len(value.get('links', []))} links"

@@ -369,6 +369,22 @@ def test_the_printed_figures_are_the_raw_historys(tmp_path, capsys):
     assert f"{summary['virtual_time']:.1f} s of virtual time" in text
 
 
+def test_a_flapping_partition_is_printed_with_the_number_of_its_cuts(tmp_path, capsys):
+    """The faults table names a flapping partition's first cut and says how many cuts it made, as its history has
+    them (one start-partition, then a cut-partition for each later cut)."""
+    out = tmp_path / "out"
+    assert main(["chaos", "primary-replica-leader-faults", "--out", str(out)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    shown = [op["value"] for op in history if op["f"] == "start-partition"][:3]  # the table's examples
+    flapping = [value["id"] for value in shown if "flap" in value]
+    assert flapping
+    for ident in flapping:
+        cuts = 1 + sum(1 for op in history if op["f"] == "cut-partition" and op["value"]["id"] == ident)
+        assert cuts > 3 and f"flapping: {cuts} cuts" in text
+    assert text.count("flapping:") == len(flapping)
+
+
 def test_names_in_a_scenario_are_printed_as_written_not_read_as_markup(tmp_path, capsys, monkeypatch):
     """A scenario, phase or directory name with brackets ('[/]' closes a rich style) is printed as it is: it was a
     MarkupError traceback, and a cell like '[b]' vanished."""
