@@ -36,10 +36,11 @@ a uniform draw in that many seconds, cut again (a new draw of its shape)
 after another, and so on; ``start-partition`` records ``flap`` and the
 first cut, ``heal-partition`` each heal and ``cut-partition`` each later
 cut with its own sides and grudge (both before the kernel's ``heal`` or
-``partition`` ops, so a heal's convergence epoch runs to the next cut), so :func:`faults.fault_spans` gives every cut
-its own span. Any kind takes ``after = "ack"``: started at its
-time, it waits for the next acknowledged write or cas (an ``ok`` completion
-in the history, through ``History.on_complete``) and strikes right then, so
+``partition`` ops, so a heal's convergence epoch runs to the next cut), and
+:func:`faults.fault_spans` gives every cut its own span. Any kind takes
+``after = "ack"``: started at its time, it waits for the next acknowledged
+write or cas (an ``ok`` completion in the history, through
+``History.on_complete``) and strikes right then, so
 ``kind = "crash", target = "primary", after = "ack"`` crashes the primary
 right after it acknowledges a write; a stop that comes first cancels it.
 ``links`` is ``"all"`` (every link between servers), ``"some"`` (a random

@@ -30,8 +30,8 @@ its own, so a checker can see the fault as one thing::
   (``{"id", "shape", "direction", "sides", "grudge"}``) each later cut, a
   new draw of its shape, both before the kernel's own ``heal`` or
   ``partition`` ops (so the convergence epoch of the kernel's ``heal``, a
-  heal in :data:`HEALS`, runs to the next cut); :attr:`FaultSpan.cuts` reads them back, one
-  :class:`CutSpan` per cut.
+  heal in :data:`HEALS`, runs to the next cut); :attr:`FaultSpan.cuts`
+  reads them back, one :class:`CutSpan` per cut.
 - Other kinds put the nodes or links they touched in the value: ``nodes`` for
   crash, pause and clock; ``links`` for latency, loss, duplicate, reorder.
 
