@@ -26,6 +26,48 @@ def test_the_readme_starts_with_exactly_two_commands():
     assert README.index("```sh") < README.index("## ")
 
 
+#: what the quick start says `-m slow` runs -> a slow test that does it (its file, and a word of its name)
+SLOW_RUNS = {
+    "the long fault searches": ("nodes/test_guarantees.py", "many_more_schedules"),
+    "the README's tables against fresh runs": ("test_readme.py", "readme_cap_table"),
+    "CPython's asyncio tests on capsim's loop": ("scripts/test_asyncio_conformance.py", "every_module"),
+    "the wheel builds": ("test_packaging.py", "wheel"),
+}
+
+
+def _slow_tests(path: Path) -> list[str]:
+    """The names of the tests in ``path`` marked ``@pytest.mark.slow``."""
+    import ast
+
+    return [
+        node.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+        and any("slow" in ast.unparse(decorator) for decorator in node.decorator_list)
+    ]
+
+
+def test_the_quick_start_test_command_runs_on_every_core_without_the_slow_tests():
+    """'runs the test suite on every core, through pytest-xdist, leaving out the tests marked slow; `-m slow`
+    runs those instead: ...'; 'Python 3.11+': pyproject's pytest options, the test extra and the slow tests named."""
+    import shlex
+    import tomllib
+
+    said = " ".join(README.split("## ", 1)[0].split())
+    assert "runs the test suite on every core, through pytest-xdist, leaving out the tests marked slow" in said
+    assert "(a few seconds)" not in said and "two minutes" not in said  # timings no test can hold
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    options = shlex.split(pyproject["tool"]["pytest"]["ini_options"]["addopts"])
+    assert options[options.index("-n") + 1] == "auto"  # every core
+    assert options[options.index("-m") + 1] == "not slow"  # the last -m wins: `-m slow` runs only those
+    assert any(r.startswith("pytest-xdist") for r in pyproject["project"]["optional-dependencies"]["test"])
+    assert "only Python 3.11+ and pip" in said and pyproject["project"]["requires-python"] == ">=3.11"
+    runs = said.split("`-m slow` runs those instead: ", 1)[1].split(". ", 1)[0]
+    assert runs == ", ".join(list(SLOW_RUNS)[:-1]) + " and " + list(SLOW_RUNS)[-1]
+    for what, (path, word) in SLOW_RUNS.items():
+        assert any(word in name for name in _slow_tests(ROOT / "tests" / path)), what
+
+
 def test_the_tour_example_runs_as_written():
     """The tour's Python example runs in a fresh interpreter and prints what it says, the same in any process."""
     runs = [
