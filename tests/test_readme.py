@@ -363,6 +363,94 @@ def test_the_readme_cluster_session_runs_from_a_fresh_clone(clone):
     assert processes_mentioning(str(clone / ".capsim-cluster.d")) == []
 
 
+def _capsim_options() -> dict[str, set[str]]:
+    """'capsim', 'capsim cap', 'capsim cluster up', ... -> the options that command's parser takes."""
+    import argparse
+
+    from capsim.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> dict[str, set[str]]:
+        found = {name: set()}
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, subparser in action.choices.items():
+                    found.update(walk(subparser, f"{name} {sub}"))
+            else:
+                found[name] |= set(action.option_strings)
+        return found
+
+    return walk(build_parser(), "capsim")
+
+
+#: options the documents give that belong to another program -> where it declares them (None: not ours to check)
+OTHER_PROGRAMS = {
+    "--sim-seed": "emulator/pytest_plugin.py",
+    "--only": "scripts/bench.py",
+    "--quick": "scripts/bench.py",
+    "--check": "scripts/readme_tables.py",
+    "--strict": None,  # mkdocs build
+    "--host": None,  # dask scheduler
+    "--nworkers": None,  # dask worker
+    "--nthreads": None,  # dask worker
+}
+_OPTION = r"(?<![\w-])--[a-z][a-z0-9-]*"
+
+
+def _documents_text() -> str:
+    return "\n".join((ROOT / name).read_text() for name in ("README.md", "docs/index.md", "docs/checker-outcomes.md"))
+
+
+def test_every_option_a_capsim_command_line_shows_is_that_commands():
+    """Each --option in a shown `capsim CMD ...` line (a code block's or inline) is an option of CMD's own parser."""
+    options = _capsim_options()
+    text = _documents_text()
+    lines = [
+        line.split("  #")[0]
+        for block in re.findall(r"```\w*\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+    ]
+    lines += re.findall(r"`([^`]*)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    lines += [line.strip() for line in text.splitlines() if line.startswith("    capsim ")]  # indented blocks
+    checked = 0
+    for line in lines:
+        for match in re.finditer(r"capsim ((?:[a-z]+)(?: [a-z]+)?)([^`]*)", line):
+            words = match[1].split()
+            command = next(
+                (f"capsim {' '.join(words[:n])}" for n in (2, 1) if f"capsim {' '.join(words[:n])}" in options), None
+            )
+            if command is None:
+                continue  # 'capsim installs', 'capsim is the', ...: prose, not a command line
+            for option in re.findall(_OPTION, match[2]):
+                assert option in options[command], f"{line!r}: {command} has no {option}"
+                checked += 1
+    assert checked > 30
+
+
+def test_every_option_the_documents_name_is_one_a_program_takes():
+    """Each --option anywhere in the README and docs is an option of a capsim command, or of the program named
+    for it in OTHER_PROGRAMS; the sentences that list an experiment's options name that command's."""
+    options = _capsim_options()
+    every = set().union(*options.values())
+    for option in sorted(set(re.findall(_OPTION, _documents_text()))):
+        if option in every:
+            continue
+        assert option in OTHER_PROGRAMS, f"{option} is no capsim command's option"
+        where = OTHER_PROGRAMS[option]
+        assert where is None or f'"{option}"' in (ROOT / where).read_text(), (option, where)
+    said = " ".join(README.split())
+    listed = said.split("Change the experiment with ", 1)[1].split(" (`cp`", 1)[0]
+    assert set(re.findall(_OPTION, listed)) <= options["capsim cap"]
+    assert {"--seed", "--seeds", "--nodes", "--duration", "--partition-at", "--heal-at", "--rate", "--config"} <= set(
+        re.findall(_OPTION, listed)
+    )
+    sweeps = _section("Many seeds: every core, then a cluster")
+    for option in ("--seeds", "--workers", "--results", "--resume", "--cluster"):
+        assert option in sweeps and option in options["capsim chaos"] and option in options["capsim cap"], option
+    limits = " ".join(sweeps.split()).split("Sizes the machine cannot hold", 1)[1]
+    assert "pacelc's `--quorums` and cluster up's `--nodes`" in limits
+    assert "--quorums" in options["capsim pacelc"] and "--nodes" in options["capsim cluster up"]
+
+
 def test_the_commands_test_finds_the_readmes_commands():
     """The commands above are the README's: its quick start, its chaos lines, its cluster session."""
     singles, sessions = readme_commands()
