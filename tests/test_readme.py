@@ -955,3 +955,65 @@ def test_the_results_file_bullet_names_every_status_a_sweep_line_can_have():
     )
     named = re.findall(r"\(`(\w+)`, `(\w+)`, `(\w+)` if .*?, `(\w+)` if .*?, `(\w+)` if", bullet)
     assert named and sorted(named[0]) == sorted(STATUSES)
+
+
+def test_the_chaos_scenario_the_benchmarks_time_is_the_run_the_readme_describes():
+    """'A whole chaos scenario (`lin-kv-partitions`, seed 1: 25.5 virtual seconds, 909 operations, seven checks)':
+    the run bench.py times (its scenario and seed), counted as bench.py counts it."""
+    import faults
+
+    bench = (ROOT / "scripts" / "bench.py").read_text()
+    timed = bench.split("def chaos_run()", 1)[1].split("\ndef ", 1)[0]
+    assert '"lin-kv-partitions.toml"' in timed and "run_chaos(scenario, seed=1)" in timed
+    assert "ops = sum(result.counts.values())" in timed
+    result = faults.run_chaos(faults.load_scenario(ROOT / "scenarios" / "lin-kv-partitions.toml"), seed=1)
+    words = {5: "five", 6: "six", 7: "seven", 8: "eight"}
+    said = " ".join(_section("Benchmarks").split())
+    assert (
+        f"(`lin-kv-partitions`, seed 1: {result.sim.now:g} virtual seconds, {sum(result.counts.values()):,} "
+        f"operations, {words[len(result.checks)]} checks)" in said
+    )
+
+
+def test_each_cap_configuration_is_built_as_its_paragraph_says():
+    """The settings the CAP paragraphs give (N/R/W, sloppy or not, LWW, hinted handoff, read repair, fencing,
+    the replication mode, reads through the log) are capsim cap's, on its five servers."""
+    import inspect
+
+    from capsim.cap.configs import BUILTIN
+    from capsim.cap.experiment import Plan
+    from nodes.replication import PrimaryReplica
+
+    said = " ".join(_section("CAP, measured").split())
+    nodes = Plan().nodes
+    settings = {name: (config.protocol, config.kwargs(nodes)) for name, config in BUILTIN.items()}
+    # cp: 'primary-replica replication that waits for a majority, with a fenced primary'; 'reads through the
+    # primary's log rather than leases'
+    protocol, cp = settings["cp"]
+    assert "**cp** is primary-replica replication that waits for a majority, with a fenced primary" in said
+    assert protocol == "primary-replica" and cp["mode"] == "semi-sync" and cp["acks"] + 1 > nodes // 2 and cp["fencing"]
+    lease_default = inspect.signature(PrimaryReplica).parameters["lease_reads"].default
+    assert cp.get("lease_reads", lease_default) is False
+    # ap: 'a Dynamo-style sloppy quorum (N=3, R=2, W=2) with last-writer-wins, hinted handoff and read repair'
+    protocol, ap = settings["ap"]
+    assert (
+        f"sloppy quorum (N={ap['n']}, R={ap['r']}, W={ap['w']}) with last-writer-wins, hinted handoff and read" in said
+    )
+    assert protocol == "quorum" and ap["sloppy"] and ap["versioning"] == "lww" and ap["hinted_handoff"]
+    assert ap["read_repair"]
+    # async: 'asynchronous replication and failover without fencing'
+    protocol, asynchronous = settings["async"]
+    assert "**async** is primary-replica with asynchronous replication and failover without fencing" in said
+    assert protocol == "primary-replica" and asynchronous == {"mode": "async", "fencing": False}
+    # quorum: 'a strict majority quorum (N=5, R=W=3, no sloppy quorum)'
+    protocol, quorum = settings["quorum"]
+    assert quorum["r"] == quorum["w"] and quorum["r"] + quorum["w"] > quorum["n"] and not quorum["sloppy"]
+    assert f"a strict majority quorum (N={quorum['n']}, R=W={quorum['r']}, no sloppy quorum)" in said
+    # sync: 'acknowledges a write only once every replica holds it'
+    protocol, sync = settings["sync"]
+    assert "**sync** acknowledges a write only once every replica holds it" in said
+    assert protocol == "primary-replica" and sync["mode"] == "sync"
+    # multi-primary: '(every node takes writes, last-writer-wins)'
+    assert "`multi-primary` (every node takes writes, last-writer-wins)" in said
+    protocol, multi = settings["multi-primary"]
+    assert protocol == "multi-primary" and multi["resolution"] == "lww"
