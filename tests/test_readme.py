@@ -1017,3 +1017,16 @@ def test_each_cap_configuration_is_built_as_its_paragraph_says():
     assert "`multi-primary` (every node takes writes, last-writer-wins)" in said
     protocol, multi = settings["multi-primary"]
     assert protocol == "multi-primary" and multi["resolution"] == "lww"
+
+
+def test_hypothesis_traces_only_once_a_test_has_failed_and_only_with_the_explain_phase():
+    """'*explain* phase, which, once a test has failed, runs every example of its shrinking under a line tracer':
+    Hypothesis's own rule for when it traces (its source, since it decides inside its engine)."""
+    import inspect
+
+    from hypothesis import core
+
+    said = " ".join(_section("A tour of the kernel").split())
+    assert "once a test has failed, runs every example of its shrinking under a line tracer" in said
+    rule = inspect.getsource(core.StateForActualGivenExecution._should_trace)
+    assert "self.failed_normally" in rule and "{Phase.shrink, Phase.explain}.issubset(self.settings.phases)" in rule
