@@ -1030,3 +1030,67 @@ def test_hypothesis_traces_only_once_a_test_has_failed_and_only_with_the_explain
     assert "once a test has failed, runs every example of its shrinking under a line tracer" in said
     rule = inspect.getsource(core.StateForActualGivenExecution._should_trace)
     assert "self.failed_normally" in rule and "{Phase.shrink, Phase.explain}.issubset(self.settings.phases)" in rule
+
+
+def _catalogue_setup(demo: str) -> str:
+    """The sentences under a catalogue heading, before its table, on one line."""
+    section = README.split(f"`capsim demo {demo}`", 1)[1].split("\n|", 1)[0]
+    return " ".join(section.split())
+
+
+def _catalogue_prose(demo: str) -> str:
+    """The whole catalogue section of ``demo``, on one line."""
+    return " ".join(README.split(f"`capsim demo {demo}`", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0].split())
+
+
+def test_each_catalogue_setup_is_the_demos_own():
+    """The set-up each catalogue section describes (rates, sizes, timeouts, thresholds, fault times) is the one
+    its demo runs at the default sizes the tables are for."""
+    from capsim.demos import canary, discovery, edge, gateway, microservices, multiprimary, queue
+
+    said, plan = _catalogue_setup("microservices"), microservices.Plan()
+    bare, guarded = microservices.CONFIGS["no breakers or deadlines"], microservices.CONFIGS["breakers and deadlines"]
+    workers = microservices.build(plan, "breakers and deadlines").node("catalog-a")
+    assert f"each with {workers.concurrency} workers" in said
+    assert f"Clients give up after {plan.client_timeout:g} s" in said
+    assert f"one fault at a time for {plan.fault:g} s each" in said
+    assert f"slows to {1000 * plan.slow_latency:g} ms" in said
+    prose = _catalogue_prose("microservices")
+    assert f"for the {bare[1]['call_timeout']:g} s payments timeout, the {microservices.SLOTS} slots" in prose
+    assert guarded[1]["breaker"]["failure_threshold"] == 5 and "costs five timeouts" in prose
+    assert f"a {1000 * guarded[1]['call_timeout']:g} ms timeout per call" in prose
+
+    said, plan = _catalogue_setup("multi-primary"), multiprimary.Plan()
+    assert plan.nodes == 5 and "Five nodes" in said
+    minority = len(plan.minority)
+    assert f"split {minority} | {plan.nodes - minority} for {plan.heal_at - plan.partition_at:g} s" in said
+
+    said, plan = _catalogue_setup("queue"), queue.Plan()
+    partitions = {4: "four"}[sum(queue.TOPICS.values())]
+    brokers = {3: "three"}[len(queue.BROKERS)]
+    assert f"{plan.count} messages to {partitions} partitions on {brokers} brokers over the hostile network" in said
+
+    said, plan = _catalogue_setup("gateway"), gateway.Plan()
+    replicas = {3: "three"}[len(gateway.GATEWAYS)]
+    assert f"{plan.offered:g} requests/s over {replicas} gateway replicas, each allowing it {plan.limit:g}/s" in said
+    assert "replicas exchange G-counters of what they granted every 50 ms" in _catalogue_prose("gateway")
+    assert "sync_interval=0.05" in (ROOT / "capsim" / "demos" / "gateway.py").read_text()
+
+    said = _catalogue_setup("discovery")
+    assert (
+        f"heartbeat every {discovery.INTERVAL:g} s with a {discovery.TTL:g} s lease; a caller caches lookups for "
+        f"{discovery.CACHE:g} s" in said
+    )
+    assert f"(at most {discovery.TTL + discovery.CACHE:g} s here)" in _catalogue_prose("discovery")
+
+    said, plan = _catalogue_setup("edge"), edge.Plan()
+    assert f"{plan.rate:g} requests/s over {plan.paths} paths of skewed popularity" in said
+    assert "concurrency=8" in (ROOT / "capsim" / "demos" / "edge.py").read_text() and "the origin (8 workers)" in said
+    assert f"is down from {plan.down[0]:g} to {plan.down[1]:g} s of {plan.duration:g}" in said
+
+    said, plan = _catalogue_setup("canary"), canary.Plan()
+    settings = {name: config[1] for name, config in canary.CONFIGS.items()}
+    assert {s["weight"] for s in settings.values()} == {0.1} and {s["window"] for s in settings.values()} == {20}
+    assert f"10% of {plan.rate:g} requests/s to a canary, rolled back when half of its last 20" in said
+    assert settings["broken"]["error_threshold"] == 0.5 and settings["a third failing"]["error_threshold"] == 0.2
+    assert "(a fifth, for the subtler bug)" in said
