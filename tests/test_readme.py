@@ -1094,3 +1094,56 @@ def test_each_catalogue_setup_is_the_demos_own():
     assert f"10% of {plan.rate:g} requests/s to a canary, rolled back when half of its last 20" in said
     assert settings["broken"]["error_threshold"] == 0.5 and settings["a third failing"]["error_threshold"] == 0.2
     assert "(a fifth, for the subtler bug)" in said
+
+
+def _pct(cell: str) -> float:
+    return float(cell.rstrip("%"))
+
+
+def test_the_catalogue_paragraphs_say_what_their_tables_show():
+    """Each catalogue paragraph's conclusions hold in the table above it (the tables are a fresh run's: -m slow)."""
+    tables = {demo: {row[0].strip(): row[1:] for row in _readme_table(demo)} for demo in CATALOGUE}
+    # microservices: 'a worst second of zero' without breakers and deadlines; none finished for a gone client with
+    ms = tables["microservices"]
+    assert "(a worst second of zero)" in _catalogue_prose("microservices")
+    assert all(ms[label][0] == "0" for label in ms if label.startswith("catalog ok/s, worst second"))
+    assert ms["requests finished after the client gave up"][1] == "0"
+    # multi-primary: every choice answers everything on both sides; siblings keep every write (the carts) but not
+    # the counts; CRDTs lose nothing
+    mp = tables["multi-primary"]
+    assert "Every choice answers everything on both sides" in _catalogue_prose("multi-primary")
+    assert {cell for label in mp if label.startswith("ok during") for cell in mp[label]} == {"100.0%"}
+    carts, counts = mp["missing from the converged carts"], mp["missing from the converged counter"]
+    assert int(carts[0]) > 0 and carts[1] == carts[2] == "0" and int(counts[1]) > 0 and counts[2] == "0"
+    # queue: exactly once takes an idempotent producer and idempotent effects together; order within a partition
+    # always, across partitions never
+    queue = tables["queue"]
+    assert [int(c) > 0 for c in queue["applied more than once"]] == [True, True, True, False]
+    assert set(queue["out of offset order within a partition"]) == {"0"}
+    assert all(int(c) > 0 for c in queue["out of publishing order across partitions"])
+    assert "Order holds within a partition, never across partitions" in _catalogue_prose("queue")
+    # gateway: per replica the limit once per replica; shared, the limit, until a cut: then once per side
+    from capsim.demos import gateway
+
+    limit, replicas = gateway.Plan().limit, len(gateway.GATEWAYS)
+    connected, cut = (
+        tables["gateway"]["granted per second, replicas connected"],
+        tables["gateway"]["granted per second, g0 cut off from g1, g2"],
+    )
+    assert float(connected[0]) == pytest.approx(replicas * limit, rel=0.1)
+    assert float(connected[1]) == pytest.approx(limit, rel=0.1) and float(cut[1]) == pytest.approx(2 * limit, rel=0.1)
+    # discovery: traffic to the dead instance ends within lease + cache; CP refuses the minority and misses nothing
+    from capsim.demos import discovery
+
+    found = tables["discovery"]
+    assert max(float(c) for c in found["the last, s after it died"]) <= discovery.TTL + discovery.CACHE
+    assert _pct(found["cut: lookups answered, minority side"][1]) == 0
+    assert _pct(found["of which missed a live instance (majority)"][1]) == 0
+    # edge: only serving stale keeps answering through the outage, up to six versions old
+    down = [_pct(c) for c in tables["edge"]["ok while the origin was down"]]
+    assert down[3] > 80 and max(down[:3]) < 20
+    # canary: a bad release costs the requests of its verdict, here 20 (the window), plus any in flight
+    canary = tables["canary"]
+    assert "(here 20, plus any in flight)" in _catalogue_prose("canary")
+    assert int(canary["errors clients saw, all told"][1]) >= 20 and canary["errors clients saw, all told"][0] == "0"
+    assert canary["errors clients saw, all told"] == canary["failed at the canary, before its rollback"]
