@@ -1147,3 +1147,17 @@ def test_the_catalogue_paragraphs_say_what_their_tables_show():
     assert "(here 20, plus any in flight)" in _catalogue_prose("canary")
     assert int(canary["errors clients saw, all told"][1]) >= 20 and canary["errors clients saw, all told"][0] == "0"
     assert canary["errors clients saw, all told"] == canary["failed at the canary, before its rollback"]
+
+
+def test_what_the_readme_and_this_file_say_ci_runs_is_in_ci():
+    """'(CI runs the kernel's tests both ways)', and the reasons not_run gives for the commands it leaves to CI:
+    .ci/run installs the docs and cluster extras, builds the reference failing on warnings, and runs
+    tests/emulator again on the pure-Python core."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    said = " ".join(README.split())
+    assert "(CI runs the kernel's tests both ways)" in said
+    assert re.search(r"^CAPSIM_PURE_PYTHON=1 python -m pytest .*tests/emulator$", ci, flags=re.M)
+    assert "sys.exit(not s.ACCELERATED)" in ci  # and the first run was on the compiled core
+    for extra in ("docs", "cluster"):
+        assert re.search(rf"^python -m pip install -q -e '\.\[{extra}\]'", ci, flags=re.M), extra
+    assert re.search(r"^mkdocs build ", ci, flags=re.M) and "grep -q '^WARNING'" in ci
