@@ -1161,3 +1161,23 @@ def test_what_the_readme_and_this_file_say_ci_runs_is_in_ci():
     for extra in ("docs", "cluster"):
         assert re.search(rf"^python -m pip install -q -e '\.\[{extra}\]'", ci, flags=re.M), extra
     assert re.search(r"^mkdocs build ", ci, flags=re.M) and "grep -q '^WARNING'" in ci
+
+
+def test_what_http_kv_chaos_is_said_to_check_is_its_scenario():
+    """'passes `capsim chaos http-kv-chaos --seeds 1-20` (linearizable, no lost writes, 90% of requests answered
+    after the heal; hostile links, partitions, crashes, pauses, clock and latency faults)': the shipped scenario's
+    checks, settle threshold, network and fault kinds."""
+    import tomllib
+
+    scenario = tomllib.loads((ROOT / "capsim" / "scenarios" / "http-kv-chaos.toml").read_text())
+    said = " ".join(_section("Your own asyncio service under capsim").split())
+    shown = re.search(r"`capsim chaos http-kv-chaos --seeds 1-20` \(([^)]*)\)", said)[1]
+    assert shown == (
+        "linearizable, no lost writes, 90% of requests answered after the heal; hostile links, partitions, "
+        "crashes, pauses, clock and latency faults"
+    )
+    assert scenario["checks"] == ["linearizable", "lost-writes", "availability"]
+    chaos, settle = scenario["phases"]
+    assert settle["heal"] is True and settle["checks"]["availability"] == {"min": 0.9}
+    assert scenario["network"] == {"preset": "hostile"}
+    assert chaos["faults"]["kinds"] == ["partition", "crash", "pause", "clock", "latency"]
