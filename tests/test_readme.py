@@ -1181,3 +1181,15 @@ def test_what_http_kv_chaos_is_said_to_check_is_its_scenario():
     assert settle["heal"] is True and settle["checks"]["availability"] == {"min": 0.9}
     assert scenario["network"] == {"preset": "hostile"}
     assert chaos["faults"]["kinds"] == ["partition", "crash", "pause", "clock", "latency"]
+
+
+def test_every_command_that_takes_out_is_one_whose_out_is_checked_before_it_runs():
+    """'Every command that takes `--out` checks it before it runs anything': the commands whose parser takes --out
+    are the ones tests/capsim/test_output.py refuses a bad --out for, before anything runs."""
+    takes_out = sorted(command for command, options in _capsim_options().items() if "--out" in options)
+    assert takes_out == ["capsim cap", "capsim chaos", "capsim cluster workload", "capsim demo", "capsim pacelc"]
+    assert "Every command that takes `--out` checks it before it runs anything" in " ".join(README.split())
+    checked = (ROOT / "tests" / "capsim" / "test_output.py").read_text()
+    for command in takes_out:
+        words = command.split()[1:]
+        assert re.search(r'\["' + '", "'.join(words) + '"', checked), f"test_output.py checks no --out of {command}"
