@@ -1193,3 +1193,13 @@ def test_every_command_that_takes_out_is_one_whose_out_is_checked_before_it_runs
     for command in takes_out:
         words = command.split()[1:]
         assert re.search(r'\["' + '", "'.join(words) + '"', checked), f"test_output.py checks no --out of {command}"
+
+
+def test_the_catalogue_names_the_demos_whose_out_draws_plots():
+    """'`--out DIR` writes the tables and an HTML page as `capsim cap` does (and plots, for microservices,
+    multi-primary and edge)': the catalogue's demos that draw plots (the others write no PNG)."""
+    from capsim.commands.demo import _draws_plots, _load
+
+    said = " ".join(_section("The system-design catalogue, measured").split())
+    named = re.search(r"\(and plots, for ([\w, -]+?)\)", said)[1].replace(" and ", ", ").split(", ")
+    assert sorted(named) == sorted(name for name in CATALOGUE if _draws_plots(_load(name)[0]))
