@@ -1203,3 +1203,21 @@ def test_the_catalogue_names_the_demos_whose_out_draws_plots():
     said = " ".join(_section("The system-design catalogue, measured").split())
     named = re.search(r"\(and plots, for ([\w, -]+?)\)", said)[1].replace(" and ", ", ").split(", ")
     assert sorted(named) == sorted(name for name in CATALOGUE if _draws_plots(_load(name)[0]))
+
+
+def test_the_benchmarks_ratios_are_of_the_figures_beside_them():
+    """Each ratio the Benchmarks section gives beside its two figures is their quotient: the pure-Python
+    ping-pong ratios of the table's row, and each sweep's speed-up of its one- and two-worker times."""
+    section = " ".join(_section("Benchmarks").split())
+    row = re.search(r"\| ping-pong, [^|]*\| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|", section)
+    _, pure, queue, simpy = (_number(x) for x in row.groups())
+    said = re.search(r"x SimPy \(pure Python: ([\d.]+)x and ([\d.]+)x\)", section)
+    assert float(said[1]) == round(pure / queue, 2) and float(said[2]) == round(pure / simpy, 2)
+    pairs = re.findall(r"([\d.]+)x \(([\d.]+) s and ([\d.]+) s\)", section)
+    assert len(pairs) >= 3
+    for ratio, one, two in pairs:
+        # the ratio is of the unrounded times: within what rounding each time to its printed digits allows
+        slack = [0.5 * 10 ** -len(time.split(".")[1]) for time in (one, two)]
+        lowest = (float(one) - slack[0]) / (float(two) + slack[1])
+        highest = (float(one) + slack[0]) / (float(two) - slack[1])
+        assert lowest <= float(ratio) <= highest, (ratio, one, two)
