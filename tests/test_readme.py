@@ -1221,3 +1221,34 @@ def test_the_benchmarks_ratios_are_of_the_figures_beside_them():
         lowest = (float(one) - slack[0]) / (float(two) + slack[1])
         highest = (float(one) + slack[0]) / (float(two) - slack[1])
         assert lowest <= float(ratio) <= highest, (ratio, one, two)
+
+
+def test_the_conditions_paragraph_says_what_each_configuration_declares():
+    """'cp holds with acks + 1 ≥ a majority, fencing on and reads through the primary's log rather than leases ...;
+    quorum with R + W > N, no sloppy quorum and clocks in sync, any number of writers per key; ap converges with
+    hinted handoff or anti-entropy on; async promises nothing to hold': each configuration's own conditions."""
+    from capsim.cap.configs import BUILTIN
+
+    said = " ".join(_section("CAP, measured").split())
+    paragraph = said.split("Under its table `capsim cap` prints each configuration's claim", 1)[1].split(". ", 1)[0]
+    # the README's words -> the words of that configuration's declared conditions
+    declared = {
+        "cp": {
+            "acks + 1 ≥ a majority": "acks + 1 >= a majority",
+            "fencing on": "fencing on",
+            "reads through the primary's log rather than leases": "reads go through the primary's log, not leases",
+            "lease reads need clocks that never jump": "lease reads would need clocks that never jump",
+        },
+        "quorum": {
+            "R + W > N": "R + W > N",
+            "no sloppy quorum": "not sloppy",
+            "clocks in sync": "clocks in sync",
+            "any number of writers per key": "any number of writers per key",
+        },
+        "ap": {"hinted handoff or anti-entropy on": "hinted handoff or anti-entropy on"},
+        "async": {"promises nothing to hold": "it promises no consistency, so there is nothing to hold"},
+    }
+    for name, phrases in declared.items():
+        for readme_words, config_words in phrases.items():
+            assert readme_words in paragraph, (name, readme_words)
+            assert config_words in BUILTIN[name].conditions, (name, config_words)
