@@ -1252,3 +1252,14 @@ def test_the_conditions_paragraph_says_what_each_configuration_declares():
         for readme_words, config_words in phrases.items():
             assert readme_words in paragraph, (name, readme_words)
             assert config_words in BUILTIN[name].conditions, (name, config_words)
+
+
+def test_the_t_visibility_plot_shows_four_partial_quorums_of_the_default_sweep():
+    """'The plot (`capsim pacelc --out DIR`) shows, for four partial quorums, ...': the plotted quorums are four,
+    each a partial quorum (R + W <= N) of the default sweep."""
+    from capsim.cap.pacelc import Sweep
+    from capsim.cap.pacelc_report import PLOTTED
+
+    assert "shows, for four partial quorums, WARS computed (lines)" in " ".join(_section("PACELC, measured").split())
+    swept = {f"{n}/{r}/{w}": r + w <= n for n, r, w in Sweep().quorums}
+    assert len(PLOTTED) == 4 and all(swept.get(config) for config in PLOTTED)
