@@ -1263,3 +1263,17 @@ def test_the_t_visibility_plot_shows_four_partial_quorums_of_the_default_sweep()
     assert "shows, for four partial quorums, WARS computed (lines)" in " ".join(_section("PACELC, measured").split())
     swept = {f"{n}/{r}/{w}": r + w <= n for n, r, w in Sweep().quorums}
     assert len(PLOTTED) == 4 and all(swept.get(config) for config in PLOTTED)
+
+
+def test_the_cache_benchmark_is_left_out_of_a_plain_bench_run():
+    """'`python scripts/bench.py --only cache` measures this (it needs valgrind, and is left out of a plain run':
+    bench.py's opt-in parts, which its default --only leaves out."""
+    said = " ".join(_section("Benchmarks").split())
+    assert (
+        "`python scripts/bench.py --only cache` measures this (it needs valgrind, and is left out of a plain run"
+        in (said)
+    )
+    bench = (ROOT / "scripts" / "bench.py").read_text()
+    assert re.search(r'^OPT_IN = \("cache",\)', bench, flags=re.M)
+    parts = re.search(r"^PARTS = \(([^)]*)\)", bench, flags=re.M)[1]
+    assert '"cache"' not in parts and 'default=",".join(PARTS)' in bench  # a plain run runs PARTS only
