@@ -1277,3 +1277,19 @@ def test_the_cache_benchmark_is_left_out_of_a_plain_bench_run():
     assert re.search(r'^OPT_IN = \("cache",\)', bench, flags=re.M)
     parts = re.search(r"^PARTS = \(([^)]*)\)", bench, flags=re.M)[1]
     assert '"cache"' not in parts and 'default=",".join(PARTS)' in bench  # a plain run runs PARTS only
+
+
+def test_each_store_said_to_have_a_state_machine_has_one_and_lin_kv_meets_the_outside_tester():
+    """'a Hypothesis state machine for each of these stores but lin-kv (sharded-kv, primary-replica, quorum, the
+    cache) ..., and the outside tester of `tests/nodes/test_guarantees.py`, lin-kv among its targets'."""
+    said = " ".join(README.split())
+    assert (
+        "a Hypothesis state machine for each of these stores but lin-kv (sharded-kv, primary-replica, quorum, the "
+        in (said)
+    )
+    machine = re.compile(r"^class \w+\((?:RuleBasedStateMachine|SimMachine|\w*QuorumMachine|\w*Machine)\):", re.M)
+    for path in ("nodes/test_sharded.py", "nodes/test_replication.py", "nodes/test_quorum.py", "nodes/test_cache.py"):
+        assert machine.search((ROOT / "tests" / path).read_text()), path
+    assert not machine.search((ROOT / "tests" / "nodes" / "test_kv.py").read_text())  # so 'but lin-kv' holds
+    guarantees = (ROOT / "tests" / "nodes" / "test_guarantees.py").read_text()
+    assert re.search(r'^CP = \[\n    "lin-kv",', guarantees, flags=re.M)
