@@ -872,6 +872,10 @@ def test_the_state_machines_the_readme_says_are_hostile_are():
     for path, line in throughout.items():
         assert line in (ROOT / "tests" / path).read_text(), path
     assert {"balancer", "caller"} <= set(CATALOGUE)  # the outsider's schedules, hostile network included
+    # 'those of the load balancer and the breaker's caller do not': no hostile rule nor hostile network in them
+    assert "those of the load balancer and the breaker's caller do not, and meet the hostile network only" in said
+    for path in ("nodes/test_balancer.py", "nodes/test_breaker.py", "common/lb_harness.py"):
+        assert "hostile" not in (ROOT / "tests" / path).read_text().lower(), path
 
 
 def test_the_command_table_names_every_demo_and_partition_is_the_default():
