@@ -1297,3 +1297,19 @@ def test_each_store_said_to_have_a_state_machine_has_one_and_lin_kv_meets_the_ou
     assert not machine.search((ROOT / "tests" / "nodes" / "test_kv.py").read_text())  # so 'but lin-kv' holds
     guarantees = (ROOT / "tests" / "nodes" / "test_guarantees.py").read_text()
     assert re.search(r'^CP = \[\n    "lin-kv",', guarantees, flags=re.M)
+
+
+def test_the_cap_set_up_the_readme_describes_is_the_commands_default():
+    """The README describes the run of `capsim cap` as it stands (five servers, the cut at 3 s, the heal at 8 s,
+    12 s): the command's defaults are the experiment's Plan, the one the README's set-up test reads; and the
+    catalogue's 'seed 1's at the default sizes' is what `capsim demo` runs without --seed or --quick."""
+    from capsim.cap.experiment import Plan
+    from capsim.cli import build_parser
+
+    cap, plan = build_parser().parse_args(["cap"]), Plan()
+    for field in ("nodes", "duration", "partition_at", "heal_at", "rate"):
+        assert getattr(cap, field) == getattr(plan, field), field
+    assert cap.seed in (None, plan.seed) and plan.seed == 1  # --seed's default, 1 (None: not given)
+    demo = build_parser().parse_args(["demo", "queue"])
+    assert demo.seed == 1 and demo.quick is False
+    assert "The numbers are seed 1's at the default sizes" in " ".join(README.split())
