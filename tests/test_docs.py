@@ -163,3 +163,41 @@ def test_every_name_the_documents_give_in_code_exists():
     ]
     sim.close()
     assert absent == []
+
+
+# -- what docs/checker-outcomes.md says of other tools' rules ---------------------------------------------
+
+
+def test_no_document_says_porcupine_reads_a_fail_as_not_happened():
+    """Porcupine has no rule for a `fail`: its kv test's parser reads no `:fail` line and its etcd test's reads a
+    failed cas as one that ran; the documents say so rather than give Jepsen's rule to Porcupine."""
+    outcomes = " ".join((ROOT / "docs" / "checker-outcomes.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "Jepsen's, Knossos's and Porcupine's" not in outcomes and "Knossos and Porcupine's kv test" not in readme
+    assert "The rule is Jepsen's and Knossos's: **a `fail` did not happen**" in outcomes
+    assert "Porcupine itself has no rule for a `fail`" in outcomes
+    assert "Nor does that parser read a `:fail` line" in outcomes
+    assert "(Porcupine's test parsers read no `fail` but a cas's, which its etcd model takes to have run)" in readme
+
+
+def test_the_kv_files_capsim_tests_with_hold_no_failed_op():
+    """'The kv files capsim tests with leave no op open and hold no `:fail`, so the verdicts agree': Porcupine's
+    kv parser would leave a failed op pending where capsim drops it, so no file may hold one."""
+    import gzip
+
+    import pytest
+
+    from emulator.check import read_history
+    from tests.common.check_histories import KV_DIR
+
+    if not KV_DIR.is_dir():
+        pytest.skip(f"shared kv histories not found at {KV_DIR} (set CAPSIM_SHARED)")
+    files = sorted(KV_DIR.glob("*.edn")) + [
+        ROOT / "tests" / "emulator" / "check" / "data" / "porcupine" / "c50-bad.txt.gz"
+    ]
+    assert len(files) == 5
+    for path in files:
+        text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+        assert ":type :fail" not in text, path.name
+        ops = read_history(path)
+        assert ops and not [op for op in ops if op["type"] == "fail"], path.name

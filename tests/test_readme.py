@@ -1,5 +1,6 @@
 """The README's commands and examples work as written."""
 
+import functools
 import os
 import re
 import shutil
@@ -24,6 +25,48 @@ def test_the_readme_starts_with_exactly_two_commands():
     assert "pip install" in first[0] and "capsim" in first[0]
     assert "pip install" in first[1] and "pytest" in first[1]
     assert README.index("```sh") < README.index("## ")
+
+
+#: what the quick start says `-m slow` runs -> a slow test that does it (its file, and a word of its name)
+SLOW_RUNS = {
+    "the long fault searches": ("nodes/test_guarantees.py", "many_more_schedules"),
+    "the README's tables against fresh runs": ("test_readme.py", "readme_cap_table"),
+    "CPython's asyncio tests on capsim's loop": ("scripts/test_asyncio_conformance.py", "every_module"),
+    "the wheel builds": ("test_packaging.py", "wheel"),
+}
+
+
+def _slow_tests(path: Path) -> list[str]:
+    """The names of the tests in ``path`` marked ``@pytest.mark.slow``."""
+    import ast
+
+    return [
+        node.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+        and any("slow" in ast.unparse(decorator) for decorator in node.decorator_list)
+    ]
+
+
+def test_the_quick_start_test_command_runs_on_every_core_without_the_slow_tests():
+    """'runs the test suite on every core, through pytest-xdist, leaving out the tests marked slow; `-m slow`
+    runs those instead: ...'; 'Python 3.11+': pyproject's pytest options, the test extra and the slow tests named."""
+    import shlex
+    import tomllib
+
+    said = " ".join(README.split("## ", 1)[0].split())
+    assert "runs the test suite on every core, through pytest-xdist, leaving out the tests marked slow" in said
+    assert "(a few seconds)" not in said and "two minutes" not in said  # timings no test can hold
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    options = shlex.split(pyproject["tool"]["pytest"]["ini_options"]["addopts"])
+    assert options[options.index("-n") + 1] == "auto"  # every core
+    assert options[options.index("-m") + 1] == "not slow"  # the last -m wins: `-m slow` runs only those
+    assert any(r.startswith("pytest-xdist") for r in pyproject["project"]["optional-dependencies"]["test"])
+    assert "only Python 3.11+ and pip" in said and pyproject["project"]["requires-python"] == ">=3.11"
+    runs = said.split("`-m slow` runs those instead: ", 1)[1].split(". ", 1)[0]
+    assert runs == ", ".join(list(SLOW_RUNS)[:-1]) + " and " + list(SLOW_RUNS)[-1]
+    for what, (path, word) in SLOW_RUNS.items():
+        assert any(word in name for name in _slow_tests(ROOT / "tests" / path)), what
 
 
 def test_the_tour_example_runs_as_written():
@@ -321,6 +364,94 @@ def test_the_readme_cluster_session_runs_from_a_fresh_clone(clone):
     assert processes_mentioning(str(clone / ".capsim-cluster.d")) == []
 
 
+def _capsim_options() -> dict[str, set[str]]:
+    """'capsim', 'capsim cap', 'capsim cluster up', ... -> the options that command's parser takes."""
+    import argparse
+
+    from capsim.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> dict[str, set[str]]:
+        found = {name: set()}
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, subparser in action.choices.items():
+                    found.update(walk(subparser, f"{name} {sub}"))
+            else:
+                found[name] |= set(action.option_strings)
+        return found
+
+    return walk(build_parser(), "capsim")
+
+
+#: options the documents give that belong to another program -> where it declares them (None: not ours to check)
+OTHER_PROGRAMS = {
+    "--sim-seed": "emulator/pytest_plugin.py",
+    "--only": "scripts/bench.py",
+    "--quick": "scripts/bench.py",
+    "--check": "scripts/readme_tables.py",
+    "--strict": None,  # mkdocs build
+    "--host": None,  # dask scheduler
+    "--nworkers": None,  # dask worker
+    "--nthreads": None,  # dask worker
+}
+_OPTION = r"(?<![\w-])--[a-z][a-z0-9-]*"
+
+
+def _documents_text() -> str:
+    return "\n".join((ROOT / name).read_text() for name in ("README.md", "docs/index.md", "docs/checker-outcomes.md"))
+
+
+def test_every_option_a_capsim_command_line_shows_is_that_commands():
+    """Each --option in a shown `capsim CMD ...` line (a code block's or inline) is an option of CMD's own parser."""
+    options = _capsim_options()
+    text = _documents_text()
+    lines = [
+        line.split("  #")[0]
+        for block in re.findall(r"```\w*\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+    ]
+    lines += re.findall(r"`([^`]*)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    lines += [line.strip() for line in text.splitlines() if line.startswith("    capsim ")]  # indented blocks
+    checked = 0
+    for line in lines:
+        for match in re.finditer(r"capsim ((?:[a-z]+)(?: [a-z]+)?)([^`]*)", line):
+            words = match[1].split()
+            command = next(
+                (f"capsim {' '.join(words[:n])}" for n in (2, 1) if f"capsim {' '.join(words[:n])}" in options), None
+            )
+            if command is None:
+                continue  # 'capsim installs', 'capsim is the', ...: prose, not a command line
+            for option in re.findall(_OPTION, match[2]):
+                assert option in options[command], f"{line!r}: {command} has no {option}"
+                checked += 1
+    assert checked > 30
+
+
+def test_every_option_the_documents_name_is_one_a_program_takes():
+    """Each --option anywhere in the README and docs is an option of a capsim command, or of the program named
+    for it in OTHER_PROGRAMS; the sentences that list an experiment's options name that command's."""
+    options = _capsim_options()
+    every = set().union(*options.values())
+    for option in sorted(set(re.findall(_OPTION, _documents_text()))):
+        if option in every:
+            continue
+        assert option in OTHER_PROGRAMS, f"{option} is no capsim command's option"
+        where = OTHER_PROGRAMS[option]
+        assert where is None or f'"{option}"' in (ROOT / where).read_text(), (option, where)
+    said = " ".join(README.split())
+    listed = said.split("Change the experiment with ", 1)[1].split(" (`cp`", 1)[0]
+    assert set(re.findall(_OPTION, listed)) <= options["capsim cap"]
+    assert {"--seed", "--seeds", "--nodes", "--duration", "--partition-at", "--heal-at", "--rate", "--config"} <= set(
+        re.findall(_OPTION, listed)
+    )
+    sweeps = _section("Many seeds: every core, then a cluster")
+    for option in ("--seeds", "--workers", "--results", "--resume", "--cluster"):
+        assert option in sweeps and option in options["capsim chaos"] and option in options["capsim cap"], option
+    limits = " ".join(sweeps.split()).split("Sizes the machine cannot hold", 1)[1]
+    assert "pacelc's `--quorums` and cluster up's `--nodes`" in limits
+    assert "--quorums" in options["capsim pacelc"] and "--nodes" in options["capsim cluster up"]
+
+
 def test_the_commands_test_finds_the_readmes_commands():
     """The commands above are the README's: its quick start, its chaos lines, its cluster session."""
     singles, sessions = readme_commands()
@@ -571,6 +702,88 @@ def test_the_cap_prose_says_what_the_table_under_it_shows():
     assert "within a few tenths of a second" in prose and _highest(table["converged after heal (s)"]["ap"]) < 1
 
 
+@functools.cache
+def _cap_runs(name: str, **mix: float) -> dict:
+    """Seed -> capsim cap's run of configuration ``name`` with the default plan (``mix``: another op mix)."""
+    from capsim.cap.configs import BUILTIN
+    from capsim.cap.experiment import Plan, run_config
+
+    return {seed: run_config(BUILTIN[name], Plan(seed=seed, **({"mix": mix} if mix else {}))) for seed in SEEDS}
+
+
+SEEDS = range(1, 21)  # 'over seeds 1 to 20', as the table
+
+
+def _answered(done: dict) -> bool:
+    """Answered as the availability rows count it: ok, or a definite answer about the data."""
+    from emulator.check.metrics import ANSWERED
+
+    return done["type"] == "ok" or (done["type"] == "fail" and (done.get("error") or [None])[0] in ANSWERED)
+
+
+@pytest.mark.slow
+def test_cps_majority_answers_again_within_the_time_the_readme_gives():
+    """cp: 'the majority elects a new primary and answers again within a second of the cut (0.5 to 0.8 s over
+    seeds 1 to 20)': the first answer to a majority client's op invoked after the cut, seed by seed."""
+    from capsim.cap.experiment import Plan
+
+    cut = Plan().partition_at
+    gaps = []
+    for run in _cap_runs("cp").values():
+        majority = set(run.sides["majority"])
+        gaps.append(
+            min(
+                d["time"]
+                for i, d in run.completed()
+                if i.get("client") in majority and i["time"] >= cut and _answered(d)
+            )
+            - cut
+        )
+    said = " ".join(_section("CAP, measured").split())
+    assert max(gaps) < 1.0
+    assert f"answers again within a second of the cut ({min(gaps):.1f} to {max(gaps):.1f} s over seeds 1 to 20)" in said
+
+
+@pytest.mark.slow
+def test_syncs_sides_answer_what_the_readme_says():
+    """sync: the minority's reads served and writes refused; 'the few operations [the majority] answers were sent
+    in the last moments before the heal and answered just after it' (within the client's timeout of the heal)."""
+    from capsim.cap.experiment import Plan
+
+    plan = Plan()
+    said = " ".join(_section("CAP, measured").split())
+    assert "the few operations it answers were sent in the last moments before the heal and answered just after it" in (
+        said
+    )
+    majority_answered = minority_reads = 0
+    for seed, run in _cap_runs("sync").items():
+        majority, minority = set(run.sides["majority"]), set(run.sides["minority"])
+        for invoke, done in run.completed():
+            if not plan.partition_at <= invoke["time"] < plan.heal_at or not _answered(done):
+                continue
+            if invoke.get("client") in majority:
+                assert plan.heal_at - plan.timeout <= invoke["time"] and done["time"] >= plan.heal_at, (seed, invoke)
+                majority_answered += 1
+            elif invoke.get("client") in minority and done["time"] < plan.heal_at:
+                assert invoke["f"] == "read", (seed, invoke, done)  # 'reads served and writes refused'
+                minority_reads += 1
+    assert majority_answered and minority_reads
+
+
+@pytest.mark.slow
+def test_the_strict_quorum_fails_the_check_only_through_cas_in_the_readmes_seeds():
+    """quorum: 'that is what failed the check here: without `cas` the same seeds pass': every seed of the table
+    that is not linearizable is, with reads and writes only; the table's count of seeds that pass is these runs'."""
+    with_cas = {seed: run.row["linearizable"] for seed, run in _cap_runs("quorum").items()}
+    failed = [seed for seed, valid in with_cas.items() if valid is not True]
+    assert failed
+    without = _cap_runs("quorum", read=0.5, write=0.5)
+    assert all(without[seed].row["linearizable"] is True for seed in failed)
+    passed = len(SEEDS) - len(failed)
+    assert _cap_table()["linearizable"]["quorum"] == f"{passed}/{len(SEEDS)} yes"
+    assert "without `cas` the same seeds pass" in " ".join(_section("CAP, measured").split())
+
+
 def _pacelc_tables() -> list[dict[str, dict[str, str]]]:
     """The PACELC section's two tables: config -> column -> cell."""
     block = _section("PACELC, measured").split("<!-- pacelc-table:begin -->")[1].split("<!-- pacelc-table:end -->")[0]
@@ -659,6 +872,10 @@ def test_the_state_machines_the_readme_says_are_hostile_are():
     for path, line in throughout.items():
         assert line in (ROOT / "tests" / path).read_text(), path
     assert {"balancer", "caller"} <= set(CATALOGUE)  # the outsider's schedules, hostile network included
+    # 'those of the load balancer and the breaker's caller do not': no hostile rule nor hostile network in them
+    assert "those of the load balancer and the breaker's caller do not, and meet the hostile network only" in said
+    for path in ("nodes/test_balancer.py", "nodes/test_breaker.py", "common/lb_harness.py"):
+        assert "hostile" not in (ROOT / "tests" / path).read_text().lower(), path
 
 
 def test_the_command_table_names_every_demo_and_partition_is_the_default():
@@ -742,3 +959,357 @@ def test_the_results_file_bullet_names_every_status_a_sweep_line_can_have():
     )
     named = re.findall(r"\(`(\w+)`, `(\w+)`, `(\w+)` if .*?, `(\w+)` if .*?, `(\w+)` if", bullet)
     assert named and sorted(named[0]) == sorted(STATUSES)
+
+
+def test_the_chaos_scenario_the_benchmarks_time_is_the_run_the_readme_describes():
+    """'A whole chaos scenario (`lin-kv-partitions`, seed 1: 25.5 virtual seconds, 909 operations, seven checks)':
+    the run bench.py times (its scenario and seed), counted as bench.py counts it."""
+    import faults
+
+    bench = (ROOT / "scripts" / "bench.py").read_text()
+    timed = bench.split("def chaos_run()", 1)[1].split("\ndef ", 1)[0]
+    assert '"lin-kv-partitions.toml"' in timed and "run_chaos(scenario, seed=1)" in timed
+    assert "ops = sum(result.counts.values())" in timed
+    result = faults.run_chaos(faults.load_scenario(ROOT / "scenarios" / "lin-kv-partitions.toml"), seed=1)
+    words = {5: "five", 6: "six", 7: "seven", 8: "eight"}
+    said = " ".join(_section("Benchmarks").split())
+    assert (
+        f"(`lin-kv-partitions`, seed 1: {result.sim.now:g} virtual seconds, {sum(result.counts.values()):,} "
+        f"operations, {words[len(result.checks)]} checks)" in said
+    )
+
+
+def test_each_cap_configuration_is_built_as_its_paragraph_says():
+    """The settings the CAP paragraphs give (N/R/W, sloppy or not, LWW, hinted handoff, read repair, fencing,
+    the replication mode, reads through the log) are capsim cap's, on its five servers."""
+    import inspect
+
+    from capsim.cap.configs import BUILTIN
+    from capsim.cap.experiment import Plan
+    from nodes.replication import PrimaryReplica
+
+    said = " ".join(_section("CAP, measured").split())
+    nodes = Plan().nodes
+    settings = {name: (config.protocol, config.kwargs(nodes)) for name, config in BUILTIN.items()}
+    # cp: 'primary-replica replication that waits for a majority, with a fenced primary'; 'reads through the
+    # primary's log rather than leases'
+    protocol, cp = settings["cp"]
+    assert "**cp** is primary-replica replication that waits for a majority, with a fenced primary" in said
+    assert protocol == "primary-replica" and cp["mode"] == "semi-sync" and cp["acks"] + 1 > nodes // 2 and cp["fencing"]
+    lease_default = inspect.signature(PrimaryReplica).parameters["lease_reads"].default
+    assert cp.get("lease_reads", lease_default) is False
+    # ap: 'a Dynamo-style sloppy quorum (N=3, R=2, W=2) with last-writer-wins, hinted handoff and read repair'
+    protocol, ap = settings["ap"]
+    assert (
+        f"sloppy quorum (N={ap['n']}, R={ap['r']}, W={ap['w']}) with last-writer-wins, hinted handoff and read" in said
+    )
+    assert protocol == "quorum" and ap["sloppy"] and ap["versioning"] == "lww" and ap["hinted_handoff"]
+    assert ap["read_repair"]
+    # async: 'asynchronous replication and failover without fencing'
+    protocol, asynchronous = settings["async"]
+    assert "**async** is primary-replica with asynchronous replication and failover without fencing" in said
+    assert protocol == "primary-replica" and asynchronous == {"mode": "async", "fencing": False}
+    # quorum: 'a strict majority quorum (N=5, R=W=3, no sloppy quorum)'
+    protocol, quorum = settings["quorum"]
+    assert quorum["r"] == quorum["w"] and quorum["r"] + quorum["w"] > quorum["n"] and not quorum["sloppy"]
+    assert f"a strict majority quorum (N={quorum['n']}, R=W={quorum['r']}, no sloppy quorum)" in said
+    # sync: 'acknowledges a write only once every replica holds it'
+    protocol, sync = settings["sync"]
+    assert "**sync** acknowledges a write only once every replica holds it" in said
+    assert protocol == "primary-replica" and sync["mode"] == "sync"
+    # multi-primary: '(every node takes writes, last-writer-wins)'
+    assert "`multi-primary` (every node takes writes, last-writer-wins)" in said
+    protocol, multi = settings["multi-primary"]
+    assert protocol == "multi-primary" and multi["resolution"] == "lww"
+
+
+def test_hypothesis_traces_only_once_a_test_has_failed_and_only_with_the_explain_phase():
+    """'*explain* phase, which, once a test has failed, runs every example of its shrinking under a line tracer':
+    Hypothesis's own rule for when it traces (its source, since it decides inside its engine)."""
+    import inspect
+
+    from hypothesis import core
+
+    said = " ".join(_section("A tour of the kernel").split())
+    assert "once a test has failed, runs every example of its shrinking under a line tracer" in said
+    rule = inspect.getsource(core.StateForActualGivenExecution._should_trace)
+    assert "self.failed_normally" in rule and "{Phase.shrink, Phase.explain}.issubset(self.settings.phases)" in rule
+
+
+def _catalogue_setup(demo: str) -> str:
+    """The sentences under a catalogue heading, before its table, on one line."""
+    section = README.split(f"`capsim demo {demo}`", 1)[1].split("\n|", 1)[0]
+    return " ".join(section.split())
+
+
+def _catalogue_prose(demo: str) -> str:
+    """The whole catalogue section of ``demo``, on one line."""
+    return " ".join(README.split(f"`capsim demo {demo}`", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0].split())
+
+
+def test_each_catalogue_setup_is_the_demos_own():
+    """The set-up each catalogue section describes (rates, sizes, timeouts, thresholds, fault times) is the one
+    its demo runs at the default sizes the tables are for."""
+    from capsim.demos import canary, discovery, edge, gateway, microservices, multiprimary, queue
+
+    said, plan = _catalogue_setup("microservices"), microservices.Plan()
+    bare, guarded = microservices.CONFIGS["no breakers or deadlines"], microservices.CONFIGS["breakers and deadlines"]
+    workers = microservices.build(plan, "breakers and deadlines").node("catalog-a")
+    assert f"each with {workers.concurrency} workers" in said
+    assert f"Clients give up after {plan.client_timeout:g} s" in said
+    assert f"one fault at a time for {plan.fault:g} s each" in said
+    assert f"slows to {1000 * plan.slow_latency:g} ms" in said
+    prose = _catalogue_prose("microservices")
+    assert f"for the {bare[1]['call_timeout']:g} s payments timeout, the {microservices.SLOTS} slots" in prose
+    assert guarded[1]["breaker"]["failure_threshold"] == 5 and "costs five timeouts" in prose
+    assert f"a {1000 * guarded[1]['call_timeout']:g} ms timeout per call" in prose
+
+    said, plan = _catalogue_setup("multi-primary"), multiprimary.Plan()
+    assert plan.nodes == 5 and "Five nodes" in said
+    minority = len(plan.minority)
+    assert f"split {minority} | {plan.nodes - minority} for {plan.heal_at - plan.partition_at:g} s" in said
+
+    said, plan = _catalogue_setup("queue"), queue.Plan()
+    partitions = {4: "four"}[sum(queue.TOPICS.values())]
+    brokers = {3: "three"}[len(queue.BROKERS)]
+    assert f"{plan.count} messages to {partitions} partitions on {brokers} brokers over the hostile network" in said
+
+    said, plan = _catalogue_setup("gateway"), gateway.Plan()
+    replicas = {3: "three"}[len(gateway.GATEWAYS)]
+    assert f"{plan.offered:g} requests/s over {replicas} gateway replicas, each allowing it {plan.limit:g}/s" in said
+    assert "replicas exchange G-counters of what they granted every 50 ms" in _catalogue_prose("gateway")
+    assert "sync_interval=0.05" in (ROOT / "capsim" / "demos" / "gateway.py").read_text()
+
+    said = _catalogue_setup("discovery")
+    assert (
+        f"heartbeat every {discovery.INTERVAL:g} s with a {discovery.TTL:g} s lease; a caller caches lookups for "
+        f"{discovery.CACHE:g} s" in said
+    )
+    assert f"(at most {discovery.TTL + discovery.CACHE:g} s here)" in _catalogue_prose("discovery")
+
+    said, plan = _catalogue_setup("edge"), edge.Plan()
+    assert f"{plan.rate:g} requests/s over {plan.paths} paths of skewed popularity" in said
+    assert "concurrency=8" in (ROOT / "capsim" / "demos" / "edge.py").read_text() and "the origin (8 workers)" in said
+    assert f"is down from {plan.down[0]:g} to {plan.down[1]:g} s of {plan.duration:g}" in said
+
+    said, plan = _catalogue_setup("canary"), canary.Plan()
+    settings = {name: config[1] for name, config in canary.CONFIGS.items()}
+    assert {s["weight"] for s in settings.values()} == {0.1} and {s["window"] for s in settings.values()} == {20}
+    assert f"10% of {plan.rate:g} requests/s to a canary, rolled back when half of its last 20" in said
+    assert settings["broken"]["error_threshold"] == 0.5 and settings["a third failing"]["error_threshold"] == 0.2
+    assert "(a fifth, for the subtler bug)" in said
+
+
+def _pct(cell: str) -> float:
+    return float(cell.rstrip("%"))
+
+
+def test_the_catalogue_paragraphs_say_what_their_tables_show():
+    """Each catalogue paragraph's conclusions hold in the table above it (the tables are a fresh run's: -m slow)."""
+    tables = {demo: {row[0].strip(): row[1:] for row in _readme_table(demo)} for demo in CATALOGUE}
+    # microservices: 'a worst second of zero' without breakers and deadlines; none finished for a gone client with
+    ms = tables["microservices"]
+    assert "(a worst second of zero)" in _catalogue_prose("microservices")
+    assert all(ms[label][0] == "0" for label in ms if label.startswith("catalog ok/s, worst second"))
+    assert ms["requests finished after the client gave up"][1] == "0"
+    # multi-primary: every choice answers everything on both sides; siblings keep every write (the carts) but not
+    # the counts; CRDTs lose nothing
+    mp = tables["multi-primary"]
+    assert "Every choice answers everything on both sides" in _catalogue_prose("multi-primary")
+    assert {cell for label in mp if label.startswith("ok during") for cell in mp[label]} == {"100.0%"}
+    carts, counts = mp["missing from the converged carts"], mp["missing from the converged counter"]
+    assert int(carts[0]) > 0 and carts[1] == carts[2] == "0" and int(counts[1]) > 0 and counts[2] == "0"
+    # queue: exactly once takes an idempotent producer and idempotent effects together; order within a partition
+    # always, across partitions never
+    queue = tables["queue"]
+    assert [int(c) > 0 for c in queue["applied more than once"]] == [True, True, True, False]
+    assert set(queue["out of offset order within a partition"]) == {"0"}
+    assert all(int(c) > 0 for c in queue["out of publishing order across partitions"])
+    assert "Order holds within a partition, never across partitions" in _catalogue_prose("queue")
+    # gateway: per replica the limit once per replica; shared, the limit, until a cut: then once per side
+    from capsim.demos import gateway
+
+    limit, replicas = gateway.Plan().limit, len(gateway.GATEWAYS)
+    connected, cut = (
+        tables["gateway"]["granted per second, replicas connected"],
+        tables["gateway"]["granted per second, g0 cut off from g1, g2"],
+    )
+    assert float(connected[0]) == pytest.approx(replicas * limit, rel=0.1)
+    assert float(connected[1]) == pytest.approx(limit, rel=0.1) and float(cut[1]) == pytest.approx(2 * limit, rel=0.1)
+    # discovery: traffic to the dead instance ends within lease + cache; CP refuses the minority and misses nothing
+    from capsim.demos import discovery
+
+    found = tables["discovery"]
+    assert max(float(c) for c in found["the last, s after it died"]) <= discovery.TTL + discovery.CACHE
+    assert _pct(found["cut: lookups answered, minority side"][1]) == 0
+    assert _pct(found["of which missed a live instance (majority)"][1]) == 0
+    # edge: only serving stale keeps answering through the outage, up to six versions old
+    down = [_pct(c) for c in tables["edge"]["ok while the origin was down"]]
+    assert down[3] > 80 and max(down[:3]) < 20
+    # canary: a bad release costs the requests of its verdict, here 20 (the window), plus any in flight
+    canary = tables["canary"]
+    assert "(here 20, plus any in flight)" in _catalogue_prose("canary")
+    assert int(canary["errors clients saw, all told"][1]) >= 20 and canary["errors clients saw, all told"][0] == "0"
+    assert canary["errors clients saw, all told"] == canary["failed at the canary, before its rollback"]
+
+
+def test_what_the_readme_and_this_file_say_ci_runs_is_in_ci():
+    """'(CI runs the kernel's tests both ways)', and the reasons not_run gives for the commands it leaves to CI:
+    .ci/run installs the docs and cluster extras, builds the reference failing on warnings, and runs
+    tests/emulator again on the pure-Python core."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    said = " ".join(README.split())
+    assert "(CI runs the kernel's tests both ways)" in said
+    assert re.search(r"^CAPSIM_PURE_PYTHON=1 python -m pytest .*tests/emulator$", ci, flags=re.M)
+    assert "sys.exit(not s.ACCELERATED)" in ci  # and the first run was on the compiled core
+    for extra in ("docs", "cluster"):
+        assert re.search(rf"^python -m pip install -q -e '\.\[{extra}\]'", ci, flags=re.M), extra
+    assert re.search(r"^mkdocs build ", ci, flags=re.M) and "grep -q '^WARNING'" in ci
+
+
+def test_what_http_kv_chaos_is_said_to_check_is_its_scenario():
+    """'passes `capsim chaos http-kv-chaos --seeds 1-20` (linearizable, no lost writes, 90% of requests answered
+    after the heal; hostile links, partitions, crashes, pauses, clock and latency faults)': the shipped scenario's
+    checks, settle threshold, network and fault kinds."""
+    import tomllib
+
+    scenario = tomllib.loads((ROOT / "capsim" / "scenarios" / "http-kv-chaos.toml").read_text())
+    said = " ".join(_section("Your own asyncio service under capsim").split())
+    shown = re.search(r"`capsim chaos http-kv-chaos --seeds 1-20` \(([^)]*)\)", said)[1]
+    assert shown == (
+        "linearizable, no lost writes, 90% of requests answered after the heal; hostile links, partitions, "
+        "crashes, pauses, clock and latency faults"
+    )
+    assert scenario["checks"] == ["linearizable", "lost-writes", "availability"]
+    chaos, settle = scenario["phases"]
+    assert settle["heal"] is True and settle["checks"]["availability"] == {"min": 0.9}
+    assert scenario["network"] == {"preset": "hostile"}
+    assert chaos["faults"]["kinds"] == ["partition", "crash", "pause", "clock", "latency"]
+
+
+def test_every_command_that_takes_out_is_one_whose_out_is_checked_before_it_runs():
+    """'Every command that takes `--out` checks it before it runs anything': the commands whose parser takes --out
+    are the ones tests/capsim/test_output.py refuses a bad --out for, before anything runs."""
+    takes_out = sorted(command for command, options in _capsim_options().items() if "--out" in options)
+    assert takes_out == ["capsim cap", "capsim chaos", "capsim cluster workload", "capsim demo", "capsim pacelc"]
+    assert "Every command that takes `--out` checks it before it runs anything" in " ".join(README.split())
+    checked = (ROOT / "tests" / "capsim" / "test_output.py").read_text()
+    for command in takes_out:
+        words = command.split()[1:]
+        assert re.search(r'\["' + '", "'.join(words) + '"', checked), f"test_output.py checks no --out of {command}"
+
+
+def test_the_catalogue_names_the_demos_whose_out_draws_plots():
+    """'`--out DIR` writes the tables and an HTML page as `capsim cap` does (and plots, for microservices,
+    multi-primary and edge)': the catalogue's demos that draw plots (the others write no PNG)."""
+    from capsim.commands.demo import _draws_plots, _load
+
+    said = " ".join(_section("The system-design catalogue, measured").split())
+    named = re.search(r"\(and plots, for ([\w, -]+?)\)", said)[1].replace(" and ", ", ").split(", ")
+    assert sorted(named) == sorted(name for name in CATALOGUE if _draws_plots(_load(name)[0]))
+
+
+def test_the_benchmarks_ratios_are_of_the_figures_beside_them():
+    """Each ratio the Benchmarks section gives beside its two figures is their quotient: the pure-Python
+    ping-pong ratios of the table's row, and each sweep's speed-up of its one- and two-worker times."""
+    section = " ".join(_section("Benchmarks").split())
+    row = re.search(r"\| ping-pong, [^|]*\| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|", section)
+    _, pure, queue, simpy = (_number(x) for x in row.groups())
+    said = re.search(r"x SimPy \(pure Python: ([\d.]+)x and ([\d.]+)x\)", section)
+    assert float(said[1]) == round(pure / queue, 2) and float(said[2]) == round(pure / simpy, 2)
+    pairs = re.findall(r"([\d.]+)x \(([\d.]+) s and ([\d.]+) s\)", section)
+    assert len(pairs) >= 3
+    for ratio, one, two in pairs:
+        # the ratio is of the unrounded times: within what rounding each time to its printed digits allows
+        slack = [0.5 * 10 ** -len(time.split(".")[1]) for time in (one, two)]
+        lowest = (float(one) - slack[0]) / (float(two) + slack[1])
+        highest = (float(one) + slack[0]) / (float(two) - slack[1])
+        assert lowest <= float(ratio) <= highest, (ratio, one, two)
+
+
+def test_the_conditions_paragraph_says_what_each_configuration_declares():
+    """'cp holds with acks + 1 ≥ a majority, fencing on and reads through the primary's log rather than leases ...;
+    quorum with R + W > N, no sloppy quorum and clocks in sync, any number of writers per key; ap converges with
+    hinted handoff or anti-entropy on; async promises nothing to hold': each configuration's own conditions."""
+    from capsim.cap.configs import BUILTIN
+
+    said = " ".join(_section("CAP, measured").split())
+    paragraph = said.split("Under its table `capsim cap` prints each configuration's claim", 1)[1].split(". ", 1)[0]
+    # the README's words -> the words of that configuration's declared conditions
+    declared = {
+        "cp": {
+            "acks + 1 ≥ a majority": "acks + 1 >= a majority",
+            "fencing on": "fencing on",
+            "reads through the primary's log rather than leases": "reads go through the primary's log, not leases",
+            "lease reads need clocks that never jump": "lease reads would need clocks that never jump",
+        },
+        "quorum": {
+            "R + W > N": "R + W > N",
+            "no sloppy quorum": "not sloppy",
+            "clocks in sync": "clocks in sync",
+            "any number of writers per key": "any number of writers per key",
+        },
+        "ap": {"hinted handoff or anti-entropy on": "hinted handoff or anti-entropy on"},
+        "async": {"promises nothing to hold": "it promises no consistency, so there is nothing to hold"},
+    }
+    for name, phrases in declared.items():
+        for readme_words, config_words in phrases.items():
+            assert readme_words in paragraph, (name, readme_words)
+            assert config_words in BUILTIN[name].conditions, (name, config_words)
+
+
+def test_the_t_visibility_plot_shows_four_partial_quorums_of_the_default_sweep():
+    """'The plot (`capsim pacelc --out DIR`) shows, for four partial quorums, ...': the plotted quorums are four,
+    each a partial quorum (R + W <= N) of the default sweep."""
+    from capsim.cap.pacelc import Sweep
+    from capsim.cap.pacelc_report import PLOTTED
+
+    assert "shows, for four partial quorums, WARS computed (lines)" in " ".join(_section("PACELC, measured").split())
+    swept = {f"{n}/{r}/{w}": r + w <= n for n, r, w in Sweep().quorums}
+    assert len(PLOTTED) == 4 and all(swept.get(config) for config in PLOTTED)
+
+
+def test_the_cache_benchmark_is_left_out_of_a_plain_bench_run():
+    """'`python scripts/bench.py --only cache` measures this (it needs valgrind, and is left out of a plain run':
+    bench.py's opt-in parts, which its default --only leaves out."""
+    said = " ".join(_section("Benchmarks").split())
+    assert (
+        "`python scripts/bench.py --only cache` measures this (it needs valgrind, and is left out of a plain run"
+        in (said)
+    )
+    bench = (ROOT / "scripts" / "bench.py").read_text()
+    assert re.search(r'^OPT_IN = \("cache",\)', bench, flags=re.M)
+    parts = re.search(r"^PARTS = \(([^)]*)\)", bench, flags=re.M)[1]
+    assert '"cache"' not in parts and 'default=",".join(PARTS)' in bench  # a plain run runs PARTS only
+
+
+def test_each_store_said_to_have_a_state_machine_has_one_and_lin_kv_meets_the_outside_tester():
+    """'a Hypothesis state machine for each of these stores but lin-kv (sharded-kv, primary-replica, quorum, the
+    cache) ..., and the outside tester of `tests/nodes/test_guarantees.py`, lin-kv among its targets'."""
+    said = " ".join(README.split())
+    assert (
+        "a Hypothesis state machine for each of these stores but lin-kv (sharded-kv, primary-replica, quorum, the "
+        in (said)
+    )
+    machine = re.compile(r"^class \w+\((?:RuleBasedStateMachine|SimMachine|\w*QuorumMachine|\w*Machine)\):", re.M)
+    for path in ("nodes/test_sharded.py", "nodes/test_replication.py", "nodes/test_quorum.py", "nodes/test_cache.py"):
+        assert machine.search((ROOT / "tests" / path).read_text()), path
+    assert not machine.search((ROOT / "tests" / "nodes" / "test_kv.py").read_text())  # so 'but lin-kv' holds
+    guarantees = (ROOT / "tests" / "nodes" / "test_guarantees.py").read_text()
+    assert re.search(r'^CP = \[\n    "lin-kv",', guarantees, flags=re.M)
+
+
+def test_the_cap_set_up_the_readme_describes_is_the_commands_default():
+    """The README describes the run of `capsim cap` as it stands (five servers, the cut at 3 s, the heal at 8 s,
+    12 s): the command's defaults are the experiment's Plan, the one the README's set-up test reads; and the
+    catalogue's 'seed 1's at the default sizes' is what `capsim demo` runs without --seed or --quick."""
+    from capsim.cap.experiment import Plan
+    from capsim.cli import build_parser
+
+    cap, plan = build_parser().parse_args(["cap"]), Plan()
+    for field in ("nodes", "duration", "partition_at", "heal_at", "rate"):
+        assert getattr(cap, field) == getattr(plan, field), field
+    assert cap.seed in (None, plan.seed) and plan.seed == 1  # --seed's default, 1 (None: not given)
+    demo = build_parser().parse_args(["demo", "queue"])
+    assert demo.seed == 1 and demo.quick is False
+    assert "The numbers are seed 1's at the default sizes" in " ".join(README.split())

@@ -581,3 +581,15 @@ def test_one_way_cuts_and_isolation_record_themselves_too():
         ("isolate", "n2"),
         ("heal", None),
     ]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_reordered_message_keeps_the_links_mean_latency(seed):
+    """README: reorder=p 'rescales its latency at random (mean kept)': every message reordered, constant 5 ms
+    links, sends far apart: the delays spread over [0, 10 ms) and average 5 ms (within 4 standard errors)."""
+    sim, nodes = recorders(seed=seed, latency=em.Constant(0.005), reorder=1.0)
+    send_all(sim, "n0", "n1", 2000, gap=0.05)
+    delays = [t - body["i"] * 0.05 for t, _, body in nodes["n1"].got]
+    assert len(delays) == 2000 and 0 <= min(delays) < 0.0005 and 0.0095 < max(delays) < 0.01
+    error = 0.01 / 12**0.5 / 2000**0.5  # the standard error of the mean of 2000 uniform draws over [0, 10 ms)
+    assert abs(sum(delays) / len(delays) - 0.005) < 4 * error
