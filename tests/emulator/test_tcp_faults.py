@@ -258,3 +258,75 @@ def _run_schedule(sim: em.Simulation, schedule: list[tuple[float, str]], a: str,
             sim.crash(name)
             sim.restart(name)
     return t
+
+
+def _slow_answer(seed, size, link, answer_after, ack_delay, user_timeout):
+    """A client writes ``size`` bytes and a FIN, then waits; the server answers ``answer_after`` seconds later."""
+    seen: dict = {}
+
+    async def server():
+        async def handle(reader, writer):
+            data = await reader.read()
+            await asyncio.sleep(answer_after)
+            writer.write(b"%d" % len(data))
+            writer.close()
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9)).serve_forever()
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 9)
+        if ack_delay is not None:  # the server's ACKs come back slower than the RTO: a spurious timeout
+            sim.network.set_link_oneway("server", "client", latency=ack_delay)
+        writer.write(b"x" * size)
+        writer.write_eof()
+        try:
+            seen["reply"] = await reader.read()
+        except OSError as exc:
+            seen["reply"] = type(exc).__name__
+
+    sim = em.Simulation(seed=seed, **link)
+    sim.hosts.tcp.user_timeout = user_timeout
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.run(until=answer_after + 4 * user_timeout)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    return seen.get("reply")
+
+
+def test_a_late_ack_of_a_retransmitted_fin_ends_the_half_close():
+    """The ACK of data and FIN arrives after the RTO rewound the sender: the FIN counts as acknowledged.
+
+    Found by review: the rewind forgot the FIN's sequence number, the late ACK
+    then moved the FIN one byte on, the peer never acknowledged that one, and
+    the client's half-closed connection timed out (ETIMEDOUT) while its server
+    was alive and about to answer.
+    """
+    reply = _slow_answer(1, 3000, {"latency": 0.01}, answer_after=60, ack_delay=1.0, user_timeout=30)
+    assert reply == b"3000"
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(1, 20_000),
+    link=st.fixed_dictionaries(
+        {
+            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.005, 1.1, cap=2.0)]),
+            "loss": st.sampled_from([0.0, 0.1]),
+            "duplicate": st.sampled_from([0.0, 0.3]),
+            "reorder": st.sampled_from([0.0, 0.5]),
+            "fifo": st.booleans(),
+        }
+    ),
+    ack_delay=st.sampled_from([None, 0.5, 1.5]),
+)
+def test_a_half_closed_connection_waits_for_an_answer_longer_than_the_user_timeout(seed, size, link, ack_delay):
+    """Nothing unacknowledged, nothing lost for good: a peer that answers late is still answered, not ETIMEDOUT.
+
+    The user timeout bounds how long data (or a FIN) stays unacknowledged, not
+    how long a live peer may stay silent; heavy-tailed latency, copies and
+    spurious retransmissions included.
+    """
+    assert _slow_answer(seed, size, link, answer_after=50, ack_delay=ack_delay, user_timeout=20) == b"%d" % size
