@@ -18,6 +18,8 @@ does for Rust:
 ``socket.gethostname``                         the host's name
 ``socket.getaddrinfo``, ``gethostbyname``      the simulation's hosts (a name outside it: ``NotAllowed``)
 ``socket.socket.connect`` on a real socket     refused (``NotAllowed``)
+``socket.socket.setsockopt`` on a real socket  as before, and kept: the simulated socket that stands in for it
+                                               (``loop.sock_connect``) starts with those options
 ``threading.Thread.start``                     refused (``NotAllowed``)
 =============================================  ===========================================================
 
@@ -45,6 +47,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from asyncio import events
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, SupportsIndex
@@ -76,6 +79,7 @@ _real_gethostname = socket.gethostname
 _real_getaddrinfo = socket.getaddrinfo
 _real_gethostbyname = socket.gethostbyname
 _real_connect = socket.socket.connect
+_real_setsockopt = socket.socket.setsockopt
 _real_connect_ex = socket.socket.connect_ex
 _real_start = threading.Thread.start
 _RANDOM_FUNCTIONS = (
@@ -101,6 +105,8 @@ _RANDOM_FUNCTIONS = (
     "randbytes",
 )
 _installed = False
+#: Options set inside a simulation on each real socket, for the simulated one that stands in for it (options_of).
+_options: weakref.WeakKeyDictionary[socket.socket, list[tuple[int, int, int | bytes]]] = weakref.WeakKeyDictionary()
 
 
 class Sandbox:
@@ -228,6 +234,17 @@ def _connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
+def _setsockopt(self: socket.socket, level: int, option: int, value: int | bytes | None, *optlen: int) -> None:
+    _real_setsockopt(self, level, option, value, *optlen)
+    if value is not None and _active() is not None:
+        _options.setdefault(self, []).append((level, option, value))
+
+
+def options_of(sock: socket.socket) -> list[tuple[int, int, int | bytes]]:
+    """The options a program set on real socket ``sock`` inside a simulation, in order."""
+    return list(_options.get(sock, ()))
+
+
 def _thread_start(self: threading.Thread) -> None:
     if _active() is not None:
         raise _refused(f"starting a thread ({self.name})", "run the work as an asyncio task instead")
@@ -264,6 +281,7 @@ def install() -> None:
     # Patched on the class (every real socket), as methods of socket.socket rather than of _socket.socket:
     socket.socket.connect = _connect  # type: ignore[method-assign, assignment]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign, assignment]
+    socket.socket.setsockopt = _setsockopt  # type: ignore[method-assign, assignment]  # kept for a stand-in
     threading.Thread.start = _thread_start  # type: ignore[method-assign]  # patched on the class: every thread
     real = {name: getattr(random, name) for name in _RANDOM_FUNCTIONS if hasattr(random, name)}
     for name in _RANDOM_FUNCTIONS:

@@ -5,9 +5,10 @@
 ``sock_recvfrom``, ``sock_sendto`` and the rest are the selector loop's own
 methods, borrowed, running on ``SimSocket``. A fresh real socket that
 asyncio or ``aiohappyeyeballs`` made only to ``sock_connect`` it gets a
-simulated stand-in, which every later ``sock_*`` call (and
-``create_connection(sock=...)``) uses in its place; any other real socket
-is refused.
+simulated stand-in, with the options the program set on the real one
+(``TCP_USER_TIMEOUT``, ``SO_KEEPALIVE``, ...), which every later ``sock_*``
+call (and ``create_connection(sock=...)``) uses in its place; any other
+real socket is refused.
 """
 
 from __future__ import annotations
@@ -52,9 +53,13 @@ class SockCalls(NetBase):
         else:
             if not isinstance(sock, socket.socket) or _connected(sock):
                 raise refuse("loop.sock_connect with a real socket that is already in use")
+            from emulator import sandbox
+
             sim = self._net.adopted[sock] = self._host_socket(sock.type)
             sim.real = sock
             sim.setblocking(False)
+            for level, option, value in sandbox.options_of(sock):  # TCP_USER_TIMEOUT, SO_KEEPALIVE, ...
+                sim.setsockopt(level, option, value)
         try:
             await _Selector.sock_connect(self, sim, address)
         except BaseException:

@@ -92,6 +92,7 @@ class SimSocket:
         self.rcvbuf = kernel.settings.rcvbuf if kind == socket.SOCK_STREAM else 212992
         self.options: dict[tuple[int, int], object] = {}
         self.tcp_options: dict[str, float] = {}
+        self.user_timeout: float | None = None  # TCP_USER_TIMEOUT in seconds, None: the simulation's
 
     # -- identity ---------------------------------------------------------------------
 
@@ -139,11 +140,13 @@ class SimSocket:
             self.sndbuf = max(4608, 2 * int(value))  # Linux doubles it, with a floor
         elif level == socket.SOL_SOCKET and option == socket.SO_RCVBUF:
             self.rcvbuf = max(2304, 2 * int(value))
-        elif level == socket.SOL_SOCKET and option == socket.SO_KEEPALIVE and self._tcb is not None:
-            self._tcb.set_keepalive(bool(value))
+        elif level == socket.SOL_SOCKET and option == socket.SO_KEEPALIVE:
+            if self._tcb is not None:  # else connect() or accept() applies it (_configure)
+                self._tcb.set_keepalive(bool(value))
         elif level == socket.IPPROTO_TCP and option == _TCP_USER_TIMEOUT:
-            if self._tcb is not None and value:
-                self._tcb.user_timeout = int(value) / 1000
+            self.user_timeout = int(value) / 1000 if value else None  # 0: the default again, as on Linux
+            if self._tcb is not None:
+                self._tcb.user_timeout = self.user_timeout or self.kernel.settings.user_timeout
         elif level == socket.IPPROTO_TCP and option in _TCP_OPTS:
             self.tcp_options[_TCP_OPTS[option]] = int(value)
             if self._tcb is not None:
@@ -209,6 +212,7 @@ class SimSocket:
         if self._tcb is not None:
             return errno.EALREADY if self._tcb.state == SYN_SENT else errno.EISCONN
         self._tcb = self.kernel.connect(self, ip, port)
+        self._configure(self._tcb)
         return errno.EINPROGRESS
 
     def accept(self) -> tuple[SimSocket, Address]:
@@ -232,8 +236,15 @@ class SimSocket:
             self.options = dict(listener.options)
             self.tcp_options = dict(listener.tcp_options)
             self.sndbuf, self.rcvbuf = listener.sndbuf, listener.rcvbuf
-            if listener.options.get((socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
-                tcb.set_keepalive(True)
+            self.user_timeout = listener.user_timeout
+            self._configure(tcb)
+
+    def _configure(self, tcb: Tcb) -> None:
+        """Give a new connection the options set on this socket before it had one."""
+        if self.user_timeout is not None:
+            tcb.user_timeout = self.user_timeout
+        if self.options.get((socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
+            tcb.set_keepalive(True)  # armed once the handshake is done
 
     # called by the kernel for a listening socket
     def established(self, tcb: Tcb) -> None:
