@@ -46,6 +46,7 @@ class SockCalls(NetBase):
         self, sock: SimSocket | socket.socket, address: Address
     ) -> None:
         """Connect a socket; a fresh real one (as aiohappyeyeballs makes) gets a simulated stand-in."""
+        from emulator import sandbox
         from emulator.sockets import SimSocket
 
         if isinstance(sock, SimSocket):
@@ -53,14 +54,16 @@ class SockCalls(NetBase):
         else:
             if not isinstance(sock, socket.socket) or _connected(sock):
                 raise refuse("loop.sock_connect with a real socket that is already in use")
-            from emulator import sandbox
-
             sim = self._net.adopted[sock] = self._host_socket(sock.type)
             sim.real = sock
             sim.setblocking(False)
-            for level, option, value in sandbox.options_of(sock):  # TCP_USER_TIMEOUT, SO_KEEPALIVE, ...
-                sim.setsockopt(level, option, value)
         try:
+            if not isinstance(sock, SimSocket):
+                for level, option, value in sandbox.options_of(sock):  # TCP_USER_TIMEOUT, SO_KEEPALIVE, ...
+                    sim.setsockopt(level, option, value)
+                local = sandbox.bound_to(sock)  # as aiohappyeyeballs binds for aiohttp's local_addr
+                if local is not None:
+                    sim.bind(local)
             await _Selector.sock_connect(self, sim, address)
         except BaseException:
             if not isinstance(sock, SimSocket):
