@@ -293,7 +293,7 @@ class Kernel:
 
     def _syn(self, listener: SimSocket, src_ip: str, dst_ip: str, segment: Segment) -> None:
         if not listener.room():
-            return  # the accept queue is full: the SYN is dropped and the client retries
+            return  # the accept queue is full (SimSocket.room): the SYN is dropped and the client retries
         tcb = Tcb(self, dst_ip, segment["dp"], src_ip, segment["sp"], segment["cid"], SYN_RCVD)
         tcb.listener = listener
         tcb.peer_wnd = segment["wnd"]

@@ -258,7 +258,13 @@ class SimSocket:
             self._queue.remove(tcb)
 
     def room(self) -> bool:
-        return len(self._queue) + len(self.half_open) < self._backlog
+        """Whether the accept queue has room: Linux's is full once it holds more than ``backlog``.
+
+        Connections still in their handshake take none of it (Linux with SYN
+        cookies, its default); one that completes into a full queue waits
+        (``Tcb.receive``).
+        """
+        return len(self._queue) <= self._backlog
 
     # -- streams ----------------------------------------------------------------------------
 

@@ -127,6 +127,9 @@ class Tcb(TcbTimers):
             self._ack_now()
             return
         if self.state == SYN_RCVD:
+            listener = self.listener
+            if listener is not None and not listener.room():
+                return  # Linux: the accept queue is full, the ACK is dropped; the SYN-ACK will be sent again
             self._accepted()
         self._ack_in(seg["ack"], seg["wnd"], kind == ACK and not seg.get("probe"))
         if self.state == CLOSED:
