@@ -196,10 +196,27 @@ class Kernel:
             for other_ip, _ in self.bound.get(key, ()):
                 if other_ip == ip or WILDCARD in (ip, other_ip):
                     raise os_error(errno.EADDRINUSE, "Address already in use")
+            if sock.proto == socket.IPPROTO_TCP and self._orphan_holds(ip, port, sock):
+                raise os_error(errno.EADDRINUSE, "Address already in use")
         self.bound.setdefault(key, []).append((ip, sock))
         if sock.type == socket.SOCK_DGRAM:
             self.udp[(ip, port)] = sock
         return ip, port
+
+    def _orphan_holds(self, ip: str, port: int, sock: SimSocket) -> bool:
+        """Whether a connection its program closed, still sending, holds ``ip:port`` (Linux's bind conflict).
+
+        Both its socket and ``sock`` having ``SO_REUSEADDR`` lets the new one bind
+        (as asyncio's servers set it; a client's ``local_addr`` does not).
+        """
+        reuse = bool(sock.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
+        return any(
+            tcb.orphan
+            and tcb.lport == port
+            and (tcb.lip == ip or WILDCARD in (ip, tcb.lip))
+            and not (reuse and tcb.reuse_addr)
+            for tcb in self.tcbs.values()
+        )
 
     def _ephemeral(self, proto: int) -> int:
         for _ in range(EPHEMERAL[1] - EPHEMERAL[0] + 1):
@@ -232,12 +249,11 @@ class Kernel:
         if lip == WILDCARD:
             lip = self.source_for(rip)
             sock.local = (lip, lport)
+        if (lport, rip, rport) in self.tcbs:  # a closed socket's connection, still finishing, has these ports
+            raise os_error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
         tcb = Tcb(self, lip, lport, rip, rport, self.world.next_cid(), SYN_SENT)
         tcb.sock = sock
         sock.peer = (rip, rport)
-        old = self.tcbs.get((lport, rip, rport))
-        if old is not None:
-            old.destroy()
         self.tcbs[(lport, rip, rport)] = tcb
         tcb.connect()
         return tcb

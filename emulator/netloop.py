@@ -238,6 +238,8 @@ class NetLoop(SockCalls):
             ):
                 if info not in infos:
                     infos.append(info)
+        if reuse_address is None:  # asyncio's default, on POSIX
+            reuse_address = True
         sockets: list[SimSocket] = []
         try:
             for *_, address in infos:

@@ -436,6 +436,7 @@ class SimSocket:
             tcb.abort()  # connections nobody accepted are reset, as when a listener closes
         self._queue.clear()
         if self._tcb is not None:
+            self._tcb.reuse_addr = bool(self.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
             if self.options.get((socket.SOL_SOCKET, socket.SO_LINGER)) == _LINGER_ZERO:
                 self._tcb.abort()
             else:

@@ -7,8 +7,13 @@ are, and TCP's own machinery makes the stream reliable again: sequence
 numbers, cumulative acknowledgements, retransmission with exponential
 backoff, fast retransmit and Reno congestion control (``tcpbuffers``), a
 receive window, a persist timer for a closed window, FIN for a half-close
-and RST for a reset. What it leaves out (SACK, Nagle, TIME_WAIT, a
-bandwidth limit) changes how fast bytes move, not what a program sees.
+and RST for a reset. What it leaves out (SACK, Nagle, a bandwidth limit)
+changes how fast bytes move, not what a program reads. There is no
+TIME_WAIT either: a connection's port is free once the connection is over
+(while a closed socket's connection still sends, it holds the port, as on
+Linux), where Linux holds the port of the end that closed first 60 s more,
+so binding it again at once without ``SO_REUSEADDR`` succeeds here and
+fails there.
 
 The timing follows Linux, which is what most services run on (the numbers
 are in :class:`TcpSettings`). A connection whose data stays unacknowledged
