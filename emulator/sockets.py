@@ -85,6 +85,7 @@ class SimSocket:
         self._queued = 0
         self._error = 0
         self._shut_wr = False
+        self._shut_rd = False
         self._closed = False
         self.poll_pending = False
         self.real: socket.socket | None = None  # a real socket this one stands in for (see NetLoop.sock_connect)
@@ -217,6 +218,8 @@ class SimSocket:
 
     def accept(self) -> tuple[SimSocket, Address]:
         self._check_open()
+        if not self._backlog:
+            raise os_error(errno.EINVAL)  # not listening
         if not self._queue:
             if self._timeout != 0.0:
                 raise _would_block("accept")
@@ -270,17 +273,20 @@ class SimSocket:
 
     def send(self, data: Bytes, flags: int = 0) -> int:
         self._check_open()
+        _check_flags("send", flags, _SEND_FLAGS)
         if self.type == socket.SOCK_DGRAM:
             if self.peer is None:
                 raise os_error(errno.EDESTADDRREQ)
             return self._sendto(data, self.peer)
         tcb = self._tcb
         if tcb is None:
-            raise os_error(errno.ENOTCONN)
+            raise os_error(errno.EPIPE)  # Linux's answer to a send on a stream socket never connected
         if tcb.error:
             raise os_error(self._take_error())
         if self._shut_wr or tcb.state == CLOSED or tcb.fin_out:
             raise os_error(errno.EPIPE)
+        if not len(data):
+            return 0
         if tcb.state != ESTABLISHED:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         n = tcb.put(memoryview(data).cast("B"))
@@ -311,14 +317,15 @@ class SimSocket:
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             return self.recvfrom(bufsize, flags)[0]
+        _check_flags("recv", flags, _RECV_FLAGS)
         tcb = self._tcb
         if tcb is None:
             raise os_error(errno.ENOTCONN)
         if tcb.error:
             raise os_error(self._take_error())
         if tcb.rx.rcvq:
-            return tcb.take(bufsize)
-        if tcb.fin_in or tcb.state == CLOSED:
+            return bytes(tcb.rx.rcvq[:bufsize]) if flags & socket.MSG_PEEK else tcb.take(bufsize)
+        if tcb.fin_in or tcb.state == CLOSED or self._shut_rd:
             return b""
         if self._timeout != 0.0:
             raise _would_block("recv")
@@ -335,6 +342,9 @@ class SimSocket:
         tcb = self._tcb
         if self.type == socket.SOCK_STREAM and (tcb is None or tcb.state == SYN_SENT):
             raise os_error(errno.ENOTCONN)
+        if how in (socket.SHUT_RD, socket.SHUT_RDWR):
+            self._shut_rd = True  # what is queued can still be read, then EOF, as on Linux
+            self.wake()
         if how in (socket.SHUT_WR, socket.SHUT_RDWR):
             self._shut_wr = True
             if tcb is not None and tcb.state != CLOSED:
@@ -369,15 +379,19 @@ class SimSocket:
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address]:
         self._check_open()
+        _check_flags("recvfrom", flags, _RECV_FLAGS)
         if self._error:
             raise os_error(self._take_error())
         if not self._datagrams:
             if self._timeout != 0.0:
                 raise _would_block("recvfrom")
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        if flags & socket.MSG_PEEK:
+            data, address = self._datagrams[0]
+            return data[:bufsize], address
         data, address = self._datagrams.popleft()
         self._queued -= len(data)
-        return data[:bufsize], address
+        return data[:bufsize], address  # the rest of a longer datagram is lost, as on Linux
 
     def recvfrom_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> tuple[int, Address]:
         view = memoryview(buffer).cast("B")
@@ -411,7 +425,7 @@ class SimSocket:
         if self.type == socket.SOCK_DGRAM:
             return bool(self._datagrams) or self._error != 0
         tcb = self._tcb
-        return tcb is not None and tcb.readable()
+        return tcb is not None and (tcb.readable() or self._shut_rd)
 
     def writable(self) -> bool:
         if self._closed or self._backlog:
@@ -457,6 +471,18 @@ class SimSocket:
 
 
 _LINGER_ZERO = b"\x01\x00\x00\x00\x00\x00\x00\x00"
+#: The flags a simulated socket honours: MSG_PEEK; the others here change nothing in a simulation
+#: (a simulated socket never blocks the loop, no signal is raised, MSG_MORE is a hint).
+_RECV_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
+_SEND_FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0) | getattr(socket, "MSG_MORE", 0)
+
+
+def _check_flags(call: str, flags: int, allowed: int) -> None:
+    if flags & ~allowed:
+        raise NotAllowed(
+            f"{call} with flags {flags:#x} is not simulated (only MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL and "
+            "MSG_MORE are): call it without the others"
+        )
 
 
 def _address(address: object) -> Address:

@@ -118,7 +118,10 @@ class Tcb(TcbTimers):
         self.heard = self.kernel.now_ns()
         self.ka_sent = 0
         if kind == RST:
-            self.fail(errno.ECONNREFUSED if self.state == SYN_SENT else errno.ECONNRESET)
+            if self.state == SYN_SENT:
+                self.fail(errno.ECONNREFUSED)
+            else:  # Linux: EPIPE once the peer's FIN came and ours is not sent (CLOSE_WAIT), else ECONNRESET
+                self.fail(errno.EPIPE if self.rx.fin_in and not self.fin_out else errno.ECONNRESET)
             return
         if self.state == SYN_SENT:
             if kind == SYNACK:
