@@ -330,3 +330,79 @@ def test_a_half_closed_connection_waits_for_an_answer_longer_than_the_user_timeo
     spurious retransmissions included.
     """
     assert _slow_answer(seed, size, link, answer_after=50, ack_delay=ack_delay, user_timeout=20) == b"%d" % size
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(0, 30_000),
+    link=st.fixed_dictionaries(
+        {
+            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.002, 1.2, cap=1.5)]),
+            "loss": st.sampled_from([0.0, 0.1]),
+            "duplicate": st.sampled_from([0.0, 0.3]),
+            "reorder": st.sampled_from([0.0, 0.5, 1.0]),
+            "fifo": st.booleans(),
+        }
+    ),
+    schedule=st.lists(
+        st.tuples(
+            st.floats(0.0, 2.0),
+            st.sampled_from(
+                ["partition", "oneway_to_a", "oneway_to_b", "heal", "hold", "release", "pause_a", "resume_a"]
+            ),
+        ),
+        max_size=6,
+    ),
+    skew=st.sampled_from([0.0, -30.0, 3600.0]),
+)
+def test_both_ends_close_cleanly_and_forget_the_connection_under_short_faults(seed, size, link, schedule, skew):
+    """A request, a reply, both ends closing: each reads the other's bytes exactly, then the connection is gone.
+
+    No error reaches either program, and once it is over neither kernel keeps
+    a connection (no end waits forever for a FIN or an ACK). A skewed clock
+    changes nothing: TCP's timers run on the loop's time.
+    """
+    payload = _payload(size, seed % 5)
+    seen: dict = {}
+
+    async def a():  # the server
+        async def handle(reader, writer):
+            try:
+                data = await reader.read()
+                writer.write(data[::-1])
+                writer.close()
+                await writer.wait_closed()
+                seen["a"] = data
+            except OSError as exc:
+                seen["a"] = type(exc).__name__
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9)).serve_forever()
+
+    async def b():  # the client
+        try:
+            reader, writer = await asyncio.open_connection("a", 9)
+            writer.write(payload)
+            writer.write_eof()
+            seen["b"] = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+        except OSError as exc:
+            seen["b"] = type(exc).__name__
+
+    sim = em.Simulation(seed=seed, **link)
+    sim.hosts.tcp.user_timeout = 60.0
+    sim.add_host("a", a)
+    sim.add_host("b", b)
+    sim.skew("b", skew)
+    t = _run_schedule(sim, schedule, "a", "b")
+    sim.network.heal()
+    sim.network.release("a", "b")
+    sim.resume("a")
+    sim.run(until=t + 400)
+    left = {name: list(sim.hosts.live[name].kernel.tcbs.values()) for name in ("a", "b")}
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {"a": payload, "b": payload[::-1]}
+    assert left == {"a": [], "b": []}
