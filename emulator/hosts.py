@@ -146,7 +146,7 @@ class Hosts(World):
     def lookup(self, host: str) -> str:
         if host in ("", WILDCARD):
             return WILDCARD
-        if host == "localhost":
+        if host.lower() == "localhost":  # /etc/hosts matches names in any case
             return LOOPBACK
         ip = ipv4(host)
         if ip is not None:

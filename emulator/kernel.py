@@ -382,8 +382,8 @@ class LocalWorld(World):
         return self.kernel
 
     def lookup(self, host: str) -> str:
-        if host in ("localhost", WILDCARD, ""):
-            return LOOPBACK if host == "localhost" else WILDCARD
+        if host.lower() in ("localhost", WILDCARD, ""):
+            return LOOPBACK if host.lower() == "localhost" else WILDCARD
         ip = ipv4(host)
         if ip is not None and _loopback(ip):
             return ip

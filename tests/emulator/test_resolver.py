@@ -97,3 +97,24 @@ def test_a_named_service_answers_for_the_protocols_it_has():
     with pytest.raises(socket.gaierror) as caught:
         getaddrinfo(WORLD, "", 80)
     assert caught.value.errno == socket.EAI_NONAME
+
+
+def test_localhost_is_any_case_as_in_etc_hosts():
+    """glibc matches /etc/hosts without regard to case: LOCALHOST and Localhost are 127.0.0.1 too."""
+    assert {getaddrinfo(WORLD, name, 80, type=socket.SOCK_STREAM)[0][4][0] for name in ("LOCALHOST", "Localhost")} == {
+        "127.0.0.1"
+    }
+
+    async def main():
+        return [socket.gethostbyname(name) for name in ("LocalHost", "localhost")]
+
+    sim = em.Simulation(seed=1)
+    got = {}
+
+    async def host():
+        got["names"] = await main()
+
+    sim.add_host("a", host)
+    sim.run(until=1)
+    sim.close()
+    assert got == {"names": ["127.0.0.1", "127.0.0.1"]}
