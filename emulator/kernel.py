@@ -193,8 +193,14 @@ class Kernel:
             port = self._ephemeral(sock.proto)
             key = (sock.proto, port)
         else:
-            for other_ip, _ in self.bound.get(key, ()):
+            for other_ip, other in self.bound.get(key, ()):
                 if other_ip == ip or WILDCARD in (ip, other_ip):
+                    if _reuse_port(sock) and _reuse_port(other):
+                        raise NotAllowed(
+                            f"two sockets sharing port {port} with SO_REUSEPORT (Linux spreads connections or "
+                            "datagrams between them) is not simulated: give each its own port, or run each "
+                            "server on its own host"
+                        )
                     raise os_error(errno.EADDRINUSE, "Address already in use")
             if sock.proto == socket.IPPROTO_TCP and self._orphan_holds(ip, port, sock):
                 raise os_error(errno.EADDRINUSE, "Address already in use")
@@ -350,6 +356,10 @@ class Kernel:
         lines = [f"{self.name} listens on {ip}:{port}" for (ip, port) in self.listeners]
         lines += [f"{self.name} {tcb!r}" for tcb in self.tcbs.values()]
         return lines
+
+
+def _reuse_port(sock: SimSocket) -> bool:
+    return bool(sock.options.get((socket.SOL_SOCKET, getattr(socket, "SO_REUSEPORT", 15))))
 
 
 def ephemeral_ports() -> Iterator[int]:

@@ -340,3 +340,40 @@ def test_without_time_wait_a_port_is_free_once_its_connection_is_over():
     sim.run(until=5)
     sim.close()
     assert seen == {"again": ("10.0.0.2", 40000)}
+
+
+def test_sharing_a_port_with_so_reuseport_is_refused_naming_it():
+    """One socket with SO_REUSEPORT works; a second on its port (Linux would share it) is not simulated: NotAllowed.
+
+    Found by review: ``reuse_port=True`` was dropped, and the second server
+    failed with a plain EADDRINUSE, a wrong answer rather than a refusal.
+    """
+    seen = {}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = await loop.create_server(asyncio.Protocol, "0.0.0.0", 8080, reuse_port=True)
+        seen["option"] = first.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        for make in (
+            lambda: loop.create_server(asyncio.Protocol, "0.0.0.0", 8080, reuse_port=True),
+            lambda: loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, local_addr=("0.0.0.0", 53), reuse_port=True
+            ),
+        ):
+            try:
+                await make()
+                await make()
+            except em.NotAllowed as exc:
+                seen.setdefault("refused", []).append("SO_REUSEPORT" in str(exc))
+        try:
+            await loop.create_server(asyncio.Protocol, "0.0.0.0", 8080)
+        except OSError as exc:
+            seen["plain"] = exc.errno  # without SO_REUSEPORT on both, the port is simply in use
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("a", main)
+    sim.run(until=1)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {"option": 1, "refused": [True, True], "plain": errno.EADDRINUSE}
