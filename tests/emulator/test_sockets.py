@@ -168,3 +168,76 @@ def test_a_simulated_socket_answers_as_linux_does(scenario):
     send on an unconnected socket ENOTCONN (EPIPE), accept on one that does not listen waited (EINVAL),
     send(b"") would block (0), and MSG_PEEK consumed what it peeked at."""
     assert _run(scenario, simulated=True) == _run(scenario, simulated=False)
+
+
+async def _streams():
+    """asyncio streams over the sockets: resets, EOF, writes after the peer closed, abort, half-close."""
+
+    def name(exc):
+        return f"{type(exc).__name__}({getattr(exc, 'errno', None)})"
+
+    out = {}
+    accepted = []
+    server = await asyncio.start_server(lambda r, w: accepted.append((r, w)), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def pair():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while not accepted:
+            await asyncio.sleep(0.01)
+        return reader, writer, *accepted.pop()
+
+    reader, writer, _, peer = await pair()  # the peer closes with our bytes unread: a reset
+    writer.write(b"unread")
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    peer.close()
+    await asyncio.sleep(0.05)
+    out["read after a reset"] = await reader.read()
+    writer.close()
+    reader, writer, _, peer = await pair()  # the peer closes cleanly; we write on
+    peer.close()
+    await asyncio.sleep(0.05)
+    out["eof"] = await reader.read()
+    out["writes after eof"] = []
+    for _ in range(3):
+        try:
+            writer.write(b"x")
+            await writer.drain()
+            out["writes after eof"].append("ok")
+        except OSError as exc:
+            out["writes after eof"].append(name(exc))
+        await asyncio.sleep(0.05)
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError as exc:
+        out["wait_closed"] = name(exc)
+    reader, writer, peer_reader, peer = await pair()  # abort: the peer reads EOF
+    writer.transport.abort()
+    await asyncio.sleep(0.05)
+    out["after an abort"] = await peer_reader.read()
+    peer.close()
+    reader, writer, peer_reader, peer = await pair()  # half-close, an answer, both close
+    writer.write(b"q")
+    writer.write_eof()
+    out["half-closed request"] = await peer_reader.read()
+    peer.write(b"a")
+    peer.close()
+    out["answer"] = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    return out
+
+
+def test_asyncio_streams_see_what_they_see_on_linux():
+    """The same stream program over real loopback and over simulated sockets: the same reads and errors."""
+    simulated = VirtualLoop().run_until_complete(_streams())
+    real_loop = asyncio.new_event_loop()
+    try:
+        real = real_loop.run_until_complete(_streams())
+    finally:
+        real_loop.close()
+    assert simulated == real
