@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 import emulator as em
 
+#: The link and pause actions of _run_schedule between hosts "a" and "b".
+_ACTIONS_AB = ["partition", "oneway_to_a", "oneway_to_b", "heal", "hold", "release", "pause_a", "resume_a"]
 _ACTIONS = [
     "partition",
     "oneway_to_sink",
@@ -348,9 +350,7 @@ def test_a_half_closed_connection_waits_for_an_answer_longer_than_the_user_timeo
     schedule=st.lists(
         st.tuples(
             st.floats(0.0, 2.0),
-            st.sampled_from(
-                ["partition", "oneway_to_a", "oneway_to_b", "heal", "hold", "release", "pause_a", "resume_a"]
-            ),
+            st.sampled_from(_ACTIONS_AB),
         ),
         max_size=6,
     ),
@@ -406,3 +406,84 @@ def test_both_ends_close_cleanly_and_forget_the_connection_under_short_faults(se
     assert errors == []
     assert seen == {"a": payload, "b": payload[::-1]}
     assert left == {"a": [], "b": []}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    clients=st.integers(1, 6),
+    link=st.fixed_dictionaries(
+        {
+            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.002, 1.2, cap=1.5)]),
+            "loss": st.sampled_from([0.0, 0.1]),
+            "duplicate": st.sampled_from([0.0, 0.3]),
+            "reorder": st.sampled_from([0.0, 0.5, 1.0]),
+            "fifo": st.booleans(),
+        }
+    ),
+    schedule=st.lists(
+        st.tuples(st.floats(0.0, 2.0), st.sampled_from([*_ACTIONS_AB, "crash_a", "crash_b"])), max_size=6
+    ),
+)
+def test_every_accepted_connection_was_opened_once_and_every_client_hears_its_own_echo_or_an_error(
+    seed, clients, link, schedule
+):
+    """Clients at once against a small backlog (3), under link faults, flapping cuts, pauses and crashes.
+
+    A server accepts only connections clients opened, each once per
+    incarnation; a client reads back exactly its own line or gets an error;
+    without a crash none is left waiting (after one, a client whose reset was
+    lost waits, as on Linux without keepalive).
+    """
+    seen: dict = {"accepted": [], "clients": {}}
+
+    async def a():
+        async def handle(reader, writer):
+            try:
+                line = await reader.readline()
+                seen["accepted"].append(line)
+                writer.write(line)
+                await writer.drain()
+                writer.close()
+            except OSError:
+                pass
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9, backlog=3)).serve_forever()
+
+    async def b():
+        async def one(i):
+            key = b"client %d\n" % i
+            if key in seen["clients"]:
+                return  # a restarted client does not connect again
+            seen["clients"][key] = "waiting"
+            try:
+                reader, writer = await asyncio.open_connection("a", 9)
+                writer.write(key)
+                got = await reader.readline()
+                seen["clients"][key] = "echo" if got == key else got
+                writer.close()
+            except OSError as exc:
+                seen["clients"][key] = type(exc).__name__
+
+        await asyncio.gather(*(one(i) for i in range(clients)))
+
+    sim = em.Simulation(seed=seed, **link)
+    sim.hosts.tcp.user_timeout = 30.0
+    sim.add_host("a", a)
+    sim.add_host("b", b)
+    t = _run_schedule(sim, schedule, "a", "b")
+    sim.network.heal()
+    sim.network.release("a", "b")
+    sim.resume("a")
+    sim.run(until=t + 400)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    crashed = any(action.startswith("crash_") for _, action in schedule)
+    accepted = [line for line in seen["accepted"] if line]
+    assert set(accepted) <= set(seen["clients"]), "a connection no client opened"
+    if not any(action == "crash_a" for _, action in schedule):
+        assert len(accepted) == len(set(accepted)), "a connection accepted twice"
+    for key, outcome in seen["clients"].items():
+        assert outcome in ("echo", "waiting") or outcome.endswith("Error"), (key, outcome)
+        assert outcome != "waiting" or crashed, f"{key!r} left waiting with no crash"
