@@ -10,11 +10,15 @@ act on hosts exactly as on nodes.
 
 - A host gets an IPv4 address (10.0.0.1, 10.0.0.2, ... in the order added);
   its name resolves to it, from ``getaddrinfo`` and from aiohttp's resolver.
-- A crash cancels every task of the host's program, resets its connections
-  (the peers read ``ConnectionResetError``) and closes its sockets; code of
-  the dead incarnation that still runs finds its sockets inert. A restart
-  runs ``main`` again with a fresh network stack; the host's ``storage``
-  survives, as a node's does.
+- A crash cancels every task of the host's program and resets its
+  connections; its sockets go dead: code of the dead incarnation that still
+  runs can call them, but nothing leaves the host and nothing reaches it. A
+  peer the reset reaches reads ``ConnectionResetError``; the reset is sent
+  once, so a peer it does not reach (behind a partition, or the segment lost)
+  learns when it next sends (a reset from the restarted host, or its user
+  timeout) or by keepalive, as after a real crash. A restart runs ``main``
+  again with a fresh network stack; the host's ``storage`` survives, as a
+  node's does.
 - A pause stops the whole machine, its network stack included: its timers
   wait and segments to it are held until ``resume``.
 
@@ -146,7 +150,7 @@ class Hosts(World):
     def lookup(self, host: str) -> str:
         if host in ("", WILDCARD):
             return WILDCARD
-        if host == "localhost":
+        if host.lower() == "localhost":  # /etc/hosts matches names in any case
             return LOOPBACK
         ip = ipv4(host)
         if ip is not None:

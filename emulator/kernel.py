@@ -193,13 +193,36 @@ class Kernel:
             port = self._ephemeral(sock.proto)
             key = (sock.proto, port)
         else:
-            for other_ip, _ in self.bound.get(key, ()):
+            for other_ip, other in self.bound.get(key, ()):
                 if other_ip == ip or WILDCARD in (ip, other_ip):
+                    if _reuse_port(sock) and _reuse_port(other):
+                        raise NotAllowed(
+                            f"two sockets sharing port {port} with SO_REUSEPORT (Linux spreads connections or "
+                            "datagrams between them) is not simulated: give each its own port, or run each "
+                            "server on its own host"
+                        )
                     raise os_error(errno.EADDRINUSE, "Address already in use")
+            if sock.proto == socket.IPPROTO_TCP and self._orphan_holds(ip, port, sock):
+                raise os_error(errno.EADDRINUSE, "Address already in use")
         self.bound.setdefault(key, []).append((ip, sock))
         if sock.type == socket.SOCK_DGRAM:
             self.udp[(ip, port)] = sock
         return ip, port
+
+    def _orphan_holds(self, ip: str, port: int, sock: SimSocket) -> bool:
+        """Whether a connection its program closed, still sending, holds ``ip:port`` (Linux's bind conflict).
+
+        Both its socket and ``sock`` having ``SO_REUSEADDR`` lets the new one bind
+        (as asyncio's servers set it; a client's ``local_addr`` does not).
+        """
+        reuse = bool(sock.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
+        return any(
+            tcb.orphan
+            and tcb.lport == port
+            and (tcb.lip == ip or WILDCARD in (ip, tcb.lip))
+            and not (reuse and tcb.reuse_addr)
+            for tcb in self.tcbs.values()
+        )
 
     def _ephemeral(self, proto: int) -> int:
         for _ in range(EPHEMERAL[1] - EPHEMERAL[0] + 1):
@@ -232,12 +255,11 @@ class Kernel:
         if lip == WILDCARD:
             lip = self.source_for(rip)
             sock.local = (lip, lport)
+        if (lport, rip, rport) in self.tcbs:  # a closed socket's connection, still finishing, has these ports
+            raise os_error(errno.EADDRNOTAVAIL, "Cannot assign requested address")
         tcb = Tcb(self, lip, lport, rip, rport, self.world.next_cid(), SYN_SENT)
         tcb.sock = sock
         sock.peer = (rip, rport)
-        old = self.tcbs.get((lport, rip, rport))
-        if old is not None:
-            old.destroy()
         self.tcbs[(lport, rip, rport)] = tcb
         tcb.connect()
         return tcb
@@ -293,7 +315,7 @@ class Kernel:
 
     def _syn(self, listener: SimSocket, src_ip: str, dst_ip: str, segment: Segment) -> None:
         if not listener.room():
-            return  # the accept queue is full: the SYN is dropped and the client retries
+            return  # the accept queue is full (SimSocket.room): the SYN is dropped and the client retries
         tcb = Tcb(self, dst_ip, segment["dp"], src_ip, segment["sp"], segment["cid"], SYN_RCVD)
         tcb.listener = listener
         tcb.peer_wnd = segment["wnd"]
@@ -336,6 +358,10 @@ class Kernel:
         return lines
 
 
+def _reuse_port(sock: SimSocket) -> bool:
+    return bool(sock.options.get((socket.SOL_SOCKET, getattr(socket, "SO_REUSEPORT", 15))))
+
+
 def ephemeral_ports() -> Iterator[int]:
     """Linux's ephemeral range, in order, round and round (a host's counter survives its restarts)."""
     low, high = EPHEMERAL
@@ -366,8 +392,8 @@ class LocalWorld(World):
         return self.kernel
 
     def lookup(self, host: str) -> str:
-        if host in ("localhost", WILDCARD, ""):
-            return LOOPBACK if host == "localhost" else WILDCARD
+        if host.lower() in ("localhost", WILDCARD, ""):
+            return LOOPBACK if host.lower() == "localhost" else WILDCARD
         ip = ipv4(host)
         if ip is not None and _loopback(ip):
             return ip

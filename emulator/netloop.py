@@ -205,7 +205,7 @@ class NetLoop(SockCalls):
                 raise ValueError("host/port and sock can not be specified at the same time")
             sockets = [self._adopted(sock, "create_server(sock=...)")]
         else:
-            sockets = await self._listen_all(host, port, family, flags, backlog, reuse_address)
+            sockets = await self._listen_all(host, port, family, flags, backlog, reuse_address, reuse_port)
         server = base_events.Server(
             self,
             sockets,  # type: ignore[arg-type]  # SimSockets stand in for real ones
@@ -228,6 +228,7 @@ class NetLoop(SockCalls):
         flags: int,
         backlog: int,
         reuse_address: bool | None,
+        reuse_port: bool | None = None,
     ) -> list[SimSocket]:
         hosts: list[str | None] = [host] if host is None or isinstance(host, str) else list(host)
         infos: list[AddrInfo] = []
@@ -238,12 +239,16 @@ class NetLoop(SockCalls):
             ):
                 if info not in infos:
                     infos.append(info)
+        if reuse_address is None:  # asyncio's default, on POSIX
+            reuse_address = True
         sockets: list[SimSocket] = []
         try:
             for *_, address in infos:
                 sock = self._host_socket()
                 if reuse_address:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, True)
                 try:
                     sock.bind(address)
                 except OSError as err:
@@ -306,7 +311,7 @@ class NetLoop(SockCalls):
             sim = self._adopted(sock, "create_datagram_endpoint(sock=...)")
             remote = None
         else:
-            sim, remote = await self._datagram_socket(local_addr, remote_addr, family, proto, flags)
+            sim, remote = await self._datagram_socket(local_addr, remote_addr, family, proto, flags, reuse_port)
         protocol = protocol_factory()
         waiter: asyncio.Future[None] = self.create_future()
         transport = self._make_datagram_transport(sim, protocol, remote, waiter)
@@ -324,6 +329,7 @@ class NetLoop(SockCalls):
         family: int,
         proto: int,
         flags: int,
+        reuse_port: bool | None = None,
     ) -> tuple[SimSocket, Address | None]:
         if family not in (0, socket.AF_INET):
             raise refuse(f"a datagram endpoint of family {family!r}", "Only IPv4 (AF_INET) is simulated.")
@@ -339,6 +345,8 @@ class NetLoop(SockCalls):
         sock = self._host_socket(socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, True)
             if local is not None:
                 sock.bind(local)
             if remote is not None:

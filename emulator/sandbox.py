@@ -17,7 +17,12 @@ does for Rust:
 ``random.SystemRandom``, ``secrets``
 ``socket.gethostname``                         the host's name
 ``socket.getaddrinfo``, ``gethostbyname``      the simulation's hosts (a name outside it: ``NotAllowed``)
-``socket.socket.connect`` on a real socket     refused (``NotAllowed``)
+``socket.socket.connect`` on a real socket     refused (``NotAllowed``), and so are ``sendto``, ``sendmsg``,
+                                               ``recv``, ``recvfrom`` (and their ``_into`` forms), ``listen``
+                                               and ``accept``
+``socket.socket.setsockopt`` on a real socket  as before, and kept: the simulated socket that stands in for it
+                                               (``loop.sock_connect``) starts with those options
+``socket.socket.bind`` on a real socket        kept, not bound on the machine: the stand-in binds there
 ``threading.Thread.start``                     refused (``NotAllowed``)
 =============================================  ===========================================================
 
@@ -45,6 +50,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from asyncio import events
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, SupportsIndex
@@ -76,6 +82,11 @@ _real_gethostname = socket.gethostname
 _real_getaddrinfo = socket.getaddrinfo
 _real_gethostbyname = socket.gethostbyname
 _real_connect = socket.socket.connect
+_real_setsockopt = socket.socket.setsockopt
+_real_bind = socket.socket.bind
+#: A real socket's calls that would reach the real network or wait on it: refused inside a simulation.
+_REAL_IO = ("sendto", "sendmsg", "recv", "recv_into", "recvfrom", "recvfrom_into", "listen", "accept")
+_real_io = {name: getattr(socket.socket, name) for name in _REAL_IO}
 _real_connect_ex = socket.socket.connect_ex
 _real_start = threading.Thread.start
 _RANDOM_FUNCTIONS = (
@@ -101,6 +112,10 @@ _RANDOM_FUNCTIONS = (
     "randbytes",
 )
 _installed = False
+#: Options set inside a simulation on each real socket, for the simulated one that stands in for it (options_of).
+_options: weakref.WeakKeyDictionary[socket.socket, list[tuple[int, int, int | bytes]]] = weakref.WeakKeyDictionary()
+#: The address each real socket was bound to inside a simulation (not bound for real: see bound_to).
+_bound: weakref.WeakKeyDictionary[socket.socket, Any] = weakref.WeakKeyDictionary()
 
 
 class Sandbox:
@@ -228,6 +243,48 @@ def _connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
+def _setsockopt(self: socket.socket, level: int, option: int, value: int | bytes | None, *optlen: int) -> None:
+    _real_setsockopt(self, level, option, value, *optlen)
+    if value is not None and _active() is not None:
+        _options.setdefault(self, []).append((level, option, value))
+
+
+def options_of(sock: socket.socket) -> list[tuple[int, int, int | bytes]]:
+    """The options a program set on real socket ``sock`` inside a simulation, in order."""
+    return list(_options.get(sock, ()))
+
+
+def _bind(self: socket.socket, address: Any) -> None:
+    if _active() is None:
+        return _real_bind(self, address)
+    if self in _bound:
+        raise OSError(22, "Invalid argument")  # EINVAL: bound already, as the real call says
+    _bound[self] = address  # the simulated socket that stands in for this one binds there
+    return None
+
+
+def bound_to(sock: socket.socket) -> Any:
+    """The address real socket ``sock`` was bound to inside a simulation, or None."""
+    return _bound.get(sock)
+
+
+def _real_io_refused(name: str) -> Callable[..., Any]:
+    real = _real_io[name]
+
+    def refuse(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        if _active() is not None:
+            raise _refused(
+                f"{name} on a real socket",
+                "use asyncio on simulated sockets (open_connection, start_server, create_datagram_endpoint, "
+                "loop.sock_* on a socket loop.sock_connect connected)",
+            )
+        return real(self, *args, **kwargs)
+
+    refuse.__name__ = name
+    refuse.__doc__ = real.__doc__
+    return refuse
+
+
 def _thread_start(self: threading.Thread) -> None:
     if _active() is not None:
         raise _refused(f"starting a thread ({self.name})", "run the work as an asyncio task instead")
@@ -264,6 +321,10 @@ def install() -> None:
     # Patched on the class (every real socket), as methods of socket.socket rather than of _socket.socket:
     socket.socket.connect = _connect  # type: ignore[method-assign, assignment]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign, assignment]
+    socket.socket.setsockopt = _setsockopt  # type: ignore[method-assign, assignment]  # kept for a stand-in
+    socket.socket.bind = _bind  # type: ignore[method-assign, assignment]  # kept for a stand-in, not bound for real
+    for name in _REAL_IO:
+        setattr(socket.socket, name, _real_io_refused(name))
     threading.Thread.start = _thread_start  # type: ignore[method-assign]  # patched on the class: every thread
     real = {name: getattr(random, name) for name in _RANDOM_FUNCTIONS if hasattr(random, name)}
     for name in _RANDOM_FUNCTIONS:

@@ -5,9 +5,10 @@
 ``sock_recvfrom``, ``sock_sendto`` and the rest are the selector loop's own
 methods, borrowed, running on ``SimSocket``. A fresh real socket that
 asyncio or ``aiohappyeyeballs`` made only to ``sock_connect`` it gets a
-simulated stand-in, which every later ``sock_*`` call (and
-``create_connection(sock=...)``) uses in its place; any other real socket
-is refused.
+simulated stand-in, with the options the program set on the real one
+(``TCP_USER_TIMEOUT``, ``SO_KEEPALIVE``, ...), which every later ``sock_*``
+call (and ``create_connection(sock=...)``) uses in its place; any other
+real socket is refused.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class SockCalls(NetBase):
         self, sock: SimSocket | socket.socket, address: Address
     ) -> None:
         """Connect a socket; a fresh real one (as aiohappyeyeballs makes) gets a simulated stand-in."""
+        from emulator import sandbox
         from emulator.sockets import SimSocket
 
         if isinstance(sock, SimSocket):
@@ -56,6 +58,12 @@ class SockCalls(NetBase):
             sim.real = sock
             sim.setblocking(False)
         try:
+            if not isinstance(sock, SimSocket):
+                for level, option, value in sandbox.options_of(sock):  # TCP_USER_TIMEOUT, SO_KEEPALIVE, ...
+                    sim.setsockopt(level, option, value)
+                local = sandbox.bound_to(sock)  # as aiohappyeyeballs binds for aiohttp's local_addr
+                if local is not None:
+                    sim.bind(local)
             await _Selector.sock_connect(self, sim, address)
         except BaseException:
             if not isinstance(sock, SimSocket):

@@ -85,6 +85,7 @@ class SimSocket:
         self._queued = 0
         self._error = 0
         self._shut_wr = False
+        self._shut_rd = False
         self._closed = False
         self.poll_pending = False
         self.real: socket.socket | None = None  # a real socket this one stands in for (see NetLoop.sock_connect)
@@ -92,6 +93,7 @@ class SimSocket:
         self.rcvbuf = kernel.settings.rcvbuf if kind == socket.SOCK_STREAM else 212992
         self.options: dict[tuple[int, int], object] = {}
         self.tcp_options: dict[str, float] = {}
+        self.user_timeout: float | None = None  # TCP_USER_TIMEOUT in seconds, None: the simulation's
 
     # -- identity ---------------------------------------------------------------------
 
@@ -139,11 +141,13 @@ class SimSocket:
             self.sndbuf = max(4608, 2 * int(value))  # Linux doubles it, with a floor
         elif level == socket.SOL_SOCKET and option == socket.SO_RCVBUF:
             self.rcvbuf = max(2304, 2 * int(value))
-        elif level == socket.SOL_SOCKET and option == socket.SO_KEEPALIVE and self._tcb is not None:
-            self._tcb.set_keepalive(bool(value))
+        elif level == socket.SOL_SOCKET and option == socket.SO_KEEPALIVE:
+            if self._tcb is not None:  # else connect() or accept() applies it (_configure)
+                self._tcb.set_keepalive(bool(value))
         elif level == socket.IPPROTO_TCP and option == _TCP_USER_TIMEOUT:
-            if self._tcb is not None and value:
-                self._tcb.user_timeout = int(value) / 1000
+            self.user_timeout = int(value) / 1000 if value else None  # 0: the default again, as on Linux
+            if self._tcb is not None:
+                self._tcb.user_timeout = self.user_timeout or self.kernel.settings.user_timeout
         elif level == socket.IPPROTO_TCP and option in _TCP_OPTS:
             self.tcp_options[_TCP_OPTS[option]] = int(value)
             if self._tcb is not None:
@@ -209,10 +213,13 @@ class SimSocket:
         if self._tcb is not None:
             return errno.EALREADY if self._tcb.state == SYN_SENT else errno.EISCONN
         self._tcb = self.kernel.connect(self, ip, port)
+        self._configure(self._tcb)
         return errno.EINPROGRESS
 
     def accept(self) -> tuple[SimSocket, Address]:
         self._check_open()
+        if not self._backlog:
+            raise os_error(errno.EINVAL)  # not listening
         if not self._queue:
             if self._timeout != 0.0:
                 raise _would_block("accept")
@@ -232,8 +239,15 @@ class SimSocket:
             self.options = dict(listener.options)
             self.tcp_options = dict(listener.tcp_options)
             self.sndbuf, self.rcvbuf = listener.sndbuf, listener.rcvbuf
-            if listener.options.get((socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
-                tcb.set_keepalive(True)
+            self.user_timeout = listener.user_timeout
+            self._configure(tcb)
+
+    def _configure(self, tcb: Tcb) -> None:
+        """Give a new connection the options set on this socket before it had one."""
+        if self.user_timeout is not None:
+            tcb.user_timeout = self.user_timeout
+        if self.options.get((socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
+            tcb.set_keepalive(True)  # armed once the handshake is done
 
     # called by the kernel for a listening socket
     def established(self, tcb: Tcb) -> None:
@@ -247,23 +261,32 @@ class SimSocket:
             self._queue.remove(tcb)
 
     def room(self) -> bool:
-        return len(self._queue) + len(self.half_open) < self._backlog
+        """Whether the accept queue has room: Linux's is full once it holds more than ``backlog``.
+
+        Connections still in their handshake take none of it (Linux with SYN
+        cookies, its default); one that completes into a full queue waits
+        (``Tcb.receive``).
+        """
+        return len(self._queue) <= self._backlog
 
     # -- streams ----------------------------------------------------------------------------
 
     def send(self, data: Bytes, flags: int = 0) -> int:
         self._check_open()
+        _check_flags("send", flags, _SEND_FLAGS)
         if self.type == socket.SOCK_DGRAM:
             if self.peer is None:
                 raise os_error(errno.EDESTADDRREQ)
             return self._sendto(data, self.peer)
         tcb = self._tcb
         if tcb is None:
-            raise os_error(errno.ENOTCONN)
+            raise os_error(errno.EPIPE)  # Linux's answer to a send on a stream socket never connected
         if tcb.error:
             raise os_error(self._take_error())
         if self._shut_wr or tcb.state == CLOSED or tcb.fin_out:
             raise os_error(errno.EPIPE)
+        if not len(data):
+            return 0
         if tcb.state != ESTABLISHED:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         n = tcb.put(memoryview(data).cast("B"))
@@ -294,14 +317,15 @@ class SimSocket:
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             return self.recvfrom(bufsize, flags)[0]
+        _check_flags("recv", flags, _RECV_FLAGS)
         tcb = self._tcb
         if tcb is None:
             raise os_error(errno.ENOTCONN)
         if tcb.error:
             raise os_error(self._take_error())
         if tcb.rx.rcvq:
-            return tcb.take(bufsize)
-        if tcb.fin_in or tcb.state == CLOSED:
+            return bytes(tcb.rx.rcvq[:bufsize]) if flags & socket.MSG_PEEK else tcb.take(bufsize)
+        if tcb.fin_in or tcb.state == CLOSED or self._shut_rd:
             return b""
         if self._timeout != 0.0:
             raise _would_block("recv")
@@ -318,6 +342,9 @@ class SimSocket:
         tcb = self._tcb
         if self.type == socket.SOCK_STREAM and (tcb is None or tcb.state == SYN_SENT):
             raise os_error(errno.ENOTCONN)
+        if how in (socket.SHUT_RD, socket.SHUT_RDWR):
+            self._shut_rd = True  # what is queued can still be read, then EOF, as on Linux
+            self.wake()
         if how in (socket.SHUT_WR, socket.SHUT_RDWR):
             self._shut_wr = True
             if tcb is not None and tcb.state != CLOSED:
@@ -352,15 +379,19 @@ class SimSocket:
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address]:
         self._check_open()
+        _check_flags("recvfrom", flags, _RECV_FLAGS)
         if self._error:
             raise os_error(self._take_error())
         if not self._datagrams:
             if self._timeout != 0.0:
                 raise _would_block("recvfrom")
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        if flags & socket.MSG_PEEK:
+            data, address = self._datagrams[0]
+            return data[:bufsize], address
         data, address = self._datagrams.popleft()
         self._queued -= len(data)
-        return data[:bufsize], address
+        return data[:bufsize], address  # the rest of a longer datagram is lost, as on Linux
 
     def recvfrom_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> tuple[int, Address]:
         view = memoryview(buffer).cast("B")
@@ -394,7 +425,7 @@ class SimSocket:
         if self.type == socket.SOCK_DGRAM:
             return bool(self._datagrams) or self._error != 0
         tcb = self._tcb
-        return tcb is not None and tcb.readable()
+        return tcb is not None and (tcb.readable() or self._shut_rd)
 
     def writable(self) -> bool:
         if self._closed or self._backlog:
@@ -419,6 +450,7 @@ class SimSocket:
             tcb.abort()  # connections nobody accepted are reset, as when a listener closes
         self._queue.clear()
         if self._tcb is not None:
+            self._tcb.reuse_addr = bool(self.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
             if self.options.get((socket.SOL_SOCKET, socket.SO_LINGER)) == _LINGER_ZERO:
                 self._tcb.abort()
             else:
@@ -439,6 +471,18 @@ class SimSocket:
 
 
 _LINGER_ZERO = b"\x01\x00\x00\x00\x00\x00\x00\x00"
+#: The flags a simulated socket honours: MSG_PEEK; the others here change nothing in a simulation
+#: (a simulated socket never blocks the loop, no signal is raised, MSG_MORE is a hint).
+_RECV_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
+_SEND_FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0) | getattr(socket, "MSG_MORE", 0)
+
+
+def _check_flags(call: str, flags: int, allowed: int) -> None:
+    if flags & ~allowed:
+        raise NotAllowed(
+            f"{call} with flags {flags:#x} is not simulated (only MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL and "
+            "MSG_MORE are): call it without the others"
+        )
 
 
 def _address(address: object) -> Address:

@@ -7,8 +7,13 @@ are, and TCP's own machinery makes the stream reliable again: sequence
 numbers, cumulative acknowledgements, retransmission with exponential
 backoff, fast retransmit and Reno congestion control (``tcpbuffers``), a
 receive window, a persist timer for a closed window, FIN for a half-close
-and RST for a reset. What it leaves out (SACK, Nagle, TIME_WAIT, a
-bandwidth limit) changes how fast bytes move, not what a program sees.
+and RST for a reset. What it leaves out (SACK, Nagle, a bandwidth limit)
+changes how fast bytes move, not what a program reads. There is no
+TIME_WAIT either: a connection's port is free once the connection is over
+(while a closed socket's connection still sends, it holds the port, as on
+Linux), where Linux holds the port of the end that closed first 60 s more,
+so binding it again at once without ``SO_REUSEADDR`` succeeds here and
+fails there.
 
 The timing follows Linux, which is what most services run on (the numbers
 are in :class:`TcpSettings`). A connection whose data stays unacknowledged
@@ -113,7 +118,10 @@ class Tcb(TcbTimers):
         self.heard = self.kernel.now_ns()
         self.ka_sent = 0
         if kind == RST:
-            self.fail(errno.ECONNREFUSED if self.state == SYN_SENT else errno.ECONNRESET)
+            if self.state == SYN_SENT:
+                self.fail(errno.ECONNREFUSED)
+            else:  # Linux: EPIPE once the peer's FIN came and ours is not sent (CLOSE_WAIT), else ECONNRESET
+                self.fail(errno.EPIPE if self.rx.fin_in and not self.fin_out else errno.ECONNRESET)
             return
         if self.state == SYN_SENT:
             if kind == SYNACK:
@@ -127,6 +135,9 @@ class Tcb(TcbTimers):
             self._ack_now()
             return
         if self.state == SYN_RCVD:
+            listener = self.listener
+            if listener is not None and not listener.room():
+                return  # Linux: the accept queue is full, the ACK is dropped; the SYN-ACK will be sent again
             self._accepted()
         self._ack_in(seg["ack"], seg["wnd"], kind == ACK and not seg.get("probe"))
         if self.state == CLOSED:

@@ -80,7 +80,7 @@ class TcbSender(TcbState):
             inflight.append(self.snd_nxt)
         if (
             self.fin_out
-            and self.fin_seq is None
+            and (self.fin_seq is None or self.snd_nxt == self.fin_seq)  # not sent yet, or rewound to it
             and self.snd_nxt == self.snd_una + len(self.sndq)
             and len(inflight) < self.reno.cwnd
         ):

@@ -126,6 +126,7 @@ class TcbState:
         self.sock: SimSocket | None = None  # None until accepted and once the program closed it
         self.listener: SimSocket | None = None  # the listening socket that will accept it (server side, until accepted)
         self.orphan = False  # the program closed its socket; the Tcb finishes on its own
+        self.reuse_addr = False  # its socket had SO_REUSEADDR (for a bind to its port while it finishes)
         self.error = 0  # errno to report: ECONNRESET, ETIMEDOUT, ECONNREFUSED
         self.user_timeout = self.settings.user_timeout
         self.keepalive = False

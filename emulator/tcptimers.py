@@ -99,8 +99,8 @@ class TcbTimers(TcbSender):
             self.rtt_seq = None
             self.snd_nxt = self.snd_una  # go back N: send everything unacknowledged again
             self.inflight.clear()
-            if self.fin_seq is not None and self.fin_seq >= self.snd_una:
-                self.fin_seq = None
+            # The FIN keeps its sequence number (push sends it again there): an ACK of it that arrives
+            # late, after this rewind, must still count as acknowledging it.
             self.push()
         self.rtx_at = now + self._rto_ns()
         if self.since is not None:

@@ -3,6 +3,7 @@
 import asyncio
 import errno
 import itertools
+import socket
 
 import pytest
 
@@ -227,3 +228,152 @@ def test_code_of_a_dead_incarnation_that_still_runs_reaches_no_one():
     sim.run(until=8)
     sim.close()
     assert outcome == ["TimeoutError", "TimeoutError"] and accepted == []
+
+
+def test_a_closed_connection_still_sending_keeps_its_port():
+    """A socket closed with data still in flight keeps its port until that data and its FIN are through.
+
+    As on Linux, binding the port again meanwhile fails with EADDRINUSE, and
+    the peer reads everything. Found by review: the port was free at once, a
+    new connection from it to the same peer silently destroyed the old one,
+    and the peer read a truncated stream and ECONNRESET.
+    """
+    payload = bytes(range(256)) * 200  # 50 KB: all in the kernel's send buffer, most unsent at the close
+    seen = {}
+
+    async def sink():
+        async def handle(reader, writer):
+            data = b""
+            try:
+                while chunk := await reader.read(65536):
+                    data += chunk
+                seen.setdefault("read", []).append(len(data))
+            except OSError as exc:
+                seen.setdefault("read", []).append((len(data), type(exc).__name__))
+            writer.close()
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9000)).serve_forever()
+
+    async def source():
+        _reader, writer = await asyncio.open_connection("sink", 9000, local_addr=("0.0.0.0", 40000))
+        writer.write(payload)
+        writer.close()  # the kernel goes on sending, orphaned
+        await asyncio.sleep(0)  # the socket is closed
+        try:
+            await asyncio.open_connection("sink", 9000, local_addr=("0.0.0.0", 40000))
+            seen["again"] = "connected"
+        except OSError as exc:
+            seen["again"] = exc.errno
+        await asyncio.sleep(120)
+        _reader, writer = await asyncio.open_connection("sink", 9000, local_addr=("0.0.0.0", 40000))
+        seen["later"] = writer.get_extra_info("sockname")
+
+    sim = em.Simulation(seed=1, latency=0.01)
+    sim.add_host("sink", sink)
+    sim.add_host("source", source)
+    sim.run(until=200)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen["read"][0] == len(payload), seen
+    assert seen["again"] == errno.EADDRINUSE
+    assert seen["later"] == ("10.0.0.2", 40000)  # free once the old connection is over
+
+
+def test_a_server_restarted_on_its_port_binds_past_its_closed_connections_with_so_reuseaddr():
+    """asyncio's servers set SO_REUSEADDR (on POSIX, by default): a new one binds while old connections finish.
+
+    Without it (``reuse_address=False``) the bind fails with EADDRINUSE, as on Linux.
+    """
+    seen = {}
+
+    async def server():
+        loop = asyncio.get_running_loop()
+
+        async def handle(reader, writer):
+            writer.write(b"x" * 60000)  # the client never reads: the connection cannot finish
+            writer.close()
+
+        first = await asyncio.start_server(handle, "0.0.0.0", 9000)
+        seen["reuse"] = first.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+        await asyncio.sleep(1)
+        first.close()
+        for reuse in (False, None):
+            try:
+                again = await loop.create_server(asyncio.Protocol, "0.0.0.0", 9000, reuse_address=reuse)
+                seen[reuse] = again.sockets[0].getsockname()
+            except OSError as exc:
+                seen[reuse] = exc.errno
+
+    async def client():
+        _reader, writer = await asyncio.open_connection("server", 9000)
+        await asyncio.sleep(100)
+        writer.close()
+
+    sim = em.Simulation(seed=1, latency=0.01)
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.run(until=5)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {"reuse": 1, False: errno.EADDRINUSE, None: ("0.0.0.0", 9000)}
+
+
+def test_without_time_wait_a_port_is_free_once_its_connection_is_over():
+    """The documented difference from Linux: no TIME_WAIT, so the closer's port can be bound again at once."""
+    seen = {}
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7, local_addr=("0.0.0.0", 40000))
+        writer.write(b"bye\n")
+        await reader.readline()
+        writer.close()  # the client closes first: on Linux its port would stay in TIME_WAIT for 60 s
+        await reader.read()
+        await asyncio.sleep(0.1)  # the server's FIN and the last ACK are through
+        _reader, writer = await asyncio.open_connection("server", 7, local_addr=("0.0.0.0", 40000))
+        seen["again"] = writer.get_extra_info("sockname")
+
+    sim = em.Simulation(seed=1, latency=0.01)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=5)
+    sim.close()
+    assert seen == {"again": ("10.0.0.2", 40000)}
+
+
+def test_sharing_a_port_with_so_reuseport_is_refused_naming_it():
+    """One socket with SO_REUSEPORT works; a second on its port (Linux would share it) is not simulated: NotAllowed.
+
+    Found by review: ``reuse_port=True`` was dropped, and the second server
+    failed with a plain EADDRINUSE, a wrong answer rather than a refusal.
+    """
+    seen = {}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = await loop.create_server(asyncio.Protocol, "0.0.0.0", 8080, reuse_port=True)
+        seen["option"] = first.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        for make in (
+            lambda: loop.create_server(asyncio.Protocol, "0.0.0.0", 8080, reuse_port=True),
+            lambda: loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, local_addr=("0.0.0.0", 53), reuse_port=True
+            ),
+        ):
+            try:
+                await make()
+                await make()
+            except em.NotAllowed as exc:
+                seen.setdefault("refused", []).append("SO_REUSEPORT" in str(exc))
+        try:
+            await loop.create_server(asyncio.Protocol, "0.0.0.0", 8080)
+        except OSError as exc:
+            seen["plain"] = exc.errno  # without SO_REUSEPORT on both, the port is simply in use
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("a", main)
+    sim.run(until=1)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {"option": 1, "refused": [True, True], "plain": errno.EADDRINUSE}

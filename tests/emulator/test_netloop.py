@@ -199,3 +199,60 @@ def test_loop_create_server_and_create_connection_run_protocols_over_the_network
     sim.close()
     assert events["client"] == [("made", server_address), ("data", b"pong"), ("eof",), ("lost", None)]
     assert events["server"] == [("made", client_address), ("data", b"ping"), ("eof",), ("lost", None)]
+
+
+def _backlog_run(gap):
+    """listen(2), nobody accepting for 10 s, then one accept a second; five clients, ``gap`` seconds apart."""
+    seen = {"connected": [], "accepted": []}
+
+    async def server():
+        loop = asyncio.get_running_loop()
+        srv = await loop.create_server(asyncio.Protocol, "0.0.0.0", 9, backlog=2, start_serving=False)
+        await asyncio.sleep(10)
+        while True:
+            await loop.sock_accept(srv.sockets[0]._sock)
+            seen["accepted"].append(round(now(), 2))
+            await asyncio.sleep(1)
+
+    async def client(i):
+        await asyncio.sleep(gap * i)
+        _reader, writer = await asyncio.open_connection("server", 9)
+        seen["connected"].append(round(now(), 2))
+        await asyncio.sleep(1000)  # the connection stays open, idle
+        writer.close()
+
+    sim = em.Simulation(seed=1, latency=0.001)
+    sim.add_host("server", server)
+    for i in range(5):
+        sim.add_host(f"c{i}", client, i=i)
+    sim.run(until=100)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    return seen
+
+
+def test_a_listen_backlog_holds_backlog_plus_one_connections_as_on_linux():
+    """listen(2) with nobody accepting: three connections wait in the queue, the others' SYNs are dropped.
+
+    Linux's accept queue is full when it holds more than ``backlog``
+    connections. Found by review: capsim held ``backlog``, and counted
+    connections still in their handshake in them.
+    """
+    seen = _backlog_run(gap=0.1)
+    # The fourth's and fifth's SYNs, retried at 1, 3, 7 and 15 s, find room after the accepts at 10 and 11 s.
+    assert seen["connected"] == [0.0, 0.1, 0.2, 15.3, 15.4]
+    assert seen["accepted"] == [10.0, 11.0, 12.0, 15.3, 16.3]
+
+
+def test_handshakes_that_complete_into_a_full_accept_queue_wait_for_room_as_on_linux():
+    """Five SYNs at once to listen(2): every client connects, the server queues three and drops the others' ACKs.
+
+    Half-open connections take no room (SYN cookies, Linux's default), so all
+    five SYNs are answered; the ACKs of two find the queue full and are
+    dropped, and those two enter it when a retransmitted SYN-ACK is answered
+    after room was made (SYN-ACKs at 1, 3, 7, 15 s; accepts from 10 s).
+    """
+    seen = _backlog_run(gap=0.0)
+    assert seen["connected"] == [0.0] * 5
+    assert seen["accepted"] == [10.0, 11.0, 12.0, 15.0, 16.0]

@@ -1,6 +1,8 @@
 """getaddrinfo and getnameinfo answered from the simulation's hosts, shaped as the C library shapes them."""
 
+import functools
 import socket
+import sys
 
 import pytest
 
@@ -14,7 +16,7 @@ WORLD = LocalWorld(VirtualLoop())
 
 def test_with_no_type_there_is_one_answer_per_socket_type_as_glibc_gives():
     """type=0 gives stream, datagram and raw entries; the canonical name goes on the first only."""
-    got = getaddrinfo(WORLD, "localhost", "http", flags=socket.AI_CANONNAME)
+    got = getaddrinfo(WORLD, "localhost", 80, flags=socket.AI_CANONNAME)
     assert got == [
         (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "localhost", ("127.0.0.1", 80)),
         (socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP, "", ("127.0.0.1", 80)),
@@ -46,3 +48,73 @@ def test_getnameinfo_names_hosts_and_services():
     """A numeric request gives the address; otherwise the host's name and the service's."""
     assert getnameinfo(WORLD, ("127.0.0.1", 443)) == ("localhost", "https")
     assert getnameinfo(WORLD, ("127.0.0.1", 443), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV) == ("127.0.0.1", "443")
+
+
+def _answers(resolve, *args, **kwargs):
+    try:
+        return [(int(k), p, c, a) for _, k, p, c, a in resolve(*args, **kwargs)]
+    except socket.gaierror as exc:
+        return f"gaierror({exc.errno})"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="compared with glibc's own getaddrinfo")
+@pytest.mark.parametrize("host", ["127.0.0.1", None])
+def test_socket_types_and_protocols_combine_as_glibc_combines_them(host):
+    """Every type, protocol and flag with a numeric port or none: the same entries, or the same error, as glibc.
+
+    Found by review: a protocol with no type gave three entries of different
+    types all carrying it (glibc: the one type that has it), and a type with a
+    protocol it does not have, or a raw socket with a port, answered instead of
+    failing with EAI_SOCKTYPE or EAI_SERVICE.
+    """
+    differ = []
+    for port in (80, "8080", 0, None):
+        for kind in (0, socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET):
+            for proto in (0, socket.IPPROTO_TCP, socket.IPPROTO_UDP, 132, 99):
+                for flags in (0, socket.AI_PASSIVE, socket.AI_CANONNAME, socket.AI_NUMERICSERV):
+                    kw = {"family": socket.AF_INET, "type": kind, "proto": proto, "flags": flags}
+                    real = _answers(socket.getaddrinfo, host, port, **kw)
+                    simulated = _answers(functools.partial(getaddrinfo, WORLD), host, port, **kw)
+                    if real != simulated:
+                        differ.append((port, kind, proto, flags, real, simulated))
+    assert differ == []
+
+
+def test_a_named_service_answers_for_the_protocols_it_has():
+    """http is TCP only, ntp UDP only, domain both (Debian's /etc/services); AI_NUMERICSERV refuses a name."""
+    kinds = {name: [e[1] for e in getaddrinfo(WORLD, "127.0.0.1", name)] for name in ("http", "ntp", "domain")}
+    assert kinds == {
+        "http": [socket.SOCK_STREAM],
+        "ntp": [socket.SOCK_DGRAM],
+        "domain": [socket.SOCK_STREAM, socket.SOCK_DGRAM],
+    }
+    with pytest.raises(socket.gaierror) as caught:
+        getaddrinfo(WORLD, "127.0.0.1", "http", type=socket.SOCK_DGRAM)
+    assert caught.value.errno == socket.EAI_SERVICE
+    with pytest.raises(socket.gaierror) as caught:
+        getaddrinfo(WORLD, "127.0.0.1", "http", flags=socket.AI_NUMERICSERV)
+    assert caught.value.errno == socket.EAI_NONAME
+    with pytest.raises(socket.gaierror) as caught:
+        getaddrinfo(WORLD, "", 80)
+    assert caught.value.errno == socket.EAI_NONAME
+
+
+def test_localhost_is_any_case_as_in_etc_hosts():
+    """glibc matches /etc/hosts without regard to case: LOCALHOST and Localhost are 127.0.0.1 too."""
+    assert {getaddrinfo(WORLD, name, 80, type=socket.SOCK_STREAM)[0][4][0] for name in ("LOCALHOST", "Localhost")} == {
+        "127.0.0.1"
+    }
+
+    async def main():
+        return [socket.gethostbyname(name) for name in ("LocalHost", "localhost")]
+
+    sim = em.Simulation(seed=1)
+    got = {}
+
+    async def host():
+        got["names"] = await main()
+
+    sim.add_host("a", host)
+    sim.run(until=1)
+    sim.close()
+    assert got == {"names": ["127.0.0.1", "127.0.0.1"]}

@@ -194,3 +194,84 @@ def test_rebinding_early_names_loads_no_lazy_module(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "_LazyModule"
+
+
+def test_real_socket_io_is_refused_inside_naming_the_call():
+    """A real socket's datagrams, reads and accepts would leave the simulation (or block forever): NotAllowed.
+
+    Found by review: ``sendto`` on a real UDP socket (as a statsd client does)
+    sent a real packet to 10.0.0.1, or looked a host name up in the real DNS,
+    and a blocking ``recvfrom`` or ``accept`` hung the whole simulation.
+    """
+    refused = []
+
+    async def main():
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket()
+        for name, attempt in (
+            ("sendto", lambda: udp.sendto(b"x", ("10.0.0.1", 8125))),
+            ("sendto", lambda: udp.sendto(b"x", ("a", 8125))),
+            ("sendmsg", lambda: udp.sendmsg([b"x"], [], 0, ("10.0.0.1", 8125))),
+            ("recvfrom", lambda: udp.recvfrom(100)),
+            ("recvfrom_into", lambda: udp.recvfrom_into(bytearray(10))),
+            ("recv", lambda: udp.recv(100)),
+            ("recv_into", lambda: udp.recv_into(bytearray(10))),
+            ("listen", lambda: tcp.listen()),
+            ("accept", lambda: tcp.accept()),
+        ):
+            try:
+                attempt()
+                refused.append((name, "not refused"))
+            except em.NotAllowed as exc:
+                refused.append((name, name in str(exc) and "real socket" in str(exc)))
+        udp.close()
+        tcp.close()
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("a", main)
+    sim.run(until=1)
+    sim.close()
+    calls = ("sendto", "sendto", "sendmsg", "recvfrom", "recvfrom_into", "recv", "recv_into", "listen", "accept")
+    assert refused == [(name, True) for name in calls]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:  # outside a simulation: the real calls
+        udp.bind(("127.0.0.1", 0))
+        udp.sendto(b"x", udp.getsockname())
+        assert udp.recvfrom(10)[0] == b"x"
+
+
+def test_a_real_socket_bound_then_connected_keeps_its_address_in_the_simulation():
+    """aiohttp's local_addr binds the real socket aiohappyeyeballs made: its stand-in connects from that address.
+
+    Found by review: the real socket was bound on the real machine (an address
+    of the simulation there failed with EADDRNOTAVAIL) and the stand-in
+    connected from an ephemeral port all the same.
+    """
+    import aiohttp
+    from aiohttp import web
+
+    seen = {}
+
+    async def server():
+        async def peer(request):
+            return web.json_response(request.transport.get_extra_info("peername"))
+
+        app = web.Application()
+        app.router.add_get("/", peer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "0.0.0.0", 8080).start()
+        await asyncio.Event().wait()
+
+    async def client():
+        connector = aiohttp.TCPConnector(local_addr=("10.0.0.2", 45000))
+        async with aiohttp.ClientSession(connector=connector) as session, session.get("http://web:8080/") as r:
+            seen["peer"] = tuple(await r.json())
+
+    sim = em.Simulation(seed=1, latency=0.001)
+    sim.add_host("web", server)
+    sim.add_host("client", client)
+    sim.run(until=5)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {"peer": ("10.0.0.2", 45000)}

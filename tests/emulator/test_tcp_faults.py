@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 import emulator as em
 
+#: The link and pause actions of _run_schedule between hosts "a" and "b".
+_ACTIONS_AB = ["partition", "oneway_to_a", "oneway_to_b", "heal", "hold", "release", "pause_a", "resume_a"]
 _ACTIONS = [
     "partition",
     "oneway_to_sink",
@@ -258,3 +260,230 @@ def _run_schedule(sim: em.Simulation, schedule: list[tuple[float, str]], a: str,
             sim.crash(name)
             sim.restart(name)
     return t
+
+
+def _slow_answer(seed, size, link, answer_after, ack_delay, user_timeout):
+    """A client writes ``size`` bytes and a FIN, then waits; the server answers ``answer_after`` seconds later."""
+    seen: dict = {}
+
+    async def server():
+        async def handle(reader, writer):
+            data = await reader.read()
+            await asyncio.sleep(answer_after)
+            writer.write(b"%d" % len(data))
+            writer.close()
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9)).serve_forever()
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 9)
+        if ack_delay is not None:  # the server's ACKs come back slower than the RTO: a spurious timeout
+            sim.network.set_link_oneway("server", "client", latency=ack_delay)
+        writer.write(b"x" * size)
+        writer.write_eof()
+        try:
+            seen["reply"] = await reader.read()
+        except OSError as exc:
+            seen["reply"] = type(exc).__name__
+
+    sim = em.Simulation(seed=seed, **link)
+    sim.hosts.tcp.user_timeout = user_timeout
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.run(until=answer_after + 4 * user_timeout)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    return seen.get("reply")
+
+
+def test_a_late_ack_of_a_retransmitted_fin_ends_the_half_close():
+    """The ACK of data and FIN arrives after the RTO rewound the sender: the FIN counts as acknowledged.
+
+    Found by review: the rewind forgot the FIN's sequence number, the late ACK
+    then moved the FIN one byte on, the peer never acknowledged that one, and
+    the client's half-closed connection timed out (ETIMEDOUT) while its server
+    was alive and about to answer.
+    """
+    reply = _slow_answer(1, 3000, {"latency": 0.01}, answer_after=60, ack_delay=1.0, user_timeout=30)
+    assert reply == b"3000"
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(1, 20_000),
+    link=st.fixed_dictionaries(
+        {
+            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.005, 1.1, cap=2.0)]),
+            "loss": st.sampled_from([0.0, 0.1]),
+            "duplicate": st.sampled_from([0.0, 0.3]),
+            "reorder": st.sampled_from([0.0, 0.5]),
+            "fifo": st.booleans(),
+        }
+    ),
+    ack_delay=st.sampled_from([None, 0.5, 1.5]),
+)
+def test_a_half_closed_connection_waits_for_an_answer_longer_than_the_user_timeout(seed, size, link, ack_delay):
+    """Nothing unacknowledged, nothing lost for good: a peer that answers late is still answered, not ETIMEDOUT.
+
+    The user timeout bounds how long data (or a FIN) stays unacknowledged, not
+    how long a live peer may stay silent; heavy-tailed latency, copies and
+    spurious retransmissions included.
+    """
+    assert _slow_answer(seed, size, link, answer_after=50, ack_delay=ack_delay, user_timeout=20) == b"%d" % size
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(0, 30_000),
+    link=st.fixed_dictionaries(
+        {
+            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.002, 1.2, cap=1.5)]),
+            "loss": st.sampled_from([0.0, 0.1]),
+            "duplicate": st.sampled_from([0.0, 0.3]),
+            "reorder": st.sampled_from([0.0, 0.5, 1.0]),
+            "fifo": st.booleans(),
+        }
+    ),
+    schedule=st.lists(
+        st.tuples(
+            st.floats(0.0, 2.0),
+            st.sampled_from(_ACTIONS_AB),
+        ),
+        max_size=6,
+    ),
+    skew=st.sampled_from([0.0, -30.0, 3600.0]),
+)
+def test_both_ends_close_cleanly_and_forget_the_connection_under_short_faults(seed, size, link, schedule, skew):
+    """A request, a reply, both ends closing: each reads the other's bytes exactly, then the connection is gone.
+
+    No error reaches either program, and once it is over neither kernel keeps
+    a connection (no end waits forever for a FIN or an ACK). A skewed clock
+    changes nothing: TCP's timers run on the loop's time.
+    """
+    payload = _payload(size, seed % 5)
+    seen: dict = {}
+
+    async def a():  # the server
+        async def handle(reader, writer):
+            try:
+                data = await reader.read()
+                writer.write(data[::-1])
+                writer.close()
+                await writer.wait_closed()
+                seen["a"] = data
+            except OSError as exc:
+                seen["a"] = type(exc).__name__
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9)).serve_forever()
+
+    async def b():  # the client
+        try:
+            reader, writer = await asyncio.open_connection("a", 9)
+            writer.write(payload)
+            writer.write_eof()
+            seen["b"] = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+        except OSError as exc:
+            seen["b"] = type(exc).__name__
+
+    sim = em.Simulation(seed=seed, **link)
+    sim.hosts.tcp.user_timeout = 60.0
+    sim.add_host("a", a)
+    sim.add_host("b", b)
+    sim.skew("b", skew)
+    t = _run_schedule(sim, schedule, "a", "b")
+    sim.network.heal()
+    sim.network.release("a", "b")
+    sim.resume("a")
+    sim.run(until=t + 400)
+    left = {name: list(sim.hosts.live[name].kernel.tcbs.values()) for name in ("a", "b")}
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {"a": payload, "b": payload[::-1]}
+    assert left == {"a": [], "b": []}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    clients=st.integers(1, 6),
+    link=st.fixed_dictionaries(
+        {
+            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.002, 1.2, cap=1.5)]),
+            "loss": st.sampled_from([0.0, 0.1]),
+            "duplicate": st.sampled_from([0.0, 0.3]),
+            "reorder": st.sampled_from([0.0, 0.5, 1.0]),
+            "fifo": st.booleans(),
+        }
+    ),
+    schedule=st.lists(
+        st.tuples(st.floats(0.0, 2.0), st.sampled_from([*_ACTIONS_AB, "crash_a", "crash_b"])), max_size=6
+    ),
+)
+def test_every_accepted_connection_was_opened_once_and_every_client_hears_its_own_echo_or_an_error(
+    seed, clients, link, schedule
+):
+    """Clients at once against a small backlog (3), under link faults, flapping cuts, pauses and crashes.
+
+    A server accepts only connections clients opened, each once per
+    incarnation; a client reads back exactly its own line or gets an error;
+    without a crash none is left waiting (after one, a client whose reset was
+    lost waits, as on Linux without keepalive).
+    """
+    seen: dict = {"accepted": [], "clients": {}}
+
+    async def a():
+        async def handle(reader, writer):
+            try:
+                line = await reader.readline()
+                seen["accepted"].append(line)
+                writer.write(line)
+                await writer.drain()
+                writer.close()
+            except OSError:
+                pass
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 9, backlog=3)).serve_forever()
+
+    async def b():
+        async def one(i):
+            key = b"client %d\n" % i
+            if key in seen["clients"]:
+                return  # a restarted client does not connect again
+            seen["clients"][key] = "waiting"
+            try:
+                reader, writer = await asyncio.open_connection("a", 9)
+                writer.write(key)
+                got = await reader.readline()
+                seen["clients"][key] = "echo" if got == key else got
+                writer.close()
+            except OSError as exc:
+                seen["clients"][key] = type(exc).__name__
+
+        await asyncio.gather(*(one(i) for i in range(clients)))
+
+    sim = em.Simulation(seed=seed, **link)
+    sim.hosts.tcp.user_timeout = 30.0
+    sim.add_host("a", a)
+    sim.add_host("b", b)
+    t = _run_schedule(sim, schedule, "a", "b")
+    sim.network.heal()
+    sim.network.release("a", "b")
+    sim.resume("a")
+    sim.run(until=t + 400)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    crashed = any(action.startswith("crash_") for _, action in schedule)
+    accepted = [line for line in seen["accepted"] if line]
+    assert set(accepted) <= set(seen["clients"]), "a connection no client opened"
+    if not any(action == "crash_a" for _, action in schedule):
+        assert len(accepted) == len(set(accepted)), "a connection accepted twice"
+    for key, outcome in seen["clients"].items():
+        assert outcome in ("echo", "waiting") or outcome.endswith("Error"), (key, outcome)
+        assert outcome != "waiting" or crashed, f"{key!r} left waiting with no crash"

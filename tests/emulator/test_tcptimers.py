@@ -2,6 +2,7 @@
 
 import asyncio
 import errno
+import functools
 import socket
 
 import pytest
@@ -217,3 +218,79 @@ def test_a_closed_socket_waits_fin_timeout_for_the_peers_fin_then_forgets_the_co
     sim.close()
     assert sim.hosts.tcp.fin_timeout == 60.0
     assert seen == {59: [True], 61: []}
+
+
+def _isolated_client_times_out(client_main, server_main=echo_server):
+    """When the client's read fails after the server is isolated at 0.5 s, and with what."""
+    seen: dict = {}
+    sim = em.Simulation(seed=1)
+    sim.add_host("server", server_main)
+    sim.add_host("client", client_main, seen=seen)
+    sim.run(until=0.5)
+    sim.network.isolate("server")
+    sim.run(until=300)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    return seen
+
+
+def test_options_set_on_a_socket_before_it_connects_apply_to_its_connection():
+    """A real socket given options, then connected with loop.sock_connect: its simulated stand-in keeps them.
+
+    Found by review: the stand-in started with default options, so a
+    TCP_USER_TIMEOUT or SO_KEEPALIVE set before connecting (the usual place)
+    was silently ignored.
+    """
+
+    async def client(seen, option):
+        sock = socket.socket()
+        sock.setblocking(False)
+        if option == "user_timeout":
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 5000)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        await asyncio.get_running_loop().sock_connect(sock, ("server", 7))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        await asyncio.sleep(1)
+        if option == "user_timeout":
+            writer.write(b"ping\n")
+        else:  # keep-alive's timing, given on the connected socket
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        try:
+            await reader.readline()
+        except TimeoutError:
+            seen["at"] = round(now(), 1)
+
+    assert _isolated_client_times_out(functools.partial(client, option="user_timeout")) == {"at": 6.0}
+    assert _isolated_client_times_out(functools.partial(client, option="keepalive")) == {"at": 16.0}
+
+
+def test_an_accepted_connection_inherits_the_listeners_user_timeout():
+    """TCP_USER_TIMEOUT set on a listening socket applies to the connections it accepts, as on Linux."""
+
+    async def server(port=7):
+        async def handle(reader, writer):
+            await reader.readline()
+            await asyncio.sleep(1)
+            writer.write(b"x" * 100)  # into the isolation: unacknowledged from 1.1 s on
+            try:
+                await reader.readline()
+            except TimeoutError:
+                seen["at"] = round(now(), 1)
+
+        srv = await asyncio.start_server(handle, "0.0.0.0", port)
+        srv.sockets[0].setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 5000)
+        await srv.serve_forever()
+
+    async def client(seen):
+        _reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"hello\n")
+        await asyncio.sleep(1000)
+
+    seen: dict = {}
+    _isolated_client_times_out(client, server)
+    assert seen == {"at": 6.0}
