@@ -17,8 +17,8 @@ BARE, FAST, SLOW = breaker.CONFIGS
 
 
 @pytest.fixture(scope="module")
-def runs():
-    return {run.name: run for run in breaker.report(PLAN).tables[0].runs}
+def runs(seed):
+    return {run.name: run for run in breaker.report(replace(PLAN, seed=seed)).tables[0].runs}
 
 
 def test_the_breaker_cuts_caller_latency_once_the_first_failures_are_back(runs):
@@ -59,6 +59,37 @@ def test_recovery_after_the_dependency_returns_waits_for_a_probe(runs):
         closed = [e for e in runs[name].extra["events"] if e["value"][1] == "closed"]
         assert closed and closed[-1]["time"] >= PLAN.recover_at
     assert runs[SLOW].row["recovered_s"] > runs[FAST].row["recovered_s"]
+
+
+def test_once_open_only_one_probe_per_reset_reaches_the_store(runs):
+    """The docstring and the note: five failures in a row open it; from then on no call reaches the store while it is
+    open, and one probe does each time it turns half-open; what reached the store before was the first timeout's
+    worth of calls."""
+    for name in (FAST, SLOW):
+        run = runs[name]
+        events = [(e["time"], e["value"][1], e["value"][2]) for e in run.extra["events"] if e["time"] >= PLAN.fail_at]
+        assert events[0][1:] == ("open", "5 failures in a row")
+        sent = run.extra["sent"]
+        bounds = [t for t, _, _ in events] + [PLAN.duration + 10]
+        for (start, state, _), end in zip(events, bounds[1:]):
+            during = [t for t in sent if start <= t < end]
+            if state == "open":
+                assert not during, (name, start, state, during)
+            elif state == "half-open":
+                assert len(during) <= 1, (name, start, state, during)
+        first = [t for t in sent if PLAN.fail_at <= t < events[0][0]]
+        probes = sum(state == "half-open" and t < PLAN.recover_at for t, state, _ in events)
+        assert run.row["reached_dead"] <= len(first) + probes
+
+
+def test_refused_calls_after_the_store_is_back_last_at_most_a_reset_and_a_probes_timeout(runs):
+    """The docstring's price: refusals after the store returns end within reset_timeout plus the probe's timeout (it
+    said 'up to a reset_timeout', and the 2 s breaker took 2.3 s at every seed: a probe sent just before the store
+    came back still timed out)."""
+    assert "for up to a ``reset_timeout`` plus a probe's timeout" in " ".join(breaker.__doc__.split())
+    for name in (FAST, SLOW):
+        bound = breaker.CONFIGS[name]["reset_timeout"] + PLAN.timeout
+        assert runs[name].row["recovered_s"] <= bound + 0.05  # + the probe's own round trip
 
 
 def test_a_partition_instead_of_a_crash_tells_the_same_story():
