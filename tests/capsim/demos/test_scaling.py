@@ -12,8 +12,8 @@ PLAN = scaling.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def report():
-    return scaling.report(PLAN)
+def report(seed):
+    return scaling.report(replace(PLAN, seed=seed))
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +26,20 @@ def crashes(report):
     return {run.row["algorithm"]: run for run in report.tables[1].runs}
 
 
-def test_throughput_rises_with_backends_then_saturates_at_the_offered_load(sweep):
-    """Each backend adds its capacity until the offered load is served; beyond, throughput stays at the offered rate."""
+def test_throughput_rises_with_backends_then_saturates_at_the_load_that_arrived(sweep, report):
+    """Each backend adds its capacity until what arrives is served; beyond, throughput is what arrived: the Poisson
+    arrivals' own rate, which is the offered rate only on average (seed 8 drew 324/s of a nominal 300: the test held
+    throughput to 1.05 x 300, and the note said it 'stays at the offered 300/s')."""
     for row in sweep:
-        assert row["throughput"] <= 1.05 * min(row["capacity"], row["offered"])
+        assert row["arrived"] == pytest.approx(row["ops"] / PLAN.duration)
+        assert row["throughput"] <= 1.05 * min(row["capacity"], row["arrived"])
     throughputs = [row["throughput"] for row in sweep]
     assert all(b >= 0.97 * a for a, b in itertools.pairwise(throughputs))
     assert throughputs[0] < 0.5 * throughputs[-1]
     saturated = [row for row in sweep if row["capacity"] > row["offered"]]
-    assert saturated and all(row["throughput"] >= 0.95 * row["offered"] for row in saturated)
+    assert saturated and all(row["throughput"] >= 0.95 * row["arrived"] for row in saturated)
+    last = sweep[-1]
+    assert f"throughput stays at the {last['arrived']:.0f}/s that arrived" in report.tables[0].note
 
 
 def test_p99_falls_and_overload_refusals_vanish_as_backends_are_added(sweep):
@@ -90,7 +95,8 @@ def test_weights_send_the_large_survivor_more_traffic_than_round_robin(crashes):
 def test_the_printed_tables_explain_the_numbers(report):
     """Both tables carry a paragraph that quotes their figures."""
     sweep, crash = report.tables
-    assert f"{sweep.runs[0].row['throughput']:.0f} of the {PLAN.rate:.0f}" in sweep.note
+    first = sweep.runs[0].row
+    assert f"One backend serves {first['throughput']:.0f} of the {first['arrived']:.0f} requests arriving" in sweep.note
     assert f"within the {PLAN.bound:g} s bound" in crash.note
     assert report.to_json()["tables"]["crash"][0]["config"] == "round robin"
 
