@@ -2,6 +2,7 @@
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -16,8 +17,8 @@ PLAN = caching.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def report():
-    return caching.report(PLAN)
+def report(seed):
+    return caching.report(replace(PLAN, seed=seed))
 
 
 def rows(report, key):

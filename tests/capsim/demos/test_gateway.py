@@ -3,6 +3,7 @@ a shared limit holds, and doubles when cut in two.
 """
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -13,8 +14,8 @@ PLAN = gateway.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def report():
-    return gateway.report(PLAN)
+def report(seed):
+    return gateway.report(replace(PLAN, seed=seed))
 
 
 @pytest.fixture(scope="module")
