@@ -1,5 +1,6 @@
 """capsim demo caching: hit rate against capacity and TTL, and what each write policy loses in a crash."""
 
+import itertools
 import json
 import random
 from dataclasses import replace
@@ -35,6 +36,19 @@ def test_hit_rate_rises_with_capacity_and_reads_get_faster(report):
     assert means == sorted(means, reverse=True)
     assert by_capacity[0]["p50_ms"] > 2 * 1000 * PLAN.far[0]  # mostly misses: a store round trip
     assert by_capacity[-1]["p50_ms"] < 1000 * 2 * PLAN.far[0]  # mostly hits: no store round trip
+
+
+def test_each_entry_added_buys_fewer_hits_and_p99_stays_a_store_round_trip(report):
+    """The capacity note: 'each step up in capacity buys fewer hits, as the keys it adds are colder' (hits per entry
+    added fall from step to step) and 'p99 stays a store round trip while any read misses' (more than 1% miss)."""
+    by_capacity = rows(report, "capacity")
+    gains = [
+        (b["hit_rate"] - a["hit_rate"]) / (b["capacity"] - a["capacity"]) for a, b in itertools.pairwise(by_capacity)
+    ]
+    assert all(later < earlier for earlier, later in itertools.pairwise(gains))
+    for row in by_capacity:
+        if row["hit_rate"] < 0.99:
+            assert row["p99_ms"] > 2 * 1000 * PLAN.far[0]
 
 
 def test_a_shorter_ttl_hits_less_and_serves_fewer_stale_reads(report):
