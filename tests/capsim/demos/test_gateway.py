@@ -40,6 +40,13 @@ def test_requests_without_a_token_are_refused(rows):
     assert all(row["no_token_refused"] == 5 for row in rows.values())
 
 
+def test_the_gateway_passes_what_is_left_of_a_requests_deadline_downstream(rows):
+    """The docstring: the gateways 'pass each request's deadline downstream' (no run sent one, so nothing showed it):
+    a request with a 0.5 s deadline reaches the service with a deadline of its own, the seconds left of it."""
+    for row in rows.values():
+        assert 0.49 < row["deadline_downstream"] <= row["deadline_sent"] == gateway.DEADLINE
+
+
 def test_capsim_demo_gateway_json(capsys, monkeypatch, report):
     """--json prints both limiters' figures."""
     monkeypatch.setattr(gateway, "report", lambda plan: report)  # the CLI path, not a second run
