@@ -92,10 +92,11 @@ def test_refused_calls_after_the_store_is_back_last_at_most_a_reset_and_a_probes
         assert runs[name].row["recovered_s"] <= bound + 0.05  # + the probe's own round trip
 
 
-def test_a_partition_instead_of_a_crash_tells_the_same_story():
+def test_a_partition_instead_of_a_crash_tells_the_same_story(seed):
     """Cut off rather than dead, the store looks the same to the caller: the breaker opens and errors turn definite."""
-    row = breaker.run_config(replace(PLAN, failure="partition"), FAST).row
+    row = breaker.run_config(replace(PLAN, failure="partition", seed=seed), FAST).row
     assert row["p99_during_ms"] < 20 and row["definite"] > 0.7 and row["recovered_s"] is not None
+    assert row["recovered_s"] <= breaker.CONFIGS[FAST]["reset_timeout"] + PLAN.timeout + 0.05
     with pytest.raises(ConfigError, match="failure must be 'crash' or 'partition'"):
         breaker.run_config(replace(PLAN, failure="flood"), FAST)
 
