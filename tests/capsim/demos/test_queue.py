@@ -34,9 +34,12 @@ def test_acks_0_loses_messages_and_never_knows(rows):
 
 
 def test_acks_1_loses_nothing_acknowledged_and_idempotence_removes_the_duplicates(rows):
-    """acks 1: every message acknowledged and in a log; duplicates in the log unless the producer is idempotent."""
+    """acks 1: every acknowledged message in a log, and with its retries every message reached one; duplicates in the
+    log unless the producer is idempotent. Not every message need be acknowledged: at the default sizes, seed 2, one
+    message's every ack was lost and the producer ended unsure of it (it was in the log all the same)."""
     for name in (ONE, IDEMPOTENT, EXACT):
-        assert rows[name]["acked"] == PLAN.count and rows[name]["acked_missing"] == 0 and rows[name]["missing"] == 0
+        assert rows[name]["acked_missing"] == 0 and rows[name]["missing"] == 0
+        assert PLAN.count - 3 <= rows[name]["acked"] <= PLAN.count
     assert rows[ONE]["log_duplicates"] > 0
     assert rows[IDEMPOTENT]["log_duplicates"] == 0 == rows[EXACT]["log_duplicates"]
 
