@@ -2,7 +2,6 @@
 
 import json
 import math
-from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +17,13 @@ GOOD, BROKEN, THIRD, AB = canary.CONFIGS
 
 
 @pytest.fixture(scope="module")
-def report(seed):
-    return canary.report(replace(PLAN, seed=seed))
+def plan(sizing):
+    return sizing.plan(canary.Plan)
+
+
+@pytest.fixture(scope="module")
+def report(plan):
+    return canary.report(plan)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ stale-if-error keeps answering through an outage.
 """
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -15,8 +14,13 @@ DIRECT, TTL, COALESCE, STALE = edge.CONFIGS
 
 
 @pytest.fixture(scope="module")
-def report(seed):
-    return edge.report(replace(PLAN, seed=seed))
+def plan(sizing):
+    return sizing.plan(edge.Plan)
+
+
+@pytest.fixture(scope="module")
+def report(plan):
+    return edge.report(plan)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ a shared limit holds, and doubles when cut in two.
 """
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -14,8 +13,13 @@ PLAN = gateway.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def report(seed):
-    return gateway.report(replace(PLAN, seed=seed))
+def plan(sizing):
+    return sizing.plan(gateway.Plan)
+
+
+@pytest.fixture(scope="module")
+def report(plan):
+    return gateway.report(plan)
 
 
 @pytest.fixture(scope="module")
