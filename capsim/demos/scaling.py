@@ -235,6 +235,12 @@ def _sweep_note(runs: list[Run], plan: Plan) -> str:
     )
 
 
+def _filled(row: dict) -> str:
+    """What the even split did to the small backends: filled their queues and refused, or only queued."""
+    refused = row["crash_overload"]
+    return f"filled up and refused {refused} requests" if refused else "queued, refusing none"
+
+
 def _crash_note(runs: list[Run], plan: Plan) -> str:
     rows = {run.row["algorithm"]: run.row for run in runs}
     worst = max(runs, key=lambda r: r.row["to_dead"])
@@ -253,8 +259,8 @@ def _crash_note(runs: list[Run], plan: Plan) -> str:
         f"({best.row['to_dead']}): requests hanging on a dead backend make it look busy or slow, so the "
         f"adaptive algorithms stop choosing it before any health check does. Once it was out, round robin "
         f"split the load evenly ({100 * rr['share_b0']:.0f}/{100 * rr['share_b1']:.0f}/"
-        f"{100 * rr['share_b2']:.0f}%), so the small backends filled up ({rr['crash_overload']} refused, "
-        f"p99 {_ms(rr['p99_during_ms'])} ms); weighted round robin gave the large survivor half "
+        f"{100 * rr['share_b2']:.0f}%), so the small backends {_filled(rr)} (p99 {_ms(rr['p99_during_ms'])} ms); "
+        f"weighted round robin gave the large survivor half "
         f"({100 * wrr['share_b2']:.0f}%, p99 {_ms(wrr['p99_during_ms'])} ms), and consistent hashing moved "
         f"only the dead backend's keys. Health checks put it back within "
         f"{max((r.row['back_s'] or 0.0) for r in runs):.2f} s of the restart."

@@ -123,3 +123,16 @@ def test_the_crash_note_says_within_the_bound_only_when_every_algorithm_was(cras
     changed = [replace(runs[0], row={**runs[0].row, "ejected_s": late}), *runs[1:]]
     note = scaling._crash_note(changed, plan)
     assert (f"NOT within the {plan.bound:g} s bound" in note) == (ejected != "in time")
+
+
+@pytest.mark.parametrize("refused", [0, 7])
+def test_the_crash_note_says_the_small_backends_filled_up_only_when_they_refused(crashes, plan, refused):
+    """'so the small backends filled up (0 refused, ...)': a backend fills up when its queue of ten is full and it
+    refuses; with none refused (seed 1 on the --quick sizes) they only queued, which the even split's p99 shows."""
+    runs = list(crashes.values())
+    rr = next(run for run in runs if run.row["algorithm"] == "round-robin")
+    changed = [replace(run, row={**run.row, "crash_overload": refused}) if run is rr else run for run in runs]
+    note = scaling._crash_note(changed, plan)
+    p99 = f"p99 {rr.row['p99_during_ms']:.0f} ms"
+    assert (f"so the small backends filled up and refused {refused} requests ({p99})" in note) == (refused > 0)
+    assert (f"so the small backends queued, refusing none ({p99})" in note) == (refused == 0)
