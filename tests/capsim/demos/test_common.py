@@ -3,6 +3,7 @@
 import asyncio
 import io
 import json
+import math
 
 import pytest
 from rich.console import Console
@@ -41,12 +42,14 @@ def test_poisson_load_starts_about_rate_operations_a_second_on_as_few_clients_as
     assert sim.now >= 5.0
 
 
-def test_poisson_load_is_seeded_and_refuses_a_rate_that_is_not_positive():
-    """The same seed gives the same history; rate 0 is a ConfigError saying what a rate is."""
+def test_poisson_load_is_seeded_and_refuses_a_rate_that_is_not_positive_and_finite():
+    """The same seed gives the same history; a rate of 0, below, NaN or infinite is a ConfigError saying what a rate
+    is (an infinite rate drew gaps of 0 and never returned)."""
     assert list(load(seed=3)[0].history) == list(load(seed=3)[0].history)
-    sim = em.Simulation()
-    with pytest.raises(em.ConfigError, match="rate must be operations per second"):
-        sim.run(poisson_load(sim, 0, 1.0, lambda rng: ("read", 1, None, "n0")))
+    for rate in (0, -1.0, math.nan, math.inf):  # an infinite rate started operations without end at one instant
+        sim = em.Simulation()
+        with pytest.raises(em.ConfigError, match="rate must be operations per second > 0 and finite"):
+            sim.run(poisson_load(sim, rate, 1.0, lambda rng: ("read", 1, None, "n0")))
 
 
 def test_phase_counts_every_outcome_and_times_errors_too():
