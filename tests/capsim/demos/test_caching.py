@@ -65,6 +65,20 @@ def test_a_shorter_ttl_hits_less_and_serves_fewer_stale_reads(report, plan):
     assert stale[0] > 5 * stale[-1] and by_ttl[-1]["expirations"] > by_ttl[1]["expirations"] > 0
 
 
+def test_with_a_ttl_no_read_is_staler_than_the_ttl(report, plan):
+    """The TTL note: 'an entry can be at most a TTL old': every stale read came less than the TTL (and the fetch's
+    round trip) after the write it missed was acknowledged; without a TTL reads miss writes seconds old. The note
+    printed the bound with no figure behind it; it quotes the stalest read now."""
+    by_ttl = rows(report, "ttl")
+    trip = 2 * (plan.far[1] + plan.near[1])
+    for row in by_ttl:
+        if row["ttl"] is not None and row["stale_lag_max_s"] is not None:
+            assert row["stale_lag_max_s"] < row["ttl"] + trip
+    assert by_ttl[0]["ttl"] is None and by_ttl[0]["stale_lag_max_s"] > max(t for t in plan.ttls if t)
+    note = next(t for t in report.tables if t.key == "ttl").note
+    assert f"its stalest read came {caching._lag(by_ttl[-1])} after the write it missed" in note
+
+
 def test_write_behind_loses_acknowledged_writes_in_a_crash_and_the_others_lose_none(report):
     """The lost-writes checker finds acknowledged writes missing from the store for write-behind only."""
     runs = {run.name: run for run in report.tables[2].runs}
