@@ -8,7 +8,9 @@ run), and the calls pile up in flight. With a breaker, five failures in a row
 open it, and from then on calls fail at once with a definite error 11 (not
 done: safe to retry elsewhere) and never reach the store; after
 ``reset_timeout`` one probe goes through, and its success closes the breaker.
-The price: up to a ``reset_timeout`` of refused calls after the store is back.
+The price: refused calls after the store is back, for up to a ``reset_timeout``
+plus a probe's timeout (a probe sent just before the store returns still times
+out, and the breaker waits another ``reset_timeout`` before the next).
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def run_config(plan: Plan, name: str) -> Run:
         list(sim.history),
         row,
         windows=[Window(plan.fail_at, plan.recover_at, f"store {plan.failure}")],
-        extra={"events": [e for e in sim.events if e["what"] == "breaker"]},
+        extra={"events": [e for e in sim.events if e["what"] == "breaker"], "sent": sent},
     )
 
 

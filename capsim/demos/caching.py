@@ -26,7 +26,7 @@ import emulator as em
 from capsim.demos.common import Report, Table, emit, intro, live, phase, poisson_load
 from capsim.report import Column, Run, Window, write_plots
 from capsim.report.plots import xy_plot
-from capsim.report.tables import millis, percent
+from capsim.report.tables import millis, percent, seconds
 from emulator.check import lost_writes, stale_reads
 from nodes.cache import POLICIES, Cache
 from nodes.kv import SingleKV
@@ -133,7 +133,8 @@ def sweep_run(plan: Plan, capacity: int, ttl: float | None, name: str) -> Run:
     reads = [(i, d) for i, d in sim.history.completions() if i["f"] == "read"]
     figures = phase(reads, plan.warmup, plan.duration)
     waits = [d["time"] - i["time"] for i, d in reads if d and d["type"] == "ok" and i["time"] >= plan.warmup]
-    stale = sum(s.read.call_time >= plan.warmup for s in stale_reads(list(sim.history), initial=0).stale)
+    missed = [s for s in stale_reads(list(sim.history), initial=0).stale if s.read.call_time >= plan.warmup]
+    stale = len(missed)
     row = {
         "capacity": capacity,
         "ttl": ttl,
@@ -142,6 +143,8 @@ def sweep_run(plan: Plan, capacity: int, ttl: float | None, name: str) -> Run:
         "p50_ms": figures["ok_p50_ms"],
         "p99_ms": figures["ok_p99_ms"],
         "stale": stale / max(len(waits), 1),
+        # the longest a stale read came after the write it missed was acknowledged: how old an entry got
+        "stale_lag_max_s": max((s.lag for s in missed), default=None),
         "evictions": stats["evictions"],
         "expirations": stats["expirations"],
         "reads": len(reads),
@@ -213,6 +216,7 @@ SWEEP_COLUMNS = [
     Column("p50_ms", "p50 ms", millis, "median read latency"),
     Column("p99_ms", "p99 ms", millis, "p99 read latency"),
     Column("stale", "stale reads", percent, "reads that missed an acknowledged write"),
+    Column("stale_lag_max_s", "stalest s", seconds, "stale read, longest after the write it missed (s)"),
     Column("evictions", "evictions", str, "entries evicted to make room"),
     Column("expirations", "expired", str, "entries dropped by the TTL"),
 ]
@@ -242,6 +246,11 @@ def _capacity_note(runs: list[Run], plan: Plan) -> str:
     )
 
 
+def _lag(row: dict) -> str:
+    lag = row["stale_lag_max_s"]
+    return "-" if lag is None else f"{lag:.2f} s"
+
+
 def _ttl_note(runs: list[Run], plan: Plan) -> str:
     rows = [run.row for run in runs]
     return (
@@ -249,7 +258,8 @@ def _ttl_note(runs: list[Run], plan: Plan) -> str:
         f"{100 * rows[0]['hit_rate']:.0f}% and serves {percent(rows[0]['stale'])} stale reads; a TTL of "
         f"{_ttl(rows[-1]['ttl'])} hits {100 * rows[-1]['hit_rate']:.0f}% (mean read "
         f"{rows[-1]['mean_ms']:.1f} ms instead of {rows[0]['mean_ms']:.1f}) and serves "
-        f"{percent(rows[-1]['stale'])} stale: an entry can be at most a TTL old."
+        f"{percent(rows[-1]['stale'])} stale: an entry can be at most a TTL old (its stalest read came "
+        f"{_lag(rows[-1])} after the write it missed; {_lag(rows[0])} with no TTL)."
     )
 
 

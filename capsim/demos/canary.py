@@ -60,6 +60,7 @@ def run_config(plan: Plan, name: str) -> Run:
     )
     rng = sim.rng("load")
     idle: list[em.Client] = []
+    users: dict[int, str] = {}  # request number -> the user it was made for (what a sticky split follows)
 
     async def one(client, n, user):
         try:  # the user is who the split is sticky to; the client node is just a free connection
@@ -76,7 +77,8 @@ def run_config(plan: Plan, name: str) -> Run:
             n += 1
             if not idle:
                 idle.append(sim.add_client(f"c{n}"))
-            tasks.append(asyncio.ensure_future(one(idle.pop(), n, f"user{rng.randrange(100)}")))
+            users[n] = f"user{rng.randrange(100)}"
+            tasks.append(asyncio.ensure_future(one(idle.pop(), n, users[n])))
         await asyncio.gather(*tasks)
 
     sim.run(day())
@@ -95,7 +97,7 @@ def run_config(plan: Plan, name: str) -> Run:
         "client_errors": failed,
         "error_rate": failed / len(pairs),
     }
-    return Run(name, list(sim.history), row)
+    return Run(name, list(sim.history), row, extra={"users": users})
 
 
 def columns() -> list[Column]:

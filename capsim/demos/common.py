@@ -69,10 +69,10 @@ async def poisson_load(
     client is busy); outcomes land in ``sim.history``. Returns the operations started.
 
     Raises:
-        ValueError: ``rate`` is not positive.
+        ConfigError: ``rate`` is not a positive finite number (a ``ValueError``).
     """
-    if not rate > 0:
-        raise em.ConfigError(f"rate must be operations per second > 0, got {rate!r}")
+    if not 0 < rate < math.inf:  # an infinite rate draws gaps of 0: arrivals without end at one instant
+        raise em.ConfigError(f"rate must be operations per second > 0 and finite, got {rate!r}")
     rng = sim.rng(stream)
     idle: list[em.Client] = []
     made: list[em.Client] = []

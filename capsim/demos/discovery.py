@@ -177,7 +177,8 @@ def run_config(plan: Plan, mode: str) -> Run:
         **_side(minority, plan, acks, "minority"),
         **_side(majority, plan, acks, "majority"),
     }
-    return Run(mode, [], row, windows=[Window(*plan.cut, "registry cut 1 | 2")])
+    seen = {"minority": minority, "majority": majority}  # each side's lookups: (asked, answered, instances or error)
+    return Run(mode, [], row, windows=[Window(*plan.cut, "registry cut 1 | 2")], extra={"seen": seen})
 
 
 def _side(seen: list, plan: Plan, acks: dict, side: str) -> dict:

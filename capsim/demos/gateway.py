@@ -32,6 +32,8 @@ __all__ = ["GATEWAYS", "LIMITERS", "Plan", "main", "report", "run_config"]
 
 GATEWAYS = ["g0", "g1", "g2"]
 LIMITERS = ("local", "shared")
+#: the deadline (seconds) of the one request that shows the gateway passing what is left of it downstream
+DEADLINE = 0.5
 LINK: dict[str, Any] = {**HOSTILE, "latency": distribution(HOSTILE["latency"])}  # set_link's keywords
 
 
@@ -93,9 +95,13 @@ def run_config(plan: Plan, limiter: str) -> Run:
         connected = _admitted(sim)
         sim.network.partition(["g0", "c0"], ["g1", "g2", "c1", "c2"])  # the service, in neither, reaches both
         await asyncio.gather(*tasks)
-        return connected, _admitted(sim) - connected
+        partitioned = _admitted(sim) - connected
+        await asyncio.sleep(1.0)  # bob's bucket refills; then one request with a deadline of its own
+        body = {"type": "request", "path": "/users", "token": "t-bob", "deadline": DEADLINE}
+        reply = await clients[1].rpc("g1", body, timeout=1.0)
+        return connected, partitioned, reply["deadline"]
 
-    connected, partitioned = sim.run(day())
+    connected, partitioned, downstream = sim.run(day())
     row = {
         "limit": plan.limit,
         "connected": connected / plan.phase,
@@ -103,6 +109,8 @@ def run_config(plan: Plan, limiter: str) -> Run:
         "connected_x": connected / plan.phase / plan.limit,
         "partitioned_x": partitioned / plan.phase / plan.limit,
         "no_token_refused": refused.count(14),
+        "deadline_sent": DEADLINE,
+        "deadline_downstream": downstream,  # the seconds left that the service was told
     }
     return Run(limiter, [], row, windows=[Window(plan.phase, 2 * plan.phase, "g0 cut off")])
 
@@ -128,6 +136,12 @@ def columns() -> list[Column]:
         ),
         Column("partitioned_x", "x limit", lambda v: f"{v:.2f}", "  times the limit"),
         Column("no_token_refused", "no token", str, "requests without a token refused (of 5)"),
+        Column(
+            "deadline_downstream",
+            "deadline left",
+            lambda v: f"{v:.3f}",
+            f"a {DEADLINE:g} s deadline: seconds left, told the service",
+        ),
     ]
 
 

@@ -110,6 +110,7 @@ def sweep_run(plan: Plan, backends: int) -> Run:
         "backends": backends,
         "capacity": capacity,
         "offered": plan.rate,
+        "arrived": figures["ops"] / plan.duration,  # the Poisson arrivals' own rate: plan.rate on average only
         "throughput": figures["ok_per_s"],
         "p50_ms": figures["ok_p50_ms"],
         "p99_ms": figures["ok_p99_ms"],
@@ -196,7 +197,8 @@ def _rate(value) -> str:
 
 SWEEP_COLUMNS = [
     Column("capacity", "capacity/s", _rate, "what the backends can serve"),
-    Column("offered", "offered/s", _rate, "requests arriving per second"),
+    Column("offered", "offered/s", _rate, "requests offered per second (Poisson arrivals at this rate)"),
+    Column("arrived", "arrived/s", _rate, "requests that arrived per second in this run"),
     Column("throughput", "ok/s", _rate, "requests served per second"),
     Column("p50_ms", "p50 ms", _ms, "median latency of served requests"),
     Column("p99_ms", "p99 ms", _ms, "p99 latency of served requests"),
@@ -223,13 +225,20 @@ CRASH_COLUMNS = [
 def _sweep_note(runs: list[Run], plan: Plan) -> str:
     first, last = runs[0].row, runs[-1].row
     return (
-        f"One backend serves {first['throughput']:.0f} of the {plan.rate:.0f} requests arriving each second and "
+        f"One backend serves {first['throughput']:.0f} of the {first['arrived']:.0f} requests arriving each second and "
         f"refuses {100 * first['overloaded']:.0f}% (its queue is full, p99 {first['p99_ms']:.0f} ms). Each backend "
         f"added serves about {plan.capacity(SMALL):.0f}/s more until capacity passes the offered load; from "
-        f"then on throughput stays at the offered {plan.rate:.0f}/s (adding backends cannot serve requests "
-        f"that do not arrive) while p99 keeps falling as queues empty, to {last['p99_ms']:.0f} ms with "
+        f"then on throughput stays at the {last['arrived']:.0f}/s that arrived (Poisson arrivals at "
+        f"{plan.rate:.0f}/s: adding backends cannot serve requests that do not arrive) while p99 keeps falling "
+        f"as queues empty, to {last['p99_ms']:.0f} ms with "
         f"{last['backends']} backends: the service time itself."
     )
+
+
+def _filled(row: dict) -> str:
+    """What the even split did to the small backends: filled their queues and refused, or only queued."""
+    refused = row["crash_overload"]
+    return f"filled up and refused {refused} requests" if refused else "queued, refusing none"
 
 
 def _crash_note(runs: list[Run], plan: Plan) -> str:
@@ -250,8 +259,8 @@ def _crash_note(runs: list[Run], plan: Plan) -> str:
         f"({best.row['to_dead']}): requests hanging on a dead backend make it look busy or slow, so the "
         f"adaptive algorithms stop choosing it before any health check does. Once it was out, round robin "
         f"split the load evenly ({100 * rr['share_b0']:.0f}/{100 * rr['share_b1']:.0f}/"
-        f"{100 * rr['share_b2']:.0f}%), so the small backends filled up ({rr['crash_overload']} refused, "
-        f"p99 {_ms(rr['p99_during_ms'])} ms); weighted round robin gave the large survivor half "
+        f"{100 * rr['share_b2']:.0f}%), so the small backends {_filled(rr)} (p99 {_ms(rr['p99_during_ms'])} ms); "
+        f"weighted round robin gave the large survivor half "
         f"({100 * wrr['share_b2']:.0f}%, p99 {_ms(wrr['p99_during_ms'])} ms), and consistent hashing moved "
         f"only the dead backend's keys. Health checks put it back within "
         f"{max((r.row['back_s'] or 0.0) for r in runs):.2f} s of the restart."

@@ -1,5 +1,6 @@
 """capsim demo caching: hit rate against capacity and TTL, and what each write policy loses in a crash."""
 
+import itertools
 import json
 import random
 
@@ -16,8 +17,13 @@ PLAN = caching.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def report():
-    return caching.report(PLAN)
+def plan(sizing):
+    return sizing.plan(caching.Plan)
+
+
+@pytest.fixture(scope="module")
+def report(plan):
+    return caching.report(plan)
 
 
 def rows(report, key):
@@ -25,25 +31,52 @@ def rows(report, key):
     return [run.row for run in table.runs]
 
 
-def test_hit_rate_rises_with_capacity_and_reads_get_faster(report):
+def test_hit_rate_rises_with_capacity_and_reads_get_faster(report, plan):
     """Over a Zipf key space a bigger cache hits more often, so the mean read costs fewer store round trips."""
     by_capacity = rows(report, "capacity")
     hits = [row["hit_rate"] for row in by_capacity]
     means = [row["mean_ms"] for row in by_capacity]
     assert hits == sorted(hits) and hits[-1] > hits[0] + 0.3
     assert means == sorted(means, reverse=True)
-    assert by_capacity[0]["p50_ms"] > 2 * 1000 * PLAN.far[0]  # mostly misses: a store round trip
-    assert by_capacity[-1]["p50_ms"] < 1000 * 2 * PLAN.far[0]  # mostly hits: no store round trip
+    assert by_capacity[0]["p50_ms"] > 2 * 1000 * plan.far[0]  # mostly misses: a store round trip
+    assert by_capacity[-1]["p50_ms"] < 1000 * 2 * plan.far[0]  # mostly hits: no store round trip
 
 
-def test_a_shorter_ttl_hits_less_and_serves_fewer_stale_reads(report):
+def test_each_entry_added_buys_fewer_hits_and_p99_stays_a_store_round_trip(report, plan):
+    """The capacity note: 'each step up in capacity buys fewer hits, as the keys it adds are colder' (hits per entry
+    added fall from step to step) and 'p99 stays a store round trip while any read misses' (more than 1% miss)."""
+    by_capacity = rows(report, "capacity")
+    gains = [
+        (b["hit_rate"] - a["hit_rate"]) / (b["capacity"] - a["capacity"]) for a, b in itertools.pairwise(by_capacity)
+    ]
+    assert all(later < earlier for earlier, later in itertools.pairwise(gains))
+    for row in by_capacity:
+        if row["hit_rate"] < 0.99:
+            assert row["p99_ms"] > 2 * 1000 * plan.far[0]
+
+
+def test_a_shorter_ttl_hits_less_and_serves_fewer_stale_reads(report, plan):
     """A TTL bounds how old a cached entry gets: fewer hits, fresher reads."""
     by_ttl = rows(report, "ttl")
-    assert [row["ttl"] for row in by_ttl] == list(PLAN.ttls)
+    assert [row["ttl"] for row in by_ttl] == list(plan.ttls)
     hits = [row["hit_rate"] for row in by_ttl]
     stale = [row["stale"] for row in by_ttl]
     assert hits == sorted(hits, reverse=True) and stale == sorted(stale, reverse=True)
     assert stale[0] > 5 * stale[-1] and by_ttl[-1]["expirations"] > by_ttl[1]["expirations"] > 0
+
+
+def test_with_a_ttl_no_read_is_staler_than_the_ttl(report, plan):
+    """The TTL note: 'an entry can be at most a TTL old': every stale read came less than the TTL (and the fetch's
+    round trip) after the write it missed was acknowledged; without a TTL reads miss writes seconds old. The note
+    printed the bound with no figure behind it; it quotes the stalest read now."""
+    by_ttl = rows(report, "ttl")
+    trip = 2 * (plan.far[1] + plan.near[1])
+    for row in by_ttl:
+        if row["ttl"] is not None and row["stale_lag_max_s"] is not None:
+            assert row["stale_lag_max_s"] < row["ttl"] + trip
+    assert by_ttl[0]["ttl"] is None and by_ttl[0]["stale_lag_max_s"] > max(t for t in plan.ttls if t)
+    note = next(t for t in report.tables if t.key == "ttl").note
+    assert f"its stalest read came {caching._lag(by_ttl[-1])} after the write it missed" in note
 
 
 def test_write_behind_loses_acknowledged_writes_in_a_crash_and_the_others_lose_none(report):
@@ -57,12 +90,12 @@ def test_write_behind_loses_acknowledged_writes_in_a_crash_and_the_others_lose_n
     assert all(v.acknowledged > 100 and not v.unchecked for v in verdicts.values())
 
 
-def test_write_behind_acknowledges_without_waiting_for_the_store(report):
+def test_write_behind_acknowledges_without_waiting_for_the_store(report, plan):
     """Write-behind's write latency is a cache round trip; the others pay the store's too."""
     runs = {run.name: run.row for run in report.tables[2].runs}
-    assert runs["write-behind"]["write_p99_ms"] < 2 * 1000 * PLAN.far[0]
+    assert runs["write-behind"]["write_p99_ms"] < 2 * 1000 * plan.far[0]
     for policy in ("write-through", "cache-aside"):
-        assert runs[policy]["write_p50_ms"] > 2 * 1000 * PLAN.far[0]
+        assert runs[policy]["write_p50_ms"] > 2 * 1000 * plan.far[0]
 
 
 def test_zipf_keys_are_skewed_and_seeded():
@@ -94,11 +127,11 @@ def test_the_report_page_shows_every_table_and_plot_in_chromium(report, tmp_path
 
 
 @pytest.mark.parametrize("last", [0.0, 0.5])
-def test_the_capacity_note_says_stale_reads_rise_only_when_they_do(report, last):
+def test_the_capacity_note_says_stale_reads_rise_only_when_they_do(report, last, plan):
     """'stale reads rise from X to Y' was printed whatever X and Y were."""
     table = next(t for t in report.tables if t.key == "capacity")
     runs = [*table.runs[:-1], Run(table.runs[-1].name, [], {**table.runs[-1].row, "stale": last})]
     first = runs[0].row["stale"]
-    note = caching._capacity_note(runs, PLAN)
+    note = caching._capacity_note(runs, plan)
     assert (" stale reads rise from " in note) == (last > first)
     assert (" stale reads fall from " in note) == (last < first)

@@ -3,11 +3,16 @@
 import asyncio
 import io
 import json
+import math
+import os
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
 
 import emulator as em
+from capsim.demos import DEMOS
 from capsim.demos.common import Report, Table, emit, live, nearest_rank, phase, poisson_load
 from capsim.report import Column, Run
 
@@ -41,12 +46,14 @@ def test_poisson_load_starts_about_rate_operations_a_second_on_as_few_clients_as
     assert sim.now >= 5.0
 
 
-def test_poisson_load_is_seeded_and_refuses_a_rate_that_is_not_positive():
-    """The same seed gives the same history; rate 0 is a ConfigError saying what a rate is."""
+def test_poisson_load_is_seeded_and_refuses_a_rate_that_is_not_positive_and_finite():
+    """The same seed gives the same history; a rate of 0, below, NaN or infinite is a ConfigError saying what a rate
+    is (an infinite rate drew gaps of 0 and never returned)."""
     assert list(load(seed=3)[0].history) == list(load(seed=3)[0].history)
-    sim = em.Simulation()
-    with pytest.raises(em.ConfigError, match="rate must be operations per second"):
-        sim.run(poisson_load(sim, 0, 1.0, lambda rng: ("read", 1, None, "n0")))
+    for rate in (0, -1.0, math.nan, math.inf):  # an infinite rate started operations without end at one instant
+        sim = em.Simulation()
+        with pytest.raises(em.ConfigError, match="rate must be operations per second > 0 and finite"):
+            sim.run(poisson_load(sim, rate, 1.0, lambda rng: ("read", 1, None, "n0")))
 
 
 def test_phase_counts_every_outcome_and_times_errors_too():
@@ -116,3 +123,16 @@ def test_live_is_the_running_node_of_its_class_and_names_a_crashed_or_wrong_one(
     with pytest.raises(TypeError, match="n0 is None, not a live Slow"):
         live(sim, "n0", Slow)
     sim.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(DEMOS))
+def test_every_demo_prints_the_same_figures_for_a_seed_in_any_process(name):
+    """`capsim demo NAME --quick --json --seed 7` in three processes (hash seeds 0, 1 and another; pure Python in
+    one) prints the same bytes: tests/capsim/test_determinism.py held partition's and queue's output only."""
+    outputs = []
+    for hash_seed, pure in (("0", ""), ("1", "1"), ("3141592653", "")):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, CAPSIM_PURE_PYTHON=pure, COLUMNS="120")
+        argv = [sys.executable, "-m", "capsim", "demo", name, "--quick", "--json", "--seed", "7"]
+        outputs.append(subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=True).stdout)
+    assert json.loads(outputs[0])["demo"] and outputs[0] == outputs[1] == outputs[2]

@@ -16,8 +16,13 @@ PLAN = discovery.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def report():
-    return discovery.report(PLAN)
+def plan(sizing):
+    return sizing.plan(discovery.Plan)
+
+
+@pytest.fixture(scope="module")
+def report(plan):
+    return discovery.report(plan)
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +68,26 @@ def test_the_note_says_every_lookup_and_at_most_only_when_the_figures_do(rows, m
     assert ("answered every lookup on both sides" in note) == (minority == majority == 1.0)
     within = ap["last_to_dead_s"] <= ap["bound_s"] + 0.01 and cp["last_to_dead_s"] <= cp["bound_s"] + 0.01
     assert (f"(at most {ap['bound_s']:g} s)" in note) == within
+
+
+def _answers(run, side, start, end):
+    """The instance lists a side's lookups got, asked in ``[start, end)`` and answered before ``end``."""
+    return [found for asked, answered, found in run.extra["seen"][side] if start <= asked and answered < end and
+            isinstance(found, list)]  # fmt: skip
+
+
+def test_cut_off_instances_drop_out_and_the_minority_never_learns_of_the_newcomer(report, plan):
+    """The docstring and the note: i0, alive but able to reach only the minority, drops out of the majority's answers
+    within a lease of the cut, from the CP registry (the note says so for it) and the AP one (it 'lets the other
+    side's live instances expire'); the AP minority never lists i3, which registered on the other side. Each was
+    printed or stated with no figure behind it."""
+    runs = {run.name: run for run in report.tables[0].runs}
+    start, end = plan.cut
+    for mode in ("ap", "cp"):
+        assert any("i0" in found for found in _answers(runs[mode], "majority", 0.0, start))
+        after = _answers(runs[mode], "majority", start + discovery.TTL, end)
+        assert after and not any("i0" in found for found in after), mode
+    minority = _answers(runs["ap"], "minority", plan.join_at, end)
+    assert minority and not any("i3" in found for found in minority)
+    assert any("i3" in found for found in _answers(runs["ap"], "majority", plan.join_at, end))
+    assert "i0, alive but able to reach only the minority, dropped out of its answers" in report.tables[0].note

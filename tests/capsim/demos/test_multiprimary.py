@@ -16,8 +16,13 @@ PLAN = multiprimary.Plan.quick(seed=1)
 
 
 @pytest.fixture(scope="module")
-def report():
-    return multiprimary.report(PLAN)
+def plan(sizing):
+    return sizing.plan(multiprimary.Plan)
+
+
+@pytest.fixture(scope="module")
+def report(plan):
+    return multiprimary.report(plan)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +58,9 @@ def test_the_replicas_converge_after_the_writes_stop(rows):
     assert all(row["converged_s"] is not None and row["converged_s"] < 1.0 for row in rows.values())
 
 
-def test_the_same_seed_replays_the_same_run(rows):
+def test_the_same_seed_replays_the_same_run(rows, plan):
     """Seeded: a resolution run again gives the same figures."""
-    assert multiprimary.run_config(PLAN, "siblings").row == rows["siblings"]
+    assert multiprimary.run_config(plan, "siblings").row == rows["siblings"]
 
 
 def test_capsim_demo_multi_primary_json(capsys, monkeypatch, report):

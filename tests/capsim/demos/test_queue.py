@@ -17,8 +17,13 @@ ZERO, ONE, IDEMPOTENT, EXACT = queue.CONFIGS
 
 
 @pytest.fixture(scope="module")
-def report():
-    return queue.report(PLAN)
+def plan(sizing):
+    return sizing.plan(queue.Plan)
+
+
+@pytest.fixture(scope="module")
+def report(plan):
+    return queue.report(plan)
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +37,22 @@ def test_acks_0_loses_messages_and_never_knows(rows):
     assert row["acked"] == 0 and row["missing"] > 0 and row["log_duplicates"] > 0
 
 
-def test_acks_1_loses_nothing_acknowledged_and_idempotence_removes_the_duplicates(rows):
-    """acks 1: every message acknowledged and in a log; duplicates in the log unless the producer is idempotent."""
+def test_acks_1_loses_nothing_acknowledged_and_idempotence_removes_the_duplicates(rows, plan):
+    """acks 1: every acknowledged message in a log, and with its retries every message reached one; duplicates in the
+    log unless the producer is idempotent. Not every message need be acknowledged: at the default sizes, seed 2, one
+    message's every ack was lost and the producer ended unsure of it (it was in the log all the same)."""
     for name in (ONE, IDEMPOTENT, EXACT):
-        assert rows[name]["acked"] == PLAN.count and rows[name]["acked_missing"] == 0 and rows[name]["missing"] == 0
+        assert rows[name]["acked_missing"] == 0 and rows[name]["missing"] == 0
+        assert plan.count - 3 <= rows[name]["acked"] <= plan.count
     assert rows[ONE]["log_duplicates"] > 0
     assert rows[IDEMPOTENT]["log_duplicates"] == 0 == rows[EXACT]["log_duplicates"]
 
 
-def test_delivery_is_at_least_once_and_effects_are_exactly_once_only_with_an_idempotent_sink(rows):
+def test_delivery_is_at_least_once_and_effects_are_exactly_once_only_with_an_idempotent_sink(rows, plan):
     """Every logged message is applied; the crash repeats some effects unless the sink skips known ids."""
     assert all(row["unapplied"] == 0 for row in rows.values())
     assert rows[IDEMPOTENT]["effect_duplicates"] > 0
-    assert rows[EXACT]["effect_duplicates"] == 0 and rows[EXACT]["applied"] == PLAN.count
+    assert rows[EXACT]["effect_duplicates"] == 0 and rows[EXACT]["applied"] == plan.count
 
 
 def test_order_holds_within_a_partition_and_not_across(rows):
