@@ -196,7 +196,9 @@ def test_the_catalogue_prose_matches_its_tables():
     )  # "half the increments"
     edge = dict((row[0], row[1:]) for row in _readme_table("edge"))
     peaks = edge["most requests at the origin at once"]
-    assert int(peaks[2]) <= int(peaks[1]) / 2 + 1 and "coalescing halves its peak" in README
+    assert int(peaks[2]) <= int(peaks[1]) / 2 + 1 and "coalescing lowers its peak (by half in this" in " ".join(
+        README.split()
+    )
     assert "up to six versions old" in README and edge["most versions behind"][3] == "6"
     ms = dict((row[0], row[1:]) for row in _readme_table("microservices"))
     wasted = int(ms["requests finished after the client gave up"][0])
@@ -1313,3 +1315,15 @@ def test_the_cap_set_up_the_readme_describes_is_the_commands_default():
     demo = build_parser().parse_args(["demo", "queue"])
     assert demo.seed == 1 and demo.quick is False
     assert "The numbers are seed 1's at the default sizes" in " ".join(README.split())
+
+
+def test_the_catalogue_says_the_seeds_and_sizes_the_demos_claims_are_checked_at():
+    """'at seeds 1, 4 and 8 of the --quick sizes, and under -m slow at seeds 1 to 40 of those and seeds 2 to 6 of the
+    default sizes' is tests/capsim/demos/conftest.py's sizing."""
+    from tests.capsim.demos import conftest
+
+    text = " ".join(README.split())
+    assert conftest.DEFAULT_SEEDS == (1, 4, 8) and "at seeds 1, 4 and 8 of the `--quick` sizes" in text
+    assert sorted(conftest.DEFAULT_SEEDS + conftest.SWEEP_SEEDS) == list(range(1, 41))
+    assert conftest.FULL_SEEDS == (2, 3, 4, 5, 6)
+    assert "under `-m slow` at seeds 1 to 40 of those and seeds 2 to 6 of the default sizes" in text

@@ -37,7 +37,11 @@ def register(subparsers) -> None:
     parser.add_argument("--list", action="store_true", help="list the demos with a line on each, and exit")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: the same story in a few seconds")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes (shorter runs, fewer requests); the conclusions still hold: the demos' tests check them at these sizes",
+    )
     parser.set_defaults(func=run)
 
 
