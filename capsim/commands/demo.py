@@ -40,7 +40,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smaller sizes (shorter runs, fewer requests); the conclusions still hold: the demos' tests check them at these sizes",
+        help=(
+            "smaller sizes (shorter runs, fewer requests); the conclusions still hold: the demos' tests check them "
+            "at these sizes"
+        ),
     )
     parser.set_defaults(func=run)
 
