@@ -15,6 +15,16 @@ import emulator as em
 
 #: The link and pause actions of _run_schedule between hosts "a" and "b".
 _ACTIONS_AB = ["partition", "oneway_to_a", "oneway_to_b", "heal", "hold", "release", "pause_a", "resume_a"]
+#: link settings for the property tests below: jittered or heavy-tailed latency, loss, copies, reordering
+_HOSTILE_LINKS = st.fixed_dictionaries(
+    {
+        "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.002, 1.2, cap=1.5)]),
+        "loss": st.sampled_from([0.0, 0.1]),
+        "duplicate": st.sampled_from([0.0, 0.3]),
+        "reorder": st.sampled_from([0.0, 0.5, 1.0]),
+        "fifo": st.booleans(),
+    }
+)
 _ACTIONS = [
     "partition",
     "oneway_to_sink",
@@ -338,15 +348,7 @@ def test_a_half_closed_connection_waits_for_an_answer_longer_than_the_user_timeo
 @given(
     seed=st.integers(0, 2**32 - 1),
     size=st.integers(0, 30_000),
-    link=st.fixed_dictionaries(
-        {
-            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.002, 1.2, cap=1.5)]),
-            "loss": st.sampled_from([0.0, 0.1]),
-            "duplicate": st.sampled_from([0.0, 0.3]),
-            "reorder": st.sampled_from([0.0, 0.5, 1.0]),
-            "fifo": st.booleans(),
-        }
-    ),
+    link=_HOSTILE_LINKS,
     schedule=st.lists(
         st.tuples(
             st.floats(0.0, 2.0),
@@ -412,15 +414,7 @@ def test_both_ends_close_cleanly_and_forget_the_connection_under_short_faults(se
 @given(
     seed=st.integers(0, 2**32 - 1),
     clients=st.integers(1, 6),
-    link=st.fixed_dictionaries(
-        {
-            "latency": st.sampled_from([em.Uniform(0.001, 0.02), em.Pareto(0.002, 1.2, cap=1.5)]),
-            "loss": st.sampled_from([0.0, 0.1]),
-            "duplicate": st.sampled_from([0.0, 0.3]),
-            "reorder": st.sampled_from([0.0, 0.5, 1.0]),
-            "fifo": st.booleans(),
-        }
-    ),
+    link=_HOSTILE_LINKS,
     schedule=st.lists(
         st.tuples(st.floats(0.0, 2.0), st.sampled_from([*_ACTIONS_AB, "crash_a", "crash_b"])), max_size=6
     ),
