@@ -196,8 +196,6 @@ class SimSocket:
     def connect(self, address: object) -> None:
         code = self.connect_ex(address)
         if code == errno.EINPROGRESS:
-            if self._timeout != 0.0:
-                raise _would_block("connect")
             raise BlockingIOError(errno.EINPROGRESS, os.strerror(errno.EINPROGRESS))
         if code:
             raise os_error(code)
@@ -212,6 +210,8 @@ class SimSocket:
             return 0
         if self._tcb is not None:
             return errno.EALREADY if self._tcb.state == SYN_SENT else errno.EISCONN
+        if self._timeout != 0.0:  # refused before anything is sent: no SYN, no half-open connection left behind
+            raise _would_block("connect")
         self._tcb = self.kernel.connect(self, ip, port)
         self._configure(self._tcb)
         return errno.EINPROGRESS

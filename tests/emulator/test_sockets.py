@@ -241,3 +241,32 @@ def test_asyncio_streams_see_what_they_see_on_linux():
     finally:
         real_loop.close()
     assert simulated == real
+
+
+def test_a_blocking_connect_is_refused_before_it_sends_anything():
+    """connect and connect_ex on a blocking simulated socket raise NotAllowed (they would stop virtual time) and
+    leave nothing behind: the listener sees no connection, and the same socket, made non-blocking, connects once."""
+    from emulator import NotAllowed
+
+    async def main():
+        net = _Net(simulated=True)
+        client = net.loop._host_socket(socket.SOCK_STREAM)  # blocking, as a fresh socket is
+        for call in (client.connect, client.connect_ex):
+            with pytest.raises(NotAllowed, match="blocking socket call"):
+                call(net.listener.getsockname())
+        await asyncio.sleep(1.0)  # long enough for a SYN to have arrived and a handshake to finish
+        with pytest.raises(BlockingIOError):
+            net.listener.accept()
+        client.setblocking(False)
+        await net.loop.sock_connect(client, net.listener.getsockname())
+        server, _ = await net.loop.sock_accept(net.listener)
+        await asyncio.sleep(1.0)
+        with pytest.raises(BlockingIOError):
+            net.listener.accept()  # one connection, not two
+        return client.getpeername() == net.listener.getsockname() and server.getpeername() == client.getsockname()
+
+    loop = VirtualLoop()
+    try:
+        assert loop.run_until_complete(main())
+    finally:
+        loop.close()
