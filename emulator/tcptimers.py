@@ -138,6 +138,11 @@ class TcbTimers(TcbSender):
         return value
 
     def _keepalive(self, now: int) -> None:
+        if self.sndq or self.snd_nxt != self.snd_una:
+            # Data (or a FIN) out or queued: as Linux's keep-alive timer says, "it is alive without
+            # keepalive": no probe; the retransmission timer and the user timeout decide. Look again later.
+            self.ka_at = now + round(self._ka("keepalive_time") * NS)
+            return
         if now - self.heard < round(self._ka("keepalive_time") * NS):
             self.ka_at = self.heard + round(self._ka("keepalive_time") * NS)
             return

@@ -297,3 +297,24 @@ def test_an_accepted_connection_inherits_the_listeners_user_timeout():
     seen: dict = {}
     _isolated_client_times_out(client, server)
     assert seen == {"at": 6.0}
+
+
+def test_keepalive_sends_no_probe_while_data_waits_for_its_ack():
+    """As on Linux (its keep-alive timer: 'it is alive without keepalive' while packets are out or queued): with
+    data unacknowledged, keep-alive probes nothing and the retransmission timer decides, so a write into a partition
+    fails at the user timeout (60 s here), not after keep-alive's 10 + 3 x 2 s of silence."""
+
+    async def client(seen):
+        reader, writer = await asyncio.open_connection("server", 7)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        _short_keepalive(sock)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 60_000)
+        await asyncio.sleep(1)  # the server is cut off at 0.5 s
+        writer.write(b"ping\n")
+        try:
+            await reader.readline()
+        except TimeoutError:
+            seen["at"] = round(now(), 1)
+
+    assert _isolated_client_times_out(client) == {"at": 61.0}
