@@ -146,7 +146,14 @@ class TcbTimers(TcbSender):
         if now - self.heard < round(self._ka("keepalive_time") * NS):
             self.ka_at = self.heard + round(self._ka("keepalive_time") * NS)
             return
-        if self.ka_sent >= self._ka("keepalive_probes"):
+        # Linux gives up after keepalive_probes unanswered probes, or, on a socket with TCP_USER_TIMEOUT set,
+        # once that long has passed since the peer was last heard and a probe is out (the count is ignored).
+        explicit = self.sock.user_timeout if self.sock is not None else None
+        if (
+            self.ka_sent > 0 and now - self.heard >= round(explicit * NS)
+            if explicit is not None
+            else self.ka_sent >= self._ka("keepalive_probes")
+        ):
             self.fail(errno.ETIMEDOUT)
             return
         self.ka_sent += 1

@@ -318,3 +318,26 @@ def test_keepalive_sends_no_probe_while_data_waits_for_its_ack():
             seen["at"] = round(now(), 1)
 
     assert _isolated_client_times_out(client) == {"at": 61.0}
+
+
+@pytest.mark.parametrize(("user_timeout_ms", "gives_up_at"), [(None, 16.0), (30_000, 30.0), (5_000, 12.0)])
+def test_keepalive_on_a_socket_with_tcp_user_timeout_gives_up_by_that_timeout_not_by_the_probe_count(
+    user_timeout_ms, gives_up_at
+):
+    """Linux: with TCP_USER_TIMEOUT set, an idle connection's keep-alive gives up once that long has passed since
+    the peer was last heard and a probe is out, whatever keepalive_probes says; without it, after the probes
+    (10 s idle, then 3 probes 2 s apart: 16 s). A 5 s timeout ends it at the first check after a probe, 12 s."""
+
+    async def client(seen):
+        reader, writer = await asyncio.open_connection("server", 7)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        _short_keepalive(sock)
+        if user_timeout_ms is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+        try:
+            await reader.readline()  # idle: nothing is sent, so only keep-alive can tell the server is gone
+        except TimeoutError:
+            seen["at"] = round(now())
+
+    assert _isolated_client_times_out(client) == {"at": gives_up_at}
