@@ -17,7 +17,7 @@
  * and the common case of the message path, with the Python for everything else:
  *
  *   MessagePath.transmit / .deliver     network.Network.transmit / _deliver (a plain link; the fast path)
- *   Recorder                            trace.Trace.recorder's record
+ *   Recorder, TraceBuffer               trace.Trace.recorder's record, and the lines not yet hashed
  *   UniformNs                           distributions.Uniform.ns_sampler's lambda
  *   copy_body                           message.copy_body (a flat, valid body; the reference raises)
  *   Dispatch                            node.Endpoint._deliver_here (a message its handler takes)
@@ -37,9 +37,11 @@
 #include <structmember.h>
 #define Py_T_OBJECT_EX T_OBJECT_EX
 #define Py_T_BOOL T_BOOL
+#define Py_T_PYSSIZET T_PYSSIZET
+#define Py_READONLY READONLY
 #endif
 
-#define CAPSIM_ABI 5 /* emulator/speedups.py's ABI: bump both with any change of this contract */
+#define CAPSIM_ABI 6 /* emulator/speedups.py's ABI: bump both with any change of this contract */
 #ifndef CAPSIM_C_SHA256
 #define CAPSIM_C_SHA256 "" /* set by setup.py: the sources this was built from */
 #endif
@@ -1189,27 +1191,158 @@ static PyObject *plus_one(PyObject *n) { /* n + 1 */
     return PyNumber_Add(n, s_one);
 }
 
-/* Recorder: trace.Trace.recorder's record(time_ns), compiled. */
+/* TraceBuffer: trace.Trace's lines not yet hashed, as the UTF-8 bytes the digest reads, each ended by a newline
+ * (what "\n".join(lines + [""]).encode() gives, without a str per line). When it holds `limit` bytes or more it
+ * calls `flush` (Trace._flush), which hashes take(). */
 
 typedef struct {
     PyObject_HEAD
-    PyObject *lines, *tail, *keep, *kind, *fields, *flush;
-    Py_ssize_t batch;
+    char *data;
+    Py_ssize_t len, cap, lines, limit;
+    PyObject *flush;
+} TraceBuffer;
+
+static PyTypeObject TraceBufferType;
+
+static char *buffer_room(TraceBuffer *self, Py_ssize_t n) { /* where n more bytes go (the caller adds n to len) */
+    if (n > PY_SSIZE_T_MAX - self->len) return (char *)PyErr_NoMemory();
+    if (self->len + n > self->cap) {
+        Py_ssize_t cap = self->cap < 256 ? 256 : self->cap;
+        while (cap < self->len + n) cap = cap > PY_SSIZE_T_MAX / 2 ? self->len + n : cap * 2;
+        char *data = PyMem_Realloc(self->data, cap);
+        if (data == NULL) return (char *)PyErr_NoMemory();
+        self->data = data;
+        self->cap = cap;
+    }
+    return self->data + self->len;
+}
+
+static int buffer_line_done(TraceBuffer *self) { /* one line more: flush if full */
+    self->lines++;
+    return self->len >= self->limit ? discard(PyObject_CallNoArgs(self->flush)) : 0;
+}
+
+static int buffer_add(TraceBuffer *self, const char *head, Py_ssize_t head_n, const char *tail, Py_ssize_t tail_n) {
+    char *at = buffer_room(self, head_n + tail_n + 1);
+    if (at == NULL) return -1;
+    memcpy(at, head, head_n);
+    memcpy(at + head_n, tail, tail_n);
+    at[head_n + tail_n] = '\n';
+    self->len += head_n + tail_n + 1;
+    return buffer_line_done(self);
+}
+
+static PyObject *TraceBuffer_add(TraceBuffer *self, PyObject *line) { /* add(line): one record's line */
+    Py_ssize_t n;
+    const char *text = PyUnicode_Check(line) ? PyUnicode_AsUTF8AndSize(line, &n) : NULL;
+    if (text == NULL) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_TypeError, "add() takes a str line");
+    if (buffer_add(self, text, n, "", 0) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *TraceBuffer_take(TraceBuffer *self, PyObject *unused) { /* the bytes so far, and empty */
+    PyObject *out = PyBytes_FromStringAndSize(self->data, self->len);
+    if (out != NULL) self->len = self->lines = 0;
+    return out;
+}
+
+static PyObject *TraceBuffer_clear(TraceBuffer *self, PyObject *unused) {
+    self->len = self->lines = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *TraceBuffer_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"flush", "limit", NULL};
+    PyObject *flush;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "On:TraceBuffer", names, &flush, &limit)) return NULL;
+    if (!PyCallable_Check(flush) || limit < 1)
+        return PyErr_Format(PyExc_ValueError, "TraceBuffer(flush, limit) takes a callable and a limit >= 1");
+    TraceBuffer *self = PyObject_GC_New(TraceBuffer, type);
+    if (self == NULL) return NULL;
+    self->data = NULL;
+    self->len = self->cap = self->lines = 0;
+    self->limit = limit;
+    self->flush = Py_NewRef(flush);
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static int TraceBuffer_traverse(TraceBuffer *self, visitproc visit, void *arg) {
+    Py_VISIT(self->flush);
+    return 0;
+}
+
+static int TraceBuffer_clear_refs(TraceBuffer *self) {
+    Py_CLEAR(self->flush);
+    return 0;
+}
+
+static void TraceBuffer_dealloc(TraceBuffer *self) {
+    PyObject_GC_UnTrack(self);
+    TraceBuffer_clear_refs(self);
+    PyMem_Free(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef TraceBuffer_members[] = {
+    {"lines", Py_T_PYSSIZET, offsetof(TraceBuffer, lines), Py_READONLY, "lines added and not yet taken"},
+    {"size", Py_T_PYSSIZET, offsetof(TraceBuffer, len), Py_READONLY, "bytes held: those lines, each with its newline"},
+    {"limit", Py_T_PYSSIZET, offsetof(TraceBuffer, limit), Py_READONLY, "flush when this many bytes are held"},
+    {NULL},
+};
+
+static PyMethodDef TraceBuffer_methods[] = {
+    {"add", (PyCFunction)TraceBuffer_add, METH_O, "add(line): one line (a str, without its newline)"},
+    {"take", (PyCFunction)TraceBuffer_take, METH_NOARGS, "take() -> bytes: every line held, each with its newline; empties it"},
+    {"clear", (PyCFunction)TraceBuffer_clear, METH_NOARGS, "clear(): drop the lines held"},
+    {NULL},
+};
+
+static PyTypeObject TraceBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "emulator._speedups.TraceBuffer",
+    .tp_doc = "TraceBuffer(flush, limit): trace.Trace's lines not yet hashed, as UTF-8 bytes.",
+    .tp_basicsize = sizeof(TraceBuffer),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = TraceBuffer_tp_new,
+    .tp_dealloc = (destructor)TraceBuffer_dealloc,
+    .tp_traverse = (traverseproc)TraceBuffer_traverse,
+    .tp_clear = (inquiry)TraceBuffer_clear_refs,
+    .tp_members = TraceBuffer_members,
+    .tp_methods = TraceBuffer_methods,
+};
+
+/* Recorder: trace.Trace.recorder's record(time_ns), compiled: "(" + str(time_ns) + tail into the trace's buffer. */
+
+typedef struct {
+    PyObject_HEAD
+    TraceBuffer *buffer;
+    PyObject *tail, *keep, *kind, *fields; /* tail: the rest of the line after the time, as UTF-8 bytes, no newline */
     vectorcallfunc vectorcall;
 } Recorder;
 
 static PyTypeObject RecorderType;
 
 static int recorder_append(Recorder *self, PyObject *time_ns) {
-    PyObject *line = PyLong_CheckExact(time_ns) ? PyUnicode_FromFormat("(%S%U", time_ns, self->tail) : NULL;
-    if (line == NULL && !PyErr_Occurred()) { /* an int subclass or other: as the f-string formats it */
-        PyObject *text = PyObject_Format(time_ns, NULL);
-        if (text != NULL) line = PyUnicode_FromFormat("(%U%U", text, self->tail);
+    const char *tail = PyBytes_AS_STRING(self->tail);
+    Py_ssize_t tail_n = PyBytes_GET_SIZE(self->tail);
+    long long t = 0;
+    int overflow = 1, err;
+    if (PyLong_CheckExact(time_ns) && (t = PyLong_AsLongLongAndOverflow(time_ns, &overflow)) == -1 && PyErr_Occurred())
+        return -1;
+    if (!overflow) { /* an int: its digits, as str() writes them */
+        char head[32];
+        int n = snprintf(head, sizeof head, "(%lld", t);
+        err = buffer_add(self->buffer, head, n, tail, tail_n);
+    } else { /* an int subclass, a big int or anything else: as the f-string formats it */
+        PyObject *text = PyObject_Format(time_ns, NULL), *head = text ? PyUnicode_FromFormat("(%U", text) : NULL;
+        Py_ssize_t n;
+        const char *bytes = head ? PyUnicode_AsUTF8AndSize(head, &n) : NULL;
+        err = bytes == NULL ? -1 : buffer_add(self->buffer, bytes, n, tail, tail_n);
+        Py_XDECREF(head);
         Py_XDECREF(text);
     }
-    if (line == NULL) return -1;
-    int err = PyList_Append(self->lines, line);
-    Py_DECREF(line);
     if (err < 0) return -1;
     if (self->keep != Py_None) {
         Py_ssize_t n = PyTuple_GET_SIZE(self->fields);
@@ -1220,10 +1353,8 @@ static int recorder_append(Recorder *self, PyObject *time_ns) {
         for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(event, i + 2, Py_NewRef(PyTuple_GET_ITEM(self->fields, i)));
         err = discard(PyObject_CallOneArg(self->keep, event));
         Py_DECREF(event);
-        if (err < 0) return -1;
     }
-    if (PyList_GET_SIZE(self->lines) >= self->batch) return discard(PyObject_CallNoArgs(self->flush));
-    return 0;
+    return err;
 }
 
 static PyObject *Recorder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
@@ -1234,43 +1365,38 @@ static PyObject *Recorder_vectorcall(PyObject *self, PyObject *const *args, size
 }
 
 static PyObject *Recorder_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *names[] = {"lines", "tail", "keep", "kind", "fields", "flush", "batch", NULL};
-    PyObject *lines, *tail, *keep, *kind, *fields, *flush;
-    Py_ssize_t batch;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!UOOO!On:Recorder", names, &PyList_Type, &lines, &tail, &keep,
-                                     &kind, &PyTuple_Type, &fields, &flush, &batch))
+    static char *names[] = {"buffer", "tail", "keep", "kind", "fields", NULL};
+    PyObject *buffer, *tail, *keep, *kind, *fields;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!SOOO!:Recorder", names, &TraceBufferType, &buffer, &tail, &keep,
+                                     &kind, &PyTuple_Type, &fields))
         return NULL;
     Recorder *self = PyObject_GC_New(Recorder, type);
     if (self == NULL) return NULL;
-    self->lines = Py_NewRef(lines);
+    self->buffer = (TraceBuffer *)Py_NewRef(buffer);
     self->tail = Py_NewRef(tail);
     self->keep = Py_NewRef(keep);
     self->kind = Py_NewRef(kind);
     self->fields = Py_NewRef(fields);
-    self->flush = Py_NewRef(flush);
-    self->batch = batch;
     self->vectorcall = Recorder_vectorcall;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
 static int Recorder_traverse(Recorder *self, visitproc visit, void *arg) {
-    Py_VISIT(self->lines);
+    Py_VISIT(self->buffer);
     Py_VISIT(self->tail);
     Py_VISIT(self->keep);
     Py_VISIT(self->kind);
     Py_VISIT(self->fields);
-    Py_VISIT(self->flush);
     return 0;
 }
 
 static int Recorder_clear(Recorder *self) {
-    Py_CLEAR(self->lines);
+    Py_CLEAR(self->buffer);
     Py_CLEAR(self->tail);
     Py_CLEAR(self->keep);
     Py_CLEAR(self->kind);
     Py_CLEAR(self->fields);
-    Py_CLEAR(self->flush);
     return 0;
 }
 
@@ -1283,7 +1409,7 @@ static void Recorder_dealloc(Recorder *self) {
 static PyTypeObject RecorderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "emulator._speedups.Recorder",
-    .tp_doc = "Recorder(lines, tail, keep, kind, fields, flush, batch): trace.Trace.recorder's record, compiled.",
+    .tp_doc = "Recorder(buffer, tail, keep, kind, fields): trace.Trace.recorder's record, compiled.",
     .tp_basicsize = sizeof(Recorder),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_vectorcall_offset = offsetof(Recorder, vectorcall),
@@ -2078,6 +2204,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         if (invalid_state_error == NULL) return NULL;
     }
     if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&SleepType) < 0 || PyType_Ready(&RecorderType) < 0 ||
+        PyType_Ready(&TraceBufferType) < 0 ||
         PyType_Ready(&UniformNsType) < 0 || PyType_Ready(&PathType) < 0 || PyType_Ready(&DispatchType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
@@ -2088,6 +2215,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
         PyModule_AddObjectRef(m, "SleepTimer", (PyObject *)&SleepType) < 0 ||
         PyModule_AddObjectRef(m, "Recorder", (PyObject *)&RecorderType) < 0 ||
+        PyModule_AddObjectRef(m, "TraceBuffer", (PyObject *)&TraceBufferType) < 0 ||
         PyModule_AddObjectRef(m, "UniformNs", (PyObject *)&UniformNsType) < 0 ||
         PyModule_AddObjectRef(m, "MessagePath", (PyObject *)&PathType) < 0 ||
         PyModule_AddObjectRef(m, "Dispatch", (PyObject *)&DispatchType) < 0) {

@@ -31,7 +31,7 @@ from types import ModuleType
 __all__ = ["ABI", "ACCELERATED", "MODE", "PURE_REQUESTED", "native"]
 
 #: The interface version the compiled module must declare (bump it with any change of the C side's contract).
-ABI = 5
+ABI = 6
 
 #: True if ``CAPSIM_PURE_PYTHON`` asked for pure Python (any value but "", "0").
 PURE_REQUESTED = os.environ.get("CAPSIM_PURE_PYTHON", "") not in ("", "0")

@@ -10,8 +10,11 @@ processes with different ``PYTHONHASHSEED`` print the same digest.
 A record is formatted when it is appended (so a value changed later does not
 change it) and hashed in batches. Records that repeat but for their time (a
 message type on a link) come through a ``recorder``, which formats the rest of
-the line once: the same bytes as ``repr``, for about half the cost. With
-``keep=True`` the records are also kept as tuples, for writing out.
+the line once: the same bytes as ``repr``, for about half the cost. With the
+compiled core (``emulator.speedups``) the lines wait for hashing as the bytes
+the digest reads, in one small buffer (``TraceBuffer``), and a recorder writes
+its line there without making a string. With ``keep=True`` the records are
+also kept as tuples, for writing out.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from typing import Any
 
 from emulator.speedups import native
 
-__all__ = ["BATCH", "FIELDS", "Trace"]
+__all__ = ["BATCH", "BATCH_BYTES", "FIELDS", "Trace"]
 
-#: Records hashed together; the digest does not depend on it.
+#: Records hashed together (pure Python); the digest does not depend on it.
 BATCH = 4096
+#: Bytes of records hashed together (the compiled core): its buffer holds about this much however long
+#: the run, so the same few pages are written over and over; the digest does not depend on it.
+BATCH_BYTES = 1 << 14
 
 
 #: The field names of each record kind, after (time, kind).
@@ -54,17 +60,23 @@ class Trace:
         self.keep = keep
         self.events: list[tuple[Any, ...]] = []
         self._hash = hashlib.sha256()
-        self._lines: list[str] = []  # formatted, not yet hashed
+        self._lines: list[str] = []  # formatted, not yet hashed (pure Python)
+        #: the same, as the bytes hashed (the compiled core), or None
+        self._buffer = native.TraceBuffer(self._flush, BATCH_BYTES) if native is not None else None
         self.count = 0
 
     def append(self, record: tuple[Any, ...]) -> None:
         """Append one record: ``(time_ns, kind, *fields)``. Bind it once on a hot path."""
-        lines = self._lines
-        lines.append(repr(record))
+        buffer = self._buffer
+        if buffer is not None:
+            buffer.add(repr(record))
+        else:
+            lines = self._lines
+            lines.append(repr(record))
+            if len(lines) >= BATCH:
+                self._flush()
         if self.keep:
             self.events.append(record)
-        if len(lines) >= BATCH:
-            self._flush()
 
     #: The same as ``append`` (its older name).
     add = append
@@ -77,11 +89,11 @@ class Trace:
         the same line.
         """
         tail = repr((0, kind, *fields))[2:]  # what follows "(<time>"
+        keep = self.events.append if self.keep else None
+        if self._buffer is not None and native is not None:  # the same function, compiled (emulator.speedups)
+            return native.Recorder(self._buffer, tail.encode(), keep, kind, fields)  # type: ignore[no-any-return]
         lines = self._lines  # the same list for the trace's whole life: _flush empties it in place
         flush = self._flush
-        keep = self.events.append if self.keep else None
-        if native is not None:  # the same function, compiled (emulator.speedups)
-            return native.Recorder(lines, tail, keep, kind, fields, flush, BATCH)  # type: ignore[no-any-return]
 
         def record(time_ns: int) -> None:
             lines.append(f"({time_ns}{tail}")
@@ -93,6 +105,12 @@ class Trace:
         return record
 
     def _flush(self) -> None:
+        buffer = self._buffer
+        if buffer is not None:
+            if buffer.lines:
+                self.count += buffer.lines
+                self._hash.update(buffer.take())
+            return
         lines = self._lines
         if lines:
             lines.append("")  # the last line ends with a newline too
@@ -112,6 +130,8 @@ class Trace:
             yield
         finally:
             self._lines.clear()
+            if self._buffer is not None:
+                self._buffer.clear()
             self._hash, self.count = hashed, count
             del self.events[kept:]
 

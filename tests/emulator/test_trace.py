@@ -1,14 +1,35 @@
 """The trace: records, their digest, and recorders that format a repeating record once."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.trace import BATCH, Trace
+from emulator.speedups import native
+from emulator.trace import BATCH, BATCH_BYTES, Trace
 
 _NAMES = st.text(min_size=1, max_size=6)  # quotes, backslashes and non-ASCII included
 
 
-@given(st.lists(st.tuples(st.integers(min_value=0, max_value=10**15), _NAMES, _NAMES, _NAMES), max_size=50))
+class Nanos(int):
+    """An int subclass that formats itself otherwise: the recorder writes what the f-string writes."""
+
+    def __format__(self, spec: str) -> str:
+        return f"ns:{int(self)}"
+
+    def __repr__(self) -> str:
+        return f"ns:{int(self)}"
+
+
+# times: the common ones, past 64 bits (the compiled recorder's other path), negative, and int subclasses
+_TIMES = st.one_of(
+    st.integers(min_value=0, max_value=10**15),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.booleans(),
+    st.builds(Nanos, st.integers(min_value=0, max_value=10**9)),
+)
+
+
+@given(st.lists(st.tuples(_TIMES, _NAMES, _NAMES, _NAMES), max_size=50))
 def test_a_recorder_adds_exactly_the_line_append_adds(records):
     """Property: recording through recorder() and through append() gives the same digest and events."""
     by_append, by_recorder = Trace(keep=True), Trace(keep=True)
@@ -57,3 +78,29 @@ def test_what_is_appended_while_held_is_discarded():
     trace.append((2, "send", "b", "a"))
     twin.append((2, "send", "b", "a"))
     assert trace.digest() == twin.digest()
+
+
+@pytest.mark.skipif(native is None, reason="the compiled core is not in use")
+def test_the_compiled_trace_hashes_once_its_buffer_holds_batch_bytes():
+    """The lines wait in one buffer of about BATCH_BYTES, however long the run: the rest is hashed."""
+    trace = Trace()
+    record = trace.recorder("deliver", "n00001", "n00002", "heartbeat")
+    longest = len(repr((10**10, "event", "n00001", "x", 10**10))) + 1
+    records = 0
+    for t in range(10**9, 10**9 + 10 * BATCH_BYTES // longest):
+        record(t)
+        trace.append((t, "event", "n00001", "x", t))
+        records += 2
+        assert trace._buffer.size < BATCH_BYTES + longest
+        assert trace.count + trace._buffer.lines == records
+    assert trace.count >= records - BATCH_BYTES  # most of it was hashed on the way
+
+
+@pytest.mark.skipif(native is None, reason="the compiled core is not in use")
+def test_the_compiled_trace_buffer_refuses_what_is_not_a_line():
+    with pytest.raises(ValueError, match="callable"):
+        native.TraceBuffer(None, 1)
+    with pytest.raises(ValueError, match="limit >= 1"):
+        native.TraceBuffer(print, 0)
+    with pytest.raises(TypeError, match="str line"):
+        native.TraceBuffer(print, 10).add(b"bytes")
