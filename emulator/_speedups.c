@@ -1331,10 +1331,16 @@ static int recorder_append(Recorder *self, PyObject *time_ns) {
     int overflow = 1, err;
     if (PyLong_CheckExact(time_ns) && (t = PyLong_AsLongLongAndOverflow(time_ns, &overflow)) == -1 && PyErr_Occurred())
         return -1;
-    if (!overflow) { /* an int: its digits, as str() writes them */
-        char head[32];
-        int n = snprintf(head, sizeof head, "(%lld", t);
-        err = buffer_add(self->buffer, head, n, tail, tail_n);
+    if (!overflow) { /* an int: "(" and its digits, as str() writes them (without printf's machinery) */
+        char head[24], *at = head + sizeof head;
+        unsigned long long u = t < 0 ? 0ULL - (unsigned long long)t : (unsigned long long)t;
+        do {
+            *--at = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (t < 0) *--at = '-';
+        *--at = '(';
+        err = buffer_add(self->buffer, at, head + sizeof head - at, tail, tail_n);
     } else { /* an int subclass, a big int or anything else: as the f-string formats it */
         PyObject *text = PyObject_Format(time_ns, NULL), *head = text ? PyUnicode_FromFormat("(%U", text) : NULL;
         Py_ssize_t n;

@@ -104,3 +104,11 @@ def test_the_compiled_trace_buffer_refuses_what_is_not_a_line():
         native.TraceBuffer(print, 0)
     with pytest.raises(TypeError, match="str line"):
         native.TraceBuffer(print, 10).add(b"bytes")
+
+
+@pytest.mark.parametrize("time_ns", [0, 7, -1, -10, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 10**40])
+def test_a_recorder_writes_a_time_at_the_edges_of_64_bits_as_repr_does(time_ns):
+    by_append, by_recorder = Trace(), Trace()
+    by_append.append((time_ns, "deliver", "a", "b", "ping"))
+    by_recorder.recorder("deliver", "a", "b", "ping")(time_ns)
+    assert by_append.digest() == by_recorder.digest()
