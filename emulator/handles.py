@@ -269,7 +269,10 @@ class Periodic:
         if timer._cancelled:
             return
         try:
-            timer._context.run(timer._callback, *timer._args)
+            if timer._args:
+                timer._context.run(timer._callback, *timer._args)
+            else:  # the common case, called without unpacking: no bound method or argument tuple is made
+                timer._context.run(timer._callback)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

@@ -516,6 +516,17 @@ def test_call_every_ticks_at_each_interval_until_cancelled():
     assert ticks == [0.25, 0.5, 0.75, 1.0] and timer.cancelled() and loop.time() == 1.1
 
 
+def test_call_every_passes_its_args_on_every_tick():
+    """call_every(interval, callback, *args) calls callback(*args) each time, and callback() with none."""
+    loop = VirtualLoop()
+    calls = []
+    loop.call_every(0.5, lambda *args: calls.append(args), "a", 1)
+    loop.call_every(0.5, lambda *args: calls.append(args))
+    loop.call_at(1.1, loop.stop)
+    loop.run_forever()
+    assert calls == [("a", 1), (), ("a", 1), ()]
+
+
 def test_call_every_that_raises_stops_and_reports():
     """A callback that raises stops its timer and hands the exception to on_error."""
     loop = VirtualLoop()
