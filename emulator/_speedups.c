@@ -1688,18 +1688,20 @@ static PyObject *Path_deliver(Path *self, PyObject *msg) {
     if (current < 0) return NULL;
     PyObject *record = NULL, *endpoint = NULL, *deliver = NULL, *at = NULL, *delivered = NET(self, N_DELIVERED);
     if (current) {
-        PyObject *body = MSG(self, msg, M_BODY), *recorders = LINK(self, link, L_RECORDERS);
+        PyObject *body = MSG(self, msg, M_BODY), *recorders;
         endpoint = LINK(self, link, L_ENDPOINT);
         deliver = LINK(self, link, L_DELIVER);
         at = MSG(self, msg, M_AT);
         if (LINK(self, link, L_FAST_PATH) == Py_True && endpoint != NULL && MSG(self, msg, M_TO) == endpoint &&
             deliver != NULL && deliver != Py_None &&
             NET(self, N_TRACE_BODIES) == Py_False && delivered != NULL && at != NULL && body != NULL &&
-            PyDict_CheckExact(body) && recorders != NULL && PyDict_CheckExact(recorders)) {
+            PyDict_CheckExact(body)) {
             PyObject *kind = PyDict_GetItemWithError(body, s_type), *last = LINK(self, link, L_DELIVER_RECORD);
             if (kind != NULL && kind == LINK(self, link, L_DELIVER_KIND) && last != NULL && last != Py_None) {
                 record = last; /* the type delivered last on this link (held there, so no other object has its address) */
-            } else if (kind != NULL && (record = PyDict_GetItemWithError(recorders, kind)) != NULL) {
+            } else if (kind != NULL && (recorders = LINK(self, link, L_RECORDERS)) != NULL && PyDict_CheckExact(recorders) &&
+                       (record = PyDict_GetItemWithError(recorders, kind)) != NULL) {
+                /* the link's recorders (in a line of their own, with the dict) only when the last type is not it */
                 slot_set(link, self->l[L_DELIVER_KIND], Py_NewRef(kind)); /* kept in the line the delivery loads */
                 slot_set(link, self->l[L_DELIVER_RECORD], Py_NewRef(record));
             }
