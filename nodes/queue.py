@@ -23,7 +23,13 @@ Guarantees:
   appended again (Kafka's idempotent producer, per partition); one whose
   ``seq`` is below a later one already appended there (a late copy of a
   send its producer gave up on) is refused with 22, so the log keeps the
-  producer's order.
+  producer's order. One difference from Kafka: Kafka numbers a producer's
+  batches per partition and refuses a gap (``OutOfOrderSequence``); here a
+  producer numbers its sends across all partitions, so a partition sees
+  gaps as a matter of course and accepts them, refusing only a number below
+  one it already appended. Kafka remembers a producer's last five batches;
+  here the last ``dedup_window`` sequence numbers per producer and partition
+  (an older retry is refused with 22 rather than answered with its offset).
 - Groups: in a generation every partition has at most one owner, and a
   commit from a member of an older generation, or for a partition it does
   not own, is refused (error 22): a consumer that was presumed dead cannot

@@ -73,7 +73,8 @@ def test_a_consumer_that_dies_before_committing_gets_its_messages_redelivered():
 
 
 class QueueUnderFaults(SimMachine):
-    """Publishing and consuming while consumers and brokers crash and pause, on a hostile network.
+    """Publishing and consuming while consumers, brokers and the sink crash, pause, are cut off and have their
+    clocks jump, on a hostile network.
 
     After everything heals: commit-after applies every message in the log at
     least once (exactly once with an idempotent sink) and no member ever
@@ -98,21 +99,26 @@ class QueueUnderFaults(SimMachine):
             network=HOSTILE,
         )
 
-    @rule(node=st.sampled_from(["k0", "k1", *BROKERS]))
+    @rule(node=st.sampled_from(["k0", "k1", "sink", *BROKERS]))
     def crash_or_restart(self, node):
         if self.sim.alive(node):
             self.sim.crash(node)
         else:
             self.sim.restart(node)
 
-    @rule(node=st.sampled_from(["k0", "k1"]), seconds=st.sampled_from([0.3, 1.0]))
+    @rule(node=st.sampled_from(["k0", "k1", "sink", *BROKERS]), seconds=st.sampled_from([0.3, 1.0]))
     def pause(self, node, seconds):
         if self.sim.alive(node):
             self.sim.pause(node)
             run_for(self.sim, seconds)
             self.sim.resume(node)
 
-    @rule(node=st.sampled_from(["k0", "k1", "sink"]))
+    @rule(node=st.sampled_from(["k0", "k1", *BROKERS]), offset=st.sampled_from([-2.0, -0.5, 0.5, 2.0]))
+    def skew(self, node, offset):
+        """A clock jump: a coordinator's sessions expire early or late, a consumer beats off time."""
+        self.sim.skew(node, offset)
+
+    @rule(node=st.sampled_from(["k0", "k1", "sink", *BROKERS]))
     def isolate(self, node):
         self.sim.network.isolate(node)
 
