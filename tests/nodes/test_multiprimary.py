@@ -259,7 +259,7 @@ SERVERS = ["n0", "n1", "n2"]
 
 
 class MultiPrimaryUnderFaults(RuleBasedStateMachine):
-    """Updates on every node while the hostile network partitions, crashes and pauses them.
+    """Updates on every node while the hostile network partitions, crashes, pauses them and jumps their clocks.
 
     Invariants: a request to a node that stayed up and unpaused is answered
     without error; no value is ever versioned twice (at most once); after
@@ -321,6 +321,11 @@ class MultiPrimaryUnderFaults(RuleBasedStateMachine):
             self.sim.run(until=start + pause)
             self.sim.resume(node)
             self.down[node].append((start, self.sim.now))
+
+    @rule(node=st.sampled_from(SERVERS), offset=st.sampled_from([-5.0, -0.05, 0.05, 5.0]))
+    def skew(self, node, offset):
+        """A clock jump: under lww a write's stamp may now fall below an older one's."""
+        self.sim.skew(node, offset)
 
     @rule(dt=st.sampled_from([0.01, 0.1, 0.5]))
     def wait(self, dt):
