@@ -46,7 +46,12 @@ Gives up linearizability, and, by ``resolution`` (chosen per store):
 - ``"crdt"``: a key is a PN-counter (``add`` with ``"delta"``) or an
   add-wins set (``add`` / ``remove`` with ``"element"``), fixed by its first
   update. Nothing is lost and no client merges, but only operations that
-  commute exist: no ``write``, no ``cas``.
+  commute exist: no ``write``, no ``cas``. One exception: replicas that
+  cannot talk may each create a key, one as a counter and one as a set;
+  when they merge, the counter is kept and the set, with every update made
+  to it, is dropped (a ``type_conflict`` event ``[key, dropped, kept]`` on
+  the replica that drops it). A deterministic choice, so replicas still
+  converge; use one key per type to never meet it.
 
 Protocol: lin-kv (:mod:`nodes.kv`) ``read``, ``write``, ``cas``, plus
 ``{"type": "add", "key", "delta" | "element"}`` -> ``add_ok`` and

@@ -238,6 +238,28 @@ def test_a_counter_key_refuses_set_operations():
         sim.run(run())
 
 
+def test_a_key_created_as_a_counter_and_a_set_on_two_sides_keeps_the_counter_and_reports_the_conflict():
+    """crdt's one loss: cut apart, n0 adds 3 to k (a counter) while n1 adds x to k (a set), both acknowledged;
+    after the heal both hold the counter, the set's add is gone, and the merge says so (type_conflict)."""
+    sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.003))
+    for name in ("n0", "n1"):
+        sim.add_node(name, MultiPrimary, resolution="crdt", anti_entropy=0.1)
+    client = sim.add_client("c0")
+
+    async def run():
+        sim.network.partition(["n0", "c0"], ["n1"])
+        await client.rpc("n0", {"type": "add", "key": "k", "delta": 3})
+        sim.network.heal()
+        sim.network.partition(["n1", "c0"], ["n0"])
+        await client.rpc("n1", {"type": "add", "key": "k", "element": "x"})
+        sim.network.heal()
+        await asyncio.sleep(1.0)
+        return [(await client.rpc(n, {"type": "read", "key": "k"}))["value"] for n in ("n0", "n1")]
+
+    assert sim.run(run(), until=5) == [3, 3]
+    assert [e["value"] for e in sim.events if e["what"] == "type_conflict"] == [["k", "set", "counter"]]
+
+
 def test_the_same_seed_gives_the_same_trace():
     """Determinism: one seed, one digest, under the hostile network."""
     digests = []
