@@ -49,8 +49,8 @@ Gives up linearizability, and, by ``resolution`` (chosen per store):
   commute exist: no ``write``, no ``cas``. One exception: replicas that
   cannot talk may each create a key, one as a counter and one as a set;
   when they merge, the counter is kept and the set, with every update made
-  to it, is dropped (a ``type_conflict`` event ``[key, dropped, kept]`` on
-  the replica that drops it). A deterministic choice, so replicas still
+  to it, is dropped (a ``type_conflict`` event ``[key, "set", "counter"]``
+  on each replica that meets the two). A deterministic choice, so replicas still
   converge; use one key per type to never meet it.
 
 Protocol: lin-kv (:mod:`nodes.kv`) ``read``, ``write``, ``cas``, plus
@@ -269,8 +269,9 @@ class MultiPrimary(AntiEntropy, Node):
             merged = reconcile(LWW, current, incoming)
             self._account(key, merged[0], [*current, *incoming])
         elif current["crdt"] != incoming["crdt"]:  # two replicas created the key as different types
-            merged = min(current, incoming, key=lambda s: s["crdt"])
-            self.event("type_conflict", [key, current["crdt"], incoming["crdt"]])
+            merged = min(current, incoming, key=lambda s: s["crdt"])  # "counter" < "set": the counter is kept
+            dropped = incoming if merged is current else current
+            self.event("type_conflict", [key, dropped["crdt"], merged["crdt"]])
         else:
             merged = crdt.merge(current, incoming)
         if merged != current:
