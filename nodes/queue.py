@@ -176,6 +176,8 @@ class Broker(Node):
         start, most = body.get("offset", 0), body.get("max", 100)
         if not is_int(start, ge=0):
             raise RPCError(MALFORMED_REQUEST, f"offset must be an int >= 0, got {start!r}")
+        if not is_int(most, ge=1):
+            raise RPCError(MALFORMED_REQUEST, f"max must be an int >= 1 (messages to return at most), got {most!r}")
         log = self.partition_log(topic, partition)
         self.stats["polls"] += 1
         return {
@@ -248,7 +250,7 @@ class Broker(Node):
     async def handle_commit_offsets(self, msg):
         body = msg.body
         state = self._group(body)
-        member, offsets = str(body.get("member", msg.src)), body.get("offsets") or {}
+        member, offsets = str(body.get("member", msg.src)), _offsets(body.get("offsets"), self.topics[state["topic"]])
         stale = body.get("generation") != state["generation"]
         foreign = [p for p in offsets if state["owners"].get(int(p)) != member]
         if stale or foreign:
@@ -269,6 +271,21 @@ class Broker(Node):
         state = self._group(msg.body)
         committed = self.storage["committed"].get(f"{msg.body['group']}/{state['topic']}", {})
         return {"type": "list_committed_offsets_ok", "offsets": dict(committed)}
+
+
+def _offsets(offsets, partitions: int) -> dict:
+    """A commit's ``{partition: offset}``, checked: partitions as strings ("0".."n-1"), offsets ints >= 0."""
+    if offsets is None:
+        return {}
+    if not isinstance(offsets, dict) or not all(
+        isinstance(p, str) and p.isdigit() and int(p) < partitions and is_int(o, ge=0) for p, o in offsets.items()
+    ):
+        raise RPCError(
+            MALFORMED_REQUEST,
+            f"offsets must map partitions '0'..'{partitions - 1}' to the next offset to read (an int >= 0), "
+            f"e.g. {{'0': 12}}, got {offsets!r}",
+        )
+    return offsets
 
 
 def _check_layout(brokers, topics) -> None:
