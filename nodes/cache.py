@@ -46,7 +46,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from emulator import ConfigError, Node, RPCError, Timeout
-from emulator.errors import KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, TEMPORARILY_UNAVAILABLE
 from emulator.validate import is_int, is_number, whole
 from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 
@@ -233,7 +233,7 @@ class Cache(Node):
     # -- reads --------------------------------------------------------------------------
 
     async def handle_read(self, msg):
-        key = msg.body.get("key")
+        key = _key(msg.body)
         value = self._local(key)
         if value is not _MISS:
             self.hits += 1
@@ -273,11 +273,11 @@ class Cache(Node):
 
     async def handle_write(self, msg):
         rid = request_id(msg)
-        return await take_once(self.storage, "requests", msg.body.get("key"), rid, lambda: self._write(msg.body, rid))
+        return await take_once(self.storage, "requests", _key(msg.body), rid, lambda: self._write(msg.body, rid))
 
     async def handle_cas(self, msg):
         rid = request_id(msg)
-        return await take_once(self.storage, "requests", msg.body.get("key"), rid, lambda: self._cas(msg.body, rid))
+        return await take_once(self.storage, "requests", _key(msg.body), rid, lambda: self._cas(msg.body, rid))
 
     async def _write(self, body: dict, rid: list | None) -> dict:
         key, value = body.get("key"), body.get("value")
@@ -389,6 +389,14 @@ class Cache(Node):
         if not entry[1]:
             del self._dirty[key]
         self.flushed += 1
+
+
+def _key(body: dict):
+    """The request's key; error 12 unless it is a string or an int (a list or a dict cannot key a cache)."""
+    key = body.get("key")
+    if not (isinstance(key, str) or is_int(key)):
+        raise RPCError(MALFORMED_REQUEST, f"a key must be a string or an int, got {key!r}")
+    return key
 
 
 def _with_rid(body: dict, rid: list | None) -> dict:

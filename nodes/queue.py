@@ -194,7 +194,7 @@ class Broker(Node):
             raise RPCError(MALFORMED_REQUEST, f"a group name is a string, got {group!r}")
         state = self.groups.get(group)
         if state is None:
-            if topic not in self.topics:
+            if not isinstance(topic, str) or topic not in self.topics:
                 raise RPCError(MALFORMED_REQUEST, f"group {group!r} needs a known topic, got {topic!r}")
             # The generation survives a crash: a restarted coordinator must never reissue one a zombie holds.
             generation = self.storage.setdefault("generations", {}).get(group, 0)

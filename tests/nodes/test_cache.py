@@ -237,6 +237,18 @@ def test_a_late_copy_of_a_flushed_write_arriving_after_a_restart_changes_nothing
     assert log == [("x", 1), ("x", 2), ("y", 5)] and not sim.node("cache").queue
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("f", ["read", "write", "cas"])
+@pytest.mark.parametrize("key", [[1], {"a": 1}, None, 1.5])
+def test_a_key_that_is_not_a_string_or_an_int_is_error_12_not_a_crash(policy, f, key):
+    """The cache refuses a list, dict, missing or fractional key with 12, as the stores do; it records no error."""
+    sim, client, _ = cache_sim(policy)
+    body = {"read": {}, "write": {"value": 1}, "cas": {"from": 1, "to": 2}}[f]
+    with pytest.raises(em.RPCError, match="a key must be a string or an int") as refused:
+        sim.run(client.rpc("cache", {"type": f, "key": key, **body}))
+    assert refused.value.code == 12 and sim.errors == []
+
+
 def test_write_behind_refuses_writes_beyond_its_queue_limit():
     """queue_limit=3 with the store unreachable: the fourth write gets a definite error 11."""
     sim, client, _ = cache_sim("write-behind", queue_limit=3)

@@ -206,3 +206,13 @@ def test_a_poll_with_a_bad_max_is_error_12_not_a_crash(most):
     )
     assert isinstance(error, em.RPCError) and error.code == 12 and "max must be an int >= 1" in error.text
     assert sim.errors == []
+
+
+@pytest.mark.parametrize("kind", ["join", "heartbeat", "commit_offsets", "list_committed_offsets"])
+@pytest.mark.parametrize("topic", [["orders"], {"t": 1}])
+def test_a_group_request_whose_topic_is_not_a_name_is_error_12_not_a_crash(kind, topic):
+    """A list or dict as a new group's topic is refused with 12; the broker records no error."""
+    sim, client = brokers()
+    error = rpc(sim, client, coordinator_of(BROKERS, "g"), {"type": kind, "group": "g", "topic": topic, "member": "a"})
+    assert isinstance(error, em.RPCError) and error.code == 12 and "needs a known topic" in error.text
+    assert sim.errors == []
