@@ -269,9 +269,9 @@ class MultiPrimary(AntiEntropy, Node):
             merged = reconcile(LWW, current, incoming)
             self._account(key, merged[0], [*current, *incoming])
         elif current["crdt"] != incoming["crdt"]:  # two replicas created the key as different types
-            merged = min(current, incoming, key=lambda s: s["crdt"])  # "counter" < "set": the counter is kept
-            dropped = incoming if merged is current else current
-            self.event("type_conflict", [key, dropped["crdt"], merged["crdt"]])
+            kept, dropped = sorted([current, incoming], key=lambda s: s["crdt"])  # "counter" < "set": counter kept
+            merged = kept
+            self.event("type_conflict", [key, dropped["crdt"], kept["crdt"]])
         else:
             merged = crdt.merge(current, incoming)
         if merged != current:
