@@ -76,11 +76,12 @@ class QueueUnderFaults(SimMachine):
     """Publishing and consuming while consumers, brokers and the sink crash, pause, are cut off and have their
     clocks jump, on a hostile network.
 
-    After everything heals: commit-after applies every message in the log at
-    least once (exactly once with an idempotent sink) and no member ever
-    applied a partition's messages out of offset order in a generation;
-    commit-before applies none twice; nothing acknowledged is missing from
-    the log.
+    After everything heals: each partition's log holds the idempotent
+    producer's messages once each, in the order it sent them; commit-after
+    applies every message in the log at least once (exactly once with an
+    idempotent sink) and no member ever applied a partition's messages out
+    of offset order in a generation; commit-before applies none twice;
+    nothing acknowledged is missing from the log.
     """
 
     clients = 0
@@ -140,6 +141,10 @@ class QueueUnderFaults(SimMachine):
         run_for(self.sim, 8.0)
         out = measure(self.sim)
         assert set(out.acked) <= set(out.in_log)
+        for broker in BROKERS:  # the idempotent producer's order, every copy, in each partition's log
+            for log in self.sim.node(broker).storage["logs"].values():
+                sent = [msg["n"] for _, msg in log]
+                assert sent == sorted(set(sent)), sent
         if self.commit == "after":
             assert out.inversions_within() == 0
             assert set(out.in_log) <= set(out.times), sorted(set(out.in_log) - set(out.times))
