@@ -6,9 +6,11 @@ linearizable store the history is linearizable; write-behind is linearizable
 while the cache lives. Both hold whatever the network duplicates, reorders or
 delays, as long as the store takes each request id at most once (every store
 in ``nodes`` does, see :mod:`nodes.kv`): the cache takes each client request
-once (a copy gets the first answer, :func:`nodes.kv.take_once`) and sends it
-on, and each queued write-behind write, with the client's request id, so a
-copy or a retry of it cannot land twice.
+once (a copy gets the first answer, :func:`nodes.kv.take_once`; the table of
+requests taken is in ``storage``, so a late copy arriving after a restart of
+the cache is not taken again) and sends it on, and each queued write-behind
+write, with the client's request id, so a copy or a retry of it cannot land
+twice.
 Gives up: write-behind loses the acknowledged writes still queued when the
 cache crashes (all of them but those whose flush was already on its way to the
 store: one of those may still land); readers of the store or of another cache may disagree with
@@ -44,7 +46,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from emulator import ConfigError, Node, RPCError, Timeout
-from emulator.errors import KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, TEMPORARILY_UNAVAILABLE
 from emulator.validate import is_int, is_number, whole
 from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 
@@ -170,9 +172,11 @@ class Cache(Node):
         self.queue: collections.deque = collections.deque()
         self._dirty: dict = {}  # key -> [latest queued value, writes of it queued]
         self._flushing = False
-        self._taken: dict = {"requests": {}}  # the client requests taken (nodes.kv.take_once), in memory
 
     async def on_start(self):
+        # The client requests taken (nodes.kv.take_once), in storage: a copy of a request taken before a crash must
+        # not be taken again after it (write-behind would queue it anew, over what superseded it).
+        self.storage.setdefault("requests", {})
         if self.policy == "write-behind":
             self.spawn(self._flush_forever(), name="flush")
 
@@ -229,7 +233,7 @@ class Cache(Node):
     # -- reads --------------------------------------------------------------------------
 
     async def handle_read(self, msg):
-        key = msg.body.get("key")
+        key = _key(msg.body)
         value = self._local(key)
         if value is not _MISS:
             self.hits += 1
@@ -269,11 +273,11 @@ class Cache(Node):
 
     async def handle_write(self, msg):
         rid = request_id(msg)
-        return await take_once(self._taken, "requests", msg.body.get("key"), rid, lambda: self._write(msg.body, rid))
+        return await take_once(self.storage, "requests", _key(msg.body), rid, lambda: self._write(msg.body, rid))
 
     async def handle_cas(self, msg):
         rid = request_id(msg)
-        return await take_once(self._taken, "requests", msg.body.get("key"), rid, lambda: self._cas(msg.body, rid))
+        return await take_once(self.storage, "requests", _key(msg.body), rid, lambda: self._cas(msg.body, rid))
 
     async def _write(self, body: dict, rid: list | None) -> dict:
         key, value = body.get("key"), body.get("value")
@@ -385,6 +389,14 @@ class Cache(Node):
         if not entry[1]:
             del self._dirty[key]
         self.flushed += 1
+
+
+def _key(body: dict):
+    """The request's key; error 12 unless it is a string or an int (a list or a dict cannot key a cache)."""
+    key = body.get("key")
+    if not (isinstance(key, str) or is_int(key)):
+        raise RPCError(MALFORMED_REQUEST, f"a key must be a string or an int, got {key!r}")
+    return key
 
 
 def _with_rid(body: dict, rid: list | None) -> dict:

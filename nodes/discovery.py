@@ -3,8 +3,10 @@
 An instance sends ``heartbeat`` every ``interval`` seconds; the registry
 node that takes it records ``expires = now + ttl`` and the instance's beat
 count. A lookup lists the instances of a service whose record has not
-expired. Records merge by (beat, expires), the larger winning, so merging
-is idempotent and commutative and duplicates change nothing. Registry
+expired. Records merge by beat, the greater winning, and for one beat by
+expiry, the earlier winning (the lease runs from the beat's first arrival),
+so merging is idempotent, commutative and associative and duplicates change
+nothing. Registry
 replicas are named by ``replicas`` (all of them, itself included).
 
 Two choices, as in the systems they stand for:
@@ -23,8 +25,11 @@ Two choices, as in the systems they stand for:
   side cannot renew and expire everywhere after ``ttl``, though alive.
 
 Either way a dead instance stays listed until its record expires: at most
-``ttl`` after a replica first took its last heartbeat (a late duplicate or
-a retry of the same beat extends nothing), and a client caching lookups for
+``ttl`` after a replica first took its last heartbeat. A late duplicate of a
+beat extends nothing, and neither does the same beat taken again by another
+replica once the two have merged (the earlier expiry wins); the
+``Announcer`` numbers each attempt anew, so its retry at the next replica is
+a new heartbeat, with its own lease. And a client caching lookups for
 ``cache_ttl`` may send it traffic for that long again (``Resolver``).
 Expiry compares times from different replicas' clocks: the bounds hold when
 the clocks agree, and are off by the skew when they do not.
@@ -53,11 +58,11 @@ MODES = ("ap", "cp")
 
 
 def merge_records(mine: dict, theirs: dict) -> dict:
-    """Instance -> record, each instance's record with the greater (beat, expires)."""
+    """Instance -> record, each instance's record with the greater beat, and for one beat the earlier expiry."""
     out = dict(mine)
     for instance, record in theirs.items():
         current = out.get(instance)
-        if current is None or (record["beat"], record["expires"]) > (current["beat"], current["expires"]):
+        if current is None or (record["beat"], -record["expires"]) > (current["beat"], -current["expires"]):
             out[instance] = record
     return dict(sorted(out.items()))
 
@@ -230,7 +235,10 @@ class Announcer:
     """Heartbeats for one instance: every ``interval``, to the first registry replica that answers.
 
     Start it from the instance's ``on_start`` with ``node.spawn(announcer.run())``.
-    The beat count lives in the node's storage, so it grows across restarts.
+    The beat count lives in the node's storage, so it grows across restarts. Each
+    attempt is a new beat: a retry at the next replica, after the first timed out
+    (and may have been taken), is a heartbeat of its own, so the lease of the
+    last one taken runs from when it was first taken, as the registry promises.
     """
 
     def __init__(
@@ -256,17 +264,17 @@ class Announcer:
             await asyncio.sleep(self.interval)
 
     async def beat(self) -> bool:
-        """Send one heartbeat, trying each replica in turn; True once one acknowledged it."""
+        """Send one heartbeat, trying each replica in turn (a new beat each); True once one acknowledged it."""
         storage = self.node.storage
-        storage["beat"] = storage.get("beat", 0) + 1
-        body = {
-            "type": "heartbeat",
-            "service": self.service,
-            "instance": self.node.name,
-            "ttl": self.ttl,
-            "beat": storage["beat"],
-        }
         for registry in self.registries:
+            storage["beat"] = storage.get("beat", 0) + 1
+            body = {
+                "type": "heartbeat",
+                "service": self.service,
+                "instance": self.node.name,
+                "ttl": self.ttl,
+                "beat": storage["beat"],
+            }
             try:
                 await self.node.rpc(registry, body, timeout=self.timeout)
             except (Timeout, RPCError):

@@ -2,10 +2,13 @@
 
 Guarantees:
 
-- Bounded age: a ``hit`` serves a copy fetched from the origin at most
-  ``ttl`` seconds ago (by the edge's clock); a ``stale`` answer is at most
-  ``ttl + stale_if_error`` old and is given only when the origin just failed
-  (RFC 5861's stale-if-error). Every answer says which it was and its age.
+- Bounded age: a ``hit`` serves a copy whose fetch from the origin was
+  sent at most ``ttl`` seconds ago (by the edge's clock); a ``stale`` answer
+  is at most ``ttl + stale_if_error`` old and is given only when the origin
+  just failed (RFC 5861's stale-if-error). Every answer says which it was
+  and its age. The age counts from the fetch's request, not its reply, as
+  RFC 9111's corrected age does, so it is never below the content's true
+  age however slowly the origin's reply came back.
 - Coalescing (``coalesce=True``): an edge has at most one fetch of a path
   in flight; requests that miss meanwhile wait for it (``coalesced``), so a
   burst of misses for a hot path costs the origin one request per edge,
@@ -152,8 +155,9 @@ class Edge(Node):
 
     async def _fetch(self, path) -> dict:
         self.stats["fetches"] += 1
+        asked = self.now()  # the age counts from the request: the origin made the reply at this time or later
         reply = await self.rpc(self.origin, {"type": "get", "path": path}, timeout=self.timeout)
-        copy = {"path": path, "body": reply["body"], "version": reply["version"], "fetched": self.now()}
+        copy = {"path": path, "body": reply["body"], "version": reply["version"], "fetched": asked}
         self.copies.put(path, copy)
         return copy
 

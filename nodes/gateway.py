@@ -56,6 +56,12 @@ its first copy went downstream. A client's retry is a new request.
 
 Buckets, counts and the table of requests taken are memory: a crash of a
 replica forgets them (a copy arriving after the restart is a new request).
+With ``"shared"``, a restarted replica counts its admissions under a new
+name (``name#boot``, the boot count in ``storage``), so the others learn them
+at once, and takes the first counts it hears from each other replica as its
+baseline: it does not charge itself for what the cluster admitted before it
+came back (it starts with a full bucket, as a local one does: up to
+``burst`` more per restart).
 """
 
 from __future__ import annotations
@@ -192,6 +198,11 @@ class Gateway(Node):
         self._taken: dict = {}  # (sender, msg_id) -> None while its first copy runs, then its answer
 
     async def on_start(self):
+        # Each incarnation counts its admissions under its own name, so the others see them at once (as its first
+        # one's count, which they hold, is above a new count from zero); ``_heard``: replicas heard since this start.
+        self.storage["boots"] = self.storage.get("boots", 0) + 1
+        self.entry = self.name if self.storage["boots"] == 1 else f"{self.name}#{self.storage['boots']}"
+        self._heard: set[str] = set()
         if self.replicas:
             self.spawn(self._sync_forever(), name="limiter-sync")
 
@@ -296,7 +307,7 @@ class Gateway(Node):
             return False
         self.admitted[client] += 1
         if self.replicas:
-            self.counts[client] = crdt.counter_add(self.counts.get(client, crdt.counter()), self.name, 1)
+            self.counts[client] = crdt.counter_add(self.counts.get(client, crdt.counter()), self.entry, 1)
         return True
 
     def _route(self, path) -> str:
@@ -330,12 +341,18 @@ class Gateway(Node):
             await asyncio.sleep(self.sync_interval)
 
     async def handle_gw_usage(self, msg):
+        # After a restart, the first counts from each replica are a baseline: admissions made before this incarnation
+        # started (its bucket starts full, as a local one does) are not charged to it again.
+        baseline = self.storage["boots"] > 1 and msg.src not in self._heard
+        self._heard.add(msg.src)
         for client, theirs in msg.body["counts"].items():
             mine = self.counts.get(client, crdt.counter())
             merged = crdt.merge(mine, theirs)
             learned = crdt.counter_value(merged) - crdt.counter_value(mine)
             if learned:
                 self.counts[client] = merged
+                if baseline:
+                    continue
                 bucket = self.buckets.get(client)
                 if bucket is None:
                     bucket = self.buckets[client] = TokenBucket(self.rate, self.burst, self.now)

@@ -46,7 +46,12 @@ Gives up linearizability, and, by ``resolution`` (chosen per store):
 - ``"crdt"``: a key is a PN-counter (``add`` with ``"delta"``) or an
   add-wins set (``add`` / ``remove`` with ``"element"``), fixed by its first
   update. Nothing is lost and no client merges, but only operations that
-  commute exist: no ``write``, no ``cas``.
+  commute exist: no ``write``, no ``cas``. One exception: replicas that
+  cannot talk may each create a key, one as a counter and one as a set;
+  when they merge, the counter is kept and the set, with every update made
+  to it, is dropped (a ``type_conflict`` event ``[key, "set", "counter"]``
+  on each replica that meets the two). A deterministic choice, so replicas still
+  converge; use one key per type to never meet it.
 
 Protocol: lin-kv (:mod:`nodes.kv`) ``read``, ``write``, ``cas``, plus
 ``{"type": "add", "key", "delta" | "element"}`` -> ``add_ok`` and
@@ -264,8 +269,9 @@ class MultiPrimary(AntiEntropy, Node):
             merged = reconcile(LWW, current, incoming)
             self._account(key, merged[0], [*current, *incoming])
         elif current["crdt"] != incoming["crdt"]:  # two replicas created the key as different types
-            merged = min(current, incoming, key=lambda s: s["crdt"])
-            self.event("type_conflict", [key, current["crdt"], incoming["crdt"]])
+            kept, dropped = sorted([current, incoming], key=lambda s: s["crdt"])  # "counter" < "set": counter kept
+            merged = kept
+            self.event("type_conflict", [key, dropped["crdt"], kept["crdt"]])
         else:
             merged = crdt.merge(current, incoming)
         if merged != current:

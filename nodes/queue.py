@@ -23,7 +23,13 @@ Guarantees:
   appended again (Kafka's idempotent producer, per partition); one whose
   ``seq`` is below a later one already appended there (a late copy of a
   send its producer gave up on) is refused with 22, so the log keeps the
-  producer's order.
+  producer's order. One difference from Kafka: Kafka numbers a producer's
+  batches per partition and refuses a gap (``OutOfOrderSequence``); here a
+  producer numbers its sends across all partitions, so a partition sees
+  gaps as a matter of course and accepts them, refusing only a number below
+  one it already appended. Kafka remembers a producer's last five batches;
+  here the last ``dedup_window`` sequence numbers per producer and partition
+  (an older retry is refused with 22 rather than answered with its offset).
 - Groups: in a generation every partition has at most one owner, and a
   commit from a member of an older generation, or for a partition it does
   not own, is refused (error 22): a consumer that was presumed dead cannot
@@ -170,6 +176,8 @@ class Broker(Node):
         start, most = body.get("offset", 0), body.get("max", 100)
         if not is_int(start, ge=0):
             raise RPCError(MALFORMED_REQUEST, f"offset must be an int >= 0, got {start!r}")
+        if not is_int(most, ge=1):
+            raise RPCError(MALFORMED_REQUEST, f"max must be an int >= 1 (messages to return at most), got {most!r}")
         log = self.partition_log(topic, partition)
         self.stats["polls"] += 1
         return {
@@ -186,7 +194,7 @@ class Broker(Node):
             raise RPCError(MALFORMED_REQUEST, f"a group name is a string, got {group!r}")
         state = self.groups.get(group)
         if state is None:
-            if topic not in self.topics:
+            if not isinstance(topic, str) or topic not in self.topics:
                 raise RPCError(MALFORMED_REQUEST, f"group {group!r} needs a known topic, got {topic!r}")
             # The generation survives a crash: a restarted coordinator must never reissue one a zombie holds.
             generation = self.storage.setdefault("generations", {}).get(group, 0)
@@ -242,7 +250,7 @@ class Broker(Node):
     async def handle_commit_offsets(self, msg):
         body = msg.body
         state = self._group(body)
-        member, offsets = str(body.get("member", msg.src)), body.get("offsets") or {}
+        member, offsets = str(body.get("member", msg.src)), _offsets(body.get("offsets"), self.topics[state["topic"]])
         stale = body.get("generation") != state["generation"]
         foreign = [p for p in offsets if state["owners"].get(int(p)) != member]
         if stale or foreign:
@@ -263,6 +271,21 @@ class Broker(Node):
         state = self._group(msg.body)
         committed = self.storage["committed"].get(f"{msg.body['group']}/{state['topic']}", {})
         return {"type": "list_committed_offsets_ok", "offsets": dict(committed)}
+
+
+def _offsets(offsets, partitions: int) -> dict:
+    """A commit's ``{partition: offset}``, checked: partitions as strings ("0".."n-1"), offsets ints >= 0."""
+    if offsets is None:
+        return {}
+    if not isinstance(offsets, dict) or not all(
+        isinstance(p, str) and p.isdigit() and int(p) < partitions and is_int(o, ge=0) for p, o in offsets.items()
+    ):
+        raise RPCError(
+            MALFORMED_REQUEST,
+            f"offsets must map partitions '0'..'{partitions - 1}' to the next offset to read (an int >= 0), "
+            f"e.g. {{'0': 12}}, got {offsets!r}",
+        )
+    return offsets
 
 
 def _check_layout(brokers, topics) -> None:

@@ -25,8 +25,10 @@ A ``Consumer`` joins its group at the coordinator, reads each partition it
 owns from the committed offset, applies each message's effect at the
 ``sink`` and then commits the next offset (``commit="after"``: at least
 once), or commits first (``commit="before"``: at most once: a crash between
-the two loses the message). It heartbeats every ``heartbeat_interval``; told
-of a rebalance (error 22), it stops and joins again. Each incarnation joins
+the two loses the message). It heartbeats every ``heartbeat_interval``, from
+a task of its own, so a slow sink never holds a heartbeat back past the
+session (as Kafka's consumer has since KIP-62); told of a rebalance (error
+22, by a heartbeat or a commit), it stops and joins again. Each incarnation joins
 as a new member (``name#boot``). With ``commit="after"``, within one
 generation a member sends a partition's effects in offset order, each
 retried until it is acknowledged before the next, so the sink first applies
@@ -243,31 +245,53 @@ class Consumer(Node):
         self.storage["boots"] = self.storage.get("boots", 0) + 1
         self.member = f"{self.name}#{self.storage['boots']}"
         self.spawn(self._consume(), name="consume")
+        self.spawn(self._heartbeat(), name="heartbeat")
 
     def _group_body(self, kind: str, **extra) -> dict:
         return {"type": kind, "group": self.group, "topic": self.topic, "member": self.member, **extra}
 
     async def _consume(self) -> None:
-        next_beat = 0.0
         while True:
+            busy = False
             try:
                 if self.generation is None:
                     await self._join()
-                if self.now() >= next_beat:
-                    next_beat = self.now() + self.heartbeat_interval
+                    # Confirm the generation before working in it: a member that joined just before another often
+                    # learns of the rebalance here, before it applies anything it would have to hand over.
                     await self._rpc(self.coordinator, self._group_body("heartbeat", generation=self.generation))
-                busy = False
                 for partition in sorted(self.positions):
+                    if self.generation is None:
+                        break  # told of a rebalance meanwhile: join again before anything else
                     busy = await self._drain(partition) or busy
             except RPCError as exc:
                 if exc.code == PRECONDITION_FAILED:  # a rebalance, or fenced: join again from the committed offsets
-                    self.generation = None
-                    self.stats["rejoins"] += 1
+                    self._rejoin(self.generation)
                 busy = False
             except Timeout:
                 busy = False
             if not busy:
                 await asyncio.sleep(self.poll_interval)
+
+    async def _heartbeat(self) -> None:
+        """Heartbeat every interval from a task of its own, so a slow sink never stalls it (Kafka's KIP-62)."""
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            generation = self.generation
+            if generation is None:
+                continue
+            try:
+                await self._rpc(self.coordinator, self._group_body("heartbeat", generation=generation))
+            except RPCError as exc:
+                if exc.code == PRECONDITION_FAILED:
+                    self._rejoin(generation)
+            except Timeout:
+                pass
+
+    def _rejoin(self, generation: int | None) -> None:
+        """Leave ``generation`` (unless it is already left): the consume loop joins again."""
+        if generation is not None and self.generation == generation:
+            self.generation = None
+            self.stats["rejoins"] += 1
 
     async def _rpc(self, dest: str, body: dict) -> dict:
         return await self.rpc(dest, body, timeout=self.timeout)
@@ -281,6 +305,8 @@ class Consumer(Node):
     async def _drain(self, partition: int) -> bool:
         """Poll one partition from its position and handle what came; True if anything did."""
         generation = self.generation
+        if generation is None:
+            return False
         leader = leader_of(self.brokers, self.topic, partition)
         reply = await self._rpc(
             leader,

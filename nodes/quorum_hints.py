@@ -8,9 +8,15 @@ each), and forgets a hint once the owner acknowledged and the copy did not
 change meanwhile; a fallback that held a key only for a hint then drops it.
 
 Hints come from two places: a fallback that stood in for an owner (sloppy
-quorum), and the coordinator of a write, which stores a hint for every
-other owner *before* the write leaves (so a crash in the middle keeps them)
-and drops those of the owners that acknowledged once the write settles.
+quorum, Dynamo's hinted handoff: the first N healthy nodes of the preference
+list take the write, a stand-in with a hint naming the owner it replaces),
+and the coordinator of a write, which stores a hint for every other owner
+*before* the write leaves (so a crash in the middle keeps them) and drops
+those of the owners that acknowledged once the write settles (Cassandra's
+coordinator-side hints; Dynamo has only the first kind). Unlike Dynamo's
+separate store of hinted replicas, a hint names a key, and what is handed
+off is the holder's whole current copy of it, merged by the owner as any
+replica write is: a copy that grew since the hint was taken goes along.
 
 The host provides ``storage``, ``owners(key)``, ``_local``, ``_merge``,
 ``_items``, ``call``, ``suspected``, ``rpc_timeout``, ``handoff_interval``,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize
 
 import emulator as em
-from nodes.kv import SingleKV
+from nodes.kv import SingleKV, recall, request_id
 
 
 async def _outcome(coro):
@@ -50,9 +50,12 @@ class AppliedKV(SingleKV):
         self.applied = log
 
     async def _serve(self, msg):
-        reply = await super()._serve(msg)
         body = msg.body
-        if body["type"] in ("write", "cas"):
+        rid = request_id(msg)
+        # A copy of a request taken before (answered from the table, or an older one answered nothing) is not applied.
+        fresh = rid is None or recall(self.storage.get("applied", {}), body.get("key"), rid) is None
+        reply = await super()._serve(msg)
+        if body["type"] in ("write", "cas") and fresh:
             self.applied.append((body.get("key"), body.get("value") if body["type"] == "write" else body.get("to")))
         return reply
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
-from nodes.antientropy import MerkleTree, diff_digests
+from nodes.antientropy import DEPTH, MerkleTree, diff_digests
 from nodes.quorum import QuorumKV
 from nodes.versions import new_version, reconcile
 
@@ -68,3 +68,41 @@ def test_diff_digests_sends_what_differs_and_asks_for_what_it_lacks():
     """Keys differing or missing on the other side are sent; keys only the other side has are wanted."""
     send, want = diff_digests({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "x", "d": "4"})
     assert (send, want) == (["b", "c"], ["d"])
+
+
+class _Counting(QuorumKV):
+    """A QuorumKV that counts the anti-entropy requests it answers, by type."""
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.asked: dict = {}
+
+    async def handle_ae_hashes(self, msg):
+        self.asked["ae_hashes"] = self.asked.get("ae_hashes", 0) + 1
+        return await super().handle_ae_hashes(msg)
+
+    async def handle_ae_sync(self, msg):
+        self.asked["ae_sync"] = self.asked.get("ae_sync", 0) + 1
+        return await super().handle_ae_sync(msg)
+
+
+@settings(max_examples=60, deadline=None)
+@given(STORES, STORES)
+def test_a_merkle_round_takes_one_round_trip_in_sync_and_at_most_depth_plus_two_otherwise(a, b):
+    """Property: equal replicas exchange one root hash; otherwise at most DEPTH + 1 hash round trips, then one sync,
+    which ships only keys of the leaves whose hashes differ."""
+    sim = em.Simulation(seed=1)
+    for name, data in (("n0", a), ("n1", b)):
+        node = sim.add_node(name, _Counting, n=2, r=1, w=1)
+        node.storage["data"] = {k: [new_version("lww", v, "w", float(v), 1)] for k, v in data.items()}
+    sim.run(until=0.01)
+    sent = sim.run(sim.node("n0").anti_entropy_round("n1", "merkle"))
+    asked = sim.node("n1").asked
+    if a == b:
+        assert asked == {"ae_hashes": 1} and sent == 0
+    else:
+        assert 1 <= asked["ae_hashes"] <= DEPTH + 1 and asked.get("ae_sync", 0) == 1
+        differing = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+        tree = MerkleTree({k: "" for k in KEYS})
+        leaves = {i for i, keys in enumerate(tree.keys) if differing & set(keys)}
+        assert sent <= sum(1 for k in a if any(k in tree.keys[i] for i in leaves))

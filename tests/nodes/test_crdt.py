@@ -140,3 +140,56 @@ def test_merging_different_types_is_an_error():
     """A counter and a set do not merge."""
     with pytest.raises(ValueError, match="cannot merge a counter with a set"):
         crdt.merge(crdt.counter(), crdt.orset())
+
+
+# One register step: (replica, op, other replica); "read-write" writes at replica with the clock read at the other.
+register_steps = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(["write", "read-write", "merge"]), st.integers(0, 2)), max_size=40
+)
+
+
+def _registers_with_contexts(plan):
+    """Three registers and the tombstone model; a write may carry the context of a read at another replica."""
+    states = [crdt.register() for _ in REPLICAS]
+    model = [{"adds": {}, "gone": set()} for _ in REPLICAS]
+    for n, (i, op, j) in enumerate(plan):
+        if op == "merge":
+            states[i] = crdt.merge(states[i], states[j])
+            model[i]["adds"].update(model[j]["adds"])
+            model[i]["gone"] |= model[j]["gone"]
+            continue
+        # A write supersedes what its context covers: everything the replica read from had seen.
+        read = j if op == "read-write" else i
+        context = dict(states[read]["clock"]) if op == "read-write" else None
+        superseded = set(model[read]["adds"]) | model[read]["gone"]
+        states[i] = crdt.register_write(states[i], REPLICAS[i], n, context)
+        model[i]["gone"] |= superseded
+        model[i]["adds"][n] = n
+    return states, model
+
+
+@settings(max_examples=200, deadline=None)
+@given(register_steps, register_steps)
+def test_registers_written_with_other_replicas_contexts_still_merge_as_a_join_and_match_the_specification(a, b):
+    """Property (Shapiro's SEC for the multi-value register): with writes carrying a context read at another
+    replica, every replica holds exactly the writes no write it heard of superseded; merging all gives the same
+    state in any order and grouping, and the union of the specifications."""
+    for plan in (a, b):
+        states, model = _registers_with_contexts(plan)
+        for state, m in zip(states, model):
+            assert sorted({repr(v) for v in crdt.register_values(state)}) == live(m)
+    xs, _ = _registers_with_contexts(a)
+    ys, _ = _registers_with_contexts(b)
+    x, y, z = xs[0], ys[1], crdt.merge(xs[2], ys[2])
+    assert crdt.merge(x, y) == crdt.merge(y, x) and crdt.merge(x, x) == x
+    assert crdt.merge(crdt.merge(x, y), z) == crdt.merge(x, crdt.merge(y, z))
+    states, model = _registers_with_contexts(a)
+    spec: dict = {"adds": {}, "gone": set()}
+    for m in model:
+        spec["adds"].update(m["adds"])
+        spec["gone"] |= m["gone"]
+    for order in ([0, 1, 2], [2, 0, 1]):
+        merged = crdt.register()
+        for k in order:
+            merged = crdt.merge(merged, states[k])
+        assert sorted({repr(v) for v in crdt.register_values(merged)}) == live(spec)

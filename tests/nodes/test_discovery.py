@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
@@ -159,9 +159,9 @@ def test_the_resolver_caches_falls_back_to_its_last_answer_and_else_refuses():
     assert first == second == third == ["x"] and stats == {"asked": 1, "cached": 1, "stale": 1}
 
 
-def test_records_merge_by_beat_then_expiry():
-    """A newer beat wins whatever its expiry; merging is the same in either order."""
-    a = {"x": {"service": "s", "beat": 2, "expires": 1.0}}
+def test_records_merge_by_beat_then_earliest_expiry():
+    """A newer beat wins whatever its expiry, and of one beat the earlier expiry; the same in either order."""
+    a = {"x": {"service": "s", "beat": 2, "expires": 1.0}, "y": {"service": "s", "beat": 1, "expires": 3.0}}
     b = {"x": {"service": "s", "beat": 1, "expires": 5.0}, "y": {"service": "s", "beat": 1, "expires": 2.0}}
     assert merge_records(a, b) == merge_records(b, a) == {"x": a["x"], "y": b["y"]}
 
@@ -246,3 +246,53 @@ class CPRegistryUnderFaults(SimMachine):
 
 TestCPRegistryUnderFaults = CPRegistryUnderFaults.TestCase
 TestCPRegistryUnderFaults.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+
+
+# -- the lease bound under a hostile network ---------------------------------------------------
+
+
+class FirstTakes(Registry):
+    """A Registry that notes in ``taken`` the first time any replica took each (instance, beat)."""
+
+    def __init__(self, taken: dict, **config):
+        super().__init__(**config)
+        self.taken = taken
+
+    async def handle_heartbeat(self, msg):
+        self.taken.setdefault((msg.body["instance"], msg.body["beat"]), self.now())
+        return await super().handle_heartbeat(msg)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    mode=st.sampled_from(["ap", "cp"]),
+    cuts=st.lists(st.tuples(st.sampled_from(REGISTRIES), st.sampled_from([0.1, 0.3, 0.6])), max_size=4),
+)
+def test_a_dead_instance_is_listed_at_most_ttl_after_its_last_beat_was_first_taken(seed, mode, cuts):
+    """Property: hostile links everywhere (heartbeats lost, duplicated, retried elsewhere, late), replicas cut off in
+    turn: once the instance is dead, no replica lists it later than ttl after some replica first took its last beat
+    (a retry or duplicate taken elsewhere, later, extends nothing)."""
+    sim = em.Simulation(seed=seed, **HOSTILE)
+    taken: dict = {}
+    for name in REGISTRIES:
+        sim.add_node(name, FirstTakes, taken=taken, replicas=REGISTRIES, mode=mode, sync_interval=0.2, rpc_timeout=0.1)
+    instance(sim, "i0", 0, {})
+    seen: list = []
+    for i, registry in enumerate(REGISTRIES):
+        sim.add_node(f"l{i}", Looker, service="users", registry=registry, every=0.02, seen=seen)
+
+    async def run():
+        await asyncio.sleep(0.5)
+        for registry, hold in cuts:
+            sim.network.partition_oneway([registry], [n for n in sim.nodes if n != registry])
+            await asyncio.sleep(hold)
+            sim.network.heal()
+        sim.crash("i0")
+        await asyncio.sleep(TTL + 1.5)
+
+    sim.run(run())
+    last = max(beat for instance_, beat in taken if instance_ == "i0")
+    bound = taken[("i0", last)] + TTL
+    late = [(asked, found) for asked, _, found in seen if asked > bound and isinstance(found, list) and "i0" in found]
+    assert not late, (bound, late[:3])

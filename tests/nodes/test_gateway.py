@@ -203,6 +203,46 @@ async def _quiet(coro):
         pass
 
 
+def test_a_restarted_shared_replica_admits_at_the_rate_and_the_others_count_what_it_admits():
+    """Shared limiter, 50/s: bob sends 100/s to g0 for 5 s, g1 restarts, then bob sends 100/s to g1 for 2 s and to
+    g2 for 2 s more. g1 admits about 50/s (it does not charge itself for the 250 admitted before it started), and
+    over the last 4 s the cluster admits about 50/s (g2 counts what g1 admitted since its restart)."""
+    sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.002))
+    sim.add_node("users", Echo)
+    for name in GATEWAYS:
+        sim.add_node(
+            name,
+            Gateway,
+            routes={"/users": "users"},
+            services={"users": ["users"]},
+            tokens=TOKENS,
+            rate=50.0,
+            burst=5.0,
+            limiter="shared",
+            replicas=GATEWAYS,
+            sync_interval=0.05,
+        )
+    client = sim.add_client("c0")
+
+    async def spray(gateway, until):
+        while sim.now < until:
+            sim.loop.create_task(_quiet(client.rpc(gateway, {"type": "request", "path": "/users", "token": "t-bob"})))
+            await asyncio.sleep(1 / 100)
+
+    async def run():
+        await spray("g0", 5.0)
+        sim.crash("g1")
+        sim.restart("g1")
+        await spray("g1", 7.0)
+        await spray("g2", 9.0)
+        await asyncio.sleep(0.5)
+
+    sim.run(run())
+    on_g1, on_g2 = sim.node("g1").admitted["bob"], sim.node("g2").admitted["bob"]
+    assert 50 * 2 * 0.9 <= on_g1 <= 50 * 2 * 1.1 + 5, on_g1
+    assert 50 * 4 * 0.9 <= on_g1 + on_g2 <= 50 * 4 * 1.1 + 5, (on_g1, on_g2)
+
+
 @pytest.mark.parametrize(
     "limiter, partition, low, high",
     [

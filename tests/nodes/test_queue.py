@@ -182,3 +182,37 @@ def test_a_late_copy_of_an_idempotent_send_older_than_one_appended_since_is_refu
     assert "offset" in send(sim, client, "k", {"n": 1}, producer="q", seq=1)
     log = sim.node(leader_of(BROKERS, "orders", partition_of("k", 4))).partition_log("orders", partition_of("k", 4))
     assert [msg for _, msg in log] == [{"n": 6}, {"n": 1}]
+
+
+@pytest.mark.parametrize("offsets", [{"x": 1}, {"0": "a"}, [1], {"0": -5}, {"0": 1.5}, {"9": 1}, {"0": True}])
+def test_a_malformed_commit_is_error_12_naming_the_form_not_a_crash(offsets):
+    """Offsets must map partition numbers (as strings) to ints >= 0: anything else is refused, and nothing moves."""
+    sim, client = brokers()
+    a = group_rpc(sim, client, "join", "a")
+    error = group_rpc(sim, client, "commit_offsets", "a", generation=a["generation"], offsets=offsets)
+    assert isinstance(error, em.RPCError) and error.code == 12 and "e.g. {'0': 12}" in error.text
+    assert group_rpc(sim, client, "list_committed_offsets", "a")["offsets"] == {} and sim.errors == []
+
+
+@pytest.mark.parametrize("most", ["x", 0, -1, None])
+def test_a_poll_with_a_bad_max_is_error_12_not_a_crash(most):
+    """max is how many messages to return: an int >= 1."""
+    sim, client = brokers()
+    error = rpc(
+        sim,
+        client,
+        leader_of(BROKERS, "orders", 0),
+        {"type": "poll", "topic": "orders", "partition": 0, "offset": 0, "max": most},
+    )
+    assert isinstance(error, em.RPCError) and error.code == 12 and "max must be an int >= 1" in error.text
+    assert sim.errors == []
+
+
+@pytest.mark.parametrize("kind", ["join", "heartbeat", "commit_offsets", "list_committed_offsets"])
+@pytest.mark.parametrize("topic", [["orders"], {"t": 1}])
+def test_a_group_request_whose_topic_is_not_a_name_is_error_12_not_a_crash(kind, topic):
+    """A list or dict as a new group's topic is refused with 12; the broker records no error."""
+    sim, client = brokers()
+    error = rpc(sim, client, coordinator_of(BROKERS, "g"), {"type": kind, "group": "g", "topic": topic, "member": "a"})
+    assert isinstance(error, em.RPCError) and error.code == 12 and "needs a known topic" in error.text
+    assert sim.errors == []

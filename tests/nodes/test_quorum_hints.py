@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 import emulator as em
 from emulator.transport import FileStorage, RealCluster
 from nodes.quorum import QuorumKV
-from tests.common.quorum_cluster import owners, quorum_cluster, stored, until
+from tests.common.hostile import HOSTILE
+from tests.common.quorum_cluster import LATENCY, owners, quorum_cluster, stored, until
 from tests.common.transport_http import envelope, post
 
 NODES = ["n0", "n1", "n2", "n3", "n4"]
@@ -208,6 +209,7 @@ steps = st.lists(
         st.tuples(st.just("crash"), st.sampled_from(NODES)),
         st.tuples(st.just("restart"), st.sampled_from(NODES)),
         st.tuples(st.just("isolate"), st.sampled_from(NODES)),
+        st.tuples(st.just("pause"), st.sampled_from(NODES), st.sampled_from([0.1, 0.5, 1.5])),
         st.tuples(st.just("heal")),
         st.tuples(st.just("wait"), st.sampled_from([0.05, 0.2, 0.6])),
     ),
@@ -232,14 +234,28 @@ def _settled(sim, written) -> bool:
     return True
 
 
-@pytest.mark.parametrize("config", [{}, {"sloppy": True}], ids=["strict", "sloppy"])
+@pytest.mark.parametrize(
+    "config, network",
+    [({}, {}), ({"sloppy": True}, {}), ({}, HOSTILE), ({"sloppy": True}, HOSTILE)],
+    ids=["strict", "sloppy", "strict-hostile", "sloppy-hostile"],
+)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=steps, seed=st.integers(0, 2**16))
-def test_under_any_schedule_every_hint_is_handed_off_and_forgotten(config, plan, seed):
-    """Whatever crashes, cuts and writes happen, once all is healed and up: no hint is left, every owner of a
-    written key holds the same copy, the last acknowledged value when the key's last write was acknowledged,
-    and no node that does not own a key keeps a copy of it."""
-    sim, (client,) = quorum_cluster(seed=seed, clients=1, hinted_handoff=True, read_repair=False, **config)
+def test_under_any_schedule_every_hint_is_handed_off_and_forgotten(config, network, plan, seed):
+    """Whatever crashes, pauses, cuts and writes happen, on a calm or a hostile network (loss, duplicates,
+    reordering, heavy-tailed latency, which stays on to the end), once all is healed and up: no hint is left,
+    every owner of a written key holds the same copy, the last acknowledged value when the key's last write was
+    acknowledged, and no node that does not own a key keeps a copy of it."""
+    sim = em.Simulation(seed=seed, **network) if network else None
+    sim, (client,) = quorum_cluster(
+        seed=seed,
+        clients=1,
+        sim=sim,
+        latency=network.get("latency", LATENCY),
+        hinted_handoff=True,
+        read_repair=False,
+        **config,
+    )
     down: set[str] = set()
     last: dict[str, str | None] = {}  # key -> its last write's value if acknowledged, else None
 
@@ -260,6 +276,10 @@ def test_under_any_schedule_every_hint_is_handed_off_and_forgotten(config, plan,
             elif kind == "restart" and step[1] in down:
                 sim.restart(step[1])
                 down.discard(step[1])
+            elif kind == "pause" and step[1] not in down:
+                sim.pause(step[1])
+                await asyncio.sleep(step[2])
+                sim.resume(step[1])
             elif kind == "isolate":
                 sim.network.isolate(step[1])
             elif kind == "heal":
@@ -269,7 +289,7 @@ def test_under_any_schedule_every_hint_is_handed_off_and_forgotten(config, plan,
         sim.network.heal()
         for name in sorted(down):
             sim.restart(name)
-        return await until(sim, lambda: _settled(sim, last), limit=10.0)
+        return await until(sim, lambda: _settled(sim, last), limit=20.0)
 
     settled = sim.run(main())
     views = {key: stored(sim, key) for key in last}
