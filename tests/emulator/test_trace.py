@@ -48,10 +48,14 @@ def test_the_digest_does_not_depend_on_batching():
     trace = Trace()
     record = trace.recorder("deliver", "a", "b", "ping")
     lines = []
-    for t in range(BATCH * 2 + 7):
+    for t in range(BATCH * 2 + 7):  # past two batches of lines, and a few dozen of BATCH_BYTES
         record(t)
         lines.append(repr((t, "deliver", "a", "b", "ping")))
+        if t % 3 == 0:  # appends between the recorder's lines
+            trace.append((t, "event", "é", "x", [t]))
+            lines.append(repr((t, "event", "é", "x", [t])))
     assert trace.digest() == hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
+    assert trace.count == len(lines)
 
 
 def test_a_record_is_fixed_when_appended():
