@@ -27,7 +27,8 @@ import contextvars
 import errno
 import ipaddress
 import socket
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from emulator.errors import NotAllowed
@@ -57,20 +58,44 @@ class World:
         self.settings = settings or TcpSettings()
         self._fds = iter(range(1000, 1 << 30))  # fake descriptors: never handed to the OS
         self._cids = iter(range(1, 1 << 62))
-        self._sockets: dict[int, SimSocket] = {}  # fd -> every open simulated socket of this world
+        self._sockets: dict[int, SimSocket] = {}  # fd -> every open socket of a running kernel
+        # fd -> an open socket of a crashed kernel, for as long as anything (its dead incarnation's code)
+        # still holds it: a crash releases its sockets, yet late cleanup can still find them (socket_of).
+        self._dead: weakref.WeakValueDictionary[int, SimSocket] = weakref.WeakValueDictionary()
 
     def register(self, sock: SimSocket) -> int:
-        """A fresh descriptor for ``sock``."""
+        """A fresh descriptor for ``sock`` (of a crashed kernel: held only weakly, see ``bury``)."""
         fd = next(self._fds)
-        self._sockets[fd] = sock
+        if sock.kernel.alive:
+            self._sockets[fd] = sock
+        else:
+            self._dead[fd] = sock
         return fd
 
     def unregister(self, fd: int) -> None:
         self._sockets.pop(fd, None)
+        self._dead.pop(fd, None)
+
+    def bury(self, fds: Iterable[int]) -> None:
+        """A kernel crashed: let go of its sockets, ``fds``, and of dead sockets' registrations on the loop.
+
+        The world stops holding them, so a host that crashes and restarts
+        again and again does not grow. Its dead code may still watch one
+        (``add_reader``; it never becomes ready): ``socket_of`` finds it while
+        that code holds it, and the next crash drops the registration.
+        """
+        for fd in list(self._dead):  # registrations made by dead code since the last crash
+            self.loop.io_forget(fd)
+        for fd in fds:
+            self.loop.io_forget(fd)
+            sock = self._sockets.pop(fd, None)
+            if sock is not None:
+                self._dead[fd] = sock
 
     def socket_of(self, fd: int) -> SimSocket | None:
         """The open simulated socket with descriptor ``fd``, if there is one."""
-        return self._sockets.get(fd)
+        sock = self._sockets.get(fd)
+        return sock if sock is not None else self._dead.get(fd)
 
     def next_cid(self) -> int:
         return next(self._cids)
@@ -347,9 +372,10 @@ class Kernel:
                 tcb.send_rst()
             tcb.stop_timers()
         self.alive = False
-        for fd in list(self.sockets):
-            self.loop.io_forget(fd)
-        self.tcbs.clear()
+        self.world.bury(list(self.sockets))
+        # Nothing of a dead kernel is used again: drop what would keep its sockets (and so itself) in memory.
+        for table in (self.sockets, self.tcbs, self.bound, self.listeners, self.udp):
+            table.clear()
 
     def describe(self) -> list[str]:
         """One line per connection and listener, for a deadlock report."""

@@ -54,7 +54,13 @@ class TcbTimers(TcbSender):
     # -- timers ----------------------------------------------------------------------------------
 
     def rearm(self) -> None:
-        """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires)."""
+        """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires).
+
+        A crashed host's connections arm nothing: its dead code may still write
+        and close, but no timer of theirs runs (or keeps the dead incarnation in memory).
+        """
+        if not self.kernel.alive:
+            return
         due = self.rtx_at
         for t in (self.ka_at, self.orphan_at):
             if t is not None and (due is None or t < due):
