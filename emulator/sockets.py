@@ -78,7 +78,8 @@ class SimSocket:
         self.local: tuple[str, int] | None = None
         self.peer: tuple[str, int] | None = None
         self._tcb: Tcb | None = None
-        self._backlog = 0
+        self._listening = False
+        self._backlog = 0  # listening: the accept queue holds backlog + 1 (Linux)
         self._queue: collections.deque[Tcb] = collections.deque()  # listening: established, not yet accepted
         self.half_open: dict[Tcb, None] = {}  # listening: connections still in their handshake
         self._datagrams: collections.deque[tuple[bytes, Address]] = collections.deque()  # UDP
@@ -165,7 +166,7 @@ class SimSocket:
         if level == socket.SOL_SOCKET and option == socket.SO_RCVBUF:
             return self.rcvbuf
         if level == socket.SOL_SOCKET and option == socket.SO_ACCEPTCONN:
-            return int(self._backlog > 0)
+            return int(self._listening)
         value = self.options.get((level, option), 0)
         return int(value) if isinstance(value, (bool, int)) else value
 
@@ -190,7 +191,8 @@ class SimSocket:
             raise os_error(errno.EOPNOTSUPP)
         if self.local is None:
             self.bind((WILDCARD, 0))
-        self._backlog = max(1, int(backlog))
+        self._backlog = max(0, int(backlog))  # as Python's listen(), which makes a negative backlog 0
+        self._listening = True
         self.kernel.listen(self)
 
     def connect(self, address: object) -> None:
@@ -218,7 +220,7 @@ class SimSocket:
 
     def accept(self) -> tuple[SimSocket, Address]:
         self._check_open()
-        if not self._backlog:
+        if not self._listening:
             raise os_error(errno.EINVAL)  # not listening
         if not self._queue:
             if self._timeout != 0.0:
@@ -420,7 +422,7 @@ class SimSocket:
     def readable(self) -> bool:
         if self._closed:
             return False
-        if self._backlog:
+        if self._listening:
             return bool(self._queue)
         if self.type == socket.SOCK_DGRAM:
             return bool(self._datagrams) or self._error != 0
@@ -428,7 +430,7 @@ class SimSocket:
         return tcb is not None and (tcb.readable() or self._shut_rd)
 
     def writable(self) -> bool:
-        if self._closed or self._backlog:
+        if self._closed or self._listening:
             return False
         if self.type == socket.SOCK_DGRAM:
             return True

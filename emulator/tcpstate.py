@@ -69,7 +69,9 @@ class TcpSettings:
             amounts to: RTOs of 0.2, 0.4, ... 102.4 s, then six of 120 s. A socket
             can set its own with ``setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, ms)``.
         syn_retries: SYN retransmissions before ``connect`` fails with ETIMEDOUT
-            (6: after 1 + 2 + ... + 64 = 127 s).
+            (6: after 1 + 2 + ... + 64 = 127 s), or sooner at the socket's
+            ``TCP_USER_TIMEOUT`` if it has one, as on Linux 5.4 and later (checked once a
+            SYN was retransmitted: a timeout under 1 s ends the connect at 1 s).
         synack_retries: SYN-ACK retransmissions before a half-open connection is dropped (5).
         fin_timeout: seconds a closed socket whose FIN was acknowledged waits for the peer's (60;
             one with data or a FIN still unacknowledged retransmits until ``user_timeout``).

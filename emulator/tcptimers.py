@@ -114,16 +114,24 @@ class TcbTimers(TcbSender):
 
     def _retransmit_handshake(self, now: int) -> None:
         s = self.settings
-        limit = s.syn_retries if self.state == SYN_SENT else s.synack_retries
-        if self.retries >= limit:
-            if self.state == SYN_SENT:
+        syn = self.state == SYN_SENT
+        # Linux (5.4 on) ends a connect at its socket's TCP_USER_TIMEOUT too, whichever comes first, counted from
+        # the first SYN and checked only once a SYN was retransmitted; SYN_RCVD has synack_retries alone.
+        explicit = self.sock.user_timeout if syn and self.sock is not None else None
+        deadline = None if explicit is None or self.since is None else self.since + round(explicit * NS)
+        if self.retries >= (s.syn_retries if syn else s.synack_retries) or (
+            deadline is not None and self.retries > 0 and now >= deadline
+        ):
+            if syn:
                 self.fail(errno.ETIMEDOUT)
             else:
                 self.destroy()  # a half-open connection nobody completed: dropped quietly
             return
         self.retries += 1
-        self.emit({"type": SYN if self.state == SYN_SENT else SYNACK, "ack": 1, "wnd": self.window()})
+        self.emit({"type": SYN if syn else SYNACK, "ack": 1, "wnd": self.window()})
         self.rtx_at = now + round(s.rto_initial * (2**self.retries) * NS)
+        if deadline is not None:
+            self.rtx_at = min(self.rtx_at, max(now, deadline))  # Linux clamps the RTO to the user timeout
 
     def set_keepalive(self, on: bool) -> None:
         self.keepalive = on

@@ -270,3 +270,49 @@ def test_a_blocking_connect_is_refused_before_it_sends_anything():
         assert loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+async def _connect_into_a_full_accept_queue(net):
+    """(errno, seconds) of connects whose SYNs a full accept queue drops, each with its own TCP_USER_TIMEOUT.
+
+    ``listen(0)`` holds one established connection; later SYNs are dropped, as by a partition.
+    """
+    listener = net.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    first = net.socket()
+    await net.loop.sock_connect(first, listener.getsockname())
+    await asyncio.sleep(0.05)
+    out = []
+    for ms in (300, 1500):
+        sock = net.socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, ms)
+        started = net.loop.time()
+        try:
+            await net.loop.sock_connect(sock, listener.getsockname())
+            out.append(("connected", net.loop.time() - started))
+        except OSError as exc:
+            out.append((f"{type(exc).__name__}({exc.errno})", net.loop.time() - started))
+        sock.close()
+    first.close()
+    listener.close()
+    return out
+
+
+def test_tcp_user_timeout_bounds_a_connect_whose_syns_are_dropped_as_on_linux():
+    """Found by review: a connect's SYN retries ignored TCP_USER_TIMEOUT (Linux >= 5.4 gives up at it), and
+    listen(0) held two connections (Linux: one). Against Linux loopback: 300 ms gives up at the first SYN
+    retransmission (1 s: Linux checks the timeout only once a SYN was retransmitted), 1500 ms at 1.5 s."""
+
+    async def main(simulated):
+        return await _connect_into_a_full_accept_queue(_Net(simulated))
+
+    simulated = VirtualLoop().run_until_complete(main(True))
+    real_loop = asyncio.new_event_loop()
+    try:
+        real = real_loop.run_until_complete(main(False))
+    finally:
+        real_loop.close()
+    assert [what for what, _ in simulated] == [what for what, _ in real] == ["TimeoutError(110)"] * 2
+    assert [at for _, at in simulated] == pytest.approx([1.0, 1.5], abs=1e-6)
+    assert [at for _, at in real] == pytest.approx([1.0, 1.5], abs=0.25)

@@ -110,6 +110,33 @@ def test_connecting_to_a_host_that_is_down_times_out_after_the_syn_retries():
     assert seen == {"at": 127.0, "errno": errno.ETIMEDOUT}
 
 
+@pytest.mark.parametrize(("user_timeout_ms", "gives_up_at"), [(5_000, 5.0), (None, 127.0), (200_000, 127.0)])
+def test_a_connect_through_a_partition_gives_up_at_its_tcp_user_timeout_or_the_syn_retries(
+    user_timeout_ms, gives_up_at
+):
+    """Linux (5.4 on): a connect whose socket has TCP_USER_TIMEOUT gives up at that timeout or after the SYN
+    retries, whichever comes first; found by review, capsim waited for the SYN retries (127 s) whatever it was."""
+    seen = {}
+
+    async def client():
+        sock = socket.socket()
+        sock.setblocking(False)
+        if user_timeout_ms is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("server", 7))
+        except TimeoutError as exc:
+            seen["at"], seen["errno"] = round(now(), 3), exc.errno
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.network.partition(["server"], ["client"])
+    sim.run(until=300)
+    sim.close()
+    assert seen == {"at": gives_up_at, "errno": errno.ETIMEDOUT}
+
+
 def _short_keepalive(sock) -> None:
     """Keep-alive probes after 10 s idle, every 2 s, 3 of them (Linux: 7200 s, 75 s, 9)."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
