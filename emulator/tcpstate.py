@@ -76,7 +76,8 @@ class TcpSettings:
         fin_timeout: seconds a closed socket whose FIN was acknowledged waits for the peer's (60;
             one with data or a FIN still unacknowledged retransmits until ``user_timeout``).
         keepalive_time, keepalive_intvl, keepalive_probes: ``SO_KEEPALIVE``'s
-            idle time, probe interval and probe count (7200 s, 75 s, 9). As on Linux,
+            idle time, probe interval and probe count (7200 s, 75 s, 9); giving up, the
+            socket reports ETIMEDOUT and a reset goes to the peer. As on Linux,
             no probe goes out while data or a FIN waits for its ack, and a socket with
             ``TCP_USER_TIMEOUT`` set gives up by that timeout (counted from the last
             segment heard, once a probe is out), not by the probe count.

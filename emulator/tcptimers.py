@@ -168,6 +168,7 @@ class TcbTimers(TcbSender):
             if explicit is not None
             else self.ka_sent >= self._ka("keepalive_probes")
         ):
+            self.send_rst()  # Linux resets the peer when keep-alive gives up (the user timeout's give-up does not)
             self.fail(errno.ETIMEDOUT)
             return
         self.ka_sent += 1

@@ -368,3 +368,46 @@ def test_keepalive_on_a_socket_with_tcp_user_timeout_gives_up_by_that_timeout_no
             seen["at"] = round(now())
 
     assert _isolated_client_times_out(client) == {"at": gives_up_at}
+
+
+def test_keepalive_giving_up_resets_the_peer_when_the_network_lets_the_reset_through():
+    """Linux's keep-alive timer sends a reset when it gives up (tcp_send_active_reset, then ETIMEDOUT). With only
+    the server's direction cut, the client's probes go unanswered, it gives up 16 s after it last heard the server with
+    ETIMEDOUT, and its
+    reset reaches the server, which reads ECONNRESET; found by review, capsim gave up quietly (the server waited
+    on, for a connection nobody had any more)."""
+    seen = {}
+
+    async def server():
+        async def handle(reader, writer):
+            try:
+                await reader.read()
+                seen["server"] = ("eof", round(now(), 2))
+            except OSError as exc:
+                seen["server"] = (type(exc).__name__, exc.errno, round(now(), 2))
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 7)).serve_forever()
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        _short_keepalive(sock)
+        try:
+            await reader.read()
+        except OSError as exc:
+            seen["client"] = (type(exc).__name__, exc.errno, round(now(), 2))
+
+    sim = em.Simulation(seed=1, latency=0.01)
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.run(until=1)
+    sim.network.partition_oneway(["server"], ["client"])
+    sim.run(until=100)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {
+        "client": ("TimeoutError", errno.ETIMEDOUT, 16.02),  # 16 s after the last segment it heard
+        "server": ("ConnectionResetError", errno.ECONNRESET, 16.03),
+    }
