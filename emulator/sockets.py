@@ -12,7 +12,9 @@ Errors are the ones Linux gives, with the same errno: ``ConnectionRefusedError``
 (ECONNREFUSED), ``ConnectionResetError`` (ECONNRESET), ``TimeoutError``
 (ETIMEDOUT), ``BrokenPipeError`` (EPIPE), ``OSError`` EADDRINUSE and
 EADDRNOTAVAIL. A call that would block on a blocking socket raises
-``NotAllowed`` instead: it would stop virtual time.
+``NotAllowed`` instead: it would stop virtual time (with ``MSG_DONTWAIT`` it
+raises ``BlockingIOError``, as on Linux). Flags a simulated socket does not
+honour are refused with ``NotAllowed`` naming the ones it takes.
 """
 
 from __future__ import annotations
@@ -275,11 +277,12 @@ class SimSocket:
 
     def send(self, data: Bytes, flags: int = 0) -> int:
         self._check_open()
-        _check_flags("send", flags, _SEND_FLAGS)
         if self.type == socket.SOCK_DGRAM:
+            _check_datagram_flags("send", flags)
             if self.peer is None:
                 raise os_error(errno.EDESTADDRREQ)
             return self._sendto(data, self.peer)
+        _check_flags("send", flags, _SEND_FLAGS, "stream")
         tcb = self._tcb
         if tcb is None:
             raise os_error(errno.EPIPE)  # Linux's answer to a send on a stream socket never connected
@@ -293,7 +296,7 @@ class SimSocket:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         n = tcb.put(memoryview(data).cast("B"))
         if n == 0:
-            if self._timeout != 0.0:
+            if self._timeout != 0.0 and not flags & socket.MSG_DONTWAIT:
                 raise _would_block("send")
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         return n
@@ -302,7 +305,7 @@ class SimSocket:
         view = memoryview(data).cast("B")
         while view:
             try:
-                n = self.send(view)
+                n = self.send(view, flags)
             except BlockingIOError:
                 raise _would_block("sendall") from None
             view = view[n:]
@@ -313,13 +316,13 @@ class SimSocket:
         if ancdata:
             raise NotAllowed("sendmsg with ancillary data is not simulated")
         data = b"".join(bytes(b) for b in buffers)
-        return self.sendto(data, address) if address is not None else self.send(data)
+        return self.sendto(data, flags, address) if address is not None else self.send(data, flags)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             return self.recvfrom(bufsize, flags)[0]
-        _check_flags("recv", flags, _RECV_FLAGS)
+        _check_flags("recv", flags, _RECV_FLAGS, "stream")
         tcb = self._tcb
         if tcb is None:
             raise os_error(errno.ENOTCONN)
@@ -329,7 +332,7 @@ class SimSocket:
             return bytes(tcb.rx.rcvq[:bufsize]) if flags & socket.MSG_PEEK else tcb.take(bufsize)
         if tcb.fin_in or tcb.state == CLOSED or self._shut_rd:
             return b""
-        if self._timeout != 0.0:
+        if self._timeout != 0.0 and not flags & socket.MSG_DONTWAIT:
             raise _would_block("recv")
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
 
@@ -361,9 +364,12 @@ class SimSocket:
 
     def sendto(self, data: Bytes, flags_or_address: int | Address, address: Address | None = None) -> int:
         self._check_open()
-        target = flags_or_address if address is None else address
+        flags, target = (0, flags_or_address) if address is None else (flags_or_address, address)
+        if not isinstance(flags, int):
+            raise TypeError(f"sendto() flags must be an int, got {flags!r}")
         if self.type != socket.SOCK_DGRAM:
-            return self.send(data)
+            return self.send(data, flags)  # a stream socket's peer is its connection's: Linux ignores the address
+        _check_datagram_flags("sendto", flags)
         if self.peer is not None and isinstance(target, tuple) and tuple(target[:2]) != self.peer:
             raise os_error(errno.EISCONN)
         return self._sendto(data, self.kernel.route(*_address(target)))
@@ -379,13 +385,15 @@ class SimSocket:
         self.kernel.send_datagram(self, address, payload)
         return len(payload)
 
-    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address]:
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address | None]:
         self._check_open()
-        _check_flags("recvfrom", flags, _RECV_FLAGS)
+        if self.type == socket.SOCK_STREAM:
+            return self.recv(bufsize, flags), None  # as Linux: a stream's bytes come from no address
+        _check_flags("recvfrom", flags, _RECV_FLAGS, "datagram")
         if self._error:
             raise os_error(self._take_error())
         if not self._datagrams:
-            if self._timeout != 0.0:
+            if self._timeout != 0.0 and not flags & socket.MSG_DONTWAIT:
                 raise _would_block("recvfrom")
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         if flags & socket.MSG_PEEK:
@@ -395,7 +403,7 @@ class SimSocket:
         self._queued -= len(data)
         return data[:bufsize], address  # the rest of a longer datagram is lost, as on Linux
 
-    def recvfrom_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> tuple[int, Address]:
+    def recvfrom_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> tuple[int, Address | None]:
         view = memoryview(buffer).cast("B")
         data, address = self.recvfrom(nbytes or len(view), flags)
         view[: len(data)] = data
@@ -473,18 +481,40 @@ class SimSocket:
 
 
 _LINGER_ZERO = b"\x01\x00\x00\x00\x00\x00\x00\x00"
-#: The flags a simulated socket honours: MSG_PEEK; the others here change nothing in a simulation
-#: (a simulated socket never blocks the loop, no signal is raised, MSG_MORE is a hint).
+_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0x4000)
+_MSG_MORE = getattr(socket, "MSG_MORE", 0x8000)
+#: The flags a simulated socket takes: MSG_PEEK peeks and MSG_DONTWAIT makes one call on a blocking socket
+#: non-blocking (EAGAIN), as on Linux; the others change nothing in a simulation (no signal is raised; on a
+#: stream MSG_MORE is a hint, but on a datagram socket it joins sends into one datagram, which is not simulated).
 _RECV_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
-_SEND_FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0) | getattr(socket, "MSG_MORE", 0)
+_SEND_FLAGS = socket.MSG_DONTWAIT | _MSG_NOSIGNAL | _MSG_MORE
+_DATAGRAM_SEND_FLAGS = socket.MSG_DONTWAIT | _MSG_NOSIGNAL
+_FLAG_NAMES = {
+    socket.MSG_PEEK: "MSG_PEEK",
+    socket.MSG_DONTWAIT: "MSG_DONTWAIT",
+    _MSG_NOSIGNAL: "MSG_NOSIGNAL",
+    _MSG_MORE: "MSG_MORE",
+}
 
 
-def _check_flags(call: str, flags: int, allowed: int) -> None:
+def _check_flags(call: str, flags: int, allowed: int, kind: str) -> None:
     if flags & ~allowed:
+        names = [name for bit, name in _FLAG_NAMES.items() if allowed & bit]
         raise NotAllowed(
-            f"{call} with flags {flags:#x} is not simulated (only MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL and "
-            "MSG_MORE are): call it without the others"
+            f"{call} with flags {flags:#x} is not simulated on a {kind} socket (only {', '.join(names[:-1])} and "
+            f"{names[-1]} are): call it without the others"
         )
+
+
+def _check_datagram_flags(call: str, flags: int) -> None:
+    if flags & socket.MSG_OOB:
+        raise os_error(errno.EOPNOTSUPP)  # Linux: UDP has no urgent data
+    if flags & _MSG_MORE:
+        raise NotAllowed(
+            f"{call} with MSG_MORE on a datagram socket is not simulated (Linux holds the bytes and sends them with "
+            "the next send's as one datagram): join the bytes and send them in one call"
+        )
+    _check_flags(call, flags, _DATAGRAM_SEND_FLAGS, "datagram")
 
 
 def _address(address: object) -> Address:

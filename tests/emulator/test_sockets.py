@@ -139,6 +139,48 @@ async def _refused(net):
     return "connected"
 
 
+async def _datagram_flags(net):
+    rx = net.socket(socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setblocking(True)  # MSG_DONTWAIT makes one call non-blocking
+    tx = net.socket(socket.SOCK_DGRAM)
+    tx.setblocking(True)
+    to = rx.getsockname()
+    out = [
+        _outcome(lambda: tx.sendto(b"x", socket.MSG_OOB, to)),  # no urgent data on UDP: EOPNOTSUPP
+        _outcome(lambda: tx.sendto(b"y", socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL, to)),
+        _outcome(lambda: tx.sendmsg([b"z"], [], socket.MSG_OOB, to)),
+    ]
+    await asyncio.sleep(0.05)
+    out += [
+        _outcome(lambda: rx.recvfrom(10, socket.MSG_DONTWAIT)[0]),
+        _outcome(lambda: rx.recvfrom(10, socket.MSG_DONTWAIT)),
+        _outcome(lambda: rx.recv_into(bytearray(10), 0, socket.MSG_DONTWAIT)),
+        _outcome(lambda: rx.recv(10, socket.MSG_DONTWAIT)),
+    ]
+    tx.connect(to)
+    out += [_outcome(lambda: tx.send(b"x", socket.MSG_OOB)), _outcome(lambda: tx.send(b"w", socket.MSG_DONTWAIT))]
+    await asyncio.sleep(0.05)
+    return [*out, _outcome(lambda: rx.recv(10, socket.MSG_DONTWAIT))]
+
+
+async def _stream_dontwait(net):
+    client, server = await net.pair()
+    client.setblocking(True)
+    out = [
+        _outcome(lambda: client.recv(10, socket.MSG_DONTWAIT)),
+        _outcome(lambda: client.sendto(b"q", socket.MSG_DONTWAIT, ("127.0.0.1", 1))),  # connected: address ignored
+        _outcome(lambda: client.sendmsg([b"r"], [], socket.MSG_DONTWAIT)),
+    ]
+    await asyncio.sleep(0.05)
+    out.append(_outcome(lambda: server.recvfrom(1)))  # a stream's recvfrom: the bytes, and no address
+    out.append(_outcome(lambda: server.recvfrom(10, socket.MSG_PEEK)))
+    out.append(_outcome(lambda: server.recvfrom_into(bytearray(10))))
+    while isinstance(sent := _outcome(lambda: client.send(b"x" * 65536, socket.MSG_DONTWAIT)), int):
+        pass  # the peer reads nothing: the send buffer fills, and MSG_DONTWAIT says so instead of blocking
+    return [*out, sent]
+
+
 SCENARIOS = [
     _shut_rd,
     _send_after_the_peer_closed,
@@ -148,6 +190,8 @@ SCENARIOS = [
     _empty_sends_and_peeks,
     _datagrams,
     _refused,
+    _datagram_flags,
+    _stream_dontwait,
 ]
 
 
@@ -166,7 +210,9 @@ def _run(scenario, simulated):
 def test_a_simulated_socket_answers_as_linux_does(scenario):
     """Found by review: SHUT_RD never gave EOF, a reset after the peer's FIN said ECONNRESET (Linux: EPIPE),
     send on an unconnected socket ENOTCONN (EPIPE), accept on one that does not listen waited (EINVAL),
-    send(b"") would block (0), and MSG_PEEK consumed what it peeked at."""
+    send(b"") would block (0), and MSG_PEEK consumed what it peeked at; MSG_DONTWAIT on a blocking socket was refused
+    as a call that would block (EAGAIN), a datagram's send flags were not checked (MSG_OOB: EOPNOTSUPP), and
+    sendto and sendmsg dropped a stream socket's flags, and recvfrom on a stream socket read nothing, ever."""
     assert _run(scenario, simulated=True) == _run(scenario, simulated=False)
 
 
@@ -316,3 +362,36 @@ def test_tcp_user_timeout_bounds_a_connect_whose_syns_are_dropped_as_on_linux():
     assert [what for what, _ in simulated] == [what for what, _ in real] == ["TimeoutError(110)"] * 2
     assert [at for _, at in simulated] == pytest.approx([1.0, 1.5], abs=1e-6)
     assert [at for _, at in real] == pytest.approx([1.0, 1.5], abs=0.25)
+
+
+def test_flags_a_simulated_socket_does_not_honour_are_refused_naming_what_it_takes():
+    """MSG_OOB on a stream, MSG_WAITALL, MSG_TRUNC, and MSG_MORE on a datagram socket (Linux joins the sends into
+    one datagram) are refused with NotAllowed, the message naming the flags that call takes; found by review, a
+    datagram's send flags were not checked at all, and sendto/sendmsg on a stream socket dropped them."""
+    from emulator import NotAllowed
+
+    async def main():
+        net = _Net(simulated=True)
+        client, _ = await net.pair()
+        udp = net.socket(socket.SOCK_DGRAM)
+        to = net.listener.getsockname()
+        stream = "only MSG_DONTWAIT, MSG_NOSIGNAL and MSG_MORE"
+        refused = [
+            (lambda: client.send(b"x", socket.MSG_OOB), f"send with flags 0x1 .*stream socket \\({stream} are\\)"),
+            (lambda: client.sendto(b"x", socket.MSG_OOB, to), "send with flags 0x1 .*stream"),
+            (lambda: client.sendmsg([b"x"], [], socket.MSG_OOB), "send with flags 0x1 .*stream"),
+            (lambda: client.recv(1, socket.MSG_WAITALL), "recv with flags 0x100 .*only MSG_PEEK and MSG_DONTWAIT"),
+            (lambda: udp.recvfrom(1, socket.MSG_TRUNC), "recvfrom with flags 0x20 .*only MSG_PEEK and MSG_DONTWAIT"),
+            (lambda: udp.sendto(b"x", socket.MSG_MORE, to), "MSG_MORE on a datagram socket .*one datagram"),
+            (lambda: udp.sendto(b"x", socket.MSG_EOR, to), "sendto with flags 0x80 .*only MSG_DONTWAIT and MSG_NOS"),
+        ]
+        for call, message in refused:
+            with pytest.raises(NotAllowed, match=message):
+                call()
+        return True
+
+    loop = VirtualLoop()
+    try:
+        assert loop.run_until_complete(main())
+    finally:
+        loop.close()
