@@ -67,7 +67,10 @@ class TcpSettings:
         user_timeout: seconds data may stay unacknowledged before the connection is
             aborted with ETIMEDOUT. 924.6 s is what Linux's default ``tcp_retries2 = 15``
             amounts to: RTOs of 0.2, 0.4, ... 102.4 s, then six of 120 s. A socket
-            can set its own with ``setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, ms)``.
+            can set its own with ``setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, ms)``;
+            then, as on Linux 5.11 and later, a peer's window shut that long (counted
+            from the first probe) aborts the connection too, though the peer answers
+            every probe (without it, probing goes on while the peer answers).
         syn_retries: SYN retransmissions before ``connect`` fails with ETIMEDOUT
             (6: after 1 + 2 + ... + 64 = 127 s), or sooner at the socket's
             ``TCP_USER_TIMEOUT`` if it has one, as on Linux 5.4 and later (checked once a
@@ -153,6 +156,7 @@ class TcbState:
         self.rttvar = 0.0
         self.retries = 0
         self.since: int | None = None  # when the oldest unacknowledged byte was sent (ns)
+        self.probing_since: int | None = None  # the first probe of a shut window still shut (Linux's probes_tstamp)
         self.rtx_at: int | None = None
         self.rtx_high = 0  # no RTT sample from data below this (Karn): it was retransmitted
         self.rtt_seq: int | None = None

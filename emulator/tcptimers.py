@@ -95,9 +95,19 @@ class TcbTimers(TcbSender):
         if self.since is not None and now - self.since >= round(self.user_timeout * NS):
             self.fail(errno.ETIMEDOUT)  # Linux sends no reset when it gives up
             return
+        explicit = self.sock.user_timeout if self.sock is not None else None
+        shut = self.snd_nxt == self.snd_una and bool(self.sndq)
+        if shut:
+            if self.probing_since is None:
+                self.probing_since = now
+            elif explicit is not None and now - self.probing_since >= round(explicit * NS):
+                # Linux (5.11 on): with TCP_USER_TIMEOUT set, a window shut that long ends the connection, though
+                # the peer answers every probe (without it, probing goes on while the peer answers, RFC 1122 4.2.2.17).
+                self.fail(errno.ETIMEDOUT)
+                return
         self.retries += 1
         self.backoff += 1
-        if self.snd_nxt == self.snd_una and self.sndq:
+        if shut:
             self._ack_now(probe=True)  # a shut window: probe it (the persist timer)
         else:
             self.reno.timeout(len(self.inflight))
@@ -111,6 +121,8 @@ class TcbTimers(TcbSender):
         self.rtx_at = now + self._rto_ns()
         if self.since is not None:
             self.rtx_at = min(self.rtx_at, self.since + round(self.user_timeout * NS))  # Linux clamps the RTO
+        if shut and explicit is not None and self.probing_since is not None:
+            self.rtx_at = min(self.rtx_at, self.probing_since + round(explicit * NS))  # and the probe timer
 
     def _retransmit_handshake(self, now: int) -> None:
         s = self.settings

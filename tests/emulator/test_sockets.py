@@ -395,3 +395,42 @@ def test_flags_a_simulated_socket_does_not_honour_are_refused_naming_what_it_tak
         assert loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+async def _writer_facing_a_shut_window(net, user_timeout_ms, patience):
+    """(outcome, seconds) of a writer whose peer reads nothing: the peer's window shuts and stays shut."""
+    client = net.socket()
+    if user_timeout_ms:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+    await net.loop.sock_connect(client, net.listener.getsockname())
+    _server, _ = await net.loop.sock_accept(net.listener)  # held open, never read
+    started = net.loop.time()
+    while net.loop.time() - started < patience:
+        try:
+            client.send(b"x" * 65536)
+        except BlockingIOError:
+            await asyncio.sleep(0.01)
+        except OSError as exc:
+            return f"{type(exc).__name__}({exc.errno})", net.loop.time() - started
+    return "still open", patience
+
+
+def test_tcp_user_timeout_ends_a_connection_whose_peer_keeps_its_window_shut_as_on_linux():
+    """Linux (5.11 on) aborts with ETIMEDOUT a connection whose zero window outlasts the socket's TCP_USER_TIMEOUT,
+    though the peer answers every probe; without the option it probes on as long as the peer answers. Found by
+    review: capsim never gave up. Against Linux loopback, 2 s: ETIMEDOUT about 2.5 s after the first write."""
+
+    def run(simulated, ms, patience):
+        async def main():
+            return await _writer_facing_a_shut_window(_Net(simulated), ms, patience)
+
+        loop = VirtualLoop() if simulated else asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    simulated, real = run(True, 2000, 10.0), run(False, 2000, 10.0)
+    assert simulated[0] == real[0] == "TimeoutError(110)"
+    assert simulated[1] == pytest.approx(real[1], abs=0.5)
+    assert run(True, 0, 300.0) == ("still open", 300.0)
