@@ -50,6 +50,13 @@ _TCP_OPTS = {
     getattr(socket, "TCP_KEEPCNT", -3): "keepalive_probes",
 }
 _TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+_TCP_SYNCNT = getattr(socket, "TCP_SYNCNT", 7)
+#: The values Linux takes for the TCP options a simulated socket honours (others: EINVAL).
+_TCP_RANGES = {
+    _TCP_USER_TIMEOUT: (0, 2**31 - 1),
+    _TCP_SYNCNT: (1, 127),
+    **{option: (1, 127 if name == "keepalive_probes" else 32767) for option, name in _TCP_OPTS.items()},
+}
 
 
 def os_error(code: int, text: str | None = None) -> OSError:
@@ -97,6 +104,7 @@ class SimSocket:
         self.options: dict[tuple[int, int], object] = {}
         self.tcp_options: dict[str, float] = {}
         self.user_timeout: float | None = None  # TCP_USER_TIMEOUT in seconds, None: the simulation's
+        self.syn_retries: int | None = None  # TCP_SYNCNT: SYN (and, listening, SYN-ACK) retries; None: the defaults
 
     # -- identity ---------------------------------------------------------------------
 
@@ -147,15 +155,24 @@ class SimSocket:
         elif level == socket.SOL_SOCKET and option == socket.SO_KEEPALIVE:
             if self._tcb is not None:  # else connect() or accept() applies it (_configure)
                 self._tcb.set_keepalive(bool(value))
-        elif level == socket.IPPROTO_TCP and option == _TCP_USER_TIMEOUT:
-            self.user_timeout = int(value) / 1000 if value else None  # 0: the default again, as on Linux
+        elif level == socket.IPPROTO_TCP and option in _TCP_RANGES:
+            low, high = _TCP_RANGES[option]
+            if not low <= int(value) <= high:
+                raise os_error(errno.EINVAL)  # Linux's bounds for these options
+            self._tcp_option(option, int(value))
+        self.options[(level, option)] = value
+
+    def _tcp_option(self, option: int, value: int) -> None:
+        if option == _TCP_USER_TIMEOUT:
+            self.user_timeout = value / 1000 if value else None  # 0: the default again, as on Linux
             if self._tcb is not None:
                 self._tcb.user_timeout = self.user_timeout or self.kernel.settings.user_timeout
-        elif level == socket.IPPROTO_TCP and option in _TCP_OPTS:
-            self.tcp_options[_TCP_OPTS[option]] = int(value)
+        elif option == _TCP_SYNCNT:
+            self.syn_retries = value
+        else:
+            self.tcp_options[_TCP_OPTS[option]] = value
             if self._tcb is not None:
                 self._tcb.set_keepalive(self._tcb.keepalive)  # re-time a running keepalive
-        self.options[(level, option)] = value
 
     def getsockopt(self, level: int, option: int, buflen: int | None = None) -> object:
         self._check_open()
@@ -169,6 +186,11 @@ class SimSocket:
             return self.rcvbuf
         if level == socket.SOL_SOCKET and option == socket.SO_ACCEPTCONN:
             return int(self._listening)
+        if level == socket.IPPROTO_TCP and option == _TCP_SYNCNT:
+            return self.syn_retries or self.kernel.settings.syn_retries
+        if level == socket.IPPROTO_TCP and option in _TCP_OPTS:  # Linux answers the default until one is set
+            name = _TCP_OPTS[option]
+            return int(self.tcp_options.get(name) or getattr(self.kernel.settings, name))
         value = self.options.get((level, option), 0)
         return int(value) if isinstance(value, (bool, int)) else value
 
@@ -244,6 +266,7 @@ class SimSocket:
             self.tcp_options = dict(listener.tcp_options)
             self.sndbuf, self.rcvbuf = listener.sndbuf, listener.rcvbuf
             self.user_timeout = listener.user_timeout
+            self.syn_retries = listener.syn_retries
             self._configure(tcb)
 
     def _configure(self, tcb: Tcb) -> None:

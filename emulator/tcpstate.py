@@ -76,6 +76,8 @@ class TcpSettings:
             ``TCP_USER_TIMEOUT`` if it has one, as on Linux 5.4 and later (checked once a
             SYN was retransmitted: a timeout under 1 s ends the connect at 1 s).
         synack_retries: SYN-ACK retransmissions before a half-open connection is dropped (5).
+            A socket's ``TCP_SYNCNT`` replaces both: a connect's SYN retries, and on a
+            listener its connections' SYN-ACK retries, as on Linux.
         fin_timeout: seconds a closed socket whose FIN was acknowledged waits for the peer's (60;
             one with data or a FIN still unacknowledged retransmits until ``user_timeout``).
         keepalive_time, keepalive_intvl, keepalive_probes: ``SO_KEEPALIVE``'s

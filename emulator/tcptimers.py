@@ -131,9 +131,12 @@ class TcbTimers(TcbSender):
         # the first SYN and checked only once a SYN was retransmitted; SYN_RCVD has synack_retries alone.
         explicit = self.sock.user_timeout if syn and self.sock is not None else None
         deadline = None if explicit is None or self.since is None else self.since + round(explicit * NS)
-        if self.retries >= (s.syn_retries if syn else s.synack_retries) or (
-            deadline is not None and self.retries > 0 and now >= deadline
-        ):
+        # TCP_SYNCNT sets a connect's SYN retries and, on a listener, its connections' SYN-ACK retries (Linux).
+        own = self.sock if syn else self.listener
+        limit = own.syn_retries if own is not None and own.syn_retries is not None else None
+        if limit is None:
+            limit = s.syn_retries if syn else s.synack_retries
+        if self.retries >= limit or (deadline is not None and self.retries > 0 and now >= deadline):
             if syn:
                 self.fail(errno.ETIMEDOUT)
             else:

@@ -181,6 +181,17 @@ async def _stream_dontwait(net):
     return [*out, sent]
 
 
+async def _tcp_options(net):
+    sock = net.socket()
+    out = []
+    for name in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_SYNCNT", "TCP_USER_TIMEOUT"):
+        option = getattr(socket, name)
+        for value in (-1, 0, 1, 127, 128, 32767, 32768):
+            out.append((name, value, _outcome(lambda o=option, v=value: sock.setsockopt(socket.IPPROTO_TCP, o, v))))
+        out.append((name, "now", sock.getsockopt(socket.IPPROTO_TCP, option)))
+    return out
+
+
 SCENARIOS = [
     _shut_rd,
     _send_after_the_peer_closed,
@@ -192,6 +203,7 @@ SCENARIOS = [
     _refused,
     _datagram_flags,
     _stream_dontwait,
+    _tcp_options,
 ]
 
 
@@ -212,7 +224,9 @@ def test_a_simulated_socket_answers_as_linux_does(scenario):
     send on an unconnected socket ENOTCONN (EPIPE), accept on one that does not listen waited (EINVAL),
     send(b"") would block (0), and MSG_PEEK consumed what it peeked at; MSG_DONTWAIT on a blocking socket was refused
     as a call that would block (EAGAIN), a datagram's send flags were not checked (MSG_OOB: EOPNOTSUPP), and
-    sendto and sendmsg dropped a stream socket's flags, and recvfrom on a stream socket read nothing, ever."""
+    sendto and sendmsg dropped a stream socket's flags, recvfrom on a stream socket read nothing, ever, and the TCP
+    options took any value (Linux: EINVAL outside 1-32767 for the keep-alive times, 1-127 for counts, < 0 for
+    TCP_USER_TIMEOUT), where a keep-alive time of 0 or a negative user timeout gave up at once."""
     assert _run(scenario, simulated=True) == _run(scenario, simulated=False)
 
 
@@ -318,8 +332,8 @@ def test_a_blocking_connect_is_refused_before_it_sends_anything():
         loop.close()
 
 
-async def _connect_into_a_full_accept_queue(net):
-    """(errno, seconds) of connects whose SYNs a full accept queue drops, each with its own TCP_USER_TIMEOUT.
+async def _connect_into_a_full_accept_queue(net, option=socket.TCP_USER_TIMEOUT, values=(300, 1500)):
+    """(errno, seconds) of connects whose SYNs a full accept queue drops, each with its own ``option``.
 
     ``listen(0)`` holds one established connection; later SYNs are dropped, as by a partition.
     """
@@ -330,9 +344,9 @@ async def _connect_into_a_full_accept_queue(net):
     await net.loop.sock_connect(first, listener.getsockname())
     await asyncio.sleep(0.05)
     out = []
-    for ms in (300, 1500):
+    for value in values:
         sock = net.socket()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, ms)
+        sock.setsockopt(socket.IPPROTO_TCP, option, value)
         started = net.loop.time()
         try:
             await net.loop.sock_connect(sock, listener.getsockname())
@@ -434,3 +448,40 @@ def test_tcp_user_timeout_ends_a_connection_whose_peer_keeps_its_window_shut_as_
     assert simulated[0] == real[0] == "TimeoutError(110)"
     assert simulated[1] == pytest.approx(real[1], abs=0.5)
     assert run(True, 0, 300.0) == ("still open", 300.0)
+
+
+def test_a_fresh_socket_answers_linuxs_defaults_for_the_tcp_options_it_honours():
+    """getsockopt of TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and TCP_SYNCNT before any is set answers the
+    simulation's settings, Linux's defaults (found by review: 0), and TCP_USER_TIMEOUT 0 (none)."""
+
+    async def main():
+        sock = _Net(simulated=True).socket()
+        names = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_SYNCNT", "TCP_USER_TIMEOUT")
+        return [sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, name)) for name in names]
+
+    loop = VirtualLoop()
+    try:
+        assert loop.run_until_complete(main()) == [7200, 75, 9, 6, 0]
+    finally:
+        loop.close()
+
+
+def test_tcp_syncnt_sets_a_sockets_syn_retries_as_on_linux():
+    """Found by review: TCP_SYNCNT was accepted and ignored (a connect took the default 6 retries, 127 s). Against
+    Linux loopback: 1 retry gives up after 1 + 2 = 3 s; 0 and 128 are refused with EINVAL, as Linux does."""
+
+    async def main(simulated):
+        net = _Net(simulated)
+        sock = net.socket()
+        refused = [_outcome(lambda v=v: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, v)) for v in (0, 128)]
+        return refused, await _connect_into_a_full_accept_queue(net, socket.TCP_SYNCNT, (1,))
+
+    simulated = VirtualLoop().run_until_complete(main(True))
+    real_loop = asyncio.new_event_loop()
+    try:
+        real = real_loop.run_until_complete(main(False))
+    finally:
+        real_loop.close()
+    assert simulated[0] == real[0] == ["OSError(22)"] * 2
+    assert simulated[1] == [("TimeoutError(110)", pytest.approx(3.0, abs=1e-6))]
+    assert real[1] == [("TimeoutError(110)", pytest.approx(3.0, abs=0.25))]

@@ -223,6 +223,33 @@ def test_a_half_open_connection_is_dropped_after_the_synack_retries():
     assert seen == {62: ["SYN_RCVD"], 64: []}
 
 
+def test_a_listeners_tcp_syncnt_sets_its_half_open_connections_synack_retries():
+    """As on Linux (the listener's icsk_syn_retries bounds its request sockets' SYN-ACKs): with TCP_SYNCNT 2 a
+    SYN-ACK that never gets through is sent again at 1 and 3 s, and at 7 s the half-open connection is dropped."""
+    seen = {}
+
+    async def server():
+        kernel = asyncio.get_running_loop().world.current()
+        srv = await asyncio.start_server(lambda r, w: None, "0.0.0.0", 9)
+        srv.sockets[0].setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 2)
+        for at in (6.5, 7.5):
+            await asyncio.sleep(at - now())
+            seen[at] = sorted(tcb.state for tcb in kernel.tcbs.values())
+
+    async def client():
+        with pytest.raises(TimeoutError):
+            await asyncio.open_connection("server", 9)
+
+    sim = em.Simulation(seed=1)
+    sim.hosts.tcp.syn_retries = 0
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.network.partition_oneway(["server"], ["client"])  # the SYN arrives, no SYN-ACK comes back
+    sim.run(until=10)
+    sim.close()
+    assert seen == {6.5: ["SYN_RCVD"], 7.5: []}
+
+
 def test_a_closed_socket_waits_fin_timeout_for_the_peers_fin_then_forgets_the_connection():
     """FIN_WAIT_2: after close() and the ACK of its FIN, a peer that never closes is given 60 s, then dropped."""
     seen = {}
