@@ -192,8 +192,7 @@ class Kernel:
         if sock.local is not None:
             entries = self.bound.get((sock.proto, sock.local[1]), [])
             entries[:] = [e for e in entries if e[1] is not sock]
-            if self.listeners.get(sock.local) is sock:
-                del self.listeners[sock.local]
+            self.unlisten(sock)
             if self.udp.get(sock.local) is sock:
                 del self.udp[sock.local]
         self.loop.io_forget(sock.fd)
@@ -259,6 +258,11 @@ class Kernel:
     def listen(self, sock: SimSocket) -> None:
         assert sock.local is not None  # SimSocket.listen binds first
         self.listeners[sock.local] = sock
+
+    def unlisten(self, sock: SimSocket) -> None:
+        """``sock`` stops listening (closed, or shut for reading); its port stays bound while it is open."""
+        if sock.local is not None and self.listeners.get(sock.local) is sock:
+            del self.listeners[sock.local]
 
     def route(self, host: str, port: int) -> tuple[str, int]:
         """``(ip, port)`` of a destination in this world (a name is looked up), or ``NotAllowed``."""

@@ -213,6 +213,8 @@ class SimSocket:
         self._check_open()
         if self.type != socket.SOCK_STREAM:
             raise os_error(errno.EOPNOTSUPP)
+        if self._tcb is not None:
+            raise os_error(errno.EINVAL)  # connected, or connecting: Linux's inet_listen refuses
         if self.local is None:
             self.bind((WILDCARD, 0))
         self._backlog = max(0, int(backlog))  # as Python's listen(), which makes a negative backlog 0
@@ -366,10 +368,33 @@ class SimSocket:
         return len(data)
 
     def shutdown(self, how: int) -> None:
+        """Shut reading, writing or both, as Linux's ``inet_shutdown`` does.
+
+        A listener stops listening on ``SHUT_RD`` (its queue is reset, its port
+        stays bound); a connect under way is abandoned (``SO_ERROR`` ECONNRESET);
+        a socket with no connection reports ENOTCONN, yet stays shut.
+        """
         self._check_open()
+        if how not in (socket.SHUT_RD, socket.SHUT_WR, socket.SHUT_RDWR):
+            raise os_error(errno.EINVAL)
         tcb = self._tcb
-        if self.type == socket.SOCK_STREAM and (tcb is None or tcb.state == SYN_SENT):
+        if self._listening:
+            if how != socket.SHUT_WR:
+                self._stop_listening()
+            return
+        if tcb is not None and tcb.state == SYN_SENT:
+            self._tcb, self.peer, self._error = None, None, errno.ECONNRESET
+            tcb.fail(errno.ECONNRESET)  # no segment: Linux sends no reset from SYN_SENT
+            tcb.sock = None
+            self.wake()
+            return
+        unconnected = self.peer is None if self.type == socket.SOCK_DGRAM else tcb is None
+        self._shut(how)
+        if unconnected:
             raise os_error(errno.ENOTCONN)
+
+    def _shut(self, how: int) -> None:
+        tcb = self._tcb
         if how in (socket.SHUT_RD, socket.SHUT_RDWR):
             self._shut_rd = True  # what is queued can still be read, then EOF, as on Linux
             self.wake()
@@ -393,9 +418,10 @@ class SimSocket:
         if self.type != socket.SOCK_DGRAM:
             return self.send(data, flags)  # a stream socket's peer is its connection's: Linux ignores the address
         _check_datagram_flags("sendto", flags)
-        if self.peer is not None and isinstance(target, tuple) and tuple(target[:2]) != self.peer:
-            raise os_error(errno.EISCONN)
-        return self._sendto(data, self.kernel.route(*_address(target)))
+        ip, port = _address(target)  # a connected UDP socket may still send elsewhere, as on Linux
+        if port == 0:
+            raise os_error(errno.EINVAL)
+        return self._sendto(data, self.kernel.route(ip, port))
 
     def _sendto(self, data: Bytes, address: Address) -> int:
         if self._error:
@@ -403,6 +429,8 @@ class SimSocket:
         payload = bytes(data)
         if len(payload) > MAX_DATAGRAM:
             raise os_error(errno.EMSGSIZE)
+        if self._shut_wr:
+            raise os_error(errno.EPIPE)
         if self.local is None:
             self.bind((WILDCARD, 0))
         self.kernel.send_datagram(self, address, payload)
@@ -458,7 +486,7 @@ class SimSocket:
         if self.type == socket.SOCK_DGRAM:
             return bool(self._datagrams) or self._error != 0
         tcb = self._tcb
-        return tcb is not None and (tcb.readable() or self._shut_rd)
+        return (tcb is not None and (tcb.readable() or self._shut_rd)) or self._error != 0
 
     def writable(self) -> bool:
         if self._closed or self._listening:
@@ -466,7 +494,7 @@ class SimSocket:
         if self.type == socket.SOCK_DGRAM:
             return True
         tcb = self._tcb
-        return tcb is not None and (tcb.writable() or self._shut_wr)
+        return (tcb is not None and (tcb.writable() or self._shut_wr)) or self._error != 0
 
     def wake(self) -> None:
         if not self.poll_pending and not self._closed:
@@ -474,14 +502,22 @@ class SimSocket:
             if kernel.alive:
                 kernel.loop.io_wake(self, kernel.context)
 
+    def _stop_listening(self) -> None:
+        """Reset the connections nobody accepted, as Linux does when a listener closes or shuts reading."""
+        for tcb in list(self._queue) + list(self.half_open):
+            tcb.abort()
+        self._queue.clear()
+        self._listening = False
+        self._backlog = 0
+        self.kernel.unlisten(self)
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.kernel.release(self)
-        for tcb in list(self._queue) + list(self.half_open):
-            tcb.abort()  # connections nobody accepted are reset, as when a listener closes
-        self._queue.clear()
+        if self._listening:
+            self._stop_listening()
         if self._tcb is not None:
             self._tcb.reuse_addr = bool(self.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
             if self.options.get((socket.SOL_SOCKET, socket.SO_LINGER)) == _LINGER_ZERO:

@@ -192,6 +192,62 @@ async def _tcp_options(net):
     return out
 
 
+async def _datagram_edges(net):
+    a, b, connected, fresh = (net.socket(socket.SOCK_DGRAM) for _ in range(4))
+    a.bind(("127.0.0.1", 0))
+    b.bind(("127.0.0.1", 0))
+    connected.connect(a.getsockname())
+    out = [
+        _outcome(lambda: connected.sendto(b"x", b.getsockname())),  # a connected UDP socket may still send elsewhere
+        _outcome(lambda: fresh.sendto(b"z", ("127.0.0.1", 0))),
+        _outcome(lambda: fresh.sendto(b"z" * 65508, a.getsockname())),
+        _outcome(lambda: fresh.shutdown(socket.SHUT_WR)),  # ENOTCONN, yet Linux marks it shut
+        _outcome(lambda: fresh.sendto(b"q", a.getsockname())),
+    ]
+    await asyncio.sleep(0.05)
+    out.append(_outcome(lambda: b.recvfrom(10)[0]))
+    out += [_outcome(lambda: connected.shutdown(socket.SHUT_WR)), _outcome(lambda: connected.send(b"y"))]
+    out += [_outcome(lambda: connected.shutdown(socket.SHUT_RD)), _outcome(lambda: connected.recv(10))]
+    return out
+
+
+async def _shutdown_edges(net):
+    listener = net.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    queued = net.socket()
+    await net.loop.sock_connect(queued, listener.getsockname())
+    await asyncio.sleep(0.05)
+    connecting = net.socket()  # the accept queue is full: its SYNs are dropped, it stays in SYN_SENT
+    out = [_outcome(lambda: connecting.connect(listener.getsockname()))]
+    out += [
+        _outcome(lambda: connecting.shutdown(socket.SHUT_WR)),  # Linux aborts the connect
+        _outcome(lambda: connecting.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)),
+        _outcome(lambda: connecting.send(b"x")),
+        _outcome(lambda: connecting.recv(1)),
+        _outcome(connecting.getpeername),
+        _outcome(lambda: listener.shutdown(socket.SHUT_WR)),  # nothing to a listener
+        _outcome(lambda: listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)),
+        _outcome(lambda: listener.shutdown(socket.SHUT_RD)),  # it stops listening: its queue is reset
+        _outcome(lambda: listener.accept()),
+        _outcome(lambda: listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)),
+        _outcome(lambda: listener.shutdown(7)),
+    ]
+    await asyncio.sleep(0.05)
+    out += [_outcome(lambda: queued.recv(1)), _outcome(lambda: queued.send(b"x"))]
+    refused = net.socket()
+    try:
+        await net.loop.sock_connect(refused, listener.getsockname())
+        out.append("connected")
+    except OSError as exc:
+        out.append(f"{type(exc).__name__}({exc.errno})")
+    out += [_outcome(lambda: listener.listen(1)), _outcome(listener.getsockname) == listener.getsockname()]
+    fresh = net.socket()
+    out += [_outcome(lambda: fresh.shutdown(socket.SHUT_WR))]  # ENOTCONN, yet Linux marks it shut
+    await net.loop.sock_connect(fresh, listener.getsockname())
+    return [*out, _outcome(lambda: fresh.send(b"x")), _outcome(lambda: fresh.listen(1))]
+
+
 SCENARIOS = [
     _shut_rd,
     _send_after_the_peer_closed,
@@ -204,6 +260,8 @@ SCENARIOS = [
     _datagram_flags,
     _stream_dontwait,
     _tcp_options,
+    _datagram_edges,
+    _shutdown_edges,
 ]
 
 
@@ -226,7 +284,11 @@ def test_a_simulated_socket_answers_as_linux_does(scenario):
     as a call that would block (EAGAIN), a datagram's send flags were not checked (MSG_OOB: EOPNOTSUPP), and
     sendto and sendmsg dropped a stream socket's flags, recvfrom on a stream socket read nothing, ever, and the TCP
     options took any value (Linux: EINVAL outside 1-32767 for the keep-alive times, 1-127 for counts, < 0 for
-    TCP_USER_TIMEOUT), where a keep-alive time of 0 or a negative user timeout gave up at once."""
+    TCP_USER_TIMEOUT), where a keep-alive time of 0 or a negative user timeout gave up at once; a connected UDP
+    socket could not send elsewhere (EISCONN; Linux sends), a datagram to port 0 went out (EINVAL) and one after
+    SHUT_WR too (EPIPE); shutdown of a listener failed (Linux: SHUT_RD stops listening and resets its queue), of a
+    connect under way failed (Linux abandons it: ECONNRESET), of an unconnected UDP socket passed (ENOTCONN), and
+    listen on a connected socket was taken (EINVAL)."""
     assert _run(scenario, simulated=True) == _run(scenario, simulated=False)
 
 
