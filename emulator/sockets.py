@@ -332,6 +332,8 @@ class SimSocket:
             try:
                 n = self.send(view, flags)
             except BlockingIOError:
+                if self._timeout == 0.0 or flags & socket.MSG_DONTWAIT:
+                    raise  # non-blocking: EAGAIN, as Python's sendall says on Linux (what went out stays sent)
                 raise _would_block("sendall") from None
             view = view[n:]
 

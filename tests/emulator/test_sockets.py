@@ -178,7 +178,10 @@ async def _stream_dontwait(net):
     out.append(_outcome(lambda: server.recvfrom_into(bytearray(10))))
     while isinstance(sent := _outcome(lambda: client.send(b"x" * 65536, socket.MSG_DONTWAIT)), int):
         pass  # the peer reads nothing: the send buffer fills, and MSG_DONTWAIT says so instead of blocking
-    return [*out, sent]
+    out.append(sent)
+    out.append(_outcome(lambda: client.sendall(b"x" * 65536, socket.MSG_DONTWAIT)))
+    client.setblocking(False)
+    return [*out, _outcome(lambda: client.sendall(b"x" * 65536))]  # a non-blocking sendall: EAGAIN too
 
 
 async def _tcp_options(net):
@@ -282,7 +285,8 @@ def test_a_simulated_socket_answers_as_linux_does(scenario):
     send on an unconnected socket ENOTCONN (EPIPE), accept on one that does not listen waited (EINVAL),
     send(b"") would block (0), and MSG_PEEK consumed what it peeked at; MSG_DONTWAIT on a blocking socket was refused
     as a call that would block (EAGAIN), a datagram's send flags were not checked (MSG_OOB: EOPNOTSUPP), and
-    sendto and sendmsg dropped a stream socket's flags, recvfrom on a stream socket read nothing, ever, and the TCP
+    sendto and sendmsg dropped a stream socket's flags, sendall on a non-blocking socket whose buffer filled was
+    refused as a call that would block (Linux: EAGAIN), recvfrom on a stream socket read nothing, ever, and the TCP
     options took any value (Linux: EINVAL outside 1-32767 for the keep-alive times, 1-127 for counts, < 0 for
     TCP_USER_TIMEOUT), where a keep-alive time of 0 or a negative user timeout gave up at once; a connected UDP
     socket could not send elsewhere (EISCONN; Linux sends), a datagram to port 0 went out (EINVAL) and one after
