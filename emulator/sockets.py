@@ -167,6 +167,7 @@ class SimSocket:
             self.user_timeout = value / 1000 if value else None  # 0: the default again, as on Linux
             if self._tcb is not None:
                 self._tcb.user_timeout = self.user_timeout or self.kernel.settings.user_timeout
+                self._tcb.explicit_timeout = self.user_timeout
         elif option == _TCP_SYNCNT:
             self.syn_retries = value
         else:
@@ -274,7 +275,7 @@ class SimSocket:
     def _configure(self, tcb: Tcb) -> None:
         """Give a new connection the options set on this socket before it had one."""
         if self.user_timeout is not None:
-            tcb.user_timeout = self.user_timeout
+            tcb.user_timeout = tcb.explicit_timeout = self.user_timeout
         if self.options.get((socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
             tcb.set_keepalive(True)  # armed once the handshake is done
 

@@ -6,7 +6,8 @@ also serves as the persist and SYN timers; keepalive; an orphan's
 FIN_WAIT_2), and each deadline re-arms it when it fires. The retransmission
 timeout comes from round-trip samples (RFC 6298, Karn's rule) within
 Linux's bounds, doubles per backoff step, and gives up after
-``user_timeout``, ``syn_retries`` or ``synack_retries`` as Linux does.
+``user_timeout``, ``syn_retries``, ``synack_retries`` or (a closed
+socket's) ``orphan_retries`` as Linux does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from emulator.tcpsend import TcbSender
-from emulator.tcpstate import CLOSED, ESTABLISHED, NS, SYN, SYN_RCVD, SYN_SENT, SYNACK
+from emulator.tcpstate import CLOSED, ESTABLISHED, NS, SYN, SYN_RCVD, SYN_SENT, SYNACK, linux_timeout
 
 __all__ = ["TcbTimers"]
 
@@ -47,6 +48,17 @@ class TcbTimers(TcbSender):
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
         s = self.settings
         self.rto = min(s.rto_max, max(s.rto_min, self.srtt + 4 * self.rttvar))
+
+    def _give_up_ns(self) -> int:
+        """How long data may stay unacknowledged (ns).
+
+        The user timeout, or for an orphan without ``TCP_USER_TIMEOUT`` Linux's
+        ``tcp_orphan_retries`` worth of backoff (102.2 s), if that is shorter.
+        """
+        s = self.settings
+        if self.orphan and self.explicit_timeout is None:
+            return round(min(self.user_timeout, linux_timeout(s.orphan_retries, s.rto_min, s.rto_max)) * NS)
+        return round(self.user_timeout * NS)
 
     def _rto_ns(self) -> int:
         return round(min(self.settings.rto_max, self.rto * (1 << self.backoff)) * NS)
@@ -92,10 +104,11 @@ class TcbTimers(TcbSender):
         if self.state in (SYN_SENT, SYN_RCVD):
             self._retransmit_handshake(now)
             return
-        if self.since is not None and now - self.since >= round(self.user_timeout * NS):
+        give_up = self._give_up_ns()
+        if self.since is not None and now - self.since >= give_up:
             self.fail(errno.ETIMEDOUT)  # Linux sends no reset when it gives up
             return
-        explicit = self.sock.user_timeout if self.sock is not None else None
+        explicit = self.explicit_timeout
         shut = self.snd_nxt == self.snd_una and bool(self.sndq)
         if shut:
             if self.probing_since is None:
@@ -104,6 +117,9 @@ class TcbTimers(TcbSender):
                 # Linux (5.11 on): with TCP_USER_TIMEOUT set, a window shut that long ends the connection, though
                 # the peer answers every probe (without it, probing goes on while the peer answers, RFC 1122 4.2.2.17).
                 self.fail(errno.ETIMEDOUT)
+                return
+            elif explicit is None and self.orphan and self._rto_ns() >= round(self.settings.rto_max * NS):
+                self.fail(errno.ETIMEDOUT)  # Linux: an orphan stops probing once its backoff reaches the maximum
                 return
         self.retries += 1
         self.backoff += 1
@@ -120,7 +136,7 @@ class TcbTimers(TcbSender):
             self.push()
         self.rtx_at = now + self._rto_ns()
         if self.since is not None:
-            self.rtx_at = min(self.rtx_at, self.since + round(self.user_timeout * NS))  # Linux clamps the RTO
+            self.rtx_at = min(self.rtx_at, self.since + give_up)  # Linux clamps the RTO
         if shut and explicit is not None and self.probing_since is not None:
             self.rtx_at = min(self.rtx_at, self.probing_since + round(explicit * NS))  # and the probe timer
 
@@ -129,7 +145,7 @@ class TcbTimers(TcbSender):
         syn = self.state == SYN_SENT
         # Linux (5.4 on) ends a connect at its socket's TCP_USER_TIMEOUT too, whichever comes first, counted from
         # the first SYN and checked only once a SYN was retransmitted; SYN_RCVD has synack_retries alone.
-        explicit = self.sock.user_timeout if syn and self.sock is not None else None
+        explicit = self.explicit_timeout if syn else None
         deadline = None if explicit is None or self.since is None else self.since + round(explicit * NS)
         # TCP_SYNCNT sets a connect's SYN retries and, on a listener, its connections' SYN-ACK retries (Linux).
         own = self.sock if syn else self.listener
@@ -177,7 +193,7 @@ class TcbTimers(TcbSender):
             return
         # Linux gives up after keepalive_probes unanswered probes, or, on a socket with TCP_USER_TIMEOUT set,
         # once that long has passed since the peer was last heard and a probe is out (the count is ignored).
-        explicit = self.sock.user_timeout if self.sock is not None else None
+        explicit = self.explicit_timeout
         if (
             self.ka_sent > 0 and now - self.heard >= round(explicit * NS)
             if explicit is not None

@@ -438,3 +438,49 @@ def test_keepalive_giving_up_resets_the_peer_when_the_network_lets_the_reset_thr
         "client": ("TimeoutError", errno.ETIMEDOUT, 16.02),  # 16 s after the last segment it heard
         "server": ("ConnectionResetError", errno.ECONNRESET, 16.03),
     }
+
+
+def _orphans_at(times, partition, writes):
+    """The client's connections (orphan or not) at each of ``times``: it writes ``writes`` bytes, then closes.
+
+    The server accepts and never reads; with ``partition`` it is cut off from the client right after the handshake.
+    """
+    seen = {}
+
+    async def server():
+        await (await asyncio.start_server(lambda r, w: None, "0.0.0.0", 9)).serve_forever()
+
+    async def client():
+        kernel = asyncio.get_running_loop().world.current()
+        _, writer = await asyncio.open_connection("server", 9)
+        await asyncio.sleep(1)
+        writer.write(b"x" * writes)
+        await asyncio.sleep(1)
+        writer.transport.abort()  # the socket closes now; what it could not send yet stays with the kernel
+        for at in times:
+            await asyncio.sleep(at - now())
+            seen[at] = [tcb.orphan for tcb in kernel.tcbs.values()]
+
+    sim = em.Simulation(seed=1, latency=0.01)
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    if partition:
+        sim.run(until=0.5)
+        sim.network.partition(["server"], ["client"])
+    sim.run(until=max(times) + 1)
+    sim.close()
+    return seen
+
+
+def test_a_closed_socket_gives_up_on_unacknowledged_data_after_linuxs_orphan_retries():
+    """Linux retransmits a closed socket's (an orphan's) data tcp_orphan_retries times (0 meaning 8: 102.2 s of
+    backoff), not tcp_retries2's 924.6 s. Found by review: capsim's orphan retried for 924.6 s, holding its port.
+    Written at 1 s into a partition, closed at 2 s: still there at 100 s, gone by 104 s."""
+    assert _orphans_at((100, 104), partition=True, writes=10) == {100: [True], 104: []}
+
+
+def test_a_closed_socket_whose_peer_keeps_its_window_shut_gives_up_once_its_probes_back_off_to_the_maximum():
+    """Linux's probe timer ends an orphan whose backed-off probe interval reaches TCP_RTO_MAX, though the peer
+    answers every probe (0.2 s doubling: about 205 s); an open socket probes on (RFC 1122 4.2.2.17). Found by
+    review: capsim's orphan probed forever."""
+    assert _orphans_at((150, 250), partition=False, writes=1_000_000) == {150: [True], 250: []}
