@@ -347,6 +347,10 @@ class SimSocket:
         return self.sendto(data, flags, address) if address is not None else self.send(data, flags)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        if bufsize == 0:
+            return b""  # as Python's socket.recv answers, without asking the kernel
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             return self.recvfrom(bufsize, flags)[0]

@@ -251,6 +251,23 @@ async def _shutdown_edges(net):
     return [*out, _outcome(lambda: fresh.send(b"x")), _outcome(lambda: fresh.listen(1))]
 
 
+async def _zero_length_reads(net):
+    client, server = await net.pair()
+    udp = net.socket(socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    out = [_outcome(lambda: client.recv(0)), _outcome(lambda: udp.recv(0))]  # Python answers b"" itself
+    server.send(b"hi")
+    udp.sendto(b"abc", udp.getsockname())
+    await asyncio.sleep(0.05)
+    out += [_outcome(lambda: client.recv(0)), _outcome(lambda: client.recv(10))]
+    out += [_outcome(lambda: udp.recvfrom(0)[0]), _outcome(lambda: udp.recv(10))]  # recvfrom(0) takes the datagram
+    try:
+        client.recv(-1)
+    except ValueError as exc:
+        out.append(str(exc))
+    return out
+
+
 SCENARIOS = [
     _shut_rd,
     _send_after_the_peer_closed,
@@ -265,6 +282,7 @@ SCENARIOS = [
     _tcp_options,
     _datagram_edges,
     _shutdown_edges,
+    _zero_length_reads,
 ]
 
 
@@ -292,7 +310,7 @@ def test_a_simulated_socket_answers_as_linux_does(scenario):
     socket could not send elsewhere (EISCONN; Linux sends), a datagram to port 0 went out (EINVAL) and one after
     SHUT_WR too (EPIPE); shutdown of a listener failed (Linux: SHUT_RD stops listening and resets its queue), of a
     connect under way failed (Linux abandons it: ECONNRESET), of an unconnected UDP socket passed (ENOTCONN), and
-    listen on a connected socket was taken (EINVAL)."""
+    listen on a connected socket was taken (EINVAL); recv(0) with nothing queued would block (Python answers b"")."""
     assert _run(scenario, simulated=True) == _run(scenario, simulated=False)
 
 
