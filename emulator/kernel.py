@@ -219,6 +219,14 @@ class Kernel:
         else:
             for other_ip, other in self.bound.get(key, ()):
                 if other_ip == ip or WILDCARD in (ip, other_ip):
+                    if sock.proto == socket.IPPROTO_TCP and _reuse_addr(sock) and _reuse_addr(other):
+                        if not self._listens(other):
+                            continue  # Linux: two SO_REUSEADDR sockets may share a port while neither listens
+                    elif sock.proto == socket.IPPROTO_UDP and _reuse_addr(sock) and _reuse_addr(other):
+                        raise NotAllowed(
+                            f"two UDP sockets sharing port {port} with SO_REUSEADDR (Linux delivers each datagram "
+                            "to one of them) is not simulated: give each its own port"
+                        )
                     if _reuse_port(sock) and _reuse_port(other):
                         raise NotAllowed(
                             f"two sockets sharing port {port} with SO_REUSEPORT (Linux spreads connections or "
@@ -257,7 +265,14 @@ class Kernel:
 
     def listen(self, sock: SimSocket) -> None:
         assert sock.local is not None  # SimSocket.listen binds first
+        ip, port = sock.local
+        for other_ip, other in self.bound.get((sock.proto, port), ()):
+            if other is not sock and self._listens(other) and (other_ip == ip or WILDCARD in (ip, other_ip)):
+                raise os_error(errno.EADDRINUSE, "Address already in use")  # two sockets bound there, as Linux
         self.listeners[sock.local] = sock
+
+    def _listens(self, sock: SimSocket) -> bool:
+        return any(listener is sock for listener in self.listeners.values())
 
     def unlisten(self, sock: SimSocket) -> None:
         """``sock`` stops listening (closed, or shut for reading); its port stays bound while it is open."""
@@ -386,6 +401,10 @@ class Kernel:
         lines = [f"{self.name} listens on {ip}:{port}" for (ip, port) in self.listeners]
         lines += [f"{self.name} {tcb!r}" for tcb in self.tcbs.values()]
         return lines
+
+
+def _reuse_addr(sock: SimSocket) -> bool:
+    return bool(sock.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
 
 
 def _reuse_port(sock: SimSocket) -> bool:

@@ -218,9 +218,9 @@ class SimSocket:
             raise os_error(errno.EINVAL)  # connected, or connecting: Linux's inet_listen refuses
         if self.local is None:
             self.bind((WILDCARD, 0))
+        self.kernel.listen(self)
         self._backlog = max(0, int(backlog))  # as Python's listen(), which makes a negative backlog 0
         self._listening = True
-        self.kernel.listen(self)
 
     def connect(self, address: object) -> None:
         code = self.connect_ex(address)

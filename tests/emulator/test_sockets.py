@@ -268,6 +268,26 @@ async def _zero_length_reads(net):
     return out
 
 
+async def _reuse_addr(net):
+    def tcp(reuse):
+        sock = net.socket()
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        return sock
+
+    a, b, c, d, e = tcp(True), tcp(True), tcp(True), tcp(False), tcp(True)
+    a.bind(("127.0.0.1", 0))
+    at = a.getsockname()
+    return [
+        _outcome(lambda: b.bind(at)),  # both SO_REUSEADDR, neither listening: Linux lets them share the port
+        _outcome(a.listen),
+        _outcome(lambda: c.bind(at)),  # not with a listener
+        _outcome(b.listen),  # nor two listeners
+        _outcome(lambda: d.bind(at)),
+        _outcome(lambda: e.bind(("0.0.0.0", at[1]))),
+    ]
+
+
 SCENARIOS = [
     _shut_rd,
     _send_after_the_peer_closed,
@@ -283,6 +303,7 @@ SCENARIOS = [
     _datagram_edges,
     _shutdown_edges,
     _zero_length_reads,
+    _reuse_addr,
 ]
 
 
@@ -310,7 +331,9 @@ def test_a_simulated_socket_answers_as_linux_does(scenario):
     socket could not send elsewhere (EISCONN; Linux sends), a datagram to port 0 went out (EINVAL) and one after
     SHUT_WR too (EPIPE); shutdown of a listener failed (Linux: SHUT_RD stops listening and resets its queue), of a
     connect under way failed (Linux abandons it: ECONNRESET), of an unconnected UDP socket passed (ENOTCONN), and
-    listen on a connected socket was taken (EINVAL); recv(0) with nothing queued would block (Python answers b"")."""
+    listen on a connected socket was taken (EINVAL); two TCP sockets with SO_REUSEADDR could not share a port while
+    neither listened (Linux lets them; a second listener there is EADDRINUSE); recv(0) with nothing queued would
+    block (Python answers b"")."""
     assert _run(scenario, simulated=True) == _run(scenario, simulated=False)
 
 
@@ -569,3 +592,25 @@ def test_tcp_syncnt_sets_a_sockets_syn_retries_as_on_linux():
     assert simulated[0] == real[0] == ["OSError(22)"] * 2
     assert simulated[1] == [("TimeoutError(110)", pytest.approx(3.0, abs=1e-6))]
     assert real[1] == [("TimeoutError(110)", pytest.approx(3.0, abs=0.25))]
+
+
+def test_two_udp_sockets_sharing_a_port_through_so_reuseaddr_are_refused_as_not_simulated():
+    """Linux lets two UDP sockets with SO_REUSEADDR bind one port and gives each datagram to one of them; capsim
+    refused the second with EADDRINUSE, which Linux does not say: it is NotAllowed, naming the option."""
+    from emulator import NotAllowed
+
+    async def main():
+        net = _Net(simulated=True)
+        a, b = net.socket(socket.SOCK_DGRAM), net.socket(socket.SOCK_DGRAM)
+        for sock in (a, b):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        a.bind(("127.0.0.1", 0))
+        with pytest.raises(NotAllowed, match=r"two UDP sockets sharing port .* SO_REUSEADDR"):
+            b.bind(a.getsockname())
+        return True
+
+    loop = VirtualLoop()
+    try:
+        assert loop.run_until_complete(main())
+    finally:
+        loop.close()
