@@ -6,6 +6,8 @@ import functools
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emulator as em
 from emulator.tcp import TcpSettings
@@ -484,3 +486,55 @@ def test_a_closed_socket_whose_peer_keeps_its_window_shut_gives_up_once_its_prob
     answers every probe (0.2 s doubling: about 205 s); an open socket probes on (RFC 1122 4.2.2.17). Found by
     review: capsim's orphan probed forever."""
     assert _orphans_at((150, 250), partition=False, writes=1_000_000) == {150: [True], 250: []}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    user_timeout_ms=st.integers(1, 40_000),
+    loss=st.sampled_from([0.0, 0.3, 0.9]),
+    duplicate=st.sampled_from([0.0, 0.5]),
+    flaps=st.lists(
+        st.tuples(st.floats(0.01, 5.0), st.sampled_from(["partition", "oneway", "heal", "pause", "resume"]))
+    ),
+)
+def test_a_connect_with_tcp_user_timeout_ends_by_that_timeout_under_any_faults(
+    seed, user_timeout_ms, loss, duplicate, flaps
+):
+    """Whatever the network does (loss, copies, reordering, flapping partitions, the server paused), a connect
+    whose socket has TCP_USER_TIMEOUT succeeds or fails by that timeout, or by the first SYN retransmission (1 s)
+    if that is later, as on Linux; a failure is ETIMEDOUT or ECONNREFUSED."""
+    seen = {}
+
+    async def client():
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("server", 7))
+            seen["end"] = ("connected", now())
+        except OSError as exc:
+            seen["end"] = (exc.errno, now())
+
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.05), loss=loss, duplicate=duplicate, reorder=0.5)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    t = 0.0
+    for gap, action in flaps:
+        t += gap
+        sim.run(until=t)
+        if action == "partition":
+            sim.network.partition(["server"], ["client"])
+        elif action == "oneway":
+            sim.network.partition_oneway(["server"], ["client"])
+        elif action == "heal":
+            sim.network.heal()
+        elif action == "pause":
+            sim.pause("server")
+        else:
+            sim.resume("server")
+    sim.run(until=max(t, 200.0))
+    sim.close()
+    outcome, at = seen["end"]
+    assert outcome in ("connected", errno.ETIMEDOUT, errno.ECONNREFUSED)
+    assert at <= max(user_timeout_ms / 1000, 1.0) + 1e-9
