@@ -16,7 +16,12 @@ act on hosts exactly as on nodes.
   peer the reset reaches reads ``ConnectionResetError``; the reset is sent
   once, so a peer it does not reach (behind a partition, or the segment lost)
   learns when it next sends (a reset from the restarted host, or its user
-  timeout) or by keepalive, as after a real crash. A restart runs ``main``
+  timeout) or by keepalive, as after a real crash. No timer of the dead
+  incarnation's connections runs again, and the simulation lets go of its
+  sockets, so crashing and restarting a host again and again does not grow
+  the memory (though a timer the dead program itself set, with
+  ``call_later``, still fires when due and holds what it refers to until
+  then). A restart runs ``main``
   again with a fresh network stack; the host's ``storage`` survives, as a
   node's does.
 - A pause stops the whole machine, its network stack included: its timers

@@ -27,7 +27,8 @@ import contextvars
 import errno
 import ipaddress
 import socket
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from emulator.errors import NotAllowed
@@ -57,20 +58,44 @@ class World:
         self.settings = settings or TcpSettings()
         self._fds = iter(range(1000, 1 << 30))  # fake descriptors: never handed to the OS
         self._cids = iter(range(1, 1 << 62))
-        self._sockets: dict[int, SimSocket] = {}  # fd -> every open simulated socket of this world
+        self._sockets: dict[int, SimSocket] = {}  # fd -> every open socket of a running kernel
+        # fd -> an open socket of a crashed kernel, for as long as anything (its dead incarnation's code)
+        # still holds it: a crash releases its sockets, yet late cleanup can still find them (socket_of).
+        self._dead: weakref.WeakValueDictionary[int, SimSocket] = weakref.WeakValueDictionary()
 
     def register(self, sock: SimSocket) -> int:
-        """A fresh descriptor for ``sock``."""
+        """A fresh descriptor for ``sock`` (of a crashed kernel: held only weakly, see ``bury``)."""
         fd = next(self._fds)
-        self._sockets[fd] = sock
+        if sock.kernel.alive:
+            self._sockets[fd] = sock
+        else:
+            self._dead[fd] = sock
         return fd
 
     def unregister(self, fd: int) -> None:
         self._sockets.pop(fd, None)
+        self._dead.pop(fd, None)
+
+    def bury(self, fds: Iterable[int]) -> None:
+        """A kernel crashed: let go of its sockets, ``fds``, and of dead sockets' registrations on the loop.
+
+        The world stops holding them, so a host that crashes and restarts
+        again and again does not grow. Its dead code may still watch one
+        (``add_reader``; it never becomes ready): ``socket_of`` finds it while
+        that code holds it, and the next crash drops the registration.
+        """
+        for fd in list(self._dead):  # registrations made by dead code since the last crash
+            self.loop.io_forget(fd)
+        for fd in fds:
+            self.loop.io_forget(fd)
+            sock = self._sockets.pop(fd, None)
+            if sock is not None:
+                self._dead[fd] = sock
 
     def socket_of(self, fd: int) -> SimSocket | None:
         """The open simulated socket with descriptor ``fd``, if there is one."""
-        return self._sockets.get(fd)
+        sock = self._sockets.get(fd)
+        return sock if sock is not None else self._dead.get(fd)
 
     def next_cid(self) -> int:
         return next(self._cids)
@@ -167,8 +192,7 @@ class Kernel:
         if sock.local is not None:
             entries = self.bound.get((sock.proto, sock.local[1]), [])
             entries[:] = [e for e in entries if e[1] is not sock]
-            if self.listeners.get(sock.local) is sock:
-                del self.listeners[sock.local]
+            self.unlisten(sock)
             if self.udp.get(sock.local) is sock:
                 del self.udp[sock.local]
         self.loop.io_forget(sock.fd)
@@ -195,6 +219,14 @@ class Kernel:
         else:
             for other_ip, other in self.bound.get(key, ()):
                 if other_ip == ip or WILDCARD in (ip, other_ip):
+                    if sock.proto == socket.IPPROTO_TCP and _reuse_addr(sock) and _reuse_addr(other):
+                        if not self._listens(other):
+                            continue  # Linux: two SO_REUSEADDR sockets may share a port while neither listens
+                    elif sock.proto == socket.IPPROTO_UDP and _reuse_addr(sock) and _reuse_addr(other):
+                        raise NotAllowed(
+                            f"two UDP sockets sharing port {port} with SO_REUSEADDR (Linux delivers each datagram "
+                            "to one of them) is not simulated: give each its own port"
+                        )
                     if _reuse_port(sock) and _reuse_port(other):
                         raise NotAllowed(
                             f"two sockets sharing port {port} with SO_REUSEPORT (Linux spreads connections or "
@@ -233,7 +265,19 @@ class Kernel:
 
     def listen(self, sock: SimSocket) -> None:
         assert sock.local is not None  # SimSocket.listen binds first
+        ip, port = sock.local
+        for other_ip, other in self.bound.get((sock.proto, port), ()):
+            if other is not sock and self._listens(other) and (other_ip == ip or WILDCARD in (ip, other_ip)):
+                raise os_error(errno.EADDRINUSE, "Address already in use")  # two sockets bound there, as Linux
         self.listeners[sock.local] = sock
+
+    def _listens(self, sock: SimSocket) -> bool:
+        return any(listener is sock for listener in self.listeners.values())
+
+    def unlisten(self, sock: SimSocket) -> None:
+        """``sock`` stops listening (closed, or shut for reading); its port stays bound while it is open."""
+        if sock.local is not None and self.listeners.get(sock.local) is sock:
+            del self.listeners[sock.local]
 
     def route(self, host: str, port: int) -> tuple[str, int]:
         """``(ip, port)`` of a destination in this world (a name is looked up), or ``NotAllowed``."""
@@ -347,15 +391,20 @@ class Kernel:
                 tcb.send_rst()
             tcb.stop_timers()
         self.alive = False
-        for fd in list(self.sockets):
-            self.loop.io_forget(fd)
-        self.tcbs.clear()
+        self.world.bury(list(self.sockets))
+        # Nothing of a dead kernel is used again: drop what would keep its sockets (and so itself) in memory.
+        for table in (self.sockets, self.tcbs, self.bound, self.listeners, self.udp):
+            table.clear()
 
     def describe(self) -> list[str]:
         """One line per connection and listener, for a deadlock report."""
         lines = [f"{self.name} listens on {ip}:{port}" for (ip, port) in self.listeners]
         lines += [f"{self.name} {tcb!r}" for tcb in self.tcbs.values()]
         return lines
+
+
+def _reuse_addr(sock: SimSocket) -> bool:
+    return bool(sock.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
 
 
 def _reuse_port(sock: SimSocket) -> bool:

@@ -146,8 +146,16 @@ def getnameinfo(world: World, sockaddr: tuple[str, int] | tuple[str, int, int, i
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         name = address
     service = str(port)
-    if not flags & socket.NI_NUMERICSERV:
-        service = next((n for n, p in SERVICES.items() if p == port), service)
+    if not flags & socket.NI_NUMERICSERV:  # the name of the service on this port for TCP, or UDP with NI_DGRAM
+        protocol = socket.IPPROTO_UDP if flags & socket.NI_DGRAM else socket.IPPROTO_TCP
+        service = next(
+            (
+                n
+                for n, p in SERVICES.items()
+                if p == port and protocol in _SERVICE_PROTOCOLS.get(n, (socket.IPPROTO_TCP,))
+            ),
+            service,
+        )
     return name, service
 
 

@@ -12,7 +12,9 @@ Errors are the ones Linux gives, with the same errno: ``ConnectionRefusedError``
 (ECONNREFUSED), ``ConnectionResetError`` (ECONNRESET), ``TimeoutError``
 (ETIMEDOUT), ``BrokenPipeError`` (EPIPE), ``OSError`` EADDRINUSE and
 EADDRNOTAVAIL. A call that would block on a blocking socket raises
-``NotAllowed`` instead: it would stop virtual time.
+``NotAllowed`` instead: it would stop virtual time (with ``MSG_DONTWAIT`` it
+raises ``BlockingIOError``, as on Linux). Flags a simulated socket does not
+honour are refused with ``NotAllowed`` naming the ones it takes.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ _TCP_OPTS = {
     getattr(socket, "TCP_KEEPCNT", -3): "keepalive_probes",
 }
 _TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+_TCP_SYNCNT = getattr(socket, "TCP_SYNCNT", 7)
+#: The values Linux takes for the TCP options a simulated socket honours (others: EINVAL).
+_TCP_RANGES = {
+    _TCP_USER_TIMEOUT: (0, 2**31 - 1),
+    _TCP_SYNCNT: (1, 127),
+    **{option: (1, 127 if name == "keepalive_probes" else 32767) for option, name in _TCP_OPTS.items()},
+}
 
 
 def os_error(code: int, text: str | None = None) -> OSError:
@@ -78,7 +87,8 @@ class SimSocket:
         self.local: tuple[str, int] | None = None
         self.peer: tuple[str, int] | None = None
         self._tcb: Tcb | None = None
-        self._backlog = 0
+        self._listening = False
+        self._backlog = 0  # listening: the accept queue holds backlog + 1 (Linux)
         self._queue: collections.deque[Tcb] = collections.deque()  # listening: established, not yet accepted
         self.half_open: dict[Tcb, None] = {}  # listening: connections still in their handshake
         self._datagrams: collections.deque[tuple[bytes, Address]] = collections.deque()  # UDP
@@ -94,6 +104,7 @@ class SimSocket:
         self.options: dict[tuple[int, int], object] = {}
         self.tcp_options: dict[str, float] = {}
         self.user_timeout: float | None = None  # TCP_USER_TIMEOUT in seconds, None: the simulation's
+        self.syn_retries: int | None = None  # TCP_SYNCNT: SYN (and, listening, SYN-ACK) retries; None: the defaults
 
     # -- identity ---------------------------------------------------------------------
 
@@ -144,15 +155,25 @@ class SimSocket:
         elif level == socket.SOL_SOCKET and option == socket.SO_KEEPALIVE:
             if self._tcb is not None:  # else connect() or accept() applies it (_configure)
                 self._tcb.set_keepalive(bool(value))
-        elif level == socket.IPPROTO_TCP and option == _TCP_USER_TIMEOUT:
-            self.user_timeout = int(value) / 1000 if value else None  # 0: the default again, as on Linux
+        elif level == socket.IPPROTO_TCP and option in _TCP_RANGES:
+            low, high = _TCP_RANGES[option]
+            if not low <= int(value) <= high:
+                raise os_error(errno.EINVAL)  # Linux's bounds for these options
+            self._tcp_option(option, int(value))
+        self.options[(level, option)] = value
+
+    def _tcp_option(self, option: int, value: int) -> None:
+        if option == _TCP_USER_TIMEOUT:
+            self.user_timeout = value / 1000 if value else None  # 0: the default again, as on Linux
             if self._tcb is not None:
                 self._tcb.user_timeout = self.user_timeout or self.kernel.settings.user_timeout
-        elif level == socket.IPPROTO_TCP and option in _TCP_OPTS:
-            self.tcp_options[_TCP_OPTS[option]] = int(value)
+                self._tcb.explicit_timeout = self.user_timeout
+        elif option == _TCP_SYNCNT:
+            self.syn_retries = value
+        else:
+            self.tcp_options[_TCP_OPTS[option]] = value
             if self._tcb is not None:
                 self._tcb.set_keepalive(self._tcb.keepalive)  # re-time a running keepalive
-        self.options[(level, option)] = value
 
     def getsockopt(self, level: int, option: int, buflen: int | None = None) -> object:
         self._check_open()
@@ -165,7 +186,12 @@ class SimSocket:
         if level == socket.SOL_SOCKET and option == socket.SO_RCVBUF:
             return self.rcvbuf
         if level == socket.SOL_SOCKET and option == socket.SO_ACCEPTCONN:
-            return int(self._backlog > 0)
+            return int(self._listening)
+        if level == socket.IPPROTO_TCP and option == _TCP_SYNCNT:
+            return self.syn_retries or self.kernel.settings.syn_retries
+        if level == socket.IPPROTO_TCP and option in _TCP_OPTS:  # Linux answers the default until one is set
+            name = _TCP_OPTS[option]
+            return int(self.tcp_options.get(name) or getattr(self.kernel.settings, name))
         value = self.options.get((level, option), 0)
         return int(value) if isinstance(value, (bool, int)) else value
 
@@ -188,10 +214,13 @@ class SimSocket:
         self._check_open()
         if self.type != socket.SOCK_STREAM:
             raise os_error(errno.EOPNOTSUPP)
+        if self._tcb is not None:
+            raise os_error(errno.EINVAL)  # connected, or connecting: Linux's inet_listen refuses
         if self.local is None:
             self.bind((WILDCARD, 0))
-        self._backlog = max(1, int(backlog))
         self.kernel.listen(self)
+        self._backlog = max(0, int(backlog))  # as Python's listen(), which makes a negative backlog 0
+        self._listening = True
 
     def connect(self, address: object) -> None:
         code = self.connect_ex(address)
@@ -218,7 +247,7 @@ class SimSocket:
 
     def accept(self) -> tuple[SimSocket, Address]:
         self._check_open()
-        if not self._backlog:
+        if not self._listening:
             raise os_error(errno.EINVAL)  # not listening
         if not self._queue:
             if self._timeout != 0.0:
@@ -240,12 +269,13 @@ class SimSocket:
             self.tcp_options = dict(listener.tcp_options)
             self.sndbuf, self.rcvbuf = listener.sndbuf, listener.rcvbuf
             self.user_timeout = listener.user_timeout
+            self.syn_retries = listener.syn_retries
             self._configure(tcb)
 
     def _configure(self, tcb: Tcb) -> None:
         """Give a new connection the options set on this socket before it had one."""
         if self.user_timeout is not None:
-            tcb.user_timeout = self.user_timeout
+            tcb.user_timeout = tcb.explicit_timeout = self.user_timeout
         if self.options.get((socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
             tcb.set_keepalive(True)  # armed once the handshake is done
 
@@ -273,11 +303,12 @@ class SimSocket:
 
     def send(self, data: Bytes, flags: int = 0) -> int:
         self._check_open()
-        _check_flags("send", flags, _SEND_FLAGS)
         if self.type == socket.SOCK_DGRAM:
+            _check_datagram_flags("send", flags)
             if self.peer is None:
                 raise os_error(errno.EDESTADDRREQ)
             return self._sendto(data, self.peer)
+        _check_flags("send", flags, _SEND_FLAGS, "stream")
         tcb = self._tcb
         if tcb is None:
             raise os_error(errno.EPIPE)  # Linux's answer to a send on a stream socket never connected
@@ -291,7 +322,7 @@ class SimSocket:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         n = tcb.put(memoryview(data).cast("B"))
         if n == 0:
-            if self._timeout != 0.0:
+            if self._timeout != 0.0 and not flags & socket.MSG_DONTWAIT:
                 raise _would_block("send")
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         return n
@@ -300,8 +331,10 @@ class SimSocket:
         view = memoryview(data).cast("B")
         while view:
             try:
-                n = self.send(view)
+                n = self.send(view, flags)
             except BlockingIOError:
+                if self._timeout == 0.0 or flags & socket.MSG_DONTWAIT:
+                    raise  # non-blocking: EAGAIN, as Python's sendall says on Linux (what went out stays sent)
                 raise _would_block("sendall") from None
             view = view[n:]
 
@@ -311,13 +344,17 @@ class SimSocket:
         if ancdata:
             raise NotAllowed("sendmsg with ancillary data is not simulated")
         data = b"".join(bytes(b) for b in buffers)
-        return self.sendto(data, address) if address is not None else self.send(data)
+        return self.sendto(data, flags, address) if address is not None else self.send(data, flags)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        if bufsize == 0:
+            return b""  # as Python's socket.recv answers, without asking the kernel
         self._check_open()
         if self.type == socket.SOCK_DGRAM:
             return self.recvfrom(bufsize, flags)[0]
-        _check_flags("recv", flags, _RECV_FLAGS)
+        _check_flags("recv", flags, _RECV_FLAGS, "stream")
         tcb = self._tcb
         if tcb is None:
             raise os_error(errno.ENOTCONN)
@@ -327,7 +364,7 @@ class SimSocket:
             return bytes(tcb.rx.rcvq[:bufsize]) if flags & socket.MSG_PEEK else tcb.take(bufsize)
         if tcb.fin_in or tcb.state == CLOSED or self._shut_rd:
             return b""
-        if self._timeout != 0.0:
+        if self._timeout != 0.0 and not flags & socket.MSG_DONTWAIT:
             raise _would_block("recv")
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
 
@@ -338,10 +375,33 @@ class SimSocket:
         return len(data)
 
     def shutdown(self, how: int) -> None:
+        """Shut reading, writing or both, as Linux's ``inet_shutdown`` does.
+
+        A listener stops listening on ``SHUT_RD`` (its queue is reset, its port
+        stays bound); a connect under way is abandoned (``SO_ERROR`` ECONNRESET);
+        a socket with no connection reports ENOTCONN, yet stays shut.
+        """
         self._check_open()
+        if how not in (socket.SHUT_RD, socket.SHUT_WR, socket.SHUT_RDWR):
+            raise os_error(errno.EINVAL)
         tcb = self._tcb
-        if self.type == socket.SOCK_STREAM and (tcb is None or tcb.state == SYN_SENT):
+        if self._listening:
+            if how != socket.SHUT_WR:
+                self._stop_listening()
+            return
+        if tcb is not None and tcb.state == SYN_SENT:
+            self._tcb, self.peer, self._error = None, None, errno.ECONNRESET
+            tcb.fail(errno.ECONNRESET)  # no segment: Linux sends no reset from SYN_SENT
+            tcb.sock = None
+            self.wake()
+            return
+        unconnected = self.peer is None if self.type == socket.SOCK_DGRAM else tcb is None
+        self._shut(how)
+        if unconnected:
             raise os_error(errno.ENOTCONN)
+
+    def _shut(self, how: int) -> None:
+        tcb = self._tcb
         if how in (socket.SHUT_RD, socket.SHUT_RDWR):
             self._shut_rd = True  # what is queued can still be read, then EOF, as on Linux
             self.wake()
@@ -359,12 +419,16 @@ class SimSocket:
 
     def sendto(self, data: Bytes, flags_or_address: int | Address, address: Address | None = None) -> int:
         self._check_open()
-        target = flags_or_address if address is None else address
+        flags, target = (0, flags_or_address) if address is None else (flags_or_address, address)
+        if not isinstance(flags, int):
+            raise TypeError(f"sendto() flags must be an int, got {flags!r}")
         if self.type != socket.SOCK_DGRAM:
-            return self.send(data)
-        if self.peer is not None and isinstance(target, tuple) and tuple(target[:2]) != self.peer:
-            raise os_error(errno.EISCONN)
-        return self._sendto(data, self.kernel.route(*_address(target)))
+            return self.send(data, flags)  # a stream socket's peer is its connection's: Linux ignores the address
+        _check_datagram_flags("sendto", flags)
+        ip, port = _address(target)  # a connected UDP socket may still send elsewhere, as on Linux
+        if port == 0:
+            raise os_error(errno.EINVAL)
+        return self._sendto(data, self.kernel.route(ip, port))
 
     def _sendto(self, data: Bytes, address: Address) -> int:
         if self._error:
@@ -372,18 +436,22 @@ class SimSocket:
         payload = bytes(data)
         if len(payload) > MAX_DATAGRAM:
             raise os_error(errno.EMSGSIZE)
+        if self._shut_wr:
+            raise os_error(errno.EPIPE)
         if self.local is None:
             self.bind((WILDCARD, 0))
         self.kernel.send_datagram(self, address, payload)
         return len(payload)
 
-    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address]:
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Address | None]:
         self._check_open()
-        _check_flags("recvfrom", flags, _RECV_FLAGS)
+        if self.type == socket.SOCK_STREAM:
+            return self.recv(bufsize, flags), None  # as Linux: a stream's bytes come from no address
+        _check_flags("recvfrom", flags, _RECV_FLAGS, "datagram")
         if self._error:
             raise os_error(self._take_error())
         if not self._datagrams:
-            if self._timeout != 0.0:
+            if self._timeout != 0.0 and not flags & socket.MSG_DONTWAIT:
                 raise _would_block("recvfrom")
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         if flags & socket.MSG_PEEK:
@@ -393,7 +461,7 @@ class SimSocket:
         self._queued -= len(data)
         return data[:bufsize], address  # the rest of a longer datagram is lost, as on Linux
 
-    def recvfrom_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> tuple[int, Address]:
+    def recvfrom_into(self, buffer: Bytes, nbytes: int = 0, flags: int = 0) -> tuple[int, Address | None]:
         view = memoryview(buffer).cast("B")
         data, address = self.recvfrom(nbytes or len(view), flags)
         view[: len(data)] = data
@@ -420,20 +488,20 @@ class SimSocket:
     def readable(self) -> bool:
         if self._closed:
             return False
-        if self._backlog:
+        if self._listening:
             return bool(self._queue)
         if self.type == socket.SOCK_DGRAM:
             return bool(self._datagrams) or self._error != 0
         tcb = self._tcb
-        return tcb is not None and (tcb.readable() or self._shut_rd)
+        return (tcb is not None and (tcb.readable() or self._shut_rd)) or self._error != 0
 
     def writable(self) -> bool:
-        if self._closed or self._backlog:
+        if self._closed or self._listening:
             return False
         if self.type == socket.SOCK_DGRAM:
             return True
         tcb = self._tcb
-        return tcb is not None and (tcb.writable() or self._shut_wr)
+        return (tcb is not None and (tcb.writable() or self._shut_wr)) or self._error != 0
 
     def wake(self) -> None:
         if not self.poll_pending and not self._closed:
@@ -441,14 +509,22 @@ class SimSocket:
             if kernel.alive:
                 kernel.loop.io_wake(self, kernel.context)
 
+    def _stop_listening(self) -> None:
+        """Reset the connections nobody accepted, as Linux does when a listener closes or shuts reading."""
+        for tcb in list(self._queue) + list(self.half_open):
+            tcb.abort()
+        self._queue.clear()
+        self._listening = False
+        self._backlog = 0
+        self.kernel.unlisten(self)
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.kernel.release(self)
-        for tcb in list(self._queue) + list(self.half_open):
-            tcb.abort()  # connections nobody accepted are reset, as when a listener closes
-        self._queue.clear()
+        if self._listening:
+            self._stop_listening()
         if self._tcb is not None:
             self._tcb.reuse_addr = bool(self.options.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)))
             if self.options.get((socket.SOL_SOCKET, socket.SO_LINGER)) == _LINGER_ZERO:
@@ -471,18 +547,40 @@ class SimSocket:
 
 
 _LINGER_ZERO = b"\x01\x00\x00\x00\x00\x00\x00\x00"
-#: The flags a simulated socket honours: MSG_PEEK; the others here change nothing in a simulation
-#: (a simulated socket never blocks the loop, no signal is raised, MSG_MORE is a hint).
+_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0x4000)
+_MSG_MORE = getattr(socket, "MSG_MORE", 0x8000)
+#: The flags a simulated socket takes: MSG_PEEK peeks and MSG_DONTWAIT makes one call on a blocking socket
+#: non-blocking (EAGAIN), as on Linux; the others change nothing in a simulation (no signal is raised; on a
+#: stream MSG_MORE is a hint, but on a datagram socket it joins sends into one datagram, which is not simulated).
 _RECV_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
-_SEND_FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0) | getattr(socket, "MSG_MORE", 0)
+_SEND_FLAGS = socket.MSG_DONTWAIT | _MSG_NOSIGNAL | _MSG_MORE
+_DATAGRAM_SEND_FLAGS = socket.MSG_DONTWAIT | _MSG_NOSIGNAL
+_FLAG_NAMES = {
+    socket.MSG_PEEK: "MSG_PEEK",
+    socket.MSG_DONTWAIT: "MSG_DONTWAIT",
+    _MSG_NOSIGNAL: "MSG_NOSIGNAL",
+    _MSG_MORE: "MSG_MORE",
+}
 
 
-def _check_flags(call: str, flags: int, allowed: int) -> None:
+def _check_flags(call: str, flags: int, allowed: int, kind: str) -> None:
     if flags & ~allowed:
+        names = [name for bit, name in _FLAG_NAMES.items() if allowed & bit]
         raise NotAllowed(
-            f"{call} with flags {flags:#x} is not simulated (only MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL and "
-            "MSG_MORE are): call it without the others"
+            f"{call} with flags {flags:#x} is not simulated on a {kind} socket (only {', '.join(names[:-1])} and "
+            f"{names[-1]} are): call it without the others"
         )
+
+
+def _check_datagram_flags(call: str, flags: int) -> None:
+    if flags & socket.MSG_OOB:
+        raise os_error(errno.EOPNOTSUPP)  # Linux: UDP has no urgent data
+    if flags & _MSG_MORE:
+        raise NotAllowed(
+            f"{call} with MSG_MORE on a datagram socket is not simulated (Linux holds the bytes and sends them with "
+            "the next send's as one datagram): join the bytes and send them in one call"
+        )
+    _check_flags(call, flags, _DATAGRAM_SEND_FLAGS, "datagram")
 
 
 def _address(address: object) -> Address:

@@ -175,6 +175,8 @@ class Tcb(TcbTimers):
 
     def _ack_in(self, ack: int, wnd: int, pure: bool) -> None:
         old_wnd, self.peer_wnd = self.peer_wnd, wnd
+        if wnd:
+            self.probing_since = None  # the window opened: a later shut window is timed afresh
         if self.snd_nxt < ack:  # acknowledges data sent before a go-back-N rewind
             self.snd_nxt = ack
         if ack > self.snd_una:

@@ -131,8 +131,8 @@ class TcbSender(TcbState):
 
     def ack_soon(self) -> None:
         """Acknowledge once this instant's work is done, so a reply written meanwhile carries the ACK."""
-        if self._ack_handle is None and self.state != CLOSED:
-            kernel = self.kernel
+        kernel = self.kernel
+        if self._ack_handle is None and self.state != CLOSED and kernel.alive:
             self._ack_handle = kernel.loop.call_later(0.0, self._ack_now, context=kernel.context)
 
     def _ack_now(self, probe: bool = False) -> None:

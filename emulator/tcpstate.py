@@ -42,6 +42,7 @@ __all__ = [
     "Segment",
     "TcbState",
     "TcpSettings",
+    "linux_timeout",
 ]
 
 #: Segment kinds: the ``"type"`` of the message that carries a segment.
@@ -67,14 +68,26 @@ class TcpSettings:
         user_timeout: seconds data may stay unacknowledged before the connection is
             aborted with ETIMEDOUT. 924.6 s is what Linux's default ``tcp_retries2 = 15``
             amounts to: RTOs of 0.2, 0.4, ... 102.4 s, then six of 120 s. A socket
-            can set its own with ``setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, ms)``.
+            can set its own with ``setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, ms)``;
+            then, as on Linux 5.11 and later, a peer's window shut that long (counted
+            from the first probe) aborts the connection too, though the peer answers
+            every probe (without it, probing goes on while the peer answers).
         syn_retries: SYN retransmissions before ``connect`` fails with ETIMEDOUT
-            (6: after 1 + 2 + ... + 64 = 127 s).
+            (6: after 1 + 2 + ... + 64 = 127 s), or sooner at the socket's
+            ``TCP_USER_TIMEOUT`` if it has one, as on Linux 5.4 and later (checked once a
+            SYN was retransmitted: a timeout under 1 s ends the connect at 1 s).
         synack_retries: SYN-ACK retransmissions before a half-open connection is dropped (5).
-        fin_timeout: seconds a closed socket whose FIN was acknowledged waits for the peer's (60;
-            one with data or a FIN still unacknowledged retransmits until ``user_timeout``).
+            A socket's ``TCP_SYNCNT`` replaces both: a connect's SYN retries, and on a
+            listener its connections' SYN-ACK retries, as on Linux.
+        fin_timeout: seconds a closed socket whose FIN was acknowledged waits for the peer's (60).
+        orphan_retries: how long a closed socket (an orphan) retransmits unacknowledged data
+            or its FIN, in retries as Linux counts them (its ``tcp_orphan_retries`` 0 means
+            8: 0.2 + 0.4 + ... + 51.2 = 102.2 s of backoff) unless the socket had
+            ``TCP_USER_TIMEOUT``; an orphan whose peer keeps its window shut gives up once
+            the backed-off probe interval reaches ``rto_max``, as on Linux.
         keepalive_time, keepalive_intvl, keepalive_probes: ``SO_KEEPALIVE``'s
-            idle time, probe interval and probe count (7200 s, 75 s, 9). As on Linux,
+            idle time, probe interval and probe count (7200 s, 75 s, 9); giving up, the
+            socket reports ETIMEDOUT and a reset goes to the peer. As on Linux,
             no probe goes out while data or a FIN waits for its ack, and a socket with
             ``TCP_USER_TIMEOUT`` set gives up by that timeout (counted from the last
             segment heard, once a probe is out), not by the probe count.
@@ -90,6 +103,7 @@ class TcpSettings:
     syn_retries: int = 6
     synack_retries: int = 5
     fin_timeout: float = 60.0
+    orphan_retries: int = 8
     keepalive_time: float = 7200.0
     keepalive_intvl: float = 75.0
     keepalive_probes: int = 9
@@ -99,6 +113,10 @@ class TcpSettings:
             value = getattr(self, name)
             if not is_int(value, ge=1):
                 raise ValueError(f"TcpSettings.{name} must be a whole number of bytes >= 1, got {value!r}")
+        for name in ("syn_retries", "synack_retries", "orphan_retries", "keepalive_probes"):
+            value = getattr(self, name)
+            if not is_int(value, ge=0):
+                raise ValueError(f"TcpSettings.{name} must be a whole number of retries >= 0, got {value!r}")
         for name in (
             "rto_initial",
             "rto_min",
@@ -111,6 +129,18 @@ class TcpSettings:
             value = getattr(self, name)
             if not is_number(value, gt=0, lt=float("inf")):
                 raise ValueError(f"TcpSettings.{name} must be a positive number of seconds, got {value!r}")
+
+
+def linux_timeout(retries: int, rto_min: float, rto_max: float) -> float:
+    """Seconds Linux lets ``retries`` retransmissions take (its ``tcp_model_timeout``).
+
+    RTOs start at ``rto_min`` and double up to ``rto_max``: ``linux_timeout(15, 0.2, 120)``
+    is 924.6, the default user timeout, and ``linux_timeout(8, 0.2, 120)`` 102.2.
+    """
+    thresh = int(rto_max / rto_min).bit_length() - 1  # ilog2
+    if retries <= thresh:
+        return ((2 << retries) - 1) * rto_min
+    return ((2 << thresh) - 1) * rto_min + (retries - thresh) * rto_max
 
 
 class TcbState:
@@ -132,6 +162,7 @@ class TcbState:
         self.reuse_addr = False  # its socket had SO_REUSEADDR (for a bind to its port while it finishes)
         self.error = 0  # errno to report: ECONNRESET, ETIMEDOUT, ECONNREFUSED
         self.user_timeout = self.settings.user_timeout
+        self.explicit_timeout: float | None = None  # its socket's TCP_USER_TIMEOUT (s), kept once the program closed it
         self.keepalive = False
         # Sending: bytes from snd_una on, sent or not; the FIN after them once asked for.
         self.snd_una = self.snd_nxt = 1 if state == SYN_RCVD else 0
@@ -150,6 +181,7 @@ class TcbState:
         self.rttvar = 0.0
         self.retries = 0
         self.since: int | None = None  # when the oldest unacknowledged byte was sent (ns)
+        self.probing_since: int | None = None  # the first probe of a shut window still shut (Linux's probes_tstamp)
         self.rtx_at: int | None = None
         self.rtx_high = 0  # no RTT sample from data below this (Karn): it was retransmitted
         self.rtt_seq: int | None = None

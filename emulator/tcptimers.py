@@ -6,7 +6,8 @@ also serves as the persist and SYN timers; keepalive; an orphan's
 FIN_WAIT_2), and each deadline re-arms it when it fires. The retransmission
 timeout comes from round-trip samples (RFC 6298, Karn's rule) within
 Linux's bounds, doubles per backoff step, and gives up after
-``user_timeout``, ``syn_retries`` or ``synack_retries`` as Linux does.
+``user_timeout``, ``syn_retries``, ``synack_retries`` or (a closed
+socket's) ``orphan_retries`` as Linux does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from emulator.tcpsend import TcbSender
-from emulator.tcpstate import CLOSED, ESTABLISHED, NS, SYN, SYN_RCVD, SYN_SENT, SYNACK
+from emulator.tcpstate import CLOSED, ESTABLISHED, NS, SYN, SYN_RCVD, SYN_SENT, SYNACK, linux_timeout
 
 __all__ = ["TcbTimers"]
 
@@ -48,13 +49,30 @@ class TcbTimers(TcbSender):
         s = self.settings
         self.rto = min(s.rto_max, max(s.rto_min, self.srtt + 4 * self.rttvar))
 
+    def _give_up_ns(self) -> int:
+        """How long data may stay unacknowledged (ns).
+
+        The user timeout, or for an orphan without ``TCP_USER_TIMEOUT`` Linux's
+        ``tcp_orphan_retries`` worth of backoff (102.2 s), if that is shorter.
+        """
+        s = self.settings
+        if self.orphan and self.explicit_timeout is None:
+            return round(min(self.user_timeout, linux_timeout(s.orphan_retries, s.rto_min, s.rto_max)) * NS)
+        return round(self.user_timeout * NS)
+
     def _rto_ns(self) -> int:
         return round(min(self.settings.rto_max, self.rto * (1 << self.backoff)) * NS)
 
     # -- timers ----------------------------------------------------------------------------------
 
     def rearm(self) -> None:
-        """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires)."""
+        """Make sure the timer fires at the earliest deadline (a later one re-arms when it fires).
+
+        A crashed host's connections arm nothing: its dead code may still write
+        and close, but no timer of theirs runs (or keeps the dead incarnation in memory).
+        """
+        if not self.kernel.alive:
+            return
         due = self.rtx_at
         for t in (self.ka_at, self.orphan_at):
             if t is not None and (due is None or t < due):
@@ -86,12 +104,26 @@ class TcbTimers(TcbSender):
         if self.state in (SYN_SENT, SYN_RCVD):
             self._retransmit_handshake(now)
             return
-        if self.since is not None and now - self.since >= round(self.user_timeout * NS):
+        give_up = self._give_up_ns()
+        if self.since is not None and now - self.since >= give_up:
             self.fail(errno.ETIMEDOUT)  # Linux sends no reset when it gives up
             return
+        explicit = self.explicit_timeout
+        shut = self.snd_nxt == self.snd_una and bool(self.sndq)
+        if shut:
+            if self.probing_since is None:
+                self.probing_since = now
+            elif explicit is not None and now - self.probing_since >= round(explicit * NS):
+                # Linux (5.11 on): with TCP_USER_TIMEOUT set, a window shut that long ends the connection, though
+                # the peer answers every probe (without it, probing goes on while the peer answers, RFC 1122 4.2.2.17).
+                self.fail(errno.ETIMEDOUT)
+                return
+            elif explicit is None and self.orphan and self._rto_ns() >= round(self.settings.rto_max * NS):
+                self.fail(errno.ETIMEDOUT)  # Linux: an orphan stops probing once its backoff reaches the maximum
+                return
         self.retries += 1
         self.backoff += 1
-        if self.snd_nxt == self.snd_una and self.sndq:
+        if shut:
             self._ack_now(probe=True)  # a shut window: probe it (the persist timer)
         else:
             self.reno.timeout(len(self.inflight))
@@ -104,20 +136,33 @@ class TcbTimers(TcbSender):
             self.push()
         self.rtx_at = now + self._rto_ns()
         if self.since is not None:
-            self.rtx_at = min(self.rtx_at, self.since + round(self.user_timeout * NS))  # Linux clamps the RTO
+            self.rtx_at = min(self.rtx_at, self.since + give_up)  # Linux clamps the RTO
+        if shut and explicit is not None and self.probing_since is not None:
+            self.rtx_at = min(self.rtx_at, self.probing_since + round(explicit * NS))  # and the probe timer
 
     def _retransmit_handshake(self, now: int) -> None:
         s = self.settings
-        limit = s.syn_retries if self.state == SYN_SENT else s.synack_retries
-        if self.retries >= limit:
-            if self.state == SYN_SENT:
+        syn = self.state == SYN_SENT
+        # Linux (5.4 on) ends a connect at its socket's TCP_USER_TIMEOUT too, whichever comes first, counted from
+        # the first SYN and checked only once a SYN was retransmitted; SYN_RCVD has synack_retries alone.
+        explicit = self.explicit_timeout if syn else None
+        deadline = None if explicit is None or self.since is None else self.since + round(explicit * NS)
+        # TCP_SYNCNT sets a connect's SYN retries and, on a listener, its connections' SYN-ACK retries (Linux).
+        own = self.sock if syn else self.listener
+        limit = own.syn_retries if own is not None and own.syn_retries is not None else None
+        if limit is None:
+            limit = s.syn_retries if syn else s.synack_retries
+        if self.retries >= limit or (deadline is not None and self.retries > 0 and now >= deadline):
+            if syn:
                 self.fail(errno.ETIMEDOUT)
             else:
                 self.destroy()  # a half-open connection nobody completed: dropped quietly
             return
         self.retries += 1
-        self.emit({"type": SYN if self.state == SYN_SENT else SYNACK, "ack": 1, "wnd": self.window()})
+        self.emit({"type": SYN if syn else SYNACK, "ack": 1, "wnd": self.window()})
         self.rtx_at = now + round(s.rto_initial * (2**self.retries) * NS)
+        if deadline is not None:
+            self.rtx_at = min(self.rtx_at, max(now, deadline))  # Linux clamps the RTO to the user timeout
 
     def set_keepalive(self, on: bool) -> None:
         self.keepalive = on
@@ -148,12 +193,13 @@ class TcbTimers(TcbSender):
             return
         # Linux gives up after keepalive_probes unanswered probes, or, on a socket with TCP_USER_TIMEOUT set,
         # once that long has passed since the peer was last heard and a probe is out (the count is ignored).
-        explicit = self.sock.user_timeout if self.sock is not None else None
+        explicit = self.explicit_timeout
         if (
             self.ka_sent > 0 and now - self.heard >= round(explicit * NS)
             if explicit is not None
             else self.ka_sent >= self._ka("keepalive_probes")
         ):
+            self.send_rst()  # Linux resets the peer when keep-alive gives up (the user timeout's give-up does not)
             self.fail(errno.ETIMEDOUT)
             return
         self.ka_sent += 1

@@ -9,7 +9,7 @@ import pytest
 import emulator as em
 from emulator.kernel import LocalWorld
 from emulator.loop import VirtualLoop
-from emulator.resolver import getaddrinfo, getnameinfo
+from emulator.resolver import SERVICES, getaddrinfo, getnameinfo
 
 WORLD = LocalWorld(VirtualLoop())
 
@@ -48,6 +48,33 @@ def test_getnameinfo_names_hosts_and_services():
     """A numeric request gives the address; otherwise the host's name and the service's."""
     assert getnameinfo(WORLD, ("127.0.0.1", 443)) == ("localhost", "https")
     assert getnameinfo(WORLD, ("127.0.0.1", 443), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV) == ("127.0.0.1", "443")
+
+
+def test_getnameinfo_names_a_port_by_the_service_its_protocol_has():
+    """As glibc with Debian's /etc/services: a port is named for TCP, or for UDP with NI_DGRAM, only by a service
+    that has that protocol (found by review: 123 was 'ntp' for TCP, 80 'http' for UDP); compared with this
+    machine's getnameinfo where its /etc/services lists every built-in service (for names in the table)."""
+    answers = {
+        port: (getnameinfo(WORLD, ("127.0.0.1", port))[1], getnameinfo(WORLD, ("127.0.0.1", port), socket.NI_DGRAM)[1])
+        for port in (80, 123, 443, 53, 6379)
+    }
+    assert answers == {
+        80: ("http", "80"),
+        123: ("123", "ntp"),
+        443: ("https", "https"),
+        53: ("domain", "domain"),
+        6379: ("redis", "6379"),
+    }
+    try:
+        known = all(socket.getservbyname(name, "tcp" if name != "ntp" else "udp") for name in SERVICES)
+    except OSError:
+        known = False
+    if sys.platform == "linux" and known:
+        for port in sorted(SERVICES.values()):
+            for flags in (0, socket.NI_DGRAM):
+                real = socket.getnameinfo(("127.0.0.1", port), flags)
+                if real[1].isdigit() or real[1] in SERVICES:  # (21/udp is fsp, a service not in the table)
+                    assert getnameinfo(WORLD, ("127.0.0.1", port), flags) == real
 
 
 def _answers(resolve, *args, **kwargs):

@@ -481,3 +481,114 @@ def test_every_accepted_connection_was_opened_once_and_every_client_hears_its_ow
     for key, outcome in seen["clients"].items():
         assert outcome in ("echo", "waiting") or outcome.endswith("Error"), (key, outcome)
         assert outcome != "waiting" or crashed, f"{key!r} left waiting with no crash"
+
+
+#: The link and pause actions of _run_schedule between a server and a client: no crash (_abandoned crashes).
+_ACTIONS_SERVER = ["partition", "oneway_to_server", "oneway_to_client", "heal", "hold", "release"]
+_ACTIONS_SERVER += ["pause_server", "resume_server"]
+
+
+def _abandoned(seed, link, connections, before, after, restart):
+    """How each server-side connection of a client that crashed ended, and the server's connections left at the end.
+
+    The server's listener has SO_KEEPALIVE (10 s idle, 3 probes 2 s apart) and a 30 s user timeout; the client
+    opens ``connections`` connections, exchanges a line on each and idles. After the ``before`` schedule the client
+    crashes (and restarts, opening nothing, if ``restart``); after the ``after`` schedule every fault ends.
+    """
+    import socket
+
+    ends: dict[int, str | None] = {}
+
+    async def server():
+        async def handle(reader, writer):
+            me = len(ends)
+            ends[me] = None
+            try:
+                while line := await reader.readline():
+                    writer.write(line)
+                    await writer.drain()
+                ends[me] = "eof"
+            except OSError as exc:
+                ends[me] = type(exc).__name__
+            writer.close()
+
+        srv = await asyncio.start_server(handle, "0.0.0.0", 7)
+        sock = srv.sockets[0]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in ((socket.TCP_KEEPIDLE, 10), (socket.TCP_KEEPINTVL, 2), (socket.TCP_KEEPCNT, 3)):
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+        await srv.serve_forever()
+
+    restarted = []
+
+    async def client():
+        if restarted:
+            await asyncio.Event().wait()  # the restarted client opens nothing
+        streams = []
+        for i in range(connections):
+            try:
+                reader, writer = await asyncio.open_connection("server", 7)
+                writer.write(b"line %d\n" % i)
+                await reader.readline()
+                streams.append(writer)
+            except OSError:
+                pass
+        await asyncio.Event().wait()
+
+    sim = em.Simulation(seed=seed, **link)
+    sim.hosts.tcp.user_timeout = 30.0
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    t = _run_schedule(sim, before, "server", "client")
+    sim.crash("client")
+    if restart:
+        restarted.append(True)
+        sim.restart("client")
+    _run_schedule(
+        sim, [(t + gap if i == 0 else gap, action) for i, (gap, action) in enumerate(after)], "server", "client"
+    )
+    sim.network.heal()
+    sim.network.release("server", "client")
+    sim.resume("server")
+    sim.run(until=sim.now + 30 + 16 + 130)  # user timeout, keep-alive, the longest retransmission backoff
+    left = sorted(repr(tcb) for tcb in sim.host("server").incarnation.kernel.tcbs.values())
+    errors = list(sim.errors)
+    sim.close()
+    return ends, left, errors
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    link=_HOSTILE_LINKS,
+    connections=st.integers(1, 3),
+    before=st.lists(st.tuples(st.floats(0.0, 2.0), st.sampled_from(_ACTIONS_SERVER)), max_size=5),
+    after=st.lists(st.tuples(st.floats(0.0, 20.0), st.sampled_from(_ACTIONS_SERVER)), max_size=5),
+    restart=st.booleans(),
+)
+@example(  # the crash's resets are cut off: keep-alive finds the dead client (ETIMEDOUT), or its restarted self resets
+    seed=5,
+    link={"latency": em.Uniform(0.001, 0.02), "loss": 0.0, "duplicate": 0.0, "reorder": 0.0, "fifo": False},
+    connections=3,
+    before=[(1.0, "partition")],
+    after=[(5.0, "heal")],
+    restart=False,
+)
+@example(
+    seed=5,
+    link={"latency": em.Uniform(0.001, 0.02), "loss": 0.1, "duplicate": 0.3, "reorder": 0.5, "fifo": False},
+    connections=3,
+    before=[(1.0, "pause_server")],
+    after=[(50.0, "resume_server")],
+    restart=True,
+)
+def test_a_crashed_clients_connections_all_end_at_the_server_under_any_faults(
+    seed, link, connections, before, after, restart
+):
+    """The hosts docstring's promise: a peer of a crashed host learns of it, by the crash's reset if it gets
+    through, else by the restarted host's reset, its user timeout or keep-alive, so once the faults end every
+    server-side connection of the crashed client ends with an error or EOF, and the server holds no connection."""
+    ends, left, errors = _abandoned(seed, link, connections, before, after, restart)
+    assert errors == []
+    assert all(end in ("eof", "ConnectionResetError", "TimeoutError", "BrokenPipeError") for end in ends.values()), ends
+    assert left == []

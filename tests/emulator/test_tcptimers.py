@@ -6,6 +6,8 @@ import functools
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emulator as em
 from emulator.tcp import TcpSettings
@@ -110,6 +112,33 @@ def test_connecting_to_a_host_that_is_down_times_out_after_the_syn_retries():
     assert seen == {"at": 127.0, "errno": errno.ETIMEDOUT}
 
 
+@pytest.mark.parametrize(("user_timeout_ms", "gives_up_at"), [(5_000, 5.0), (None, 127.0), (200_000, 127.0)])
+def test_a_connect_through_a_partition_gives_up_at_its_tcp_user_timeout_or_the_syn_retries(
+    user_timeout_ms, gives_up_at
+):
+    """Linux (5.4 on): a connect whose socket has TCP_USER_TIMEOUT gives up at that timeout or after the SYN
+    retries, whichever comes first; found by review, capsim waited for the SYN retries (127 s) whatever it was."""
+    seen = {}
+
+    async def client():
+        sock = socket.socket()
+        sock.setblocking(False)
+        if user_timeout_ms is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("server", 7))
+        except TimeoutError as exc:
+            seen["at"], seen["errno"] = round(now(), 3), exc.errno
+
+    sim = em.Simulation(seed=1)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.network.partition(["server"], ["client"])
+    sim.run(until=300)
+    sim.close()
+    assert seen == {"at": gives_up_at, "errno": errno.ETIMEDOUT}
+
+
 def _short_keepalive(sock) -> None:
     """Keep-alive probes after 10 s idle, every 2 s, 3 of them (Linux: 7200 s, 75 s, 9)."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
@@ -194,6 +223,33 @@ def test_a_half_open_connection_is_dropped_after_the_synack_retries():
     sim.close()
     assert sim.hosts.tcp.synack_retries == 5
     assert seen == {62: ["SYN_RCVD"], 64: []}
+
+
+def test_a_listeners_tcp_syncnt_sets_its_half_open_connections_synack_retries():
+    """As on Linux (the listener's icsk_syn_retries bounds its request sockets' SYN-ACKs): with TCP_SYNCNT 2 a
+    SYN-ACK that never gets through is sent again at 1 and 3 s, and at 7 s the half-open connection is dropped."""
+    seen = {}
+
+    async def server():
+        kernel = asyncio.get_running_loop().world.current()
+        srv = await asyncio.start_server(lambda r, w: None, "0.0.0.0", 9)
+        srv.sockets[0].setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 2)
+        for at in (6.5, 7.5):
+            await asyncio.sleep(at - now())
+            seen[at] = sorted(tcb.state for tcb in kernel.tcbs.values())
+
+    async def client():
+        with pytest.raises(TimeoutError):
+            await asyncio.open_connection("server", 9)
+
+    sim = em.Simulation(seed=1)
+    sim.hosts.tcp.syn_retries = 0
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.network.partition_oneway(["server"], ["client"])  # the SYN arrives, no SYN-ACK comes back
+    sim.run(until=10)
+    sim.close()
+    assert seen == {6.5: ["SYN_RCVD"], 7.5: []}
 
 
 def test_a_closed_socket_waits_fin_timeout_for_the_peers_fin_then_forgets_the_connection():
@@ -341,3 +397,144 @@ def test_keepalive_on_a_socket_with_tcp_user_timeout_gives_up_by_that_timeout_no
             seen["at"] = round(now())
 
     assert _isolated_client_times_out(client) == {"at": gives_up_at}
+
+
+def test_keepalive_giving_up_resets_the_peer_when_the_network_lets_the_reset_through():
+    """Linux's keep-alive timer sends a reset when it gives up (tcp_send_active_reset, then ETIMEDOUT). With only
+    the server's direction cut, the client's probes go unanswered, it gives up 16 s after it last heard the server with
+    ETIMEDOUT, and its
+    reset reaches the server, which reads ECONNRESET; found by review, capsim gave up quietly (the server waited
+    on, for a connection nobody had any more)."""
+    seen = {}
+
+    async def server():
+        async def handle(reader, writer):
+            try:
+                await reader.read()
+                seen["server"] = ("eof", round(now(), 2))
+            except OSError as exc:
+                seen["server"] = (type(exc).__name__, exc.errno, round(now(), 2))
+
+        await (await asyncio.start_server(handle, "0.0.0.0", 7)).serve_forever()
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        _short_keepalive(sock)
+        try:
+            await reader.read()
+        except OSError as exc:
+            seen["client"] = (type(exc).__name__, exc.errno, round(now(), 2))
+
+    sim = em.Simulation(seed=1, latency=0.01)
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.run(until=1)
+    sim.network.partition_oneway(["server"], ["client"])
+    sim.run(until=100)
+    errors = list(sim.errors)
+    sim.close()
+    assert errors == []
+    assert seen == {
+        "client": ("TimeoutError", errno.ETIMEDOUT, 16.02),  # 16 s after the last segment it heard
+        "server": ("ConnectionResetError", errno.ECONNRESET, 16.03),
+    }
+
+
+def _orphans_at(times, partition, writes):
+    """The client's connections (orphan or not) at each of ``times``: it writes ``writes`` bytes, then closes.
+
+    The server accepts and never reads; with ``partition`` it is cut off from the client right after the handshake.
+    """
+    seen = {}
+
+    async def server():
+        await (await asyncio.start_server(lambda r, w: None, "0.0.0.0", 9)).serve_forever()
+
+    async def client():
+        kernel = asyncio.get_running_loop().world.current()
+        _, writer = await asyncio.open_connection("server", 9)
+        await asyncio.sleep(1)
+        writer.write(b"x" * writes)
+        await asyncio.sleep(1)
+        writer.transport.abort()  # the socket closes now; what it could not send yet stays with the kernel
+        for at in times:
+            await asyncio.sleep(at - now())
+            seen[at] = [tcb.orphan for tcb in kernel.tcbs.values()]
+
+    sim = em.Simulation(seed=1, latency=0.01)
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    if partition:
+        sim.run(until=0.5)
+        sim.network.partition(["server"], ["client"])
+    sim.run(until=max(times) + 1)
+    sim.close()
+    return seen
+
+
+def test_a_closed_socket_gives_up_on_unacknowledged_data_after_linuxs_orphan_retries():
+    """Linux retransmits a closed socket's (an orphan's) data tcp_orphan_retries times (0 meaning 8: 102.2 s of
+    backoff), not tcp_retries2's 924.6 s. Found by review: capsim's orphan retried for 924.6 s, holding its port.
+    Written at 1 s into a partition, closed at 2 s: still there at 100 s, gone by 104 s."""
+    assert _orphans_at((100, 104), partition=True, writes=10) == {100: [True], 104: []}
+
+
+def test_a_closed_socket_whose_peer_keeps_its_window_shut_gives_up_once_its_probes_back_off_to_the_maximum():
+    """Linux's probe timer ends an orphan whose backed-off probe interval reaches TCP_RTO_MAX, though the peer
+    answers every probe (0.2 s doubling: about 205 s); an open socket probes on (RFC 1122 4.2.2.17). Found by
+    review: capsim's orphan probed forever."""
+    assert _orphans_at((150, 250), partition=False, writes=1_000_000) == {150: [True], 250: []}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    user_timeout_ms=st.integers(1, 40_000),
+    loss=st.sampled_from([0.0, 0.3, 0.9]),
+    duplicate=st.sampled_from([0.0, 0.5]),
+    flaps=st.lists(
+        st.tuples(st.floats(0.01, 5.0), st.sampled_from(["partition", "oneway", "heal", "pause", "resume"]))
+    ),
+)
+def test_a_connect_with_tcp_user_timeout_ends_by_that_timeout_under_any_faults(
+    seed, user_timeout_ms, loss, duplicate, flaps
+):
+    """Whatever the network does (loss, copies, reordering, flapping partitions, the server paused), a connect
+    whose socket has TCP_USER_TIMEOUT succeeds or fails by that timeout, or by the first SYN retransmission (1 s)
+    if that is later, as on Linux; a failure is ETIMEDOUT or ECONNREFUSED."""
+    seen = {}
+
+    async def client():
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("server", 7))
+            seen["end"] = ("connected", now())
+        except OSError as exc:
+            seen["end"] = (exc.errno, now())
+
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.05), loss=loss, duplicate=duplicate, reorder=0.5)
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    t = 0.0
+    for gap, action in flaps:
+        t += gap
+        sim.run(until=t)
+        if action == "partition":
+            sim.network.partition(["server"], ["client"])
+        elif action == "oneway":
+            sim.network.partition_oneway(["server"], ["client"])
+        elif action == "heal":
+            sim.network.heal()
+        elif action == "pause":
+            sim.pause("server")
+        else:
+            sim.resume("server")
+    sim.run(until=max(t, 200.0))
+    sim.close()
+    outcome, at = seen["end"]
+    assert outcome in ("connected", errno.ETIMEDOUT, errno.ECONNREFUSED)
+    assert at <= max(user_timeout_ms / 1000, 1.0) + 1e-9
