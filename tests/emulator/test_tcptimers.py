@@ -199,6 +199,24 @@ def test_by_default_a_partitioned_sender_times_out_after_linux_tcp_retries2():
     assert seen["at"] - seen["sent"] == pytest.approx(924.6, abs=0.2)
 
 
+def _half_open(server, until: float) -> em.Simulation:
+    """Run ``server`` and a client whose one SYN (syn_retries 0, given up on after 2 s) arrives while no SYN-ACK
+    comes back (a one-way cut), to ``until``; the simulation, closed."""
+
+    async def client():
+        with pytest.raises(TimeoutError):
+            await asyncio.open_connection("server", 9)
+
+    sim = em.Simulation(seed=1)
+    sim.hosts.tcp.syn_retries = 0
+    sim.add_host("server", server)
+    sim.add_host("client", client)
+    sim.network.partition_oneway(["server"], ["client"])  # the SYN arrives, no SYN-ACK comes back
+    sim.run(until=until)
+    sim.close()
+    return sim
+
+
 def test_a_half_open_connection_is_dropped_after_the_synack_retries():
     """A SYN-ACK that never gets through is retransmitted at 1, 3, 7, 15 and 31 s; at 63 s the server drops it."""
     seen = {}
@@ -210,17 +228,7 @@ def test_a_half_open_connection_is_dropped_after_the_synack_retries():
             await asyncio.sleep(at - now())
             seen[at] = sorted(tcb.state for tcb in kernel.tcbs.values())
 
-    async def client():
-        with pytest.raises(TimeoutError):  # syn_retries = 0: one SYN, given up on after 2 s
-            await asyncio.open_connection("server", 9)
-
-    sim = em.Simulation(seed=1)
-    sim.hosts.tcp.syn_retries = 0
-    sim.add_host("server", server)
-    sim.add_host("client", client)
-    sim.network.partition_oneway(["server"], ["client"])  # the SYN arrives, no SYN-ACK comes back
-    sim.run(until=70)
-    sim.close()
+    sim = _half_open(server, until=70)
     assert sim.hosts.tcp.synack_retries == 5
     assert seen == {62: ["SYN_RCVD"], 64: []}
 
@@ -238,17 +246,7 @@ def test_a_listeners_tcp_syncnt_sets_its_half_open_connections_synack_retries():
             await asyncio.sleep(at - now())
             seen[at] = sorted(tcb.state for tcb in kernel.tcbs.values())
 
-    async def client():
-        with pytest.raises(TimeoutError):
-            await asyncio.open_connection("server", 9)
-
-    sim = em.Simulation(seed=1)
-    sim.hosts.tcp.syn_retries = 0
-    sim.add_host("server", server)
-    sim.add_host("client", client)
-    sim.network.partition_oneway(["server"], ["client"])  # the SYN arrives, no SYN-ACK comes back
-    sim.run(until=10)
-    sim.close()
+    _half_open(server, until=10)
     assert seen == {6.5: ["SYN_RCVD"], 7.5: []}
 
 

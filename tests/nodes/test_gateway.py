@@ -158,9 +158,8 @@ def test_a_token_bucket_never_admits_more_than_burst_plus_rate_times_t(rate, bur
             assert j - i + 1 <= burst + rate * (admitted[j] - start) + 1e-9
 
 
-def limiter_run(limiter: str, partition: bool, seed: int = 3) -> float:
-    """Admitted requests per second for one client spreading 600/s over three gateways for 4 s (limit 50/s)."""
-    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.002))
+def _limited_gateways(sim: em.Simulation, limiter: str) -> None:
+    """The users service behind GATEWAYS, each limiting bob to 50/s (burst 5) with ``limiter``."""
     sim.add_node("users", Echo)
     for name in GATEWAYS:
         sim.add_node(
@@ -175,6 +174,12 @@ def limiter_run(limiter: str, partition: bool, seed: int = 3) -> float:
             replicas=GATEWAYS,
             sync_interval=0.05,
         )
+
+
+def limiter_run(limiter: str, partition: bool, seed: int = 3) -> float:
+    """Admitted requests per second for one client spreading 600/s over three gateways for 4 s (limit 50/s)."""
+    sim = em.Simulation(seed=seed, latency=em.Uniform(0.001, 0.002))
+    _limited_gateways(sim, limiter)
     for a in GATEWAYS:
         for b in GATEWAYS:
             if a < b:
@@ -208,20 +213,7 @@ def test_a_restarted_shared_replica_admits_at_the_rate_and_the_others_count_what
     g2 for 2 s more. g1 admits about 50/s (it does not charge itself for the 250 admitted before it started), and
     over the last 4 s the cluster admits about 50/s (g2 counts what g1 admitted since its restart)."""
     sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.002))
-    sim.add_node("users", Echo)
-    for name in GATEWAYS:
-        sim.add_node(
-            name,
-            Gateway,
-            routes={"/users": "users"},
-            services={"users": ["users"]},
-            tokens=TOKENS,
-            rate=50.0,
-            burst=5.0,
-            limiter="shared",
-            replicas=GATEWAYS,
-            sync_interval=0.05,
-        )
+    _limited_gateways(sim, "shared")
     client = sim.add_client("c0")
 
     async def spray(gateway, until):
