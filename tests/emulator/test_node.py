@@ -599,3 +599,20 @@ def test_a_dispatch_loads_one_line_of_its_endpoint_and_a_send_two():
         line = {name: (id(endpoint) + offset) // 64 for name, offset in offsets.items()}
         assert line["_handler_done_cb"] == line["_handlers"] == id(endpoint) // 64
         assert line["name"] == line["route_dest"] == line["route_link"] != id(endpoint) // 64
+
+
+def test_reading_a_nodes_name_runs_no_python_frame():
+    """Node.name is read by a compiled getter (node code reads it per message), and it is read-only."""
+    import sys
+
+    sim = em.Simulation(seed=1)
+    node = sim.add_node("n1", em.Node)
+    frames = []
+    sys.setprofile(lambda frame, event, arg: frames.append(frame.f_code.co_name) if event == "call" else None)
+    try:
+        name = node.name
+    finally:
+        sys.setprofile(None)
+    assert name == "n1" and frames == []
+    with pytest.raises(AttributeError):
+        node.name = "n2"
