@@ -183,9 +183,7 @@ class NodeHost:
         )
         self.transport.reply_to = self.url
         if isinstance(self.storage_data, FileStorage):
-            self.transport.before_send = (
-                self.storage_data.sync
-            )  # changes made in place, on disk before a message leaves
+            self.transport.before_send = self._save  # changes made in place, on disk before a message leaves
         await self.transport.open()
         try:
             self._boot()
@@ -214,6 +212,22 @@ class NodeHost:
         self.endpoint = endpoint
         # From a callback, not this task: the runtime steps on_start in place.
         self._loop.call_soon(self._start_endpoint, endpoint)
+
+    def _save(self) -> bool:
+        """Save what the node changed in place; False (its message is then dropped) if that cannot be done.
+
+        A message must not acknowledge a change that is not on disk: one the
+        file cannot hold (``inf``, an object) or a failed write is a node
+        error (``/status``), and the message is lost, as on a lossy link.
+        """
+        assert isinstance(self.storage_data, FileStorage)  # set as before_send only then
+        try:
+            self.storage_data.sync()
+        except (ConfigError, OSError) as exc:
+            if self.endpoint is not None:
+                self._on_error(self.endpoint, "saving its storage before a message", exc)
+            return False
+        return True
 
     def _start_endpoint(self, endpoint: Endpoint) -> None:
         if endpoint.alive:

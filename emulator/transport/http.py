@@ -12,6 +12,11 @@ Faults from ``LinkFaults`` apply here: a cut drops at send time and again
 when the message leaves the outbox; loss and duplicates are drawn from the
 host's rng; extra latency holds a message in the outbox until it is due.
 
+A message is sent only once its node's storage holds every change made
+before it (``before_send``, ``FileStorage.sync``); if that cannot be saved,
+the message is dropped as ``unsaved`` rather than acknowledge a change that
+is not on disk.
+
 As on the simulated network, an undeliverable message is dropped and
 counted, never raised: a peer that is down, refuses the batch or does not
 answer within ``timeout`` looks like a lossy link, and the rpc waiting for a
@@ -99,8 +104,9 @@ class HttpTransport:
         self.max_queue = max_queue
         self.max_body = max_body
         self.reply_to: str | None = None
-        #: called before each message is sent (the host saves its node's storage: FileStorage.sync)
-        self.before_send: Callable[[], object] | None = None
+        #: called before each message is sent (the host saves its node's storage: FileStorage.sync);
+        #: False drops the message, counted as ``unsaved`` (a change it would acknowledge is not on disk)
+        self.before_send: Callable[[], bool] | None = None
         self.learned: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.sent = self.posted = self.duplicated = 0
         self.drops: collections.Counter[str] = collections.Counter()
@@ -155,8 +161,9 @@ class HttpTransport:
             ConfigError: ``dest`` is no node this host knows (a reply to one is dropped instead).
         """
         self.sent += 1
-        if self.before_send is not None:
-            self.before_send()
+        if self.before_send is not None and not self.before_send():
+            self._drop(dest, "unsaved")
+            return
         box = self._boxes.get(dest) or self._open(dest, body)
         if box is None:
             return
