@@ -189,3 +189,37 @@ def test_down_without_a_cluster_or_its_directory_is_a_usage_error(tmp_path, caps
     assert main(["cluster", "down", "--purge", "--state", str(tmp_path / "none.json")]) == 2
     assert "capsim cluster up" in capsys.readouterr().err
     assert not Path(tmp_path / "none.d").exists()
+
+
+def test_a_restart_from_another_directory_keeps_the_node_s_storage_and_log(tmp_path, monkeypatch, capsys):
+    """up run with a relative --state wrote relative --data-dir and log paths into the nodes' commands, so a
+    restart run from another directory started the node on an empty storage there (and its log too): the
+    storage that survives a restart did not. The node's boot count, kept in its storage, must reach 2."""
+    import asyncio
+
+    from emulator.transport import RealCluster
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    state = tmp_path / "a" / "cluster.json"
+    monkeypatch.chdir(tmp_path / "a")
+    relay = "tests.common.transport_nodes:Relay"
+    assert main(["cluster", "up", "--nodes", "1", "--protocol", relay, "--state", "cluster.json"]) == 0
+    try:
+        monkeypatch.chdir(tmp_path / "b")
+        assert main(["cluster", "crash", "n0", "--state", str(state)]) == 0
+        assert main(["cluster", "restart", "n0", "--state", str(state)]) == 0
+
+        async def boots():
+            cluster = await RealCluster.from_state(state)
+            try:
+                client = await cluster.add_client("c0")
+                return (await client.rpc("n0", {"type": "notes"}, timeout=10))["boots"]
+            finally:
+                await cluster.close()
+
+        assert asyncio.run(boots()) == 2
+        assert list((tmp_path / "b").iterdir()) == []
+    finally:
+        main(["cluster", "down", "--state", str(state)])
+    capsys.readouterr()
