@@ -116,7 +116,7 @@ def up(
     """
     from capsim.commands.serve import node_command
     from emulator.transport.launcher import launch_cluster
-    from emulator.transport.processes import NodeProcess, running, stop
+    from emulator.transport.processes import NodeProcess, node_running, stop
 
     if nodes < 1:
         raise UsageError(f"--nodes must be at least 1, got {nodes}")
@@ -127,7 +127,7 @@ def up(
     except limits.TooBig as exc:
         raise UsageError(str(exc)) from None
     state_path = Path(state_path)
-    if state_path.exists() and any(running(p.pid) for p in _load(state_path).nodes):
+    if state_path.exists() and any(node_running(p) for p in _load(state_path).nodes):  # not a reused pid
         raise UsageError(f"a cluster is already up ({state_path}); run 'capsim cluster down' first")
     names = [f"n{i}" for i in range(nodes)]  # n0.., as in the simulation and scenario files
     procs: list[NodeProcess] = []
@@ -156,10 +156,10 @@ def down(state_path=DEFAULT_STATE) -> list[str]:
     Raises:
         UsageError: no cluster state there.
     """
-    from emulator.transport.processes import running, stop
+    from emulator.transport.processes import node_running, stop
 
     state = _load(state_path)
-    live = [p for p in state.nodes if running(p.pid)]
+    live = [p for p in state.nodes if node_running(p)]
     stop(state.nodes)
     Path(state_path).unlink(missing_ok=True)
     return [p.name for p in live]
@@ -254,7 +254,7 @@ def purge(workdir: Path) -> None:
 def _run_status(args) -> int:
     from emulator.transport.control import ControlClient
     from emulator.transport.errors import ControlError
-    from emulator.transport.processes import running
+    from emulator.transport.processes import node_running
 
     state = _load(args.state)
 
@@ -274,7 +274,7 @@ def _run_status(args) -> int:
     print(f"{state.protocol} cluster, {len(state.nodes)} nodes ({args.state})")
     for proc, status in zip(state.nodes, statuses):
         if "error" in status:
-            word = "down" if not running(proc.pid) else "not answering (paused?)"
+            word = "down" if not node_running(proc) else "not answering (paused?)"
             print(f"  {proc.name}  {proc.url}  {word}")
             continue
         c = status["counters"]
@@ -319,7 +319,15 @@ async def _apply_fault(action: str, args) -> int:
     finally:
         await cluster.close()
     print(f"{action}: done" + (f"; active faults: {'; '.join(_describe(cluster))}" if _describe(cluster) else ""))
+    if action in _LINK_ACTIONS:
+        for name in cluster.servers:
+            if not cluster.alive(name):
+                print(f"  {name} is down: it is given the faults when restarted (capsim cluster restart {name})")
     return 0
+
+
+#: The faults that change links, which a node that is down receives when it restarts.
+_LINK_ACTIONS = ("partition", "heal", "isolate", "link")
 
 
 def _check_link(args) -> None:

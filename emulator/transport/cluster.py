@@ -48,7 +48,15 @@ from emulator.transport.host import NodeHost
 from emulator.transport.links import LinkFaults
 from emulator.transport.network import RealNetwork
 from emulator.transport.plane import ControlPlane, Fault
-from emulator.transport.processes import ClusterState, NodeProcess, reap, signal_node, spawn, wait_healthy
+from emulator.transport.processes import (
+    ClusterState,
+    NodeProcess,
+    node_running,
+    reap,
+    signal_node,
+    spawn,
+    wait_healthy,
+)
 from emulator.transport.wire import JsonObject
 
 __all__ = ["RealCluster"]
@@ -126,7 +134,11 @@ class RealCluster:
 
     @classmethod
     async def from_state(cls, state_or_path: ClusterState | str | Path, seed: int | None = None) -> RealCluster:
-        """Attach to the node processes of a cluster state (or its file); its faults carry on."""
+        """Attach to the node processes of a cluster state (or its file); its faults carry on.
+
+        A node whose process is gone, even one killed outside capsim, counts
+        as crashed: faults skip it, ``restart`` starts it and gives it them.
+        """
         if isinstance(state_or_path, ClusterState):
             state, path = state_or_path, None
         else:
@@ -139,6 +151,9 @@ class RealCluster:
             state_path=path,
             seed=seed,
         )
+        for proc in state.nodes:  # killed outside capsim (kill -9, the OOM killer): crashed, as for a crash
+            if proc.pid and not node_running(proc):
+                proc.pid = None
         cluster.control.set_down(p.name for p in state.nodes if not p.pid)
         return cluster
 

@@ -35,6 +35,7 @@ __all__ = [
     "NodeProcess",
     "free_ports",
     "launch",
+    "node_running",
     "poll",
     "reap",
     "running",
@@ -297,8 +298,8 @@ def running(pid: int | None) -> bool:
         return True
 
 
-def _ours(proc: NodeProcess) -> bool:
-    """Whether ``proc.pid`` still runs this node's command (not a reused pid)."""
+def node_running(proc: NodeProcess) -> bool:
+    """Whether ``proc.pid`` still runs this node's command (not a reused pid); a stopped (paused) one does."""
     if not running(proc.pid):
         return False
     try:
@@ -311,7 +312,7 @@ def _ours(proc: NodeProcess) -> bool:
 
 def signal_node(proc: NodeProcess, sig: int) -> bool:
     """Send ``sig`` to the node's process group if it is still ours; whether it was sent."""
-    if proc.pid is None or not _ours(proc):
+    if proc.pid is None or not node_running(proc):
         return False
     try:
         os.killpg(proc.pid, sig)

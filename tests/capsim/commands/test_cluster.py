@@ -223,3 +223,51 @@ def test_a_restart_from_another_directory_keeps_the_node_s_storage_and_log(tmp_p
     finally:
         main(["cluster", "down", "--state", str(state)])
     capsys.readouterr()
+
+
+def test_a_node_killed_behind_capsim_s_back_counts_as_down(state, capsys):
+    """A node process killed outside capsim (the OOM killer, kill -9): 'restart' said it was running and to crash it
+    first, and 'partition' failed with a connection error. Now it counts as crashed: the partition applies to the
+    others and says the node is down, restart starts it, and it comes back with the partition."""
+    import asyncio
+    import signal
+    import time
+
+    from emulator.transport import RealCluster
+
+    assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
+    pid = next(node["pid"] for node in json.loads(state.read_text())["nodes"] if node["name"] == "n1")
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    capsys.readouterr()
+    assert main(["cluster", "partition", "n0", "n1", "--state", str(state)]) == 0
+    out = capsys.readouterr().out
+    assert "partition: done" in out and "n1 is down" in out and "capsim cluster restart n1" in out
+    assert main(["cluster", "restart", "n1", "--state", str(state)]) == 0
+
+    async def faults():
+        cluster = await RealCluster.from_state(state)
+        try:
+            return (await cluster.status("n1"))["faults"]
+        finally:
+            await cluster.close()
+
+    assert asyncio.run(faults()) == ["partition {'groups': [['n0'], ['n1']]}"]
+
+
+def test_a_stale_state_file_whose_pid_was_reused_does_not_block_up(state, capsys):
+    """A state file left by a cluster that died with the machine, its pid now another program's (here this test's
+    own process): up said a cluster was already up. The pid runs no node of the file, so up starts a new cluster;
+    down of the stale file touched nothing else either."""
+    from emulator.transport.processes import ClusterState, NodeProcess
+
+    ClusterState("lin-kv", "old", [NodeProcess("n0", "http://127.0.0.1:1", ["x"], "n0.log", os.getpid())]).save(state)
+    assert main(["cluster", "up", "--nodes", "1", "--state", str(state)]) == 0
+    assert "1 lin-kv nodes up" in capsys.readouterr().out
+    assert json.loads(state.read_text())["nodes"][0]["pid"] != os.getpid()
+    stale = state.with_name("stale.json")
+    ClusterState("lin-kv", "old", [NodeProcess("n0", "http://127.0.0.1:1", ["x"], "n0.log", os.getpid())]).save(stale)
+    assert main(["cluster", "down", "--state", str(stale)]) == 0
+    assert "stopped nothing (no node was running)" in capsys.readouterr().out
