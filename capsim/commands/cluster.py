@@ -254,7 +254,7 @@ def purge(workdir: Path) -> None:
 def _run_status(args) -> int:
     from emulator.transport.control import ControlClient
     from emulator.transport.errors import ControlError
-    from emulator.transport.processes import node_running
+    from emulator.transport.processes import node_running, stopped
 
     state = _load(args.state)
 
@@ -274,7 +274,12 @@ def _run_status(args) -> int:
     print(f"{state.protocol} cluster, {len(state.nodes)} nodes ({args.state})")
     for proc, status in zip(state.nodes, statuses):
         if "error" in status:
-            word = "down" if not node_running(proc) else "not answering (paused?)"
+            if not node_running(proc):
+                word = f"down (capsim cluster restart {proc.name})"
+            elif stopped(proc):
+                word = f"paused (SIGSTOP; capsim cluster resume {proc.name})"
+            else:
+                word = f"not answering: {status['error']}"
             print(f"  {proc.name}  {proc.url}  {word}")
             continue
         c = status["counters"]
@@ -323,6 +328,8 @@ async def _apply_fault(action: str, args) -> int:
         for name in cluster.servers:
             if not cluster.alive(name):
                 print(f"  {name} is down: it is given the faults when restarted (capsim cluster restart {name})")
+            elif cluster.control.paused(name):
+                print(f"  {name} is paused: it is given the faults when resumed (capsim cluster resume {name})")
     return 0
 
 

@@ -55,6 +55,7 @@ from emulator.transport.processes import (
     reap,
     signal_node,
     spawn,
+    stopped,
     wait_healthy,
 )
 from emulator.transport.wire import JsonObject
@@ -138,6 +139,8 @@ class RealCluster:
 
         A node whose process is gone, even one killed outside capsim, counts
         as crashed: faults skip it, ``restart`` starts it and gives it them.
+        One whose process is stopped (paused) is skipped too, and given the
+        faults when ``resume`` continues it.
         """
         if isinstance(state_or_path, ClusterState):
             state, path = state_or_path, None
@@ -155,6 +158,7 @@ class RealCluster:
             if proc.pid and not node_running(proc):
                 proc.pid = None
         cluster.control.set_down(p.name for p in state.nodes if not p.pid)
+        cluster.control.set_paused(p.name for p in state.nodes if p.pid and stopped(p))
         return cluster
 
     async def close(self) -> None:
@@ -271,6 +275,7 @@ class RealCluster:
         if control.down(control.check_server(name)):
             return control.done()
         control.set_down([name])
+        control.set_resumed(name)  # SIGKILL ends a stopped process too
         control.record("crash", name)
         return control.track(self._crash(name), f"crash {name}")
 
@@ -317,7 +322,8 @@ class RealCluster:
         self.control.check_server(name)
         self.control.record("pause", name)
         if self._hosts is None:
-            signal_node(self._process(name), signal.SIGSTOP)
+            if signal_node(self._process(name), signal.SIGSTOP):
+                self.control.set_paused([name])  # it cannot answer: calls skip it until resume
             return self.control.done()
         self._faults.apply("pause", {"name": name})
         return self.control.broadcast("pause", {"name": name})
@@ -325,13 +331,15 @@ class RealCluster:
     def resume(self, name: str) -> Fault:
         """Unfreeze ``name``; a process is then given the whole fault state again.
 
-        A stopped process cannot answer control calls: one that timed out
-        while it was stopped would otherwise be missing from it for good.
+        A stopped process cannot answer control calls, so calls skip it while
+        it is paused (one sent just before the pause may also have timed out):
+        without this it would miss them for good.
         """
         self.control.check_server(name)
         self.control.record("resume", name)
         if self._hosts is None:
             signal_node(self._process(name), signal.SIGCONT)
+            self.control.set_resumed(name)
             if self.control.down(name):
                 return self.control.done()
             return self.control.track(self._bring_up_to_date(name), f"resume {name}")
@@ -343,8 +351,8 @@ class RealCluster:
         self.control.check_server(name)
         self._skews[name] = [offset, drift]
         self.control.record("skew", [name, offset, drift])
-        if self.control.down(name):
-            return self.control.done()  # applied when it restarts
+        if self.control.down(name) or self.control.paused(name):
+            return self.control.done()  # applied when it restarts or resumes
         return self.control.joined([self.control.send(name, "skew", {"offset": offset, "drift": drift})], "skew")
 
     def _process(self, name: str) -> NodeProcess:

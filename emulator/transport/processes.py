@@ -42,6 +42,7 @@ __all__ = [
     "signal_node",
     "spawn",
     "stop",
+    "stopped",
     "wait_healthy",
 ]
 
@@ -308,6 +309,17 @@ def node_running(proc: NodeProcess) -> bool:
     except OSError:
         return True  # no /proc here: trust the state file
     return proc.name.encode() in cmdline
+
+
+def stopped(proc: NodeProcess) -> bool:
+    """Whether the node's process is stopped (SIGSTOP: ``capsim cluster pause``); False where /proc cannot say."""
+    if not node_running(proc):
+        return False
+    try:
+        with open(f"/proc/{proc.pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
 
 
 def signal_node(proc: NodeProcess, sig: int) -> bool:

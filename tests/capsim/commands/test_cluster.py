@@ -271,3 +271,33 @@ def test_a_stale_state_file_whose_pid_was_reused_does_not_block_up(state, capsys
     ClusterState("lin-kv", "old", [NodeProcess("n0", "http://127.0.0.1:1", ["x"], "n0.log", os.getpid())]).save(stale)
     assert main(["cluster", "down", "--state", str(stale)]) == 0
     assert "stopped nothing (no node was running)" in capsys.readouterr().out
+
+
+def test_faults_on_a_paused_node_wait_for_its_resume(state, capsys):
+    """A node stopped with 'pause' (SIGSTOP) cannot answer a control call: 'partition' waited 5 s for it, then
+    exited 1 saying the partition failed, although it was applied to the others and recorded. Now the partition
+    skips the paused node and says so, status says it is paused and how to resume it, and resume gives it the
+    partition."""
+    import asyncio
+
+    from emulator.transport import RealCluster
+
+    assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
+    assert main(["cluster", "pause", "n1", "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["cluster", "partition", "n0", "n1", "--state", str(state)]) == 0
+    out = capsys.readouterr().out
+    assert "partition: done" in out and "n1 is paused" in out and "capsim cluster resume n1" in out
+    assert main(["cluster", "status", "--state", str(state)]) == 0
+    assert "n1  http://127.0.0.1:" in (out := capsys.readouterr().out)
+    assert "paused (SIGSTOP; capsim cluster resume n1)" in out
+    assert main(["cluster", "resume", "n1", "--state", str(state)]) == 0
+
+    async def faults():
+        cluster = await RealCluster.from_state(state)
+        try:
+            return (await cluster.status("n1"))["faults"]
+        finally:
+            await cluster.close()
+
+    assert asyncio.run(faults()) == ["partition {'groups': [['n0'], ['n1']]}"]
