@@ -193,6 +193,9 @@ def _run_up(args) -> int:
         config = json.loads(args.config)
     except ValueError as exc:
         raise UsageError(f"--config must be a JSON object: {exc}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f'--config must be a JSON object, e.g. \'{{"leader": "n0"}}\', got {type(config).__name__}')
+    _check_host(args.host)
     try:
         state = up(args.protocol, args.nodes, args.state, args.host, config, args.seed, args.timeout)
     except LaunchError as exc:
@@ -208,6 +211,19 @@ def _run_up(args) -> int:
         f"logs in {_workdir(Path(args.state))}. Stop with: capsim cluster down"
     )
     return 0
+
+
+def _check_host(host: str) -> None:
+    """Refuse, before any node starts, an address no node could listen on."""
+    from emulator.transport.processes import free_ports
+
+    try:
+        free_ports(1, host)
+    except OSError as exc:
+        raise UsageError(
+            f"--host {host}: cannot listen there ({exc.strerror or exc}); "
+            "give an address of this machine, such as 127.0.0.1"
+        ) from None
 
 
 def _run_down(args) -> int:
@@ -309,6 +325,9 @@ async def _apply_fault(action: str, args) -> int:
         raise UsageError(
             "partition needs at least two groups of comma-separated names, e.g. capsim cluster partition n0,n1 n2,n3,n4"
         )
+    for i, group in enumerate(getattr(args, "groups", None) or [], 1):
+        if not [n for n in group.split(",") if n]:
+            raise UsageError(f"partition group {i} ({group!r}) names no node; give comma-separated names, e.g. n1,n2")
     if action == "link":
         _check_link(args)
     cluster = await RealCluster.from_state(args.state)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import json
 import logging
@@ -249,7 +250,7 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
     try:
         await node.start()
     except OSError as exc:
-        print(f"capsim serve: error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"capsim serve: error: cannot listen on {host}:{port}: {_bind_advice(exc, host)}", file=sys.stderr)
         return BIND_FAILED
     except Exception as exc:
         if not isinstance(exc, (EmulatorError, TypeError, ValueError)):
@@ -274,6 +275,16 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
         watch.cancel()
     await node.stop()
     return 0
+
+
+def _bind_advice(exc: OSError, host: str) -> str:
+    """Why an address cannot be bound, and what to give instead."""
+    reason = str(exc.strerror or exc).rsplit("): ", 1)[-1]  # aiohttp's text starts "error while ... on address (...): "
+    if exc.errno == errno.EADDRINUSE:
+        return f"address already in use; pick another port, or --listen {host}:0 for a free one"
+    if exc.errno == errno.EACCES:
+        return f"{reason}; pick a port above 1023, or --listen {host}:0 for a free one"
+    return f"{reason}; give an address of this machine, such as 127.0.0.1"
 
 
 async def _watch_parent(pid: int, stop: asyncio.Event, every: float = 0.5) -> None:

@@ -116,6 +116,36 @@ def test_cluster_arguments_out_of_range_are_refused_by_the_parser(capsys, argv, 
     assert exited.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--config", "[1]"], '--config must be a JSON object, e.g. \'{"leader": "n0"}\', got list'),
+        (["--host", "no-such-host.invalid"], "--host no-such-host.invalid: cannot listen there"),
+        (["--host", "192.0.2.1"], "--host 192.0.2.1: cannot listen there"),
+    ],
+)
+def test_up_refuses_a_config_or_host_no_node_could_take_before_starting_any(tmp_path, capsys, argv, message):
+    """A --config that is JSON but no object started every node to have each fail (exit 1); a --host that is not
+    this machine's ended in a bare '[Errno -2] Name or service not known'. Both are usage errors (exit 2) saying
+    what to give, and nothing starts."""
+    state = tmp_path / "cluster.json"
+    assert main(["cluster", "up", "--nodes", "2", "--state", str(state), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not state.exists() and processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_partition_group_with_no_node_is_refused(state, capsys):
+    """'partition n0 ,' (a stray comma) was recorded as the active fault partition [['n0'], []], which cuts
+    nothing: it is refused, naming the empty group."""
+    assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["cluster", "partition", "n0", ",", "--state", str(state)]) == 2
+    assert "group 2 (',') names no node" in capsys.readouterr().err
+    assert main(["cluster", "status", "--state", str(state)]) == 0
+    assert "faults: none" in capsys.readouterr().out
+
+
 def test_link_faults_and_restart_say_what_was_wrong(state, capsys):
     """On a running cluster: a link from a node to itself, or with no setting, is refused (both were recorded as
     active faults); restarting a running node names it with both quotes (one was stripped)."""

@@ -175,7 +175,20 @@ def test_serve_on_a_taken_port_exits_3(capsys, monkeypatch):
             )
             == 3
         )
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "address already in use; pick another port, or --listen 127.0.0.1:0 for a free one" in err
+
+
+def test_serve_on_an_address_not_of_this_machine_says_what_to_give(capsys, monkeypatch):
+    """An address no interface has (or a name that does not resolve) exits 3 saying to give one of this machine's."""
+    monkeypatch.setenv("CAPSIM_TOKEN", "t")
+    for host in ("192.0.2.1", "no-such-host.invalid"):
+        assert (
+            main(["serve", "--protocol", "emulator.transport.diag:Echo", "--name", "n1", "--listen", f"{host}:0"]) == 3
+        )
+        err = capsys.readouterr().err
+        assert f"cannot listen on {host}:0" in err and "give an address of this machine, such as 127.0.0.1" in err
 
 
 @pytest.mark.parametrize(
