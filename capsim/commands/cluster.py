@@ -318,9 +318,9 @@ def _fault(action: str):
 async def _apply_fault(action: str, args) -> int:
     from emulator.errors import ConfigError
     from emulator.transport.cluster import RealCluster
-    from emulator.transport.errors import ControlError
+    from emulator.transport.errors import ControlError, LaunchError
 
-    _load(args.state)
+    state = _load(args.state)
     if action == "partition" and len(args.groups) < 2:
         raise UsageError(
             "partition needs at least two groups of comma-separated names, e.g. capsim cluster partition n0,n1 n2,n3,n4"
@@ -339,6 +339,13 @@ async def _apply_fault(action: str, args) -> int:
         raise UsageError(str(exc)) from None
     except ControlError as exc:
         print(f"capsim cluster {action}: {exc}", file=sys.stderr)
+        return 1
+    except LaunchError as exc:
+        print(
+            f"capsim cluster {action}: {exc}\ncapsim cluster {action}: {args.name} stays down; clear what stopped it "
+            f"(its log: {state.node(args.name).log}), then run: capsim cluster restart {args.name}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         await cluster.close()

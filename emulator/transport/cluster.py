@@ -55,6 +55,7 @@ from emulator.transport.processes import (
     reap,
     signal_node,
     spawn,
+    stop,
     stopped,
     wait_healthy,
 )
@@ -290,7 +291,11 @@ class RealCluster:
         self.save()
 
     def restart(self, name: str) -> Fault:
-        """Start a crashed ``name`` again (same command, address and storage), then give it the faults."""
+        """Start a crashed ``name`` again (same command, address and storage), then give it the faults.
+
+        The future raises ``LaunchError`` if a node process did not come up
+        (its address taken meanwhile, say): it is stopped, and the node stays down.
+        """
         control = self.control
         if not control.down(control.check_server(name)):
             raise ConfigError(f"{name!r} is running; crash it before restarting it")
@@ -305,7 +310,13 @@ class RealCluster:
             env = dict(os.environ)
             if self.token is not None:  # a cluster without one was started without a token
                 env["CAPSIM_TOKEN"] = self.token
-            await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
+            try:
+                await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
+            except BaseException:  # it did not come up (its port taken, say): no process left, the node stays down
+                await asyncio.to_thread(stop, [proc])
+                proc.pid = None
+                self.save()
+                raise
             self.save()
         self.control.set_up(name)
         await self._bring_up_to_date(name)

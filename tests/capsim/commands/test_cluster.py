@@ -346,3 +346,25 @@ def test_a_workload_of_which_no_operation_succeeded_checks_nothing_and_says_so(s
     out = capsys.readouterr().out
     assert "ok 0, fail 3" in out and "no operation succeeded" in out and "n0 has no handler for" in out
     assert "history linearizable" not in out
+
+
+def test_a_restart_whose_port_was_taken_meanwhile_says_so_and_leaves_the_node_down(state, capsys):
+    """Another program took a crashed node's port: restart ended in a traceback of LaunchError. It exits 1 with the
+    node's own words and what to do, the node stays down (no process left), and once the port is free restart
+    works."""
+    import socket
+
+    assert main(["cluster", "up", "--nodes", "1", "--state", str(state)]) == 0
+    assert main(["cluster", "crash", "n0", "--state", str(state)]) == 0
+    port = int(json.loads(state.read_text())["nodes"][0]["url"].rsplit(":", 1)[1])
+    capsys.readouterr()
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the health checks' TIME_WAIT
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        assert main(["cluster", "restart", "n0", "--state", str(state)]) == 1
+        err = capsys.readouterr().err
+        assert "address already in use" in err and "n0 stays down" in err and "Traceback" not in err
+        assert json.loads(state.read_text())["nodes"][0]["pid"] is None
+    assert main(["cluster", "restart", "n0", "--state", str(state)]) == 0
+    assert running(json.loads(state.read_text())["nodes"][0]["pid"])
