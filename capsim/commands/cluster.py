@@ -173,6 +173,10 @@ def _workdir(state_path: Path) -> Path:
 def _load(state_path):
     from emulator.transport.processes import ClusterState
 
+    if Path(state_path).is_dir():
+        raise UsageError(
+            f"--state {state_path} is a directory; give the path of a file, e.g. {Path(state_path) / 'cluster.json'}"
+        )
     try:
         return ClusterState.load(state_path)
     except FileNotFoundError:

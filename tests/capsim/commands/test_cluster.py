@@ -182,6 +182,14 @@ def test_down_without_a_cluster_is_a_usage_error(tmp_path, capsys):
     assert "capsim cluster up" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("action", [["up"], ["status"], ["down"], ["heal"]])
+def test_a_state_path_naming_a_directory_says_to_give_a_file(tmp_path, capsys, action):
+    """--state naming a directory was '[Errno 21] Is a directory': now one line saying to give a file's path."""
+    assert main(["cluster", *action, "--state", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--state {tmp_path} is a directory; give the path of a file, e.g. {tmp_path}/cluster.json" in err
+
+
 def test_down_names_the_directory_it_keeps_and_purge_removes_it_later(tmp_path, state, capsys):
     """down keeps cluster.d/ (logs, storage) and says where and how to remove it; down --purge then does."""
     assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
