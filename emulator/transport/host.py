@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import fcntl
 import itertools
 import logging
 import os
@@ -51,6 +52,29 @@ __all__ = ["NodeHost"]
 _log = logging.getLogger("capsim.transport")
 
 
+def _lock_storage(path: Path) -> int:
+    """Lock ``<path>.lock`` for this host (the open file holds the lock), or say who has it.
+
+    Raises:
+        ConfigError: another running node (this process or another) owns the storage.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(
+            f"{path} is in use by another node (pid {holder}); two nodes on one storage overwrite each other: "
+            "give each node its own --data-dir (or name), or stop the other first"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 class NodeHost:
     """Run one node (``factory(**config)``) behind an HTTP server.
 
@@ -68,7 +92,9 @@ class NodeHost:
         seed: seeds the node's rng and the link fault draws; None draws one
             from the OS (shown by ``/status``).
         data_dir: keep ``storage`` in ``<data_dir>/<name>.storage``, so it
-            survives a restart of the process.
+            survives a restart of the process. One host at a time owns the
+            file (a lock beside it, ``.lock``, held until ``stop``): a second
+            one, in any process, is refused with a ConfigError.
         max_body: the largest request accepted, in bytes (413 above).
         protocol: a label for ``/health`` and ``/status``.
         server: False for a client host (it is nobody's peer).
@@ -107,6 +133,9 @@ class NodeHost:
         self._streams = Streams(self.seed)
         self.faults = LinkFaults()
         self.clock = WallClock()
+        self._lock: int | None = None  # the open lock file of the storage, while this host owns it
+        if data_dir:
+            self._lock = _lock_storage(Path(data_dir) / f"{name}.storage")
         self.storage_data = FileStorage(Path(data_dir) / f"{name}.storage") if data_dir else {}
         self.ids = itertools.count(int(time.time() * 1_000_000))  # wall-clock ok
         self.context = contextvars.Context()
@@ -241,8 +270,11 @@ class NodeHost:
         return name == self.name or name in self.peer_urls
 
     async def stop(self) -> None:
-        """Stop the node and the server; the same as a crash, for good."""
+        """Stop the node and the server; the same as a crash, for good (another host may then take the storage)."""
         await self.crash()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            os.close(lock)
 
     async def crash(self) -> None:
         """Kill the node (tasks cancelled, memory lost) and stop listening; storage stays."""

@@ -256,3 +256,22 @@ def test_a_node_with_a_parent_pid_stops_when_its_parent_is_killed(tmp_path):
     while running(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not running(child)
+
+
+def test_a_second_node_on_the_same_storage_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    """serve on a data directory whose storage for this name another running node owns: exit 2, one line naming
+    the file and what to give, no traceback."""
+    import os
+
+    from emulator.transport.host import _lock_storage
+
+    monkeypatch.setenv("CAPSIM_TOKEN", "t")
+    held = _lock_storage(tmp_path / "n1.storage")
+    try:
+        argv = ["serve", "--protocol", "lin-kv", "--name", "n1", "--data-dir", str(tmp_path)]
+        assert main(argv) == 2
+    finally:
+        os.close(held)
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/n1.storage is in use by another node (pid {os.getpid()})" in err
+    assert "its own --data-dir" in err and "Traceback" not in err

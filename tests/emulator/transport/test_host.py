@@ -1,6 +1,7 @@
 """One node on a real loop behind HTTP (NodeHost): life cycle, storage, delivery under faults, status."""
 
 import asyncio
+import os
 import socket
 import time
 
@@ -154,3 +155,23 @@ async def test_status_reports_seed_counters_and_held_messages(http):
     finally:
         await host.stop()
     assert _refused(host.port)
+
+
+@pytest.mark.asyncio
+async def test_two_running_nodes_cannot_share_one_storage_file(tmp_path):
+    """Two nodes of one name on one data directory (two clusters started with the same --data-dir) both rewrote
+    the same file, each over the other's writes. The second refuses to start, naming the file and the holder's
+    pid, and says what to give; once the first stops, a new one starts on the storage."""
+    first = await NodeHost("n1", Relay, data_dir=tmp_path).start()
+    try:
+        with pytest.raises(em.ConfigError, match="is in use by another node") as refused:
+            await NodeHost("n1", Relay, data_dir=tmp_path).start()
+        assert f"pid {os.getpid()}" in str(refused.value) and "its own --data-dir" in str(refused.value)
+        assert first.node.storage["boots"] == 1
+    finally:
+        await first.stop()
+    second = await NodeHost("n1", Relay, data_dir=tmp_path).start()
+    try:
+        assert second.node.storage["boots"] == 2
+    finally:
+        await second.stop()
