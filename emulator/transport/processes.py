@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -94,11 +95,15 @@ class ClusterState:
             "faults": self.faults,
             "skews": self.skews,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-        os.replace(tmp, path)
+        # a new file of our own (mkstemp: O_EXCL, mode 0600), never one that was there already
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=2)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod
