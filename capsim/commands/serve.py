@@ -122,9 +122,16 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def parse_peer(text: str) -> tuple[str, str]:
-    """``NAME=URL`` -> (name, url)."""
+    """``NAME=URL`` -> (name, url); the URL an http(s) one with a host (every message would go nowhere else)."""
+    from yarl import URL
+
     name, sep, url = text.partition("=")
-    if not sep or not name or not url.startswith(("http://", "https://")):
+    try:
+        parsed = URL(url)
+        usable = parsed.scheme in ("http", "https") and bool(parsed.host) and " " not in url and parsed.port
+    except (ValueError, TypeError):
+        usable = False
+    if not sep or not name or not usable:
         raise argparse.ArgumentTypeError(f"expected NAME=URL such as n2=http://127.0.0.1:9002, got {text!r}")
     return name, url.rstrip("/")
 

@@ -197,6 +197,11 @@ def test_serve_on_an_address_not_of_this_machine_says_what_to_give(capsys, monke
         ("--listen=nohost:x", "HOST:PORT"),
         ("--peer=n2", "NAME=URL"),
         ("--peer=n2=ftp://x", "NAME=URL"),
+        # URLs with no host, a bad port or an unclosed bracket were taken: every message to the peer was dropped
+        ("--peer=n2=http://", "NAME=URL"),
+        ("--peer=n2=http://127.0.0.1:99999", "NAME=URL"),
+        ("--peer=n2=http://[::1", "NAME=URL"),
+        ("--peer=n2=http://a b:1", "NAME=URL"),
         ("--config=[1]", "JSON object"),
         # a negative limit, or a parent no process can have, was taken and the node started anyway
         ("--max-body=-1", "argument --max-body: expected a positive whole number"),
