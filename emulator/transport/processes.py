@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.errors import ConfigError
 from emulator.transport.errors import LaunchError
+from emulator.transport.links import LinkFaults
 
 __all__ = [
     "BIND_FAILED",
@@ -117,20 +119,57 @@ class ClusterState:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            nodes = [
-                NodeProcess(node["name"], node["url"], node["argv"], node["log"], node.get("pid"))
-                for node in data["nodes"]
-            ]
-            return cls(
-                data["protocol"],
-                data["token"],
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+            nodes = [_node(node) for node in _field(data, "nodes", list)]
+            if not nodes:
+                raise ValueError("it lists no node")
+            state = cls(
+                _field(data, "protocol", str),
+                _field(data, "token", str),
                 nodes,
                 data.get("faults") or {},
                 data.get("skews") or {},
                 data.get("created", 0.0),
             )
+            _check_faults(state)
+            return state
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a capsim cluster state file ({exc})") from None
+
+
+def _field(data: dict[str, Any], key: str, kind: type) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not value):
+        raise ValueError(f"{key!r} must be a {'non-empty string' if kind is str else kind.__name__}, got {value!r:.60}")
+    return value
+
+
+def _node(data: object) -> NodeProcess:
+    """A NodeProcess from its entry in a state file, every field of the right type."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a node is a JSON object, got {data!r:.60}")
+    argv = _field(data, "argv", list)
+    if not argv or not all(isinstance(arg, str) for arg in argv):
+        raise ValueError(f"a node's 'argv' is its command as a list of strings, got {argv!r:.60}")
+    pid = data.get("pid")
+    if pid is not None and (type(pid) is not int or pid < 1):
+        raise ValueError(f"a node's 'pid' is a process id or null, got {pid!r:.60}")
+    return NodeProcess(_field(data, "name", str), _field(data, "url", str), argv, _field(data, "log", str), pid)
+
+
+def _check_faults(state: ClusterState) -> None:
+    """Raise ValueError unless the state's faults and skews are what ``RealCluster`` wrote."""
+    if not isinstance(state.faults, dict):
+        raise ValueError(f"'faults' must be a JSON object, got {state.faults!r:.60}")
+    try:
+        LinkFaults.from_json(state.faults)
+    except ConfigError as exc:
+        raise ValueError(f"'faults': {exc}") from None
+    if not isinstance(state.skews, dict) or not all(
+        isinstance(v, list) and len(v) == 2 and all(type(x) in (int, float) for x in v) for v in state.skews.values()
+    ):
+        raise ValueError(f"'skews' maps a node to [offset, drift], got {state.skews!r:.60}")
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:

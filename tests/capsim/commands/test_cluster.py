@@ -376,3 +376,30 @@ def test_a_restart_whose_port_was_taken_meanwhile_says_so_and_leaves_the_node_do
         assert json.loads(state.read_text())["nodes"][0]["pid"] is None
     assert main(["cluster", "restart", "n0", "--state", str(state)]) == 0
     assert running(json.loads(state.read_text())["nodes"][0]["pid"])
+
+
+_NODE = {"name": "n0", "url": "http://127.0.0.1:1", "argv": ["x"], "log": "n0.log", "pid": None}
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"nodes": [{**_NODE, "pid": "123"}]}, "pid"),  # was a TypeError traceback from os.kill
+        ({"nodes": [{**_NODE, "pid": True}]}, "pid"),
+        ({"nodes": [{**_NODE, "argv": "python"}]}, "argv"),  # a restart would have spawned p, y, t, ...
+        ({"nodes": [{**_NODE, "name": ""}]}, "name"),
+        ({"nodes": []}, "no node"),  # printed 'lin-kv cluster, 0 nodes'
+        ({"token": 5}, "token"),
+        ({"faults": {"rules": [{"partition": 5}]}}, "faults"),  # the error did not name the file
+        ({"skews": {"n0": "fast"}}, "skews"),
+    ],
+)
+def test_a_damaged_state_file_is_named_as_such(tmp_path, capsys, change, words):
+    """A state file edited by hand or damaged: one line naming the file and what is wrong in it, exit 2, for every
+    command that reads it; a pid that is a string was a bare traceback."""
+    state = tmp_path / "cluster.json"
+    state.write_text(json.dumps({"version": 1, "protocol": "lin-kv", "token": "t", "nodes": [_NODE], **change}))
+    for action in (["status"], ["heal"], ["restart", "n0"], ["down"]):
+        assert main(["cluster", *action, "--state", str(state)]) == 2
+        err = capsys.readouterr().err
+        assert f"{state} is not a capsim cluster state file" in err and words in err and "Traceback" not in err
