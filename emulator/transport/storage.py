@@ -81,8 +81,8 @@ class FileStorage(dict[Any, Any]):
 
     Args:
         path: the file; its directory is made if missing. A file that cannot
-            be read is logged and set aside as ``<path>.corrupt``, and the
-            storage starts empty.
+            be read is logged and set aside as ``<path>.corrupt`` (``.corrupt.1``
+            and so on when that is taken), and the storage starts empty.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -103,6 +103,10 @@ class FileStorage(dict[Any, Any]):
             return data
         except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
             aside = self.path.with_name(self.path.name + ".corrupt")
+            n = 1
+            while aside.exists():  # never over one set aside before: each is kept for a person to look at
+                aside = self.path.with_name(f"{self.path.name}.corrupt.{n}")
+                n += 1
             os.replace(self.path, aside)
             _log.error("storage file %s unreadable (%s); moved to %s, starting empty", self.path, exc, aside)
             return {}

@@ -230,3 +230,14 @@ def test_a_sigkill_at_any_moment_leaves_the_last_complete_write(tmp_path):
         assert stored["pad"] == "x" * (stored["n"] % 40) * 25_000 and stored["n"] >= last + 3
         last = stored["n"]
     assert not (tmp_path / "n1.storage.corrupt").exists()
+
+
+def test_a_second_unreadable_file_does_not_replace_the_first_one_set_aside(tmp_path):
+    """Each unreadable file is kept for a person to look at: the second went to the same .corrupt name and
+    replaced the first."""
+    path = tmp_path / "n1.storage"
+    for text in ("first {", "second {"):
+        path.write_text(text)
+        assert dict(FileStorage(path)) == {}
+    kept = sorted(p.read_text() for p in tmp_path.glob("n1.storage.corrupt*"))
+    assert kept == ["first {", "second {"]
