@@ -403,3 +403,39 @@ def test_a_damaged_state_file_is_named_as_such(tmp_path, capsys, change, words):
         assert main(["cluster", *action, "--state", str(state)]) == 2
         err = capsys.readouterr().err
         assert f"{state} is not a capsim cluster state file" in err and words in err and "Traceback" not in err
+
+
+def test_two_clusters_at_once_are_apart(tmp_path, capsys):
+    """Two clusters up side by side (two --state files in one directory): their own ports, secrets and
+    directories; a partition of one is not the other's, a message signed by one is refused by the other, and
+    down of one leaves the other running."""
+    import urllib.error
+    import urllib.request
+
+    from emulator.transport.auth import SIGNATURE_HEADER, peer_key, sign
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    try:
+        for state in (a, b):
+            assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
+        sa, sb = (json.loads(s.read_text()) for s in (a, b))
+        assert sa["token"] != sb["token"]
+        assert not {n["url"] for n in sa["nodes"]} & {n["url"] for n in sb["nodes"]}
+        assert main(["cluster", "partition", "n0", "n1", "--state", str(a)]) == 0
+        capsys.readouterr()
+        assert main(["cluster", "status", "--state", str(b)]) == 0
+        assert "faults: none" in capsys.readouterr().out
+        body = json.dumps({"src": "n1", "dest": "n0", "body": {"type": "read", "key": "k"}}).encode()
+        forged = urllib.request.Request(
+            sb["nodes"][0]["url"] + "/msg", body, {SIGNATURE_HEADER: sign(peer_key(sa["token"]), body)}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=10)
+        assert refused.value.code == 401
+        assert main(["cluster", "down", "--state", str(a)]) == 0
+        assert all(running(n["pid"]) for n in sb["nodes"]) and not any(running(n["pid"]) for n in sa["nodes"])
+    finally:
+        for state in (a, b):
+            if state.exists():
+                main(["cluster", "down", "--state", str(state)])
+    assert (tmp_path / "a.d").is_dir() and (tmp_path / "b.d").is_dir()
