@@ -393,7 +393,8 @@ def stop(procs: list[NodeProcess], grace: float = 3.0) -> None:
 
 
 def _alive(proc: NodeProcess) -> bool:
-    return poll(proc) is None
+    """Whether the node's process still runs (a pid since reused by another program does not count)."""
+    return poll(proc) is None and node_running(proc)
 
 
 def reap(proc: NodeProcess, timeout: float = 5.0) -> None:

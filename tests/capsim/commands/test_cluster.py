@@ -301,6 +301,8 @@ def test_a_stale_state_file_whose_pid_was_reused_does_not_block_up(state, capsys
     """A state file left by a cluster that died with the machine, its pid now another program's (here this test's
     own process): up said a cluster was already up. The pid runs no node of the file, so up starts a new cluster;
     down of the stale file touched nothing else either."""
+    import time
+
     from emulator.transport.processes import ClusterState, NodeProcess
 
     ClusterState("lin-kv", "old", [NodeProcess("n0", "http://127.0.0.1:1", ["x"], "n0.log", os.getpid())]).save(state)
@@ -309,8 +311,10 @@ def test_a_stale_state_file_whose_pid_was_reused_does_not_block_up(state, capsys
     assert json.loads(state.read_text())["nodes"][0]["pid"] != os.getpid()
     stale = state.with_name("stale.json")
     ClusterState("lin-kv", "old", [NodeProcess("n0", "http://127.0.0.1:1", ["x"], "n0.log", os.getpid())]).save(stale)
+    started = time.monotonic()
     assert main(["cluster", "down", "--state", str(stale)]) == 0
     assert "stopped nothing (no node was running)" in capsys.readouterr().out
+    assert time.monotonic() - started < 4.5  # it waited out the 3 s grace and the 2 s reap for a process not its own
 
 
 def test_faults_on_a_paused_node_wait_for_its_resume(state, capsys):
