@@ -293,7 +293,8 @@ def _check_exited(proc: NodeProcess) -> None:
 def poll(proc: NodeProcess) -> int | None:
     """The exit status of ``proc`` if it has ended (reaping it if it is our child), else None.
 
-    A process that is not this one's child and is gone reports -1: its status is unknown here.
+    A process that is not this one's child and is gone, or whose pid another program now has,
+    reports -1: its status is unknown here.
     """
     if proc.exit_code is not None:
         return proc.exit_code
@@ -301,8 +302,8 @@ def poll(proc: NodeProcess) -> int | None:
         return -1
     try:
         pid, status = os.waitpid(proc.pid, os.WNOHANG)
-    except ChildProcessError:
-        return None if running(proc.pid) else -1
+    except ChildProcessError:  # not ours to reap: ended, or its pid now another program's (not this node's)
+        return None if node_running(proc) else -1
     if pid == 0:
         return None
     proc.exit_code = os.waitstatus_to_exitcode(status)
@@ -393,8 +394,7 @@ def stop(procs: list[NodeProcess], grace: float = 3.0) -> None:
 
 
 def _alive(proc: NodeProcess) -> bool:
-    """Whether the node's process still runs (a pid since reused by another program does not count)."""
-    return poll(proc) is None and node_running(proc)
+    return poll(proc) is None
 
 
 def reap(proc: NodeProcess, timeout: float = 5.0) -> None:
