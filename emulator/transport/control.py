@@ -160,6 +160,12 @@ class ControlClient:
                     answer = await resp.json(content_type=None)
                 except ValueError:
                     answer = {"error": (await resp.text())[:200]}
+                if not isinstance(answer, dict):  # every answer of a node is an object: another program is there
+                    raise ControlError(
+                        f"{self.url}{path}: {resp.status} {answer!r:.80}: not a capsim node (another program on "
+                        "its port?)",
+                        resp.status,
+                    )
                 if resp.status >= 400:
                     raise ControlError(f"{self.url}{path}: {resp.status} {answer.get('error', answer)}", resp.status)
                 return cast(JsonObject, answer)  # every endpoint answers an object

@@ -180,3 +180,30 @@ async def test_a_failed_call_nobody_awaits_is_not_reported_as_never_retrieved(ho
         await queue.close()
         loop.set_exception_handler(None)
     assert reported == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status, text", [(200, "[1, 2]"), (200, '"ok"'), (404, "[1]"), (500, "12")])
+async def test_a_stranger_on_a_node_s_port_is_a_control_error(status, text):
+    """Another program on the port a state file names (the cluster died, the port was reused): an answer that is
+    JSON but no object came back as the node's status (a list; 'capsim cluster status' then raised TypeError), or
+    raised AttributeError on .get. It is a ControlError saying this is not a capsim node."""
+    from aiohttp import web
+
+    async def stranger(request):
+        return web.Response(status=status, text=text)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", stranger)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    client = ControlClient(f"http://127.0.0.1:{runner.addresses[0][1]}", TOKEN)
+    try:
+        for call in (client.status(), client.health(), client.call("heal")):
+            with pytest.raises(ControlError, match="not a capsim node"):
+                await call
+    finally:
+        await client.close()
+        await runner.cleanup()
