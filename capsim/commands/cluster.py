@@ -281,11 +281,17 @@ def _run_status(args) -> int:
     async def fetch(proc):
         client = ControlClient(proc.url, state.token, timeout=1.0)
         try:
-            return await client.status()
+            status = await client.status()
         except ControlError as exc:
             return {"error": str(exc)}
         finally:
             await client.close()
+        if (status.get("name"), status.get("pid")) != (proc.name, proc.pid) or "counters" not in status:
+            # a stale state file: its port now another program's, or another cluster's node
+            return {
+                "error": f"{proc.url} is not this node: it answers as {status.get('name')!r}, pid {status.get('pid')}"
+            }
+        return status
 
     async def fetch_all():
         return await asyncio.gather(*(fetch(p) for p in state.nodes))

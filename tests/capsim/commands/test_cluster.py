@@ -443,3 +443,26 @@ def test_two_clusters_at_once_are_apart(tmp_path, capsys):
             if state.exists():
                 main(["cluster", "down", "--state", str(state)])
     assert (tmp_path / "a.d").is_dir() and (tmp_path / "b.d").is_dir()
+
+
+def test_status_of_a_stale_state_file_does_not_show_another_cluster_s_node_as_its_own(tmp_path, capsys):
+    """A state file from a dead cluster whose node's port another cluster's node now holds: status showed that
+    node, its pid and counters, as this cluster's n0, up. It shows n0 down, and the stranger for what it is."""
+    live, stale = tmp_path / "live.json", tmp_path / "stale.json"
+    try:
+        assert main(["cluster", "up", "--nodes", "1", "--state", str(live)]) == 0
+        node = json.loads(live.read_text())["nodes"][0]
+        import subprocess
+        import sys
+
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()  # the old n0: its pid is no process now
+        data = {**json.loads(live.read_text()), "token": "old"}
+        data["nodes"][0]["pid"] = gone.pid
+        stale.write_text(json.dumps(data))
+        capsys.readouterr()
+        assert main(["cluster", "status", "--state", str(stale)]) == 0
+        out = capsys.readouterr().out
+        assert f"pid {node['pid']}" not in out and "n0" in out and "down" in out
+    finally:
+        main(["cluster", "down", "--state", str(live)])
