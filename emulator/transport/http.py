@@ -80,7 +80,8 @@ class HttpTransport:
         timeout: seconds to wait for a peer to accept a batch before dropping it.
         max_queue: messages an outbox may hold; more are dropped as ``overflow``.
         max_body: the largest request peers accept; bigger batches are split, and
-            a single message over it is dropped as ``too-large``.
+            a single message over it is dropped as ``too-large``. A batch a peer
+            refuses with 413 (its limit is lower) is sent again in halves.
         key: signs every request (``emulator.transport.auth``); None sends unsigned.
     """
 
@@ -279,6 +280,7 @@ class HttpTransport:
             headers[SIGNATURE_HEADER] = sign(self.key, data)
         session = self._session
         assert session is not None, "open() makes the session before any message"
+        too_large = False
         for attempt in (1, 2):
             try:
                 async with session.post(box.url + "/msg", data=data, headers=headers) as resp:
@@ -287,6 +289,8 @@ class HttpTransport:
                         box.failing = False
                         return
                     reason = f"refused {resp.status}: {(await resp.text())[:200]}"
+                    if resp.status == 413 and len(batch) > 1:
+                        too_large = True  # the peer's limit is below ours, and it took none of them
                     break
             except aiohttp.ServerDisconnectedError as exc:
                 # A pooled connection the peer closed (it restarted): the request never
@@ -297,6 +301,11 @@ class HttpTransport:
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = f"unreachable: {type(exc).__name__} {exc}".rstrip()
                 break
+        if too_large:  # send it again in halves, in order, each as small as the peer needs
+            half = len(batch) // 2
+            await self._post(box, batch[:half])
+            await self._post(box, batch[half:])
+            return
         self._fail(box, batch, reason)
 
     def _fail(self, box: _Outbox, batch: list[JsonObject], reason: str) -> None:
