@@ -208,6 +208,14 @@ def _run_up(args) -> int:
             file=sys.stderr,
         )
         return 1
+    from capsim.commands.serve import is_loopback
+
+    if not is_loopback(args.host):
+        print(
+            f"capsim cluster up: warning: the nodes listen on {args.host}, reachable from the network; messages "
+            "between them are signed with the cluster secret but travel in clear (plain HTTP)",
+            file=sys.stderr,
+        )
     for proc in state.nodes:
         print(f"{proc.name}  {proc.url}  pid {proc.pid}")
     print(

@@ -37,7 +37,7 @@ from pathlib import Path
 from capsim.cli import SUMMARIES, LinesFormatter, UsageError
 from capsim.parallel import positive_int, seed_value
 
-__all__ = ["main", "node_command", "parse_listen", "parse_peer", "register", "run"]
+__all__ = ["is_loopback", "main", "node_command", "parse_listen", "parse_peer", "register", "run"]
 
 
 def node_command() -> list[str]:
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
         writable_dir(args.data_dir, "--data-dir")
     given = _given_token(args.token_file)
-    if not _loopback(host):
+    if not is_loopback(host):
         if given is None:
             raise UsageError(
                 f"--listen {host}: reachable from the network, so the nodes need a shared secret to "
@@ -190,7 +190,8 @@ def _peers(name: str, given: list[tuple[str, str]]) -> dict[str, str]:
     return peers
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, or ``localhost``) is reachable from this machine only."""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -466,3 +466,10 @@ def test_status_of_a_stale_state_file_does_not_show_another_cluster_s_node_as_it
         assert f"pid {node['pid']}" not in out and "n0" in out and "down" in out
     finally:
         main(["cluster", "down", "--state", str(live)])
+
+
+def test_up_beyond_loopback_warns_that_messages_travel_in_clear(state, capsys):
+    """--host 0.0.0.0: each node warned in its own log, which the person who ran up does not see; up says it."""
+    assert main(["cluster", "up", "--nodes", "1", "--host", "0.0.0.0", "--state", str(state)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the nodes listen on 0.0.0.0, reachable from the network" in err and "in clear" in err
