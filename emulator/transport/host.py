@@ -13,8 +13,9 @@ Messages are delivered from a loop callback, never from inside the request
 handler's task: the runtime runs a handler's first step in place, which
 asyncio allows only outside another task.
 
-``pause`` (a ``LinkFaults`` action) is a soft pause: the node's inbox and
-outbox wait, but its timers keep running, because a real loop cannot freeze
+``pause`` (a ``LinkFaults`` action) is a soft pause: the node's inbox (up
+to ``max_held`` messages, then dropped as ``overflow``) and outbox wait,
+but its timers keep running, because a real loop cannot freeze
 one node's timers. For a true stop-the-world pause, stop the process
 (``RealCluster.pause`` sends SIGSTOP to a node process).
 """
@@ -99,6 +100,7 @@ class NodeHost:
         protocol: a label for ``/health`` and ``/status``.
         server: False for a client host (it is nobody's peer).
         timeout: seconds a peer has to accept a batch of messages.
+        max_held: messages a soft pause holds; more are dropped (inbound ``overflow``).
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class NodeHost:
         protocol: str | None = None,
         server: bool = True,
         timeout: float = 5.0,
+        max_held: int = 100_000,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
@@ -125,7 +128,7 @@ class NodeHost:
         self.name, self.factory, self.config = name, factory, dict(config or {})
         self.host, self.port = host, port
         self.peer_urls = {n: u.rstrip("/") for n, u in (peers or {}).items() if n != name}
-        self.token, self.max_body, self.timeout = token, max_body, timeout
+        self.token, self.max_body, self.timeout, self.max_held = token, max_body, timeout, max_held
         self.key = peer_key(token)
         self.protocol = protocol or getattr(factory, "__name__", str(factory))
         self.server = server
@@ -305,7 +308,10 @@ class NodeHost:
             if faults.blocked(msg.src, self.name):
                 self.inbound_drops["partition"] += 1
             elif faults.paused(self.name):
-                self._inbox.append(msg)
+                if len(self._inbox) < self.max_held:
+                    self._inbox.append(msg)
+                else:
+                    self.inbound_drops["overflow"] += 1
             else:
                 self._loop.call_soon(self._deliver, msg)
 

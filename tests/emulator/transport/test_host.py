@@ -175,3 +175,22 @@ async def test_two_running_nodes_cannot_share_one_storage_file(tmp_path):
         assert second.node.storage["boots"] == 2
     finally:
         await second.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_paused_host_holds_at_most_max_held_messages(http):
+    """A soft pause held every message that came, without bound (the outbox has max_queue); beyond max_held they
+    drop as inbound 'overflow', and the ones held are delivered, in order, on resume."""
+    host = await NodeHost("n1", Relay, token=TOKEN, max_held=3).start()
+    try:
+        control = ControlClient(host.url, TOKEN, http)
+        await control.pause("n1")
+        for i in range(5):
+            await post(http, host.url + "/msg", envelope({"type": "note", "text": i}))
+        counters = (await ControlClient(host.url, None, http).status())["counters"]
+        assert counters["held"] == 3 and counters["inbound_dropped"] == {"overflow": 2}
+        await control.resume("n1")
+        await _until(lambda: len(host.node.notes) == 3)
+        assert host.node.notes == [["x", 0], ["x", 1], ["x", 2]]
+    finally:
+        await host.stop()
