@@ -423,6 +423,11 @@ async def _workload(args) -> int:
 
     cluster = await RealCluster.from_state(args.state)
     try:
+        if not any(cluster.alive(name) for name in cluster.servers):
+            raise UsageError(
+                "every node of the cluster is down; bring one back first (capsim cluster restart "
+                f"{cluster.servers[0]}), or start a new cluster with capsim cluster up"
+            )
         await kv_clients(cluster, args.clients, args.ops, args.keys, args.timeout, args.seed)
     finally:
         await cluster.close()

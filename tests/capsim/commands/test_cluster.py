@@ -473,3 +473,14 @@ def test_up_beyond_loopback_warns_that_messages_travel_in_clear(state, capsys):
     assert main(["cluster", "up", "--nodes", "1", "--host", "0.0.0.0", "--state", str(state)]) == 0
     err = capsys.readouterr().err
     assert "warning: the nodes listen on 0.0.0.0, reachable from the network" in err and "in clear" in err
+
+
+def test_a_workload_on_a_cluster_whose_every_node_is_down_is_refused_at_once(state, capsys):
+    """Every node crashed: the workload ran every op to its timeout and reported a history; it is refused at
+    once, saying how to bring the nodes back."""
+    assert main(["cluster", "up", "--nodes", "1", "--state", str(state)]) == 0
+    assert main(["cluster", "crash", "n0", "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["cluster", "workload", "--ops", "50", "--timeout", "5", "--state", str(state)]) == 2
+    err = capsys.readouterr().err
+    assert "every node of the cluster is down" in err and "capsim cluster restart n0" in err
