@@ -87,8 +87,9 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
     "cluster": {
         0: "done",
         1: "up: a node did not start (none is left running); workload: the history is not "
-        "linearizable; a fault: a node did not apply it",
-        2: "workload: the checker ran out of time",
+        "linearizable; a fault: a running node did not apply it (one down or paused is given it when restarted or "
+        "resumed)",
+        2: "workload: the checker ran out of time, or no operation succeeded (nothing to check)",
     },
 }
 

@@ -116,7 +116,7 @@ def up(
     """
     from capsim.commands.serve import node_command
     from emulator.transport.launcher import launch_cluster
-    from emulator.transport.processes import NodeProcess, running, stop
+    from emulator.transport.processes import NodeProcess, node_running, stop
 
     if nodes < 1:
         raise UsageError(f"--nodes must be at least 1, got {nodes}")
@@ -127,7 +127,7 @@ def up(
     except limits.TooBig as exc:
         raise UsageError(str(exc)) from None
     state_path = Path(state_path)
-    if state_path.exists() and any(running(p.pid) for p in _load(state_path).nodes):
+    if state_path.exists() and any(node_running(p) for p in _load(state_path).nodes):  # not a reused pid
         raise UsageError(f"a cluster is already up ({state_path}); run 'capsim cluster down' first")
     names = [f"n{i}" for i in range(nodes)]  # n0.., as in the simulation and scenario files
     procs: list[NodeProcess] = []
@@ -156,10 +156,10 @@ def down(state_path=DEFAULT_STATE) -> list[str]:
     Raises:
         UsageError: no cluster state there.
     """
-    from emulator.transport.processes import running, stop
+    from emulator.transport.processes import node_running, stop
 
     state = _load(state_path)
-    live = [p for p in state.nodes if running(p.pid)]
+    live = [p for p in state.nodes if node_running(p)]
     stop(state.nodes)
     Path(state_path).unlink(missing_ok=True)
     return [p.name for p in live]
@@ -173,6 +173,10 @@ def _workdir(state_path: Path) -> Path:
 def _load(state_path):
     from emulator.transport.processes import ClusterState
 
+    if Path(state_path).is_dir():
+        raise UsageError(
+            f"--state {state_path} is a directory; give the path of a file, e.g. {Path(state_path) / 'cluster.json'}"
+        )
     try:
         return ClusterState.load(state_path)
     except FileNotFoundError:
@@ -193,6 +197,9 @@ def _run_up(args) -> int:
         config = json.loads(args.config)
     except ValueError as exc:
         raise UsageError(f"--config must be a JSON object: {exc}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f'--config must be a JSON object, e.g. \'{{"leader": "n0"}}\', got {type(config).__name__}')
+    _check_host(args.host)
     try:
         state = up(args.protocol, args.nodes, args.state, args.host, config, args.seed, args.timeout)
     except LaunchError as exc:
@@ -201,6 +208,14 @@ def _run_up(args) -> int:
             file=sys.stderr,
         )
         return 1
+    from capsim.commands.serve import is_loopback
+
+    if not is_loopback(args.host):
+        print(
+            f"capsim cluster up: warning: the nodes listen on {args.host}, reachable from the network; messages "
+            "between them are signed with the cluster secret but travel in clear (plain HTTP)",
+            file=sys.stderr,
+        )
     for proc in state.nodes:
         print(f"{proc.name}  {proc.url}  pid {proc.pid}")
     print(
@@ -208,6 +223,19 @@ def _run_up(args) -> int:
         f"logs in {_workdir(Path(args.state))}. Stop with: capsim cluster down"
     )
     return 0
+
+
+def _check_host(host: str) -> None:
+    """Refuse, before any node starts, an address no node could listen on."""
+    from emulator.transport.processes import free_ports
+
+    try:
+        free_ports(1, host)
+    except OSError as exc:
+        raise UsageError(
+            f"--host {host}: cannot listen there ({exc.strerror or exc}); "
+            "give an address of this machine, such as 127.0.0.1"
+        ) from None
 
 
 def _run_down(args) -> int:
@@ -254,18 +282,24 @@ def purge(workdir: Path) -> None:
 def _run_status(args) -> int:
     from emulator.transport.control import ControlClient
     from emulator.transport.errors import ControlError
-    from emulator.transport.processes import running
+    from emulator.transport.processes import node_running, stopped
 
     state = _load(args.state)
 
     async def fetch(proc):
         client = ControlClient(proc.url, state.token, timeout=1.0)
         try:
-            return await client.status()
+            status = await client.status()
         except ControlError as exc:
             return {"error": str(exc)}
         finally:
             await client.close()
+        if (status.get("name"), status.get("pid")) != (proc.name, proc.pid) or "counters" not in status:
+            # a stale state file: its port now another program's, or another cluster's node
+            return {
+                "error": f"{proc.url} is not this node: it answers as {status.get('name')!r}, pid {status.get('pid')}"
+            }
+        return status
 
     async def fetch_all():
         return await asyncio.gather(*(fetch(p) for p in state.nodes))
@@ -274,7 +308,12 @@ def _run_status(args) -> int:
     print(f"{state.protocol} cluster, {len(state.nodes)} nodes ({args.state})")
     for proc, status in zip(state.nodes, statuses):
         if "error" in status:
-            word = "down" if not running(proc.pid) else "not answering (paused?)"
+            if not node_running(proc):
+                word = f"down (capsim cluster restart {proc.name})"
+            elif stopped(proc):
+                word = f"paused (SIGSTOP; capsim cluster resume {proc.name})"
+            else:
+                word = f"not answering: {status['error']}"
             print(f"  {proc.name}  {proc.url}  {word}")
             continue
         c = status["counters"]
@@ -297,13 +336,16 @@ def _fault(action: str):
 async def _apply_fault(action: str, args) -> int:
     from emulator.errors import ConfigError
     from emulator.transport.cluster import RealCluster
-    from emulator.transport.errors import ControlError
+    from emulator.transport.errors import ControlError, LaunchError
 
-    _load(args.state)
+    state = _load(args.state)
     if action == "partition" and len(args.groups) < 2:
         raise UsageError(
             "partition needs at least two groups of comma-separated names, e.g. capsim cluster partition n0,n1 n2,n3,n4"
         )
+    for i, group in enumerate(getattr(args, "groups", None) or [], 1):
+        if not [n for n in group.split(",") if n]:
+            raise UsageError(f"partition group {i} ({group!r}) names no node; give comma-separated names, e.g. n1,n2")
     if action == "link":
         _check_link(args)
     cluster = await RealCluster.from_state(args.state)
@@ -316,10 +358,27 @@ async def _apply_fault(action: str, args) -> int:
     except ControlError as exc:
         print(f"capsim cluster {action}: {exc}", file=sys.stderr)
         return 1
+    except LaunchError as exc:
+        print(
+            f"capsim cluster {action}: {exc}\ncapsim cluster {action}: {args.name} stays down; clear what stopped it "
+            f"(its log: {state.node(args.name).log}), then run: capsim cluster restart {args.name}",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         await cluster.close()
     print(f"{action}: done" + (f"; active faults: {'; '.join(_describe(cluster))}" if _describe(cluster) else ""))
+    if action in _LINK_ACTIONS:
+        for name in cluster.servers:
+            if not cluster.alive(name):
+                print(f"  {name} is down: it is given the faults when restarted (capsim cluster restart {name})")
+            elif cluster.control.paused(name):
+                print(f"  {name} is paused: it is given the faults when resumed (capsim cluster resume {name})")
     return 0
+
+
+#: The faults that change links, which a node that is down receives when it restarts.
+_LINK_ACTIONS = ("partition", "heal", "isolate", "link")
 
 
 def _check_link(args) -> None:
@@ -364,6 +423,11 @@ async def _workload(args) -> int:
 
     cluster = await RealCluster.from_state(args.state)
     try:
+        if not any(cluster.alive(name) for name in cluster.servers):
+            raise UsageError(
+                "every node of the cluster is down; bring one back first (capsim cluster restart "
+                f"{cluster.servers[0]}), or start a new cluster with capsim cluster up"
+            )
         await kv_clients(cluster, args.clients, args.ops, args.keys, args.timeout, args.seed)
     finally:
         await cluster.close()
@@ -371,11 +435,24 @@ async def _workload(args) -> int:
     counts = {kind: sum(1 for op in ops if op["type"] == kind) for kind in ("ok", "fail", "info")}
     if args.out:
         cluster.history.write(args.out)
+    head = (
+        f"{args.clients} clients, {sum(counts.values())} ops in {cluster.now:.1f} s: ok {counts['ok']}, "
+        f"fail {counts['fail']}, info {counts['info']}"
+    )
+    written = f"; written to {args.out}" if args.out else ""
+    if not counts["ok"]:  # as Jepsen's stats checker: a run in which nothing succeeded tested nothing
+        print(f"{head}; no operation succeeded ({_first_error(ops)}): nothing to check{written}")
+        return 2
     verdict = linearizable(list(cluster.history), model="cas_register", timeout=30)
     words = {True: "linearizable", False: "NOT linearizable", None: "unknown (checker timed out)"}
-    print(
-        f"{args.clients} clients, {sum(counts.values())} ops in {cluster.now:.1f} s: ok {counts['ok']}, "
-        f"fail {counts['fail']}, info {counts['info']}; history {words[verdict.valid]}"
-        + (f"; written to {args.out}" if args.out else "")
-    )
+    print(f"{head}; history {words[verdict.valid]}{written}")
     return {True: 0, False: 1, None: 2}[verdict.valid]
+
+
+def _first_error(ops: list) -> str:
+    """What the first operation that did not succeed was told, for a workload in which none did."""
+    for op in ops:
+        error = op.get("error")
+        if op["type"] in ("fail", "info") and error:
+            return f"the first was told: {error[1] if isinstance(error, list) and len(error) == 2 else error}"
+    return "every one timed out: are the nodes up?"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import json
 import logging
@@ -36,7 +37,7 @@ from pathlib import Path
 from capsim.cli import SUMMARIES, LinesFormatter, UsageError
 from capsim.parallel import positive_int, seed_value
 
-__all__ = ["main", "node_command", "parse_listen", "parse_peer", "register", "run"]
+__all__ = ["is_loopback", "main", "node_command", "parse_listen", "parse_peer", "register", "run"]
 
 
 def node_command() -> list[str]:
@@ -121,9 +122,16 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def parse_peer(text: str) -> tuple[str, str]:
-    """``NAME=URL`` -> (name, url)."""
+    """``NAME=URL`` -> (name, url); the URL an http(s) one with a host (every message would go nowhere else)."""
+    from yarl import URL
+
     name, sep, url = text.partition("=")
-    if not sep or not name or not url.startswith(("http://", "https://")):
+    try:
+        parsed = URL(url)
+        usable = parsed.scheme in ("http", "https") and bool(parsed.host) and " " not in url and parsed.port
+    except (ValueError, TypeError):
+        usable = False
+    if not sep or not name or not usable:
         raise argparse.ArgumentTypeError(f"expected NAME=URL such as n2=http://127.0.0.1:9002, got {text!r}")
     return name, url.rstrip("/")
 
@@ -156,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
         writable_dir(args.data_dir, "--data-dir")
     given = _given_token(args.token_file)
-    if not _loopback(host):
+    if not is_loopback(host):
         if given is None:
             raise UsageError(
                 f"--listen {host}: reachable from the network, so the nodes need a shared secret to "
@@ -182,7 +190,8 @@ def _peers(name: str, given: list[tuple[str, str]]) -> dict[str, str]:
     return peers
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, or ``localhost``) is reachable from this machine only."""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -249,7 +258,7 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
     try:
         await node.start()
     except OSError as exc:
-        print(f"capsim serve: error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"capsim serve: error: cannot listen on {host}:{port}: {_bind_advice(exc, host)}", file=sys.stderr)
         return BIND_FAILED
     except Exception as exc:
         if not isinstance(exc, (EmulatorError, TypeError, ValueError)):
@@ -274,6 +283,16 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
         watch.cancel()
     await node.stop()
     return 0
+
+
+def _bind_advice(exc: OSError, host: str) -> str:
+    """Why an address cannot be bound, and what to give instead."""
+    reason = str(exc.strerror or exc).rsplit("): ", 1)[-1]  # aiohttp's text starts "error while ... on address (...): "
+    if exc.errno == errno.EADDRINUSE:
+        return f"address already in use; pick another port, or --listen {host}:0 for a free one"
+    if exc.errno == errno.EACCES:
+        return f"{reason}; pick a port above 1023, or --listen {host}:0 for a free one"
+    return f"{reason}; give an address of this machine, such as 127.0.0.1"
 
 
 async def _watch_parent(pid: int, stop: asyncio.Event, every: float = 0.5) -> None:

@@ -48,7 +48,17 @@ from emulator.transport.host import NodeHost
 from emulator.transport.links import LinkFaults
 from emulator.transport.network import RealNetwork
 from emulator.transport.plane import ControlPlane, Fault
-from emulator.transport.processes import ClusterState, NodeProcess, reap, signal_node, spawn, wait_healthy
+from emulator.transport.processes import (
+    ClusterState,
+    NodeProcess,
+    node_running,
+    reap,
+    signal_node,
+    spawn,
+    stop,
+    stopped,
+    wait_healthy,
+)
 from emulator.transport.wire import JsonObject
 
 __all__ = ["RealCluster"]
@@ -126,7 +136,13 @@ class RealCluster:
 
     @classmethod
     async def from_state(cls, state_or_path: ClusterState | str | Path, seed: int | None = None) -> RealCluster:
-        """Attach to the node processes of a cluster state (or its file); its faults carry on."""
+        """Attach to the node processes of a cluster state (or its file); its faults carry on.
+
+        A node whose process is gone, even one killed outside capsim, counts
+        as crashed: faults skip it, ``restart`` starts it and gives it them.
+        One whose process is stopped (paused) is skipped too, and given the
+        faults when ``resume`` continues it.
+        """
         if isinstance(state_or_path, ClusterState):
             state, path = state_or_path, None
         else:
@@ -139,7 +155,11 @@ class RealCluster:
             state_path=path,
             seed=seed,
         )
+        for proc in state.nodes:  # killed outside capsim (kill -9, the OOM killer): crashed, as for a crash
+            if proc.pid and not node_running(proc):
+                proc.pid = None
         cluster.control.set_down(p.name for p in state.nodes if not p.pid)
+        cluster.control.set_paused(p.name for p in state.nodes if p.pid and stopped(p))
         return cluster
 
     async def close(self) -> None:
@@ -256,6 +276,7 @@ class RealCluster:
         if control.down(control.check_server(name)):
             return control.done()
         control.set_down([name])
+        control.set_resumed(name)  # SIGKILL ends a stopped process too
         control.record("crash", name)
         return control.track(self._crash(name), f"crash {name}")
 
@@ -270,7 +291,11 @@ class RealCluster:
         self.save()
 
     def restart(self, name: str) -> Fault:
-        """Start a crashed ``name`` again (same command, address and storage), then give it the faults."""
+        """Start a crashed ``name`` again (same command, address and storage), then give it the faults.
+
+        The future raises ``LaunchError`` if a node process did not come up
+        (its address taken meanwhile, say): it is stopped, and the node stays down.
+        """
         control = self.control
         if not control.down(control.check_server(name)):
             raise ConfigError(f"{name!r} is running; crash it before restarting it")
@@ -285,7 +310,13 @@ class RealCluster:
             env = dict(os.environ)
             if self.token is not None:  # a cluster without one was started without a token
                 env["CAPSIM_TOKEN"] = self.token
-            await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
+            try:
+                await asyncio.to_thread(lambda: wait_healthy([spawn(proc, env)]))
+            except BaseException:  # it did not come up (its port taken, say): no process left, the node stays down
+                await asyncio.to_thread(stop, [proc])
+                proc.pid = None
+                self.save()
+                raise
             self.save()
         self.control.set_up(name)
         await self._bring_up_to_date(name)
@@ -302,7 +333,8 @@ class RealCluster:
         self.control.check_server(name)
         self.control.record("pause", name)
         if self._hosts is None:
-            signal_node(self._process(name), signal.SIGSTOP)
+            if signal_node(self._process(name), signal.SIGSTOP):
+                self.control.set_paused([name])  # it cannot answer: calls skip it until resume
             return self.control.done()
         self._faults.apply("pause", {"name": name})
         return self.control.broadcast("pause", {"name": name})
@@ -310,13 +342,15 @@ class RealCluster:
     def resume(self, name: str) -> Fault:
         """Unfreeze ``name``; a process is then given the whole fault state again.
 
-        A stopped process cannot answer control calls: one that timed out
-        while it was stopped would otherwise be missing from it for good.
+        A stopped process cannot answer control calls, so calls skip it while
+        it is paused (one sent just before the pause may also have timed out):
+        without this it would miss them for good.
         """
         self.control.check_server(name)
         self.control.record("resume", name)
         if self._hosts is None:
             signal_node(self._process(name), signal.SIGCONT)
+            self.control.set_resumed(name)
             if self.control.down(name):
                 return self.control.done()
             return self.control.track(self._bring_up_to_date(name), f"resume {name}")
@@ -328,8 +362,8 @@ class RealCluster:
         self.control.check_server(name)
         self._skews[name] = [offset, drift]
         self.control.record("skew", [name, offset, drift])
-        if self.control.down(name):
-            return self.control.done()  # applied when it restarts
+        if self.control.down(name) or self.control.paused(name):
+            return self.control.done()  # applied when it restarts or resumes
         return self.control.joined([self.control.send(name, "skew", {"offset": offset, "drift": drift})], "skew")
 
     def _process(self, name: str) -> NodeProcess:

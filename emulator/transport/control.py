@@ -160,10 +160,20 @@ class ControlClient:
                     answer = await resp.json(content_type=None)
                 except ValueError:
                     answer = {"error": (await resp.text())[:200]}
+                if not isinstance(answer, dict):  # every answer of a node is an object: another program is there
+                    raise ControlError(
+                        f"{self.url}{path}: {resp.status} {answer!r:.80}: not a capsim node (another program on "
+                        "its port?)",
+                        resp.status,
+                    )
                 if resp.status >= 400:
                     raise ControlError(f"{self.url}{path}: {resp.status} {answer.get('error', answer)}", resp.status)
                 return cast(JsonObject, answer)  # every endpoint answers an object
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except TimeoutError:
+            raise ControlError(
+                f"{self.url}{path} did not answer within {self._timeout.total:g} s (hung, or paused?)"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
             raise ControlError(f"cannot reach {self.url}{path}: {type(exc).__name__} {exc}".rstrip()) from None
 
     # -- the fault API, for one node -------------------------------------------------------

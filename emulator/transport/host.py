@@ -13,8 +13,9 @@ Messages are delivered from a loop callback, never from inside the request
 handler's task: the runtime runs a handler's first step in place, which
 asyncio allows only outside another task.
 
-``pause`` (a ``LinkFaults`` action) is a soft pause: the node's inbox and
-outbox wait, but its timers keep running, because a real loop cannot freeze
+``pause`` (a ``LinkFaults`` action) is a soft pause: the node's inbox (up
+to ``max_held`` messages, then dropped as ``overflow``) and outbox wait,
+but its timers keep running, because a real loop cannot freeze
 one node's timers. For a true stop-the-world pause, stop the process
 (``RealCluster.pause`` sends SIGSTOP to a node process).
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import fcntl
 import itertools
 import logging
 import os
@@ -51,6 +53,29 @@ __all__ = ["NodeHost"]
 _log = logging.getLogger("capsim.transport")
 
 
+def _lock_storage(path: Path) -> int:
+    """Lock ``<path>.lock`` for this host (the open file holds the lock), or say who has it.
+
+    Raises:
+        ConfigError: another running node (this process or another) owns the storage.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(
+            f"{path} is in use by another node (pid {holder}); two nodes on one storage overwrite each other: "
+            "give each node its own --data-dir (or name), or stop the other first"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 class NodeHost:
     """Run one node (``factory(**config)``) behind an HTTP server.
 
@@ -68,11 +93,14 @@ class NodeHost:
         seed: seeds the node's rng and the link fault draws; None draws one
             from the OS (shown by ``/status``).
         data_dir: keep ``storage`` in ``<data_dir>/<name>.storage``, so it
-            survives a restart of the process.
+            survives a restart of the process. One host at a time owns the
+            file (a lock beside it, ``.lock``, held until ``stop``): a second
+            one, in any process, is refused with a ConfigError.
         max_body: the largest request accepted, in bytes (413 above).
         protocol: a label for ``/health`` and ``/status``.
         server: False for a client host (it is nobody's peer).
         timeout: seconds a peer has to accept a batch of messages.
+        max_held: messages a soft pause holds; more are dropped (inbound ``overflow``).
     """
 
     def __init__(
@@ -91,6 +119,7 @@ class NodeHost:
         protocol: str | None = None,
         server: bool = True,
         timeout: float = 5.0,
+        max_held: int = 100_000,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
@@ -99,7 +128,7 @@ class NodeHost:
         self.name, self.factory, self.config = name, factory, dict(config or {})
         self.host, self.port = host, port
         self.peer_urls = {n: u.rstrip("/") for n, u in (peers or {}).items() if n != name}
-        self.token, self.max_body, self.timeout = token, max_body, timeout
+        self.token, self.max_body, self.timeout, self.max_held = token, max_body, timeout, max_held
         self.key = peer_key(token)
         self.protocol = protocol or getattr(factory, "__name__", str(factory))
         self.server = server
@@ -107,6 +136,9 @@ class NodeHost:
         self._streams = Streams(self.seed)
         self.faults = LinkFaults()
         self.clock = WallClock()
+        self._lock: int | None = None  # the open lock file of the storage, while this host owns it
+        if data_dir:
+            self._lock = _lock_storage(Path(data_dir) / f"{name}.storage")
         self.storage_data = FileStorage(Path(data_dir) / f"{name}.storage") if data_dir else {}
         self.ids = itertools.count(int(time.time() * 1_000_000))  # wall-clock ok
         self.context = contextvars.Context()
@@ -183,9 +215,7 @@ class NodeHost:
         )
         self.transport.reply_to = self.url
         if isinstance(self.storage_data, FileStorage):
-            self.transport.before_send = (
-                self.storage_data.sync
-            )  # changes made in place, on disk before a message leaves
+            self.transport.before_send = self._save  # changes made in place, on disk before a message leaves
         await self.transport.open()
         try:
             self._boot()
@@ -215,6 +245,22 @@ class NodeHost:
         # From a callback, not this task: the runtime steps on_start in place.
         self._loop.call_soon(self._start_endpoint, endpoint)
 
+    def _save(self) -> bool:
+        """Save what the node changed in place; False (its message is then dropped) if that cannot be done.
+
+        A message must not acknowledge a change that is not on disk: one the
+        file cannot hold (``inf``, an object) or a failed write is a node
+        error (``/status``), and the message is lost, as on a lossy link.
+        """
+        assert isinstance(self.storage_data, FileStorage)  # set as before_send only then
+        try:
+            self.storage_data.sync()
+        except (ConfigError, OSError) as exc:
+            if self.endpoint is not None:
+                self._on_error(self.endpoint, "saving its storage before a message", exc)
+            return False
+        return True
+
     def _start_endpoint(self, endpoint: Endpoint) -> None:
         if endpoint.alive:
             endpoint.start()
@@ -227,8 +273,11 @@ class NodeHost:
         return name == self.name or name in self.peer_urls
 
     async def stop(self) -> None:
-        """Stop the node and the server; the same as a crash, for good."""
+        """Stop the node and the server; the same as a crash, for good (another host may then take the storage)."""
         await self.crash()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            os.close(lock)
 
     async def crash(self) -> None:
         """Kill the node (tasks cancelled, memory lost) and stop listening; storage stays."""
@@ -259,7 +308,10 @@ class NodeHost:
             if faults.blocked(msg.src, self.name):
                 self.inbound_drops["partition"] += 1
             elif faults.paused(self.name):
-                self._inbox.append(msg)
+                if len(self._inbox) < self.max_held:
+                    self._inbox.append(msg)
+                else:
+                    self.inbound_drops["overflow"] += 1
             else:
                 self._loop.call_soon(self._deliver, msg)
 

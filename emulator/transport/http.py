@@ -12,6 +12,11 @@ Faults from ``LinkFaults`` apply here: a cut drops at send time and again
 when the message leaves the outbox; loss and duplicates are drawn from the
 host's rng; extra latency holds a message in the outbox until it is due.
 
+A message is sent only once its node's storage holds every change made
+before it (``before_send``, ``FileStorage.sync``); if that cannot be saved,
+the message is dropped as ``unsaved`` rather than acknowledge a change that
+is not on disk.
+
 As on the simulated network, an undeliverable message is dropped and
 counted, never raised: a peer that is down, refuses the batch or does not
 answer within ``timeout`` looks like a lossy link, and the rpc waiting for a
@@ -75,7 +80,8 @@ class HttpTransport:
         timeout: seconds to wait for a peer to accept a batch before dropping it.
         max_queue: messages an outbox may hold; more are dropped as ``overflow``.
         max_body: the largest request peers accept; bigger batches are split, and
-            a single message over it is dropped as ``too-large``.
+            a single message over it is dropped as ``too-large``. A batch a peer
+            refuses with 413 (its limit is lower) is sent again in halves.
         key: signs every request (``emulator.transport.auth``); None sends unsigned.
     """
 
@@ -99,8 +105,9 @@ class HttpTransport:
         self.max_queue = max_queue
         self.max_body = max_body
         self.reply_to: str | None = None
-        #: called before each message is sent (the host saves its node's storage: FileStorage.sync)
-        self.before_send: Callable[[], object] | None = None
+        #: called before each message is sent (the host saves its node's storage: FileStorage.sync);
+        #: False drops the message, counted as ``unsaved`` (a change it would acknowledge is not on disk)
+        self.before_send: Callable[[], bool] | None = None
         self.learned: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.sent = self.posted = self.duplicated = 0
         self.drops: collections.Counter[str] = collections.Counter()
@@ -155,8 +162,9 @@ class HttpTransport:
             ConfigError: ``dest`` is no node this host knows (a reply to one is dropped instead).
         """
         self.sent += 1
-        if self.before_send is not None:
-            self.before_send()
+        if self.before_send is not None and not self.before_send():
+            self._drop(dest, "unsaved")
+            return
         box = self._boxes.get(dest) or self._open(dest, body)
         if box is None:
             return
@@ -272,6 +280,7 @@ class HttpTransport:
             headers[SIGNATURE_HEADER] = sign(self.key, data)
         session = self._session
         assert session is not None, "open() makes the session before any message"
+        too_large = False
         for attempt in (1, 2):
             try:
                 async with session.post(box.url + "/msg", data=data, headers=headers) as resp:
@@ -280,6 +289,8 @@ class HttpTransport:
                         box.failing = False
                         return
                     reason = f"refused {resp.status}: {(await resp.text())[:200]}"
+                    if resp.status == 413 and len(batch) > 1:
+                        too_large = True  # the peer's limit is below ours, and it took none of them
                     break
             except aiohttp.ServerDisconnectedError as exc:
                 # A pooled connection the peer closed (it restarted): the request never
@@ -290,6 +301,11 @@ class HttpTransport:
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = f"unreachable: {type(exc).__name__} {exc}".rstrip()
                 break
+        if too_large:  # send it again in halves, in order, each as small as the peer needs
+            half = len(batch) // 2
+            await self._post(box, batch[:half])
+            await self._post(box, batch[half:])
+            return
         self._fail(box, batch, reason)
 
     def _fail(self, box: _Outbox, batch: list[JsonObject], reason: str) -> None:

@@ -98,7 +98,9 @@ def launch_cluster(
     """Start one node process per name on ``host`` and wait until all are healthy; returns the ``ClusterState``.
 
     Logs go to ``workdir/NAME.log``, storage to ``workdir/data`` (emptied
-    first: the checkers assume every key starts empty). Every node gets the
+    first: the checkers assume every key starts empty), both named by
+    absolute paths in the nodes' commands, so a node restarted from another
+    working directory finds its storage again. Every node gets the
     same ``seed`` (see the comment in the body). Call from outside any event
     loop: it blocks until the nodes are healthy.
 
@@ -120,6 +122,7 @@ def launch_cluster(
     Raises:
         LaunchError: a node did not start (every node started has been stopped).
     """
+    workdir = Path(workdir).absolute()
     shutil.rmtree(workdir / "data", ignore_errors=True)
     token = secrets.token_urlsafe(32)
     env = {**os.environ, "CAPSIM_TOKEN": token}

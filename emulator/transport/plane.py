@@ -5,9 +5,10 @@ the nodes through one ``ControlPlane``, and neither reaches into the other:
 
 - ``check(name)`` answers "is this a node of the cluster?" with one error
   for both;
-- ``broadcast(action, payload)`` sends a control action to every live
-  server (calls reach each node in the order they were made) and applies
-  it to the clients hosted in this process; ``send`` reaches one server;
+- ``broadcast(action, payload)`` sends a control action to every server
+  that can answer (not crashed, not paused: calls reach each node in the
+  order they were made) and applies it to the clients hosted in this
+  process; ``send`` reaches one server;
 - every call returns an ``asyncio.Future`` done when the nodes have applied
   it; a failure is kept in ``errors`` (with the cluster's time), and raised
   again to whoever awaits the future; ``settle()`` waits for them all;
@@ -60,6 +61,7 @@ class ControlPlane:
         self._queues = {name: ControlQueue(ControlClient(url, token, session)) for name, url in self._urls.items()}
         self._clients: dict[str, NodeHost] = {}
         self._down: dict[str, None] = {}
+        self._paused: dict[str, None] = {}
         self._pending: set[asyncio.Future[Any]] = set()
         self._clock = clock
         self._record = record
@@ -116,6 +118,19 @@ class ControlPlane:
         """Mark a server running again."""
         self._down.pop(name, None)
 
+    def paused(self, name: str) -> bool:
+        """Whether the server ``name`` is a stopped process (SIGSTOP): it cannot answer, so calls skip it."""
+        return name in self._paused
+
+    def set_paused(self, names: Iterable[str]) -> None:
+        """Mark servers stopped: calls skip them until ``set_resumed`` (whoever resumes one brings it up to date)."""
+        for name in names:
+            self._paused[name] = None
+
+    def set_resumed(self, name: str) -> None:
+        """Mark a server no longer stopped."""
+        self._paused.pop(name, None)
+
     # -- calls ------------------------------------------------------------------------
 
     def record(self, f: str, value: object) -> None:
@@ -123,8 +138,12 @@ class ControlPlane:
         self._record(f, value)
 
     def broadcast(self, action: str, payload: dict[str, Any]) -> Fault:
-        """Send ``action`` to every live server and apply it to the in-process clients."""
-        futures = [queue.submit(action, payload) for name, queue in self._queues.items() if name not in self._down]
+        """Send ``action`` to every server not crashed or paused, and apply it to the in-process clients."""
+        futures = [
+            queue.submit(action, payload)
+            for name, queue in self._queues.items()
+            if name not in self._down and name not in self._paused
+        ]
         for host in self._clients.values():
             host.faults.apply(action, payload)
             host.faults_changed()

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.errors import ConfigError
 from emulator.transport.errors import LaunchError
+from emulator.transport.links import LinkFaults
 
 __all__ = [
     "BIND_FAILED",
@@ -35,12 +38,14 @@ __all__ = [
     "NodeProcess",
     "free_ports",
     "launch",
+    "node_running",
     "poll",
     "reap",
     "running",
     "signal_node",
     "spawn",
     "stop",
+    "stopped",
     "wait_healthy",
 ]
 
@@ -92,11 +97,15 @@ class ClusterState:
             "faults": self.faults,
             "skews": self.skews,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-        os.replace(tmp, path)
+        # a new file of our own (mkstemp: O_EXCL, mode 0600), never one that was there already
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=2)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod
@@ -110,20 +119,57 @@ class ClusterState:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            nodes = [
-                NodeProcess(node["name"], node["url"], node["argv"], node["log"], node.get("pid"))
-                for node in data["nodes"]
-            ]
-            return cls(
-                data["protocol"],
-                data["token"],
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+            nodes = [_node(node) for node in _field(data, "nodes", list)]
+            if not nodes:
+                raise ValueError("it lists no node")
+            state = cls(
+                _field(data, "protocol", str),
+                _field(data, "token", str),
                 nodes,
                 data.get("faults") or {},
                 data.get("skews") or {},
                 data.get("created", 0.0),
             )
+            _check_faults(state)
+            return state
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a capsim cluster state file ({exc})") from None
+
+
+def _field(data: dict[str, Any], key: str, kind: type) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not value):
+        raise ValueError(f"{key!r} must be a {'non-empty string' if kind is str else kind.__name__}, got {value!r:.60}")
+    return value
+
+
+def _node(data: object) -> NodeProcess:
+    """A NodeProcess from its entry in a state file, every field of the right type."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a node is a JSON object, got {data!r:.60}")
+    argv = _field(data, "argv", list)
+    if not argv or not all(isinstance(arg, str) for arg in argv):
+        raise ValueError(f"a node's 'argv' is its command as a list of strings, got {argv!r:.60}")
+    pid = data.get("pid")
+    if pid is not None and (type(pid) is not int or pid < 1):
+        raise ValueError(f"a node's 'pid' is a process id or null, got {pid!r:.60}")
+    return NodeProcess(_field(data, "name", str), _field(data, "url", str), argv, _field(data, "log", str), pid)
+
+
+def _check_faults(state: ClusterState) -> None:
+    """Raise ValueError unless the state's faults and skews are what ``RealCluster`` wrote."""
+    if not isinstance(state.faults, dict):
+        raise ValueError(f"'faults' must be a JSON object, got {state.faults!r:.60}")
+    try:
+        LinkFaults.from_json(state.faults)
+    except ConfigError as exc:
+        raise ValueError(f"'faults': {exc}") from None
+    if not isinstance(state.skews, dict) or not all(
+        isinstance(v, list) and len(v) == 2 and all(type(x) in (int, float) for x in v) for v in state.skews.values()
+    ):
+        raise ValueError(f"'skews' maps a node to [offset, drift], got {state.skews!r:.60}")
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
@@ -247,7 +293,8 @@ def _check_exited(proc: NodeProcess) -> None:
 def poll(proc: NodeProcess) -> int | None:
     """The exit status of ``proc`` if it has ended (reaping it if it is our child), else None.
 
-    A process that is not this one's child and is gone reports -1: its status is unknown here.
+    A process that is not this one's child and is gone, or whose pid another program now has,
+    reports -1: its status is unknown here.
     """
     if proc.exit_code is not None:
         return proc.exit_code
@@ -255,8 +302,8 @@ def poll(proc: NodeProcess) -> int | None:
         return -1
     try:
         pid, status = os.waitpid(proc.pid, os.WNOHANG)
-    except ChildProcessError:
-        return None if running(proc.pid) else -1
+    except ChildProcessError:  # not ours to reap: ended, or its pid now another program's (not this node's)
+        return None if node_running(proc) else -1
     if pid == 0:
         return None
     proc.exit_code = os.waitstatus_to_exitcode(status)
@@ -297,8 +344,8 @@ def running(pid: int | None) -> bool:
         return True
 
 
-def _ours(proc: NodeProcess) -> bool:
-    """Whether ``proc.pid`` still runs this node's command (not a reused pid)."""
+def node_running(proc: NodeProcess) -> bool:
+    """Whether ``proc.pid`` still runs this node's command (not a reused pid); a stopped (paused) one does."""
     if not running(proc.pid):
         return False
     try:
@@ -309,9 +356,20 @@ def _ours(proc: NodeProcess) -> bool:
     return proc.name.encode() in cmdline
 
 
+def stopped(proc: NodeProcess) -> bool:
+    """Whether the node's process is stopped (SIGSTOP: ``capsim cluster pause``); False where /proc cannot say."""
+    if not node_running(proc):
+        return False
+    try:
+        with open(f"/proc/{proc.pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
 def signal_node(proc: NodeProcess, sig: int) -> bool:
     """Send ``sig`` to the node's process group if it is still ours; whether it was sent."""
-    if proc.pid is None or not _ours(proc):
+    if proc.pid is None or not node_running(proc):
         return False
     try:
         os.killpg(proc.pid, sig)

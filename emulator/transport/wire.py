@@ -9,12 +9,17 @@ malformed JSON or envelopes, 404 for a message addressed to another node.
 
 Guarantees: a body that passes ``parse_envelopes`` is a dict with a
 non-empty string ``type`` and integer ``msg_id`` / ``in_reply_to`` when
-present, so the node runtime can never trip over it.
+present, so the node runtime can never trip over it; and whatever it holds
+can travel again (every number is finite: ``1e400``, which Python reads as
+``inf``, is refused) and be kept in a node's file storage (a request nests
+at most ``MAX_DEPTH`` levels of arrays and objects), so a value taken from
+one request can never break a reply or a restart later.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +32,7 @@ from emulator.validate import is_number
 __all__ = [
     "MAX_BATCH",
     "MAX_BODY",
+    "MAX_DEPTH",
     "JsonObject",
     "Latency",
     "distribution_from_json",
@@ -45,20 +51,53 @@ Latency = Distribution | float
 MAX_BODY = 1 << 20
 #: Most envelopes in one request.
 MAX_BATCH = 4096
+#: Most levels of arrays and objects in one request, the envelope included (a node's storage file
+#: nests a stored value inside a few levels of its own, and reads back at most ``storage.MAX_NESTING``).
+MAX_DEPTH = 100
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (send null or a string)")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise WireError(400, f"the number {text:.40} is too large for a float; send it as a string")
+    return value
+
+
 def _loads(raw: bytes | str) -> Any:
-    """Strict JSON: no NaN/Infinity; any parse failure is a 400 with the reason."""
+    """Strict JSON: no NaN/Infinity, finite numbers, at most MAX_DEPTH levels; any failure is a 400 saying why."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        raise WireError(400, "request body is nested too deeply") from None
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
+    except RecursionError:  # deeper than the parser goes: deeper than MAX_DEPTH
+        raise WireError(400, f"request body is nested deeper than {MAX_DEPTH} levels of arrays and objects") from None
+    except WireError:
+        raise
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise WireError(400, f"request body is not valid JSON: {exc}") from None
+    if _opening(raw) > MAX_DEPTH and _depth(value) > MAX_DEPTH:  # the count of brackets bounds the depth
+        raise WireError(400, f"request body is nested deeper than {MAX_DEPTH} levels of arrays and objects")
+    return value
+
+
+def _opening(raw: bytes | str) -> int:
+    if isinstance(raw, bytes):
+        return raw.count(b"[") + raw.count(b"{")
+    return raw.count("[") + raw.count("{")
+
+
+def _depth(value: object) -> int:
+    """Levels of arrays and objects in a parsed JSON value (counted up to MAX_DEPTH + 1)."""
+    level, frontier = 0, [value]
+    while level <= MAX_DEPTH:
+        containers = [item for item in frontier if isinstance(item, (dict, list))]
+        if not containers:
+            break
+        level += 1
+        frontier = [child for c in containers for child in (c.values() if isinstance(c, dict) else c)]
+    return level
 
 
 def parse_object(raw: bytes | str, what: str = "request body") -> JsonObject:

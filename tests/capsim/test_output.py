@@ -72,10 +72,10 @@ def test_writable_file_refuses_a_directory_and_a_missing_parent_and_keeps_an_exi
 
 def test_cluster_workload_checks_its_out_before_running(tmp_path, capsys):
     """capsim cluster workload --out DIR/ (a directory) is refused before a client starts."""
-    from emulator.transport.processes import ClusterState
+    from emulator.transport.processes import ClusterState, NodeProcess
 
     state = tmp_path / "state.json"
-    ClusterState("lin-kv", "t", []).save(state)
+    ClusterState("lin-kv", "t", [NodeProcess("n0", "http://127.0.0.1:1", ["x"], "n0.log")]).save(state)
     assert main(["cluster", "workload", "--state", str(state), "--out", str(tmp_path)]) == 2
     assert "a directory is there; give a file name" in capsys.readouterr().err
 

@@ -175,7 +175,20 @@ def test_serve_on_a_taken_port_exits_3(capsys, monkeypatch):
             )
             == 3
         )
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "address already in use; pick another port, or --listen 127.0.0.1:0 for a free one" in err
+
+
+def test_serve_on_an_address_not_of_this_machine_says_what_to_give(capsys, monkeypatch):
+    """An address no interface has (or a name that does not resolve) exits 3 saying to give one of this machine's."""
+    monkeypatch.setenv("CAPSIM_TOKEN", "t")
+    for host in ("192.0.2.1", "no-such-host.invalid"):
+        assert (
+            main(["serve", "--protocol", "emulator.transport.diag:Echo", "--name", "n1", "--listen", f"{host}:0"]) == 3
+        )
+        err = capsys.readouterr().err
+        assert f"cannot listen on {host}:0" in err and "give an address of this machine, such as 127.0.0.1" in err
 
 
 @pytest.mark.parametrize(
@@ -184,6 +197,11 @@ def test_serve_on_a_taken_port_exits_3(capsys, monkeypatch):
         ("--listen=nohost:x", "HOST:PORT"),
         ("--peer=n2", "NAME=URL"),
         ("--peer=n2=ftp://x", "NAME=URL"),
+        # URLs with no host, a bad port or an unclosed bracket were taken: every message to the peer was dropped
+        ("--peer=n2=http://", "NAME=URL"),
+        ("--peer=n2=http://127.0.0.1:99999", "NAME=URL"),
+        ("--peer=n2=http://[::1", "NAME=URL"),
+        ("--peer=n2=http://a b:1", "NAME=URL"),
         ("--config=[1]", "JSON object"),
         # a negative limit, or a parent no process can have, was taken and the node started anyway
         ("--max-body=-1", "argument --max-body: expected a positive whole number"),
@@ -243,3 +261,22 @@ def test_a_node_with_a_parent_pid_stops_when_its_parent_is_killed(tmp_path):
     while running(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not running(child)
+
+
+def test_a_second_node_on_the_same_storage_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    """serve on a data directory whose storage for this name another running node owns: exit 2, one line naming
+    the file and what to give, no traceback."""
+    import os
+
+    from emulator.transport.host import _lock_storage
+
+    monkeypatch.setenv("CAPSIM_TOKEN", "t")
+    held = _lock_storage(tmp_path / "n1.storage")
+    try:
+        argv = ["serve", "--protocol", "lin-kv", "--name", "n1", "--data-dir", str(tmp_path)]
+        assert main(argv) == 2
+    finally:
+        os.close(held)
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/n1.storage is in use by another node (pid {os.getpid()})" in err
+    assert "its own --data-dir" in err and "Traceback" not in err

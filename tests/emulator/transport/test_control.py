@@ -180,3 +180,55 @@ async def test_a_failed_call_nobody_awaits_is_not_reported_as_never_retrieved(ho
         await queue.close()
         loop.set_exception_handler(None)
     assert reported == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status, text", [(200, "[1, 2]"), (200, '"ok"'), (404, "[1]"), (500, "12")])
+async def test_a_stranger_on_a_node_s_port_is_a_control_error(status, text):
+    """Another program on the port a state file names (the cluster died, the port was reused): an answer that is
+    JSON but no object came back as the node's status (a list; 'capsim cluster status' then raised TypeError), or
+    raised AttributeError on .get. It is a ControlError saying this is not a capsim node."""
+    from aiohttp import web
+
+    async def stranger(request):
+        return web.Response(status=status, text=text)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", stranger)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    client = ControlClient(f"http://127.0.0.1:{runner.addresses[0][1]}", TOKEN)
+    try:
+        for call in (client.status(), client.health(), client.call("heal")):
+            with pytest.raises(ControlError, match="not a capsim node"):
+                await call
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_a_node_that_hangs_is_a_control_error_saying_it_did_not_answer_in_time():
+    """A node that takes the connection and never answers (hung, or SIGSTOPped): the error read 'cannot reach
+    URL: TimeoutError'; it says the node did not answer within the timeout, status None."""
+    from aiohttp import web
+
+    async def hang(request):
+        await asyncio.sleep(3600)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hang)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    client = ControlClient(url, TOKEN, timeout=0.2)
+    try:
+        with pytest.raises(ControlError, match=r"did not answer within 0\.2 s \(hung, or paused\?\)") as failed:
+            await client.call("heal")
+        assert failed.value.status is None and f"{url}/control/heal" in str(failed.value)
+    finally:
+        await client.close()
+        await runner.cleanup()

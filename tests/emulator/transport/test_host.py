@@ -1,6 +1,7 @@
 """One node on a real loop behind HTTP (NodeHost): life cycle, storage, delivery under faults, status."""
 
 import asyncio
+import os
 import socket
 import time
 
@@ -154,3 +155,42 @@ async def test_status_reports_seed_counters_and_held_messages(http):
     finally:
         await host.stop()
     assert _refused(host.port)
+
+
+@pytest.mark.asyncio
+async def test_two_running_nodes_cannot_share_one_storage_file(tmp_path):
+    """Two nodes of one name on one data directory (two clusters started with the same --data-dir) both rewrote
+    the same file, each over the other's writes. The second refuses to start, naming the file and the holder's
+    pid, and says what to give; once the first stops, a new one starts on the storage."""
+    first = await NodeHost("n1", Relay, data_dir=tmp_path).start()
+    try:
+        with pytest.raises(em.ConfigError, match="is in use by another node") as refused:
+            await NodeHost("n1", Relay, data_dir=tmp_path).start()
+        assert f"pid {os.getpid()}" in str(refused.value) and "its own --data-dir" in str(refused.value)
+        assert first.node.storage["boots"] == 1
+    finally:
+        await first.stop()
+    second = await NodeHost("n1", Relay, data_dir=tmp_path).start()
+    try:
+        assert second.node.storage["boots"] == 2
+    finally:
+        await second.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_paused_host_holds_at_most_max_held_messages(http):
+    """A soft pause held every message that came, without bound (the outbox has max_queue); beyond max_held they
+    drop as inbound 'overflow', and the ones held are delivered, in order, on resume."""
+    host = await NodeHost("n1", Relay, token=TOKEN, max_held=3).start()
+    try:
+        control = ControlClient(host.url, TOKEN, http)
+        await control.pause("n1")
+        for i in range(5):
+            await post(http, host.url + "/msg", envelope({"type": "note", "text": i}))
+        counters = (await ControlClient(host.url, None, http).status())["counters"]
+        assert counters["held"] == 3 and counters["inbound_dropped"] == {"overflow": 2}
+        await control.resume("n1")
+        await _until(lambda: len(host.node.notes) == 3)
+        assert host.node.notes == [["x", 0], ["x", 1], ["x", 2]]
+    finally:
+        await host.stop()

@@ -258,3 +258,24 @@ async def test_sending_to_an_unknown_node_is_a_config_error(host):
     """Node code that sends to a name nobody gave raises ConfigError, as in the simulation."""
     with pytest.raises(em.ConfigError, match="unknown node 'n9'"):
         host.node.send("n9", {"type": "note"})
+
+
+@pytest.mark.asyncio
+async def test_a_batch_a_peer_refuses_as_too_large_is_sent_again_in_halves(make):
+    """A peer started with a smaller --max-body than its sender's: the sender's batches fit its own limit, the
+    peer answered 413 and the whole batch was dropped, though each message fits. A 413 means nothing was
+    taken, so the batch goes again in halves: every message arrives, in order."""
+    from emulator.transport import NodeHost
+    from tests.common.transport_nodes import Relay
+
+    receiver = await NodeHost("n2", Relay, max_body=4096).start()
+    try:
+        transport = await make({"n2": receiver.url})
+        for i in range(40):
+            transport.transmit(None, "n2", {"type": "note", "text": f"{i}:" + "x" * 300})
+        await _until(lambda: transport.posted + sum(transport.drops.values()) == 40)
+        await _until(lambda: len(receiver.node.notes) == 40)
+        assert [int(text.split(":")[0]) for _, text in receiver.node.notes] == list(range(40))
+        assert transport.drops == {} and receiver.rejected >= 1
+    finally:
+        await receiver.stop()

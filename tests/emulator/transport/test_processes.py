@@ -100,3 +100,16 @@ async def test_crash_pause_and_restart_act_on_real_processes(tmp_path):
         stop(state.nodes)
     assert (paused, resumed, boots) == ("error 0", "ok", 2)
     assert state.node("n1").pid != old_pid and not any(running(p.pid) for p in state.nodes)
+
+
+def test_a_state_file_is_private_even_over_a_temporary_file_left_with_open_permissions(tmp_path):
+    """save wrote the token through '<state>.tmp' opened with O_CREAT: a file already there (left behind, or put
+    there by another user of a shared directory) kept its own permissions, and was renamed into place, token and
+    all, readable by others. The state file is private whatever lies beside it, and a stranger's file is untouched."""
+    left = tmp_path / "state.json.tmp"
+    left.write_text("someone else's")
+    left.chmod(0o666)
+    state = ClusterState("lin-kv", "secret", [NodeProcess("n1", "http://127.0.0.1:1", ["x"], "n1.log", 42)])
+    path = state.save(tmp_path / "state.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and ClusterState.load(path).token == "secret"
+    assert left.read_text() == "someone else's"
