@@ -44,6 +44,7 @@ __all__ = [
     "answer",
     "apply_once",
     "apply_op",
+    "checked_key",
     "error_answer",
     "forwarded",
     "merge_requests",
@@ -74,13 +75,26 @@ def unavailable(reason: str) -> RPCError:
     return RPCError(TEMPORARILY_UNAVAILABLE, reason)
 
 
+def checked_key(body: dict):
+    """The request's ``"key"``: a string, number, boolean or null (what a dict can hold as a key).
+
+    Raises:
+        RPCError: 12 (malformed, definite) for a list or an object, which no key can be.
+    """
+    key = body.get("key")
+    if isinstance(key, (list, dict)):
+        raise RPCError(MALFORMED_REQUEST, f"a key is a string, number, boolean or null, got {key!r:.80}")
+    return key
+
+
 def apply_op(data: dict, body: dict) -> dict:
     """Apply one lin-kv request to ``data`` in place and return the reply body.
 
     Raises:
-        RPCError: 20 for a missing key, 22 for a cas that found another value.
+        RPCError: 20 for a missing key, 22 for a cas that found another value, 12 for a key that is a list or an
+            object.
     """
-    kind, key = body["type"], body.get("key")
+    kind, key = body["type"], checked_key(body)
     current = data.get(key, _MISSING)
     if kind == "read":
         if current is _MISSING:
@@ -243,7 +257,7 @@ def apply_once(data: dict, applied: dict, body: dict, rid: list | None) -> dict 
     """
     if body["type"] == "read" or rid is None:
         return apply_op(data, body)
-    key = body.get("key")
+    key = checked_key(body)
     recalled = recall(applied, key, rid)
     if recalled is not None:
         return answer(recalled[0])

@@ -216,3 +216,26 @@ def test_an_older_request_finishing_late_keeps_the_newer_requests_record():
     second, copy, late = asyncio.run(scenario())
     assert runs == [1, 2], "a copy of request 2 ran again after request 1 ended"
     assert second == copy == {"type": "second_ok"} and late is None
+
+
+@pytest.mark.parametrize("key", [[1], {"a": 1}])
+@pytest.mark.parametrize("kind", ["read", "write", "cas"])
+def test_a_key_that_is_a_list_or_an_object_is_a_definite_malformed_request(kind, key):
+    """Error 12, definite, naming what a key may be: not a crash of the node (13, indefinite)."""
+    sim = em.Simulation(seed=1)
+    for name in ("n0", "n1"):
+        sim.add_node(name, SingleKV)
+    client = sim.add_client("c")
+    errors = []
+
+    async def main():
+        for node in ("n0", "n1"):  # the leader itself, and a node that forwards to it
+            try:
+                await client.rpc(node, {"type": kind, "key": key, "value": 1, "from": 1, "to": 2})
+            except em.RPCError as exc:
+                errors.append(exc)
+
+    sim.run(main())
+    assert [(e.code, e.definite) for e in errors] == [(12, True), (12, True)]
+    assert "a key is a string, number, boolean or null" in str(errors[0])
+    assert not sim.errors
