@@ -269,11 +269,8 @@ def test_a_node_killed_behind_capsim_s_back_counts_as_down(state, capsys):
     """A node process killed outside capsim (the OOM killer, kill -9): 'restart' said it was running and to crash it
     first, and 'partition' failed with a connection error. Now it counts as crashed: the partition applies to the
     others and says the node is down, restart starts it, and it comes back with the partition."""
-    import asyncio
     import signal
     import time
-
-    from emulator.transport import RealCluster
 
     assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
     pid = next(node["pid"] for node in json.loads(state.read_text())["nodes"] if node["name"] == "n1")
@@ -287,14 +284,23 @@ def test_a_node_killed_behind_capsim_s_back_counts_as_down(state, capsys):
     assert "partition: done" in out and "n1 is down" in out and "capsim cluster restart n1" in out
     assert main(["cluster", "restart", "n1", "--state", str(state)]) == 0
 
+    assert _faults_of(state, "n1") == ["partition {'groups': [['n0'], ['n1']]}"]
+
+
+def _faults_of(state, node: str) -> list[str]:
+    """The faults ``node`` of the cluster in ``state`` says it has (its /status)."""
+    import asyncio
+
+    from emulator.transport import RealCluster
+
     async def faults():
         cluster = await RealCluster.from_state(state)
         try:
-            return (await cluster.status("n1"))["faults"]
+            return (await cluster.status(node))["faults"]
         finally:
             await cluster.close()
 
-    assert asyncio.run(faults()) == ["partition {'groups': [['n0'], ['n1']]}"]
+    return asyncio.run(faults())
 
 
 def test_a_stale_state_file_whose_pid_was_reused_does_not_block_up(state, capsys):
@@ -322,9 +328,6 @@ def test_faults_on_a_paused_node_wait_for_its_resume(state, capsys):
     exited 1 saying the partition failed, although it was applied to the others and recorded. Now the partition
     skips the paused node and says so, status says it is paused and how to resume it, and resume gives it the
     partition."""
-    import asyncio
-
-    from emulator.transport import RealCluster
 
     assert main(["cluster", "up", "--nodes", "2", "--state", str(state)]) == 0
     assert main(["cluster", "pause", "n1", "--state", str(state)]) == 0
@@ -337,14 +340,7 @@ def test_faults_on_a_paused_node_wait_for_its_resume(state, capsys):
     assert "paused (SIGSTOP; capsim cluster resume n1)" in out
     assert main(["cluster", "resume", "n1", "--state", str(state)]) == 0
 
-    async def faults():
-        cluster = await RealCluster.from_state(state)
-        try:
-            return (await cluster.status("n1"))["faults"]
-        finally:
-            await cluster.close()
-
-    assert asyncio.run(faults()) == ["partition {'groups': [['n0'], ['n1']]}"]
+    assert _faults_of(state, "n1") == ["partition {'groups': [['n0'], ['n1']]}"]
 
 
 def test_a_workload_of_which_no_operation_succeeded_checks_nothing_and_says_so(state, capsys):
