@@ -244,7 +244,6 @@ def test_crashed_incarnations_sockets_are_released_however_many_times_a_host_res
     from emulator.sockets import SimSocket
 
     def in_memory() -> int:
-        gc.collect()
         return sum(1 for obj in gc.get_objects() if isinstance(obj, SimSocket))
 
     sim = em.Simulation(seed=3, latency=em.Uniform(0.001, 0.01))
@@ -256,7 +255,10 @@ def test_crashed_incarnations_sockets_are_released_however_many_times_a_host_res
         sim.crash("client" if i % 3 else "server")
         sim.run(until=sim.now + 0.2)
         sim.restart("client" if i % 3 else "server")
-        counts.append((in_memory(), len(sim.hosts._sockets)))  # the world's registry of open sockets
+        gc.collect()  # what a long run's collections would have freed by now
+        # the sockets in memory (counted in the first rounds and the last only: a walk of every object), and the
+        # world's registry of open sockets
+        counts.append((in_memory() if i < 6 or i == 39 else None, len(sim.hosts._sockets)))
     errors = list(sim.errors)
     sim.close()
     assert errors == []
