@@ -307,15 +307,20 @@ SCENARIOS = [
 ]
 
 
-def _run(scenario, simulated):
-    async def main():
-        return await scenario(_Net(simulated))
-
+def _on_loop(main, simulated=True):
+    """``main()`` run to its end on a fresh loop (capsim's, or asyncio's over real sockets), closed after."""
     loop = VirtualLoop() if simulated else asyncio.new_event_loop()
     try:
         return loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def _run(scenario, simulated):
+    async def main():
+        return await scenario(_Net(simulated))
+
+    return _on_loop(main, simulated)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__.strip("_"))
@@ -432,11 +437,7 @@ def test_a_blocking_connect_is_refused_before_it_sends_anything():
             net.listener.accept()  # one connection, not two
         return client.getpeername() == net.listener.getsockname() and server.getpeername() == client.getsockname()
 
-    loop = VirtualLoop()
-    try:
-        assert loop.run_until_complete(main())
-    finally:
-        loop.close()
+    assert _on_loop(main)
 
 
 async def _connect_into_a_full_accept_queue(net, option=socket.TCP_USER_TIMEOUT, values=(300, 1500)):
@@ -511,11 +512,7 @@ def test_flags_a_simulated_socket_does_not_honour_are_refused_naming_what_it_tak
                 call()
         return True
 
-    loop = VirtualLoop()
-    try:
-        assert loop.run_until_complete(main())
-    finally:
-        loop.close()
+    assert _on_loop(main)
 
 
 async def _writer_facing_a_shut_window(net, user_timeout_ms, patience):
@@ -545,11 +542,7 @@ def test_tcp_user_timeout_ends_a_connection_whose_peer_keeps_its_window_shut_as_
         async def main():
             return await _writer_facing_a_shut_window(_Net(simulated), ms, patience)
 
-        loop = VirtualLoop() if simulated else asyncio.new_event_loop()
-        try:
-            return loop.run_until_complete(main())
-        finally:
-            loop.close()
+        return _on_loop(main, simulated)
 
     simulated, real = run(True, 2000, 10.0), run(False, 2000, 10.0)
     assert simulated[0] == real[0] == "TimeoutError(110)"
@@ -566,11 +559,7 @@ def test_a_fresh_socket_answers_linuxs_defaults_for_the_tcp_options_it_honours()
         names = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_SYNCNT", "TCP_USER_TIMEOUT")
         return [sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, name)) for name in names]
 
-    loop = VirtualLoop()
-    try:
-        assert loop.run_until_complete(main()) == [7200, 75, 9, 6, 0]
-    finally:
-        loop.close()
+    assert _on_loop(main) == [7200, 75, 9, 6, 0]
 
 
 def test_tcp_syncnt_sets_a_sockets_syn_retries_as_on_linux():
@@ -609,8 +598,4 @@ def test_two_udp_sockets_sharing_a_port_through_so_reuseaddr_are_refused_as_not_
             b.bind(a.getsockname())
         return True
 
-    loop = VirtualLoop()
-    try:
-        assert loop.run_until_complete(main())
-    finally:
-        loop.close()
+    assert _on_loop(main)
