@@ -76,7 +76,26 @@ typedef struct {
     } *keys;
     Py_ssize_t nkeys, capacity;
     PyObject *keys_of; /* the list the keys mirror: compared by identity only, never used */
+    /* Hints for the batches of ready callbacks (emulator/_speedups.c: run_ready): the addresses each callback
+     * read, by its place in the batch, kept from the batch before. Raw addresses, never read through. */
+    struct hint *hints;
+    Py_ssize_t hints_cap, hints_len;
+    const void *hints_first; /* the first callback's argument in the batch they came from (compared only) */
+    struct hint *recording;  /* where the callback running now adds what it reads, or NULL */
+    PyTypeObject *callback_type; /* the class of the callback argument seen last (held), and where it keeps */
+    Py_ssize_t callback_slots[3]; /* _callback, _context and _interval_ns (0: not a slot of that class) */
 } Core;
+
+enum { HINTS = 15, HINT_DISTANCE = 3 };
+struct hint {
+    int n;
+    const void *at[HINTS];
+};
+
+static inline void hint(Core *core, const void *at) { /* the callback running now reads at (NULL: nothing) */
+    struct hint *h = core->recording;
+    if (h->n < HINTS) h->at[h->n++] = at;
+}
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 static Py_ssize_t slot_offset(PyObject *type, const char *name);
@@ -994,14 +1013,90 @@ out:
     return err;
 }
 
+static const void *values_of(PyObject *obj) { /* where an instance keeps its attributes' values, or NULL (a hint) */
+    if (!(Py_TYPE(obj)->tp_flags & Py_TPFLAGS_MANAGED_DICT)) return NULL; /* the words before it are not its own */
+#if PY_VERSION_HEX < 0x030C0000
+    return ((void **)obj)[-4]; /* 3.11: the values' pointer, four words before the object (the dict's is three) */
+#elif PY_VERSION_HEX < 0x030D0000
+    uintptr_t tagged = (uintptr_t)((void **)obj)[-3]; /* 3.12: the dict or, tagged with 1, the values */
+    return tagged & 1 ? (void *)(tagged - 1) : NULL;
+#else
+    return (char *)obj + Py_TYPE(obj)->tp_basicsize; /* 3.13: inline, after the object */
+#endif
+}
+
+static void hint_callback(Core *core, PyObject *arg) { /* what a callback read, besides its sends: its argument, and
+    * the callback, context and interval it keeps if it is a periodic timer (or anything with those slots) */
+    hint(core, (char *)arg - 16);
+    hint(core, (char *)arg + 48);
+    hint(core, (char *)arg + 104);
+    PyTypeObject *type = Py_TYPE(arg);
+    if (type != core->callback_type) { /* a class not seen last: where it keeps these (0: not a slot of it) */
+        static const char *const names[] = {"_callback", "_context", "_interval_ns"};
+        Py_XSETREF(core->callback_type, (PyTypeObject *)Py_NewRef(type)); /* held: no other class can take its address */
+        for (int i = 0; i < 3; i++)
+            if ((core->callback_slots[i] = slot_offset((PyObject *)type, names[i])) < 0) {
+                PyErr_Clear();
+                core->callback_slots[i] = 0;
+            }
+    }
+    if (core->callback_slots[1]) hint(core, SLOT(arg, core->callback_slots[1]));
+    if (core->callback_slots[2]) hint(core, SLOT(arg, core->callback_slots[2]));
+    PyObject *callback = core->callback_slots[0] ? SLOT(arg, core->callback_slots[0]) : NULL;
+    if (callback != NULL) {
+        hint(core, callback);
+        if (PyMethod_Check(callback)) { /* a bound method: the object it is bound to (a node), and its attributes */
+            PyObject *self = PyMethod_GET_SELF(callback);
+            hint(core, (char *)self - 32);
+            hint(core, values_of(self));
+        }
+    }
+}
+
 static int run_ready(Locals *l) { /* the callbacks ready now, as one batch */
+    /* A batch of periodic ticks (a heartbeat round) comes back an interval later with the same callbacks in the
+     * same order. Each callback's reads are recorded by its place in the batch, and when a batch of the same
+     * size and first callback runs, each callback hints the lines the one HINT_DISTANCE places later read
+     * last time, so their loads overlap instead of each waiting for memory in turn. Hints are only hints
+     * (a prefetch cannot fault, and changes nothing): a batch that changed costs some wasted lines. */
+    Core *core = l->core;
     Py_ssize_t n = PyObject_Size(l->ready);
     if (n < 0) return -1;
+    int record = n > HINT_DISTANCE, replay = record && core->hints_len == n; /* a smaller batch leaves them be */
+    if (record && n > core->hints_cap) {
+        struct hint *more = PyMem_Realloc(core->hints, (size_t)n * sizeof *more);
+        if (more == NULL) { /* no room for hints: run without them (PyMem_Realloc sets no error) */
+            record = replay = 0;
+            core->hints_len = 0;
+        } else {
+            core->hints = more;
+            core->hints_cap = n;
+        }
+    }
+    if (record) core->hints_len = 0; /* from here: the ones this batch records */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyObject_CallNoArgs(l->pop);
         if (pair == NULL) return -1;
-        PyObject *fn = entry(pair, 1) == NULL ? NULL : PyTuple_GET_ITEM(pair, 0);
-        int err = fn == NULL ? -1 : run_or_hold(l, fn, PyTuple_GET_ITEM(pair, 1));
+        PyObject *fn = entry(pair, 1) == NULL ? NULL : PyTuple_GET_ITEM(pair, 0), *arg = PyTuple_GET_ITEM(pair, 1);
+        if (fn != NULL && record) {
+            if (i == 0) {
+                replay = replay && core->hints_first == arg;
+                core->hints_first = arg;
+            }
+            if (replay && i + HINT_DISTANCE < n) {
+                struct hint *h = &core->hints[i + HINT_DISTANCE];
+                for (int j = 0; j < h->n; j++) __builtin_prefetch(h->at[j], 1, 3); /* NULL: a harmless hint */
+                __asm__ __volatile__("");
+            }
+            core->recording = &core->hints[i];
+            core->recording->n = 0;
+        }
+        int err = fn == NULL ? -1 : run_or_hold(l, fn, arg);
+        if (core->recording != NULL) {
+            if (err == 0) hint_callback(core, arg);
+            core->recording = NULL;
+            core->hints_len = i + 1;
+        }
         Py_DECREF(pair);
         if (err < 0) return -1;
     }
@@ -1323,6 +1418,7 @@ typedef struct {
 } Recorder;
 
 static PyTypeObject RecorderType;
+static PyTypeObject DispatchType;
 
 static int recorder_append(Recorder *self, PyObject *time_ns) {
     const char *tail = PyBytes_AS_STRING(self->tail);
@@ -1555,6 +1651,7 @@ typedef struct {
     Py_ssize_t route_offsets[2];
     Py_ssize_t last_offsets[2][2]; /* and of their route_dest and route_link slots: the route used last (0: none) */
     Py_ssize_t name_offsets[2]; /* and of their name slot (0: none): a message's src, in a line the send loads anyway */
+    Py_ssize_t message_size, link_size; /* their instances' sizes, for the hints of deliveries to come (ahead) */
 } Path;
 
 static PyTypeObject PathType;
@@ -1660,6 +1757,27 @@ static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nar
     else
         delay = sampler == NULL ? PyErr_Format(PyExc_AttributeError, "the link has no delay_ns") : PyObject_CallNoArgs(sampler);
     if (delay == NULL || FIELD(loop, now, "_now") == NULL || (when = PyNumber_Add(loop->now, delay)) == NULL) goto fail;
+    struct hint *h = loop->recording;
+    if (h != NULL && h->n <= HINTS - 11) { /* a periodic tick's send: what it read, for its next tick (run_ready) */
+        const void **at = &h->at[h->n];
+        *at++ = (char *)src_endpoint - 16;
+        *at++ = (char *)src_endpoint + 48;
+        *at++ = dest;
+        *at++ = src; /* the sender's name, which the message holds */
+        *at++ = (char *)link - 16;
+        *at++ = (char *)link + 48;
+        *at++ = (char *)link + 112;
+        *at++ = sampler;
+        if (sampler != NULL && Py_IS_TYPE(sampler, &UniformNsType) && ((UniformNs *)sampler)->method_self != NULL) {
+            PyObject *random = ((UniformNs *)sampler)->method_self; /* random.Random: its index, and the state it reads next */
+            *at++ = random;
+            if (Py_TYPE(random)->tp_basicsize >= (Py_ssize_t)(sizeof(PyObject) + 4 + 624 * 4)) {
+                int index = *(int *)((char *)random + sizeof(PyObject));
+                if (index >= 0 && index < 624) *at++ = (char *)random + sizeof(PyObject) + 4 + 4 * index;
+            }
+        }
+        h->n = (int)(at - h->at);
+    }
     PyObject *last = LINK(self, link, L_LAST_NS); /* a Python sampler ran: check again */
     int before = last == NULL ? (PyErr_SetString(PyExc_AttributeError, "the link has no last_ns"), -1)
                               : PyObject_RichCompareBool(when, last, Py_LT); /* FIFO: never before the link's previous message */
@@ -1669,6 +1787,7 @@ static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nar
     if (pushed == NULL) goto fail;
     Py_DECREF(pushed);
     slot_set(msg, self->m[M_AT], Py_NewRef(when));
+    if (loop->recording != NULL) hint(loop, when); /* the link's last time, which the next send on it compares */
     slot_set(link, self->l[L_LAST_NS], when);
     Py_DECREF(delay);
     Py_DECREF(msg);
@@ -1682,7 +1801,10 @@ fail:
     return NULL;
 }
 
-static PyObject *Path_deliver(Path *self, PyObject *msg) {
+static void arrive(Path *self, PyObject *msg);
+static void ahead(Path *self);
+
+static PyObject *deliver_one(Path *self, PyObject *msg) {
     PyObject *link = Py_IS_TYPE(msg, (PyTypeObject *)self->message_type) ? MSG(self, msg, M_LINK) : NULL;
     int current = link != NULL && Py_IS_TYPE(link, (PyTypeObject *)self->link_type) ? path_current(self, link) : 0;
     if (current < 0) return NULL;
@@ -1728,6 +1850,13 @@ static PyObject *Path_deliver(Path *self, PyObject *msg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Path_deliver(Path *self, PyObject *msg) { /* Network._deliver: this delivery, and hints for the next */
+    arrive(self, msg);
+    PyObject *result = deliver_one(self, msg);
+    ahead(self);
+    return result;
+}
+
 static PyObject *Path_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *names[] = {"network", "loop", "link_type", "message_type", "transmit", "deliver", NULL};
     PyObject *network, *loop, *link_type, *message_type, *transmit, *deliver;
@@ -1740,6 +1869,8 @@ static PyObject *Path_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self->loop = Py_NewRef(loop);
     self->link_type = Py_NewRef(link_type);
     self->message_type = Py_NewRef(message_type);
+    self->message_size = PyType_Check(message_type) ? ((PyTypeObject *)message_type)->tp_basicsize : 64;
+    self->link_size = PyType_Check(link_type) ? ((PyTypeObject *)link_type)->tp_basicsize : 64;
     self->transmit = Py_NewRef(transmit);
     self->deliver = Py_NewRef(deliver);
     self->deliver_cb = NULL;
@@ -2026,6 +2157,108 @@ static PyObject *Dispatch_vectorcall(PyObject *self, PyObject *const *args, size
     return result;
 }
 
+/* -- hints for the deliveries to come ------------------------------------------------------------------
+ * A delivery reads some fifteen objects (its heap entry, message, link, body, recorder, dispatch, the
+ * receiver's endpoint, context and node), each found through the one before. With thousands of nodes
+ * they are out of the caches, and each load waits for memory in turn. The heap says which deliveries
+ * come next, so each delivery, when it is done, hints the lines the next five will read, one level of
+ * pointers further for each: the fifth's entry, the fourth's message, the third's link and body, the
+ * second's recorder and dispatch, the next's context, node and trace tail. A prefetch is only a hint:
+ * it cannot fault and changes no state, so a run is the same with or without them; a guess that turns
+ * out wrong (a push ahead of them) costs a few wasted lines. The reads here touch only lines hinted a
+ * delivery earlier, so they wait for little. */
+
+enum { AHEAD = 5 };
+
+static inline void prefetch_span(const void *p, Py_ssize_t before, Py_ssize_t size) {
+    if (p == NULL) return;
+    const char *c = (const char *)p - before, *end = (const char *)p + size;
+    for (; c < end; c += 64) __builtin_prefetch(c, 1, 3);
+    __builtin_prefetch(end - 1, 1, 3);
+    __asm__ __volatile__(""); /* GCC counts a prefetch as no effect, and drops a function of only prefetches */
+}
+
+static int next_entries(Core *core, PyObject *timers, PyObject **out) { /* the heap's AHEAD first entries, in order */
+    Py_ssize_t n = PyList_GET_SIZE(timers), frontier[AHEAD + 2];
+    if (core->keys_of != timers || core->nkeys != n || n == 0) return 0; /* not keyed: no order known cheaply */
+    const Key *keys = core->keys; /* pop the heap without changing it: the least of a frontier, which its children join */
+    PyObject **items = ((PyListObject *)timers)->ob_item;
+    int found = 0, size = 1;
+    frontier[0] = 0;
+    for (;;) {
+        int least = 0;
+        for (int j = 1; j < size; j++) {
+            const Key *a = &keys[frontier[j]], *b = &keys[frontier[least]];
+            least = a->when < b->when || (a->when == b->when && a->seq < b->seq) ? j : least;
+        }
+        Py_ssize_t i = frontier[least], child = 2 * i + 1;
+        out[found++] = items[i];
+        if (found == AHEAD) return found;
+        frontier[least] = frontier[--size];
+        if (child < n) frontier[size++] = child;
+        if (child + 1 < n) frontier[size++] = child + 1;
+        if (size == 0) return found;
+    }
+}
+
+static PyObject *delivery_of(Path *self, PyObject *item) { /* the message a heap entry delivers (borrowed), or NULL */
+    if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) < 4 || PyTuple_GET_ITEM(item, 2) != self->deliver_cb) return NULL;
+    PyObject *msg = PyTuple_GET_ITEM(item, 3);
+    return Py_IS_TYPE(msg, (PyTypeObject *)self->message_type) ? msg : NULL;
+}
+
+static PyObject *link_of(Path *self, PyObject *msg) { /* borrowed, or NULL */
+    PyObject *link = MSG(self, msg, M_LINK);
+    return link != NULL && Py_IS_TYPE(link, (PyTypeObject *)self->link_type) ? link : NULL;
+}
+
+static Dispatch *dispatch_of(Path *self, PyObject *link) { /* the link's compiled dispatch (borrowed), or NULL */
+    PyObject *deliver = LINK(self, link, L_DELIVER);
+    return deliver != NULL && Py_IS_TYPE(deliver, &DispatchType) ? (Dispatch *)deliver : NULL;
+}
+
+static void ahead(Path *self) {
+    Core *core = (Core *)self->loop;
+    PyObject *timers = core->timers, *next[AHEAD], *msg, *link, *body, *to, *record;
+    Dispatch *d;
+    if (timers == NULL || !PyList_CheckExact(timers)) return;
+    int found = next_entries(core, timers, next);
+    if (found > 4) prefetch_span(next[4], 16, 72); /* the fifth: its entry */
+    if (found > 3 && (msg = delivery_of(self, next[3])) != NULL) { /* the fourth: its message, and its entry's seq */
+        prefetch_span(msg, 16, self->message_size);
+        prefetch_span(PyTuple_GET_ITEM(next[3], 1), 0, 32);
+    }
+    if (found > 2 && (msg = delivery_of(self, next[2])) != NULL) { /* the third: its link, body, receiver, time */
+        if ((link = MSG(self, msg, M_LINK)) != NULL) prefetch_span(link, 16, self->link_size);
+        if ((body = MSG(self, msg, M_BODY)) != NULL) prefetch_span(body, 16, sizeof(PyDictObject));
+        if ((to = MSG(self, msg, M_TO)) != NULL) prefetch_span(to, 16, 112);
+        if ((to = MSG(self, msg, M_AT)) != NULL) prefetch_span(to, 0, 32);
+    }
+    if (found > 1 && (msg = delivery_of(self, next[1])) != NULL && (link = link_of(self, msg)) != NULL) { /* the second */
+        if ((record = LINK(self, link, L_DELIVER_RECORD)) != NULL) prefetch_span(record, 16, sizeof(Recorder));
+        if ((to = LINK(self, link, L_DELIVER)) != NULL) prefetch_span(to, 16, sizeof(Dispatch));
+        if ((body = MSG(self, msg, M_BODY)) != NULL && PyDict_CheckExact(body))
+            prefetch_span(((PyDictObject *)body)->ma_keys, 0, 96);
+    }
+    if (found > 0 && (msg = delivery_of(self, next[0])) != NULL && (link = link_of(self, msg)) != NULL) { /* the next */
+        if ((record = LINK(self, link, L_DELIVER_RECORD)) != NULL && Py_IS_TYPE(record, &RecorderType))
+            prefetch_span(((Recorder *)record)->tail, 0, 48);
+        if ((d = dispatch_of(self, link)) != NULL) {
+            if (d->context != NULL) prefetch_span(d->context, 16, 48);
+            if (d->function_self != NULL) prefetch_span(d->function_self, 32, 48);
+            if (d->handlers != NULL) prefetch_span(d->handlers, 16, sizeof(PyDictObject));
+        }
+    }
+}
+
+static void arrive(Path *self, PyObject *msg) { /* this delivery's last level: its node's attribute values */
+    PyObject *link, *node;
+    Dispatch *d;
+    if (Py_IS_TYPE(msg, (PyTypeObject *)self->message_type) && (link = link_of(self, msg)) != NULL &&
+        (d = dispatch_of(self, link)) != NULL && (node = d->function_self) != NULL)
+        prefetch_span(values_of(node), 0, 64);
+}
+
 static PyObject *Dispatch_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *names[] = {"endpoint", "reference", "message_type", "task_type", "enter_task", "leave_task", "context",
                             NULL};
@@ -2100,6 +2333,7 @@ static PyTypeObject DispatchType = {
 /* -- the type and the module ------------------------------------------------------------------- */
 
 static int Core_traverse(Core *self, visitproc visit, void *arg) {
+    Py_VISIT(self->callback_type);
     Py_VISIT(self->now);
     Py_VISIT(self->time);
     Py_VISIT(self->ready);
@@ -2116,6 +2350,7 @@ static int Core_traverse(Core *self, visitproc visit, void *arg) {
 }
 
 static int Core_clear(Core *self) {
+    Py_CLEAR(self->callback_type);
     Py_CLEAR(self->now);
     Py_CLEAR(self->time);
     Py_CLEAR(self->ready);
@@ -2135,6 +2370,7 @@ static void Core_dealloc(Core *self) {
     PyObject_GC_UnTrack(self);
     Core_clear(self);
     PyMem_Free(self->keys);
+    PyMem_Free(self->hints);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -26,7 +26,8 @@ BUILT = importlib.util.find_spec("emulator._speedups") is not None
 
 # What a process reports about the core it runs, and digests of runs that touch every path of it:
 # chaos_run's seeds (partitions, loss, duplication, reordering, crash, restart, skew, pause) and a
-# ring that beats both ways (asyncio.sleep loops and Node.every), with a pause, a crash and cancels.
+# ring that beats both ways (asyncio.sleep loops and Node.every), with a pause, a crash and cancels;
+# and rings whose batches of ticks and deliveries in flight the compiled core hints (prefetches) ahead.
 PROBE = r"""
 import asyncio, bisect, json, sys
 import emulator as em
@@ -137,6 +138,41 @@ def mixed():
     assert not WRONG, WRONG
     return [sim.trace_digest(), sim.network.stats]
 
+class Beat(em.Node):
+    # Rings of 40 on Node.every: batches of ticks the compiled loop records hints for and replays a round
+    # later, changed by cancels, a pause, a crash and a restart, with a second kind of timer (args) in the
+    # same batch; latencies up to 20 ms, so many deliveries are in flight for the delivery hints.
+    async def on_start(self):
+        i = int(self.name[1:])
+        self.next = self.peers[bisect.bisect(self.peers, self.name) % len(self.peers)]
+        self.timer = self.every(0.05, self.beat)
+        if i % 7 == 0:
+            self.every(0.05, self.other, i)
+    def beat(self):
+        self.send(self.next, {"type": "beat", "from": self.name})
+        if self.rng.random() < 0.02:
+            self.timer.cancel()
+    def other(self, i):
+        self.send(self.peers[i % len(self.peers)], {"type": "note", "n": i})
+    async def handle_beat(self, msg):
+        pass
+    async def handle_note(self, msg):
+        self.event("note", msg.body["n"])
+
+def hinted():
+    sim = em.Simulation(seed=11, latency=em.Uniform(0.001, 0.02))
+    for i in range(40):
+        sim.add_node(f"m{i:02d}", Beat)
+    sim.network.set_link("m03", "m04", duplicate=0.3, reorder=0.3)
+    sim.run(until=0.5)
+    sim.pause("m10")
+    sim.crash("m20")
+    sim.run(until=0.8)
+    sim.resume("m10")
+    sim.restart("m20")
+    sim.run(until=1.2)
+    return [sim.trace_digest(), sim.network.stats]
+
 probe = em.Simulation(seed=1)
 probe.add_node("n0", Heart)
 network, deliver = probe.network, probe.node("n0")._endpoint.deliver
@@ -149,7 +185,7 @@ print(json.dumps({
                      getattr(deliver, "args", [deliver])[0].__qualname__ if hasattr(deliver, "args")
                      else type(deliver).__name__],
     "digests": [ring(), plain_ring(), plain_ring(trace_bodies=True)] + [chaos_run.run(seed) for seed in range(4)]
-               + [mixed()],
+               + [mixed(), hinted()],
 }))
 """
 
@@ -175,7 +211,7 @@ def test_the_compiled_core_is_in_use_when_it_is_built_and_both_modes_give_the_sa
     assert pure["message_path"] == ["Network.transmit", "Network._deliver", "Endpoint._deliver_here"]
     assert compiled["digests"] == pure["digests"]
     assert compiled["digests"][3:7] == [chaos_run.run(seed) for seed in range(4)]
-    assert len({json.dumps(digest) for digest in compiled["digests"]}) == 8
+    assert len({json.dumps(digest) for digest in compiled["digests"]}) == 9
 
 
 def test_this_process_runs_the_core_its_mode_names():
