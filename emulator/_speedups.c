@@ -2162,7 +2162,7 @@ static PyObject *Dispatch_vectorcall(PyObject *self, PyObject *const *args, size
  * receiver's endpoint, context and node), each found through the one before. With thousands of nodes
  * they are out of the caches, and each load waits for memory in turn. The heap says which deliveries
  * come next, so each delivery, when it is done, hints the lines the next five will read, one level of
- * pointers further for each: the fifth's entry, the fourth's message, the third's link and body, the
+ * pointers further for each: the fifth's entry, the fourth's message, the third's link, body and names, the
  * second's recorder and dispatch, the next's context, node and trace tail. A prefetch is only a hint:
  * it cannot fault and changes no state, so a run is the same with or without them; a guess that turns
  * out wrong (a push ahead of them) costs a few wasted lines. The reads here touch only lines hinted a
@@ -2233,6 +2233,8 @@ static void ahead(Path *self) {
         if ((body = MSG(self, msg, M_BODY)) != NULL) prefetch_span(body, 16, sizeof(PyDictObject));
         if ((to = MSG(self, msg, M_TO)) != NULL) prefetch_span(to, 16, 112);
         if ((to = MSG(self, msg, M_AT)) != NULL) prefetch_span(to, 0, 32);
+        if ((to = MSG(self, msg, M_SRC)) != NULL) prefetch_span(to, 0, 32); /* the names, which its freeing releases */
+        if ((to = MSG(self, msg, M_DEST)) != NULL) prefetch_span(to, 0, 32);
     }
     if (found > 1 && (msg = delivery_of(self, next[1])) != NULL && (link = link_of(self, msg)) != NULL) { /* the second */
         if ((record = LINK(self, link, L_DELIVER_RECORD)) != NULL) prefetch_span(record, 16, sizeof(Recorder));
