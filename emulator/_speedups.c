@@ -86,7 +86,7 @@ typedef struct {
     Py_ssize_t callback_slots[3]; /* _callback, _context and _interval_ns (0: not a slot of that class) */
 } Core;
 
-enum { HINTS = 15, HINT_DISTANCE = 3 };
+enum { HINTS = 24, HINT_DISTANCE = 3 }; /* a tick's send adds up to 13 (run_ready, Path_transmit), the tick 9 */
 struct hint {
     int n;
     const void *at[HINTS];
@@ -1048,6 +1048,7 @@ static void hint_callback(Core *core, PyObject *arg) { /* what a callback read, 
         if (PyMethod_Check(callback)) { /* a bound method: the object it is bound to (a node), and its attributes */
             PyObject *self = PyMethod_GET_SELF(callback);
             hint(core, (char *)self - 32);
+            hint(core, (char *)self + 16);
             hint(core, values_of(self));
         }
     }
@@ -1758,15 +1759,17 @@ static PyObject *Path_transmit(Path *self, PyObject *const *args, Py_ssize_t nar
         delay = sampler == NULL ? PyErr_Format(PyExc_AttributeError, "the link has no delay_ns") : PyObject_CallNoArgs(sampler);
     if (delay == NULL || FIELD(loop, now, "_now") == NULL || (when = PyNumber_Add(loop->now, delay)) == NULL) goto fail;
     struct hint *h = loop->recording;
-    if (h != NULL && h->n <= HINTS - 11) { /* a periodic tick's send: what it read, for its next tick (run_ready) */
+    if (h != NULL && h->n <= HINTS - 14) { /* a periodic tick's send: what it read, for its next tick (run_ready) */
         const void **at = &h->at[h->n];
         *at++ = (char *)src_endpoint - 16;
         *at++ = (char *)src_endpoint + 48;
+        *at++ = (char *)src_endpoint + 88;
         *at++ = dest;
         *at++ = src; /* the sender's name, which the message holds */
         *at++ = (char *)link - 16;
         *at++ = (char *)link + 48;
         *at++ = (char *)link + 112;
+        *at++ = (char *)link + 168;
         *at++ = sampler;
         if (sampler != NULL && Py_IS_TYPE(sampler, &UniformNsType) && ((UniformNs *)sampler)->method_self != NULL) {
             PyObject *random = ((UniformNs *)sampler)->method_self; /* random.Random: its index, and the state it reads next */
