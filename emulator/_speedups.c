@@ -1250,7 +1250,8 @@ static Py_ssize_t slot_offset(PyObject *type, const char *name) { /* the offset 
     PyObject *descr = PyObject_GetAttrString(type, name);
     if (descr == NULL) return -1;
     Py_ssize_t offset = -1;
-    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type) || ((PyMemberDescrObject *)descr)->d_member->type != Py_T_OBJECT_EX)
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type) || ((PyMemberDescrObject *)descr)->d_member->type != Py_T_OBJECT_EX ||
+        !PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, PyDescr_TYPE(descr))) /* not another class's, borrowed */
         PyErr_Format(PyExc_TypeError, "%R.%s is not a __slots__ entry", type, name);
     else
         offset = ((PyMemberDescrObject *)descr)->d_member->offset;

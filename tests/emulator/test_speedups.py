@@ -405,3 +405,21 @@ def test_the_timer_heap_pops_in_heapq_s_order_however_its_entries_came(ops):
     with pytest.raises(IndexError):
         loop._heap_pop()
     loop.close()
+
+
+@pytest.mark.skipif(not speedups.ACCELERATED, reason="the compiled core is not in use")
+def test_the_compiled_path_takes_slots_only_from_the_class_that_has_them():
+    """A class that borrows another class's slot descriptors under the names the compiled core reads is
+    refused by name, not read at the other class's offsets (memory its instances do not have)."""
+    import emulator as em
+    import emulator._speedups as native
+    from emulator.network import Link, Message, Network
+
+    class Borrowed:  # Link's descriptors in a class without Link's layout
+        __slots__ = ()
+        src, _version, _plain, fast_path = Link.src, Link._version, Link._plain, Link.fast_path
+
+    sim = em.Simulation(seed=1)
+    with pytest.raises(TypeError, match=r"Borrowed'>\.src is not a __slots__ entry"):
+        native.MessagePath(sim.network, sim.loop, Borrowed, Message, Network.transmit, Network._deliver)
+    native.MessagePath(sim.network, sim.loop, Link, Message, Network.transmit, Network._deliver)  # Link's own: taken
