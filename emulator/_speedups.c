@@ -82,8 +82,9 @@ typedef struct {
     Py_ssize_t hints_cap, hints_len;
     const void *hints_first; /* the first callback's argument in the batch they came from (compared only) */
     struct hint *recording;  /* where the callback running now adds what it reads, or NULL */
-    PyTypeObject *callback_type; /* the class of the callback argument seen last (held), and where it keeps */
-    Py_ssize_t callback_slots[3]; /* _callback, _context and _interval_ns (0: not a slot of that class) */
+    PyTypeObject *callback_types[4]; /* the classes of callback arguments seen lately (held), and where they keep */
+    Py_ssize_t callback_slots[4][3]; /* _callback, _context and _interval_ns (0: not a slot of that class) */
+    int callback_next;               /* the entry the next class not among them replaces */
 } Core;
 
 enum { HINTS = 24, HINT_DISTANCE = 3 }; /* a tick's send adds up to 13 (run_ready, Path_transmit), the tick 9 */
@@ -1031,18 +1032,23 @@ static void hint_callback(Core *core, PyObject *arg) { /* what a callback read, 
     hint(core, (char *)arg + 48);
     hint(core, (char *)arg + 104);
     PyTypeObject *type = Py_TYPE(arg);
-    if (type != core->callback_type) { /* a class not seen last: where it keeps these (0: not a slot of it) */
+    int k = 0;
+    while (k < 4 && core->callback_types[k] != type) k++;
+    if (k == 4) { /* a class not seen lately: where it keeps these (0: not a slot of it), in place of the oldest */
         static const char *const names[] = {"_callback", "_context", "_interval_ns"};
-        Py_XSETREF(core->callback_type, (PyTypeObject *)Py_NewRef(type)); /* held: no other class can take its address */
+        k = core->callback_next;
+        core->callback_next = (k + 1) % 4;
+        Py_XSETREF(core->callback_types[k], (PyTypeObject *)Py_NewRef(type)); /* held: no other class takes its address */
         for (int i = 0; i < 3; i++)
-            if ((core->callback_slots[i] = slot_offset((PyObject *)type, names[i])) < 0) {
+            if ((core->callback_slots[k][i] = slot_offset((PyObject *)type, names[i])) < 0) {
                 PyErr_Clear();
-                core->callback_slots[i] = 0;
+                core->callback_slots[k][i] = 0;
             }
     }
-    if (core->callback_slots[1]) hint(core, SLOT(arg, core->callback_slots[1]));
-    if (core->callback_slots[2]) hint(core, SLOT(arg, core->callback_slots[2]));
-    PyObject *callback = core->callback_slots[0] ? SLOT(arg, core->callback_slots[0]) : NULL;
+    const Py_ssize_t *slots = core->callback_slots[k];
+    if (slots[1]) hint(core, SLOT(arg, slots[1]));
+    if (slots[2]) hint(core, SLOT(arg, slots[2]));
+    PyObject *callback = slots[0] ? SLOT(arg, slots[0]) : NULL;
     if (callback != NULL) {
         hint(core, callback);
         if (PyMethod_Check(callback)) { /* a bound method: the object it is bound to (a node), and its attributes */
@@ -2339,7 +2345,7 @@ static PyTypeObject DispatchType = {
 /* -- the type and the module ------------------------------------------------------------------- */
 
 static int Core_traverse(Core *self, visitproc visit, void *arg) {
-    Py_VISIT(self->callback_type);
+    for (int k = 0; k < 4; k++) Py_VISIT(self->callback_types[k]);
     Py_VISIT(self->now);
     Py_VISIT(self->time);
     Py_VISIT(self->ready);
@@ -2356,7 +2362,7 @@ static int Core_traverse(Core *self, visitproc visit, void *arg) {
 }
 
 static int Core_clear(Core *self) {
-    Py_CLEAR(self->callback_type);
+    for (int k = 0; k < 4; k++) Py_CLEAR(self->callback_types[k]);
     Py_CLEAR(self->now);
     Py_CLEAR(self->time);
     Py_CLEAR(self->ready);
