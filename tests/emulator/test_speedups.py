@@ -59,17 +59,21 @@ class Heart(em.Node):
     async def handle_heartbeat(self, msg):
         pass
 
+def pause_and_crash(sim, paused, crashed, times):
+    # Run to times[0]; pause one node and crash another to times[1]; resume and restart them to times[2].
+    sim.run(until=times[0])
+    sim.pause(paused)
+    sim.crash(crashed)
+    sim.run(until=times[1])
+    sim.resume(paused)
+    sim.restart(crashed)
+    sim.run(until=times[2])
+
 def ring():
     sim = em.Simulation(seed=7, latency=em.Uniform(0.001, 0.003), duplicate=0.1, reorder=0.2)
     for i in range(6):
         sim.add_node(f"n{i}", Heart)
-    sim.run(until=1.0)
-    sim.pause("n1")
-    sim.crash("n4")
-    sim.run(until=2.0)
-    sim.resume("n1")
-    sim.restart("n4")
-    sim.run(until=3.0)
+    pause_and_crash(sim, "n1", "n4", (1.0, 2.0, 3.0))
     return sim.trace_digest()
 
 def plain_ring(**options):
@@ -164,13 +168,7 @@ def hinted():
     for i in range(40):
         sim.add_node(f"m{i:02d}", Beat)
     sim.network.set_link("m03", "m04", duplicate=0.3, reorder=0.3)
-    sim.run(until=0.5)
-    sim.pause("m10")
-    sim.crash("m20")
-    sim.run(until=0.8)
-    sim.resume("m10")
-    sim.restart("m20")
-    sim.run(until=1.2)
+    pause_and_crash(sim, "m10", "m20", (0.5, 0.8, 1.2))
     return [sim.trace_digest(), sim.network.stats]
 
 probe = em.Simulation(seed=1)
