@@ -214,13 +214,19 @@ async def _datagram_edges(net):
     return out
 
 
-async def _shutdown_edges(net):
+async def _full_accept_queue(net):
+    """A listener of ``listen(0)`` and the one connection its accept queue holds (Linux: one; later SYNs drop)."""
     listener = net.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
     queued = net.socket()
     await net.loop.sock_connect(queued, listener.getsockname())
     await asyncio.sleep(0.05)
+    return listener, queued
+
+
+async def _shutdown_edges(net):
+    listener, queued = await _full_accept_queue(net)
     connecting = net.socket()  # the accept queue is full: its SYNs are dropped, it stays in SYN_SENT
     out = [_outcome(lambda: connecting.connect(listener.getsockname()))]
     out += [
@@ -445,12 +451,7 @@ async def _connect_into_a_full_accept_queue(net, option=socket.TCP_USER_TIMEOUT,
 
     ``listen(0)`` holds one established connection; later SYNs are dropped, as by a partition.
     """
-    listener = net.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    first = net.socket()
-    await net.loop.sock_connect(first, listener.getsockname())
-    await asyncio.sleep(0.05)
+    listener, first = await _full_accept_queue(net)
     out = []
     for value in values:
         sock = net.socket()
@@ -472,15 +473,7 @@ def test_tcp_user_timeout_bounds_a_connect_whose_syns_are_dropped_as_on_linux():
     listen(0) held two connections (Linux: one). Against Linux loopback: 300 ms gives up at the first SYN
     retransmission (1 s: Linux checks the timeout only once a SYN was retransmitted), 1500 ms at 1.5 s."""
 
-    async def main(simulated):
-        return await _connect_into_a_full_accept_queue(_Net(simulated))
-
-    simulated = VirtualLoop().run_until_complete(main(True))
-    real_loop = asyncio.new_event_loop()
-    try:
-        real = real_loop.run_until_complete(main(False))
-    finally:
-        real_loop.close()
+    simulated, real = _run(_connect_into_a_full_accept_queue, True), _run(_connect_into_a_full_accept_queue, False)
     assert [what for what, _ in simulated] == [what for what, _ in real] == ["TimeoutError(110)"] * 2
     assert [at for _, at in simulated] == pytest.approx([1.0, 1.5], abs=1e-6)
     assert [at for _, at in real] == pytest.approx([1.0, 1.5], abs=0.25)
@@ -566,18 +559,12 @@ def test_tcp_syncnt_sets_a_sockets_syn_retries_as_on_linux():
     """Found by review: TCP_SYNCNT was accepted and ignored (a connect took the default 6 retries, 127 s). Against
     Linux loopback: 1 retry gives up after 1 + 2 = 3 s; 0 and 128 are refused with EINVAL, as Linux does."""
 
-    async def main(simulated):
-        net = _Net(simulated)
+    async def scenario(net):
         sock = net.socket()
         refused = [_outcome(lambda v=v: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, v)) for v in (0, 128)]
         return refused, await _connect_into_a_full_accept_queue(net, socket.TCP_SYNCNT, (1,))
 
-    simulated = VirtualLoop().run_until_complete(main(True))
-    real_loop = asyncio.new_event_loop()
-    try:
-        real = real_loop.run_until_complete(main(False))
-    finally:
-        real_loop.close()
+    simulated, real = _run(scenario, True), _run(scenario, False)
     assert simulated[0] == real[0] == ["OSError(22)"] * 2
     assert simulated[1] == [("TimeoutError(110)", pytest.approx(3.0, abs=1e-6))]
     assert real[1] == [("TimeoutError(110)", pytest.approx(3.0, abs=0.25))]
