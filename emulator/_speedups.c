@@ -77,17 +77,22 @@ typedef struct {
     Py_ssize_t nkeys, capacity;
     PyObject *keys_of; /* the list the keys mirror: compared by identity only, never used */
     /* Hints for the batches of ready callbacks (emulator/_speedups.c: run_ready): the addresses each callback
-     * read, by its place in the batch, kept from the batch before. Raw addresses, never read through. */
-    struct hint *hints;
-    Py_ssize_t hints_cap, hints_len;
-    const void *hints_first; /* the first callback's argument in the batch they came from (compared only) */
+     * read, by its place in the batch, kept from the last batch of each of two kinds (a round of asyncio.sleep
+     * loops runs two: the timers that fire, then the tasks they wake). Raw addresses, never read through. */
+    struct hint_table {
+        struct hint *hints;
+        Py_ssize_t cap, len;
+        const void *kind[2]; /* the classes of the batch's first callback and argument (compared only) */
+    } tables[2];
+    int table_last;          /* the table the last batch used (the other is the next to replace) */
     struct hint *recording;  /* where the callback running now adds what it reads, or NULL */
     PyTypeObject *callback_types[4]; /* the classes of callback arguments seen lately (held), and where they keep */
     Py_ssize_t callback_slots[4][3]; /* _callback, _context and _interval_ns (0: not a slot of that class) */
     int callback_next;               /* the entry the next class not among them replaces */
 } Core;
 
-enum { HINTS = 24, HINT_DISTANCE = 3 }; /* a tick's send adds up to 13 (run_ready, Path_transmit), the tick 9 */
+/* a tick's send adds up to 14 (Path_transmit), a periodic tick 9, a handle that wakes a task 14 */
+enum { HINTS = 28, HINT_DISTANCE = 3 };
 struct hint {
     int n;
     const void *at[HINTS];
@@ -1026,8 +1031,49 @@ static const void *values_of(PyObject *obj) { /* where an instance keeps its att
 #endif
 }
 
-static void hint_callback(Core *core, PyObject *arg) { /* what a callback read, besides its sends: its argument, and
-    * the callback, context and interval it keeps if it is a periodic timer (or anything with those slots) */
+/* asyncio's compiled Task and its get_coro (NULL without the _asyncio module): a task woken by a batch, and
+ * where a Task keeps its coroutine (its subclasses too: a subclass adds to the base's layout, never moves it).
+ * The offset is found once, on a live task, as the word that holds what get_coro returns; -1: not yet. */
+static PyTypeObject *asyncio_task;
+static PyObject *task_get_coro;
+static Py_ssize_t coro_offset = -1;
+
+static void hint_lines(Core *core, PyObject *obj, int most) { /* an object's first lines, from its GC header */
+    PyTypeObject *type = Py_TYPE(obj);
+    Py_ssize_t size = type->tp_basicsize + (type->tp_itemsize ? Py_ABS(Py_SIZE(obj)) * type->tp_itemsize : 0);
+    const char *at = (const char *)obj - 16, *end = (const char *)obj + size;
+    for (int k = 0; k < most && at < end; k++, at += 64) hint(core, at);
+}
+
+static PyObject *task_woken_by(PyObject *fn) { /* the asyncio task a wakeup callback resumes (borrowed), or NULL */
+    PyObject *task = NULL;
+    if (asyncio_task == NULL) return NULL;
+    if (PyCFunction_Check(fn)) task = PyCFunction_GET_SELF(fn); /* the task's own task_wakeup, bound to it */
+    return task != NULL && PyObject_TypeCheck(task, asyncio_task) ? task : NULL;
+}
+
+static void hint_task(Core *core, PyObject *task) { /* a task's lines, and its coroutine's (with its frame) */
+    hint_lines(core, task, 4);
+    if (coro_offset < 0) {
+        PyObject *coro = PyObject_CallOneArg(task_get_coro, task); /* the base's get_coro: no code of a subclass runs */
+        if (coro == NULL) {
+            PyErr_Clear();
+            return;
+        }
+        for (Py_ssize_t off = sizeof(PyObject); off + (Py_ssize_t)sizeof(PyObject *) <= asyncio_task->tp_basicsize &&
+                                                coro != Py_None && coro_offset < 0;
+             off += sizeof(PyObject *))
+            if (SLOT(task, off) == coro) coro_offset = off;
+        if (coro != Py_None && coro_offset < 0) coro_offset = 0; /* not in its words: no coroutine hints */
+        Py_DECREF(coro);
+    }
+    PyObject *coro = coro_offset > 0 ? SLOT(task, coro_offset) : NULL;
+    if (coro != NULL && PyCoro_CheckExact(coro)) hint_lines(core, coro, 5);
+}
+
+static void hint_callback(Core *core, PyObject *fn, PyObject *arg) { /* what a callback read, besides its sends:
+    * its argument; the callback, context and interval it keeps if it is a periodic timer (or anything with
+    * those slots, as a handle does); if that callback is a future's wakeup of a task, the task and its coroutine */
     hint(core, (char *)arg - 16);
     hint(core, (char *)arg + 48);
     hint(core, (char *)arg + 104);
@@ -1056,53 +1102,72 @@ static void hint_callback(Core *core, PyObject *arg) { /* what a callback read, 
             hint(core, (char *)self - 32);
             hint(core, (char *)self + 16);
             hint(core, values_of(self));
+        } else {
+            PyObject *task = task_woken_by(callback);
+            if (task != NULL) hint_task(core, task);
         }
     }
 }
 
+static struct hint_table *hint_table_for(Core *core, Py_ssize_t n, PyObject *fn, PyObject *arg, int *replay) {
+    /* the table a batch of n records in, the one of the last batch of its kind if there is one: its first
+     * callback's and argument's classes (a heartbeat round's ticks; asyncio.sleep's timers, or the wakeups of
+     * the tasks they woke); NULL if there is no room. replay: it holds a batch of that kind and size. */
+    const void *kind[2] = {Py_TYPE(fn), Py_TYPE(arg)};
+    struct hint_table *tables = core->tables;
+    int k = tables[0].kind[0] == kind[0] && tables[0].kind[1] == kind[1]   ? 0
+            : tables[1].kind[0] == kind[0] && tables[1].kind[1] == kind[1] ? 1
+                                                                           : !core->table_last;
+    struct hint_table *t = &tables[k];
+    core->table_last = k;
+    *replay = t->len == n && t->kind[0] == kind[0] && t->kind[1] == kind[1];
+    t->kind[0] = kind[0];
+    t->kind[1] = kind[1];
+    t->len = 0; /* from here: the ones this batch records */
+    if (n > t->cap) {
+        struct hint *more = PyMem_Realloc(t->hints, (size_t)n * sizeof *more);
+        if (more == NULL) { /* no room for hints: run without them (PyMem_Realloc sets no error) */
+            *replay = 0;
+            t->kind[0] = t->kind[1] = NULL;
+            return NULL;
+        }
+        t->hints = more;
+        t->cap = n;
+    }
+    return t;
+}
+
 static int run_ready(Locals *l) { /* the callbacks ready now, as one batch */
     /* A batch of periodic ticks (a heartbeat round) comes back an interval later with the same callbacks in the
-     * same order. Each callback's reads are recorded by its place in the batch, and when a batch of the same
-     * size and first callback runs, each callback hints the lines the one HINT_DISTANCE places later read
-     * last time, so their loads overlap instead of each waiting for memory in turn. Hints are only hints
-     * (a prefetch cannot fault, and changes nothing): a batch that changed costs some wasted lines. */
+     * same order; so do a round of asyncio.sleep loops' timers, and then the wakeups of their tasks. Each
+     * callback's reads are recorded by its place in the batch, and when a batch of the same kind and size
+     * runs, each callback hints the lines the one HINT_DISTANCE places later read last time, so their loads
+     * overlap instead of each waiting for memory in turn. Hints are only hints (a prefetch cannot fault, and
+     * changes nothing): a batch that changed costs some wasted lines. */
     Core *core = l->core;
     Py_ssize_t n = PyObject_Size(l->ready);
     if (n < 0) return -1;
-    int record = n > HINT_DISTANCE, replay = record && core->hints_len == n; /* a smaller batch leaves them be */
-    if (record && n > core->hints_cap) {
-        struct hint *more = PyMem_Realloc(core->hints, (size_t)n * sizeof *more);
-        if (more == NULL) { /* no room for hints: run without them (PyMem_Realloc sets no error) */
-            record = replay = 0;
-            core->hints_len = 0;
-        } else {
-            core->hints = more;
-            core->hints_cap = n;
-        }
-    }
-    if (record) core->hints_len = 0; /* from here: the ones this batch records */
+    struct hint_table *t = NULL; /* where this batch records (NULL: nowhere; a batch of a few leaves them be) */
+    int replay = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyObject_CallNoArgs(l->pop);
         if (pair == NULL) return -1;
         PyObject *fn = entry(pair, 1) == NULL ? NULL : PyTuple_GET_ITEM(pair, 0), *arg = PyTuple_GET_ITEM(pair, 1);
-        if (fn != NULL && record) {
-            if (i == 0) {
-                replay = replay && core->hints_first == arg;
-                core->hints_first = arg;
-            }
+        if (i == 0 && fn != NULL && n > HINT_DISTANCE) t = hint_table_for(core, n, fn, arg, &replay);
+        if (fn != NULL && t != NULL) {
             if (replay && i + HINT_DISTANCE < n) {
-                struct hint *h = &core->hints[i + HINT_DISTANCE];
+                struct hint *h = &t->hints[i + HINT_DISTANCE];
                 for (int j = 0; j < h->n; j++) __builtin_prefetch(h->at[j], 1, 3); /* NULL: a harmless hint */
                 __asm__ __volatile__("");
             }
-            core->recording = &core->hints[i];
+            core->recording = &t->hints[i];
             core->recording->n = 0;
         }
         int err = fn == NULL ? -1 : run_or_hold(l, fn, arg);
         if (core->recording != NULL) {
-            if (err == 0) hint_callback(core, arg);
+            if (err == 0) hint_callback(core, fn, arg);
             core->recording = NULL;
-            core->hints_len = i + 1;
+            t->len = i + 1;
         }
         Py_DECREF(pair);
         if (err < 0) return -1;
@@ -2382,7 +2447,8 @@ static void Core_dealloc(Core *self) {
     PyObject_GC_UnTrack(self);
     Core_clear(self);
     PyMem_Free(self->keys);
-    PyMem_Free(self->hints);
+    PyMem_Free(self->tables[0].hints);
+    PyMem_Free(self->tables[1].hints);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -2458,6 +2524,19 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         invalid_state_error = PyObject_GetAttrString(exceptions, "InvalidStateError");
         Py_DECREF(exceptions);
         if (invalid_state_error == NULL) return NULL;
+    }
+    if (asyncio_task == NULL) { /* optional: without asyncio's compiled tasks, their wakeups get no hints */
+        PyObject *compiled = PyImport_ImportModule("_asyncio");
+        PyObject *task = compiled ? PyObject_GetAttrString(compiled, "Task") : NULL;
+        PyObject *get_coro = task && PyType_Check(task) ? PyObject_GetAttrString(task, "get_coro") : NULL;
+        Py_XDECREF(compiled);
+        if (get_coro == NULL) {
+            PyErr_Clear();
+            Py_XDECREF(task);
+        } else {
+            asyncio_task = (PyTypeObject *)task;
+            task_get_coro = get_coro;
+        }
     }
     if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&SleepType) < 0 || PyType_Ready(&RecorderType) < 0 ||
         PyType_Ready(&TraceBufferType) < 0 ||

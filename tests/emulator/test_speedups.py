@@ -27,7 +27,8 @@ BUILT = importlib.util.find_spec("emulator._speedups") is not None
 # What a process reports about the core it runs, and digests of runs that touch every path of it:
 # chaos_run's seeds (partitions, loss, duplication, reordering, crash, restart, skew, pause) and a
 # ring that beats both ways (asyncio.sleep loops and Node.every), with a pause, a crash and cancels;
-# and rings whose batches of ticks and deliveries in flight the compiled core hints (prefetches) ahead.
+# and rings whose batches of ticks, of sleep timers and of task wakeups, and deliveries in flight, the
+# compiled core hints (prefetches) ahead.
 PROBE = r"""
 import asyncio, bisect, json, sys
 import emulator as em
@@ -171,6 +172,50 @@ def hinted():
     pause_and_crash(sim, "m10", "m20", (0.5, 0.8, 1.2))
     return [sim.trace_digest(), sim.network.stats]
 
+OWN_CODE_RAN = []
+
+class OwnTask(asyncio.Task):
+    # A Task subclass with its own get_coro: hinting finds where a task keeps its coroutine with the base
+    # class's, and must never run a class's own code in the middle of a batch.
+    def get_coro(self):
+        OWN_CODE_RAN.append(self.get_name())
+        return super().get_coro()
+
+class Sleeper(em.Node):
+    # Rings of 40 on asyncio.sleep loops: each round a batch of sleep timers fires, then a batch of the
+    # task wakeups they scheduled, both recorded and replayed as hints a round later; changed by tasks of
+    # a Task subclass, sleeps cancelled midway, a pause, a crash and a restart.
+    async def on_start(self):
+        self.next = self.peers[bisect.bisect(self.peers, self.name) % len(self.peers)]
+        self.beats = self.spawn(self.loop())
+    async def loop(self):
+        while True:
+            await asyncio.sleep(0.05)
+            self.send(self.next, {"type": "beat", "from": self.name})
+            if self.rng.random() < 0.03:
+                self.spawn(self.interrupt())
+    async def interrupt(self):
+        await asyncio.sleep(0.02 * self.rng.random())
+        self.beats.cancel()
+        self.beats = self.spawn(self.loop())
+    async def handle_beat(self, msg):
+        self.event("beat", msg.src)
+
+def slept():
+    sim = em.Simulation(seed=13, latency=em.Uniform(0.001, 0.02))
+    made = []
+    def factory(loop, coro, **options):  # every third task of the subclass, from the first
+        made.append(coro)
+        return (OwnTask if len(made) % 3 == 1 else asyncio.Task)(coro, loop=loop, **options)
+    sim.loop.set_task_factory(factory)
+    for i in range(40):
+        sim.add_node(f"s{i:02d}", Sleeper)
+    sim.network.set_link("s05", "s06", duplicate=0.3, reorder=0.3)
+    pause_and_crash(sim, "s11", "s22", (0.5, 0.8, 1.2))
+    assert not OWN_CODE_RAN, OWN_CODE_RAN
+    return [sim.trace_digest(), sim.network.stats, sum(type(t) is OwnTask for t in asyncio.all_tasks(sim.loop))]
+
+sleeping = slept()  # the first run in this process: the first task its hints see is of the subclass
 probe = em.Simulation(seed=1)
 probe.add_node("n0", Heart)
 network, deliver = probe.network, probe.node("n0")._endpoint.deliver
@@ -183,16 +228,15 @@ print(json.dumps({
                      getattr(deliver, "args", [deliver])[0].__qualname__ if hasattr(deliver, "args")
                      else type(deliver).__name__],
     "digests": [ring(), plain_ring(), plain_ring(trace_bodies=True)] + [chaos_run.run(seed) for seed in range(4)]
-               + [mixed(), hinted()],
+               + [mixed(), hinted(), sleeping],
 }))
 """
 
 
 def probe(pure: bool) -> dict:
     env = dict(os.environ, CAPSIM_PURE_PYTHON="1" if pure else "", PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]  # the probe's own asserts, with their message
     return json.loads(out.stdout)
 
 
@@ -209,7 +253,9 @@ def test_the_compiled_core_is_in_use_when_it_is_built_and_both_modes_give_the_sa
     assert pure["message_path"] == ["Network.transmit", "Network._deliver", "Endpoint._deliver_here"]
     assert compiled["digests"] == pure["digests"]
     assert compiled["digests"][3:7] == [chaos_run.run(seed) for seed in range(4)]
-    assert len({json.dumps(digest) for digest in compiled["digests"]}) == 9
+    assert len({json.dumps(digest) for digest in compiled["digests"]}) == 10
+    # The sleep ring's Task subclass was in play (and the probe checks that its own code never ran).
+    assert compiled["digests"][-1][2] > 0
 
 
 def test_this_process_runs_the_core_its_mode_names():
