@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     started is stopped, what it wrote is kept, exit 130.
     """
     installed, previous = _handle_interrupts()
+    here = _importable_here()
     try:
         parser = build_parser(lazy=True)
         args = parser.parse_args(argv)
@@ -251,6 +252,26 @@ def main(argv: list[str] | None = None) -> int:
             for signum, handler in previous.items():
                 signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         _INTERRUPTS.clear()
+        if here is not None and here in sys.path:
+            sys.path.remove(here)
+
+
+def _importable_here() -> str | None:
+    """Let a protocol of one's own (``--protocol mine:Node``, a scenario's ``module:Class``) import from here.
+
+    As under ``python -m capsim``: a console script's ``sys.path`` starts at
+    the script's own directory. Appended, not put first, so a file here never
+    shadows an installed module. Returns the entry added (None: it was there
+    already, or there is no working directory).
+    """
+    try:
+        here = os.getcwd()
+    except OSError:  # the directory was removed under us
+        return None
+    if "" in sys.path or here in sys.path:
+        return None
+    sys.path.append(here)
+    return here
 
 
 def _reader_gone() -> int:

@@ -64,6 +64,14 @@ def register(subparsers) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", required=True, help="a registered protocol name or module:Class")
+    parser.add_argument(
+        "--import-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="look for the protocol's module in DIR first (repeat for more); a launched cluster's nodes get the "
+        "directory the launcher found it in, so a restart from anywhere finds it",
+    )
     parser.add_argument("--name", required=True, help="this node's name, e.g. n1")
     parser.add_argument(
         "--listen",
@@ -153,10 +161,12 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    sys.path[:0] = [str(Path(d).absolute()) for d in args.import_path]
     try:
         factory = resolve(args.protocol)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        hint = "; for a module of your own, give its directory with --import-path DIR" if ":" in args.protocol else ""
+        raise UsageError(f"{exc}{hint}") from None
     peers = _peers(args.name, args.peer)
     host, port = args.listen
     if args.data_dir is not None:

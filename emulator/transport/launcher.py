@@ -16,6 +16,7 @@ flags every node program takes (``node_argv``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -26,7 +27,7 @@ from pathlib import Path
 from emulator.transport.errors import LaunchError
 from emulator.transport.processes import BIND_FAILED, ClusterState, NodeProcess, free_ports, launch
 
-__all__ = ["ATTEMPTS", "launch_cluster", "node_argv"]
+__all__ = ["ATTEMPTS", "import_root", "launch_cluster", "node_argv"]
 
 #: Tries, each on fresh ports, when a port was taken between picking and binding it.
 ATTEMPTS = 3
@@ -43,6 +44,7 @@ def node_argv(
     config: dict[str, object],
     seed: int | None = None,
     parent_pid: int | None = None,
+    import_path: str | None = None,
 ) -> list[str]:
     """The argv that runs one node: ``command`` and the flags a node program takes.
 
@@ -58,6 +60,7 @@ def node_argv(
         config: keyword arguments for the node class (JSON).
         seed: the seed of the node's rng streams (None: the node draws one).
         parent_pid: the node stops when this process is gone.
+        import_path: a directory the node searches first for the protocol's module.
     """
     argv = [
         *command,
@@ -78,6 +81,8 @@ def node_argv(
         argv += ["--seed", str(seed)]
     if parent_pid is not None:
         argv += ["--parent-pid", str(parent_pid)]
+    if import_path is not None:
+        argv += ["--import-path", import_path]
     return argv
 
 
@@ -100,7 +105,9 @@ def launch_cluster(
     Logs go to ``workdir/NAME.log``, storage to ``workdir/data`` (emptied
     first: the checkers assume every key starts empty), both named by
     absolute paths in the nodes' commands, so a node restarted from another
-    working directory finds its storage again. Every node gets the
+    working directory finds its storage again. So does a protocol of one's
+    own (``module:Class``): the nodes' commands name the directory this
+    process finds its module in (``--import-path``). Every node gets the
     same ``seed`` (see the comment in the body). Call from outside any event
     loop: it blocks until the nodes are healthy.
 
@@ -126,9 +133,10 @@ def launch_cluster(
     shutil.rmtree(workdir / "data", ignore_errors=True)
     token = secrets.token_urlsafe(32)
     env = {**os.environ, "CAPSIM_TOKEN": token}
+    root = import_root(protocol)
     attempt = 1
     while True:
-        procs = _processes(command, protocol, names, host, workdir, config or {}, seed, parent_pid)
+        procs = _processes(command, protocol, names, host, workdir, config or {}, seed, parent_pid, root)
         if nodes is not None:
             nodes[:] = procs
         try:
@@ -149,6 +157,7 @@ def _processes(
     config: dict[str, object],
     seed: int | None,
     parent_pid: int | None,
+    import_path: str | None = None,
 ) -> list[NodeProcess]:
     """One NodeProcess per name, each on a port free right now."""
     ports = dict(zip(names, free_ports(len(names), host)))
@@ -175,11 +184,35 @@ def _processes(
                 config,
                 seed,
                 parent_pid,
+                import_path,
             ),
             str(workdir / f"{name}.log"),
         )
         for name in names
     ]
+
+
+def import_root(protocol: str) -> str | None:
+    """The directory this process imports ``module:Class``'s module from, or None.
+
+    None for a registered name (no colon: the nodes import capsim's own
+    protocols as this process does) and for a module this process cannot
+    find (the node says so when it starts). For ``pkg.mod:Class`` in
+    ``/work/pkg/mod.py`` it is ``/work``: the directory that must be on
+    ``sys.path`` for ``pkg.mod`` to import.
+    """
+    if ":" not in protocol:
+        return None
+    module = protocol.partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a parent package that does not import, or an empty name
+        return None
+    if spec is None or not spec.has_location or spec.origin is None:
+        return None
+    origin = Path(spec.origin).absolute()
+    levels = module.count(".") + (1 if origin.stem == "__init__" else 0)
+    return str(origin.parents[levels])
 
 
 def _bracket(host: str) -> str:

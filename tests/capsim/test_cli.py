@@ -1,5 +1,6 @@
 """The capsim command line: version, help, and errors without tracebacks."""
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -274,3 +275,34 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(argv):
     proc.stdout.close()  # the reader is gone before anything is printed
     assert proc.wait(timeout=120) == 141
     assert proc.stderr.read() == b""
+
+
+def _taken_port_serve(protocol: str) -> tuple[list[str], socket.socket]:
+    """serve's argv for ``protocol`` at an address already taken, and the socket holding it: the node exits 3
+    once it found its class and tried to bind, 2 if the class does not import."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    return ["serve", "--protocol", protocol, "--name", "n1", "--listen", f"127.0.0.1:{taken.getsockname()[1]}"], taken
+
+
+def test_a_protocol_of_one_s_own_imports_from_the_working_directory(tmp_path, monkeypatch, capsys):
+    """The capsim console script's sys.path starts at its own directory, so `--protocol mine:Node` said it
+    could not import a mine.py beside the user; now the working directory is searched too (after the installed
+    modules, and only while the command runs)."""
+    (tmp_path / "mine_in_cwd.py").write_text("from emulator.transport.diag import Echo as Node\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CAPSIM_TOKEN", "t")
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry not in ("", str(tmp_path))])
+    before = list(sys.path)
+    argv, taken = _taken_port_serve("mine_in_cwd:Node")
+    with taken:
+        assert main(argv) == 3, capsys.readouterr().err
+    assert sys.path == before
+    sys.modules.pop("mine_in_cwd", None)
+    script = Path(sys.executable).with_name("capsim")  # the console script pip installed
+    if script.exists():
+        argv, taken = _taken_port_serve("mine_in_cwd:Node")
+        with taken:
+            done = subprocess.run([str(script), *argv], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 3, done.stderr

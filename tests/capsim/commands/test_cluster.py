@@ -231,20 +231,16 @@ def test_down_without_a_cluster_or_its_directory_is_a_usage_error(tmp_path, caps
     assert not Path(tmp_path / "none.d").exists()
 
 
-def test_a_restart_from_another_directory_keeps_the_node_s_storage_and_log(tmp_path, monkeypatch, capsys):
-    """up run with a relative --state wrote relative --data-dir and log paths into the nodes' commands, so a
-    restart run from another directory started the node on an empty storage there (and its log too): the
-    storage that survives a restart did not. The node's boot count, kept in its storage, must reach 2."""
+def _restart_elsewhere(tmp_path, monkeypatch, protocol: str) -> int:
+    """Up one node of ``protocol`` from tmp_path/a, crash and restart it from tmp_path/b; its boot count after
+    (kept in its storage). Whatever happens, the cluster is down after."""
     import asyncio
 
     from emulator.transport import RealCluster
 
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
     state = tmp_path / "a" / "cluster.json"
     monkeypatch.chdir(tmp_path / "a")
-    relay = "tests.common.transport_nodes:Relay"
-    assert main(["cluster", "up", "--nodes", "1", "--protocol", relay, "--state", "cluster.json"]) == 0
+    assert main(["cluster", "up", "--nodes", "1", "--protocol", protocol, "--state", "cluster.json"]) == 0
     try:
         monkeypatch.chdir(tmp_path / "b")
         assert main(["cluster", "crash", "n0", "--state", str(state)]) == 0
@@ -258,10 +254,32 @@ def test_a_restart_from_another_directory_keeps_the_node_s_storage_and_log(tmp_p
             finally:
                 await cluster.close()
 
-        assert asyncio.run(boots()) == 2
-        assert list((tmp_path / "b").iterdir()) == []
+        return asyncio.run(boots())
     finally:
         main(["cluster", "down", "--state", str(state)])
+
+
+def test_a_restart_from_another_directory_keeps_the_node_s_storage_and_log(tmp_path, monkeypatch, capsys):
+    """up run with a relative --state wrote relative --data-dir and log paths into the nodes' commands, so a
+    restart run from another directory started the node on an empty storage there (and its log too): the
+    storage that survives a restart did not. The node's boot count, kept in its storage, must reach 2."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert _restart_elsewhere(tmp_path, monkeypatch, "tests.common.transport_nodes:Relay") == 2
+    assert list((tmp_path / "b").iterdir()) == []
+    capsys.readouterr()
+
+
+def test_a_protocol_of_one_s_own_restarts_from_another_directory(tmp_path, monkeypatch, capsys):
+    """up found a module:Class protocol in its working directory, but a restart run from another one started the
+    node there, where the module does not import, and the node never came back. The nodes' commands now name
+    the directory up found the module in (--import-path)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "myrelay.py").write_text(
+        "from tests.common.transport_nodes import Relay\n\n\nclass MyRelay(Relay):\n    pass\n"
+    )
+    assert _restart_elsewhere(tmp_path, monkeypatch, "myrelay:MyRelay") == 2
     capsys.readouterr()
 
 

@@ -162,6 +162,24 @@ def test_serve_refuses_an_unknown_protocol(capsys):
     assert "unknown protocol 'no-such'; use one of" in capsys.readouterr().err
 
 
+def test_serve_finds_a_module_of_one_s_own_in_its_import_path_and_says_to_give_one(tmp_path, monkeypatch, capsys):
+    """A module:Class that does not import says to give its directory with --import-path; given it, the class is
+    found there, and the node goes on to bind its address (taken here: exit 3, not the usage error's 2)."""
+    assert main(["serve", "--protocol", "servedmod_elsewhere:Node", "--name", "n1"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot import module 'servedmod_elsewhere'" in err and "--import-path DIR" in err
+    (tmp_path / "servedmod_elsewhere.py").write_text("from emulator.transport.diag import Echo as Node\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # serve prepends the directory: put sys.path back after
+    monkeypatch.setenv("CAPSIM_TOKEN", "t")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        argv = ["--protocol", "servedmod_elsewhere:Node", "--name", "n1", "--import-path", str(tmp_path)]
+        assert main(["serve", *argv, "--listen", listen]) == 3
+    sys.modules.pop("servedmod_elsewhere", None)
+
+
 def test_serve_on_a_taken_port_exits_3(capsys, monkeypatch):
     """A port already in use exits 3 (the launcher's cue to retry elsewhere) with the reason."""
     monkeypatch.setenv("CAPSIM_TOKEN", "t")

@@ -42,6 +42,29 @@ def test_node_argv_is_what_capsim_serve_parses():
     )
     assert (args.data_dir, args.config, args.seed, args.parent_pid) == ("/tmp/d", {"a": 1}, 5, 42)
     assert "--seed" not in launcher.node_argv(SERVE, "p", "n1", "127.0.0.1", 1, {}, "d", {})
+    assert args.import_path == []
+    argv = launcher.node_argv(SERVE, "m:C", "n1", "127.0.0.1", 1, {}, "d", {}, import_path="/work/mine")
+    assert parser.parse_args(argv[3:]).import_path == ["/work/mine"]
+
+
+def test_the_import_root_is_the_directory_a_module_of_one_s_own_imports_from(tmp_path, monkeypatch):
+    """For module:Class, the directory that must be on sys.path for the module to import, as this process finds
+    it (a package's module: the package's parent); None for a registered name and for a module not found."""
+    (tmp_path / "rootprobe" / "sub").mkdir(parents=True)
+    (tmp_path / "rootprobe" / "__init__.py").write_text("")
+    (tmp_path / "rootprobe" / "sub" / "__init__.py").write_text("")
+    (tmp_path / "rootprobe" / "sub" / "mod.py").write_text("class C: pass\n")
+    (tmp_path / "rootprobe_top.py").write_text("class C: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        for protocol in ("rootprobe_top:C", "rootprobe.sub.mod:C", "rootprobe.sub:C", "rootprobe:C"):
+            assert launcher.import_root(protocol) == str(tmp_path), protocol
+        assert launcher.import_root("lin-kv") is None
+        assert launcher.import_root("no_such_module_here:C") is None
+        assert launcher.import_root("rootprobe.nothing.deeper:C") is None
+    finally:  # find_spec imported the parent packages: leave no module of tmp_path behind
+        for name in [name for name in sys.modules if name.startswith("rootprobe")]:
+            del sys.modules[name]
 
 
 def test_every_node_gets_the_same_seed_and_its_peers(tmp_path):
