@@ -176,14 +176,14 @@ class Ring:
     the caches after the other rings' turns.
     """
 
-    def __init__(self, key: str, code: str, nodes: int, *args: object, pure: bool = False) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+    def __init__(self, key: str, code: str, nodes: int, *args: object, pure: bool = False, tree: Path = ROOT) -> None:
+        env = dict(os.environ, PYTHONPATH=str(tree))
         if pure:  # the pure-Python scheduler core (emulator.speedups)
             env["CAPSIM_PURE_PYTHON"] = "1"
         self.key, self.nodes, self.windows = key, nodes, []
         command = [sys.executable, "-c", code, str(nodes), *map(str, args), str(WARM_S)]
         self._proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree
         )
         self.built = self._answer()  # None: a tree without Node.every (a baseline run)
 
@@ -193,6 +193,11 @@ class Ring:
         self._proc.stdin.flush()
         self.windows.append(self._answer())
         return self.windows[-1]
+
+    def stop(self) -> None:
+        """End the process now, whatever it was doing (its row is lost: see ``close``)."""
+        self._proc.kill()
+        self._proc.wait()
 
     def close(self) -> dict:
         """End the process; its row: nodes, build_s, windows' totals and median cost, peak_mb, virtual_s (digest)."""
@@ -222,10 +227,10 @@ class Ring:
         return json.loads(line)
 
 
-def capsim_ring(key: str, nodes: int, model: str = "sleep", pure: bool = False) -> Ring:
+def capsim_ring(key: str, nodes: int, model: str = "sleep", pure: bool = False, tree: Path = ROOT) -> Ring:
     """The capsim heartbeat ring (``model`` "sleep" or "every") in a process of its own, on the pure-Python
-    core if ``pure`` (its ``built`` is None in a tree without Node.every)."""
-    return Ring(key, CAPSIM_RING, nodes, model, pure=pure)
+    core if ``pure`` (its ``built`` is None in a tree without Node.every), importing capsim from ``tree``."""
+    return Ring(key, CAPSIM_RING, nodes, model, pure=pure, tree=tree)
 
 
 def simpy_ring(key: str, nodes: int) -> Ring | None:

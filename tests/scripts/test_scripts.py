@@ -78,3 +78,27 @@ def test_the_scale_script_runs_one_ring_and_prints_its_windows():
     # two windows of 0.2 s, each after a 0.1 s re-warm, from 0.15 s: 20 nodes beat at 0.5 .. 0.7 and 0.8 .. 1.0
     assert row["virtual_s"] == pytest.approx(0.75) and row["delivered"] == 2 * 2 * 20
     assert len(row["us_per_msg_windows"]) == 2 and len(row["digest"]) == 64
+
+
+def test_the_pair_script_measures_this_tree_against_a_revision_and_leaves_no_worktree():
+    """scripts/bench_pair.py against HEAD (the same kernel): both models at both sizes, the revision's compiled core
+    built from its own sources, each ratio and the A/A control near 1, and no worktree left behind."""
+    root = BENCH.parents[1]
+    if subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout: there is no revision to compare against")
+    script = BENCH.parent / "bench_pair.py"
+    args = ["HEAD", "--quick", "--rounds", "3", "--json"]
+    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["cores"]["other"] == report["cores"]["this"], report["cores"]  # the same core, built there
+    rows = report["rows"]
+    assert [(row["model"], row["nodes"]) for row in rows] == [
+        ("sleep", 200),
+        ("sleep", 2000),
+        ("every", 200),
+        ("every", 2000),
+    ]
+    assert all(0.25 < row["this_over_other"] < 4 and 0.25 < row["a_a"] < 4 for row in rows), rows
+    worktrees = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True, text=True).stdout
+    assert "capsim-pair-" not in worktrees
