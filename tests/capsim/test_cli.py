@@ -306,3 +306,8 @@ def test_a_protocol_of_one_s_own_imports_from_the_working_directory(tmp_path, mo
         with taken:
             done = subprocess.run([str(script), *argv], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert done.returncode == 3, done.stderr
+        # Searched after the installed modules: a file here named like one of them is never imported instead.
+        (tmp_path / "rich.py").write_text("raise ImportError('the working directory shadowed rich')\n")
+        demo = [str(script), "demo", "partition", "--quick"]
+        done = subprocess.run(demo, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
