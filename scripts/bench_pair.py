@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -139,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     if known.returncode != 0:
         parser.error(f"git knows no commit {args.rev!r} in {ROOT}")
     sizes, seconds = ([200, 2000], {200: 0.3, 2000: 0.1}) if args.quick else ([1000, 10_000], {1000: 3.0, 10_000: 0.3})
+
+    def interrupt(signum, frame):  # SIGTERM (kill, a CI's timeout) cleans up as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         with tempfile.TemporaryDirectory(prefix="capsim-pair-") as scratch:
             other = Path(scratch) / "tree"

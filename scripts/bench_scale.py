@@ -182,10 +182,16 @@ class Ring:
             env["CAPSIM_PURE_PYTHON"] = "1"
         self.key, self.nodes, self.windows = key, nodes, []
         command = [sys.executable, "-c", code, str(nodes), *map(str, args), str(WARM_S)]
+        # A session of its own: Ctrl-C at the terminal reaches the script, which ends its rings (stop), not
+        # each ring with a traceback of its own. A ring whose script is gone sees its stdin end, and ends.
         self._proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree, start_new_session=True
         )
-        self.built = self._answer()  # None: a tree without Node.every (a baseline run)
+        try:
+            self.built = self._answer()  # None: a tree without Node.every (a baseline run)
+        except BaseException:  # Ctrl-C while it builds: its caller never gets it to stop
+            self.stop()
+            raise
 
     def window(self, rewarm: float, length: float) -> dict:
         """Run ``rewarm`` virtual seconds, then ``length`` measured: run_s, delivered, us_per_msg."""

@@ -1,8 +1,11 @@
 """The scripts: bench.py reports every figure beside its baseline, and every script takes --help."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,47 @@ def test_the_pair_script_measures_this_tree_against_a_revision_and_leaves_no_wor
     assert all(0.25 < row["this_over_other"] < 4 and 0.25 < row["a_a"] < 4 for row in rows), rows
     worktrees = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True, text=True).stdout
     assert "capsim-pair-" not in worktrees
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_pair_script_interrupted_leaves_no_worktree_and_no_ring(how):
+    """Ctrl-C or SIGTERM while the rings run: exit 130, one line, the worktree removed and every ring ended."""
+    root = BENCH.parents[1]
+    if subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout: there is no revision to compare against")
+
+    def worktrees() -> str:
+        return subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True, text=True).stdout
+
+    def rings(parent: int) -> list[int]:  # the script's ring processes: python -c RING NODES MODEL WARM_S
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True)
+        found = []
+        for pid in map(int, children.stdout.split()):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:  # ended meanwhile
+                continue
+            if argv[1:2] == [b"-c"] and argv[-2:] == [b"0.15", b""]:
+                found.append(pid)
+        return found
+
+    script = BENCH.parent / "bench_pair.py"
+    run = subprocess.Popen(
+        [sys.executable, str(script), "HEAD", "--quick", "--rounds", "100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C at a terminal goes to the whole foreground group: send it so
+    )
+    deadline = time.monotonic() + 120
+    while len(rings(run.pid)) < 12 and time.monotonic() < deadline:  # 2 models x 2 sizes x 3 trees
+        time.sleep(0.1)
+    started = rings(run.pid)
+    assert len(started) == 12 and "capsim-pair-" in worktrees()
+    os.killpg(run.pid, how)
+    _out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert "capsim-pair-" not in worktrees()
+    ended = subprocess.run(["ps", "-o", "stat=", "-p", ",".join(map(str, started))], capture_output=True, text=True)
+    assert all(state.startswith("Z") for state in ended.stdout.split()), ended.stdout  # gone, or a zombie for init
