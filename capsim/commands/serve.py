@@ -35,7 +35,7 @@ import traceback
 from pathlib import Path
 
 from capsim.cli import SUMMARIES, LinesFormatter, UsageError
-from capsim.parallel import positive_int, seed_value
+from capsim.parallel import positive_int, positive_number, seed_value
 
 __all__ = ["is_loopback", "main", "node_command", "parse_listen", "parse_peer", "register", "run"]
 
@@ -108,6 +108,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1 << 20,
         metavar="BYTES",
         help="largest request accepted (default 1 MiB)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_number,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds a peer has to accept a batch of messages, and a sender to send a request's whole body "
+        "(408 after; default 5)",
     )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     parser.add_argument(
@@ -264,6 +272,7 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
         data_dir=args.data_dir,
         max_body=args.max_body,
         protocol=args.protocol,
+        timeout=args.timeout,
     )
     try:
         await node.start()

@@ -25,7 +25,7 @@ class WireError(TransportError, ValueError):
     """A request body the node refuses, with the HTTP status it answers.
 
     Args:
-        status: 400 malformed, 404 not for this node, 401/403 bad token, 413 too large.
+        status: 400 malformed, 404 not for this node, 401/403 bad token, 408 body too slow, 413 too large.
         text: what was wrong and what to send instead.
     """
 

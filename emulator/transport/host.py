@@ -28,6 +28,7 @@ import contextvars
 import fcntl
 import itertools
 import logging
+import math
 import os
 import random
 import time
@@ -99,7 +100,8 @@ class NodeHost:
         max_body: the largest request accepted, in bytes (413 above).
         protocol: a label for ``/health`` and ``/status``.
         server: False for a client host (it is nobody's peer).
-        timeout: seconds a peer has to accept a batch of messages.
+        timeout: seconds a peer has to accept a batch of messages, and a
+            sender has to send a request's whole body (408 after).
         max_held: messages a soft pause holds; more are dropped (inbound ``overflow``).
     """
 
@@ -125,6 +127,9 @@ class NodeHost:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
         if not callable(factory):
             raise ConfigError(f"NodeHost({name!r}, ...) needs a Node subclass as factory, got {factory!r}")
+        for what, value in (("timeout", timeout), ("max_body", max_body), ("max_held", max_held)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ConfigError(f"NodeHost({name!r}, ...): {what} must be a finite number > 0, got {value!r}")
         self.name, self.factory, self.config = name, factory, dict(config or {})
         self.host, self.port = host, port
         self.peer_urls = {n: u.rstrip("/") for n, u in (peers or {}).items() if n != name}
@@ -181,7 +186,7 @@ class NodeHost:
 
         self._loop = asyncio.get_running_loop()
         runner = web.AppRunner(
-            build_app(self, self.max_body), access_log=None, handle_signals=False, shutdown_timeout=0.5
+            build_app(self, self.max_body, self.timeout), access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
         await runner.setup()
         try:

@@ -9,7 +9,9 @@
 Guarantees: every refusal is a 4xx with a JSON body ``{"error": "..."}``
 saying what was wrong: 400 malformed JSON or envelope, 404 a message for
 another node or an unknown path, 405 a wrong method, 413 a body over the
-size limit, 401/403 a missing or wrong token, 401 a message that claims a
+size limit, 408 a body not received within the host's ``timeout`` (the
+connection is then closed, so a sender that stalls mid-body holds nothing),
+401/403 a missing or wrong token, 401 a message that claims a
 server's name without the cluster secret's signature (see
 emulator.transport.auth). No request can crash the node:
 node code runs after the answer, in its own callback.
@@ -17,6 +19,7 @@ node code runs after the answer, in its own callback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -64,9 +67,12 @@ _Route = Callable[[web.Request, Served], Awaitable[web.StreamResponse]]
 __all__ = ["Served", "build_app"]
 
 
-def build_app(host: Served, max_body: int) -> web.Application:
-    """The aiohttp application serving ``host`` (a ``Served``)."""
-    app = web.Application(client_max_size=max_body, middlewares=[_json_errors(host)])
+def build_app(host: Served, max_body: int, body_timeout: float = 5.0) -> web.Application:
+    """The aiohttp application serving ``host`` (a ``Served``).
+
+    ``body_timeout``: seconds a request's body has, from its headers, to arrive in full (408 after).
+    """
+    app = web.Application(client_max_size=max_body, middlewares=[_json_errors(host, body_timeout)])
     app.router.add_post("/msg", _handler(_post_msg, host))
     app.router.add_get("/health", _handler(_get_health, host))
     app.router.add_get("/status", _handler(_get_status, host))
@@ -81,11 +87,13 @@ def _handler(fn: _Route, host: Served) -> Callable[[web.Request], Awaitable[web.
     return handle
 
 
-def _json_errors(host: Served) -> Middleware:
+def _json_errors(host: Served, body_timeout: float) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Turn every refusal into a 4xx with a JSON message; count it."""
+        """Read the body within ``body_timeout``, and turn every refusal into a 4xx with a JSON message; count it."""
         try:
+            if request.body_exists:
+                await _read_within(request, body_timeout)  # kept by the request: the handler's read() returns it
             return await handler(request)
         except WireError as exc:
             status, text = exc.status, exc.text
@@ -94,9 +102,25 @@ def _json_errors(host: Served) -> Middleware:
                 raise
             status, text = exc.status, _reason(exc)
         host.rejected += 1
-        return web.json_response({"error": text}, status=status)
+        response = web.json_response({"error": text}, status=status)
+        if status == 408:  # the rest of the body may never come: answer, then close rather than wait for it
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
+        return response
 
     return middleware
+
+
+async def _read_within(request: web.Request, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await request.read()
+    except TimeoutError:
+        raise WireError(
+            408, f"the request's body did not arrive in full within {seconds:g} s; send the whole body at once"
+        ) from None
 
 
 def _reason(exc: web.HTTPException) -> str:

@@ -104,6 +104,22 @@ def test_a_generated_secret_is_printed_once_listening_and_opens_control():
         _stop(proc)
 
 
+def test_serve_s_timeout_bounds_how_long_a_request_s_body_may_take():
+    """--timeout 0.3: a sender that stops mid-body is answered 408 within it and its connection closed."""
+    proc, url = _start("--protocol", "lin-kv", "--name", "n1", "--timeout", "0.3")
+    try:
+        with socket.create_connection(url.removeprefix("http://").rsplit(":", 1), timeout=10) as conn:
+            conn.sendall(b'POST /msg HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"src"')
+            began = time.monotonic()
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+            took = time.monotonic() - began
+        assert answer.startswith(b"HTTP/1.1 408") and b"within 0.3 s" in answer and 0.25 <= took < 5
+    finally:
+        _stop(proc)
+
+
 def test_a_public_address_with_a_secret_warns_that_messages_travel_in_clear():
     """--listen 0.0.0.0 with CAPSIM_TOKEN starts, with one warning line on stderr."""
     proc, _ = _start("--protocol", "lin-kv", "--name", "n1", "--listen", "0.0.0.0:0", env={"CAPSIM_TOKEN": "s"})
@@ -225,6 +241,8 @@ def test_serve_on_an_address_not_of_this_machine_says_what_to_give(capsys, monke
         ("--max-body=-1", "argument --max-body: expected a positive whole number"),
         ("--max-body=0", "argument --max-body: expected a positive whole number"),
         ("--parent-pid=-5", "argument --parent-pid: expected a positive whole number"),
+        ("--timeout=0", "argument --timeout: expected a finite number > 0"),
+        ("--timeout=inf", "argument --timeout: expected a finite number > 0"),
     ],
 )
 def test_serve_rejects_malformed_options(bad, words, capsys):
