@@ -232,7 +232,7 @@ def simpy_rpc(calls: int) -> float | None:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cache import cache_misses  # noqa: E402
-from bench_scale import baseline_memory_mb, cap_memory_model, capsim_ring, simpy_ring  # noqa: E402
+from bench_scale import baseline_memory_mb, cap_memory_model, capsim_ring, floor_ring, simpy_ring  # noqa: E402
 from bench_sweeps import capacity, compile_bytecode, sweep  # noqa: E402
 
 
@@ -245,7 +245,9 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, rounds: int)
     virtual seconds (``big_seconds`` at ``big`` nodes). The turns go
     10,000-node sleep ring, 1,000-node sleep ring, SimPy at 1,000 and at
     10,000 nodes, 1,000-node ``every`` ring, 10,000-node ``every`` ring,
-    then the pure-Python rings,
+    the bare heapq loop at 1,000 and 10,000 nodes (the same ring with no
+    simulator: what the caches charge any Python model of it), then the
+    pure-Python rings,
     so each compared pair is measured a fraction of a second apart. On this
     kind of shared VM the same run's wall time moves by 3x within a minute
     (the host's other work): runs compared with each other must be measured
@@ -254,7 +256,7 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, rounds: int)
     """
     rewarm = 0.1  # one heartbeat round: every node's state touched once
     order = [("big-sleep", big), ("sleep", nodes), ("simpy", nodes), ("big-simpy", big), ("every", nodes)]
-    order += [("big-every", big)]
+    order += [("big-every", big), ("floor", nodes), ("big-floor", big)]
     if speedups.ACCELERATED:  # the same rings on the pure-Python core, for comparison
         order += [("pure-sleep", nodes), ("pure-every", nodes)]
     rings = {}
@@ -262,6 +264,8 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, rounds: int)
         for key, size in order:
             if key.endswith("simpy"):
                 ring = simpy_ring(key, size)
+            elif key.endswith("floor"):
+                ring = floor_ring(key, size)
             else:
                 ring = capsim_ring(key, size, key.split("-")[-1], pure=key.startswith("pure-"))
             if ring is not None and ring.built is not None:  # None: no SimPy, or a tree without Node.every
@@ -284,6 +288,11 @@ def scale(nodes: int, big: int, seconds: float, big_seconds: float, rounds: int)
     simpy_big = paired("big-simpy", "simpy")  # the same growth in SimPy: what the caches cost any model
     out["simpy"] = {"big_per_msg_ratio": simpy_big and simpy_big["median"]}
     out["simpy"]["big_per_msg_range"] = simpy_big and [simpy_big["min"], simpy_big["max"]]
+    floor_big = paired("big-floor", "floor")  # the same growth in a bare heapq loop, no simulator
+    out["floor"] = {
+        "big_per_msg_ratio": floor_big and floor_big["median"],
+        "big_per_msg_range": floor_big and [floor_big["min"], floor_big["max"]],
+    }
     out["us_per_msg_windows"] = windows  # every window's cost per message, in round order
     for model in ("sleep", "every"):
         if model not in rows:
@@ -672,8 +681,10 @@ def _print_scale(console, s: dict) -> None:
         "sleep": "capsim, task looping on asyncio.sleep",
         "every": "capsim, Node.every timer",
         "simpy": "SimPy, same model",
+        "floor": "plain Python, no simulator (a bare heapq loop)",
     }
-    for key in ("sleep", "pure-sleep", "every", "pure-every", "simpy", "big-sleep", "big-every", "big-simpy"):
+    keys = ("sleep", "pure-sleep", "every", "pure-every", "simpy", "floor", "big-sleep", "big-every", "big-simpy")
+    for key in (*keys, "big-floor"):
         row = rings.get(key)
         if row:
             label = labels[key.removeprefix("big-").removeprefix("pure-")]
@@ -710,6 +721,12 @@ def _print_scale(console, s: dict) -> None:
         lines.append(
             f"SimPy, for comparison: {rings['big-simpy']['nodes']:,} nodes cost "
             f"{_fmt(s['simpy']['big_per_msg_ratio'], 2)}x per message ({_range(s['simpy']['big_per_msg_range'])})"
+        )
+    if s.get("floor", {}).get("big_per_msg_ratio"):
+        lines.append(
+            f"a bare heapq loop of the same ring, no simulator: {rings['big-floor']['nodes']:,} nodes cost "
+            f"{_fmt(s['floor']['big_per_msg_ratio'], 2)}x per message ({_range(s['floor']['big_per_msg_range'])}): "
+            f"what this machine's caches (and a deeper heap) charge any Python model of the ring"
         )
     lines.append(f"a process that only imports emulator: {_fmt(s['baseline_process_mb'], 1)} MB")
     table.caption = "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Scale benchmarks for scripts/bench.py: a heartbeat ring in capsim and in SimPy, and memory per node.
+"""Scale benchmarks for scripts/bench.py: a heartbeat ring in capsim, SimPy and a bare loop, and memory per node.
 
 The model: ``nodes`` nodes in a ring; every 100 ms each sends a heartbeat to
 the next one over a link of Uniform(1 ms, 3 ms) latency, and the receiver
@@ -9,7 +9,8 @@ self.beat)`` (``every``); both beat at the same times. SimPy's is the network
 idiom of SimPy's own examples: a process per node that times out and hands
 the message to a delivery process, which times out for the latency and puts
 it in the receiver's ``Store``; a process per node takes from its store and
-counts.
+counts. The bare loop (``FLOOR_RING``) is the same ring with no simulator at
+all: a heapq of tuples, a ``random.Random`` per link and a counter per node.
 
 Each ring runs in a process of its own (class ``Ring``), so its peak memory
 (VmHWM) is its own. The process builds the ring and warms it up, then runs
@@ -35,7 +36,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["Ring", "baseline_memory_mb", "cap_memory_model", "capsim_ring", "simpy_ring"]
+__all__ = ["Ring", "baseline_memory_mb", "cap_memory_model", "capsim_ring", "floor_ring", "simpy_ring"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_S = 0.15  # virtual seconds: the first heartbeats leave at 0.1 and arrive by 0.103
@@ -138,6 +139,45 @@ for i, name in enumerate(names):
     env.process(beat(name, names[(i + 1) % nodes]))
     env.process(receive(name))
 serve(start, lambda t: env.run(until=t), lambda: delivered[0], lambda: {"virtual_s": env.now})
+"""
+)
+
+# The least a ring of this shape costs in Python, with no simulator: one heap of (time, seq, ...) tuples, a
+# random.Random per link drawing the latency, a fresh body dict per heartbeat and a counter per node. What
+# its 10,000-node message costs over its 1,000-node one is what this machine's caches charge any Python
+# model of the ring, capsim's and SimPy's included.
+FLOOR_RING = (
+    _PEAK
+    + r"""
+import heapq, json, random, sys, time
+nodes = int(sys.argv[1])
+start = time.perf_counter()
+class Node:
+    __slots__ = ("name", "next", "link_rng", "heard")
+ring = []
+for i in range(nodes):
+    node = Node()
+    node.name, node.link_rng, node.heard = f"n{i:05d}", random.Random(i), 0
+    ring.append(node)
+for i, node in enumerate(ring):
+    node.next = ring[(i + 1) % nodes]
+BEAT, DELIVER, PERIOD = 0, 1, 100_000_000
+heap = [(PERIOD, i, BEAT, node, None) for i, node in enumerate(ring)]
+seq, now, delivered = nodes, 0, [0]
+def advance(until_s):
+    global seq, now
+    until, push, pop = round(until_s * 1e9), heapq.heappush, heapq.heappop
+    while heap and heap[0][0] <= until:
+        now, _, kind, node, body = pop(heap)
+        if kind == BEAT:
+            push(heap, (now + PERIOD, seq, BEAT, node, None))
+            latency = round(node.link_rng.uniform(1e6, 3e6))
+            push(heap, (now + latency, seq + 1, DELIVER, node.next, {"type": "heartbeat", "from": node.name}))
+            seq += 2
+        else:
+            node.heard += 1
+            delivered[0] += 1
+serve(start, advance, lambda: delivered[0], lambda: {"virtual_s": now / 1e9})
 """
 )
 
@@ -248,6 +288,11 @@ def simpy_ring(key: str, nodes: int) -> Ring | None:
     return Ring(key, SIMPY_RING, nodes)
 
 
+def floor_ring(key: str, nodes: int) -> Ring:
+    """The same ring as a bare heapq loop in plain Python, no simulator (``FLOOR_RING``)."""
+    return Ring(key, FLOOR_RING, nodes)
+
+
 def baseline_memory_mb() -> float:
     """The peak memory of a process that only imports emulator, measured like the ring's."""
     return _run(_PEAK + "import json, emulator\nprint(json.dumps(peak_mb()))")
@@ -297,12 +342,18 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        description="One heartbeat ring (capsim's two ways, or SimPy's) in a process of its own: the cost per "
+        description="One heartbeat ring (capsim's two ways, SimPy's, or a bare heapq loop's) in a process of its own: "
+        "the cost per "
         "message of each measured window, and the ring's peak memory. scripts/bench.py --only scale "
         "runs them all side by side."
     )
     parser.add_argument("--nodes", type=int, default=1000, help="ring size (default 1000)")
-    parser.add_argument("--model", choices=("sleep", "every", "simpy"), default="sleep", help="default: sleep")
+    parser.add_argument(
+        "--model",
+        choices=("sleep", "every", "simpy", "floor"),
+        default="sleep",
+        help="capsim's two ways, SimPy's, or the plain-Python floor (a bare heapq loop); default: sleep",
+    )
     parser.add_argument("--pure", action="store_true", help="capsim on its pure-Python core")
     parser.add_argument("--windows", type=int, default=5, help="measured windows (default 5)")
     parser.add_argument("--seconds", type=float, default=1.0, help="virtual seconds a window (default 1)")
@@ -313,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         ring = simpy_ring("simpy", args.nodes)
         if ring is None:
             parser.error("SimPy is not installed: pip install simpy")
+    elif args.model == "floor":
+        ring = floor_ring("floor", args.nodes)
     else:
         ring = capsim_ring(args.model, args.nodes, args.model, pure=args.pure)
     try:

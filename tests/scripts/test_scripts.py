@@ -14,7 +14,7 @@ BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
 
 def test_quick_bench_prints_json_with_each_baseline():
-    """--quick --json gives capsim, asyncio.Queue and SimPy figures and the scale run."""
+    """--quick --json gives capsim, asyncio.Queue and SimPy figures and the scale run, the bare loop's ring too."""
     out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)
@@ -23,6 +23,8 @@ def test_quick_bench_prints_json_with_each_baseline():
     rings = results["scale"]["rings"]
     assert rings["sleep"]["delivered"] > 0 and rings["sleep"]["peak_mb"] > 0 and rings["simpy"]["delivered"] > 0
     assert rings["every"]["delivered"] == rings["sleep"]["delivered"]  # the same beats, two ways
+    assert rings["floor"]["delivered"] == rings["sleep"]["delivered"]  # and as a bare heapq loop
+    assert results["scale"]["floor"]["big_per_msg_ratio"] > 0
     assert rings["big-sleep"]["nodes"] > rings["sleep"]["nodes"] and results["sweeps"][0]["walls"]["2"] > 0
     hosts = results["hosts_http"]  # every side of the aiohttp pair, from the same run
     assert hosts["simulated_s_per_request"] > 0 and hosts["loopback_s_per_request"] > 0
@@ -81,6 +83,16 @@ def test_the_scale_script_runs_one_ring_and_prints_its_windows():
     # two windows of 0.2 s, each after a 0.1 s re-warm, from 0.15 s: 20 nodes beat at 0.5 .. 0.7 and 0.8 .. 1.0
     assert row["virtual_s"] == pytest.approx(0.75) and row["delivered"] == 2 * 2 * 20
     assert len(row["us_per_msg_windows"]) == 2 and len(row["digest"]) == 64
+
+
+def test_the_scale_script_runs_the_bare_loop_as_the_same_ring():
+    """--model floor, the ring with no simulator, delivers what capsim's delivers in the same windows."""
+    script = BENCH.parent / "bench_scale.py"
+    args = ["--nodes", "20", "--model", "floor", "--windows", "2", "--seconds", "0.2"]
+    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert row["delivered"] == 2 * 2 * 20 and len(row["us_per_msg_windows"]) == 2 and row["peak_mb"] > 0
 
 
 def test_the_pair_script_measures_this_tree_against_a_revision_and_leaves_no_worktree():
