@@ -1,4 +1,4 @@
-"""Tests of capsim/demos/edge.py: edges cut origin load, coalescing cuts its peak,
+"""Tests of capsim/demos/edge.py: edges cut origin load, coalescing cuts its requests (its peak, usually),
 stale-if-error keeps answering through an outage.
 """
 
@@ -35,11 +35,20 @@ def test_edges_answer_most_requests_and_cut_the_origin_load(rows):
     assert rows[TTL]["origin_peak"] < rows[DIRECT]["origin_peak"] / 3  # a quarter at seed 1, 34 of 124 at seed 26
 
 
-def test_coalescing_sends_the_origin_fewer_requests_and_never_raises_its_peak(rows):
-    """Misses that wait for one fetch: fewer origin requests than the same edges without, and a peak no higher; the
-    peak is one burst's figure and not always lower (14 and 14 at seed 4), so the note says which it was."""
+def test_coalescing_sends_the_origin_fewer_requests(rows):
+    """Misses that wait for one fetch: fewer origin requests than the same edges without. The peak is one burst's
+    figure and not always lower (14 and 14 at seed 4; raised at seed 65, below), so the note says which it was."""
     assert rows[COALESCE]["coalesced"] > 0 and rows[TTL]["coalesced"] == 0
-    assert rows[COALESCE]["origin_peak"] <= rows[TTL]["origin_peak"]
+    assert rows[COALESCE]["origin_gets"] < rows[TTL]["origin_gets"]
+
+
+def test_coalescing_can_raise_the_origin_s_peak_and_the_note_says_so():
+    """The README says coalescing usually lowers the origin's peak, not always: at seed 65 it went from 19 to 21
+    (18 to 23 at the quick sizes), and the note says 'raised'. The requests still went down."""
+    runs = edge.report(edge.Plan(seed=65)).tables[0]
+    rows = {run.name: run.row for run in runs.runs}
+    assert (rows[TTL]["origin_peak"], rows[COALESCE]["origin_peak"]) == (19, 21)
+    assert "coalescing raised the origin's peak from 19 to 21" in runs.note
     assert rows[COALESCE]["origin_gets"] < rows[TTL]["origin_gets"]
 
 
