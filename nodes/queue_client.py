@@ -2,8 +2,12 @@
 
 Producer acknowledgement modes (``acks``):
 
-- ``0``: send and do not wait (at most once). Whatever the network drops, or
-  a broker that is down, is lost, and nobody knows.
+- ``0``: send and do not wait, and never send again. Whatever the network
+  drops, or a broker that is down, is lost, and nobody knows. Kafka calls
+  this at most once, over TCP, which never delivers a message twice;
+  capsim's network can (its duplication fault), and the broker appends both
+  copies of a plain send, as nothing tells them apart: on such a network
+  acks 0 is neither at most nor at least once.
 - ``1``: wait for the broker's append; on a timeout or error 11 send again,
   up to ``retries`` times (at least once). A lost acknowledgement makes the
   retry append the message a second time.
@@ -24,8 +28,11 @@ later messages.
 A ``Consumer`` joins its group at the coordinator, reads each partition it
 owns from the committed offset, applies each message's effect at the
 ``sink`` and then commits the next offset (``commit="after"``: at least
-once), or commits first (``commit="before"``: at most once: a crash between
-the two loses the message). It heartbeats every ``heartbeat_interval``, from
+once), or commits first (``commit="before"``: at most once per log entry: a
+crash between the two loses the message; a message the log holds twice, a
+plain producer's retry or network duplicate, is applied once per copy, so
+at most once per message needs an idempotent producer too where the network
+duplicates). It heartbeats every ``heartbeat_interval``, from
 a task of its own, so a slow sink never holds a heartbeat back past the
 session (as Kafka's consumer has since KIP-62); told of a rebalance (error
 22, by a heartbeat or a commit), it stops and joins again. Each incarnation joins

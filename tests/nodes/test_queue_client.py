@@ -248,6 +248,25 @@ def test_at_most_once_gives_up_order_within_a_partition_too():
     assert out.effect_duplicates == 0 and out.inversions_within() > 0
 
 
+def test_at_most_once_needs_an_idempotent_producer_on_a_network_that_duplicates():
+    """commit="before" is at most once per log entry; a plain producer's send that the network duplicates is two
+    entries, so its effect is applied twice (the README's and the docstring's condition). With an idempotent
+    producer, on the same network, at the same seeds: never twice (under crashes too: QueueUnderFaults)."""
+    duplicating = {"latency": em.Uniform(0.001, 0.003), "duplicate": 0.2}
+    twice = {}
+    for idempotent in (False, True):
+        twice[idempotent] = 0
+        for seed in range(1, 4):
+            sim = queue_cluster(
+                seed=seed, acks=1, idempotent=idempotent, commit="before", count=60, network=duplicating
+            )
+            run_for(sim, 5.0)
+            out = measure(sim)
+            assert len(out.times) == 60  # every message applied: no faults but the duplicates
+            twice[idempotent] += out.effect_duplicates
+    assert twice[False] > 0 and twice[True] == 0
+
+
 def test_without_an_idempotent_producer_a_late_copy_lands_after_later_messages():
     """acks 1, not idempotent, hostile link: each acknowledged message's first copy keeps the publisher's order,
     but a late copy of a retried or duplicated send can land after later messages (the docstring's exception)."""
