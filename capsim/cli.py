@@ -237,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser(lazy=True)
         args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
+        if not getattr(args, "func", None):  # a mistake like any other: one line, not the usage block
+            print(f"capsim: error: give a command: {', '.join(COMMANDS)} (see: capsim --help)", file=sys.stderr)
             return 2
         return _run(args)
     except KeyboardInterrupt:

@@ -21,10 +21,13 @@ def test_version_prints_the_package_version(capsys):
     assert capsys.readouterr().out.strip() == f"capsim {__version__}"
 
 
-def test_no_command_prints_help_and_exits_2(capsys):
-    """capsim alone lists the commands and exits 2."""
+def test_no_command_is_a_mistake_of_one_line_naming_the_commands(capsys):
+    """capsim alone: one line on stderr naming every command and --help, exit 2, as the README says of every mistake
+    (it printed the 20-line usage block on stdout)."""
     assert main([]) == 2
-    assert "demo" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("capsim: error: give a command: cap, pacelc, demo")
+    assert "capsim --help" in err
 
 
 def test_an_unknown_demo_is_a_usage_error_not_a_traceback(capsys):
