@@ -58,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_steps,
         metavar="N",
         help="give up on a file after N search steps, all keys together: unknown; unlike --timeout, the same "
-        "verdict on any machine at any load (default: no limit)",
+        "verdict on any machine at any load. It is checked between turns of 1,024 steps of one key, so a search "
+        "may pass N by up to 1,023 (and decide within them) (default: no limit)",
     )
     parser.add_argument("--no-split", action="store_true", help="check each history whole, not key by key")
     parser.add_argument("--html", metavar="DIR", help="write an HTML timeline per file into DIR")

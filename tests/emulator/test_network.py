@@ -160,6 +160,24 @@ def test_a_message_in_flight_when_its_link_is_cut_is_dropped_on_arrival():
     assert sim.network.stats["dropped"] == 1
 
 
+def test_a_message_in_flight_through_a_cut_that_heals_before_it_arrives_is_delivered():
+    """The cut is looked at when a message arrives, not while it travels: a cut and a heal while it is on its way
+    leave it alone (the README: a message that arrives while its link is cut is dropped)."""
+    sim, nodes = recorders(latency=em.Constant(0.010))
+
+    async def main():
+        sim.node("n0").send("n1", {"type": "note", "i": 0})
+        await asyncio.sleep(0.002)
+        cut = sim.network.partition(["n0"], ["n1"])
+        await asyncio.sleep(0.002)
+        sim.network.heal(cut)
+        await asyncio.sleep(0.010)
+
+    sim.run(main())
+    assert [body["i"] for _, _, body in nodes["n1"].got] == [0]
+    assert sim.network.stats["dropped"] == 0
+
+
 def test_hold_queues_messages_and_release_delivers_them_in_order():
     """Messages on a held link wait; release delivers them in order after a fresh latency."""
     sim, nodes = recorders(latency=em.Constant(0.001))

@@ -327,3 +327,19 @@ def test_a_history_piped_into_the_command_is_checked(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode().startswith("-") and b" linearizable" in out.stdout
+
+
+def test_a_step_budget_is_checked_between_turns_of_1024_steps(tmp_path, capsys):
+    """--help says the budget is checked between turns of 1,024 steps of one key: a history that one turn decides
+    is decided with --steps 1, and one that needs more than a turn is unknown with --steps 1."""
+    ops = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+    ]
+    ops += [{"process": 1, "type": "invoke", "f": "read"}, {"process": 1, "type": "ok", "f": "read", "value": 1}]
+    assert main(["check", "--model", "register", "--steps", "1", _jsonl(tmp_path, "easy.jsonl", ops)]) == 0
+    hard = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(14)]
+    hard += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(14)]
+    hard += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    assert main(["check", "--model", "register", "--steps", "1", _jsonl(tmp_path, "hard.jsonl", hard)]) == 2
+    assert "unknown" in capsys.readouterr().out
