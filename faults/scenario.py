@@ -58,6 +58,7 @@ was found and what was expected, never a bare traceback.
 from __future__ import annotations
 
 import inspect
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -283,7 +284,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors save one, is no TOML
     except OSError as exc:
         raise ScenarioError(str(path), "file", str(path), f"a readable scenario file ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
@@ -292,12 +293,19 @@ def load_scenario(path: str | Path) -> Scenario:
         ) from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), "file", str(exc), "valid TOML") from None
+    except ValueError as exc:  # TOMLDecodeError, or an int of more digits than Python converts
+        raise ScenarioError(str(path), "file", toml_problem(exc), "valid TOML") from None
     scenario = Scenario.from_dict(data, str(path))
     if "name" not in data:
         scenario.name = path.stem
     return scenario
+
+
+def toml_problem(exc: ValueError) -> str:
+    """What ``tomllib.loads`` found wrong, in words for the file's author (not Python's advice to its programmer)."""
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return str(exc)
+    return f"a number of more than {sys.get_int_max_str_digits():,} digits"
 
 
 def _names(nodes: int) -> list[str]:
@@ -305,6 +313,8 @@ def _names(nodes: int) -> list[str]:
 
 
 _MISSING = object()
+#: The most servers a scenario may name: far more than fit in memory (``capsim.limits`` tells how many do).
+MAX_NODES = 100_000
 _TOP = ("name", "description", "seed", "cluster", "network", "workload", "checks", "faults", "phases")
 
 
@@ -371,7 +381,9 @@ class _Reader:
                 None if protocol is _MISSING else protocol,
                 "a registered protocol name such as 'lin-kv', or 'package.module:Class'",
             )
-        nodes = self.wrap("cluster", check_count, "nodes", data.get("nodes", 3))
+        # The memory check (capsim.limits) says how many fit on this machine; this bound keeps a typo's
+        # billion from being built (as a list of names) before it can.
+        nodes = self.wrap("cluster", check_count, "nodes", data.get("nodes", 3), 1, MAX_NODES)
         config = data.get("config", {})
         if not isinstance(config, dict):
             self.fail("cluster.config", config, "a table of keyword arguments for the protocol")

@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 __all__ = ["OPERATIONS", "Workload"]
 
 OPERATIONS = ("read", "write", "cas")
+#: The most clients a workload may have: each is a node of the simulation.
+MAX_CLIENTS = 100_000
+#: The most keys: a run's final reads, and its checks of the replicas, go over every one.
+MAX_KEYS = 1_000_000
 
 
 @dataclass
@@ -66,9 +70,9 @@ class Workload:
     """What the clients do: how many, how fast, on which keys, which operations.
 
     Args:
-        clients: client processes (nodes ``c0``, ``c1``, ...).
+        clients: client processes (nodes ``c0``, ``c1``, ...), at most ``MAX_CLIENTS``.
         rate: operations per second offered over all clients.
-        keys: how many keys (ints from 0).
+        keys: how many keys (ints from 0), at most ``MAX_KEYS``.
         distribution: ``"uniform"`` or ``"hot-key"``.
         hot: with ``hot-key``, the fraction of operations on key 0.
         mix: ``{operation: weight}`` over read, write, cas.
@@ -98,9 +102,9 @@ class Workload:
     READ_ATTEMPTS = 5
 
     def __post_init__(self):
-        check_count("clients", self.clients)
+        check_count("clients", self.clients, high=MAX_CLIENTS)
         check_number("rate", self.rate, low=0.0, strict_low=True)
-        check_count("keys", self.keys)
+        check_count("keys", self.keys, high=MAX_KEYS)
         check_choice("distribution", self.distribution, ("uniform", "hot-key"))
         check_number("hot", self.hot, low=0.0, high=1.0)
         check_number("timeout", self.timeout, low=0.0, strict_low=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import ConfigError
-from faults.scenario import check_config
+from faults.scenario import check_config, toml_problem
 from nodes.registry import resolve
 
 
@@ -165,11 +165,15 @@ _KEYS = ("name", "protocol", "settings", "claim", "label", "conditions")
 def load(path: Path) -> list[Config]:
     """Configurations from a TOML file of ``[[config]]`` tables (name, protocol, claim, conditions, [settings])."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: a byte that is not UTF-8 at offset {exc.start}; expected a TOML text file"
+        ) from None
+    except ValueError as exc:  # TOMLDecodeError, or an int of more digits than Python converts
+        raise ConfigError(f"{path}: not valid TOML ({toml_problem(exc)})") from None
     tables = data.get("config")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{path}: expected one or more [[config]] tables with name, protocol and settings")

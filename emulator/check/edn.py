@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import sys
 from typing import Any, cast
 
 from emulator.check.errors import EdnError
@@ -242,7 +243,10 @@ def _atom(token: str, offset: int) -> Any:
     if token in ("true", "false"):
         return token == "true"
     if _INT.fullmatch(token):
-        return int(token.rstrip("N"))
+        try:
+            return int(token.rstrip("N"))
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            raise EdnError(f"an integer of more than {sys.get_int_max_str_digits():,} digits", offset + 1) from None
     if _FLOAT.fullmatch(token):
         return float(token.rstrip("M"))
     if token.startswith(":"):

@@ -203,6 +203,8 @@ def _pair(
             invoke = history[call]
             if raw.get("f") != invoke.get("f"):
                 raise HistoryFormatError(source, where, repr(raw), f"f {invoke.get('f')!r} as in its invoke")
+            if "key" in raw and "key" in invoke and raw["key"] != invoke["key"]:
+                raise HistoryFormatError(source, where, repr(raw), f"key {invoke['key']!r} as in its invoke (or none)")
             completion[call] = (raw, pos)
     ops = [_op(i, call, history[call], completion[call]) for i, call in enumerate(invokes)]
     return ops, nemesis

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
+import sys
 import zlib
 from collections.abc import Callable, Iterable
 from os import PathLike
@@ -56,6 +58,8 @@ class History(list[dict[str, Any]]):
     format: str = "jsonl"
 
 
+#: The most levels of lists and maps in an op's key or value (as the real transport takes in a message).
+MAX_DEPTH = 100
 _LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(?P<rest>.*)$")
 _LOG_PROCESS = re.compile(r"\d+|:nemesis")
 _LOG_TYPES = ("invoke", "ok", "fail", "info")
@@ -174,12 +178,43 @@ def _read_lines(
     return ops, lines
 
 
+def _json(text: str) -> Any:
+    """``json.loads``, strict: NaN and Infinity (which Python's json takes) are refused, as JSON has neither.
+
+    Raises:
+        json.JSONDecodeError: not JSON.
+        ValueError: NaN or Infinity, or an integer of more digits than Python converts (the message says which).
+        RecursionError: nested deeper than the parser goes.
+    """
+    return json.loads(text, parse_constant=_no_constant)
+
+
+class _NotJson(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON has none."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    if isinstance(exc, RecursionError):
+        return f"values nested at most {MAX_DEPTH} levels deep"
+    if isinstance(exc, _NotJson):
+        return f"JSON, which has no {exc} (write null, or the value as a string)"
+    if "digits" in str(exc):
+        return f"numbers of at most {sys.get_int_max_str_digits():,} digits"
+    return str(exc)
+
+
 def _read_json_array(text: str, source: str) -> tuple[list[dict[str, Any]], list[int]]:
     """Read a whole-file JSON array of op dicts."""
     try:
-        ops = json.loads(text)
+        ops = _json(text)
     except json.JSONDecodeError as exc:
         raise HistoryFormatError(source, exc.lineno, exc.msg, "a JSON array of op objects") from None
+    except (ValueError, RecursionError) as exc:
+        raise HistoryFormatError(source, None, text.strip()[:80], _json_problem(exc)) from None
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise HistoryFormatError(source, 1, text.strip()[:80], "a JSON array of op objects")
     return ops, list(range(len(ops)))
@@ -188,9 +223,11 @@ def _read_json_array(text: str, source: str) -> tuple[list[dict[str, Any]], list
 def _jsonl_op(line: str, source: str, number: int) -> dict[str, Any]:
     """One capsim JSON Lines op."""
     try:
-        op = json.loads(line)
+        op = _json(line)
     except json.JSONDecodeError as exc:
         raise HistoryFormatError(source, number, line, f"a JSON object ({exc.msg} at column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise HistoryFormatError(source, number, line, _json_problem(exc)) from None
     if not isinstance(op, dict):
         raise HistoryFormatError(source, number, line, "a JSON object, one op per line")
     return op
@@ -302,6 +339,11 @@ def _normalize(op: dict[str, Any], index: int, source: str, line: int) -> dict[s
         time = float(index)
     elif not isinstance(time, (int, float)) or isinstance(time, bool):
         raise HistoryFormatError(source, line, repr(op), "a number of seconds as the op's time")
+    elif time != time or time in (math.inf, -math.inf):
+        raise HistoryFormatError(source, line, repr(op), "a finite number of seconds as the op's time")
+    for name in ("key", "value"):
+        if _depth(op.get(name)) > MAX_DEPTH:
+            raise HistoryFormatError(source, line, repr(op)[:80], f"a {name} nested at most {MAX_DEPTH} levels deep")
     out: dict[str, Any] = {"index": index, "time": time}
     for name in _KNOWN[2:]:
         if name in op:
@@ -312,3 +354,15 @@ def _normalize(op: dict[str, Any], index: int, source: str, line: int) -> dict[s
         if name not in out and name != "index":
             out[name] = value
     return out
+
+
+def _depth(value: object) -> int:
+    """Levels of lists, tuples, dicts and sets in ``value``, counted up to MAX_DEPTH + 1 (without recursion)."""
+    level, frontier = 0, [value]
+    while level <= MAX_DEPTH:
+        containers = [item for item in frontier if isinstance(item, (dict, list, tuple, set, frozenset))]
+        if not containers:
+            break
+        level += 1
+        frontier = [child for c in containers for child in (c.values() if isinstance(c, dict) else c)]
+    return level

@@ -299,7 +299,31 @@ BAD = [
         '[cluster]\nprotocol = "lin-kv"\nnodes = "five"\n[workload]\nduration = 1\n',
         "cluster.nodes",
         "'five'",
-        "a whole number >= 1",
+        "a whole number between 1 and 100000",
+    ),
+    (  # a typo's billion was built as a list of names before the memory check could refuse it (24 GB, OOM-killed)
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 1000000000\n[workload]\nduration = 1\n',
+        "cluster.nodes",
+        "1000000000",
+        "a whole number between 1 and 100000",
+    ),
+    (  # the final reads and the checks went over every key: a MemoryError after the run
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nkeys = 1000000000000000000000000000000\n',
+        "workload.keys",
+        "1000000000000000000000000000000",
+        "a whole number between 1 and 1000000",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nclients = 100000000\n',
+        "workload.clients",
+        "100000000",
+        "a whole number between 1 and 100000",
+    ),
+    (  # tomllib raised a ValueError of its own (not a TOMLDecodeError): a traceback
+        "seed = " + "9" * 5000 + '\n[cluster]\nprotocol = "lin-kv"\n',
+        "file",
+        "'a number of more than 4,300 digits'",
+        "valid TOML",
     ),
     (
         '[cluster]\nprotocol = "lin-kv"\nconfig = { colour = "red" }\n[workload]\nduration = 1\n',

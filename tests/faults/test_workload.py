@@ -164,7 +164,8 @@ def test_client_operations_and_nemesis_steps_interleave_in_virtual_time():
 @pytest.mark.parametrize(
     "options,message",
     [
-        ({"clients": 0}, "clients: expected a whole number >= 1, found 0"),
+        ({"clients": 0}, "clients: expected a whole number between 1 and 100000, found 0"),
+        ({"keys": 10**7}, "keys: expected a whole number between 1 and 1000000, found 10000000"),
         ({"rate": -1}, "rate: expected a number > 0"),
         ({"distribution": "zipf"}, "distribution: expected one of 'uniform', 'hot-key', found 'zipf'"),
         ({"mix": {"append": 1}}, "mix: expected one of 'read', 'write', 'cas', found 'append'"),

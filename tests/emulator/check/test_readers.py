@@ -131,6 +131,43 @@ def test_detection_ignores_the_extension(tmp_path):
         ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1 4\n", r":1: expected EDN columns separated by tabs or spaces"),
         ("INFO  jepsen.util - starting up\n", "found no operations"),
         ("[1, 2", "expected a JSON array of op objects"),
+        # Each of these ended in a bare traceback (RecursionError, ValueError) or was taken as a value:
+        (
+            '{"process": 0, "type": "invoke", "f": "write", "value": ' + "[" * 500 + "]" * 500 + "}",
+            r":1: expected a value nested at most 100",
+        ),
+        (
+            '{"process": 0, "type": "invoke", "f": "write", "value": ' + "[" * 3000 + "]" * 3000 + "}",
+            r":1: expected values nested at most 100",
+        ),
+        (
+            "{:process 0 :type :invoke :f :write :value " + "[" * 300 + "]" * 300 + "}",
+            r":1: expected a value nested at most 100",
+        ),
+        (
+            '{"process": 0, "type": "invoke", "f": "write", "value": ' + "9" * 5000 + "}",
+            r":1: expected numbers of at most 4,300 digits",
+        ),
+        (
+            "[" + '{"process": 0, "type": "invoke", "f": "write", "value": ' + "9" * 5000 + "}]",
+            r"expected numbers of at most 4,300",
+        ),
+        (
+            "{:process 0 :type :invoke :f :write :value " + "9" * 5000 + "}",
+            r":1: expected EDN op maps \(an integer of more than 4,300",
+        ),
+        (
+            "INFO  jepsen.util - 1\t:invoke\t:write\t" + "9" * 5000,
+            r":1: expected EDN columns .*an integer of more than 4,300",
+        ),
+        ('{"process": 0, "type": "invoke", "f": "write", "value": NaN}', r":1: expected JSON, which has no NaN"),
+        ('{"process": 0, "type": "invoke", "f": "write", "value": 1, "time": -Infinity}', r"which has no -Infinity"),
+        ("{:process 0 :type :invoke :f :write :value 1 :time ##NaN}", r":1: expected EDN op maps"),
+        (
+            '{"process": 0, "type": "invoke", "f": "write", "key": 0, "value": 1}\n'
+            '{"process": 0, "type": "ok", "f": "write", "key": 5, "value": 1}',
+            r":2: expected key 0 as in its invoke \(or none\)",
+        ),
     ],
 )
 def test_junk_is_rejected_naming_file_line_found_and_expected(tmp_path, text, message):
