@@ -332,7 +332,53 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(exc, (EmulatorError, OSError)):
             print(f"capsim {args.command}: error: {exc}", file=sys.stderr)
             return 2
-        raise
+        if not _raised_by_your_code(args, exc):
+            raise
+        return 1
+    except (Exception, SystemExit) as exc:
+        if not _raised_by_your_code(args, exc):
+            raise
+        return 1
+
+
+def _raised_by_your_code(args: argparse.Namespace, exc: BaseException) -> bool:
+    """Say in one line that the user's own code (a protocol, a primary function) raised ``exc``, and where.
+
+    False, saying nothing, when the innermost frame outside Python's and the installed packages' files is
+    capsim's own: a bug of capsim's, whose traceback is for its report. ``CAPSIM_TRACEBACK=1`` shows the
+    whole traceback either way.
+    """
+    frame = _your_frame(exc)
+    if frame is None or os.environ.get("CAPSIM_TRACEBACK"):
+        return False
+    what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"raised {type(exc).__name__}: {exc}"
+    print(
+        f"capsim {args.command}: error: your code {what} ({frame.filename}, line {frame.lineno}, in {frame.name}); "
+        "CAPSIM_TRACEBACK=1 shows the whole traceback",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _your_frame(exc: BaseException) -> Any:
+    """The innermost traceback frame in a file of neither capsim, Python nor an installed package, or None."""
+    import sysconfig
+    import traceback
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1]
+    ours = [here / package for package in ("capsim", "emulator", "faults", "nodes")]
+    paths = sysconfig.get_paths()
+    ours += [Path(paths[key]).resolve() for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith("<"):
+            continue
+        path = Path(frame.filename).resolve()
+        if not any(path.is_relative_to(root) for root in ours):
+            return frame
+        if any(path.is_relative_to(root) for root in ours[:4]):
+            return None  # capsim's own code is innermost: its bug
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

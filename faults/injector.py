@@ -45,6 +45,7 @@ whose fault methods have the simulation's names and whose cuts have ids too.
 from __future__ import annotations
 
 import importlib
+import inspect
 import itertools
 import random
 import weakref
@@ -523,4 +524,10 @@ def load_primary(path: str) -> Callable:
         raise ParamError("primary", path, f"an importable 'module:function' ({exc})") from None
     if not callable(found):
         raise ParamError("primary", path, f"an importable 'module:function' (a {type(found).__name__}, not callable)")
+    try:
+        inspect.signature(found).bind(None)
+    except TypeError:
+        raise ParamError("primary", path, "a function of one argument, the Simulation (it names the leader)") from None
+    except ValueError:  # no signature to read (some builtins): it is called and judged by what it returns
+        pass
     return found

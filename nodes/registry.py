@@ -7,6 +7,7 @@ for; a user's own protocol is named by its import path directly.
 from __future__ import annotations
 
 import importlib
+import traceback
 
 __all__ = ["PROTOCOLS", "leader_of", "register", "resolve"]
 
@@ -57,10 +58,23 @@ def resolve(name_or_path: str):
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"protocol {name_or_path!r}: cannot import module {module_name!r} ({exc})") from None
+    except Exception as exc:  # the module itself fails: a syntax error, or an exception while it runs
+        raise ValueError(
+            f"protocol {name_or_path!r}: importing module {module_name!r} raised {described(exc)}"
+        ) from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise ValueError(f"protocol {name_or_path!r}: module {module_name!r} has no {attr!r}") from None
+
+
+def described(exc: BaseException) -> str:
+    """``exc`` in one line, with where it was raised: ``KeyError: 'x' (mine.py, line 4)``."""
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def leader_of(sim) -> str:

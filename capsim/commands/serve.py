@@ -173,7 +173,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         factory = resolve(args.protocol)
     except ValueError as exc:
-        hint = "; for a module of your own, give its directory with --import-path DIR" if ":" in args.protocol else ""
+        hint = (
+            "; for a module of your own, give its directory with --import-path DIR"
+            if "cannot import" in str(exc)
+            else ""
+        )
         raise UsageError(f"{exc}{hint}") from None
     peers = _peers(args.name, args.peer)
     host, port = args.listen
@@ -254,6 +258,7 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
     from emulator.errors import EmulatorError
     from emulator.transport.host import NodeHost
     from emulator.transport.processes import BIND_FAILED
+    from nodes.registry import described
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -280,12 +285,10 @@ async def _serve(args, factory, host: str, port: int, peers: dict[str, str], tok
         print(f"capsim serve: error: cannot listen on {host}:{port}: {_bind_advice(exc, host)}", file=sys.stderr)
         return BIND_FAILED
     except Exception as exc:
-        if not isinstance(exc, (EmulatorError, TypeError, ValueError)):
+        if os.environ.get("CAPSIM_TRACEBACK"):
             traceback.print_exc()
-        print(
-            f"capsim serve: error: cannot start {args.protocol} as {args.name}: {type(exc).__name__}: {exc}",
-            file=sys.stderr,
-        )
+        what = f"{type(exc).__name__}: {exc}" if isinstance(exc, EmulatorError) else described(exc)
+        print(f"capsim serve: error: cannot start {args.protocol} as {args.name}: {what}", file=sys.stderr)
         return 2
     if generated:  # only now: a node that failed to start has no secret worth showing
         print(

@@ -314,3 +314,61 @@ def test_a_protocol_of_one_s_own_imports_from_the_working_directory(tmp_path, mo
         demo = [str(script), "demo", "partition", "--quick"]
         done = subprocess.run(demo, cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
+
+
+_CRASHY = """
+from emulator import Node
+
+
+class InitBoom(Node):
+    def __init__(self):
+        raise KeyError("init boom")
+
+
+class Exits(Node):
+    async def handle_read(self, msg):
+        raise SystemExit(3)
+"""
+
+
+@pytest.mark.parametrize(
+    "protocol, words",
+    [
+        ("crashy_protocol:InitBoom", "your code raised KeyError: 'init boom' ("),
+        ("crashy_protocol:Exits", "your code called sys.exit(3) ("),
+    ],
+)
+def test_your_protocol_s_exception_is_one_line_saying_where_and_exit_1(tmp_path, monkeypatch, capsys, protocol, words):
+    """A node class that raises as it is built, or a handler that calls sys.exit, is the user's code failing: one
+    line naming the file, line and function, exit 1 (a run that raised), not a traceback nor capsim exiting 3."""
+    (tmp_path / "crashy_protocol.py").write_text(_CRASHY)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        f'[cluster]\nprotocol = "{protocol}"\nnodes = 3\n[workload]\nclients = 2\nrate = 20\nkeys = 2\nduration = 1.0\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CAPSIM_TRACEBACK", raising=False)
+    for command in (
+        ["chaos", "s.toml"],
+        ["cap", "--config", "c.toml", "--duration", "2", "--partition-at", "0.5", "--heal-at", "1"],
+    ):
+        (tmp_path / "c.toml").write_text(f'[[config]]\nname = "x"\nprotocol = "{protocol}"\nclaim = "c"\n')
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        line = "line 7, in __init__" if "Init" in protocol else "line 12, in handle_read"
+        assert err.count("\n") == 1 and words in err and f"crashy_protocol.py, {line})" in err, err
+        assert "Traceback" not in err and "CAPSIM_TRACEBACK=1" in err
+    monkeypatch.setenv("CAPSIM_TRACEBACK", "1")  # the whole traceback, on asking
+    with pytest.raises((KeyError, SystemExit)):
+        main(["chaos", "s.toml"])
+
+
+def test_a_bug_in_capsim_s_own_code_keeps_its_traceback(monkeypatch):
+    """An exception raised in capsim's own code is its bug, not the user's mistake: it propagates (a traceback)."""
+    import faults.chaos
+
+    # a call capsim's chaos command makes wrongly (judge takes other arguments): the TypeError is raised in capsim
+    monkeypatch.setattr(faults.chaos, "run_chaos", faults.chaos.judge)
+    monkeypatch.delenv("CAPSIM_TRACEBACK", raising=False)
+    with pytest.raises(TypeError, match="keep_trace"):
+        main(["chaos", "lin-kv-partitions"])

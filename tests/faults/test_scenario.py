@@ -489,6 +489,12 @@ BAD = [
         "'faults:no_such_function'",
         "an importable 'module:function'",
     ),
+    (  # taken, then called with the simulation mid-run: a TypeError traceback
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nprimary = "os:getcwd"\n[workload]\nduration = 2\n',
+        "cluster.primary",
+        "'os:getcwd'",
+        "a function of one argument, the Simulation",
+    ),
     # steps that cannot fit the cluster: found as the file is read, not as the step fires mid-run
     (
         '[cluster]\nprotocol = "lin-kv"\nnodes = 2\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\n'

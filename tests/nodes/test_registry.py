@@ -34,3 +34,21 @@ def test_a_scenario_cluster_refuses_settings_the_protocol_does_not_take():
     """A wrong setting names the ones the constructor takes."""
     with pytest.raises(ValueError, match="keyword arguments Gateway takes: routes"):
         Cluster("gateway", config={"route": {}}).node_class()
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("def broken(:\n", "importing module 'failing_module' raised SyntaxError: invalid syntax"),
+        ("x = 1\nraise RuntimeError('boom at import')\n", "raised RuntimeError: boom at import"),
+    ],
+)
+def test_a_module_that_fails_as_it_imports_is_a_value_error_saying_where(tmp_path, monkeypatch, source, words):
+    """Not only an ImportError: a syntax error, or an exception the module raises, is a ValueError naming the
+    module's file and line (the command line shows it in one line; it showed a 60-line traceback)."""
+    (tmp_path / "failing_module.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError) as caught:
+        resolve("failing_module:Node")
+    line = 1 if "Syntax" in words else 2
+    assert words in str(caught.value) and f"failing_module.py, line {line})" in str(caught.value)

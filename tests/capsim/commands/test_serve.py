@@ -316,3 +316,18 @@ def test_a_second_node_on_the_same_storage_is_one_line_exit_2(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert f"{tmp_path}/n1.storage is in use by another node (pid {os.getpid()})" in err
     assert "its own --data-dir" in err and "Traceback" not in err
+
+
+def test_a_node_class_that_raises_as_it_is_built_is_one_line_saying_where(tmp_path, capsys, monkeypatch):
+    """serve: 'cannot start' with the exception and its file and line, exit 2, and no traceback (a launched cluster
+    folds the node's stderr into its own one line, carets and all, when there was one)."""
+    (tmp_path / "boom_at_init.py").write_text(
+        "from emulator import Node\n\n\nclass Boom(Node):\n"
+        "    def __init__(self):\n        raise KeyError('init boom')\n"
+    )
+    monkeypatch.delenv("CAPSIM_TRACEBACK", raising=False)
+    argv = ["serve", "--protocol", "boom_at_init:Boom", "--name", "n1", "--import-path", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot start boom_at_init:Boom as n1: KeyError: 'init boom' (" in err and "boom_at_init.py, line 6)" in err
