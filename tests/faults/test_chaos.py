@@ -346,3 +346,22 @@ def test_the_judge_shares_one_pairing_of_the_history_and_every_verdict_is_as_wit
     paired.clear()
     assert outcomes() == shared
     assert pairings < len(paired)  # the checks that see the same ops (whole-run ones) share one pairing
+
+
+def test_a_run_in_which_no_operation_succeeded_is_unknown_not_passed(tmp_path):
+    """Every check passes an empty history (0 ops are linearizable), so a run with no ok op would have PASSED: a
+    1e12 s latency (every op times out) and one served by nobody are UNKNOWN, saying why; one op ok is enough."""
+    body = (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[network]\nlatency = {latency}\n'
+        "[workload]\nclients = 2\nrate = 20\nkeys = 2\nduration = 2.0\n"
+    )
+    path = tmp_path / "s.toml"
+    path.write_text(body.format(latency="1e12"))
+    result = run_chaos(load_scenario(path), 1)
+    assert result.verdict == "UNKNOWN" and not result.passed
+    (nothing,) = [c for c in result.checks if c.name == "operations"]
+    assert nothing.passed is None and "no client operation succeeded" in nothing.summary
+    assert all(c.passed for c in result.checks if c.name != "operations")  # each check alone passed it
+    path.write_text(body.format(latency="0.001"))
+    result = run_chaos(load_scenario(path), 1)
+    assert result.passed and not [c for c in result.checks if c.name == "operations"]
