@@ -15,6 +15,7 @@ a sweep that forks its workers first does not import it before the fork.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 from pathlib import Path
@@ -45,6 +46,18 @@ def _console_type() -> type[Console]:
             raise BrokenPipeError
 
     return PipeConsole
+
+
+def path_text(text: str) -> str:
+    """An argparse type: a path, not an empty string (as an unset shell variable gives, ``--out "$DIR"``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r} (is a shell variable unset?)")
+    return text
+
+
+def path_of(text: str) -> Path:
+    """``path_text``, as a Path (``Path("")`` would be the current directory)."""
+    return Path(path_text(text))
 
 
 def writable_dir(path, option: str = "--out") -> Path:

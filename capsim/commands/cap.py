@@ -92,7 +92,9 @@ def register(subparsers) -> None:
         action="store_true",
         help="print the table and the figures' definitions as Markdown (as in the README)",
     )
-    parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
+    parser.add_argument(
+        "--out", type=output.path_of, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)"
+    )
     add_sweep_arguments(parser)
     parser.set_defaults(func=run)
 

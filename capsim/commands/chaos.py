@@ -56,7 +56,7 @@ from capsim import output
 from capsim.cli import SUMMARIES, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
-from capsim.output import writable_dir
+from capsim.output import path_text, writable_dir
 from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
 
 if TYPE_CHECKING:  # the kernel and rich are imported when a run needs them: `capsim chaos --help` imports neither
@@ -89,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seeds.add_argument("--seeds", type=seed_range, metavar="A-B", help="run seeds A to B (inclusive) in parallel")
     parser.add_argument(
         "--out",
+        type=path_text,
         metavar="DIR",
         help="write history.jsonl, summary.json and trace.jsonl here "
         "(--real: statuses.json, errors.json and the node logs instead of the trace)",

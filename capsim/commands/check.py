@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from capsim.cli import SUMMARIES
-from capsim.output import writable_dir
+from capsim.output import path_text, writable_dir
 from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, check_file, examples
 
 _WORDS = {True: "linearizable", False: "NOT linearizable", None: "unknown"}
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "may pass N by up to 1,023 (and decide within them) (default: no limit)",
     )
     parser.add_argument("--no-split", action="store_true", help="check each history whole, not key by key")
-    parser.add_argument("--html", metavar="DIR", help="write an HTML timeline per file into DIR")
+    parser.add_argument("--html", type=path_text, metavar="DIR", help="write an HTML timeline per file into DIR")
     parser.add_argument("--explain", action="store_true", help="print why each failing history fails")
     parser.add_argument(
         "--example",

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from capsim.cli import SUMMARIES, UsageError
-from capsim.output import writable_file
+from capsim.output import path_text, writable_file
 from capsim.parallel import positive_int, positive_number, seconds_value, seed_value
 
 __all__ = ["DEFAULT_STATE", "down", "purge", "register", "up"]
@@ -85,12 +85,14 @@ def register(subparsers) -> None:
     work.add_argument("--keys", type=positive_int, default=3, help="keys (default 3)")
     work.add_argument("--timeout", type=positive_number, default=1.0, help="seconds per operation (default 1)")
     work.add_argument("--seed", type=seed_value, default=0, help="seed of the workload's choices")
-    work.add_argument("--out", metavar="FILE", help="write the history here (JSON Lines)")
+    work.add_argument("--out", type=path_text, metavar="FILE", help="write the history here (JSON Lines)")
 
 
 def _sub(sub, name: str, text: str, func):
     parser = sub.add_parser(name, help=text, description=text)
-    parser.add_argument("--state", default=DEFAULT_STATE, metavar="PATH", help=f"state file (default {DEFAULT_STATE})")
+    parser.add_argument(
+        "--state", type=path_text, default=DEFAULT_STATE, metavar="PATH", help=f"state file (default {DEFAULT_STATE})"
+    )
     parser.set_defaults(func=func)
     return parser
 

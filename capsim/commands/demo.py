@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 
 from capsim.cli import SUMMARIES, UsageError
 from capsim.demos import DEMOS
-from capsim.output import writable_dir
+from capsim.output import path_of, writable_dir
 from capsim.parallel import seed_value
 from capsim.report.plots import require_plots
 
@@ -36,7 +35,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--list", action="store_true", help="list the demos with a line on each, and exit")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
+    parser.add_argument("--out", type=path_of, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
     parser.add_argument(
         "--quick",
         action="store_true",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -106,7 +105,9 @@ def register(subparsers) -> None:
     form = parser.add_mutually_exclusive_group()  # both printed JSON and dropped the Markdown silently
     form.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     form.add_argument("--markdown", action="store_true", help="print the report as Markdown (as in the README)")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)")
+    parser.add_argument(
+        "--out", type=output.path_of, metavar="DIR", help="write the report (Markdown, JSON, plots, HTML)"
+    )
     parser.add_argument("--jobs", type=positive_int, metavar="J", help="worker processes (default: CPUs)")
     parser.set_defaults(func=run)
 

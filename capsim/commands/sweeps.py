@@ -17,6 +17,7 @@ from capsim import limits
 from capsim.cli import UsageError
 from capsim.limits import available_mb, workers_that_fit
 from capsim.on_dask import ClusterError, require_dask
+from capsim.output import path_text
 from capsim.parallel import (
     ResultsFile,
     ResultsMismatch,
@@ -57,6 +58,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--results",
+        type=path_text,
         metavar="FILE.jsonl",
         help="with --seeds: write one JSON line per seed as it finishes (default with --out: DIR/results.jsonl)",
     )

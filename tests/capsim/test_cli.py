@@ -372,3 +372,27 @@ def test_a_bug_in_capsim_s_own_code_keeps_its_traceback(monkeypatch):
     monkeypatch.delenv("CAPSIM_TRACEBACK", raising=False)
     with pytest.raises(TypeError, match="keep_trace"):
         main(["chaos", "lin-kv-partitions"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["chaos", "lin-kv-partitions", "--out", ""],
+        ["chaos", "lin-kv-partitions", "--seeds", "1-2", "--results", ""],
+        ["check", "never-read.jsonl", "--html", ""],
+        ["cap", "--out", ""],
+        ["demo", "--out", ""],
+        ["pacelc", "--out", ""],
+        ["cluster", "status", "--state", ""],
+        ["cluster", "workload", "--out", ""],
+    ],
+)
+def test_an_empty_path_is_a_usage_error_not_nothing_or_the_current_directory(argv, tmp_path, monkeypatch, capsys):
+    """--out "" (an unset shell variable) made chaos and check write nothing, and cap, demo and pacelc write into the
+    current directory (demo over cap's index.html): now one line, exit 2, and nothing written."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1 and "expected a path, got ''" in err
+    assert list(tmp_path.iterdir()) == []
