@@ -23,6 +23,7 @@ each seed finishes, so an interrupted sweep resumes where it stopped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -44,6 +45,7 @@ __all__ = [
     "ResultsFile",
     "ResultsMismatch",
     "SeedJob",
+    "inputs_digest",
     "map_unordered",
     "pool_for",
     "positive_int",
@@ -75,13 +77,20 @@ class SeedJob:
 
     function: Callable[[int], dict]
     replay: str
+    #: a digest of the files the runs read (a scenario, a config file): ``inputs_digest``; "" for none
+    inputs: str = ""
 
     def command(self, seed: int) -> str:
         return self.replay.format(seed=seed)
 
     def line(self, seed: int, fields: dict) -> dict:
-        """The sweep's line for ``seed``: its number, the job's fields, the replay command."""
-        return {"seed": seed, **fields, "replay": self.command(seed)}
+        """The sweep's line for ``seed``: its number, the job's fields, the replay command (and the inputs' digest)."""
+        return {
+            "seed": seed,
+            **fields,
+            "replay": self.command(seed),
+            **({"inputs": self.inputs} if self.inputs else {}),
+        }
 
     def failed_line(self, seed: int, status: str, error: str) -> dict:
         return self.line(seed, {"status": status, "error": error})
@@ -92,6 +101,16 @@ class SeedJob:
             return self.line(seed, self.function(seed))
         except Exception as exc:
             return self.failed_line(seed, "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+
+
+def inputs_digest(paths: Iterable[str | os.PathLike]) -> str:
+    """The first 16 hex digits of the SHA-256 of the files among ``paths`` (names and contents, in order)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        file = Path(path)
+        if file.is_file():
+            digest.update(str(path).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def replay_template(before: str, after: str = "") -> str:
@@ -206,6 +225,12 @@ class ResultsFile:
                     f"{self.path} holds results of another sweep (line {number} replays with "
                     f"{line['replay']!r}, this sweep with {job.command(seed)!r}); "
                     "choose another results file"
+                )
+            if job.inputs and line.get("inputs", job.inputs) != job.inputs:  # a line from before digests: taken
+                raise ResultsMismatch(
+                    f"{self.path}: line {number} (seed {seed}) was run from other contents of the files this sweep "
+                    f"reads (its digest {line['inputs']}, theirs now {job.inputs}): a file was edited since; "
+                    "run the edited one into another results file, so one table never mixes the two"
                 )
             done[seed] = line
         if cut:

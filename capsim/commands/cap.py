@@ -31,6 +31,7 @@ from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_
 from capsim.output import writable_dir
 from capsim.parallel import (
     SeedJob,
+    inputs_digest,
     positive_int,
     positive_number,
     replay_template,
@@ -309,7 +310,10 @@ def _errors(console: Console, runs: list[Run]) -> int:
 def _many(console: Console, args, configs, run_mb: float) -> list[Run]:
     for config in configs:
         config.node_class()  # its protocol's module, imported once here rather than by each forked worker
-    job = SeedJob(functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args))
+    files = [part for spec in args.config or () for part in spec.split(",") if part.endswith(".toml")]
+    job = SeedJob(
+        functools.partial(run_seed, _plan(args, args.seeds.start), args.config), _replay(args), inputs_digest(files)
+    )
     lines = run_sweep_command(lambda: console, args, job, list(args.seeds), run_mb)
     ran = [line for line in lines if line["status"] in ("pass", "fail")]
     lost = [

@@ -57,7 +57,7 @@ from capsim.cli import SUMMARIES, UsageError
 from capsim.commands.sweeps import add_sweep_arguments, check_size, check_sweep_arguments, run_sweep_command
 from capsim.examples import scenario_names, scenario_path
 from capsim.output import path_text, writable_dir
-from capsim.parallel import SeedJob, replay_template, seed_range, seed_value
+from capsim.parallel import SeedJob, inputs_digest, replay_template, seed_range, seed_value
 
 if TYPE_CHECKING:  # the kernel and rich are imported when a run needs them: `capsim chaos --help` imports neither
     from rich.console import Console
@@ -372,6 +372,7 @@ def _run_seeds(args: argparse.Namespace, seeds: list[int], run_mb: float) -> int
     job = SeedJob(
         functools.partial(run_seed, args.path, args.out),
         replay_template(f"capsim chaos {shlex.quote(args.scenario)} --seed "),
+        inputs_digest([args.path]),  # --resume refuses lines run from the file before an edit
     )
     console = functools.cache(_console)
     lines = run_sweep_command(console, args, job, seeds, run_mb)

@@ -63,6 +63,38 @@ def test_a_chaos_sweep_writes_a_line_per_seed_and_resumes(tmp_path, capsys):
     )
 
 
+def test_resume_refuses_lines_run_from_the_scenario_before_it_was_edited(tmp_path, capsys):
+    """Each line carries a digest of the files its run read; --resume after an edit of the scenario is one line,
+    exit 2, and the file is left as it was (it mixed the 3-node seeds with the 5-node one in one table)."""
+    path, results = scenario(tmp_path), tmp_path / "results.jsonl"
+    assert main(["chaos", path, "--seeds", "1-2", "--workers", "1", "--results", str(results)]) == 0
+    before = results.read_text()
+    assert all(len(json.loads(line)["inputs"]) == 16 for line in before.splitlines())
+    Path(path).write_text(SCENARIO.replace("nodes = 3", "nodes = 5"))
+    capsys.readouterr()
+    assert main(["chaos", path, "--seeds", "1-3", "--workers", "1", "--results", str(results), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "line 1 (seed 1) was run from other contents of the files this sweep reads" in err
+    assert "run the edited one into another results file" in err and results.read_text() == before
+    Path(path).write_text(SCENARIO)  # edited back: the same digest, so it resumes
+    assert main(["chaos", path, "--seeds", "1-3", "--workers", "1", "--results", str(results), "--resume"]) == 0
+
+
+def test_resume_refuses_lines_of_a_cap_config_file_before_it_was_edited(tmp_path, capsys):
+    """capsim cap --config FILE.toml: the same for the file of configurations."""
+    config, results = tmp_path / "q.toml", tmp_path / "r.jsonl"
+    config.write_text('[[config]]\nname = "q"\nprotocol = "quorum"\nsettings = { n = 3, r = 2, w = 2 }\n')
+    argv = ["cap", "--config", str(config), "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.5"]
+    argv += ["--workers", "1", "--results", str(results)]
+    assert main([*argv, "--seeds", "1-1"]) == 0
+    config.write_text(
+        '[[config]]\nname = "q"\nprotocol = "quorum"\nsettings = { n = 3, r = 1, w = 1, sloppy = true }\n'
+    )
+    capsys.readouterr()
+    assert main([*argv, "--seeds", "1-2", "--resume"]) == 2
+    assert "was run from other contents of the files this sweep reads" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
