@@ -435,7 +435,9 @@ class _Reader:
             if workload.duration == 0:  # no traffic, and so no fault: every check would pass on an empty history
                 self.fail("workload.duration", workload.duration, "seconds of traffic > 0")
             faults = self.faults(data["faults"], "faults", workload.duration) if "faults" in data else None
-            return [Phase("main", workload.duration, faults)]
+            phases = [Phase("main", workload.duration, faults)]
+            self.steps_end_in_time(phases, "faults")
+            return phases
         if "faults" in data:
             self.fail("faults", data["faults"], "faults inside each [[phases]] table when there are phases")
         raw = data["phases"]
@@ -445,7 +447,24 @@ class _Reader:
         for i, phase in enumerate(phases):
             if any(other.name == phase.name for other in phases[:i]):
                 self.fail(f"phases[{i}].name", phase.name, "a name no other phase has (checks are reported by it)")
+        self.steps_end_in_time(phases, "phases[{}].faults")
         return phases
+
+    def steps_end_in_time(self, phases: list[Phase], where: str) -> None:
+        """Fail if a scripted step lasts longer than the whole scenario (a unit slip: 1e12 ran 1e12 virtual s).
+
+        A step may outlast its phase, and the scenario's traffic: the run goes on to stop it.
+        """
+        total = sum(p.duration for p in phases)
+        for i, phase in enumerate(phases):
+            if isinstance(phase.faults, Schedule):
+                for j, step in enumerate(phase.faults.steps):
+                    if step.duration is not None and step.duration > total:
+                        self.fail(
+                            f"{where.format(i)}.steps[{j}].duration",
+                            step.duration,
+                            f"seconds no longer than the whole scenario ({total:g} s)",
+                        )
 
     def phase(self, data: Any, where: str) -> Phase:
         self.table(data, where, ("name", "duration", "heal", "faults", "checks"))

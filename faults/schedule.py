@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["RandomNemesis", "Schedule", "Step", "random_schedule"]
 
 HEAL = "heal"
+#: The shortest mean time between a random nemesis's faults, in seconds.
+MIN_INTERVAL = 0.001
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,9 @@ class RandomNemesis:
                 raise ParamError("kinds", kind, "fault kinds from " + ", ".join(KINDS))
             check_number(f"kinds.{kind}", weight, low=0.0, strict_low=True)
         self.weights = weights
-        check_number("interval", self.interval, low=0.0, strict_low=True)
+        # A draw a nanosecond apart was a run that never ended (its loop steps by the interval): a millisecond is
+        # already far below any network's timeouts.
+        check_number("interval", self.interval, low=MIN_INTERVAL)
         if not isinstance(self.duration, (list, tuple)) or len(self.duration) != 2:
             raise ParamError("duration", self.duration, "[low, high] seconds")
         low = check_number("duration", self.duration[0], low=0.0)

@@ -489,6 +489,13 @@ BAD = [
         "'faults:no_such_function'",
         "an importable 'module:function'",
     ),
+    (  # a unit slip: the run went on to 1e12 virtual seconds to stop it
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 2\n[[faults.steps]]\nat = 1\nkind = "crash"\n'
+        "count = 1\nduration = 1e12\n",
+        "faults.steps[0].duration",
+        "1000000000000.0",
+        "seconds no longer than the whole scenario (2 s)",
+    ),
     (  # taken, then called with the simulation mid-run: a TypeError traceback
         '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nprimary = "os:getcwd"\n[workload]\nduration = 2\n',
         "cluster.primary",
