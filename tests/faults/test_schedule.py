@@ -191,9 +191,9 @@ def test_random_nemesis_rejects_bad_options():
     """Unknown kinds, a non-positive interval or an unknown shape raise ParamError at once."""
     with pytest.raises(ParamError, match="kinds: expected fault kinds"):
         RandomNemesis(kinds=["earthquake"])
-    with pytest.raises(ParamError, match="interval: expected a number >= 0.001"):
+    with pytest.raises(ParamError, match=r"interval: expected a number >= 0\.001"):
         RandomNemesis(interval=0)
-    with pytest.raises(ParamError, match="interval: expected a number >= 0.001, found 1e-09"):
+    with pytest.raises(ParamError, match=r"interval: expected a number >= 0\.001, found 1e-09"):
         RandomNemesis(interval=1e-9)  # a schedule drawn a nanosecond at a time: a run that did not end in 60 s
     with pytest.raises(ParamError, match="shape"):
         RandomNemesis(shapes=["hexagon"])
