@@ -772,6 +772,29 @@ def test_syncs_sides_answer_what_the_readme_says():
 
 
 @pytest.mark.slow
+def test_ap_leaves_unanswered_at_most_one_op_per_minority_node_and_unreachable_peer_over_the_readmes_seeds():
+    """ap: 'a few operations per run, at most one per minority node and unreachable peer, go unanswered', over the
+    table's seeds 1 to 20 and its plan (the metrics test runs one shortened seed): the minority clients' ops
+    invoked during the cut and not answered, each a timeout (info)."""
+    from capsim.cap.experiment import Plan
+
+    plan = Plan()
+    said = " ".join(_section("CAP, measured").split())
+    assert "at most one per minority node and unreachable peer, go unanswered" in said
+    for seed, run in _cap_runs("ap").items():
+        minority = set(run.sides["minority"])
+        missed = [
+            (invoke, done)
+            for invoke, done in run.completed()
+            if invoke.get("client") in minority
+            and plan.partition_at <= invoke["time"] < plan.heal_at
+            and not _answered(done)
+        ]
+        assert all(done["type"] == "info" for _, done in missed), (seed, missed)
+        assert len(missed) <= len(plan.minority) * len(plan.majority), (seed, len(missed))
+
+
+@pytest.mark.slow
 def test_the_strict_quorum_fails_the_check_only_through_cas_in_the_readmes_seeds():
     """quorum: 'that is what failed the check here: without `cas` the same seeds pass': every seed of the table
     that is not linearizable is, with reads and writes only; the table's count of seeds that pass is these runs'."""

@@ -100,6 +100,18 @@ TARGETS = {
         Target("sharded-kv", ShardedKV, {"members": ["n0", "n1", "n2"]}, 5, "linearizable", EPISODES, members=3),
         Target("primary-replica-sync", PrimaryReplica, {"mode": "sync"}, 3, "linearizable"),
         Target("primary-replica-majority", PrimaryReplica, {"mode": "semi-sync", "acks": 1}, 3, "linearizable"),
+        # The CAP table's cp and sync configurations: five nodes, a majority of them (primary + 2 acks) or all.
+        Target("primary-replica-majority-5", PrimaryReplica, {"mode": "semi-sync", "acks": 2}, 5, "linearizable"),
+        Target("primary-replica-sync-5", PrimaryReplica, {"mode": "sync"}, 5, "linearizable"),
+        # Lease reads hold with clocks that drift within max_drift and never jump: no clock jumps here.
+        Target(
+            "primary-replica-lease-reads",
+            PrimaryReplica,
+            {"mode": "semi-sync", "acks": 1, "lease_reads": True},
+            3,
+            "linearizable",
+            tuple(e for e in EPISODES[:-1] if e != "jump"),
+        ),
         # The strict quorum's claim holds with clocks in sync: no clock jumps.
         Target(
             "quorum-strict",
@@ -108,6 +120,18 @@ TARGETS = {
             4,
             "fresh",
             tuple(e for e in EPISODES[:-1] if e != "jump"),
+        ),
+        # The edges of R + W > N, and the CAP table's 5/3/3.
+        *(
+            Target(
+                f"quorum-strict-n{n}r{r}w{w}",
+                QuorumKV,
+                {"n": n, "r": r, "w": w},
+                n + 1,
+                "fresh",
+                tuple(e for e in EPISODES[:-1] if e != "jump"),
+            )
+            for n, r, w in ((3, 1, 3), (3, 3, 1), (5, 3, 3))
         ),
         Target(
             "quorum-strict-vector",

@@ -32,7 +32,13 @@ CP = [
     "sharded-kv",
     "primary-replica-sync",
     "primary-replica-majority",
+    "primary-replica-majority-5",
+    "primary-replica-sync-5",
+    "primary-replica-lease-reads",
     "quorum-strict",
+    "quorum-strict-n3r1w3",
+    "quorum-strict-n3r3w1",
+    "quorum-strict-n5r3w3",
     "quorum-strict-vector",
 ]
 AP = ["quorum-sloppy", "quorum-sloppy-hints", "quorum-sloppy-anti-entropy", *CATALOGUE, *QUEUE]

@@ -705,3 +705,27 @@ def test_a_sloppy_quorum_answers_on_a_side_only_if_it_has_max_r_w_nodes(r, w, an
     else:
         writes = outcomes[::2]
         assert all(isinstance(o, em.RPCError) and o.code == 11 and o.definite for o in writes), writes
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_sloppy_side_of_two_answers_with_r_and_w_two_on_a_network_that_duplicates_and_reorders(seed):
+    """The positive side of the claim for a side of several nodes: five nodes, N3 R2 W2, cut 2 | 3, the links
+    duplicating and reordering 30%: once the first requests across the cut have taught the side whom to suspect,
+    every write and read sent to it is answered (the first contacts cost a timeout each, as the README says)."""
+    sim, clients = quorum_cluster(seed=seed, nodes=5, clients=2, n=3, r=2, w=2, sloppy=True, hinted_handoff=True)
+    sim.network.set_defaults(duplicate=0.3, reorder=0.3)
+    side = ["n0", "n1"]
+
+    async def run():
+        sim.network.partition([*side, "c0"], ["n2", "n3", "n4", "c1"])
+        for i in range(6):  # first contacts across the cut
+            for dest in side:
+                await attempt(clients[0], "write", f"w{i}", i, dest=dest, timeout=0.5)
+        return [
+            await attempt(clients[0], f, f"k{i % 10}", i, dest=side[i % 2], timeout=0.5)
+            for i in range(40)
+            for f in ("write", "read")
+        ]
+
+    outcomes = sim.run(run())
+    assert all(isinstance(o, dict) for o in outcomes), [o for o in outcomes if not isinstance(o, dict)][:3]
