@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import errno
 import fcntl
 import itertools
 import logging
@@ -192,6 +193,12 @@ class NodeHost:
         try:
             site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
             await site.start()
+            if not runner.addresses:  # seen when the process is out of file descriptors: no socket, no error
+                raise OSError(
+                    errno.EMFILE,
+                    f"{self.name} could not listen on {self.host}:{self.port} (no socket was opened: is the process "
+                    "out of file descriptors? each host holds a few; see ulimit -n)",
+                )
         except BaseException:
             await runner.cleanup()
             raise

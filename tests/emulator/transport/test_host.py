@@ -194,3 +194,34 @@ async def test_a_paused_host_holds_at_most_max_held_messages(http):
         assert host.node.notes == [["x", 0], ["x", 1], ["x", 2]]
     finally:
         await host.stop()
+
+
+def test_hosts_past_the_file_descriptor_limit_are_an_os_error_saying_so():
+    """With few file descriptors left, listen raises OSError (EMFILE) naming the limit: it was an IndexError (no
+    socket and no error from aiohttp), a traceback under capsim cluster workload --clients 1500."""
+    import resource
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, errno\n"
+        "from emulator.transport import NodeHost\n"
+        "from tests.common.transport_nodes import Relay\n"
+        "async def main():\n"
+        "    hosts = []\n"
+        "    try:\n"
+        "        for i in range(200):\n"
+        "            hosts.append(await NodeHost(f'n{i}', Relay).listen())\n"
+        "    except OSError as exc:\n"
+        "        print('OSError', exc.errno == errno.EMFILE, exc)\n"
+        "asyncio.run(main())\n"
+    )
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, preexec_fn=few_descriptors
+    )
+    assert out.returncode == 0 and "IndexError" not in out.stderr, out.stderr
+    assert out.stdout.startswith("OSError True"), out.stdout
