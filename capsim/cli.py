@@ -240,7 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):  # a mistake like any other: one line, not the usage block
             print(f"capsim: error: give a command: {', '.join(COMMANDS)} (see: capsim --help)", file=sys.stderr)
             return 2
-        return _run(args)
+        status = _run(args)
+        if _INTERRUPTS:  # a Ctrl-C whose KeyboardInterrupt Python dropped (raised in a weakref callback, say)
+            raise KeyboardInterrupt
+        return status
     except KeyboardInterrupt:
         print("capsim: interrupted", file=sys.stderr)
         _forget_unhandled_interrupt()
@@ -251,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         if installed:
             for signum, handler in previous.items():
                 signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+            if sys.unraisablehook is _quiet_interrupts:
+                sys.unraisablehook = _quiet_interrupts.previous  # type: ignore[attr-defined]
         _INTERRUPTS.clear()
         if here is not None and here in sys.path:
             sys.path.remove(here)
@@ -302,11 +307,27 @@ def _forget_unhandled_interrupt() -> None:
 
 
 def _handle_interrupts() -> tuple[bool, dict[int, _Handler]]:
-    """Install the handler that also remembers, for Ctrl-C and SIGTERM; returns (installed?, the handlers replaced)."""
+    """Install the handler that also remembers, for Ctrl-C and SIGTERM; returns (installed?, the handlers replaced).
+
+    A KeyboardInterrupt Python cannot raise (in a weakref callback or a ``__del__``) is remembered, so the command
+    still ends with 130, and not shown as an 'Exception ignored' traceback.
+    """
     try:
-        return True, {signum: signal.signal(signum, _note_interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+        handlers: dict[int, _Handler] = {
+            signum: signal.signal(signum, _note_interrupt) for signum in (signal.SIGINT, signal.SIGTERM)
+        }
     except ValueError:  # not the main thread: signals are not ours to handle
         return False, {}
+    if sys.unraisablehook is not _quiet_interrupts:
+        _quiet_interrupts.previous = sys.unraisablehook  # type: ignore[attr-defined]
+        sys.unraisablehook = _quiet_interrupts
+    return True, handlers
+
+
+def _quiet_interrupts(unraisable: Any) -> None:
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _INTERRUPTS:
+        return  # remembered in _INTERRUPTS: main reports it
+    _quiet_interrupts.previous(unraisable)  # type: ignore[attr-defined]
 
 
 def _run(args: argparse.Namespace) -> int:

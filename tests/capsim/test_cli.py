@@ -1,5 +1,6 @@
 """The capsim command line: version, help, and errors without tracebacks."""
 
+import signal
 import socket
 import subprocess
 import sys
@@ -396,3 +397,24 @@ def test_an_empty_path_is_a_usage_error_not_nothing_or_the_current_directory(arg
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.count("\n") == 1 and "expected a path, got ''" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ctrl_c_that_python_drops_still_ends_the_command_with_130_and_no_traceback(monkeypatch, capsys):
+    """A Ctrl-C landing in a __del__ or a weakref callback raises where nothing can catch it: Python printed
+    'Exception ignored ... KeyboardInterrupt' and the command went on to exit 0. It is remembered: 130, one line."""
+    import capsim.cli as cli
+
+    class DiesOnCtrlC:
+        def __del__(self):
+            cli._note_interrupt(signal.SIGINT, None)  # what the handler does when the signal lands here
+
+    def a_command_during_which_ctrl_c_lands_in_a_finalizer(args):
+        DiesOnCtrlC()  # freed at once: its __del__ raises KeyboardInterrupt, which Python cannot propagate
+        return 0
+
+    monkeypatch.setattr(cli, "_run", a_command_during_which_ctrl_c_lands_in_a_finalizer)
+    hook = sys.unraisablehook
+    assert main(["check", "--examples"]) == 130
+    err = capsys.readouterr().err
+    assert err == "capsim: interrupted\n"
+    assert sys.unraisablehook is hook and not cli._INTERRUPTS  # as they were, after the command
