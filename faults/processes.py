@@ -101,7 +101,7 @@ def run_processes(
             if announce is not None:
                 announce(state)
             interrupts.check()
-            return _drive(scenario, state, seed, time_scale, interrupts)
+            return _drive(scenario, state, seed, time_scale, interrupts, out)
         finally:
             stop(nodes)  # again after _drive's own stop: a restart in flight may have started a process since
             if out is None:
@@ -109,9 +109,17 @@ def run_processes(
 
 
 def _drive(
-    scenario: Scenario, state: ClusterState, seed: int, time_scale: float, interrupts: Interrupts
+    scenario: Scenario,
+    state: ClusterState,
+    seed: int,
+    time_scale: float,
+    interrupts: Interrupts,
+    out: str | os.PathLike[str] | None = None,
 ) -> RealChaosResult:
-    """``faults.real.run_real`` on the processes of ``state``, in a fresh event loop."""
+    """``faults.real.run_real`` on the processes of ``state``, in a fresh event loop.
+
+    Interrupted, it writes the history recorded so far to ``out``/history.jsonl first: a real run cannot be replayed.
+    """
     from emulator.transport import RealCluster
     from faults.real import run_real
 
@@ -120,6 +128,10 @@ def _drive(
         cluster = await RealCluster.from_state(state, seed=seed)
         try:
             return await run_real(scenario, cluster, seed, time_scale)
+        except asyncio.CancelledError:
+            if out is not None:
+                cluster.history.write(Path(out) / "history.jsonl")
+            raise
         finally:
             await asyncio.to_thread(stop, state.nodes)  # first: calls still waiting on a paused node fail at once
             await cluster.close()

@@ -49,6 +49,8 @@ import argparse
 import functools
 import math
 import shlex
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -464,8 +466,19 @@ def _run_real(console: Console, args: argparse.Namespace, scenario: Scenario) ->
             markup=False,
         )
 
+    began = time.time()  # wall-clock ok: compared with a file's modification time
     try:
         result = run_processes(scenario, seed, node_command(), scale, args.out, announce, interrupted)
+    except KeyboardInterrupt:
+        kept = Path(args.out) / "history.jsonl" if args.out else None
+        if kept is not None and kept.exists() and kept.stat().st_mtime >= began:
+            lines = len(kept.read_text(encoding="utf-8").splitlines())
+            print(
+                f"interrupted: the {lines} events recorded so far are in {kept} (a real run cannot be replayed)",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise
     except LaunchError as exc:
         console.print(
             f"capsim chaos: the cluster did not start: {exc}\n"

@@ -415,15 +415,29 @@ def _run_workload(args) -> int:
     _load(args.state)
     if args.out is not None:
         writable_file(args.out)
-    return asyncio.run(_workload(args))
+    running: list = []  # the RealCluster, once connected: its history is written if the run is interrupted
+    try:
+        return asyncio.run(_workload(args, running))
+    except KeyboardInterrupt:
+        if args.out and running:  # a real run cannot be replayed: keep what it recorded
+            history = running[0].history
+            history.write(args.out)
+            print(
+                f"interrupted: the {len(list(history))} events recorded so far are in {args.out} "
+                "(operations still in flight have no completion: a checker counts them as info)",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise
 
 
-async def _workload(args) -> int:
+async def _workload(args, running: list) -> int:
     from emulator.check import linearizable
     from emulator.transport.cluster import RealCluster
     from faults.processes import kv_clients
 
     cluster = await RealCluster.from_state(args.state)
+    running.append(cluster)
     try:
         if not any(cluster.alive(name) for name in cluster.servers):
             raise UsageError(

@@ -698,3 +698,25 @@ def test_a_signal_at_any_moment_of_start_up_exits_130_and_leaves_no_node(tmp_pat
     assert status == 130, err
     assert "capsim: interrupted" in err and "Traceback" not in err
     assert leftovers == [] and not any(running(pid) for pid in seen)
+
+
+def test_ctrl_c_midway_through_a_real_run_keeps_the_history_recorded_so_far(tmp_path):
+    """--real cannot be replayed: Ctrl-C two seconds into the run writes OUT/history.jsonl with what was recorded
+    (it wrote only the node logs), says so in a line, exits 130, and leaves no node."""
+    proc, out = _run(tmp_path)  # 2.5 s of scenario at time scale 4: 10 s of real time
+    try:
+        line = proc.stdout.readline()
+        assert "processes up" in line, line + proc.stderr.read()
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read()
+    assert status == 130 and "capsim: interrupted" in err, err
+    kept = (out / "history.jsonl").read_text().splitlines()
+    assert kept and any('"type": "ok"' in line for line in kept)
+    assert f"interrupted: the {len(kept)} events recorded so far are in {out / 'history.jsonl'}" in err
+    assert _nodes(proc, out) == []

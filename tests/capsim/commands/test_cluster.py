@@ -498,3 +498,25 @@ def test_a_workload_on_a_cluster_whose_every_node_is_down_is_refused_at_once(sta
     assert main(["cluster", "workload", "--ops", "50", "--timeout", "5", "--state", str(state)]) == 2
     err = capsys.readouterr().err
     assert "every node of the cluster is down" in err and "capsim cluster restart n0" in err
+
+
+def test_ctrl_c_during_a_workload_keeps_the_history_recorded_so_far(tmp_path, state):
+    """A real run cannot be replayed: Ctrl-C during capsim cluster workload --out F writes what was recorded (it
+    wrote nothing, and said nothing of it), says so in a line, and exits 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert main(["cluster", "up", "--nodes", "3", "--state", str(state)]) == 0
+    out = tmp_path / "partial.jsonl"
+    argv = [sys.executable, "-m", "capsim", "cluster", "workload", "--state", str(state), "--ops", "1000000"]
+    proc = subprocess.Popen([*argv, "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # start-up, then some hundreds of operations
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = out.read_text().splitlines()
+    assert lines and any('"type": "ok"' in line for line in lines), err
+    assert f"interrupted: the {len(lines)} events recorded so far are in {out}" in err
+    assert err.rstrip().endswith("capsim: interrupted")
