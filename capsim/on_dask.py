@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
+import threading
 from collections.abc import Iterator
 
 from capsim.parallel import SeedJob
@@ -54,9 +56,22 @@ def _connect(address: str, workers: int, timeout: float):
     except ImportError:
         raise ClusterError(_NO_DASK) from None
     if address == "local":
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
-        )
+        # The workers are processes in the terminal's process group: Ctrl-C reached each, and each printed its
+        # traceback. Started with SIGINT ignored (which a new process keeps), they leave it to this one, which
+        # closes the cluster and so ends them.
+        ignored = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignored else None
+        try:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
+        finally:
+            if ignored:
+                signal.signal(signal.SIGINT, previous)
         return Client(cluster), cluster
     try:
         return Client(address, timeout=f"{timeout}s"), None

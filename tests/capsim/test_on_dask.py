@@ -17,6 +17,7 @@ pytest.importorskip("distributed")
 from capsim.cli import main
 from capsim.on_dask import ClusterError, run_on_dask
 from capsim.parallel import SeedJob, replay_template, run_sweep
+from emulator.transport.processes import running
 from tests.common import sweep_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,3 +196,49 @@ def test_only_a_seed_whose_every_run_kills_its_worker_is_reported_crashed(monkey
         assert lines[seed]["status"] == ("pass" if seed % 2 == 0 else "fail")
     for seed in crashed:
         assert lines[seed]["replay"] == f"replay --seed {seed}" and client.attempts.count([seed]) == 2
+
+
+def test_ctrl_c_during_a_local_dask_sweep_is_one_line_and_leaves_no_worker(tmp_path):
+    """Ctrl-C at the terminal reaches the whole process group: each LocalCluster worker printed a traceback (34 to 79
+    lines in all). Started with SIGINT ignored, they leave it to capsim, which stops them: one line, exit 130."""
+    import signal
+
+    argv = [sys.executable, "-m", "capsim", "chaos", str(SCENARIO), "--seeds", "1-400", "--cluster", "local"]
+    proc = subprocess.Popen(
+        [*argv, "--workers", "2", "--results", str(tmp_path / "r.jsonl")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        results = tmp_path / "r.jsonl"
+        while time.monotonic() < deadline and not (results.exists() and results.read_text(errors="replace").strip()):
+            time.sleep(0.1)  # the workers are up once a seed's line is in
+        assert proc.poll() is None, proc.stderr.read()
+        os.killpg(proc.pid, signal.SIGINT)  # as the terminal sends it: to every process of the group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "capsim: interrupted", err
+    time.sleep(1.0)
+    assert _group(proc.pid) == [], "processes of the sweep's group are left"
+
+
+def _group(pgid: int) -> list[int]:
+    """Live processes in process group ``pgid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid and running(int(entry.name)):
+                    found.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return found
