@@ -80,7 +80,7 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
         2: "a history could not be checked (unreadable, or the checker ran out of time or of --steps)",
     },
     "serve": {
-        0: "stopped by SIGTERM or Ctrl-C",
+        0: "stopped by SIGTERM or Ctrl-C once listening (before that: 130)",
         2: "a usage error, or the node could not be built",
         3: "the address could not be bound (in use, or not local)",
     },
@@ -236,7 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     here = _importable_here()
     try:
         parser = build_parser(lazy=True)
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the command they were given to (argparse names the top-level parser)
+            words = [
+                getattr(args, "command", None),
+                getattr(args, "action", None) if args.command == "cluster" else None,
+            ]
+            prog = " ".join(["capsim", *(w for w in words if isinstance(w, str))])
+            parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see: {prog} --help)\n")
+        if sys.stdout is None:  # started with its standard output closed (>&-): printing would be a traceback
+            print(
+                "capsim: error: standard output is closed; redirect it instead (> FILE, or > /dev/null)",
+                file=sys.stderr,
+            )
+            return 2
         if not getattr(args, "func", None):  # a mistake like any other: one line, not the usage block
             print(f"capsim: error: give a command: {', '.join(COMMANDS)} (see: capsim --help)", file=sys.stderr)
             return 2

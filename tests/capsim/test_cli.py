@@ -1,5 +1,6 @@
 """The capsim command line: version, help, and errors without tracebacks."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -418,3 +419,30 @@ def test_a_ctrl_c_that_python_drops_still_ends_the_command_with_130_and_no_trace
     err = capsys.readouterr().err
     assert err == "capsim: interrupted\n"
     assert sys.unraisablehook is hook and not cli._INTERRUPTS  # as they were, after the command
+
+
+@pytest.mark.parametrize(
+    "argv, prog",
+    [(["cap", "extra"], "capsim cap"), (["cluster", "status", "extra"], "capsim cluster status")],
+)
+def test_a_stray_argument_is_named_by_the_command_it_was_given_to(argv, prog, capsys):
+    """'capsim cap extra' said 'capsim: error: ...' and pointed at capsim --help, not at the command's."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err == f"{prog}: error: unrecognized arguments: extra (see: {prog} --help)\n"
+
+
+def test_a_closed_standard_output_is_one_line_not_a_traceback():
+    """capsim cap --json >&- ended in AttributeError: 'NoneType' object has no attribute 'write'."""
+    out = subprocess.run(
+        [sys.executable, "-m", "capsim", "check", "--examples"],
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert out.returncode == 2 and out.stderr == (
+        "capsim: error: standard output is closed; redirect it instead (> FILE, or > /dev/null)\n"
+    )
