@@ -353,7 +353,12 @@ def node_running(proc: NodeProcess) -> bool:
             cmdline = f.read().split(b"\0")
     except OSError:
         return True  # no /proc here: trust the state file
-    return proc.name.encode() in cmdline
+    # A node's program takes "--name NAME" (emulator.transport.launcher.node_argv): the name alone anywhere in
+    # the command line also matched an unrelated process that had come to hold the pid (`sleep 300 n0`).
+    name = proc.name.encode()
+    return any(flag == b"--name" and value == name for flag, value in zip(cmdline, cmdline[1:])) or (
+        b"--name=" + name in cmdline
+    )
 
 
 def stopped(proc: NodeProcess) -> bool:

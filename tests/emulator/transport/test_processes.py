@@ -113,3 +113,24 @@ def test_a_state_file_is_private_even_over_a_temporary_file_left_with_open_permi
     path = state.save(tmp_path / "state.json")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and ClusterState.load(path).token == "secret"
     assert left.read_text() == "someone else's"
+
+
+def test_a_pid_taken_by_another_program_that_names_the_node_is_not_the_node():
+    """A state file's pid now held by `sh -c "sleep 300; true" n0`: the name anywhere in its command line was taken as the node,
+    so `capsim cluster crash n0` killed that program (found by a review). A node's program takes --name n0."""
+    import signal
+    import subprocess
+
+    from emulator.transport.processes import NodeProcess, node_running, signal_node
+
+    other = subprocess.Popen(["sh", "-c", "sleep 300; true", "n0"], start_new_session=True)
+    node = subprocess.Popen(["sh", "-c", "sleep 300; true", "--name", "n0"], start_new_session=True)
+    try:
+        impostor = NodeProcess("n0", "http://127.0.0.1:1", ["capsim"], "n0.log", pid=other.pid)
+        assert not node_running(impostor) and not signal_node(impostor, signal.SIGKILL)
+        assert other.poll() is None  # still running: not ours to kill
+        assert node_running(NodeProcess("n0", "http://127.0.0.1:1", ["capsim"], "n0.log", pid=node.pid))
+    finally:
+        for proc in (other, node):
+            proc.kill()
+            proc.wait()
