@@ -16,6 +16,7 @@ kernel does not know the command line.
 from __future__ import annotations
 
 import json
+import itertools
 import os
 import signal
 import socket
@@ -356,7 +357,7 @@ def node_running(proc: NodeProcess) -> bool:
     # A node's program takes "--name NAME" (emulator.transport.launcher.node_argv): the name alone anywhere in
     # the command line also matched an unrelated process that had come to hold the pid (`sleep 300 n0`).
     name = proc.name.encode()
-    return any(flag == b"--name" and value == name for flag, value in zip(cmdline, cmdline[1:])) or (
+    return any(flag == b"--name" and value == name for flag, value in itertools.pairwise(cmdline)) or (
         b"--name=" + name in cmdline
     )
 

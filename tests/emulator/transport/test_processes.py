@@ -116,8 +116,8 @@ def test_a_state_file_is_private_even_over_a_temporary_file_left_with_open_permi
 
 
 def test_a_pid_taken_by_another_program_that_names_the_node_is_not_the_node():
-    """A state file's pid now held by `sh -c "sleep 300; true" n0`: the name anywhere in its command line was taken as the node,
-    so `capsim cluster crash n0` killed that program (found by a review). A node's program takes --name n0."""
+    """A state file's pid now held by `sh -c "sleep 300; true" n0`: the name anywhere in its command line was taken
+    as the node, so `capsim cluster crash n0` killed that program (found by a review). A node's takes --name n0."""
     import signal
     import subprocess
 
