@@ -15,8 +15,8 @@ kernel does not know the command line.
 
 from __future__ import annotations
 
-import json
 import itertools
+import json
 import os
 import signal
 import socket
