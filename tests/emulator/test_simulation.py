@@ -454,3 +454,39 @@ def test_nodes_alone_never_load_the_socket_layer_and_the_first_host_does():
     )
     assert not SOCKET_LAYER & modules_of(nodes)
     assert modules_of(nodes + "sim.add_host('web', None)\nsim.run(until=2.0)\n") >= SOCKET_LAYER
+
+
+class _Chatter(em.Node):
+    """Sends to a fixed peer at random intervals (its own stream), and records what it is sent."""
+
+    async def on_start(self):
+        self.got = []
+        self.spawn(self._chat())
+
+    async def _chat(self):
+        target = {"n1": "n2", "n2": "n1", "n3": "n1"}[self.name]
+        while True:
+            self.send(target, {"type": "note", "r": self.rng.random()})
+            await asyncio.sleep(0.01 + self.rng.random() * 0.01)
+
+    async def handle_note(self, msg):
+        self.got.append((self.now(), msg.src, msg.body["r"]))
+
+
+@pytest.mark.parametrize("faulty", [False, True], ids=["plain links", "lossy, duplicating, reordering links"])
+def test_adding_a_node_does_not_perturb_the_others(faulty):
+    """The README's determinism claim in a simulation (test_rng checks the streams alone): with n3 added, and
+    sending to n1, every message n1 sends n2 arrives at the same instant with the same body, on plain links and
+    on links that lose, duplicate and reorder (each link's draws come from its own stream)."""
+
+    def n1_to_n2(nodes):
+        sim = em.Simulation(seed=7, latency=em.Uniform(0.001, 0.005))
+        if faulty:
+            sim.network.set_defaults(loss=0.1, duplicate=0.1, reorder=0.2)
+        for name in nodes:
+            sim.add_node(name, _Chatter)
+        sim.run(until=1.0)
+        return [got for got in sim.node("n2").got if got[1] == "n1"]
+
+    alone, beside = n1_to_n2(["n1", "n2"]), n1_to_n2(["n1", "n2", "n3"])
+    assert len(alone) > 40 and alone == beside
