@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         writable_dir(args.html, "--html")  # before any check runs: a long check must not end in "cannot write"
     width = max(len(f) for f in files)
+    args.html_names = _html_names(files)
     statuses = [_check_one(name, name.ljust(width), args) for name in files]
     return 1 if 1 in statuses else max(statuses, default=0)
 
@@ -111,7 +112,7 @@ def _check_one(name: str, label: str, args: argparse.Namespace) -> int:
             progress_every=reporter.every,
         )
         if args.html:
-            _write_html(verdict, name, args.html)
+            _write_html(verdict, args.html_names[name], args.html)
     except (CheckError, OSError) as exc:
         reporter.clear()
         print(f"capsim check: error: {name}: {_reason(exc, name)}", file=sys.stderr)
@@ -173,11 +174,30 @@ def _line(name: str, verdict: Verdict) -> str:
     )
 
 
+def _html_names(files: list[str]) -> dict[str, str]:
+    """Each file's timeline's name: <file name>.html (stdin.html for standard input).
+
+    A name two files share gets -2, -3, ... after the first (a/h.jsonl and b/h.jsonl wrote one h.jsonl.html, the
+    second over the first).
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for file in files:
+        base = "stdin" if file == STDIN else Path(file).name
+        name, n = f"{base}.html", 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}.html"
+        taken.add(name)
+        names[file] = name
+    return names
+
+
 def _write_html(verdict: Verdict, name: str, directory: str) -> Path:
-    """Write the file's timeline as DIR/<file name>.html (DIR/stdin.html for standard input)."""
+    """Write the file's timeline as DIR/``name``."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    return verdict.write_html(target / f"{'stdin' if name == STDIN else Path(name).name}.html")
+    return verdict.write_html(target / name)
 
 
 def _reason(exc: Exception, name: str) -> str:

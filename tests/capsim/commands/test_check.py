@@ -132,6 +132,18 @@ def test_html_writes_one_timeline_per_file(tmp_path, capsys):
     assert "NOT linearizable" in (out_dir / "bad.jsonl.html").read_text()
 
 
+def test_html_timelines_of_files_with_one_name_do_not_overwrite_each_other(tmp_path):
+    """a/h.jsonl and b/h.jsonl wrote one h.jsonl.html, b's over a's; the second is h.jsonl-2.html."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bad, good = _jsonl(tmp_path / "a", "h.jsonl", BAD), _jsonl(tmp_path / "b", "h.jsonl", GOOD)
+    out_dir = tmp_path / "html"
+    assert main(["check", "--model", "register", "--html", str(out_dir), bad, good]) == 1
+    assert sorted(p.name for p in out_dir.iterdir()) == ["h.jsonl-2.html", "h.jsonl.html"]
+    assert "NOT linearizable" in (out_dir / "h.jsonl.html").read_text()
+    assert "NOT linearizable" not in (out_dir / "h.jsonl-2.html").read_text()
+
+
 @pytest.mark.skipif(not KV_DIR.is_dir(), reason=f"shared kv histories not found at {KV_DIR}")
 def test_shared_histories_through_the_command_line(capsys):
     """The four shared kv histories: exit 1 overall, one line each with the right verdict."""
