@@ -32,7 +32,7 @@ import asyncio
 
 import emulator as em
 from nodes import Cache, Caller, LoadBalancer, MultiPrimary, Registry, SingleKV, crdt
-from tests.common.outsider import EPISODES, LATENCY, Run, Target, _Faults, schedule
+from tests.common.outsider import EPISODES, LATENCY, Run, Target, _diverged, _Faults, schedule
 from tests.common.queue_cluster import measure, queue_cluster
 
 STORES = ["n0", "n1", "n2"]
@@ -79,6 +79,67 @@ def _count(node, key) -> int | None:
     return None if state is None else crdt.counter_value(state)
 
 
+class SetTraffic:
+    """Add-wins set traffic: each client adds and removes elements of its own, one op in flight.
+
+    Each element lives in one key and has a home replica that all its adds and removes go to, so a remove that
+    follows an acknowledged add was applied where that add was: it observed it, and removes it. ``ops`` holds
+    each element's ``(f, "ok" | "unsure" | "fail")`` in order (unsure: a timeout or an indefinite error).
+    """
+
+    ELEMENTS = 4  # per client
+    quiesce = True  # only reads from the heal on (none here): the replicas must converge by themselves
+
+    def __init__(self, sim, clients, keys, target):
+        self.sim, self.clients, self.keys, self.entry = sim, clients, keys, list(target.entry or sim.servers)
+        self.ops: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self.running = self.writing = True
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._client(c) for c in self.clients))
+
+    async def _client(self, client) -> None:
+        rng = self.sim.rng(f"outsider:{client.name}")
+        elements = [f"{client.name}-e{j}" for j in range(self.ELEMENTS)]
+        home = {e: rng.choice(self.entry) for e in elements}
+        key_of = {e: rng.choice(self.keys) for e in elements}
+        while self.running:
+            if self.writing:
+                element = rng.choice(elements)
+                log = self.ops.setdefault((key_of[element], element), [])
+                f = "remove" if log and log[-1][0] == "add" and rng.random() < 0.6 else "add"
+                try:
+                    await client.invoke(
+                        f, key=key_of[element], dest=home[element], timeout=0.5, fields={"element": element}
+                    )
+                    log.append((f, "ok"))
+                except em.Timeout:
+                    log.append((f, "unsure"))
+                except em.RPCError as exc:
+                    log.append((f, "fail" if exc.definite else "unsure"))
+            await asyncio.sleep(rng.uniform(0.0, 0.06))
+
+    async def final_reads(self) -> None:
+        pass
+
+
+def orset_holds(outcome: Run) -> list[str]:
+    """Replicas converge, and each element whose every op is known (none unsure) is in the set exactly when its last
+    op that happened was an add: nothing acknowledged lost, no remove undone, no op applied twice out of turn."""
+    found = _diverged(outcome)
+    sim = outcome.sim
+    node = next(sim.node(n) for n in sim.servers if sim.alive(n))
+    for (key, element), log in sorted(outcome.traffic.ops.items()):
+        done = [f for f, result in log if result == "ok"]
+        if not done or any(result == "unsure" for _, result in log):
+            continue
+        state = node.data.get(key)
+        present = state is not None and element in crdt.orset_value(state)
+        if present != (done[-1] == "add"):
+            found.append(f"{element} of {key!r} is {'in' if present else 'not in'} the set after {done}")
+    return found
+
+
 def _front_target(name: str, build, **changes) -> Target:
     return Target(name, SingleKV, {}, 4, "linearizable", build=build, entry=("x0",), **changes)
 
@@ -105,6 +166,17 @@ CATALOGUE = {
         *(
             Target(f"multi-primary-{r}", MultiPrimary, {}, 3, "converge", build=multi(r), copy=_state, settle=3.0)
             for r in ("lww", "siblings")
+        ),
+        Target(
+            "multi-primary-crdt-set",
+            MultiPrimary,
+            {},
+            3,
+            orset_holds,
+            build=multi("crdt"),
+            copy=_state,
+            traffic=SetTraffic,
+            settle=3.0,
         ),
         Target(
             "multi-primary-crdt",
