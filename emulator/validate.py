@@ -28,7 +28,7 @@ from typing import TypeGuard
 
 from emulator.errors import ConfigError
 
-__all__ = ["is_int", "is_number", "positive_seconds", "unknown_node", "whole"]
+__all__ = ["is_int", "is_number", "nesting", "positive_seconds", "unknown_node", "whole"]
 
 
 def is_number(
@@ -119,3 +119,15 @@ def unknown_node(
     """
     listed = ", ".join(sorted(known)) or empty
     return ConfigError(f"unknown node {name!r}; {who}: {listed}" + (f". {hint}" if hint else ""))
+
+
+def nesting(value: object, most: int) -> int:
+    """Levels of lists, tuples, dicts and sets in ``value``, counted up to ``most + 1`` (without recursion)."""
+    level, frontier = 0, [value]
+    while level <= most:
+        containers = [item for item in frontier if isinstance(item, (dict, list, tuple, set, frozenset))]
+        if not containers:
+            break
+        level += 1
+        frontier = [child for c in containers for child in (c.values() if isinstance(c, dict) else c)]
+    return level

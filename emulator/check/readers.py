@@ -357,7 +357,10 @@ def _normalize(op: dict[str, Any], index: int, source: str, line: int) -> dict[s
 
 
 def _depth(value: object) -> int:
-    """Levels of lists, tuples, dicts and sets in ``value``, counted up to MAX_DEPTH + 1 (without recursion)."""
+    """Levels of lists, tuples, dicts and sets in ``value``, up to MAX_DEPTH + 1, without recursion.
+
+    ``emulator.validate.nesting`` does the same; this package imports only the standard library and itself.
+    """
     level, frontier = 0, [value]
     while level <= MAX_DEPTH:
         containers = [item for item in frontier if isinstance(item, (dict, list, tuple, set, frozenset))]

@@ -128,9 +128,11 @@ class NodeHost:
             raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
         if not callable(factory):
             raise ConfigError(f"NodeHost({name!r}, ...) needs a Node subclass as factory, got {factory!r}")
-        for what, value in (("timeout", timeout), ("max_body", max_body), ("max_held", max_held)):
+        for what, value in (("timeout", timeout), ("max_body", max_body)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ConfigError(f"NodeHost({name!r}, ...): {what} must be a finite number > 0, got {value!r}")
+        if isinstance(max_held, bool) or not isinstance(max_held, int) or max_held < 0:
+            raise ConfigError(f"NodeHost({name!r}, ...): max_held must be a whole number >= 0, got {max_held!r}")
         self.name, self.factory, self.config = name, factory, dict(config or {})
         self.host, self.port = host, port
         self.peer_urls = {n: u.rstrip("/") for n, u in (peers or {}).items() if n != name}

@@ -27,7 +27,7 @@ from emulator.distributions import Constant, Distribution, Exponential, LogNorma
 from emulator.errors import ConfigError
 from emulator.message import Message
 from emulator.transport.errors import WireError
-from emulator.validate import is_number
+from emulator.validate import is_number, nesting
 
 __all__ = [
     "MAX_BATCH",
@@ -77,7 +77,7 @@ def _loads(raw: bytes | str) -> Any:
         raise
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise WireError(400, f"request body is not valid JSON: {exc}") from None
-    if _opening(raw) > MAX_DEPTH and _depth(value) > MAX_DEPTH:  # the count of brackets bounds the depth
+    if _opening(raw) > MAX_DEPTH and nesting(value, MAX_DEPTH) > MAX_DEPTH:  # the count of brackets bounds the depth
         raise WireError(400, f"request body is nested deeper than {MAX_DEPTH} levels of arrays and objects")
     return value
 
@@ -86,18 +86,6 @@ def _opening(raw: bytes | str) -> int:
     if isinstance(raw, bytes):
         return raw.count(b"[") + raw.count(b"{")
     return raw.count("[") + raw.count("{")
-
-
-def _depth(value: object) -> int:
-    """Levels of arrays and objects in a parsed JSON value (counted up to MAX_DEPTH + 1)."""
-    level, frontier = 0, [value]
-    while level <= MAX_DEPTH:
-        containers = [item for item in frontier if isinstance(item, (dict, list))]
-        if not containers:
-            break
-        level += 1
-        frontier = [child for c in containers for child in (c.values() if isinstance(c, dict) else c)]
-    return level
 
 
 def parse_object(raw: bytes | str, what: str = "request body") -> JsonObject:

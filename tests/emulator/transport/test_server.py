@@ -163,3 +163,13 @@ def test_a_host_refuses_a_timeout_or_limit_that_is_not_a_positive_number(setting
 
     with pytest.raises(ConfigError, match=f"{next(iter(setting))} must be a finite number > 0"):
         NodeHost("n1", Relay, **setting)
+
+
+@pytest.mark.parametrize("held", [-1, 1.5, True])
+def test_a_host_refuses_a_held_limit_that_is_not_a_whole_number(held):
+    """max_held counts messages: 0 holds none (a soft pause drops all), a negative or fractional count is refused."""
+    from emulator.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_held must be a whole number >= 0"):
+        NodeHost("n1", Relay, max_held=held)
+    assert NodeHost("n1", Relay, max_held=0).max_held == 0
