@@ -133,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from faults.chaos import run_chaos  # the kernel and the fault policy: a sweep's workers fork holding them
 
+    _refused_at_start(scenario)
+
     if args.seeds is not None:
         return _run_seeds(args, list(args.seeds), run_mb)
     console = _console()
@@ -144,6 +146,21 @@ def run(args: argparse.Namespace) -> int:
         paths = result.write(args.out)
         console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
     return 0 if result.passed else 1
+
+
+def _refused_at_start(scenario: Scenario) -> None:
+    """Start the scenario's servers for an instant, and refuse a config the protocol refuses as it starts.
+
+    Primary-replica ``acks = 100`` on 3 nodes was node errors of every run; now a usage error naming cluster.config.
+    """
+    with scenario.cluster.build(scenario.seed) as sim:  # closed: every task it started ends here
+        sim.run(until=0.0)
+    refused = next((e for e in sim.errors if e.where == "on_start"), None)
+    if refused is not None:
+        raise UsageError(
+            f"{scenario.source}: cluster.config: {refused.node} refused it as it started: "
+            f"{type(refused.exception).__name__}: {refused.exception}"
+        )
 
 
 def _console() -> Console:

@@ -164,16 +164,26 @@ def test_cap_refuses_a_time_or_rate_that_is_not_a_finite_number(capsys, option, 
     assert f"argument {option}: expected a finite number" in err and "Traceback" not in err
 
 
-def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_errors(tmp_path, capsys):
-    """A TOML config with a misspelt setting exits 2 naming it; one whose nodes raise exits 1."""
+def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_errors(tmp_path, capsys, monkeypatch):
+    """A TOML config with a misspelt setting exits 2 naming it, and so does one its nodes refuse as they start;
+    one whose nodes raise while they serve exits 1."""
     typo = tmp_path / "typo.toml"
     typo.write_text('[[config]]\nname = "x"\nprotocol = "quorum"\nsettings = { sloppyy = true }\n')
     assert main(["cap", "--config", str(typo)]) == 2
     assert "unexpected keyword argument 'sloppyy'" in capsys.readouterr().err
-    broken = tmp_path / "broken.toml"
-    broken.write_text(
+    refused = tmp_path / "refused.toml"
+    refused.write_text(
         '[[config]]\nname = "bad"\nprotocol = "primary-replica"\nsettings = { mode = "semi-sync", acks = 9 }\n'
     )
+    assert main(["cap", *SHORT, "--config", str(refused)]) == 2
+    assert "config 'bad': n0 refused its settings as it started" in capsys.readouterr().err
+    (tmp_path / "broken_store.py").write_text(
+        "from nodes import SingleKV\n\n\nclass Broken(SingleKV):\n"
+        "    async def handle_read(self, msg):\n        raise RuntimeError('boom')\n"
+    )
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[config]]\nname = "bad"\nprotocol = "broken_store:Broken"\n')
+    monkeypatch.chdir(tmp_path)
     assert main(["cap", *SHORT, "--config", str(broken)]) == 1
     assert "error(s) in protocol code" in capsys.readouterr().out
 
@@ -249,3 +259,16 @@ def test_cap_refuses_json_with_markdown_rather_than_drop_one(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "argument --markdown: not allowed with argument --json" in err and "Traceback" not in err
+
+
+def test_settings_a_protocol_refuses_as_it_starts_are_a_usage_error_not_a_table(tmp_path, capsys):
+    """semi-sync acks = 100 on 5 nodes: the whole table was printed ('linearizable: yes', 0% available) for a store
+    whose every node had refused to start, then exit 1; now one line naming the configuration, exit 2, no table."""
+    config = tmp_path / "acks.toml"
+    config.write_text(
+        '[[config]]\nname = "pr"\nprotocol = "primary-replica"\nsettings = { mode = "semi-sync", acks = 100 }\n'
+    )
+    assert main(["cap", "--config", str(config), "--duration", "2", "--partition-at", "0.5", "--heal-at", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert "config 'pr': n0 refused its settings as it started: ConfigError: semi-sync acks=100 needs" in err

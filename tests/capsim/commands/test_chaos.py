@@ -720,3 +720,17 @@ def test_ctrl_c_midway_through_a_real_run_keeps_the_history_recorded_so_far(tmp_
     assert kept and any('"type": "ok"' in line for line in kept)
     assert f"interrupted: the {len(kept)} events recorded so far are in {out / 'history.jsonl'}" in err
     assert _nodes(proc, out) == []
+
+
+def test_a_config_the_protocol_refuses_as_it_starts_is_a_usage_error_before_the_run(tmp_path, capsys):
+    """primary-replica acks = 100 on 3 nodes: every node refused it in on_start, and the run went on to fail on node
+    errors; the command now starts the servers for an instant first, and says so in one line naming cluster.config."""
+    path = tmp_path / "acks.toml"
+    path.write_text(
+        '[cluster]\nprotocol = "primary-replica"\nnodes = 3\nconfig = { mode = "semi-sync", acks = 100 }\n'
+        "[workload]\nclients = 2\nrate = 20\nkeys = 2\nduration = 1.0\n"
+    )
+    assert main(["chaos", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert f"{path}: cluster.config: n0 refused it as it started: ConfigError: semi-sync acks=100" in err
