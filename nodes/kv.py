@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from emulator import Node, RPCError, Timeout
+from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE, TIMEOUT
 
 __all__ = [
@@ -282,6 +282,14 @@ class SingleKV(Node):
 
     def __init__(self, leader: str | None = None):
         self.leader = leader
+
+    async def on_start(self) -> None:
+        # A leader that is no server would be found at the first request forwarded to it, as an unknown node.
+        if self.leader is not None and self.leader != self.name and self.leader not in self.peers:
+            raise ConfigError(
+                f"leader {self.leader!r} is not a server of this cluster (its servers: "
+                f"{', '.join(sorted([self.name, *self.peers]))}); name one of them, or leave leader out for the first"
+            )
 
     def _leader(self) -> str:
         return self.leader or min([self.name, *self.peers])

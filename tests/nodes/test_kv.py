@@ -239,3 +239,14 @@ def test_a_key_that_is_a_list_or_an_object_is_a_definite_malformed_request(kind,
     assert [(e.code, e.definite) for e in errors] == [(12, True), (12, True)]
     assert "a key is a string, number, boolean or null" in str(errors[0])
     assert not sim.errors
+
+
+def test_a_leader_that_is_no_server_is_refused_as_the_nodes_start():
+    """leader = "n99" was found at the first request forwarded to it, with the kernel's advice to add the node;
+    each node now refuses it in on_start, naming the servers (capsim chaos reports it as a config error)."""
+    sim = em.Simulation(seed=1)
+    for i in range(3):
+        sim.add_node(f"n{i}", SingleKV, leader="n99")
+    sim.run(until=0.0)
+    assert {e.node for e in sim.errors} == {"n0", "n1", "n2"} and all(e.where == "on_start" for e in sim.errors)
+    assert "leader 'n99' is not a server of this cluster (its servers: n0, n1, n2)" in str(sim.errors[0].exception)
