@@ -192,6 +192,10 @@ def load(path: Path) -> list[Config]:
         for key in ("name", "protocol"):
             if not isinstance(table.get(key), str):
                 raise ConfigError(f"{path}: config #{i + 1}: key {key!r} must be a string, found {table.get(key)!r}")
+        if not table["name"].strip() or not table["name"].isprintable():  # a column heading, and a terminal's text
+            raise ConfigError(
+                f"{path}: config #{i + 1}: name must be printable text (a column of the table), found {table['name']!r}"
+            )
         settings = table.get("settings", {})
         if not isinstance(settings, dict):
             raise ConfigError(f"{path}: config {table['name']!r}: 'settings' must be a table, found {settings!r}")

@@ -118,3 +118,15 @@ def test_the_printed_claims_hold_under_the_outside_tester_s_harshest_schedules(n
 def test_the_printed_claims_hold_under_many_more_schedules(name, first):
     """300 schedules per claim-making configuration."""
     _held(name, range(first, first + 100))
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a\\nb\\u001b[31mRED"])  # as written in TOML
+def test_a_config_name_must_be_printable_text(tmp_path, name):
+    """An empty name made a blank column and a claim line ': .'; control characters reached the terminal raw."""
+    from capsim.cap.configs import load
+    from emulator import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[[config]]\nname = "{name}"\nprotocol = "quorum"\n')
+    with pytest.raises(ConfigError, match="name must be printable text"):
+        load(path)
