@@ -233,7 +233,7 @@ async def _play(sim, outcome: Run, traffic: _Traffic, span: float) -> None:
     tasks += [asyncio.ensure_future(faults.episode(e)) for e in outcome.plan]
     await asyncio.sleep(span)
     faults.end()
-    if outcome.target.guarantee in ("converge", "counter") or getattr(traffic, "quiesce", False):
+    if outcome.target.guarantee in ("converge", "counter") or getattr(outcome.target.guarantee, "converges", False):
         traffic.writing = False  # from the heal on only reads: the replicas must converge by themselves
     await asyncio.sleep(outcome.target.settle)
     traffic.running = False
