@@ -104,7 +104,7 @@ def variant(name: str, **changes):
 
 # Where each search starts: the first seed known to show it, so a run costs one schedule (it searches on if the
 # kernel's draws ever change).
-SLOPPY, ACKS, ASYNC, FENCING, REPAIR, LEASE, EVERY_COPY, CALLER, DEDUP = 4, 3, 20, 14, 2, 288, 11, 36, 11
+SLOPPY, ACKS, ASYNC, FENCING, REPAIR, LEASE, EVERY_COPY, CALLER, DEDUP, SET_DEDUP = 4, 3, 20, 14, 2, 288, 11, 36, 11, 20
 
 
 def test_the_outsider_catches_a_store_that_applies_every_copy_of_a_request():
@@ -154,6 +154,12 @@ CONDITIONS = [
         "count",
         DEDUP,
         id="multi-primary: a dedup window longer than a duplicate's delay",
+    ),
+    pytest.param(  # a late copy of an add, taken again after the remove that followed it: the element is back
+        variant("multi-primary-crdt-set", build=multi("crdt", dedup_window=1)),
+        "in the set after",
+        SET_DEDUP,
+        id="multi-primary set: a dedup window longer than a duplicate's delay",
     ),
     pytest.param(variant("registry-cp", build=registries("ap")), "misses", 0, id="registry: cp mode for fresh lookups"),
     pytest.param(variant("registry-cp", episodes=EPISODES[:-1]), "misses", 0, id="registry: clocks in sync"),
