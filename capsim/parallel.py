@@ -261,11 +261,17 @@ class ResultsFile:
         return line
 
     def write(self, line: dict) -> None:
-        self._out.write(json.dumps(line, sort_keys=True) + "\n")
-        self._out.flush()
+        try:
+            self._out.write(json.dumps(line, sort_keys=True) + "\n")
+            self._out.flush()
+        except OSError as exc:  # a full disk, say: name the file, which "[Errno 28]" alone did not
+            raise OSError(exc.errno, f"cannot write {self.path} ({exc.strerror or exc})") from None
 
     def close(self) -> None:
-        self._out.close()
+        try:
+            self._out.close()
+        except OSError as exc:  # what a failed write left in the buffer: named as write names it
+            raise OSError(exc.errno, f"cannot write {self.path} ({exc.strerror or exc})") from None
 
     def __enter__(self) -> ResultsFile:
         return self

@@ -133,6 +133,9 @@ def open_results(args: argparse.Namespace, job: SeedJob) -> ResultsFile | None:
     except ResultsMismatch as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
+        blocking = next((parent for parent in Path(path).parents if parent.is_file()), None)
+        if blocking is not None:  # "File exists" said nothing of which
+            raise UsageError(f"--results {path}: {blocking} is a file, not a directory; give another path") from None
         raise UsageError(
             f"--results {path}: cannot write it ({exc.strerror or exc}); give a file in a directory you can write to"
         ) from None

@@ -127,7 +127,7 @@ def test_a_results_path_that_cannot_be_a_file_exits_2_saying_what_to_give(tmp_pa
     path = tmp_path if where == "a directory" else tmp_path / "plain" / "results.jsonl"
     assert main(["chaos", scenario(tmp_path), "--seeds", "1-2", "--workers", "1", "--results", str(path)]) == 2
     err = capsys.readouterr().err
-    assert ("is a directory; give a file" if where == "a directory" else "cannot write it") in err
+    assert ("is a directory; give a file" if where == "a directory" else "plain is a file, not a directory") in err
     assert "[Errno" not in err and len(err.strip().splitlines()) == 1
 
 
@@ -190,3 +190,10 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_it_resumes(tmp_path):
     resume = ["chaos", scenario(tmp_path), "--seeds", "1-400", "--workers", "2", "--results", str(results), "--resume"]
     assert main(resume) == 0
     assert sorted(json.loads(line)["seed"] for line in results.read_text().splitlines()) == list(range(1, 401))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_results_file_that_fills_up_is_named(tmp_path, capsys):
+    """A full disk said '[Errno 28] No space left on device', naming no file (found by a review)."""
+    assert main(["chaos", scenario(tmp_path), "--seeds", "1-2", "--workers", "1", "--results", "/dev/full"]) == 2
+    assert "cannot write /dev/full (No space left on device)" in capsys.readouterr().err
