@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -111,6 +112,24 @@ def inputs_digest(paths: Iterable[str | os.PathLike]) -> str:
         if file.is_file():
             digest.update(str(path).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def _same_files(one: str, other: str) -> bool:
+    """Whether two replay commands differ only in how they spell the same files (``base.toml``, ``./base.toml``)."""
+    try:
+        a, b = shlex.split(one), shlex.split(other)
+    except ValueError:
+        return False
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x != y:
+            try:
+                if not (Path(x).is_file() and os.path.samefile(x, y)):
+                    return False
+            except OSError:
+                return False
+    return True
 
 
 def replay_template(before: str, after: str = "") -> str:
@@ -220,7 +239,7 @@ class ResultsFile:
         for number, raw in enumerate(lines[:-1] if cut else lines, 1):
             line = self._line(raw, number)
             seed = line["seed"]
-            if line["replay"] != job.command(seed):
+            if line["replay"] != job.command(seed) and not _same_files(line["replay"], job.command(seed)):
                 raise ResultsMismatch(
                     f"{self.path} holds results of another sweep (line {number} replays with "
                     f"{line['replay']!r}, this sweep with {job.command(seed)!r}); "

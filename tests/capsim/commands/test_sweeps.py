@@ -197,3 +197,19 @@ def test_a_results_file_that_fills_up_is_named(tmp_path, capsys):
     """A full disk said '[Errno 28] No space left on device', naming no file (found by a review)."""
     assert main(["chaos", scenario(tmp_path), "--seeds", "1-2", "--workers", "1", "--results", "/dev/full"]) == 2
     assert "cannot write /dev/full (No space left on device)" in capsys.readouterr().err
+
+
+def test_resume_takes_the_same_scenario_spelled_another_way(tmp_path, capsys, monkeypatch):
+    """'tiny.toml' then './tiny.toml' (or its absolute path, after a cd): the same file, so the same sweep; it was
+    refused as 'results of another sweep'. Another file is still refused."""
+    scenario(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "r.jsonl"
+    assert main(["chaos", "tiny.toml", "--seeds", "1-2", "--workers", "1", "--results", str(results)]) == 0
+    assert (
+        main(["chaos", "./tiny.toml", "--seeds", "1-3", "--workers", "1", "--results", str(results), "--resume"]) == 0
+    )
+    assert "3 of 3 seeds passed" in capsys.readouterr().out
+    (tmp_path / "other.toml").write_text(SCENARIO)  # the same text, another file
+    assert main(["chaos", "other.toml", "--seeds", "1-4", "--workers", "1", "--results", str(results), "--resume"]) == 2
+    assert "holds results of another sweep" in capsys.readouterr().err
