@@ -352,6 +352,10 @@ async def _apply_fault(action: str, args) -> int:
         _check_link(args)
     cluster = await RealCluster.from_state(args.state)
     try:
+        if action == "resume" and cluster.alive(args.name) and not cluster.control.paused(args.name):
+            # nothing to continue: it said "resume: done" of a node that was running
+            print(f"resume: {args.name} is not paused (capsim cluster pause {args.name} stops it); nothing to do")
+            return 0
         await _call_fault(cluster, action, args)
     except KeyError as exc:
         raise UsageError(str(exc.args[0]) if exc.args else str(exc)) from None  # str(KeyError) is quoted

@@ -520,3 +520,14 @@ def test_ctrl_c_during_a_workload_keeps_the_history_recorded_so_far(tmp_path, st
     assert lines and any('"type": "ok"' in line for line in lines), err
     assert f"interrupted: the {len(lines)} events recorded so far are in {out}" in err
     assert err.rstrip().endswith("capsim: interrupted")
+
+
+def test_resuming_a_node_that_is_not_paused_says_so(state, capsys):
+    """'resume: done' of a running node read as if it had been paused (found by a review)."""
+    assert main(["cluster", "up", "--nodes", "3", "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["cluster", "resume", "n1", "--state", str(state)]) == 0
+    assert capsys.readouterr().out == "resume: n1 is not paused (capsim cluster pause n1 stops it); nothing to do\n"
+    assert main(["cluster", "pause", "n1", "--state", str(state)]) == 0
+    assert main(["cluster", "resume", "n1", "--state", str(state)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("resume: done")
