@@ -1349,3 +1349,42 @@ def test_the_catalogue_says_the_seeds_and_sizes_the_demos_claims_are_checked_at(
     assert sorted(conftest.DEFAULT_SEEDS + conftest.SWEEP_SEEDS) == list(range(1, 41))
     assert conftest.FULL_SEEDS == (2, 3, 4, 5, 6)
     assert "under `-m slow` at seeds 1 to 40 of those and seeds 2 to 6 of the default sizes" in text
+
+
+@pytest.mark.slow
+def test_the_checker_s_search_counts_beside_porcupine_s_are_what_the_readme_says():
+    """The Benchmarks' counts, which unlike its times are the same on every machine: 10,000-op register and cas
+    histories, 3 to 30 in flight, 0 or 5% timeouts, 'explore 10,000-76,000 configurations, where Porcupine's search
+    ... explores 13,000-269,000, or passes 2,000,000 steps undecided at 30 in flight'; made invalid, 'that search is
+    undecided on two of the three' (scripts/bench_check.py's shapes; its reference is scripts/wgl_reference.py)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_check import versus_reference
+
+    from emulator.check.synth import Shape
+
+    said = " ".join(_section("Benchmarks").split())
+    assert "explore 10,000–76,000 configurations, where Porcupine's search, run beside it, explores" in said
+    assert "13,000–269,000, or passes 2,000,000 steps undecided at 30 in flight" in said
+    assert "where that search is undecided on two of the three" in said
+    rows = [
+        versus_reference(Shape(ops=10_000, in_flight=k, timeouts=share, model=model, seed=1), False, 60.0, 2_000_000)
+        for model in ("cas_register", "register")
+        for k in (3, 5, 10, 30)
+        for share in (0.0, 0.05)
+    ]
+    assert all(row["valid"] is True for row in rows)
+    explored = [row["explored"] for row in rows]
+    assert (min(explored), round(max(explored), -3)) == (10_000, 76_000)
+    decided = [row for row in rows if "30 in flight" not in row["shape"]]
+    assert all(row["ref_valid"] is True for row in decided)
+    assert all(row["ref_valid"] is None for row in rows if "30 in flight" in row["shape"])
+    reference = [row["ref_explored"] for row in decided]
+    assert (round(min(reference), -3), round(max(reference), -3)) == (13_000, 269_000)
+    invalid = [
+        versus_reference(
+            Shape(ops=10_000, in_flight=k, timeouts=share, model="cas_register", seed=1), True, 60.0, 2_000_000
+        )
+        for k, share in ((3, 0.0), (10, 0.0), (3, 0.05))
+    ]
+    assert all(row["valid"] is False for row in invalid)
+    assert sum(row["ref_valid"] is None for row in invalid) == 2
