@@ -446,3 +446,19 @@ def test_a_closed_standard_output_is_one_line_not_a_traceback():
     assert out.returncode == 2 and out.stderr == (
         "capsim: error: standard output is closed; redirect it instead (> FILE, or > /dev/null)\n"
     )
+
+
+def test_a_primary_function_of_one_s_own_that_raises_is_one_line_saying_where(tmp_path, monkeypatch, capsys):
+    """cluster.primary = "module:function" that raises when a fault asks who leads: one line, exit 1."""
+    (tmp_path / "who_leads.py").write_text("def boom(sim):\n    raise RuntimeError('who leads? no idea')\n")
+    (tmp_path / "s.toml").write_text(
+        '[cluster]\nprotocol = "quorum"\nnodes = 3\nprimary = "who_leads:boom"\n'
+        "[workload]\nclients = 2\nrate = 20\nkeys = 2\nduration = 2.0\n"
+        '[[faults.steps]]\nat = 1.0\nkind = "partition"\nshape = "isolate-primary"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CAPSIM_TRACEBACK", raising=False)
+    assert main(["chaos", "s.toml"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "your code raised RuntimeError: who leads? no idea (" in err
+    assert "who_leads.py, line 2, in boom)" in err

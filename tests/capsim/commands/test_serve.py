@@ -105,7 +105,18 @@ def test_a_generated_secret_is_printed_once_listening_and_opens_control():
 
 
 def test_serve_s_timeout_bounds_how_long_a_request_s_body_may_take():
-    """--timeout 0.3: a sender that stops mid-body is answered 408 within it and its connection closed."""
+    """--timeout 0.3: a sender that stops mid-body is answered 408 within it and its connection closed (5 s by
+    default, the README says: serve's default and NodeHost's)."""
+    import argparse
+
+    from capsim.commands.serve import add_arguments
+    from emulator.transport import NodeHost
+    from tests.common.transport_nodes import Relay
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args(["--protocol", "lin-kv", "--name", "n1"]).timeout == 5.0
+    assert NodeHost("n1", Relay).timeout == 5.0
     proc, url = _start("--protocol", "lin-kv", "--name", "n1", "--timeout", "0.3")
     try:
         with socket.create_connection(url.removeprefix("http://").rsplit(":", 1), timeout=10) as conn:
