@@ -288,7 +288,8 @@ def readme_commands() -> tuple[list[str], list[list[str]]]:
             sessions.append(lines)  # one after another, in one directory
         else:
             singles += [part.strip() for line in lines for part in line.split("&&")]
-    singles += re.findall(r"`((?:python3? |capsim )[^`]*)`", README)
+    # Inline code that wraps across lines is still one command (Markdown renders the break as a space).
+    singles += [" ".join(c.split()) for c in re.findall(r"`((?:python3? |capsim )[^`]*)`", README)]
     return list(dict.fromkeys(c for c in singles if not_run(c) is None)), sessions
 
 
