@@ -75,7 +75,7 @@ from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_nu
 from faults.workload import Workload
 from nodes.registry import resolve
 
-__all__ = ["PRESETS", "Cluster", "Network", "Phase", "Scenario", "ScenarioError", "load_scenario"]
+__all__ = ["PRESETS", "Cluster", "Network", "Phase", "Scenario", "ScenarioError", "load_scenario", "refused_at_start"]
 
 
 class ScenarioError(ParamError):
@@ -299,6 +299,20 @@ def load_scenario(path: str | Path) -> Scenario:
     if "name" not in data:
         scenario.name = path.stem
     return scenario
+
+
+def refused_at_start(sim: em.Simulation) -> str | None:
+    """Run ``sim`` through its first instant and close it; what a node refused as it started, or None.
+
+    ``"n0 refused it as it started: ConfigError: ..."``: settings a protocol checks in ``on_start`` (it knows its
+    peers there), which a command reports before its run rather than as node errors of every run.
+    """
+    with sim:  # closed: every task it started ends here
+        sim.run(until=0.0)
+    refused = next((e for e in sim.errors if e.where == "on_start"), None)
+    if refused is None:
+        return None
+    return f"{refused.node} refused it as it started: {type(refused.exception).__name__}: {refused.exception}"
 
 
 def toml_problem(exc: ValueError) -> str:

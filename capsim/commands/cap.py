@@ -314,19 +314,16 @@ def _refused_at_start(configs, plan: Plan) -> None:
     Semi-sync ``acks=100`` on 5 nodes printed a whole table of figures from nodes that never ran, then exit 1.
     """
     import emulator as em
+    from faults.scenario import refused_at_start
 
     for config in configs:
-        with em.Simulation(seed=plan.seed) as sim:  # closed: every task it started ends here
-            node_class = config.node_class()
-            for name in plan.servers:
-                sim.add_node(name, node_class, **config.kwargs(plan.nodes))
-            sim.run(until=0.0)
-        refused = next((e for e in sim.errors if e.where == "on_start"), None)
+        sim = em.Simulation(seed=plan.seed)
+        node_class = config.node_class()
+        for name in plan.servers:
+            sim.add_node(name, node_class, **config.kwargs(plan.nodes))
+        refused = refused_at_start(sim)
         if refused is not None:
-            raise UsageError(
-                f"config {config.name!r}: {refused.node} refused its settings as it started: "
-                f"{type(refused.exception).__name__}: {refused.exception}"
-            )
+            raise UsageError(f"config {config.name!r}: {refused}")
 
 
 def _many(console: Console, args, configs, run_mb: float) -> list[Run]:

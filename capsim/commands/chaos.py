@@ -153,14 +153,11 @@ def _refused_at_start(scenario: Scenario) -> None:
 
     Primary-replica ``acks = 100`` on 3 nodes was node errors of every run; now a usage error naming cluster.config.
     """
-    with scenario.cluster.build(scenario.seed) as sim:  # closed: every task it started ends here
-        sim.run(until=0.0)
-    refused = next((e for e in sim.errors if e.where == "on_start"), None)
+    from faults.scenario import refused_at_start
+
+    refused = refused_at_start(scenario.cluster.build(scenario.seed))
     if refused is not None:
-        raise UsageError(
-            f"{scenario.source}: cluster.config: {refused.node} refused it as it started: "
-            f"{type(refused.exception).__name__}: {refused.exception}"
-        )
+        raise UsageError(f"{scenario.source}: cluster.config: {refused}")
 
 
 def _console() -> Console:

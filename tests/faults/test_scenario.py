@@ -747,3 +747,15 @@ def test_a_protocol_that_raises_fails_the_run_even_when_the_scenario_lists_no_su
     )
     result = run_chaos(load_scenario(path))
     assert not result.passed and any(c.name == "node-errors" and not c.passed for c in result.checks)
+
+
+def test_refused_at_start_names_what_a_node_refused_and_closes_the_simulation():
+    """The first on_start error as one line, or None; either way the simulation is closed, its tasks ended."""
+    from faults import Cluster
+    from faults.scenario import refused_at_start
+
+    good = Cluster("primary-replica", 3, {"mode": "semi-sync", "acks": 1}).build(1)
+    assert refused_at_start(good) is None and good.loop.is_closed()
+    bad = Cluster("primary-replica", 3, {"mode": "semi-sync", "acks": 100}).build(1)
+    said = refused_at_start(bad)
+    assert said.startswith("n0 refused it as it started: ConfigError: semi-sync acks=100") and bad.loop.is_closed()

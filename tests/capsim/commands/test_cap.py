@@ -176,7 +176,7 @@ def test_cap_refuses_settings_a_protocol_does_not_take_and_fails_on_protocol_err
         '[[config]]\nname = "bad"\nprotocol = "primary-replica"\nsettings = { mode = "semi-sync", acks = 9 }\n'
     )
     assert main(["cap", *SHORT, "--config", str(refused)]) == 2
-    assert "config 'bad': n0 refused its settings as it started" in capsys.readouterr().err
+    assert "config 'bad': n0 refused it as it started" in capsys.readouterr().err
     (tmp_path / "broken_store.py").write_text(
         "from nodes import SingleKV\n\n\nclass Broken(SingleKV):\n"
         "    async def handle_read(self, msg):\n        raise RuntimeError('boom')\n"
@@ -271,4 +271,4 @@ def test_settings_a_protocol_refuses_as_it_starts_are_a_usage_error_not_a_table(
     assert main(["cap", "--config", str(config), "--duration", "2", "--partition-at", "0.5", "--heal-at", "1"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
-    assert "config 'pr': n0 refused its settings as it started: ConfigError: semi-sync acks=100 needs" in err
+    assert "config 'pr': n0 refused it as it started: ConfigError: semi-sync acks=100 needs" in err
