@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import ConfigError
+from emulator.node import handlers_of
 from faults.scenario import check_config, toml_problem
 from nodes.registry import resolve
 
@@ -158,6 +159,11 @@ def choose(specs: list[str] | None) -> list[Config]:
     return chosen
 
 
+#: The messages ``capsim cap``'s clients send: a configuration's protocol answers each (``handle_<type>``).
+STORE_MESSAGES = ("read", "write", "cas")
+#: The registered protocols that are key-value stores of their own (no backends behind them).
+STORES = ("lin-kv", "primary-replica", "quorum", "multi-primary", "sharded-kv")
+
 #: The keys a ``[[config]]`` table takes.
 _KEYS = ("name", "protocol", "settings", "claim", "label", "conditions")
 
@@ -200,9 +206,17 @@ def load(path: Path) -> list[Config]:
         if not isinstance(settings, dict):
             raise ConfigError(f"{path}: config {table['name']!r}: 'settings' must be a table, found {settings!r}")
         try:
-            check_config(resolve(table["protocol"]), settings)
+            cls = resolve(table["protocol"])
+            check_config(cls, settings)
         except ValueError as exc:  # an unknown protocol, or settings its constructor does not take
             raise ConfigError(f"{path}: config {table['name']!r}: {exc}") from None
+        missing = [f"handle_{kind}" for kind in STORE_MESSAGES if kind not in handlers_of(cls)]
+        if missing:  # a queue's sink, say: it would answer nothing, and a history of nothing looks linearizable
+            raise ConfigError(
+                f"{path}: config {table['name']!r}: protocol {table['protocol']!r} is not a key-value store: it has "
+                f"no {', '.join(missing)} for the clients' {', '.join(STORE_MESSAGES)} messages; name a store "
+                f"({', '.join(STORES)}) or a class of your own with those handlers"
+            )
         configs.append(
             Config(
                 table["name"],

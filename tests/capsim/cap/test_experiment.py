@@ -3,7 +3,7 @@
 import pytest
 
 from capsim.cap import BUILTIN, Plan, choose, run_config
-from emulator import ConfigError
+from emulator import ConfigError, Node
 
 PLAN = Plan(seed=3, duration=9.0, partition_at=2.0, heal_at=6.0)
 
@@ -155,3 +155,33 @@ def test_the_verdict_s_budget_is_steps_so_a_seed_prints_the_same_anywhere(rows, 
     race_the_checkers_clock(monkeypatch)
     assert run_config(BUILTIN["cp"], PLAN).row["linearizable"] is rows["cp"]["linearizable"] is True
     assert run_config(BUILTIN["cp"], replace(PLAN, check_steps=1)).row["linearizable"] is None
+
+
+def test_a_protocol_that_is_no_store_is_refused_in_a_config_file(tmp_path):
+    """A queue's sink answers none of the clients' messages; run, it showed 0% available and 'linearizable: yes'."""
+    sink = tmp_path / "sink.toml"
+    sink.write_text('[[config]]\nname = "s"\nprotocol = "sink"\n')
+    with pytest.raises(ConfigError, match=r"'sink' is not a key-value store: it has no handle_read, handle_write, "):
+        choose([str(sink)])
+
+
+class Refuser(Node):
+    """A store that refuses everything, with the error code of a temporarily unavailable node."""
+
+    async def handle_read(self, msg):
+        return {"type": "error", "code": 11, "text": "unavailable"}
+
+    handle_write = handle_cas = handle_read
+
+
+def test_a_run_where_no_operation_succeeded_is_not_called_linearizable(monkeypatch):
+    """An empty order of no ok operations is trivially linearizable and says nothing: the verdict is unknown."""
+    from capsim.cap import Config
+    from nodes import registry
+
+    monkeypatch.setitem(registry.PROTOCOLS, "refuser", f"{__name__}:Refuser")
+    plan = Plan(duration=3.0, partition_at=1.0, heal_at=2.0)
+    row = run_config(Config("refuser", "refuser", lambda n: {}, "none"), plan).row
+    assert row["availability"] == 0.0 and row["ops"] > 100
+    assert row["linearizable"] is None
+    assert run_config(BUILTIN["cp"], plan).row["linearizable"] is True
