@@ -330,6 +330,11 @@ class InitBoom(Node):
 class Exits(Node):
     async def handle_read(self, msg):
         raise SystemExit(3)
+
+    handle_write = handle_cas = handle_read  # a store, as capsim cap asks of a config's protocol
+
+
+InitBoom.handle_read = InitBoom.handle_write = InitBoom.handle_cas = Exits.handle_read
 """
 
 
