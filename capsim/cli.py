@@ -226,6 +226,28 @@ def command() -> int:
         gc.freeze()
 
 
+def _seed_ranges_attached(argv: list[str]) -> list[str]:
+    """``--seeds -1-2`` as ``--seeds=-1-2``, so the seed range's own error says what is wrong with it.
+
+    argparse takes a value that starts with '-' and a digit for an option, and says "expected one argument".
+    """
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--" or (out and out[-1] == "--"):
+            out.append(word)
+            out.extend(words)  # after "--", nothing is an option
+            break
+        out.append(word)
+        if word == "--seeds":
+            value = next(words, None)
+            if value is not None and value[:1] == "-" and value[1:2].isdigit():
+                out[-1] = f"--seeds={value}"
+            elif value is not None:
+                out.append(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``capsim`` console script; returns the exit status.
 
@@ -236,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     here = _importable_here()
     try:
         parser = build_parser(lazy=True)
-        args, extra = parser.parse_known_args(argv)
+        args, extra = parser.parse_known_args(_seed_ranges_attached(sys.argv[1:] if argv is None else argv))
         if extra:  # named by the command they were given to (argparse names the top-level parser)
             words = [
                 getattr(args, "command", None),

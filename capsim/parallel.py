@@ -449,6 +449,8 @@ def workers_for(jobs: int, requested: int | None) -> int:
 
 def seed_range(text: str) -> range:
     """An argparse type: ``A-B`` (inclusive, A <= B) as a range."""
+    if text.startswith("-"):
+        raise argparse.ArgumentTypeError(f"expected a seed range A-B such as 1-20 (no seed is negative), got {text!r}")
     first, sep, last = text.partition("-")
     try:
         low, high = int(first), int(last)

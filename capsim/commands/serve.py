@@ -180,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         )
         raise UsageError(f"{exc}{hint}") from None
     peers = _peers(args.name, args.peer)
+    if args.parent_pid is not None:
+        _check_parent(args.parent_pid)
     host, port = args.listen
     if args.data_dir is not None:
         from capsim.output import writable_dir
@@ -315,6 +317,25 @@ def _bind_advice(exc: OSError, host: str) -> str:
     if exc.errno == errno.EACCES:
         return f"{reason}; pick a port above 1023, or --listen {host}:0 for a free one"
     return f"{reason}; give an address of this machine, such as 127.0.0.1"
+
+
+def _check_parent(pid: int) -> None:
+    """Refuse a --parent-pid that is not this process's parent: the node would stop as soon as it listened."""
+    if os.getppid() == pid:
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        raise UsageError(
+            f"--parent-pid {pid}: no such process (if it was the parent, it is gone already); give the pid of the "
+            "process that starts capsim serve, or leave --parent-pid out"
+        ) from None
+    except PermissionError:  # it exists, owned by another user
+        pass
+    raise UsageError(
+        f"--parent-pid {pid}: not this process's parent (that is {os.getppid()}); give the pid of the process "
+        "that starts capsim serve, or leave --parent-pid out"
+    )
 
 
 async def _watch_parent(pid: int, stop: asyncio.Event, every: float = 0.5) -> None:

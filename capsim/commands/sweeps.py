@@ -180,10 +180,7 @@ def run_sweep_command(
                 f"interrupted: the seeds done so far are in {results.path}; run the same command "
                 "with --resume to finish the sweep"
             )
-            if out is not None:
-                out.print(note, markup=False)
-            else:  # interrupted before the console was made
-                print(note, file=sys.stderr, flush=True)
+            print(note, file=sys.stderr, flush=True)  # with the other notes, not in the table on stdout
         raise
     finally:
         if pool is not None:

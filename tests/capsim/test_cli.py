@@ -264,6 +264,30 @@ def test_a_negative_seed_is_refused_by_every_command_as_seeds_refuses_it(capsys,
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "whole number >= 0" in err
 
 
+@pytest.mark.parametrize("argv", [["cap"], ["chaos", "lin-kv-partitions"]])
+@pytest.mark.parametrize("value", ["-1-2", "-3"])
+def test_a_negative_seed_range_says_no_seed_is_negative(capsys, argv, value):
+    """--seeds -1-2 was argparse's "expected one argument" (it took -1-2 for an option); now the range's own error."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--seeds", value])
+    err = capsys.readouterr().err
+    assert (
+        exit_info.value.code == 2
+        and err.count("\n") == 1
+        and f"such as 1-20 (no seed is negative), got '{value}'" in err
+    )
+
+
+def test_only_the_value_after_seeds_is_attached():
+    """The rewrite touches --seeds' value alone: other options, and anything after '--', pass as given."""
+    from capsim.cli import _seed_ranges_attached
+
+    assert _seed_ranges_attached(["cap", "--seeds", "-1-2", "--out", ""]) == ["cap", "--seeds=-1-2", "--out", ""]
+    assert _seed_ranges_attached(["cap", "--seeds", "1-2", "--seed", "-1"]) == ["cap", "--seeds", "1-2", "--seed", "-1"]
+    assert _seed_ranges_attached(["x", "--", "--seeds", "-1"]) == ["x", "--", "--seeds", "-1"]
+    assert _seed_ranges_attached(["cap", "--seeds"]) == ["cap", "--seeds"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

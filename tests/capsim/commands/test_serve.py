@@ -342,3 +342,16 @@ def test_a_node_class_that_raises_as_it_is_built_is_one_line_saying_where(tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "cannot start boom_at_init:Boom as n1: KeyError: 'init boom' (" in err and "boom_at_init.py, line 6)" in err
+
+
+def test_a_parent_pid_that_is_not_the_parent_is_refused_before_listening(capsys):
+    """--parent-pid of another process, or of none: exit 2 and what to give; it used to listen, then stop at once."""
+    import os
+
+    assert main(["serve", "--protocol", "lin-kv", "--name", "n1", "--parent-pid", str(os.getpid())]) == 2
+    err = capsys.readouterr().err
+    assert f"--parent-pid {os.getpid()}: not this process's parent (that is {os.getppid()})" in err
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: no process has its pid now (until the kernel hands it out again, long after this)
+    assert main(["serve", "--protocol", "lin-kv", "--name", "n1", "--parent-pid", str(gone.pid)]) == 2
+    assert f"--parent-pid {gone.pid}: no such process" in capsys.readouterr().err
