@@ -115,6 +115,19 @@ def test_a_state_file_is_private_even_over_a_temporary_file_left_with_open_permi
     assert left.read_text() == "someone else's"
 
 
+def _until_exec(pid: int, program: bytes, within: float = 10.0) -> None:
+    """Wait until process ``pid`` runs ``program`` (its command line's first word; wall time, at most ``within``)."""
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if f.read().split(b"\0")[0] == program:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not exec {program!r} within {within} s")
+
+
 def test_a_pid_taken_by_another_program_that_names_the_node_is_not_the_node():
     """A state file's pid now held by `sh -c "sleep 300; true" n0`: the name anywhere in its command line was taken
     as the node, so `capsim cluster crash n0` killed that program (found by a review). A node's takes --name n0."""
@@ -126,6 +139,8 @@ def test_a_pid_taken_by_another_program_that_names_the_node_is_not_the_node():
     other = subprocess.Popen(["sh", "-c", "sleep 300; true", "n0"], start_new_session=True)
     node = subprocess.Popen(["sh", "-c", "sleep 300; true", "--name", "n0"], start_new_session=True)
     try:
+        for proc in (other, node):  # until each has run sh: a child between fork and exec has Python's command line
+            _until_exec(proc.pid, b"sh")
         impostor = NodeProcess("n0", "http://127.0.0.1:1", ["capsim"], "n0.log", pid=other.pid)
         assert not node_running(impostor) and not signal_node(impostor, signal.SIGKILL)
         assert other.poll() is None  # still running: not ours to kill
