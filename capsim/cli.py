@@ -16,6 +16,7 @@ and exits 2, never a usage block or a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     started is stopped, what it wrote is kept, exit 130.
     """
     installed, previous = _handle_interrupts()
+    _printable_streams()
     here = _importable_here()
     try:
         parser = build_parser(lazy=True)
@@ -339,6 +341,19 @@ def _forget_unhandled_interrupt() -> None:
     of every such ``exec``, so one that runs nothing clears it.
     """
     exec("pass")
+
+
+def _printable_streams() -> None:
+    """Print what the terminal cannot encode as escapes, not a UnicodeEncodeError.
+
+    A history may hold a lone surrogate (JSON's ``"\ud800"``), which no UTF-8 has, and a terminal may take
+    ASCII only: an explanation naming such a value is still printed, with ``\ud800`` in its place.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # detached, or closed
+                reconfigure(errors="backslashreplace")
 
 
 def _handle_interrupts() -> tuple[bool, dict[int, _Handler]]:

@@ -58,6 +58,8 @@ class History(list[dict[str, Any]]):
     format: str = "jsonl"
 
 
+#: The largest op time in seconds (an int beyond it has no float, which the checker reads times as).
+_MAX_TIME = sys.float_info.max
 #: The most levels of lists and maps in an op's key or value (as the real transport takes in a message).
 MAX_DEPTH = 100
 _LOG_LINE = re.compile(r"jepsen\.util\s+-\s+(?P<rest>.*)$")
@@ -99,7 +101,7 @@ def read_history(path: str | Path | BinaryIO) -> list[dict[str, Any]]:
         except (OSError, EOFError, zlib.error) as exc:
             raise HistoryFormatError(path, None, f"a gzip file that does not decompress ({exc})", _WHOLE_GZIP) from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is not part of the text
     except UnicodeDecodeError as exc:
         raise HistoryFormatError(path, None, f"bytes that are not UTF-8 (at byte {exc.start})", "UTF-8 text") from None
     with collector_paused():
@@ -108,6 +110,7 @@ def read_history(path: str | Path | BinaryIO) -> list[dict[str, Any]]:
 
 def parse_history(text: str, source: str = "<text>") -> History:
     """Parse history text in any supported format; see :func:`read_history`."""
+    text = text.removeprefix("\ufeff")
     fmt = detect_format(text, source)
     if fmt == "json":
         ops, lines = _read_json_array(text, source)
@@ -120,12 +123,36 @@ def parse_history(text: str, source: str = "<text>") -> History:
         raise HistoryFormatError(source, None, "no operations", _EXPECTED)
     history = History(_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines)))
     if fmt in ("edn", "edn-vector") and _independent(history):
-        for op in history:
-            if op["process"] != NEMESIS:
-                op["key"], op["value"] = op["value"]
+        _split_tuples(history)
     history.format = fmt
     pair_ops(history, source, lines)
+    if fmt in _JEPSEN_FORMATS:
+        _complete(history)
     return history
+
+
+#: The formats Jepsen and Knossos write, read by their rules.
+_JEPSEN_FORMATS = ("edn", "edn-vector", "jepsen-log")
+
+
+def _complete(history: list[dict[str, Any]]) -> None:
+    """An ``ok`` completion's value becomes its invoke's, as Knossos's ``complete`` (of ``knossos.history``) does.
+
+    Jepsen and Knossos take what an op did from its ``ok``: a write invoked
+    with 1 and acknowledged as a write of 2 wrote 2. (capsim's own histories
+    and Porcupine's take a write's value from its invoke, where the client
+    put it; their completions repeat it.) Called after ``pair_ops``, so every
+    completion has its invoke.
+    """
+    pending: dict[Any, dict[str, Any]] = {}
+    for op in history:
+        process = op["process"]
+        if process == NEMESIS:
+            continue
+        if op["type"] == "invoke":
+            pending[process] = op
+        elif (invoke := pending.pop(process, None)) is not None and op["type"] == "ok":
+            invoke["value"] = op["value"]
 
 
 def detect_format(text: str, source: str = "<text>") -> str:
@@ -212,7 +239,13 @@ def _read_json_array(text: str, source: str) -> tuple[list[dict[str, Any]], list
     try:
         ops = _json(text)
     except json.JSONDecodeError as exc:
-        raise HistoryFormatError(source, exc.lineno, exc.msg, "a JSON array of op objects") from None
+        raise HistoryFormatError(
+            source,
+            exc.lineno,
+            _line_text(text, exc.lineno)[:80],
+            f"a JSON array of op objects ({exc.msg}), or an "
+            "EDN vector of op maps such as [{:process 0, :type :invoke, ...}]",
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise HistoryFormatError(source, None, text.strip()[:80], _json_problem(exc)) from None
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
@@ -249,8 +282,13 @@ def _read_edn(text: str, source: str) -> tuple[list[dict[str, Any]], list[int], 
                 source, line, _line_text(text, line), "an EDN op map such as {:process 0, :type :invoke, ...}"
             )
         op = {str(k): v for k, v in value.items()}
-        if isinstance(op.get("time"), int):
-            op["time"] = op["time"] / 1e9
+        if isinstance(op.get("time"), int) and not isinstance(op["time"], bool):
+            try:
+                op["time"] = op["time"] / 1e9
+            except OverflowError:
+                raise HistoryFormatError(
+                    source, line, _line_text(text, line)[:80], "a :time in nanoseconds that a float holds"
+                ) from None
         ops.append(op)
         lines.append(line)
     return ops, lines, "edn-vector" if whole else "edn"
@@ -264,10 +302,39 @@ def _independent(history: list[dict[str, Any]]) -> bool:
     invoked with nil.
     """
     clients = [op for op in history if op["process"] != NEMESIS]
-    return all(
-        "key" not in op and _is_pair(op["value"]) and (op.get("f") != "cas" or _is_pair(op["value"][1]))
+    return any(op["value"] is not None for op in clients) and all(
+        "key" not in op
+        and (
+            (op["value"] is None and op["type"] != "invoke")  # a completion with no tuple: its invoke's key
+            or (_is_pair(op["value"]) and (op.get("f") != "cas" or _is_pair(op["value"][1])))
+        )
         for op in clients
     )
+
+
+def _split_tuples(history: list[dict[str, Any]]) -> None:
+    """Each client op's ``[k v]`` as key ``k`` and value ``v``; a completion with a nil value takes its invoke's key.
+
+    Jepsen's ``independent`` checker gives an op with no tuple to every key's
+    subhistory, where a completion pairs only with its own invoke, which names
+    the key (an ``info`` completion may carry no value). An invoke always has
+    a tuple in such a history (:func:`_independent` asks it: a register whose
+    reads are invoked with nil is no independent history).
+    """
+    pending: dict[Any, dict[str, Any]] = {}
+    for op in history:
+        if op["process"] == NEMESIS:
+            continue
+        if op["value"] is not None:
+            op["key"], op["value"] = op["value"]
+        if op["type"] == "invoke":
+            pending[op["process"]] = op
+            continue
+        invoke = pending.pop(op["process"], None)
+        if invoke is None:
+            continue  # pair_ops says what is wrong with it
+        if "key" not in op:
+            op["key"] = invoke["key"]
 
 
 def _is_pair(value: Any) -> bool:
@@ -339,8 +406,8 @@ def _normalize(op: dict[str, Any], index: int, source: str, line: int) -> dict[s
         time = float(index)
     elif not isinstance(time, (int, float)) or isinstance(time, bool):
         raise HistoryFormatError(source, line, repr(op), "a number of seconds as the op's time")
-    elif time != time or time in (math.inf, -math.inf):
-        raise HistoryFormatError(source, line, repr(op), "a finite number of seconds as the op's time")
+    elif time != time or time in (math.inf, -math.inf) or (isinstance(time, int) and abs(time) > _MAX_TIME):
+        raise HistoryFormatError(source, line, repr(op)[:80], "a finite number of seconds as the op's time")
     for name in ("key", "value"):
         if _depth(op.get(name)) > MAX_DEPTH:
             raise HistoryFormatError(source, line, repr(op)[:80], f"a {name} nested at most {MAX_DEPTH} levels deep")

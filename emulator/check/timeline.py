@@ -90,7 +90,8 @@ def render_html(verdict: VerdictData) -> str:
 def write_html(verdict: VerdictData, path: str | Path) -> Path:
     """Write :func:`render_html` to ``path``; returns the path."""
     target = Path(path)
-    target.write_text(render_html(verdict), encoding="utf-8")
+    # a lone surrogate (JSON's "\ud800", which a history may hold) has no UTF-8: written as its escape
+    target.write_text(render_html(verdict), encoding="utf-8", errors="backslashreplace")
     return target
 
 

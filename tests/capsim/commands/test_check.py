@@ -355,3 +355,28 @@ def test_a_step_budget_is_checked_between_turns_of_1024_steps(tmp_path, capsys):
     hard += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
     assert main(["check", "--model", "register", "--steps", "1", _jsonl(tmp_path, "hard.jsonl", hard)]) == 2
     assert "unknown" in capsys.readouterr().out
+
+
+def test_a_lone_surrogate_in_a_value_is_explained_and_drawn_not_a_traceback(tmp_path):
+    """JSON's "\\ud800" reads as a lone surrogate, which UTF-8 cannot encode: --explain and --html died with a
+    UnicodeEncodeError, exit 1 (the exit of a history that is not linearizable). Now both print it as an escape."""
+    history = tmp_path / "s.jsonl"
+    history.write_text(
+        '{"process": 0, "type": "invoke", "f": "read", "value": null}\n'
+        '{"process": 0, "type": "ok", "f": "read", "value": "\\ud800"}\n'
+    )
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    argv = [sys.executable, "-m", "capsim", "check", "--explain", "--html", str(tmp_path / "html"), str(history)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert 'it returned "\\ud800" but the value was null' in done.stdout
+    assert "\\ud800" in (tmp_path / "html" / "s.jsonl.html").read_text(encoding="utf-8")
+
+
+def test_a_time_too_large_for_a_float_exits_two_naming_the_line(tmp_path, capsys):
+    """A 400-digit :time was an OverflowError traceback with exit 1 (NOT linearizable): it is unreadable, exit 2."""
+    history = tmp_path / "h.edn"
+    history.write_text("{:process 0, :type :invoke, :f :write, :value 1, :time " + "1" * 400 + "}\n")
+    assert main(["check", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{history}: line 1: expected a :time in nanoseconds that a float holds" in err

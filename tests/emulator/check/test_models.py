@@ -157,3 +157,22 @@ def test_a_cas_under_a_model_without_one_names_the_model_to_use(history, model):
 
     with pytest.raises(ModelError, match=f"model '{model}' has no operation 'cas'.*use model 'cas-register'"):
         linearizable(history().op(1, "cas", [1, 2]).ops, model=model)
+
+
+@pytest.mark.parametrize(
+    "written, read",
+    [(1, True), (0, False), (True, 1), (1, 1.0), (1.0, 1), ([1], [True]), ({"a": 1}, {"a": 1.0})],
+)
+def test_values_are_equal_as_clojure_says_not_as_python_does(written, read):
+    """Knossos compares with Clojure's =, where true is not 1 and 1.0 is not 1; Python's == says both are."""
+    from emulator.check import linearizable
+
+    history = [
+        {"process": 0, "type": "invoke", "f": "write", "value": written},
+        {"process": 0, "type": "ok", "f": "write", "value": written},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": read},
+    ]
+    assert linearizable(history).valid is False
+    history[3]["value"] = written
+    assert linearizable(history).valid is True

@@ -347,3 +347,77 @@ def test_values_that_are_pairs_are_not_taken_for_independent_keys(text):
     history = parse_history(text)
     assert history[0]["value"] == [0, 1] or history[0]["value"] == [0, "x"]
     assert history[0].get("key") in (None, "k")
+
+
+def test_an_independent_completion_with_no_value_takes_its_invokes_key():
+    """Jepsen gives a completion with no tuple (an info read's nil) to every key; it pairs with its own invoke."""
+    from emulator.check import linearizable
+
+    crashed = "{:type :invoke, :f :read, :value [0 nil], :process 3}\n{:type :info, :f :read, :value nil, :process 3}\n"
+    history = parse_history(_INDEPENDENT.replace("READ", "4") + crashed)
+    assert [(op["key"], op["value"]) for op in history[-2:]] == [(0, None), (0, None)]
+    verdict = linearizable(history)
+    assert verdict.valid is True and len(verdict.partitions) == 2  # it was one unsplit register, NOT linearizable
+
+
+def test_in_jepsens_formats_an_ok_op_has_its_completions_value():
+    """Knossos's history/complete: a write invoked with 1 and acknowledged as a write of 2 wrote 2. capsim's own
+    JSON Lines keep the invoke's value (the client's), so the same ops there are not linearizable."""
+    from emulator.check import linearizable
+
+    edn = (
+        "{:process 0, :type :invoke, :f :write, :value 1}\n{:process 0, :type :ok, :f :write, :value 2}\n"
+        "{:process 1, :type :invoke, :f :read, :value nil}\n{:process 1, :type :ok, :f :read, :value 2}\n"
+    )
+    history = parse_history(edn)
+    assert history[0]["value"] == 2 and linearizable(history).valid is True
+    assert linearizable(parse_history(f"[{edn}]")).valid is True  # a Knossos data file, the same
+    log = "".join(
+        f"INFO  jepsen.util - {p}\t:{t}\t:{f}\t{v}\n"
+        for p, t, f, v in [
+            (0, "invoke", "write", 1),
+            (0, "ok", "write", 2),
+            (1, "invoke", "read", "nil"),
+            (1, "ok", "read", 2),
+        ]
+    )
+    assert linearizable(parse_history(log)).valid is True
+    jsonl = "".join(
+        json.dumps({"process": p, "type": t, "f": f, "value": v}) + "\n"
+        for p, t, f, v in [
+            (0, "invoke", "write", 1),
+            (0, "ok", "write", 2),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", 2),
+        ]
+    )
+    assert linearizable(parse_history(jsonl)).valid is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{:process 0, :type :invoke, :f :write, :value 1, :time " + "1" * 400 + "}\n",
+        json.dumps({"process": 0, "type": "invoke", "f": "write", "value": 1, "time": int("1" * 400)}) + "\n",
+    ],
+    ids=["edn-nanoseconds", "jsonl-seconds"],
+)
+def test_a_time_no_float_holds_is_a_format_error(text):
+    """A 400-digit time was an OverflowError traceback (exit 1, which means NOT linearizable): now the line's error."""
+    with pytest.raises(HistoryFormatError, match=r"<text>:1: expected a .*time"):
+        parse_history(text)
+
+
+def test_a_byte_order_mark_is_not_part_of_a_history(tmp_path):
+    """A JSON Lines file saved with a BOM (some Windows editors) reads as without it."""
+    path = tmp_path / "bom.jsonl"
+    line = json.dumps({"process": 0, "type": "invoke", "f": "write", "value": 1})
+    path.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n")
+    assert read_history(path)[0]["value"] == 1
+    assert parse_history("\ufeff" + line + "\n")[0]["value"] == 1
+
+
+def test_a_vector_that_is_neither_json_nor_edn_op_maps_names_both():
+    """[1 2 3] was 'expected a JSON array of op objects': the EDN vector it looks like is named too."""
+    with pytest.raises(HistoryFormatError, match=r"or an EDN vector of op maps .* found \[1 2 3\]"):
+        parse_history("[1 2 3]\n")
