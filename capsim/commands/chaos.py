@@ -94,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=path_text,
         metavar="DIR",
         help="write history.jsonl, summary.json and trace.jsonl here "
-        "(--real: statuses.json, errors.json and the node logs instead of the trace)",
+        "(--real: statuses.json, errors.json and the node logs instead of the trace); a directory that holds "
+        "an earlier run's is refused",
     )
     add_sweep_arguments(parser)
     parser.add_argument(
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = _load(args)
     if args.out is not None:
         writable_dir(args.out)
+        _nothing_to_overwrite(args)
     run_mb = check_size(
         scenario.cluster.nodes,
         2 * scenario.workload.rate * scenario.duration,
@@ -146,6 +148,32 @@ def run(args: argparse.Namespace) -> int:
         paths = result.write(args.out)
         console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
     return 0 if result.passed else 1
+
+
+#: What --real writes into --out besides the history and the summary (the node logs in cluster/).
+_REAL_FILES = ("statuses.json", "errors.json", "cluster")
+
+
+def _nothing_to_overwrite(args: argparse.Namespace) -> None:
+    """Refuse an --out that holds an earlier run's files, which this run would write over.
+
+    A failing seed's history is the evidence of a bug; replayed after a fix, into the same directory, it was
+    gone. A sweep resumed (``--resume``) may write its unfinished seeds' directories again.
+    """
+    out = Path(args.out)
+    if args.seeds is not None:
+        if args.resume:
+            return
+        names = [f"seed-{seed}" for seed in args.seeds]
+    else:
+        names = ["history.jsonl", "summary.json", *(_REAL_FILES if args.real else ["trace.jsonl"])]
+    there = [name for name in names if (out / name).exists()]
+    if there:
+        shown = ", ".join(there[:3]) + (f" and {len(there) - 3} more" if len(there) > 3 else "")
+        raise UsageError(
+            f"--out {out}: holds an earlier run's {shown}, which this run would write over; give another "
+            "directory, or remove them first"
+        )
 
 
 def _refused_at_start(scenario: Scenario) -> None:

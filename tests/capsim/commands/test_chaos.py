@@ -93,6 +93,25 @@ def test_the_cli_runs_an_example_and_exits_zero(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"history.jsonl", "trace.jsonl", "summary.json"}
 
 
+def test_out_refuses_to_write_over_an_earlier_run(tmp_path, capsys):
+    """A second run into the same --out wrote over the first's history (a failing seed's evidence): exit 2, one line
+    naming the files, and the first run's files as they were. A sweep's seed directories the same; --resume may."""
+    out = tmp_path / "out"
+    path = str(EXAMPLES / "lin-kv-flaky-network.toml")
+    assert main(["chaos", path, "--seed", "4", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["chaos", path, "--seed", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds an earlier run's history.jsonl, summary.json, trace.jsonl" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / "seed-2").mkdir()
+    assert main(["chaos", path, "--seeds", "1-2", "--jobs", "1", "--out", str(out)]) == 2
+    assert "holds an earlier run's seed-2, which" in capsys.readouterr().err
+    assert main(["chaos", path, "--seeds", "1-2", "--jobs", "1", "--out", str(out), "--resume"]) == 0
+    assert (out / "seed-1" / "summary.json").exists()
+
+
 def test_the_cli_exits_one_when_a_check_fails_and_explains_why(tmp_path, capsys):
     """A failing check: exit 1, FAILED, the checker's explanation and the command that replays the run."""
     path = _scenario_file(tmp_path, BROKEN)
