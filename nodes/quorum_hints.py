@@ -67,7 +67,10 @@ class HintedHandoff(_Host):
         if self._local(key) != [version]:
             return  # other versions here: the hints carry them too
         hints = self.storage["hints"]
-        for owner in sorted(fan.covered()):
+        # An owner that answered holds the write, and a stand-in that answered for it holds a hint of its own
+        # to hand it over; but when the stand-in was this node, that hint is the very one below: keep it.
+        held = {hint or node for node, hint, _ in fan.replies if hint is None or node != self.name}
+        for owner in sorted(held):
             if key in hints.get(owner, []):
                 hints[owner].remove(key)
                 if not hints[owner]:

@@ -41,7 +41,15 @@ CP = [
     "quorum-strict-n5r3w3",
     "quorum-strict-vector",
 ]
-AP = ["quorum-sloppy", "quorum-sloppy-hints", "quorum-sloppy-anti-entropy", *CATALOGUE, *QUEUE]
+AP = [
+    "quorum-sloppy",
+    "quorum-sloppy-hints",
+    "quorum-sloppy-hints-r1w1-5",
+    "quorum-sloppy-hints-vector-5",
+    "quorum-sloppy-anti-entropy",
+    *CATALOGUE,
+    *QUEUE,
+]
 DEFAULT = {**dict.fromkeys(CP, 5), **dict.fromkeys(AP, 2)}  # schedules per configuration in the default run
 SLOW = {**dict.fromkeys(CP, 500), **dict.fromkeys(AP, 100)}
 CHUNK = 50
@@ -80,6 +88,10 @@ REGRESSIONS = [
     # A coordinator crashed before its write settled: it had not yet stored the hint for the owner it missed,
     # so with hinted handoff alone that owner never got the write.
     ("quorum-sloppy-hints", 1037, "replicas differ after the heal"),
+    # A non-owner coordinator that stood in for an owner itself counted its own answer as that owner's and dropped
+    # the hint its stand-in needed: the owner never got the write (a review's sweep of these two targets).
+    *(("quorum-sloppy-hints-r1w1-5", seed, "replicas differ after the heal") for seed in (73, 75, 93)),
+    *(("quorum-sloppy-hints-vector-5", seed, "replicas differ after the heal") for seed in (2, 67, 75, 82, 90)),
     # A duplicated write reached the breaker's caller twice: the first copy took effect, the second was refused
     # by the breaker, now open (error 11, definite), and the refusal reached the client first.
     ("caller", 1008, "not linearizable"),
