@@ -28,13 +28,21 @@ otherwise, with fencing, by a majority round (one round trip, no clock
 assumption) or, with ``lease_reads=True``, by its lease (no round trip,
 bounded clock drift assumed, see ``nodes.failover``). ``read_from="replica"``
 reads the local copy: at most ``max_staleness`` seconds behind, by the
-replica's own clock (refused with 11 beyond). A replica counts its copy
-current as of the moment it sent the reply that the primary had in hand
-when it read the commit index it sends next (each append echoes the
-replica's clock from its latest reply), never as of an append's arrival:
-an append delayed by a slow or held link, or by a pause of the replica,
-proves nothing about now. So the bound needs no clock sync, only clocks
-that run at about true rate; and with ``read_your_writes`` a
+replica's own clock (refused with 11 beyond), across failovers too. A
+replica counts its copy current as of the moment it sent a reply that the
+primary had in hand before it sent a heartbeat a majority then acknowledged
+(Raft's read index: no successor had been elected at that heartbeat), once
+the primary's epoch has committed its first entry (so its commit index
+holds every write acknowledged before); each append echoes the replica's
+clock from the latest such reply. Never as of an append's arrival: an
+append delayed by a slow or held link, or by a pause of the replica, proves
+nothing about now, and a deposed primary still sending appends to the
+replicas on its side, or a new one whose commit index lags, certifies
+nothing. So the bound needs no clock sync, only clocks that run at about
+true rate. Its price: on a healthy network a replica's copy is counted up
+to about three heartbeat intervals and two round trips old (0.17 s with the
+defaults), so a ``max_staleness`` below that refuses reads even then. With
+``read_your_writes`` a
 client sees its own writes on the node it talks to, across restarts of that
 node too (the sessions are in ``storage``), but for the writes a failover
 lost (``async`` only: an acknowledged write the old primary had not shipped). A write's reply carries
@@ -62,6 +70,7 @@ and the optional ``on_event`` callback.
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 
 from emulator import ConfigError, RPCError, Timeout
@@ -304,7 +313,10 @@ class PrimaryReplica(ElectedNode):
         self.next_index = {peer: last + 1 for peer in self.peers}
         self.match = {peer: 0 for peer in self.peers}
         self.replica_applied, self.caught_up = {}, {}
-        self.echoes: dict[str, float] = {}
+        #: per peer: (local time received, the peer's clock in it) of its replies, oldest first, and the
+        #: latest such clock among replies received before the lease's start (what an append may echo)
+        self._replies: dict[str, collections.deque[tuple[float, float]]] = {p: collections.deque() for p in self.peers}
+        self._echo: dict[str, float] = {}
         epoch = self.replog.epoch
         self.epoch_start = self.replog.append(epoch, NOOP)
         for peer in self.peers:
@@ -323,6 +335,24 @@ class PrimaryReplica(ElectedNode):
                         f"{self.name} was deposed before the write committed ({why}); it may or may not survive",
                     )
                 )
+
+    def _certified_echo(self, peer: str) -> float | None:
+        """The latest clock ``peer`` sent in a reply received before this primary's lease start, or None.
+
+        Raft's read index, for a replica: a majority acknowledged a heartbeat this primary sent at its
+        ``lease_start``, so no successor had been elected then, and once this epoch's first entry committed
+        the commit index holds every write acknowledged before it. A reply the peer sent before that moment
+        is older still, so a copy at this commit index is current as of the clock in it, with no clock
+        assumption. A deposed primary (its majority gone) or a new one that has not committed yet sends
+        none: its commit index may not be the latest.
+        """
+        if self.replog.commit < self.epoch_start:
+            return None
+        start, replies = self.lease_start(), self._replies[peer]
+        while replies and replies[0][0] <= start:
+            clock = replies.popleft()[1]
+            self._echo[peer] = max(self._echo.get(peer, clock), clock)
+        return self._echo.get(peer)
 
     def _wake_replicators(self) -> None:
         for event in self._wakeups.values():
@@ -354,7 +384,7 @@ class PrimaryReplica(ElectedNode):
             "prev_epoch": self.replog.epoch_at(start - 1),
             "entries": self.replog.slice(start, _BATCH),
             "commit": commit,
-            "echo": self.echoes.get(peer),  # the peer's clock in its latest reply: this commit is at least that new
+            "echo": self._certified_echo(peer),  # the copy at this commit is current as of this peer clock
         }
         seq, sent = self.next_seq(), self.now()
         try:
@@ -367,7 +397,7 @@ class PrimaryReplica(ElectedNode):
             self._step_down(reply["epoch"], f"{peer} is in epoch {reply['epoch']}")
             return False
         self._acked(peer, sent, seq)
-        self.echoes[peer] = max(self.echoes.get(peer, reply["now"]), reply["now"])
+        self._replies[peer].append((self.now(), reply["now"]))
         self.replica_applied[peer] = reply["applied"]
         if reply["applied"] >= commit:
             self.caught_up[peer] = sent
@@ -456,9 +486,11 @@ class PrimaryReplica(ElectedNode):
 
     def staleness(self) -> float | None:
         """Seconds (own clock) since this node last knew its copy was current; None if never."""
-        if self.role == PRIMARY:
+        if self.role == PRIMARY:  # current as of the lease start once this epoch's first entry committed
             start = self.lease_start()
-            return None if start == -math.inf else max(self.now() - start, 0.0)
+            if start == -math.inf or self.replog.commit < self.epoch_start:
+                return None
+            return max(self.now() - start, 0.0)
         return None if self.last_current is None else self.now() - self.last_current
 
     def lag(self) -> dict:
