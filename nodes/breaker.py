@@ -33,7 +33,7 @@ from typing import Any
 
 from emulator import ConfigError, Node, RPCError
 from emulator.errors import CRASH, NODE_NOT_FOUND, TEMPORARILY_UNAVAILABLE, TIMEOUT
-from emulator.validate import is_number
+from emulator.validate import is_int, is_number
 from nodes.kv import forwarded, request_id, take_once
 
 __all__ = ["CLOSED", "HALF_OPEN", "OPEN", "BreakerOpen", "Caller", "CircuitBreaker", "default_is_failure"]
@@ -121,6 +121,8 @@ class CircuitBreaker:
         self.min_calls = _number("min_calls", min_calls, low=1)
         self.reset_timeout = _number("reset_timeout", reset_timeout)
         self.half_open_max = _number("half_open_max", half_open_max, low=1)
+        if not is_int(self.half_open_max):  # 1.5 let two probes run at once
+            raise ConfigError(f"half_open_max is a number of probes, a whole number >= 1, got {half_open_max!r}")
         self.on_change = on_change
         self.is_failure = is_failure
         self._state = CLOSED

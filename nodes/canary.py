@@ -97,7 +97,8 @@ class Canary:
         if (
             self.state == LIVE
             and self.finished >= self.min_requests
-            and sum(self._recent) >= self.error_threshold * len(self._recent)
+            # the share itself, correctly rounded: 7 / 25 is the float 0.28 is, where 0.28 * 25 is just above 7
+            and sum(self._recent) / len(self._recent) >= self.error_threshold
         ):
             self.state, self.rolled_back_at = ROLLED_BACK, now
             self.in_flight_at_rollback = self.in_flight

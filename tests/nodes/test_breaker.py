@@ -175,6 +175,7 @@ def test_an_outcome_from_before_a_transition_counts_for_nothing():
         ({"failure_rate": 1.5}, "fraction in"),
         ({"window": 0}, "window must be > 0"),
         ({"half_open_max": 0}, "half_open_max must be >= 1"),
+        ({"half_open_max": 1.5}, "half_open_max is a number of probes, a whole number >= 1"),  # 1.5 let 2 run
         ({"reset_timeout": "5"}, "reset_timeout must be a number"),
     ],
 )

@@ -1,6 +1,7 @@
 """Traffic splitting: the canary's share, A/B stickiness, and automatic rollback with its cost counted."""
 
 import asyncio
+import fractions
 import random
 
 import pytest
@@ -111,16 +112,21 @@ def test_ab_splitting_by_client_keeps_each_client_on_one_side():
     outcomes=st.lists(st.booleans(), max_size=80),
     min_requests=st.integers(1, 10),
     extra=st.integers(0, 10),
-    threshold=st.sampled_from([0.1, 0.3, 0.5, 1.0]),
+    threshold=st.sampled_from([0.1, 0.14, 0.28, 0.3, 0.5, 0.55, 1.0]),
 )
 def test_rollback_happens_exactly_when_the_window_reaches_the_threshold(outcomes, min_requests, extra, threshold):
-    """Property: the canary rolls back at the first outcome with enough outcomes and a window at the threshold."""
+    """Property: the canary rolls back at the first outcome with enough outcomes and a window at the threshold.
+
+    The share is compared exactly, as the decimal the threshold was written as: 7 failures in 25 reach 0.28
+    (in floats 0.28 * 25 is 7.000000000000001, which the code once compared the failures with).
+    """
     window = min_requests + extra
     canary = Canary("c", weight=0.5, error_threshold=threshold, min_requests=min_requests, window=window)
+    exact = fractions.Fraction(repr(threshold))
     expected = None
     for i in range(len(outcomes)):
         recent = outcomes[max(0, i + 1 - window) : i + 1]
-        if expected is None and i + 1 >= min_requests and sum(recent) >= threshold * len(recent):
+        if expected is None and i + 1 >= min_requests and fractions.Fraction(sum(recent), len(recent)) >= exact:
             expected = i
     fired = []
     for i, failed in enumerate(outcomes):
@@ -130,6 +136,16 @@ def test_rollback_happens_exactly_when_the_window_reaches_the_threshold(outcomes
     assert fired == ([] if expected is None else [expected])
     assert canary.state == (LIVE if expected is None else ROLLED_BACK)
     assert not canary.takes("x", random.Random(0)) or expected is None
+
+
+@pytest.mark.parametrize("threshold, window, failures", [(0.28, 25, 7), (0.14, 50, 7), (0.07, 100, 7), (0.55, 100, 55)])
+def test_a_share_exactly_at_the_threshold_rolls_back(threshold, window, failures):
+    """Found by a review: 7 failures of 25 are a share of 0.28, which reaches error_threshold 0.28; no rollback."""
+    canary = Canary("c", weight=0.1, error_threshold=threshold, min_requests=window, window=window)
+    for i, failed in enumerate([True] * failures + [False] * (window - failures)):
+        canary.sent()
+        canary.finished_request(failed, float(i))
+    assert canary.state == ROLLED_BACK
 
 
 @pytest.mark.parametrize(
