@@ -21,6 +21,11 @@ taken off, so a slow link lets a worker go on for up to that one-way
 delay after its caller gave up), and a request's own work
 (``service_time``) runs to its end once started. With ``breaker`` settings, calls to a target whose breaker is
 open fail at once (error 11) instead of holding a worker for ``call_timeout``.
+The registry lookup before a call to a service counts against the deadline
+too. A request that fails after a call that may have taken effect (a
+service's request, a write) fails indefinitely (13, crash): the caller is
+never told "did not happen" (a definite 11) of an order whose payment went
+through.
 Gives up: with both off, a dead or slow dependency holds a worker per
 request for ``call_timeout``; the queue fills, requests that need nothing
 from that dependency wait behind them, and the failure spreads upstream
@@ -36,7 +41,7 @@ import asyncio
 import collections
 
 from emulator import ConfigError, RPCError, Timeout
-from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST
+from emulator.errors import CRASH, KEY_DOES_NOT_EXIST, MALFORMED_REQUEST
 from nodes.balancer import Backend
 from nodes.breaker import CircuitBreaker
 from nodes.discovery import Announcer, Resolver
@@ -102,9 +107,16 @@ class Service(Backend):
                 self.stats["expired"] += 1
                 raise unavailable(f"{self.name}: the caller's deadline passed while the request queued")
             await asyncio.sleep(self.service_time.sample(self.rng))
+            ends = None if budget is None else arrived + budget
+            effects = 0  # calls made that may have changed something: a service's request, a write
             for call in self._calls_for(body.get("path")):
-                left = None if budget is None else budget - (self.now() - arrived)
-                await self._call(call, body, left)
+                try:
+                    await self._call(call, body, ends)
+                except (RPCError, Timeout) as exc:
+                    if effects and not (isinstance(exc, RPCError) and not exc.definite):
+                        raise _partly_done(self.name, effects, exc) from None
+                    raise
+                effects += "service" in call or call.get("op") == "write"
         except (RPCError, Timeout):
             self.stats["failed"] += 1
             raise
@@ -122,12 +134,18 @@ class Service(Backend):
                     return calls
         raise RPCError(MALFORMED_REQUEST, f"{self.name} has no endpoint for {path!r}")
 
-    async def _call(self, call: dict, body: dict, left: float | None) -> None:
-        if left is not None and left <= 0:
-            raise unavailable(f"{self.name}: no time left of the caller's deadline")
-        timeout = self.call_timeout if left is None else min(self.call_timeout, left)
+    async def _call(self, call: dict, body: dict, ends: float | None) -> None:
+        """One call, capped at the caller's deadline (the instant ``ends``; None: no deadline), lookup included."""
+        left = self._left(ends)
         if "service" in call:
-            target = await self._instance(call["service"])
+            if left is None:
+                target = await self._instance(call["service"])
+            else:  # a lookup the registry is slow to answer waits on the caller's time too
+                try:
+                    target = await asyncio.wait_for(self._instance(call["service"]), left)
+                except TimeoutError:
+                    raise unavailable(f"{self.name}: no time left of the caller's deadline") from None
+                left = self._left(ends)
             out = {"type": "request", "path": call["path"], "key": body.get("key"), "id": body.get("id")}
             if left is not None:
                 out["deadline"] = left
@@ -136,6 +154,7 @@ class Service(Backend):
             out = {"type": call["op"], "key": body.get("key")}
             if call["op"] == "write":
                 out["value"] = body.get("id")
+        timeout = self.call_timeout if left is None else min(self.call_timeout, left)
         breaker = self._breaker(target)
         request = self.rpc(target, out, timeout=timeout)
         try:
@@ -143,6 +162,15 @@ class Service(Backend):
         except RPCError as exc:
             if exc.code != KEY_DOES_NOT_EXIST:
                 raise
+
+    def _left(self, ends: float | None) -> float | None:
+        """Seconds left of the caller's deadline (None: none); error 11 when none are."""
+        if ends is None:
+            return None
+        left = ends - self.now()
+        if left <= 0:
+            raise unavailable(f"{self.name}: no time left of the caller's deadline")
+        return left
 
     def _breaker(self, target: str) -> CircuitBreaker | None:
         if self.breaker_config is None:
@@ -161,6 +189,16 @@ class Service(Backend):
         turn = self._turn[service]
         self._turn[service] += 1
         return instances[turn % len(instances)]
+
+
+def _partly_done(name: str, effects: int, exc: Exception) -> RPCError:
+    """The error of a request that failed after calls that may have taken effect: indefinite (13, crash).
+
+    A definite error (11, say) tells the caller nothing happened; after a charge at payments, it had.
+    """
+    reason = exc.text if isinstance(exc, RPCError) else str(exc) or type(exc).__name__
+    calls = "call" if effects == 1 else "calls"
+    return RPCError(CRASH, f"{name}: failed after {effects} {calls} that may have taken effect ({reason})")
 
 
 def _check_endpoints(endpoints) -> None:

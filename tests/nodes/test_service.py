@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 import emulator as em
+from emulator.check import pair_ops
 from nodes.discovery import Registry
 from nodes.kv import SingleKV
 from nodes.service import Service
@@ -174,3 +175,80 @@ def test_what_a_deadline_does_not_cover(limit):
     sim.run(run())
     finished = sim.node("front").finished[1]
     assert deadline < finished <= deadline + (slow_work if limit == "own work" else wire) + 0.01, finished
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_registry_lookup_counts_against_the_callers_deadline(seed):
+    """Found by a review: the lookup of a callee (0.2 s per unreachable registry replica, then the stale answer)
+    was not taken off the time left, so with the registry cut off a worker waited 1.11 s on a 0.5 s deadline."""
+    from nodes.discovery import Instance
+
+    sim = em.Simulation(seed=seed, latency=em.Constant(0.001))
+    for registry in ("r0", "r1", "r2"):
+        sim.add_node(registry, Registry, replicas=["r0", "r1", "r2"], mode="ap")
+    sim.add_node("back", Instance, service="back", registries=["r0"], interval=0.25, ttl=1.0, service_time=10.0)
+    endpoints = {"/x": [{"service": "back", "path": "/y"}]}
+    sim.add_node(
+        "front", Service, service="front", endpoints=endpoints, registries=["r0", "r1", "r2"], service_time=0.001
+    )
+    client = sim.add_client("c")
+    request = {"type": "request", "path": "/x", "deadline": 0.5}
+
+    async def run():
+        await asyncio.sleep(1.0)
+        with pytest.raises(em.Timeout):  # the front looks back up (and caches it); back hangs
+            await client.rpc("front", request, timeout=0.5)
+        for registry in ("r0", "r1", "r2"):
+            sim.network.partition(["front"], [registry])
+        await asyncio.sleep(1.5)  # the cached answer is older than its cache_ttl: the next call looks up again
+        sent = sim.now
+        with pytest.raises((em.Timeout, em.RPCError)):
+            await client.rpc("front", request, timeout=0.5)
+        while sim.node("front").busy:
+            await asyncio.sleep(0.001)
+        return sim.now - sent
+
+    assert sim.run(run(), until=10) <= 0.5 + 0.002 + 0.001  # the deadline, a round trip, one step
+
+
+def test_a_request_that_failed_after_a_call_took_effect_fails_indefinitely():
+    """Found by a review: once orders' breaker on its dead cache opened, each order charged payments and then
+    answered 11, definite: the client recorded `fail` (did not happen) for orders that had been charged. A
+    request that made no such call (a read of the cache) still fails definitely."""
+    from nodes.gateway import Gateway
+
+    sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.003))
+    sim.add_node("cache", SingleKV)
+    sim.add_node("payments", Service, service="payments", endpoints={"/charge": []}, service_time=0.002)
+    calls = [{"service": "payments", "path": "/charge"}, {"node": "cache", "op": "write"}]
+    sim.add_node(
+        "orders",
+        Service,
+        service="orders",
+        endpoints={"/orders": calls, "/lookup": [{"node": "cache", "op": "read"}]},
+        services={"payments": ["payments"]},
+        call_timeout=0.3,
+        breaker={"failure_threshold": 3, "reset_timeout": 5.0},
+        service_time=0.002,
+    )
+    sim.add_node("gw", Gateway, routes={"/orders": "orders", "/lookup": "orders"}, services={"orders": ["orders"]})
+    client = sim.add_client("c")
+
+    async def run():
+        sim.crash("cache")
+        for n in range(20):
+            for key, path in ((f"order{n}", "/orders"), (f"lookup{n}", "/lookup")):
+                try:
+                    await client.invoke("request", key=key, dest="gw", timeout=1.5, fields={"path": path, "id": key})
+                except (em.RPCError, em.Timeout):
+                    pass
+            await asyncio.sleep(0.05)
+
+    sim.run(run())
+    assert len(sim.node("payments").finished) == 20  # every order was charged, and every one failed at the cache
+    ops, _ = pair_ops(list(sim.history))
+    done = {op.key: (op.status, (op.error or [None])[0]) for op in ops}
+    orders = [done[f"order{n}"] for n in range(20)]
+    assert all(kind == "info" for kind, _ in orders), orders
+    assert [code for _, code in orders[-10:]] == [13] * 10  # breaker open: 11 from the cache call, passed on as 13
+    assert [done[f"lookup{n}"] for n in range(10, 20)] == [("fail", 11)] * 10  # nothing happened: definite
