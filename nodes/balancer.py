@@ -2,9 +2,10 @@
 
 Guarantees: no request goes to a backend held down (``unhealthy_threshold``
 failed checks, until ``healthy_threshold`` pass) or ejected (``eject_after``
-errors in a row, for ``eject_time``); a dead backend is out within
-``unhealthy_threshold * health_interval + health_timeout``; with none left,
-requests fail at once with the definite error 11.
+errors in a row, for ``eject_time``), across restarts of the balancer
+too (who is held down or ejected is kept in ``storage``); a dead backend is
+out within ``unhealthy_threshold * health_interval + health_timeout``; with
+none left, requests fail at once with the definite error 11.
 Gives up: requests already sent to a backend that dies time out (indefinite):
 it does not retry, as it cannot know the work was not done.
 
@@ -163,7 +164,7 @@ class Backend(Node):
 
 @dataclass(eq=False)
 class BackendState:
-    """What the balancer knows of one backend (memory: lost when the balancer crashes)."""
+    """What the balancer knows of one backend (memory, but for ``up`` and ``ejected_until``: see ``_hold``)."""
 
     name: str
     weight: float = 1.0
@@ -306,6 +307,11 @@ class LoadBalancer(Node):
         rolled_back_at = self.storage.get("canary_rolled_back_at")
         if self.canary is not None and rolled_back_at is not None:
             self.canary.restore(rolled_back_at)
+        # A restart keeps who is held down or ejected (storage): a dead backend stays out until checks pass.
+        held = self.storage.get("held", {})
+        for state in self._order:
+            state.up = state.name not in held.get("down", [])
+            state.ejected_until = held.get("ejected", {}).get(state.name, float("-inf"))
         if self.health_interval is not None:
             for state in self._order:
                 self.spawn(self._check_forever(state), name=f"health:{state.name}")
@@ -351,13 +357,23 @@ class LoadBalancer(Node):
             state.passes, state.fails = state.passes + 1, 0
             if not state.up and state.passes >= self.healthy_threshold:
                 state.up = True
+                self._hold()
                 state.ewma = None  # its old latencies were timeouts: measure it afresh, or it is never picked
                 self._event("health", [state.name, "up"])
         else:
             state.passes, state.fails = 0, state.fails + 1
             if state.up and state.fails >= self.unhealthy_threshold:
                 state.up = False
+                self._hold()
                 self._event("health", [state.name, "down"])
+
+    def _hold(self) -> None:
+        """Keep who is down and who is ejected (until when) in storage, for a restart."""
+        now = self.now()
+        self.storage["held"] = {
+            "down": [state.name for state in self._order if not state.up],
+            "ejected": {state.name: state.ejected_until for state in self._order if state.ejected_until > now},
+        }
 
     # -- forwarding ---------------------------------------------------------------------------
 
@@ -435,6 +451,7 @@ class LoadBalancer(Node):
         if self.eject_after is not None and state.errors_in_a_row >= self.eject_after:
             state.errors_in_a_row = 0
             state.ejected_until = self.now() + self.eject_time
+            self._hold()
             self._event("ejected", [state.name, self.eject_time])
 
     def _sample(self, state: BackendState, latency: float) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import collections
+import contextlib
 
 import pytest
 from hypothesis import settings
@@ -451,3 +452,43 @@ class TestBalancerUnderFaultsSoak(BalancerUnderFaults.TestCase):
     """The same machine, longer: run with -m slow."""
 
     settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_restarted_balancer_keeps_a_dead_backend_out_and_takes_it_back_once_healthy(seed):
+    """Found by a review: the balancer's health state was memory, so after its restart a backend dead for 4 s was
+    back in rotation and got requests until checks failed again. Now a restart keeps it out; restarted, b1
+    returns after healthy_threshold checks pass."""
+    sim = em.Simulation(seed=seed, latency=em.Constant(0.001))
+    for backend in ("b0", "b1", "b2"):
+        sim.add_node(backend, Backend, service_time=0.002)
+    health = {"health_interval": 0.5, "health_timeout": 0.25, "unhealthy_threshold": 3, "healthy_threshold": 2}
+    sim.add_node("lb", LoadBalancer, backends=["b0", "b1", "b2"], timeout=0.3, keep_log=True, **health)
+    client = sim.add_client("c")
+    served: list[tuple[float, str]] = []
+
+    async def load():
+        while sim.now < 10.0:
+            with contextlib.suppress(em.Timeout, em.RPCError):
+                served.append(
+                    (sim.now, (await client.rpc("lb", {"type": "request", "key": "k"}, timeout=0.5))["backend"])
+                )
+            await asyncio.sleep(0.01)
+
+    async def nemesis():
+        await asyncio.sleep(1.0)
+        sim.crash("b1")
+        await asyncio.sleep(4.0)
+        sim.crash("lb")
+        sim.restart("lb")
+        await asyncio.sleep(2.0)
+        sim.restart("b1")
+
+    async def run():
+        await asyncio.gather(load(), nemesis())
+
+    sim.run(run())
+    assert not [t for t, backend in served if backend == "b1" and 1.0 + 1.75 < t < 7.0]  # out, restart or not
+    assert [t for t, backend in served if backend == "b1" and t > 7.0]  # back once its checks passed
+    forwarded = [e for e in sim.node("lb").journal if e[1] == "forward" and e[2][0] == "b1"]
+    assert forwarded and min(e[0] for e in forwarded) > 7.0
