@@ -1,9 +1,10 @@
 """A message queue under faults: what each producer acknowledgement mode loses or duplicates, and what a consumer sees.
 
-A publisher sends messages with keys to a topic of four partitions on three
-brokers, over a link that loses, duplicates and delays messages; two
+A publisher sends messages with 32 keys to a topic of four partitions on
+three brokers, over a link that loses, duplicates and delays messages; two
 consumers in a group apply each message's effect at a sink and commit its
-offset. Midway, a broker restarts and one consumer crashes and comes back.
+offset. Midway, a broker that leads a partition restarts, and one consumer
+crashes and comes back.
 
 Delivery is at least once: a consumer that crashes after the effect and
 before the commit hands the message to whoever owns the partition next, so
@@ -34,6 +35,10 @@ from nodes.queue_client import Consumer, Publisher, Sink
 __all__ = ["BROKERS", "CONFIGS", "TOPICS", "Outcome", "Plan", "build", "main", "measure", "report", "run_config"]
 
 BROKERS = ["b0", "b1", "b2"]
+#: keys the publisher's messages cycle through: 32 reach all four partitions (12, 6, 7, 7 of them), so every
+#: broker leads a partition with messages, the one that restarts included (the first 8 keys all hash to partitions
+#: 0 and 3, both on b0: the restart touched no message)
+KEYS = 32
 TOPICS = {"orders": 4}
 #: configuration -> (acks, idempotent producer, idempotent sink)
 CONFIGS = {
@@ -134,6 +139,7 @@ def build(
         "p0",
         Publisher,
         topic="orders",
+        keys=KEYS,
         count=count,
         every=every,
         brokers=BROKERS,
