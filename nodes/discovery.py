@@ -30,7 +30,11 @@ beat extends nothing, and neither does the same beat taken again by another
 replica once the two have merged (the earlier expiry wins); the
 ``Announcer`` numbers each attempt anew, so its retry at the next replica is
 a new heartbeat, with its own lease. And a client caching lookups for
-``cache_ttl`` may send it traffic for that long again (``Resolver``).
+``cache_ttl`` may send it traffic for that long again (``Resolver``), as long
+as it reaches a registry: a ``Resolver`` that reaches none keeps its last
+answer (``stale_on_error``, the default) for as long as it is cut off, dead
+instances included; with ``stale_on_error=False`` its lookups fail (11)
+instead.
 Expiry compares times from different replicas' clocks: the bounds hold when
 the clocks agree, and are off by the skew when they do not.
 

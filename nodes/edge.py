@@ -16,8 +16,9 @@ Guarantees:
 - A failed fetch with no copy young enough is error 11 (definite: a read
   that did not happen).
 
-Gives up: freshness. Content may be up to ``ttl`` old, and while the origin
-is down up to ``ttl + stale_if_error``; two edges may serve different
+Gives up: freshness. Content may be up to ``ttl`` old on a hit, as old as
+the fetch took on a miss (more than ``ttl`` when the origin answers slower
+than that), and while the origin is down up to ``ttl + stale_if_error``; two edges may serve different
 versions of a path at the same moment (each has its own copy, filled at its
 own time). Coalesced requests share the fetch's fate: when it fails they
 fail (or get the stale copy) together.

@@ -153,10 +153,16 @@ def test_the_resolver_caches_falls_back_to_its_last_answer_and_else_refuses():
         third = await resolver.lookup("a")
         with pytest.raises(em.RPCError, match="no registry answered a lookup of 'b'"):
             await resolver.lookup("b")
-        return first, second, third, dict(resolver.stats)
+        await asyncio.sleep(20.0)  # the lease (9 s) and the cache long gone: cut off, it still answers x
+        fourth = await resolver.lookup("a")
+        strict = Resolver(node, ["r0"], cache_ttl=1.0, stale_on_error=False)
+        strict._cache = dict(resolver._cache)  # the same last answer, which it will not fall back on
+        with pytest.raises(em.RPCError, match="no registry answered a lookup of 'a'"):
+            await strict.lookup("a")
+        return first, second, third + fourth, dict(resolver.stats)
 
     first, second, third, stats = sim.run(run())
-    assert first == second == third == ["x"] and stats == {"asked": 1, "cached": 1, "stale": 1}
+    assert first == second == ["x"] and third == ["x", "x"] and stats == {"asked": 1, "cached": 1, "stale": 2}
 
 
 def test_records_merge_by_beat_then_earliest_expiry():

@@ -98,6 +98,27 @@ def test_the_age_counts_from_the_fetch_request_so_a_slow_origin_reply_does_not_m
     assert [reply["cache"] for reply, _ in answers] == ["miss", "miss"]
 
 
+def test_a_miss_is_as_old_as_its_fetch_took_which_may_exceed_ttl():
+    """The docstring's limit: ttl 0.2 s and an origin that answers in 0.35 s: a miss's answer is 0.35 s old (over
+    ttl, though nothing is stale), and a copy that arrives older than ttl is never a hit (a review found the
+    docstring said "up to ttl" alone)."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("origin", Origin, update_interval=0.1, service_time=em.Constant(0.35))
+    sim.add_node("e0", Edge, origin="origin", ttl=0.2, timeout=1.0)
+    client = sim.add_client("c0")
+
+    async def run():
+        answers = []
+        for _ in range(12):
+            answers.append(await client.rpc("e0", {"type": "get", "path": "/a"}, timeout=2.0))
+            await asyncio.sleep(0.05)
+        return answers
+
+    answers = sim.run(run())
+    misses = [a["age"] for a in answers if a["cache"] == "miss"]
+    assert len(misses) == 12 and all(0.35 <= age <= 0.36 for age in misses), answers
+
+
 @pytest.mark.parametrize("coalesce, fetches", [(True, 1), (False, 100)])
 def test_a_burst_of_misses_costs_the_origin_one_fetch_with_coalescing(coalesce, fetches):
     """100 clients miss the same path at once: one origin fetch coalesced, a hundred without."""

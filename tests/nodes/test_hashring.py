@@ -19,6 +19,20 @@ def test_load_is_balanced_within_fifteen_percent_at_128_vnodes():
     assert max(loads.values()) / mean <= 1.15, loads
 
 
+@pytest.mark.slow
+def test_the_busiest_node_over_many_sets_of_names_is_as_the_docstring_says():
+    """40 sets of 10 names at 128 vnodes: the busiest node's excess has a median near 14%, and none reaches 30%.
+
+    "Up to about 15%" held for n0..n9 only: over 200 sets a review found a median of 14%, 38% of sets above 15%
+    and a worst of 28%.
+    """
+    excess = sorted(
+        max(HashRing([f"node-{t}-{i}" for i in range(10)], vnodes=128).loads(KEYS).values()) / 10_000 - 1
+        for t in range(40)
+    )
+    assert 0.10 <= statistics.median(excess) <= 0.18 and excess[-1] < 0.30, excess
+
+
 def test_adding_an_eleventh_node_moves_about_one_eleventh_of_the_keys():
     """Adding n10 moves a fraction of keys within 20% of the ideal 1/11, all of them to n10."""
     ring = HashRing([f"n{i}" for i in range(10)], vnodes=128)
