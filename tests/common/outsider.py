@@ -158,6 +158,24 @@ TARGETS = {
             "converge",
             settle=3.0,
         ),
+        # Replica reads: no read older than max_staleness, through failovers (the read-index certificate), and no
+        # lost write; clocks drift but never jump (the bound's condition: clocks that run at about true rate).
+        Target(
+            "primary-replica-replica-reads-5",
+            PrimaryReplica,
+            {"mode": "semi-sync", "acks": 2, "read_from": "replica", "max_staleness": 0.2},
+            5,
+            lambda outcome: _within_staleness(outcome, 0.2),
+            tuple(e for e in EPISODES[:-1] if e != "jump"),
+        ),
+        Target(
+            "primary-replica-replica-reads-sync",
+            PrimaryReplica,
+            {"mode": "sync", "read_from": "replica", "max_staleness": 0.2},
+            3,
+            lambda outcome: _within_staleness(outcome, 0.2),
+            tuple(e for e in EPISODES[:-1] if e != "jump"),
+        ),
         # Five servers: a non-owner coordinator may stand in for an owner itself (a review's find: 3 and 5 of
         # 100 schedules broke these two before that stand-in kept its hint).
         Target(
@@ -525,6 +543,21 @@ def judge(outcome: Run) -> list[str]:
         if verdict.valid is not True:
             found.append(f"not linearizable: {verdict.summary()}")
     return found
+
+
+def _within_staleness(outcome: Run, bound: float) -> list[str]:
+    """No acknowledged write lost, and no ok read missed a write acknowledged more than ``bound`` before it began."""
+    register = _missing_as_none(list(outcome.sim.history))
+    found = [f"lost write {w.write.value!r} of {w.write.key!r}" for w in lost_writes(register).lost[:3]]
+    return (
+        found
+        + [
+            f"read of {s.read.key!r} returned {s.read.output!r} {s.lag:.3f}s after {s.newer.value!r} was acked "
+            f"(max_staleness {bound})"
+            for s in stale_reads(register).stale
+            if s.lag > bound
+        ][:3]
+    )
 
 
 def _missing_as_none(history) -> list[dict]:

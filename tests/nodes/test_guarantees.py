@@ -35,6 +35,8 @@ CP = [
     "primary-replica-majority-5",
     "primary-replica-sync-5",
     "primary-replica-lease-reads",
+    "primary-replica-replica-reads-5",
+    "primary-replica-replica-reads-sync",
     "quorum-strict",
     "quorum-strict-n3r1w3",
     "quorum-strict-n3r3w1",
@@ -88,6 +90,11 @@ REGRESSIONS = [
     # A coordinator crashed before its write settled: it had not yet stored the hint for the owner it missed,
     # so with hinted handoff alone that owner never got the write.
     ("quorum-sloppy-hints", 1037, "replicas differ after the heal"),
+    # A replica certified current by a deposed primary, or by a new one whose commit index lagged, served reads
+    # older than max_staleness (a review's find; these targets' schedules found it again before the fix).
+    ("primary-replica-replica-reads-5", 244, "a read older than max_staleness"),
+    ("primary-replica-replica-reads-5", 248, "a read older than max_staleness"),
+    ("primary-replica-replica-reads-sync", 68, "a read older than max_staleness"),
     # A non-owner coordinator that stood in for an owner itself counted its own answer as that owner's and dropped
     # the hint its stand-in needed: the owner never got the write (a review's sweep of these two targets).
     *(("quorum-sloppy-hints-r1w1-5", seed, "replicas differ after the heal") for seed in (73, 75, 93)),
