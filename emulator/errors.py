@@ -116,8 +116,15 @@ class RPCError(EmulatorError):
         super().__init__(f"error {code} ({name}): {self.text}")
 
     def to_body(self) -> dict[str, Any]:
-        """The error reply body that carries this error over the network."""
-        return {"type": "error", "code": self.code, "text": self.text}
+        """The error reply body that carries this error over the network.
+
+        A ``definite`` that overrides the registry's verdict for the code travels with it (``"definite"``), so
+        the caller records what the handler said: ``RPCError(11, definite=False)`` is ``info`` there, not ``fail``.
+        """
+        body: dict[str, Any] = {"type": "error", "code": self.code, "text": self.text}
+        if self.definite != ERROR_CODES.get(self.code, ("error", False))[1]:
+            body["definite"] = self.definite
+        return body
 
 
 class Deadlock(EmulatorError):

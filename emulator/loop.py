@@ -119,6 +119,14 @@ class VirtualLoop(Core, NetLoop, LoopBase):
         """Hold every callback of ``owner`` from now until ``resume_owner``."""
         self._paused.setdefault(owner, [])
 
+    def hold_if_paused(self, owner: str, fn: Callable[[Any], Any], arg: Any) -> bool:
+        """If ``owner`` is paused, hold ``fn(arg)`` with its callbacks until ``resume_owner``; whether it was held."""
+        held = self._paused.get(owner)
+        if held is None:
+            return False
+        held.append((fn, arg))
+        return True
+
     def resume_owner(self, owner: str) -> None:
         """Release ``owner``'s held callbacks, in the order they fell due."""
         for item in self._paused.pop(owner, ()):

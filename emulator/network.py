@@ -203,6 +203,9 @@ class Network:
         self._push_after = loop.push_after
         self._record = trace.append
         self.sent = self.delivered = self.dropped = self.duplicated = 0
+        for name, value in (("latency", latency), ("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
+            if value is None:  # None means "keep" to set_defaults, so it would leave no default at all
+                raise ConfigError(f"{name} must be given (a number or a distribution), got None; leave it out")
         self.set_defaults(latency=latency, loss=loss, duplicate=duplicate, reorder=reorder, fifo=fifo)
         if native is not None and isinstance(loop, native.Core):
             # transmit and _deliver's common case compiled; they call the methods below for the rest
@@ -352,6 +355,7 @@ class Network:
 
     def heal(self, *cuts: int) -> None:
         """Remove the cuts with these ids; with none, every partition and isolation."""
+        cuts = tuple(dict.fromkeys(cuts))  # heal(i, i) heals i once
         unknown = [c for c in cuts if c not in self._rules]
         if unknown:
             raise ConfigError(
@@ -543,9 +547,11 @@ class Network:
         """
         if link._version != self._version:
             self._refresh(link)
-        if link.cut:
+        # A queued message arrived already (its link open and not held then): a cut or a hold that began since
+        # does not take back a message in the receiver's inbox.
+        if not queued and link.cut:
             self._drop(msg.src, msg.dest, msg.body, "partition")
-        elif (held := self._held.get((link.src, link.dst))) is not None:
+        elif not queued and (held := self._held.get((link.src, link.dst))) is not None:
             held.append(msg)
         elif link._endpoint is None or msg._to is not link._endpoint:
             self._drop(msg.src, msg.dest, msg.body, "down")  # down now, or since it was sent

@@ -438,7 +438,10 @@ class Endpoint:
             if self._pending.pop(msg_id, None) is not None and timer is not None:
                 timer.cancel()
         if reply.get("type") == "error":
-            raise RPCError(reply.get("code", CRASH), str(reply.get("text", "")))
+            definite = reply.get("definite")  # the sender's override of the code's verdict, if any
+            raise RPCError(
+                reply.get("code", CRASH), str(reply.get("text", "")), definite if isinstance(definite, bool) else None
+            )
         return reply
 
     def _expire(self, msg_id: int, dest: str, kind: str, timeout: float) -> None:

@@ -26,6 +26,7 @@ from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
 from emulator.history import History
 from emulator.loop import OWNER, VirtualLoop
+from emulator.message import copy_value
 from emulator.network import Network
 from emulator.node import Endpoint, Node
 from emulator.peers import Peers
@@ -191,8 +192,7 @@ class Simulation:
         server: bool,
         endpoint_type: type[Endpoint | HostEndpoint] = Endpoint,
     ) -> Node | Host:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
+        _check_name(name)
         if name in self._slots:
             raise ConfigError(f"a node named {name!r} already exists; pick another name")
         context = contextvars.Context()
@@ -231,8 +231,13 @@ class Simulation:
             raise
         slot.endpoint = endpoint
         self.network.attach(slot.name, endpoint)
-        self.loop.push_soon(_start, endpoint)
+        self.loop.push_soon(self._start, endpoint)
         return node
+
+    def _start(self, endpoint: Endpoint) -> None:
+        """Run ``on_start`` (and the rest of a start), unless a later incarnation replaced it; paused, at resume."""
+        if endpoint.alive and not self.loop.hold_if_paused(endpoint.name, self._start, endpoint):
+            endpoint.start()
 
     def _peers_of(self, name: str) -> Callable[[], Peers]:
         view: list[Peers | None] = [None]  # the Peers of the current server list: every node shares that list
@@ -436,15 +441,23 @@ class Simulation:
         The kernel's own fault mechanisms call this; fault policies call it to
         bracket their faults (``start-partition`` ... ``stop-partition``).
         """
+        copy_value(value, "nemesis value")  # JSON only: a set's repr, in the trace, would follow the hash seed
         return self._record({"process": "nemesis", "type": "info", "f": f, "value": value})
 
     def record_event(self, node: str, what: str, value: Any = None) -> None:
-        """Put a protocol event (a breaker opening, a failover) in the trace and ``sim.events``."""
+        """Put a protocol event (a breaker opening, a failover) in the trace and ``sim.events``.
+
+        ``value`` must be JSON-compatible, as ``Node.event``'s (a ``MessageError`` says what is not).
+        """
+        copy_value(value, "event value")
+        self._event(node, what, value)
+
+    def _event(self, node: str, what: str, value: Any) -> None:
         self.trace.append((self.loop.time_ns(), "event", node, what, value))
         self.events.append({"time": self.loop.time(), "node": node, "what": what, "value": value})
 
     def _node_event(self, endpoint: Endpoint | HostEndpoint, what: str, value: Any) -> None:
-        self.record_event(endpoint.name, what, value)
+        self._event(endpoint.name, what, value)  # Node.event checked (and copied) the value
 
     def _node_error(self, endpoint: Endpoint | HostEndpoint, where: str, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -555,9 +568,12 @@ class Simulation:
         return next(self._processes)
 
 
-def _start(endpoint: Endpoint) -> None:
-    if endpoint.alive:
-        endpoint.start()
+def _check_name(name: object) -> None:
+    """A node's name: a non-empty string without "->", which names a link's random stream (``net:a->b``)."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a node name must be a non-empty string, got {name!r}")
+    if "->" in name:  # a -> "b->c" and "a->b" -> c would share one stream, and perturb each other's draws
+        raise ConfigError(f"a node name cannot contain '->' (it names links: 'a->b'), got {name!r}; use '-' or '_'")
 
 
 def _creation_order(task: asyncio.Task[Any]) -> tuple[int, int, str]:

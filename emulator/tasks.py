@@ -154,6 +154,8 @@ class HandlerTask:
             error = RuntimeError(f"handler {self.get_name()!r} yielded {result!r}; await asyncio awaitables only")
             host.loop.call_soon(self._step, error, context=host.context)
         host.handler_tasks[self] = None
+        if not getattr(host, "alive", True):  # its first step crashed its own node: the crash found no task to cancel
+            self.cancel("node crashed")
 
     def _wakeup(self, future: asyncio.Future[Any]) -> None:
         try:

@@ -611,3 +611,14 @@ def test_a_reordered_message_keeps_the_links_mean_latency(seed):
     assert len(delays) == 2000 and 0 <= min(delays) < 0.0005 and 0.0095 < max(delays) < 0.01
     error = 0.01 / 12**0.5 / 2000**0.5  # the standard error of the mean of 2000 uniform draws over [0, 10 ms)
     assert abs(sum(delays) / len(delays) - 0.005) < 4 * error
+
+
+def test_healing_one_cut_twice_in_one_call_heals_it_once_and_records_it():
+    """heal(i, i) lifted the cut, then raised a bare KeyError, and the history never recorded the heal."""
+    sim = em.Simulation(seed=1)
+    for name in ("a", "b"):
+        sim.add_node(name, em.Node)
+    cut = sim.network.partition(["a"], ["b"])
+    sim.network.heal(cut, cut)
+    assert not sim.network.cut("a", "b")
+    assert [op["f"] for op in sim.history] == ["partition", "heal"]

@@ -616,3 +616,50 @@ def test_reading_a_nodes_name_runs_no_python_frame():
     assert name == "n1" and frames == []
     with pytest.raises(AttributeError):
         node.name = "n2"
+
+
+def test_a_handler_that_crashes_its_own_node_stops_there():
+    """Found by a review: a handler that crashed its own node in its first step was not yet among the node's
+    tasks, so the crash did not cancel it and it went on running (and writing) after the crash."""
+    ran = []
+
+    class SelfCrash(em.Node):
+        async def handle_go(self, msg):
+            sim.crash(self.name)
+            for i in range(3):
+                await asyncio.sleep(1.0)
+                ran.append(i)
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", SelfCrash)
+    client = sim.add_client("c0")
+
+    async def main():
+        client.send("n0", {"type": "go"})
+        await asyncio.sleep(5.0)
+
+    sim.run(main())
+    assert ran == [] and not sim.alive("n0")
+
+
+@pytest.mark.parametrize("code, definite, recorded", [(11, False, "info"), (99, True, "fail"), (11, None, "fail")])
+def test_a_handlers_definite_override_reaches_the_caller_and_the_history(code, definite, recorded):
+    """Found by a review: RPCError(11, definite=False) raised in a handler reached its caller as definite, and
+    the history said `fail` (did not happen) of an operation that may have."""
+
+    class Refuser(em.Node):
+        async def handle_write(self, msg):
+            raise em.RPCError(code, "it may or may not have", definite=definite)
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Refuser)
+    client = sim.add_client("c0")
+
+    async def main():
+        with pytest.raises(em.RPCError) as raised:
+            await client.invoke("write", key="k", value=1, dest="n0")
+        return raised.value.definite
+
+    expected = definite if definite is not None else True
+    assert sim.run(main()) is expected
+    assert [op["type"] for op in sim.history][-1] == recorded

@@ -96,6 +96,59 @@ def test_messages_to_a_paused_node_are_delivered_on_resume_in_order():
     assert [(t, body["i"]) for t, _, body in sim.node("n1").got] == [(1.5, 0), (1.5, 1), (1.5, 2)]
 
 
+@pytest.mark.parametrize("fault", ["partition", "hold"])
+def test_a_message_in_a_paused_nodes_inbox_stays_there_whatever_happens_to_its_link_since(fault):
+    """Found by a review: a message that arrived (link open) in a paused node's inbox was dropped at the resume
+    if a partition had begun since, or went back onto a link held since and travelled again on its release."""
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_node("n1", Recorder)
+    client = sim.add_client("c0")
+
+    async def main():
+        sim.pause("n1")
+        client.send("n1", {"type": "note", "i": 0})  # arrives at 0.001, into the paused node's inbox
+        await asyncio.sleep(0.005)
+        if fault == "partition":
+            sim.network.partition(["c0"], ["n1"])
+        else:
+            sim.network.hold("c0", "n1")
+        sim.resume("n1")
+        client.send("n1", {"type": "note", "i": 1})  # sent now: cut (dropped) or held (waits for the release)
+        await asyncio.sleep(0.005)
+
+    sim.run(main())
+    assert [(round(t, 6), body["i"]) for t, _, body in sim.node("n1").got] == [(0.005, 0)]
+    assert sim.network.dropped == (1 if fault == "partition" else 0)
+
+
+def test_a_node_paused_before_it_started_runs_on_start_at_its_resume():
+    """Found by a review: paused right after add_node (or crash, restart, pause in one instant), a node ran its
+    on_start and sent while paused. A pause holds the start too."""
+    started = []
+
+    class Starter(em.Node):
+        async def on_start(self):
+            started.append((self.now(), sim.is_paused(self.name)))
+            self.send("c0", {"type": "note"})
+
+    sim = em.Simulation(seed=1, latency=em.Constant(0.001))
+    sim.add_client("c0")
+    sim.add_node("n0", Starter)
+    sim.pause("n0")
+
+    async def main():
+        await asyncio.sleep(1.0)
+        sim.crash("n0")  # never started: its start is dropped with it
+        sim.restart("n0")
+        sim.pause("n0")
+        await asyncio.sleep(1.0)
+        sim.resume("n0")
+        await asyncio.sleep(0.1)
+
+    sim.run(main())
+    assert started == [(2.0, False)]
+
+
 def test_on_resume_the_held_messages_are_handled_before_the_tasks_their_timers_wake():
     """Resume, as documented: timers first in the order due, then the inbox in the order it arrived, and a task
     that a timer woke takes its next step after the messages' handlers start, as after a SIGCONT, whatever fell
@@ -230,6 +283,14 @@ def test_node_faults_record_themselves_in_the_history():
     [
         (lambda sim: sim.add_node("n0", Echo), em.ConfigError, "already exists"),
         (lambda sim: sim.add_node("", Echo), em.ConfigError, "non-empty string"),
+        # "a->b" named a link's random stream: a -> "b->c" and "a->b" -> c shared one (found by a review)
+        (lambda sim: sim.add_node("b->c", Echo), em.ConfigError, "cannot contain '->'"),
+        (lambda sim: sim.add_client("a->b"), em.ConfigError, "cannot contain '->'"),
+        (lambda sim: sim.add_host("a->b", None), em.ConfigError, "valid DNS name"),  # which has no '>
+        (lambda sim: em.Simulation(latency=None), em.ConfigError, "latency must be given"),
+        # a set's repr in the trace follows PYTHONHASHSEED: the digest did (found by a review)
+        (lambda sim: sim.record_nemesis("cut", {"n0", "n1"}), em.MessageError, "nemesis value is a set"),
+        (lambda sim: sim.record_event("n0", "seen", {"n0", "n1"}), em.MessageError, "event value is a set"),
         (lambda sim: sim.add_node("x", 42), em.ConfigError, "Node subclass"),
         (lambda sim: sim.crash("ghost"), em.ConfigError, "unknown node 'ghost'"),
         (lambda sim: sim.restart("n0"), em.ConfigError, "crash it before restarting"),
