@@ -13,8 +13,12 @@ does for Rust:
 (and their ``_ns`` forms)
 ``time.sleep``                                 refused: it would block virtual time (use ``asyncio.sleep``)
 ``random.random``, ``random.choice``, ...      the host's own stream, derived from the seed
-``os.urandom``, ``uuid.uuid4``,                the host's own stream of bytes
-``random.SystemRandom``, ``secrets``
+``os.urandom``, ``os.getrandom``,              the host's own stream of bytes
+``uuid.uuid4``, ``random.SystemRandom``,
+``secrets``
+``random.Random()``, ``seed()`` with no seed   seeded from the host's stream (so are ``tempfile``'s names, from
+                                               the first host that asks in the process: tempfile keeps them)
+``uuid.uuid1``                                 a node and clock sequence from the host's stream, its clock
 ``socket.gethostname``                         the host's name
 ``socket.getaddrinfo``, ``gethostbyname``      the simulation's hosts (a name outside it: ``NotAllowed``)
 ``socket.socket.connect`` on a real socket     refused (``NotAllowed``), and so are ``sendto``, ``sendmsg``,
@@ -50,6 +54,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 import weakref
 from asyncio import events
 from collections.abc import Callable
@@ -78,6 +83,9 @@ _real_perf_counter = time.perf_counter
 _real_perf_counter_ns = time.perf_counter_ns
 _real_sleep = time.sleep
 _real_urandom = os.urandom
+_real_getrandom = getattr(os, "getrandom", None)
+_real_seed = random.Random.seed
+_real_uuid1 = uuid.uuid1
 _real_gethostname = socket.gethostname
 _real_getaddrinfo = socket.getaddrinfo
 _real_gethostbyname = socket.gethostbyname
@@ -205,6 +213,35 @@ def _urandom(n: int) -> bytes:
     return box.stream("urandom").randbytes(n) if box is not None else _real_urandom(n)
 
 
+def _getrandom(size: int, flags: int = 0) -> bytes:
+    box = _active()
+    if box is not None:
+        return box.stream("urandom").randbytes(size)
+    assert _real_getrandom is not None  # patched in only where the os module has it
+    return bytes(_real_getrandom(size, flags))
+
+
+def _seed(self: random.Random, a: Any = None, version: int = 2) -> None:
+    """``Random.seed``: with no seed (``random.Random()``, ``seed()``: the OS's entropy), one from the host's stream."""
+    if a is None and (box := _active()) is not None:
+        a = box.stream("seed").getrandbits(128)
+    _real_seed(self, a, version)
+
+
+def _uuid1(node: int | None = None, clock_seq: int | None = None) -> uuid.UUID:
+    """``uuid.uuid1``: the machine's address and the OS's clock sequence, from the host's stream when not given."""
+    box = _active()
+    if box is None:
+        return _real_uuid1(node, clock_seq)
+    stream = box.stream("uuid1")
+    node = stream.getrandbits(48) | (1 << 40) if node is None else node  # a random node: multicast bit set
+    clock_seq = stream.getrandbits(14) if clock_seq is None else clock_seq
+    # RFC 4122's fields from the host's clock; not uuid1's own, whose last timestamp outlives a simulation
+    stamp = _time_ns() // 100 + 0x01B21DD213814000
+    fields = (stamp & 0xFFFFFFFF, (stamp >> 32) & 0xFFFF, (stamp >> 48) & 0x0FFF)
+    return uuid.UUID(fields=(*fields, (clock_seq >> 8) & 0x3F, clock_seq & 0xFF, node), version=1)
+
+
 def _gethostname() -> str:
     box = _active()
     return box.hostname() if box is not None else _real_gethostname()
@@ -316,6 +353,10 @@ def install() -> None:
     time.perf_counter, time.perf_counter_ns = _perf_counter, _perf_counter_ns
     time.sleep = _sleep
     os.urandom = random._urandom = _urandom  # type: ignore[attr-defined]  # random's private alias of os.urandom
+    if _real_getrandom is not None:
+        os.getrandom = _getrandom
+    random.Random.seed = _seed  # type: ignore[method-assign]  # an unseeded Random(), and tempfile's names
+    uuid.uuid1 = _uuid1
     socket.gethostname, socket.gethostbyname = _gethostname, _gethostbyname
     socket.getaddrinfo = _getaddrinfo  # type: ignore[assignment]  # the simulation's answers are AF_INET only
     # Patched on the class (every real socket), as methods of socket.socket rather than of _socket.socket:

@@ -275,3 +275,38 @@ def test_a_real_socket_bound_then_connected_keeps_its_address_in_the_simulation(
     sim.close()
     assert errors == []
     assert seen == {"peer": ("10.0.0.2", 45000)}
+
+
+_UNSEEDED = """
+import os, random, tempfile, uuid
+import emulator as em
+
+async def program(out):
+    out.append(random.Random().random())
+    seeded = random.Random(7)
+    seeded.seed()
+    out.append(seeded.random())
+    out.append(str(uuid.uuid1()))
+    out.append(os.getrandom(8).hex() if hasattr(os, "getrandom") else None)
+    out.append(next(tempfile._get_candidate_names()))
+
+out = []
+sim = em.Simulation(seed=3)
+sim.add_host("h", program, out=out)
+sim.run(until=1)
+print(out)
+"""
+
+
+def test_unseeded_randoms_uuid1_getrandom_and_tempfile_names_are_the_seeds_too():
+    """Found by a review: inside a host an unseeded random.Random(), Random.seed() with no seed, uuid.uuid1(),
+    os.getrandom() and tempfile's names came from the OS, so two processes running one seed differed.
+    (tempfile makes its name sequence once per process: in one process a second run continues it.)"""
+    import subprocess
+    import sys
+
+    runs = [
+        subprocess.run([sys.executable, "-c", _UNSEEDED], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and runs[0].count(",") == 4, runs
