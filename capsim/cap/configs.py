@@ -81,7 +81,8 @@ BUILTIN: dict[str, Config] = {
             "versioning": "lww",
             "anti_entropy": 0.5,
         },
-        "answers on both sides; may read stale data and lose concurrent updates (PA/EL)",
+        "answers on both sides; may read stale data and lose concurrent updates (PA; else EC where R + W > N, "
+        "as at 5 or more nodes, EL at 3 or 4, where R = W = 1)",
         "AP: sloppy quorum, last-writer-wins, hinted handoff, read repair",
         conditions="convergence after the heal needs hinted handoff or anti-entropy on (both set here); "
         "last-writer-wins orders writes by the coordinators' clocks: a clock ahead wins",

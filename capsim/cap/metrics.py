@@ -77,7 +77,8 @@ FIGURES = (
         "stale_read_fraction",
         "stale reads",
         "ok reads that returned a value no longer current: a write of another value was acknowledged before the read "
-        "began, and no write of the value read can be ordered after it; over all ok reads",
+        "began, and no write of the value read can be ordered after it; over all ok reads (a read answered 'no such "
+        "key' counts as an ok read of nothing)",
     ),
     (
         "lost_writes",

@@ -115,7 +115,8 @@ def store_columns(waits_ms) -> list[Column]:
             "t_visibility",
             f"stale {_t(first)}",
             _at("t_visibility", first),
-            f"P(stale) on capsim's store: a read from a random node {first:g} ms after the writing "
+            f"P(stale) on capsim's store: a read from a random node (a random replica, on the primary-replica "
+            f"rows) {first:g} ms after the writing "
             "client got its acknowledgement misses the write (over the trials answered)",
         ),
         _RowColumn(
