@@ -44,6 +44,9 @@ class Driver(Protocol):
     def primary_of(self, primary: Any = None) -> str:
         """The current leader."""
 
+    def leader_now(self) -> str | None:
+        """The current leader, or None while no one leads (an election)."""
+
     def free_servers(self) -> list[str]:
         """Servers running and not held crashed or paused by this driver's faults, sorted."""
 

@@ -368,6 +368,20 @@ class Injector:
             raise ParamError("primary", name, f"the name of a server ({', '.join(self.sim.servers)})")
         return name
 
+    def leader_now(self) -> str | None:
+        """The leader right now, or None when no one leads (an election): what ``target = "primary"`` hits.
+
+        A primary given to the nemesis or the injector is taken as it is; a protocol's ``leader_now(sim)``
+        (primary-replica) says when no one leads, where its ``leader_of`` names a stand-in.
+        """
+        if self.primary is None:
+            node_of = getattr(self.sim, "node", None)
+            node = next((node_of(n) for n in self.sim.servers if node_of(n) is not None), None) if node_of else None
+            now = getattr(type(node), "leader_now", None)
+            if now is not None:
+                return now(self.sim)  # type: ignore[no-any-return]  # the protocol's answer
+        return self.primary_of()
+
     def _protocol_leader(self) -> Callable | None:
         """The servers' protocol's ``leader_of`` (a static method of the node class), if it has one."""
         node_of = getattr(self.sim, "node", None)

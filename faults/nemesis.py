@@ -220,7 +220,7 @@ class _NodeFault(Nemesis):
         if self.params["target"] == "primary":
             # The leader's slot: filled by the leader or by no one (down or held by another fault), never
             # by a follower standing in for it.
-            primary, count = injector.primary_of(), count - 1
+            primary, count = injector.leader_now(), count - 1
             first = [primary] if primary in free else []
             free = [n for n in free if n != primary]
         others = injector.rng.sample(free, min(count, len(free)))

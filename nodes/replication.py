@@ -72,6 +72,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+from typing import Any
 
 from emulator import ConfigError, RPCError, Timeout
 from emulator.errors import TIMEOUT
@@ -83,6 +84,7 @@ from nodes.replog import NOOP, ReplicatedLog, StateMachine
 __all__ = ["MODES", "PrimaryReplica", "primary_of"]
 
 MODES = ("sync", "semi-sync", "async")
+_FIRST: Any = object()  # primary_of's default: the first server when no one leads
 _BATCH = 64  # entries per append message
 _RECENT = 4096  # client request ids remembered to drop network duplicates
 
@@ -174,6 +176,11 @@ class PrimaryReplica(ElectedNode):
     def leader_of(sim) -> str:
         """Who leads now in ``sim``: the live primary of the highest epoch (the first server during an election)."""
         return primary_of(sim)
+
+    @staticmethod
+    def leader_now(sim) -> str | None:
+        """The live primary of the highest epoch, or None during an election (no one leads)."""
+        return primary_of(sim, during_election=None)
 
     async def handle_read(self, msg):
         if self.read_from == "replica":
@@ -523,11 +530,11 @@ def _seconds(value: float | None) -> str:
     return "forever" if value is None else f"{value:.3f}s"
 
 
-def primary_of(sim) -> str:
+def primary_of(sim, during_election: Any = _FIRST) -> Any:
     """The live node that is primary in the highest epoch (for ``isolate-primary`` nemeses).
 
-    Falls back to the first server when no node is primary right now (an
-    election in progress).
+    When no node is primary right now (an election in progress): the first
+    server, or ``during_election`` if given (``None``: no one leads).
     """
     best, best_epoch = None, -1
     for name in sim.servers:
@@ -538,4 +545,6 @@ def primary_of(sim) -> str:
             and node.replog.epoch > best_epoch
         ):
             best, best_epoch = name, node.replog.epoch
-    return best if best is not None else sim.servers[0]
+    if best is not None:
+        return best
+    return sim.servers[0] if during_election is _FIRST else during_election

@@ -525,6 +525,30 @@ def test_target_primary_with_the_primary_held_by_another_fault_hits_no_stand_in(
     assert held not in injector.active and injector.free_servers() == sim.servers
 
 
+@pytest.mark.parametrize("kind", ["crash", "pause", "clock"])
+def test_target_primary_during_an_election_hits_no_one(kind):
+    """Found by a review: with the primary just crashed and no successor yet, primary-replica's leader_of named
+    the first server, a follower, and target='primary' paused it. No one leads: the leader's slot stays empty."""
+    from nodes.replication import PRIMARY, PrimaryReplica
+
+    sim = em.Simulation(seed=1)
+    for i in range(3):
+        sim.add_node(f"n{i}", PrimaryReplica, mode="sync")
+    injector = Injector(sim)
+    sim.run(until=1.0)
+    sim.crash("n0")  # the first primary; a successor is elected, and n0 comes back as a follower
+    sim.run(until=3.0)
+    sim.restart("n0")
+    sim.run(until=5.0)
+    (leader,) = [n for n in sim.servers if sim.node(n).role == PRIMARY]
+    assert leader != "n0" and sim.node("n0").role != PRIMARY  # the first server follows: the old stand-in
+    injector.start(Crash(nodes=[leader]))
+    assert not [n for n in sim.servers if sim.alive(n) and sim.node(n).role == PRIMARY]  # an election, now
+    alone = injector.start(make_nemesis(kind, target="primary", count=1))
+    two = injector.start(make_nemesis(kind, target="primary", count=2))
+    assert alone.nodes == [] and len(two.nodes) == 1 and leader not in two.nodes
+
+
 def test_after_ack_crashes_the_primary_right_after_the_next_acknowledged_write():
     """crash target=primary after=ack, started at 0.5: n0 goes down at the instant the next write's ok is recorded."""
     sim = lin_kv_with_writes()
