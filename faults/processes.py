@@ -31,6 +31,7 @@ from emulator.transport.interrupts import Interrupts
 from emulator.transport.launcher import launch_cluster
 from emulator.transport.processes import ClusterState, NodeProcess, stop
 from faults.scenario import Cluster, Scenario
+from faults.schedule import RandomNemesis, Schedule
 
 if TYPE_CHECKING:
     from emulator.client import Client
@@ -38,6 +39,38 @@ if TYPE_CHECKING:
     from faults.real import RealChaosResult
 
 __all__ = ["kv_clients", "run_processes", "serve_args"]
+
+
+def refused_for_real(scenario: Scenario) -> str | None:
+    """Why ``scenario`` cannot run on real processes as written (None: it can), before any process starts.
+
+    Membership changes are a simulation's (they reconfigure nodes in place). A fault aimed at the leader
+    (``isolate-primary``, ``target = "primary"``) needs someone to say who leads: in a simulation the
+    protocol's ``leader_of(sim)`` reads the nodes' state, which other processes do not share, so a real
+    run takes ``cluster.primary`` only as a node name (a function of the simulation, or none, would name
+    the first server every time, or fail mid-run).
+    """
+    leader, membership = [], []
+    for phase in scenario.phases:
+        faults = phase.faults
+        if isinstance(faults, RandomNemesis):
+            kinds = list(faults.kinds)
+            membership += [phase.name] if "membership" in kinds else []
+            leader += [phase.name] if "partition" in kinds and "isolate-primary" in faults.shapes else []
+        elif isinstance(faults, Schedule):
+            for step in faults.steps:
+                membership += [phase.name] if step.kind == "membership" else []
+                aims = step.params.get("target") == "primary" or step.params.get("shape") == "isolate-primary"
+                leader += [phase.name] if aims else []
+    if membership:
+        return f"phase {membership[0]!r} changes membership, which only a simulation can: run it without --real"
+    primary = scenario.cluster.primary
+    if leader and not (isinstance(primary, str) and primary in scenario.cluster.names and ":" not in primary):
+        return (
+            f"phase {leader[0]!r} aims faults at the leader, and a real run cannot ask its nodes who leads: set "
+            f'[cluster] primary = "{scenario.cluster.names[0]}" to aim at that node, or run it without --real'
+        )
+    return None
 
 
 def run_processes(

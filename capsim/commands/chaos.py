@@ -495,7 +495,11 @@ def _run_real(console: Console, args: argparse.Namespace, scenario: Scenario) ->
     from capsim.cli import interrupted
     from capsim.commands.serve import node_command
     from emulator.transport.errors import LaunchError
-    from faults.processes import run_processes
+    from faults.processes import refused_for_real, run_processes
+
+    refused = refused_for_real(scenario)
+    if refused is not None:  # found before any process starts (it was an error mid-run, with no history kept)
+        raise UsageError(f"{scenario.source}: --real: {refused}")
 
     seed = scenario.seed if args.seed is None else args.seed
     scale = args.time_scale or 1.0

@@ -753,3 +753,21 @@ def test_a_config_the_protocol_refuses_as_it_starts_is_a_usage_error_before_the_
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
     assert f"{path}: cluster.config: n0 refused it as it started: ConfigError: semi-sync acks=100" in err
+
+
+@pytest.mark.parametrize(
+    "scenario, words",
+    [
+        ("primary-replica-leader-faults", "phase 'leader' aims faults at the leader, and a real run cannot ask"),
+        ("primary-replica-failover", "phase 'failovers' aims faults at the leader"),
+        ("sharded-kv-membership", "phase 'changes' changes membership, which only a simulation can"),
+    ],
+)
+def test_real_refuses_what_it_cannot_aim_before_any_process_starts(scenario, words, capsys, tmp_path):
+    """Found by a review: with --real these exited 2 mid-run with no history (leader-aimed faults, membership), or
+    isolated n0 every time whoever led (failover's primary_of reads the simulation's nodes). Refused up front."""
+    out = tmp_path / "out"
+    assert main(["chaos", scenario, "--real", "--time-scale", "0.05", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+    assert not (out / "cluster").exists()  # no process was started
