@@ -10,7 +10,9 @@ name                  parameters (defaults)                     passes when
                                                                 ``timeout`` if one is given) does not pass
 ``stale-reads``       max=0                                     at most ``max`` reads missed an acknowledged write
 ``lost-writes``       max=0                                     at most ``max`` acknowledged writes are missing
-                                                                from their key's final read
+                                                                from their key's final read; unknown when no
+                                                                key with an acknowledged write was read at the
+                                                                end (Jepsen's set checker: never read, unknown)
 ``availability``      min (none: report only),                  answered / invoked >= ``min`` over the ops
                       answered=[20, 22]                         invoked in the phase (or the whole run); an op
                                                                 is answered when ok (a read of a missing key
@@ -19,7 +21,9 @@ name                  parameters (defaults)                     passes when
                                                                 ``answered`` and no other (the store replied:
                                                                 key does not exist, precondition failed)
 ``latency``           p50, p90, p99, max (seconds; none)        each given percentile of ok ops is at most that
-``convergence``       within (seconds; none: report only)       after every heal, reads settled within ``within``
+``convergence``       within (seconds; none: report only)       after every heal, reads settled within ``within``;
+                                                                unknown when a key's value changed up to its
+                                                                last read (one read shows no agreement)
 ``node-errors``       max=0                                     protocol code raised at most ``max`` exceptions
 ``replicas-agree``                                              at the end, the live owners of every key hold
                                                                 the same values, read from each replica's own
@@ -115,7 +119,11 @@ def _stale_reads(history, params, ctx) -> CheckResult:
 
 def _lost_writes(history, params, ctx) -> CheckResult:
     result = check.lost_writes(history)
-    return CheckResult("lost-writes", len(result.lost) <= params["max"], str(result), details=result.to_dict())
+    passed: bool | None = len(result.lost) <= params["max"]
+    summary = str(result)
+    if result.acknowledged == 0 and result.unchecked:  # writes acknowledged, none on a key read at the end
+        passed, summary = None, f"{summary}: no final read to check any acknowledged write against"
+    return CheckResult("lost-writes", passed, summary, details=result.to_dict())
 
 
 def _answered(history, codes) -> list[dict]:
@@ -203,7 +211,11 @@ def _convergence(history, params, ctx) -> CheckResult:
         return CheckResult("convergence", True, "no reads after a heal", details=details)
     slowest = max(times)
     summary = f"{len(epochs)} heals with reads; slowest settled {slowest:.3f} s after its heal"
-    passed = True if params["within"] is None else slowest <= params["within"]
+    passed: bool | None = True if params["within"] is None else slowest <= params["within"]
+    unsettled = sorted({str(k) for c in epochs for k in c.unsettled_keys})
+    if passed and params["within"] is not None and unsettled:  # a lone last read shows no agreement
+        passed = None
+        summary += f"; key(s) {', '.join(unsettled[:3])} changed value up to the last read: cannot tell they settled"
     return CheckResult("convergence", passed, summary, details=details)
 
 

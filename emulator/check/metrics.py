@@ -110,9 +110,16 @@ class Convergence:
     time: float | None
     last_divergent_at: float | None
     divergent_keys: list[Any] = field(default_factory=list)
+    #: divergent keys whose last read alone has the final value: nothing shows they settled (they may flip on)
+    unsettled_keys: list[Any] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "heal": self.heal.to_dict(), "divergent_keys": [str(k) for k in self.divergent_keys]}
+        return {
+            **asdict(self),
+            "heal": self.heal.to_dict(),
+            "divergent_keys": [str(k) for k in self.divergent_keys],
+            "unsettled_keys": [str(k) for k in self.unsettled_keys],
+        }
 
 
 @dataclass
@@ -245,7 +252,7 @@ def fault_windows(history: Sequence[dict[str, Any]], heals: Sequence[str] | None
 
 def _settle(heal: NemesisOp, stop: NemesisOp | None, epoch: list[Op]) -> Convergence:
     """The convergence of one epoch's reads."""
-    settled, divergent, bad_keys = [], [], []
+    settled, divergent, bad_keys, lone = [], [], [], []
     groups = by_key(epoch)
     for key, group in groups.items():
         group.sort(key=lambda op: op.call)
@@ -257,6 +264,8 @@ def _settle(heal: NemesisOp, stop: NemesisOp | None, epoch: list[Op]) -> Converg
         if run:
             divergent.append(group[run - 1].call_time)
             bad_keys.append(key)
+            if run == len(group) - 1:
+                lone.append(key)
     at = max(settled, default=None)
     return Convergence(
         heal=heal,
@@ -267,6 +276,7 @@ def _settle(heal: NemesisOp, stop: NemesisOp | None, epoch: list[Op]) -> Converg
         time=None if at is None else at - heal.time,
         last_divergent_at=max(divergent, default=None),
         divergent_keys=bad_keys,
+        unsettled_keys=lone,
     )
 
 

@@ -38,6 +38,47 @@ def test_replicas_agree_cannot_tell_without_replica_copies():
     assert run_check("replicas-agree", {}, sim.history).passed is None
 
 
+def test_lost_writes_with_no_final_read_to_check_against_is_unknown():
+    """Found by a review: a write acknowledged and never read at the end passed ("0 lost of 0 acknowledged,
+    1 keys unchecked"). Jepsen's set checker says unknown when the set was never read; so does this."""
+    write = [
+        {"process": 0, "type": "invoke", "f": "write", "key": "k", "value": 1, "time": 0.0},
+        {"process": 0, "type": "ok", "f": "write", "key": "k", "value": 1, "time": 0.1},
+    ]
+    unread = run_check("lost-writes", {"max": 0}, write)
+    assert unread.passed is None and "no final read" in unread.summary
+    read = [
+        {"process": 1, "type": "invoke", "f": "read", "key": "k", "value": None, "time": 0.2},
+        {"process": 1, "type": "ok", "f": "read", "key": "k", "value": 1, "time": 0.3},
+    ]
+    assert run_check("lost-writes", {"max": 0}, write + read).passed is True
+    read[1]["value"] = 2
+    assert run_check("lost-writes", {"max": 0}, write + read).passed is False
+
+
+def test_convergence_with_a_value_that_changed_up_to_the_last_read_is_unknown():
+    """Found by a review: reads flipping 1, 2, 1, 2 to the end passed `within = 5` ("settled 4 s after its heal"):
+    the lone last read was counted settled. One read shows no agreement; two agreeing reads do."""
+    ops = [
+        {"process": 0, "type": "invoke", "f": "write", "key": 0, "value": 1, "time": 0.0},
+        {"process": 0, "type": "ok", "f": "write", "key": 0, "value": 1, "time": 0.1},
+        {"process": "nemesis", "type": "info", "f": "start-partition", "value": {"id": 1}, "time": 0.5},
+        {"process": "nemesis", "type": "info", "f": "stop-partition", "value": {"id": 1}, "time": 1.0},
+    ]
+    for i, value in enumerate([1, 2, 1, 2, 1, 2]):
+        ops += [
+            {"process": 2, "type": "invoke", "f": "read", "key": 0, "value": None, "time": 1.5 + i / 2},
+            {"process": 2, "type": "ok", "f": "read", "key": 0, "value": value, "time": 1.51 + i / 2},
+        ]
+    flipping = run_check("convergence", validate_check("convergence", {"within": 5.0}), ops)
+    assert flipping.passed is None and "cannot tell they settled" in flipping.summary
+    ops += [
+        {"process": 2, "type": "invoke", "f": "read", "key": 0, "value": None, "time": 4.6},
+        {"process": 2, "type": "ok", "f": "read", "key": 0, "value": 2, "time": 4.61},
+    ]
+    assert run_check("convergence", validate_check("convergence", {"within": 5.0}), ops).passed is True
+
+
 # -- availability and latency: the table's "passes when", on any history --------------------------------
 
 OUTCOMES = st.sampled_from(
