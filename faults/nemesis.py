@@ -93,6 +93,11 @@ __all__ = [
     "make_nemesis",
 ]
 
+#: The shortest flap (a cut or a heal of a flapping partition) and strobe period, in seconds: a span under
+#: the loop's nanosecond made a run that never ended. (A microsecond, not a random nemesis's millisecond
+#: interval: --time-scale shrinks a scenario's spans for real runs.)
+MIN_SPAN = 1e-6
+
 
 # -- partitions -------------------------------------------------------------------------------
 
@@ -122,8 +127,8 @@ class Partition(Nemesis):
         flap = params["flap"]
         if flap is not None:
             bad = not isinstance(flap, (list, tuple)) or len(flap) != 2 or not all(is_number(v) for v in flap)
-            if bad or not 0 < flap[0] <= flap[1]:
-                raise ParamError("flap", flap, "[low, high] seconds, 0 < low <= high, between cuts and heals")
+            if bad or not MIN_SPAN <= flap[0] <= flap[1]:  # 1e-10 was a run that never ended
+                raise ParamError("flap", flap, "[low, high] seconds, 1e-06 <= low <= high, between cuts and heals")
             params["flap"] = [float(flap[0]), float(flap[1])]
         _check_after(params["after"])
         return params
@@ -287,7 +292,7 @@ class Clock(_NodeFault):
         check_choice("mode", params["mode"], self.MODES)
         check_number("offset", params["offset"])
         check_number("drift", params["drift"], low=-1.0, strict_low=True)
-        check_number("period", params["period"], low=0.0, strict_low=True)
+        check_number("period", params["period"], low=MIN_SPAN)  # 1e-10 was a run that never ended
         return super()._check(params)
 
     def prepare(self, injector):

@@ -72,8 +72,10 @@ class Step:
         if not isinstance(self.kind, str):
             raise ParamError("kind", self.kind, "a fault kind such as 'partition', or 'heal'")
         if self.kind == HEAL:
-            if self.params or self.duration is not None:
-                raise ParamError("kind", HEAL, "a heal step without parameters or duration")
+            if self.duration is not None:  # named by the key that is wrong (it named kind)
+                raise ParamError("duration", self.duration, "none on a heal step: it stops every fault at once")
+            if self.params:
+                raise ParamError(next(iter(self.params)), self.params, "no parameters on a heal step")
         else:
             self.nemesis()  # validates kind and params now, not when the step fires
 
@@ -166,7 +168,9 @@ class Schedule:
             if step.duration is not None:
                 rank = 2 if step.duration == 0 else 0
                 keyed.append(((step.at + step.duration, rank, i), "stop"))
-        keyed.sort(key=lambda entry: entry[0])
+        # One instant is one virtual nanosecond, as the loop counts: a stop that float sums put an ulp after a
+        # start (a phase's last fault, cut short to its end, against the next phase's first) still goes first.
+        keyed.sort(key=lambda entry: (round(entry[0][0] * 1e9), *entry[0][1:]))
         return [(key[0], action, key[2]) for key, action in keyed]
 
     def play(self, sim: em.Simulation, injector: Injector | None = None, until: float | None = None) -> Injector:

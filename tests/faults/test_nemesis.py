@@ -688,3 +688,17 @@ def test_faults_aimed_at_the_primary_follow_it_through_failovers():
         sim.run(until=sim.now + 1.0)  # the others elect a new primary meanwhile
         injector.stop(nemesis)
     assert len(set(hit)) >= 2  # a failover moved the primary, and the faults followed it
+
+
+@pytest.mark.parametrize(
+    "kind, params, words",
+    [
+        ("partition", {"flap": [1e-10, 1e-10]}, "1e-06 <= low <= high"),
+        ("clock", {"mode": "strobe", "period": 1e-10}, "a number >= 1e-06"),
+    ],
+)
+def test_a_flap_or_strobe_shorter_than_a_microsecond_is_refused(kind, params, words):
+    """Found by a review: a flap of 1e-10 s or a strobe period of 1e-10 s was a run that never ended (a flap of
+    1e-6 s took 17 s of wall time per 2.5 virtual s), as a random nemesis's 1e-9 interval once was."""
+    with pytest.raises(ParamError, match=words):
+        make_nemesis(kind, **params)

@@ -31,8 +31,11 @@ def test_a_bad_step_fails_when_written_not_when_it_fires():
         Step(0, "meteor")
     with pytest.raises(ParamError, match="shape: expected one of"):
         Step(0, "partition", 1.0, {"shape": "triangle"})
-    with pytest.raises(ParamError, match="heal step without parameters"):
+    # each names the key that is wrong (a heal with a duration named `kind`, found by a review)
+    with pytest.raises(ParamError, match=r"^duration: expected none on a heal step"):
         Step(0, "heal", 1.0)
+    with pytest.raises(ParamError, match=r"^count: expected no parameters on a heal step"):
+        Step(0, "heal", None, {"count": 2})
     with pytest.raises(em.ConfigError, match="holds Step objects"):
         Schedule([{"at": 0, "kind": "crash"}])
 
@@ -263,3 +266,12 @@ def test_a_random_fault_lasts_its_drawn_duration_unless_the_schedule_ends_first(
     for step in schedule:
         assert low - 1e-6 <= step.duration <= low + spread + 1e-6 or step.end == pytest.approx(length, abs=1e-6)
         assert step.end <= length + 1e-6
+
+
+def test_a_stop_an_ulp_after_a_start_is_the_same_instant_and_goes_first():
+    """Found by a review: a phase's last fault cut short to its end stopped at 7.300000000000001 (float sums),
+    after the next phase's crash at 7.3 started, which found a server still held and hit one fewer."""
+    first = Step(7.2, "crash", 7.3 - 7.2 + 1e-15, {"nodes": ["n2"]})
+    assert first.at + first.duration > 7.3  # the ulp
+    schedule = Schedule([first, Step(7.3, "crash", 1.0, {"count": 3})])
+    assert [(action, index) for _, action, index in schedule.events()][:3] == [("start", 0), ("stop", 0), ("start", 1)]
