@@ -663,3 +663,32 @@ def test_a_handlers_definite_override_reaches_the_caller_and_the_history(code, d
     expected = definite if definite is not None else True
     assert sim.run(main()) is expected
     assert [op["type"] for op in sim.history][-1] == recorded
+
+
+def test_a_body_nested_past_the_recursion_limit_is_a_message_error_and_does_not_stop_the_run():
+    """Found by a review: a send 5,000 levels deep raised a bare RecursionError, and a handler's reply 600 deep
+    stopped sim.run; now a MessageError saying to flatten it, and the reply is the handler's bug (13)."""
+
+    class Tree(em.Node):
+        async def handle_tree(self, msg):
+            value: list = []
+            for _ in range(msg.body["depth"]):
+                value = [value]
+            return {"type": "tree_ok", "tree": value}
+
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Tree)
+    client = sim.add_client("c0")
+    with pytest.raises(em.MessageError, match="nests lists or objects too deeply to copy"):
+        client.send("n0", {"type": "tree", "v": deep})
+
+    async def main():
+        assert (await client.rpc("n0", {"type": "tree", "depth": 50}))["type"] == "tree_ok"
+        with pytest.raises(em.RPCError, match="too deeply"):
+            await client.rpc("n0", {"type": "tree", "depth": 5000})
+
+    sim.run(main())
+    assert [e.where for e in sim.errors] == ["tree"]
