@@ -168,6 +168,11 @@ class HandlerTask:
     def _finish(self, value: Any, exc: BaseException | None) -> None:
         self._done = True
         self._host.handler_tasks.pop(self, None)
+        if isinstance(exc, AttributeError) and not hasattr(self._coro, "send"):  # not a coroutine at all
+            exc = TypeError(
+                f"handler {self._name!r} returned {type(self._coro).__name__}, not a coroutine: "
+                f"define it with async def (async def handle_{self._name}(self, msg): ...)"
+            )
         self._on_done(self._arg, value, exc)
 
     @staticmethod

@@ -692,3 +692,25 @@ def test_a_body_nested_past_the_recursion_limit_is_a_message_error_and_does_not_
 
     sim.run(main())
     assert [e.where for e in sim.errors] == ["tree"]
+
+
+def test_a_handler_written_with_def_instead_of_async_def_says_so():
+    """Found by a review: a plain `def handle_echo` was "'dict' object has no attribute 'send'", which does not
+    say what to do; the caller and sim.errors now read "define it with async def"."""
+
+    class Forgot(em.Node):
+        def handle_echo(self, msg):  # no async
+            return {"type": "echo_ok"}
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Forgot)
+    client = sim.add_client("c0")
+
+    async def main():
+        with pytest.raises(
+            em.RPCError, match="handler 'echo' returned dict, not a coroutine: define it with async def"
+        ):
+            await client.rpc("n0", {"type": "echo"})
+
+    sim.run(main())
+    assert "define it with async def" in str(sim.errors[0])
