@@ -725,8 +725,8 @@ def _answered(done: dict) -> bool:
 
 @pytest.mark.slow
 def test_cps_majority_answers_again_within_the_time_the_readme_gives():
-    """cp: 'the majority elects a new primary and answers again within a second of the cut (0.5 to 0.8 s over
-    seeds 1 to 20)': the first answer to a majority client's op invoked after the cut, seed by seed."""
+    """cp: 'the majority elects a new primary and answers again soon after the cut (0.5 to 0.8 s over seeds 1 to
+    20, ...)': the first answer to a majority client's op invoked after the cut, seed by seed."""
     from capsim.cap.experiment import Plan
 
     cut = Plan().partition_at
@@ -743,7 +743,7 @@ def test_cps_majority_answers_again_within_the_time_the_readme_gives():
         )
     said = " ".join(_section("CAP, measured").split())
     assert max(gaps) < 1.0
-    assert f"answers again within a second of the cut ({min(gaps):.1f} to {max(gaps):.1f} s over seeds 1 to 20)" in said
+    assert f"answers again soon after the cut ({min(gaps):.1f} to {max(gaps):.1f} s over seeds 1 to 20, the" in said
 
 
 @pytest.mark.slow
