@@ -73,13 +73,27 @@ def copy_body(body: object) -> dict[str, Any]:
         if type(key) is not str:
             raise MessageError(f"message body keys must be strings (JSON objects), got key {key!r}")
         if type(value) not in _ATOMS:
-            out[key] = copy_value(value, key)
+            out[key] = _copy_nested(value, key)
     kind = out.get("type")
     if type(kind) is not str or not kind:
         raise MessageError(
             f'a message body needs a non-empty string "type", e.g. {{"type": "read", ...}}; got {body!r:.120}'
         )
     return out
+
+
+def _copy_nested(value: Any, path: str) -> Any:
+    """``copy_value`` of a body's list or object, with a MessageError for one nested past the recursion limit.
+
+    Called for a body's values that are not atoms only (so a flat body pays nothing for the check).
+    """
+    try:
+        return copy_value(value, path)
+    except RecursionError:
+        raise MessageError(
+            f"{path} nests lists or objects too deeply to copy (past Python's recursion limit); flatten it (the real "
+            "transport refuses far shallower bodies: emulator.transport.wire.MAX_DEPTH levels)"
+        ) from None
 
 
 def copy_value(value: Any, path: str = "value") -> Any:
@@ -128,5 +142,5 @@ def shown(value: Any) -> str:
 #: ``copy_body`` as the message path calls it: compiled when the C core runs (``emulator.speedups``),
 #: with the same copy and the same errors (a body it does not copy as it is goes to ``copy_body``).
 fast_copy_body: Callable[[object], dict[str, Any]] = (
-    functools.partial(native.copy_body, copy_body, copy_value) if native is not None else copy_body
+    functools.partial(native.copy_body, copy_body, _copy_nested) if native is not None else copy_body
 )

@@ -232,15 +232,6 @@ class Node:
         return f"<{type(self).__name__} {endpoint.name if endpoint else '(unbound)'}>"
 
 
-def _too_deep(body: Any) -> MessageError:
-    """A body nested deeper than copying it can go (Python's recursion limit): what to send instead."""
-    kind = body.get("type") if isinstance(body, dict) else None
-    return MessageError(
-        f"a {kind!r} body nests lists or objects too deeply to copy (past Python's recursion limit); flatten it "
-        "(the real transport refuses far shallower bodies: emulator.transport.wire.MAX_DEPTH levels)"
-    )
-
-
 async def _every(interval: float, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
     if not is_number(interval, gt=0, lt=float("inf")):
         raise ConfigError(f"every() needs an interval of seconds > 0, got {interval!r}")
@@ -413,28 +404,18 @@ class Endpoint:
 
     def send(self, dest: str, body: dict[str, Any]) -> None:
         if self.alive:
-            try:
-                out = copy_body(body)
-            except RecursionError:
-                raise _too_deep(body) from None
-            self._transmit(self, dest, out)
+            self._transmit(self, dest, copy_body(body))
 
     def reply(self, msg: Message, body: dict[str, Any]) -> None:
         request_id = msg.body.get("msg_id")
         if request_id is None or not self.alive:
             return  # a fire-and-forget message expects no reply
-        try:
-            out = copy_body(body)
-        except RecursionError:
-            raise _too_deep(body) from None
+        out = copy_body(body)
         out["in_reply_to"] = request_id
         self._transmit(self, msg.src, out)
 
     async def rpc(self, dest: str, body: dict[str, Any], timeout: float | None = 1.0) -> dict[str, Any]:
-        try:
-            out = copy_body(body)
-        except RecursionError:
-            raise _too_deep(body) from None
+        out = copy_body(body)
         if not self.alive:
             raise asyncio.CancelledError("the node crashed")
         msg_id = next(self._ids)

@@ -682,7 +682,7 @@ def test_a_body_nested_past_the_recursion_limit_is_a_message_error_and_does_not_
     sim = em.Simulation(seed=1)
     sim.add_node("n0", Tree)
     client = sim.add_client("c0")
-    with pytest.raises(em.MessageError, match="nests lists or objects too deeply to copy"):
+    with pytest.raises(em.MessageError, match="v nests lists or objects too deeply to copy"):
         client.send("n0", {"type": "tree", "v": deep})
 
     async def main():
