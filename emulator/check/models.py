@@ -333,8 +333,8 @@ class Exact:
     def __eq__(self, other: object) -> bool:
         return type(other) is Exact and type(other.value) is type(self.value) and other.value == self.value
 
-    def __hash__(self) -> int:
-        return hash((type(self.value).__name__, self.value))
+    def __hash__(self) -> int:  # a number's hash, the same in every process (no str in it: PYTHONHASHSEED)
+        return (self.value.__hash__() << 1) | (type(self.value) is bool)
 
     def __repr__(self) -> str:
         return json.dumps(self.value)
