@@ -86,6 +86,7 @@ __all__ = ["MODES", "PrimaryReplica", "primary_of"]
 MODES = ("sync", "semi-sync", "async")
 _FIRST: Any = object()  # primary_of's default: the first server when no one leads
 _BATCH = 64  # entries per append message
+_REPLIES = 256  # replies a primary keeps per replica awaiting a majority heartbeat after them (see _certified_echo)
 _RECENT = 4096  # client request ids remembered to drop network duplicates
 
 
@@ -321,8 +322,12 @@ class PrimaryReplica(ElectedNode):
         self.match = {peer: 0 for peer in self.peers}
         self.replica_applied, self.caught_up = {}, {}
         #: per peer: (local time received, the peer's clock in it) of its replies, oldest first, and the
-        #: latest such clock among replies received before the lease's start (what an append may echo)
-        self._replies: dict[str, collections.deque[tuple[float, float]]] = {p: collections.deque() for p in self.peers}
+        #: latest such clock among replies received before the lease's start (what an append may echo). While
+        #: no majority answers (a primary cut off without fencing) the lease start stays put: the oldest
+        #: replies are dropped uncertified past _REPLIES, which only leaves the copies counted older.
+        self._replies: dict[str, collections.deque[tuple[float, float]]] = {
+            p: collections.deque(maxlen=_REPLIES) for p in self.peers
+        }
         self._echo: dict[str, float] = {}
         epoch = self.replog.epoch
         self.epoch_start = self.replog.append(epoch, NOOP)

@@ -853,3 +853,17 @@ def test_async_with_fencing_stops_acknowledging_before_any_successor_is_elected(
             f"{node} acknowledged a write of epoch {epoch} at {at:.4f}, "
             f"after a later epoch's primary was elected at {later[0]:.4f}"
         )
+
+
+def test_a_primary_without_a_majority_keeps_a_bounded_backlog_of_replies_to_certify():
+    """A primary cut off with one replica and no fencing heartbeats on, and its lease start stays put: the replies
+    awaiting a majority heartbeat after them stay at most 256 a replica, dropped uncertified (copies count older)."""
+    sim = em.Simulation(seed=1, latency=em.Uniform(0.001, 0.003))
+    for i in range(5):
+        sim.add_node(f"n{i}", PrimaryReplica, mode="async", fencing=False, read_from="replica")
+    sim.run(until=1.0)
+    sim.network.partition(["n0", "n1"], ["n2", "n3", "n4"])
+    sim.run(until=40.0)  # 20 heartbeats a second to n1, none of them acknowledged by a majority
+    primary = sim.node("n0")
+    assert primary.role == "primary" and len(primary._replies["n1"]) == 256
+    assert sim.node("n1").staleness() > 30  # nothing certified n1's copy since the cut
