@@ -31,10 +31,9 @@ what each difference from WARS does (the tests hold it to that).
 Primary-replica rows write to the primary and read from a random replica
 (``read_from="replica"``). A replica applies an entry once it learns the
 entry is committed, one replication round after the primary did, in every
-mode: sync buys durability across a failover and slower writes, and replica
-reads somewhat fresher than async's (its replicas hold an entry before the
-acknowledgement), but still stale right after a write. Reads from the
-primary are never stale (not shown).
+mode: sync buys durability across a failover and slower writes; its replica
+reads are still stale right after a write. Reads from the primary are never
+stale (not shown).
 """
 
 from __future__ import annotations
