@@ -102,7 +102,8 @@ def model_columns(waits_ms) -> list[Column]:
             "visible_999_ms",
             f"{100 * VISIBILITY:g}% ms",
             millis,
-            f"t-visibility: ms after the commit until P(consistent) reaches {100 * VISIBILITY:g}% under WARS",
+            "ms after the commit until t-visibility (PBS's P(consistent) of a read t after it) "
+            f"reaches {100 * VISIBILITY:g}% under WARS",
         ),
     ]
 
@@ -238,7 +239,7 @@ def plot_visibility(rows: list[dict], stem: Path) -> list[Path]:
     ax.set_xlim(0, max((float(t) for row in shown for t in row["t_visibility"]), default=100) * 1.2)
     ax.set_xlabel("t (ms): from the commit (WARS), from the writing client's acknowledgement (store)")
     ax.set_ylabel("P(stale read)")
-    ax.set_title("t-visibility: P(a read t after the write misses it)", fontsize=11)
+    ax.set_title("P(a read t after the write misses it): 1 - t-visibility", fontsize=11)
     ax.grid(alpha=0.3, which="both")
     styles = [
         Line2D([], [], color="#424242", lw=1.4, label="WARS computed"),

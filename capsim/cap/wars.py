@@ -20,7 +20,8 @@ Two implementations, which the tests hold against a third, independent one:
 
 - :func:`model` computes it by Monte Carlo. Each trial yields the ``t`` its
   read needs to be fresh, so one pass gives the whole curve, P(stale | t),
-  and the paper's *t-visibility*, the t at which P(consistent) reaches 99.9%.
+  whose complement is the paper's *t-visibility* (P(consistent) t after
+  the commit), and the t at which t-visibility reaches 99.9%.
 - :func:`measure` runs it on capsim: ``QuorumKV`` replicas, ``QuorumKV``'s
   own coordinator on a node that holds no copy (a ``QuorumKV`` outside its
   ``replicas``, which coordinates every request itself), links
@@ -44,7 +45,7 @@ __all__ = ["Model", "Point", "measure", "model", "parse_quorums", "parse_times",
 
 #: Seconds a leg may take before the coordinator gives up on it: never, in practice.
 PATIENCE = 1e6
-#: The share of reads that must be fresh for the t-visibility figure (the paper's 99.9%).
+#: The t-visibility whose t the figure gives: the share of reads that must be fresh (the paper's 99.9%).
 VISIBILITY = 0.999
 
 

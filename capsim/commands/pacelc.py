@@ -58,7 +58,7 @@ def register(subparsers) -> None:
         + "\n\n--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale (capsim), se "
         "(its standard error, sqrt(p (1 - p) / trials)), trials, model_p_stale, model_se, z ("
         + wars.Z_DEFINITION
-        + ") and visible_999_ms (the model's t-visibility)",
+        + ") and visible_999_ms (the t at which the model's t-visibility reaches 99.9%)",
     )
     parser.add_argument("--seed", type=seed_value, default=sweep.seed, help=f"root seed (default {sweep.seed})")
     parser.add_argument(
@@ -270,8 +270,8 @@ def _run_wars(args, sweep: Sweep, console: Console) -> int:
     console.print(table)
     worst = max((abs(row["z"]) for row in rows), default=0.0)
     console.print(
-        f"{len(rows)} points; largest |z| {worst:.2f}. z: {wars.Z_DEFINITION}. 99.9% ms: the model's "
-        "t-visibility, ms after the commit until P(consistent) reaches 99.9%.",
+        f"{len(rows)} points; largest |z| {worst:.2f}. z: {wars.Z_DEFINITION}. 99.9% ms: ms after the commit "
+        "until the model's t-visibility (P(consistent) of a read t after it) reaches 99.9%.",
         highlight=False,
     )
     return 0
