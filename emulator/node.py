@@ -73,7 +73,8 @@ class Storage(MutableMapping[str, Any]):
     """A node's durable state: survives crash and restart, unlike its memory.
 
     Writes from an incarnation that has crashed are ignored, as a dead process
-    cannot write to its disk.
+    cannot write to its disk; so are its changes in place to a stored value
+    (the next incarnation gets a copy of the storage taken at the crash).
     """
 
     __slots__ = ("_data", "_endpoint")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import functools
 import inspect
 import itertools
@@ -278,7 +279,13 @@ class Simulation:
     # -- node faults --------------------------------------------------------------------------
 
     def crash(self, name: str) -> None:
-        """Stop ``name``: tasks cancelled, memory lost, messages to it dropped until restart."""
+        """Stop ``name``: tasks cancelled, memory lost, messages to it dropped until restart.
+
+        Its storage is kept as it stands at the crash: the next incarnation
+        gets a deep copy, so what the dead one's cancelled code still does
+        (a ``finally`` that appends to a stored list) changes nothing durable,
+        as a dead process cannot write to its disk.
+        """
         slot = self._slot(name)
         endpoint = slot.endpoint
         if endpoint is None:
@@ -286,6 +293,7 @@ class Simulation:
         slot.endpoint = None
         self.network.detach(name)
         endpoint.kill()
+        slot.storage = _detached(slot.storage)
         self.loop.resume_owner(name)  # let the cancellations run
         self.record_nemesis("crash", name)
 
@@ -583,3 +591,19 @@ def _creation_order(task: asyncio.Task[Any]) -> tuple[int, int, str]:
     if prefix == "Task" and n.isdigit():
         return (0, int(n), "")
     return (1, 0, task.get_name())
+
+
+def _detached(data: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a crashed node's storage, for its next incarnation.
+
+    One memo for all the values keeps what two keys share shared. A value
+    ``copy.deepcopy`` refuses (a lock, an open file) stays the same object.
+    """
+    memo: dict[int, Any] = {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        try:
+            out[key] = copy.deepcopy(value, memo)
+        except Exception:  # not copyable: shared with the dead incarnation, as before
+            out[key] = value
+    return out

@@ -330,6 +330,40 @@ def test_a_crashed_incarnation_cannot_write_storage_or_send():
     assert sim.network.stats["sent"] == 0
 
 
+def test_a_crashed_incarnation_cannot_change_a_stored_value_in_place():
+    """A finally block of a crashed incarnation that appends to a stored list, or changes a stored dict,
+    changes nothing the next incarnation sees; what two keys shared they still share, and a value
+    deepcopy refuses is kept."""
+    import threading
+
+    lock = threading.Lock()
+
+    class Stubborn(em.Node):
+        async def on_start(self):
+            if "log" not in self.storage:
+                shared = {"n": 1}
+                self.storage["log"], self.storage["a"], self.storage["b"] = ["kept"], shared, shared
+                self.storage["lock"] = lock
+            self.spawn(self.work())
+
+        async def work(self):
+            log, a = self.storage["log"], self.storage["a"]
+            try:
+                await asyncio.sleep(100)
+            finally:
+                log.append("ghost")
+                a["n"] = 2
+
+    sim = em.Simulation(seed=1)
+    sim.add_node("n0", Stubborn)
+    sim.run(until=1)
+    sim.crash("n0")
+    sim.run(until=2)
+    storage = sim.restart("n0").storage
+    assert storage["log"] == ["kept"] and storage["a"] == {"n": 1}
+    assert storage["a"] is storage["b"] and storage["lock"] is lock
+
+
 def test_each_node_has_its_own_rng_stream_unaffected_by_other_nodes():
     """A node's draws depend on the seed and its name only, not on which other nodes exist."""
 
