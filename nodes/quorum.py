@@ -205,6 +205,7 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
         FailureDetector.__init__(self, probe_interval)
 
     async def on_start(self):
+        self._check_fits()
         self.storage.setdefault("data", {})
         self.storage.setdefault("hints", {})
         self.storage.setdefault("seq", 0)
@@ -213,6 +214,25 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
             self._ensure_task("handoff", self._handoff_loop)
         if self.anti_entropy:
             self._ensure_task("anti-entropy", self._anti_entropy_loop)
+
+    def _check_fits(self) -> None:
+        """Refuse, as the node starts (it knows its peers then), an N, R or W the cluster cannot hold.
+
+        N copies need N servers (a key would have fewer owners than N says); with
+        ``replicas``, N may cover them all, but R and W must fit the copies there are.
+        """
+        servers = len(self.replicas) if self.replicas is not None else 1 + len(self.peers)
+        if self.replicas is None and self.n > servers:
+            raise ConfigError(
+                f"QuorumKV n={self.n} copies of each key need {self.n} servers, but the cluster has {servers}; "
+                f"lower n (and r and w) to at most {servers}, or add servers"
+            )
+        copies = min(self.n, servers)
+        if max(self.r, self.w) > copies:
+            raise ConfigError(
+                f"QuorumKV r={self.r}, w={self.w} cannot be met: a key has {copies} copies "
+                f"(n={self.n}, {servers} replicas); lower r and w to at most {copies}"
+            )
 
     # -- placement ---------------------------------------------------------------------------
 

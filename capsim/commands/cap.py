@@ -319,8 +319,11 @@ def _refused_at_start(configs, plan: Plan) -> None:
     for config in configs:
         sim = em.Simulation(seed=plan.seed)
         node_class = config.node_class()
-        for name in plan.servers:
-            sim.add_node(name, node_class, **config.kwargs(plan.nodes))
+        try:
+            for name in plan.servers:
+                sim.add_node(name, node_class, **config.kwargs(plan.nodes))
+        except em.ConfigError as exc:  # its constructor refused the settings: say which config's
+            raise UsageError(f"config {config.name!r}: {exc}") from None
         refused = refused_at_start(sim)
         if refused is not None:
             raise UsageError(f"config {config.name!r}: {refused}")

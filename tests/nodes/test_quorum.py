@@ -134,6 +134,30 @@ def test_a_misconfiguration_says_what_to_change(config, message):
         sim.add_node("n0", QuorumKV, **config)
 
 
+@pytest.mark.parametrize(
+    ("servers", "config", "message"),
+    [
+        (5, {"n": 9, "r": 7, "w": 7}, "n=9 copies of each key need 9 servers, but the cluster has 5"),
+        (2, {"n": 3, "r": 1, "w": 1}, "lower n (and r and w) to at most 2, or add servers"),
+        (4, {"n": 5, "r": 3, "w": 3, "replicas": ["n0", "n1"]}, "r=3, w=3 cannot be met: a key has 2 copies"),
+        (3, {"n": 3, "r": 2, "w": 2}, None),
+        (4, {"n": 5, "r": 2, "w": 2, "replicas": ["n0", "n1"]}, None),  # N covers the replicas: allowed
+    ],
+)
+def test_an_n_r_or_w_the_cluster_cannot_hold_is_refused_as_the_node_starts(servers, config, message):
+    """N above the servers (every key would have fewer owners than N), or R or W above the copies there are
+    (nothing could ever be answered): the node refuses as it starts, when it knows its peers."""
+    sim = em.Simulation(seed=1)
+    for i in range(servers):
+        sim.add_node(f"n{i}", QuorumKV, **config)
+    sim.run(until=0.1)
+    refused = [e for e in sim.errors if e.where == "on_start"]
+    if message is None:
+        assert not refused
+    else:
+        assert len(refused) == servers and all(message in str(e.exception) for e in refused)
+
+
 def test_replica_data_and_the_write_counter_survive_crashes():
     """After every owner crashes and restarts, the value is still there and new stamps keep growing."""
     sim, (client,) = quorum_cluster(nodes=3, clients=1)

@@ -129,6 +129,28 @@ def test_a_config_file_with_a_stray_value_or_key_exits_2_naming_it(tmp_path, cap
     assert f"{path}: {message}" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        # a value the constructor refuses: the message named neither the file's config nor the setting's owner
+        ('{ n = "three" }', "config 'q': QuorumKV n must be an int >= 1, got 'three'"),
+        ("{ n = 3, r = 0, w = 0 }", "config 'q': QuorumKV r must be an int from 1 to n=3, got 0"),
+        # N larger than the cluster ran, and printed 0.0% available on every row (R = W = 7 of 5 copies)
+        ("{ n = 9, r = 7, w = 7 }", "config 'q': n0 refused it as it started: ConfigError: QuorumKV n=9 copies"),
+        ("{ n = 9, r = 1, w = 1 }", "lower n (and r and w) to at most 5, or add servers"),
+    ],
+)
+def test_a_config_file_whose_settings_its_protocol_refuses_exits_2_naming_the_config(
+    tmp_path, capsys, settings, message
+):
+    """Settings a store refuses, on construction or as it starts, exit 2 before any run, naming the config."""
+    path = tmp_path / "configs.toml"
+    path.write_text(f'[[config]]\nname = "q"\nprotocol = "quorum"\nsettings = {settings}\n')
+    assert main(["cap", *SHORT, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 def test_cap_refuses_seed_with_seeds_rather_than_ignore_one(capsys):
     """--seed N with --seeds A-B (--seeds used to win silently, --seed 3 ignored): exit 2, as capsim chaos does."""
     with pytest.raises(SystemExit) as exit_info:
