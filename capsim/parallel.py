@@ -323,6 +323,15 @@ class ProgressLines:
             )
 
 
+def bar_console(console: Console) -> Console:
+    """Where a progress bar goes: stderr, so stdout holds the results alone (``capsim chaos --seeds 1-9 > out``)."""
+    if console.stderr:
+        return console
+    from capsim.output import console as new_console
+
+    return new_console(stderr=True)
+
+
 def sweep_with_progress(
     console: Console,
     job: SeedJob,
@@ -364,7 +373,7 @@ def sweep_with_progress(
     )
     say = ProgressLines(console, label, len(seeds))
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
+        with Progress(*columns, console=bar_console(console), transient=False) as progress:
             task = progress.add_task(label, total=len(seeds), completed=len(done), **_counts(lines))
             for line in run_sweep(job, seeds_left(seeds, results), workers, cluster, pool):
                 lines.append(line)
@@ -425,7 +434,7 @@ def with_progress(
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     say = ProgressLines(console, label, len(jobs))
     try:
-        with Progress(*columns, console=console, transient=False) as progress:  # after the workers are forked
+        with Progress(*columns, console=bar_console(console), transient=False) as progress:  # after the workers fork
             task = progress.add_task(label, total=len(jobs))
             for result in map_unordered(function, jobs, workers, pool):
                 results.append(result)

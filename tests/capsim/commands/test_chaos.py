@@ -156,8 +156,9 @@ def test_a_seed_range_runs_in_worker_processes_and_lists_failing_seeds(tmp_path,
     path = _scenario_file(tmp_path, BROKEN.replace("duration = 6.0", "duration = 4.0"))
     out = tmp_path / "out"
     assert main(["chaos", path, "--seeds", "2-3", "--jobs", "2", "--out", str(out)]) == 1
-    text = capsys.readouterr().out
-    assert "2/2" in text and "0 of 2 seeds passed" in text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "2/2" in captured.err and "0 of 2 seeds passed" in text
     for seed in (2, 3):
         assert f"capsim chaos {path} --seed {seed}" in text
         summary = json.loads((out / f"seed-{seed}" / "summary.json").read_text())
@@ -284,8 +285,9 @@ def test_a_sweep_counts_a_seed_that_could_not_tell_as_unknown_and_resumes_it(tmp
     results = tmp_path / "results.jsonl"
     argv = ["chaos", path, "--seeds", "1-2", "--jobs", "1", "--results", str(results)]
     assert main(argv) == 1
-    progress, text = capsys.readouterr().out.split("\n", 1)
-    assert "0 failed, 0 crashed, 2 unknown" in progress
+    captured = capsys.readouterr()
+    text, progress = captured.out, captured.err  # the bar on stderr: stdout holds the results alone
+    assert "0 failed, 0 crashed, 2 unknown" in progress and "0 failed, 0 crashed" not in text
     assert "0 of 2 seeds passed (2 unknown)" in text and "FAIL" not in text and "failed" not in text
     assert text.count("UNKNOWN") == 2
     for seed in (1, 2):
@@ -294,6 +296,8 @@ def test_a_sweep_counts_a_seed_that_could_not_tell_as_unknown_and_resumes_it(tmp
     assert [(line["status"], line["failed"], line["unknown"]) for line in lines] == [
         ("unknown", [], ["availability (quiet)"])
     ] * 2
+    for line in lines:  # every seed's digest in the results file, the one its line below the table shows
+        assert f"seed {line['seed']} could not tell availability (quiet) (trace digest {line['digest'][:16]})" in text
     assert main([*argv, "--resume"]) == 1
     assert "0 of 2 seeds passed (2 unknown)" in capsys.readouterr().out
 
