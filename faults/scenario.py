@@ -286,7 +286,14 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors save one, is no TOML
     except OSError as exc:
-        raise ScenarioError(str(path), "file", str(path), f"a readable scenario file ({exc.strerror})") from None
+        shipped = (
+            f"; for the scenario shipped with capsim of that name, load capsim.examples.scenario_path({str(path)!r})"
+            if isinstance(exc, FileNotFoundError) and path.name == str(path) and not path.suffix
+            else ""
+        )  # a bare name, as `capsim chaos lin-kv-partitions` takes one (capsim sits above faults: named, not imported)
+        raise ScenarioError(
+            str(path), "file", str(path), f"a readable scenario file ({exc.strerror}){shipped}"
+        ) from None
     except UnicodeDecodeError as exc:
         raise ScenarioError(
             str(path), "file", f"a byte that is not UTF-8 at offset {exc.start}", "a TOML text file"

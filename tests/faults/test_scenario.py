@@ -625,6 +625,20 @@ def test_a_missing_file_is_a_scenario_error(tmp_path):
         load_scenario(tmp_path / "nope.toml")
 
 
+def test_a_shipped_scenario_s_bare_name_says_how_to_load_it(monkeypatch, tmp_path):
+    """load_scenario("lin-kv-partitions") (a name `capsim chaos` takes) says to load capsim.examples.scenario_path's
+    file, and that file loads; a path that merely does not exist gets no such hint."""
+    from capsim.examples import scenario_path
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ScenarioError, match=r"load capsim\.examples\.scenario_path\('lin-kv-partitions'\)"):
+        load_scenario("lin-kv-partitions")
+    assert load_scenario(scenario_path("lin-kv-partitions")).name == "lin-kv under partitions"
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario("nope.toml")
+    assert "scenario_path" not in str(caught.value)
+
+
 # -- no value anywhere gives a bare traceback -----------------------------------------------------------
 
 BASE = {
