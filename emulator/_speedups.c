@@ -771,6 +771,9 @@ done:
     return handle;
 }
 
+/* handles.RANGE_END, where the clock's range ends: the least delay whose delay * 1e9 overflows a double. */
+#define RANGE_END 0x1.12e0be826d695p+994
+
 static PyObject *round_ns(double delay) { /* round(delay * NS): Python's round-half-even of a float */
     double x = delay * 1e9, r = round(x);
     if (fabs(x - r) == 0.5) r = 2.0 * round(x / 2.0);
@@ -839,7 +842,7 @@ static PyObject *Core_call_later(Core *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     PyObject *delay = head[0], *callback = head[1];
     if (callback == HOOK(hooks, H_SLEEP_CALLBACK) && context == Py_None && PyFloat_CheckExact(delay) &&
-        PyFloat_AS_DOUBLE(delay) >= 0.0 && PyFloat_AS_DOUBLE(delay) < INFINITY) {
+        PyFloat_AS_DOUBLE(delay) >= 0.0 && PyFloat_AS_DOUBLE(delay) < RANGE_END) { /* past it: _call_later's never */
         int checked = closed_or_debug(self);
         if (checked < 0) goto done;
         if (!checked) {

@@ -30,6 +30,7 @@ __all__ = [
     "HANDLE_RUNNERS",
     "NS",
     "OWNER",
+    "RANGE_END",
     "SLEEP_CALLBACK",
     "TIMER_RUNNERS",
     "LeanHandle",
@@ -49,6 +50,10 @@ __all__ = [
 
 #: Nanoseconds per second: the clock's resolution.
 NS = 1_000_000_000
+
+#: Where the clock's range ends: the least float of seconds whose ``seconds * NS`` overflows a float
+#: (about 1.8e299 s). A delay or a time at or past it is taken as infinity: its timer never fires.
+RANGE_END = float.fromhex("0x1.12e0be826d695p+994")
 
 #: The node a piece of code belongs to; set in each node's context so the loop
 #: can hold a paused node's callbacks without the node's code knowing.
@@ -99,12 +104,22 @@ def report(handle: AsyncioHandle | Periodic, exc: BaseException) -> None:
 
 
 def to_ns(seconds: float) -> int | None:
-    """Seconds as integer nanoseconds; None for +infinity (a timer that never fires)."""
+    """Seconds as integer nanoseconds; None for +infinity and past ``RANGE_END`` (a timer that never fires).
+
+    A huge finite deadline (``call_later(1e300, ...)``) is taken as stock
+    asyncio takes it, a timer that fires after every other and within no
+    run: like one at infinity, it goes in no heap, so it costs nothing and
+    needs no order among its kind. A time as far before zero is exact
+    (every float that large is a whole number): the callers clamp it to now.
+    """
     if seconds != seconds:
         raise ConfigError(f"a delay or time cannot be NaN; got {seconds!r}")
-    if seconds == math.inf:
+    ns = seconds * NS
+    if ns == math.inf:  # +infinity, or seconds at or past RANGE_END
         return None
-    return round(seconds * NS)
+    if ns == -math.inf:  # -infinity (an OverflowError, as before), or seconds at or below -RANGE_END
+        return int(seconds) * NS
+    return round(ns)
 
 
 class LeanHandle(events.Handle):

@@ -269,7 +269,7 @@ class VirtualLoop(Core, NetLoop, LoopBase):
         future = asyncio.ensure_future(future, loop=self)  # type: ignore[arg-type]  # it refuses a generator itself
         if new_task:
             future._log_destroy_pending = False  # type: ignore[attr-defined]  # a Task's, not in the stubs  # an error in the run is raised here; no second report
-        until_ns = None if until is None or until == math.inf else to_ns(until)
+        until_ns = None if until is None else to_ns(until)  # None: no end (inf, or past RANGE_END)
         future.add_done_callback(_stop_loop)
         previous = self._enter()
         try:
@@ -291,7 +291,7 @@ class VirtualLoop(Core, NetLoop, LoopBase):
 
     def run_until(self, until: float | None) -> None:
         """Run until virtual time ``until`` (or, with None, until nothing is left)."""
-        until_ns = None if until is None or until == math.inf else to_ns(until)
+        until_ns = None if until is None else to_ns(until)  # None: no end (inf, or past RANGE_END)
         if until_ns is not None and until_ns < self._now:
             return
         previous = self._enter()

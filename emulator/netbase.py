@@ -101,7 +101,7 @@ class NetBase(_Mixin):
 
         def _call_at_ns(
             self,
-            when_ns: int | None,
+            when_ns: int,
             callback: Callable[..., object],
             args: tuple[Any, ...],
             context: contextvars.Context | None,

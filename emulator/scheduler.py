@@ -25,7 +25,6 @@ import collections
 import contextvars
 import heapq
 import itertools
-import math
 from asyncio import events
 from collections.abc import Callable
 from contextvars import Context
@@ -36,6 +35,7 @@ from emulator.handles import (
     HANDLE_RUNNERS,
     NS,
     OWNER,
+    RANGE_END,
     SLEEP_CALLBACK,
     TIMER_RUNNERS,
     LeanHandle,
@@ -246,9 +246,9 @@ class Scheduler(_Base):
             callback is SLEEP_CALLBACK
             and context is None
             and type(delay) is float
-            and 0.0 <= delay < math.inf
+            and 0.0 <= delay < RANGE_END
             and not (self._closed or self._debug)
-        ):  # asyncio.sleep: the common case, inlined
+        ):  # asyncio.sleep: the common case, inlined (a delay past RANGE_END goes on, to never fire)
             delay_ns = round(delay * NS)
             when_ns = self._now + delay_ns
             sleep = _new(SleepTimer)  # SleepTimer(self, when_ns, *args), without an __init__ frame
@@ -276,14 +276,16 @@ class Scheduler(_Base):
         # call_later, for all but asyncio.sleep's fast path (the compiled core's call_later calls it too).
         if self._closed or self._debug:
             return self._call_later_checked(delay, callback, args, context)
-        if type(delay) is float and 0.0 <= delay < math.inf:  # a timer handle's common case, inlined
+        if type(delay) is float and 0.0 <= delay < RANGE_END:  # a timer handle's common case, inlined
             delay_ns = round(delay * NS)
             when_ns = self._now + delay_ns
             handle = LeanTimerHandle(when_ns / NS, callback, args, self, context)
             self._heap_push((when_ns, next(self._seq), run_timer, handle))
             return handle
         later = to_ns(delay)
-        return self._call_at_ns(None if later is None else self._now + later, callback, args, context)
+        if later is None:
+            return self._never(self._time + delay, callback, args, context)
+        return self._call_at_ns(self._now + later, callback, args, context)
 
     def call_at(  # type: ignore[override]  # as call_later
         self, when: float, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
@@ -295,6 +297,8 @@ class Scheduler(_Base):
             # A time still ahead of time() that rounds to now: run it 1 ns later, or code that re-arms a
             # timer which ran "early" (aiohttp's keep-alive check) would re-arm it at this instant forever.
             when_ns = self._now + 1
+        if when_ns is None:
+            return self._never(when, callback, args, context)
         return self._call_at_ns(when_ns, callback, args, context)
 
     def _call_later_checked(
@@ -304,7 +308,9 @@ class Scheduler(_Base):
         if self._closed:
             raise RuntimeError("Event loop is closed")
         delay_ns = to_ns(delay)
-        return self._call_at_ns(None if delay_ns is None else self._now + max(0, delay_ns), callback, args, context)
+        if delay_ns is None:
+            return self._never(self._time + delay, callback, args, context)
+        return self._call_at_ns(self._now + max(0, delay_ns), callback, args, context)
 
     def call_every(
         self,
@@ -324,10 +330,15 @@ class Scheduler(_Base):
         goes to ``on_error(exc)`` (default: the loop's exception handler).
 
         Raises:
-            ConfigError: ``interval`` is not a finite number of seconds > 0.
+            ConfigError: ``interval`` is not a number of seconds > 0 and under ``RANGE_END`` (about 1.8e299).
         """
-        if not is_number(interval, gt=0, lt=math.inf):
-            raise ConfigError(f"call_every needs an interval of seconds > 0, got {interval!r}")
+        if not is_number(interval, gt=0, lt=RANGE_END):
+            never = (
+                "; a tick 1.8e+299 s or more away (past the clock's range) never comes"
+                if is_number(interval, ge=RANGE_END)
+                else ""
+            )
+            raise ConfigError(f"call_every needs an interval of seconds > 0, got {interval!r}{never}")
         interval_ns = max(1, round(interval * NS))
         fifo = self._fifos.get(interval_ns)
         if fifo is None:
@@ -338,13 +349,18 @@ class Scheduler(_Base):
         return timer
         return timer
 
+    def _never(
+        self, when: float, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
+    ) -> asyncio.TimerHandle:
+        # A timer at infinity or past RANGE_END (to_ns gave None): a handle that can be cancelled and
+        # never fires, in no heap. Its when() is the time asked for, as stock asyncio's would be.
+        never = LeanTimerHandle(when, callback, args, self, context)
+        never._scheduled = False
+        return never
+
     def _call_at_ns(
-        self, when_ns: int | None, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
+        self, when_ns: int, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
     ) -> asyncio.TimerHandle | SleepTimer:
-        if when_ns is None:  # at infinity: a handle that can be cancelled, and never fires
-            never = LeanTimerHandle(math.inf, callback, args, self, context)
-            never._scheduled = False
-            return never
         when_ns = max(when_ns, self._now)  # a time in the past means now: the clock never goes back
         if callback is SLEEP_CALLBACK and context is None:
             sleep = SleepTimer(self, when_ns, *args)

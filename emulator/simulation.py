@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 from emulator.client import Client
 from emulator.distributions import Constant, Distribution
 from emulator.errors import ConfigError
+from emulator.handles import RANGE_END
 from emulator.history import History
 from emulator.loop import OWNER, VirtualLoop
 from emulator.message import copy_value
@@ -403,7 +404,11 @@ class Simulation:
         """
         if until is not None and not is_number(until, ge=-math.inf):  # any number but NaN
             raise ConfigError(f"until must be a virtual time in seconds, got {until!r}")
-        if until is not None and until < self.now and (math.isinf(until) or round(until * 1e9) < round(self.now * 1e9)):
+        if (
+            until is not None
+            and until < self.now
+            and (until <= -RANGE_END or round(until * 1e9) < round(self.now * 1e9))
+        ):
             if inspect.iscoroutine(coro):
                 coro.close()  # refused: it will never run, and must not warn that it was never awaited
             raise ConfigError(

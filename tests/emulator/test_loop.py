@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
-from emulator.handles import SLEEP_CALLBACK
+from emulator.handles import RANGE_END, SLEEP_CALLBACK
 from emulator.loop import VirtualLoop
 
 
@@ -290,6 +290,55 @@ def test_infinite_delays_never_fire_and_nan_is_refused():
     assert run(main()) == 100.0
 
 
+@pytest.mark.parametrize("far", [1e300, RANGE_END, sys.float_info.max])
+def test_a_delay_past_the_clock_s_range_is_taken_and_never_fires(far):
+    """call_later, call_at and sleep of 1e300 s (past ~1.8e299 s, where nanoseconds overflow a float) are
+    accepted, as stock asyncio accepts them: a timer that fires within no run, after everything
+    else; a run until 10 s ends there, and the handles say the time asked for and can be cancelled."""
+    loop = VirtualLoop()
+    seen = []
+
+    async def main():
+        sleeper = asyncio.ensure_future(asyncio.sleep(far))
+        later = loop.call_later(far, seen.append, "later")
+        at = loop.call_at(far, seen.append, "at")
+        loop.call_later(5.0, seen.append, "five")
+        await asyncio.sleep(0)
+        return sleeper, later, at
+
+    sleeper, later, at = loop.run_until_complete(main())
+    loop.run_until(10.0)
+    assert seen == ["five"] and loop.time() == 10.0 and not sleeper.done()
+    assert later.when() == at.when() == far
+    later.cancel()
+    at.cancel()
+    sleeper.cancel()
+    loop.run_until(20.0)
+    assert seen == ["five"] and sleeper.cancelled() and loop.time() == 20.0
+    loop.close()
+
+
+def test_wait_for_and_timeout_of_1e300_seconds_let_a_short_sleep_finish():
+    """asyncio.wait_for(..., 1e300) and asyncio.timeout(1e300) around a 0.5 s sleep return its result."""
+
+    async def main():
+        first = await asyncio.wait_for(asyncio.sleep(0.5, "slept"), 1e300)
+        async with asyncio.timeout(1e300) as deadline:
+            second = await asyncio.sleep(0.5, "again")
+        return first, second, deadline.when(), asyncio.get_running_loop().time()
+
+    assert run(main()) == ("slept", "again", 1e300, 1.0)
+
+
+def test_a_delay_as_far_below_zero_runs_now_as_any_negative_one():
+    """call_later(-1e300) and call_at(-1e300) run at the current time, as call_later(-1) does."""
+    loop = VirtualLoop()
+    seen = []
+    loop.call_at(2.0, lambda: [loop.call_later(-1e300, seen.append, "later"), loop.call_at(-1e300, seen.append, "at")])
+    loop.run_until(None)
+    assert seen == ["later", "at"] and loop.time() == 2.0
+
+
 # -- the kernel's own scheduling, single-stepping -----------------------------------------------------
 
 
@@ -540,9 +589,9 @@ def test_call_every_that_raises_stops_and_reports():
     assert [str(e) for e in errors] == ["boom"] and loop.time() == 1.0
 
 
-@pytest.mark.parametrize("interval", [0, -1.0, math.inf, math.nan, "1", True])
+@pytest.mark.parametrize("interval", [0, -1.0, math.inf, 1e300, math.nan, "1", True])
 def test_call_every_refuses_an_interval_that_is_not_positive_seconds(interval):
-    """An interval of zero, below zero, infinite, NaN or not a number is a ConfigError."""
+    """An interval of zero, below zero, infinite or past the clock's range (1e300), NaN or not a number: ConfigError."""
     with pytest.raises(em.ConfigError, match="interval of seconds > 0"):
         VirtualLoop().call_every(interval, print)
 

@@ -230,6 +230,20 @@ def test_an_rpc_timeout_that_is_not_seconds_is_refused_before_anything_is_sent(t
     assert sim.network.stats["sent"] == 2  # the good rpc and its reply
 
 
+@pytest.mark.parametrize("timeout", [1e300, float("inf")])
+def test_an_rpc_with_a_timeout_past_the_clock_s_range_returns_the_reply(timeout):
+    """rpc(timeout=1e300) to a live peer answers as with any timeout (it was an OverflowError); like inf,
+    its timer is in no heap, so no timer is left behind once the reply is in."""
+    sim, (client,) = cluster(n=1)
+
+    async def main():
+        reply = await client.rpc("n0", {"type": "echo", "echo": 1}, timeout=timeout)
+        return reply["echo"], asyncio.get_running_loop().time()
+
+    echo, now = sim.run(main())
+    assert echo == 1 and 0 < now < 1 and sim.loop.pending_timers() == 0
+
+
 def test_rpc_to_a_silent_handler_times_out_as_indefinite():
     """A handler that returns None sends nothing: the rpc raises Timeout (indefinite)."""
 

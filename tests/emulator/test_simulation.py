@@ -425,9 +425,9 @@ def test_healing_one_cut_keeps_the_others():
     assert second != first
 
 
-@pytest.mark.parametrize("until", [-1, -0.001, float("-inf")])
+@pytest.mark.parametrize("until", [-1, -0.001, -1e300, float("-inf")])
 def test_run_until_a_negative_time_is_an_error(until):
-    """sim.run(until=-1) raises a ConfigError instead of returning silently."""
+    """sim.run(until=-1) raises a ConfigError instead of returning silently (-1e300 too, not an OverflowError)."""
     sim = em.Simulation(seed=1)
     with pytest.raises(em.ConfigError, match=r"in the past.*sim\.run\(until=sim\.now \+ d\)"):
         sim.run(until=until)
@@ -448,6 +448,23 @@ def test_run_until_a_time_already_passed_is_an_error_and_now_is_not():
     sim.run(until=5.0)
     sim.run(until=0.1 + 0.2 + 4.7)  # 5.000000000000001: the same nanosecond
     assert sim.now == 5.0
+
+
+@pytest.mark.parametrize("until", [1e300, float("inf")])
+def test_run_until_a_time_past_the_clock_s_range_runs_until_nothing_is_left(until):
+    """until=1e300 (past ~1.8e299 s, where nanoseconds overflow a float) is a time no run reaches, as inf:
+    the run ends when nothing is left, at the last event, and a timer set past the range never fired."""
+    sim = em.Simulation(seed=1)
+    seen = []
+
+    async def arm():
+        loop = asyncio.get_running_loop()
+        loop.call_later(5.0, seen.append, 5.0)
+        loop.call_later(1e300, seen.append, 1e300)
+
+    sim.run(arm())
+    sim.run(until=until)
+    assert seen == [5.0] and sim.now == 5.0
 
 
 class _Waiter(em.Node):

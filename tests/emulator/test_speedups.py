@@ -258,6 +258,61 @@ def test_the_compiled_core_is_in_use_when_it_is_built_and_both_modes_give_the_sa
     assert compiled["digests"][-1][2] > 0
 
 
+# Timers past the clock's range (~1.8e299 s, where nanoseconds overflow a float): asyncio.sleep's fast path
+# (compiled, or inlined in Scheduler.call_later), call_later, call_at, wait_for, asyncio.timeout and an rpc.
+HUGE = r"""
+import asyncio, json
+import emulator as em
+import emulator.speedups as speedups
+
+class Echo(em.Node):
+    async def handle_echo(self, msg):
+        await asyncio.sleep(1e300 if msg.body["far"] else 0.001)  # in the handler: a node's own timer
+        return {"type": "echo_ok"}
+
+sim = em.Simulation(seed=5, latency=em.Uniform(0.001, 0.003))
+sim.add_node("n0", Echo)
+client = sim.add_client("c0")
+fired = []
+
+async def workload():
+    loop = asyncio.get_running_loop()
+    handles = [loop.call_later(1e300, fired.append, "later"), loop.call_at(1e300, fired.append, "at")]
+    sleeper = asyncio.ensure_future(asyncio.sleep(1e300))
+    reply = await client.rpc("n0", {"type": "echo", "far": False}, timeout=1e300)
+    slept = await asyncio.wait_for(asyncio.sleep(0.5, "slept"), 1e300)
+    async with asyncio.timeout(1e300):
+        await asyncio.sleep(0.5)
+    stuck = asyncio.ensure_future(client.rpc("n0", {"type": "echo", "far": True}, timeout=1e300))
+    await asyncio.sleep(1)
+    return [reply["type"], slept, [h.when() for h in handles], sleeper.done(), stuck.done(), loop.time()]
+
+result = sim.run(workload())
+sim.run(until=10)
+print(json.dumps({"mode": speedups.MODE, "result": result, "fired": fired, "now": sim.now,
+                  "digest": sim.trace_digest()}))
+"""
+
+
+@pytest.mark.skipif(not BUILT, reason="emulator._speedups is not built (pure-Python install)")
+def test_timers_past_the_clock_s_range_are_taken_and_never_fire_in_both_modes():
+    """call_later/call_at/sleep/wait_for/timeout/rpc of 1e300 s are accepted (an OverflowError before) and
+    never fire: a run until 10 s ends there, the same run and digest compiled and in pure Python."""
+    runs = []
+    for pure in (False, True):
+        env = dict(os.environ, CAPSIM_PURE_PYTHON="1" if pure else "", PYTHONPATH=str(ROOT))
+        out = subprocess.run(
+            [sys.executable, "-c", HUGE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(json.loads(out.stdout))
+    compiled, pure = runs
+    assert compiled["mode"].startswith("C") and pure["mode"].startswith("pure Python")
+    assert compiled["result"] == ["echo_ok", "slept", [1e300, 1e300], False, False, compiled["result"][-1]]
+    assert 2.0 < compiled["result"][-1] < 2.1 and compiled["fired"] == [] and compiled["now"] == 10.0
+    assert {k: v for k, v in compiled.items() if k != "mode"} == {k: v for k, v in pure.items() if k != "mode"}
+
+
 def test_this_process_runs_the_core_its_mode_names():
     assert (speedups.native is not None) == speedups.ACCELERATED
     assert (BUILT and not speedups.PURE_REQUESTED) == speedups.ACCELERATED
