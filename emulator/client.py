@@ -15,6 +15,7 @@ from typing import Any
 from emulator.errors import CRASH, ConfigError, RPCError, Timeout
 from emulator.message import copy_body
 from emulator.node import Node
+from emulator.validate import is_timeout, timeout_error
 
 __all__ = ["Client"]
 
@@ -63,11 +64,14 @@ class Client(Node):
             RPCError: recorded as ``fail`` when definite, ``info`` otherwise.
             Timeout: recorded as ``info``.
             ConfigError: a misuse (an empty ``f``, a ``cas`` value that is not
-                ``[from, to]``), raised before anything is recorded.
+                ``[from, to]``, a ``timeout`` that is not seconds >= 0 or None,
+                such as ``True``), raised before anything is recorded.
             MessageError: a key or value JSON cannot carry, raised before
                 anything is recorded.
         """
         self._check_loop()
+        if not is_timeout(timeout):
+            raise timeout_error("rpc timeout", timeout)
         dest = dest if dest is not None else self._pick()
         body = copy_body(_body(f, key, value, fields))  # a body that cannot travel is refused before it is recorded
         process = self.process

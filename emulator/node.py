@@ -27,7 +27,7 @@ from emulator.message import Message, copy_value, shown
 from emulator.message import fast_copy_body as copy_body
 from emulator.speedups import native
 from emulator.tasks import HandlerTask, run_handler
-from emulator.validate import is_number
+from emulator.validate import is_number, timeout_error
 
 if TYPE_CHECKING:
     from emulator.handles import Periodic
@@ -425,11 +425,11 @@ class Endpoint:
         timer = None
         if timeout is not None:
             try:
-                seconds = timeout >= 0
+                seconds = timeout >= 0 and type(timeout) is not bool  # validate.is_timeout, inlined: once per rpc
             except TypeError:  # not a number at all
                 seconds = False
             if not seconds:
-                raise ConfigError(f"rpc timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+                raise timeout_error("rpc timeout", timeout)
             timer = self.loop.call_later(timeout, self._expire, msg_id, dest, out["type"], timeout)
         self._pending[msg_id] = _PendingRpc(future, timer, dest, out["type"], self.loop.time())
         self._transmit(self, dest, out)

@@ -17,7 +17,7 @@ file), so the rules are written once:
   ``finite=True`` refuses both infinities and NaN.
 
 The messages that many modules share are written here too:
-:func:`positive_seconds`, :func:`whole`, and :func:`unknown_node`.
+:func:`positive_seconds`, :func:`timeout_error`, :func:`whole`, and :func:`unknown_node`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TypeGuard
 
 from emulator.errors import ConfigError
 
-__all__ = ["is_int", "is_number", "nesting", "positive_seconds", "unknown_node", "whole"]
+__all__ = ["is_int", "is_number", "is_timeout", "nesting", "positive_seconds", "timeout_error", "unknown_node", "whole"]
 
 
 def is_number(
@@ -90,6 +90,30 @@ def positive_seconds(label: str, value: object) -> int | float:
     if not is_number(value, gt=0, lt=math.inf):
         raise ConfigError(f"{label} must be a positive number of seconds, got {value!r}")
     return value
+
+
+def is_timeout(value: object) -> bool:
+    """Whether ``value`` is a timeout: None (wait forever) or seconds >= 0, infinity included, but no bool.
+
+    Any number that compares with 0 passes (a ``Fraction``, a numpy float),
+    as ``rpc`` takes them; ``timeout=True`` does not, though it compares as 1.
+    """
+    if value is None:
+        return True
+    try:
+        return value >= 0 and type(value) is not bool  # type: ignore[operator]  # a TypeError says: not a number
+    except TypeError:
+        return False
+
+
+def timeout_error(label: str, value: object) -> ConfigError:
+    """The error for a timeout that is not seconds >= 0 or None (the caller raises it).
+
+    A bool is no number of seconds (``timeout=True`` is not one second), and
+    its message says what to pass instead.
+    """
+    hint = "; pass a number of seconds such as 1.0 (a bool is not one)" if isinstance(value, bool) else ""
+    return ConfigError(f"{label} must be a number of seconds >= 0 or None, got {value!r}{hint}")
 
 
 def whole(label: str, value: object, low: int = 1) -> int:

@@ -50,6 +50,7 @@ from emulator.errors import (
     TEMPORARILY_UNAVAILABLE,
     TIMEOUT,
 )
+from emulator.validate import is_timeout, timeout_error
 
 __all__ = ["HttpKVClient"]
 
@@ -91,7 +92,10 @@ class HttpKVClient:
         Raises:
             RPCError: recorded as ``fail`` when definite, ``info`` otherwise.
             Timeout: recorded as ``info``.
+            ConfigError: ``timeout`` is not seconds >= 0 or None (``True`` is not), before anything is recorded.
         """
+        if not is_timeout(timeout):
+            raise timeout_error("HttpKVClient.invoke timeout", timeout)
         dest = dest if dest is not None else self.rng.choice(self.sim.servers)
         op = {
             "process": self.process,

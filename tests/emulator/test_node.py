@@ -230,6 +230,36 @@ def test_an_rpc_timeout_that_is_not_seconds_is_refused_before_anything_is_sent(t
     assert sim.network.stats["sent"] == 2  # the good rpc and its reply
 
 
+class Relay(em.Node):
+    """Asks n0 to echo, with the timeout the request names."""
+
+    async def handle_relay(self, msg):
+        reply = await self.rpc("n0", {"type": "echo", "echo": 1}, timeout=msg.body["timeout"])
+        return {"type": "relay_ok", "echo": reply["echo"]}
+
+
+@pytest.mark.parametrize("timeout", [True, False])
+def test_an_rpc_timeout_of_a_bool_is_refused_saying_to_pass_seconds(timeout):
+    """rpc(timeout=True) is not one second (a bool compares as 1): a ConfigError saying to pass seconds,
+    from Node.rpc in a handler, Client.rpc and Client.invoke alike, before anything is sent or recorded."""
+    sim, (client,) = cluster(n=1)
+    sim.add_node("relay", Relay)
+    message = f"rpc timeout must be a number of seconds >= 0 or None, got {timeout}; pass a number of seconds"
+
+    async def main():
+        for call in (client.rpc("n0", {"type": "echo"}, timeout=timeout), client.invoke("echo", timeout=timeout)):
+            with pytest.raises(em.ConfigError, match=message):
+                await call
+        with pytest.raises(em.RPCError):  # the handler's error: 13, crash
+            await client.rpc("relay", {"type": "relay", "timeout": timeout})
+
+    sim.run(main())
+    assert [(e.where, str(e.exception)) for e in sim.errors] == [
+        ("relay", message + " such as 1.0 (a bool is not one)")
+    ]
+    assert len(sim.history) == 0 and sim.network.stats["sent"] == 2  # the relay request and its error reply
+
+
 @pytest.mark.parametrize("timeout", [1e300, float("inf")])
 def test_an_rpc_with_a_timeout_past_the_clock_s_range_returns_the_reply(timeout):
     """rpc(timeout=1e300) to a live peer answers as with any timeout (it was an OverflowError); like inf,

@@ -1,6 +1,7 @@
 """The one validation path: what counts as a number, an int, positive seconds, a known node."""
 
 import math
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 import emulator as em
 from emulator import ConfigError
-from emulator.validate import is_int, is_number, positive_seconds, unknown_node, whole
+from emulator.validate import is_int, is_number, is_timeout, positive_seconds, timeout_error, unknown_node, whole
 
 # Small enough that math.isfinite (in the old hand-written checks) does not overflow.
 numbers = st.one_of(
@@ -169,3 +170,22 @@ def test_unknown_node_writes_the_four_messages_word_for_word():
     http = unknown_node("n9", ["b", "a"], who="n1 knows", empty="none", hint="Give it with --peer NAME=URL")
     assert str(http) == "unknown node 'n9'; n1 knows: a, b. Give it with --peer NAME=URL"
     assert isinstance(http, ConfigError) and isinstance(http, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(None, True), (0, True), (0.25, True), (Fraction(1, 2), True), (1e300, True), (math.inf, True)]
+    + [(True, False), (False, False), (-1, False), (math.nan, False), ("1", False), ([1], False)],
+)
+def test_is_timeout_takes_none_or_seconds_from_zero_and_no_bool(value, ok):
+    """A timeout is None or any number >= 0 (a Fraction, inf); True compares as 1 but is no second."""
+    assert is_timeout(value) is ok
+
+
+def test_timeout_error_tells_a_bool_to_be_seconds():
+    """The message names what was passed; for a bool it says to pass a number of seconds instead."""
+    assert str(timeout_error("rpc timeout", -1)) == "rpc timeout must be a number of seconds >= 0 or None, got -1"
+    assert str(timeout_error("rpc timeout", True)) == (
+        "rpc timeout must be a number of seconds >= 0 or None, got True; pass a number of seconds such as 1.0 "
+        "(a bool is not one)"
+    )

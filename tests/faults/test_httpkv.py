@@ -127,3 +127,14 @@ def test_closing_the_simulation_closes_the_clients_sessions():
     _, sim = _outcomes([("read", "200", None), ("write", "200", 1)])
     gc.collect()
     assert [str(e) for e in sim.errors] == []
+
+
+def test_a_timeout_of_a_bool_is_refused_before_anything_is_recorded():
+    """invoke(timeout=True) is not one second: a ConfigError saying to pass seconds, and no op in the history."""
+    sim = em.Simulation(seed=1)
+    sim.add_host("kv", scripted)
+    client = HttpKVClient(sim, "c0")
+    with pytest.raises(em.ConfigError, match="timeout must be a number of seconds >= 0 or None, got True; pass a"):
+        sim.run(client.invoke("read", key="200", dest="kv", timeout=True))
+    assert len(sim.history) == 0
+    sim.close()
