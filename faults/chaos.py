@@ -273,15 +273,17 @@ def replica_copies(sim: em.Simulation, keys) -> dict | None:
 def judge_history(scenario: Scenario, history, errors=(), replicas: dict | None = None) -> list[CheckResult]:
     """:func:`judge` for any history (times from the start of traffic) and list of node errors."""
     history = list(history)  # this list stays as it is while the checks run: they may share its pairing
+    servers = scenario.cluster.names
     with pairs_shared():
         results = [
-            run_check(name, params, history, errors, replicas=replicas) for name, params in scenario.checks.items()
+            run_check(name, params, history, errors, replicas=replicas, servers=servers)
+            for name, params in scenario.checks.items()
         ]
         start = 0.0
         for phase in scenario.phases:
             window = (start, start + phase.duration)
             for name, params in phase.checks.items():
-                results.append(run_check(name, params, history, errors, window, phase.name))
+                results.append(run_check(name, params, history, errors, window, phase.name, servers=servers))
             start += phase.duration
     if not any(op["type"] == "ok" and op["process"] != NEMESIS for op in history):
         # Every check passes an empty history; Jepsen's stats checker fails one (no :ok op of an :f), and

@@ -14,12 +14,15 @@ name                  parameters (defaults)                     passes when
                                                                 key with an acknowledged write was read at the
                                                                 end (Jepsen's set checker: never read, unknown)
 ``availability``      min (none: report only),                  answered / invoked >= ``min`` over the ops
-                      answered=[20, 22]                         invoked in the phase (or the whole run); an op
-                                                                is answered when ok (a read of a missing key
+                      answered=[20, 22],                        invoked in the phase (or the whole run); an op
+                      reach (none: every op)                    is answered when ok (a read of a missing key
                                                                 is an ok read of nothing, as in Jepsen) or
                                                                 when it failed with an error code in
                                                                 ``answered`` and no other (the store replied:
-                                                                key does not exist, precondition failed)
+                                                                key does not exist, precondition failed); with
+                                                                ``reach``, only over the ops sent to a node
+                                                                that reached at least ``reach`` servers, itself
+                                                                included, when they were invoked (see below)
 ``latency``           p50, p90, p99, max (seconds; none)        each given percentile of ok ops is at most that
 ``convergence``       within (seconds; none: report only)       after every heal, reads settled within ``within``;
                                                                 unknown when a key's value changed up to its
@@ -30,6 +33,18 @@ name                  parameters (defaults)                     passes when
                                                                 copy (``replica(key)``, :mod:`nodes.quorum`);
                                                                 simulations only
 ====================  ========================================  ==============================================
+
+``availability``'s ``reach`` is for a store that needs that many servers
+to answer: a quorum store's max(R, W), sloppy or not. A node *reaches* a
+server when messages pass both ways between them under every cut in force
+(read from the cuts' ``grudge``, :mod:`faults.record`; a bridge node reaches
+both halves, a node cut off one way reaches no one across the cut), and
+always reaches itself; the servers are the cluster's and any the history
+names. Crashes and pauses are not counted: a down peer still counts as
+reached, so more ops are judged, never fewer. The ops sent to a node that
+reached fewer are reported (``details["set_aside"]``) but not judged: Dynamo's
+availability asks an answer only where R or W nodes are reachable, Gilbert
+and Lynch's of every node that has not failed, which only R = W = 1 gives.
 
 ``availability`` also reports, for each partition with sides, the
 availability on each side while it lasted (ops grouped by the node they were
@@ -49,8 +64,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator import check
+from emulator.check.ops import NEMESIS, pair_ops
 from emulator.validate import is_int
-from faults.record import HEALS, fault_spans
+from faults.record import HEALS, CutSpan, fault_spans
 from faults.spec import ParamError, check_count, check_number
 
 __all__ = ["CHECKS", "PHASE_CHECKS", "CheckResult", "merged", "run_check", "validate_check"]
@@ -103,6 +119,7 @@ class Context:
     window: tuple[float, float] | None = None
     phase: str | None = None
     replicas: dict | None = None  # key -> {server: [values], ...} of the key's live owners, at the end
+    servers: Sequence[str] = ()  # the cluster's servers, for availability's reach
 
 
 def _linearizable(history, params, ctx) -> CheckResult:
@@ -150,20 +167,58 @@ def _answered(history, codes) -> list[dict]:
 
 def _availability(history, params, ctx) -> CheckResult:
     history = _answered(history, params["answered"])
-    report = check.availability(history, during=ctx.window)
-    rate = report["overall"]
+    judged, reach, aside = history, params["reach"], None
+    if reach is not None:
+        judged, cut_off = _by_reach(history, reach, ctx.servers)
+        aside = check.availability(cut_off, during=ctx.window)["overall"]
+    rate = check.availability(judged, during=ctx.window)["overall"]
     details = {"overall": rate.to_dict(), "partitions": _per_side(history, ctx.window)}
+    if aside is not None:
+        details["set_aside"] = {"reach": reach, **aside.to_dict()}
     if rate.fraction is None:
         return CheckResult(
             "availability", None if params["min"] is not None else True, "no operations invoked", details=details
         )
     summary = f"{rate.fraction:.1%} answered ({rate.ok} of {rate.total})"
-    if params["min"] is None:
-        return CheckResult("availability", True, summary, details=details)
-    passed = rate.fraction >= params["min"]
-    return CheckResult(
-        "availability", passed, f"{summary}, {'>=' if passed else '<'} {params['min']:.1%}", details=details
-    )
+    if aside is not None:
+        summary += f" at nodes reaching {reach} or more servers"
+    passed = True if params["min"] is None else rate.fraction >= params["min"]
+    if params["min"] is not None:
+        summary += f", {'>=' if passed else '<'} {params['min']:.1%}"
+    if aside is not None:
+        summary += f"; {aside.total} sent to nodes reaching fewer, not judged ({aside.ok} answered)"
+    return CheckResult("availability", passed, summary, details=details)
+
+
+def _by_reach(history: list[dict], least: int, servers: Sequence[str]) -> tuple[list[dict], list[dict]]:
+    """The history split: the ops sent to a node that reached ``least`` servers when invoked, and the others.
+
+    Nemesis ops go in both. An op with no ``node`` is judged (it cannot be shown to be cut off).
+    """
+    cuts = [piece for span in fault_spans(history, "partition") for piece in span.cuts]
+    named = {op["node"] for op in history if isinstance(op.get("node"), str)} | set(servers)
+    for piece in cuts:
+        named.update(name for side in piece.sides.values() for name in side)
+        named.update(name for listener, speakers in piece.grudge.items() for name in (listener, *speakers))
+    everyone = sorted(named)
+    ops, _ = pair_ops(history)
+    aside: set[int] = set()
+    for op in ops:
+        if isinstance(op.node, str) and _reach(op.node, op.call_time, cuts, everyone) < least:
+            aside.update(i for i in (op.call, op.ret) if i is not None)
+    judged = [op for i, op in enumerate(history) if i not in aside]
+    others = [op for i, op in enumerate(history) if i in aside or op.get("process") == NEMESIS]
+    return judged, others
+
+
+def _reach(node: str, time: float, cuts: list[CutSpan], servers: list[str]) -> int:
+    """How many of ``servers`` exchange messages both ways with ``node`` (itself included) at ``time``."""
+    deaf: dict[str, set[str]] = {}  # each node -> the nodes it cannot hear from, under every cut in force
+    for piece in cuts:
+        if piece.contains(time):
+            for listener, speakers in piece.grudge.items():
+                deaf.setdefault(listener, set()).update(speakers)
+    return sum(1 for s in servers if s == node or (s not in deaf.get(node, ()) and node not in deaf.get(s, ())))
 
 
 def _per_side(history, window) -> list[dict]:
@@ -251,7 +306,7 @@ CHECKS: dict[str, tuple[Callable, dict[str, Any]]] = {
     "linearizable": (_linearizable, {"model": "cas_register", "steps": 10_000_000, "timeout": None}),
     "stale-reads": (_stale_reads, {"max": 0}),
     "lost-writes": (_lost_writes, {"max": 0}),
-    "availability": (_availability, {"min": None, "answered": [20, 22]}),
+    "availability": (_availability, {"min": None, "answered": [20, 22], "reach": None}),
     "latency": (_latency, {"p50": None, "p90": None, "p99": None, "max": None}),
     "convergence": (_convergence, {"within": None}),
     "node-errors": (_node_errors, {"max": 0}),
@@ -293,7 +348,7 @@ def _check_param(name: str, key: str, value: Any) -> None:
             raise ParamError(where, value, "a model from " + ", ".join(sorted(check.MODELS)))
     elif key == "max" and name != "latency":
         check_count(where, value, low=0)
-    elif key == "steps":
+    elif key in ("steps", "reach"):
         check_count(where, value, low=1)
     elif key == "answered":
         if not isinstance(value, list) or not all(is_int(c) for c in value):
@@ -312,6 +367,7 @@ def run_check(
     window: tuple[float, float] | None = None,
     phase: str | None = None,
     replicas: dict | None = None,
+    servers: Sequence[str] = (),
 ) -> CheckResult:
     """Run check ``name`` with full ``params`` (from :func:`validate_check`) on ``history``.
 
@@ -323,8 +379,9 @@ def run_check(
         window: ``(start, end)`` seconds of a phase, for the availability and latency checks.
         phase: the phase's name, recorded on the result.
         replicas: for ``replicas-agree``: key -> {owner: values} (see :func:`faults.chaos.replica_copies`).
+        servers: the cluster's server names, for ``availability``'s ``reach`` (those the history names are added).
     """
     function, _ = CHECKS[name]
-    result = function(list(history), params, Context(errors, window, phase, replicas))
+    result = function(list(history), params, Context(errors, window, phase, replicas, servers))
     result.phase = phase
     return result

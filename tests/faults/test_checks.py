@@ -1,15 +1,21 @@
 """Named checks that need more than the history: replicas-agree reads each replica's own copy."""
 
+import random
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emulator as em
-from faults import run_check, validate_check
+from faults import DIRECTIONS, SHAPES, cut, run_check, validate_check
 from faults.chaos import replica_copies
+from faults.partitions import min_servers
 from faults.spec import ParamError
 from tests.common.check_histories import race_the_checkers_clock
 from tests.common.quorum_cluster import quorum_cluster
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def test_replicas_agree_fails_while_an_owner_missed_a_write_and_passes_once_it_has_it():
@@ -168,3 +174,113 @@ def test_a_linearizable_step_budget_that_is_not_a_positive_whole_number_is_refus
     """A scenario's steps must be a whole number >= 1: a ParamError naming it, when the file is read."""
     with pytest.raises(ParamError, match=r"linearizable\.steps"):
         validate_check("linearizable", {"steps": steps})
+
+
+# -- availability's reach: judge the ops at nodes that can gather a quorum ---------------------------
+
+
+class _Quiet(em.Node):
+    """A server that does nothing: only its links matter here."""
+
+
+def _cut_history(cuts, nodes, answered=False) -> list[dict]:
+    """start-partition ops for ``cuts`` (faults.partitions.Cut) at t=1, then one read per node at t=2."""
+    history = [
+        {"process": "nemesis", "type": "info", "f": "start-partition", "value": {"id": i, **c.value()}, "time": 1.0}
+        for i, c in enumerate(cuts, 1)
+    ]
+    for p, node in enumerate(nodes):
+        invoke = {"process": p, "type": "invoke", "f": "read", "key": 0, "value": None, "time": 2.0, "node": node}
+        done = {**invoke, "type": "ok", "value": 1} if answered else {**invoke, "type": "fail", "error": [11, "no"]}
+        history += [invoke, {**done, "time": 2.01}]
+    return history
+
+
+@st.composite
+def _cuts(draw):
+    """Server names and one or two overlapping cuts of any shape and direction, partial groups included."""
+    nodes = [f"n{i}" for i in range(draw(st.integers(2, 6)))]
+    chosen = []
+    for _ in range(draw(st.integers(1, 2))):
+        shape = draw(st.sampled_from([s for s in SHAPES if s != "isolate-primary" and len(nodes) >= min_servers(s)]))
+        direction = "both" if shape == "majorities-ring" else draw(st.sampled_from(DIRECTIONS))
+        groups = None
+        if shape == "groups":  # two disjoint groups, not necessarily every server: the others keep every link
+            order = draw(st.permutations(nodes))
+            k = draw(st.integers(1, len(nodes) - 1))
+            groups = [order[:k], order[k : draw(st.integers(k + 1, len(nodes)))]]
+        chosen.append(cut(shape, nodes, random.Random(draw(st.integers(0, 99))), direction, groups=groups))
+    return nodes, chosen
+
+
+@settings(max_examples=200, deadline=None)
+@given(drawn=_cuts())
+def test_reach_counts_the_servers_a_node_exchanges_messages_with_both_ways_as_the_kernel_cuts_them(drawn):
+    """An op is set aside exactly when its node, under the cuts in force, has messages pass both ways with fewer
+    than ``reach`` servers (itself included), asked of the kernel's own links after the cuts were made."""
+    nodes, cuts = drawn
+    sim = em.Simulation(seed=1)
+    for name in nodes:
+        sim.add_node(name, _Quiet)
+    for c in cuts:
+        c.apply(sim.network)
+    both = {a: sum(1 for b in nodes if a == b or not (sim.network.cut(a, b) or sim.network.cut(b, a))) for a in nodes}
+    history = _cut_history(cuts, nodes)
+    for least in range(1, len(nodes) + 1):
+        params = validate_check("availability", {"reach": least})
+        result = run_check("availability", params, history, servers=nodes)
+        judged = sorted(nodes[p] for p in range(len(nodes)) if both[nodes[p]] >= least)
+        assert result.details["overall"]["total"] == len(judged), (least, both)
+        assert result.details["set_aside"]["total"] == len(nodes) - len(judged)
+
+
+def test_reach_set_aside_ops_are_reported_and_without_reach_every_op_is_judged():
+    """isolate-one of five, R = W = 2: the lone node's op is set aside and named in the summary, the others judged;
+    without ``reach`` the same history is judged whole, as before."""
+    nodes = [f"n{i}" for i in range(5)]
+    lone = cut("groups", nodes, random.Random(0), groups=[["n1"], ["n0", "n2", "n3", "n4"]])
+    history = _cut_history([lone], nodes, answered=True)
+    history[-1] = {**history[-1], "type": "fail", "error": [11, "n4 believes only 1 reachable"]}
+    history[4] = {**history[4], "type": "fail", "error": [11, "n1 believes only 1 reachable"]}  # n1's completion
+    judged = run_check("availability", validate_check("availability", {"min": 0.75, "reach": 2}), history)
+    assert judged.passed is True and judged.details["set_aside"] == {
+        "reach": 2,
+        "ok": 0,
+        "total": 1,
+        "start": None,
+        "end": None,
+        "fraction": 0.0,
+    }
+    assert judged.summary == (
+        "75.0% answered (3 of 4) at nodes reaching 2 or more servers, >= 75.0%; "
+        "1 sent to nodes reaching fewer, not judged (0 answered)"
+    )
+    whole = run_check("availability", validate_check("availability", {"min": 0.75}), history)
+    assert whole.passed is False and whole.details["overall"]["total"] == 5 and "set_aside" not in whole.details
+
+
+@pytest.mark.parametrize("reach", [0, -1, 2.5, True, "two"])
+def test_an_availability_reach_that_is_not_a_whole_number_of_servers_is_refused(reach):
+    """reach counts servers, the node itself included: a ParamError naming it unless a whole number >= 1."""
+    with pytest.raises(ParamError, match=r"availability\.reach"):
+        validate_check("availability", {"reach": reach})
+
+
+def test_the_sloppy_scenario_judges_availability_where_r_and_w_are_reachable_and_seed_5_passes():
+    """quorum-sloppy-partitions failed seed 5 (91.5% < 95%): of 990 ops in its partitions phase, 74 went to a node
+    cut off alone (isolate-one, 3.1 s of n1 and 3.7 s of n4), which with R = W = 2 refuses every one with 11, as
+    nodes.quorum says. Its check now judges the nodes that reach max(R, W) servers, 98.9% answered, and reports the
+    lone nodes' ops apart: exactly the isolated sides' ops, none answered."""
+    from faults import load_scenario, run_chaos
+
+    scenario = load_scenario(EXAMPLES / "quorum-sloppy-partitions.toml")
+    config = scenario.cluster.config
+    (phase,) = [p for p in scenario.phases if p.name == "partitions"]
+    assert phase.checks["availability"]["reach"] == max(config["r"], config["w"]) and config["sloppy"]
+    result = run_chaos(scenario, seed=5)
+    (check,) = [c for c in result.checks if c.name == "availability" and c.phase == "partitions"]
+    lone = [side for cut_ in check.details["partitions"] for name, side in cut_["sides"].items() if name == "isolated"]
+    assert check.passed and check.details["overall"]["total"] == 916 and check.details["overall"]["ok"] == 906
+    assert check.details["set_aside"]["total"] == sum(side["total"] for side in lone) == 74
+    assert check.details["set_aside"]["ok"] == sum(side["ok"] for side in lone) == 0
+    assert result.passed
