@@ -8,7 +8,9 @@ Gives up: linearizability (in-flight writes, ``cas``), fresh reads when R + W <=
 writes stamped by a slow clock. CAP: strict is CP-leaning (11 where a side lacks R or W owners), sloppy is AP
 on every side with at least max(R, W) nodes (a side with fewer, such as one node cut off alone when R or W is
 above 1, refuses with 11 once its failure detector suspects the rest: Dynamo's availability, W nodes reachable,
-not Gilbert and Lynch's, every node that has not failed answers, which only R = W = 1 gives).
+not Gilbert and Lynch's, every node that has not failed answers, which only R = W = 1 gives), once the first
+requests across a new cut have timed out and, after a heal, once a probe has cleared each suspicion (within
+``probe_interval`` and a round trip: until then a node that suspected its peers still refuses).
 PACELC: PC/EC strict: even with no partition a read waits for R replicas and a write for W (the fastest of N, never
 all of them), latency paid for consistency; PA/EL sloppy: it answers on any such side, from whichever nodes it
 reaches.

@@ -12,6 +12,7 @@ from faults import DIRECTIONS, SHAPES, cut, run_check, validate_check
 from faults.chaos import replica_copies
 from faults.partitions import min_servers
 from faults.spec import ParamError
+from nodes.quorum import QuorumKV
 from tests.common.check_histories import race_the_checkers_clock
 from tests.common.quorum_cluster import quorum_cluster
 
@@ -284,3 +285,28 @@ def test_the_sloppy_scenario_judges_availability_where_r_and_w_are_reachable_and
     assert check.details["set_aside"]["total"] == sum(side["total"] for side in lone) == 74
     assert check.details["set_aside"]["ok"] == sum(side["ok"] for side in lone) == 0
     assert result.passed
+
+
+def test_the_sloppy_scenario_reports_the_half_second_after_the_heal_and_judges_the_rest_whole():
+    """Seed 109 failed its settle phase (97.6% < 99%): n4, cut off alone until the heal at 20 s, refused with 11
+    until its next probe (probe_interval 0.25 s) cleared its suspicions, and so did n4 for requests forwarded to
+    it. The scenario now reports that first half second (rejoin) and asks every later request to be answered."""
+    from faults import load_scenario, run_chaos
+
+    scenario = load_scenario(EXAMPLES / "quorum-sloppy-partitions.toml")
+    result = run_chaos(scenario, seed=109)
+    checks = {c.phase: c for c in result.checks if c.name == "availability"}
+    rejoin, settle = checks["rejoin"].details["overall"], checks["settle"].details["overall"]
+    assert rejoin["ok"] < rejoin["total"] and checks["rejoin"].passed  # reported, not judged
+    assert settle["ok"] == settle["total"] > 0 and checks["settle"].passed
+    heal = 20.0
+    inv, missed = {}, []
+    for op in result.history:
+        if op["process"] == "nemesis":
+            continue
+        if op["type"] == "invoke":
+            inv[op["process"]] = op
+        elif inv[op["process"]]["time"] >= heal and op["type"] != "ok" and (op.get("error") or [0])[0] != 20:
+            missed.append((inv[op["process"]]["time"] - heal, op["type"], op["error"][0]))
+    probe = QuorumKV(**scenario.cluster.config).probe_interval
+    assert missed and all(took < probe and kind == "fail" and code == 11 for took, kind, code in missed), missed

@@ -732,6 +732,29 @@ def test_a_sloppy_quorum_answers_on_a_side_only_if_it_has_max_r_w_nodes(r, w, an
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_node_cut_off_alone_answers_again_once_a_probe_after_the_heal_has_cleared_its_suspicions(seed):
+    """The README's 'once a probe after a heal has answered': a lone n0 (R = W = 2) that suspects every peer still
+    refuses with 11 at the heal, and answers every request from one probe interval (plus a round trip) later."""
+    sim, (client,) = quorum_cluster(seed=seed, nodes=5, clients=1, n=3, r=2, w=2, sloppy=True, hinted_handoff=True)
+    probe = sim.node("n0").probe_interval
+
+    async def run():
+        cut = sim.network.partition(["n0"], ["n1", "n2", "n3", "n4"])
+        for i in range(3):  # first contacts across the cut: n0 learns whom to suspect
+            await attempt(client, "write", f"k{i}", i, dest="n0")
+        assert sim.node("n0").suspects == ["n1", "n2", "n3", "n4"]
+        sim.network.heal(cut)
+        at_heal = await attempt(client, "write", "k0", "at-heal", dest="n0")
+        await asyncio.sleep(probe + 0.02)
+        later = [await attempt(client, f, f"k{i % 4}", i, dest="n0") for i in range(10) for f in ("write", "read")]
+        return at_heal, later
+
+    at_heal, later = sim.run(run())
+    assert isinstance(at_heal, em.RPCError) and at_heal.code == 11 and at_heal.definite, at_heal
+    assert all(isinstance(o, dict) for o in later), [o for o in later if not isinstance(o, dict)][:3]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_sloppy_side_of_two_answers_with_r_and_w_two_on_a_network_that_duplicates_and_reorders(seed):
     """The positive side of the claim for a side of several nodes: five nodes, N3 R2 W2, cut 2 | 3, the links
     duplicating and reordering 30%: once the first requests across the cut have taught the side whom to suspect,
