@@ -39,14 +39,20 @@ stale (not shown).
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import statistics
+from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import emulator as em
 from capsim.cap import wars
 from nodes.quorum import QuorumKV
 from nodes.replication import PrimaryReplica
+
+#: Told of each write-then-read trial as it ends, with the number of trials (1): progress, in any process.
+Tick = Callable[[int], None] | None
 
 QUORUMS = ((3, 1, 1), (3, 1, 2), (3, 2, 1), (3, 2, 2), (3, 1, 3), (3, 3, 1), (5, 1, 1), (5, 1, 2), (5, 2, 2), (5, 3, 3))
 REPLICATION = ("async", "semi-sync", "sync")
@@ -104,22 +110,32 @@ class _Trials:
     other's slow legs, and the staleness would measure the load as much as t.
     """
 
-    def __init__(self, sim: em.Simulation, writer_dest, reader_dest):
+    def __init__(self, sim: em.Simulation, writer_dest, reader_dest, record: bool = False, progress: Tick = None):
         self.sim = sim
         self.writer = sim.add_client("writer")
         self.reader = sim.add_client("reader")
         self.writer_dest, self.reader_dest = writer_dest, reader_dest
+        self.record, self.progress = record, progress
         self.rng = sim.rng("trials")
-        self.write_ms: list[float] = []
-        self.read_ms: list[float] = []
+        # Eight bytes a latency, not a float object and a list slot (32): the percentiles need every one.
+        self.write_ms = array("d")
+        self.read_ms = array("d")
         self.curve: dict = {}
         #: trials whose write or read got no answer (a timeout, or a refusal), over every point
         self.unanswered = 0
 
+    async def _ask(self, client: em.Client, f: str, key: str, dest: str) -> dict:
+        """``client.invoke`` when recording (``sim.history`` grows by two ops), else the same message by rpc."""
+        value = key if f == "write" else None
+        if self.record:
+            return await client.invoke(f, key=key, value=value, dest=dest, timeout=TIMEOUT)
+        body = {"type": f, "key": key} if value is None else {"type": f, "key": key, "value": value}
+        return await client.rpc(dest, body, timeout=TIMEOUT)
+
     async def _one(self, key: str, wait: float) -> bool | None:
         start = self.sim.now
         try:
-            await self.writer.invoke("write", key=key, value=key, dest=self.writer_dest(key, self.rng), timeout=TIMEOUT)
+            await self._ask(self.writer, "write", key, self.writer_dest(key, self.rng))
         except em.EmulatorError:
             self.unanswered += 1
             return None
@@ -128,7 +144,7 @@ class _Trials:
             await asyncio.sleep(wait)
         start = self.sim.now
         try:
-            reply = await self.reader.invoke("read", key=key, dest=self.reader_dest(key, self.rng), timeout=TIMEOUT)
+            reply = await self._ask(self.reader, "read", key, self.reader_dest(key, self.rng))
         except em.RPCError as exc:
             if exc.code != 20:
                 self.unanswered += 1
@@ -142,15 +158,18 @@ class _Trials:
 
     async def run(self, count: int, wait: float, tag: str) -> float | None:
         """The stale fraction over ``count`` trials (None when none completed)."""
-        outcomes = []
+        stale = answered = 0  # counts, not a list of outcomes: --trials 10**8 kept 10**8 of them
         for i in range(count):
             outcome = await self._one(f"{tag}-{i}", wait)
             if outcome is not None:
-                outcomes.append(outcome)
-        return sum(outcomes) / len(outcomes) if outcomes else None
+                stale += outcome
+                answered += 1
+            if self.progress is not None:
+                self.progress(1)
+        return stale / answered if answered else None
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def _percentile(values: array, q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -158,7 +177,15 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def _quorum_sim(
-    sweep: Sweep, n: int, r: int, w: int, fanout: str, fifo: bool = True, client_legs: bool = True
+    sweep: Sweep,
+    n: int,
+    r: int,
+    w: int,
+    fanout: str,
+    fifo: bool = True,
+    client_legs: bool = True,
+    record: bool = False,
+    progress: Tick = None,
 ) -> tuple[_Trials, list[str]]:
     """N quorum replicas, each a coordinator too, and the trials' two clients (at zero latency without client_legs)."""
     sim = em.Simulation(seed=sweep.seed, latency=sweep.latency, fifo=fifo)
@@ -167,7 +194,7 @@ def _quorum_sim(
         sim.add_node(
             name, QuorumKV, n=n, r=r, w=w, write_fanout=fanout, read_fanout=fanout, read_repair=False, rpc_timeout=1.0
         )
-    trials = _Trials(sim, lambda k, rng: rng.choice(names), lambda k, rng: rng.choice(names))
+    trials = _Trials(sim, lambda k, rng: rng.choice(names), lambda k, rng: rng.choice(names), record, progress)
     if not client_legs:
         for client in ("writer", "reader"):
             for name in names:
@@ -175,23 +202,42 @@ def _quorum_sim(
     return trials, names
 
 
-def measure_store(sweep: Sweep, n: int, r: int, w: int, fifo: bool = True, client_legs: bool = True) -> _Trials:
+def measure_store(
+    sweep: Sweep,
+    n: int,
+    r: int,
+    w: int,
+    fifo: bool = True,
+    client_legs: bool = True,
+    record: bool = False,
+    progress: Tick = None,
+) -> _Trials:
     """The store's staleness at each t (``trials.curve``), and its latencies: FIFO links and client legs by default.
 
     ``fifo=False`` and ``client_legs=False`` take away two of the store's
     differences from WARS, to see what each does; the third, a coordinator
-    that owns a copy, is the store itself.
+    that owns a copy, is the store itself. ``record`` keeps every write and
+    read in ``trials.sim.history`` (four ops a trial, which a long run cannot
+    hold); the figures are the same either way.
     """
-    trials, _ = _quorum_sim(sweep, n, r, w, "all", fifo, client_legs)
+    trials, _ = _quorum_sim(sweep, n, r, w, "all", fifo, client_legs, record, progress)
     trials.curve = {wait: trials.sim.run(trials.run(sweep.trials, wait / 1000, f"t{wait}")) for wait in sweep.waits_ms}
     return trials
 
 
-def measure_quorum(sweep: Sweep, n: int, r: int, w: int) -> dict:
-    """The model (exact-W, WARS computed and run on capsim), then capsim's store: curve and latencies."""
-    exact, _ = _quorum_sim(sweep, n, r, w, "exact")
+def measure_quorum(sweep: Sweep, n: int, r: int, w: int, progress: Tick = None) -> dict:
+    """The model (exact-W, WARS computed and run on capsim), then capsim's store: curve and latencies.
+
+    Each simulation is let go before the next starts, so a run holds one store's keys at a time.
+    """
+    exact, _ = _quorum_sim(sweep, n, r, w, "exact", progress=progress)
     measured = exact.sim.run(exact.run(sweep.trials, 0.0, "exact"))
-    store = measure_store(sweep, n, r, w)
+    del exact
+    gc.collect()  # a simulation is cycles (nodes, tasks, the loop): without a collection it outlives the next
+    store = measure_store(sweep, n, r, w, progress=progress)
+    curve, latencies = store.curve, _latencies(store)
+    del store
+    gc.collect()
     return {
         "config": f"{n}/{r}/{w}",
         "kind": "quorum",
@@ -201,18 +247,18 @@ def measure_quorum(sweep: Sweep, n: int, r: int, w: int) -> dict:
         "strict": r + w > n,
         "closed_form": closed_form(n, r, w),
         "exact_w_measured": measured,
-        **_model(sweep, n, r, w),
-        "stale": store.curve[sweep.waits_ms[0]],
-        "t_visibility": store.curve,
-        **_latencies(store),
+        **_model(sweep, n, r, w, progress),
+        "stale": curve[sweep.waits_ms[0]],
+        "t_visibility": curve,
+        **latencies,
     }
 
 
-def _model(sweep: Sweep, n: int, r: int, w: int) -> dict:
+def _model(sweep: Sweep, n: int, r: int, w: int, progress: Tick = None) -> dict:
     """WARS by Monte Carlo at each t (and on a fine grid for the plot); on capsim for partial quorums."""
     computed = wars.model(n, r, w, sweep.latency, sweep.model_trials, sweep.seed)
     times = [wait / 1000 for wait in sweep.waits_ms]
-    capsim = wars.measure(n, r, w, times, sweep.latency, sweep.trials, sweep.seed) if r + w <= n else []
+    capsim = wars.measure(n, r, w, times, sweep.latency, sweep.trials, sweep.seed, progress) if r + w <= n else []
     fine = sorted({0.0, *(10 ** (k / 20) / 10_000 for k in range(81))})  # 0.1 ms to 1 s, 20 per decade
     return {
         "wars": {wait: computed.point(wait / 1000).p_stale for wait in sweep.waits_ms},
@@ -224,7 +270,9 @@ def _model(sweep: Sweep, n: int, r: int, w: int) -> dict:
     }
 
 
-def measure_replication(sweep: Sweep, mode: str, nodes: int = 3, read_primary: bool = False) -> dict:
+def measure_replication(
+    sweep: Sweep, mode: str, nodes: int = 3, read_primary: bool = False, progress: Tick = None
+) -> dict:
     """Writes to the primary, reads from a random replica right after the acknowledgement.
 
     ``read_primary`` sends the reads to the primary instead: never stale (the module doc says so; a test holds it).
@@ -245,7 +293,9 @@ def measure_replication(sweep: Sweep, mode: str, nodes: int = 3, read_primary: b
         )
     sim.run(until=0.5)  # the first primary is in place
     replicas = names[1:]
-    trials = _Trials(sim, lambda k, rng: names[0], lambda k, rng: names[0] if read_primary else rng.choice(replicas))
+    trials = _Trials(
+        sim, lambda k, rng: names[0], lambda k, rng: names[0] if read_primary else rng.choice(replicas), False, progress
+    )
     curve = {wait: sim.run(trials.run(sweep.trials, wait / 1000, f"t{wait}")) for wait in sweep.waits_ms}
     return {
         "config": f"p-r {mode}" + (" k=1" if mode == "semi-sync" else ""),
@@ -276,6 +326,10 @@ def jobs(sweep: Sweep) -> list[tuple]:
     return [(sweep, "quorum", q) for q in sweep.quorums] + [(sweep, "replication", m) for m in sweep.replication]
 
 
-def run_job(job: tuple) -> dict:
+def run_job(job: tuple, progress: Tick = None) -> dict:
+    """One configuration of ``jobs(sweep)``; ``progress`` is told of each trial as it ends."""
     sweep, kind, what = job
-    return measure_quorum(sweep, *what) if kind == "quorum" else measure_replication(sweep, what)
+    if kind == "quorum":
+        n, r, w = what
+        return measure_quorum(sweep, n, r, w, progress)
+    return measure_replication(sweep, what, progress=progress)

@@ -36,6 +36,7 @@ import asyncio
 import bisect
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import emulator as em
@@ -167,7 +168,9 @@ async def _trial(writer: em.Node, reader: em.Node, key: str, wait: float) -> boo
     return reply["value"] != key
 
 
-async def _points(sim: em.Simulation, n: int, r: int, w: int, times: list[float], trials: int) -> list[Point]:
+async def _points(
+    sim: em.Simulation, n: int, r: int, w: int, times: list[float], trials: int, progress: Callable[[int], None] | None
+) -> list[Point]:
     writer, reader = sim.node("writer"), sim.node("reader")
     assert isinstance(writer, em.Node) and isinstance(reader, em.Node), "added as nodes just now, and never crashed"
     points = []
@@ -175,20 +178,31 @@ async def _points(sim: em.Simulation, n: int, r: int, w: int, times: list[float]
         stale = 0
         for i in range(trials):  # one at a time: trials never share a moment, let alone a key
             stale += await _trial(writer, reader, f"t{t!r}-{i}", t)
+            if progress is not None:
+                progress(1)
         points.append(Point(n, r, w, 1000 * t, stale, trials))
     return points
 
 
 def measure(
-    n: int, r: int, w: int, times: list[float], leg: em.Distribution, trials: int = 2000, seed: int = 1
+    n: int,
+    r: int,
+    w: int,
+    times: list[float],
+    leg: em.Distribution,
+    trials: int = 2000,
+    seed: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Point]:
     """P(stale) at each ``t`` (seconds after the commit), measured on capsim's store in the WARS setup.
+
+    ``progress`` is called with 1 as each trial ends (to show how far a long run is; it changes nothing).
 
     Raises:
         ConfigError: not 1 <= R, W <= N.
     """
     sim = cluster(n, r, w, leg, seed)
-    return sim.run(_points(sim, n, r, w, list(times), trials))
+    return sim.run(_points(sim, n, r, w, list(times), trials, progress))
 
 
 def _check_quorum(n: int, r: int, w: int) -> None:

@@ -8,14 +8,18 @@ capsim pacelc --wars --quorums 3/1/1,5/2/2 --t 0,1ms,5ms,10ms --latency exponent
 from __future__ import annotations
 
 import json
+import mmap
+import struct
 import sys
+import threading
+import time
 
 from rich.console import Console
 from rich.table import Table
 
 import emulator as em
-from capsim import output
-from capsim.cap import wars
+from capsim import limits, output
+from capsim.cap import pacelc_limits, wars
 from capsim.cap.pacelc import QUORUMS, Sweep, jobs, run_job
 from capsim.cap.pacelc_report import (
     DIFFERENCES,
@@ -30,8 +34,9 @@ from capsim.cap.pacelc_report import (
 )
 from capsim.cli import SUMMARIES, LinesFormatter, UsageError
 from capsim.output import writable_dir
-from capsim.parallel import positive_int, seed_value, with_progress, workers_for
+from capsim.parallel import ProgressLines, map_unordered, positive_int, seed_value, workers_for
 from capsim.report import require_plots, rich_table
+from capsim.workers import WorkerPool
 
 #: ``--wars`` without ``--quorums``: the partial quorums (R + W <= N) of the default sweep.
 WARS_QUORUMS = tuple(q for q in QUORUMS if q[1] + q[2] <= q[0])
@@ -150,8 +155,6 @@ def _once(flag: str, points: list[str]) -> None:
 
 def _fits(quorums: tuple) -> None:
     """Refuse a quorum whose N servers alone would not fit in memory (``capsim.limits``), before any run."""
-    from capsim import limits
-
     n, r, w = max(quorums)
     try:
         limits.check(n, 0)
@@ -169,15 +172,20 @@ def run(args) -> int:
         flag = "--out" if args.out is not None else "--markdown"
         raise UsageError(f"--wars prints a table or --json, and writes no report: leave out {flag}, or --wars")
     sweep = _sweep(args)
+    plan = _plan(sweep, wars_only=args.wars)  # before --out's directory is made
     if args.out is not None:
         writable_dir(args.out)
         require_plots()
     console = output.console(stderr=bool(args.json or args.markdown))
     if args.wars:
-        return _run_wars(args, sweep, console)
+        return _run_wars(args, sweep, console, plan)
     work = jobs(sweep)
-    workers = workers_for(len(work), args.jobs)
-    rows = with_progress(output.console(stderr=True), "configurations", run_job, work, workers)
+    workers = _workers(plan, workers_for(len(work), args.jobs))
+    counts = [
+        pacelc_limits.trials_of(None if kind == "replication" else q, len(sweep.waits_ms), sweep.trials)
+        for _, kind, q in work
+    ]
+    rows = _with_trial_progress(run_job, work, counts, workers)
     order = {(j[1], j[2] if isinstance(j[2], str) else tuple(j[2])): i for i, j in enumerate(work)}
     rows.sort(
         key=lambda row: order[
@@ -219,10 +227,10 @@ def _print_tables(console: Console, rows: list[dict], sweep: Sweep) -> None:
     )
 
 
-def wars_job(job: tuple) -> list[dict]:
+def wars_job(job: tuple, progress=None) -> list[dict]:
     """One quorum of ``--wars`` in a worker: capsim's points beside the model's, as JSON rows."""
     (n, r, w), times_ms, latency, trials, model_trials, seed = job
-    measured = wars.measure(n, r, w, [t / 1000 for t in times_ms], latency, trials, seed)
+    measured = wars.measure(n, r, w, [t / 1000 for t in times_ms], latency, trials, seed, progress)
     computed = wars.model(n, r, w, latency, model_trials, seed)
     rows = []
     for t_ms, point in zip(times_ms, measured):
@@ -241,9 +249,11 @@ def wars_job(job: tuple) -> list[dict]:
     return rows
 
 
-def _run_wars(args, sweep: Sweep, console: Console) -> int:
+def _run_wars(args, sweep: Sweep, console: Console, plan: pacelc_limits.Plan) -> int:
     work = [(q, sweep.waits_ms, sweep.latency, sweep.trials, sweep.model_trials, sweep.seed) for q in sweep.quorums]
-    results = with_progress(output.console(stderr=True), "quorums", wars_job, work, workers_for(len(work), args.jobs))
+    workers = _workers(plan, workers_for(len(work), args.jobs))
+    counts = [len(sweep.waits_ms) * sweep.trials] * len(work)
+    results = _with_trial_progress(wars_job, work, counts, workers)
     rows = sorted((row for result in results for row in result), key=lambda r: (r["n"], r["r"], r["w"], r["t_ms"]))
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
@@ -275,3 +285,142 @@ def _run_wars(args, sweep: Sweep, console: Console) -> int:
         highlight=False,
     )
     return 0
+
+
+# -- how big, how long, how far -----------------------------------------------------------------------
+
+#: Wall seconds of estimated work beyond which the estimate is said before the run starts.
+SAY_ESTIMATE_AFTER = 60.0
+#: Wall seconds between readings of the trial counters (the bar, and the lines off a terminal).
+POLL = 0.5
+
+_COUNTS: mmap.mmap | None = None  # trials done by each job, 8 bytes at 8 x its index: shared with forked workers
+
+
+def _plan(sweep: Sweep, wars_only: bool) -> pacelc_limits.Plan:
+    """Refuse a sweep whose largest run would not fit in memory (a usage error: exit 2); its plan otherwise."""
+    try:
+        return pacelc_limits.check(
+            sweep.quorums,
+            () if wars_only else sweep.replication,
+            len(sweep.waits_ms),
+            sweep.trials,
+            sweep.model_trials,
+            wars_only,
+        )
+    except limits.TooBig as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _workers(plan: pacelc_limits.Plan, workers: int) -> int:
+    """As many workers as can each hold the largest run; the estimate of the time, on stderr, when it is long."""
+    fit = limits.workers_that_fit(workers, plan.run_mb)
+    if fit < workers:
+        print(
+            f"capsim pacelc: using {fit} of {workers} workers: each run needs about {plan.run_mb:,.0f} MB "
+            f"(capsim.cap.pacelc_limits) and {limits.available_mb():,.0f} MB are available",
+            file=sys.stderr,
+        )
+    seconds = plan.seconds / fit
+    if seconds >= SAY_ESTIMATE_AFTER:
+        print(
+            f"capsim pacelc: {plan.trials:,} trials on capsim, about {_duration(seconds)} with {fit} "
+            f"worker{'s' if fit > 1 else ''} (estimated from the trial times measured on a development machine; "
+            "fewer --trials, --t values or smaller --quorums take less)",
+            file=sys.stderr,
+        )
+    return fit
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:,.0f} min" if seconds < 7200 else f"{seconds / 3600:,.1f} h"
+
+
+class _Tick:
+    """A job's trial counter in ``_COUNTS``: written by the one process running the job, read by the parent."""
+
+    def __init__(self, index: int) -> None:
+        self.index, self.done = index, 0
+
+    def __call__(self, trials: int) -> None:
+        self.done += trials
+        if _COUNTS is not None:
+            struct.pack_into("q", _COUNTS, 8 * self.index, self.done)
+
+
+def _counted(item: tuple):
+    """``function(job, tick)`` in a worker (or here): the job's trials counted as they end."""
+    function, index, job = item
+    return function(job, _Tick(index))
+
+
+def _done(jobs: int) -> int:
+    assert _COUNTS is not None
+    return sum(struct.unpack_from(f"{jobs}q", _COUNTS))
+
+
+def _with_trial_progress(function, work: list, counts: list[int], workers: int) -> list:
+    """``function(job, tick)`` over ``work`` with a bar of trials (and time left), moving as trials end.
+
+    Off a terminal, a line on stderr every ``ProgressLines.every`` seconds. A forked worker writes its job's
+    count into a shared anonymous mapping (nothing is left behind when it dies); a worker that replaces a dead
+    one is spawned, and its job's trials are counted when it ends.
+    """
+    global _COUNTS
+    _COUNTS = mmap.mmap(-1, 8 * len(work))  # before the workers fork, so they share it
+    items = [(function, i, job) for i, job in enumerate(work)]
+    pool = WorkerPool(min(workers, len(work))).start() if workers > 1 and len(work) > 1 else None  # before rich
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console, total, results = output.console(stderr=True), sum(counts), []
+    say = ProgressLines(console, "trials", total)
+    columns = (
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
+    stop = threading.Event()
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:  # after the workers are forked
+            task = progress.add_task("trials", total=total)
+
+            def show() -> None:
+                while not stop.wait(POLL):
+                    done = _done(len(work))
+                    progress.update(task, completed=done)
+                    say(done, _left(say, done, total))
+
+            poller = threading.Thread(target=show, daemon=True)
+            poller.start()
+            for result in map_unordered(_counted, items, workers, pool):
+                results.append(result)
+            stop.set()
+            poller.join()
+            progress.update(task, completed=total)
+    finally:
+        stop.set()
+        if pool is not None:
+            pool.close()
+        _COUNTS.close()
+        _COUNTS = None
+    return results
+
+
+def _left(say: ProgressLines, done: int, total: int) -> str:
+    """'about N s left' from the pace so far (display only)."""
+    if not done:
+        return "time left not known yet"
+    elapsed = time.monotonic() - say.started  # wall-clock ok: progress display only
+    return f"about {_duration(elapsed * (total - done) / done)} left"

@@ -144,7 +144,7 @@ def test_the_store_s_table_is_what_its_definitions_compute_from_the_raw_history(
     A read answered 'no such key' missed the write and is an answer: it counts in the read latency too (it was
     left out, and with it the fast stale reads a coordinator answers from its own copy).
     """
-    expected = store_figures(list(measure_store(SWEEP, 3, 1, 1).sim.history), SWEEP)
+    expected = store_figures(list(measure_store(SWEEP, 3, 1, 1, record=True).sim.history), SWEEP)
     assert expected.pop("no_key") > 0, "some reads found no key: the case this test is about"
     assert {key: partial[key] for key in expected} == expected
     assert partial["unanswered"] == 0
@@ -157,7 +157,7 @@ def test_trials_without_an_answer_are_counted_and_said_not_silently_dropped():
 
     sweep = Sweep(seed=1, trials=150, model_trials=2000, waits_ms=(0, 5), latency=em.Pareto(0.001, 1.1))
     row = measure_quorum(sweep, 3, 2, 2)
-    expected = store_figures(list(measure_store(sweep, 3, 2, 2).sim.history), sweep)
+    expected = store_figures(list(measure_store(sweep, 3, 2, 2, record=True).sim.history), sweep)
     expected.pop("no_key")
     assert {key: row[key] for key in expected} == expected
     assert row["unanswered"] > 10
@@ -167,3 +167,64 @@ def test_trials_without_an_answer_are_counted_and_said_not_silently_dropped():
         f"150 trials per point (up to {row['unanswered']} without an answer), "
         f"standard error at most {math.sqrt(0.25 / answered):.2f}"
     )
+
+
+#: Rows of small sweeps as the code before the memory fix computed them (every trial in the history, every
+#: outcome in a list): the sha256 of each row's JSON, and two of its figures, by seed, kind and configuration.
+BEFORE = [
+    (1, "quorum", (3, 1, 1), "8d5271f78b52d7e5", 0.05, 19.82496900000008),
+    (3, "quorum", (5, 2, 2), "6ca3ee6fcfd9f118", 0.0, 20.772016000000004),
+    (5, "quorum", (4, 1, 3), "5d6ecb5523f1a586", 0.025, 15.132036000000015),
+    (2, "quorum", (3, 2, 2), "843ed830f25d5919", 0.0, 31.553045999999974),
+    (4, "replication", "semi-sync", "753da1968078083a", 0.25, 17.023949000000037),
+]
+
+
+def _digest(row: dict) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("seed, kind, what, digest, stale, read_p99", BEFORE)
+def test_rows_are_bit_for_bit_what_they_were_before_trials_stopped_being_kept(
+    seed, kind, what, digest, stale, read_p99
+):
+    """Counting outcomes, latencies in arrays, no history, one simulation at a time: every figure as before."""
+    from capsim.cap.pacelc import run_job
+
+    row = run_job((Sweep(seed=seed, trials=40, model_trials=2000, waits_ms=(0, 2, 10)), kind, what))
+    assert (row["stale"], row["read_p99_ms"]) == (stale, read_p99)
+    assert _digest(row) == digest
+
+
+def test_rows_with_unanswered_trials_are_what_they_were_before():
+    """A Pareto tail that leaves trials unanswered (timeouts, 'no such key'): the row as before, bit for bit."""
+    from capsim.cap.pacelc import run_job
+
+    sweep = Sweep(seed=1, trials=60, model_trials=2000, waits_ms=(0, 5), latency=em.Pareto(0.001, 1.1))
+    row = run_job((sweep, "quorum", (3, 1, 2)))
+    assert row["unanswered"] == 14 and _digest(row) == "48717db5f9d66ab6"
+
+
+@pytest.mark.parametrize("seed", [1, 7, 12])
+def test_a_store_run_without_its_history_is_the_run_with_it(seed):
+    """record=False sends the same messages by rpc that invoke sends and records: the same figures, no history."""
+    sweep = Sweep(seed=seed, trials=50, waits_ms=(0, 3))
+    recorded, bare = measure_store(sweep, 5, 1, 2, record=True), measure_store(sweep, 5, 1, 2)
+    assert len(recorded.sim.history) == 4 * 2 * 50 and len(bare.sim.history) == 0
+    assert recorded.curve == bare.curve and recorded.unanswered == bare.unanswered
+    assert list(recorded.read_ms) == list(bare.read_ms) and list(recorded.write_ms) == list(bare.write_ms)
+
+
+@pytest.mark.parametrize("kind, what", [("quorum", (3, 1, 1)), ("quorum", (3, 2, 2)), ("replication", "async")])
+def test_progress_is_told_of_every_trial_as_it_ends(kind, what):
+    """run_job's progress hears 1 per write-then-read trial: exact-W's, the store's and WARS's at each t."""
+    from capsim.cap.pacelc import run_job
+    from capsim.cap.pacelc_limits import trials_of
+
+    sweep = Sweep(seed=1, trials=20, model_trials=500, waits_ms=(0, 5))
+    heard = []
+    run_job((sweep, kind, what), heard.append)
+    assert heard == [1] * trials_of(what if kind == "quorum" else None, 2, 20)

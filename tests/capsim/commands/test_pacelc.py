@@ -169,3 +169,60 @@ def test_pacelc_refuses_json_with_markdown_rather_than_drop_one(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "argument --markdown: not allowed with argument --json" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args, hint",
+    [
+        (["--trials", "100000000", "--quorums", "3/1/1"], "pass --trials "),
+        (["--trials", "100000000", "--quorums", "3/1/1", "--wars"], "pass --trials "),
+        (["--model-trials", "100000000000", "--quorums", "3/1/1"], "pass --model-trials "),
+    ],
+)
+def test_pacelc_refuses_trials_the_machine_cannot_hold_before_any_run(capsys, monkeypatch, args, hint):
+    """--trials 10**8 grew by 11 MB/s until it was killed: now one line, the estimate and what to pass, exit 2."""
+    import capsim.commands.pacelc as command
+
+    def never(*_):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(command, "run_job", never)
+    monkeypatch.setattr(command, "wars_job", never)
+    assert main(["pacelc", *args, "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "GB of memory" in err and "GB available" in err and hint in err
+
+
+def test_pacelc_shows_trials_moving_on_stderr(capsys, monkeypatch):
+    """Off a terminal, a line of trials done (of all of them) and the time left, while one configuration runs."""
+    import capsim.commands.pacelc as command
+    from capsim.parallel import ProgressLines
+
+    monkeypatch.setattr(ProgressLines, "every", 0.0)
+    monkeypatch.setattr(command, "POLL", 0.01)
+    args = ["pacelc", "--quorums", "3/1/1", "--trials", "400", "--model-trials", "1000", "--t", "0,1ms"]
+    assert main([*args, "--jobs", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    total = 400 + 2 * 2 * 400
+    done = [
+        int(line.split()[2].replace(",", ""))
+        for line in captured.err.splitlines()
+        if line.startswith("capsim: trials ") and f"of {total:,}" in line
+    ]
+    assert any(0 < d < total for d in done), captured.err
+    assert done == sorted(done) and "left" in captured.err
+    rows = json.loads(captured.out)
+    assert main([*args, "--jobs", "2", "--json"]) == 0  # the same figures whatever the workers
+    assert json.loads(capsys.readouterr().out) == rows
+
+
+def test_pacelc_says_how_long_a_long_run_will_take(capsys, monkeypatch):
+    """A run estimated past SAY_ESTIMATE_AFTER says so, with its trials, before it starts."""
+    import capsim.commands.pacelc as command
+
+    monkeypatch.setattr(command, "SAY_ESTIMATE_AFTER", 0.0)
+    assert (
+        main(["pacelc", "--quorums", "3/2/2", "--trials", "5", "--model-trials", "100", "--t", "0", "--jobs", "1"]) == 0
+    )
+    assert "capsim pacelc: 10 trials on capsim, about 0 s with 1 worker" in capsys.readouterr().err
