@@ -18,6 +18,7 @@ from rich.text import Text
 
 import emulator as em
 from capsim import output
+from capsim.cap.metrics import silently_overwritten
 from capsim.demos.common import Report, Table, emit, intro, write_report
 from capsim.report import Run, Window
 from capsim.report.tables import Column
@@ -176,12 +177,28 @@ def _verdicts(sim: em.Simulation) -> str:
         + {True: "linearizable", False: "NOT linearizable", None: "linearizability unknown"}[linear]
         + "."
     )
-    if stale and not lost.lost and not lost.unchecked:
+    overwritten = _overwritten(sim)
+    if overwritten:  # acknowledged, and gone: what the lost-write check calls explained (a concurrent write won)
+        third += " " + "; ".join(
+            f"{_client(sim, op)}'s acknowledged write of {op.value!r} was silently overwritten: last writer wins "
+            "kept a concurrent write from the other side, which never saw it"
+            for op in overwritten
+        )
         third += (
-            " Last writer wins kept the later write, so no acknowledged write was lost: "
-            "staying available cost a stale read."
+            f". Staying available cost {len(stale)} stale read(s) and {len(overwritten)} acknowledged write(s)"
+            " discarded (the CAP table's 'silently overwritten'; not 'lost', which counts only writes no"
+            " concurrent write explains)."
         )
     return first + second + third
+
+
+def _overwritten(sim: em.Simulation) -> list:
+    """The acknowledged partition writes last-writer-wins discarded for the other side's (capsim cap's metric)."""
+    faults = {op["f"]: op["time"] for op in sim.history.nemesis_ops()}
+    if "partition" not in faults:
+        return []
+    window = (faults["partition"], faults.get("heal", float("inf")))
+    return silently_overwritten(list(sim.history), {"a": SIDE_A, "b": SIDE_B}, window)
 
 
 def report(sim: em.Simulation, seed: int) -> Report:
