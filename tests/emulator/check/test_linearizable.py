@@ -347,6 +347,22 @@ def test_a_value_no_op_wrote_is_refuted_behind_timeouts():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("in_flight", "timeouts", "decided"),
+    [(3, 0.0, True), (10, 0.0, True), (3, 0.05, True), (10, 0.05, False), (30, 0.0, False), (30, 0.05, False)],
+)
+def test_the_readme_s_invalid_register_shapes_are_refuted_or_left_unknown_in_2m_steps(in_flight, timeouts, decided):
+    """The README's figures for 10,000-op cas-register histories made invalid by one read of a value never written:
+    the three shapes the bench times are refuted within 2,000,000 steps; at 10 in flight with 5% timeouts, and at
+    30 in flight, the search is left undecided there (unknown), never a false 'linearizable'."""
+    from emulator.check import synth
+
+    shape = synth.Shape(ops=10_000, in_flight=in_flight, timeouts=timeouts, model="cas_register", seed=1)
+    history = synth.corrupt(synth.history(shape), where=0.9, seed=1)
+    assert linearizable(history, model="cas_register", steps=2_000_000).valid is (False if decided else None)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_brute_force_agrees_on_thousands_of_histories(brute, small_histories, model):
     """A longer differential run: 1,500 seeded histories of up to 7 ops per model, split and unsplit."""
