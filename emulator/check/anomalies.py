@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.check.models import freeze
 from emulator.check.ops import Op, by_key, pair_ops
+from emulator.check.values import freeze
 
 __all__ = ["LostWrite", "LostWrites", "StaleRead", "StaleReads", "lost_writes", "stale_reads"]
 

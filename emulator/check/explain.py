@@ -11,9 +11,10 @@ why it does not help.
 
 from __future__ import annotations
 
-from emulator.check.models import ILLEGAL, Model, Prepared, show
+from emulator.check.models import ILLEGAL, Model, Prepared
 from emulator.check.ops import Op
 from emulator.check.results import PartitionResult, VerdictData
+from emulator.check.values import show
 
 __all__ = ["explanation", "summary_line"]
 

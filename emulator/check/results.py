@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.check.models import Model, Prepared, show
+from emulator.check.models import Model, Prepared
 from emulator.check.ops import NemesisOp, Op, key_id
+from emulator.check.values import show
 
 __all__ = ["PartitionResult", "VerdictData"]
 

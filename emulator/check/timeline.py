@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from emulator.check.explain import explanation, summary_line
-from emulator.check.models import show
 from emulator.check.ops import NemesisOp, Op, key_id
 from emulator.check.results import VerdictData
+from emulator.check.values import show
 
 __all__ = ["render_html", "write_html"]
 
