@@ -2,10 +2,11 @@
 
 Supported: ``nil``, ``true``/``false``, integers (``42``, ``-7``, ``42N``),
 floats (``1.5``, ``-2e3``, ``1.5M``), strings with escapes, keywords
-(``:ok`` becomes the plain string ``"ok"``), bare symbols (kept as strings),
-vectors ``[..]`` and lists ``(..)`` (both become Python lists), maps ``{..}``
-(dicts) and sets ``#{..}``, plus ``;`` comments, ``#_`` discards and tagged
-literals such as ``#inst "..."`` (the tag is dropped, the value kept).
+(``:ok`` becomes ``Keyword("ok")``, a :class:`~emulator.check.values.Keyword`:
+as in Clojure, never equal to the string ``"ok"``), bare symbols (kept as
+strings), vectors ``[..]`` and lists ``(..)`` (both become Python lists), maps
+``{..}`` (dicts) and sets ``#{..}``, plus ``;`` comments, ``#_`` discards and
+tagged literals such as ``#inst "..."`` (the tag is dropped, the value kept).
 
 A set becomes a list sorted by ``(type name, repr)``: JSON has no sets, and a
 canonical order makes two equal sets compare equal without depending on
@@ -15,11 +16,13 @@ canonical order makes two equal sets compare equal without depending on
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import sys
 from typing import Any, cast
 
 from emulator.check.errors import EdnError
+from emulator.check.values import Keyword
 
 __all__ = ["LineIndex", "line_of", "parse_edn", "parse_edn_forms", "parse_edn_items"]
 
@@ -252,10 +255,16 @@ def _atom(token: str, offset: int) -> Any:
     if token.startswith(":"):
         if len(token) == 1:
             raise EdnError("a keyword needs a name after ':'", offset + 1)
-        return token[1:]
+        return _keyword(token[1:])
     if token[0].isdigit() or token[0] == "\\":
         raise EdnError(f"unsupported token {token!r}", offset + 1)
     return token
+
+
+@functools.lru_cache(maxsize=4096)
+def _keyword(name: str) -> Keyword:
+    """The keyword of ``name``: one object for each name a history repeats (``:type``, ``:invoke``...)."""
+    return Keyword(name)
 
 
 def _string(token: str, offset: int) -> str:

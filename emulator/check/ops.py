@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from emulator.check.errors import HistoryFormatError
+from emulator.check.values import jsonable
 
 __all__ = [
     "COMPLETIONS",
@@ -92,8 +93,11 @@ class Op:
         return ret
 
     def to_dict(self) -> dict[str, Any]:
-        """The op as a JSON-serializable dict."""
-        return asdict(self)
+        """The op as a JSON-serializable dict (a keyword read from EDN as ``":name"``: see :func:`jsonable`)."""
+        out = asdict(self)
+        for name in ("key", "value", "output"):
+            out[name] = jsonable(out[name])
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,14 +7,20 @@ compressed with gzip (Porcupine ships some so) is read as what it holds:
   (a whole-file JSON array of op dicts is accepted too);
 - Jepsen EDN histories, and Porcupine's kv format (the same): op maps,
   ``{:process 0, :type :invoke, :f :get, :key "3", :value nil}``, one per
-  line or over several lines, with ``;`` comments anywhere; keywords become
-  plain strings, and ``:time`` (Jepsen's nanoseconds) becomes seconds;
+  line or over several lines, with ``;`` comments anywhere; ``:time``
+  (Jepsen's nanoseconds) becomes seconds. A keyword in a client op's key or
+  value stays a :class:`~emulator.check.values.Keyword`, which is never a
+  string (as in Clojure: ``:a`` and ``"a"`` are two keys, and a read of
+  ``"a"`` does not see a write of ``:a``); anywhere else it is the plain
+  string of its name (``:type :invoke`` is ``"invoke"``);
 - Knossos's data files: the same maps inside one top-level vector or list,
   ``[{:process 0 ...} ...]``, often after ``;`` comments;
 - in either EDN form, Jepsen's independent keys: when every client op's
   value is a tuple ``[k v]`` (a cas's ``[k [from to]]``) and none has a
   ``:key``, each op gets key ``k`` and value ``v``, so the checker splits
-  the history by key as Jepsen's ``independent`` checker does;
+  the history by key as Jepsen's ``independent`` checker does. Keys are told
+  apart with Clojure's ``=`` (:func:`~emulator.check.values.clojure_key`):
+  ``1``, ``1.0`` and ``true`` are three keys;
 - Jepsen console logs as its etcd tests write them,
   ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``, with the
   columns separated by tabs or by spaces. Lines that are not operations are
@@ -45,6 +51,7 @@ from typing import Any, BinaryIO
 from emulator.check.edn import LineIndex, line_of, parse_edn, parse_edn_items
 from emulator.check.errors import EdnError, HistoryFormatError
 from emulator.check.ops import NEMESIS, collector_paused, pair_ops
+from emulator.check.values import Keyword, clojure_key, jsonable
 
 __all__ = ["FORMATS", "History", "detect_format", "parse_history", "read_history", "write_jsonl"]
 
@@ -124,6 +131,8 @@ def parse_history(text: str, source: str = "<text>") -> History:
     history = History(_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines)))
     if fmt in ("edn", "edn-vector") and _independent(history):
         _split_tuples(history)
+    if fmt in _JEPSEN_FORMATS:
+        _clojure_keys(history)
     history.format = fmt
     pair_ops(history, source, lines)
     if fmt in _JEPSEN_FORMATS:
@@ -155,6 +164,13 @@ def _complete(history: list[dict[str, Any]]) -> None:
             invoke["value"] = op["value"]
 
 
+def _clojure_keys(history: list[dict[str, Any]]) -> None:
+    """Each client op's key in the form where keys differ as Clojure's ``=`` says (1, 1.0 and true: three)."""
+    for op in history:
+        if "key" in op and op["process"] != NEMESIS:
+            op["key"] = clojure_key(op["key"])
+
+
 def detect_format(text: str, source: str = "<text>") -> str:
     """Name the format of ``text``: one of :data:`FORMATS`.
 
@@ -181,11 +197,16 @@ def detect_format(text: str, source: str = "<text>") -> str:
 
 
 def write_jsonl(history: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    """Write ``history`` as capsim JSON Lines, one op per line; returns the path."""
+    """Write ``history`` as capsim JSON Lines, one op per line; returns the path.
+
+    JSON has no keywords: a keyword read from EDN is written as the string
+    ``":a"``, so it stays apart from the string ``"a"`` (though not from a
+    string ``":a"``).
+    """
     target = Path(path)
     with target.open("w", encoding="utf-8") as out:
         for op in history:
-            out.write(json.dumps(op, ensure_ascii=False))
+            out.write(json.dumps(jsonable(op), ensure_ascii=False))
             out.write("\n")
     return target
 
@@ -281,7 +302,7 @@ def _read_edn(text: str, source: str) -> tuple[list[dict[str, Any]], list[int], 
             raise HistoryFormatError(
                 source, line, _line_text(text, line), "an EDN op map such as {:process 0, :type :invoke, ...}"
             )
-        op = {str(k): v for k, v in value.items()}
+        op = _edn_op(value)
         if isinstance(op.get("time"), int) and not isinstance(op["time"], bool):
             try:
                 op["time"] = op["time"] / 1e9
@@ -292,6 +313,40 @@ def _read_edn(text: str, source: str) -> tuple[list[dict[str, Any]], list[int], 
         ops.append(op)
         lines.append(line)
     return ops, lines, "edn-vector" if whole else "edn"
+
+
+def _edn_op(value: dict[Any, Any]) -> dict[str, Any]:
+    """An EDN op map with its fields named by plain strings, and every keyword a string but in a client's key and value.
+
+    ``{:process 0, :type :invoke, :f :write, :value :a}`` becomes
+    ``{"process": 0, "type": "invoke", "f": "write", "value": Keyword("a")}``:
+    the fields that name things (type, f, process, error) keep the strings
+    they always were, and the key and value keep what Clojure tells apart.
+    """
+    op = {}
+    for k, v in value.items():
+        name = k.name if type(k) is Keyword else str(k)
+        op[name] = v if name in _COMPARED or type(v) not in _NAMED else _names(v)
+    if op.get("process") == NEMESIS and "value" in op:
+        op["value"] = _names(op["value"])
+    return op
+
+
+#: The fields of a client op that are compared as Clojure compares them (a keyword stays a keyword there).
+_COMPARED = ("key", "value")
+_NAMED = (Keyword, list, dict)  # the types :func:`_names` changes (a number or a string it returns as it is)
+
+
+def _names(value: Any) -> Any:
+    """``value`` with every keyword as the plain string of its name, in lists and maps too."""
+    kind = type(value)
+    if kind is Keyword:
+        return value.name
+    if kind is list:
+        return [_names(v) for v in value]
+    if kind is dict:
+        return {_names(k): _names(v) for k, v in value.items()}
+    return value
 
 
 def _independent(history: list[dict[str, Any]]) -> bool:
@@ -357,14 +412,16 @@ def _log_op(line: str, source: str, number: int) -> dict[str, Any] | None:
         return None
     try:
         parsed = [parse_edn(col) for col in cols[:4] if col.strip()]
-        extra: list[Any] = [str(parse_edn(col)) for col in cols[4:] if col.strip()]
+        extra: list[Any] = [str(_names(parse_edn(col))) for col in cols[4:] if col.strip()]
     except EdnError as exc:
         raise HistoryFormatError(source, number, line, f"EDN columns separated by tabs or spaces ({exc})") from None
-    process, kind, f = parsed[0], parsed[1], parsed[2]
+    process, kind, f = (_names(col) for col in parsed[:3])
     value = parsed[3] if len(parsed) > 3 else None
-    op = {"process": NEMESIS if process == "nemesis" else process, "type": kind, "f": f, "value": value}
+    if process == NEMESIS:
+        value = _names(value)
+    op = {"process": process, "type": kind, "f": f, "value": value}
     if kind in ("fail", "info") and _is_keyword(cols, 3):
-        op["value"], extra = None, [value, *extra]
+        op["value"], extra = None, [_names(value), *extra]
     if extra:
         code = _TIMEOUT_ERROR if extra[0] == "timed-out" else None
         op["error"] = [code, " ".join(str(e) for e in extra)]

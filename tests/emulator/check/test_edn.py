@@ -4,6 +4,7 @@ import pytest
 
 from emulator.check.edn import parse_edn
 from emulator.check.errors import EdnError
+from emulator.check.values import Keyword
 
 
 @pytest.mark.parametrize(
@@ -19,15 +20,15 @@ from emulator.check.errors import EdnError
         ("1.5", 1.5),
         ("-2e3", -2000.0),
         ("1.5M", 1.5),
-        (":ok", "ok"),
-        (":timed-out", "timed-out"),
-        (":jepsen/nemesis", "jepsen/nemesis"),
+        (":ok", Keyword("ok")),
+        (":timed-out", Keyword("timed-out")),
+        (":jepsen/nemesis", Keyword("jepsen/nemesis")),
         ('"x 0 1 y"', "x 0 1 y"),
         ("some-symbol", "some-symbol"),
     ],
 )
 def test_scalars_parse_to_plain_python_values(text, value):
-    """Each scalar form reads as the plain Python value (keywords lose their colon)."""
+    """Each scalar form reads as the plain Python value; a keyword as a Keyword of its name."""
     assert parse_edn(text) == value
 
 
@@ -38,13 +39,28 @@ def test_string_escapes_are_decoded():
 
 def test_collections_nest():
     """Vectors and lists become lists, maps dicts, all nesting freely."""
-    assert parse_edn('[1 (2 3) {:a [nil "s"]}]') == [1, [2, 3], {"a": [None, "s"]}]
+    assert parse_edn('[1 (2 3) {:a [nil "s"]}]') == [1, [2, 3], {Keyword("a"): [None, "s"]}]
 
 
 def test_a_jepsen_op_line_becomes_a_dict():
-    """A Jepsen history line reads as a dict keyed by plain strings."""
+    """A Jepsen history line reads as a dict keyed by keywords."""
     line = '{:process 0, :type :invoke, :f :get, :key "3", :value nil}'
-    assert parse_edn(line) == {"process": 0, "type": "invoke", "f": "get", "key": "3", "value": None}
+    k = Keyword
+    assert parse_edn(line) == {
+        k("process"): 0,
+        k("type"): k("invoke"),
+        k("f"): k("get"),
+        k("key"): "3",
+        k("value"): None,
+    }
+
+
+@pytest.mark.parametrize("text", ['"a"', '":a"', "a", "1", ":b", "nil"])
+def test_a_keyword_is_never_equal_to_its_string_or_name(text):
+    """:a is not "a" nor the symbol a nor anything but :a, as Clojure's = says; both ways round, and as a dict key."""
+    keyword, other = parse_edn(":a"), parse_edn(text)
+    assert keyword != other and other != keyword and not keyword == other  # noqa: SIM201
+    assert {keyword: 1}.get(other) is None and keyword == parse_edn(":a") and hash(keyword) == hash(Keyword("a"))
 
 
 def test_sets_become_lists_in_a_canonical_order():
@@ -54,7 +70,7 @@ def test_sets_become_lists_in_a_canonical_order():
 
 def test_collections_as_map_keys_become_tuples():
     """A vector used as a map key is made hashable."""
-    assert parse_edn("{[1 2] :x}") == {(1, 2): "x"}
+    assert parse_edn("{[1 2] :x}") == {(1, 2): Keyword("x")}
 
 
 def test_comments_discards_and_tags_are_skipped():

@@ -235,3 +235,14 @@ def test_a_pairs_shared_block_is_its_own_threads():
         thread.start()
         thread.join()
     assert seen == ["ok", "info"]
+
+
+def test_an_ops_dict_is_json_with_keywords_and_clojure_keys():
+    """An op read from EDN with a keyword value and a key of 1.0 serializes (it was a TypeError): :x as ":x"."""
+    import json
+
+    from emulator.check.readers import parse_history
+
+    text = "".join(f"{{:process 0, :type :{t}, :f :write, :value [1.0 [:x]]}}\n" for t in ("invoke", "ok"))
+    (op,), _ = pair_ops(parse_history(text))
+    assert json.loads(json.dumps(op.to_dict()))["key"] == 1.0 and op.to_dict()["value"] == [":x"]

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulator.check.errors import HistoryFormatError
 from emulator.check.readers import detect_format, parse_history, read_history, write_jsonl
@@ -421,3 +423,133 @@ def test_a_vector_that_is_neither_json_nor_edn_op_maps_names_both():
     """[1 2 3] was 'expected a JSON array of op objects': the EDN vector it looks like is named too."""
     with pytest.raises(HistoryFormatError, match=r"or an EDN vector of op maps .* found \[1 2 3\]"):
         parse_history("[1 2 3]\n")
+
+
+_KEYS = """\
+{:type :invoke, :f :write, :value [:a 1], :process 0}
+{:type :ok, :f :write, :value [:a 1], :process 0}
+{:type :invoke, :f :write, :value ["a" 2], :process 1}
+{:type :ok, :f :write, :value ["a" 2], :process 1}
+{:type :invoke, :f :read, :value [:a nil], :process 0}
+{:type :ok, :f :read, :value [:a READ], :process 0}
+"""
+
+
+def test_a_keyword_key_and_a_string_key_are_two_keys():
+    """[:a v] and ["a" v] are two keys, as Jepsen's independent checker (Clojure's =) has them: a read of :a sees
+    :a's write only. They were one key, where the read of 1 after the write of 2 was NOT linearizable."""
+    from emulator.check import linearizable
+    from emulator.check.values import Keyword
+
+    history = parse_history(_KEYS.replace("READ", "1"))
+    assert [op["key"] for op in history] == [Keyword("a"), Keyword("a"), "a", "a", Keyword("a"), Keyword("a")]
+    verdict = linearizable(history)
+    assert verdict.valid is True and [p.key for p in verdict.partitions] == [Keyword("a"), "a"]
+    bad = linearizable(parse_history(_KEYS.replace("READ", "2")))
+    assert (
+        bad.valid is False
+        and "key :a:" in bad.explain()
+        and [p.to_dict()["key"] for p in bad.partitions]
+        == [
+            ":a",
+            "a",
+        ]
+    )
+
+
+@pytest.mark.parametrize("fmt", ["edn", "edn-vector", "jsonl"])
+def test_keys_1_and_1_0_and_true_are_three_in_jepsens_formats_and_one_in_capsims(fmt):
+    """Clojure's = tells 1, 1.0 and true apart, so Jepsen's formats have three keys; capsim's JSON Lines keep one,
+    as its nodes' Python dicts do (the history writes 1 under three names, then reads it under one)."""
+    from emulator.check import linearizable
+
+    keys = [("1", 1), ("1.0", 1.0), ("true", True)]
+    ops = [(p, t, "write", k, p) for p, (k, _) in enumerate(keys) for t in ("invoke", "ok")]
+    ops += [(3, t, "read", "1", "nil" if t == "invoke" else 2) for t in ("invoke", "ok")]
+    if fmt == "jsonl":
+        names = dict(keys) | {"nil": None}
+        text = "".join(
+            json.dumps({"process": p, "type": t, "f": f, "key": names[k], "value": names.get(v, v)}) + "\n"
+            for p, t, f, k, v in ops
+        )
+    else:
+        text = "".join(f"{{:process {p}, :type :{t}, :f :{f}, :value [{k} {v}]}}\n" for p, t, f, k, v in ops)
+        text = f"[{text}]" if fmt == "edn-vector" else text
+    verdict = linearizable(parse_history(text), model="cas-register")
+    assert (len(verdict.partitions), verdict.valid) == ((1, True) if fmt == "jsonl" else (3, False))
+
+
+def test_a_keyword_value_is_not_its_string():
+    """A read of "x" does not see a write of :x (Clojure's =; they were equal); a read of :x does, in EDN and in a
+    Jepsen console log; the explanation tells them apart."""
+    from emulator.check import linearizable
+
+    edn = (
+        "{:process 0, :type :invoke, :f :write, :value :x}\n{:process 0, :type :ok, :f :write, :value :x}\n"
+        "{:process 1, :type :invoke, :f :read, :value nil}\n{:process 1, :type :ok, :f :read, :value READ}\n"
+    )
+    assert linearizable(parse_history(edn.replace("READ", ":x"))).valid is True
+    verdict = linearizable(parse_history(edn.replace("READ", '"x"')))
+    assert verdict.valid is False and 'read() -> "x"' in verdict.explain() and "write(:x) -> ok" in verdict.explain()
+    log = "INFO  jepsen.util - 0\t:invoke\t:write\t:x\nINFO  jepsen.util - 0\t:ok\t:write\t:x\n"
+    log += "INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\tREAD\n"
+    assert linearizable(parse_history(log.replace("READ", ":x"))).valid is True
+    assert linearizable(parse_history(log.replace("READ", '"x"'))).valid is False
+
+
+def test_a_keyword_stays_one_in_a_client_ops_value_and_is_a_plain_string_elsewhere():
+    """A client op's value keeps its keyword; :type, :f, :process :nemesis, :error, other fields and a nemesis op's
+    value read as the strings they always were."""
+    from emulator.check.values import Keyword
+
+    text = (
+        "{:process :nemesis, :type :info, :f :start, :value [:isolated {:n1 [:n2]}]}\n"
+        "{:process 0, :type :invoke, :f :write, :value [:x {:y :z} 1], :tag :x}\n"
+        "{:process 0, :type :fail, :f :write, :value [:x {:y :z} 1], :error [:timed-out :net]}\n"
+    )
+    nemesis, invoke, fail = parse_history(text)
+    assert (
+        nemesis["process"] == "nemesis" and nemesis["f"] == "start" and nemesis["value"] == ["isolated", {"n1": ["n2"]}]
+    )
+    assert invoke["value"] == [Keyword("x"), {Keyword("y"): Keyword("z")}, 1]
+    assert invoke["type"] == "invoke" and invoke["f"] == "write" and invoke["tag"] == "x"
+    assert fail["error"] == ["timed-out", "net"]
+    assert all(type(v) is str for op in (nemesis, invoke, fail) for v in (op["type"], op["f"]))
+
+
+_TOKENS = [":a", '"a"', "1", "1.0", "true"]  # five keys to Clojure's =, one or two to Python's ==
+_VALUES = {None: "nil", 0: ":x", 1: '"x"'}  # nil and two values to Clojure's =, one to Python's ==
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_independent_histories_over_clojure_keys_get_the_brute_force_verdict(brute, small_histories, data):
+    """Random independent EDN histories whose keys are :a, "a", 1, 1.0 and true and whose values are nil, :x and "x"
+    get the verdict brute force gives with each of them a key or value of its own (Clojure's =)."""
+    from emulator.check import linearizable
+
+    choose = lambda xs: data.draw(st.sampled_from(xs))  # noqa: E731
+    named = lambda v: None if v is None else _VALUES[v]  # noqa: E731  (the brute force's nil is None)
+    reference, lines, keys = [], [], {}
+    for op in small_histories(choose, "cas_register"):
+        key = keys[op["process"]] = choose(_TOKENS) if op["type"] == "invoke" else keys[op["process"]]
+        value = op["value"]
+        edn = f"[{_VALUES[value[0]]} {_VALUES[value[1]]}]" if isinstance(value, list) else _VALUES[value]
+        error = f", :error [{op['error'][0]} {json.dumps(op['error'][1])}]" if "error" in op else ""
+        lines.append(f"{{:process {op['process']}, :type :{op['type']}, :f :{op['f']}, :value [{key} {edn}]{error}}}")
+        reference.append(
+            {**op, "key": key, "value": [named(v) for v in value] if isinstance(value, list) else named(value)}
+        )
+    assert linearizable(parse_history("\n".join(lines) + "\n")).valid is brute(reference, "cas_register")
+
+
+def test_write_jsonl_writes_a_keyword_as_its_colon_name(tmp_path):
+    """An EDN history with keywords and Clojure-equal keys writes as JSON Lines (it was a TypeError): :a as ":a",
+    apart from "a", so the history read back has the same two keys and the same verdict."""
+    from emulator.check import linearizable
+
+    history = parse_history(_KEYS.replace("READ", "1") + "{:type :invoke, :f :write, :value [1.5 :x], :process 2}\n")
+    path = write_jsonl(history, tmp_path / "h.jsonl")
+    back = read_history(path)
+    assert [op.get("key") for op in back] == [":a", ":a", "a", "a", ":a", ":a", 1.5]
+    assert back[-1]["value"] == ":x" and len(linearizable(back).partitions) == 3 and linearizable(back).valid is True

@@ -85,3 +85,17 @@ def test_write_html_writes_the_page(tmp_path, kv_histories):
     a, b = write_html(verdict, tmp_path / "a.html"), verdict.write_html(tmp_path / "b.html")
     assert a.read_text() == b.read_text() == verdict.html()
     assert "NOT linearizable" in a.read_text()
+
+
+def test_a_keyword_key_and_a_string_key_get_a_button_each_shown_apart():
+    """Jepsen's [:a v] and ["a" v] are two keys, labelled :a and "a" (they were one button, "a")."""
+    from emulator.check.readers import parse_history
+
+    text = "".join(
+        f"{{:process {p}, :type :{t}, :f :write, :value [{k} 1]}}\n"
+        for p, k in ((0, ":a"), (1, '"a"'))
+        for t in ("invoke", "ok")
+    )
+    page = render_html(linearizable(parse_history(text)))
+    assert re.findall(r'<button class="" data-k="\d+"[^>]*>([^<]*): ok</button>', page) == [":a", "&quot;a&quot;"]
+    assert "write(:a, 1) -&gt; ok" in page and "write(&quot;a&quot;, 1) -&gt; ok" in page
