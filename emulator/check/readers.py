@@ -51,7 +51,7 @@ from typing import Any, BinaryIO
 from emulator.check.edn import LineIndex, line_of, parse_edn, parse_edn_items
 from emulator.check.errors import EdnError, HistoryFormatError
 from emulator.check.ops import NEMESIS, collector_paused, pair_ops
-from emulator.check.values import Keyword, clojure_key, jsonable
+from emulator.check.values import Keyword, clojure_key, freeze, jsonable, show
 
 __all__ = ["FORMATS", "History", "detect_format", "parse_history", "read_history", "write_jsonl"]
 
@@ -136,7 +136,7 @@ def parse_history(text: str, source: str = "<text>") -> History:
     history.format = fmt
     pair_ops(history, source, lines)
     if fmt in _JEPSEN_FORMATS:
-        _complete(history)
+        _complete(history, text, source, lines, fmt)
     return history
 
 
@@ -144,24 +144,44 @@ def parse_history(text: str, source: str = "<text>") -> History:
 _JEPSEN_FORMATS = ("edn", "edn-vector", "jepsen-log")
 
 
-def _complete(history: list[dict[str, Any]]) -> None:
-    """An ``ok`` completion's value becomes its invoke's, as Knossos's ``complete`` (of ``knossos.history``) does.
+def _complete(history: list[dict[str, Any]], text: str, source: str, lines: list[int], fmt: str) -> None:
+    """Knossos's ``complete`` (of ``knossos.history``): an ``ok``'s value is its invoke's, a ``fail`` must have it.
 
     Jepsen and Knossos take what an op did from its ``ok``: a write invoked
     with 1 and acknowledged as a write of 2 wrote 2. (capsim's own histories
     and Porcupine's take a write's value from its invoke, where the client
-    put it; their completions repeat it.) Called after ``pair_ops``, so every
-    completion has its invoke.
+    put it; their completions repeat it.) A ``fail`` whose value is not its
+    invoke's (by Clojure's ``=``, after an independent history's split) is
+    refused with its line, as Knossos refuses it: its ``complete`` asserts
+    "invocation value ... and failure value ... don't match". Not in a Jepsen
+    console log, which Knossos never reads: the Jepsen of those logs wrote an
+    error in a ``fail`` line's value column (``:fail :read :timed-out``).
+    Called after ``pair_ops``, so every completion has its invoke.
+
+    Raises:
+        HistoryFormatError: a ``fail`` whose value is not its invoke's (EDN only).
     """
     pending: dict[Any, dict[str, Any]] = {}
-    for op in history:
+    for op, line in zip(history, lines):
         process = op["process"]
         if process == NEMESIS:
             continue
         if op["type"] == "invoke":
             pending[process] = op
-        elif (invoke := pending.pop(process, None)) is not None and op["type"] == "ok":
+            continue
+        invoke = pending.pop(process, None)
+        if invoke is None:
+            continue
+        if op["type"] == "ok":
             invoke["value"] = op["value"]
+        elif op["type"] == "fail" and fmt != "jepsen-log" and freeze(op["value"]) != freeze(invoke["value"]):
+            raise HistoryFormatError(
+                source,
+                line,
+                _line_text(text, line),
+                f"a :fail with its invoke's value, {show(invoke['value'])}, not {show(op['value'])} "
+                "(Knossos refuses a failure whose value is not its invocation's)",
+            )
 
 
 def _clojure_keys(history: list[dict[str, Any]]) -> None:

@@ -380,3 +380,18 @@ def test_a_time_too_large_for_a_float_exits_two_naming_the_line(tmp_path, capsys
     assert main(["check", str(history)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{history}: line 1: expected a :time in nanoseconds that a float holds" in err
+
+
+def test_an_edn_fail_whose_value_is_not_its_invokes_exits_two_naming_its_line(tmp_path, capsys):
+    """Knossos refuses a :fail whose value is not its invoke's; capsim check says so in one line, exit 2."""
+    path = tmp_path / "h.edn"
+    path.write_text(
+        "{:process 0, :type :invoke, :f :write, :value 3}\n{:process 1, :type :invoke, :f :read, :value nil}\n"
+        "{:process 0, :type :fail, :f :write, :value 4}\n{:process 1, :type :ok, :f :read, :value nil}\n"
+    )
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"capsim check: error: {path}: line 3: expected a :fail with its invoke's value, 3, not 4 (Knossos refuses "
+        "a failure whose value is not its invocation's), found {:process 0, :type :fail, :f :write, :value 4}\n"
+    )
