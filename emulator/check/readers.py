@@ -15,18 +15,20 @@ compressed with gzip (Porcupine ships some so) is read as what it holds:
   string of its name (``:type :invoke`` is ``"invoke"``);
 - Knossos's data files: the same maps inside one top-level vector or list,
   ``[{:process 0 ...} ...]``, often after ``;`` comments;
-- in either EDN form, Jepsen's independent keys: when every client op's
-  value is a tuple ``[k v]`` (a cas's ``[k [from to]]``) and none has a
-  ``:key``, each op gets key ``k`` and value ``v``, so the checker splits
-  the history by key as Jepsen's ``independent`` checker does. Keys are told
-  apart with Clojure's ``=`` (:func:`~emulator.check.values.clojure_key`):
-  ``1``, ``1.0`` and ``true`` are three keys;
 - Jepsen console logs as its etcd tests write them,
   ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]``, with the
   columns separated by tabs or by spaces. Lines that are not operations are
-  skipped. Such logs have no key: every op acts on one register. On a
-  ``fail``/``info`` line a keyword in the value column (e.g.
-  ``:timed-out``) is the error, not a value.
+  skipped. Such logs have no key: every op acts on one register, unless it
+  holds independent keys (below). On a ``fail``/``info`` line a keyword in
+  the value column (e.g. ``:timed-out``) is the error, not a value;
+- in either EDN form and in a console log, Jepsen's independent keys: when
+  every client op's value is a tuple ``[k v]`` (a cas's ``[k [from to]]``)
+  and none has a ``:key``, each op gets key ``k`` and value ``v``, so the
+  checker splits the history by key as Jepsen's ``independent`` checker
+  does (the console log of such a test prints each op's tuple, and that
+  checker judged the test per key). Keys are told apart with Clojure's ``=``
+  (:func:`~emulator.check.values.clojure_key`): ``1``, ``1.0`` and ``true``
+  are three keys.
 
 Every reader returns capsim's op dicts in a :class:`History` (a list that
 also names the format it was read from): ``index`` is the op's position,
@@ -129,7 +131,7 @@ def parse_history(text: str, source: str = "<text>") -> History:
     if not ops:
         raise HistoryFormatError(source, None, "no operations", _EXPECTED)
     history = History(_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines)))
-    if fmt in ("edn", "edn-vector") and _independent(history):
+    if fmt in _JEPSEN_FORMATS and _independent(history):
         _split_tuples(history)
     if fmt in _JEPSEN_FORMATS:
         _clojure_keys(history)
