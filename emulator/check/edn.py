@@ -241,6 +241,10 @@ def _hashable(value: Any) -> Any:
 
 def _atom(token: str, offset: int) -> Any:
     """Interpret a bare token: nil, a boolean, a number, a keyword or a symbol."""
+    if token[0] == ":":  # first: most atoms of a history are keywords (:process, :type, :invoke...)
+        if len(token) == 1:
+            raise EdnError("a keyword needs a name after ':'", offset + 1)
+        return _keyword(token)
     if token == "nil":
         return None
     if token in ("true", "false"):
@@ -252,19 +256,15 @@ def _atom(token: str, offset: int) -> Any:
             raise EdnError(f"an integer of more than {sys.get_int_max_str_digits():,} digits", offset + 1) from None
     if _FLOAT.fullmatch(token):
         return float(token.rstrip("M"))
-    if token.startswith(":"):
-        if len(token) == 1:
-            raise EdnError("a keyword needs a name after ':'", offset + 1)
-        return _keyword(token[1:])
     if token[0].isdigit() or token[0] == "\\":
         raise EdnError(f"unsupported token {token!r}", offset + 1)
     return token
 
 
 @functools.lru_cache(maxsize=4096)
-def _keyword(name: str) -> Keyword:
-    """The keyword of ``name``: one object for each name a history repeats (``:type``, ``:invoke``...)."""
-    return Keyword(name)
+def _keyword(token: str) -> Keyword:
+    """The keyword a token such as ``:type`` reads as: one object for each token a history repeats."""
+    return Keyword(token[1:])
 
 
 def _string(token: str, offset: int) -> str:

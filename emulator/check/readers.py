@@ -348,7 +348,7 @@ def _edn_op(value: dict[Any, Any]) -> dict[str, Any]:
     op = {}
     for k, v in value.items():
         name = k.name if type(k) is Keyword else str(k)
-        op[name] = v if name in _COMPARED or type(v) not in _NAMED else _names(v)
+        op[name] = _names(v) if type(v) in _NAMED and name not in _COMPARED else v
     if op.get("process") == NEMESIS and "value" in op:
         op["value"] = _names(op["value"])
     return op
@@ -437,7 +437,7 @@ def _log_op(line: str, source: str, number: int) -> dict[str, Any] | None:
         extra: list[Any] = [str(_names(parse_edn(col))) for col in cols[4:] if col.strip()]
     except EdnError as exc:
         raise HistoryFormatError(source, number, line, f"EDN columns separated by tabs or spaces ({exc})") from None
-    process, kind, f = (_names(col) for col in parsed[:3])
+    process, kind, f = _names(parsed[0]), _names(parsed[1]), _names(parsed[2])
     value = parsed[3] if len(parsed) > 3 else None
     if process == NEMESIS:
         value = _names(value)
