@@ -139,9 +139,10 @@ class Unfinished(EmulatorError):
 
 
 class NotAllowed(EmulatorError, RuntimeError):
-    """Threads, executors or real I/O were used inside a simulation.
+    """Threads, executors, ``time.sleep`` or real I/O were used inside a simulation's run.
 
-    They run outside virtual time, so a run could not be replayed from its seed.
+    They run outside virtual time, so a run could not be replayed from its seed
+    (``emulator.confine`` lists the calls refused in every simulation).
     """
 
 

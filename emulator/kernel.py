@@ -431,7 +431,7 @@ def ipv4(host: str) -> str | None:
 
 
 class LocalWorld(World):
-    """The world of a ``VirtualLoop`` outside any Simulation: one host, ``localhost``, 127.0.0.1."""
+    """The world of a ``VirtualLoop`` outside any Simulation, or of one without hosts: ``localhost``, 127.0.0.1."""
 
     def __init__(self, loop: NetBase):
         super().__init__(loop)
@@ -446,7 +446,7 @@ class LocalWorld(World):
         ip = ipv4(host)
         if ip is not None and _loopback(ip):
             return ip
-        raise self.outside(host, "a VirtualLoop on its own simulates only 127.0.0.1 and localhost")
+        raise self.outside(host, "without hosts, it has only 127.0.0.1 and localhost")
 
     def name_of(self, ip: str) -> str | None:
         return "localhost" if _loopback(ip) else None

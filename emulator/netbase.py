@@ -5,7 +5,8 @@
 
 - the loop's place on the simulated network: its ``world`` (the address
   book and carrier of ``emulator.kernel``) and its ``sandbox``, set by a
-  Simulation with ``set_world``;
+  Simulation with hosts with ``set_world``, and whether it is a
+  simulation's at all (``confined``, set by ``confine``);
 - reader and writer callbacks on the fake descriptors of simulated sockets
   (``add_reader``, ``add_writer`` and asyncio's private variants), fired as a
   level-triggered selector would fire them: a socket that may have become
@@ -93,6 +94,8 @@ class NetBase(_Mixin):
     __net: _NetState | None = None
     #: the simulation's answers to time.time, random, ... while this loop runs (emulator.sandbox)
     sandbox: Sandbox | None = None
+    #: a simulation's loop: while it runs, time.sleep, threads and real sockets are refused (emulator.confine)
+    confined: bool = False
 
     if TYPE_CHECKING:  # what NetBase uses of the loop it is mixed into (emulator.loop.VirtualLoop)
         _closed: bool
@@ -132,6 +135,16 @@ class NetBase(_Mixin):
         """
         self._net.world = world
         self.sandbox = sandbox
+
+    def confine(self) -> None:
+        """Refuse ``time.sleep``, threads and real sockets in code run by this loop (see ``emulator.confine``).
+
+        Every Simulation confines its loop; a ``VirtualLoop`` on its own is not.
+        """
+        from emulator import confine
+
+        confine.install()
+        self.confined = True
 
     @property
     def _transports(self) -> weakref.WeakValueDictionary[int, asyncio.Transport]:

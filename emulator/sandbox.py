@@ -1,4 +1,4 @@
-"""The process-wide sources a program reads besides the network, made part of the simulation.
+"""The process-wide sources a program reads besides the network, made part of a simulation with hosts.
 
 Unmodified code reads the clock (``time.time``), draws random numbers
 (``random.random``, ``uuid.uuid4``), asks its host name and resolves names
@@ -11,7 +11,6 @@ does for Rust:
                                                00:00:00 UTC at virtual time 0
 ``time.monotonic``, ``time.perf_counter``      virtual time (never skewed: a monotonic clock does not step)
 (and their ``_ns`` forms)
-``time.sleep``                                 refused: it would block virtual time (use ``asyncio.sleep``)
 ``random.random``, ``random.choice``, ...      the host's own stream, derived from the seed
 ``os.urandom``, ``os.getrandom``,              the host's own stream of bytes
 ``uuid.uuid4``, ``random.SystemRandom``,
@@ -20,15 +19,20 @@ does for Rust:
                                                the first host that asks in the process: tempfile keeps them)
 ``uuid.uuid1``                                 a node and clock sequence from the host's stream, its clock
 ``socket.gethostname``                         the host's name
-``socket.getaddrinfo``, ``gethostbyname``      the simulation's hosts (a name outside it: ``NotAllowed``)
-``socket.socket.connect`` on a real socket     refused (``NotAllowed``), and so are ``sendto``, ``sendmsg``,
-                                               ``recv``, ``recvfrom`` (and their ``_into`` forms), ``listen``
-                                               and ``accept``
 ``socket.socket.setsockopt`` on a real socket  as before, and kept: the simulated socket that stands in for it
                                                (``loop.sock_connect``) starts with those options
 ``socket.socket.bind`` on a real socket        kept, not bound on the machine: the stand-in binds there
-``threading.Thread.start``                     refused (``NotAllowed``)
 =============================================  ===========================================================
+
+Every simulation, with hosts or without, also refuses ``time.sleep``,
+``threading.Thread.start`` and a real socket's ``connect``, ``sendto``,
+``recv``, ``listen``, ``accept``, ... with ``NotAllowed``, and answers
+``socket.getaddrinfo`` and ``gethostbyname`` from the simulated network (a
+name outside it: ``NotAllowed``): see ``emulator.confine``. A simulation of
+nodes alone gets only those: there ``time.time``, ``time.monotonic``,
+``random`` and the rest above stay the machine's, because node code has
+``self.now()`` and ``self.rng``, and capsim's own code (progress lines,
+a checker's time budget) reads the wall clock while a run is on the stack.
 
 Outside a host (a workload passed to ``sim.run``) the clock is the true
 virtual time and the stream the simulation's own. Anywhere else, in this
@@ -52,21 +56,17 @@ import os
 import random
 import socket
 import sys
-import threading
 import time
 import uuid
 import weakref
 from asyncio import events
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, SupportsIndex
+from typing import TYPE_CHECKING, Any
 
-from emulator.errors import NotAllowed
-from emulator.resolver import AddrInfo
-from emulator.resolver import getaddrinfo as _sim_getaddrinfo
+from emulator import confine
 
 if TYPE_CHECKING:
     from emulator.hosts import HostEndpoint
-    from emulator.netloop import NetLoop
     from emulator.simulation import Simulation
 
 __all__ = ["EPOCH", "Sandbox", "install"]
@@ -81,22 +81,13 @@ _real_monotonic = time.monotonic
 _real_monotonic_ns = time.monotonic_ns
 _real_perf_counter = time.perf_counter
 _real_perf_counter_ns = time.perf_counter_ns
-_real_sleep = time.sleep
 _real_urandom = os.urandom
 _real_getrandom = getattr(os, "getrandom", None)
 _real_seed = random.Random.seed
 _real_uuid1 = uuid.uuid1
 _real_gethostname = socket.gethostname
-_real_getaddrinfo = socket.getaddrinfo
-_real_gethostbyname = socket.gethostbyname
-_real_connect = socket.socket.connect
 _real_setsockopt = socket.socket.setsockopt
 _real_bind = socket.socket.bind
-#: A real socket's calls that would reach the real network or wait on it: refused inside a simulation.
-_REAL_IO = ("sendto", "sendmsg", "recv", "recv_into", "recvfrom", "recvfrom_into", "listen", "accept")
-_real_io = {name: getattr(socket.socket, name) for name in _REAL_IO}
-_real_connect_ex = socket.socket.connect_ex
-_real_start = threading.Thread.start
 _RANDOM_FUNCTIONS = (
     "random",
     "uniform",
@@ -162,16 +153,6 @@ def _active() -> Sandbox | None:
     return box
 
 
-def _sim_loop() -> NetLoop | None:
-    """The running loop if it is a simulation's with a sandbox (one with hosts), else None."""
-    loop = events._get_running_loop()
-    return loop if getattr(loop, "sandbox", None) is not None else None  # type: ignore[return-value]  # a NetLoop
-
-
-def _refused(what: str, instead: str) -> NotAllowed:
-    return NotAllowed(f"{what} inside a simulation would run outside virtual time and could not be replayed: {instead}")
-
-
 def _time() -> float:
     box = _active()
     return box.wall() if box is not None else _real_time()
@@ -200,12 +181,6 @@ def _perf_counter() -> float:
 def _perf_counter_ns() -> int:
     box = _active()
     return round(box.virtual() * 1_000_000_000) if box is not None else _real_perf_counter_ns()
-
-
-def _sleep(seconds: float | SupportsIndex) -> None:
-    if _active() is not None:
-        raise _refused("time.sleep", "await asyncio.sleep(...) instead, which sleeps in virtual time")
-    _real_sleep(seconds)
 
 
 def _urandom(n: int) -> bytes:
@@ -247,39 +222,6 @@ def _gethostname() -> str:
     return box.hostname() if box is not None else _real_gethostname()
 
 
-def _getaddrinfo(
-    host: str | bytes | None,
-    port: str | bytes | int | None,
-    family: int = 0,
-    type: int = 0,
-    proto: int = 0,
-    flags: int = 0,
-) -> list[AddrInfo] | list[tuple[Any, ...]]:
-    loop = _sim_loop()
-    if loop is not None:
-        return _sim_getaddrinfo(loop.world, host, port, family, type, proto, flags)
-    return _real_getaddrinfo(host, port, family, type, proto, flags)
-
-
-def _gethostbyname(name: str) -> str:
-    loop = _sim_loop()
-    if loop is not None:
-        return loop.world.lookup(name)
-    return _real_gethostbyname(name)
-
-
-def _connect(self: socket.socket, address: Any) -> None:
-    if _active() is not None:
-        raise _refused("a blocking connect on a real socket", "use asyncio (open_connection, create_connection)")
-    return _real_connect(self, address)
-
-
-def _connect_ex(self: socket.socket, address: Any) -> int:
-    if _active() is not None:
-        raise _refused("a blocking connect on a real socket", "use asyncio (open_connection, create_connection)")
-    return _real_connect_ex(self, address)
-
-
 def _setsockopt(self: socket.socket, level: int, option: int, value: int | bytes | None, *optlen: int) -> None:
     _real_setsockopt(self, level, option, value, *optlen)
     if value is not None and _active() is not None:
@@ -305,29 +247,6 @@ def bound_to(sock: socket.socket) -> Any:
     return _bound.get(sock)
 
 
-def _real_io_refused(name: str) -> Callable[..., Any]:
-    real = _real_io[name]
-
-    def refuse(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
-        if _active() is not None:
-            raise _refused(
-                f"{name} on a real socket",
-                "use asyncio on simulated sockets (open_connection, start_server, create_datagram_endpoint, "
-                "loop.sock_* on a socket loop.sock_connect connected)",
-            )
-        return real(self, *args, **kwargs)
-
-    refuse.__name__ = name
-    refuse.__doc__ = real.__doc__
-    return refuse
-
-
-def _thread_start(self: threading.Thread) -> None:
-    if _active() is not None:
-        raise _refused(f"starting a thread ({self.name})", "run the work as an asyncio task instead")
-    return _real_start(self)
-
-
 def _random_function(name: str) -> Callable[..., Any]:
     real = getattr(random, name)
 
@@ -343,30 +262,24 @@ def _random_function(name: str) -> Callable[..., Any]:
 
 
 def install() -> None:
-    """Patch the module functions above (once per process; each checks for a simulation on every call)."""
+    """Patch the module functions above, and confine's (once per process; each checks the running loop per call)."""
     global _installed
     if _installed:
         return
     _installed = True
+    confine.install()  # the refusals, which every simulation has
     time.time, time.time_ns = _time, _time_ns
     time.monotonic, time.monotonic_ns = _monotonic, _monotonic_ns
     time.perf_counter, time.perf_counter_ns = _perf_counter, _perf_counter_ns
-    time.sleep = _sleep
     os.urandom = random._urandom = _urandom  # type: ignore[attr-defined]  # random's private alias of os.urandom
     if _real_getrandom is not None:
         os.getrandom = _getrandom
     random.Random.seed = _seed  # type: ignore[method-assign]  # an unseeded Random(), and tempfile's names
     uuid.uuid1 = _uuid1
-    socket.gethostname, socket.gethostbyname = _gethostname, _gethostbyname
-    socket.getaddrinfo = _getaddrinfo  # type: ignore[assignment]  # the simulation's answers are AF_INET only
+    socket.gethostname = _gethostname
     # Patched on the class (every real socket), as methods of socket.socket rather than of _socket.socket:
-    socket.socket.connect = _connect  # type: ignore[method-assign, assignment]
-    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign, assignment]
     socket.socket.setsockopt = _setsockopt  # type: ignore[method-assign, assignment]  # kept for a stand-in
     socket.socket.bind = _bind  # type: ignore[method-assign, assignment]  # kept for a stand-in, not bound for real
-    for name in _REAL_IO:
-        setattr(socket.socket, name, _real_io_refused(name))
-    threading.Thread.start = _thread_start  # type: ignore[method-assign]  # patched on the class: every thread
     real = {name: getattr(random, name) for name in _RANDOM_FUNCTIONS if hasattr(random, name)}
     for name in _RANDOM_FUNCTIONS:
         if hasattr(random, name):

@@ -141,6 +141,7 @@ class Simulation:
         self.seed = seed
         self.streams = Streams(seed)
         self.loop = VirtualLoop()  # type: ignore[abstract]  # LoopBase sets the real-I/O methods as refusals
+        self.loop.confine()  # time.sleep, threads and real sockets in its code: NotAllowed
         self.loop.set_exception_handler(self._loop_error)
         self.trace = Trace(keep=keep_trace)
         self.history = History()

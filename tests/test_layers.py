@@ -56,6 +56,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("emulator/tasks.py", "_enter_task"): "asyncio.tasks: as in node.py",
     ("emulator/tasks.py", "_leave_task"): "asyncio.tasks: as in node.py",
     ("emulator/tasks.py", "_asyncio_future_blocking"): "asyncio's Future protocol, read as Task.__step reads it",
+    ("emulator/confine.py", "_get_running_loop"): "asyncio.events: is a simulation running (None, not an error)",
     ("emulator/sandbox.py", "_get_running_loop"): "asyncio.events: is a simulation running (None, not an error)",
     ("emulator/sandbox.py", "_urandom"): "random's own alias of os.urandom, patched with it for determinism",
     ("emulator/pytest_plugin.py", "_inicache"): "pytest has no public setter for an ini value",
