@@ -142,13 +142,18 @@ def test_the_pair_script_interrupted_leaves_no_worktree_and_no_ring(how):
         text=True,
         start_new_session=True,  # Ctrl-C at a terminal goes to the whole foreground group: send it so
     )
-    deadline = time.monotonic() + 120
-    while len(rings(run.pid)) < 12 and time.monotonic() < deadline:  # 2 models x 2 sizes x 3 trees
-        time.sleep(0.1)
-    started = rings(run.pid)
-    assert len(started) == 12 and "capsim-pair-" in worktrees()
-    os.killpg(run.pid, how)
-    _out, err = run.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        while len(rings(run.pid)) < 12 and time.monotonic() < deadline:  # 2 models x 2 sizes x 3 trees
+            time.sleep(0.1)
+        started = rings(run.pid)
+        assert len(started) == 12 and "capsim-pair-" in worktrees()
+        os.killpg(run.pid, how)
+        _out, err = run.communicate(timeout=120)
+    finally:  # a failed assertion above must not leave the script running (its worktree then fails the next run)
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGTERM)
+            run.communicate(timeout=120)
     assert run.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err, err
     assert "capsim-pair-" not in worktrees()
