@@ -202,6 +202,8 @@ def test_the_catalogue_prose_matches_its_tables():
     ms = dict((row[0], row[1:]) for row in _readme_table("microservices"))
     wasted = int(ms["requests finished after the client gave up"][0])
     assert f"finished {wasted:,} requests whose" in README
+    bare, guarded = ms["gateway requests queued for a slot, peak"]
+    assert f"({guarded} against {bare} here; under a fifth of it" in " ".join(README.split())
 
 
 def exit_table() -> str:

@@ -56,6 +56,14 @@ CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
 }
 PHASES = ("before", "payments down", "zone b cut off", "slow cache link", "after")
+#: phase -> when, in a sentence
+_DURING = {
+    "before": "before the first fault",
+    "payments down": "while payments was down",
+    "zone b cut off": "while zone b was cut off",
+    "slow cache link": "while the cache link was slow",
+    "after": "after the last fault",
+}
 
 
 @dataclass(frozen=True)
@@ -193,12 +201,21 @@ async def _load(sim: em.Simulation, plan: Plan) -> None:
     await asyncio.gather(*tasks)
 
 
+async def _peaks(sim: em.Simulation, plan: Plan, marks: list[int]) -> None:
+    """The gateway's peak queue at the end of each phase, so the report can tell in which phase it peaked."""
+    for _, end in plan.spans.values():
+        await asyncio.sleep(end - sim.now)
+        marks.append(live(sim, "gw", Gateway).stats["peak_queued"])
+
+
 def run_config(plan: Plan, name: str) -> Run:
     """One configuration through the whole bad day."""
     sim = build(plan, name)
+    marks: list[int] = []
 
     async def day():
         sim.loop.create_task(_faults(sim, plan))
+        sim.loop.create_task(_peaks(sim, plan, marks))
         await _load(sim, plan)
 
     sim.run(day(), until=plan.duration + 30.0)
@@ -206,10 +223,10 @@ def run_config(plan: Plan, name: str) -> Run:
     pairs = sim.history.completions()
     sides = {route: sorted({i["client"] for i, _ in pairs if i["client"].startswith(route)}) for route in ROUTES}
     windows = [Window(*plan.spans[p], p) for p in PHASES[1:4]]
-    return Run(name, history, _row(plan, sim, pairs), sides=sides, windows=windows)
+    return Run(name, history, _row(plan, sim, pairs, marks), sides=sides, windows=windows)
 
 
-def _row(plan: Plan, sim: em.Simulation, pairs) -> dict:
+def _row(plan: Plan, sim: em.Simulation, pairs, marks: list[int]) -> dict:
     row: dict = {}
     for phase, (start, end) in plan.spans.items():
         for route in ROUTES:
@@ -225,6 +242,11 @@ def _row(plan: Plan, sim: em.Simulation, pairs) -> dict:
     gateway = live(sim, "gw", Gateway)
     row["gateway_peak_in_flight"] = gateway.stats["peak_in_flight"]
     row["gateway_peak_queued"] = gateway.stats["peak_queued"]
+    # the most queued at once up to each phase's end, and the phase the peak was reached in: the first whose end
+    # saw it (or the last: a request invoked in its final milliseconds reaches the gateway after it)
+    row["gateway_queued_by"] = dict(zip(PHASES, marks))
+    peak = row["gateway_peak_queued"]
+    row["gateway_peak_phase"] = next((p for p, mark in zip(PHASES, marks) if mark == peak), PHASES[-1])
     services = [n for n in sim.servers if n.startswith(("catalog-", "orders-", "payments"))]
     row["service_peak_queue"] = max(node.stats["peak"] for n in services if isinstance(node := sim.node(n), Service))
     row["wasted"] = _wasted(plan, sim, pairs, services)
@@ -283,16 +305,19 @@ def _note(runs: list[Run], plan: Plan) -> str:
     bare, guarded = runs[0].row, runs[1].row
     phase = "payments down"
     slots = "every" if bare["gateway_peak_in_flight"] >= SLOTS else "most"
+    peaked = guarded["gateway_peak_phase"]
+    why = " (requests to the lost zone hold their slots until the deadline)" if peaked == "zone b cut off" else ""
     return (
         f"Clients give up after {plan.client_timeout:g} s. While payments is down, without breakers or "
         f"deadlines only {percent(bare[f'ok_catalog_{phase}'])} of catalog requests succeed, though the catalog "
         f"never calls payments: orders hold {slots} gateway slot ({bare['gateway_peak_in_flight']} of {SLOTS}, with "
-        f"{bare['gateway_peak_queued']} requests waiting behind them), so everything waits. With them, "
+        f"up to {bare['gateway_queued_by'][phase]} requests waiting behind them), so everything waits. With them, "
         f"{percent(guarded[f'ok_catalog_{phase}'])} of catalog requests succeed and orders fail fast (p99 "
         f"{millis(guarded[f'p99_orders_{phase}_ms'])} ms, {percent(guarded[f'ok_orders_{phase}'])} ok). The zone "
         f"cut and the slow link go the same way: {percent(bare['ok_all'])} of all requests succeed without, "
         f"{percent(guarded['ok_all'])} with; services finished {bare['wasted']} requests after their client "
-        f"had given up without deadlines, {guarded['wasted']} with them."
+        f"had given up without deadlines, {guarded['wasted']} with them. With them the gateway's queue peaked at "
+        f"{guarded['gateway_peak_queued']}, {_DURING[peaked]}{why}, against {bare['gateway_peak_queued']} without."
     )
 
 

@@ -1,12 +1,15 @@
 """capsim demo microservices: without breakers and deadlines the failure cascades; with them it stays contained."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from capsim.cli import main
 from capsim.demos import microservices
 from capsim.report import Run
+
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 PLAN = microservices.Plan.quick(seed=1)
 BARE, GUARDED = microservices.CONFIGS
@@ -57,8 +60,58 @@ def test_with_them_the_failure_stays_where_it_is(report, rows, plan):
         for phase in FAULTS[1:]
     )
     assert guarded["ok_all"] > bare["ok_all"] + 0.2
-    assert guarded["gateway_peak_queued"] < bare["gateway_peak_queued"] / 10
+    assert guarded["gateway_peak_queued"] < bare["gateway_peak_queued"] / 5
     assert guarded["wasted"] == 0
+
+
+def _guarded_queue_peaks_in_the_zone_cut_far_below_the_bare_one(rows, plan):
+    """The README's claim: with breakers and deadlines the gateway's queue peaks while zone b is cut off (at the
+    default sizes; at the --quick ones it barely forms, one request at some seeds, whenever), under a fifth of its
+    peak without them. The test said under a tenth, which failed at 31 of seeds 1 to 200 (12.9% at worst)."""
+    guarded, bare = rows[GUARDED], rows[BARE]
+    assert guarded["gateway_peak_queued"] < bare["gateway_peak_queued"] / 5, plan.seed
+    if plan == microservices.Plan(seed=plan.seed):
+        assert guarded["gateway_peak_phase"] == "zone b cut off", plan.seed
+    else:
+        assert guarded["gateway_peak_phase"] == "zone b cut off" or guarded["gateway_peak_queued"] <= 2, plan.seed
+    return guarded["gateway_peak_queued"] < bare["gateway_peak_queued"] / 10
+
+
+def test_with_them_the_gateway_queue_peaks_in_the_zone_cut_far_below_the_peak_without(rows, plan, report):
+    """Where and how high the queue peaks with breakers and deadlines, and the note says so."""
+    _guarded_queue_peaks_in_the_zone_cut_far_below_the_bare_one(rows, plan)
+    guarded, bare = rows[GUARDED], rows[BARE]
+    assert bare["gateway_queued_by"]["payments down"] > 0  # the pile-up began while payments was down
+    said = f"With them the gateway's queue peaked at {guarded['gateway_peak_queued']}, "
+    assert said in report.tables[0].note and f"against {bare['gateway_peak_queued']} without." in report.tables[0].note
+
+
+#: seeds at the default sizes where the test's 'under a tenth' failed (81 of 704 at seed 7)
+OVER_A_TENTH = (7, 12, 19)
+
+
+@pytest.mark.parametrize("seed", OVER_A_TENTH)
+def test_the_queue_with_them_peaks_in_the_zone_cut_at_seeds_where_a_tenth_failed(seed):
+    """At these seeds the zone cut's requests to zone b filled the pool sooner than at seed 1, and the queue grew
+    longer before the first of them timed out; the peak is still in the zone cut and under a fifth."""
+    plan = microservices.Plan(seed=seed)
+    rows = {name: microservices.run_config(plan, name).row for name in microservices.CONFIGS}
+    _guarded_queue_peaks_in_the_zone_cut_far_below_the_bare_one(rows, plan)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("full", [False, True], ids=["quick", "full"])
+def test_the_queue_with_them_peaks_in_the_zone_cut_under_a_fifth_at_every_seed(full):
+    """Seeds 1 to 200: with breakers and deadlines the gateway's queue peaks under a fifth of its peak without, in
+    the zone cut at the default sizes, and under a tenth at most seeds (the README's sentence)."""
+    under_a_tenth = 0
+    for seed in range(1, 201):
+        plan = microservices.Plan(seed=seed) if full else microservices.Plan.quick(seed=seed)
+        rows = {name: microservices.run_config(plan, name).row for name in microservices.CONFIGS}
+        under_a_tenth += _guarded_queue_peaks_in_the_zone_cut_far_below_the_bare_one(rows, plan)
+    assert under_a_tenth > 100
+    said = " ".join(README.read_text(encoding="utf-8").split())
+    assert "(42 against 651 here; under a fifth of it at every seed from 1 to 200, and under a tenth at most" in said
 
 
 def test_both_are_healthy_before_and_after(rows):
