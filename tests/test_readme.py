@@ -1118,6 +1118,8 @@ def test_each_catalogue_setup_is_the_demos_own():
     said, plan = _catalogue_setup("edge"), edge.Plan()
     assert f"{plan.rate:g} requests/s over {plan.paths} paths of skewed popularity" in said
     assert "concurrency=8" in (ROOT / "capsim" / "demos" / "edge.py").read_text() and "the origin (8 workers)" in said
+    assert 'Edge, origin="origin", timeout=0.5,' in (ROOT / "capsim" / "demos" / "edge.py").read_text()
+    assert "its queue outgrew the edges' 0.5 s timeout" in _catalogue_prose("edge")
     assert f"is down from {plan.down[0]:g} to {plan.down[1]:g} s of {plan.duration:g}" in said
 
     said, plan = _catalogue_setup("canary"), canary.Plan()
