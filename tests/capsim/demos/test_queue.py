@@ -38,11 +38,12 @@ def test_acks_0_loses_messages_and_never_knows(rows):
 
 
 def test_acks_1_loses_nothing_acknowledged_and_idempotence_removes_the_duplicates(rows, plan):
-    """acks 1: every acknowledged message in a log, and with its retries every message reached one; duplicates in the
-    log unless the producer is idempotent. Not every message need be acknowledged: at the default sizes, seed 2, one
-    message's every ack was lost and the producer ended unsure of it (it was in the log all the same)."""
+    """acks 1: every acknowledged message in a log; duplicates in the log unless the producer is idempotent. Not
+    every message need be acknowledged: at the default sizes, seed 2, one message's every ack was lost and the
+    producer ended unsure of it (it was in the log all the same), and at seed 186 every attempt at one was lost
+    or timed out, and it never reached a log: a message missing from every log is one the producer is unsure of."""
     for name in (ONE, IDEMPOTENT, EXACT):
-        assert rows[name]["acked_missing"] == 0 and rows[name]["missing"] == 0
+        assert rows[name]["acked_missing"] == 0 and rows[name]["missing"] <= rows[name]["unsure"]
         assert plan.count - 3 <= rows[name]["acked"] <= plan.count
     assert rows[ONE]["log_duplicates"] > 0
     assert rows[IDEMPOTENT]["log_duplicates"] == 0 == rows[EXACT]["log_duplicates"]
@@ -52,7 +53,39 @@ def test_delivery_is_at_least_once_and_effects_are_exactly_once_only_with_an_ide
     """Every logged message is applied; the crash repeats some effects unless the sink skips known ids."""
     assert all(row["unapplied"] == 0 for row in rows.values())
     assert rows[IDEMPOTENT]["effect_duplicates"] > 0
-    assert rows[EXACT]["effect_duplicates"] == 0 and rows[EXACT]["applied"] == plan.count
+    assert rows[EXACT]["effect_duplicates"] == 0 and rows[EXACT]["applied"] == rows[EXACT]["in_log"]
+    assert all(row["crashed_mid_message"] for row in rows.values())  # the crash left one applied, not committed
+
+
+def _headline(rows, plan) -> None:
+    """What the note and the README say of each mode: acks 0 loses messages and logs duplicates, unknown to the
+    producer; acks 1 loses none it acknowledged; an idempotent producer logs no duplicate, yet the consumer's crash
+    repeats effects; with an idempotent sink too, every logged message is applied once."""
+    zero, one, idem, exact = (rows[name] for name in queue.CONFIGS)
+    assert zero["acked"] == 0 and zero["missing"] > 0 and zero["log_duplicates"] > 0, plan.seed
+    assert one["acked_missing"] == 0 and one["log_duplicates"] > 0, plan.seed
+    assert idem["log_duplicates"] == 0 and idem["effect_duplicates"] > 0, plan.seed
+    assert exact["effect_duplicates"] == 0 == exact["unapplied"], plan.seed
+
+
+@pytest.mark.parametrize("seed", [101])
+def test_the_consumer_crash_repeats_an_effect_at_a_seed_where_it_once_came_between_messages(seed):
+    """At seed 101 (--quick sizes) the consumer crashed at a fixed instant with nothing applied and not committed:
+    the idempotent producer's run applied no effect twice, and the note said 'still applied 0 messages twice'. It
+    now crashes right after an effect it applied, before its commit."""
+    plan = queue.Plan.quick(seed=seed)
+    _headline({name: queue.run_config(plan, name).row for name in queue.CONFIGS}, plan)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("full", [False, True], ids=["quick", "full"])
+def test_each_mode_does_what_the_note_says_at_every_seed(full):
+    """Seeds 1 to 200, as a user might pick them with ``capsim demo queue --seed N`` (with or without --quick).
+    Before e4e5d2a acks 0 lost nothing at 9 of seeds 41 to 140 of the --quick sizes (the restarting broker held no
+    message)."""
+    for seed in range(1, 201):
+        plan = queue.Plan(seed=seed) if full else queue.Plan.quick(seed=seed)
+        _headline({name: queue.run_config(plan, name).row for name in queue.CONFIGS}, plan)
 
 
 def test_order_holds_within_a_partition_and_not_across(rows):
