@@ -76,11 +76,12 @@ class MemoryModel:
 #: runs at 25, 50 and 100 nodes and at 4 and 40 virtual seconds, fitted. With three
 #: sizes the node and pair terms trade off from run to run (fits on the development
 #: machines: 36.5 MB, 0 MB, 9.40 kB, 1.82 kB; 30.9 MB, 0.082 MB, 7.35 kB, 1.87 kB,
-#: both within 1 MB of the measured 111 MB at 100 nodes; and 35.2 MB, 0 MB, 7.60 kB,
-#: 1.86 kB); each figure here is at or above every fit's, and the pair cost the
-#: largest, the one that decides a large cluster.
+#: both within 1 MB of the measured 111 MB at 100 nodes; 35.2 MB, 0 MB, 7.60 kB,
+#: 1.86 kB; and, on a VM with an 8 MB L3, 19.2 MB, 0.686 MB, 1.22 kB, 1.77 kB); each
+#: figure here is at or above every fit's, and the pair cost the largest, the one
+#: that decides a large cluster.
 CAP = MemoryModel(
-    base_mb=36.5, node_mb=0.1, pair_kb=9.5, op_kb=2.2, source="scripts/bench.py, the memory model of capsim cap runs"
+    base_mb=36.5, node_mb=0.7, pair_kb=9.5, op_kb=2.2, source="scripts/bench.py, the memory model of capsim cap runs"
 )
 
 #: The resident memory of one ``capsim serve`` node process just started (a lin-kv node: 39 MB
