@@ -7,15 +7,39 @@ their own and are safe to share between links. ``ns_sampler`` binds one to a
 stream for the network's message path: the same draws, in integer
 nanoseconds, without the calls in between.
 
+A latency is less than :data:`MAX_LATENCY` (1e298 s), under half the clock's
+range (``emulator.handles.RANGE_END``, about 1.8e299 s), so that a reordered
+message, whose latency is rescaled by up to 2, still gets a time. A
+parameter at or past it (or infinite) is refused when the distribution is
+built, with the advice that a message that never arrives is a loss or a
+partition, not a latency; so are parameters whose longest draw would reach
+it (an exponential draw is at most 36.74 means, a log-normal one the median
+times e ** (12.12 sigma), an uncapped Pareto one scale * 2 ** (53 / alpha):
+``random()`` is a multiple of 2**-53). A draw of ``MAX_LATENCY`` or more
+from a distribution of one's own raises a ``ConfigError`` at the send that
+draws it.
+
 Each distribution also has a one-line text form, for command lines and
 scenario files; :func:`parse` (``em.parse_distribution``) reads it and
 ``str(dist)`` writes it back:
 
-===========================  ============================================
+===========================  ===================================================
+text                         distribution
+===========================  ===================================================
+``constant:2ms``             ``Constant(0.002)``
+``uniform:1ms:5ms``          ``Uniform(0.001, 0.005)``
+``exponential:5ms``          ``Exponential(0.005)`` (the mean)
+``lognormal:2ms:0.8``        ``LogNormal(0.002, 0.8)`` (median, sigma)
+``pareto:1ms:1.5``           ``Pareto(0.001, 1.5)`` (scale, alpha): heavy-tailed
+``pareto:1ms:1.5:1s``        ``Pareto(0.001, 1.5, cap=1.0)``: every draw at most 1 s
+===========================  ===================================================
+
+Durations take a unit: ``ns``, ``us``, ``ms`` or ``s``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable
@@ -24,18 +48,51 @@ from emulator.errors import ConfigError
 from emulator.speedups import native
 from emulator.validate import is_number
 
-__all__ = ["Constant", "Distribution", "Exponential", "LogNormal", "Pareto", "Uniform", "as_distribution", "parse"]
+__all__ = [
+    "MAX_LATENCY",
+    "Constant",
+    "Distribution",
+    "Exponential",
+    "LogNormal",
+    "Pareto",
+    "Uniform",
+    "as_distribution",
+    "parse",
+]
 
 _NS = 1_000_000_000
 
+#: Every latency is less than this many seconds: a round number under half the clock's range
+#: (``handles.RANGE_END / 2``, about 9e298), so that twice a latency, a reordered message's most, has a time.
+MAX_LATENCY = 1e298
+
+#: What to use instead of a latency that never ends.
+_NEVER = "for a message that never arrives, use loss=1.0 or a partition, not a latency"
+
+# The longest draws. ``random()`` is a multiple of 2**-53 below 1, so ``1 - random()`` is at least 2**-53:
+#: an exponential draw, ``-ln(1 - random()) * mean``, is at most 53 ln 2 (36.74) means;
+_EXP_MOST = 53 * math.log(2)
+#: a Pareto draw, ``scale * (1 - random()) ** (-1 / alpha)``, at most ``scale * 2 ** (53 / alpha)``;
+_PARETO_BITS = 53
+#: a normal draw (Kinderman and Monahan's, as ``random.normalvariate`` makes it: z is kept only if
+#: ``z * z / 4 <= -ln(1 - random())``) is within 2 * sqrt(53 ln 2) (12.12) sigmas of mu.
+_NORMAL_MOST = 2 * math.sqrt(53 * math.log(2))
+#: A little room for the rounding of the float arithmetic that makes a draw.
+_MARGIN = 1 + 1e-9
+
 
 def _seconds(name: str, value: object, *, positive: bool = False) -> float:
-    """``value`` as a finite float >= 0 (or > 0), else a ConfigError saying so."""
+    """``value`` as a float >= 0 (or > 0) and under ``MAX_LATENCY``, else a ConfigError saying so."""
     if not is_number(value):
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+    if value != value or value in (math.inf, -math.inf):
+        raise ConfigError(f"{name} must be a finite number of seconds, got {value!r}; {_NEVER}")
+    if value >= MAX_LATENCY:  # compared before float(): an int past the floats' range would raise OverflowError
+        raise ConfigError(
+            f"{name} must be less than {MAX_LATENCY:g} seconds, the longest latency the clock can schedule, "
+            f"got {value!r}; {_NEVER}"
+        )
     seconds = float(value)
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise ConfigError(f"{name} must be a finite number of seconds, got {seconds!r}")
     if seconds < 0 or (positive and seconds == 0):
         bound = "> 0" if positive else ">= 0"
         raise ConfigError(f"{name} must be {bound} seconds, got {seconds!r}; latencies cannot be negative")
@@ -57,9 +114,35 @@ class Distribution:
 
         Subclasses specialise it so a message's latency costs one call; the
         draws are the same floats, so runs replay identically.
+
+        Raises:
+            ConfigError: (from the function) a draw of ``MAX_LATENCY`` seconds or more.
         """
-        sample = self.sample
-        return lambda: round(sample(rng) * _NS)
+        return self._checked(functools.partial(self.sample, rng))
+
+    def _checked(self, draw: Callable[[], float]) -> Callable[[], int]:
+        """A sampler of ``round(draw() * 1e9)`` that refuses a draw of ``MAX_LATENCY`` or more.
+
+        Such a draw (a heavy tail's) is no time the clock can schedule: the
+        send that drew it raises a ConfigError that says what to change.
+        """
+
+        def ns() -> int:
+            try:
+                seconds = draw()
+            except OverflowError:  # lognormvariate's exp, paretovariate's power: past the floats
+                seconds = math.inf
+            if seconds < MAX_LATENCY:
+                return round(seconds * _NS)
+            raise self._past_range(seconds)
+
+        return ns
+
+    def _past_range(self, seconds: float) -> ConfigError:
+        return ConfigError(
+            f"{self!r} drew a latency of {seconds:g} s, past the longest the clock can schedule "
+            f"({MAX_LATENCY:g} s); bound its tail (Pareto's cap, a smaller mean or sigma); {_NEVER}"
+        )
 
     @property
     def mean(self) -> float:
@@ -122,6 +205,11 @@ class Exponential(Distribution):
 
     def __init__(self, mean: float):
         self._mean = _seconds("Exponential mean", mean, positive=True)
+        if self._mean * _EXP_MOST * _MARGIN >= MAX_LATENCY:
+            raise ConfigError(
+                f"Exponential mean must be less than {MAX_LATENCY / _EXP_MOST / _MARGIN:.3g} seconds: a draw may be "
+                f"{_EXP_MOST:.4g} times the mean, and a latency must be less than {MAX_LATENCY:g} s; got {mean!r}"
+            )
 
     def sample(self, rng: random.Random) -> float:
         return rng.expovariate(1.0 / self._mean)
@@ -147,6 +235,13 @@ class LogNormal(Distribution):
             raise ConfigError(f"LogNormal sigma must be a finite number >= 0, got {sigma!r}")
         self.sigma = float(sigma)
         self._mu = math.log(self.median)
+        widest = (math.log(MAX_LATENCY / _MARGIN) - self._mu) / _NORMAL_MOST
+        if self.sigma >= widest:
+            raise ConfigError(
+                f"LogNormal sigma must be less than {widest:.4g} with a median of {median!r} s: a draw may be the "
+                f"median times e ** ({_NORMAL_MOST:.4g} * sigma), and a latency must be less than {MAX_LATENCY:g} s; "
+                f"got {sigma!r}"
+            )
 
     def sample(self, rng: random.Random) -> float:
         return rng.lognormvariate(self._mu, self.sigma)
@@ -157,7 +252,10 @@ class LogNormal(Distribution):
 
     @property
     def mean(self) -> float:
-        return self.median * math.exp(self.sigma**2 / 2)
+        try:
+            return self.median * math.exp(self.sigma**2 / 2)
+        except OverflowError:
+            return math.inf
 
     def __repr__(self) -> str:
         return f"LogNormal({self.median!r}, {self.sigma!r})"
@@ -185,9 +283,19 @@ class Pareto(Distribution):
         self.cap = None if cap is None else _seconds("Pareto cap", cap)
         if self.cap is not None and self.cap < self.scale:
             raise ConfigError(f"Pareto cap must be >= scale, got scale={scale!r} cap={cap!r}")
+        least = _PARETO_BITS / (math.log2(MAX_LATENCY / _MARGIN) - math.log2(self.scale))
+        if self.cap is None and self.alpha <= least:
+            raise ConfigError(
+                f"Pareto({scale!r}, {alpha!r}) may draw scale * 2 ** (53 / alpha) seconds, past the longest "
+                f"latency, {MAX_LATENCY:g} s: give it a cap, such as Pareto({scale!r}, {alpha!r}, cap=1.0), "
+                f"or an alpha over {least:.4g}"
+            )
 
     def sample(self, rng: random.Random) -> float:
-        value = self.scale * rng.paretovariate(self.alpha)  # paretovariate draws (1 - random()) ** (-1 / alpha)
+        try:
+            value = self.scale * rng.paretovariate(self.alpha)  # paretovariate draws (1 - random()) ** (-1 / alpha)
+        except OverflowError:  # a tiny alpha's power, past every float: past the cap too
+            value = math.inf
         return value if self.cap is None or value < self.cap else self.cap
 
     @property

@@ -42,7 +42,7 @@ from emulator import cuts as rules
 from emulator.cuts import probability
 from emulator.distributions import Distribution, as_distribution
 from emulator.errors import ConfigError
-from emulator.loop import NS, VirtualLoop
+from emulator.loop import VirtualLoop
 from emulator.message import Message, copy_body
 from emulator.speedups import native
 from emulator.validate import unknown_node
@@ -129,7 +129,8 @@ class Link:
         """Recompute the effective settings from the defaults and overrides."""
         settings = {**defaults, **overrides}
         self.latency = settings["latency"]
-        self._constant_ns = round(self.latency.sample(self.rng) * NS) if self.latency.constant else None
+        # The latency's own sampler, even for a constant: it refuses a latency the clock cannot schedule.
+        self._constant_ns = self.latency.ns_sampler(self.rng)() if self.latency.constant else None
         #: one latency draw, in nanoseconds
         self._delay_ns = self._constant if self._constant_ns is not None else self.latency.ns_sampler(self.rng)
         self.loss = settings["loss"]
