@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from emulator.errors import ConfigError
 from emulator.tcpbuffers import Reassembly, Reno
 from emulator.validate import is_int, is_number
 
@@ -33,6 +34,8 @@ __all__ = [
     "DATA",
     "ESTABLISHED",
     "FIN",
+    "MAX_SECONDS",
+    "MIN_SECONDS",
     "NS",
     "RST",
     "SYN",
@@ -57,6 +60,13 @@ SYN_SENT, SYN_RCVD, ESTABLISHED, CLOSED = "SYN_SENT", "SYN_RCVD", "ESTABLISHED",
 @dataclass
 class TcpSettings:
     """TCP's tunables for a whole simulation, Linux's defaults unless noted.
+
+    Each value is checked as it is set, by the constructor or an assignment
+    (``sim.hosts.tcp.user_timeout = 30``), and a ConfigError says what it
+    takes: times from 1 ns (the clock's resolution) to 1e9 s (``MAX_SECONDS``,
+    31.7 years: never, in effect), whole numbers of bytes >= 1, and retries
+    >= 0 within Linux's bounds (``syn_retries`` at most 127, ``synack_retries``
+    and ``orphan_retries`` at most 255). A name that is no setting is refused too.
 
     Attributes:
         mss: bytes of payload per segment (1460: Ethernet's 1500-byte MTU).
@@ -108,27 +118,44 @@ class TcpSettings:
     keepalive_intvl: float = 75.0
     keepalive_probes: int = 9
 
-    def __post_init__(self) -> None:
-        for name in ("mss", "sndbuf", "rcvbuf"):
-            value = getattr(self, name)
-            if not is_int(value, ge=1):
-                raise ValueError(f"TcpSettings.{name} must be a whole number of bytes >= 1, got {value!r}")
-        for name in ("syn_retries", "synack_retries", "orphan_retries", "keepalive_probes"):
-            value = getattr(self, name)
-            if not is_int(value, ge=0):
-                raise ValueError(f"TcpSettings.{name} must be a whole number of retries >= 0, got {value!r}")
-        for name in (
-            "rto_initial",
-            "rto_min",
-            "rto_max",
-            "user_timeout",
-            "fin_timeout",
-            "keepalive_time",
-            "keepalive_intvl",
-        ):
-            value = getattr(self, name)
-            if not is_number(value, gt=0, lt=float("inf")):
-                raise ValueError(f"TcpSettings.{name} must be a positive number of seconds, got {value!r}")
+    def __setattr__(self, name: str, value: object) -> None:
+        # Checked at every assignment, the constructor's too: ``sim.hosts.tcp.user_timeout = 30`` is the usual way.
+        _check(name, value)
+        super().__setattr__(name, value)
+
+
+#: A TcpSettings time is at least one nanosecond, the clock's resolution, and at most 1e9 s (31.7 years),
+#: which is never, in effect: within those, no timer's arithmetic (an RTO doubled per SYN retry, Linux's
+#: orphan timeout from rto_min and rto_max) leaves the floats or the clock's range.
+MIN_SECONDS, MAX_SECONDS = 1e-9, 1e9
+
+#: The most retries Linux takes: 127 SYNs (MAX_TCP_SYNCNT, TCP_SYNCNT's bound), 255 SYN-ACKs or an
+#: orphan's retransmissions (it counts them in a byte).
+_MOST_RETRIES = {"syn_retries": 127, "synack_retries": 255, "orphan_retries": 255, "keepalive_probes": None}
+_BYTES = ("mss", "sndbuf", "rcvbuf")
+_SECONDS = ("rto_initial", "rto_min", "rto_max", "user_timeout", "fin_timeout", "keepalive_time", "keepalive_intvl")
+
+
+def _check(name: str, value: object) -> None:
+    """Refuse a value ``name`` cannot take (or a name that is no setting), saying what it takes."""
+    hint = " (a bool is not one)" if isinstance(value, bool) else ""
+    if name in _BYTES:
+        if not is_int(value, ge=1):
+            raise ConfigError(f"TcpSettings.{name} must be a whole number of bytes >= 1, got {value!r}{hint}")
+    elif name in _MOST_RETRIES:
+        most = _MOST_RETRIES[name]
+        if not is_int(value, ge=0, le=most):
+            within = ">= 0" if most is None else f"from 0 to {most}, as Linux takes"
+            raise ConfigError(f"TcpSettings.{name} must be a whole number of retries {within}, got {value!r}{hint}")
+    elif name in _SECONDS:
+        if not is_number(value, ge=MIN_SECONDS, le=MAX_SECONDS):
+            raise ConfigError(
+                f"TcpSettings.{name} must be a positive number of seconds, from {MIN_SECONDS:g} (a nanosecond, the "
+                f"clock's resolution) to {MAX_SECONDS:g} (31.7 years: never, in effect), got {value!r}{hint}"
+            )
+    else:
+        known = ", ".join(f.name for f in fields(TcpSettings))
+        raise ConfigError(f"TcpSettings has no setting {name!r}; its settings are {known}")
 
 
 def linux_timeout(retries: int, rto_min: float, rto_max: float) -> float:

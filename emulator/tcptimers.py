@@ -13,6 +13,7 @@ socket's) ``orphan_retries`` as Linux does.
 from __future__ import annotations
 
 import errno
+import math
 from typing import TYPE_CHECKING
 
 from emulator.tcpsend import TcbSender
@@ -61,7 +62,10 @@ class TcbTimers(TcbSender):
         return round(self.user_timeout * NS)
 
     def _rto_ns(self) -> int:
-        return round(min(self.settings.rto_max, self.rto * (1 << self.backoff)) * NS)
+        # Past 1023 doublings 1 << backoff is no float (an OverflowError after ~1,000 retransmissions of a long
+        # user timeout); by then the doubled RTO is past any rto_max, which min() gives, as before.
+        doubled = self.rto * (1 << self.backoff) if self.backoff < 1024 else math.inf
+        return round(min(self.settings.rto_max, doubled) * NS)
 
     # -- timers ----------------------------------------------------------------------------------
 

@@ -533,3 +533,32 @@ def test_a_connect_with_tcp_user_timeout_ends_by_that_timeout_under_any_faults(
     outcome, at = seen["end"]
     assert outcome in ("connected", errno.ETIMEDOUT, errno.ECONNREFUSED)
     assert at <= max(user_timeout_ms / 1000, 1.0) + 1e-9
+
+
+def test_a_user_timeout_longer_than_a_thousand_backoffs_still_fires():
+    """With a 1e6 s user timeout a sender cut off retransmits every rto_max (past 1,023 doublings, where
+    1 << backoff overflowed a float and its timer died at 121,886 s) and times out 1e6 s after it sent."""
+    seen = []
+
+    async def client():
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"ping\n")
+        await reader.readline()
+        await asyncio.sleep(1)  # the partition is up
+        writer.write(b"lost\n")
+        sent = now()
+        try:
+            await reader.readline()
+        except OSError as exc:
+            seen.append((exc.errno, now() - sent))
+
+    sim = em.Simulation(seed=1, latency=0.005)
+    sim.hosts.tcp.user_timeout = 1e6
+    sim.add_host("server", echo_server)
+    sim.add_host("client", client)
+    sim.run(until=0.5)
+    sim.network.partition(["server"], ["client"])
+    sim.run(until=1.1e6)
+    sim.close()
+    assert not sim.errors
+    assert len(seen) == 1 and seen[0][0] == errno.ETIMEDOUT and seen[0][1] == pytest.approx(1e6, abs=1)
