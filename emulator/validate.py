@@ -85,10 +85,11 @@ def positive_seconds(label: str, value: object) -> int | float:
     """``value`` unchanged if it is a number of seconds in (0, inf), else a ConfigError.
 
     Raises:
-        ConfigError: "``label`` must be a positive number of seconds, got ``value``".
+        ConfigError: "``label`` must be a positive number of seconds, got ``value``", and for a bool
+            what to pass instead, as :func:`timeout_error` says it.
     """
     if not is_number(value, gt=0, lt=math.inf):
-        raise ConfigError(f"{label} must be a positive number of seconds, got {value!r}")
+        raise ConfigError(f"{label} must be a positive number of seconds, got {value!r}{_not_a_bool(value)}")
     return value
 
 
@@ -112,8 +113,12 @@ def timeout_error(label: str, value: object) -> ConfigError:
     A bool is no number of seconds (``timeout=True`` is not one second), and
     its message says what to pass instead.
     """
-    hint = "; pass a number of seconds such as 1.0 (a bool is not one)" if isinstance(value, bool) else ""
-    return ConfigError(f"{label} must be a number of seconds >= 0 or None, got {value!r}{hint}")
+    return ConfigError(f"{label} must be a number of seconds >= 0 or None, got {value!r}{_not_a_bool(value)}")
+
+
+def _not_a_bool(value: object) -> str:
+    """What to pass instead of a bool where seconds are due (``timeout=True`` is not one second), else ""."""
+    return "; pass a number of seconds such as 1.0 (a bool is not one)" if isinstance(value, bool) else ""
 
 
 def whole(label: str, value: object, low: int = 1) -> int:

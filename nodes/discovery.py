@@ -258,6 +258,7 @@ class Announcer:
             raise ConfigError("an instance needs at least one registry replica to heartbeat to")
         positive_seconds("interval", interval)
         positive_seconds("ttl", ttl)
+        positive_seconds("timeout", timeout)
         self.node, self.service, self.registries = node, service, list(registries)
         self.interval, self.ttl, self.timeout = interval, ttl, timeout
         self.acknowledged = 0
@@ -331,6 +332,7 @@ class Resolver:
         if not registries:
             raise ConfigError("a resolver needs at least one registry replica")
         positive_seconds("cache_ttl", cache_ttl)
+        positive_seconds("timeout", timeout)
         self.node, self.registries = node, list(registries)
         self.cache_ttl, self.stale_on_error, self.timeout = cache_ttl, stale_on_error, timeout
         self._cache: dict[str, tuple[float, list[str]]] = {}

@@ -167,6 +167,7 @@ class Gateway(Node):
             ("burst", burst),
             ("sync_interval", sync_interval),
             ("deadline", deadline),
+            ("cache_ttl", cache_ttl),  # registries or not (the Resolver checks it too)
         ):
             if not is_number(value, gt=0, lt=math.inf):
                 raise ConfigError(f"Gateway {label} must be a positive number, got {value!r}")

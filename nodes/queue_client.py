@@ -56,9 +56,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 
 from emulator import ConfigError, Node, RPCError, Timeout
 from emulator.errors import PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE
+from emulator.validate import is_number, positive_seconds, whole
 from nodes.dedup import Dedup
 from nodes.queue import coordinator_of, leader_of, partition_of
 
@@ -94,6 +96,8 @@ class Producer:
             raise ConfigError(f"acks must be 0 (do not wait) or 1 (wait for the broker), got {acks!r}")
         if idempotent and acks == 0:
             raise ConfigError("idempotent=True needs acks=1: a producer that never learns the outcome never retries")
+        whole("Producer retries", retries, 0)
+        positive_seconds("Producer timeout", timeout)  # now, not at the first send's rpc
         self.node, self.brokers, self.topics = node, list(brokers), dict(topics)
         self.acks, self.idempotent, self.retries, self.timeout = acks, idempotent, retries, timeout
         self._seq = 0
@@ -160,6 +164,10 @@ class Publisher(Node):
     """
 
     def __init__(self, topic: str, count: int = 100, every: float = 0.01, keys: int = 8, **producer):
+        whole("Publisher count", count, 0)
+        whole("Publisher keys", keys)
+        if not is_number(every, ge=0, lt=math.inf):
+            raise ConfigError(f"Publisher every must be a number of seconds >= 0 (0: back to back), got {every!r}")
         self.topic, self.count, self.period, self.keys = topic, count, every, keys  # not self.every: Node.every
         self.producer = Producer(self, **producer)
         self.acked: list[tuple] = []
@@ -238,6 +246,9 @@ class Consumer(Node):
             )
         if topic not in topics:
             raise ConfigError(f"topic {topic!r} is not in topics {sorted(topics)}")
+        for label, value in (("poll_interval", poll_interval), ("heartbeat_interval", heartbeat_interval)):
+            positive_seconds(f"Consumer {label}", value)
+        positive_seconds("Consumer timeout", timeout)
         self.brokers, self.topics, self.group, self.topic, self.sink = list(brokers), dict(topics), group, topic, sink
         self.commit, self.poll_interval = commit, poll_interval
         self.heartbeat_interval, self.timeout = heartbeat_interval, timeout

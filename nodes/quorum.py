@@ -179,6 +179,8 @@ class QuorumKV(HintedHandoff, AntiEntropy, FailureDetector, Node):
             _check_seconds(label, value)
         if anti_entropy not in (False, None):
             _check_seconds("anti_entropy", anti_entropy)
+        if forward_timeout is not None:  # None: 5 * rpc_timeout
+            _check_seconds("forward_timeout", forward_timeout)
         if "exact" in (write_fanout, read_fanout) and (sloppy or hinted_handoff):
             raise ConfigError(
                 "write_fanout/read_fanout='exact' is PBS's partial-quorum model: it sends to exactly "

@@ -42,6 +42,7 @@ import collections
 
 from emulator import ConfigError, RPCError, Timeout
 from emulator.errors import CRASH, KEY_DOES_NOT_EXIST, MALFORMED_REQUEST
+from emulator.validate import positive_seconds
 from nodes.balancer import Backend
 from nodes.breaker import CircuitBreaker
 from nodes.discovery import Announcer, Resolver
@@ -80,6 +81,9 @@ class Service(Backend):
         **backend,
     ):
         _check_endpoints(endpoints)
+        # All of them, registries or not: a bad interval is a mistake even where no announcer uses it yet.
+        for label, value in (("call_timeout", call_timeout), ("interval", interval), ("ttl", ttl)):
+            positive_seconds(f"Service {label}", value)
         super().__init__(**backend)
         self.service = service
         self.announcer = Announcer(self, service, registries, interval, ttl) if registries else None

@@ -137,10 +137,12 @@ def test_positive_seconds_returns_the_value_unchanged(value):
 
 @pytest.mark.parametrize("value", [0, -1, 0.0, math.inf, float("nan"), True, "1", None])
 def test_positive_seconds_refuses_with_the_label_and_value(value):
-    """The message names the setting and the value, word for word as the modules always wrote it."""
+    """The message names the setting and the value, word for word as the modules always wrote it; for a bool
+    it says what to pass instead, as timeout_error does."""
     with pytest.raises(ConfigError) as caught:
         positive_seconds("Gateway timeout", value)
-    assert str(caught.value) == f"Gateway timeout must be a positive number of seconds, got {value!r}"
+    hint = "; pass a number of seconds such as 1.0 (a bool is not one)" if value is True else ""
+    assert str(caught.value) == f"Gateway timeout must be a positive number of seconds, got {value!r}{hint}"
 
 
 @given(st.integers(min_value=-3, max_value=3), st.integers(min_value=-3, max_value=3))

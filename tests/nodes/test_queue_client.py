@@ -299,3 +299,21 @@ def test_a_restarted_idempotent_producer_is_a_new_producer_not_its_predecessors_
     assert sum(len(log) for b in BROKERS for log in sim.node(b).storage["logs"].values()) == 20
     held = collections.Counter(partition for _, partition, _ in first)  # each partition's first offsets
     assert all(offset >= held[partition] for _, partition, offset in second), (first, second)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"retries": -1}, r"Producer retries must be an int >= 0, got -1"),  # it sent nothing and returned None
+        ({"retries": True}, r"Producer retries must be an int >= 0, got True"),
+        ({"keys": 0}, r"Publisher keys must be an int >= 1, got 0"),  # i % 0 failed at the first message
+        ({"count": 2.5}, r"Publisher count must be an int >= 0, got 2.5"),
+        ({"every": -0.01}, r"Publisher every must be a number of seconds >= 0 \(0: back to back\), got -0.01"),
+    ],
+)
+def test_a_publishers_counts_are_checked_as_it_is_built(config, message):
+    """Retries, keys, count and the period are refused when the publisher is added, not at its first message."""
+    sim = em.Simulation(seed=1)
+    with pytest.raises(em.ConfigError, match=message):
+        sim.add_node("p0", Publisher, topic="orders", brokers=BROKERS, topics=TOPICS, **config)
+    sim.close()
