@@ -51,14 +51,16 @@
     checks = { availability = { min = 0.99 } }   # over the ops invoked in this phase
 
 With ``[[phases]]`` the faults go inside the phases and ``[faults]`` is an
-error. A bad file raises :class:`ScenarioError`: the file, the key, what
-was found and what was expected, never a bare traceback.
+error. A bad file raises :class:`ScenarioError`: the file, the key (for a
+mistake of TOML's own, the line: ``faults.syntax`` finds the first line that
+defined the key or table given twice), what was found and what was expected,
+never a bare traceback.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
-import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +74,7 @@ from faults.injector import load_primary
 from faults.partitions import SHAPES, min_servers
 from faults.schedule import RandomNemesis, Schedule, Step
 from faults.spec import HOSTILE, ParamError, check_choice, check_count, check_number, check_probability, distribution
+from faults.syntax import explain
 from faults.workload import Workload
 from nodes.registry import resolve
 
@@ -301,7 +304,9 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an int of more digits than Python converts
-        raise ScenarioError(str(path), "file", toml_problem(exc), "valid TOML") from None
+        problem = explain(exc, text)
+        key = "file" if problem.line is None else f"line {problem.line}"
+        raise ScenarioError(str(path), key, problem.found, problem.expected) from None
     scenario = Scenario.from_dict(data, str(path))
     if "name" not in data:
         scenario.name = path.stem
@@ -322,11 +327,12 @@ def refused_at_start(sim: em.Simulation) -> str | None:
     return f"{refused.node} refused it as it started: {type(refused.exception).__name__}: {refused.exception}"
 
 
-def toml_problem(exc: ValueError) -> str:
-    """What ``tomllib.loads`` found wrong, in words for the file's author (not Python's advice to its programmer)."""
-    if isinstance(exc, tomllib.TOMLDecodeError):
-        return str(exc)
-    return f"a number of more than {sys.get_int_max_str_digits():,} digits"
+def toml_problem(exc: ValueError, text: str = "") -> str:
+    """What ``tomllib.loads(text)`` found wrong, in words for the file's author (``faults.syntax.explain``)."""
+    problem = explain(exc, text)
+    if problem.line is None:
+        return problem.found
+    return f"line {problem.line}: expected {problem.expected}, found {problem.found!r}"
 
 
 def _names(nodes: int) -> list[str]:
@@ -337,6 +343,18 @@ _MISSING = object()
 #: The most servers a scenario may name: far more than fit in memory (``capsim.limits`` tells how many do).
 MAX_NODES = 100_000
 _TOP = ("name", "description", "seed", "cluster", "network", "workload", "checks", "faults", "phases")
+
+
+def _hint(key: str, where: str, known: tuple) -> str:
+    """Why an unknown key may be there: a top-level key written under a table, or a near miss of a known one."""
+    if where and key in _TOP:
+        header = "[[phases]]" if where.startswith("phases[") else f"[{where}]"
+        return (
+            f" ({key} is a top-level key: TOML puts every key after a {header} header in that table, "
+            "so write it above the first [table])"
+        )
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 class _Reader:
@@ -356,7 +374,11 @@ class _Reader:
             self.fail(where or "file", data, "a table")
         for key, value in data.items():
             if key not in known:
-                self.fail(f"{where}.{key}" if where else key, value, "one of the keys " + ", ".join(known))
+                self.fail(
+                    f"{where}.{key}" if where else key,
+                    value,
+                    "one of the keys " + ", ".join(known) + _hint(key, where, known),
+                )
         return data
 
     def wrap(self, where: str, make: Callable, *args, **kwargs):
@@ -502,7 +524,14 @@ class _Reader:
 
     def faults(self, data: Any, where: str, duration: float) -> Schedule | RandomNemesis:
         if isinstance(data, dict) and "steps" in data:
-            self.table(data, where, ("steps",))
+            others = [key for key in data if key != "steps"]
+            if others:  # [[faults.steps]] and a random nemesis's kinds = [...] under the same [faults]
+                self.fail(
+                    f"{where}.{others[0]}",
+                    data[others[0]],
+                    "either a random nemesis (kinds, interval, duration, ...) or scripted [[...steps]], not both; "
+                    "for both, use [[phases]], each with its own faults",
+                )
             schedule = self.wrap(where, Schedule.from_dict, data)
             for i, step in enumerate(schedule.steps):
                 if step.at > duration:

@@ -241,7 +241,7 @@ class Schedule:
         """
         steps = data.get("steps", []) if isinstance(data, Mapping) else data
         if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
-            raise ParamError("steps", steps, "a list of steps")
+            raise ParamError("steps", steps, "a list of steps: [[...steps]] tables, with double brackets")
         out = []
         for i, raw in enumerate(steps):
             try:

@@ -171,8 +171,10 @@ _KEYS = ("name", "protocol", "settings", "claim", "label", "conditions")
 
 def load(path: Path) -> list[Config]:
     """Configurations from a TOML file of ``[[config]]`` tables (name, protocol, claim, conditions, [settings])."""
+    text = ""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
@@ -180,7 +182,7 @@ def load(path: Path) -> list[Config]:
             f"{path}: a byte that is not UTF-8 at offset {exc.start}; expected a TOML text file"
         ) from None
     except ValueError as exc:  # TOMLDecodeError, or an int of more digits than Python converts
-        raise ConfigError(f"{path}: not valid TOML ({toml_problem(exc)})") from None
+        raise ConfigError(f"{path}: not valid TOML ({toml_problem(exc, text)})") from None
     tables = data.get("config")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{path}: expected one or more [[config]] tables with name, protocol and settings")

@@ -566,11 +566,95 @@ BAD = [
     ),
     # no phases and no traffic: every check would pass on an empty history
     ('[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 0\n', "workload.duration", "0", "seconds of traffic > 0"),
-    (
+    (  # TOML's own mistakes name their line, and what to write where tomllib said only what broke
         '[cluster]\nprotocol = "lin-kv"\nnodes = 3\n[workload\nduration = 1\n',
-        "file",
-        "\"Expected ']' at the end of a table declaration (at line 4, column 10)",
-        "valid TOML",
+        "line 4",
+        "'[workload'",
+        "valid TOML (Expected ']' at the end of a table declaration, at column 10)",
+    ),
+    (  # tomllib: "Cannot overwrite a value (at line 4, column 9)"
+        'network = "hostile"\n[cluster]\nprotocol = "lin-kv"\n[network]\nloss = 0.1\n[workload]\nduration = 1\n',
+        "line 4",
+        "'[network]'",
+        'preset = "hostile" inside the [network] table (line 1\'s network = "hostile" is short for it, and TOML '
+        "takes network once: drop that line)",
+    ),
+    (  # tomllib: "Cannot declare ('checks',) twice"
+        'checks = ["linearizable"]\n[cluster]\nprotocol = "lin-kv"\n[checks]\nlinearizable = true\n'
+        "[workload]\nduration = 1\n",
+        "line 4",
+        "'[checks]'",
+        "the checks once: line 1 lists them (checks = [...]) and this [checks] table gives them again; keep the table",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\n[cluster]\nnodes = 5\n',
+        "line 5",
+        "'[cluster]'",
+        "the [cluster] table once (it is also at line 1): merge the two into one",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nnodes = 3\nnodes = 5\n[workload]\nduration = 1\n',
+        "line 4",
+        "'nodes = 5'",
+        "cluster.nodes set once (line 3 sets it too): keep one of the two",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\nconfig = { leader = "n0" }\n[cluster.config]\nx = 1\n',
+        "line 4",
+        "'[cluster.config]'",
+        "cluster.config written once: line 3 gives it as an inline table { ... }, which TOML closes there; put these "
+        "keys inside those braces, or write it all as a [cluster.config] table",
+    ),
+    (  # tomllib: "Cannot mutate immutable namespace ('workload', 'mix')"
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nmix = { read = 0.5 }\nmix.write = 0.5\n',
+        "line 6",
+        "'mix.write = 0.5'",
+        "workload.mix written once: line 5 gives it as an inline table",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nmix.read = 0.5\nmix = { write = 0.5 }\n',
+        "line 6",
+        "'mix = { write = 0.5 }'",
+        "workload.mix defined one way: line 5 already makes it a table, key by key",
+    ),
+    (  # tomllib: "Invalid value (at line 2, column 12)"
+        "[cluster]\nprotocol = lin-kv\n",
+        "line 2",
+        "'protocol = lin-kv'",
+        'a string in quotes: protocol = "lin-kv"',
+    ),
+    (  # after [workload], seed = 5 is workload.seed
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\nseed = 5\n',
+        "workload.seed",
+        "5",
+        "(seed is a top-level key: TOML puts every key after a [workload] header in that table, so write it above "
+        "the first [table])",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 1\ndurration = 3\n',
+        "workload.durration",
+        "3",
+        "final_reads (did you mean duration?)",
+    ),
+    (  # it said "expected one of the keys steps", as if kinds were unknown
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 5\n[faults]\nkinds = ["crash"]\n'
+        '[[faults.steps]]\nat = 1\nkind = "partition"\n',
+        "faults.kinds",
+        "['crash']",
+        "either a random nemesis (kinds, interval, duration, ...) or scripted [[...steps]], not both",
+    ),
+    (
+        '[cluster]\nprotocol = "lin-kv"\n[workload]\nduration = 5\n[faults.steps]\nat = 1\nkind = "partition"\n',
+        "faults.steps",
+        "{'at': 1, 'kind': 'partition'}",
+        "a list of steps: [[...steps]] tables, with double brackets",
+    ),
+    (  # an OverflowError traceback from the network's first send
+        '[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = { constant = 1e300 }\n[workload]\nduration = 1\n',
+        "network.latency",
+        "1e+300",
+        "less than 1e+298 seconds, the longest latency the clock can schedule, got 1e+300; for a message that never "
+        "arrives, use loss=1.0 or a partition",
     ),
 ]
 

@@ -130,3 +130,14 @@ def test_a_config_name_must_be_printable_text(tmp_path, name):
     path.write_text(f'[[config]]\nname = "{name}"\nprotocol = "quorum"\n')
     with pytest.raises(ConfigError, match="name must be printable text"):
         load(path)
+
+
+def test_a_config_file_that_is_no_toml_names_the_line_and_what_to_write(tmp_path):
+    """A [[config]] key given twice names both lines (tomllib said 'Cannot overwrite a value')."""
+    from capsim.cap.configs import load
+    from emulator import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text('[[config]]\nname = "a"\nprotocol = "quorum"\nprotocol = "lin-kv"\n')
+    with pytest.raises(ConfigError, match=r"not valid TOML \(line 4: expected config\.protocol set once \(line 3 "):
+        load(path)

@@ -775,3 +775,24 @@ def test_real_refuses_what_it_cannot_aim_before_any_process_starts(scenario, wor
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
     assert not (out / "cluster").exists()  # no process was started
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (  # tomllib's bare "Cannot overwrite a value (at line 4, column 9)"
+            'network = "hostile"\n[cluster]\nprotocol = "lin-kv"\n[network]\nloss = 0.1\n[workload]\nduration = 1\n',
+            'line 4: expected preset = "hostile" inside the [network] table',
+        ),
+        (  # an OverflowError traceback from the first send (braces doubled: _scenario_file formats the text)
+            '[cluster]\nprotocol = "lin-kv"\n[network]\nlatency = {{ constant = 1e300 }}\n[workload]\nduration = 1\n',
+            "network.latency: expected valid constant parameters (Constant value must be less than 1e+298 seconds",
+        ),
+    ],
+)
+def test_a_toml_mistake_or_an_endless_latency_exits_two_with_the_line_and_no_traceback(tmp_path, capsys, body, message):
+    """The CLI prints the file, the line or key, and what to write; exit 2."""
+    path = _scenario_file(tmp_path, body)
+    assert main(["chaos", path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"capsim chaos: error: {path}: {message}") and "Traceback" not in err
