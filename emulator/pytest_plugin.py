@@ -3,7 +3,8 @@
 - ``sim``: a fresh ``Simulation`` for the test, seeded by ``sim_seed``.
 - ``sim_seed``: the seed; ``--sim-seed N`` fixes it, otherwise each test gets
   a fresh one. A failing test that used it prints the seed and the command
-  that replays it.
+  that replays it. A seed is a whole number >= 0, as ``capsim``'s ``--seed``
+  takes: ``--sim-seed -1`` is a usage error, and so is ``sim_seed(-1)``.
 - ``async def`` tests that take ``sim`` run inside that simulation's loop, in
   virtual time. Tests marked for pytest-asyncio keep running on a real loop.
 - pytest-asyncio's ``asyncio_default_fixture_loop_scope`` defaults to
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import random
 import shlex
@@ -23,6 +25,7 @@ from typing import cast
 import pytest  # a core dependency (through pytest-asyncio)
 
 from emulator.simulation import Simulation
+from emulator.validate import is_int
 
 _SEED = pytest.StashKey[int]()
 
@@ -35,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("capsim", "capsim simulation")
     group.addoption(
         "--sim-seed",
-        type=int,
+        type=_seed,
         default=None,
         metavar="N",
         help="seed for the sim / sim_seed fixtures (default: a fresh seed per test, printed on failure)",
@@ -53,13 +56,31 @@ def pytest_configure(config: pytest.Config) -> None:
         config._inicache[_LOOP_SCOPE] = "function"  # pytest has no public setter for an ini value
 
 
+#: What a seed is, in the words of capsim's --seed.
+_SEED_WORDS = "a whole number >= 0 such as 1"
+
+
+def _seed(text: str) -> int:
+    """An argparse type: ``--sim-seed``'s value, a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed, {_SEED_WORDS}, got {text!r}")
+    return value
+
+
 @pytest.fixture
 def sim_seed(request: pytest.FixtureRequest) -> int:
     """The seed of this test's simulation: --sim-seed, else a ``sim_seed`` mark's, else a fresh one."""
     seed: int | None = request.config.getoption("sim_seed")
     marker = request.node.get_closest_marker("sim_seed")
     if seed is None and marker is not None:
-        seed = int(marker.args[0])
+        given = marker.args[0] if marker.args else None
+        if not is_int(given, ge=0):
+            pytest.fail(f"@pytest.mark.sim_seed({given!r}): a seed is {_SEED_WORDS}", pytrace=False)
+        seed = given
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)  # outside any simulation: a fresh seed
     request.node.stash[_SEED] = seed

@@ -114,3 +114,30 @@ def test_a_users_own_loop_scope_wins(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s")
     result.assert_outcomes(passed=3)
     assert "loop scope: module" in result.stdout.str()
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "1.5"])
+def test_a_sim_seed_that_is_no_whole_number_from_zero_is_a_usage_error(suite, value):
+    """--sim-seed takes what capsim's --seed takes, a whole number >= 0: -1 ran with seed -1 (capsim refuses it)."""
+    result = suite.runpytest("-p", "no:cacheprovider", "--sim-seed", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*argument --sim-seed: expected a seed, a whole number >= 0 such as 1, got '{value}'"]
+    )
+
+
+def test_a_sim_seed_mark_that_is_no_whole_number_from_zero_fails_the_test_with_the_range(pytester):
+    """@pytest.mark.sim_seed(-1) errors at setup, saying what a seed is; sim_seed(0) is seed 0."""
+    pytester.makepyfile(
+        "import pytest\n"
+        "@pytest.mark.sim_seed(-1)\n"
+        "def test_negative(sim):\n    pass\n"
+        "@pytest.mark.sim_seed(True)\n"
+        "def test_bool(sim):\n    pass\n"
+        "@pytest.mark.sim_seed(0)\n"
+        "def test_zero(sim):\n    assert sim.seed == 0\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(["*@pytest.mark.sim_seed(-1): a seed is a whole number >= 0 such as 1*"])
+    result.stdout.fnmatch_lines(["*@pytest.mark.sim_seed(True): a seed is a whole number >= 0 such as 1*"])
