@@ -291,6 +291,11 @@ class Pareto(Distribution):
                 f"or an alpha over {least:.4g}"
             )
 
+    def ns_sampler(self, rng: random.Random) -> Callable[[], int]:
+        # No check of each draw (the base's): __init__ refused an uncapped tail that could reach MAX_LATENCY.
+        sample = self.sample
+        return lambda: round(sample(rng) * _NS)
+
     def sample(self, rng: random.Random) -> float:
         try:
             value = self.scale * rng.paretovariate(self.alpha)  # paretovariate draws (1 - random()) ** (-1 / alpha)
