@@ -14,10 +14,12 @@ cannot be decided therefore never hides another that is refuted in a
 millisecond, and what that costs is bounded: every other key has run at most
 a turn longer than the refuted one. A key holding a stale read (a read
 that cannot see what an acknowledged write left, nothing able to change it
-in between: :mod:`emulator.check.triage`) has no order, and is refuted after
-its first turn whether or not its search got there: on Porcupine's
-``c50-bad`` that is the first key, which its search alone does not decide
-in 200,000 steps. The
+in between) or an unwritten one (a read of a value, not the initial one,
+that no op invoked before it returned could leave: see
+:mod:`emulator.check.triage`) has no order, and is refuted after its first
+turn whether or not its search got there: on Porcupine's ``c50-bad`` that
+is the first key, which its search alone does not decide in 200,000 steps
+(``triage=False`` leaves every key to the search). The
 deadline is looked at every turn, and a search stops early enough to free
 its cache before the deadline: a million configurations take from 0.3 s to
 over a second to free, by the machine, its load and the model's states, so
@@ -45,7 +47,8 @@ from typing import Any, BinaryIO, cast
 from emulator.check.errors import ModelError
 from emulator.check.models import Model, Prepared, detect_model, get_model, product_steps
 from emulator.check.ops import NemesisOp, Op, by_key, collector_paused, key_id, pair_ops
-from emulator.check.triage import stale_read
+from emulator.check.triage import Stale, Unwritten, stale_read, unwritten_read
+from emulator.check.values import show
 from emulator.check.verdict import PartitionResult, Verdict
 from emulator.check.wgl import Search, SearchResult
 
@@ -65,6 +68,11 @@ _RELAX_AFTER = 8  # turns a partition with timeouts runs undecided before the re
 _STALE_NOTE = (
     "{read} was invoked after {write} completed, and no op that could change what it left may come between "
     "them: the read is stale in every order, so none exists; "
+    "the prefix is the longest the search found in its first turn"
+)
+_UNWRITTEN_NOTE = (
+    "{read} returned {value}, not the initial value, and no op that could leave it ({leaves}) was invoked before "
+    "the read returned; {later}: the read is impossible in every order, so none exists; "
     "the prefix is the longest the search found in its first turn"
 )
 _RELAXED_NOTE = (
@@ -97,6 +105,7 @@ def linearizable(
     progress: Callable[[Progress], Any] | None = None,
     progress_every: float = 1.0,
     steps: int | None = None,
+    triage: bool = True,
 ) -> Verdict:
     """Check a history for linearizability.
 
@@ -122,6 +131,12 @@ def linearizable(
             may pass it by up to 1,023; a turn also runs as many steps of the
             key's relaxed search once it has one, which the budget does not
             count. With both, whichever runs out first; None: no step limit.
+        triage: look at each key's reads for one that no order can place (a
+            stale read, or a read of a value no op could have left by then:
+            :mod:`emulator.check.triage`) and refute the key after its first
+            turn when there is one (True); False leaves every key to the
+            search, to measure the search itself. Verdicts are the same either
+            way, except that the search alone may run out of steps or time.
 
     Returns:
         A :class:`Verdict`: ``.valid`` is True, False, or None when the time
@@ -135,7 +150,7 @@ def linearizable(
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ModelError(f"steps must be a positive integer (or None for no step limit), got {steps!r}")
     with collector_paused():
-        return _linearizable(history, model, timeout, partition, stop_early, progress, progress_every, steps)
+        return _linearizable(history, model, timeout, partition, stop_early, progress, progress_every, steps, triage)
 
 
 def _linearizable(
@@ -147,6 +162,7 @@ def _linearizable(
     progress: Callable[[Progress], Any] | None,
     progress_every: float,
     steps: int | None = None,
+    triage: bool = True,
 ) -> Verdict:
     """:func:`linearizable`, with the collector paused by the caller."""
     ops, nemesis = _paired(history)
@@ -155,7 +171,7 @@ def _linearizable(
     deadline = None if timeout is None else time.monotonic() + timeout  # wall-clock ok
     groups = by_key(ops)
     if partition or len(groups) == 1:
-        parts = [_Part(chosen, key, group) for key, group in groups.items()]
+        parts = [_Part(chosen, key, group, triage=triage) for key, group in groups.items()]
     else:
         parts = [_Part(chosen, ALL_KEYS, ops, slots={key: i for i, key in enumerate(groups)})]
     turns = None if steps is None else -(-steps // _TURN)  # a turn is _TURN steps of one key
@@ -191,8 +207,11 @@ def prepare_partition(model: Model, ops: Sequence[Op]) -> list[Prepared]:
 class _Part:
     """One partition: its ops, its search (made when first run) and its result."""
 
-    def __init__(self, model: Model, key: Any, ops: Sequence[Op], slots: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, model: Model, key: Any, ops: Sequence[Op], slots: dict[str, Any] | None = None, triage: bool = True
+    ) -> None:
         self.model, self.key, self.ops, self.slots = model, key, list(ops), slots
+        self.triage = triage and slots is None  # look for a proof without the search (one key's value only)
         self.prepared = prepare_partition(model, ops)
         self.search: Search | None = None
         self.refuter: Search | None = None  # the relaxed search, once this one turns out hard
@@ -202,31 +221,68 @@ class _Part:
         self.elapsed = 0.0
         self.checked = False
         self.note = ""
-        self.stale: tuple[Prepared, Prepared] | None = None  # a read no order can place (looked for at the first turn)
+        self.refuted_by: str | None = None
+        self.witnesses: dict[int, str] = {}  # the ops the note names, by id: their part in it
+        self.proof: Stale | Unwritten | None = None  # a read no order can place (looked for at the first turn)
 
     def run(self, budget: int) -> bool:
         """Search for ``budget`` more steps (and as many for the relaxed search, once it runs); True once decided."""
         if self.search is None:
             self.search, self.checked = self._search(), True
-            self.stale = None if self.slots is not None else stale_read(self.prepared, self.model.strings)
+            self.proof = self._proof() if self.triage else None
         started = time.perf_counter()  # wall-clock ok
         self.outcome = self.search.run(budget)
         self.turns += 1
         if self.outcome is None and self.turns == _RELAX_AFTER and not all(p.required for p in self.prepared):
             self.refuter = self._search(reuse_optional=True)
-        if self.outcome is None and self.stale is not None:
-            self._refute(self.stale)
+        if self.outcome is None and self.proof is not None:
+            self._refute(self.proof)
         if self.outcome is None and self.refuter is not None:
             self._run_refuter(budget)
         self.elapsed += time.perf_counter() - started  # wall-clock ok
         return self.outcome is not None
 
-    def _refute(self, stale: tuple[Prepared, Prepared]) -> None:
-        """Not linearizable: a stale read (see :mod:`emulator.check.triage`); the search stops with its prefix."""
+    def _proof(self) -> Stale | Unwritten | None:
+        """A read that no order can place, found without a search (:mod:`emulator.check.triage`), or None."""
+        unwritten = unwritten_read(self.prepared, self.model.init, self.model.strings)
+        return unwritten if unwritten is not None else stale_read(self.prepared, self.model.strings)
+
+    def _refute(self, proof: Stale | Unwritten) -> None:
+        """Not linearizable, by ``proof``; the search stops with its prefix, and the note says why."""
         best = self.search.stop()  # type: ignore[union-attr]
         self.outcome = SearchResult(False, best.order, best.state, best.explored)
-        write, read = (f"p{p.op.process} {self.model.describe(p.op)} [{p.op.call}..{p.op.ret}]" for p in stale)
-        self.note = _STALE_NOTE.format(read=read, write=write)
+        self.refuted_by = "stale read" if isinstance(proof, Stale) else "unwritten read"
+        match proof:
+            case Unwritten(read, later):
+                self.note = _UNWRITTEN_NOTE.format(
+                    read=self._line(read), value=show(read.args[0]), leaves=self._leaves(), later=self._later(later)
+                )
+                self.witnesses = {read.op.id: "returned a value no op could have left by the time it returned"}
+                if later is not None:
+                    self.witnesses[later.op.id] = "the first op that could leave the value read, invoked after it"
+            case Stale(write, read):
+                self.note = _STALE_NOTE.format(read=self._line(read), write=self._line(write))
+                self.witnesses = {
+                    write.op.id: "what this op left cannot change before the stale read",
+                    read.op.id: "a stale read: invoked after the op it cannot see completed",
+                }
+
+    def _line(self, p: Prepared) -> str:
+        """``p3 read() -> 7 [12..20]``: an op as the notes name it."""
+        return f"p{p.op.process} {self.model.describe(p.op)} [{p.op.call}..{p.op.ret}]"
+
+    def _later(self, later: Prepared | None) -> str:
+        """What an unwritten read's note says of the first op that could leave its value."""
+        if later is None:
+            return "no op on its key could leave it"
+        return f"the first that could, {self._line(later)}, was invoked after it returned"
+
+    def _leaves(self) -> str:
+        """The ops that may leave a value, in this model."""
+        kinds = ["a write or put of it"] + (["a cas to it"] if "cas" in self.model.kinds else [])
+        if self.model.strings and "append" in self.model.kinds:
+            kinds.append("an append of a string it ends with")
+        return ", or ".join(kinds)
 
     def _run_refuter(self, budget: int) -> None:
         """A turn of the relaxed search; when it finds no order either, this partition has none."""
@@ -237,7 +293,7 @@ class _Part:
         if got.valid is False:
             best = self.search.stop()  # type: ignore[union-attr]
             self.outcome = SearchResult(False, best.order, best.state, best.explored)
-            self.note = _RELAXED_NOTE
+            self.note, self.refuted_by = _RELAXED_NOTE, "relaxed search"
 
     def stop(self) -> None:
         """Give up on this partition: unknown, with the longest prefix found so far."""
@@ -261,7 +317,8 @@ class _Part:
         result = PartitionResult(
             self.key, valid, self.ops, self.prepared, ids, state, self.explored, self.elapsed, checked=self.checked
         )
-        result.slots, result.note = self.slots, self.note
+        result.slots, result.note, result.witnesses = self.slots, self.note, self.witnesses
+        result.refuted_by = self.refuted_by or ("search" if valid is False else None)
         self.search = None  # the cache can go now
         return result
 

@@ -27,7 +27,11 @@ class PartitionResult:
     after ``order``. ``checked`` is False when the time ran out before this
     partition's turn. ``slots`` maps keys to positions in the state tuple of
     an unsplit multi-key check. ``note`` says how a verdict was reached when
-    it is not by the search itself.
+    it is not by the search itself, and ``witnesses`` gives the ops it names
+    (by id) with the part each plays in it. ``refuted_by`` says what found a
+    partition not linearizable: ``"search"``, ``"relaxed search"``,
+    ``"stale read"`` or ``"unwritten read"`` (the last two a look at the
+    reads, :mod:`emulator.check.triage`); None when it was not refuted.
     """
 
     key: Any
@@ -41,6 +45,8 @@ class PartitionResult:
     checked: bool = True
     slots: dict[str, Any] | None = field(default=None, repr=False)
     note: str = ""
+    witnesses: dict[int, str] = field(default_factory=dict, repr=False)
+    refuted_by: str | None = None
 
     def value_of(self, state: Any, op: Op) -> Any:
         """The value of ``op``'s key within ``state``."""
@@ -79,6 +85,7 @@ class PartitionResult:
             "explored": self.explored,
             "elapsed": round(self.elapsed, 6),
             "checked": self.checked,
+            "refuted_by": self.refuted_by,
         }
 
 

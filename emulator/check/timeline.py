@@ -9,7 +9,10 @@ brings it to the front with the op in full (process, times, positions,
 value, error). Each op of the linearization found (complete, or the longest
 linearizable prefix) carries its rank and a green edge; the op that cannot
 follow the prefix is solid red, the ops that could have come instead have an
-orange edge, and a red line marks where the search got stuck. Faults are
+orange edge, and a red line marks where the search got stuck. When a
+look at the reads refuted a key without the search (a stale read, a read of
+a value no op could have left), the ops its note names have a dashed purple
+border and their part in it in their details. Faults are
 dashed vertical lines. A row of keys at the top highlights one key's ops;
 the first failing key is selected when the page opens. The page uses no
 external resources.
@@ -46,6 +49,7 @@ pre{background:#f6f8fa;padding:8px;overflow-x:auto;max-height:320px}
 .track{position:relative;flex:1 1 auto}
 .op{position:absolute;top:4px;height:16px;min-width:3px;border-radius:3px;font-size:10px;line-height:16px;
  overflow:visible;white-space:nowrap;box-sizing:border-box;padding-left:2px;color:#000;cursor:default}
+.op.witness{border:2px dashed #6a1b9a}
 .op:hover{z-index:5;box-shadow:0 0 0 2px #333}.op:hover span{background:#fff}
 .op.lin{border-left:3px solid #1a7f37}.op.alt{outline:2px solid #e8710a}
 .stuckline{position:absolute;top:0;bottom:0;border-left:2px solid #c62828;pointer-events:none}
@@ -115,12 +119,15 @@ def _timeline(verdict: VerdictData) -> str:
     axis = _Axis(verdict)
     parts = _part_index(verdict)
     ranks, stuck, alternatives, searched, stuck_at = _marks(verdict)
+    witnesses = {op_id: why for part in verdict.failures for op_id, why in part.witnesses.items()}
     rows: dict[Any, list[str]] = {p: [] for p in _processes(verdict.ops)}
     for op in verdict.ops:
         classes = [op.status] + (["dropped"] if op.id not in searched else [])
         classes += ["lin"] if op.id in ranks else []
         classes += ["stuck"] if op.id in stuck else (["alt"] if op.id in alternatives else [])
-        rows[op.process].append(_bar(verdict, op, classes, parts, ranks.get(op.id), axis))
+        classes += ["witness"] if op.id in witnesses else []
+        bar = _bar(verdict, op, classes, parts, ranks.get(op.id), axis, witnesses.get(op.id))
+        rows[op.process].append(bar)
     out = [f'<div class="wrap"><div class="tl" style="width:{axis.width + 60:.0f}px">']
     for process, bars in rows.items():
         out.append(f'<div class="row"><div class="lbl">p{_e(process)}</div><div class="track">')
@@ -159,20 +166,28 @@ class _Axis:
         return (t - self.start) * self.scale
 
 
-def _bar(verdict: VerdictData, op: Op, classes: list[str], parts: dict[Any, int], rank: int | None, axis: _Axis) -> str:
+def _bar(
+    verdict: VerdictData,
+    op: Op,
+    classes: list[str],
+    parts: dict[Any, int],
+    rank: int | None,
+    axis: _Axis,
+    witness: str | None = None,
+) -> str:
     """One op's bar, with its whole label and its details in the hover title."""
     stop = op.ret_time if op.ret_time is not None else axis.end
     left, width = axis.x(op.call_time), max(axis.x(stop) - axis.x(op.call_time), 3.0)
     label = (f"{rank}. " if rank is not None else "") + verdict.model.describe(op)
     part = parts.get(key_id(op.key), "")
     return (
-        f'<div class="op {" ".join(classes)}" data-k="{part}" title="{_e(_details(op, rank, verdict))}" '
+        f'<div class="op {" ".join(classes)}" data-k="{part}" title="{_e(_details(op, rank, verdict, witness))}" '
         f'style="left:{left:.1f}px;width:{width:.1f}px"><span>{_e(label)}</span></div>'
     )
 
 
-def _details(op: Op, rank: int | None, verdict: VerdictData) -> str:
-    """The hover text: every field of the op."""
+def _details(op: Op, rank: int | None, verdict: VerdictData, witness: str | None = None) -> str:
+    """The hover text: every field of the op, and its part in the proof that refuted its key, if any."""
     ret = "never" if op.ret is None else f"#{op.ret} at t={op.ret_time:g}"
     lines = [
         verdict.model.describe(op),
@@ -186,6 +201,8 @@ def _details(op: Op, rank: int | None, verdict: VerdictData) -> str:
         lines.append(f"error {show(op.error)}")
     if rank is not None:
         lines.append(f"linearized {rank}")
+    if witness is not None:
+        lines.append(f"no order exists: this op {witness}")
     return "\n".join(lines)
 
 

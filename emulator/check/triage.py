@@ -1,4 +1,4 @@
-"""A stale read, found without a search: a proof that a partition is not linearizable.
+"""Proofs without a search that a partition is not linearizable: stale reads and unwritten values.
 
 The keys of a history are searched in equal turns (see
 :mod:`emulator.check.linearizable`), so a key refuted after N steps costs N
@@ -23,6 +23,23 @@ whatever comes between them leaves W's mark, so R is illegal in every one:
 Ops that may not have happened (``info``, never completed) count as ops
 that may come between, from their call on; a failed op did not happen. A
 read whose value is not of the model's type is left to the search.
+
+A read R of value v is *unwritten* (:func:`unwritten_read`) when v is not
+the model's initial value and no op that may leave v was invoked before R
+returned. In a linearization only ops invoked before R returned can come
+before R, and the value R sees is the initial one or what the last op to
+change it left: a write of w leaves w, a cas (successful, or one that
+may have swapped) to t leaves t, an append of a leaves a string that ends
+with a. So the ops that may leave v are the writes of v, the cas ops to v
+and, for strings, the appends of a suffix of v (an append of ``""`` is a
+suffix of every string); reads and failed-precondition cas ops change
+nothing, and a failed op did not happen. Ops that may not have happened
+count from their call on, as they may take effect then. Values compare as
+the model's steps compare them (:mod:`emulator.check.values`). A read of
+the initial value is never unwritten. It costs a pass over the ops, a
+dictionary of the values written and, for strings, a walk of each read's
+value from its end through a trie of the appended values, no longer than
+the longest of them.
 """
 
 from __future__ import annotations
@@ -30,17 +47,109 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from emulator.check.models import Prepared
 
-__all__ = ["stale_read"]
+__all__ = ["Stale", "Unwritten", "stale_read", "unwritten_read"]
 
 _LATEST = 3  # writes completed before a read that are compared with it, the latest first
 _CHANGES = ("write", "swap", "may_swap", "append")
+_LEAVES = ("write", "swap", "may_swap")  # actions that leave exactly their last argument
 _End = tuple[float, Prepared | None]  # when an op ended (math.inf: maybe never), and the op
 
 
-def stale_read(prepared: Sequence[Prepared], strings: bool) -> tuple[Prepared, Prepared] | None:
+class Stale(NamedTuple):
+    """A stale read: ``read`` cannot see what ``write`` left, and nothing able to change it comes between."""
+
+    write: Prepared
+    read: Prepared
+
+
+class Unwritten(NamedTuple):
+    """A read of a value no op could have left by the time it returned.
+
+    ``later`` is the first op that could leave it, invoked after the read
+    returned; None when no op in the partition could.
+    """
+
+    read: Prepared
+    later: Prepared | None
+
+
+def unwritten_read(prepared: Sequence[Prepared], init: Any, strings: bool) -> Unwritten | None:
+    """The first unwritten read of a partition (in its order), or None (see the module doc).
+
+    Args:
+        prepared: one partition's compiled ops (one key's value).
+        init: the model's initial value.
+        strings: whether the model's values are strings that ``append`` extends.
+    """
+    first: dict[Any, Prepared] = {}  # a value -> the first-invoked op that leaves exactly it
+    appends = _Suffixes()
+    for p in prepared:
+        if p.action in _LEAVES:
+            value = p.args[-1]
+            if value not in first or p.op.call < first[value].op.call:
+                first[value] = p
+        elif p.action == "append" and strings:
+            appends.add(p)
+    for read in prepared:
+        if read.action != "read" or init == read.args[0]:
+            continue
+        seen = read.args[0]
+        writers = (first.get(seen), appends.first_ending(seen) if isinstance(seen, str) else None)
+        later = min((w for w in writers if w is not None), key=_called, default=None)
+        if later is None or later.op.call > read.op.returned:
+            return Unwritten(read, later)
+    return None
+
+
+class _Suffixes:
+    """Appended strings in a trie read from their ends, for the first-invoked append a string ends with."""
+
+    def __init__(self) -> None:
+        self.root = _Node()
+
+    def add(self, append: Prepared) -> None:
+        node = self.root
+        for char in reversed(append.args[0]):
+            node = node.children.setdefault(char, _Node())
+        node.first = _earlier(node.first, append)
+
+    def first_ending(self, text: str) -> Prepared | None:
+        """The first-invoked append whose string ``text`` ends with (any, for an append of ``""``), or None."""
+        node = self.root
+        best = node.first
+        for char in reversed(text):
+            child = node.children.get(char)
+            if child is None:
+                return best
+            node = child
+            best = _earlier(best, node.first)
+        return best
+
+
+class _Node:
+    """A node of :class:`_Suffixes`: the next characters back, and the first append that ends here."""
+
+    __slots__ = ("children", "first")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.first: Prepared | None = None
+
+
+def _earlier(a: Prepared | None, b: Prepared | None) -> Prepared | None:
+    """The one of two ops (either may be None) invoked first."""
+    return b if a is None or (b is not None and b.op.call < a.op.call) else a
+
+
+def _called(p: Prepared) -> int:
+    return p.op.call
+
+
+def stale_read(prepared: Sequence[Prepared], strings: bool) -> Stale | None:
     """The first stale read of a partition (in its order) and the write it cannot see, or None.
 
     Args:
@@ -59,7 +168,7 @@ def stale_read(prepared: Sequence[Prepared], strings: bool) -> tuple[Prepared, P
         end = bisect.bisect_left(rets, read.op.call)
         for _, i in done[max(0, end - _LATEST) : end][::-1]:
             if _stale(changes[i], read, resets, strings):
-                return changes[i], read
+                return Stale(changes[i], read)
     return None
 
 

@@ -148,11 +148,14 @@ def test_latency_max_bounds_every_ok_op_and_no_ok_op_is_unknown(ops, bound):
 
 
 def _hard_history(writers: int = 14) -> list[dict]:
-    """Overlapping writes and a read of a value nobody wrote: exponential for the search without luck."""
+    """Overlapping writes, then reads of 0 and of 1: no order explains both, and only a search of the writes'
+    orders finds it (exponential without luck)."""
     ops = [{"process": p, "type": "invoke", "f": "write", "key": 1, "value": p} for p in range(writers)]
     ops += [{"process": p, "type": "ok", "f": "write", "key": 1, "value": p} for p in range(writers)]
-    read = {"process": 99, "f": "read", "key": 1}
-    return ops + [{**read, "type": "invoke", "value": None}, {**read, "type": "ok", "value": "x"}]
+    for process, seen in ((98, 0), (99, 1)):
+        read = {"process": process, "f": "read", "key": 1}
+        ops += [{**read, "type": "invoke", "value": None}, {**read, "type": "ok", "value": seen}]
+    return ops
 
 
 def test_the_linearizable_check_is_cut_by_steps_by_default_so_a_seed_judges_the_same_anywhere(monkeypatch):

@@ -50,6 +50,31 @@ def test_explain_prints_why(tmp_path, capsys):
     assert "it returned null but the value was 1" in capsys.readouterr().out
 
 
+def _unwritten_read() -> list[dict]:
+    """14 overlapping writes, then p99 reads 77, which p98 writes only after: too many orders for a first turn."""
+    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(14)]
+    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(14)]
+    for process, f, value, out in ((99, "read", None, 77), (98, "write", 77, 77)):
+        ops += [{"process": process, "type": "invoke", "f": f, "value": value}]
+        ops += [{"process": process, "type": "ok", "f": f, "value": out}]
+    return ops
+
+
+def test_explain_and_html_name_the_read_of_a_value_no_op_could_have_written(tmp_path, capsys):
+    """A read of a value whose only write came after it: --explain names the read, its value and that write, and
+    the --html page outlines both."""
+    path = _jsonl(tmp_path, "unwritten.jsonl", _unwritten_read())
+    assert main(["check", "--model", "register", "--explain", "--html", str(tmp_path / "html"), path]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "p99 read() -> 77 [28..29] returned 77, not the initial value, and no op that could leave it (a write or "
+        "put of it) was invoked before the read returned; the first that could, p98 write(77) -> ok [30..31], was "
+        "invoked after it returned: the read is impossible in every order, so none exists"
+    ) in out
+    page = (tmp_path / "html" / "unwritten.jsonl.html").read_text()
+    assert page.count(" witness") == 2 and "returned 77, not the initial value" in page
+
+
 def test_an_unreadable_file_exits_two_without_a_traceback(tmp_path, capsys):
     """Junk gives 'capsim check: error: <file>: <message>' on stderr and exit 2; other files still run."""
     junk = tmp_path / "junk.txt"
@@ -81,11 +106,19 @@ def test_a_violation_outranks_an_unreadable_file(tmp_path, capsys):
     assert main(["check", "--model", "register", _jsonl(tmp_path, "bad.jsonl", BAD), str(junk)]) == 1
 
 
+def _hard(writers: int) -> list[dict]:
+    """Overlapping writes, then reads of 0 and of 1: no order, found only by a search of the writes' orders."""
+    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(writers)]
+    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(writers)]
+    for process, seen in ((98, 0), (99, 1)):
+        ops += [{"process": process, "type": "invoke", "f": "read"}]
+        ops += [{"process": process, "type": "ok", "f": "read", "value": seen}]
+    return ops
+
+
 def test_a_timeout_gives_unknown_and_exit_two(tmp_path, capsys):
     """A history that cannot be decided in time exits 2 with 'unknown'."""
-    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(14)]
-    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(14)]
-    ops += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    ops = _hard(14)
     assert main(["check", "--model", "register", "--timeout", "0.001", _jsonl(tmp_path, "hard.jsonl", ops)]) == 2
     assert "unknown" in capsys.readouterr().out
 
@@ -93,9 +126,7 @@ def test_a_timeout_gives_unknown_and_exit_two(tmp_path, capsys):
 def test_a_step_budget_gives_unknown_the_same_in_two_processes_with_other_hash_seeds(tmp_path):
     """--steps: a history that needs more steps exits 2 with 'unknown' and says which budget ran out; the
     explanation (how far the search got) is the same in processes with other hash seeds, and enough steps decide it."""
-    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(14)]
-    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(14)]
-    ops += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    ops = _hard(14)
     hard = _jsonl(tmp_path, "hard.jsonl", ops)
 
     def check(steps: str, seed: str) -> subprocess.CompletedProcess:
@@ -107,7 +138,7 @@ def test_a_step_budget_gives_unknown_the_same_in_two_processes_with_other_hash_s
     assert [r.returncode for r in runs] == [2, 2], runs[0].stderr
     explained = [r.stdout.split("\n", 2)[2] for r in runs]  # the verdict and summary lines hold the time taken
     assert "step budget of 20,000 steps ran out" in explained[0] and explained[0] == explained[1]
-    assert check("100000000", "1").returncode == 1  # the read of "x" has no order
+    assert check("100000000", "1").returncode == 1  # the reads of 0 and then 1 have no order
 
 
 @pytest.mark.parametrize("steps", ["0", "-3", "1.5", "many"])
@@ -233,9 +264,7 @@ def test_a_long_check_shows_progress_on_stderr(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(command, "PROGRESS_AFTER", 0.0)
     monkeypatch.setattr(command._Reporter, "__init__", _fast_reporter)
-    ops = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(20)]
-    ops += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(20)]
-    ops += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    ops = _hard(20)
     assert main(["check", "--model", "register", "--timeout", "0.5", _jsonl(tmp_path, "hard.jsonl", ops)]) == 2
     err = capsys.readouterr().err
     assert "hard.jsonl: 0 of 1 keys decided" in err and "configurations" in err
@@ -350,9 +379,7 @@ def test_a_step_budget_is_checked_between_turns_of_1024_steps(tmp_path, capsys):
     ]
     ops += [{"process": 1, "type": "invoke", "f": "read"}, {"process": 1, "type": "ok", "f": "read", "value": 1}]
     assert main(["check", "--model", "register", "--steps", "1", _jsonl(tmp_path, "easy.jsonl", ops)]) == 0
-    hard = [{"process": p, "type": "invoke", "f": "write", "value": p} for p in range(14)]
-    hard += [{"process": p, "type": "ok", "f": "write", "value": p} for p in range(14)]
-    hard += [{"process": 99, "type": "invoke", "f": "read"}, {"process": 99, "type": "ok", "f": "read", "value": "x"}]
+    hard = _hard(14)
     assert main(["check", "--model", "register", "--steps", "1", _jsonl(tmp_path, "hard.jsonl", hard)]) == 2
     assert "unknown" in capsys.readouterr().out
 

@@ -157,13 +157,15 @@ def test_an_op_outside_the_model_raises(history):
 
 
 def _hard_history(history, writers=14):
-    """Many overlapping writes and a read of a value nobody wrote: exponential without luck."""
+    """Many overlapping writes, then reads of 0 and of 1: no order explains both, and only a search of the writes'
+    orders finds it (exponential without luck; no look at the reads decides it: both values were written, and
+    every write may come last)."""
     h = history()
     for p in range(writers):
         h.invoke(p, "write", p)
     for p in range(writers):
         h.ok(p)
-    return h.op(99, "read", out="never written").ops
+    return h.op(98, "read", out=0).op(99, "read", out=1).ops
 
 
 def test_the_timeout_answers_unknown(history):
@@ -248,6 +250,68 @@ def test_partitions_after_the_deadline_are_not_checked(history, monkeypatch):
     h += [{**op, "key": "z"} for op in _hard_history(history, writers=20)]
     verdict = linearizable(h, model="register", timeout=0.05)
     assert verdict.valid is None and [p.checked for p in verdict.partitions] == [True, False]
+
+
+def _unwritten_behind_writes(history, writers=14):
+    """Many overlapping writes, then p99 reads 77, which p98 writes only after the read returned."""
+    h = history()
+    for p in range(writers):
+        h.invoke(p, "write", p)
+    for p in range(writers):
+        h.ok(p)
+    return h.op(99, "read", out=77).op(98, "write", 77).ops
+
+
+def test_an_unwritten_read_refutes_a_key_after_its_first_turn(history):
+    """The read of 77 has no order, which the search alone finds only after every order of the writes (over
+    100,000 configurations); a look at the reads refutes it after one turn, and the explanation names the read,
+    its value and the write of it that came too late."""
+    h = _unwritten_behind_writes(history)
+    verdict = linearizable(h, model="register")
+    (part,) = verdict.partitions
+    assert verdict.valid is False and part.refuted_by == "unwritten read"
+    assert part.explored <= linearizable_module._TURN
+    assert (
+        "p99 read() -> 77 [28..29] returned 77, not the initial value, and no op that could leave it "
+        "(a write or put of it) was invoked before the read returned; the first that could, "
+        "p98 write(77) -> ok [30..31], was invoked after it returned: the read is impossible in every order"
+    ) in verdict.explain()
+    assert {op_id: why.split(" ")[0] for op_id, why in part.witnesses.items()} == {14: "returned", 15: "the"}
+    assert verdict.to_dict()["partitions"][0]["refuted_by"] == "unwritten read"
+    searched = linearizable(h, model="register", triage=False)
+    assert searched.valid is False and searched.partitions[0].refuted_by == "search"
+    assert searched.partitions[0].explored > 100_000 and not searched.partitions[0].note
+
+
+def test_an_unwritten_read_names_the_models_writers_and_says_when_none_could_write_it(history):
+    """kv names puts and appends; a cas register names cas; with no op of the value at all, the note says so."""
+    h = _unwritten_behind_writes(history)[:-2]
+    h = [{**op, "f": "put" if op["f"] == "write" else "get", "value": str(op["value"])} for op in h]
+    h = [{**op, "value": None} if op["f"] == "get" and op["type"] == "invoke" else op for op in h]
+    text = linearizable(h, model="kv").explain()
+    assert '-> "77" [28..29] returned "77", not the initial value' in text
+    assert "(a write or put of it, or an append of a string it ends with)" in text
+    assert "no op on its key could leave it: the read is impossible in every order" in text
+    cas = linearizable(_unwritten_behind_writes(history), model="cas_register").explain()
+    assert "(a write or put of it, or a cas to it)" in cas
+
+
+def test_a_stale_read_names_its_write_and_read_as_witnesses(tmp_path):
+    """c50-bad's key "0" is refuted by a stale read: the write it cannot see and the read are its witnesses."""
+    verdict = check_file(_c50_bad(tmp_path), model="kv")
+    (part,) = verdict.failures
+    assert part.refuted_by == "stale read" and len(part.witnesses) == 2
+    assert sorted(why.split(":")[0] for why in part.witnesses.values()) == [
+        "a stale read",
+        "what this op left cannot change before the stale read",
+    ]
+
+
+def test_unsplit_the_look_at_the_reads_is_not_taken(history):
+    """partition=False searches the product of the keys (two here), and only the search decides it."""
+    h = _unwritten_behind_writes(history, writers=8) + history().op(50, "write", 1, key="b").ops
+    verdict = linearizable(h, model="register", partition=False)
+    assert verdict.valid is False and verdict.partitions[0].refuted_by == "search"
 
 
 def test_without_a_timeout_the_hard_history_is_refuted(history):
@@ -337,13 +401,17 @@ def test_the_relaxed_search_never_refutes_a_linearizable_history(brute, small_hi
 
 
 def test_a_value_no_op_wrote_is_refuted_behind_timeouts():
-    """A long register history with 5% timeouts and a read of a value never written is decided invalid."""
+    """A long register history with 5% timeouts and a read of a value never written is decided invalid: by a look
+    at the reads, and, with that look off, by the relaxed search."""
     from emulator.check import synth
 
     h = synth.corrupt(synth.history(synth.Shape(ops=2000, in_flight=3, timeouts=0.05, seed=1)), where=0.9, seed=1)
     verdict = linearizable(h, model="cas-register", timeout=30)
-    assert verdict.valid is False
-    assert "relaxed search" in verdict.explain()
+    assert verdict.valid is False and verdict.partitions[0].refuted_by == "unwritten read"
+    assert "returned -1, not the initial value" in verdict.explain()
+    searched = linearizable(h, model="cas-register", timeout=30, triage=False)
+    assert searched.valid is False and searched.partitions[0].refuted_by == "relaxed search"
+    assert "relaxed search" in searched.explain()
 
 
 @pytest.mark.slow
@@ -353,13 +421,18 @@ def test_a_value_no_op_wrote_is_refuted_behind_timeouts():
 )
 def test_the_readme_s_invalid_register_shapes_are_refuted_or_left_unknown_in_2m_steps(in_flight, timeouts, decided):
     """The README's figures for 10,000-op cas-register histories made invalid by one read of a value never written:
-    the three shapes the bench times are refuted within 2,000,000 steps; at 10 in flight with 5% timeouts, and at
-    30 in flight, the search is left undecided there (unknown), never a false 'linearizable'."""
+    the checker refutes all six in its first turn (a look at the reads); its search alone (triage off) refutes
+    the three shapes the bench times within 2,000,000 steps, and at 10 in flight with 5% timeouts, and at 30 in
+    flight, is left undecided there (unknown), never a false 'linearizable'."""
     from emulator.check import synth
 
     shape = synth.Shape(ops=10_000, in_flight=in_flight, timeouts=timeouts, model="cas_register", seed=1)
     history = synth.corrupt(synth.history(shape), where=0.9, seed=1)
-    assert linearizable(history, model="cas_register", steps=2_000_000).valid is (False if decided else None)
+    shipped = linearizable(history, model="cas_register", steps=2_000_000)
+    assert shipped.valid is False and shipped.partitions[0].refuted_by == "unwritten read"
+    assert shipped.partitions[0].explored <= linearizable_module._TURN
+    searched = linearizable(history, model="cas_register", steps=2_000_000, triage=False)
+    assert searched.valid is (False if decided else None)
 
 
 @pytest.mark.slow

@@ -99,3 +99,21 @@ def test_a_keyword_key_and_a_string_key_get_a_button_each_shown_apart():
     page = render_html(linearizable(parse_history(text)))
     assert re.findall(r'<button class="" data-k="\d+"[^>]*>([^<]*): ok</button>', page) == [":a", "&quot;a&quot;"]
     assert "write(:a, 1) -&gt; ok" in page and "write(&quot;a&quot;, 1) -&gt; ok" in page
+
+
+def test_the_witnesses_of_a_read_no_order_can_place_are_outlined_and_say_why(history):
+    """A key refuted by a look at its reads: the read and the late write of its value are drawn as witnesses,
+    each with its part in the hover text; the other ops are not."""
+    h = history()
+    for p in range(14):
+        h.invoke(p, "write", p)
+    for p in range(14):
+        h.ok(p)
+    page = render_html(linearizable(h.op(99, "read", out=77).op(98, "write", 77).ops, model="register"))
+    assert page.count(" witness") == 2 and ".op.witness{border:2px dashed" in page
+    read = re.search(r'<div class="op ok[^"]* witness"[^>]*title="([^"]*)"[^>]*><span>read\(\) -&gt; 77<', page)
+    assert read and "no order exists: this op returned a value no op could have left by the time it returned" in (
+        read.group(1)
+    )
+    assert "the first op that could leave the value read, invoked after it" in page
+    assert "returned 77, not the initial value" in page  # the note, in the explanation above the timeline
