@@ -4,7 +4,10 @@ Each history is what a real sequential object gives under a random
 concurrent schedule (one seeded ``random.Random``): every op takes effect at
 one instant between its call and its return, so the history is linearizable
 by construction. :func:`corrupt` then makes it not linearizable in a way
-that is easy (early) or hard (behind many orders) to refute.
+that is easy (early) or hard (behind many orders) to refute: one read of a
+value never written (which a look at the reads refutes without a search,
+:func:`emulator.check.triage.unwritten_read`), or of a value written and
+then overwritten (which it may not).
 
     ops = history(Shape(ops=10_000, in_flight=5, timeouts=0.02, seed=1))
     verdict = linearizable(ops, model="cas_register")
@@ -26,8 +29,11 @@ with no code, as Jepsen records it.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from emulator.check.ops import Op, pair_ops
 
 __all__ = ["Shape", "c50", "corrupt", "etcd_log", "history", "volatile"]
 
@@ -107,21 +113,87 @@ def etcd_log(ops: int = 300, seed: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
-def corrupt(ops: list[dict[str, Any]], key: Any = None, where: float = 0.5, seed: int = 0) -> list[dict[str, Any]]:
-    """A copy of ``ops`` where one ok read of ``key``, near ``where`` (0..1), returns a value never written.
+def corrupt(
+    ops: list[dict[str, Any]], key: Any = None, where: float = 0.5, seed: int = 0, kind: str = "unwritten"
+) -> list[dict[str, Any]]:
+    """A copy of ``ops`` where one ok read of ``key``, near ``where`` (0..1), returns a value it cannot.
 
-    Such a read can never be linearized; how fast a checker says so depends
+    ``kind="unwritten"``: a value never written. ``kind="overwritten"``
+    (registers, not strings): a value written and then overwritten. Let W be
+    the acknowledged write or cas that completed last before the read was
+    invoked: the read returns a value other than W's, written before (so
+    not unwritten), whose every write or cas invoked before the read
+    returned was acknowledged before W was invoked (an indeterminate one may
+    land late, and excuses it): W comes before the read in every order, and
+    nothing that may come between them leaves that value. The read is the
+    first from ``where`` on that can have such a value, and gets the most
+    recently written one. ``seed`` is not used (the choice is the history's).
+
+    Either read can never be linearized; how fast a checker says so depends
     on how much of the history comes before it.
+
+    Raises:
+        ValueError: no ok read of ``key``, or (overwritten) none from ``where`` on has such a value.
     """
     reads = [
         i for i, op in enumerate(ops) if op["type"] == "ok" and op["f"] in ("read", "get") and op.get("key") == key
     ]
     if not reads:
         raise ValueError(f"no ok read of key {key!r} to corrupt")
-    at = reads[min(int(where * len(reads)), len(reads) - 1)]
+    start = min(int(where * len(reads)), len(reads) - 1)
     out = [dict(op) for op in ops]
-    out[at]["value"] = "never written" if isinstance(out[at]["value"], str) or out[at]["value"] is None else -1
-    return out
+    if kind == "unwritten":
+        at = reads[start]
+        out[at]["value"] = "never written" if isinstance(out[at]["value"], str) or out[at]["value"] is None else -1
+        return out
+    if kind != "overwritten":
+        raise ValueError(f"unknown corruption kind {kind!r}; use 'unwritten' or 'overwritten'")
+    paired = [op for op in pair_ops(ops)[0] if op.key == key]
+    if any(op.f == "append" for op in paired):
+        raise ValueError(
+            "kind='overwritten' is for registers: appends leave values it does not follow; use 'unwritten'"
+        )
+    by_ret = {op.ret: op for op in paired}
+    for at in reads[start:]:
+        value = _overwritten(paired, by_ret[at])
+        if value is not _NONE:
+            out[at]["value"] = value
+            return out
+    raise ValueError(f"no ok read of key {key!r} from {where} on can return an overwritten value")
+
+
+_NONE = object()
+
+
+def _overwritten(ops: Sequence[Op], read: Op) -> Any:
+    """The most recently written value that ``read`` cannot return (see :func:`corrupt`), or ``_NONE``."""
+    acked = [op for op in ops if op.status == "ok" and _left(op) is not _NONE and op.returned < read.call]
+    if not acked:
+        return _NONE
+    last = max(acked, key=lambda op: op.returned)
+    written: dict[Any, int] = {}  # a value -> when its latest writer before the read returned
+    excused: list[Any] = [_left(last), read.output]
+    for op in ops:
+        value = _left(op)
+        if value is _NONE or op.call > read.returned:
+            continue
+        if op.indeterminate or op.returned > last.call:
+            excused.append(value)  # it may be ordered after the last write and before the read
+        else:
+            written[value] = max(written.get(value, -1), op.returned)
+    candidates = [(ret, value) for value, ret in written.items() if value not in excused]
+    return max(candidates, key=lambda c: c[0])[1] if candidates else _NONE
+
+
+def _left(op: Op) -> Any:
+    """The value a write or a cas (not failed) may leave, or ``_NONE``."""
+    if op.status == "fail":
+        return _NONE
+    if op.f in ("write", "put"):
+        return op.value
+    if op.f == "cas":
+        return op.value[1]
+    return _NONE
 
 
 def _append_block(ops: list[dict[str, Any]], key: str, width: int) -> list[dict[str, Any]]:
@@ -129,12 +201,17 @@ def _append_block(ops: list[dict[str, Any]], key: str, width: int) -> list[dict[
 
     A put runs across them all and past the read, so it may come between any
     append and the read: the read is not stale by :mod:`emulator.check.triage`'s
-    rule, and only a search over the orders can refute it.
+    rule. It returns ``"never written"`` followed by the first append's
+    string, which no order gives (every string put or appended ends with
+    ``y``, so what comes before an append never ends ``written``), yet it ends
+    with an append invoked before it returned, so it is not unwritten by that
+    module's rule either: only a search over the orders can refute it.
     """
     out = [dict(op) for op in ops]
     t = out[-1]["time"] if out else 0.0
     first = 1 + max((op["process"] for op in out if isinstance(op["process"], int)), default=0)
     procs = list(range(first, first + width))
+    appended = f"x {procs[0]} z y"
     put = {"process": first + width + 1, "f": "put", "key": key, "value": "x reset y"}
     out.append({**put, "type": "invoke"})
     for p in procs:
@@ -142,7 +219,7 @@ def _append_block(ops: list[dict[str, Any]], key: str, width: int) -> list[dict[
     for p in procs:
         out.append({"process": p, "type": "ok", "f": "append", "key": key, "value": f"x {p} z y"})
     out.append({"process": first + width, "type": "invoke", "f": "get", "key": key, "value": None})
-    out.append({"process": first + width, "type": "ok", "f": "get", "key": key, "value": "never written"})
+    out.append({"process": first + width, "type": "ok", "f": "get", "key": key, "value": f"never written{appended}"})
     out.append({**put, "type": "ok"})
     for i, op in enumerate(out[len(ops) :]):
         op["time"] = round(t + 0.001 * (i + 1), 6)
