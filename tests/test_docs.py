@@ -201,3 +201,15 @@ def test_the_kv_files_capsim_tests_with_hold_no_failed_op():
         assert ":type :fail" not in text, path.name
         ops = read_history(path)
         assert ops and not [op for op in ops if op["type"] == "fail"], path.name
+
+
+def test_the_documents_name_how_a_completion_with_no_tuple_is_split():
+    """docs/checker-outcomes.md names the one difference from Jepsen's independent split, which
+    tests/emulator/check/test_readers.py checks capsim's side of (test_a_completion_with_no_tuple_...)."""
+    outcomes = " ".join((ROOT / "docs" / "checker-outcomes.md").read_text().split())
+    assert "capsim pairs it with its own invoke, which names the key, and keeps its value." in outcomes
+    assert (
+        "The `subhistory` of Jepsen's `jepsen.independent` keeps every op whose value is not a tuple in *every* key's"
+        in outcomes
+    )
+    assert '("Process completed an operation without a prior invocation")' in outcomes

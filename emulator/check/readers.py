@@ -22,8 +22,9 @@ compressed with gzip (Porcupine ships some so) is read as what it holds:
   holds independent keys (below). On a ``fail``/``info`` line a keyword in
   the value column (e.g. ``:timed-out``) is the error, not a value;
 - in either EDN form and in a console log, Jepsen's independent keys: when
-  every client op's value is a tuple ``[k v]`` (a cas's ``[k [from to]]``)
-  and none has a ``:key``, each op gets key ``k`` and value ``v``, so the
+  every client op's value is a tuple ``[k v]`` (a cas's ``[k [from to]]``;
+  a completion may have none: it takes its invoke's key and keeps its
+  value) and none has a ``:key``, each op gets key ``k`` and value ``v``, so the
   checker splits the history by key as Jepsen's ``independent`` checker
   does (the console log of such a test prints each op's tuple, and that
   checker judged the test per key). Keys are told apart with Clojure's ``=``
@@ -382,7 +383,7 @@ def _independent(history: list[dict[str, Any]]) -> bool:
     return any(op["value"] is not None for op in clients) and all(
         "key" not in op
         and (
-            (op["value"] is None and op["type"] != "invoke")  # a completion with no tuple: its invoke's key
+            (op["type"] != "invoke" and not _is_pair(op["value"]))  # a completion with no tuple: its invoke's key
             or (_is_pair(op["value"]) and (op.get("f") != "cas" or _is_pair(op["value"][1])))
         )
         for op in clients
@@ -390,19 +391,21 @@ def _independent(history: list[dict[str, Any]]) -> bool:
 
 
 def _split_tuples(history: list[dict[str, Any]]) -> None:
-    """Each client op's ``[k v]`` as key ``k`` and value ``v``; a completion with a nil value takes its invoke's key.
+    """Each client op's ``[k v]`` as key ``k`` and value ``v``; a completion with no tuple takes its invoke's key.
 
-    Jepsen's ``independent`` checker gives an op with no tuple to every key's
-    subhistory, where a completion pairs only with its own invoke, which names
-    the key (an ``info`` completion may carry no value). An invoke always has
-    a tuple in such a history (:func:`_independent` asks it: a register whose
-    reads are invoked with nil is no independent history).
+    Such a completion (an ``info`` with a nil value, or an ``ok`` whose client
+    left the tuple out) keeps its value. Jepsen's ``independent`` checker
+    gives an op with no tuple to every key's subhistory: in its invoke's key
+    it is read as here, and in any other Knossos finds no invoke for it (see
+    ``docs/checker-outcomes.md``). An invoke always has a tuple in such a
+    history (:func:`_independent` asks it: a register whose reads are invoked
+    with nil is no independent history).
     """
     pending: dict[Any, dict[str, Any]] = {}
     for op in history:
         if op["process"] == NEMESIS:
             continue
-        if op["value"] is not None:
+        if op["type"] == "invoke" or _is_pair(op["value"]):
             op["key"], op["value"] = op["value"]
         if op["type"] == "invoke":
             pending[op["process"]] = op

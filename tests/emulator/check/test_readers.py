@@ -362,6 +362,28 @@ def test_an_independent_completion_with_no_value_takes_its_invokes_key():
     assert verdict.valid is True and len(verdict.partitions) == 2  # it was one unsplit register, NOT linearizable
 
 
+@pytest.mark.parametrize("completion", ["nil", "5", ":timed-out"])
+def test_a_completion_with_no_tuple_is_read_in_its_invokes_key_alone(completion):
+    """docs/checker-outcomes.md: a completion whose value is no [k v] tuple pairs with its own invoke, takes its key
+    and keeps its value; the other key is checked without it (Jepsen's subhistory gives it to every key, where
+    Knossos finds no invoke for it). One such completion used to make a whole history one register of tuples."""
+    from emulator.check import linearizable
+    from emulator.check.values import Keyword
+
+    text = (
+        "{:process 0, :type :invoke, :f :write, :value [1 5]}\n{:process 0, :type :ok, :f :write, :value [1 5]}\n"
+        "{:process 1, :type :invoke, :f :write, :value [2 7]}\n{:process 1, :type :ok, :f :write, :value [2 7]}\n"
+        "{:process 2, :type :invoke, :f :read, :value [1 nil]}\n"
+        f"{{:process 2, :type :{'info' if completion == ':timed-out' else 'ok'}, :f :read, :value {completion}}}\n"
+    )
+    history = parse_history(text)
+    assert [op["key"] for op in history] == [1, 1, 2, 2, 1, 1]
+    assert history[-1]["value"] == {"nil": None, "5": 5, ":timed-out": Keyword("timed-out")}[completion]
+    verdict = linearizable(history, model="cas-register", stop_early=False)
+    by_key = {p.key: p.valid for p in verdict.partitions}
+    assert by_key == {1: completion != "nil", 2: True}  # a read of nil after the write of 5 is not linearizable
+
+
 def test_in_jepsens_formats_an_ok_op_has_its_completions_value():
     """Knossos's history/complete: a write invoked with 1 and acknowledged as a write of 2 wrote 2. capsim's own
     JSON Lines keep the invoke's value (the client's), so the same ops there are not linearizable."""
