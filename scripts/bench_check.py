@@ -16,13 +16,27 @@ verdict beside the one expected. Reading the file is not counted, as
 Porcupine's figures count only its check; the read time is shown apart.
 
 The second table runs the register and cas-register shapes (10,000 ops, 3 to
-30 in flight, 0 or 5% timeouts; valid, and made invalid by one read of a
-value never written) and, beside each, Porcupine's algorithm itself
-(scripts/wgl_reference.py, in Python over the same compiled steps, capped at
-a number of steps): the configurations each explores is the
-machine-independent comparison. The last tables show time and peak memory
-of 100-key histories against their length, and how closely a timeout is
-kept (a 1 s and a 5 s limit).
+30 in flight, 0 or 5% timeouts) and, beside each, Porcupine's algorithm itself
+(scripts/wgl_reference.py, in Python over the same compiled steps). Both are
+capped at 2,000,000 steps (200,000 with --quick); capsim's wall-clock limit,
+120 s (20 s), is a safety net only, so its verdicts do not depend on the
+machine's load. The configurations each explores is the machine-independent
+comparison. Valid histories come first. Then cas-register histories made
+invalid ("bad", by emulator.check.synth.corrupt, 90% of the way in), with a
+column "by" saying what decided capsim's verdict:
+
+- "unwritten": one read returns a value never written. capsim refutes it by
+  a look at the reads (emulator.check.triage), in the key's first turn;
+  Porcupine's search has no such look. A second row, "search alone", checks
+  the same history with triage=False: capsim's search against Porcupine's
+  (the reference figures are the same run's).
+- "overwritten": one read returns a value written before and overwritten
+  since, which no look at the reads decides in these histories: capsim as
+  shipped, its search against Porcupine's. Without timeouts only: with them
+  a timed-out write of every value may still land.
+
+The last tables show time and peak memory of 100-key histories against
+their length, and how closely a timeout is kept (a 1 s and a 5 s limit).
 """
 
 from __future__ import annotations
@@ -61,6 +75,10 @@ ETCD_REAL = {
     "etcd_102.log": True,
 }
 """Porcupine's etcd logs shipped as test data, with the verdicts its own tests state."""
+INVALID = ((3, 0.0), (10, 0.0), (3, 0.05))
+"""(in flight, timeouts) of the cas-register shapes made invalid by a read of a value never written."""
+OVERWRITTEN = (3, 10, 30)
+"""In flight, in the cas-register shapes (no timeouts) made invalid by a read of an overwritten value."""
 
 
 def timed(
@@ -144,33 +162,61 @@ def _row(name, verdicts, wall, cpu, timeout, expected, reference, read_s=None) -
     return row
 
 
-def versus_reference(shape: Shape, bad: bool, timeout: float, cap: int) -> dict:
-    """capsim and Porcupine's algorithm (capped at ``cap`` steps) on one register shape."""
+def versus_reference(
+    shape: Shape,
+    corruption: str | None,
+    timeout: float,
+    cap: int,
+    triage: bool = True,
+    reference: dict | None = None,
+) -> dict:
+    """capsim and Porcupine's algorithm, each capped at ``cap`` steps, on one register shape.
+
+    ``timeout`` (wall seconds) is capsim's safety net only: its budget is the
+    steps, so its verdict is the same at any load. ``corruption``: None
+    (valid), or a :func:`emulator.check.synth.corrupt` kind
+    (``"unwritten"``, ``"overwritten"``). ``triage=False`` checks with
+    capsim's search alone. ``reference``: a row of the same history whose
+    reference figures to reuse instead of running it again.
+    """
     history = synth.history(shape)
-    if bad:
-        history = synth.corrupt(history, where=0.9, seed=shape.seed)
+    if corruption:
+        history = synth.corrupt(history, where=0.9, seed=shape.seed, kind=corruption)
     cpu = time.process_time()  # wall-clock ok
-    verdict = linearizable(history, model=shape.model, timeout=timeout)
+    verdict = linearizable(history, model=shape.model, timeout=timeout, steps=cap, triage=triage)
     cpu = time.process_time() - cpu  # wall-clock ok
-    model = get_model(shape.model)
-    ops, _ = pair_ops(history)
-    ref = reference_check({key: prepare_partition(model, group) for key, group in by_key(ops).items()}, model, cap)
+    if reference is None:
+        model = get_model(shape.model)
+        ops, _ = pair_ops(history)
+        ref = reference_check({key: prepare_partition(model, group) for key, group in by_key(ops).items()}, model, cap)
+        reference = {"ref_valid": ref["valid"], "ref_explored": ref["explored"], "ref_steps": ref["steps"]}
+        reference.update(ref_cpu_s=ref["cpu_s"], ref_cap=cap)
+    label = f"{shape.model}, {shape.in_flight} in flight, {shape.timeouts:.0%} timeouts"
+    label += {None: "", "unwritten": ", bad: unwritten", "overwritten": ", bad: overwritten"}[corruption]
     return {
-        "shape": (
-            f"{shape.model}, {shape.in_flight} in flight, {shape.timeouts:.0%} timeouts{', invalid' if bad else ''}"
-        ),
+        "shape": label + ("" if triage else ", search alone"),
+        "corruption": corruption,
+        "triage": triage,
         "ops": shape.ops,
-        "expected": not bad,
+        "expected": corruption is None,
         "valid": verdict.valid,
+        "by": next((p.refuted_by for p in verdict.partitions if p.refuted_by), None),
         "cpu_s": cpu,
         "timeout_s": timeout,
+        "steps": cap,
+        "timed_out": verdict.valid is None and verdict.elapsed >= timeout,
         "explored": sum(p.explored for p in verdict.partitions),
-        "ref_valid": ref["valid"],
-        "ref_explored": ref["explored"],
-        "ref_steps": ref["steps"],
-        "ref_cpu_s": ref["cpu_s"],
-        "ref_cap": cap,
+        **{k: reference[k] for k in ("ref_valid", "ref_explored", "ref_steps", "ref_cpu_s", "ref_cap")},
     }
+
+
+def invalid_rows(shapes: list[Shape], overwritten: list[Shape], timeout: float, cap: int) -> list[dict]:
+    """The invalid rows: each unwritten read as shipped and by the search alone, then the overwritten values."""
+    rows = []
+    for shape in shapes:
+        shipped = versus_reference(shape, "unwritten", timeout, cap)
+        rows += [shipped, versus_reference(shape, "unwritten", timeout, cap, triage=False, reference=shipped)]
+    return rows + [versus_reference(shape, "overwritten", timeout, cap) for shape in overwritten]
 
 
 def memory(ops: int) -> dict:
@@ -262,13 +308,12 @@ def run(quick: bool) -> dict:
     for model in ("cas_register", "register"):
         for in_flight in (3, 10) if quick else (3, 5, 10, 30):
             for share in (0.0, 0.05):
-                shapes.append((Shape(ops=n, in_flight=in_flight, timeouts=share, model=model, seed=1), False))
-    shapes += [
-        (Shape(ops=n, in_flight=k, timeouts=share, model="cas_register", seed=1), True)
-        for k, share in ((3, 0.0), (10, 0.0), (3, 0.05))
-    ]
-    cap = 200_000 if quick else 2_000_000
-    versus = [versus_reference(shape, bad, 2.0 if quick else 10.0, cap) for shape, bad in shapes]
+                shapes.append(Shape(ops=n, in_flight=in_flight, timeouts=share, model=model, seed=1))
+    cap, limit_versus = (200_000, 20.0) if quick else (2_000_000, 120.0)
+    versus = [versus_reference(shape, None, limit_versus, cap) for shape in shapes]
+    unwritten = [Shape(ops=n, in_flight=k, timeouts=share, model="cas_register", seed=1) for k, share in INVALID]
+    overwritten = [Shape(ops=n, in_flight=k, model="cas_register", seed=1) for k in OVERWRITTEN[: 2 if quick else 3]]
+    versus += invalid_rows(unwritten, overwritten, limit_versus, cap)
     sizes = (5_000, 10_000) if quick else (25_000, 50_000, 100_000)
     return {
         "python": sys.version.split()[0],
@@ -321,6 +366,7 @@ def print_table(results: dict) -> None:
         "shape",
         "ops",
         "verdict",
+        "by",
         "CPU s",
         "configurations",
         "reference verdict",
@@ -334,6 +380,7 @@ def print_table(results: dict) -> None:
             row["shape"],
             f"{row['ops']:,}",
             _verdict(row),
+            row["by"] or "-",
             f"{row['cpu_s']:.3f}",
             f"{row['explored']:,}",
             ref,
@@ -376,7 +423,8 @@ def print_table(results: dict) -> None:
 
 
 def _verdict(row: dict) -> str:
-    text = {True: "linearizable", False: "NOT", None: f"unknown ({row['timeout_s']:.0f} s)"}[row["valid"]]
+    budget = f"{row['steps']:,} steps" if row.get("steps") and not row.get("timed_out") else f"{row['timeout_s']:.0f} s"
+    text = {True: "linearizable", False: "NOT", None: f"unknown ({budget})"}[row["valid"]]
     expected = row.get("expected")
     return text if expected is None or row["valid"] is expected else f"{text} (expected {expected})"
 

@@ -1385,19 +1385,21 @@ def test_the_catalogue_says_the_seeds_and_sizes_the_demos_claims_are_checked_at(
 def test_the_checker_s_search_counts_beside_porcupine_s_are_what_the_readme_says():
     """The Benchmarks' counts, which unlike its times are the same on every machine: 10,000-op register and cas
     histories, 3 to 30 in flight, 0 or 5% timeouts, 'explore 10,000-76,000 configurations, where Porcupine's search
-    ... explores 13,000-269,000, or passes 2,000,000 steps undecided at 30 in flight'; made invalid, 'that search is
-    undecided on two of the three' (scripts/bench_check.py's shapes; its reference is scripts/wgl_reference.py)."""
+    ... explores 13,000-269,000, or passes 2,000,000 steps undecided at 30 in flight'; made invalid by a value never
+    written, 'refuted in their first turn (380-783 configurations)', where 'Porcupine's search ... is undecided on
+    two of the three', and the search alone refutes all three 'exploring 15,000-369,000 configurations'; made
+    invalid by an overwritten value, 'the same work' (15,012 and 369,137), Porcupine's refuting the first, and 30 in
+    flight undecided by both (scripts/bench_check.py's shapes; its reference is scripts/wgl_reference.py)."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_check import versus_reference
+    from bench_check import INVALID, OVERWRITTEN, invalid_rows, versus_reference
 
     from emulator.check.synth import Shape
 
     said = " ".join(_section("Benchmarks").split())
     assert "explore 10,000–76,000 configurations, where Porcupine's search, run beside it, explores" in said
     assert "13,000–269,000, or passes 2,000,000 steps undecided at 30 in flight" in said
-    assert "where that search is undecided on two of the three" in said
     rows = [
-        versus_reference(Shape(ops=10_000, in_flight=k, timeouts=share, model=model, seed=1), False, 60.0, 2_000_000)
+        versus_reference(Shape(ops=10_000, in_flight=k, timeouts=share, model=model, seed=1), None, 600.0, 2_000_000)
         for model in ("cas_register", "register")
         for k in (3, 5, 10, 30)
         for share in (0.0, 0.05)
@@ -1410,11 +1412,26 @@ def test_the_checker_s_search_counts_beside_porcupine_s_are_what_the_readme_says
     assert all(row["ref_valid"] is None for row in rows if "30 in flight" in row["shape"])
     reference = [row["ref_explored"] for row in decided]
     assert (round(min(reference), -3), round(max(reference), -3)) == (13_000, 269_000)
-    invalid = [
-        versus_reference(
-            Shape(ops=10_000, in_flight=k, timeouts=share, model="cas_register", seed=1), True, 60.0, 2_000_000
-        )
-        for k, share in ((3, 0.0), (10, 0.0), (3, 0.05))
+
+    def shape(k: int, share: float = 0.0) -> Shape:
+        return Shape(ops=10_000, in_flight=k, timeouts=share, model="cas_register", seed=1)
+
+    invalid = invalid_rows([shape(k, share) for k, share in INVALID], [shape(k) for k in OVERWRITTEN], 600.0, 2_000_000)
+    shipped, alone, overwritten = invalid[0:6:2], invalid[1:6:2], invalid[6:]
+    assert "are refuted in their first turn (380–783 configurations) by a look at the reads" in said
+    assert all(row["valid"] is False and row["by"] == "unwritten read" for row in shipped)
+    assert (min(r["explored"] for r in shipped), max(r["explored"] for r in shipped)) == (380, 783)
+    assert "Porcupine's search has no such look, and is undecided on two of the three in 2,000,000 steps" in said
+    assert [row["ref_valid"] for row in shipped] == [False, None, None]
+    assert "refutes all three, exploring 15,000–369,000 configurations" in said
+    assert all(row["valid"] is False and row["by"] in ("search", "relaxed search") for row in alone)
+    lowest, highest = min(r["explored"] for r in alone), max(r["explored"] for r in alone)
+    assert (round(lowest, -3), round(highest, -3)) == (15_000, 369_000)
+    assert "(15,012 and 369,137 configurations at 3 and 10 in flight" in said
+    assert [(row["valid"], row["by"], row["explored"]) for row in overwritten[:2]] == [
+        (False, "search", 15_012),
+        (False, "search", 369_137),
     ]
-    assert all(row["valid"] is False for row in invalid)
-    assert sum(row["ref_valid"] is None for row in invalid) == 2
+    assert [row["explored"] for row in alone[:2]] == [15_012, 369_137]  # the same work as on the unwritten read
+    assert [row["ref_valid"] for row in overwritten] == [False, None, None]
+    assert overwritten[2]["valid"] is None and "leaves 30 in flight undecided in 2,000,000 steps" in said
