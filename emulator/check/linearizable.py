@@ -134,7 +134,8 @@ def linearizable(
         triage: look at each key's reads for one that no order can place (a
             stale read, or a read of a value no op could have left by then:
             :mod:`emulator.check.triage`) and refute the key after its first
-            turn when there is one (True); False leaves every key to the
+            turn when there is one (True; split checks only: an unsplit
+            one is left to the search); False leaves every key to the
             search, to measure the search itself. Verdicts are the same either
             way, except that the search alone may run out of steps or time.
 

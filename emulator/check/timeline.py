@@ -9,13 +9,12 @@ brings it to the front with the op in full (process, times, positions,
 value, error). Each op of the linearization found (complete, or the longest
 linearizable prefix) carries its rank and a green edge; the op that cannot
 follow the prefix is solid red, the ops that could have come instead have an
-orange edge, and a red line marks where the search got stuck. When a
-look at the reads refuted a key without the search (a stale read, a read of
-a value no op could have left), the ops its note names have a dashed purple
-border and their part in it in their details. Faults are
-dashed vertical lines. A row of keys at the top highlights one key's ops;
-the first failing key is selected when the page opens. The page uses no
-external resources.
+orange edge, and a red line marks where the search got stuck. When a look
+at the reads refuted a key without the search (a stale read, a read of a
+value no op could have left), the ops its note names have a dashed purple
+border and their part in it in their details. Faults are dashed vertical
+lines. A row of keys at the top highlights one key's ops; the first failing
+key is selected when the page opens. The page uses no external resources.
 """
 
 from __future__ import annotations
