@@ -81,7 +81,8 @@ def _explain_failure(model: Model, part: PartitionResult, limit: int) -> list[st
         lines.append(f"  ({part.note})")
     shown = part.order[-limit:] if limit else []
     lines.append(
-        f"  longest linearizable prefix ({_count(len(shown), len(part.order))}), state after it: {part.state_text()}"
+        f"  longest linearizable prefix the search found ({_count(len(shown), len(part.order))}), "
+        f"state after it: {part.state_text()}"
     )
     start = len(part.order) - len(shown)
     lines += [f"    {start + i + 1:>4}. {_op_line(model, by_id[op_id].op)}" for i, op_id in enumerate(shown)]

@@ -187,13 +187,13 @@ class Model:
         """Why ``op``, with its recorded result, cannot be applied to ``state``."""
         kind = _ALIASES.get(op.f, op.f)
         if kind == "read":
-            return f"it returned {show(op.output)} but the value was {show(state)}"
+            return f"it returned {show(op.output)} but after the prefix the value was {show(state)}"
         if kind == "cas" and op.status == "ok":
-            return f"it swapped from {show(op.value[0])} but the value was {show(state)}"
+            return f"it swapped from {show(op.value[0])} but after the prefix the value was {show(state)}"
         if kind == "cas" and _code(op) == KEY_DOES_NOT_EXIST:
-            return f"it found no value (error 20), but the value was {show(state)}"
+            return f"it found no value (error 20), but after the prefix the value was {show(state)}"
         if kind == "cas":
-            return f"it failed, but the value was {show(state)} so it would have swapped"
+            return f"it failed, but after the prefix the value was {show(state)} so it would have swapped"
         return f"it cannot follow state {show(state)}"
 
 

@@ -47,7 +47,7 @@ def test_a_non_linearizable_file_exits_one(tmp_path, capsys):
 def test_explain_prints_why(tmp_path, capsys):
     """--explain adds the explanation under a failing file's line."""
     main(["check", "--model", "register", "--explain", _jsonl(tmp_path, "bad.jsonl", BAD)])
-    assert "it returned null but the value was 1" in capsys.readouterr().out
+    assert "it returned null but after the prefix the value was 1" in capsys.readouterr().out
 
 
 def _unwritten_read() -> list[dict]:
@@ -285,7 +285,10 @@ def test_the_readme_check_commands_run_as_written(tmp_path, capsys, monkeypatch)
         statuses.append(main(argv))
     assert statuses == [0, 1, 1]
     out = capsys.readouterr().out
-    assert "knossos-bad-analysis-bad" in out and "p21 read() -> 2 [13..14]: it returned 2 but the value was 1" in out
+    assert (
+        "knossos-bad-analysis-bad" in out
+        and "p21 read() -> 2 [13..14]: it returned 2 but after the prefix the value was 1" in out
+    )
     assert (tmp_path / "html" / "capsim-split-brain-bad.jsonl.html").exists()
 
 
@@ -396,7 +399,7 @@ def test_a_lone_surrogate_in_a_value_is_explained_and_drawn_not_a_traceback(tmp_
     argv = [sys.executable, "-m", "capsim", "check", "--explain", "--html", str(tmp_path / "html"), str(history)]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert 'it returned "\\ud800" but the value was null' in done.stdout
+    assert 'it returned "\\ud800" but after the prefix the value was null' in done.stdout
     assert "\\ud800" in (tmp_path / "html" / "s.jsonl.html").read_text(encoding="utf-8")
 
 

@@ -16,7 +16,7 @@ def test_explanation_names_the_prefix_and_the_op_that_cannot_follow(history):
     assert 'key "k": 1 of 2 ops linearized' in text
     assert "state after it: 1" in text
     assert '1. p1 write("k", 1) -> ok [0..1]' in text
-    assert 'p2 read("k") -> null [2..3]: it returned null but the value was 1' in text
+    assert 'p2 read("k") -> null [2..3]: it returned null but after the prefix the value was 1' in text
 
 
 def test_explanation_lists_the_other_candidates_and_why_they_fail(history):
@@ -24,10 +24,13 @@ def test_explanation_lists_the_other_candidates_and_why_they_fail(history):
     h = history().op(1, "write", 1).invoke(2, "read").invoke(3, "read").ok(2, 3).ok(3, 4).ops
     text = linearizable(h, model="register").explain()
     assert (
-        "the op that must come next and cannot:\n          p2 read() -> 3 [2..4]: it returned 3 but the value was 1"
+        "the op that must come next and cannot:\n          p2 read() -> 3 [2..4]: it returned 3 but after the prefix the value was 1"
         in text
     )
-    assert "could come next (all 1):\n          p3 read() -> 4 [3..5]: it returned 4 but the value was 1" in text
+    assert (
+        "could come next (all 1):\n          p3 read() -> 4 [3..5]: it returned 4 but after the prefix the value was 1"
+        in text
+    )
 
 
 def test_unsplit_states_are_shown_per_key(history):

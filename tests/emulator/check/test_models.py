@@ -146,8 +146,8 @@ def test_describe_and_why_not(history):
     model = get_model("cas_register")
     read, cas = pair_ops(history().op(1, "read", out=3, key="k").op(2, "cas", [1, 2]).ops)[0]
     assert model.describe(read) == 'read("k") -> 3' and model.describe(cas) == "cas(1, 2) -> ok"
-    assert model.why_not(read, 4) == "it returned 3 but the value was 4"
-    assert model.why_not(cas, 4) == "it swapped from 1 but the value was 4"
+    assert model.why_not(read, 4) == "it returned 3 but after the prefix the value was 4"
+    assert model.why_not(cas, 4) == "it swapped from 1 but after the prefix the value was 4"
 
 
 @pytest.mark.parametrize("model", ["register", "kv"])
