@@ -64,6 +64,11 @@ ILLEGAL: Any = type("Illegal", (), {"__repr__": lambda self: "ILLEGAL"})()
 
 Step = Callable[[Any], Any]
 _ALIASES = {"get": "read", "put": "write"}
+#: an op kind -> every ``f`` a history may spell it with (for messages)
+_SPELLINGS = {
+    kind: " or ".join([kind, *(f for f, k in _ALIASES.items() if k == kind)])
+    for kind in dict.fromkeys(_ALIASES.values())
+}
 KEY_DOES_NOT_EXIST = 20  # Maelstrom's definite codes, as capsim records them
 PRECONDITION_FAILED = 22
 
@@ -124,7 +129,7 @@ class Model:
         """
         kind = _ALIASES.get(op.f, op.f)
         if kind not in self.kinds:
-            accepted = ", ".join(self.kinds)
+            accepted = ", ".join(_SPELLINGS.get(kind, kind) for kind in self.kinds)
             hint = self.hint if kind in _KINDS else _NO_MODEL
             raise ModelError(f"model {self.name!r} has no operation {op.f!r} (it knows {accepted}){hint}")
         return kind

@@ -102,10 +102,20 @@ def test_values_are_frozen_so_states_hash(history):
     "model, f, value, message",
     [
         ("register", "cas", [1, 2], "model 'register' has no operation 'cas'.*use model 'cas-register'"),
-        ("kv", "cas", [1, 2], "model 'kv' has no operation 'cas'"),
+        ("kv", "cas", [1, 2], r"model 'kv' has no operation 'cas' \(it knows read or get, write or put, append\)"),
         ("cas_register", "append", 1, "has no operation 'append'.*use model 'kv' for append"),
-        ("cas_register", "incr", 1, r"has no operation 'incr' \(it knows read, write, cas\); no model has it"),
-        ("kv", "delete", 1, r"has no operation 'delete' \(it knows read, write, append\); no model has it"),
+        (
+            "cas_register",
+            "incr",
+            1,
+            r"has no operation 'incr' \(it knows read or get, write or put, cas\); no model has it",
+        ),
+        (
+            "kv",
+            "delete",
+            1,
+            r"has no operation 'delete' \(it knows read or get, write or put, append\); no model has it",
+        ),
         ("cas_register", "cas", 5, r"a cas value must be \[from, to\], got 5"),
         ("kv", "append", 5, "model 'kv' stores strings, got 5; .*use model 'cas-register'"),
     ],
