@@ -218,6 +218,7 @@ class ResultsFile:
             raise ResultsMismatch(f"{self.path} is a directory; give a file, such as {self.path / 'results.jsonl'}")
         if self.path.exists() and self.path.stat().st_size:
             if not resume:
+                self._first_line_is_a_sweeps()
                 raise ResultsMismatch(
                     f"{self.path} already holds results; add --resume to continue that sweep, "
                     "or choose another results file"
@@ -256,6 +257,26 @@ class ResultsFile:
             with self.path.open("r+b") as out:
                 out.truncate(len(data) - len(lines[-1]))
         return done
+
+    def _first_line_is_a_sweeps(self) -> None:
+        """Refuse a file whose first line is not a sweep's: it holds no results to resume (nothing is written).
+
+        Raises:
+            ResultsMismatch: naming the line found, and what to do.
+        """
+        with self.path.open("rb") as file:
+            raw = file.readline(64 * 1024)
+        if not raw.endswith(b"\n") and raw.startswith(b"{"):
+            return  # a first line cut short by an interruption: a sweep's, as --resume takes it
+        try:
+            self._line(raw, 1)
+        except ResultsMismatch:
+            text = raw.decode("utf-8", "replace").strip()
+            raise ResultsMismatch(
+                f"{self.path} is not a capsim results file (its line 1 is not a sweep's line "
+                f'{{"seed": N, "status": ..., "replay": ...}}, found {text[:80]!r}); nothing was written to it: '
+                "choose another results file"
+            ) from None
 
     def _line(self, raw: bytes, number: int) -> dict:
         """Line ``number`` of the file, checked to be a sweep's line (seed, status, replay)."""

@@ -89,6 +89,25 @@ def test_a_results_file_is_never_overwritten_or_mixed(tmp_path):
         ResultsFile(path, resume=True, job=other)
 
 
+@pytest.mark.parametrize("text", ["# my notes\n", "hello", '{"seed": 1}\n', "[1, 2]\n"])
+def test_a_file_that_is_not_a_results_file_is_named_so_without_resume_and_left_as_it_was(tmp_path, text):
+    """Without --resume a non-empty file that holds no sweep's lines is called not a results file (no --resume hint)."""
+    path = tmp_path / "notes.txt"
+    path.write_text(text)
+    with pytest.raises(ResultsMismatch, match=r"notes.txt is not a capsim results file .*nothing was written") as info:
+        ResultsFile(path, resume=False, job=JOB)
+    assert "--resume" not in str(info.value)
+    assert path.read_text() == text
+
+
+def test_a_results_file_whose_only_line_was_cut_short_still_says_add_resume(tmp_path):
+    """A sweep killed while writing its first line left a results file: without --resume, the hint is --resume."""
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"seed": 3, "sta')
+    with pytest.raises(ResultsMismatch, match="add --resume"):
+        ResultsFile(path, resume=False, job=JOB)
+
+
 def test_ctrl_c_stops_every_worker_leaks_nothing_and_the_sweep_resumes(tmp_path):
     """SIGINT mid-sweep: exit 130, no worker left, no leaked-semaphore warning; --resume finishes the rest."""
     pids = tmp_path / "pids"
