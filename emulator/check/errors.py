@@ -52,6 +52,7 @@ class HistoryFormatError(CheckError):
         self.path = str(path)
         self.line = line
         self.found = found
+        self.excerpt = excerpt  # ``found``, cut to 80 characters
         self.expected = expected
 
 

@@ -136,11 +136,11 @@ def pair_ops(
     """
     blocks = getattr(_open, "blocks", None)
     shared = blocks[-1] if blocks else None
-    if shared is None or lines is not None:
+    if shared is None:
         return _pair(history, source, lines)
     key = tuple(map(id, history))  # the same op dicts in the same order: a copy of the list is the same history
     kept = shared.get(key)
-    if kept is None:
+    if kept is None:  # ``lines`` only name where an error is: a pairing made with them is the same pairing
         shared.clear()  # only the last history's pairing is kept: checkers mostly take turns on one history
         kept = shared[key] = (list(history), *_pair(history, source, lines))  # the dicts held: ids not reused
     return list(kept[1]), list(kept[2])  # the lists are the caller's to change; the ops are frozen
@@ -191,11 +191,12 @@ def _pair(
             nemesis.append(NemesisOp(pos, _time(raw, pos), str(raw.get("f")), raw.get("value")))
         elif kind == "invoke":
             if process in pending:
+                first = f"line {lines[pending[process]]}" if lines is not None else f"position {pending[process]}"
                 raise HistoryFormatError(
                     source,
                     lines[pos] if lines is not None else pos,
                     repr(raw),
-                    f"a completion of process {process}'s op at position {pending[process]} first",
+                    f"a completion of process {process}'s op invoked at {first} first",
                 )
             pending[process] = pos
             invokes.append(pos)

@@ -41,12 +41,13 @@ completion with no invoke is reported with its line number.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import re
 import sys
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -102,20 +103,29 @@ def read_history(path: str | Path | BinaryIO) -> list[dict[str, Any]]:
         OSError: the file cannot be opened.
     """
     if isinstance(path, (str, PathLike)):
-        data = Path(path).read_bytes()
+        text = _text(Path(path).read_bytes(), path)
     else:
-        data, path = path.read(), getattr(path, "name", "<stream>")
+        text = _text(path.read(), getattr(path, "name", "<stream>"))
+        path = getattr(path, "name", "<stream>")
+    with collector_paused():
+        return parse_history(text, source=str(path))
+
+
+def _text(data: bytes, path: Any) -> str:
+    """The file's bytes as text, decompressed if gzip; the bytes are let go here, not held while the text is parsed.
+
+    Raises:
+        HistoryFormatError: a gzip file that does not decompress, or bytes that are not UTF-8.
+    """
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise HistoryFormatError(path, None, f"a gzip file that does not decompress ({exc})", _WHOLE_GZIP) from None
     try:
-        text = data.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is not part of the text
+        return data.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is not part of the text
     except UnicodeDecodeError as exc:
         raise HistoryFormatError(path, None, f"bytes that are not UTF-8 (at byte {exc.start})", "UTF-8 text") from None
-    with collector_paused():
-        return parse_history(text, source=str(path))
 
 
 def parse_history(text: str, source: str = "<text>") -> History:
@@ -131,13 +141,20 @@ def parse_history(text: str, source: str = "<text>") -> History:
         ops, lines = _read_lines(text, source, reader)
     if not ops:
         raise HistoryFormatError(source, None, "no operations", _EXPECTED)
-    history = History(_normalize(op, i, source, line) for i, (op, line) in enumerate(zip(ops, lines)))
-    if fmt in _JEPSEN_FORMATS and _independent(history):
-        _split_tuples(history)
-    if fmt in _JEPSEN_FORMATS:
-        _clojure_keys(history)
-    history.format = fmt
-    pair_ops(history, source, lines)
+    originals = list(ops) if fmt == "json" else None  # an array's ops have no line to show: shown as read
+    history = History(ops)
+    del ops  # each op read is replaced by its normalized form, so the two are never all held at once
+    try:
+        for i, line in enumerate(lines):
+            history[i] = _normalize(history[i], i, source, line)
+        if fmt in _JEPSEN_FORMATS and _independent(history):
+            _split_tuples(history)
+        if fmt in _JEPSEN_FORMATS:
+            _clojure_keys(history)
+        history.format = fmt
+        pair_ops(history, source, None if originals is not None else lines)
+    except HistoryFormatError as exc:
+        raise _as_written(exc, text, originals) from None
     if fmt in _JEPSEN_FORMATS:
         _complete(history, text, source, lines, fmt)
     return history
@@ -200,7 +217,7 @@ def detect_format(text: str, source: str = "<text>") -> str:
     Raises:
         HistoryFormatError: the text is empty or in none of these formats.
     """
-    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    lines = _first_lines(text)
     if not lines:
         raise HistoryFormatError(source, None, "an empty file", _EXPECTED)
     code = [(n, line) for n, line in lines if not line.startswith(";")]
@@ -240,13 +257,50 @@ def _read_lines(
     """Apply ``reader`` to every non-blank line; it returns an op dict or None to skip."""
     ops: list[dict[str, Any]] = []
     lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            op = reader(line.strip(), source, number)
+    for number, line in enumerate(_iter_lines(text), 1):
+        line = line.strip()
+        if line:
+            op = reader(line, source, number)
             if op is not None:
                 ops.append(op)
                 lines.append(number)
     return ops, lines
+
+
+#: How much text :func:`_iter_lines` splits at a time (the lines of a whole file at once were its size again).
+_CHUNK = 1 << 20
+#: What :func:`detect_format` looks at: the first 200 lines that are not blank, and the first 3 that hold code.
+_DETECT_LINES, _DETECT_CODE = 200, 3
+
+
+def _iter_lines(text: str, chunk: int = _CHUNK) -> Iterator[str]:
+    r"""The lines of ``text`` as ``text.splitlines()`` gives them, split about ``chunk`` characters at a time.
+
+    Each chunk ends just after a ``\n``, which always ends a line (``\r\n``
+    too), so the chunks' lines are the whole text's.
+    """
+    start = 0
+    while start < len(text):
+        cut = text.rfind("\n", start, start + chunk)
+        if cut < 0:
+            cut = text.find("\n", start + chunk)
+        end = len(text) if cut < 0 else cut + 1
+        yield from text[start:end].splitlines()
+        start = end
+
+
+def _first_lines(text: str) -> list[tuple[int, str]]:
+    """The numbered, stripped lines :func:`detect_format` reads, from the start of ``text`` only."""
+    lines: list[tuple[int, str]] = []
+    code = 0
+    for number, line in enumerate(_iter_lines(text, chunk=1 << 16), 1):
+        line = line.strip()
+        if line:
+            lines.append((number, line))
+            code += not line.startswith(";")
+            if len(lines) >= _DETECT_LINES and code >= _DETECT_CODE:
+                break
+    return lines
 
 
 def _json(text: str) -> Any:
@@ -257,7 +311,7 @@ def _json(text: str) -> Any:
         ValueError: NaN or Infinity, or an integer of more digits than Python converts (the message says which).
         RecursionError: nested deeper than the parser goes.
     """
-    return json.loads(text, parse_constant=_no_constant)
+    return _DECODE(text)
 
 
 class _NotJson(ValueError):
@@ -266,6 +320,10 @@ class _NotJson(ValueError):
 
 def _no_constant(name: str) -> Any:
     raise _NotJson(name)
+
+
+#: One decoder for every line (``json.loads`` with an option builds a new one per call: a fifth of reading JSON Lines).
+_DECODE = json.JSONDecoder(parse_constant=_no_constant).decode
 
 
 def _json_problem(exc: ValueError | RecursionError) -> str:
@@ -422,9 +480,25 @@ def _is_pair(value: Any) -> bool:
 
 
 def _line_text(text: str, line: int) -> str:
-    """The text of a 1-based line, stripped."""
-    lines = text.splitlines()
-    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    """The text of a 1-based line, stripped ("" past the last line)."""
+    if line < 1:
+        return ""
+    return next(itertools.islice(_iter_lines(text), line - 1, None), "").strip()
+
+
+def _as_written(exc: HistoryFormatError, text: str, originals: list[Any] | None) -> HistoryFormatError:
+    """``exc`` showing the op as the input has it: its line's text (an array's op: its JSON and its position).
+
+    The op dicts an error is found in have been normalized (an ``index``
+    and a ``time`` added, Jepsen's keywords renamed): not what the user wrote.
+    """
+    if exc.line is None:
+        return exc
+    if originals is not None:
+        op = originals[exc.line]
+        shown = json.dumps(jsonable(op), ensure_ascii=False) if isinstance(op, dict) else repr(op)
+        return HistoryFormatError(exc.path, None, f"op {exc.line + 1} of the array, {shown}", exc.expected)
+    return HistoryFormatError(exc.path, exc.line, _line_text(text, exc.line), exc.expected)
 
 
 def _log_op(line: str, source: str, number: int) -> dict[str, Any] | None:
@@ -486,23 +560,30 @@ def _normalize(op: dict[str, Any], index: int, source: str, line: int) -> dict[s
     time = op.get("time")
     if time is None:
         time = float(index)
-    elif not isinstance(time, (int, float)) or isinstance(time, bool):
+    elif type(time) not in (float, int) and (isinstance(time, bool) or not isinstance(time, (int, float))):
         raise HistoryFormatError(source, line, repr(op), "a number of seconds as the op's time")
-    elif time != time or time in (math.inf, -math.inf) or (isinstance(time, int) and abs(time) > _MAX_TIME):
+    if (time != time or time in (math.inf, -math.inf)) or (type(time) is not float and abs(time) > _MAX_TIME):
         raise HistoryFormatError(source, line, repr(op)[:80], "a finite number of seconds as the op's time")
     for name in ("key", "value"):
-        if _depth(op.get(name)) > MAX_DEPTH:
+        if isinstance(op.get(name), _CONTAINERS) and _depth(op[name]) > MAX_DEPTH:
             raise HistoryFormatError(source, line, repr(op)[:80], f"a {name} nested at most {MAX_DEPTH} levels deep")
     out: dict[str, Any] = {"index": index, "time": time}
-    for name in _KNOWN[2:]:
-        if name in op:
-            out[name] = op[name]
+    for name in _FIELDS:
+        value = op.get(name, out)  # ``out``: a default no op holds
+        if value is not out:
+            out[name] = value
+    known = len(out) - 2 + ("time" in op) + ("index" in op)
     if "value" not in out:
         out["value"] = None
-    for name, value in op.items():
-        if name not in out and name != "index":
-            out[name] = value
+    if len(op) > known:  # fields of its own: kept after capsim's
+        for name, value in op.items():
+            if name not in out and name != "index":
+                out[name] = value
     return out
+
+
+_FIELDS = _KNOWN[2:]  # the fields :func:`_normalize` puts after index and time, in this order
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
 def _depth(value: object) -> int:
@@ -510,9 +591,11 @@ def _depth(value: object) -> int:
 
     ``emulator.validate.nesting`` does the same; this package imports only the standard library and itself.
     """
+    if not isinstance(value, _CONTAINERS):
+        return 0  # most keys and values: no list to walk
     level, frontier = 0, [value]
     while level <= MAX_DEPTH:
-        containers = [item for item in frontier if isinstance(item, (dict, list, tuple, set, frozenset))]
+        containers = [item for item in frontier if isinstance(item, _CONTAINERS)]
         if not containers:
             break
         level += 1

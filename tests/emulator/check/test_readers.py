@@ -183,7 +183,7 @@ def test_junk_is_rejected_naming_file_line_found_and_expected(tmp_path, text, me
 def test_a_second_invoke_while_one_is_in_flight_names_both(tmp_path):
     """Two invokes of one process without a completion between them are rejected."""
     text = '{"process": 5, "type": "invoke", "f": "read"}\n{"process": 5, "type": "invoke", "f": "read"}\n'
-    with pytest.raises(HistoryFormatError, match=r":2: expected a completion of process 5's op at position 0"):
+    with pytest.raises(HistoryFormatError, match=r":2: expected a completion of process 5's op invoked at line 1"):
         read_history(_write(tmp_path, text))
 
 
@@ -649,3 +649,61 @@ def test_an_independent_fail_is_compared_with_its_invoke_within_its_key():
         parse_history(history("write", "3", "[0 4]"))
     assert parse_history(history("write", "3", "[0 3]"))[-1]["value"] == 3
     assert parse_history(history("read", "nil", "nil"))[-1]["key"] == 0
+
+
+class _NoWholeSplit(str):
+    """A text that refuses to be split whole (its slices are plain str, and split as usual)."""
+
+    def splitlines(self, keepends=False):
+        raise AssertionError("the whole text was split into lines")
+
+
+def test_detect_format_reads_only_the_first_lines():
+    """detect_format splits only the start of the text, and allocates next to nothing for a 20 MB one."""
+    import tracemalloc
+
+    line = '{"process": 0, "type": "invoke", "f": "read", "key": 1, "value": null}\n'
+    text = line * 300_000
+    assert detect_format(_NoWholeSplit(text)) == "jsonl"
+    tracemalloc.start()
+    try:
+        detect_format(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+@given(st.text(alphabet="ab ;{\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", max_size=60), st.integers(1, 8))
+def test_lines_split_in_chunks_are_the_whole_texts(text, chunk):
+    """_iter_lines gives exactly str.splitlines' lines, whatever the chunk size and the line breaks."""
+    from emulator.check.readers import _iter_lines
+
+    assert list(_iter_lines(text, chunk)) == text.splitlines()
+
+
+@pytest.mark.parametrize(
+    "text, line, shown",
+    [
+        (
+            "{:process 0, :type :invoke, :f :write, :value 1}\n{:process 0, :type :invoke, :f :write, :value 2}\n",
+            2,
+            "{:process 0, :type :invoke, :f :write, :value 2}",
+        ),
+        ('{"process":0,"type":"ok","f":"read","value":null,"time":0}\n', 1, '{"process":0,"type":"ok"'),
+        ('\n\n  {"process": 0, "type": "invoke", "f": "w", "time": "noon"}  \n', 3, '{"process": 0, "type": "invoke"'),
+    ],
+)
+def test_a_bad_op_is_shown_as_its_line_reads(tmp_path, text, line, shown):
+    """An op refused after it was read (unpaired, a bad time) is shown by its line's text, not as a Python dict."""
+    with pytest.raises(HistoryFormatError) as info:
+        read_history(_write(tmp_path, text))
+    assert info.value.line == line and info.value.found.startswith(shown)
+    assert "'index'" not in str(info.value)
+
+
+def test_a_bad_op_of_a_json_array_is_shown_as_json_with_its_place(tmp_path):
+    """In a whole-file JSON array (no line per op) the op is shown as JSON, with its place in the array."""
+    text = '[{"process": 0, "type": "invoke", "f": "read"}, {"process": 1, "type": "ok", "f": "read"}]'
+    with pytest.raises(HistoryFormatError, match=r'found op 2 of the array, \{"process": 1, "type": "ok"'):
+        read_history(_write(tmp_path, text))
