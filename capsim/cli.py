@@ -57,7 +57,7 @@ SUMMARIES = {
 
 #: Exit statuses every command shares.
 COMMON_EXIT_STATUS = {
-    2: "a usage or input error: one line on stderr, no traceback",
+    2: "a usage or input error, or memory ran out: one line on stderr, no traceback",
     130: "interrupted (Ctrl-C, or SIGTERM)",
     141: "the output's reader went away (piped into head, say): stopped quietly, as Unix tools do on SIGPIPE",
 }
@@ -78,7 +78,8 @@ EXIT_STATUS: dict[str, dict[int, str]] = {
     "check": {
         0: "every history is linearizable",
         1: "a history is not linearizable",
-        2: "a history could not be checked (unreadable, or the checker ran out of time or of --steps)",
+        2: "a history could not be checked (unreadable, too large for the memory available, or the checker ran "
+        "out of time, of --steps or of memory)",
     },
     "serve": {
         0: "stopped by SIGTERM or Ctrl-C once listening (before that: 130)",
@@ -287,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_gone()
+    except MemoryError:
+        pass  # reported below, once the traceback and the memory its frames hold are let go
     finally:
         if installed:
             for signum, handler in previous.items():
@@ -296,6 +299,17 @@ def main(argv: list[str] | None = None) -> int:
         _INTERRUPTS.clear()
         if here is not None and here in sys.path:
             sys.path.remove(here)
+    return _out_of_memory()  # only a MemoryError gets here: every other way out of the try returns or raises
+
+
+def _out_of_memory() -> int:
+    """Say in one line that memory ran out (a MemoryError no command caught itself); status 2."""
+    print(
+        "capsim: error: memory ran out (Python raised MemoryError); give the command less to do (a smaller size, "
+        "a shorter run, a part of the file), or run it where more memory is available",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _importable_here() -> str | None:
@@ -383,8 +397,8 @@ def _quiet_interrupts(unraisable: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
-    except BrokenPipeError:
-        raise  # handled in main: not a user's mistake
+    except (BrokenPipeError, MemoryError):
+        raise  # handled in main: not a user's mistake, and not a bug of their code
     except UsageError as exc:
         print(f"capsim {args.command}: error: {exc}", file=sys.stderr)
         return 2

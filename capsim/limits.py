@@ -19,12 +19,15 @@ from pathlib import Path
 
 __all__ = [
     "CAP",
+    "HISTORY",
     "NODE_PROCESS_MB",
     "SEED_LINE_KB",
+    "HistoryModel",
     "MemoryModel",
     "TooBig",
     "available_mb",
     "check",
+    "check_history",
     "check_processes",
     "workers_that_fit",
 ]
@@ -91,6 +94,34 @@ NODE_PROCESS_MB = 40.0
 #: What a sweep keeps in memory per seed (its line, for the final table).
 SEED_LINE_KB = 1.0
 
+
+@dataclass(frozen=True)
+class HistoryModel:
+    """Peak memory of reading and checking a history file: ``base + lines * line + bytes * per_byte``.
+
+    Attributes:
+        base_mb: a process that has imported the checker.
+        line_kb: per line of the file (an op: its dict as read, its paired form, its place in the search).
+        per_byte: per byte of the file (the text itself, and the strings the ops keep from it).
+        source: where the figures come from.
+    """
+
+    base_mb: float
+    line_kb: float
+    per_byte: float
+    source: str
+
+    def estimate_mb(self, lines: int, size: int) -> float:
+        return self.base_mb + lines * self.line_kb / 1024 + size * self.per_byte / 2**20
+
+
+#: ``capsim check FILE --steps 1``, its peak resident memory (``/usr/bin/time -f %M``) on capsim JSON Lines
+#: histories of 200,000 lines (17 MB: 270 MB), 1,000,000 lines (89 MB: 1,245 MB) and 200,000 lines of 500
+#: bytes (100 MB: 430 MB), fitted: 27.1 MB, 1.07 kB a line, 2.03 bytes a byte. Each figure here is at or
+#: above the fit's. A check's search adds what its keys' hardness asks (10 MB more for the first file's
+#: full check), which no size foretells: this is the least a check needs.
+HISTORY = HistoryModel(base_mb=28.0, line_kb=1.1, per_byte=2.1, source="capsim check --steps 1 on JSON Lines histories")
+
 _SAFETY = 0.8  # plan for 80% of what is available: the estimate is a fit, and the machine has other work
 
 
@@ -108,6 +139,7 @@ def available_mb() -> float:
             available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
         except (ValueError, OSError):
             available = float("inf")
+    available = min(available, _address_space_left())
     try:
         limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
         used = int(Path("/sys/fs/cgroup/memory.current").read_text())
@@ -116,6 +148,66 @@ def available_mb() -> float:
     except (OSError, ValueError):
         pass
     return available
+
+
+def _address_space_left() -> float:
+    """MB this process may still map under its address-space limit (``ulimit -v``); inf with none."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return float("inf")
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return max(0.0, (limit - int(line.split()[1]) * 1024) / 2**20)
+    except (ImportError, OSError, ValueError):
+        pass
+    return float("inf")
+
+
+def check_history(path: str | os.PathLike[str], budget_mb: float | None = None, model: HistoryModel = HISTORY) -> float:
+    """Refuse a history file that cannot be read and checked in the memory available; return the estimate in MB.
+
+    The file's lines are counted (a gzip file is not estimated: 0). Raises
+    nothing for a file it cannot open: reading it says why.
+
+    Raises:
+        TooBig: with the estimate, the figures it came from, and what to do instead.
+    """
+    lines, size = _lines_of(path)
+    if not size:
+        return 0.0
+    available = available_mb() if budget_mb is None else budget_mb
+    need = model.estimate_mb(lines, size)
+    if need <= available * _SAFETY:
+        return need
+    fits = max(0, int((available * _SAFETY - model.base_mb) / (need - model.base_mb) * lines))
+    raise TooBig(
+        f"its {lines:,} lines ({_size(size / 2**20)}) need {_about_size(need)} of memory to read and check "
+        f"(about {model.line_kb:g} kB a line and {model.per_byte:g} bytes a byte of the file, measured by "
+        f"{model.source}), and this machine has {_size(available)} available; check a part of it (about "
+        f"{fits:,} lines fit: head -n {fits}, or one key's ops), or check it where {_size(need / _SAFETY)} "
+        "is available"
+    )
+
+
+def _lines_of(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """A file's lines (counted as its line breaks, and a last line without one) and size; (0, 0) for gzip."""
+    lines = size = 0
+    last = b"\n"
+    try:
+        with open(path, "rb") as file:
+            if file.read(2) == b"\x1f\x8b":
+                return 0, 0
+            file.seek(0)
+            while chunk := file.read(1 << 22):
+                lines += chunk.count(b"\n")
+                size += len(chunk)
+                last = chunk[-1:]
+    except OSError:
+        return 0, 0
+    return lines + (last != b"\n"), size
 
 
 def check(

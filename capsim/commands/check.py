@@ -12,8 +12,11 @@ Knossos data file: ``knossos-cas-register``). The exit status is 0 when
 every file is linearizable, 1 when one is not, 2 when none is found
 non-linearizable but one is unknown (time or steps ran out) or could not be read; as
 in Jepsen, a definite violation outranks an unknown. A bad file never
-produces a traceback: ``capsim check: error: <file>: <message>``. A check
-that runs past two seconds reports its progress on stderr.
+produces a traceback: ``capsim check: error: <file>: <message>``; nor does
+one too large for the memory available, refused before it is read
+(:func:`capsim.limits.check_history`), nor memory running out during a
+check (exit 2). A check that runs past two seconds reports its progress
+on stderr.
 """
 
 from __future__ import annotations
@@ -22,14 +25,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from capsim.cli import SUMMARIES
+from capsim import limits
+from capsim.cli import SUMMARIES, UsageError
 from capsim.output import path_text, writable_dir
-from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, check_file, examples
+from emulator.check import MODELS, CheckError, HistoryFormatError, Progress, Verdict, examples, linearizable
+from emulator.check.ops import pairs_shared
+from emulator.check.readers import read_history
 
 _WORDS = {True: "linearizable", False: "NOT linearizable", None: "unknown"}
 _STATUS = {True: 0, False: 1, None: 2}
 PROGRESS_AFTER = 2.0  # seconds before a running check starts reporting on stderr
 STDIN = "-"  # the file name that reads standard input
+_OUT_OF_MEMORY = (
+    "memory ran out reading or checking it (Python raised MemoryError); check a part of it (its first lines, "
+    "or one key's ops), or check it where more memory is available"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check every file; print one line each; return the exit status (see module doc)."""
     if args.examples:
+        if args.files or args.example:
+            given = "FILE" if args.files else "--example"
+            raise UsageError(
+                f"--examples only lists the shipped histories and checks nothing; drop it to check {given}, "
+                "or give it alone to see the list"
+            )
         return _list_examples()
     try:
         files = list(args.files) + [str(examples.path(name)) for name in args.example]
@@ -101,27 +117,42 @@ def run(args: argparse.Namespace) -> int:
 def _check_one(name: str, label: str, args: argparse.Namespace) -> int:
     """Check one file, print its line (and explanation); its exit status."""
     reporter = _Reporter(name)
-    try:
-        verdict = check_file(
-            sys.stdin.buffer if name == STDIN else name,
-            model=args.model,
-            partition=not args.no_split,
-            timeout=args.timeout,
-            steps=args.steps,
-            progress=reporter,
-            progress_every=reporter.every,
-        )
-        if args.html:
+    verdict = _verdict(name, args, reporter)
+    if not isinstance(verdict, str) and args.html:
+        try:
             _write_html(verdict, args.html_names[name], args.html)
-    except (CheckError, OSError) as exc:
-        reporter.clear()
-        print(f"capsim check: error: {name}: {_reason(exc, name)}", file=sys.stderr)
-        return 2
+        except OSError as exc:
+            verdict = _reason(exc, name)
     reporter.clear()
+    if isinstance(verdict, str):
+        print(f"capsim check: error: {name}: {verdict}", file=sys.stderr)
+        return 2
     print(_line(label, verdict))
     if args.explain and verdict.valid is not True:
         print(_indent(verdict.explain()))
     return _STATUS[verdict.valid]
+
+
+def _verdict(name: str, args: argparse.Namespace, reporter: _Reporter) -> Verdict | str:
+    """Read and check one file: its verdict, or why it has none (one line)."""
+    try:
+        if name != STDIN:
+            limits.check_history(name)  # before reading: a history too large fails in one line, not in swap
+        with pairs_shared():  # the reader pairs the ops to check them; the checker takes that pairing
+            return linearizable(
+                read_history(sys.stdin.buffer if name == STDIN else name),
+                model=args.model,
+                partition=not args.no_split,
+                timeout=args.timeout,
+                steps=args.steps,
+                progress=reporter,
+                progress_every=reporter.every,
+            )
+    except (CheckError, OSError, limits.TooBig) as exc:
+        return _reason(exc, name)
+    except MemoryError:
+        pass  # answered below, once the traceback has let go of the history it held
+    return _OUT_OF_MEMORY
 
 
 class _Reporter:
@@ -206,7 +237,7 @@ def _reason(exc: Exception, name: str) -> str:
         return exc.strerror
     if isinstance(exc, HistoryFormatError) and exc.path == name:
         where = f"line {exc.line}: " if exc.line is not None else ""
-        return f"{where}expected {exc.expected}, found {exc.found}"
+        return f"{where}expected {exc.expected}, found {exc.excerpt}"
     return str(exc)
 
 

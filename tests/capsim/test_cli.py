@@ -493,3 +493,16 @@ def test_a_primary_function_of_one_s_own_that_raises_is_one_line_saying_where(tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "your code raised RuntimeError: who leads? no idea (" in err
     assert "who_leads.py, line 2, in boom)" in err
+
+
+def test_memory_running_out_in_any_command_is_one_line_and_exit_2(capsys, monkeypatch):
+    """A MemoryError no command catches itself (here: demo's) ends in one line and exit 2, not a traceback."""
+    import capsim.commands.demo as demo
+
+    def out_of_memory(args):
+        raise MemoryError
+
+    monkeypatch.setattr(demo, "run", out_of_memory)
+    assert main(["demo"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("capsim: error: memory ran out")

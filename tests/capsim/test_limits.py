@@ -1,6 +1,7 @@
 """Size limits: runs too big for the machine are refused before they start, with what would fit."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,71 @@ def test_the_memory_model_fits_a_real_run(nodes):
     )
     estimate = limits.CAP.estimate_mb(nodes, out["ops"])
     assert out["peak"] <= 1.1 * estimate and estimate <= 2.5 * out["peak"]
+
+
+def _history_file(path, lines, pad=0):
+    """A capsim JSON Lines history of ``lines`` lines over 100 keys, each op ``pad`` bytes longer."""
+    with open(path, "w") as out:
+        for i in range(lines // 2):
+            for kind in ("invoke", "ok"):
+                op = {"process": i % 10, "type": kind, "f": "write", "key": i % 100, "value": i, "time": 2 * i}
+                out.write(json.dumps(op | ({"note": "x" * pad} if pad else {})) + "\n")
+    return path
+
+
+def test_a_history_too_large_for_the_memory_is_refused_with_what_to_do(tmp_path):
+    """check_history: over 80% of the budget is refused, naming the lines, the figures and a part that fits."""
+    path = _history_file(tmp_path / "h.jsonl", 20_000)
+    need = limits.HISTORY.estimate_mb(20_000, path.stat().st_size)
+    assert limits.check_history(path, budget_mb=need / 0.8 + 1) == need
+    with pytest.raises(limits.TooBig, match=r"its 20,000 lines \(.*\) need about .* kB a line.*head -n ") as info:
+        limits.check_history(path, budget_mb=need)
+    fits = int(re.search(r"head -n (\d+)", str(info.value)).group(1))
+    assert 0 < fits < 20_000
+
+
+def test_a_gzip_history_or_a_missing_file_is_not_estimated(tmp_path):
+    """check_history gives 0 for what it cannot count (gzip, a missing file): reading it says the rest."""
+    path = tmp_path / "h.jsonl.gz"
+    path.write_bytes(b"\x1f\x8b" + b"\0" * 100)
+    assert limits.check_history(path, budget_mb=1) == 0
+    assert limits.check_history(tmp_path / "none.jsonl", budget_mb=1) == 0
+
+
+def test_lines_are_counted_with_a_last_line_without_a_break(tmp_path):
+    """A file's lines: its line breaks, and one more when it does not end in one."""
+    path = tmp_path / "h"
+    for text, lines in [("a\nb\n", 2), ("a\nb", 2), ("\n", 1), ("x", 1)]:
+        path.write_text(text)
+        assert limits._lines_of(path) == (lines, len(text))
+
+
+def test_an_address_space_limit_lowers_the_memory_available():
+    """``ulimit -v``: available_mb is at most what is left under the limit, as a MemoryError would come there."""
+    code = (
+        "import resource\n"
+        "from capsim import limits\n"
+        "vm = [int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize:')][0]\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))\n"
+        "print(limits.available_mb())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert 200 < float(out) <= 300
+
+
+@pytest.mark.parametrize("lines, pad", [(200_000, 0), pytest.param(100_000, 500, marks=pytest.mark.slow)])
+def test_the_history_memory_model_is_at_or_above_a_real_check(tmp_path, lines, pad):
+    """capsim check --steps 1 peaks at most at the HISTORY estimate, and not far below it: JSON Lines of short
+    ops (lines weigh most), and of 500-byte ops (bytes weigh most)."""
+    path = _history_file(tmp_path / "h.jsonl", lines, pad)
+    code = (
+        "import sys\n"
+        "from capsim.cli import main\n"
+        "main(['check', '--steps', '1', sys.argv[1]])\n"
+        "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:')][0])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    peak = float(run.stdout.splitlines()[-1])
+    estimate = limits.HISTORY.estimate_mb(lines, path.stat().st_size)
+    assert peak <= estimate <= 1.5 * peak

@@ -425,3 +425,106 @@ def test_an_edn_fail_whose_value_is_not_its_invokes_exits_two_naming_its_line(tm
         f"capsim check: error: {path}: line 3: expected a :fail with its invoke's value, 3, not 4 (Knossos refuses "
         "a failure whose value is not its invocation's), found {:process 0, :type :fail, :f :write, :value 4}\n"
     )
+
+
+def test_examples_with_a_file_is_refused_not_ignored(tmp_path, capsys):
+    """--examples beside a FILE or --example: exit 2 and one line saying --examples checks nothing."""
+    path = _jsonl(tmp_path, "good.jsonl", GOOD)
+    for argv in (["check", "--examples", path], ["check", "--examples", "--example", "capsim-split-brain-bad"]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1 and "--examples only lists the shipped histories" in captured.err
+
+
+def test_a_bad_line_is_shown_as_written_with_its_number(tmp_path, capsys):
+    """A completion with no invoke: the message shows the line's own text, not the op as a Python dict."""
+    path = tmp_path / "okonly.jsonl"
+    path.write_text('{"process":0,"type":"ok","f":"read","value":null,"time":0}\n')
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"capsim check: error: {path}: line 1: expected an invoke of process 0 before its ok, "
+        'found {"process":0,"type":"ok","f":"read","value":null,"time":0}\n'
+    )
+
+
+def test_a_long_bad_line_is_cut_to_80_characters(tmp_path, capsys):
+    """The line shown is cut at 80 characters, with ..., so one long op does not fill the screen."""
+    path = tmp_path / "long.jsonl"
+    line = json.dumps({"process": 0, "type": "ok", "f": "read", "value": "v" * 500})
+    path.write_text(line + "\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("found " + line[:77] + "...\n")
+
+
+def test_a_history_that_cannot_fit_in_memory_is_refused_before_reading(tmp_path, capsys, monkeypatch):
+    """A file whose estimate exceeds the memory available: exit 2, one line with the need and what to do."""
+    from capsim import limits
+
+    path = _jsonl(tmp_path, "h.jsonl", GOOD * 100)
+    monkeypatch.setattr(limits, "available_mb", lambda: 10.0)
+    assert main(["check", path]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert f"{path}: its 400 lines" in captured.err and "check a part of it" in captured.err
+
+
+def test_memory_running_out_is_one_line_and_exit_2_never_1(tmp_path, capsys, monkeypatch):
+    """A MemoryError while reading or checking: exit 2 (unknown, not "not linearizable"), one line naming memory."""
+    import capsim.commands.check as command
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(command, "linearizable", out_of_memory)
+    good = _jsonl(tmp_path, "good.jsonl", GOOD)
+    assert main(["check", good]) == 2
+    err = capsys.readouterr().err
+    assert err == f"capsim check: error: {good}: {command._OUT_OF_MEMORY}\n" and "memory ran out" in err
+
+
+def test_memory_running_out_for_real_on_standard_input_exits_2(tmp_path):
+    """Under an address-space limit, a history on stdin (no size known beforehand) that does not fit: exit 2 and
+    one line, no traceback."""
+    path = _jsonl(tmp_path, "big.jsonl", [{**op, "key": i} for i in range(50_000) for op in GOOD])
+    code = (
+        "import resource, sys\n"
+        "from capsim.cli import main\n"
+        "import capsim.commands.check, emulator.check.readers, emulator.check.linearizable\n"
+        "vm = [int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize:')][0]\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + 150 * 2**20, resource.RLIM_INFINITY))\n"
+        "sys.exit(main(['check', '-']))\n"
+    )
+    with open(path, "rb") as stdin:
+        run = subprocess.run([sys.executable, "-c", code], stdin=stdin, capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == "" and run.stderr.count("\n") == 1 and "memory ran out" in run.stderr
+
+
+def test_a_file_too_large_under_ulimit_is_refused_in_one_line(tmp_path):
+    """Under an address-space limit (ulimit -v) a named file too large for it is refused before it is read."""
+    path = _jsonl(tmp_path, "big.jsonl", [{**op, "key": i} for i in range(50_000) for op in GOOD])
+    code = (
+        "import resource, sys\n"
+        "from capsim.cli import main\n"
+        "vm = [int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize:')][0]\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + 150 * 2**20, resource.RLIM_INFINITY))\n"
+        "sys.exit(main(['check', sys.argv[1]]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "its 200,000 lines" in run.stderr and "head -n " in run.stderr
+
+
+def test_a_file_is_paired_once_for_reading_and_checking(tmp_path, monkeypatch):
+    """The reader pairs the ops to check them, and the checker takes that pairing rather than pairing again."""
+    from emulator.check import ops
+
+    calls = []
+    pair = ops._pair
+    monkeypatch.setattr(ops, "_pair", lambda *args: calls.append(1) or pair(*args))
+    assert main(["check", _jsonl(tmp_path, "good.jsonl", GOOD)]) == 0
+    assert len(calls) == 1
