@@ -1435,3 +1435,14 @@ def test_the_checker_s_search_counts_beside_porcupine_s_are_what_the_readme_says
     assert [row["explored"] for row in alone[:2]] == [15_012, 369_137]  # the same work as on the unwritten read
     assert [row["ref_valid"] for row in overwritten] == [False, None, None]
     assert overwritten[2]["valid"] is None and "leaves 30 in flight undecided in 2,000,000 steps" in said
+
+
+def test_the_history_memory_figures_the_readme_gives_are_capsim_limits():
+    """'(capsim.limits.HISTORY: about 1.1 kB a line and 2.1 bytes a byte, ...)' in the checker's section."""
+    from capsim import limits
+
+    said = " ".join(README.split())
+    assert (
+        f"(`capsim.limits.HISTORY`: about {limits.HISTORY.line_kb:g} kB a line and "
+        f"{limits.HISTORY.per_byte:g} bytes a byte, the least a check needs)"
+    ) in said
