@@ -24,8 +24,8 @@ def test_explanation_lists_the_other_candidates_and_why_they_fail(history):
     h = history().op(1, "write", 1).invoke(2, "read").invoke(3, "read").ok(2, 3).ok(3, 4).ops
     text = linearizable(h, model="register").explain()
     assert (
-        "the op that must come next and cannot:\n          p2 read() -> 3 [2..4]: it returned 3 but after the prefix the value was 1"
-        in text
+        "the op that must come next and cannot:\n          p2 read() -> 3 [2..4]: "
+        "it returned 3 but after the prefix the value was 1" in text
     )
     assert (
         "could come next (all 1):\n          p3 read() -> 4 [3..5]: it returned 4 but after the prefix the value was 1"
