@@ -228,10 +228,14 @@ def command() -> int:
         gc.freeze()
 
 
-def _seed_ranges_attached(argv: list[str]) -> list[str]:
-    """``--seeds -1-2`` as ``--seeds=-1-2``, so the seed range's own error says what is wrong with it.
+#: Options whose value may start with '-': argparse takes such a value for an option unless it is attached.
+_ATTACHED = ("--seeds", "--t")
 
-    argparse takes a value that starts with '-' and a digit for an option, and says "expected one argument".
+
+def _seed_ranges_attached(argv: list[str]) -> list[str]:
+    """``--seeds -1-2`` as ``--seeds=-1-2``, ``--t -1ms`` as ``--t=-1ms``: so the value's own error says what is wrong.
+
+    argparse takes a value that starts with '-' and a digit (or '.') for an option, and says "expected one argument".
     """
     out: list[str] = []
     words = iter(argv)
@@ -241,10 +245,10 @@ def _seed_ranges_attached(argv: list[str]) -> list[str]:
             out.extend(words)  # after "--", nothing is an option
             break
         out.append(word)
-        if word == "--seeds":
+        if word in _ATTACHED:
             value = next(words, None)
-            if value is not None and value[:1] == "-" and value[1:2].isdigit():
-                out[-1] = f"--seeds={value}"
+            if value is not None and value[:1] == "-" and (value[1:2].isdigit() or value[1:2] == "."):
+                out[-1] = f"{word}={value}"
             elif value is not None:
                 out.append(value)
     return out

@@ -239,6 +239,8 @@ def parse_times(text: str) -> list[float]:
     out = []
     for part in text.split(","):
         part = part.strip()
+        if part.startswith("-"):
+            raise em.ConfigError(f"--t: t must be 0 or more (a time after the write), got {part!r}")
         if part in ("0", "0.0"):
             out.append(0.0)
             continue

@@ -286,6 +286,8 @@ def test_only_the_value_after_seeds_is_attached():
     assert _seed_ranges_attached(["cap", "--seeds", "1-2", "--seed", "-1"]) == ["cap", "--seeds", "1-2", "--seed", "-1"]
     assert _seed_ranges_attached(["x", "--", "--seeds", "-1"]) == ["x", "--", "--seeds", "-1"]
     assert _seed_ranges_attached(["cap", "--seeds"]) == ["cap", "--seeds"]
+    assert _seed_ranges_attached(["pacelc", "--t", "-1ms"]) == ["pacelc", "--t=-1ms"]
+    assert _seed_ranges_attached(["pacelc", "--t", "-.5ms", "--seed", "-1"]) == ["pacelc", "--t=-.5ms", "--seed", "-1"]
 
 
 @pytest.mark.parametrize(

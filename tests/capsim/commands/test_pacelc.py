@@ -135,6 +135,11 @@ def test_pacelc_wars_json_has_one_row_per_point(capsys):
         (["--latency", "gaussian:1ms"], "unknown latency distribution 'gaussian'"),
         (["--quorums", "3/4/1"], "--quorums: a quorum needs 1 <= R <= N"),
         (["--t", "0,5"], "--t: '5' is not a duration"),
+        # a leading minus was argparse's "expected one argument"
+        (["--t", "-1ms"], "--t: t must be 0 or more (a time after the write), got '-1ms'"),
+        (["--t", "-.5ms"], "--t: t must be 0 or more"),
+        (["--t", "0,-1ms"], "--t: t must be 0 or more"),
+        (["--t=-1ms"], "--t: t must be 0 or more"),
         # an empty list (an unset shell variable, say) ran the whole default sweep
         (["--quorums", ""], "--quorums: give one or more N/R/W"),
         (["--t", " "], "--t: give one or more times"),
