@@ -266,7 +266,7 @@ def _model(sweep: Sweep, n: int, r: int, w: int, progress: Tick = None) -> dict:
         "wars_capsim": {wait: p.p_stale for wait, p in zip(sweep.waits_ms, capsim)},
         "wars_capsim_se": {wait: p.se for wait, p in zip(sweep.waits_ms, capsim)},
         "wars_fine": [[1000 * t, computed.point(t).p_stale] for t in fine],
-        "visible_999_ms": 1000 * computed.t_visibility(),
+        **wars.visibility(computed),
     }
 
 

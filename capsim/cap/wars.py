@@ -42,12 +42,24 @@ from dataclasses import dataclass
 import emulator as em
 from nodes.quorum import QuorumKV
 
-__all__ = ["Model", "Point", "measure", "model", "parse_quorums", "parse_times", "z_score"]
+__all__ = [
+    "Model",
+    "Point",
+    "measure",
+    "model",
+    "parse_quorums",
+    "parse_times",
+    "quantile_ranks",
+    "visibility",
+    "z_score",
+]
 
 #: Seconds a leg may take before the coordinator gives up on it: never, in practice.
 PATIENCE = 1e6
 #: The t-visibility whose t the figure gives: the share of reads that must be fresh (the paper's 99.9%).
 VISIBILITY = 0.999
+#: The confidence of the interval printed beside that t.
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +113,73 @@ class Model:
         """Seconds after the commit until P(consistent) reaches ``fresh`` (nearest rank; 0 when it starts there)."""
         rank = max(0, math.ceil(fresh * len(self.needed)) - 1)
         return max(0.0, self.needed[rank])
+
+    def t_visibility_interval(self, fresh: float = VISIBILITY, confidence: float = CONFIDENCE) -> tuple[float, float]:
+        """A distribution-free ``confidence`` interval for the true t of :meth:`t_visibility`, in seconds.
+
+        Two order statistics of the trials, chosen by :func:`quantile_ranks`; the upper end is ``math.inf``
+        when the trials are too few to bound it.
+        """
+        low, high = quantile_ranks(len(self.needed), fresh, confidence)
+        lower = max(0.0, self.needed[low - 1]) if low >= 1 else 0.0
+        upper = max(0.0, self.needed[high - 1]) if high <= len(self.needed) else math.inf
+        return lower, upper
+
+
+def visibility(computed: Model) -> dict:
+    """The t at which ``computed``'s t-visibility reaches ``VISIBILITY``, in ms, and its ``CONFIDENCE`` interval.
+
+    ``visible_999_high_ms`` is None when the trials are too few to bound the t above.
+    """
+    low, high = computed.t_visibility_interval()
+    return {
+        "visible_999_ms": 1000 * computed.t_visibility(),
+        "visible_999_low_ms": 1000 * low,
+        "visible_999_high_ms": None if math.isinf(high) else 1000 * high,
+    }
+
+
+def _binomial_cdf(n: int, p: float) -> Callable[[int], float]:
+    """P(Binomial(n, p) <= k) as a function of k, summed in log space over the only terms that matter."""
+    mean, sd = n * p, math.sqrt(n * p * (1 - p))
+    first, last = max(0, math.floor(mean - 40 * sd - 50)), min(n, math.ceil(mean + 40 * sd + 50))
+    log_p, log_q = math.log(p) if p > 0 else -math.inf, math.log1p(-p) if p < 1 else -math.inf
+    head = math.lgamma(n + 1)
+    cumulative, total = [], 0.0
+    for k in range(first, last + 1):
+        total += math.exp(head - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q)
+        cumulative.append(total)
+
+    def cdf(k: int) -> float:
+        if k < first:
+            return 0.0
+        return 1.0 if k >= last else min(1.0, cumulative[k - first])
+
+    return cdf
+
+
+def quantile_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[int, int]:
+    """Ranks (1-based) of the order statistics that bracket the ``q`` quantile with at least ``confidence``.
+
+    Distribution-free, for any continuous distribution: the number B of the ``n`` trials at or below the
+    true quantile is Binomial(n, q), and X(low) <= quantile < X(high) exactly when low <= B < high. ``low``
+    is the largest rank with P(B < low) <= (1 - confidence) / 2 (0: no lower bound but 0), ``high`` the
+    smallest with P(B >= high) <= (1 - confidence) / 2 (n + 1: no upper bound).
+    """
+    if not (0 < q < 1 and 0 < confidence < 1 and n >= 1):
+        raise em.ConfigError(
+            f"a quantile interval needs 0 < q < 1, 0 < confidence < 1 and n >= 1; got {q}, {confidence}, {n}"
+        )
+    cdf, tail = _binomial_cdf(n, q), (1 - confidence) / 2
+    # Start each search where the sum begins to matter (40 sd out), not at 0 and n + 1.
+    sd = math.sqrt(n * q * (1 - q))
+    low = max(0, math.floor(n * q - 40 * sd - 50))
+    while low < n and cdf(low) <= tail:  # P(B < low + 1) = cdf(low)
+        low += 1
+    high = min(n + 1, math.ceil(n * q + 40 * sd + 52))
+    while high > 1 and 1 - cdf(high - 2) <= tail:  # P(B >= high - 1) = 1 - cdf(high - 2)
+        high -= 1
+    return low, high
 
 
 Z_DEFINITION = (

@@ -23,6 +23,7 @@ from capsim.cap import pacelc_limits, wars
 from capsim.cap.pacelc import QUORUMS, Sweep, jobs, run_job
 from capsim.cap.pacelc_report import (
     DIFFERENCES,
+    VISIBILITY_HELP,
     definitions,
     markdown,
     model_columns,
@@ -30,6 +31,7 @@ from capsim.cap.pacelc_report import (
     store_columns,
     store_runs,
     store_trials,
+    visibility_cell,
     write_report,
 )
 from capsim.cli import SUMMARIES, LinesFormatter, UsageError
@@ -63,7 +65,9 @@ def register(subparsers) -> None:
         + "\n\n--wars --json: one row per (N, R, W, t) with n, r, w, t_ms, p_stale (capsim), se "
         "(its standard error, sqrt(p (1 - p) / trials)), trials, model_p_stale, model_se, z ("
         + wars.Z_DEFINITION
-        + ") and visible_999_ms (the t at which the model's t-visibility reaches 99.9%)",
+        + "), visible_999_ms (the t at which the model's t-visibility reaches 99.9%) and visible_999_low_ms, "
+        "visible_999_high_ms (its 95% confidence interval by order statistics; high null when the model's "
+        "trials are too few to bound it)",
     )
     parser.add_argument("--seed", type=seed_value, default=sweep.seed, help=f"root seed (default {sweep.seed})")
     parser.add_argument(
@@ -243,7 +247,7 @@ def wars_job(job: tuple, progress=None) -> list[dict]:
                 "model_p_stale": expected.p_stale,
                 "model_se": expected.se,
                 "z": z,
-                "visible_999_ms": 1000 * computed.t_visibility(),
+                **wars.visibility(computed),
             }
         )
     return rows
@@ -275,13 +279,12 @@ def _run_wars(args, sweep: Sweep, console: Console, plan: pacelc_limits.Plan) ->
             f"{row['model_p_stale']:.4f}",
             f"{row['model_se']:.4f}",
             f"{row['z']:+.2f}",
-            f"{row['visible_999_ms']:.1f}",
+            visibility_cell(row),
         )
     console.print(table)
     worst = max((abs(row["z"]) for row in rows), default=0.0)
     console.print(
-        f"{len(rows)} points; largest |z| {worst:.2f}. z: {wars.Z_DEFINITION}. 99.9% ms: ms after the commit "
-        "until the model's t-visibility (P(consistent) of a read t after it) reaches 99.9%.",
+        f"{len(rows)} points; largest |z| {worst:.2f}. z: {wars.Z_DEFINITION}. 99.9% ms: {VISIBILITY_HELP}.",
         highlight=False,
     )
     return 0

@@ -180,11 +180,16 @@ BEFORE = [
 ]
 
 
+#: Figures added to a row since the digests were taken (the 99.9% t's confidence interval): left out of them.
+ADDED = ("visible_999_low_ms", "visible_999_high_ms")
+
+
 def _digest(row: dict) -> str:
     import hashlib
     import json
 
-    return hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    kept = {key: value for key, value in row.items() if key not in ADDED}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @pytest.mark.parametrize("seed, kind, what, digest, stale, read_p99", BEFORE)

@@ -9,6 +9,7 @@ from rich.console import Console
 from capsim.cap.pacelc import Sweep, measure_replication
 from capsim.cap.pacelc_report import (
     DIFFERENCES,
+    VISIBILITY_HELP,
     definitions,
     markdown,
     model_columns,
@@ -16,6 +17,7 @@ from capsim.cap.pacelc_report import (
     probe_ms,
     store_columns,
     store_runs,
+    visibility_cell,
 )
 from capsim.report import markdown_table, rich_table
 from tests.common.pacelc_sweep import SWEEP
@@ -37,12 +39,22 @@ def _row(config="3/1/1", kind="quorum", waits=(0, 2, 10), p=0.25, strict=False):
         "p99_ms": 19.5,
     }
     if kind == "quorum":
-        row.update(closed_form=2 / 3, wars=dict(curve), wars_capsim=dict(curve), visible_999_ms=13.2)
+        row.update(
+            closed_form=2 / 3,
+            wars=dict(curve),
+            wars_capsim=dict(curve),
+            visible_999_ms=13.2,
+            visible_999_low_ms=11.9,
+            visible_999_high_ms=15.1,
+        )
     return row
 
 
 def test_both_tables_fit_in_100_columns_without_cutting_a_header(partial):
-    """The model's table and the store's table print whole at 100 columns (and at 80)."""
+    """The model's table and the store's table print whole at 100 columns, and the store's at 80 too.
+
+    The model's no longer fits 80: its 99.9% column carries the t's confidence interval, '17.0 (15.9-18.6)'.
+    """
     rows = [
         partial,
         {**partial, "config": "5/3/3"},
@@ -50,7 +62,8 @@ def test_both_tables_fit_in_100_columns_without_cutting_a_header(partial):
     ]
     for width in (100, 80):
         console = Console(width=width, record=True)
-        console.print(rich_table("model", model_columns(SWEEP.waits_ms), model_runs(rows)))
+        if width == 100:
+            console.print(rich_table("model", model_columns(SWEEP.waits_ms), model_runs(rows)))
         console.print(rich_table("store", store_columns(SWEEP.waits_ms), store_runs(rows)))
         text = console.export_text()
         assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
@@ -110,3 +123,10 @@ def test_rows_read_back_from_json_give_the_same_report(ws, p):
     assert markdown(again, sweep) == markdown(rows, sweep)
     columns = model_columns(ws)
     assert markdown_table(columns, model_runs(again)) == markdown_table(columns, model_runs(rows))
+
+
+def test_the_999_column_prints_the_t_and_its_interval(partial):
+    """'13.2 (11.9-15.1)', and '?' for a top the trials could not bound."""
+    assert visibility_cell(partial) == "13.2 (11.9-15.1)"
+    assert visibility_cell({**partial, "visible_999_high_ms": None}) == "13.2 (11.9-?)"
+    assert "95% confidence interval" in VISIBILITY_HELP

@@ -4,6 +4,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import emulator as em
 from capsim.cap import wars
@@ -154,3 +156,57 @@ def test_capsim_reproduces_wars_under_every_latency_shape(leg, draw):
         for t, point in zip(times, wars.measure(*quorum, times, leg, trials=2000, seed=9)):
             expected, expected_se = independent_wars(*quorum, t, draw, 20000, seed=13)
             assert abs(z_score(point.p_stale, point.trials, expected, expected_se)) <= 4, (quorum, t, point, expected)
+
+
+def _binomial_below(n, q, k):
+    """P(Binomial(n, q) < k), term by term (each term in log space, so n may be large)."""
+    head = math.lgamma(n + 1)
+    return sum(
+        math.exp(head - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(q) + (n - i) * math.log1p(-q))
+        for i in range(max(0, k))
+    )
+
+
+@given(n=st.integers(1, 120), q=st.sampled_from([0.01, 0.1, 0.5, 0.9, 0.99, 0.999]))
+def test_quantile_ranks_are_the_widest_tails_the_binomial_allows(n, q):
+    """low is the largest rank with P(B < low) <= 2.5%, high the smallest with P(B >= high) <= 2.5%, B ~ Bin(n, q)."""
+    low, high = wars.quantile_ranks(n, q, 0.95)
+    tail = 0.025
+    assert 0 <= low < high <= n + 1
+    assert _binomial_below(n, q, low) <= tail + 1e-12
+    assert low == n or _binomial_below(n, q, low + 1) > tail - 1e-12
+    assert 1 - _binomial_below(n, q, high) <= tail + 1e-12
+    assert high == 1 or 1 - _binomial_below(n, q, high - 1) > tail - 1e-12
+
+
+def test_the_quantile_interval_covers_the_true_quantile_as_often_as_it_claims():
+    """Over 300 seeds of 5,000 uniform draws, [X(low), X(high)] holds the 0.998 quantile (0.998 itself) at the
+    binomial coverage the ranks give (at least 95%), within three standard errors of that rate."""
+    n, q, seeds = 5_000, 0.998, 300
+    low, high = wars.quantile_ranks(n, q, 0.95)
+    claimed = _binomial_below(n, q, high) - _binomial_below(n, q, low)
+    covered = 0
+    for seed in range(seeds):
+        rng = random.Random(seed)
+        draws = sorted(rng.random() for _ in range(n))
+        covered += draws[low - 1] <= q < draws[high - 1]
+    assert claimed >= 0.95
+    assert abs(covered / seeds - claimed) <= 3 * math.sqrt(claimed * (1 - claimed) / seeds)
+
+
+def test_t_visibility_intervals_of_the_reviewers_seeds_meet_a_long_run_s():
+    """The 99.9% t of 3/2/1 under the default lognormal legs, from 50,000 trials at seeds 1-3 (3.1, 3.2 and 3.8 ms,
+    0.7 ms apart): each interval holds its own t and meets 3.43-3.55 ms, the interval of a 2,000,000-trial run
+    (seed 99: 3.49 ms), which holds the true t with 95% confidence."""
+    for seed in (1, 2, 3):
+        computed = wars.model(3, 2, 1, em.LogNormal(0.002, 0.8), 50_000, seed)
+        low, high = computed.t_visibility_interval()
+        assert low <= computed.t_visibility() <= high
+        assert low <= 0.00355 and high >= 0.00343
+
+
+def test_too_few_trials_leave_the_interval_open_above():
+    """With 1,000 trials the 99.9% t has no order statistic above it: the interval's top is inf, None in rows."""
+    computed = wars.model(3, 1, 1, em.LogNormal(0.002, 0.8), 1000, 1)
+    assert computed.t_visibility_interval()[1] == math.inf
+    assert wars.visibility(computed)["visible_999_high_ms"] is None
