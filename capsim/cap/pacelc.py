@@ -51,8 +51,9 @@ from capsim.cap import wars
 from nodes.quorum import QuorumKV
 from nodes.replication import PrimaryReplica
 
-#: Told of each write-then-read trial as it ends, with the number of trials (1): progress, in any process.
-Tick = Callable[[int], None] | None
+#: Told of each write-then-read trial as it ends, ``tick(1)``, and of the WARS model's trials in chunks,
+#: ``tick(count, model=True)``: progress, in any process.
+Tick = Callable[..., None] | None
 
 QUORUMS = ((3, 1, 1), (3, 1, 2), (3, 2, 1), (3, 2, 2), (3, 1, 3), (3, 3, 1), (5, 1, 1), (5, 1, 2), (5, 2, 2), (5, 3, 3))
 REPLICATION = ("async", "semi-sync", "sync")
@@ -256,7 +257,7 @@ def measure_quorum(sweep: Sweep, n: int, r: int, w: int, progress: Tick = None) 
 
 def _model(sweep: Sweep, n: int, r: int, w: int, progress: Tick = None) -> dict:
     """WARS by Monte Carlo at each t (and on a fine grid for the plot); on capsim for partial quorums."""
-    computed = wars.model(n, r, w, sweep.latency, sweep.model_trials, sweep.seed)
+    computed = wars.model(n, r, w, sweep.latency, sweep.model_trials, sweep.seed, progress)
     times = [wait / 1000 for wait in sweep.waits_ms]
     capsim = wars.measure(n, r, w, times, sweep.latency, sweep.trials, sweep.seed, progress) if r + w <= n else []
     fine = sorted({0.0, *(10 ** (k / 20) / 10_000 for k in range(81))})  # 0.1 ms to 1 s, 20 per decade

@@ -207,11 +207,33 @@ def _needed(rng: random.Random, leg: em.Distribution, n: int, r: int, w: int) ->
     return min(writes[i] - commit - asks[i] for i in answered[:r])
 
 
-def model(n: int, r: int, w: int, leg: em.Distribution, trials: int = 100_000, seed: int = 1) -> Model:
-    """The WARS model of (N, R, W) with every leg drawn from ``leg``, over ``trials`` trials."""
+#: Model trials between two calls of ``model``'s progress.
+MODEL_CHUNK = 1000
+
+
+def model(
+    n: int,
+    r: int,
+    w: int,
+    leg: em.Distribution,
+    trials: int = 100_000,
+    seed: int = 1,
+    progress: Callable[..., None] | None = None,
+) -> Model:
+    """The WARS model of (N, R, W) with every leg drawn from ``leg``, over ``trials`` trials.
+
+    ``progress`` is called as ``progress(count, model=True)`` after each ``MODEL_CHUNK`` trials and the last few
+    (to show how far a long run is; it changes nothing).
+    """
     _check_quorum(n, r, w)
     rng = random.Random(f"wars:{seed}:{n}/{r}/{w}")
-    return Model(n, r, w, tuple(sorted(_needed(rng, leg, n, r, w) for _ in range(trials))))
+    needed: list[float] = []
+    for start in range(0, trials, MODEL_CHUNK):
+        count = min(MODEL_CHUNK, trials - start)
+        needed.extend(_needed(rng, leg, n, r, w) for _ in range(count))
+        if progress is not None:
+            progress(count, model=True)
+    return Model(n, r, w, tuple(sorted(needed)))
 
 
 def cluster(n: int, r: int, w: int, leg: em.Distribution, seed: int) -> em.Simulation:

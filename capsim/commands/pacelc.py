@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import struct
 import sys
+import tempfile
 import threading
 import time
 
@@ -189,7 +191,8 @@ def run(args) -> int:
         pacelc_limits.trials_of(None if kind == "replication" else q, len(sweep.waits_ms), sweep.trials)
         for _, kind, q in work
     ]
-    rows = _with_trial_progress(run_job, work, counts, workers)
+    model_counts = [sweep.model_trials if kind == "quorum" else 0 for _, kind, _ in work]
+    rows = _with_trial_progress(run_job, work, counts, model_counts, workers)
     order = {(j[1], j[2] if isinstance(j[2], str) else tuple(j[2])): i for i, j in enumerate(work)}
     rows.sort(
         key=lambda row: order[
@@ -235,7 +238,7 @@ def wars_job(job: tuple, progress=None) -> list[dict]:
     """One quorum of ``--wars`` in a worker: capsim's points beside the model's, as JSON rows."""
     (n, r, w), times_ms, latency, trials, model_trials, seed = job
     measured = wars.measure(n, r, w, [t / 1000 for t in times_ms], latency, trials, seed, progress)
-    computed = wars.model(n, r, w, latency, model_trials, seed)
+    computed = wars.model(n, r, w, latency, model_trials, seed, progress)
     rows = []
     for t_ms, point in zip(times_ms, measured):
         expected = computed.point(t_ms / 1000)
@@ -257,7 +260,7 @@ def _run_wars(args, sweep: Sweep, console: Console, plan: pacelc_limits.Plan) ->
     work = [(q, sweep.waits_ms, sweep.latency, sweep.trials, sweep.model_trials, sweep.seed) for q in sweep.quorums]
     workers = _workers(plan, workers_for(len(work), args.jobs))
     counts = [len(sweep.waits_ms) * sweep.trials] * len(work)
-    results = _with_trial_progress(wars_job, work, counts, workers)
+    results = _with_trial_progress(wars_job, work, counts, [sweep.model_trials] * len(work), workers)
     rows = sorted((row for result in results for row in result), key=lambda r: (r["n"], r["r"], r["w"], r["t_ms"]))
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
@@ -297,7 +300,9 @@ SAY_ESTIMATE_AFTER = 60.0
 #: Wall seconds between readings of the trial counters (the bar, and the lines off a terminal).
 POLL = 0.5
 
-_COUNTS: mmap.mmap | None = None  # trials done by each job, 8 bytes at 8 x its index: shared with forked workers
+#: Trials done by each job, two counts of 8 bytes at 16 x its index (on capsim, then the model's): a file every
+#: worker maps, a forked one by inheritance and a spawned one (a replacement) by the path it is given.
+_COUNTS: mmap.mmap | None = None
 
 
 def _plan(sweep: Sweep, wars_only: bool) -> pacelc_limits.Plan:
@@ -342,38 +347,67 @@ def _duration(seconds: float) -> str:
 
 
 class _Tick:
-    """A job's trial counter in ``_COUNTS``: written by the one process running the job, read by the parent."""
+    """A job's trial counters in the shared file: written by the one process running the job, read by the parent."""
 
-    def __init__(self, index: int) -> None:
-        self.index, self.done = index, 0
+    def __init__(self, index: int, path: str | None) -> None:
+        self.index, self.done, self.model_done = index, 0, 0
+        self.counts = _COUNTS if _COUNTS is not None or path is None else _map(path)
 
-    def __call__(self, trials: int) -> None:
-        self.done += trials
-        if _COUNTS is not None:
-            struct.pack_into("q", _COUNTS, 8 * self.index, self.done)
+    def __call__(self, trials: int, model: bool = False) -> None:
+        if model:
+            self.model_done += trials
+        else:
+            self.done += trials
+        if self.counts is not None:
+            struct.pack_into("qq", self.counts, 16 * self.index, self.done, self.model_done)
+
+
+def _map(path: str) -> mmap.mmap | None:
+    """The counters' file, mapped in a spawned worker (None when the parent has already let it go)."""
+    try:
+        with open(path, "r+b") as file:
+            return mmap.mmap(file.fileno(), 0)
+    except (OSError, ValueError):
+        return None
 
 
 def _counted(item: tuple):
     """``function(job, tick)`` in a worker (or here): the job's trials counted as they end."""
-    function, index, job = item
-    return function(job, _Tick(index))
+    function, index, job, path = item
+    return function(job, _Tick(index, path))
 
 
-def _done(jobs: int) -> int:
+def _done(jobs: int) -> tuple[int, int]:
+    """Trials done on capsim and in the model, over every job."""
     assert _COUNTS is not None
-    return sum(struct.unpack_from(f"{jobs}q", _COUNTS))
+    counts = struct.unpack_from(f"{2 * jobs}q", _COUNTS)
+    return sum(counts[0::2]), sum(counts[1::2])
 
 
-def _with_trial_progress(function, work: list, counts: list[int], workers: int) -> list:
-    """``function(job, tick)`` over ``work`` with a bar of trials (and time left), moving as trials end.
+def _with_trial_progress(function, work: list, counts: list[int], model_counts: list[int], workers: int) -> list:
+    """``function(job, tick)`` over ``work`` with two bars, trials on capsim and model trials, moving as they end.
 
-    Off a terminal, a line on stderr every ``ProgressLines.every`` seconds. A forked worker writes its job's
-    count into a shared anonymous mapping (nothing is left behind when it dies); a worker that replaces a dead
-    one is spawned, and its job's trials are counted when it ends.
+    Off a terminal, a line on stderr every ``ProgressLines.every`` seconds. Every worker, a forked one or a
+    spawned one that replaces a dead one, writes its job's counts into a file the parent maps and removes at the
+    end.
     """
     global _COUNTS
-    _COUNTS = mmap.mmap(-1, 8 * len(work))  # before the workers fork, so they share it
-    items = [(function, i, job) for i, job in enumerate(work)]
+    with tempfile.NamedTemporaryFile(prefix="capsim-pacelc-", suffix=".counts", delete=False) as file:
+        file.write(bytes(16 * len(work)))
+        path = file.name
+    try:
+        with open(path, "r+b") as file:
+            _COUNTS = mmap.mmap(file.fileno(), 0)  # before the workers fork, so they share it
+        return _run_counted(function, work, counts, model_counts, workers, path)
+    finally:
+        if _COUNTS is not None:
+            _COUNTS.close()
+        _COUNTS = None
+        os.unlink(path)
+
+
+def _run_counted(function, work: list, counts: list[int], model_counts: list[int], workers: int, path: str) -> list:
+    items = [(function, i, job, path) for i, job in enumerate(work)]
     pool = WorkerPool(min(workers, len(work))).start() if workers > 1 and len(work) > 1 else None  # before rich
     from rich.progress import (
         BarColumn,
@@ -384,10 +418,10 @@ def _with_trial_progress(function, work: list, counts: list[int], workers: int) 
         TimeRemainingColumn,
     )
 
-    console, total, results = output.console(stderr=True), sum(counts), []
+    console, total, model_total, results = output.console(stderr=True), sum(counts), sum(model_counts), []
     say = ProgressLines(console, "trials", total)
     columns = (
-        TextColumn("trials"),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -397,13 +431,17 @@ def _with_trial_progress(function, work: list, counts: list[int], workers: int) 
     stop = threading.Event()
     try:
         with Progress(*columns, console=console, transient=False) as progress:  # after the workers are forked
-            task = progress.add_task("trials", total=total)
+            task = progress.add_task("trials on capsim", total=total)
+            model_task = progress.add_task("model trials", total=model_total) if model_total else None
 
             def show() -> None:
                 while not stop.wait(POLL):
-                    done = _done(len(work))
+                    done, model_done = _done(len(work))
                     progress.update(task, completed=done)
-                    say(done, _left(say, done, total))
+                    if model_task is not None:
+                        progress.update(model_task, completed=model_done)
+                    note = f", model trials {model_done:,} of {model_total:,}" if model_total else ""
+                    say(done, _left(say, done, total) + note)
 
             poller = threading.Thread(target=show, daemon=True)
             poller.start()
@@ -412,12 +450,12 @@ def _with_trial_progress(function, work: list, counts: list[int], workers: int) 
             stop.set()
             poller.join()
             progress.update(task, completed=total)
+            if model_task is not None:
+                progress.update(model_task, completed=model_total)
     finally:
         stop.set()
         if pool is not None:
             pool.close()
-        _COUNTS.close()
-        _COUNTS = None
     return results
 
 

@@ -225,11 +225,17 @@ def test_a_store_run_without_its_history_is_the_run_with_it(seed):
 
 @pytest.mark.parametrize("kind, what", [("quorum", (3, 1, 1)), ("quorum", (3, 2, 2)), ("replication", "async")])
 def test_progress_is_told_of_every_trial_as_it_ends(kind, what):
-    """run_job's progress hears 1 per write-then-read trial: exact-W's, the store's and WARS's at each t."""
+    """run_job's progress hears 1 per write-then-read trial (exact-W's, the store's and WARS's at each t), and the
+    WARS model's trials with model=True, 1,000 at a time."""
     from capsim.cap.pacelc import run_job
     from capsim.cap.pacelc_limits import trials_of
 
-    sweep = Sweep(seed=1, trials=20, model_trials=500, waits_ms=(0, 5))
-    heard = []
-    run_job((sweep, kind, what), heard.append)
+    sweep = Sweep(seed=1, trials=20, model_trials=2500, waits_ms=(0, 5))
+    heard, model_heard = [], []
+
+    def tick(count, model=False):
+        (model_heard if model else heard).append(count)
+
+    run_job((sweep, kind, what), tick)
     assert heard == [1] * trials_of(what if kind == "quorum" else None, 2, 20)
+    assert model_heard == ([1000, 1000, 500] if kind == "quorum" else [])  # the WARS model's trials, in chunks

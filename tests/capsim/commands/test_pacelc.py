@@ -231,3 +231,40 @@ def test_pacelc_says_how_long_a_long_run_will_take(capsys, monkeypatch):
         main(["pacelc", "--quorums", "3/2/2", "--trials", "5", "--model-trials", "100", "--t", "0", "--jobs", "1"]) == 0
     )
     assert "capsim pacelc: 10 trials on capsim, about 0 s with 1 worker" in capsys.readouterr().err
+
+
+def test_the_bar_counts_the_model_s_trials_too(capsys, monkeypatch):
+    """The WARS model's trials move a second count (the bar paused through the model, ~34 s a quorum at N=200)."""
+    import capsim.commands.pacelc as command
+    from capsim.parallel import ProgressLines
+
+    monkeypatch.setattr(ProgressLines, "every", 0.0)
+    monkeypatch.setattr(command, "POLL", 0.01)
+    args = ["pacelc", "--wars", "--quorums", "3/1/1", "--trials", "20", "--model-trials", "60000", "--t", "0"]
+    assert main([*args, "--jobs", "1", "--json"]) == 0
+    model = [
+        int(line.split("model trials ")[1].split()[0].replace(",", ""))
+        for line in capsys.readouterr().err.splitlines()
+        if "model trials " in line and "of 60,000" in line
+    ]
+    assert any(0 < done < 60_000 for done in model) and model == sorted(model)
+
+
+def test_a_spawned_worker_reports_to_the_same_counters(tmp_path):
+    """A replacement worker is spawned, so it inherits no mapping: it opens the counters' file by its path."""
+    import multiprocessing
+    import struct
+
+    import capsim.commands.pacelc as command
+    import emulator as em
+
+    path = tmp_path / "counts"
+    path.write_bytes(bytes(32))
+    job = ((3, 1, 1), (0, 1), em.Exponential(0.002), 7, 2500, 1)
+    worker = multiprocessing.get_context("spawn").Process(
+        target=command._counted, args=((command.wars_job, 1, job, str(path)),)
+    )
+    worker.start()
+    worker.join(120)
+    assert worker.exitcode == 0
+    assert struct.unpack("4q", path.read_bytes()) == (0, 0, 2 * 7, 2500)
