@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 import emulator as em
 from capsim.cap import wars
+from capsim.cap.legs import Legs
 from nodes.quorum import QuorumKV
 from nodes.replication import PrimaryReplica
 
@@ -81,6 +82,17 @@ class Sweep:
     quorums: tuple = QUORUMS
     replication: tuple = REPLICATION
     extra: dict = field(default_factory=dict)
+    #: WARS's four legs when they differ from ``latency`` (``--legs``); the store always uses ``latency``.
+    legs: Legs | None = None
+
+    def wars_legs(self) -> Legs:
+        """The legs of the WARS model: ``legs``, else every leg ``latency``."""
+        return self.legs or Legs.same(self.latency)
+
+    def legs_text(self) -> str:
+        """'every leg SPEC' when the four are one distribution, else 'legs w=...,a=...,r=...,s=...'."""
+        legs = self.wars_legs()
+        return f"every leg {legs}" if legs.uniform else f"legs {legs}"
 
     def meta(self) -> dict:
         """The sweep as plain data (the latency as its text form)."""
@@ -89,6 +101,7 @@ class Sweep:
             "trials": self.trials,
             "model_trials": self.model_trials,
             "latency": str(self.latency),
+            "legs": str(self.wars_legs()),
             "t_ms": list(self.waits_ms),
             "quorums": ["/".join(map(str, q)) for q in self.quorums],
             "replication": list(self.replication),
@@ -257,9 +270,11 @@ def measure_quorum(sweep: Sweep, n: int, r: int, w: int, progress: Tick = None) 
 
 def _model(sweep: Sweep, n: int, r: int, w: int, progress: Tick = None) -> dict:
     """WARS by Monte Carlo at each t (and on a fine grid for the plot); on capsim for partial quorums."""
-    computed = wars.model(n, r, w, sweep.latency, sweep.model_trials, sweep.seed, progress)
+    legs = sweep.wars_legs()
+    computed = wars.model(n, r, w, legs, sweep.model_trials, sweep.seed, progress)
     times = [wait / 1000 for wait in sweep.waits_ms]
-    capsim = wars.measure(n, r, w, times, sweep.latency, sweep.trials, sweep.seed, progress) if r + w <= n else []
+    run = r + w <= n and legs.runnable  # capsim cannot run W unlike R or A unlike S (wars.NOT_RUNNABLE)
+    capsim = wars.measure(n, r, w, times, legs, sweep.trials, sweep.seed, progress) if run else []
     fine = sorted({0.0, *(10 ** (k / 20) / 10_000 for k in range(81))})  # 0.1 ms to 1 s, 20 per decade
     return {
         "wars": {wait: computed.point(wait / 1000).p_stale for wait in sweep.waits_ms},

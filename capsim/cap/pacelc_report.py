@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from capsim.cap.pacelc import TIMEOUT
-from capsim.cap.wars import CONFIDENCE, VISIBILITY
+from capsim.cap.wars import CONFIDENCE, NOT_RUNNABLE, VISIBILITY
 from capsim.report import Column, Run, Section, markdown_table, pyplot, save, write_page, write_tables
 from capsim.report.tables import millis
 
@@ -166,6 +166,9 @@ def store_columns(waits_ms) -> list[Column]:
     ]
 
 
+#: Said under the model's table when capsim could not run its legs.
+NOT_RUN = f"The capsim columns are empty: {NOT_RUNNABLE}."
+
 #: How capsim's store differs from WARS, one line each.
 DIFFERENCES = (
     "FIFO links: a message waits behind any sent before it on its link, so one slow leg holds up the next "
@@ -208,9 +211,10 @@ def markdown(rows: list[dict], sweep) -> str:
     models, stores = model_columns(sweep.waits_ms), store_columns(sweep.waits_ms)
     se = math.sqrt(0.25 / sweep.trials)
     parts = [
-        f"The model (N/R/W; every leg {sweep.latency}; WARS computed from {sweep.model_trials:,} trials, "
+        f"The model (N/R/W; {sweep.legs_text()}; WARS computed from {sweep.model_trials:,} trials, "
         f"run on capsim with {sweep.trials} per point, standard error at most {se:.2f}):\n\n",
         markdown_table(models, model_runs(rows)),
+        *([f"\n{NOT_RUN}\n"] if not sweep.wars_legs().runnable else []),
         f"\ncapsim's store (every link {sweep.latency}; {store_trials(rows, sweep.trials)}):\n\n",
         markdown_table(stores, store_runs(rows)),
         "\nHow the store differs from WARS:\n\n",
@@ -317,7 +321,7 @@ def write_report(out: Path, rows: list[dict], sweep) -> Path:
     sections = [
         Section(
             "pacelc-model",
-            f"The model (N/R/W; every leg {sweep.latency})",
+            f"The model (N/R/W; {sweep.legs_text()})",
             models,
             model_runs(rows),
             note=" ".join(definitions(models)),

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import emulator as em
+from capsim.cap.legs import Legs
 from nodes.quorum import QuorumKV
 
 __all__ = [
@@ -53,6 +54,12 @@ __all__ = [
     "visibility",
     "z_score",
 ]
+
+#: Why capsim cannot run some legs: the network sets a latency per link direction, not per message type.
+NOT_RUNNABLE = (
+    "capsim runs WARS with one latency per link direction: W and R both travel coordinator->replica, A and S "
+    "replica->coordinator, so it needs w like r and a like s; the model alone takes any four legs"
+)
 
 #: Seconds a leg may take before the coordinator gives up on it: never, in practice.
 PATIENCE = 1e6
@@ -197,12 +204,12 @@ def z_score(measured: Point, expected: Point) -> float:
     return (measured.p_stale - q) / spread
 
 
-def _needed(rng: random.Random, leg: em.Distribution, n: int, r: int, w: int) -> float:
+def _needed(rng: random.Random, legs: Legs, n: int, r: int, w: int) -> float:
     """One WARS trial: the least t after the commit at which the read is fresh (<= 0: fresh at once)."""
-    writes = [leg.sample(rng) for _ in range(n)]
-    commit = sorted(arrive + leg.sample(rng) for arrive in writes)[w - 1]
-    asks = [leg.sample(rng) for _ in range(n)]
-    answered = sorted(range(n), key=lambda i: asks[i] + leg.sample(rng))
+    writes = [legs.w.sample(rng) for _ in range(n)]
+    commit = sorted(arrive + legs.a.sample(rng) for arrive in writes)[w - 1]
+    asks = [legs.r.sample(rng) for _ in range(n)]
+    answered = sorted(range(n), key=lambda i: asks[i] + legs.s.sample(rng))
     # Stale while commit + t + asks[i] < writes[i] for each of the first R to answer.
     return min(writes[i] - commit - asks[i] for i in answered[:r])
 
@@ -215,40 +222,51 @@ def model(
     n: int,
     r: int,
     w: int,
-    leg: em.Distribution,
+    leg: em.Distribution | Legs,
     trials: int = 100_000,
     seed: int = 1,
     progress: Callable[..., None] | None = None,
 ) -> Model:
-    """The WARS model of (N, R, W) with every leg drawn from ``leg``, over ``trials`` trials.
+    """The WARS model of (N, R, W) with every leg drawn from ``leg`` (or each from its own, given ``Legs``).
 
     ``progress`` is called as ``progress(count, model=True)`` after each ``MODEL_CHUNK`` trials and the last few
     (to show how far a long run is; it changes nothing).
     """
     _check_quorum(n, r, w)
     rng = random.Random(f"wars:{seed}:{n}/{r}/{w}")
+    legs = leg if isinstance(leg, Legs) else Legs.same(leg)
     needed: list[float] = []
     for start in range(0, trials, MODEL_CHUNK):
         count = min(MODEL_CHUNK, trials - start)
-        needed.extend(_needed(rng, leg, n, r, w) for _ in range(count))
+        needed.extend(_needed(rng, legs, n, r, w) for _ in range(count))
         if progress is not None:
             progress(count, model=True)
     return Model(n, r, w, tuple(sorted(needed)))
 
 
-def cluster(n: int, r: int, w: int, leg: em.Distribution, seed: int) -> em.Simulation:
+def cluster(n: int, r: int, w: int, leg: em.Distribution | Legs, seed: int) -> em.Simulation:
     """N ``QuorumKV`` replicas, a coordinator, and two clients next to it (zero latency).
 
     The coordinator is a ``QuorumKV`` outside ``replicas``: it holds no copy and coordinates every
     request itself, sending each write and read to all N replicas (``write_fanout="all"``) and
-    answering after W or R replies, as WARS's coordinator does.
+    answering after W or R replies, as WARS's coordinator does. With ``Legs``, coordinator->replica
+    links take W (and so R) and replica->coordinator links take A (and so S).
+
+    Raises:
+        ConfigError: legs with W unlike R or A unlike S, which a link direction cannot carry.
     """
     _check_quorum(n, r, w)
-    sim = em.Simulation(seed=seed, latency=leg, fifo=False)
+    legs = leg if isinstance(leg, Legs) else Legs.same(leg)
+    if not legs.runnable:
+        raise em.ConfigError(NOT_RUNNABLE)
+    sim = em.Simulation(seed=seed, latency=legs.w, fifo=False)
     settings = {"n": n, "r": r, "w": w, "read_repair": False, "rpc_timeout": PATIENCE}
     for i in range(n):
         sim.add_node(f"n{i}", QuorumKV, **settings)
     sim.add_node("coordinator", QuorumKV, **settings, replicas=[f"n{i}" for i in range(n)])
+    if str(legs.a) != str(legs.w):  # only then: one distribution everywhere keeps the links' defaults
+        for i in range(n):
+            sim.network.set_link_oneway(f"n{i}", "coordinator", latency=legs.a)
     for client in ("writer", "reader"):
         sim.add_client(client)
         sim.network.set_link(client, "coordinator", latency=em.Constant(0.0))
@@ -290,7 +308,7 @@ def measure(
     r: int,
     w: int,
     times: list[float],
-    leg: em.Distribution,
+    leg: em.Distribution | Legs,
     trials: int = 2000,
     seed: int = 1,
     progress: Callable[[int], None] | None = None,
@@ -300,7 +318,7 @@ def measure(
     ``progress`` is called with 1 as each trial ends (to show how far a long run is; it changes nothing).
 
     Raises:
-        ConfigError: not 1 <= R, W <= N.
+        ConfigError: not 1 <= R, W <= N, or legs capsim cannot run (see ``NOT_RUNNABLE``).
     """
     sim = cluster(n, r, w, leg, seed)
     return sim.run(_points(sim, n, r, w, list(times), trials, progress))

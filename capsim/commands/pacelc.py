@@ -22,9 +22,11 @@ from rich.table import Table
 import emulator as em
 from capsim import limits, output
 from capsim.cap import pacelc_limits, wars
+from capsim.cap.legs import PRESETS, parse_legs
 from capsim.cap.pacelc import QUORUMS, Sweep, jobs, run_job
 from capsim.cap.pacelc_report import (
     DIFFERENCES,
+    NOT_RUN,
     VISIBILITY_HELP,
     definitions,
     markdown,
@@ -92,6 +94,16 @@ def register(subparsers) -> None:
         f"lognormal:MEDIAN:SIGMA, pareto:SCALE:ALPHA[:CAP] (default {sweep.latency})",
     )
     parser.add_argument(
+        "--legs",
+        metavar="SPEC",
+        help="WARS's four legs, each its own distribution, as PBS defines them: w=SPEC,a=SPEC,r=SPEC,s=SPEC "
+        "(w: write to a replica, a: its ack, r: read request, s: the answer; a leg left out is --latency), or "
+        f"a preset of the paper's production fits ({', '.join(PRESETS)}). The model takes any legs; capsim's "
+        "run of WARS needs w like r and a like s (a link direction carries one latency: W and R both go "
+        "coordinator->replica), so --wars refuses other legs and the sweep leaves its capsim columns empty. "
+        "The store's table always uses --latency",
+    )
+    parser.add_argument(
         "--quorums",
         metavar="N/R/W,...",
         help="quorums to sweep (default: "
@@ -128,6 +140,11 @@ def _sweep(args) -> Sweep:
         latency = em.parse_distribution(args.latency)
     except em.ConfigError as exc:
         raise UsageError(f"--latency: {exc}") from None
+    legs = None
+    if args.legs is not None:
+        legs = parse_legs(args.legs, latency)
+        if args.wars and not legs.runnable:
+            raise UsageError(f"--legs {args.legs}: {wars.NOT_RUNNABLE}; leave out --wars to see the model alone")
     quorums = times = None
     if args.quorums is not None:
         if not args.quorums.strip():
@@ -149,6 +166,7 @@ def _sweep(args) -> Sweep:
         quorums=quorums or (WARS_QUORUMS if args.wars else base.quorums),
         waits_ms=times or (WARS_TIMES_MS if args.wars else base.waits_ms),
         replication=() if args.quorums else base.replication,
+        legs=legs,
     )
 
 
@@ -214,11 +232,13 @@ def run(args) -> int:
 def _print_tables(console: Console, rows: list[dict], sweep: Sweep) -> None:
     console.print(
         rich_table(
-            f"The model: PBS (Bailis et al., VLDB 2012), every leg {sweep.latency}; N/R/W",
+            f"The model: PBS (Bailis et al., VLDB 2012), {sweep.legs_text()}; N/R/W",
             model_columns(sweep.waits_ms),
             model_runs(rows),
         )
     )
+    if not sweep.wars_legs().runnable:
+        console.print(NOT_RUN, highlight=False)
     console.print(
         rich_table(
             f"capsim's store: every link {sweep.latency}, {store_trials(rows, sweep.trials)}, seed {sweep.seed}",
@@ -257,7 +277,7 @@ def wars_job(job: tuple, progress=None) -> list[dict]:
 
 
 def _run_wars(args, sweep: Sweep, console: Console, plan: pacelc_limits.Plan) -> int:
-    work = [(q, sweep.waits_ms, sweep.latency, sweep.trials, sweep.model_trials, sweep.seed) for q in sweep.quorums]
+    work = [(q, sweep.waits_ms, sweep.wars_legs(), sweep.trials, sweep.model_trials, sweep.seed) for q in sweep.quorums]
     workers = _workers(plan, workers_for(len(work), args.jobs))
     counts = [len(sweep.waits_ms) * sweep.trials] * len(work)
     results = _with_trial_progress(wars_job, work, counts, [sweep.model_trials] * len(work), workers)
@@ -267,7 +287,7 @@ def _run_wars(args, sweep: Sweep, console: Console, plan: pacelc_limits.Plan) ->
         print()
         return 0
     table = Table(
-        title=f"WARS on capsim beside WARS computed: every leg {sweep.latency}, {sweep.trials} trials "
+        title=f"WARS on capsim beside WARS computed: {sweep.legs_text()}, {sweep.trials} trials "
         f"per point on capsim, {sweep.model_trials} in the model, seed {sweep.seed}",
         title_justify="left",
     )

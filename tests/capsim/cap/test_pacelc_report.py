@@ -125,8 +125,9 @@ def test_rows_read_back_from_json_give_the_same_report(ws, p):
     assert markdown_table(columns, model_runs(again)) == markdown_table(columns, model_runs(rows))
 
 
-def test_the_999_column_prints_the_t_and_its_interval(partial):
+def test_the_999_column_prints_the_t_and_its_interval():
     """'13.2 (11.9-15.1)', and '?' for a top the trials could not bound."""
-    assert visibility_cell(partial) == "13.2 (11.9-15.1)"
-    assert visibility_cell({**partial, "visible_999_high_ms": None}) == "13.2 (11.9-?)"
+    row = {"visible_999_ms": 13.24, "visible_999_low_ms": 11.9, "visible_999_high_ms": 15.06}
+    assert visibility_cell(row) == "13.2 (11.9-15.1)"
+    assert visibility_cell({**row, "visible_999_high_ms": None}) == "13.2 (11.9-?)"
     assert "95% confidence interval" in VISIBILITY_HELP

@@ -140,6 +140,9 @@ def test_pacelc_wars_json_has_one_row_per_point(capsys):
         (["--t", "-.5ms"], "--t: t must be 0 or more"),
         (["--t", "0,-1ms"], "--t: t must be 0 or more"),
         (["--t=-1ms"], "--t: t must be 0 or more"),
+        # --legs: a leg capsim cannot run, and a leg it cannot read
+        (["--legs", "ymmr"], "--legs ymmr: capsim runs WARS with one latency per link direction"),
+        (["--legs", "w=1ms"], "--legs: w: "),
         # an empty list (an unset shell variable, say) ran the whole default sweep
         (["--quorums", ""], "--quorums: give one or more N/R/W"),
         (["--t", " "], "--t: give one or more times"),
