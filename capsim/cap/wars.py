@@ -2,7 +2,8 @@
 
 Bailis et al., "Probabilistically Bounded Staleness for Practical Partial
 Quorums" (VLDB 2012), model a Dynamo-style quorum store with four latency
-legs per replica, all drawn independently from one distribution:
+legs per replica, each drawn independently from its own distribution
+(:class:`capsim.cap.legs.Legs`; one distribution for all four by default):
 
 - **W**: the write travels from the coordinator to a replica;
 - **A**: the replica's acknowledgement travels back;
@@ -27,7 +28,9 @@ Two implementations, which the tests hold against a third, independent one:
   ``replicas``, which coordinates every request itself), links
   without FIFO (``fifo=False``: every leg its own draw), and clients at zero
   latency from the coordinator, so a read the client sends ``t`` after the
-  acknowledgement reaches the coordinator ``t`` after the commit.
+  acknowledgement reaches the coordinator ``t`` after the commit. A link
+  direction carries one latency, so it takes legs with W like R and A like S
+  only (``NOT_RUNNABLE``).
 """
 
 from __future__ import annotations
