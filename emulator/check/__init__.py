@@ -12,7 +12,7 @@ ones; :mod:`emulator.check.synth` makes large ones of known shapes.
     verdict.write_html("timeline.html")
 
 The other checkers return small result objects with ``to_dict()``:
-:func:`stale_reads`, :func:`lost_writes`, :func:`availability`,
+:func:`stale_reads`, :func:`lost_writes`, :func:`availability`, :func:`answered_time`,
 :func:`latency`, :func:`convergence`.
 
 This package uses the standard library only and imports nothing else from
@@ -36,6 +36,8 @@ from emulator.check.metrics import (
     FaultWindow,
     Percentiles,
     Rate,
+    Share,
+    answered_time,
     availability,
     convergence,
     fault_windows,
@@ -82,9 +84,11 @@ __all__ = [
     "Percentiles",
     "Progress",
     "Rate",
+    "Share",
     "StaleRead",
     "StaleReads",
     "Verdict",
+    "answered_time",
     "availability",
     "check_file",
     "convergence",

@@ -17,6 +17,17 @@ Definitions, all in virtual seconds:
   clients wait out timeouts issues fewer ops and hardly counts: a client
   answered every 50 ms for half the run, then waiting out 0.5 s timeouts,
   scores 91% by op count and 50% per window.
+- **answered time** (:func:`answered_time`): per client, the share of its
+  time in which it was being answered. Each op a client invoked in the span
+  holds the client's time from its invocation to the client's next
+  invocation (its last op: to its own completion; one never completed: to
+  the end of the span), and that time is answered time when the op was
+  answered, as above. So a 0.5 s wait on a timeout is 0.5 s unanswered
+  whatever else the client did that second: a client answered every 50 ms
+  for half a second, then waiting out one 0.5 s timeout, is answered 50% of
+  its time, where 10 of its 11 ops (91%) were answered. The windows above
+  correct that bias only between windows; within one, ops still weigh the
+  same.
 - **latency**: completion time minus invocation time of ``ok`` ops, as
   nearest-rank percentiles; an op belongs to the window of its invocation.
 - **convergence after a heal**: for each heal (``heal``, ``stop-partition``,
@@ -44,6 +55,8 @@ __all__ = [
     "FaultWindow",
     "Percentiles",
     "Rate",
+    "Share",
+    "answered_time",
     "availability",
     "convergence",
     "fault_windows",
@@ -77,6 +90,21 @@ class Rate:
     @property
     def fraction(self) -> float | None:
         return self.ok / self.total if self.total else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fraction": self.fraction}
+
+
+@dataclass
+class Share:
+    """``answered`` of the ``held`` seconds of one client's time; ``fraction`` is None when it held none."""
+
+    answered: float = 0.0
+    held: float = 0.0
+
+    @property
+    def fraction(self) -> float | None:
+        return self.answered / self.held if self.held > 0 else None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "fraction": self.fraction}
@@ -179,6 +207,46 @@ def availability(
         }
         report["unassigned"] = _rate(stray)
     return report
+
+
+def answered_time(
+    history: Sequence[dict[str, Any]], during: Interval, clients: Mapping[str, Iterable[Any]]
+) -> dict[str, Share]:
+    """Per client, the seconds it was answered of the seconds its ops invoked in ``during`` held it (module doc).
+
+    Args:
+        history: capsim op dicts.
+        during: ``(start, end)``: the ops invoked in ``[start, end)`` count; each holds the client's time to the
+            client's next invocation (anywhere in the history), its last to its completion, an open one to ``end``.
+        clients: client name -> node or process names; an op belongs to the first client holding its ``node``,
+            else the first holding its process. A client is one sequential actor: when several processes share
+            a client, the time belongs to the latest op invoked.
+
+    Returns:
+        ``{client: Share}`` for every client named, in the mapping's order.
+    """
+    members = {name: {str(m) for m in group} for name, group in clients.items()}
+    mine: dict[str, list[Op]] = {name: [] for name in members}
+    for op in pair_ops(history)[0]:
+        name = _side_of(op, members)
+        if name is not None:
+            mine[name].append(op)
+    return {name: _share(ops, during) for name, ops in mine.items()}
+
+
+def _share(ops: list[Op], during: Interval) -> Share:
+    """One client's answered and held seconds over the ops it invoked in ``during`` (``ops`` in history order)."""
+    start, end = during
+    share = Share()
+    for i, op in enumerate(ops):
+        if not start <= op.call_time < end:
+            continue
+        last = op.ret_time if op.ret_time is not None else end
+        until = ops[i + 1].call_time if i + 1 < len(ops) else last
+        share.held += until - op.call_time
+        if _answered(op):
+            share.answered += until - op.call_time
+    return share
 
 
 def mean_fraction(rates: Sequence[Rate]) -> float | None:

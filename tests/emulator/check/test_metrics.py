@@ -3,8 +3,10 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from emulator.check.metrics import availability, convergence, fault_windows, latency, mean_fraction
+from emulator.check.metrics import answered_time, availability, convergence, fault_windows, latency, mean_fraction
 
 
 def _timed(*ops):
@@ -77,6 +79,92 @@ def test_availability_per_window_does_not_flatter_a_client_that_times_out():
     assert round(report["overall"].fraction, 2) == 0.91
     assert mean_fraction(report["windows"]) == 0.5
     assert [w.fraction for w in report["side_windows"]["a"]] == [1.0] * 5 + [0.0] * 5
+
+
+def test_answered_time_weighs_a_timeout_by_the_time_it_held_the_client():
+    """The module doc's case: answered every 50 ms for 0.5 s, then one 0.5 s timeout: 50% of the time, 91% of ops."""
+    ops = [(1, "read", "ok", 0.05 * i, 0.05 * i + 0.001, {"node": "n1"}) for i in range(10)]
+    h = _timed(*ops, (2, "read", "info", 0.5, 1.0, {"node": "n1"}))
+    share = answered_time(h, (0.0, 1.0), {"a": ["n1"]})["a"]
+    assert share.answered == pytest.approx(0.5) and share.held == pytest.approx(1.0)
+    assert share.to_dict()["fraction"] == pytest.approx(0.5)
+    assert round(availability(h, during=(0.0, 1.0))["overall"].fraction, 2) == 0.91
+
+
+def test_answered_time_counts_the_ops_invoked_in_the_span_and_holds_an_open_one_to_its_end():
+    """An op invoked before the span holds none of it; one answered after the span holds to the next invocation;
+    one never completed holds to the span's end; an op belongs to the client of its node, else of its process."""
+    h = _timed(
+        (1, "read", "info", 0.5, 1.5, {"node": "n1"}),  # invoked before the span: not counted
+        (2, "read", "ok", 1.8, 2.2, {"node": "n1"}),  # answered after the span's end: held 1.8-2.5
+        (3, "read", "fail", 2.5, 2.6, {"node": "n1"}),  # after the span: counted nowhere, ends the last op's hold
+        (4, "write", "info", 1.2, None, {}),  # never completed, process 4: held 1.2-2.0
+    )
+    shares = answered_time(h, (1.0, 2.0), {"a": ["n1"], "b": [4], "c": ["n9"]})
+    assert (shares["a"].answered, shares["a"].held) == pytest.approx((0.7, 0.7))
+    assert (shares["b"].answered, shares["b"].held) == pytest.approx((0.0, 0.8))
+    assert shares["c"].held == 0 and shares["c"].fraction is None
+
+
+_STATUSES = [("ok", None), ("fail", [11, "unavailable"]), ("fail", [22, "precondition"]), ("info", None)]
+
+
+@st.composite
+def _sequential_clients(draw):
+    """Two clients, each issuing ops one after another: think and wait times in whole milliseconds."""
+    ops, process = [], 0
+    for node in ("n1", "n2"):
+        now = draw(st.integers(0, 50))
+        for i in range(draw(st.integers(0, 8))):
+            status, error = draw(st.sampled_from(_STATUSES))
+            wait = draw(st.integers(1, 500))
+            last = i == 7 or (draw(st.booleans()) and draw(st.booleans()))
+            extra = {"node": node, **({"error": error} if error else {})}
+            open_op = last and draw(st.booleans())
+            ops.append((process, "read", status, now / 1000, None if open_op else (now + wait) / 1000, extra))
+            process += 1
+            if last:
+                break
+            now += wait + draw(st.integers(0, 100))
+    return ops
+
+
+def _answered_ms(ops, node, start_ms, end_ms):
+    """(answered, held) milliseconds, swept tick by tick: at each ms the client is held by its latest invocation,
+    until its last op completes (or the span ends, if that op never does), if that invocation lies in the span."""
+    mine = [op for op in ops if op[5]["node"] == node]
+    if not mine:
+        return 0, 0
+    last = mine[-1]
+    stop = round(last[4] * 1000) if last[4] is not None else max(end_ms, round(last[3] * 1000))
+    answered = held = 0
+    for tick in range(round(mine[0][3] * 1000), stop):
+        holder = [op for op in mine if round(op[3] * 1000) <= tick][-1]
+        if start_ms <= round(holder[3] * 1000) < end_ms:
+            held += 1
+            done = holder[4] is not None  # never completed: never answered
+            answered += done and (holder[2] == "ok" or (holder[2] == "fail" and holder[5]["error"][0] == 22))
+    return answered, held
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_sequential_clients(), span=st.tuples(st.integers(0, 2000), st.integers(1, 2000)))
+def test_answered_time_is_the_time_swept_millisecond_by_millisecond(ops, span):
+    """Per client, answered and held seconds equal a sweep over the client's timeline; every op answered scores 1,
+    none answered 0; a client's share does not depend on the other client's ops."""
+    start, end = span[0], span[0] + span[1]
+    h = _timed(*ops)
+    shares = answered_time(h, (start / 1000, end / 1000), {"a": ["n1"], "b": ["n2"]})
+    for name, node in (("a", "n1"), ("b", "n2")):
+        answered, held = _answered_ms(ops, node, start, end)
+        assert shares[name].answered * 1000 == pytest.approx(answered, abs=1e-6)
+        assert shares[name].held * 1000 == pytest.approx(held, abs=1e-6)
+        alone = _timed(*(op for op in ops if op[5]["node"] == node))
+        assert answered_time(alone, (start / 1000, end / 1000), {name: [node]})[name] == shares[name]
+    for status, score in (("ok", 1.0), ("info", 0.0)):
+        done = [(p, f, status, call, call + 0.001 if ret is None else ret, x) for p, f, _, call, ret, x in ops]
+        share = answered_time(_timed(*done), (start / 1000, end / 1000), {"a": ["n1"]})["a"]
+        assert share.fraction in (None, score)
 
 
 def test_side_windows_share_one_grid_from_the_start_of_the_span():
