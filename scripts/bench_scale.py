@@ -189,7 +189,8 @@ from capsim.cap import Plan, choose, run_config
 nodes, duration = int(sys.argv[1]), float(sys.argv[2])
 ops = 0
 for config in choose(None):
-    plan = Plan(seed=1, nodes=nodes, duration=duration, partition_at=duration / 4, heal_at=duration / 2)
+    plan = Plan(seed=1, nodes=nodes, duration=duration, partition_at=duration / 4,
+                heal_at=max(duration / 2, duration / 4 + Plan().timeout))  # no shorter than the timeout
     ops = max(ops, len(run_config(config, plan).history))
 print(json.dumps({"nodes": nodes, "duration": duration, "ops": ops, "peak_mb": peak_mb()}))
 """

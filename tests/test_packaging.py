@@ -151,7 +151,7 @@ def test_plots_without_matplotlib_name_the_extra_in_one_line():
 @pytest.mark.parametrize(
     "argv",
     [
-        ["cap", "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.5"],
+        ["cap", "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.7"],
         ["demo", "scaling", "--quick"],
         ["pacelc"],
     ],

@@ -56,6 +56,14 @@ class Plan:
                 f"need 0 <= --partition-at < --heal-at <= --duration, got {self.partition_at}, "
                 f"{self.heal_at}, {self.duration}"
             )
+        if self.heal_at - self.partition_at < self.timeout - 1e-9:  # 0.7 - 0.2 is 0.4999...: not shorter
+            raise em.ConfigError(
+                f"the partition must last at least the clients' {self.timeout} s timeout, got "
+                f"{self.heal_at - self.partition_at:g} s (--partition-at {self.partition_at:g}, --heal-at "
+                f"{self.heal_at:g}): an operation invoked during a shorter one can wait for the heal and still be "
+                f"answered in time, so the per-side figures would not measure the partition; use --heal-at "
+                f"{self.partition_at + self.timeout:g} or later"
+            )
 
     @property
     def servers(self) -> list[str]:

@@ -65,12 +65,20 @@ def test_the_same_seed_gives_the_same_row(rows):
         ({"nodes": 2}, "at least 3"),
         ({"partition_at": 5.0, "heal_at": 4.0}, "partition-at < --heal-at"),
         ({"heal_at": 20.0}, "--heal-at <= --duration"),
+        ({"partition_at": 0.05, "heal_at": 0.1}, r"at least the clients' 0.5 s timeout, got 0.05 s .*--heal-at 0.55"),
+        ({"partition_at": 3.0, "heal_at": 3.2, "timeout": 0.3}, r"use --heal-at 3.3 or later"),
     ],
 )
 def test_a_bad_plan_says_what_to_change(kwargs, message):
     """Impossible timelines and clusters too small to split fail with the option to fix."""
     with pytest.raises(ConfigError, match=message):
         Plan(**kwargs)
+
+
+def test_a_partition_as_long_as_the_timeout_is_the_shortest_accepted():
+    """A partition of exactly the clients' timeout runs; its per-side figures only count ops invoked during it."""
+    plan = Plan(duration=2.0, partition_at=1.0, heal_at=1.5)
+    assert plan.heal_at - plan.partition_at == plan.timeout
 
 
 def test_configurations_from_a_toml_file(tmp_path):

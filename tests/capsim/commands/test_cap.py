@@ -108,6 +108,15 @@ def test_cap_usage_errors_exit_2_without_a_traceback(capsys):
     assert "Traceback" not in err
 
 
+def test_a_partition_shorter_than_the_timeout_is_refused_with_the_shortest_that_measures_it(capsys):
+    """A 50 ms cut printed cp's minority 100.0% available: every op it saw was answered after the heal, within its
+    timeout. Now it is refused, exit 2, naming the shortest partition the figures can measure."""
+    assert main(["cap", "--duration", "0.2", "--partition-at", "0.05", "--heal-at", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "the partition must last at least the clients' 0.5 s timeout, got 0.05 s" in err
+    assert "use --heal-at 0.55 or later" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "body, message",
     [

@@ -84,7 +84,7 @@ def test_resume_refuses_lines_of_a_cap_config_file_before_it_was_edited(tmp_path
     """capsim cap --config FILE.toml: the same for the file of configurations."""
     config, results = tmp_path / "q.toml", tmp_path / "r.jsonl"
     config.write_text('[[config]]\nname = "q"\nprotocol = "quorum"\nsettings = { n = 3, r = 2, w = 2 }\n')
-    argv = ["cap", "--config", str(config), "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.5"]
+    argv = ["cap", "--config", str(config), "--duration", "1", "--partition-at", "0.2", "--heal-at", "0.7"]
     argv += ["--workers", "1", "--results", str(results)]
     assert main([*argv, "--seeds", "1-1"]) == 0
     config.write_text(
