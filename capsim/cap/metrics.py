@@ -3,15 +3,16 @@
 Each figure's definition for users is written once, in ``FIGURES`` below;
 the table's rows, ``capsim cap --help`` and the README print those words.
 
-- ``availability``: per client, the share of its ops answered (``ok``, or a
-  definite answer about the data such as 22 precondition failed) in each
-  1 s window of the run, averaged over windows and then over clients, so
-  every client-second weighs the same (``emulator.check.mean_fraction``);
-  refusals (11), timeouts (``info``) and ops that never completed count
-  against it, on either side of the partition: Gilbert and Lynch's
-  availability with the client's timeout as the deadline.
-  ``availability_minority`` / ``_majority``: the same per side, over the
-  windows of the partition. The ``_ops`` variants weigh every op the same.
+- ``availability``: per client, the share of its time in which it was
+  being answered (``emulator.check.answered_time``): each op it invoked
+  holds its time from the invocation to its next one, and that time counts
+  as answered when the op was (``ok``, or a definite answer about the data
+  such as 22 precondition failed); refusals (11), timeouts (``info``) and
+  ops that never completed count against it, on either side of the
+  partition. Then the mean over the clients. ``availability_minority`` /
+  ``_majority``: exactly the same, over the ops invoked during the partition,
+  of the side's clients. The ``_ops`` variants weigh every op the same,
+  pooled over the side's clients.
 - ``linearizable``: the Wing–Gong–Lowe check (CAS register per key) within a
   step budget, the same on any machine (None: unknown, or no operation succeeded); ``unordered``: how many operations of
   the keys found failing lie outside the longest linearizable prefix the
@@ -44,24 +45,29 @@ FIGURES = (
     (
         "availability",
         "available, whole run",
-        "per client, the share of its operations answered (ok, or a definite answer about the data such as "
-        "'precondition failed') among those it invoked in each 1 s window, averaged over the windows and then "
-        "over the clients: every client-second weighs the same (a last, shorter window as much as a full one), "
-        "so a client that waits out 0.5 s timeouts is not outweighed by one served every 50 ms. A refusal "
-        "(such as 'temporarily unavailable'), a timeout and an operation never answered count as not answered, "
-        "on either side of the partition: Gilbert and Lynch's availability (every request to a node that has "
-        "not failed gets a response), with the client's 0.5 s timeout as the deadline and a refusal not taken "
-        "for a response",
+        "per client, the share of its time in which it was being answered: each operation it invoked holds "
+        "the client's time from its invocation to the client's next invocation (its last operation: to its own "
+        "completion, or, never completed, to the end of the run, or of the partition in the rows below), and "
+        "that time counts as answered when the operation was answered (ok, or a definite answer "
+        "about the data such as 'precondition failed'); a refusal (such as 'temporarily unavailable'), a timeout "
+        "and an operation never answered count as not answered, on either side of the partition; then the mean "
+        "over the clients. So a client that waits out a 0.5 s timeout loses that half second, not one operation "
+        "among the ten a client served every 50 ms makes in it. Gilbert and Lynch's availability (every request "
+        "received by a node that has not failed eventually gets a response) is all or nothing; this measures how "
+        "far a run falls short of it, and differs in three ways: a share of the time rather than a yes or no, the "
+        "client's 0.5 s timeout as the deadline for 'eventually', and a refusal not taken for a response",
     ),
     (
         "availability_minority",
         "available, minority side",
-        "the same for the clients on the minority side, over the 1 s windows of the partition",
+        "the same for the clients on the minority side, per client and then the mean, over the operations they "
+        "invoked during the partition (one invoked before the heal and answered after it, within its timeout, "
+        "counts as answered; so a partition must last at least the 0.5 s timeout, and a shorter one is refused)",
     ),
     (
         "availability_majority",
         "available, majority side",
-        "the same for the clients on the majority side, over the 1 s windows of the partition",
+        "the same for the clients on the majority side",
     ),
     (
         "linearizable",
@@ -117,8 +123,11 @@ FIGURES = (
     ),
 )
 
-#: The width of the windows availability is counted in, in seconds (above the clients' 0.5 s timeout).
-WINDOW = 1.0
+
+def _mean(shares) -> float | None:
+    """The mean of the clients' answered fractions, over those that held any time; None if none did."""
+    fractions = [share.fraction for share in shares if share.fraction is not None]
+    return sum(fractions) / len(fractions) if fractions else None
 
 
 def _ms(value):
@@ -130,11 +139,10 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     partition = (plan.partition_at, plan.heal_at)
     traffic = (0.0, plan.duration)
     overall = check.availability(history, during=traffic)["overall"]
-    per_side = check.availability(history, sides=sides, during=partition, window=WINDOW)
+    per_side = check.availability(history, sides=sides, during=partition)
     clients = {server: [server] for server in plan.servers}  # one client per server (bound routing)
-    per_client = check.availability(history, sides=clients, during=traffic, window=WINDOW)["side_windows"]
-    fractions = [check.mean_fraction(rates) for rates in per_client.values()]
-    by_client = [value for value in fractions if value is not None]
+    whole = check.answered_time(history, traffic, clients)
+    cut = check.answered_time(history, partition, clients)
     verdict = check.linearizable(history, model="cas_register", steps=plan.check_steps)
     stale = check.stale_reads(history)
     lost = check.lost_writes(history)
@@ -144,9 +152,9 @@ def measure(history, plan, sides: dict) -> tuple[dict, list[float]]:
     settled = [c for c in check.convergence(shared) if c.heal.time >= plan.heal_at - 1e-9]
     diverged = settled[0].last_divergent_at if settled else None
     row = {
-        "availability": sum(by_client) / len(by_client) if by_client else None,
-        "availability_minority": check.mean_fraction(per_side["side_windows"]["minority"]),
-        "availability_majority": check.mean_fraction(per_side["side_windows"]["majority"]),
+        "availability": _mean(whole.values()),
+        "availability_minority": _mean(cut[name] for name in clients if name in sides["minority"]),
+        "availability_majority": _mean(cut[name] for name in clients if name in sides["majority"]),
         # No operation succeeded: every order of nothing is linearizable, which says nothing of the store.
         "linearizable": verdict.valid if any(op.get("type") == "ok" for op in history) else None,
         "unordered": sum(len(p.prepared) - len(p.order) for p in verdict.failures),

@@ -191,7 +191,8 @@ def run(args) -> int:
         plan = _plan(args, args.seed)
         console.print(
             f"minority side: {', '.join(plan.minority)} (+ clients); majority: {', '.join(plan.majority)}."
-            " Availability per side: over the 1 s windows of the partition. Definitions: capsim cap --help."
+            " Availability: the share of each client's time answered; per side: of the partition's."
+            " Definitions: capsim cap --help."
             + (
                 f" {SEEDS_NOTE}"
                 if args.seeds is not None

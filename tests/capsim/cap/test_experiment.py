@@ -14,11 +14,12 @@ def rows():
 
 
 def test_cp_stays_linearizable_and_refuses_on_the_minority_side(rows):
-    """CP: linearizable, no stale reads, no lost writes; the minority answers nothing, the majority nearly all."""
+    """CP: linearizable, no stale reads, no lost writes; the minority answers nothing, the majority all but its
+    election (under 0.8 s of the 4 s partition)."""
     cp = rows["cp"]
     assert cp["linearizable"] is True and cp["stale_read_fraction"] == 0 and cp["lost_writes"] == 0
     assert cp["availability_minority"] < 0.05, cp
-    assert cp["availability_majority"] > 0.9, cp
+    assert cp["availability_majority"] > 1 - 0.8 / 4, cp
 
 
 def test_ap_stays_available_on_both_sides_and_shows_anomalies(rows):

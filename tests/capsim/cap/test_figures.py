@@ -7,11 +7,12 @@ reference search of ``tests.common.check_histories``, written apart from the che
 
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capsim.cap import BUILTIN, Plan, run_config
-from capsim.cap.metrics import WINDOW, measure
+from capsim.cap.metrics import measure
 from tests.common.check_histories import search_reference
 
 ANSWERS = (20, 21, 22)  # definite answers about the data: the store was there and said no
@@ -63,13 +64,24 @@ def answered(op):
 
 
 def availability(ops, nodes, span):
-    """Answered over invoked in each 1 s window of ``span`` (by invocation), then the mean over windows with ops."""
-    fractions, start = [], span[0]
-    while start < span[1] - 1e-9:
-        mine = [op for op in ops if op["node"] in nodes and start <= op["call_time"] < min(start + WINDOW, span[1])]
-        if mine:
-            fractions.append(sum(map(answered, mine)) / len(mine))
-        start += WINDOW
+    """Per client (one per node): of the time its ops invoked in ``span`` held it, each from its invocation to the
+    client's next (its last: to its completion, or the span's end), the share held by answered ops; then the mean
+    over the clients that held any."""
+    fractions = []
+    for node in nodes:
+        mine = [op for op in ops if op["node"] == node]
+        answered_s = held_s = 0.0
+        for i, op in enumerate(mine):
+            if not span[0] <= op["call_time"] < span[1]:
+                continue
+            if i + 1 < len(mine):
+                until = mine[i + 1]["call_time"]
+            else:
+                until = span[1] if op["ret_time"] is None else op["ret_time"]
+            held_s += until - op["call_time"]
+            answered_s += (until - op["call_time"]) * answered(op)
+        if held_s > 0:
+            fractions.append(answered_s / held_s)
     return sum(fractions) / len(fractions) if fractions else None
 
 
@@ -159,8 +171,6 @@ def recomputed(history, plan):
     """The row's figures, each by its definition."""
     ops = paired(history)
     partition, traffic = (plan.partition_at, plan.heal_at), (0.0, plan.duration)
-    clients = [availability(ops, [server], traffic) for server in plan.servers]
-    clients = [c for c in clients if c is not None]
     phases = {"before": (0.0, plan.partition_at), "during": partition, "after": (plan.heal_at, plan.duration)}
     latency = {
         name: [
@@ -174,7 +184,7 @@ def recomputed(history, plan):
     lost_count, checked = lost(ops, heal_position(history))
     upper, lower = convergence(ops, history)
     return {
-        "availability": sum(clients) / len(clients) if clients else None,
+        "availability": availability(ops, plan.servers, traffic),
         "availability_minority": availability(ops, plan.minority, partition),
         "availability_majority": availability(ops, plan.majority, partition),
         "stale_read_fraction": stale_count / reads if reads else None,
@@ -266,8 +276,10 @@ def test_availability_counts_refusals_timeouts_and_unanswered_ops_against_it_on_
     history = [nemesis[0], *history, nemesis[1]]
     sides = {"minority": plan.minority + plan.client_side(plan.minority), "majority": plan.majority}
     row, _ = measure(history, plan, sides)
-    assert row["availability_minority"] == (1 / 3 + 2 / 2) / 2  # window 1-2 s: 1 of 3; window 2-3 s: 1 of 1
-    assert row["availability_majority"] == (1 + 0) / 2
+    # n0's ops hold 1.1-1.3 (refused), 1.3-1.9 (timed out), 1.9-2.0 and 2.0-2.1 (answered): 0.2 of 1.0 s
+    assert row["availability_minority"] == pytest.approx(0.2)
+    # n2's: 1.1-2.1 answered, 2.1-2.2 refused
+    assert row["availability_majority"] == pytest.approx(1.0 / 1.1)
     assert row["availability_minority_ops"] == 2 / 4
 
 

@@ -1,4 +1,4 @@
-"""The CAP table's figures, each against its definition: availability per window, silently overwritten."""
+"""The CAP table's figures, each against its definition: availability per client in time, silently overwritten."""
 
 import itertools
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capsim.cap import BUILTIN, Plan, run_config
-from capsim.cap.metrics import WINDOW, silently_overwritten
+from capsim.cap.metrics import measure, silently_overwritten
 from emulator.check import pair_ops
 
 SIDES = {"minority": ["n0", "n1"], "majority": ["n2", "n3", "n4"]}
@@ -88,30 +88,98 @@ def runs():
 
 
 def _by_hand(run, plan, nodes, span):
-    """Availability by its definition, computed here: per 1 s window, answered over invoked; mean over windows."""
+    """Availability by its definition, computed here: per client (node), the share of the time its ops invoked in
+    ``span`` held it (each to the client's next invocation, its last to its completion) that answered ops held;
+    then the mean over the clients."""
     ops, _ = pair_ops(run.history)
     fractions = []
-    start = span[0]
-    while start < span[1] - 1e-9:
-        mine = [op for op in ops if op.node in nodes and start <= op.call_time < start + WINDOW]
-        if mine:
-            answered = sum(
-                op.status == "ok" or (op.status == "fail" and op.error and op.error[0] in (20, 21, 22)) for op in mine
-            )
-            fractions.append(answered / len(mine))
-        start += WINDOW
+    for node in nodes:
+        mine = [op for op in ops if op.node == node]
+        held = answered = 0.0
+        for i, op in enumerate(mine):
+            if span[0] <= op.call_time < span[1]:
+                until = mine[i + 1].call_time if i + 1 < len(mine) else (op.ret_time or span[1])
+                held += until - op.call_time
+                answered += (until - op.call_time) * _answered(op)
+        if held:
+            fractions.append(answered / held)
     return sum(fractions) / len(fractions)
 
 
 def test_availability_figures_follow_their_definition(runs):
-    """Per side: the mean over the partition's 1 s windows; whole run: that per client, then the mean of clients."""
+    """Per side and whole run alike: per client, the share of its time answered, then the mean over the clients."""
     plan, results = runs
     for run in results.values():
         for side, nodes in (("minority", plan.minority), ("majority", plan.majority)):
             expected = _by_hand(run, plan, nodes, (plan.partition_at, plan.heal_at))
             assert run.row[f"availability_{side}"] == pytest.approx(expected)
-        per_client = [_by_hand(run, plan, [node], (0.0, plan.duration)) for node in plan.servers]
-        assert run.row["availability"] == pytest.approx(sum(per_client) / len(per_client))
+        assert run.row["availability"] == pytest.approx(_by_hand(run, plan, plan.servers, (0.0, plan.duration)))
+
+
+def _client(node, start, end, every, status, length):
+    """One client's ops on ``node`` from ``start`` to ``end``, one invoked every ``every`` s, each taking
+    ``length`` s and ending ``status`` (an info is a timeout: a new process for the next op)."""
+    ops, t = [], start
+    while t < end - 1e-9:
+        ops.append(("read", "k", None, node, t, t + length, status))
+        t += every
+    return ops
+
+
+def _raw(*clients):
+    """Op dicts of several clients' ops, each op on a process of its own, in time order."""
+    return history(*(op for client in clients for op in client))
+
+
+def test_a_side_s_availability_is_per_client_not_pooled_over_its_clients():
+    """Minority: n0 answered every 50 ms, n1 waiting out 0.5 s timeouts. Per client, 100% and 0%: 50%. Pooled,
+    n0's 100 ops a window outweigh n1's two (the figure printed 98% for a client answered 0 of 2 in a window)."""
+    plan = Plan(duration=9.0, partition_at=3.0, heal_at=8.0)
+    h = _raw(
+        _client("n0", 3.0, 8.0, 0.05, "ok", 0.002),
+        _client("n1", 3.0, 8.0, 0.5, "info", 0.5),
+        _client("n2", 3.0, 8.0, 0.05, "ok", 0.002),
+    )
+    row, _ = measure(h, plan, SIDES)
+    assert row["availability_minority"] == pytest.approx(0.5)
+    assert row["availability_minority_ops"] == pytest.approx(100 / 110)  # the op-weighted figure, kept in the JSON
+    assert row["availability_majority"] == pytest.approx(1.0)
+
+
+def test_an_op_invoked_in_the_partition_and_answered_after_the_heal_counts_as_answered():
+    """Within its timeout, an answer after the heal is an answer: the op invoked at 7.8 s holds 7.8-8.3 s, answered."""
+    plan = Plan(duration=9.0, partition_at=3.0, heal_at=8.0)
+    h = history(
+        ("write", "k", 1, "n2", 3.0, 3.5, "info"),
+        ("write", "k", 2, "n2", 3.6, 4.1, "info"),
+        ("write", "k", 3, "n2", 7.8, 8.1, "ok"),
+        ("read", "k", 3, "n2", 8.3, 8.31, "ok"),
+    )
+    row, _ = measure(h, plan, SIDES)
+    assert row["availability_majority"] == pytest.approx(0.5 / 5.3)
+
+
+@st.composite
+def _one_side_run(draw):
+    """Up to five clients' ops over 0-4 s, each client sequential, with any outcome."""
+    ops = []
+    for node in ("n0", "n1", "n2", "n3", "n4"):
+        t = draw(st.integers(0, 400)) / 100
+        for _ in range(draw(st.integers(0, 6))):
+            length = draw(st.integers(1, 60)) / 100
+            ops.append(("read", "k", None, node, t, t + length, draw(st.sampled_from(["ok", "info", "fail"]))))
+            t += length + draw(st.integers(0, 30)) / 100
+    return ops
+
+
+@settings(max_examples=100, deadline=None)
+@given(_one_side_run())
+def test_the_side_figure_of_a_run_with_one_side_is_the_whole_run_figure(ops):
+    """With every server on one side and the partition spanning the run, the side's figure is the whole run's."""
+    plan = Plan(duration=4.0, partition_at=0.0, heal_at=4.0)
+    row, _ = measure(history(*ops), plan, {"minority": [], "majority": plan.servers})
+    assert row["availability_minority"] is None
+    assert row["availability_majority"] == row["availability"]
 
 
 def test_cp_whole_run_availability_counts_the_minority_s_silence_in_time_not_ops(runs):
@@ -157,6 +225,17 @@ def test_sync_serves_reads_on_the_minority_and_almost_nothing_on_the_majority(ru
     majority = [op for op in _partition_ops(results["sync"], plan, plan.majority) if _answered(op)]
     assert all(op.call_time >= plan.heal_at - plan.timeout and op.ret_time > plan.heal_at for op in majority)
     assert results["sync"].row["availability_majority"] < 0.15 < results["sync"].row["availability_minority"]
+
+
+def test_sync_s_minority_refuses_writes_after_a_wait_that_holds_most_of_its_time(runs):
+    """README: sync's minority reads 'served in milliseconds', its writes 'refused, each after a wait', 'those
+    waits hold most of its clients' time': under half its time answered though half its ops are served reads."""
+    plan, results = runs
+    ops = _partition_ops(results["sync"], plan, plan.minority)
+    reads = [op.ret_time - op.call_time for op in ops if _answered(op)]
+    refused = [op.ret_time - op.call_time for op in ops if op.f != "read" and op.status == "fail"]
+    assert reads and refused and max(reads) < 0.05 < min(refused)
+    assert results["sync"].row["availability_minority"] < 0.5 <= results["sync"].row["availability_minority_ops"]
 
 
 def test_ap_discards_concurrent_writes_and_cp_does_not(runs):
