@@ -76,8 +76,10 @@ FIGURES = (
         "a CAS register per key; a timed-out operation may or may not have taken effect); NO (k ops): k "
         "operations of the keys found failing lie outside the longest linearizable prefix the search found "
         f"(the search stops at the first key it refutes); unknown: the search did not decide within {CHECK_STEPS:,} "
-        "steps (a count, not a time: the same on any machine), or no operation succeeded (a history of failures "
-        "alone shows nothing, as Jepsen's stats checker says); over seeds, how many passed",
+        "steps (a count, not a time: the same on any machine), or no operation succeeded, so nothing was tested "
+        "(Knossos, like capsim check, calls such a history linearizable, vacuously: no operation, nothing to "
+        "order; Jepsen's stats checker calls it invalid, since an :f never succeeded); over seeds, how many "
+        "passed, and how many were unknown when any were",
     ),
     (
         "stale_read_fraction",

@@ -31,7 +31,8 @@ JSON_KEYS = (
 def _verdict(row: dict) -> str:
     value = row.get("linearizable")
     if isinstance(value, dict):  # many seeds: how many were linearizable
-        return f"{value['yes']}/{value['runs']} yes"
+        unknown = value.get("unknown", 0)
+        return f"{value['yes']}/{value['runs']} yes" + (f", {unknown} unknown" if unknown else "")
     word = {True: "yes", False: "NO", None: "unknown"}[value]
     return word if value is not False else f"NO ({row.get('unordered', 0)} ops)"
 
@@ -117,7 +118,7 @@ def definitions() -> list[str]:
 #: What a cell of a many-seed table holds.
 SEEDS_NOTE = (
     "Each cell: the median over the seeds, then [lowest-highest]; but a latency cell holds each phase's median "
-    "over the seeds alone, and the linearizable row how many seeds passed."
+    "over the seeds alone, and the linearizable row how many seeds passed (and how many were unknown, if any)."
 )
 
 

@@ -460,7 +460,7 @@ async def _workload(args, running: list) -> int:
         f"fail {counts['fail']}, info {counts['info']}"
     )
     written = f"; written to {args.out}" if args.out else ""
-    if not counts["ok"]:  # as Jepsen's stats checker: a run in which nothing succeeded tested nothing
+    if not counts["ok"]:  # nothing succeeded, nothing tested: unknown (Jepsen's stats checker: invalid)
         print(f"{head}; no operation succeeded ({_first_error(ops)}): nothing to check{written}")
         return 2
     verdict = linearizable(list(cluster.history), model="cas_register", timeout=30)

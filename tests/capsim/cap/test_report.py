@@ -74,6 +74,13 @@ def test_many_seeds_cells_show_the_median_then_the_range():
     assert _cells(unread)["lost_writes"] == "0 [0-0] (up to 2 keys unread)"
 
 
+def test_a_many_seeds_verdict_separates_unknown_from_no():
+    """'k/n yes' alone hid whether the rest were NO or unknown: unknowns are named when there are any."""
+    rows = [{**ROW, "linearizable": lin} for lin in (True, True, False, None)]
+    assert _cells(summarize("cp", rows))["linearizable"] == "2/4 yes, 1 unknown"
+    assert _cells(summarize("cp", rows[:3]))["linearizable"] == "2/3 yes"
+
+
 numbers = st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False), st.integers(0, 10**6))
 
 

@@ -28,6 +28,20 @@ def _jsonl(tmp_path, name, ops):
     return str(path)
 
 
+def test_a_history_of_failures_alone_is_linearizable_as_knossos_says(tmp_path, capsys):
+    """No ok op: nothing to order, so linearizable, exit 0, as Knossos calls it valid (vacuously). capsim cap and
+    chaos say unknown for such a run, and name this behaviour and Jepsen's stats checker's (invalid) as theirs."""
+    failed = [{**GOOD[0]}, {**GOOD[1], "type": "fail"}, {**GOOD[2]}, {**GOOD[3], "type": "fail", "value": None}]
+    assert main(["check", "--model", "register", _jsonl(tmp_path, "fails.jsonl", failed)]) == 0
+    out = capsys.readouterr().out
+    assert " linearizable" in out and "NOT" not in out
+    from capsim.cap.metrics import FIGURES
+
+    (linearizable,) = [text for key, _, text in FIGURES if key == "linearizable"]
+    assert "Knossos, like capsim check, calls such a history linearizable, vacuously" in linearizable
+    assert "Jepsen's stats checker calls it invalid" in linearizable
+
+
 def test_a_linearizable_file_exits_zero_with_one_line(tmp_path, capsys):
     """One file, linearizable: exit 0 and one verdict line with ops, keys (not "partitions") and time."""
     path = _jsonl(tmp_path, "good.jsonl", GOOD)
