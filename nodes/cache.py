@@ -46,7 +46,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from emulator import ConfigError, Node, RPCError, Timeout
-from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, TEMPORARILY_UNAVAILABLE
+from emulator.errors import KEY_DOES_NOT_EXIST, MALFORMED_REQUEST, PRECONDITION_FAILED, TEMPORARILY_UNAVAILABLE
 from emulator.validate import is_int, is_number, whole
 from nodes.kv import not_found, precondition_failed, request_id, take_once, unavailable
 
@@ -54,6 +54,8 @@ __all__ = ["LRU", "POLICIES", "Cache", "Queued"]
 
 POLICIES = ("cache-aside", "write-through", "write-behind")
 _MISS = object()
+#: store errors that say it took the request (nodes.kv remembers them per request id): its fate is settled
+_TAKEN = (KEY_DOES_NOT_EXIST, PRECONDITION_FAILED)
 
 
 class Queued(NamedTuple):
@@ -166,8 +168,7 @@ class Cache(Node):
         self.lru = LRU(capacity, ttl, self.now)
         self.hits = self.misses = self.flushed = 0
         self._store_at = 0
-        self._marks: dict = {}  # key -> bumped at every write's start and end: fills check it
-        self._writing: dict = {}  # key -> writes in flight to the store
+        self._marks: dict = {}  # key -> bumped when a write starts and when its fate is known: fills check it
         #: write-behind: acknowledged writes not yet in the store, oldest first
         self.queue: collections.deque = collections.deque()
         self._dirty: dict = {}  # key -> [latest queued value, writes of it queued]
@@ -177,6 +178,11 @@ class Cache(Node):
         # The client requests taken (nodes.kv.take_once), in storage: a copy of a request taken before a crash must
         # not be taken again after it (write-behind would queue it anew, over what superseded it).
         self.storage.setdefault("requests", {})
+        # The writes sent to the store whose fate is not known yet (key -> bodies), in storage: one sent before a
+        # crash may still land after the restart, and the restarted cache must not fill its key until it knows.
+        for key, bodies in self.storage.setdefault("unsettled", {}).items():
+            for body in bodies:
+                self.spawn(self._settle(key, body), name="settle")
         if self.policy == "write-behind":
             self.spawn(self._flush_forever(), name="flush")
 
@@ -223,10 +229,16 @@ class Cache(Node):
         return self.lru.get(key)
 
     async def _load(self, key):
-        """Read ``key`` from the store; fill the cache unless a write raced the read."""
+        """Read ``key`` from the store; fill the cache only if no write of it could land meanwhile.
+
+        A write of it started or settled during the read bumps its mark; one
+        sent earlier whose fate is unknown keeps it unsettled. Neither: the
+        store's value did not change from the read's start to its end, so
+        it is still the value now, however the network ordered the replies.
+        """
         mark = self._marks.get(key, 0)
         reply = await self._store({"type": "read", "key": key})
-        if self._marks.get(key, 0) == mark and not self._writing.get(key):
+        if self._marks.get(key, 0) == mark and not self._unsettled(key):
             self.lru.put(key, reply.get("value"))
         return reply.get("value")
 
@@ -248,27 +260,83 @@ class Cache(Node):
         mark = self._marks[key] = self._marks.get(key, 0) + 1
         return mark
 
+    # -- writes of unknown fate ----------------------------------------------------------------
+
+    def _unsettled(self, key) -> list:
+        """The writes of ``key`` sent to the store whose fate is not known yet (their bodies)."""
+        return self.storage["unsettled"].get(key, [])
+
+    def _track(self, key, body: dict) -> int:
+        """Note ``body`` as sent and unsettled (in storage, before it leaves); returns the key's new mark."""
+        table = self.storage["unsettled"]
+        table.setdefault(key, []).append(body)
+        self.storage["unsettled"] = table
+        return self._bump(key)
+
+    def _settled(self, key, rid: list) -> None:
+        """The store took request ``rid`` on ``key``: it and its client's older requests there can no longer land.
+
+        nodes.kv's rule: a store answers every copy of a request it took with
+        the first answer, and drops unanswered a request older than one of
+        its client's it took on that key.
+        """
+        table = self.storage["unsettled"]
+        left = [b for b in table.get(key, []) if not (b["rid"][0] == rid[0] and b["rid"][1] <= rid[1])]
+        if left:
+            table[key] = left
+        else:
+            table.pop(key, None)
+        self.storage["unsettled"] = table
+        self._bump(key)
+
+    def _mint(self) -> list:
+        """A request id of this cache's own, for a write that came without one (ids grow across restarts)."""
+        minted = self.storage["minted"] = self.storage.get("minted", 0) + 1
+        return [self.name, minted]
+
+    async def _settle(self, key, body: dict) -> None:
+        """Send ``body`` (same request id) again until the store takes it or a later request of its client."""
+        while any(b["rid"] == body["rid"] for b in self._unsettled(key)):
+            try:
+                await self._store(dict(body))
+            except Timeout:
+                continue  # the rpc waited self.timeout already
+            except RPCError as exc:
+                if exc.code not in _TAKEN:
+                    await asyncio.sleep(self.timeout)
+                    continue
+            self._settled(key, body["rid"])
+
+    # -- writes through to the store ---------------------------------------------------------
+
     async def _write_through(self, key, body: dict, new_value) -> dict:
-        """Send a write or cas to the store with ``key`` dropped while it is in flight."""
+        """Send a write or cas to the store, ``key`` uncached until the store's answer settles its fate.
+
+        Without an answer that the store took it (a timeout, error 11), the
+        write may still land at any later time: it stays unsettled, and
+        resent with its request id in the background, until the store takes
+        it (or a later write of its client to the key); the key is not filled
+        until then.
+        """
         self.lru.delete(key)
-        mark = self._bump(key)
-        self._writing[key] = self._writing.get(key, 0) + 1
-        ok = False
+        mark = self._track(key, body)
         try:
-            reply = await self._store(body)
-            ok = True
-        finally:
-            self._writing[key] -= 1
-            if not self._writing[key]:
-                del self._writing[key]
-            # Fill only if nothing else touched the key meanwhile: then the
-            # store holds exactly what this write put there.
-            sole = ok and self.policy == "write-through" and self._marks.get(key) == mark and key not in self._writing
-            self._bump(key)
-            if sole:
-                self.lru.put(key, new_value)
+            reply = await self._store(dict(body))
+        except Timeout:
+            self.spawn(self._settle(key, body), name="settle")
+            raise
+        except RPCError as exc:
+            if exc.code in _TAKEN:
+                self._settled(key, body["rid"])
             else:
-                self.lru.delete(key)
+                self.spawn(self._settle(key, body), name="settle")
+            raise
+        # Fill only if nothing else touched the key meanwhile: then the
+        # store holds exactly what this write put there.
+        sole = self.policy == "write-through" and self._marks.get(key) == mark and self._unsettled(key) == [body]
+        self._settled(key, body["rid"])
+        if sole:
+            self.lru.put(key, new_value)
         return {"type": reply["type"]}
 
     async def handle_write(self, msg):
@@ -283,7 +351,8 @@ class Cache(Node):
         key, value = body.get("key"), body.get("value")
         if self.policy == "write-behind":
             return self._enqueue(key, value, rid)
-        return await self._write_through(key, _with_rid({"type": "write", "key": key, "value": value}, rid), value)
+        body = _with_rid({"type": "write", "key": key, "value": value}, rid or self._mint())
+        return await self._write_through(key, body, value)
 
     async def _cas(self, body: dict, rid: list | None) -> dict:
         key = body.get("key")
@@ -291,7 +360,7 @@ class Cache(Node):
             return await self._cas_behind(key, body.get("from"), body.get("to"), rid)
         return await self._write_through(
             key,
-            _with_rid({"type": "cas", "key": key, "from": body.get("from"), "to": body.get("to")}, rid),
+            _with_rid({"type": "cas", "key": key, "from": body.get("from"), "to": body.get("to")}, rid or self._mint()),
             body.get("to"),
         )
 
