@@ -3,14 +3,30 @@
 Guarantees: cache-aside and write-through acknowledge a write only once the
 store has it (a cache crash loses none), and through this one cache over a
 linearizable store the history is linearizable; write-behind is linearizable
-while the cache lives. Both hold whatever the network duplicates, reorders or
-delays, as long as the store takes each request id at most once (every store
-in ``nodes`` does, see :mod:`nodes.kv`): the cache takes each client request
-once (a copy gets the first answer, :func:`nodes.kv.take_once`; the table of
-requests taken is in ``storage``, so a late copy arriving after a restart of
-the cache is not taken again) and sends it on, and each queued write-behind
-write, with the client's request id, so a copy or a retry of it cannot land
-twice.
+while the cache lives. Both hold whatever the network duplicates, reorders,
+delays or drops, as long as the store follows the request-id rule of
+:mod:`nodes.kv` (every store in ``nodes`` does): it takes each request id at
+most once, answers every copy of a request it took with the first answer, and
+drops a client's request older than one of that client's it took on the key.
+The cache takes each client request once (a copy gets the first answer,
+:func:`nodes.kv.take_once`; the table of requests taken is in ``storage``, so
+a late copy arriving after a restart of the cache is not taken again) and
+sends it on, and each queued write-behind write, with the client's request id
+(or one of the cache's own, for a write sent without a ``msg_id``), so a copy
+or a retry of it cannot land twice.
+
+Fills, cache-aside and write-through. A write the store did not say it took
+(a timeout, error 11) may still land at any later time, so a value cached after
+it could go stale with no message saying so. The cache therefore keeps, in
+``storage``, every write and cas it sent whose fate is unknown, and resends
+each, with its request id, until the store answers it with ok, 20 or 22 (it
+took it: no copy can land after) or answers a later request of its client on
+that key (it will drop the older one); a restarted cache resumes the resends.
+A key is not filled while it has such a write, nor by a read of the store
+that overlapped a write of it starting or settling: then no write could land
+while the read ran, so the value read is the store's value when it fills,
+whatever order the replies came in. The price: a key is read from the store,
+uncached, until its writes settle (for as long as the store is unreachable).
 Gives up: write-behind loses the acknowledged writes still queued when the
 cache crashes (all of them but those whose flush was already on its way to the
 store: one of those may still land); readers of the store or of another cache may disagree with
@@ -348,19 +364,18 @@ class Cache(Node):
         return await take_once(self.storage, "requests", _key(msg.body), rid, lambda: self._cas(msg.body, rid))
 
     async def _write(self, body: dict, rid: list | None) -> dict:
-        key, value = body.get("key"), body.get("value")
+        key, value, rid = body.get("key"), body.get("value"), rid or self._mint()
         if self.policy == "write-behind":
             return self._enqueue(key, value, rid)
-        body = _with_rid({"type": "write", "key": key, "value": value}, rid or self._mint())
-        return await self._write_through(key, body, value)
+        return await self._write_through(key, _with_rid({"type": "write", "key": key, "value": value}, rid), value)
 
     async def _cas(self, body: dict, rid: list | None) -> dict:
-        key = body.get("key")
+        key, rid = body.get("key"), rid or self._mint()
         if self.policy == "write-behind":
             return await self._cas_behind(key, body.get("from"), body.get("to"), rid)
         return await self._write_through(
             key,
-            _with_rid({"type": "cas", "key": key, "from": body.get("from"), "to": body.get("to")}, rid or self._mint()),
+            _with_rid({"type": "cas", "key": key, "from": body.get("from"), "to": body.get("to")}, rid),
             body.get("to"),
         )
 

@@ -151,6 +151,29 @@ def test_a_write_in_flight_when_the_cache_crashes_keeps_its_key_uncached_after_t
     assert sim.run(main()) == (1, 2)
     verdict = linearizable(sim.history, model="cas-register")
     assert verdict.valid is True, verdict
+    cache = sim.node("x0")  # the restarted one: it resent w2 from storage until the store answered
+    assert cache.storage["unsettled"] == {} and cache.hits == 0
+    sim.run(attempt(c[2], "read"))
+    assert cache.hits == 1
+
+
+@pytest.mark.parametrize("policy", THROUGH)
+def test_a_write_sent_without_a_msg_id_gets_a_request_id_of_the_cache_and_is_resent_until_taken(policy):
+    """A fire-and-forget write, its first copy to the store lost: the cache resends it under its own id, once."""
+    sim, c = single(policy, timeout=0.3)
+
+    async def main():
+        await attempt(c[0], "write", 1)
+        sim.network.set_link_oneway("x0", "n0", loss=1.0)
+        c[0].send("x0", {"type": "write", "key": "k", "value": 5})
+        await asyncio.sleep(0.1)
+        sim.network.set_link_oneway("x0", "n0", loss=0.0)
+        await asyncio.sleep(0.5)  # the resend at 0.3 s was taken
+        return await attempt(c[1], "read")
+
+    assert sim.run(main()) == 5
+    assert sim.node("n0").storage["applied"]["k"]["x0"] == [1, {"type": "write_ok"}]
+    assert sim.node("x0").storage["unsettled"] == {}
 
 
 LINKS = (("x0", "n0"), ("n0", "x0"), ("client", "x0"), ("x0", "client"))
