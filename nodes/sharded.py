@@ -42,9 +42,13 @@ Design:
   whether it applied the request, forwarded it or refused it. A copy gets
   the first answer (none while the first runs), so two copies are never
   told different things, "done" and "moving, retry"; and a late copy of an
-  old write never writes over a newer value. The owner's record is part of
-  the key: it travels in the handoff batch with the value (merged, each
-  client's latest winning) and is dropped with it.
+  old write never writes over a newer value. The owner's record travels in
+  the handoff batch with the value (merged, each client's latest winning),
+  and the old owner keeps its own when it drops the key: the batch leaves
+  before the old owner stops refusing, so a request it refused in between
+  is in its record alone, and the network delivers that request's copies to
+  it, never to the new owner. Every node's record so holds one entry per key
+  and client it ever served, routed or refused.
 - A join or leave is a request like a write: each node takes it at most once
   per request id (:func:`nodes.kv.take_once`, one record per client for all
   its changes, whatever node they name), so every copy of a change gets the
@@ -268,19 +272,21 @@ class ShardedKV(Node):
         """Serve by ``config``, whose change is complete, and drop the keys it gives to others.
 
         Complete means every batch was acked, so nothing dropped here is the
-        only copy of an acknowledged write.
+        only copy of an acknowledged write. The record of requests is kept (see
+        the module docstring).
         """
         self.storage["active"] = config
         self._merge_changes(config.get("changes", {}))
         nxt = self._next
         if nxt is not None and nxt["epoch"] <= config["epoch"]:
             del self.storage["next"]
-        data, requests = self.storage["data"], self.storage["requests"]
+        data = self.storage["data"]
         ring = self._ring(config) if config["members"] else None
         for key in [k for k in data if ring is None or ring.lookup(k) != self.name]:
             del data[key]
-            requests.pop(key, None)
-        self.storage["data"], self.storage["requests"] = data, requests
+        # The key's record of requests stays: copies of a request sent here still arrive here, and one this node
+        # refused after its batch left must be refused again, not forwarded to the new owner, which never saw it.
+        self.storage["data"] = data
         self.log.debug("epoch %s active: %s", config["epoch"], config["members"])
 
     def _merge_changes(self, latest: dict) -> None:
