@@ -58,7 +58,13 @@ state machine applies each request id at most once (:mod:`nodes.replog`), on
 every replica alike, so a request that reaches the log twice, through a
 deposed primary and its successor say, takes effect once and a late copy of
 an older one not at all; a node also drops a copy of a request it took
-lately before it reaches the log. Replicas accept entries only after a
+lately before it reaches the log. A request a node refuses with a definite
+error (11: no primary known, or a lease it could not renew) never reaches
+the log, so the state machine cannot stop its copy: the node keeps, per key
+and client, the latest request it refused and its answer, in storage like
+the log, and a copy of it gets that answer again however late it comes
+(after any number of other requests, across restarts), and a late older
+request of that client on that key is dropped. Replicas accept entries only after a
 matching predecessor and truncate only at a real conflict, so an old append
 delivered late cannot cut newer entries, and the commit index never goes
 back. ``lag()`` (or a
@@ -78,7 +84,7 @@ from emulator import ConfigError, RPCError, Timeout
 from emulator.errors import TIMEOUT
 from emulator.validate import is_int, is_number
 from nodes.failover import PRIMARY, ElectedNode, positive
-from nodes.kv import forwarded, request_id, unavailable
+from nodes.kv import answer, error_answer, forwarded, recall, remember, request_id, unavailable
 from nodes.replog import NOOP, ReplicatedLog, StateMachine
 
 __all__ = ["MODES", "PrimaryReplica", "primary_of"]
@@ -87,7 +93,7 @@ MODES = ("sync", "semi-sync", "async")
 _FIRST: Any = object()  # primary_of's default: the first server when no one leads
 _BATCH = 64  # entries per append message
 _REPLIES = 256  # replies a primary keeps per replica awaiting a majority heartbeat after them (see _certified_echo)
-_RECENT = 4096  # client request ids remembered to drop network duplicates
+_RECENT = 4096  # client request ids remembered to drop network duplicates of requests taken (refusals: storage)
 
 
 class PrimaryReplica(ElectedNode):
@@ -195,14 +201,42 @@ class PrimaryReplica(ElectedNode):
 
     async def _update(self, msg, op: dict) -> dict | None:
         rid = request_id(msg)
+        refusal = self._refused_answer(op["key"], rid)
+        if refusal is not None:
+            return answer(refusal[0])  # refused again (or, for an older request of its client, dropped)
         if self._duplicate(rid):
             return None  # the original delivery answers; running it twice would apply it twice
         if rid is not None:
             op["rid"] = rid
-        reply = await (self._commit(op) if self.role == PRIMARY else self._forward(msg))
+        try:
+            reply = await (self._commit(op) if self.role == PRIMARY else self._forward(msg))
+        except RPCError as exc:
+            self._note_refusal(op["key"], rid, exc)
+            raise
         if reply is not None:
             self._note_session(msg.src, reply.get("version"))
         return reply
+
+    def _refused_answer(self, key, rid: list | None) -> list | None:
+        """``[answer]`` if this node refused ``rid`` (or a later request of its client) on ``key``, else None."""
+        if rid is None or not _recordable(key):
+            return None
+        return recall(self.storage.get("refused", {}), key, rid)
+
+    def _note_refusal(self, key, rid: list | None, exc: RPCError) -> None:
+        """Keep a definite error for good: a copy of the request, however late, must not reach the log.
+
+        A refused request never reaches the log, so the state machine's record of
+        request ids cannot stop its copy; this record, in storage like the log,
+        can. One entry per key and client, the latest refused.
+        """
+        if rid is None or not exc.definite or not _recordable(key):
+            return
+        refused = self.storage.get("refused", {})
+        last = refused.get(key, {}).get(rid[0])
+        if last is None or last[0] < rid[1]:
+            remember(refused, key, rid, error_answer(exc))
+            self.storage["refused"] = refused  # a file storage saves on assignment
 
     async def _forward(self, msg) -> dict:
         target = self.primary
@@ -533,6 +567,11 @@ class PrimaryReplica(ElectedNode):
 
 def _seconds(value: float | None) -> str:
     return "forever" if value is None else f"{value:.3f}s"
+
+
+def _recordable(key) -> bool:
+    """Whether ``key`` can key a record in storage (a malformed key is refused by the state machine anyway)."""
+    return isinstance(key, str) or is_int(key)
 
 
 def primary_of(sim, during_election: Any = _FIRST) -> Any:

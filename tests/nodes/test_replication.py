@@ -867,3 +867,76 @@ def test_a_primary_without_a_majority_keeps_a_bounded_backlog_of_replies_to_cert
     primary = sim.node("n0")
     assert primary.role == "primary" and len(primary._replies["n1"]) == 256
     assert sim.node("n1").staleness() > 30  # nothing certified n1's copy since the cut
+
+
+def _refused_then_released(seed: int, between) -> tuple:
+    """A write n1 refuses with 11 (no primary known) while a network copy of it is held; ``between(sim)`` runs,
+    the copy is released, and a read at the primary follows. Returns the write's error, the read and the history.
+    """
+    sim = em.Simulation(seed=seed, latency=em.Constant(0.001))
+    for name in ("n0", "n1", "n2"):
+        sim.add_node(name, PrimaryReplica, mode="semi-sync", acks=1)
+    writer, reader = sim.add_client("c0"), sim.add_client("reader")
+
+    async def work():
+        await asyncio.sleep(0.5)  # n0 leads
+        sim.crash("n1")
+        sim.restart("n1")  # n1 comes back knowing no primary, and hears of none while cut off
+        cut = sim.network.partition(["n1"], ["n0", "n2"])
+        sim.network.set_link_oneway("c0", "n1", latency=em.Uniform(0.001, 0.05), duplicate=1.0, fifo=False)
+        write = asyncio.ensure_future(attempt(writer, "write", "u", 42, dest="n1"))
+        while not any(op["process"] == 0 and op["type"] != "invoke" for op in sim.history):
+            await asyncio.sleep(0.0001)
+        sim.network.hold("c0", "n1")  # the other copy is still on its way
+        refused = await write
+        sim.network.heal(cut)
+        await asyncio.sleep(0.5)
+        await between(sim, writer)
+        sim.network.release("c0", "n1")
+        await asyncio.sleep(0.5)
+        return refused, await attempt(reader, "read", "u", dest="n0")
+
+    refused, read = sim.run(work())
+    assert isinstance(refused, em.RPCError) and refused.code == 11
+    return read, sim
+
+
+async def _others_write(sim, count: int) -> None:
+    """``count`` writes from 20 other clients through n1: more than a window of recent request ids."""
+    clients = [sim.add_client(f"f{i}") for i in range(20)]
+
+    async def fill(client):
+        for i in range(count // len(clients) + 1):
+            await attempt(client, "write", f"{client.name}-{i}", i, dest="n1")
+
+    await asyncio.gather(*(fill(client) for client in clients))
+
+
+@pytest.mark.parametrize("others", [1000, 4200])
+def test_a_copy_of_a_refused_write_is_refused_however_many_requests_come_between(others):
+    """A node keeps its definite refusals in storage: a copy released after 4,200 other writes (more than the 4096
+    ids the node remembers to drop duplicates) is refused again, never committed, as one after 1,000 is."""
+
+    async def between(sim, writer):
+        await _others_write(sim, others)
+
+    read, sim = _refused_then_released(2, between)
+    assert isinstance(read, em.RPCError) and read.code == 20  # never written
+    assert sim.node("n1").storage["refused"]["u"]["c0"][1]["error"][0] == 11
+    verdict = linearizable([op for op in sim.history if op.get("key") == "u"], model="cas_register")
+    assert verdict.valid is True, str(verdict)
+
+
+def test_a_replayed_copy_of_a_refused_write_is_refused_after_the_node_restarts():
+    """The refusal record is in storage, so a restart (which forgets the recent request ids) keeps it."""
+
+    async def between(sim, writer):
+        sim.crash("n1")
+        sim.restart("n1")  # the held copy was addressed to the old incarnation: a replay stands in for it
+        await asyncio.sleep(0.5)
+        writer.send("n1", {"type": "write", "key": "u", "value": 42, "msg_id": 1})  # the refused write: c0's first
+        await asyncio.sleep(0.2)
+
+    read, sim = _refused_then_released(3, between)
+    assert isinstance(read, em.RPCError) and read.code == 20
+    assert sim.node("n1").storage["refused"]["u"]["c0"][0] == 1
