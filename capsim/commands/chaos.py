@@ -364,6 +364,8 @@ def _fault_text(value: dict, cuts: dict[int, int]) -> str:
         return f"{value['shape']}{arrow}: {sides}{flapping}"
     if "nodes" in value:
         return ",".join(value["nodes"]) + (f" {value['mode']}" if "mode" in value else "")
+    if "change" in value:  # the membership nemesis: a join or leave, or none when no server could change
+        return f"{value['node']} {value['change']}s" if value["change"] else "no change"
     return f"{len(value.get('links', []))} links"
 
 

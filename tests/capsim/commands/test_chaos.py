@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from capsim.cli import main
+from capsim.commands.chaos import _fault_text
 from emulator.transport.processes import running
 from faults import load_scenario, run_chaos
 from tests.common.imports import SOCKET_LAYER, modules_after, modules_at_fork
@@ -406,6 +407,24 @@ def test_a_flapping_partition_is_printed_with_the_number_of_its_cuts(tmp_path, c
         cuts = 1 + sum(1 for op in history if op["f"] == "cut-partition" and op["value"]["id"] == ident)
         assert cuts > 3 and f"flapping: {cuts} cuts" in text
     assert text.count("flapping:") == len(flapping)
+
+
+def test_membership_changes_are_printed_as_the_joins_and_leaves_the_history_records(tmp_path, capsys):
+    """The faults table's membership examples name each change's node and kind, as its history has them."""
+    out = tmp_path / "out"
+    assert main(["chaos", "sharded-kv-membership", "--seed", "1", "--out", str(out)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    shown = [op["value"] for op in history if op["f"] == "start-membership"][:3]  # the table's examples
+    assert len(shown) == 3 and all(value["change"] in ("join", "leave") for value in shown)
+    row = "; ".join(f"{value['node']} {value['change']}s" for value in shown)
+    assert f"│ {row} │" in text and "links" not in text
+
+
+def test_a_membership_step_with_nothing_to_change_is_printed_as_no_change():
+    """A membership step that found no server to join or leave says so (its value has no node)."""
+    assert _fault_text({"change": None, "node": None, "members": ["n0"]}, {}) == "no change"
+    assert _fault_text({"change": "leave", "node": "n2", "members": ["n0", "n2"]}, {}) == "n2 leaves"
 
 
 def test_names_in_a_scenario_are_printed_as_written_not_read_as_markup(tmp_path, capsys, monkeypatch):
