@@ -349,6 +349,7 @@ def test_every_readme_command_runs_from_a_fresh_clone(clone, command):
         assert FINDS[command] in out.stdout
 
 
+@pytest.mark.slow  # 10-45 s: out of the default run (pyproject's slow marker); CI runs it when time allows
 def test_the_readme_cluster_session_runs_from_a_fresh_clone(clone):
     """The cluster block (up, workload, partition, heal, down) runs in order; nothing is left running."""
     from tests.common.processes import processes_mentioning

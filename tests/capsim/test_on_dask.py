@@ -198,6 +198,7 @@ def test_only_a_seed_whose_every_run_kills_its_worker_is_reported_crashed(monkey
         assert lines[seed]["replay"] == f"replay --seed {seed}" and client.attempts.count([seed]) == 2
 
 
+@pytest.mark.slow  # 10-45 s: out of the default run (pyproject's slow marker); CI runs it when time allows
 def test_ctrl_c_during_a_local_dask_sweep_is_one_line_and_leaves_no_worker(tmp_path):
     """Ctrl-C at the terminal reaches the whole process group: each LocalCluster worker printed a traceback (34 to 79
     lines in all). Started with SIGINT ignored, they leave it to capsim, which stops them: one line, exit 130."""

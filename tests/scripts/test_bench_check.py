@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_check.py"
 
 
+@pytest.mark.slow  # 10-45 s: out of the default run (pyproject's slow marker); CI runs it when time allows
 def test_quick_bench_check_prints_json_beside_porcupines_figures():
     """--quick --json: Porcupine's files and shapes get the right verdicts beside its figures.
 

@@ -13,6 +13,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
 
+@pytest.mark.slow  # 10-45 s: out of the default run (pyproject's slow marker); CI runs it when time allows
 def test_quick_bench_prints_json_with_each_baseline():
     """--quick --json gives capsim, asyncio.Queue and SimPy figures and the scale run, the bare loop's ring too."""
     out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True, timeout=300)
@@ -88,6 +89,7 @@ def test_the_scale_script_runs_one_ring_and_prints_its_windows(model):
         assert row["virtual_s"] == pytest.approx(0.75) and len(row["digest"]) == 64
 
 
+@pytest.mark.slow  # 10-45 s: out of the default run (pyproject's slow marker); CI runs it when time allows
 def test_the_pair_script_measures_this_tree_against_a_revision_and_leaves_no_worktree():
     """scripts/bench_pair.py against HEAD (the same kernel): both models at both sizes, the revision's compiled core
     built from its own sources, each ratio and the A/A control near 1, and no worktree left behind."""
@@ -112,6 +114,7 @@ def test_the_pair_script_measures_this_tree_against_a_revision_and_leaves_no_wor
     assert "capsim-pair-" not in worktrees
 
 
+@pytest.mark.slow  # 10-45 s: out of the default run (pyproject's slow marker); CI runs it when time allows
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_the_pair_script_interrupted_leaves_no_worktree_and_no_ring(how):
     """Ctrl-C or SIGTERM while the rings run: exit 130, one line, the worktree removed and every ring ended."""
